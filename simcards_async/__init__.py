@@ -1,0 +1,94 @@
+"""A fast asyncio client for Telnyx's SIM card listings.
+
+::
+
+    import simcards_async as sc
+
+    async with sc.SimCardsClient() as client:  # key from TELNYX_API_KEY
+        async for card in client.sim_cards(status=["enabled"], tags=["customers"]):
+            print(card.iccid, card.status.value)
+"""
+
+from ._client import DEFAULT_BASE_URL, SimCardsClient
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    DriftWarning,
+    InternalServerError,
+    InvalidParameterError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    TelnyxError,
+    UnprocessableEntityError,
+)
+from ._models import (
+    Amount,
+    DeviceLocation,
+    ErrorObject,
+    ErrorSource,
+    Page,
+    PaginationMeta,
+    PinPukCodes,
+    SimCard,
+    SimCardAction,
+    SimCardActionStatus,
+    SimCardGroup,
+    SimCardStatus,
+)
+from ._pagination import DriftReport, PageStream, StreamStats
+from ._query import (
+    MAX_PAGE_SIZE,
+    SIM_CARD_ACTION_STATUSES,
+    SIM_CARD_ACTION_TYPES,
+    SIM_CARD_SORTS,
+    SIM_CARD_STATUSES,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "MAX_PAGE_SIZE",
+    "SIM_CARD_ACTION_STATUSES",
+    "SIM_CARD_ACTION_TYPES",
+    "SIM_CARD_SORTS",
+    "SIM_CARD_STATUSES",
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "Amount",
+    "AuthenticationError",
+    "BadRequestError",
+    "DeviceLocation",
+    "DriftReport",
+    "DriftWarning",
+    "ErrorObject",
+    "ErrorSource",
+    "InternalServerError",
+    "InvalidParameterError",
+    "NotFoundError",
+    "Page",
+    "PageStream",
+    "PaginationMeta",
+    "PermissionDeniedError",
+    "PinPukCodes",
+    "RateLimitError",
+    "SimCard",
+    "SimCardAction",
+    "SimCardActionStatus",
+    "SimCardGroup",
+    "SimCardStatus",
+    "SimCardsClient",
+    "StreamStats",
+    "TelnyxError",
+    "UnprocessableEntityError",
+    "__version__",
+]

@@ -1,0 +1,287 @@
+"""``SimCardsClient``: the session's lifecycle, and the endpoint methods that wire the rest.
+
+Arguments go through ``_query`` (validated, encoded), requests through ``_http``
+(sent, retried), answers through the ``_models`` decoders, and listings through
+``_pagination`` (concurrent, ordered). This module only connects them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import TypeVar
+from uuid import UUID
+
+import aiohttp
+
+from ._errors import APIError, InvalidParameterError
+from ._http import RetryPolicy, Transport, check_base_url
+from ._models import (
+    Page,
+    SimCard,
+    SimCardAction,
+    decode_sim_card,
+    decode_sim_card_action,
+    decode_sim_card_action_page,
+    decode_sim_card_page,
+)
+from ._pagination import PageStream
+from ._query import (
+    ListQuery,
+    sim_card_action_path,
+    sim_card_actions_query,
+    sim_card_path,
+    sim_cards_query,
+)
+from ._throttle import AdaptiveLimiter
+
+__all__ = ["DEFAULT_BASE_URL", "SimCardsClient"]
+
+DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
+
+T = TypeVar("T", SimCard, SimCardAction)
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+class SimCardsClient:
+    """An asyncio client for Telnyx's SIM card listings.
+
+    Use it as ``async with SimCardsClient() as client:``. The key defaults to
+    ``TELNYX_API_KEY`` and the base URL to ``TELNYX_BASE_URL`` or the public API.
+    ``max_concurrency`` bounds the requests in flight across every stream of
+    this client (it shrinks on 429s and grows back); ``read_ahead`` bounds the
+    pages one stream reads ahead of its consumer (default twice the
+    concurrency), which bounds its memory; ``timeout`` is per request and
+    ``deadline``, if given, for a whole listing. ``session`` lets you bring
+    your own ``aiohttp.ClientSession``, which the client then does not close.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        max_concurrency: int = 8,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        session: aiohttp.ClientSession | None = None,
+        read_ahead: int | None = None,
+        deadline: float | None = None,
+    ) -> None:
+        self._api_key = api_key if api_key is not None else os.environ.get("TELNYX_API_KEY")
+        self.base_url = check_base_url(
+            base_url or os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
+        )
+        self.max_concurrency = _positive_int("max_concurrency", max_concurrency)
+        self.read_ahead = (
+            2 * self.max_concurrency
+            if read_ahead is None
+            else _positive_int("read_ahead", read_ahead)
+        )
+        self.timeout = _positive_number("timeout", timeout)
+        self.deadline = None if deadline is None else _positive_number("deadline", deadline)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InvalidParameterError("max_retries", "an integer >= 0", max_retries)
+        self._retry = RetryPolicy(max_retries=max_retries)
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise InvalidParameterError("session", "an aiohttp.ClientSession or None", session)
+        self._session = session
+        self._owns_session = session is None
+        self._transport_: Transport | None = None
+        self._state = _State.UNOPENED
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        # The key is never shown, not even in part.
+        key = "set" if self._api_key else "missing"
+        return f"<SimCardsClient {self.base_url!r} api_key={key} {self._state.value}>"
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def __aenter__(self) -> SimCardsClient:
+        self._transport()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop every stream still running and close the session (if the client made it)."""
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+
+    def __del__(self) -> None:
+        if self._state is _State.OPENED and self._owns_session:
+            warnings.warn(
+                f"{self!r} was never closed; use 'async with SimCardsClient()' or await aclose()",
+                ResourceWarning,
+                source=self,
+                stacklevel=1,
+            )
+
+    def _transport(self) -> Transport:
+        if self._state is _State.CLOSED:
+            raise RuntimeError("this SimCardsClient is closed; make a new one")
+        if self._transport_ is None:
+            if not self._api_key:
+                raise InvalidParameterError(
+                    "api_key",
+                    "a Telnyx API key: pass api_key=... or set the TELNYX_API_KEY "
+                    "environment variable",
+                    None,
+                )
+            if self._session is None:
+                connector = aiohttp.TCPConnector(limit=self.max_concurrency + 2, ttl_dns_cache=300)
+                self._session = aiohttp.ClientSession(connector=connector)
+            self._transport_ = Transport(
+                session=self._session,
+                base_url=self.base_url,
+                api_key=self._api_key,
+                timeout=self.timeout,
+                retry=self._retry,
+                limiter=AdaptiveLimiter(self.max_concurrency),
+            )
+            self._state = _State.OPENED
+        return self._transport_
+
+    @property
+    def concurrency_limit(self) -> int:
+        """How many requests this client lets run at once now (adapts to 429s)."""
+        transport = self._transport_
+        return transport.limiter.limit if transport else self.max_concurrency
+
+    # --- endpoints -------------------------------------------------------------------
+
+    def sim_cards(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        tags: str | Sequence[str] | None = None,
+        iccid: str | None = None,
+        msisdn: str | None = None,
+        sim_card_group_id: str | UUID | None = None,
+        include_sim_card_group: bool = False,
+        sort: str | None = None,
+        page_size: int = 250,
+        start_page: int = 1,
+        limit: int | None = None,
+    ) -> PageStream[SimCard]:
+        """Stream SIM cards (``GET /sim_cards``), every matching card once, in API order.
+
+        ``status`` is any of ``SIM_CARD_STATUSES``; ``tags`` match cards having all
+        of them; ``iccid`` matches part of the ICCID; ``sort`` is
+        ``"current_billing_period_consumed_data.amount"``, ``-`` first for
+        descending. ``limit`` caps the number of cards, not the page size.
+        """
+        query = sim_cards_query(
+            status=status,
+            tags=tags,
+            iccid=iccid,
+            msisdn=msisdn,
+            sim_card_group_id=sim_card_group_id,
+            include_sim_card_group=include_sim_card_group,
+            sort=sort,
+            page_size=page_size,
+            start_page=start_page,
+            limit=limit,
+        )
+        return self._stream(query, decode_sim_card_page)
+
+    def sim_card_actions(
+        self,
+        *,
+        sim_card_id: str | UUID | None = None,
+        status: str | None = None,
+        bulk_sim_card_action_id: str | UUID | None = None,
+        action_type: str | None = None,
+        page_size: int = 250,
+        start_page: int = 1,
+        limit: int | None = None,
+    ) -> PageStream[SimCardAction]:
+        """Stream SIM card actions (``GET /sim_card_actions``).
+
+        ``status`` is one of ``SIM_CARD_ACTION_STATUSES``, ``action_type`` one of
+        ``SIM_CARD_ACTION_TYPES``.
+        """
+        query = sim_card_actions_query(
+            sim_card_id=sim_card_id,
+            status=status,
+            bulk_sim_card_action_id=bulk_sim_card_action_id,
+            action_type=action_type,
+            page_size=page_size,
+            start_page=start_page,
+            limit=limit,
+        )
+        return self._stream(query, decode_sim_card_action_page)
+
+    async def get_sim_card(
+        self,
+        id: str | UUID,
+        *,
+        include_sim_card_group: bool = False,
+        include_pin_puk_codes: bool = False,
+    ) -> SimCard:
+        """Fetch one SIM card (``GET /sim_cards/{id}``), with its device and network details."""
+        target = sim_card_path(
+            id,
+            include_sim_card_group=include_sim_card_group,
+            include_pin_puk_codes=include_pin_puk_codes,
+        )
+        return await self._transport().get(target, decode_sim_card)
+
+    async def get_sim_card_action(self, id: str | UUID) -> SimCardAction:
+        """Fetch one SIM card action (``GET /sim_card_actions/{id}``)."""
+        return await self._transport().get(sim_card_action_path(id), decode_sim_card_action)
+
+    def _stream(self, query: ListQuery, decode: Callable[[bytes], Page[T]]) -> PageStream[T]:
+        transport = self._transport()
+
+        async def fetch(target: str, on_retry: Callable[[APIError], None]) -> Page[T]:
+            return await transport.get(target, decode, on_retry=on_retry)
+
+        return PageStream(
+            query,
+            fetch,
+            read_ahead=self.read_ahead,
+            limiter=transport.limiter,
+            deadline=self.deadline,
+            on_start=self._track,
+        )
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidParameterError(name, "an integer >= 1", value)
+    return value
+
+
+def _positive_number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InvalidParameterError(name, "a number of seconds > 0", value)
+    return float(value)

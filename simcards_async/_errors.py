@@ -1,0 +1,204 @@
+"""The exception tree, and the one table that maps an HTTP status to a class.
+
+::
+
+    TelnyxError                        root of everything this library raises
+    ├── InvalidParameterError          (also ValueError) bad input, raised before sending
+    └── APIError                       a request was made and did not give a usable answer
+        ├── APIConnectionError         no answer: refused, reset, dropped, TLS, DNS
+        │   └── APITimeoutError        no answer in time
+        ├── APIResponseValidationError a 2xx answer whose body does not decode
+        └── APIStatusError             the server said no (any non-2xx status)
+            ├── BadRequestError            400
+            ├── AuthenticationError        401
+            ├── PermissionDeniedError      403
+            ├── NotFoundError              404
+            ├── UnprocessableEntityError   422
+            ├── RateLimitError             429
+            └── InternalServerError        >= 500
+
+    DriftWarning (UserWarning)         the listing changed while it was being read
+
+Exceptions hold plain values only (no aiohttp objects, never the API key), so
+they can be logged, pickled and sent across processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._models import ErrorObject
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "DriftWarning",
+    "InternalServerError",
+    "InvalidParameterError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "TelnyxError",
+    "UnprocessableEntityError",
+    "exception_for_status",
+]
+
+
+class TelnyxError(Exception):
+    """Root of every exception this library raises."""
+
+
+class InvalidParameterError(TelnyxError, ValueError):
+    """An argument is out of range, of the wrong type or not an allowed value.
+
+    Raised before any request is sent. ``parameter`` is the Python argument's
+    name and ``allowed`` says what it accepts.
+    """
+
+    def __init__(self, parameter: str, allowed: str, value: object) -> None:
+        self.parameter = parameter
+        self.allowed = allowed
+        self.value = value
+        super().__init__(f"invalid {parameter}={value!r}: {parameter} must be {allowed}")
+
+    def __reduce__(self) -> tuple[type[InvalidParameterError], tuple[str, str, object]]:
+        return (type(self), (self.parameter, self.allowed, self.value))
+
+
+class APIError(TelnyxError):
+    """A request was sent and did not give a usable answer.
+
+    ``method`` and ``url`` say which request; the URL never holds the API key.
+    """
+
+    def __init__(self, message: str, *, method: str = "GET", url: str = "") -> None:
+        self.message = message
+        self.method = method
+        self.url = url
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[APIError], state: dict[str, object]) -> APIError:
+    """Recreate an ``APIError`` from its fields (pickling keeps every subclass's fields)."""
+    err = cls.__new__(cls)
+    err.__dict__.update(state)
+    Exception.__init__(err, state.get("message", ""))
+    return err
+
+
+class APIConnectionError(APIError):
+    """No answer: the connection was refused, reset or dropped before a response."""
+
+
+class APITimeoutError(APIConnectionError):
+    """No answer within the timeout."""
+
+
+class APIResponseValidationError(APIError):
+    """A 2xx answer whose body is not the JSON the API documents (truncated or malformed)."""
+
+    def __init__(self, message: str, *, method: str = "GET", url: str = "", status: int = 200) -> None:
+        super().__init__(message, method=method, url=url)
+        self.status = status
+
+
+class APIStatusError(APIError):
+    """The server answered with a non-2xx status.
+
+    ``errors`` is the API's ``errors`` array as typed ``ErrorObject`` values (empty
+    when the body was not JSON, say an HTML page from a proxy); ``body`` is the raw
+    answer, cut to 4 KiB; ``request_id`` comes from the ``x-request-id`` or
+    ``request-id`` header.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        errors: Iterable[ErrorObject] = (),
+        *,
+        request_id: str | None = None,
+        body: bytes = b"",
+        method: str = "GET",
+        url: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.errors: tuple[ErrorObject, ...] = tuple(errors)
+        self.request_id = request_id
+        self.body = body[:4096]
+        self.retry_after = retry_after
+        super().__init__(_status_message(status, self.errors, request_id), method=method, url=url)
+
+    @property
+    def code(self) -> str | None:
+        """The first error's code, such as ``"10015"``, or ``None``."""
+        return self.errors[0].code if self.errors else None
+
+
+class BadRequestError(APIStatusError):
+    """400: the request is malformed."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such resource."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: a parameter was refused; ``errors[i].source.parameter`` names it."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests (code ``10011``); ``retry_after`` is in seconds."""
+
+
+class InternalServerError(APIStatusError):
+    """500 and above: the server or a proxy in front of it failed."""
+
+
+class DriftWarning(UserWarning):
+    """The listing changed while it was being read (pages shifted under the scan)."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def exception_for_status(status: int) -> type[APIStatusError]:
+    """The exception class for an HTTP status: the table, then the 5xx family."""
+    cls = _BY_STATUS.get(status)
+    if cls is not None:
+        return cls
+    return InternalServerError if status >= 500 else APIStatusError  # noqa: PLR2004
+
+
+def _status_message(status: int, errors: tuple[ErrorObject, ...], request_id: str | None) -> str:
+    text = f"HTTP {status}"
+    if errors:
+        text += ": " + "; ".join(str(e) for e in errors)
+    if request_id:
+        text += f" (request id {request_id})"
+    return text

@@ -1,0 +1,272 @@
+"""msgspec Structs for the wire, and the decoders built once from them.
+
+Every Struct is frozen and keyword-only. Unknown fields are ignored, every field
+that the API may leave out or send as null has a default, and enumerations are
+plain ``str`` so that a value Telnyx adds next year decodes instead of failing.
+The known values live in ``_query`` (they are what a filter may ask for).
+
+No I/O here: ``decode_*`` take bytes and return Structs or raise
+``msgspec.DecodeError`` / ``msgspec.ValidationError``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+__all__ = [
+    "Amount",
+    "DeviceLocation",
+    "ErrorObject",
+    "ErrorSource",
+    "Page",
+    "PaginationMeta",
+    "PinPukCodes",
+    "SimCard",
+    "SimCardAction",
+    "SimCardActionStatus",
+    "SimCardGroup",
+    "SimCardStatus",
+]
+
+T = TypeVar("T")
+
+
+class _Model(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Base of every wire Struct.
+
+    ``gc=False`` is safe because these objects only hold scalars, tuples and
+    other Structs, never themselves; it spares the cycle collector from walking
+    a million cards during a bulk export.
+    """
+
+
+class Amount(_Model):
+    """A data quantity, ``{"amount": "2049.0", "unit": "MB"}``; amount is exact."""
+
+    amount: Decimal | None = None
+    unit: str | None = None
+
+
+class SimCardStatus(_Model):
+    """Where a SIM card is in its lifecycle, and why."""
+
+    value: str | None = None
+    reason: str | None = None
+
+
+class SimCardActionStatus(_Model):
+    """Where a SIM card action is (in-progress, completed, failed, ...), and why."""
+
+    value: str | None = None
+    reason: str | None = None
+
+
+class DeviceLocation(_Model):
+    """Last known position of the device holding the SIM (single-card GET only)."""
+
+    latitude: str | None = None
+    longitude: str | None = None
+    accuracy: int | None = None
+    accuracy_unit: str | None = None
+
+
+class PinPukCodes(_Model):
+    """PIN and PUK codes, present only when asked for with ``include_pin_puk_codes``."""
+
+    pin1: str | None = None
+    pin2: str | None = None
+    puk1: str | None = None
+    puk2: str | None = None
+
+    def __repr__(self) -> str:
+        # Secrets: a log line with a card in it must not carry the codes.
+        return "PinPukCodes(<redacted>)"
+
+
+class SimCardGroup(_Model):
+    """The SIM card group, embedded when ``include_sim_card_group=True``."""
+
+    id: str | None = None
+    record_type: str | None = None
+    name: str | None = None
+    default: bool | None = None
+    data_limit: Amount | None = None
+    consumed_data: Amount | None = None
+    private_wireless_gateway_id: str | None = None
+    wireless_blocklist_id: str | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+class SimCard(_Model):
+    """A SIM card as listed by ``GET /sim_cards`` or fetched by ``GET /sim_cards/{id}``.
+
+    The fields from ``current_device_location`` to ``pin_puk_codes`` are only
+    sent by the single-card GET; in a listing they stay ``None``.
+    """
+
+    id: str
+    record_type: str | None = None
+    status: SimCardStatus = SimCardStatus()
+    type: str | None = None
+    iccid: str | None = None
+    imsi: str | None = None
+    msisdn: str | None = None
+    sim_card_group_id: str | None = None
+    tags: tuple[str, ...] = ()
+    authorized_imeis: tuple[str, ...] | None = None
+    eid: str | None = None
+    esim_installation_status: str | None = None
+    data_limit: Amount | None = None
+    current_billing_period_consumed_data: Amount = Amount()
+    actions_in_progress: bool = False
+    resources_with_in_progress_actions: tuple[dict[str, Any], ...] = ()
+    version: str | None = None
+    voice_enabled: bool = False
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    sim_card_group: SimCardGroup | None = None
+    # Single-card GET only.
+    current_device_location: DeviceLocation | None = None
+    current_imei: str | None = None
+    current_mcc: str | None = None
+    current_mnc: str | None = None
+    ipv4: str | None = None
+    ipv6: str | None = None
+    live_data_session: str | None = None
+    pin_puk_codes: PinPukCodes | None = None
+
+
+class SimCardAction(_Model):
+    """An operation on a SIM card (enable, disable, set_standby, ...) and its progress."""
+
+    id: str
+    record_type: str | None = None
+    sim_card_id: str | None = None
+    action_type: str | None = None
+    status: SimCardActionStatus = SimCardActionStatus()
+    settings: dict[str, Any] | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+class PaginationMeta(_Model):
+    """The ``meta`` object of a list answer."""
+
+    page_number: int = 1
+    page_size: int = 0
+    total_pages: int = 0
+    total_results: int = 0
+
+
+class Page(_Model, Generic[T]):
+    """One page of a listing: its items and the server's pagination meta."""
+
+    data: tuple[T, ...] = ()
+    meta: PaginationMeta | None = None
+
+
+class _One(_Model, Generic[T]):
+    """The envelope of a single-item answer, ``{"data": {...}}``."""
+
+    data: T
+
+
+class ErrorSource(_Model):
+    """What an error points at: a JSON pointer into the body, or a query parameter."""
+
+    pointer: str | None = None
+    parameter: str | None = None
+
+
+class ErrorObject(_Model):
+    """One entry of the API's ``errors`` array.
+
+    ``code`` is always a ``str``: some Telnyx schemas send an integer, and it is
+    converted. ``detail`` falls back to ``description``, which older schemas send.
+    """
+
+    code: str | None = None
+    title: str | None = None
+    detail: str | None = None
+    source: ErrorSource | None = None
+    meta: dict[str, Any] | None = None
+
+    def __str__(self) -> str:
+        parts = [p for p in (self.code, self.title) if p]
+        text = " ".join(parts) or "error"
+        if self.detail:
+            text += f": {self.detail}"
+        where = self.source and (self.source.parameter or self.source.pointer)
+        if where:
+            text += f" [{where}]"
+        return text
+
+
+class _WireErrorObject(msgspec.Struct, kw_only=True):
+    """The lenient shape that ``ErrorObject`` is read from."""
+
+    code: str | int | None = None
+    title: str | None = None
+    detail: str | None = None
+    description: str | None = None
+    source: ErrorSource | None = None
+    meta: dict[str, Any] | None = None
+
+
+class _WireErrors(msgspec.Struct):
+    errors: list[_WireErrorObject] = []
+
+
+# Decoders are built once, at import: building one compiles the type's schema.
+_SIM_CARD_PAGE = msgspec.json.Decoder(Page[SimCard])
+_SIM_CARD_ACTION_PAGE = msgspec.json.Decoder(Page[SimCardAction])
+_ONE_SIM_CARD = msgspec.json.Decoder(_One[SimCard])
+_ONE_SIM_CARD_ACTION = msgspec.json.Decoder(_One[SimCardAction])
+_ERRORS = msgspec.json.Decoder(_WireErrors)
+
+
+def decode_sim_card_page(body: bytes) -> Page[SimCard]:
+    """Decode a ``GET /sim_cards`` answer."""
+    return _SIM_CARD_PAGE.decode(body)
+
+
+def decode_sim_card_action_page(body: bytes) -> Page[SimCardAction]:
+    """Decode a ``GET /sim_card_actions`` answer."""
+    return _SIM_CARD_ACTION_PAGE.decode(body)
+
+
+def decode_sim_card(body: bytes) -> SimCard:
+    """Decode a ``GET /sim_cards/{id}`` answer."""
+    return _ONE_SIM_CARD.decode(body).data
+
+
+def decode_sim_card_action(body: bytes) -> SimCardAction:
+    """Decode a ``GET /sim_card_actions/{id}`` answer."""
+    return _ONE_SIM_CARD_ACTION.decode(body).data
+
+
+def decode_errors(body: bytes) -> tuple[ErrorObject, ...]:
+    """Read the ``errors`` array of an error answer; anything unreadable gives ``()``.
+
+    An error answer may be HTML from a proxy, or JSON of another shape: the
+    status code still tells what happened, so this never raises.
+    """
+    try:
+        wire = _ERRORS.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return ()
+    return tuple(
+        ErrorObject(
+            code=None if e.code is None else str(e.code),
+            title=e.title,
+            detail=e.detail if e.detail is not None else e.description,
+            source=e.source,
+            meta=e.meta,
+        )
+        for e in wire.errors
+    )

@@ -1,0 +1,409 @@
+"""The page-stream engine: first page, ``total_pages``, a bounded read-ahead window, order.
+
+How a listing is read::
+
+    fetch start_page -> meta.total_pages
+    keep up to ``read_ahead`` later pages in flight (the client's limiter decides
+    how many of them actually run at once), hand them over strictly in page order
+    through a memory stream with no buffer, and start the next page each time
+    one is handed over.
+
+The engine runs in a task of its own that owns the task group, so nothing ever
+yields from inside a task group or cancel scope: the consumer only receives from
+a memory stream. ``async with stream`` cancels that task deterministically on
+exit; a stream that is dropped mid-way (``break`` without ``async with``) is
+cancelled when it is garbage collected, which CPython does at once.
+
+Why no id is yielded twice with memory bounded by the window: pages are numbered
+over live data, so a record inserted ahead of the scan pushes every later record
+one place on, and the record at the end of page *n* shows up again at the start
+of page *n + 1*. A record can only come back from a page that was read while the
+listing moved under it, and pages more than ``read_ahead`` apart are never read at
+the same time, so the engine remembers the ids of the last ``read_ahead + 2``
+pages only, and drops any id seen there. A shift of more than that many pages
+between two reads is reported (``DriftWarning``) rather than hidden. Deletions move
+records the other way, so one may be missed: drift is counted in ``stats.drift``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+import warnings
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Generic, Protocol, TypeVar
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._errors import APIError, APITimeoutError, DriftWarning
+from ._models import Page
+from ._query import ListQuery
+from ._throttle import AdaptiveLimiter
+
+__all__ = ["DriftReport", "PageStream", "StreamStats"]
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+T = TypeVar("T", bound=_HasId)
+
+#: Fetch one page: (target, on_retry) -> the decoded page.
+FetchPage = Callable[[str, Callable[[APIError], None]], Awaitable[Page[T]]]
+
+
+@dataclass
+class DriftReport:
+    """What the stream saw of the listing changing under it."""
+
+    #: ``total_results`` of the first page read, and of the latest one.
+    first_total_results: int | None = None
+    last_total_results: int | None = None
+    #: Records seen twice (shifted forward by inserts) and dropped.
+    duplicates_dropped: int = 0
+    #: Pages that came back empty or short before the planned end (records deleted).
+    short_pages: int = 0
+
+    @property
+    def detected(self) -> bool:
+        """Whether anything suggests the listing changed during the scan."""
+        return bool(
+            self.duplicates_dropped
+            or self.short_pages
+            or self.first_total_results != self.last_total_results
+        )
+
+
+@dataclass
+class StreamStats:
+    """Counters of one stream, readable at any time."""
+
+    pages_fetched: int = 0
+    items_yielded: int = 0
+    retries: int = 0
+    #: ``meta.total_results`` and ``meta.total_pages`` of the first page read.
+    total_results: int | None = None
+    total_pages: int | None = None
+    #: The client's shared concurrency limit now, and seconds it has spent paused by 429s.
+    concurrency_limit: int = 0
+    throttled_seconds: float = 0.0
+    started_at: float = field(default_factory=time.monotonic)
+    drift: DriftReport = field(default_factory=DriftReport)
+
+
+class _Slot(Generic[T]):
+    """One page being fetched: its result or error, and an event set when either is in."""
+
+    __slots__ = ("done", "error", "number", "page")
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.done = anyio.Event()
+        self.page: Page[T] | None = None
+        self.error: BaseException | None = None
+
+
+class _Engine(Generic[T]):
+    """Reads a listing page by page and sends the pages, in order, to a memory stream.
+
+    Holds no reference to the ``PageStream`` that started it, so that dropping the
+    stream lets it be collected and cancel this engine.
+    """
+
+    def __init__(
+        self,
+        query: ListQuery,
+        fetch: FetchPage[T],
+        *,
+        read_ahead: int,
+        limiter: AdaptiveLimiter,
+        stats: StreamStats,
+        deadline: float | None,
+    ) -> None:
+        self.query = query
+        self.fetch = fetch
+        self.read_ahead = read_ahead
+        self.limiter = limiter
+        self.stats = stats
+        self.deadline = deadline
+        self.error: BaseException | None = None
+        self.warnings: list[str] = []
+        self._recent: deque[list[str]] = deque()
+        self._seen: dict[str, int] = {}
+        self._horizon = read_ahead + 2
+        self._delivered = 0
+        self._warned = False
+
+    async def run(self, send: MemoryObjectSendStream[Page[T]]) -> None:
+        """Read the whole listing into ``send``; a failure is kept in ``self.error``."""
+        with send:
+            try:
+                if self.deadline is None:
+                    await self._read(send)
+                else:
+                    with anyio.fail_after(self.deadline):
+                        await self._read(send)
+            except anyio.BrokenResourceError:
+                pass  # the consumer went away: nothing more to do
+            except TimeoutError as exc:
+                msg = f"the listing did not finish within the {self.deadline} s deadline"
+                self.error = APITimeoutError(msg)
+                self.error.__cause__ = exc
+            except Exception as exc:  # noqa: BLE001  (handed to the consumer, raised there)
+                self.error = exc
+
+    async def _read(self, send: MemoryObjectSendStream[Page[T]]) -> None:
+        first = await self._fetch(self.query.start_page)
+        meta = first.meta
+        self.stats.total_results = meta.total_results if meta else None
+        self.stats.total_pages = meta.total_pages if meta else None
+        self.stats.drift.first_total_results = self.stats.total_results
+        if not await self._deliver(send, first):
+            return
+        # With no meta the total is unknown: read one page at a time until a short one.
+        last = meta.total_pages if meta else math.inf
+        window = self.read_ahead if meta else 1
+        next_number = self.query.start_page + 1
+        short = len(first.data) < self.query.page_size
+        if meta is None and short:
+            return
+        async with anyio.create_task_group() as tg:
+            slots: deque[_Slot[T]] = deque()
+            while True:
+                while len(slots) < window and next_number <= last and self._wants_more(len(slots)):
+                    slots.append(self._start(tg, next_number))
+                    next_number += 1
+                if not slots:
+                    break
+                slot = slots.popleft()
+                await slot.done.wait()
+                if slot.error is not None:
+                    raise slot.error
+                page = slot.page
+                assert page is not None  # noqa: S101  (set with done, unless error)
+                if page.meta is not None:
+                    # The listing may have grown since the first page: read its new end too.
+                    last = max(last, page.meta.total_pages)
+                if not page.data:
+                    # An empty page before the end: records were deleted; stop, don't spin.
+                    if page.meta is None or slot.number <= page.meta.total_pages:
+                        self.stats.drift.short_pages += 1
+                    break
+                if not await self._deliver(send, page):
+                    break
+                if meta is None and len(page.data) < self.query.page_size:
+                    break
+            tg.cancel_scope.cancel()
+
+    def _wants_more(self, in_flight: int) -> bool:
+        limit = self.query.limit
+        return limit is None or self._delivered + in_flight * self.query.page_size < limit
+
+    def _start(self, tg: TaskGroup, number: int) -> _Slot[T]:
+        slot: _Slot[T] = _Slot(number)
+        tg.start_soon(self._fill, slot)
+        return slot
+
+    async def _fill(self, slot: _Slot[T]) -> None:
+        try:
+            slot.page = await self._fetch(slot.number)
+        except Exception as exc:  # noqa: BLE001  (raised in page order by _read)
+            slot.error = exc
+        finally:
+            slot.done.set()
+
+    async def _fetch(self, number: int) -> Page[T]:
+        page = await self.fetch(self.query.target(number), self._on_retry)
+        stats = self.stats
+        stats.pages_fetched += 1
+        stats.concurrency_limit = self.limiter.limit
+        stats.throttled_seconds = self.limiter.throttled_seconds
+        if page.meta is not None:
+            stats.drift.last_total_results = page.meta.total_results
+        return page
+
+    def _on_retry(self, _exc: APIError) -> None:
+        self.stats.retries += 1
+
+    async def _deliver(self, send: MemoryObjectSendStream[Page[T]], page: Page[T]) -> bool:
+        """Drop ids already seen, cut to ``limit``, send; False when the listing is done."""
+        self._check_drift(page)
+        items = self._dedupe(page.data)
+        limit = self.query.limit
+        if limit is not None and self._delivered + len(items) > limit:
+            items = items[: limit - self._delivered]
+        if items is not page.data:
+            page = msgspec.structs.replace(page, data=items)
+        if items:
+            await send.send(page)
+            self._delivered += len(items)
+        return limit is None or self._delivered < limit
+
+    def _dedupe(self, items: tuple[T, ...]) -> tuple[T, ...]:
+        seen = self._seen
+        ids = [item.id for item in items]
+        kept: tuple[T, ...] = items
+        if any(i in seen for i in ids):
+            kept = tuple(item for item in items if item.id not in seen)
+            self.stats.drift.duplicates_dropped += len(items) - len(kept)
+            ids = [item.id for item in kept]
+            if not kept:
+                self._warn(
+                    "a whole page repeated records already read: the listing shifted by a page "
+                    "or more during the scan, so a repeat beyond the dedupe window is possible"
+                )
+        # Remember this page's ids; forget the oldest page's beyond the horizon.
+        for i in ids:
+            seen[i] = 1
+        self._recent.append(ids)
+        if len(self._recent) > self._horizon:
+            for i in self._recent.popleft():
+                seen.pop(i, None)
+        return kept
+
+    def _check_drift(self, page: Page[T]) -> None:
+        drift = self.stats.drift
+        meta = page.meta
+        if meta is not None and len(page.data) < self.query.page_size:
+            if meta.page_number < meta.total_pages:
+                drift.short_pages += 1
+        if drift.detected:
+            self._warn(
+                f"the listing changed while it was read (total_results "
+                f"{drift.first_total_results} -> {drift.last_total_results}, "
+                f"{drift.duplicates_dropped} repeats dropped, {drift.short_pages} short pages); "
+                "records deleted during the scan may have been missed"
+            )
+
+    def _warn(self, message: str) -> None:
+        # Warned from the consumer's task (see PageStream.pages), where a filter that
+        # turns warnings into errors raises to the caller, not inside the engine.
+        if not self._warned:
+            self._warned = True
+            self.warnings.append(message)
+
+
+class PageStream(Generic[T]):
+    """An async stream of the items of one listing, read concurrently and yielded in order.
+
+    ``async for item in stream`` works directly; ``async with stream:`` cleans up
+    deterministically on exit; ``stream.pages()`` yields whole pages instead;
+    ``stream.stats`` counts what happened so far. A stream is read once.
+    """
+
+    def __init__(
+        self,
+        query: ListQuery,
+        fetch: FetchPage[T],
+        *,
+        read_ahead: int,
+        limiter: AdaptiveLimiter,
+        deadline: float | None = None,
+        on_start: Callable[[asyncio.Task[None]], None] | None = None,
+    ) -> None:
+        self.query = query
+        self.stats = StreamStats()
+        self._engine = _Engine(
+            query, fetch, read_ahead=read_ahead, limiter=limiter, stats=self.stats, deadline=deadline
+        )
+        self._on_start = on_start
+        self._task: asyncio.Task[None] | None = None
+        self._receive: MemoryObjectReceiveStream[Page[T]] | None = None
+
+    def __repr__(self) -> str:
+        return f"<PageStream {self.query.path} {self.query.params} {self.stats}>"
+
+    async def __aenter__(self) -> PageStream[T]:
+        self._ensure_started()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._items()
+
+    async def _items(self) -> AsyncIterator[T]:
+        stats = self.stats
+        async for page in self._received():
+            for item in page.data:
+                stats.items_yielded += 1
+                yield item
+
+    async def pages(self) -> AsyncIterator[Page[T]]:
+        """Yield whole pages (items and meta) in order, repeats already removed."""
+        async for page in self._received():
+            self.stats.items_yielded += len(page.data)
+            yield page
+
+    async def _received(self) -> AsyncIterator[Page[T]]:
+        receive = self._ensure_started()
+        while True:
+            try:
+                page = await receive.receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+            self._flush_warnings()
+            yield page
+        await self._finish()
+
+    def _flush_warnings(self) -> None:
+        pending = self._engine.warnings
+        while pending:
+            warnings.warn(pending.pop(0), DriftWarning, stacklevel=4)
+
+    async def collect(self) -> list[T]:
+        """Read the whole listing into a list (bounded by ``limit`` if one was given)."""
+        return [item async for item in self]
+
+    async def aclose(self) -> None:
+        """Stop every request still in flight and release the connections."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+        if self._receive is not None:
+            self._receive.close()
+
+    def _ensure_started(self) -> MemoryObjectReceiveStream[Page[T]]:
+        if self._receive is None:
+            send, self._receive = anyio.create_memory_object_stream[Page[T]](0)
+            self._task = asyncio.get_running_loop().create_task(self._engine.run(send))
+            if self._on_start is not None:
+                self._on_start(self._task)
+        return self._receive
+
+    async def _finish(self) -> None:
+        """The pages ran out: wait for the engine and raise its failure, if any."""
+        task = self._task
+        if task is not None:
+            await asyncio.wait([task])
+        self._flush_warnings()
+        error = self._engine.error
+        if error is not None:
+            self._engine.error = None
+            raise error
+
+    def __del__(self) -> None:
+        # Dropped mid-way without ``async with``: stop the engine, silently.
+        task = self._task
+        if task is not None and not task.done():
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                task.cancel()
+        if self._receive is not None:
+            self._receive.close()

@@ -1,0 +1,242 @@
+"""Typed arguments -> validated query strings, in the official SDK's wire format.
+
+Pure: nothing here does I/O. Every check raises ``InvalidParameterError``
+naming the argument and what it accepts, so a bad call fails before a request
+is sent. The wire format is byte-for-byte what ``telnyx`` (the official Python
+SDK) sends for the same call: ``urllib.parse.urlencode`` with ``quote_plus``,
+so brackets and commas are percent-encoded (``filter%5Bstatus%5D=enabled%2Cdisabled``),
+arrays are comma-joined, booleans are ``true``/``false``, and parameters come
+in the SDK's order (filters, ``page[number]``, ``page[size]``, then ``sort``).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+from ._errors import InvalidParameterError
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "SIM_CARD_ACTION_STATUSES",
+    "SIM_CARD_ACTION_TYPES",
+    "SIM_CARD_SORTS",
+    "SIM_CARD_STATUSES",
+    "ListQuery",
+    "sim_card_action_path",
+    "sim_card_actions_query",
+    "sim_card_path",
+    "sim_cards_query",
+]
+
+#: Values ``filter[status]`` accepts on ``/sim_cards``.
+SIM_CARD_STATUSES = ("enabled", "disabled", "standby", "data_limit_exceeded", "unauthorized_imei")
+#: Values ``sort`` accepts on ``/sim_cards``; a leading ``-`` sorts descending.
+SIM_CARD_SORTS = (
+    "current_billing_period_consumed_data.amount",
+    "-current_billing_period_consumed_data.amount",
+)
+#: Values ``filter[status]`` accepts on ``/sim_card_actions``.
+SIM_CARD_ACTION_STATUSES = ("in-progress", "completed", "failed")
+#: Values ``filter[action_type]`` accepts on ``/sim_card_actions``.
+SIM_CARD_ACTION_TYPES = (
+    "enable",
+    "enable_standby_sim_card",
+    "disable",
+    "set_standby",
+    "remove_public_ip",
+    "set_public_ip",
+)
+MAX_PAGE_SIZE = 250
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A validated listing request, minus the page number.
+
+    ``filters`` are the wire parameters the SDK sends before ``page[...]``,
+    ``trailing`` the ones it sends after (``sort``). ``params`` gives them all
+    as one mapping, for fingerprints and for telling listings apart.
+    """
+
+    path: str
+    filters: tuple[tuple[str, str], ...]
+    trailing: tuple[tuple[str, str], ...]
+    page_size: int
+    start_page: int
+    limit: int | None
+
+    @property
+    def params(self) -> dict[str, str]:
+        """Every wire parameter except the page number, by wire name."""
+        return {**dict(self.filters), "page[size]": str(self.page_size), **dict(self.trailing)}
+
+    def target(self, page_number: int) -> str:
+        """The path and encoded query string of one page, e.g. ``/sim_cards?...``."""
+        pairs = [
+            *self.filters,
+            ("page[number]", str(page_number)),
+            ("page[size]", str(self.page_size)),
+            *self.trailing,
+        ]
+        return f"{self.path}?{urlencode(pairs)}"
+
+
+# --- argument checks --------------------------------------------------------------
+
+
+def _int(name: str, value: object, low: int, high: int | None = None) -> int:
+    allowed = f"an integer from {low} to {high}" if high else f"an integer >= {low}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameterError(name, allowed, value)
+    if value < low or (high is not None and value > high):
+        raise InvalidParameterError(name, allowed, value)
+    return value
+
+
+def _bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidParameterError(name, "True or False", value)
+    return value
+
+
+def _text(name: str, value: object) -> str:
+    allowed = "a non-empty string without control characters"
+    if not isinstance(value, str) or not value.strip() or _CONTROL.search(value):
+        raise InvalidParameterError(name, allowed, value)
+    return value
+
+
+def _uuid(name: str, value: object) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str) or not _UUID.fullmatch(value):
+        raise InvalidParameterError(name, "a UUID such as '6a09cdc3-8948-47f0-aa62-74ac943d6c58'", value)
+    return value
+
+
+def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidParameterError(name, "one of " + ", ".join(map(repr, allowed)), value)
+    return value
+
+
+def _strings(name: str, value: object) -> tuple[str, ...]:
+    """A string or a non-empty sequence of strings, as a tuple."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)) and value:
+        if all(isinstance(v, str) for v in value):
+            return tuple(value)
+    raise InvalidParameterError(name, "a string or a non-empty list of strings", value)
+
+
+def _choices(name: str, value: object, allowed: Sequence[str]) -> str:
+    items = _strings(name, value)
+    for item in items:
+        if item not in allowed:
+            raise InvalidParameterError(name, "any of " + ", ".join(map(repr, allowed)), item)
+    return ",".join(items)
+
+
+def _tags(value: object) -> str:
+    items = _strings("tags", value)
+    for item in items:
+        # The API reads the value comma-separated: a tag with a comma cannot be asked for.
+        if not item.strip() or "," in item or _CONTROL.search(item):
+            raise InvalidParameterError(
+                "tags", "non-empty strings without commas or control characters", item
+            )
+    return ",".join(items)
+
+
+def _paging(page_size: object, start_page: object, limit: object) -> tuple[int, int, int | None]:
+    size = _int("page_size", page_size, 1, MAX_PAGE_SIZE)
+    start = _int("start_page", start_page, 1)
+    cap = None if limit is None else _int("limit", limit, 1)
+    return size, start, cap
+
+
+# --- the four requests ----------------------------------------------------------
+
+
+def sim_cards_query(
+    *,
+    status: object = None,
+    tags: object = None,
+    iccid: object = None,
+    msisdn: object = None,
+    sim_card_group_id: object = None,
+    include_sim_card_group: object = False,
+    sort: object = None,
+    page_size: object = 250,
+    start_page: object = 1,
+    limit: object = None,
+) -> ListQuery:
+    """Validate the arguments of ``GET /sim_cards`` and build its query."""
+    filters: list[tuple[str, str]] = []
+    if status is not None:
+        filters.append(("filter[status]", _choices("status", status, SIM_CARD_STATUSES)))
+    if tags is not None:
+        filters.append(("filter[tags]", _tags(tags)))
+    if iccid is not None:
+        filters.append(("filter[iccid]", _text("iccid", iccid)))
+    if msisdn is not None:
+        filters.append(("filter[msisdn]", _text("msisdn", msisdn)))
+    if sim_card_group_id is not None:
+        filters.append(("filter[sim_card_group_id]", _uuid("sim_card_group_id", sim_card_group_id)))
+    if _bool("include_sim_card_group", include_sim_card_group):
+        filters.append(("include_sim_card_group", "true"))
+    trailing = () if sort is None else (("sort", _choice("sort", sort, SIM_CARD_SORTS)),)
+    size, start, cap = _paging(page_size, start_page, limit)
+    return ListQuery("/sim_cards", tuple(filters), trailing, size, start, cap)
+
+
+def sim_card_actions_query(
+    *,
+    sim_card_id: object = None,
+    status: object = None,
+    bulk_sim_card_action_id: object = None,
+    action_type: object = None,
+    page_size: object = 250,
+    start_page: object = 1,
+    limit: object = None,
+) -> ListQuery:
+    """Validate the arguments of ``GET /sim_card_actions`` and build its query."""
+    filters: list[tuple[str, str]] = []
+    if sim_card_id is not None:
+        filters.append(("filter[sim_card_id]", _uuid("sim_card_id", sim_card_id)))
+    if status is not None:
+        filters.append(("filter[status]", _choice("status", status, SIM_CARD_ACTION_STATUSES)))
+    if bulk_sim_card_action_id is not None:
+        bulk = _uuid("bulk_sim_card_action_id", bulk_sim_card_action_id)
+        filters.append(("filter[bulk_sim_card_action_id]", bulk))
+    if action_type is not None:
+        kind = _choice("action_type", action_type, SIM_CARD_ACTION_TYPES)
+        filters.append(("filter[action_type]", kind))
+    size, start, cap = _paging(page_size, start_page, limit)
+    return ListQuery("/sim_card_actions", tuple(filters), (), size, start, cap)
+
+
+def sim_card_path(
+    id: object, *, include_sim_card_group: object = False, include_pin_puk_codes: object = False
+) -> str:
+    """Validate the arguments of ``GET /sim_cards/{id}`` and build its target."""
+    target = "/sim_cards/" + quote(_uuid("id", id), safe="")
+    params = []
+    if _bool("include_pin_puk_codes", include_pin_puk_codes):
+        params.append(("include_pin_puk_codes", "true"))
+    if _bool("include_sim_card_group", include_sim_card_group):
+        params.append(("include_sim_card_group", "true"))
+    return f"{target}?{urlencode(params)}" if params else target
+
+
+def sim_card_action_path(id: object) -> str:
+    """Validate the argument of ``GET /sim_card_actions/{id}`` and build its target."""
+    return "/sim_card_actions/" + quote(_uuid("id", id), safe="")

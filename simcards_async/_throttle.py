@@ -1,0 +1,88 @@
+"""The client's shared concurrency limit: AIMD on rate-limit signals, and one pause gate.
+
+Every request of every stream of one client takes a slot here. The limit
+halves when the server answers 429 (once per round of requests, so a burst of
+429s from one round counts once), and grows back by about one slot per round of
+healthy answers, up to ``maximum``. A 429, or an answer saying no requests
+remain in the rate-limit window, closes the gate for the whole client until the
+window resets: every stream waits, not only the request that was refused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+
+__all__ = ["AdaptiveLimiter"]
+
+
+class AdaptiveLimiter:
+    """A capacity limiter whose size adapts to the server's rate-limit signals."""
+
+    def __init__(self, maximum: int, *, minimum: int = 1) -> None:
+        self.maximum = maximum
+        self.minimum = min(minimum, maximum)
+        self._target = float(maximum)
+        self._limiter = anyio.CapacityLimiter(maximum)
+        self._epoch = 0  # bumped on each decrease; a 429 from an older round is not counted
+        self._resume_at = 0.0  # monotonic time until which the gate is closed
+        self.throttled_seconds = 0.0
+        self.decreases = 0
+
+    @property
+    def limit(self) -> int:
+        """How many requests may be in flight now."""
+        return int(self._limiter.total_tokens)
+
+    @property
+    def in_flight(self) -> int:
+        """How many requests are in flight now."""
+        return int(self._limiter.borrowed_tokens)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[int]:
+        """Wait for the gate and a free slot; yields the round the request belongs to."""
+        await self.wait_gate()
+        async with self._limiter:
+            # The gate may have closed while this request queued for a slot.
+            await self.wait_gate()
+            yield self._epoch
+
+    async def wait_gate(self) -> None:
+        """Sleep until the pause (if any) is over."""
+        while (delay := self._resume_at - time.monotonic()) > 0:
+            await anyio.sleep(delay)
+
+    def pause(self, seconds: float) -> None:
+        """Close the gate for ``seconds`` from now (extends, never shortens, a pause)."""
+        now = time.monotonic()
+        resume = now + seconds
+        if resume > self._resume_at:
+            self.throttled_seconds += resume - max(self._resume_at, now)
+            self._resume_at = resume
+
+    def on_throttled(self, epoch: int, reset: float | None) -> None:
+        """A 429 came back for a request of round ``epoch``: shrink, and pause everyone."""
+        if epoch == self._epoch:
+            self._epoch += 1
+            self.decreases += 1
+            self._set_target(self._target / 2)
+        if reset is not None:
+            self.pause(reset)
+
+    def on_healthy(self, remaining: int | None, reset: float | None) -> None:
+        """A usable answer came back: grow by one slot per round, or pause if the window is spent."""
+        if remaining is not None and remaining <= 0 and reset is not None:
+            self.pause(reset)
+            return
+        if remaining is not None and remaining < self.in_flight:
+            # More requests are in flight than the window has room for: stop growing.
+            return
+        self._set_target(self._target + 1 / self._target)
+
+    def _set_target(self, target: float) -> None:
+        self._target = min(float(self.maximum), max(float(self.minimum), target))
+        self._limiter.total_tokens = max(1, int(self._target))
