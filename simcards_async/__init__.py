@@ -41,7 +41,7 @@ from ._models import (
     SimCardGroup,
     SimCardStatus,
 )
-from ._pagination import DriftReport, PageStream, StreamStats
+from ._pagination import DriftReport, PageStream, Progress, StreamStats
 from ._query import (
     MAX_PAGE_SIZE,
     SIM_CARD_ACTION_STATUSES,
@@ -80,6 +80,7 @@ __all__ = [
     "PaginationMeta",
     "PermissionDeniedError",
     "PinPukCodes",
+    "Progress",
     "RateLimitError",
     "SimCard",
     "SimCardAction",

@@ -81,17 +81,15 @@ class SimCardsClient:
         self.base_url = check_base_url(
             base_url or os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
         )
-        self.max_concurrency = _positive_int("max_concurrency", max_concurrency)
+        self.max_concurrency = _int_at_least("max_concurrency", max_concurrency)
         self.read_ahead = (
             2 * self.max_concurrency
             if read_ahead is None
-            else _positive_int("read_ahead", read_ahead)
+            else _int_at_least("read_ahead", read_ahead)
         )
         self.timeout = _positive_number("timeout", timeout)
         self.deadline = None if deadline is None else _positive_number("deadline", deadline)
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise InvalidParameterError("max_retries", "an integer >= 0", max_retries)
-        self._retry = RetryPolicy(max_retries=max_retries)
+        self._retry = RetryPolicy(max_retries=_int_at_least("max_retries", max_retries, 0))
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise InvalidParameterError("session", "an aiohttp.ClientSession or None", session)
         self._session = session
@@ -275,9 +273,9 @@ class SimCardsClient:
         task.add_done_callback(self._tasks.discard)
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidParameterError(name, "an integer >= 1", value)
+def _int_at_least(name: str, value: object, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise InvalidParameterError(name, f"an integer >= {low}", value)
     return value
 
 

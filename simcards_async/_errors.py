@@ -107,7 +107,9 @@ class APITimeoutError(APIConnectionError):
 class APIResponseValidationError(APIError):
     """A 2xx answer whose body is not the JSON the API documents (truncated or malformed)."""
 
-    def __init__(self, message: str, *, method: str = "GET", url: str = "", status: int = 200) -> None:
+    def __init__(
+        self, message: str, *, method: str = "GET", url: str = "", status: int = 200
+    ) -> None:
         super().__init__(message, method=method, url=url)
         self.status = status
 

@@ -44,28 +44,28 @@ class _Model(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
 
 
-class Amount(_Model):
+class Amount(_Model, frozen=True):
     """A data quantity, ``{"amount": "2049.0", "unit": "MB"}``; amount is exact."""
 
     amount: Decimal | None = None
     unit: str | None = None
 
 
-class SimCardStatus(_Model):
+class SimCardStatus(_Model, frozen=True):
     """Where a SIM card is in its lifecycle, and why."""
 
     value: str | None = None
     reason: str | None = None
 
 
-class SimCardActionStatus(_Model):
+class SimCardActionStatus(_Model, frozen=True):
     """Where a SIM card action is (in-progress, completed, failed, ...), and why."""
 
     value: str | None = None
     reason: str | None = None
 
 
-class DeviceLocation(_Model):
+class DeviceLocation(_Model, frozen=True):
     """Last known position of the device holding the SIM (single-card GET only)."""
 
     latitude: str | None = None
@@ -74,7 +74,7 @@ class DeviceLocation(_Model):
     accuracy_unit: str | None = None
 
 
-class PinPukCodes(_Model):
+class PinPukCodes(_Model, frozen=True):
     """PIN and PUK codes, present only when asked for with ``include_pin_puk_codes``."""
 
     pin1: str | None = None
@@ -87,7 +87,7 @@ class PinPukCodes(_Model):
         return "PinPukCodes(<redacted>)"
 
 
-class SimCardGroup(_Model):
+class SimCardGroup(_Model, frozen=True):
     """The SIM card group, embedded when ``include_sim_card_group=True``."""
 
     id: str | None = None
@@ -102,7 +102,7 @@ class SimCardGroup(_Model):
     updated_at: dt.datetime | None = None
 
 
-class SimCard(_Model):
+class SimCard(_Model, frozen=True):
     """A SIM card as listed by ``GET /sim_cards`` or fetched by ``GET /sim_cards/{id}``.
 
     The fields from ``current_device_location`` to ``pin_puk_codes`` are only
@@ -141,7 +141,7 @@ class SimCard(_Model):
     pin_puk_codes: PinPukCodes | None = None
 
 
-class SimCardAction(_Model):
+class SimCardAction(_Model, frozen=True):
     """An operation on a SIM card (enable, disable, set_standby, ...) and its progress."""
 
     id: str
@@ -154,7 +154,7 @@ class SimCardAction(_Model):
     updated_at: dt.datetime | None = None
 
 
-class PaginationMeta(_Model):
+class PaginationMeta(_Model, frozen=True):
     """The ``meta`` object of a list answer."""
 
     page_number: int = 1
@@ -163,27 +163,27 @@ class PaginationMeta(_Model):
     total_results: int = 0
 
 
-class Page(_Model, Generic[T]):
+class Page(_Model, Generic[T], frozen=True):
     """One page of a listing: its items and the server's pagination meta."""
 
     data: tuple[T, ...] = ()
     meta: PaginationMeta | None = None
 
 
-class _One(_Model, Generic[T]):
+class _One(_Model, Generic[T], frozen=True):
     """The envelope of a single-item answer, ``{"data": {...}}``."""
 
     data: T
 
 
-class ErrorSource(_Model):
+class ErrorSource(_Model, frozen=True):
     """What an error points at: a JSON pointer into the body, or a query parameter."""
 
     pointer: str | None = None
     parameter: str | None = None
 
 
-class ErrorObject(_Model):
+class ErrorObject(_Model, frozen=True):
     """One entry of the API's ``errors`` array.
 
     ``code`` is always a ``str``: some Telnyx schemas send an integer, and it is

@@ -48,7 +48,7 @@ from ._models import Page
 from ._query import ListQuery
 from ._throttle import AdaptiveLimiter
 
-__all__ = ["DriftReport", "PageStream", "StreamStats"]
+__all__ = ["DriftReport", "PageStream", "Progress", "StreamStats"]
 
 
 class _HasId(Protocol):
@@ -99,6 +99,39 @@ class StreamStats:
     throttled_seconds: float = 0.0
     started_at: float = field(default_factory=time.monotonic)
     drift: DriftReport = field(default_factory=DriftReport)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of how far a stream has got, for progress bars and logs."""
+
+    pages_done: int
+    total_pages: int | None
+    items: int
+    total_results: int | None
+    retries: int
+    throttled_seconds: float
+    elapsed: float
+
+    @property
+    def items_per_second(self) -> float:
+        """Items yielded per second since the stream started."""
+        return self.items / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate, or ``None`` while it cannot be told."""
+        if self.total_results is None or not self.items:
+            return None
+        left = max(0, self.total_results - self.items)
+        return left / self.items_per_second
+
+    @property
+    def fraction(self) -> float | None:
+        """Share of ``total_results`` yielded so far, from 0 to 1."""
+        if not self.total_results:
+            return None
+        return min(1.0, self.items / self.total_results)
 
 
 class _Slot(Generic[T]):
@@ -168,42 +201,47 @@ class _Engine(Generic[T]):
         self.stats.total_results = meta.total_results if meta else None
         self.stats.total_pages = meta.total_pages if meta else None
         self.stats.drift.first_total_results = self.stats.total_results
-        if not await self._deliver(send, first):
+        if not await self._deliver(send, first) or self._at_end(first):
             return
-        # With no meta the total is unknown: read one page at a time until a short one.
+        # Without meta the total is unknown: read one page at a time until a short one.
         last = meta.total_pages if meta else math.inf
         window = self.read_ahead if meta else 1
-        next_number = self.query.start_page + 1
-        short = len(first.data) < self.query.page_size
-        if meta is None and short:
-            return
         async with anyio.create_task_group() as tg:
-            slots: deque[_Slot[T]] = deque()
-            while True:
-                while len(slots) < window and next_number <= last and self._wants_more(len(slots)):
-                    slots.append(self._start(tg, next_number))
-                    next_number += 1
-                if not slots:
-                    break
-                slot = slots.popleft()
-                await slot.done.wait()
-                if slot.error is not None:
-                    raise slot.error
-                page = slot.page
-                assert page is not None  # noqa: S101  (set with done, unless error)
-                if page.meta is not None:
-                    # The listing may have grown since the first page: read its new end too.
-                    last = max(last, page.meta.total_pages)
-                if not page.data:
-                    # An empty page before the end: records were deleted; stop, don't spin.
-                    if page.meta is None or slot.number <= page.meta.total_pages:
-                        self.stats.drift.short_pages += 1
-                    break
-                if not await self._deliver(send, page):
-                    break
-                if meta is None and len(page.data) < self.query.page_size:
-                    break
+            await self._read_rest(tg, send, last, window)
             tg.cancel_scope.cancel()
+
+    async def _read_rest(
+        self, tg: TaskGroup, send: MemoryObjectSendStream[Page[T]], last: float, window: int
+    ) -> None:
+        slots: deque[_Slot[T]] = deque()
+        number = self.query.start_page + 1
+        while True:
+            while len(slots) < window and number <= last and self._wants_more(len(slots)):
+                slots.append(self._start(tg, number))
+                number += 1
+            if not slots:
+                return
+            slot = slots.popleft()
+            await slot.done.wait()
+            if slot.error is not None:
+                raise slot.error
+            page = slot.page
+            assert page is not None  # noqa: S101  (set with done, unless error)
+            if page.meta is not None:
+                # The listing may have grown since the first page: read its new end too.
+                last = max(last, page.meta.total_pages)
+            if not await self._deliver(send, page) or self._at_end(page):
+                return
+
+    def _at_end(self, page: Page[T]) -> bool:
+        """Whether a page ends the listing early.
+
+        An empty page does (records were deleted: stop rather than spin), and so
+        does a short one when the server sent no meta to count pages by.
+        """
+        if not page.data:
+            return True
+        return page.meta is None and len(page.data) < self.query.page_size
 
     def _wants_more(self, in_flight: int) -> bool:
         limit = self.query.limit
@@ -274,9 +312,12 @@ class _Engine(Generic[T]):
     def _check_drift(self, page: Page[T]) -> None:
         drift = self.stats.drift
         meta = page.meta
-        if meta is not None and len(page.data) < self.query.page_size:
-            if meta.page_number < meta.total_pages:
-                drift.short_pages += 1
+        size = len(page.data)
+        if meta is not None and (
+            (size < self.query.page_size and meta.page_number < meta.total_pages)
+            or (not size and meta.page_number <= meta.total_pages)
+        ):
+            drift.short_pages += 1
         if drift.detected:
             self._warn(
                 f"the listing changed while it was read (total_results "
@@ -313,8 +354,14 @@ class PageStream(Generic[T]):
     ) -> None:
         self.query = query
         self.stats = StreamStats()
+        self._progress_callbacks: list[Callable[[Progress], object]] = []
         self._engine = _Engine(
-            query, fetch, read_ahead=read_ahead, limiter=limiter, stats=self.stats, deadline=deadline
+            query,
+            fetch,
+            read_ahead=read_ahead,
+            limiter=limiter,
+            stats=self.stats,
+            deadline=deadline,
         )
         self._on_start = on_start
         self._task: asyncio.Task[None] | None = None
@@ -351,6 +398,24 @@ class PageStream(Generic[T]):
             self.stats.items_yielded += len(page.data)
             yield page
 
+    @property
+    def progress(self) -> Progress:
+        """A snapshot of pages and items done, retries, throttling and the ETA."""
+        stats = self.stats
+        return Progress(
+            pages_done=stats.pages_fetched,
+            total_pages=stats.total_pages,
+            items=stats.items_yielded,
+            total_results=stats.total_results,
+            retries=stats.retries,
+            throttled_seconds=stats.throttled_seconds,
+            elapsed=time.monotonic() - stats.started_at,
+        )
+
+    def on_progress(self, callback: Callable[[Progress], object]) -> None:
+        """Call ``callback(progress)`` in the consumer's task after each page is handed over."""
+        self._progress_callbacks.append(callback)
+
     async def _received(self) -> AsyncIterator[Page[T]]:
         receive = self._ensure_started()
         while True:
@@ -360,7 +425,15 @@ class PageStream(Generic[T]):
                 break
             self._flush_warnings()
             yield page
+            self._report()
         await self._finish()
+        self._report()
+
+    def _report(self) -> None:
+        if self._progress_callbacks:
+            snapshot = self.progress
+            for callback in self._progress_callbacks:
+                callback(snapshot)
 
     def _flush_warnings(self) -> None:
         pending = self._engine.warnings

@@ -117,7 +117,9 @@ def _uuid(name: str, value: object) -> str:
     if isinstance(value, uuid.UUID):
         return str(value)
     if not isinstance(value, str) or not _UUID.fullmatch(value):
-        raise InvalidParameterError(name, "a UUID such as '6a09cdc3-8948-47f0-aa62-74ac943d6c58'", value)
+        raise InvalidParameterError(
+            name, "a UUID such as '6a09cdc3-8948-47f0-aa62-74ac943d6c58'", value
+        )
     return value
 
 
@@ -131,9 +133,13 @@ def _strings(name: str, value: object) -> tuple[str, ...]:
     """A string or a non-empty sequence of strings, as a tuple."""
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)) and value:
-        if all(isinstance(v, str) for v in value):
-            return tuple(value)
+    if (
+        isinstance(value, Sequence)
+        and not isinstance(value, (bytes, bytearray))
+        and value
+        and all(isinstance(v, str) for v in value)
+    ):
+        return tuple(value)
     raise InvalidParameterError(name, "a string or a non-empty list of strings", value)
 
 

@@ -53,7 +53,8 @@ class AdaptiveLimiter:
 
     async def wait_gate(self) -> None:
         """Sleep until the pause (if any) is over."""
-        while (delay := self._resume_at - time.monotonic()) > 0:
+        # A sleep, not an Event: a later 429 may push the end of the pause further out.
+        while (delay := self._resume_at - time.monotonic()) > 0:  # noqa: ASYNC110
             await anyio.sleep(delay)
 
     def pause(self, seconds: float) -> None:
@@ -74,7 +75,7 @@ class AdaptiveLimiter:
             self.pause(reset)
 
     def on_healthy(self, remaining: int | None, reset: float | None) -> None:
-        """A usable answer came back: grow by one slot per round, or pause if the window is spent."""
+        """A usable answer came back: grow about a slot per round, or pause if none remain."""
         if remaining is not None and remaining <= 0 and reset is not None:
             self.pause(reset)
             return
