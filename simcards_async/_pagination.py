@@ -73,6 +73,9 @@ class DriftReport:
     duplicates_dropped: int = 0
     #: Pages that came back empty or short before the planned end (records deleted).
     short_pages: int = 0
+    #: With ``rescan=True``: passes made after the first, and records they found missed.
+    rescans: int = 0
+    gaps_filled: int = 0
 
     @property
     def detected(self) -> bool:
@@ -162,8 +165,10 @@ class _Engine(Generic[T]):
         limiter: AdaptiveLimiter,
         stats: StreamStats,
         deadline: float | None,
+        rescan: bool = False,
     ) -> None:
         self.query = query
+        self.rescan = rescan
         self.fetch = fetch
         self.read_ahead = read_ahead
         self.limiter = limiter
@@ -173,7 +178,8 @@ class _Engine(Generic[T]):
         self.warnings: list[str] = []
         self._recent: deque[list[str]] = deque()
         self._seen: dict[str, int] = {}
-        self._horizon = read_ahead + 2
+        # With rescan every id is kept (the re-scan must know what was read); else a window.
+        self._horizon = math.inf if rescan else read_ahead + 2
         self._delivered = 0
         self._warned = False
 
@@ -182,10 +188,10 @@ class _Engine(Generic[T]):
         with send:
             try:
                 if self.deadline is None:
-                    await self._read(send)
+                    await self._read_all(send)
                 else:
                     with anyio.fail_after(self.deadline):
-                        await self._read(send)
+                        await self._read_all(send)
             except anyio.BrokenResourceError:
                 pass  # the consumer went away: nothing more to do
             except TimeoutError as exc:
@@ -195,24 +201,40 @@ class _Engine(Generic[T]):
             except Exception as exc:  # noqa: BLE001  (handed to the consumer, raised there)
                 self.error = exc
 
-    async def _read(self, send: MemoryObjectSendStream[Page[T]]) -> None:
+    async def _read_all(self, send: MemoryObjectSendStream[Page[T]]) -> None:
+        if not await self._read(send) or not self.rescan or not self.stats.drift.detected:
+            return
+        # Opt-in: records deleted during the scan may have shifted others past it.
+        # Read the listing once more and deliver only what was never seen.
+        drift = self.stats.drift
+        drift.rescans += 1
+        before = self._delivered
+        await self._read(send)
+        drift.gaps_filled += self._delivered - before
+
+    async def _read(self, send: MemoryObjectSendStream[Page[T]]) -> bool:
+        """Read the listing once; False when ``limit`` was reached."""
         first = await self._fetch(self.query.start_page)
         meta = first.meta
-        self.stats.total_results = meta.total_results if meta else None
-        self.stats.total_pages = meta.total_pages if meta else None
-        self.stats.drift.first_total_results = self.stats.total_results
-        if not await self._deliver(send, first) or self._at_end(first):
-            return
+        if self.stats.total_results is None and self.stats.total_pages is None:
+            self.stats.total_results = meta.total_results if meta else None
+            self.stats.total_pages = meta.total_pages if meta else None
+            self.stats.drift.first_total_results = self.stats.total_results
+        if not await self._deliver(send, first):
+            return False
+        if self._at_end(first):
+            return True
         # Without meta the total is unknown: read one page at a time until a short one.
         last = meta.total_pages if meta else math.inf
         window = self.read_ahead if meta else 1
         async with anyio.create_task_group() as tg:
-            await self._read_rest(tg, send, last, window)
+            more = await self._read_rest(tg, send, last, window)
             tg.cancel_scope.cancel()
+        return more
 
     async def _read_rest(
         self, tg: TaskGroup, send: MemoryObjectSendStream[Page[T]], last: float, window: int
-    ) -> None:
+    ) -> bool:
         slots: deque[_Slot[T]] = deque()
         number = self.query.start_page + 1
         while True:
@@ -220,7 +242,7 @@ class _Engine(Generic[T]):
                 slots.append(self._start(tg, number))
                 number += 1
             if not slots:
-                return
+                return True
             slot = slots.popleft()
             await slot.done.wait()
             if slot.error is not None:
@@ -230,8 +252,10 @@ class _Engine(Generic[T]):
             if page.meta is not None:
                 # The listing may have grown since the first page: read its new end too.
                 last = max(last, page.meta.total_pages)
-            if not await self._deliver(send, page) or self._at_end(page):
-                return
+            if not await self._deliver(send, page):
+                return False
+            if self._at_end(page):
+                return True
 
     def _at_end(self, page: Page[T]) -> bool:
         """Whether a page ends the listing early.
@@ -350,6 +374,7 @@ class PageStream(Generic[T]):
         read_ahead: int,
         limiter: AdaptiveLimiter,
         deadline: float | None = None,
+        rescan: bool = False,
         on_start: Callable[[asyncio.Task[None]], None] | None = None,
     ) -> None:
         self.query = query
@@ -362,6 +387,7 @@ class PageStream(Generic[T]):
             limiter=limiter,
             stats=self.stats,
             deadline=deadline,
+            rescan=rescan,
         )
         self._on_start = on_start
         self._task: asyncio.Task[None] | None = None
