@@ -131,7 +131,8 @@ class SimCardsClient:
             await self._session.close()
 
     def __del__(self) -> None:
-        if self._state is _State.OPENED and self._owns_session:
+        # getattr: a constructor that refused its arguments leaves no state behind.
+        if getattr(self, "_state", None) is _State.OPENED and self._owns_session:
             warnings.warn(
                 f"{self!r} was never closed; use 'async with SimCardsClient()' or await aclose()",
                 ResourceWarning,

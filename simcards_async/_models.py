@@ -44,28 +44,28 @@ class _Model(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """
 
 
-class Amount(_Model, frozen=True):
+class Amount(_Model, frozen=True, kw_only=True):
     """A data quantity, ``{"amount": "2049.0", "unit": "MB"}``; amount is exact."""
 
     amount: Decimal | None = None
     unit: str | None = None
 
 
-class SimCardStatus(_Model, frozen=True):
+class SimCardStatus(_Model, frozen=True, kw_only=True):
     """Where a SIM card is in its lifecycle, and why."""
 
     value: str | None = None
     reason: str | None = None
 
 
-class SimCardActionStatus(_Model, frozen=True):
+class SimCardActionStatus(_Model, frozen=True, kw_only=True):
     """Where a SIM card action is (in-progress, completed, failed, ...), and why."""
 
     value: str | None = None
     reason: str | None = None
 
 
-class DeviceLocation(_Model, frozen=True):
+class DeviceLocation(_Model, frozen=True, kw_only=True):
     """Last known position of the device holding the SIM (single-card GET only)."""
 
     latitude: str | None = None
@@ -74,7 +74,7 @@ class DeviceLocation(_Model, frozen=True):
     accuracy_unit: str | None = None
 
 
-class PinPukCodes(_Model, frozen=True):
+class PinPukCodes(_Model, frozen=True, kw_only=True):
     """PIN and PUK codes, present only when asked for with ``include_pin_puk_codes``."""
 
     pin1: str | None = None
@@ -86,8 +86,12 @@ class PinPukCodes(_Model, frozen=True):
         # Secrets: a log line with a card in it must not carry the codes.
         return "PinPukCodes(<redacted>)"
 
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        # msgspec gives every Struct a rich repr that lists the fields: not these.
+        return [("codes", "<redacted>")]
 
-class SimCardGroup(_Model, frozen=True):
+
+class SimCardGroup(_Model, frozen=True, kw_only=True):
     """The SIM card group, embedded when ``include_sim_card_group=True``."""
 
     id: str | None = None
@@ -102,7 +106,7 @@ class SimCardGroup(_Model, frozen=True):
     updated_at: dt.datetime | None = None
 
 
-class SimCard(_Model, frozen=True):
+class SimCard(_Model, frozen=True, kw_only=True):
     """A SIM card as listed by ``GET /sim_cards`` or fetched by ``GET /sim_cards/{id}``.
 
     The fields from ``current_device_location`` to ``pin_puk_codes`` are only
@@ -141,7 +145,7 @@ class SimCard(_Model, frozen=True):
     pin_puk_codes: PinPukCodes | None = None
 
 
-class SimCardAction(_Model, frozen=True):
+class SimCardAction(_Model, frozen=True, kw_only=True):
     """An operation on a SIM card (enable, disable, set_standby, ...) and its progress."""
 
     id: str
@@ -150,11 +154,13 @@ class SimCardAction(_Model, frozen=True):
     action_type: str | None = None
     status: SimCardActionStatus = SimCardActionStatus()
     settings: dict[str, Any] | None = None
+    #: Not in the published schema, but the listing filters on it, so it is read when sent.
+    bulk_sim_card_action_id: str | None = None
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
 
-class PaginationMeta(_Model, frozen=True):
+class PaginationMeta(_Model, frozen=True, kw_only=True):
     """The ``meta`` object of a list answer."""
 
     page_number: int = 1
@@ -163,27 +169,27 @@ class PaginationMeta(_Model, frozen=True):
     total_results: int = 0
 
 
-class Page(_Model, Generic[T], frozen=True):
+class Page(_Model, Generic[T], frozen=True, kw_only=True):
     """One page of a listing: its items and the server's pagination meta."""
 
     data: tuple[T, ...] = ()
     meta: PaginationMeta | None = None
 
 
-class _One(_Model, Generic[T], frozen=True):
+class _One(_Model, Generic[T], frozen=True, kw_only=True):
     """The envelope of a single-item answer, ``{"data": {...}}``."""
 
     data: T
 
 
-class ErrorSource(_Model, frozen=True):
+class ErrorSource(_Model, frozen=True, kw_only=True):
     """What an error points at: a JSON pointer into the body, or a query parameter."""
 
     pointer: str | None = None
     parameter: str | None = None
 
 
-class ErrorObject(_Model, frozen=True):
+class ErrorObject(_Model, frozen=True, kw_only=True):
     """One entry of the API's ``errors`` array.
 
     ``code`` is always a ``str``: some Telnyx schemas send an integer, and it is

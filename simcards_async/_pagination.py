@@ -444,14 +444,21 @@ class PageStream(Generic[T]):
 
     async def _received(self) -> AsyncIterator[Page[T]]:
         receive = self._ensure_started()
-        while True:
-            try:
-                page = await receive.receive()
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                break
-            self._flush_warnings()
-            yield page
-            self._report()
+        finished = False
+        try:
+            while True:
+                try:
+                    page = await receive.receive()
+                except (anyio.EndOfStream, anyio.ClosedResourceError):
+                    break
+                self._flush_warnings()
+                yield page
+                self._report()
+            finished = True
+        finally:
+            if not finished:
+                # The consumer stopped early (break, exception, cancellation): so do we.
+                self._stop()
         await self._finish()
         self._report()
 
@@ -492,17 +499,25 @@ class PageStream(Generic[T]):
         task = self._task
         if task is not None:
             await asyncio.wait([task])
+            if task.cancelled():
+                # Not by this stream (aclose clears _task first): the client was closed.
+                msg = "the client was closed while this stream was being read"
+                raise RuntimeError(msg)
         self._flush_warnings()
         error = self._engine.error
         if error is not None:
             self._engine.error = None
             raise error
 
-    def __del__(self) -> None:
-        # Dropped mid-way without ``async with``: stop the engine, silently.
-        task = self._task
+    def _stop(self) -> None:
+        """Cancel the engine without waiting for it (from sync code or a finally)."""
+        task, self._task = self._task, None
         if task is not None and not task.done():
             with contextlib.suppress(RuntimeError):  # the loop is already closed
                 task.cancel()
         if self._receive is not None:
             self._receive.close()
+
+    def __del__(self) -> None:
+        # Dropped mid-way without ``async with``: stop the engine, silently.
+        self._stop()

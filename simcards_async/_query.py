@@ -129,7 +129,7 @@ def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
     return value
 
 
-def _strings(name: str, value: object) -> tuple[str, ...]:
+def _strings(name: str, value: object, allowed: str = "") -> tuple[str, ...]:
     """A string or a non-empty sequence of strings, as a tuple."""
     if isinstance(value, str):
         return (value,)
@@ -140,14 +140,15 @@ def _strings(name: str, value: object) -> tuple[str, ...]:
         and all(isinstance(v, str) for v in value)
     ):
         return tuple(value)
-    raise InvalidParameterError(name, "a string or a non-empty list of strings", value)
+    raise InvalidParameterError(name, f"a string or a non-empty list of strings{allowed}", value)
 
 
 def _choices(name: str, value: object, allowed: Sequence[str]) -> str:
-    items = _strings(name, value)
+    names = ", ".join(map(repr, allowed))
+    items = _strings(name, value, f", each one of {names}")
     for item in items:
         if item not in allowed:
-            raise InvalidParameterError(name, "any of " + ", ".join(map(repr, allowed)), item)
+            raise InvalidParameterError(name, f"any of {names}", item)
     return ",".join(items)
 
 

@@ -1,0 +1,605 @@
+"""Pure tests of ``_models``: decoding the spec's shapes, and what survives tomorrow's API."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import inspect
+import json
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pytest
+
+from simcards_async import (
+    Amount,
+    DeviceLocation,
+    ErrorObject,
+    ErrorSource,
+    Page,
+    PaginationMeta,
+    PinPukCodes,
+    SimCard,
+    SimCardAction,
+    SimCardActionStatus,
+    SimCardGroup,
+    SimCardStatus,
+    _models,
+)
+from simcards_async._models import (
+    decode_errors,
+    decode_sim_card,
+    decode_sim_card_action,
+    decode_sim_card_action_page,
+    decode_sim_card_page,
+)
+
+ID = "6a09cdc3-8948-47f0-aa62-74ac943d6c58"
+STAMP = "2018-02-02T22:25:27.521Z"
+WHEN = dt.datetime(2018, 2, 2, 22, 25, 27, 521000, tzinfo=dt.timezone.utc)
+
+# The example values of the spec's SimpleSIMCard schema, every property.
+SIMPLE_SIM_CARD: dict[str, Any] = {
+    "actions_in_progress": True,
+    "authorized_imeis": ["106516771852751", "534051870479563", "508821468377961"],
+    "created_at": STAMP,
+    "current_billing_period_consumed_data": {"amount": "2049.0", "unit": "MB"},
+    "data_limit": {"amount": "2048.0", "unit": "MB"},
+    "eid": None,
+    "esim_installation_status": "released",
+    "iccid": "89310410106543789301",
+    "id": ID,
+    "imsi": "081932214823362973",
+    "msisdn": "+13109976224",
+    "record_type": "sim_card",
+    "resources_with_in_progress_actions": [],
+    "sim_card_group_id": ID,
+    "status": {
+        "reason": "The SIM card is active, ready to connect to networks and consume data.",
+        "value": "enabled",
+    },
+    "tags": ["personal", "customers", "active-customers"],
+    "type": "physical",
+    "updated_at": STAMP,
+    "version": "4.3",
+    "voice_enabled": False,
+}
+
+# The example values of the spec's SIMCard schema (the single-card GET), every property.
+SIM_CARD: dict[str, Any] = {
+    **SIMPLE_SIM_CARD,
+    "current_device_location": {
+        "accuracy": 1250,
+        "accuracy_unit": "m",
+        "latitude": "41.143",
+        "longitude": "-8.605",
+    },
+    "current_imei": "457032284023794",
+    "current_mcc": "410",
+    "current_mnc": "260",
+    "data_limit": {"amount": "2048.1", "unit": "MB"},
+    "ipv4": "192.168.0.0",
+    "ipv6": "2001:cdba:0000:0000:0000:0000:3257:9652",
+    "live_data_session": "connected",
+    "pin_puk_codes": {"pin1": "1234", "pin2": "5678", "puk1": "12345678", "puk2": "87654321"},
+}
+
+# The example values of the spec's SIMCardAction schema, every property.
+SIM_CARD_ACTION: dict[str, Any] = {
+    "action_type": "enable",
+    "created_at": STAMP,
+    "id": ID,
+    "record_type": "sim_card_action",
+    "settings": {},
+    "sim_card_id": ID,
+    "status": {"reason": "The data limit was exceeded.", "value": "completed"},
+    "updated_at": STAMP,
+}
+
+META = {"page_number": 2, "page_size": 25, "total_pages": 3, "total_results": 55}
+
+
+def _page(*items: dict[str, Any], meta: dict[str, Any] | None = META) -> bytes:
+    body: dict[str, Any] = {"data": list(items)}
+    if meta is not None:
+        body["meta"] = meta
+    return json.dumps(body).encode()
+
+
+def _one(item: dict[str, Any]) -> bytes:
+    return json.dumps({"data": item}).encode()
+
+
+def test_simple_sim_card_decodes_every_field() -> None:
+    """A listed card with every SimpleSIMCard field decodes to exactly those values."""
+    page = decode_sim_card_page(_page(SIMPLE_SIM_CARD))
+    assert page.meta == PaginationMeta(page_number=2, page_size=25, total_pages=3, total_results=55)
+    assert page.data == (
+        SimCard(
+            id=ID,
+            record_type="sim_card",
+            status=SimCardStatus(
+                value="enabled",
+                reason="The SIM card is active, ready to connect to networks and consume data.",
+            ),
+            type="physical",
+            iccid="89310410106543789301",
+            imsi="081932214823362973",
+            msisdn="+13109976224",
+            sim_card_group_id=ID,
+            tags=("personal", "customers", "active-customers"),
+            authorized_imeis=("106516771852751", "534051870479563", "508821468377961"),
+            eid=None,
+            esim_installation_status="released",
+            data_limit=Amount(amount=Decimal("2048.0"), unit="MB"),
+            current_billing_period_consumed_data=Amount(amount=Decimal("2049.0"), unit="MB"),
+            actions_in_progress=True,
+            resources_with_in_progress_actions=(),
+            version="4.3",
+            voice_enabled=False,
+            created_at=WHEN,
+            updated_at=WHEN,
+        ),
+    )
+
+
+def test_single_sim_card_decodes_device_fields_and_codes() -> None:
+    """The single-card GET's extra fields (device, network, PIN/PUK codes) all decode."""
+    card = decode_sim_card(_one(SIM_CARD))
+    assert card.current_device_location == DeviceLocation(
+        latitude="41.143", longitude="-8.605", accuracy=1250, accuracy_unit="m"
+    )
+    assert (card.current_imei, card.current_mcc, card.current_mnc) == (
+        "457032284023794",
+        "410",
+        "260",
+    )
+    assert card.ipv4 == "192.168.0.0"
+    assert card.ipv6 == "2001:cdba:0000:0000:0000:0000:3257:9652"
+    assert card.live_data_session == "connected"
+    assert card.pin_puk_codes == PinPukCodes(
+        pin1="1234", pin2="5678", puk1="12345678", puk2="87654321"
+    )
+    assert card.data_limit == Amount(amount=Decimal("2048.1"), unit="MB")
+    assert card.iccid == "89310410106543789301"
+
+
+def test_listed_card_leaves_single_card_fields_empty() -> None:
+    """In a listing, the fields only the single-card GET sends stay ``None``."""
+    (card,) = decode_sim_card_page(_page(SIMPLE_SIM_CARD)).data
+    single_only = (
+        "current_device_location",
+        "current_imei",
+        "current_mcc",
+        "current_mnc",
+        "ipv4",
+        "ipv6",
+        "live_data_session",
+        "pin_puk_codes",
+        "sim_card_group",
+    )
+    assert all(getattr(card, name) is None for name in single_only)
+
+
+@pytest.mark.parametrize(
+    ("struct", "spec_fields"),
+    [
+        (SimCard, sorted(SIM_CARD)),
+        (SimCardAction, sorted(SIM_CARD_ACTION)),
+        (DeviceLocation, sorted(SIM_CARD["current_device_location"])),
+        (PinPukCodes, sorted(SIM_CARD["pin_puk_codes"])),
+        (Amount, ["amount", "unit"]),
+        (SimCardStatus, ["reason", "value"]),
+        (SimCardActionStatus, ["reason", "value"]),
+        (PaginationMeta, sorted(META)),
+        (ErrorObject, ["code", "detail", "meta", "source", "title"]),
+        (ErrorSource, ["parameter", "pointer"]),
+    ],
+    ids=lambda v: getattr(v, "__name__", "fields"),
+)
+def test_every_spec_field_is_declared(struct: type[msgspec.Struct], spec_fields: list[str]) -> None:
+    """Every property the spec lists for a schema is a declared field of its Struct."""
+    assert set(spec_fields) <= set(struct.__struct_fields__)
+
+
+def test_pin_puk_codes_are_redacted_in_repr() -> None:
+    """``repr`` and ``str`` of the codes, and of a card holding them, never show the codes."""
+    card = decode_sim_card(_one(SIM_CARD))
+    assert card.pin_puk_codes is not None
+    for text in (repr(card.pin_puk_codes), str(card.pin_puk_codes), repr(card), str(card)):
+        for secret in ("1234", "5678", "12345678", "87654321"):
+            assert secret not in text.replace(card.iccid or "", "").replace(card.imsi or "", "")
+    assert "PinPukCodes(<redacted>)" in repr(card)
+    assert card.pin_puk_codes.pin1 == "1234"  # still there for code that asks for it
+
+
+def test_pin_puk_codes_are_redacted_in_rich_repr() -> None:
+    """The ``__rich_repr__`` hook msgspec gives every Struct does not show the codes either."""
+    codes = PinPukCodes(pin1="1234", pin2="5678", puk1="12345678", puk2="87654321")
+    shown = repr(list(codes.__rich_repr__())) if hasattr(codes, "__rich_repr__") else ""
+    for secret in ("1234", "5678", "12345678", "87654321"):
+        assert secret not in shown
+
+
+def test_embedded_sim_card_group_decodes() -> None:
+    """With ``include_sim_card_group`` the embedded group decodes, amounts and dates typed."""
+    group = {
+        "id": ID,
+        "record_type": "sim_card_group",
+        "name": "Fleet A",
+        "default": True,
+        "data_limit": {"amount": "100.5", "unit": "GB"},
+        "consumed_data": {"amount": "0.25", "unit": "MB"},
+        "private_wireless_gateway_id": None,
+        "wireless_blocklist_id": ID,
+        "created_at": STAMP,
+        "updated_at": STAMP,
+        "something_new": [1, 2, 3],
+    }
+    (card,) = decode_sim_card_page(_page({**SIMPLE_SIM_CARD, "sim_card_group": group})).data
+    assert card.sim_card_group == SimCardGroup(
+        id=ID,
+        record_type="sim_card_group",
+        name="Fleet A",
+        default=True,
+        data_limit=Amount(amount=Decimal("100.5"), unit="GB"),
+        consumed_data=Amount(amount=Decimal("0.25"), unit="MB"),
+        private_wireless_gateway_id=None,
+        wireless_blocklist_id=ID,
+        created_at=WHEN,
+        updated_at=WHEN,
+    )
+    single = decode_sim_card(_one({**SIM_CARD, "sim_card_group": group}))
+    assert single.sim_card_group == card.sim_card_group
+
+
+def test_sim_card_action_decodes_every_field() -> None:
+    """A SIM card action with every spec field decodes; ``settings`` is a mapping."""
+    action = decode_sim_card_action(_one(SIM_CARD_ACTION))
+    assert action == SimCardAction(
+        id=ID,
+        record_type="sim_card_action",
+        sim_card_id=ID,
+        action_type="enable",
+        status=SimCardActionStatus(value="completed", reason="The data limit was exceeded."),
+        settings={},
+        created_at=WHEN,
+        updated_at=WHEN,
+    )
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [None, {}, {"public_ip": "10.0.0.1", "nested": {"a": [1, 2.5, None, True]}}],
+)
+def test_action_settings_mapping_or_null(settings: dict[str, Any] | None) -> None:
+    """``settings`` decodes as any JSON object, or ``None`` when the API sends null."""
+    page = decode_sim_card_action_page(_page({**SIM_CARD_ACTION, "settings": settings}))
+    assert page.data[0].settings == settings
+
+
+def test_action_without_settings_defaults_to_none() -> None:
+    """An action with no ``settings`` key decodes with ``settings=None``."""
+    body = {k: v for k, v in SIM_CARD_ACTION.items() if k != "settings"}
+    assert decode_sim_card_action(_one(body)).settings is None
+
+
+@pytest.mark.parametrize(
+    ("wire", "exact"),
+    [
+        ('"2049.0"', "2049.0"),
+        ('"0.1"', "0.1"),
+        ('"123456789012345678901234567890.123456789"', "123456789012345678901234567890.123456789"),
+        ('"0"', "0"),
+        ("2049.1", "2049.1"),
+    ],
+)
+def test_amounts_are_exact_decimals(wire: str, exact: str) -> None:
+    """Data amounts decode to ``Decimal`` exactly as sent, never through a float."""
+    body = b'{"data": [{"id": "x", "current_billing_period_consumed_data": {"amount": %s}}]}' % (
+        wire.encode()
+    )
+    (card,) = decode_sim_card_page(body).data
+    amount = card.current_billing_period_consumed_data.amount
+    assert isinstance(amount, Decimal)
+    assert str(amount) == exact
+    assert amount == Decimal(exact)
+
+
+def test_datetimes_are_aware() -> None:
+    """``created_at`` / ``updated_at`` decode to timezone-aware UTC datetimes."""
+    card = decode_sim_card(_one(SIM_CARD))
+    action = decode_sim_card_action(_one(SIM_CARD_ACTION))
+    for value in (card.created_at, card.updated_at, action.created_at, action.updated_at):
+        assert value is not None
+        assert value.tzinfo is not None
+        assert value.utcoffset() == dt.timedelta(0)
+        assert value == WHEN
+
+
+def test_offset_datetimes_keep_their_instant() -> None:
+    """A timestamp with a non-UTC offset decodes to the same instant."""
+    body = _one({**SIM_CARD_ACTION, "created_at": "2018-02-03T00:25:27.521+02:00"})
+    assert decode_sim_card_action(body).created_at == WHEN
+
+
+def test_unknown_fields_are_ignored() -> None:
+    """Fields the spec does not list, at any depth, are ignored."""
+    card = {
+        **SIMPLE_SIM_CARD,
+        "brand_new": {"deep": [1, 2]},
+        "status": {**SIMPLE_SIM_CARD["status"], "since": STAMP},
+        "current_billing_period_consumed_data": {"amount": "1", "unit": "MB", "x": 1},
+    }
+    meta = {**META, "cursor": "abc"}
+    page = decode_sim_card_page(_page(card, meta=meta))
+    plain = decode_sim_card_page(_page(SIMPLE_SIM_CARD)).data[0]
+    assert page.data[0] == msgspec.structs.replace(
+        plain, current_billing_period_consumed_data=Amount(amount=Decimal(1), unit="MB")
+    )
+    assert page.data[0].status.value == "enabled"
+    assert page.meta == PaginationMeta(**META)
+    body = json.dumps({"data": SIM_CARD_ACTION, "links": {"self": "x"}}).encode()
+    assert decode_sim_card_action(body).id == ID
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "read"),
+    [
+        ("status", {"value": "future_status", "reason": "new"}, lambda c: c.status.value),
+        ("type", "satellite", lambda c: c.type),
+        ("esim_installation_status", "installing", lambda c: c.esim_installation_status),
+        ("live_data_session", "dormant", lambda c: c.live_data_session),
+    ],
+)
+def test_new_enum_values_decode(field: str, value: Any, read: Any) -> None:
+    """A value the API adds next year (status ``future_status``, ...) decodes as a plain str."""
+    card = decode_sim_card(_one({**SIM_CARD, field: value}))
+    expected = value["value"] if isinstance(value, dict) else value
+    assert read(card) == expected
+
+
+def test_new_action_enum_values_decode() -> None:
+    """An unknown action type or action status decodes as a plain str."""
+    body = {**SIM_CARD_ACTION, "action_type": "reboot", "status": {"value": "interrupted"}}
+    action = decode_sim_card_action(_one(body))
+    assert (action.action_type, action.status.value, action.status.reason) == (
+        "reboot",
+        "interrupted",
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["authorized_imeis", "eid", "esim_installation_status", "sim_card_group_id", "data_limit"],
+)
+def test_nullable_fields_accept_null(field: str) -> None:
+    """Fields the spec allows to be null (or may leave out) decode null to ``None``."""
+    (card,) = decode_sim_card_page(_page({**SIMPLE_SIM_CARD, field: None})).data
+    assert getattr(card, field) is None
+
+
+def test_minimal_card_gets_defaults() -> None:
+    """A card with only an ``id`` decodes, every other field at its default."""
+    (card,) = decode_sim_card_page(_page({"id": ID})).data
+    assert card == SimCard(id=ID)
+    assert card.tags == ()
+    assert card.status == SimCardStatus()
+    assert card.current_billing_period_consumed_data == Amount()
+    assert card.actions_in_progress is False
+    assert card.voice_enabled is False
+
+
+def test_page_without_meta() -> None:
+    """A list answer without ``meta`` decodes with ``meta=None``."""
+    page = decode_sim_card_page(_page({"id": ID}, meta=None))
+    assert page.meta is None
+    assert [c.id for c in page.data] == [ID]
+
+
+def test_empty_page() -> None:
+    """An empty list answer decodes to no items."""
+    assert decode_sim_card_page(b'{"data": [], "meta": {"total_results": 0}}').data == ()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"data": [{"id": "x"',  # truncated
+        b"<html>502 Bad Gateway</html>",
+        b'{"data": [{"id": 5}]}',  # wrong type
+        b'{"data": [{"tags": []}]}',  # no id
+        b'{"data": {"id": "x"}}',  # an object where a list belongs
+        b"",
+    ],
+)
+def test_bad_list_bodies_raise_msgspec_errors(body: bytes) -> None:
+    """A list body that is not the documented JSON raises a msgspec error, never returns."""
+    with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
+        decode_sim_card_page(body)
+
+
+@pytest.mark.parametrize(
+    "struct",
+    [
+        SimCard(id=ID),
+        SimCardAction(id=ID),
+        Amount(),
+        SimCardStatus(),
+        SimCardGroup(),
+        PinPukCodes(),
+        DeviceLocation(),
+        ErrorObject(),
+        ErrorSource(),
+        PaginationMeta(),
+        Page(),
+    ],
+    ids=lambda s: type(s).__name__,
+)
+def test_structs_are_frozen(struct: msgspec.Struct) -> None:
+    """Every wire Struct is frozen: its fields cannot be reassigned."""
+    name = struct.__struct_fields__[0]
+    with pytest.raises(AttributeError):
+        setattr(struct, name, None)
+    assert struct.__struct_config__.frozen
+
+
+WIRE_STRUCTS = [
+    Amount,
+    DeviceLocation,
+    ErrorObject,
+    ErrorSource,
+    Page,
+    PaginationMeta,
+    PinPukCodes,
+    SimCard,
+    SimCardAction,
+    SimCardActionStatus,
+    SimCardGroup,
+    SimCardStatus,
+]
+
+
+def test_structs_are_keyword_only() -> None:
+    """Every wire Struct takes keyword arguments only, so a new field never shifts positions."""
+    positional = {
+        struct.__name__: [
+            p.name
+            for p in inspect.signature(struct).parameters.values()
+            if p.kind is not inspect.Parameter.KEYWORD_ONLY
+        ]
+        for struct in WIRE_STRUCTS
+    }
+    assert {name: fields for name, fields in positional.items() if fields} == {}
+
+
+def test_decoders_are_built_once_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decoders are module-level ``msgspec.json.Decoder`` objects, not built per call."""
+    decoders = [
+        value for value in vars(_models).values() if isinstance(value, msgspec.json.Decoder)
+    ]
+    assert len(decoders) >= 5
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a decoder was built at call time")
+
+    monkeypatch.setattr(msgspec.json, "Decoder", refuse)
+    assert decode_sim_card_page(_page(SIMPLE_SIM_CARD)).data[0].id == ID
+    assert decode_sim_card_action_page(_page(SIM_CARD_ACTION)).data[0].id == ID
+    assert decode_sim_card(_one(SIM_CARD)).id == ID
+    assert decode_sim_card_action(_one(SIM_CARD_ACTION)).id == ID
+    assert decode_errors(b'{"errors": [{"code": "1"}]}')[0].code == "1"
+
+
+def test_decoded_cards_are_independent_of_the_body() -> None:
+    """Mutating the dict the body came from cannot change a decoded card (it holds copies)."""
+    source = copy.deepcopy(SIMPLE_SIM_CARD)
+    (card,) = decode_sim_card_page(_page(source)).data
+    source["tags"].append("later")
+    assert card.tags == ("personal", "customers", "active-customers")
+
+
+# --- error objects ------------------------------------------------------------------
+
+
+def test_error_code_int_becomes_str() -> None:
+    """An integer ``code`` (some Telnyx schemas send one) is read as a ``str``."""
+    (error,) = decode_errors(b'{"errors": [{"code": 10015, "title": "Invalid"}]}')
+    assert error.code == "10015"
+    assert isinstance(error.code, str)
+
+
+def test_error_fields_decode() -> None:
+    """Code, title, detail, source and meta of each error decode in order."""
+    body = json.dumps(
+        {
+            "errors": [
+                {
+                    "code": "10015",
+                    "title": "Invalid parameter",
+                    "detail": "status must be one of ...",
+                    "source": {"parameter": "filter[status]"},
+                    "meta": {"url": "https://developers.telnyx.com/docs/overview/errors/10015"},
+                },
+                {"code": "10002", "title": "Bad", "source": {"pointer": "/page/size"}},
+            ]
+        }
+    ).encode()
+    first, second = decode_errors(body)
+    assert first == ErrorObject(
+        code="10015",
+        title="Invalid parameter",
+        detail="status must be one of ...",
+        source=ErrorSource(parameter="filter[status]"),
+        meta={"url": "https://developers.telnyx.com/docs/overview/errors/10015"},
+    )
+    assert second.source == ErrorSource(pointer="/page/size")
+    assert second.detail is None
+
+
+def test_error_description_is_a_fallback_for_detail() -> None:
+    """``description`` (older schemas) fills ``detail`` only when ``detail`` is absent."""
+    (only,) = decode_errors(b'{"errors": [{"code": "1", "description": "old style"}]}')
+    assert only.detail == "old style"
+    (both,) = decode_errors(b'{"errors": [{"code": "1", "detail": "new", "description": "old"}]}')
+    assert both.detail == "new"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+        b"",
+        b"not json",
+        b'{"errors": null}',
+        b'{"errors": "boom"}',
+        b'["errors"]',
+        b'{"errors": [{"code": true}]}',
+        b'{"errors": [{"code": "1", "title": ',
+    ],
+)
+def test_unreadable_error_bodies_give_no_errors(body: bytes) -> None:
+    """An error body that is not the documented JSON gives ``()`` and never raises."""
+    assert decode_errors(body) == ()
+
+
+def test_error_body_without_errors_key() -> None:
+    """A JSON error body of another shape gives ``()``."""
+    assert decode_errors(b'{"message": "nope"}') == ()
+
+
+def test_error_unknown_fields_ignored() -> None:
+    """Unknown keys in an error or its source are ignored."""
+    body = (
+        b'{"errors": [{"code": "1", "status": "422", "source": {"header": "x", "parameter": "p"}}]}'
+    )
+    (error,) = decode_errors(body)
+    assert error.source == ErrorSource(parameter="p")
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (
+            ErrorObject(code="10015", title="Invalid", detail="bad status"),
+            "10015 Invalid: bad status",
+        ),
+        (
+            ErrorObject(code="10015", title="Invalid", source=ErrorSource(parameter="filter[x]")),
+            "10015 Invalid [filter[x]]",
+        ),
+        (ErrorObject(title="T", source=ErrorSource(pointer="/a/b")), "T [/a/b]"),
+        (ErrorObject(code="7"), "7"),
+        (ErrorObject(detail="only detail"), "error: only detail"),
+        (ErrorObject(), "error"),
+        (
+            ErrorObject(code="1", source=ErrorSource(pointer="/p", parameter="q")),
+            "1 [q]",
+        ),
+    ],
+)
+def test_error_object_str(error: ErrorObject, text: str) -> None:
+    """``str(ErrorObject)`` reads ``code title: detail [parameter or pointer]``."""
+    assert str(error) == text
