@@ -27,6 +27,7 @@ from ._errors import (
     TelnyxError,
     UnprocessableEntityError,
 )
+from ._merge import MergedStream, MergeStats, Tagged, merge, merge_tagged
 from ._models import (
     Amount,
     DeviceLocation,
@@ -74,6 +75,8 @@ __all__ = [
     "ErrorSource",
     "InternalServerError",
     "InvalidParameterError",
+    "MergeStats",
+    "MergedStream",
     "NotFoundError",
     "Page",
     "PageStream",
@@ -89,7 +92,10 @@ __all__ = [
     "SimCardStatus",
     "SimCardsClient",
     "StreamStats",
+    "Tagged",
     "TelnyxError",
     "UnprocessableEntityError",
     "__version__",
+    "merge",
+    "merge_tagged",
 ]
