@@ -1,0 +1,20 @@
+"""A mock Telnyx SIM card API to test against: a real aiohttp server on 127.0.0.1.
+
+``async with MockTelnyxServer(sim_cards=300) as server:`` serves a deterministic `Fleet` at
+``server.url``; `FaultPlan`, `RateLimit` and `Drift` make it fail, throttle or change under a
+client's feet, and ``server.requests`` records what it was asked.
+"""
+
+from ._fleet import Fleet
+from ._serve import serve
+from ._server import Drift, FaultPlan, MockTelnyxServer, RateLimit, RequestRecord
+
+__all__ = [
+    "Drift",
+    "FaultPlan",
+    "Fleet",
+    "MockTelnyxServer",
+    "RateLimit",
+    "RequestRecord",
+    "serve",
+]

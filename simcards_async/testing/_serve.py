@@ -1,0 +1,35 @@
+"""Run the mock server until cancelled: the body of the ``simcards mock-server`` command."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ._server import MockTelnyxServer
+
+if TYPE_CHECKING:
+    from typing import TextIO
+
+    from ._server import ServerOptions
+
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
+
+async def serve(
+    *, host: str, port: int, out: TextIO, **server_kwargs: Unpack[ServerOptions]
+) -> None:
+    """Start a `MockTelnyxServer` on host:port, print its base URL to ``out``, serve forever.
+
+    The URL (``http://HOST:PORT/v2``, with the real port when ``port`` is 0) is printed alone
+    on one line and flushed, so a parent process can read it and start its client. Returns
+    only by cancellation, closing the server on the way out.
+    """
+    async with MockTelnyxServer(host=host, port=port, **server_kwargs) as server:
+        out.write(f"{server.url}\n")
+        out.flush()
+        await anyio.sleep_forever()

@@ -1,0 +1,1015 @@
+"""The mock Telnyx server, exercised over real loopback HTTP with plain aiohttp requests.
+
+Expected answers are computed here from a separately built `Fleet` (same arguments, so the
+same records) with plain Python filters, independently of the server's column scans.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import re
+import time
+from collections import Counter
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import anyio
+import msgspec
+import pytest
+from yarl import URL
+
+import simcards_async.testing as testing_pkg
+from simcards_async.testing import (
+    Drift,
+    FaultPlan,
+    Fleet,
+    MockTelnyxServer,
+    RateLimit,
+    RequestRecord,
+    serve,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+KEY = "KEY0123-secret-token"
+CARDS, ACTIONS, SEED = 300, 400, 7
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+FILTER_STATUSES = ("enabled", "disabled", "standby", "data_limit_exceeded", "unauthorized_imei")
+ACTION_TYPES = (
+    "enable",
+    "enable_standby_sim_card",
+    "disable",
+    "set_standby",
+    "remove_public_ip",
+    "set_public_ip",
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Fleet:
+    return Fleet(sim_cards=CARDS, actions=ACTIONS, seed=SEED)
+
+
+@pytest.fixture(scope="module")
+def cards(fleet: Fleet) -> list[dict[str, Any]]:
+    return list(fleet.sim_cards())
+
+
+@pytest.fixture(scope="module")
+def actions(fleet: Fleet) -> list[dict[str, Any]]:
+    return list(fleet.actions())
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[MockTelnyxServer]:
+    async with MockTelnyxServer(sim_cards=CARDS, actions=ACTIONS, seed=SEED, api_key=KEY) as s:
+        yield s
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as s:
+        yield s
+
+
+def url(server: MockTelnyxServer, path: str, query: str = "") -> URL:
+    """The URL with ``query`` sent exactly as written (no re-encoding by yarl)."""
+    return URL(f"{server.url}{path}" + (f"?{query}" if query else ""), encoded=True)
+
+
+async def get(session: aiohttp.ClientSession, target: URL, **kwargs: Any) -> tuple[int, Any, Any]:
+    async with session.get(target, **kwargs) as resp:
+        body = await resp.read()
+        return resp.status, resp.headers, msgspec.json.decode(body)
+
+
+async def scan(
+    session: aiohttp.ClientSession, server: MockTelnyxServer, path: str, query: str = ""
+) -> list[dict[str, Any]]:
+    """Every record of a listing, 250 at a time."""
+    found: list[dict[str, Any]] = []
+    number = 1
+    while True:
+        q = "&".join(p for p in (query, f"page[size]=250&page[number]={number}") if p)
+        status, _, body = await get(session, url(server, path, q))
+        assert status == 200, body
+        found += body["data"]
+        if number >= body["meta"]["total_pages"]:
+            return found
+        number += 1
+
+
+def ids(records: list[dict[str, Any]]) -> list[str]:
+    return [r["id"] for r in records]
+
+
+def error_params(body: dict[str, Any]) -> list[str]:
+    return [e["source"]["parameter"] for e in body["errors"]]
+
+
+# -- the fleet itself -----------------------------------------------------------------------
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def test_fleet_fields_are_realistic(cards: list[dict[str, Any]]) -> None:
+    """Identifiers are unique and well formed, eSIM fields follow the type, time only goes on."""
+    assert len(cards) == CARDS
+    for field in ("id", "iccid", "msisdn", "imsi"):
+        assert len({c[field] for c in cards}) == CARDS, field
+    for c in cards:
+        assert UUID_RE.fullmatch(c["id"])
+        assert c["record_type"] == "sim_card"
+        assert c["version"] == "4.3"
+        assert re.fullmatch(r"89[0-9]{17,18}", c["iccid"])
+        assert luhn_ok(c["iccid"])
+        assert re.fullmatch(r"[0-9]{15}", c["imsi"])
+        assert re.fullmatch(r"\+1[0-9]{10}", c["msisdn"])
+        assert re.fullmatch(r"[0-9]+\.[0-9]", c["current_billing_period_consumed_data"]["amount"])
+        assert c["updated_at"] >= c["created_at"]
+        assert re.fullmatch(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", c["created_at"])
+        if c["type"] == "esim":
+            assert re.fullmatch(r"[0-9]{32}", c["eid"])
+            assert c["esim_installation_status"] in {"released", "disabled"}
+        else:
+            assert c["type"] == "physical"
+            assert c["eid"] is None
+            assert c["esim_installation_status"] is None
+        assert c["data_limit"] is None or c["data_limit"]["unit"] in {"MB", "GB"}
+        assert c["authorized_imeis"] is None or all(
+            re.fullmatch(r"[0-9]{15}", imei) for imei in c["authorized_imeis"]
+        )
+    statuses = Counter(c["status"]["value"] for c in cards)
+    assert set(FILTER_STATUSES) <= set(statuses)
+    assert statuses.most_common(1)[0][0] == "enabled"
+    assert {"registering", "enabling"} & set(statuses)
+    assert 0.1 < sum(c["type"] == "esim" for c in cards) / CARDS < 0.35
+    assert {len(c["tags"]) for c in cards} == {0, 1, 2, 3}
+    assert len({c["sim_card_group_id"] for c in cards}) == 6
+
+
+def test_fleet_actions_are_realistic(actions: list[dict[str, Any]], fleet: Fleet) -> None:
+    """Actions cover every type and status, point at real cards, and come in bulk groups."""
+    card_ids = set(fleet.sim_card_ids())
+    assert {a["action_type"] for a in actions} == set(ACTION_TYPES)
+    assert {a["status"]["value"] for a in actions} == {
+        "in-progress",
+        "completed",
+        "failed",
+        "interrupted",
+    }
+    for a in actions:
+        assert a["record_type"] == "sim_card_action"
+        assert a["sim_card_id"] in card_ids
+        assert a["updated_at"] >= a["created_at"]
+        assert (a["status"]["reason"] is None) == (
+            a["status"]["value"] in {"in-progress", "completed"}
+        )
+    bulks = Counter(a["bulk_sim_card_action_id"] for a in actions if a["bulk_sim_card_action_id"])
+    assert bulks
+    assert all(10 <= n <= 50 for n in bulks.values())
+
+
+def test_fleet_is_deterministic() -> None:
+    """The same seed renders the same records; another seed renders others."""
+    a = Fleet(sim_cards=50, actions=20, seed=3)
+    b = Fleet(sim_cards=50, actions=20, seed=3)
+    c = Fleet(sim_cards=50, actions=20, seed=4)
+    assert list(a.sim_cards()) == list(b.sim_cards())
+    assert list(a.actions()) == list(b.actions())
+    assert a.sim_card_ids() != c.sim_card_ids()
+
+
+def test_fleet_builds_a_large_fleet_quickly() -> None:
+    """A 200,000-card fleet builds in under two seconds, as it stores columns, not records."""
+    start = time.perf_counter()
+    big = Fleet(sim_cards=200_000, actions=0, seed=1)
+    assert time.perf_counter() - start < 2.0
+    assert big.sim_card_count == 200_000
+    first = big.sim_card_ids()[0]
+    assert big.sim_card(first) is not None
+
+
+def test_id_order_compares_whole_ids_when_the_first_half_ties() -> None:
+    """Sorting rows by id falls back to all 16 bytes when two ids share their first 8."""
+    from simcards_async.testing._fleet import _Ids  # noqa: PLC0415 - a private helper
+
+    ids_ = _Ids(salt=1)
+    ids_.blob = bytearray(bytes(8) + b"\x09" * 8 + bytes(8) + b"\x01" * 8 + b"\xff" * 16)
+    assert ids_.sorted([2, 0, 1]) == [1, 0, 2]
+
+
+def test_public_surface() -> None:
+    """The testing subpackage exports exactly its documented names, sorted."""
+    assert testing_pkg.__all__ == sorted(testing_pkg.__all__)
+    assert set(testing_pkg.__all__) == {
+        "Drift",
+        "FaultPlan",
+        "Fleet",
+        "MockTelnyxServer",
+        "RateLimit",
+        "RequestRecord",
+        "serve",
+    }
+
+
+# -- listing and pagination -----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_first_page_has_defaults_and_meta(
+    server: MockTelnyxServer, session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """Without page params the answer is page 1 of 20 records, with Telnyx pagination meta."""
+    status, headers, body = await get(session, url(server, "/sim_cards"))
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
+    assert body["meta"] == {
+        "page_number": 1,
+        "page_size": 20,
+        "total_pages": 15,
+        "total_results": CARDS,
+    }
+    assert body["data"] == cards[:20]
+
+
+@pytest.mark.anyio
+async def test_default_order_is_newest_first_ties_by_id(
+    server: MockTelnyxServer, session: aiohttp.ClientSession
+) -> None:
+    """A full scan returns every card once, newest created_at first, equal times by id."""
+    found = await scan(session, server, "/sim_cards")
+    assert len(set(ids(found))) == CARDS
+    by_id = sorted(found, key=lambda c: c["id"])
+    expected = sorted(by_id, key=lambda c: c["created_at"], reverse=True)  # stable: ids stay
+    assert ids(found) == ids(expected)
+    assert ids(found) == server.current_sim_card_ids()
+    times = [c["created_at"] for c in found]
+    assert len(set(times)) < len(times), "the fleet should have ties to break"
+
+
+@pytest.mark.anyio
+async def test_page_sizes_and_page_past_the_end(
+    server: MockTelnyxServer, session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """Pages slice the listing; a page past the end is empty with the same meta."""
+    _, _, third = await get(session, url(server, "/sim_cards", "page[number]=3&page[size]=7"))
+    assert ids(third["data"]) == ids(cards[14:21])
+    assert third["meta"]["total_pages"] == math.ceil(CARDS / 7)
+    _, _, last = await get(session, url(server, "/sim_cards", "page[number]=2&page[size]=250"))
+    assert ids(last["data"]) == ids(cards[250:])
+    status, _, past = await get(
+        session, url(server, "/sim_cards", "page[number]=99&page[size]=250")
+    )
+    assert status == 200
+    assert past == {
+        "data": [],
+        "meta": {"page_number": 99, "page_size": 250, "total_pages": 2, "total_results": CARDS},
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "statuses",
+    [(s,) for s in FILTER_STATUSES] + [("enabled", "standby"), ("disabled", "unauthorized_imei")],
+)
+async def test_status_filter(
+    server: MockTelnyxServer,
+    session: aiohttp.ClientSession,
+    cards: list[dict[str, Any]],
+    statuses: tuple[str, ...],
+) -> None:
+    """filter[status] keeps the cards whose status is any of the given ones, in order."""
+    expected = [c for c in cards if c["status"]["value"] in statuses]
+    assert expected
+    found = await scan(session, server, "/sim_cards", f"filter[status]={','.join(statuses)}")
+    assert ids(found) == ids(expected)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "query",
+    [
+        "filter[status]=enabled,disabled",
+        "filter%5Bstatus%5D=enabled%2Cdisabled",
+        "filter[status]=enabled&filter[status]=disabled",
+        "filter[status][]=enabled&filter[status][]=disabled",
+        "filter%5Bstatus%5D%5B%5D=disabled&filter%5Bstatus%5D%5B%5D=enabled",
+    ],
+)
+async def test_array_forms_are_equivalent(
+    server: MockTelnyxServer,
+    session: aiohttp.ClientSession,
+    cards: list[dict[str, Any]],
+    query: str,
+) -> None:
+    """Comma-joined (also percent-encoded, as the SDK sends it), repeated and [] arrays agree."""
+    expected = [c for c in cards if c["status"]["value"] in {"enabled", "disabled"}]
+    found = await scan(session, server, "/sim_cards", query)
+    assert ids(found) == ids(expected)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "tags",
+    [("customers",), ("test",), ("customers", "active-customers"), ("iot", "fleet-a"), ("nope",)],
+)
+async def test_tags_filter_needs_all_tags(
+    server: MockTelnyxServer,
+    session: aiohttp.ClientSession,
+    cards: list[dict[str, Any]],
+    tags: tuple[str, ...],
+) -> None:
+    """filter[tags] keeps the cards that carry every one of the tags."""
+    expected = [c for c in cards if set(tags) <= set(c["tags"])]
+    for query in (
+        f"filter[tags]={','.join(tags)}",
+        "&".join(f"filter[tags][]={t}" for t in tags),
+    ):
+        found = await scan(session, server, "/sim_cards", query)
+        assert ids(found) == ids(expected)
+    if tags != ("nope",):
+        assert expected
+        assert len(expected) < CARDS
+
+
+@pytest.mark.anyio
+async def test_iccid_filter_matches_substrings(
+    server: MockTelnyxServer, session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """filter[iccid] keeps the cards whose ICCID contains the text."""
+    for needle in (cards[10]["iccid"][9:13], cards[3]["iccid"], "89310", "000"):
+        expected = [c for c in cards if needle in c["iccid"]]
+        found = await scan(session, server, "/sim_cards", f"filter[iccid]={needle}")
+        assert ids(found) == ids(expected)
+        assert len(expected) > 0
+    assert len([c for c in cards if "89310" in c["iccid"]]) < CARDS
+
+
+@pytest.mark.anyio
+async def test_msisdn_filter_is_exact(
+    server: MockTelnyxServer, session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """filter[msisdn] finds exactly the card with that number, and nothing for a part of it."""
+    msisdn = cards[42]["msisdn"]
+    found = await scan(session, server, "/sim_cards", f"filter[msisdn]=%2B{msisdn[1:]}")
+    assert ids(found) == [cards[42]["id"]]
+    assert await scan(session, server, "/sim_cards", f"filter[msisdn]=%2B{msisdn[1:-1]}") == []
+    assert await scan(session, server, "/sim_cards", "filter[msisdn]=%2B19995550000") == []
+
+
+@pytest.mark.anyio
+async def test_group_filter_and_include_group(
+    server: MockTelnyxServer, session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """filter[sim_card_group_id] selects one group; include_sim_card_group embeds it."""
+    group_ids = sorted({c["sim_card_group_id"] for c in cards})
+    for group in group_ids:
+        expected = [c for c in cards if c["sim_card_group_id"] == group]
+        query = f"filter[sim_card_group_id]={group}&include_sim_card_group=true"
+        found = await scan(session, server, "/sim_cards", query)
+        assert ids(found) == ids(expected)
+        for card in found:
+            embedded = card.pop("sim_card_group")
+            assert embedded["id"] == group
+            assert embedded["record_type"] == "sim_card_group"
+            assert set(embedded) >= {"name", "default", "data_limit", "consumed_data"}
+        assert found == expected
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert await scan(session, server, "/sim_cards", f"filter[sim_card_group_id]={unknown}") == []
+    _, _, plain = await get(session, url(server, "/sim_cards", "include_sim_card_group=false"))
+    assert all("sim_card_group" not in c for c in plain["data"])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("descending", [False, True])
+async def test_sort_by_consumed_data(
+    server: MockTelnyxServer,
+    session: aiohttp.ClientSession,
+    cards: list[dict[str, Any]],
+    descending: bool,
+) -> None:
+    """The sort parameter orders by consumed data as a number, '-' for descending, ties by id."""
+
+    def amount(c: dict[str, Any]) -> float:
+        return float(c["current_billing_period_consumed_data"]["amount"])
+
+    sign = -1 if descending else 1
+    expected = sorted(cards, key=lambda c: (sign * amount(c), c["id"]))
+    key = "current_billing_period_consumed_data.amount"
+    found = await scan(session, server, "/sim_cards", f"sort={'-' if descending else ''}{key}")
+    assert ids(found) == ids(expected)
+    assert Counter(amount(c) for c in cards)[0.0] > 1, "zero use should tie"
+    # As text "9.5" > "10.0": a numeric sort differs from a string sort on this fleet.
+    as_text = sorted(cards, key=lambda c: c["current_billing_period_consumed_data"]["amount"])
+    assert ids(as_text) != ids(expected)
+
+
+@pytest.mark.anyio
+async def test_filters_combine(
+    server: MockTelnyxServer, session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """Several filters and a sort apply together."""
+    group = cards[0]["sim_card_group_id"]
+    expected = sorted(
+        (
+            c
+            for c in cards
+            if c["status"]["value"] in {"enabled", "disabled"}
+            and "customers" in c["tags"]
+            and c["sim_card_group_id"] == group
+        ),
+        key=lambda c: (-float(c["current_billing_period_consumed_data"]["amount"]), c["id"]),
+    )
+    assert expected
+    query = (
+        "filter[status]=enabled,disabled&filter[tags]=customers"
+        f"&filter[sim_card_group_id]={group.upper()}"
+        "&sort=-current_billing_period_consumed_data.amount&unknown_param=1&filter[bogus]=x"
+    )
+    found = await scan(session, server, "/sim_cards", query)
+    assert ids(found) == ids(expected)
+
+
+@pytest.mark.anyio
+async def test_action_listing_and_filters(
+    server: MockTelnyxServer, session: aiohttp.ClientSession, actions: list[dict[str, Any]]
+) -> None:
+    """Actions list newest first, and each action filter narrows to the matching actions."""
+    everything = await scan(session, server, "/sim_card_actions")
+    assert everything == actions
+    assert ids(everything) == server.current_action_ids()
+    bulk = next(a["bulk_sim_card_action_id"] for a in actions if a["bulk_sim_card_action_id"])
+    card = actions[5]["sim_card_id"]
+    cases: list[tuple[str, Callable[[dict[str, Any]], bool]]] = [
+        (f"filter[sim_card_id]={card}", lambda a: a["sim_card_id"] == card),
+        (f"filter[bulk_sim_card_action_id]={bulk}", lambda a: a["bulk_sim_card_action_id"] == bulk),
+        *[
+            (f"filter[status]={s}", partial(lambda s, a: a["status"]["value"] == s, s))
+            for s in ("in-progress", "completed", "failed")
+        ],
+        *[
+            (f"filter[action_type]={t}", partial(lambda t, a: a["action_type"] == t, t))
+            for t in ACTION_TYPES
+        ],
+        (
+            "filter[status]=completed&filter[action_type]=disable",
+            lambda a: a["status"]["value"] == "completed" and a["action_type"] == "disable",
+        ),
+    ]
+    for query, keep in cases:
+        expected = [a for a in actions if keep(a)]
+        assert expected, query
+        assert len(expected) < ACTIONS
+        assert ids(await scan(session, server, "/sim_card_actions", query)) == ids(expected)
+
+
+@pytest.mark.anyio
+async def test_get_one_sim_card(
+    server: MockTelnyxServer, session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """A single card is the listed one plus device details; PIN/PUK and group only on request."""
+    card = cards[17]
+    status, _, body = await get(session, url(server, f"/sim_cards/{card['id']}"))
+    assert status == 200
+    full = body["data"]
+    assert {k: full[k] for k in card} == card
+    assert set(full) - set(card) == {
+        "current_device_location",
+        "current_imei",
+        "current_mcc",
+        "current_mnc",
+        "ipv4",
+        "ipv6",
+        "live_data_session",
+    }
+    assert full["live_data_session"] in {"connected", "disconnected", "unknown"}
+    assert full["current_device_location"]["accuracy_unit"] == "m"
+    assert isinstance(full["current_device_location"]["accuracy"], int)
+    query = "include_pin_puk_codes=true&include_sim_card_group=true"
+    _, _, more = await get(session, url(server, f"/sim_cards/{card['id']}", query))
+    codes = more["data"]["pin_puk_codes"]
+    assert [len(codes[k]) for k in ("pin1", "pin2", "puk1", "puk2")] == [4, 4, 8, 8]
+    assert more["data"]["sim_card_group"]["id"] == card["sim_card_group_id"]
+
+
+@pytest.mark.anyio
+async def test_get_one_action(
+    server: MockTelnyxServer, session: aiohttp.ClientSession, actions: list[dict[str, Any]]
+) -> None:
+    """A single action reads the same as in the listing."""
+    status, _, body = await get(session, url(server, f"/sim_card_actions/{actions[3]['id']}"))
+    assert status == 200
+    assert body == {"data": actions[3]}
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer "}, {"Authorization": KEY}],
+)
+async def test_401_without_the_right_bearer_token(
+    server: MockTelnyxServer, headers: dict[str, str]
+) -> None:
+    """Requests without the server's API key as a bearer token get a Telnyx 401."""
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for path in ("/sim_cards", f"/sim_cards/{server.current_sim_card_ids()[0]}"):
+            status, _, body = await get(session, url(server, path))
+            assert status == 401
+            assert body["errors"][0]["code"] == "10009"
+            assert body["errors"][0]["title"] == "Authentication failed"
+            assert body["errors"][0]["detail"]
+
+
+@pytest.mark.anyio
+async def test_any_token_is_accepted_without_api_key() -> None:
+    """With no api_key configured, any non-empty bearer token is accepted."""
+    async with (
+        MockTelnyxServer(sim_cards=5, actions=0) as server,
+        aiohttp.ClientSession(headers={"Authorization": "bearer whatever"}) as session,
+    ):
+        status, _, body = await get(session, url(server, "/sim_cards"))
+        assert status == 200
+        assert len(body["data"]) == 5
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "query", "parameter"),
+    [
+        ("/sim_cards", "page[number]=0", "page[number]"),
+        ("/sim_cards", "page[number]=abc", "page[number]"),
+        ("/sim_cards", "page[number]=-1", "page[number]"),
+        ("/sim_cards", "page[size]=251", "page[size]"),
+        ("/sim_cards", "page[size]=0", "page[size]"),
+        ("/sim_cards", "page[size]=2.5", "page[size]"),
+        ("/sim_cards", "filter[status]=bogus", "filter[status]"),
+        ("/sim_cards", "filter[status]=enabled,registering", "filter[status]"),
+        ("/sim_cards", "filter[status][]=Enabled", "filter[status]"),
+        ("/sim_cards", "filter[sim_card_group_id]=not-a-uuid", "filter[sim_card_group_id]"),
+        ("/sim_cards", "include_sim_card_group=yes", "include_sim_card_group"),
+        ("/sim_cards", "include_sim_card_group=True", "include_sim_card_group"),
+        ("/sim_cards", "sort=iccid", "sort"),
+        ("/sim_cards", "sort=%2Bcurrent_billing_period_consumed_data.amount", "sort"),
+        ("/sim_card_actions", "page[size]=1000", "page[size]"),
+        ("/sim_card_actions", "filter[sim_card_id]=123", "filter[sim_card_id]"),
+        ("/sim_card_actions", "filter[status]=interrupted", "filter[status]"),
+        ("/sim_card_actions", "filter[status]=failed,completed", "filter[status]"),
+        (
+            "/sim_card_actions",
+            "filter[bulk_sim_card_action_id]=x",
+            "filter[bulk_sim_card_action_id]",
+        ),
+        ("/sim_card_actions", "filter[action_type]=reboot", "filter[action_type]"),
+        ("/sim_cards/{card}", "include_pin_puk_codes=1", "include_pin_puk_codes"),
+        ("/sim_cards/{card}", "include_sim_card_group=no", "include_sim_card_group"),
+        ("/sim_cards/not-a-uuid", "", "id"),
+        ("/sim_card_actions/6a09cdc3-8948-47f0-aa62", "", "id"),
+    ],
+)
+async def test_422_names_the_bad_parameter(
+    server: MockTelnyxServer,
+    session: aiohttp.ClientSession,
+    path: str,
+    query: str,
+    parameter: str,
+) -> None:
+    """An invalid value gets a Telnyx 422 whose source.parameter is the wire name."""
+    path = path.format(card=server.current_sim_card_ids()[0])
+    status, _, body = await get(session, url(server, path, query))
+    assert status == 422
+    assert error_params(body) == [parameter]
+    err = body["errors"][0]
+    assert err["code"] == "10015"
+    assert err["title"] == "Invalid parameter"
+    assert parameter in err["detail"]
+
+
+@pytest.mark.anyio
+async def test_422_lists_every_bad_parameter(
+    server: MockTelnyxServer, session: aiohttp.ClientSession
+) -> None:
+    """Several bad parameters give one error object each; the detail says what is allowed."""
+    query = "page[size]=999&filter[status]=bogus&sort=x&include_sim_card_group=maybe"
+    status, _, body = await get(session, url(server, "/sim_cards", query))
+    assert status == 422
+    assert sorted(error_params(body)) == [
+        "filter[status]",
+        "include_sim_card_group",
+        "page[size]",
+        "sort",
+    ]
+    details = {e["source"]["parameter"]: e["detail"] for e in body["errors"]}
+    assert "between 1 and 250" in details["page[size]"]
+    assert "data_limit_exceeded" in details["filter[status]"]
+    assert "'bogus'" in details["filter[status]"]
+
+
+@pytest.mark.anyio
+async def test_404_for_unknown_ids(
+    server: MockTelnyxServer, session: aiohttp.ClientSession
+) -> None:
+    """A well-formed id that names nothing gets a Telnyx 404."""
+    unknown = "6a09cdc3-8948-47f0-aa62-74ac943d6c58"
+    for path in (f"/sim_cards/{unknown}", f"/sim_card_actions/{unknown}", "/nothing_here"):
+        status, _, body = await get(session, url(server, path))
+        assert status == 404
+        assert body["errors"][0]["code"] == "10005"
+        assert body["errors"][0]["title"] == "Resource not found"
+
+
+@pytest.mark.anyio
+async def test_legacy_errors_send_integer_codes_and_description() -> None:
+    """With legacy_errors, error objects carry an integer code and description, not detail."""
+    async with (
+        MockTelnyxServer(sim_cards=5, actions=0, api_key=KEY, legacy_errors=True) as server,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as session,
+    ):
+        status, _, body = await get(session, url(server, "/sim_cards", "page[size]=0"))
+        assert status == 422
+        [err] = body["errors"]
+        assert err["code"] == 10015
+        assert "page[size]" in err["description"]
+        assert "detail" not in err
+        assert err["source"] == {"parameter": "page[size]"}
+        async with aiohttp.ClientSession() as anonymous:
+            status, _, body = await get(anonymous, url(server, "/sim_cards"))
+        assert status == 401
+        assert body["errors"][0]["code"] == 10009
+
+
+# -- bookkeeping ----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_requests_are_recorded_with_the_token_redacted(
+    server: MockTelnyxServer, session: aiohttp.ClientSession
+) -> None:
+    """Each request is logged with its raw and parsed query and status, but never the token."""
+    raw = "filter%5Bstatus%5D=enabled%2Cdisabled&page[size]=5&x=a+b"
+    await get(session, url(server, "/sim_cards", raw))
+    await get(session, url(server, "/sim_cards/not-a-uuid"))
+    first, second = server.requests
+    assert isinstance(first, RequestRecord)
+    assert (first.method, first.path, first.raw_query) == ("GET", "/v2/sim_cards", raw)
+    assert first.query == {
+        "filter[status]": ["enabled,disabled"],
+        "page[size]": ["5"],
+        "x": ["a b"],
+    }
+    assert (first.status, first.fault) == (200, None)
+    assert first.headers["authorization"] == "Bearer <redacted>"
+    assert (second.path, second.status) == ("/v2/sim_cards/not-a-uuid", 422)
+    assert KEY not in repr(server.requests)
+
+
+@pytest.mark.anyio
+async def test_every_answer_has_a_fresh_request_id(
+    server: MockTelnyxServer, session: aiohttp.ClientSession
+) -> None:
+    """Answers of every kind carry a distinct x-request-id."""
+    seen = []
+    for path, query in (("/sim_cards", ""), ("/sim_cards", "sort=x"), ("/sim_cards/x", "")):
+        _, headers, _ = await get(session, url(server, path, query))
+        seen.append(headers["x-request-id"])
+    async with aiohttp.ClientSession() as anonymous:
+        _, headers, _ = await get(anonymous, url(server, "/sim_cards"))
+        seen.append(headers["x-request-id"])
+    assert len(set(seen)) == 4
+    assert all(UUID_RE.fullmatch(i) for i in seen)
+
+
+@pytest.mark.anyio
+async def test_same_seed_gives_the_same_bytes() -> None:
+    """Two servers with the same seed answer byte for byte alike; another seed does not."""
+    bodies = []
+    for seed in (11, 11, 12):
+        async with (
+            MockTelnyxServer(sim_cards=60, actions=30, seed=seed) as server,
+            aiohttp.ClientSession(headers={"Authorization": "Bearer t"}) as session,
+        ):
+            got = []
+            for path in (
+                "/sim_cards?page[size]=50&include_sim_card_group=true",
+                "/sim_card_actions",
+            ):
+                async with session.get(url(server, path)) as resp:
+                    got.append(await resp.read())
+            card = server.current_sim_card_ids()[7]
+            async with session.get(
+                url(server, f"/sim_cards/{card}?include_pin_puk_codes=true")
+            ) as r:
+                got.append(await r.read())
+            bodies.append(got)
+    assert bodies[0] == bodies[1]
+    assert all(a != b for a, b in zip(bodies[0], bodies[2], strict=True))
+
+
+@pytest.mark.anyio
+async def test_repeated_scans_are_served_from_the_cache(
+    server: MockTelnyxServer, session: aiohttp.ClientSession
+) -> None:
+    """A second scan returns the same bytes, and a change to the data is seen at once."""
+    target = url(server, "/sim_cards", "page[size]=50")
+    async with session.get(target) as resp:
+        first = await resp.read()
+    async with session.get(target) as resp:
+        assert await resp.read() == first
+    new = server.insert_sim_cards(1)
+    _, _, body = await get(session, target)
+    assert body["data"][0]["id"] == new[0]
+    assert body["meta"]["total_results"] == CARDS + 1
+
+
+@pytest.mark.anyio
+async def test_latency_is_slept_before_each_answer(
+    server: MockTelnyxServer, session: aiohttp.ClientSession
+) -> None:
+    """Setting server.latency at run time delays the following answers by that much."""
+    server.latency = 0.15
+    start = time.perf_counter()
+    status, _, _ = await get(session, url(server, "/sim_cards"))
+    assert status == 200
+    assert time.perf_counter() - start >= 0.15
+    server.latency = 0.0
+
+
+# -- faults ---------------------------------------------------------------------------------
+
+
+def faulty(*script: str | int | None, **plan: Any) -> MockTelnyxServer:
+    return MockTelnyxServer(
+        sim_cards=40, actions=10, api_key=KEY, faults=FaultPlan(script=script, **plan)
+    )
+
+
+@pytest.mark.anyio
+async def test_dropped_connection_is_a_client_error(session: aiohttp.ClientSession) -> None:
+    """A dropped request gets no answer; aiohttp retries a GET once, then fails."""
+    async with faulty("drop", "drop") as server:
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await get(session, url(server, "/sim_cards"))
+        assert [(r.fault, r.status) for r in server.requests] == [("drop", None)] * 2
+        assert server.fault_counts == Counter({"drop": 2})
+        status, _, _ = await get(session, url(server, "/sim_cards"))
+        assert status == 200
+
+
+@pytest.mark.anyio
+async def test_truncated_body_fails_to_read(session: aiohttp.ClientSession) -> None:
+    """A truncated answer declares its full length but sends half, so reading it fails."""
+    async with faulty("truncate") as server:
+        async with session.get(url(server, "/sim_cards")) as resp:
+            assert resp.status == 200
+            assert resp.content_length is not None
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await resp.read()
+        assert (server.requests[0].fault, server.requests[0].status) == ("truncate", 200)
+
+
+@pytest.mark.anyio
+async def test_hang_exceeds_a_short_client_timeout(session: aiohttp.ClientSession) -> None:
+    """A hung answer outlasts a short client timeout; the server stays usable."""
+    async with faulty("hang", hang_seconds=30) as server:
+        start = time.perf_counter()
+        with pytest.raises(asyncio.TimeoutError):
+            await get(session, url(server, "/sim_cards"), timeout=aiohttp.ClientTimeout(total=0.2))
+        assert time.perf_counter() - start < 5
+        status, _, _ = await get(session, url(server, "/sim_cards"))
+        assert status == 200
+        assert server.fault_counts["hang"] == 1
+
+
+@pytest.mark.anyio
+async def test_hang_answers_after_hang_seconds(session: aiohttp.ClientSession) -> None:
+    """A hung request is answered normally once hang_seconds have passed."""
+    async with faulty("hang", hang_seconds=0.2) as server:
+        start = time.perf_counter()
+        status, _, body = await get(session, url(server, "/sim_cards"))
+        assert status == 200
+        assert time.perf_counter() - start >= 0.2
+        assert len(body["data"]) == 20
+
+
+@pytest.mark.anyio
+async def test_5xx_faults_cycle_and_502_is_sometimes_html(
+    session: aiohttp.ClientSession,
+) -> None:
+    """5xx faults answer 500, 502, 503, 504 in turn, every other 502 as an HTML page."""
+    async with faulty(*["5xx"] * 6) as server:
+        seen = []
+        for _ in range(6):
+            async with session.get(url(server, "/sim_card_actions")) as resp:
+                body = await resp.read()
+                seen.append((resp.status, resp.content_type))
+                if resp.content_type == "application/json":
+                    assert msgspec.json.decode(body)["errors"][0]["code"] == "10007"
+                else:
+                    assert b"502 Bad Gateway" in body
+        assert seen == [
+            (500, "application/json"),
+            (502, "text/html"),
+            (503, "application/json"),
+            (504, "application/json"),
+            (500, "application/json"),
+            (502, "application/json"),
+        ]
+        assert server.fault_counts == Counter({"5xx": 6})
+
+
+@pytest.mark.anyio
+async def test_429_fault_carries_retry_headers(session: aiohttp.ClientSession) -> None:
+    """A 429 fault sends code 10011, Retry-After and the x-ratelimit headers."""
+    async with faulty("429", None, 418, retry_after=0.25) as server:
+        status, headers, body = await get(session, url(server, "/sim_cards"))
+        assert status == 429
+        assert body["errors"][0]["code"] == "10011"
+        assert headers["Retry-After"] == "0.25"
+        assert headers["x-ratelimit-remaining"] == "0"
+        assert headers["x-ratelimit-reset"] == "0.25"
+        assert int(headers["x-ratelimit-limit"]) > 0
+        assert (await get(session, url(server, "/sim_cards")))[0] == 200
+        status, _, body = await get(session, url(server, "/sim_cards"))
+        assert status == 418
+        assert body["errors"][0]["detail"]
+        assert server.fault_counts == Counter({"429": 1, "418": 1})
+        assert [r.fault for r in server.requests] == ["429", None, "418"]
+
+
+@pytest.mark.anyio
+async def test_random_faults_are_deterministic_per_seed(session: aiohttp.ClientSession) -> None:
+    """Fault rates draw from a seeded RNG in arrival order: same seed, same faults."""
+    runs = []
+    for _ in range(2):
+        async with faulty(seed=5, error_5xx=0.3, rate_limited=0.2) as server:
+            statuses = []
+            for _ in range(30):
+                async with session.get(url(server, "/sim_cards")) as resp:
+                    await resp.read()  # a 502 may be HTML
+                    statuses.append(resp.status)
+            faults = [r.fault for r in server.requests]
+            assert Counter(f for f in faults if f) == server.fault_counts
+            runs.append((statuses, faults))
+    assert runs[0] == runs[1]
+    statuses, faults = runs[0]
+    assert {"5xx", "429", None} == set(faults)
+    assert [s for s, f in zip(statuses, faults, strict=True) if f is None] == [200] * faults.count(
+        None
+    )
+
+
+def test_fault_plan_rejects_nonsense() -> None:
+    """Probabilities beyond 1 and unknown script items are refused up front."""
+    with pytest.raises(ValueError, match="probabilities"):
+        FaultPlan(error_5xx=0.7, drop=0.5)
+    with pytest.raises(ValueError, match="script"):
+        FaultPlan(script=("explode",))
+    with pytest.raises(ValueError, match="script"):
+        FaultPlan(script=(200,))
+
+
+# -- rate limit -----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_rate_limit_headers_and_429_beyond_the_rate() -> None:
+    """Each key gets burst requests at once, then 429 with Retry-After until tokens refill."""
+    limit = RateLimit(requests_per_second=2, burst=3)
+    async with (
+        MockTelnyxServer(sim_cards=10, actions=0, rate_limit=limit) as server,
+        aiohttp.ClientSession(headers={"Authorization": "Bearer one"}) as one,
+        aiohttp.ClientSession(headers={"Authorization": "Bearer two"}) as two,
+    ):
+        answers = [await get(one, url(server, "/sim_cards")) for _ in range(4)]
+        assert [a[0] for a in answers] == [200, 200, 200, 429]
+        assert [a[1]["x-ratelimit-remaining"] for a in answers] == ["2", "1", "0", "0"]
+        assert {a[1]["x-ratelimit-limit"] for a in answers} == {"3"}
+        resets = [float(a[1]["x-ratelimit-reset"]) for a in answers]
+        assert 0.4 < resets[0] <= 0.5
+        assert 1.4 < resets[2] <= 1.5
+        status, headers, body = answers[3]
+        assert body["errors"][0]["code"] == "10011"
+        retry = float(headers["Retry-After"])
+        assert 0.3 < retry <= 0.5
+        assert (await get(two, url(server, "/sim_cards")))[0] == 200  # its own bucket
+        await asyncio.sleep(retry)
+        status, headers, _ = await get(one, url(server, "/sim_cards"))
+        assert status == 200
+        assert headers["x-ratelimit-remaining"] == "0"
+        assert [r.status for r in server.requests].count(429) == 1
+        assert not server.fault_counts
+
+
+# -- drift ----------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_drift_inserts_at_the_head_every_nth_list_request(
+    session: aiohttp.ClientSession,
+) -> None:
+    """After every n-th list request, new cards appear first and the totals grow."""
+    drift = Drift(seed=1, every=2, insert=3)
+    async with MockTelnyxServer(sim_cards=50, actions=20, drift=drift) as server:
+        before = server.current_sim_card_ids()
+        totals = []
+        for _ in range(5):
+            _, _, body = await get(session, url(server, "/sim_cards", "page[size]=10"))
+            totals.append(body["meta"]["total_results"])
+        assert totals == [50, 50, 53, 53, 56]
+        after = server.current_sim_card_ids()
+        assert after[6:] == before
+        _, _, body = await get(session, url(server, "/sim_cards", "page[size]=10"))
+        assert ids(body["data"]) == after[:10]
+        _, _, actions = await get(session, url(server, "/sim_card_actions"))
+        assert actions["meta"]["total_results"] == 20 + 9  # drifted after list answers 2, 4, 6
+        assert len(server.current_action_ids()) == 20 + 9
+
+
+@pytest.mark.anyio
+async def test_drift_deletes_shift_pages_while_scanning(session: aiohttp.ClientSession) -> None:
+    """Deleting records during a scan shifts later pages, so a naive scan misses records."""
+    drift = Drift(seed=2, every=1, insert=0, delete=4)
+    async with MockTelnyxServer(sim_cards=60, actions=10, drift=drift) as server:
+        seen: list[str] = []
+        for number in range(1, 4):
+            query = f"page[size]=20&page[number]={number}"
+            _, _, body = await get(session, url(server, "/sim_cards", query))
+            seen += ids(body["data"])
+            assert body["meta"]["total_results"] == 60 - 4 * (number - 1)
+        remaining = server.current_sim_card_ids()
+        assert len(remaining) == 60 - 12
+        assert set(remaining) - set(seen), "records shifted onto pages already read"
+
+
+@pytest.mark.anyio
+async def test_insert_and_delete_by_hand(
+    server: MockTelnyxServer, session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """Tests can insert cards at the head and delete cards by id, and the API follows."""
+    page_one = ids((await get(session, url(server, "/sim_cards", "page[size]=10")))[2]["data"])
+    new = server.insert_sim_cards(4)
+    assert len(new) == 4
+    _, _, body = await get(session, url(server, "/sim_cards", "page[size]=10&page[number]=2"))
+    assert ids(body["data"])[:4] == page_one[6:]  # shifted by the insert
+    _, _, first = await get(session, url(server, "/sim_cards", "page[size]=4"))
+    assert ids(first["data"]) == new
+    gone = server.delete_sim_cards([cards[0]["id"], cards[1]["id"], "not-an-id"])
+    assert gone == [cards[0]["id"], cards[1]["id"]]
+    assert (await get(session, url(server, f"/sim_cards/{cards[0]['id']}")))[0] == 404
+    assert server.current_sim_card_ids() == new + ids(cards[2:])
+    assert len(server.delete_sim_cards(3)) == 3
+    assert len(server.current_sim_card_ids()) == CARDS + 4 - 5
+
+
+# -- serve() --------------------------------------------------------------------------------
+
+
+class FlushedOutput(io.StringIO):
+    """A text stream that says when it was flushed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed = anyio.Event()
+
+    def flush(self) -> None:
+        """Flush, and let the waiting test go on."""
+        super().flush()
+        self.flushed.set()
+
+
+@pytest.mark.anyio
+async def test_serve_prints_its_url_and_serves_until_cancelled() -> None:
+    """serve() prints http://HOST:PORT/v2 alone on a line, answers there, and stops on cancel."""
+    out = FlushedOutput()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(partial(serve, host="127.0.0.1", port=0, out=out, sim_cards=7, actions=0))
+        with anyio.fail_after(5):
+            await out.flushed.wait()
+        printed = out.getvalue()
+        assert re.fullmatch(r"http://127\.0\.0\.1:[0-9]+/v2\n", printed)
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer t"}) as session:
+            status, _, body = await get(session, URL(printed.strip() + "/sim_cards"))
+        assert status == 200
+        assert body["meta"]["total_results"] == 7
+        tg.cancel_scope.cancel()
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await get(session, URL(printed.strip() + "/sim_cards"))
