@@ -18,6 +18,7 @@ from uuid import UUID
 
 import aiohttp
 
+from ._checkpoint import load_checkpoint
 from ._errors import APIError, InvalidParameterError
 from ._http import RetryPolicy, Transport, check_base_url
 from ._models import (
@@ -187,6 +188,8 @@ class SimCardsClient:
         start_page: int = 1,
         limit: int | None = None,
         rescan: bool = False,
+        checkpoint: str | os.PathLike[str] | None = None,
+        resume_from: str | os.PathLike[str] | None = None,
     ) -> PageStream[SimCard]:
         """Stream SIM cards (``GET /sim_cards``), every matching card once, in API order.
 
@@ -197,6 +200,9 @@ class SimCardsClient:
         ``rescan=True`` reads the listing a second time if it changed during the
         first pass, to deliver records that deletions shifted past the scan; it
         keeps every id read in memory (about 100 bytes a record) to do so.
+        ``checkpoint`` names a JSON file rewritten after each page the consumer
+        has finished; ``resume_from`` continues from such a file without
+        fetching its pages again (it must be for this same query).
         """
         query = sim_cards_query(
             status=status,
@@ -210,7 +216,13 @@ class SimCardsClient:
             start_page=start_page,
             limit=limit,
         )
-        return self._stream(query, decode_sim_card_page, rescan=rescan)
+        return self._stream(
+            query,
+            decode_sim_card_page,
+            rescan=rescan,
+            checkpoint=checkpoint,
+            resume_from=resume_from,
+        )
 
     def sim_card_actions(
         self,
@@ -223,11 +235,14 @@ class SimCardsClient:
         start_page: int = 1,
         limit: int | None = None,
         rescan: bool = False,
+        checkpoint: str | os.PathLike[str] | None = None,
+        resume_from: str | os.PathLike[str] | None = None,
     ) -> PageStream[SimCardAction]:
         """Stream SIM card actions (``GET /sim_card_actions``).
 
         ``status`` is one of ``SIM_CARD_ACTION_STATUSES``, ``action_type`` one of
-        ``SIM_CARD_ACTION_TYPES``. ``limit`` and ``rescan`` as for ``sim_cards``.
+        ``SIM_CARD_ACTION_TYPES``. ``limit``, ``rescan``, ``checkpoint`` and
+        ``resume_from`` as for ``sim_cards``.
         """
         query = sim_card_actions_query(
             sim_card_id=sim_card_id,
@@ -238,7 +253,13 @@ class SimCardsClient:
             start_page=start_page,
             limit=limit,
         )
-        return self._stream(query, decode_sim_card_action_page, rescan=rescan)
+        return self._stream(
+            query,
+            decode_sim_card_action_page,
+            rescan=rescan,
+            checkpoint=checkpoint,
+            resume_from=resume_from,
+        )
 
     async def get_sim_card(
         self,
@@ -260,10 +281,23 @@ class SimCardsClient:
         return await self._transport().get(sim_card_action_path(id), decode_sim_card_action)
 
     def _stream(
-        self, query: ListQuery, decode: Callable[[bytes], Page[T]], *, rescan: bool
+        self,
+        query: ListQuery,
+        decode: Callable[[bytes], Page[T]],
+        *,
+        rescan: bool,
+        checkpoint: str | os.PathLike[str] | None,
+        resume_from: str | os.PathLike[str] | None,
     ) -> PageStream[T]:
         if not isinstance(rescan, bool):
             raise InvalidParameterError("rescan", "True or False", rescan)
+        for name, value in (("checkpoint", checkpoint), ("resume_from", resume_from)):
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                raise InvalidParameterError(name, "a file path or None", value)
+        if rescan and (checkpoint is not None or resume_from is not None):
+            # A re-scan reads pages a checkpoint has already counted as done.
+            raise InvalidParameterError("rescan", "False when checkpointing or resuming", rescan)
+        resume = None if resume_from is None else load_checkpoint(resume_from, query)
         transport = self._transport()
 
         async def fetch(target: str, on_retry: Callable[[APIError], None]) -> Page[T]:
@@ -276,6 +310,8 @@ class SimCardsClient:
             limiter=transport.limiter,
             deadline=self.deadline,
             rescan=rescan,
+            checkpoint=checkpoint,
+            resume=resume,
             on_start=self._track,
         )
 

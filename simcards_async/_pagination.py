@@ -30,19 +30,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import time
 import warnings
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import msgspec
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._checkpoint import Checkpoint, fingerprint, save_checkpoint
 from ._errors import APIError, APITimeoutError, DriftWarning
 from ._models import Page
 from ._query import ListQuery
@@ -166,9 +168,11 @@ class _Engine(Generic[T]):
         stats: StreamStats,
         deadline: float | None,
         rescan: bool = False,
+        resume: Checkpoint | None = None,
     ) -> None:
         self.query = query
         self.rescan = rescan
+        self.resume = resume
         self.fetch = fetch
         self.read_ahead = read_ahead
         self.limiter = limiter
@@ -182,8 +186,15 @@ class _Engine(Generic[T]):
         self._horizon = math.inf if rescan else read_ahead + 2
         self._delivered = 0
         self._warned = False
+        self._start_page = query.start_page
+        if resume is not None:
+            # Continue after the last page the consumer finished; its ids guard the seam.
+            self._start_page = resume.next_page
+            self._delivered = resume.items_done
+            self._remember(list(resume.last_ids))
+            stats.drift.first_total_results = resume.total_results
 
-    async def run(self, send: MemoryObjectSendStream[Page[T]]) -> None:
+    async def run(self, send: MemoryObjectSendStream[tuple[int, Page[T]]]) -> None:
         """Read the whole listing into ``send``; a failure is kept in ``self.error``."""
         with send:
             try:
@@ -201,7 +212,9 @@ class _Engine(Generic[T]):
             except Exception as exc:  # noqa: BLE001  (handed to the consumer, raised there)
                 self.error = exc
 
-    async def _read_all(self, send: MemoryObjectSendStream[Page[T]]) -> None:
+    async def _read_all(self, send: MemoryObjectSendStream[tuple[int, Page[T]]]) -> None:
+        if self.resume is not None and self.resume.complete:
+            return
         if not await self._read(send) or not self.rescan or not self.stats.drift.detected:
             return
         # Opt-in: records deleted during the scan may have shifted others past it.
@@ -212,15 +225,19 @@ class _Engine(Generic[T]):
         await self._read(send)
         drift.gaps_filled += self._delivered - before
 
-    async def _read(self, send: MemoryObjectSendStream[Page[T]]) -> bool:
+    async def _read(self, send: MemoryObjectSendStream[tuple[int, Page[T]]]) -> bool:
         """Read the listing once; False when ``limit`` was reached."""
-        first = await self._fetch(self.query.start_page)
+        start = self._start_page
+        self._start_page = self.query.start_page  # a re-scan reads from the start
+        first = await self._fetch(start)
         meta = first.meta
-        if self.stats.total_results is None and self.stats.total_pages is None:
-            self.stats.total_results = meta.total_results if meta else None
-            self.stats.total_pages = meta.total_pages if meta else None
-            self.stats.drift.first_total_results = self.stats.total_results
-        if not await self._deliver(send, first):
+        stats = self.stats
+        if stats.total_results is None and stats.total_pages is None:
+            stats.total_results = meta.total_results if meta else None
+            stats.total_pages = meta.total_pages if meta else None
+            if self.resume is None:
+                stats.drift.first_total_results = stats.total_results
+        if not await self._deliver(send, start, first):
             return False
         if self._at_end(first):
             return True
@@ -228,15 +245,19 @@ class _Engine(Generic[T]):
         last = meta.total_pages if meta else math.inf
         window = self.read_ahead if meta else 1
         async with anyio.create_task_group() as tg:
-            more = await self._read_rest(tg, send, last, window)
+            more = await self._read_rest(tg, send, start + 1, last, window)
             tg.cancel_scope.cancel()
         return more
 
     async def _read_rest(
-        self, tg: TaskGroup, send: MemoryObjectSendStream[Page[T]], last: float, window: int
+        self,
+        tg: TaskGroup,
+        send: MemoryObjectSendStream[tuple[int, Page[T]]],
+        number: int,
+        last: float,
+        window: int,
     ) -> bool:
         slots: deque[_Slot[T]] = deque()
-        number = self.query.start_page + 1
         while True:
             while len(slots) < window and number <= last and self._wants_more(len(slots)):
                 slots.append(self._start(tg, number))
@@ -252,7 +273,7 @@ class _Engine(Generic[T]):
             if page.meta is not None:
                 # The listing may have grown since the first page: read its new end too.
                 last = max(last, page.meta.total_pages)
-            if not await self._deliver(send, page):
+            if not await self._deliver(send, slot.number, page):
                 return False
             if self._at_end(page):
                 return True
@@ -297,7 +318,9 @@ class _Engine(Generic[T]):
     def _on_retry(self, _exc: APIError) -> None:
         self.stats.retries += 1
 
-    async def _deliver(self, send: MemoryObjectSendStream[Page[T]], page: Page[T]) -> bool:
+    async def _deliver(
+        self, send: MemoryObjectSendStream[tuple[int, Page[T]]], number: int, page: Page[T]
+    ) -> bool:
         """Drop ids already seen, cut to ``limit``, send; False when the listing is done."""
         self._check_drift(page)
         items = self._dedupe(page.data)
@@ -307,7 +330,7 @@ class _Engine(Generic[T]):
         if items is not page.data:
             page = msgspec.structs.replace(page, data=items)
         if items:
-            await send.send(page)
+            await send.send((number, page))
             self._delivered += len(items)
         return limit is None or self._delivered < limit
 
@@ -324,14 +347,18 @@ class _Engine(Generic[T]):
                     "a whole page repeated records already read: the listing shifted by a page "
                     "or more during the scan, so a repeat beyond the dedupe window is possible"
                 )
-        # Remember this page's ids; forget the oldest page's beyond the horizon.
+        self._remember(ids)
+        return kept
+
+    def _remember(self, ids: list[str]) -> None:
+        """Remember one page's ids; forget the oldest page's beyond the horizon."""
+        seen = self._seen
         for i in ids:
             seen[i] = 1
         self._recent.append(ids)
         if len(self._recent) > self._horizon:
             for i in self._recent.popleft():
                 seen.pop(i, None)
-        return kept
 
     def _check_drift(self, page: Page[T]) -> None:
         drift = self.stats.drift
@@ -375,10 +402,20 @@ class PageStream(Generic[T]):
         limiter: AdaptiveLimiter,
         deadline: float | None = None,
         rescan: bool = False,
+        checkpoint: str | os.PathLike[str] | None = None,
+        resume: Checkpoint | None = None,
         on_start: Callable[[asyncio.Task[None]], None] | None = None,
     ) -> None:
         self.query = query
         self.stats = StreamStats()
+        #: The checkpoint this stream continues from, if any (exporters read its ``extra``).
+        self.resumed = resume
+        #: Called before each checkpoint is written; returns state to keep in its ``extra``.
+        #: An exporter flushes its output here, so the checkpoint never runs ahead of it.
+        self.before_checkpoint: Callable[[], Awaitable[dict[str, Any]]] | None = None
+        self._checkpoint = checkpoint
+        self._fingerprint = fingerprint(query)
+        self._items_done = resume.items_done if resume else 0
         self._progress_callbacks: list[Callable[[Progress], object]] = []
         self._engine = _Engine(
             query,
@@ -388,10 +425,11 @@ class PageStream(Generic[T]):
             stats=self.stats,
             deadline=deadline,
             rescan=rescan,
+            resume=resume,
         )
         self._on_start = on_start
         self._task: asyncio.Task[None] | None = None
-        self._receive: MemoryObjectReceiveStream[Page[T]] | None = None
+        self._receive: MemoryObjectReceiveStream[tuple[int, Page[T]]] | None = None
 
     def __repr__(self) -> str:
         return f"<PageStream {self.query.path} {self.query.params} {self.stats}>"
@@ -448,11 +486,15 @@ class PageStream(Generic[T]):
         try:
             while True:
                 try:
-                    page = await receive.receive()
+                    number, page = await receive.receive()
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
                     break
                 self._flush_warnings()
                 yield page
+                # The consumer is done with this page: only now may a checkpoint say so.
+                self._items_done += len(page.data)
+                if self._checkpoint is not None:
+                    await self._save_checkpoint(number + 1, page, complete=False)
                 self._report()
             finished = True
         finally:
@@ -460,7 +502,27 @@ class PageStream(Generic[T]):
                 # The consumer stopped early (break, exception, cancellation): so do we.
                 self._stop()
         await self._finish()
+        if self._checkpoint is not None:
+            await self._save_checkpoint(0, None, complete=True)
         self._report()
+
+    async def _save_checkpoint(
+        self, next_page: int, page: Page[T] | None, *, complete: bool
+    ) -> None:
+        assert self._checkpoint is not None  # noqa: S101  (callers check)
+        extra = await self.before_checkpoint() if self.before_checkpoint is not None else {}
+        point = Checkpoint(
+            fingerprint=self._fingerprint,
+            path=self.query.path,
+            params=self.query.params,
+            next_page=next_page,
+            items_done=self._items_done,
+            total_results=self.stats.drift.first_total_results,
+            last_ids=tuple(item.id for item in page.data) if page is not None else (),
+            complete=complete,
+            extra=extra,
+        )
+        save_checkpoint(self._checkpoint, point)
 
     def _report(self) -> None:
         if self._progress_callbacks:
@@ -486,9 +548,9 @@ class PageStream(Generic[T]):
         if self._receive is not None:
             self._receive.close()
 
-    def _ensure_started(self) -> MemoryObjectReceiveStream[Page[T]]:
+    def _ensure_started(self) -> MemoryObjectReceiveStream[tuple[int, Page[T]]]:
         if self._receive is None:
-            send, self._receive = anyio.create_memory_object_stream[Page[T]](0)
+            send, self._receive = anyio.create_memory_object_stream[tuple[int, Page[T]]](0)
             self._task = asyncio.get_running_loop().create_task(self._engine.run(send))
             if self._on_start is not None:
                 self._on_start(self._task)
