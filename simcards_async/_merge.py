@@ -169,12 +169,14 @@ class MergedStream(Generic[T]):
         return self._receive
 
     def __del__(self) -> None:
-        task = self._task
+        # getattr: a constructor that refused its arguments leaves no state behind.
+        task = getattr(self, "_task", None)
         if task is not None and not task.done():
             with contextlib.suppress(RuntimeError):  # the loop is already closed
                 task.cancel()
-        if self._receive is not None:
-            self._receive.close()
+        receive = getattr(self, "_receive", None)
+        if receive is not None:
+            receive.close()
 
 
 def merge(*streams: PageStream[T], dedupe: bool = True) -> MergedStream[T]:

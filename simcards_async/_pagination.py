@@ -244,9 +244,16 @@ class _Engine(Generic[T]):
         # Without meta the total is unknown: read one page at a time until a short one.
         last = meta.total_pages if meta else math.inf
         window = self.read_ahead if meta else 1
+        error: Exception | None = None
         async with anyio.create_task_group() as tg:
-            more = await self._read_rest(tg, send, start + 1, last, window)
+            try:
+                more = await self._read_rest(tg, send, start + 1, last, window)
+            except Exception as exc:  # noqa: BLE001
+                # Raised below, outside the group, so it is not wrapped in an ExceptionGroup.
+                error, more = exc, False
             tg.cancel_scope.cancel()
+        if error is not None:
+            raise error
         return more
 
     async def _read_rest(
@@ -416,6 +423,7 @@ class PageStream(Generic[T]):
         self._checkpoint = checkpoint
         self._fingerprint = fingerprint(query)
         self._items_done = resume.items_done if resume else 0
+        self._checkpointed = False
         self._progress_callbacks: list[Callable[[Progress], object]] = []
         self._engine = _Engine(
             query,
@@ -490,11 +498,16 @@ class PageStream(Generic[T]):
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
                     break
                 self._flush_warnings()
+                if self._checkpoint is not None and not self._checkpointed:
+                    # A first checkpoint as soon as the listing is known: resumable from here.
+                    seam = self.resumed.last_ids if self.resumed is not None else ()
+                    await self._save_checkpoint(number, seam, complete=False)
                 yield page
                 # The consumer is done with this page: only now may a checkpoint say so.
                 self._items_done += len(page.data)
                 if self._checkpoint is not None:
-                    await self._save_checkpoint(number + 1, page, complete=False)
+                    ids = tuple(item.id for item in page.data)
+                    await self._save_checkpoint(number + 1, ids, complete=False)
                 self._report()
             finished = True
         finally:
@@ -503,13 +516,14 @@ class PageStream(Generic[T]):
                 self._stop()
         await self._finish()
         if self._checkpoint is not None:
-            await self._save_checkpoint(0, None, complete=True)
+            await self._save_checkpoint(0, (), complete=True)
         self._report()
 
     async def _save_checkpoint(
-        self, next_page: int, page: Page[T] | None, *, complete: bool
+        self, next_page: int, last_ids: tuple[str, ...], *, complete: bool
     ) -> None:
         assert self._checkpoint is not None  # noqa: S101  (callers check)
+        self._checkpointed = True
         extra = await self.before_checkpoint() if self.before_checkpoint is not None else {}
         point = Checkpoint(
             fingerprint=self._fingerprint,
@@ -518,7 +532,7 @@ class PageStream(Generic[T]):
             next_page=next_page,
             items_done=self._items_done,
             total_results=self.stats.drift.first_total_results,
-            last_ids=tuple(item.id for item in page.data) if page is not None else (),
+            last_ids=last_ids,
             complete=complete,
             extra=extra,
         )
@@ -582,4 +596,5 @@ class PageStream(Generic[T]):
 
     def __del__(self) -> None:
         # Dropped mid-way without ``async with``: stop the engine, silently.
-        self._stop()
+        if hasattr(self, "_receive"):  # not if the constructor failed
+            self._stop()

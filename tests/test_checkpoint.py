@@ -1,0 +1,233 @@
+"""Resumable scans: checkpoint files, resume_from, and their refusals."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+import simcards_async as sc
+from simcards_async._checkpoint import Checkpoint, fingerprint, load_checkpoint
+from simcards_async._query import sim_cards_query
+from simcards_async.testing import FaultPlan, MockTelnyxServer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[MockTelnyxServer]:
+    async with MockTelnyxServer(sim_cards=2000, actions=700, seed=11) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def client(server: MockTelnyxServer) -> AsyncIterator[sc.SimCardsClient]:
+    async with sc.SimCardsClient("test-key", server.url, max_concurrency=4) as c:
+        yield c
+
+
+def page_numbers(server: MockTelnyxServer, since: int) -> list[int]:
+    return [int(r.query["page[number]"][0]) for r in server.requests[since:]]
+
+
+async def test_checkpoint_records_the_pages_the_consumer_finished(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """After a break mid-page, the checkpoint names the first page not fully consumed."""
+    path = tmp_path / "scan.json"
+    consumed = 0
+    async with client.sim_cards(page_size=100, checkpoint=path) as stream:
+        async for _ in stream:
+            consumed += 1
+            if consumed == 350:  # in the middle of page 4
+                break
+    point = json.loads(path.read_text())
+    assert point["next_page"] == 4
+    assert point["items_done"] == 300
+    assert point["total_results"] == 2000
+    assert point["complete"] is False
+    assert len(point["last_ids"]) == 100
+    assert point["params"] == {"page[size]": "100"}
+
+
+async def test_resume_after_a_crash_gives_the_same_ids_and_refetches_nothing(
+    server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """A scan that crashed midway, resumed, yields the rest; together they are the full listing."""
+    full = [c.id for c in await client.sim_cards(page_size=100).collect()]
+    path = tmp_path / "scan.json"
+    first: list[str] = []
+
+    class Crash(Exception):
+        pass
+
+    with pytest.raises(Crash):
+        async with client.sim_cards(page_size=100, checkpoint=path) as stream:
+            async for card in stream:
+                first.append(card.id)
+                if len(first) == 1234:
+                    raise Crash
+    done = json.loads(path.read_text())["items_done"]
+    assert done == 1200
+    before = len(server.requests)
+    async with client.sim_cards(page_size=100, checkpoint=path, resume_from=path) as stream:
+        rest = [card.id async for card in stream]
+    assert first[:done] + rest == full
+    fetched = page_numbers(server, before)
+    assert sorted(fetched) == list(range(13, 21)), "pages 1-12 were done and not fetched again"
+    assert json.loads(path.read_text())["complete"] is True
+
+
+async def test_resume_of_a_listing_whose_engine_failed(tmp_path: Path) -> None:
+    """A listing that dies on a server error resumes from its checkpoint once the server is back."""
+    path = tmp_path / "scan.json"
+    # Requests 1-5 succeed; then page 6 fails for good (1 try + 0 retries).
+    faults = FaultPlan(script=[None] * 5 + [500])
+    async with (
+        MockTelnyxServer(sim_cards=1000, seed=3, faults=faults) as server,
+        sc.SimCardsClient("k", server.url, max_concurrency=1, max_retries=0) as client,
+    ):
+        got: list[str] = []
+        with pytest.raises(sc.InternalServerError):
+            async for card in client.sim_cards(page_size=100, checkpoint=path):
+                got.append(card.id)
+        assert len(got) == 500
+        async for card in client.sim_cards(page_size=100, checkpoint=path, resume_from=path):
+            got.append(card.id)
+        assert got == server.current_sim_card_ids()
+
+
+async def test_resume_warns_when_the_listing_drifted_since(
+    server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """Records added between the crash and the resume raise a DriftWarning on resume."""
+    path = tmp_path / "scan.json"
+    async for card in client.sim_cards(page_size=100, checkpoint=path):
+        if card.id:
+            break
+    # The break ends the scan on page 1, before any page was finished: finish one page.
+    async with client.sim_cards(page_size=100, checkpoint=path) as stream:
+        n = 0
+        async for _ in stream:
+            n += 1
+            if n == 150:
+                break
+    server.insert_sim_cards(7)
+    with pytest.warns(sc.DriftWarning, match="2000 -> 2007"):
+        stream = client.sim_cards(page_size=100, resume_from=path)
+        rest = await stream.collect()
+    assert stream.stats.drift.first_total_results == 2000
+    assert stream.stats.drift.last_total_results == 2007
+    assert len(rest) > 0
+
+
+async def test_a_checkpoint_of_another_query_is_refused(
+    server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """resume_from a checkpoint made for other filters or page size fails before any request."""
+    path = tmp_path / "scan.json"
+    async with client.sim_cards(status="enabled", page_size=50, checkpoint=path) as stream:
+        async for _ in stream:
+            break
+    before = len(server.requests)
+    for other in (
+        {"status": "disabled", "page_size": 50},
+        {"status": "enabled", "page_size": 100},
+        {"page_size": 50},
+    ):
+        with pytest.raises(sc.InvalidParameterError, match="resume_from") as info:
+            client.sim_cards(resume_from=path, **other)  # type: ignore[arg-type]
+        assert "same query" in str(info.value)
+    with pytest.raises(sc.InvalidParameterError, match="resume_from"):
+        client.sim_card_actions(page_size=50, resume_from=path)
+    assert len(server.requests) == before
+
+
+async def test_a_broken_or_missing_checkpoint_is_a_clear_error(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """A missing file, bad JSON or a foreign version names resume_from and says what is wrong."""
+    with pytest.raises(sc.InvalidParameterError, match="readable checkpoint"):
+        client.sim_cards(resume_from=tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(sc.InvalidParameterError, match="checkpoint file"):
+        client.sim_cards(resume_from=bad)
+    query = sim_cards_query()
+    old = tmp_path / "old.json"
+    old.write_text(
+        json.dumps(
+            {
+                "version": 99,
+                "fingerprint": fingerprint(query),
+                "path": "/sim_cards",
+                "params": {},
+                "next_page": 2,
+                "items_done": 250,
+            }
+        )
+    )
+    with pytest.raises(sc.InvalidParameterError, match="version 1"):
+        client.sim_cards(resume_from=old)
+
+
+async def test_rescan_and_checkpoints_do_not_mix(client: sc.SimCardsClient, tmp_path: Path) -> None:
+    """A re-scan would re-read pages a checkpoint counts as done, so the pair is refused."""
+    with pytest.raises(sc.InvalidParameterError, match="rescan"):
+        client.sim_cards(rescan=True, checkpoint=tmp_path / "c.json")
+
+
+async def test_resuming_a_complete_scan_yields_nothing(
+    server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """A checkpoint written at the end of a scan marks it complete; resuming it sends nothing."""
+    path = tmp_path / "scan.json"
+    assert len(await client.sim_card_actions(page_size=250, checkpoint=path).collect()) == 700
+    before = len(server.requests)
+    rest = await client.sim_card_actions(page_size=250, resume_from=path).collect()
+    assert rest == []
+    assert len(server.requests) == before
+
+
+async def test_limit_counts_across_a_resume(client: sc.SimCardsClient, tmp_path: Path) -> None:
+    """A limit caps the whole scan: resumed after 200 of 450, it yields the other 250."""
+    path = tmp_path / "scan.json"
+    got = 0
+    async with client.sim_cards(page_size=100, limit=450, checkpoint=path) as stream:
+        async for _ in stream:
+            got += 1
+            if got == 230:
+                break
+    rest = await client.sim_cards(page_size=100, limit=450, resume_from=path).collect()
+    assert len(rest) == 250
+
+
+def test_fingerprint_ignores_where_a_scan_starts_and_stops() -> None:
+    """start_page and limit do not change the listing a checkpoint belongs to; filters do."""
+    base = fingerprint(sim_cards_query(status="enabled"))
+    assert fingerprint(sim_cards_query(status="enabled", start_page=5, limit=10)) == base
+    assert fingerprint(sim_cards_query(status="disabled")) != base
+    assert fingerprint(sim_cards_query(status="enabled", page_size=20)) != base
+
+
+def test_checkpoint_file_round_trips(tmp_path: Path) -> None:
+    """A saved checkpoint loads back equal, and is written atomically (no temp file left)."""
+    from simcards_async._checkpoint import save_checkpoint
+
+    query = sim_cards_query(tags=["a", "b"])
+    point = Checkpoint(
+        fingerprint=fingerprint(query),
+        path=query.path,
+        params=query.params,
+        next_page=3,
+        items_done=500,
+        total_results=900,
+        last_ids=("x", "y"),
+        extra={"bytes": 123},
+    )
+    path = tmp_path / "c.json"
+    save_checkpoint(path, point)
+    assert load_checkpoint(path, query) == point
+    assert [p.name for p in tmp_path.iterdir()] == ["c.json"]

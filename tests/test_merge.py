@@ -1,0 +1,150 @@
+"""merge() and merge_tagged(): OR across queries, against the mock server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+import simcards_async as sc
+from simcards_async.testing import FaultPlan, MockTelnyxServer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[MockTelnyxServer]:
+    async with MockTelnyxServer(sim_cards=1500, actions=600, seed=7) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def client(server: MockTelnyxServer) -> AsyncIterator[sc.SimCardsClient]:
+    async with sc.SimCardsClient("test-key", server.url, max_concurrency=4) as c:
+        yield c
+
+
+async def everything(client: sc.SimCardsClient) -> list[sc.SimCard]:
+    return await client.sim_cards(page_size=250).collect()
+
+
+async def test_union_of_two_filters_is_the_or_of_them(client: sc.SimCardsClient) -> None:
+    """Cards tagged vip or in standby: exactly the cards matching either filter, each once."""
+    cards = await everything(client)
+    expected = {c.id for c in cards if "vip" in c.tags or c.status.value == "standby"}
+    assert expected, "the fleet must have cards of both kinds for this test to mean anything"
+    merged = sc.merge(
+        client.sim_cards(tags=["vip"], page_size=50),
+        client.sim_cards(status=["standby"], page_size=50),
+    )
+    got = [card.id async for card in merged]
+    assert len(got) == len(set(got))
+    assert set(got) == expected
+    overlap = {c.id for c in cards if "vip" in c.tags and c.status.value == "standby"}
+    assert merged.stats.duplicates_dropped == len(overlap)
+    assert merged.stats.items_yielded == len(expected)
+
+
+async def test_without_dedupe_an_item_in_both_comes_twice(client: sc.SimCardsClient) -> None:
+    """dedupe=False yields every query's items, so the overlap appears once per query."""
+    cards = await everything(client)
+    vip = [c.id for c in cards if "vip" in c.tags]
+    standby = [c.id for c in cards if c.status.value == "standby"]
+    merged = sc.merge(
+        client.sim_cards(tags="vip", page_size=100),
+        client.sim_cards(status="standby", page_size=100),
+        dedupe=False,
+    )
+    got = [card.id async for card in merged]
+    assert sorted(got) == sorted(vip + standby)
+    assert merged.stats.duplicates_dropped == 0
+
+
+async def test_tagged_says_which_queries_match(client: sc.SimCardsClient) -> None:
+    """merge_tagged gives each card once with the indexes of every query it matches."""
+    cards = {c.id: c for c in await everything(client)}
+    queries = [
+        client.sim_cards(tags=["vip"], page_size=100),
+        client.sim_cards(status=["standby", "disabled"], page_size=100),
+        client.sim_cards(tags=["iot", "test"], page_size=100),
+    ]
+    seen: dict[str, tuple[int, ...]] = {}
+    async for tagged in sc.merge_tagged(*queries):
+        assert tagged.item.id not in seen
+        seen[tagged.item.id] = tagged.queries
+    for card_id, matched in seen.items():
+        card = cards[card_id]
+        expected = tuple(
+            i
+            for i, hit in enumerate(
+                [
+                    "vip" in card.tags,
+                    card.status.value in {"standby", "disabled"},
+                    {"iot", "test"} <= set(card.tags),
+                ]
+            )
+            if hit
+        )
+        assert matched == expected, card
+    assert any(len(m) > 1 for m in seen.values()), "some card should match two queries"
+
+
+async def test_merging_action_listings_by_type(client: sc.SimCardsClient) -> None:
+    """Actions of two types merged are exactly the actions of either type."""
+    actions = await client.sim_card_actions(page_size=250).collect()
+    expected = {a.id for a in actions if a.action_type in {"disable", "set_standby"}}
+    merged = sc.merge(
+        client.sim_card_actions(action_type="disable"),
+        client.sim_card_actions(action_type="set_standby"),
+    )
+    assert {a.id async for a in merged} == expected
+
+
+async def test_merged_streams_share_the_client_limit(server: MockTelnyxServer) -> None:
+    """Four listings merged from one client never run more requests at once than its limit."""
+    server.latency = 0.02
+    peak = 0
+    async with sc.SimCardsClient("k", server.url, max_concurrency=3) as client:
+        streams = [client.sim_cards(page_size=20, tags=t) for t in ("vip", "iot", "test", "staff")]
+        limiter = client._transport().limiter
+        async for _ in sc.merge(*streams):
+            peak = max(peak, limiter.in_flight)
+    assert 1 <= peak <= 3
+
+
+async def test_an_error_in_one_query_ends_the_merge_with_it() -> None:
+    """A query that fails for good raises its structured error from the merged stream."""
+    faults = FaultPlan(script=[404])  # the first request to arrive is refused, not retried
+    async with (
+        MockTelnyxServer(sim_cards=500, seed=7, faults=faults) as server,
+        sc.SimCardsClient("k", server.url) as client,
+    ):
+        merged = sc.merge(client.sim_cards(tags="vip"), client.sim_cards(tags="iot"))
+        with pytest.raises(sc.NotFoundError) as info:
+            async for _ in merged:
+                pass
+    assert info.value.status == 404
+
+
+async def test_break_out_of_a_merge_stops_everything(server: MockTelnyxServer) -> None:
+    """Leaving a merged stream early cancels every query's engine and leaves no task."""
+    server.latency = 0.01
+    before = asyncio.all_tasks()
+    async with sc.SimCardsClient("k", server.url) as client:
+        async with sc.merge(
+            client.sim_cards(page_size=10), client.sim_card_actions(page_size=10)
+        ) as merged:
+            async for _ in merged:
+                break
+        await asyncio.sleep(0.05)
+        assert client._tasks == set()
+    assert asyncio.all_tasks() - before == set()
+
+
+async def test_merge_refuses_what_is_not_a_stream() -> None:
+    """merge() of nothing, or of something that is not a stream, is a clear error."""
+    with pytest.raises(sc.InvalidParameterError, match="streams"):
+        sc.merge()
+    with pytest.raises(sc.InvalidParameterError, match="streams"):
+        sc.merge([1, 2])  # type: ignore[arg-type]
