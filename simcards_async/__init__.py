@@ -27,6 +27,14 @@ from ._errors import (
     TelnyxError,
     UnprocessableEntityError,
 )
+from ._export import (
+    PARQUET_ROW_GROUP_SIZE,
+    SIM_CARD_ACTION_COLUMNS,
+    SIM_CARD_COLUMNS,
+    ExportFormat,
+    ExportResult,
+    export,
+)
 from ._merge import MergedStream, MergeStats, Tagged, merge, merge_tagged
 from ._models import (
     Amount,
@@ -56,8 +64,11 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_BASE_URL",
     "MAX_PAGE_SIZE",
+    "PARQUET_ROW_GROUP_SIZE",
+    "SIM_CARD_ACTION_COLUMNS",
     "SIM_CARD_ACTION_STATUSES",
     "SIM_CARD_ACTION_TYPES",
+    "SIM_CARD_COLUMNS",
     "SIM_CARD_SORTS",
     "SIM_CARD_STATUSES",
     "APIConnectionError",
@@ -73,6 +84,8 @@ __all__ = [
     "DriftWarning",
     "ErrorObject",
     "ErrorSource",
+    "ExportFormat",
+    "ExportResult",
     "InternalServerError",
     "InvalidParameterError",
     "MergeStats",
@@ -96,6 +109,7 @@ __all__ = [
     "TelnyxError",
     "UnprocessableEntityError",
     "__version__",
+    "export",
     "merge",
     "merge_tagged",
 ]

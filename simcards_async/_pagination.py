@@ -34,7 +34,7 @@ import os
 import time
 import warnings
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
@@ -464,7 +464,7 @@ class PageStream(Generic[T]):
                 stats.items_yielded += 1
                 yield item
 
-    async def pages(self) -> AsyncIterator[Page[T]]:
+    async def pages(self) -> AsyncGenerator[Page[T], None]:
         """Yield whole pages (items and meta) in order, repeats already removed."""
         async for page in self._received():
             self.stats.items_yielded += len(page.data)
@@ -488,7 +488,7 @@ class PageStream(Generic[T]):
         """Call ``callback(progress)`` in the consumer's task after each page is handed over."""
         self._progress_callbacks.append(callback)
 
-    async def _received(self) -> AsyncIterator[Page[T]]:
+    async def _received(self) -> AsyncGenerator[Page[T], None]:
         receive = self._ensure_started()
         finished = False
         try:

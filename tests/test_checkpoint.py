@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import simcards_async as sc
-from simcards_async._checkpoint import Checkpoint, fingerprint, load_checkpoint
+from simcards_async._checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoint
 from simcards_async._query import sim_cards_query
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
@@ -60,15 +60,15 @@ async def test_resume_after_a_crash_gives_the_same_ids_and_refetches_nothing(
     path = tmp_path / "scan.json"
     first: list[str] = []
 
-    class Crash(Exception):
+    class CrashError(Exception):
         pass
 
-    with pytest.raises(Crash):
+    with pytest.raises(CrashError):
         async with client.sim_cards(page_size=100, checkpoint=path) as stream:
             async for card in stream:
                 first.append(card.id)
                 if len(first) == 1234:
-                    raise Crash
+                    raise CrashError
     done = json.loads(path.read_text())["items_done"]
     assert done == 1200
     before = len(server.requests)
@@ -214,8 +214,6 @@ def test_fingerprint_ignores_where_a_scan_starts_and_stops() -> None:
 
 def test_checkpoint_file_round_trips(tmp_path: Path) -> None:
     """A saved checkpoint loads back equal, and is written atomically (no temp file left)."""
-    from simcards_async._checkpoint import save_checkpoint
-
     query = sim_cards_query(tags=["a", "b"])
     point = Checkpoint(
         fingerprint=fingerprint(query),

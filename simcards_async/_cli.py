@@ -1,0 +1,484 @@
+"""The ``simcards`` command: parse arguments, call the public API, report on stderr.
+
+::
+
+    simcards export sim-cards --status enabled --tag customers --output cards.csv
+    simcards export sim-card-actions --action-type enable --output actions.parquet
+    simcards export sim-cards --demo            # from an in-process mock server, no key
+    simcards mock-server --port 0               # serve the mock API until Ctrl-C
+
+Flag values are not checked here beyond their type: the library validates them,
+as it would for any caller. Exit status: 0 done, 1 the API or the output
+failed, 2 a usage error (a flag value refused, no API key), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Coroutine
+from typing import Any, TextIO
+
+from . import (
+    DriftWarning,
+    ExportResult,
+    InvalidParameterError,
+    PageStream,
+    Progress,
+    SimCard,
+    SimCardAction,
+    SimCardsClient,
+    TelnyxError,
+    __version__,
+    export,
+)
+
+__all__ = ["main"]
+
+PROG = "simcards"
+#: Cards and actions the ``--demo`` server holds unless ``--demo-size`` says otherwise.
+DEMO_SIZE = 25_000
+#: Latency of every answer of the ``--demo`` server: enough to look like a real API.
+DEMO_LATENCY = 0.04
+#: The key sent to the ``--demo`` server, which is local and checks nothing.
+DEMO_API_KEY = "KEYsimcards-demo"
+#: Shortest time between two redraws of the progress bar.
+REDRAW_INTERVAL = 0.1
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+_Run = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+# --- the parser ---------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="List Telnyx SIM cards and SIM card actions, fast, and export them "
+        "as JSON lines, CSV or Parquet.",
+        epilog="Run 'simcards export sim-cards --demo' to try it without an API key.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to do"
+    )
+
+    exporter = commands.add_parser(
+        "export",
+        help="export a listing to a file or stdout",
+        description="Export every record of a listing, read concurrently and written in order.",
+    )
+    listings = exporter.add_subparsers(
+        dest="listing", required=True, metavar="LISTING", help="which listing to export"
+    )
+
+    cards = listings.add_parser(
+        "sim-cards",
+        help="export SIM cards (GET /sim_cards)",
+        description="Export SIM cards (GET /sim_cards), filtered as the API allows.",
+    )
+    filters = cards.add_argument_group("filters")
+    filters.add_argument(
+        "--status",
+        action="append",
+        help="only cards with this status (enabled, disabled, standby, data_limit_exceeded, "
+        "unauthorized_imei); repeat for any of several",
+    )
+    filters.add_argument(
+        "--tag",
+        action="append",
+        help="only cards with this tag; repeat to require all of several",
+    )
+    filters.add_argument("--iccid", help="only cards whose ICCID contains this text")
+    filters.add_argument("--msisdn", help="only the card with this MSISDN (phone number)")
+    filters.add_argument(
+        "--group-id", metavar="UUID", help="only cards in the SIM card group with this UUID"
+    )
+    filters.add_argument(
+        "--include-sim-card-group",
+        action="store_true",
+        help="embed each card's SIM card group (fills the sim_card_group_* CSV columns)",
+    )
+    filters.add_argument(
+        "--sort",
+        help="order by current_billing_period_consumed_data.amount; for descending order "
+        "write it with '=': --sort=-current_billing_period_consumed_data.amount",
+    )
+    _add_common_flags(cards)
+    cards.set_defaults(run=_export_sim_cards)
+
+    actions = listings.add_parser(
+        "sim-card-actions",
+        help="export SIM card actions (GET /sim_card_actions)",
+        description="Export SIM card actions (GET /sim_card_actions), filtered as the API allows.",
+    )
+    filters = actions.add_argument_group("filters")
+    filters.add_argument(
+        "--sim-card-id", metavar="UUID", help="only actions on the SIM card with this UUID"
+    )
+    filters.add_argument(
+        "--status", help="only actions with this status (in-progress, completed, failed)"
+    )
+    filters.add_argument(
+        "--bulk-action-id",
+        metavar="UUID",
+        help="only actions of the bulk SIM card action with this UUID",
+    )
+    filters.add_argument(
+        "--action-type",
+        metavar="TYPE",
+        help="only actions of this type (enable, enable_standby_sim_card, disable, set_standby, "
+        "remove_public_ip, set_public_ip)",
+    )
+    _add_common_flags(actions)
+    actions.set_defaults(run=_export_sim_card_actions)
+
+    mock = commands.add_parser(
+        "mock-server",
+        help="serve the mock Telnyx API until interrupted",
+        description="Serve a mock of the Telnyx SIM card listings on HTTP; print its base URL "
+        "on a line of its own and serve until Ctrl-C.",
+    )
+    mock.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    mock.add_argument(
+        "--port",
+        type=int,
+        default=8080,
+        help="port to listen on; 0 picks a free one (default: %(default)s)",
+    )
+    mock.add_argument(
+        "--sim-cards", type=int, default=DEMO_SIZE, help="SIM cards to serve (default: %(default)s)"
+    )
+    mock.add_argument(
+        "--actions",
+        type=int,
+        default=DEMO_SIZE,
+        help="SIM card actions to serve (default: %(default)s)",
+    )
+    mock.add_argument(
+        "--seed", type=int, default=1, help="seed of the generated data (default: %(default)s)"
+    )
+    mock.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="delay before every answer, in milliseconds (default: %(default)s)",
+    )
+    mock.set_defaults(run=_mock_server)
+    return parser
+
+
+def _add_common_flags(common: argparse.ArgumentParser) -> None:
+    output = common.add_argument_group("output")
+    output.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="file to write, replaced only once the export is complete; '-' or none for stdout",
+    )
+    output.add_argument(
+        "--format",
+        metavar="{jsonl,csv,parquet}",
+        help="jsonl, csv or parquet (default: from the output's suffix, .jsonl/.ndjson/.json, "
+        ".csv, .parquet/.pq; else jsonl)",
+    )
+    output.add_argument(
+        "--limit", type=int, metavar="N", help="stop after this many records (default: all of them)"
+    )
+    output.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar and no summary on stderr"
+    )
+    output.add_argument("--debug", action="store_true", help="show a traceback on errors")
+
+    api = common.add_argument_group("API")
+    api.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="Telnyx API key (default: the TELNYX_API_KEY environment variable)",
+    )
+    api.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="API base URL (default: the TELNYX_BASE_URL environment variable, "
+        "else https://api.telnyx.com/v2)",
+    )
+    api.add_argument(
+        "--page-size", type=int, metavar="N", help="records per request, 1 to 250 (default: 250)"
+    )
+    api.add_argument(
+        "--max-concurrency",
+        type=int,
+        metavar="N",
+        help="most requests in flight at once (default: 8)",
+    )
+
+    demo = common.add_argument_group("demo")
+    demo.add_argument(
+        "--demo",
+        action="store_true",
+        help="export from a mock Telnyx server started in-process (about 40 ms per answer); "
+        "needs no key, ignores --api-key and --base-url",
+    )
+    demo.add_argument(
+        "--demo-size",
+        type=int,
+        default=DEMO_SIZE,
+        metavar="N",
+        help="SIM cards and SIM card actions the --demo server holds (default: %(default)s)",
+    )
+
+
+# --- main ---------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``simcards`` command with ``argv`` (default: ``sys.argv[1:]``); return its status."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        # Ctrl-C is how a mock server is meant to stop; an export it interrupts.
+        return EXIT_OK if args.command == "mock-server" else EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
+    run: _Run = args.run
+    debug: bool = getattr(args, "debug", False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", DriftWarning)
+            warnings.showwarning = _show_warning
+            return asyncio.run(run(args))
+    except InvalidParameterError as exc:
+        return _fail(exc, EXIT_USAGE, debug=debug)
+    except BrokenPipeError:
+        # The reader of stdout went away (say `| head`): stop quietly, and keep Python
+        # from complaining again when it flushes stdout at exit.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+    except (TelnyxError, ImportError, ValueError, OSError) as exc:
+        return _fail(exc, EXIT_FAILED, debug=debug)
+
+
+def _fail(exc: BaseException, status: int, *, debug: bool) -> int:
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    _error(" ".join(str(exc).split()) or type(exc).__name__)
+    return status
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has)
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    del category, filename, lineno, file, line  # a command's warning is one plain line
+    # On a terminal the progress bar holds the line: start a new one.
+    start = "\n" if sys.stderr.isatty() else ""
+    print(f"{start}{PROG}: warning: {message}", file=sys.stderr)
+
+
+# --- export -------------------------------------------------------------------------
+
+
+async def _export_sim_cards(args: argparse.Namespace) -> int:
+    def open_stream(client: SimCardsClient) -> PageStream[SimCard]:
+        return client.sim_cards(
+            status=args.status,
+            tags=args.tag,
+            iccid=args.iccid,
+            msisdn=args.msisdn,
+            sim_card_group_id=args.group_id,
+            include_sim_card_group=args.include_sim_card_group,
+            sort=args.sort,
+            **_paging(args),
+        )
+
+    return await _export(args, open_stream, "SIM cards")
+
+
+async def _export_sim_card_actions(args: argparse.Namespace) -> int:
+    def open_stream(client: SimCardsClient) -> PageStream[SimCardAction]:
+        return client.sim_card_actions(
+            sim_card_id=args.sim_card_id,
+            status=args.status,
+            bulk_sim_card_action_id=args.bulk_action_id,
+            action_type=args.action_type,
+            **_paging(args),
+        )
+
+    return await _export(args, open_stream, "SIM card actions")
+
+
+def _paging(args: argparse.Namespace) -> dict[str, Any]:
+    """The paging flags that were given; the library's defaults stand for the others."""
+    given = {"page_size": args.page_size, "limit": args.limit}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+async def _export(
+    args: argparse.Namespace,
+    open_stream: Callable[[SimCardsClient], PageStream[SimCard] | PageStream[SimCardAction]],
+    noun: str,
+) -> int:
+    api_key = args.api_key or os.environ.get("TELNYX_API_KEY")
+    if not api_key and not args.demo:
+        _error(
+            "no API key: set the TELNYX_API_KEY environment variable or pass --api-key "
+            "(or try --demo to export from a local mock server)"
+        )
+        return EXIT_USAGE
+    client_options: dict[str, Any] = {}
+    if args.max_concurrency is not None:
+        client_options["max_concurrency"] = args.max_concurrency
+    async with contextlib.AsyncExitStack() as stack:
+        base_url = args.base_url
+        if args.demo:
+            from .testing import MockTelnyxServer  # noqa: PLC0415  (aiohttp.web, only for --demo)
+
+            server = MockTelnyxServer(
+                sim_cards=args.demo_size, actions=args.demo_size, seed=1, latency=DEMO_LATENCY
+            )
+            await stack.enter_async_context(server)
+            api_key, base_url = DEMO_API_KEY, server.url
+        client = SimCardsClient(api_key, base_url, **client_options)
+        await stack.enter_async_context(client)
+        stream = open_stream(client)
+        to_stdout = args.output in (None, "-")
+        target = sys.stdout.buffer if to_stdout else args.output
+        bar = ProgressBar(sys.stderr, noun, enabled=not args.quiet and sys.stderr.isatty())
+        stream.on_progress(bar.update)
+        try:
+            result = await export(stream, target, format=args.format)
+        finally:
+            bar.close()
+        if not args.quiet:
+            where = "stdout" if to_stdout else args.output
+            print(_summary(result, stream.progress, noun, where), file=sys.stderr)
+    return EXIT_OK
+
+
+def _summary(result: ExportResult, progress: Progress, noun: str, where: str) -> str:
+    """The line printed once an export is done."""
+    pages = "page" if progress.pages_done == 1 else "pages"
+    retries = "retry" if progress.retries == 1 else "retries"
+    text = (
+        f"{PROG}: exported {result.items:,} {noun} ({progress.pages_done:,} {pages}) "
+        f"in {result.seconds:.2f} s, {progress.retries:,} {retries}"
+    )
+    if progress.throttled_seconds >= 0.05:  # noqa: PLR2004  (shown once it is worth a mention)
+        text += f", {progress.throttled_seconds:.1f} s throttled"
+    return f"{text}; {result.format} to {where}"
+
+
+# --- the progress bar ---------------------------------------------------------------
+
+
+class ProgressBar:
+    """One line on a terminal, redrawn in place: records and pages done, rate, ETA.
+
+    Fed by ``PageStream.on_progress``; draws at most once per ``REDRAW_INTERVAL``
+    and nothing at all when disabled (not a terminal, or ``--quiet``).
+    """
+
+    def __init__(self, out: TextIO, noun: str, *, enabled: bool) -> None:
+        self.out = out
+        self.noun = noun
+        self.enabled = enabled
+        self._drawn_at = -REDRAW_INTERVAL
+        self._width = 0
+
+    def update(self, progress: Progress) -> None:
+        """Redraw with ``progress``, unless the last redraw was too recent."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._drawn_at < REDRAW_INTERVAL:
+            return
+        self._drawn_at = now
+        width = max(shutil.get_terminal_size().columns - 1, 20)
+        self._draw(format_progress(progress, self.noun, width))
+
+    def close(self) -> None:
+        """Erase the bar, leaving the cursor at the start of an empty line."""
+        if self._width:
+            self._draw("")
+            self._width = 0
+
+    def _draw(self, line: str) -> None:
+        # Pad to the previous width so a shorter line erases the longer one's end.
+        self.out.write("\r" + line.ljust(self._width) + ("\r" if not line else ""))
+        self.out.flush()
+        self._width = len(line)
+
+
+def format_progress(progress: Progress, noun: str, width: int = 100) -> str:
+    """``53% [#####.....] 53,300/100,000 SIM cards  533/1,000 pages  17,334/s  ETA 0:00:03``.
+
+    The bar is left out when the line would not fit in ``width`` with it.
+    """
+    items = f"{progress.items:,}"
+    if progress.total_results is not None:
+        items += f"/{progress.total_results:,}"
+    pages = f"{progress.pages_done:,}"
+    if progress.total_pages is not None:
+        pages += f"/{progress.total_pages:,}"
+    parts = [f"{items} {noun}", f"{pages} pages", f"{progress.items_per_second:,.0f}/s"]
+    eta = progress.eta
+    if eta is not None:
+        minutes, seconds = divmod(round(eta), 60)
+        hours, minutes = divmod(minutes, 60)
+        parts.append(f"ETA {hours}:{minutes:02}:{seconds:02}")
+    if progress.retries:
+        parts.append(f"{progress.retries:,} retries")
+    line = "  ".join(parts)
+    fraction = progress.fraction
+    if fraction is not None:
+        line = f"{fraction:4.0%} {line}"
+        # A bar of a steady size, as long as the terminal leaves room for one.
+        bar_width = 20 if width >= 110 else 10 if width >= 79 else 0  # noqa: PLR2004
+        if bar_width and len(line) + bar_width + 3 <= width:
+            filled = round(fraction * bar_width)
+            line = f"{line[:4]} [{'#' * filled}{'.' * (bar_width - filled)}]{line[4:]}"
+    return line[:width]
+
+
+# --- mock-server --------------------------------------------------------------------
+
+
+async def _mock_server(args: argparse.Namespace) -> int:
+    from .testing._serve import serve  # noqa: PLC0415  (aiohttp.web, only for this command)
+
+    await serve(
+        host=args.host,
+        port=args.port,
+        out=sys.stdout,
+        sim_cards=args.sim_cards,
+        actions=args.actions,
+        seed=args.seed,
+        latency=args.latency_ms / 1000,
+    )
+    return EXIT_OK

@@ -1,0 +1,636 @@
+"""Streaming writers, JSON lines, CSV and Parquet, fed by any async stream of cards or actions.
+
+::
+
+    async with SimCardsClient() as client:
+        result = await export(client.sim_cards(status="enabled"), "cards.parquet")
+
+Memory stays bounded whatever the listing's size: items are encoded as they
+arrive and written in batches (about 1 MiB of JSON lines or CSV, or one Parquet
+row group of ``PARQUET_ROW_GROUP_SIZE`` rows), each batch from a worker thread
+so that the event loop keeps fetching pages meanwhile.
+
+A path is written atomically: the bytes go to a temporary file beside it,
+``.NAME.RANDOM.partial``, which replaces the target only once everything is
+written and synced. On any failure or cancellation the temporary file is
+removed and the target is left as it was. An open binary file (``sys.stdout.buffer``)
+is written as the items come and flushed, not closed.
+
+JSON lines keeps every field: each line decodes back to an equal Struct with
+``msgspec.json.decode(line, type=SimCard)``. CSV and Parquet share one flat
+column set per type, ``SIM_CARD_COLUMNS`` and ``SIM_CARD_ACTION_COLUMNS``:
+
+- nested objects are flattened with ``_``: ``status`` and ``status_reason``,
+  ``data_limit_amount`` and ``data_limit_unit``, ``sim_card_group_name``, ...;
+  ``sim_card_group_*`` is empty unless the listing asked for
+  ``include_sim_card_group`` (the group's id is ``sim_card_group_id``);
+- ``tags`` and ``authorized_imeis`` are lists: ``;``-joined in CSV,
+  ``list<string>`` in Parquet;
+- ``resources_with_in_progress_actions`` and an action's ``settings`` are JSON text;
+- amounts are exact: plain decimal text in CSV (never an exponent),
+  ``decimal128(38, 9)`` in Parquet (an amount with more than 9 decimal places
+  is refused, never rounded);
+- timestamps are ISO 8601 in CSV and ``timestamp[us, tz=UTC]`` in Parquet;
+  booleans are ``true``/``false`` in CSV and ``bool`` in Parquet;
+- a missing value is an empty CSV cell and a Parquet null;
+- ``pin_puk_codes`` (secrets, sent only by a single-card GET that asks for
+  them) are never written to CSV or Parquet.
+
+CSV is UTF-8 with a header row, written by the ``csv`` module: RFC 4180 quoting
+and CRLF line ends.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import csv
+import datetime as dt
+import io
+import os
+import secrets
+import time
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import anyio
+import anyio.to_thread
+import msgspec
+
+from ._errors import InvalidParameterError
+from ._models import Page, SimCard, SimCardAction, SimCardGroup
+from ._pagination import PageStream
+
+__all__ = [
+    "PARQUET_ROW_GROUP_SIZE",
+    "SIM_CARD_ACTION_COLUMNS",
+    "SIM_CARD_COLUMNS",
+    "ExportFormat",
+    "ExportResult",
+    "export",
+]
+
+ExportFormat = Literal["jsonl", "csv", "parquet"]
+Item = SimCard | SimCardAction
+
+#: Rows per Parquet row group, which is also how many rows are held before a write.
+PARQUET_ROW_GROUP_SIZE = 10_000
+#: Encoded JSON lines or CSV held before a write.
+_FLUSH_BYTES = 1 << 20
+#: Items of a plain async iterable gathered before they are encoded.
+_CHUNK = 512
+_DECIMAL_PRECISION, _DECIMAL_SCALE = 38, 9
+
+_FORMATS: tuple[ExportFormat, ...] = ("jsonl", "csv", "parquet")
+_SUFFIXES: dict[str, ExportFormat] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+_PARQUET_MISSING = (
+    "Parquet export needs pyarrow, which is not installed: pip install 'simcards-async[parquet]'"
+)
+
+# --- the flat column sets shared by CSV and Parquet -----------------------------------
+#
+# Each column is (name, type); the type names the Parquet type and the CSV form.
+# The row functions below return the values in exactly this order.
+
+_Column = tuple[str, str]
+
+_SIM_CARD_GROUP: tuple[_Column, ...] = (
+    ("sim_card_group_name", "string"),
+    ("sim_card_group_default", "bool"),
+    ("sim_card_group_data_limit_amount", "decimal"),
+    ("sim_card_group_data_limit_unit", "string"),
+    ("sim_card_group_consumed_data_amount", "decimal"),
+    ("sim_card_group_consumed_data_unit", "string"),
+    ("sim_card_group_private_wireless_gateway_id", "string"),
+    ("sim_card_group_wireless_blocklist_id", "string"),
+    ("sim_card_group_created_at", "timestamp"),
+    ("sim_card_group_updated_at", "timestamp"),
+)
+
+_SIM_CARD_SCHEMA: tuple[_Column, ...] = (
+    ("id", "string"),
+    ("record_type", "string"),
+    ("status", "string"),
+    ("status_reason", "string"),
+    ("type", "string"),
+    ("iccid", "string"),
+    ("imsi", "string"),
+    ("msisdn", "string"),
+    ("eid", "string"),
+    ("esim_installation_status", "string"),
+    ("sim_card_group_id", "string"),
+    ("tags", "list"),
+    ("authorized_imeis", "list"),
+    ("data_limit_amount", "decimal"),
+    ("data_limit_unit", "string"),
+    ("current_billing_period_consumed_data_amount", "decimal"),
+    ("current_billing_period_consumed_data_unit", "string"),
+    ("actions_in_progress", "bool"),
+    ("resources_with_in_progress_actions", "json"),
+    ("version", "string"),
+    ("voice_enabled", "bool"),
+    ("created_at", "timestamp"),
+    ("updated_at", "timestamp"),
+    *_SIM_CARD_GROUP,
+    # Sent by the single-card GET only; empty in a listing.
+    ("current_imei", "string"),
+    ("current_mcc", "string"),
+    ("current_mnc", "string"),
+    ("ipv4", "string"),
+    ("ipv6", "string"),
+    ("live_data_session", "string"),
+    ("current_device_location_latitude", "string"),
+    ("current_device_location_longitude", "string"),
+    ("current_device_location_accuracy", "int"),
+    ("current_device_location_accuracy_unit", "string"),
+)
+
+_SIM_CARD_ACTION_SCHEMA: tuple[_Column, ...] = (
+    ("id", "string"),
+    ("record_type", "string"),
+    ("sim_card_id", "string"),
+    ("action_type", "string"),
+    ("status", "string"),
+    ("status_reason", "string"),
+    ("settings", "json"),
+    ("created_at", "timestamp"),
+    ("updated_at", "timestamp"),
+)
+
+#: The CSV header and Parquet columns of a SIM card export, in order.
+SIM_CARD_COLUMNS: tuple[str, ...] = tuple(name for name, _ in _SIM_CARD_SCHEMA)
+#: The CSV header and Parquet columns of a SIM card action export, in order.
+SIM_CARD_ACTION_COLUMNS: tuple[str, ...] = tuple(name for name, _ in _SIM_CARD_ACTION_SCHEMA)
+
+_JSON = msgspec.json.Encoder()
+_NO_GROUP = (None,) * len(_SIM_CARD_GROUP)
+_NO_LOCATION = (None,) * 4
+
+
+def _json_text(value: object) -> str | None:
+    return None if value is None else _JSON.encode(value).decode()
+
+
+def _group_cells(group: SimCardGroup) -> tuple[object, ...]:
+    limit, used = group.data_limit, group.consumed_data
+    return (
+        group.name,
+        group.default,
+        None if limit is None else limit.amount,
+        None if limit is None else limit.unit,
+        None if used is None else used.amount,
+        None if used is None else used.unit,
+        group.private_wireless_gateway_id,
+        group.wireless_blocklist_id,
+        group.created_at,
+        group.updated_at,
+    )
+
+
+def _sim_card_row(card: SimCard) -> tuple[object, ...]:
+    """The values of ``SIM_CARD_COLUMNS`` for one card, typed (not yet text)."""
+    status, limit, used = card.status, card.data_limit, card.current_billing_period_consumed_data
+    group, place = card.sim_card_group, card.current_device_location
+    return (
+        card.id,
+        card.record_type,
+        status.value,
+        status.reason,
+        card.type,
+        card.iccid,
+        card.imsi,
+        card.msisdn,
+        card.eid,
+        card.esim_installation_status,
+        card.sim_card_group_id,
+        card.tags,
+        card.authorized_imeis,
+        None if limit is None else limit.amount,
+        None if limit is None else limit.unit,
+        used.amount,
+        used.unit,
+        card.actions_in_progress,
+        _json_text(card.resources_with_in_progress_actions),
+        card.version,
+        card.voice_enabled,
+        card.created_at,
+        card.updated_at,
+        *(_NO_GROUP if group is None else _group_cells(group)),
+        card.current_imei,
+        card.current_mcc,
+        card.current_mnc,
+        card.ipv4,
+        card.ipv6,
+        card.live_data_session,
+        *(
+            _NO_LOCATION
+            if place is None
+            else (place.latitude, place.longitude, place.accuracy, place.accuracy_unit)
+        ),
+    )
+
+
+def _sim_card_action_row(action: SimCardAction) -> tuple[object, ...]:
+    """The values of ``SIM_CARD_ACTION_COLUMNS`` for one action, typed (not yet text)."""
+    return (
+        action.id,
+        action.record_type,
+        action.sim_card_id,
+        action.action_type,
+        action.status.value,
+        action.status.reason,
+        _json_text(action.settings),
+        action.created_at,
+        action.updated_at,
+    )
+
+
+@dataclass(frozen=True)
+class _Kind:
+    cls: type[SimCard | SimCardAction]
+    schema: tuple[_Column, ...]
+    row: Callable[[Any], tuple[object, ...]]
+
+
+_KINDS: dict[type[Item], _Kind] = {
+    SimCard: _Kind(SimCard, _SIM_CARD_SCHEMA, _sim_card_row),
+    SimCardAction: _Kind(SimCardAction, _SIM_CARD_ACTION_SCHEMA, _sim_card_action_row),
+}
+
+
+def _csv_cell(value: object) -> object:
+    """One typed value as CSV text (``csv`` writes str and int as they are)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return f"{value:f}"  # exact, and never in exponent form
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return ";".join(value)
+    return value
+
+
+# --- the result --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``export`` wrote: how many items, where (``None`` for a file object), how, how fast."""
+
+    items: int
+    path: Path | None
+    format: ExportFormat
+    seconds: float
+
+
+# --- where the bytes go -----------------------------------------------------------
+
+
+class _Output:
+    """A temporary file renamed onto the target at the end, or the caller's open file."""
+
+    def __init__(self, target: str | os.PathLike[str] | IO[bytes]) -> None:
+        self.committed = False
+        if isinstance(target, (str, os.PathLike)):
+            self.path: Path | None = Path(target)
+            name = f".{self.path.name}.{secrets.token_hex(4)}.partial"
+            self.temp: Path | None = self.path.with_name(name)
+            # 0o666 lets the umask decide the final file's mode, as for any new file.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            try:
+                fd = os.open(self.temp, flags, 0o666)
+            except OSError as exc:
+                exc.filename = str(self.path)  # the file asked for, not the temporary name
+                raise
+            self.file: IO[bytes] = open(fd, "wb")  # noqa: PTH123, SIM115  (closed by commit/discard)
+        else:
+            if not _is_binary_writer(target):
+                raise InvalidParameterError(
+                    "target", "a path, or a file opened for writing in binary mode", target
+                )
+            self.path = self.temp = None
+            self.file = target
+
+    async def write(self, data: bytes | bytearray) -> None:
+        await anyio.to_thread.run_sync(self.file.write, data)
+
+    async def commit(self) -> None:
+        await anyio.to_thread.run_sync(self._commit)
+
+    def _commit(self) -> None:
+        self.file.flush()
+        if self.temp is None or self.path is None:
+            return
+        os.fsync(self.file.fileno())
+        self.file.close()
+        self.temp.replace(self.path)
+        self.committed = True
+
+    def discard(self) -> None:
+        """Remove the temporary file, if it is still there (never the caller's file)."""
+        if self.temp is None or self.committed:
+            return
+        with contextlib.suppress(OSError):
+            self.file.close()
+        self.temp.unlink(missing_ok=True)
+
+
+# --- the three writers -------------------------------------------------------------
+
+
+class _Writer(abc.ABC):
+    """Encodes items into memory, and writes what it holds when asked."""
+
+    def __init__(self, out: _Output, kind: _Kind) -> None:
+        self.out = out
+        self.kind = kind
+
+    @abc.abstractmethod
+    def add(self, items: Sequence[Item]) -> None:
+        """Encode ``items`` into memory."""
+
+    @abc.abstractmethod
+    def full(self) -> bool:
+        """Whether enough is held to be worth a write."""
+
+    @abc.abstractmethod
+    async def flush(self) -> None:
+        """Write what is held (Parquet: whole row groups only)."""
+
+    async def close(self) -> None:
+        await self.flush()
+
+    def abort(self) -> None:  # noqa: B027  (a hook: only the Parquet writer holds anything)
+        """Let go of anything open, after a failure."""
+
+
+class _JsonLinesWriter(_Writer):
+    def __init__(self, out: _Output, kind: _Kind) -> None:
+        super().__init__(out, kind)
+        self.encoder = msgspec.json.Encoder()
+        self.buffer = bytearray()
+
+    def add(self, items: Sequence[Item]) -> None:
+        encode_into, buffer = self.encoder.encode_into, self.buffer
+        for item in items:
+            encode_into(item, buffer, -1)
+            buffer.extend(b"\n")
+
+    def full(self) -> bool:
+        return len(self.buffer) >= _FLUSH_BYTES
+
+    async def flush(self) -> None:
+        if self.buffer:
+            await self.out.write(self.buffer)
+            self.buffer.clear()
+
+
+class _CsvWriter(_Writer):
+    def __init__(self, out: _Output, kind: _Kind) -> None:
+        super().__init__(out, kind)
+        self.text = io.StringIO()
+        self.csv = csv.writer(self.text)
+        self.csv.writerow(name for name, _ in kind.schema)
+
+    def add(self, items: Sequence[Item]) -> None:
+        row, cell = self.kind.row, _csv_cell
+        self.csv.writerows(
+            [v if v.__class__ is str else cell(v) for v in row(item)] for item in items
+        )
+
+    def full(self) -> bool:
+        return self.text.tell() >= _FLUSH_BYTES
+
+    async def flush(self) -> None:
+        data = self.text.getvalue().encode()
+        self.text.seek(0)
+        self.text.truncate()
+        if data:
+            await self.out.write(data)
+
+
+class _ParquetWriter(_Writer):
+    def __init__(self, out: _Output, kind: _Kind) -> None:
+        super().__init__(out, kind)
+        pa, pq = _import_pyarrow()
+        self.pa = pa
+        types = {
+            "string": pa.string(),
+            "bool": pa.bool_(),
+            "int": pa.int64(),
+            "decimal": pa.decimal128(_DECIMAL_PRECISION, _DECIMAL_SCALE),
+            "timestamp": pa.timestamp("us", tz="UTC"),
+            "list": pa.list_(pa.string()),
+            "json": pa.string(),
+        }
+        self.schema = pa.schema([(name, types[type_]) for name, type_ in kind.schema])
+        self.writer = pq.ParquetWriter(out.file, self.schema)
+        self.rows: list[tuple[object, ...]] = []
+
+    def add(self, items: Sequence[Item]) -> None:
+        self.rows.extend(map(self.kind.row, items))
+
+    def full(self) -> bool:
+        return len(self.rows) >= PARQUET_ROW_GROUP_SIZE
+
+    async def flush(self) -> None:
+        # Whole row groups only; the rest waits for more rows, or for close().
+        while len(self.rows) >= PARQUET_ROW_GROUP_SIZE:
+            await self._write_group()
+
+    async def _write_group(self) -> None:
+        group = self.rows[:PARQUET_ROW_GROUP_SIZE]
+        del self.rows[:PARQUET_ROW_GROUP_SIZE]
+        await anyio.to_thread.run_sync(self._write, group)
+
+    def _write(self, rows: list[tuple[object, ...]]) -> None:
+        pa, schema = self.pa, self.schema
+        try:
+            arrays = [
+                pa.array(values, type=field.type)
+                for values, field in zip(zip(*rows, strict=True), schema, strict=True)
+            ]
+        except pa.ArrowInvalid as exc:
+            # Say which column: pyarrow's message names only the value's problem.
+            raise ValueError(f"cannot write these rows to Parquet: {exc}") from exc
+        self.writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+
+    async def close(self) -> None:
+        while self.rows:
+            await self._write_group()
+        await anyio.to_thread.run_sync(self.writer.close)
+
+    def abort(self) -> None:
+        # Closed now, not by its __del__ once the file under it is gone.
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+
+_WRITERS: dict[ExportFormat, type[_Writer]] = {
+    "jsonl": _JsonLinesWriter,
+    "csv": _CsvWriter,
+    "parquet": _ParquetWriter,
+}
+
+
+def _import_pyarrow() -> tuple[Any, Any]:
+    """``pyarrow`` and ``pyarrow.parquet``, imported on first use: they are an extra."""
+    try:
+        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.parquet as pq  # noqa: PLC0415
+    except ImportError as exc:
+        raise ImportError(_PARQUET_MISSING) from exc
+    return pa, pq
+
+
+# --- export ------------------------------------------------------------------------
+
+
+async def export(
+    items: AsyncIterable[SimCard] | AsyncIterable[SimCardAction],
+    target: str | os.PathLike[str] | IO[bytes],
+    *,
+    format: ExportFormat | None = None,
+    kind: type[SimCard | SimCardAction] | None = None,
+) -> ExportResult:
+    """Write every item of ``items`` to ``target`` as JSON lines, CSV or Parquet.
+
+    ``items`` is any async iterable of ``SimCard`` or of ``SimCardAction``, such as
+    ``client.sim_cards(...)``; a ``PageStream`` is read page by page and closed
+    when ``export`` returns or fails. ``target`` is a path, replaced atomically
+    once everything is written, or a binary file opened for writing (say
+    ``sys.stdout.buffer``), which is flushed but not closed. ``format`` is
+    ``"jsonl"``, ``"csv"`` or ``"parquet"``; by default it follows the path's
+    suffix (``.jsonl``/``.ndjson``/``.json``, ``.csv``, ``.parquet``/``.pq``) and
+    is JSON lines otherwise. ``kind`` (``SimCard`` or ``SimCardAction``) sets the
+    CSV and Parquet columns; by default it is the stream's endpoint or the first
+    item's type, and ``SimCard`` for an empty iterable of unknown kind.
+
+    Raises ``InvalidParameterError`` for a bad argument, before anything is read,
+    ``ImportError`` for Parquet without pyarrow, ``TypeError`` for an item of
+    another kind, and whatever reading ``items`` or writing ``target`` raises.
+    """
+    started = time.monotonic()
+    if not callable(getattr(items, "__aiter__", None)):
+        raise InvalidParameterError(
+            "items",
+            "an async iterable of SimCard or SimCardAction, such as client.sim_cards()",
+            items,
+        )
+    fmt = _resolve_format(format, target)
+    if fmt == "parquet":
+        _import_pyarrow()  # fail before anything is read or created
+    resolved = _resolve_kind(kind, items)
+    try:
+        out = _Output(target)
+        try:
+            count = await _write(items, out, fmt, resolved)
+        except BaseException:
+            out.discard()
+            raise
+    finally:
+        if isinstance(items, PageStream):
+            # Stop its fetchers now, even when cancelled, rather than when collected.
+            with anyio.CancelScope(shield=True):
+                await items.aclose()
+    return ExportResult(items=count, path=out.path, format=fmt, seconds=time.monotonic() - started)
+
+
+async def _write(
+    items: AsyncIterable[Item], out: _Output, fmt: ExportFormat, kind: _Kind | None
+) -> int:
+    writer: _Writer | None = None
+    count = 0
+    try:
+        chunks = _chunks(items)
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                if writer is None:
+                    writer = _WRITERS[fmt](out, kind or _kind_of_item(chunk[0]))
+                _check_kind(chunk, writer.kind.cls)
+                writer.add(chunk)
+                count += len(chunk)
+                if writer.full():
+                    await writer.flush()
+        if writer is None:  # nothing came: still write a header, or a schema
+            writer = _WRITERS[fmt](out, kind or _KINDS[SimCard])
+        await writer.close()
+        await out.commit()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    return count
+
+
+async def _chunks(items: AsyncIterable[Item]) -> AsyncGenerator[Sequence[Item], None]:
+    """The items in non-empty runs: a stream's pages as they are, others gathered."""
+    if isinstance(items, PageStream):
+        # pages() is an async generator; closed here, not whenever it is collected.
+        pages: AsyncGenerator[Page[Item], None] = items.pages()
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                if page.data:
+                    yield page.data
+        return
+    pending: list[Item] = []
+    async for item in items:
+        pending.append(item)
+        if len(pending) >= _CHUNK:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+
+
+def _resolve_format(format: object, target: object) -> ExportFormat:
+    if format is None:
+        name = target if isinstance(target, (str, os.PathLike)) else getattr(target, "name", None)
+        if isinstance(name, (str, os.PathLike)):
+            return _SUFFIXES.get(Path(name).suffix.lower(), "jsonl")
+        return "jsonl"
+    for known in _FORMATS:
+        if format == known:
+            return known
+    raise InvalidParameterError("format", "one of " + ", ".join(map(repr, _FORMATS)), format)
+
+
+def _resolve_kind(kind: object, items: object) -> _Kind | None:
+    if kind is not None:
+        if kind is SimCard or kind is SimCardAction:
+            return _KINDS[kind]
+        raise InvalidParameterError("kind", "SimCard or SimCardAction", kind)
+    if isinstance(items, PageStream):
+        is_actions = items.query.path.rstrip("/").endswith("sim_card_actions")
+        return _KINDS[SimCardAction if is_actions else SimCard]
+    return None
+
+
+def _check_kind(chunk: Sequence[object], cls: type[Item]) -> None:
+    for item in chunk:
+        if not isinstance(item, cls):
+            raise TypeError(f"export() got a {type(item).__name__} among {cls.__name__} items")
+
+
+def _is_binary_writer(target: object) -> bool:
+    return not isinstance(target, io.TextIOBase) and callable(getattr(target, "write", None))
+
+
+def _kind_of_item(item: object) -> _Kind:
+    for cls, kind in _KINDS.items():
+        if isinstance(item, cls):
+            return kind
+    raise TypeError(f"export() writes SimCard or SimCardAction items, not {type(item).__name__}")

@@ -1,0 +1,636 @@
+"""Tests of the ``simcards`` command, in-process and as a subprocess, against the mock server."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+import pyarrow.parquet as pq
+import pytest
+
+from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient
+from simcards_async._cli import ProgressBar, _parser, format_progress, main
+from simcards_async._export import SIM_CARD_ACTION_COLUMNS, SIM_CARD_COLUMNS
+from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
+
+KEY = "KEYcli-tests"
+ROOT = Path(__file__).resolve().parent.parent
+SUMMARY = re.compile(
+    r"simcards: exported (?P<items>[\d,]+) (SIM cards|SIM card actions) \((?P<pages>[\d,]+) "
+    r"pages?\) in [\d.]+ s, (?P<retries>\d+) retr(y|ies); (?P<format>\w+) to (?P<where>.+)"
+)
+# Runs the command as `python -m simcards_async` does, with Ctrl-C raising KeyboardInterrupt
+# even when the test runner was started with SIGINT ignored (say, in the background).
+AS_MAIN = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('simcards_async', run_name='__main__', alter_sys=True)"
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key or base URL from the environment unless a test sets one."""
+    monkeypatch.delenv("TELNYX_API_KEY", raising=False)
+    monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[MockTelnyxServer]:
+    async with MockTelnyxServer(sim_cards=600, actions=600, seed=5) as server:
+        yield server
+
+
+async def run(*argv: str) -> int:
+    """Call ``main`` in a worker thread: it runs an event loop of its own."""
+    return await anyio.to_thread.run_sync(main, list(argv))
+
+
+def api(server: MockTelnyxServer) -> list[str]:
+    return ["--api-key", KEY, "--base-url", server.url]
+
+
+def read_jsonl(path: Path, kind: type[Any]) -> list[Any]:
+    return [msgspec.json.decode(line, type=kind) for line in path.read_bytes().splitlines()]
+
+
+def names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def list_queries(server: MockTelnyxServer) -> list[str]:
+    """The raw query strings of the listing requests the server received."""
+    return [r.raw_query for r in server.requests if r.path.endswith(("/sim_cards", "_actions"))]
+
+
+async def listing(server: MockTelnyxServer, endpoint: str) -> list[Any]:
+    async with SimCardsClient(KEY, server.url) as client:
+        stream = client.sim_cards() if endpoint == "sim-cards" else client.sim_card_actions()
+        items: list[Any] = await stream.collect()
+    server.requests.clear()
+    return items
+
+
+# --- filters reach the wire and narrow the result ----------------------------------------
+
+Flags = Callable[[list[Any], MockTelnyxServer], tuple[list[str], str, Callable[[Any], bool]]]
+
+
+def _status(_cards: list[SimCard], _server: MockTelnyxServer) -> Any:
+    return (
+        ["--status", "enabled", "--status", "standby"],
+        "filter%5Bstatus%5D=enabled%2Cstandby",
+        lambda c: c.status.value in {"enabled", "standby"},
+    )
+
+
+def _tags(_cards: list[SimCard], _server: MockTelnyxServer) -> Any:
+    return (
+        ["--tag", "customers", "--tag", "vip"],
+        "filter%5Btags%5D=customers%2Cvip",
+        lambda c: {"customers", "vip"} <= set(c.tags),
+    )
+
+
+def _iccid(cards: list[SimCard], _: MockTelnyxServer) -> Any:
+    iccid = cards[0].iccid
+    assert iccid is not None
+    part = iccid[-7:]
+    return (["--iccid", part], f"filter%5Biccid%5D={part}", lambda c: part in c.iccid)
+
+
+def _msisdn(cards: list[SimCard], _: MockTelnyxServer) -> Any:
+    msisdn = cards[7].msisdn
+    assert msisdn is not None
+    return (
+        ["--msisdn", msisdn],
+        "filter%5Bmsisdn%5D=%2B" + msisdn[1:],
+        lambda c: c.msisdn == msisdn,
+    )
+
+
+def _group(cards: list[SimCard], _: MockTelnyxServer) -> Any:
+    group = cards[3].sim_card_group_id
+    return (
+        ["--group-id", group],
+        f"filter%5Bsim_card_group_id%5D={group}",
+        lambda c: c.sim_card_group_id == group,
+    )
+
+
+def _action_card(actions: list[SimCardAction], _: MockTelnyxServer) -> Any:
+    card = actions[0].sim_card_id
+    return (
+        ["--sim-card-id", card],
+        f"filter%5Bsim_card_id%5D={card}",
+        lambda a: a.sim_card_id == card,
+    )
+
+
+def _action_status(_actions: list[SimCardAction], _server: MockTelnyxServer) -> Any:
+    return (
+        ["--status", "failed"],
+        "filter%5Bstatus%5D=failed",
+        lambda a: a.status.value == "failed",
+    )
+
+
+def _action_type(_actions: list[SimCardAction], _server: MockTelnyxServer) -> Any:
+    return (
+        ["--action-type", "set_standby"],
+        "filter%5Baction_type%5D=set_standby",
+        lambda a: a.action_type == "set_standby",
+    )
+
+
+def _bulk(_actions: list[SimCardAction], server: MockTelnyxServer) -> Any:
+    # The Struct does not declare bulk_sim_card_action_id (the spec omits it): ask the fleet.
+    raw = [a for a in server.fleet.actions() if a["bulk_sim_card_action_id"]]
+    bulk = raw[0]["bulk_sim_card_action_id"]
+    members = {a["id"] for a in raw if a["bulk_sim_card_action_id"] == bulk}
+    return (
+        ["--bulk-action-id", bulk],
+        f"filter%5Bbulk_sim_card_action_id%5D={bulk}",
+        lambda a: a.id in members,
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("endpoint", "flags"),
+    [
+        ("sim-cards", _status),
+        ("sim-cards", _tags),
+        ("sim-cards", _iccid),
+        ("sim-cards", _msisdn),
+        ("sim-cards", _group),
+        ("sim-card-actions", _action_card),
+        ("sim-card-actions", _action_status),
+        ("sim-card-actions", _action_type),
+        ("sim-card-actions", _bulk),
+    ],
+    ids=lambda v: v if isinstance(v, str) else v.__name__.strip("_"),
+)
+async def test_filter_reaches_the_wire_and_narrows(
+    tmp_path: Path, server: MockTelnyxServer, endpoint: str, flags: Flags
+) -> None:
+    """Each filter flag is sent as the API's filter parameter and the export holds its matches."""
+    everything = await listing(server, endpoint)
+    argv, wire, matches = flags(everything, server)
+    target = tmp_path / "out.jsonl"
+    assert await run("export", endpoint, *argv, "-o", str(target), *api(server)) == 0
+    kind = SimCard if endpoint == "sim-cards" else SimCardAction
+    got = read_jsonl(target, kind)
+    assert [item.id for item in got] == [item.id for item in everything if matches(item)]
+    assert 0 < len(got) < len(everything)
+    queries = list_queries(server)
+    assert queries
+    assert all(wire in query.split("&") for query in queries)
+
+
+@pytest.mark.anyio
+async def test_include_sim_card_group_embeds_the_group(
+    tmp_path: Path, server: MockTelnyxServer
+) -> None:
+    """--include-sim-card-group is sent and fills the sim_card_group_* CSV columns."""
+    target = tmp_path / "cards.csv"
+    assert (
+        await run(
+            "export", "sim-cards", "--include-sim-card-group", "-o", str(target), *api(server)
+        )
+        == 0
+    )
+    assert all("include_sim_card_group=true" in q.split("&") for q in list_queries(server))
+    with target.open(newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 600
+    assert all(row["sim_card_group_name"] for row in rows)
+
+
+@pytest.mark.anyio
+async def test_sort_is_sent_and_orders_the_export(tmp_path: Path, server: MockTelnyxServer) -> None:
+    """--sort=-FIELD is sent as ``sort`` and the export comes in descending consumption."""
+    target = tmp_path / "cards.jsonl"
+    sort = "-current_billing_period_consumed_data.amount"
+    assert await run("export", "sim-cards", f"--sort={sort}", "-o", str(target), *api(server)) == 0
+    assert all(f"sort={sort}" in q.split("&") for q in list_queries(server))
+    amounts = [c.current_billing_period_consumed_data.amount for c in read_jsonl(target, SimCard)]
+    assert len(amounts) == 600
+    assert amounts == sorted(amounts, reverse=True)
+
+
+@pytest.mark.anyio
+async def test_limit_and_page_size(tmp_path: Path, server: MockTelnyxServer) -> None:
+    """--limit stops after that many records, reading few pages; --page-size is sent."""
+    target = tmp_path / "cards.jsonl"
+    everything = await listing(server, "sim-cards")
+    argv = ["--limit", "35", "--page-size", "10", "-o", str(target)]
+    assert await run("export", "sim-cards", *argv, *api(server)) == 0
+    assert [c.id for c in read_jsonl(target, SimCard)] == [c.id for c in everything[:35]]
+    queries = list_queries(server)
+    assert all("page%5Bsize%5D=10" in q.split("&") for q in queries)
+    assert len(queries) < 10  # of 60 pages
+
+
+# --- output ------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_output_dash_writes_jsonl_to_stdout(
+    server: MockTelnyxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--output - (and no --output) write JSON lines to stdout; the summary goes to stderr."""
+    everything = await listing(server, "sim-card-actions")
+    for output in (["--output", "-"], []):
+        assert await run("export", "sim-card-actions", *output, *api(server)) == 0
+        out, err = capsys.readouterr()
+        lines = out.encode().splitlines()
+        assert [msgspec.json.decode(line, type=SimCardAction) for line in lines] == everything
+        assert SUMMARY.fullmatch(err.strip())
+        assert err.strip().endswith("jsonl to stdout")
+
+
+@pytest.mark.anyio
+async def test_parquet_to_stdout(server: MockTelnyxServer, capsysbinary: Any) -> None:
+    """--format parquet with --output - writes a readable Parquet file to stdout."""
+    assert (
+        await run("export", "sim-card-actions", "--format", "parquet", "-o", "-", *api(server)) == 0
+    )
+    out, _ = capsysbinary.readouterr()
+    table = pq.read_table(io.BytesIO(out))
+    assert (table.num_rows, tuple(table.column_names)) == (600, SIM_CARD_ACTION_COLUMNS)
+
+
+@pytest.mark.anyio
+async def test_summary_line_and_no_progress_when_not_a_terminal(
+    tmp_path: Path, server: MockTelnyxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Off a terminal stderr gets only the one-line summary, no progress bar redraws."""
+    target = tmp_path / "cards.csv"
+    assert (
+        await run("export", "sim-cards", "--page-size", "200", "-o", str(target), *api(server)) == 0
+    )
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "\r" not in err
+    assert err.count("\n") == 1
+    summary = SUMMARY.fullmatch(err.strip())
+    assert summary is not None
+    assert summary["items"] == "600"
+    assert summary["pages"] == "3"
+    assert summary["retries"] == "0"
+    assert summary["format"] == "csv"
+    assert summary["where"] == str(target)
+    with target.open(newline="", encoding="utf-8") as file:
+        assert tuple(next(csv.reader(file))) == SIM_CARD_COLUMNS
+
+
+@pytest.mark.anyio
+async def test_quiet_prints_nothing(
+    tmp_path: Path, server: MockTelnyxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--quiet leaves stderr empty on success."""
+    assert (
+        await run("export", "sim-cards", "-q", "-o", str(tmp_path / "c.jsonl"), *api(server)) == 0
+    )
+    assert capsys.readouterr() == ("", "")
+
+
+class FakeTerminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        """Say yes, as a terminal would."""
+        return True
+
+
+@pytest.mark.anyio
+async def test_progress_bar_on_a_terminal(
+    tmp_path: Path, server: MockTelnyxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal the bar is redrawn in place, at most ten times a second, then erased."""
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    server.latency = 0.01
+    started = time.monotonic()
+    argv = ["--page-size", "10", "--max-concurrency", "2", "-o", str(tmp_path / "c.jsonl")]
+    assert await run("export", "sim-cards", *argv, *api(server)) == 0
+    elapsed = time.monotonic() - started
+    text = terminal.getvalue()
+    draws = [part for part in text.split("\r") if "SIM cards" in part and "pages" in part]
+    assert draws
+    assert "/600 SIM cards" in draws[0]
+    assert "/60 pages" in draws[0]
+    assert len(draws) <= elapsed / 0.1 + 2
+    # Erased before the summary, which is the only thing left on the last line.
+    assert SUMMARY.fullmatch(text.rsplit("\r", 1)[1].strip())
+
+
+def test_progress_line_format() -> None:
+    """The progress line shows records and pages against their totals, the rate and the ETA."""
+    progress = Progress(
+        pages_done=50,
+        total_pages=100,
+        items=12_500,
+        total_results=25_000,
+        retries=2,
+        throttled_seconds=0.0,
+        elapsed=2.0,
+    )
+    assert format_progress(progress, "SIM cards", width=120) == (
+        " 50% [##########..........] 12,500/25,000 SIM cards  50/100 pages  6,250/s  "
+        "ETA 0:00:02  2 retries"
+    )
+    narrow = format_progress(progress, "SIM cards", width=60)
+    assert narrow.startswith(" 50% 12,500/25,000 SIM cards")
+    assert len(narrow) <= 60
+
+
+def test_progress_bar_redraws_at_most_ten_times_a_second() -> None:
+    """Updates closer together than a tenth of a second are not drawn."""
+    terminal = FakeTerminal()
+    bar = ProgressBar(terminal, "SIM cards", enabled=True)
+    progress = Progress(1, 10, 250, 2500, 0, 0.0, 1.0)
+    for _ in range(100):
+        bar.update(progress)
+    bar.close()
+    assert terminal.getvalue().count("SIM cards") == 1
+    assert terminal.getvalue().endswith("\r")
+    silent = FakeTerminal()
+    ProgressBar(silent, "SIM cards", enabled=False).update(progress)
+    assert silent.getvalue() == ""
+
+
+# --- refusals and failures -----------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_missing_key_is_refused_before_any_request(
+    tmp_path: Path, server: MockTelnyxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a key or --demo: exit 2, a message naming TELNYX_API_KEY and --demo, no request."""
+    target = tmp_path / "cards.jsonl"
+    assert await run("export", "sim-cards", "--base-url", server.url, "-o", str(target)) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1
+    assert err.startswith("simcards: error: ")
+    assert "TELNYX_API_KEY" in err
+    assert "--demo" in err
+    assert server.requests == []
+    assert names(tmp_path) == []
+
+
+@pytest.mark.anyio
+async def test_key_and_base_url_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TELNYX_API_KEY and TELNYX_BASE_URL stand in for --api-key and --base-url."""
+    async with MockTelnyxServer(sim_cards=10, api_key=KEY) as server:
+        monkeypatch.setenv("TELNYX_API_KEY", KEY)
+        monkeypatch.setenv("TELNYX_BASE_URL", server.url)
+        assert await run("export", "sim-cards", "-q", "-o", str(tmp_path / "c.jsonl")) == 0
+        assert len(server.requests) == 1
+    assert len(read_jsonl(tmp_path / "c.jsonl", SimCard)) == 10
+
+
+@pytest.mark.anyio
+async def test_api_error_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An API error exits 1 with one readable line; --debug adds the traceback."""
+    async with MockTelnyxServer(sim_cards=10, api_key=KEY) as server:
+        argv = ["export", "sim-cards", "--api-key", "KEYwrong", "--base-url", server.url]
+        assert await run(*argv, "-o", str(tmp_path / "c.jsonl")) == 1
+        _, err = capsys.readouterr()
+        assert err.startswith("simcards: error: HTTP 401: 10009 Authentication failed")
+        assert err.count("\n") == 1
+        assert await run(*argv, "--debug") == 1
+        _, err = capsys.readouterr()
+    assert "Traceback" in err
+    assert "AuthenticationError" in err
+    assert err.splitlines()[-1].startswith("simcards: error: HTTP 401")
+    assert names(tmp_path) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("endpoint", "argv", "parameter"),
+    [
+        ("sim-cards", ["--status", "bogus"], "status"),
+        ("sim-cards", ["--page-size", "0"], "page_size"),
+        ("sim-cards", ["--page-size", "251"], "page_size"),
+        ("sim-cards", ["--limit", "0"], "limit"),
+        ("sim-cards", ["--group-id", "not-a-uuid"], "sim_card_group_id"),
+        ("sim-cards", ["--sort", "iccid"], "sort"),
+        ("sim-cards", ["--tag", "a,b"], "tags"),
+        ("sim-cards", ["--max-concurrency", "0"], "max_concurrency"),
+        ("sim-cards", ["--format", "xml"], "format"),
+        ("sim-card-actions", ["--action-type", "explode"], "action_type"),
+        ("sim-card-actions", ["--status", "done"], "status"),
+    ],
+)
+async def test_invalid_value_is_refused_by_the_library(  # noqa: PLR0917  (fixtures and parameters)
+    tmp_path: Path,
+    server: MockTelnyxServer,
+    capsys: pytest.CaptureFixture[str],
+    endpoint: str,
+    argv: list[str],
+    parameter: str,
+) -> None:
+    """A flag value the library refuses exits 2 with its one-line message, before any request."""
+    target = tmp_path / "out.jsonl"
+    assert await run("export", endpoint, *argv, "-o", str(target), *api(server)) == 2
+    _, err = capsys.readouterr()
+    assert err.startswith(f"simcards: error: invalid {parameter}=")
+    assert err.count("\n") == 1
+    assert server.requests == []
+    assert names(tmp_path) == []
+
+
+def test_a_value_of_the_wrong_type_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """A non-integer --page-size is refused by argparse with exit status 2."""
+    assert main(["export", "sim-cards", "--demo", "--page-size", "many"]) == 2
+    assert "--page-size: invalid int value" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_failure_midway_leaves_the_target_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """When the API fails for good after some pages: exit 1, old target kept, no temp file."""
+    target = tmp_path / "cards.csv"
+    target.write_bytes(b"old")
+    faults = FaultPlan(script=[None, None, None, *[400] * 100])
+    async with MockTelnyxServer(sim_cards=3000, faults=faults) as server:
+        argv = ["--page-size", "50", "--max-concurrency", "2", "-o", str(target)]
+        assert await run("export", "sim-cards", *argv, *api(server)) == 1
+        assert len(server.requests) > 3
+    assert capsys.readouterr().err.startswith("simcards: error: HTTP 400")
+    assert target.read_bytes() == b"old"
+    assert names(tmp_path) == ["cards.csv"]
+
+
+def test_interrupt_exits_130_and_leaves_no_file(tmp_path: Path) -> None:
+    """Ctrl-C during an export: exit 130, no traceback, neither output nor temporary file."""
+    target = tmp_path / "cards.jsonl"
+    argv = ["export", "sim-cards", "--demo", "--page-size", "25", "--max-concurrency", "2"]
+    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-c", AS_MAIN, *argv, "-o", str(target)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_child_env(),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not any(name.endswith(".partial") for name in names(tmp_path)):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.2)  # well into the listing: 1,000 pages at 40 ms, two at a time
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, err
+    assert b"Traceback" not in err
+    assert names(tmp_path) == []
+
+
+# --- --demo, subprocesses, mock-server and help ----------------------------------------
+
+
+def _child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELNYX_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def test_demo_as_a_subprocess(tmp_path: Path) -> None:
+    """`python -m simcards_async export sim-cards --demo` needs no key and writes the file."""
+    target = tmp_path / "demo.csv"
+    demo = ["--demo", "--demo-size", "300", "--output", str(target)]
+    done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-m", "simcards_async", "export", "sim-cards", *demo],
+        capture_output=True,
+        text=True,
+        env=_child_env(),
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    summary = SUMMARY.fullmatch(done.stderr.strip())
+    assert summary is not None
+    assert summary["items"] == "300"
+    with target.open(newline="", encoding="utf-8") as file:
+        assert len(list(csv.reader(file))) == 301
+
+
+def test_demo_default_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--demo serves 25,000 records by default and exports them all in a few seconds."""
+    target = tmp_path / "actions.jsonl"
+    started = time.monotonic()
+    assert main(["export", "sim-card-actions", "--demo", "-o", str(target)]) == 0
+    assert time.monotonic() - started < 5
+    assert len(read_jsonl(target, SimCardAction)) == 25_000
+    summary = SUMMARY.fullmatch(capsys.readouterr().err.strip())
+    assert summary is not None
+    assert (summary["items"], summary["pages"]) == ("25,000", "100")
+
+
+def test_mock_server_prints_its_url_and_stops_quietly_on_ctrl_c() -> None:
+    """`simcards mock-server --port 0` prints its URL alone on a line, serves, exits 0 on Ctrl-C."""
+    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-c", AS_MAIN, "mock-server", "--port", "0", "--sim-cards", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_child_env(),
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v2", url), url
+        request = urllib.request.Request(  # noqa: S310  (a loopback URL we just read)
+            url + "/sim_cards?page%5Bsize%5D=5", headers={"Authorization": f"Bearer {KEY}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            body = msgspec.json.decode(answer.read())
+        assert body["meta"]["total_results"] == 20
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 0
+    assert (out, err) == ("", "")
+
+
+def _all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _all_parsers(sub)
+
+
+def test_every_flag_has_help() -> None:
+    """Every argument of every (sub)command says what it does."""
+    parsers = list(_all_parsers(_parser()))
+    assert {p.prog for p in parsers} >= {
+        "simcards export sim-cards",
+        "simcards export sim-card-actions",
+        "simcards mock-server",
+    }
+    for parser in parsers:
+        for action in parser._actions:
+            assert action.help, f"{parser.prog} {action.option_strings or action.dest}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "flags"),
+    [
+        ([], ["export", "mock-server"]),
+        (["export", "sim-cards"], ["--status", "--tag", "--iccid", "--msisdn", "--group-id"]),
+        (["export", "sim-cards"], ["--include-sim-card-group", "--sort", "--demo-size"]),
+        (["export", "sim-card-actions"], ["--sim-card-id", "--bulk-action-id", "--action-type"]),
+        (["export", "sim-card-actions"], ["--page-size", "--max-concurrency", "--limit"]),
+        (["export", "sim-card-actions"], ["--format", "--output", "--api-key", "--base-url"]),
+        (["export", "sim-card-actions"], ["--quiet", "--debug", "--demo", "TELNYX_API_KEY"]),
+        (["mock-server"], ["--host", "--port", "--sim-cards", "--actions", "--seed"]),
+        (["mock-server"], ["--latency-ms"]),
+    ],
+)
+def test_help_lists_the_flags(
+    argv: list[str], flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--help exits 0 and describes each command's flags."""
+    assert main([*argv, "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in flags:
+        assert flag in out
+
+
+@pytest.mark.anyio
+async def test_drift_warning_is_one_plain_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A listing that changes during the export warns on one line and still exits 0."""
+    async with MockTelnyxServer(sim_cards=600, drift=Drift(every=2, insert=5)) as server:
+        argv = ["--page-size", "50", "-o", str(tmp_path / "c.jsonl")]
+        assert await run("export", "sim-cards", *argv, *api(server)) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("simcards: warning: the listing changed while it was read")
+    assert SUMMARY.fullmatch(lines[1])

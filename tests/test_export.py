@@ -1,0 +1,545 @@
+"""Functional tests of ``export``: each format, fed over loopback HTTP by ``MockTelnyxServer``."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from simcards_async import (
+    Amount,
+    BadRequestError,
+    DeviceLocation,
+    InvalidParameterError,
+    Progress,
+    SimCard,
+    SimCardAction,
+    SimCardGroup,
+    SimCardsClient,
+)
+from simcards_async._export import (
+    PARQUET_ROW_GROUP_SIZE,
+    SIM_CARD_ACTION_COLUMNS,
+    SIM_CARD_COLUMNS,
+    export,
+)
+from simcards_async.testing import FaultPlan, MockTelnyxServer
+
+pytestmark = pytest.mark.anyio
+
+KEY = "KEYexport-tests"
+UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
+
+# The documented type of each flat column; every other column is text.
+DECIMALS = {
+    "data_limit_amount",
+    "current_billing_period_consumed_data_amount",
+    "sim_card_group_data_limit_amount",
+    "sim_card_group_consumed_data_amount",
+}
+BOOLEANS = {"actions_in_progress", "voice_enabled", "sim_card_group_default"}
+TIMESTAMPS = {
+    "created_at",
+    "updated_at",
+    "sim_card_group_created_at",
+    "sim_card_group_updated_at",
+}
+LISTS = {"tags", "authorized_imeis"}
+JSON_TEXT = {"resources_with_in_progress_actions", "settings"}
+INTEGERS = {"current_device_location_accuracy"}
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[MockTelnyxServer]:
+    async with MockTelnyxServer(sim_cards=700, actions=700, seed=3) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(server: MockTelnyxServer) -> AsyncIterator[SimCardsClient]:
+    async with SimCardsClient(KEY, server.url, max_concurrency=4) as client:
+        yield client
+
+
+@pytest.fixture
+async def cards(client: SimCardsClient) -> list[SimCard]:
+    """Listed cards with their group, the first few fetched one by one (every field set)."""
+    listed = await client.sim_cards(include_sim_card_group=True).collect()
+    detailed = [
+        await client.get_sim_card(card.id, include_sim_card_group=True, include_pin_puk_codes=True)
+        for card in listed[:5]
+    ]
+    return detailed + listed[5:]
+
+
+@pytest.fixture
+async def actions(client: SimCardsClient) -> list[SimCardAction]:
+    return await client.sim_card_actions().collect()
+
+
+async def replay(items: Iterable[Any]) -> AsyncIterator[Any]:
+    """An async iterable that is not a ``PageStream``."""
+    for item in items:
+        yield item
+
+
+# --- what each flat row should hold, written from the Structs -------------------------
+
+
+def card_values(card: SimCard) -> dict[str, object]:
+    """The documented flat columns of one card, as typed values, in the documented order."""
+    group = card.sim_card_group or SimCardGroup()
+    place = card.current_device_location or DeviceLocation()
+    limit = card.data_limit or Amount()
+    used = card.current_billing_period_consumed_data
+    group_limit, group_used = group.data_limit or Amount(), group.consumed_data or Amount()
+    return {
+        "id": card.id,
+        "record_type": card.record_type,
+        "status": card.status.value,
+        "status_reason": card.status.reason,
+        "type": card.type,
+        "iccid": card.iccid,
+        "imsi": card.imsi,
+        "msisdn": card.msisdn,
+        "eid": card.eid,
+        "esim_installation_status": card.esim_installation_status,
+        "sim_card_group_id": card.sim_card_group_id,
+        "tags": list(card.tags),
+        "authorized_imeis": None if card.authorized_imeis is None else list(card.authorized_imeis),
+        "data_limit_amount": limit.amount,
+        "data_limit_unit": limit.unit,
+        "current_billing_period_consumed_data_amount": used.amount,
+        "current_billing_period_consumed_data_unit": used.unit,
+        "actions_in_progress": card.actions_in_progress,
+        "resources_with_in_progress_actions": list(card.resources_with_in_progress_actions),
+        "version": card.version,
+        "voice_enabled": card.voice_enabled,
+        "created_at": card.created_at,
+        "updated_at": card.updated_at,
+        "sim_card_group_name": group.name,
+        "sim_card_group_default": group.default,
+        "sim_card_group_data_limit_amount": group_limit.amount,
+        "sim_card_group_data_limit_unit": group_limit.unit,
+        "sim_card_group_consumed_data_amount": group_used.amount,
+        "sim_card_group_consumed_data_unit": group_used.unit,
+        "sim_card_group_private_wireless_gateway_id": group.private_wireless_gateway_id,
+        "sim_card_group_wireless_blocklist_id": group.wireless_blocklist_id,
+        "sim_card_group_created_at": group.created_at,
+        "sim_card_group_updated_at": group.updated_at,
+        "current_imei": card.current_imei,
+        "current_mcc": card.current_mcc,
+        "current_mnc": card.current_mnc,
+        "ipv4": card.ipv4,
+        "ipv6": card.ipv6,
+        "live_data_session": card.live_data_session,
+        "current_device_location_latitude": place.latitude,
+        "current_device_location_longitude": place.longitude,
+        "current_device_location_accuracy": place.accuracy,
+        "current_device_location_accuracy_unit": place.accuracy_unit,
+    }
+
+
+def action_values(action: SimCardAction) -> dict[str, object]:
+    """The documented flat columns of one action, as typed values, in the documented order."""
+    return {
+        "id": action.id,
+        "record_type": action.record_type,
+        "sim_card_id": action.sim_card_id,
+        "action_type": action.action_type,
+        "status": action.status.value,
+        "status_reason": action.status.reason,
+        "settings": action.settings,
+        "created_at": action.created_at,
+        "updated_at": action.updated_at,
+    }
+
+
+def plain_decimal(text: str) -> Decimal:
+    assert "E" not in text.upper()  # plain decimal text, never an exponent
+    return Decimal(text)
+
+
+PARSERS: dict[str, Callable[[str], object]] = {
+    **dict.fromkeys(DECIMALS, plain_decimal),
+    **dict.fromkeys(BOOLEANS, {"true": True, "false": False}.__getitem__),
+    **dict.fromkeys(TIMESTAMPS, dt.datetime.fromisoformat),
+    **dict.fromkeys(JSON_TEXT, json.loads),
+    **dict.fromkeys(INTEGERS, int),
+}
+
+
+def from_csv(column: str, text: str) -> object:
+    """A CSV cell back to a typed value, by the documented column types."""
+    if column in LISTS:
+        return text.split(";") if text else []
+    if text == "":
+        return None
+    return PARSERS.get(column, str)(text)
+
+
+def csv_can_hold(values: dict[str, object]) -> dict[str, object]:
+    """What CSV can tell apart: an absent list reads as empty, an empty text as absent."""
+    return {
+        k: ([] if v is None else v) if k in LISTS else (None if v == "" else v)
+        for k, v in values.items()
+    }
+
+
+def from_parquet(row: dict[str, object]) -> dict[str, object]:
+    return {
+        k: json.loads(v) if k in JSON_TEXT and isinstance(v, str) else v for k, v in row.items()
+    }
+
+
+def parquet_type(column: str) -> pa.DataType:
+    if column in DECIMALS:
+        return pa.decimal128(38, 9)
+    if column in BOOLEANS:
+        return pa.bool_()
+    if column in TIMESTAMPS:
+        return pa.timestamp("us", tz="UTC")
+    if column in LISTS:
+        return pa.list_(pa.string())
+    if column in INTEGERS:
+        return pa.int64()
+    return pa.string()
+
+
+def leftovers(directory: Path) -> list[str]:
+    """Temporary files left in ``directory``."""
+    return [name for name in names(directory) if name.endswith(".partial")]
+
+
+def names(directory: Path) -> list[str]:
+    """Every file in ``directory``, sorted (a sync helper: async tests may call it)."""
+    return sorted(p.name for p in directory.iterdir())
+
+
+def partial_sizes(directory: Path) -> list[int]:
+    return [(directory / name).stat().st_size for name in leftovers(directory)]
+
+
+# --- the column sets ------------------------------------------------------------------
+
+
+def test_documented_columns_are_the_flat_fields() -> None:
+    """The column constants list every flat field once, in the documented order."""
+    assert list(card_values(SimCard(id="x"))) == list(SIM_CARD_COLUMNS)
+    assert list(action_values(SimCardAction(id="x"))) == list(SIM_CARD_ACTION_COLUMNS)
+    assert len(set(SIM_CARD_COLUMNS)) == len(SIM_CARD_COLUMNS)
+    assert "pin_puk_codes" not in " ".join(SIM_CARD_COLUMNS)
+
+
+# --- JSON lines ---------------------------------------------------------------------
+
+
+async def test_jsonl_lines_decode_to_equal_cards(tmp_path: Path, cards: list[SimCard]) -> None:
+    """Each JSON line decodes to a SimCard equal to the one written, every field included."""
+    target = tmp_path / "cards.jsonl"
+    result = await export(replay(cards), target)
+    assert (result.items, result.path, result.format) == (len(cards), target, "jsonl")
+    lines = target.read_bytes().splitlines()
+    assert [msgspec.json.decode(line, type=SimCard) for line in lines] == cards
+    assert cards[0].pin_puk_codes is not None  # so the secrets round-trip too
+    assert cards[0].current_device_location is not None
+
+
+async def test_jsonl_from_a_stream_equals_the_listing(
+    tmp_path: Path, client: SimCardsClient
+) -> None:
+    """Exporting a PageStream writes exactly what collecting the same listing gives."""
+    expected = await client.sim_card_actions().collect()
+    target = tmp_path / "actions.ndjson"
+    result = await export(client.sim_card_actions(page_size=100), target)
+    lines = target.read_bytes().splitlines()
+    assert [msgspec.json.decode(line, type=SimCardAction) for line in lines] == expected
+    assert result.items == len(expected) == 700
+
+
+# --- CSV ----------------------------------------------------------------------------
+
+
+async def test_csv_columns_and_values_match_the_cards(tmp_path: Path, cards: list[SimCard]) -> None:
+    """CSV has the documented header, then one row per card holding its values exactly."""
+    target = tmp_path / "cards.csv"
+    result = await export(replay(cards), target)
+    assert result.format == "csv"
+    with target.open(newline="", encoding="utf-8") as file:
+        rows = list(csv.reader(file))
+    assert tuple(rows[0]) == SIM_CARD_COLUMNS
+    assert len(rows) == len(cards) + 1
+    for card, row in zip(cards, rows[1:], strict=True):
+        got = {column: from_csv(column, text) for column, text in zip(rows[0], row, strict=True)}
+        assert got == csv_can_hold(card_values(card))
+    assert any(row[rows[0].index("sim_card_group_name")] for row in rows[1:])
+
+
+async def test_csv_columns_and_values_match_the_actions(
+    tmp_path: Path, actions: list[SimCardAction]
+) -> None:
+    """A SIM card action CSV has the documented header and each action's values."""
+    target = tmp_path / "actions.csv"
+    await export(replay(actions), target)
+    with target.open(newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert tuple(rows[0]) == SIM_CARD_ACTION_COLUMNS
+    for action, row in zip(actions, rows, strict=True):
+        got = {column: from_csv(column, text) for column, text in row.items()}
+        assert got == csv_can_hold(action_values(action))
+
+
+async def test_csv_amounts_are_exact_and_plain() -> None:
+    """Decimal amounts are written digit for digit, without exponent or rounding."""
+    amounts = ["0.0000000001", "1E+3", "123456789012345678901234.5", "2049.0"]
+    cards = [
+        SimCard(id=str(i), current_billing_period_consumed_data=Amount(amount=Decimal(a)))
+        for i, a in enumerate(amounts)
+    ]
+    out = io.BytesIO()
+    await export(replay(cards), out, format="csv")
+    rows = list(csv.DictReader(io.StringIO(out.getvalue().decode())))
+    column = "current_billing_period_consumed_data_amount"
+    assert [row[column] for row in rows] == [
+        "0.0000000001",
+        "1000",
+        "123456789012345678901234.5",
+        "2049.0",
+    ]
+
+
+# --- Parquet ------------------------------------------------------------------------
+
+
+async def test_parquet_typed_columns_read_back_equal(tmp_path: Path, cards: list[SimCard]) -> None:
+    """Parquet columns have the documented types and read back equal, decimals exactly."""
+    target = tmp_path / "cards.parquet"
+    result = await export(replay(cards), target)
+    assert result.format == "parquet"
+    table = pq.read_table(target)
+    assert tuple(table.column_names) == SIM_CARD_COLUMNS
+    for field in table.schema:
+        assert field.type == parquet_type(field.name), field.name
+    rows = [from_parquet(row) for row in table.to_pylist()]
+    assert rows == [card_values(card) for card in cards]
+
+
+async def test_parquet_actions_read_back_equal(
+    tmp_path: Path, actions: list[SimCardAction]
+) -> None:
+    """A SIM card action Parquet file reads back equal, settings as JSON text."""
+    target = tmp_path / "actions.pq"
+    await export(replay(actions), target)
+    table = pq.read_table(target)
+    assert tuple(table.column_names) == SIM_CARD_ACTION_COLUMNS
+    assert table.schema.field("created_at").type == pa.timestamp("us", tz="UTC")
+    rows = [from_parquet(row) for row in table.to_pylist()]
+    assert rows == [action_values(action) for action in actions]
+
+
+async def test_parquet_is_written_in_row_groups(tmp_path: Path) -> None:
+    """A large export is written as row groups of PARQUET_ROW_GROUP_SIZE rows."""
+    total = 2 * PARQUET_ROW_GROUP_SIZE + 123
+    actions = (SimCardAction(id=str(i), action_type="enable") for i in range(total))
+    target = tmp_path / "actions.parquet"
+    await export(replay(actions), target)
+    metadata = pq.ParquetFile(target).metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert sizes == [PARQUET_ROW_GROUP_SIZE, PARQUET_ROW_GROUP_SIZE, 123]
+
+
+async def test_parquet_refuses_an_amount_it_would_round(tmp_path: Path) -> None:
+    """An amount with more than 9 decimal places fails loudly and leaves no file."""
+    card = SimCard(id="x", data_limit=Amount(amount=Decimal("0.0000000001"), unit="MB"))
+    target = tmp_path / "cards.parquet"
+    with pytest.raises(ValueError, match="Parquet"):
+        await export(replay([card]), target)
+    assert names(tmp_path) == []
+
+
+async def test_parquet_without_pyarrow_names_the_extra(
+    tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient, monkeypatch: Any
+) -> None:
+    """Without pyarrow, Parquet fails before any request, naming the extra to install."""
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(ImportError, match=r"pip install 'simcards-async\[parquet\]'"):
+        await export(client.sim_cards(), tmp_path / "cards.parquet")
+    assert names(tmp_path) == []
+    assert server.requests == []
+
+
+# --- targets, formats and kinds ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("a.jsonl", "jsonl"),
+        ("a.NDJSON", "jsonl"),
+        ("a.json", "jsonl"),
+        ("a.csv", "csv"),
+        ("a.parquet", "parquet"),
+        ("a.pq", "parquet"),
+        ("a.txt", "jsonl"),
+        ("a", "jsonl"),
+    ],
+)
+async def test_format_follows_the_suffix(tmp_path: Path, name: str, fmt: str) -> None:
+    """Without ``format``, the path's suffix picks it, and JSON lines is the fallback."""
+    result = await export(replay([SimCard(id="x")]), str(tmp_path / name))
+    assert result.format == fmt
+
+
+async def test_explicit_format_wins_over_the_suffix(tmp_path: Path) -> None:
+    """``format`` overrides the suffix."""
+    target = tmp_path / "cards.parquet"
+    result = await export(replay([SimCard(id="x")]), target, format="csv")
+    assert result.format == "csv"
+    assert target.read_text(encoding="utf-8").startswith("id,record_type,status,")
+
+
+async def test_invalid_format_is_refused_before_any_request(
+    tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
+) -> None:
+    """An unknown format raises InvalidParameterError, sends nothing and creates nothing."""
+    with pytest.raises(InvalidParameterError, match="format"):
+        await export(client.sim_cards(), tmp_path / "cards.csv", format="xml")  # type: ignore[arg-type]
+    assert server.requests == []
+    assert names(tmp_path) == []
+
+
+async def test_items_must_be_an_async_iterable(tmp_path: Path) -> None:
+    """A plain list is refused with InvalidParameterError naming ``items``."""
+    with pytest.raises(InvalidParameterError, match="items"):
+        await export([SimCard(id="x")], tmp_path / "a.jsonl")  # type: ignore[arg-type]
+
+
+async def test_mixed_kinds_fail_and_leave_no_file(tmp_path: Path) -> None:
+    """An action among cards raises TypeError and leaves neither target nor temporary file."""
+    items = [SimCard(id="a"), SimCardAction(id="b")]
+    with pytest.raises(TypeError, match="SimCardAction among SimCard"):
+        await export(replay(items), tmp_path / "a.csv")
+    assert names(tmp_path) == []
+
+
+async def test_text_file_target_is_refused() -> None:
+    """A file opened in text mode is refused: the writers write bytes."""
+    with pytest.raises(InvalidParameterError, match="binary"):
+        await export(replay([SimCard(id="x")]), io.StringIO())  # type: ignore[arg-type]
+
+
+async def test_binary_file_target_is_written_and_left_open() -> None:
+    """An open binary file gets the lines, is flushed, not closed, and has no path."""
+    out = io.BytesIO()
+    result = await export(replay([SimCard(id="a"), SimCard(id="b")]), out)
+    assert result.path is None
+    assert not out.closed
+    lines = out.getvalue().splitlines()
+    assert [msgspec.json.decode(line, type=SimCard).id for line in lines] == ["a", "b"]
+
+
+async def test_empty_stream_writes_a_header_or_a_schema(
+    tmp_path: Path, client: SimCardsClient
+) -> None:
+    """A listing with no match still gives a valid file: CSV header, Parquet schema, no lines."""
+    await export(client.sim_card_actions(sim_card_id=UNKNOWN_ID), tmp_path / "a.csv")
+    header = (tmp_path / "a.csv").read_text(encoding="utf-8").splitlines()
+    assert header == [",".join(SIM_CARD_ACTION_COLUMNS)]
+    await export(client.sim_card_actions(sim_card_id=UNKNOWN_ID), tmp_path / "a.parquet")
+    table = pq.read_table(tmp_path / "a.parquet")
+    assert (table.num_rows, tuple(table.column_names)) == (0, SIM_CARD_ACTION_COLUMNS)
+    result = await export(replay([]), tmp_path / "a.jsonl")
+    assert (result.items, (tmp_path / "a.jsonl").read_bytes()) == (0, b"")
+
+
+async def test_kind_sets_the_columns_of_an_empty_iterable(tmp_path: Path) -> None:
+    """``kind`` picks the columns when nothing says what the items would have been."""
+    await export(replay([]), tmp_path / "a.csv", kind=SimCardAction)
+    await export(replay([]), tmp_path / "c.csv")
+    assert (tmp_path / "a.csv").read_text().splitlines()[0] == ",".join(SIM_CARD_ACTION_COLUMNS)
+    assert (tmp_path / "c.csv").read_text().splitlines()[0] == ",".join(SIM_CARD_COLUMNS)
+    with pytest.raises(InvalidParameterError, match="kind"):
+        await export(replay([]), tmp_path / "x.csv", kind=dict)  # type: ignore[arg-type]
+
+
+# --- streaming and atomicity --------------------------------------------------------
+
+
+async def test_bytes_are_written_while_items_still_come(tmp_path: Path) -> None:
+    """Batches reach the temporary file during the export: the listing is never held whole."""
+    card = SimCard(id="x", iccid="8" * 19, tags=("customers", "staff"))
+    sizes: list[int] = []
+
+    async def many() -> AsyncIterator[SimCard]:
+        for i in range(20_000):
+            if i == 15_000:
+                sizes.extend(partial_sizes(tmp_path))
+            yield msgspec.structs.replace(card, id=str(i))
+
+    result = await export(many(), tmp_path / "cards.jsonl")
+    assert result.items == 20_000
+    assert len(sizes) == 1
+    assert sizes[0] >= 1 << 20  # at least one batch written before the end
+    assert (tmp_path / "cards.jsonl").stat().st_size > sizes[0]
+    assert leftovers(tmp_path) == []
+
+
+async def test_failure_midway_keeps_the_old_target(tmp_path: Path) -> None:
+    """A listing that fails after some pages leaves the target as it was and no temp file."""
+    faults = FaultPlan(script=[None, None, None, *[400] * 50])
+    async with (
+        MockTelnyxServer(sim_cards=2000, seed=2, faults=faults) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=2) as client,
+    ):
+        for name in ("cards.jsonl", "cards.csv", "cards.parquet"):
+            target = tmp_path / name
+            target.write_bytes(b"old")
+            server.requests.clear()
+            with pytest.raises(BadRequestError):
+                await export(client.sim_cards(page_size=50), target)
+            assert target.read_bytes() == b"old"
+            assert leftovers(tmp_path) == []
+
+
+async def test_cancelled_export_leaves_no_file(tmp_path: Path) -> None:
+    """Cancelling an export midway removes its temporary file and creates no target."""
+    seen: list[str] = []
+    async with (
+        MockTelnyxServer(sim_cards=2000, seed=2, latency=0.01) as server,
+        SimCardsClient(KEY, server.url) as client,
+    ):
+        stream = client.sim_cards(page_size=20)
+        with anyio.CancelScope() as scope:
+
+            def on_progress(progress: Progress) -> None:
+                if progress.items >= 100:
+                    seen.extend(leftovers(tmp_path))
+                    scope.cancel()
+
+            stream.on_progress(on_progress)
+            await export(stream, tmp_path / "cards.parquet")
+        assert scope.cancelled_caught
+    assert len(seen) == 1  # the temporary file existed while the export ran
+    assert names(tmp_path) == []
+
+
+async def test_success_replaces_an_existing_target(tmp_path: Path) -> None:
+    """A finished export replaces the target in one step and leaves no temporary file."""
+    target = tmp_path / "cards.jsonl"
+    target.write_bytes(b"old\n")
+    await export(replay([SimCard(id="new")]), target)
+    assert msgspec.json.decode(target.read_bytes(), type=SimCard).id == "new"
+    assert leftovers(tmp_path) == []
