@@ -30,6 +30,7 @@ from . import (
     DriftWarning,
     ExportResult,
     InvalidParameterError,
+    MergedStream,
     PageStream,
     Progress,
     SimCard,
@@ -38,6 +39,7 @@ from . import (
     TelnyxError,
     __version__,
     export,
+    merge,
 )
 
 __all__ = ["main"]
@@ -112,6 +114,14 @@ def _parser() -> argparse.ArgumentParser:
         "--sort",
         help="order by current_billing_period_consumed_data.amount; for descending order "
         "write it with '=': --sort=-current_billing_period_consumed_data.amount",
+    )
+    filters.add_argument(
+        "--any",
+        action="append",
+        metavar="KEY=VALUE",
+        help="export the union of several queries: each --any is one query, the other filters "
+        "plus this one (KEY: status, tag, iccid, msisdn, group-id); e.g. "
+        "--any status=standby --any tag=vip exports cards in standby or tagged vip, each once",
     )
     _add_common_flags(cards)
     cards.set_defaults(run=_export_sim_cards)
@@ -195,6 +205,13 @@ def _add_common_flags(common: argparse.ArgumentParser) -> None:
     )
     output.add_argument(
         "--limit", type=int, metavar="N", help="stop after this many records (default: all of them)"
+    )
+    output.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="record progress in FILE after every page, and keep the partial output if the "
+        "export is interrupted; run the same command again to resume where it stopped "
+        "(jsonl or csv to a file; FILE is removed once the export is complete)",
     )
     output.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar and no summary on stderr"
@@ -287,6 +304,10 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
+def _note(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr)
+
+
 def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has)
     message: Warning | str,
     category: type[Warning],
@@ -304,20 +325,60 @@ def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has)
 # --- export -------------------------------------------------------------------------
 
 
+#: ``--any KEY=VALUE`` keys, and the ``sim_cards()`` argument each one sets.
+ANY_KEYS = {
+    "status": "status",
+    "tag": "tags",
+    "iccid": "iccid",
+    "msisdn": "msisdn",
+    "group-id": "sim_card_group_id",
+}
+
+
 async def _export_sim_cards(args: argparse.Namespace) -> int:
-    def open_stream(client: SimCardsClient) -> PageStream[SimCard]:
-        return client.sim_cards(
-            status=args.status,
-            tags=args.tag,
-            iccid=args.iccid,
-            msisdn=args.msisdn,
-            sim_card_group_id=args.group_id,
-            include_sim_card_group=args.include_sim_card_group,
-            sort=args.sort,
-            **_paging(args),
-        )
+    filters: dict[str, Any] = {
+        "status": args.status,
+        "tags": args.tag,
+        "iccid": args.iccid,
+        "msisdn": args.msisdn,
+        "sim_card_group_id": args.group_id,
+    }
+    queries = [filters] if not args.any else [_any_query(filters, spec) for spec in args.any]
+    if args.any and args.checkpoint:
+        raise InvalidParameterError("--checkpoint", "used without --any", args.checkpoint)
+
+    def open_stream(client: SimCardsClient) -> PageStream[SimCard] | MergedStream[SimCard]:
+        streams = [
+            client.sim_cards(
+                **query,
+                include_sim_card_group=args.include_sim_card_group,
+                sort=args.sort,
+                **_paging(args),
+                **_checkpointing(args),
+            )
+            for query in queries
+        ]
+        return streams[0] if len(streams) == 1 else merge(*streams)
 
     return await _export(args, open_stream, "SIM cards")
+
+
+def _any_query(filters: dict[str, Any], spec: str) -> dict[str, Any]:
+    """The filters of one ``--any KEY=VALUE`` query: the common ones, plus (for tags) this one."""
+    key, sep, value = spec.partition("=")
+    name = ANY_KEYS.get(key.strip())
+    if not sep or name is None:
+        raise InvalidParameterError(
+            "--any", "KEY=VALUE with KEY one of " + ", ".join(ANY_KEYS), spec
+        )
+    query = dict(filters)
+    if name == "tags":  # tags add up: a card must have all of them
+        query[name] = [*(filters[name] or []), value]
+    elif name == "status":
+        query[name] = [value]
+    else:
+        query[name] = value
+    return query
 
 
 async def _export_sim_card_actions(args: argparse.Namespace) -> int:
@@ -328,9 +389,22 @@ async def _export_sim_card_actions(args: argparse.Namespace) -> int:
             bulk_sim_card_action_id=args.bulk_action_id,
             action_type=args.action_type,
             **_paging(args),
+            **_checkpointing(args),
         )
 
     return await _export(args, open_stream, "SIM card actions")
+
+
+def _checkpointing(args: argparse.Namespace) -> dict[str, Any]:
+    """``--checkpoint FILE``: write checkpoints there, and resume from it if it is there."""
+    if args.checkpoint is None:
+        return {}
+    resume = args.checkpoint if _is_file(args.checkpoint) else None
+    return {"checkpoint": args.checkpoint, "resume_from": resume}
+
+
+def _is_file(path: str) -> bool:
+    return os.path.isfile(path)  # noqa: PTH113  (a path given as a flag: str in, no Path)
 
 
 def _paging(args: argparse.Namespace) -> dict[str, Any]:
@@ -341,7 +415,10 @@ def _paging(args: argparse.Namespace) -> dict[str, Any]:
 
 async def _export(
     args: argparse.Namespace,
-    open_stream: Callable[[SimCardsClient], PageStream[SimCard] | PageStream[SimCardAction]],
+    open_stream: Callable[
+        [SimCardsClient],
+        PageStream[SimCard] | PageStream[SimCardAction] | MergedStream[SimCard],
+    ],
     noun: str,
 ) -> int:
     api_key = args.api_key or os.environ.get("TELNYX_API_KEY")
@@ -367,14 +444,22 @@ async def _export(
         client = SimCardsClient(api_key, base_url, **client_options)
         await stack.enter_async_context(client)
         stream = open_stream(client)
+        checkpoint = args.checkpoint
         to_stdout = args.output in (None, "-")
         target = sys.stdout.buffer if to_stdout else args.output
         bar = ProgressBar(sys.stderr, noun, enabled=not args.quiet and sys.stderr.isatty())
         stream.on_progress(bar.update)
         try:
             result = await export(stream, target, format=args.format)
+        except BaseException:
+            if checkpoint is not None and _is_file(checkpoint):
+                bar.close()
+                _note(f"run the same command again to resume from {checkpoint}")
+            raise
         finally:
             bar.close()
+        if checkpoint is not None:
+            os.remove(checkpoint)  # noqa: PTH107  (done: the next run starts afresh)
         if not args.quiet:
             where = "stdout" if to_stdout else args.output
             print(_summary(result, stream.progress, noun, where), file=sys.stderr)

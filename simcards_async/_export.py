@@ -302,12 +302,39 @@ class ExportResult:
 class _Output:
     """A temporary file renamed onto the target at the end, or the caller's open file."""
 
-    def __init__(self, target: str | os.PathLike[str] | IO[bytes]) -> None:
+    def __init__(
+        self,
+        target: str | os.PathLike[str] | IO[bytes],
+        *,
+        keep_partial: bool = False,
+        resume: _Partial | None = None,
+    ) -> None:
         self.committed = False
-        if isinstance(target, (str, os.PathLike)):
-            self.path: Path | None = Path(target)
+        #: Whether the temporary file stays after a failure, for a checkpoint to resume.
+        self.keep_partial = keep_partial
+        #: Whether the output starts empty (False when it continues a resumed partial file).
+        self.fresh = resume is None or resume.size == 0
+        self.path: Path | None
+        self.temp: Path | None
+        self.file: IO[bytes]
+        if isinstance(target, (str, os.PathLike)) and resume is not None:
+            self.path = Path(target)
+            self.temp = self.path.with_name(resume.partial)
+            try:
+                self.file = open(self.temp, "r+b")  # noqa: PTH123, SIM115  (closed by commit/discard)
+            except FileNotFoundError as exc:
+                raise InvalidParameterError(
+                    "target",
+                    f"a path whose partial output {self.temp.name} the checkpoint continues; "
+                    "it is gone, so delete the checkpoint to start over",
+                    str(target),
+                ) from exc
+            self.file.truncate(resume.size)
+            self.file.seek(resume.size)
+        elif isinstance(target, (str, os.PathLike)):
+            self.path = Path(target)
             name = f".{self.path.name}.{secrets.token_hex(4)}.partial"
-            self.temp: Path | None = self.path.with_name(name)
+            self.temp = self.path.with_name(name)
             # 0o666 lets the umask decide the final file's mode, as for any new file.
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
             try:
@@ -315,7 +342,7 @@ class _Output:
             except OSError as exc:
                 exc.filename = str(self.path)  # the file asked for, not the temporary name
                 raise
-            self.file: IO[bytes] = open(fd, "wb")  # noqa: PTH123, SIM115  (closed by commit/discard)
+            self.file = open(fd, "wb")  # noqa: PTH123, SIM115  (closed by commit/discard)
         else:
             if not _is_binary_writer(target):
                 raise InvalidParameterError(
@@ -329,6 +356,16 @@ class _Output:
 
     async def commit(self) -> None:
         await anyio.to_thread.run_sync(self._commit)
+
+    async def sync(self) -> int:
+        """Push what was written to disk; the size of the output so far."""
+        return await anyio.to_thread.run_sync(self._sync)
+
+    def _sync(self) -> int:
+        self.file.flush()
+        if self.temp is not None:
+            os.fsync(self.file.fileno())
+        return self.file.tell()
 
     def _commit(self) -> None:
         self.file.flush()
@@ -345,7 +382,8 @@ class _Output:
             return
         with contextlib.suppress(OSError):
             self.file.close()
-        self.temp.unlink(missing_ok=True)
+        if not self.keep_partial:
+            self.temp.unlink(missing_ok=True)
 
 
 # --- the three writers -------------------------------------------------------------
@@ -403,7 +441,8 @@ class _CsvWriter(_Writer):
         super().__init__(out, kind)
         self.text = io.StringIO()
         self.csv = csv.writer(self.text)
-        self.csv.writerow(name for name, _ in kind.schema)
+        if out.fresh:  # a resumed file has its header already
+            self.csv.writerow(name for name, _ in kind.schema)
 
     def add(self, items: Sequence[Item]) -> None:
         row, cell = self.kind.row, _csv_cell
@@ -534,10 +573,17 @@ async def export(
     if fmt == "parquet":
         _import_pyarrow()  # fail before anything is read or created
     resolved = _resolve_kind(kind, items)
+    checkpointing = isinstance(items, PageStream) and items.checkpoint is not None
+    resume = None
+    if isinstance(items, PageStream) and items.checkpoint is not None:
+        resume = _resumed_output(items, target, fmt)
     try:
-        out = _Output(target)
+        out = _Output(target, keep_partial=checkpointing, resume=resume)
+        job = _Job(out, fmt, resolved)
+        if isinstance(items, PageStream) and checkpointing:
+            items.before_checkpoint = job.checkpoint_state
         try:
-            count = await _write(items, out, fmt, resolved)
+            count = await job.run(items)
         except BaseException:
             out.discard()
             raise
@@ -546,34 +592,90 @@ async def export(
             # Stop its fetchers now, even when cancelled, rather than when collected.
             with anyio.CancelScope(shield=True):
                 await items.aclose()
+    if resume is not None:
+        count += resume.items
     return ExportResult(items=count, path=out.path, format=fmt, seconds=time.monotonic() - started)
 
 
-async def _write(
-    items: AsyncIterable[Item], out: _Output, fmt: ExportFormat, kind: _Kind | None
-) -> int:
-    writer: _Writer | None = None
-    count = 0
-    try:
-        chunks = _chunks(items)
-        async with contextlib.aclosing(chunks):
-            async for chunk in chunks:
-                if writer is None:
-                    writer = _WRITERS[fmt](out, kind or _kind_of_item(chunk[0]))
-                _check_kind(chunk, writer.kind.cls)
-                writer.add(chunk)
-                count += len(chunk)
-                if writer.full():
-                    await writer.flush()
-        if writer is None:  # nothing came: still write a header, or a schema
-            writer = _WRITERS[fmt](out, kind or _KINDS[SimCard])
-        await writer.close()
-        await out.commit()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    return count
+@dataclass(frozen=True)
+class _Partial:
+    """Where a checkpointed export's partial output ends: kept in the checkpoint."""
+
+    partial: str
+    size: int
+    items: int
+
+
+def _resumed_output(items: PageStream[Any], target: object, fmt: ExportFormat) -> _Partial | None:
+    """The partial output a resumed stream's checkpoint continues, checked against the call."""
+    if not isinstance(target, (str, os.PathLike)):
+        raise InvalidParameterError("target", "a path when the stream writes a checkpoint", target)
+    if fmt == "parquet":
+        raise InvalidParameterError(
+            "format",
+            "'jsonl' or 'csv' when the stream writes a checkpoint (Parquet cannot be appended to)",
+            fmt,
+        )
+    point = items.resumed
+    if point is None:
+        return None
+    state = point.extra.get("export")
+    if not isinstance(state, dict):
+        raise InvalidParameterError(
+            "items", "a stream resumed from a checkpoint that an export wrote", point.path
+        )
+    for name, now in (("target", str(Path(target))), ("format", fmt)):
+        if state.get(name) != now:
+            raise InvalidParameterError(
+                name, f"{state.get(name)!r}, as when the checkpoint was made", now
+            )
+    return _Partial(partial=str(state["partial"]), size=int(state["size"]), items=point.items_done)
+
+
+class _Job:
+    """One export: feeds items to a writer, and tells a checkpoint where the output ends."""
+
+    def __init__(self, out: _Output, fmt: ExportFormat, kind: _Kind | None) -> None:
+        self.out = out
+        self.fmt = fmt
+        self.kind = kind
+        self.writer: _Writer | None = None
+
+    async def run(self, items: AsyncIterable[Item]) -> int:
+        out, count = self.out, 0
+        try:
+            chunks = _chunks(items)
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    writer = self._writer(chunk[0])
+                    _check_kind(chunk, writer.kind.cls)
+                    writer.add(chunk)
+                    count += len(chunk)
+                    if writer.full():
+                        await writer.flush()
+            # Nothing may have come: still write a header, or a schema.
+            await self._writer(None).close()
+            await out.commit()
+        except BaseException:
+            if self.writer is not None:
+                self.writer.abort()
+            raise
+        return count
+
+    def _writer(self, first: Item | None) -> _Writer:
+        if self.writer is None:
+            kind = self.kind or (_kind_of_item(first) if first is not None else _KINDS[SimCard])
+            self.writer = _WRITERS[self.fmt](self.out, kind)
+        return self.writer
+
+    async def checkpoint_state(self) -> dict[str, Any]:
+        """Write out what is held, sync it, and say where the output ends."""
+        if self.writer is not None:
+            await self.writer.flush()
+        size = await self.out.sync()
+        assert self.out.temp is not None  # noqa: S101  (checkpointing needs a path)
+        state = {"partial": self.out.temp.name, "size": size, "format": self.fmt}
+        return {"export": {**state, "target": str(self.out.path)}}
 
 
 async def _chunks(items: AsyncIterable[Item]) -> AsyncGenerator[Sequence[Item], None]:

@@ -26,7 +26,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._errors import InvalidParameterError
 from ._models import Page, SimCard, SimCardAction
-from ._pagination import PageStream
+from ._pagination import PageStream, Progress
 
 __all__ = ["MergeStats", "MergedStream", "Tagged", "merge", "merge_tagged"]
 
@@ -100,6 +100,7 @@ class MergedStream(Generic[T]):
         self._task: asyncio.Task[None] | None = None
         self._receive: MemoryObjectReceiveStream[tuple[int, Page[T]]] | None = None
         self._matchers = [_matcher(s.query.params) for s in self.streams]
+        self._progress_callbacks: list[Callable[[Progress], object]] = []
 
     async def __aenter__(self) -> MergedStream[T]:
         self._ensure_started()
@@ -147,11 +148,35 @@ class MergedStream(Generic[T]):
                     seen.add(item.id)
                 stats.items_yielded += 1
                 yield item, source
+            if self._progress_callbacks:
+                snapshot = self.progress
+                for callback in self._progress_callbacks:
+                    callback(snapshot)
         if self._task is not None:
             await asyncio.wait([self._task])
         error, self._readers.error = self._readers.error, None
         if error is not None:
             raise error
+
+    @property
+    def progress(self) -> Progress:
+        """Every query's progress added up; ``total_results`` counts an overlap once per query."""
+        parts = [s.progress for s in self.streams]
+        pages = [p.total_pages for p in parts]
+        totals = [p.total_results for p in parts]
+        return Progress(
+            pages_done=sum(p.pages_done for p in parts),
+            total_pages=None if None in pages else sum(p or 0 for p in pages),
+            items=self.stats.items_yielded,
+            total_results=None if None in totals else sum(t or 0 for t in totals),
+            retries=sum(p.retries for p in parts),
+            throttled_seconds=max(p.throttled_seconds for p in parts),
+            elapsed=max(p.elapsed for p in parts),
+        )
+
+    def on_progress(self, callback: Callable[[Progress], object]) -> None:
+        """Call ``callback(progress)`` in the consumer's task after each page is handed over."""
+        self._progress_callbacks.append(callback)
 
     async def aclose(self) -> None:
         """Stop every stream and release their connections."""

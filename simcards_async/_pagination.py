@@ -420,10 +420,11 @@ class PageStream(Generic[T]):
         #: Called before each checkpoint is written; returns state to keep in its ``extra``.
         #: An exporter flushes its output here, so the checkpoint never runs ahead of it.
         self.before_checkpoint: Callable[[], Awaitable[dict[str, Any]]] | None = None
-        self._checkpoint = checkpoint
+        #: The file this stream writes its checkpoints to, if any.
+        self.checkpoint = checkpoint
         self._fingerprint = fingerprint(query)
         self._items_done = resume.items_done if resume else 0
-        self._checkpointed = False
+        self.checkpointed = False
         self._progress_callbacks: list[Callable[[Progress], object]] = []
         self._engine = _Engine(
             query,
@@ -498,14 +499,14 @@ class PageStream(Generic[T]):
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
                     break
                 self._flush_warnings()
-                if self._checkpoint is not None and not self._checkpointed:
+                if self.checkpoint is not None and not self.checkpointed:
                     # A first checkpoint as soon as the listing is known: resumable from here.
                     seam = self.resumed.last_ids if self.resumed is not None else ()
                     await self._save_checkpoint(number, seam, complete=False)
                 yield page
                 # The consumer is done with this page: only now may a checkpoint say so.
                 self._items_done += len(page.data)
-                if self._checkpoint is not None:
+                if self.checkpoint is not None:
                     ids = tuple(item.id for item in page.data)
                     await self._save_checkpoint(number + 1, ids, complete=False)
                 self._report()
@@ -515,15 +516,15 @@ class PageStream(Generic[T]):
                 # The consumer stopped early (break, exception, cancellation): so do we.
                 self._stop()
         await self._finish()
-        if self._checkpoint is not None:
+        if self.checkpoint is not None:
             await self._save_checkpoint(0, (), complete=True)
         self._report()
 
     async def _save_checkpoint(
         self, next_page: int, last_ids: tuple[str, ...], *, complete: bool
     ) -> None:
-        assert self._checkpoint is not None  # noqa: S101  (callers check)
-        self._checkpointed = True
+        assert self.checkpoint is not None  # noqa: S101  (callers check)
+        self.checkpointed = True
         extra = await self.before_checkpoint() if self.before_checkpoint is not None else {}
         point = Checkpoint(
             fingerprint=self._fingerprint,
@@ -536,7 +537,7 @@ class PageStream(Generic[T]):
             complete=complete,
             extra=extra,
         )
-        save_checkpoint(self._checkpoint, point)
+        save_checkpoint(self.checkpoint, point)
 
     def _report(self) -> None:
         if self._progress_callbacks:

@@ -1,0 +1,178 @@
+"""Checkpointed exports that resume to the same file, and unions from the command line."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import msgspec
+import pytest
+
+import simcards_async as sc
+from simcards_async._cli import main
+from simcards_async.testing import FaultPlan, MockTelnyxServer
+
+pytestmark = pytest.mark.anyio
+
+KEY = "KEYresume-tests"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key or base URL from the environment unless a test sets one."""
+    monkeypatch.delenv("TELNYX_API_KEY", raising=False)
+    monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
+
+
+async def run(*argv: str) -> int:
+    """Call ``main`` in a worker thread: it runs an event loop of its own."""
+    return await anyio.to_thread.run_sync(main, list(argv))
+
+
+def failing_after(pages: int, failures: int = 1) -> FaultPlan:
+    """The first ``pages`` requests succeed, then ``failures`` fail, then all succeed."""
+    return FaultPlan(script=[None] * pages + [500] * failures)
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+async def test_export_resumed_after_a_failure_equals_an_uninterrupted_one(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A checkpointed export that died midway, run again, ends with the very same bytes."""
+    async with MockTelnyxServer(sim_cards=1200, seed=4) as clean:
+        async with sc.SimCardsClient(KEY, clean.url) as client:
+            reference = tmp_path / f"reference.{suffix}"
+            await sc.export(client.sim_cards(page_size=100), reference)
+    target, point = tmp_path / f"cards.{suffix}", tmp_path / "scan.json"
+    async with MockTelnyxServer(sim_cards=1200, seed=4, faults=failing_after(5)) as server:
+        async with sc.SimCardsClient(KEY, server.url, max_concurrency=1, max_retries=0) as client:
+            with pytest.raises(sc.InternalServerError):
+                await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+            assert not target.exists(), "an unfinished export never looks complete"
+            partials = list(tmp_path.glob(f".cards.{suffix}.*.partial"))
+            assert len(partials) == 1, "the partial output is kept for the resume"
+            before = len(server.requests)
+            stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+            result = await sc.export(stream, target)
+            pages = [int(r.query["page[number]"][0]) for r in server.requests[before:]]
+    assert target.read_bytes() == reference.read_bytes()
+    assert result.items == 1200
+    assert min(pages) == 6, "the five finished pages were not fetched again"
+    assert not list(tmp_path.glob("*.partial"))
+    assert msgspec.json.decode(point.read_bytes())["complete"] is True
+
+
+async def test_checkpointed_export_refuses_what_cannot_resume(tmp_path: Path) -> None:
+    """Parquet (not appendable) and an open file (nothing to rename) are refused up front."""
+    async with (
+        MockTelnyxServer(sim_cards=100, seed=4) as server,
+        sc.SimCardsClient(KEY, server.url) as client,
+    ):
+        point = tmp_path / "scan.json"
+        with pytest.raises(sc.InvalidParameterError, match="format"):
+            await sc.export(client.sim_cards(checkpoint=point), tmp_path / "cards.parquet")
+        with (tmp_path / "out.jsonl").open("wb") as file:
+            with pytest.raises(sc.InvalidParameterError, match="target"):
+                await sc.export(client.sim_cards(checkpoint=point), file)
+        assert server.requests == []
+
+
+async def test_resume_into_another_target_is_refused(tmp_path: Path) -> None:
+    """A checkpoint made by an export to one file cannot continue into another."""
+    point = tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4, faults=failing_after(2)) as server,
+        sc.SimCardsClient(KEY, server.url, max_concurrency=1, max_retries=0) as client,
+    ):
+        with pytest.raises(sc.InternalServerError):
+            await sc.export(client.sim_cards(page_size=100, checkpoint=point), tmp_path / "a.csv")
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        with pytest.raises(sc.InvalidParameterError, match="target"):
+            await sc.export(stream, tmp_path / "b.csv")
+
+
+async def test_cli_checkpoint_resumes_with_the_same_command(tmp_path: Path) -> None:
+    """`--checkpoint`: a failed export says how to resume; the same command finishes the file."""
+    async with MockTelnyxServer(sim_cards=900, seed=8) as clean:
+        reference = tmp_path / "reference.jsonl"
+        argv = ["--api-key", KEY, "--base-url", clean.url, "-q", "--page-size", "50"]
+        assert await run("export", "sim-cards", *argv, "-o", str(reference)) == 0
+    # Pages 5 and 6 are read ahead together; each fails its 1 + 4 tries, then all is well.
+    async with MockTelnyxServer(sim_cards=900, seed=8, faults=failing_after(4, 10)) as server:
+        command = [
+            "export",
+            "sim-cards",
+            *["--api-key", KEY, "--base-url", server.url, "--page-size", "50"],
+            *["--max-concurrency", "1", "--checkpoint", str(tmp_path / "ck.json")],
+            *["-o", str(tmp_path / "cards.jsonl")],
+        ]
+        assert await run(*command) == 1
+        assert (tmp_path / "ck.json").exists()
+        assert await run(*command) == 0
+    assert (tmp_path / "cards.jsonl").read_bytes() == reference.read_bytes()
+    assert not (tmp_path / "ck.json").exists(), "a finished export removes its checkpoint"
+
+
+async def test_cli_any_exports_the_union(tmp_path: Path) -> None:
+    """`--any status=standby --any tag=vip` exports cards in standby or tagged vip, each once."""
+    async with MockTelnyxServer(sim_cards=1500, seed=9) as server:
+        async with sc.SimCardsClient(KEY, server.url) as client:
+            cards = await client.sim_cards().collect()
+        out = tmp_path / "union.jsonl"
+        code = await run(
+            *["export", "sim-cards", "--api-key", KEY, "--base-url", server.url, "-q"],
+            *["--any", "status=standby", "--any", "tag=vip", "-o", str(out)],
+        )
+        queries = [r.query for r in server.requests[1:]]
+    assert code == 0
+    got = [msgspec.json.decode(line, type=sc.SimCard).id for line in out.read_bytes().splitlines()]
+    expected = {c.id for c in cards if c.status.value == "standby" or "vip" in c.tags}
+    assert len(got) == len(set(got)) == len(expected)
+    assert set(got) == expected
+    assert {"filter[status]": ["standby"]}.items() <= {
+        k: v for q in queries for k, v in q.items()
+    }.items()
+
+
+async def test_cli_any_keeps_the_other_filters(tmp_path: Path) -> None:
+    """Each --any query is the other filter flags plus its own: tags add up."""
+    async with MockTelnyxServer(sim_cards=300, seed=9) as server:
+        code = await run(
+            *["export", "sim-cards", "--api-key", KEY, "--base-url", server.url, "-q"],
+            *["--tag", "iot", "--any", "tag=vip", "--any", "status=disabled"],
+            *["-o", str(tmp_path / "u.jsonl")],
+        )
+        filters = sorted(
+            (r.query.get("filter[tags]", [""])[0], r.query.get("filter[status]", [""])[0])
+            for r in server.requests
+            if r.query.get("page[number]") == ["1"]
+        )
+    assert code == 0
+    assert filters == [("iot", "disabled"), ("iot,vip", "")]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--any", "colour=red"], "--any"),
+        (["--any", "status"], "--any"),
+        (["--any", "status=standby", "--checkpoint", "ck.json"], "--checkpoint"),
+        (["--any", "status=bogus"], "status"),
+    ],
+)
+async def test_cli_any_refusals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    """A malformed --any, an unknown value, or --any with --checkpoint: exit 2, one clear line."""
+    async with MockTelnyxServer(sim_cards=10, seed=1) as server:
+        code = await run(
+            *["export", "sim-cards", "--api-key", KEY, "--base-url", server.url],
+            *flags,
+            *["-o", str(tmp_path / "x.jsonl")],
+        )
+        assert server.requests == []
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("simcards: error:")
+    assert message in err
