@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -40,22 +39,26 @@ async def test_export_resumed_after_a_failure_equals_an_uninterrupted_one(
     tmp_path: Path, suffix: str
 ) -> None:
     """A checkpointed export that died midway, run again, ends with the very same bytes."""
-    async with MockTelnyxServer(sim_cards=1200, seed=4) as clean:
-        async with sc.SimCardsClient(KEY, clean.url) as client:
-            reference = tmp_path / f"reference.{suffix}"
-            await sc.export(client.sim_cards(page_size=100), reference)
+    reference = tmp_path / f"reference.{suffix}"
+    async with (
+        MockTelnyxServer(sim_cards=1200, seed=4) as clean,
+        sc.SimCardsClient(KEY, clean.url) as client,
+    ):
+        await sc.export(client.sim_cards(page_size=100), reference)
     target, point = tmp_path / f"cards.{suffix}", tmp_path / "scan.json"
-    async with MockTelnyxServer(sim_cards=1200, seed=4, faults=failing_after(5)) as server:
-        async with sc.SimCardsClient(KEY, server.url, max_concurrency=1, max_retries=0) as client:
-            with pytest.raises(sc.InternalServerError):
-                await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
-            assert not target.exists(), "an unfinished export never looks complete"
-            partials = list(tmp_path.glob(f".cards.{suffix}.*.partial"))
-            assert len(partials) == 1, "the partial output is kept for the resume"
-            before = len(server.requests)
-            stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
-            result = await sc.export(stream, target)
-            pages = [int(r.query["page[number]"][0]) for r in server.requests[before:]]
+    async with (
+        MockTelnyxServer(sim_cards=1200, seed=4, faults=failing_after(5)) as server,
+        sc.SimCardsClient(KEY, server.url, max_concurrency=1, max_retries=0) as client,
+    ):
+        with pytest.raises(sc.InternalServerError):
+            await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+        assert not target.exists(), "an unfinished export never looks complete"
+        partials = list(tmp_path.glob(f".cards.{suffix}.*.partial"))
+        assert len(partials) == 1, "the partial output is kept for the resume"
+        before = len(server.requests)
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        result = await sc.export(stream, target)
+        pages = [int(r.query["page[number]"][0]) for r in server.requests[before:]]
     assert target.read_bytes() == reference.read_bytes()
     assert result.items == 1200
     assert min(pages) == 6, "the five finished pages were not fetched again"
@@ -72,9 +75,11 @@ async def test_checkpointed_export_refuses_what_cannot_resume(tmp_path: Path) ->
         point = tmp_path / "scan.json"
         with pytest.raises(sc.InvalidParameterError, match="format"):
             await sc.export(client.sim_cards(checkpoint=point), tmp_path / "cards.parquet")
-        with (tmp_path / "out.jsonl").open("wb") as file:
-            with pytest.raises(sc.InvalidParameterError, match="target"):
-                await sc.export(client.sim_cards(checkpoint=point), file)
+        with (
+            (tmp_path / "out.jsonl").open("wb") as file,
+            pytest.raises(sc.InvalidParameterError, match="target"),
+        ):
+            await sc.export(client.sim_cards(checkpoint=point), file)
         assert server.requests == []
 
 
