@@ -135,23 +135,28 @@ class MergedStream(Generic[T]):
         receive = self._ensure_started()
         seen: set[str] | None = set() if self.dedupe else None
         stats = self.stats
-        while True:
-            try:
-                source, page = await receive.receive()
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                break
-            for item in page.data:
-                if seen is not None:
-                    if item.id in seen:
-                        stats.duplicates_dropped += 1
-                        continue
-                    seen.add(item.id)
-                stats.items_yielded += 1
-                yield item, source
-            if self._progress_callbacks:
-                snapshot = self.progress
-                for callback in self._progress_callbacks:
-                    callback(snapshot)
+        finished = False
+        try:
+            while True:
+                try:
+                    source, page = await receive.receive()
+                except (anyio.EndOfStream, anyio.ClosedResourceError):
+                    receive.close()  # now, not whenever the stream is collected
+                    break
+                for item in page.data:
+                    if seen is not None:
+                        if item.id in seen:
+                            stats.duplicates_dropped += 1
+                            continue
+                        seen.add(item.id)
+                    stats.items_yielded += 1
+                    yield item, source
+                self._report()
+            finished = True
+        finally:
+            if not finished:
+                # The consumer stopped early (break, exception, cancellation): so do we.
+                self._stop()
         if self._task is not None:
             await asyncio.wait([self._task])
         error, self._readers.error = self._readers.error, None
@@ -178,6 +183,21 @@ class MergedStream(Generic[T]):
         """Call ``callback(progress)`` in the consumer's task after each page is handed over."""
         self._progress_callbacks.append(callback)
 
+    def _report(self) -> None:
+        if self._progress_callbacks:
+            snapshot = self.progress
+            for callback in self._progress_callbacks:
+                callback(snapshot)
+
+    def _stop(self) -> None:
+        """Cancel the readers without waiting for them (from sync code or a finally)."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                task.cancel()
+        if self._receive is not None:
+            self._receive.close()
+
     async def aclose(self) -> None:
         """Stop every stream and release their connections."""
         task, self._task = self._task, None
@@ -194,14 +214,9 @@ class MergedStream(Generic[T]):
         return self._receive
 
     def __del__(self) -> None:
-        # getattr: a constructor that refused its arguments leaves no state behind.
-        task = getattr(self, "_task", None)
-        if task is not None and not task.done():
-            with contextlib.suppress(RuntimeError):  # the loop is already closed
-                task.cancel()
-        receive = getattr(self, "_receive", None)
-        if receive is not None:
-            receive.close()
+        # Dropped mid-way without ``async with``: stop the readers, silently.
+        if hasattr(self, "_receive"):  # not if the constructor refused its arguments
+            self._stop()
 
 
 def merge(*streams: PageStream[T], dedupe: bool = True) -> MergedStream[T]:

@@ -497,6 +497,7 @@ class PageStream(Generic[T]):
                 try:
                     number, page = await receive.receive()
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
+                    receive.close()  # now, not whenever the stream is collected
                     break
                 self._flush_warnings()
                 if self.checkpoint is not None and not self.checkpointed:

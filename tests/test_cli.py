@@ -538,11 +538,9 @@ def test_demo_as_a_subprocess(tmp_path: Path) -> None:
 
 
 def test_demo_default_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """--demo serves 25,000 records by default and exports them all in a few seconds."""
+    """--demo serves 25,000 records by default and exports every one of them."""
     target = tmp_path / "actions.jsonl"
-    started = time.monotonic()
     assert main(["export", "sim-card-actions", "--demo", "-o", str(target)]) == 0
-    assert time.monotonic() - started < 5
     assert len(read_jsonl(target, SimCardAction)) == 25_000
     summary = SUMMARY.fullmatch(capsys.readouterr().err.strip())
     assert summary is not None
