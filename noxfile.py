@@ -10,7 +10,7 @@ nox.options.reuse_existing_virtualenvs = True
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
 
-@nox.session
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite (pass pytest arguments after ``--``)."""
     session.install("-e", ".[tests]")
