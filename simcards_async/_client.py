@@ -78,7 +78,10 @@ class SimCardsClient:
         read_ahead: int | None = None,
         deadline: float | None = None,
     ) -> None:
-        self._api_key = api_key if api_key is not None else os.environ.get("TELNYX_API_KEY")
+        self._state = _State.UNOPENED
+        key = api_key if api_key is not None else os.environ.get("TELNYX_API_KEY")
+        # An empty key is no key: that is a clear error at first use, as a missing one.
+        self._api_key = _checked_api_key(key) if key != "" else None
         self.base_url = check_base_url(
             base_url or os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
         )
@@ -96,7 +99,6 @@ class SimCardsClient:
         self._session = session
         self._owns_session = session is None
         self._transport_: Transport | None = None
-        self._state = _State.UNOPENED
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
@@ -301,6 +303,9 @@ class SimCardsClient:
         transport = self._transport()
 
         async def fetch(target: str, on_retry: Callable[[APIError], None]) -> Page[T]:
+            if self._state is _State.CLOSED:
+                # Even with a session of the caller's, which closing the client leaves open.
+                raise RuntimeError("the client was closed while this stream was being read")
             return await transport.get(target, decode, on_retry=on_retry)
 
         return PageStream(
@@ -318,6 +323,17 @@ class SimCardsClient:
     def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _checked_api_key(key: object) -> str | None:
+    if key is None:
+        return None
+    # The value is never put in the message: it is a secret, even when it is a wrong one.
+    if not isinstance(key, str) or any(c.isspace() or not c.isprintable() for c in key):
+        raise InvalidParameterError(
+            "api_key", "a string without spaces or control characters", "<redacted>"
+        )
+    return key
 
 
 def _int_at_least(name: str, value: object, low: int = 1) -> int:

@@ -65,10 +65,16 @@ class RetryPolicy:
         return max(min(hint, self.max_hint), jitter)
 
 
-def check_base_url(base_url: str) -> str:
+def check_base_url(base_url: object) -> str:
     """Refuse a base URL that would send the key in clear to a host that is not loopback."""
-    parts = urlsplit(base_url)
     allowed = "an https:// URL (plain http:// only for a loopback host such as 127.0.0.1)"
+    if not isinstance(base_url, str):
+        raise InvalidParameterError("base_url", allowed, base_url)
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+    except ValueError as exc:
+        raise InvalidParameterError("base_url", allowed, base_url) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidParameterError("base_url", allowed, base_url)
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
@@ -145,15 +151,16 @@ class Transport:
         async with self.limiter.slot() as epoch:
             self.requests += 1
             status, headers, body = await self._send(url)
-        reset = _reset_seconds(headers)
+        # A server may ask for any wait; past max_hint it is cut, so nothing hangs on it.
+        reset = self._capped(_reset_seconds(headers))
         if 200 <= status < 300:  # noqa: PLR2004
             self.limiter.on_healthy(_int_header(headers, "x-ratelimit-remaining"), reset)
             try:
                 return decode(body)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
                 msg = f"the answer to GET {url} is not the documented JSON: {exc}"
                 raise APIResponseValidationError(msg, url=url, status=status) from exc
-        retry_after = _retry_after(headers)
+        retry_after = self._capped(_retry_after(headers))
         if status == 429:  # noqa: PLR2004
             self.limiter.on_throttled(epoch, retry_after if retry_after is not None else reset)
         cls = exception_for_status(status)
@@ -165,6 +172,9 @@ class Transport:
             url=url,
             retry_after=retry_after if retry_after is not None else reset,
         )
+
+    def _capped(self, seconds: float | None) -> float | None:
+        return None if seconds is None else min(seconds, self.retry.max_hint)
 
     async def _send(self, url: str) -> tuple[int, Mapping[str, str], bytes]:
         """One GET, following same-origin redirects only; the key never leaves the origin."""
@@ -180,6 +190,10 @@ class Transport:
                     status, headers = resp.status, resp.headers
             except (asyncio.TimeoutError, TimeoutError) as exc:
                 raise APITimeoutError(f"no answer to GET {url} in time", url=url) from exc
+            except aiohttp.ClientResponseError as exc:
+                # Not chained: its request_info holds our headers, Authorization included.
+                msg = f"GET {url} failed: {type(exc).__name__}: {exc.status} {exc.message}"
+                raise APIConnectionError(msg, url=url) from None
             except aiohttp.ClientError as exc:
                 msg = f"GET {url} failed: {type(exc).__name__}: {exc}"
                 raise APIConnectionError(msg, url=url) from exc

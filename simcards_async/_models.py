@@ -236,24 +236,32 @@ _ONE_SIM_CARD_ACTION = msgspec.json.Decoder(_One[SimCardAction])
 _ERRORS = msgspec.json.Decoder(_WireErrors)
 
 
+def _decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+    try:
+        return decoder.decode(body)
+    except RecursionError as exc:
+        # msgspec recurses on nested JSON: a hostile body must fail like any bad body.
+        raise msgspec.DecodeError("JSON nested too deeply") from exc
+
+
 def decode_sim_card_page(body: bytes) -> Page[SimCard]:
     """Decode a ``GET /sim_cards`` answer."""
-    return _SIM_CARD_PAGE.decode(body)
+    return _decode(_SIM_CARD_PAGE, body)
 
 
 def decode_sim_card_action_page(body: bytes) -> Page[SimCardAction]:
     """Decode a ``GET /sim_card_actions`` answer."""
-    return _SIM_CARD_ACTION_PAGE.decode(body)
+    return _decode(_SIM_CARD_ACTION_PAGE, body)
 
 
 def decode_sim_card(body: bytes) -> SimCard:
     """Decode a ``GET /sim_cards/{id}`` answer."""
-    return _ONE_SIM_CARD.decode(body).data
+    return _decode(_ONE_SIM_CARD, body).data
 
 
 def decode_sim_card_action(body: bytes) -> SimCardAction:
     """Decode a ``GET /sim_card_actions/{id}`` answer."""
-    return _ONE_SIM_CARD_ACTION.decode(body).data
+    return _decode(_ONE_SIM_CARD_ACTION, body).data
 
 
 def decode_errors(body: bytes) -> tuple[ErrorObject, ...]:
@@ -263,7 +271,7 @@ def decode_errors(body: bytes) -> tuple[ErrorObject, ...]:
     status code still tells what happened, so this never raises.
     """
     try:
-        wire = _ERRORS.decode(body)
+        wire = _decode(_ERRORS, body)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return ()
     return tuple(

@@ -75,7 +75,11 @@ class DriftReport:
     duplicates_dropped: int = 0
     #: Pages that came back empty or short before the planned end (records deleted).
     short_pages: int = 0
-    #: With ``rescan=True``: passes made after the first, and records they found missed.
+    #: Pages read again because they were served before the page ahead of them while the
+    #: listing changed, which would leave a gap between the two.
+    rereads: int = 0
+    #: With ``rescan=True``: passes made after the first, and the records they delivered
+    #: that the first pass had not (shifted past it by deletions, or inserted behind it).
     rescans: int = 0
     gaps_filled: int = 0
 
@@ -142,13 +146,14 @@ class Progress:
 class _Slot(Generic[T]):
     """One page being fetched: its result or error, and an event set when either is in."""
 
-    __slots__ = ("done", "error", "number", "page")
+    __slots__ = ("done", "error", "number", "page", "served")
 
     def __init__(self, number: int) -> None:
         self.number = number
         self.done = anyio.Event()
         self.page: Page[T] | None = None
         self.error: BaseException | None = None
+        self.served = 0  # the order in which the server's answers came in
 
 
 class _Engine(Generic[T]):
@@ -187,6 +192,11 @@ class _Engine(Generic[T]):
         self._delivered = 0
         self._warned = False
         self._start_page = query.start_page
+        self._rescanning = False
+        self._served = 0  # answers received so far: a clock for "which view is older"
+        self._last_served = 0  # ... of the page delivered last, and its total_results
+        self._last_total: int | None = None
+        self._planned_end: float = math.inf  # the last page as far as the answers tell
         if resume is not None:
             # Continue after the last page the consumer finished; its ids guard the seam.
             self._start_page = resume.next_page
@@ -222,6 +232,7 @@ class _Engine(Generic[T]):
         drift = self.stats.drift
         drift.rescans += 1
         before = self._delivered
+        self._rescanning = True  # repeats are the point of a second pass: not drift
         await self._read(send)
         drift.gaps_filled += self._delivered - before
 
@@ -231,23 +242,23 @@ class _Engine(Generic[T]):
         self._start_page = self.query.start_page  # a re-scan reads from the start
         first = await self._fetch(start)
         meta = first.meta
+        self._planned_end = meta.total_pages if meta else math.inf
         stats = self.stats
         if stats.total_results is None and stats.total_pages is None:
             stats.total_results = meta.total_results if meta else None
             stats.total_pages = meta.total_pages if meta else None
             if self.resume is None:
                 stats.drift.first_total_results = stats.total_results
-        if not await self._deliver(send, start, first):
+        if not await self._deliver(send, start, first, self._served):
             return False
         if self._at_end(first):
             return True
         # Without meta the total is unknown: read one page at a time until a short one.
-        last = meta.total_pages if meta else math.inf
         window = self.read_ahead if meta else 1
         error: Exception | None = None
         async with anyio.create_task_group() as tg:
             try:
-                more = await self._read_rest(tg, send, start + 1, last, window)
+                more = await self._read_rest(tg, send, start + 1, window)
             except Exception as exc:  # noqa: BLE001
                 # Raised below, outside the group, so it is not wrapped in an ExceptionGroup.
                 error, more = exc, False
@@ -261,12 +272,13 @@ class _Engine(Generic[T]):
         tg: TaskGroup,
         send: MemoryObjectSendStream[tuple[int, Page[T]]],
         number: int,
-        last: float,
         window: int,
     ) -> bool:
         slots: deque[_Slot[T]] = deque()
         while True:
-            while len(slots) < window and number <= last and self._wants_more(len(slots)):
+            while (
+                len(slots) < window and number <= self._planned_end and self._wants_more(len(slots))
+            ):
                 slots.append(self._start(tg, number))
                 number += 1
             if not slots:
@@ -275,15 +287,29 @@ class _Engine(Generic[T]):
             await slot.done.wait()
             if slot.error is not None:
                 raise slot.error
-            page = slot.page
+            page, served = slot.page, slot.served
             assert page is not None  # noqa: S101  (set with done, unless error)
+            if self._is_stale(page, served):
+                # Served before the page delivered just now, and the listing changed in
+                # between: records inserted since would fall between the two. Read it again.
+                self.stats.drift.rereads += 1
+                page = await self._fetch(slot.number)
+                served = self._served
             if page.meta is not None:
                 # The listing may have grown since the first page: read its new end too.
-                last = max(last, page.meta.total_pages)
-            if not await self._deliver(send, slot.number, page):
+                self._planned_end = max(self._planned_end, page.meta.total_pages)
+            if not await self._deliver(send, slot.number, page, served):
                 return False
             if self._at_end(page):
                 return True
+
+    def _is_stale(self, page: Page[T], served: int) -> bool:
+        return (
+            page.meta is not None
+            and self._last_total is not None
+            and served < self._last_served
+            and page.meta.total_results != self._last_total
+        )
 
     def _at_end(self, page: Page[T]) -> bool:
         """Whether a page ends the listing early.
@@ -307,6 +333,7 @@ class _Engine(Generic[T]):
     async def _fill(self, slot: _Slot[T]) -> None:
         try:
             slot.page = await self._fetch(slot.number)
+            slot.served = self._served
         except Exception as exc:  # noqa: BLE001  (raised in page order by _read)
             slot.error = exc
         finally:
@@ -314,6 +341,7 @@ class _Engine(Generic[T]):
 
     async def _fetch(self, number: int) -> Page[T]:
         page = await self.fetch(self.query.target(number), self._on_retry)
+        self._served += 1
         stats = self.stats
         stats.pages_fetched += 1
         stats.concurrency_limit = self.limiter.limit
@@ -326,10 +354,16 @@ class _Engine(Generic[T]):
         self.stats.retries += 1
 
     async def _deliver(
-        self, send: MemoryObjectSendStream[tuple[int, Page[T]]], number: int, page: Page[T]
+        self,
+        send: MemoryObjectSendStream[tuple[int, Page[T]]],
+        number: int,
+        page: Page[T],
+        served: int,
     ) -> bool:
         """Drop ids already seen, cut to ``limit``, send; False when the listing is done."""
-        self._check_drift(page)
+        self._check_drift(page, number)
+        if page.meta is not None:
+            self._last_served, self._last_total = served, page.meta.total_results
         items = self._dedupe(page.data)
         limit = self.query.limit
         if limit is not None and self._delivered + len(items) > limit:
@@ -347,9 +381,13 @@ class _Engine(Generic[T]):
         kept: tuple[T, ...] = items
         if any(i in seen for i in ids):
             kept = tuple(item for item in items if item.id not in seen)
-            self.stats.drift.duplicates_dropped += len(items) - len(kept)
             ids = [item.id for item in kept]
-            if not kept:
+            if self._rescanning:
+                pass  # a second pass repeats the first by design
+            elif kept:
+                self.stats.drift.duplicates_dropped += len(items) - len(kept)
+            else:
+                self.stats.drift.duplicates_dropped += len(items)
                 self._warn(
                     "a whole page repeated records already read: the listing shifted by a page "
                     "or more during the scan, so a repeat beyond the dedupe window is possible"
@@ -367,13 +405,13 @@ class _Engine(Generic[T]):
             for i in self._recent.popleft():
                 seen.pop(i, None)
 
-    def _check_drift(self, page: Page[T]) -> None:
+    def _check_drift(self, page: Page[T], number: int) -> None:
         drift = self.stats.drift
-        meta = page.meta
-        size = len(page.data)
-        if meta is not None and (
-            (size < self.query.page_size and meta.page_number < meta.total_pages)
-            or (not size and meta.page_number <= meta.total_pages)
+        size, end = len(page.data), self._planned_end
+        # Short or empty before the end planned from the answers so far: records deleted.
+        # (Not the page's own total_pages, which shrinks with the data.)
+        if page.meta is not None and (
+            (size < self.query.page_size and number < end) or (not size and number <= end)
         ):
             drift.short_pages += 1
         if drift.detected:

@@ -110,7 +110,17 @@ def _text(name: str, value: object) -> str:
     allowed = "a non-empty string without control characters"
     if not isinstance(value, str) or not value.strip() or _CONTROL.search(value):
         raise InvalidParameterError(name, allowed, value)
+    if not _is_utf8(value):
+        raise InvalidParameterError(name, "text that is valid Unicode (no lone surrogates)", value)
     return value
+
+
+def _is_utf8(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _uuid(name: str, value: object) -> str:
@@ -156,9 +166,9 @@ def _tags(value: object) -> str:
     items = _strings("tags", value)
     for item in items:
         # The API reads the value comma-separated: a tag with a comma cannot be asked for.
-        if not item.strip() or "," in item or _CONTROL.search(item):
+        if not item.strip() or "," in item or _CONTROL.search(item) or not _is_utf8(item):
             raise InvalidParameterError(
-                "tags", "non-empty strings without commas or control characters", item
+                "tags", "non-empty Unicode strings without commas or control characters", item
             )
     return ",".join(items)
 
