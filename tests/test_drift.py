@@ -1,0 +1,339 @@
+"""Drift: the listing changes while it is read; no id twice, nothing existing lost.
+
+Pages are numbered over live data. Records inserted at the head push every later
+record on, so page boundaries repeat records (dropped by the engine's dedupe);
+records deleted pull later ones back, so a record can slip past the scan (counted,
+warned about, and recovered by ``rescan=True``).
+
+Tests that need exact counts read one page at a time (``max_concurrency=1``), so
+the pages reach the server in page order and the server's drift, decided in arrival
+order, lands at known points. Changes made from the consumer's loop happen while
+the engine waits for the consumer, before it sends the next request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import msgspec
+import pytest
+from aiohttp import web
+
+import simcards_async
+from simcards_async import SimCard, SimCardsClient
+from simcards_async._http import RetryPolicy
+from simcards_async.testing import Drift, MockTelnyxServer
+
+pytestmark = pytest.mark.anyio
+
+KEY = "KEYdrift-0123456789abcdef"
+
+
+def _repeats(ids: list[str]) -> dict[str, int]:
+    return {i: n for i, n in Counter(ids).items() if n > 1}
+
+
+def _answered(server: MockTelnyxServer) -> int:
+    return sum(1 for r in server.requests if r.status == 200)
+
+
+# --- inserts ----------------------------------------------------------------------------------
+
+
+async def test_inserts_during_a_scan_lose_nothing_and_repeat_nothing() -> None:
+    """Cards inserted at the head while a scan runs: every card that existed at the start is
+    yielded once, in order, and each repeat is counted.
+    """
+    drift = Drift(seed=5, every=3, insert=7, delete=0)
+    async with MockTelnyxServer(sim_cards=2000, actions=1, drift=drift) as server:
+        start = server.current_sim_card_ids()
+        async with SimCardsClient(KEY, server.url, max_concurrency=1, read_ahead=4) as client:
+            stream = client.sim_cards(page_size=50)
+            with pytest.warns(simcards_async.DriftWarning, match="changed"):
+                got = [card.id async for card in stream]
+        # The cards inserted after page 1 are never reached: they sit before the scan.
+        assert got == start
+        answers = _answered(server)
+        report = stream.stats.drift
+        assert report.first_total_results == 2000
+        # Drift applies after every third answer, so the last answer saw all but the last.
+        assert report.last_total_results == 2000 + 7 * ((answers - 1) // 3)
+        assert len(server.current_sim_card_ids()) == 2000 + 7 * (answers // 3)
+        # Each insert pushed one card back onto a page already read: it came again, dropped.
+        assert report.duplicates_dropped == report.last_total_results - 2000
+        assert report.short_pages == 0
+        assert report.detected
+        # The engine read the listing's grown end: one page more than planned at the start.
+        assert stream.stats.total_pages == 40
+        assert stream.stats.pages_fetched == answers == -(-report.last_total_results // 50)
+
+
+async def test_inserting_a_whole_page_mid_scan_rereads_the_grown_end() -> None:
+    """A page's worth of inserts mid-scan: the repeated page is dropped whole, the new last
+    page is read, and nothing that existed is lost.
+    """
+    async with MockTelnyxServer(sim_cards=1000, actions=1) as server:
+        start = server.current_sim_card_ids()
+        async with SimCardsClient(KEY, server.url, max_concurrency=1, read_ahead=2) as client:
+            stream = client.sim_cards(page_size=100)
+            got: list[str] = []
+            with pytest.warns(simcards_async.DriftWarning):
+                async for card in stream:
+                    got.append(card.id)
+                    if len(got) == 201:  # first card of page 3
+                        inserted = server.insert_sim_cards(100)
+        assert got == start
+        assert not set(inserted) & set(got)
+        report = stream.stats.drift
+        assert report.duplicates_dropped == 100
+        assert (report.first_total_results, report.last_total_results) == (1000, 1100)
+        assert stream.stats.pages_fetched == 11
+
+
+async def test_drift_under_concurrency_never_yields_an_id_twice() -> None:
+    """With pages in flight at once and the data changing every other answer, no id is
+    yielded twice and the change is reported.
+    """
+    drift = Drift(seed=11, every=2, insert=9, delete=4)
+    async with MockTelnyxServer(sim_cards=3000, actions=3000, drift=drift) as server:
+        async with SimCardsClient(KEY, server.url, max_concurrency=8) as client:
+            cards = client.sim_cards(page_size=50)
+            with pytest.warns(simcards_async.DriftWarning):
+                card_ids = [card.id async for card in cards]
+            actions_at_start = len(server.current_action_ids())
+            actions = client.sim_card_actions(page_size=50)
+            with pytest.warns(simcards_async.DriftWarning):
+                action_ids = [action.id async for action in actions]
+        assert cards.stats.drift.first_total_results == 3000
+        assert actions.stats.drift.first_total_results == actions_at_start
+        for ids, stream in ((card_ids, cards), (action_ids, actions)):
+            assert _repeats(ids) == {}
+            assert stream.stats.drift.duplicates_dropped > 0
+            assert stream.stats.drift.detected
+
+
+async def test_insert_before_a_retried_page_loses_nothing() -> None:
+    """Inserts that land between a page's failed attempt and its retry, after the next page
+    was already served, lose nothing: every record that existed at the start is yielded.
+    """
+    # Page 2 fails while page 3 is served, then 5 records are inserted at the head, then
+    # page 2 is retried. Its retry sees the listing shifted by 5; page 3 did not.
+    listing = _ShiftingListing(50)
+    async with listing.serve() as url:
+        client = SimCardsClient(KEY, url, max_concurrency=2, read_ahead=2)
+        client._retry = RetryPolicy(max_retries=3, base=0.001, cap=0.01)
+        async with client:
+            stream = client.sim_cards(page_size=10)
+            with pytest.warns(simcards_async.DriftWarning):
+                got = [card.id async for card in stream]
+    # Answered in this order: page 3 before page 2's failure, then page 2's retry.
+    assert listing.log[:4] == [(1, 200), (3, 200), (2, 503), (2, 200)]
+    assert _repeats(got) == {}
+    missing = [i for i in listing.start if i not in set(got)]
+    assert missing == []
+
+
+class _ShiftingListing:
+    """``GET /v2/sim_cards`` over a list of ids: page 2 fails once, until page 3 has been
+    served; serving page 3 inserts 5 records at the head.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.ids = [str(uuid.UUID(int=n)) for n in range(1, count + 1)]
+        self.start = list(self.ids)
+        self.log: list[tuple[int, int]] = []
+        self._page3_served = anyio.Event()
+        self._failed = False
+
+    async def handle(self, request: web.Request) -> web.Response:
+        number = int(request.query["page[number]"])
+        size = int(request.query["page[size]"])
+        if number == 2 and not self._failed:
+            self._failed = True
+            await self._page3_served.wait()
+            self.log.append((number, 503))
+            body = {"errors": [{"code": "10007", "title": "Service unavailable"}]}
+            return web.json_response(body, status=503)
+        data = [{"id": i} for i in self.ids[(number - 1) * size : number * size]]
+        meta = {
+            "page_number": number,
+            "page_size": size,
+            "total_pages": -(-len(self.ids) // size),
+            "total_results": len(self.ids),
+        }
+        self.log.append((number, 200))
+        if number == 3 and not self._page3_served.is_set():
+            self.ids[:0] = [str(uuid.UUID(int=10_000 + n)) for n in range(5)]
+            self._page3_served.set()
+        return web.Response(
+            body=msgspec.json.encode({"data": data, "meta": meta}), content_type="application/json"
+        )
+
+    @asynccontextmanager
+    async def serve(self) -> AsyncIterator[str]:
+        app = web.Application()
+        app.router.add_get("/v2/sim_cards", self.handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            yield f"http://127.0.0.1:{runner.addresses[0][1]}/v2"
+        finally:
+            await runner.cleanup()
+
+
+async def test_shift_beyond_the_dedupe_window_is_reported() -> None:
+    """A shift of more pages than the dedupe window remembers is reported with a
+    ``DriftWarning`` (a repeat from that far back cannot be recognised in bounded memory).
+    """
+    async with MockTelnyxServer(sim_cards=200, actions=1) as server:
+        start = server.current_sim_card_ids()
+        async with SimCardsClient(KEY, server.url, max_concurrency=1, read_ahead=1) as client:
+            stream = client.sim_cards(page_size=10)
+            got: list[str] = []
+            with pytest.warns(simcards_async.DriftWarning, match="changed"):
+                async for card in stream:
+                    got.append(card.id)
+                    if len(got) == 11:
+                        server.insert_sim_cards(50)  # five pages: the window is three
+        assert set(start) <= set(got)
+        assert stream.stats.drift.last_total_results == 250
+
+
+# --- deletions --------------------------------------------------------------------------------
+
+
+async def _scan_deleting(
+    server: MockTelnyxServer, *, delete: int, rescan: bool
+) -> tuple[list[tuple[int, list[str]]], Any]:
+    """Read 100-card pages one at a time; at the first card of page 3, delete ``delete``
+    cards among those already read. Returns (page number, ids) per page, and the stream.
+    """
+    ids = server.current_sim_card_ids()
+    pages: list[tuple[int, list[str]]] = []
+    async with SimCardsClient(KEY, server.url, max_concurrency=1, read_ahead=1) as client:
+        stream = client.sim_cards(page_size=100, rescan=rescan)
+        with pytest.warns(simcards_async.DriftWarning, match="changed"):
+            async for page in stream.pages():
+                assert page.meta is not None
+                pages.append((page.meta.page_number, [card.id for card in page.data]))
+                if len(pages) == 3:
+                    server.delete_sim_cards(ids[10 : 10 + delete])
+    return pages, stream
+
+
+async def test_deletions_during_a_scan_may_lose_records() -> None:
+    """Deleting records already read shifts the rest back: as many unread records slip past
+    the scan, and the drift is reported.
+    """
+    async with MockTelnyxServer(sim_cards=1000, actions=1) as server:
+        start = server.current_sim_card_ids()
+        pages, stream = await _scan_deleting(server, delete=30, rescan=False)
+        got = [i for _, ids in pages for i in ids]
+        assert _repeats(got) == {}
+        missed = [i for i in start if i not in set(got)]
+        # Exactly as many as were deleted, one contiguous run that crossed a page boundary.
+        assert len(missed) == 30
+        first = start.index(missed[0])
+        assert missed == start[first : first + 30]
+        assert first % 100 == 0
+        report = stream.stats.drift
+        assert (report.first_total_results, report.last_total_results) == (1000, 970)
+        assert report.rescans == 0
+        assert report.gaps_filled == 0
+
+
+async def test_rescan_fills_the_gaps_left_by_deletions() -> None:
+    """With ``rescan=True`` a second pass yields exactly the records the first pass missed:
+    every record that existed at the start is yielded once.
+    """
+    async with MockTelnyxServer(sim_cards=1000, actions=1) as server:
+        start = server.current_sim_card_ids()
+        pages, stream = await _scan_deleting(server, delete=30, rescan=True)
+        got = [i for _, ids in pages for i in ids]
+        assert _repeats(got) == {}
+        assert sorted(got) == sorted(start)  # the deleted 30 were read before deletion
+        # The second pass starts again at page 1: what it yields is what it recovered.
+        numbers = [n for n, _ in pages]
+        second = next(k for k in range(1, len(numbers)) if numbers[k] <= numbers[k - 1])
+        recovered = [i for _, ids in pages[second:] for i in ids]
+        first_pass = {i for _, ids in pages[:second] for i in ids}
+        assert len(recovered) == 30
+        assert not first_pass & set(recovered)
+        report = stream.stats.drift
+        assert report.rescans == 1
+        assert report.gaps_filled == len(recovered) == 30
+        assert stream.stats.items_yielded == 1000
+
+
+async def test_rescan_under_random_drift_never_repeats_and_counts_what_it_found() -> None:
+    """With random inserts and deletes, a rescan still yields no id twice, and
+    ``gaps_filled`` is exactly what the second pass yielded.
+    """
+    drift = Drift(seed=2, every=3, insert=4, delete=4)
+    async with MockTelnyxServer(sim_cards=1500, actions=1, drift=drift) as server:
+        async with SimCardsClient(KEY, server.url, max_concurrency=4) as client:
+            stream = client.sim_cards(page_size=50, rescan=True)
+            pages: list[tuple[int, list[str]]] = []
+            with pytest.warns(simcards_async.DriftWarning):
+                async for page in stream.pages():
+                    assert page.meta is not None
+                    pages.append((page.meta.page_number, [card.id for card in page.data]))
+        got = [i for _, ids in pages for i in ids]
+        assert _repeats(got) == {}
+        numbers = [n for n, _ in pages]
+        second = next(k for k in range(1, len(numbers)) if numbers[k] <= numbers[k - 1])
+        report = stream.stats.drift
+        assert report.rescans == 1
+        assert report.gaps_filled == sum(len(ids) for _, ids in pages[second:]) > 0
+
+
+async def test_short_and_empty_pages_before_the_planned_end_are_counted() -> None:
+    """Deletions that shrink the listing by more than a page make the pages before the
+    planned end come back short, then empty: ``short_pages`` counts both.
+    """
+    async with MockTelnyxServer(sim_cards=1000, actions=1) as server:
+        pages, stream = await _scan_deleting(server, delete=130, rescan=False)
+        # Planned from page 1: 10 pages. Now 870 records: page 9 has 70, page 10 none.
+        assert [(n, len(ids)) for n, ids in pages][-1] == (9, 70)
+        assert stream.stats.pages_fetched == 10
+        assert stream.stats.drift.short_pages == 2
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+
+async def test_dedupe_memory_is_bounded_by_the_window() -> None:
+    """Without rescan the engine remembers at most ``(read_ahead + 2) * page_size`` ids,
+    during and after a 20,000-card scan with drift.
+    """
+    drift = Drift(seed=8, every=4, insert=3, delete=0)
+    async with MockTelnyxServer(sim_cards=20_000, actions=1, drift=drift) as server:
+        async with SimCardsClient(KEY, server.url, max_concurrency=2, read_ahead=4) as client:
+            stream = client.sim_cards(page_size=250)
+            sizes = []
+            with pytest.warns(simcards_async.DriftWarning):
+                async for _ in stream.pages():
+                    sizes.append(len(stream._engine._seen))
+        bound = (4 + 2) * 250
+        assert stream.stats.items_yielded == 20_000
+        assert max(sizes) <= bound
+        assert max(sizes) >= bound - stream.stats.drift.duplicates_dropped  # the window fills
+        assert len(stream._engine._seen) <= bound
+
+
+async def test_rescan_keeps_every_id() -> None:
+    """With ``rescan=True`` the engine keeps every id read (the documented price of it)."""
+    async with MockTelnyxServer(sim_cards=3000, actions=1) as server:
+        async with SimCardsClient(KEY, server.url, read_ahead=2) as client:
+            stream = client.sim_cards(page_size=100, rescan=True)
+            cards: list[SimCard] = await stream.collect()
+        assert len(cards) == 3000
+        assert len(stream._engine._seen) == 3000
+        assert stream.stats.drift.rescans == 0  # nothing changed: no second pass

@@ -1,0 +1,390 @@
+"""Rate limits: the shared AIMD limit, the client-wide pause gate, and the rate achieved.
+
+Functional tests run against ``MockTelnyxServer(rate_limit=RateLimit(...))``, a token
+bucket per key whose answers carry ``x-ratelimit-limit/remaining/reset`` (reset: seconds
+until the bucket is full). Send times are taken from an ``aiohttp.TraceConfig`` on a
+session given to the client: ``on_request_start`` runs in the same step as the client's
+gate check (no await between them), so a send time after a pause began means the gate
+let it through. Unit tests drive ``AdaptiveLimiter`` directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import anyio
+import pytest
+
+from simcards_async import RateLimitError, SimCardsClient
+from simcards_async._http import RetryPolicy
+from simcards_async._throttle import AdaptiveLimiter
+from simcards_async.testing import FaultPlan, MockTelnyxServer, RateLimit
+
+pytestmark = pytest.mark.anyio
+
+KEY = "KEYrate-0123456789abcdef"
+
+
+@dataclass
+class _Sends:
+    """When each request was sent (path and time), and each answer's rate-limit headers."""
+
+    starts: list[tuple[float, str]] = field(default_factory=list)
+    ends: list[tuple[float, int, dict[str, str]]] = field(default_factory=list)
+
+    def trace_config(self) -> aiohttp.TraceConfig:
+        async def start(_s: object, _c: object, params: aiohttp.TraceRequestStartParams) -> None:
+            self.starts.append((time.monotonic(), params.url.path))
+
+        async def end(_s: object, _c: object, params: aiohttp.TraceRequestEndParams) -> None:
+            headers = {k.lower(): v for k, v in params.response.headers.items()}
+            self.ends.append((time.monotonic(), params.response.status, headers))
+
+        config = aiohttp.TraceConfig()
+        config.on_request_start.append(start)
+        config.on_request_end.append(end)
+        return config
+
+
+def _watch_limit(limiter: AdaptiveLimiter) -> list[int]:
+    """The shared limit after every 429 and every healthy answer, in order."""
+    seen: list[int] = []
+    throttled, healthy = limiter.on_throttled, limiter.on_healthy
+
+    def on_throttled(epoch: int, reset: float | None) -> None:
+        throttled(epoch, reset)
+        seen.append(limiter.limit)
+
+    def on_healthy(remaining: int | None, reset: float | None) -> None:
+        healthy(remaining, reset)
+        seen.append(limiter.limit)
+
+    limiter.on_throttled = on_throttled  # type: ignore[method-assign]
+    limiter.on_healthy = on_healthy  # type: ignore[method-assign]
+    return seen
+
+
+@asynccontextmanager
+async def _client(
+    server: MockTelnyxServer, sends: _Sends, **options: Any
+) -> AsyncIterator[SimCardsClient]:
+    """A client of ``server`` whose requests are timed by ``sends``."""
+    async with (
+        aiohttp.ClientSession(trace_configs=[sends.trace_config()]) as session,
+        SimCardsClient(KEY, server.url, session=session, **options) as client,
+    ):
+        yield client
+
+
+# --- against a token bucket -----------------------------------------------------------------
+
+
+async def test_full_listing_under_a_rate_limit_completes() -> None:
+    """A listing that outruns the rate limit completes whole; every 429 was retried once."""
+    async with MockTelnyxServer(
+        sim_cards=3000, actions=1, rate_limit=RateLimit(requests_per_second=100, burst=5)
+    ) as server:
+        sends = _Sends()
+        async with _client(server, sends, max_concurrency=8) as client:
+            stream = client.sim_cards(page_size=50)
+            got = [card.id async for card in stream]
+        assert got == server.current_sim_card_ids()
+        refused = [r for r in server.requests if r.status == 429]
+        assert refused  # the limit was really hit
+        assert stream.stats.retries == len(refused)
+        assert len(server.requests) == 60 + len(refused)
+        assert stream.stats.throttled_seconds > 0
+
+
+async def test_limit_shrinks_on_429_and_grows_back_under_a_rate_limit() -> None:
+    """Under a token bucket the shared limit drops below its maximum, then grows again."""
+    async with MockTelnyxServer(
+        sim_cards=1500, actions=1, rate_limit=RateLimit(requests_per_second=150, burst=4)
+    ) as server:
+        sends = _Sends()
+        async with _client(server, sends, max_concurrency=8) as client:
+            limits = _watch_limit(client._transport().limiter)
+            stream = client.sim_cards(page_size=25)
+            async for _ in stream.pages():
+                assert 1 <= stream.stats.concurrency_limit <= 8
+            lowest = min(limits)
+            assert lowest < 8
+            assert max(limits[limits.index(lowest) :]) > lowest
+            assert client._transport().limiter.decreases >= 1
+
+
+async def test_limit_halves_once_per_round_and_grows_back_to_the_maximum() -> None:
+    """Eight 429s from one round of requests halve the limit once (8 to 4); healthy answers
+    then grow it back to 8.
+    """
+    # Page 1 alone, then the eight requests of the first full round are all refused.
+    plan = FaultPlan(script=[None] + ["429"] * 8, retry_after=0.02)
+    async with MockTelnyxServer(sim_cards=3000, actions=1, faults=plan) as server:
+        sends = _Sends()
+        async with _client(server, sends, max_concurrency=8) as client:
+            limiter = client._transport().limiter
+            limits = _watch_limit(limiter)
+            stream = client.sim_cards(page_size=20)
+            await stream.collect()
+            assert limiter.decreases == 1
+            assert limits[:9] == [8] + [4] * 8  # page 1, then the round of eight 429s
+            assert min(limits) == 4
+            assert limits[-1] == 8
+            assert client.concurrency_limit == stream.stats.concurrency_limit == 8
+            assert stream.stats.retries == 8
+
+
+async def test_a_429_pauses_every_stream_of_the_client() -> None:
+    """After one stream gets a 429, no stream of that client sends until the pause is over."""
+    plan = FaultPlan(script=[None] * 6 + ["429"], retry_after=0.3)
+    async with MockTelnyxServer(sim_cards=400, actions=400, latency=0.01, faults=plan) as server:
+        sends = _Sends()
+        async with _client(server, sends, max_concurrency=4) as client:
+            limiter = client._transport().limiter
+            pauses: list[tuple[float, float]] = []
+            original = limiter.pause
+
+            def pause(seconds: float) -> None:
+                pauses.append((time.monotonic(), seconds))
+                original(seconds)
+
+            limiter.pause = pause  # type: ignore[method-assign]
+            cards = client.sim_cards(page_size=10)
+            actions = client.sim_card_actions(page_size=10)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(cards.collect)
+                tg.start_soon(actions.collect)
+
+        assert len(pauses) == 1
+        began, seconds = pauses[0]
+        assert seconds == pytest.approx(0.3)
+        ended = began + seconds
+        during = [(t, path) for t, path in sends.starts if began < t < ended]
+        assert during == []
+        for path in ("/v2/sim_cards", "/v2/sim_card_actions"):
+            assert any(t < began for t, p in sends.starts if p == path)
+            assert any(t >= ended for t, p in sends.starts if p == path)
+        assert cards.stats.throttled_seconds == pytest.approx(0.3, abs=0.01)
+        assert actions.stats.throttled_seconds == pytest.approx(0.3, abs=0.01)
+
+
+async def test_achieved_rate_stays_near_the_allowed_rate() -> None:
+    """Requests sent (429s included) stay close to the bucket's rate in every window."""
+    rate, burst = 100.0, 5
+    async with MockTelnyxServer(
+        sim_cards=1500, actions=1, rate_limit=RateLimit(requests_per_second=rate, burst=burst)
+    ) as server:
+        sends = _Sends()
+        async with _client(server, sends, max_concurrency=8) as client:
+            started = time.monotonic()
+            await client.sim_cards(page_size=25).collect()
+            elapsed = time.monotonic() - started
+        times = [t for t, _ in sends.starts]
+        assert len(times) == len(server.requests)
+        refused = sum(1 for r in server.requests if r.status == 429)
+        # The bucket lets burst + rate * w through in any window w; allow twice that for the
+        # requests the server refused, which a client cannot fully avoid.
+        window = 0.25
+        allowed = burst + rate * window
+        busiest = max(sum(1 for u in times if t <= u < t + window) for t in times)
+        assert busiest <= 2 * allowed
+        assert len(times) / elapsed <= 1.5 * rate + burst / elapsed
+        assert refused <= len(times) // 3
+
+
+async def test_no_requests_left_pauses_the_client_without_a_429() -> None:
+    """An answer saying no requests remain pauses the client until the window resets, so a
+    one-at-a-time client never gets a 429.
+    """
+    async with MockTelnyxServer(
+        sim_cards=300, actions=1, rate_limit=RateLimit(requests_per_second=20, burst=3)
+    ) as server:
+        sends = _Sends()
+        async with _client(server, sends, max_concurrency=1) as client:
+            stream = client.sim_cards(page_size=25)
+            assert len(await stream.collect()) == 300
+        assert [r.status for r in server.requests] == [200] * 12
+        assert stream.stats.retries == 0
+        assert stream.stats.throttled_seconds > 0
+        assert len(sends.starts) == len(sends.ends) == 12  # one at a time: pairs line up
+        exhausted = 0
+        for (answered, _, headers), (next_start, _) in zip(
+            sends.ends, sends.starts[1:], strict=False
+        ):
+            if headers["x-ratelimit-remaining"] == "0":
+                exhausted += 1
+                # The pause begins after this answer arrived and lasts until the reset.
+                assert next_start - answered >= float(headers["x-ratelimit-reset"]) - 0.001
+        assert exhausted >= 3
+
+
+@pytest.mark.parametrize(
+    "server_options",
+    [
+        # A 429 asking for an hour (Retry-After and x-ratelimit-reset: 3600).
+        {"faults": FaultPlan(script=["429", "429"], retry_after=3600)},
+        # A bucket refilling once per 1000 s: the first answer says none remain for 1000 s.
+        {"rate_limit": RateLimit(requests_per_second=0.001, burst=1)},
+    ],
+    ids=["retry-after-3600", "reset-1000"],
+)
+async def test_a_long_server_requested_wait_is_capped_by_max_hint(
+    server_options: dict[str, Any],
+) -> None:
+    """A wait the server asks for beyond ``RetryPolicy.max_hint`` is cut to it, for the
+    client-wide pause as for the retry delay: the listing ends (here with
+    ``RateLimitError``) instead of stalling for the server's hour.
+    """
+    async with MockTelnyxServer(sim_cards=20, actions=1, **server_options) as server:
+        client = SimCardsClient(KEY, server.url, max_retries=1)
+        client._retry = RetryPolicy(max_retries=1, base=0.001, cap=0.01, max_hint=0.2)
+        async with client:
+            stream = client.sim_cards(page_size=10)
+            with anyio.fail_after(3), pytest.raises(RateLimitError):
+                await stream.collect()
+            assert stream.stats.throttled_seconds <= 1
+
+
+# --- AdaptiveLimiter on its own ---------------------------------------------------------------
+
+
+def test_throttled_halves_once_per_round() -> None:
+    """429s from one round halve the limit once; a later round halves it again, down to 1."""
+    limiter = AdaptiveLimiter(8)
+    limiter.on_throttled(0, None)
+    assert limiter.limit == 4
+    limiter.on_throttled(0, None)  # same round: already counted
+    limiter.on_throttled(0, None)
+    assert limiter.limit == 4
+    assert limiter.decreases == 1
+    limiter.on_throttled(1, None)
+    assert limiter.limit == 2
+    limiter.on_throttled(2, None)
+    limiter.on_throttled(3, None)
+    limiter.on_throttled(4, None)
+    assert limiter.limit == 1
+    assert limiter.decreases == 5
+
+
+def test_throttled_respects_the_minimum() -> None:
+    """The limit never drops below ``minimum``."""
+    limiter = AdaptiveLimiter(8, minimum=3)
+    for epoch in range(5):
+        limiter.on_throttled(epoch, None)
+    assert limiter.limit == 3
+
+
+async def test_slots_carry_the_round_they_belong_to() -> None:
+    """A slot taken before a decrease belongs to the old round; one taken after, to the new."""
+    limiter = AdaptiveLimiter(4)
+    async with anyio.create_task_group() as tg:
+        release = anyio.Event()
+        epochs: list[int] = []
+
+        async def holder() -> None:
+            async with limiter.slot() as epoch:
+                epochs.append(epoch)
+                await release.wait()
+
+        tg.start_soon(holder)
+        tg.start_soon(holder)
+        while limiter.in_flight < 2:
+            await anyio.sleep(0.001)
+        assert epochs == [0, 0]
+        limiter.on_throttled(epochs[0], None)
+        limiter.on_throttled(epochs[1], None)  # the same round: counted once
+        assert limiter.limit == 2
+        release.set()
+    async with limiter.slot() as later:
+        assert later == 1
+    assert limiter.in_flight == 0
+    assert limiter.decreases == 1
+
+
+def test_healthy_grows_about_one_slot_per_round() -> None:
+    """Each healthy answer adds ``1/limit``: from 4, five answers make 5, and it stops at max."""
+    limiter = AdaptiveLimiter(8)
+    limiter.on_throttled(0, None)
+    assert limiter.limit == 4
+    answers = 0
+    while limiter.limit == 4:
+        limiter.on_healthy(None, None)
+        answers += 1
+    assert answers == 5  # 4 + 1/4 + 1/4.25 + 1/4.49 + 1/4.71 + 1/4.92 > 5
+    for _ in range(200):
+        limiter.on_healthy(None, None)
+    assert limiter.limit == 8
+
+
+async def test_healthy_does_not_grow_when_remaining_is_below_in_flight() -> None:
+    """With fewer requests left in the window than in flight, the limit stays put."""
+    limiter = AdaptiveLimiter(8)
+    limiter.on_throttled(0, None)
+    release = anyio.Event()
+
+    async def holder() -> None:
+        async with limiter.slot():
+            await release.wait()
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(holder)
+        while limiter.in_flight < 3:
+            await anyio.sleep(0.001)
+        for _ in range(50):
+            limiter.on_healthy(2, 1.0)
+        assert limiter._target == 4
+        limiter.on_healthy(3, 1.0)  # room for every request in flight: grows again
+        assert limiter._target == pytest.approx(4.25)
+        release.set()
+
+
+async def test_no_remaining_pauses_instead_of_growing() -> None:
+    """``remaining == 0`` closes the gate for ``reset`` seconds and does not grow the limit."""
+    limiter = AdaptiveLimiter(8)
+    limiter.on_throttled(0, None)
+    limiter.on_healthy(0, 0.2)
+    assert limiter._target == 4
+    assert limiter.throttled_seconds == pytest.approx(0.2, abs=0.01)
+    started = time.monotonic()
+    await limiter.wait_gate()
+    assert time.monotonic() - started >= 0.2 - 0.001
+
+
+def test_pause_extends_and_never_shortens() -> None:
+    """A shorter pause inside a longer one changes nothing; a longer one extends it."""
+    limiter = AdaptiveLimiter(4)
+    limiter.pause(1.0)
+    resume = limiter._resume_at
+    limiter.pause(0.1)
+    assert limiter._resume_at == resume
+    assert limiter.throttled_seconds == pytest.approx(1.0, abs=0.01)
+    limiter.pause(2.0)
+    assert limiter._resume_at > resume
+    # Only the extension is counted: the overlap is not throttled twice.
+    assert limiter.throttled_seconds == pytest.approx(2.0, abs=0.01)
+
+
+async def test_throttled_seconds_adds_up_separate_pauses() -> None:
+    """Pauses that do not overlap add up in ``throttled_seconds``."""
+    limiter = AdaptiveLimiter(4)
+    limiter.pause(0.05)
+    await limiter.wait_gate()
+    limiter.pause(0.05)
+    await limiter.wait_gate()
+    assert limiter.throttled_seconds == pytest.approx(0.1, abs=0.005)
+
+
+async def test_throttled_with_reset_pauses_everyone() -> None:
+    """A 429 with a reset closes the gate: a slot is not handed out before the reset."""
+    limiter = AdaptiveLimiter(4)
+    limiter.on_throttled(0, 0.2)
+    started = time.monotonic()
+    async with limiter.slot() as epoch:
+        assert time.monotonic() - started >= 0.2 - 0.001
+        assert epoch == 1
