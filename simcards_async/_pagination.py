@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import operator
 import os
 import time
 import warnings
@@ -51,6 +52,8 @@ from ._query import ListQuery
 from ._throttle import AdaptiveLimiter
 
 __all__ = ["DriftReport", "PageStream", "Progress", "StreamStats"]
+
+_get_id = operator.attrgetter("id")
 
 
 class _HasId(Protocol):
@@ -144,13 +147,13 @@ class Progress:
 
 
 class _Slot(Generic[T]):
-    """One page being fetched: its result or error, and an event set when either is in."""
+    """One page being fetched: its result or error, and a future done when either is in."""
 
     __slots__ = ("done", "error", "number", "page", "served")
 
-    def __init__(self, number: int) -> None:
+    def __init__(self, number: int, done: asyncio.Future[None]) -> None:
         self.number = number
-        self.done = anyio.Event()
+        self.done = done
         self.page: Page[T] | None = None
         self.error: BaseException | None = None
         self.served = 0  # the order in which the server's answers came in
@@ -186,7 +189,7 @@ class _Engine(Generic[T]):
         self.error: BaseException | None = None
         self.warnings: list[str] = []
         self._recent: deque[list[str]] = deque()
-        self._seen: dict[str, int] = {}
+        self._seen: set[str] = set()
         # With rescan every id is kept (the re-scan must know what was read); else a window.
         self._horizon = math.inf if rescan else read_ahead + 2
         self._delivered = 0
@@ -274,17 +277,25 @@ class _Engine(Generic[T]):
         number: int,
         window: int,
     ) -> bool:
+        # A fixed pool of workers takes the pages handed out below: starting an anyio task
+        # per page would cost more CPU than decoding it. The group still owns every worker.
+        todo: asyncio.Queue[_Slot[T]] = asyncio.Queue()
+        for _ in range(window):
+            tg.start_soon(self._worker, todo)
+        loop = asyncio.get_running_loop()
         slots: deque[_Slot[T]] = deque()
         while True:
             while (
                 len(slots) < window and number <= self._planned_end and self._wants_more(len(slots))
             ):
-                slots.append(self._start(tg, number))
+                slot = _Slot[T](number, loop.create_future())
+                todo.put_nowait(slot)
+                slots.append(slot)
                 number += 1
             if not slots:
                 return True
             slot = slots.popleft()
-            await slot.done.wait()
+            await slot.done
             if slot.error is not None:
                 raise slot.error
             page, served = slot.page, slot.served
@@ -325,19 +336,16 @@ class _Engine(Generic[T]):
         limit = self.query.limit
         return limit is None or self._delivered + in_flight * self.query.page_size < limit
 
-    def _start(self, tg: TaskGroup, number: int) -> _Slot[T]:
-        slot: _Slot[T] = _Slot(number)
-        tg.start_soon(self._fill, slot)
-        return slot
-
-    async def _fill(self, slot: _Slot[T]) -> None:
-        try:
-            slot.page = await self._fetch(slot.number)
-            slot.served = self._served
-        except Exception as exc:  # noqa: BLE001  (raised in page order by _read)
-            slot.error = exc
-        finally:
-            slot.done.set()
+    async def _worker(self, todo: asyncio.Queue[_Slot[T]]) -> None:
+        while True:
+            slot = await todo.get()
+            try:
+                slot.page = await self._fetch(slot.number)
+                slot.served = self._served
+            except Exception as exc:  # noqa: BLE001  (raised in page order by _read_rest)
+                slot.error = exc
+            if not slot.done.done():  # cancelled along with an engine that was waiting on it
+                slot.done.set_result(None)
 
     async def _fetch(self, number: int) -> Page[T]:
         page = await self.fetch(self.query.target(number), self._on_retry)
@@ -371,17 +379,21 @@ class _Engine(Generic[T]):
         if items is not page.data:
             page = msgspec.structs.replace(page, data=items)
         if items:
-            await send.send((number, page))
+            try:  # no checkpoint when the consumer is already waiting: one loop pass less
+                send.send_nowait((number, page))
+            except anyio.WouldBlock:
+                await send.send((number, page))
             self._delivered += len(items)
         return limit is None or self._delivered < limit
 
     def _dedupe(self, items: tuple[T, ...]) -> tuple[T, ...]:
+        # Set operations, so that the common case (no repeat) runs in C, not per item here.
         seen = self._seen
-        ids = [item.id for item in items]
+        ids = list(map(_get_id, items))
         kept: tuple[T, ...] = items
-        if any(i in seen for i in ids):
+        if not seen.isdisjoint(ids):
             kept = tuple(item for item in items if item.id not in seen)
-            ids = [item.id for item in kept]
+            ids = list(map(_get_id, kept))
             if self._rescanning:
                 pass  # a second pass repeats the first by design
             elif kept:
@@ -397,13 +409,12 @@ class _Engine(Generic[T]):
 
     def _remember(self, ids: list[str]) -> None:
         """Remember one page's ids; forget the oldest page's beyond the horizon."""
-        seen = self._seen
-        for i in ids:
-            seen[i] = 1
+        self._seen.update(ids)
+        if self._horizon == math.inf:
+            return  # a rescan keeps every id: no need to know which page it came from
         self._recent.append(ids)
         if len(self._recent) > self._horizon:
-            for i in self._recent.popleft():
-                seen.pop(i, None)
+            self._seen.difference_update(self._recent.popleft())
 
     def _check_drift(self, page: Page[T], number: int) -> None:
         drift = self.stats.drift
@@ -533,7 +544,10 @@ class PageStream(Generic[T]):
         try:
             while True:
                 try:
-                    number, page = await receive.receive()
+                    try:  # as for send: skip the checkpoint when a page is there already
+                        number, page = receive.receive_nowait()
+                    except anyio.WouldBlock:
+                        number, page = await receive.receive()
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
                     receive.close()  # now, not whenever the stream is collected
                     break

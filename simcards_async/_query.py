@@ -11,6 +11,7 @@ in the SDK's order (filters, ``page[number]``, ``page[size]``, then ``sort``).
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -79,13 +80,22 @@ class ListQuery:
 
     def target(self, page_number: int) -> str:
         """The path and encoded query string of one page, e.g. ``/sim_cards?...``."""
+        before, after = self._around_page_number
+        return f"{before}{page_number}{after}"
+
+    @functools.cached_property
+    def _around_page_number(self) -> tuple[str, str]:
+        # Encoded once: only the page number changes from one page to the next.
+        marker = "0"
         pairs = [
             *self.filters,
-            ("page[number]", str(page_number)),
+            ("page[number]", marker),
             ("page[size]", str(self.page_size)),
             *self.trailing,
         ]
-        return f"{self.path}?{urlencode(pairs)}"
+        encoded = urlencode(pairs)
+        head = urlencode([*self.filters, ("page[number]", marker)])
+        return f"{self.path}?{head[:-1]}", encoded[len(head) :]
 
 
 # --- argument checks --------------------------------------------------------------
