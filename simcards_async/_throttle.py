@@ -10,7 +10,9 @@ window resets: every stream waits, not only the request that was refused.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,7 +28,11 @@ class AdaptiveLimiter:
         self.maximum = maximum
         self.minimum = min(minimum, maximum)
         self._target = float(maximum)
-        self._limiter = anyio.CapacityLimiter(maximum)
+        self._limit = maximum
+        self._in_flight = 0
+        # Waiting requests, first come first served. asyncio futures rather than an anyio
+        # CapacityLimiter: that one yields to the loop on every acquire, once per request.
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._epoch = 0  # bumped on each decrease; a 429 from an older round is not counted
         self._resume_at = 0.0  # monotonic time until which the gate is closed
         self.throttled_seconds = 0.0
@@ -35,21 +41,51 @@ class AdaptiveLimiter:
     @property
     def limit(self) -> int:
         """How many requests may be in flight now."""
-        return int(self._limiter.total_tokens)
+        return self._limit
 
     @property
     def in_flight(self) -> int:
         """How many requests are in flight now."""
-        return int(self._limiter.borrowed_tokens)
+        return self._in_flight
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[int]:
         """Wait for the gate and a free slot; yields the round the request belongs to."""
         await self.wait_gate()
-        async with self._limiter:
+        await self._acquire()
+        try:
             # The gate may have closed while this request queued for a slot.
             await self.wait_gate()
             yield self._epoch
+        finally:
+            self._release()
+
+    async def _acquire(self) -> None:
+        if self._in_flight < self._limit and not self._waiters:
+            self._in_flight += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # _wake takes the slot on this request's behalf before waking it
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # woken and cancelled at once: hand the slot on
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        self._in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        waiters = self._waiters
+        while waiters and self._in_flight < self._limit:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                self._in_flight += 1
+                waiter.set_result(None)
 
     async def wait_gate(self) -> None:
         """Sleep until the pause (if any) is over."""
@@ -86,4 +122,5 @@ class AdaptiveLimiter:
 
     def _set_target(self, target: float) -> None:
         self._target = min(float(self.maximum), max(float(self.minimum), target))
-        self._limiter.total_tokens = max(1, int(self._target))
+        self._limit = max(1, int(self._target))
+        self._wake()  # a larger limit lets waiting requests go now
