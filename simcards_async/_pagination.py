@@ -279,8 +279,11 @@ class _Engine(Generic[T]):
     ) -> bool:
         # A fixed pool of workers takes the pages handed out below: starting an anyio task
         # per page would cost more CPU than decoding it. The group still owns every worker.
+        # No more workers than the client may run at once (more would only queue for a
+        # slot); the rest of the window is pages queued for the next free worker, so that
+        # one slow page does not leave the others idle.
         todo: asyncio.Queue[_Slot[T]] = asyncio.Queue()
-        for _ in range(window):
+        for _ in range(min(window, self.limiter.maximum)):
             tg.start_soon(self._worker, todo)
         loop = asyncio.get_running_loop()
         slots: deque[_Slot[T]] = deque()
@@ -387,29 +390,54 @@ class _Engine(Generic[T]):
         return limit is None or self._delivered < limit
 
     def _dedupe(self, items: tuple[T, ...]) -> tuple[T, ...]:
-        # Set operations, so that the common case (no repeat) runs in C, not per item here.
-        seen = self._seen
+        """The page's items not yielded before, each once; remembers their ids."""
         ids = list(map(_get_id, items))
-        kept: tuple[T, ...] = items
-        if not seen.isdisjoint(ids):
-            kept = tuple(item for item in items if item.id not in seen)
-            ids = list(map(_get_id, kept))
-            if self._rescanning:
-                pass  # a second pass repeats the first by design
-            elif kept:
-                self.stats.drift.duplicates_dropped += len(items) - len(kept)
-            else:
-                self.stats.drift.duplicates_dropped += len(items)
+        if self._is_new_page(ids):
+            return items
+        seen, fresh = self._seen, set()
+        kept = []
+        for item in items:
+            if item.id not in seen and item.id not in fresh:
+                fresh.add(item.id)
+                kept.append(item)
+        if not self._rescanning:  # a second pass repeats the first by design
+            self.stats.drift.duplicates_dropped += len(items) - len(kept)
+            if not kept:
                 self._warn(
                     "a whole page repeated records already read: the listing shifted by a page "
                     "or more during the scan, so a repeat beyond the dedupe window is possible"
                 )
-        self._remember(ids)
-        return kept
+        kept_ids = list(map(_get_id, kept))
+        seen.update(kept_ids)
+        self._track(kept_ids)
+        return tuple(kept)
+
+    def _is_new_page(self, ids: list[str]) -> bool:
+        """Remember a page's ids if all are new (the common case), in C; else change nothing."""
+        seen = self._seen
+        if self._horizon == math.inf:
+            # With rescan every id is kept, too many to rebuild from: look before adding.
+            if not seen.isdisjoint(ids) or len(set(ids)) != len(ids):
+                return False
+            seen.update(ids)
+            return True
+        # One update: if the set grew by as many ids as the page has, none was there.
+        size = len(seen)
+        seen.update(ids)
+        if len(seen) - size == len(ids):
+            self._track(ids)
+            return True
+        # Undo it: the set as it was is the union of the pages remembered.
+        self._seen = set().union(*self._recent)
+        return False
 
     def _remember(self, ids: list[str]) -> None:
-        """Remember one page's ids; forget the oldest page's beyond the horizon."""
+        """Remember ids read before (a resumed scan's last page)."""
         self._seen.update(ids)
+        self._track(ids)
+
+    def _track(self, ids: list[str]) -> None:
+        """Note one page's ids (already in the set); forget the oldest page's past the horizon."""
         if self._horizon == math.inf:
             return  # a rescan keeps every id: no need to know which page it came from
         self._recent.append(ids)
@@ -511,7 +539,7 @@ class PageStream(Generic[T]):
         stats = self.stats
         async for page in self._received():
             for item in page.data:
-                stats.items_yielded += 1
+                stats.items_yielded += 1  # per item: stats are exact whenever they are read
                 yield item
 
     async def pages(self) -> AsyncGenerator[Page[T], None]:
