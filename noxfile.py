@@ -37,3 +37,4 @@ def bench(session: nox.Session) -> None:
     """Run the benchmarks side by side and write benchmarks/results/ (takes minutes)."""
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/run.py", *session.posargs)
+    session.run("python", "benchmarks/bench_merge.py")
