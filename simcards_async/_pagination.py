@@ -5,8 +5,9 @@ How a listing is read::
     fetch start_page -> meta.total_pages
     keep up to ``read_ahead`` later pages in flight (the client's limiter decides
     how many of them actually run at once), hand them over strictly in page order
-    through a memory stream with no buffer, and start the next page each time
-    one is handed over.
+    through a memory stream that holds at most a few pages (``_HANDOVER_PAGES``),
+    and start the next page each time one is handed over. Memory is bounded by
+    ``read_ahead + _HANDOVER_PAGES + 1`` pages, whatever the listing's size.
 
 The engine runs in a task of its own that owns the task group, so nothing ever
 yields from inside a task group or cancel scope: the consumer only receives from
@@ -41,6 +42,7 @@ from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
+import anyio.lowlevel
 import msgspec
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -144,6 +146,11 @@ class Progress:
         if not self.total_results:
             return None
         return min(1.0, self.items / self.total_results)
+
+
+#: Pages the engine may hand over ahead of the consumer. With none (a rendezvous) the
+#: engine waits for the consumer at every page, and each page costs a loop turn more.
+_HANDOVER_PAGES = 4
 
 
 class _Slot(Generic[T]):
@@ -572,6 +579,9 @@ class PageStream(Generic[T]):
         try:
             while True:
                 try:
+                    # Pages may wait in the hand-over buffer: a cancelled consumer must still
+                    # stop at the next page, though taking one from there needs no loop turn.
+                    await anyio.lowlevel.checkpoint_if_cancelled()
                     try:  # as for send: skip the checkpoint when a page is there already
                         number, page = receive.receive_nowait()
                     except anyio.WouldBlock:
@@ -646,7 +656,9 @@ class PageStream(Generic[T]):
 
     def _ensure_started(self) -> MemoryObjectReceiveStream[tuple[int, Page[T]]]:
         if self._receive is None:
-            send, self._receive = anyio.create_memory_object_stream[tuple[int, Page[T]]](0)
+            send, self._receive = anyio.create_memory_object_stream[tuple[int, Page[T]]](
+                _HANDOVER_PAGES
+            )
             self._task = asyncio.get_running_loop().create_task(self._engine.run(send))
             if self._on_start is not None:
                 self._on_start(self._task)
