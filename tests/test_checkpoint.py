@@ -138,7 +138,7 @@ async def test_a_checkpoint_of_another_query_is_refused(
         {"page_size": 50},
     ):
         with pytest.raises(sc.InvalidParameterError, match="resume_from") as info:
-            client.sim_cards(resume_from=path, **other)  # type: ignore[arg-type]
+            client.sim_cards(resume_from=path, **other)
         assert "same query" in str(info.value)
     with pytest.raises(sc.InvalidParameterError, match="resume_from"):
         client.sim_card_actions(page_size=50, resume_from=path)

@@ -133,7 +133,7 @@ async def test_break_out_of_a_merge_stops_everything(server: MockTelnyxServer) -
     before = asyncio.all_tasks()
     async with sc.SimCardsClient("k", server.url) as client:
         async with sc.merge(
-            client.sim_cards(page_size=10), client.sim_card_actions(page_size=10)
+            client.sim_cards(page_size=10, tags="vip"), client.sim_cards(page_size=10)
         ) as merged:
             async for _ in merged:
                 break

@@ -254,7 +254,11 @@ async def test_card_filters_reach_the_server_as_given_and_only_matches_come_back
             assert amounts == [_consumed(_ALL_CARDS[i]) for i in top[:page_size]]
     embedded = arguments["include_sim_card_group"]
     assert all((card.sim_card_group is not None) == embedded for card in cards)
-    assert all(card.sim_card_group.id == card.sim_card_group_id for card in cards if embedded)
+    assert all(
+        card.sim_card_group is not None and card.sim_card_group.id == card.sim_card_group_id
+        for card in cards
+        if embedded
+    )
 
 
 @_with_fixtures(80)
