@@ -14,19 +14,16 @@ query at any time), so its memory grows with the union: about 100 bytes a record
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Generic, TypeVar
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from ._errors import InvalidParameterError
 from ._models import Page, SimCard, SimCardAction
-from ._pagination import PageStream, Progress
+from ._pagination import PageStream, Progress, _Background, _Reader
 
 __all__ = ["MergeStats", "MergedStream", "Tagged", "merge", "merge_tagged"]
 
@@ -85,7 +82,7 @@ def _first_error(exc: BaseException) -> BaseException:
     return exc
 
 
-class MergedStream(Generic[T]):
+class MergedStream(_Reader, Generic[T]):
     """The union of several streams, read at once, each id once (unless ``dedupe=False``)."""
 
     def __init__(self, streams: Sequence[PageStream[T]], *, dedupe: bool = True) -> None:
@@ -97,22 +94,11 @@ class MergedStream(Generic[T]):
         self.dedupe = dedupe
         self.stats = MergeStats()
         self._readers = _Readers(self.streams)
-        self._task: asyncio.Task[None] | None = None
-        self._receive: MemoryObjectReceiveStream[tuple[int, Page[T]]] | None = None
+        self._background: _Background[tuple[int, Page[T]]] = _Background(
+            self._readers.run, buffer=0
+        )
         self._matchers = [_matcher(s.query.params) for s in self.streams]
         self._progress_callbacks: list[Callable[[Progress], object]] = []
-
-    async def __aenter__(self) -> MergedStream[T]:
-        self._ensure_started()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._items()
@@ -132,7 +118,7 @@ class MergedStream(Generic[T]):
             yield Tagged(item, found)
 
     async def _tagged(self) -> AsyncIterator[tuple[T, int]]:
-        receive = self._ensure_started()
+        receive = self._background.start()
         seen: set[str] | None = set() if self.dedupe else None
         stats = self.stats
         finished = False
@@ -156,9 +142,8 @@ class MergedStream(Generic[T]):
         finally:
             if not finished:
                 # The consumer stopped early (break, exception, cancellation): so do we.
-                self._stop()
-        if self._task is not None:
-            await asyncio.wait([self._task])
+                self._background.stop()
+        await self._background.wait()
         error, self._readers.error = self._readers.error, None
         if error is not None:
             raise error
@@ -188,35 +173,6 @@ class MergedStream(Generic[T]):
             snapshot = self.progress
             for callback in self._progress_callbacks:
                 callback(snapshot)
-
-    def _stop(self) -> None:
-        """Cancel the readers without waiting for them (from sync code or a finally)."""
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            with contextlib.suppress(RuntimeError):  # the loop is already closed
-                task.cancel()
-        if self._receive is not None:
-            self._receive.close()
-
-    async def aclose(self) -> None:
-        """Stop every stream and release their connections."""
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait([task])
-        if self._receive is not None:
-            self._receive.close()
-
-    def _ensure_started(self) -> MemoryObjectReceiveStream[tuple[int, Page[T]]]:
-        if self._receive is None:
-            send, self._receive = anyio.create_memory_object_stream[tuple[int, Page[T]]](0)
-            self._task = asyncio.get_running_loop().create_task(self._readers.run(send))
-        return self._receive
-
-    def __del__(self) -> None:
-        # Dropped mid-way without ``async with``: stop the readers, silently.
-        if hasattr(self, "_receive"):  # not if the constructor refused its arguments
-            self._stop()
 
 
 def merge(*streams: PageStream[T], dedupe: bool = True) -> MergedStream[T]:

@@ -36,7 +36,7 @@ import os
 import time
 import warnings
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
@@ -46,6 +46,7 @@ import anyio.lowlevel
 import msgspec
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from typing_extensions import Self
 
 from ._checkpoint import Checkpoint, fingerprint, save_checkpoint
 from ._errors import APIError, APITimeoutError, DriftWarning
@@ -476,7 +477,93 @@ class _Engine(Generic[T]):
             self.warnings.append(message)
 
 
-class PageStream(Generic[T]):
+M = TypeVar("M")
+R = TypeVar("R", bound="_Reader")
+
+
+class _Background(Generic[M]):
+    """A producer running in a task of its own, handing its output over a memory stream.
+
+    The task owns whatever task group the producer opens, so the consumer never yields from
+    inside one: it only receives. ``stop`` cancels without waiting (from sync code, a
+    ``finally`` or ``__del__``), ``aclose`` cancels and waits. Holds no reference to the
+    stream object that made it, so dropping that object collects this one and stops the task.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[MemoryObjectSendStream[M]], Coroutine[Any, Any, None]],
+        *,
+        buffer: int,
+        on_start: Callable[[asyncio.Task[None]], None] | None = None,
+    ) -> None:
+        self._run = run
+        self._buffer = buffer
+        self._on_start = on_start
+        self.task: asyncio.Task[None] | None = None
+        self.receive: MemoryObjectReceiveStream[M] | None = None
+
+    def start(self) -> MemoryObjectReceiveStream[M]:
+        """Start the producer, once; the receiving end of its output."""
+        if self.receive is None:
+            send, self.receive = anyio.create_memory_object_stream[M](self._buffer)
+            self.task = asyncio.get_running_loop().create_task(self._run(send))
+            if self._on_start is not None:
+                self._on_start(self.task)
+        return self.receive
+
+    async def wait(self) -> bool:
+        """Wait for the producer to end; whether something other than ``stop`` cancelled it."""
+        task = self.task
+        if task is None:
+            return False
+        await asyncio.wait([task])
+        return task.cancelled()
+
+    def stop(self) -> None:
+        """Cancel the producer without waiting for it, and close the receiving end."""
+        task, self.task = self.task, None
+        if task is not None and not task.done():
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                task.cancel()
+        if self.receive is not None:
+            self.receive.close()
+
+    async def aclose(self) -> None:
+        """Cancel the producer and wait until it has let go of everything."""
+        task = self.task
+        self.stop()
+        if task is not None:
+            await asyncio.wait([task])
+
+    def __del__(self) -> None:
+        # Dropped mid-way without ``async with``: stop, silently.
+        self.stop()
+
+
+class _Reader:
+    """What ``PageStream`` and ``MergedStream`` share: start on ``async with``, stop on exit."""
+
+    _background: _Background[Any]
+
+    async def __aenter__(self) -> Self:
+        self._background.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop every request still in flight and release the connections."""
+        await self._background.aclose()
+
+
+class PageStream(_Reader, Generic[T]):
     """An async stream of the items of one listing, read concurrently and yielded in order.
 
     ``async for item in stream`` works directly; ``async with stream:`` cleans up
@@ -508,7 +595,7 @@ class PageStream(Generic[T]):
         self.checkpoint = checkpoint
         self._fingerprint = fingerprint(query)
         self._items_done = resume.items_done if resume else 0
-        self.checkpointed = False
+        self._checkpointed = False
         self._progress_callbacks: list[Callable[[Progress], object]] = []
         self._engine = _Engine(
             query,
@@ -520,24 +607,12 @@ class PageStream(Generic[T]):
             rescan=rescan,
             resume=resume,
         )
-        self._on_start = on_start
-        self._task: asyncio.Task[None] | None = None
-        self._receive: MemoryObjectReceiveStream[tuple[int, Page[T]]] | None = None
+        self._background: _Background[tuple[int, Page[T]]] = _Background(
+            self._engine.run, buffer=_HANDOVER_PAGES, on_start=on_start
+        )
 
     def __repr__(self) -> str:
         return f"<PageStream {self.query.path} {self.query.params} {self.stats}>"
-
-    async def __aenter__(self) -> PageStream[T]:
-        self._ensure_started()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._items()
@@ -574,7 +649,7 @@ class PageStream(Generic[T]):
         self._progress_callbacks.append(callback)
 
     async def _received(self) -> AsyncGenerator[Page[T], None]:
-        receive = self._ensure_started()
+        receive = self._background.start()
         finished = False
         try:
             while True:
@@ -590,7 +665,7 @@ class PageStream(Generic[T]):
                     receive.close()  # now, not whenever the stream is collected
                     break
                 self._flush_warnings()
-                if self.checkpoint is not None and not self.checkpointed:
+                if self.checkpoint is not None and not self._checkpointed:
                     # A first checkpoint as soon as the listing is known: resumable from here.
                     seam = self.resumed.last_ids if self.resumed is not None else ()
                     await self._save_checkpoint(number, seam, complete=False)
@@ -605,7 +680,7 @@ class PageStream(Generic[T]):
         finally:
             if not finished:
                 # The consumer stopped early (break, exception, cancellation): so do we.
-                self._stop()
+                self._background.stop()
         await self._finish()
         if self.checkpoint is not None:
             await self._save_checkpoint(0, (), complete=True)
@@ -615,7 +690,7 @@ class PageStream(Generic[T]):
         self, next_page: int, last_ids: tuple[str, ...], *, complete: bool
     ) -> None:
         assert self.checkpoint is not None  # noqa: S101  (callers check)
-        self.checkpointed = True
+        self._checkpointed = True
         extra = await self.before_checkpoint() if self.before_checkpoint is not None else {}
         point = Checkpoint(
             fingerprint=self._fingerprint,
@@ -645,50 +720,14 @@ class PageStream(Generic[T]):
         """Read the whole listing into a list (bounded by ``limit`` if one was given)."""
         return [item async for item in self]
 
-    async def aclose(self) -> None:
-        """Stop every request still in flight and release the connections."""
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait([task])
-        if self._receive is not None:
-            self._receive.close()
-
-    def _ensure_started(self) -> MemoryObjectReceiveStream[tuple[int, Page[T]]]:
-        if self._receive is None:
-            send, self._receive = anyio.create_memory_object_stream[tuple[int, Page[T]]](
-                _HANDOVER_PAGES
-            )
-            self._task = asyncio.get_running_loop().create_task(self._engine.run(send))
-            if self._on_start is not None:
-                self._on_start(self._task)
-        return self._receive
-
     async def _finish(self) -> None:
         """The pages ran out: wait for the engine and raise its failure, if any."""
-        task = self._task
-        if task is not None:
-            await asyncio.wait([task])
-            if task.cancelled():
-                # Not by this stream (aclose clears _task first): the client was closed.
-                msg = "the client was closed while this stream was being read"
-                raise RuntimeError(msg)
+        if await self._background.wait():
+            # Cancelled, and not by this stream (stop forgets the task): the client closed.
+            msg = "the client was closed while this stream was being read"
+            raise RuntimeError(msg)
         self._flush_warnings()
         error = self._engine.error
         if error is not None:
             self._engine.error = None
             raise error
-
-    def _stop(self) -> None:
-        """Cancel the engine without waiting for it (from sync code or a finally)."""
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            with contextlib.suppress(RuntimeError):  # the loop is already closed
-                task.cancel()
-        if self._receive is not None:
-            self._receive.close()
-
-    def __del__(self) -> None:
-        # Dropped mid-way without ``async with``: stop the engine, silently.
-        if hasattr(self, "_receive"):  # not if the constructor failed
-            self._stop()
