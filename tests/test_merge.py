@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 import simcards_async as sc
+from simcards_async._http import RetryPolicy
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -148,3 +149,49 @@ async def test_merge_refuses_what_is_not_a_stream() -> None:
         sc.merge()
     with pytest.raises(sc.InvalidParameterError, match="streams"):
         sc.merge([1, 2])  # type: ignore[arg-type]
+
+
+# --- progress ----------------------------------------------------------------------------
+
+
+async def test_progress_snapshots_agree_with_the_stream_stats() -> None:
+    """Every on_progress snapshot matches the stream's own stats at that moment, retries too."""
+    faults = FaultPlan(script=[None, 503, None, 502, 500])
+    async with (
+        MockTelnyxServer(sim_cards=900, seed=7, faults=faults) as server,
+        sc.SimCardsClient("k", server.url, max_concurrency=2) as client,
+    ):
+        client._transport().retry = RetryPolicy(base=0.001, cap=0.01)  # fast retries in a test
+        stream = client.sim_cards(page_size=100)
+        mismatches: list[tuple[object, ...]] = []
+
+        def check(progress: sc.Progress) -> None:
+            stats = stream.stats
+            seen = (progress.items, progress.pages_done, progress.retries)
+            if seen != (stats.items_yielded, stats.pages_fetched, stats.retries):
+                mismatches.append(seen)
+
+        stream.on_progress(check)
+        cards = await stream.collect()
+    assert mismatches == []
+    assert len(cards) == 900
+    assert stream.progress.retries == stream.stats.retries == 3
+    assert stream.progress.pages_done == stream.stats.pages_fetched == 9
+
+
+async def test_merged_progress_adds_up_its_queries(client: sc.SimCardsClient) -> None:
+    """A merged stream's progress is its queries' pages and retries added up, and its own items."""
+    streams = [
+        client.sim_cards(tags="vip", page_size=50),
+        client.sim_cards(tags="iot", page_size=50),
+    ]
+    merged = sc.merge(*streams)
+    snapshots: list[sc.Progress] = []
+    merged.on_progress(snapshots.append)
+    got = [card async for card in merged]
+    final = merged.progress
+    assert snapshots, "a snapshot after each page"
+    assert [s.items for s in snapshots] == sorted(s.items for s in snapshots)
+    assert final.items == len(got) == merged.stats.items_yielded
+    assert final.pages_done == sum(s.stats.pages_fetched for s in streams)
+    assert final.total_results == sum(s.stats.total_results or 0 for s in streams)
