@@ -703,7 +703,8 @@ class PageStream(_Reader, Generic[T]):
             complete=complete,
             extra=extra,
         )
-        save_checkpoint(self.checkpoint, point)
+        # A write and an fsync: in a thread, not on the loop every other task shares.
+        await anyio.to_thread.run_sync(save_checkpoint, self.checkpoint, point)
 
     def _report(self) -> None:
         if self._progress_callbacks:
