@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
+from leaks import library_tasks
 
 from simcards_async import (
     APITimeoutError,
@@ -50,19 +51,6 @@ async def server() -> AsyncIterator[MockTelnyxServer]:
         yield mock
 
 
-def _library_tasks() -> list[asyncio.Task[Any]]:
-    """Unfinished tasks running this library's code (not the mock server's, not the test's)."""
-    found = []
-    for task in asyncio.all_tasks():
-        if task.done() or task is asyncio.current_task():
-            continue
-        code = getattr(task.get_coro(), "cr_code", None)
-        filename = code.co_filename if code is not None else ""
-        if "simcards_async" in filename and "testing" not in filename:
-            found.append(task)
-    return found
-
-
 def _checked_out(client: SimCardsClient) -> int:
     """Connections the client's connector has handed out and not taken back."""
     session = client._session
@@ -75,7 +63,7 @@ def _checked_out(client: SimCardsClient) -> int:
 async def _settle(client: SimCardsClient) -> None:
     """Let cancelled tasks and finalizers run to their end (bounded: a hang fails the test)."""
     with anyio.move_on_after(2):
-        while _library_tasks() or _checked_out(client):
+        while library_tasks() or _checked_out(client):
             await asyncio.sleep(0.002)
     await asyncio.sleep(0.01)
 
@@ -192,7 +180,7 @@ async def test_stopping_at_a_card_leaves_nothing_behind(
             seen, sent = await _stop_by_item(client, server, mode, scoped=scoped, cut=cut)
             await _settle(client)
             assert seen == cut
-            assert _library_tasks() == []
+            assert library_tasks() == []
             assert _checked_out(client) == 0
             assert 0 <= len(server.requests) - sent <= client.read_ahead
             server.requests.clear()
@@ -219,7 +207,7 @@ async def test_stopping_at_a_random_time_leaves_nothing_behind(
             seen, sent = await _stop_by_time(client, server, mode, scoped=scoped, delay=delay)
             await _settle(client)
             assert seen < CARDS  # stopped mid-way
-            assert _library_tasks() == []
+            assert library_tasks() == []
             assert _checked_out(client) == 0
             assert 0 <= len(server.requests) - sent <= client.read_ahead
             server.requests.clear()
@@ -264,7 +252,7 @@ async def test_break_out_of_a_merge_stops_every_stream(
             del merged
             await _settle(client)
             assert seen == cut
-            assert _library_tasks() == []
+            assert library_tasks() == []
             assert _checked_out(client) == 0
             assert len(server.requests) - sent <= 2 * client.read_ahead
             server.requests.clear()
@@ -284,7 +272,7 @@ async def test_exception_in_a_merge_consumer_stops_every_stream(
                 raise _ConsumerError
         del merged
         await _settle(client)
-        assert _library_tasks() == []
+        assert library_tasks() == []
         assert _checked_out(client) == 0
 
 
@@ -299,7 +287,7 @@ async def test_failure_of_one_merged_stream_cancels_the_other() -> None:
         with pytest.raises(NotFoundError):
             [card async for card in merged]
         await _settle(client)
-        assert _library_tasks() == []
+        assert library_tasks() == []
         assert _checked_out(client) == 0
         sent = len(server.requests)
         await asyncio.sleep(0.05)
@@ -319,7 +307,7 @@ async def test_stream_read_after_its_client_closed_raises_runtime_error(
     with pytest.raises(RuntimeError, match="closed"):
         await stream.collect()
     assert server.requests == []
-    assert _library_tasks() == []
+    assert library_tasks() == []
 
 
 async def test_stream_of_a_closed_client_with_its_own_session_raises_runtime_error(
@@ -351,12 +339,12 @@ async def test_client_closed_mid_read_raises_runtime_error(server: MockTelnyxSer
     # The page already handed over is finished; the next one is refused.
     assert got == 30
     await _settle_closed()
-    assert _library_tasks() == []
+    assert library_tasks() == []
 
 
 async def _settle_closed() -> None:
     with anyio.move_on_after(2):
-        while _library_tasks():
+        while library_tasks():
             await asyncio.sleep(0.002)
 
 
@@ -378,5 +366,5 @@ async def test_deadline_ends_a_listing_against_a_slow_server() -> None:
         assert 0 < len(got) < CARDS
         assert got == server.current_sim_card_ids()[: len(got)]
         await _settle(client)
-        assert _library_tasks() == []
+        assert library_tasks() == []
         assert _checked_out(client) == 0

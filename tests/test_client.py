@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from leaks import library_tasks
 
 from simcards_async import (
     SIM_CARD_STATUSES,
@@ -277,19 +278,6 @@ async def everything(client: SimCardsClient) -> list[SimCard]:
 
 def _ids(items: list[Any]) -> list[str]:
     return [item.id for item in items]
-
-
-def _library_tasks() -> list[asyncio.Task[Any]]:
-    """Unfinished tasks running this library's code (not the mock server's, not this test)."""
-    found = []
-    for task in asyncio.all_tasks():
-        if task.done() or task is asyncio.current_task():
-            continue
-        code = getattr(task.get_coro(), "cr_code", None)
-        filename = code.co_filename if code is not None else ""
-        if "simcards_async" in filename and "testing" not in filename:
-            found.append(task)
-    return found
 
 
 async def _settle() -> None:
@@ -600,7 +588,7 @@ async def test_break_inside_async_with_stops_everything(slow_server: MockTelnyxS
             async for card in stream:
                 assert card.id
                 break
-        assert _library_tasks() == []
+        assert library_tasks() == []
         sent = len(slow_server.requests)
         assert 1 <= sent <= 1 + client.read_ahead
         await asyncio.sleep(0.1)
@@ -618,7 +606,7 @@ async def test_break_without_async_with_stops_everything(slow_server: MockTelnyx
         sent = len(slow_server.requests)
         assert sent <= 1 + client.read_ahead
         assert stream.stats.items_yielded == 1
-        assert _library_tasks() == []
+        assert library_tasks() == []
 
 
 async def test_dropped_stream_is_cancelled(slow_server: MockTelnyxServer) -> None:
@@ -630,7 +618,7 @@ async def test_dropped_stream_is_cancelled(slow_server: MockTelnyxServer) -> Non
         del stream
         gc.collect()
         await _settle()
-        assert _library_tasks() == []
+        assert library_tasks() == []
         sent = len(slow_server.requests)
         await asyncio.sleep(0.1)
         assert len(slow_server.requests) == sent
@@ -646,7 +634,7 @@ async def test_stream_aclose_mid_way(slow_server: MockTelnyxServer) -> None:
             if count == 15:
                 break
         await stream.aclose()
-        assert _library_tasks() == []
+        assert library_tasks() == []
         assert count == 15
 
 
@@ -658,7 +646,7 @@ async def test_client_aclose_stops_running_streams(slow_server: MockTelnyxServer
         await stream.__aenter__()
     await asyncio.sleep(0.05)
     await client.aclose()
-    assert _library_tasks() == []
+    assert library_tasks() == []
     for stream in streams:
         await stream.aclose()
 
@@ -914,7 +902,7 @@ async def test_deadline_bounds_a_whole_listing() -> None:
         with pytest.raises(APITimeoutError, match="deadline"):
             await stream.collect()
         await stream.aclose()
-        assert _library_tasks() == []
+        assert library_tasks() == []
 
 
 # --- single items ---------------------------------------------------------------------
