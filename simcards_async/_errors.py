@@ -8,6 +8,7 @@
         ├── APIConnectionError         no answer: refused, reset, dropped, TLS, DNS
         │   └── APITimeoutError        no answer in time
         ├── APIResponseValidationError a 2xx answer whose body does not decode
+        ├── PaginationError            the server's pages make no sense together
         └── APIStatusError             the server said no (any non-2xx status)
             ├── BadRequestError            400
             ├── AuthenticationError        401
@@ -43,6 +44,7 @@ __all__ = [
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
+    "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
     "TelnyxError",
@@ -112,6 +114,18 @@ class APIResponseValidationError(APIError):
     ) -> None:
         super().__init__(message, method=method, url=url)
         self.status = status
+
+
+class PaginationError(APIError):
+    """The server's pages make no sense together: replayed, misnumbered or self-contradicting.
+
+    Each page decoded, but following them would loop, deliver a record twice or never end.
+    ``page`` is the page number that was asked for when it was noticed.
+    """
+
+    def __init__(self, message: str, *, method: str = "GET", url: str = "", page: int = 0) -> None:
+        super().__init__(message, method=method, url=url)
+        self.page = page
 
 
 class APIStatusError(APIError):

@@ -170,9 +170,13 @@ class PaginationMeta(_Model, frozen=True, kw_only=True):
 
 
 class Page(_Model, Generic[T], frozen=True, kw_only=True):
-    """One page of a listing: its items and the server's pagination meta."""
+    """One page of a listing: its items and the server's pagination meta.
 
-    data: tuple[T, ...] = ()
+    ``data`` is required, as the spec says: ``{}`` or a body of only ``errors`` is not
+    an empty page, it fails to decode.
+    """
+
+    data: tuple[T, ...]
     meta: PaginationMeta | None = None
 
 

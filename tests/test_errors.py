@@ -104,7 +104,7 @@ def test_every_exported_exception_is_under_telnyx_error() -> None:
         for obj in exported
         if isinstance(obj, type) and issubclass(obj, BaseException) and obj is not DriftWarning
     ]
-    assert len(classes) == 14
+    assert len(classes) == 15
     assert all(issubclass(cls, TelnyxError) for cls in classes)
 
 

@@ -434,7 +434,7 @@ def test_bad_list_bodies_raise_msgspec_errors(body: bytes) -> None:
         ErrorObject(),
         ErrorSource(),
         PaginationMeta(),
-        Page(),
+        Page(data=()),
     ],
     ids=lambda s: type(s).__name__,
 )
