@@ -35,6 +35,7 @@ from ._export import (
     ExportResult,
     export,
 )
+from ._http import RetryPolicy
 from ._merge import MergedStream, MergeStats, Tagged, merge, merge_tagged
 from ._models import (
     Amount,
@@ -98,6 +99,7 @@ __all__ = [
     "PinPukCodes",
     "Progress",
     "RateLimitError",
+    "RetryPolicy",
     "SimCard",
     "SimCardAction",
     "SimCardActionStatus",
