@@ -36,6 +36,7 @@ from ._export import (
     ExportResult,
     export,
 )
+from ._http import RetryPolicy
 from ._merge import MergedStream, MergeStats, Tagged, merge, merge_tagged
 from ._models import (
     Amount,
@@ -100,6 +101,7 @@ __all__ = [
     "PinPukCodes",
     "Progress",
     "RateLimitError",
+    "RetryPolicy",
     "SimCard",
     "SimCardAction",
     "SimCardActionStatus",

@@ -64,6 +64,8 @@ class SimCardsClient:
     concurrency), which bounds its memory; ``timeout`` is per request and
     ``deadline``, if given, for a whole listing. ``session`` lets you bring
     your own ``aiohttp.ClientSession``, which the client then does not close.
+    ``retry`` is a ``RetryPolicy``; ``max_retries=n`` is short for
+    ``retry=RetryPolicy(max_retries=n)`` (give one or the other).
     """
 
     def __init__(
@@ -73,7 +75,8 @@ class SimCardsClient:
         *,
         max_concurrency: int = 8,
         timeout: float = 30.0,
-        max_retries: int = 4,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
         session: aiohttp.ClientSession | None = None,
         read_ahead: int | None = None,
         deadline: float | None = None,
@@ -93,7 +96,7 @@ class SimCardsClient:
         )
         self.timeout = _positive_number("timeout", timeout)
         self.deadline = None if deadline is None else _positive_number("deadline", deadline)
-        self._retry = RetryPolicy(max_retries=_int_at_least("max_retries", max_retries, 0))
+        self._retry = _retry_policy(max_retries, retry)
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise InvalidParameterError("session", "an aiohttp.ClientSession or None", session)
         self._session = session
@@ -334,6 +337,20 @@ def _checked_api_key(key: object) -> str | None:
             "api_key", "a string without spaces or control characters", "<redacted>"
         )
     return key
+
+
+def _retry_policy(max_retries: object, retry: object) -> RetryPolicy:
+    if retry is None:
+        if max_retries is None:
+            return RetryPolicy()
+        return RetryPolicy(max_retries=_int_at_least("max_retries", max_retries, 0))
+    if not isinstance(retry, RetryPolicy):
+        raise InvalidParameterError("retry", "a simcards_async.RetryPolicy or None", retry)
+    if max_retries is not None:
+        raise InvalidParameterError(
+            "max_retries", "None when retry= is given (set RetryPolicy.max_retries)", max_retries
+        )
+    return retry
 
 
 def _int_at_least(name: str, value: object, low: int = 1) -> int:

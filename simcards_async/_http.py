@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 import email.utils
 import ipaddress
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -49,13 +50,34 @@ _USER_AGENT = "simcards-async"
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how long to retry: ``base * 2**attempt`` capped, with full jitter."""
+    """How often and how long to retry a request.
+
+    ``max_retries`` retries after the first attempt; the wait before retry ``n``
+    is drawn uniformly from ``[0, min(cap, base * 2**n)]`` (full jitter), and is
+    never shorter than a wait the server asks for (``Retry-After``,
+    ``x-ratelimit-reset``), which is honoured up to ``max_hint`` seconds.
+    ``RetryPolicy(base=0, cap=0)`` retries at once (for tests).
+    """
 
     max_retries: int = 4
     base: float = 0.25
     cap: float = 20.0
     #: Longest server-requested wait that is honoured; longer hints are cut to this.
     max_hint: float = 60.0
+
+    def __post_init__(self) -> None:
+        mr = self.max_retries
+        if isinstance(mr, bool) or not isinstance(mr, int) or mr < 0:
+            raise InvalidParameterError("max_retries", "an integer >= 0", mr)
+        for name in ("base", "cap", "max_hint"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise InvalidParameterError(name, "a finite number of seconds >= 0", value)
 
     def delay(self, attempt: int, hint: float | None) -> float:
         """Seconds to wait before retry number ``attempt + 1``."""

@@ -25,8 +25,7 @@ import pytest
 from aiohttp import web
 
 import simcards_async
-from simcards_async import SimCard, SimCardsClient
-from simcards_async._http import RetryPolicy
+from simcards_async import RetryPolicy, SimCard, SimCardsClient
 from simcards_async.testing import Drift, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -125,8 +124,13 @@ async def test_insert_before_a_retried_page_loses_nothing() -> None:
     # page 2 is retried. Its retry sees the listing shifted by 5; page 3 did not.
     listing = _ShiftingListing(50)
     async with listing.serve() as url:
-        client = SimCardsClient(KEY, url, max_concurrency=2, read_ahead=2)
-        client._retry = RetryPolicy(max_retries=3, base=0.001, cap=0.01)
+        client = SimCardsClient(
+            KEY,
+            url,
+            max_concurrency=2,
+            read_ahead=2,
+            retry=RetryPolicy(max_retries=3, base=0.001, cap=0.01),
+        )
         async with client:
             stream = client.sim_cards(page_size=10)
             with pytest.warns(simcards_async.DriftWarning):

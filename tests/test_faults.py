@@ -5,9 +5,8 @@ Every test runs against a real server on 127.0.0.1: ``MockTelnyxServer`` with a
 
 Backoff: the client's default ``RetryPolicy`` waits ``0.25 * 2**attempt`` seconds
 (full jitter), which makes the 50,000-card run take 2 to 5 s instead of about 1 s.
-``RetryPolicy`` is not a public option yet, so ``_fast_client`` swaps
-``client._retry`` for a millisecond policy before the client is first used (the
-transport is built from it then). Only the waits change; the number of retries,
+``_fast_client`` passes a millisecond ``RetryPolicy`` through the public
+``retry=`` option. Only the waits change; the number of retries,
 what is retried and ``Retry-After`` handling are the library's own.
 """
 
@@ -35,11 +34,11 @@ from simcards_async import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RetryPolicy,
     SimCard,
     SimCardsClient,
     UnprocessableEntityError,
 )
-from simcards_async._http import RetryPolicy
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -49,9 +48,9 @@ KEY = "KEYfaults-0123456789abcdef"
 
 def _fast_client(url: str, *, max_retries: int = 4, **options: Any) -> SimCardsClient:
     """A client that retries as the library does, with millisecond waits (see module doc)."""
-    client = SimCardsClient(KEY, url, max_retries=max_retries, **options)
-    client._retry = RetryPolicy(max_retries=max_retries, base=0.001, cap=0.01)
-    return client
+    return SimCardsClient(
+        KEY, url, retry=RetryPolicy(max_retries=max_retries, base=0.001, cap=0.01), **options
+    )
 
 
 def _ids(items: list[SimCard]) -> list[str]:

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 import pytest
 
 import simcards_async as sc
-from simcards_async._http import RetryPolicy
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -159,9 +158,10 @@ async def test_progress_snapshots_agree_with_the_stream_stats() -> None:
     faults = FaultPlan(script=[None, 503, None, 502, 500])
     async with (
         MockTelnyxServer(sim_cards=900, seed=7, faults=faults) as server,
-        sc.SimCardsClient("k", server.url, max_concurrency=2) as client,
+        sc.SimCardsClient(
+            "k", server.url, max_concurrency=2, retry=sc.RetryPolicy(base=0.001, cap=0.01)
+        ) as client,
     ):
-        client._transport().retry = RetryPolicy(base=0.001, cap=0.01)  # fast retries in a test
         stream = client.sim_cards(page_size=100)
         mismatches: list[tuple[object, ...]] = []
 

@@ -20,8 +20,7 @@ import aiohttp
 import anyio
 import pytest
 
-from simcards_async import RateLimitError, SimCardsClient
-from simcards_async._http import RetryPolicy
+from simcards_async import RateLimitError, RetryPolicy, SimCardsClient
 from simcards_async._throttle import AdaptiveLimiter
 from simcards_async.testing import FaultPlan, MockTelnyxServer, RateLimit
 
@@ -241,8 +240,9 @@ async def test_a_long_server_requested_wait_is_capped_by_max_hint(
     ``RateLimitError``) instead of stalling for the server's hour.
     """
     async with MockTelnyxServer(sim_cards=20, actions=1, **server_options) as server:
-        client = SimCardsClient(KEY, server.url, max_retries=1)
-        client._retry = RetryPolicy(max_retries=1, base=0.001, cap=0.01, max_hint=0.2)
+        client = SimCardsClient(
+            KEY, server.url, retry=RetryPolicy(max_retries=1, base=0.001, cap=0.01, max_hint=0.2)
+        )
         async with client:
             stream = client.sim_cards(page_size=10)
             with anyio.fail_after(3), pytest.raises(RateLimitError):
