@@ -66,7 +66,7 @@ class RetryPolicy:
     max_hint: float = 60.0
 
     def __post_init__(self) -> None:
-        mr = self.max_retries
+        mr: object = self.max_retries  # checked at run time: callers may pass anything
         if isinstance(mr, bool) or not isinstance(mr, int) or mr < 0:
             raise InvalidParameterError("max_retries", "an integer >= 0", mr)
         for name in ("base", "cap", "max_hint"):
