@@ -343,7 +343,7 @@ def _retry_policy(max_retries: object, retry: object) -> RetryPolicy:
     if retry is None:
         if max_retries is None:
             return RetryPolicy()
-        return RetryPolicy(max_retries=_int_at_least("max_retries", max_retries, 0))
+        return RetryPolicy(max_retries=max_retries)  # type: ignore[arg-type]  # RetryPolicy checks it
     if not isinstance(retry, RetryPolicy):
         raise InvalidParameterError("retry", "a simcards_async.RetryPolicy or None", retry)
     if max_retries is not None:
