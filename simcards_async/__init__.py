@@ -52,7 +52,7 @@ from ._models import (
     SimCardGroup,
     SimCardStatus,
 )
-from ._pagination import DriftReport, PageStream, Progress, StreamStats
+from ._page_stream import PageStream
 from ._query import (
     MAX_PAGE_SIZE,
     SIM_CARD_ACTION_STATUSES,
@@ -60,6 +60,7 @@ from ._query import (
     SIM_CARD_SORTS,
     SIM_CARD_STATUSES,
 )
+from ._stats import DriftReport, Progress, StreamStats
 
 __version__ = "0.1.0"
 

@@ -2,12 +2,19 @@
 
 A checkpoint says which listing it belongs to (a fingerprint of the path and
 every parameter but the page number, page size included), how far the
-consumer got (the first page not yet fully consumed), what ``total_results``
-was when the scan started, and the ids of the last page consumed, so that a
-record shifted across the resume point by drift is still yielded once. An
-exporter may keep its own state beside (``extra``: where its partial output
-ends). The file is replaced atomically, so a crash never leaves half a
-checkpoint.
+consumer got (the first page not yet fully consumed, and the ids of it already
+yielded when the consumer stopped in its middle), how many pages and items were
+done, what ``total_results`` was when the scan started, and the ids of the last
+page consumed, so that a record shifted across the resume point by drift is
+still yielded once. An exporter may keep its own state beside (``extra``: where
+its partial output ends). The file is replaced atomically, so a crash never
+leaves half a checkpoint.
+
+``Checkpointer`` owns one checkpoint file's life: it loads the checkpoint a
+stream continues, saves one after each page the consumer finished (with the
+exporter's state, which the exporter hands to the stream explicitly when it
+reads it), saves the position within a page when the consumer stops early, and
+removes the file once the listing is done, if asked to.
 """
 
 from __future__ import annotations
@@ -15,15 +22,17 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import msgspec
 
 from ._errors import InvalidParameterError
 from ._query import ListQuery
 
-__all__ = ["Checkpoint", "fingerprint", "load_checkpoint", "save_checkpoint"]
+__all__ = ["Checkpoint", "Checkpointer", "fingerprint", "load_checkpoint", "save_checkpoint"]
 
 _VERSION = 1
 
@@ -39,6 +48,10 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     items_done: int
     total_results: int | None = None
     last_ids: tuple[str, ...] = ()
+    #: Pages read to the end by the consumer, over every run (for progress).
+    pages_done: int = 0
+    #: Ids of page ``next_page`` already yielded when the consumer stopped in its middle.
+    page_ids: tuple[str, ...] = ()
     complete: bool = False
     extra: dict[str, Any] = {}
 
@@ -84,3 +97,102 @@ def save_checkpoint(path: str | os.PathLike[str], point: Checkpoint) -> None:
         temp.replace(target)
     finally:
         temp.unlink(missing_ok=True)
+
+
+class Checkpointer:
+    """The one owner of a scan's checkpoint file: load, save, position, removal.
+
+    ``path`` is where checkpoints are written (``None``: only resume). ``resume_from``
+    is a checkpoint to continue; when it is the same file as ``path`` and that file does
+    not exist yet, the scan starts afresh (run the same command again to resume). With
+    ``keep=False`` the file is removed once the listing was read to its end and the
+    stream closed; by default it stays, marked complete (resuming it yields nothing).
+    Refuses a missing, broken or foreign checkpoint with ``InvalidParameterError``.
+    """
+
+    def __init__(
+        self,
+        query: ListQuery,
+        path: str | os.PathLike[str] | None,
+        *,
+        resume_from: str | os.PathLike[str] | None = None,
+        keep: bool = True,
+    ) -> None:
+        self.path = path
+        self.keep = keep
+        self._fingerprint = fingerprint(query)
+        self._query = query
+        self._written = False
+        self._done = False
+        fresh = (
+            path is not None
+            and resume_from is not None
+            and Path(resume_from) == Path(path)
+            and not Path(path).exists()
+        )
+        #: The checkpoint this scan continues, if any.
+        self.resumed = None if resume_from is None or fresh else load_checkpoint(resume_from, query)
+        self._last: Checkpoint | None = None
+
+    @property
+    def written(self) -> bool:
+        """Whether a checkpoint file is there to resume from (one was written or loaded)."""
+        return self.path is not None and (self._written or self.resumed is not None)
+
+    async def save(
+        self,
+        *,
+        next_page: int,
+        items_done: int,
+        pages_done: int,
+        total_results: int | None,
+        last_ids: tuple[str, ...],
+        state: Callable[[], Awaitable[dict[str, Any]]] | None,
+        page_ids: tuple[str, ...] = (),
+        complete: bool = False,
+    ) -> None:
+        """Save how far the consumer got, with the exporter's state (awaited first)."""
+        if self.path is None:
+            return
+        extra = await state() if state is not None else {}
+        point = self._point(
+            next_page=next_page,
+            items_done=items_done,
+            pages_done=pages_done,
+            total_results=total_results,
+            last_ids=last_ids,
+            page_ids=page_ids,
+            complete=complete,
+            extra=extra,
+        )
+        # A write and an fsync: in a thread, not on the loop every other task shares.
+        await anyio.to_thread.run_sync(save_checkpoint, self.path, point)
+        self._last, self._written = point, True
+        self._done = complete
+
+    def save_position(self, page: int, ids: tuple[str, ...]) -> None:
+        """The consumer stopped in the middle of ``page``: note the ids of it that it got.
+
+        Synchronous (a small file), as it runs while the consumer is being stopped or
+        cancelled. Does nothing before the first save, or when nothing of the page went.
+        """
+        last = self._last
+        if self.path is None or last is None or last.complete or not ids:
+            return
+        before = last.page_ids if last.next_page == page else ()
+        point = msgspec.structs.replace(last, next_page=page, page_ids=before + ids)
+        save_checkpoint(self.path, point)
+        self._last = point
+
+    def close(self) -> None:
+        """The stream is closed: remove the file if the listing was done and it is not kept."""
+        if self._done and not self.keep and self.path is not None:
+            Path(self.path).unlink(missing_ok=True)
+            self._written = False
+            self.resumed = None
+
+    def _point(self, **fields: Any) -> Checkpoint:  # noqa: ANN401  (Checkpoint's own fields)
+        query = self._query
+        return Checkpoint(
+            fingerprint=self._fingerprint, path=query.path, params=query.params, **fields
+        )

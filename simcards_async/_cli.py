@@ -396,15 +396,14 @@ async def _export_sim_card_actions(args: argparse.Namespace) -> int:
 
 
 def _checkpointing(args: argparse.Namespace) -> dict[str, Any]:
-    """``--checkpoint FILE``: write checkpoints there, and resume from it if it is there."""
+    """``--checkpoint FILE``: resume from it if it is there, write it, delete it when done."""
     if args.checkpoint is None:
         return {}
-    resume = args.checkpoint if _is_file(args.checkpoint) else None
-    return {"checkpoint": args.checkpoint, "resume_from": resume}
-
-
-def _is_file(path: str) -> bool:
-    return os.path.isfile(path)  # noqa: PTH113  (a path given as a flag: str in, no Path)
+    return {
+        "checkpoint": args.checkpoint,
+        "resume_from": args.checkpoint,
+        "keep_checkpoint": False,
+    }
 
 
 def _paging(args: argparse.Namespace) -> dict[str, Any]:
@@ -444,7 +443,6 @@ async def _export(
         client = SimCardsClient(api_key, base_url, **client_options)
         await stack.enter_async_context(client)
         stream = open_stream(client)
-        checkpoint = args.checkpoint
         to_stdout = args.output in (None, "-")
         target = sys.stdout.buffer if to_stdout else args.output
         bar = ProgressBar(sys.stderr, noun, enabled=not args.quiet and sys.stderr.isatty())
@@ -452,14 +450,13 @@ async def _export(
         try:
             result = await export(stream, target, format=args.format)
         except BaseException:
-            if checkpoint is not None and _is_file(checkpoint):
+            resumable = stream.resumable_from
+            if resumable is not None:
                 bar.close()
-                _note(f"run the same command again to resume from {checkpoint}")
+                _note(f"run the same command again to resume from {resumable}")
             raise
         finally:
             bar.close()
-        if checkpoint is not None:
-            os.remove(checkpoint)  # noqa: PTH107  (done: the next run starts afresh)
         if not args.quiet:
             where = "stdout" if to_stdout else args.output
             print(_summary(result, stream.progress, noun, where), file=sys.stderr)

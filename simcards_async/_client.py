@@ -2,7 +2,8 @@
 
 Arguments go through ``_query`` (validated, encoded), requests through ``_http``
 (sent, retried), answers through the ``_models`` decoders, and listings through
-``_pagination`` (concurrent, ordered). This module only connects them.
+``PageStream`` (concurrent, ordered; checkpoints by its ``Checkpointer``).
+This module only connects them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from uuid import UUID
 
 import aiohttp
 
-from ._checkpoint import load_checkpoint
+from ._checkpoint import Checkpointer
 from ._errors import APIError, InvalidParameterError
 from ._http import RetryPolicy, Transport, check_base_url
 from ._models import (
@@ -30,7 +31,7 @@ from ._models import (
     decode_sim_card_action_page,
     decode_sim_card_page,
 )
-from ._pagination import PageStream
+from ._page_stream import PageStream
 from ._query import (
     ListQuery,
     sim_card_action_path,
@@ -195,6 +196,7 @@ class SimCardsClient:
         rescan: bool = False,
         checkpoint: str | os.PathLike[str] | None = None,
         resume_from: str | os.PathLike[str] | None = None,
+        keep_checkpoint: bool = True,
     ) -> PageStream[SimCard]:
         """Stream SIM cards (``GET /sim_cards``), every matching card once, in API order.
 
@@ -206,8 +208,13 @@ class SimCardsClient:
         first pass, to deliver records that deletions shifted past the scan; it
         keeps every id read in memory (about 100 bytes a record) to do so.
         ``checkpoint`` names a JSON file rewritten after each page the consumer
-        has finished; ``resume_from`` continues from such a file without
-        fetching its pages again (it must be for this same query).
+        has finished (and, when it stops in the middle of a page, with the items
+        of it already yielded); ``resume_from`` continues from such a file without
+        fetching its pages again (it must be for this same query), yielding
+        exactly the items not yet yielded. When ``resume_from`` is the
+        ``checkpoint`` file and it does not exist yet, the scan starts afresh.
+        ``keep_checkpoint=False`` deletes the file once the listing was read to
+        its end and the stream closed (by default it stays, marked complete).
         """
         query = sim_cards_query(
             status=status,
@@ -223,10 +230,12 @@ class SimCardsClient:
         )
         return self._stream(
             query,
+            SimCard,
             decode_sim_card_page,
             rescan=rescan,
             checkpoint=checkpoint,
             resume_from=resume_from,
+            keep_checkpoint=keep_checkpoint,
         )
 
     def sim_card_actions(
@@ -242,12 +251,13 @@ class SimCardsClient:
         rescan: bool = False,
         checkpoint: str | os.PathLike[str] | None = None,
         resume_from: str | os.PathLike[str] | None = None,
+        keep_checkpoint: bool = True,
     ) -> PageStream[SimCardAction]:
         """Stream SIM card actions (``GET /sim_card_actions``).
 
         ``status`` is one of ``SIM_CARD_ACTION_STATUSES``, ``action_type`` one of
-        ``SIM_CARD_ACTION_TYPES``. ``limit``, ``rescan``, ``checkpoint`` and
-        ``resume_from`` as for ``sim_cards``.
+        ``SIM_CARD_ACTION_TYPES``. ``limit``, ``rescan``, ``checkpoint``,
+        ``resume_from`` and ``keep_checkpoint`` as for ``sim_cards``.
         """
         query = sim_card_actions_query(
             sim_card_id=sim_card_id,
@@ -260,10 +270,12 @@ class SimCardsClient:
         )
         return self._stream(
             query,
+            SimCardAction,
             decode_sim_card_action_page,
             rescan=rescan,
             checkpoint=checkpoint,
             resume_from=resume_from,
+            keep_checkpoint=keep_checkpoint,
         )
 
     async def get_sim_card(
@@ -288,21 +300,28 @@ class SimCardsClient:
     def _stream(
         self,
         query: ListQuery,
+        item_type: type[T],
         decode: Callable[[bytes], Page[T]],
         *,
         rescan: bool,
         checkpoint: str | os.PathLike[str] | None,
         resume_from: str | os.PathLike[str] | None,
+        keep_checkpoint: bool,
     ) -> PageStream[T]:
-        if not isinstance(rescan, bool):
-            raise InvalidParameterError("rescan", "True or False", rescan)
+        for flag, given in (("rescan", rescan), ("keep_checkpoint", keep_checkpoint)):
+            if not isinstance(given, bool):
+                raise InvalidParameterError(flag, "True or False", given)
         for name, value in (("checkpoint", checkpoint), ("resume_from", resume_from)):
             if value is not None and not isinstance(value, (str, os.PathLike)):
                 raise InvalidParameterError(name, "a file path or None", value)
         if rescan and (checkpoint is not None or resume_from is not None):
             # A re-scan reads pages a checkpoint has already counted as done.
             raise InvalidParameterError("rescan", "False when checkpointing or resuming", rescan)
-        resume = None if resume_from is None else load_checkpoint(resume_from, query)
+        checkpointer = None
+        if checkpoint is not None or resume_from is not None:
+            checkpointer = Checkpointer(
+                query, checkpoint, resume_from=resume_from, keep=keep_checkpoint
+            )
         transport = self._transport()
 
         async def fetch(target: str, on_retry: Callable[[APIError], None]) -> Page[T]:
@@ -314,12 +333,12 @@ class SimCardsClient:
         return PageStream(
             query,
             fetch,
+            item_type=item_type,
             read_ahead=self.read_ahead,
             limiter=transport.limiter,
             deadline=self.deadline,
             rescan=rescan,
-            checkpoint=checkpoint,
-            resume=resume,
+            checkpointer=checkpointer,
             on_start=self._track,
         )
 

@@ -61,8 +61,8 @@ import anyio.to_thread
 import msgspec
 
 from ._errors import InvalidParameterError
-from ._models import Page, SimCard, SimCardAction, SimCardGroup
-from ._pagination import PageStream
+from ._models import SimCard, SimCardAction, SimCardGroup
+from ._stream import Stream
 
 __all__ = [
     "PARQUET_ROW_GROUP_SIZE",
@@ -548,10 +548,11 @@ async def export(
     """Write every item of ``items`` to ``target`` as JSON lines, CSV or Parquet.
 
     ``items`` is any async iterable of ``SimCard`` or of ``SimCardAction``, such as
-    ``client.sim_cards(...)``; a ``PageStream`` is read page by page and closed
-    when ``export`` returns or fails. ``target`` is a path, replaced atomically
-    once everything is written, or a binary file opened for writing (say
-    ``sys.stdout.buffer``), which is flushed but not closed. ``format`` is
+    ``client.sim_cards(...)``; a stream (``PageStream``, ``MergedStream``) is read
+    page by page through ``chunks()`` and closed when ``export`` returns or fails.
+    ``target`` is a path, replaced atomically once everything is written, or a
+    binary file opened for writing (say ``sys.stdout.buffer``), which is flushed
+    but not closed. ``format`` is
     ``"jsonl"``, ``"csv"`` or ``"parquet"``; by default it follows the path's
     suffix (``.jsonl``/``.ndjson``/``.json``, ``.csv``, ``.parquet``/``.pq``) and
     is JSON lines otherwise. ``kind`` (``SimCard`` or ``SimCardAction``) sets the
@@ -573,28 +574,35 @@ async def export(
     if fmt == "parquet":
         _import_pyarrow()  # fail before anything is read or created
     resolved = _resolve_kind(kind, items)
-    checkpointing = isinstance(items, PageStream) and items.checkpoint is not None
+    stream = items if isinstance(items, Stream) else None
+    checkpointing = stream is not None and stream.checkpointing
     resume = None
-    if isinstance(items, PageStream) and items.checkpoint is not None:
-        resume = _resumed_output(items, target, fmt)
+    if stream is not None and checkpointing:
+        resume = _resumed_output(stream, target, fmt)
     try:
         out = _Output(target, keep_partial=checkpointing, resume=resume)
         job = _Job(out, fmt, resolved)
-        if isinstance(items, PageStream) and checkpointing:
-            items.before_checkpoint = job.checkpoint_state
         try:
-            count = await job.run(items)
+            count = await job.run(items, stream)
         except BaseException:
+            if stream is not None:
+                await _close(stream)
+                # The partial output stays only while a checkpoint can continue it.
+                out.keep_partial = checkpointing and stream.resumable_from is not None
             out.discard()
             raise
     finally:
-        if isinstance(items, PageStream):
-            # Stop its fetchers now, even when cancelled, rather than when collected.
-            with anyio.CancelScope(shield=True):
-                await items.aclose()
+        if stream is not None:
+            await _close(stream)
     if resume is not None:
         count += resume.items
     return ExportResult(items=count, path=out.path, format=fmt, seconds=time.monotonic() - started)
+
+
+async def _close(stream: Stream[Any, Any]) -> None:
+    # Stop its fetchers now, even when cancelled, rather than when collected.
+    with anyio.CancelScope(shield=True):
+        await stream.aclose()
 
 
 @dataclass(frozen=True)
@@ -606,7 +614,7 @@ class _Partial:
     items: int
 
 
-def _resumed_output(items: PageStream[Any], target: object, fmt: ExportFormat) -> _Partial | None:
+def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat) -> _Partial | None:
     """The partial output a resumed stream's checkpoint continues, checked against the call."""
     if not isinstance(target, (str, os.PathLike)):
         raise InvalidParameterError("target", "a path when the stream writes a checkpoint", target)
@@ -616,20 +624,22 @@ def _resumed_output(items: PageStream[Any], target: object, fmt: ExportFormat) -
             "'jsonl' or 'csv' when the stream writes a checkpoint (Parquet cannot be appended to)",
             fmt,
         )
-    point = items.resumed
-    if point is None:
+    extra = stream.resumed_state
+    if extra is None:
         return None
-    state = point.extra.get("export")
+    state = extra.get("export")
     if not isinstance(state, dict):
         raise InvalidParameterError(
-            "items", "a stream resumed from a checkpoint that an export wrote", point.path
+            "items", "a stream resumed from a checkpoint that an export wrote", stream
         )
     for name, now in (("target", str(Path(target))), ("format", fmt)):
         if state.get(name) != now:
             raise InvalidParameterError(
                 name, f"{state.get(name)!r}, as when the checkpoint was made", now
             )
-    return _Partial(partial=str(state["partial"]), size=int(state["size"]), items=point.items_done)
+    return _Partial(
+        partial=str(state["partial"]), size=int(state["size"]), items=stream.resumed_items
+    )
 
 
 class _Job:
@@ -641,10 +651,11 @@ class _Job:
         self.kind = kind
         self.writer: _Writer | None = None
 
-    async def run(self, items: AsyncIterable[Item]) -> int:
+    async def run(self, items: AsyncIterable[Item], stream: Stream[Any, Any] | None) -> int:
         out, count = self.out, 0
         try:
-            chunks = _chunks(items)
+            state = self.checkpoint_state if stream is not None and stream.checkpointing else None
+            chunks = stream.chunks(state=state) if stream is not None else _chunks(items)
             async with contextlib.aclosing(chunks):
                 async for chunk in chunks:
                     writer = self._writer(chunk[0])
@@ -669,7 +680,11 @@ class _Job:
         return self.writer
 
     async def checkpoint_state(self) -> dict[str, Any]:
-        """Write out what is held, sync it, and say where the output ends."""
+        """Write out what is held, sync it, and say where the output ends.
+
+        Handed to ``Stream.chunks(state=...)``: the stream awaits it before each
+        checkpoint, so a checkpoint never runs ahead of the output it describes.
+        """
         if self.writer is not None:
             await self.writer.flush()
         size = await self.out.sync()
@@ -679,15 +694,7 @@ class _Job:
 
 
 async def _chunks(items: AsyncIterable[Item]) -> AsyncGenerator[Sequence[Item], None]:
-    """The items in non-empty runs: a stream's pages as they are, others gathered."""
-    if isinstance(items, PageStream):
-        # pages() is an async generator; closed here, not whenever it is collected.
-        pages: AsyncGenerator[Page[Item], None] = items.pages()
-        async with contextlib.aclosing(pages):
-            async for page in pages:
-                if page.data:
-                    yield page.data
-        return
+    """The items of a plain async iterable in non-empty runs (a ``Stream`` has its own)."""
     pending: list[Item] = []
     async for item in items:
         pending.append(item)
@@ -715,9 +722,8 @@ def _resolve_kind(kind: object, items: object) -> _Kind | None:
         if kind is SimCard or kind is SimCardAction:
             return _KINDS[kind]
         raise InvalidParameterError("kind", "SimCard or SimCardAction", kind)
-    if isinstance(items, PageStream):
-        is_actions = items.query.path.rstrip("/").endswith("sim_card_actions")
-        return _KINDS[SimCardAction if is_actions else SimCard]
+    if isinstance(items, Stream):
+        return _KINDS.get(items.item_type)  # the stream knows what it yields
     return None
 
 

@@ -4,9 +4,11 @@ The API can only AND its filters; ``merge`` gives OR across queries (cards tagge
 ``vip`` *or* in standby). Each stream runs under its own client's shared limit,
 so merging streams of one client never exceeds that client's concurrency.
 
-Like ``PageStream``, the readers run in a task of their own that owns the task
-group; the consumer only receives from a memory stream, and ``async with`` or
-dropping the merged stream cancels everything.
+Like ``PageStream``, it is a ``Stream`` (see ``_stream``): the readers run in a
+task of their own that owns the task group, the consumer only receives from a
+memory stream, and ``async with`` or dropping the merged stream cancels
+everything. Which other queries an item matches is asked of each stream
+(``PageStream.matches``, from the typed filters ``_query`` validated).
 
 Dedupe across queries must remember every id yielded (an item may come from any
 query at any time), so its memory grows with the union: about 100 bytes a record.
@@ -14,7 +16,8 @@ query at any time), so its memory grows with the union: about 100 bytes a record
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -23,7 +26,9 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from ._errors import InvalidParameterError
 from ._models import Page, SimCard, SimCardAction
-from ._pagination import PageStream, Progress, _Background, _Reader
+from ._page_stream import PageStream
+from ._stats import Progress
+from ._stream import Producer, StateProvider, Stream
 
 __all__ = ["MergeStats", "MergedStream", "Tagged", "merge", "merge_tagged"]
 
@@ -51,18 +56,12 @@ class _Readers(Generic[T]):
 
     def __init__(self, streams: Sequence[PageStream[T]]) -> None:
         self.streams = streams
-        self.error: BaseException | None = None
 
     async def run(self, send: MemoryObjectSendStream[tuple[int, Page[T]]]) -> None:
-        with send:
-            try:
-                async with anyio.create_task_group() as tg:
-                    for index, stream in enumerate(self.streams):
-                        tg.start_soon(self._read, index, stream, send.clone())
-            except anyio.BrokenResourceError:
-                pass  # the consumer went away
-            except Exception as exc:  # noqa: BLE001  (raised in the consumer's task)
-                self.error = _first_error(exc)
+        # A failure raises out of the group; the Producer unwraps it to the first error.
+        async with anyio.create_task_group() as tg:
+            for index, stream in enumerate(self.streams):
+                tg.start_soon(self._read, index, stream, send.clone())
 
     @staticmethod
     async def _read(
@@ -74,15 +73,7 @@ class _Readers(Generic[T]):
                     await send.send((index, page))
 
 
-def _first_error(exc: BaseException) -> BaseException:
-    """Unwrap a task group's ExceptionGroup to the failure that started it."""
-    # Duck-typed: BaseExceptionGroup is only a builtin from Python 3.11.
-    while (inner := getattr(exc, "exceptions", None)) and isinstance(inner[0], BaseException):
-        exc = inner[0]
-    return exc
-
-
-class MergedStream(_Reader, Generic[T]):
+class MergedStream(Stream[tuple[int, Page[T]], T]):
     """The union of several streams, read at once, each id once (unless ``dedupe=False``)."""
 
     def __init__(self, streams: Sequence[PageStream[T]], *, dedupe: bool = True) -> None:
@@ -90,15 +81,22 @@ class MergedStream(_Reader, Generic[T]):
             raise InvalidParameterError("streams", "one or more streams from a client", streams)
         if not isinstance(dedupe, bool):
             raise InvalidParameterError("dedupe", "True or False", dedupe)
+        types = {s.item_type for s in streams}
+        if len(types) != 1:
+            raise InvalidParameterError("streams", "streams of one kind of item", streams)
+        super().__init__()
+        self.item_type = types.pop()
         self.streams = tuple(streams)
         self.dedupe = dedupe
         self.stats = MergeStats()
-        self._readers = _Readers(self.streams)
-        self._background: _Background[tuple[int, Page[T]]] = _Background(
-            self._readers.run, buffer=0
+        self._seen: set[str] | None = set() if dedupe else None
+        self._producer: Producer[tuple[int, Page[T]]] = Producer(
+            _Readers(self.streams).run, buffer=0
         )
-        self._matchers = [_matcher(s.query.params) for s in self.streams]
-        self._progress_callbacks: list[Callable[[Progress], object]] = []
+
+    def matches(self, item: T) -> bool:
+        """Whether ``item`` passes the filters of any of the merged queries."""
+        return any(s.matches(item) for s in self.streams)
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._items()
@@ -112,41 +110,44 @@ class MergedStream(_Reader, Generic[T]):
         return self._tagged_with_matches()
 
     async def _tagged_with_matches(self) -> AsyncIterator[Tagged[T]]:
-        matchers = self._matchers
+        streams = self.streams
         async for item, source in self._tagged():
-            found = tuple(i for i, m in enumerate(matchers) if i == source or m(item))
+            found = tuple(i for i, s in enumerate(streams) if i == source or s.matches(item))
             yield Tagged(item, found)
 
     async def _tagged(self) -> AsyncIterator[tuple[T, int]]:
-        receive = self._background.start()
-        seen: set[str] | None = set() if self.dedupe else None
         stats = self.stats
-        finished = False
-        try:
-            while True:
-                try:
-                    source, page = await receive.receive()
-                except (anyio.EndOfStream, anyio.ClosedResourceError):
-                    receive.close()  # now, not whenever the stream is collected
-                    break
-                for item in page.data:
-                    if seen is not None:
-                        if item.id in seen:
-                            stats.duplicates_dropped += 1
-                            continue
-                        seen.add(item.id)
-                    stats.items_yielded += 1
-                    yield item, source
-                self._report()
-            finished = True
-        finally:
-            if not finished:
-                # The consumer stopped early (break, exception, cancellation): so do we.
-                self._background.stop()
-        await self._background.wait()
-        error, self._readers.error = self._readers.error, None
-        if error is not None:
-            raise error
+        async for source, page in self._receive():
+            for item in self._fresh(page.data):
+                stats.items_yielded += 1
+                yield item, source
+
+    async def chunks(
+        self, *, state: StateProvider | None = None
+    ) -> AsyncGenerator[Sequence[T], None]:
+        """Yield each page's new items, for exporters (a merge keeps no checkpoint)."""
+        del state  # nothing to keep: a merged stream cannot be resumed
+        messages = self._receive()
+        async with contextlib.aclosing(messages):
+            async for _, page in messages:
+                fresh = self._fresh(page.data)
+                if fresh:
+                    self.stats.items_yielded += len(fresh)
+                    yield fresh
+
+    def _fresh(self, items: Sequence[T]) -> list[T]:
+        """The items not yielded before (all of them with ``dedupe=False``)."""
+        seen = self._seen
+        if seen is None:
+            return list(items)
+        kept = []
+        for item in items:
+            if item.id in seen:
+                self.stats.duplicates_dropped += 1
+                continue
+            seen.add(item.id)
+            kept.append(item)
+        return kept
 
     @property
     def progress(self) -> Progress:
@@ -164,16 +165,6 @@ class MergedStream(_Reader, Generic[T]):
             elapsed=max(p.elapsed for p in parts),
         )
 
-    def on_progress(self, callback: Callable[[Progress], object]) -> None:
-        """Call ``callback(progress)`` in the consumer's task after each page is handed over."""
-        self._progress_callbacks.append(callback)
-
-    def _report(self) -> None:
-        if self._progress_callbacks:
-            snapshot = self.progress
-            for callback in self._progress_callbacks:
-                callback(snapshot)
-
 
 def merge(*streams: PageStream[T], dedupe: bool = True) -> MergedStream[T]:
     """Read several listings at once and yield their union, each id once by default.
@@ -187,48 +178,3 @@ def merge(*streams: PageStream[T], dedupe: bool = True) -> MergedStream[T]:
 def merge_tagged(*streams: PageStream[T]) -> AsyncIterator[Tagged[T]]:
     """Shorthand for ``merge(*streams).tagged()``: each item once, with the queries it matches."""
     return MergedStream(streams).tagged()
-
-
-# --- which queries match an item ---------------------------------------------------
-#
-# An item is yielded once, when the first query returns it; the other queries that
-# match it are found by applying their filters to it, with the API's meaning.
-
-
-def _matcher(params: Mapping[str, str]) -> Callable[[SimCard | SimCardAction], bool]:
-    tests: list[Callable[[SimCard | SimCardAction], bool]] = []
-    for name, value in params.items():
-        test = _FILTERS.get(name)
-        if test is not None:
-            tests.append(test(value))
-    return lambda item: all(t(item) for t in tests)
-
-
-def _status_in(value: str) -> Callable[[SimCard | SimCardAction], bool]:
-    wanted = set(value.split(","))
-    return lambda item: item.status.value in wanted
-
-
-def _has_tags(value: str) -> Callable[[SimCard | SimCardAction], bool]:
-    wanted = set(value.split(","))
-    return lambda item: isinstance(item, SimCard) and wanted <= set(item.tags)
-
-
-def _field_contains(field: str) -> Callable[[str], Callable[[SimCard | SimCardAction], bool]]:
-    return lambda value: lambda item: value in (getattr(item, field, None) or "")
-
-
-def _field_equals(field: str) -> Callable[[str], Callable[[SimCard | SimCardAction], bool]]:
-    return lambda value: lambda item: getattr(item, field, None) == value
-
-
-_FILTERS: dict[str, Callable[[str], Callable[[SimCard | SimCardAction], bool]]] = {
-    "filter[status]": _status_in,
-    "filter[tags]": _has_tags,
-    "filter[iccid]": _field_contains("iccid"),
-    "filter[msisdn]": _field_equals("msisdn"),
-    "filter[sim_card_group_id]": _field_equals("sim_card_group_id"),
-    "filter[sim_card_id]": _field_equals("sim_card_id"),
-    "filter[bulk_sim_card_action_id]": _field_equals("bulk_sim_card_action_id"),
-    "filter[action_type]": _field_equals("action_type"),
-}

@@ -15,7 +15,8 @@ import functools
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from ._errors import InvalidParameterError
@@ -27,6 +28,7 @@ __all__ = [
     "SIM_CARD_SORTS",
     "SIM_CARD_STATUSES",
     "ListQuery",
+    "Predicate",
     "sim_card_action_path",
     "sim_card_actions_query",
     "sim_card_path",
@@ -57,13 +59,46 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+# --- what a filter means, applied to an item -----------------------------------------
+#
+# Built beside the wire parameters from the same validated values, so that a merge can
+# tell which queries an item matches without parsing the wire strings back.
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """One filter's meaning on an item: ``item.<field>`` compared as the API compares it.
+
+    ``how`` is ``"in"`` (the value is one of ``values``), ``"all"`` (the item's list has
+    every one of ``values``), ``"contains"`` (the text holds ``values[0]``) or ``"equals"``.
+    ``status`` is compared by its ``value``.
+    """
+
+    field: str
+    how: str
+    values: tuple[str, ...]
+
+    def __call__(self, item: object) -> bool:
+        got: Any = getattr(item, self.field, None)
+        if self.field == "status":
+            got = getattr(got, "value", None)
+        if self.how == "in":
+            return got in self.values
+        if self.how == "all":
+            return isinstance(got, (tuple, list)) and set(self.values) <= set(got)
+        if self.how == "contains":
+            return isinstance(got, str) and self.values[0] in got
+        return bool(got == self.values[0])
+
+
 @dataclass(frozen=True)
 class ListQuery:
     """A validated listing request, minus the page number.
 
     ``filters`` are the wire parameters the SDK sends before ``page[...]``,
     ``trailing`` the ones it sends after (``sort``). ``params`` gives them all
-    as one mapping, for fingerprints and for telling listings apart.
+    as one mapping, for fingerprints and for telling listings apart. ``predicates``
+    are the filters' meaning on an item (``matches``).
     """
 
     path: str
@@ -72,6 +107,11 @@ class ListQuery:
     page_size: int
     start_page: int
     limit: int | None
+    predicates: tuple[Predicate, ...] = field(default=(), compare=False)
+
+    def matches(self, item: object) -> bool:
+        """Whether ``item`` passes every filter of this query, with the API's meaning."""
+        return all(test(item) for test in self.predicates)
 
     @property
     def params(self) -> dict[str, str]:
@@ -163,16 +203,16 @@ def _strings(name: str, value: object, allowed: str = "") -> tuple[str, ...]:
     raise InvalidParameterError(name, f"a string or a non-empty list of strings{allowed}", value)
 
 
-def _choices(name: str, value: object, allowed: Sequence[str]) -> str:
+def _choices(name: str, value: object, allowed: Sequence[str]) -> tuple[str, ...]:
     names = ", ".join(map(repr, allowed))
     items = _strings(name, value, f", each one of {names}")
     for item in items:
         if item not in allowed:
             raise InvalidParameterError(name, f"any of {names}", item)
-    return ",".join(items)
+    return items
 
 
-def _tags(value: object) -> str:
+def _tags(value: object) -> tuple[str, ...]:
     items = _strings("tags", value)
     for item in items:
         # The API reads the value comma-separated: a tag with a comma cannot be asked for.
@@ -180,7 +220,7 @@ def _tags(value: object) -> str:
             raise InvalidParameterError(
                 "tags", "non-empty Unicode strings without commas or control characters", item
             )
-    return ",".join(items)
+    return items
 
 
 def _paging(page_size: object, start_page: object, limit: object) -> tuple[int, int, int | None]:
@@ -208,21 +248,32 @@ def sim_cards_query(
 ) -> ListQuery:
     """Validate the arguments of ``GET /sim_cards`` and build its query."""
     filters: list[tuple[str, str]] = []
+    tests: list[Predicate] = []
     if status is not None:
-        filters.append(("filter[status]", _choices("status", status, SIM_CARD_STATUSES)))
+        statuses = _choices("status", status, SIM_CARD_STATUSES)
+        filters.append(("filter[status]", ",".join(statuses)))
+        tests.append(Predicate("status", "in", statuses))
     if tags is not None:
-        filters.append(("filter[tags]", _tags(tags)))
+        wanted = _tags(tags)
+        filters.append(("filter[tags]", ",".join(wanted)))
+        tests.append(Predicate("tags", "all", wanted))
     if iccid is not None:
-        filters.append(("filter[iccid]", _text("iccid", iccid)))
+        part = _text("iccid", iccid)
+        filters.append(("filter[iccid]", part))
+        tests.append(Predicate("iccid", "contains", (part,)))
     if msisdn is not None:
-        filters.append(("filter[msisdn]", _text("msisdn", msisdn)))
+        number = _text("msisdn", msisdn)
+        filters.append(("filter[msisdn]", number))
+        tests.append(Predicate("msisdn", "equals", (number,)))
     if sim_card_group_id is not None:
-        filters.append(("filter[sim_card_group_id]", _uuid("sim_card_group_id", sim_card_group_id)))
+        group = _uuid("sim_card_group_id", sim_card_group_id)
+        filters.append(("filter[sim_card_group_id]", group))
+        tests.append(Predicate("sim_card_group_id", "equals", (group,)))
     if _bool("include_sim_card_group", include_sim_card_group):
         filters.append(("include_sim_card_group", "true"))
     trailing = () if sort is None else (("sort", _choice("sort", sort, SIM_CARD_SORTS)),)
     size, start, cap = _paging(page_size, start_page, limit)
-    return ListQuery("/sim_cards", tuple(filters), trailing, size, start, cap)
+    return ListQuery("/sim_cards", tuple(filters), trailing, size, start, cap, tuple(tests))
 
 
 def sim_card_actions_query(
@@ -237,18 +288,25 @@ def sim_card_actions_query(
 ) -> ListQuery:
     """Validate the arguments of ``GET /sim_card_actions`` and build its query."""
     filters: list[tuple[str, str]] = []
+    tests: list[Predicate] = []
     if sim_card_id is not None:
-        filters.append(("filter[sim_card_id]", _uuid("sim_card_id", sim_card_id)))
+        card = _uuid("sim_card_id", sim_card_id)
+        filters.append(("filter[sim_card_id]", card))
+        tests.append(Predicate("sim_card_id", "equals", (card,)))
     if status is not None:
-        filters.append(("filter[status]", _choice("status", status, SIM_CARD_ACTION_STATUSES)))
+        state = _choice("status", status, SIM_CARD_ACTION_STATUSES)
+        filters.append(("filter[status]", state))
+        tests.append(Predicate("status", "in", (state,)))
     if bulk_sim_card_action_id is not None:
         bulk = _uuid("bulk_sim_card_action_id", bulk_sim_card_action_id)
         filters.append(("filter[bulk_sim_card_action_id]", bulk))
+        tests.append(Predicate("bulk_sim_card_action_id", "equals", (bulk,)))
     if action_type is not None:
         kind = _choice("action_type", action_type, SIM_CARD_ACTION_TYPES)
         filters.append(("filter[action_type]", kind))
+        tests.append(Predicate("action_type", "equals", (kind,)))
     size, start, cap = _paging(page_size, start_page, limit)
-    return ListQuery("/sim_card_actions", tuple(filters), (), size, start, cap)
+    return ListQuery("/sim_card_actions", tuple(filters), (), size, start, cap, tuple(tests))
 
 
 def sim_card_path(

@@ -324,12 +324,12 @@ async def test_dedupe_memory_is_bounded_by_the_window() -> None:
             sizes = []
             with pytest.warns(simcards_async.DriftWarning):
                 async for _ in stream.pages():
-                    sizes.append(len(stream._engine._seen))
+                    sizes.append(stream._engine.dedupe.remembered)
         bound = (4 + 2) * 250
         assert stream.stats.items_yielded == 20_000
         assert max(sizes) <= bound
         assert max(sizes) >= bound - stream.stats.drift.duplicates_dropped  # the window fills
-        assert len(stream._engine._seen) <= bound
+        assert stream._engine.dedupe.remembered <= bound
 
 
 async def test_rescan_keeps_every_id() -> None:
@@ -339,5 +339,5 @@ async def test_rescan_keeps_every_id() -> None:
             stream = client.sim_cards(page_size=100, rescan=True)
             cards: list[SimCard] = await stream.collect()
         assert len(cards) == 3000
-        assert len(stream._engine._seen) == 3000
+        assert stream._engine.dedupe.remembered == 3000
         assert stream.stats.drift.rescans == 0  # nothing changed: no second pass

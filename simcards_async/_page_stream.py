@@ -1,0 +1,257 @@
+"""``PageStream``: one listing, read by the engine and yielded in order, with its checkpoints.
+
+It joins three parts that each have one job: the engine (``_pagination``) that
+reads the pages, the consumer side (``_stream``) that hands them over, and the
+``Checkpointer`` (``_checkpoint``) that records how far the consumer got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import warnings
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from ._checkpoint import Checkpoint, Checkpointer
+from ._errors import DriftWarning
+from ._models import Page
+from ._pagination import HANDOVER_PAGES, Engine, FetchPage, Resume
+from ._query import ListQuery
+from ._stats import Progress, StreamStats
+from ._stream import Producer, StateProvider, Stream
+from ._throttle import AdaptiveLimiter
+
+__all__ = ["PageStream"]
+
+T = TypeVar("T")
+
+
+class PageStream(Stream[tuple[int, Page[T]], T]):
+    """An async stream of the items of one listing, read concurrently and yielded in order.
+
+    ``async for item in stream`` works directly; ``async with stream:`` cleans up
+    deterministically on exit; ``stream.pages()`` yields whole pages instead;
+    ``stream.stats`` counts what happened so far. A stream is read once.
+    """
+
+    def __init__(
+        self,
+        query: ListQuery,
+        fetch: FetchPage[Any],
+        *,
+        item_type: type[T],
+        read_ahead: int,
+        limiter: AdaptiveLimiter,
+        deadline: float | None = None,
+        rescan: bool = False,
+        checkpointer: Checkpointer | None = None,
+        on_start: Callable[[asyncio.Task[None]], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.query = query
+        self.item_type = item_type
+        self.stats = StreamStats()
+        self._checkpointer = checkpointer
+        point = checkpointer.resumed if checkpointer is not None else None
+        self._resumed: Checkpoint | None = point
+        # Items and pages the consumer finished (a resumed scan's count first).
+        self._items_done = point.items_done if point else 0
+        self._pages_done = point.pages_done if point else 0
+        #: Ids of the resumed page already yielded before the stop (not yet in _items_done).
+        self._carry: tuple[str, ...] = point.page_ids if point else ()
+        self._resumed_items = self._items_done + len(self._carry)
+        self._page_start = 0  # items_yielded when the page being consumed was handed over
+        self._page: Page[T] | None = None  # ... and that page
+        self._page_number = 0
+        self._itemwise = False  # read item by item (not by pages or chunks)
+        self._saved_once = False
+        self.stats.items_yielded = self._resumed_items
+        self.stats.pages_fetched = self._pages_done
+        resume = None
+        if point is not None:
+            resume = Resume(
+                next_page=point.next_page,
+                delivered=self._resumed_items,
+                total_results=point.total_results,
+                last_ids=point.last_ids,
+                page_ids=point.page_ids,
+                complete=point.complete,
+            )
+        self._engine: Engine[Any] = Engine(
+            query,
+            fetch,
+            read_ahead=read_ahead,
+            limiter=limiter,
+            stats=self.stats,
+            deadline=deadline,
+            rescan=rescan,
+            resume=resume,
+        )
+        self._producer = Producer(self._engine.run, buffer=HANDOVER_PAGES, on_start=on_start)
+
+    def __repr__(self) -> str:
+        return f"<PageStream {self.query.path} {self.query.params} {self.stats}>"
+
+    # --- what it yields ----------------------------------------------------------------
+
+    def matches(self, item: T) -> bool:
+        """Whether ``item`` passes this listing's filters, with the API's meaning."""
+        return self.query.matches(item)
+
+    @property
+    def checkpointing(self) -> bool:
+        """Whether this stream saves checkpoints as it is consumed."""
+        return self._checkpointer is not None and self._checkpointer.path is not None
+
+    @property
+    def checkpoint(self) -> str | os.PathLike[str] | None:
+        """The file this stream writes its checkpoints to, if any."""
+        return self._checkpointer.path if self._checkpointer is not None else None
+
+    @property
+    def resumed_state(self) -> Mapping[str, Any] | None:
+        """The exporter's state kept in the checkpoint this stream continues, if it does."""
+        return None if self._resumed is None else self._resumed.extra
+
+    @property
+    def resumed_items(self) -> int:
+        """Items the checkpoint this stream continues had counted as consumed."""
+        return self._resumed_items
+
+    @property
+    def resumable_from(self) -> str | os.PathLike[str] | None:
+        """The checkpoint file a new run could continue this stream from, if there is one."""
+        cp = self._checkpointer
+        return cp.path if cp is not None and cp.written else None
+
+    # --- reading -----------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._items()
+
+    async def _items(self) -> AsyncIterator[T]:
+        stats = self.stats
+        self._itemwise = True
+        pages = self._receive()
+        async with contextlib.aclosing(pages):
+            async for _, page in pages:
+                for item in page.data:
+                    stats.items_yielded += 1  # per item: stats are exact whenever they are read
+                    yield item
+
+    async def pages(self) -> AsyncGenerator[Page[T], None]:
+        """Yield whole pages (items and meta) in order, repeats already removed."""
+        async for _, page in self._receive():
+            self.stats.items_yielded += len(page.data)
+            yield page
+
+    async def chunks(
+        self, *, state: StateProvider | None = None
+    ) -> AsyncGenerator[Sequence[T], None]:
+        """Yield each page's items, for exporters; ``state`` is kept in each checkpoint."""
+        pages = self._receive(state)
+        async with contextlib.aclosing(pages):
+            async for _, page in pages:
+                self.stats.items_yielded += len(page.data)
+                yield page.data
+
+    async def collect(self) -> list[T]:
+        """Read the whole listing into a list (bounded by ``limit`` if one was given)."""
+        return [item async for item in self]
+
+    @property
+    def progress(self) -> Progress:
+        """A snapshot of pages and items done, retries, throttling and the ETA."""
+        stats = self.stats
+        return Progress(
+            pages_done=stats.pages_fetched,
+            total_pages=stats.total_pages,
+            items=stats.items_yielded,
+            total_results=stats.total_results,
+            retries=stats.retries,
+            throttled_seconds=stats.throttled_seconds,
+            elapsed=time.monotonic() - stats.started_at,
+            resumed_items=self._resumed_items,
+        )
+
+    async def aclose(self) -> None:
+        """Stop every request still in flight, release the connections, close the checkpoint."""
+        await super().aclose()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+
+    # --- the consumer loop's hooks -------------------------------------------------------
+
+    async def _received(self, message: tuple[int, Page[T]], state: StateProvider | None) -> None:
+        self._flush_warnings()
+        number, page = message
+        if self._itemwise:  # only items are counted one by one: a position within a page
+            self._page_number, self._page = number, page
+            self._page_start = self.stats.items_yielded
+        point = self._resumed
+        if point is not None and self._carry and number != point.next_page:
+            # The resumed page had nothing left to yield: its start counts as done.
+            self._items_done += len(self._carry)
+            self._carry = ()
+        if self._checkpointer is not None and not self._saved_once:
+            # A first checkpoint as soon as the listing is known: resumable from here.
+            seam = (point.page_ids or point.last_ids) if point is not None else ()
+            if point is not None and point.next_page == number:
+                seam = point.last_ids
+            await self._save(number, seam, state, page_ids=self._carry)
+
+    async def _consumed(self, message: tuple[int, Page[T]], state: StateProvider | None) -> None:
+        number, page = message
+        self._page = None
+        ids = self._carry + tuple(item.id for item in page.data)  # type: ignore[attr-defined]
+        self._items_done += len(ids)
+        self._carry = ()
+        self._pages_done += 1
+        if self._checkpointer is not None:
+            await self._save(number + 1, ids, state)
+
+    def _stopped(self) -> None:
+        # The consumer stopped in the middle of a page: say which of its items it got.
+        page, cp = self._page, self._checkpointer
+        if page is None or cp is None:
+            return
+        taken = self.stats.items_yielded - self._page_start
+        ids = tuple(item.id for item in page.data[:taken])  # type: ignore[attr-defined]
+        cp.save_position(self._page_number, ids)
+
+    def _ended(self) -> None:
+        self._flush_warnings()
+
+    async def _completed(self, state: StateProvider | None) -> None:
+        if self._checkpointer is not None:
+            await self._save(0, (), state, complete=True)
+
+    async def _save(
+        self,
+        next_page: int,
+        last_ids: tuple[str, ...],
+        state: StateProvider | None,
+        *,
+        page_ids: tuple[str, ...] = (),
+        complete: bool = False,
+    ) -> None:
+        assert self._checkpointer is not None  # noqa: S101  (callers check)
+        self._saved_once = True
+        await self._checkpointer.save(
+            next_page=next_page,
+            items_done=self._items_done,
+            pages_done=self._pages_done,
+            total_results=self.stats.drift.first_total_results,
+            last_ids=last_ids,
+            page_ids=page_ids,
+            state=state,
+            complete=complete,
+        )
+
+    def _flush_warnings(self) -> None:
+        pending = self._engine.warnings
+        while pending:
+            warnings.warn(pending.pop(0), DriftWarning, stacklevel=5)

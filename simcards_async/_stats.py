@@ -1,0 +1,99 @@
+"""What a stream counts: ``StreamStats`` (live counters), ``DriftReport``, ``Progress`` snapshots.
+
+Plain data, no I/O: the engine and the consumer side fill them in, callers read them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+__all__ = ["DriftReport", "Progress", "StreamStats"]
+
+
+@dataclass
+class DriftReport:
+    """What the stream saw of the listing changing under it."""
+
+    #: ``total_results`` of the first page read, and of the latest one.
+    first_total_results: int | None = None
+    last_total_results: int | None = None
+    #: Records seen twice (shifted forward by inserts) and dropped.
+    duplicates_dropped: int = 0
+    #: Pages that came back empty or short before the planned end (records deleted).
+    short_pages: int = 0
+    #: Pages read again because they were served before the page ahead of them while the
+    #: listing changed, which would leave a gap between the two.
+    rereads: int = 0
+    #: With ``rescan=True``: passes made after the first, and the records they delivered
+    #: that the first pass had not (shifted past it by deletions, or inserted behind it).
+    rescans: int = 0
+    gaps_filled: int = 0
+
+    @property
+    def detected(self) -> bool:
+        """Whether anything suggests the listing changed during the scan."""
+        return bool(
+            self.duplicates_dropped
+            or self.short_pages
+            or self.first_total_results != self.last_total_results
+        )
+
+
+@dataclass
+class StreamStats:
+    """Counters of one stream, readable at any time.
+
+    A stream resumed from a checkpoint starts ``pages_fetched`` and ``items_yielded``
+    at the checkpoint's counts, so progress continues where the first run stopped.
+    """
+
+    pages_fetched: int = 0
+    items_yielded: int = 0
+    retries: int = 0
+    #: Answers with status 429 (too many requests) met, retried or not.
+    rate_limited: int = 0
+    #: ``meta.total_results`` and ``meta.total_pages`` of the first page read.
+    total_results: int | None = None
+    total_pages: int | None = None
+    #: The client's shared concurrency limit now, and seconds it has spent paused by 429s.
+    concurrency_limit: int = 0
+    throttled_seconds: float = 0.0
+    started_at: float = field(default_factory=time.monotonic)
+    drift: DriftReport = field(default_factory=DriftReport)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of how far a stream has got, for progress bars and logs."""
+
+    pages_done: int
+    total_pages: int | None
+    items: int
+    total_results: int | None
+    retries: int
+    throttled_seconds: float
+    elapsed: float
+    #: Of ``items``, those a checkpoint counted before this run (not part of its rate).
+    resumed_items: int = 0
+
+    @property
+    def items_per_second(self) -> float:
+        """Items yielded per second since the stream started (this run's only)."""
+        done = self.items - self.resumed_items
+        return done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate, or ``None`` while it cannot be told."""
+        if self.total_results is None or self.items <= self.resumed_items:
+            return None
+        left = max(0, self.total_results - self.items)
+        return left / self.items_per_second
+
+    @property
+    def fraction(self) -> float | None:
+        """Share of ``total_results`` yielded so far, from 0 to 1."""
+        if not self.total_results:
+            return None
+        return min(1.0, self.items / self.total_results)

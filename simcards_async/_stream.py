@@ -1,0 +1,269 @@
+"""The consumer side of every stream: receive, early stop, the producer's error, progress.
+
+A stream is a producer (the page engine, or a merge's readers) running in a task
+of its own, and a consumer loop here that receives what it hands over through a
+bounded memory stream. The task owns whatever task group the producer opens, so
+the consumer never yields from inside a task group or cancel scope.
+
+- Producers simply raise: ``Producer`` keeps the first failure (unwrapping a task
+  group's ``ExceptionGroup`` to the error that started it) and the consumer raises
+  it once the hand-over has run dry.
+- A consumer that stops early (``break``, an exception, cancellation) stops the
+  producer at once; ``async with stream`` (or ``aclose``) also waits for it.
+- Progress callbacks run in the consumer's task after each hand-over.
+
+``Stream`` is the base of ``PageStream`` and ``MergedStream``; what it yields is
+told by ``item_type`` and ``matches``, and ``chunks`` hands its items over in runs
+(a page at a time) to an exporter, which may pass the state it wants kept in a
+checkpoint (see ``StateProvider``).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import anyio
+import anyio.lowlevel
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._stats import Progress
+
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = ["Producer", "StateProvider", "Stream", "first_error"]
+
+M = TypeVar("M")
+T = TypeVar("T")
+
+#: An exporter's state, kept in each checkpoint a stream saves while the exporter reads it
+#: (awaited just before the save, so the exporter can flush first and say where it ends).
+StateProvider = Callable[[], Awaitable[dict[str, Any]]]
+
+CLOSED_WHILE_READING = "the client was closed while this stream was being read"
+
+
+def first_error(exc: BaseException) -> BaseException:
+    """Unwrap a task group's ExceptionGroup to the failure that started it."""
+    # Duck-typed: BaseExceptionGroup is only a builtin from Python 3.11.
+    while (inner := getattr(exc, "exceptions", None)) and isinstance(inner[0], BaseException):
+        exc = inner[0]
+    return exc
+
+
+class Producer(Generic[M]):
+    """A producer running in a task of its own, handing its output over a memory stream.
+
+    ``run(send)`` sends what it makes and simply raises when it fails; the failure is
+    kept in ``error`` for the consumer. ``stop`` cancels without waiting (from sync code,
+    a ``finally`` or ``__del__``), ``aclose`` cancels and waits. Holds no reference to
+    the stream object that made it, so dropping that object collects this one and stops
+    the task.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[MemoryObjectSendStream[M]], Coroutine[Any, Any, None]],
+        *,
+        buffer: int,
+        on_start: Callable[[asyncio.Task[None]], None] | None = None,
+    ) -> None:
+        self._run = run
+        self._buffer = buffer
+        self._on_start = on_start
+        self.task: asyncio.Task[None] | None = None
+        self.receive: MemoryObjectReceiveStream[M] | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> MemoryObjectReceiveStream[M]:
+        """Start the producer, once; the receiving end of its output."""
+        if self.receive is None:
+            send, self.receive = anyio.create_memory_object_stream[M](self._buffer)
+            self.task = asyncio.get_running_loop().create_task(self._main(send))
+            if self._on_start is not None:
+                self._on_start(self.task)
+        return self.receive
+
+    async def _main(self, send: MemoryObjectSendStream[M]) -> None:
+        with send:
+            try:
+                await self._run(send)
+            except Exception as exc:  # noqa: BLE001  (handed to the consumer, raised there)
+                error = first_error(exc)
+                if not isinstance(error, anyio.BrokenResourceError):  # the consumer went away
+                    self.error = error
+
+    async def wait(self) -> bool:
+        """Wait for the producer to end; whether something other than ``stop`` cancelled it."""
+        task = self.task
+        if task is None:
+            return False
+        await asyncio.wait([task])
+        return task.cancelled()
+
+    def stop(self) -> None:
+        """Cancel the producer without waiting for it, and close the receiving end."""
+        task, self.task = self.task, None
+        if task is not None and not task.done():
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                task.cancel()
+        if self.receive is not None:
+            self.receive.close()
+
+    async def aclose(self) -> None:
+        """Cancel the producer and wait until it has let go of everything."""
+        task = self.task
+        self.stop()
+        if task is not None:
+            await asyncio.wait([task])
+
+    def __del__(self) -> None:
+        # Dropped mid-way without ``async with``: stop, silently.
+        self.stop()
+
+
+class Stream(abc.ABC, Generic[M, T]):
+    """The consumer side shared by every stream: ``async with``, the receive loop, progress.
+
+    Subclasses set ``_producer`` and ``item_type``, and may hook into the loop:
+    ``_received`` before a hand-over reaches the consumer, ``_consumed`` once the consumer
+    is done with it, ``_stopped`` when the consumer stopped early, ``_completed`` at the
+    end. Each hook gets the exporter's ``StateProvider``, if any.
+    """
+
+    _producer: Producer[M]
+    #: The type of the items this stream yields.
+    item_type: type[T]
+
+    def __init__(self) -> None:
+        self._progress_callbacks: list[Callable[[Progress], object]] = []
+
+    # --- what it yields --------------------------------------------------------------
+
+    @abc.abstractmethod
+    def matches(self, item: T) -> bool:
+        """Whether ``item`` is one this stream's query (or queries) asks for."""
+
+    @abc.abstractmethod
+    def chunks(self, *, state: StateProvider | None = None) -> AsyncGenerator[Sequence[T], None]:
+        """Yield the items in non-empty runs (a page at a time), for exporters.
+
+        ``state``, if given, is awaited before each checkpoint the stream saves, and
+        what it returns is kept in the checkpoint (see ``resumed_state``).
+        """
+
+    @property
+    def checkpointing(self) -> bool:
+        """Whether this stream saves checkpoints as it is consumed."""
+        return False
+
+    @property
+    def resumed_state(self) -> Mapping[str, Any] | None:
+        """The exporter's state kept in the checkpoint this stream continues, if it does."""
+        return None
+
+    @property
+    def resumed_items(self) -> int:
+        """Items the checkpoint this stream continues had counted as consumed."""
+        return 0
+
+    @property
+    def resumable_from(self) -> os.PathLike[str] | str | None:
+        """The checkpoint file a new run could continue this stream from, if there is one."""
+        return None
+
+    # --- progress --------------------------------------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def progress(self) -> Progress:
+        """A snapshot of pages and items done, retries, throttling and the ETA."""
+
+    def on_progress(self, callback: Callable[[Progress], object]) -> None:
+        """Call ``callback(progress)`` in the consumer's task after each page is handed over."""
+        self._progress_callbacks.append(callback)
+
+    def _report(self) -> None:
+        if self._progress_callbacks:
+            snapshot = self.progress
+            for callback in self._progress_callbacks:
+                callback(snapshot)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._producer.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop every request still in flight and release the connections."""
+        await self._producer.aclose()
+
+    # --- the receive loop --------------------------------------------------------------
+
+    async def _receive(self, state: StateProvider | None = None) -> AsyncGenerator[M, None]:
+        """Yield what the producer hands over; raise its failure once it has run dry."""
+        receive = self._producer.start()
+        finished = False
+        try:
+            while True:
+                try:
+                    # Messages may wait in the hand-over buffer: a cancelled consumer must
+                    # still stop at the next one, though taking it from there needs no turn.
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+                    try:  # skip the loop turn when a message is there already
+                        message = receive.receive_nowait()
+                    except anyio.WouldBlock:
+                        message = await receive.receive()
+                except (anyio.EndOfStream, anyio.ClosedResourceError):
+                    receive.close()  # now, not whenever the stream is collected
+                    break
+                await self._received(message, state)
+                yield message
+                # The consumer is done with this message: only now may a checkpoint say so.
+                await self._consumed(message, state)
+                self._report()
+            finished = True
+        finally:
+            if not finished:
+                # The consumer stopped early (break, exception, cancellation): so do we.
+                self._producer.stop()
+                self._stopped()
+        if await self._producer.wait():
+            # Cancelled, and not by this stream (stop forgets the task): the client closed.
+            raise RuntimeError(CLOSED_WHILE_READING)
+        self._ended()
+        error, self._producer.error = self._producer.error, None
+        if error is not None:
+            raise error
+        await self._completed(state)
+        self._report()
+
+    async def _received(self, message: M, state: StateProvider | None) -> None:
+        """A message is about to reach the consumer."""
+
+    async def _consumed(self, message: M, state: StateProvider | None) -> None:
+        """The consumer is done with a message."""
+
+    def _stopped(self) -> None:
+        """The consumer stopped before the end (sync: may run while being cancelled)."""
+
+    def _ended(self) -> None:
+        """The producer is done, failed or not (before its failure is raised)."""
+
+    async def _completed(self, state: StateProvider | None) -> None:
+        """Everything was handed over and consumed."""
