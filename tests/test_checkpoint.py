@@ -233,3 +233,31 @@ def test_checkpoint_file_round_trips(tmp_path: Path) -> None:
     save_checkpoint(path, point)
     assert load_checkpoint(path, query) == point
     assert [p.name for p in tmp_path.iterdir()] == ["c.json"]
+
+
+async def test_the_checkpointer_starts_afresh_and_removes_its_file_when_asked(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """resume_from the checkpoint file itself starts afresh when it is not there yet, and
+    keep_checkpoint=False deletes it once the listing is done and the stream closed.
+    """
+    path = tmp_path / "scan.json"
+    async with client.sim_card_actions(
+        page_size=100, checkpoint=path, resume_from=path, keep_checkpoint=False
+    ) as stream:
+        n = 0
+        async for _ in stream:
+            n += 1
+            if n == 150:
+                break
+    assert path.exists(), "an unfinished scan keeps its checkpoint"
+    assert stream.resumable_from == path
+    async with client.sim_card_actions(
+        page_size=100, checkpoint=path, resume_from=path, keep_checkpoint=False
+    ) as stream:
+        rest = [a async for a in stream]
+    assert len(rest) == 700 - 150
+    assert not path.exists()
+    assert stream.resumable_from is None
+    with pytest.raises(sc.InvalidParameterError, match="keep_checkpoint"):
+        client.sim_cards(keep_checkpoint="no")  # type: ignore[arg-type]

@@ -1,0 +1,330 @@
+"""The page engine without a socket: a fake listing behind ``fetch(target, on_retry) -> Page``.
+
+Each request waits on a future the test resolves, so the order in which pages come
+back is the test's choice, and nothing waits on the clock: ``settle`` lets the loop
+run until a condition holds, within a bounded number of turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import anyio.lowlevel
+import msgspec
+import pytest
+
+from simcards_async import APIError, DriftWarning, Page, PaginationMeta, RateLimitError
+from simcards_async._pagination import HANDOVER_PAGES, Engine, Resume
+from simcards_async._query import sim_cards_query
+from simcards_async._stats import StreamStats
+from simcards_async._stream import Producer
+from simcards_async._throttle import AdaptiveLimiter
+
+pytestmark = pytest.mark.anyio
+
+
+class Rec(msgspec.Struct, frozen=True):
+    """A listing item: only its id matters to the engine."""
+
+    id: str
+
+
+class Listing:
+    """A fake listing: pages cut from ``ids`` as they are when a page is answered."""
+
+    def __init__(self, n: int, page_size: int, *, auto: bool = False) -> None:
+        self.ids = [f"r{i:05d}" for i in range(n)]
+        self.page_size = page_size
+        self.auto = auto  # answer at once, instead of waiting for the test
+        self.pending: dict[int, list[asyncio.Future[Page[Rec]]]] = {}
+        self.requested: list[int] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.retry_with: list[APIError] = []  # errors to report through on_retry, once each
+
+    def page(self, number: int) -> Page[Rec]:
+        """Page ``number`` of the listing as it is now, with a meta that agrees with it."""
+        size, total = self.page_size, len(self.ids)
+        data = tuple(Rec(i) for i in self.ids[(number - 1) * size : number * size])
+        meta = PaginationMeta(
+            page_number=number,
+            page_size=size,
+            total_pages=math.ceil(total / size),
+            total_results=total,
+        )
+        return Page(data=data, meta=meta)
+
+    async def fetch(self, target: str, on_retry: Callable[[APIError], None]) -> Page[Rec]:
+        """The engine's seam: wait for the test's answer (or answer at once with ``auto``)."""
+        number = int(parse_qs(urlsplit(target).query)["page[number]"][0])
+        self.requested.append(number)
+        while self.retry_with:
+            on_retry(self.retry_with.pop(0))
+        if self.auto:
+            await anyio.lowlevel.checkpoint()
+            return self.page(number)
+        future: asyncio.Future[Page[Rec]] = asyncio.get_running_loop().create_future()
+        self.pending.setdefault(number, []).append(future)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await future
+        finally:
+            self.in_flight -= 1
+
+    def waiting(self) -> list[int]:
+        """Page numbers with a request waiting for an answer."""
+        return sorted(n for n, futures in self.pending.items() for f in futures if not f.done())
+
+    def answer(self, number: int, page: Page[Rec] | None = None) -> None:
+        """Answer the oldest waiting request for page ``number``."""
+        future = next(f for f in self.pending[number] if not f.done())
+        future.set_result(page if page is not None else self.page(number))
+
+    def fail(self, number: int, exc: Exception) -> None:
+        """Fail the oldest waiting request for page ``number``."""
+        next(f for f in self.pending[number] if not f.done()).set_exception(exc)
+
+
+async def settle(condition: Callable[[], bool] | None = None, turns: int = 200) -> None:
+    """Let the loop run until ``condition`` holds (or, without one, for ``turns`` turns)."""
+    for _ in range(turns):
+        if condition is not None and condition():
+            return
+        await anyio.lowlevel.checkpoint()
+    if condition is not None:
+        pytest.fail("the condition never held")
+
+
+def engine(
+    listing: Listing,
+    *,
+    read_ahead: int = 4,
+    limit: int | None = None,
+    maximum: int = 8,
+    resume: Resume | None = None,
+) -> Engine[Rec]:
+    query = sim_cards_query(page_size=listing.page_size, limit=limit)
+    return Engine(
+        query,
+        listing.fetch,
+        read_ahead=read_ahead,
+        limiter=AdaptiveLimiter(maximum),
+        stats=StreamStats(),
+        resume=resume,
+    )
+
+
+async def read_all(producer: Producer[tuple[int, Page[Rec]]]) -> list[tuple[int, list[str]]]:
+    """Receive every page the engine hands over: (number, ids)."""
+    got = []
+    async for number, page in producer.start():
+        got.append((number, [r.id for r in page.data]))
+    await producer.wait()
+    return got
+
+
+async def test_pages_come_in_page_order_whatever_order_the_answers_come_in() -> None:
+    """Answers for pages 4, 2, 5, 3 (in that order) are still handed over as 2, 3, 4, 5."""
+    listing = Listing(500, 100)
+    eng = engine(listing, read_ahead=4)
+    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
+    receive = producer.start()
+    await settle(lambda: listing.waiting() == [1])
+    listing.answer(1)
+    await settle(lambda: listing.waiting() == [2, 3, 4, 5])
+    got = []
+    for number in (4, 2, 5, 3):
+        listing.answer(number)
+    async for number, page in receive:
+        got.append((number, page.data[0].id))
+    await producer.wait()
+    assert producer.error is None
+    assert got == [(n, f"r{(n - 1) * 100:05d}") for n in range(1, 6)]
+
+
+async def test_never_more_than_read_ahead_pages_are_in_flight() -> None:
+    """With read_ahead=3, at most three pages past the first are asked for before one is used."""
+    listing = Listing(2000, 100)
+    eng = engine(listing, read_ahead=3)
+    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
+    receive = producer.start()
+    await settle(lambda: listing.waiting() == [1])
+    listing.answer(1)
+    await settle(lambda: listing.waiting() == [2, 3, 4])
+    await settle()  # nothing else is asked for, however long the loop runs
+    assert listing.requested == [1, 2, 3, 4]
+    # Page 2 in: the window moves by one page, no more.
+    listing.answer(2)
+    await settle(lambda: listing.waiting() == [3, 4, 5])
+    await settle()
+    assert listing.requested == [1, 2, 3, 4, 5]
+    assert listing.max_in_flight == 3
+    producer.stop()
+    await producer.wait()
+    del receive
+
+
+async def test_a_consumer_that_does_not_read_stops_the_engine_after_the_hand_over_buffer() -> None:
+    """Memory is bounded: with nobody reading, the engine stops after read_ahead + buffer pages."""
+    listing = Listing(5000, 10, auto=True)
+    eng = engine(listing, read_ahead=2)
+    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
+    producer.start()
+    await settle()
+    # Page 1, the buffer's pages, one waiting to be sent, and read_ahead in flight.
+    assert len(listing.requested) <= 1 + HANDOVER_PAGES + 1 + 2
+    await producer.aclose()
+
+
+async def test_the_limiter_bounds_the_fetches_running_at_once() -> None:
+    """A limiter of 2 lets two fetches run at once, though read_ahead allows six."""
+    listing = Listing(2000, 100)
+    eng = engine(listing, read_ahead=6, maximum=2)
+    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
+    producer.start()
+    await settle(lambda: listing.waiting() == [1])
+    listing.answer(1)
+    await settle(lambda: listing.waiting() == [2, 3])
+    await settle()
+    assert listing.waiting() == [2, 3]
+    listing.answer(3)
+    await settle(lambda: listing.waiting() == [2, 4])
+    assert listing.max_in_flight == 2
+    await producer.aclose()
+
+
+async def test_limit_stops_asking_for_pages_and_cuts_the_last_one() -> None:
+    """limit=250 over 100-item pages: three pages asked for, 250 items handed over."""
+    listing = Listing(1000, 100, auto=True)
+    eng = engine(listing, limit=250)
+    got = await read_all(Producer(eng.run, buffer=HANDOVER_PAGES))
+    assert [len(ids) for _, ids in got] == [100, 100, 50]
+    assert sorted(set(listing.requested)) == [1, 2, 3]
+
+
+async def test_a_repeat_from_inserts_is_dropped_and_counted() -> None:
+    """Records inserted at the head before page 2 is read: the repeats it brings are dropped."""
+    listing = Listing(300, 100)
+    eng = engine(listing, read_ahead=1)
+    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
+    receive = producer.start()
+    await settle(lambda: listing.waiting() == [1])
+    listing.answer(1)
+    await settle(lambda: listing.waiting() == [2])
+    listing.ids[:0] = ["new1", "new2"]  # two inserts: page 2 starts with page 1's last two
+    listing.answer(2)
+    await settle(lambda: listing.waiting() == [3])
+    listing.answer(3)
+    await settle(lambda: listing.waiting() == [4])
+    listing.answer(4)  # the grown end: the listing now has four pages
+    got = [r.id async for _, page in receive for r in page.data]
+    await producer.wait()
+    assert producer.error is None
+    assert sorted(got) == sorted(f"r{i:05d}" for i in range(300))
+    assert len(got) == len(set(got)) == 300
+    drift = eng.stats.drift
+    assert drift.duplicates_dropped == 2
+    assert (drift.first_total_results, drift.last_total_results) == (300, 302)
+    assert len(eng.warnings) == 1
+    assert "changed" in eng.warnings[0]
+
+
+async def test_drift_warning_reaches_the_consumer_of_a_page_stream() -> None:
+    """The engine's drift message is raised as a DriftWarning in the consumer's task."""
+    from simcards_async._page_stream import PageStream  # noqa: PLC0415
+
+    listing = Listing(300, 100, auto=True)
+    answered = 0
+    original = listing.page
+
+    def drifting(number: int) -> Page[Rec]:
+        nonlocal answered
+        answered += 1
+        if answered == 2:
+            listing.ids[:0] = ["new"]
+        return original(number)
+
+    listing.page = drifting  # type: ignore[method-assign]
+    stream = PageStream(
+        sim_cards_query(page_size=100),
+        listing.fetch,
+        item_type=Rec,
+        read_ahead=1,
+        limiter=AdaptiveLimiter(1),
+    )
+    with pytest.warns(DriftWarning, match="changed"):
+        got = [r.id async for r in stream]
+    assert len(got) == len(set(got))
+
+
+async def test_a_failed_page_is_raised_after_the_pages_before_it() -> None:
+    """Page 3 fails while page 2 is still out: page 2 is handed over, then the error."""
+    listing = Listing(1000, 100)
+    eng = engine(listing, read_ahead=3)
+    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
+    receive = producer.start()
+    await settle(lambda: listing.waiting() == [1])
+    listing.answer(1)
+    await settle(lambda: listing.waiting() == [2, 3, 4])
+    boom = APIError("page 3 failed")
+    listing.fail(3, boom)
+    listing.answer(2)
+    numbers = [number async for number, _ in receive]
+    await producer.wait()
+    assert numbers == [1, 2]
+    assert producer.error is boom
+
+
+async def test_stopping_cancels_every_fetch_in_flight() -> None:
+    """Stopping the producer cancels the fetches waiting for answers; none is left behind."""
+    listing = Listing(1000, 100)
+    eng = engine(listing, read_ahead=4)
+    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
+    producer.start()
+    await settle(lambda: listing.waiting() == [1])
+    listing.answer(1)
+    await settle(lambda: listing.waiting() == [2, 3, 4, 5])
+    futures = [f for n in (2, 3, 4, 5) for f in listing.pending[n]]
+    await producer.aclose()
+    assert all(f.cancelled() for f in futures)
+    assert listing.in_flight == 0
+    assert producer.error is None
+
+
+async def test_retries_and_429s_are_counted() -> None:
+    """Each on_retry is a retry; a RateLimitError among them is also a 429 met."""
+    listing = Listing(100, 100, auto=True)
+    listing.retry_with = [RateLimitError(429), APIError("reset"), RateLimitError(429)]
+    eng = engine(listing)
+    await read_all(Producer(eng.run, buffer=HANDOVER_PAGES))
+    assert (eng.stats.retries, eng.stats.rate_limited) == (3, 2)
+
+
+async def test_a_resumed_scan_drops_the_ids_of_its_page_already_yielded_without_drift() -> None:
+    """Resumed at page 2 with 30 of its ids yielded: the other 70 come, no repeat is drift."""
+    listing = Listing(300, 100, auto=True)
+    page_ids = tuple(f"r{i:05d}" for i in range(100, 130))
+    last_ids = tuple(f"r{i:05d}" for i in range(100))
+    resume = Resume(
+        next_page=2, delivered=130, total_results=300, last_ids=last_ids, page_ids=page_ids
+    )
+    eng = engine(listing, resume=resume)
+    got = await read_all(Producer(eng.run, buffer=HANDOVER_PAGES))
+    assert got[0] == (2, [f"r{i:05d}" for i in range(130, 200)])
+    assert [n for n, _ in got] == [2, 3]
+    assert eng.stats.drift.duplicates_dropped == 0
+    assert not eng.warnings
+
+
+def test_the_engine_holds_its_parts_not_a_bag_of_attributes() -> None:
+    """The engine's state is grouped: a read plan, a dedupe strategy, a drift log."""
+    eng = engine(Listing(10, 10))
+    attributes: dict[str, Any] = vars(eng)
+    assert len(attributes) <= 13
+    assert {"plan", "dedupe", "drift"} <= attributes.keys()
