@@ -15,19 +15,32 @@ tests fill without a socket. It is three parts, each with one job:
 
 - ``ReadPlan``: where the scan starts, where the answers say it ends, how much the
   ``limit`` still allows.
-- a dedupe strategy, chosen once: ``WindowedDedupe`` remembers the ids of the last
-  ``read_ahead + 2`` pages, ``KeepAllDedupe`` (for ``rescan``) every id.
+- ``DeliveredIds`` (``_ids``): every id delivered, exact and compact, so no id is
+  delivered twice whatever the server sends.
 - ``DriftLog``: which answer came in when (to tell an older view of the listing from
   a newer one), short pages, and the one ``DriftWarning`` to raise in the consumer.
 
-Why no id is yielded twice with the window: pages are numbered over live data, so
-a record inserted ahead of the scan pushes every later record one place on, and
-the record at the end of page *n* shows up again at the start of page *n + 1*. A
-record can only come back from a page that was read while the listing moved under
-it, and pages more than ``read_ahead`` apart are never read at the same time. A
-shift of more than that many pages between two reads is reported (``DriftWarning``)
-rather than hidden. Deletions move records the other way, so one may be missed:
-drift is counted in ``stats.drift``.
+Drift: pages are numbered over live data, so a record inserted ahead of the scan
+pushes every later record one place on, and the record at the end of page *n* shows
+up again at the start of page *n + 1*: it is dropped (every delivered id is kept)
+and counted, and a ``DriftWarning`` is raised. Deletions move records the other way,
+so one may be missed: drift is counted in ``stats.drift`` (``rescan`` recovers it).
+
+The pagination rules (``page_problem``, ``growth_bound``, ``Engine._fresh``): a page
+that breaks one raises ``PaginationError``, as following it could loop, deliver a
+record twice or never end.
+
+1. A page has at most ``page_size`` items.
+2. ``meta.page_number`` is the page asked for.
+3. ``meta.total_pages`` > 0 when the page has items; ``meta.total_results`` >= 0.
+4. ``meta.total_pages == ceil(total_results / page size)`` (the page size of the meta
+   when it is between 1 and the one asked for; ``total_pages`` 1 for 0 results is fine).
+5. One pass reads at most ``2 * total_pages + 2`` pages, ``total_pages`` as its first
+   page announced: the listing may double while it is read, not grow without end.
+6. A page made only of records already delivered is a replay unless the listing
+   changed: ``total_results`` differs from the first page's or the page before's
+   (then it is a shift by inserts: dropped, ``DriftWarning``). Without meta nothing
+   tells a change, so such a page is a replay.
 """
 
 from __future__ import annotations
@@ -36,14 +49,15 @@ import asyncio
 import operator
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import msgspec
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
-from ._errors import APIError, APITimeoutError, RateLimitError
+from ._errors import APIError, APITimeoutError, PaginationError, RateLimitError
+from ._ids import DeliveredIds
 from ._models import Page
 from ._query import ListQuery
 from ._stats import StreamStats
@@ -53,10 +67,8 @@ __all__ = [
     "HANDOVER_PAGES",
     "Engine",
     "FetchPage",
-    "KeepAllDedupe",
     "ReadPlan",
     "Resume",
-    "WindowedDedupe",
 ]
 
 _get_id = operator.attrgetter("id")
@@ -91,10 +103,51 @@ class Resume(msgspec.Struct, frozen=True, kw_only=True):
     complete: bool = False
 
 
+# --- the pagination rules -------------------------------------------------------------
+#
+# A page that breaks one of these raises PaginationError: following it could loop,
+# deliver a record twice or never end. Drift (records inserted or deleted while the
+# listing is read) breaks none of them.
+
+
+def growth_bound(total_pages: int) -> int:
+    """The most pages one pass reads: twice what its first page announced, plus two.
+
+    The listing may grow while it is read (inserts push records onto later pages), but a
+    pass that would read more than this is following a server whose count never settles.
+    """
+    return 2 * max(total_pages, 0) + 2
+
+
+def page_problem(number: int, page: Page[Any], page_size: int) -> str | None:
+    """What is wrong with one answer on its own, or None when it is a sound page."""
+    size = len(page.data)
+    if size > page_size:
+        return f"page {number} has {size} items, more than the page size {page_size}"
+    meta = page.meta
+    if meta is None:
+        return None
+    if meta.page_number != number:
+        return f"page {number} was asked for and meta.page_number is {meta.page_number}"
+    if (meta.total_pages <= 0 and size) or meta.total_results < 0:
+        return (
+            f"page {number} has {size} items, meta.total_pages {meta.total_pages} "
+            f"and meta.total_results {meta.total_results}"
+        )
+    per_page = meta.page_size if 0 < meta.page_size <= page_size else page_size
+    pages = -(-meta.total_results // per_page)
+    if meta.total_pages != pages and not (meta.total_results == 0 and meta.total_pages == 1):
+        return (
+            f"page {number} says total_pages {meta.total_pages} for total_results "
+            f"{meta.total_results} at {per_page} a page ({pages} pages)"
+        )
+    return None
+
+
 class ReadPlan:
     """Where the scan is: its first page, its last page as far as the answers tell, its limit."""
 
-    __slots__ = ("delivered", "end", "limit", "page_size", "start")
+    __slots__ = ("bound", "delivered", "end", "limit", "page_size", "start")
 
     def __init__(self, query: ListQuery) -> None:
         self.start = query.start_page
@@ -104,9 +157,28 @@ class ReadPlan:
         self.end: int | None = None
         #: Items handed over so far (across a resume and a re-scan).
         self.delivered = 0
+        #: The last page one pass may read (see ``plan``); None without meta.
+        self.bound: int | None = None
+
+    def plan(self, first: Page[Any]) -> None:
+        """Plan a pass from its first page: its end, and the most pages it may read."""
+        meta = first.meta
+        self.end = meta.total_pages if meta else None
+        self.bound = None if meta is None else growth_bound(meta.total_pages)
 
     def within_end(self, number: int) -> bool:
+        if self.bound is not None and number > self.bound:
+            return False
         return self.end is None or number <= self.end
+
+    def past_bound(self, number: int) -> bool:
+        """Whether the answers say there is more after page ``number``, the last allowed."""
+        return (
+            self.bound is not None
+            and number >= self.bound
+            and self.end is not None
+            and self.end > self.bound
+        )
 
     def wants_more(self, in_flight: int) -> bool:
         """Whether the limit leaves room for another page beyond ``in_flight`` ones."""
@@ -119,71 +191,6 @@ class ReadPlan:
 
     def reached_limit(self) -> bool:
         return self.limit is not None and self.delivered >= self.limit
-
-
-class WindowedDedupe:
-    """Remembers the ids of the last ``horizon`` pages, in bounded memory."""
-
-    def __init__(self, horizon: int) -> None:
-        self._horizon = horizon
-        self._recent: deque[list[str]] = deque()
-        self.seen: set[str] = set()
-
-    @property
-    def remembered(self) -> int:
-        """How many ids are held now."""
-        return len(self.seen)
-
-    def add_if_all_new(self, ids: list[str]) -> bool:
-        """Remember a page's ids if all are new (the common case), in C; else change nothing."""
-        seen = self.seen
-        # One update: if the set grew by as many ids as the page has, none was there.
-        size = len(seen)
-        seen.update(ids)
-        if len(seen) - size == len(ids):
-            self._track(ids)
-            return True
-        # Undo it: the set as it was is the union of the pages remembered.
-        self.seen = set().union(*self._recent)
-        return False
-
-    def add(self, ids: list[str]) -> None:
-        """Remember ids known to be new (or known from before a resume)."""
-        self.seen.update(ids)
-        self._track(ids)
-
-    def _track(self, ids: list[str]) -> None:
-        self._recent.append(ids)
-        if len(self._recent) > self._horizon:
-            self.seen.difference_update(self._recent.popleft())
-
-
-class KeepAllDedupe:
-    """Remembers every id (a re-scan must know all that the first pass delivered)."""
-
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
-
-    @property
-    def remembered(self) -> int:
-        """How many ids are held now."""
-        return len(self.seen)
-
-    def add_if_all_new(self, ids: list[str]) -> bool:
-        """Remember a page's ids if all are new; else change nothing."""
-        # Every id is kept, too many to rebuild from: look before adding.
-        seen = self.seen
-        if not seen.isdisjoint(ids) or len(set(ids)) != len(ids):
-            return False
-        seen.update(ids)
-        return True
-
-    def add(self, ids: list[str]) -> None:
-        """Remember ids known to be new (or known from before a resume)."""
-        self.seen.update(ids)
-
-
-Dedupe = WindowedDedupe | KeepAllDedupe
 
 
 class DriftLog:
@@ -279,8 +286,8 @@ class Engine(Generic[T]):
         self.rescan = rescan
         self.resume = resume
         self.plan = ReadPlan(query)
-        # With rescan every id is kept (the re-scan must know what was read); else a window.
-        self.dedupe: Dedupe = KeepAllDedupe() if rescan else WindowedDedupe(read_ahead + 2)
+        #: Every id delivered: none is ever delivered twice, whatever the server sends.
+        self.delivered = DeliveredIds()
         self.drift = DriftLog(stats)
         self._expected: set[str] = set()  # repeats that are no drift: a resumed page's start
         self._counting_repeats = True  # a second pass repeats the first by design
@@ -288,9 +295,9 @@ class Engine(Generic[T]):
             # Continue after the last page the consumer finished; its ids guard the seam.
             self.plan.start = resume.next_page
             self.plan.delivered = resume.delivered
-            self.dedupe.add(list(resume.last_ids))
+            self.delivered.add(resume.last_ids)
             self._expected = set(resume.page_ids)
-            self.dedupe.add(list(resume.page_ids))
+            self.delivered.add(resume.page_ids)
             stats.drift.first_total_results = resume.total_results
 
     @property
@@ -330,8 +337,11 @@ class Engine(Generic[T]):
         plan, stats = self.plan, self.stats
         start = plan.start
         first = await self._fetch(start)
+        self._check(start, first)
         meta = first.meta
-        plan.end = meta.total_pages if meta else None
+        plan.plan(first)
+        if meta is not None:
+            self.delivered.size(meta.total_results)
         if stats.total_results is None and stats.total_pages is None:
             stats.total_results = meta.total_results if meta else None
             stats.total_pages = meta.total_pages if meta else None
@@ -365,7 +375,7 @@ class Engine(Generic[T]):
             tg.start_soon(self._worker, todo)
         loop = asyncio.get_running_loop()
         slots: deque[_Slot[T]] = deque()
-        plan, drift = self.plan, self.drift
+        plan = self.plan
         while True:
             while len(slots) < window and plan.within_end(number) and plan.wants_more(len(slots)):
                 slot = _Slot[T](number, loop.create_future())
@@ -378,21 +388,18 @@ class Engine(Generic[T]):
             await slot.done
             if slot.error is not None:
                 raise slot.error
-            page, served = slot.page, slot.served
-            assert page is not None  # noqa: S101  (set with done, unless error)
-            if drift.is_stale(page, served):
-                # Served before the page delivered just now, and the listing changed in
-                # between: records inserted since would fall between the two. Read it again.
-                self.stats.drift.rereads += 1
-                page = await self._fetch(slot.number)
-                served = drift.served
-            if page.meta is not None and plan.end is not None:
-                # The listing may have grown since the first page: read its new end too.
-                plan.end = max(plan.end, page.meta.total_pages)
+            page, served = await self._take(slot)
             if not await self._deliver(send, slot.number, page, served):
                 return False
             if self._at_end(page):
                 return True
+            if plan.past_bound(slot.number):
+                raise self._error(
+                    slot.number,
+                    f"the listing announced {plan.end} pages after announcing "
+                    f"{(plan.bound or 2) // 2 - 1} at the start; a pass reads at most "
+                    f"{plan.bound} (twice the first count, plus two)",
+                )
 
     def _at_end(self, page: Page[T]) -> bool:
         """Whether a page ends the listing early.
@@ -403,6 +410,36 @@ class Engine(Generic[T]):
         if not page.data:
             return True
         return page.meta is None and len(page.data) < self.plan.page_size
+
+    async def _take(self, slot: _Slot[T]) -> tuple[Page[T], int]:
+        """A fetched page, checked, read again if stale; and when it was served."""
+        page, served = slot.page, slot.served
+        assert page is not None  # noqa: S101  (set with done, unless error)
+        self._check(slot.number, page)
+        if self.drift.is_stale(page, served):
+            # Served before the page delivered just now, and the listing changed in
+            # between: records inserted since would fall between the two. Read it again.
+            self.stats.drift.rereads += 1
+            page = await self._fetch(slot.number)
+            served = self.drift.served
+            self._check(slot.number, page)
+        plan = self.plan
+        if page.meta is not None and plan.end is not None:
+            # The listing may have grown since the first page: read its new end too.
+            plan.end = max(plan.end, page.meta.total_pages)
+        return page, served
+
+    def _check(self, number: int, page: Page[T]) -> None:
+        problem = page_problem(number, page, self.plan.page_size)
+        if problem is not None:
+            raise self._error(number, problem)
+
+    def _error(self, number: int, problem: str) -> PaginationError:
+        return PaginationError(
+            f"the server's pages make no sense: {problem}",
+            url=self.query.target(number),
+            page=number,
+        )
 
     async def _worker(self, todo: asyncio.Queue[_Slot[T]]) -> None:
         while True:
@@ -445,8 +482,8 @@ class Engine(Generic[T]):
         """Drop ids already seen, cut to ``limit``, send; False when the listing is done."""
         plan = self.plan
         self.drift.check(page, number, plan)
+        items = self._fresh(page, number)
         self.drift.delivered(page, served)
-        items = self._fresh(page.data)
         room = plan.room()
         if room is not None and len(items) > room:
             items = items[:room]
@@ -460,13 +497,19 @@ class Engine(Generic[T]):
             plan.delivered += len(items)
         return not plan.reached_limit()
 
-    def _fresh(self, items: tuple[T, ...]) -> tuple[T, ...]:
-        """The page's items not yielded before, each once; remembers their ids."""
+    def _fresh(self, page: Page[T], number: int) -> tuple[T, ...]:
+        """The page's items not yielded before, each once; remembers their ids.
+
+        A page made only of records already delivered is a replay, unless the listing
+        changed (``total_results`` moved since the first page and the page before):
+        then it is drift, a shift of a page or more, dropped and warned about.
+        """
+        items = page.data
         ids = list(map(_get_id, items))
-        dedupe = self.dedupe
-        if dedupe.add_if_all_new(ids):
+        delivered = self.delivered
+        if delivered.add_if_all_new(ids):
             return items
-        kept = list(_first_of_each(items, dedupe))
+        kept = list(_first_of_each(items, delivered))
         repeats = len(items) - len(kept)
         expected = self._expected
         if expected:
@@ -474,19 +517,33 @@ class Engine(Generic[T]):
             repeats -= len(expected.intersection(ids))
             self._expected = set()
         if self._counting_repeats:
+            if not kept and repeats and not self._changed(page):
+                raise self._error(
+                    number,
+                    f"page {number} repeats {repeats} records already delivered while "
+                    "the listing did not change (a replayed page)",
+                )
             self.stats.drift.duplicates_dropped += repeats
             if not kept and repeats:
                 self.drift.warn(
                     "a whole page repeated records already read: the listing shifted by a page "
-                    "or more during the scan, so a repeat beyond the dedupe window is possible"
+                    "or more during the scan"
                 )
-        dedupe.add(list(map(_get_id, kept)))
+        delivered.add(map(_get_id, kept))
         return tuple(kept)
 
+    def _changed(self, page: Page[T]) -> bool:
+        """Whether ``total_results`` moved since the first page or the page before."""
+        meta = page.meta
+        if meta is None:
+            return False  # nothing tells a change: a page of repeats is a replay
+        first = self.stats.drift.first_total_results
+        return meta.total_results != first or meta.total_results != self.drift.last_total
 
-def _first_of_each(items: Iterable[T], dedupe: Dedupe) -> Iterable[T]:
-    seen, fresh = dedupe.seen, set()
+
+def _first_of_each(items: Iterable[T], delivered: DeliveredIds) -> Iterable[T]:
+    fresh: set[str] = set()
     for item in items:
-        if item.id not in seen and item.id not in fresh:
+        if item.id not in delivered and item.id not in fresh:
             fresh.add(item.id)
             yield item

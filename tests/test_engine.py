@@ -323,8 +323,8 @@ async def test_a_resumed_scan_drops_the_ids_of_its_page_already_yielded_without_
 
 
 def test_the_engine_holds_its_parts_not_a_bag_of_attributes() -> None:
-    """The engine's state is grouped: a read plan, a dedupe strategy, a drift log."""
+    """The engine's state is grouped: a read plan, the delivered ids, a drift log."""
     eng = engine(Listing(10, 10))
     attributes: dict[str, Any] = vars(eng)
     assert len(attributes) <= 13
-    assert {"plan", "dedupe", "drift"} <= attributes.keys()
+    assert {"plan", "delivered", "drift"} <= attributes.keys()
