@@ -205,11 +205,12 @@ class SimCardsClient:
         ``"current_billing_period_consumed_data.amount"``, ``-`` first for
         descending. ``limit`` caps the number of cards, not the page size.
         ``rescan=True`` reads the listing a second time if it changed during the
-        first pass, to deliver records that deletions shifted past the scan; it
-        keeps every id read in memory (about 100 bytes a record) to do so.
-        ``checkpoint`` names a JSON file rewritten after each page the consumer
-        has finished (and, when it stops in the middle of a page, with the items
-        of it already yielded); ``resume_from`` continues from such a file without
+        first pass, to deliver records that deletions shifted past the scan.
+        Every stream keeps the ids it delivered (about 26 bytes an id, see the
+        README), so none is ever yielded twice. ``checkpoint`` names a JSON file
+        rewritten after each page the consumer has finished (and, when it stops
+        in the middle of a page, with the items of it already yielded);
+        ``resume_from`` continues from such a file without
         fetching its pages again (it must be for this same query), yielding
         exactly the items not yet yielded. When ``resume_from`` is the
         ``checkpoint`` file and it does not exist yet, the scan starts afresh.

@@ -28,7 +28,7 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 
 class DeliveredIds:
-    """An exact set of ids, about 25 bytes an id once folded (see the module docstring).
+    """An exact set of ids, about 26 bytes an id once folded (see the module docstring).
 
     ``expected`` sizes the byte map and the partitions (the listing's
     ``total_results``); more ids than that stay exact, only slower to check.

@@ -11,7 +11,8 @@ everything. Which other queries an item matches is asked of each stream
 (``PageStream.matches``, from the typed filters ``_query`` validated).
 
 Dedupe across queries must remember every id yielded (an item may come from any
-query at any time), so its memory grows with the union: about 100 bytes a record.
+query at any time), so its memory grows with the union: about 120 bytes a record
+(a set of the id strings; each merged stream also keeps its own ids, see ``_ids``).
 """
 
 from __future__ import annotations

@@ -261,3 +261,54 @@ async def test_the_checkpointer_starts_afresh_and_removes_its_file_when_asked(
     assert stream.resumable_from is None
     with pytest.raises(sc.InvalidParameterError, match="keep_checkpoint"):
         client.sim_cards(keep_checkpoint="no")  # type: ignore[arg-type]
+
+
+async def test_resume_after_a_break_mid_page_yields_exactly_the_rest(
+    server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """A break after item 350 (page 4 of 100-item pages): the checkpoint names the 50 ids of
+    page 4 already yielded, and the resume yields item 351 onwards, nothing else; its
+    progress continues from 350 items and 3 pages.
+    """
+    full = [c.id for c in await client.sim_cards(page_size=100).collect()]
+    path = tmp_path / "scan.json"
+    first: list[str] = []
+    async with client.sim_cards(page_size=100, checkpoint=path) as stream:
+        async for card in stream:
+            first.append(card.id)
+            if len(first) == 350:
+                break
+    point = json.loads(path.read_text())
+    assert (point["next_page"], point["items_done"], point["pages_done"]) == (4, 300, 3)
+    assert point["page_ids"] == first[300:]
+    before = len(server.requests)
+    stream = client.sim_cards(page_size=100, checkpoint=path, resume_from=path)
+    assert (stream.progress.items, stream.progress.pages_done) == (350, 3)
+    seen: list[tuple[int, int]] = []
+    stream.on_progress(lambda p: seen.append((p.items, p.pages_done)))
+    async with stream:
+        rest = [card.id async for card in stream]
+    assert first + rest == full
+    assert stream.stats.drift.duplicates_dropped == 0
+    assert seen[0][0] == 400  # page 4's other 50, counted on top of the 350
+    assert seen[-1] == (2000, 3 + len(server.requests) - before)
+    assert stream.progress.fraction == 1.0
+
+
+async def test_a_second_break_in_the_same_page_adds_to_its_yielded_ids(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """Stopped twice inside page 2 (after 120, then 10 more): the third run starts at 131."""
+    full = [c.id for c in await client.sim_cards(page_size=100).collect()]
+    path = tmp_path / "scan.json"
+    got: list[str] = []
+    for stop in (120, 130):
+        async with client.sim_cards(page_size=100, checkpoint=path, resume_from=path) as s:
+            async for card in s:
+                got.append(card.id)
+                if len(got) == stop:
+                    break
+    assert json.loads(path.read_text())["page_ids"] == got[100:]
+    async with client.sim_cards(page_size=100, checkpoint=path, resume_from=path) as s:
+        got.extend([card.id async for card in s])
+    assert got == full

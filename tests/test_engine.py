@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +19,14 @@ import anyio.lowlevel
 import msgspec
 import pytest
 
-from simcards_async import APIError, DriftWarning, Page, PaginationMeta, RateLimitError
+from simcards_async import (
+    APIError,
+    DriftWarning,
+    Page,
+    PaginationError,
+    PaginationMeta,
+    RateLimitError,
+)
 from simcards_async._pagination import HANDOVER_PAGES, Engine, Resume
 from simcards_async._query import sim_cards_query
 from simcards_async._stats import StreamStats
@@ -328,3 +336,118 @@ def test_the_engine_holds_its_parts_not_a_bag_of_attributes() -> None:
     attributes: dict[str, Any] = vars(eng)
     assert len(attributes) <= 13
     assert {"plan", "delivered", "drift"} <= attributes.keys()
+
+
+# --- the pagination rules, without a socket --------------------------------------------
+
+
+def bent(listing: Listing, number: int, **meta: int) -> Page[Rec]:
+    """Page ``number`` with some of its meta replaced."""
+    page = listing.page(number)
+    assert page.meta is not None
+    return msgspec.structs.replace(page, meta=msgspec.structs.replace(page.meta, **meta))
+
+
+async def fails_at(listing: Listing, answers: dict[int, Page[Rec]]) -> PaginationError:
+    """Run an auto-answering engine whose pages in ``answers`` are replaced; its error."""
+    original = listing.page
+    listing.page = lambda n: answers.get(n) or original(n)  # type: ignore[method-assign]
+    listing.auto = True
+    eng = engine(listing, read_ahead=2)
+    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
+    got = await read_all(producer)
+    assert isinstance(producer.error, PaginationError), producer.error
+    ids = [i for _, page_ids in got for i in page_ids]
+    assert len(ids) == len(set(ids))
+    return producer.error
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ({"page_number": 1}, "meta.page_number is 1"),
+        ({"total_pages": 0}, "meta.total_pages 0"),
+        ({"total_pages": -1}, "meta.total_pages -1"),
+        ({"total_results": -5}, "meta.total_results -5"),
+        ({"total_pages": 10**9}, "total_pages 1000000000 for total_results 500"),
+        ({"total_results": 10**9}, "total_pages 5 for total_results 1000000000"),
+    ],
+)
+async def test_a_page_whose_meta_makes_no_sense_is_a_pagination_error(
+    meta: dict[str, int], message: str
+) -> None:
+    """Page 3's meta contradicts the request or itself: PaginationError for page 3."""
+    listing = Listing(500, 100)
+    error = await fails_at(listing, {3: bent(listing, 3, **meta)})
+    assert error.page == 3
+    assert message in str(error)
+    assert "page%5Bnumber%5D=3" in error.url
+
+
+async def test_a_page_larger_than_the_page_size_is_a_pagination_error() -> None:
+    """101 items on a page of 100 is refused (a page size the server did not honour)."""
+    listing = Listing(500, 100)
+    page = listing.page(2)
+    error = await fails_at(listing, {2: msgspec.structs.replace(page, data=(*page.data, Rec("x")))})
+    assert "101 items, more than the page size 100" in str(error)
+
+
+async def test_a_whole_page_of_repeats_while_the_listing_stands_still_is_a_replay() -> None:
+    """Page 4 carries page 1's records and the same total_results: a replay, refused."""
+    listing = Listing(500, 100)
+    page = listing.page(4)
+    error = await fails_at(listing, {4: msgspec.structs.replace(page, data=listing.page(1).data)})
+    assert error.page == 4
+    assert "replayed" in str(error)
+
+
+async def test_a_page_with_some_old_records_never_yields_them_twice() -> None:
+    """Page 5 mixes records of page 1 (far beyond any window) with its own: those are
+    dropped, the rest delivered; nothing is ever delivered twice.
+    """
+    listing = Listing(500, 100, auto=True)
+    original = listing.page
+
+    def mixed(number: int) -> Page[Rec]:
+        page = original(number)
+        if number == 5:
+            return msgspec.structs.replace(page, data=page.data[:50] + original(1).data[:50])
+        return page
+
+    listing.page = mixed  # type: ignore[method-assign]
+    eng = engine(listing, read_ahead=1)
+    got = [i for _, ids in await read_all(Producer(eng.run, buffer=HANDOVER_PAGES)) for i in ids]
+    assert len(got) == len(set(got)) == 450
+    assert eng.stats.drift.duplicates_dropped == 50
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_whatever_a_server_sends_no_id_comes_twice_and_the_listing_ends(seed: int) -> None:
+    """A server answering random pages of random known and new ids, with random (often
+    sound) meta: the engine ends within a bounded number of requests, delivers no id
+    twice, and either completes or raises PaginationError.
+    """
+    rng = random.Random(seed)  # noqa: S311  (a reproducible server, not a secret)
+    pool = [f"id{n}" for n in range(300)]
+    listing = Listing(0, 20, auto=True)
+
+    def random_page(number: int) -> Page[Rec]:
+        # Mostly sound answers (so the scan goes on), now and then a broken one.
+        size = rng.choice([20] * 30 + [0, 5, 21])
+        data = tuple(Rec(rng.choice(pool)) for _ in range(size))
+        total = rng.choice([400] * 9 + [420])
+        pages = -(-total // 20) if rng.random() < 0.97 else rng.choice([0, 10**9])
+        asked = number if rng.random() < 0.97 else 1
+        meta = PaginationMeta(
+            page_number=asked, page_size=20, total_pages=pages, total_results=total
+        )
+        return Page(data=data, meta=meta)
+
+    listing.page = random_page  # type: ignore[method-assign]
+    eng = engine(listing, read_ahead=3)
+    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
+    got = [i for _, ids in await read_all(producer) for i in ids]
+    assert len(got) == len(set(got))
+    assert producer.error is None or isinstance(producer.error, PaginationError)
+    # At most 2 * 21 + 2 pages a pass, each read at most twice (a stale page is re-read).
+    assert len(listing.requested) <= 2 * (2 * 21 + 2)

@@ -1,0 +1,228 @@
+"""The pagination rules over loopback HTTP: a server whose pages make no sense raises
+``PaginationError`` within a bounded number of requests, and no id is ever yielded twice.
+
+One small aiohttp server serves an honest listing of UUIDs; each test bends one thing
+about its answers (the page it serves, its meta, its size) the way broken servers,
+proxies and caches do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp import web
+
+from simcards_async import DriftWarning, PaginationError, SimCardsClient
+
+pytestmark = pytest.mark.anyio
+
+KEY = "KEYrules-0123456789abcdef"
+
+#: (page asked for, page size, the listing's ids) -> (ids to serve, meta to send)
+Bend = Callable[[int, int, list[str]], tuple[list[str], dict[str, Any]]]
+
+
+def honest(number: int, size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """The page as a correct server sends it."""
+    meta = {
+        "page_number": number,
+        "page_size": size,
+        "total_pages": -(-len(ids) // size),
+        "total_results": len(ids),
+    }
+    return ids[(number - 1) * size : number * size], meta
+
+
+class Listing:
+    """``GET /v2/sim_cards`` over ``count`` UUIDs, each answer passed through ``bend``."""
+
+    def __init__(self, count: int, bend: Bend = honest) -> None:
+        self.ids = [str(uuid.UUID(int=n)) for n in range(1, count + 1)]
+        self.bend = bend
+        self.asked: list[int] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Serve the page asked for, bent."""
+        number = int(request.query["page[number]"])
+        size = int(request.query["page[size]"])
+        self.asked.append(number)
+        ids, meta = self.bend(number, size, self.ids)
+        body = {"data": [{"id": i} for i in ids], "meta": meta}
+        return web.Response(body=msgspec.json.encode(body), content_type="application/json")
+
+    @asynccontextmanager
+    async def client(self, **options: Any) -> AsyncIterator[SimCardsClient]:
+        """Serve on 127.0.0.1 and yield a client of it (no retries)."""
+        app = web.Application()
+        app.router.add_get("/v2/sim_cards", self.handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/v2"
+        try:
+            async with SimCardsClient(KEY, url, max_retries=0, **options) as client:
+                yield client
+        finally:
+            await runner.cleanup()
+
+
+async def read(listing: Listing, **options: Any) -> tuple[list[str], PaginationError | None]:
+    """Read the whole listing; the ids yielded and the PaginationError it ended with."""
+    got: list[str] = []
+    async with listing.client(**options) as client:
+        try:
+            async for card in client.sim_cards(page_size=10):
+                got.append(card.id)
+        except PaginationError as exc:
+            return got, exc
+    return got, None
+
+
+def no_repeats(ids: list[str]) -> bool:
+    return not [i for i, n in Counter(ids).items() if n > 1]
+
+
+async def test_an_honest_listing_passes_every_rule() -> None:
+    """The rules do not trip on a correct server: 95 records, 10 pages, no error."""
+    listing = Listing(95)
+    got, error = await read(listing)
+    assert error is None
+    assert got == listing.ids
+
+
+async def test_a_server_that_ignores_the_page_number_is_an_error() -> None:
+    """Page 1 served for every page (meta saying page 1): PaginationError at page 2."""
+
+    def first_page_always(_number: int, size: int, ids: list[str]) -> Any:
+        return honest(1, size, ids)
+
+    listing = Listing(10_000, first_page_always)
+    got, error = await read(listing, max_concurrency=1, read_ahead=1)
+    assert error is not None
+    assert error.page == 2
+    assert "page_number is 1" in str(error)
+    assert got == listing.ids[:10]
+    assert len(listing.asked) == 2
+
+
+async def test_a_replayed_page_is_an_error_and_never_a_duplicate() -> None:
+    """Page 1's records served again as page 7, meta echoing page 7 and the same total:
+    a replay, not drift. Nothing is yielded twice, and the stream raises at page 7.
+    """
+
+    def replay_page_one_at_seven(number: int, size: int, ids: list[str]) -> Any:
+        data, meta = honest(number, size, ids)
+        return (honest(1, size, ids)[0] if number == 7 else data), meta
+
+    listing = Listing(200, replay_page_one_at_seven)
+    got, error = await read(listing, max_concurrency=2)
+    assert error is not None
+    assert error.page == 7
+    assert "replayed" in str(error)
+    assert no_repeats(got)
+    assert got == listing.ids[:60]
+
+
+async def test_a_page_number_echoed_over_the_same_data_is_a_replay() -> None:
+    """A cache that serves page 1's data under every page number (meta echoed): the
+    second page is all repeats of a listing that did not change, PaginationError.
+    """
+
+    def same_data(number: int, size: int, ids: list[str]) -> Any:
+        return honest(1, size, ids)[0], honest(number, size, ids)[1]
+
+    listing = Listing(10**5, same_data)
+    got, error = await read(listing, max_concurrency=1, read_ahead=1)
+    assert error is not None
+    assert error.page == 2
+    assert got == listing.ids[:10]
+    assert len(listing.asked) == 2
+
+
+async def test_total_pages_that_contradict_total_results_are_an_error() -> None:
+    """10**9 pages announced for 300 results, fresh records on every page: refused at once."""
+
+    def huge_total_pages(number: int, size: int, ids: list[str]) -> Any:
+        data, meta = honest(number, size, ids)
+        return data, {**meta, "total_pages": 10**9}
+
+    listing = Listing(300, huge_total_pages)
+    got, error = await read(listing)
+    assert error is not None
+    assert error.page == 1
+    assert "total_pages 1000000000" in str(error)
+    assert got == []
+    assert len(listing.asked) == 1
+
+
+async def test_data_with_no_pages_is_an_error_not_a_silent_stop() -> None:
+    """total_pages 0 (or -1) with records on the page: PaginationError, not a 10-item listing."""
+    for bad in (0, -1):
+
+        def zero_pages(number: int, size: int, ids: list[str], bad: int = bad) -> Any:
+            data, meta = honest(number, size, ids)
+            return data, {**meta, "total_pages": bad}
+
+        got, error = await read(Listing(300, zero_pages))
+        assert error is not None
+        assert f"total_pages {bad}" in str(error)
+        assert got == []
+
+
+async def test_a_page_larger_than_asked_is_an_error() -> None:
+    """Eleven records on a page of ten: PaginationError naming both numbers."""
+
+    def one_too_many(number: int, size: int, ids: list[str]) -> Any:
+        meta = honest(number, size, ids)[1]
+        return ids[(number - 1) * size : number * size + 1], meta
+
+    got, error = await read(Listing(300, one_too_many))
+    assert error is not None
+    assert "11 items, more than the page size 10" in str(error)
+    assert got == []
+
+
+async def test_a_listing_that_never_stops_growing_ends_within_the_growth_bound() -> None:
+    """Each answer announces ten more records (consistent meta, fresh records): the scan
+    reads at most 2 * 6 + 2 pages (six announced by the first answer), then raises.
+    """
+    listing = Listing(50)
+
+    def growing(number: int, size: int, ids: list[str]) -> Any:
+        ids.extend(str(uuid.uuid4()) for _ in range(size))  # ten more for every answer
+        return honest(number, size, ids)
+
+    listing.bend = growing
+    with pytest.warns(DriftWarning):
+        got, error = await read(listing, max_concurrency=2)
+    assert error is not None
+    assert error.page == 14
+    assert "at most 14" in str(error)
+    assert max(listing.asked) == 14
+    assert no_repeats(got)
+
+
+async def test_drift_that_shifts_a_whole_page_is_not_a_replay() -> None:
+    """Ten records inserted at the head before page 3 (total_results moves): the repeated
+    page is dropped with a DriftWarning, as before; nothing is lost or repeated.
+    """
+    listing = Listing(60)
+    start = list(listing.ids)
+
+    def insert_before_three(number: int, size: int, ids: list[str]) -> Any:
+        if number == 3 and len(ids) == 60:
+            ids[:0] = [str(uuid.UUID(int=10_000 + n)) for n in range(10)]
+        return honest(number, size, ids)
+
+    listing.bend = insert_before_three
+    with pytest.warns(DriftWarning, match="changed"):
+        got, error = await read(listing, max_concurrency=1, read_ahead=1)
+    assert error is None
+    assert got == start
