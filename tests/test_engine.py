@@ -351,7 +351,11 @@ def bent(listing: Listing, number: int, **meta: int) -> Page[Rec]:
 async def fails_at(listing: Listing, answers: dict[int, Page[Rec]]) -> PaginationError:
     """Run an auto-answering engine whose pages in ``answers`` are replaced; its error."""
     original = listing.page
-    listing.page = lambda n: answers.get(n) or original(n)  # type: ignore[method-assign]
+
+    def answer(number: int) -> Page[Rec]:
+        return answers.get(number) or original(number)
+
+    listing.page = answer  # type: ignore[method-assign]
     listing.auto = True
     eng = engine(listing, read_ahead=2)
     producer = Producer(eng.run, buffer=HANDOVER_PAGES)
