@@ -198,9 +198,13 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
             self._carry = ()
         if self._checkpointer is not None and not self._saved_once:
             # A first checkpoint as soon as the listing is known: resumable from here.
-            seam = (point.page_ids or point.last_ids) if point is not None else ()
-            if point is not None and point.next_page == number:
+            # The ids that guard the seam: those of the last page the consumer finished.
+            if point is None:
+                seam: tuple[str, ...] = ()
+            elif point.next_page == number:
                 seam = point.last_ids
+            else:
+                seam = point.page_ids or point.last_ids
             await self._save(number, seam, state, page_ids=self._carry)
 
     async def _consumed(self, message: tuple[int, Page[T]], state: StateProvider | None) -> None:
