@@ -23,6 +23,7 @@ from simcards_async import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     TelnyxError,
     UnprocessableEntityError,
 )
@@ -80,6 +81,7 @@ def test_status_table(status: int, cls: type[APIStatusError]) -> None:
         (UnprocessableEntityError, APIStatusError),
         (RateLimitError, APIStatusError),
         (InternalServerError, APIStatusError),
+        (ResponseTooLargeError, APIResponseValidationError),
         (DriftWarning, UserWarning),
     ],
 )
@@ -104,7 +106,7 @@ def test_every_exported_exception_is_under_telnyx_error() -> None:
         for obj in exported
         if isinstance(obj, type) and issubclass(obj, BaseException) and obj is not DriftWarning
     ]
-    assert len(classes) == 15
+    assert len(classes) == 16
     assert all(issubclass(cls, TelnyxError) for cls in classes)
 
 
