@@ -66,6 +66,8 @@ FIELD_LIMIT = 300
 MESSAGE_LIMIT = 2000
 #: How many of an answer's errors a message lists (the rest are counted).
 _ERRORS_SHOWN = 5
+#: Characters of a message given to the errors (the rest: status, count, request id).
+_ERRORS_BUDGET = 1400
 
 
 def cut(text: str, limit: int = FIELD_LIMIT) -> str:
@@ -264,7 +266,7 @@ def exception_for_status(status: int) -> type[APIStatusError]:
 
 def describe_errors(errors: tuple[ErrorObject, ...]) -> str:
     """The errors for a message: each field cut, at most a few errors, the rest counted."""
-    shown = "; ".join(_describe(e) for e in errors[:_ERRORS_SHOWN])
+    shown = cut("; ".join(_describe(e) for e in errors[:_ERRORS_SHOWN]), _ERRORS_BUDGET)
     if len(errors) > _ERRORS_SHOWN:
         shown += f"; and {len(errors) - _ERRORS_SHOWN} more"
     return shown
