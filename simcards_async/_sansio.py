@@ -283,7 +283,10 @@ def redirect_target(url: str, answer: Answer, origin: str) -> str | None:
     if answer.status not in _REDIRECTS or not location or not location.strip():
         return None
     try:
-        target = URL(url, encoded=True).join(URL(location))
+        relative = URL(location)
+        if relative.scheme and not relative.host:
+            return None  # "http://" or "mailto:x": nowhere, or not a web address
+        target = URL(url, encoded=True).join(relative)
         parts = urlsplit(str(target))
         parts.port  # noqa: B018  (raises ValueError for a port out of range)
         if parts.username is not None or parts.password is not None:

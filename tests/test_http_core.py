@@ -347,6 +347,8 @@ def test_retry_after_as_a_date_uses_the_given_clock() -> None:
         ("https://127.0.0.1:1/x", None),
         ("ftp://127.0.0.1:1/x", None),
         ("javascript:alert(1)", None),
+        ("http://", None),
+        ("https:", None),
         ("file:///etc/passwd", None),
         ("http://localhost:1/x", None),
         ("http://127.0.0.1:2/x", None),
