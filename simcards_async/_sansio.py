@@ -128,7 +128,7 @@ class Secrets:
                 value = value.replace(secret, REDACTED)
         return value
 
-    def bytes(self, value: bytes) -> bytes:
+    def body(self, value: bytes) -> bytes:
         """``value`` with every secret replaced by ``REDACTED``."""
         for secret in self._bytes:
             if secret in value:
@@ -149,7 +149,7 @@ class Secrets:
         meta = error.meta
         if meta is not None:
             # Through its JSON: reaches every nested string without recursing here.
-            meta = msgspec.json.decode(self.bytes(msgspec.json.encode(meta)))
+            meta = msgspec.json.decode(self.body(msgspec.json.encode(meta)))
         return ErrorObject(
             code=self.optional(error.code),
             title=self.optional(error.title),
@@ -189,7 +189,7 @@ def decipher(
     hint = retry_after(answer.headers, now)
     if hint is None:
         hint = rate_limit_reset(answer.headers)
-    body = secrets.bytes(answer.body)
+    body = secrets.body(answer.body)
     request_id = answer.headers.get("x-request-id") or answer.headers.get("request-id")
     raise exception_for_status(status)(
         status,

@@ -7,11 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 import pickle
+import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import msgspec
 import pytest
 
+import simcards_async
 from simcards_async import (
     APIConnectionError,
     APIError,
@@ -626,3 +629,14 @@ async def test_too_many_redirects_end_as_a_status_error() -> None:
         await transport.get("/sim_cards", decode_sim_card_page)
     assert info.value.status == 302
     assert len(script.sent) == MAX_REDIRECTS + 1
+
+
+def test_only_the_adapter_imports_aiohttp() -> None:
+    """No module of the package imports aiohttp except ``_http`` and the testing server."""
+    package = Path(simcards_async.__file__).parent
+    importers = {
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if re.search(r"^\s*(import aiohttp|from aiohttp)", path.read_text(), re.MULTILINE)
+    }
+    assert {p for p in importers if not p.startswith("testing")} == {"_http.py"}
