@@ -46,7 +46,6 @@ T = TypeVar("T")
 Send = Callable[[str, int], Awaitable[Answer]]
 
 _USER_AGENT = "simcards-async"
-_CHUNK = 64 << 10
 _MAX_PAGE_SIZE = 250
 
 
@@ -84,9 +83,12 @@ class AiohttpSend:
                 limit = body_limit(resp.status, max_bytes)
                 headers = resp.headers.items()
                 length = resp.content_length
-                if length is not None and length > limit and "Content-Encoding" not in resp.headers:
-                    resp.close()  # too long before the first byte: not read at all
-                    return Answer.of(resp.status, headers, b"", complete=False)
+                if length is not None and "Content-Encoding" not in resp.headers:
+                    if length > limit:
+                        resp.close()  # too long before the first byte: not read at all
+                        return Answer.of(resp.status, headers, b"", complete=False)
+                    # Bounded by the length just checked: read it in one go, the fast path.
+                    return Answer.of(resp.status, headers, await resp.read())
                 body, complete = await _read(resp, limit)
                 return Answer.of(resp.status, headers, body, complete=complete)
         except (asyncio.TimeoutError, TimeoutError) as exc:
@@ -105,7 +107,7 @@ async def _read(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
     """Up to ``limit`` decoded bytes of the body, and whether that was all of it."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in resp.content.iter_chunked(_CHUNK):
+    async for chunk in resp.content.iter_any():
         size += len(chunk)
         if size > limit:
             chunks.append(chunk[: len(chunk) - (size - limit)])

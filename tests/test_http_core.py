@@ -42,6 +42,7 @@ from simcards_async._models import (
 from simcards_async._retry import plan_retry, retryable
 from simcards_async._sansio import (
     ERROR_BODY_LIMIT,
+    ERRORS_SCAN_LIMIT,
     MAX_REDIRECTS,
     REDACTED,
     Answer,
@@ -235,6 +236,17 @@ def test_a_2xx_with_errors_raises_them_and_is_not_retried() -> None:
         _answer(200, b'{"data": [], "errors": []}'), decode_sim_card_page, url=URL, limit=LIMIT
     )
     assert page.data == ()
+
+
+def test_a_large_decoded_page_beside_errors_is_data() -> None:
+    """A 2xx over ``ERRORS_SCAN_LIMIT`` that decodes is taken as data, even beside ``errors``
+    (the spec forbids both; scanning every full page would cost a fifth of its decoding).
+    """
+    cards = [{"id": str(i), "tags": ["x" * 100]} for i in range(600)]
+    body = msgspec.json.encode({"data": cards, "errors": [{"code": "1"}]})
+    assert len(body) > ERRORS_SCAN_LIMIT
+    page = decipher(_answer(200, body), decode_sim_card_page, url=URL, limit=LIMIT)
+    assert len(page.data) == 600
 
 
 @pytest.mark.parametrize(
