@@ -35,6 +35,7 @@ from ._sansio import (
     redirect_target,
     response_limit,
     retry_after,
+    success,
 )
 from ._throttle import AdaptiveLimiter
 
@@ -89,7 +90,7 @@ class AiohttpSend:
                         return Answer.of(resp.status, headers, b"", complete=False)
                     # Bounded by the length just checked: read it in one go, the fast path.
                     return Answer.of(resp.status, headers, await resp.read())
-                body, complete = await _read(resp, limit)
+                body, complete = await _read(resp, limit, keep_cut=not success(resp.status))
                 return Answer.of(resp.status, headers, body, complete=complete)
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise APITimeoutError(f"no answer to GET {url} in time", url=url) from exc
@@ -103,15 +104,22 @@ class AiohttpSend:
             raise APIConnectionError(msg, url=url) from exc
 
 
-async def _read(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
-    """Up to ``limit`` decoded bytes of the body, and whether that was all of it."""
+async def _read(resp: aiohttp.ClientResponse, limit: int, *, keep_cut: bool) -> tuple[bytes, bool]:
+    """Up to ``limit`` decoded bytes of the body, and whether that was all of it.
+
+    A body cut at the limit is kept only if ``keep_cut`` (an error answer's start
+    still tells something); a 2xx cut short is useless, and joining it would double
+    the memory it takes.
+    """
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_any():
         size += len(chunk)
         if size > limit:
-            chunks.append(chunk[: len(chunk) - (size - limit)])
             resp.close()  # hang up: the rest is never read
+            if not keep_cut:
+                return b"", False
+            chunks.append(chunk[: len(chunk) - (size - limit)])
             return b"".join(chunks), False
         chunks.append(chunk)
     return b"".join(chunks), True
@@ -195,7 +203,7 @@ class Transport:
         max_hint = self.retry.max_hint
         reset = rate_limit_reset(headers)
         reset = None if reset is None else min(reset, max_hint)
-        if 200 <= answer.status < 300:  # noqa: PLR2004
+        if success(answer.status):
             self.limiter.on_healthy(rate_limit_remaining(headers), reset)
         elif answer.status == 429:  # noqa: PLR2004
             hint = retry_after(headers)

@@ -47,6 +47,7 @@ __all__ = [
     "redirect_target",
     "response_limit",
     "retry_after",
+    "success",
 ]
 
 T = TypeVar("T")
@@ -102,9 +103,14 @@ def response_limit(page_size: int) -> int:
     return _BASE_LIMIT + _PER_RECORD * max(1, page_size)
 
 
+def success(status: int) -> bool:
+    """Whether ``status`` is a 2xx."""
+    return 200 <= status < 300  # noqa: PLR2004
+
+
 def body_limit(status: int, limit: int) -> int:
     """The bytes to read of an answer of ``status`` under a 2xx limit of ``limit``."""
-    return limit if 200 <= status < 300 else min(limit, ERROR_BODY_LIMIT)  # noqa: PLR2004
+    return limit if success(status) else min(limit, ERROR_BODY_LIMIT)
 
 
 class Secrets:
@@ -185,7 +191,7 @@ def decipher(
     """
     status = answer.status
     url = secrets.text(url)
-    if 200 <= status < 300:  # noqa: PLR2004
+    if success(status):
         if not answer.complete:
             msg = f"the answer to GET {url} is longer than the limit of {limit} bytes"
             raise ResponseTooLargeError(msg, url=url, status=status, limit=limit)
