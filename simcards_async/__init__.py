@@ -25,6 +25,7 @@ from ._errors import (
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     TelnyxError,
     UnprocessableEntityError,
 )
@@ -36,7 +37,6 @@ from ._export import (
     ExportResult,
     export,
 )
-from ._http import RetryPolicy
 from ._merge import MergedStream, MergeStats, Tagged, merge, merge_tagged
 from ._models import (
     Amount,
@@ -60,6 +60,7 @@ from ._query import (
     SIM_CARD_SORTS,
     SIM_CARD_STATUSES,
 )
+from ._retry import RetryPolicy
 from ._stats import DriftReport, Progress, StreamStats
 
 __version__ = "0.1.0"
@@ -102,6 +103,7 @@ __all__ = [
     "PinPukCodes",
     "Progress",
     "RateLimitError",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "SimCard",
     "SimCardAction",

@@ -17,11 +17,9 @@ from types import TracebackType
 from typing import TypeVar
 from uuid import UUID
 
-import aiohttp
-
 from ._checkpoint import Checkpointer
 from ._errors import APIError, InvalidParameterError
-from ._http import RetryPolicy, Transport, check_base_url
+from ._http import AiohttpSend, ClientSession, Transport, new_session
 from ._models import (
     Page,
     SimCard,
@@ -39,6 +37,8 @@ from ._query import (
     sim_card_path,
     sim_cards_query,
 )
+from ._retry import RetryPolicy
+from ._sansio import Secrets, check_base_url
 from ._throttle import AdaptiveLimiter
 
 __all__ = ["DEFAULT_BASE_URL", "SimCardsClient"]
@@ -46,6 +46,9 @@ __all__ = ["DEFAULT_BASE_URL", "SimCardsClient"]
 DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
 
 T = TypeVar("T", SimCard, SimCardAction)
+
+#: The smallest ``max_response_bytes``: below it not even an error answer fits.
+_MIN_RESPONSE_BYTES = 1024
 
 
 class _State(enum.Enum):
@@ -67,6 +70,9 @@ class SimCardsClient:
     your own ``aiohttp.ClientSession``, which the client then does not close.
     ``retry`` is a ``RetryPolicy``; ``max_retries=n`` is short for
     ``retry=RetryPolicy(max_retries=n)`` (give one or the other).
+    ``max_response_bytes`` caps every answer's size after decompression; by
+    default it is 1 MiB plus 16 KiB per record the request may return (5 MiB for
+    a 250-record page). A longer answer raises ``ResponseTooLargeError``.
     """
 
     def __init__(
@@ -78,9 +84,10 @@ class SimCardsClient:
         timeout: float = 30.0,
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
-        session: aiohttp.ClientSession | None = None,
+        session: ClientSession | None = None,
         read_ahead: int | None = None,
         deadline: float | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
         self._state = _State.UNOPENED
         key = api_key if api_key is not None else os.environ.get("TELNYX_API_KEY")
@@ -98,7 +105,12 @@ class SimCardsClient:
         self.timeout = _positive_number("timeout", timeout)
         self.deadline = None if deadline is None else _positive_number("deadline", deadline)
         self._retry = _retry_policy(max_retries, retry)
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
+        self.max_response_bytes = (
+            None
+            if max_response_bytes is None
+            else _int_at_least("max_response_bytes", max_response_bytes, _MIN_RESPONSE_BYTES)
+        )
+        if session is not None and not isinstance(session, ClientSession):
             raise InvalidParameterError("session", "an aiohttp.ClientSession or None", session)
         self._session = session
         self._owns_session = session is None
@@ -159,15 +171,14 @@ class SimCardsClient:
                     None,
                 )
             if self._session is None:
-                connector = aiohttp.TCPConnector(limit=self.max_concurrency + 2, ttl_dns_cache=300)
-                self._session = aiohttp.ClientSession(connector=connector)
+                self._session = new_session(self.max_concurrency)
             self._transport_ = Transport(
-                session=self._session,
+                send=AiohttpSend(self._session, api_key=self._api_key, timeout=self.timeout),
                 base_url=self.base_url,
-                api_key=self._api_key,
-                timeout=self.timeout,
+                secrets=Secrets(self._api_key),
                 retry=self._retry,
                 limiter=AdaptiveLimiter(self.max_concurrency),
+                max_response_bytes=self.max_response_bytes,
             )
             self._state = _State.OPENED
         return self._transport_
@@ -292,11 +303,13 @@ class SimCardsClient:
             include_sim_card_group=include_sim_card_group,
             include_pin_puk_codes=include_pin_puk_codes,
         )
-        return await self._transport().get(target, decode_sim_card)
+        return await self._transport().get(target, decode_sim_card, page_size=1)
 
     async def get_sim_card_action(self, id: str | UUID) -> SimCardAction:
         """Fetch one SIM card action (``GET /sim_card_actions/{id}``)."""
-        return await self._transport().get(sim_card_action_path(id), decode_sim_card_action)
+        return await self._transport().get(
+            sim_card_action_path(id), decode_sim_card_action, page_size=1
+        )
 
     def _stream(
         self,
@@ -329,7 +342,7 @@ class SimCardsClient:
             if self._state is _State.CLOSED:
                 # Even with a session of the caller's, which closing the client leaves open.
                 raise RuntimeError("the client was closed while this stream was being read")
-            return await transport.get(target, decode, on_retry=on_retry)
+            return await transport.get(target, decode, on_retry=on_retry, page_size=query.page_size)
 
         return PageStream(
             query,

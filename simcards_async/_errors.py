@@ -7,7 +7,8 @@
     └── APIError                       a request was made and did not give a usable answer
         ├── APIConnectionError         no answer: refused, reset, dropped, TLS, DNS
         │   └── APITimeoutError        no answer in time
-        ├── APIResponseValidationError a 2xx answer whose body does not decode
+        ├── APIResponseValidationError a 2xx answer that is not what the spec documents
+        │   └── ResponseTooLargeError      an answer longer than the client's byte limit
         ├── PaginationError            the server's pages make no sense together
         └── APIStatusError             the server said no (any non-2xx status)
             ├── BadRequestError            400
@@ -21,7 +22,9 @@
     DriftWarning (UserWarning)         the listing changed while it was being read
 
 Exceptions hold plain values only (no aiohttp objects, never the API key), so
-they can be logged, pickled and sent across processes.
+they can be logged, pickled and sent across processes. Their messages are short:
+each piece of the server's text is cut at ``FIELD_LIMIT`` characters with a
+visible marker, and a whole message at ``MESSAGE_LIMIT``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
     from ._models import ErrorObject
 
 __all__ = [
+    "FIELD_LIMIT",
+    "MESSAGE_LIMIT",
     "APIConnectionError",
     "APIError",
     "APIResponseValidationError",
@@ -47,10 +52,29 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "TelnyxError",
     "UnprocessableEntityError",
+    "cut",
+    "describe_errors",
     "exception_for_status",
 ]
+
+#: Longest piece of the server's text (an error's title, detail, a request id) in a message.
+FIELD_LIMIT = 300
+#: Longest message an ``APIError`` carries.
+MESSAGE_LIMIT = 2000
+#: How many of an answer's errors a message lists (the rest are counted).
+_ERRORS_SHOWN = 5
+#: Characters of a message given to the errors (the rest: status, count, request id).
+_ERRORS_BUDGET = 1400
+
+
+def cut(text: str, limit: int = FIELD_LIMIT) -> str:
+    """``text``, or its first ``limit`` characters and a marker saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [cut, {len(text)} chars]"
 
 
 class TelnyxError(Exception):
@@ -78,13 +102,17 @@ class APIError(TelnyxError):
     """A request was sent and did not give a usable answer.
 
     ``method`` and ``url`` say which request; the URL never holds the API key.
+    ``attempts`` is how many times it was sent (1: it was not retried).
     """
 
-    def __init__(self, message: str, *, method: str = "GET", url: str = "") -> None:
-        self.message = message
+    def __init__(
+        self, message: str, *, method: str = "GET", url: str = "", attempts: int = 1
+    ) -> None:
+        self.message = cut(message, MESSAGE_LIMIT)
         self.method = method
         self.url = url
-        super().__init__(message)
+        self.attempts = attempts
+        super().__init__(self.message)
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_rebuild, (type(self), self.__dict__.copy()))
@@ -107,13 +135,38 @@ class APITimeoutError(APIConnectionError):
 
 
 class APIResponseValidationError(APIError):
-    """A 2xx answer whose body is not the JSON the API documents (truncated or malformed)."""
+    """A 2xx answer that is not what the API documents: truncated, malformed, off-schema.
+
+    A 2xx that carries an ``errors`` array (and so no usable ``data``) is one too:
+    ``errors`` holds them as typed ``ErrorObject`` values, as on ``APIStatusError``.
+    """
 
     def __init__(
-        self, message: str, *, method: str = "GET", url: str = "", status: int = 200
+        self,
+        message: str,
+        *,
+        method: str = "GET",
+        url: str = "",
+        status: int = 200,
+        errors: Iterable[ErrorObject] = (),
     ) -> None:
         super().__init__(message, method=method, url=url)
         self.status = status
+        self.errors: tuple[ErrorObject, ...] = tuple(errors)
+
+
+class ResponseTooLargeError(APIResponseValidationError):
+    """An answer longer than ``limit`` bytes (counted after decompression).
+
+    Reading stopped at the limit, so the rest was never buffered. Not retried:
+    the same request would get the same answer.
+    """
+
+    def __init__(
+        self, message: str, *, method: str = "GET", url: str = "", status: int = 200, limit: int = 0
+    ) -> None:
+        super().__init__(message, method=method, url=url, status=status)
+        self.limit = limit
 
 
 class PaginationError(APIError):
@@ -211,10 +264,29 @@ def exception_for_status(status: int) -> type[APIStatusError]:
     return InternalServerError if status >= 500 else APIStatusError  # noqa: PLR2004
 
 
+def describe_errors(errors: tuple[ErrorObject, ...]) -> str:
+    """The errors for a message: each field cut, at most a few errors, the rest counted."""
+    shown = cut("; ".join(_describe(e) for e in errors[:_ERRORS_SHOWN]), _ERRORS_BUDGET)
+    if len(errors) > _ERRORS_SHOWN:
+        shown += f"; and {len(errors) - _ERRORS_SHOWN} more"
+    return shown
+
+
+def _describe(error: ErrorObject) -> str:
+    parts = [cut(p) for p in (error.code, error.title) if p]
+    text = " ".join(parts) or "error"
+    if error.detail:
+        text += f": {cut(error.detail)}"
+    where = error.source and (error.source.parameter or error.source.pointer)
+    if where:
+        text += f" [{cut(where)}]"
+    return text
+
+
 def _status_message(status: int, errors: tuple[ErrorObject, ...], request_id: str | None) -> str:
     text = f"HTTP {status}"
     if errors:
-        text += ": " + "; ".join(str(e) for e in errors)
+        text += ": " + describe_errors(errors)
     if request_id:
-        text += f" (request id {request_id})"
+        text += f" (request id {cut(request_id)})"
     return text

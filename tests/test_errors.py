@@ -23,6 +23,7 @@ from simcards_async import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     TelnyxError,
     UnprocessableEntityError,
 )
@@ -80,6 +81,7 @@ def test_status_table(status: int, cls: type[APIStatusError]) -> None:
         (UnprocessableEntityError, APIStatusError),
         (RateLimitError, APIStatusError),
         (InternalServerError, APIStatusError),
+        (ResponseTooLargeError, APIResponseValidationError),
         (DriftWarning, UserWarning),
     ],
 )
@@ -104,7 +106,7 @@ def test_every_exported_exception_is_under_telnyx_error() -> None:
         for obj in exported
         if isinstance(obj, type) and issubclass(obj, BaseException) and obj is not DriftWarning
     ]
-    assert len(classes) == 15
+    assert len(classes) == 16
     assert all(issubclass(cls, TelnyxError) for cls in classes)
 
 
@@ -235,3 +237,24 @@ def test_status_errors_hold_plain_values_only() -> None:
     """A status error's fields are plain values (no aiohttp objects), so it logs anywhere."""
     plain = (str, int, float, bytes, tuple, type(None))
     assert all(isinstance(value, plain) for value in vars(_full_error()).values())
+
+
+def test_new_fields_survive_pickling() -> None:
+    """``attempts``, a 2xx's ``errors`` and ``ResponseTooLargeError.limit`` survive pickling."""
+    stated = APIResponseValidationError("x", url=URL, errors=[ErrorObject(code="10015")])
+    stated.attempts = 3
+    big = ResponseTooLargeError("too big", url=URL, limit=5 << 20)
+    for exc in (stated, big):
+        again = pickle.loads(pickle.dumps(exc))  # noqa: S301  (our own bytes)
+        assert type(again) is type(exc)
+        assert again.__dict__ == exc.__dict__
+        assert str(again) == str(exc)
+    assert pickle.loads(pickle.dumps(big)).limit == 5 << 20  # noqa: S301
+    assert pickle.loads(pickle.dumps(stated)).attempts == 3  # noqa: S301
+
+
+def test_a_message_is_bounded_whatever_it_is_given() -> None:
+    """Any ``APIError`` message is cut to ``MESSAGE_LIMIT`` characters with a marker."""
+    exc = APIConnectionError("x" * 1_000_000, url=URL)
+    assert len(str(exc)) < 2100
+    assert str(exc).endswith("… [cut, 1000000 chars]")

@@ -1,0 +1,99 @@
+"""Retry planning as plain values: which failures are retried, and how long to wait first.
+
+No I/O and no clock: ``plan_retry`` takes the attempt number, the failure and a
+source of jitter, and returns the seconds to wait, or ``None`` for "raise it".
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APIStatusError,
+    InvalidParameterError,
+    ResponseTooLargeError,
+)
+
+__all__ = ["RETRY_STATUSES", "Jitter", "RetryPolicy", "plan_retry", "retryable"]
+
+#: Statuses that say "try again": rate limited, or a server or proxy failed.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+#: ``jitter(high)`` draws a wait from ``[0, high]``; tests pass a fixed one.
+Jitter = Callable[[float], float]
+
+
+def _uniform(high: float) -> float:
+    return random.uniform(0, high)  # noqa: S311  (backoff jitter, not cryptography)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry a request.
+
+    ``max_retries`` retries after the first attempt; the wait before retry ``n``
+    is drawn uniformly from ``[0, min(cap, base * 2**n)]`` (full jitter), and is
+    never shorter than a wait the server asks for (``Retry-After``,
+    ``x-ratelimit-reset``), which is honoured up to ``max_hint`` seconds.
+    ``RetryPolicy(base=0, cap=0)`` retries at once (for tests).
+    """
+
+    max_retries: int = 4
+    base: float = 0.25
+    cap: float = 20.0
+    #: Longest server-requested wait that is honoured; longer hints are cut to this.
+    max_hint: float = 60.0
+
+    def __post_init__(self) -> None:
+        mr: object = self.max_retries  # checked at run time: callers may pass anything
+        if isinstance(mr, bool) or not isinstance(mr, int) or mr < 0:
+            raise InvalidParameterError("max_retries", "an integer >= 0", mr)
+        for name in ("base", "cap", "max_hint"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise InvalidParameterError(name, "a finite number of seconds >= 0", value)
+
+    def delay(self, attempt: int, hint: float | None, jitter: Jitter = _uniform) -> float:
+        """Seconds to wait before retry number ``attempt + 1``."""
+        # min() before the power would overflow: 2**attempt grows past any float.
+        exponent = min(attempt, 64)
+        drawn = jitter(min(self.cap, self.base * 2.0**exponent))
+        if hint is None:
+            return drawn
+        return max(min(hint, self.max_hint), drawn)
+
+
+def retryable(exc: APIError) -> bool:
+    """Whether another attempt may succeed where this one failed."""
+    if isinstance(exc, APIStatusError):
+        return exc.status in RETRY_STATUSES
+    if isinstance(exc, ResponseTooLargeError):
+        return False  # the same request gets the same answer
+    if isinstance(exc, APIResponseValidationError):
+        # A truncated or garbled 2xx is worth another try; a 2xx that states errors is not.
+        return not exc.errors
+    return isinstance(exc, APIConnectionError)
+
+
+def plan_retry(
+    policy: RetryPolicy, attempt: int, exc: APIError, jitter: Jitter = _uniform
+) -> float | None:
+    """The wait before retrying after failure ``exc`` of attempt ``attempt`` (0 = the first).
+
+    ``None`` means "do not retry": the failure is final or the retries are spent.
+    """
+    if attempt >= policy.max_retries or not retryable(exc):
+        return None
+    hint = exc.retry_after if isinstance(exc, APIStatusError) else None
+    return policy.delay(attempt, hint, jitter)

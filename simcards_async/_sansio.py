@@ -1,0 +1,352 @@
+"""The HTTP core without I/O: an answer (status, headers, body) to a value or an exception.
+
+Everything here takes and returns plain values, so it is tested without a
+socket. Every header, ``Location`` and number a server sends is parsed
+defensively: a value that makes no sense is ignored (a header) or not followed
+(a redirect), never a bare Python exception. Every text an exception carries
+is cut (``_errors.cut``) and has the API key redacted, even when the server
+echoes it back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import ipaddress
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import msgspec
+from yarl import URL
+
+from ._errors import (
+    APIResponseValidationError,
+    InvalidParameterError,
+    ResponseTooLargeError,
+    describe_errors,
+    exception_for_status,
+)
+from ._models import ErrorObject, ErrorSource, decode_errors
+
+__all__ = [
+    "ERRORS_SCAN_LIMIT",
+    "ERROR_BODY_LIMIT",
+    "MAX_REDIRECTS",
+    "REDACTED",
+    "Answer",
+    "Secrets",
+    "body_limit",
+    "check_base_url",
+    "decipher",
+    "origin_of",
+    "rate_limit_remaining",
+    "rate_limit_reset",
+    "redirect_target",
+    "response_limit",
+    "retry_after",
+    "success",
+]
+
+T = TypeVar("T")
+
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: The part of a 2xx answer's byte limit that does not depend on the page size.
+_BASE_LIMIT = 1 << 20
+#: Bytes allowed per record: a full SIM card is about 1.5 KiB of JSON; ten times that.
+_PER_RECORD = 16 << 10
+#: Error (non-2xx) answers are cut here: they only feed ``errors`` and the message.
+ERROR_BODY_LIMIT = 64 << 10
+#: A 2xx that decodes is checked for an ``errors`` array only up to this size.
+ERRORS_SCAN_LIMIT = 64 << 10
+#: What a secret is replaced with.
+REDACTED = "<redacted>"
+#: Longest wait a header may ask for and still be read (a day); more is not a delay.
+_LONGEST_HINT = 86400.0
+#: Larger ``x-ratelimit-remaining`` values are read as this (any count this big means "plenty").
+_MOST_REMAINING = 1 << 31
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP exchange as the core sees it.
+
+    ``headers`` have lower-case names; ``complete`` is false when reading stopped
+    at the byte limit, so ``body`` is only its first part.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    complete: bool = True
+
+    @classmethod
+    def of(
+        cls, status: int, headers: Iterable[tuple[str, str]], body: bytes, *, complete: bool = True
+    ) -> Answer:
+        """An answer whose header names are lower-cased (the first of repeated names wins)."""
+        lowered: dict[str, str] = {}
+        for name, value in headers:
+            lowered.setdefault(name.lower(), value)
+        return cls(status, lowered, body, complete)
+
+
+def response_limit(page_size: int) -> int:
+    """The most bytes a 2xx answer holding up to ``page_size`` records may have.
+
+    1 MiB plus 16 KiB a record: a 250-card page (about 400 KB) may be 5 MiB, ten
+    times its real size, and a single item 1 MiB; any more is not the API's answer.
+    """
+    return _BASE_LIMIT + _PER_RECORD * max(1, page_size)
+
+
+def success(status: int) -> bool:
+    """Whether ``status`` is a 2xx."""
+    return 200 <= status < 300  # noqa: PLR2004
+
+
+def body_limit(status: int, limit: int) -> int:
+    """The bytes to read of an answer of ``status`` under a 2xx limit of ``limit``."""
+    return limit if success(status) else min(limit, ERROR_BODY_LIMIT)
+
+
+class Secrets:
+    """The strings no exception may carry (the API key), and how to remove them."""
+
+    def __init__(self, *secrets: str) -> None:
+        forms: set[str] = set()
+        for secret in secrets:
+            if secret:
+                forms.add(secret)
+                # As it appears inside a JSON string, should the server echo it in one.
+                forms.add(msgspec.json.encode(secret).decode()[1:-1])
+        # Longest first, so no form is left half-replaced by a shorter one.
+        self._text = sorted(forms, key=len, reverse=True)
+        self._bytes = [s.encode() for s in self._text]
+
+    def __repr__(self) -> str:
+        return f"<Secrets: {len(self._text)} redacted>"
+
+    def text(self, value: str) -> str:
+        """``value`` with every secret replaced by ``REDACTED``."""
+        for secret in self._text:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+
+    def body(self, value: bytes) -> bytes:
+        """``value`` with every secret replaced by ``REDACTED``."""
+        for secret in self._bytes:
+            if secret in value:
+                value = value.replace(secret, REDACTED.encode())
+        return value
+
+    def optional(self, value: str | None) -> str | None:
+        """``text``, passing ``None`` through."""
+        return None if value is None else self.text(value)
+
+    def error(self, error: ErrorObject) -> ErrorObject:
+        """An ``ErrorObject`` with every secret removed from its text and ``meta``."""
+        source = error.source
+        if source is not None:
+            source = ErrorSource(
+                pointer=self.optional(source.pointer), parameter=self.optional(source.parameter)
+            )
+        meta = error.meta
+        if meta is not None:
+            # Through its JSON: reaches every nested string without recursing here.
+            meta = msgspec.json.decode(self.body(msgspec.json.encode(meta)))
+        return ErrorObject(
+            code=self.optional(error.code),
+            title=self.optional(error.title),
+            detail=self.optional(error.detail),
+            source=source,
+            meta=meta,
+        )
+
+
+_NO_SECRETS = Secrets()
+
+
+def decipher(
+    answer: Answer,
+    decode: Callable[[bytes], T],
+    *,
+    url: str,
+    limit: int,
+    secrets: Secrets = _NO_SECRETS,
+    max_hint: float = math.inf,
+    now: dt.datetime | None = None,
+) -> T:
+    """The decoded value of a 2xx answer, or the ``APIError`` the answer stands for, raised.
+
+    A 2xx is decoded; one over ``limit`` bytes raises ``ResponseTooLargeError``, one
+    that does not decode, or carries an ``errors`` array and is not a large decoded
+    answer (``ERRORS_SCAN_LIMIT``), ``APIResponseValidationError`` with those errors.
+    Any other status raises its class from the status table, with the server's
+    wait hint (``Retry-After``, else ``x-ratelimit-reset``, cut to ``max_hint``).
+    """
+    status = answer.status
+    url = secrets.text(url)
+    if success(status):
+        if not answer.complete:
+            msg = f"the answer to GET {url} is longer than the limit of {limit} bytes"
+            raise ResponseTooLargeError(msg, url=url, status=status, limit=limit)
+        return _decode_success(answer, decode, url, secrets)
+    hint = retry_after(answer.headers, now)
+    if hint is None:
+        hint = rate_limit_reset(answer.headers)
+    body = secrets.body(answer.body)
+    request_id = answer.headers.get("x-request-id") or answer.headers.get("request-id")
+    raise exception_for_status(status)(
+        status,
+        [secrets.error(e) for e in decode_errors(body)],
+        request_id=secrets.optional(request_id),
+        body=body,
+        url=url,
+        retry_after=None if hint is None else min(hint, max_hint),
+    )
+
+
+def _decode_success(answer: Answer, decode: Callable[[bytes], T], url: str, secrets: Secrets) -> T:
+    body = answer.body
+    try:
+        value = decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+        _raise_stated_errors(answer, url, secrets)
+        detail = secrets.text(str(exc))
+        msg = f"the answer to GET {url} is not the documented JSON: {detail}"
+        raise APIResponseValidationError(msg, url=url, status=answer.status) from exc
+    # The spec forbids ``data`` beside ``errors``. A small body (an empty page) is still
+    # checked for them, so ``{"data": [], "errors": [...]}`` is not an empty result; a large
+    # one that decodes is data: scanning every full page would cost a fifth of its decoding.
+    if len(body) <= ERRORS_SCAN_LIMIT:
+        _raise_stated_errors(answer, url, secrets)
+    return value
+
+
+def _raise_stated_errors(answer: Answer, url: str, secrets: Secrets) -> None:
+    """Raise the errors a 2xx states in a non-empty ``errors`` array, if it has one."""
+    errors = decode_errors(answer.body) if b'"errors"' in answer.body else ()
+    if errors:
+        errors = tuple(secrets.error(e) for e in errors)
+        msg = f"HTTP {answer.status} to GET {url} carries errors: {describe_errors(errors)}"
+        raise APIResponseValidationError(msg, url=url, status=answer.status, errors=errors)
+
+
+# --- headers -----------------------------------------------------------------------------
+
+
+def _number(value: str | None) -> float | None:
+    """A finite number, or ``None`` for anything else (``inf``, ``nan``, text, empty)."""
+    if value is None or len(value) > 64:  # noqa: PLR2004  (no honest number is that long)
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def rate_limit_remaining(headers: Mapping[str, str]) -> int | None:
+    """``x-ratelimit-remaining``: requests left in the window; ``None`` if absent or nonsense."""
+    number = _number(headers.get("x-ratelimit-remaining"))
+    if number is None or number < 0:
+        return None
+    return int(min(number, _MOST_REMAINING))
+
+
+def rate_limit_reset(headers: Mapping[str, str]) -> float | None:
+    """``x-ratelimit-reset``: seconds until the rate-limit window resets.
+
+    A value of a day or more is an epoch stamp or nonsense, not a delay: ignored.
+    """
+    seconds = _number(headers.get("x-ratelimit-reset"))
+    if seconds is None or not 0 <= seconds < _LONGEST_HINT:
+        return None
+    return seconds
+
+
+def retry_after(headers: Mapping[str, str], now: dt.datetime | None = None) -> float | None:
+    """``Retry-After``: delay seconds, or an HTTP date (compared with ``now``, UTC)."""
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    seconds = _number(value)
+    if seconds is not None:
+        return min(max(0.0, seconds), _LONGEST_HINT)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        now = now or dt.datetime.now(dt.timezone.utc)
+        seconds = (when - now).total_seconds()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return min(max(0.0, seconds), _LONGEST_HINT)
+
+
+# --- redirects and URLs ----------------------------------------------------------------------
+
+
+def redirect_target(url: str, answer: Answer, origin: str) -> str | None:
+    """Where a redirect answer sends us, or ``None`` if it is not one we follow.
+
+    Followed: 301/302/303/307/308 to a URL of the same origin (scheme, host,
+    port), without user info. Anything else, a malformed ``Location`` included,
+    is not followed: the answer then stands as the status error it is.
+    """
+    location = answer.headers.get("location")
+    if answer.status not in _REDIRECTS or not location or not location.strip():
+        return None
+    try:
+        relative = URL(location)
+        if relative.scheme and not relative.host:
+            return None  # "http://" or "mailto:x": nowhere, or not a web address
+        target = URL(url, encoded=True).join(relative)
+        parts = urlsplit(str(target))
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+        if parts.username is not None or parts.password is not None:
+            return None  # user info would be a credential of somebody's; never follow it
+        if str(target.origin()) != origin:
+            return None  # following would send the Authorization header to another host
+        return str(target)
+    except (ValueError, TypeError, UnicodeError):
+        return None
+
+
+def origin_of(base_url: str) -> str:
+    """The scheme, host and port of a checked base URL, as ``redirect_target`` compares them."""
+    return str(URL(base_url).origin())
+
+
+def check_base_url(base_url: object) -> str:
+    """Refuse a base URL that would send the key in clear to a host that is not loopback."""
+    allowed = "an https:// URL (plain http:// only for a loopback host such as 127.0.0.1)"
+    if not isinstance(base_url, str):
+        raise InvalidParameterError("base_url", allowed, base_url)
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+        origin_of(base_url)
+    except ValueError as exc:
+        raise InvalidParameterError("base_url", allowed, base_url) from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidParameterError("base_url", allowed, base_url)
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise InvalidParameterError(
+            "base_url", allowed + ", so the API key is never sent unencrypted; use https", base_url
+        )
+    return base_url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

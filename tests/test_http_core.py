@@ -1,0 +1,654 @@
+"""The HTTP core without a socket: answers to values or exceptions, retry plans, headers,
+redirects, redaction, and the transport driven by a fake ``send`` and a recorded ``sleep``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import pickle
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import msgspec
+import pytest
+
+import simcards_async
+from simcards_async import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ErrorObject,
+    InternalServerError,
+    InvalidParameterError,
+    NotFoundError,
+    RateLimitError,
+    ResponseTooLargeError,
+    RetryPolicy,
+    SimCardsClient,
+)
+from simcards_async._errors import FIELD_LIMIT, MESSAGE_LIMIT, cut
+from simcards_async._http import Transport
+from simcards_async._models import (
+    decode_sim_card,
+    decode_sim_card_action,
+    decode_sim_card_page,
+)
+from simcards_async._retry import plan_retry, retryable
+from simcards_async._sansio import (
+    ERROR_BODY_LIMIT,
+    ERRORS_SCAN_LIMIT,
+    MAX_REDIRECTS,
+    REDACTED,
+    Answer,
+    Secrets,
+    body_limit,
+    decipher,
+    rate_limit_remaining,
+    rate_limit_reset,
+    redirect_target,
+    response_limit,
+    retry_after,
+)
+from simcards_async._throttle import AdaptiveLimiter
+
+KEY = "KEY-s3cr3t-Zq8vN2xL5tR9wB4m"
+BASE = "http://127.0.0.1:1/v2"
+ORIGIN = "http://127.0.0.1:1"
+URL = BASE + "/sim_cards?page%5Bnumber%5D=1"
+PAGE = b'{"data": [{"id": "a"}, {"id": "b"}], "meta": {"page_number": 1, "total_pages": 1}}'
+LIMIT = response_limit(250)
+
+
+def _answer(status: int = 200, body: bytes = PAGE, **headers: str) -> Answer:
+    return Answer.of(status, [(k.replace("_", "-"), v) for k, v in headers.items()], body)
+
+
+def _raises(answer: Answer, secrets: Secrets | None = None) -> APIError:
+    with pytest.raises(APIError) as info:
+        decipher(answer, decode_sim_card_page, url=URL, limit=LIMIT, secrets=secrets or Secrets())
+    return info.value
+
+
+# --- RetryPolicy ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_retries", -1),
+        ("max_retries", 1.5),
+        ("max_retries", "3"),
+        ("max_retries", True),
+        ("base", -0.1),
+        ("base", math.nan),
+        ("base", math.inf),
+        ("cap", "1"),
+        ("cap", False),
+        ("max_hint", -1),
+        ("max_hint", math.inf),
+    ],
+)
+def test_retry_policy_refuses_a_bad_field(field: str, value: object) -> None:
+    """Each field of ``RetryPolicy`` is validated and the error names it."""
+    with pytest.raises(InvalidParameterError) as info:
+        RetryPolicy(**{field: value})  # type: ignore[arg-type]  # the point of the test
+    assert info.value.parameter == field
+
+
+def test_retry_and_max_retries_together_are_refused() -> None:
+    """``SimCardsClient`` refuses ``max_retries=`` alongside ``retry=``, naming ``max_retries``."""
+    with pytest.raises(InvalidParameterError) as info:
+        SimCardsClient(KEY, BASE, retry=RetryPolicy(), max_retries=2)
+    assert info.value.parameter == "max_retries"
+
+
+def test_retry_must_be_a_retry_policy() -> None:
+    """``retry=`` accepts only a ``RetryPolicy``."""
+    with pytest.raises(InvalidParameterError) as info:
+        SimCardsClient(KEY, BASE, retry=3)  # type: ignore[arg-type]  # the point of the test
+    assert info.value.parameter == "retry"
+
+
+def test_zero_policy_waits_zero() -> None:
+    """``RetryPolicy(base=0, cap=0)`` retries at once, whatever jitter draws from."""
+    policy = RetryPolicy(base=0, cap=0)
+    assert [policy.delay(n, None) for n in range(10)] == [0.0] * 10
+
+
+def test_backoff_is_capped_exponential_with_injected_jitter() -> None:
+    """The wait is ``jitter(min(cap, base * 2**n))``; a huge attempt number does not overflow."""
+    policy = RetryPolicy(base=0.5, cap=3.0)
+    highest: Callable[[float], float] = lambda high: high  # noqa: E731
+    assert [policy.delay(n, None, highest) for n in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert policy.delay(10_000, None, highest) == 3.0
+
+
+def test_server_hint_is_a_floor_cut_to_max_hint() -> None:
+    """A ``Retry-After`` hint is never undercut, and is honoured only up to ``max_hint``."""
+    policy = RetryPolicy(base=0, cap=0, max_hint=7.0)
+    assert policy.delay(0, 2.0) == 2.0
+    assert policy.delay(0, 1e9) == 7.0
+
+
+def _status(status: int, retry_after: float | None = None) -> APIStatusError:
+    return APIStatusError(status, retry_after=retry_after)
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (_status(429), True),
+        (_status(500), True),
+        (_status(502), True),
+        (_status(503), True),
+        (_status(504), True),
+        (_status(501), False),
+        (_status(400), False),
+        (_status(401), False),
+        (_status(404), False),
+        (_status(302), False),
+        (APIConnectionError("reset"), True),
+        (APITimeoutError("slow"), True),
+        (APIResponseValidationError("truncated"), True),
+        (APIResponseValidationError("stated", errors=[ErrorObject(code="10007")]), False),
+        (ResponseTooLargeError("big", limit=10), False),
+    ],
+)
+def test_which_failures_are_retried(exc: APIError, expected: bool) -> None:
+    """429 and 500/502/503/504, no answer and a bad 2xx are retried; the rest are final."""
+    assert retryable(exc) is expected
+
+
+def test_plan_retry_stops_when_retries_are_spent() -> None:
+    """``plan_retry`` gives a wait while retries remain, then ``None``; final errors get none."""
+    policy = RetryPolicy(max_retries=2, base=1.0, cap=10.0)
+    highest: Callable[[float], float] = lambda high: high  # noqa: E731
+    failure = _status(503)
+    assert [plan_retry(policy, n, failure, highest) for n in range(3)] == [1.0, 2.0, None]
+    assert plan_retry(policy, 0, _status(404), highest) is None
+    assert plan_retry(policy, 0, _status(429, retry_after=5.0), highest) == 5.0
+
+
+# --- answers to values or exceptions -------------------------------------------------------
+
+
+def test_a_2xx_decodes() -> None:
+    """A 2xx whose body is the documented JSON gives the decoded value."""
+    page = decipher(_answer(), decode_sim_card_page, url=URL, limit=LIMIT)
+    assert [c.id for c in page.data] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, BadRequestError),
+        (402, APIStatusError),
+        (401, AuthenticationError),
+        (404, NotFoundError),
+        (429, RateLimitError),
+        (500, InternalServerError),
+        (503, InternalServerError),
+    ],
+)
+def test_status_maps_through_the_table(status: int, cls: type[APIStatusError]) -> None:
+    """A non-2xx raises its class from ``_errors``'s table, carrying the errors and request id."""
+    body = b'{"errors": [{"code": "10009", "title": "Nope", "detail": "no"}]}'
+    exc = _raises(_answer(status, body, x_request_id="req-1"))
+    assert type(exc) is cls
+    assert isinstance(exc, APIStatusError)
+    assert exc.status == status
+    assert exc.code == "10009"
+    assert exc.request_id == "req-1"
+    assert exc.body == body
+    assert exc.url == URL
+
+
+def test_a_page_without_data_is_a_validation_error() -> None:
+    """A 2xx page of ``{}`` or ``{"meta": ...}`` is ``APIResponseValidationError``, not empty."""
+    for body in (b"{}", b'{"meta": {"total_pages": 1}}', b'{"data": null}'):
+        exc = _raises(_answer(200, body))
+        assert type(exc) is APIResponseValidationError
+        assert retryable(exc)
+
+
+def test_a_2xx_with_errors_raises_them_and_is_not_retried() -> None:
+    """A 2xx carrying an ``errors`` array raises ``APIResponseValidationError`` with those
+    errors as typed values (even beside a ``data`` list), and it is final.
+    """
+    bodies = (
+        b'{"errors": [{"code": "10015", "title": "Bad", "detail": "bad filter"}]}',
+        b'{"data": [], "errors": [{"code": 10015, "title": "Bad", "detail": "bad filter"}]}',
+    )
+    for body in bodies:
+        exc = _raises(_answer(200, body))
+        assert type(exc) is APIResponseValidationError
+        assert [e.code for e in exc.errors] == ["10015"]
+        assert "10015 Bad: bad filter" in str(exc)
+        assert not retryable(exc)
+    # An empty ``errors`` array states nothing: the page stands.
+    page = decipher(
+        _answer(200, b'{"data": [], "errors": []}'), decode_sim_card_page, url=URL, limit=LIMIT
+    )
+    assert page.data == ()
+
+
+def test_a_large_decoded_page_beside_errors_is_data() -> None:
+    """A 2xx over ``ERRORS_SCAN_LIMIT`` that decodes is taken as data, even beside ``errors``
+    (the spec forbids both; scanning every full page would cost a fifth of its decoding).
+    """
+    cards = [{"id": str(i), "tags": ["x" * 100]} for i in range(600)]
+    body = msgspec.json.encode({"data": cards, "errors": [{"code": "1"}]})
+    assert len(body) > ERRORS_SCAN_LIMIT
+    page = decipher(_answer(200, body), decode_sim_card_page, url=URL, limit=LIMIT)
+    assert len(page.data) == 600
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"data": []}', b'{"data": [{"id": "a"}]}', b'{"data": null}', b"{}", b"[]"]
+)
+@pytest.mark.parametrize("decode", [decode_sim_card, decode_sim_card_action])
+def test_a_single_get_of_a_list_or_null_is_a_validation_error(
+    body: bytes, decode: Callable[[bytes], object]
+) -> None:
+    """A single GET whose ``data`` is a list, null or missing is ``APIResponseValidationError``."""
+    with pytest.raises(APIResponseValidationError):
+        decipher(_answer(200, body), decode, url=URL, limit=LIMIT)
+
+
+def test_an_incomplete_2xx_is_too_large_and_final() -> None:
+    """A 2xx whose reading stopped at the limit raises ``ResponseTooLargeError``, not retried."""
+    answer = Answer.of(200, [], PAGE[:10], complete=False)
+    with pytest.raises(ResponseTooLargeError) as info:
+        decipher(answer, decode_sim_card_page, url=URL, limit=1234)
+    assert info.value.limit == 1234
+    assert "1234 bytes" in str(info.value)
+    assert not retryable(info.value)
+
+
+def test_an_incomplete_error_body_still_gives_its_status_error() -> None:
+    """A non-2xx cut at the limit still raises its status error (with what was read)."""
+    answer = Answer.of(503, [], b'{"errors": [{"detail": "x', complete=False)
+    with pytest.raises(InternalServerError) as info:
+        decipher(answer, decode_sim_card_page, url=URL, limit=LIMIT)
+    assert info.value.errors == ()
+
+
+def test_body_limits() -> None:
+    """A 2xx may have 1 MiB plus 16 KiB a record; an error answer at most 64 KiB."""
+    assert response_limit(250) == (1 << 20) + 250 * (16 << 10)
+    assert response_limit(1) == (1 << 20) + (16 << 10)
+    assert body_limit(200, 10 << 20) == 10 << 20
+    assert body_limit(500, 10 << 20) == ERROR_BODY_LIMIT == 64 << 10
+    assert body_limit(404, 100) == 100
+
+
+def test_the_hint_is_retry_after_else_the_reset_cut_to_max_hint() -> None:
+    """A status error's ``retry_after`` is ``Retry-After``, else ``x-ratelimit-reset``,
+    at most ``max_hint``.
+    """
+    cases = [
+        ({"retry-after": "3"}, 3.0),
+        ({"x-ratelimit-reset": "4"}, 4.0),
+        ({"retry-after": "2", "x-ratelimit-reset": "9"}, 2.0),
+        ({"retry-after": "5000"}, 60.0),
+        ({}, None),
+    ]
+    for headers, expected in cases:
+        answer = Answer.of(429, headers.items(), b"")
+        with pytest.raises(RateLimitError) as info:
+            decipher(answer, decode_sim_card_page, url=URL, limit=LIMIT, max_hint=60.0)
+        assert info.value.retry_after == expected
+
+
+# --- headers are untrusted numbers ---------------------------------------------------------
+
+_NONSENSE = ["inf", "-inf", "nan", "NaN", "", "abc", "1e400", "0x10", "1" * 100, "\x00", "½"]
+
+
+@pytest.mark.parametrize("value", _NONSENSE)
+def test_nonsense_header_numbers_are_ignored(value: str) -> None:
+    """``inf``, ``nan``, overflows and text in rate-limit headers read as absent."""
+    headers = {"x-ratelimit-remaining": value, "x-ratelimit-reset": value, "retry-after": value}
+    assert rate_limit_remaining(headers) is None
+    assert rate_limit_reset(headers) is None
+    assert retry_after(headers) is None
+
+
+def test_header_numbers_are_clamped() -> None:
+    """Negative counts are ignored, huge counts clamped, epoch-like resets ignored,
+    ``Retry-After`` clamped to [0, one day].
+    """
+    assert rate_limit_remaining({"x-ratelimit-remaining": "-1"}) is None
+    assert rate_limit_remaining({"x-ratelimit-remaining": "1e300"}) == 1 << 31
+    assert rate_limit_remaining({"x-ratelimit-remaining": "7.9"}) == 7
+    assert rate_limit_reset({"x-ratelimit-reset": "-3"}) is None
+    assert rate_limit_reset({"x-ratelimit-reset": "1767225600"}) is None
+    assert rate_limit_reset({"x-ratelimit-reset": "2.5"}) == 2.5
+    assert retry_after({"retry-after": "-5"}) == 0.0
+    assert retry_after({"retry-after": "1e300"}) == 86400.0
+
+
+def test_retry_after_as_a_date_uses_the_given_clock() -> None:
+    """An HTTP-date ``Retry-After`` is counted from the injected ``now``; bad dates are ignored."""
+    now = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+    assert retry_after({"retry-after": "Thu, 01 Jan 2026 12:00:30 GMT"}, now) == 30.0
+    assert retry_after({"retry-after": "Wed, 31 Dec 2025 12:00:00 GMT"}, now) == 0.0
+    assert retry_after({"retry-after": "Fri, 01 Jan 9999 00:00:00 GMT"}, now) == 86400.0
+    for bad in ("Thu, 99 Foo 2026 99:99:99 GMT", "Thu, 01 Jan 2026 25:61:00 GMT", "Thu,"):
+        assert retry_after({"retry-after": bad}, now) is None
+
+
+# --- redirects -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("/v2/sim_cards?page%5Bnumber%5D=2", ORIGIN + "/v2/sim_cards?page%5Bnumber%5D=2"),
+        ("http://127.0.0.1:1/v3/x", ORIGIN + "/v3/x"),
+        ("next", ORIGIN + "/v2/next"),
+        ("http://[::1/x", None),
+        ("http://[zz::1]/x", None),
+        ("http://127.0.0.1:99999/x", None),
+        ("http://127.0.0.1:-1/x", None),
+        ("http://user:pw@127.0.0.1:1/x", None),
+        ("http://user@127.0.0.1:1/x", None),
+        ("https://127.0.0.1:1/x", None),
+        ("ftp://127.0.0.1:1/x", None),
+        ("javascript:alert(1)", None),
+        ("http://", None),
+        ("https:", None),
+        ("file:///etc/passwd", None),
+        ("http://localhost:1/x", None),
+        ("http://127.0.0.1:2/x", None),
+        ("//evil.example/x", None),
+        ("", None),
+        ("   ", None),
+        ("http://\x00/x", None),
+        ("http://" + "a" * 300 + "/x", None),
+    ],
+)
+def test_redirect_target_is_parsed_defensively(location: str, expected: str | None) -> None:
+    """Only a same-origin ``Location`` without user info is followed; a malformed one is not."""
+    answer = Answer.of(302, [("Location", location)], b"")
+    assert redirect_target(URL, answer, ORIGIN) == expected
+
+
+def test_only_redirect_statuses_are_followed() -> None:
+    """A ``Location`` on a status that is not a redirect is ignored."""
+    for status in (200, 300, 304, 404, 500):
+        answer = Answer.of(status, [("Location", "/v2/x")], b"")
+        assert redirect_target(URL, answer, ORIGIN) is None
+
+
+# --- bounded, key-free exceptions ----------------------------------------------------------
+
+
+def test_cut_marks_what_it_removed() -> None:
+    """``cut`` keeps short text and marks how long a cut text was."""
+    assert cut("short") == "short"
+    assert cut("x" * 10_485_760) == "x" * FIELD_LIMIT + "… [cut, 10485760 chars]"
+
+
+def test_a_huge_detail_gives_a_short_message() -> None:
+    """A 10 MB ``detail`` (and a flood of errors) gives a message of bounded length, marked."""
+    detail = "d" * 10_000_000
+    errors = [{"code": str(i), "title": "t" * 5000, "detail": detail} for i in range(20)]
+    body = msgspec.json.encode({"errors": errors})
+    exc = _raises(Answer.of(500, [("x-request-id", "r" * 100_000)], body))
+    assert len(str(exc)) <= MESSAGE_LIMIT + 40
+    assert "… [cut, 10000000 chars]" in str(exc)
+    assert "and 15 more" in str(exc)
+    assert len(exc.message) == len(str(exc))
+
+
+def _texts(exc: APIError) -> list[str]:
+    return [str(exc), repr(exc), exc.message, repr(exc.__dict__), repr(pickle.dumps(exc))]
+
+
+def test_an_echoed_key_is_redacted_everywhere() -> None:
+    """The key echoed in a 401's body, detail, meta, source and request id appears nowhere
+    in the exception (``str``, ``repr``, ``.body``, ``.errors``, pickle).
+    """
+    bearer = f"Bearer {KEY}"
+    error = {
+        "code": KEY,
+        "title": f"bad {bearer}",
+        "detail": f"you sent Authorization: {bearer}",
+        "source": {"pointer": f"/{KEY}", "parameter": KEY},
+        "meta": {"headers": {"Authorization": bearer}, "list": [KEY, {"deep": [KEY]}]},
+    }
+    body = msgspec.json.encode({"errors": [error], "echo": bearer})
+    secrets = Secrets(KEY)
+    exc = _raises(Answer.of(401, [("x-request-id", KEY)], body), secrets)
+    assert isinstance(exc, AuthenticationError)
+    assert KEY.encode() not in exc.body
+    assert REDACTED.encode() in exc.body
+    assert all(KEY not in text for text in _texts(exc))
+    assert KEY not in repr(exc.errors)
+    assert exc.errors[0].detail == f"you sent Authorization: Bearer {REDACTED}"
+    again = pickle.loads(pickle.dumps(exc))  # noqa: S301  (our own bytes)
+    assert KEY not in repr(again.__dict__)
+
+
+def test_a_key_with_json_escapes_is_redacted_in_the_raw_body() -> None:
+    """A key with a quote or a backslash is also found in its JSON-escaped form in the body."""
+    key = 'K"ey\\with/quotes'
+    body = msgspec.json.encode({"errors": [{"detail": key}]})
+    exc = _raises(Answer.of(401, [], body), Secrets(key))
+    assert isinstance(exc, APIStatusError)
+    assert msgspec.json.encode(key)[1:-1] not in exc.body
+    assert key not in str(exc)
+    assert exc.errors[0].detail == REDACTED
+
+
+def test_an_echoed_key_in_a_2xx_error_or_url_is_redacted() -> None:
+    """A key in a 2xx's ``errors`` or in the request URL does not reach the exception."""
+    body = msgspec.json.encode({"errors": [{"detail": KEY}]})
+    with pytest.raises(APIResponseValidationError) as info:
+        decipher(
+            Answer.of(200, [], body),
+            decode_sim_card_page,
+            url=f"{BASE}/x?{KEY}",
+            limit=LIMIT,
+            secrets=Secrets(KEY),
+        )
+    assert all(KEY not in text for text in _texts(info.value))
+
+
+def test_attempts_survive_pickling() -> None:
+    """``APIError.attempts`` defaults to 1 and is kept by pickling."""
+    exc = InternalServerError(503, url=URL)
+    assert exc.attempts == 1
+    exc.attempts = 5
+    again = pickle.loads(pickle.dumps(exc))  # noqa: S301  (our own bytes)
+    assert again.attempts == 5
+    assert again.status == 503
+
+
+# --- the transport, with a fake send -------------------------------------------------------
+
+
+class _Limiter(AdaptiveLimiter):
+    """The real limiter, recording pauses instead of closing its gate on the wall clock."""
+
+    def __init__(self) -> None:
+        super().__init__(4)
+        self.pauses: list[float] = []
+        self.remaining: list[int | None] = []
+
+    def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+    def on_healthy(self, remaining: int | None, reset: float | None) -> None:
+        self.remaining.append(remaining)
+        super().on_healthy(remaining, reset)
+
+
+class _Script:
+    """A fake ``send``: answers (or raises) from a script, recording each URL and limit."""
+
+    def __init__(self, answers: Sequence[Answer | APIError]) -> None:
+        self.answers = list(answers)
+        self.sent: list[tuple[str, int]] = []
+
+    async def __call__(self, url: str, max_bytes: int) -> Answer:
+        self.sent.append((url, max_bytes))
+        item = self.answers.pop(0)
+        if isinstance(item, APIError):
+            raise item
+        return item
+
+
+def _transport(
+    script: _Script, policy: RetryPolicy | None = None, **options: object
+) -> tuple[Transport, list[float], _Limiter]:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    limiter = _Limiter()
+    transport = Transport(
+        send=script,
+        base_url=BASE,
+        retry=policy or RetryPolicy(base=1.0, cap=8.0),
+        limiter=limiter,
+        secrets=Secrets(KEY),
+        sleep=sleep,
+        jitter=lambda high: high,
+        **options,  # type: ignore[arg-type]  # only max_response_bytes
+    )
+    return transport, slept, limiter
+
+
+@pytest.mark.anyio
+async def test_transport_retries_with_backoff_then_succeeds() -> None:
+    """Retried failures sleep the planned backoff (injected jitter), then the value comes back."""
+    script = _Script(
+        [
+            _answer(503),
+            APIConnectionError("reset"),
+            _answer(200, b'{"data": [{"id": "a"'),  # truncated
+            _answer(),
+        ]
+    )
+    transport, slept, _ = _transport(script)
+    page = await transport.get("/sim_cards", decode_sim_card_page)
+    assert [c.id for c in page.data] == ["a", "b"]
+    assert slept == [1.0, 2.0, 4.0]
+    assert (transport.requests, transport.retries) == (4, 3)
+
+
+@pytest.mark.anyio
+async def test_transport_gives_up_with_the_attempt_count() -> None:
+    """After ``max_retries`` retries the last error is raised with ``attempts`` set."""
+    script = _Script([_answer(502)] * 5)
+    transport, slept, _ = _transport(script)
+    seen: list[APIError] = []
+    with pytest.raises(InternalServerError) as info:
+        await transport.get("/sim_cards", decode_sim_card_page, on_retry=seen.append)
+    assert info.value.attempts == 5
+    assert len(seen) == 4
+    assert slept == [1.0, 2.0, 4.0, 8.0]
+    assert script.answers == []
+
+
+@pytest.mark.anyio
+async def test_final_errors_are_raised_at_once() -> None:
+    """A 404, a too-large 2xx and a 2xx stating errors are raised on the first attempt."""
+    final = [
+        _answer(404),
+        Answer.of(200, [], b"", complete=False),
+        _answer(200, b'{"errors": [{"code": "1"}]}'),
+    ]
+    for answer in final:
+        script = _Script([answer])
+        transport, slept, _ = _transport(script)
+        with pytest.raises(APIError) as info:
+            await transport.get("/sim_cards", decode_sim_card_page)
+        assert info.value.attempts == 1
+        assert slept == []
+
+
+@pytest.mark.anyio
+async def test_retry_after_is_honoured_and_fed_to_the_limiter() -> None:
+    """A 429's ``Retry-After`` sets the wait (cut to ``max_hint``) and pauses the limiter."""
+    script = _Script([_answer(429, retry_after="30"), _answer(429, retry_after="1e9"), _answer()])
+    transport, slept, limiter = _transport(script, RetryPolicy(base=0, cap=0, max_hint=45.0))
+    await transport.get("/sim_cards", decode_sim_card_page)
+    assert slept == [30.0, 45.0]
+    assert limiter.pauses == [30.0, 45.0]
+    assert limiter.decreases >= 1
+
+
+@pytest.mark.anyio
+async def test_hostile_rate_limit_headers_on_a_2xx_are_ignored() -> None:
+    """``inf``/``nan``/negative rate-limit headers on a 2xx neither raise nor pause."""
+    answers = [_answer(x_ratelimit_remaining=v, x_ratelimit_reset=v) for v in _NONSENSE]
+    script = _Script([*answers, _answer(x_ratelimit_remaining="0", x_ratelimit_reset="2")])
+    transport, _, limiter = _transport(script)
+    for _ in range(len(_NONSENSE) + 1):
+        await transport.get("/sim_cards", decode_sim_card_page)
+    assert limiter.remaining == [None] * len(_NONSENSE) + [0]
+    assert limiter.pauses == [2.0]
+
+
+@pytest.mark.anyio
+async def test_the_limit_comes_from_the_page_size_or_the_option() -> None:
+    """``send`` gets the page-size-derived byte limit, or the client's ``max_response_bytes``."""
+    script = _Script([_answer(), _answer(), _answer()])
+    transport, _, _ = _transport(script)
+    await transport.get("/sim_cards", decode_sim_card_page)
+    await transport.get("/sim_cards", decode_sim_card_page, page_size=1)
+    assert [limit for _, limit in script.sent] == [response_limit(250), response_limit(1)]
+    fixed, _, _ = _transport(script, max_response_bytes=5000)
+    await fixed.get("/sim_cards", decode_sim_card_page, page_size=1)
+    assert script.sent[-1][1] == 5000
+
+
+@pytest.mark.anyio
+async def test_same_origin_redirects_are_followed_others_stand() -> None:
+    """A same-origin redirect is followed; another origin, or a malformed ``Location``, stands
+    as its status error without a second request.
+    """
+    script = _Script([Answer.of(307, [("Location", "/v2/elsewhere")], b""), _answer()])
+    transport, _, _ = _transport(script, RetryPolicy(max_retries=0))
+    await transport.get("/sim_cards", decode_sim_card_page)
+    assert [url for url, _ in script.sent] == [BASE + "/sim_cards", ORIGIN + "/v2/elsewhere"]
+    for location in ("http://evil.example/x", "http://[::1/x", "http://127.0.0.1:70000/"):
+        script = _Script([Answer.of(302, [("Location", location)], b"")])
+        transport, _, _ = _transport(script, RetryPolicy(max_retries=0))
+        with pytest.raises(APIStatusError) as info:
+            await transport.get("/sim_cards", decode_sim_card_page)
+        assert info.value.status == 302
+        assert len(script.sent) == 1
+
+
+@pytest.mark.anyio
+async def test_too_many_redirects_end_as_a_status_error() -> None:
+    """A same-origin redirect loop stops after ``MAX_REDIRECTS`` hops with the 3xx error."""
+    loop = Answer.of(302, [("Location", "/v2/sim_cards")], b"")
+    script = _Script([loop] * (MAX_REDIRECTS + 1))
+    transport, _, _ = _transport(script, RetryPolicy(max_retries=0))
+    with pytest.raises(APIStatusError) as info:
+        await transport.get("/sim_cards", decode_sim_card_page)
+    assert info.value.status == 302
+    assert len(script.sent) == MAX_REDIRECTS + 1
+
+
+def test_only_the_adapter_imports_aiohttp() -> None:
+    """No module of the package imports aiohttp except ``_http`` and the testing server."""
+    package = Path(simcards_async.__file__).parent
+    importers = {
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if re.search(r"^\s*(import aiohttp|from aiohttp)", path.read_text(), re.MULTILINE)
+    }
+    assert {p for p in importers if not p.startswith("testing")} == {"_http.py"}
