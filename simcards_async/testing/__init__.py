@@ -2,9 +2,11 @@
 
 ``async with MockTelnyxServer(sim_cards=300) as server:`` serves a deterministic `Fleet` at
 ``server.url``; `FaultPlan`, `RateLimit` and `Drift` make it fail, throttle or change under a
-client's feet, and ``server.requests`` records what it was asked.
+client's feet (a `ManualClock` drives the rate limit's time), and ``server.requests``
+records what it was asked.
 """
 
+from ._clock import ManualClock
 from ._fleet import Fleet
 from ._serve import serve
 from ._server import Drift, FaultPlan, MockTelnyxServer, RateLimit, RequestRecord
@@ -13,6 +15,7 @@ __all__ = [
     "Drift",
     "FaultPlan",
     "Fleet",
+    "ManualClock",
     "MockTelnyxServer",
     "RateLimit",
     "RequestRecord",

@@ -203,6 +203,7 @@ class ServerOptions(TypedDict, total=False):
     drift: Drift | None
     legacy_errors: bool
     cache_bytes: int
+    clock: Callable[[], float] | None
 
 
 @dataclass(slots=True)
@@ -446,7 +447,9 @@ class MockTelnyxServer:
     ``faults``, ``rate_limit`` and ``drift`` make it misbehave (see their classes);
     ``legacy_errors`` sends error codes as integers and ``description`` instead of
     ``detail``. Rendered pages are kept in an LRU of at most ``cache_bytes`` (compressed),
-    dropped whenever the data changes.
+    dropped whenever the data changes. ``clock`` (seconds as a float, default
+    ``time.monotonic``; changeable at run time as ``server.clock``) is the time the rate
+    limit's token buckets refill by: pass a `ManualClock` to make throttling deterministic.
 
     Bookkeeping for tests: ``requests`` (every request in arrival order), ``fault_counts``
     (faults injected, by name; a scripted status counts under its number as text) and
@@ -468,6 +471,7 @@ class MockTelnyxServer:
         drift: Drift | None = None,
         legacy_errors: bool = False,
         cache_bytes: int = 256 * 2**20,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.fleet = Fleet(sim_cards=sim_cards, actions=actions, seed=seed)
         self.latency = latency
@@ -477,7 +481,8 @@ class MockTelnyxServer:
         self._host = host
         self._port = port
         self._dice = _Dice(faults) if faults is not None else None
-        self._buckets = _Buckets(rate_limit, time.monotonic) if rate_limit is not None else None
+        self.clock = clock or time.monotonic
+        self._buckets = _Buckets(rate_limit, self._now) if rate_limit is not None else None
         self._rate_limit = rate_limit
         self._drift = drift
         # Seeded RNGs: mock behaviour, not secrets.
@@ -491,6 +496,9 @@ class MockTelnyxServer:
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
+
+    def _now(self) -> float:
+        return self.clock()  # read at each use, so a test may swap the clock at run time
 
     # -- lifecycle --------------------------------------------------------------------------
 
