@@ -221,6 +221,7 @@ def test_public_surface() -> None:
         "FaultPlan",
         "Fleet",
         "ManualClock",
+        "Misbehaviour",
         "MockTelnyxServer",
         "RateLimit",
         "RequestRecord",

@@ -38,6 +38,13 @@ from ._fleet import (
     Fleet,
     parse_uuid,
 )
+from ._misbehaviour import (
+    Misbehaviour,
+    fresh_id,
+    gzip_bomb,
+    padded_chunks,
+    redirect_location,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -204,6 +211,7 @@ class ServerOptions(TypedDict, total=False):
     legacy_errors: bool
     cache_bytes: int
     clock: Callable[[], float] | None
+    misbehaviour: Misbehaviour | None
 
 
 @dataclass(slots=True)
@@ -450,6 +458,10 @@ class MockTelnyxServer:
     dropped whenever the data changes. ``clock`` (seconds as a float, default
     ``time.monotonic``; changeable at run time as ``server.clock``) is the time the rate
     limit's token buckets refill by: pass a `ManualClock` to make throttling deterministic.
+    ``misbehaviour`` (a `Misbehaviour`, changeable at run time) breaks the contract the ways
+    real broken servers and proxies do: endless or replayed pages, lying ``meta``, huge and
+    gzip-bombed bodies, 200s without data, bad redirects, junk headers, huge or key-echoing
+    errors.
 
     Bookkeeping for tests: ``requests`` (every request in arrival order), ``fault_counts``
     (faults injected, by name; a scripted status counts under its number as text) and
@@ -472,6 +484,7 @@ class MockTelnyxServer:
         legacy_errors: bool = False,
         cache_bytes: int = 256 * 2**20,
         clock: Callable[[], float] | None = None,
+        misbehaviour: Misbehaviour | None = None,
     ) -> None:
         self.fleet = Fleet(sim_cards=sim_cards, actions=actions, seed=seed)
         self.latency = latency
@@ -482,6 +495,9 @@ class MockTelnyxServer:
         self._port = port
         self._dice = _Dice(faults) if faults is not None else None
         self.clock = clock or time.monotonic
+        self.misbehaviour = misbehaviour or Misbehaviour()
+        self._seed = seed
+        self._bombs: dict[tuple[bytes, int], bytes] = {}
         self._buckets = _Buckets(rate_limit, self._now) if rate_limit is not None else None
         self._rate_limit = rate_limit
         self._drift = drift
@@ -642,8 +658,19 @@ class MockTelnyxServer:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self._dice.plan.hang_seconds)
         record.status = answer.status
+        return await self._send(request, answer, fault, api=route is not None)
+
+    async def _send(
+        self, request: web.Request, answer: _Answer, fault: FaultName, *, api: bool
+    ) -> web.StreamResponse:
+        answer.headers.update(self.misbehaviour.extra_headers)
         if fault == "truncate":
             return await self._send_truncated(request, answer)
+        if api and answer.status == 200:  # noqa: PLR2004
+            if self.misbehaviour.huge_body_bytes:
+                return await self._send_padded(request, answer)
+            if self.misbehaviour.gzip_bomb_bytes:
+                return await self._send_gzip_bomb(answer)
         return web.Response(
             status=answer.status,
             body=answer.body,
@@ -662,13 +689,8 @@ class MockTelnyxServer:
         """Compute the answer synchronously, so state changes happen in arrival order."""
         authorized = token is not None and self._api_key in {None, token}
         key = hashlib.sha256(token.encode()).hexdigest() if token and authorized else None
-        if fault == "429":
-            return self._fault_429()
-        if fault == "5xx" or isinstance(fault, int):
-            answer = self._fault_status(fault)
-            if self._buckets is not None and key is not None:
-                answer.headers.update(self._buckets.peek(key))
-            return answer
+        if fault in {"429", "5xx"} or isinstance(fault, int):
+            return self._fault_answer(fault, key)
         if route is None:
             return self._errors(404, [_error(404, f"No route for {request.path}.")])
         if not authorized:
@@ -680,6 +702,10 @@ class MockTelnyxServer:
             if not allowed:
                 detail = "Too many requests; retry after the time in Retry-After."
                 return self._errors(429, [_error(429, detail)], rate_headers)
+        broken = self._broken(request)
+        if broken is not None:
+            broken.headers.update(rate_headers)
+            return broken
         if self.fleet.version != self._cache_version:
             self._cache.clear()
             self._cache_version = self.fleet.version
@@ -689,6 +715,38 @@ class MockTelnyxServer:
             answer = self._errors(422, invalid.errors)
         answer.headers.update(rate_headers)
         return answer
+
+    def _fault_answer(self, fault: str | int, key: str | None) -> _Answer:
+        if fault == "429":
+            return self._fault_429()
+        answer = self._fault_status(fault)
+        if self._buckets is not None and key is not None:
+            answer.headers.update(self._buckets.peek(key))
+        return answer
+
+    def _broken(self, request: web.Request) -> _Answer | None:
+        """The answer a route-level `Misbehaviour` gives instead of the real one, if any."""
+        m = self.misbehaviour
+        if m.echo_authorization:
+            sent = request.headers.get("Authorization", "")
+            err = _error(401, f"The credentials {sent!r} are not valid.")
+            err["source"] = {"header": f"Authorization: {sent}"}
+            return self._errors(401, [err])
+        if m.error_detail_bytes:
+            detail = ("Internal error. " * (m.error_detail_bytes // 16 + 1))[: m.error_detail_bytes]
+            return self._errors(500, [_error(500, detail)])
+        if m.redirect is not None:
+            host, _, port = request.host.rpartition(":")
+            location = redirect_location(
+                m.redirect, host=host, port=int(port or 80), path_qs=request.raw_path
+            )
+            return _Answer(302, b"", {"Location": location})
+        if m.ok_without_data == "empty":
+            return _Answer(200, b"{}")
+        if m.ok_without_data == "errors":
+            detail = "The request could not be completed; try again later."
+            return _Answer(200, self._encoder.encode({"errors": [_error(500, detail)]}))
+        return None
 
     def _next_request_id(self) -> str:
         return str(uuid.UUID(int=self._request_ids.getrandbits(128), version=4))
@@ -738,6 +796,26 @@ class MockTelnyxServer:
         if request.transport is not None:
             request.transport.close()  # flushes the half written, then hangs up
         return response
+
+    async def _send_padded(self, request: web.Request, answer: _Answer) -> web.StreamResponse:
+        response = web.StreamResponse(status=answer.status, headers=answer.headers)
+        response.content_type = answer.content_type
+        await response.prepare(request)  # no Content-Length: sent chunked
+        for chunk in padded_chunks(answer.body, self.misbehaviour.huge_body_bytes):
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+    async def _send_gzip_bomb(self, answer: _Answer) -> web.Response:
+        key = (answer.body, self.misbehaviour.gzip_bomb_bytes)
+        packed = self._bombs.get(key)
+        if packed is None:
+            packed = await asyncio.to_thread(gzip_bomb, *key)
+            self._bombs = {key: packed}  # the last one only: pages differ
+        headers = {**answer.headers, "Content-Encoding": "gzip"}
+        return web.Response(
+            status=answer.status, body=packed, headers=headers, content_type=answer.content_type
+        )
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -805,19 +883,53 @@ class MockTelnyxServer:
         body = self._cache.get(key)
         if body is None:
             rows = select()
-            total = len(rows)
-            start = (number - 1) * size
-            page = rows[start : start + size] if start < total else ()
-            meta = {
-                "page_number": number,
-                "page_size": size,
-                "total_pages": -(-total // size),
-                "total_results": total,
-            }
-            body = self._encoder.encode({"data": [render(r) for r in page], "meta": meta})
+            if self.misbehaviour.pages_off_spec:
+                page, meta = self._broken_page(str(filters[0]), rows, number, size, render)
+            else:
+                total = len(rows)
+                start = (number - 1) * size
+                page = [render(r) for r in rows[start : start + size]] if start < total else []
+                meta = {
+                    "page_number": number,
+                    "page_size": size,
+                    "total_pages": -(-total // size),
+                    "total_results": total,
+                }
+            body = self._encoder.encode({"data": page, "meta": meta})
             self._cache.put(key, body)
         self._listed()
         return _Answer(200, body)
+
+    def _broken_page(
+        self,
+        listing: str,
+        rows: Sequence[int],
+        number: int,
+        size: int,
+        render: Callable[[int], dict[str, Any]],
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """A page and its meta as the page-level knobs of `Misbehaviour` break them."""
+        m = self.misbehaviour
+        total = len(rows)
+        real_pages = -(-total // size)
+        served = 1 if m.ignore_page_number else number
+        if m.replay_lag and served > m.replay_lag:
+            served -= m.replay_lag
+        start = (served - 1) * size
+        page = [render(r) for r in rows[start : start + size + m.oversize_pages]]
+        if m.endless and total and served > real_pages:
+            page = []
+            for i in range(size + m.oversize_pages):
+                record = render(rows[((served - 1) * size + i) % total])
+                record["id"] = fresh_id(self._seed, listing, served, i)
+                page.append(record)
+        meta = {
+            "page_number": number + m.page_number_offset,
+            "page_size": size,
+            "total_pages": real_pages if m.total_pages is None else m.total_pages,
+            "total_results": total,
+        }
+        return page, meta
 
     def _listed(self) -> None:
         """Count a list answer; every ``drift.every``-th one changes the data."""
