@@ -11,6 +11,7 @@ import io
 import math
 import re
 import time
+import zlib
 from collections import Counter
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from simcards_async.testing import (
     FaultPlan,
     Fleet,
     ManualClock,
+    Misbehaviour,
     MockTelnyxServer,
     RateLimit,
     RequestRecord,
@@ -1032,3 +1034,229 @@ async def test_serve_prints_its_url_and_serves_until_cancelled() -> None:
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientConnectionError):
             await get(session, URL(printed.strip() + "/sim_cards"))
+
+
+# -- misbehaviour ---------------------------------------------------------------------------
+
+
+def misbehaving(**knobs: Any) -> MockTelnyxServer:
+    return MockTelnyxServer(
+        sim_cards=CARDS, actions=ACTIONS, seed=SEED, api_key=KEY, misbehaviour=Misbehaviour(**knobs)
+    )
+
+
+def page_query(number: int, size: int = 50) -> str:
+    return f"page[size]={size}&page[number]={number}"
+
+
+@pytest.mark.anyio
+async def test_no_misbehaviour_by_default(session: aiohttp.ClientSession) -> None:
+    """A server given an all-off Misbehaviour answers byte for byte like one given none."""
+    bodies = []
+    for knobs in (None, Misbehaviour()):
+        async with MockTelnyxServer(
+            sim_cards=CARDS, actions=ACTIONS, seed=SEED, api_key=KEY, misbehaviour=knobs
+        ) as server:
+            for path in ("/sim_cards", "/sim_card_actions"):
+                async with session.get(url(server, path, page_query(2))) as resp:
+                    bodies.append(
+                        (resp.status, resp.headers.get("Content-Encoding"), await resp.read())
+                    )
+    assert bodies[:2] == bodies[2:]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/sim_cards", "/sim_card_actions"])
+async def test_ignore_page_number_serves_page_one_every_time(
+    session: aiohttp.ClientSession, path: str
+) -> None:
+    """With ignore_page_number every page has page 1's records, meta echoing the page asked."""
+    async with misbehaving(ignore_page_number=True, total_pages=10**6) as server:
+        pages = [(await get(session, url(server, path, page_query(n))))[2] for n in (1, 2, 7)]
+    assert ids(pages[0]["data"]) == ids(pages[1]["data"]) == ids(pages[2]["data"])
+    assert len(pages[0]["data"]) == 50
+    assert [p["meta"]["page_number"] for p in pages] == [1, 2, 7]
+    assert {p["meta"]["total_pages"] for p in pages} == {10**6}
+
+
+@pytest.mark.anyio
+async def test_endless_pages_bring_fresh_records_past_the_end(
+    session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """total_pages of 10**9 for 300 results, and every page past the end has new ids."""
+    async with misbehaving(total_pages=10**9, endless=True) as server:
+        seen: list[str] = []
+        for number in range(1, 11):
+            _, _, body = await get(session, url(server, "/sim_cards", page_query(number)))
+            assert body["meta"]["total_pages"] == 10**9
+            assert body["meta"]["total_results"] == CARDS
+            assert len(body["data"]) == 50
+            seen += ids(body["data"])
+        again = (await get(session, url(server, "/sim_cards", page_query(9))))[2]
+    assert seen[:CARDS] == ids(cards)
+    assert len(set(seen)) == len(seen) == 500
+    assert all(UUID_RE.fullmatch(i) for i in seen)
+    assert ids(again["data"]) == seen[400:450]  # deterministic
+
+
+@pytest.mark.anyio
+async def test_page_number_offset_and_absurd_total_pages(session: aiohttp.ClientSession) -> None:
+    """meta.page_number disagrees with the page asked; total_pages 0 or -1 with data on it."""
+    for total_pages in (0, -1):
+        async with misbehaving(total_pages=total_pages, page_number_offset=3) as server:
+            _, _, body = await get(session, url(server, "/sim_card_actions", page_query(2)))
+        assert body["meta"]["total_pages"] == total_pages
+        assert body["meta"]["page_number"] == 5
+        assert len(body["data"]) == 50
+
+
+@pytest.mark.anyio
+async def test_oversize_pages_carry_more_than_page_size(
+    session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """oversize_pages adds the next page's first records beyond page[size]."""
+    async with misbehaving(oversize_pages=7) as server:
+        _, _, body = await get(session, url(server, "/sim_cards", page_query(2, 20)))
+    assert body["meta"]["page_size"] == 20
+    assert ids(body["data"]) == ids(cards[20:47])
+
+
+@pytest.mark.anyio
+async def test_replay_lag_answers_a_page_with_an_earlier_one(
+    session: aiohttp.ClientSession, actions: list[dict[str, Any]]
+) -> None:
+    """With replay_lag=2, page n gets page n-2's records (pages 1 and 2 are real)."""
+    async with misbehaving(replay_lag=2) as server:
+        got = [
+            (await get(session, url(server, "/sim_card_actions", page_query(n, 25))))[2]
+            for n in (1, 2, 3, 4)
+        ]
+    assert [ids(p["data"]) for p in got] == [
+        ids(actions[0:25]),
+        ids(actions[25:50]),
+        ids(actions[0:25]),
+        ids(actions[25:50]),
+    ]
+    assert [p["meta"]["page_number"] for p in got] == [1, 2, 3, 4]
+
+
+@pytest.mark.anyio
+async def test_huge_body_is_streamed_chunked_and_is_valid_json(
+    session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """huge_body_bytes pads a 200 to that size, sent chunked without a Content-Length."""
+    size = 3 * 2**20
+    async with misbehaving(huge_body_bytes=size) as server:
+        async with session.get(url(server, "/sim_cards", page_query(1, 10))) as resp:
+            assert resp.status == 200
+            assert resp.content_length is None
+            assert resp.headers.get("Transfer-Encoding") == "chunked"
+            chunks = [chunk async for chunk in resp.content.iter_chunked(2**16)]
+        body = b"".join(chunks)
+    assert size <= len(body) < size + 100
+    decoded = msgspec.json.decode(body)
+    assert ids(decoded["data"]) == ids(cards[:10])
+    assert decoded["padding"].strip() == ""
+
+
+@pytest.mark.anyio
+async def test_gzip_bomb_inflates_far_beyond_its_size() -> None:
+    """gzip_bomb_bytes sends a small gzip body (Content-Encoding: gzip) that inflates to size."""
+    size = 20 * 2**20
+    async with (
+        misbehaving(gzip_bomb_bytes=size) as server,
+        aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {KEY}"}, auto_decompress=False
+        ) as raw,
+        raw.get(url(server, "/sim_cards", page_query(1, 10))) as resp,
+    ):
+        assert resp.status == 200
+        assert resp.headers["Content-Encoding"] == "gzip"
+        packed = await resp.read()
+        assert resp.content_length == len(packed)
+    assert len(packed) < size // 500
+    inflated = zlib.decompress(packed, 31)
+    assert size <= len(inflated) < size + 100
+    assert len(msgspec.json.decode(inflated)["data"]) == 10
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("kind", "expected"), [("empty", {}), ("errors", "errors")], ids=["empty", "errors"]
+)
+async def test_ok_without_data(session: aiohttp.ClientSession, kind: str, expected: object) -> None:
+    """ok_without_data answers 200 with ``{}`` or with only an errors array."""
+    async with misbehaving(ok_without_data=kind) as server:
+        for path in ("/sim_cards", "/sim_card_actions"):
+            status, _, body = await get(session, url(server, path))
+            assert status == 200
+            if expected == "errors":
+                assert list(body) == ["errors"]
+                assert body["errors"][0]["code"]
+            else:
+                assert body == expected
+
+
+@pytest.mark.anyio
+async def test_extra_headers_send_junk_values(session: aiohttp.ClientSession) -> None:
+    """extra_headers replace or add headers on every answer, junk values included."""
+    junk = {"x-ratelimit-remaining": "inf", "x-ratelimit-reset": "nan", "Retry-After": "-1e999"}
+    async with misbehaving(extra_headers=junk) as server:
+        for path in ("/sim_cards", "/nowhere"):
+            async with session.get(url(server, path)) as resp:
+                await resp.read()
+                assert {k: resp.headers[k] for k in junk} == junk
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("redirect", "expected"),
+    [
+        ("bad-ipv6", r"http://\[::1/v2/sim_cards\?page\[size\]=5"),
+        ("bad-port", r"http://127\.0\.0\.1:99999/v2/sim_cards\?page\[size\]=5"),
+        ("userinfo", r"http://user:secret@127\.0\.0\.1:[0-9]+/v2/sim_cards\?page\[size\]=5"),
+        ("http://example.invalid:0/x", r"http://example\.invalid:0/x"),
+    ],
+)
+async def test_redirects_with_broken_locations(
+    session: aiohttp.ClientSession, redirect: str, expected: str
+) -> None:
+    """A ``redirect`` answers 302 with a malformed, out-of-range, userinfo or verbatim Location."""
+    async with misbehaving(redirect=redirect) as server:
+        target = url(server, "/sim_cards", "page[size]=5")
+        async with session.get(target, allow_redirects=False) as resp:
+            assert resp.status == 302
+            assert re.fullmatch(expected, resp.headers["Location"])
+
+
+@pytest.mark.anyio
+async def test_500_with_a_huge_detail(session: aiohttp.ClientSession) -> None:
+    """error_detail_bytes answers 500 whose single error detail is that many bytes."""
+    async with misbehaving(error_detail_bytes=10 * 2**20) as server:
+        status, _, body = await get(session, url(server, "/sim_cards/" + "0" * 8))
+    assert status == 500
+    assert len(body["errors"]) == 1
+    assert len(body["errors"][0]["detail"]) == 10 * 2**20
+
+
+@pytest.mark.anyio
+async def test_401_echoes_the_authorization_header(session: aiohttp.ClientSession) -> None:
+    """echo_authorization answers 401 repeating the Authorization header in the error body."""
+    async with misbehaving(echo_authorization=True) as server:
+        status, _, body = await get(session, url(server, "/sim_card_actions"))
+    assert status == 401
+    assert KEY in body["errors"][0]["detail"]
+    assert body["errors"][0]["source"]["header"] == f"Authorization: Bearer {KEY}"
+    assert server.requests[0].headers["authorization"] == "Bearer <redacted>"
+
+
+def test_misbehaviour_rejects_nonsense() -> None:
+    """Negative sizes, unknown body kinds and header injection are refused up front."""
+    with pytest.raises(ValueError, match="huge_body_bytes"):
+        Misbehaviour(huge_body_bytes=-1)
+    with pytest.raises(ValueError, match="ok_without_data"):
+        Misbehaviour(ok_without_data="nothing")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="extra_headers"):
+        Misbehaviour(extra_headers={"x-a": "1\r\nx-b: 2"})
+    with pytest.raises(ValueError, match="redirect"):
+        Misbehaviour(redirect="")
