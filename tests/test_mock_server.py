@@ -208,9 +208,9 @@ def test_fleet_builds_a_large_fleet() -> None:
 
 def test_id_order_compares_whole_ids_when_the_first_half_ties() -> None:
     """Sorting rows by id falls back to all 16 bytes when two ids share their first 8."""
-    from simcards_async.testing._fleet import _Ids  # noqa: PLC0415 - a private helper
+    from simcards_async.testing._codes import Ids  # noqa: PLC0415 - an internal helper
 
-    ids_ = _Ids(salt=1)
+    ids_ = Ids(salt=1)
     ids_.blob = bytearray(bytes(8) + b"\x09" * 8 + bytes(8) + b"\x01" * 8 + b"\xff" * 16)
     assert ids_.sorted([2, 0, 1]) == [1, 0, 2]
 

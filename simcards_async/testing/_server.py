@@ -30,20 +30,20 @@ from urllib.parse import parse_qsl
 import msgspec
 from aiohttp import web
 
-from ._fleet import (
-    ACTION_TYPES,
-    FILTERABLE_ACTION_STATUSES,
-    FILTERABLE_SIM_CARD_STATUSES,
-    SORT_KEYS,
-    Fleet,
-    parse_uuid,
-)
+from ._codes import parse_uuid
+from ._fleet import Fleet
 from ._misbehaviour import (
     Misbehaviour,
     fresh_id,
     gzip_bomb,
     padded_chunks,
     redirect_location,
+)
+from ._vocab import (
+    ACTION_TYPES,
+    FILTERABLE_ACTION_STATUSES,
+    FILTERABLE_SIM_CARD_STATUSES,
+    SORT_KEYS,
 )
 
 if TYPE_CHECKING:
