@@ -1260,3 +1260,21 @@ def test_misbehaviour_rejects_nonsense() -> None:
         Misbehaviour(extra_headers={"x-a": "1\r\nx-b: 2"})
     with pytest.raises(ValueError, match="redirect"):
         Misbehaviour(redirect="")
+
+
+@pytest.mark.anyio
+async def test_huge_body_abandoned_by_the_client_leaves_the_server_serving(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that stops reading a huge body half way does not break the server."""
+    async with misbehaving(huge_body_bytes=200 * 2**20) as server:
+        async with session.get(url(server, "/sim_cards")) as resp:
+            assert len(await resp.content.read(2**16)) > 0
+            resp.close()  # hang up with most of the body unsent
+        async with (
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as fresh,
+            fresh.get(url(server, "/sim_cards", page_query(1, 5))) as again,
+        ):
+            assert again.status == 200
+            assert len(msgspec.json.decode(await again.read())["data"]) == 5
+    assert not [r for r in caplog.records if r.levelname in {"ERROR", "CRITICAL"}]

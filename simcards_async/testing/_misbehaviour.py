@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 import uuid
 import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -42,7 +44,7 @@ class Misbehaviour:
     - ``huge_body_bytes``: a 200's JSON is padded (a ``"padding"`` string of spaces) to at
       least this many bytes and streamed in 64 KiB chunks, without a Content-Length.
     - ``gzip_bomb_bytes``: a 200's JSON is padded the same way and sent gzip-compressed
-      (``Content-Encoding: gzip``): some thousand times smaller on the wire than inflated.
+      (``Content-Encoding: gzip``): some 800 times smaller on the wire than inflated.
     - ``ok_without_data``: a 200 whose body is ``{}`` ("empty") or only an ``errors`` array
       ("errors").
     - ``redirect``: a 302 whose ``Location`` is a malformed IPv6 literal ("bad-ipv6"), has a
@@ -144,8 +146,33 @@ def padded_chunks(body: bytes, size: int) -> Iterator[bytes]:
 
 
 def gzip_bomb(body: bytes, size: int) -> bytes:
-    """``body`` padded to at least ``size`` bytes, gzip-compressed (small: spaces pack well)."""
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip header and trailer
-    out = [packer.compress(chunk) for chunk in padded_chunks(body, size)]
-    out.append(packer.flush())
+    """``body`` padded to at least ``size`` bytes, gzip-compressed (small: spaces pack well).
+
+    The padding is one deflated 64 KiB block of spaces repeated (each copy starts from a full
+    flush, so copies stand alone), so a bomb of hundreds of MB costs only its CRC to build.
+    """
+    head, spaces, tail = _padded_parts(body, size)
+    copies, rest = divmod(spaces, _CHUNK)
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: header and trailer below
+    out = [_GZIP_HEADER, packer.compress(head), packer.flush(zlib.Z_FULL_FLUSH)]
+    out.append(_packed_spaces() * copies)
+    end = b" " * rest + tail
+    out += [packer.compress(end), packer.flush()]
+    crc = zlib.crc32(head)
+    for _ in range(copies):
+        crc = zlib.crc32(_SPACES, crc)
+    crc = zlib.crc32(end, crc)
+    total = len(head) + copies * _CHUNK + len(end)
+    out.append(struct.pack("<II", crc, total & 0xFFFFFFFF))
     return b"".join(out)
+
+
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"  # deflate, no name, no mtime
+_SPACES = b" " * _CHUNK
+
+
+@lru_cache(maxsize=1)
+def _packed_spaces() -> bytes:
+    """64 KiB of spaces as raw deflate blocks that end on a full flush."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return packer.compress(_SPACES) + packer.flush(zlib.Z_FULL_FLUSH)
