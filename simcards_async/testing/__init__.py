@@ -10,8 +10,9 @@ records what it was asked.
 from ._clock import ManualClock
 from ._fleet import Fleet
 from ._misbehaviour import Misbehaviour
+from ._options import Drift, FaultPlan, RateLimit, RequestRecord
 from ._serve import serve
-from ._server import Drift, FaultPlan, MockTelnyxServer, RateLimit, RequestRecord
+from ._server import MockTelnyxServer
 
 __all__ = [
     "Drift",
