@@ -1278,3 +1278,18 @@ async def test_huge_body_abandoned_by_the_client_leaves_the_server_serving(
             assert again.status == 200
             assert len(msgspec.json.decode(await again.read())["data"]) == 5
     assert not [r for r in caplog.records if r.levelname in {"ERROR", "CRITICAL"}]
+
+
+@pytest.mark.anyio
+async def test_misbehaviour_can_change_at_run_time(
+    server: MockTelnyxServer, session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """Setting server.misbehaviour takes effect at the next request, cached pages included."""
+    target = url(server, "/sim_cards", page_query(3, 20))
+    real = (await get(session, target))[2]
+    server.misbehaviour = Misbehaviour(ignore_page_number=True)
+    broken = (await get(session, target))[2]
+    server.misbehaviour = Misbehaviour()
+    again = (await get(session, target))[2]
+    assert ids(real["data"]) == ids(again["data"]) == ids(cards[40:60])
+    assert ids(broken["data"]) == ids(cards[:20])

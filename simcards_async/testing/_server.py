@@ -130,6 +130,7 @@ class MockTelnyxServer:
         self._legacy = legacy_errors
         self._cache = PageCache(cache_bytes)
         self._cache_version = self.fleet.version
+        self._cache_misbehaviour = self.misbehaviour
         self._request_ids = random.Random(f"simcards-async:request-ids:{seed}")  # noqa: S311
         self._lists_answered = 0
         self._encoder = msgspec.json.Encoder()
@@ -330,9 +331,13 @@ class MockTelnyxServer:
         if broken is not None:
             broken.headers.update(rate_headers)
             return broken
-        if self.fleet.version != self._cache_version:
+        if (
+            self.fleet.version != self._cache_version
+            or self.misbehaviour is not self._cache_misbehaviour
+        ):  # pages rendered before a change of the data or of the knobs are stale
             self._cache.clear()
             self._cache_version = self.fleet.version
+            self._cache_misbehaviour = self.misbehaviour
         try:
             answer = route(request, params)
         except InvalidQueryError as invalid:
