@@ -185,6 +185,90 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="delay before every answer, in milliseconds (default: %(default)s)",
     )
+    broken = mock.add_argument_group(
+        "misbehaviour", "break the API's contract like real broken servers (all off by default)"
+    )
+    broken.add_argument(
+        "--ignore-page-number",
+        action="store_true",
+        help="answer every page[number] with page 1's records",
+    )
+    broken.add_argument(
+        "--replay-lag",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer page n with the records of page n-N (a replay)",
+    )
+    broken.add_argument(
+        "--total-pages",
+        type=int,
+        metavar="N",
+        help="send this meta.total_pages whatever total_results says (e.g. 1000000000, 0, -1)",
+    )
+    broken.add_argument(
+        "--endless",
+        action="store_true",
+        help="fill pages past the last one with fresh records (new ids on every page)",
+    )
+    broken.add_argument(
+        "--page-number-offset",
+        type=int,
+        default=0,
+        metavar="N",
+        help="send meta.page_number = the page asked for + N",
+    )
+    broken.add_argument(
+        "--oversize-pages",
+        type=int,
+        default=0,
+        metavar="N",
+        help="put N records more than page[size] on every page",
+    )
+    broken.add_argument(
+        "--huge-body-bytes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="pad every 200 to N bytes of valid JSON, streamed chunked",
+    )
+    broken.add_argument(
+        "--gzip-bomb-bytes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="send every 200 gzip-compressed, inflating to N bytes of valid JSON",
+    )
+    broken.add_argument(
+        "--ok-without-data",
+        choices=("empty", "errors"),
+        help="answer 200 with {} (empty) or with only an errors array (errors)",
+    )
+    broken.add_argument(
+        "--redirect",
+        metavar="LOCATION",
+        help="answer 302 to this Location: bad-ipv6, bad-port, userinfo, or any text verbatim",
+    )
+    broken.add_argument(
+        "--error-detail-bytes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer 500 with an error detail N bytes long",
+    )
+    broken.add_argument(
+        "--echo-authorization",
+        action="store_true",
+        help="answer 401 repeating the request's Authorization header in the error body",
+    )
+    broken.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="add or replace this header on every answer, e.g. 'x-ratelimit-remaining: inf' "
+        "(repeatable)",
+    )
     mock.set_defaults(run=_mock_server)
     return parser
 
@@ -554,13 +638,55 @@ def format_progress(progress: Progress, noun: str, width: int = 100) -> str:
 async def _mock_server(args: argparse.Namespace) -> int:
     from .testing._serve import serve  # noqa: PLC0415  (aiohttp.web, only for this command)
 
-    await serve(
-        host=args.host,
-        port=args.port,
-        out=sys.stdout,
-        sim_cards=args.sim_cards,
-        actions=args.actions,
-        seed=args.seed,
-        latency=args.latency_ms / 1000,
-    )
+    try:
+        options = _mock_options(args)
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    await serve(host=args.host, port=args.port, out=sys.stdout, **options)
     return EXIT_OK
+
+
+def _mock_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Check the mock server's flags (ValueError names the bad one): the server's options."""
+    from .testing import Misbehaviour  # noqa: PLC0415  (aiohttp.web, only for this command)
+
+    if not 0 <= args.port <= 65535:  # noqa: PLR2004
+        raise ValueError(f"--port must be between 0 and 65535; got {args.port}")
+    for flag in ("sim_cards", "actions", "latency_ms"):
+        if getattr(args, flag) < 0:
+            option = "--" + flag.replace("_", "-")
+            raise ValueError(f"{option} must not be negative; got {getattr(args, flag)}")
+    headers: dict[str, str] = {}
+    for item in args.header:
+        name, colon, value = item.partition(":")
+        if not colon or not name.strip():
+            raise ValueError(f"--header must be NAME:VALUE; got {item!r}")
+        headers[name.strip()] = value.strip()
+    try:
+        misbehaviour = Misbehaviour(
+            ignore_page_number=args.ignore_page_number,
+            replay_lag=args.replay_lag,
+            total_pages=args.total_pages,
+            endless=args.endless,
+            page_number_offset=args.page_number_offset,
+            oversize_pages=args.oversize_pages,
+            huge_body_bytes=args.huge_body_bytes,
+            gzip_bomb_bytes=args.gzip_bomb_bytes,
+            ok_without_data=args.ok_without_data,
+            redirect=args.redirect,
+            error_detail_bytes=args.error_detail_bytes,
+            echo_authorization=args.echo_authorization,
+            extra_headers=headers,
+        )
+    except ValueError as exc:  # the message starts with the keyword: name the flag instead
+        name, _, rest = str(exc).partition(" ")
+        flag = "--" + name.rstrip(":").replace("extra_headers", "header").replace("_", "-")
+        raise ValueError(f"{flag}{':' if name.endswith(':') else ''} {rest}") from exc
+    return {
+        "sim_cards": args.sim_cards,
+        "actions": args.actions,
+        "seed": args.seed,
+        "latency": args.latency_ms / 1000,
+        "misbehaviour": misbehaviour,
+    }

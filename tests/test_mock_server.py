@@ -11,6 +11,7 @@ import io
 import math
 import re
 import time
+import zlib
 from collections import Counter
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,8 @@ from simcards_async.testing import (
     Drift,
     FaultPlan,
     Fleet,
+    ManualClock,
+    Misbehaviour,
     MockTelnyxServer,
     RateLimit,
     RequestRecord,
@@ -205,9 +208,9 @@ def test_fleet_builds_a_large_fleet() -> None:
 
 def test_id_order_compares_whole_ids_when_the_first_half_ties() -> None:
     """Sorting rows by id falls back to all 16 bytes when two ids share their first 8."""
-    from simcards_async.testing._fleet import _Ids  # noqa: PLC0415 - a private helper
+    from simcards_async.testing._codes import Ids  # noqa: PLC0415 - an internal helper
 
-    ids_ = _Ids(salt=1)
+    ids_ = Ids(salt=1)
     ids_.blob = bytearray(bytes(8) + b"\x09" * 8 + bytes(8) + b"\x01" * 8 + b"\xff" * 16)
     assert ids_.sorted([2, 0, 1]) == [1, 0, 2]
 
@@ -219,6 +222,8 @@ def test_public_surface() -> None:
         "Drift",
         "FaultPlan",
         "Fleet",
+        "ManualClock",
+        "Misbehaviour",
         "MockTelnyxServer",
         "RateLimit",
         "RequestRecord",
@@ -787,10 +792,9 @@ async def test_truncated_body_fails_to_read(session: aiohttp.ClientSession) -> N
 async def test_hang_exceeds_a_short_client_timeout(session: aiohttp.ClientSession) -> None:
     """A hung answer outlasts a short client timeout; the server stays usable."""
     async with faulty("hang", hang_seconds=30) as server:
-        start = time.perf_counter()
-        with pytest.raises(asyncio.TimeoutError):
+        # A deadline against a hang, far below hang_seconds: not a timing assert.
+        with anyio.fail_after(15), pytest.raises(asyncio.TimeoutError):
             await get(session, url(server, "/sim_cards"), timeout=aiohttp.ClientTimeout(total=0.2))
-        assert time.perf_counter() - start < 5
         status, _, _ = await get(session, url(server, "/sim_cards"))
         assert status == 200
         assert server.fault_counts["hang"] == 1
@@ -891,12 +895,16 @@ def test_fault_plan_rejects_nonsense() -> None:
 async def test_rate_limit_headers_and_429_beyond_the_rate() -> None:
     """Each key gets burst requests at once, then 429 with Retry-After until tokens refill."""
     limit = RateLimit(requests_per_second=2, burst=3)
+    clock = ManualClock()
     async with (
-        MockTelnyxServer(sim_cards=10, actions=0, rate_limit=limit) as server,
+        MockTelnyxServer(sim_cards=10, actions=0, rate_limit=limit, clock=clock) as server,
         aiohttp.ClientSession(headers={"Authorization": "Bearer one"}) as one,
         aiohttp.ClientSession(headers={"Authorization": "Bearer two"}) as two,
     ):
-        answers = [await get(one, url(server, "/sim_cards")) for _ in range(4)]
+        answers = []
+        for _ in range(4):
+            answers.append(await get(one, url(server, "/sim_cards")))
+            clock.advance(0.01)
         assert [a[0] for a in answers] == [200, 200, 200, 429]
         assert [a[1]["x-ratelimit-remaining"] for a in answers] == ["2", "1", "0", "0"]
         assert {a[1]["x-ratelimit-limit"] for a in answers} == {"3"}
@@ -908,12 +916,27 @@ async def test_rate_limit_headers_and_429_beyond_the_rate() -> None:
         retry = float(headers["Retry-After"])
         assert 0.3 < retry <= 0.5
         assert (await get(two, url(server, "/sim_cards")))[0] == 200  # its own bucket
-        await asyncio.sleep(retry)
+        clock.advance(retry)
         status, headers, _ = await get(one, url(server, "/sim_cards"))
         assert status == 200
         assert headers["x-ratelimit-remaining"] == "0"
         assert [r.status for r in server.requests].count(429) == 1
         assert not server.fault_counts
+
+
+def test_manual_clock_moves_only_when_told() -> None:
+    """A ManualClock stands still, moves by advance(), and by ``step`` after each read."""
+    clock = ManualClock(5.0)
+    assert (clock(), clock(), clock.now) == (5.0, 5.0, 5.0)
+    clock.advance(1.5)
+    assert clock() == 6.5
+    clock.step = 0.25
+    assert [clock(), clock(), clock()] == [6.5, 6.75, 7.0]
+    assert clock.now == 7.25
+    with pytest.raises(ValueError, match="backwards"):
+        clock.advance(-1)
+    with pytest.raises(ValueError, match="step"):
+        ManualClock(step=-1)
 
 
 # -- drift ----------------------------------------------------------------------------------
@@ -1011,3 +1034,262 @@ async def test_serve_prints_its_url_and_serves_until_cancelled() -> None:
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientConnectionError):
             await get(session, URL(printed.strip() + "/sim_cards"))
+
+
+# -- misbehaviour ---------------------------------------------------------------------------
+
+
+def misbehaving(**knobs: Any) -> MockTelnyxServer:
+    return MockTelnyxServer(
+        sim_cards=CARDS, actions=ACTIONS, seed=SEED, api_key=KEY, misbehaviour=Misbehaviour(**knobs)
+    )
+
+
+def page_query(number: int, size: int = 50) -> str:
+    return f"page[size]={size}&page[number]={number}"
+
+
+@pytest.mark.anyio
+async def test_no_misbehaviour_by_default(session: aiohttp.ClientSession) -> None:
+    """A server given an all-off Misbehaviour answers byte for byte like one given none."""
+    bodies = []
+    for knobs in (None, Misbehaviour()):
+        async with MockTelnyxServer(
+            sim_cards=CARDS, actions=ACTIONS, seed=SEED, api_key=KEY, misbehaviour=knobs
+        ) as server:
+            for path in ("/sim_cards", "/sim_card_actions"):
+                async with session.get(url(server, path, page_query(2))) as resp:
+                    bodies.append(
+                        (resp.status, resp.headers.get("Content-Encoding"), await resp.read())
+                    )
+    assert bodies[:2] == bodies[2:]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/sim_cards", "/sim_card_actions"])
+async def test_ignore_page_number_serves_page_one_every_time(
+    session: aiohttp.ClientSession, path: str
+) -> None:
+    """With ignore_page_number every page has page 1's records, meta echoing the page asked."""
+    async with misbehaving(ignore_page_number=True, total_pages=10**6) as server:
+        pages = [(await get(session, url(server, path, page_query(n))))[2] for n in (1, 2, 7)]
+    assert ids(pages[0]["data"]) == ids(pages[1]["data"]) == ids(pages[2]["data"])
+    assert len(pages[0]["data"]) == 50
+    assert [p["meta"]["page_number"] for p in pages] == [1, 2, 7]
+    assert {p["meta"]["total_pages"] for p in pages} == {10**6}
+
+
+@pytest.mark.anyio
+async def test_endless_pages_bring_fresh_records_past_the_end(
+    session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """total_pages of 10**9 for 300 results, and every page past the end has new ids."""
+    async with misbehaving(total_pages=10**9, endless=True) as server:
+        seen: list[str] = []
+        for number in range(1, 11):
+            _, _, body = await get(session, url(server, "/sim_cards", page_query(number)))
+            assert body["meta"]["total_pages"] == 10**9
+            assert body["meta"]["total_results"] == CARDS
+            assert len(body["data"]) == 50
+            seen += ids(body["data"])
+        again = (await get(session, url(server, "/sim_cards", page_query(9))))[2]
+    assert seen[:CARDS] == ids(cards)
+    assert len(set(seen)) == len(seen) == 500
+    assert all(UUID_RE.fullmatch(i) for i in seen)
+    assert ids(again["data"]) == seen[400:450]  # deterministic
+
+
+@pytest.mark.anyio
+async def test_page_number_offset_and_absurd_total_pages(session: aiohttp.ClientSession) -> None:
+    """meta.page_number disagrees with the page asked; total_pages 0 or -1 with data on it."""
+    for total_pages in (0, -1):
+        async with misbehaving(total_pages=total_pages, page_number_offset=3) as server:
+            _, _, body = await get(session, url(server, "/sim_card_actions", page_query(2)))
+        assert body["meta"]["total_pages"] == total_pages
+        assert body["meta"]["page_number"] == 5
+        assert len(body["data"]) == 50
+
+
+@pytest.mark.anyio
+async def test_oversize_pages_carry_more_than_page_size(
+    session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """oversize_pages adds the next page's first records beyond page[size]."""
+    async with misbehaving(oversize_pages=7) as server:
+        _, _, body = await get(session, url(server, "/sim_cards", page_query(2, 20)))
+    assert body["meta"]["page_size"] == 20
+    assert ids(body["data"]) == ids(cards[20:47])
+
+
+@pytest.mark.anyio
+async def test_replay_lag_answers_a_page_with_an_earlier_one(
+    session: aiohttp.ClientSession, actions: list[dict[str, Any]]
+) -> None:
+    """With replay_lag=2, page n gets page n-2's records (pages 1 and 2 are real)."""
+    async with misbehaving(replay_lag=2) as server:
+        got = [
+            (await get(session, url(server, "/sim_card_actions", page_query(n, 25))))[2]
+            for n in (1, 2, 3, 4)
+        ]
+    assert [ids(p["data"]) for p in got] == [
+        ids(actions[0:25]),
+        ids(actions[25:50]),
+        ids(actions[0:25]),
+        ids(actions[25:50]),
+    ]
+    assert [p["meta"]["page_number"] for p in got] == [1, 2, 3, 4]
+
+
+@pytest.mark.anyio
+async def test_huge_body_is_streamed_chunked_and_is_valid_json(
+    session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """huge_body_bytes pads a 200 to that size, sent chunked without a Content-Length."""
+    size = 3 * 2**20
+    async with misbehaving(huge_body_bytes=size) as server:
+        async with session.get(url(server, "/sim_cards", page_query(1, 10))) as resp:
+            assert resp.status == 200
+            assert resp.content_length is None
+            assert resp.headers.get("Transfer-Encoding") == "chunked"
+            chunks = [chunk async for chunk in resp.content.iter_chunked(2**16)]
+        body = b"".join(chunks)
+    assert size <= len(body) < size + 100
+    decoded = msgspec.json.decode(body)
+    assert ids(decoded["data"]) == ids(cards[:10])
+    assert decoded["padding"].strip() == ""
+
+
+@pytest.mark.anyio
+async def test_gzip_bomb_inflates_far_beyond_its_size() -> None:
+    """gzip_bomb_bytes sends a small gzip body (Content-Encoding: gzip) that inflates to size."""
+    size = 20 * 2**20
+    async with (
+        misbehaving(gzip_bomb_bytes=size) as server,
+        aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {KEY}"}, auto_decompress=False
+        ) as raw,
+        raw.get(url(server, "/sim_cards", page_query(1, 10))) as resp,
+    ):
+        assert resp.status == 200
+        assert resp.headers["Content-Encoding"] == "gzip"
+        packed = await resp.read()
+        assert resp.content_length == len(packed)
+    assert len(packed) < size // 500
+    inflated = zlib.decompress(packed, 31)
+    assert size <= len(inflated) < size + 100
+    assert len(msgspec.json.decode(inflated)["data"]) == 10
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("kind", "expected"), [("empty", {}), ("errors", "errors")], ids=["empty", "errors"]
+)
+async def test_ok_without_data(session: aiohttp.ClientSession, kind: str, expected: object) -> None:
+    """ok_without_data answers 200 with ``{}`` or with only an errors array."""
+    async with misbehaving(ok_without_data=kind) as server:
+        for path in ("/sim_cards", "/sim_card_actions"):
+            status, _, body = await get(session, url(server, path))
+            assert status == 200
+            if expected == "errors":
+                assert list(body) == ["errors"]
+                assert body["errors"][0]["code"]
+            else:
+                assert body == expected
+
+
+@pytest.mark.anyio
+async def test_extra_headers_send_junk_values(session: aiohttp.ClientSession) -> None:
+    """extra_headers replace or add headers on every answer, junk values included."""
+    junk = {"x-ratelimit-remaining": "inf", "x-ratelimit-reset": "nan", "Retry-After": "-1e999"}
+    async with misbehaving(extra_headers=junk) as server:
+        for path in ("/sim_cards", "/nowhere"):
+            async with session.get(url(server, path)) as resp:
+                await resp.read()
+                assert {k: resp.headers[k] for k in junk} == junk
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("redirect", "expected"),
+    [
+        ("bad-ipv6", r"http://\[::1/v2/sim_cards\?page\[size\]=5"),
+        ("bad-port", r"http://127\.0\.0\.1:99999/v2/sim_cards\?page\[size\]=5"),
+        ("userinfo", r"http://user:secret@127\.0\.0\.1:[0-9]+/v2/sim_cards\?page\[size\]=5"),
+        ("http://example.invalid:0/x", r"http://example\.invalid:0/x"),
+    ],
+)
+async def test_redirects_with_broken_locations(
+    session: aiohttp.ClientSession, redirect: str, expected: str
+) -> None:
+    """A ``redirect`` answers 302 with a malformed, out-of-range, userinfo or verbatim Location."""
+    async with misbehaving(redirect=redirect) as server:
+        target = url(server, "/sim_cards", "page[size]=5")
+        async with session.get(target, allow_redirects=False) as resp:
+            assert resp.status == 302
+            assert re.fullmatch(expected, resp.headers["Location"])
+
+
+@pytest.mark.anyio
+async def test_500_with_a_huge_detail(session: aiohttp.ClientSession) -> None:
+    """error_detail_bytes answers 500 whose single error detail is that many bytes."""
+    async with misbehaving(error_detail_bytes=10 * 2**20) as server:
+        status, _, body = await get(session, url(server, "/sim_cards/" + "0" * 8))
+    assert status == 500
+    assert len(body["errors"]) == 1
+    assert len(body["errors"][0]["detail"]) == 10 * 2**20
+
+
+@pytest.mark.anyio
+async def test_401_echoes_the_authorization_header(session: aiohttp.ClientSession) -> None:
+    """echo_authorization answers 401 repeating the Authorization header in the error body."""
+    async with misbehaving(echo_authorization=True) as server:
+        status, _, body = await get(session, url(server, "/sim_card_actions"))
+    assert status == 401
+    assert KEY in body["errors"][0]["detail"]
+    assert body["errors"][0]["source"]["header"] == f"Authorization: Bearer {KEY}"
+    assert server.requests[0].headers["authorization"] == "Bearer <redacted>"
+
+
+def test_misbehaviour_rejects_nonsense() -> None:
+    """Negative sizes, unknown body kinds and header injection are refused up front."""
+    with pytest.raises(ValueError, match="huge_body_bytes"):
+        Misbehaviour(huge_body_bytes=-1)
+    with pytest.raises(ValueError, match="ok_without_data"):
+        Misbehaviour(ok_without_data="nothing")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="extra_headers"):
+        Misbehaviour(extra_headers={"x-a": "1\r\nx-b: 2"})
+    with pytest.raises(ValueError, match="redirect"):
+        Misbehaviour(redirect="")
+
+
+@pytest.mark.anyio
+async def test_huge_body_abandoned_by_the_client_leaves_the_server_serving(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that stops reading a huge body half way does not break the server."""
+    async with misbehaving(huge_body_bytes=200 * 2**20) as server:
+        async with session.get(url(server, "/sim_cards")) as resp:
+            assert len(await resp.content.read(2**16)) > 0
+            resp.close()  # hang up with most of the body unsent
+        async with (
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as fresh,
+            fresh.get(url(server, "/sim_cards", page_query(1, 5))) as again,
+        ):
+            assert again.status == 200
+            assert len(msgspec.json.decode(await again.read())["data"]) == 5
+    assert not [r for r in caplog.records if r.levelname in {"ERROR", "CRITICAL"}]
+
+
+@pytest.mark.anyio
+async def test_misbehaviour_can_change_at_run_time(
+    server: MockTelnyxServer, session: aiohttp.ClientSession, cards: list[dict[str, Any]]
+) -> None:
+    """Setting server.misbehaviour takes effect at the next request, cached pages included."""
+    target = url(server, "/sim_cards", page_query(3, 20))
+    real = (await get(session, target))[2]
+    server.misbehaviour = Misbehaviour(ignore_page_number=True)
+    broken = (await get(session, target))[2]
+    server.misbehaviour = Misbehaviour()
+    again = (await get(session, target))[2]
+    assert ids(real["data"]) == ids(again["data"]) == ids(cards[40:60])
+    assert ids(broken["data"]) == ids(cards[:20])

@@ -2,7 +2,9 @@
 
 Functional tests run against ``MockTelnyxServer(rate_limit=RateLimit(...))``, a token
 bucket per key whose answers carry ``x-ratelimit-limit/remaining/reset`` (reset: seconds
-until the bucket is full). Send times are taken from an ``aiohttp.TraceConfig`` on a
+until the bucket is full). The bucket's time is a `ManualClock` the test moves, never the
+wall clock, so which request is refused does not depend on the machine's load. Send
+times are taken from an ``aiohttp.TraceConfig`` on a
 session given to the client: ``on_request_start`` runs in the same step as the client's
 gate check (no await between them), so a send time after a pause began means the gate
 let it through. Unit tests drive ``AdaptiveLimiter`` directly.
@@ -11,18 +13,19 @@ let it through. Unit tests drive ``AdaptiveLimiter`` directly.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import anyio
 import pytest
 
-from simcards_async import RateLimitError, RetryPolicy, SimCardsClient
+from simcards_async import RateLimitError, RetryPolicy, SimCardsClient, _throttle
 from simcards_async._throttle import AdaptiveLimiter
-from simcards_async.testing import FaultPlan, MockTelnyxServer, RateLimit
+from simcards_async.testing import FaultPlan, ManualClock, MockTelnyxServer, RateLimit
 
 pytestmark = pytest.mark.anyio
 
@@ -31,10 +34,17 @@ KEY = "KEYrate-0123456789abcdef"
 
 @dataclass
 class _Sends:
-    """When each request was sent (path and time), and each answer's rate-limit headers."""
+    """When each request was sent (path and time), and each answer's rate-limit headers.
+
+    With ``thaw`` set, the first 429 the client receives sets ``clock.step`` to ``thaw``:
+    the bucket's time stands still until the limit has surely been hit, then moves on by
+    that much per request the server answers.
+    """
 
     starts: list[tuple[float, str]] = field(default_factory=list)
     ends: list[tuple[float, int, dict[str, str]]] = field(default_factory=list)
+    clock: ManualClock = field(default_factory=ManualClock)
+    thaw: float | None = None
 
     def trace_config(self) -> aiohttp.TraceConfig:
         async def start(_s: object, _c: object, params: aiohttp.TraceRequestStartParams) -> None:
@@ -42,6 +52,8 @@ class _Sends:
 
         async def end(_s: object, _c: object, params: aiohttp.TraceRequestEndParams) -> None:
             headers = {k.lower(): v for k, v in params.response.headers.items()}
+            if params.response.status == 429 and self.thaw is not None:
+                self.clock.step = self.thaw
             self.ends.append((time.monotonic(), params.response.status, headers))
 
         config = aiohttp.TraceConfig()
@@ -85,10 +97,15 @@ async def _client(
 
 async def test_full_listing_under_a_rate_limit_completes() -> None:
     """A listing that outruns the rate limit completes whole; every 429 was retried once."""
+    # Frozen until the first 429 (5 tokens for 60 pages: it must come), then two tokens
+    # back per request answered, so each later request finds one.
+    sends = _Sends(thaw=0.02)
     async with MockTelnyxServer(
-        sim_cards=3000, actions=1, rate_limit=RateLimit(requests_per_second=100, burst=5)
+        sim_cards=3000,
+        actions=1,
+        rate_limit=RateLimit(requests_per_second=100, burst=5),
+        clock=sends.clock,
     ) as server:
-        sends = _Sends()
         async with _client(server, sends, max_concurrency=8) as client:
             stream = client.sim_cards(page_size=50)
             got = [card.id async for card in stream]
@@ -102,10 +119,15 @@ async def test_full_listing_under_a_rate_limit_completes() -> None:
 
 async def test_limit_shrinks_on_429_and_grows_back_under_a_rate_limit() -> None:
     """Under a token bucket the shared limit drops below its maximum, then grows again."""
+    # Frozen until the first 429 (16 tokens for 60 pages), then a full bucket per request
+    # answered: 15 remaining is room for every request in flight, so the limit grows back.
+    sends = _Sends(thaw=1.0)
     async with MockTelnyxServer(
-        sim_cards=1500, actions=1, rate_limit=RateLimit(requests_per_second=150, burst=4)
+        sim_cards=1500,
+        actions=1,
+        rate_limit=RateLimit(requests_per_second=150, burst=16),
+        clock=sends.clock,
     ) as server:
-        sends = _Sends()
         async with _client(server, sends, max_concurrency=8) as client:
             limits = _watch_limit(client._transport().limiter)
             stream = client.sim_cards(page_size=25)
@@ -115,6 +137,7 @@ async def test_limit_shrinks_on_429_and_grows_back_under_a_rate_limit() -> None:
             assert lowest < 8
             assert max(limits[limits.index(lowest) :]) > lowest
             assert client._transport().limiter.decreases >= 1
+        assert [r.status for r in server.requests].count(429) >= 1
 
 
 async def test_limit_halves_once_per_round_and_grows_back_to_the_maximum() -> None:
@@ -173,27 +196,30 @@ async def test_a_429_pauses_every_stream_of_the_client() -> None:
 
 
 async def test_achieved_rate_stays_near_the_allowed_rate() -> None:
-    """Requests sent (429s included) stay close to the bucket's rate in every window."""
+    """In the bucket's time (which passes only while the client pauses), the client sends
+    close to the allowed rate: few refusals, and not much more waiting than the rate needs.
+    """
     rate, burst = 100.0, 5
     async with MockTelnyxServer(
         sim_cards=1500, actions=1, rate_limit=RateLimit(requests_per_second=rate, burst=burst)
     ) as server:
         sends = _Sends()
         async with _client(server, sends, max_concurrency=8) as client:
-            started = time.monotonic()
-            await client.sim_cards(page_size=25).collect()
-            elapsed = time.monotonic() - started
-        times = [t for t, _ in sends.starts]
-        assert len(times) == len(server.requests)
+            limiter = client._transport().limiter
+            server.clock = lambda: limiter.throttled_seconds
+            cards = await client.sim_cards(page_size=25).collect()
+            waited = limiter.throttled_seconds
+        assert len(cards) == 1500
+        sent = len(sends.starts)
+        assert sent == len(server.requests)
         refused = sum(1 for r in server.requests if r.status == 429)
-        # The bucket lets burst + rate * w through in any window w; allow twice that for the
-        # requests the server refused, which a client cannot fully avoid.
-        window = 0.25
-        allowed = burst + rate * window
-        busiest = max(sum(1 for u in times if t <= u < t + window) for t in times)
-        assert busiest <= 2 * allowed
-        assert len(times) / elapsed <= 1.5 * rate + burst / elapsed
-        assert refused <= len(times) // 3
+        admitted = sent - refused
+        assert admitted == 60
+        # The bucket let burst + rate * waited through; the client waited at most half
+        # again what the rate needs, and few of its requests were refused.
+        assert admitted <= burst + rate * waited + 1e-6
+        assert waited <= 1.5 * (admitted - burst) / rate + 0.05
+        assert refused <= sent // 3
 
 
 async def test_no_requests_left_pauses_the_client_without_a_429() -> None:
@@ -205,6 +231,9 @@ async def test_no_requests_left_pauses_the_client_without_a_429() -> None:
     ) as server:
         sends = _Sends()
         async with _client(server, sends, max_concurrency=1) as client:
+            limiter = client._transport().limiter
+            # The bucket's time moves only while the client pauses, by as long as it pauses.
+            server.clock = lambda: limiter.throttled_seconds
             stream = client.sim_cards(page_size=25)
             assert len(await stream.collect()) == 300
         assert [r.status for r in server.requests] == [200] * 12
@@ -253,6 +282,13 @@ async def test_a_long_server_requested_wait_is_capped_by_max_hint(
 # --- AdaptiveLimiter on its own ---------------------------------------------------------------
 
 
+async def _until(condition: Callable[[], bool], deadline: float = 10.0) -> None:
+    """Poll ``condition`` until it holds; fail after ``deadline`` seconds instead of hanging."""
+    with anyio.fail_after(deadline):
+        while not condition():
+            await anyio.sleep(0.001)
+
+
 def test_throttled_halves_once_per_round() -> None:
     """429s from one round halve the limit once; a later round halves it again, down to 1."""
     limiter = AdaptiveLimiter(8)
@@ -293,8 +329,7 @@ async def test_slots_carry_the_round_they_belong_to() -> None:
 
         tg.start_soon(holder)
         tg.start_soon(holder)
-        while limiter.in_flight < 2:
-            await anyio.sleep(0.001)
+        await _until(lambda: limiter.in_flight == 2)
         assert epochs == [0, 0]
         limiter.on_throttled(epochs[0], None)
         limiter.on_throttled(epochs[1], None)  # the same round: counted once
@@ -334,8 +369,7 @@ async def test_healthy_does_not_grow_when_remaining_is_below_in_flight() -> None
     async with anyio.create_task_group() as tg:
         for _ in range(3):
             tg.start_soon(holder)
-        while limiter.in_flight < 3:
-            await anyio.sleep(0.001)
+        await _until(lambda: limiter.in_flight == 3)
         for _ in range(50):
             limiter.on_healthy(2, 1.0)
         assert limiter._target == 4
@@ -356,8 +390,11 @@ async def test_no_remaining_pauses_instead_of_growing() -> None:
     assert time.monotonic() - started >= 0.2 - 0.001
 
 
-def test_pause_extends_and_never_shortens() -> None:
+def test_pause_extends_and_never_shortens(monkeypatch: pytest.MonkeyPatch) -> None:
     """A shorter pause inside a longer one changes nothing; a longer one extends it."""
+    clock = ManualClock(100.0)
+    # The limiter's own view of time only (not the event loop's): no time passes between calls.
+    monkeypatch.setattr(_throttle, "time", SimpleNamespace(monotonic=lambda: clock.now))
     limiter = AdaptiveLimiter(4)
     limiter.pause(1.0)
     resume = limiter._resume_at

@@ -12,7 +12,7 @@ from ._server import MockTelnyxServer
 if TYPE_CHECKING:
     from typing import TextIO
 
-    from ._server import ServerOptions
+    from ._options import ServerOptions
 
     if sys.version_info >= (3, 11):
         from typing import Unpack

@@ -14,424 +14,57 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import math
 import random
-import re
 import sys
 import time
 import uuid
-import zlib
-from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
+from collections import Counter
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import msgspec
 from aiohttp import web
 
-from ._fleet import (
+from ._codes import parse_uuid
+from ._fleet import Fleet
+from ._misbehaviour import (
+    Misbehaviour,
+    fresh_id,
+    gzip_bomb,
+    padded_chunks,
+    redirect_location,
+)
+from ._vocab import (
     ACTION_TYPES,
     FILTERABLE_ACTION_STATUSES,
     FILTERABLE_SIM_CARD_STATUSES,
     SORT_KEYS,
-    Fleet,
-    parse_uuid,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from types import TracebackType
-
-    from multidict import CIMultiDictProxy
 
     if sys.version_info >= (3, 11):
         from typing import Self
     else:
         from typing_extensions import Self
 
-FaultName = str | int | None
-"""A scripted fault: "5xx", "429", "drop", "truncate", "hang", an HTTP status, or None."""
-
-_FAULT_NAMES = ("5xx", "429", "drop", "truncate", "hang")
-_FIVE_XX = (500, 502, 503, 504)
-_MAX_PAGE_SIZE = 250
-_JSON = "application/json"
-_BAD_GATEWAY_HTML = (
-    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
-    b"</body>\r\n</html>\r\n"
+from ._options import Drift, FaultName, FaultPlan, RateLimit, RequestRecord
+from ._state import Buckets, Dice, PageCache
+from ._wire import (
+    BAD_GATEWAY_HTML,
+    EXAMPLE_UUID,
+    Answer,
+    InvalidQueryError,
+    Params,
+    bearer,
+    error_object,
+    redacted,
+    seconds_text,
+    show,
 )
-# Telnyx error code and title for the statuses the server answers with.
-_ERROR_CODES: dict[int, tuple[str, str]] = {
-    400: ("10015", "Bad request"),
-    401: ("10009", "Authentication failed"),
-    403: ("10010", "Authorization failed"),
-    404: ("10005", "Resource not found"),
-    422: ("10015", "Invalid parameter"),
-    429: ("10011", "Too many requests"),
-    500: ("10007", "Unexpected error"),
-    502: ("10007", "Bad gateway"),
-    503: ("10007", "Service unavailable"),
-    504: ("10007", "Gateway timeout"),
-}
-_INT_RE = re.compile(r"[0-9]{1,18}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class FaultPlan:
-    """Which requests to the four API routes misbehave, decided in arrival order.
-
-    The first ``len(script)`` requests get the scripted fault (a name, an HTTP status to
-    answer with a Telnyx errors body, or None for no fault). Every later request draws one
-    number from ``random.Random(seed)`` and gets a fault with these probabilities (their sum
-    must not exceed 1):
-
-    - ``error_5xx``: 500, 502, 503, 504 in turn, with a Telnyx errors body; every other 502
-      (the first, third, ...) comes as an HTML page instead, like a proxy's.
-    - ``rate_limited``: 429, code "10011", ``Retry-After: retry_after`` and
-      ``x-ratelimit-limit/remaining/reset`` headers.
-    - ``drop``: the connection is closed without an answer; the request is not processed (it
-      takes no rate-limit token and does not count towards drift).
-    - ``truncate``: the real answer, declaring its full Content-Length, cut off half way.
-    - ``hang``: the real answer, ``hang_seconds`` late (cut short when the server closes).
-    """
-
-    seed: int = 0
-    error_5xx: float = 0.0
-    rate_limited: float = 0.0
-    drop: float = 0.0
-    truncate: float = 0.0
-    hang: float = 0.0
-    hang_seconds: float = 60.0
-    retry_after: float = 0.05
-    script: Sequence[FaultName] = ()
-
-    def __post_init__(self) -> None:
-        rates = (self.error_5xx, self.rate_limited, self.drop, self.truncate, self.hang)
-        if any(not 0.0 <= r <= 1.0 for r in rates) or sum(rates) > 1.0 + 1e-9:
-            raise ValueError("fault probabilities must be in [0, 1] and sum to at most 1")
-        if self.hang_seconds < 0 or self.retry_after < 0:
-            raise ValueError("hang_seconds and retry_after must not be negative")
-        for item in self.script:
-            bad_name = isinstance(item, str) and item not in _FAULT_NAMES
-            bad_status = isinstance(item, int) and not 400 <= item <= 599  # noqa: PLR2004
-            if bad_name or bad_status:
-                raise ValueError(
-                    f"script items are one of {_FAULT_NAMES}, an HTTP status 400-599 or None;"
-                    f" got {item!r}"
-                )
-        object.__setattr__(self, "script", tuple(self.script))
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """A token bucket per API key: ``burst`` tokens, refilled at ``requests_per_second``.
-
-    ``burst`` defaults to ``ceil(requests_per_second)`` (at least 1); a bucket starts full.
-    Each authenticated request takes one token; with none left the answer is 429 (code
-    "10011") with ``Retry-After`` = seconds until one token is back. Every answer to an
-    authenticated request carries ``x-ratelimit-limit`` (= burst), ``x-ratelimit-remaining`` (whole
-    tokens left) and ``x-ratelimit-reset`` (seconds, possibly fractional such as "0.42",
-    until the bucket is full again, i.e. until remaining is back to limit).
-    """
-
-    requests_per_second: float
-    burst: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.requests_per_second <= 0 or (self.burst is not None and self.burst < 1):
-            raise ValueError("requests_per_second must be > 0 and burst >= 1")
-
-    @property
-    def limit(self) -> int:
-        """The bucket's size."""
-        if self.burst is not None:
-            return self.burst
-        return max(1, math.ceil(self.requests_per_second))
-
-
-@dataclass(frozen=True, kw_only=True)
-class Drift:
-    """Change the data while a client pages through it.
-
-    After every ``every``-th list request answered 200 (either listing), ``insert`` new SIM
-    cards and ``insert`` new actions appear at the head of their listings (newest
-    ``created_at``) and ``delete`` random existing cards and ``delete`` random actions
-    disappear. Choices and new records come from ``random.Random(seed)``.
-    """
-
-    seed: int = 0
-    every: int = 10
-    insert: int = 5
-    delete: int = 0
-
-    def __post_init__(self) -> None:
-        if self.every < 1 or self.insert < 0 or self.delete < 0:
-            raise ValueError("every must be >= 1, insert and delete >= 0")
-
-
-@dataclass(kw_only=True, slots=True)
-class RequestRecord:
-    """One request as the server saw it.
-
-    ``raw_query`` is the query string exactly as received; ``query`` maps each decoded name
-    to its decoded values in order. ``status`` is None while unanswered or when no status was
-    sent (a dropped connection, or a client that gave up first). ``headers`` have lower-case
-    names, and the bearer token is replaced by ``<redacted>``.
-    """
-
-    method: str
-    path: str
-    raw_query: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    status: int | None = None
-    fault: str | None = None
-
-
-class ServerOptions(TypedDict, total=False):
-    """The keyword arguments of `MockTelnyxServer` besides host and port."""
-
-    sim_cards: int
-    actions: int
-    seed: int
-    latency: float
-    api_key: str | None
-    faults: FaultPlan | None
-    rate_limit: RateLimit | None
-    drift: Drift | None
-    legacy_errors: bool
-    cache_bytes: int
-
-
-@dataclass(slots=True)
-class _Answer:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = _JSON
-
-
-class _InvalidQueryError(Exception):
-    """Validation failed; carries one error object per bad parameter."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__(errors)
-        self.errors = errors
-
-
-def _error(code: int, detail: str, parameter: str | None = None) -> dict[str, Any]:
-    telnyx_code, title = _ERROR_CODES.get(code, ("10007", HTTPStatus(code).phrase))
-    err: dict[str, Any] = {"code": telnyx_code, "title": title, "detail": detail}
-    if parameter is not None:
-        err["source"] = {"parameter": parameter}
-    return err
-
-
-def _seconds(value: float) -> str:
-    """Seconds as text, rounded up to the millisecond: "0.42", "1", "0"."""
-    text = f"{math.ceil(round(max(value, 0.0) * 1000, 6)) / 1000:.3f}".rstrip("0").rstrip(".")
-    return text or "0"
-
-
-def _show(value: str) -> str:
-    return repr(value if len(value) <= 60 else value[:57] + "...")  # noqa: PLR2004
-
-
-def _bearer(header: str | None) -> str | None:
-    if header is None:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
-
-
-def _redacted(headers: CIMultiDictProxy[str], token: str | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in headers.items():
-        key = name.lower()
-        if key == "authorization":
-            scheme = value.strip().partition(" ")[0]
-            shown = f"{scheme} <redacted>" if token else "<redacted>"
-        else:
-            shown = value.replace(token, "<redacted>") if token else value
-        out[key] = f"{out[key]}, {shown}" if key in out else shown
-    return out
-
-
-class _Params:
-    """Typed reads of a parsed query, collecting one error per bad parameter."""
-
-    def __init__(self, query: Mapping[str, list[str]]) -> None:
-        self._query = query
-        self.errors: list[dict[str, Any]] = []
-
-    def _bad(self, name: str, detail: str) -> None:
-        self.errors.append(_error(422, detail, name))
-
-    def last(self, name: str) -> str | None:
-        values = self._query.get(name)
-        return values[-1] if values else None
-
-    def items(self, name: str) -> list[str] | None:
-        """An array: ``a,b``, repeated ``name=a&name=b`` or ``name[]=a``; None when absent."""
-        values = self._query.get(name, []) + self._query.get(name + "[]", [])
-        if name not in self._query and name + "[]" not in self._query:
-            return None
-        return [item for value in values for item in value.split(",")]
-
-    def integer(self, name: str, default: int, low: int, high: int | None = None) -> int:
-        value = self.last(name)
-        if value is None:
-            return default
-        number = int(value) if _INT_RE.fullmatch(value) else None
-        if number is None or number < low or (high is not None and number > high):
-            allowed = f"between {low} and {high}" if high is not None else f">= {low}"
-            self._bad(name, f"{name} must be an integer {allowed}; got {_show(value)}.")
-            return default
-        return number
-
-    def boolean(self, name: str) -> bool:
-        value = self.last(name)
-        if value is None or value in {"true", "false"}:
-            return value == "true"
-        self._bad(name, f"{name} must be true or false; got {_show(value)}.")
-        return False
-
-    def choice(self, name: str, allowed: Sequence[str]) -> str | None:
-        value = self.last(name)
-        if value is None or value in allowed:
-            return value
-        self._bad(name, f"{name} must be one of {', '.join(allowed)}; got {_show(value)}.")
-        return None
-
-    def choices(self, name: str, allowed: Sequence[str]) -> tuple[str, ...]:
-        values = self.items(name) or []
-        wrong = [v for v in values if v not in allowed]
-        if wrong:
-            self._bad(
-                name,
-                f"{name} must be a comma-separated list of {', '.join(allowed)};"
-                f" got {_show(wrong[0])}.",
-            )
-            return ()
-        return tuple(sorted(set(values)))
-
-    def uuid(self, name: str) -> str | None:
-        value = self.last(name)
-        if value is None or parse_uuid(value) is not None:
-            return None if value is None else value.lower()
-        self._bad(name, f"{name} must be a UUID such as {_EXAMPLE_UUID}; got {_show(value)}.")
-        return None
-
-    def page(self) -> tuple[int, int]:
-        number = self.integer("page[number]", 1, 1)
-        size = self.integer("page[size]", 20, 1, _MAX_PAGE_SIZE)
-        return number, size
-
-
-_EXAMPLE_UUID = "6a09cdc3-8948-47f0-aa62-74ac943d6c58"
-
-
-class _PageCache:
-    """An LRU of page bodies, zlib-compressed (about 6x) and bounded in total bytes."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self._max = max_bytes
-        self._size = 0
-        self._pages: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
-
-    def get(self, key: tuple[object, ...]) -> bytes | None:
-        packed = self._pages.get(key)
-        if packed is None:
-            return None
-        self._pages.move_to_end(key)
-        return zlib.decompress(packed)
-
-    def put(self, key: tuple[object, ...], body: bytes) -> None:
-        if self._max <= 0:
-            return
-        packed = zlib.compress(body, 1)
-        self._pages[key] = packed
-        self._size += len(packed)
-        while self._size > self._max and self._pages:
-            self._size -= len(self._pages.popitem(last=False)[1])
-
-    def clear(self) -> None:
-        self._pages.clear()
-        self._size = 0
-
-
-class _Buckets:
-    """Token buckets per API key (keyed by a hash of it); see `RateLimit`."""
-
-    def __init__(self, limit: RateLimit, clock: Callable[[], float]) -> None:
-        self._rate = limit.requests_per_second
-        self._cap = limit.limit
-        self._clock = clock
-        self._state: dict[str, tuple[float, float]] = {}
-
-    def _tokens(self, key: str, now: float) -> float:
-        tokens, then = self._state.get(key, (float(self._cap), now))
-        return min(float(self._cap), tokens + (now - then) * self._rate)
-
-    def _headers(self, tokens: float) -> dict[str, str]:
-        return {
-            "x-ratelimit-limit": str(self._cap),
-            "x-ratelimit-remaining": str(int(tokens)),
-            "x-ratelimit-reset": _seconds((self._cap - tokens) / self._rate),
-        }
-
-    def take(self, key: str) -> tuple[bool, dict[str, str]]:
-        now = self._clock()
-        tokens = self._tokens(key, now)
-        allowed = tokens >= 1.0
-        if allowed:
-            tokens -= 1.0
-        self._state[key] = (tokens, now)
-        headers = self._headers(tokens)
-        if not allowed:
-            headers["Retry-After"] = _seconds((1.0 - tokens) / self._rate)
-        return allowed, headers
-
-    def peek(self, key: str) -> dict[str, str]:
-        return self._headers(self._tokens(key, self._clock()))
-
-
-class _Dice:
-    """The fault for each request, in arrival order; see `FaultPlan`."""
-
-    def __init__(self, plan: FaultPlan) -> None:
-        self.plan = plan
-        self._rng = random.Random(plan.seed)  # noqa: S311 - mock faults, not secrets
-        self._count = 0
-        self._five_xx = 0
-        self._bad_gateways = 0
-
-    def roll(self) -> FaultName:
-        plan = self.plan
-        index = self._count
-        self._count += 1
-        if index < len(plan.script):
-            return plan.script[index]
-        draw = self._rng.random()
-        rates = (plan.error_5xx, plan.rate_limited, plan.drop, plan.truncate, plan.hang)
-        for name, rate in zip(_FAULT_NAMES, rates, strict=True):
-            if draw < rate:
-                return name
-            draw -= rate
-        return None
-
-    def next_5xx(self) -> tuple[int, bool]:
-        """The next status of the 5xx cycle, and whether to send it as HTML."""
-        status = _FIVE_XX[self._five_xx % len(_FIVE_XX)]
-        self._five_xx += 1
-        html = False
-        if status == 502:  # noqa: PLR2004
-            self._bad_gateways += 1
-            html = self._bad_gateways % 2 == 1
-        return status, html
 
 
 class MockTelnyxServer:
@@ -446,7 +79,13 @@ class MockTelnyxServer:
     ``faults``, ``rate_limit`` and ``drift`` make it misbehave (see their classes);
     ``legacy_errors`` sends error codes as integers and ``description`` instead of
     ``detail``. Rendered pages are kept in an LRU of at most ``cache_bytes`` (compressed),
-    dropped whenever the data changes.
+    dropped whenever the data changes. ``clock`` (seconds as a float, default
+    ``time.monotonic``; changeable at run time as ``server.clock``) is the time the rate
+    limit's token buckets refill by: pass a `ManualClock` to make throttling deterministic.
+    ``misbehaviour`` (a `Misbehaviour`, changeable at run time) breaks the contract the ways
+    real broken servers and proxies do: endless or replayed pages, lying ``meta``, huge and
+    gzip-bombed bodies, 200s without data, bad redirects, junk headers, huge or key-echoing
+    errors.
 
     Bookkeeping for tests: ``requests`` (every request in arrival order), ``fault_counts``
     (faults injected, by name; a scripted status counts under its number as text) and
@@ -468,6 +107,8 @@ class MockTelnyxServer:
         drift: Drift | None = None,
         legacy_errors: bool = False,
         cache_bytes: int = 256 * 2**20,
+        clock: Callable[[], float] | None = None,
+        misbehaviour: Misbehaviour | None = None,
     ) -> None:
         self.fleet = Fleet(sim_cards=sim_cards, actions=actions, seed=seed)
         self.latency = latency
@@ -476,21 +117,29 @@ class MockTelnyxServer:
         self._api_key = api_key
         self._host = host
         self._port = port
-        self._dice = _Dice(faults) if faults is not None else None
-        self._buckets = _Buckets(rate_limit, time.monotonic) if rate_limit is not None else None
+        self._dice = Dice(faults) if faults is not None else None
+        self.clock = clock or time.monotonic
+        self.misbehaviour = misbehaviour or Misbehaviour()
+        self._seed = seed
+        self._bombs: dict[tuple[bytes, int], bytes] = {}
+        self._buckets = Buckets(rate_limit, self._now) if rate_limit is not None else None
         self._rate_limit = rate_limit
         self._drift = drift
         # Seeded RNGs: mock behaviour, not secrets.
         self._drift_rng = random.Random(drift.seed) if drift is not None else None  # noqa: S311
         self._legacy = legacy_errors
-        self._cache = _PageCache(cache_bytes)
+        self._cache = PageCache(cache_bytes)
         self._cache_version = self.fleet.version
+        self._cache_misbehaviour = self.misbehaviour
         self._request_ids = random.Random(f"simcards-async:request-ids:{seed}")  # noqa: S311
         self._lists_answered = 0
         self._encoder = msgspec.json.Encoder()
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
+
+    def _now(self) -> float:
+        return self.clock()  # read at each use, so a test may swap the clock at run time
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -597,19 +246,19 @@ class MockTelnyxServer:
     async def _serve(
         self,
         request: web.Request,
-        route: Callable[[web.Request, _Params], _Answer] | None,
+        route: Callable[[web.Request, Params], Answer] | None,
     ) -> web.StreamResponse:
         raw_query = request.raw_path.partition("?")[2]
         query: dict[str, list[str]] = {}
         for name, value in parse_qsl(raw_query, keep_blank_values=True):
             query.setdefault(name, []).append(value)
-        token = _bearer(request.headers.get("Authorization"))
+        token = bearer(request.headers.get("Authorization"))
         record = RequestRecord(
             method=request.method,
             path=request.path,
             raw_query=raw_query,
             query=query,
-            headers=_redacted(request.headers, token),
+            headers=redacted(request.headers, token),
         )
         self.requests.append(record)
         request_id = self._next_request_id()
@@ -626,7 +275,7 @@ class MockTelnyxServer:
             # Never reaches the client: aiohttp drops a write to a closed transport.
             return web.Response(status=500)
 
-        answer = self._answer(request, route, _Params(query), token, fault)
+        answer = self._answer(request, route, Params(query), token, fault)
         answer.headers["x-request-id"] = request_id
         if self.latency > 0:
             await asyncio.sleep(self.latency)
@@ -634,8 +283,19 @@ class MockTelnyxServer:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self._dice.plan.hang_seconds)
         record.status = answer.status
+        return await self._send(request, answer, fault, api=route is not None)
+
+    async def _send(
+        self, request: web.Request, answer: Answer, fault: FaultName, *, api: bool
+    ) -> web.StreamResponse:
+        answer.headers.update(self.misbehaviour.extra_headers)
         if fault == "truncate":
             return await self._send_truncated(request, answer)
+        if api and answer.status == 200:  # noqa: PLR2004
+            if self.misbehaviour.huge_body_bytes:
+                return await self._send_padded(request, answer)
+            if self.misbehaviour.gzip_bomb_bytes:
+                return await self._send_gzip_bomb(answer)
         return web.Response(
             status=answer.status,
             body=answer.body,
@@ -646,48 +306,83 @@ class MockTelnyxServer:
     def _answer(
         self,
         request: web.Request,
-        route: Callable[[web.Request, _Params], _Answer] | None,
-        params: _Params,
+        route: Callable[[web.Request, Params], Answer] | None,
+        params: Params,
         token: str | None,
         fault: FaultName,
-    ) -> _Answer:
+    ) -> Answer:
         """Compute the answer synchronously, so state changes happen in arrival order."""
         authorized = token is not None and self._api_key in {None, token}
         key = hashlib.sha256(token.encode()).hexdigest() if token and authorized else None
-        if fault == "429":
-            return self._fault_429()
-        if fault == "5xx" or isinstance(fault, int):
-            answer = self._fault_status(fault)
-            if self._buckets is not None and key is not None:
-                answer.headers.update(self._buckets.peek(key))
-            return answer
+        if fault in {"429", "5xx"} or isinstance(fault, int):
+            return self._fault_answer(fault, key)
         if route is None:
-            return self._errors(404, [_error(404, f"No route for {request.path}.")])
+            return self._errors(404, [error_object(404, f"No route for {request.path}.")])
         if not authorized:
             detail = "The API key is missing or invalid; send it as 'Authorization: Bearer <key>'."
-            return self._errors(401, [_error(401, detail)])
+            return self._errors(401, [error_object(401, detail)])
         rate_headers: dict[str, str] = {}
         if self._buckets is not None and key is not None:
             allowed, rate_headers = self._buckets.take(key)
             if not allowed:
                 detail = "Too many requests; retry after the time in Retry-After."
-                return self._errors(429, [_error(429, detail)], rate_headers)
-        if self.fleet.version != self._cache_version:
+                return self._errors(429, [error_object(429, detail)], rate_headers)
+        broken = self._broken(request)
+        if broken is not None:
+            broken.headers.update(rate_headers)
+            return broken
+        if (
+            self.fleet.version != self._cache_version
+            or self.misbehaviour is not self._cache_misbehaviour
+        ):  # pages rendered before a change of the data or of the knobs are stale
             self._cache.clear()
             self._cache_version = self.fleet.version
+            self._cache_misbehaviour = self.misbehaviour
         try:
             answer = route(request, params)
-        except _InvalidQueryError as invalid:
+        except InvalidQueryError as invalid:
             answer = self._errors(422, invalid.errors)
         answer.headers.update(rate_headers)
         return answer
+
+    def _fault_answer(self, fault: str | int, key: str | None) -> Answer:
+        if fault == "429":
+            return self._fault_429()
+        answer = self._fault_status(fault)
+        if self._buckets is not None and key is not None:
+            answer.headers.update(self._buckets.peek(key))
+        return answer
+
+    def _broken(self, request: web.Request) -> Answer | None:
+        """The answer a route-level `Misbehaviour` gives instead of the real one, if any."""
+        m = self.misbehaviour
+        if m.echo_authorization:
+            sent = request.headers.get("Authorization", "")
+            err = error_object(401, f"The credentials {sent!r} are not valid.")
+            err["source"] = {"header": f"Authorization: {sent}"}
+            return self._errors(401, [err])
+        if m.error_detail_bytes:
+            detail = ("Internal error. " * (m.error_detail_bytes // 16 + 1))[: m.error_detail_bytes]
+            return self._errors(500, [error_object(500, detail)])
+        if m.redirect is not None:
+            host, _, port = request.host.rpartition(":")
+            location = redirect_location(
+                m.redirect, host=host, port=int(port or 80), path_qs=request.raw_path
+            )
+            return Answer(302, b"", {"Location": location})
+        if m.ok_without_data == "empty":
+            return Answer(200, b"{}")
+        if m.ok_without_data == "errors":
+            detail = "The request could not be completed; try again later."
+            return Answer(200, self._encoder.encode({"errors": [error_object(500, detail)]}))
+        return None
 
     def _next_request_id(self) -> str:
         return str(uuid.UUID(int=self._request_ids.getrandbits(128), version=4))
 
     def _errors(
         self, status: int, errors: list[dict[str, Any]], headers: dict[str, str] | None = None
-    ) -> _Answer:
+    ) -> Answer:
         if self._legacy:
             errors = [
                 {
@@ -696,11 +391,11 @@ class MockTelnyxServer:
                 }
                 for err in errors
             ]
-        return _Answer(status, self._encoder.encode({"errors": errors}), dict(headers or {}))
+        return Answer(status, self._encoder.encode({"errors": errors}), dict(headers or {}))
 
-    def _fault_429(self) -> _Answer:
+    def _fault_429(self) -> Answer:
         assert self._dice is not None  # noqa: S101 - only called with a fault plan
-        retry = _seconds(self._dice.plan.retry_after)
+        retry = seconds_text(self._dice.plan.retry_after)
         limit = self._rate_limit.limit if self._rate_limit is not None else 100
         headers = {
             "Retry-After": retry,
@@ -708,20 +403,20 @@ class MockTelnyxServer:
             "x-ratelimit-remaining": "0",
             "x-ratelimit-reset": retry,
         }
-        return self._errors(429, [_error(429, "Too many requests; slow down.")], headers)
+        return self._errors(429, [error_object(429, "Too many requests; slow down.")], headers)
 
-    def _fault_status(self, fault: str | int) -> _Answer:
+    def _fault_status(self, fault: str | int) -> Answer:
         assert self._dice is not None  # noqa: S101 - only called with a fault plan
         if isinstance(fault, int):
             status, html = fault, False
         else:
             status, html = self._dice.next_5xx()
         if html:
-            return _Answer(status, _BAD_GATEWAY_HTML, {}, "text/html")
+            return Answer(status, BAD_GATEWAY_HTML, {}, "text/html")
         detail = f"The server answered {status} {HTTPStatus(status).phrase} (injected fault)."
-        return self._errors(status, [_error(status, detail)])
+        return self._errors(status, [error_object(status, detail)])
 
-    async def _send_truncated(self, request: web.Request, answer: _Answer) -> web.StreamResponse:
+    async def _send_truncated(self, request: web.Request, answer: Answer) -> web.StreamResponse:
         response = web.StreamResponse(status=answer.status, headers=answer.headers)
         response.content_type = answer.content_type
         response.content_length = len(answer.body)
@@ -731,9 +426,32 @@ class MockTelnyxServer:
             request.transport.close()  # flushes the half written, then hangs up
         return response
 
+    async def _send_padded(self, request: web.Request, answer: Answer) -> web.StreamResponse:
+        response = web.StreamResponse(status=answer.status, headers=answer.headers)
+        response.content_type = answer.content_type
+        await response.prepare(request)  # no Content-Length: sent chunked
+        try:
+            for chunk in padded_chunks(answer.body, self.misbehaviour.huge_body_bytes):
+                await response.write(chunk)
+            await response.write_eof()
+        except ConnectionError:  # the client stopped reading, as it should: nothing to do
+            pass
+        return response
+
+    async def _send_gzip_bomb(self, answer: Answer) -> web.Response:
+        key = (answer.body, self.misbehaviour.gzip_bomb_bytes)
+        packed = self._bombs.get(key)
+        if packed is None:
+            packed = await asyncio.to_thread(gzip_bomb, *key)
+            self._bombs = {key: packed}  # the last one only: pages differ
+        headers = {**answer.headers, "Content-Encoding": "gzip"}
+        return web.Response(
+            status=answer.status, body=packed, headers=headers, content_type=answer.content_type
+        )
+
     # -- endpoints --------------------------------------------------------------------------
 
-    def _list_sim_cards(self, request: web.Request, params: _Params) -> _Answer:
+    def _list_sim_cards(self, request: web.Request, params: Params) -> Answer:
         del request
         number, size = params.page()
         status = params.choices("filter[status]", FILTERABLE_SIM_CARD_STATUSES)
@@ -744,7 +462,7 @@ class MockTelnyxServer:
         include_group = params.boolean("include_sim_card_group")
         sort = params.choice("sort", SORT_KEYS)
         if params.errors:
-            raise _InvalidQueryError(params.errors)
+            raise InvalidQueryError(params.errors)
         filters = ("sim_cards", status, tags, iccid, msisdn, group, sort, include_group)
         fleet = self.fleet
 
@@ -763,7 +481,7 @@ class MockTelnyxServer:
 
         return self._page(filters, number, size, select, render)
 
-    def _list_actions(self, request: web.Request, params: _Params) -> _Answer:
+    def _list_actions(self, request: web.Request, params: Params) -> Answer:
         del request
         number, size = params.page()
         card = params.uuid("filter[sim_card_id]")
@@ -771,7 +489,7 @@ class MockTelnyxServer:
         bulk = params.uuid("filter[bulk_sim_card_action_id]")
         action_type = params.choice("filter[action_type]", ACTION_TYPES)
         if params.errors:
-            raise _InvalidQueryError(params.errors)
+            raise InvalidQueryError(params.errors)
         filters = ("actions", card, status, bulk, action_type)
         fleet = self.fleet
 
@@ -792,24 +510,58 @@ class MockTelnyxServer:
         size: int,
         select: Callable[[], Sequence[int]],
         render: Callable[[int], dict[str, Any]],
-    ) -> _Answer:
+    ) -> Answer:
         key = (*filters, number, size)
         body = self._cache.get(key)
         if body is None:
             rows = select()
-            total = len(rows)
-            start = (number - 1) * size
-            page = rows[start : start + size] if start < total else ()
-            meta = {
-                "page_number": number,
-                "page_size": size,
-                "total_pages": -(-total // size),
-                "total_results": total,
-            }
-            body = self._encoder.encode({"data": [render(r) for r in page], "meta": meta})
+            if self.misbehaviour.pages_off_spec:
+                page, meta = self._broken_page(str(filters[0]), rows, number, size, render)
+            else:
+                total = len(rows)
+                start = (number - 1) * size
+                page = [render(r) for r in rows[start : start + size]] if start < total else []
+                meta = {
+                    "page_number": number,
+                    "page_size": size,
+                    "total_pages": -(-total // size),
+                    "total_results": total,
+                }
+            body = self._encoder.encode({"data": page, "meta": meta})
             self._cache.put(key, body)
         self._listed()
-        return _Answer(200, body)
+        return Answer(200, body)
+
+    def _broken_page(
+        self,
+        listing: str,
+        rows: Sequence[int],
+        number: int,
+        size: int,
+        render: Callable[[int], dict[str, Any]],
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """A page and its meta as the page-level knobs of `Misbehaviour` break them."""
+        m = self.misbehaviour
+        total = len(rows)
+        real_pages = -(-total // size)
+        served = 1 if m.ignore_page_number else number
+        if m.replay_lag and served > m.replay_lag:
+            served -= m.replay_lag
+        start = (served - 1) * size
+        page = [render(r) for r in rows[start : start + size + m.oversize_pages]]
+        if m.endless and total and served > real_pages:
+            page = []
+            for i in range(size + m.oversize_pages):
+                record = render(rows[((served - 1) * size + i) % total])
+                record["id"] = fresh_id(self._seed, listing, served, i)
+                page.append(record)
+        meta = {
+            "page_number": number + m.page_number_offset,
+            "page_size": size,
+            "total_pages": real_pages if m.total_pages is None else m.total_pages,
+            "total_results": total,
+        }
+        return page, meta
 
     def _listed(self) -> None:
         """Count a list answer; every ``drift.every``-th one changes the data."""
@@ -823,32 +575,34 @@ class MockTelnyxServer:
         fleet.delete_sim_cards(drift.delete, rng=rng)
         fleet.delete_actions(drift.delete, rng=rng)
 
-    def _get_sim_card(self, request: web.Request, params: _Params) -> _Answer:
+    def _get_sim_card(self, request: web.Request, params: Params) -> Answer:
         card_id = request.match_info["id"]
         self._check_id(card_id, params)
         include_group = params.boolean("include_sim_card_group")
         include_codes = params.boolean("include_pin_puk_codes")
         if params.errors:
-            raise _InvalidQueryError(params.errors)
+            raise InvalidQueryError(params.errors)
         card = self.fleet.sim_card(
             card_id, include_sim_card_group=include_group, include_pin_puk_codes=include_codes
         )
         if card is None:
-            return self._errors(404, [_error(404, f"No SIM card has the id {card_id}.")])
-        return _Answer(200, self._encoder.encode({"data": card}))
+            return self._errors(404, [error_object(404, f"No SIM card has the id {card_id}.")])
+        return Answer(200, self._encoder.encode({"data": card}))
 
-    def _get_action(self, request: web.Request, params: _Params) -> _Answer:
+    def _get_action(self, request: web.Request, params: Params) -> Answer:
         action_id = request.match_info["id"]
         self._check_id(action_id, params)
         if params.errors:
-            raise _InvalidQueryError(params.errors)
+            raise InvalidQueryError(params.errors)
         action = self.fleet.action(action_id)
         if action is None:
-            return self._errors(404, [_error(404, f"No SIM card action has the id {action_id}.")])
-        return _Answer(200, self._encoder.encode({"data": action}))
+            return self._errors(
+                404, [error_object(404, f"No SIM card action has the id {action_id}.")]
+            )
+        return Answer(200, self._encoder.encode({"data": action}))
 
     @staticmethod
-    def _check_id(value: str, params: _Params) -> None:
+    def _check_id(value: str, params: Params) -> None:
         if parse_uuid(value) is None:
-            detail = f"id must be a UUID such as {_EXAMPLE_UUID}; got {_show(value)}."
-            params.errors.append(_error(422, detail, "id"))
+            detail = f"id must be a UUID such as {EXAMPLE_UUID}; got {show(value)}."
+            params.errors.append(error_object(422, detail, "id"))

@@ -1,0 +1,147 @@
+"""The mock server's options: faults, rate limit and drift, and the record of a request."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from ._misbehaviour import Misbehaviour
+
+
+FaultName = str | int | None
+"""A scripted fault: "5xx", "429", "drop", "truncate", "hang", an HTTP status, or None."""
+
+FAULT_NAMES = ("5xx", "429", "drop", "truncate", "hang")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaultPlan:
+    """Which requests to the four API routes misbehave, decided in arrival order.
+
+    The first ``len(script)`` requests get the scripted fault (a name, an HTTP status to
+    answer with a Telnyx errors body, or None for no fault). Every later request draws one
+    number from ``random.Random(seed)`` and gets a fault with these probabilities (their sum
+    must not exceed 1):
+
+    - ``error_5xx``: 500, 502, 503, 504 in turn, with a Telnyx errors body; every other 502
+      (the first, third, ...) comes as an HTML page instead, like a proxy's.
+    - ``rate_limited``: 429, code "10011", ``Retry-After: retry_after`` and
+      ``x-ratelimit-limit/remaining/reset`` headers.
+    - ``drop``: the connection is closed without an answer; the request is not processed (it
+      takes no rate-limit token and does not count towards drift).
+    - ``truncate``: the real answer, declaring its full Content-Length, cut off half way.
+    - ``hang``: the real answer, ``hang_seconds`` late (cut short when the server closes).
+    """
+
+    seed: int = 0
+    error_5xx: float = 0.0
+    rate_limited: float = 0.0
+    drop: float = 0.0
+    truncate: float = 0.0
+    hang: float = 0.0
+    hang_seconds: float = 60.0
+    retry_after: float = 0.05
+    script: Sequence[FaultName] = ()
+
+    def __post_init__(self) -> None:
+        rates = (self.error_5xx, self.rate_limited, self.drop, self.truncate, self.hang)
+        if any(not 0.0 <= r <= 1.0 for r in rates) or sum(rates) > 1.0 + 1e-9:
+            raise ValueError("fault probabilities must be in [0, 1] and sum to at most 1")
+        if self.hang_seconds < 0 or self.retry_after < 0:
+            raise ValueError("hang_seconds and retry_after must not be negative")
+        for item in self.script:
+            bad_name = isinstance(item, str) and item not in FAULT_NAMES
+            bad_status = isinstance(item, int) and not 400 <= item <= 599  # noqa: PLR2004
+            if bad_name or bad_status:
+                raise ValueError(
+                    f"script items are one of {FAULT_NAMES}, an HTTP status 400-599 or None;"
+                    f" got {item!r}"
+                )
+        object.__setattr__(self, "script", tuple(self.script))
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket per API key: ``burst`` tokens, refilled at ``requests_per_second``.
+
+    ``burst`` defaults to ``ceil(requests_per_second)`` (at least 1); a bucket starts full.
+    Each authenticated request takes one token; with none left the answer is 429 (code
+    "10011") with ``Retry-After`` = seconds until one token is back. Every answer to an
+    authenticated request carries ``x-ratelimit-limit`` (= burst), ``x-ratelimit-remaining`` (whole
+    tokens left) and ``x-ratelimit-reset`` (seconds, possibly fractional such as "0.42",
+    until the bucket is full again, i.e. until remaining is back to limit).
+    """
+
+    requests_per_second: float
+    burst: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.requests_per_second <= 0 or (self.burst is not None and self.burst < 1):
+            raise ValueError("requests_per_second must be > 0 and burst >= 1")
+
+    @property
+    def limit(self) -> int:
+        """The bucket's size."""
+        if self.burst is not None:
+            return self.burst
+        return max(1, math.ceil(self.requests_per_second))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drift:
+    """Change the data while a client pages through it.
+
+    After every ``every``-th list request answered 200 (either listing), ``insert`` new SIM
+    cards and ``insert`` new actions appear at the head of their listings (newest
+    ``created_at``) and ``delete`` random existing cards and ``delete`` random actions
+    disappear. Choices and new records come from ``random.Random(seed)``.
+    """
+
+    seed: int = 0
+    every: int = 10
+    insert: int = 5
+    delete: int = 0
+
+    def __post_init__(self) -> None:
+        if self.every < 1 or self.insert < 0 or self.delete < 0:
+            raise ValueError("every must be >= 1, insert and delete >= 0")
+
+
+@dataclass(kw_only=True, slots=True)
+class RequestRecord:
+    """One request as the server saw it.
+
+    ``raw_query`` is the query string exactly as received; ``query`` maps each decoded name
+    to its decoded values in order. ``status`` is None while unanswered or when no status was
+    sent (a dropped connection, or a client that gave up first). ``headers`` have lower-case
+    names, and the bearer token is replaced by ``<redacted>``.
+    """
+
+    method: str
+    path: str
+    raw_query: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    status: int | None = None
+    fault: str | None = None
+
+
+class ServerOptions(TypedDict, total=False):
+    """The keyword arguments of `MockTelnyxServer` besides host and port."""
+
+    sim_cards: int
+    actions: int
+    seed: int
+    latency: float
+    api_key: str | None
+    faults: FaultPlan | None
+    rate_limit: RateLimit | None
+    drift: Drift | None
+    legacy_errors: bool
+    cache_bytes: int
+    clock: Callable[[], float] | None
+    misbehaviour: Misbehaviour | None

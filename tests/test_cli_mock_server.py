@@ -1,0 +1,78 @@
+"""`simcards mock-server`: its misbehaviour flags, and usage errors as one line with exit 2."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from simcards_async._cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_MAIN = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('simcards_async', run_name='__main__', alter_sys=True)"
+)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--port", "99999"], "--port must be between 0 and 65535; got 99999"),
+        (["--port", "-1"], "--port must be between 0 and 65535; got -1"),
+        (["--sim-cards", "-5"], "--sim-cards must not be negative; got -5"),
+        (["--latency-ms", "-1"], "--latency-ms must not be negative; got -1.0"),
+        (["--replay-lag", "-2"], "--replay-lag must not be negative; got -2"),
+        (["--gzip-bomb-bytes", "-1"], "--gzip-bomb-bytes must not be negative; got -1"),
+        (["--header", "no-colon"], "--header must be NAME:VALUE; got 'no-colon'"),
+        (["--redirect", ""], "--redirect must be one of bad-ipv6, bad-port, userinfo or a"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad mock-server flag exits 2 with one line naming it, before anything is served."""
+    assert main(["mock-server", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith(f"simcards: error: {message}")
+
+
+def test_misbehaviour_flags_reach_the_server() -> None:
+    """Flags such as --ok-without-data and --header change what the served API answers."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    flags = ["--ok-without-data", "empty", "--header", "x-ratelimit-remaining: inf"]
+    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-c", AS_MAIN, "mock-server", "--port", "0", "--sim-cards", "9", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v2", url), url
+        request = urllib.request.Request(  # noqa: S310  (a loopback URL we just read)
+            url + "/sim_cards", headers={"Authorization": "Bearer k"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            assert answer.status == 200
+            assert answer.headers["x-ratelimit-remaining"] == "inf"
+            assert msgspec.json.decode(answer.read()) == {}
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 0
+    assert err == ""
