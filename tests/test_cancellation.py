@@ -23,6 +23,7 @@ import aiohttp
 import anyio
 import pytest
 from leaks import library_tasks
+from polling import eventually, loop_turns
 
 from simcards_async import (
     APITimeoutError,
@@ -61,20 +62,25 @@ def _checked_out(client: SimCardsClient) -> int:
 
 
 async def _settle(client: SimCardsClient) -> None:
-    """Let cancelled tasks and finalizers run to their end (bounded: a hang fails the test)."""
-    with anyio.move_on_after(2):
-        while library_tasks() or _checked_out(client):
-            await asyncio.sleep(0.002)
-    await asyncio.sleep(0.01)
+    """Let cancelled tasks and finalizers run to their end (bounded: a hang fails the test),
+    then let requests already written reach the server, so the counts after are final.
+    """
+    await eventually(
+        lambda: not library_tasks() and not _checked_out(client),
+        what="the library's tasks to end and its connections to come back",
+    )
+    await loop_turns()
 
 
 async def _no_task_left_but(before: set[asyncio.Task[Any]]) -> None:
     """Every task the test did not start with ends (server handlers close with their sockets)."""
     current = asyncio.current_task()
-    with anyio.move_on_after(2):
-        while {t for t in asyncio.all_tasks() if not t.done()} - before - {current}:
-            await asyncio.sleep(0.005)
-    assert {t for t in asyncio.all_tasks() if not t.done()} - before - {current} == set()
+
+    def left() -> set[asyncio.Task[Any]]:
+        return {t for t in asyncio.all_tasks() if not t.done()} - before - {current}
+
+    await eventually(lambda: not left(), what="every task the test started to end")
+    assert left() == set()
 
 
 def _no_resource_warning(holder: list[Any]) -> None:
@@ -290,7 +296,7 @@ async def test_failure_of_one_merged_stream_cancels_the_other() -> None:
         assert library_tasks() == []
         assert _checked_out(client) == 0
         sent = len(server.requests)
-        await asyncio.sleep(0.05)
+        await loop_turns()
         assert len(server.requests) == sent
 
 
@@ -343,18 +349,19 @@ async def test_client_closed_mid_read_raises_runtime_error(server: MockTelnyxSer
 
 
 async def _settle_closed() -> None:
-    with anyio.move_on_after(2):
-        while library_tasks():
-            await asyncio.sleep(0.002)
+    await eventually(lambda: not library_tasks(), what="the library's tasks to end")
 
 
 async def test_deadline_ends_a_listing_against_a_slow_server() -> None:
     """The client's ``deadline`` ends a listing from a slow server with ``APITimeoutError``
     instead of letting it run on; what was yielded before is a clean prefix.
     """
+    # The first page comes at once and every later answer hangs for a minute, so that
+    # the listing is cut mid-way by the deadline however busy the machine is.
+    plan = FaultPlan(script=[None, *["hang"] * 50], hang_seconds=60)
     async with (
-        MockTelnyxServer(sim_cards=CARDS, actions=1, latency=0.1) as server,
-        SimCardsClient(KEY, server.url, max_concurrency=2, deadline=0.4) as client,
+        MockTelnyxServer(sim_cards=CARDS, actions=1, faults=plan) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=2, deadline=1.0) as client,
     ):
         got: list[str] = []
         started = time.monotonic()
