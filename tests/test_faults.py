@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from servers import serve
 
 from simcards_async import (
     APIResponseValidationError,
@@ -374,16 +375,8 @@ class _Handler:
 
 @asynccontextmanager
 async def _serve(handler: _Handler) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handler.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/v2"
-    finally:
-        await runner.cleanup()
+    async with serve(handler.handle, method="GET") as served:
+        yield served.url
 
 
 MALFORMED_BODIES = [

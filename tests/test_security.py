@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from servers import serve
 
 from simcards_async import (
     APIConnectionError,
@@ -102,15 +103,8 @@ async def _web(
     answer: Callable[[web.Request], Awaitable[web.StreamResponse]],
 ) -> AsyncIterator[Any]:
     """A one-route aiohttp.web server on 127.0.0.1; yields an object with ``url``."""
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield _Url(f"http://127.0.0.1:{runner.addresses[0][1]}/v2")
-    finally:
-        await runner.cleanup()
+    async with serve(answer) as served:
+        yield served
 
 
 @dataclass
@@ -295,16 +289,9 @@ async def _recording(
     answer: Callable[[web.Request], Awaitable[web.StreamResponse]], host: str = "127.0.0.1"
 ) -> AsyncIterator[_Recorder]:
     recorder = _Recorder(answer)
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", recorder.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    recorder.url = f"http://{host}:{runner.addresses[0][1]}"
-    try:
+    async with serve(recorder.handle, host=host) as served:
+        recorder.url = served.origin
         yield recorder
-    finally:
-        await runner.cleanup()
 
 
 PAGE = b'{"data": [{"id": "a"}, {"id": "b"}], "meta": {"page_number": 1, "page_size": 10, "total_pages": 1, "total_results": 2}}'  # noqa: E501
