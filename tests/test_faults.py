@@ -262,9 +262,11 @@ async def test_truncated_page_is_refetched_never_passed_as_a_short_page() -> Non
 async def test_hang_then_success_after_one_retry() -> None:
     """An answer that hangs past ``timeout`` is abandoned and retried; the retry succeeds."""
     plan = FaultPlan(script=["hang"], hang_seconds=30)
+    # The retry's real answer must fit in ``timeout`` too: a second leaves room on a busy
+    # machine, and is still far from the 30 s hang.
     async with (
         MockTelnyxServer(sim_cards=10, actions=1, faults=plan) as server,
-        _fast_client(server.url, timeout=0.2, max_retries=1) as client,
+        _fast_client(server.url, timeout=1.0, max_retries=1) as client,
     ):
         started = time.monotonic()
         stream = client.sim_cards()
