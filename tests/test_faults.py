@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -365,7 +364,7 @@ async def test_non_retryable_status_is_sent_exactly_once(
 
 @dataclass
 class _Handler:
-    """A one-route aiohttp.web server on 127.0.0.1 answering whatever ``answer`` returns."""
+    """Records each request's path, then answers whatever ``answer`` returns."""
 
     answer: Callable[[web.Request], Awaitable[web.StreamResponse]]
     hits: list[str] = field(default_factory=list)
@@ -373,12 +372,6 @@ class _Handler:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.hits.append(request.path_qs)
         return await self.answer(request)
-
-
-@asynccontextmanager
-async def _serve(handler: _Handler) -> AsyncIterator[str]:
-    async with serve(handler.handle, method="GET") as served:
-        yield served.url
 
 
 MALFORMED_BODIES = [
@@ -401,7 +394,8 @@ async def test_malformed_2xx_body_is_retried_then_raises_validation_error(body: 
         return web.Response(body=body, content_type="application/json")
 
     handler = _Handler(answer)
-    async with _serve(handler) as url:
+    async with serve(handler.handle, method="GET") as served:
+        url = served.url
         async with _fast_client(url, max_retries=2) as client:
             stream = client.sim_cards()
             with pytest.raises(APIResponseValidationError) as info:

@@ -98,15 +98,6 @@ def _mock(**options: Any) -> Callable[[], Any]:
     return lambda: MockTelnyxServer(sim_cards=30, actions=1, **options)
 
 
-@asynccontextmanager
-async def _web(
-    answer: Callable[[web.Request], Awaitable[web.StreamResponse]],
-) -> AsyncIterator[Any]:
-    """A one-route aiohttp.web server on 127.0.0.1; yields an object with ``url``."""
-    async with serve(answer) as served:
-        yield served
-
-
 @dataclass
 class _Url:
     url: str
@@ -157,7 +148,7 @@ SCENARIOS: dict[str, _Scenario] = {
     ),
     "deadline": _Scenario(APITimeoutError, _mock(latency=0.3), {"deadline": 0.1}),
     "refused": _Scenario(APIConnectionError, _nothing_listening),
-    "bad-json": _Scenario(APIResponseValidationError, lambda: _web(_bad_json)),
+    "bad-json": _Scenario(APIResponseValidationError, lambda: serve(_bad_json)),
     "bad-status-line": _Scenario(APIConnectionError, lambda: _raw(b"garbage\r\n\r\n")),
     "bad-header": _Scenario(
         APIConnectionError, lambda: _raw(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n")
