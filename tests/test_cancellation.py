@@ -23,6 +23,7 @@ import aiohttp
 import anyio
 import pytest
 from leaks import library_tasks
+from polling import eventually, loop_turns
 
 from simcards_async import (
     APITimeoutError,
@@ -61,20 +62,25 @@ def _checked_out(client: SimCardsClient) -> int:
 
 
 async def _settle(client: SimCardsClient) -> None:
-    """Let cancelled tasks and finalizers run to their end (bounded: a hang fails the test)."""
-    with anyio.move_on_after(2):
-        while library_tasks() or _checked_out(client):
-            await asyncio.sleep(0.002)
-    await asyncio.sleep(0.01)
+    """Let cancelled tasks and finalizers run to their end (bounded: a hang fails the test),
+    then let requests already written reach the server, so the counts after are final.
+    """
+    await eventually(
+        lambda: not library_tasks() and not _checked_out(client),
+        what="the library's tasks to end and its connections to come back",
+    )
+    await loop_turns()
 
 
 async def _no_task_left_but(before: set[asyncio.Task[Any]]) -> None:
     """Every task the test did not start with ends (server handlers close with their sockets)."""
     current = asyncio.current_task()
-    with anyio.move_on_after(2):
-        while {t for t in asyncio.all_tasks() if not t.done()} - before - {current}:
-            await asyncio.sleep(0.005)
-    assert {t for t in asyncio.all_tasks() if not t.done()} - before - {current} == set()
+
+    def left() -> set[asyncio.Task[Any]]:
+        return {t for t in asyncio.all_tasks() if not t.done()} - before - {current}
+
+    await eventually(lambda: not left(), what="every task the test started to end")
+    assert left() == set()
 
 
 def _no_resource_warning(holder: list[Any]) -> None:
@@ -290,7 +296,7 @@ async def test_failure_of_one_merged_stream_cancels_the_other() -> None:
         assert library_tasks() == []
         assert _checked_out(client) == 0
         sent = len(server.requests)
-        await asyncio.sleep(0.05)
+        await loop_turns()
         assert len(server.requests) == sent
 
 
@@ -326,35 +332,64 @@ async def test_stream_of_a_closed_client_with_its_own_session_raises_runtime_err
         assert server.requests == []
 
 
-async def test_client_closed_mid_read_raises_runtime_error(server: MockTelnyxServer) -> None:
+async def test_client_closed_mid_read_raises_runtime_error() -> None:
     """Closing the client while a stream is read makes the reader raise ``RuntimeError``."""
-    client = SimCardsClient(KEY, server.url, max_concurrency=2)
-    stream = client.sim_cards(page_size=10)
-    got = 0
-    with pytest.raises(RuntimeError, match="closed"):
-        async for _ in stream:
-            got += 1
-            if got == 25:
-                await client.aclose()
-    # The page already handed over is finished; the next one is refused.
-    assert got == 30
-    await _settle_closed()
-    assert library_tasks() == []
+    # Pages 1-3 are answered, every later request hangs: the next page is still on its way
+    # when the client closes, however fast or slow the machine is.
+    plan = FaultPlan(script=[None] * 3 + ["hang"] * 20, hang_seconds=60)
+    async with MockTelnyxServer(sim_cards=CARDS, actions=1, faults=plan) as server:
+        client = SimCardsClient(KEY, server.url, max_concurrency=2)
+        stream = client.sim_cards(page_size=10)
+        got = 0
+        with pytest.raises(RuntimeError, match="closed"):
+            async for _ in stream:
+                got += 1
+                if got == 25:
+                    await client.aclose()
+        # The page already handed over is finished; the next one is refused.
+        assert got == 30
+        await _settle_closed()
+        assert library_tasks() == []
+
+
+@pytest.mark.xfail(
+    reason="a page already in the hand-over buffer when the client closes is still yielded"
+    " (PageStream._received takes it with receive_nowait before learning of the close)",
+)
+async def test_client_closed_mid_read_refuses_a_page_already_buffered() -> None:
+    """Closing the client refuses the next page even when it had already arrived."""
+    plan = FaultPlan(script=[None] * 4 + ["hang"] * 20, hang_seconds=60)
+    async with MockTelnyxServer(sim_cards=CARDS, actions=1, faults=plan) as server:
+        client = SimCardsClient(KEY, server.url, max_concurrency=2)
+        stream = client.sim_cards(page_size=10)
+        got = 0
+        with pytest.raises(RuntimeError, match="closed"):
+            async for _ in stream:
+                got += 1
+                if got == 25:
+                    # Page 4 has arrived and waits in the buffer: what a busy machine does.
+                    await eventually(lambda: stream.stats.pages_fetched >= 4)
+                    await loop_turns()
+                    await client.aclose()
+        assert got == 30
+        await _settle_closed()
+        assert library_tasks() == []
 
 
 async def _settle_closed() -> None:
-    with anyio.move_on_after(2):
-        while library_tasks():
-            await asyncio.sleep(0.002)
+    await eventually(lambda: not library_tasks(), what="the library's tasks to end")
 
 
 async def test_deadline_ends_a_listing_against_a_slow_server() -> None:
     """The client's ``deadline`` ends a listing from a slow server with ``APITimeoutError``
     instead of letting it run on; what was yielded before is a clean prefix.
     """
+    # The first page comes at once and every later answer hangs for a minute, so that
+    # the listing is cut mid-way by the deadline however busy the machine is.
+    plan = FaultPlan(script=[None, *["hang"] * 50], hang_seconds=60)
     async with (
-        MockTelnyxServer(sim_cards=CARDS, actions=1, latency=0.1) as server,
-        SimCardsClient(KEY, server.url, max_concurrency=2, deadline=0.4) as client,
+        MockTelnyxServer(sim_cards=CARDS, actions=1, faults=plan) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=2, deadline=1.0) as client,
     ):
         got: list[str] = []
         started = time.monotonic()

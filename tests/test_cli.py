@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import os
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -20,8 +22,9 @@ import anyio
 import msgspec
 import pyarrow.parquet as pq
 import pytest
+from polling import eventually_sync
 
-from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient
+from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient, _cli
 from simcards_async._cli import ProgressBar, _parser, format_progress, main
 from simcards_async._export import SIM_CARD_ACTION_COLUMNS, SIM_CARD_COLUMNS
 from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
@@ -358,8 +361,10 @@ def test_progress_line_format() -> None:
     assert len(narrow) <= 60
 
 
-def test_progress_bar_redraws_at_most_ten_times_a_second() -> None:
+def test_progress_bar_redraws_at_most_ten_times_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
     """Updates closer together than a tenth of a second are not drawn."""
+    # The bar's clock stands still, so a machine that stalls mid-loop cannot add a draw.
+    monkeypatch.setattr(_cli, "time", types.SimpleNamespace(monotonic=lambda: 1000.0))
     terminal = FakeTerminal()
     bar = ProgressBar(terminal, "SIM cards", enabled=True)
     progress = Progress(1, 10, 250, 2500, 0, 0.0, 1.0)
@@ -490,13 +495,20 @@ def test_interrupt_exits_130_and_leaves_no_file(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         env=_child_env(),
     )
+
+    def written() -> bool:
+        """Records are in the temporary file: the export is well into the listing."""
+        assert process.poll() is None, process.communicate()
+        sizes = [0]
+        for path in tmp_path.iterdir():
+            if path.name.endswith(".partial"):
+                with contextlib.suppress(FileNotFoundError):  # renamed meanwhile
+                    sizes.append(path.stat().st_size)
+        return max(sizes) > 0
+
     try:
-        deadline = time.monotonic() + 30
-        while not any(name.endswith(".partial") for name in names(tmp_path)):
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        time.sleep(0.2)  # well into the listing: 1,000 pages at 40 ms, two at a time
+        # 1,000 pages at 40 ms, two at a time: far from done when the first records land.
+        eventually_sync(written, timeout=30, what="the export to write its first records")
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
     finally:

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from leaks import library_tasks
+from polling import eventually, loop_turns
 
 from simcards_async import (
     SIM_CARD_STATUSES,
@@ -281,9 +282,9 @@ def _ids(items: list[Any]) -> list[str]:
 
 
 async def _settle() -> None:
-    """Let cancelled tasks and finalizers run to their end."""
-    for _ in range(5):
-        await asyncio.sleep(0.01)
+    """Let cancelled tasks and finalizers run to their end (a hang fails the test)."""
+    await eventually(lambda: not library_tasks(), what="the library's tasks to end")
+    await loop_turns()
 
 
 # --- filters -------------------------------------------------------------------------
@@ -591,7 +592,7 @@ async def test_break_inside_async_with_stops_everything(slow_server: MockTelnyxS
         assert library_tasks() == []
         sent = len(slow_server.requests)
         assert 1 <= sent <= 1 + client.read_ahead
-        await asyncio.sleep(0.1)
+        await loop_turns()
         assert len(slow_server.requests) == sent
         assert stream.stats.items_yielded == 1
 
@@ -620,7 +621,7 @@ async def test_dropped_stream_is_cancelled(slow_server: MockTelnyxServer) -> Non
         await _settle()
         assert library_tasks() == []
         sent = len(slow_server.requests)
-        await asyncio.sleep(0.1)
+        await loop_turns()
         assert len(slow_server.requests) == sent
 
 
@@ -644,7 +645,8 @@ async def test_client_aclose_stops_running_streams(slow_server: MockTelnyxServer
     streams = [client.sim_cards(page_size=10), client.sim_cards(page_size=20)]
     for stream in streams:
         await stream.__aenter__()
-    await asyncio.sleep(0.05)
+    # Close while both listings have requests in flight (20 ms answers).
+    await eventually(lambda: len(slow_server.requests) >= len(streams))
     await client.aclose()
     assert library_tasks() == []
     for stream in streams:
@@ -1021,11 +1023,14 @@ async def test_session_made_by_the_client_is_closed(server: MockTelnyxServer) ->
 
 
 async def _watch_in_flight(server: MockTelnyxServer, peak: list[int]) -> None:
-    """Sample how many requests the server has received but not yet answered."""
+    """Sample, at every turn of the event loop, how many requests the server has received
+    but not yet answered: a count changes only between turns, so no peak is missed however
+    slow the machine is.
+    """
     while True:
         in_flight = sum(1 for r in server.requests if r.status is None and r.fault is None)
         peak.append(in_flight)
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0)
 
 
 async def test_one_concurrency_limit_per_client() -> None:

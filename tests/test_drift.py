@@ -23,6 +23,7 @@ import anyio
 import msgspec
 import pytest
 from aiohttp import web
+from servers import serve
 
 import simcards_async
 from simcards_async import RetryPolicy, SimCard, SimCardsClient
@@ -180,16 +181,8 @@ class _ShiftingListing:
 
     @asynccontextmanager
     async def serve(self) -> AsyncIterator[str]:
-        app = web.Application()
-        app.router.add_get("/v2/sim_cards", self.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        try:
-            yield f"http://127.0.0.1:{runner.addresses[0][1]}/v2"
-        finally:
-            await runner.cleanup()
+        async with serve(self.handle, route="/v2/sim_cards", method="GET") as served:
+            yield served.url
 
 
 async def test_shift_beyond_the_dedupe_window_is_reported() -> None:

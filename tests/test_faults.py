@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from servers import serve
 
 from simcards_async import (
     APIResponseValidationError,
@@ -261,9 +261,11 @@ async def test_truncated_page_is_refetched_never_passed_as_a_short_page() -> Non
 async def test_hang_then_success_after_one_retry() -> None:
     """An answer that hangs past ``timeout`` is abandoned and retried; the retry succeeds."""
     plan = FaultPlan(script=["hang"], hang_seconds=30)
+    # The retry's real answer must fit in ``timeout`` too: a second leaves room on a busy
+    # machine, and is still far from the 30 s hang.
     async with (
         MockTelnyxServer(sim_cards=10, actions=1, faults=plan) as server,
-        _fast_client(server.url, timeout=0.2, max_retries=1) as client,
+        _fast_client(server.url, timeout=1.0, max_retries=1) as client,
     ):
         started = time.monotonic()
         stream = client.sim_cards()
@@ -362,7 +364,7 @@ async def test_non_retryable_status_is_sent_exactly_once(
 
 @dataclass
 class _Handler:
-    """A one-route aiohttp.web server on 127.0.0.1 answering whatever ``answer`` returns."""
+    """Records each request's path, then answers whatever ``answer`` returns."""
 
     answer: Callable[[web.Request], Awaitable[web.StreamResponse]]
     hits: list[str] = field(default_factory=list)
@@ -370,20 +372,6 @@ class _Handler:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.hits.append(request.path_qs)
         return await self.answer(request)
-
-
-@asynccontextmanager
-async def _serve(handler: _Handler) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handler.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/v2"
-    finally:
-        await runner.cleanup()
 
 
 MALFORMED_BODIES = [
@@ -406,7 +394,8 @@ async def test_malformed_2xx_body_is_retried_then_raises_validation_error(body: 
         return web.Response(body=body, content_type="application/json")
 
     handler = _Handler(answer)
-    async with _serve(handler) as url:
+    async with serve(handler.handle, method="GET") as served:
+        url = served.url
         async with _fast_client(url, max_retries=2) as client:
             stream = client.sim_cards()
             with pytest.raises(APIResponseValidationError) as info:

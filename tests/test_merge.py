@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from polling import eventually
 
 import simcards_async as sc
 from simcards_async.testing import FaultPlan, MockTelnyxServer
@@ -137,8 +138,13 @@ async def test_break_out_of_a_merge_stops_everything(server: MockTelnyxServer) -
         ) as merged:
             async for _ in merged:
                 break
-        await asyncio.sleep(0.05)
+        await eventually(lambda: not client._tasks, what="the merged engines to end")
         assert client._tasks == set()
+
+    def started() -> set[asyncio.Task[object]]:
+        return {t for t in asyncio.all_tasks() if not t.done()} - before
+
+    await eventually(lambda: not started(), what="every task the test started to end")
     assert asyncio.all_tasks() - before == set()
 
 

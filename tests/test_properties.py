@@ -25,6 +25,7 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from servers import serve
 
 from simcards_async import (
     SIM_CARD_ACTION_STATUSES,
@@ -61,7 +62,7 @@ def _with_fixtures(examples: int) -> settings:
     return settings(
         max_examples=examples,
         deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
 
 
@@ -459,15 +460,8 @@ class _Echo:
 async def echo() -> AsyncIterator[tuple[_Echo, str]]:
     """An aiohttp.web server on 127.0.0.1 answering whatever the test sets."""
     handler = _Echo()
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handler.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield handler, f"http://127.0.0.1:{runner.addresses[0][1]}/v2"
-    finally:
-        await runner.cleanup()
+    async with serve(handler.handle, method="GET") as served:
+        yield handler, served.url
 
 
 _STATUSES = st.sampled_from(
@@ -642,16 +636,9 @@ class _Listener:
 async def listener() -> AsyncIterator[_Listener]:
     """A recording server, cheaper to start than a mock fleet."""
     recorder = _Listener()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", recorder.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    recorder.url = f"http://127.0.0.1:{runner.addresses[0][1]}/v2"
-    try:
+    async with serve(recorder.handle) as served:
+        recorder.url = served.url
         yield recorder
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture

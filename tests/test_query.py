@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
+from servers import serve
 
 from simcards_async import (
     MAX_PAGE_SIZE,
@@ -305,29 +306,20 @@ def _sdk_paths(calls: list[tuple[str, dict[str, Any]]]) -> list[str]:
         return web.json_response({"data": [], "meta": {}})
 
     async def run() -> None:
-        app = web.Application()
-        app.router.add_route("GET", "/{tail:.*}", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        client = telnyx.AsyncTelnyx(
-            api_key="KEY", base_url=f"http://127.0.0.1:{port}/v2", max_retries=0
-        )
-        try:
-            for kind, kwargs in calls:
-                if kind == "list":
-                    await client.sim_cards.list(**kwargs)
-                elif kind == "actions":
-                    await client.sim_cards.actions.list(**kwargs)
-                elif kind == "get":
-                    await client.sim_cards.retrieve(CARD, **kwargs)
-                else:
-                    await client.sim_cards.actions.retrieve(CARD)
-        finally:
-            await client.close()
-            await runner.cleanup()
+        async with serve(handler, method="GET") as served:
+            client = telnyx.AsyncTelnyx(api_key="KEY", base_url=served.url, max_retries=0)
+            try:
+                for kind, kwargs in calls:
+                    if kind == "list":
+                        await client.sim_cards.list(**kwargs)
+                    elif kind == "actions":
+                        await client.sim_cards.actions.list(**kwargs)
+                    elif kind == "get":
+                        await client.sim_cards.retrieve(CARD, **kwargs)
+                    else:
+                        await client.sim_cards.actions.retrieve(CARD)
+            finally:
+                await client.close()
 
     asyncio.run(run())
     return seen

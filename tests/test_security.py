@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from servers import serve
 
 from simcards_async import (
     APIConnectionError,
@@ -97,22 +98,6 @@ def _mock(**options: Any) -> Callable[[], Any]:
     return lambda: MockTelnyxServer(sim_cards=30, actions=1, **options)
 
 
-@asynccontextmanager
-async def _web(
-    answer: Callable[[web.Request], Awaitable[web.StreamResponse]],
-) -> AsyncIterator[Any]:
-    """A one-route aiohttp.web server on 127.0.0.1; yields an object with ``url``."""
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield _Url(f"http://127.0.0.1:{runner.addresses[0][1]}/v2")
-    finally:
-        await runner.cleanup()
-
-
 @dataclass
 class _Url:
     url: str
@@ -163,7 +148,7 @@ SCENARIOS: dict[str, _Scenario] = {
     ),
     "deadline": _Scenario(APITimeoutError, _mock(latency=0.3), {"deadline": 0.1}),
     "refused": _Scenario(APIConnectionError, _nothing_listening),
-    "bad-json": _Scenario(APIResponseValidationError, lambda: _web(_bad_json)),
+    "bad-json": _Scenario(APIResponseValidationError, lambda: serve(_bad_json)),
     "bad-status-line": _Scenario(APIConnectionError, lambda: _raw(b"garbage\r\n\r\n")),
     "bad-header": _Scenario(
         APIConnectionError, lambda: _raw(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n")
@@ -295,16 +280,9 @@ async def _recording(
     answer: Callable[[web.Request], Awaitable[web.StreamResponse]], host: str = "127.0.0.1"
 ) -> AsyncIterator[_Recorder]:
     recorder = _Recorder(answer)
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", recorder.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    recorder.url = f"http://{host}:{runner.addresses[0][1]}"
-    try:
+    async with serve(recorder.handle, host=host) as served:
+        recorder.url = served.origin
         yield recorder
-    finally:
-        await runner.cleanup()
 
 
 PAGE = b'{"data": [{"id": "a"}, {"id": "b"}], "meta": {"page_number": 1, "page_size": 10, "total_pages": 1, "total_results": 2}}'  # noqa: E501

@@ -1,0 +1,52 @@
+"""One tiny aiohttp.web server for answers the mock cannot give, on 127.0.0.1 port 0."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Served:
+    """Where a `serve` server listens."""
+
+    port: int
+    host: str = "127.0.0.1"
+
+    @property
+    def origin(self) -> str:
+        """``http://HOST:PORT``, for redirects and other origins."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The API base URL a client is given, ``http://HOST:PORT/v2``."""
+        return self.origin + "/v2"
+
+
+@asynccontextmanager
+async def serve(
+    handler: Handler, *, route: str = "/{tail:.*}", method: str = "*", host: str = "127.0.0.1"
+) -> AsyncIterator[Served]:
+    """Serve ``handler`` for ``method`` on ``route`` (every path by default) until exit.
+
+    It always binds 127.0.0.1; ``host`` only changes the name in ``origin``/``url``
+    (say ``localhost``, another origin on the same port).
+    """
+    app = web.Application()
+    app.router.add_route(method, route, handler)
+    # A handler still waiting at exit (an answer the test never released) is cut short
+    # instead of holding the test for aiohttp's default 60 s.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield Served(port=runner.addresses[0][1], host=host)
+    finally:
+        await runner.cleanup()
