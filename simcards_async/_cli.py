@@ -664,7 +664,10 @@ def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:
         )
     fmt = _resolve_format(args.format, target)
     if not to_stdout:
-        check_output_path(args.output)
+        try:
+            check_output_path(args.output)
+        except OSError as exc:
+            raise _UsageError(_os_message(exc)) from exc
     return target, fmt
 
 
