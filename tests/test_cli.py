@@ -264,7 +264,7 @@ async def test_output_dash_writes_jsonl_to_stdout(
 
 @pytest.mark.anyio
 async def test_parquet_to_stdout(server: MockTelnyxServer, capsysbinary: Any) -> None:
-    """--format parquet with --output - writes a readable Parquet file to stdout."""
+    """--format parquet with -o - writes Parquet to a stdout that is not a terminal (a pipe)."""
     assert (
         await run("export", "sim-card-actions", "--format", "parquet", "-o", "-", *api(server)) == 0
     )
