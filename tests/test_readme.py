@@ -7,9 +7,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import aiohttp
+import msgspec
 import pytest
+from aiohttp import web
 
+import simcards_async as sc
 from simcards_async.testing import MockTelnyxServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,3 +102,33 @@ def test_the_service_example_says_what_aiohttp_does() -> None:
     """The service example does not claim that a disconnect cancels the handler by default."""
     assert "a disconnecting client cancels the handler" not in README
     assert "handler_cancellation=True" in README
+
+
+@pytest.mark.anyio
+async def test_the_service_example_serves_json_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service example, served as written, streams the cards and refuses a bad filter."""
+    (source,) = [source for _, source in _blocks() if "web.StreamResponse" in source]
+    namespace: dict[str, Any] = {"__name__": "service"}
+    exec(compile(source, "service.py", "exec"), namespace)  # noqa: S102  (the README's own code)
+    async with MockTelnyxServer(sim_cards=400, seed=6) as server:
+        monkeypatch.setenv("TELNYX_API_KEY", KEY)
+        monkeypatch.setenv("TELNYX_BASE_URL", server.url)
+        async with sc.SimCardsClient(KEY, server.url) as client:
+            enabled = await client.sim_cards(status="enabled").collect()
+        runner = web.AppRunner(namespace["app"])
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = runner.addresses[0][1]
+            url = f"http://127.0.0.1:{port}/exports/sim-cards.jsonl"
+            async with aiohttp.ClientSession() as session:
+                async with session.get(url, params={"status": "enabled"}) as answer:
+                    assert answer.status == 200
+                    lines = (await answer.read()).splitlines()
+                async with session.get(url, params={"status": "enabeld"}) as answer:
+                    assert answer.status == 400
+                    assert "status" in await answer.text()
+        finally:
+            await runner.cleanup()
+    assert [msgspec.json.decode(line, type=sc.SimCard) for line in lines] == enabled
