@@ -403,7 +403,7 @@ def _run(args: argparse.Namespace) -> int:  # noqa: PLR0911  (a return per exit 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", DriftWarning)
-            warnings.showwarning = _show_warning
+            warnings.showwarning = _show_plain_warning
             return asyncio.run(_terminable(run(args)))
     except _Terminated:
         return EXIT_TERMINATED
@@ -489,7 +489,8 @@ def _note(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr)
 
 
-def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has)
+def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has, after the bar)
+    bar: ProgressBar,
     message: Warning | str,
     category: type[Warning],
     filename: str,
@@ -498,9 +499,19 @@ def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has)
     line: str | None = None,
 ) -> None:
     del category, filename, lineno, file, line  # a command's warning is one plain line
-    # On a terminal the progress bar holds the line: start a new one.
-    start = "\n" if sys.stderr.isatty() else ""
-    print(f"{start}{PROG}: warning: {message}", file=sys.stderr)
+    bar.above(f"{PROG}: warning: {message}")
+
+
+def _show_plain_warning(  # noqa: PLR0917  (the signature warnings.showwarning has)
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    del category, filename, lineno, file, line  # a command's warning is one plain line
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 # --- export -------------------------------------------------------------------------
@@ -685,6 +696,8 @@ def _on_progress(bar: ProgressBar, progress: Progress) -> None:
 @contextlib.contextmanager
 def _logging_to(bar: ProgressBar, verbosity: int) -> Iterator[None]:
     """With ``-v``/``-vv``, the library's log records on stderr (INFO/DEBUG), above the bar."""
+    # A warning too takes a line of its own above the bar (within _run's catch_warnings).
+    warnings.showwarning = functools.partial(_show_warning, bar)
     if verbosity <= 0:
         yield
         return

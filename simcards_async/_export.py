@@ -802,7 +802,7 @@ def _resolve_format(format: object, target: object) -> ExportFormat:
     """The format asked for, else the one a path's suffix names; anything else is refused.
 
     A file object without a known suffix in its name (``sys.stdout.buffer``) gets
-    JSON lines; Parquet is never written to a terminal.
+    JSON lines; Parquet and gzip (binary) are never written to a terminal.
     """
     if format is not None:
         fmt = next((known for known in _FORMATS if format == known), None)
@@ -827,8 +827,10 @@ def _resolve_format(format: object, target: object) -> ExportFormat:
         name = getattr(target, "name", None)
         known = _format_of_name(Path(name).name) if isinstance(name, (str, os.PathLike)) else None
         fmt = known or "jsonl"
-    if fmt == "parquet" and _is_terminal(target):
-        raise InvalidParameterError("target", "not a terminal when writing Parquet", target)
+    if (fmt == "parquet" or fmt.endswith(".gz")) and _is_terminal(target):
+        raise InvalidParameterError(
+            "target", "not a terminal when writing Parquet or gzip (binary)", target
+        )
     return fmt
 
 

@@ -22,7 +22,7 @@ import pytest
 from simcards_async import InternalServerError, Progress
 from simcards_async._cli import ProgressBar, _api_message, _parser, format_progress, main
 from simcards_async._export import SIM_CARD_COLUMNS
-from simcards_async.testing import MockTelnyxServer
+from simcards_async.testing import Drift, MockTelnyxServer
 
 KEY = "KEYcli-edge-tests"
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,7 +170,7 @@ def _on_a_terminal(argv: list[str]) -> tuple[int, bytes, str]:
 
 
 def test_no_data_to_a_terminal_unless_asked() -> None:
-    """Without -o, a terminal gets no records (exit 2); with -o - it does; Parquet never."""
+    """Without -o, a terminal gets no records (exit 2); with -o - it does; Parquet or gzip never."""
     demo = ["export", "sim-cards", "--demo", "--demo-size", "20", "-q"]
     status, shown, err = _on_a_terminal(demo)
     assert (status, shown) == (2, b"")
@@ -179,10 +179,11 @@ def test_no_data_to_a_terminal_unless_asked() -> None:
     status, shown, err = _on_a_terminal([*demo, "-o", "-"])
     assert (status, err) == (0, "")
     assert len(shown.splitlines()) == 20
-    status, shown, err = _on_a_terminal([*demo, "-o", "-", "--format", "parquet"])
-    assert (status, shown) == (2, b"")
-    assert "terminal" in err
-    assert "-o/--output" in err
+    for binary in ("parquet", "csv.gz"):
+        status, shown, err = _on_a_terminal([*demo, "-o", "-", "--format", binary])
+        assert (status, shown) == (2, b"")
+        assert "terminal" in err
+        assert "-o/--output" in err
 
 
 def test_a_pipe_gets_the_records_without_o() -> None:
@@ -439,3 +440,20 @@ def test_the_bar_goes_first() -> None:
     wide = format_progress(PROGRESS, "SIM cards", 200)
     without_bar = wide[:4] + wide[wide.index("]") + 1 :]
     assert format_progress(PROGRESS, "SIM cards", len(without_bar)) == without_bar
+
+
+@pytest.mark.anyio
+async def test_a_warning_on_a_terminal_takes_a_line_above_the_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drift warning clears the bar's line, is written on its own line, and the bar goes on."""
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    async with MockTelnyxServer(sim_cards=600, drift=Drift(every=2, insert=5)) as server:
+        argv = ["--page-size", "50", "--max-concurrency", "2", "-o", str(tmp_path / "c.jsonl")]
+        assert await run("export", "sim-cards", *argv, *api(server)) == 0
+    before, found, after = terminal.getvalue().partition("simcards: warning: the listing changed")
+    assert found
+    assert before == "" or before.endswith("\r")  # the bar's line was cleared, not run into
+    assert "\n" in after
+    assert after.rstrip().rsplit("\r", 1)[-1].startswith("simcards: exported")
