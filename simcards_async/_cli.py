@@ -673,13 +673,12 @@ def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:
         raise InvalidParameterError(
             "checkpoint", "used with -o FILE (output to stdout cannot be resumed)", args.checkpoint
         )
-    fmt = _resolve_format(args.format, target)
-    if not to_stdout:
+    if not to_stdout:  # the path first: a directory has no suffix to speak of
         try:
             check_output_path(args.output)
         except OSError as exc:
             raise _UsageError(_os_message(exc)) from exc
-    return target, fmt
+    return target, _resolve_format(args.format, target)
 
 
 def _on_progress(bar: ProgressBar, progress: Progress) -> None:

@@ -116,13 +116,13 @@ async def test_gz_and_json_suffixes(tmp_path: Path, server: MockTelnyxServer) ->
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("problem", ["directory", "missing parent"])
+@pytest.mark.parametrize("problem", ["directory", "directory without a suffix", "missing parent"])
 async def test_output_path_problems_are_found_before_any_request(
     tmp_path: Path, server: MockTelnyxServer, capsys: pytest.CaptureFixture[str], problem: str
 ) -> None:
     """A directory or a missing directory as -o exits 2, one sentence with the path, no request."""
-    if problem == "directory":
-        target = tmp_path / "out.csv"
+    if problem.startswith("directory"):
+        target = tmp_path / ("out.csv" if problem == "directory" else "out")
         target.mkdir()
         reason = "it is a directory"
     else:
