@@ -8,8 +8,8 @@
     simcards mock-server --port 0               # serve the mock API until Ctrl-C
 
 Flag values are not checked here beyond their type: the library validates them,
-as it would for any caller. Exit status: 0 done, 1 the API or the output
-failed, 2 a usage error (a flag value refused, no API key), 130 interrupted.
+as it would for any caller, and its messages are told in the flags' names.
+The exit statuses are ``EXIT_CODES`` (listed by ``--help``).
 """
 
 from __future__ import annotations
@@ -17,20 +17,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import difflib
+import errno
+import functools
+import logging
 import os
+import re
 import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Coroutine
-from typing import Any, TextIO
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, BinaryIO, TextIO, TypeVar
 
 from . import (
+    APIError,
+    AuthenticationError,
     DriftWarning,
+    ExportFormat,
     ExportResult,
     InvalidParameterError,
     MergedStream,
+    NotFoundError,
     PageStream,
     Progress,
     SimCard,
@@ -41,6 +52,7 @@ from . import (
     export,
     merge,
 )
+from ._export import ALLOWED_SUFFIXES, _resolve_format, check_output_path
 
 __all__ = ["main"]
 
@@ -54,7 +66,57 @@ DEMO_API_KEY = "KEYsimcards-demo"
 #: Shortest time between two redraws of the progress bar.
 REDRAW_INTERVAL = 0.1
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: 128 + the signal's number, as a shell reports a command a signal ended.
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE, EXIT_TERMINATED = 130, 141, 143
+
+#: Every exit status of ``simcards``, as ``--help`` lists them.
+EXIT_CODES = f"""exit status:
+  {EXIT_OK:<4} done
+  {EXIT_FAILED:<4} the API or the output failed (a target file is left as it was)
+  {EXIT_USAGE:<4} usage error: a flag or value refused, no API key, an output refused;
+       nothing was sent
+  {EXIT_INTERRUPTED:<4} interrupted by Ctrl-C (SIGINT)
+  {EXIT_BROKEN_PIPE:<4} the reader of stdout went away (a broken pipe, as with '| head'); quiet
+  {EXIT_TERMINATED:<4} terminated by SIGTERM, which ends an export as Ctrl-C does
+"""
+
+#: The flag a library parameter is set by, for messages in the words the user typed.
+FLAGS = {
+    "status": "--status",
+    "tags": "--tag",
+    "iccid": "--iccid",
+    "msisdn": "--msisdn",
+    "sim_card_group_id": "--group-id",
+    "include_sim_card_group": "--include-sim-card-group",
+    "sort": "--sort",
+    "sim_card_id": "--sim-card-id",
+    "bulk_sim_card_action_id": "--bulk-action-id",
+    "action_type": "--action-type",
+    "page_size": "--page-size",
+    "limit": "--limit",
+    "max_concurrency": "--max-concurrency",
+    "api_key": "--api-key",
+    "base_url": "--base-url",
+    "format": "--format",
+    "target": "-o/--output",
+    "checkpoint": "--checkpoint",
+    "resume_from": "--checkpoint",
+}
+
+#: What an OS error means, in words; the others use the system's own text.
+_OS_REASONS = {
+    errno.EISDIR: "it is a directory",
+    errno.ENOENT: "no such file or directory (is the directory there?)",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "the file system is read-only",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exceeded",
+}
+
+log = logging.getLogger("simcards_async.cli")
 
 _Run = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -67,7 +129,9 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="List Telnyx SIM cards and SIM card actions, fast, and export them "
         "as JSON lines, CSV or Parquet.",
-        epilog="Run 'simcards export sim-cards --demo' to try it without an API key.",
+        epilog="Run 'simcards export sim-cards --demo' to try it without an API key.\n\n"
+        + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(
@@ -87,6 +151,8 @@ def _parser() -> argparse.ArgumentParser:
         "sim-cards",
         help="export SIM cards (GET /sim_cards)",
         description="Export SIM cards (GET /sim_cards), filtered as the API allows.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     filters = cards.add_argument_group("filters")
     filters.add_argument(
@@ -130,6 +196,8 @@ def _parser() -> argparse.ArgumentParser:
         "sim-card-actions",
         help="export SIM card actions (GET /sim_card_actions)",
         description="Export SIM card actions (GET /sim_card_actions), filtered as the API allows.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     filters = actions.add_argument_group("filters")
     filters.add_argument(
@@ -279,13 +347,14 @@ def _add_common_flags(common: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         metavar="FILE",
-        help="file to write, replaced only once the export is complete; '-' or none for stdout",
+        help="file to write, replaced only once the export is complete; '-' for stdout "
+        "(with no -o, data goes to stdout only when it is not a terminal)",
     )
     output.add_argument(
         "--format",
-        metavar="{jsonl,csv,parquet}",
-        help="jsonl, csv or parquet (default: from the output's suffix, .jsonl/.ndjson/.json, "
-        ".csv, .parquet/.pq; else jsonl)",
+        metavar="FORMAT",
+        help="jsonl, json, csv, parquet, jsonl.gz, json.gz or csv.gz (default: from the "
+        f"output's suffix, {ALLOWED_SUFFIXES}; jsonl to stdout); needed for any other suffix",
     )
     output.add_argument(
         "--limit", type=int, metavar="N", help="stop after this many records (default: all of them)"
@@ -299,6 +368,14 @@ def _add_common_flags(common: argparse.ArgumentParser) -> None:
     )
     output.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar and no summary on stderr"
+    )
+    output.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log what the library does to stderr, above the progress bar: -v for INFO, "
+        "-vv for DEBUG (each request)",
     )
     output.add_argument("--debug", action="store_true", help="show a traceback on errors")
 
@@ -333,11 +410,22 @@ def _add_common_flags(common: argparse.ArgumentParser) -> None:
     )
     demo.add_argument(
         "--demo-size",
-        type=int,
+        type=_count,
         default=DEMO_SIZE,
         metavar="N",
         help="SIM cards and SIM card actions the --demo server holds (default: %(default)s)",
     )
+
+
+def _count(text: str) -> int:
+    """An argparse type: an integer >= 0 (a bad one is a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
 
 
 # --- main ---------------------------------------------------------------------------
@@ -356,32 +444,125 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK if args.command == "mock-server" else EXIT_INTERRUPTED
 
 
-def _run(args: argparse.Namespace) -> int:
+class _UsageError(Exception):
+    """A command line that cannot be run as given: its message is the one line shown."""
+
+
+class _Terminated(Exception):  # noqa: N818  (a signal, not an error)
+    """SIGTERM arrived, and the command was cancelled as Ctrl-C would cancel it."""
+
+
+_T = TypeVar("_T")
+
+
+async def _terminable(work: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``work``; SIGTERM cancels it (cleaning up as for Ctrl-C) and raises ``_Terminated``."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    terminated = False
+
+    def terminate() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    # Signal handlers belong to the main thread (tests call main() from others).
+    handled = threading.current_thread() is threading.main_thread()
+    if handled:
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if terminated:
+            raise _Terminated from None
+        raise
+    finally:
+        if handled:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _run(args: argparse.Namespace) -> int:  # noqa: PLR0911  (a return per exit status)
     run: _Run = args.run
     debug: bool = getattr(args, "debug", False)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", DriftWarning)
-            warnings.showwarning = _show_warning
-            return asyncio.run(run(args))
+            warnings.showwarning = _show_plain_warning
+            return asyncio.run(_terminable(run(args)))
+    except _Terminated:
+        return EXIT_TERMINATED
+    except _UsageError as exc:
+        return _fail(exc, str(exc), EXIT_USAGE, debug=debug)
     except InvalidParameterError as exc:
-        return _fail(exc, EXIT_USAGE, debug=debug)
+        return _fail(exc, _usage_message(exc), EXIT_USAGE, debug=debug)
     except BrokenPipeError:
-        # The reader of stdout went away (say `| head`): stop quietly, and keep Python
-        # from complaining again when it flushes stdout at exit.
+        # The reader of stdout went away (say `| head`): stop quietly, as a tool that
+        # SIGPIPE ends does, and keep Python from complaining when it flushes stdout.
         with contextlib.suppress(OSError, ValueError):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_FAILED
-    except (TelnyxError, ImportError, ValueError, OSError) as exc:
-        return _fail(exc, EXIT_FAILED, debug=debug)
+        return EXIT_BROKEN_PIPE
+    except TelnyxError as exc:
+        return _fail(exc, _api_message(exc, args), EXIT_FAILED, debug=debug)
+    except OSError as exc:
+        return _fail(exc, _os_message(exc), EXIT_FAILED, debug=debug)
+    except (ImportError, ValueError) as exc:
+        return _fail(exc, str(exc), EXIT_FAILED, debug=debug)
 
 
-def _fail(exc: BaseException, status: int, *, debug: bool) -> int:
+def _fail(exc: BaseException, message: str, status: int, *, debug: bool) -> int:
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
-    _error(" ".join(str(exc).split()) or type(exc).__name__)
+    _error(" ".join(message.split()) or type(exc).__name__)
     return status
+
+
+def _usage_message(exc: InvalidParameterError) -> str:
+    """A refused value, told with the flag that set it, and a guess when one is close."""
+    flag = FLAGS.get(exc.parameter, exc.parameter)
+    value = exc.value
+    shown = value if isinstance(value, (str, int, float, list, tuple)) else _describe(value)
+    if exc.parameter == "target" and "ending in" in exc.allowed:
+        return (
+            f"cannot tell what to write to {value!r} from its suffix: {flag} must end in "
+            f"{ALLOWED_SUFFIXES}, or --format must say what to write"
+        )
+    allowed = exc.allowed.replace("format=", "--format")
+    text = f"invalid {flag} value {shown!r}: it must be {allowed}"
+    choices = re.findall(r"'([^']*)'", exc.allowed)
+    if isinstance(value, str) and choices:
+        close = difflib.get_close_matches(value, choices, n=1)
+        if close:
+            text += f"; did you mean {close[0]!r}?"
+    return text
+
+
+def _describe(value: object) -> str:
+    if value is getattr(sys.stdout, "buffer", None) or value is sys.stdout:
+        return "stdout"
+    return type(value).__name__
+
+
+def _api_message(exc: TelnyxError, args: argparse.Namespace) -> str:
+    """An API failure in one line, with how many attempts it took and a hint when one helps."""
+    text = str(exc)
+    if isinstance(exc, APIError) and exc.attempts > 1:
+        text += f", after {exc.attempts} attempts"
+    if isinstance(exc, AuthenticationError):
+        text += "; check the API key (--api-key, else the TELNYX_API_KEY environment variable)"
+    elif isinstance(exc, NotFoundError) and not getattr(args, "demo", False):
+        base = args.base_url or os.environ.get("TELNYX_BASE_URL") or "https://api.telnyx.com/v2"
+        text += f"; the base URL {base} must end in /v2, as https://api.telnyx.com/v2 does"
+    return text
+
+
+def _os_message(exc: OSError) -> str:
+    """An OS error as one sentence with its path, not ``[Errno 21] ...``."""
+    reason = _OS_REASONS.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()
+    if exc.filename is None:
+        return reason
+    return f"cannot use {os.fsdecode(exc.filename)}: {reason}"
 
 
 def _error(message: str) -> None:
@@ -392,7 +573,8 @@ def _note(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr)
 
 
-def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has)
+def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has, after the bar)
+    bar: ProgressBar,
     message: Warning | str,
     category: type[Warning],
     filename: str,
@@ -401,9 +583,19 @@ def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has)
     line: str | None = None,
 ) -> None:
     del category, filename, lineno, file, line  # a command's warning is one plain line
-    # On a terminal the progress bar holds the line: start a new one.
-    start = "\n" if sys.stderr.isatty() else ""
-    print(f"{start}{PROG}: warning: {message}", file=sys.stderr)
+    bar.above(f"{PROG}: warning: {message}")
+
+
+def _show_plain_warning(  # noqa: PLR0917  (the signature warnings.showwarning has)
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    del category, filename, lineno, file, line  # a command's warning is one plain line
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 # --- export -------------------------------------------------------------------------
@@ -511,10 +703,14 @@ async def _export(
             "(or try --demo to export from a local mock server)"
         )
         return EXIT_USAGE
+    target, fmt = _output(args)
+    to_stdout = not isinstance(target, str)
     client_options: dict[str, Any] = {}
     if args.max_concurrency is not None:
         client_options["max_concurrency"] = args.max_concurrency
+    bar = ProgressBar(sys.stderr, noun, enabled=not args.quiet and sys.stderr.isatty())
     async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(_logging_to(bar, args.verbose))
         base_url = args.base_url
         if args.demo:
             from .testing import MockTelnyxServer  # noqa: PLC0415  (aiohttp.web, only for --demo)
@@ -527,12 +723,11 @@ async def _export(
         client = SimCardsClient(api_key, base_url, **client_options)
         await stack.enter_async_context(client)
         stream = open_stream(client)
-        to_stdout = args.output in (None, "-")
-        target = sys.stdout.buffer if to_stdout else args.output
-        bar = ProgressBar(sys.stderr, noun, enabled=not args.quiet and sys.stderr.isatty())
-        stream.on_progress(bar.update)
+        stream.on_progress(functools.partial(_on_progress, bar))
+        where = "stdout" if to_stdout else args.output
+        log.info("exporting %s from %s to %s as %s", noun, client.base_url, where, fmt)
         try:
-            result = await export(stream, target, format=args.format)
+            result = await export(stream, target, format=fmt)
         except BaseException:
             resumable = stream.resumable_from
             if resumable is not None:
@@ -542,9 +737,78 @@ async def _export(
         finally:
             bar.close()
         if not args.quiet:
-            where = "stdout" if to_stdout else args.output
             print(_summary(result, stream.progress, noun, where), file=sys.stderr)
     return EXIT_OK
+
+
+def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:
+    """Where the export goes and as what: settled, and the path checked, before any request."""
+    to_stdout = args.output in (None, "-")
+    target = sys.stdout.buffer if to_stdout else args.output
+    if args.output is None and sys.stdout.isatty():
+        raise _UsageError(
+            "not writing data to a terminal: give a file with -o FILE, "
+            "or -o - to see the records here"
+        )
+    if args.checkpoint is not None and to_stdout:
+        raise InvalidParameterError(
+            "checkpoint", "used with -o FILE (output to stdout cannot be resumed)", args.checkpoint
+        )
+    if not to_stdout:  # the path first: a directory has no suffix to speak of
+        try:
+            check_output_path(args.output)
+        except OSError as exc:
+            raise _UsageError(_os_message(exc)) from exc
+    return target, _resolve_format(args.format, target)
+
+
+def _on_progress(bar: ProgressBar, progress: Progress) -> None:
+    log.debug(
+        "%s of %s pages, %s of %s records",
+        progress.pages_done,
+        progress.total_pages,
+        progress.items,
+        progress.total_results,
+    )
+    bar.update(progress)
+
+
+@contextlib.contextmanager
+def _logging_to(bar: ProgressBar, verbosity: int) -> Iterator[None]:
+    """With ``-v``/``-vv``, the library's log records on stderr (INFO/DEBUG), above the bar."""
+    # A warning too takes a line of its own above the bar (within _run's catch_warnings).
+    warnings.showwarning = functools.partial(_show_warning, bar)
+    if verbosity <= 0:
+        yield
+        return
+    logger = logging.getLogger("simcards_async")
+    handler = _AboveTheBar(bar)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s %(name)s: %(message)s"))
+    level = logging.INFO if verbosity == 1 else logging.DEBUG
+    was = logger.level
+    logger.setLevel(level)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(was)
+
+
+class _AboveTheBar(logging.Handler):
+    """Writes each record on a line of its own above the progress bar, which it redraws."""
+
+    def __init__(self, bar: ProgressBar) -> None:
+        super().__init__()
+        self.bar = bar
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:  # noqa: BLE001  (logging's rule: a bad record must not stop the work)
+            self.handleError(record)
+            return
+        self.bar.above(text)
 
 
 def _summary(result: ExportResult, progress: Progress, noun: str, where: str) -> str:
@@ -576,6 +840,9 @@ class ProgressBar:
         self.enabled = enabled
         self._drawn_at = -REDRAW_INTERVAL
         self._width = 0
+        self._line = ""
+        # A log record may come from another thread while the bar is drawn.
+        self._lock = threading.Lock()
 
     def update(self, progress: Progress) -> None:
         """Redraw with ``progress``, unless the last redraw was too recent."""
@@ -593,18 +860,34 @@ class ProgressBar:
         if self._width:
             self._draw("")
             self._width = 0
+        self._line = ""
+
+    def above(self, text: str) -> None:
+        """Write ``text`` as a line of its own, then draw the bar again below it."""
+        lock = self._lock
+        with lock:
+            if self._width:
+                self.out.write("\r" + " " * self._width + "\r")
+            self.out.write(text + "\n")
+            if self._line:
+                self.out.write(self._line)
+            self.out.flush()
 
     def _draw(self, line: str) -> None:
-        # Pad to the previous width so a shorter line erases the longer one's end.
-        self.out.write("\r" + line.ljust(self._width) + ("\r" if not line else ""))
-        self.out.flush()
-        self._width = len(line)
+        with self._lock:
+            # Pad to the previous width so a shorter line erases the longer one's end.
+            self.out.write("\r" + line.ljust(self._width) + ("\r" if not line else ""))
+            self.out.flush()
+            self._width = len(line)
+            self._line = line
 
 
 def format_progress(progress: Progress, noun: str, width: int = 100) -> str:
     """``53% [#####.....] 53,300/100,000 SIM cards  533/1,000 pages  17,334/s  ETA 0:00:03``.
 
-    The bar is left out when the line would not fit in ``width`` with it.
+    Never longer than ``width``: the bar goes first, then the pages, the retries,
+    the noun and the percentage; the record counts, the rate and the ETA stay
+    while they fit (the counts down to about 16 columns).
     """
     items = f"{progress.items:,}"
     if progress.total_results is not None:
@@ -612,24 +895,42 @@ def format_progress(progress: Progress, noun: str, width: int = 100) -> str:
     pages = f"{progress.pages_done:,}"
     if progress.total_pages is not None:
         pages += f"/{progress.total_pages:,}"
-    parts = [f"{items} {noun}", f"{pages} pages", f"{progress.items_per_second:,.0f}/s"]
+    rate = f"{progress.items_per_second:,.0f}/s"
     eta = progress.eta
+    when = ""
     if eta is not None:
         minutes, seconds = divmod(round(eta), 60)
         hours, minutes = divmod(minutes, 60)
-        parts.append(f"ETA {hours}:{minutes:02}:{seconds:02}")
-    if progress.retries:
-        parts.append(f"{progress.retries:,} retries")
-    line = "  ".join(parts)
+        when = f"ETA {hours}:{minutes:02}:{seconds:02}"
+    retries = f"{progress.retries:,} retries" if progress.retries else ""
     fraction = progress.fraction
-    if fraction is not None:
-        line = f"{fraction:4.0%} {line}"
-        # A bar of a steady size, as long as the terminal leaves room for one.
-        bar_width = 20 if width >= 110 else 10 if width >= 79 else 0  # noqa: PLR2004
-        if bar_width and len(line) + bar_width + 3 <= width:
-            filled = round(fraction * bar_width)
-            line = f"{line[:4]} [{'#' * filled}{'.' * (bar_width - filled)}]{line[4:]}"
-    return line[:width]
+    percent = "" if fraction is None else f"{fraction:4.0%}"
+
+    def line(*parts: str, bar: int = 0) -> str:
+        text = "  ".join(part for part in parts if part)
+        head = percent
+        if head and bar:
+            filled = round((fraction or 0) * bar)
+            head += f" [{'#' * filled}{'.' * (bar - filled)}]"
+        return f"{head} {text}" if head else text
+
+    counted = f"{items} {noun}"
+    # From the fullest line to the barest: the first that fits is drawn.
+    candidates = [
+        line(counted, f"{pages} pages", rate, when, retries, bar=20 if width >= 110 else 10),  # noqa: PLR2004
+        line(counted, f"{pages} pages", rate, when, retries),
+        line(counted, rate, when, retries),
+        line(counted, rate, when),
+        line(items, rate, when),
+        "  ".join(part for part in (items, rate, when) if part),
+        "  ".join(part for part in (items, rate) if part),
+        line(items),
+        items,
+    ]
+    for candidate in candidates:
+        if len(candidate) <= width:
+            return candidate
+    return items[:width]
 
 
 # --- mock-server --------------------------------------------------------------------

@@ -16,22 +16,38 @@ written and synced. On any failure or cancellation the temporary file is
 removed and the target is left as it was. An open binary file (``sys.stdout.buffer``)
 is written as the items come and flushed, not closed.
 
-JSON lines keeps every field: each line decodes back to an equal Struct with
-``msgspec.json.decode(line, type=SimCard)``. CSV and Parquet share one flat
-column set per type, ``SIM_CARD_COLUMNS`` and ``SIM_CARD_ACTION_COLUMNS``:
+Formats, chosen by ``format=`` or else by the path's suffix (never guessed:
+any other suffix is refused):
+
+- ``jsonl`` (``.jsonl``, ``.ndjson``): one JSON object per line. Raw records
+  (``msgspec.Raw``, the bytes the API sent) are written verbatim; Structs are
+  encoded, and each line decodes back to an equal Struct;
+- ``json`` (``.json``): one JSON array, ``[`` and ``]`` around the same
+  objects, one per line, streamed like JSON lines (``json.load`` reads it);
+- ``csv`` (``.csv``) and ``parquet`` (``.parquet``, ``.pq``);
+- ``jsonl.gz``, ``json.gz``, ``csv.gz`` (``.jsonl.gz``, ...): the same, gzip
+  compressed as it is written (a file of concatenated gzip members, which
+  ``gzip``, ``zcat`` and ``gzip.open`` read as one).
+
+CSV and Parquet share one flat column set per type, ``SIM_CARD_COLUMNS`` and
+``SIM_CARD_ACTION_COLUMNS``, with a column for every field the API spec lists:
 
 - nested objects are flattened with ``_``: ``status`` and ``status_reason``,
   ``data_limit_amount`` and ``data_limit_unit``, ``sim_card_group_name``, ...;
   ``sim_card_group_*`` is empty unless the listing asked for
   ``include_sim_card_group`` (the group's id is ``sim_card_group_id``);
-- ``tags`` and ``authorized_imeis`` are lists: ``;``-joined in CSV,
-  ``list<string>`` in Parquet;
+- ``tags`` and ``authorized_imeis`` are lists: a JSON array in CSV
+  (``["floor;3","vip"]``, ``[]`` for an empty list, an empty cell when the API
+  sent none), ``list<string>`` in Parquet;
 - ``resources_with_in_progress_actions`` and an action's ``settings`` are JSON text;
 - amounts are exact: plain decimal text in CSV (never an exponent),
   ``decimal128(38, 9)`` in Parquet (an amount with more than 9 decimal places
   is refused, never rounded);
-- timestamps are ISO 8601 in CSV and ``timestamp[us, tz=UTC]`` in Parquet;
-  booleans are ``true``/``false`` in CSV and ``bool`` in Parquet;
+- timestamps are in the API's own form in CSV, UTC with a ``Z``
+  (``2018-02-02T22:25:27.521Z``: milliseconds when the value has no finer
+  part, microseconds when it does, none when it is a whole second), and
+  ``timestamp[us, tz=UTC]`` in Parquet; booleans are ``true``/``false`` in CSV
+  and ``bool`` in Parquet;
 - a missing value is an empty CSV cell and a Parquet null;
 - ``pin_puk_codes`` (secrets, sent only by a single-card GET that asks for
   them) are never written to CSV or Parquet.
@@ -46,10 +62,13 @@ import abc
 import contextlib
 import csv
 import datetime as dt
+import errno
+import functools
 import io
 import os
 import secrets
 import time
+import zlib
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -73,7 +92,7 @@ __all__ = [
     "export",
 ]
 
-ExportFormat = Literal["jsonl", "csv", "parquet"]
+ExportFormat = Literal["jsonl", "json", "csv", "parquet", "jsonl.gz", "json.gz", "csv.gz"]
 Item = SimCard | SimCardAction
 
 #: Rows per Parquet row group, which is also how many rows are held before a write.
@@ -84,15 +103,25 @@ _FLUSH_BYTES = 1 << 20
 _CHUNK = 512
 _DECIMAL_PRECISION, _DECIMAL_SCALE = 38, 9
 
-_FORMATS: tuple[ExportFormat, ...] = ("jsonl", "csv", "parquet")
+_FORMATS: tuple[ExportFormat, ...] = (
+    "jsonl",
+    "json",
+    "csv",
+    "parquet",
+    "jsonl.gz",
+    "json.gz",
+    "csv.gz",
+)
 _SUFFIXES: dict[str, ExportFormat] = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
-    ".json": "jsonl",
+    ".json": "json",
     ".csv": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+#: What a path may end in when ``format`` is not given, as error messages say it.
+ALLOWED_SUFFIXES = ".jsonl, .ndjson, .json, .csv, .parquet or .pq (with .gz after any but Parquet)"
 _PARQUET_MISSING = (
     "Parquet export needs pyarrow, which is not installed: pip install 'simcards-async[parquet]'"
 )
@@ -163,6 +192,7 @@ _SIM_CARD_ACTION_SCHEMA: tuple[_Column, ...] = (
     ("status", "string"),
     ("status_reason", "string"),
     ("settings", "json"),
+    ("bulk_sim_card_action_id", "string"),
     ("created_at", "timestamp"),
     ("updated_at", "timestamp"),
 )
@@ -250,6 +280,7 @@ def _sim_card_action_row(action: SimCardAction) -> tuple[object, ...]:
         action.status.value,
         action.status.reason,
         _json_text(action.settings),
+        action.bulk_sim_card_action_id,
         action.created_at,
         action.updated_at,
     )
@@ -277,10 +308,31 @@ def _csv_cell(value: object) -> object:
     if isinstance(value, Decimal):
         return f"{value:f}"  # exact, and never in exponent form
     if isinstance(value, dt.datetime):
-        return value.isoformat()
+        return _timestamp_text(value)
     if isinstance(value, tuple):
-        return ";".join(value)
+        return _JSON.encode(value).decode()  # a JSON array: unambiguous, whatever the tags hold
     return value
+
+
+def _timestamp_text(value: dt.datetime) -> str:
+    """A timestamp as the API writes it: UTC, ``Z``, milliseconds unless finer or none."""
+    if value.tzinfo is None:
+        return value.isoformat()  # no zone given: say none rather than invent one
+    value = value.astimezone(dt.UTC)
+    micro = value.microsecond
+    fraction = "" if not micro else f".{micro // 1000:03}" if not micro % 1000 else f".{micro:06}"
+    return f"{value.replace(microsecond=0, tzinfo=None).isoformat()}{fraction}Z"
+
+
+_DECODERS = {cls: msgspec.json.Decoder(cls) for cls in (SimCard, SimCardAction)}
+
+
+def _typed(kind: _Kind, items: Sequence[object]) -> Sequence[Item]:
+    """``items`` as Structs: raw records (``msgspec.Raw``) are decoded, Structs kept."""
+    if not any(item.__class__ is msgspec.Raw for item in items):
+        return items  # type: ignore[return-value]  # Structs already
+    decode = _DECODERS[kind.cls].decode
+    return [decode(item) if item.__class__ is msgspec.Raw else item for item in items]  # type: ignore[misc]
 
 
 # --- the result --------------------------------------------------------------------
@@ -333,6 +385,7 @@ class _Output:
             self.file.seek(resume.size)
         elif isinstance(target, (str, os.PathLike)):
             self.path = Path(target)
+            check_output_path(self.path)
             name = f".{self.path.name}.{secrets.token_hex(4)}.partial"
             self.temp = self.path.with_name(name)
             # 0o666 lets the umask decide the final file's mode, as for any new file.
@@ -390,15 +443,21 @@ class _Output:
 
 
 class _Writer(abc.ABC):
-    """Encodes items into memory, and writes what it holds when asked."""
+    """Encodes items into memory, and writes what it holds when asked.
 
-    def __init__(self, out: _Output, kind: _Kind) -> None:
+    With ``gzip``, each write is one complete gzip member: a checkpoint can then
+    cut the file after any write and a resumed export append the next member.
+    """
+
+    def __init__(self, out: _Output, kind: _Kind, *, gzip: bool = False) -> None:
         self.out = out
         self.kind = kind
+        self.gzip = gzip
+        self.emitted = False
 
     @abc.abstractmethod
-    def add(self, items: Sequence[Item]) -> None:
-        """Encode ``items`` into memory."""
+    def add(self, items: Sequence[Item | msgspec.Raw]) -> None:
+        """Encode ``items`` (Structs, or raw records as the API sent them) into memory."""
 
     @abc.abstractmethod
     def full(self) -> bool:
@@ -410,18 +469,34 @@ class _Writer(abc.ABC):
 
     async def close(self) -> None:
         await self.flush()
+        if self.gzip and not self.emitted and self.out.fresh:
+            await self._emit(b"")  # an empty file is not gzip; an empty member is
 
     def abort(self) -> None:  # noqa: B027  (a hook: only the Parquet writer holds anything)
         """Let go of anything open, after a failure."""
 
+    async def _emit(self, data: bytes | bytearray) -> None:
+        self.emitted = True
+        if self.gzip:
+            await anyio.to_thread.run_sync(self._emit_gzip, bytes(data))
+        else:
+            await self.out.write(data)
+
+    def _emit_gzip(self, data: bytes) -> None:
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+        self.out.file.write(compressor.compress(data) + compressor.flush())
+
 
 class _JsonLinesWriter(_Writer):
-    def __init__(self, out: _Output, kind: _Kind) -> None:
-        super().__init__(out, kind)
+    """One JSON object per line: a raw record verbatim, a Struct encoded."""
+
+    def __init__(self, out: _Output, kind: _Kind, *, gzip: bool = False) -> None:
+        super().__init__(out, kind, gzip=gzip)
         self.encoder = msgspec.json.Encoder()
         self.buffer = bytearray()
 
-    def add(self, items: Sequence[Item]) -> None:
+    def add(self, items: Sequence[Item | msgspec.Raw]) -> None:
+        # encode_into copies a msgspec.Raw's bytes as they are: the record as sent.
         encode_into, buffer = self.encoder.encode_into, self.buffer
         for item in items:
             encode_into(item, buffer, -1)
@@ -432,22 +507,43 @@ class _JsonLinesWriter(_Writer):
 
     async def flush(self) -> None:
         if self.buffer:
-            await self.out.write(self.buffer)
+            await self._emit(self.buffer)
             self.buffer.clear()
 
 
+class _JsonArrayWriter(_JsonLinesWriter):
+    """One JSON array, an object per line, streamed: ``[`` comes with the first item."""
+
+    def __init__(self, out: _Output, kind: _Kind, *, gzip: bool = False) -> None:
+        super().__init__(out, kind, gzip=gzip)
+        # A resumed file holds "[" and at least one item already.
+        self.separator = b"[\n" if out.fresh else b",\n"
+
+    def add(self, items: Sequence[Item | msgspec.Raw]) -> None:
+        encode_into, buffer = self.encoder.encode_into, self.buffer
+        for item in items:
+            buffer.extend(self.separator)
+            self.separator = b",\n"
+            encode_into(item, buffer, -1)
+
+    async def close(self) -> None:
+        self.buffer.extend(b"[]\n" if self.separator == b"[\n" else b"\n]\n")
+        await super().close()
+
+
 class _CsvWriter(_Writer):
-    def __init__(self, out: _Output, kind: _Kind) -> None:
-        super().__init__(out, kind)
+    def __init__(self, out: _Output, kind: _Kind, *, gzip: bool = False) -> None:
+        super().__init__(out, kind, gzip=gzip)
         self.text = io.StringIO()
         self.csv = csv.writer(self.text)
         if out.fresh:  # a resumed file has its header already
             self.csv.writerow(name for name, _ in kind.schema)
 
-    def add(self, items: Sequence[Item]) -> None:
+    def add(self, items: Sequence[Item | msgspec.Raw]) -> None:
         row, cell = self.kind.row, _csv_cell
         self.csv.writerows(
-            [v if v.__class__ is str else cell(v) for v in row(item)] for item in items
+            [v if v.__class__ is str else cell(v) for v in row(item)]
+            for item in _typed(self.kind, items)
         )
 
     def full(self) -> bool:
@@ -458,7 +554,7 @@ class _CsvWriter(_Writer):
         self.text.seek(0)
         self.text.truncate()
         if data:
-            await self.out.write(data)
+            await self._emit(data)
 
 
 class _ParquetWriter(_Writer):
@@ -479,8 +575,8 @@ class _ParquetWriter(_Writer):
         self.writer = pq.ParquetWriter(out.file, self.schema)
         self.rows: list[tuple[object, ...]] = []
 
-    def add(self, items: Sequence[Item]) -> None:
-        self.rows.extend(map(self.kind.row, items))
+    def add(self, items: Sequence[Item | msgspec.Raw]) -> None:
+        self.rows.extend(map(self.kind.row, _typed(self.kind, items)))
 
     def full(self) -> bool:
         return len(self.rows) >= PARQUET_ROW_GROUP_SIZE
@@ -518,10 +614,14 @@ class _ParquetWriter(_Writer):
             self.writer.close()
 
 
-_WRITERS: dict[ExportFormat, type[_Writer]] = {
+_WRITERS: dict[ExportFormat, Callable[[_Output, _Kind], _Writer]] = {
     "jsonl": _JsonLinesWriter,
+    "json": _JsonArrayWriter,
     "csv": _CsvWriter,
     "parquet": _ParquetWriter,
+    "jsonl.gz": functools.partial(_JsonLinesWriter, gzip=True),
+    "json.gz": functools.partial(_JsonArrayWriter, gzip=True),
+    "csv.gz": functools.partial(_CsvWriter, gzip=True),
 }
 
 
@@ -706,15 +806,75 @@ async def _chunks(items: AsyncIterable[Item]) -> AsyncGenerator[Sequence[Item], 
 
 
 def _resolve_format(format: object, target: object) -> ExportFormat:
-    if format is None:
-        name = target if isinstance(target, (str, os.PathLike)) else getattr(target, "name", None)
-        if isinstance(name, (str, os.PathLike)):
-            return _SUFFIXES.get(Path(name).suffix.lower(), "jsonl")
-        return "jsonl"
-    for known in _FORMATS:
-        if format == known:
-            return known
-    raise InvalidParameterError("format", "one of " + ", ".join(map(repr, _FORMATS)), format)
+    """The format asked for, else the one a path's suffix names; anything else is refused.
+
+    A file object without a known suffix in its name (``sys.stdout.buffer``) gets
+    JSON lines; Parquet and gzip (binary) are never written to a terminal.
+    """
+    if format is not None:
+        fmt = next((known for known in _FORMATS if format == known), None)
+        if fmt is None:
+            raise InvalidParameterError(
+                "format", "one of " + ", ".join(map(repr, _FORMATS)), format
+            )
+        is_gz = isinstance(target, (str, os.PathLike)) and Path(target).suffix.lower() == ".gz"
+        if is_gz and not fmt.endswith(".gz"):
+            raise InvalidParameterError(
+                "format", "'jsonl.gz', 'json.gz' or 'csv.gz' for a path ending in .gz", fmt
+            )
+    elif isinstance(target, (str, os.PathLike)):
+        fmt = _format_of_name(Path(target).name)
+        if fmt is None:
+            raise InvalidParameterError(
+                "target",
+                f"a path ending in {ALLOWED_SUFFIXES}, unless format= says what to write",
+                str(target),
+            )
+    else:
+        name = getattr(target, "name", None)
+        known = _format_of_name(Path(name).name) if isinstance(name, (str, os.PathLike)) else None
+        fmt = known or "jsonl"
+    if (fmt == "parquet" or fmt.endswith(".gz")) and _is_terminal(target):
+        raise InvalidParameterError(
+            "target", "not a terminal when writing Parquet or gzip (binary)", target
+        )
+    return fmt
+
+
+def _format_of_name(name: str) -> ExportFormat | None:
+    """The format a file name's suffix (or suffixes, ``.csv.gz``) names, if any."""
+    path = Path(name.lower())
+    if path.suffix != ".gz":
+        return _SUFFIXES.get(path.suffix)
+    inner = _SUFFIXES.get(path.with_suffix("").suffix)
+    compressed = f"{inner}.gz"
+    return next((known for known in _FORMATS if known == compressed), None)
+
+
+def _is_terminal(target: object) -> bool:
+    isatty = getattr(target, "isatty", None)
+    try:
+        return callable(isatty) and isatty() is True
+    except (OSError, ValueError):  # closed, or not a real file
+        return False
+
+
+def check_output_path(path: str | os.PathLike[str]) -> None:
+    """Raise the ``OSError`` that writing ``path`` would meet at the end, now.
+
+    A directory, a parent that is missing or not a directory, or a parent we
+    may not write into: each found before anything is read or created.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+    parent = target.parent
+    if not parent.exists():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(target))
+    if not parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(target))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
 
 
 def _resolve_kind(kind: object, items: object) -> _Kind | None:

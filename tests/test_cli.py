@@ -267,7 +267,7 @@ async def test_output_dash_writes_jsonl_to_stdout(
 
 @pytest.mark.anyio
 async def test_parquet_to_stdout(server: MockTelnyxServer, capsysbinary: Any) -> None:
-    """--format parquet with --output - writes a readable Parquet file to stdout."""
+    """--format parquet with -o - writes Parquet to a stdout that is not a terminal (a pipe)."""
     assert (
         await run("export", "sim-card-actions", "--format", "parquet", "-o", "-", *api(server)) == 0
     )
@@ -429,19 +429,21 @@ async def test_api_error_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("endpoint", "argv", "parameter"),
+    ("endpoint", "argv", "flag"),
     [
-        ("sim-cards", ["--status", "bogus"], "status"),
-        ("sim-cards", ["--page-size", "0"], "page_size"),
-        ("sim-cards", ["--page-size", "251"], "page_size"),
-        ("sim-cards", ["--limit", "0"], "limit"),
-        ("sim-cards", ["--group-id", "not-a-uuid"], "sim_card_group_id"),
-        ("sim-cards", ["--sort", "iccid"], "sort"),
-        ("sim-cards", ["--tag", "a,b"], "tags"),
-        ("sim-cards", ["--max-concurrency", "0"], "max_concurrency"),
-        ("sim-cards", ["--format", "xml"], "format"),
-        ("sim-card-actions", ["--action-type", "explode"], "action_type"),
-        ("sim-card-actions", ["--status", "done"], "status"),
+        ("sim-cards", ["--status", "bogus"], "--status"),
+        ("sim-cards", ["--page-size", "0"], "--page-size"),
+        ("sim-cards", ["--page-size", "251"], "--page-size"),
+        ("sim-cards", ["--limit", "0"], "--limit"),
+        ("sim-cards", ["--group-id", "not-a-uuid"], "--group-id"),
+        ("sim-cards", ["--sort", "iccid"], "--sort"),
+        ("sim-cards", ["--tag", "a,b"], "--tag"),
+        ("sim-cards", ["--max-concurrency", "0"], "--max-concurrency"),
+        ("sim-cards", ["--format", "xml"], "--format"),
+        ("sim-card-actions", ["--action-type", "explode"], "--action-type"),
+        ("sim-card-actions", ["--status", "done"], "--status"),
+        ("sim-card-actions", ["--bulk-action-id", "x"], "--bulk-action-id"),
+        ("sim-card-actions", ["--sim-card-id", "x"], "--sim-card-id"),
     ],
 )
 async def test_invalid_value_is_refused_by_the_library(  # noqa: PLR0917  (fixtures and parameters)
@@ -450,13 +452,15 @@ async def test_invalid_value_is_refused_by_the_library(  # noqa: PLR0917  (fixtu
     capsys: pytest.CaptureFixture[str],
     endpoint: str,
     argv: list[str],
-    parameter: str,
+    flag: str,
 ) -> None:
-    """A flag value the library refuses exits 2 with its one-line message, before any request."""
+    """A refused value exits 2, one line naming the flag as typed, before any request."""
     target = tmp_path / "out.jsonl"
     assert await run("export", endpoint, *argv, "-o", str(target), *api(server)) == 2
     _, err = capsys.readouterr()
-    assert err.startswith(f"simcards: error: invalid {parameter}=")
+    assert err.startswith(f"simcards: error: invalid {flag} value ")
+    assert f" {argv[1]}: it must be " in err.replace("'", "")
+    assert "=" not in err.split(":")[1]  # no library parameter name such as sim_card_group_id=
     assert err.count("\n") == 1
     assert server.requests == []
     assert names(tmp_path) == []

@@ -162,6 +162,7 @@ def action_values(action: SimCardAction) -> dict[str, object]:
         "status": action.status.value,
         "status_reason": action.status.reason,
         "settings": action.settings,
+        "bulk_sim_card_action_id": action.bulk_sim_card_action_id,
         "created_at": action.created_at,
         "updated_at": action.updated_at,
     }
@@ -184,18 +185,15 @@ PARSERS: dict[str, Callable[[str], object]] = {
 def from_csv(column: str, text: str) -> object:
     """A CSV cell back to a typed value, by the documented column types."""
     if column in LISTS:
-        return text.split(";") if text else []
+        return json.loads(text) if text else None  # a JSON array; empty: the API sent none
     if text == "":
         return None
     return PARSERS.get(column, str)(text)
 
 
 def csv_can_hold(values: dict[str, object]) -> dict[str, object]:
-    """What CSV can tell apart: an absent list reads as empty, an empty text as absent."""
-    return {
-        k: ([] if v is None else v) if k in LISTS else (None if v == "" else v)
-        for k, v in values.items()
-    }
+    """What CSV can tell apart: an empty text reads as absent (lists keep both apart)."""
+    return {k: v if k in LISTS else (None if v == "" else v) for k, v in values.items()}
 
 
 def from_parquet(row: dict[str, object]) -> dict[str, object]:
@@ -389,17 +387,30 @@ async def test_parquet_without_pyarrow_names_the_extra(
     [
         ("a.jsonl", "jsonl"),
         ("a.NDJSON", "jsonl"),
-        ("a.json", "jsonl"),
+        ("a.json", "json"),
         ("a.csv", "csv"),
         ("a.parquet", "parquet"),
         ("a.pq", "parquet"),
-        ("a.txt", "jsonl"),
-        ("a", "jsonl"),
+        ("a.jsonl.gz", "jsonl.gz"),
+        ("a.ndjson.gz", "jsonl.gz"),
+        ("a.json.gz", "json.gz"),
+        ("a.CSV.GZ", "csv.gz"),
     ],
 )
 async def test_format_follows_the_suffix(tmp_path: Path, name: str, fmt: str) -> None:
-    """Without ``format``, the path's suffix picks it, and JSON lines is the fallback."""
+    """Without ``format``, the path's suffix picks it (``.json`` is one JSON array, not lines)."""
     result = await export(replay([SimCard(id="x")]), str(tmp_path / name))
+    assert result.format == fmt
+
+
+@pytest.mark.parametrize("name", ["a.txt", "a", "a.xlsx", "a.parquet.gz", "a.gz", "a.tar.gz"])
+async def test_an_unknown_suffix_is_refused(tmp_path: Path, name: str) -> None:
+    """A suffix that names no format raises InvalidParameterError naming target and the suffixes."""
+    with pytest.raises(InvalidParameterError, match=r"target=.*\.jsonl, \.ndjson, \.json, \.csv"):
+        await export(replay([SimCard(id="x")]), tmp_path / name)
+    assert names(tmp_path) == []
+    fmt: Any = "csv.gz" if name.endswith(".gz") else "csv"  # format= says what to write
+    result = await export(replay([SimCard(id="x")]), tmp_path / name, format=fmt)
     assert result.format == fmt
 
 

@@ -1,0 +1,459 @@
+"""Tests of the ``simcards`` command's edges: output choice, signals, messages, -v, the width."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from simcards_async import InternalServerError, Progress
+from simcards_async._cli import ProgressBar, _api_message, _parser, format_progress, main
+from simcards_async._export import SIM_CARD_COLUMNS
+from simcards_async.testing import Drift, MockTelnyxServer
+
+KEY = "KEYcli-edge-tests"
+ROOT = Path(__file__).resolve().parent.parent
+DEADLINE = 60.0
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key or base URL from the environment unless a test sets one."""
+    monkeypatch.delenv("TELNYX_API_KEY", raising=False)
+    monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
+    monkeypatch.delenv("TELNYX_LOG", raising=False)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[MockTelnyxServer]:
+    async with MockTelnyxServer(sim_cards=300, actions=300, seed=7) as server:
+        yield server
+
+
+async def run(*argv: str) -> int:
+    """Call ``main`` in a worker thread: it runs an event loop of its own."""
+    return await anyio.to_thread.run_sync(main, list(argv))
+
+
+def api(server: MockTelnyxServer) -> list[str]:
+    return ["--api-key", KEY, "--base-url", server.url]
+
+
+def names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def simcards() -> list[str]:
+    """The installed ``simcards`` console script, else the module it runs."""
+    script = shutil.which("simcards", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "simcards_async"]
+
+
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELNYX_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
+    """Poll ``condition()`` until true, failing if the process ends or the deadline passes."""
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the export did not start in time"
+        time.sleep(0.01)
+
+
+# --- the output is chosen, never guessed -------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_an_unknown_suffix_is_refused_before_any_request(
+    tmp_path: Path, server: MockTelnyxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-o cards.xlsx`` exits 2 with one line naming -o/--output and --format, sends nothing."""
+    assert await run("export", "sim-cards", "-o", str(tmp_path / "cards.xlsx"), *api(server)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "-o/--output" in err
+    assert "--format" in err
+    assert ".jsonl, .ndjson, .json, .csv, .parquet or .pq" in err
+    assert server.requests == []
+    assert names(tmp_path) == []
+    argv = ["--format", "csv", "-o", str(tmp_path / "cards.xlsx")]
+    assert await run("export", "sim-cards", *argv, *api(server)) == 0
+    with (tmp_path / "cards.xlsx").open(newline="", encoding="utf-8") as file:
+        assert tuple(next(csv.reader(file))) == SIM_CARD_COLUMNS
+
+
+@pytest.mark.anyio
+async def test_gz_and_json_suffixes(tmp_path: Path, server: MockTelnyxServer) -> None:
+    """``.csv.gz`` writes gzip'd CSV, ``.json`` one JSON array that json.load reads."""
+    for name in ("cards.csv.gz", "cards.json", "cards.jsonl.gz"):
+        assert await run("export", "sim-cards", "-q", "-o", str(tmp_path / name), *api(server)) == 0
+    rows = list(
+        csv.reader(io.StringIO(gzip.decompress((tmp_path / "cards.csv.gz").read_bytes()).decode()))
+    )
+    assert len(rows) == 301
+    with (tmp_path / "cards.json").open(encoding="utf-8") as file:
+        array = json.load(file)
+    assert len(array) == 300
+    lines = gzip.decompress((tmp_path / "cards.jsonl.gz").read_bytes()).splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [item["id"] for item in array]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("problem", ["directory", "directory without a suffix", "missing parent"])
+async def test_output_path_problems_are_found_before_any_request(
+    tmp_path: Path, server: MockTelnyxServer, capsys: pytest.CaptureFixture[str], problem: str
+) -> None:
+    """A directory or a missing directory as -o exits 2, one sentence with the path, no request."""
+    if problem.startswith("directory"):
+        target = tmp_path / ("out.csv" if problem == "directory" else "out")
+        target.mkdir()
+        reason = "it is a directory"
+    else:
+        target = tmp_path / "missing" / "out.csv"
+        reason = "no such file or directory"
+    assert await run("export", "sim-cards", "-o", str(target), *api(server)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"simcards: error: cannot use {target}: {reason}")
+    assert "Errno" not in err
+    assert err.count("\n") == 1
+    assert server.requests == []
+
+
+def _on_a_terminal(argv: list[str]) -> tuple[int, bytes, str]:
+    """Run the command with stdout on a pseudo-terminal: its status, what reached it, stderr."""
+    leader, follower = os.openpty()
+    shown = bytearray()
+
+    def read_the_terminal() -> None:
+        # Read as it comes: a terminal's buffer is small, and a full one blocks the writer.
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO once the command has exited and closed its end
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=read_the_terminal, daemon=True)
+    reader.start()
+    try:
+        process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+            [*simcards(), *argv], stdout=follower, stderr=subprocess.PIPE, env=child_env()
+        )
+        os.close(follower)
+        follower = -1
+        _, err = process.communicate(timeout=DEADLINE)
+        reader.join(timeout=DEADLINE)
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    return process.returncode, bytes(shown).replace(b"\r\n", b"\n"), err.decode()
+
+
+def test_no_data_to_a_terminal_unless_asked() -> None:
+    """Without -o, a terminal gets no records (exit 2); with -o - it does; Parquet or gzip never."""
+    demo = ["export", "sim-cards", "--demo", "--demo-size", "20", "-q"]
+    status, shown, err = _on_a_terminal(demo)
+    assert (status, shown) == (2, b"")
+    assert "-o -" in err
+    assert err.count("\n") == 1
+    status, shown, err = _on_a_terminal([*demo, "-o", "-"])
+    assert (status, err) == (0, "")
+    assert len(shown.splitlines()) == 20
+    for binary in ("parquet", "csv.gz"):
+        status, shown, err = _on_a_terminal([*demo, "-o", "-", "--format", binary])
+        assert (status, shown) == (2, b"")
+        assert "terminal" in err
+        assert "-o/--output" in err
+
+
+def test_a_pipe_gets_the_records_without_o() -> None:
+    """A pipe on stdout, not a terminal, gets JSON lines with no -o."""
+    done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+        [*simcards(), "export", "sim-cards", "--demo", "--demo-size", "30", "-q"],
+        capture_output=True,
+        env=child_env(),
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 30
+
+
+# --- signals -----------------------------------------------------------------------------
+
+
+LONG_DEMO = ["export", "sim-cards", "--demo", "--page-size", "25", "--max-concurrency", "2"]
+
+
+def test_sigterm_is_ctrl_c(tmp_path: Path) -> None:
+    """SIGTERM mid-export: exit 143, no traceback, neither output nor temporary file."""
+    target = tmp_path / "cards.csv"
+    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+        [*simcards(), *LONG_DEMO, "-v", "-o", str(target)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+    )
+    try:
+        # The export has started once its temporary output is there.
+        wait_for(lambda: any(n.endswith(".partial") for n in names(tmp_path)), process)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=DEADLINE)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 143, err
+    assert b"Traceback" not in err
+    assert names(tmp_path) == []
+
+
+def test_sigterm_with_a_checkpoint_says_how_to_resume(tmp_path: Path) -> None:
+    """SIGTERM while checkpointing: exit 143, the target untouched, the resume hint shown."""
+    target, checkpoint = tmp_path / "cards.jsonl", tmp_path / "cards.ckpt"
+    target.write_bytes(b"old")
+    argv = [*LONG_DEMO, "-o", str(target), "--checkpoint", str(checkpoint)]
+    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+        [*simcards(), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env()
+    )
+    try:
+        wait_for(checkpoint.exists, process)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=DEADLINE)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 143, err
+    assert b"Traceback" not in err
+    assert f"run the same command again to resume from {checkpoint}".encode() in err
+    assert target.read_bytes() == b"old"
+
+
+def test_a_broken_pipe_ends_quietly() -> None:
+    """When the reader goes away (``| head -n 1``): exit 141, nothing on stderr."""
+    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+        [*simcards(), *LONG_DEMO, "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith(b"{")
+        process.stdout.close()  # as head does once it has its line
+        assert process.stderr is not None
+        err = process.stderr.read()
+        process.wait(timeout=DEADLINE)
+    finally:
+        process.kill()
+        process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+    assert (process.returncode, err) == (141, b"")
+
+
+# --- messages in the user's words --------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_misspelled_value_gets_a_did_you_mean(
+    server: MockTelnyxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--status enabeld`` exits 2 and suggests ``enabled``; nothing is sent."""
+    assert await run("export", "sim-cards", "--status", "enabeld", "-o", "-", *api(server)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("simcards: error: invalid --status value 'enabeld'")
+    assert err.rstrip().endswith("did you mean 'enabled'?")
+    argv = ["export", "sim-card-actions", "--action-type", "set-standby", "-o", "-"]
+    assert await run(*argv, *api(server)) == 2
+    assert "did you mean 'set_standby'?" in capsys.readouterr().err
+    assert server.requests == []
+
+
+@pytest.mark.anyio
+async def test_checkpoint_to_stdout_names_the_flags(
+    server: MockTelnyxServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--checkpoint without -o FILE exits 2 naming --checkpoint and -o, no file object's repr."""
+    argv = ["export", "sim-cards", "-o", "-", "--checkpoint", str(tmp_path / "c")]
+    assert await run(*argv, *api(server)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("simcards: error: invalid --checkpoint value")
+    assert "-o FILE" in err
+    assert "<" not in err
+    assert server.requests == []
+
+
+def test_negative_demo_size_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--demo-size -5`` is refused by argparse with exit 2."""
+    assert main(["export", "sim-cards", "--demo", "--demo-size", "-5"]) == 2
+    assert "--demo-size: must be 0 or more" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_a_401_hints_at_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A refused key exits 1 with one line pointing at --api-key and TELNYX_API_KEY."""
+    async with MockTelnyxServer(sim_cards=5, api_key=KEY) as server:
+        argv = ["--api-key", "KEYwrong", "--base-url", server.url, "-o", str(tmp_path / "c.csv")]
+        assert await run("export", "sim-cards", *argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("simcards: error: HTTP 401")
+    assert "check the API key" in err
+    assert "TELNYX_API_KEY" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.anyio
+async def test_a_404_on_a_listing_hints_at_v2(
+    server: MockTelnyxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A base URL without /v2 gives a 404, and the message says the URL must end in /v2."""
+    base = server.url.removesuffix("/v2")
+    argv = ["--api-key", KEY, "--base-url", base, "-o", str(tmp_path / "c.csv")]
+    assert await run("export", "sim-cards", *argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("simcards: error: HTTP 404")
+    assert f"the base URL {base} must end in /v2" in err
+    assert err.count("\n") == 1
+
+
+def test_a_final_failure_says_how_many_attempts() -> None:
+    """An API error that took several attempts says so; one attempt is not mentioned."""
+    args = _parser().parse_args(["export", "sim-cards"])
+    exc = InternalServerError(500, [], request_id=None, body=b"")
+    assert "attempts" not in _api_message(exc, args)
+    exc.attempts = 5  # set by the transport on a final failure
+    assert _api_message(exc, args).endswith("HTTP 500, after 5 attempts")
+
+
+def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    """--help of the command and of each export ends with every exit status."""
+    for argv in ([], ["export", "sim-cards"], ["export", "sim-card-actions"]):
+        assert main([*argv, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "exit status:" in out
+        for status in ("0", "1", "2", "130", "141", "143"):
+            assert f"\n  {status} " in out, (argv, status)
+
+
+# --- -v and -vv --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flag", "info", "debug"), [("-v", True, False), ("-vv", True, True), ("", False, False)]
+)
+def test_verbose_logs_to_stderr(tmp_path: Path, flag: str, *, info: bool, debug: bool) -> None:
+    """-v logs INFO and -vv DEBUG records of the simcards_async logger to stderr."""
+    argv = ["export", "sim-cards", "--demo", "--demo-size", "60", "--page-size", "20"]
+    done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+        [*simcards(), *argv, *filter(None, [flag]), "-o", str(tmp_path / "c.jsonl")],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert any(line.startswith("simcards: INFO simcards_async") for line in lines) is info
+    assert any(line.startswith("simcards: DEBUG simcards_async") for line in lines) is debug
+    assert lines[-1].startswith("simcards: exported 60 SIM cards")
+
+
+class FakeTerminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        """Say yes, as a terminal would."""
+        return True
+
+
+def test_a_log_line_is_drawn_above_the_bar() -> None:
+    """A record clears the bar's line, takes a line of its own, and the bar is drawn again."""
+    terminal = FakeTerminal()
+    bar = ProgressBar(terminal, "SIM cards", enabled=True)
+    bar.update(Progress(1, 10, 250, 2500, 0, 0.0, 1.0))
+    drawn = terminal.getvalue().removeprefix("\r")
+    terminal.seek(0)
+    terminal.truncate()
+    bar.above("simcards: INFO simcards_async: hello")
+    assert terminal.getvalue() == (
+        "\r" + " " * len(drawn) + "\r" + "simcards: INFO simcards_async: hello\n" + drawn
+    )
+    bar.close()
+    terminal.seek(0)
+    terminal.truncate()
+    bar.above("after")
+    assert terminal.getvalue() == "after\n"
+
+
+# --- the progress line fits -------------------------------------------------------------
+
+
+PROGRESS = Progress(
+    pages_done=533,
+    total_pages=1000,
+    items=53_300,
+    total_results=100_000,
+    retries=12,
+    throttled_seconds=0.0,
+    elapsed=3.075,
+)
+
+
+@pytest.mark.parametrize("width", range(20, 201))
+def test_the_progress_line_fits_any_width(width: int) -> None:
+    """Never longer than the width; the counts always, the rate and ETA from 40 columns."""
+    line = format_progress(PROGRESS, "SIM cards", width)
+    assert len(line) <= width
+    assert "53,300/100,000" in line
+    if width >= 40:
+        assert "17,333/s" in line
+        assert "ETA 0:00:03" in line
+    if width >= 85:
+        assert "533/1,000 pages" in line
+    if width >= 100:
+        assert "[" in line  # a bar once there is room: it is the first thing to go
+
+
+def test_the_bar_goes_first() -> None:
+    """Shrinking the width drops the bar before anything else."""
+    wide = format_progress(PROGRESS, "SIM cards", 200)
+    without_bar = wide[:4] + wide[wide.index("]") + 1 :]
+    assert format_progress(PROGRESS, "SIM cards", len(without_bar)) == without_bar
+
+
+@pytest.mark.anyio
+async def test_a_warning_on_a_terminal_takes_a_line_above_the_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drift warning clears the bar's line, is written on its own line, and the bar goes on."""
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    async with MockTelnyxServer(sim_cards=600, drift=Drift(every=2, insert=5)) as server:
+        argv = ["--page-size", "50", "--max-concurrency", "2", "-o", str(tmp_path / "c.jsonl")]
+        assert await run("export", "sim-cards", *argv, *api(server)) == 0
+    before, found, after = terminal.getvalue().partition("simcards: warning: the listing changed")
+    assert found
+    assert before == "" or before.endswith("\r")  # the bar's line was cleared, not run into
+    assert "\n" in after
+    assert after.rstrip().rsplit("\r", 1)[-1].startswith("simcards: exported")
