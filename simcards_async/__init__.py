@@ -52,6 +52,7 @@ from ._models import (
     SimCardGroup,
     SimCardStatus,
 )
+from ._observe import RateLimitInfo, ResponseEvent
 from ._page_stream import PageStream
 from ._query import (
     MAX_PAGE_SIZE,
@@ -103,6 +104,8 @@ __all__ = [
     "PinPukCodes",
     "Progress",
     "RateLimitError",
+    "RateLimitInfo",
+    "ResponseEvent",
     "ResponseTooLargeError",
     "RetryPolicy",
     "SimCard",

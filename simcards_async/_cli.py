@@ -775,24 +775,29 @@ def _on_progress(bar: ProgressBar, progress: Progress) -> None:
 
 @contextlib.contextmanager
 def _logging_to(bar: ProgressBar, verbosity: int) -> Iterator[None]:
-    """With ``-v``/``-vv``, the library's log records on stderr (INFO/DEBUG), above the bar."""
+    """The library's log records on stderr above the bar: with ``-v``/``-vv`` INFO/DEBUG."""
     # A warning too takes a line of its own above the bar (within _run's catch_warnings).
     warnings.showwarning = functools.partial(_show_warning, bar)
-    if verbosity <= 0:
-        yield
-        return
     logger = logging.getLogger("simcards_async")
+    # Installed even without -v: with no handler at all, logging's last resort would
+    # write the drift WARNING raw across the bar, and it is shown already as a warning.
     handler = _AboveTheBar(bar)
+    handler.addFilter(_not_drift)
     handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s %(name)s: %(message)s"))
-    level = logging.INFO if verbosity == 1 else logging.DEBUG
     was = logger.level
-    logger.setLevel(level)
+    if verbosity > 0:
+        logger.setLevel(logging.INFO if verbosity == 1 else logging.DEBUG)
     logger.addHandler(handler)
     try:
         yield
     finally:
         logger.removeHandler(handler)
         logger.setLevel(was)
+
+
+def _not_drift(record: logging.LogRecord) -> bool:
+    """Whether a record is not the drift WARNING (the same text shows as a DriftWarning)."""
+    return not (record.name == "simcards_async.listing" and record.levelno >= logging.WARNING)
 
 
 class _AboveTheBar(logging.Handler):

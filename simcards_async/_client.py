@@ -29,6 +29,7 @@ from ._models import (
     decode_sim_card_action_page,
     decode_sim_card_page,
 )
+from ._observe import Instruments, OnResponse, RateLimitInfo
 from ._page_stream import PageStream
 from ._query import (
     ListQuery,
@@ -73,6 +74,8 @@ class SimCardsClient:
     ``max_response_bytes`` caps every answer's size after decompression; by
     default it is 1 MiB plus 16 KiB per record the request may return (5 MiB for
     a 250-record page). A longer answer raises ``ResponseTooLargeError``.
+    ``on_response`` is called with a ``ResponseEvent`` after each HTTP attempt, in
+    the task that made it; what it raises propagates to the caller.
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class SimCardsClient:
         read_ahead: int | None = None,
         deadline: float | None = None,
         max_response_bytes: int | None = None,
+        on_response: OnResponse | None = None,
     ) -> None:
         self._state = _State.UNOPENED
         key = api_key if api_key is not None else os.environ.get("TELNYX_API_KEY")
@@ -112,6 +116,11 @@ class SimCardsClient:
         )
         if session is not None and not isinstance(session, ClientSession):
             raise InvalidParameterError("session", "an aiohttp.ClientSession or None", session)
+        if on_response is not None and not callable(on_response):
+            raise InvalidParameterError(
+                "on_response", "a callable taking a ResponseEvent, or None", on_response
+            )
+        self._on_response = on_response
         self._session = session
         self._owns_session = session is None
         self._transport_: Transport | None = None
@@ -172,13 +181,17 @@ class SimCardsClient:
                 )
             if self._session is None:
                 self._session = new_session(self.max_concurrency)
+            secrets = Secrets(self._api_key)
             self._transport_ = Transport(
                 send=AiohttpSend(self._session, api_key=self._api_key, timeout=self.timeout),
                 base_url=self.base_url,
-                secrets=Secrets(self._api_key),
+                secrets=secrets,
                 retry=self._retry,
                 limiter=AdaptiveLimiter(self.max_concurrency),
                 max_response_bytes=self.max_response_bytes,
+                instruments=Instruments(
+                    base_url=self.base_url, on_response=self._on_response, secrets=secrets
+                ),
             )
             self._state = _State.OPENED
         return self._transport_
@@ -188,6 +201,12 @@ class SimCardsClient:
         """How many requests this client lets run at once now (adapts to 429s)."""
         transport = self._transport_
         return transport.limiter.limit if transport else self.max_concurrency
+
+    @property
+    def rate_limit(self) -> RateLimitInfo | None:
+        """The rate limit the latest answer that stated one stated, or ``None`` before any did."""
+        transport = self._transport_
+        return transport.rate_limit if transport else None
 
     # --- endpoints -------------------------------------------------------------------
 
@@ -354,6 +373,7 @@ class SimCardsClient:
             rescan=rescan,
             checkpointer=checkpointer,
             on_start=self._track,
+            instruments=transport.instruments,
         )
 
     def _track(self, task: asyncio.Task[None]) -> None:

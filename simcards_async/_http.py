@@ -22,6 +22,7 @@ from aiohttp import ClientSession
 from yarl import URL
 
 from ._errors import APIConnectionError, APIError, APITimeoutError
+from ._observe import Instruments, Probe, RateLimitInfo, rate_limit_of
 from ._retry import Jitter, RetryPolicy, plan_retry
 from ._sansio import (
     MAX_REDIRECTS,
@@ -30,8 +31,6 @@ from ._sansio import (
     body_limit,
     decipher,
     origin_of,
-    rate_limit_remaining,
-    rate_limit_reset,
     redirect_target,
     response_limit,
     retry_after,
@@ -139,6 +138,7 @@ class Transport:
         max_response_bytes: int | None = None,
         sleep: Callable[[float], Awaitable[object]] = anyio.sleep,
         jitter: Jitter | None = None,
+        instruments: Instruments | None = None,
     ) -> None:
         self._send = send
         self._base_url = base_url
@@ -149,8 +149,11 @@ class Transport:
         self.max_response_bytes = max_response_bytes
         self.retry = retry
         self.limiter = limiter
+        self.instruments = instruments or Instruments(base_url=base_url, secrets=self._secrets)
         self.requests = 0
         self.retries = 0
+        #: The rate limit the latest answer that stated one stated (None before any did).
+        self.rate_limit: RateLimitInfo | None = None
 
     def __repr__(self) -> str:
         return f"<Transport {self._base_url!r}>"
@@ -177,37 +180,67 @@ class Transport:
         """
         url = self._base_url + target
         limit = self.limit_for(page_size)
+        instruments = self.instruments
         attempt = 0
         while True:
+            probe = instruments.probe(url, attempt + 1)  # None unless something watches
             try:
-                return await self._attempt(url, decode, limit)
+                value = await self._attempt(url, decode, limit, probe)
             except APIError as exc:
                 exc.attempts = attempt + 1
-                if self._jitter is None:
-                    delay = plan_retry(self.retry, attempt, exc)
-                else:
-                    delay = plan_retry(self.retry, attempt, exc, self._jitter)
+                delay = self._plan(attempt, exc)
+                if probe is not None:
+                    probe.done(exc, delay)  # an exception of the caller's hook propagates
                 if delay is None:
                     raise
                 attempt += 1
                 self.retries += 1
+                instruments.retrying(url, exc, attempt, delay)
                 if on_retry is not None:
                     on_retry(exc)
                 await self._sleep(delay)
+            except BaseException:
+                if probe is not None:
+                    probe.abandoned()  # cancelled mid-way: no event, but the span ends
+                raise
+            else:
+                if probe is not None:
+                    probe.done(None, None)  # in ``else``: a hook's exception is not retried
+                return value
 
-    async def _attempt(self, url: str, decode: Callable[[bytes], T], limit: int) -> T:
+    def _plan(self, attempt: int, exc: APIError) -> float | None:
+        """The wait before retrying after ``exc`` (attempt ``attempt``, 0 first), or None."""
+        if self._jitter is None:
+            return plan_retry(self.retry, attempt, exc)
+        return plan_retry(self.retry, attempt, exc, self._jitter)
+
+    async def _attempt(
+        self, url: str, decode: Callable[[bytes], T], limit: int, probe: Probe | None
+    ) -> T:
         async with self.limiter.slot() as epoch:
             self.requests += 1
+            if probe is not None:
+                probe.sent()
             url, answer = await self._follow(url, limit)
         headers = answer.headers
+        if probe is not None:
+            probe.answered(url, answer.status, headers)
         max_hint = self.retry.max_hint
-        reset = rate_limit_reset(headers)
-        reset = None if reset is None else min(reset, max_hint)
+        info = rate_limit_of(headers)
+        reset = None
+        if info is not None:
+            self.rate_limit = info
+            if info.reset is not None:
+                reset = min(info.reset, max_hint)
         if success(answer.status):
-            self.limiter.on_healthy(rate_limit_remaining(headers), reset)
+            self.limiter.on_healthy(None if info is None else info.remaining, reset)
         elif answer.status == 429:  # noqa: PLR2004
             hint = retry_after(headers)
-            self.limiter.on_throttled(epoch, reset if hint is None else min(hint, max_hint))
+            pause = reset if hint is None else min(hint, max_hint)
+            limiter = self.limiter
+            before = limiter.limit
+            limiter.on_throttled(epoch, pause)
+            self.instruments.throttled(before, limiter.limit, pause)
         return decipher(
             answer, decode, url=url, limit=limit, secrets=self._secrets, max_hint=max_hint
         )

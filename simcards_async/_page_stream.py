@@ -12,12 +12,22 @@ import contextlib
 import os
 import time
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 from typing import Any, TypeVar
+
+from anyio.streams.memory import MemoryObjectSendStream
 
 from ._checkpoint import Checkpoint, Checkpointer
 from ._errors import DriftWarning
 from ._models import Page
+from ._observe import Instruments
 from ._pagination import HANDOVER_PAGES, Engine, FetchPage, Resume
 from ._query import ListQuery
 from ._stats import Progress, StreamStats
@@ -49,6 +59,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         rescan: bool = False,
         checkpointer: Checkpointer | None = None,
         on_start: Callable[[asyncio.Task[None]], None] | None = None,
+        instruments: Instruments | None = None,
     ) -> None:
         super().__init__()
         self.query = query
@@ -90,7 +101,8 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
             rescan=rescan,
             resume=resume,
         )
-        self._producer = Producer(self._engine.run, buffer=HANDOVER_PAGES, on_start=on_start)
+        run = self._engine.run if instruments is None else _observed(self._engine, instruments)
+        self._producer = Producer(run, buffer=HANDOVER_PAGES, on_start=on_start)
 
     def __repr__(self) -> str:
         return f"<PageStream {self.query.path} {self.query.params} {self.stats}>"
@@ -259,3 +271,19 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         pending = self._engine.warnings
         while pending:
             warnings.warn(pending.pop(0), DriftWarning, stacklevel=5)
+
+
+def _observed(
+    engine: Engine[Any], instruments: Instruments
+) -> Callable[[MemoryObjectSendStream[tuple[int, Page[Any]]]], Coroutine[Any, Any, None]]:
+    """``engine.run`` inside the listing's log lines and span.
+
+    A function of the engine alone: the producer must hold no reference to the stream.
+    """
+    query, plan = engine.query, engine.plan
+
+    async def run(send: MemoryObjectSendStream[tuple[int, Page[Any]]]) -> None:
+        with instruments.listing(query.path, query.page_size, engine.stats, lambda: plan.delivered):
+            await engine.run(send)
+
+    return run

@@ -59,6 +59,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from ._errors import APIError, APITimeoutError, PaginationError, RateLimitError
 from ._ids import DeliveredIds
 from ._models import Page
+from ._observe import drift_warning
 from ._query import ListQuery
 from ._stats import StreamStats
 from ._throttle import AdaptiveLimiter
@@ -243,6 +244,7 @@ class DriftLog:
         if not self.warned:
             self.warned = True
             self.warnings.append(message)
+            drift_warning(message)
 
 
 class _Slot(Generic[T]):

@@ -42,6 +42,7 @@ __all__ = [
     "check_base_url",
     "decipher",
     "origin_of",
+    "rate_limit_limit",
     "rate_limit_remaining",
     "rate_limit_reset",
     "redirect_target",
@@ -251,12 +252,22 @@ def _number(value: str | None) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def rate_limit_remaining(headers: Mapping[str, str]) -> int | None:
-    """``x-ratelimit-remaining``: requests left in the window; ``None`` if absent or nonsense."""
-    number = _number(headers.get("x-ratelimit-remaining"))
+def _count(value: str | None) -> int | None:
+    """A count of requests: a finite number >= 0 (larger ones read as "plenty"), else None."""
+    number = _number(value)
     if number is None or number < 0:
         return None
     return int(min(number, _MOST_REMAINING))
+
+
+def rate_limit_limit(headers: Mapping[str, str]) -> int | None:
+    """``x-ratelimit-limit``: requests allowed per window; ``None`` if absent or nonsense."""
+    return _count(headers.get("x-ratelimit-limit"))
+
+
+def rate_limit_remaining(headers: Mapping[str, str]) -> int | None:
+    """``x-ratelimit-remaining``: requests left in the window; ``None`` if absent or nonsense."""
+    return _count(headers.get("x-ratelimit-remaining"))
 
 
 def rate_limit_reset(headers: Mapping[str, str]) -> float | None:

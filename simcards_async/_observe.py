@@ -1,0 +1,436 @@
+"""Seeing inside: the per-attempt hook, rate-limit info, log records and OpenTelemetry spans.
+
+Everything a caller can watch comes from here, so that the transport and the engine
+each call it at a few points only:
+
+- ``Instruments.probe`` once per HTTP attempt (``_http``): ``None`` when nothing
+  watches (no ``on_response`` hook, DEBUG logging off, no OpenTelemetry), which costs
+  a couple of checks; else a ``Probe`` that times the attempt, makes its CLIENT span,
+  logs its DEBUG line and hands the hook a ``ResponseEvent``.
+- ``Instruments.retrying`` and ``Instruments.throttled`` (INFO) when the transport
+  retries or the shared limit shrinks under 429s.
+- ``Instruments.listing`` around each listing (``_pagination``): its INFO start and
+  end lines and its span, the parent of its attempts' spans; ``drift_warning`` logs
+  the ``DriftWarning`` text at WARNING.
+
+Logging goes to the standard ``logging`` module under ``simcards_async`` (children
+``.http``, ``.listing``, ``.throttle``) and is formatted only when a level is enabled.
+No handler is added unless ``TELNYX_LOG`` is ``debug``, ``info`` or ``warning`` at
+import, as the official SDK does. OpenTelemetry (the ``otel`` extra) is imported the
+first time a client is opened, and only if it is installed. No API key reaches an
+event, a log line or a span: URLs, request ids and error texts pass ``Secrets``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ._errors import APIStatusError, TelnyxError
+from ._sansio import Secrets, rate_limit_limit, rate_limit_remaining, rate_limit_reset
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer
+
+    from ._stats import StreamStats
+
+__all__ = [
+    "LOGGER",
+    "Instruments",
+    "OnResponse",
+    "Probe",
+    "RateLimitInfo",
+    "ResponseEvent",
+    "drift_warning",
+    "env_log_level",
+    "rate_limit_of",
+]
+
+#: The library's logger; every record it makes is under this name.
+LOGGER = logging.getLogger("simcards_async")
+_HTTP = logging.getLogger("simcards_async.http")
+_LISTING = logging.getLogger("simcards_async.listing")
+_THROTTLE = logging.getLogger("simcards_async.throttle")
+
+_DEBUG = logging.DEBUG
+_INFO = logging.INFO
+_RATE_LIMIT_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+_ENV_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+_NO_SECRETS = Secrets()
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """What one answer said of the rate limit.
+
+    ``limit`` (``x-ratelimit-limit``) requests per window, ``remaining``
+    (``x-ratelimit-remaining``) of them left, and ``reset``
+    (``x-ratelimit-reset``) seconds until the window resets, as the answer said
+    them. A header that is absent or makes no sense (text, ``inf``, a negative
+    number, a ``reset`` of a day or more) gives ``None``, never an exception.
+    """
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: float | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> RateLimitInfo | None:
+        """The rate limit an answer's headers state (names in any case); ``None`` if none."""
+        return rate_limit_of({name.lower(): value for name, value in headers.items()})
+
+
+def rate_limit_of(headers: Mapping[str, str]) -> RateLimitInfo | None:
+    """``RateLimitInfo.from_headers`` for headers whose names are lower-case already."""
+    if not any(name in headers for name in _RATE_LIMIT_HEADERS):
+        return None
+    return RateLimitInfo(
+        limit=rate_limit_limit(headers),
+        remaining=rate_limit_remaining(headers),
+        reset=rate_limit_reset(headers),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseEvent:
+    """One HTTP attempt, as the ``on_response`` hook sees it.
+
+    ``url`` is the full URL (never with the API key); ``status`` is ``None`` when no
+    answer came (a connection failure, a timeout); ``attempt`` is 1 for the first
+    try; ``elapsed`` is the seconds from sending to the answer or the failure;
+    ``rate_limit`` is what the answer said of the rate limit, if anything;
+    ``error`` is the failure of a failed attempt (else ``None``), and ``retry_in``
+    the seconds until the next attempt, or ``None`` when there will be none.
+    """
+
+    method: str
+    url: str
+    status: int | None
+    attempt: int
+    elapsed: float
+    request_id: str | None
+    rate_limit: RateLimitInfo | None
+    error: TelnyxError | None
+    retry_in: float | None
+
+
+#: The ``on_response`` hook: called once per attempt, in the task that made it.
+OnResponse = Callable[[ResponseEvent], object]
+
+
+def env_log_level(value: str | None) -> int | None:
+    """The level ``TELNYX_LOG`` asks for (``debug``, ``info``, ``warning``), else ``None``."""
+    return _ENV_LEVELS.get((value or "").strip().lower())
+
+
+def _log_from_env() -> None:
+    """With ``TELNYX_LOG`` set, log the library's records to stderr at that level."""
+    level = env_log_level(os.environ.get("TELNYX_LOG"))
+    if level is None:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s %(name)s] %(message)s"))
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(level)
+
+
+_log_from_env()
+
+
+def drift_warning(message: str) -> None:
+    """The ``DriftWarning`` text, logged at WARNING as the engine notices it."""
+    _LISTING.warning("%s", message)
+
+
+# --- OpenTelemetry, only if installed -------------------------------------------------------
+
+_otel_tried = False
+_otel_tracer: Tracer | None = None
+
+
+def _tracer() -> Tracer | None:
+    """The library's tracer if ``opentelemetry-api`` is installed; imported once, on first need."""
+    global _otel_tried, _otel_tracer  # noqa: PLW0603  (a once-per-process lazy import)
+    if not _otel_tried:
+        _otel_tried = True
+        try:
+            from opentelemetry import trace  # noqa: PLC0415  (optional, and lazy on purpose)
+        except ImportError:
+            return None
+        from . import __version__  # noqa: PLC0415  (the package is imported by now)
+
+        # A proxy until an SDK is configured: spans cost next to nothing until then.
+        _otel_tracer = trace.get_tracer("simcards_async", __version__)
+    return _otel_tracer
+
+
+def _error_type(error: TelnyxError) -> str:
+    """``error.type`` by the HTTP conventions: the status of a status error, else the class."""
+    if isinstance(error, APIStatusError):
+        return str(error.status)
+    return f"simcards_async.{type(error).__name__}"
+
+
+def _end_span(
+    span: Span, status: int | None, attempt: int, error: TelnyxError | None, url: str
+) -> None:
+    if span.is_recording():
+        from opentelemetry.trace import StatusCode  # noqa: PLC0415  (installed: a span exists)
+
+        span.set_attribute("url.full", url)
+        if attempt > 1:
+            span.set_attribute("http.request.resend_count", attempt - 1)
+        if status is not None:
+            span.set_attribute("http.response.status_code", status)
+        if error is not None:
+            span.set_attribute("error.type", _error_type(error))
+            span.set_status(StatusCode.ERROR, type(error).__name__)
+    span.end()
+
+
+# --- the instruments ----------------------------------------------------------------------
+
+
+class Instruments:
+    """What watches one client: its hook, its loggers and, if installed, OpenTelemetry."""
+
+    __slots__ = ("_origin", "hook", "host", "port", "secrets", "tracer")
+
+    def __init__(
+        self,
+        *,
+        base_url: str = "",
+        on_response: OnResponse | None = None,
+        secrets: Secrets = _NO_SECRETS,
+        tracing: bool = True,
+    ) -> None:
+        self.hook = on_response
+        self.tracer = _tracer() if tracing else None
+        self.secrets = secrets
+        parts = urlsplit(base_url)
+        self._origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
+        #: ``server.address`` and ``server.port`` of the attempts' spans.
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+
+    def __repr__(self) -> str:
+        hook = "hook" if self.hook is not None else "no hook"
+        return f"<Instruments {hook}, tracing={self.tracer is not None}>"
+
+    def probe(self, url: str, attempt: int) -> Probe | None:
+        """A probe for attempt ``attempt`` (1 first) of a GET, or ``None`` if nothing watches."""
+        if self.hook is None and self.tracer is None and not _HTTP.isEnabledFor(_DEBUG):
+            return None
+        return Probe(self, url, attempt)
+
+    def path_of(self, url: str) -> str:
+        """``url`` without its origin: the path and query a log line shows."""
+        origin = self._origin
+        return url[len(origin) :] if origin and url.startswith(origin) else url
+
+    def retrying(self, url: str, error: TelnyxError, attempt: int, delay: float) -> None:
+        """Attempt ``attempt`` failed and will be retried in ``delay`` seconds (INFO)."""
+        if _HTTP.isEnabledFor(_INFO):
+            _HTTP.info(
+                "GET %s: attempt %d failed (%s); retrying in %.2f s",
+                self.secrets.text(self.path_of(url)),
+                attempt,
+                error,
+                delay,
+            )
+
+    def throttled(self, before: int, after: int, pause: float | None) -> None:
+        """A 429 came back: the shared limit went from ``before`` to ``after`` (INFO)."""
+        if after < before and _THROTTLE.isEnabledFor(_INFO):
+            wait = "" if pause is None else f"; every request waits {pause:.2f} s"
+            _THROTTLE.info("rate limited (429): concurrency limit %d -> %d%s", before, after, wait)
+        elif pause is not None and _THROTTLE.isEnabledFor(_DEBUG):
+            _THROTTLE.debug("rate limited (429): every request waits %.2f s", pause)
+
+    @contextlib.contextmanager
+    def listing(
+        self, path: str, page_size: int, stats: StreamStats, items: Callable[[], int]
+    ) -> Iterator[None]:
+        """One listing: its INFO start and end lines, and its span (current while it runs).
+
+        ``items`` tells how many items it has handed over so far.
+        """
+        tracer = self.tracer
+        log = _LISTING.isEnabledFor(_INFO)
+        if tracer is None and not log:
+            yield
+            return
+        started = time.perf_counter()
+        pages, retries, items_before = stats.pages_fetched, stats.retries, items()
+        if log:
+            _LISTING.info("listing %s started (page size %d)", path, page_size)
+        span_cm: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if tracer is not None:
+            span_cm = tracer.start_as_current_span(
+                f"list {path}",
+                attributes={"simcards.path": path, "simcards.page_size": page_size},
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+        with span_cm as span:
+            outcome = "done"
+            error: BaseException | None = None
+            try:
+                yield
+            except Exception as exc:
+                outcome, error = "failed", exc
+                raise
+            except BaseException:
+                outcome = "stopped"  # the consumer went away, or the task was cancelled
+                raise
+            finally:
+                counts = {
+                    "pages": stats.pages_fetched - pages,
+                    "items": items() - items_before,
+                    "retries": stats.retries - retries,
+                }
+                if span is not None:
+                    _end_listing_span(span, counts, stats, error)
+                if log:
+                    _LISTING.info(
+                        "listing %s %s: %d pages, %d items, %d retries in %.2f s%s",
+                        path,
+                        outcome,
+                        counts["pages"],
+                        counts["items"],
+                        counts["retries"],
+                        time.perf_counter() - started,
+                        "" if error is None else f": {error}",
+                    )
+
+
+def _end_listing_span(
+    span: Span, counts: dict[str, int], stats: StreamStats, error: BaseException | None
+) -> None:
+    if not span.is_recording():
+        return
+    from opentelemetry.trace import StatusCode  # noqa: PLC0415  (installed: a span exists)
+
+    for name, value in counts.items():
+        span.set_attribute(f"simcards.{name}", value)
+    span.set_attribute("simcards.rate_limited", stats.rate_limited)
+    drift = stats.drift
+    for name in ("duplicates_dropped", "short_pages", "rereads", "rescans", "gaps_filled"):
+        span.set_attribute(f"simcards.drift.{name}", getattr(drift, name))
+    if error is not None:
+        span.set_attribute("error.type", f"{type(error).__module__}.{type(error).__qualname__}")
+        span.set_status(StatusCode.ERROR, type(error).__name__)
+
+
+class Probe:
+    """One HTTP attempt being watched: started, answered (or not), done."""
+
+    __slots__ = (
+        "_elapsed",
+        "_headers",
+        "_instruments",
+        "_span",
+        "_started",
+        "_status",
+        "_url",
+        "attempt",
+    )
+
+    def __init__(self, instruments: Instruments, url: str, attempt: int) -> None:
+        self._instruments = instruments
+        self._url = url
+        self.attempt = attempt
+        self._started = 0.0
+        self._elapsed: float | None = None
+        self._span: Span | None = None
+        self._status: int | None = None
+        self._headers: Mapping[str, str] | None = None
+
+    def sent(self) -> None:
+        """The request goes out now (it holds a slot of the limiter): start the clock."""
+        instruments = self._instruments
+        tracer = instruments.tracer
+        if tracer is not None:
+            from opentelemetry.trace import SpanKind  # noqa: PLC0415  (installed: a tracer)
+
+            self._span = tracer.start_span(
+                "GET",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "http.request.method": "GET",
+                    "server.address": instruments.host,
+                    "server.port": instruments.port,
+                },
+            )
+        self._started = time.perf_counter()
+
+    def answered(self, url: str, status: int, headers: Mapping[str, str]) -> None:
+        """The answer came from ``url`` (after same-origin redirects) with ``status``."""
+        self._elapsed = time.perf_counter() - self._started
+        self._url = url
+        self._status = status
+        self._headers = headers
+
+    def done(self, error: TelnyxError | None, retry_in: float | None) -> None:
+        """The attempt is over: end its span, log it, and call the hook (whose errors propagate)."""
+        elapsed = self._elapsed
+        if elapsed is None:  # no answer: the time until the failure
+            elapsed = time.perf_counter() - self._started if self._started else 0.0
+        instruments = self._instruments
+        secrets = instruments.secrets
+        url = secrets.text(self._url)
+        status = self._status
+        if status is None and isinstance(error, APIStatusError):
+            status = error.status
+        span, self._span = self._span, None
+        if span is not None:
+            _end_span(span, status, self.attempt, error, url)
+        hook = instruments.hook
+        debug = _HTTP.isEnabledFor(_DEBUG)
+        if hook is None and not debug:
+            return
+        headers = self._headers or {}
+        request_id = headers.get("x-request-id") or headers.get("request-id")
+        event = ResponseEvent(
+            method="GET",
+            url=url,
+            status=status,
+            attempt=self.attempt,
+            elapsed=elapsed,
+            request_id=secrets.optional(request_id),
+            rate_limit=rate_limit_of(headers),
+            error=error,
+            retry_in=retry_in,
+        )
+        if debug:
+            _log_attempt(instruments.path_of(url), event)
+        if hook is not None:
+            hook(event)
+
+    def abandoned(self) -> None:
+        """The attempt was cancelled before it ended: end its span, make no event."""
+        span, self._span = self._span, None
+        if span is not None:
+            span.end()
+
+
+def _log_attempt(path: str, event: ResponseEvent) -> None:
+    rate_limit = event.rate_limit
+    remaining = None if rate_limit is None else rate_limit.remaining
+    _HTTP.debug(
+        "GET %s %s %.1f ms attempt %d request_id=%s ratelimit_remaining=%s%s",
+        path,
+        "-" if event.status is None else event.status,
+        event.elapsed * 1000,
+        event.attempt,
+        event.request_id or "-",
+        "-" if remaining is None else remaining,
+        "" if event.error is None else f" error={type(event.error).__name__}",
+    )
