@@ -171,11 +171,19 @@ def _tracer() -> Tracer | None:
     return _otel_tracer
 
 
+def _class_name(error: BaseException) -> str:
+    """The exception's fully qualified name; the library's by their public name."""
+    cls = type(error)
+    if cls.__module__.startswith("simcards_async."):
+        return f"simcards_async.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def _error_type(error: TelnyxError) -> str:
     """``error.type`` by the HTTP conventions: the status of a status error, else the class."""
     if isinstance(error, APIStatusError):
         return str(error.status)
-    return f"simcards_async.{type(error).__name__}"
+    return _class_name(error)
 
 
 def _end_span(
@@ -325,7 +333,7 @@ def _end_listing_span(
     for name in ("duplicates_dropped", "short_pages", "rereads", "rescans", "gaps_filled"):
         span.set_attribute(f"simcards.drift.{name}", getattr(drift, name))
     if error is not None:
-        span.set_attribute("error.type", f"{type(error).__module__}.{type(error).__qualname__}")
+        span.set_attribute("error.type", _class_name(error))
         span.set_status(StatusCode.ERROR, type(error).__name__)
 
 

@@ -1,0 +1,684 @@
+"""Seeing inside: the ``on_response`` hook, ``RateLimitInfo``, log records, and no key in any.
+
+Every count is exact: the mock server's ``FaultPlan`` decides which requests fail and
+``RetryPolicy(base=0, cap=0)`` retries at once, so nothing depends on the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import logging
+import math
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
+from servers import serve
+from tracing import recording
+
+import simcards_async as sc
+from simcards_async import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    DriftWarning,
+    InternalServerError,
+    InvalidParameterError,
+    Progress,
+    RateLimitError,
+    RateLimitInfo,
+    ResponseEvent,
+    RetryPolicy,
+    SimCardsClient,
+    TelnyxError,
+    UnprocessableEntityError,
+)
+from simcards_async._cli import ProgressBar, _logging_to
+from simcards_async._observe import Instruments, env_log_level
+from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer, RateLimit
+
+pytestmark = pytest.mark.anyio
+
+KEY = "KEY-obs3rve-Qw7eR4tY1uI9oP2a"
+ROOT = Path(__file__).resolve().parent.parent
+INSTANT = RetryPolicy(max_retries=6, base=0, cap=0)
+DEADLINE = 60.0
+
+
+def _leaks(text: str) -> bool:
+    """Whether ``text`` shows the key, or a recognisable part of it."""
+    return KEY in text or KEY[4:] in text or KEY[-12:] in text
+
+
+def _child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELNYX_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env | extra
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603  (our own interpreter and code)
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=_child_env(**env),
+        timeout=DEADLINE,
+        check=False,
+    )
+
+
+# --- the public names -----------------------------------------------------------------------
+
+
+def test_the_names_are_exported() -> None:
+    """The issue's four names are public and in ``__all__``."""
+    for name in ("RateLimitInfo", "ResponseEvent", "RetryPolicy", "SimCardsClient"):
+        assert name in sc.__all__
+        assert getattr(sc, name).__module__.startswith("simcards_async._")
+
+
+def test_retry_policy_defaults_and_frozen() -> None:
+    """``RetryPolicy()`` is (4, 0.25, 20.0, 60.0), documented, and cannot be changed."""
+    policy = RetryPolicy()
+    assert (policy.max_retries, policy.base, policy.cap, policy.max_hint) == (4, 0.25, 20.0, 60.0)
+    assert RetryPolicy.__doc__
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.base = 0  # type: ignore[misc]
+    assert RetryPolicy(base=0, cap=0).delay(10, None) == 0
+
+
+def test_max_retries_and_retry_together_are_refused() -> None:
+    """``max_retries=`` is a shorthand for ``retry=``: giving both names ``max_retries``."""
+    with pytest.raises(InvalidParameterError, match="max_retries"):
+        SimCardsClient(KEY, max_retries=2, retry=RetryPolicy())
+
+
+@pytest.mark.parametrize("hook", [42, "print", object()])
+def test_on_response_must_be_callable(hook: object) -> None:
+    """A hook that cannot be called is refused before anything is sent, naming the parameter."""
+    with pytest.raises(InvalidParameterError, match="on_response"):
+        SimCardsClient(KEY, on_response=hook)  # type: ignore[arg-type]
+
+
+def test_events_are_frozen() -> None:
+    """``ResponseEvent`` and ``RateLimitInfo`` are immutable values."""
+    info = RateLimitInfo(limit=10, remaining=3, reset=1.5)
+    event = ResponseEvent(
+        method="GET",
+        url="https://api.telnyx.com/v2/sim_cards",
+        status=200,
+        attempt=1,
+        elapsed=0.1,
+        request_id=None,
+        rate_limit=info,
+        error=None,
+        retry_in=None,
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.limit = 1  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.status = 500  # type: ignore[misc]
+
+
+# --- RateLimitInfo -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, None),
+        ({"content-type": "application/json"}, None),
+        (
+            {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "42", "x-ratelimit-reset": "0.5"},
+            RateLimitInfo(limit=100, remaining=42, reset=0.5),
+        ),
+        (
+            {"X-RateLimit-Limit": "100", "X-RATELIMIT-REMAINING": "0"},
+            RateLimitInfo(limit=100, remaining=0, reset=None),
+        ),
+        (
+            {"x-ratelimit-limit": "inf", "x-ratelimit-remaining": "-3", "x-ratelimit-reset": "nan"},
+            RateLimitInfo(limit=None, remaining=None, reset=None),
+        ),
+        (
+            {"x-ratelimit-limit": "lots", "x-ratelimit-remaining": "", "x-ratelimit-reset": "-1"},
+            RateLimitInfo(),
+        ),
+        # A reset of a day or more is an epoch stamp, not a delay.
+        ({"x-ratelimit-reset": "1767225600"}, RateLimitInfo()),
+        ({"x-ratelimit-remaining": "9" * 400}, RateLimitInfo()),
+        ({"x-ratelimit-remaining": "1e300"}, RateLimitInfo(remaining=2**31)),
+    ],
+)
+def test_rate_limit_info_from_headers(
+    headers: dict[str, str], expected: RateLimitInfo | None
+) -> None:
+    """The three headers are parsed defensively: nonsense gives ``None`` fields, no exception."""
+    assert RateLimitInfo.from_headers(headers) == expected
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["x-ratelimit-limit", "X-RateLimit-Remaining", "x-ratelimit-reset", "a"]),
+        st.text(max_size=30)
+        | st.floats(allow_nan=True, allow_infinity=True).map(str)
+        | st.integers().map(str),
+    )
+)
+def test_rate_limit_info_never_raises(headers: dict[str, str]) -> None:
+    """Whatever a server sends, parsing gives ``None`` or sound values."""
+    info = RateLimitInfo.from_headers(headers)
+    if info is None:
+        assert not any(name.lower().startswith("x-ratelimit") for name in headers)
+        return
+    assert info.limit is None or info.limit >= 0
+    assert info.remaining is None or info.remaining >= 0
+    assert info.reset is None or (math.isfinite(info.reset) and 0 <= info.reset < 86400)
+
+
+async def test_client_rate_limit_is_the_latest_stated() -> None:
+    """``client.rate_limit`` is ``None`` before any answer, then what the last answer said."""
+    events: list[ResponseEvent] = []
+    rate = RateLimit(requests_per_second=1000, burst=50)
+    async with (
+        MockTelnyxServer(sim_cards=100, actions=1, rate_limit=rate) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=1, on_response=events.append) as client,
+    ):
+        before = client.rate_limit
+        await client.sim_cards(page_size=10).collect()
+        latest = client.rate_limit
+    assert before is None
+    assert latest is not None
+    assert latest == events[-1].rate_limit
+    assert latest.limit == 50
+    assert latest.remaining is not None
+    assert latest.remaining < 50
+
+
+async def test_client_rate_limit_stays_none_without_the_headers() -> None:
+    """A server that states no rate limit leaves ``client.rate_limit`` at ``None``."""
+    async with (
+        MockTelnyxServer(sim_cards=30, actions=1) as server,
+        SimCardsClient(KEY, server.url) as client,
+    ):
+        await client.sim_cards(page_size=10).collect()
+        assert client.rate_limit is None
+
+
+# --- the hook ------------------------------------------------------------------------------
+
+
+def _by_url(events: list[ResponseEvent]) -> dict[str, list[ResponseEvent]]:
+    found: dict[str, list[ResponseEvent]] = defaultdict(list)
+    for event in events:
+        found[event.url].append(event)
+    return found
+
+
+async def test_events_add_up_to_pages_fetched_plus_retries() -> None:
+    """Under a plan of every fault kind, one event per attempt: pages fetched plus retries."""
+    faults = FaultPlan(
+        seed=7, error_5xx=0.12, rate_limited=0.06, drop=0.03, truncate=0.03, retry_after=0
+    )
+    events: list[ResponseEvent] = []
+    async with (
+        MockTelnyxServer(sim_cards=5000, actions=1, faults=faults) as server,
+        SimCardsClient(
+            KEY, server.url, retry=INSTANT, max_concurrency=4, on_response=events.append
+        ) as client,
+    ):
+        stream = client.sim_cards(page_size=50)
+        cards = await stream.collect()
+        base = server.url
+    stats = stream.stats
+    assert len(cards) == 5000
+    assert stats.retries > 10  # the plan did inject faults of several kinds
+    assert len(events) == stats.pages_fetched + stats.retries
+    failed = [e for e in events if e.error is not None]
+    assert len(failed) == stats.retries
+    assert {type(e.error) for e in failed} >= {InternalServerError, RateLimitError}
+    assert sum(e.status == 429 for e in events) == stats.rate_limited
+    for url, attempts in _by_url(events).items():
+        # Each page: attempts 1..n, every one but the last failed and was retried.
+        assert [e.attempt for e in attempts] == list(range(1, len(attempts) + 1)), url
+        assert all(e.retry_in == 0 and e.error is not None for e in attempts[:-1]), url
+        last = attempts[-1]
+        assert (last.status, last.error, last.retry_in) == (200, None, None), url
+    for event in events:
+        assert event.method == "GET"
+        assert event.url.startswith(base + "/sim_cards?")
+        assert event.elapsed >= 0
+        assert (event.status is None) == isinstance(event.error, APIConnectionError)
+
+
+async def test_the_last_failed_attempt_says_it_will_not_be_retried() -> None:
+    """Retries spent: the final event carries the raised error and ``retry_in=None``."""
+    events: list[ResponseEvent] = []
+    retry = RetryPolicy(max_retries=2, base=0, cap=0)
+    async with (
+        MockTelnyxServer(sim_cards=10, actions=1, faults=FaultPlan(script=[500] * 3)) as server,
+        SimCardsClient(KEY, server.url, retry=retry, on_response=events.append) as client,
+    ):
+        with pytest.raises(InternalServerError) as info:
+            await client.sim_cards().collect()
+    assert info.value.attempts == 3
+    assert [(e.attempt, e.status, e.retry_in) for e in events] == [
+        (1, 500, 0),
+        (2, 500, 0),
+        (3, 500, None),
+    ]
+    assert events[-1].error is info.value
+    assert all(e.request_id for e in events)
+
+
+async def test_a_status_that_is_not_retried_makes_one_event() -> None:
+    """A 422 is sent once: one event, its error, no retry."""
+    events: list[ResponseEvent] = []
+    async with (
+        MockTelnyxServer(sim_cards=10, actions=1, faults=FaultPlan(script=[422])) as server,
+        SimCardsClient(KEY, server.url, retry=INSTANT, on_response=events.append) as client,
+    ):
+        with pytest.raises(UnprocessableEntityError) as info:
+            await client.sim_cards().collect()
+    assert len(events) == 1
+    assert (events[0].status, events[0].error, events[0].retry_in) == (422, info.value, None)
+
+
+async def test_the_hook_runs_in_the_task_that_made_the_attempt() -> None:
+    """A single GET's event is delivered in the caller's own task, before the call returns."""
+    seen: list[asyncio.Task[Any] | None] = []
+    async with (
+        MockTelnyxServer(sim_cards=5, actions=1) as server,
+        SimCardsClient(
+            KEY, server.url, on_response=lambda _: seen.append(asyncio.current_task())
+        ) as client,
+    ):
+        card_id = server.current_sim_card_ids()[0]
+        await client.get_sim_card(card_id)
+        assert seen == [asyncio.current_task()]
+
+
+class HookError(Exception):
+    """What the test's hook raises."""
+
+
+@pytest.mark.parametrize("on", ["success", "failure"])
+async def test_an_exception_of_the_hook_propagates_unchanged(on: str) -> None:
+    """The hook's exception reaches the caller as it is, and is not taken for a failed attempt."""
+    raised = HookError("from the hook")
+
+    def hook(event: ResponseEvent) -> None:
+        if (event.error is None) == (on == "success"):
+            raise raised
+
+    script = [] if on == "success" else [503, 503]
+    async with (
+        MockTelnyxServer(sim_cards=30, actions=1, faults=FaultPlan(script=script)) as server,
+        SimCardsClient(KEY, server.url, retry=INSTANT, on_response=hook) as client,
+    ):
+        with pytest.raises(HookError) as info:
+            await client.sim_cards(page_size=10).collect()
+        assert info.value is raised
+        with pytest.raises(HookError) as info:
+            await client.get_sim_card(server.current_sim_card_ids()[0])
+        assert info.value is raised
+        assert len(server.requests) == 2  # neither attempt was retried
+
+
+def test_nothing_watches_costs_no_probe() -> None:
+    """With no hook, no tracing and DEBUG off, an attempt gets no probe at all."""
+    logger = logging.getLogger("simcards_async")
+    was = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        instruments = Instruments(base_url="https://api.telnyx.com/v2", tracing=False)
+        assert instruments.probe("https://api.telnyx.com/v2/sim_cards", 1) is None
+        with_hook = Instruments(on_response=print, tracing=False)
+        assert with_hook.probe("https://api.telnyx.com/v2/sim_cards", 1) is not None
+        logger.setLevel(logging.DEBUG)
+        assert instruments.probe("https://api.telnyx.com/v2/sim_cards", 1) is not None
+    finally:
+        logger.setLevel(was)
+
+
+# --- logging -------------------------------------------------------------------------------
+
+
+def _messages(caplog: pytest.LogCaptureFixture, name: str, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == name and r.levelno == level]
+
+
+async def test_debug_logs_one_line_per_attempt(caplog: pytest.LogCaptureFixture) -> None:
+    """DEBUG: method, path and query, status, milliseconds, attempt, request id, remaining."""
+    caplog.set_level(logging.DEBUG, logger="simcards_async")
+    events: list[ResponseEvent] = []
+    rate = RateLimit(requests_per_second=1000, burst=100)
+    faults = FaultPlan(script=[None, 503, "drop", "drop"])
+    async with (
+        MockTelnyxServer(sim_cards=60, actions=1, faults=faults, rate_limit=rate) as server,
+        SimCardsClient(
+            KEY, server.url, retry=INSTANT, max_concurrency=1, on_response=events.append
+        ) as client,
+    ):
+        await client.sim_cards(page_size=20).collect()
+    lines = _messages(caplog, "simcards_async.http", logging.DEBUG)
+    assert len(lines) == len(events) == 5  # 3 pages, a 503 and a connection failure
+    pattern = re.compile(
+        r"GET /v2/sim_cards\?page%5Bnumber%5D=(\d)&page%5Bsize%5D=20 (\d{3}|-) "
+        r"[\d.]+ ms attempt (\d) request_id=(\S+) ratelimit_remaining=(\d+|-)"
+    )
+    for line, event in zip(lines, events, strict=True):
+        match = pattern.match(line)
+        assert match, line
+        assert match[2] == ("-" if event.status is None else str(event.status))
+        assert int(match[3]) == event.attempt
+        assert match[4] == (event.request_id or "-")
+    assert "error=InternalServerError" in lines[1]
+    assert "error=APIConnectionError" in lines[2]
+
+
+async def test_info_logs_listings_retries_and_throttling(caplog: pytest.LogCaptureFixture) -> None:
+    """INFO: a listing's start and end with its counts, each retry with reason and wait, 429s."""
+    caplog.set_level(logging.INFO, logger="simcards_async")
+    faults = FaultPlan(script=[None, "429", 503], retry_after=0)
+    async with (
+        MockTelnyxServer(sim_cards=100, actions=1, faults=faults) as server,
+        SimCardsClient(KEY, server.url, retry=INSTANT, max_concurrency=1) as client,
+    ):
+        await client.sim_cards(page_size=25).collect()
+    assert not _messages(caplog, "simcards_async.http", logging.DEBUG)
+    listing = _messages(caplog, "simcards_async.listing", logging.INFO)
+    assert listing[0] == "listing /sim_cards started (page size 25)"
+    assert re.fullmatch(
+        r"listing /sim_cards done: 4 pages, 100 items, 2 retries in [\d.]+ s", listing[1]
+    )
+    retries = _messages(caplog, "simcards_async.http", logging.INFO)
+    assert len(retries) == 2
+    assert "attempt 1 failed (HTTP 429" in retries[0]
+    assert "attempt 2 failed (HTTP 503" in retries[1]
+    assert all(line.endswith("retrying in 0.00 s") for line in retries)
+    # max_concurrency=1 cannot shrink: the 429 shows as a pause, at DEBUG only.
+    assert not _messages(caplog, "simcards_async.throttle", logging.INFO)
+
+
+async def test_info_logs_the_limit_shrinking_under_429s(caplog: pytest.LogCaptureFixture) -> None:
+    """The shared limit halving on a 429 is logged at INFO with the old and new limits."""
+    caplog.set_level(logging.INFO, logger="simcards_async")
+    async with (
+        MockTelnyxServer(sim_cards=20, actions=1, faults=FaultPlan(script=["429"])) as server,
+        SimCardsClient(KEY, server.url, retry=INSTANT, max_concurrency=8) as client,
+    ):
+        await client.sim_cards(page_size=10).collect()
+    assert _messages(caplog, "simcards_async.throttle", logging.INFO) == [
+        "rate limited (429): concurrency limit 8 -> 4; every request waits 0.05 s"
+    ]
+
+
+async def test_a_failed_listing_logs_its_end(caplog: pytest.LogCaptureFixture) -> None:
+    """A listing that raises logs its end as failed, with the error."""
+    caplog.set_level(logging.INFO, logger="simcards_async")
+    async with (
+        MockTelnyxServer(sim_cards=20, actions=1, faults=FaultPlan(script=[422])) as server,
+        SimCardsClient(KEY, server.url, retry=INSTANT) as client,
+    ):
+        with pytest.raises(UnprocessableEntityError):
+            await client.sim_cards(page_size=10).collect()
+    (end,) = _messages(caplog, "simcards_async.listing", logging.INFO)[1:]
+    assert end.startswith("listing /sim_cards failed: 0 pages, 0 items, 0 retries in ")
+    assert "HTTP 422" in end
+
+
+async def test_drift_is_logged_at_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """The DriftWarning's text is logged once at WARNING."""
+    caplog.set_level(logging.WARNING, logger="simcards_async")
+    drift = Drift(seed=5, every=3, insert=7)
+    async with (
+        MockTelnyxServer(sim_cards=500, actions=1, drift=drift) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=1, read_ahead=4) as client,
+    ):
+        with pytest.warns(DriftWarning) as warned:
+            await client.sim_cards(page_size=50).collect()
+    assert _messages(caplog, "simcards_async.listing", logging.WARNING) == [
+        str(w.message) for w in warned
+    ]
+
+
+async def test_nothing_is_logged_below_the_enabled_level(caplog: pytest.LogCaptureFixture) -> None:
+    """At WARNING (the default), a healthy listing makes no record at all."""
+    caplog.set_level(logging.WARNING, logger="simcards_async")
+    async with (
+        MockTelnyxServer(sim_cards=60, actions=1) as server,
+        SimCardsClient(KEY, server.url) as client,
+    ):
+        await client.sim_cards(page_size=20).collect()
+    assert not [r for r in caplog.records if r.name.startswith("simcards_async")]
+
+
+@pytest.mark.parametrize(
+    ("value", "level"),
+    [
+        ("debug", logging.DEBUG),
+        ("INFO", logging.INFO),
+        (" warning ", logging.WARNING),
+        ("", None),
+        ("verbose", None),
+        (None, None),
+    ],
+)
+def test_telnyx_log_values(value: str | None, level: int | None) -> None:
+    """``TELNYX_LOG`` takes debug, info or warning (any case); anything else is no level."""
+    assert env_log_level(value) == level
+
+
+LIST_SCRIPT = """
+import asyncio, logging, sys
+import simcards_async as sc
+from simcards_async.testing import MockTelnyxServer
+
+async def main():
+    async with MockTelnyxServer(sim_cards=40, actions=1) as server:
+        async with sc.SimCardsClient("KEY-obs3rve-Qw7eR4tY1uI9oP2a", server.url) as client:
+            await client.sim_cards(page_size=20).collect()
+    handlers = logging.getLogger("simcards_async").handlers
+    print(len(handlers), [type(h).__name__ for h in handlers])
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("value", ["debug", "info", "warning", None])
+def test_telnyx_log_installs_a_stderr_handler(value: str | None) -> None:
+    """With ``TELNYX_LOG`` the records go to stderr at that level; without it, no handler."""
+    done = _python(LIST_SCRIPT, **({} if value is None else {"TELNYX_LOG": value}))
+    assert done.returncode == 0, done.stderr
+    if value is None:
+        assert done.stdout.strip() == "0 []"
+        assert done.stderr == ""
+        return
+    assert done.stdout.strip() == "1 ['StreamHandler']"
+    assert ("DEBUG simcards_async.http] GET /v2/sim_cards?" in done.stderr) is (value == "debug")
+    assert ("INFO simcards_async.listing] listing /sim_cards done" in done.stderr) is (
+        value != "warning"
+    )
+    assert not _leaks(done.stderr)
+
+
+def test_importing_the_library_imports_no_opentelemetry() -> None:
+    """Nothing of OpenTelemetry is imported with the package, installed or not."""
+    done = _python(
+        "import sys, simcards_async\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_listing_works_without_opentelemetry() -> None:
+    """With OpenTelemetry not importable, a client lists as usual and makes no span."""
+    code = "import sys\nsys.modules['opentelemetry'] = None\n" + LIST_SCRIPT
+    done = _python(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0 []"
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["-v", "-vv"])
+def test_the_command_shows_the_library_records(tmp_path: Path, flag: str) -> None:
+    """-v shows each listing's INFO lines, -vv also one DEBUG line per request."""
+    argv = ["export", "sim-cards", "--demo", "--demo-size", "60", "--page-size", "20"]
+    done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-m", "simcards_async", *argv, flag, "-o", str(tmp_path / "c.jsonl")],
+        capture_output=True,
+        text=True,
+        env=_child_env(),
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    started = "simcards: INFO simcards_async.listing: listing /sim_cards started (page size 20)"
+    assert started in lines
+    assert any(
+        line.startswith(
+            "simcards: INFO simcards_async.listing: listing /sim_cards done: 3 pages, 60 items"
+        )
+        for line in lines
+    )
+    requests = [
+        line
+        for line in lines
+        if line.startswith("simcards: DEBUG simcards_async.http: GET /v2/sim_cards?")
+    ]
+    assert len(requests) == (3 if flag == "-vv" else 0)
+
+
+class FakeTerminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        """Say yes, as a terminal would."""
+        return True
+
+
+@pytest.mark.parametrize("verbosity", [0, 1])
+def test_the_command_never_writes_the_drift_record_across_the_bar(verbosity: int) -> None:
+    """The drift WARNING shows once, as the warning; with no -v nothing else either."""
+    terminal = FakeTerminal()
+    bar = ProgressBar(terminal, "SIM cards", enabled=True)
+    bar.update(Progress(1, 10, 250, 2500, 0, 0.0, 1.0))
+    terminal.seek(0)
+    terminal.truncate()
+    library = logging.getLogger("simcards_async")
+    handlers = list(library.handlers)
+    with _logging_to(bar, verbosity):
+        logging.getLogger("simcards_async.listing").warning("the listing changed")
+        logging.getLogger("simcards_async.listing").info("listing /sim_cards started")
+    assert library.handlers == handlers
+    assert "changed" not in terminal.getvalue()
+    assert ("listing /sim_cards started" in terminal.getvalue()) is (verbosity == 1)
+    bar.close()
+
+
+# --- never the key -------------------------------------------------------------------------
+
+
+async def _echo_key_401(request: web.Request) -> web.Response:
+    """A 401 that echoes the Authorization header everywhere it can."""
+    auth = request.headers.get("Authorization", "")
+    body = {"errors": [{"code": "10009", "title": "Bad key", "detail": auth, "meta": {"k": auth}}]}
+    headers = {"x-request-id": auth, "x-ratelimit-limit": auth, "x-ratelimit-remaining": "1"}
+    return web.json_response(body, status=401, headers=headers)
+
+
+async def _bad_json(_request: web.Request) -> web.Response:
+    return web.Response(body=b'{"data": [', content_type="application/json")
+
+
+async def _redirect_with_the_key(request: web.Request) -> web.Response:
+    """A same-origin redirect loop whose Location carries the key."""
+    raise web.HTTPFound(f"/v2/sim_cards?api_key={KEY}&n={len(request.query)}")
+
+
+async def _redirect_away(_request: web.Request) -> web.Response:
+    raise web.HTTPTemporaryRedirect(f"http://localhost:1/v2/sim_cards?token={KEY}")
+
+
+@asynccontextmanager
+async def _nothing_listening() -> AsyncIterator[Any]:
+    async with MockTelnyxServer(sim_cards=1, actions=1) as server:
+        url = server.url
+    yield type("Gone", (), {"url": url})()
+
+
+def _mock(**options: Any) -> Callable[[], Any]:
+    return lambda: MockTelnyxServer(sim_cards=30, actions=1, **options)
+
+
+FAILURES: dict[str, tuple[type[TelnyxError], Callable[[], Any], dict[str, Any]]] = {
+    "401 echoing the key": (AuthenticationError, lambda: serve(_echo_key_401), {}),
+    "422": (UnprocessableEntityError, _mock(faults=FaultPlan(script=[422])), {}),
+    "429": (RateLimitError, _mock(faults=FaultPlan(script=["429"] * 2, retry_after=0)), {}),
+    "500": (InternalServerError, _mock(faults=FaultPlan(script=[500] * 2)), {}),
+    "html 502": (InternalServerError, _mock(faults=FaultPlan(error_5xx=1.0)), {}),
+    "drop": (APIConnectionError, _mock(faults=FaultPlan(script=["drop"] * 4)), {}),
+    "truncate": (APIConnectionError, _mock(faults=FaultPlan(script=["truncate"] * 2)), {}),
+    "timeout": (
+        APITimeoutError,
+        _mock(faults=FaultPlan(script=["hang"] * 2, hang_seconds=30)),
+        {"timeout": 0.2},
+    ),
+    "refused": (APIConnectionError, _nothing_listening, {}),
+    "bad body": (APIResponseValidationError, lambda: serve(_bad_json), {}),
+    "redirect loop": (APIStatusError, lambda: serve(_redirect_with_the_key), {}),
+    "redirect away": (APIStatusError, lambda: serve(_redirect_away), {}),
+}
+
+
+@pytest.mark.parametrize("kind", list(FAILURES))
+async def test_the_key_is_in_no_event_log_line_or_span(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under every failure kind, no event, log record or span attribute shows the key."""
+    expected, server_of, options = FAILURES[kind]
+    caplog.set_level(logging.DEBUG, logger="simcards_async")
+    events: list[ResponseEvent] = []
+    retry = RetryPolicy(max_retries=1, base=0, cap=0)
+    with recording() as spans:
+        async with AsyncExitStack() as stack:
+            server = await stack.enter_async_context(server_of())
+            client = await stack.enter_async_context(
+                SimCardsClient(KEY, server.url, retry=retry, on_response=events.append, **options)
+            )
+            with pytest.raises(expected):
+                await client.sim_cards(page_size=10).collect()
+            texts = [repr(client.rate_limit)]
+        texts += [repr(event) for event in events]
+        texts += [repr(vars(e.error)) for e in events if e.error]
+        records = [r for r in caplog.records if r.name.startswith("simcards_async")]
+        texts += [f"{r.getMessage()} {r.args!r}" for r in records]
+        texts.append(caplog.text)
+        if spans is not None:
+            found = spans.all()
+            assert len(found) == len(events) + 1  # the listing's span and one per attempt
+            for span in found:
+                texts.append(f"{span.name} {dict(span.attributes or {})!r}")
+                texts.append(f"{span.status.description} {span.events!r}")
+    assert events
+    assert any(r.levelno == logging.DEBUG for r in records)
+    assert [where for where in texts if _leaks(where)] == []

@@ -1,0 +1,177 @@
+"""OpenTelemetry: a span per listing, a CLIENT span per HTTP attempt under it, by the HTTP
+semantic conventions; recorded with the SDK's in-memory exporter (skipped without the SDK).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("opentelemetry.sdk")
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+from tracing import recording
+
+from simcards_async import (
+    APIConnectionError,
+    DriftWarning,
+    InternalServerError,
+    ResponseEvent,
+    RetryPolicy,
+    SimCardsClient,
+)
+from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
+
+pytestmark = pytest.mark.anyio
+
+KEY = "KEY-otel-tests"
+INSTANT = RetryPolicy(max_retries=4, base=0, cap=0)
+
+
+def _split(spans: list[ReadableSpan]) -> tuple[list[ReadableSpan], list[ReadableSpan]]:
+    listings = [s for s in spans if s.kind is SpanKind.INTERNAL]
+    attempts = [s for s in spans if s.kind is SpanKind.CLIENT]
+    assert len(listings) + len(attempts) == len(spans)
+    return listings, attempts
+
+
+async def test_a_listing_is_one_span_and_each_attempt_a_client_span_under_it() -> None:
+    """Attempts are CLIENT spans, children of the listing's span, one per ``on_response`` event."""
+    events: list[ResponseEvent] = []
+    faults = FaultPlan(script=[None, 503, "drop", "drop"])
+    with recording() as spans:
+        assert spans is not None
+        async with (
+            MockTelnyxServer(sim_cards=100, actions=1, faults=faults) as server,
+            SimCardsClient(
+                KEY, server.url, retry=INSTANT, max_concurrency=1, on_response=events.append
+            ) as client,
+        ):
+            stream = client.sim_cards(page_size=25)
+            await stream.collect()
+            host, port = server.url.split("//")[1].split("/")[0].split(":")
+        listings, attempts = _split(list(spans.all()))
+    (listing,) = listings
+    assert listing.name == "list /sim_cards"
+    assert dict(listing.attributes or {}) == {
+        "simcards.path": "/sim_cards",
+        "simcards.page_size": 25,
+        "simcards.pages": 4,
+        "simcards.items": 100,
+        "simcards.retries": 2,
+        "simcards.rate_limited": 0,
+        "simcards.drift.duplicates_dropped": 0,
+        "simcards.drift.short_pages": 0,
+        "simcards.drift.rereads": 0,
+        "simcards.drift.rescans": 0,
+        "simcards.drift.gaps_filled": 0,
+    }
+    assert listing.status.status_code is StatusCode.UNSET
+    assert len(attempts) == len(events) == stream.stats.pages_fetched + stream.stats.retries
+    for span, event in zip(attempts, events, strict=True):
+        assert span.parent is not None
+        assert span.parent.span_id == listing.context.span_id
+        assert span.context.trace_id == listing.context.trace_id
+        assert span.name == "GET"
+        attributes = dict(span.attributes or {})
+        assert attributes["http.request.method"] == "GET"
+        assert attributes["url.full"] == event.url
+        assert (attributes["server.address"], attributes["server.port"]) == (host, int(port))
+        assert attributes.get("http.response.status_code") == event.status
+        resends = attributes.get("http.request.resend_count")
+        assert resends == (None if event.attempt == 1 else event.attempt - 1)
+        if event.error is None:
+            assert "error.type" not in attributes
+            assert span.status.status_code is StatusCode.UNSET
+        else:
+            assert span.status.status_code is StatusCode.ERROR
+    failed = {dict(s.attributes or {}).get("error.type") for s in attempts}
+    assert failed == {None, "503", "simcards_async.APIConnectionError"}
+
+
+async def test_a_failed_listing_span_says_why() -> None:
+    """A listing that raises ends its span with an error status and ``error.type``."""
+    retry = RetryPolicy(max_retries=1, base=0, cap=0)
+    with recording() as spans:
+        assert spans is not None
+        async with (
+            MockTelnyxServer(sim_cards=10, actions=1, faults=FaultPlan(script=[500] * 2)) as server,
+            SimCardsClient(KEY, server.url, retry=retry) as client,
+        ):
+            with pytest.raises(InternalServerError):
+                await client.sim_cards().collect()
+        listings, attempts = _split(list(spans.all()))
+    (listing,) = listings
+    assert listing.status.status_code is StatusCode.ERROR
+    assert dict(listing.attributes or {})["error.type"] == "simcards_async.InternalServerError"
+    resends = [dict(s.attributes or {}).get("http.request.resend_count") for s in attempts]
+    assert resends == [None, 1]
+    assert all(dict(s.attributes or {})["error.type"] == "500" for s in attempts)
+
+
+async def test_drift_counts_are_span_attributes() -> None:
+    """What the stream counted of drift is on the listing's span."""
+    drift = Drift(seed=5, every=3, insert=7)
+    with recording() as spans:
+        assert spans is not None
+        async with (
+            MockTelnyxServer(sim_cards=500, actions=1, drift=drift) as server,
+            SimCardsClient(KEY, server.url, max_concurrency=1, read_ahead=4) as client,
+        ):
+            stream = client.sim_cards(page_size=50)
+            with pytest.warns(DriftWarning):
+                await stream.collect()
+        (listing,), _ = _split(list(spans.all()))
+    attributes = dict(listing.attributes or {})
+    assert attributes["simcards.drift.duplicates_dropped"] == stream.stats.drift.duplicates_dropped
+    assert attributes["simcards.drift.duplicates_dropped"] > 0
+
+
+async def test_a_single_get_is_a_root_client_span() -> None:
+    """``get_sim_card`` makes one CLIENT span and no listing span."""
+    with recording() as spans:
+        assert spans is not None
+        async with (
+            MockTelnyxServer(sim_cards=3, actions=1) as server,
+            SimCardsClient(KEY, server.url) as client,
+        ):
+            await client.get_sim_card(server.current_sim_card_ids()[0])
+        listings, attempts = _split(list(spans.all()))
+    assert listings == []
+    (span,) = attempts
+    assert span.parent is None
+    assert dict(span.attributes or {})["http.response.status_code"] == 200
+
+
+async def test_a_connection_failure_has_no_status_code() -> None:
+    """An attempt that got no answer has ``error.type`` and no status code."""
+    async with MockTelnyxServer(sim_cards=1, actions=1) as gone:
+        url = gone.url
+    with recording() as spans:
+        assert spans is not None
+        async with SimCardsClient(KEY, url, retry=RetryPolicy(max_retries=0)) as client:
+            with pytest.raises(APIConnectionError):
+                await client.sim_cards().collect()
+        _, attempts = _split(list(spans.all()))
+    (span,) = attempts
+    attributes = dict(span.attributes or {})
+    assert "http.response.status_code" not in attributes
+    assert attributes["error.type"] == "simcards_async.APIConnectionError"
+
+
+async def test_a_stopped_listing_ends_every_span() -> None:
+    """A consumer that breaks early leaves no span open: the listing's ends, and its attempts'."""
+    with recording() as spans:
+        assert spans is not None
+        async with (
+            MockTelnyxServer(sim_cards=1000, actions=1) as server,
+            SimCardsClient(KEY, server.url, max_concurrency=4) as client,
+        ):
+            async with client.sim_cards(page_size=10) as stream:
+                async for _ in stream:
+                    break
+            listings, attempts = _split(list(spans.all()))
+            sent = client._transport().requests
+    assert len(listings) == 1
+    assert len(attempts) == sent  # every attempt sent has its span ended, cancelled or not
+    assert all(s.end_time is not None for s in [*listings, *attempts])
