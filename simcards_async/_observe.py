@@ -37,6 +37,9 @@ from ._errors import APIStatusError, TelnyxError
 from ._sansio import Secrets, rate_limit_limit, rate_limit_remaining, rate_limit_reset
 
 if TYPE_CHECKING:
+    from contextvars import Token
+
+    from opentelemetry.context import Context
     from opentelemetry.trace import Span, Tracer
 
     from ._stats import StreamStats
@@ -347,6 +350,7 @@ class Probe:
         "_span",
         "_started",
         "_status",
+        "_token",
         "_url",
         "attempt",
     )
@@ -357,6 +361,7 @@ class Probe:
         self.attempt = attempt
         self._started = 0.0
         self._elapsed: float | None = None
+        self._token: Token[Context] | None = None
         self._span: Span | None = None
         self._status: int | None = None
         self._headers: Mapping[str, str] | None = None
@@ -366,22 +371,34 @@ class Probe:
         instruments = self._instruments
         tracer = instruments.tracer
         if tracer is not None:
-            from opentelemetry.trace import SpanKind  # noqa: PLC0415  (installed: a tracer)
+            from opentelemetry import context, trace  # noqa: PLC0415  (installed: a tracer)
 
-            self._span = tracer.start_span(
+            span = self._span = tracer.start_span(
                 "GET",
-                kind=SpanKind.CLIENT,
+                kind=trace.SpanKind.CLIENT,
                 attributes={
                     "http.request.method": "GET",
                     "server.address": instruments.host,
                     "server.port": instruments.port,
                 },
             )
+            if span.is_recording():
+                # Current while the request is sent: aiohttp's own instrumentation, if any,
+                # nests under it and propagates it (a non-recording span is not worth it).
+                self._token = context.attach(trace.set_span_in_context(span))
         self._started = time.perf_counter()
+
+    def _detach(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            from opentelemetry import context  # noqa: PLC0415  (installed: a token exists)
+
+            context.detach(token)
 
     def answered(self, url: str, status: int, headers: Mapping[str, str]) -> None:
         """The answer came from ``url`` (after same-origin redirects) with ``status``."""
         self._elapsed = time.perf_counter() - self._started
+        self._detach()
         self._url = url
         self._status = status
         self._headers = headers
@@ -399,6 +416,7 @@ class Probe:
             status = error.status
         span, self._span = self._span, None
         if span is not None:
+            self._detach()
             _end_span(span, status, self.attempt, error, url)
         hook = instruments.hook
         debug = _HTTP.isEnabledFor(_DEBUG)
@@ -426,6 +444,7 @@ class Probe:
         """The attempt was cancelled before it ended: end its span, make no event."""
         span, self._span = self._span, None
         if span is not None:
+            self._detach()
             span.end()
 
 

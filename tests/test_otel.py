@@ -8,6 +8,8 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk")
 
+import aiohttp
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 from tracing import recording
@@ -175,3 +177,25 @@ async def test_a_stopped_listing_ends_every_span() -> None:
     assert len(listings) == 1
     assert len(attempts) == sent  # every attempt sent has its span ended, cancelled or not
     assert all(s.end_time is not None for s in [*listings, *attempts])
+
+
+async def test_the_attempt_span_is_current_while_the_request_is_sent() -> None:
+    """The session's request hooks (which OpenTelemetry's aiohttp instrumentation uses) see it."""
+    current: list[int] = []
+
+    async def on_request_start(*_: object) -> None:
+        current.append(trace.get_current_span().get_span_context().span_id)
+
+    config = aiohttp.TraceConfig()
+    config.on_request_start.append(on_request_start)
+    with recording() as spans:
+        assert spans is not None
+        async with (
+            MockTelnyxServer(sim_cards=60, actions=1) as server,
+            aiohttp.ClientSession(trace_configs=[config]) as session,
+            SimCardsClient(KEY, server.url, session=session) as client,
+        ):
+            await client.sim_cards(page_size=20).collect()
+        _, attempts = _split(list(spans.all()))
+    assert sorted(current) == sorted(s.context.span_id for s in attempts)
+    assert len(current) == 3
