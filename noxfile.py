@@ -38,3 +38,4 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/bench_merge.py")
+    session.run("python", "benchmarks/bench_observe.py")
