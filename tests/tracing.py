@@ -16,8 +16,16 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+
+def _have_sdk() -> bool:
+    try:
+        return importlib.util.find_spec("opentelemetry.sdk") is not None
+    except ModuleNotFoundError:  # not even the API: its parent package is missing
+        return False
+
+
 #: Whether opentelemetry-sdk is installed (the ``tests`` extra installs it).
-HAVE_SDK = importlib.util.find_spec("opentelemetry.sdk") is not None
+HAVE_SDK = _have_sdk()
 
 _state: dict[str, Any] = {}
 
