@@ -167,10 +167,8 @@ def _tracer() -> Tracer | None:
             from opentelemetry import trace  # noqa: PLC0415  (optional, and lazy on purpose)
         except ImportError:
             return None
-        from . import __version__  # noqa: PLC0415  (the package is imported by now)
-
         # A proxy until an SDK is configured: spans cost next to nothing until then.
-        _otel_tracer = trace.get_tracer("simcards_async", __version__)
+        _otel_tracer = trace.get_tracer("simcards_async")
     return _otel_tracer
 
 
@@ -195,7 +193,7 @@ def _end_span(
     if span.is_recording():
         from opentelemetry.trace import StatusCode  # noqa: PLC0415  (installed: a span exists)
 
-        span.set_attribute("url.full", url)
+        span.set_attribute("url.full", url)  # where the answer came from, after redirects
         if attempt > 1:
             span.set_attribute("http.request.resend_count", attempt - 1)
         if status is not None:
@@ -378,6 +376,7 @@ class Probe:
                 kind=trace.SpanKind.CLIENT,
                 attributes={
                     "http.request.method": "GET",
+                    "url.full": instruments.secrets.text(self._url),
                     "server.address": instruments.host,
                     "server.port": instruments.port,
                 },
