@@ -77,7 +77,7 @@ def test_py_typed_ships() -> None:
 
 def test_private_modules_list_their_own_all() -> None:
     """Each private module's ``__all__`` names only attributes it has."""
-    for module_name in ("_client", "_errors", "_models", "_pagination", "_query"):
+    for module_name in ("_client", "_errors", "_models", "_observe", "_pagination", "_query"):
         module = importlib.import_module(f"simcards_async.{module_name}")
         for name in module.__all__:
             assert hasattr(module, name), f"{module_name}.{name}"
