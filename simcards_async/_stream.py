@@ -107,6 +107,11 @@ class Producer(Generic[M]):
         await asyncio.wait([task])
         return task.cancelled()
 
+    def killed(self) -> bool:
+        """Whether something other than ``stop`` cancelled the producer (the client closed)."""
+        task = self.task
+        return task is not None and task.done() and task.cancelled()
+
     def stop(self) -> None:
         """Cancel the producer without waiting for it, and close the receiving end."""
         task, self.task = self.task, None
@@ -231,6 +236,10 @@ class Stream(abc.ABC, Generic[M, T]):
                         message = await receive.receive()
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
                     receive.close()  # now, not whenever the stream is collected
+                    break
+                if self._producer.killed():
+                    # The client closed while this message waited in the buffer: refuse it.
+                    receive.close()
                     break
                 await self._received(message, state)
                 yield message
