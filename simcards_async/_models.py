@@ -163,7 +163,7 @@ class SimCardAction(_Model, frozen=True, kw_only=True):
 class PaginationMeta(_Model, frozen=True, kw_only=True):
     """The ``meta`` object of a list answer."""
 
-    page_number: int = 1
+    page_number: int | None = None  # None: the server did not say (not checked)
     page_size: int = 0
     total_pages: int = 0
     total_results: int = 0

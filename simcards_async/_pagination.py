@@ -31,7 +31,7 @@ that breaks one raises ``PaginationError``, as following it could loop, deliver 
 record twice or never end.
 
 1. A page has at most ``page_size`` items.
-2. ``meta.page_number`` is the page asked for.
+2. ``meta.page_number``, when the server sends it, is the page asked for.
 3. ``meta.total_pages`` > 0 when the page has items; ``meta.total_results`` >= 0.
 4. ``meta.total_pages == ceil(total_results / page size)`` (the page size of the meta
    when it is between 1 and the one asked for; ``total_pages`` 1 for 0 results is fine).
@@ -127,7 +127,7 @@ def page_problem(number: int, page: Page[Any], page_size: int) -> str | None:
     meta = page.meta
     if meta is None:
         return None
-    if meta.page_number != number:
+    if meta.page_number is not None and meta.page_number != number:
         return f"page {number} was asked for and meta.page_number is {meta.page_number}"
     if (meta.total_pages <= 0 and size) or meta.total_results < 0:
         return (

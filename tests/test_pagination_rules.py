@@ -112,6 +112,23 @@ async def test_a_server_that_ignores_the_page_number_is_an_error() -> None:
     assert len(listing.asked) == 2
 
 
+async def test_a_meta_without_page_number_is_read_through() -> None:
+    """A server that leaves ``meta.page_number`` out is not taken as one saying page 1:
+    the rule only checks a page number the server sent.
+    """
+
+    def no_page_number(number: int, size: int, ids: list[str]) -> Any:
+        data, meta = honest(number, size, ids)
+        del meta["page_number"]
+        return data, meta
+
+    listing = Listing(95, no_page_number)
+    got, error = await read(listing, max_concurrency=2)
+    assert error is None
+    assert got == listing.ids
+    assert sorted(listing.asked) == list(range(1, 11))
+
+
 async def test_a_replayed_page_is_an_error_and_never_a_duplicate() -> None:
     """Page 1's records served again as page 7, meta echoing page 7 and the same total:
     a replay, not drift. Nothing is yielded twice, and the stream raises at page 7.
