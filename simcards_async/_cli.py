@@ -52,7 +52,7 @@ from . import (
     export,
     merge,
 )
-from ._export import ALLOWED_SUFFIXES, _resolve_format, check_output_path
+from ._export import ALLOWED_SUFFIXES, check_output_path, resolve_format
 
 __all__ = ["main"]
 
@@ -759,7 +759,7 @@ def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:
             check_output_path(args.output)
         except OSError as exc:
             raise _UsageError(_os_message(exc)) from exc
-    return target, _resolve_format(args.format, target)
+    return target, resolve_format(args.format, target)
 
 
 def _on_progress(bar: ProgressBar, progress: Progress) -> None:

@@ -84,12 +84,15 @@ from ._models import SimCard, SimCardAction, SimCardGroup
 from ._stream import Stream
 
 __all__ = [
+    "ALLOWED_SUFFIXES",
     "PARQUET_ROW_GROUP_SIZE",
     "SIM_CARD_ACTION_COLUMNS",
     "SIM_CARD_COLUMNS",
     "ExportFormat",
     "ExportResult",
+    "check_output_path",
     "export",
+    "resolve_format",
 ]
 
 ExportFormat = Literal["jsonl", "json", "csv", "parquet", "jsonl.gz", "json.gz", "csv.gz"]
@@ -670,7 +673,7 @@ async def export(
             "an async iterable of SimCard or SimCardAction, such as client.sim_cards()",
             items,
         )
-    fmt = _resolve_format(format, target)
+    fmt = resolve_format(format, target)
     if fmt == "parquet":
         _import_pyarrow()  # fail before anything is read or created
     resolved = _resolve_kind(kind, items)
@@ -805,7 +808,7 @@ async def _chunks(items: AsyncIterable[Item]) -> AsyncGenerator[Sequence[Item], 
         yield pending
 
 
-def _resolve_format(format: object, target: object) -> ExportFormat:
+def resolve_format(format: object, target: object) -> ExportFormat:
     """The format asked for, else the one a path's suffix names; anything else is refused.
 
     A file object without a known suffix in its name (``sys.stdout.buffer``) gets
