@@ -209,17 +209,18 @@ async def test_shift_beyond_the_dedupe_window_is_reported() -> None:
 
 async def _scan_deleting(
     server: MockTelnyxServer, *, delete: int, rescan: bool
-) -> tuple[list[tuple[int | None, list[str]]], Any]:
+) -> tuple[list[tuple[int, list[str]]], Any]:
     """Read 100-card pages one at a time; at the first card of page 3, delete ``delete``
     cards among those already read. Returns (page number, ids) per page, and the stream.
     """
     ids = server.current_sim_card_ids()
-    pages: list[tuple[int | None, list[str]]] = []
+    pages: list[tuple[int, list[str]]] = []
     async with SimCardsClient(KEY, server.url, max_concurrency=1, read_ahead=1) as client:
         stream = client.sim_cards(page_size=100, rescan=rescan)
         with pytest.warns(simcards_async.DriftWarning, match="changed"):
             async for page in stream.pages():
                 assert page.meta is not None
+                assert page.meta.page_number is not None
                 pages.append((page.meta.page_number, [card.id for card in page.data]))
                 if len(pages) == 3:
                     server.delete_sim_cards(ids[10 : 10 + delete])
@@ -278,10 +279,11 @@ async def test_rescan_under_random_drift_never_repeats_and_counts_what_it_found(
     async with MockTelnyxServer(sim_cards=1500, actions=1, drift=drift) as server:
         async with SimCardsClient(KEY, server.url, max_concurrency=4) as client:
             stream = client.sim_cards(page_size=50, rescan=True)
-            pages: list[tuple[int | None, list[str]]] = []
+            pages: list[tuple[int, list[str]]] = []
             with pytest.warns(simcards_async.DriftWarning):
                 async for page in stream.pages():
                     assert page.meta is not None
+                    assert page.meta.page_number is not None
                     pages.append((page.meta.page_number, [card.id for card in page.data]))
         got = [i for _, ids in pages for i in ids]
         assert _repeats(got) == {}
