@@ -515,11 +515,14 @@ class _JsonLinesWriter(_Writer):
         self.buffer = bytearray()
 
     def add(self, items: Sequence[Record]) -> None:
-        # encode_into copies a msgspec.Raw's bytes as they are: the record as sent.
+        # A raw record's bytes are copied as they are: the record as sent.
         encode_into, buffer = self.encoder.encode_into, self.buffer
         for item in items:
-            encode_into(item.raw if isinstance(item, RawRecord) else item, buffer, -1)
-            buffer.extend(b"\n")
+            if isinstance(item, RawRecord):
+                buffer += item.raw
+            else:
+                encode_into(item, buffer, -1)  # a msgspec.Raw is copied as it is, too
+            buffer += b"\n"
 
     def full(self) -> bool:
         return len(self.buffer) >= _FLUSH_BYTES
@@ -541,9 +544,12 @@ class _JsonArrayWriter(_JsonLinesWriter):
     def add(self, items: Sequence[Record]) -> None:
         encode_into, buffer = self.encoder.encode_into, self.buffer
         for item in items:
-            buffer.extend(self.separator)
+            buffer += self.separator
             self.separator = b",\n"
-            encode_into(item.raw if isinstance(item, RawRecord) else item, buffer, -1)
+            if isinstance(item, RawRecord):
+                buffer += item.raw
+            else:
+                encode_into(item, buffer, -1)
 
     async def close(self) -> None:
         self.buffer.extend(b"[]\n" if self.separator == b"[\n" else b"\n]\n")

@@ -164,8 +164,8 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         """Yield each page's records as the API sent them (``RawRecord``), like ``chunks``.
 
         Only the envelope, the meta and each record's ``id`` are decoded, which costs
-        well under half of decoding Structs; dedupe, drift, limits, errors and
-        checkpoints are as for ``chunks``. Ask before the stream has fetched
+        less than decoding Structs; dedupe, drift, limits, errors and checkpoints
+        are as for ``chunks``. Ask before the stream has fetched
         anything (``async with stream:`` alone is fine); None when it has, or
         when it cannot: then read it with ``chunks``. Once asked, the stream
         yields nothing else.
