@@ -166,7 +166,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         Only the envelope, the meta and each record's ``id`` are decoded, which costs
         less than decoding Structs; dedupe, drift, limits, errors and checkpoints
         are as for ``chunks``. Ask before the stream has fetched
-        anything (``async with stream:`` alone is fine); None when it has, or
+        anything (right after ``async with stream:`` is fine); None when it has, or
         when it cannot: then read it with ``chunks``. Once asked, the stream
         yields nothing else.
         """

@@ -432,7 +432,14 @@ def test_decode_raw_page_without_meta_and_with_line_breaks() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"{}", b'{"data":[{"id":null}]}', b'{"data":[[]]}', b'{"data":[{"id":"a"}', b"[]"],
+    [
+        b"{}",
+        b'{"data":[{"id":null}]}',
+        b'{"data":[[]]}',
+        b'{"data":[{"id":"a"}',
+        b"[]",
+        b'{"data":[{"id":"a","x":"line\nbreak"}]}',  # never joined: refused, as JSON says
+    ],
 )
 def test_decode_raw_page_refuses_what_the_typed_decoder_refuses(body: bytes) -> None:
     """The raw decoder fails where paging would (no data, no string id), as the typed one does."""
