@@ -32,6 +32,7 @@ import anyio
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._models import RawRecord
 from ._stats import Progress
 
 if TYPE_CHECKING:
@@ -162,6 +163,17 @@ class Stream(abc.ABC, Generic[M, T]):
         ``state``, if given, is awaited before each checkpoint the stream saves, and
         what it returns is kept in the checkpoint (see ``resumed_state``).
         """
+
+    def raw_chunks(
+        self, *, state: StateProvider | None = None
+    ) -> AsyncGenerator[Sequence[RawRecord], None] | None:
+        """Like ``chunks``, but each item a ``RawRecord``: the record as the API sent it.
+
+        None when this stream cannot give them (a merge, or a stream already being
+        read): then ``chunks`` is the way to read it.
+        """
+        del state
+        return None
 
     @property
     def checkpointing(self) -> bool:
