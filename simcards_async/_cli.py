@@ -624,6 +624,7 @@ async def _export_sim_cards(args: argparse.Namespace) -> int:
         raise InvalidParameterError("--checkpoint", "used without --any", args.checkpoint)
 
     def open_stream(client: SimCardsClient) -> PageStream[SimCard] | MergedStream[SimCard]:
+        # Each query stops at --limit too: the union's first N are among each one's first N.
         streams = [
             client.sim_cards(
                 **query,
@@ -634,13 +635,19 @@ async def _export_sim_cards(args: argparse.Namespace) -> int:
             )
             for query in queries
         ]
-        return streams[0] if len(streams) == 1 else merge(*streams)
+        if len(streams) == 1:
+            return streams[0]
+        return merge(*streams, limit=args.limit, ordered=args.sort is not None)
 
     return await _export(args, open_stream, "SIM cards")
 
 
 def _any_query(filters: dict[str, Any], spec: str) -> dict[str, Any]:
-    """The filters of one ``--any KEY=VALUE`` query: the common ones, plus (for tags) this one."""
+    """The filters of one ``--any KEY=VALUE`` query: the common ones ANDed with this one.
+
+    A tag adds to the common ``--tag`` ones (a card must have all of them); any other
+    key the common filters already set is refused, as a query holds one value of it.
+    """
     key, sep, value = spec.partition("=")
     name = ANY_KEYS.get(key.strip())
     if not sep or name is None:
@@ -650,10 +657,15 @@ def _any_query(filters: dict[str, Any], spec: str) -> dict[str, Any]:
     query = dict(filters)
     if name == "tags":  # tags add up: a card must have all of them
         query[name] = [*(filters[name] or []), value]
-    elif name == "status":
-        query[name] = [value]
-    else:
-        query[name] = value
+        return query
+    if filters[name] is not None:
+        flag = FLAGS[name]
+        raise _UsageError(
+            f"{flag} cannot be combined with --any {spec}: each --any query is the other "
+            f"filters AND its own, and a query takes one {flag}; give every {key.strip()} "
+            f"as an --any term instead (or drop {flag})"
+        )
+    query[name] = [value] if name == "status" else value
     return query
 
 
@@ -830,8 +842,10 @@ def _summary(result: ExportResult, progress: Progress, noun: str, where: str) ->
 class ProgressBar:
     """One line on a terminal, redrawn in place: records and pages done, rate, ETA.
 
-    Fed by ``PageStream.on_progress``; draws at most once per ``REDRAW_INTERVAL``
-    and nothing at all when disabled (not a terminal, or ``--quiet``).
+    Fed by ``PageStream.on_progress``; draws at most once per ``REDRAW_INTERVAL``,
+    except the first snapshot that is complete (all of its total done), which is
+    always drawn so that the bar ends at 100%; nothing at all when disabled (not a
+    terminal, or ``--quiet``).
     """
 
     def __init__(self, out: TextIO, noun: str, *, enabled: bool) -> None:
@@ -841,6 +855,7 @@ class ProgressBar:
         self._drawn_at = -REDRAW_INTERVAL
         self._width = 0
         self._line = ""
+        self._drawn_complete = False
         # A log record may come from another thread while the bar is drawn.
         self._lock = threading.Lock()
 
@@ -849,8 +864,11 @@ class ProgressBar:
         if not self.enabled:
             return
         now = time.monotonic()
-        if now - self._drawn_at < REDRAW_INTERVAL:
+        total = progress.total_results
+        complete = total is not None and progress.items >= total > 0
+        if now - self._drawn_at < REDRAW_INTERVAL and (self._drawn_complete or not complete):
             return
+        self._drawn_complete = self._drawn_complete or complete
         self._drawn_at = now
         width = max(shutil.get_terminal_size().columns - 1, 20)
         self._draw(format_progress(progress, self.noun, width))

@@ -170,7 +170,8 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
             pages_done=stats.pages_fetched,
             total_pages=stats.total_pages,
             items=stats.items_yielded,
-            total_results=stats.total_results,
+            # With a limit, the listing's total is more than will ever be yielded.
+            total_results=_cut(stats.total_results, self.query.limit),
             retries=stats.retries,
             throttled_seconds=stats.throttled_seconds,
             elapsed=time.monotonic() - stats.started_at,
@@ -259,3 +260,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         pending = self._engine.warnings
         while pending:
             warnings.warn(pending.pop(0), DriftWarning, stacklevel=5)
+
+
+def _cut(total: int | None, limit: int | None) -> int | None:
+    return total if total is None or limit is None else min(total, limit)
