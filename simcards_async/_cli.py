@@ -186,8 +186,10 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         metavar="KEY=VALUE",
         help="export the union of several queries: each --any is one query, the other filters "
-        "plus this one (KEY: status, tag, iccid, msisdn, group-id); e.g. "
-        "--any status=standby --any tag=vip exports cards in standby or tagged vip, each once",
+        "AND this one (KEY: status, tag, iccid, msisdn, group-id); e.g. "
+        "--any status=standby --any tag=vip exports cards in standby or tagged vip, each once. "
+        "A tag adds to --tag; a filter flag that a term sets again is refused. --limit caps "
+        "the union, --sort sorts it (equal amounts in the order of the terms)",
     )
     _add_common_flags(cards)
     cards.set_defaults(run=_export_sim_cards)
@@ -842,20 +844,22 @@ def _summary(result: ExportResult, progress: Progress, noun: str, where: str) ->
 class ProgressBar:
     """One line on a terminal, redrawn in place: records and pages done, rate, ETA.
 
-    Fed by ``PageStream.on_progress``; draws at most once per ``REDRAW_INTERVAL``,
-    except the first snapshot that is complete (all of its total done), which is
-    always drawn so that the bar ends at 100%; nothing at all when disabled (not a
-    terminal, or ``--quiet``).
+    Fed by ``PageStream.on_progress``; draws at most once per ``REDRAW_INTERVAL``, and
+    nothing at all when disabled (not a terminal, or ``--quiet``). The first complete
+    snapshot (all of its total done) is drawn even sooner, as long as the bar has drawn no
+    more than once per ``REDRAW_INTERVAL`` since it was made: the bar ends at 100%.
     """
 
     def __init__(self, out: TextIO, noun: str, *, enabled: bool) -> None:
         self.out = out
         self.noun = noun
         self.enabled = enabled
+        self._made_at = time.monotonic()
         self._drawn_at = -REDRAW_INTERVAL
+        self._draws = 0
+        self._drawn_complete = False
         self._width = 0
         self._line = ""
-        self._drawn_complete = False
         # A log record may come from another thread while the bar is drawn.
         self._lock = threading.Lock()
 
@@ -865,11 +869,16 @@ class ProgressBar:
             return
         now = time.monotonic()
         total = progress.total_results
-        complete = total is not None and progress.items >= total > 0
-        if now - self._drawn_at < REDRAW_INTERVAL and (self._drawn_complete or not complete):
+        complete = total is not None and 0 < total <= progress.items
+        if now - self._drawn_at < REDRAW_INTERVAL and not (
+            complete
+            and not self._drawn_complete
+            and self._draws * REDRAW_INTERVAL <= now - self._made_at
+        ):
             return
-        self._drawn_complete = self._drawn_complete or complete
         self._drawn_at = now
+        self._draws += 1
+        self._drawn_complete = self._drawn_complete or complete
         width = max(shutil.get_terminal_size().columns - 1, 20)
         self._draw(format_progress(progress, self.noun, width))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import types
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -14,10 +15,12 @@ import anyio
 import msgspec
 import pytest
 from aiohttp import web
+from polling import eventually
 from servers import serve
 
 import simcards_async as sc
-from simcards_async._cli import main
+from simcards_async import _cli
+from simcards_async._cli import ProgressBar, main
 from simcards_async._query import Ordering
 from simcards_async.testing import MockTelnyxServer
 
@@ -397,9 +400,10 @@ class FakeTerminal(io.StringIO):
 async def test_cli_progress_line_ends_at_100_percent(
     tmp_path: Path, server: MockTelnyxServer, monkeypatch: pytest.MonkeyPatch, flags: list[str]
 ) -> None:
-    """On a terminal the last progress line drawn is complete: 100%, records done = total."""
+    """On a terminal the last progress snapshot is complete: 100%, records done = total."""
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(_cli, "REDRAW_INTERVAL", 0.0)  # every snapshot drawn: the last one too
     monkeypatch.setenv("COLUMNS", "200")
     out = tmp_path / "p.jsonl"
     assert await run(*cli(server, *flags, "--page-size", "25", "-o", str(out))) == 0
@@ -410,3 +414,51 @@ async def test_cli_progress_line_ends_at_100_percent(
     last = draws[-1].strip()
     assert last.startswith("100%"), last
     assert f" {written:,}/{written:,} SIM cards" in last
+
+
+def test_progress_bar_draws_its_complete_snapshot_within_its_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first complete snapshot is drawn even within the redraw interval, unless the bar
+    has already drawn once per interval since it was made; never twice.
+    """
+    clock = [1000.0]
+    monkeypatch.setattr(_cli, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    half = sc.Progress(1, 2, 250, 500, 0, 0.0, 1.0)
+    done = sc.Progress(2, 2, 500, 500, 0, 0.0, 2.0)
+
+    def draws(terminal: FakeTerminal) -> list[str]:
+        return [p.split()[0] for p in terminal.getvalue().split("\r") if "SIM cards" in p]
+
+    terminal = FakeTerminal()
+    bar = ProgressBar(terminal, "SIM cards", enabled=True)
+    for now, progress in [(1000.30, half), (1000.35, half), (1000.35, done), (1000.36, done)]:
+        clock[0] = now
+        bar.update(progress)
+    assert draws(terminal) == ["50%", "100%"]
+
+    busy = FakeTerminal()
+    bar = ProgressBar(busy, "SIM cards", enabled=True)  # made at 1000.36
+    for now, progress in [(1000.36, half), (1000.40, done), (1000.50, done), (1000.51, done)]:
+        clock[0] = now
+        bar.update(progress)
+    assert draws(busy) == ["50%", "100%"]
+    assert busy.getvalue().count("SIM cards") == 2
+
+
+async def test_break_out_of_an_ordered_merge_stops_everything(server: MockTelnyxServer) -> None:
+    """Leaving an ordered merge early cancels every query's engine and leaves no task."""
+    async with sc.SimCardsClient(KEY, server.url, max_concurrency=3) as client:
+        merged = sc.merge(
+            client.sim_cards(**STANDBY, sort=AMOUNT, page_size=10),
+            client.sim_cards(**CUSTOMERS, sort=AMOUNT, page_size=10),
+        )
+        async with merged:
+            seen = 0
+            async for _ in merged:
+                seen += 1
+                if seen == 15:
+                    break
+        await eventually(lambda: not client._tasks, what="the merged engines to end")
+        assert seen == 15
+        assert client._tasks == set()
