@@ -99,8 +99,8 @@ class _Readers(Generic[T]):
         self.limit = limit
         self.ordering = ordering
         self.taken = 0  # items handed over, or about to be
-        # One reader hands over at a time, so that the one that reaches the limit knows
-        # every item counted has been taken: stopping the others then loses nothing.
+        # With a limit, one reader hands over at a time, so that the one that reaches it
+        # knows every item counted has been taken: stopping the others then loses nothing.
         self._handing_over = asyncio.Lock()
 
     async def run(self, send: MemoryObjectSendStream[_Batch[T]]) -> None:
@@ -149,14 +149,22 @@ class _Readers(Generic[T]):
                 pages = stream.pages()
                 async with contextlib.aclosing(pages):
                     async for page in pages:
+                        if self.limit is None:
+                            await self._hand_over(index, page.data, send)
+                            continue
                         async with self._handing_over:
-                            fresh = self._fresh(page.data)
-                            if fresh:
-                                await send.send(_Batch(fresh, (index,) * len(fresh)))
+                            await self._hand_over(index, page.data, send)
                         if self.full:
                             break
         if self.full:
             scope.cancel()  # this stream is closed already; stop the others
+
+    async def _hand_over(
+        self, index: int, items: Sequence[T], send: MemoryObjectSendStream[_Batch[T]]
+    ) -> None:
+        fresh = self._fresh(items)
+        if fresh:
+            await send.send(_Batch(fresh, (index,) * len(fresh)))
 
     # --- in order --------------------------------------------------------------------
 
