@@ -847,7 +847,8 @@ class ProgressBar:
     Fed by ``PageStream.on_progress``; draws at most once per ``REDRAW_INTERVAL``, and
     nothing at all when disabled (not a terminal, or ``--quiet``). The first complete
     snapshot (all of its total done) is drawn even sooner, as long as the bar has drawn no
-    more than once per ``REDRAW_INTERVAL`` since it was made: the bar ends at 100%.
+    more than once per ``REDRAW_INTERVAL`` since it was made: so the bar ends at 100%
+    unless it has been drawing at its full rate all along.
     """
 
     def __init__(self, out: TextIO, noun: str, *, enabled: bool) -> None:
