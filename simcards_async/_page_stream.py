@@ -193,7 +193,8 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
             pages_done=stats.pages_fetched,
             total_pages=stats.total_pages,
             items=stats.items_yielded,
-            total_results=stats.total_results,
+            # With a limit, the listing's total is more than will ever be yielded.
+            total_results=_cut(stats.total_results, self.query.limit),
             retries=stats.retries,
             throttled_seconds=stats.throttled_seconds,
             elapsed=time.monotonic() - stats.started_at,
@@ -314,3 +315,7 @@ class _Fetch:
         self.begun = True
         fetch = self.raw_fetch if self.raw and self.raw_fetch is not None else self.typed_fetch
         return await fetch(target, on_retry)
+
+
+def _cut(total: int | None, limit: int | None) -> int | None:
+    return total if total is None or limit is None else min(total, limit)
