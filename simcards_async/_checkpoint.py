@@ -99,6 +99,15 @@ def save_checkpoint(path: str | os.PathLike[str], point: Checkpoint) -> None:
         temp.unlink(missing_ok=True)
 
 
+def _check_writable_path(path: str | os.PathLike[str]) -> None:
+    """Refuse, before anything is sent, a checkpoint path no file can be written at."""
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidParameterError("checkpoint", "a file path, not a directory", str(path))
+    if not target.parent.is_dir():
+        raise InvalidParameterError("checkpoint", "a file path in an existing directory", str(path))
+
+
 class Checkpointer:
     """The one owner of a scan's checkpoint file: load, save, position, removal.
 
@@ -118,6 +127,8 @@ class Checkpointer:
         resume_from: str | os.PathLike[str] | None = None,
         keep: bool = True,
     ) -> None:
+        if path is not None:
+            _check_writable_path(path)
         self.path = path
         self.keep = keep
         self._fingerprint = fingerprint(query)
@@ -136,8 +147,16 @@ class Checkpointer:
 
     @property
     def written(self) -> bool:
-        """Whether a checkpoint file is there to resume from (one was written or loaded)."""
-        return self.path is not None and (self._written or self.resumed is not None)
+        """Whether a checkpoint file is there to resume from (one was written or loaded).
+
+        Checked on disk too: after a failed save, or when the file was removed, there
+        is nothing a new run could continue (so an export does not keep its partial file).
+        """
+        return (
+            self.path is not None
+            and (self._written or self.resumed is not None)
+            and Path(self.path).is_file()
+        )
 
     async def save(
         self,

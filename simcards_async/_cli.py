@@ -52,7 +52,7 @@ from . import (
     export,
     merge,
 )
-from ._export import ALLOWED_SUFFIXES, _resolve_format, check_output_path
+from ._export import ALLOWED_SUFFIXES, check_output_path, resolve_format
 
 __all__ = ["main"]
 
@@ -186,8 +186,10 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         metavar="KEY=VALUE",
         help="export the union of several queries: each --any is one query, the other filters "
-        "plus this one (KEY: status, tag, iccid, msisdn, group-id); e.g. "
-        "--any status=standby --any tag=vip exports cards in standby or tagged vip, each once",
+        "AND this one (KEY: status, tag, iccid, msisdn, group-id); e.g. "
+        "--any status=standby --any tag=vip exports cards in standby or tagged vip, each once. "
+        "A tag adds to --tag; a filter flag that a term sets again is refused. --limit caps "
+        "the union, --sort sorts it (equal amounts in the order of the terms)",
     )
     _add_common_flags(cards)
     cards.set_defaults(run=_export_sim_cards)
@@ -624,6 +626,7 @@ async def _export_sim_cards(args: argparse.Namespace) -> int:
         raise InvalidParameterError("--checkpoint", "used without --any", args.checkpoint)
 
     def open_stream(client: SimCardsClient) -> PageStream[SimCard] | MergedStream[SimCard]:
+        # Each query stops at --limit too: the union's first N are among each one's first N.
         streams = [
             client.sim_cards(
                 **query,
@@ -634,13 +637,19 @@ async def _export_sim_cards(args: argparse.Namespace) -> int:
             )
             for query in queries
         ]
-        return streams[0] if len(streams) == 1 else merge(*streams)
+        if len(streams) == 1:
+            return streams[0]
+        return merge(*streams, limit=args.limit, ordered=args.sort is not None)
 
     return await _export(args, open_stream, "SIM cards")
 
 
 def _any_query(filters: dict[str, Any], spec: str) -> dict[str, Any]:
-    """The filters of one ``--any KEY=VALUE`` query: the common ones, plus (for tags) this one."""
+    """The filters of one ``--any KEY=VALUE`` query: the common ones ANDed with this one.
+
+    A tag adds to the common ``--tag`` ones (a card must have all of them); any other
+    key the common filters already set is refused, as a query holds one value of it.
+    """
     key, sep, value = spec.partition("=")
     name = ANY_KEYS.get(key.strip())
     if not sep or name is None:
@@ -650,10 +659,15 @@ def _any_query(filters: dict[str, Any], spec: str) -> dict[str, Any]:
     query = dict(filters)
     if name == "tags":  # tags add up: a card must have all of them
         query[name] = [*(filters[name] or []), value]
-    elif name == "status":
-        query[name] = [value]
-    else:
-        query[name] = value
+        return query
+    if filters[name] is not None:
+        flag = FLAGS[name]
+        raise _UsageError(
+            f"{flag} cannot be combined with --any {spec}: each --any query is the other "
+            f"filters AND its own, and a query takes one {flag}; give every {key.strip()} "
+            f"as an --any term instead (or drop {flag})"
+        )
+    query[name] = [value] if name == "status" else value
     return query
 
 
@@ -759,7 +773,7 @@ def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:
             check_output_path(args.output)
         except OSError as exc:
             raise _UsageError(_os_message(exc)) from exc
-    return target, _resolve_format(args.format, target)
+    return target, resolve_format(args.format, target)
 
 
 def _on_progress(bar: ProgressBar, progress: Progress) -> None:
@@ -835,15 +849,21 @@ def _summary(result: ExportResult, progress: Progress, noun: str, where: str) ->
 class ProgressBar:
     """One line on a terminal, redrawn in place: records and pages done, rate, ETA.
 
-    Fed by ``PageStream.on_progress``; draws at most once per ``REDRAW_INTERVAL``
-    and nothing at all when disabled (not a terminal, or ``--quiet``).
+    Fed by ``PageStream.on_progress``; draws at most once per ``REDRAW_INTERVAL``, and
+    nothing at all when disabled (not a terminal, or ``--quiet``). The first complete
+    snapshot (all of its total done) is drawn even sooner, as long as the bar has drawn no
+    more than once per ``REDRAW_INTERVAL`` since it was made: so the bar ends at 100%
+    unless it has been drawing at its full rate all along.
     """
 
     def __init__(self, out: TextIO, noun: str, *, enabled: bool) -> None:
         self.out = out
         self.noun = noun
         self.enabled = enabled
+        self._made_at = time.monotonic()
         self._drawn_at = -REDRAW_INTERVAL
+        self._draws = 0
+        self._drawn_complete = False
         self._width = 0
         self._line = ""
         # A log record may come from another thread while the bar is drawn.
@@ -854,9 +874,17 @@ class ProgressBar:
         if not self.enabled:
             return
         now = time.monotonic()
-        if now - self._drawn_at < REDRAW_INTERVAL:
+        total = progress.total_results
+        complete = total is not None and 0 < total <= progress.items
+        if now - self._drawn_at < REDRAW_INTERVAL and not (
+            complete
+            and not self._drawn_complete
+            and self._draws * REDRAW_INTERVAL <= now - self._made_at
+        ):
             return
         self._drawn_at = now
+        self._draws += 1
+        self._drawn_complete = self._drawn_complete or complete
         width = max(shutil.get_terminal_size().columns - 1, 20)
         self._draw(format_progress(progress, self.noun, width))
 

@@ -22,8 +22,10 @@ from ._errors import APIError, InvalidParameterError
 from ._http import AiohttpSend, ClientSession, Transport, new_session
 from ._models import (
     Page,
+    RawRecord,
     SimCard,
     SimCardAction,
+    decode_raw_page,
     decode_sim_card,
     decode_sim_card_action,
     decode_sim_card_action_page,
@@ -31,6 +33,7 @@ from ._models import (
 )
 from ._observe import Instruments, OnResponse, RateLimitInfo
 from ._page_stream import PageStream
+from ._pagination import FetchPage
 from ._query import (
     ListQuery,
     sim_card_action_path,
@@ -47,6 +50,7 @@ __all__ = ["DEFAULT_BASE_URL", "SimCardsClient"]
 DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
 
 T = TypeVar("T", SimCard, SimCardAction)
+R = TypeVar("R", SimCard, SimCardAction, RawRecord)
 
 #: The smallest ``max_response_bytes``: below it not even an error answer fits.
 _MIN_RESPONSE_BYTES = 1024
@@ -357,15 +361,22 @@ class SimCardsClient:
             )
         transport = self._transport()
 
-        async def fetch(target: str, on_retry: Callable[[APIError], None]) -> Page[T]:
-            if self._state is _State.CLOSED:
-                # Even with a session of the caller's, which closing the client leaves open.
-                raise RuntimeError("the client was closed while this stream was being read")
-            return await transport.get(target, decode, on_retry=on_retry, page_size=query.page_size)
+        def fetcher(decode: Callable[[bytes], Page[R]]) -> FetchPage[R]:
+            async def fetch(target: str, on_retry: Callable[[APIError], None]) -> Page[R]:
+                if self._state is _State.CLOSED:
+                    # Even with a session of the caller's, which closing the client leaves open.
+                    raise RuntimeError("the client was closed while this stream was being read")
+                return await transport.get(
+                    target, decode, on_retry=on_retry, page_size=query.page_size
+                )
+
+            return fetch
 
         return PageStream(
             query,
-            fetch,
+            fetcher(decode),
+            # The same requests, each record kept as sent: what an export's JSON lines are.
+            raw_fetch=fetcher(decode_raw_page),
             item_type=item_type,
             read_ahead=self.read_ahead,
             limiter=transport.limiter,

@@ -19,9 +19,11 @@ is written as the items come and flushed, not closed.
 Formats, chosen by ``format=`` or else by the path's suffix (never guessed:
 any other suffix is refused):
 
-- ``jsonl`` (``.jsonl``, ``.ndjson``): one JSON object per line. Raw records
-  (``msgspec.Raw``, the bytes the API sent) are written verbatim; Structs are
-  encoded, and each line decodes back to an equal Struct;
+- ``jsonl`` (``.jsonl``, ``.ndjson``): one JSON object per line, each record as
+  the API sent it: a listing from the client hands its pages over as raw records
+  (``RawRecord``, see ``Stream.raw_chunks``), written verbatim, fields no model
+  knows included. Structs (any other iterable) are encoded, and each line
+  decodes back to an equal Struct;
 - ``json`` (``.json``): one JSON array, ``[`` and ``]`` around the same
   objects, one per line, streamed like JSON lines (``json.load`` reads it);
 - ``csv`` (``.csv``) and ``parquet`` (``.parquet``, ``.pq``);
@@ -80,20 +82,25 @@ import anyio.to_thread
 import msgspec
 
 from ._errors import InvalidParameterError
-from ._models import SimCard, SimCardAction, SimCardGroup
+from ._models import RawRecord, SimCard, SimCardAction, SimCardGroup
 from ._stream import Stream
 
 __all__ = [
+    "ALLOWED_SUFFIXES",
     "PARQUET_ROW_GROUP_SIZE",
     "SIM_CARD_ACTION_COLUMNS",
     "SIM_CARD_COLUMNS",
     "ExportFormat",
     "ExportResult",
+    "check_output_path",
     "export",
+    "resolve_format",
 ]
 
 ExportFormat = Literal["jsonl", "json", "csv", "parquet", "jsonl.gz", "json.gz", "csv.gz"]
 Item = SimCard | SimCardAction
+#: What a writer takes: Structs, or records as the API sent them.
+Record = Item | RawRecord | msgspec.Raw
 
 #: Rows per Parquet row group, which is also how many rows are held before a write.
 PARQUET_ROW_GROUP_SIZE = 10_000
@@ -103,6 +110,8 @@ _FLUSH_BYTES = 1 << 20
 _CHUNK = 512
 _DECIMAL_PRECISION, _DECIMAL_SCALE = 38, 9
 
+#: The formats that write each record as the API sent it, when the stream can give it.
+_VERBATIM: frozenset[ExportFormat] = frozenset({"jsonl", "json", "jsonl.gz", "json.gz"})
 _FORMATS: tuple[ExportFormat, ...] = (
     "jsonl",
     "json",
@@ -324,15 +333,28 @@ def _timestamp_text(value: dt.datetime) -> str:
     return f"{value.replace(microsecond=0, tzinfo=None).isoformat()}{fraction}Z"
 
 
-_DECODERS = {cls: msgspec.json.Decoder(cls) for cls in (SimCard, SimCardAction)}
+_DECODERS: dict[type[Item], msgspec.json.Decoder[Item]] = {
+    cls: msgspec.json.Decoder(cls) for cls in (SimCard, SimCardAction)
+}
 
 
-def _typed(kind: _Kind, items: Sequence[object]) -> Sequence[Item]:
-    """``items`` as Structs: raw records (``msgspec.Raw``) are decoded, Structs kept."""
-    if not any(item.__class__ is msgspec.Raw for item in items):
+_RAW_TYPES = (RawRecord, msgspec.Raw)
+
+
+def _typed(kind: _Kind, items: Sequence[Record]) -> Sequence[Item]:
+    """``items`` as Structs: raw records (``RawRecord``, ``msgspec.Raw``) decoded, Structs kept."""
+    if not any(item.__class__ in _RAW_TYPES for item in items):
         return items  # type: ignore[return-value]  # Structs already
-    decode = _DECODERS[kind.cls].decode
-    return [decode(item) if item.__class__ is msgspec.Raw else item for item in items]  # type: ignore[misc]
+    decode: Callable[[msgspec.Raw], Item] = _DECODERS[kind.cls].decode
+    return [_struct(decode, item) for item in items]
+
+
+def _struct(decode: Callable[[msgspec.Raw], Item], item: Record) -> Item:
+    if isinstance(item, RawRecord):
+        return decode(item.raw)
+    if isinstance(item, msgspec.Raw):
+        return decode(item)
+    return item
 
 
 # --- the result --------------------------------------------------------------------
@@ -456,8 +478,8 @@ class _Writer(abc.ABC):
         self.emitted = False
 
     @abc.abstractmethod
-    def add(self, items: Sequence[Item | msgspec.Raw]) -> None:
-        """Encode ``items`` (Structs, or raw records as the API sent them) into memory."""
+    def add(self, items: Sequence[Record]) -> None:
+        """Encode ``items`` (Structs, or records as the API sent them) into memory."""
 
     @abc.abstractmethod
     def full(self) -> bool:
@@ -495,12 +517,15 @@ class _JsonLinesWriter(_Writer):
         self.encoder = msgspec.json.Encoder()
         self.buffer = bytearray()
 
-    def add(self, items: Sequence[Item | msgspec.Raw]) -> None:
-        # encode_into copies a msgspec.Raw's bytes as they are: the record as sent.
+    def add(self, items: Sequence[Record]) -> None:
+        # A raw record's bytes are copied as they are: the record as sent.
         encode_into, buffer = self.encoder.encode_into, self.buffer
         for item in items:
-            encode_into(item, buffer, -1)
-            buffer.extend(b"\n")
+            if isinstance(item, RawRecord):
+                buffer += item.raw
+            else:
+                encode_into(item, buffer, -1)  # a msgspec.Raw is copied as it is, too
+            buffer += b"\n"
 
     def full(self) -> bool:
         return len(self.buffer) >= _FLUSH_BYTES
@@ -519,12 +544,15 @@ class _JsonArrayWriter(_JsonLinesWriter):
         # A resumed file holds "[" and at least one item already.
         self.separator = b"[\n" if out.fresh else b",\n"
 
-    def add(self, items: Sequence[Item | msgspec.Raw]) -> None:
+    def add(self, items: Sequence[Record]) -> None:
         encode_into, buffer = self.encoder.encode_into, self.buffer
         for item in items:
-            buffer.extend(self.separator)
+            buffer += self.separator
             self.separator = b",\n"
-            encode_into(item, buffer, -1)
+            if isinstance(item, RawRecord):
+                buffer += item.raw
+            else:
+                encode_into(item, buffer, -1)
 
     async def close(self) -> None:
         self.buffer.extend(b"[]\n" if self.separator == b"[\n" else b"\n]\n")
@@ -539,7 +567,7 @@ class _CsvWriter(_Writer):
         if out.fresh:  # a resumed file has its header already
             self.csv.writerow(name for name, _ in kind.schema)
 
-    def add(self, items: Sequence[Item | msgspec.Raw]) -> None:
+    def add(self, items: Sequence[Record]) -> None:
         row, cell = self.kind.row, _csv_cell
         self.csv.writerows(
             [v if v.__class__ is str else cell(v) for v in row(item)]
@@ -575,7 +603,7 @@ class _ParquetWriter(_Writer):
         self.writer = pq.ParquetWriter(out.file, self.schema)
         self.rows: list[tuple[object, ...]] = []
 
-    def add(self, items: Sequence[Item | msgspec.Raw]) -> None:
+    def add(self, items: Sequence[Record]) -> None:
         self.rows.extend(map(self.kind.row, _typed(self.kind, items)))
 
     def full(self) -> bool:
@@ -639,25 +667,30 @@ def _import_pyarrow() -> tuple[Any, Any]:
 
 
 async def export(
-    items: AsyncIterable[SimCard] | AsyncIterable[SimCardAction],
+    items: AsyncIterable[SimCard] | AsyncIterable[SimCardAction] | AsyncIterable[RawRecord],
     target: str | os.PathLike[str] | IO[bytes],
     *,
     format: ExportFormat | None = None,
     kind: type[SimCard | SimCardAction] | None = None,
 ) -> ExportResult:
-    """Write every item of ``items`` to ``target`` as JSON lines, CSV or Parquet.
+    """Write every item of ``items`` to ``target`` as JSON lines, JSON, CSV or Parquet.
 
-    ``items`` is any async iterable of ``SimCard`` or of ``SimCardAction``, such as
-    ``client.sim_cards(...)``; a stream (``PageStream``, ``MergedStream``) is read
-    page by page through ``chunks()`` and closed when ``export`` returns or fails.
-    ``target`` is a path, replaced atomically once everything is written, or a
-    binary file opened for writing (say ``sys.stdout.buffer``), which is flushed
-    but not closed. ``format`` is
-    ``"jsonl"``, ``"csv"`` or ``"parquet"``; by default it follows the path's
-    suffix (``.jsonl``/``.ndjson``/``.json``, ``.csv``, ``.parquet``/``.pq``) and
-    is JSON lines otherwise. ``kind`` (``SimCard`` or ``SimCardAction``) sets the
-    CSV and Parquet columns; by default it is the stream's endpoint or the first
-    item's type, and ``SimCard`` for an empty iterable of unknown kind.
+    ``items`` is any async iterable of ``SimCard``, of ``SimCardAction`` or of
+    ``RawRecord``, such as ``client.sim_cards(...)``; a stream (``PageStream``,
+    ``MergedStream``) is read page by page and closed when ``export`` returns or
+    fails. To JSON lines and JSON, a listing from the client is exported as the
+    API sent it (``raw_chunks``), unless it was already being read; Structs are
+    encoded. ``target`` is a path, replaced atomically once everything is
+    written, or a binary file opened for writing (say ``sys.stdout.buffer``),
+    which is flushed but not closed. ``format`` is one of ``"jsonl"``,
+    ``"json"``, ``"csv"``, ``"parquet"``, ``"jsonl.gz"``, ``"json.gz"`` or
+    ``"csv.gz"``; by default it follows the path's suffix (``.jsonl``/``.ndjson``,
+    ``.json``, ``.csv``, ``.parquet``/``.pq``, each but Parquet with ``.gz``
+    after it) and any other suffix is refused; a file object gets the format its
+    name's suffix names, else JSON lines. ``kind`` (``SimCard`` or
+    ``SimCardAction``) sets the CSV and Parquet columns; by default it is the
+    stream's endpoint or the first item's type, and ``SimCard`` for raw records
+    or an empty iterable of unknown kind.
 
     Raises ``InvalidParameterError`` for a bad argument, before anything is read,
     ``ImportError`` for Parquet without pyarrow, ``TypeError`` for an item of
@@ -670,7 +703,7 @@ async def export(
             "an async iterable of SimCard or SimCardAction, such as client.sim_cards()",
             items,
         )
-    fmt = _resolve_format(format, target)
+    fmt = resolve_format(format, target)
     if fmt == "parquet":
         _import_pyarrow()  # fail before anything is read or created
     resolved = _resolve_kind(kind, items)
@@ -751,11 +784,16 @@ class _Job:
         self.kind = kind
         self.writer: _Writer | None = None
 
-    async def run(self, items: AsyncIterable[Item], stream: Stream[Any, Any] | None) -> int:
+    async def run(self, items: AsyncIterable[Record], stream: Stream[Any, Any] | None) -> int:
         out, count = self.out, 0
         try:
             state = self.checkpoint_state if stream is not None and stream.checkpointing else None
-            chunks = stream.chunks(state=state) if stream is not None else _chunks(items)
+            chunks: AsyncGenerator[Sequence[Record], None] | None = None
+            if stream is not None and self.fmt in _VERBATIM:
+                # Each record as the API sent it, if the stream can: also the cheapest way.
+                chunks = stream.raw_chunks(state=state)
+            if chunks is None:
+                chunks = stream.chunks(state=state) if stream is not None else _chunks(items)
             async with contextlib.aclosing(chunks):
                 async for chunk in chunks:
                     writer = self._writer(chunk[0])
@@ -773,7 +811,7 @@ class _Job:
             raise
         return count
 
-    def _writer(self, first: Item | None) -> _Writer:
+    def _writer(self, first: Record | None) -> _Writer:
         if self.writer is None:
             kind = self.kind or (_kind_of_item(first) if first is not None else _KINDS[SimCard])
             self.writer = _WRITERS[self.fmt](self.out, kind)
@@ -793,9 +831,9 @@ class _Job:
         return {"export": {**state, "target": str(self.out.path)}}
 
 
-async def _chunks(items: AsyncIterable[Item]) -> AsyncGenerator[Sequence[Item], None]:
+async def _chunks(items: AsyncIterable[Record]) -> AsyncGenerator[Sequence[Record], None]:
     """The items of a plain async iterable in non-empty runs (a ``Stream`` has its own)."""
-    pending: list[Item] = []
+    pending: list[Record] = []
     async for item in items:
         pending.append(item)
         if len(pending) >= _CHUNK:
@@ -805,7 +843,7 @@ async def _chunks(items: AsyncIterable[Item]) -> AsyncGenerator[Sequence[Item], 
         yield pending
 
 
-def _resolve_format(format: object, target: object) -> ExportFormat:
+def resolve_format(format: object, target: object) -> ExportFormat:
     """The format asked for, else the one a path's suffix names; anything else is refused.
 
     A file object without a known suffix in its name (``sys.stdout.buffer``) gets
@@ -888,8 +926,9 @@ def _resolve_kind(kind: object, items: object) -> _Kind | None:
 
 
 def _check_kind(chunk: Sequence[object], cls: type[Item]) -> None:
+    # Raw records pass: which kind they are is the stream's (or ``kind``'s) word.
     for item in chunk:
-        if not isinstance(item, cls):
+        if not isinstance(item, cls) and item.__class__ not in _RAW_TYPES:
             raise TypeError(f"export() got a {type(item).__name__} among {cls.__name__} items")
 
 
@@ -901,4 +940,6 @@ def _kind_of_item(item: object) -> _Kind:
     for cls, kind in _KINDS.items():
         if isinstance(item, cls):
             return kind
+    if item.__class__ in _RAW_TYPES:
+        return _KINDS[SimCard]  # a raw record does not say: ``kind=`` does
     raise TypeError(f"export() writes SimCard or SimCardAction items, not {type(item).__name__}")

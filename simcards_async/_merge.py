@@ -1,4 +1,4 @@
-"""Fan-out: read several listings at once and yield their union as pages arrive.
+"""Fan-out: read several listings at once and yield their union, as pages arrive or in order.
 
 The API can only AND its filters; ``merge`` gives OR across queries (cards tagged
 ``vip`` *or* in standby). Each stream runs under its own client's shared limit,
@@ -10,30 +10,51 @@ memory stream, and ``async with`` or dropping the merged stream cancels
 everything. Which other queries an item matches is asked of each stream
 (``PageStream.matches``, from the typed filters ``_query`` validated).
 
-Dedupe across queries must remember every id yielded (an item may come from any
-query at any time), so its memory grows with the union: about 120 bytes a record
-(a set of the id strings; each merged stream also keeps its own ids, see ``_ids``).
+Two ways to merge:
+
+- as pages arrive (``ordered=False``): each reader keeps the ids not seen before and
+  hands them straight over;
+- in order (the streams' common ``sort``): the server sorts each query, so a k-way
+  merge of their heads keeps that order. Equal keys come in query order (the spec
+  does not say how the server orders them): the first query's items, in the server's
+  order, then the next query's. Each listing's order is checked as it is read; a listing
+  out of order raises ``PaginationError`` rather than yield an unsorted union.
+
+Dedupe keeps an item's first occurrence in the union's order. It must remember every id
+yielded (an item may come from any query at any time), so its memory grows with the
+union: about 120 bytes a record (a set of the id strings; each merged stream also keeps
+its own ids, see ``_ids``). ``limit`` counts the union's items: the readers stop once it
+is reached.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+import heapq
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import InvalidParameterError
-from ._models import Page, SimCard, SimCardAction
+from ._errors import InvalidParameterError, PaginationError
+from ._models import SimCard, SimCardAction
 from ._page_stream import PageStream
+from ._query import Ordering
 from ._stats import Progress
 from ._stream import Producer, StateProvider, Stream
 
 __all__ = ["MergeStats", "MergedStream", "Tagged", "merge", "merge_tagged"]
 
 T = TypeVar("T", bound=SimCard | SimCardAction)
+
+ORDERED_ALLOWED = (
+    "True (in the streams' common sort order), False (as their pages arrive) or None "
+    "(in order when every stream has the same sort, as they arrive when none has one)"
+)
 
 
 @dataclass(frozen=True)
@@ -52,48 +73,251 @@ class MergeStats:
     duplicates_dropped: int = 0
 
 
+@dataclass(frozen=True)
+class _Batch(Generic[T]):
+    """Items handed over at once, with the index of the query each one came from."""
+
+    items: Sequence[T]
+    sources: Sequence[int]
+
+
 class _Readers(Generic[T]):
-    """Reads every stream's pages into one memory stream, tagged with the stream's index."""
+    """The producer: reads every stream, keeps each id once, stops at the limit."""
 
-    def __init__(self, streams: Sequence[PageStream[T]]) -> None:
+    def __init__(
+        self,
+        streams: Sequence[PageStream[T]],
+        stats: MergeStats,
+        *,
+        dedupe: bool,
+        limit: int | None,
+        ordering: Ordering | None,
+    ) -> None:
         self.streams = streams
+        self.stats = stats
+        self.seen: set[str] | None = set() if dedupe else None
+        self.limit = limit
+        self.ordering = ordering
+        self.taken = 0  # items handed over, or about to be
+        # With a limit, one reader hands over at a time, so that the one that reaches it
+        # knows every item counted has been taken: stopping the others then loses nothing.
+        self._handing_over = asyncio.Lock()
 
-    async def run(self, send: MemoryObjectSendStream[tuple[int, Page[T]]]) -> None:
+    async def run(self, send: MemoryObjectSendStream[_Batch[T]]) -> None:
         # A failure raises out of the group; the Producer unwraps it to the first error.
         async with anyio.create_task_group() as tg:
-            for index, stream in enumerate(self.streams):
-                tg.start_soon(self._read, index, stream, send.clone())
+            if self.ordering is None:
+                for index, stream in enumerate(self.streams):
+                    tg.start_soon(self._read, index, stream, send.clone(), tg.cancel_scope)
+            else:
+                await self._merge_in_order(tg, send, self.ordering)
+                tg.cancel_scope.cancel()  # the limit was reached: stop the readers still going
 
-    @staticmethod
+    @property
+    def full(self) -> bool:
+        return self.limit is not None and self.taken >= self.limit
+
+    def _fresh(self, items: Sequence[T]) -> list[T]:
+        """The items not handed over before (all with ``dedupe=False``), cut at the limit."""
+        seen, room = self.seen, None if self.limit is None else self.limit - self.taken
+        if seen is None:
+            kept = list(items if room is None else items[:room])
+        else:
+            kept = []
+            for item in items:
+                if item.id in seen:
+                    self.stats.duplicates_dropped += 1
+                    continue
+                if room is not None and len(kept) >= room:
+                    break
+                seen.add(item.id)
+                kept.append(item)
+        self.taken += len(kept)
+        return kept
+
+    # --- as pages arrive -------------------------------------------------------------
+
     async def _read(
-        index: int, stream: PageStream[T], send: MemoryObjectSendStream[tuple[int, Page[T]]]
+        self,
+        index: int,
+        stream: PageStream[T],
+        send: MemoryObjectSendStream[_Batch[T]],
+        scope: anyio.CancelScope,
     ) -> None:
         with send:
             async with stream:
-                async for page in stream.pages():
-                    await send.send((index, page))
+                pages = stream.pages()
+                async with contextlib.aclosing(pages):
+                    async for page in pages:
+                        if self.limit is None:
+                            await self._hand_over(index, page.data, send)
+                            continue
+                        async with self._handing_over:
+                            await self._hand_over(index, page.data, send)
+                        if self.full:
+                            break
+        if self.full:
+            scope.cancel()  # this stream is closed already; stop the others
+
+    async def _hand_over(
+        self, index: int, items: Sequence[T], send: MemoryObjectSendStream[_Batch[T]]
+    ) -> None:
+        fresh = self._fresh(items)
+        if fresh:
+            await send.send(_Batch(fresh, (index,) * len(fresh)))
+
+    # --- in order --------------------------------------------------------------------
+
+    @staticmethod
+    async def _pages_of(stream: PageStream[T], put: MemoryObjectSendStream[Sequence[T]]) -> None:
+        with put:
+            async with stream:
+                pages = stream.pages()
+                async with contextlib.aclosing(pages):
+                    async for page in pages:
+                        if page.data:
+                            await put.send(page.data)
+
+    async def _merge_in_order(
+        self, tg: TaskGroup, send: MemoryObjectSendStream[_Batch[T]], ordering: Ordering
+    ) -> None:
+        """A k-way merge of the streams' heads, ties in query order; a batch per page used up."""
+        inboxes: list[MemoryObjectReceiveStream[Sequence[T]]] = []
+        for stream in self.streams:
+            put, take = anyio.create_memory_object_stream[Sequence[T]](1)
+            tg.start_soon(self._pages_of, stream, put)
+            inboxes.append(take)
+        heads = _Heads(inboxes, ordering.key)
+        try:
+            heap = [(heads.key(i), i) for i in range(len(inboxes)) if await heads.next_page(i)]
+            heapq.heapify(heap)
+            items: list[T] = []
+            sources: list[int] = []
+            while heap:
+                head, index = heapq.heappop(heap)
+                item = heads.take(index)
+                if self._keep(item):
+                    items.append(item)
+                    sources.append(index)
+                    if self.full:
+                        break
+                if heads.used_up(index):
+                    if items:  # hand over what is settled before waiting for a page
+                        await send.send(_Batch(items, sources))
+                        items, sources = [], []
+                    if not await heads.next_page(index):
+                        continue
+                following = heads.key(index)
+                if following < head:
+                    raise self._out_of_order(index, ordering, heads.head(index))
+                heapq.heappush(heap, (following, index))
+            if items:
+                await send.send(_Batch(items, sources))
+        finally:
+            heads.close()
+
+    def _keep(self, item: T) -> bool:
+        """Whether ``item`` is new (always with ``dedupe=False``); counts it if so."""
+        seen = self.seen
+        if seen is not None:
+            if item.id in seen:
+                self.stats.duplicates_dropped += 1
+                return False
+            seen.add(item.id)
+        self.taken += 1
+        return True
+
+    def _out_of_order(self, index: int, ordering: Ordering, item: T) -> PaginationError:
+        stream = self.streams[index]
+        return PaginationError(
+            f"query {index} ({stream.query.path} {stream.query.params}) is not in the order "
+            f"of sort={ordering.sort}: item {item.id} came after one it should precede; "
+            "refusing to yield an unsorted union (merge with ordered=False to take the items "
+            "as their pages arrive)",
+            url=stream.query.path,
+        )
 
 
-class MergedStream(Stream[tuple[int, Page[T]], T]):
-    """The union of several streams, read at once, each id once (unless ``dedupe=False``)."""
+class _Heads(Generic[T]):
+    """In-order merging: the page of each stream being merged, and where its head is."""
 
-    def __init__(self, streams: Sequence[PageStream[T]], *, dedupe: bool = True) -> None:
+    def __init__(
+        self,
+        inboxes: Sequence[MemoryObjectReceiveStream[Sequence[T]]],
+        key: Callable[[object], tuple[int, Any]],
+    ) -> None:
+        self.inboxes = inboxes
+        self._key = key
+        self.pages: list[Sequence[T]] = [() for _ in inboxes]
+        self.spots = [0] * len(inboxes)
+
+    async def next_page(self, index: int) -> bool:
+        """Wait for stream ``index``'s next page; False when it has ended."""
+        try:
+            self.pages[index] = await self.inboxes[index].receive()
+        except anyio.EndOfStream:
+            self.inboxes[index].close()
+            return False
+        self.spots[index] = 0
+        return True
+
+    def head(self, index: int) -> T:
+        return self.pages[index][self.spots[index]]
+
+    def key(self, index: int) -> tuple[int, Any]:
+        return self._key(self.head(index))
+
+    def take(self, index: int) -> T:
+        """Stream ``index``'s head, which the next item of its page replaces."""
+        item = self.head(index)
+        self.spots[index] += 1
+        return item
+
+    def used_up(self, index: int) -> bool:
+        return self.spots[index] >= len(self.pages[index])
+
+    def close(self) -> None:
+        for inbox in self.inboxes:
+            inbox.close()
+
+
+class MergedStream(Stream[_Batch[T], T]):
+    """The union of several streams, each id once (unless ``dedupe=False``), up to ``limit``.
+
+    ``sort`` is the order the union comes out in (the streams' common ``sort``), or
+    ``None`` when it comes as the pages arrive.
+    """
+
+    def __init__(
+        self,
+        streams: Sequence[PageStream[T]],
+        *,
+        dedupe: bool = True,
+        limit: int | None = None,
+        ordered: bool | None = None,
+    ) -> None:
         if not streams or not all(isinstance(s, PageStream) for s in streams):
             raise InvalidParameterError("streams", "one or more streams from a client", streams)
         if not isinstance(dedupe, bool):
             raise InvalidParameterError("dedupe", "True or False", dedupe)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise InvalidParameterError("limit", "None or an integer >= 1", limit)
+        if limit is not None and limit < 1:
+            raise InvalidParameterError("limit", "None or an integer >= 1", limit)
         types = {s.item_type for s in streams}
         if len(types) != 1:
             raise InvalidParameterError("streams", "streams of one kind of item", streams)
+        ordering = _ordering(streams, ordered)
         super().__init__()
         self.item_type = types.pop()
         self.streams = tuple(streams)
         self.dedupe = dedupe
+        self.limit = limit
+        self.sort = None if ordering is None else ordering.sort
         self.stats = MergeStats()
-        self._seen: set[str] | None = set() if dedupe else None
-        self._producer: Producer[tuple[int, Page[T]]] = Producer(
-            _Readers(self.streams).run, buffer=0
-        )
+        self._done = False
+        readers = _Readers(self.streams, self.stats, dedupe=dedupe, limit=limit, ordering=ordering)
+        self._producer: Producer[_Batch[T]] = Producer(readers.run, buffer=0)
 
     def matches(self, item: T) -> bool:
         """Whether ``item`` passes the filters of any of the merged queries."""
@@ -118,64 +342,115 @@ class MergedStream(Stream[tuple[int, Page[T]], T]):
 
     async def _tagged(self) -> AsyncIterator[tuple[T, int]]:
         stats = self.stats
-        async for source, page in self._receive():
-            for item in self._fresh(page.data):
-                stats.items_yielded += 1
-                yield item, source
+        batches = self._receive()
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                for item, source in zip(batch.items, batch.sources, strict=True):
+                    stats.items_yielded += 1
+                    yield item, source
 
     async def chunks(
         self, *, state: StateProvider | None = None
     ) -> AsyncGenerator[Sequence[T], None]:
-        """Yield each page's new items, for exporters (a merge keeps no checkpoint)."""
+        """Yield each batch of new items, for exporters (a merge keeps no checkpoint)."""
         del state  # nothing to keep: a merged stream cannot be resumed
-        messages = self._receive()
-        async with contextlib.aclosing(messages):
-            async for _, page in messages:
-                fresh = self._fresh(page.data)
-                if fresh:
-                    self.stats.items_yielded += len(fresh)
-                    yield fresh
+        batches = self._receive()
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                self.stats.items_yielded += len(batch.items)
+                yield batch.items
 
-    def _fresh(self, items: Sequence[T]) -> list[T]:
-        """The items not yielded before (all of them with ``dedupe=False``)."""
-        seen = self._seen
-        if seen is None:
-            return list(items)
-        kept = []
-        for item in items:
-            if item.id in seen:
-                self.stats.duplicates_dropped += 1
-                continue
-            seen.add(item.id)
-            kept.append(item)
-        return kept
+    async def _completed(self, state: StateProvider | None) -> None:
+        del state  # nothing to save: the total is now known
+        self._done = True
 
     @property
     def progress(self) -> Progress:
-        """Every query's progress added up; ``total_results`` counts an overlap once per query."""
+        """Every query's progress added up, against the union's size as far as it is known.
+
+        ``total_results`` is the queries' totals (each cut at its own ``limit``) added up,
+        less the duplicates dropped so far, and cut at this merge's ``limit``: an upper
+        bound that shrinks as overlaps are found. Once the merge has ended it is the number
+        of items yielded (and ``total_pages`` the pages read), so a bar ends at 100%.
+        """
         parts = [s.progress for s in self.streams]
-        pages = [p.total_pages for p in parts]
-        totals = [p.total_results for p in parts]
+        pages_done = sum(p.pages_done for p in parts)
+        items = self.stats.items_yielded
+        if self._done:
+            total_pages: int | None = pages_done
+            total_results: int | None = items
+        else:
+            streams = zip(parts, self.streams, strict=True)
+            cut = [
+                (_cut(p.total_pages, _pages(s)), _cut(p.total_results, s.query.limit))
+                for p, s in streams
+            ]
+            pages = [p for p, _ in cut]
+            totals = [t for _, t in cut]
+            total_pages = None if None in pages else sum(p or 0 for p in pages)
+            total_results = None
+            if None not in totals:
+                union = sum(t or 0 for t in totals) - self.stats.duplicates_dropped
+                total_results = _cut(max(union, items), self.limit)
         return Progress(
-            pages_done=sum(p.pages_done for p in parts),
-            total_pages=None if None in pages else sum(p or 0 for p in pages),
-            items=self.stats.items_yielded,
-            total_results=None if None in totals else sum(t or 0 for t in totals),
+            pages_done=pages_done,
+            total_pages=total_pages,
+            items=items,
+            total_results=total_results,
             retries=sum(p.retries for p in parts),
             throttled_seconds=max(p.throttled_seconds for p in parts),
             elapsed=max(p.elapsed for p in parts),
         )
 
 
-def merge(*streams: PageStream[T], dedupe: bool = True) -> MergedStream[T]:
+def _cut(total: int | None, limit: int | None) -> int | None:
+    return total if total is None or limit is None else min(total, limit)
+
+
+def _pages(stream: PageStream[Any]) -> int | None:
+    """The most pages a stream's ``limit`` lets it read (None: no limit)."""
+    limit, size = stream.query.limit, stream.query.page_size
+    return None if limit is None else -(-limit // size)
+
+
+def _ordering(streams: Sequence[PageStream[Any]], ordered: object) -> Ordering | None:
+    """The order to merge in, checked against the streams' sorts; None: as pages arrive."""
+    if ordered is not None and not isinstance(ordered, bool):
+        raise InvalidParameterError("ordered", ORDERED_ALLOWED, ordered)
+    orderings = [s.query.ordering for s in streams]
+    sorts = sorted({o.sort if o is not None else "no sort" for o in orderings})
+    same = len(sorts) == 1
+    if ordered is False or (ordered is None and same and orderings[0] is None):
+        return None
+    if same and orderings[0] is not None:
+        return orderings[0]
+    if ordered:
+        allowed = "True only for streams that all have the same sort (these have: "
+    else:
+        allowed = "False to merge streams of different sorts as their pages arrive (these have: "
+    raise InvalidParameterError("ordered", allowed + ", ".join(sorts) + ")", ordered)
+
+
+def merge(
+    *streams: PageStream[T],
+    dedupe: bool = True,
+    limit: int | None = None,
+    ordered: bool | None = None,
+) -> MergedStream[T]:
     """Read several listings at once and yield their union, each id once by default.
 
-    Items come as their pages arrive, so the union is not in any one query's
-    order. ``merged.tagged()`` yields ``Tagged(item, queries)`` instead.
+    ``limit`` caps the union. ``ordered``: ``True`` yields the union in the streams'
+    common ``sort`` order (ties in query order), and is refused unless every stream has
+    the same sort; ``False`` yields items as their pages arrive, in no one query's order;
+    ``None`` (the default) is ``True`` when every stream has the same sort, ``False`` when
+    none has one, and refused when they differ. ``merged.tagged()`` yields
+    ``Tagged(item, queries)`` instead.
     """
-    return MergedStream(streams, dedupe=dedupe)
+    return MergedStream(streams, dedupe=dedupe, limit=limit, ordered=ordered)
 
 
-def merge_tagged(*streams: PageStream[T]) -> AsyncIterator[Tagged[T]]:
-    """Shorthand for ``merge(*streams).tagged()``: each item once, with the queries it matches."""
-    return MergedStream(streams).tagged()
+def merge_tagged(
+    *streams: PageStream[T], limit: int | None = None, ordered: bool | None = None
+) -> AsyncIterator[Tagged[T]]:
+    """Shorthand for ``merge(*streams, ...).tagged()``: each item once, with its queries."""
+    return MergedStream(streams, limit=limit, ordered=ordered).tagged()

@@ -25,6 +25,7 @@ __all__ = [
     "Page",
     "PaginationMeta",
     "PinPukCodes",
+    "RawRecord",
     "SimCard",
     "SimCardAction",
     "SimCardActionStatus",
@@ -163,7 +164,7 @@ class SimCardAction(_Model, frozen=True, kw_only=True):
 class PaginationMeta(_Model, frozen=True, kw_only=True):
     """The ``meta`` object of a list answer."""
 
-    page_number: int = 1
+    page_number: int | None = None  # None: the server did not say (not checked)
     page_size: int = 0
     total_pages: int = 0
     total_results: int = 0
@@ -177,6 +178,35 @@ class Page(_Model, Generic[T], frozen=True, kw_only=True):
     """
 
     data: tuple[T, ...]
+    meta: PaginationMeta | None = None
+
+
+class RawRecord(_Model, frozen=True, kw_only=False):
+    """One record of a listing exactly as the API sent it, and its id.
+
+    ``raw`` holds the record's JSON bytes (``bytes(record.raw)``), fields no model
+    knows included; ``id`` is all that was read of them, for dedupe and checkpoints.
+    ``export()`` writes these to JSON lines verbatim.
+    """
+
+    id: str
+    raw: msgspec.Raw
+
+
+class _RawData(_Model, frozen=True, kw_only=True):
+    """A list answer's records, each kept as sent."""
+
+    data: tuple[msgspec.Raw, ...]
+
+
+class _IdOnly(_Model, frozen=True, kw_only=True):
+    id: str
+
+
+class _IdPage(_Model, frozen=True, kw_only=True):
+    """A list answer read for what paging needs: each record's id, and the meta."""
+
+    data: tuple[_IdOnly, ...]
     meta: PaginationMeta | None = None
 
 
@@ -238,6 +268,8 @@ _SIM_CARD_ACTION_PAGE = msgspec.json.Decoder(Page[SimCardAction])
 _ONE_SIM_CARD = msgspec.json.Decoder(_One[SimCard])
 _ONE_SIM_CARD_ACTION = msgspec.json.Decoder(_One[SimCardAction])
 _ERRORS = msgspec.json.Decoder(_WireErrors)
+_RAW_DATA = msgspec.json.Decoder(_RawData)
+_ID_PAGE = msgspec.json.Decoder(_IdPage)
 
 
 def _decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
@@ -256,6 +288,29 @@ def decode_sim_card_page(body: bytes) -> Page[SimCard]:
 def decode_sim_card_action_page(body: bytes) -> Page[SimCardAction]:
     """Decode a ``GET /sim_card_actions`` answer."""
     return _decode(_SIM_CARD_ACTION_PAGE, body)
+
+
+def decode_raw_page(body: bytes) -> Page[RawRecord]:
+    """Decode a list answer into ``RawRecord``s: each record as sent, and its id.
+
+    Only the envelope, the meta and each record's ``id`` are checked (a record
+    must be an object with a string ``id``); the rest is passed on untouched. Line
+    breaks between a record's tokens (a pretty-printed answer) are dropped, so
+    that a record always fits on one line; JSON strings cannot hold one.
+    """
+    ids = _decode(_ID_PAGE, body)
+    raws = _decode(_RAW_DATA, body).data
+    if b"\n" in body or b"\r" in body:
+        raws = tuple(map(_one_line, raws))
+    records = tuple(map(RawRecord, [item.id for item in ids.data], raws))
+    return Page(data=records, meta=ids.meta)
+
+
+def _one_line(raw: msgspec.Raw) -> msgspec.Raw:
+    text = bytes(raw)
+    if b"\n" in text or b"\r" in text:
+        return msgspec.Raw(text.replace(b"\r", b"").replace(b"\n", b""))
+    return raw
 
 
 def decode_sim_card(body: bytes) -> SimCard:

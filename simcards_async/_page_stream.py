@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ._checkpoint import Checkpoint, Checkpointer
-from ._errors import DriftWarning
-from ._models import Page
+from ._errors import APIError, DriftWarning
+from ._models import Page, RawRecord
 from ._observe import Instruments
 from ._pagination import HANDOVER_PAGES, Engine, FetchPage, Resume
 from ._query import ListQuery
@@ -44,6 +44,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
 
     ``async for item in stream`` works directly; ``async with stream:`` cleans up
     deterministically on exit; ``stream.pages()`` yields whole pages instead;
+    ``stream.raw_chunks()`` each record as the API sent it (``RawRecord``);
     ``stream.stats`` counts what happened so far. A stream is read once.
     """
 
@@ -59,6 +60,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         rescan: bool = False,
         checkpointer: Checkpointer | None = None,
         on_start: Callable[[asyncio.Task[None]], None] | None = None,
+        raw_fetch: FetchPage[RawRecord] | None = None,
         instruments: Instruments | None = None,
     ) -> None:
         super().__init__()
@@ -66,6 +68,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         self.item_type = item_type
         self.stats = StreamStats()
         self._checkpointer = checkpointer
+        self._fetch = _Fetch(fetch, raw_fetch)
         point = checkpointer.resumed if checkpointer is not None else None
         self._resumed: Checkpoint | None = point
         # Items and pages the consumer finished (a resumed scan's count first).
@@ -93,7 +96,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
             )
         self._engine: Engine[Any] = Engine(
             query,
-            fetch,
+            self._fetch,
             read_ahead=read_ahead,
             limiter=limiter,
             stats=self.stats,
@@ -145,6 +148,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         return self._items()
 
     async def _items(self) -> AsyncIterator[T]:
+        self._fetch.check_typed()
         stats = self.stats
         self._itemwise = True
         pages = self._receive()
@@ -156,14 +160,33 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
 
     async def pages(self) -> AsyncGenerator[Page[T], None]:
         """Yield whole pages (items and meta) in order, repeats already removed."""
+        self._fetch.check_typed()
         async for _, page in self._receive():
             self.stats.items_yielded += len(page.data)
             yield page
 
-    async def chunks(
-        self, *, state: StateProvider | None = None
-    ) -> AsyncGenerator[Sequence[T], None]:
+    def chunks(self, *, state: StateProvider | None = None) -> AsyncGenerator[Sequence[T], None]:
         """Yield each page's items, for exporters; ``state`` is kept in each checkpoint."""
+        self._fetch.check_typed()
+        return self._chunks(state)
+
+    def raw_chunks(
+        self, *, state: StateProvider | None = None
+    ) -> AsyncGenerator[Sequence[RawRecord], None] | None:
+        """Yield each page's records as the API sent them (``RawRecord``), like ``chunks``.
+
+        Only the envelope, the meta and each record's ``id`` are decoded, which costs
+        less than decoding Structs; dedupe, drift, limits, errors and checkpoints
+        are as for ``chunks``. Ask before the stream has fetched
+        anything (right after ``async with stream:`` is fine); None when it has, or
+        when it cannot: then read it with ``chunks``. Once asked, the stream
+        yields nothing else.
+        """
+        if not self._fetch.choose_raw():
+            return None
+        return self._chunks(state)
+
+    async def _chunks(self, state: StateProvider | None) -> AsyncGenerator[Sequence[Any], None]:
         pages = self._receive(state)
         async with contextlib.aclosing(pages):
             async for _, page in pages:
@@ -182,7 +205,8 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
             pages_done=stats.pages_fetched,
             total_pages=stats.total_pages,
             items=stats.items_yielded,
-            total_results=stats.total_results,
+            # With a limit, the listing's total is more than will ever be yielded.
+            total_results=_cut(stats.total_results, self.query.limit),
             retries=stats.retries,
             throttled_seconds=stats.throttled_seconds,
             elapsed=time.monotonic() - stats.started_at,
@@ -271,6 +295,42 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         pending = self._engine.warnings
         while pending:
             warnings.warn(pending.pop(0), DriftWarning, stacklevel=5)
+
+
+class _Fetch:
+    """The engine's fetch: Structs, or raw records once ``choose_raw`` said so in time.
+
+    The choice holds from the first fetch on, so a stream's pages are all of one kind.
+    Holds no reference to the stream (the engine must not keep it alive).
+    """
+
+    __slots__ = ("begun", "raw", "raw_fetch", "typed_fetch")
+
+    def __init__(self, typed_fetch: FetchPage[Any], raw_fetch: FetchPage[RawRecord] | None) -> None:
+        self.typed_fetch = typed_fetch
+        self.raw_fetch = raw_fetch
+        self.raw = False
+        self.begun = False
+
+    def choose_raw(self) -> bool:
+        """Fetch raw records from now on, unless a page was fetched already; whether so."""
+        if self.raw_fetch is None or self.begun:
+            return False
+        self.raw = True
+        return True
+
+    def check_typed(self) -> None:
+        if self.raw:
+            raise RuntimeError("this stream was asked for raw_chunks(): it yields nothing else")
+
+    async def __call__(self, target: str, on_retry: Callable[[APIError], None]) -> Page[Any]:
+        self.begun = True
+        fetch = self.raw_fetch if self.raw and self.raw_fetch is not None else self.typed_fetch
+        return await fetch(target, on_retry)
+
+
+def _cut(total: int | None, limit: int | None) -> int | None:
+    return total if total is None or limit is None else min(total, limit)
 
 
 def _observed(

@@ -31,10 +31,13 @@ that breaks one raises ``PaginationError``, as following it could loop, deliver 
 record twice or never end.
 
 1. A page has at most ``page_size`` items.
-2. ``meta.page_number`` is the page asked for.
+2. ``meta.page_number``, when the server sends it, is the page asked for.
 3. ``meta.total_pages`` > 0 when the page has items; ``meta.total_results`` >= 0.
 4. ``meta.total_pages == ceil(total_results / page size)`` (the page size of the meta
    when it is between 1 and the one asked for; ``total_pages`` 1 for 0 results is fine).
+   An empty page is one its own meta puts no records on: ``total_results <= (page_number
+   - 1) * page size`` (an answer that says it holds records and holds none would end the
+   listing early, silently).
 5. One pass reads at most ``2 * total_pages + 2`` pages, ``total_pages`` as its first
    page announced: the listing may double while it is read, not grow without end.
 6. A page made only of records already delivered is a replay unless the listing
@@ -58,7 +61,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from ._errors import APIError, APITimeoutError, PaginationError, RateLimitError
 from ._ids import DeliveredIds
-from ._models import Page
+from ._models import Page, PaginationMeta
 from ._observe import drift_warning
 from ._query import ListQuery
 from ._stats import StreamStats
@@ -125,10 +128,12 @@ def page_problem(number: int, page: Page[Any], page_size: int) -> str | None:
     size = len(page.data)
     if size > page_size:
         return f"page {number} has {size} items, more than the page size {page_size}"
-    meta = page.meta
-    if meta is None:
-        return None
-    if meta.page_number != number:
+    return None if page.meta is None else _meta_problem(number, page.meta, size, page_size)
+
+
+def _meta_problem(number: int, meta: PaginationMeta, size: int, page_size: int) -> str | None:
+    """What is wrong with the meta of page ``number``, holding ``size`` items."""
+    if meta.page_number is not None and meta.page_number != number:
         return f"page {number} was asked for and meta.page_number is {meta.page_number}"
     if (meta.total_pages <= 0 and size) or meta.total_results < 0:
         return (
@@ -141,6 +146,11 @@ def page_problem(number: int, page: Page[Any], page_size: int) -> str | None:
         return (
             f"page {number} says total_pages {meta.total_pages} for total_results "
             f"{meta.total_results} at {per_page} a page ({pages} pages)"
+        )
+    if not size and meta.total_results > (number - 1) * per_page:
+        return (
+            f"page {number} is empty while its meta.total_results {meta.total_results} "
+            f"at {per_page} a page puts records on it"
         )
     return None
 

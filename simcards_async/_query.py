@@ -16,6 +16,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -28,6 +29,7 @@ __all__ = [
     "SIM_CARD_SORTS",
     "SIM_CARD_STATUSES",
     "ListQuery",
+    "Ordering",
     "Predicate",
     "sim_card_action_path",
     "sim_card_actions_query",
@@ -91,6 +93,39 @@ class Predicate:
         return bool(got == self.values[0])
 
 
+_NO_AMOUNT = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """A ``sort`` value's meaning on an item: the field the API sorts by, and the direction.
+
+    ``key(item)`` ascends along the listing's order (a descending sort's amounts are
+    negated), so listings sorted the same way can be merged in order by it. The spec does
+    not say where a card without an amount goes: here it counts as the smallest amount
+    (first ascending, last descending), and a merge checks each listing's order as it reads.
+    """
+
+    sort: str
+    path: tuple[str, ...]
+    descending: bool
+
+    @classmethod
+    def of(cls, sort: str) -> Ordering:
+        """The ordering of an already validated ``sort`` value."""
+        descending = sort.startswith("-")
+        return cls(sort, tuple(sort.removeprefix("-").split(".")), descending)
+
+    def key(self, item: object) -> tuple[int, Decimal]:
+        """A value that ascends along this ordering: (rank, amount), no amount ranked apart."""
+        value: Any = item
+        for name in self.path:
+            value = getattr(value, name, None)
+        if not isinstance(value, Decimal) or not value.is_finite():
+            return (1, _NO_AMOUNT) if self.descending else (-1, _NO_AMOUNT)
+        return (0, -value) if self.descending else (0, value)
+
+
 @dataclass(frozen=True)
 class ListQuery:
     """A validated listing request, minus the page number.
@@ -98,7 +133,7 @@ class ListQuery:
     ``filters`` are the wire parameters the SDK sends before ``page[...]``,
     ``trailing`` the ones it sends after (``sort``). ``params`` gives them all
     as one mapping, for fingerprints and for telling listings apart. ``predicates``
-    are the filters' meaning on an item (``matches``).
+    are the filters' meaning on an item (``matches``), ``ordering`` the ``sort``'s.
     """
 
     path: str
@@ -108,6 +143,7 @@ class ListQuery:
     start_page: int
     limit: int | None
     predicates: tuple[Predicate, ...] = field(default=(), compare=False)
+    ordering: Ordering | None = field(default=None, compare=False)
 
     def matches(self, item: object) -> bool:
         """Whether ``item`` passes every filter of this query, with the API's meaning."""
@@ -271,9 +307,10 @@ def sim_cards_query(
         tests.append(Predicate("sim_card_group_id", "equals", (group,)))
     if _bool("include_sim_card_group", include_sim_card_group):
         filters.append(("include_sim_card_group", "true"))
-    trailing = () if sort is None else (("sort", _choice("sort", sort, SIM_CARD_SORTS)),)
+    order = None if sort is None else Ordering.of(_choice("sort", sort, SIM_CARD_SORTS))
+    trailing = () if order is None else (("sort", order.sort),)
     size, start, cap = _paging(page_size, start_page, limit)
-    return ListQuery("/sim_cards", tuple(filters), trailing, size, start, cap, tuple(tests))
+    return ListQuery("/sim_cards", tuple(filters), trailing, size, start, cap, tuple(tests), order)
 
 
 def sim_card_actions_query(

@@ -32,6 +32,7 @@ import anyio
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._models import RawRecord
 from ._stats import Progress
 
 if TYPE_CHECKING:
@@ -107,6 +108,11 @@ class Producer(Generic[M]):
         await asyncio.wait([task])
         return task.cancelled()
 
+    def killed(self) -> bool:
+        """Whether something other than ``stop`` cancelled the producer (the client closed)."""
+        task = self.task
+        return task is not None and task.done() and task.cancelled()
+
     def stop(self) -> None:
         """Cancel the producer without waiting for it, and close the receiving end."""
         task, self.task = self.task, None
@@ -157,6 +163,17 @@ class Stream(abc.ABC, Generic[M, T]):
         ``state``, if given, is awaited before each checkpoint the stream saves, and
         what it returns is kept in the checkpoint (see ``resumed_state``).
         """
+
+    def raw_chunks(
+        self, *, state: StateProvider | None = None
+    ) -> AsyncGenerator[Sequence[RawRecord], None] | None:
+        """Like ``chunks``, but each item a ``RawRecord``: the record as the API sent it.
+
+        None when this stream cannot give them (a merge, or a stream already being
+        read): then ``chunks`` is the way to read it.
+        """
+        del state
+        return None
 
     @property
     def checkpointing(self) -> bool:
@@ -231,6 +248,10 @@ class Stream(abc.ABC, Generic[M, T]):
                         message = await receive.receive()
                 except (anyio.EndOfStream, anyio.ClosedResourceError):
                     receive.close()  # now, not whenever the stream is collected
+                    break
+                if self._producer.killed():
+                    # The client closed while this message waited in the buffer: refuse it.
+                    receive.close()
                     break
                 await self._received(message, state)
                 yield message

@@ -1,4 +1,5 @@
-"""Shared set-up: the asyncio backend for anyio's pytest plugin, and Hypothesis' profile.
+"""Shared set-up: the asyncio backend for anyio's pytest plugin, Hypothesis' profile, and
+the small fleet most functional tests of the client read.
 
 Hypothesis runs without its per-example deadline and without the "too slow" health check:
 both measure the wall clock, so on a busy CI machine they fail tests that are correct.
@@ -6,8 +7,14 @@ both measure the wall clock, so on a busy CI machine they fail tests that are co
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from hypothesis import HealthCheck, settings
+from small_fleet import ACTIONS, CARDS, KEY
+
+from simcards_async import SimCard, SimCardsClient
+from simcards_async.testing import MockTelnyxServer
 
 settings.register_profile("simcards", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("simcards")
@@ -17,3 +24,26 @@ settings.load_profile("simcards")
 def anyio_backend() -> str:
     """Run every async test on asyncio: aiohttp needs it."""
     return "asyncio"
+
+
+# --- the small fleet of the client's functional tests (see small_fleet.py) ---------------
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[MockTelnyxServer]:
+    """A small deterministic fleet on loopback."""
+    async with MockTelnyxServer(sim_cards=CARDS, actions=ACTIONS, seed=1) as mock:
+        yield mock
+
+
+@pytest.fixture
+async def client(server: MockTelnyxServer) -> AsyncIterator[SimCardsClient]:
+    """A client of ``server`` with a modest concurrency."""
+    async with SimCardsClient(KEY, server.url, max_concurrency=4) as sc:
+        yield sc
+
+
+@pytest.fixture
+async def everything(client: SimCardsClient) -> list[SimCard]:
+    """Every card of the fleet, read with no filter."""
+    return await client.sim_cards().collect()

@@ -352,10 +352,6 @@ async def test_client_closed_mid_read_raises_runtime_error() -> None:
         assert library_tasks() == []
 
 
-@pytest.mark.xfail(
-    reason="a page already in the hand-over buffer when the client closes is still yielded"
-    " (PageStream._received takes it with receive_nowait before learning of the close)",
-)
 async def test_client_closed_mid_read_refuses_a_page_already_buffered() -> None:
     """Closing the client refuses the next page even when it had already arrived."""
     plan = FaultPlan(script=[None] * 4 + ["hang"] * 20, hang_seconds=60)

@@ -177,6 +177,44 @@ async def test_a_broken_or_missing_checkpoint_is_a_clear_error(
         client.sim_cards(resume_from=old)
 
 
+async def test_a_checkpoint_path_no_file_can_be_written_at_is_refused_before_sending(
+    server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """A checkpoint in a missing directory, or at a directory, names ``checkpoint`` up front."""
+    before = len(server.requests)
+    with pytest.raises(sc.InvalidParameterError, match="existing directory") as missing:
+        client.sim_cards(checkpoint=tmp_path / "no-such-dir" / "cp.json")
+    assert missing.value.parameter == "checkpoint"
+    with pytest.raises(sc.InvalidParameterError, match="not a directory") as directory:
+        client.sim_card_actions(checkpoint=tmp_path)
+    assert directory.value.parameter == "checkpoint"
+    assert len(server.requests) == before
+
+
+async def test_a_failed_checkpoint_save_leaves_no_partial_output(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """When a save fails mid-export, no checkpoint on disk refers to the partial output,
+    so the export removes it: nothing is left but what was there before.
+    """
+    checkpoint = tmp_path / "cp.json"
+    stream = client.sim_cards(page_size=100, checkpoint=checkpoint)
+    seen: list[int] = []
+
+    def break_the_checkpoint(progress: sc.Progress) -> None:
+        seen.append(progress.pages_done)
+        if len(seen) == 2 and checkpoint.is_file():
+            # The next save replaces a file by a directory's name: it fails.
+            checkpoint.unlink()
+            checkpoint.mkdir()
+
+    stream.on_progress(break_the_checkpoint)
+    with pytest.raises(OSError):  # noqa: PT011  (the OS's own error for a failed write)
+        await sc.export(stream, tmp_path / "out.jsonl")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cp.json"]
+    assert checkpoint.is_dir()
+
+
 async def test_rescan_and_checkpoints_do_not_mix(client: sc.SimCardsClient, tmp_path: Path) -> None:
     """A re-scan would re-read pages a checkpoint counts as done, so the pair is refused."""
     with pytest.raises(sc.InvalidParameterError, match="rescan"):

@@ -220,6 +220,7 @@ async def _scan_deleting(
         with pytest.warns(simcards_async.DriftWarning, match="changed"):
             async for page in stream.pages():
                 assert page.meta is not None
+                assert page.meta.page_number is not None
                 pages.append((page.meta.page_number, [card.id for card in page.data]))
                 if len(pages) == 3:
                     server.delete_sim_cards(ids[10 : 10 + delete])
@@ -282,6 +283,7 @@ async def test_rescan_under_random_drift_never_repeats_and_counts_what_it_found(
             with pytest.warns(simcards_async.DriftWarning):
                 async for page in stream.pages():
                     assert page.meta is not None
+                    assert page.meta.page_number is not None
                     pages.append((page.meta.page_number, [card.id for card in page.data]))
         got = [i for _, ids in pages for i in ids]
         assert _repeats(got) == {}

@@ -381,6 +381,8 @@ async def test_a_key_echoed_by_the_server_is_redacted_everywhere() -> None:
 
 #: Stands for the honest answer to the request it answers (served by ``_Script``).
 HONEST = b"<honest>"
+#: Stands for page 1's records under the meta of the page asked for: a replaying cache.
+REPLAY = b"<replay>"
 
 
 @dataclass(frozen=True)
@@ -427,6 +429,8 @@ class _Script:
         reply = self.replies.pop(0) if self.replies else _Reply(200, HONEST)
         if reply.body == HONEST:
             reply = dataclasses.replace(reply, body=self.honest(request))
+        elif reply.body == REPLAY:
+            reply = dataclasses.replace(reply, body=_replay(request))
         return await reply.send(request)
 
 
@@ -437,15 +441,32 @@ def _card(number: int, index: int) -> dict[str, str]:
     return {"id": str(uuid.UUID(int=number * 100 + index)), "record_type": "sim_card"}
 
 
-def _page(number: int) -> bytes:
-    """Page ``number`` of an honest listing of ``_PAGES`` pages of ``_SIZE`` cards."""
-    meta = {
+def _meta(number: int) -> dict[str, int]:
+    """The honest meta of page ``number``."""
+    return {
         "page_number": number,
         "page_size": _SIZE,
         "total_pages": _PAGES,
         "total_results": _PAGES * _SIZE,
     }
-    return msgspec.json.encode({"data": [_card(number, i) for i in range(_SIZE)], "meta": meta})
+
+
+def _page(number: int) -> bytes:
+    """Page ``number`` of an honest listing of ``_PAGES`` pages of ``_SIZE`` cards."""
+    return msgspec.json.encode(
+        {"data": [_card(number, i) for i in range(_SIZE)], "meta": _meta(number)}
+    )
+
+
+def _empty(number: int) -> bytes:
+    """Page ``number`` with no records, its meta still announcing the whole listing."""
+    return msgspec.json.encode({"data": [], "meta": _meta(number)})
+
+
+def _replay(request: web.Request) -> bytes:
+    """Page 1's records under the meta of the page asked for (page 1 itself is honest)."""
+    number = int(request.query.get("page[number]", "1"))
+    return msgspec.json.encode({"data": [_card(1, i) for i in range(_SIZE)], "meta": _meta(number)})
 
 
 def _honest(request: web.Request) -> bytes:
@@ -473,8 +494,14 @@ _LOCATIONS = st.one_of(
     st.sampled_from([*_BAD_LOCATIONS, "/v2/sim_cards", "/v2/sim_cards?page%5Bnumber%5D=1"]),
     st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=40),
 )
-# Listing answers are well-formed pages with honest meta, or off-spec bodies: a page that
-# decodes but lies (empty, replayed, misnumbered) is the pagination engine's to catch.
+# Listing answers are well-formed pages with honest meta, off-spec bodies, and pages that
+# decode but lie: empty while their meta announces records on them, a page served for another
+# (misnumbered), page 1's records replayed under the meta of the page asked for. These were
+# kept out until the engine had its pagination rules; now each raises PaginationError (an
+# empty page whose meta puts records on it, rule 4; a misnumbered one, rule 2; a page of ids
+# already delivered while the listing did not change, rule 6), so the invariant holds. Still
+# out: ``{"data": []}`` without meta after a full page, which is the end of the listing by the
+# only sign left, and an empty page whose meta agrees (records deleted): drift, not a lie.
 _BODIES = st.one_of(
     st.sampled_from(
         [
@@ -486,6 +513,9 @@ _BODIES = st.one_of(
             b'{"errors": [{"code": "10009", "title": "x"}]}',
             b"<html>Bad Gateway</html>",
             HONEST,
+            REPLAY,
+            *(_empty(number) for number in range(1, _PAGES + 1)),
+            *(_page(number) for number in range(1, _PAGES + 1)),
         ]
     ),
     st.binary(max_size=64),

@@ -112,6 +112,23 @@ async def test_a_server_that_ignores_the_page_number_is_an_error() -> None:
     assert len(listing.asked) == 2
 
 
+async def test_a_meta_without_page_number_is_read_through() -> None:
+    """A server that leaves ``meta.page_number`` out is not taken as one saying page 1:
+    the rule only checks a page number the server sent.
+    """
+
+    def no_page_number(number: int, size: int, ids: list[str]) -> Any:
+        data, meta = honest(number, size, ids)
+        del meta["page_number"]
+        return data, meta
+
+    listing = Listing(95, no_page_number)
+    got, error = await read(listing, max_concurrency=2)
+    assert error is None
+    assert got == listing.ids
+    assert sorted(listing.asked) == list(range(1, 11))
+
+
 async def test_a_replayed_page_is_an_error_and_never_a_duplicate() -> None:
     """Page 1's records served again as page 7, meta echoing page 7 and the same total:
     a replay, not drift. Nothing is yielded twice, and the stream raises at page 7.
@@ -187,6 +204,40 @@ async def test_a_page_larger_than_asked_is_an_error() -> None:
     assert error is not None
     assert "11 items, more than the page size 10" in str(error)
     assert got == []
+
+
+async def test_an_empty_page_its_meta_says_holds_records_is_an_error() -> None:
+    """Page 3 served empty while its meta still counts 95 records: PaginationError at page 3,
+    not a listing silently cut to its first 20 records.
+    """
+
+    def empty_third(number: int, size: int, ids: list[str]) -> Any:
+        data, meta = honest(number, size, ids)
+        return ([] if number == 3 else data), meta
+
+    listing = Listing(95, empty_third)
+    got, error = await read(listing, max_concurrency=1, read_ahead=1)
+    assert error is not None
+    assert error.page == 3
+    assert "page 3 is empty while its meta.total_results 95" in str(error)
+    assert got == listing.ids[:20]
+
+
+async def test_an_empty_page_its_meta_agrees_with_ends_the_listing() -> None:
+    """Records deleted during the scan: page 3 empty, its meta now counting 20 records. That
+    is drift, not a lie: the listing ends there with a DriftWarning and no error.
+    """
+
+    def deleted_before_three(number: int, size: int, ids: list[str]) -> Any:
+        if number == 3:
+            del ids[20:]
+        return honest(number, size, ids)
+
+    listing = Listing(95, deleted_before_three)
+    with pytest.warns(DriftWarning):
+        got, error = await read(listing, max_concurrency=1, read_ahead=1)
+    assert error is None
+    assert got == listing.ids[:20]
 
 
 async def test_a_listing_that_never_stops_growing_ends_within_the_growth_bound() -> None:

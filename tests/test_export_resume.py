@@ -1,4 +1,4 @@
-"""Checkpointed exports that resume to the same file, and unions from the command line."""
+"""Checkpointed exports resume to the same file: from Python, and from the command line."""
 
 from __future__ import annotations
 
@@ -117,67 +117,3 @@ async def test_cli_checkpoint_resumes_with_the_same_command(tmp_path: Path) -> N
         assert await run(*command) == 0
     assert (tmp_path / "cards.jsonl").read_bytes() == reference.read_bytes()
     assert not (tmp_path / "ck.json").exists(), "a finished export removes its checkpoint"
-
-
-async def test_cli_any_exports_the_union(tmp_path: Path) -> None:
-    """`--any status=standby --any tag=vip` exports cards in standby or tagged vip, each once."""
-    async with MockTelnyxServer(sim_cards=1500, seed=9) as server:
-        async with sc.SimCardsClient(KEY, server.url) as client:
-            cards = await client.sim_cards().collect()
-        out = tmp_path / "union.jsonl"
-        code = await run(
-            *["export", "sim-cards", "--api-key", KEY, "--base-url", server.url, "-q"],
-            *["--any", "status=standby", "--any", "tag=vip", "-o", str(out)],
-        )
-        queries = [r.query for r in server.requests[1:]]
-    assert code == 0
-    got = [msgspec.json.decode(line, type=sc.SimCard).id for line in out.read_bytes().splitlines()]
-    expected = {c.id for c in cards if c.status.value == "standby" or "vip" in c.tags}
-    assert len(got) == len(set(got)) == len(expected)
-    assert set(got) == expected
-    assert {"filter[status]": ["standby"]}.items() <= {
-        k: v for q in queries for k, v in q.items()
-    }.items()
-
-
-async def test_cli_any_keeps_the_other_filters(tmp_path: Path) -> None:
-    """Each --any query is the other filter flags plus its own: tags add up."""
-    async with MockTelnyxServer(sim_cards=300, seed=9) as server:
-        code = await run(
-            *["export", "sim-cards", "--api-key", KEY, "--base-url", server.url, "-q"],
-            *["--tag", "iot", "--any", "tag=vip", "--any", "status=disabled"],
-            *["-o", str(tmp_path / "u.jsonl")],
-        )
-        filters = sorted(
-            (r.query.get("filter[tags]", [""])[0], r.query.get("filter[status]", [""])[0])
-            for r in server.requests
-            if r.query.get("page[number]") == ["1"]
-        )
-    assert code == 0
-    assert filters == [("iot", "disabled"), ("iot,vip", "")]
-
-
-@pytest.mark.parametrize(
-    ("flags", "message"),
-    [
-        (["--any", "colour=red"], "--any"),
-        (["--any", "status"], "--any"),
-        (["--any", "status=standby", "--checkpoint", "ck.json"], "--checkpoint"),
-        (["--any", "status=bogus"], "status"),
-    ],
-)
-async def test_cli_any_refusals(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
-) -> None:
-    """A malformed --any, an unknown value, or --any with --checkpoint: exit 2, one clear line."""
-    async with MockTelnyxServer(sim_cards=10, seed=1) as server:
-        code = await run(
-            *["export", "sim-cards", "--api-key", KEY, "--base-url", server.url],
-            *flags,
-            *["-o", str(tmp_path / "x.jsonl")],
-        )
-        assert server.requests == []
-    assert code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("simcards: error:")
-    assert message in err

@@ -1,0 +1,297 @@
+"""``SimCardsClient`` itself: construction and its checks, opening and closing, the
+environment and sessions. Functional tests over loopback HTTP against ``MockTelnyxServer``.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from small_fleet import KEY, UNKNOWN_ID
+
+from simcards_async import (
+    AuthenticationError,
+    InvalidParameterError,
+    SimCardsClient,
+)
+from simcards_async.testing import MockTelnyxServer
+
+pytestmark = pytest.mark.anyio
+
+
+# --- construction, no server needed ---------------------------------------------------
+
+
+@pytest.fixture
+def half_built_clients() -> Iterator[list[Any]]:
+    """Collect what a refused constructor leaves for ``__del__``, inside the test that made it.
+
+    A client whose ``__init__`` raised is still finalized; its ``__del__`` must cope (pinned by
+    ``test_refused_constructor_leaves_a_quiet_object``). Here the half-built object is
+    collected before the test ends, and only that known ``__del__`` failure is tolerated, so a
+    test about validation does not fail for it, nor pass it on to whichever test runs next.
+    """
+    caught: list[Any] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = caught.append
+    try:
+        yield caught
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    unexpected = [
+        u for u in caught if getattr(u.object, "__qualname__", "") != "SimCardsClient.__del__"
+    ]
+    assert unexpected == []
+
+
+def test_refused_constructor_leaves_a_quiet_object() -> None:
+    """A client whose constructor refused its arguments is finalized without an error."""
+    caught: list[Any] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = caught.append
+    try:
+        with pytest.raises(InvalidParameterError) as info:
+            SimCardsClient(KEY, "http://example.com/v2")
+        del info
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    assert [f"{u.exc_type.__name__}: {u.exc_value} in {u.object!r}" for u in caught] == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/v2",
+        "http://10.0.0.1/v2",
+        "http://127.0.0.1.example.com/v2",
+        "ftp://127.0.0.1/v2",
+        "api.telnyx.com/v2",
+        "https:///v2",
+    ],
+)
+@pytest.mark.usefixtures("half_built_clients")
+async def test_clear_text_to_a_remote_host_is_refused(url: str) -> None:
+    """A base URL that would send the key unencrypted off the machine is refused up front."""
+    with pytest.raises(InvalidParameterError) as info:
+        SimCardsClient(KEY, url)
+    assert info.value.parameter == "base_url"
+    assert "https" in str(info.value)
+    assert KEY not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.telnyx.com/v2",
+        "https://api.telnyx.com/v2/",
+        "http://127.0.0.1:9/v2",
+        "http://localhost:9/v2",
+        "http://[::1]:9/v2",
+    ],
+)
+async def test_https_and_loopback_urls_are_accepted(url: str) -> None:
+    """``https://`` anywhere and plain ``http://`` on loopback are accepted (no request made)."""
+    client = SimCardsClient(KEY, url)
+    assert client.base_url == url.rstrip("/")
+    await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "parameter"),
+    [
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"max_concurrency": True}, "max_concurrency"),
+        ({"max_concurrency": 2.0}, "max_concurrency"),
+        ({"read_ahead": 0}, "read_ahead"),
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": -1.0}, "timeout"),
+        ({"timeout": "30"}, "timeout"),
+        ({"timeout": math.nan}, "timeout"),
+        ({"deadline": 0}, "deadline"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"max_retries": False}, "max_retries"),
+        ({"session": object()}, "session"),
+    ],
+)
+@pytest.mark.usefixtures("half_built_clients")
+async def test_bad_client_options_are_refused(kwargs: dict[str, Any], parameter: str) -> None:
+    """Bad client options raise ``InvalidParameterError`` naming the option."""
+    with pytest.raises(InvalidParameterError) as info:
+        SimCardsClient(KEY, "http://127.0.0.1:9/v2", **kwargs)
+    assert info.value.parameter == parameter
+
+
+async def test_missing_key_fails_at_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a key (argument or ``TELNYX_API_KEY``) the first use fails clearly, sends nothing."""
+    monkeypatch.delenv("TELNYX_API_KEY", raising=False)
+    client = SimCardsClient(base_url="http://127.0.0.1:9/v2")
+    assert "api_key=missing" in repr(client)
+    with pytest.raises(InvalidParameterError) as info:
+        client.sim_cards()
+    assert info.value.parameter == "api_key"
+    assert "TELNYX_API_KEY" in str(info.value)
+    with pytest.raises(InvalidParameterError):
+        await client.get_sim_card(UNKNOWN_ID)
+    with pytest.raises(InvalidParameterError):
+        async with client:
+            pass
+    await client.aclose()
+
+
+async def test_empty_key_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty ``TELNYX_API_KEY`` is no key: the first use fails with ``api_key`` named."""
+    monkeypatch.setenv("TELNYX_API_KEY", "")
+    client = SimCardsClient(base_url="http://127.0.0.1:9/v2")
+    with pytest.raises(InvalidParameterError) as info:
+        await client.get_sim_card_action(UNKNOWN_ID)
+    assert info.value.parameter == "api_key"
+    await client.aclose()
+
+
+async def test_closed_client_raises_runtime_error() -> None:
+    """Every method of a closed client raises ``RuntimeError``; closing twice is fine."""
+    client = SimCardsClient(KEY, "http://127.0.0.1:9/v2")
+    async with client:
+        pass
+    await client.aclose()
+    assert "closed" in repr(client)
+    with pytest.raises(RuntimeError, match="closed"):
+        client.sim_cards()
+    with pytest.raises(RuntimeError, match="closed"):
+        client.sim_card_actions()
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.get_sim_card(UNKNOWN_ID)
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.get_sim_card_action(UNKNOWN_ID)
+    with pytest.raises(RuntimeError, match="closed"):
+        async with client:
+            pass
+
+
+async def test_bad_arguments_fail_before_any_request() -> None:
+    """Endpoint arguments are validated when the stream is made, before anything is sent."""
+    async with SimCardsClient(KEY, "http://127.0.0.1:9/v2") as client:
+        with pytest.raises(InvalidParameterError) as info:
+            client.sim_cards(status="active")
+        assert info.value.parameter == "status"
+        with pytest.raises(InvalidParameterError) as info:
+            client.sim_card_actions(action_type="reboot")
+        assert info.value.parameter == "action_type"
+        with pytest.raises(InvalidParameterError) as info:
+            await client.get_sim_card("nope")
+        assert info.value.parameter == "id"
+        with pytest.raises(InvalidParameterError) as info:
+            await client.get_sim_card_action("nope")
+        assert info.value.parameter == "id"
+
+
+def _drop(holder: list[Any]) -> None:
+    """Drop the last reference to what ``holder`` holds, and collect it."""
+    holder.clear()
+    gc.collect()
+
+
+async def test_unclosed_client_warns() -> None:
+    """A client that was opened and never closed warns with ``ResourceWarning`` when collected."""
+    client = SimCardsClient(KEY, "http://127.0.0.1:9/v2")
+    await client.__aenter__()
+    session = client._session
+    assert session is not None
+    holder = [client]
+    del client
+    with pytest.warns(ResourceWarning, match="SimCardsClient") as record:
+        _drop(holder)
+    assert "aclose" in str(record[0].message)
+    # The warning keeps the client (its source) alive, and so the leaked session: close it
+    # here, or aiohttp's own ResourceWarning would go off after the test.
+    await session.close()
+
+
+async def test_never_opened_client_does_not_warn() -> None:
+    """A client that never opened a session has nothing to leak and does not warn."""
+    client = SimCardsClient(KEY, "http://127.0.0.1:9/v2")
+    assert "unopened" in repr(client)
+    del client
+    gc.collect()  # filterwarnings=error turns any warning here into a failure
+
+
+async def test_key_not_in_client_repr() -> None:
+    """The client's repr and str never show the key, not even in part."""
+    client = SimCardsClient(KEY, "http://127.0.0.1:9/v2")
+    async with client:
+        stream = client.sim_cards(tags="customers")
+        for text in (repr(client), str(client), repr(stream), str(stream)):
+            assert KEY not in text
+            assert KEY[:8] not in text
+        assert "api_key=set" in repr(client)
+        await stream.aclose()
+
+
+# --- configuration from the environment, sessions -------------------------------------
+
+
+async def test_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``api_key`` the client sends ``TELNYX_API_KEY``."""
+    monkeypatch.setenv("TELNYX_API_KEY", KEY)
+    async with MockTelnyxServer(sim_cards=5, actions=1, api_key=KEY) as server:
+        async with SimCardsClient(base_url=server.url) as client:
+            assert len(await client.sim_cards().collect()) == 5
+        monkeypatch.setenv("TELNYX_API_KEY", "another-key")
+        async with SimCardsClient(base_url=server.url) as client:
+            with pytest.raises(AuthenticationError):
+                await client.sim_cards().collect()
+        async with SimCardsClient(KEY, base_url=server.url) as client:  # argument wins
+            assert len(await client.sim_cards().collect()) == 5
+
+
+@pytest.mark.usefixtures("half_built_clients")
+async def test_base_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``base_url`` the client uses ``TELNYX_BASE_URL``; an argument overrides it."""
+    async with MockTelnyxServer(sim_cards=5, actions=1) as server:
+        monkeypatch.setenv("TELNYX_BASE_URL", server.url)
+        async with SimCardsClient(KEY) as client:
+            assert client.base_url == server.url
+            assert len(await client.sim_cards().collect()) == 5
+        assert len(server.requests) == 1
+        monkeypatch.setenv("TELNYX_BASE_URL", "http://example.com/v2")
+        with pytest.raises(InvalidParameterError):
+            SimCardsClient(KEY)
+        client = SimCardsClient(KEY, server.url)
+        assert client.base_url == server.url
+        await client.aclose()
+
+
+async def test_default_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With neither argument nor environment the base URL is Telnyx's public API."""
+    monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
+    client = SimCardsClient(KEY)
+    assert client.base_url == "https://api.telnyx.com/v2"
+    await client.aclose()
+
+
+async def test_session_passed_in_is_not_closed(server: MockTelnyxServer) -> None:
+    """A session the caller brings is used, and left open when the client closes."""
+    async with aiohttp.ClientSession() as session:
+        async with SimCardsClient(KEY, server.url, session=session) as client:
+            assert len(await client.sim_cards(limit=3).collect()) == 3
+        assert not session.closed
+        async with session.get(server.url + "/sim_cards/" + UNKNOWN_ID) as resp:
+            assert resp.status == 401  # still usable; no key on this request
+
+
+async def test_session_made_by_the_client_is_closed(server: MockTelnyxServer) -> None:
+    """The session the client made is closed with it."""
+    client = SimCardsClient(KEY, server.url)
+    async with client:
+        await client.sim_cards(limit=1).collect()
+        session = client._session
+        assert session is not None
+        assert not session.closed
+    assert session.closed

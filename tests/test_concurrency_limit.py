@@ -1,0 +1,71 @@
+"""One concurrency limit per client, shared by its streams and used to the full."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from small_fleet import KEY
+
+from simcards_async import (
+    SimCardsClient,
+)
+from simcards_async.testing import MockTelnyxServer
+
+pytestmark = pytest.mark.anyio
+
+
+def _ids(items: list[Any]) -> list[str]:
+    return [item.id for item in items]
+
+
+# --- concurrency ---------------------------------------------------------------------
+
+
+async def _watch_in_flight(server: MockTelnyxServer, peak: list[int]) -> None:
+    """Sample, at every turn of the event loop, how many requests the server has received
+    but not yet answered: a count changes only between turns, so no peak is missed however
+    slow the machine is.
+    """
+    while True:
+        in_flight = sum(1 for r in server.requests if r.status is None and r.fault is None)
+        peak.append(in_flight)
+        await asyncio.sleep(0)
+
+
+async def test_one_concurrency_limit_per_client() -> None:
+    """Streams running at once share the client's ``max_concurrency``, seen at the server."""
+    async with (
+        MockTelnyxServer(sim_cards=100, actions=100, seed=2, latency=0.03) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=2, read_ahead=6) as client,
+    ):
+        samples: list[int] = []
+        watcher = asyncio.ensure_future(_watch_in_flight(server, samples))
+        try:
+            results = await asyncio.gather(
+                client.sim_cards(page_size=10).collect(),
+                client.sim_cards(page_size=10, status="enabled").collect(),
+                client.sim_card_actions(page_size=10).collect(),
+            )
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+        assert _ids(results[0]) == server.current_sim_card_ids()
+        assert _ids(results[2]) == server.current_action_ids()
+        assert max(samples) == 2  # reached, never passed
+        assert client.concurrency_limit == 2
+
+
+async def test_concurrency_is_used(server: MockTelnyxServer) -> None:
+    """A single stream does keep several pages in flight (up to ``max_concurrency``)."""
+    server.latency = 0.03
+    async with SimCardsClient(KEY, server.url, max_concurrency=4) as client:
+        samples: list[int] = []
+        watcher = asyncio.ensure_future(_watch_in_flight(server, samples))
+        try:
+            await client.sim_cards(page_size=10).collect()
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+        assert max(samples) == 4

@@ -1,0 +1,84 @@
+"""What a stream reports while it runs: ``stats`` counters, ``on_progress`` snapshots and
+``progress``, retries included.
+"""
+
+from __future__ import annotations
+
+import pytest
+from small_fleet import CARDS
+
+import simcards_async as sc
+from simcards_async import (
+    Progress,
+    SimCardsClient,
+)
+from simcards_async.testing import FaultPlan, MockTelnyxServer
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_stats(client: SimCardsClient) -> None:
+    """``.stats`` counts pages fetched, items yielded and the listing's totals."""
+    stream = client.sim_cards(page_size=100)
+    assert stream.stats.items_yielded == 0
+    seen = 0
+    async for _ in stream:
+        seen += 1
+        assert stream.stats.items_yielded == seen
+        assert stream.stats.total_results == CARDS
+    stats = stream.stats
+    assert (stats.pages_fetched, stats.items_yielded) == (3, CARDS)
+    assert (stats.total_results, stats.total_pages) == (CARDS, 3)
+    assert stats.retries == 0
+    assert not stats.drift.detected
+
+
+async def test_progress_and_on_progress(client: SimCardsClient) -> None:
+    """``on_progress`` gets a snapshot after each page, and ``.progress`` ends complete."""
+    stream = client.sim_cards(page_size=50)
+    snapshots: list[Progress] = []
+    stream.on_progress(snapshots.append)
+    assert stream.progress.items == 0
+    assert stream.progress.fraction is None
+    await stream.collect()
+    assert len(snapshots) >= 6
+    items = [s.items for s in snapshots]
+    assert items == sorted(items)
+    assert items[-1] == CARDS
+    final = stream.progress
+    assert (final.items, final.total_results, final.pages_done, final.total_pages) == (
+        CARDS,
+        CARDS,
+        6,
+        6,
+    )
+    assert final.fraction == 1.0
+    assert final.eta == 0.0
+    assert final.elapsed > 0
+    assert final.items_per_second > 0
+
+
+async def test_progress_snapshots_agree_with_the_stream_stats() -> None:
+    """Every on_progress snapshot matches the stream's own stats at that moment, retries too."""
+    faults = FaultPlan(script=[None, 503, None, 502, 500])
+    async with (
+        MockTelnyxServer(sim_cards=900, seed=7, faults=faults) as server,
+        sc.SimCardsClient(
+            "k", server.url, max_concurrency=2, retry=sc.RetryPolicy(base=0.001, cap=0.01)
+        ) as client,
+    ):
+        stream = client.sim_cards(page_size=100)
+        mismatches: list[tuple[object, ...]] = []
+
+        def check(progress: sc.Progress) -> None:
+            stats = stream.stats
+            seen = (progress.items, progress.pages_done, progress.retries)
+            if seen != (stats.items_yielded, stats.pages_fetched, stats.retries):
+                mismatches.append(seen)
+
+        stream.on_progress(check)
+        cards = await stream.collect()
+    assert mismatches == []
+    assert len(cards) == 900
+    assert stream.progress.retries == stream.stats.retries == 3
+    assert stream.progress.pages_done == stream.stats.pages_fetched == 9

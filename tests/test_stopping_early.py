@@ -1,0 +1,128 @@
+"""A stream stopped early (``break``, a dropped stream, ``aclose``, a closed client) ends
+every request and task at once.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+
+import pytest
+from leaks import library_tasks
+from polling import eventually, loop_turns
+from small_fleet import CARDS, KEY
+
+from simcards_async import (
+    SimCard,
+    SimCardsClient,
+    TelnyxError,
+)
+from simcards_async.testing import MockTelnyxServer
+
+pytestmark = pytest.mark.anyio
+
+
+async def _settle() -> None:
+    """Let cancelled tasks and finalizers run to their end (a hang fails the test)."""
+    await eventually(lambda: not library_tasks(), what="the library's tasks to end")
+    await loop_turns()
+
+
+# --- stopping early -------------------------------------------------------------------
+
+
+@pytest.fixture
+async def slow_server() -> AsyncIterator[MockTelnyxServer]:
+    """A fleet whose every answer takes 20 ms, so requests are still in flight on a break."""
+    async with MockTelnyxServer(sim_cards=CARDS, actions=1, seed=1, latency=0.02) as mock:
+        yield mock
+
+
+async def test_break_inside_async_with_stops_everything(slow_server: MockTelnyxServer) -> None:
+    """A ``break`` in ``async with stream`` leaves no task and sends nothing past the window."""
+    async with SimCardsClient(KEY, slow_server.url, max_concurrency=2) as client:
+        async with client.sim_cards(page_size=10) as stream:
+            async for card in stream:
+                assert card.id
+                break
+        assert library_tasks() == []
+        sent = len(slow_server.requests)
+        assert 1 <= sent <= 1 + client.read_ahead
+        await loop_turns()
+        assert len(slow_server.requests) == sent
+        assert stream.stats.items_yielded == 1
+
+
+async def test_break_without_async_with_stops_everything(slow_server: MockTelnyxServer) -> None:
+    """A bare ``break`` (stream still referenced) ends the engine too: no task is left running."""
+    async with SimCardsClient(KEY, slow_server.url, max_concurrency=2) as client:
+        stream = client.sim_cards(page_size=10)
+        async for _ in stream:
+            break
+        await _settle()
+        sent = len(slow_server.requests)
+        assert sent <= 1 + client.read_ahead
+        assert stream.stats.items_yielded == 1
+        assert library_tasks() == []
+
+
+async def test_dropped_stream_is_cancelled(slow_server: MockTelnyxServer) -> None:
+    """A stream dropped mid-way (no reference left) stops its engine when collected."""
+    async with SimCardsClient(KEY, slow_server.url, max_concurrency=2) as client:
+        stream = client.sim_cards(page_size=10)
+        async for _ in stream:
+            break
+        del stream
+        gc.collect()
+        await _settle()
+        assert library_tasks() == []
+        sent = len(slow_server.requests)
+        await loop_turns()
+        assert len(slow_server.requests) == sent
+
+
+async def test_stream_aclose_mid_way(slow_server: MockTelnyxServer) -> None:
+    """``await stream.aclose()`` mid-way ends the engine and its requests at once."""
+    async with SimCardsClient(KEY, slow_server.url, max_concurrency=2) as client:
+        stream = client.sim_cards(page_size=10)
+        count = 0
+        async for _ in stream:
+            count += 1
+            if count == 15:
+                break
+        await stream.aclose()
+        assert library_tasks() == []
+        assert count == 15
+
+
+async def test_client_aclose_stops_running_streams(slow_server: MockTelnyxServer) -> None:
+    """Closing the client cancels the engines of its unfinished streams."""
+    client = SimCardsClient(KEY, slow_server.url, max_concurrency=2)
+    streams = [client.sim_cards(page_size=10), client.sim_cards(page_size=20)]
+    for stream in streams:
+        await stream.__aenter__()
+    # Close while both listings have requests in flight (20 ms answers).
+    await eventually(lambda: len(slow_server.requests) >= len(streams))
+    await client.aclose()
+    assert library_tasks() == []
+    for stream in streams:
+        await stream.aclose()
+
+
+async def test_reading_after_client_close_is_not_a_silent_end(
+    slow_server: MockTelnyxServer,
+) -> None:
+    """A stream whose client was closed mid-way raises instead of ending as if complete."""
+    client = SimCardsClient(KEY, slow_server.url, max_concurrency=2)
+    stream = client.sim_cards(page_size=10)
+    got: list[SimCard] = []
+
+    async def read_closing_midway() -> None:
+        async for card in stream:
+            got.append(card)
+            if len(got) == 5:
+                await client.aclose()
+
+    with pytest.raises((RuntimeError, TelnyxError)):
+        await read_closing_midway()
+    assert len(got) < CARDS
