@@ -397,8 +397,8 @@ async def test_a_tagged_merge_is_no_export_and_stays_typed(tmp_path: Path) -> No
     async with served(fleet) as where, sc.SimCardsClient(KEY, where.url) as client:
         tagged = [t async for t in sc.merge_tagged(*streams(client))]
         assert {t.item.id for t in tagged} == {the_id(b) for b in fleet.union()}
+        tagged_items: Any = sc.merge_tagged(*streams(client))  # not what export() takes
         with pytest.raises(TypeError, match="Tagged"):
-            tagged_items: Any = sc.merge_tagged(*streams(client))  # not what export() takes
             await sc.export(tagged_items, tmp_path / "t.jsonl")
 
 
