@@ -26,6 +26,7 @@ from ._models import (
     SimCard,
     SimCardAction,
     decode_raw_page,
+    decode_raw_sim_card_page_by_amount,
     decode_sim_card,
     decode_sim_card_action,
     decode_sim_card_action_page,
@@ -376,7 +377,10 @@ class SimCardsClient:
             query,
             fetcher(decode),
             # The same requests, each record kept as sent: what an export's JSON lines are.
-            raw_fetch=fetcher(decode_raw_page),
+            # A sorted listing's also read what it is sorted by, for an in-order merge.
+            raw_fetch=fetcher(
+                decode_raw_page if query.ordering is None else decode_raw_sim_card_page_by_amount
+            ),
             item_type=item_type,
             read_ahead=self.read_ahead,
             limiter=transport.limiter,

@@ -20,8 +20,8 @@ Formats, chosen by ``format=`` or else by the path's suffix (never guessed:
 any other suffix is refused):
 
 - ``jsonl`` (``.jsonl``, ``.ndjson``): one JSON object per line, each record as
-  the API sent it: a listing from the client hands its pages over as raw records
-  (``RawRecord``, see ``Stream.raw_chunks``), written verbatim, fields no model
+  the API sent it: a listing from the client, or a merge of them, hands its pages over
+  as raw records (``RawRecord``, see ``Stream.raw_chunks``), written verbatim, fields no model
   knows included. Structs (any other iterable) are encoded, and each line
   decodes back to an equal Struct;
 - ``json`` (``.json``): one JSON array, ``[`` and ``]`` around the same
@@ -678,8 +678,8 @@ async def export(
     ``items`` is any async iterable of ``SimCard``, of ``SimCardAction`` or of
     ``RawRecord``, such as ``client.sim_cards(...)``; a stream (``PageStream``,
     ``MergedStream``) is read page by page and closed when ``export`` returns or
-    fails. To JSON lines and JSON, a listing from the client is exported as the
-    API sent it (``raw_chunks``), unless it was already being read; Structs are
+    fails. To JSON lines and JSON, a listing from the client (or a merge of them) is
+    exported as the API sent it (``raw_chunks``), unless it was already being read; Structs are
     encoded. ``target`` is a path, replaced atomically once everything is
     written, or a binary file opened for writing (say ``sys.stdout.buffer``),
     which is flushed but not closed. ``format`` is one of ``"jsonl"``,

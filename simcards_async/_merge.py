@@ -20,6 +20,11 @@ Two ways to merge:
   order, then the next query's. Each listing's order is checked as it is read; a listing
   out of order raises ``PaginationError`` rather than yield an unsorted union.
 
+Exported to JSON lines or JSON, a merge is a copy too (``raw_chunks``): each stream is
+switched to raw records (``RawRecord``), merged by the same rules, and written as the API
+sent them; an in-order merge of raw records orders them by the ``sort_value`` a sorted
+listing's decoder reads, with the meaning ``Ordering.key`` gives the typed field.
+
 Dedupe keeps an item's first occurrence in the union's order. It must remember every id
 yielded (an item may come from any query at any time), so its memory grows with the
 union: about 120 bytes a record (a set of the id strings; each merged stream also keeps
@@ -41,7 +46,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._errors import InvalidParameterError, PaginationError
-from ._models import SimCard, SimCardAction
+from ._models import RawRecord, SimCard, SimCardAction
 from ._page_stream import PageStream
 from ._query import Ordering
 from ._stats import Progress
@@ -82,7 +87,11 @@ class _Batch(Generic[T]):
 
 
 class _Readers(Generic[T]):
-    """The producer: reads every stream, keeps each id once, stops at the limit."""
+    """The producer: reads every stream, keeps each id once, stops at the limit.
+
+    It reads Structs, or raw records once ``choose_raw`` said so in time: then the items
+    it hands over are ``RawRecord``s (typed as ``T`` here, handed out by ``raw_chunks``).
+    """
 
     def __init__(
         self,
@@ -102,8 +111,41 @@ class _Readers(Generic[T]):
         # With a limit, one reader hands over at a time, so that the one that reaches it
         # knows every item counted has been taken: stopping the others then loses nothing.
         self._handing_over = asyncio.Lock()
+        #: Each stream's raw records, once ``choose_raw`` switched them all.
+        self.raw: list[AsyncGenerator[Sequence[RawRecord], None]] | None = None
+        self.begun = False  # reading began (the readers ran, or a consumer asked for items)
+
+    def choose_raw(self) -> bool:
+        """Read every stream's raw records, unless reading began or one cannot; whether so.
+
+        All or none: a stream that has fetched already keeps the whole merge typed.
+        """
+        if self.raw is not None:
+            return True
+        if self.begun or not all(s.raw_available for s in self.streams):
+            return False
+        raw = []
+        for stream in self.streams:
+            chunks = stream.raw_chunks()
+            assert chunks is not None  # noqa: S101  (raw_available said so, just now)
+            raw.append(chunks)
+        self.raw = raw
+        return True
+
+    def choose_typed(self) -> None:
+        """Read Structs: refused once ``choose_raw`` switched the streams."""
+        if self.raw is not None:
+            raise RuntimeError("this merge was asked for raw_chunks(): it yields nothing else")
+        self.begun = True
+
+    def _runs(self, index: int) -> AsyncGenerator[Sequence[Any], None]:
+        """Stream ``index``'s items, a page at a time: Structs or raw records."""
+        if self.raw is None:
+            return self.streams[index].chunks()
+        return self.raw[index]
 
     async def run(self, send: MemoryObjectSendStream[_Batch[T]]) -> None:
+        self.begun = True
         # A failure raises out of the group; the Producer unwraps it to the first error.
         async with anyio.create_task_group() as tg:
             if self.ordering is None:
@@ -146,14 +188,14 @@ class _Readers(Generic[T]):
     ) -> None:
         with send:
             async with stream:
-                pages = stream.pages()
-                async with contextlib.aclosing(pages):
-                    async for page in pages:
+                runs = self._runs(index)
+                async with contextlib.aclosing(runs):
+                    async for items in runs:
                         if self.limit is None:
-                            await self._hand_over(index, page.data, send)
+                            await self._hand_over(index, items, send)
                             continue
                         async with self._handing_over:
-                            await self._hand_over(index, page.data, send)
+                            await self._hand_over(index, items, send)
                         if self.full:
                             break
         if self.full:
@@ -168,26 +210,26 @@ class _Readers(Generic[T]):
 
     # --- in order --------------------------------------------------------------------
 
-    @staticmethod
-    async def _pages_of(stream: PageStream[T], put: MemoryObjectSendStream[Sequence[T]]) -> None:
+    async def _pages_of(self, index: int, put: MemoryObjectSendStream[Sequence[T]]) -> None:
         with put:
-            async with stream:
-                pages = stream.pages()
-                async with contextlib.aclosing(pages):
-                    async for page in pages:
-                        if page.data:
-                            await put.send(page.data)
+            async with self.streams[index]:
+                runs = self._runs(index)
+                async with contextlib.aclosing(runs):
+                    async for items in runs:
+                        if items:
+                            await put.send(items)
 
     async def _merge_in_order(
         self, tg: TaskGroup, send: MemoryObjectSendStream[_Batch[T]], ordering: Ordering
     ) -> None:
         """A k-way merge of the streams' heads, ties in query order; a batch per page used up."""
         inboxes: list[MemoryObjectReceiveStream[Sequence[T]]] = []
-        for stream in self.streams:
+        for index in range(len(self.streams)):
             put, take = anyio.create_memory_object_stream[Sequence[T]](1)
-            tg.start_soon(self._pages_of, stream, put)
+            tg.start_soon(self._pages_of, index, put)
             inboxes.append(take)
-        heads = _Heads(inboxes, ordering.key)
+        # A raw record's key is the sort value its listing's decoder read, by the same rule.
+        heads = _Heads(inboxes, ordering.key if self.raw is None else ordering.raw_key)
         try:
             heap = [(heads.key(i), i) for i in range(len(inboxes)) if await heads.next_page(i)]
             heapq.heapify(heap)
@@ -285,7 +327,8 @@ class MergedStream(Stream[_Batch[T], T]):
     """The union of several streams, each id once (unless ``dedupe=False``), up to ``limit``.
 
     ``sort`` is the order the union comes out in (the streams' common ``sort``), or
-    ``None`` when it comes as the pages arrive.
+    ``None`` when it comes as the pages arrive. ``raw_chunks()`` gives the union's records
+    as the API sent them (``RawRecord``), by the same rules.
     """
 
     def __init__(
@@ -317,10 +360,11 @@ class MergedStream(Stream[_Batch[T], T]):
         self.stats = MergeStats()
         self._done = False
         readers = _Readers(self.streams, self.stats, dedupe=dedupe, limit=limit, ordering=ordering)
+        self._readers = readers
         self._producer: Producer[_Batch[T]] = Producer(readers.run, buffer=0)
 
     def matches(self, item: T) -> bool:
-        """Whether ``item`` passes the filters of any of the merged queries."""
+        """Whether ``item`` (a Struct) passes the filters of any of the merged queries."""
         return any(s.matches(item) for s in self.streams)
 
     def __aiter__(self) -> AsyncIterator[T]:
@@ -341,6 +385,7 @@ class MergedStream(Stream[_Batch[T], T]):
             yield Tagged(item, found)
 
     async def _tagged(self) -> AsyncIterator[tuple[T, int]]:
+        self._readers.choose_typed()
         stats = self.stats
         batches = self._receive()
         async with contextlib.aclosing(batches):
@@ -349,11 +394,30 @@ class MergedStream(Stream[_Batch[T], T]):
                     stats.items_yielded += 1
                     yield item, source
 
-    async def chunks(
-        self, *, state: StateProvider | None = None
-    ) -> AsyncGenerator[Sequence[T], None]:
+    def chunks(self, *, state: StateProvider | None = None) -> AsyncGenerator[Sequence[T], None]:
         """Yield each batch of new items, for exporters (a merge keeps no checkpoint)."""
         del state  # nothing to keep: a merged stream cannot be resumed
+        self._readers.choose_typed()
+        return self._batches()
+
+    def raw_chunks(
+        self, *, state: StateProvider | None = None
+    ) -> AsyncGenerator[Sequence[RawRecord], None] | None:
+        """Yield each batch of new records as the API sent them (``RawRecord``), like ``chunks``.
+
+        Every merged stream is switched to its ``raw_chunks()``; dedupe, ``limit``, the
+        in-order merge (by each record's ``sort_value``) and progress are as for
+        ``chunks``. Ask before anything was read (right after ``async with merged:`` is
+        fine); None when reading began, or when a merged stream cannot give raw records
+        (it has fetched already): then read it with ``chunks``. Once asked, the merge
+        yields nothing else.
+        """
+        del state  # nothing to keep: a merged stream cannot be resumed
+        if not self._readers.choose_raw():
+            return None
+        return self._batches()
+
+    async def _batches(self) -> AsyncGenerator[Sequence[Any], None]:
         batches = self._receive()
         async with contextlib.aclosing(batches):
             async for batch in batches:

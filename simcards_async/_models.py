@@ -186,11 +186,15 @@ class RawRecord(_Model, frozen=True, kw_only=False):
 
     ``raw`` holds the record's JSON bytes (``bytes(record.raw)``), fields no model
     knows included; ``id`` is all that was read of them, for dedupe and checkpoints.
-    ``export()`` writes these to JSON lines verbatim.
+    ``export()`` writes these to JSON lines verbatim. ``sort_value`` is the value a
+    sorted listing is ordered by (a SIM card's ``current_billing_period_consumed_data``
+    ``.amount``), read only from a listing that has a ``sort``, for an in-order merge;
+    None otherwise, or when the record has none.
     """
 
     id: str
     raw: msgspec.Raw
+    sort_value: Decimal | None = None
 
 
 class _RawData(_Model, frozen=True, kw_only=True):
@@ -207,6 +211,24 @@ class _IdPage(_Model, frozen=True, kw_only=True):
     """A list answer read for what paging needs: each record's id, and the meta."""
 
     data: tuple[_IdOnly, ...]
+    meta: PaginationMeta | None = None
+
+
+class _AmountOnly(_Model, frozen=True, kw_only=True):
+    amount: Decimal | None = None
+
+
+class _IdAndAmount(_Model, frozen=True, kw_only=True):
+    """A SIM card's id and the amount a sorted listing orders it by, typed as in ``SimCard``."""
+
+    id: str
+    current_billing_period_consumed_data: _AmountOnly = _AmountOnly()
+
+
+class _IdAndAmountPage(_Model, frozen=True, kw_only=True):
+    """``_IdPage``, and each record's amount: what a sorted SIM card listing is ordered by."""
+
+    data: tuple[_IdAndAmount, ...]
     meta: PaginationMeta | None = None
 
 
@@ -270,6 +292,7 @@ _ONE_SIM_CARD_ACTION = msgspec.json.Decoder(_One[SimCardAction])
 _ERRORS = msgspec.json.Decoder(_WireErrors)
 _RAW_DATA = msgspec.json.Decoder(_RawData)
 _ID_PAGE = msgspec.json.Decoder(_IdPage)
+_ID_AND_AMOUNT_PAGE = msgspec.json.Decoder(_IdAndAmountPage)
 
 
 def _decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
@@ -299,11 +322,32 @@ def decode_raw_page(body: bytes) -> Page[RawRecord]:
     that a record always fits on one line; JSON strings cannot hold one.
     """
     ids = _decode(_ID_PAGE, body)
+    raws = _raw_data(body)
+    records = tuple(map(RawRecord, [item.id for item in ids.data], raws))
+    return Page(data=records, meta=ids.meta)
+
+
+def decode_raw_sim_card_page_by_amount(body: bytes) -> Page[RawRecord]:
+    """``decode_raw_page``, and each record's ``sort_value``: what a sorted listing orders by.
+
+    That is ``current_billing_period_consumed_data.amount``, read in the same pass as
+    the id and typed as ``SimCard`` types it, so a record fails here if and only if that
+    field would fail the typed decoder too.
+    """
+    keyed = _decode(_ID_AND_AMOUNT_PAGE, body)
+    items = keyed.data
+    ids = [item.id for item in items]
+    amounts = [item.current_billing_period_consumed_data.amount for item in items]
+    records = tuple(map(RawRecord, ids, _raw_data(body), amounts))
+    return Page(data=records, meta=keyed.meta)
+
+
+def _raw_data(body: bytes) -> tuple[msgspec.Raw, ...]:
+    """A list answer's records as sent, each on one line."""
     raws = _decode(_RAW_DATA, body).data
     if b"\n" in body or b"\r" in body:
         raws = tuple(map(_one_line, raws))
-    records = tuple(map(RawRecord, [item.id for item in ids.data], raws))
-    return Page(data=records, meta=ids.meta)
+    return raws
 
 
 def _one_line(raw: msgspec.Raw) -> msgspec.Raw:

@@ -186,6 +186,11 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
             return None
         return self._chunks(state)
 
+    @property
+    def raw_available(self) -> bool:
+        """Whether ``raw_chunks()`` would give raw records now (nothing fetched yet)."""
+        return self._fetch.raw_possible
+
     async def _chunks(self, state: StateProvider | None) -> AsyncGenerator[Sequence[Any], None]:
         pages = self._receive(state)
         async with contextlib.aclosing(pages):
@@ -312,9 +317,13 @@ class _Fetch:
         self.raw = False
         self.begun = False
 
+    @property
+    def raw_possible(self) -> bool:
+        return self.raw_fetch is not None and not self.begun
+
     def choose_raw(self) -> bool:
         """Fetch raw records from now on, unless a page was fetched already; whether so."""
-        if self.raw_fetch is None or self.begun:
+        if not self.raw_possible:
             return False
         self.raw = True
         return True

@@ -125,6 +125,14 @@ class Ordering:
             return (1, _NO_AMOUNT) if self.descending else (-1, _NO_AMOUNT)
         return (0, -value) if self.descending else (0, value)
 
+    def raw_key(self, record: object) -> tuple[int, Decimal]:
+        """``key`` of a raw record, from the value its listing's decoder read (``sort_value``)."""
+        value = getattr(record, "sort_value", None)
+        # The rule of ``key``, written out again: ``key`` is the typed merge's hot path.
+        if not isinstance(value, Decimal) or not value.is_finite():
+            return (1, _NO_AMOUNT) if self.descending else (-1, _NO_AMOUNT)
+        return (0, -value) if self.descending else (0, value)
+
 
 @dataclass(frozen=True)
 class ListQuery:

@@ -237,17 +237,17 @@ async def test_raw_chunks_yields_records_with_their_ids() -> None:
     assert stream.progress.pages_done == 3
 
 
-async def test_a_merge_is_exported_as_structs(tmp_path: Path) -> None:
-    """A merged stream has no raw records to give; its export encodes Structs, each id once."""
+async def test_a_merge_is_exported_as_sent(tmp_path: Path) -> None:
+    """A merged stream gives raw records too (see test_lossless_merge): each id once, as sent."""
     listing = Listing(8)
     target = tmp_path / "union.jsonl"
     async with served(listing) as where, sc.SimCardsClient(KEY, where.url) as client:
         merged = sc.merge(client.sim_cards(page_size=PAGE_SIZE), client.sim_cards(page_size=3))
-        assert merged.raw_chunks() is None
         result = await sc.export(merged, target)
     assert result.items == 8
     ids = {msgspec.json.decode(line, type=sc.SimCard).id for line in read_lines(target)}
     assert ids == {msgspec.json.decode(r)["id"] for r in listing.records}
+    assert sorted(read_lines(target)) == sorted(listing.records)
 
 
 async def test_a_record_repeated_in_a_page_is_written_once(tmp_path: Path) -> None:
