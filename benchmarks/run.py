@@ -5,7 +5,9 @@ a PASS/FAIL line per goal, and writes ``results.json``, ``RESULTS.md`` and ``ben
 to ``--out``. ``--quick`` is a smoke run of the same code on small listings (about three
 minutes); its numbers say nothing about the goals. ``--scenario NAME`` (repeatable) runs
 only some of ``cpu latency memory export first scale scale10m``; ``--skip NAME`` leaves
-one out (``--skip scale10m``: the 10,000,000-card point takes several minutes).
+one out (``--skip scale10m``: the 10,000,000-card point takes several minutes; add it to
+that run's results later with ``--scenario scale10m --add``). A run writes
+``results.partial.json`` after each scenario, so a run cut short keeps what it measured.
 
 The floor (issue 13): raw aiohttp reads of the same pages with ``C`` requests always in
 flight (``C`` workers pulling page numbers), each page decoded by one msgspec decoder into
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.metadata
+import json
 import math
 import os
 import platform
@@ -611,6 +614,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=Path(__file__).resolve().parent / "results",
         help="directory for results.json, RESULTS.md and benchmarks.png (default: %(default)s)",
     )
+    parser.add_argument(
+        "--add",
+        action="store_true",
+        help="keep the other scenarios of the results.json already in --out (say, to add "
+        "scale10m to an earlier run made with --skip scale10m)",
+    )
     parser.add_argument("--check", action="store_true", help="exit with status 1 if any goal fails")
     args = parser.parse_args(argv)
     if args.repeats is None:
@@ -661,6 +670,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "scenarios": {},
     }
+    if args.add and (args.out / "results.json").exists():
+        earlier = json.loads((args.out / "results.json").read_text())
+        results["scenarios"] = {k: v for k, v in earlier["scenarios"].items() if k not in names}
+        results["config"]["added"] = {"scenarios": names, "to_run_of": earlier["machine"]["date"]}
+        results["machine"] = earlier["machine"] | {"added_run": results["machine"]}
+    args.out.mkdir(parents=True, exist_ok=True)
     with Processes() as procs:
         # Every server builds and warms its cache at once; the 1,000,000-card one takes
         # ~15 s. The 10,000,000-card one starts only when its scenario does (see below).
@@ -676,6 +691,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(f"scale10m: building and warming a {sizes.huge:,}-card server (minutes)")
                 procs.server(sizes.huge, 0.0)
             results["scenarios"][name] = RUNNERS[name](ctx)
+            # After each scenario, so that a run cut short keeps what it measured.
+            (args.out / "results.partial.json").write_text(json.dumps(results, indent=2) + "\n")
     checked = goals(results["scenarios"], quick=args.quick)
     results["goals"] = [
         {"name": g.name, "claim": g.claim, "value": g.value, "target": g.target}
@@ -684,12 +701,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     results["elapsed_s"] = time.perf_counter() - started
     results["load_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else []
-    args.out.mkdir(parents=True, exist_ok=True)
     markdown = bench_report.markdown(results)
     bench_report.write(results, markdown, args.out)
     print(markdown)
     for goal in checked:
         print(goal.line())
+    (args.out / "results.partial.json").unlink(missing_ok=True)
     log(f"wrote {args.out} in {results['elapsed_s']:.0f} s")
     return 1 if args.check and not all(g.passed for g in checked) else 0
 
