@@ -80,6 +80,19 @@ def markdown(results: JSON) -> str:
         ]
         lines += _table(["goal", "measured", "target", "result"], rows)
     scenarios = results["scenarios"]
+    if "latency" in scenarios:
+        by_label = {c["label"]: c for c in scenarios["latency"]["contenders"]}
+        lines += [
+            (
+                "**CPU-bound or latency-bound?** At 50 ms a request, ours at C=8 was "
+                f"{by_label['ours C=8']['verdict']} and the floor "
+                f"{by_label['floor C=8']['verdict']}; at C=32 ours was "
+                f"{by_label['ours C=32']['verdict']} and the floor "
+                f"{by_label['floor C=32']['verdict']}. Where the client's CPU seconds exceed "
+                "the round-trip bound, every extra microsecond an item is wall time too."
+            ),
+            "",
+        ]
     for name, render in _SECTIONS.items():
         if name in scenarios:
             lines += render(scenarios[name])

@@ -34,8 +34,10 @@ async def warm(url: str, page_size: int) -> int:
             target = f"{url}/sim_cards?page%5Bnumber%5D={number}&page%5Bsize%5D={page_size}"
             async with session.get(target) as resp:
                 resp.raise_for_status()
-                body = await resp.json()
-            total = body["meta"]["total_pages"]
+                if number == 1:  # only the first page's meta is needed: parse no other
+                    total = (await resp.json())["meta"]["total_pages"]
+                else:
+                    await resp.read()
             number += 1
             pages += 1
     return pages
