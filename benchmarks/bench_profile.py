@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench_procs import Processes
-from bench_worker import CONTENDERS, Command
+from bench_worker import CONTENDERS, Clock, Command
 
 
 class LoopCounter:
@@ -56,11 +56,8 @@ class LoopCounter:
 
 async def listing(cmd: Command) -> int:
     """Read the whole listing with one contender; the number of items."""
-    items = 0
-    async with CONTENDERS[cmd.contender](cmd) as start:
-        async for _card in start():
-            items += 1
-    return items
+    async with CONTENDERS[cmd.contender](cmd) as read:
+        return await read(Clock())
 
 
 def main() -> None:
@@ -70,6 +67,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--top", type=int, default=30, help="functions in the profile")
+    parser.add_argument(
+        "--export", choices=("jsonl", "csv", "parquet"), help="profile an export to this format"
+    )
+    parser.add_argument("--checkpoint", action="store_true", help="export with a checkpoint")
     args = parser.parse_args()
     pages = -(-args.sim_cards // 250)
     with Processes() as procs:
@@ -78,6 +79,15 @@ def main() -> None:
             name: Command(contender=name, url=url, concurrency=args.concurrency)
             for name in ("ours", "floor")
         }
+        if args.export:
+            commands["ours"] = Command(
+                contender="ours",
+                url=url,
+                concurrency=args.concurrency,
+                op="export",
+                format=args.export,
+                checkpoint=args.checkpoint,
+            )
         counter = LoopCounter()
         for name, cmd in commands.items():
             asyncio.run(listing(cmd))  # warm up

@@ -7,22 +7,28 @@ and answers each with one JSON line on standard output::
     {"items": 100000, "wall": 1.23, "cpu": 1.1, "first": 0.004, "peak_rss": ..., ...}
 
 Clients run in this process and the mock server in another, so ``cpu`` (the process's CPU
-time, ``time.process_time``) is the client's alone. Each command runs on a fresh event loop
-with a fresh client; what is timed starts when the listing is asked for and ends with its
-last item (``list``) or its first (``first``). The consumer only counts the items.
+time, ``time.process_time``, every thread included: an export's writes count) is the
+client's alone. Each command runs on a fresh event loop with a fresh client; what is timed
+starts when the listing is asked for and ends with its last item (``list``, ``export``) or
+its first (``first``).
 
 Contenders:
 
 ``ours``
-    ``SimCardsClient(max_concurrency=C)``, ``async for card in client.sim_cards(...)``.
+    ``SimCardsClient(max_concurrency=C)``: ``async for card in client.sim_cards(...)``
+    counting the items (``list``, ``first``), or ``export(client.sim_cards(...), path)``
+    (``export``, with ``format`` and, if ``checkpoint``, a checkpoint file).
+``floor``
+    the least work a client must do (issue 13's floor): page 1, then ``C`` workers that
+    pull page numbers from one shared counter, so ``C`` requests are always in flight;
+    each page read with aiohttp and decoded by one ``msgspec`` decoder into
+    ``data: list[SimCard]`` (the library's own ``SimCard``), then a loop touching each
+    item. No order, no hand-over, no dedupe, no async iteration per item.
 ``sdk``
     the official SDK, ``AsyncTelnyx``, ``async for card in client.sim_cards.list(...)``;
     it reads pages one after the other.
 ``sequential``
     a hand-written loop: aiohttp, ``await resp.json()``, next page, in order.
-``floor``
-    the least work a client must do: aiohttp reads of the same pages, ``C`` at a time, in
-    any order, and one ``msgspec`` decode each into the library's own ``Page[SimCard]``.
 ``reference``
     (``first`` only) one GET of page 1 and its decode: one round trip.
 """
@@ -34,22 +40,32 @@ import gc
 import json
 import resource
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import aiohttp
 import msgspec
 import psutil
 from yarl import URL
 
-from simcards_async import SimCardsClient
-from simcards_async._models import Page, SimCard
+from simcards_async import ExportFormat, PaginationMeta, SimCard, SimCardsClient, export
 
 API_KEY = "bench"
 HEADERS = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/json"}
-PAGE_DECODER = msgspec.json.Decoder(Page[SimCard])
+
+
+class FloorPage(msgspec.Struct):
+    """The floor's page: a list of the library's ``SimCard``, and the meta."""
+
+    data: list[SimCard]
+    meta: PaginationMeta | None = None
+
+
+FLOOR_DECODER = msgspec.json.Decoder(FloorPage)
 
 
 @dataclass
@@ -63,6 +79,9 @@ class Command:
     concurrency: int = 8
     #: Listings read back to back in one measurement (to time small listings reliably).
     loops: int = 1
+    #: ``export`` only: the format, and whether the listing keeps a checkpoint file.
+    format: ExportFormat = "jsonl"
+    checkpoint: bool = False
 
 
 @dataclass
@@ -90,111 +109,155 @@ def page_url(base: str, number: int, page_size: int) -> URL:
     )
 
 
-# --- contenders ---------------------------------------------------------------------------
-# Each sets up its client, then yields a function that starts the listing. The clocks run
-# from that call to the last item; set-up and tear-down are not timed.
+class Clock:
+    """Marks the first item: ``first`` seconds after ``started``."""
 
-Listing = Callable[[], AsyncIterable[object]]
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.first = -1.0
+
+    def mark(self) -> None:
+        """The first item is here (later calls change nothing)."""
+        if self.first < 0:
+            self.first = time.perf_counter() - self.started
+
+
+# --- contenders ---------------------------------------------------------------------------
+# Each sets up its client, then yields ``read(clock) -> items``, which runs the listing;
+# the clocks run from that call to its return; set-up and tear-down are not timed.
+
+Read = Callable[[Clock], Awaitable[int]]
 
 
 @asynccontextmanager
-async def ours(cmd: Command) -> AsyncIterator[Listing]:
-    """This library."""
+async def ours(cmd: Command) -> AsyncIterator[Read]:
+    """This library: iterate, or export."""
     async with SimCardsClient(
         api_key=API_KEY, base_url=cmd.url, max_concurrency=cmd.concurrency
     ) as client:
-        yield lambda: client.sim_cards(page_size=cmd.page_size)
+        with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+            runs = iter(range(1 << 30))
+
+            async def read(clock: Clock) -> int:
+                if cmd.op == "export":
+                    n = next(runs)
+                    checkpoint = Path(scratch, f"{n}.checkpoint") if cmd.checkpoint else None
+                    stream = client.sim_cards(
+                        page_size=cmd.page_size, checkpoint=checkpoint, keep_checkpoint=False
+                    )
+                    stream.on_progress(lambda _progress: clock.mark())
+                    target = Path(scratch, f"{n}.out")
+                    result = await export(stream, target, format=cmd.format)
+                    target.unlink()  # noqa: ASYNC240  (timed, but an unlink costs microseconds)
+                    return result.items
+                items = 0
+                async with client.sim_cards(page_size=cmd.page_size) as stream:
+                    async for _card in stream:
+                        items += 1
+                        if items == 1:
+                            clock.mark()
+                            if cmd.op == "first":
+                                break
+                return items
+
+            yield read
 
 
 @asynccontextmanager
-async def sdk(cmd: Command) -> AsyncIterator[Listing]:
+async def floor(cmd: Command) -> AsyncIterator[Read]:
+    """Reads and decodes only: page 1, then ``C`` workers pulling page numbers."""
+    connector = aiohttp.TCPConnector(limit=cmd.concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=HEADERS) as session:
+
+        async def get(number: int) -> FloorPage:
+            async with session.get(page_url(cmd.url, number, cmd.page_size)) as resp:
+                return FLOOR_DECODER.decode(await resp.read())
+
+        async def read(clock: Clock) -> int:
+            first = await get(1)
+            clock.mark()
+            items = 0
+            for _card in first.data:
+                items += 1
+            if cmd.op == "first":
+                return items
+            total = first.meta.total_pages if first.meta else 1
+            numbers = iter(range(2, total + 1))
+
+            async def worker() -> int:
+                count = 0
+                for number in numbers:
+                    page = await get(number)
+                    for _card in page.data:
+                        count += 1
+                return count
+
+            counts = await asyncio.gather(*(worker() for _ in range(cmd.concurrency)))
+            return items + sum(counts)
+
+        yield read
+
+
+@asynccontextmanager
+async def sdk(cmd: Command) -> AsyncIterator[Read]:
     """The official SDK."""
     from telnyx import AsyncTelnyx  # noqa: PLC0415  (only the SDK's runs pay for its import)
 
     async with AsyncTelnyx(api_key=API_KEY, base_url=cmd.url) as client:
-        yield lambda: client.sim_cards.list(page_size=cmd.page_size)
+
+        async def read(clock: Clock) -> int:
+            items = 0
+            async for _card in client.sim_cards.list(page_size=cmd.page_size):
+                items += 1
+                if items == 1:
+                    clock.mark()
+                    if cmd.op == "first":
+                        break
+            return items
+
+        yield read
 
 
 @asynccontextmanager
-async def sequential(cmd: Command) -> AsyncIterator[Listing]:
+async def sequential(cmd: Command) -> AsyncIterator[Read]:
     """The loop one writes by hand: one page after the other, ``resp.json()``."""
     async with aiohttp.ClientSession(headers=HEADERS) as session:
 
-        async def listing() -> AsyncIterator[object]:
-            number = 1
+        async def read(clock: Clock) -> int:
+            number, items = 1, 0
             while True:
                 async with session.get(page_url(cmd.url, number, cmd.page_size)) as resp:
                     resp.raise_for_status()
                     body = await resp.json()
-                for card in body["data"]:
-                    yield card
+                clock.mark()
+                for _card in body["data"]:
+                    items += 1
                 if not body["data"] or number >= body["meta"]["total_pages"]:
-                    return
+                    return items
                 number += 1
 
-        yield listing
+        yield read
 
 
 @asynccontextmanager
-async def floor(cmd: Command) -> AsyncIterator[Listing]:
-    """Reads and decodes only: ``C`` fetchers, pages in whatever order they come back."""
-    connector = aiohttp.TCPConnector(limit=cmd.concurrency)
-    async with aiohttp.ClientSession(connector=connector, headers=HEADERS) as session:
-
-        async def get(number: int) -> Page[SimCard]:
-            async with session.get(page_url(cmd.url, number, cmd.page_size)) as resp:
-                return PAGE_DECODER.decode(await resp.read())
-
-        async def listing() -> AsyncIterator[object]:
-            first = await get(1)
-            for card in first.data:
-                yield card
-            total = first.meta.total_pages if first.meta else 1
-            queue: asyncio.Queue[Page[SimCard] | None] = asyncio.Queue()
-            numbers = iter(range(2, total + 1))
-
-            async def fetcher() -> None:
-                for number in numbers:
-                    queue.put_nowait(await get(number))
-                queue.put_nowait(None)
-
-            fetchers = [asyncio.create_task(fetcher()) for _ in range(cmd.concurrency)]
-            try:
-                running = len(fetchers)
-                while running:
-                    page = await queue.get()
-                    if page is None:
-                        running -= 1
-                        continue
-                    for card in page.data:
-                        yield card
-            finally:
-                for task in fetchers:
-                    task.cancel()
-                await asyncio.gather(*fetchers, return_exceptions=True)
-
-        yield listing
-
-
-@asynccontextmanager
-async def reference(cmd: Command) -> AsyncIterator[Listing]:
+async def reference(cmd: Command) -> AsyncIterator[Read]:
     """One round trip: GET page 1 and decode it (what no client can beat to a first item)."""
     async with aiohttp.ClientSession(headers=HEADERS) as session:
 
-        async def listing() -> AsyncIterator[object]:
+        async def read(clock: Clock) -> int:
             async with session.get(page_url(cmd.url, 1, cmd.page_size)) as resp:
-                page = PAGE_DECODER.decode(await resp.read())
-            for card in page.data:
-                yield card
+                page = FLOOR_DECODER.decode(await resp.read())
+            clock.mark()
+            return len(page.data)
 
-        yield listing
+        yield read
 
 
-CONTENDERS = {
+CONTENDERS: dict[str, Callable[[Command], AbstractAsyncContextManager[Read]]] = {
     "ours": ours,
+    "floor": floor,
     "sdk": sdk,
     "sequential": sequential,
-    "floor": floor,
     "reference": reference,
 }
 
@@ -202,66 +265,32 @@ CONTENDERS = {
 # --- measuring ---------------------------------------------------------------------------
 
 
-@dataclass
-class Times:
-    """The costs of one listing."""
-
-    items: int = 0
-    wall: float = 0.0
-    cpu: float = 0.0
-    user: float = 0.0
-    sys: float = 0.0
-    first: float = 0.0
-
-
-async def run_once(cmd: Command) -> Times:
-    """One listing: items, wall and CPU seconds, and seconds to the first item."""
-    out = Times()
-    async with CONTENDERS[cmd.contender](cmd) as listing:
-        usage0 = resource.getrusage(resource.RUSAGE_SELF)
-        wall0, cpu0 = time.perf_counter(), time.process_time()
-        cards = aiter(listing())
-        try:
-            # The first item apart, so the loop that counts the rest is the plain one.
-            async for _card in cards:
-                out.items = 1
-                break
-            out.first = time.perf_counter() - wall0
-            if cmd.op == "list":
-                async for _card in cards:
-                    out.items += 1
-            out.wall, out.cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-            usage = resource.getrusage(resource.RUSAGE_SELF)
-            out.user = usage.ru_utime - usage0.ru_utime
-            out.sys = usage.ru_stime - usage0.ru_stime
-        finally:
-            # Left early (op "first"): end the listing as a consumer's break would.
-            close = getattr(cards, "aclose", None)
-            if close is not None:
-                await close()
-    return out
-
-
 async def measure(cmd: Command) -> Result:
-    """Run ``cmd.loops`` listings back to back and add up what they cost."""
+    """Run ``cmd.loops`` listings back to back (one client) and add up what they cost."""
     rss_before = psutil.Process().memory_info().rss
-    total = Times(first=-1.0)
-    for _ in range(cmd.loops):
-        one = await run_once(cmd)
-        total.items += one.items
-        total.wall += one.wall
-        total.cpu += one.cpu
-        total.user += one.user
-        total.sys += one.sys
-        total.first = one.first if total.first < 0 else total.first
+    items = 0
+    wall = cpu = user = sys_ = 0.0
+    first = -1.0
+    async with CONTENDERS[cmd.contender](cmd) as read:
+        for _ in range(cmd.loops):
+            usage0 = resource.getrusage(resource.RUSAGE_SELF)
+            clock = Clock()
+            cpu0 = time.process_time()
+            items += await read(clock)
+            wall += time.perf_counter() - clock.started
+            cpu += time.process_time() - cpu0
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            user += usage.ru_utime - usage0.ru_utime
+            sys_ += usage.ru_stime - usage0.ru_stime
+            first = clock.first if first < 0 else first
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return Result(
-        items=total.items,
-        wall=total.wall,
-        cpu=total.cpu,
-        user=total.user,
-        sys=total.sys,
-        first=total.first,
+        items=items,
+        wall=wall,
+        cpu=cpu,
+        user=user,
+        sys=sys_,
+        first=first,
         peak_rss=peak_kib * 1024,
         rss_before=rss_before,
     )
