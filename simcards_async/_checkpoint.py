@@ -86,17 +86,20 @@ def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoin
 
 
 def save_checkpoint(path: str | os.PathLike[str], point: Checkpoint) -> None:
-    """Write a checkpoint atomically: a temporary file beside it, then a rename."""
+    """Write a checkpoint atomically: a temporary file beside it, then a rename.
+
+    Not fsynced (it is saved after every page): a killed process leaves the old or
+    the new checkpoint whole; a power cut may leave an older one, or a broken one,
+    which ``load_checkpoint`` refuses.
+    """
     target = Path(path)
     temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with temp.open("wb") as file:
-            file.write(msgspec.json.encode(point))
-            file.flush()
-            os.fsync(file.fileno())
+        temp.write_bytes(msgspec.json.encode(point))
         temp.replace(target)
-    finally:
+    except BaseException:
         temp.unlink(missing_ok=True)
+        raise
 
 
 def _check_writable_path(path: str | os.PathLike[str]) -> None:
