@@ -816,7 +816,9 @@ class _Job:
                     _check_kind(chunk, writer.kind.cls)
                     writer.add(chunk)
                     count += len(chunk)
-                    if writer.full():
+                    # Checkpointed gzip: a member per page, wherever a checkpoint falls, so
+                    # that a resumed output is byte-identical to an uninterrupted one.
+                    if writer.full() or (writer.gzip and state is not None):
                         await writer.flush()
             # Nothing may have come: still write a header, or a schema.
             await self._writer(None).close()
