@@ -162,11 +162,18 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         stats = self.stats
         self._itemwise = True
         pages = self._receive()
-        async with contextlib.aclosing(pages):
-            async for _, page in pages:
-                for item in page.data:
-                    stats.items_yielded += 1  # per item: stats are exact whenever they are read
-                    yield item
+        try:
+            async with contextlib.aclosing(pages):
+                async for _, page in pages:
+                    # Counted by where the iterator is, not per item: stats stay exact
+                    # whenever they are read, at no cost per item.
+                    items = iter(page.data)
+                    stats.reading = (len(page.data), items)
+                    for item in items:
+                        yield item
+                    stats.settle()
+        finally:
+            stats.settle()
 
     async def pages(self) -> AsyncGenerator[Page[T], None]:
         """Yield whole pages (items and meta) in order, repeats already removed."""
