@@ -8,7 +8,7 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 __all__ = ["DriftReport", "Progress", "StreamStats"]
 
@@ -42,7 +42,7 @@ class DriftReport:
         )
 
 
-@dataclass
+@dataclass(repr=False)
 class StreamStats:
     """Counters of one stream, readable at any time.
 
@@ -52,7 +52,7 @@ class StreamStats:
 
     pages_fetched: int = 0
     #: Items yielded, but those of the page being read item by item (see ``reading``).
-    items_counted: int = 0
+    items_counted: int = field(default=0, repr=False)
     retries: int = 0
     #: Answers with status 429 (too many requests) met, retried or not.
     rate_limited: int = 0
@@ -67,6 +67,10 @@ class StreamStats:
     #: The page being read item by item, as its size and the iterator over it: what the
     #: iterator has passed counts as yielded, at no cost per item.
     reading: tuple[int, Iterator[object]] | None = field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        shown = (f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return f"StreamStats(items_yielded={self.items_yielded}, {', '.join(shown)})"
 
     @property
     def items_yielded(self) -> int:
