@@ -11,7 +11,7 @@ its partial output ends). The file is replaced atomically, so a crash never
 leaves half a checkpoint.
 
 ``Checkpointer`` owns one checkpoint file's life: it loads the checkpoint a
-stream continues, saves one after each page the consumer finished (with the
+stream continues, saves one as pages are finished (with the
 exporter's state, which the exporter hands to the stream explicitly when it
 reads it), saves the position within a page when the consumer stops early, and
 removes the file once the listing is done, if asked to.
@@ -86,17 +86,20 @@ def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoin
 
 
 def save_checkpoint(path: str | os.PathLike[str], point: Checkpoint) -> None:
-    """Write a checkpoint atomically: a temporary file beside it, then a rename."""
+    """Write a checkpoint atomically: a temporary file beside it, then a rename.
+
+    Not fsynced (it is saved often): a killed process leaves the old or
+    the new checkpoint whole; a power cut may leave an older one, or a broken one,
+    which ``load_checkpoint`` refuses.
+    """
     target = Path(path)
     temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with temp.open("wb") as file:
-            file.write(msgspec.json.encode(point))
-            file.flush()
-            os.fsync(file.fileno())
+        temp.write_bytes(msgspec.json.encode(point))
         temp.replace(target)
-    finally:
+    except BaseException:
         temp.unlink(missing_ok=True)
+        raise
 
 
 def _check_writable_path(path: str | os.PathLike[str]) -> None:
@@ -184,10 +187,36 @@ class Checkpointer:
             complete=complete,
             extra=extra,
         )
-        # A write and an fsync: in a thread, not on the loop every other task shares.
+        # A file written and renamed: in a thread, not on the loop every other task shares.
         await anyio.to_thread.run_sync(save_checkpoint, self.path, point)
         self._last, self._written = point, True
         self._done = complete
+
+    def save_now(
+        self,
+        *,
+        next_page: int,
+        items_done: int,
+        pages_done: int,
+        total_results: int | None,
+        last_ids: tuple[str, ...],
+    ) -> None:
+        """Save how far a consumer without exporter's state got, synchronously.
+
+        For a consumer being stopped or cancelled, when pages it finished were not
+        saved yet (see ``save``; there is no state to await).
+        """
+        if self.path is None:
+            return
+        point = self._point(
+            next_page=next_page,
+            items_done=items_done,
+            pages_done=pages_done,
+            total_results=total_results,
+            last_ids=last_ids,
+        )
+        save_checkpoint(self.path, point)
+        self._last, self._written = point, True
 
     def save_position(self, page: int, ids: tuple[str, ...]) -> None:
         """The consumer stopped in the middle of ``page``: note the ids of it that it got.

@@ -34,7 +34,12 @@ from ._stats import Progress, StreamStats
 from ._stream import Producer, StateProvider, Stream
 from ._throttle import AdaptiveLimiter
 
-__all__ = ["PageStream"]
+__all__ = ["CHECKPOINT_EVERY", "PageStream"]
+
+#: Pages finished between two checkpoints saved as a stream is consumed. The first page,
+#: a failure, a stop and the end are always saved; a killed process resumes from the last
+#: save and reads again at most this many pages (an export cuts its output back to it).
+CHECKPOINT_EVERY = 16
 
 T = TypeVar("T")
 
@@ -82,6 +87,11 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         self._page_number = 0
         self._itemwise = False  # read item by item (not by pages or chunks)
         self._saved_once = False
+        #: The last page the consumer finished since the last save (its number, the ids
+        #: carried before it, the page) and the state to save with it; None when saved.
+        self._unsaved: tuple[int, tuple[str, ...], Page[T]] | None = None
+        self._unsaved_state: StateProvider | None = None
+        self._unsaved_pages = 0
         self.stats.items_yielded = self._resumed_items
         self.stats.pages_fetched = self._pages_done
         resume = None
@@ -152,11 +162,18 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         stats = self.stats
         self._itemwise = True
         pages = self._receive()
-        async with contextlib.aclosing(pages):
-            async for _, page in pages:
-                for item in page.data:
-                    stats.items_yielded += 1  # per item: stats are exact whenever they are read
-                    yield item
+        try:
+            async with contextlib.aclosing(pages):
+                async for _, page in pages:
+                    # Counted by where the iterator is, not per item: stats stay exact
+                    # whenever they are read, at no cost per item.
+                    items = iter(page.data)
+                    stats.reading = (len(page.data), items)
+                    for item in items:
+                        yield item
+                    stats.settle()
+        finally:
+            stats.settle()
 
     async def pages(self) -> AsyncGenerator[Page[T], None]:
         """Yield whole pages (items and meta) in order, repeats already removed."""
@@ -251,17 +268,48 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
     async def _consumed(self, message: tuple[int, Page[T]], state: StateProvider | None) -> None:
         number, page = message
         self._page = None
-        ids = self._carry + tuple(item.id for item in page.data)  # type: ignore[attr-defined]
-        self._items_done += len(ids)
-        self._carry = ()
+        carry, self._carry = self._carry, ()
+        self._items_done += len(carry) + len(page.data)
         self._pages_done += 1
+        if self._checkpointer is None:
+            return
+        # Saved every CHECKPOINT_EVERY pages, not each: a save flushes an exporter's
+        # output and writes a file from a worker thread (two thread hops a page).
+        self._unsaved, self._unsaved_state = (number, carry, page), state
+        self._unsaved_pages += 1
+        if self._unsaved_pages >= CHECKPOINT_EVERY:
+            await self._save_unsaved()
+
+    async def _save_unsaved(self) -> None:
+        if self._unsaved is not None:
+            number, carry, page = self._unsaved
+            await self._save(number + 1, _ids(carry, page), self._unsaved_state)
+
+    async def _failed(self, state: StateProvider | None) -> None:  # noqa: ARG002  (saved with the page's)
         if self._checkpointer is not None:
-            await self._save(number + 1, ids, state)
+            await self._save_unsaved()
 
     def _stopped(self) -> None:
+        cp = self._checkpointer
+        if cp is None:
+            return
+        if self._unsaved is not None:
+            if self._unsaved_state is not None:
+                # An exporter's state cannot be awaited here: the last save stands (its
+                # output is cut back to that save's size on resume), with no position.
+                return
+            number, carry, finished = self._unsaved
+            cp.save_now(
+                next_page=number + 1,
+                items_done=self._items_done,
+                pages_done=self._pages_done,
+                total_results=self.stats.drift.first_total_results,
+                last_ids=_ids(carry, finished),
+            )
+            self._unsaved = None
         # The consumer stopped in the middle of a page: say which of its items it got.
-        page, cp = self._page, self._checkpointer
-        if page is None or cp is None:
+        page = self._page
+        if page is None:
             return
         taken = self.stats.items_yielded - self._page_start
         ids = tuple(item.id for item in page.data[:taken])  # type: ignore[attr-defined]
@@ -285,6 +333,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
     ) -> None:
         assert self._checkpointer is not None  # noqa: S101  (callers check)
         self._saved_once = True
+        self._unsaved, self._unsaved_state, self._unsaved_pages = None, None, 0
         await self._checkpointer.save(
             next_page=next_page,
             items_done=self._items_done,
@@ -336,6 +385,11 @@ class _Fetch:
         self.begun = True
         fetch = self.raw_fetch if self.raw and self.raw_fetch is not None else self.typed_fetch
         return await fetch(target, on_retry)
+
+
+def _ids(carry: tuple[str, ...], page: Page[Any]) -> tuple[str, ...]:
+    """The ids a finished page leaves in a checkpoint: those carried before it, then its own."""
+    return carry + tuple(item.id for item in page.data)
 
 
 def _cut(total: int | None, limit: int | None) -> int | None:

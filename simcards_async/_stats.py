@@ -5,8 +5,10 @@ Plain data, no I/O: the engine and the consumer side fill them in, callers read 
 
 from __future__ import annotations
 
+import operator
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
 
 __all__ = ["DriftReport", "Progress", "StreamStats"]
 
@@ -40,7 +42,7 @@ class DriftReport:
         )
 
 
-@dataclass
+@dataclass(repr=False)
 class StreamStats:
     """Counters of one stream, readable at any time.
 
@@ -49,7 +51,8 @@ class StreamStats:
     """
 
     pages_fetched: int = 0
-    items_yielded: int = 0
+    #: Items yielded, but those of the page being read item by item (see ``reading``).
+    items_counted: int = field(default=0, repr=False)
     retries: int = 0
     #: Answers with status 429 (too many requests) met, retried or not.
     rate_limited: int = 0
@@ -61,6 +64,32 @@ class StreamStats:
     throttled_seconds: float = 0.0
     started_at: float = field(default_factory=time.monotonic)
     drift: DriftReport = field(default_factory=DriftReport)
+    #: The page being read item by item, as its size and the iterator over it: what the
+    #: iterator has passed counts as yielded, at no cost per item.
+    reading: tuple[int, Iterator[object]] | None = field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        shown = (f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return f"StreamStats(items_yielded={self.items_yielded}, {', '.join(shown)})"
+
+    @property
+    def items_yielded(self) -> int:
+        """Items handed to the consumer so far: exact whenever read, even within a page."""
+        reading = self.reading
+        if reading is None:
+            return self.items_counted
+        size, rest = reading
+        return self.items_counted + size - operator.length_hint(rest)
+
+    @items_yielded.setter
+    def items_yielded(self, value: int) -> None:
+        self.settle()
+        self.items_counted = value
+
+    def settle(self) -> None:
+        """Count what ``reading`` passed into ``items_counted``, and stop following it."""
+        if self.reading is not None:
+            self.items_counted, self.reading = self.items_yielded, None
 
 
 @dataclass(frozen=True)

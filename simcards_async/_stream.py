@@ -270,6 +270,7 @@ class Stream(abc.ABC, Generic[M, T]):
         self._ended()
         error, self._producer.error = self._producer.error, None
         if error is not None:
+            await self._failed(state)
             raise error
         await self._completed(state)
         self._report()
@@ -285,6 +286,9 @@ class Stream(abc.ABC, Generic[M, T]):
 
     def _ended(self) -> None:
         """The producer is done, failed or not (before its failure is raised)."""
+
+    async def _failed(self, state: StateProvider | None) -> None:
+        """The producer failed; everything it handed over was consumed (its error follows)."""
 
     async def _completed(self, state: StateProvider | None) -> None:
         """Everything was handed over and consumed."""

@@ -10,6 +10,7 @@ import pytest
 
 import simcards_async as sc
 from simcards_async._checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoint
+from simcards_async._page_stream import CHECKPOINT_EVERY
 from simcards_async._query import sim_cards_query
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
@@ -350,3 +351,82 @@ async def test_a_second_break_in_the_same_page_adds_to_its_yielded_ids(
     async with client.sim_cards(page_size=100, checkpoint=path, resume_from=path) as s:
         got.extend([card.id async for card in s])
     assert got == full
+
+
+# --- a checkpoint every CHECKPOINT_EVERY pages, and at every stop -------------------------
+
+
+async def test_a_checkpoint_is_saved_every_checkpoint_every_pages(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """Read page by page, the file moves on once per CHECKPOINT_EVERY finished pages."""
+    path = tmp_path / "scan.json"
+    seen: list[int] = []
+    async with client.sim_cards(page_size=20, checkpoint=path) as stream:
+        async for _ in stream.pages():  # page k arrives once pages 1..k-1 are finished
+            seen.append(json.loads(path.read_text())["next_page"])
+    pages = 2000 // 20
+    assert seen == [1 + (k // CHECKPOINT_EVERY) * CHECKPOINT_EVERY for k in range(pages)]
+    point = json.loads(path.read_text())
+    assert (point["complete"], point["items_done"], point["pages_done"]) == (True, 2000, pages)
+
+
+async def test_a_break_between_two_saves_saves_the_finished_pages(
+    server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """A break after pages that were not saved yet: the stop saves them, the resume goes on."""
+    full = [c.id for c in await client.sim_cards(page_size=20).collect()]
+    path = tmp_path / "scan.json"
+    stop = CHECKPOINT_EVERY + 3
+    first: list[str] = []
+    async with client.sim_cards(page_size=20, checkpoint=path) as stream:
+        async for page in stream.pages():
+            first += [card.id for card in page.data]
+            if len(first) == stop * 20:  # page `stop` handed over, not yet finished
+                break
+    point = json.loads(path.read_text())
+    assert (point["next_page"], point["items_done"], point["pages_done"]) == (
+        stop,
+        (stop - 1) * 20,
+        stop - 1,
+    )
+    assert point["last_ids"] == first[(stop - 2) * 20 : (stop - 1) * 20]
+    before = len(server.requests)
+    async with client.sim_cards(page_size=20, checkpoint=path, resume_from=path) as stream:
+        rest = [card.id async for card in stream]
+    assert first[: (stop - 1) * 20] + rest == full
+    assert min(page_numbers(server, before)) == stop
+
+
+async def test_an_exporter_stopped_between_two_saves_keeps_the_last_save(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """A consumer with a state (an exporter) stopped between saves: the last save stands whole.
+
+    Its state cannot be asked for while it stops, so the checkpoint is the one saved with
+    the state after page CHECKPOINT_EVERY, not a mix of that state and a later position.
+    """
+    path = tmp_path / "scan.json"
+    finished = 0
+
+    async def state() -> dict[str, object]:
+        return {"finished": finished}
+
+    class StopError(Exception):
+        pass
+
+    with pytest.raises(StopError):
+        async with client.sim_cards(page_size=20, checkpoint=path) as stream:
+            async for chunk in stream.chunks(state=state):
+                assert len(chunk) == 20
+                if finished == CHECKPOINT_EVERY + 3:
+                    raise StopError
+                finished += 1
+    point = json.loads(path.read_text())
+    assert point["extra"] == {"finished": CHECKPOINT_EVERY}
+    assert (point["next_page"], point["items_done"], point["pages_done"]) == (
+        CHECKPOINT_EVERY + 1,
+        CHECKPOINT_EVERY * 20,
+        CHECKPOINT_EVERY,
+    )
+    assert point["page_ids"] == []

@@ -97,6 +97,37 @@ async def test_resume_into_another_target_is_refused(tmp_path: Path) -> None:
             await sc.export(stream, tmp_path / "b.csv")
 
 
+async def test_resume_refuses_a_partial_output_shorter_than_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """Bytes the checkpoint counted but the disk lost (a power cut) are never papered over.
+
+    Checkpoints do not fsync the output: after a power cut the partial file may be
+    shorter than the checkpoint says. The resume refuses, sending nothing, and leaves
+    both files for the user to delete.
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4, faults=failing_after(3)) as server,
+        sc.SimCardsClient(KEY, server.url, max_concurrency=1, max_retries=0) as client,
+    ):
+        with pytest.raises(sc.InternalServerError):
+            await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+        (partial,) = tmp_path.glob(".cards.jsonl.*.partial")
+        size = msgspec.json.decode(point.read_bytes())["extra"]["export"]["size"]
+        assert partial.stat().st_size == size > 0
+        with partial.open("r+b") as file:
+            file.truncate(size - 1)
+        before = len(server.requests)
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        with pytest.raises(sc.InvalidParameterError, match="delete the checkpoint"):
+            await sc.export(stream, target)
+        assert len(server.requests) == before, "nothing is sent"
+    assert partial.stat().st_size == size - 1, "the partial output is left as it was"
+    assert point.is_file()
+    assert not target.exists()
+
+
 async def test_cli_checkpoint_resumes_with_the_same_command(tmp_path: Path) -> None:
     """`--checkpoint`: a failed export says how to resume; the same command finishes the file."""
     async with MockTelnyxServer(sim_cards=900, seed=8) as clean:

@@ -82,3 +82,22 @@ async def test_progress_snapshots_agree_with_the_stream_stats() -> None:
     assert len(cards) == 900
     assert stream.progress.retries == stream.stats.retries == 3
     assert stream.progress.pages_done == stream.stats.pages_fetched == 9
+
+
+async def test_items_yielded_is_exact_within_a_page_and_in_the_repr() -> None:
+    """Counted by the page iterator's position: exact after each item, in stats and repr."""
+    async with (
+        MockTelnyxServer(sim_cards=120, seed=3) as server,
+        sc.SimCardsClient("test-key", server.url) as client,
+    ):
+        stream = client.sim_cards(page_size=50)
+        seen: list[int] = []
+        async with stream:
+            async for _ in stream:
+                seen.append(stream.stats.items_yielded)
+                if len(seen) == 77:
+                    assert "StreamStats(items_yielded=77, pages_fetched=" in repr(stream.stats)
+                    assert stream.progress.items == 77
+        assert seen == list(range(1, 121))
+        assert stream.stats.items_yielded == stream.stats.items_counted == 120
+        assert stream.stats.reading is None
