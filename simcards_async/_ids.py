@@ -3,72 +3,87 @@
 A stream must never yield an id twice, whatever the server sends, so it keeps every
 id it delivered. Ids are UUIDs: 16 bytes each as binary, against ~120 bytes as a set
 of strings. The newest ids sit in a plain ``set`` (checked in C); every ``FOLD`` ids
-they are folded (``bytes.fromhex`` over the joined ids) into 16-byte records, in
-partitions chosen by the id's hash. A byte map indexed by the same hash tells which
-ids may be among the folded ones, so a page of new ids costs a few C passes; only the
-ids the map flags (about one in ten) are looked up (``bytes.find``) in their partition.
-A listing of up to ``2 * FOLD`` ids (as its first page announces) is never folded.
+they are folded into 16-byte records, in partitions chosen by the id's hash: sorted
+by slot, converted by one ``bytes.fromhex`` and cut into one slice a partition (C
+passes, no Python loop per id). A map of about two slots an expected id holds, in
+the id's slot (``hash % slots``), a fingerprint (the hash's low byte), or ``0xFF``
+where folded ids with different fingerprints share it. Only an id whose slot holds
+its fingerprint or ``0xFF`` may be folded, and only those (a few in a hundred) are
+looked up (``bytes.find``) in their partition, so a page of new ids costs a few C
+passes; no check ever trusts the map to say an id *is* known.
+A listing of up to ``UNFOLDED`` ids (as its first page announces) is never folded.
 
-Cost, measured: about 26 bytes an id once folded (16 the record, 8 to 16 the map),
-plus the newest ``FOLD`` ids as strings (~7 MB). An id that is not a lowercase
-canonical UUID is kept as a string (exact, ~120 bytes).
+Cost, measured: about 20 bytes an id once folded (16 the record, 2 to 4 the map,
+the rest partitions), plus the newest ``FOLD`` ids as strings (~7 MB). An id that
+is not a lowercase canonical UUID is kept as a string (exact, ~120 bytes).
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable
 from itertools import compress, repeat
-from operator import and_, itemgetter, rshift
+from operator import and_, eq, itemgetter, mod, mul, ne, not_, or_, rshift, setitem
 
-__all__ = ["FOLD", "DeliveredIds"]
+__all__ = ["FOLD", "UNFOLDED", "DeliveredIds"]
 
 #: Ids held as strings before they are folded into binary.
 FOLD = 65536
+#: A listing of up to this many ids (as its first page announces) is never folded.
+UNFOLDED = 131072
+#: Map slots an expected id (the map costs a byte a slot).
+_SLOTS_PER_ID = 2
+#: Expected ids a partition (a partition is searched with ``bytes.find``).
+_PART = 128
+#: In the map: two folded ids with different fingerprints share this slot.
+_SHARED = 0xFF
+#: A fingerprint of 0 is written as _SHARED (0 is an empty slot).
+_NONZERO = bytes([_SHARED, *range(1, 256)])
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class DeliveredIds:
-    """An exact set of ids, about 26 bytes an id once folded (see the module docstring).
+    """An exact set of ids, about 20 bytes an id once folded (see the module docstring).
 
-    ``expected`` sizes the byte map and the partitions (the listing's
+    ``expected`` sizes the fingerprint map and the partitions (the listing's
     ``total_results``); more ids than that stay exact, only slower to check.
     """
 
     def __init__(self, expected: int = 0) -> None:
-        # Holds at most FOLD (or 2 * FOLD, see size) ids as strings, the rest in binary.
+        # Holds at most FOLD (or UNFOLDED, see size) ids as strings, the rest in binary.
         self._recent: set[str] = set()
         self._others: set[str] = set()  # folded ids that are not canonical UUIDs
         self._folded = 0
         self._expected = expected
         self._fold_at = FOLD
         self._map = bytearray()
-        self._mask = 0
+        self._slots = 1
         self._part_shift = 0
-        self._parts: list[bytearray] = []
+        self._parts: list[bytes] = []
         self.size(expected)
 
     def size(self, expected: int) -> None:
         """Size the map and partitions for about ``expected`` ids (before any is folded).
 
-        A listing of up to ``2 * FOLD`` ids is never folded: a set of its ids costs no
+        A listing of up to ``UNFOLDED`` ids is never folded: a set of its ids costs no
         CPU beyond the set itself, and at most ~15 MB.
         """
         if not self._folded:
             self._expected = expected
-            self._fold_at = 2 * FOLD if expected <= 2 * FOLD else FOLD
+            self._fold_at = UNFOLDED if expected <= UNFOLDED else FOLD
 
     def _allocate(self) -> None:
         # At the first fold: a listing of fewer than FOLD ids never pays for these.
-        expected = max(self._expected, 2 * FOLD)
-        self._map = bytearray(1 << (8 * expected - 1).bit_length())  # 8 to 16 bytes an id
-        self._mask = len(self._map) - 1
-        part_bits = min(16, (expected // 512).bit_length(), self._mask.bit_length())
-        self._part_shift = self._mask.bit_length() - part_bits
-        parts = 1 << part_bits
-        #: Folded UUIDs as 16-byte big-endian records, by their top bits.
-        self._parts = [bytearray() for _ in range(parts)]
+        expected = max(self._expected, UNFOLDED)
+        # An odd number of slots, so the slot (hash % slots) and the fingerprint (the
+        # hash's low byte) are independent.
+        self._slots = _SLOTS_PER_ID * expected | 1
+        self._map = bytearray(self._slots)
+        self._part_shift = (_SLOTS_PER_ID * _PART).bit_length() - 1
+        #: Folded UUIDs as 16-byte big-endian records, by slot >> part_shift.
+        self._parts = [b""] * ((self._slots >> self._part_shift) + 1)
 
     def __len__(self) -> int:
         return len(self._recent) + self._folded
@@ -76,7 +91,10 @@ class DeliveredIds:
     def __contains__(self, id: str) -> bool:
         if id in self._recent:
             return True
-        if not self._folded or not self._map[hash(id) & self._mask]:
+        if not self._folded:
+            return False
+        h = hash(id)
+        if self._map[h % self._slots] not in (h & 0xFF, _SHARED):
             return False
         return self._folded_has(id)
 
@@ -101,18 +119,24 @@ class DeliveredIds:
             self._fold()
 
     def _any_folded(self, ids: list[str]) -> bool:
-        slots = map(and_, map(hash, ids), repeat(self._mask))
+        # C passes only: the ids whose slot holds their fingerprint, or _SHARED, may be
+        # folded; only those are looked up in their partition.
+        hashes = list(map(hash, ids))
+        slots = map(mod, hashes, repeat(self._slots))
         if len(ids) == 1:
-            flags: tuple[int, ...] = (self._map[next(slots)],)
+            held: tuple[int, ...] = (self._map[next(slots)],)
         else:
-            flags = itemgetter(*slots)(self._map)
+            held = itemgetter(*slots)(self._map)
+        flags = map(
+            or_, map(eq, held, map(and_, hashes, repeat(0xFF))), map(eq, held, repeat(_SHARED))
+        )
         return any(map(self._folded_has, compress(ids, flags)))
 
     def _folded_has(self, id: str) -> bool:
         if not _UUID.fullmatch(id):
             return id in self._others
         key = bytes.fromhex(id.replace("-", ""))
-        records = self._parts[(hash(id) & self._mask) >> self._part_shift]
+        records = self._parts[hash(id) % self._slots >> self._part_shift]
         at = records.find(key)
         while at >= 0:
             if not at % 16:  # a whole record, not the end of one and the start of the next
@@ -123,28 +147,50 @@ class DeliveredIds:
     def _fold(self) -> None:
         if not self._folded:
             self._allocate()
-        ids = list(self._recent)
+        ids: list[str] | tuple[str, ...] = list(self._recent)
         self._recent = set()
         self._folded += len(ids)
-        # Mark the map (setitem called from C, no Python loop), and group the ids by
-        # partition: the top bits of the same map slot.
-        slots = list(map(and_, map(hash, ids), repeat(self._mask)))
-        deque(map(self._map.__setitem__, slots, repeat(1)), 0)
-        groups: list[list[str]] = [[] for _ in self._parts]
-        for each, part in zip(ids, map(rshift, slots, repeat(self._part_shift)), strict=True):
-            groups[part].append(each)
-        for part, group in enumerate(groups):
-            if group:
-                self._parts[part] += self._records(group)
-
-    def _records(self, ids: list[str]) -> bytes:
-        """The ids as 16-byte records; those that are not canonical UUIDs go to ``_others``."""
+        # Sorted by slot, in C passes (no Python loop per id): the map is written in
+        # order, and each partition's records are one slice of the joined records.
+        hashes = list(map(hash, ids))
+        slots = list(map(mod, hashes, repeat(self._slots)))
+        fingerprints = bytes(map(and_, hashes, repeat(0xFF)))
+        del hashes  # each step frees what it no longer needs: a fold's peak is its ids'
+        pick = itemgetter(*sorted(range(len(ids)), key=slots.__getitem__))
+        ids, slots = pick(ids), list(pick(slots))  # at least FOLD ids: always tuples
+        self._mark(slots, bytes(pick(fingerprints)))
+        del pick, fingerprints
         records = _uuid_records("".join(ids), len(ids))
-        if records is not None:
-            return records
-        uuids = [i for i in ids if _UUID.fullmatch(i)]
-        self._others.update(i for i in ids if not _UUID.fullmatch(i))
-        return bytes.fromhex("".join(uuids).replace("-", ""))
+        if records is None:  # some are not canonical UUIDs: those are kept as strings
+            canonical = [bool(_UUID.fullmatch(i)) for i in ids]
+            self._others.update(compress(ids, map(not_, canonical)))
+            ids, slots = tuple(compress(ids, canonical)), list(compress(slots, canonical))
+            records = bytes.fromhex("".join(ids).replace("-", ""))
+        parts = list(map(rshift, slots, repeat(self._part_shift)))
+        at = 0
+        while at < len(parts):
+            part = parts[at]
+            end = bisect_right(parts, part, at)
+            self._parts[part] += records[16 * at : 16 * end]
+            at = end
+
+    def _mark(self, slots: list[int], fingerprints: bytes) -> None:
+        """Leave in each slot the fingerprint of every id folded there, or ``_SHARED``.
+
+        The one invariant that keeps the set exact: a folded id's slot holds its
+        fingerprint or ``_SHARED``, so a check flags it whatever else shares the slot.
+        """
+        fingerprints = fingerprints.translate(_NONZERO)  # 0 would read as empty
+        read = itemgetter(*slots)  # at least FOLD slots: a tuple
+        before = read(self._map)
+        deque(map(setitem, repeat(self._map), slots, fingerprints), 0)
+        after = read(self._map)
+        # Shared: another id of this fold wrote the slot after this one, or an id folded
+        # before holds it with another fingerprint.
+        shared = map(
+            or_, map(ne, after, fingerprints), map(mul, before, map(ne, before, fingerprints))
+        )
+        deque(map(setitem, repeat(self._map), compress(slots, shared), repeat(_SHARED)), 0)
 
 
 def _uuid_records(text: str, count: int) -> bytes | None:
