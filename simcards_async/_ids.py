@@ -3,29 +3,29 @@
 A stream must never yield an id twice, whatever the server sends, so it keeps every
 id it delivered. Ids are UUIDs: 16 bytes each as binary, against ~120 bytes as a set
 of strings. The newest ids sit in a plain ``set`` (checked in C); every ``FOLD`` ids
-they are folded into 16-byte records, in partitions chosen by the id's hash: sorted
-by slot, converted by one ``bytes.fromhex`` and cut into one slice a partition (C
-passes, no Python loop per id). A map of about two slots an expected id holds, in
-the id's slot (``hash % slots``), a fingerprint (the hash's low byte), or ``0xFF``
-where folded ids with different fingerprints share it. Only an id whose slot holds
-its fingerprint or ``0xFF`` may be folded, and only those (a few in a hundred) are
-looked up (``bytes.find``) in their partition, so a page of new ids costs a few C
-passes; no check ever trusts the map to say an id *is* known.
+they are folded into 16-byte records, in partitions chosen by the hash's top bits:
+grouped by partition, converted by one ``bytes.fromhex`` over the whole fold and cut
+into one slice a partition. A map of about two slots an expected id holds, in each
+slot (``hash % slots``), the union of the fingerprints (two bits of eight, chosen by
+the hash's low byte) of the ids folded there. Only an id whose slot holds both its
+bits may be folded, and only those (a few in a hundred) are looked up (``bytes.find``)
+in their partition, so a page of new ids costs a few C passes. Bits are only ever
+added, so a folded id is always looked up: no repeat passes, no new id is dropped.
 A listing of up to ``UNFOLDED`` ids (as its first page announces) is never folded.
 
-Cost, measured: about 20 bytes an id once folded (16 the record, 2 to 4 the map,
-the rest partitions), plus the newest ``FOLD`` ids as strings (~7 MB). An id that
-is not a lowercase canonical UUID is kept as a string (exact, ~120 bytes).
+Cost, measured: about 20 bytes an id once folded (16 the record, 2 to 4 the map),
+plus the newest ``FOLD`` ids as strings (~7 MB). An id that is not a lowercase
+canonical UUID is kept as a string (exact, ~120 bytes).
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+import sys
 from collections import deque
 from collections.abc import Iterable
-from itertools import compress, repeat
-from operator import and_, eq, itemgetter, mod, mul, ne, not_, or_, rshift, setitem
+from itertools import chain, compress, cycle, islice, repeat
+from operator import and_, eq, getitem, itemgetter, mod, or_, rshift, setitem
 
 __all__ = ["FOLD", "UNFOLDED", "DeliveredIds"]
 
@@ -36,11 +36,14 @@ UNFOLDED = 131072
 #: Map slots an expected id (the map costs a byte a slot).
 _SLOTS_PER_ID = 2
 #: Expected ids a partition (a partition is searched with ``bytes.find``).
-_PART = 128
-#: In the map: two folded ids with different fingerprints share this slot.
-_SHARED = 0xFF
-#: A fingerprint of 0 is written as _SHARED (0 is an empty slot).
-_NONZERO = bytes([_SHARED, *range(1, 256)])
+_PART = 512
+#: Bits set in a fingerprint: a slot holds the union of its folded ids' fingerprints,
+#: and an id may be folded only if its slot holds all its fingerprint's bits.
+_FINGERPRINT_BITS = 2
+#: Fingerprints by the hash's low byte: the 28 bytes with two bits set, each ~9 times.
+_FINGERPRINTS = bytes(
+    islice(cycle(b for b in range(256) if b.bit_count() == _FINGERPRINT_BITS), 256)
+)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -81,9 +84,12 @@ class DeliveredIds:
         # hash's low byte) are independent.
         self._slots = _SLOTS_PER_ID * expected | 1
         self._map = bytearray(self._slots)
-        self._part_shift = (_SLOTS_PER_ID * _PART).bit_length() - 1
-        #: Folded UUIDs as 16-byte big-endian records, by slot >> part_shift.
-        self._parts = [b""] * ((self._slots >> self._part_shift) + 1)
+        # Partitions by the hash's top bits (a negative hash picks from the end of the
+        # list), about _PART expected ids each.
+        part_bits = min(20, (expected // _PART).bit_length())
+        self._part_shift = sys.hash_info.width - part_bits
+        #: Folded UUIDs as 16-byte big-endian records, by the top bits of their hash.
+        self._parts = [b""] * (1 << part_bits)
 
     def __len__(self) -> int:
         return len(self._recent) + self._folded
@@ -94,7 +100,8 @@ class DeliveredIds:
         if not self._folded:
             return False
         h = hash(id)
-        if self._map[h % self._slots] not in (h & 0xFF, _SHARED):
+        fingerprint = _FINGERPRINTS[h & 0xFF]
+        if self._map[h % self._slots] & fingerprint != fingerprint:
             return False
         return self._folded_has(id)
 
@@ -119,24 +126,19 @@ class DeliveredIds:
             self._fold()
 
     def _any_folded(self, ids: list[str]) -> bool:
-        # C passes only: the ids whose slot holds their fingerprint, or _SHARED, may be
-        # folded; only those are looked up in their partition.
+        # C passes only: the ids whose slot holds every bit of their fingerprint may be
+        # folded; only those (a few in a hundred) are looked up in their partition.
         hashes = list(map(hash, ids))
-        slots = map(mod, hashes, repeat(self._slots))
-        if len(ids) == 1:
-            held: tuple[int, ...] = (self._map[next(slots)],)
-        else:
-            held = itemgetter(*slots)(self._map)
-        flags = map(
-            or_, map(eq, held, map(and_, hashes, repeat(0xFF))), map(eq, held, repeat(_SHARED))
-        )
+        held = _gather(self._map, list(map(mod, hashes, repeat(self._slots))))
+        fingerprints = _gather(_FINGERPRINTS, list(map(and_, hashes, repeat(0xFF))))
+        flags = map(eq, map(and_, held, fingerprints), fingerprints)
         return any(map(self._folded_has, compress(ids, flags)))
 
     def _folded_has(self, id: str) -> bool:
         if not _UUID.fullmatch(id):
             return id in self._others
         key = bytes.fromhex(id.replace("-", ""))
-        records = self._parts[hash(id) % self._slots >> self._part_shift]
+        records = self._parts[hash(id) >> self._part_shift]
         at = records.find(key)
         while at >= 0:
             if not at % 16:  # a whole record, not the end of one and the start of the next
@@ -150,47 +152,37 @@ class DeliveredIds:
         ids: list[str] | tuple[str, ...] = list(self._recent)
         self._recent = set()
         self._folded += len(ids)
-        # Sorted by slot, in C passes (no Python loop per id): the map is written in
-        # order, and each partition's records are one slice of the joined records.
         hashes = list(map(hash, ids))
+        # Each slot gains its ids' fingerprint bits (read, or, write, id after id in
+        # C): a folded id's bits are never cleared, the invariant that keeps it exact.
         slots = list(map(mod, hashes, repeat(self._slots)))
-        fingerprints = bytes(map(and_, hashes, repeat(0xFF)))
-        del hashes  # each step frees what it no longer needs: a fold's peak is its ids'
-        pick = itemgetter(*sorted(range(len(ids)), key=slots.__getitem__))
-        ids, slots = pick(ids), list(pick(slots))  # at least FOLD ids: always tuples
-        self._mark(slots, bytes(pick(fingerprints)))
-        del pick, fingerprints
+        fingerprints = _gather(_FINGERPRINTS, list(map(and_, hashes, repeat(0xFF))))
+        held = map(getitem, repeat(self._map), slots)
+        deque(map(setitem, repeat(self._map), slots, map(or_, held, fingerprints)), 0)
+        del slots, fingerprints
+        # Grouped by partition (the hash's top bits), then converted in one C pass: a
+        # partition's records are one slice of the whole fold's.
+        groups: list[list[str]] = [[] for _ in self._parts]
+        for each, part in zip(ids, map(rshift, hashes, repeat(self._part_shift)), strict=True):
+            groups[part].append(each)
+        del hashes, ids  # each step frees what it no longer needs: a fold's peak is its ids'
+        ids = list(chain.from_iterable(groups))
         records = _uuid_records("".join(ids), len(ids))
         if records is None:  # some are not canonical UUIDs: those are kept as strings
-            canonical = [bool(_UUID.fullmatch(i)) for i in ids]
-            self._others.update(compress(ids, map(not_, canonical)))
-            ids, slots = tuple(compress(ids, canonical)), list(compress(slots, canonical))
-            records = bytes.fromhex("".join(ids).replace("-", ""))
-        parts = list(map(rshift, slots, repeat(self._part_shift)))
+            self._others.update(i for i in ids if not _UUID.fullmatch(i))
+            groups = [[i for i in group if _UUID.fullmatch(i)] for group in groups]
+            records = bytes.fromhex("".join(chain.from_iterable(groups)).replace("-", ""))
+        del ids
         at = 0
-        while at < len(parts):
-            part = parts[at]
-            end = bisect_right(parts, part, at)
-            self._parts[part] += records[16 * at : 16 * end]
-            at = end
+        for part, count in enumerate(map(len, groups)):
+            if count:
+                self._parts[part] += records[at : at + 16 * count]
+                at += 16 * count
 
-    def _mark(self, slots: list[int], fingerprints: bytes) -> None:
-        """Leave in each slot the fingerprint of every id folded there, or ``_SHARED``.
 
-        The one invariant that keeps the set exact: a folded id's slot holds its
-        fingerprint or ``_SHARED``, so a check flags it whatever else shares the slot.
-        """
-        fingerprints = fingerprints.translate(_NONZERO)  # 0 would read as empty
-        read = itemgetter(*slots)  # at least FOLD slots: a tuple
-        before = read(self._map)
-        deque(map(setitem, repeat(self._map), slots, fingerprints), 0)
-        after = read(self._map)
-        # Shared: another id of this fold wrote the slot after this one, or an id folded
-        # before holds it with another fingerprint.
-        shared = map(
-            or_, map(ne, after, fingerprints), map(mul, before, map(ne, before, fingerprints))
-        )
-        deque(map(setitem, repeat(self._map), compress(slots, shared), repeat(_SHARED)), 0)
+def _gather(data: bytes | bytearray, at: list[int]) -> tuple[int, ...]:
+    """``data``'s bytes at the offsets ``at``, in one C pass."""
+    return itemgetter(*at)(data) if len(at) != 1 else (data[at[0]],)
 
 
 def _uuid_records(text: str, count: int) -> bytes | None:
