@@ -161,7 +161,7 @@ class Checkpointer:
             and Path(self.path).is_file()
         )
 
-    async def save(
+    def point(
         self,
         *,
         next_page: int,
@@ -169,15 +169,15 @@ class Checkpointer:
         pages_done: int,
         total_results: int | None,
         last_ids: tuple[str, ...],
-        state: Callable[[], Awaitable[dict[str, Any]]] | None,
         page_ids: tuple[str, ...] = (),
         complete: bool = False,
-    ) -> None:
-        """Save how far the consumer got, with the exporter's state (awaited first)."""
-        if self.path is None:
-            return
-        extra = await state() if state is not None else {}
-        point = self._point(
+    ) -> Checkpoint:
+        """A checkpoint of this scan saying how far the consumer got (no exporter's state)."""
+        query = self._query
+        return Checkpoint(
+            fingerprint=self._fingerprint,
+            path=query.path,
+            params=query.params,
             next_page=next_page,
             items_done=items_done,
             pages_done=pages_done,
@@ -185,38 +185,32 @@ class Checkpointer:
             last_ids=last_ids,
             page_ids=page_ids,
             complete=complete,
-            extra=extra,
         )
-        # A file written and renamed: in a thread, not on the loop every other task shares.
-        await anyio.to_thread.run_sync(save_checkpoint, self.path, point)
-        self._last, self._written = point, True
-        self._done = complete
 
-    def save_now(
-        self,
-        *,
-        next_page: int,
-        items_done: int,
-        pages_done: int,
-        total_results: int | None,
-        last_ids: tuple[str, ...],
+    async def save(
+        self, point: Checkpoint, state: Callable[[], Awaitable[dict[str, Any]]] | None
     ) -> None:
-        """Save how far a consumer without exporter's state got, synchronously.
-
-        For a consumer being stopped or cancelled, when pages it finished were not
-        saved yet (see ``save``; there is no state to await).
-        """
+        """Save ``point`` with the exporter's state (awaited first), off the event loop."""
         if self.path is None:
             return
-        point = self._point(
-            next_page=next_page,
-            items_done=items_done,
-            pages_done=pages_done,
-            total_results=total_results,
-            last_ids=last_ids,
-        )
+        if state is not None:
+            point = msgspec.structs.replace(point, extra=await state())
+        # A file written and renamed: in a thread, not on the loop every other task shares.
+        await anyio.to_thread.run_sync(self._write, point)
+
+    def save_now(self, point: Checkpoint) -> None:
+        """Save ``point`` synchronously, with no exporter's state.
+
+        For a consumer being stopped or cancelled, when pages it finished were not saved yet.
+        """
+        if self.path is not None:
+            self._write(point)
+
+    def _write(self, point: Checkpoint) -> None:
+        assert self.path is not None  # noqa: S101  (callers check)
         save_checkpoint(self.path, point)
         self._last, self._written = point, True
+        self._done = point.complete
 
     def save_position(self, page: int, ids: tuple[str, ...]) -> None:
         """The consumer stopped in the middle of ``page``: note the ids of it that it got.
@@ -238,9 +232,3 @@ class Checkpointer:
             Path(self.path).unlink(missing_ok=True)
             self._written = False
             self.resumed = None
-
-    def _point(self, **fields: Any) -> Checkpoint:  # noqa: ANN401  (Checkpoint's own fields)
-        query = self._query
-        return Checkpoint(
-            fingerprint=self._fingerprint, path=query.path, params=query.params, **fields
-        )

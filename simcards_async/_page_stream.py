@@ -299,13 +299,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
                 # output is cut back to that save's size on resume), with no position.
                 return
             number, carry, finished = self._unsaved
-            cp.save_now(
-                next_page=number + 1,
-                items_done=self._items_done,
-                pages_done=self._pages_done,
-                total_results=self.stats.drift.first_total_results,
-                last_ids=_ids(carry, finished),
-            )
+            cp.save_now(self._point(cp, number + 1, _ids(carry, finished)))
             self._unsaved = None
         # The consumer stopped in the middle of a page: say which of its items it got.
         page = self._page
@@ -334,14 +328,26 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         assert self._checkpointer is not None  # noqa: S101  (callers check)
         self._saved_once = True
         self._unsaved, self._unsaved_state, self._unsaved_pages = None, None, 0
-        await self._checkpointer.save(
+        cp = self._checkpointer
+        await cp.save(self._point(cp, next_page, last_ids, page_ids, complete=complete), state)
+
+    def _point(
+        self,
+        cp: Checkpointer,
+        next_page: int,
+        last_ids: tuple[str, ...],
+        page_ids: tuple[str, ...] = (),
+        *,
+        complete: bool = False,
+    ) -> Checkpoint:
+        """A checkpoint of how far the consumer got, its next page and last ids given."""
+        return cp.point(
             next_page=next_page,
             items_done=self._items_done,
             pages_done=self._pages_done,
             total_results=self.stats.drift.first_total_results,
             last_ids=last_ids,
             page_ids=page_ids,
-            state=state,
             complete=complete,
         )
 
