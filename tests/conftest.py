@@ -21,6 +21,17 @@ settings.load_profile("simcards")
 
 
 @pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key, base URL or log level from the environment unless a test sets one.
+
+    For the command's tests: ``pytestmark = pytest.mark.usefixtures("clean_environment")``.
+    """
+    monkeypatch.delenv("TELNYX_API_KEY", raising=False)
+    monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
+    monkeypatch.delenv("TELNYX_LOG", raising=False)
+
+
+@pytest.fixture
 def anyio_backend() -> str:
     """Run every async test on asyncio: aiohttp needs it."""
     return "asyncio"

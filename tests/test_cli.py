@@ -18,16 +18,18 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import msgspec
 import pyarrow.parquet as pq
 import pytest
+from cli_runs import run
 from polling import eventually_sync
 
 from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient, _cli
 from simcards_async._cli import ProgressBar, _parser, format_progress, main
 from simcards_async._export import SIM_CARD_ACTION_COLUMNS, SIM_CARD_COLUMNS
 from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
+
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 KEY = "KEYcli-tests"
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,22 +45,10 @@ AS_MAIN = (
 )
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No key or base URL from the environment unless a test sets one."""
-    monkeypatch.delenv("TELNYX_API_KEY", raising=False)
-    monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[MockTelnyxServer]:
     async with MockTelnyxServer(sim_cards=600, actions=600, seed=5) as server:
         yield server
-
-
-async def run(*argv: str) -> int:
-    """Call ``main`` in a worker thread: it runs an event loop of its own."""
-    return await anyio.to_thread.run_sync(main, list(argv))
 
 
 def api(server: MockTelnyxServer) -> list[str]:

@@ -16,36 +16,25 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import anyio
 import pytest
+from cli_runs import run
 
 from simcards_async import InternalServerError, Progress
 from simcards_async._cli import ProgressBar, _api_message, _parser, format_progress, main
 from simcards_async._export import SIM_CARD_COLUMNS
 from simcards_async.testing import Drift, MockTelnyxServer
 
+pytestmark = pytest.mark.usefixtures("clean_environment")
+
 KEY = "KEYcli-edge-tests"
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 60.0
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No key or base URL from the environment unless a test sets one."""
-    monkeypatch.delenv("TELNYX_API_KEY", raising=False)
-    monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
-    monkeypatch.delenv("TELNYX_LOG", raising=False)
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[MockTelnyxServer]:
     async with MockTelnyxServer(sim_cards=300, actions=300, seed=7) as server:
         yield server
-
-
-async def run(*argv: str) -> int:
-    """Call ``main`` in a worker thread: it runs an event loop of its own."""
-    return await anyio.to_thread.run_sync(main, list(argv))
 
 
 def api(server: MockTelnyxServer) -> list[str]:

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import anyio
 import msgspec
 import pytest
+from cli_runs import run
 
 import simcards_async as sc
-from simcards_async._cli import main
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("clean_environment")]
 
 KEY = "KEYresume-tests"
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No key or base URL from the environment unless a test sets one."""
-    monkeypatch.delenv("TELNYX_API_KEY", raising=False)
-    monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
-
-
-async def run(*argv: str) -> int:
-    """Call ``main`` in a worker thread: it runs an event loop of its own."""
-    return await anyio.to_thread.run_sync(main, list(argv))
 
 
 def failing_after(pages: int, failures: int = 1) -> FaultPlan:

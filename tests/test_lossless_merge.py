@@ -19,15 +19,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import anyio
 import msgspec
 import pytest
 from aiohttp import web
+from cli_runs import run
 from polling import eventually
 from servers import Served, serve
 
 import simcards_async as sc
-from simcards_async._cli import main
 from simcards_async._models import decode_raw_page, decode_raw_sim_card_page_by_amount
 from simcards_async._query import Ordering
 
@@ -199,11 +198,6 @@ def the_id(line: bytes) -> str:
     value = msgspec.json.decode(line)["id"]
     assert isinstance(value, str)
     return value
-
-
-async def run(*argv: str) -> int:
-    """Call ``main`` in a worker thread: it runs an event loop of its own."""
-    return await anyio.to_thread.run_sync(main, list(argv))
 
 
 @pytest.fixture(autouse=True)

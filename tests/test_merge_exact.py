@@ -11,20 +11,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import anyio
 import msgspec
 import pytest
 from aiohttp import web
+from cli_runs import run
 from polling import eventually
 from servers import serve
 
 import simcards_async as sc
 from simcards_async import _cli
-from simcards_async._cli import ProgressBar, main
+from simcards_async._cli import ProgressBar
 from simcards_async._query import Ordering
 from simcards_async.testing import MockTelnyxServer
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("clean_environment")]
 
 KEY = "KEYmerge-exact-tests"
 AMOUNT = "current_billing_period_consumed_data.amount"
@@ -32,13 +32,6 @@ SORTS = [AMOUNT, "-" + AMOUNT]
 #: Two overlapping queries: standby cards all consume 0.0, so they tie at one end.
 STANDBY: dict[str, Any] = {"status": "standby"}
 CUSTOMERS: dict[str, Any] = {"tags": "customers"}
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No key or base URL from the environment unless a test sets one."""
-    monkeypatch.delenv("TELNYX_API_KEY", raising=False)
-    monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
 
 
 @pytest.fixture
@@ -51,11 +44,6 @@ async def server() -> AsyncIterator[MockTelnyxServer]:
 async def client(server: MockTelnyxServer) -> AsyncIterator[sc.SimCardsClient]:
     async with sc.SimCardsClient(KEY, server.url, max_concurrency=4) as c:
         yield c
-
-
-async def run(*argv: str) -> int:
-    """Call ``main`` in a worker thread: it runs an event loop of its own."""
-    return await anyio.to_thread.run_sync(main, list(argv))
 
 
 def amount(card: sc.SimCard) -> Decimal:
