@@ -42,7 +42,7 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -129,6 +129,18 @@ class Clock:
 Read = Callable[[Clock], Awaitable[int]]
 
 
+async def count(items: AsyncIterable[object], clock: Clock, op: str) -> int:
+    """Count a listing's items, marking the first (and stopping there when ``op`` is "first")."""
+    n = 0
+    async for _item in items:
+        n += 1
+        if n == 1:
+            clock.mark()
+            if op == "first":
+                break
+    return n
+
+
 @asynccontextmanager
 async def ours(cmd: Command) -> AsyncIterator[Read]:
     """This library: iterate, or export."""
@@ -150,15 +162,8 @@ async def ours(cmd: Command) -> AsyncIterator[Read]:
                     result = await export(stream, target, format=cmd.format)
                     target.unlink()  # noqa: ASYNC240  (timed, but an unlink costs microseconds)
                     return result.items
-                items = 0
                 async with client.sim_cards(page_size=cmd.page_size) as stream:
-                    async for _card in stream:
-                        items += 1
-                        if items == 1:
-                            clock.mark()
-                            if cmd.op == "first":
-                                break
-                return items
+                    return await count(stream, clock, cmd.op)
 
             yield read
 
@@ -206,14 +211,7 @@ async def sdk(cmd: Command) -> AsyncIterator[Read]:
     async with AsyncTelnyx(api_key=API_KEY, base_url=cmd.url) as client:
 
         async def read(clock: Clock) -> int:
-            items = 0
-            async for _card in client.sim_cards.list(page_size=cmd.page_size):
-                items += 1
-                if items == 1:
-                    clock.mark()
-                    if cmd.op == "first":
-                        break
-            return items
+            return await count(client.sim_cards.list(page_size=cmd.page_size), clock, cmd.op)
 
         yield read
 
