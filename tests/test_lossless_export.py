@@ -8,7 +8,6 @@ command, must hold those very bytes, one record per line.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -19,6 +18,7 @@ import anyio
 import msgspec
 import pytest
 from aiohttp import web
+from exported_lines import read_lines
 from polling import eventually
 from servers import Served, serve
 
@@ -104,21 +104,6 @@ class Listing:
 async def served(listing: Listing) -> AsyncIterator[Served]:
     async with serve(listing.handle) as where:
         yield where
-
-
-def read_lines(path: Path) -> list[bytes]:
-    """The records of a JSON lines or JSON export, one per line, as written."""
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        data = gzip.decompress(data)
-    if ".json." in path.name or path.name.endswith(".json"):
-        # One array: "[", then the records each on a line with "," between, then "]".
-        assert data.startswith(b"[\n")
-        assert data.endswith(b"\n]\n")
-        assert json.loads(data) == [json.loads(r) for r in data[2:-3].split(b",\n")]
-        return data[2:-3].split(b",\n")
-    assert data.endswith(b"\n")
-    return data[:-1].split(b"\n")
 
 
 FORMATS = ["jsonl", "json", "jsonl.gz", "json.gz"]

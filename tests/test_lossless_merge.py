@@ -10,7 +10,6 @@ giving the union in order, progress ending at 100%.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -23,6 +22,7 @@ import msgspec
 import pytest
 from aiohttp import web
 from cli_runs import run
+from exported_lines import read_lines
 from polling import eventually
 from servers import Served, serve
 
@@ -178,20 +178,6 @@ async def served(fleet: Fleet) -> AsyncIterator[Served]:
 def streams(client: sc.SimCardsClient, **options: Any) -> list[sc.PageStream[sc.SimCard]]:
     """One stream per query, each with ``options`` (``sort``, ``limit``)."""
     return [client.sim_cards(**query, page_size=PAGE_SIZE, **options) for query in QUERIES]
-
-
-def read_lines(path: Path) -> list[bytes]:
-    """The records of a JSON lines or JSON export, one per line, as written."""
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        data = gzip.decompress(data)
-    if ".json." in path.name or path.name.endswith(".json"):
-        assert data.startswith(b"[\n")
-        assert data.endswith(b"\n]\n")
-        assert json.loads(data) == [json.loads(r) for r in data[2:-3].split(b",\n")]
-        return data[2:-3].split(b",\n")
-    assert data.endswith(b"\n")
-    return data[:-1].split(b"\n")
 
 
 def the_id(line: bytes) -> str:
