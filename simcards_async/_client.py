@@ -34,7 +34,7 @@ from ._models import (
 )
 from ._observe import Instruments, OnResponse, RateLimitInfo
 from ._page_stream import PageStream
-from ._pagination import FetchPage
+from ._pagination import FetchPage, Turn
 from ._query import (
     ListQuery,
     sim_card_action_path,
@@ -364,12 +364,14 @@ class SimCardsClient:
         transport = self._transport()
 
         def fetcher(decode: Callable[[bytes], Page[R]]) -> FetchPage[R]:
-            async def fetch(target: str, on_retry: Callable[[APIError], None]) -> Page[R]:
+            async def fetch(
+                target: str, on_retry: Callable[[APIError], None], turn: Turn | None = None, /
+            ) -> Page[R]:
                 if self._state is _State.CLOSED:
                     # Even with a session of the caller's, which closing the client leaves open.
                     raise RuntimeError("the client was closed while this stream was being read")
                 return await transport.get(
-                    target, decode, on_retry=on_retry, page_size=query.page_size
+                    target, decode, on_retry=on_retry, page_size=query.page_size, turn=turn
                 )
 
             return fetch

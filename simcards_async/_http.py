@@ -171,11 +171,14 @@ class Transport:
         *,
         on_retry: Callable[[APIError], None] | None = None,
         page_size: int = _MAX_PAGE_SIZE,
+        turn: Callable[[], Awaitable[None]] | None = None,
     ) -> T:
         """GET ``base_url + target`` and decode the answer, retrying what may be retried.
 
         ``page_size`` is the most records the answer may hold (1 for a single item):
         it sets the byte limit, unless the client was given ``max_response_bytes``.
+        ``turn``, if given, is awaited between reading a whole 2xx answer and decoding
+        it (a page waits there, as bytes, for the consumer to come near it).
         A raised ``APIError`` has ``attempts`` set to the number of attempts made.
         """
         url = self._base_url + target
@@ -185,7 +188,7 @@ class Transport:
         while True:
             probe = instruments.probe(url, attempt + 1)  # None unless something watches
             try:
-                value = await self._attempt(url, decode, limit, probe)
+                value = await self._attempt(url, decode, limit, probe, turn)
             except APIError as exc:
                 exc.attempts = attempt + 1
                 delay = self._plan(attempt, exc)
@@ -215,7 +218,12 @@ class Transport:
         return plan_retry(self.retry, attempt, exc, self._jitter)
 
     async def _attempt(
-        self, url: str, decode: Callable[[bytes], T], limit: int, probe: Probe | None
+        self,
+        url: str,
+        decode: Callable[[bytes], T],
+        limit: int,
+        probe: Probe | None,
+        turn: Callable[[], Awaitable[None]] | None = None,
     ) -> T:
         async with self.limiter.slot() as epoch:
             self.requests += 1
@@ -241,6 +249,8 @@ class Transport:
             before = limiter.limit
             limiter.on_throttled(epoch, pause)
             self.instruments.throttled(before, limiter.limit, pause)
+        if turn is not None and success(answer.status) and answer.complete:
+            await turn()
         return decipher(
             answer, decode, url=url, limit=limit, secrets=self._secrets, max_hint=max_hint
         )

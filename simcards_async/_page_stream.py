@@ -28,7 +28,7 @@ from ._checkpoint import Checkpoint, Checkpointer
 from ._errors import APIError, DriftWarning
 from ._models import Page, RawRecord
 from ._observe import Instruments
-from ._pagination import HANDOVER_PAGES, Engine, FetchPage, Resume
+from ._pagination import HANDOVER_PAGES, Engine, FetchPage, Resume, Turn
 from ._query import ListQuery
 from ._stats import Progress, StreamStats
 from ._stream import Producer, StateProvider, Stream
@@ -387,10 +387,12 @@ class _Fetch:
         if self.raw:
             raise RuntimeError("this stream was asked for raw_chunks(): it yields nothing else")
 
-    async def __call__(self, target: str, on_retry: Callable[[APIError], None]) -> Page[Any]:
+    async def __call__(
+        self, target: str, on_retry: Callable[[APIError], None], turn: Turn | None = None, /
+    ) -> Page[Any]:
         self.begun = True
         fetch = self.raw_fetch if self.raw and self.raw_fetch is not None else self.typed_fetch
-        return await fetch(target, on_retry)
+        return await fetch(target, on_retry, turn)
 
 
 def _ids(carry: tuple[str, ...], page: Page[Any]) -> tuple[str, ...]:

@@ -7,8 +7,16 @@ listing is read::
     keep up to ``read_ahead`` later pages in flight (the client's limiter decides
     how many of them actually run at once), hand them over strictly in page order
     through a memory stream that holds at most a few pages (``HANDOVER_PAGES``),
-    and start the next page each time one is handed over. Memory is bounded by
-    ``read_ahead + HANDOVER_PAGES + 1`` pages, whatever the listing's size.
+    and start the next page each time one is handed over.
+
+Memory: a page that comes in long before its turn waits as the bytes it came as
+(~185 kB for 250 SIM cards), not decoded (~750 kB as Structs): it is decoded when
+it is at most ``DECODE_AHEAD`` pages from the next to hand over (its ``turn``, which
+the transport awaits between reading a 2xx answer and decoding it, so that a body
+that does not decode is still retried as part of its request). So a stream holds at
+most ``read_ahead`` bodies and ``DECODE_AHEAD + HANDOVER_PAGES + 1`` decoded pages,
+whatever the listing's size; when the consumer is the slower side (a busy CPU), the
+pages waiting for it are bodies.
 
 The engine takes its pages from ``fetch(target, on_retry) -> Page``, a seam that
 tests fill without a socket. It is three parts, each with one job:
@@ -49,6 +57,7 @@ record twice or never end.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import operator
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -68,11 +77,13 @@ from ._stats import StreamStats
 from ._throttle import AdaptiveLimiter
 
 __all__ = [
+    "DECODE_AHEAD",
     "HANDOVER_PAGES",
     "Engine",
     "FetchPage",
     "ReadPlan",
     "Resume",
+    "Turn",
 ]
 
 _get_id = operator.attrgetter("id")
@@ -84,9 +95,27 @@ class _HasId(Protocol):
 
 
 T = TypeVar("T", bound=_HasId)
+P = TypeVar("P")
 
-#: Fetch one page: (target, on_retry) -> the decoded page.
-FetchPage = Callable[[str, Callable[[APIError], None]], Awaitable[Page[T]]]
+#: Awaited by a fetch between reading a page's answer and decoding it: its turn.
+Turn = Callable[[], Awaitable[None]]
+
+
+class FetchPage(Protocol[P]):
+    """Fetch one page: (target, on_retry, turn) -> the decoded page.
+
+    ``turn``, when given, is awaited after a 2xx answer is read and before it is
+    decoded: a page far ahead of the consumer waits there as its bytes.
+    """
+
+    def __call__(
+        self, target: str, on_retry: Callable[[APIError], None], turn: Turn | None = None, /
+    ) -> Awaitable[Page[P]]: ...
+
+
+#: Pages after the next to hand over that may be decoded as soon as they come in; the
+#: others wait for their turn as bodies (see the module docstring).
+DECODE_AHEAD = 2
 
 #: Pages the engine may hand over ahead of the consumer. With none (a rendezvous) the
 #: engine waits for the consumer at every page, and each page costs a loop turn more.
@@ -158,7 +187,7 @@ def _meta_problem(number: int, meta: PaginationMeta, size: int, page_size: int) 
 class ReadPlan:
     """Where the scan is: its first page, its last page as far as the answers tell, its limit."""
 
-    __slots__ = ("bound", "delivered", "end", "limit", "page_size", "start")
+    __slots__ = ("bound", "delivered", "end", "limit", "next", "page_size", "start")
 
     def __init__(self, query: ListQuery) -> None:
         self.start = query.start_page
@@ -170,6 +199,8 @@ class ReadPlan:
         self.delivered = 0
         #: The last page one pass may read (see ``plan``); None without meta.
         self.bound: int | None = None
+        #: The page being handed over: the pages just after it may be decoded.
+        self.next = self.start
 
     def plan(self, first: Page[Any]) -> None:
         """Plan a pass from its first page: its end, and the most pages it may read."""
@@ -260,7 +291,7 @@ class DriftLog:
 class _Slot(Generic[T]):
     """One page being fetched: its result or error, and a future done when either is in."""
 
-    __slots__ = ("done", "error", "number", "page", "served")
+    __slots__ = ("done", "error", "number", "page", "served", "turn")
 
     def __init__(self, number: int, done: asyncio.Future[None]) -> None:
         self.number = number
@@ -268,6 +299,8 @@ class _Slot(Generic[T]):
         self.page: Page[T] | None = None
         self.error: BaseException | None = None
         self.served = 0  # the order in which the server's answers came in
+        #: Set while the page's body waits for its turn to be decoded; done at its turn.
+        self.turn: asyncio.Future[None] | None = None
 
 
 class Engine(Generic[T]):
@@ -388,6 +421,7 @@ class Engine(Generic[T]):
         loop = asyncio.get_running_loop()
         slots: deque[_Slot[T]] = deque()
         plan = self.plan
+        plan.next = number
         while True:
             while len(slots) < window and plan.within_end(number) and plan.wants_more(len(slots)):
                 slot = _Slot[T](number, loop.create_future())
@@ -396,7 +430,7 @@ class Engine(Generic[T]):
                 number += 1
             if not slots:
                 return True
-            slot = slots.popleft()
+            slot = self._next_slot(slots)
             await slot.done
             if slot.error is not None:
                 raise slot.error
@@ -412,6 +446,15 @@ class Engine(Generic[T]):
                     f"{(plan.bound or 2) // 2 - 1} at the start; a pass reads at most "
                     f"{plan.bound} (twice the first count, plus two)",
                 )
+
+    def _next_slot(self, slots: deque[_Slot[T]]) -> _Slot[T]:
+        """The next page in order; the DECODE_AHEAD after it may now be decoded."""
+        slot = slots.popleft()
+        self.plan.next = slot.number
+        for waiting in itertools.islice(slots, DECODE_AHEAD):
+            if waiting.turn is not None and not waiting.turn.done():
+                waiting.turn.set_result(None)
+        return slot
 
     def _at_end(self, page: Page[T]) -> bool:
         """Whether a page ends the listing early.
@@ -454,19 +497,28 @@ class Engine(Generic[T]):
         )
 
     async def _worker(self, todo: asyncio.Queue[_Slot[T]]) -> None:
+        loop = asyncio.get_running_loop()
+        slot: _Slot[T]
+
+        async def turn() -> None:
+            # Far ahead of the next page to hand over: wait as a body, not decoded.
+            if slot.number - self.plan.next > DECODE_AHEAD:
+                slot.turn = loop.create_future()
+                await slot.turn
+
         while True:
             slot = await todo.get()
             try:
-                slot.page = await self._fetch(slot.number)
+                slot.page = await self._fetch(slot.number, turn)
                 slot.served = self.drift.served
             except Exception as exc:  # noqa: BLE001  (raised in page order by _read_rest)
                 slot.error = exc
             if not slot.done.done():  # cancelled along with an engine that was waiting on it
                 slot.done.set_result(None)
 
-    async def _fetch(self, number: int) -> Page[T]:
+    async def _fetch(self, number: int, turn: Turn | None = None) -> Page[T]:
         try:
-            page = await self.fetch(self.query.target(number), self._on_retry)
+            page = await self.fetch(self.query.target(number), self._on_retry, turn)
         except RateLimitError:
             self.stats.rate_limited += 1
             raise

@@ -27,7 +27,7 @@ from simcards_async import (
     PaginationMeta,
     RateLimitError,
 )
-from simcards_async._pagination import HANDOVER_PAGES, Engine, Resume
+from simcards_async._pagination import DECODE_AHEAD, HANDOVER_PAGES, Engine, Resume, Turn
 from simcards_async._query import sim_cards_query
 from simcards_async._stats import StreamStats
 from simcards_async._stream import Producer
@@ -54,6 +54,8 @@ class Listing:
         self.in_flight = 0
         self.max_in_flight = 0
         self.retry_with: list[APIError] = []  # errors to report through on_retry, once each
+        #: Pages answered and waiting for their turn to be decoded (as the transport waits).
+        self.held: list[int] = []
 
     def page(self, number: int) -> Page[Rec]:
         """Page ``number`` of the listing as it is now, with a meta that agrees with it."""
@@ -67,23 +69,33 @@ class Listing:
         )
         return Page(data=data, meta=meta)
 
-    async def fetch(self, target: str, on_retry: Callable[[APIError], None]) -> Page[Rec]:
-        """The engine's seam: wait for the test's answer (or answer at once with ``auto``)."""
+    async def fetch(
+        self, target: str, on_retry: Callable[[APIError], None], turn: Turn | None = None, /
+    ) -> Page[Rec]:
+        """The engine's seam: wait for the test's answer (or answer at once with ``auto``),
+        then, as the transport does before decoding, for the page's turn.
+        """
         number = int(parse_qs(urlsplit(target).query)["page[number]"][0])
         self.requested.append(number)
         while self.retry_with:
             on_retry(self.retry_with.pop(0))
         if self.auto:
             await anyio.lowlevel.checkpoint()
-            return self.page(number)
-        future: asyncio.Future[Page[Rec]] = asyncio.get_running_loop().create_future()
-        self.pending.setdefault(number, []).append(future)
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            return await future
-        finally:
-            self.in_flight -= 1
+            page = self.page(number)
+        else:
+            future: asyncio.Future[Page[Rec]] = asyncio.get_running_loop().create_future()
+            self.pending.setdefault(number, []).append(future)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                page = await future
+            finally:
+                self.in_flight -= 1
+        if turn is not None:
+            self.held.append(number)
+            await turn()
+            self.held.remove(number)
+        return page
 
     def waiting(self) -> list[int]:
         """Page numbers with a request waiting for an answer."""
@@ -176,6 +188,39 @@ async def test_never_more_than_read_ahead_pages_are_in_flight() -> None:
     producer.stop()
     await producer.wait()
     del receive
+
+
+async def test_pages_far_ahead_of_the_consumer_wait_undecoded_for_their_turn() -> None:
+    """With nobody reading, answered pages more than DECODE_AHEAD past the next to hand
+    over wait for their turn (as bodies, in the transport); reading releases them in order.
+    """
+    listing = Listing(2000, 100)
+    eng = engine(listing, read_ahead=12, maximum=12)
+    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
+    receive = producer.start()
+    await settle(lambda: listing.waiting() == [1])
+    listing.answer(1)
+    await settle(lambda: listing.waiting() == list(range(2, 14)))
+    for number in range(2, 14):
+        listing.answer(number)
+    # The engine hands pages 2.. over until the hand-over buffer is full; the page after
+    # the last one taken and DECODE_AHEAD more are decoded, every later one waits.
+    await settle(lambda: bool(listing.held) and listing.held[-1] == 13)
+    await settle()
+    taken = HANDOVER_PAGES + 1  # the buffer's pages (1 to 4) and page 5, waiting to be sent
+    assert sorted(listing.held) == list(range(taken + DECODE_AHEAD + 1, 14))
+    got = []
+    async for number, page in receive:
+        got.append(number)
+        assert len(page.data) == 100
+        # Decoded and not yet read: at most the buffer's, the one being sent, DECODE_AHEAD.
+        assert all(n > number + DECODE_AHEAD for n in listing.held)
+        assert 13 - number - len(listing.held) <= HANDOVER_PAGES + 1 + DECODE_AHEAD
+        if number == 13:
+            break
+    assert got == list(range(1, 14))
+    producer.stop()
+    await producer.wait()
 
 
 async def test_a_consumer_that_does_not_read_stops_the_engine_after_the_hand_over_buffer() -> None:
