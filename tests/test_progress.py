@@ -4,8 +4,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
+import aiohttp
 import pytest
-from small_fleet import CARDS
+from aiohttp import web
+from polling import eventually
+from servers import serve
+from small_fleet import CARDS, KEY
 
 import simcards_async as sc
 from simcards_async import (
@@ -101,3 +108,41 @@ async def test_items_yielded_is_exact_within_a_page_and_in_the_repr() -> None:
         assert seen == list(range(1, 121))
         assert stream.stats.items_yielded == stream.stats.items_counted == 120
         assert stream.stats.reading is None
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+async def test_the_first_progress_snapshot_comes_with_the_first_page(
+    fmt: sc.ExportFormat, tmp_path: Path
+) -> None:
+    """An export reports its first page (what the CLI's bar draws at once) while the
+    second is still on its way: the first frame never waits for more pages.
+    """
+    released = asyncio.Event()
+    async with (
+        MockTelnyxServer(sim_cards=30, actions=0) as mock,
+        aiohttp.ClientSession() as upstream,
+    ):
+
+        async def hold_page_2(request: web.Request) -> web.Response:
+            if request.query.get("page[number]") == "2":
+                await released.wait()
+            async with upstream.get(
+                mock.url.removesuffix("/v2") + request.path_qs, headers=request.headers
+            ) as r:
+                return web.Response(
+                    status=r.status, body=await r.read(), content_type="application/json"
+                )
+
+        async with serve(hold_page_2) as held:
+            snapshots: list[Progress] = []
+            async with SimCardsClient(KEY, held.url, max_concurrency=2) as client:
+                stream = client.sim_cards(page_size=10)
+                stream.on_progress(snapshots.append)
+                export = asyncio.create_task(sc.export(stream, tmp_path / f"out.{fmt}"))
+                await eventually(lambda: snapshots, what="a snapshot before page 2 is answered")
+                assert (snapshots[0].pages_done, snapshots[0].items) == (1, 10)
+                assert not export.done()
+                released.set()
+                result = await export
+    assert result.items == 30
+    assert snapshots[-1].items == 30
