@@ -193,7 +193,9 @@ def _export(s: JSON) -> list[str]:
         "",
         (
             "CPU includes the writer threads. *x floor* is the export's CPU over the floor's "
-            "(reading and decoding only); *x unchecked* is with a checkpoint over without."
+            "(reading and decoding only); *x unchecked* is with a checkpoint over without. "
+            "*floor, reads only* is the floor without its decode (page 1 aside): what the "
+            "HTTP reads alone cost, which no export can go below."
         ),
         "",
     ]

@@ -448,10 +448,10 @@ class Engine(Generic[T]):
                 )
 
     def _next_slot(self, slots: deque[_Slot[T]]) -> _Slot[T]:
-        """The next page in order; the DECODE_AHEAD after it may now be decoded."""
+        """The next page in order; it and the DECODE_AHEAD after it may now be decoded."""
         slot = slots.popleft()
         self.plan.next = slot.number
-        for waiting in itertools.islice(slots, DECODE_AHEAD):
+        for waiting in itertools.chain((slot,), itertools.islice(slots, DECODE_AHEAD)):
             if waiting.turn is not None and not waiting.turn.done():
                 waiting.turn.set_result(None)
         return slot
