@@ -382,12 +382,12 @@ async def test_no_remaining_pauses_instead_of_growing() -> None:
     """``remaining == 0`` closes the gate for ``reset`` seconds and does not grow the limit."""
     limiter = AdaptiveLimiter(8)
     limiter.on_throttled(0, None)
+    started = time.monotonic()  # before the pause: however long the machine stalls after it
     limiter.on_healthy(0, 0.2)
     assert limiter._target == 4
     assert limiter.throttled_seconds == pytest.approx(0.2, abs=0.01)
-    started = time.monotonic()
     await limiter.wait_gate()
-    assert time.monotonic() - started >= 0.2 - 0.001
+    assert time.monotonic() - started >= 0.2
 
 
 def test_pause_extends_and_never_shortens(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -420,8 +420,8 @@ async def test_throttled_seconds_adds_up_separate_pauses() -> None:
 async def test_throttled_with_reset_pauses_everyone() -> None:
     """A 429 with a reset closes the gate: a slot is not handed out before the reset."""
     limiter = AdaptiveLimiter(4)
+    started = time.monotonic()  # before the pause: however long the machine stalls after it
     limiter.on_throttled(0, 0.2)
-    started = time.monotonic()
     async with limiter.slot() as epoch:
-        assert time.monotonic() - started >= 0.2 - 0.001
+        assert time.monotonic() - started >= 0.2
         assert epoch == 1
