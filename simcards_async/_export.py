@@ -71,7 +71,7 @@ import os
 import secrets
 import time
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -217,7 +217,11 @@ _NO_LOCATION = (None,) * 4
 
 
 def _json_text(value: object) -> str | None:
-    return None if value is None else _JSON.encode(value).decode()
+    if value is None:
+        return None
+    if value == ():  # the common case in a listing, without an encode
+        return "[]"
+    return _JSON.encode(value).decode()
 
 
 def _group_cells(group: SimCardGroup) -> tuple[object, ...]:
@@ -331,6 +335,159 @@ def _timestamp_text(value: dt.datetime) -> str:
     micro = value.microsecond
     fraction = "" if not micro else f".{micro // 1000:03}" if not micro % 1000 else f".{micro:06}"
     return f"{value.replace(microsecond=0, tzinfo=None).isoformat()}{fraction}Z"
+
+
+# --- column by column: CSV text and Arrow arrays of a batch of decoded items -------------
+#
+# Items that msgspec decoded (a stream's pages, raw records decoded here) hold exactly the
+# types their Struct declares, so each column is converted at once, by its schema type,
+# rather than one cell at a time through ``_csv_cell``'s isinstance chain. Anything off
+# the common path (a zone other than UTC, an amount in exponent form, ...) falls back to
+# the per-cell functions above for that column, so the text is the same either way.
+
+#: Characters that make the ``csv`` module quote a cell (default dialect, QUOTE_MINIMAL).
+_QUOTED = ('"', ",", "\r", "\n")
+#: Entries a per-column memo keeps before it starts over (memory stays bounded).
+_MEMO_LIMIT = 4096
+_BOOL_TEXT: dict[object, str] = {True: "true", False: "false", None: ""}
+_TEXTS = msgspec.json.Decoder(list[str])
+_OPTIONAL_TEXTS = msgspec.json.Decoder(list[str | None])
+
+
+def _csv_quote(text: str) -> str:
+    """``text`` as the ``csv`` module writes a cell: quoted, quotes doubled, when it must be."""
+    if '"' in text or "," in text or "\r" in text or "\n" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+class _Memo(dict[Any, str]):
+    """A value's CSV cell, computed once: tags and status reasons repeat from card to card."""
+
+    def __init__(self, text: Callable[[Any], str]) -> None:
+        super().__init__()
+        self.text = text
+
+    def __missing__(self, value: object) -> str:
+        text = self[value] = self.text(value)
+        return text
+
+    def cells(self, column: Sequence[object]) -> list[str]:
+        if len(self) > _MEMO_LIMIT:
+            self.clear()
+        return list(map(self.__getitem__, column))
+
+
+def _cell_text(value: object) -> str:
+    return _csv_quote(str(_csv_cell(value)))
+
+
+def _encoded_timestamps(column: Sequence[object]) -> bytes | None:
+    """The column as a JSON array of UTC texts (msgspec's form), or None if one is not UTC.
+
+    msgspec writes a datetime whose offset is zero with a ``Z`` and six fraction digits
+    (none for a whole second); anything else (naive, another offset) has no ``Z``.
+    """
+    encoded = _JSON.encode(column)
+    if encoded.count(b'Z"') + encoded.count(b"null") != len(column):
+        return None
+    return encoded
+
+
+def _encoded_amounts(column: Sequence[object]) -> bytes | None:
+    """The column as a JSON array of ``str(Decimal)``, or None unless each is plain decimal.
+
+    ``str`` and ``format(value, "f")`` of a Decimal agree unless ``str`` chose an exponent
+    (``1E+3``) or the value is not a number (``NaN``, ``Infinity``).
+    """
+    encoded = _JSON.encode(column)
+    if b"E" in encoded or b"N" in encoded or b"n" in encoded.replace(b"null", b""):
+        return None
+    return encoded
+
+
+class _CsvColumns:
+    """Turns a batch of decoded items into CSV lines, a column at a time."""
+
+    def __init__(self, kind: _Kind) -> None:
+        self.kind = kind
+        self.quoted = _Memo(_csv_quote)
+        self.lists = _Memo(_cell_text)
+        texts: dict[str, Callable[[Sequence[Any]], Sequence[str]]] = {
+            "string": self.strings,
+            "json": self.strings,
+            "bool": _Memo(_BOOL_TEXT.__getitem__).cells,
+            "int": self.cells,
+            "decimal": self.amounts,
+            "timestamp": self.timestamps,
+            "list": self.lists.cells,
+        }
+        self.converters = [texts[type_] for _, type_ in kind.schema]
+
+    def lines(self, items: Sequence[Item]) -> str:
+        """The CSV lines of ``items``, each ending in CRLF, as ``csv.writer`` writes them."""
+        if not items:
+            return ""
+        columns = zip(*map(self.kind.row, items), strict=True)
+        texts = [convert(column) for convert, column in zip(self.converters, columns)]
+        return "\r\n".join(map(",".join, zip(*texts))) + "\r\n"
+
+    def strings(self, column: Sequence[Any]) -> Sequence[str]:
+        try:
+            joined = "".join(column)
+        except TypeError:  # a None among them: an empty cell
+            column = ["" if value is None else value for value in column]
+            joined = "".join(column)
+        if '"' in joined or "," in joined or "\r" in joined or "\n" in joined:
+            return self.quoted.cells(column)
+        return column
+
+    def amounts(self, column: Sequence[object]) -> Sequence[str]:
+        encoded = _encoded_amounts(column)
+        if encoded is None:
+            return self.cells(column)
+        return _TEXTS.decode(encoded.replace(b"null", b'""'))
+
+    def timestamps(self, column: Sequence[object]) -> Sequence[str]:
+        encoded = _encoded_timestamps(column)
+        if encoded is None:
+            return self.cells(column)
+        # Milliseconds when the value has no finer part: msgspec always writes six digits.
+        return _TEXTS.decode(encoded.replace(b'000Z"', b'Z"').replace(b"null", b'""'))
+
+    @staticmethod
+    def cells(column: Iterable[object]) -> list[str]:
+        return [_cell_text(value) for value in column]
+
+
+def _arrow_columns(pa: Any, schema: Any, kind: _Kind, items: Sequence[Item]) -> list[Any]:
+    """The Arrow arrays of ``items``' columns, for decoded items (see ``_CsvColumns``).
+
+    Timestamps and amounts go through their text, which Arrow parses in C++, instead
+    of one Python datetime or Decimal at a time; the values are the same.
+    """
+    arrays = []
+    columns = zip(*map(kind.row, items), strict=True) if items else ((),) * len(kind.schema)
+    for column, field, (_, type_) in zip(columns, schema, kind.schema, strict=True):
+        encoded = None
+        if type_ == "timestamp":
+            encoded = _encoded_timestamps(column)
+        elif type_ == "decimal":
+            encoded = _encoded_amounts(column)
+        if encoded is None:
+            arrays.append(pa.array(column, type=field.type))
+            continue
+        texts = _OPTIONAL_TEXTS.decode(encoded)
+        if type_ == "decimal" and max(map(len, filter(None, texts)), default=0) > _SHORT_AMOUNT:
+            arrays.append(pa.array(column, type=field.type))  # Arrow's cast would overflow
+            continue
+        arrays.append(pa.array(texts, type=pa.string()).cast(field.type))
+    return arrays
+
+
+#: Amount texts at most this long fit decimal128(38, 9) whole: Arrow's cast from text does
+#: not check that the integer part fits (a longer one goes the Decimal way, which does).
+_SHORT_AMOUNT = _DECIMAL_PRECISION - _DECIMAL_SCALE - 1
 
 
 _DECODERS: dict[type[Item], msgspec.json.Decoder[Item]] = {
@@ -492,6 +649,9 @@ class _Writer(abc.ABC):
         self.kind = kind
         self.gzip = gzip
         self.emitted = False
+        #: Whether the Structs it gets were decoded by msgspec (a stream's pages), so that
+        #: each field holds its declared type: then columns are converted at once.
+        self.decoded = False
 
     @abc.abstractmethod
     def add(self, items: Sequence[Record]) -> None:
@@ -583,11 +743,17 @@ class _CsvWriter(_Writer):
         if out.fresh:  # a resumed file has its header already
             self.csv.writerow(name for name, _ in kind.schema)
 
+        self.columns = _CsvColumns(kind)
+
     def add(self, items: Sequence[Record]) -> None:
+        typed = _typed(self.kind, items)
+        if self.decoded or typed is not items:
+            self.text.write(self.columns.lines(typed))
+            return
+        # Structs built by the caller may hold any type: a cell at a time.
         row, cell = self.kind.row, _csv_cell
         self.csv.writerows(
-            [v if v.__class__ is str else cell(v) for v in row(item)]
-            for item in _typed(self.kind, items)
+            [v if v.__class__ is str else cell(v) for v in row(item)] for item in typed
         )
 
     def full(self) -> bool:
@@ -617,10 +783,15 @@ class _ParquetWriter(_Writer):
         }
         self.schema = pa.schema([(name, types[type_]) for name, type_ in kind.schema])
         self.writer = pq.ParquetWriter(out.file, self.schema)
-        self.rows: list[tuple[object, ...]] = []
+        # Items, not rows: a row group's columns are built at once when it is written.
+        self.rows: list[Item] = []
+        #: Whether each of ``rows`` was decoded by msgspec (see ``_Writer.decoded``).
+        self.checked: list[bool] = []
 
     def add(self, items: Sequence[Record]) -> None:
-        self.rows.extend(map(self.kind.row, _typed(self.kind, items)))
+        typed = _typed(self.kind, items)
+        self.rows.extend(typed)
+        self.checked.append(self.decoded or typed is not items)
 
     def full(self) -> bool:
         return len(self.rows) >= PARQUET_ROW_GROUP_SIZE
@@ -633,15 +804,22 @@ class _ParquetWriter(_Writer):
     async def _write_group(self) -> None:
         group = self.rows[:PARQUET_ROW_GROUP_SIZE]
         del self.rows[:PARQUET_ROW_GROUP_SIZE]
-        await anyio.to_thread.run_sync(self._write, group)
+        decoded = all(self.checked)
+        if not self.rows:
+            self.checked.clear()
+        await anyio.to_thread.run_sync(self._write, group, decoded)
 
-    def _write(self, rows: list[tuple[object, ...]]) -> None:
-        pa, schema = self.pa, self.schema
+    def _write(self, items: list[Item], decoded: bool) -> None:
+        pa, schema, kind = self.pa, self.schema, self.kind
         try:
-            arrays = [
-                pa.array(values, type=field.type)
-                for values, field in zip(zip(*rows, strict=True), schema, strict=True)
-            ]
+            if decoded:
+                arrays = _arrow_columns(pa, schema, kind, items)
+            else:  # Structs built by the caller may hold any type: Arrow checks each value
+                columns = zip(*map(kind.row, items), strict=True)
+                arrays = [
+                    pa.array(values, type=field.type)
+                    for values, field in zip(columns, schema, strict=True)
+                ]
         except pa.ArrowInvalid as exc:
             # Say which column: pyarrow's message names only the value's problem.
             raise ValueError(f"cannot write these rows to Parquet: {exc}") from exc
@@ -799,9 +977,12 @@ class _Job:
         self.fmt = fmt
         self.kind = kind
         self.writer: _Writer | None = None
+        #: Whether the items come from a stream's pages, which msgspec decoded.
+        self.decoded = False
 
     async def run(self, items: AsyncIterable[Record], stream: Stream[Any, Any] | None) -> int:
         out, count = self.out, 0
+        self.decoded = stream is not None
         try:
             state = self.checkpoint_state if stream is not None and stream.checkpointing else None
             chunks: AsyncGenerator[Sequence[Record], None] | None = None
@@ -833,6 +1014,7 @@ class _Job:
         if self.writer is None:
             kind = self.kind or (_kind_of_item(first) if first is not None else _KINDS[SimCard])
             self.writer = _WRITERS[self.fmt](self.out, kind)
+            self.writer.decoded = self.decoded
         return self.writer
 
     async def checkpoint_state(self) -> dict[str, Any]:
