@@ -71,6 +71,7 @@ import os
 import secrets
 import time
 import zlib
+from operator import attrgetter
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -304,12 +305,122 @@ class _Kind:
     cls: type[SimCard | SimCardAction]
     schema: tuple[_Column, ...]
     row: Callable[[Any], tuple[object, ...]]
+    #: Where each column's value sits in an item (see ``_columns``).
+    tree: dict[str, Any]
+
+
+# Where a column's value sits in an item, when not in the attribute of the column's name
+# (``row`` says the same one item at a time; a test checks that they agree).
+_STATUS_PATHS = {"status": ("status", "value"), "status_reason": ("status", "reason")}
+_SIM_CARD_PATHS: dict[str, tuple[str, ...]] = {
+    **_STATUS_PATHS,
+    "data_limit_amount": ("data_limit", "amount"),
+    "data_limit_unit": ("data_limit", "unit"),
+    "current_billing_period_consumed_data_amount": (
+        "current_billing_period_consumed_data",
+        "amount",
+    ),
+    "current_billing_period_consumed_data_unit": ("current_billing_period_consumed_data", "unit"),
+    "sim_card_group_data_limit_amount": ("sim_card_group", "data_limit", "amount"),
+    "sim_card_group_data_limit_unit": ("sim_card_group", "data_limit", "unit"),
+    "sim_card_group_consumed_data_amount": ("sim_card_group", "consumed_data", "amount"),
+    "sim_card_group_consumed_data_unit": ("sim_card_group", "consumed_data", "unit"),
+    **{
+        name: ("sim_card_group", name.removeprefix("sim_card_group_"))
+        for name in ("sim_card_group_name", "sim_card_group_default")
+        + tuple(
+            f"sim_card_group_{field}"
+            for field in (
+                "private_wireless_gateway_id",
+                "wireless_blocklist_id",
+                "created_at",
+                "updated_at",
+            )
+        )
+    },
+    **{
+        f"current_device_location_{field}": ("current_device_location", field)
+        for field in ("latitude", "longitude", "accuracy", "accuracy_unit")
+    },
+}
+
+
+def _column_tree(schema: tuple[_Column, ...], paths: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """Nested attribute names, each leaf the index of its column in ``schema``."""
+    tree: dict[str, Any] = {}
+    for index, (name, _) in enumerate(schema):
+        *parents, leaf = paths.get(name, (name,))
+        node = tree
+        for hop in parents:
+            node = node.setdefault(hop, {})
+        node[leaf] = index
+    return tree
 
 
 _KINDS: dict[type[Item], _Kind] = {
-    SimCard: _Kind(SimCard, _SIM_CARD_SCHEMA, _sim_card_row),
-    SimCardAction: _Kind(SimCardAction, _SIM_CARD_ACTION_SCHEMA, _sim_card_action_row),
+    SimCard: _Kind(
+        SimCard, _SIM_CARD_SCHEMA, _sim_card_row, _column_tree(_SIM_CARD_SCHEMA, _SIM_CARD_PATHS)
+    ),
+    SimCardAction: _Kind(
+        SimCardAction,
+        _SIM_CARD_ACTION_SCHEMA,
+        _sim_card_action_row,
+        _column_tree(_SIM_CARD_ACTION_SCHEMA, _STATUS_PATHS),
+    ),
 }
+
+
+def _names(tree: dict[str, Any]) -> set[str]:
+    return {
+        name
+        for name, sub in tree.items()
+        for name in (name, *(_names(sub) if isinstance(sub, dict) else ()))
+    }
+
+
+#: Stands for a nested object that is missing (None): each of its fields is None.
+_MISSING = type(
+    "_Missing", (), dict.fromkeys(set().union(*(_names(k.tree) for k in _KINDS.values())))
+)()
+
+
+def _columns(kind: _Kind, items: Sequence[Item]) -> list[Sequence[object]]:
+    """The values of ``kind``'s columns in ``items``, a column at a time.
+
+    The same values as ``zip(*map(kind.row, items))``, for a fraction of the work: an
+    attribute of every item at a time, no row tuples.
+    """
+    columns: list[Sequence[object]] = [()] * len(kind.schema)
+    _gather(items, kind.tree, columns)
+    for index, (_, type_) in enumerate(kind.schema):
+        if type_ == "json":
+            columns[index] = list(map(_json_text, columns[index]))
+    return columns
+
+
+def _gather(objects: Sequence[Any], tree: dict[str, Any], columns: list[Sequence[object]]) -> None:
+    for name, sub in tree.items():
+        get = attrgetter(name)
+        try:
+            values = list(map(get, objects))
+        except AttributeError:  # a missing nested object: its fields are None
+            if objects.count(None) == len(objects):
+                _fill_none(tree, columns, len(objects))
+                return
+            objects = [_MISSING if value is None else value for value in objects]
+            values = list(map(get, objects))
+        if isinstance(sub, int):
+            columns[sub] = values
+        else:
+            _gather(values, sub, columns)
+
+
+def _fill_none(tree: dict[str, Any], columns: list[Sequence[object]], count: int) -> None:
+    for sub in tree.values():
+        if isinstance(sub, int):
+            columns[sub] = (None,) * count
+        else:
+            _fill_none(sub, columns, count)
 
 
 def _csv_cell(value: object) -> object:
@@ -428,7 +539,7 @@ class _CsvColumns:
         """The CSV lines of ``items``, each ending in CRLF, as ``csv.writer`` writes them."""
         if not items:
             return ""
-        columns = zip(*map(self.kind.row, items), strict=True)
+        columns = _columns(self.kind, items)
         texts = [convert(column) for convert, column in zip(self.converters, columns)]
         return "\r\n".join(map(",".join, zip(*texts))) + "\r\n"
 
@@ -463,31 +574,19 @@ class _CsvColumns:
 def _arrow_columns(pa: Any, schema: Any, kind: _Kind, items: Sequence[Item]) -> list[Any]:
     """The Arrow arrays of ``items``' columns, for decoded items (see ``_CsvColumns``).
 
-    Timestamps and amounts go through their text, which Arrow parses in C++, instead
-    of one Python datetime or Decimal at a time; the values are the same.
+    Timestamps go through their UTC text, which Arrow parses in C++, instead of one
+    Python datetime at a time; the values are the same.
     """
     arrays = []
-    columns = zip(*map(kind.row, items), strict=True) if items else ((),) * len(kind.schema)
+    columns = _columns(kind, items)
     for column, field, (_, type_) in zip(columns, schema, kind.schema, strict=True):
-        encoded = None
-        if type_ == "timestamp":
-            encoded = _encoded_timestamps(column)
-        elif type_ == "decimal":
-            encoded = _encoded_amounts(column)
+        encoded = _encoded_timestamps(column) if type_ == "timestamp" else None
         if encoded is None:
             arrays.append(pa.array(column, type=field.type))
-            continue
-        texts = _OPTIONAL_TEXTS.decode(encoded)
-        if type_ == "decimal" and max(map(len, filter(None, texts)), default=0) > _SHORT_AMOUNT:
-            arrays.append(pa.array(column, type=field.type))  # Arrow's cast would overflow
-            continue
-        arrays.append(pa.array(texts, type=pa.string()).cast(field.type))
+        else:
+            texts = pa.array(_OPTIONAL_TEXTS.decode(encoded), type=pa.string())
+            arrays.append(texts.cast(field.type))
     return arrays
-
-
-#: Amount texts at most this long fit decimal128(38, 9) whole: Arrow's cast from text does
-#: not check that the integer part fits (a longer one goes the Decimal way, which does).
-_SHORT_AMOUNT = _DECIMAL_PRECISION - _DECIMAL_SCALE - 1
 
 
 _DECODERS: dict[type[Item], msgspec.json.Decoder[Item]] = {
