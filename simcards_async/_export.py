@@ -384,43 +384,44 @@ _MISSING = type(
 )()
 
 
-def _columns(kind: _Kind, items: Sequence[Item]) -> list[Sequence[object]]:
-    """The values of ``kind``'s columns in ``items``, a column at a time.
+#: A column of ``_columns``: its values, or None when every value is None.
+_Values = Sequence[object] | None
+
+
+def _columns(kind: _Kind, items: Sequence[Item]) -> list[_Values]:
+    """The values of ``kind``'s columns in (non-empty) ``items``, a column at a time.
 
     The same values as ``zip(*map(kind.row, items))``, for a fraction of the work: an
-    attribute of every item at a time, no row tuples.
+    attribute of every item at a time, no row tuples. A column of nothing but None is
+    None (in a listing, every field only a single-card GET sends, and the group's).
     """
-    columns: list[Sequence[object]] = [()] * len(kind.schema)
+    columns: list[_Values] = [None] * len(kind.schema)
     _gather(items, kind.tree, columns)
     for index, (_, type_) in enumerate(kind.schema):
-        if type_ == "json":
-            columns[index] = list(map(_json_text, columns[index]))
+        column = columns[index]
+        if type_ == "json" and column is not None:
+            columns[index] = list(map(_json_text, column))
     return columns
 
 
-def _gather(objects: Sequence[Any], tree: dict[str, Any], columns: list[Sequence[object]]) -> None:
+def _gather(objects: Sequence[Any], tree: dict[str, Any], columns: list[_Values]) -> None:
+    """Set the columns of ``tree``'s leaves; those of a nested object that is always missing
+    stay None."""
     for name, sub in tree.items():
         get = attrgetter(name)
         try:
             values = list(map(get, objects))
         except AttributeError:  # a missing nested object: its fields are None
             if objects.count(None) == len(objects):
-                _fill_none(tree, columns, len(objects))
                 return
             objects = [_MISSING if value is None else value for value in objects]
             values = list(map(get, objects))
+        if values[0] is None and values.count(None) == len(values):
+            continue  # nothing but None: the column (or every column under it) stays None
         if isinstance(sub, int):
             columns[sub] = values
         else:
             _gather(values, sub, columns)
-
-
-def _fill_none(tree: dict[str, Any], columns: list[Sequence[object]], count: int) -> None:
-    for sub in tree.values():
-        if isinstance(sub, int):
-            columns[sub] = (None,) * count
-        else:
-            _fill_none(sub, columns, count)
 
 
 def _csv_cell(value: object) -> object:
@@ -539,8 +540,11 @@ class _CsvColumns:
         """The CSV lines of ``items``, each ending in CRLF, as ``csv.writer`` writes them."""
         if not items:
             return ""
-        columns = _columns(self.kind, items)
-        texts = [convert(column) for convert, column in zip(self.converters, columns)]
+        empty = [""] * len(items)
+        texts = [
+            empty if column is None else convert(column)
+            for convert, column in zip(self.converters, _columns(self.kind, items))
+        ]
         return "\r\n".join(map(",".join, zip(*texts))) + "\r\n"
 
     def strings(self, column: Sequence[Any]) -> Sequence[str]:
@@ -580,6 +584,9 @@ def _arrow_columns(pa: Any, schema: Any, kind: _Kind, items: Sequence[Item]) -> 
     arrays = []
     columns = _columns(kind, items)
     for column, field, (_, type_) in zip(columns, schema, kind.schema, strict=True):
+        if column is None:
+            arrays.append(pa.nulls(len(items), type=field.type))
+            continue
         encoded = _encoded_timestamps(column) if type_ == "timestamp" else None
         if encoded is None:
             arrays.append(pa.array(column, type=field.type))
