@@ -71,7 +71,6 @@ import os
 import secrets
 import time
 import zlib
-from operator import attrgetter
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -305,123 +304,30 @@ class _Kind:
     cls: type[SimCard | SimCardAction]
     schema: tuple[_Column, ...]
     row: Callable[[Any], tuple[object, ...]]
-    #: Where each column's value sits in an item (see ``_columns``).
-    tree: dict[str, Any]
-
-
-# Where a column's value sits in an item, when not in the attribute of the column's name
-# (``row`` says the same one item at a time; a test checks that they agree).
-_STATUS_PATHS = {"status": ("status", "value"), "status_reason": ("status", "reason")}
-_SIM_CARD_PATHS: dict[str, tuple[str, ...]] = {
-    **_STATUS_PATHS,
-    "data_limit_amount": ("data_limit", "amount"),
-    "data_limit_unit": ("data_limit", "unit"),
-    "current_billing_period_consumed_data_amount": (
-        "current_billing_period_consumed_data",
-        "amount",
-    ),
-    "current_billing_period_consumed_data_unit": ("current_billing_period_consumed_data", "unit"),
-    "sim_card_group_data_limit_amount": ("sim_card_group", "data_limit", "amount"),
-    "sim_card_group_data_limit_unit": ("sim_card_group", "data_limit", "unit"),
-    "sim_card_group_consumed_data_amount": ("sim_card_group", "consumed_data", "amount"),
-    "sim_card_group_consumed_data_unit": ("sim_card_group", "consumed_data", "unit"),
-    **{
-        name: ("sim_card_group", name.removeprefix("sim_card_group_"))
-        for name in ("sim_card_group_name", "sim_card_group_default")
-        + tuple(
-            f"sim_card_group_{field}"
-            for field in (
-                "private_wireless_gateway_id",
-                "wireless_blocklist_id",
-                "created_at",
-                "updated_at",
-            )
-        )
-    },
-    **{
-        f"current_device_location_{field}": ("current_device_location", field)
-        for field in ("latitude", "longitude", "accuracy", "accuracy_unit")
-    },
-}
-
-
-def _column_tree(schema: tuple[_Column, ...], paths: dict[str, tuple[str, ...]]) -> dict[str, Any]:
-    """Nested attribute names, each leaf the index of its column in ``schema``."""
-    tree: dict[str, Any] = {}
-    for index, (name, _) in enumerate(schema):
-        *parents, leaf = paths.get(name, (name,))
-        node = tree
-        for hop in parents:
-            node = node.setdefault(hop, {})
-        node[leaf] = index
-    return tree
 
 
 _KINDS: dict[type[Item], _Kind] = {
-    SimCard: _Kind(
-        SimCard, _SIM_CARD_SCHEMA, _sim_card_row, _column_tree(_SIM_CARD_SCHEMA, _SIM_CARD_PATHS)
-    ),
-    SimCardAction: _Kind(
-        SimCardAction,
-        _SIM_CARD_ACTION_SCHEMA,
-        _sim_card_action_row,
-        _column_tree(_SIM_CARD_ACTION_SCHEMA, _STATUS_PATHS),
-    ),
+    SimCard: _Kind(SimCard, _SIM_CARD_SCHEMA, _sim_card_row),
+    SimCardAction: _Kind(SimCardAction, _SIM_CARD_ACTION_SCHEMA, _sim_card_action_row),
 }
-
-
-def _names(tree: dict[str, Any]) -> set[str]:
-    return {
-        name
-        for name, sub in tree.items()
-        for name in (name, *(_names(sub) if isinstance(sub, dict) else ()))
-    }
-
-
-#: Stands for a nested object that is missing (None): each of its fields is None.
-_MISSING = type(
-    "_Missing", (), dict.fromkeys(set().union(*(_names(k.tree) for k in _KINDS.values())))
-)()
-
 
 #: A column of ``_columns``: its values, or None when every value is None.
 _Values = Sequence[object] | None
 
 
 def _columns(kind: _Kind, items: Sequence[Item]) -> list[_Values]:
-    """The values of ``kind``'s columns in (non-empty) ``items``, a column at a time.
+    """The values of ``kind``'s columns in (non-empty) ``items``: the rows, transposed.
 
-    The same values as ``zip(*map(kind.row, items))``, for a fraction of the work: an
-    attribute of every item at a time, no row tuples. A column of nothing but None is
-    None (in a listing, every field only a single-card GET sends, and the group's).
+    A column of nothing but None is None (in a listing: every field only a single-card
+    GET sends, and the group's unless asked for), so that it costs nothing more. Row by
+    row then transposed beats an attribute of every item at a time (``attrgetter`` per
+    column) by 2x on fresh pages: each item is read once, while it is in the cache.
     """
-    columns: list[_Values] = [None] * len(kind.schema)
-    _gather(items, kind.tree, columns)
-    for index, (_, type_) in enumerate(kind.schema):
-        column = columns[index]
-        if type_ == "json" and column is not None:
-            columns[index] = list(map(_json_text, column))
-    return columns
-
-
-def _gather(objects: Sequence[Any], tree: dict[str, Any], columns: list[_Values]) -> None:
-    """Set the columns of ``tree``'s leaves; those of a nested object that is always missing
-    stay None."""
-    for name, sub in tree.items():
-        get = attrgetter(name)
-        try:
-            values = list(map(get, objects))
-        except AttributeError:  # a missing nested object: its fields are None
-            if objects.count(None) == len(objects):
-                return
-            objects = [_MISSING if value is None else value for value in objects]
-            values = list(map(get, objects))
-        if values[0] is None and values.count(None) == len(values):
-            continue  # nothing but None: the column (or every column under it) stays None
-        if isinstance(sub, int):
-            columns[sub] = values
-        else:
-            _gather(values, sub, columns)
+    count = len(items)
+    return [
+        None if column[0] is None and column.count(None) == count else column
+        for column in zip(*map(kind.row, items), strict=True)
+    ]
 
 
 def _csv_cell(value: object) -> object:
@@ -494,6 +400,15 @@ def _cell_text(value: object) -> str:
     return _csv_quote(str(_csv_cell(value)))
 
 
+def _list_cell(value: tuple[str, ...] | None) -> str:
+    """A list of strings as ``_cell_text`` writes it: a JSON array, quoted unless empty."""
+    if value is None:
+        return ""
+    if not value:
+        return "[]"
+    return '"' + _JSON.encode(value).decode().replace('"', '""') + '"'
+
+
 def _encoded_timestamps(column: Sequence[object]) -> bytes | None:
     """The column as a JSON array of UTC texts (msgspec's form), or None if one is not UTC.
 
@@ -523,18 +438,21 @@ class _CsvColumns:
 
     def __init__(self, kind: _Kind) -> None:
         self.kind = kind
-        self.quoted = _Memo(_csv_quote)
-        self.lists = _Memo(_cell_text)
-        texts: dict[str, Callable[[Sequence[Any]], Sequence[str]]] = {
-            "string": self.strings,
-            "json": self.strings,
-            "bool": _Memo(_BOOL_TEXT.__getitem__).cells,
-            "int": self.cells,
-            "decimal": self.amounts,
-            "timestamp": self.timestamps,
-            "list": self.lists.cells,
-        }
-        self.converters = [texts[type_] for _, type_ in kind.schema]
+        self.converters = [self._converter(type_) for _, type_ in kind.schema]
+
+    def _converter(self, type_: str) -> Callable[[Sequence[Any]], Sequence[str]]:
+        """How a column of ``type_`` becomes its cells (a memo of its own for each column)."""
+        if type_ in ("string", "json"):
+            return functools.partial(self.strings, _Memo(_csv_quote))
+        if type_ == "list":
+            return _Memo(_list_cell).cells
+        if type_ == "bool":
+            return _Memo(_BOOL_TEXT.__getitem__).cells
+        if type_ == "decimal":
+            return self.amounts
+        if type_ == "timestamp":
+            return self.timestamps
+        return self.cells
 
     def lines(self, items: Sequence[Item]) -> str:
         """The CSV lines of ``items``, each ending in CRLF, as ``csv.writer`` writes them."""
@@ -543,18 +461,19 @@ class _CsvColumns:
         empty = [""] * len(items)
         texts = [
             empty if column is None else convert(column)
-            for convert, column in zip(self.converters, _columns(self.kind, items))
+            for convert, column in zip(self.converters, _columns(self.kind, items), strict=True)
         ]
-        return "\r\n".join(map(",".join, zip(*texts))) + "\r\n"
+        return "\r\n".join(map(",".join, zip(*texts, strict=True))) + "\r\n"
 
-    def strings(self, column: Sequence[Any]) -> Sequence[str]:
+    @staticmethod
+    def strings(quoted: _Memo, column: Sequence[Any]) -> Sequence[str]:
         try:
             joined = "".join(column)
         except TypeError:  # a None among them: an empty cell
             column = ["" if value is None else value for value in column]
             joined = "".join(column)
         if '"' in joined or "," in joined or "\r" in joined or "\n" in joined:
-            return self.quoted.cells(column)
+            return quoted.cells(column)
         return column
 
     def amounts(self, column: Sequence[object]) -> Sequence[str]:
@@ -573,27 +492,6 @@ class _CsvColumns:
     @staticmethod
     def cells(column: Iterable[object]) -> list[str]:
         return [_cell_text(value) for value in column]
-
-
-def _arrow_columns(pa: Any, schema: Any, kind: _Kind, items: Sequence[Item]) -> list[Any]:
-    """The Arrow arrays of ``items``' columns, for decoded items (see ``_CsvColumns``).
-
-    Timestamps go through their UTC text, which Arrow parses in C++, instead of one
-    Python datetime at a time; the values are the same.
-    """
-    arrays = []
-    columns = _columns(kind, items)
-    for column, field, (_, type_) in zip(columns, schema, kind.schema, strict=True):
-        if column is None:
-            arrays.append(pa.nulls(len(items), type=field.type))
-            continue
-        encoded = _encoded_timestamps(column) if type_ == "timestamp" else None
-        if encoded is None:
-            arrays.append(pa.array(column, type=field.type))
-        else:
-            texts = pa.array(_OPTIONAL_TEXTS.decode(encoded), type=pa.string())
-            arrays.append(texts.cast(field.type))
-    return arrays
 
 
 _DECODERS: dict[type[Item], msgspec.json.Decoder[Item]] = {
@@ -889,50 +787,71 @@ class _ParquetWriter(_Writer):
         }
         self.schema = pa.schema([(name, types[type_]) for name, type_ in kind.schema])
         self.writer = pq.ParquetWriter(out.file, self.schema)
-        # Items, not rows: a row group's columns are built at once when it is written.
-        self.rows: list[Item] = []
-        #: Whether each of ``rows`` was decoded by msgspec (see ``_Writer.decoded``).
-        self.checked: list[bool] = []
+        # Each batch of items is made Arrow arrays as it comes, while its Structs are still
+        # in the cache (2x cheaper than a row group's worth at once); a row group is written
+        # once PARQUET_ROW_GROUP_SIZE rows are held.
+        self.batches: list[Any] = []
+        self.held = 0
 
     def add(self, items: Sequence[Record]) -> None:
         typed = _typed(self.kind, items)
-        self.rows.extend(typed)
-        self.checked.append(self.decoded or typed is not items)
+        if not typed:
+            return
+        pa = self.pa
+        try:
+            if self.decoded or typed is not items:
+                arrays = self._arrays(typed)
+            else:  # Structs built by the caller may hold any type: Arrow checks each value
+                columns = zip(*map(self.kind.row, typed), strict=True)
+                arrays = [
+                    pa.array(values, type=field.type)
+                    for values, field in zip(columns, self.schema, strict=True)
+                ]
+        except pa.ArrowInvalid as exc:
+            raise ValueError(f"cannot write these rows to Parquet: {exc}") from exc
+        self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self.held += len(typed)
 
     def full(self) -> bool:
-        return len(self.rows) >= PARQUET_ROW_GROUP_SIZE
+        return self.held >= PARQUET_ROW_GROUP_SIZE
 
     async def flush(self) -> None:
         # Whole row groups only; the rest waits for more rows, or for close().
-        while len(self.rows) >= PARQUET_ROW_GROUP_SIZE:
+        while self.held >= PARQUET_ROW_GROUP_SIZE:
             await self._write_group()
 
     async def _write_group(self) -> None:
-        group = self.rows[:PARQUET_ROW_GROUP_SIZE]
-        del self.rows[:PARQUET_ROW_GROUP_SIZE]
-        decoded = all(self.checked)
-        if not self.rows:
-            self.checked.clear()
-        await anyio.to_thread.run_sync(self._write, group, decoded)
+        held = self.pa.Table.from_batches(self.batches, schema=self.schema)
+        rest = held.slice(PARQUET_ROW_GROUP_SIZE)  # slices share the arrays: nothing copied
+        self.batches, self.held = rest.to_batches(), rest.num_rows
+        group = held.slice(0, PARQUET_ROW_GROUP_SIZE)
+        await anyio.to_thread.run_sync(self._write, group)
 
-    def _write(self, items: list[Item], decoded: bool) -> None:
-        pa, schema, kind = self.pa, self.schema, self.kind
-        try:
-            if decoded:
-                arrays = _arrow_columns(pa, schema, kind, items)
-            else:  # Structs built by the caller may hold any type: Arrow checks each value
-                columns = zip(*map(kind.row, items), strict=True)
-                arrays = [
-                    pa.array(values, type=field.type)
-                    for values, field in zip(columns, schema, strict=True)
-                ]
-        except pa.ArrowInvalid as exc:
-            # Say which column: pyarrow's message names only the value's problem.
-            raise ValueError(f"cannot write these rows to Parquet: {exc}") from exc
-        self.writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+    def _write(self, group: Any) -> None:  # noqa: ANN401  (a pyarrow Table: pyarrow is untyped)
+        self.writer.write_table(group, row_group_size=PARQUET_ROW_GROUP_SIZE)
+
+    def _arrays(self, items: Sequence[Item]) -> list[Any]:
+        """The Arrow arrays of decoded ``items``' columns (see ``_CsvColumns``).
+
+        Timestamps go through their UTC text, which Arrow parses in C++, instead of one
+        Python datetime at a time; the values are the same.
+        """
+        pa, arrays = self.pa, []
+        columns = _columns(self.kind, items)
+        for column, field, (_, type_) in zip(columns, self.schema, self.kind.schema, strict=True):
+            if column is None:
+                arrays.append(pa.nulls(len(items), type=field.type))
+                continue
+            encoded = _encoded_timestamps(column) if type_ == "timestamp" else None
+            if encoded is None:
+                arrays.append(pa.array(column, type=field.type))
+            else:
+                texts = pa.array(_OPTIONAL_TEXTS.decode(encoded), type=pa.string())
+                arrays.append(texts.cast(field.type))
+        return arrays
 
     async def close(self) -> None:
-        while self.rows:
+        while self.held:
             await self._write_group()
         await anyio.to_thread.run_sync(self.writer.close)
 
