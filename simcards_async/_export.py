@@ -67,6 +67,7 @@ import datetime as dt
 import errno
 import functools
 import io
+import itertools
 import os
 import secrets
 import time
@@ -433,6 +434,36 @@ def _encoded_amounts(column: Sequence[object]) -> bytes | None:
     return encoded
 
 
+def _datetimes(column: Sequence[object]) -> Sequence[object]:
+    """``column``, checked to hold datetimes (or None) only: a caller's Struct may not."""
+    for value in column:
+        if value is not None and not isinstance(value, dt.datetime):
+            raise ValueError(
+                f"cannot write these rows to Parquet: a {type(value).__name__} for a timestamp"
+            )
+    return column
+
+
+def _utc_texts(column: Sequence[object]) -> list[str | None]:
+    """Timestamps as msgspec writes them in UTC (``Z``, six fraction digits), for Arrow.
+
+    A value with another offset is moved to UTC first, and a naive one taken as UTC, as
+    ``pa.array`` takes it: the instants are those ``pa.array`` of the datetimes gives.
+    """
+    encoded = _encoded_timestamps(column)
+    if encoded is None:
+        column = [
+            value
+            if value is None
+            else value.replace(tzinfo=dt.UTC)
+            if value.tzinfo is None  # type: ignore[attr-defined]
+            else value.astimezone(dt.UTC)  # type: ignore[attr-defined]
+            for value in column
+        ]
+        encoded = _JSON.encode(column)
+    return _OPTIONAL_TEXTS.decode(encoded)
+
+
 class _CsvColumns:
     """Turns a batch of decoded items into CSV lines, a column at a time."""
 
@@ -502,12 +533,16 @@ _DECODERS: dict[type[Item], msgspec.json.Decoder[Item]] = {
 _RAW_TYPES = (RawRecord, msgspec.Raw)
 
 
-def _typed(kind: _Kind, items: Sequence[Record]) -> Sequence[Item]:
-    """``items`` as Structs: raw records (``RawRecord``, ``msgspec.Raw``) decoded, Structs kept."""
-    if not any(item.__class__ in _RAW_TYPES for item in items):
-        return items  # type: ignore[return-value]  # Structs already
+def _typed(kind: _Kind, items: Sequence[Record]) -> tuple[Sequence[Item], bool]:
+    """``items`` as Structs: raw records (``RawRecord``, ``msgspec.Raw``) decoded, Structs kept.
+
+    And whether msgspec decoded every one of them here (then each holds its declared types).
+    """
+    raw = sum(item.__class__ in _RAW_TYPES for item in items)
+    if not raw:
+        return items, False  # type: ignore[return-value]  # Structs already
     decode: Callable[[msgspec.Raw], Item] = _DECODERS[kind.cls].decode
-    return [_struct(decode, item) for item in items]
+    return [_struct(decode, item) for item in items], raw == len(items)
 
 
 def _struct(decode: Callable[[msgspec.Raw], Item], item: Record) -> Item:
@@ -750,8 +785,8 @@ class _CsvWriter(_Writer):
         self.columns = _CsvColumns(kind)
 
     def add(self, items: Sequence[Record]) -> None:
-        typed = _typed(self.kind, items)
-        if self.decoded or typed is not items:
+        typed, decoded = _typed(self.kind, items)
+        if self.decoded or decoded:
             self.text.write(self.columns.lines(typed))
             return
         # Structs built by the caller may hold any type: a cell at a time.
@@ -787,30 +822,33 @@ class _ParquetWriter(_Writer):
         }
         self.schema = pa.schema([(name, types[type_]) for name, type_ in kind.schema])
         self.writer = pq.ParquetWriter(out.file, self.schema)
-        # Each batch of items is made Arrow arrays as it comes, while its Structs are still
-        # in the cache (2x cheaper than a row group's worth at once); a row group is written
-        # once PARQUET_ROW_GROUP_SIZE rows are held.
-        self.batches: list[Any] = []
+        # Each batch of items is split into columns as it comes, while its Structs are still
+        # in the cache (transposing a row group's worth at once costs twice as much); a row
+        # group is made Arrow arrays, one pyarrow call a column, once it is held whole.
+        self.columns: list[list[object]] = [[] for _ in kind.schema]
         self.held = 0
+        self.timestamps = [type_ == "timestamp" for _, type_ in kind.schema]
 
     def add(self, items: Sequence[Record]) -> None:
-        typed = _typed(self.kind, items)
+        typed, decoded = _typed(self.kind, items)
         if not typed:
             return
-        pa = self.pa
-        try:
-            if self.decoded or typed is not items:
-                arrays = self._arrays(typed)
-            else:  # Structs built by the caller may hold any type: Arrow checks each value
-                columns = zip(*map(self.kind.row, typed), strict=True)
-                arrays = [
-                    pa.array(values, type=field.type)
-                    for values, field in zip(columns, self.schema, strict=True)
-                ]
-        except pa.ArrowInvalid as exc:
-            raise ValueError(f"cannot write these rows to Parquet: {exc}") from exc
-        self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
-        self.held += len(typed)
+        count = len(typed)
+        if self.decoded or decoded:
+            for held, column, stamp in zip(
+                self.columns, _columns(self.kind, typed), self.timestamps, strict=True
+            ):
+                if column is None:
+                    held.extend(itertools.repeat(None, count))
+                elif stamp:
+                    held.extend(_utc_texts(column))
+                else:
+                    held.extend(column)
+        else:  # Structs built by the caller may hold any type: Arrow checks each value
+            rows = zip(*map(self.kind.row, typed), strict=True)
+            for held, column, stamp in zip(self.columns, rows, self.timestamps, strict=True):
+                held.extend(_utc_texts(_datetimes(column)) if stamp else column)
+        self.held += count
 
     def full(self) -> bool:
         return self.held >= PARQUET_ROW_GROUP_SIZE
@@ -821,34 +859,23 @@ class _ParquetWriter(_Writer):
             await self._write_group()
 
     async def _write_group(self) -> None:
-        held = self.pa.Table.from_batches(self.batches, schema=self.schema)
-        rest = held.slice(PARQUET_ROW_GROUP_SIZE)  # slices share the arrays: nothing copied
-        self.batches, self.held = rest.to_batches(), rest.num_rows
-        group = held.slice(0, PARQUET_ROW_GROUP_SIZE)
+        group = [held[:PARQUET_ROW_GROUP_SIZE] for held in self.columns]
+        for held in self.columns:
+            del held[:PARQUET_ROW_GROUP_SIZE]
+        self.held = len(self.columns[0])
         await anyio.to_thread.run_sync(self._write, group)
 
-    def _write(self, group: Any) -> None:  # noqa: ANN401  (a pyarrow Table: pyarrow is untyped)
-        self.writer.write_table(group, row_group_size=PARQUET_ROW_GROUP_SIZE)
-
-    def _arrays(self, items: Sequence[Item]) -> list[Any]:
-        """The Arrow arrays of decoded ``items``' columns (see ``_CsvColumns``).
-
-        Timestamps go through their UTC text, which Arrow parses in C++, instead of one
-        Python datetime at a time; the values are the same.
-        """
+    def _write(self, group: list[list[object]]) -> None:
         pa, arrays = self.pa, []
-        columns = _columns(self.kind, items)
-        for column, field, (_, type_) in zip(columns, self.schema, self.kind.schema, strict=True):
-            if column is None:
-                arrays.append(pa.nulls(len(items), type=field.type))
-                continue
-            encoded = _encoded_timestamps(column) if type_ == "timestamp" else None
-            if encoded is None:
-                arrays.append(pa.array(column, type=field.type))
-            else:
-                texts = pa.array(_OPTIONAL_TEXTS.decode(encoded), type=pa.string())
-                arrays.append(texts.cast(field.type))
-        return arrays
+        try:
+            for values, field, stamp in zip(group, self.schema, self.timestamps, strict=True):
+                if stamp:  # UTC texts (see add): Arrow parses them in C++
+                    arrays.append(pa.array(values, type=pa.string()).cast(field.type))
+                else:
+                    arrays.append(pa.array(values, type=field.type))
+        except pa.ArrowInvalid as exc:
+            raise ValueError(f"cannot write these rows to Parquet: {exc}") from exc
+        self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
 
     async def close(self) -> None:
         while self.held:

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -67,7 +68,23 @@ def per_cell_csv(items: Iterable[SimCard | SimCardAction], kind: type[Any] = Sim
     return text.getvalue()
 
 
+def written_parquet(items: list[Any], kind: type[Any] = SimCard, *, decoded: bool) -> pa.Table:
+    """What ``_ParquetWriter`` writes of ``items``: by columns if ``decoded``, else per cell."""
+    sink = io.BytesIO()
+    writer = _ParquetWriter(_Output(sink), _KINDS[kind])
+    writer.decoded = decoded
+    try:
+        writer.add(items)
+        anyio.run(writer.close)
+    finally:
+        writer.abort()
+    table = pq.read_table(io.BytesIO(sink.getvalue()))
+    assert table.schema == arrow_schema(kind)
+    return table
+
+
 def per_cell_arrow(items: list[Any], kind: type[Any] = SimCard) -> pa.Table:
+    """Each column's Python values given to ``pa.array``, as for Structs the caller built."""
     schema = arrow_schema(kind)
     columns = zip(*map(_KINDS[kind].row, items), strict=True)
     arrays = [pa.array(values, type=f.type) for values, f in zip(columns, schema, strict=True)]
@@ -79,12 +96,9 @@ def arrow_schema(kind: type[Any]) -> pa.Schema:
 
 
 def by_columns_arrow(items: list[Any], kind: type[Any] = SimCard) -> pa.Table:
-    writer = _ParquetWriter(_Output(io.BytesIO()), _KINDS[kind])
-    try:
-        assert writer.schema == arrow_schema(kind)
-        return pa.Table.from_arrays(writer._arrays(items), schema=writer.schema)
-    finally:
-        writer.abort()
+    by_columns = written_parquet(items, kind, decoded=True)
+    assert by_columns.equals(written_parquet(items, kind, decoded=False))
+    return by_columns
 
 
 # --- edge records: what the API might send, decoded as a stream decodes it ------------------
@@ -139,6 +153,7 @@ EDGES: list[dict[str, Any]] = [
         "updated_at": "2025-12-31T23:30:00-01:00",
     },
     {**BASE, "created_at": "0001-01-01T00:00:00Z", "updated_at": "9999-12-31T23:59:59.999999Z"},
+    {**BASE, "created_at": "2025-05-29T23:39:45.894", "updated_at": "2025-05-29T23:39:45"},
     {
         **BASE,
         "current_billing_period_consumed_data": {"amount": "0.0000001", "unit": "kB"},
@@ -221,10 +236,16 @@ def test_an_amount_parquet_would_round_is_refused_by_columns_too() -> None:
     card = CARDS.decode(
         json.dumps([{**BASE, "data_limit": {"amount": "1E-10", "unit": "B"}}]).encode()
     )
-    with pytest.raises(pa.ArrowInvalid):
-        by_columns_arrow(card)
-    with pytest.raises(pa.ArrowInvalid):
-        per_cell_arrow(card)
+    for decoded in (True, False):
+        with pytest.raises(ValueError, match="cannot write these rows to Parquet"):
+            written_parquet(card, decoded=decoded)
+
+
+def test_a_timestamp_parquet_cannot_hold_is_refused() -> None:
+    """A caller's Struct with text where a datetime belongs is refused, naming the type."""
+    card = SimCard(id="x", created_at="2025-05-29T23:39:45Z")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="a str for a timestamp"):
+        written_parquet([card], decoded=False)
 
 
 def test_the_csv_memos_start_over_past_their_limit() -> None:
@@ -339,7 +360,7 @@ async def test_raw_edge_records_export_as_their_structs_do(
     tmp_path: Path, fmt: ExportFormat
 ) -> None:
     """Raw records (decoded here, by columns) write what the same cards as Structs write."""
-    edges = EDGES[:10] + EDGES[11:] if fmt == "parquet" else EDGES
+    edges = EDGES[:11] + EDGES[12:] if fmt == "parquet" else EDGES
     raws = [RawRecord(str(r["id"]), msgspec.Raw(json.dumps(r).encode())) for r in edges]
     cards = CARDS.decode(json.dumps(edges).encode())
     from_raw, from_structs = tmp_path / "raw", tmp_path / "structs"
@@ -354,7 +375,7 @@ async def test_raw_edge_records_export_as_their_structs_do(
 
 def test_amounts_in_csv_stay_plain_decimal_by_columns() -> None:
     """Exponent forms are written out in full, by columns as per cell."""
-    cards = CARDS.decode(json.dumps([EDGES[3], EDGES[10]]).encode())
+    cards = CARDS.decode(json.dumps([EDGES[3], EDGES[11]]).encode())
     rows = list(csv.reader(io.StringIO(_CsvColumns(_KINDS[SimCard]).lines(cards))))
     index = [name for name, _ in _KINDS[SimCard].schema].index
     assert rows[0][index("data_limit_amount")] == "1000"
