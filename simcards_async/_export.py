@@ -364,8 +364,6 @@ def _timestamp_text(value: dt.datetime) -> str:
 # the common path (a zone other than UTC, an amount in exponent form, ...) falls back to
 # the per-cell functions above for that column, so the text is the same either way.
 
-#: Characters that make the ``csv`` module quote a cell (default dialect, QUOTE_MINIMAL).
-_QUOTED = ('"', ",", "\r", "\n")
 #: Entries a per-column memo keeps before it starts over (memory stays bounded).
 _MEMO_LIMIT = 4096
 _BOOL_TEXT: dict[object, str] = {True: "true", False: "false", None: ""}
@@ -374,7 +372,11 @@ _OPTIONAL_TEXTS = msgspec.json.Decoder(list[str | None])
 
 
 def _csv_quote(text: str) -> str:
-    """``text`` as the ``csv`` module writes a cell: quoted, quotes doubled, when it must be."""
+    """``text`` as the ``csv`` module writes a cell: quoted, quotes doubled, when it must be.
+
+    The default dialect (QUOTE_MINIMAL) quotes a cell holding a delimiter, a quote or a line
+    break (``tests/test_export_columns.py`` checks it against the ``csv`` module).
+    """
     if '"' in text or "," in text or "\r" in text or "\n" in text:
         return '"' + text.replace('"', '""') + '"'
     return text
@@ -531,6 +533,7 @@ _DECODERS: dict[type[Item], msgspec.json.Decoder[Item]] = {
 
 
 _RAW_TYPES = (RawRecord, msgspec.Raw)
+_RAW_CLASSES = frozenset(_RAW_TYPES)
 
 
 def _typed(kind: _Kind, items: Sequence[Record]) -> tuple[Sequence[Item], bool]:
@@ -538,7 +541,7 @@ def _typed(kind: _Kind, items: Sequence[Record]) -> tuple[Sequence[Item], bool]:
 
     And whether msgspec decoded every one of them here (then each holds its declared types).
     """
-    raw = sum(item.__class__ in _RAW_TYPES for item in items)
+    raw = sum(map(_RAW_CLASSES.__contains__, map(type, items)))
     if not raw:
         return items, False  # type: ignore[return-value]  # Structs already
     decode: Callable[[msgspec.Raw], Item] = _DECODERS[kind.cls].decode
@@ -777,31 +780,45 @@ class _JsonArrayWriter(_JsonLinesWriter):
 class _CsvWriter(_Writer):
     def __init__(self, out: _Output, kind: _Kind, *, gzip: bool = False) -> None:
         super().__init__(out, kind, gzip=gzip)
-        self.text = io.StringIO()
+        # The text held, in pieces joined at a write: asking a StringIO its size (tell)
+        # after every page copies all it holds each time.
+        self.parts: list[str] = []
+        self.size = 0
+        self.text = io.StringIO()  # for the ``csv`` module: the header, a caller's Structs
         self.csv = csv.writer(self.text)
         if out.fresh:  # a resumed file has its header already
             self.csv.writerow(name for name, _ in kind.schema)
-
+            self._take_text()
         self.columns = _CsvColumns(kind)
 
     def add(self, items: Sequence[Record]) -> None:
         typed, decoded = _typed(self.kind, items)
         if self.decoded or decoded:
-            self.text.write(self.columns.lines(typed))
+            lines = self.columns.lines(typed)
+            self.parts.append(lines)
+            self.size += len(lines)
             return
         # Structs built by the caller may hold any type: a cell at a time.
         row, cell = self.kind.row, _csv_cell
         self.csv.writerows(
             [v if v.__class__ is str else cell(v) for v in row(item)] for item in typed
         )
+        self._take_text()
 
-    def full(self) -> bool:
-        return self.text.tell() >= _FLUSH_BYTES
-
-    async def flush(self) -> None:
-        data = self.text.getvalue().encode()
+    def _take_text(self) -> None:
+        text = self.text.getvalue()
         self.text.seek(0)
         self.text.truncate()
+        self.parts.append(text)
+        self.size += len(text)
+
+    def full(self) -> bool:
+        return self.size >= _FLUSH_BYTES
+
+    async def flush(self) -> None:
+        data = "".join(self.parts).encode()
+        self.parts.clear()
+        self.size = 0
         if data:
             await self._emit(data)
 
