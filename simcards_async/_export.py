@@ -454,16 +454,14 @@ def _utc_texts(column: Sequence[object]) -> list[str | None]:
     """
     encoded = _encoded_timestamps(column)
     if encoded is None:
-        column = [
-            value
-            if value is None
-            else value.replace(tzinfo=dt.UTC)
-            if value.tzinfo is None  # type: ignore[attr-defined]
-            else value.astimezone(dt.UTC)  # type: ignore[attr-defined]
-            for value in column
-        ]
-        encoded = _JSON.encode(column)
+        encoded = _JSON.encode(list(map(_as_utc, column)))
     return _OPTIONAL_TEXTS.decode(encoded)
+
+
+def _as_utc(value: object) -> object:
+    if not isinstance(value, dt.datetime):
+        return value  # None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class _CsvColumns:
