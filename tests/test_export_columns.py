@@ -1,0 +1,368 @@
+"""CSV built a column at a time (decoded items) equals the per-cell way, byte for byte.
+
+A stream's pages, and raw records, are written to CSV by ``_CsvColumns``; Structs the caller
+built by the per-cell path (``_sim_card_row`` and ``_csv_cell`` into the ``csv`` module).
+These tests pin that both write the same bytes over the mock's fleet, edge records and random
+ones, and that Parquet holds the same values whichever way the items come.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import io
+import json
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from simcards_async import RawRecord, SimCard, SimCardAction, SimCardsClient
+from simcards_async._export import (
+    _KINDS,
+    ExportFormat,
+    _columns,
+    _csv_cell,
+    _CsvColumns,
+    _Output,
+    _ParquetWriter,
+    export,
+)
+from simcards_async.testing import MockTelnyxServer
+
+pytestmark = pytest.mark.anyio
+
+KEY = "KEYexport-column-tests"
+CARDS = msgspec.json.Decoder(list[SimCard])
+ACTIONS = msgspec.json.Decoder(list[SimCardAction])
+ARROW_TYPES = {
+    "string": pa.string(),
+    "bool": pa.bool_(),
+    "int": pa.int64(),
+    "decimal": pa.decimal128(38, 9),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "list": pa.list_(pa.string()),
+    "json": pa.string(),
+}
+
+
+async def replay(items: Iterable[Any]) -> AsyncIterator[Any]:
+    """An async iterable that is not a stream: its Structs take the per-cell path."""
+    for item in items:
+        yield item
+
+
+def per_cell_csv(items: Iterable[SimCard | SimCardAction], kind: type[Any] = SimCard) -> str:
+    """The CSV lines of ``items`` as the ``csv`` module writes ``_csv_cell`` of each value."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerows([_csv_cell(value) for value in _KINDS[kind].row(item)] for item in items)
+    return text.getvalue()
+
+
+def written_parquet(items: list[Any], kind: type[Any] = SimCard) -> pa.Table:
+    """What ``_ParquetWriter`` writes of ``items``."""
+    sink = io.BytesIO()
+    writer = _ParquetWriter(_Output(sink), _KINDS[kind])
+    try:
+        writer.add(items)
+        anyio.run(writer.close)
+    finally:
+        writer.abort()
+    table = pq.read_table(io.BytesIO(sink.getvalue()))
+    assert table.schema == arrow_schema(kind)
+    return table
+
+
+def per_cell_arrow(items: list[Any], kind: type[Any] = SimCard) -> pa.Table:
+    """Each column's Python values given to ``pa.array``, as for Structs the caller built."""
+    schema = arrow_schema(kind)
+    columns = zip(*map(_KINDS[kind].row, items), strict=True)
+    arrays = [pa.array(values, type=f.type) for values, f in zip(columns, schema, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def arrow_schema(kind: type[Any]) -> pa.Schema:
+    return pa.schema([(name, ARROW_TYPES[type_]) for name, type_ in _KINDS[kind].schema])
+
+
+# --- edge records: what the API might send, decoded as a stream decodes it ------------------
+
+BASE: dict[str, Any] = {
+    "id": "6b1b1a1e-0000-4000-8000-000000000001",
+    "record_type": "sim_card",
+    "status": {"value": "enabled", "reason": "Active, ready to connect."},
+    "type": "physical",
+    "iccid": "89310410106543789301",
+    "tags": ["a"],
+    "created_at": "2025-05-29T23:39:45.894Z",
+    "updated_at": "2025-06-10T14:34:24.287Z",
+    "current_billing_period_consumed_data": {"amount": "20787.0", "unit": "MB"},
+}
+GROUP: dict[str, Any] = {
+    "id": "g1",
+    "name": 'Default, "main" group',
+    "default": True,
+    "data_limit": {"amount": "100.0", "unit": "GB"},
+    "consumed_data": None,
+    "created_at": "2022-05-25T07:49:14.023+02:00",
+    "updated_at": None,
+}
+EDGES: list[dict[str, Any]] = [
+    BASE,
+    {"id": "only-an-id"},  # every other field missing: defaults and empty cells
+    {
+        **BASE,
+        "status": {"value": None, "reason": 'line one\nline "two"\r\nend, done'},
+        "tags": ["floor;3", 'say "hi"', "a,b", "ünï ☃", ""],
+        "authorized_imeis": [],
+        "msisdn": None,
+        "iccid": "",
+        "eid": "=cmd|' /C calc'!A0",
+        "data_limit": None,
+        "current_billing_period_consumed_data": {"amount": None, "unit": None},
+        "actions_in_progress": True,
+        "voice_enabled": False,
+        "resources_with_in_progress_actions": [{"id": "r1", "type": "x,y"}],
+        "version": "4.3",
+        "not_in_the_spec": {"nested": [1, 2, 3]},
+    },
+    {**BASE, "sim_card_group": GROUP, "data_limit": {"amount": "1E+3", "unit": "MB"}},
+    {**BASE, "sim_card_group": {**GROUP, "data_limit": None, "consumed_data": {"amount": "-0"}}},
+    {**BASE, "sim_card_group": None, "authorized_imeis": ["490154203237518", "35,1"]},
+    {**BASE, "created_at": "2025-05-29T23:39:45Z", "updated_at": "2025-05-29T23:39:45.000Z"},
+    {**BASE, "created_at": "2025-05-29T23:39:45.000001Z", "updated_at": "2025-05-29T23:39:45.1Z"},
+    {
+        **BASE,
+        "created_at": "2025-05-29T23:39:45.894+05:30",
+        "updated_at": "2025-12-31T23:30:00-01:00",
+    },
+    {**BASE, "created_at": "0001-01-01T00:00:00Z", "updated_at": "9999-12-31T23:59:59.999999Z"},
+    {**BASE, "created_at": "2025-05-29T23:39:45.894", "updated_at": "2025-05-29T23:39:45"},
+    {
+        **BASE,
+        "current_billing_period_consumed_data": {"amount": "0.0000001", "unit": "kB"},
+        "data_limit": {"amount": "12345678901234567890.123456789", "unit": "B"},
+    },
+    {
+        **BASE,
+        "current_device_location": {
+            "latitude": "41.1",
+            "longitude": "-8.6",
+            "accuracy": 12,
+            "accuracy_unit": "m",
+        },
+        "current_imei": "457032284023794",
+        "ipv4": "10.0.0.1",
+        "pin_puk_codes": {"pin1": "1234", "puk1": "5678"},
+    },
+    {**BASE, "current_device_location": {"accuracy": None}, "live_data_session": "connected"},
+]
+ACTION_EDGES: list[dict[str, Any]] = [
+    {
+        "id": "a1",
+        "record_type": "sim_card_action",
+        "sim_card_id": "c1",
+        "action_type": "set_standby",
+        "status": {"value": "completed", "reason": 'done, "ok"'},
+        "settings": {"k": "v, w"},
+        "created_at": "2025-05-29T23:39:45.894Z",
+        "updated_at": "2025-05-29T23:39:45.894123+01:00",
+    },
+    {"id": "a2", "settings": None, "status": {}},
+    {"id": "a3", "settings": {}, "bulk_sim_card_action_id": "b1", "extra": True},
+]
+
+
+def decoded_edges() -> list[SimCard]:
+    return CARDS.decode(json.dumps(EDGES).encode())
+
+
+def test_columns_hold_what_the_rows_hold() -> None:
+    """``_columns`` gives, column by column, exactly the values ``_sim_card_row`` gives."""
+    for items, kind in (
+        (decoded_edges(), SimCard),
+        (ACTIONS.decode(json.dumps(ACTION_EDGES).encode()), SimCardAction),
+        # Every card without a group, and groups that are all there (no missing object).
+        (CARDS.decode(json.dumps(EDGES[:3]).encode()), SimCard),
+        (CARDS.decode(json.dumps([EDGES[3], EDGES[3]]).encode()), SimCard),
+    ):
+        rows = list(zip(*map(_KINDS[kind].row, items), strict=True))
+        columns = _columns(_KINDS[kind], items)
+        assert [(None,) * len(items) if c is None else tuple(c) for c in columns] == rows
+
+
+def test_edge_records_give_the_same_csv_by_columns() -> None:
+    """Nulls, missing objects, quotes, commas, newlines, offsets, odd amounts: same CSV bytes."""
+    cards = decoded_edges()
+    assert _CsvColumns(_KINDS[SimCard]).lines(cards) == per_cell_csv(cards)
+    for card in cards:  # one at a time too: each column then holds one kind of value
+        assert _CsvColumns(_KINDS[SimCard]).lines([card]) == per_cell_csv([card])
+    actions = ACTIONS.decode(json.dumps(ACTION_EDGES).encode())
+    by_columns = _CsvColumns(_KINDS[SimCardAction]).lines(actions)
+    assert by_columns == per_cell_csv(actions, SimCardAction)
+
+
+def test_an_empty_batch_gives_no_lines() -> None:
+    """A batch of no items writes nothing (the header is the writer's)."""
+    assert _CsvColumns(_KINDS[SimCard]).lines([]) == ""
+
+
+def test_edge_records_give_their_values_in_parquet() -> None:
+    """Parquet holds, for edge records, what ``pa.array`` makes of each column's values."""
+    cards = decoded_edges()[:-3] + decoded_edges()[-2:]  # the amount with 10 places: below
+    assert written_parquet(cards).equals(per_cell_arrow(cards))
+    actions = ACTIONS.decode(json.dumps(ACTION_EDGES).encode())
+    assert written_parquet(actions, SimCardAction).equals(per_cell_arrow(actions, SimCardAction))
+
+
+def test_an_amount_parquet_would_round_is_refused() -> None:
+    """0.0000001 fits decimal(38, 9); 1E-10 does not, and is refused rather than rounded."""
+    card = CARDS.decode(
+        json.dumps([{**BASE, "data_limit": {"amount": "1E-10", "unit": "B"}}]).encode()
+    )
+    with pytest.raises(ValueError, match="cannot write these rows to Parquet"):
+        written_parquet(card)
+
+
+def test_the_csv_memos_start_over_past_their_limit() -> None:
+    """Distinct quoted texts beyond the memo's limit still come out right (memory bounded)."""
+    records = [
+        {**BASE, "id": str(n), "tags": [f"t{n}"], "status": {"reason": f"r, {n}"}}
+        for n in range(5000)
+    ]
+    cards = CARDS.decode(json.dumps(records).encode())
+    columns = _CsvColumns(_KINDS[SimCard])
+    for start in range(0, len(cards), 250):
+        assert columns.lines(cards[start : start + 250]) == per_cell_csv(cards[start : start + 250])
+    memos = [c.args[0] for c in columns.converters if isinstance(c, functools.partial)]
+    assert memos
+    assert all(len(memo) <= 4096 + 250 for memo in memos)
+
+
+# --- property: any strings, timestamps and amounts ------------------------------------------
+
+TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+    ['"', ",", "\n", "\r", "\r\n", " ", "", '""', "a,b", "null", "[]"]
+)
+# Hypothesis takes naive bounds and adds the zones itself.
+STAMPS = st.datetimes(
+    min_value=dt.datetime(1, 1, 2),  # noqa: DTZ001
+    max_value=dt.datetime(9999, 12, 30),  # noqa: DTZ001
+    timezones=st.sampled_from(
+        [dt.UTC, dt.timezone(dt.timedelta(hours=5, minutes=30)), dt.timezone(dt.timedelta(0))]
+    ),
+)
+AMOUNTS = st.decimals(allow_nan=False, allow_infinity=False, places=None).filter(
+    lambda d: abs(d.adjusted()) < 20
+)
+
+
+@st.composite
+def records(draw: st.DrawFn) -> dict[str, Any]:
+    optional = st.none() | TEXT
+    record: dict[str, Any] = {
+        "id": draw(TEXT),
+        "status": {"value": draw(optional), "reason": draw(optional)},
+        "iccid": draw(optional),
+        "tags": draw(st.lists(TEXT, max_size=3)),
+        "authorized_imeis": draw(st.none() | st.lists(TEXT, max_size=2)),
+        "created_at": draw(st.none() | STAMPS.map(dt.datetime.isoformat)),
+        "updated_at": draw(st.none() | STAMPS.map(dt.datetime.isoformat)),
+        "voice_enabled": draw(st.booleans()),
+        "version": draw(optional),
+    }
+    if draw(st.booleans()):
+        record["data_limit"] = {"amount": str(draw(AMOUNTS)), "unit": draw(optional)}
+    if draw(st.booleans()):
+        record["sim_card_group"] = {"name": draw(optional), "created_at": None}
+    return record
+
+
+@settings(max_examples=150)
+@given(st.lists(records(), max_size=6))
+@example([{"id": "x", "status": {"reason": 'é,"\n'}, "created_at": "2020-01-01T00:00:00Z"}])
+def test_any_records_give_the_same_csv_by_columns(batch: list[dict[str, Any]]) -> None:
+    """Whatever the strings, zones and amounts, CSV by columns is the ``csv`` module's."""
+    cards = CARDS.decode(msgspec.json.encode(batch))
+    assert _CsvColumns(_KINDS[SimCard]).lines(cards) == per_cell_csv(cards)
+
+
+# --- whole exports: a stream's pages (by columns) against the same cards as Structs ---------
+
+
+@pytest.fixture
+async def fleet() -> AsyncIterator[SimCardsClient]:
+    async with (
+        MockTelnyxServer(sim_cards=1200, actions=600, seed=11) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=4) as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet"])
+@pytest.mark.parametrize("group", [False, True])
+async def test_a_listing_exports_as_its_cards_do(
+    tmp_path: Path, fleet: SimCardsClient, fmt: ExportFormat, group: bool
+) -> None:
+    """A listing (CSV by columns) writes the same file as its cards fed one by one (per cell)."""
+    cards = await fleet.sim_cards(include_sim_card_group=group).collect()
+    streamed, replayed = tmp_path / "streamed", tmp_path / "replayed"
+    await export(fleet.sim_cards(include_sim_card_group=group), streamed, format=fmt)
+    await export(replay(cards), replayed, format=fmt)
+    if fmt == "parquet":
+        assert pq.read_table(streamed).equals(pq.read_table(replayed))
+        assert pq.read_table(streamed).num_rows == len(cards)
+    else:
+        assert streamed.read_bytes() == replayed.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+async def test_actions_export_as_their_structs_do(
+    tmp_path: Path, fleet: SimCardsClient, fmt: ExportFormat
+) -> None:
+    """SIM card actions too: the same file from the listing as from its Structs."""
+    actions = await fleet.sim_card_actions().collect()
+    streamed, replayed = tmp_path / "streamed", tmp_path / "replayed"
+    await export(fleet.sim_card_actions(), streamed, format=fmt)
+    await export(replay(actions), replayed, format=fmt)
+    if fmt == "parquet":
+        assert pq.read_table(streamed).equals(pq.read_table(replayed))
+    else:
+        assert streamed.read_bytes() == replayed.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+async def test_raw_edge_records_export_as_their_structs_do(
+    tmp_path: Path, fmt: ExportFormat
+) -> None:
+    """Raw records (decoded here, by columns) write what the same cards as Structs write."""
+    edges = EDGES[:11] + EDGES[12:] if fmt == "parquet" else EDGES
+    raws = [RawRecord(str(r["id"]), msgspec.Raw(json.dumps(r).encode())) for r in edges]
+    cards = CARDS.decode(json.dumps(edges).encode())
+    from_raw, from_structs = tmp_path / "raw", tmp_path / "structs"
+    await export(replay(raws), from_raw, format=fmt)
+    await export(replay(cards), from_structs, format=fmt)
+    if fmt == "parquet":
+        assert pq.read_table(from_raw).equals(pq.read_table(from_structs))
+    else:
+        assert from_raw.read_bytes() == from_structs.read_bytes()
+        assert from_raw.read_bytes().count(b"\r\n") > len(edges) + 1  # a quoted one too
+
+
+def test_amounts_in_csv_stay_plain_decimal_by_columns() -> None:
+    """Exponent forms are written out in full, by columns as per cell."""
+    cards = CARDS.decode(json.dumps([EDGES[3], EDGES[11]]).encode())
+    rows = list(csv.reader(io.StringIO(_CsvColumns(_KINDS[SimCard]).lines(cards))))
+    index = [name for name, _ in _KINDS[SimCard].schema].index
+    assert rows[0][index("data_limit_amount")] == "1000"
+    assert rows[1][index("current_billing_period_consumed_data_amount")] == "0.0000001"
+    assert rows[1][index("data_limit_amount")] == "12345678901234567890.123456789"
