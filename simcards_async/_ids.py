@@ -2,27 +2,31 @@
 
 A stream must never yield an id twice, whatever the server sends, so it keeps every
 id it delivered. The newest ids sit in a plain ``set`` (checked in C); every ``FOLD``
-ids they are folded, in C passes, into two places:
+ids they are folded, in C passes, and kept in two places:
 
-- a filter in memory, about one byte an id: a Bloom filter blocked in 64-bit words
-  (``_MASK_BITS`` bits of the id's word, the word by the hash). It answers "new" for
-  all but a few in a hundred new ids, and "maybe" for every folded one: bits are only
-  ever added, so a folded id is always looked up, never taken for new;
-- 16-byte binary records (UUIDs), grouped by partition (the hash's top bits), staged
-  in memory and written every ``STAGE`` records to an anonymous temporary file (removed
-  by the OS once closed), each partition in its own extent. Only a "maybe" reads one
-  partition back (``os.pread``, a few kB) and searches it (``bytes.find``).
+- a filter in memory, about one byte an id: a Bloom filter blocked in words of
+  ``_WORD_BITS`` bits (``_MASK_BITS`` bits of the id's word, the word and the bits
+  chosen by the hash), marked as each page is accepted. It answers "new" for all but
+  a few in a hundred new ids, and "maybe" for every delivered one: bits are only ever
+  added, so a folded id is always looked up, never taken for new;
+- 16-byte binary records (UUIDs), grouped by partition (the hash's top bits): staged
+  in memory, written every ``STAGE`` records as a run (records in partition order,
+  and where each partition starts) to an anonymous temporary file, which the OS
+  removes once it is closed. Two runs of the same size merge into one, partition by
+  partition (C slices, a MiB at a time), so a partition is in a few runs at most.
+  Only a "maybe" reads its partition back (``os.pread``, a few kB a run) and searches
+  it (``bytes.find``). Nothing is mapped into memory: the file's pages are the OS's
+  cache, not the process's.
 
-Without a temporary file (a read-only file system) the records stay in memory, exact
-as before, 16 bytes an id. More ids than expected start a new, twice larger filter
-and set of extents (a "generation"), so the filter never fills up.
+Without a temporary file (a read-only file system, a full disk) the records stay in
+memory, exact as before, 16 bytes an id. More ids than expected start a new, twice
+larger filter and its runs (a "generation"), so a filter never fills up.
 A listing of up to ``UNFOLDED`` ids (as its first page announces) is never folded.
 
-Cost, measured: about 1 byte an id in memory once folded, plus the newest ``FOLD``
-ids as strings (~7 MB) and up to ``STAGE`` staged records (2 MiB); the records in the
-file (page cache, not the process's memory). An id that is not a lowercase canonical
-UUID is kept as a string (exact, ~120 bytes). ``close()`` (or dropping the set) closes
-the file.
+Cost, measured: about 1.1 bytes an id in memory once folded, plus the newest
+``FOLD`` ids as strings (~2 MB) and up to ``STAGE`` staged records (2 MiB). An id that
+is not a lowercase canonical UUID is kept as a string (exact, ~120 bytes).
+``close()`` (or dropping the set) closes the files.
 """
 
 from __future__ import annotations
