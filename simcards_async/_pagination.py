@@ -352,15 +352,18 @@ class Engine(Generic[T]):
 
     async def run(self, send: MemoryObjectSendStream[tuple[int, Page[T]]]) -> None:
         """Read the whole listing into ``send``; raise what fails."""
-        if self.deadline is None:
-            await self._read_all(send)
-            return
         try:
-            with anyio.fail_after(self.deadline):
+            if self.deadline is None:
                 await self._read_all(send)
-        except TimeoutError as exc:
-            msg = f"the listing did not finish within the {self.deadline} s deadline"
-            raise APITimeoutError(msg) from exc
+                return
+            try:
+                with anyio.fail_after(self.deadline):
+                    await self._read_all(send)
+            except TimeoutError as exc:
+                msg = f"the listing did not finish within the {self.deadline} s deadline"
+                raise APITimeoutError(msg) from exc
+        finally:
+            self.delivered.close()  # its temporary files, if it wrote any
 
     async def _read_all(self, send: MemoryObjectSendStream[tuple[int, Page[T]]]) -> None:
         if self.resume is not None and self.resume.complete:

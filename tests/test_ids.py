@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import random
+import tempfile
 import tracemalloc
 import uuid
 
-from simcards_async._ids import FOLD, DeliveredIds
+import pytest
+
+from simcards_async import _ids
+from simcards_async._ids import FOLD, STAGE, UNFOLDED, DeliveredIds
+
+#: More ids than a listing that is never folded, and three folds at least (the tests
+#: below were written for 3 * FOLD when FOLD was half of UNFOLDED).
+MANY = max(3 * FOLD, UNFOLDED + 3 * FOLD)
 
 
 def uuids(start: int, count: int) -> list[str]:
@@ -14,6 +25,17 @@ def uuids(start: int, count: int) -> list[str]:
         str(uuid.UUID(int=(n * 0x9E3779B97F4A7C15F39CC0605CEDC834) % (1 << 128)))
         for n in range(start, start + count)
     ]
+
+
+def plant(known: DeliveredIds, id: str) -> None:
+    """Set every bit of ``id``'s filter word, in every generation: it will be looked up."""
+    for g in known._generations:
+        g.words[hash(id) % len(g.words)] = (1 << _ids._WORD_BITS) - 1
+
+
+def maybe_folded(known: DeliveredIds, id: str) -> bool:
+    """Whether some generation's filter holds every bit of ``id``'s mask."""
+    return any(next(iter(g.maybe([hash(id)]))) for g in known._generations)
 
 
 def test_ids_stay_known_after_they_are_folded_into_binary() -> None:
@@ -57,10 +79,10 @@ def test_ids_of_any_shape_are_kept_exactly() -> None:
 
 
 def test_memory_per_id_is_compact_once_folded() -> None:
-    """Four FOLDs of UUIDs: the structure holds under 28 bytes an id, the newest FOLD
-    ids' set included (a set of the same strings takes about 120).
+    """Past UNFOLDED, four FOLDs of UUIDs (at least): the structure holds under 28 bytes an
+    id, the newest FOLD ids' set included (a set of the same strings takes about 120).
     """
-    ids = uuids(1, 4 * FOLD)
+    ids = uuids(1, max(4 * FOLD, UNFOLDED + FOLD))
     tracemalloc.start()
     try:
         known = DeliveredIds(len(ids))
@@ -74,11 +96,11 @@ def test_memory_per_id_is_compact_once_folded() -> None:
 
 
 def test_ids_that_share_map_slots_are_never_dropped_nor_repeated() -> None:
-    """Sized for 1 id but given 3 * FOLD: the map is saturated, nearly every slot
-    shared. A folded id is still refused and a new one still accepted, every time.
+    """Sized for 1 id but given MANY: filters grown generation by generation, many ids
+    a word. A folded id is still refused and a new one still accepted, every time.
     """
     known = DeliveredIds(1)
-    ids = uuids(1, 3 * FOLD)
+    ids = uuids(1, MANY)
     for at in range(0, len(ids), 256):
         assert known.add_if_all_new(ids[at : at + 256])
     fresh = uuids(10**7, FOLD)
@@ -86,10 +108,10 @@ def test_ids_that_share_map_slots_are_never_dropped_nor_repeated() -> None:
     assert all(i in known for i in ids)
     for at in range(0, len(fresh), 4096):
         assert known.add_if_all_new(fresh[at : at + 4096])
-    assert len(known) == 4 * FOLD
+    assert len(known) == MANY + FOLD
     for at in range(0, len(ids), 4096):
         assert not known.add_if_all_new([*uuids(10**8 + at, 3), ids[at]])
-    assert len(known) == 4 * FOLD
+    assert len(known) == MANY + FOLD
 
 
 def test_fingerprints_that_match_by_chance_do_not_drop_a_new_id() -> None:
@@ -104,7 +126,7 @@ def test_fingerprints_that_match_by_chance_do_not_drop_a_new_id() -> None:
     known.add(uuids(10**6, FOLD))  # folds, the odd ids among them
     fresh = [*uuids(10**7, 5000), "card-1", old[3].upper()]
     for each in fresh:  # every fresh id now matches its slot, so it is looked up
-        known._map[hash(each) % known._slots] = 0xFF
+        plant(known, each)
     assert not any(i in known for i in fresh)
     for at in range(0, len(fresh), 250):
         assert known.add_if_all_new(fresh[at : at + 250])
@@ -117,11 +139,157 @@ def test_every_folded_id_is_found_whatever_shares_its_slot() -> None:
     folded id's slot is marked and the id is found; fresh ids are not.
     """
     known = DeliveredIds(1)
-    ids = [f"x{n}" for n in range(1000)] + uuids(1, 3 * FOLD)
+    ids = [f"x{n}" for n in range(1000)] + uuids(1, MANY)
     for at in range(0, len(ids), 1000):
         known.add(ids[at : at + 1000])
     folded = ids[: len(known) - len(known._recent)]
     assert len(folded) >= 2 * FOLD
-    assert all(known._map[hash(each) % known._slots] for each in folded)
+    assert all(maybe_folded(known, each) for each in folded)
     assert all(each in known for each in folded)
     assert not any(each in known for each in uuids(10**7, 2000))
+
+
+@pytest.fixture
+def small(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small folds, stages and partitions: many folds, runs, merges and generations from a
+    few thousand ids (the code reads these constants when it uses them).
+    """
+    monkeypatch.setattr(_ids, "FOLD", 512)
+    monkeypatch.setattr(_ids, "UNFOLDED", 1024)
+    monkeypatch.setattr(_ids, "STAGE", 1024)
+    monkeypatch.setattr(_ids, "_PART", 64)
+
+
+def replay(known: DeliveredIds, expected: int, pages: int, seed: int) -> set[str]:
+    """Random pages checked against a plain set: fresh UUIDs, ids of any shape, repeats of
+    ids delivered long ago, just now or on the same page. Every answer must match.
+    """
+    pick = random.Random(seed)  # noqa: S311  (reproducible pages, no secret)
+    model: set[str] = set()
+    delivered: list[str] = []
+    for n in range(pages):
+        page = uuids(pick.randrange(1 << 40), pick.randrange(1, 300))
+        roll = pick.random()
+        if roll < 0.05:
+            page.append(f"card-{pick.randrange(expected + 1000)}")
+        elif roll < 0.08:
+            page.append(page[0].upper())
+        elif roll < 0.2 and delivered:
+            page.insert(pick.randrange(len(page)), delivered[pick.randrange(len(delivered))])
+        elif roll < 0.23:
+            page.append(page[-1])  # twice on the same page
+        new = model.isdisjoint(page) and len(set(page)) == len(page)
+        assert known.add_if_all_new(page) is new, n
+        if new:
+            model.update(page)
+            delivered.extend(page[:: pick.randrange(1, 50)])
+        assert len(known) == len(model)
+    return model
+
+
+@pytest.mark.usefixtures("small")
+@pytest.mark.parametrize("expected", [0, 3000, 40_000])
+def test_answers_match_a_plain_set_across_folds_runs_and_generations(expected: int) -> None:
+    """Fewer, as many or more ids than expected: every page's answer is a plain set's,
+    every delivered id is found and fresh ones are not, through many folds, runs written
+    to files, merges, and (past the expected count) new generations.
+    """
+    known = DeliveredIds(expected)
+    model = replay(known, expected, 150, seed=expected)
+    assert len(known._generations) >= 2 if expected < 20_000 else len(known._generations) == 1
+    assert known.spilled
+    assert all(each in known for each in model)
+    assert not any(each in known for each in uuids(1 << 50, 3000))
+    assert not any(known.add_if_all_new([each]) for each in list(model)[::7])
+    known.close()
+
+
+@pytest.mark.usefixtures("small")
+def test_without_a_temporary_file_records_stay_in_memory_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A read-only file system (no temporary file): the same answers, records in memory."""
+
+    def refuse() -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    known = DeliveredIds(3000)
+    model = replay(known, 3000, 100, seed=7)
+    assert not known.spilled
+    assert all(each in known for each in model)
+    assert not any(each in known for each in uuids(1 << 50, 2000))
+    known.close()
+    known.close()
+
+
+@pytest.mark.usefixtures("small")
+def test_a_failing_write_keeps_records_in_memory_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk (writes fail after a few): what was written is read back, the rest is
+    kept in memory; no answer changes.
+    """
+    writes = 0
+    pwrite = os.pwrite
+
+    def fill_up(fd: int, data: bytes, at: int) -> int:
+        nonlocal writes
+        writes += 1
+        if writes > 3:
+            raise OSError(28, "No space left on device")
+        return pwrite(fd, data, at)
+
+    monkeypatch.setattr(os, "pwrite", fill_up)
+    known = DeliveredIds(3000)
+    model = replay(known, 3000, 100, seed=11)
+    assert writes > 3
+    assert known.spilled  # the runs written before the disk filled up
+    assert all(each in known for each in model)
+    known.close()
+
+
+@pytest.mark.usefixtures("small")
+def test_close_is_idempotent_and_closes_every_file() -> None:
+    """``close()`` closes the temporary files (the OS removes them), twice is harmless;
+    dropping a set closes them too.
+    """
+    known = DeliveredIds(3000)
+    replay(known, 3000, 60, seed=3)
+    files = [run.file for g in known._generations for run in g.runs]
+    assert files
+    known.close()
+    assert all(f.closed for f in files)  # an anonymous file is gone with its descriptor
+    known.close()
+    assert not known.spilled
+
+    dropped = DeliveredIds(3000)
+    replay(dropped, 3000, 60, seed=4)
+    files = [run.file for g in dropped._generations for run in g.runs]
+    assert files
+    del dropped
+    gc.collect()
+    assert all(f.closed for f in files)
+
+
+def test_memory_is_about_a_byte_an_id_once_written_out() -> None:
+    """Past UNFOLDED and a multiple of STAGE ids, the records are in the file: what the
+    set holds in memory (traced) is its filter, under 2 bytes an id (masks included).
+    """
+    count = 2 * max(UNFOLDED, STAGE)
+    ids = uuids(1, count)
+    tracemalloc.start()
+    try:
+        known = DeliveredIds(count)
+        for at in range(0, count, 256):
+            known.add_if_all_new(ids[at : at + 256])
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(known) == count
+    assert known.spilled
+    assert held / count < 2
+    (g,) = known._generations
+    # The filter: 8 bits an id, in words of 30 used bits of 32: under 1.1 bytes an id.
+    assert len(g.words) * g.words.itemsize <= 1.1 * count
+    assert not known._recent
+    assert not g.staged
+    known.close()
