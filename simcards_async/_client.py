@@ -241,7 +241,7 @@ class SimCardsClient:
         descending. ``limit`` caps the number of cards, not the page size.
         ``rescan=True`` reads the listing a second time if it changed during the
         first pass, to deliver records that deletions shifted past the scan.
-        Every stream keeps the ids it delivered (about 26 bytes an id, see the
+        Every stream keeps the ids it delivered (about a byte an id in memory, see the
         README), so none is ever yielded twice. ``checkpoint`` names a JSON file
         rewritten after every 16th page the consumer has finished, and when it
         stops or fails (in the middle of a page, with the items of it already

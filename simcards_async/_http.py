@@ -171,7 +171,7 @@ class Transport:
         *,
         on_retry: Callable[[APIError], None] | None = None,
         page_size: int = _MAX_PAGE_SIZE,
-        turn: Callable[[], Awaitable[None]] | None = None,
+        turn: Callable[[int], Awaitable[None]] | None = None,
     ) -> T:
         """GET ``base_url + target`` and decode the answer, retrying what may be retried.
 
@@ -223,7 +223,7 @@ class Transport:
         decode: Callable[[bytes], T],
         limit: int,
         probe: Probe | None,
-        turn: Callable[[], Awaitable[None]] | None = None,
+        turn: Callable[[int], Awaitable[None]] | None = None,
     ) -> T:
         async with self.limiter.slot() as epoch:
             self.requests += 1
@@ -250,7 +250,7 @@ class Transport:
             limiter.on_throttled(epoch, pause)
             self.instruments.throttled(before, limiter.limit, pause)
         if turn is not None and success(answer.status) and answer.complete:
-            await turn()
+            await turn(len(answer.body))
         return decipher(
             answer, decode, url=url, limit=limit, secrets=self._secrets, max_hint=max_hint
         )

@@ -24,7 +24,7 @@ larger filter and its runs (a "generation"), so a filter never fills up.
 A listing of up to ``UNFOLDED`` ids (as its first page announces) is never folded.
 
 Cost, measured: about 1.1 bytes an id in memory once folded, plus the newest
-``FOLD`` ids as strings (~2 MB) and up to ``STAGE`` staged records (2 MiB). An id that
+``FOLD`` ids as strings (~2 MB) and up to ``STAGE`` staged records (512 KiB). An id that
 is not a lowercase canonical UUID is kept as a string (exact, ~120 bytes).
 ``close()`` (or dropping the set) closes the files.
 """
@@ -52,7 +52,7 @@ FOLD = 16384
 #: A listing of up to this many ids (as its first page announces) is never folded.
 UNFOLDED = 131072
 #: Records staged in memory before they are written to the temporary file.
-STAGE = 131072
+STAGE = 32768
 #: Filter bits an expected id (one byte).
 _BITS_PER_ID = 8
 #: Bits of a filter word (30: a word is a one-digit int, the fastest to compute with).

@@ -13,10 +13,11 @@ Memory: a page that comes in long before its turn waits as the bytes it came as
 (~185 kB for 250 SIM cards), not decoded (~750 kB as Structs): it is decoded when
 it is at most ``DECODE_AHEAD`` pages from the next to hand over (its ``turn``, which
 the transport awaits between reading a 2xx answer and decoding it, so that a body
-that does not decode is still retried as part of its request). So a stream holds at
-most ``read_ahead`` bodies and ``DECODE_AHEAD + HANDOVER_PAGES + 1`` decoded pages,
-whatever the listing's size; when the consumer is the slower side (a busy CPU), the
-pages waiting for it are bodies.
+that does not decode is still retried as part of its request). No page is asked for
+while the bodies waiting hold ``HELD_BYTES`` or more. So a stream holds at most
+``read_ahead`` bodies (about ``HELD_BYTES`` of them waiting) and ``DECODE_AHEAD +
+HANDOVER_PAGES + 1`` decoded pages, whatever the listing's size; when the consumer is
+the slower side (a busy CPU), the pages waiting for it are bodies.
 
 The engine takes its pages from ``fetch(target, on_retry) -> Page``, a seam that
 tests fill without a socket. It is three parts, each with one job:
@@ -79,6 +80,7 @@ from ._throttle import AdaptiveLimiter
 __all__ = [
     "DECODE_AHEAD",
     "HANDOVER_PAGES",
+    "HELD_BYTES",
     "Engine",
     "FetchPage",
     "ReadPlan",
@@ -97,8 +99,9 @@ class _HasId(Protocol):
 T = TypeVar("T", bound=_HasId)
 P = TypeVar("P")
 
-#: Awaited by a fetch between reading a page's answer and decoding it: its turn.
-Turn = Callable[[], Awaitable[None]]
+#: Awaited by a fetch between reading a page's answer (of the given size in bytes) and
+#: decoding it: its turn.
+Turn = Callable[[int], Awaitable[None]]
 
 
 class FetchPage(Protocol[P]):
@@ -116,6 +119,9 @@ class FetchPage(Protocol[P]):
 #: Pages after the next to hand over that may be decoded as soon as they come in; the
 #: others wait for their turn as bodies (see the module docstring).
 DECODE_AHEAD = 2
+#: Bytes of answers a stream may hold waiting for their turn before it asks for another
+#: page: the read-ahead window is bounded in bytes as well as in pages (``read_ahead``).
+HELD_BYTES = 4 * 2**20
 
 #: Pages the engine may hand over ahead of the consumer. With none (a rendezvous) the
 #: engine waits for the consumer at every page, and each page costs a loop turn more.
@@ -187,7 +193,7 @@ def _meta_problem(number: int, meta: PaginationMeta, size: int, page_size: int) 
 class ReadPlan:
     """Where the scan is: its first page, its last page as far as the answers tell, its limit."""
 
-    __slots__ = ("bound", "delivered", "end", "limit", "next", "page_size", "start")
+    __slots__ = ("bound", "delivered", "end", "held", "limit", "next", "page_size", "start")
 
     def __init__(self, query: ListQuery) -> None:
         self.start = query.start_page
@@ -201,6 +207,8 @@ class ReadPlan:
         self.bound: int | None = None
         #: The page being handed over: the pages just after it may be decoded.
         self.next = self.start
+        #: Bytes of answers waiting for their turn to be decoded (at most about HELD_BYTES).
+        self.held = 0
 
     def plan(self, first: Page[Any]) -> None:
         """Plan a pass from its first page: its end, and the most pages it may read."""
@@ -426,7 +434,12 @@ class Engine(Generic[T]):
         plan = self.plan
         plan.next = number
         while True:
-            while len(slots) < window and plan.within_end(number) and plan.wants_more(len(slots)):
+            while (
+                len(slots) < window
+                and plan.held < HELD_BYTES
+                and plan.within_end(number)
+                and plan.wants_more(len(slots))
+            ):
                 slot = _Slot[T](number, loop.create_future())
                 todo.put_nowait(slot)
                 slots.append(slot)
@@ -503,11 +516,16 @@ class Engine(Generic[T]):
         loop = asyncio.get_running_loop()
         slot: _Slot[T]
 
-        async def turn() -> None:
+        async def turn(size: int) -> None:
             # Far ahead of the next page to hand over: wait as a body, not decoded.
-            if slot.number - self.plan.next > DECODE_AHEAD:
+            plan = self.plan
+            if slot.number - plan.next > DECODE_AHEAD:
                 slot.turn = loop.create_future()
-                await slot.turn
+                plan.held += size
+                try:
+                    await slot.turn
+                finally:
+                    plan.held -= size
 
         while True:
             slot = await todo.get()

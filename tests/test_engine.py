@@ -27,7 +27,14 @@ from simcards_async import (
     PaginationMeta,
     RateLimitError,
 )
-from simcards_async._pagination import DECODE_AHEAD, HANDOVER_PAGES, Engine, Resume, Turn
+from simcards_async._pagination import (
+    DECODE_AHEAD,
+    HANDOVER_PAGES,
+    HELD_BYTES,
+    Engine,
+    Resume,
+    Turn,
+)
 from simcards_async._query import sim_cards_query
 from simcards_async._stats import StreamStats
 from simcards_async._stream import Producer
@@ -56,6 +63,8 @@ class Listing:
         self.retry_with: list[APIError] = []  # errors to report through on_retry, once each
         #: Pages answered and waiting for their turn to be decoded (as the transport waits).
         self.held: list[int] = []
+        self.body_size = 1000  # the size in bytes each answer tells its turn it holds
+        self.held_when_asked: dict[int, int] = {}  # page -> answers waiting when it was asked
 
     def page(self, number: int) -> Page[Rec]:
         """Page ``number`` of the listing as it is now, with a meta that agrees with it."""
@@ -77,6 +86,7 @@ class Listing:
         """
         number = int(parse_qs(urlsplit(target).query)["page[number]"][0])
         self.requested.append(number)
+        self.held_when_asked[number] = len(self.held)
         while self.retry_with:
             on_retry(self.retry_with.pop(0))
         if self.auto:
@@ -93,7 +103,7 @@ class Listing:
                 self.in_flight -= 1
         if turn is not None:
             self.held.append(number)
-            await turn()
+            await turn(self.body_size)
             self.held.remove(number)
         return page
 
@@ -221,6 +231,38 @@ async def test_pages_far_ahead_of_the_consumer_wait_undecoded_for_their_turn() -
     assert got == list(range(1, 14))
     producer.stop()
     await producer.wait()
+
+
+async def test_no_page_is_asked_for_while_the_bodies_waiting_hold_held_bytes() -> None:
+    """The window is bounded in bytes too: with answers of over a third of HELD_BYTES, no page
+    past the window is asked for while three or more wait for their turn, however many
+    read_ahead allows; reading lets it go on, and every page comes, in order.
+    """
+    listing = Listing(3000, 100)
+    listing.body_size = HELD_BYTES // 3 + 1  # three of them are more than HELD_BYTES
+    eng = engine(listing, read_ahead=20, maximum=20)
+    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
+    receive = producer.start()
+    await settle(lambda: listing.waiting() == [1])
+    listing.answer(1)
+    await settle(lambda: listing.waiting() == list(range(2, 22)))
+    for number in range(2, 22):
+        listing.answer(number)
+    await settle(lambda: len(listing.held) >= 3)
+    listing.auto = True  # pages asked for from now on are answered at once
+    got = []
+    async for number, _ in receive:
+        got.append(number)
+        await settle()  # the engine goes as far as it may
+        assert eng.plan.held == len(listing.held) * listing.body_size
+    await producer.wait()
+    assert producer.error is None
+    assert got == list(range(1, 31))
+    assert listing.requested == list(range(1, 31))
+    # Past the first window (asked for before any answer came), each page was asked for
+    # only once fewer than three answers waited.
+    assert all(listing.held_when_asked[n] < 3 for n in range(22, 31))
+    assert eng.plan.held == 0
 
 
 async def test_a_consumer_that_does_not_read_stops_the_engine_after_the_hand_over_buffer() -> None:
