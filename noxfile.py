@@ -35,7 +35,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks side by side and write benchmarks/results/ (takes minutes)."""
-    session.install("-e", ".[bench]")
+    session.install("-e", ".[bench,parquet]")  # the export scenario writes Parquet too
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/bench_merge.py")
     session.run("python", "benchmarks/bench_observe.py")

@@ -423,11 +423,11 @@ class Engine(Generic[T]):
     ) -> bool:
         # A fixed pool of workers takes the pages handed out below: starting an anyio task
         # per page would cost more CPU than decoding it. The group still owns every worker.
-        # No more workers than the client may run at once (more would only queue for a
-        # slot); the rest of the window is pages queued for the next free worker, so that
-        # one slow page does not leave the others idle.
+        # A worker for each page of the window: a page waiting for its turn holds its worker
+        # (its answer is decoded within its request), and the others must still fetch; the
+        # client's limiter decides how many requests run at once.
         todo: asyncio.Queue[_Slot[T]] = asyncio.Queue()
-        for _ in range(min(window, self.limiter.maximum)):
+        for _ in range(window):
             tg.start_soon(self._worker, todo)
         loop = asyncio.get_running_loop()
         slots: deque[_Slot[T]] = deque()

@@ -277,20 +277,23 @@ async def test_a_consumer_that_does_not_read_stops_the_engine_after_the_hand_ove
     await producer.aclose()
 
 
-async def test_the_limiter_bounds_the_fetches_running_at_once() -> None:
-    """A limiter of 2 lets two fetches run at once, though read_ahead allows six."""
+async def test_a_worker_for_each_page_of_the_window() -> None:
+    """With read_ahead=6 the engine fetches six pages at once, whatever the limiter's size:
+    a page waiting for its turn holds its worker, so the others must still fetch. The
+    client's limiter bounds the requests in the transport (``test_concurrency_limit.py``
+    checks it at the server with read_ahead=6 and max_concurrency=2)."""
     listing = Listing(2000, 100)
     eng = engine(listing, read_ahead=6, maximum=2)
     producer = Producer(eng.run, buffer=HANDOVER_PAGES)
     producer.start()
     await settle(lambda: listing.waiting() == [1])
     listing.answer(1)
-    await settle(lambda: listing.waiting() == [2, 3])
+    await settle(lambda: listing.waiting() == [2, 3, 4, 5, 6, 7])
     await settle()
-    assert listing.waiting() == [2, 3]
+    assert listing.waiting() == [2, 3, 4, 5, 6, 7]
     listing.answer(3)
-    await settle(lambda: listing.waiting() == [2, 4])
-    assert listing.max_in_flight == 2
+    await settle(lambda: listing.waiting() == [2, 4, 5, 6, 7])
+    assert listing.max_in_flight == 6
     await producer.aclose()
 
 

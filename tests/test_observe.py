@@ -399,7 +399,8 @@ async def test_info_logs_listings_retries_and_throttling(caplog: pytest.LogCaptu
     faults = FaultPlan(script=[None, "429", 503], retry_after=0)
     async with (
         MockTelnyxServer(sim_cards=100, actions=1, faults=faults) as server,
-        SimCardsClient(KEY, server.url, retry=INSTANT, max_concurrency=1) as client,
+        # One page at a time: the 429 and the 503 are page 2's first two attempts.
+        SimCardsClient(KEY, server.url, retry=INSTANT, max_concurrency=1, read_ahead=1) as client,
     ):
         await client.sim_cards(page_size=25).collect()
     assert not _messages(caplog, "simcards_async.http", logging.DEBUG)
