@@ -281,7 +281,8 @@ async def test_a_worker_for_each_page_of_the_window() -> None:
     """With read_ahead=6 the engine fetches six pages at once, whatever the limiter's size:
     a page waiting for its turn holds its worker, so the others must still fetch. The
     client's limiter bounds the requests in the transport (``test_concurrency_limit.py``
-    checks it at the server with read_ahead=6 and max_concurrency=2)."""
+    checks it at the server with read_ahead=6 and max_concurrency=2).
+    """
     listing = Listing(2000, 100)
     eng = engine(listing, read_ahead=6, maximum=2)
     producer = Producer(eng.run, buffer=HANDOVER_PAGES)
