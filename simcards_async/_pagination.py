@@ -485,6 +485,7 @@ class Engine(Generic[T]):
     async def _take(self, slot: _Slot[T]) -> tuple[Page[T], int]:
         """A fetched page, checked, read again if stale; and when it was served."""
         page, served = slot.page, slot.served
+        slot.page = None  # an idle worker still refers to its last slot: not to its page
         assert page is not None  # noqa: S101  (set with done, unless error)
         self._check(slot.number, page)
         if self.drift.is_stale(page, served):
