@@ -348,32 +348,31 @@ def scenario_export(ctx: Context) -> JSON:
     url = ctx.url(size)
     lib = ctx.worker("lib")
     base = {"url": url, "page_size": PAGE_SIZE, "concurrency": 8}
-    entries = [Entry("floor C=8", lib, {**base, "contender": "floor", "op": "list"}, ctx.repeats)]
+    floor8 = Entry("floor C=8", lib, {**base, "contender": "floor", "op": "list"}, ctx.repeats)
     # The floor's reads without its decode: what no export can go below.
     reads = Entry(
         "floor C=8, reads only", lib, {**base, "contender": "floor", "op": "read"}, ctx.repeats
     )
-    entries.append(reads)
+    exports = []
     for fmt in FORMATS:
         for checkpoint in (False, True) if fmt in CHECKPOINT_FORMATS else (False,):
             label = f"export {fmt}" + (" + checkpoint" if checkpoint else "")
             command = {**base, "contender": "ours", "op": "export", "format": fmt}
-            entries.append(Entry(label, lib, command | {"checkpoint": checkpoint}, ctx.repeats))
+            exports.append(Entry(label, lib, command | {"checkpoint": checkpoint}, ctx.repeats))
     log(f"export: {size} cards on loopback, C=8, formats {', '.join(FORMATS)}")
-    interleave(entries, ctx)
-    floor8, rest = entries[0], entries[2:]
-    by_label = {e.label: e for e in rest}
+    interleave([floor8, reads, *exports], ctx)
+    by_label = {e.label: e for e in exports}
     out: JSON = {"sim_cards": size, "contenders": []}
     out["contenders"].append(summary(floor8, cpu_over_floor=1.0))
+    out["reads_over_floor"] = ratio(reads, floor8, "cpu")
     out["contenders"].append(
         summary(
             reads,
-            cpu_over_floor=ratio(reads, floor8, "cpu"),
+            cpu_over_floor=out["reads_over_floor"],
             cpu_over_floor_paired=paired(reads, floor8, "cpu"),
         )
     )
-    out["reads_over_floor"] = ratio(reads, floor8, "cpu")
-    for e in rest:
+    for e in exports:
         plain = by_label[e.label.removesuffix(" + checkpoint")]  # itself when unchecked
         out["contenders"].append(
             summary(
