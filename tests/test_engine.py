@@ -131,6 +131,13 @@ async def settle(condition: Callable[[], bool] | None = None, turns: int = 200) 
         pytest.fail("the condition never held")
 
 
+async def past_page_1(listing: Listing, window: list[int]) -> None:
+    """Answer page 1, then wait until exactly the pages ``window`` are asked for."""
+    await settle(lambda: listing.waiting() == [1])
+    listing.answer(1)
+    await settle(lambda: listing.waiting() == window)
+
+
 def engine(
     listing: Listing,
     *,
@@ -165,9 +172,7 @@ async def test_pages_come_in_page_order_whatever_order_the_answers_come_in() -> 
     eng = engine(listing, read_ahead=4)
     producer = Producer(eng.run, buffer=HANDOVER_PAGES)
     receive = producer.start()
-    await settle(lambda: listing.waiting() == [1])
-    listing.answer(1)
-    await settle(lambda: listing.waiting() == [2, 3, 4, 5])
+    await past_page_1(listing, [2, 3, 4, 5])
     got = []
     for number in (4, 2, 5, 3):
         listing.answer(number)
@@ -184,9 +189,7 @@ async def test_never_more_than_read_ahead_pages_are_in_flight() -> None:
     eng = engine(listing, read_ahead=3)
     producer = Producer(eng.run, buffer=HANDOVER_PAGES)
     receive = producer.start()
-    await settle(lambda: listing.waiting() == [1])
-    listing.answer(1)
-    await settle(lambda: listing.waiting() == [2, 3, 4])
+    await past_page_1(listing, [2, 3, 4])
     await settle()  # nothing else is asked for, however long the loop runs
     assert listing.requested == [1, 2, 3, 4]
     # Page 2 in: the window moves by one page, no more.
@@ -208,9 +211,7 @@ async def test_pages_far_ahead_of_the_consumer_wait_undecoded_for_their_turn() -
     eng = engine(listing, read_ahead=12, maximum=12)
     producer = Producer(eng.run, buffer=HANDOVER_PAGES)
     receive = producer.start()
-    await settle(lambda: listing.waiting() == [1])
-    listing.answer(1)
-    await settle(lambda: listing.waiting() == list(range(2, 14)))
+    await past_page_1(listing, list(range(2, 14)))
     for number in range(2, 14):
         listing.answer(number)
     # The engine hands pages 2.. over until the hand-over buffer is full; the page after
@@ -243,9 +244,7 @@ async def test_no_page_is_asked_for_while_the_bodies_waiting_hold_held_bytes() -
     eng = engine(listing, read_ahead=20, maximum=20)
     producer = Producer(eng.run, buffer=HANDOVER_PAGES)
     receive = producer.start()
-    await settle(lambda: listing.waiting() == [1])
-    listing.answer(1)
-    await settle(lambda: listing.waiting() == list(range(2, 22)))
+    await past_page_1(listing, list(range(2, 22)))
     for number in range(2, 22):
         listing.answer(number)
     await settle(lambda: len(listing.held) >= 3)
@@ -287,9 +286,7 @@ async def test_a_worker_for_each_page_of_the_window() -> None:
     eng = engine(listing, read_ahead=6, maximum=2)
     producer = Producer(eng.run, buffer=HANDOVER_PAGES)
     producer.start()
-    await settle(lambda: listing.waiting() == [1])
-    listing.answer(1)
-    await settle(lambda: listing.waiting() == [2, 3, 4, 5, 6, 7])
+    await past_page_1(listing, [2, 3, 4, 5, 6, 7])
     await settle()
     assert listing.waiting() == [2, 3, 4, 5, 6, 7]
     listing.answer(3)
@@ -313,9 +310,7 @@ async def test_a_repeat_from_inserts_is_dropped_and_counted() -> None:
     eng = engine(listing, read_ahead=1)
     producer = Producer(eng.run, buffer=HANDOVER_PAGES)
     receive = producer.start()
-    await settle(lambda: listing.waiting() == [1])
-    listing.answer(1)
-    await settle(lambda: listing.waiting() == [2])
+    await past_page_1(listing, [2])
     listing.ids[:0] = ["new1", "new2"]  # two inserts: page 2 starts with page 1's last two
     listing.answer(2)
     await settle(lambda: listing.waiting() == [3])
@@ -368,9 +363,7 @@ async def test_a_failed_page_is_raised_after_the_pages_before_it() -> None:
     eng = engine(listing, read_ahead=3)
     producer = Producer(eng.run, buffer=HANDOVER_PAGES)
     receive = producer.start()
-    await settle(lambda: listing.waiting() == [1])
-    listing.answer(1)
-    await settle(lambda: listing.waiting() == [2, 3, 4])
+    await past_page_1(listing, [2, 3, 4])
     boom = APIError("page 3 failed")
     listing.fail(3, boom)
     listing.answer(2)
@@ -386,9 +379,7 @@ async def test_stopping_cancels_every_fetch_in_flight() -> None:
     eng = engine(listing, read_ahead=4)
     producer = Producer(eng.run, buffer=HANDOVER_PAGES)
     producer.start()
-    await settle(lambda: listing.waiting() == [1])
-    listing.answer(1)
-    await settle(lambda: listing.waiting() == [2, 3, 4, 5])
+    await past_page_1(listing, [2, 3, 4, 5])
     futures = [f for n in (2, 3, 4, 5) for f in listing.pending[n]]
     await producer.aclose()
     assert all(f.cancelled() for f in futures)
