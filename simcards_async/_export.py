@@ -67,6 +67,7 @@ import datetime as dt
 import errno
 import functools
 import io
+import operator
 import os
 import secrets
 import time
@@ -502,6 +503,8 @@ _DECODERS: dict[type[Item], msgspec.json.Decoder[Item]] = {
 
 _RAW_TYPES = (RawRecord, msgspec.Raw)
 _RAW_CLASSES = frozenset(_RAW_TYPES)
+#: A ``RawRecord``'s JSON bytes (``msgspec.Raw`` is a bytes-like object).
+_RAW_BYTES: Callable[[RawRecord], msgspec.Raw] = operator.attrgetter("raw")
 
 
 def _typed(kind: _Kind, items: Sequence[Record]) -> tuple[Sequence[Item], bool]:
@@ -667,6 +670,10 @@ class _Writer(abc.ABC):
     def add(self, items: Sequence[Record]) -> None:
         """Encode ``items`` (Structs, or records as the API sent them) into memory."""
 
+    def add_raw(self, records: Sequence[RawRecord]) -> None:
+        """``add`` for a page of ``RawRecord`` only (a stream's ``raw_chunks``)."""
+        self.add(records)
+
     @abc.abstractmethod
     def full(self) -> bool:
         """Whether enough is held to be worth a write."""
@@ -713,6 +720,11 @@ class _JsonLinesWriter(_Writer):
                 encode_into(item, buffer, -1)  # a msgspec.Raw is copied as it is, too
             buffer += b"\n"
 
+    def add_raw(self, records: Sequence[RawRecord]) -> None:
+        # A page's records joined in one C call: each stays as it was sent.
+        self.buffer += b"\n".join(map(_RAW_BYTES, records))
+        self.buffer += b"\n"
+
     def full(self) -> bool:
         return len(self.buffer) >= _FLUSH_BYTES
 
@@ -739,6 +751,12 @@ class _JsonArrayWriter(_JsonLinesWriter):
                 buffer += item.raw
             else:
                 encode_into(item, buffer, -1)
+
+    def add_raw(self, records: Sequence[RawRecord]) -> None:
+        if records:
+            self.buffer += self.separator
+            self.buffer += b",\n".join(map(_RAW_BYTES, records))
+            self.separator = b",\n"
 
     async def close(self) -> None:
         self.buffer.extend(b"[]\n" if self.separator == b"[\n" else b"\n]\n")
@@ -1004,13 +1022,18 @@ class _Job:
             if stream is not None and self.fmt in _VERBATIM:
                 # Each record as the API sent it, if the stream can: also the cheapest way.
                 chunks = stream.raw_chunks(state=state)
+            raw = chunks is not None  # then every item is a RawRecord
             if chunks is None:
                 chunks = stream.chunks(state=state) if stream is not None else _chunks(items)
             async with contextlib.aclosing(chunks):
                 async for chunk in chunks:
                     writer = self._writer(chunk[0])
-                    _check_kind(chunk, writer.kind.cls)
-                    writer.add(chunk)
+                    # A stream's page holds one kind of item: its first item tells.
+                    _check_kind(chunk if stream is None else chunk[:1], writer.kind.cls)
+                    if raw:
+                        writer.add_raw(chunk)  # type: ignore[arg-type]  # RawRecords only
+                    else:
+                        writer.add(chunk)
                     count += len(chunk)
                     # Checkpointed gzip: a member per page, wherever a checkpoint falls, so
                     # that a resumed output is byte-identical to an uninterrupted one.
