@@ -243,7 +243,7 @@ class SimCardsClient:
         first pass, to deliver records that deletions shifted past the scan.
         Every stream keeps the ids it delivered (about a byte an id in memory, see the
         README), so none is ever yielded twice. ``checkpoint`` names a JSON file
-        rewritten after every 16th page the consumer has finished, and when it
+        rewritten after every 32nd page the consumer has finished, and when it
         stops or fails (in the middle of a page, with the items of it already
         yielded);
         ``resume_from`` continues from such a file without

@@ -39,7 +39,7 @@ __all__ = ["CHECKPOINT_EVERY", "PageStream"]
 #: Pages finished between two checkpoints saved as a stream is consumed. The first page,
 #: a failure, a stop and the end are always saved; a killed process resumes from the last
 #: save and reads again at most this many pages (an export cuts its output back to it).
-CHECKPOINT_EVERY = 16
+CHECKPOINT_EVERY = 32
 
 T = TypeVar("T")
 
