@@ -358,6 +358,31 @@ async def test_parquet_is_written_in_row_groups(tmp_path: Path) -> None:
     assert sizes == [PARQUET_ROW_GROUP_SIZE, PARQUET_ROW_GROUP_SIZE, 123]
 
 
+async def test_parquet_dictionary_encodes_only_the_columns_that_repeat(
+    tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
+) -> None:
+    """Ids, numbers and timestamps are written plain; statuses, units and the rest by dictionary.
+
+    The file reads back the same whatever the encoding: this pins only that a column of
+    values that are all different gets no dictionary, which would cost time and bytes.
+    """
+    target = tmp_path / "cards.parquet"
+    await export(client.sim_cards(page_size=250), target)
+    group = pq.ParquetFile(target).metadata.row_group(0)
+    chunks = [group.column(i) for i in range(group.num_columns)]
+    # A list column's chunk is its leaf ("tags.list.element"): named by its first part.
+    assert [chunk.path_in_schema.split(".")[0] for chunk in chunks] == list(SIM_CARD_COLUMNS)
+    dictionary = {
+        chunk.path_in_schema.split(".")[0]
+        for chunk in chunks
+        if chunk.dictionary_page_offset is not None
+    }
+    plain = {"id", "iccid", "imsi", "msisdn", "created_at", "updated_at"}
+    assert not dictionary & plain
+    assert {"status", "type", "record_type", "sim_card_group_id", "tags"} <= dictionary
+    assert pq.read_table(target).num_rows == server.fleet.sim_card_count
+
+
 async def test_parquet_refuses_an_amount_it_would_round(tmp_path: Path) -> None:
     """An amount with more than 9 decimal places fails loudly and leaves no file."""
     card = SimCard(id="x", data_limit=Amount(amount=Decimal("0.0000000001"), unit="MB"))
