@@ -231,6 +231,8 @@ SIM_CARD_COLUMNS: tuple[str, ...] = tuple(name for name, _ in _SIM_CARD_SCHEMA)
 SIM_CARD_ACTION_COLUMNS: tuple[str, ...] = tuple(name for name, _ in _SIM_CARD_ACTION_SCHEMA)
 
 _JSON = msgspec.json.Encoder()
+#: A column of timestamps or decimals as msgspec writes them (``_ParquetWriter._array``).
+_TEXTS_OR_NONE = msgspec.json.Decoder(list[str | None])
 _NO_GROUP = (None,) * len(_SIM_CARD_GROUP)
 _NO_LOCATION = (None,) * 4
 
@@ -842,6 +844,8 @@ class _ParquetWriter(_Writer):
             "json": pa.string(),
         }
         self.schema = pa.schema([(name, types[type_]) for name, type_ in kind.schema])
+        #: Columns whose values msgspec writes as text Arrow parses (see ``_array``).
+        self.parsed = [type_ in ("timestamp", "decimal") for _, type_ in kind.schema]
         # Named as Parquet names its leaves: a list's values are "<name>.list.element".
         dictionary = [
             f"{name}.list.element" if type_ == "list" else name
@@ -876,13 +880,33 @@ class _ParquetWriter(_Writer):
         pa, schema = self.pa, self.schema
         try:
             arrays = [
-                pa.array(values, type=field.type)
-                for values, field in zip(zip(*rows, strict=True), schema, strict=True)
+                self._array(values, field.type, parsed)
+                for values, field, parsed in zip(
+                    zip(*rows, strict=True), schema, self.parsed, strict=True
+                )
             ]
         except pa.ArrowInvalid as exc:
             # Say which column: pyarrow's message names only the value's problem.
             raise ValueError(f"cannot write these rows to Parquet: {exc}") from exc
         self.writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+
+    def _array(self, values: Sequence[object], type_: Any, parsed: bool) -> Any:  # noqa: ANN401
+        """An Arrow array of ``type_`` holding ``values``.
+
+        Timestamps and decimals msgspec decoded are written by msgspec as ISO 8601 and
+        decimal text, in C, and parsed by Arrow in C++: about 3x less CPU than Arrow
+        converting the Python objects one by one, for the same values. Anything that
+        does not parse (a timestamp without a zone, an amount Arrow would round) takes
+        the object route, which reads a naive timestamp as UTC or raises as it always did.
+        """
+        pa = self.pa
+        if parsed and self.decoded:
+            try:
+                texts = _TEXTS_OR_NONE.decode(_JSON.encode(values))
+                return pa.array(texts, type=pa.string()).cast(type_)
+            except (pa.ArrowInvalid, msgspec.ValidationError):
+                pass
+        return pa.array(values, type=type_)
 
     async def close(self) -> None:
         while self.rows:

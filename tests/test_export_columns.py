@@ -68,10 +68,13 @@ def per_cell_csv(items: Iterable[SimCard | SimCardAction], kind: type[Any] = Sim
     return text.getvalue()
 
 
-def written_parquet(items: list[Any], kind: type[Any] = SimCard) -> pa.Table:
-    """What ``_ParquetWriter`` writes of ``items``."""
+def written_parquet(
+    items: list[Any], kind: type[Any] = SimCard, *, decoded: bool = False
+) -> pa.Table:
+    """What ``_ParquetWriter`` writes of ``items`` (``decoded``: as msgspec decoded them)."""
     sink = io.BytesIO()
     writer = _ParquetWriter(_Output(sink), _KINDS[kind])
+    writer.decoded = decoded  # timestamps and decimals then go through text Arrow parses
     try:
         writer.add(items)
         anyio.run(writer.close)
@@ -216,21 +219,31 @@ def test_an_empty_batch_gives_no_lines() -> None:
     assert _CsvColumns(_KINDS[SimCard]).lines([]) == ""
 
 
-def test_edge_records_give_their_values_in_parquet() -> None:
-    """Parquet holds, for edge records, what ``pa.array`` makes of each column's values."""
+@pytest.mark.parametrize("decoded", [False, True])
+def test_edge_records_give_their_values_in_parquet(decoded: bool) -> None:
+    """Parquet holds, for edge records, what ``pa.array`` makes of each column's values.
+
+    Whichever way a column goes (Python objects, or text Arrow parses): zones other than
+    UTC, timestamps without one (read as UTC), exponents, the extreme years.
+    """
     cards = decoded_edges()[:-3] + decoded_edges()[-2:]  # the amount with 10 places: below
-    assert written_parquet(cards).equals(per_cell_arrow(cards))
+    assert written_parquet(cards, decoded=decoded).equals(per_cell_arrow(cards))
+    for card in cards:  # one at a time too: a column then holds one kind of value
+        assert written_parquet([card], decoded=decoded).equals(per_cell_arrow([card]))
     actions = ACTIONS.decode(json.dumps(ACTION_EDGES).encode())
-    assert written_parquet(actions, SimCardAction).equals(per_cell_arrow(actions, SimCardAction))
+    written = written_parquet(actions, SimCardAction, decoded=decoded)
+    assert written.equals(per_cell_arrow(actions, SimCardAction))
 
 
-def test_an_amount_parquet_would_round_is_refused() -> None:
-    """0.0000001 fits decimal(38, 9); 1E-10 does not, and is refused rather than rounded."""
+@pytest.mark.parametrize("decoded", [False, True])
+@pytest.mark.parametrize("amount", ["1E-10", "0.0000000001", "1E+40", "NaN"])
+def test_an_amount_parquet_would_round_is_refused(decoded: bool, amount: str) -> None:
+    """0.0000001 fits decimal(38, 9); these do not, and are refused rather than rounded."""
     card = CARDS.decode(
-        json.dumps([{**BASE, "data_limit": {"amount": "1E-10", "unit": "B"}}]).encode()
+        json.dumps([{**BASE, "data_limit": {"amount": amount, "unit": "B"}}]).encode()
     )
     with pytest.raises(ValueError, match="cannot write these rows to Parquet"):
-        written_parquet(card)
+        written_parquet(card, decoded=decoded)
 
 
 def test_the_csv_memos_start_over_past_their_limit() -> None:
@@ -294,6 +307,23 @@ def test_any_records_give_the_same_csv_by_columns(batch: list[dict[str, Any]]) -
     """Whatever the strings, zones and amounts, CSV by columns is the ``csv`` module's."""
     cards = CARDS.decode(msgspec.json.encode(batch))
     assert _CsvColumns(_KINDS[SimCard]).lines(cards) == per_cell_csv(cards)
+
+
+@settings(max_examples=100)
+@given(st.lists(records(), min_size=1, max_size=6))
+def test_any_records_give_the_same_parquet_by_text(batch: list[dict[str, Any]]) -> None:
+    """Timestamps and amounts parsed by Arrow from text hold what ``pa.array`` makes of them.
+
+    Or both ways refuse the batch (an amount with more than 9 decimal places).
+    """
+    cards = CARDS.decode(msgspec.json.encode(batch))
+    try:
+        expected = written_parquet(cards)
+    except ValueError:
+        with pytest.raises(ValueError, match="cannot write these rows to Parquet"):
+            written_parquet(cards, decoded=True)
+        return
+    assert written_parquet(cards, decoded=True).equals(expected)
 
 
 # --- whole exports: a stream's pages (by columns) against the same cards as Structs ---------
