@@ -342,8 +342,8 @@ def _field_path(cls: type[msgspec.Struct], name: str) -> _Path:
 
 
 #: Each kind's column paths, in ``schema`` order.
-_PATHS: dict[_Kind, tuple[_Path, ...]] = {
-    kind: tuple(_field_path(kind.cls, name) for name, _ in kind.schema) for kind in _KINDS.values()
+_PATHS: dict[type[Item], tuple[_Path, ...]] = {
+    cls: tuple(_field_path(cls, name) for name, _ in kind.schema) for cls, kind in _KINDS.items()
 }
 
 
@@ -383,7 +383,7 @@ def _columns(kind: _Kind, items: Sequence[Item]) -> list[_Values]:
     count = len(items)
     unpacked: dict[_Path, dict[str, Sequence[object]] | None] = {(): _unpacked(items, count)}
     columns: list[_Values] = []
-    for path, (_, type_) in zip(_PATHS[kind], kind.schema, strict=True):
+    for path, (_, type_) in zip(_PATHS[kind.cls], kind.schema, strict=True):
         outer = path[:-1]
         if outer not in unpacked:
             parent = unpacked[outer[:-1]]  # paths go at most two Structs deep: a parent is known
