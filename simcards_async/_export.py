@@ -333,8 +333,11 @@ def _field_path(cls: type[msgspec.Struct], name: str) -> _Path:
     A column named after a nested Struct (``status``) holds that Struct's ``value``.
     """
     fields = {field.name: _struct_type(field.type) for field in msgspec.structs.fields(cls)}
-    if name in fields:
-        return (name,) if fields[name] is None else (name, "value")
+    inner = fields.get(name)
+    if name in fields and inner is None:
+        return (name,)
+    if inner is not None:
+        return (name, *_field_path(inner, "value"))
     for field, inner in fields.items():
         if inner is not None and name.startswith(field + "_"):
             return (field, *_field_path(inner, name.removeprefix(field + "_")))
