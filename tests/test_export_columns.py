@@ -28,10 +28,14 @@ from hypothesis import strategies as st
 from simcards_async import RawRecord, SimCard, SimCardAction, SimCardsClient
 from simcards_async._export import (
     _KINDS,
+    _PATHS,
+    SIM_CARD_ACTION_COLUMNS,
+    SIM_CARD_COLUMNS,
     ExportFormat,
     _columns,
     _csv_cell,
     _CsvColumns,
+    _field_path,
     _Output,
     _ParquetWriter,
     export,
@@ -244,6 +248,83 @@ def test_an_amount_parquet_would_round_is_refused(decoded: bool, amount: str) ->
     )
     with pytest.raises(ValueError, match="cannot write these rows to Parquet"):
         written_parquet(card, decoded=decoded)
+
+
+def test_each_column_is_found_by_its_path_in_the_struct() -> None:
+    """Columns resolve to the fields they flatten; one named after a Struct holds its value."""
+    paths = dict(zip(SIM_CARD_COLUMNS, _PATHS[SimCard], strict=True))
+    assert paths["id"] == ("id",)
+    assert paths["status"] == ("status", "value")
+    assert paths["status_reason"] == ("status", "reason")
+    assert paths["sim_card_group_id"] == ("sim_card_group_id",)
+    assert paths["data_limit_amount"] == ("data_limit", "amount")
+    assert paths["sim_card_group_data_limit_unit"] == ("sim_card_group", "data_limit", "unit")
+    assert paths["current_device_location_accuracy_unit"] == (
+        "current_device_location",
+        "accuracy_unit",
+    )
+    assert _PATHS[SimCardAction][SIM_CARD_ACTION_COLUMNS.index("settings")] == ("settings",)
+    with pytest.raises(LookupError, match="no_such_column"):
+        _field_path(SimCard, "no_such_column")
+
+
+def test_constant_columns_give_the_same_csv() -> None:
+    """Lines alike in all, or all but the first, a middle or the last column: same bytes."""
+    located = {
+        **BASE,
+        "current_device_location": {"latitude": "1", "accuracy": 3, "accuracy_unit": "m"},
+    }
+    batches = [
+        [BASE, BASE, BASE],  # every column the same: one line repeated
+        [BASE, {**BASE, "id": "other"}],  # only the first column varies
+        [BASE, {**BASE, "version": "5, new"}],  # only a middle one (quoted)
+        [located, {**located, "current_device_location": {"accuracy_unit": "km"}}],  # the last
+        [{**BASE, "tags": []}, {**BASE, "tags": []}],
+        [{"id": "a"}, {"id": "b"}],  # nearly every column empty
+    ]
+    for records in batches:
+        cards = CARDS.decode(json.dumps(records).encode())
+        assert _CsvColumns(_KINDS[SimCard]).lines(cards) == per_cell_csv(cards)
+
+
+def test_list_cells_built_in_place_match_the_csv_module() -> None:
+    """Once lists stop repeating they are built in place: escapes, quotes and empties as before."""
+    columns = _CsvColumns(_KINDS[SimCard])
+    unique = [{**BASE, "authorized_imeis": [str(n), f"{n}1"]} for n in range(10)]
+    cards = CARDS.decode(json.dumps(unique).encode())
+    assert columns.lines(cards) == per_cell_csv(cards)
+    converter = columns.converters[SIM_CARD_COLUMNS.index("authorized_imeis")]
+    assert isinstance(converter, functools.partial)
+    assert converter.args[0].unique  # mostly new lists: no memo from now on
+    for imeis in (
+        [["1", ""], [], None, ["ünï ☃", "a,b", "x]y"]],  # nothing JSON escapes
+        [['say "hi"'], ["back\\slash"], ["tab\there", "nl\n", "\x7f\x00"], None, []],
+    ):
+        records = [{**BASE, "authorized_imeis": value} for value in imeis]
+        cards = CARDS.decode(json.dumps(records).encode())
+        assert columns.lines(cards) == per_cell_csv(cards)
+
+
+def test_odd_amounts_and_timestamps_fall_back_to_the_same_text() -> None:
+    """Exponents, NaN, infinities, zero offsets, naive and whole-second stamps: per-cell text."""
+    amounts = ["1E+3", "1e-7", "NaN", "-Infinity", "-0", "0E-10", "15023.2", None]
+    stamps = [
+        "2025-01-01T00:00:00+00:00",
+        "2025-01-01T00:00:00.000100-00:00",
+        "2025-01-01T00:00:00.5+01:00",
+        "2025-01-01T00:00:00",
+        None,
+        "2025-01-01T23:59:59.999Z",
+    ]
+    batches = [
+        [{**BASE, "data_limit": {"amount": a, "unit": "MB"}} for a in amounts],
+        [{**BASE, "data_limit": {"amount": a, "unit": "MB"}} for a in ("1.5", None, "2")],
+        [{**BASE, "created_at": s, "updated_at": stamps[0]} for s in stamps],
+        [{**BASE, "created_at": s} for s in (stamps[0], None, stamps[-1])],
+    ]
+    for records in batches:
+        cards = CARDS.decode(json.dumps(records).encode())
+        assert _CsvColumns(_KINDS[SimCard]).lines(cards) == per_cell_csv(cards)
 
 
 def test_the_csv_memos_start_over_past_their_limit() -> None:
