@@ -42,7 +42,7 @@ import sys
 import tempfile
 import weakref
 from array import array
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
 from itertools import accumulate, chain, compress, filterfalse, islice, repeat
@@ -91,7 +91,8 @@ def _masks_of(hashes: list[int]) -> tuple[int, ...]:
     return _gather(_masks(), list(map(and_, hashes, repeat(_MASKS - 1))))
 
 
-_Groups = defaultdict[int, list[str]]
+#: A list of ids for each partition, indexed by ``hash >> shift`` (negative: from the end).
+_Groups = list[list[str]]
 
 
 class _Run:
@@ -115,11 +116,13 @@ class _Run:
         """The bytes of partitions ``first`` to ``last`` (excluded), and their offset."""
         raise NotImplementedError
 
-    def pieces(self, first: int, last: int) -> Iterable[bytes]:
+    def pieces(self, first: int, last: int) -> Iterable[bytes | memoryview]:
         """Partitions ``first`` to ``last`` (excluded), one bytes object each."""
         data, begin = self.span(first, last)
         at = list(map(sub, map(mul, self.starts[first : last + 1], repeat(16)), repeat(begin)))
-        return map(data.__getitem__, map(slice, at, islice(at, 1, None)))
+        # Views of large partitions (no copy before the join); small ones are cheaper copied.
+        view = memoryview(data) if at[-1] - at[0] > 1024 * (last - first) else data
+        return map(view.__getitem__, map(slice, at, islice(at, 1, None)))
 
     def close(self) -> None:
         pass
@@ -213,6 +216,10 @@ class _Generation:
         part = (h >> self.shift) + self.half
         return any(run.holds(part, key) for run in chain(self.stage, self.runs))
 
+    def groups(self) -> _Groups:
+        """An empty list for each partition."""
+        return list(map(list, repeat((), 2 * self.half)))
+
     def group(self, groups: _Groups, ids: Iterable[str], hashes: Iterable[int]) -> None:
         """Add ``ids`` to ``groups``, their lists by partition (C passes, no sort)."""
         keys = map(groups.__getitem__, map(rshift, hashes, repeat(self.shift)))
@@ -220,7 +227,7 @@ class _Generation:
 
     def grouped(self, groups: _Groups) -> tuple[list[str], array[int]]:
         """``groups``' ids in partition order, and where each partition starts."""
-        ordered = list(map(groups.get, range(-self.half, self.half), repeat(())))
+        ordered = groups[self.half :] + groups[: self.half]  # from hash >> shift == -half
         starts = array("I", [0])
         starts.extend(accumulate(map(len, ordered)))
         return list(chain.from_iterable(ordered)), starts
@@ -349,7 +356,7 @@ class DeliveredIds:
 
     def _fold(self) -> None:
         g, new = self._generation()
-        groups, self._groups = self._groups, defaultdict(list)
+        groups, self._groups = self._groups, g.groups()
         count = len(self._recent)
         self._folded += count
         g.folded += count
@@ -357,7 +364,7 @@ class DeliveredIds:
             ids = list(self._recent)
             hashes = list(map(hash, ids))
             g.mark(g.slots(hashes), _masks_of(hashes))
-            groups = defaultdict(list)
+            groups = g.groups()
             g.group(groups, ids, hashes)
             del ids, hashes
         if g.folded >= g.capacity:
@@ -370,7 +377,7 @@ class DeliveredIds:
             flags = list(map(_UUID.fullmatch, grouped))
             self._others.update(compress(grouped, map(not_, flags)))
             ids = list(compress(grouped, flags))
-            groups = defaultdict(list)
+            groups = g.groups()
             g.group(groups, ids, map(hash, ids))
             grouped, starts = g.grouped(groups)
             records = bytes.fromhex("".join(grouped).replace("-", ""))
