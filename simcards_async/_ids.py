@@ -43,7 +43,7 @@ import tempfile
 import weakref
 from array import array
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from itertools import accumulate, chain, compress, filterfalse, islice, repeat
 from operator import add, and_, eq, getitem, itemgetter, mod, mul, not_, or_, rshift, setitem, sub
@@ -178,7 +178,8 @@ class _Generation:
         self.folded = 0
         # An odd number of words, so the word (hash % words) and the mask (the hash's
         # low bits) are independent.
-        self.words = array("Q", bytes(8 * ((capacity * _BITS_PER_ID // _WORD_BITS) | 1)))
+        # Zeros repeated in place: no zeroed bytes as large as the filter to copy from.
+        self.words = array("Q", [0]) * ((capacity * _BITS_PER_ID // _WORD_BITS) | 1)
         bits = min(_MAX_BITS, max(1, (capacity // _PART).bit_length()))
         self.shift = sys.hash_info.width - bits  # partitions by the hash's top bits
         self.half = 1 << (bits - 1)  # hash >> shift is in [-half, half)
@@ -372,7 +373,7 @@ class DeliveredIds:
         self._recent = set()
         grouped, starts = g.grouped(groups)
         del groups
-        records = _uuid_records("".join(grouped), len(grouped))  # one C pass over the fold
+        records = _uuid_records(grouped)  # C passes over the fold
         if records is None:  # some are not canonical UUIDs: those are kept as strings
             flags = list(map(_UUID.fullmatch, grouped))
             self._others.update(compress(grouped, map(not_, flags)))
@@ -461,13 +462,10 @@ def _write(file: IO[bytes], data: bytes, at: int) -> None:
         raise OSError("short write to a temporary file")
 
 
-def _merged(runs: Sequence[_Run], step: int) -> Iterator[bytes]:
-    """``runs``' records, partition by partition, ``step`` partitions at a time (C passes)."""
-    parts = len(runs[0].starts) - 1
-    for first in range(0, parts, step):
-        last = min(parts, first + step)
-        pieces = [run.pieces(first, last) for run in runs]
-        yield b"".join(chain.from_iterable(zip(*pieces, strict=True)))
+def _interleaved(runs: Sequence[_Run], first: int, last: int) -> bytes:
+    """``runs``' records of partitions ``first`` to ``last`` (excluded), in C passes."""
+    pieces = [run.pieces(first, last) for run in runs]
+    return b"".join(chain.from_iterable(zip(*pieces, strict=True)))
 
 
 def _merged_starts(runs: Sequence[_Run]) -> array[int]:
@@ -479,7 +477,7 @@ def _merged_starts(runs: Sequence[_Run]) -> array[int]:
 
 def _merge_in_memory(runs: Sequence[_MemoryRun]) -> _MemoryRun:
     """One run in memory of ``runs``' records."""
-    (data,) = _merged(runs, len(runs[0].starts) - 1)
+    data = _interleaved(runs, 0, len(runs[0].starts) - 1)
     return _MemoryRun(_merged_starts(runs), sum(run.units for run in runs), data)
 
 
@@ -488,9 +486,13 @@ def _merge_to_file(runs: Sequence[_Run], file: IO[bytes]) -> _FileRun:
     parts = len(runs[0].starts) - 1
     step = max(1, parts * _CHUNK // max(1, 16 * sum(run.records for run in runs)))
     at = 0
-    for chunk in _merged(runs, step):
+    for first in range(0, parts, step):
+        # One chunk alive at a time: the reads and the joined bytes of the one before are
+        # freed before the next is read.
+        chunk = _interleaved(runs, first, min(parts, first + step))
         _write(file, chunk, at)
         at += len(chunk)
+        del chunk
     return _FileRun(_merged_starts(runs), sum(run.units for run in runs), file)
 
 
@@ -504,22 +506,25 @@ def _holds(records: bytes, key: bytes, start: int, end: int) -> bool:
     return False
 
 
-def _uuid_records(text: str, count: int) -> bytes | None:
-    """``count`` lowercase canonical UUIDs end to end as 16-byte records, else None.
+def _uuid_records(ids: list[str]) -> bytes | None:
+    """``ids`` as 16-byte records end to end if all are lowercase canonical UUIDs, else None.
 
-    C passes only (slices, ``replace``, ``bytes.fromhex``): no Python loop per id.
+    C passes only (a join, slices, ``replace``, ``bytes.fromhex``): no Python loop per id.
     """
-    if len(text) != 36 * count:
+    count = len(ids)
+    text = "".join(ids)
+    if len(text) != 36 * count or " " in text:
         return None
     dashes = "-" * count
     if any(text[at::36] != dashes for at in (8, 13, 18, 23)):
         return None
     if any(upper in text for upper in "ABCDEF"):
         return None
+    # The dashes, at their places between two bytes, become spaces, which fromhex skips
+    # (a one-for-one replace, much cheaper than dropping them; the text is dropped).
+    text = text.replace("-", " ")
     try:
-        # The dashes, at their places between two bytes, become spaces, which fromhex
-        # skips (a one-for-one replace, much cheaper than dropping them).
-        records = bytes.fromhex(text.replace("-", " "))  # refuses anything that is not hex
+        records = bytes.fromhex(text)  # refuses anything that is not hex
     except ValueError:
         return None
     # Short if some id held another character that fromhex skips (whitespace, a dash).

@@ -436,8 +436,9 @@ def test_only_canonical_uuids_become_records(text: str) -> None:
     taken for the canonical UUID with the same digits, and a new id would be dropped.
     """
     canonical = "01234567-89ab-cdef-0123-456789abcdef"
-    assert _ids._uuid_records(canonical * 3, 3) == record(canonical) * 3
-    assert _ids._uuid_records(canonical + text + canonical, 3) is None
+    assert _ids._uuid_records([canonical] * 3) == record(canonical) * 3
+    assert _ids._uuid_records([canonical, text, canonical]) is None
+    assert _ids._uuid_records([canonical, canonical + text[:1], text[1:]]) is None
 
 
 @pytest.mark.usefixtures("small")
