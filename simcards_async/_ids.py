@@ -10,25 +10,29 @@ ids they are folded, in C passes, and kept in two places:
   a few in a hundred new ids, and "maybe" for every delivered one: bits are only ever
   added, so a folded id is always looked up, never taken for new;
 - 16-byte binary records (UUIDs) in runs: a run holds its records grouped by partition
-  (the hash's top bits) and where each partition starts. A fold is one run, grouped in
-  C (a dict of lists, no sort), kept in memory; runs of the same size merge into one
-  (a binary counter, partition by partition, in C slices, a MiB at a time), and a run
-  of ``STAGE`` records or more is written to an anonymous temporary file, which the OS
-  removes once it is closed. A partition is thus in a few runs at most, and only a
-  "maybe" reads it back (``os.pread``, a few kB a run) and searches it (``bytes.find``).
-  Nothing is mapped into memory: the file's pages are the OS's cache, not the process's.
+  (the hash's top bits) and where each partition starts. The ids are put in their
+  partition's list as their page is accepted (C passes, no sort), so a fold is one
+  join and one ``bytes.fromhex``: a run, kept in memory. Runs of the same size merge
+  into one (a binary counter, partition by partition, in C slices, a MiB at a time),
+  and a merge of ``STAGE`` records or more goes to an anonymous temporary file, which
+  the OS removes once it is closed. A partition is thus in a few runs at most, and only
+  a "maybe" reads it back (``os.pread``, a few kB a run) and searches it
+  (``bytes.find``). Nothing is mapped into memory: the file's pages are the OS's
+  cache, not the process's.
 
-A page is checked and marked in one go: the hashes, the words and the masks of its ids
-are computed once, in C passes, for the check and the marking both.
+A page is checked, marked and grouped in one go: the hashes, the words and the masks of
+its ids are computed once, in C passes, for all three.
 
 Without a temporary file (a read-only file system, a full disk) the runs stay in
-memory, exact as before, 16 bytes an id. More ids than expected start a new, twice
-larger filter and its runs (a "generation"), so a filter never fills up.
+memory, merged the same way, exact, 16 bytes an id. More ids than expected start a new,
+twice larger filter and its runs (a "generation"), so a filter never fills up.
 A listing of up to ``UNFOLDED`` ids (as its first page announces) is never folded.
 
 Cost, measured: about 1.1 bytes an id in memory once folded, plus the newest
-``FOLD`` ids as strings (~2 MB) and at most a fold's records in memory (256 KiB). An id
-that is not a lowercase canonical UUID is kept as a string (exact, ~120 bytes).
+``FOLD`` ids as strings (~1 MB) and fewer than ``STAGE`` records in memory (under
+512 KiB). An id that is not a lowercase canonical UUID is kept as a string (exact,
+~120 bytes).
+CPU, pages of 250 fresh UUIDs through ``add_if_all_new`` (2 shared cores, loaded):
 CPU_FIGURES
 ``close()`` (or dropping the set) closes the files.
 """
@@ -51,8 +55,8 @@ from typing import IO
 
 __all__ = ["FOLD", "STAGE", "UNFOLDED", "DeliveredIds"]
 
-#: Ids held as strings before they are folded into binary.
-FOLD = 16384
+#: Ids held as strings before they are folded into binary (~1 MB of strings).
+FOLD = 8192
 #: A listing of up to this many ids (as its first page announces) is never folded.
 UNFOLDED = 131072
 #: A run of this many records or more is written to the temporary file.
@@ -68,8 +72,8 @@ _MASK_BITS = 4
 _MASKS = 4096
 #: Expected records a partition (a lookup reads a partition back, 16 bytes a record).
 _PART = 1024
-#: At most this many partitions (a quarter of a fold): a fold and the first merges handle
-#: each partition's records in one slice, which costs about as much as a record when a
+#: At most 2 ** _MAX_BITS partitions (half a fold): a fold and the first merges handle each
+#: partition's records in one slice, which costs about as much as a record when a
 #: partition gets only one a fold. Past ~4,000,000 ids, a partition grows instead.
 _MAX_BITS = 12
 #: Bytes a merge of runs reads at a time.
