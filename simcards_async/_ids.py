@@ -182,8 +182,7 @@ class _Generation:
         self.folded = 0
         # An odd number of words, so the word (hash % words) and the mask (the hash's
         # low bits) are independent.
-        # Zeros repeated in place: no zeroed bytes as large as the filter to copy from.
-        self.words = array("Q", [0]) * ((capacity * _BITS_PER_ID // _WORD_BITS) | 1)
+        self.words = array("Q", bytes(8 * ((capacity * _BITS_PER_ID // _WORD_BITS) | 1)))
         bits = min(_MAX_BITS, max(1, (capacity // _PART).bit_length()))
         self.shift = sys.hash_info.width - bits  # partitions by the hash's top bits
         self.half = 1 << (bits - 1)  # hash >> shift is in [-half, half)
