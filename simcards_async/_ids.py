@@ -33,7 +33,9 @@ Cost, measured: about 1.1 bytes an id in memory once folded, plus the newest
 512 KiB). An id that is not a lowercase canonical UUID is kept as a string (exact,
 ~120 bytes).
 CPU, pages of 250 fresh UUIDs through ``add_if_all_new`` (2 shared cores, loaded):
-CPU_FIGURES
+about 2.1 us an id at 1,000,000 ids and 3.6 to 3.8 at 10,000,000, where a plain ``set``
+takes 0.3 and 0.4 (sorting each fold by hash, staging by partition and separate check
+and mark passes took 3.5, and 4.0 to 4.5).
 ``close()`` (or dropping the set) closes the files.
 """
 
