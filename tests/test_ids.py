@@ -8,8 +8,11 @@ import random
 import tempfile
 import tracemalloc
 import uuid
+from itertools import chain
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from simcards_async import _ids
 from simcards_async._ids import FOLD, STAGE, UNFOLDED, DeliveredIds
@@ -293,3 +296,186 @@ def test_memory_is_about_a_byte_an_id_once_written_out() -> None:
     assert not known._recent
     assert not g.staged
     known.close()
+
+
+# --- runs, merges and generations --------------------------------------------------------
+
+
+def partition(g: _ids._Generation, id: str) -> int:
+    """The partition of ``g`` an id's record belongs to (the hash's top bits)."""
+    return (hash(id) >> g.shift) + g.half
+
+
+def spilled(known: DeliveredIds) -> bool:
+    return known.spilled  # read afresh each time (mypy would keep what an assert said)
+
+
+def record(id: str) -> bytes:
+    return bytes.fromhex(id.replace("-", ""))
+
+
+@pytest.mark.usefixtures("small")
+def test_a_fold_stays_in_memory_until_the_next_writes_both_to_a_file() -> None:
+    """A fold is a run in memory, grouped by partition; with the next fold it makes
+    ``STAGE`` records, written to a file as one run, each record in its own partition.
+    """
+    known = DeliveredIds(4 * _ids.UNFOLDED)
+    ids = uuids(1, 2 * _ids.FOLD)
+    known.add(ids[: _ids.FOLD])
+    (g,) = known._generations
+    assert not known._recent
+    (memory,) = g.stage
+    assert memory.records == g.staged == _ids.FOLD
+    assert not g.runs
+    assert not spilled(known)
+    known.add(ids[_ids.FOLD :])
+    assert not g.stage
+    (run,) = g.runs
+    assert run.records == 2 * _ids.FOLD == _ids.STAGE
+    assert spilled(known)
+    for each in ids[::7]:
+        part = partition(g, each)
+        assert run.holds(part, record(each))
+        assert not run.holds((part + 1) % (2 * g.half), record(each))
+    known.close()
+
+
+@pytest.mark.usefixtures("small")
+def test_runs_in_files_merge_like_a_binary_counter() -> None:
+    """Folds written out merge when the newest run is as large as the one before: a
+    run for each bit of the count, so a lookup reads a few runs, never one a fold.
+    """
+    known = DeliveredIds(1 << 20)
+    ids = uuids(1, 23 * _ids.STAGE)
+    for at in range(0, len(ids), 250):
+        assert known.add_if_all_new(ids[at : at + 250])
+    (g,) = known._generations
+    units = [run.units for run in g.runs]
+    assert units == sorted(units, reverse=True)
+    assert len(set(units)) == len(units)
+    assert sum(run.records for run in chain(g.stage, g.runs)) + len(known._recent) == len(ids)
+    assert len(g.runs) <= (23).bit_count()
+    assert all(each in known for each in ids[::13])
+    known.close()
+
+
+@pytest.mark.usefixtures("small")
+def test_without_a_temporary_file_runs_merge_in_memory_like_a_binary_counter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No temporary file: every run stays in memory, merged the same way, still exact."""
+
+    def refuse() -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    known = DeliveredIds(1 << 20)
+    ids = uuids(1, 11 * _ids.FOLD)
+    for at in range(0, len(ids), 250):
+        assert known.add_if_all_new(ids[at : at + 250])
+    (g,) = known._generations
+    assert not g.runs
+    units = [run.units for run in g.stage]
+    assert units == sorted(units, reverse=True)
+    assert len(g.stage) <= (11).bit_count()
+    assert g.staged + len(known._recent) == len(ids)
+    assert all(each in known for each in ids[::11])
+    assert not any(known.add_if_all_new([each]) for each in ids[::101])
+    assert not any(each in known for each in uuids(1 << 50, 1000))
+
+
+@pytest.mark.usefixtures("small")
+def test_a_full_generation_writes_what_it_holds_in_memory() -> None:
+    """When a generation is full, its last fold goes to a file before the next, twice
+    larger one starts: an older generation holds nothing in memory.
+    """
+    known = DeliveredIds(1)
+    ids = uuids(1, 12 * _ids.FOLD + 100)
+    for at in range(0, len(ids), 100):
+        assert known.add_if_all_new(ids[at : at + 100])
+    gens = known._generations
+    assert len(gens) >= 3
+    assert [g.capacity for g in gens] == sorted(g.capacity for g in gens)
+    assert all(not g.stage and g.runs for g in gens[:-1])
+    assert all(g.folded >= g.capacity for g in gens[:-1])
+    assert all(each in known for each in ids[::17])
+    known.close()
+
+
+def test_ids_added_twice_are_kept_once() -> None:
+    """``add`` (a resume's seam, a page with repeats) may repeat ids not yet folded: each
+    is kept once, and the next fold holds one record for it.
+    """
+    known = DeliveredIds(4 * UNFOLDED)
+    ids = uuids(1, 2 * FOLD + 50)
+    known.add(ids[:FOLD])
+    known.add(ids[FOLD : 2 * FOLD - 100])
+    known.add([*ids[2 * FOLD - 200 :], *ids[-5:]])
+    assert len(known) == len(ids)
+    g = known._generations[-1]
+    assert sum(run.records for run in chain(g.stage, g.runs)) + len(known._recent) == len(ids)
+    assert all(each in known for each in ids)
+    known.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0123456789ab-cdef-0123-4567-89abcdef0123"[:36],  # a dash out of place
+        "01234567-89ab-cdef-0123-456789abcdeF",  # upper case
+        "01234567-89ab-cdef-0123-456789abcd f",  # a space where a digit goes
+        "01234567-89ab-cdef-0123-456789abcd\tf",  # other white space
+        "01234567-89ab-cdef-0123-456789abcd-f",  # a dash where a digit goes
+        "01234567-89ab-cdef-0123-456789abcdeg",  # not hex
+        "01234567-89ab-cdef-0123-456789abcdeé",  # not ASCII
+        "01234567 89ab-cdef-0123-456789abcdef",  # a space where a dash goes
+    ],
+)
+def test_only_canonical_uuids_become_records(text: str) -> None:
+    """An id that only looks like a UUID is kept as a string: as a record it would be
+    taken for the canonical UUID with the same digits, and a new id would be dropped.
+    """
+    canonical = "01234567-89ab-cdef-0123-456789abcdef"
+    assert _ids._uuid_records([canonical] * 3) == record(canonical) * 3
+    assert _ids._uuid_records([canonical, text, canonical]) is None
+    assert _ids._uuid_records([canonical, canonical + text[:1], text[1:]]) is None
+
+
+@pytest.mark.usefixtures("small")
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pages=st.lists(
+        st.lists(st.integers(0, 6000), min_size=1, max_size=300), min_size=1, max_size=60
+    ),
+    odd=st.sets(st.integers(0, 6000), max_size=50),
+    expected=st.sampled_from([0, 2000, 50_000]),
+    spill=st.booleans(),
+)
+def test_any_pages_get_a_plain_sets_answers(
+    pages: list[list[int]], odd: set[int], expected: int, spill: bool
+) -> None:
+    """Any pages, of UUIDs and other ids, repeated within a page or across pages, with
+    or without a temporary file: every answer is a plain set's, through folds, runs in
+    memory and in files, merges and generations.
+    """
+    universe = uuids(1, 6001)
+    names = [f"card-{n}" if n in odd else universe[n] for n in range(6001)]
+    model: set[str] = set()
+    with pytest.MonkeyPatch.context() as patch:
+        if not spill:
+            patch.setattr(tempfile, "TemporaryFile", _no_file)
+        known = DeliveredIds(expected)
+        for numbers in pages:
+            page = [names[n] for n in numbers]
+            new = model.isdisjoint(page) and len(set(page)) == len(page)
+            assert known.add_if_all_new(page) is new
+            if new:
+                model.update(page)
+            assert len(known) == len(model)
+        assert all(each in known for each in model)
+        assert not any(each in known for each in set(names) - model)
+        known.close()
+
+
+def _no_file() -> None:
+    raise OSError(30, "Read-only file system")
