@@ -163,6 +163,16 @@ def small(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_ids, "_PART", 64)
 
 
+def _no_file() -> None:
+    raise OSError(30, "Read-only file system")
+
+
+@pytest.fixture
+def no_temporary_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only file system, as ``DeliveredIds`` meets it: no temporary file can be made."""
+    monkeypatch.setattr(tempfile, "TemporaryFile", _no_file)
+
+
 def replay(known: DeliveredIds, expected: int, pages: int, seed: int) -> set[str]:
     """Random pages checked against a plain set: fresh UUIDs, ids of any shape, repeats of
     ids delivered long ago, just now or on the same page. Every answer must match.
@@ -207,16 +217,9 @@ def test_answers_match_a_plain_set_across_folds_runs_and_generations(expected: i
     known.close()
 
 
-@pytest.mark.usefixtures("small")
-def test_without_a_temporary_file_records_stay_in_memory_exactly(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.mark.usefixtures("small", "no_temporary_file")
+def test_without_a_temporary_file_records_stay_in_memory_exactly() -> None:
     """A read-only file system (no temporary file): the same answers, records in memory."""
-
-    def refuse() -> None:
-        raise OSError(30, "Read-only file system")
-
-    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
     known = DeliveredIds(3000)
     model = replay(known, 3000, 100, seed=7)
     assert not known.spilled
@@ -359,16 +362,9 @@ def test_runs_in_files_merge_like_a_binary_counter() -> None:
     known.close()
 
 
-@pytest.mark.usefixtures("small")
-def test_without_a_temporary_file_runs_merge_in_memory_like_a_binary_counter(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.mark.usefixtures("small", "no_temporary_file")
+def test_without_a_temporary_file_runs_merge_in_memory_like_a_binary_counter() -> None:
     """No temporary file: every run stays in memory, merged the same way, still exact."""
-
-    def refuse() -> None:
-        raise OSError(30, "Read-only file system")
-
-    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
     known = DeliveredIds(1 << 20)
     ids = uuids(1, 11 * _ids.FOLD)
     for at in range(0, len(ids), 250):
@@ -475,7 +471,3 @@ def test_any_pages_get_a_plain_sets_answers(
         assert all(each in known for each in model)
         assert not any(each in known for each in set(names) - model)
         known.close()
-
-
-def _no_file() -> None:
-    raise OSError(30, "Read-only file system")
