@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -157,6 +157,19 @@ def engine(
     )
 
 
+def producer_of(eng: Engine[Rec]) -> Producer[tuple[int, Page[Rec]]]:
+    """The producer a ``PageStream`` runs its engine in (the stream's hand-over buffer)."""
+    return Producer(eng.run, buffer=HANDOVER_PAGES)
+
+
+def started(
+    eng: Engine[Rec],
+) -> tuple[Producer[tuple[int, Page[Rec]]], AsyncIterator[tuple[int, Page[Rec]]]]:
+    """``eng`` running in its producer, and what the producer hands over."""
+    producer = producer_of(eng)
+    return producer, producer.start()
+
+
 async def read_all(producer: Producer[tuple[int, Page[Rec]]]) -> list[tuple[int, list[str]]]:
     """Receive every page the engine hands over: (number, ids)."""
     got = []
@@ -170,8 +183,7 @@ async def test_pages_come_in_page_order_whatever_order_the_answers_come_in() -> 
     """Answers for pages 4, 2, 5, 3 (in that order) are still handed over as 2, 3, 4, 5."""
     listing = Listing(500, 100)
     eng = engine(listing, read_ahead=4)
-    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
-    receive = producer.start()
+    producer, receive = started(eng)
     await past_page_1(listing, [2, 3, 4, 5])
     got = []
     for number in (4, 2, 5, 3):
@@ -187,8 +199,7 @@ async def test_never_more_than_read_ahead_pages_are_in_flight() -> None:
     """With read_ahead=3, at most three pages past the first are asked for before one is used."""
     listing = Listing(2000, 100)
     eng = engine(listing, read_ahead=3)
-    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
-    receive = producer.start()
+    producer, receive = started(eng)
     await past_page_1(listing, [2, 3, 4])
     await settle()  # nothing else is asked for, however long the loop runs
     assert listing.requested == [1, 2, 3, 4]
@@ -209,8 +220,7 @@ async def test_pages_far_ahead_of_the_consumer_wait_undecoded_for_their_turn() -
     """
     listing = Listing(2000, 100)
     eng = engine(listing, read_ahead=12, maximum=12)
-    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
-    receive = producer.start()
+    producer, receive = started(eng)
     await past_page_1(listing, list(range(2, 14)))
     for number in range(2, 14):
         listing.answer(number)
@@ -242,8 +252,7 @@ async def test_no_page_is_asked_for_while_the_bodies_waiting_hold_held_bytes() -
     listing = Listing(3000, 100)
     listing.body_size = HELD_BYTES // 3 + 1  # three of them are more than HELD_BYTES
     eng = engine(listing, read_ahead=20, maximum=20)
-    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
-    receive = producer.start()
+    producer, receive = started(eng)
     await past_page_1(listing, list(range(2, 22)))
     for number in range(2, 22):
         listing.answer(number)
@@ -268,8 +277,7 @@ async def test_a_consumer_that_does_not_read_stops_the_engine_after_the_hand_ove
     """Memory is bounded: with nobody reading, the engine stops after read_ahead + buffer pages."""
     listing = Listing(5000, 10, auto=True)
     eng = engine(listing, read_ahead=2)
-    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
-    producer.start()
+    producer, _ = started(eng)
     await settle()
     # Page 1, the buffer's pages, one waiting to be sent, and read_ahead in flight.
     assert len(listing.requested) <= 1 + HANDOVER_PAGES + 1 + 2
@@ -284,8 +292,7 @@ async def test_a_worker_for_each_page_of_the_window() -> None:
     """
     listing = Listing(2000, 100)
     eng = engine(listing, read_ahead=6, maximum=2)
-    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
-    producer.start()
+    producer, _ = started(eng)
     await past_page_1(listing, [2, 3, 4, 5, 6, 7])
     await settle()
     assert listing.waiting() == [2, 3, 4, 5, 6, 7]
@@ -299,7 +306,7 @@ async def test_limit_stops_asking_for_pages_and_cuts_the_last_one() -> None:
     """limit=250 over 100-item pages: three pages asked for, 250 items handed over."""
     listing = Listing(1000, 100, auto=True)
     eng = engine(listing, limit=250)
-    got = await read_all(Producer(eng.run, buffer=HANDOVER_PAGES))
+    got = await read_all(producer_of(eng))
     assert [len(ids) for _, ids in got] == [100, 100, 50]
     assert sorted(set(listing.requested)) == [1, 2, 3]
 
@@ -308,8 +315,7 @@ async def test_a_repeat_from_inserts_is_dropped_and_counted() -> None:
     """Records inserted at the head before page 2 is read: the repeats it brings are dropped."""
     listing = Listing(300, 100)
     eng = engine(listing, read_ahead=1)
-    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
-    receive = producer.start()
+    producer, receive = started(eng)
     await past_page_1(listing, [2])
     listing.ids[:0] = ["new1", "new2"]  # two inserts: page 2 starts with page 1's last two
     listing.answer(2)
@@ -361,8 +367,7 @@ async def test_a_failed_page_is_raised_after_the_pages_before_it() -> None:
     """Page 3 fails while page 2 is still out: page 2 is handed over, then the error."""
     listing = Listing(1000, 100)
     eng = engine(listing, read_ahead=3)
-    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
-    receive = producer.start()
+    producer, receive = started(eng)
     await past_page_1(listing, [2, 3, 4])
     boom = APIError("page 3 failed")
     listing.fail(3, boom)
@@ -377,8 +382,7 @@ async def test_stopping_cancels_every_fetch_in_flight() -> None:
     """Stopping the producer cancels the fetches waiting for answers; none is left behind."""
     listing = Listing(1000, 100)
     eng = engine(listing, read_ahead=4)
-    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
-    producer.start()
+    producer, _ = started(eng)
     await past_page_1(listing, [2, 3, 4, 5])
     futures = [f for n in (2, 3, 4, 5) for f in listing.pending[n]]
     await producer.aclose()
@@ -392,7 +396,7 @@ async def test_retries_and_429s_are_counted() -> None:
     listing = Listing(100, 100, auto=True)
     listing.retry_with = [RateLimitError(429), APIError("reset"), RateLimitError(429)]
     eng = engine(listing)
-    await read_all(Producer(eng.run, buffer=HANDOVER_PAGES))
+    await read_all(producer_of(eng))
     assert (eng.stats.retries, eng.stats.rate_limited) == (3, 2)
 
 
@@ -405,7 +409,7 @@ async def test_a_resumed_scan_drops_the_ids_of_its_page_already_yielded_without_
         next_page=2, delivered=130, total_results=300, last_ids=last_ids, page_ids=page_ids
     )
     eng = engine(listing, resume=resume)
-    got = await read_all(Producer(eng.run, buffer=HANDOVER_PAGES))
+    got = await read_all(producer_of(eng))
     assert got[0] == (2, [f"r{i:05d}" for i in range(130, 200)])
     assert [n for n, _ in got] == [2, 3]
     assert eng.stats.drift.duplicates_dropped == 0
@@ -440,7 +444,7 @@ async def fails_at(listing: Listing, answers: dict[int, Page[Rec]]) -> Paginatio
     listing.page = answer  # type: ignore[method-assign]
     listing.auto = True
     eng = engine(listing, read_ahead=2)
-    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
+    producer = producer_of(eng)
     got = await read_all(producer)
     assert isinstance(producer.error, PaginationError), producer.error
     ids = [i for _, page_ids in got for i in page_ids]
@@ -502,7 +506,7 @@ async def test_a_page_with_some_old_records_never_yields_them_twice() -> None:
 
     listing.page = mixed  # type: ignore[method-assign]
     eng = engine(listing, read_ahead=1)
-    got = [i for _, ids in await read_all(Producer(eng.run, buffer=HANDOVER_PAGES)) for i in ids]
+    got = [i for _, ids in await read_all(producer_of(eng)) for i in ids]
     assert len(got) == len(set(got)) == 450
     assert eng.stats.drift.duplicates_dropped == 50
 
@@ -531,7 +535,7 @@ async def test_whatever_a_server_sends_no_id_comes_twice_and_the_listing_ends(se
 
     listing.page = random_page  # type: ignore[method-assign]
     eng = engine(listing, read_ahead=3)
-    producer = Producer(eng.run, buffer=HANDOVER_PAGES)
+    producer = producer_of(eng)
     got = [i for _, ids in await read_all(producer) for i in ids]
     assert len(got) == len(set(got))
     assert producer.error is None or isinstance(producer.error, PaginationError)
