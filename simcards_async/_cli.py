@@ -53,6 +53,7 @@ from . import (
     merge,
 )
 from ._export import ALLOWED_SUFFIXES, check_output_path, resolve_format
+from ._page_stream import CHECKPOINT_EVERY
 
 __all__ = ["main"]
 
@@ -364,9 +365,10 @@ def _add_common_flags(common: argparse.ArgumentParser) -> None:
     output.add_argument(
         "--checkpoint",
         metavar="FILE",
-        help="record progress in FILE after every page, and keep the partial output if the "
-        "export is interrupted; run the same command again to resume where it stopped "
-        "(jsonl or csv to a file; FILE is removed once the export is complete)",
+        help=f"record progress in FILE every {CHECKPOINT_EVERY} pages and at any stop, and "
+        "keep the partial output if the export is interrupted; run the same command again to "
+        "resume where it stopped (jsonl or csv to a file; FILE is removed once the export is "
+        "complete)",
     )
     output.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar and no summary on stderr"
