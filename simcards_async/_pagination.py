@@ -425,10 +425,12 @@ class Engine(Generic[T]):
         # per page would cost more CPU than decoding it. The group still owns every worker.
         # A worker for each page of the window: a page waiting for its turn holds its worker
         # (its answer is decoded within its request), and the others must still fetch; the
-        # client's limiter decides how many requests run at once.
+        # client's limiter decides how many requests run at once. Workers are started as
+        # the window first fills, so a short listing (or a window HELD_BYTES keeps small)
+        # does not pay for a large read_ahead: as many as the most pages ever handed out
+        # and not yet taken, which is never less than the pages not yet fetched.
         todo: asyncio.Queue[_Slot[T]] = asyncio.Queue()
-        for _ in range(window):
-            tg.start_soon(self._worker, todo)
+        workers = 0
         loop = asyncio.get_running_loop()
         slots: deque[_Slot[T]] = deque()
         plan = self.plan
@@ -444,6 +446,9 @@ class Engine(Generic[T]):
                 todo.put_nowait(slot)
                 slots.append(slot)
                 number += 1
+                if len(slots) > workers:
+                    tg.start_soon(self._worker, todo)
+                    workers += 1
             if not slots:
                 return True
             slot = self._next_slot(slots)

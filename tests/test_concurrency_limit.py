@@ -69,3 +69,22 @@ async def test_concurrency_is_used(server: MockTelnyxServer) -> None:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
         assert max(samples) == 4
+
+
+async def test_a_concurrency_far_beyond_the_listing_costs_only_its_pages(
+    server: MockTelnyxServer, everything: list[Any]
+) -> None:
+    """max_concurrency=100,000 (so a read-ahead of 200,000 pages) over a listing of 30 pages
+    reads it whole, with a few tasks for each page at most, not one for each page it may read
+    ahead (which took minutes and a gigabyte).
+    """
+    async with SimCardsClient(KEY, server.url, max_concurrency=100_000) as client:
+        got = []
+        tasks = []
+        async for card in client.sim_cards(page_size=10):
+            got.append(card)
+            tasks.append(len(asyncio.all_tasks()))
+    assert _ids(got) == _ids(everything)
+    # A worker for each page after the first, the server's two for each request it answers
+    # (in this loop too), the test's and the stream's.
+    assert max(tasks) <= 3 * 29 + 5

@@ -302,6 +302,26 @@ async def test_a_worker_for_each_page_of_the_window() -> None:
     await producer.aclose()
 
 
+async def test_workers_are_started_as_the_window_fills_not_for_all_of_read_ahead() -> None:
+    """A read_ahead far beyond the listing costs only its pages: five pages, one worker for
+    each of the four after the first (not a million idle ones), every page in order.
+    """
+    listing = Listing(500, 100)
+    eng = engine(listing, read_ahead=1_000_000)
+    tasks_before = len(asyncio.all_tasks())
+    producer, receive = started(eng)
+    await past_page_1(listing, [2, 3, 4, 5])
+    await settle()
+    # The producer's own task and a worker for each page asked for.
+    assert len(asyncio.all_tasks()) - tasks_before == 1 + 4
+    for number in (5, 3, 4, 2):
+        listing.answer(number)
+    got = [number async for number, _ in receive]
+    await producer.wait()
+    assert producer.error is None
+    assert got == [1, 2, 3, 4, 5]
+
+
 async def test_limit_stops_asking_for_pages_and_cuts_the_last_one() -> None:
     """limit=250 over 100-item pages: three pages asked for, 250 items handed over."""
     listing = Listing(1000, 100, auto=True)
