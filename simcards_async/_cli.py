@@ -719,6 +719,8 @@ async def _export(
             "(or try --demo to export from a local mock server)"
         )
         return EXIT_USAGE
+    if args.demo:
+        _check_fleet_size("--demo-size", args.demo_size)
     target, fmt = _output(args)
     to_stdout = not isinstance(target, str)
     client_options: dict[str, Any] = {}
@@ -983,6 +985,17 @@ async def _mock_server(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_fleet_size(flag: str, count: int) -> None:
+    """Refuse a mock fleet larger than the mock holds (``Fleet.MAX_RECORDS``), naming ``flag``."""
+    from .testing import Fleet  # noqa: PLC0415  (aiohttp.web, only for the mock)
+
+    if count > Fleet.MAX_RECORDS:
+        raise _UsageError(
+            f"{flag} must be at most {Fleet.MAX_RECORDS:,} (the mock server holds every record in "
+            f"memory); got {count:,}"
+        )
+
+
 def _mock_options(args: argparse.Namespace) -> dict[str, Any]:
     """Check the mock server's flags (ValueError names the bad one): the server's options."""
     from .testing import Misbehaviour  # noqa: PLC0415  (aiohttp.web, only for this command)
@@ -993,6 +1006,8 @@ def _mock_options(args: argparse.Namespace) -> dict[str, Any]:
         if getattr(args, flag) < 0:
             option = "--" + flag.replace("_", "-")
             raise ValueError(f"{option} must not be negative; got {getattr(args, flag)}")
+    _check_fleet_size("--sim-cards", args.sim_cards)
+    _check_fleet_size("--actions", args.actions)
     headers: dict[str, str] = {}
     for item in args.header:
         name, colon, value = item.partition(":")

@@ -292,6 +292,23 @@ async def test_checkpoint_to_stdout_names_the_flags(
     assert server.requests == []
 
 
+def test_a_demo_size_the_mock_cannot_hold_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--demo-size`` past the mock's ``MAX_RECORDS`` exits 2 naming the flag and the bound,
+    before a server is built or the output touched (it was a bare OverflowError).
+    """
+    target = tmp_path / "cards.jsonl"
+    argv = ["export", "sim-cards", "--demo", "--demo-size", "100000000000", "-o", str(target)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "simcards: error: --demo-size must be at most 10,000,000 (the mock server holds every "
+        "record in memory); got 100,000,000,000\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_negative_demo_size_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     """``--demo-size -5`` is refused by argparse with exit 2."""
     assert main(["export", "sim-cards", "--demo", "--demo-size", "-5"]) == 2

@@ -28,6 +28,8 @@ AS_MAIN = (
         (["--port", "99999"], "--port must be between 0 and 65535; got 99999"),
         (["--port", "-1"], "--port must be between 0 and 65535; got -1"),
         (["--sim-cards", "-5"], "--sim-cards must not be negative; got -5"),
+        (["--sim-cards", "10000001"], "--sim-cards must be at most 10,000,000 (the mock server"),
+        (["--actions", "20000000"], "--actions must be at most 10,000,000 (the mock server holds"),
         (["--latency-ms", "-1"], "--latency-ms must not be negative; got -1.0"),
         (["--replay-lag", "-2"], "--replay-lag must not be negative; got -2"),
         (["--gzip-bomb-bytes", "-1"], "--gzip-bomb-bytes must not be negative; got -1"),

@@ -206,6 +206,25 @@ def test_fleet_builds_a_large_fleet() -> None:
     assert big.sim_card(first) is not None
 
 
+@pytest.mark.parametrize(
+    ("sizes", "message"),
+    [
+        ({"sim_cards": -1}, "sim_cards must be an integer from 0 to 10,000,000 (a fleet is held"),
+        ({"actions": Fleet.MAX_RECORDS + 1}, "actions must be an integer from 0 to"),
+        ({"sim_cards": 10**11}, "sim_cards must be an integer from 0 to 10,000,000"),
+        ({"sim_cards": 1.5}, "sim_cards must be an integer from 0 to"),
+        ({"sim_cards": True}, "sim_cards must be an integer from 0 to"),
+        ({"actions": "3"}, "actions must be an integer from 0 to"),
+    ],
+)
+def test_fleet_refuses_a_size_it_cannot_hold_naming_it(sizes: dict[str, Any], message: str) -> None:
+    """A negative, non-integer or too large size is a ValueError naming the parameter and the
+    range, raised before anything is built (10**11 cards would need terabytes).
+    """
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Fleet(**sizes)
+
+
 def test_id_order_compares_whole_ids_when_the_first_half_ties() -> None:
     """Sorting rows by id falls back to all 16 bytes when two ids share their first 8."""
     from simcards_async.testing._codes import Ids  # noqa: PLC0415 - an internal helper

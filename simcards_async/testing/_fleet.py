@@ -10,7 +10,7 @@ sorts) and `_render` (rows as JSON); this class wires them together.
 from __future__ import annotations
 
 from array import array
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ._codes import Codes, mix, seeded_rng
 from ._columns import Columns
@@ -38,9 +38,22 @@ class Fleet:
     records are never reused).
     """
 
+    #: The most SIM cards, and the most actions, a fleet holds: it keeps every record in
+    #: memory, in about 125 bytes (10,000,000 cards take about 1.2 GB).
+    MAX_RECORDS: ClassVar[int] = 10_000_000
+
     def __init__(self, *, sim_cards: int = 3000, actions: int = 3000, seed: int = 1) -> None:
-        if sim_cards < 0 or actions < 0:
-            raise ValueError("sim_cards and actions must not be negative")
+        sizes: dict[str, object] = {"sim_cards": sim_cards, "actions": actions}  # as called
+        for name, count in sizes.items():
+            if (
+                isinstance(count, bool)
+                or not isinstance(count, int)
+                or not 0 <= count <= self.MAX_RECORDS
+            ):
+                raise ValueError(
+                    f"{name} must be an integer from 0 to {self.MAX_RECORDS:,} (a fleet is held in "
+                    f"memory); got {count!r}"
+                )
         if actions and not sim_cards:
             raise ValueError("actions need at least one SIM card to refer to")
         self._seed = seed
