@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -431,6 +432,11 @@ def _int_at_least(name: str, value: object, low: int = 1) -> int:
 
 
 def _positive_number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise InvalidParameterError(name, "a number of seconds > 0", value)
-    return float(value)
+    if not isinstance(value, bool) and isinstance(value, (int, float)):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int past the largest float
+            seconds = math.inf
+        if 0 < seconds < math.inf:  # NaN and infinity fail: asyncio cannot time them
+            return seconds
+    raise InvalidParameterError(name, "a finite number of seconds > 0", value)

@@ -607,9 +607,9 @@ BAD_CALLS = [
     *_bad("client", "base_url", (5, "http://[::1/v2", "http://127.0.0.1:99999/v2")),
     *_bad("client", "max_concurrency", (0, -1, "8", True, 2.5)),
     *_bad("client", "read_ahead", (0, "4", True)),
-    *_bad("client", "timeout", (0, -1, "30", math.nan, True)),
+    *_bad("client", "timeout", (0, -1, "30", math.nan, True, math.inf, 10**400)),
     *_bad("client", "max_retries", (-1, "4", True, 1.5)),
-    *_bad("client", "deadline", (0, -2, "5", math.nan, True)),
+    *_bad("client", "deadline", (0, -2, "5", math.nan, True, math.inf, -math.inf)),
     *_bad("client", "session", ("session", object())),
     *_bad("client", "api_key", (123, "KEY-with\r\nX-Injected: 1")),
     # merge
