@@ -32,6 +32,7 @@ import anyio
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._errors import InvalidParameterError
 from ._models import RawRecord
 from ._stats import Progress
 
@@ -203,7 +204,12 @@ class Stream(abc.ABC, Generic[M, T]):
         """A snapshot of pages and items done, retries, throttling and the ETA."""
 
     def on_progress(self, callback: Callable[[Progress], object]) -> None:
-        """Call ``callback(progress)`` in the consumer's task after each page is handed over."""
+        """Call ``callback(progress)`` in the consumer's task after each page is handed over.
+
+        What ``callback`` raises propagates to the consumer, as any error of its own.
+        """
+        if not callable(callback):
+            raise InvalidParameterError("callback", "a callable taking a Progress", callback)
         self._progress_callbacks.append(callback)
 
     def _report(self) -> None:

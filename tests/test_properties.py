@@ -617,6 +617,9 @@ BAD_CALLS = [
     _Bad("merge", {"streams": (5,)}, "streams"),
     _Bad("merge", {"streams": ("sim_cards", "x")}, "streams"),
     _Bad("merge", {"streams": ("sim_cards",), "dedupe": "yes"}, "dedupe"),
+    # a stream's progress callback, of a listing and of a merge
+    *_bad("on_progress", "callback", (5, "print", None)),
+    *_bad("merge.on_progress", "callback", (5,)),
 ]
 
 
@@ -663,6 +666,13 @@ async def _call(bad: _Bad, url: str, client: SimCardsClient) -> None:
     elif bad.method == "merge":
         streams = [client.sim_cards() if s == "sim_cards" else s for s in arguments.pop("streams")]
         merge(*streams, **arguments)
+    elif bad.method.endswith("on_progress"):
+        stream = client.sim_cards()
+        watched = merge(stream) if bad.method.startswith("merge") else stream
+        try:
+            watched.on_progress(**arguments)
+        finally:
+            await watched.aclose()
     elif bad.method.startswith("get_"):
         await getattr(client, bad.method)(**arguments)
     else:
