@@ -425,10 +425,10 @@ class Engine(Generic[T]):
         # per page would cost more CPU than decoding it. The group still owns every worker.
         # A worker for each page of the window: a page waiting for its turn holds its worker
         # (its answer is decoded within its request), and the others must still fetch; the
-        # client's limiter decides how many requests run at once. Workers are started as
-        # the window first fills, so a short listing (or a window HELD_BYTES keeps small)
-        # does not pay for a large read_ahead: as many as the most pages ever handed out
-        # and not yet taken, which is never less than the pages not yet fetched.
+        # client's limiter decides how many requests run at once. A worker is started each
+        # time the window holds more pages than there are workers, so every page not yet
+        # fetched has one, and a short listing (or a window HELD_BYTES keeps small) does
+        # not pay for a large read_ahead.
         todo: asyncio.Queue[_Slot[T]] = asyncio.Queue()
         workers = 0
         loop = asyncio.get_running_loop()
