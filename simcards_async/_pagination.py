@@ -282,11 +282,14 @@ class DriftLog:
         ):
             drift.short_pages += 1
         if drift.detected:
+            # Warned once, at the first sign: the counts so far; stats.drift keeps counting.
+            repeats, short = drift.duplicates_dropped, drift.short_pages
             self.warn(
-                f"the listing changed while it was read (total_results "
+                f"the listing changed while it was read (so far: total_results "
                 f"{drift.first_total_results} -> {drift.last_total_results}, "
-                f"{drift.duplicates_dropped} repeats dropped, {drift.short_pages} short pages); "
-                "records deleted during the scan may have been missed"
+                f"{repeats} repeat{'' if repeats == 1 else 's'} dropped, "
+                f"{short} short page{'' if short == 1 else 's'}; stats.drift has the final "
+                "counts); records deleted during the scan may have been missed"
             )
 
     def warn(self, message: str) -> None:

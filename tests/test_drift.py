@@ -13,6 +13,7 @@ the engine waits for the consumer, before it sends the next request.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -71,6 +72,28 @@ async def test_inserts_during_a_scan_lose_nothing_and_repeat_nothing() -> None:
         # The engine read the listing's grown end: one page more than planned at the start.
         assert stream.stats.total_pages == 40
         assert stream.stats.pages_fetched == answers == -(-report.last_total_results // 50)
+
+
+async def test_the_warning_gives_the_counts_at_the_first_sign_and_stats_the_final_ones() -> None:
+    """The one DriftWarning is raised at the first sign of drift, with the counts so far; it
+    says so, and ``stats.drift`` has every repeat dropped by the end.
+    """
+    drift = Drift(seed=5, every=3, insert=7, delete=0)
+    async with (
+        MockTelnyxServer(sim_cards=2000, actions=1, drift=drift) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=1, read_ahead=4) as client,
+    ):
+        stream = client.sim_cards(page_size=50)
+        with pytest.warns(simcards_async.DriftWarning) as caught:
+            got = [card.id async for card in stream]
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith("the listing changed while it was read (so far: total_results")
+    assert "stats.drift has the final counts" in message
+    told = re.search(r"(\d+) repeats? dropped", message)
+    assert told is not None
+    assert int(told[1]) < stream.stats.drift.duplicates_dropped
+    assert len(got) == len(set(got)) == 2000
 
 
 async def test_inserting_a_whole_page_mid_scan_rereads_the_grown_end() -> None:
