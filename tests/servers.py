@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from simcards_async.testing._server import close_runner
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -49,4 +51,4 @@ async def serve(
         await site.start()
         yield Served(port=runner.addresses[0][1], host=host)
     finally:
-        await runner.cleanup()
+        await close_runner(runner)

@@ -20,6 +20,7 @@ import aiohttp
 import anyio
 import msgspec
 import pytest
+from aiohttp import web
 from yarl import URL
 
 import simcards_async.testing as testing_pkg
@@ -1312,3 +1313,38 @@ async def test_misbehaviour_can_change_at_run_time(
     again = (await get(session, target))[2]
     assert ids(real["data"]) == ids(again["data"]) == ids(cards[40:60])
     assert ids(broken["data"]) == ids(cards[:20])
+
+
+@pytest.mark.anyio
+async def test_closing_a_server_closes_a_socket_with_an_answer_still_to_write() -> None:
+    """A client that stops reading a long answer leaves the server's write pending, and
+    aiohttp's graceful close keeps that socket open until the write fails. close_runner (what
+    MockTelnyxServer.close and the tests' own servers use) closes it before returning: a socket
+    left for the garbage collector warns later, in whatever test is running then.
+    """
+    from simcards_async.testing._server import close_runner  # noqa: PLC0415  (internal)
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        while True:
+            await response.write(b"x" * 2**20)
+
+    app = web.Application()
+    app.router.add_get("/", endless)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", runner.addresses[0][1])
+    try:
+        writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await reader.readexactly(1000)  # the answer has begun; the client reads no more
+        assert runner.server is not None
+        (handler,) = runner.server.connections
+        transport = handler.transport
+        assert transport is not None
+        await close_runner(runner)
+        assert transport.get_extra_info("socket").fileno() == -1
+    finally:
+        writer.close()

@@ -184,7 +184,7 @@ class MockTelnyxServer:
         self._url = None
         if runner is not None:
             self._closing.set()
-            await runner.cleanup()
+            await close_runner(runner)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -606,3 +606,22 @@ class MockTelnyxServer:
         if parse_uuid(value) is None:
             detail = f"id must be a UUID such as {EXAMPLE_UUID}; got {show(value)}."
             params.errors.append(error_object(422, detail, "id"))
+
+
+async def close_runner(runner: web.AppRunner) -> None:
+    """``runner.cleanup()``, and every connection's socket closed by the time it returns.
+
+    aiohttp closes a connection gracefully: one with an answer still to write (to a client
+    that went away) stays open until the write fails, which needs more turns of the loop.
+    If the loop ends first (``asyncio.run`` returning), the socket is left for the garbage
+    collector, and its ResourceWarning surfaces later, anywhere. Aborting what is left and
+    letting the loop run the close callbacks once ends them here.
+    """
+    server = runner.server
+    transports = [h.transport for h in server.connections] if server is not None else []
+    await runner.cleanup()
+    for transport in transports:
+        if transport is not None:
+            transport.abort()  # a no-op for one already closed
+    if transports:
+        await asyncio.sleep(0)  # the loop runs each abort's connection_lost callback
