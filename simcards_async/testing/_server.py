@@ -619,9 +619,11 @@ async def close_runner(runner: web.AppRunner) -> None:
     """
     server = runner.server
     transports = [h.transport for h in server.connections] if server is not None else []
-    await runner.cleanup()
-    for transport in transports:
-        if transport is not None:
-            transport.abort()  # a no-op for one already closed
+    try:
+        await runner.cleanup()
+    finally:  # cancelled or not: a cancelled close must not leave the sockets behind either
+        for transport in transports:
+            if transport is not None:
+                transport.abort()  # a no-op for one already closed
     if transports:
         await asyncio.sleep(0)  # the loop runs each abort's connection_lost callback
