@@ -35,6 +35,7 @@ from simcards_async.testing import (
     RequestRecord,
     serve,
 )
+from simcards_async.testing._server import close_runner
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -1322,7 +1323,6 @@ async def test_closing_a_server_closes_a_socket_with_an_answer_still_to_write() 
     MockTelnyxServer.close and the tests' own servers use) closes it before returning: a socket
     left for the garbage collector warns later, in whatever test is running then.
     """
-    from simcards_async.testing._server import close_runner  # noqa: PLC0415  (internal)
 
     async def endless(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()

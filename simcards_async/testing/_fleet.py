@@ -43,7 +43,8 @@ class Fleet:
     MAX_RECORDS: ClassVar[int] = 10_000_000
 
     def __init__(self, *, sim_cards: int = 3000, actions: int = 3000, seed: int = 1) -> None:
-        sizes: dict[str, object] = {"sim_cards": sim_cards, "actions": actions}  # as called
+        # Typed as called: a caller may pass anything.
+        sizes: dict[str, object] = {"sim_cards": sim_cards, "actions": actions}
         for name, count in sizes.items():
             if (
                 isinstance(count, bool)
