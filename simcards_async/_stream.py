@@ -49,6 +49,11 @@ T = TypeVar("T")
 StateProvider = Callable[[], Awaitable[dict[str, Any]]]
 
 CLOSED_WHILE_READING = "the client was closed while this stream was being read"
+CLOSED_UNDER_READER = "this stream was closed (aclose()) while it was being read"
+READ_ONCE = (
+    "this stream was read already: a stream is read once, by one reader (items, pages(), "
+    "chunks() or export()); ask the client for a new one to read the listing again"
+)
 
 
 def first_error(exc: BaseException) -> BaseException:
@@ -150,6 +155,7 @@ class Stream(abc.ABC, Generic[M, T]):
 
     def __init__(self) -> None:
         self._progress_callbacks: list[Callable[[Progress], object]] = []
+        self._read = False  # whether a reader has started: a second one would get nothing
 
     # --- what it yields --------------------------------------------------------------
 
@@ -240,8 +246,13 @@ class Stream(abc.ABC, Generic[M, T]):
 
     async def _receive(self, state: StateProvider | None = None) -> AsyncGenerator[M, None]:
         """Yield what the producer hands over; raise its failure once it has run dry."""
+        if self._read:
+            # What the first reader left is gone (a stop ends the producer): refuse, rather
+            # than yield nothing as if the listing were empty.
+            raise RuntimeError(READ_ONCE)
+        self._read = True
         receive = self._producer.start()
-        finished = False
+        finished = closed = False
         try:
             while True:
                 try:
@@ -252,8 +263,11 @@ class Stream(abc.ABC, Generic[M, T]):
                         message = receive.receive_nowait()
                     except anyio.WouldBlock:
                         message = await receive.receive()
-                except (anyio.EndOfStream, anyio.ClosedResourceError):
+                except anyio.EndOfStream:
                     receive.close()  # now, not whenever the stream is collected
+                    break
+                except anyio.ClosedResourceError:
+                    closed = True  # by aclose() in another task, under this reader
                     break
                 if self._producer.killed():
                     # The client closed while this message waited in the buffer: refuse it.
@@ -270,9 +284,17 @@ class Stream(abc.ABC, Generic[M, T]):
                 # The consumer stopped early (break, exception, cancellation): so do we.
                 self._producer.stop()
                 self._stopped()
+        await self._end(state, closed=closed)
+
+    async def _end(self, state: StateProvider | None, *, closed: bool) -> None:
+        """After the last message: raise why the producer stopped, if not at the end."""
         if await self._producer.wait():
             # Cancelled, and not by this stream (stop forgets the task): the client closed.
             raise RuntimeError(CLOSED_WHILE_READING)
+        if closed:
+            # Not the end of the listing: say so, and keep the position as a stop does.
+            self._stopped()
+            raise RuntimeError(CLOSED_UNDER_READER)
         self._ended()
         error, self._producer.error = self._producer.error, None
         if error is not None:

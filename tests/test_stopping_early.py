@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from leaks import library_tasks
@@ -16,6 +17,8 @@ from simcards_async import (
     SimCard,
     SimCardsClient,
     TelnyxError,
+    export,
+    merge,
 )
 from simcards_async.testing import MockTelnyxServer
 
@@ -126,3 +129,73 @@ async def test_reading_after_client_close_is_not_a_silent_end(
     with pytest.raises((RuntimeError, TelnyxError)):
         await read_closing_midway()
     assert len(got) < CARDS
+
+
+# --- a stream is read once ---------------------------------------------------------------
+
+
+async def test_a_stream_read_twice_says_so_instead_of_yielding_nothing(
+    client: SimCardsClient, everything: list[SimCard]
+) -> None:
+    """A second read of a stream (collect, items, pages) raises, naming the rule: it used to
+    yield nothing, as if the listing were empty.
+    """
+    stream = client.sim_cards(page_size=100)
+    assert await stream.collect() == everything
+    with pytest.raises(RuntimeError, match="this stream was read already"):
+        await stream.collect()
+    with pytest.raises(RuntimeError, match="read once, by one reader"):
+        async for _ in stream.pages():
+            pass
+
+
+async def test_export_after_a_break_refuses_instead_of_writing_an_empty_file(
+    client: SimCardsClient, tmp_path: Path
+) -> None:
+    """After `break` the stream has stopped: exporting it raised nothing and wrote no record;
+    now it raises before the target is created.
+    """
+    stream = client.sim_cards(page_size=100)
+    async for _ in stream:
+        break
+    target = tmp_path / "cards.jsonl"
+    with pytest.raises(RuntimeError, match="this stream was read already"):
+        await export(stream, target)
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_second_reader_of_a_stream_in_use_is_refused(
+    client: SimCardsClient, everything: list[SimCard]
+) -> None:
+    """While one reader holds a page part-read, another (a merge, an export) got only the
+    pages after it, silently short; now it is refused. The merge, given the stream, closed
+    it: the first reader then says so instead of ending as if the listing had.
+    """
+    stream = client.sim_cards(page_size=100)
+    items = aiter(stream)
+    first = await anext(items)
+    with pytest.raises(RuntimeError, match="this stream was read already"):
+        async with merge(stream, client.sim_cards(status="enabled")) as merged:
+            async for _ in merged:
+                pass
+    rest: list[SimCard] = []
+    with pytest.raises(RuntimeError, match=r"closed \(aclose\(\)\) while it was being read"):
+        async for card in items:
+            rest.append(card)
+    assert [first, *rest] == everything[: 1 + len(rest)]
+
+
+async def test_a_stream_closed_under_its_reader_says_so(
+    client: SimCardsClient, everything: list[SimCard]
+) -> None:
+    """`aclose()` while a reader is mid-listing: the reader's next step raises, instead of the
+    listing ending there as if complete.
+    """
+    stream = client.sim_cards(page_size=100)
+    items = aiter(stream)
+    first = await anext(items)
+    await stream.aclose()
+    with pytest.raises(RuntimeError, match=r"closed \(aclose\(\)\) while it was being read"):
+        async for _ in items:
+            pass
+    assert first == everything[0]
