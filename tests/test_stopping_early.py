@@ -5,6 +5,7 @@ every request and task at once.
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -199,3 +200,22 @@ async def test_a_stream_closed_under_its_reader_says_so(
         async for _ in items:
             pass
     assert first == everything[0]
+
+
+async def test_a_checkpointed_stream_closed_under_its_reader_is_not_saved_complete(
+    client: SimCardsClient, tmp_path: Path
+) -> None:
+    """Closed mid-listing, a checkpointed stream keeps a checkpoint to resume from, never one
+    that says the listing is complete.
+    """
+    path = tmp_path / "scan.json"
+    stream = client.sim_cards(page_size=100, checkpoint=path)
+    items = aiter(stream)
+    await anext(items)
+    await stream.aclose()
+    with pytest.raises(RuntimeError, match="while it was being read"):
+        async for _ in items:
+            pass
+    point = json.loads(path.read_text())
+    assert point["complete"] is False
+    assert point["items_done"] < CARDS
