@@ -11,6 +11,8 @@ the consumer never yields from inside a task group or cancel scope.
 - A consumer that stops early (``break``, an exception, cancellation) stops the
   producer at once; ``async with stream`` (or ``aclose``) also waits for it.
 - Progress callbacks run in the consumer's task after each hand-over.
+- A stream is read once: a second reader, or a reader whose stream was closed under it,
+  raises ``RuntimeError`` rather than yield nothing or end as if the listing had.
 
 ``Stream`` is the base of ``PageStream`` and ``MergedStream``; what it yields is
 told by ``item_type`` and ``matches``, and ``chunks`` hands its items over in runs
