@@ -347,6 +347,9 @@ class MergedStream(Stream[_Batch[T], T]):
             raise InvalidParameterError("limit", "None or an integer >= 1", limit)
         if limit is not None and limit < 1:
             raise InvalidParameterError("limit", "None or an integer >= 1", limit)
+        if len({id(s) for s in streams}) != len(streams):
+            # A stream is read once: the merge's second reader of it would be refused.
+            raise InvalidParameterError("streams", "distinct streams (each is read once)", streams)
         types = {s.item_type for s in streams}
         if len(types) != 1:
             raise InvalidParameterError("streams", "streams of one kind of item", streams)

@@ -156,6 +156,23 @@ async def test_merge_refuses_what_is_not_a_stream() -> None:
         sc.merge([1, 2])  # type: ignore[arg-type]
 
 
+async def test_merge_refuses_a_stream_given_twice(
+    server: MockTelnyxServer, client: sc.SimCardsClient
+) -> None:
+    """The same stream twice is refused before anything is sent: a stream is read once, so
+    the merge's second reader of it would be refused midway (and the first closed under it).
+    """
+    stream = client.sim_cards(status="enabled")
+    with pytest.raises(sc.InvalidParameterError, match="distinct streams") as info:
+        sc.merge(stream, client.sim_cards(status="disabled"), stream)
+    assert info.value.parameter == "streams"
+    assert server.requests == []
+    # The stream is untouched: it still reads the whole listing, alone.
+    assert [card.id async for card in stream] == [
+        card.id async for card in client.sim_cards(status="enabled")
+    ]
+
+
 # --- progress ----------------------------------------------------------------------------
 
 
