@@ -95,6 +95,8 @@ class Producer(Generic[M]):
         if self.receive is None:
             send, self.receive = anyio.create_memory_object_stream[M](self._buffer)
             self.task = asyncio.get_running_loop().create_task(self._main(send))
+            # Closed by ``_main``, or here if the task is cancelled before its first step.
+            self.task.add_done_callback(lambda _: send.close())
             if self._on_start is not None:
                 self._on_start(self.task)
         return self.receive

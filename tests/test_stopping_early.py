@@ -113,6 +113,18 @@ async def test_client_aclose_stops_running_streams(slow_server: MockTelnyxServer
         await stream.aclose()
 
 
+async def test_a_stream_entered_and_left_unread_leaves_nothing_open(
+    client: SimCardsClient,
+) -> None:
+    """`async with stream:` and no read: the producer's task is cancelled before its first
+    step, and its end of the hand-over was left open (a ResourceWarning once collected).
+    """
+    async with client.sim_cards(page_size=100):
+        pass
+    await _settle()
+    gc.collect()  # an unclosed hand-over warns here, which fails the test
+
+
 async def test_reading_after_client_close_is_not_a_silent_end(
     slow_server: MockTelnyxServer,
 ) -> None:
