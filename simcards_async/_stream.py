@@ -11,8 +11,9 @@ the consumer never yields from inside a task group or cancel scope.
 - A consumer that stops early (``break``, an exception, cancellation) stops the
   producer at once; ``async with stream`` (or ``aclose``) also waits for it.
 - Progress callbacks run in the consumer's task after each hand-over.
-- A stream is read once: a second reader, or a reader whose stream was closed under it,
-  raises ``RuntimeError`` rather than yield nothing or end as if the listing had.
+- A stream is read once: a second reader, a reader after ``aclose()`` or one whose stream
+  was closed under it raises ``RuntimeError`` rather than yield nothing or end as if the
+  listing had.
 
 ``Stream`` is the base of ``PageStream`` and ``MergedStream``; what it yields is
 told by ``item_type`` and ``matches``, and ``chunks`` hands its items over in runs
@@ -52,6 +53,10 @@ StateProvider = Callable[[], Awaitable[dict[str, Any]]]
 
 CLOSED_WHILE_READING = "the client was closed while this stream was being read"
 CLOSED_UNDER_READER = "this stream was closed (aclose()) while it was being read"
+CLOSED_BEFORE_READ = (
+    "this stream was closed (aclose(), or the end of its 'async with' block) before it was "
+    "read; ask the client for a new one to read the listing"
+)
 READ_ONCE = (
     "this stream was read already: a stream is read once, by one reader (items, pages(), "
     "chunks() or export()); ask the client for a new one to read the listing again"
@@ -160,6 +165,7 @@ class Stream(abc.ABC, Generic[M, T]):
     def __init__(self) -> None:
         self._progress_callbacks: list[Callable[[Progress], object]] = []
         self._read = False  # whether a reader has started: a second one would get nothing
+        self._closed = False  # whether aclose() was called: a reader after it would too
 
     # --- what it yields --------------------------------------------------------------
 
@@ -244,6 +250,7 @@ class Stream(abc.ABC, Generic[M, T]):
 
     async def aclose(self) -> None:
         """Stop every request still in flight and release the connections."""
+        self._closed = True
         await self._producer.aclose()
 
     # --- the receive loop --------------------------------------------------------------
@@ -254,6 +261,8 @@ class Stream(abc.ABC, Generic[M, T]):
             # What the first reader left is gone (a stop ends the producer): refuse, rather
             # than yield nothing as if the listing were empty.
             raise RuntimeError(READ_ONCE)
+        if self._closed:
+            raise RuntimeError(CLOSED_BEFORE_READ)
         self._read = True
         receive = self._producer.start()
         finished = closed = False

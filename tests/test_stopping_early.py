@@ -214,6 +214,30 @@ async def test_a_stream_closed_under_its_reader_says_so(
     assert first == everything[0]
 
 
+async def test_a_stream_closed_before_it_is_read_says_so(
+    server: MockTelnyxServer, client: SimCardsClient, tmp_path: Path
+) -> None:
+    """Read after its `async with` block ended, a stream yielded nothing, as if the listing
+    were empty; closed by `aclose()` before it started, it read everything, as if open. Both
+    now raise, naming the close, and an export of it writes nothing.
+    """
+    closed_by_block = client.sim_cards(page_size=100)
+    async with closed_by_block:
+        pass
+    closed_unstarted = client.sim_cards(page_size=100)
+    await closed_unstarted.aclose()
+    server.requests.clear()
+    for stream in (closed_by_block, closed_unstarted):
+        with pytest.raises(RuntimeError, match=r"closed \(aclose\(\), or the end of its"):
+            await stream.collect()
+    exported = client.sim_cards(page_size=100)
+    await exported.aclose()
+    with pytest.raises(RuntimeError, match="before it was read"):
+        await export(exported, tmp_path / "cards.jsonl")
+    assert list(tmp_path.iterdir()) == []
+    assert server.requests == []
+
+
 async def test_a_checkpointed_stream_closed_under_its_reader_is_not_saved_complete(
     client: SimCardsClient, tmp_path: Path
 ) -> None:
