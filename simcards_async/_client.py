@@ -45,6 +45,7 @@ from ._query import (
 )
 from ._retry import RetryPolicy
 from ._sansio import Secrets, check_base_url
+from ._stream import CLIENT_CLOSED
 from ._throttle import AdaptiveLimiter
 
 __all__ = ["DEFAULT_BASE_URL", "SimCardsClient"]
@@ -370,7 +371,7 @@ class SimCardsClient:
             ) -> Page[R]:
                 if self._state is _State.CLOSED:
                     # Even with a session of the caller's, which closing the client leaves open.
-                    raise RuntimeError("the client was closed while this stream was being read")
+                    raise RuntimeError(CLIENT_CLOSED)
                 return await transport.get(
                     target, decode, on_retry=on_retry, page_size=query.page_size, turn=turn
                 )

@@ -42,7 +42,7 @@ from ._stats import Progress
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["Producer", "StateProvider", "Stream", "first_error"]
+__all__ = ["CLIENT_CLOSED", "Producer", "StateProvider", "Stream", "first_error"]
 
 M = TypeVar("M")
 T = TypeVar("T")
@@ -51,7 +51,8 @@ T = TypeVar("T")
 #: (awaited just before the save, so the exporter can flush first and say where it ends).
 StateProvider = Callable[[], Awaitable[dict[str, Any]]]
 
-CLOSED_WHILE_READING = "the client was closed while this stream was being read"
+#: Why a stream stops when its client closes before the stream is read to its end.
+CLIENT_CLOSED = "the client was closed before this stream was read to its end"
 CLOSED_UNDER_READER = "this stream was closed (aclose()) while it was being read"
 CLOSED_BEFORE_READ = (
     "this stream was closed (aclose(), or the end of its 'async with' block) before it was "
@@ -303,7 +304,7 @@ class Stream(abc.ABC, Generic[M, T]):
         """After the last message: raise why the producer stopped, if not at the end."""
         if await self._producer.wait():
             # Cancelled, and not by this stream (stop forgets the task): the client closed.
-            raise RuntimeError(CLOSED_WHILE_READING)
+            raise RuntimeError(CLIENT_CLOSED)
         if closed:
             # Not the end of the listing: say so, and keep the position as a stop does.
             self._stopped()

@@ -238,6 +238,20 @@ async def test_a_stream_closed_before_it_is_read_says_so(
     assert server.requests == []
 
 
+async def test_a_stream_of_a_client_closed_before_it_is_read_says_so(
+    server: MockTelnyxServer,
+) -> None:
+    """A stream made before its client closed and read after: the error says the client
+    closed before the stream was read to its end (it said "while ... being read").
+    """
+    client = SimCardsClient(KEY, server.url)
+    stream = client.sim_cards(page_size=100)
+    await client.aclose()
+    with pytest.raises(RuntimeError, match="the client was closed before this stream was read"):
+        await stream.collect()
+    assert server.requests == []
+
+
 async def test_a_checkpointed_stream_closed_under_its_reader_is_not_saved_complete(
     client: SimCardsClient, tmp_path: Path
 ) -> None:
