@@ -25,6 +25,7 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from servers import serve
 
 from simcards_async import (
     APIResponseValidationError,
@@ -55,16 +56,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @asynccontextmanager
 async def _serve(handler: Handler) -> AsyncIterator[str]:
-    """An ``aiohttp.web`` server on 127.0.0.1 port 0 answering every GET with ``handler``."""
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/v2"
-    finally:
-        await runner.cleanup()
+    """The tests' loopback server (``servers.serve``) answering every GET with ``handler``:
+    its base URL. Its close leaves no socket behind, even one a flood is still writing to.
+    """
+    async with serve(handler, method="GET") as served:
+        yield served.url
 
 
 def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import pytest
 from aiohttp import web
+from servers import serve
 
 from simcards_async import DriftWarning, PaginationError, SimCardsClient
 
@@ -58,19 +59,12 @@ class Listing:
 
     @asynccontextmanager
     async def client(self, **options: Any) -> AsyncIterator[SimCardsClient]:
-        """Serve on 127.0.0.1 and yield a client of it (no retries)."""
-        app = web.Application()
-        app.router.add_get("/v2/sim_cards", self.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/v2"
-        try:
-            async with SimCardsClient(KEY, url, max_retries=0, **options) as client:
-                yield client
-        finally:
-            await runner.cleanup()
+        """Serve on 127.0.0.1 (``servers.serve``) and yield a client of it (no retries)."""
+        async with (
+            serve(self.handle, route="/v2/sim_cards", method="GET") as served,
+            SimCardsClient(KEY, served.url, max_retries=0, **options) as client,
+        ):
+            yield client
 
 
 async def read(listing: Listing, **options: Any) -> tuple[list[str], PaginationError | None]:
