@@ -32,8 +32,8 @@ def _x(value: float, digits: int = 2) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}x"
 
 
-def _spread(p: JSON) -> str:
-    return f"{_x(p['median'])} ({_x(p['min'])} to {_x(p['max'])})"
+def _spread(p: JSON, digits: int = 2) -> str:
+    return f"{_x(p['median'], digits)} ({_x(p['min'], digits)} to {_x(p['max'], digits)})"
 
 
 def markdown(results: JSON) -> str:
@@ -217,6 +217,33 @@ def _export(s: JSON) -> list[str]:
         )
     header = ["contender", "CPU s", "CPU us/item", "x floor", "x floor by round", "x unchecked"]
     lines += _table([*header, "wall s", "peak RSS MB (process)", "runs"], rows)
+    checkpoint = s.get("checkpoint")
+    if checkpoint:
+        lines += [
+            "",
+            (
+                f"**What a checkpoint costs**, measured apart (the goal's figure): "
+                f"{checkpoint['rounds']} rounds of the checkpointed export and the same "
+                "unchecked, back to back, the order flipping every round (in the table above "
+                "the two are five contenders apart, and a few percent drown in the noise)."
+            ),
+            "",
+        ]
+        rows = []
+        for fmt, c in checkpoint.items():
+            if fmt == "rounds":
+                continue
+            rows.append(
+                [
+                    fmt,
+                    f"{c['unchecked_cpu_median']:.3f}",
+                    f"{c['checked_cpu_median']:.3f}",
+                    _x(c["cpu_over_unchecked"], 3),
+                    _spread(c["cpu_over_unchecked_paired"], 3),
+                ]
+            )
+        header = ["format", "unchecked CPU s", "checkpointed CPU s", "x unchecked", "by round"]
+        lines += _table(header, rows)
     return lines
 
 
