@@ -16,6 +16,7 @@ from aiohttp import web
 
 import simcards_async as sc
 from simcards_async.testing import MockTelnyxServer
+from simcards_async.testing._server import close_runner
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -126,6 +127,6 @@ async def test_the_service_example_serves_json_lines(monkeypatch: pytest.MonkeyP
                 async with session.get(url, params={"status": "enabeld"}) as answer:
                     assert answer.status == 400
                     assert "status" in await answer.text()
-        finally:
-            await runner.cleanup()
+        finally:  # every socket closed here, as for the project's other servers
+            await close_runner(runner)
     assert [msgspec.json.decode(line, type=sc.SimCard) for line in lines] == enabled
