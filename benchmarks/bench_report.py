@@ -220,12 +220,11 @@ def _export(s: JSON) -> list[str]:
     checkpoint = s.get("checkpoint")
     if checkpoint:
         lines += [
-            "",
             (
                 f"**What a checkpoint costs**, measured apart (the goal's figure): "
                 f"{checkpoint['rounds']} rounds of the checkpointed export and the same "
-                "unchecked, back to back, the order flipping every round (in the table above "
-                "the two are five contenders apart, and a few percent drown in the noise)."
+                "unchecked, back to back, the order flipping every round (the table above has "
+                "7 rounds of each: too few for a cost of a few percent on this machine)."
             ),
             "",
         ]

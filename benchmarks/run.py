@@ -399,8 +399,8 @@ def checkpoint_cost(ctx: Context, base: JSON) -> JSON:
     """A checkpoint's CPU, per format: checkpointed and unchecked exports, back to back.
 
     A checkpoint costs a few percent, less than this machine's noise over the export
-    scenario's rounds (each pair there is five other contenders apart). Measured on its own,
-    the two run back to back, the order flipping every round, over more rounds: the ratio of
+    scenario's 7 rounds. Measured on its own, the two run back to back, the order flipping
+    every round, over more rounds (and with no other contender between rounds): the ratio of
     medians, and the median and range of the ratios round by round.
     """
     lib, rounds = ctx.worker("lib"), ctx.sizes.checkpoint_rounds
