@@ -362,7 +362,7 @@ class DeliveredIds:
 
     def _fold(self) -> None:
         g, new = self._generation()
-        groups, self._groups = self._groups, g.groups()
+        groups = self._groups
         count = len(self._recent)
         self._folded += count
         g.folded += count
@@ -373,10 +373,13 @@ class DeliveredIds:
             groups = g.groups()
             g.group(groups, ids, hashes)
             del ids, hashes
-        if g.folded >= g.capacity:
-            self._groups = None  # the next fold starts a new generation
         self._recent = set()
         grouped, starts = g.grouped(groups)
+        # The next fold's lists are these, emptied: a fold makes no new ones (a list a
+        # partition, up to 4,096 containers a fold for the garbage collector to count and
+        # scan). None once the generation is full: the next fold starts a new one.
+        deque(map(list.clear, groups), 0)
+        self._groups = groups if g.folded < g.capacity else None
         del groups
         records = _uuid_records(grouped)  # C passes over the fold
         if records is None:  # some are not canonical UUIDs: those are kept as strings
