@@ -193,7 +193,7 @@ def _export(s: JSON) -> list[str]:
         "",
         (
             "CPU includes the writer threads. *x floor* is the export's CPU over the floor's "
-            "(reading and decoding only); *x unchecked* is with a checkpoint over without. "
+            "(reading and decoding only). "
             "*floor, reads only* is the floor without its decode (page 1 aside): what the "
             "HTTP reads alone cost, which no export can go below."
         ),
@@ -209,13 +209,12 @@ def _export(s: JSON) -> list[str]:
                 f"{c['cpu_per_item_us']:.2f}",
                 _x(c["cpu_over_floor"]),
                 _spread(paired) if paired else "",
-                _x(c.get("cpu_over_unchecked", 1.0), 3),
                 f"{c['wall_median']:.3f}",
                 f"{c['peak_rss_mb']:.0f}",
                 str(c["repeats"]),
             ]
         )
-    header = ["contender", "CPU s", "CPU us/item", "x floor", "x floor by round", "x unchecked"]
+    header = ["contender", "CPU s", "CPU us/item", "x floor", "x floor by round"]
     lines += _table([*header, "wall s", "peak RSS MB (process)", "runs"], rows)
     checkpoint = s.get("checkpoint")
     if checkpoint:
@@ -223,8 +222,8 @@ def _export(s: JSON) -> list[str]:
             (
                 f"**What a checkpoint costs**, measured apart (the goal's figure): "
                 f"{checkpoint['rounds']} rounds of the checkpointed export and the same "
-                "unchecked, back to back, the order flipping every round (the table above has "
-                "7 rounds of each: too few for a cost of a few percent on this machine)."
+                "unchecked, back to back, the order flipping every round (the table's 7 rounds "
+                "are too few for a cost of a few percent on this machine)."
             ),
             "",
         ]

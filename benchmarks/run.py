@@ -347,7 +347,7 @@ def scenario_memory(ctx: Context) -> JSON:
 
 
 def scenario_export(ctx: Context) -> JSON:
-    """Client CPU of an export per format, with and without a checkpoint, against the floor."""
+    """Client CPU of an export per format against the floor; a checkpoint's cost apart."""
     size = ctx.sizes.export
     url = ctx.url(size)
     lib = ctx.worker("lib")
@@ -357,12 +357,9 @@ def scenario_export(ctx: Context) -> JSON:
     reads = Entry(
         "floor C=8, reads only", lib, {**base, "contender": "floor", "op": "read"}, ctx.repeats
     )
-    exports = []
-    for fmt in FORMATS:
-        for checkpoint in (False, True) if fmt in CHECKPOINT_FORMATS else (False,):
-            label = f"export {fmt}" + (" + checkpoint" if checkpoint else "")
-            command = {**base, "contender": "ours", "op": "export", "format": fmt}
-            exports.append(Entry(label, lib, command | {"checkpoint": checkpoint}, ctx.repeats))
+    exports = [
+        Entry(f"export {fmt}", lib, export_command(base, fmt), ctx.repeats) for fmt in FORMATS
+    ]
     log(f"export: {size} cards on loopback, C=8, formats {', '.join(FORMATS)}")
     interleave([floor8, reads, *exports], ctx)
     by_label = {e.label: e for e in exports}
@@ -377,13 +374,11 @@ def scenario_export(ctx: Context) -> JSON:
         )
     )
     for e in exports:
-        plain = by_label[e.label.removesuffix(" + checkpoint")]  # itself when unchecked
         out["contenders"].append(
             summary(
                 e,
                 cpu_over_floor=ratio(e, floor8, "cpu"),
                 cpu_over_floor_paired=paired(e, floor8, "cpu"),
-                cpu_over_unchecked=ratio(e, plain, "cpu"),
                 verdict=verdict(e.median("cpu"), e.median("wall"), 0.0),
             )
         )
@@ -395,19 +390,24 @@ def scenario_export(ctx: Context) -> JSON:
     return out
 
 
+def export_command(base: JSON, fmt: str) -> JSON:
+    """The worker's command for an export of ours to ``fmt`` (unchecked)."""
+    return {**base, "contender": "ours", "op": "export", "format": fmt, "checkpoint": False}
+
+
 def checkpoint_cost(ctx: Context, base: JSON) -> JSON:
     """A checkpoint's CPU, per format: checkpointed and unchecked exports, back to back.
 
     A checkpoint costs a few percent, less than this machine's noise over the export
-    scenario's 7 rounds. Measured on its own, the two run back to back, the order flipping
+    scenario's 7 rounds: measured here alone, the two run back to back, the order flipping
     every round, over more rounds (and with no other contender between rounds): the ratio of
     medians, and the median and range of the ratios round by round.
     """
     lib, rounds = ctx.worker("lib"), ctx.sizes.checkpoint_rounds
     out: JSON = {"rounds": rounds}
     for fmt in CHECKPOINT_FORMATS:
-        command = {**base, "contender": "ours", "op": "export", "format": fmt}
-        plain = Entry(f"export {fmt}", lib, command | {"checkpoint": False}, rounds)
+        command = export_command(base, fmt)
+        plain = Entry(f"export {fmt}", lib, command, rounds)
         checked = Entry(f"export {fmt} + checkpoint", lib, command | {"checkpoint": True}, rounds)
         log(f"checkpoint: {fmt}, {rounds} rounds of a checkpointed and an unchecked export")
         interleave([plain, checked], ctx)
