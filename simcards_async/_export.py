@@ -992,35 +992,51 @@ class _ParquetWriter(_Writer):
         self.writer = pq.ParquetWriter(
             out.file, self.schema, use_dictionary=dictionary, use_compliant_nested_type=True
         )
-        self.rows: list[tuple[object, ...]] = []
+        #: The values held for the next row groups, a list per column, and how many rows.
+        self.columns: list[list[object]] = [[] for _ in kind.schema]
+        self.rows = 0
 
     def add(self, items: Sequence[Record]) -> None:
-        # Row tuples, made Arrow arrays a column at a time per row group. Columns split page
-        # by page (timestamps as UTC text for Arrow to parse) measured a few percent slower:
-        # the cost is pa.array of Python values and Parquet's encoding, not the Python here.
-        self.rows.extend(map(self.kind.row, _typed(self.kind, items)[0]))
+        # Held a column at a time: Arrow builds an array per column and row group. Decoded
+        # items are unpacked by ``_columns`` in C, page by page while they are in the cache
+        # (0.93x to 0.98x the CPU of row tuples transposed per row group); items the caller
+        # built may hold any type, and go row by row as CSV's do.
+        typed, decoded = _typed(self.kind, items)
+        count = len(typed)
+        if not count:
+            return
+        columns: Iterable[Sequence[object] | None]
+        if self.decoded or decoded:
+            columns = _columns(self.kind, typed)
+        else:
+            columns = zip(*map(self.kind.row, typed), strict=True)
+        nulls = [None] * count
+        for held, column in zip(self.columns, columns, strict=True):
+            held.extend(nulls if column is None else column)
+        self.rows += count
 
     def full(self) -> bool:
-        return len(self.rows) >= PARQUET_ROW_GROUP_SIZE
+        return self.rows >= PARQUET_ROW_GROUP_SIZE
 
     async def flush(self) -> None:
         # Whole row groups only; the rest waits for more rows, or for close().
-        while len(self.rows) >= PARQUET_ROW_GROUP_SIZE:
+        while self.rows >= PARQUET_ROW_GROUP_SIZE:
             await self._write_group()
 
     async def _write_group(self) -> None:
-        group = self.rows[:PARQUET_ROW_GROUP_SIZE]
-        del self.rows[:PARQUET_ROW_GROUP_SIZE]
+        size = min(self.rows, PARQUET_ROW_GROUP_SIZE)
+        group = [held[:size] for held in self.columns]
+        for held in self.columns:
+            del held[:size]
+        self.rows -= size
         await anyio.to_thread.run_sync(self._write, group)
 
-    def _write(self, rows: list[tuple[object, ...]]) -> None:
+    def _write(self, columns: list[list[object]]) -> None:
         pa, schema = self.pa, self.schema
         try:
             arrays = [
                 self._array(values, field.type, parsed)
-                for values, field, parsed in zip(
-                    zip(*rows, strict=True), schema, self.parsed, strict=True
-                )
+                for values, field, parsed in zip(columns, schema, self.parsed, strict=True)
             ]
         except pa.ArrowInvalid as exc:
             # Say which column: pyarrow's message names only the value's problem.

@@ -436,6 +436,23 @@ async def test_a_listing_exports_as_its_cards_do(
         assert streamed.read_bytes() == replayed.read_bytes()
 
 
+async def test_a_listing_cut_into_row_groups_mid_page_exports_as_its_cards_do(
+    tmp_path: Path, fleet: SimCardsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row groups that end inside a page hold the same rows, split the same way, either path."""
+    monkeypatch.setattr("simcards_async._export.PARQUET_ROW_GROUP_SIZE", 700)
+    cards = await fleet.sim_cards(page_size=250).collect()
+    streamed, replayed = tmp_path / "streamed.parquet", tmp_path / "replayed.parquet"
+    await export(fleet.sim_cards(page_size=250), streamed)
+    await export(replay(cards), replayed)
+    for path in (streamed, replayed):
+        metadata = pq.ParquetFile(path).metadata
+        sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+        assert sizes == [700, 500]
+    assert pq.read_table(streamed).equals(pq.read_table(replayed))
+    assert pq.read_table(streamed).column("id").to_pylist() == [card.id for card in cards]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 async def test_actions_export_as_their_structs_do(
     tmp_path: Path, fleet: SimCardsClient, fmt: ExportFormat
