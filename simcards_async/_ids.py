@@ -55,7 +55,7 @@ from itertools import accumulate, chain, compress, filterfalse, islice, repeat
 from operator import add, and_, eq, getitem, itemgetter, mod, mul, not_, or_, rshift, setitem, sub
 from typing import IO
 
-__all__ = ["FOLD", "STAGE", "UNFOLDED", "DeliveredIds"]
+__all__ = ["FOLD", "MAX_EXPECTED", "STAGE", "UNFOLDED", "DeliveredIds"]
 
 #: Ids held as strings before they are folded into binary (~1 MB of strings).
 FOLD = 8192
@@ -63,6 +63,10 @@ FOLD = 8192
 UNFOLDED = 131072
 #: A run of this many records or more is written to the temporary file.
 STAGE = 32768
+#: The most ids a first filter is sized for, whatever the listing announces (16 MiB of
+#: filter at most): the count comes from the server, and more ids than this still stay
+#: exact (a new, larger generation takes them) at the cost of a second filter.
+MAX_EXPECTED = 1 << 24
 #: Filter bits an expected id (one byte).
 _BITS_PER_ID = 8
 #: Bits of a filter word (60: a word is a two-digit int, ten ids a word on average, so a
@@ -247,7 +251,8 @@ class DeliveredIds:
     """An exact set of ids, about a byte an id in memory once folded (see the module docstring).
 
     ``expected`` sizes the filter and the partitions (the listing's
-    ``total_results``); more ids than that stay exact, and about as fast.
+    ``total_results``, at most ``MAX_EXPECTED``); more ids than that stay exact, and
+    about as fast.
     """
 
     def __init__(self, expected: int = 0) -> None:
@@ -272,7 +277,7 @@ class DeliveredIds:
         CPU beyond the set itself, and at most ~15 MB.
         """
         if not self._folded:
-            self._expected = expected
+            self._expected = min(expected, MAX_EXPECTED)
             self._fold_at = UNFOLDED if expected <= UNFOLDED else FOLD
 
     def close(self) -> None:

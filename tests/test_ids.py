@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simcards_async import _ids
-from simcards_async._ids import FOLD, STAGE, UNFOLDED, DeliveredIds
+from simcards_async._ids import FOLD, MAX_EXPECTED, STAGE, UNFOLDED, DeliveredIds
 
 #: More ids than a listing that is never folded, and three folds at least (the tests
 #: below were written for 3 * FOLD when FOLD was half of UNFOLDED).
@@ -55,6 +55,26 @@ def test_ids_stay_known_after_they_are_folded_into_binary() -> None:
     assert not known.add_if_all_new(page)
     assert page[0] not in known
     assert len(known) == 3 * FOLD
+
+
+@pytest.mark.parametrize("announced", [10**9, 2 * 10**10, 10**40])
+def test_a_huge_announced_count_does_not_size_the_filter(announced: int) -> None:
+    """The count is the server's word: the filter is sized for MAX_EXPECTED ids at most.
+
+    A server that announced 10**9 cards made the first fold allocate ~1 GB, and 2 * 10**10 a
+    bare MemoryError. The ids stay exact whatever the count says.
+    """
+    known = DeliveredIds()
+    known.size(announced)
+    ids = uuids(1, 2 * FOLD)
+    for at in range(0, len(ids), 250):
+        assert known.add_if_all_new(ids[at : at + 250])
+    words = MAX_EXPECTED * _ids._BITS_PER_ID // _ids._WORD_BITS + 1  # ~17 MiB of filter
+    assert [g.capacity for g in known._generations] == [MAX_EXPECTED]
+    assert len(known._generations[0].words) <= words
+    assert all(i in known for i in ids[::31])
+    assert not known.add_if_all_new([*uuids(10**7, 10), ids[-1]])
+    assert len(known) == 2 * FOLD
 
 
 def test_a_page_that_repeats_an_id_of_its_own_is_refused() -> None:
