@@ -42,7 +42,7 @@ CSV and Parquet share one flat column set per type, ``SIM_CARD_COLUMNS`` and
   (``["floor;3","vip"]``, ``[]`` for an empty list, an empty cell when the API
   sent none), ``list<string>`` in Parquet;
 - ``resources_with_in_progress_actions`` and an action's ``settings`` are JSON text;
-- amounts are exact: plain decimal text in CSV (never an exponent),
+- amounts are exact: plain decimal text in CSV (an exponent only past 100 digits),
   ``decimal128(38, 9)`` in Parquet (an amount with more than 9 decimal places
   is refused, never rounded);
 - timestamps are in the API's own form in CSV, UTC with a ``Z``
@@ -235,6 +235,9 @@ SIM_CARD_ACTION_COLUMNS: tuple[str, ...] = tuple(name for name, _ in _SIM_CARD_A
 _JSON = msgspec.json.Encoder()
 #: A column of timestamps or decimals as msgspec writes them (``_ParquetWriter._array``).
 _TEXTS_OR_NONE = msgspec.json.Decoder(list[str | None])
+#: Digits an amount's plain text may take in CSV (``_amount_text``); Parquet's decimal(38, 9)
+#: holds 38 digits at most.
+_PLAIN_DIGITS = 100
 _NO_GROUP = (None,) * len(_SIM_CARD_GROUP)
 _NO_LOCATION = (None,) * 4
 
@@ -429,12 +432,25 @@ def _csv_cell(value: object) -> object:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
-        return f"{value:f}"  # exact, and never in exponent form
+        return _amount_text(value)
     if isinstance(value, dt.datetime):
         return _timestamp_text(value)
     if isinstance(value, tuple):
         return _JSON.encode(value).decode()  # a JSON array: unambiguous, whatever the tags hold
     return value
+
+
+def _amount_text(value: Decimal) -> str:
+    """An amount as exact decimal text: plain, unless that takes more than ``_PLAIN_DIGITS``.
+
+    ``1E+100000000`` written out plain is 100 MB of zeros (and ``1E+99999999999`` a
+    MemoryError): past ``_PLAIN_DIGITS`` digits, or not a number, it keeps ``str``'s form,
+    still exact.
+    """
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and max(value.adjusted(), 0) - min(exponent, 0) < _PLAIN_DIGITS:
+        return f"{value:f}"
+    return str(value)
 
 
 def _timestamp_text(value: dt.datetime) -> str:

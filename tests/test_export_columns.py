@@ -14,6 +14,7 @@ import functools
 import io
 import json
 from collections.abc import AsyncIterator, Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -484,6 +485,31 @@ async def test_raw_edge_records_export_as_their_structs_do(
     else:
         assert from_raw.read_bytes() == from_structs.read_bytes()
         assert from_raw.read_bytes().count(b"\r\n") > len(edges) + 1  # a quoted one too
+
+
+@pytest.mark.parametrize(
+    ("amount", "cell"),
+    [
+        ("1E+99", "1" + "0" * 99),
+        ("1E+100", "1E+100"),
+        ("1e100000000", "1E+100000000"),
+        ("-1E+99999999999", "-1E+99999999999"),
+        ("1E-100000000", "1E-100000000"),
+        ("NaN", "NaN"),
+    ],
+)
+def test_an_amount_too_long_to_write_plain_keeps_its_exponent(amount: str, cell: str) -> None:
+    """Plain text up to 100 digits; past that the exponent stays (``1e100000000`` written out
+    plain took 100 MB, and ``1E+99999999999`` raised a bare MemoryError). Exact either way.
+    """
+    card = CARDS.decode(
+        json.dumps([{**BASE, "data_limit": {"amount": amount, "unit": "B"}}]).encode()
+    )
+    lines = _CsvColumns(_KINDS[SimCard]).lines(card)
+    assert lines == per_cell_csv(card)
+    row = next(csv.reader(io.StringIO(lines)))
+    assert row[SIM_CARD_COLUMNS.index("data_limit_amount")] == cell
+    assert Decimal(cell) == Decimal(amount) or amount == "NaN"  # the same number
 
 
 def test_amounts_in_csv_stay_plain_decimal_by_columns() -> None:
