@@ -281,8 +281,13 @@ class DriftLog:
             and ((size < plan.page_size and number < end) or (not size and number <= end))
         ):
             drift.short_pages += 1
-        if drift.detected:
-            # Warned once, at the first sign: the counts so far; stats.drift keeps counting.
+        self.report()
+
+    def report(self) -> None:
+        """Warn (once, at the first sign) if anything so far says the listing changed."""
+        drift = self.stats.drift
+        if not self.warned and drift.detected:
+            # The counts so far; stats.drift keeps counting.
             repeats, short = drift.duplicates_dropped, drift.short_pages
             self.warn(
                 f"the listing changed while it was read (so far: total_results "
@@ -577,6 +582,8 @@ class Engine(Generic[T]):
         plan = self.plan
         self.drift.check(page, number, plan)
         items = self._fresh(page, number)
+        # Its own repeats too: the last page's would be warned about by no later page.
+        self.drift.report()
         self.drift.delivered(page, served)
         room = plan.room()
         if room is not None and len(items) > room:

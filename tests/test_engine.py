@@ -531,6 +531,31 @@ async def test_a_page_with_some_old_records_never_yields_them_twice() -> None:
     assert eng.stats.drift.duplicates_dropped == 50
 
 
+@pytest.mark.parametrize(("records", "page_size", "repeating"), [(500, 100, 5), (3, 10, 1)])
+async def test_repeats_on_the_last_page_are_warned_about_too(
+    records: int, page_size: int, repeating: int
+) -> None:
+    """The last page's repeats (or the only page's, an id twice in it) are dropped, counted
+    and warned about: the warning was raised only when a page came after them.
+    """
+    listing = Listing(records, page_size, auto=True)
+    original = listing.page
+
+    def repeating_last(number: int) -> Page[Rec]:
+        page = original(number)
+        if number == repeating:
+            return msgspec.structs.replace(page, data=page.data[:-1] + page.data[:1])
+        return page
+
+    listing.page = repeating_last  # type: ignore[method-assign]
+    eng = engine(listing, read_ahead=1)
+    got = [i for _, ids in await read_all(producer_of(eng)) for i in ids]
+    assert len(got) == len(set(got)) == records - 1
+    assert eng.stats.drift.duplicates_dropped == 1
+    assert len(eng.warnings) == 1
+    assert "1 repeat dropped" in eng.warnings[0]
+
+
 @pytest.mark.parametrize("seed", range(12))
 async def test_whatever_a_server_sends_no_id_comes_twice_and_the_listing_ends(seed: int) -> None:
     """A server answering random pages of random known and new ids, with random (often
