@@ -236,13 +236,16 @@ async def test_a_merge_is_exported_as_sent(tmp_path: Path) -> None:
 
 
 async def test_a_record_repeated_in_a_page_is_written_once(tmp_path: Path) -> None:
-    """Dedupe works on raw records as on Structs: the first of each id, as it was sent."""
+    """Dedupe works on raw records as on Structs: the first of each id, as it was sent;
+    the repeat is warned about, on the listing's only page too.
+    """
     listing = Listing(4)
     listing.records.insert(2, listing.records[0])
     target = tmp_path / "cards.jsonl"
     async with served(listing) as where, sc.SimCardsClient(KEY, where.url) as client:
         stream = client.sim_cards(page_size=5)
-        result = await sc.export(stream, target)
+        with pytest.warns(sc.DriftWarning, match="1 repeat dropped"):
+            result = await sc.export(stream, target)
     assert result.items == 4
     assert stream.stats.drift.duplicates_dropped == 1
     assert read_lines(target) == [listing.records[i] for i in (0, 1, 3, 4)]
