@@ -105,10 +105,25 @@ def save_checkpoint(path: str | os.PathLike[str], point: Checkpoint) -> None:
 def _check_writable_path(path: str | os.PathLike[str]) -> None:
     """Refuse, before anything is sent, a checkpoint path no file can be written at."""
     target = Path(path)
-    if target.is_dir():
-        raise InvalidParameterError("checkpoint", "a file path, not a directory", str(path))
-    if not target.parent.is_dir():
-        raise InvalidParameterError("checkpoint", "a file path in an existing directory", str(path))
+    try:
+        if target.is_dir():
+            raise InvalidParameterError("checkpoint", "a file path, not a directory", str(path))
+        if not target.parent.is_dir():
+            raise InvalidParameterError(
+                "checkpoint", "a file path in an existing directory", str(path)
+            )
+        # Its directory must take a file: make one now, as a save will (permissions, a
+        # read-only or virtual file system, a name too long), and remove it.
+        probe = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        probe.touch(exist_ok=False)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InvalidParameterError(
+            "checkpoint",
+            f"a file path in a directory this process can write a file in ({reason})",
+            str(path),
+        ) from exc
+    probe.unlink(missing_ok=True)
 
 
 class Checkpointer:

@@ -774,7 +774,7 @@ def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:
         )
     if not to_stdout:  # the path first: a directory has no suffix to speak of
         try:
-            check_output_path(args.output)
+            check_output_path(args.output, checkpoint=args.checkpoint)
         except OSError as exc:
             raise _UsageError(_os_message(exc)) from exc
     return target, resolve_format(args.format, target)

@@ -70,6 +70,7 @@ import io
 import operator
 import os
 import secrets
+import stat
 import time
 import typing
 import zlib
@@ -733,46 +734,17 @@ class _Output:
         self.fresh = resume is None or resume.size == 0
         self.path: Path | None
         self.temp: Path | None
+        #: What the temporary file replaces: through a symbolic link, the file it points to.
+        self.final: Path | None = None
         self.file: IO[bytes]
-        if isinstance(target, (str, os.PathLike)) and resume is not None:
+        if isinstance(target, (str, os.PathLike)):
             self.path = Path(target)
-            self.temp = self.path.with_name(resume.partial)
-            try:
-                self.file = open(self.temp, "r+b")  # noqa: PTH123, SIM115  (closed by commit/discard)
-            except FileNotFoundError as exc:
-                raise InvalidParameterError(
-                    "target",
-                    f"a path whose partial output {self.temp.name} the checkpoint continues; "
-                    "it is gone, so delete the checkpoint to start over",
-                    str(target),
-                ) from exc
-            found = os.fstat(self.file.fileno()).st_size
-            if found < resume.size:
-                # Bytes the checkpoint counted never reached the disk (a power cut: the
-                # output is not fsynced per checkpoint). Nothing to continue safely.
-                self.file.close()
-                raise InvalidParameterError(
-                    "target",
-                    f"a path whose partial output {self.temp.name} holds the {resume.size} "
-                    f"bytes the checkpoint says; it has {found} (lost in a crash?), so delete "
-                    "the checkpoint to start over",
-                    str(target),
-                )
-            self.file.truncate(resume.size)
-            self.file.seek(resume.size)
-        elif isinstance(target, (str, os.PathLike)):
-            self.path = Path(target)
-            check_output_path(self.path)
-            name = f".{self.path.name}.{secrets.token_hex(4)}.partial"
-            self.temp = self.path.with_name(name)
-            # 0o666 lets the umask decide the final file's mode, as for any new file.
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-            try:
-                fd = os.open(self.temp, flags, 0o666)
-            except OSError as exc:
-                exc.filename = str(self.path)  # the file asked for, not the temporary name
-                raise
-            self.file = open(fd, "wb")  # noqa: PTH123, SIM115  (closed by commit/discard)
+            self.final = _final_path(target)
+            if resume is not None:
+                self.temp, self.file = _resumed_file(self.final, resume, target)
+            else:
+                check_output_path(target)
+                self.temp, self.file = _new_file(self.final, self.path)
         else:
             if not _is_binary_writer(target):
                 raise InvalidParameterError(
@@ -803,11 +775,11 @@ class _Output:
 
     def _commit(self) -> None:
         self.file.flush()
-        if self.temp is None or self.path is None:
+        if self.temp is None or self.final is None:
             return
         os.fsync(self.file.fileno())
         self.file.close()
-        self.temp.replace(self.path)
+        self.temp.replace(self.final)
         self.committed = True
 
     def discard(self) -> None:
@@ -818,6 +790,63 @@ class _Output:
             self.file.close()
         if not self.keep_partial:
             self.temp.unlink(missing_ok=True)
+
+
+def _resumed_file(
+    final: Path, resume: _Partial, target: str | os.PathLike[str]
+) -> tuple[Path, IO[bytes]]:
+    """The partial output a checkpoint continues, cut back to the size it counted."""
+    temp = final.with_name(resume.partial)
+    try:
+        file = open(temp, "r+b")  # noqa: PTH123, SIM115  (closed by commit/discard)
+    except FileNotFoundError as exc:
+        raise InvalidParameterError(
+            "target",
+            f"a path whose partial output {temp.name} the checkpoint continues; "
+            "it is gone, so delete the checkpoint to start over",
+            str(target),
+        ) from exc
+    found = os.fstat(file.fileno()).st_size
+    if found < resume.size:
+        # Bytes the checkpoint counted never reached the disk (a power cut: the
+        # output is not fsynced per checkpoint). Nothing to continue safely.
+        file.close()
+        raise InvalidParameterError(
+            "target",
+            f"a path whose partial output {temp.name} holds the {resume.size} "
+            f"bytes the checkpoint says; it has {found} (lost in a crash?), so delete "
+            "the checkpoint to start over",
+            str(target),
+        )
+    file.truncate(resume.size)
+    file.seek(resume.size)
+    return temp, file
+
+
+def _new_file(final: Path, asked: Path) -> tuple[Path, IO[bytes]]:
+    """A new temporary file beside ``final``, to replace it once complete."""
+    temp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.partial")
+    # 0o666 lets the umask decide a new file's mode; a file replaced keeps its own
+    # (an export of ICCIDs written over a 0o600 file must not become world-readable).
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(temp, flags, 0o666)
+    except OSError as exc:
+        exc.filename = str(asked)  # the file asked for, not the temporary name
+        raise
+    _keep_mode(final, fd)
+    return temp, open(fd, "wb")  # noqa: PTH123  (closed by commit/discard)
+
+
+def _keep_mode(path: Path, fd: int) -> None:
+    """Give the file open at ``fd`` the permission bits of ``path``, if that is a file.
+
+    Best effort: a file that cannot be read for its mode keeps the umask's.
+    """
+    with contextlib.suppress(OSError):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
 
 
 # --- the three writers -------------------------------------------------------------
@@ -1157,6 +1186,8 @@ async def export(
     checkpointing = stream is not None and stream.checkpointing
     resume = None
     if stream is not None and checkpointing:
+        if isinstance(target, (str, os.PathLike)):
+            check_output_path(target, checkpoint=stream.checkpoint)
         resume = _resumed_output(stream, target, fmt)
     try:
         out = _Output(target, keep_partial=checkpointing, resume=resume)
@@ -1354,22 +1385,50 @@ def _is_terminal(target: object) -> bool:
         return False
 
 
-def check_output_path(path: str | os.PathLike[str]) -> None:
+def check_output_path(
+    path: str | os.PathLike[str], *, checkpoint: str | os.PathLike[str] | None = None
+) -> None:
     """Raise the ``OSError`` that writing ``path`` would meet at the end, now.
 
     A directory, a parent that is missing or not a directory, or a parent we
-    may not write into: each found before anything is read or created.
+    may not write into: each found before anything is read or created. A path
+    that is there but not a regular file (a device, a FIFO, a socket) is refused
+    with ``InvalidParameterError``: it would be replaced by one, not written to;
+    so is the ``checkpoint`` file of the listing exported, which would replace the
+    output, then be deleted with it once the listing is complete. A symbolic link
+    is checked as the file it points to, which is what is replaced.
     """
-    target = Path(path)
+    shown = str(Path(path))
+    target = _final_path(path)
+    if checkpoint is not None and target == _final_path(checkpoint):
+        raise InvalidParameterError(
+            "target",
+            f"a path other than the listing's checkpoint file ({os.fspath(checkpoint)}): "
+            "the checkpoint would replace the output, and be deleted with it at the end",
+            shown,
+        )
     if target.is_dir():
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), shown)
+    if target.exists() and not target.is_file():
+        raise InvalidParameterError(
+            "target",
+            "a regular file or a new path (it is replaced once the export is complete); "
+            "a device, FIFO or socket is written as a stream: an open file, or -o - and "
+            "a redirect in the simcards command",
+            shown,
+        )
     parent = target.parent
     if not parent.exists():
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(target))
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), shown)
     if not parent.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(target))
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), shown)
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), shown)
+
+
+def _final_path(path: str | os.PathLike[str]) -> Path:
+    """Where ``path``'s bytes end up: through symbolic links, the file they point to."""
+    return Path(os.path.realpath(path))
 
 
 def _resolve_kind(kind: object, items: object) -> _Kind | None:

@@ -199,6 +199,11 @@ class Stream(abc.ABC, Generic[M, T]):
         return False
 
     @property
+    def checkpoint(self) -> str | os.PathLike[str] | None:
+        """The file this stream writes its checkpoints to, if any."""
+        return None
+
+    @property
     def resumed_state(self) -> Mapping[str, Any] | None:
         """The exporter's state kept in the checkpoint this stream continues, if it does."""
         return None

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -123,6 +124,39 @@ async def test_output_path_problems_are_found_before_any_request(
     assert "Errno" not in err
     assert err.count("\n") == 1
     assert server.requests == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("problem", ["the checkpoint", "a FIFO", "an unwritable checkpoint"])
+async def test_outputs_and_checkpoints_that_would_lose_data_are_refused(
+    tmp_path: Path, server: MockTelnyxServer, capsys: pytest.CaptureFixture[str], problem: str
+) -> None:
+    """-o naming the --checkpoint file (the export then vanished, exit 0), a FIFO (replaced by
+    a regular file), a --checkpoint no file can be written at (found after the whole export):
+    exit 2 naming the flag, nothing sent, the FIFO still a FIFO.
+    """
+    output, checkpoint = tmp_path / "x.jsonl", tmp_path / "ck.json"
+    if problem == "the checkpoint":
+        checkpoint = output
+        flag = "-o/--output"
+    elif problem == "a FIFO":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("needs FIFOs")
+        os.mkfifo(output)
+        flag = "-o/--output"
+    else:
+        checkpoint = tmp_path / ("c" * 300)  # longer than any file system's name
+        flag = "--checkpoint"
+    argv = ["export", "sim-cards", "--limit", "5", "-o", str(output)]
+    assert await run(*argv, "--checkpoint", str(checkpoint), *api(server)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"simcards: error: invalid {flag} value")
+    assert err.count("\n") == 1
+    assert server.requests == []
+    if problem == "a FIFO":
+        assert stat.S_ISFIFO(output.stat().st_mode)
+    else:
+        assert not output.exists()
 
 
 def _on_a_terminal(argv: list[str]) -> tuple[int, bytes, str]:

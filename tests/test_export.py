@@ -6,6 +6,8 @@ import csv
 import datetime as dt
 import io
 import json
+import os
+import stat
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from decimal import Decimal
@@ -570,6 +572,66 @@ async def test_cancelled_export_leaves_no_file(tmp_path: Path) -> None:
         assert scope.cancelled_caught
     assert len(seen) == 1  # the temporary file existed while the export ran
     assert names(tmp_path) == []
+
+
+async def test_a_symbolic_link_is_written_through_not_replaced(tmp_path: Path) -> None:
+    """Through a link: the file it points to is replaced (atomically), the link stays."""
+    real, link = tmp_path / "real.jsonl", tmp_path / "link.jsonl"
+    real.write_bytes(b"old\n")
+    link.symlink_to(real.name)
+    result = await export(replay([SimCard(id="new")]), link)
+    assert link.is_symlink()
+    assert msgspec.json.decode(real.read_bytes(), type=SimCard).id == "new"
+    assert result.path == link
+    assert leftovers(tmp_path) == []
+
+
+async def test_a_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
+    """A 0o600 file stays 0o600 (its ICCIDs must not become world-readable); a new one
+    gets the umask's mode, as any new file.
+    """
+    target = tmp_path / "cards.jsonl"
+    target.write_bytes(b"old\n")
+    target.chmod(0o600)
+    await export(replay([SimCard(id="new")]), target)
+    assert target.stat().st_mode & 0o777 == 0o600
+    fresh = tmp_path / "fresh.jsonl"
+    await export(replay([SimCard(id="new")]), fresh)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+async def test_a_path_that_is_not_a_regular_file_is_refused(
+    tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
+) -> None:
+    """A FIFO (or a device) would be replaced by a regular file: refused, nothing sent."""
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidParameterError, match="regular file") as caught:
+        await export(client.sim_cards(), fifo)
+    assert caught.value.parameter == "target"
+    assert server.requests == []
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert names(tmp_path) == ["pipe.jsonl"]
+
+
+async def test_the_checkpoint_file_as_the_output_is_refused(
+    tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
+) -> None:
+    """The output renamed onto the checkpoint's path, then the checkpoint deleted at the end,
+    left nothing: refused before anything is sent, through a link too.
+    """
+    checkpoint = tmp_path / "x.jsonl"
+    (tmp_path / "link.jsonl").symlink_to(checkpoint.name)
+    for target in (checkpoint, tmp_path / "link.jsonl"):
+        stream = client.sim_cards(limit=5, checkpoint=checkpoint, keep_checkpoint=False)
+        with pytest.raises(InvalidParameterError, match="checkpoint file") as caught:
+            await export(stream, target)
+        assert caught.value.parameter == "target"
+    assert server.requests == []
+    assert names(tmp_path) == ["link.jsonl"]
 
 
 async def test_success_replaces_an_existing_target(tmp_path: Path) -> None:
