@@ -125,8 +125,38 @@ _Run = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 # --- the parser ---------------------------------------------------------------------
 
 
+class _Once(argparse._StoreAction):  # noqa: SLF001  (argparse's own "store", checked)
+    """``store``, refusing a second value: a repeated one-value flag is a usage error.
+
+    argparse keeps the last of ``--status completed --status failed`` and drops the rest
+    without a word; a flag that takes one value says so instead (exit 2).
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,  # noqa: ANN401  (argparse's signature)
+        option_string: str | None = None,
+    ) -> None:
+        given: set[str] = vars(namespace).setdefault("_given", set())
+        if self.dest in given:
+            raise argparse.ArgumentError(self, "takes one value; it was given twice")
+        given.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` (and its subcommands') whose one-value flags refuse a repeat."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401  (argparse's)
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _Once)
+        self.register("action", "store", _Once)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="List Telnyx SIM cards and SIM card actions, fast, and export them "
         "as JSON lines, CSV or Parquet.",
@@ -367,8 +397,8 @@ def _add_common_flags(common: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help=f"record progress in FILE every {CHECKPOINT_EVERY} pages and at any stop, and "
         "keep the partial output if the export is interrupted; run the same command again to "
-        "resume where it stopped (jsonl or csv to a file; FILE is removed once the export is "
-        "complete)",
+        "resume where it stopped (any format but Parquet, to a file; FILE is removed once the "
+        "export is complete)",
     )
     output.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar and no summary on stderr"

@@ -602,6 +602,32 @@ def test_every_flag_has_help() -> None:
             assert action.help, f"{parser.prog} {action.option_strings or action.dest}"
 
 
+def test_a_one_value_flag_given_twice_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every flag that takes one value refuses a second (exit 2, naming it): argparse kept the
+    last of ``--status completed --status failed`` without a word. Repeatable ones repeat.
+    """
+    checked = 0
+    for parser in _all_parsers(_parser()):
+        for action in parser._actions:
+            if not action.option_strings or action.nargs is not None or action.const is not None:
+                continue  # positional, a switch (store_true, count) or help
+            if isinstance(action, argparse._AppendAction):
+                continue
+            flag, value = action.option_strings[-1], next(iter(action.choices or ["1"]))
+            with pytest.raises(SystemExit) as exit_:
+                parser.parse_args([flag, value, flag, value])
+            assert exit_.value.code == 2
+            err = capsys.readouterr().err
+            assert f"argument {'/'.join(action.option_strings)}: takes one value" in err
+            checked += 1
+    assert checked >= 30
+    args = _parser().parse_args(
+        ["export", "sim-cards", "--status", "enabled", "--status", "disabled", "--tag", "a"]
+    )
+    assert args.status == ["enabled", "disabled"]
+    assert args.tag == ["a"]
+
+
 @pytest.mark.parametrize(
     ("argv", "flags"),
     [
