@@ -162,6 +162,16 @@ class Checkpointer:
         #: The checkpoint this scan continues, if any.
         self.resumed = None if resume_from is None or fresh else load_checkpoint(resume_from, query)
         self._last: Checkpoint | None = None
+        done = 0 if self.resumed is None else self.resumed.items_done + len(self.resumed.page_ids)
+        if query.limit is not None and done > query.limit:
+            # Not part of the fingerprint (a limit may grow from one run to the next), but
+            # what was delivered before the stop cannot be taken back.
+            raise InvalidParameterError(
+                "limit",
+                f"at least {done:,}, the records the checkpoint {os.fspath(resume_from or '')} "
+                "says were delivered already (or delete the checkpoint to start over)",
+                query.limit,
+            )
 
     @property
     def written(self) -> bool:

@@ -84,6 +84,29 @@ async def test_resume_into_another_target_is_refused(tmp_path: Path) -> None:
             await sc.export(stream, tmp_path / "b.csv")
 
 
+async def test_resume_with_a_limit_below_what_was_delivered_is_refused(tmp_path: Path) -> None:
+    """A limit may grow from one run to the next; below what the checkpoint says was
+    delivered it cannot hold (the resumed file had 96,000 lines for --limit 1000): refused,
+    nothing sent. A limit at or above it is kept exactly.
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4, faults=failing_after(3)) as server,
+        sc.SimCardsClient(KEY, server.url, max_concurrency=1, max_retries=0) as client,
+    ):
+        with pytest.raises(sc.InternalServerError):
+            await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+        before = len(server.requests)
+        with pytest.raises(sc.InvalidParameterError, match="at least 300") as caught:
+            client.sim_cards(page_size=100, limit=250, checkpoint=point, resume_from=point)
+        assert caught.value.parameter == "limit"
+        assert len(server.requests) == before, "nothing is sent"
+        stream = client.sim_cards(page_size=100, limit=350, checkpoint=point, resume_from=point)
+        result = await sc.export(stream, target)
+    assert result.items == 350
+    assert len(target.read_bytes().splitlines()) == 350
+
+
 async def test_resume_refuses_a_partial_output_shorter_than_its_checkpoint(
     tmp_path: Path,
 ) -> None:
