@@ -400,7 +400,7 @@ class Engine(Generic[T]):
         """Read the listing once; False when ``limit`` was reached."""
         plan, stats = self.plan, self.stats
         start = plan.start
-        first = await self._fetch(start)
+        first, served = await self._fetch(start)
         self._check(start, first)
         meta = first.meta
         plan.plan(first)
@@ -411,7 +411,7 @@ class Engine(Generic[T]):
             stats.total_pages = meta.total_pages if meta else None
             if self.resume is None:
                 stats.drift.first_total_results = stats.total_results
-        if not await self._deliver(send, start, first, self.drift.served):
+        if not await self._deliver(send, start, first, served):
             return False
         if self._at_end(first):
             return True
@@ -505,8 +505,7 @@ class Engine(Generic[T]):
             # Served before the page delivered just now, and the listing changed in
             # between: records inserted since would fall between the two. Read it again.
             self.stats.drift.rereads += 1
-            page = await self._fetch(slot.number)
-            served = self.drift.served
+            page, served = await self._fetch(slot.number)
             self._check(slot.number, page)
         plan = self.plan
         if page.meta is not None and plan.end is not None:
@@ -544,27 +543,44 @@ class Engine(Generic[T]):
         while True:
             slot = await todo.get()
             try:
-                slot.page = await self._fetch(slot.number, turn)
-                slot.served = self.drift.served
+                slot.page, slot.served = await self._fetch(slot.number, turn)
             except Exception as exc:  # noqa: BLE001  (raised in page order by _read_rest)
                 slot.error = exc
             if not slot.done.done():  # cancelled along with an engine that was waiting on it
                 slot.done.set_result(None)
 
-    async def _fetch(self, number: int, turn: Turn | None = None) -> Page[T]:
+    async def _fetch(self, number: int, turn: Turn | None = None) -> tuple[Page[T], int]:
+        """Page ``number``, and when its answer came in (``DriftLog.served``'s clock).
+
+        Stamped as the answer arrives, before it waits for its turn: a page answered early
+        holds an older view of the listing than pages answered while it waited, whatever
+        the order they are decoded in (a later stamp hid a stale page, and the records an
+        insert shifted past it were lost).
+        """
+        drift, served = self.drift, 0
+
+        async def arrived(size: int) -> None:
+            nonlocal served
+            drift.served += 1
+            served = drift.served
+            if turn is not None:
+                await turn(size)
+
         try:
-            page = await self.fetch(self.query.target(number), self._on_retry, turn)
+            page = await self.fetch(self.query.target(number), self._on_retry, arrived)
         except RateLimitError:
             self.stats.rate_limited += 1
             raise
-        self.drift.served += 1
+        if not served:  # a fetch that did not call its turn: stamped now
+            drift.served += 1
+            served = drift.served
         stats = self.stats
         stats.pages_fetched += 1
         stats.concurrency_limit = self.limiter.limit
         stats.throttled_seconds = self.limiter.throttled_seconds
         if page.meta is not None:
             stats.drift.last_total_results = page.meta.total_results
-        return page
+        return page, served
 
     def _on_retry(self, exc: APIError) -> None:
         self.stats.retries += 1

@@ -355,6 +355,33 @@ async def test_a_repeat_from_inserts_is_dropped_and_counted() -> None:
     assert "changed" in eng.warnings[0]
 
 
+async def test_a_page_answered_before_an_insert_is_read_again_whenever_it_is_decoded() -> None:
+    """Pages 6 to 9 answer first (the listing as it was), wait for their turn as bodies;
+    then a record is inserted at the head and pages 2 to 5 answer (shifted by one). Page 5's
+    last record moved to page 6 after page 6 was answered: page 6 must count as the older
+    view and be read again. Stamped when decoded (after page 5), it was not: a record lost.
+    """
+    listing = Listing(100, 10)
+    eng = engine(listing, read_ahead=8, maximum=8)
+    producer, receive = started(eng)
+    await past_page_1(listing, list(range(2, 10)))
+    for number in range(6, 10):  # the old view, answered first, far from their turn
+        listing.answer(number)
+    await settle(lambda: sorted(listing.held) == [6, 7, 8, 9])
+    listing.ids[:0] = ["new"]  # behind the scan: not for this pass to find
+    for number in range(2, 6):
+        listing.answer(number)
+    listing.auto = True  # the rest, and every page read again, answer at once
+    for number in listing.waiting():
+        listing.answer(number)
+    got = [r.id async for _, page in receive for r in page.data]
+    await producer.wait()
+    assert producer.error is None
+    assert sorted(set(got)) == sorted(f"r{i:05d}" for i in range(100)), "none lost"
+    assert len(got) == len(set(got)), "none twice"
+    assert eng.stats.drift.rereads >= 1
+
+
 async def test_drift_warning_reaches_the_consumer_of_a_page_stream() -> None:
     """The engine's drift message is raised as a DriftWarning in the consumer's task."""
     from simcards_async._page_stream import PageStream  # noqa: PLC0415
