@@ -4,6 +4,7 @@
 
     TelnyxError                        root of everything this library raises
     ├── InvalidParameterError          (also ValueError) bad input, raised before sending
+    ├── ExportError                    (also ValueError) a record the format cannot hold
     └── APIError                       a request was made and did not give a usable answer
         ├── APIConnectionError         no answer: refused, reset, dropped, TLS, DNS
         │   └── APITimeoutError        no answer in time
@@ -30,7 +31,7 @@ visible marker, and a whole message at ``MESSAGE_LIMIT``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._models import ErrorObject
@@ -46,6 +47,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "DriftWarning",
+    "ExportError",
     "InternalServerError",
     "InvalidParameterError",
     "NotFoundError",
@@ -96,6 +98,28 @@ class InvalidParameterError(TelnyxError, ValueError):
 
     def __reduce__(self) -> tuple[type[InvalidParameterError], tuple[str, str, object]]:
         return (type(self), (self.parameter, self.allowed, self.value))
+
+
+class ExportError(TelnyxError, ValueError):
+    """A record the export's format cannot hold, as the API sent it.
+
+    Parquet's ``decimal(38, 9)`` cannot hold ``NaN``, ``Infinity`` or an amount it
+    would round; JSON lines and CSV write any of them. ``record`` is the record's id,
+    ``column`` the column, ``format`` the export's format.
+    """
+
+    def __init__(self, message: str, *, format: str, column: str, record: str | None) -> None:
+        self.format = format
+        self.column = column
+        self.record = record
+        super().__init__(cut(message, MESSAGE_LIMIT))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_export_error, (str(self), self.format, self.column, self.record))
+
+
+def _export_error(message: str, format: str, column: str, record: str | None) -> ExportError:
+    return ExportError(message, format=format, column=column, record=record)
 
 
 class APIError(TelnyxError):

@@ -43,8 +43,8 @@ CSV and Parquet share one flat column set per type, ``SIM_CARD_COLUMNS`` and
   sent none), ``list<string>`` in Parquet;
 - ``resources_with_in_progress_actions`` and an action's ``settings`` are JSON text;
 - amounts are exact: plain decimal text in CSV (an exponent only past 100 digits),
-  ``decimal128(38, 9)`` in Parquet (an amount with more than 9 decimal places
-  is refused, never rounded);
+  ``decimal128(38, 9)`` in Parquet (an amount with more than 9 decimal places,
+  ``NaN`` or ``Infinity`` is refused with ``ExportError``, never rounded);
 - timestamps are in the API's own form in CSV, UTC with a ``Z``
   (``2018-02-02T22:25:27.521Z``: milliseconds when the value has no finer
   part, microseconds when it does, none when it is a whole second), and
@@ -85,7 +85,7 @@ import anyio.to_thread
 import msgspec
 from msgspec.structs import astuple
 
-from ._errors import InvalidParameterError
+from ._errors import ExportError, InvalidParameterError, cut
 from ._models import RawRecord, SimCard, SimCardAction, SimCardGroup
 from ._stream import Stream
 
@@ -1078,15 +1078,40 @@ class _ParquetWriter(_Writer):
 
     def _write(self, columns: list[list[object]]) -> None:
         pa, schema = self.pa, self.schema
-        try:
-            arrays = [
-                self._array(values, field.type, parsed)
-                for values, field, parsed in zip(columns, schema, self.parsed, strict=True)
-            ]
-        except pa.ArrowInvalid as exc:
-            # Say which column: pyarrow's message names only the value's problem.
-            raise ValueError(f"cannot write these rows to Parquet: {exc}") from exc
+        arrays = []
+        for values, field, parsed in zip(columns, schema, self.parsed, strict=True):
+            try:
+                arrays.append(self._array(values, field.type, parsed))
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise self._refused(columns[0], values, field, exc) from exc
         self.writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+
+    def _refused(
+        self,
+        ids: Sequence[object],
+        values: Sequence[object],
+        field: Any,  # noqa: ANN401  (a pyarrow Field)
+        exc: Exception,
+    ) -> ExportError:
+        """Which record's value Arrow refused: pyarrow's message names only the problem."""
+        at = next((n for n, value in enumerate(values) if not self._fits(value, field.type)), 0)
+        record, value = ids[at], values[at]
+        return ExportError(
+            f"cannot write record {record!r} to Parquet: its {field.name} "
+            f"{cut(str(value), 100)!r} does not fit {field.type} ({exc}); JSON lines and CSV "
+            "write it as it is",
+            format="parquet",
+            column=field.name,
+            record=None if record is None else str(record),
+        )
+
+    def _fits(self, value: object, type_: Any) -> bool:  # noqa: ANN401  (a pyarrow type)
+        pa = self.pa
+        try:
+            pa.array([value], type=type_)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return False
+        return True
 
     def _array(self, values: Sequence[object], type_: Any, parsed: bool) -> Any:  # noqa: ANN401
         """An Arrow array of ``type_`` holding ``values``.
@@ -1169,7 +1194,9 @@ async def export(
 
     Raises ``InvalidParameterError`` for a bad argument, before anything is read,
     ``ImportError`` for Parquet without pyarrow, ``TypeError`` for an item of
-    another kind, and whatever reading ``items`` or writing ``target`` raises.
+    another kind, ``ExportError`` for a value Parquet cannot hold (an amount
+    ``decimal(38, 9)`` would round, ``NaN``), and whatever reading ``items`` or
+    writing ``target`` raises.
     """
     started = time.monotonic()
     if not callable(getattr(items, "__aiter__", None)):

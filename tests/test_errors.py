@@ -18,6 +18,7 @@ from simcards_async import (
     DriftWarning,
     ErrorObject,
     ErrorSource,
+    ExportError,
     InternalServerError,
     InvalidParameterError,
     NotFoundError,
@@ -69,6 +70,8 @@ def test_status_table(status: int, cls: type[APIStatusError]) -> None:
     [
         (InvalidParameterError, TelnyxError),
         (InvalidParameterError, ValueError),
+        (ExportError, TelnyxError),
+        (ExportError, ValueError),
         (APIError, TelnyxError),
         (APIConnectionError, APIError),
         (APITimeoutError, APIConnectionError),
@@ -106,7 +109,7 @@ def test_every_exported_exception_is_under_telnyx_error() -> None:
         for obj in exported
         if isinstance(obj, type) and issubclass(obj, BaseException) and obj is not DriftWarning
     ]
-    assert len(classes) == 16
+    assert len(classes) == 17
     assert all(issubclass(cls, TelnyxError) for cls in classes)
 
 
@@ -187,6 +190,7 @@ def _instances() -> list[TelnyxError]:
     return [
         TelnyxError("root"),
         InvalidParameterError("status", "one of 'enabled'", "bogus"),
+        ExportError("no room", format="parquet", column="data_limit_amount", record="x"),
         APIError("plain", url=URL),
         APIConnectionError("refused", method="GET", url=URL),
         APITimeoutError("slow", url=URL),

@@ -24,6 +24,7 @@ from simcards_async import (
     Amount,
     BadRequestError,
     DeviceLocation,
+    ExportError,
     InvalidParameterError,
     Progress,
     SimCard,
@@ -385,12 +386,22 @@ async def test_parquet_dictionary_encodes_only_the_columns_that_repeat(
     assert pq.read_table(target).num_rows == server.fleet.sim_card_count
 
 
-async def test_parquet_refuses_an_amount_it_would_round(tmp_path: Path) -> None:
-    """An amount with more than 9 decimal places fails loudly and leaves no file."""
-    card = SimCard(id="x", data_limit=Amount(amount=Decimal("0.0000000001"), unit="MB"))
+@pytest.mark.parametrize("amount", ["0.0000000001", "NaN", "-Infinity", "1E+40"])
+async def test_parquet_refuses_an_amount_it_cannot_hold(tmp_path: Path, amount: str) -> None:
+    """An amount decimal(38, 9) would round, or cannot hold, fails loudly with an
+    ExportError naming the record, the column and the value, and leaves no file.
+    """
+    cards = [
+        SimCard(id="a", data_limit=Amount(amount=Decimal(1), unit="MB")),
+        SimCard(id="b", data_limit=Amount(amount=Decimal(amount), unit="MB")),
+    ]
     target = tmp_path / "cards.parquet"
-    with pytest.raises(ValueError, match="Parquet"):
-        await export(replay([card]), target)
+    with pytest.raises(ExportError, match="record 'b'") as caught:
+        await export(replay(cards), target)
+    assert (caught.value.record, caught.value.column) == ("b", "data_limit_amount")
+    assert caught.value.format == "parquet"
+    assert repr(str(Decimal(amount))) in str(caught.value)
+    assert isinstance(caught.value, ValueError)
     assert names(tmp_path) == []
 
 

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from simcards_async import RawRecord, SimCard, SimCardAction, SimCardsClient
+from simcards_async import ExportError, RawRecord, SimCard, SimCardAction, SimCardsClient
 from simcards_async._export import (
     _KINDS,
     _PATHS,
@@ -247,7 +247,7 @@ def test_an_amount_parquet_would_round_is_refused(decoded: bool, amount: str) ->
     card = CARDS.decode(
         json.dumps([{**BASE, "data_limit": {"amount": amount, "unit": "B"}}]).encode()
     )
-    with pytest.raises(ValueError, match="cannot write these rows to Parquet"):
+    with pytest.raises(ExportError, match="cannot write record"):
         written_parquet(card, decoded=decoded)
 
 
@@ -401,8 +401,8 @@ def test_any_records_give_the_same_parquet_by_text(batch: list[dict[str, Any]]) 
     cards = CARDS.decode(msgspec.json.encode(batch))
     try:
         expected = written_parquet(cards)
-    except ValueError:
-        with pytest.raises(ValueError, match="cannot write these rows to Parquet"):
+    except ExportError:
+        with pytest.raises(ExportError, match="cannot write record"):
             written_parquet(cards, decoded=True)
         return
     assert written_parquet(cards, decoded=True).equals(expected)
