@@ -776,9 +776,10 @@ async def _export(
         log.info("exporting %s from %s to %s as %s", noun, client.base_url, where, fmt)
         try:
             result = await export(stream, target, format=fmt)
-        except BaseException:
+        except BaseException as exc:
             resumable = stream.resumable_from
-            if resumable is not None:
+            # Not after a refusal: the same command would be refused again.
+            if resumable is not None and not isinstance(exc, InvalidParameterError):
                 bar.close()
                 _note(f"run the same command again to resume from {resumable}")
             raise

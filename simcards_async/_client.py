@@ -104,9 +104,11 @@ class SimCardsClient:
         key = api_key if api_key is not None else os.environ.get("TELNYX_API_KEY")
         # An empty key is no key: that is a clear error at first use, as a missing one.
         self._api_key = _checked_api_key(key) if key != "" else None
-        self.base_url = check_base_url(
-            base_url or os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
-        )
+        # An empty base_url given is refused (an unset variable in a script, not "the
+        # default"); an empty TELNYX_BASE_URL is an unset one.
+        if base_url is None:
+            base_url = os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
+        self.base_url = check_base_url(base_url)
         self.max_concurrency = _int_at_least("max_concurrency", max_concurrency)
         self.read_ahead = (
             2 * self.max_concurrency

@@ -1425,6 +1425,8 @@ def check_output_path(
     output, then be deleted with it once the listing is complete. A symbolic link
     is checked as the file it points to, which is what is replaced.
     """
+    if not os.fspath(path):  # Path("") is "." : a directory, which says nothing useful
+        raise InvalidParameterError("target", "a file path, not an empty one", os.fspath(path))
     shown = str(Path(path))
     target = _final_path(path)
     if checkpoint is not None and target == _final_path(checkpoint):

@@ -343,8 +343,10 @@ def check_base_url(base_url: object) -> str:
         parts = urlsplit(base_url)
         parts.port  # noqa: B018  (raises ValueError for a port out of range)
         origin_of(base_url)
-    except ValueError as exc:
-        raise InvalidParameterError("base_url", allowed, base_url) from exc
+    except ValueError as exc:  # a port out of range, a bracket left open: say which
+        raise InvalidParameterError(
+            "base_url", f"{allowed}; it does not parse ({exc})", base_url
+        ) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidParameterError("base_url", allowed, base_url)
     if parts.scheme == "http" and not _is_loopback(parts.hostname):

@@ -276,6 +276,32 @@ async def test_default_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     await client.aclose()
 
 
+@pytest.mark.parametrize(
+    ("base_url", "says"),
+    [("", "does not parse"), ("http://127.0.0.1:99999/v2", "Port out of range")],
+)
+def test_an_empty_or_unparsable_base_url_is_refused_saying_why(
+    monkeypatch: pytest.MonkeyPatch, base_url: str, says: str
+) -> None:
+    """An empty base_url (an unset variable in a script) is refused, not taken for the
+    default; an empty TELNYX_BASE_URL is an unset one. A URL that does not parse says why.
+    """
+    monkeypatch.setenv("TELNYX_BASE_URL", "")
+    with pytest.raises(InvalidParameterError, match=says) as caught:
+        SimCardsClient(KEY, base_url)
+    assert caught.value.parameter == "base_url"
+
+
+async def test_an_empty_environment_base_url_is_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``TELNYX_BASE_URL=`` (set, empty) is as good as unset: Telnyx's public API."""
+    monkeypatch.setenv("TELNYX_BASE_URL", "")
+    client = SimCardsClient(KEY)
+    assert client.base_url == "https://api.telnyx.com/v2"
+    await client.aclose()
+
+
 async def test_session_passed_in_is_not_closed(server: MockTelnyxServer) -> None:
     """A session the caller brings is used, and left open when the client closes."""
     async with aiohttp.ClientSession() as session:

@@ -628,6 +628,12 @@ async def test_a_path_that_is_not_a_regular_file_is_refused(
     assert names(tmp_path) == ["pipe.jsonl"]
 
 
+async def test_an_empty_path_is_refused_as_such() -> None:
+    """``""`` is refused naming the target, not as the directory ``.`` it would resolve to."""
+    with pytest.raises(InvalidParameterError, match="not an empty one"):
+        await export(replay([SimCard(id="x")]), "", format="jsonl")
+
+
 async def test_the_checkpoint_file_as_the_output_is_refused(
     tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
 ) -> None:

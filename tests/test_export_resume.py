@@ -138,8 +138,13 @@ async def test_resume_refuses_a_partial_output_shorter_than_its_checkpoint(
     assert not target.exists()
 
 
-async def test_cli_checkpoint_resumes_with_the_same_command(tmp_path: Path) -> None:
-    """`--checkpoint`: a failed export says how to resume; the same command finishes the file."""
+async def test_cli_checkpoint_resumes_with_the_same_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--checkpoint`: a failed export says how to resume; the same command finishes the file.
+
+    A command the checkpoint refuses (another -o) does not say to run it again.
+    """
     async with MockTelnyxServer(sim_cards=900, seed=8) as clean:
         reference = tmp_path / "reference.jsonl"
         argv = ["--api-key", KEY, "--base-url", clean.url, "-q", "--page-size", "50"]
@@ -155,6 +160,11 @@ async def test_cli_checkpoint_resumes_with_the_same_command(tmp_path: Path) -> N
         ]
         assert await run(*command) == 1
         assert (tmp_path / "ck.json").exists()
+        assert "run the same command again to resume" in capsys.readouterr().err
+        assert await run(*command[:-1], str(tmp_path / "other.jsonl")) == 2
+        err = capsys.readouterr().err
+        assert "invalid -o/--output value" in err
+        assert "run the same command again" not in err
         assert await run(*command) == 0
     assert (tmp_path / "cards.jsonl").read_bytes() == reference.read_bytes()
     assert not (tmp_path / "ck.json").exists(), "a finished export removes its checkpoint"
