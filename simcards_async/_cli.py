@@ -653,22 +653,33 @@ async def _export_sim_cards(args: argparse.Namespace) -> int:
         "msisdn": args.msisdn,
         "sim_card_group_id": args.group_id,
     }
-    queries = [filters] if not args.any else [_any_query(filters, spec) for spec in args.any]
+    specs = args.any or [None]
+    queries = [filters if spec is None else _any_query(filters, spec) for spec in specs]
     if args.any and args.checkpoint:
         raise InvalidParameterError("--checkpoint", "used without --any", args.checkpoint)
 
     def open_stream(client: SimCardsClient) -> PageStream[SimCard] | MergedStream[SimCard]:
         # Each query stops at --limit too: the union's first N are among each one's first N.
-        streams = [
-            client.sim_cards(
-                **query,
-                include_sim_card_group=args.include_sim_card_group,
-                sort=args.sort,
-                **_paging(args),
-                **_checkpointing(args),
-            )
-            for query in queries
-        ]
+        streams = []
+        for query, spec in zip(queries, specs, strict=True):
+            try:
+                streams.append(
+                    client.sim_cards(
+                        **query,
+                        include_sim_card_group=args.include_sim_card_group,
+                        sort=args.sort,
+                        **_paging(args),
+                        **_checkpointing(args),
+                    )
+                )
+            except InvalidParameterError as exc:
+                key = spec.partition("=")[0].strip() if spec else None
+                if key is None or ANY_KEYS.get(key) != exc.parameter:
+                    raise
+                # The term's value, refused: name the --any term that gave it.
+                raise InvalidParameterError(
+                    "--any", f"{key}=VALUE with {exc.allowed}", spec
+                ) from exc
         if len(streams) == 1:
             return streams[0]
         return merge(*streams, limit=args.limit, ordered=args.sort is not None)

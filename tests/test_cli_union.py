@@ -60,7 +60,9 @@ async def test_cli_any_keeps_the_other_filters(tmp_path: Path) -> None:
         (["--any", "colour=red"], "--any"),
         (["--any", "status"], "--any"),
         (["--any", "status=standby", "--checkpoint", "ck.json"], "--checkpoint"),
-        (["--any", "status=bogus"], "status"),
+        (["--any", "status=bogus"], "invalid --any value 'status=bogus': it must be status="),
+        (["--any", "group-id=nope", "--any", "tag=x"], "invalid --any value 'group-id=nope'"),
+        (["--status", "bogus", "--any", "tag=x"], "invalid --status value 'bogus'"),
     ],
 )
 async def test_cli_any_refusals(
