@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
@@ -19,6 +21,20 @@ KEY = "KEYresume-tests"
 def failing_after(pages: int, failures: int = 1) -> FaultPlan:
     """The first ``pages`` requests succeed, then ``failures`` fail, then all succeed."""
     return FaultPlan(script=[None] * pages + [500] * failures)
+
+
+@contextlib.asynccontextmanager
+async def stopped_after_three_pages(
+    target: Path, point: Path
+) -> AsyncIterator[tuple[MockTelnyxServer, sc.SimCardsClient]]:
+    """A server and client after a checkpointed export to ``target`` failed at page 4."""
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4, faults=failing_after(3)) as server,
+        sc.SimCardsClient(KEY, server.url, max_concurrency=1, max_retries=0) as client,
+    ):
+        with pytest.raises(sc.InternalServerError):
+            await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+        yield server, client
 
 
 @pytest.mark.parametrize("suffix", ["jsonl", "csv"])
@@ -90,12 +106,7 @@ async def test_resume_with_a_limit_below_what_was_delivered_is_refused(tmp_path:
     nothing sent. A limit at or above it is kept exactly.
     """
     target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
-    async with (
-        MockTelnyxServer(sim_cards=600, seed=4, faults=failing_after(3)) as server,
-        sc.SimCardsClient(KEY, server.url, max_concurrency=1, max_retries=0) as client,
-    ):
-        with pytest.raises(sc.InternalServerError):
-            await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+    async with stopped_after_three_pages(target, point) as (server, client):
         before = len(server.requests)
         with pytest.raises(sc.InvalidParameterError, match="at least 300") as caught:
             client.sim_cards(page_size=100, limit=250, checkpoint=point, resume_from=point)
@@ -117,12 +128,7 @@ async def test_resume_refuses_a_partial_output_shorter_than_its_checkpoint(
     both files for the user to delete.
     """
     target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
-    async with (
-        MockTelnyxServer(sim_cards=600, seed=4, faults=failing_after(3)) as server,
-        sc.SimCardsClient(KEY, server.url, max_concurrency=1, max_retries=0) as client,
-    ):
-        with pytest.raises(sc.InternalServerError):
-            await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+    async with stopped_after_three_pages(target, point) as (server, client):
         (partial,) = tmp_path.glob(".cards.jsonl.*.partial")
         size = msgspec.json.decode(point.read_bytes())["extra"]["export"]["size"]
         assert partial.stat().st_size == size > 0
