@@ -726,6 +726,7 @@ class _Output:
         *,
         keep_partial: bool = False,
         resume: _Partial | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
     ) -> None:
         self.committed = False
         #: Whether the temporary file stays after a failure, for a checkpoint to resume.
@@ -738,12 +739,12 @@ class _Output:
         self.final: Path | None = None
         self.file: IO[bytes]
         if isinstance(target, (str, os.PathLike)):
+            check_output_path(target, checkpoint=checkpoint)  # a resumed target too
             self.path = Path(target)
             self.final = _final_path(target)
             if resume is not None:
                 self.temp, self.file = _resumed_file(self.final, resume, target)
             else:
-                check_output_path(target)
                 self.temp, self.file = _new_file(self.final, self.path)
         else:
             if not _is_binary_writer(target):
@@ -1212,12 +1213,12 @@ async def export(
     stream = items if isinstance(items, Stream) else None
     checkpointing = stream is not None and stream.checkpointing
     resume = None
+    checkpoint = None
     if stream is not None and checkpointing:
-        if isinstance(target, (str, os.PathLike)):
-            check_output_path(target, checkpoint=stream.checkpoint)
+        checkpoint = stream.checkpoint
         resume = _resumed_output(stream, target, fmt)
     try:
-        out = _Output(target, keep_partial=checkpointing, resume=resume)
+        out = _Output(target, keep_partial=checkpointing, resume=resume, checkpoint=checkpoint)
         job = _Job(out, fmt, resolved)
         try:
             count = await job.run(items, stream)
