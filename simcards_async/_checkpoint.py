@@ -93,13 +93,18 @@ def save_checkpoint(path: str | os.PathLike[str], point: Checkpoint) -> None:
     which ``load_checkpoint`` refuses.
     """
     target = Path(path)
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    temp = _temp_beside(target)
     try:
         temp.write_bytes(msgspec.json.encode(point))
         temp.replace(target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def _temp_beside(target: Path) -> Path:
+    """A new temporary file's name beside ``target``, as a save writes it before the rename."""
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
 
 
 def _check_writable_path(path: str | os.PathLike[str]) -> None:
@@ -114,7 +119,7 @@ def _check_writable_path(path: str | os.PathLike[str]) -> None:
             )
         # Its directory must take a file: make one now, as a save will (permissions, a
         # read-only or virtual file system, a name too long), and remove it.
-        probe = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        probe = _temp_beside(target)
         probe.touch(exist_ok=False)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
