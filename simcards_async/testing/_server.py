@@ -619,8 +619,20 @@ async def close_runner(runner: web.AppRunner) -> None:
     """
     server = runner.server
     transports = [h.transport for h in server.connections] if server is not None else []
+    if server is not None:
+        # A connection accepted while the server shuts down is dropped from its list
+        # unclosed (``Server.shutdown`` clears the list after closing those it had): its
+        # socket is kept here too.
+        made = server.connection_made
+
+        def connection_made(handler: Any, transport: asyncio.Transport) -> None:  # noqa: ANN401
+            transports.append(transport)
+            made(handler, transport)
+
+        server.connection_made = connection_made  # type: ignore[method-assign]
     try:
         await runner.cleanup()
+        await asyncio.sleep(0)  # a connection accepted last is made now, and kept above
     finally:  # cancelled or not: a cancelled close must not leave the sockets behind either
         for transport in transports:
             if transport is not None:
