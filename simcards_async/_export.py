@@ -64,6 +64,7 @@ import abc
 import contextlib
 import csv
 import datetime as dt
+import decimal
 import errno
 import functools
 import io
@@ -113,6 +114,11 @@ _FLUSH_BYTES = 1 << 20
 #: Items of a plain async iterable gathered before they are encoded.
 _CHUNK = 512
 _DECIMAL_PRECISION, _DECIMAL_SCALE = 38, 9
+#: An amount quantized to ``_DECIMAL_STEP`` in this context is exact, or raises.
+_DECIMAL_STEP = Decimal(1).scaleb(-_DECIMAL_SCALE)
+_DECIMAL_CONTEXT = decimal.Context(
+    prec=_DECIMAL_PRECISION, traps=[decimal.Inexact, decimal.InvalidOperation]
+)
 
 #: The formats that write each record as the API sent it, when the stream can give it.
 _VERBATIM: frozenset[ExportFormat] = frozenset({"jsonl", "json", "jsonl.gz", "json.gz"})
@@ -1083,7 +1089,8 @@ class _ParquetWriter(_Writer):
         for values, field, parsed in zip(columns, schema, self.parsed, strict=True):
             try:
                 arrays.append(self._array(values, field.type, parsed))
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+                # OverflowError: an int past int64 (``accuracy``), which Arrow does not wrap.
                 raise self._refused(columns[0], values, field, exc) from exc
         self.writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
 
@@ -1108,9 +1115,13 @@ class _ParquetWriter(_Writer):
 
     def _fits(self, value: object, type_: Any) -> bool:  # noqa: ANN401  (a pyarrow type)
         pa = self.pa
+        if isinstance(value, Decimal):
+            value = _as_decimal128(value)  # not given to Arrow as it is: see there
+            if value is None:
+                return False
         try:
             pa.array([value], type=type_)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             return False
         return True
 
@@ -1122,14 +1133,24 @@ class _ParquetWriter(_Writer):
         converting the Python objects one by one, for the same values. Anything that
         does not parse (a timestamp without a zone, an amount Arrow would round) takes
         the object route, which reads a naive timestamp as UTC or raises as it always did.
+        Only short plain amounts are cast from text (``_plain_amounts``); on the object
+        route each Decimal is first given exactly 9 places, or refused (``_as_decimal128``).
         """
         pa = self.pa
+        amounts = pa.types.is_decimal(type_)
         if parsed and self.decoded:
             try:
-                texts = _TEXTS_OR_NONE.decode(_JSON.encode(values))
-                return pa.array(texts, type=pa.string()).cast(type_)
+                encoded = _JSON.encode(values)
+                texts = _plain_amounts(encoded) if amounts else _TEXTS_OR_NONE.decode(encoded)
+                if texts is not None:
+                    return pa.array(texts, type=pa.string()).cast(type_)
             except (pa.ArrowInvalid, msgspec.ValidationError):
                 pass
+        if amounts:
+            # Arrow sees no Decimal it might mishandle: see ``_as_decimal128``.
+            values = list(map(_fitted_amount, values))
+            if _UNFIT in values:
+                raise pa.ArrowInvalid(f"an amount does not fit {type_}")
         return pa.array(values, type=type_)
 
     async def close(self) -> None:
@@ -1141,6 +1162,53 @@ class _ParquetWriter(_Writer):
         # Closed now, not by its __del__ once the file under it is gone.
         with contextlib.suppress(Exception):
             self.writer.close()
+
+
+#: Characters of the longest amount text Arrow is asked to parse as decimal(38, 9): a sign,
+#: 38 digits and a point. Arrow refuses a longer one as it should only up to some length:
+#: past about a hundred digits its cast wraps around (``"9" * 150`` became -1).
+_PLAIN_AMOUNT_CHARS = _DECIMAL_PRECISION + 2
+
+
+def _plain_amounts(encoded: bytes) -> list[str | None] | None:
+    """A JSON array of amount texts as a list, if it holds only short plain numbers (or nulls).
+
+    Only those go to Arrow's text cast: one in exponent form (``1E-999999999``) crashed
+    the process in that cast (pyarrow 26), and a very long one was stored wrapped.
+    """
+    if b"E" in encoded or b"e" in encoded or b"N" in encoded or b"I" in encoded:
+        return None
+    texts = _TEXTS_OR_NONE.decode(encoded)
+    if max(map(len, filter(None, texts)), default=0) > _PLAIN_AMOUNT_CHARS:
+        return None
+    return texts
+
+
+#: What ``_fitted_amount`` gives for an amount Parquet cannot hold.
+_UNFIT = object()
+
+
+def _fitted_amount(value: object) -> object:
+    """A Decimal as ``_as_decimal128`` makes it, or ``_UNFIT``; anything else as it is."""
+    if not isinstance(value, Decimal):
+        return value  # None, or what a caller's Struct holds: Arrow converts or refuses it
+    fitted = _as_decimal128(value)
+    return _UNFIT if fitted is None else fitted
+
+
+def _as_decimal128(value: Decimal) -> Decimal | None:
+    """``value`` with exactly 9 places, if Parquet's decimal(38, 9) holds it exactly; else None.
+
+    Done here, before Arrow sees a Decimal: Arrow does not fail cleanly on every one it
+    cannot hold (pyarrow 26 crashed the process on ``1E-999999999`` and stored ``1.`` and
+    2,000 zeros as 0), but takes any of 38 digits and 9 places as it is.
+    """
+    if not value.is_finite():
+        return None
+    try:
+        return value.quantize(_DECIMAL_STEP, context=_DECIMAL_CONTEXT)
+    except decimal.DecimalException:  # it would round (Inexact), or takes > 38 digits
+        return None
 
 
 _WRITERS: dict[ExportFormat, Callable[[_Output, _Kind], _Writer]] = {

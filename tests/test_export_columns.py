@@ -241,14 +241,59 @@ def test_edge_records_give_their_values_in_parquet(decoded: bool) -> None:
 
 
 @pytest.mark.parametrize("decoded", [False, True])
-@pytest.mark.parametrize("amount", ["1E-10", "0.0000000001", "1E+40", "NaN"])
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "1E-10",
+        "0.0000000001",
+        "1E+40",
+        "NaN",
+        # Arrow itself crashed the process on this one (pyarrow 26), in its text cast and
+        # in pa.array alike: it must be refused before Arrow sees it.
+        "1E-999999999",
+        # And Arrow's text cast stored this as -1.000000000.
+        "9" * 150,
+    ],
+)
 def test_an_amount_parquet_would_round_is_refused(decoded: bool, amount: str) -> None:
     """0.0000001 fits decimal(38, 9); these do not, and are refused rather than rounded."""
     card = CARDS.decode(
         json.dumps([{**BASE, "data_limit": {"amount": amount, "unit": "B"}}]).encode()
     )
-    with pytest.raises(ExportError, match="cannot write record"):
+    with pytest.raises(ExportError, match="cannot write record") as caught:
         written_parquet(card, decoded=decoded)
+    assert caught.value.column == "data_limit_amount"
+
+
+@pytest.mark.parametrize("decoded", [False, True])
+@pytest.mark.parametrize(
+    ("amount", "stored"),
+    [
+        ("1." + "0" * 2000, "1"),  # Arrow's pa.array stored this as 0
+        ("0E-999999999", "0"),  # Arrow crashed on this one
+        ("0E+50", "0"),  # Arrow refused this one
+        ("-12.500000000000000000000", "-12.5"),
+        ("99999999999999999999999999999.999999999", "99999999999999999999999999999.999999999"),
+    ],
+)
+def test_an_exact_amount_of_many_digits_is_stored_exactly(
+    decoded: bool, amount: str, stored: str
+) -> None:
+    """An amount decimal(38, 9) holds exactly is stored, however many digits its text takes."""
+    card = CARDS.decode(
+        json.dumps([{**BASE, "data_limit": {"amount": amount, "unit": "B"}}]).encode()
+    )
+    column = written_parquet(card, decoded=decoded).column("data_limit_amount")
+    assert column.to_pylist() == [Decimal(stored)]
+
+
+def test_an_int_parquet_cannot_hold_is_refused() -> None:
+    """An int past int64 (JSON has no limit) is an ExportError, not a bare OverflowError."""
+    location = {"latitude": "1", "longitude": "2", "accuracy": 10**30, "accuracy_unit": "m"}
+    card = CARDS.decode(json.dumps([{**BASE, "current_device_location": location}]).encode())
+    with pytest.raises(ExportError, match="cannot write record") as caught:
+        written_parquet(card, decoded=True)
+    assert caught.value.column == "current_device_location_accuracy"
 
 
 def test_each_column_is_found_by_its_path_in_the_struct() -> None:
