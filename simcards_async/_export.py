@@ -461,10 +461,18 @@ def _amount_text(value: Decimal) -> str:
 
 
 def _timestamp_text(value: dt.datetime) -> str:
-    """A timestamp as the API writes it: UTC, ``Z``, milliseconds unless finer or none."""
+    """A timestamp as the API writes it: UTC, ``Z``, milliseconds unless finer or none.
+
+    Or, when UTC's date is out of a datetime's range, in its own offset.
+    """
     if value.tzinfo is None:
         return value.isoformat()  # no zone given: say none rather than invent one
-    value = value.astimezone(dt.UTC)
+    try:
+        value = value.astimezone(dt.UTC)
+    except OverflowError:
+        # In UTC past year 9999 or before year 1, which a datetime cannot hold: the same
+        # instant in the offset it came with.
+        return value.isoformat()
     micro = value.microsecond
     fraction = "" if not micro else f".{micro // 1000:03}" if not micro % 1000 else f".{micro:06}"
     return f"{value.replace(microsecond=0, tzinfo=None).isoformat()}{fraction}Z"

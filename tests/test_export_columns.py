@@ -287,6 +287,21 @@ def test_an_exact_amount_of_many_digits_is_stored_exactly(
     assert column.to_pylist() == [Decimal(stored)]
 
 
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_a_timestamp_past_utcs_range_is_written_in_its_own_offset(stamp: str) -> None:
+    """In UTC this instant is in year 10000 (or year 0), which a datetime cannot hold.
+
+    CSV wrote each timestamp in UTC and raised a bare OverflowError on these: now they keep
+    their offset, the same instant, by columns and cell by cell alike.
+    """
+    cards = CARDS.decode(json.dumps([BASE, {**BASE, "created_at": stamp}]).encode())
+    lines = _CsvColumns(_KINDS[SimCard]).lines(cards)
+    assert lines == per_cell_csv(cards)
+    rows = list(csv.DictReader(io.StringIO(",".join(SIM_CARD_COLUMNS) + "\r\n" + lines)))
+    assert rows[0]["created_at"] == "2025-05-29T23:39:45.894Z"  # UTC still, where it can be
+    assert dt.datetime.fromisoformat(rows[1]["created_at"]) == dt.datetime.fromisoformat(stamp)
+
+
 def test_an_int_parquet_cannot_hold_is_refused() -> None:
     """An int past int64 (JSON has no limit) is an ExportError, not a bare OverflowError."""
     location = {"latitude": "1", "longitude": "2", "accuracy": 10**30, "accuracy_unit": "m"}
