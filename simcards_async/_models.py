@@ -343,7 +343,17 @@ def decode_raw_sim_card_page_by_amount(body: bytes) -> Page[RawRecord]:
 
 
 def _raw_data(body: bytes) -> tuple[msgspec.Raw, ...]:
-    """A list answer's records as sent, each on one line."""
+    """A list answer's records as sent, each on one line.
+
+    The body must be UTF-8, as JSON must: msgspec checks the strings it decodes, not those
+    it passes over in a ``Raw``, which would be written out as they came (a file no JSON
+    reader takes). Checked once a page; an ASCII body (the usual) in a single C pass.
+    """
+    if not body.isascii():
+        try:
+            body.decode()
+        except UnicodeDecodeError as exc:
+            raise msgspec.DecodeError(f"invalid UTF-8 at byte {exc.start}: {exc.reason}") from None
     raws = _decode(_RAW_DATA, body).data
     if b"\n" in body or b"\r" in body:
         raws = tuple(map(_one_line, raws))

@@ -397,6 +397,28 @@ async def test_a_bad_page_raises_the_same_error_raw_or_typed(
     assert not list(tmp_path.iterdir())
 
 
+async def test_a_record_not_in_utf8_is_refused_not_written(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 in a field no model knows: the typed path passes over them,
+    but a raw record would carry them into the file, which no JSON reader then takes.
+    The export fails as for any answer that is not JSON, and leaves no file.
+    """
+    body = b'{"data":[{"id":"a","note":"caf\xe9"}],"meta":{"page_number":1,"page_size":4,'
+    body += b'"total_pages":1,"total_results":1}}'
+
+    async def handle(_request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    async with (
+        serve(handle) as where,
+        sc.SimCardsClient(KEY, where.url, retry=INSTANT) as client,
+    ):
+        assert [card.id for card in await client.sim_cards(page_size=4).collect()] == ["a"]
+        for name in ("cards.jsonl", "cards.json"):
+            with pytest.raises(sc.APIResponseValidationError, match="invalid UTF-8 at byte"):
+                await sc.export(client.sim_cards(page_size=4), tmp_path / name)
+    assert not list(tmp_path.iterdir())
+
+
 # --- the decoder, without a socket ------------------------------------------------------
 
 
@@ -427,6 +449,7 @@ def test_decode_raw_page_without_meta_and_with_line_breaks() -> None:
         b'{"data":[{"id":"a"}',
         b"[]",
         b'{"data":[{"id":"a","x":"line\nbreak"}]}',  # never joined: refused, as JSON says
+        b'{"data":[{"id":"a","iccid":"caf\xe9"}]}',  # not UTF-8
     ],
 )
 def test_decode_raw_page_refuses_what_the_typed_decoder_refuses(body: bytes) -> None:
