@@ -210,11 +210,17 @@ class ReadPlan:
         #: Bytes of answers waiting for their turn to be decoded (at most about HELD_BYTES).
         self.held = 0
 
-    def plan(self, first: Page[Any]) -> None:
-        """Plan a pass from its first page: its end, and the most pages it may read."""
+    def plan(self, first: Page[Any], pages_before: int | None = None) -> None:
+        """Plan a pass from its first page: its end, and the most pages it may read.
+
+        Without meta, a re-scan is bounded by the pages the pass before it read
+        (``pages_before``): it reads the same listing again, and a server that answers
+        every page number with a full page would otherwise keep it reading for ever.
+        """
         meta = first.meta
         self.end = meta.total_pages if meta else None
-        self.bound = None if meta is None else growth_bound(meta.total_pages)
+        counted = meta.total_pages if meta else pages_before
+        self.bound = None if counted is None else growth_bound(counted)
 
     def within_end(self, number: int) -> bool:
         if self.bound is not None and number > self.bound:
@@ -222,12 +228,14 @@ class ReadPlan:
         return self.end is None or number <= self.end
 
     def past_bound(self, number: int) -> bool:
-        """Whether the answers say there is more after page ``number``, the last allowed."""
+        """Whether the answers say there is more after page ``number``, the last allowed.
+
+        Their meta, or, without meta, page ``number`` being full (it did not end the pass).
+        """
         return (
             self.bound is not None
             and number >= self.bound
-            and self.end is not None
-            and self.end > self.bound
+            and (self.end is None or self.end > self.bound)
         )
 
     def wants_more(self, in_flight: int) -> bool:
@@ -392,18 +400,21 @@ class Engine(Generic[T]):
         drift.rescans += 1
         before = self.plan.delivered
         self._counting_repeats = False
+        read = self.plan.next - self.plan.start + 1  # pages the first pass handed over
         self.plan.start = self.query.start_page  # a re-scan reads from the start
-        await self._read(send)
+        await self._read(send, pages_before=read)
         drift.gaps_filled += self.plan.delivered - before
 
-    async def _read(self, send: MemoryObjectSendStream[tuple[int, Page[T]]]) -> bool:
+    async def _read(
+        self, send: MemoryObjectSendStream[tuple[int, Page[T]]], pages_before: int | None = None
+    ) -> bool:
         """Read the listing once; False when ``limit`` was reached."""
         plan, stats = self.plan, self.stats
         start = plan.start
         first, served = await self._fetch(start)
         self._check(start, first)
         meta = first.meta
-        plan.plan(first)
+        plan.plan(first, pages_before)
         if meta is not None:
             self.delivered.size(meta.total_results)
         if stats.total_results is None and stats.total_pages is None:
@@ -469,11 +480,17 @@ class Engine(Generic[T]):
             if self._at_end(page):
                 return True
             if plan.past_bound(slot.number):
+                counted = (plan.bound or 2) // 2 - 1
+                told = (
+                    f"the listing announced {plan.end} pages after announcing {counted} "
+                    "at the start"
+                    if plan.end is not None
+                    else f"a re-scan without meta still had full pages at page {slot.number}, "
+                    f"where the first pass read {counted}"
+                )
                 raise self._error(
                     slot.number,
-                    f"the listing announced {plan.end} pages after announcing "
-                    f"{(plan.bound or 2) // 2 - 1} at the start; a pass reads at most "
-                    f"{plan.bound} (twice the first count, plus two)",
+                    f"{told}; a pass reads at most {plan.bound} (twice the first count, plus two)",
                 )
 
     def _next_slot(self, slots: deque[_Slot[T]]) -> _Slot[T]:

@@ -280,6 +280,54 @@ async def test_rescan_fills_the_gaps_left_by_deletions() -> None:
         assert stream.stats.items_yielded == 1000
 
 
+async def test_a_rescan_without_meta_is_bounded_by_the_first_pass() -> None:
+    """Without meta a pass ends at a short page. A server that answers every page of the
+    re-scan with the same full page (a cache, a clamped page number) kept it asking for
+    ever; it now stops at twice the first pass's pages plus two, with a PaginationError.
+    """
+    first_pass = {1: range(10), 2: range(9, 19), 3: range(19, 29), 4: range(29, 33)}
+    asked: list[int] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        number = int(request.query["page[number]"])
+        rescanning = number == 1 and asked != []
+        asked.append(number)
+        ids = range(10) if rescanning or len(asked) > 4 else first_pass[number]
+        return web.json_response({"data": [{"id": f"c{i:04}"} for i in ids]})  # no meta
+
+    got: list[str] = []
+    async with serve(handle) as where, SimCardsClient(KEY, where.url, max_concurrency=1) as client:
+        with (
+            anyio.fail_after(60),  # a deadline only for the old endless loop: never reached
+            pytest.warns(simcards_async.DriftWarning),
+            pytest.raises(simcards_async.PaginationError, match="re-scan without meta") as caught,
+        ):
+            async for card in client.sim_cards(page_size=10, rescan=True):
+                got.append(card.id)
+    assert got == [f"c{i:04}" for i in range(33)]  # page 2 repeated c0009: drift, so a re-scan
+    assert asked == [1, 2, 3, 4, *range(1, 11)]  # 10: twice the first pass's 4 pages, plus two
+    assert caught.value.page == 10
+
+
+async def test_a_rescan_without_meta_reads_a_listing_like_the_first_pass() -> None:
+    """The bound leaves room: a re-scan of the same pages ends at the short page, as before."""
+    pages = {1: range(10), 2: range(9, 19), 3: range(19, 29), 4: range(29, 33)}
+    asked: list[int] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        number = int(request.query["page[number]"])
+        asked.append(number)
+        return web.json_response({"data": [{"id": f"c{i:04}"} for i in pages.get(number, ())]})
+
+    async with serve(handle) as where, SimCardsClient(KEY, where.url, max_concurrency=1) as client:
+        stream = client.sim_cards(page_size=10, rescan=True)
+        with pytest.warns(simcards_async.DriftWarning):
+            got = [card.id async for card in stream]
+    assert got == [f"c{i:04}" for i in range(33)]
+    assert asked == [1, 2, 3, 4, 1, 2, 3, 4]
+    assert stream.stats.drift.rescans == 1
+
+
 async def test_rescan_under_random_drift_never_repeats_and_counts_what_it_found() -> None:
     """With random inserts and deletes, a rescan still yields no id twice, and
     ``gaps_filled`` is exactly what the second pass yielded.
