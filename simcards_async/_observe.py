@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ._errors import APIStatusError, TelnyxError
-from ._sansio import Secrets, rate_limit_limit, rate_limit_remaining, rate_limit_reset
+from ._sansio import (
+    Secrets,
+    rate_limit_limit,
+    rate_limit_remaining,
+    rate_limit_reset,
+    request_id,
+)
 
 if TYPE_CHECKING:
     from contextvars import Token
@@ -422,14 +428,13 @@ class Probe:
         if hook is None and not debug:
             return
         headers = self._headers or {}
-        request_id = headers.get("x-request-id") or headers.get("request-id")
         event = ResponseEvent(
             method="GET",
             url=url,
             status=status,
             attempt=self.attempt,
             elapsed=elapsed,
-            request_id=secrets.optional(request_id),
+            request_id=secrets.optional(request_id(headers)),
             rate_limit=rate_limit_of(headers),
             error=error,
             retry_in=retry_in,

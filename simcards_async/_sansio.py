@@ -46,6 +46,7 @@ __all__ = [
     "rate_limit_remaining",
     "rate_limit_reset",
     "redirect_target",
+    "request_id",
     "response_limit",
     "retry_after",
     "success",
@@ -201,11 +202,10 @@ def decipher(
     if hint is None:
         hint = rate_limit_reset(answer.headers)
     body = secrets.body(answer.body)
-    request_id = answer.headers.get("x-request-id") or answer.headers.get("request-id")
     raise exception_for_status(status)(
         status,
         [secrets.error(e) for e in decode_errors(body)],
-        request_id=secrets.optional(request_id),
+        request_id=secrets.optional(request_id(answer.headers)),
         body=body,
         url=url,
         retry_after=None if hint is None else min(hint, max_hint),
@@ -258,6 +258,18 @@ def _count(value: str | None) -> int | None:
     if number is None or number < 0:
         return None
     return int(min(number, _MOST_REMAINING))
+
+
+def request_id(headers: Mapping[str, str]) -> str | None:
+    r"""The answer's request id (``x-request-id``, else ``request-id``), if it has one.
+
+    Header bytes that are not UTF-8 reach us as lone surrogates (aiohttp decodes with
+    ``surrogateescape``), which no log or UTF-8 file can take: they are shown as ``é``.
+    """
+    value = headers.get("x-request-id") or headers.get("request-id")
+    if value is None or value.isascii():
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def rate_limit_limit(headers: Mapping[str, str]) -> int | None:

@@ -52,6 +52,7 @@ from simcards_async._sansio import (
     rate_limit_remaining,
     rate_limit_reset,
     redirect_target,
+    request_id,
     response_limit,
     retry_after,
 )
@@ -406,6 +407,21 @@ def test_a_huge_detail_gives_a_short_message() -> None:
     assert "… [cut, 10000000 chars]" in str(exc)
     assert "and 15 more" in str(exc)
     assert len(exc.message) == len(str(exc))
+
+
+def test_a_request_id_not_in_utf8_is_shown_escaped() -> None:
+    """Header bytes that are not UTF-8 come from aiohttp as lone surrogates, which no log
+    or UTF-8 file can take: the request id an error (and a ResponseEvent) carries shows
+    them escaped instead.
+    """
+    exc = _raises(Answer.of(500, [("x-request-id", "caf\udce9-1")], b"{}"))
+    assert isinstance(exc, APIStatusError)
+    assert exc.request_id == "caf\\xe9-1"
+    assert "caf\\xe9-1" in str(exc)
+    str(exc).encode()  # no lone surrogate left anywhere in the message
+    assert request_id({"request-id": "r-2"}) == "r-2"  # the other header name
+    assert request_id({"x-request-id": "é"}) == "é"  # text that is UTF-8 stays as it is
+    assert request_id({}) is None
 
 
 def _texts(exc: APIError) -> list[str]:
