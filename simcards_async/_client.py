@@ -18,6 +18,8 @@ from types import TracebackType
 from typing import TypeVar
 from uuid import UUID
 
+import msgspec
+
 from ._checkpoint import Checkpointer
 from ._errors import APIError, InvalidParameterError
 from ._http import AiohttpSend, ClientSession, Transport, new_session
@@ -332,12 +334,15 @@ class SimCardsClient:
             include_sim_card_group=include_sim_card_group,
             include_pin_puk_codes=include_pin_puk_codes,
         )
-        return await self._transport().get(target, decode_sim_card, page_size=1)
+        return await self._transport().get(
+            target, _answering(id, "sim_card", decode_sim_card), page_size=1
+        )
 
     async def get_sim_card_action(self, id: str | UUID) -> SimCardAction:
         """Fetch one SIM card action (``GET /sim_card_actions/{id}``)."""
+        target = sim_card_action_path(id)
         return await self._transport().get(
-            sim_card_action_path(id), decode_sim_card_action, page_size=1
+            target, _answering(id, "sim_card_action", decode_sim_card_action), page_size=1
         )
 
     def _stream(
@@ -443,3 +448,31 @@ def _positive_number(name: str, value: object) -> float:
         if 0 < seconds < math.inf:  # NaN and infinity fail: asyncio cannot time them
             return seconds
     raise InvalidParameterError(name, "a finite number of seconds > 0", value)
+
+
+One = TypeVar("One", SimCard, SimCardAction)
+
+
+def _answering(
+    asked: str | UUID, record_type: str, decode: Callable[[bytes], One]
+) -> Callable[[bytes], One]:
+    """``decode``, and a check that the answer is the record asked for: its id and its type.
+
+    A server (or a redirect it sends) may answer with another record, which would be
+    taken for the one asked for: that answer is refused as one not documented.
+    """
+    want = str(asked).lower()
+
+    def decode_one(body: bytes) -> One:
+        record = decode(body)
+        if record.id.lower() != want:
+            raise msgspec.ValidationError(
+                f"the record asked for is {str(asked)!r}, the answer holds {record.id!r}"
+            )
+        if record.record_type not in (None, record_type):
+            raise msgspec.ValidationError(
+                f"a {record_type} was asked for, the answer holds a {record.record_type!r}"
+            )
+        return record
+
+    return decode_one

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import pytest
+from aiohttp import web
+from servers import serve
 
 from simcards_async import (
+    APIResponseValidationError,
     SimCardsClient,
 )
 from simcards_async.testing import MockTelnyxServer
@@ -59,3 +65,45 @@ async def test_get_sim_card_action(server: MockTelnyxServer, client: SimCardsCli
     action = await client.get_sim_card_action(listed[2].id)
     assert action == listed[2]
     assert server.requests[-1].path == f"/v2/sim_card_actions/{listed[2].id}"
+
+
+ASKED = "6a09cdc3-8948-47f0-aa62-74ac943d6c58"
+
+
+@pytest.mark.parametrize(
+    ("answer", "refused"),
+    [
+        ({"id": "7b1acdc3-8948-47f0-aa62-74ac943d6c58", "record_type": "sim_card"}, "holds '7b1a"),
+        ({"id": ASKED, "record_type": "sim_card_action"}, "holds a 'sim_card_action'"),
+    ],
+)
+async def test_an_answer_holding_another_record_is_refused(
+    answer: dict[str, str], refused: str
+) -> None:
+    """A server (or a redirect it sends) answering with another card, or an action with the
+    same id, is not taken for the card asked for.
+    """
+
+    async def handle(_request: web.Request) -> web.Response:
+        return web.json_response({"data": answer})
+
+    async with (
+        serve(handle) as where,
+        SimCardsClient("KEY-single-get", where.url, max_retries=0) as client,
+    ):
+        with pytest.raises(APIResponseValidationError, match=refused):
+            await client.get_sim_card(ASKED)
+
+
+async def test_the_record_asked_for_is_found_whatever_the_case_of_its_id() -> None:
+    """Ids compare as UUIDs do: an upper-case answer to a lower-case ask is the same record."""
+
+    async def handle(request: web.Request) -> web.Response:
+        asked = request.path.rsplit("/", 1)[-1]
+        kind = "sim_card" if "/sim_cards/" in request.path else "sim_card_action"
+        body = {"data": {"id": asked.upper(), "record_type": kind}}
+        return web.Response(text=json.dumps(body), content_type="application/json")
+
+    async with serve(handle) as where, SimCardsClient("KEY-single-get", where.url) as client:
+        assert (await client.get_sim_card(uuid.UUID(ASKED))).id == ASKED.upper()
+        assert (await client.get_sim_card_action(ASKED)).id == ASKED.upper()
