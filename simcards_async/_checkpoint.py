@@ -10,6 +10,14 @@ still yielded once. An exporter may keep its own state beside (``extra``: where
 its partial output ends). The file is replaced atomically, so a crash never
 leaves half a checkpoint.
 
+Beside it, ``<checkpoint>.ids`` holds the id of every record the consumer finished,
+appended at each save (a JSON array of the ids finished since the save before, a
+line); the checkpoint says how many of its bytes are its own (``ids_size``). A
+resumed scan knows them all: a record that the listing moved back past the resume
+point while no scan ran (a page or more of inserts) is still never yielded again.
+A crash between the append and the checkpoint leaves bytes past ``ids_size``, which
+the next save cuts off. The file goes once the listing is done.
+
 ``Checkpointer`` owns one checkpoint file's life: it loads the checkpoint a
 stream continues, saves one as pages are finished (with the
 exporter's state, which the exporter hands to the stream explicitly when it
@@ -22,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +40,14 @@ import msgspec
 from ._errors import InvalidParameterError
 from ._query import ListQuery
 
-__all__ = ["Checkpoint", "Checkpointer", "fingerprint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "Checkpoint",
+    "Checkpointer",
+    "fingerprint",
+    "ids_path",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 _VERSION = 1
 
@@ -54,6 +69,8 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     page_ids: tuple[str, ...] = ()
     complete: bool = False
     extra: dict[str, Any] = {}
+    #: Bytes of the ids file (``ids_path``) that hold the ids this checkpoint counts.
+    ids_size: int = 0
 
 
 def fingerprint(query: ListQuery) -> str:
@@ -85,6 +102,15 @@ def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoin
     return point
 
 
+def ids_path(path: str | os.PathLike[str]) -> Path:
+    """The file beside checkpoint ``path`` that holds the ids it counts as delivered."""
+    target = Path(path)
+    return target.with_name(target.name + ".ids")
+
+
+_ID_LINE = msgspec.json.Decoder(list[str])
+
+
 def save_checkpoint(path: str | os.PathLike[str], point: Checkpoint) -> None:
     """Write a checkpoint atomically: a temporary file beside it, then a rename.
 
@@ -100,6 +126,29 @@ def save_checkpoint(path: str | os.PathLike[str], point: Checkpoint) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def _earlier_ids(resume_from: str | os.PathLike[str], size: int) -> Path:
+    """The ids file of checkpoint ``resume_from``, checked to hold ``size`` bytes at least."""
+    path = ids_path(resume_from)
+    try:
+        held = path.stat().st_size
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InvalidParameterError(
+            "resume_from", f"a checkpoint with its ids file beside it ({reason})", str(path)
+        ) from exc
+    if held < size:
+        raise InvalidParameterError(
+            "resume_from",
+            f"a checkpoint whose ids file is whole (it holds {held} bytes of {size})",
+            str(path),
+        )
+    return path
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
 
 
 def _temp_beside(target: Path) -> Path:
@@ -167,6 +216,22 @@ class Checkpointer:
         #: The checkpoint this scan continues, if any.
         self.resumed = None if resume_from is None or fresh else load_checkpoint(resume_from, query)
         self._last: Checkpoint | None = None
+        #: Bytes of this checkpoint's ids file the last save counted (a fresh scan: none).
+        self._ids_size = 0
+        #: The resumed checkpoint's ids file and its bytes, to read and to carry on from.
+        self._earlier: tuple[Path, int] | None = None
+        #: Whether a save must first copy them (resumed from another checkpoint file).
+        self._copy_earlier = False
+        if self.resumed is not None and self.resumed.ids_size:
+            assert resume_from is not None  # noqa: S101  (resumed from it)
+            self._earlier = (
+                _earlier_ids(resume_from, self.resumed.ids_size),
+                self.resumed.ids_size,
+            )
+            if path is not None and _same_file(path, resume_from):
+                self._ids_size = self.resumed.ids_size
+            else:
+                self._copy_earlier = path is not None
         done = 0 if self.resumed is None else self.resumed.items_done + len(self.resumed.page_ids)
         if query.limit is not None and done > query.limit:
             # Not part of the fingerprint (a limit may grow from one run to the next), but
@@ -217,30 +282,88 @@ class Checkpointer:
             complete=complete,
         )
 
+    def earlier_ids(self) -> Iterator[list[str]]:
+        """The ids the resumed checkpoint counts as delivered, a save's worth at a time.
+
+        Read from its ids file (none for a fresh scan, or a checkpoint from before there
+        was one); a file that does not read back as saved is refused like a broken
+        checkpoint.
+        """
+        if self._earlier is None:
+            return
+        path, size = self._earlier
+        with path.open("rb") as file:
+            left = size
+            for line in file:
+                if left <= 0:
+                    break
+                left -= len(line)
+                try:
+                    if left < 0 or not line.endswith(b"\n"):
+                        raise msgspec.DecodeError("cut short")
+                    yield _ID_LINE.decode(line)
+                except msgspec.MsgspecError as exc:
+                    raise InvalidParameterError(
+                        "resume_from", f"a checkpoint whose ids file reads back ({exc})", str(path)
+                    ) from exc
+            if left > 0:
+                raise InvalidParameterError(
+                    "resume_from", "a checkpoint whose ids file is whole (it is short)", str(path)
+                )
+
     async def save(
-        self, point: Checkpoint, state: Callable[[], Awaitable[dict[str, Any]]] | None
+        self,
+        point: Checkpoint,
+        state: Callable[[], Awaitable[dict[str, Any]]] | None,
+        ids: Sequence[str] = (),
     ) -> None:
-        """Save ``point`` with the exporter's state (awaited first), off the event loop."""
+        """Save ``point`` with the exporter's state (awaited first), off the event loop.
+
+        ``ids`` are those of the records finished since the save before, appended to the
+        ids file first.
+        """
         if self.path is None:
             return
         if state is not None:
             point = msgspec.structs.replace(point, extra=await state())
         # A file written and renamed: in a thread, not on the loop every other task shares.
-        await anyio.to_thread.run_sync(self._write, point)
+        await anyio.to_thread.run_sync(self._write, point, ids)
 
-    def save_now(self, point: Checkpoint) -> None:
+    def save_now(self, point: Checkpoint, ids: Sequence[str] = ()) -> None:
         """Save ``point`` synchronously, with no exporter's state.
 
         For a consumer being stopped or cancelled, when pages it finished were not saved yet.
         """
         if self.path is not None:
-            self._write(point)
+            self._write(point, ids)
 
-    def _write(self, point: Checkpoint) -> None:
+    def _write(self, point: Checkpoint, ids: Sequence[str]) -> None:
         assert self.path is not None  # noqa: S101  (callers check)
+        if point.complete:
+            # Done: a resume yields nothing, and needs no ids.
+            ids_path(self.path).unlink(missing_ok=True)
+            self._ids_size = 0
+        elif ids or self._copy_earlier:
+            self._append_ids(ids)
+        point = msgspec.structs.replace(point, ids_size=self._ids_size)
         save_checkpoint(self.path, point)
         self._last, self._written = point, True
         self._done = point.complete
+
+    def _append_ids(self, ids: Sequence[str]) -> None:
+        assert self.path is not None  # noqa: S101  (callers check)
+        data = msgspec.json.encode(ids) + b"\n" if ids else b""
+        if self._copy_earlier and self._earlier is not None:
+            source, size = self._earlier
+            with source.open("rb") as earlier:
+                data = earlier.read(size) + data
+            self._copy_earlier = False
+        with ids_path(self.path).open("ab") as file:
+            # What a save counted, no more: bytes a crash left after it are cut off.
+            file.truncate(self._ids_size)
+            file.seek(self._ids_size)
+            file.write(data)
+        self._ids_size += len(data)
 
     def save_position(self, page: int, ids: tuple[str, ...]) -> None:
         """The consumer stopped in the middle of ``page``: note the ids of it that it got.
@@ -260,5 +383,6 @@ class Checkpointer:
         """The stream is closed: remove the file if the listing was done and it is not kept."""
         if self._done and not self.keep and self.path is not None:
             Path(self.path).unlink(missing_ok=True)
+            ids_path(self.path).unlink(missing_ok=True)
             self._written = False
             self.resumed = None

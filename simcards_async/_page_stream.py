@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 import os
 import time
 import warnings
@@ -92,6 +93,8 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         self._unsaved: tuple[int, tuple[str, ...], Page[T]] | None = None
         self._unsaved_state: StateProvider | None = None
         self._unsaved_pages = 0
+        #: Ids of the records finished since the last save: the next save appends them.
+        self._unsaved_ids: list[str] = []
         self.stats.items_yielded = self._resumed_items
         self.stats.pages_fetched = self._pages_done
         resume = None
@@ -103,6 +106,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
                 last_ids=point.last_ids,
                 page_ids=point.page_ids,
                 complete=point.complete,
+                earlier_ids=checkpointer.earlier_ids if checkpointer is not None else None,
             )
         self._engine: Engine[Any] = Engine(
             query,
@@ -273,6 +277,8 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         self._pages_done += 1
         if self._checkpointer is None:
             return
+        self._unsaved_ids += carry
+        self._unsaved_ids += map(_get_id, page.data)
         # Saved every CHECKPOINT_EVERY pages, not each: a save flushes an exporter's
         # output and writes a file from a worker thread (two thread hops a page).
         self._unsaved, self._unsaved_state = (number, carry, page), state
@@ -299,7 +305,8 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
                 # output is cut back to that save's size on resume), with no position.
                 return
             number, carry, finished = self._unsaved
-            cp.save_now(self._point(cp, number + 1, _ids(carry, finished)))
+            done, self._unsaved_ids = self._unsaved_ids, []
+            cp.save_now(self._point(cp, number + 1, _ids(carry, finished)), done)
             self._unsaved = None
         # The consumer stopped in the middle of a page: say which of its items it got.
         page = self._page
@@ -328,8 +335,10 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         assert self._checkpointer is not None  # noqa: S101  (callers check)
         self._saved_once = True
         self._unsaved, self._unsaved_state, self._unsaved_pages = None, None, 0
+        ids, self._unsaved_ids = self._unsaved_ids, []
         cp = self._checkpointer
-        await cp.save(self._point(cp, next_page, last_ids, page_ids, complete=complete), state)
+        point = self._point(cp, next_page, last_ids, page_ids, complete=complete)
+        await cp.save(point, state, ids)
 
     def _point(
         self,
@@ -393,6 +402,9 @@ class _Fetch:
         self.begun = True
         fetch = self.raw_fetch if self.raw and self.raw_fetch is not None else self.typed_fetch
         return await fetch(target, on_retry, turn)
+
+
+_get_id = operator.attrgetter("id")
 
 
 def _ids(carry: tuple[str, ...], page: Page[Any]) -> tuple[str, ...]:

@@ -61,7 +61,7 @@ import asyncio
 import itertools
 import operator
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
@@ -140,6 +140,8 @@ class Resume(msgspec.Struct, frozen=True, kw_only=True):
     #: Ids of ``next_page`` already yielded: dropped from it silently (not drift).
     page_ids: tuple[str, ...] = ()
     complete: bool = False
+    #: Every id delivered before the resume point, in batches (read when the scan starts).
+    earlier_ids: Callable[[], Iterable[Sequence[str]]] | None = None
 
 
 # --- the pagination rules -------------------------------------------------------------
@@ -377,6 +379,12 @@ class Engine(Generic[T]):
     async def run(self, send: MemoryObjectSendStream[tuple[int, Page[T]]]) -> None:
         """Read the whole listing into ``send``; raise what fails."""
         try:
+            resume = self.resume
+            if resume is not None and resume.earlier_ids is not None and not resume.complete:
+                # Every id delivered before the stop, not only the last page's: records the
+                # listing moved back past the resume point since are not delivered again.
+                # From a file, in a thread: the loop is shared.
+                await anyio.to_thread.run_sync(self._add_earlier, resume.earlier_ids)
             if self.deadline is None:
                 await self._read_all(send)
                 return
@@ -388,6 +396,12 @@ class Engine(Generic[T]):
                 raise APITimeoutError(msg) from exc
         finally:
             self.delivered.close()  # its temporary files, if it wrote any
+
+    def _add_earlier(self, earlier_ids: Callable[[], Iterable[Sequence[str]]]) -> None:
+        assert self.resume is not None  # noqa: S101  (called for a resume)
+        self.delivered.size(self.resume.total_results or 0)
+        for ids in earlier_ids():
+            self.delivered.add(ids)
 
     async def _read_all(self, send: MemoryObjectSendStream[tuple[int, Page[T]]]) -> None:
         if self.resume is not None and self.resume.complete:

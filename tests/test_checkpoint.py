@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 import simcards_async as sc
-from simcards_async._checkpoint import Checkpoint, fingerprint, load_checkpoint, save_checkpoint
+from simcards_async._checkpoint import (
+    Checkpoint,
+    Checkpointer,
+    fingerprint,
+    ids_path,
+    load_checkpoint,
+    save_checkpoint,
+)
 from simcards_async._page_stream import CHECKPOINT_EVERY
 from simcards_async._query import sim_cards_query
 from simcards_async.testing import FaultPlan, MockTelnyxServer
@@ -430,3 +437,71 @@ async def test_an_exporter_stopped_between_two_saves_keeps_the_last_save(
         CHECKPOINT_EVERY,
     )
     assert point["page_ids"] == []
+
+
+# --- the ids file: every id a checkpoint counts, without a socket --------------------------
+
+
+def _saved(cp: Checkpointer, next_page: int, ids: list[str]) -> None:
+    cp.save_now(
+        cp.point(next_page=next_page, items_done=0, pages_done=0, total_results=None, last_ids=()),
+        ids,
+    )
+
+
+def test_the_ids_file_holds_every_id_a_checkpoint_counts(tmp_path: Path) -> None:
+    """Saves append; a resume reads them all back, a save at a time, and carries on."""
+    query, path = sim_cards_query(), tmp_path / "scan.json"
+    first = Checkpointer(query, path)
+    _saved(first, 2, ["a", "b"])
+    _saved(first, 3, [])  # nothing finished since: nothing appended
+    _saved(first, 4, ["c"])
+    resumed = Checkpointer(query, path, resume_from=path)
+    assert list(resumed.earlier_ids()) == [["a", "b"], ["c"]]
+    _saved(resumed, 5, ["d"])
+    assert list(Checkpointer(query, path, resume_from=path).earlier_ids()) == [
+        ["a", "b"],
+        ["c"],
+        ["d"],
+    ]
+
+
+def test_bytes_a_crash_left_past_the_checkpoint_are_cut_off(tmp_path: Path) -> None:
+    """Ids appended by a save whose checkpoint never got written are not counted, and go."""
+    query, path = sim_cards_query(), tmp_path / "scan.json"
+    _saved(Checkpointer(query, path), 2, ["a"])
+    with ids_path(path).open("ab") as file:
+        file.write(b'["lost"]\n["half')  # appended, then the process died
+    resumed = Checkpointer(query, path, resume_from=path)
+    assert list(resumed.earlier_ids()) == [["a"]]
+    _saved(resumed, 3, ["b"])
+    assert ids_path(path).read_bytes() == b'["a"]\n["b"]\n'
+
+
+def test_a_resume_into_another_checkpoint_file_carries_the_ids_over(tmp_path: Path) -> None:
+    """resume_from one file, checkpoint to another: the new file counts the earlier ids too."""
+    query, old, new = sim_cards_query(), tmp_path / "old.json", tmp_path / "new.json"
+    _saved(Checkpointer(query, old), 2, ["a", "b"])
+    moved = Checkpointer(query, new, resume_from=old)
+    _saved(moved, 3, ["c"])
+    assert list(Checkpointer(query, new, resume_from=new).earlier_ids()) == [["a", "b"], ["c"]]
+
+
+def test_a_fresh_scan_starts_a_new_ids_file(tmp_path: Path) -> None:
+    """Not resuming: what an earlier scan left in the ids file is not counted."""
+    query, path = sim_cards_query(), tmp_path / "scan.json"
+    _saved(Checkpointer(query, path), 2, ["old"])
+    _saved(Checkpointer(query, path), 2, ["new"])
+    assert list(Checkpointer(query, path, resume_from=path).earlier_ids()) == [["new"]]
+
+
+@pytest.mark.parametrize("damage", [b"", b'["a"]\n["b', b'["a"]\n{"b":1}\n'])
+def test_an_ids_file_that_does_not_read_back_is_refused(tmp_path: Path, damage: bytes) -> None:
+    """Short, cut or not ids: refused like a broken checkpoint, naming resume_from."""
+    query, path = sim_cards_query(), tmp_path / "scan.json"
+    first = Checkpointer(query, path)
+    _saved(first, 2, ["a"])
+    _saved(first, 3, ["b"])
+    ids_path(path).write_bytes(damage.ljust(len(damage)))
+    with pytest.raises(sc.InvalidParameterError, match=r"resume_from.*ids file"):
+        list(Checkpointer(query, path, resume_from=path).earlier_ids())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from cli_runs import run
 
 import simcards_async as sc
+from simcards_async._checkpoint import ids_path
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("clean_environment")]
@@ -67,6 +69,49 @@ async def test_export_resumed_after_a_failure_equals_an_uninterrupted_one(
     assert min(pages) == 6, "the five finished pages were not fetched again"
     assert not list(tmp_path.glob("*.partial"))
     assert msgspec.json.decode(point.read_bytes())["complete"] is True
+
+
+def exported_ids(target: Path) -> list[str]:
+    if target.suffix == ".csv":
+        with target.open(newline="") as file:
+            return [row["id"] for row in csv.DictReader(file)]
+    return [msgspec.json.decode(line)["id"] for line in target.read_bytes().splitlines()]
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+async def test_a_resume_after_pages_of_inserts_repeats_no_record(
+    tmp_path: Path, suffix: str
+) -> None:
+    """Records inserted at the head between the stop and the resume move 250 records the
+    first run exported back past the resume point: two and a half pages of 100. The
+    resumed export still holds each record once, and every record of the listing as it was.
+
+    The checkpoint knew only the last page's ids: 150 came twice. Its ids file knows them all.
+    """
+    target, point = tmp_path / f"cards.{suffix}", tmp_path / "scan.json"
+    async with stopped_after_three_pages(target, point) as (server, client):
+        listed = server.current_sim_card_ids()
+        assert ids_path(point).is_file()
+        server.insert_sim_cards(250)
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        with pytest.warns(sc.DriftWarning):
+            result = await sc.export(stream, target)
+    got = exported_ids(target)
+    assert len(got) == len(set(got)) == result.items
+    assert set(listed) <= set(got)  # the 250 new ones sit before the resume point: not reached
+    assert stream.stats.drift.duplicates_dropped == 250
+    assert not ids_path(point).exists(), "a finished listing needs no ids"
+
+
+async def test_a_checkpoint_without_its_ids_file_is_refused(tmp_path: Path) -> None:
+    """Without the ids it counts, a resume could repeat records: refused, naming resume_from."""
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with stopped_after_three_pages(target, point) as (server, client):
+        ids_path(point).unlink()
+        before = len(server.requests)
+        with pytest.raises(sc.InvalidParameterError, match=r"resume_from.*ids file"):
+            client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        assert len(server.requests) == before
 
 
 async def test_checkpointed_export_refuses_what_cannot_resume(tmp_path: Path) -> None:
