@@ -223,6 +223,24 @@ class ReadPlan:
         self.end = meta.total_pages if meta else None
         counted = meta.total_pages if meta else pages_before
         self.bound = None if counted is None else growth_bound(counted)
+        self.grow(self.start, first)
+
+    def grow(self, number: int, page: Page[Any]) -> None:
+        """Move the end to what page ``number`` says: its meta's count, or what it holds.
+
+        The listing may have grown since the first page. And a full last page that holds
+        more records than its own ``total_results`` counts (a count taken apart from the
+        page, under inserts) may not be the last: the next page is read to see.
+        """
+        meta = page.meta
+        if meta is None or self.end is None:
+            return
+        self.end = max(self.end, meta.total_pages)
+        per_page = meta.page_size if 0 < meta.page_size <= self.page_size else self.page_size
+        held = (number - 1) * per_page + len(page.data)
+        # A total of 0 with records is a meta that gives no count (``{"total_pages": 1}``).
+        if number >= self.end and len(page.data) >= per_page and 0 < meta.total_results < held:
+            self.end = number + 1
 
     def within_end(self, number: int) -> bool:
         if self.bound is not None and number > self.bound:
@@ -539,9 +557,7 @@ class Engine(Generic[T]):
             page, served = await self._fetch(slot.number)
             self._check(slot.number, page)
         plan = self.plan
-        if page.meta is not None and plan.end is not None:
-            # The listing may have grown since the first page: read its new end too.
-            plan.end = max(plan.end, page.meta.total_pages)
+        plan.grow(slot.number, page)
         return page, served
 
     def _check(self, number: int, page: Page[T]) -> None:

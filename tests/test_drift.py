@@ -280,6 +280,27 @@ async def test_rescan_fills_the_gaps_left_by_deletions() -> None:
         assert stream.stats.items_yielded == 1000
 
 
+async def test_a_last_page_holding_more_than_its_meta_counts_is_not_the_end() -> None:
+    """A count taken apart from the page, under inserts: page 2 of 10 a page says 15 records
+    and 2 pages, yet holds 10. It is full and holds more than its meta counts, so the next
+    page is read to see; records there were silently left out before.
+    """
+    records = [{"id": f"c{i:04}"} for i in range(25)]
+    asked: list[int] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        number = int(request.query["page[number]"])
+        asked.append(number)
+        meta = {"page_number": number, "page_size": 10, "total_pages": 2, "total_results": 15}
+        data = records[(number - 1) * 10 : number * 10]
+        return web.json_response({"data": data, "meta": meta})
+
+    async with serve(handle) as where, SimCardsClient(KEY, where.url, max_concurrency=1) as client:
+        got = [card.id async for card in client.sim_cards(page_size=10)]
+    assert got == [r["id"] for r in records]
+    assert asked == [1, 2, 3]  # page 3 is short: the end
+
+
 async def test_a_rescan_without_meta_is_bounded_by_the_first_pass() -> None:
     """Without meta a pass ends at a short page. A server that answers every page of the
     re-scan with the same full page (a cache, a clamped page number) kept it asking for
