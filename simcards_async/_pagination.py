@@ -160,6 +160,14 @@ def growth_bound(total_pages: int) -> int:
     return 2 * max(total_pages, 0) + 2
 
 
+def page_size_of(meta: PaginationMeta, asked: int) -> int:
+    """Records a full page holds: the meta's page size if smaller, else the size asked for.
+
+    A server may cap what is asked: its pages are then full at its own size.
+    """
+    return meta.page_size if 0 < meta.page_size <= asked else asked
+
+
 def page_problem(number: int, page: Page[Any], page_size: int) -> str | None:
     """What is wrong with one answer on its own, or None when it is a sound page."""
     size = len(page.data)
@@ -177,7 +185,7 @@ def _meta_problem(number: int, meta: PaginationMeta, size: int, page_size: int) 
             f"page {number} has {size} items, meta.total_pages {meta.total_pages} "
             f"and meta.total_results {meta.total_results}"
         )
-    per_page = meta.page_size if 0 < meta.page_size <= page_size else page_size
+    per_page = page_size_of(meta, page_size)
     pages = -(-meta.total_results // per_page)
     if meta.total_pages != pages and not (meta.total_results == 0 and meta.total_pages == 1):
         return (
@@ -236,7 +244,7 @@ class ReadPlan:
         if meta is None or self.end is None:
             return
         self.end = max(self.end, meta.total_pages)
-        per_page = meta.page_size if 0 < meta.page_size <= self.page_size else self.page_size
+        per_page = page_size_of(meta, self.page_size)
         held = (number - 1) * per_page + len(page.data)
         # A total of 0 with records is a meta that gives no count (``{"total_pages": 1}``).
         if number >= self.end and len(page.data) >= per_page and 0 < meta.total_results < held:
@@ -303,10 +311,14 @@ class DriftLog:
         size, end = len(page.data), plan.end
         # Short or empty before the end planned from the answers so far: records deleted.
         # (Not the page's own total_pages, which shrinks with the data.)
+        meta = page.meta
         if (
-            page.meta is not None
+            meta is not None
             and end is not None
-            and ((size < plan.page_size and number < end) or (not size and number <= end))
+            and (
+                (size < page_size_of(meta, plan.page_size) and number < end)
+                or (not size and number <= end)
+            )
         ):
             drift.short_pages += 1
         self.report()

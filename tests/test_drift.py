@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -299,6 +300,26 @@ async def test_a_last_page_holding_more_than_its_meta_counts_is_not_the_end() ->
         got = [card.id async for card in client.sim_cards(page_size=10)]
     assert got == [r["id"] for r in records]
     assert asked == [1, 2, 3]  # page 3 is short: the end
+
+
+async def test_pages_a_server_caps_below_the_size_asked_are_not_short() -> None:
+    """Asked for 10 a page, the server sends 5 and says so in meta.page_size: all 35 records
+    come, and no page is taken for one that lost records (no DriftWarning).
+    """
+    records = [{"id": f"c{i:04}"} for i in range(35)]
+
+    async def handle(request: web.Request) -> web.Response:
+        number = int(request.query["page[number]"])
+        meta = {"page_number": number, "page_size": 5, "total_pages": 7, "total_results": 35}
+        return web.json_response({"data": records[(number - 1) * 5 : number * 5], "meta": meta})
+
+    async with serve(handle) as where, SimCardsClient(KEY, where.url) as client:
+        stream = client.sim_cards(page_size=10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", simcards_async.DriftWarning)
+            got = [card.id async for card in stream]
+    assert got == [r["id"] for r in records]
+    assert stream.stats.drift.short_pages == 0
 
 
 async def test_a_rescan_without_meta_is_bounded_by_the_first_pass() -> None:
