@@ -804,8 +804,11 @@ async def _export(
 def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:
     """Where the export goes and as what: settled, and the path checked, before any request."""
     to_stdout = args.output in (None, "-")
-    target = sys.stdout.buffer if to_stdout else args.output
-    if args.output is None and sys.stdout.isatty():
+    stdout = sys.stdout
+    if to_stdout and stdout is None:  # started with its standard output closed (>&-)
+        raise _UsageError("standard output is closed: give a file with -o FILE")
+    target = stdout.buffer if to_stdout else args.output
+    if args.output is None and stdout.isatty():
         raise _UsageError(
             "not writing data to a terminal: give a file with -o FILE, "
             "or -o - to see the records here"

@@ -222,6 +222,23 @@ def test_a_pipe_gets_the_records_without_o() -> None:
     assert len(done.stdout.splitlines()) == 30
 
 
+def test_a_closed_stdout_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Started with stdout closed (``>&-``, so ``sys.stdout`` is None): no traceback, exit 2
+    before anything is sent, saying to give -o FILE; with -o FILE it exports as ever.
+    """
+    monkeypatch.setattr(sys, "stdout", None)
+    demo = ["export", "sim-cards", "--demo", "--demo-size", "6", "-q"]
+    for argv in (demo, [*demo, "-o", "-"]):
+        assert main(argv) == 2
+        assert capsys.readouterr().err == (
+            "simcards: error: standard output is closed: give a file with -o FILE\n"
+        )
+    assert main([*demo, "-o", str(tmp_path / "cards.jsonl")]) == 0
+    assert len((tmp_path / "cards.jsonl").read_bytes().splitlines()) == 6
+
+
 # --- signals -----------------------------------------------------------------------------
 
 
