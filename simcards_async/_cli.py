@@ -822,7 +822,14 @@ def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:
             check_output_path(args.output, checkpoint=args.checkpoint)
         except OSError as exc:
             raise _UsageError(_os_message(exc)) from exc
-    return target, resolve_format(args.format, target)
+    fmt = resolve_format(args.format, target)
+    if fmt == "parquet" and args.checkpoint is not None:
+        chosen = "--format parquet" if args.format is not None else f"-o {args.output}"
+        raise _UsageError(
+            f"--checkpoint cannot resume a Parquet export ({chosen}): a Parquet file cannot "
+            "be appended to; write any other format, or leave out --checkpoint"
+        )
+    return target, fmt
 
 
 def _on_progress(bar: ProgressBar, progress: Progress) -> None:

@@ -1333,9 +1333,11 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
     if not isinstance(target, (str, os.PathLike)):
         raise InvalidParameterError("target", "a path when the stream writes a checkpoint", target)
     if fmt == "parquet":
+        resumable = ", ".join(repr(known) for known in _FORMATS if known != "parquet")
         raise InvalidParameterError(
             "format",
-            "'jsonl' or 'csv' when the stream writes a checkpoint (Parquet cannot be appended to)",
+            f"one of {resumable} when the stream writes a checkpoint (a Parquet file cannot be "
+            "appended to)",
             fmt,
         )
     extra = stream.resumed_state

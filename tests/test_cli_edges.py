@@ -239,6 +239,24 @@ def test_a_closed_stdout_is_a_usage_error(
     assert len((tmp_path / "cards.jsonl").read_bytes().splitlines()) == 6
 
 
+def test_a_checkpointed_parquet_export_is_refused_naming_what_chose_parquet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Parquet cannot be appended to, so it cannot resume: refused before anything is sent,
+    naming the -o suffix or the --format that chose it (the message named --format, which
+    the user had not given, and listed only jsonl and csv as resumable).
+    """
+    demo = ["export", "sim-cards", "--demo", "--demo-size", "6", "-q"]
+    point = ["--checkpoint", str(tmp_path / "scan.json")]
+    target = str(tmp_path / "cards.parquet")
+    assert main([*demo, *point, "-o", target]) == 2
+    assert f"--checkpoint cannot resume a Parquet export (-o {target})" in capsys.readouterr().err
+    other = str(tmp_path / "cards.out")
+    assert main([*demo, *point, "-o", other, "--format", "parquet"]) == 2
+    assert "(--format parquet)" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 # --- signals -----------------------------------------------------------------------------
 
 

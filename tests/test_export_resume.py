@@ -121,8 +121,10 @@ async def test_checkpointed_export_refuses_what_cannot_resume(tmp_path: Path) ->
         sc.SimCardsClient(KEY, server.url) as client,
     ):
         point = tmp_path / "scan.json"
-        with pytest.raises(sc.InvalidParameterError, match="format"):
+        with pytest.raises(sc.InvalidParameterError, match="format") as refused:
             await sc.export(client.sim_cards(checkpoint=point), tmp_path / "cards.parquet")
+        # Every format a checkpoint can resume is named: all but Parquet.
+        assert "'jsonl', 'json', 'csv', 'jsonl.gz', 'json.gz', 'csv.gz'" in str(refused.value)
         with (
             (tmp_path / "out.jsonl").open("wb") as file,
             pytest.raises(sc.InvalidParameterError, match="target"),
