@@ -1557,7 +1557,19 @@ def _check_kind(chunk: Sequence[object], cls: type[Item]) -> None:
 
 
 def _is_binary_writer(target: object) -> bool:
-    return not isinstance(target, io.TextIOBase) and callable(getattr(target, "write", None))
+    """A binary file that takes writes: not text, and not opened for reading only.
+
+    ``writable()`` is asked when the object has it (an open file does; a bare object with
+    a ``write`` method is taken at its word): a file opened ``"rb"`` failed at the first
+    write, after requests were sent.
+    """
+    if isinstance(target, io.TextIOBase) or not callable(getattr(target, "write", None)):
+        return False
+    writable = getattr(target, "writable", None)
+    try:
+        return not callable(writable) or bool(writable())
+    except ValueError:  # a closed file
+        return False
 
 
 def _kind_of_item(item: object) -> _Kind:

@@ -490,6 +490,25 @@ async def test_text_file_target_is_refused() -> None:
         await export(replay([SimCard(id="x")]), io.StringIO())  # type: ignore[arg-type]
 
 
+async def test_a_file_not_open_for_writing_is_refused_before_any_request(
+    tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
+) -> None:
+    """A binary file opened for reading only (``"rb"``), or closed, is refused up front: it
+    failed at the first write, with requests sent and an ``io.UnsupportedOperation``.
+    """
+    (tmp_path / "old.jsonl").write_bytes(b"")
+    with (
+        (tmp_path / "old.jsonl").open("rb") as reading,
+        pytest.raises(InvalidParameterError, match="opened for writing"),
+    ):
+        await export(client.sim_cards(), reading)
+    closed = io.BytesIO()
+    closed.close()
+    with pytest.raises(InvalidParameterError, match="opened for writing"):
+        await export(client.sim_cards(), closed)
+    assert server.requests == []
+
+
 async def test_binary_file_target_is_written_and_left_open() -> None:
     """An open binary file gets the lines, is flushed, not closed, and has no path."""
     out = io.BytesIO()
