@@ -21,6 +21,7 @@ import difflib
 import errno
 import functools
 import logging
+import math
 import os
 import re
 import shutil
@@ -1026,14 +1027,22 @@ def format_progress(progress: Progress, noun: str, width: int = 100) -> str:
 
 
 async def _mock_server(args: argparse.Namespace) -> int:
-    from .testing._serve import serve  # noqa: PLC0415  (aiohttp.web, only for this command)
+    from .testing._serve import (  # noqa: PLC0415  (aiohttp.web, only for this command)
+        CannotListenError,
+        serve,
+    )
 
     try:
         options = _mock_options(args)
     except ValueError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    await serve(host=args.host, port=args.port, out=sys.stdout, **options)
+    try:
+        await serve(host=args.host, port=args.port, out=sys.stdout, **options)
+    except CannotListenError as exc:  # an address that does not resolve, a port in use
+        where = f"--host {args.host} --port {args.port}"
+        _error(f"cannot listen on {where}: {_os_message(exc.reason)}")
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -1058,6 +1067,8 @@ def _mock_options(args: argparse.Namespace) -> dict[str, Any]:
         if getattr(args, flag) < 0:
             option = "--" + flag.replace("_", "-")
             raise ValueError(f"{option} must not be negative; got {getattr(args, flag)}")
+    if not math.isfinite(args.latency_ms):  # inf held every answer for ever; nan was 0
+        raise ValueError(f"--latency-ms must be a finite number; got {args.latency_ms}")
     _check_fleet_size("--sim-cards", args.sim_cards)
     _check_fleet_size("--actions", args.actions)
     headers: dict[str, str] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -31,6 +32,8 @@ AS_MAIN = (
         (["--sim-cards", "10000001"], "--sim-cards must be at most 10,000,000 (the mock server"),
         (["--actions", "20000000"], "--actions must be at most 10,000,000 (the mock server holds"),
         (["--latency-ms", "-1"], "--latency-ms must not be negative; got -1.0"),
+        (["--latency-ms", "inf"], "--latency-ms must be a finite number; got inf"),
+        (["--latency-ms", "nan"], "--latency-ms must be a finite number; got nan"),
         (["--replay-lag", "-2"], "--replay-lag must not be negative; got -2"),
         (["--gzip-bomb-bytes", "-1"], "--gzip-bomb-bytes must not be negative; got -1"),
         (["--header", "no-colon"], "--header must be NAME:VALUE; got 'no-colon'"),
@@ -46,6 +49,21 @@ def test_usage_errors_exit_2_with_one_line(
     assert out == ""
     assert err.count("\n") == 1
     assert err.startswith(f"simcards: error: {message}")
+
+
+def test_an_address_it_cannot_listen_on_exits_2_naming_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A port in use is a usage error naming --host and --port, not a traceback (exit 1)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["mock-server", "--port", str(port), "--sim-cards", "5"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith(f"simcards: error: cannot listen on --host 127.0.0.1 --port {port}: ")
 
 
 def test_misbehaviour_flags_reach_the_server() -> None:

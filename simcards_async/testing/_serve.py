@@ -29,7 +29,22 @@ async def serve(
     on one line and flushed, so a parent process can read it and start its client. Returns
     only by cancellation, closing the server on the way out.
     """
-    async with MockTelnyxServer(host=host, port=port, **server_kwargs) as server:
+    server = MockTelnyxServer(host=host, port=port, **server_kwargs)
+    try:
+        try:
+            await server.start()
+        except OSError as exc:  # an address that does not resolve, a port in use
+            raise CannotListenError(exc) from exc
         out.write(f"{server.url}\n")
         out.flush()
         await anyio.sleep_forever()
+    finally:
+        await server.close()
+
+
+class CannotListenError(Exception):
+    """The server could not start listening; ``reason`` is the OSError that said why."""
+
+    def __init__(self, reason: OSError) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
