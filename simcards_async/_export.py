@@ -1255,9 +1255,10 @@ async def export(
     ``items`` is any async iterable of ``SimCard``, of ``SimCardAction`` or of
     ``RawRecord``, such as ``client.sim_cards(...)``; a stream (``PageStream``,
     ``MergedStream``) is read page by page and closed when ``export`` returns or
-    fails. To JSON lines and JSON, a listing from the client (or a merge of them) is
-    exported as the API sent it (``raw_chunks``), unless it was already being read; Structs are
-    encoded. ``target`` is a path, replaced atomically once everything is
+    fails; a stream is read once, so one already being read is refused (``RuntimeError``).
+    To JSON lines and JSON, a listing from the client (or a merge of them) is exported as
+    the API sent it (``raw_chunks``); Structs are encoded. ``target`` is a path, replaced
+    atomically once everything is
     written, or a binary file opened for writing (say ``sys.stdout.buffer``),
     which is flushed but not closed. ``format`` is one of ``"jsonl"``,
     ``"json"``, ``"csv"``, ``"parquet"``, ``"jsonl.gz"``, ``"json.gz"`` or
@@ -1282,7 +1283,13 @@ async def export(
             "an async iterable of SimCard or SimCardAction, such as client.sim_cards()",
             items,
         )
-    fmt = resolve_format(format, target)
+    try:
+        fmt = resolve_format(format, target)
+    except InvalidParameterError:
+        if isinstance(target, (str, os.PathLike)):
+            # A directory has no suffix to speak of: say what it is (OSError), as documented.
+            check_output_path(target)
+        raise
     if fmt == "parquet":
         _import_pyarrow()  # fail before anything is read or created
     resolved = _resolve_kind(kind, items)

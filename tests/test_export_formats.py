@@ -247,10 +247,15 @@ async def test_output_path_problems_are_found_before_any_request(tmp_path: Path)
                 await export(client.sim_cards(), tmp_path / "cards.csv")
             with pytest.raises(FileNotFoundError) as missing:
                 await export(client.sim_cards(), tmp_path / "no" / "cards.csv")
+            # A directory without a format's suffix: what it is, not that its suffix is wrong.
+            (tmp_path / "out").mkdir()
+            with pytest.raises(IsADirectoryError) as suffixless:
+                await export(client.sim_cards(), tmp_path / "out")
         assert server.requests == []
+    assert suffixless.value.filename == str(tmp_path / "out")
     assert is_dir.value.filename == str(tmp_path / "cards.csv")
     assert missing.value.filename == str(tmp_path / "no" / "cards.csv")
-    assert names(tmp_path) == ["cards.csv"]
+    assert names(tmp_path) == ["cards.csv", "out"]
     assert names(tmp_path / "cards.csv") == []
 
 
