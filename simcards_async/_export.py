@@ -1548,9 +1548,15 @@ def _final_path(path: str | os.PathLike[str]) -> Path:
 
 def _resolve_kind(kind: object, items: object) -> _Kind | None:
     if kind is not None:
-        if kind is SimCard or kind is SimCardAction:
-            return _KINDS[kind]
-        raise InvalidParameterError("kind", "SimCard or SimCardAction", kind)
+        if kind is not SimCard and kind is not SimCardAction:
+            raise InvalidParameterError("kind", "SimCard or SimCardAction", kind)
+        yields = items.item_type if isinstance(items, Stream) else kind
+        if yields is not kind and yields in _KINDS:
+            # Known now, not at the first page: refused before anything is sent.
+            raise InvalidParameterError(
+                "kind", f"{yields.__name__} (what this stream yields), or None", kind
+            )
+        return _KINDS[kind]
     if isinstance(items, Stream):
         return _KINDS.get(items.item_type)  # the stream knows what it yields
     return None

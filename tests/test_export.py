@@ -533,6 +533,19 @@ async def test_empty_stream_writes_a_header_or_a_schema(
     assert (result.items, (tmp_path / "a.jsonl").read_bytes()) == (0, b"")
 
 
+async def test_a_kind_the_stream_does_not_yield_is_refused_before_any_request(
+    tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
+) -> None:
+    """A stream says what it yields: ``kind=SimCardAction`` for a listing of cards is refused
+    up front, naming ``kind`` and what the stream yields (a TypeError after the first page).
+    """
+    with pytest.raises(InvalidParameterError, match=r"SimCard \(what this stream yields\)"):
+        await export(client.sim_cards(), tmp_path / "a.csv", kind=SimCardAction)
+    assert server.requests == []
+    result = await export(client.sim_cards(limit=3), tmp_path / "a.csv", kind=SimCard)
+    assert result.items == 3
+
+
 async def test_kind_sets_the_columns_of_an_empty_iterable(tmp_path: Path) -> None:
     """``kind`` picks the columns when nothing says what the items would have been."""
     await export(replay([]), tmp_path / "a.csv", kind=SimCardAction)
