@@ -1258,9 +1258,8 @@ async def export(
     fails; a stream is read once, so one already being read is refused (``RuntimeError``).
     To JSON lines and JSON, a listing from the client (or a merge of them) is exported as
     the API sent it (``raw_chunks``); Structs are encoded. ``target`` is a path, replaced
-    atomically once everything is
-    written, or a binary file opened for writing (say ``sys.stdout.buffer``),
-    which is flushed but not closed. ``format`` is one of ``"jsonl"``,
+    atomically once everything is written, or a binary file opened for writing (say
+    ``sys.stdout.buffer``), which is flushed but not closed. ``format`` is one of ``"jsonl"``,
     ``"json"``, ``"csv"``, ``"parquet"``, ``"jsonl.gz"``, ``"json.gz"`` or
     ``"csv.gz"``; by default it follows the path's suffix (``.jsonl``/``.ndjson``,
     ``.json``, ``.csv``, ``.parquet``/``.pq``, each but Parquet with ``.gz``
