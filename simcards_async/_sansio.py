@@ -264,7 +264,7 @@ def request_id(headers: Mapping[str, str]) -> str | None:
     r"""The answer's request id (``x-request-id``, else ``request-id``), if it has one.
 
     Header bytes that are not UTF-8 reach us as lone surrogates (aiohttp decodes with
-    ``surrogateescape``), which no log or UTF-8 file can take: they are shown as ``é``.
+    ``surrogateescape``), which no log or UTF-8 file can take: they are shown as ``\xe9``.
     """
     value = headers.get("x-request-id") or headers.get("request-id")
     if value is None or value.isascii():

@@ -27,7 +27,8 @@ async def serve(
 
     The URL (``http://HOST:PORT/v2``, with the real port when ``port`` is 0) is printed alone
     on one line and flushed, so a parent process can read it and start its client. Returns
-    only by cancellation, closing the server on the way out.
+    only by cancellation, closing the server on the way out. ``CannotListenError`` when it
+    cannot listen on host:port (an address that does not resolve, a port in use).
     """
     server = MockTelnyxServer(host=host, port=port, **server_kwargs)
     try:
