@@ -1041,6 +1041,8 @@ class _ParquetWriter(_Writer):
             "json": pa.string(),
         }
         self.schema = pa.schema([(name, types[type_]) for name, type_ in kind.schema])
+        #: What Arrow refuses a value with (OverflowError: an int past int64, ``accuracy``).
+        self.refusals = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError)
         #: Columns whose values msgspec writes as text Arrow parses (see ``_array``).
         self.parsed = [type_ in ("timestamp", "decimal") for _, type_ in kind.schema]
         # Named as Parquet names its leaves: a list's values are "<name>.list.element".
@@ -1097,8 +1099,7 @@ class _ParquetWriter(_Writer):
         for values, field, parsed in zip(columns, schema, self.parsed, strict=True):
             try:
                 arrays.append(self._array(values, field.type, parsed))
-            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-                # OverflowError: an int past int64 (``accuracy``), which Arrow does not wrap.
+            except self.refusals as exc:
                 raise self._refused(columns[0], values, field, exc) from exc
         self.writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
 
@@ -1122,14 +1123,9 @@ class _ParquetWriter(_Writer):
         )
 
     def _fits(self, value: object, type_: Any) -> bool:  # noqa: ANN401  (a pyarrow type)
-        pa = self.pa
-        if isinstance(value, Decimal):
-            value = _as_decimal128(value)  # not given to Arrow as it is: see there
-            if value is None:
-                return False
         try:
-            pa.array([value], type=type_)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            self._array([value], type_, parsed=False)  # the object route, amounts fitted
+        except self.refusals:
             return False
         return True
 
@@ -1148,8 +1144,11 @@ class _ParquetWriter(_Writer):
         amounts = pa.types.is_decimal(type_)
         if parsed and self.decoded:
             try:
-                encoded = _JSON.encode(values)
-                texts = _plain_amounts(encoded) if amounts else _TEXTS_OR_NONE.decode(encoded)
+                texts = (
+                    _plain_amounts(values)
+                    if amounts
+                    else _TEXTS_OR_NONE.decode(_JSON.encode(values))
+                )
                 if texts is not None:
                     return pa.array(texts, type=pa.string()).cast(type_)
             except (pa.ArrowInvalid, msgspec.ValidationError):
@@ -1178,13 +1177,14 @@ class _ParquetWriter(_Writer):
 _PLAIN_AMOUNT_CHARS = _DECIMAL_PRECISION + 2
 
 
-def _plain_amounts(encoded: bytes) -> list[str | None] | None:
-    """A JSON array of amount texts as a list, if it holds only short plain numbers (or nulls).
+def _plain_amounts(column: Sequence[object]) -> list[str | None] | None:
+    """The amounts' texts, if each is a short plain number (or None); else None.
 
     Only those go to Arrow's text cast: one in exponent form (``1E-999999999``) crashed
     the process in that cast (pyarrow 26), and a very long one was stored wrapped.
     """
-    if b"E" in encoded or b"e" in encoded or b"N" in encoded or b"I" in encoded:
+    encoded = _encoded_amounts(column)  # None for an exponent, NaN or Infinity
+    if encoded is None:
         return None
     texts = _TEXTS_OR_NONE.decode(encoded)
     if max(map(len, filter(None, texts)), default=0) > _PLAIN_AMOUNT_CHARS:
