@@ -382,7 +382,6 @@ class Checkpointer:
     def close(self) -> None:
         """The stream is closed: remove the file if the listing was done and it is not kept."""
         if self._done and not self.keep and self.path is not None:
-            Path(self.path).unlink(missing_ok=True)
-            ids_path(self.path).unlink(missing_ok=True)
+            Path(self.path).unlink(missing_ok=True)  # its ids file went with the last save
             self._written = False
             self.resumed = None
