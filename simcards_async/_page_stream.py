@@ -313,7 +313,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         if page is None:
             return
         taken = self.stats.items_yielded - self._page_start
-        ids = tuple(item.id for item in page.data[:taken])  # type: ignore[attr-defined]
+        ids = tuple(map(_get_id, page.data[:taken]))
         cp.save_position(self._page_number, ids)
 
     def _ended(self) -> None:
@@ -409,7 +409,7 @@ _get_id = operator.attrgetter("id")
 
 def _ids(carry: tuple[str, ...], page: Page[Any]) -> tuple[str, ...]:
     """The ids a finished page leaves in a checkpoint: those carried before it, then its own."""
-    return carry + tuple(item.id for item in page.data)
+    return carry + tuple(map(_get_id, page.data))
 
 
 def _cut(total: int | None, limit: int | None) -> int | None:
