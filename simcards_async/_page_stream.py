@@ -29,7 +29,7 @@ from ._checkpoint import Checkpoint, Checkpointer
 from ._errors import APIError, DriftWarning
 from ._models import Page, RawRecord
 from ._observe import Instruments
-from ._pagination import HANDOVER_PAGES, Engine, FetchPage, Resume, Turn
+from ._pagination import HANDOVER_PAGES, Delivery, Engine, FetchPage, Resume, Turn
 from ._query import ListQuery
 from ._stats import Progress, StreamStats
 from ._stream import Producer, StateProvider, Stream
@@ -45,7 +45,7 @@ CHECKPOINT_EVERY = 32
 T = TypeVar("T")
 
 
-class PageStream(Stream[tuple[int, Page[T]], T]):
+class PageStream(Stream[Delivery[T], T]):
     """An async stream of the items of one listing, read concurrently and yielded in order.
 
     ``async for item in stream`` works directly; ``async with stream:`` cleans up
@@ -89,8 +89,8 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         self._itemwise = False  # read item by item (not by pages or chunks)
         self._saved_once = False
         #: The last page the consumer finished since the last save (its number, the ids
-        #: carried before it, the page) and the state to save with it; None when saved.
-        self._unsaved: tuple[int, tuple[str, ...], Page[T]] | None = None
+        #: carried before it, the ids of its items) and the state to save with it; None when saved.
+        self._unsaved: tuple[int, tuple[str, ...], list[str]] | None = None
         self._unsaved_state: StateProvider | None = None
         self._unsaved_pages = 0
         #: Ids of the records finished since the last save: the next save appends them.
@@ -168,7 +168,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         pages = self._receive()
         try:
             async with contextlib.aclosing(pages):
-                async for _, page in pages:
+                async for _, page, _ in pages:
                     # Counted by where the iterator is, not per item: stats stay exact
                     # whenever they are read, at no cost per item.
                     items = iter(page.data)
@@ -182,7 +182,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
     async def pages(self) -> AsyncGenerator[Page[T], None]:
         """Yield whole pages (items and meta) in order, repeats already removed."""
         self._fetch.check_typed()
-        async for _, page in self._receive():
+        async for _, page, _ in self._receive():
             self.stats.items_yielded += len(page.data)
             yield page
 
@@ -215,7 +215,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
     async def _chunks(self, state: StateProvider | None) -> AsyncGenerator[Sequence[Any], None]:
         pages = self._receive(state)
         async with contextlib.aclosing(pages):
-            async for _, page in pages:
+            async for _, page, _ in pages:
                 self.stats.items_yielded += len(page.data)
                 yield page.data
 
@@ -247,9 +247,9 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
 
     # --- the consumer loop's hooks -------------------------------------------------------
 
-    async def _received(self, message: tuple[int, Page[T]], state: StateProvider | None) -> None:
+    async def _received(self, message: Delivery[T], state: StateProvider | None) -> None:
         self._flush_warnings()
-        number, page = message
+        number, page, _ = message
         if self._itemwise:  # only items are counted one by one: a position within a page
             self._page_number, self._page = number, page
             self._page_start = self.stats.items_yielded
@@ -269,8 +269,8 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
                 seam = point.page_ids or point.last_ids
             await self._save(number, seam, state, page_ids=self._carry)
 
-    async def _consumed(self, message: tuple[int, Page[T]], state: StateProvider | None) -> None:
-        number, page = message
+    async def _consumed(self, message: Delivery[T], state: StateProvider | None) -> None:
+        number, page, ids = message
         self._page = None
         carry, self._carry = self._carry, ()
         self._items_done += len(carry) + len(page.data)
@@ -278,18 +278,18 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
         if self._checkpointer is None:
             return
         self._unsaved_ids += carry
-        self._unsaved_ids += map(_get_id, page.data)
+        self._unsaved_ids += ids  # read once, by the engine's dedupe
         # Saved every CHECKPOINT_EVERY pages, not each: a save flushes an exporter's
         # output and writes a file from a worker thread (two thread hops a page).
-        self._unsaved, self._unsaved_state = (number, carry, page), state
+        self._unsaved, self._unsaved_state = (number, carry, ids), state
         self._unsaved_pages += 1
         if self._unsaved_pages >= CHECKPOINT_EVERY:
             await self._save_unsaved()
 
     async def _save_unsaved(self) -> None:
         if self._unsaved is not None:
-            number, carry, page = self._unsaved
-            await self._save(number + 1, _ids(carry, page), self._unsaved_state)
+            number, carry, ids = self._unsaved
+            await self._save(number + 1, carry + tuple(ids), self._unsaved_state)
 
     async def _failed(self, state: StateProvider | None) -> None:  # noqa: ARG002  (saved with the page's)
         if self._checkpointer is not None:
@@ -306,7 +306,7 @@ class PageStream(Stream[tuple[int, Page[T]], T]):
                 return
             number, carry, finished = self._unsaved
             done, self._unsaved_ids = self._unsaved_ids, []
-            cp.save_now(self._point(cp, number + 1, _ids(carry, finished)), done)
+            cp.save_now(self._point(cp, number + 1, carry + tuple(finished)), done)
             self._unsaved = None
         # The consumer stopped in the middle of a page: say which of its items it got.
         page = self._page
@@ -407,25 +407,20 @@ class _Fetch:
 _get_id = operator.attrgetter("id")
 
 
-def _ids(carry: tuple[str, ...], page: Page[Any]) -> tuple[str, ...]:
-    """The ids a finished page leaves in a checkpoint: those carried before it, then its own."""
-    return carry + tuple(map(_get_id, page.data))
-
-
 def _cut(total: int | None, limit: int | None) -> int | None:
     return total if total is None or limit is None else min(total, limit)
 
 
 def _observed(
     engine: Engine[Any], instruments: Instruments
-) -> Callable[[MemoryObjectSendStream[tuple[int, Page[Any]]]], Coroutine[Any, Any, None]]:
+) -> Callable[[MemoryObjectSendStream[Delivery[Any]]], Coroutine[Any, Any, None]]:
     """``engine.run`` inside the listing's log lines and span.
 
     A function of the engine alone: the producer must hold no reference to the stream.
     """
     query, plan = engine.query, engine.plan
 
-    async def run(send: MemoryObjectSendStream[tuple[int, Page[Any]]]) -> None:
+    async def run(send: MemoryObjectSendStream[Delivery[Any]]) -> None:
         with instruments.listing(query.path, query.page_size, engine.stats, lambda: plan.delivered):
             await engine.run(send)
 

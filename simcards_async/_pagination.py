@@ -81,6 +81,7 @@ __all__ = [
     "DECODE_AHEAD",
     "HANDOVER_PAGES",
     "HELD_BYTES",
+    "Delivery",
     "Engine",
     "FetchPage",
     "ReadPlan",
@@ -98,6 +99,11 @@ class _HasId(Protocol):
 
 T = TypeVar("T", bound=_HasId)
 P = TypeVar("P")
+
+#: What the engine hands over for each page: its number, the page with repeats removed
+#: (and cut to ``limit``), and the ids of that page's items, in order (read once, for
+#: dedupe; a checkpoint reuses them).
+Delivery = tuple[int, Page[P], list[str]]
 
 #: Awaited by a fetch between reading a page's answer (of the given size in bytes) and
 #: decoding it: its turn.
@@ -406,7 +412,7 @@ class Engine(Generic[T]):
         """Drift messages not yet raised in the consumer's task."""
         return self.drift.warnings
 
-    async def run(self, send: MemoryObjectSendStream[tuple[int, Page[T]]]) -> None:
+    async def run(self, send: MemoryObjectSendStream[Delivery[T]]) -> None:
         """Read the whole listing into ``send``; raise what fails."""
         try:
             resume = self.resume
@@ -433,7 +439,7 @@ class Engine(Generic[T]):
         for ids in earlier_ids():
             self.delivered.add(ids)
 
-    async def _read_all(self, send: MemoryObjectSendStream[tuple[int, Page[T]]]) -> None:
+    async def _read_all(self, send: MemoryObjectSendStream[Delivery[T]]) -> None:
         if self.resume is not None and self.resume.complete:
             return
         if not await self._read(send) or not self.rescan or not self.stats.drift.detected:
@@ -450,7 +456,7 @@ class Engine(Generic[T]):
         drift.gaps_filled += self.plan.delivered - before
 
     async def _read(
-        self, send: MemoryObjectSendStream[tuple[int, Page[T]]], pages_before: int | None = None
+        self, send: MemoryObjectSendStream[Delivery[T]], pages_before: int | None = None
     ) -> bool:
         """Read the listing once; False when ``limit`` was reached."""
         plan, stats = self.plan, self.stats
@@ -480,7 +486,7 @@ class Engine(Generic[T]):
     async def _read_rest(
         self,
         tg: TaskGroup,
-        send: MemoryObjectSendStream[tuple[int, Page[T]]],
+        send: MemoryObjectSendStream[Delivery[T]],
         number: int,
         window: int,
     ) -> bool:
@@ -648,7 +654,7 @@ class Engine(Generic[T]):
 
     async def _deliver(
         self,
-        send: MemoryObjectSendStream[tuple[int, Page[T]]],
+        send: MemoryObjectSendStream[Delivery[T]],
         number: int,
         page: Page[T],
         served: int,
@@ -656,25 +662,25 @@ class Engine(Generic[T]):
         """Drop ids already seen, cut to ``limit``, send; False when the listing is done."""
         plan = self.plan
         self.drift.check(page, number, plan)
-        items = self._fresh(page, number)
+        items, ids = self._fresh(page, number)
         # Its own repeats too: the last page's would be warned about by no later page.
         self.drift.report()
         self.drift.delivered(page, served)
         room = plan.room()
         if room is not None and len(items) > room:
-            items = items[:room]
+            items, ids = items[:room], ids[:room]
         if items is not page.data:
             page = msgspec.structs.replace(page, data=items)
         if items:
             try:  # no checkpoint when the consumer is already waiting: one loop pass less
-                send.send_nowait((number, page))
+                send.send_nowait((number, page, ids))
             except anyio.WouldBlock:
-                await send.send((number, page))
+                await send.send((number, page, ids))
             plan.delivered += len(items)
         return not plan.reached_limit()
 
-    def _fresh(self, page: Page[T], number: int) -> tuple[T, ...]:
-        """The page's items not yielded before, each once; remembers their ids.
+    def _fresh(self, page: Page[T], number: int) -> tuple[tuple[T, ...], list[str]]:
+        """The page's items not yielded before, each once, and their ids; remembers them.
 
         A page made only of records already delivered is a replay, unless the listing
         changed (``total_results`` moved since the first page and the page before):
@@ -684,7 +690,7 @@ class Engine(Generic[T]):
         ids = list(map(_get_id, items))
         delivered = self.delivered
         if delivered.add_if_all_new(ids):
-            return items
+            return items, ids
         kept = list(_first_of_each(items, delivered))
         repeats = len(items) - len(kept)
         expected = self._expected
@@ -705,8 +711,9 @@ class Engine(Generic[T]):
                     "a whole page repeated records already read: the listing shifted by a page "
                     "or more during the scan"
                 )
-        delivered.add(map(_get_id, kept))
-        return tuple(kept)
+        kept_ids = list(map(_get_id, kept))
+        delivered.add(kept_ids)
+        return tuple(kept), kept_ids
 
     def _changed(self, page: Page[T]) -> bool:
         """Whether ``total_results`` moved since the first page or the page before."""

@@ -31,6 +31,7 @@ from simcards_async._pagination import (
     DECODE_AHEAD,
     HANDOVER_PAGES,
     HELD_BYTES,
+    Delivery,
     Engine,
     Resume,
     Turn,
@@ -157,24 +158,25 @@ def engine(
     )
 
 
-def producer_of(eng: Engine[Rec]) -> Producer[tuple[int, Page[Rec]]]:
+def producer_of(eng: Engine[Rec]) -> Producer[Delivery[Rec]]:
     """The producer a ``PageStream`` runs its engine in (the stream's hand-over buffer)."""
     return Producer(eng.run, buffer=HANDOVER_PAGES)
 
 
 def started(
     eng: Engine[Rec],
-) -> tuple[Producer[tuple[int, Page[Rec]]], AsyncIterator[tuple[int, Page[Rec]]]]:
+) -> tuple[Producer[Delivery[Rec]], AsyncIterator[Delivery[Rec]]]:
     """``eng`` running in its producer, and what the producer hands over."""
     producer = producer_of(eng)
     return producer, producer.start()
 
 
-async def read_all(producer: Producer[tuple[int, Page[Rec]]]) -> list[tuple[int, list[str]]]:
+async def read_all(producer: Producer[Delivery[Rec]]) -> list[tuple[int, list[str]]]:
     """Receive every page the engine hands over: (number, ids)."""
     got = []
-    async for number, page in producer.start():
-        got.append((number, [r.id for r in page.data]))
+    async for number, page, ids in producer.start():
+        assert ids == [r.id for r in page.data]  # the ids handed over are the page's
+        got.append((number, ids))
     await producer.wait()
     return got
 
@@ -188,7 +190,7 @@ async def test_pages_come_in_page_order_whatever_order_the_answers_come_in() -> 
     got = []
     for number in (4, 2, 5, 3):
         listing.answer(number)
-    async for number, page in receive:
+    async for number, page, _ in receive:
         got.append((number, page.data[0].id))
     await producer.wait()
     assert producer.error is None
@@ -231,7 +233,7 @@ async def test_pages_far_ahead_of_the_consumer_wait_undecoded_for_their_turn() -
     taken = HANDOVER_PAGES + 1  # the buffer's pages (1 to 4) and page 5, waiting to be sent
     assert sorted(listing.held) == list(range(taken + DECODE_AHEAD + 1, 14))
     got = []
-    async for number, page in receive:
+    async for number, page, _ in receive:
         got.append(number)
         assert len(page.data) == 100
         # Decoded and not yet read: at most the buffer's, the one being sent, DECODE_AHEAD.
@@ -259,7 +261,7 @@ async def test_no_page_is_asked_for_while_the_bodies_waiting_hold_held_bytes() -
     await settle(lambda: len(listing.held) >= 3)
     listing.auto = True  # pages asked for from now on are answered at once
     got = []
-    async for number, _ in receive:
+    async for number, _, _ in receive:
         got.append(number)
         await settle()  # the engine goes as far as it may
         assert eng.plan.held == len(listing.held) * listing.body_size
@@ -316,7 +318,7 @@ async def test_workers_are_started_as_the_window_fills_not_for_all_of_read_ahead
     assert len(asyncio.all_tasks() - before) == 1 + 4
     for number in (5, 3, 4, 2):
         listing.answer(number)
-    got = [number async for number, _ in receive]
+    got = [number async for number, _, _ in receive]
     await producer.wait()
     assert producer.error is None
     assert got == [1, 2, 3, 4, 5]
@@ -343,7 +345,7 @@ async def test_a_repeat_from_inserts_is_dropped_and_counted() -> None:
     listing.answer(3)
     await settle(lambda: listing.waiting() == [4])
     listing.answer(4)  # the grown end: the listing now has four pages
-    got = [r.id async for _, page in receive for r in page.data]
+    got = [r.id async for _, page, _ in receive for r in page.data]
     await producer.wait()
     assert producer.error is None
     assert sorted(got) == sorted(f"r{i:05d}" for i in range(300))
@@ -374,7 +376,7 @@ async def test_a_page_answered_before_an_insert_is_read_again_whenever_it_is_dec
     listing.auto = True  # the rest, and every page read again, answer at once
     for number in listing.waiting():
         listing.answer(number)
-    got = [r.id async for _, page in receive for r in page.data]
+    got = [r.id async for _, page, _ in receive for r in page.data]
     await producer.wait()
     assert producer.error is None
     assert sorted(set(got)) == sorted(f"r{i:05d}" for i in range(100)), "none lost"
@@ -419,7 +421,7 @@ async def test_a_failed_page_is_raised_after_the_pages_before_it() -> None:
     boom = APIError("page 3 failed")
     listing.fail(3, boom)
     listing.answer(2)
-    numbers = [number async for number, _ in receive]
+    numbers = [number async for number, _, _ in receive]
     await producer.wait()
     assert numbers == [1, 2]
     assert producer.error is boom
