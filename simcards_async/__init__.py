@@ -38,7 +38,7 @@ from ._export import (
     ExportResult,
     export,
 )
-from ._merge import MergedStream, MergeStats, Tagged, merge, merge_tagged
+from ._merge import MergedStream, MergeStats, Tagged, TaggedItems, merge, merge_tagged
 from ._models import (
     Amount,
     DeviceLocation,
@@ -120,6 +120,7 @@ __all__ = [
     "SimCardsClient",
     "StreamStats",
     "Tagged",
+    "TaggedItems",
     "TelnyxError",
     "UnprocessableEntityError",
     "__version__",

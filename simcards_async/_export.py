@@ -1269,19 +1269,16 @@ async def export(
     stream's endpoint or the first item's type, and ``SimCard`` for raw records
     or an empty iterable of unknown kind.
 
-    Raises ``InvalidParameterError`` for a bad argument, before anything is read,
+    Raises ``InvalidParameterError`` for a bad argument (``items`` that say they yield
+    something else, such as ``merge_tagged()``'s ``Tagged`` pairs, included), before
+    anything is read,
     ``ImportError`` for Parquet without pyarrow, ``TypeError`` for an item of
     another kind, ``ExportError`` for a value Parquet cannot hold (an amount
     ``decimal(38, 9)`` would round, ``NaN``), and whatever reading ``items`` or
     writing ``target`` raises.
     """
     started = time.monotonic()
-    if not callable(getattr(items, "__aiter__", None)):
-        raise InvalidParameterError(
-            "items",
-            "an async iterable of SimCard or SimCardAction, such as client.sim_cards()",
-            items,
-        )
+    _check_items(items)
     try:
         fmt = resolve_format(format, target)
     except InvalidParameterError:
@@ -1543,6 +1540,25 @@ def check_output_path(
 def _final_path(path: str | os.PathLike[str]) -> Path:
     """Where ``path``'s bytes end up: through symbolic links, the file they point to."""
     return Path(os.path.realpath(path))
+
+
+def _check_items(items: object) -> None:
+    """Refuse what is not an async iterable, or says it yields something other than records."""
+    if not callable(getattr(items, "__aiter__", None)):
+        raise InvalidParameterError(
+            "items",
+            "an async iterable of SimCard or SimCardAction, such as client.sim_cards()",
+            items,
+        )
+    declared = getattr(items, "item_type", None)  # what a stream (or tagged()) says it yields
+    if isinstance(declared, type) and declared not in _KINDS and declared not in _RAW_TYPES:
+        raise InvalidParameterError(
+            "items",
+            "an async iterable of SimCard or SimCardAction, such as merge(...) "
+            f"(this one yields {declared.__name__} items: merge_tagged() and tagged() pair "
+            "each record with its queries)",
+            items,
+        )
 
 
 def _resolve_kind(kind: object, items: object) -> _Kind | None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -52,7 +52,7 @@ from ._query import Ordering
 from ._stats import Progress
 from ._stream import Producer, StateProvider, Stream
 
-__all__ = ["MergeStats", "MergedStream", "Tagged", "merge", "merge_tagged"]
+__all__ = ["MergeStats", "MergedStream", "Tagged", "TaggedItems", "merge", "merge_tagged"]
 
 T = TypeVar("T", bound=SimCard | SimCardAction)
 
@@ -68,6 +68,32 @@ class Tagged(Generic[T]):
 
     item: T
     queries: tuple[int, ...]
+
+
+class TaggedItems(AsyncIterator[Tagged[T]]):
+    """What ``tagged()`` and ``merge_tagged()`` return: each item once, with its queries.
+
+    The merge's async generator, and ``aclose()`` as it has it; a type of its own whose
+    ``item_type`` says it yields ``Tagged`` pairs, so that ``export()`` (which writes
+    records) refuses it before anything is sent.
+    """
+
+    __slots__ = ("_items",)
+
+    item_type = Tagged
+
+    def __init__(self, items: AsyncGenerator[Tagged[T], None]) -> None:
+        self._items = items
+
+    def __aiter__(self) -> TaggedItems[T]:
+        return self
+
+    def __anext__(self) -> Awaitable[Tagged[T]]:
+        return self._items.__anext__()  # the generator's own awaitable: nothing in between
+
+    async def aclose(self) -> None:
+        """Stop reading: the merge's readers and requests end (as the generator's would)."""
+        await self._items.aclose()
 
 
 @dataclass
@@ -377,11 +403,11 @@ class MergedStream(Stream[_Batch[T], T]):
         async for item, _ in self._tagged():
             yield item
 
-    def tagged(self) -> AsyncIterator[Tagged[T]]:
+    def tagged(self) -> TaggedItems[T]:
         """Yield each item with the indexes of every query it matches."""
-        return self._tagged_with_matches()
+        return TaggedItems(self._tagged_with_matches())
 
-    async def _tagged_with_matches(self) -> AsyncIterator[Tagged[T]]:
+    async def _tagged_with_matches(self) -> AsyncGenerator[Tagged[T], None]:
         streams = self.streams
         async for item, source in self._tagged():
             found = tuple(i for i, s in enumerate(streams) if i == source or s.matches(item))
@@ -518,6 +544,6 @@ def merge(
 
 def merge_tagged(
     *streams: PageStream[T], limit: int | None = None, ordered: bool | None = None
-) -> AsyncIterator[Tagged[T]]:
+) -> TaggedItems[T]:
     """Shorthand for ``merge(*streams, ...).tagged()``: each item once, with its queries."""
     return MergedStream(streams, limit=limit, ordered=ordered).tagged()

@@ -31,6 +31,8 @@ from simcards_async import (
     SimCardAction,
     SimCardGroup,
     SimCardsClient,
+    merge,
+    merge_tagged,
 )
 from simcards_async._export import (
     PARQUET_ROW_GROUP_SIZE,
@@ -413,6 +415,27 @@ async def test_parquet_without_pyarrow_names_the_extra(
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     with pytest.raises(ImportError, match=r"pip install 'simcards-async\[parquet\]'"):
         await export(client.sim_cards(), tmp_path / "cards.parquet")
+    assert names(tmp_path) == []
+    assert server.requests == []
+
+
+async def test_tagged_items_are_refused_before_any_request(
+    tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
+) -> None:
+    """``merge_tagged()`` and ``tagged()`` yield ``Tagged`` pairs, not records: export says so
+    naming ``items``, before a request is sent (it failed with a bare TypeError after them).
+    """
+    for shorthand in (True, False):
+        enabled = client.sim_cards(status="enabled")
+        disabled = client.sim_cards(status="disabled")
+        tagged: Any = (  # not what export() takes: the point of the test
+            merge_tagged(enabled, disabled) if shorthand else merge(enabled, disabled).tagged()
+        )
+        with pytest.raises(InvalidParameterError, match="items") as caught:
+            await export(tagged, tmp_path / "cards.jsonl")
+        assert caught.value.parameter == "items"
+        assert "Tagged" in str(caught.value)
+        assert "merge(" in str(caught.value)  # what to pass instead
     assert names(tmp_path) == []
     assert server.requests == []
 

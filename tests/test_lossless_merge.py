@@ -372,14 +372,15 @@ async def test_csv_of_a_merge_still_reads_structs(tmp_path: Path) -> None:
 
 
 async def test_a_tagged_merge_is_no_export_and_stays_typed(tmp_path: Path) -> None:
-    """`merge_tagged` yields Tagged Structs, which `export()` refuses: it has nothing raw."""
+    """`merge_tagged` yields Tagged Structs, which `export()` refuses, naming `items`."""
     fleet = Fleet()
     async with served(fleet) as where, sc.SimCardsClient(KEY, where.url) as client:
         tagged = [t async for t in sc.merge_tagged(*streams(client))]
         assert {t.item.id for t in tagged} == {the_id(b) for b in fleet.union()}
         tagged_items: Any = sc.merge_tagged(*streams(client))  # not what export() takes
-        with pytest.raises(TypeError, match="Tagged"):
+        with pytest.raises(sc.InvalidParameterError, match="Tagged") as caught:
             await sc.export(tagged_items, tmp_path / "t.jsonl")
+        assert caught.value.parameter == "items"
 
 
 # --- simcards export sim-cards --any ... ----------------------------------------------------
