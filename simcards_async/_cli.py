@@ -53,7 +53,13 @@ from . import (
     export,
     merge,
 )
-from ._export import ALLOWED_SUFFIXES, check_output_path, resolve_format
+from ._export import (
+    ALLOWED_SUFFIXES,
+    NOT_RESUMABLE_WHY,
+    RESUMABLE_FORMATS,
+    check_output_path,
+    resolve_format,
+)
 from ._page_stream import CHECKPOINT_EVERY
 
 __all__ = ["main"]
@@ -824,11 +830,12 @@ def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:
         except OSError as exc:
             raise _UsageError(_os_message(exc)) from exc
     fmt = resolve_format(args.format, target)
-    if fmt == "parquet" and args.checkpoint is not None:
-        chosen = "--format parquet" if args.format is not None else f"-o {args.output}"
+    if args.checkpoint is not None and fmt not in RESUMABLE_FORMATS:
+        chosen = f"--format {fmt}" if args.format is not None else f"-o {args.output}"
         raise _UsageError(
-            f"--checkpoint cannot resume a Parquet export ({chosen}): a Parquet file cannot "
-            "be appended to; write any other format, or leave out --checkpoint"
+            f"--checkpoint cannot resume a {fmt.capitalize()} export ({chosen}): "
+            f"{NOT_RESUMABLE_WHY}; "
+            f"write {', '.join(RESUMABLE_FORMATS)}, or leave out --checkpoint"
         )
     return target, fmt
 

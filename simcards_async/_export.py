@@ -92,7 +92,9 @@ from ._stream import Stream
 
 __all__ = [
     "ALLOWED_SUFFIXES",
+    "NOT_RESUMABLE_WHY",
     "PARQUET_ROW_GROUP_SIZE",
+    "RESUMABLE_FORMATS",
     "SIM_CARD_ACTION_COLUMNS",
     "SIM_CARD_COLUMNS",
     "ExportFormat",
@@ -131,6 +133,9 @@ _FORMATS: tuple[ExportFormat, ...] = (
     "json.gz",
     "csv.gz",
 )
+#: The formats a checkpointed export can continue after a stop, and why the others cannot.
+RESUMABLE_FORMATS: tuple[ExportFormat, ...] = tuple(f for f in _FORMATS if f != "parquet")
+NOT_RESUMABLE_WHY = "a Parquet file cannot be appended to"
 _SUFFIXES: dict[str, ExportFormat] = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -1335,12 +1340,11 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
     """The partial output a resumed stream's checkpoint continues, checked against the call."""
     if not isinstance(target, (str, os.PathLike)):
         raise InvalidParameterError("target", "a path when the stream writes a checkpoint", target)
-    if fmt == "parquet":
-        resumable = ", ".join(repr(known) for known in _FORMATS if known != "parquet")
+    if fmt not in RESUMABLE_FORMATS:
+        resumable = ", ".join(map(repr, RESUMABLE_FORMATS))
         raise InvalidParameterError(
             "format",
-            f"one of {resumable} when the stream writes a checkpoint (a Parquet file cannot be "
-            "appended to)",
+            f"one of {resumable} when the stream writes a checkpoint ({NOT_RESUMABLE_WHY})",
             fmt,
         )
     extra = stream.resumed_state
