@@ -366,7 +366,7 @@ class _Slot(Generic[T]):
 
 
 class Engine(Generic[T]):
-    """Reads a listing page by page and sends ``(number, page)``, in order, to a memory stream.
+    """Reads a listing page by page and sends ``(number, page, ids)``, in order, to a memory stream.
 
     Holds no reference to the stream that started it, so that dropping the stream lets
     it be collected and cancel this engine. Fails by raising (``run`` is a producer).
