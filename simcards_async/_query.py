@@ -72,7 +72,8 @@ class Predicate:
     """One filter's meaning on an item: ``item.<field>`` compared as the API compares it.
 
     ``how`` is ``"in"`` (the value is one of ``values``), ``"all"`` (the item's list has
-    every one of ``values``), ``"contains"`` (the text holds ``values[0]``) or ``"equals"``.
+    every one of ``values``), ``"contains"`` (the text holds ``values[0]``), ``"uuid"`` (the
+    same UUID as ``values[0]``, in any case, as the API compares them) or ``"equals"``.
     ``status`` is compared by its ``value``.
     """
 
@@ -90,6 +91,8 @@ class Predicate:
             return isinstance(got, (tuple, list)) and set(self.values) <= set(got)
         if self.how == "contains":
             return isinstance(got, str) and self.values[0] in got
+        if self.how == "uuid":
+            return isinstance(got, str) and got.lower() == self.values[0].lower()
         return bool(got == self.values[0])
 
 
@@ -312,7 +315,7 @@ def sim_cards_query(
     if sim_card_group_id is not None:
         group = _uuid("sim_card_group_id", sim_card_group_id)
         filters.append(("filter[sim_card_group_id]", group))
-        tests.append(Predicate("sim_card_group_id", "equals", (group,)))
+        tests.append(Predicate("sim_card_group_id", "uuid", (group,)))
     if _bool("include_sim_card_group", include_sim_card_group):
         filters.append(("include_sim_card_group", "true"))
     order = None if sort is None else Ordering.of(_choice("sort", sort, SIM_CARD_SORTS))
@@ -337,7 +340,7 @@ def sim_card_actions_query(
     if sim_card_id is not None:
         card = _uuid("sim_card_id", sim_card_id)
         filters.append(("filter[sim_card_id]", card))
-        tests.append(Predicate("sim_card_id", "equals", (card,)))
+        tests.append(Predicate("sim_card_id", "uuid", (card,)))
     if status is not None:
         state = _choice("status", status, SIM_CARD_ACTION_STATUSES)
         filters.append(("filter[status]", state))
@@ -345,7 +348,7 @@ def sim_card_actions_query(
     if bulk_sim_card_action_id is not None:
         bulk = _uuid("bulk_sim_card_action_id", bulk_sim_card_action_id)
         filters.append(("filter[bulk_sim_card_action_id]", bulk))
-        tests.append(Predicate("bulk_sim_card_action_id", "equals", (bulk,)))
+        tests.append(Predicate("bulk_sim_card_action_id", "uuid", (bulk,)))
     if action_type is not None:
         kind = _choice("action_type", action_type, SIM_CARD_ACTION_TYPES)
         filters.append(("filter[action_type]", kind))

@@ -21,6 +21,8 @@ from simcards_async import (
     SIM_CARD_SORTS,
     SIM_CARD_STATUSES,
     InvalidParameterError,
+    SimCard,
+    SimCardAction,
     TelnyxError,
 )
 from simcards_async._query import (
@@ -733,3 +735,16 @@ def test_bad_value_is_kept_on_the_error() -> None:
     with pytest.raises(InvalidParameterError) as info:
         sim_cards_query(page_size=251)
     assert info.value.value == 251
+
+
+def test_an_upper_case_uuid_filter_matches_the_cards_it_selects() -> None:
+    """UUIDs are case-insensitive: ``sim_card_group_id`` in upper case is the same group, for
+    for ``matches`` (a merge's tags missed such cards).
+    """
+    upper = sim_cards_query(sim_card_group_id=GROUP.upper())  # sent as given, as the SDK does
+    card = SimCard(id=CARD, sim_card_group_id=GROUP)
+    assert upper.matches(card)
+    assert not upper.matches(SimCard(id=CARD, sim_card_group_id=CARD))
+    assert sim_card_actions_query(sim_card_id=CARD.upper()).matches(
+        SimCardAction(id=GROUP, sim_card_id=CARD)
+    )
