@@ -289,7 +289,7 @@ class PageStream(Stream[Delivery[T], T]):
     async def _save_unsaved(self) -> None:
         if self._unsaved is not None:
             number, carry, ids = self._unsaved
-            await self._save(number + 1, carry + tuple(ids), self._unsaved_state)
+            await self._save(number + 1, _ids(carry, ids), self._unsaved_state)
 
     async def _failed(self, state: StateProvider | None) -> None:  # noqa: ARG002  (saved with the page's)
         if self._checkpointer is not None:
@@ -306,7 +306,7 @@ class PageStream(Stream[Delivery[T], T]):
                 return
             number, carry, finished = self._unsaved
             done, self._unsaved_ids = self._unsaved_ids, []
-            cp.save_now(self._point(cp, number + 1, carry + tuple(finished)), done)
+            cp.save_now(self._point(cp, number + 1, _ids(carry, finished)), done)
             self._unsaved = None
         # The consumer stopped in the middle of a page: say which of its items it got.
         page = self._page
@@ -405,6 +405,11 @@ class _Fetch:
 
 
 _get_id = operator.attrgetter("id")
+
+
+def _ids(carry: tuple[str, ...], ids: list[str]) -> tuple[str, ...]:
+    """The ids a finished page leaves in a checkpoint: those carried before it, then its own."""
+    return carry + tuple(ids)
 
 
 def _cut(total: int | None, limit: int | None) -> int | None:
