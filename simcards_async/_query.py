@@ -73,7 +73,8 @@ class Predicate:
 
     ``how`` is ``"in"`` (the value is one of ``values``), ``"all"`` (the item's list has
     every one of ``values``), ``"contains"`` (the text holds ``values[0]``), ``"uuid"`` (the
-    same UUID as ``values[0]``, in any case, as the API compares them) or ``"equals"``.
+    same UUID as ``values[0]``, given in lower case, in any case, as the API compares them)
+    or ``"equals"``.
     ``status`` is compared by its ``value``.
     """
 
@@ -92,7 +93,7 @@ class Predicate:
         if self.how == "contains":
             return isinstance(got, str) and self.values[0] in got
         if self.how == "uuid":
-            return isinstance(got, str) and got.lower() == self.values[0].lower()
+            return isinstance(got, str) and got.lower() == self.values[0]
         return bool(got == self.values[0])
 
 
@@ -315,7 +316,7 @@ def sim_cards_query(
     if sim_card_group_id is not None:
         group = _uuid("sim_card_group_id", sim_card_group_id)
         filters.append(("filter[sim_card_group_id]", group))
-        tests.append(Predicate("sim_card_group_id", "uuid", (group,)))
+        tests.append(Predicate("sim_card_group_id", "uuid", (group.lower(),)))
     if _bool("include_sim_card_group", include_sim_card_group):
         filters.append(("include_sim_card_group", "true"))
     order = None if sort is None else Ordering.of(_choice("sort", sort, SIM_CARD_SORTS))
@@ -340,7 +341,7 @@ def sim_card_actions_query(
     if sim_card_id is not None:
         card = _uuid("sim_card_id", sim_card_id)
         filters.append(("filter[sim_card_id]", card))
-        tests.append(Predicate("sim_card_id", "uuid", (card,)))
+        tests.append(Predicate("sim_card_id", "uuid", (card.lower(),)))
     if status is not None:
         state = _choice("status", status, SIM_CARD_ACTION_STATUSES)
         filters.append(("filter[status]", state))
@@ -348,7 +349,7 @@ def sim_card_actions_query(
     if bulk_sim_card_action_id is not None:
         bulk = _uuid("bulk_sim_card_action_id", bulk_sim_card_action_id)
         filters.append(("filter[bulk_sim_card_action_id]", bulk))
-        tests.append(Predicate("bulk_sim_card_action_id", "uuid", (bulk,)))
+        tests.append(Predicate("bulk_sim_card_action_id", "uuid", (bulk.lower(),)))
     if action_type is not None:
         kind = _choice("action_type", action_type, SIM_CARD_ACTION_TYPES)
         filters.append(("filter[action_type]", kind))
