@@ -67,7 +67,11 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     pages_done: int = 0
     #: Ids of page ``next_page`` already yielded when the consumer stopped in its middle.
     page_ids: tuple[str, ...] = ()
+    #: The listing was read to its end: a resume yields nothing.
     complete: bool = False
+    #: The scan's ``limit`` stopped it, not the listing's end: a resume with a larger
+    #: limit (or none) goes on from here; one with the same limit yields nothing.
+    limited: bool = False
     extra: dict[str, Any] = {}
     #: Bytes of the ids file (``ids_path``) that hold the ids this checkpoint counts.
     ids_size: int = 0
@@ -186,8 +190,9 @@ class Checkpointer:
     ``path`` is where checkpoints are written (``None``: only resume). ``resume_from``
     is a checkpoint to continue; when it is the same file as ``path`` and that file does
     not exist yet, the scan starts afresh (run the same command again to resume). With
-    ``keep=False`` the file is removed once the listing was read to its end and the
-    stream closed; by default it stays, marked complete (resuming it yields nothing).
+    ``keep=False`` the file is removed once the listing was read to its end (or to the
+    scan's ``limit``) and the stream closed; by default it stays, marked complete
+    (resuming it yields nothing) or limited (a resume with a larger limit goes on).
     Refuses a missing, broken or foreign checkpoint with ``InvalidParameterError``.
     """
 
@@ -266,6 +271,7 @@ class Checkpointer:
         last_ids: tuple[str, ...],
         page_ids: tuple[str, ...] = (),
         complete: bool = False,
+        limited: bool = False,
     ) -> Checkpoint:
         """A checkpoint of this scan saying how far the consumer got (no exporter's state)."""
         query = self._query
@@ -280,6 +286,7 @@ class Checkpointer:
             last_ids=last_ids,
             page_ids=page_ids,
             complete=complete,
+            limited=limited,
         )
 
     def earlier_ids(self) -> Iterator[list[str]]:
@@ -348,7 +355,7 @@ class Checkpointer:
         point = msgspec.structs.replace(point, ids_size=self._ids_size)
         save_checkpoint(self.path, point)
         self._last, self._written = point, True
-        self._done = point.complete
+        self._done = point.complete or point.limited  # the scan asked for no more
 
     def _append_ids(self, ids: Sequence[str]) -> None:
         assert self.path is not None  # noqa: S101  (callers check)
@@ -382,6 +389,7 @@ class Checkpointer:
     def close(self) -> None:
         """The stream is closed: remove the file if the listing was done and it is not kept."""
         if self._done and not self.keep and self.path is not None:
-            Path(self.path).unlink(missing_ok=True)  # its ids file went with the last save
+            Path(self.path).unlink(missing_ok=True)
+            ids_path(self.path).unlink(missing_ok=True)  # kept by a save at the limit
             self._written = False
             self.resumed = None

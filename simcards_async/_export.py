@@ -1360,6 +1360,16 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
             raise InvalidParameterError(
                 name, f"{state.get(name)!r}, as when the checkpoint was made", now
             )
+    if stream.resumed_finished:
+        # Its output was written in full, and may have been used or moved since: no
+        # partial output is left to continue, and none is written over.
+        raise InvalidParameterError(
+            "resume_from",
+            "a checkpoint of an export that stopped before its end; this one's export "
+            f"finished ({stream.resumed_items:,} records written to {state.get('target')!r}), "
+            "so delete it to export again",
+            stream.checkpoint,
+        )
     return _Partial(
         partial=str(state["partial"]), size=int(state["size"]), items=stream.resumed_items
     )

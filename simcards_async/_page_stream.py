@@ -80,14 +80,19 @@ class PageStream(Stream[Delivery[T], T]):
         # Items and pages the consumer finished (a resumed scan's count first).
         self._items_done = point.items_done if point else 0
         self._pages_done = point.pages_done if point else 0
-        #: Ids of the resumed page already yielded before the stop (not yet in _items_done).
+        #: Ids of a page already yielded, not yet in _items_done: those of the resumed page
+        #: yielded before the stop, or those of the page ``limit`` cut short.
         self._carry: tuple[str, ...] = point.page_ids if point else ()
+        self._carry_page = point.next_page if point else 0  # ... and the page they are of
         self._resumed_items = self._items_done + len(self._carry)
         self._page_start = 0  # items_yielded when the page being consumed was handed over
         self._page: Page[T] | None = None  # ... and that page
         self._page_number = 0
-        self._itemwise = False  # read item by item (not by pages or chunks)
         self._saved_once = False
+        #: The last page the consumer finished (its number, the ids carried before it, its
+        #: ids), or what the resumed checkpoint says of it.
+        self._finished: tuple[int, tuple[str, ...], list[str]] | None = None
+        self._resumed_last_ids = point.last_ids if point else ()
         #: The last page the consumer finished since the last save (its number, the ids
         #: carried before it, the ids of its items) and the state to save with it; None when saved.
         self._unsaved: tuple[int, tuple[str, ...], list[str]] | None = None
@@ -151,6 +156,16 @@ class PageStream(Stream[Delivery[T], T]):
         return self._resumed_items
 
     @property
+    def resumed_finished(self) -> bool:
+        """Whether the checkpoint this stream continues says its scan had finished.
+
+        To the listing's end (resuming yields nothing), or to the scan's ``limit`` (a
+        larger one goes on).
+        """
+        point = self._resumed
+        return point is not None and (point.complete or point.limited)
+
+    @property
     def resumable_from(self) -> str | os.PathLike[str] | None:
         """The checkpoint file a new run could continue this stream from, if there is one."""
         cp = self._checkpointer
@@ -164,7 +179,6 @@ class PageStream(Stream[Delivery[T], T]):
     async def _items(self) -> AsyncIterator[T]:
         self._fetch.check_typed()
         stats = self.stats
-        self._itemwise = True
         pages = self._receive()
         try:
             async with contextlib.aclosing(pages):
@@ -250,7 +264,10 @@ class PageStream(Stream[Delivery[T], T]):
     async def _received(self, message: Delivery[T], state: StateProvider | None) -> None:
         self._flush_warnings()
         number, page, _ = message
-        if self._itemwise:  # only items are counted one by one: a position within a page
+        if state is None:
+            # What the reader takes of it counts as delivered should it stop: the items
+            # yielded, or the whole page from pages() and chunks(). An exporter (state)
+            # resumes from its last save instead, its output cut back to it.
             self._page_number, self._page = number, page
             self._page_start = self.stats.items_yielded
         point = self._resumed
@@ -273,6 +290,11 @@ class PageStream(Stream[Delivery[T], T]):
         number, page, ids = message
         self._page = None
         carry, self._carry = self._carry, ()
+        if number == self._engine.plan.cut:
+            # ``limit`` ended the scan inside this page: a run with a larger limit reads
+            # the rest of it, so it is not finished; its ids are carried like a resumed page's.
+            self._carry, self._carry_page = carry + tuple(ids), number
+            return
         self._items_done += len(carry) + len(page.data)
         self._pages_done += 1
         if self._checkpointer is None:
@@ -281,7 +303,8 @@ class PageStream(Stream[Delivery[T], T]):
         self._unsaved_ids += ids  # read once, by the engine's dedupe
         # Saved every CHECKPOINT_EVERY pages, not each: a save flushes an exporter's
         # output and writes a file from a worker thread (two thread hops a page).
-        self._unsaved, self._unsaved_state = (number, carry, ids), state
+        self._unsaved = self._finished = (number, carry, ids)
+        self._unsaved_state = state
         self._unsaved_pages += 1
         if self._unsaved_pages >= CHECKPOINT_EVERY:
             await self._save_unsaved()
@@ -320,8 +343,26 @@ class PageStream(Stream[Delivery[T], T]):
         self._flush_warnings()
 
     async def _completed(self, state: StateProvider | None) -> None:
-        if self._checkpointer is not None:
+        if self._checkpointer is None:
+            return
+        if not self._engine.plan.reached_limit():
             await self._save(0, (), state, complete=True)
+        elif self._carry or self._finished is None:
+            # ``limit`` stopped the scan, not the listing, inside a page (or before this run
+            # finished any): a run with a larger limit goes on with the rest of that page.
+            await self._save(
+                self._carry_page, self._last_ids(), state, page_ids=self._carry, limited=True
+            )
+        else:  # ... at the end of a page: a larger limit goes on with the next
+            number, carry, ids = self._finished
+            await self._save(number + 1, _ids(carry, ids), state, limited=True)
+
+    def _last_ids(self) -> tuple[str, ...]:
+        """The ids of the last page the consumer finished, which guard a resume's seam."""
+        if self._finished is None:
+            return self._resumed_last_ids
+        _, carry, ids = self._finished
+        return _ids(carry, ids)
 
     async def _save(
         self,
@@ -331,13 +372,14 @@ class PageStream(Stream[Delivery[T], T]):
         *,
         page_ids: tuple[str, ...] = (),
         complete: bool = False,
+        limited: bool = False,
     ) -> None:
         assert self._checkpointer is not None  # noqa: S101  (callers check)
         self._saved_once = True
         self._unsaved, self._unsaved_state, self._unsaved_pages = None, None, 0
         ids, self._unsaved_ids = self._unsaved_ids, []
         cp = self._checkpointer
-        point = self._point(cp, next_page, last_ids, page_ids, complete=complete)
+        point = self._point(cp, next_page, last_ids, page_ids, complete=complete, limited=limited)
         await cp.save(point, state, ids)
 
     def _point(
@@ -348,6 +390,7 @@ class PageStream(Stream[Delivery[T], T]):
         page_ids: tuple[str, ...] = (),
         *,
         complete: bool = False,
+        limited: bool = False,
     ) -> Checkpoint:
         """A checkpoint of how far the consumer got, its next page and last ids given."""
         return cp.point(
@@ -358,6 +401,7 @@ class PageStream(Stream[Delivery[T], T]):
             last_ids=last_ids,
             page_ids=page_ids,
             complete=complete,
+            limited=limited,
         )
 
     def _flush_warnings(self) -> None:

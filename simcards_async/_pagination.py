@@ -209,7 +209,7 @@ def _meta_problem(number: int, meta: PaginationMeta, size: int, page_size: int) 
 class ReadPlan:
     """Where the scan is: its first page, its last page as far as the answers tell, its limit."""
 
-    __slots__ = ("bound", "delivered", "end", "held", "limit", "next", "page_size", "start")
+    __slots__ = ("bound", "cut", "delivered", "end", "held", "limit", "next", "page_size", "start")
 
     def __init__(self, query: ListQuery) -> None:
         self.start = query.start_page
@@ -219,6 +219,8 @@ class ReadPlan:
         self.end: int | None = None
         #: Items handed over so far (across a resume and a re-scan).
         self.delivered = 0
+        #: The page the limit cut short (the rest of it is still to read), if it did.
+        self.cut: int | None = None
         #: The last page one pass may read (see ``plan``); None without meta.
         self.bound: int | None = None
         #: The page being handed over: the pages just after it may be decoded.
@@ -282,6 +284,7 @@ class ReadPlan:
         return None if self.limit is None else self.limit - self.delivered
 
     def reached_limit(self) -> bool:
+        """Whether ``limit`` stopped the scan (the listing may go on past it)."""
         return self.limit is not None and self.delivered >= self.limit
 
 
@@ -669,6 +672,7 @@ class Engine(Generic[T]):
         room = plan.room()
         if room is not None and len(items) > room:
             items, ids = items[:room], ids[:room]
+            plan.cut = number
         if items is not page.data:
             page = msgspec.structs.replace(page, data=items)
         if items:

@@ -214,6 +214,14 @@ class Stream(abc.ABC, Generic[M, T]):
         return 0
 
     @property
+    def resumed_finished(self) -> bool:
+        """Whether the checkpoint this stream continues says its scan had finished.
+
+        To the listing's end, or to the scan's ``limit``.
+        """
+        return False
+
+    @property
     def resumable_from(self) -> os.PathLike[str] | str | None:
         """The checkpoint file a new run could continue this stream from, if there is one."""
         return None

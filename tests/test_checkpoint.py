@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -381,7 +382,9 @@ async def test_a_checkpoint_is_saved_every_checkpoint_every_pages(
 async def test_a_break_between_two_saves_saves_the_finished_pages(
     server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path
 ) -> None:
-    """A break after pages that were not saved yet: the stop saves them, the resume goes on."""
+    """A break after pages that were not saved yet: the stop saves them, and the page in the
+    reader's hands as taken (pages() hands it over whole); the resume yields the rest.
+    """
     full = [c.id for c in await client.sim_cards(page_size=20).collect()]
     path = tmp_path / "scan.json"
     stop = CHECKPOINT_EVERY + 3
@@ -398,10 +401,11 @@ async def test_a_break_between_two_saves_saves_the_finished_pages(
         stop - 1,
     )
     assert point["last_ids"] == first[(stop - 2) * 20 : (stop - 1) * 20]
+    assert point["page_ids"] == first[(stop - 1) * 20 :]
     before = len(server.requests)
     async with client.sim_cards(page_size=20, checkpoint=path, resume_from=path) as stream:
         rest = [card.id async for card in stream]
-    assert first[: (stop - 1) * 20] + rest == full
+    assert first + rest == full
     assert min(page_numbers(server, before)) == stop
 
 
@@ -505,3 +509,45 @@ def test_an_ids_file_that_does_not_read_back_is_refused(tmp_path: Path, damage: 
     ids_path(path).write_bytes(damage.ljust(len(damage)))
     with pytest.raises(sc.InvalidParameterError, match=r"resume_from.*ids file"):
         list(Checkpointer(query, path, resume_from=path).earlier_ids())
+
+
+@pytest.mark.parametrize(("limit", "larger"), [(450, 1234), (400, None)])
+async def test_a_scan_stopped_by_its_limit_is_not_saved_as_complete(
+    client: sc.SimCardsClient, tmp_path: Path, limit: int, larger: int | None
+) -> None:
+    """A limit stops the scan, not the listing: run again with a larger limit (or none),
+    the checkpoint yields exactly the records after the first ``limit``, the first time
+    cutting a page (450) or ending on one's edge (400).
+    """
+    path = tmp_path / "scan.json"
+    every = await client.sim_cards(page_size=100).collect()
+    first = await client.sim_cards(page_size=100, limit=limit, checkpoint=path).collect()
+    assert json.loads(path.read_text())["complete"] is False
+    again = await client.sim_cards(page_size=100, limit=limit, resume_from=path).collect()
+    assert again == []  # the same limit: reached already
+    rest = await client.sim_cards(
+        page_size=100, limit=larger, checkpoint=path, resume_from=path
+    ).collect()
+    assert [c.id for c in first + rest] == [c.id for c in every[: larger or len(every)]]
+
+
+@pytest.mark.parametrize("stop", ["break", "error"])
+async def test_a_page_taken_from_pages_counts_as_delivered_when_the_reader_stops(
+    client: sc.SimCardsClient, tmp_path: Path, stop: str
+) -> None:
+    """``pages()`` hands a page over whole: once a reader has it, a resume does not yield
+    it again, whether the reader breaks out or raises.
+    """
+    path = tmp_path / "scan.json"
+    every = await client.sim_cards(page_size=100).collect()
+    taken: list[sc.SimCard] = []
+    with pytest.raises(KeyError) if stop == "error" else contextlib.nullcontext():
+        async with client.sim_cards(page_size=100, checkpoint=path) as stream:
+            async for page in stream.pages():
+                taken += page.data
+                if len(taken) == 300:
+                    if stop == "error":
+                        raise KeyError(stop)
+                    break
+    rest = await client.sim_cards(page_size=100, resume_from=path).collect()
+    assert [c.id for c in taken + rest] == [c.id for c in every]

@@ -221,3 +221,50 @@ async def test_cli_checkpoint_resumes_with_the_same_command(
         assert await run(*command) == 0
     assert (tmp_path / "cards.jsonl").read_bytes() == reference.read_bytes()
     assert not (tmp_path / "ck.json").exists(), "a finished export removes its checkpoint"
+
+
+@pytest.mark.parametrize("limit", [250, None])
+async def test_an_export_whose_checkpoint_says_it_finished_is_refused_not_emptied(
+    tmp_path: Path, limit: int | None
+) -> None:
+    """An export that finished (at its limit, or at the listing's end) left no partial
+    output to continue: resuming its checkpoint is refused, naming it and saying why,
+    with nothing sent and the finished output as it was (not a claim that a partial file
+    "is gone", nor an empty file written over it).
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4) as server,
+        sc.SimCardsClient(KEY, server.url) as client,
+    ):
+        first = await sc.export(
+            client.sim_cards(page_size=100, limit=limit, checkpoint=point), target
+        )
+        written = target.read_bytes()
+        assert first.items == (limit or 600)
+        before = len(server.requests)
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        with pytest.raises(sc.InvalidParameterError, match="finished") as caught:
+            await sc.export(stream, target)
+        assert caught.value.parameter == "resume_from"
+        assert f"{first.items:,} records" in str(caught.value)
+        assert len(server.requests) == before, "nothing is sent"
+    assert target.read_bytes() == written
+
+
+async def test_cli_export_stopped_by_its_limit_removes_its_checkpoint(tmp_path: Path) -> None:
+    """`--limit` with `--checkpoint`: the export is done at its limit; its checkpoint goes
+    as at the listing's end, so the same command exports afresh rather than refusing.
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "ck.json"
+    async with MockTelnyxServer(sim_cards=900, seed=8) as server:
+        command = [
+            *["export", "sim-cards", "--api-key", KEY, "--base-url", server.url, "-q"],
+            *["--page-size", "50", "--limit", "120", "--checkpoint", str(point)],
+            *["-o", str(target)],
+        ]
+        for _ in range(2):
+            assert await run(*command) == 0
+            assert len(target.read_bytes().splitlines()) == 120
+            assert not point.exists()
+            assert not ids_path(point).exists()
