@@ -376,6 +376,14 @@ class MergedStream(Stream[_Batch[T], T]):
         if len({id(s) for s in streams}) != len(streams):
             # A stream is read once: the merge's second reader of it would be refused.
             raise InvalidParameterError("streams", "distinct streams (each is read once)", streams)
+        if any(s.checkpointing or s.resumed_state is not None for s in streams):
+            # Its readers run ahead of the merge's reader and drop what another query gave:
+            # a stream's checkpoint would count records the reader never got.
+            raise InvalidParameterError(
+                "streams",
+                "streams without a checkpoint or resume_from (a merge cannot resume)",
+                streams,
+            )
         types = {s.item_type for s in streams}
         if len(types) != 1:
             raise InvalidParameterError("streams", "streams of one kind of item", streams)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from polling import eventually
@@ -171,6 +172,25 @@ async def test_merge_refuses_a_stream_given_twice(
     assert [card.id async for card in stream] == [
         card.id async for card in client.sim_cards(status="enabled")
     ]
+
+
+@pytest.mark.parametrize("how", ["checkpoint", "resume_from"])
+async def test_merge_refuses_a_checkpointed_or_resumed_stream(
+    server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path, how: str
+) -> None:
+    """A merge reads its streams ahead of its reader, and drops what another query gave: a
+    checkpoint of one of them would count records its reader never got, so its resume would
+    skip them. Refused before anything is sent, naming ``streams`` (a merge cannot resume).
+    """
+    point = tmp_path / "scan.json"
+    await client.sim_cards(page_size=100, limit=150, checkpoint=point).collect()
+    sent = len(server.requests)
+    stream = client.sim_cards(page_size=100, **{how: point})  # type: ignore[arg-type]
+    for merging in (sc.merge, sc.merge_tagged):
+        with pytest.raises(sc.InvalidParameterError, match="checkpoint") as info:
+            merging(client.sim_cards(status="enabled"), stream)
+        assert info.value.parameter == "streams"
+    assert len(server.requests) == sent
 
 
 # --- progress ----------------------------------------------------------------------------
