@@ -42,7 +42,7 @@ from ._stats import Progress
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["CLIENT_CLOSED", "Producer", "StateProvider", "Stream", "first_error"]
+__all__ = ["CLIENT_CLOSED", "READ_ONCE", "Producer", "StateProvider", "Stream", "first_error"]
 
 M = TypeVar("M")
 T = TypeVar("T")

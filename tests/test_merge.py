@@ -193,6 +193,49 @@ async def test_merge_refuses_a_checkpointed_or_resumed_stream(
     assert len(server.requests) == sent
 
 
+async def test_tagged_items_are_read_once(client: sc.SimCardsClient) -> None:
+    """``tagged()`` read a second time, or after ``aclose()``, raises like a merge read twice,
+    rather than yield nothing as if the union were empty.
+    """
+    tagged = sc.merge_tagged(client.sim_cards(tags=["vip"]), client.sim_cards(status="standby"))
+    assert [t async for t in tagged], "the first read gets the union"
+    with pytest.raises(RuntimeError, match="read already"):
+        async for _ in tagged:
+            pass
+    closed = sc.merge(client.sim_cards(tags=["vip"])).tagged()
+    await closed.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        async for _ in closed:
+            pass
+
+
+async def test_tagged_items_closed_from_another_task_stop_their_reader() -> None:
+    """``aclose()`` from another task while a reader waits for a page: it stops the merge
+    (no bare "generator is already running"), and the reader says it was closed under it.
+    """
+    plan = FaultPlan(script=[None] * 2 + ["hang"] * 20, hang_seconds=60)
+    async with (
+        MockTelnyxServer(sim_cards=1500, seed=7, faults=plan) as server,
+        sc.SimCardsClient("test-key", server.url, max_concurrency=2, timeout=120) as client,
+    ):
+        tagged = sc.merge_tagged(
+            client.sim_cards(tags=["vip"], page_size=20),
+            client.sim_cards(status="standby", page_size=20),
+        )
+        got: list[sc.Tagged[sc.SimCard]] = []
+
+        async def read() -> None:
+            async for pair in tagged:
+                got.append(pair)
+
+        reader = asyncio.create_task(read())
+        await eventually(lambda: got, what="the first pages to be read")
+        await eventually(lambda: len(server.requests) >= 4, what="requests for later pages")
+        await tagged.aclose()
+        with pytest.raises(RuntimeError, match="while it was being read"):
+            await asyncio.wait_for(reader, 10)
+
+
 # --- progress ----------------------------------------------------------------------------
 
 
