@@ -55,7 +55,7 @@ from ._models import (
     SimCardStatus,
 )
 from ._observe import RateLimitInfo, ResponseEvent
-from ._page_stream import PageStream
+from ._page_stream import Pages, PageStream
 from ._query import (
     MAX_PAGE_SIZE,
     SIM_CARD_ACTION_STATUSES,
@@ -101,6 +101,7 @@ __all__ = [
     "NotFoundError",
     "Page",
     "PageStream",
+    "Pages",
     "PaginationError",
     "PaginationMeta",
     "PermissionDeniedError",

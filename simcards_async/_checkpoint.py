@@ -204,6 +204,9 @@ class Checkpointer:
         resume_from: str | os.PathLike[str] | None = None,
         keep: bool = True,
     ) -> None:
+        for name, given in (("checkpoint", path), ("resume_from", resume_from)):
+            if given is not None and "\0" in os.fspath(given):  # os: a bare ValueError
+                raise InvalidParameterError(name, "a file path with no NUL character", given)
         if path is not None:
             _check_writable_path(path)
         self.path = path

@@ -60,6 +60,13 @@ R = TypeVar("R", SimCard, SimCardAction, RawRecord)
 #: The smallest ``max_response_bytes``: below it not even an error answer fits.
 _MIN_RESPONSE_BYTES = 1024
 
+#: Why a client opened in one event loop refuses to run in another.
+OTHER_LOOP = (
+    "this SimCardsClient was opened in another event loop (an earlier asyncio.run()?), "
+    "which its connections belong to; make a client in each event loop, with 'async with "
+    "SimCardsClient(...)'"
+)
+
 
 class _State(enum.Enum):
     UNOPENED = "unopened"
@@ -133,6 +140,8 @@ class SimCardsClient:
             )
         self._on_response = on_response
         self._session = session
+        #: The event loop the client was opened in: its connections belong to it.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._owns_session = session is None
         self._transport_: Transport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -182,6 +191,12 @@ class SimCardsClient:
     def _transport(self) -> Transport:
         if self._state is _State.CLOSED:
             raise RuntimeError("this SimCardsClient is closed; make a new one")
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # called outside any loop (a stream made before one runs)
+            loop = None
+        if loop is not None and self._loop is not None and loop is not self._loop:
+            raise RuntimeError(OTHER_LOOP)
         if self._transport_ is None:
             if not self._api_key:
                 raise InvalidParameterError(
@@ -205,6 +220,7 @@ class SimCardsClient:
                 ),
             )
             self._state = _State.OPENED
+            self._loop = loop
         return self._transport_
 
     @property

@@ -87,7 +87,8 @@ import msgspec
 from msgspec.structs import astuple
 
 from ._errors import ExportError, InvalidParameterError, cut
-from ._models import RawRecord, SimCard, SimCardAction, SimCardGroup
+from ._merge import Tagged
+from ._models import Page, RawRecord, SimCard, SimCardAction, SimCardGroup
 from ._stream import Stream
 
 __all__ = [
@@ -1523,6 +1524,8 @@ def check_output_path(
     """
     if not os.fspath(path):  # Path("") is "." : a directory, which says nothing useful
         raise InvalidParameterError("target", "a file path, not an empty one", os.fspath(path))
+    if "\0" in os.fspath(path):  # no file system takes one (os raises a bare ValueError)
+        raise InvalidParameterError("target", "a file path with no NUL character", path)
     shown = str(Path(path))
     target = _final_path(path)
     if checkpoint is not None and target == _final_path(checkpoint):
@@ -1566,13 +1569,20 @@ def _check_items(items: object) -> None:
         )
     declared = getattr(items, "item_type", None)  # what a stream (or tagged()) says it yields
     if isinstance(declared, type) and declared not in _KINDS and declared not in _RAW_TYPES:
+        why = _NOT_RECORDS.get(declared, "")
         raise InvalidParameterError(
             "items",
-            "an async iterable of SimCard or SimCardAction, such as merge(...) "
-            f"(this one yields {declared.__name__} items: merge_tagged() and tagged() pair "
-            "each record with its queries)",
+            "an async iterable of SimCard or SimCardAction, such as a stream or merge(...) "
+            f"(this one yields {declared.__name__} items{why})",
             items,
         )
+
+
+#: Why an iterable that says it yields these is not one of records.
+_NOT_RECORDS: dict[type, str] = {
+    Tagged: ": merge_tagged() and tagged() pair each record with its queries",
+    Page: ": pass the stream itself, not its pages()",
+}
 
 
 def _resolve_kind(kind: object, items: object) -> _Kind | None:

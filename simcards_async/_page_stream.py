@@ -16,6 +16,7 @@ import warnings
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
+    Awaitable,
     Callable,
     Coroutine,
     Mapping,
@@ -35,7 +36,7 @@ from ._stats import Progress, StreamStats
 from ._stream import Producer, StateProvider, Stream
 from ._throttle import AdaptiveLimiter
 
-__all__ = ["CHECKPOINT_EVERY", "PageStream"]
+__all__ = ["CHECKPOINT_EVERY", "PageStream", "Pages"]
 
 #: Pages finished between two checkpoints saved as a stream is consumed. The first page,
 #: a failure, a stop and the end are always saved; a killed process resumes from the last
@@ -193,9 +194,12 @@ class PageStream(Stream[Delivery[T], T]):
         finally:
             stats.settle()
 
-    async def pages(self) -> AsyncGenerator[Page[T], None]:
+    def pages(self) -> Pages[T]:
         """Yield whole pages (items and meta) in order, repeats already removed."""
         self._fetch.check_typed()
+        return Pages(self._pages())
+
+    async def _pages(self) -> AsyncGenerator[Page[T], None]:
         async for _, page, _ in self._receive():
             self.stats.items_yielded += len(page.data)
             yield page
@@ -408,6 +412,31 @@ class PageStream(Stream[Delivery[T], T]):
         pending = self._engine.warnings
         while pending:
             warnings.warn(pending.pop(0), DriftWarning, stacklevel=5)
+
+
+class Pages(AsyncIterator[Page[T]]):
+    """What ``pages()`` returns: the stream's pages in order, and ``aclose()``.
+
+    Its ``item_type`` says it yields ``Page``s, so that ``export()`` (which writes records)
+    refuses it before anything is sent: the stream itself is what to export.
+    """
+
+    __slots__ = ("_pages",)
+
+    item_type = Page
+
+    def __init__(self, pages: AsyncGenerator[Page[T], None]) -> None:
+        self._pages = pages
+
+    def __aiter__(self) -> Pages[T]:
+        return self
+
+    def __anext__(self) -> Awaitable[Page[T]]:
+        return self._pages.__anext__()  # the generator's own awaitable: nothing in between
+
+    async def aclose(self) -> None:
+        """Stop reading: the stream's requests end, as at a ``break``."""
+        await self._pages.aclose()
 
 
 class _Fetch:

@@ -33,6 +33,16 @@ def _uniform(high: float) -> float:
     return random.uniform(0, high)  # noqa: S311  (backoff jitter, not cryptography)
 
 
+def _seconds(value: object) -> bool:
+    """Whether ``value`` is a finite number of seconds >= 0 (an int past any float is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value) and value >= 0
+    except OverflowError:
+        return False
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how long to retry a request.
@@ -56,12 +66,7 @@ class RetryPolicy:
             raise InvalidParameterError("max_retries", "an integer >= 0", mr)
         for name in ("base", "cap", "max_hint"):
             value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value < 0
-            ):
+            if not _seconds(value):
                 raise InvalidParameterError(name, "a finite number of seconds >= 0", value)
 
     def delay(self, attempt: int, hint: float | None, jitter: Jitter = _uniform) -> float:

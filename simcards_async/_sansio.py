@@ -361,6 +361,18 @@ def check_base_url(base_url: object) -> str:
         ) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidParameterError("base_url", allowed, base_url)
+    if "@" in parts.netloc:
+        # Not echoed: what is before the @ may be a password.
+        host = parts.netloc.rpartition("@")[2]
+        shown = parts._replace(netloc=f"***@{host}").geturl()
+        raise InvalidParameterError(
+            "base_url", f"{allowed}, with no user:password@ (the API key is the credential)", shown
+        )
+    if "?" in base_url or "#" in base_url:
+        # Every page's URL is the base URL and a path: a query or fragment would split it.
+        raise InvalidParameterError(
+            "base_url", f"{allowed}, with no ?query or #fragment (filters are arguments)", base_url
+        )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise InvalidParameterError(
             "base_url", allowed + ", so the API key is never sent unencrypted; use https", base_url

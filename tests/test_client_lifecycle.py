@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import math
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -290,6 +291,29 @@ def test_an_empty_or_unparsable_base_url_is_refused_saying_why(
     with pytest.raises(InvalidParameterError, match=says) as caught:
         SimCardsClient(KEY, base_url)
     assert caught.value.parameter == "base_url"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "says"),
+    [
+        ("https://user:secret@api.example.com/v2", "user:password@"),
+        ("http://me@127.0.0.1:8080/v2", "user:password@"),
+        ("https://api.example.com/v2?region=eu", "?query"),
+        ("https://api.example.com/v2#top", "#fragment"),
+        ("https://api.example.com/v2?", "?query"),
+    ],
+)
+def test_a_base_url_with_credentials_a_query_or_a_fragment_is_refused(
+    base_url: str, says: str
+) -> None:
+    """A user:password@ in the base URL failed at the first request with aiohttp's bare
+    ValueError; a ?query or #fragment was kept and mangled every page's URL. Refused when
+    the client is made, naming base_url and what it accepts (and not echoing a password).
+    """
+    with pytest.raises(InvalidParameterError, match=re.escape(says)) as caught:
+        SimCardsClient(KEY, base_url)
+    assert caught.value.parameter == "base_url"
+    assert "secret" not in str(caught.value), "a password is not echoed"
 
 
 async def test_an_empty_environment_base_url_is_the_default(
