@@ -65,6 +65,8 @@ from ._page_stream import CHECKPOINT_EVERY
 __all__ = ["main"]
 
 PROG = "simcards"
+#: How close a refused value must be to an allowed one for a "did you mean" (difflib ratio).
+GUESS_CUTOFF = 0.75
 #: Cards and actions the ``--demo`` server holds unless ``--demo-size`` says otherwise.
 DEMO_SIZE = 25_000
 #: Latency of every answer of the ``--demo`` server: enough to look like a real API.
@@ -573,7 +575,8 @@ def _usage_message(exc: InvalidParameterError) -> str:
     text = f"invalid {flag} value {shown!r}: it must be {allowed}"
     choices = re.findall(r"'([^']*)'", exc.allowed)
     if isinstance(value, str) and choices:
-        close = difflib.get_close_matches(value, choices, n=1)
+        # A close spelling only: 'enabled' (a SIM card's status) is no typo of 'failed'.
+        close = difflib.get_close_matches(value, choices, n=1, cutoff=GUESS_CUTOFF)
         if close:
             text += f"; did you mean {close[0]!r}?"
     return text
@@ -607,11 +610,22 @@ def _os_message(exc: OSError) -> str:
 
 
 def _error(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    print(f"{PROG}: error: {printable(message)}", file=sys.stderr)
 
 
 def _note(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr)
+    print(f"{PROG}: {printable(message)}", file=sys.stderr)
+
+
+def printable(text: str) -> str:
+    r"""``text`` with each control character escaped (``\x1b``), as it reaches a terminal.
+
+    Messages carry what a server sent (an error's detail): its escape codes must not
+    recolour, retitle or rewrite the user's terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has, after the bar)

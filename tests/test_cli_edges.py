@@ -18,7 +18,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from cli_runs import run
+from servers import serve
 
 from simcards_async import InternalServerError, Progress
 from simcards_async._cli import ProgressBar, _api_message, _parser, format_progress, main
@@ -345,6 +347,43 @@ async def test_a_misspelled_value_gets_a_did_you_mean(
     assert await run(*argv, *api(server)) == 2
     assert "did you mean 'set_standby'?" in capsys.readouterr().err
     assert server.requests == []
+
+
+@pytest.mark.anyio
+async def test_a_value_of_another_listing_gets_no_far_fetched_guess(
+    server: MockTelnyxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sim-card-actions --status enabled`` (a SIM card's status) suggested 'failed': only a
+    close spelling is suggested; the allowed values are listed either way.
+    """
+    argv = ["export", "sim-card-actions", "--status", "enabled", "-o", "-"]
+    assert await run(*argv, *api(server)) == 2
+    err = capsys.readouterr().err
+    assert "'in-progress', 'completed', 'failed'" in err
+    assert "did you mean" not in err
+    assert server.requests == []
+
+
+@pytest.mark.anyio
+async def test_terminal_control_codes_in_a_server_message_are_shown_escaped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A server's error text reached the terminal with its escape codes raw: a hostile or
+    broken server could recolour, retitle or rewrite the user's terminal. Shown escaped.
+    """
+    detail = "bad \x1b[2J\x1b]0;pwned\x07request\x9b31m"
+
+    async def answer(_: web.Request) -> web.Response:
+        body = {"errors": [{"code": "10015", "title": "Bad", "detail": detail}]}
+        return web.json_response(body, status=400)
+
+    async with serve(answer) as served:
+        argv = ["export", "sim-cards", "--api-key", "KEYcli", "--base-url", served.url]
+        assert await run(*argv, "-q", "-o", "-") == 1
+    err = capsys.readouterr().err
+    assert "request" in err
+    assert not any(ch in err for ch in "\x1b\x07\x9b"), repr(err)
+    assert "\\x1b[2J" in err
 
 
 @pytest.mark.anyio
