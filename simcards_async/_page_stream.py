@@ -178,7 +178,7 @@ class PageStream(Stream[Delivery[T], T]):
         return self._items()
 
     async def _items(self) -> AsyncIterator[T]:
-        self._fetch.check_typed()
+        self._check_typed()
         stats = self.stats
         pages = self._receive()
         try:
@@ -196,7 +196,7 @@ class PageStream(Stream[Delivery[T], T]):
 
     def pages(self) -> Pages[T]:
         """Yield whole pages (items and meta) in order, repeats already removed."""
-        self._fetch.check_typed()
+        self._check_typed()
         return Pages(self._pages())
 
     async def _pages(self) -> AsyncGenerator[Page[T], None]:
@@ -206,7 +206,7 @@ class PageStream(Stream[Delivery[T], T]):
 
     def chunks(self, *, state: StateProvider | None = None) -> AsyncGenerator[Sequence[T], None]:
         """Yield each page's items, for exporters; ``state`` is kept in each checkpoint."""
-        self._fetch.check_typed()
+        self._check_typed()
         return self._chunks(state)
 
     def raw_chunks(
@@ -236,6 +236,11 @@ class PageStream(Stream[Delivery[T], T]):
             async for _, page, _ in pages:
                 self.stats.items_yielded += len(page.data)
                 yield page.data
+
+    def _check_typed(self) -> None:
+        """Refuse a reader of Structs: a second reader, or one after raw_chunks() was asked."""
+        self._check_unread()  # first: once read, that is what to say
+        self._fetch.check_typed()
 
     async def collect(self) -> list[T]:
         """Read the whole listing into a list (bounded by ``limit`` if one was given)."""

@@ -271,12 +271,7 @@ class Stream(abc.ABC, Generic[M, T]):
 
     async def _receive(self, state: StateProvider | None = None) -> AsyncGenerator[M, None]:
         """Yield what the producer hands over; raise its failure once it has run dry."""
-        if self._read:
-            # What the first reader left is gone (a stop ends the producer): refuse, rather
-            # than yield nothing as if the listing were empty.
-            raise RuntimeError(READ_ONCE)
-        if self._closed:
-            raise RuntimeError(CLOSED_BEFORE_READ)
+        self._check_unread()
         self._read = True
         receive = self._producer.start()
         finished = closed = False
@@ -312,6 +307,15 @@ class Stream(abc.ABC, Generic[M, T]):
                 self._producer.stop()
                 self._stopped()
         await self._end(state, closed=closed)
+
+    def _check_unread(self) -> None:
+        """Refuse a second reader, or one after ``aclose()``: it would get nothing."""
+        if self._read:
+            # What the first reader left is gone (a stop ends the producer): refuse, rather
+            # than yield nothing as if the listing were empty.
+            raise RuntimeError(READ_ONCE)
+        if self._closed:
+            raise RuntimeError(CLOSED_BEFORE_READ)
 
     async def _end(self, state: StateProvider | None, *, closed: bool) -> None:
         """After the last message: raise why the producer stopped, if not at the end."""

@@ -177,6 +177,25 @@ async def test_export_after_a_break_refuses_instead_of_writing_an_empty_file(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("again", ["export.jsonl", "export.csv", "items", "pages"])
+async def test_a_stream_exported_once_says_it_was_read_when_read_again(
+    client: SimCardsClient, tmp_path: Path, again: str
+) -> None:
+    """An export to JSON lines reads the records as sent (raw_chunks); any read after it said
+    the stream "was asked for raw_chunks()", as if that were the mistake. It names the rule.
+    """
+    stream = client.sim_cards(page_size=100)
+    await export(stream, tmp_path / "cards.jsonl")
+    with pytest.raises(RuntimeError, match="this stream was read already"):
+        if again.startswith("export"):
+            await export(stream, tmp_path / f"again.{again.split('.')[1]}")
+        elif again == "items":
+            await stream.collect()
+        else:
+            async for _ in stream.pages():
+                pass
+
+
 async def test_a_second_reader_of_a_stream_in_use_is_refused(
     client: SimCardsClient, everything: list[SimCard]
 ) -> None:
