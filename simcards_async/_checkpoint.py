@@ -32,7 +32,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
@@ -51,6 +51,9 @@ __all__ = [
 
 _VERSION = 1
 
+#: A count or a page number in a checkpoint: a file that says less than 0 was not saved by a scan.
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+
 
 class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     """How far one scan got; see the module docstring."""
@@ -59,12 +62,13 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     fingerprint: str
     path: str
     params: dict[str, str]
-    next_page: int
-    items_done: int
-    total_results: int | None = None
+    #: The first page not finished (1 or more; 0 in a complete checkpoint).
+    next_page: _Count
+    items_done: _Count
+    total_results: _Count | None = None
     last_ids: tuple[str, ...] = ()
     #: Pages read to the end by the consumer, over every run (for progress).
-    pages_done: int = 0
+    pages_done: _Count = 0
     #: Ids of page ``next_page`` already yielded when the consumer stopped in its middle.
     page_ids: tuple[str, ...] = ()
     #: The listing was read to its end: a resume yields nothing.
@@ -74,7 +78,7 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     limited: bool = False
     extra: dict[str, Any] = {}
     #: Bytes of the ids file (``ids_path``) that hold the ids this checkpoint counts.
-    ids_size: int = 0
+    ids_size: _Count = 0
 
 
 def fingerprint(query: ListQuery) -> str:
@@ -101,6 +105,14 @@ def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoin
         raise InvalidParameterError(
             "resume_from",
             f"a checkpoint of this same query; it was made for {point.path} {point.params}",
+            path,
+        )
+    if point.next_page < 1 and not point.complete:
+        # Else the resumed scan asks the server for page 0, and blames its answer.
+        raise InvalidParameterError(
+            "resume_from",
+            f"a checkpoint as a scan saves it (this one's next_page is {point.next_page}: "
+            "pages start at 1; was it edited?)",
             path,
         )
     return point

@@ -186,6 +186,39 @@ async def test_a_broken_or_missing_checkpoint_is_a_clear_error(
         client.sim_cards(resume_from=old)
 
 
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        ({"next_page": 0}, "next_page is 0"),
+        ({"next_page": -3}, "next_page"),
+        ({"items_done": -1}, "items_done"),
+        ({"total_results": -5}, "total_results"),
+        ({"ids_size": -1}, "ids_size"),
+    ],
+)
+async def test_a_checkpoint_no_scan_could_have_saved_is_refused_by_name(
+    server: MockTelnyxServer,
+    client: sc.SimCardsClient,
+    tmp_path: Path,
+    edit: dict[str, int],
+    says: str,
+) -> None:
+    """A hand-edited next_page of 0 made the resumed scan ask for page 0 and blame the
+    server's answer (PaginationError); negative counts were taken as they came. Refused,
+    naming resume_from and the field, before anything is sent.
+    """
+    path = tmp_path / "scan.json"
+    async with client.sim_cards(page_size=100, checkpoint=path) as stream:
+        async for _ in stream.pages():
+            break
+    sent = len(server.requests)
+    path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
+    with pytest.raises(sc.InvalidParameterError, match=says) as caught:
+        client.sim_cards(page_size=100, resume_from=path)
+    assert caught.value.parameter == "resume_from"
+    assert len(server.requests) == sent
+
+
 async def test_a_checkpoint_path_no_file_can_be_written_at_is_refused_before_sending(
     server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path
 ) -> None:
