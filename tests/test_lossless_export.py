@@ -213,9 +213,11 @@ async def test_raw_chunks_yields_records_with_their_ids() -> None:
         stream = client.sim_cards(page_size=PAGE_SIZE)
         chunks = stream.raw_chunks()
         assert chunks is not None
-        got = [record async for chunk in chunks for record in chunk]
         with pytest.raises(RuntimeError, match="raw_chunks"):
-            [card async for card in stream]
+            [card async for card in stream]  # asked for raw records: nothing else, even now
+        got = [record async for chunk in chunks for record in chunk]
+        with pytest.raises(RuntimeError, match="read already"):
+            [card async for card in stream]  # ... and once read, that is what to say
     assert [bytes(r.raw) for r in got] == listing.records
     assert [r.id for r in got] == [msgspec.json.decode(r)["id"] for r in listing.records]
     assert stream.stats.items_yielded == 10
