@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import math
 import os
 import warnings
@@ -24,6 +25,7 @@ from ._checkpoint import Checkpointer
 from ._errors import APIError, InvalidParameterError
 from ._http import AiohttpSend, ClientSession, Transport, new_session
 from ._models import (
+    RECORD_TYPES,
     Page,
     RawRecord,
     SimCard,
@@ -407,7 +409,9 @@ class SimCardsClient:
             # The same requests, each record kept as sent: what an export's JSON lines are.
             # A sorted listing's also read what it is sorted by, for an in-order merge.
             raw_fetch=fetcher(
-                decode_raw_page if query.ordering is None else decode_raw_sim_card_page_by_amount
+                functools.partial(decode_raw_page, record_type=RECORD_TYPES[item_type])
+                if query.ordering is None
+                else decode_raw_sim_card_page_by_amount
             ),
             item_type=item_type,
             read_ahead=self.read_ahead,

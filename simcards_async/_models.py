@@ -12,6 +12,7 @@ No I/O here: ``decode_*`` take bytes and return Structs or raise
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -205,6 +206,7 @@ class _RawData(_Model, frozen=True, kw_only=True):
 
 class _IdOnly(_Model, frozen=True, kw_only=True):
     id: str
+    record_type: str | None = None
 
 
 class _IdPage(_Model, frozen=True, kw_only=True):
@@ -222,6 +224,7 @@ class _IdAndAmount(_Model, frozen=True, kw_only=True):
     """A SIM card's id and the amount a sorted listing orders it by, typed as in ``SimCard``."""
 
     id: str
+    record_type: str | None = None
     current_billing_period_consumed_data: _AmountOnly = _AmountOnly()
 
 
@@ -303,25 +306,53 @@ def _decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
         raise msgspec.DecodeError("JSON nested too deeply") from exc
 
 
+#: The ``record_type`` of each kind of record, as the API sends it.
+RECORD_TYPES: dict[type[Any], str] = {SimCard: "sim_card", SimCardAction: "sim_card_action"}
+
+
+def check_record_types(records: Sequence[Any], record_type: str) -> None:
+    """Refuse a page holding a record of another type (one that sends no type passes).
+
+    An answer of another listing (a redirect, a proxy, a wrong base URL) decodes into
+    Structs whose fields are all optional: this is what tells it apart.
+    """
+    kinds = {record.record_type for record in records}
+    kinds.discard(record_type)
+    kinds.discard(None)
+    if kinds:
+        other = next(r for r in records if r.record_type in kinds)
+        raise msgspec.ValidationError(
+            f"a listing of {record_type} records holds a {other.record_type!r} record "
+            f"(id {other.id!r})"
+        )
+
+
 def decode_sim_card_page(body: bytes) -> Page[SimCard]:
     """Decode a ``GET /sim_cards`` answer."""
-    return _decode(_SIM_CARD_PAGE, body)
+    page = _decode(_SIM_CARD_PAGE, body)
+    check_record_types(page.data, "sim_card")
+    return page
 
 
 def decode_sim_card_action_page(body: bytes) -> Page[SimCardAction]:
     """Decode a ``GET /sim_card_actions`` answer."""
-    return _decode(_SIM_CARD_ACTION_PAGE, body)
+    page = _decode(_SIM_CARD_ACTION_PAGE, body)
+    check_record_types(page.data, "sim_card_action")
+    return page
 
 
-def decode_raw_page(body: bytes) -> Page[RawRecord]:
+def decode_raw_page(body: bytes, record_type: str | None = None) -> Page[RawRecord]:
     """Decode a list answer into ``RawRecord``s: each record as sent, and its id.
 
-    Only the envelope, the meta and each record's ``id`` are checked (a record
-    must be an object with a string ``id``); the rest is passed on untouched. Line
+    Only the envelope, the meta and each record's ``id`` and ``record_type`` are
+    checked (a record must be an object with a string ``id``, and of ``record_type``
+    when it says); the rest is passed on untouched. Line
     breaks between a record's tokens (a pretty-printed answer) are dropped, so
     that a record always fits on one line; JSON strings cannot hold one.
     """
     ids = _decode(_ID_PAGE, body)
+    if record_type is not None:
+        check_record_types(ids.data, record_type)
     raws = _raw_data(body)
     records = tuple(map(RawRecord, [item.id for item in ids.data], raws))
     return Page(data=records, meta=ids.meta)
@@ -336,6 +367,7 @@ def decode_raw_sim_card_page_by_amount(body: bytes) -> Page[RawRecord]:
     """
     keyed = _decode(_ID_AND_AMOUNT_PAGE, body)
     items = keyed.data
+    check_record_types(items, "sim_card")
     ids = [item.id for item in items]
     amounts = [item.current_billing_period_consumed_data.amount for item in items]
     records = tuple(map(RawRecord, ids, _raw_data(body), amounts))

@@ -18,6 +18,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import msgspec
@@ -37,6 +38,7 @@ from simcards_async import (
     RetryPolicy,
     SimCardsClient,
     TelnyxError,
+    export,
 )
 from simcards_async._sansio import ERROR_BODY_LIMIT, MAX_REDIRECTS, response_limit
 
@@ -582,3 +584,35 @@ async def test_any_answers_give_correct_data_or_a_telnyx_error(
         assert script.requests <= _PER_REQUEST
         if result is not None:
             assert result == str(CARD_ID)
+
+
+@pytest.mark.parametrize("read", ["items", "export.jsonl", "export.csv", "sorted"])
+async def test_records_of_another_listing_are_refused_not_taken_for_sim_cards(
+    read: str, tmp_path: Path
+) -> None:
+    """A /sim_cards answer holding sim_card_action records (a proxy, a redirect, a wrong base
+    URL) decoded into SIM cards with empty fields, or was exported as such. Every way of
+    reading it now raises ``APIResponseValidationError`` naming the record's type and id,
+    and writes no file; records that send no ``record_type`` still pass.
+    """
+    action = {"id": str(uuid.UUID(int=9)), "record_type": "sim_card_action", "status": {}}
+    untyped = {"id": str(uuid.UUID(int=8))}
+    meta = {"page_number": 1, "page_size": 250, "total_pages": 1, "total_results": 2}
+
+    async def answer(_: web.Request) -> web.Response:
+        return web.json_response({"data": [untyped, action], "meta": meta})
+
+    async with (
+        serve(answer) as served,
+        SimCardsClient(KEY, served.url, retry=RetryPolicy(max_retries=0)) as client,
+    ):
+        sort = "-current_billing_period_consumed_data.amount" if read == "sorted" else None
+        stream = client.sim_cards(sort=sort)
+        with pytest.raises(APIResponseValidationError, match="'sim_card_action' record") as info:
+            if read == "items":
+                await stream.collect()
+            else:  # a sorted listing's raw records are read with what it is sorted by
+                suffix = read.split(".")[1] if "." in read else "jsonl"
+                await export(stream, tmp_path / f"cards.{suffix}")
+        assert str(action["id"]) in str(info.value)
+    assert list(tmp_path.iterdir()) == []

@@ -28,6 +28,7 @@ from simcards_async import (
     _models,
 )
 from simcards_async._models import (
+    check_record_types,
     decode_errors,
     decode_sim_card,
     decode_sim_card_action,
@@ -603,3 +604,14 @@ def test_error_unknown_fields_ignored() -> None:
 def test_error_object_str(error: ErrorObject, text: str) -> None:
     """``str(ErrorObject)`` reads ``code title: detail [parameter or pointer]``."""
     assert str(error) == text
+
+
+def test_a_page_of_records_says_when_one_is_of_another_listing() -> None:
+    """``check_record_types``: a record with no ``record_type``, or the listing's, passes; one
+    of another type is a ValidationError naming its type and id.
+    """
+    cards = [SimCard(id="a"), SimCard(id="b", record_type="sim_card")]
+    check_record_types(cards, "sim_card")
+    check_record_types([], "sim_card")
+    with pytest.raises(msgspec.ValidationError, match="a 'sim_card_action' record \\(id 'c'\\)"):
+        check_record_types([*cards, SimCard(id="c", record_type="sim_card_action")], "sim_card")
