@@ -338,12 +338,23 @@ class DriftLog:
         if not self.warned and drift.detected:
             # The counts so far; stats.drift keeps counting.
             repeats, short = drift.duplicates_dropped, drift.short_pages
+            first, last = drift.first_total_results, drift.last_total_results
+            # Repeats with no change of count: no inserts alone did it, and a repeat stands
+            # where another record was, which may then be missing.
+            moved = (
+                "; total_results did not move, so records moved within the listing (inserts "
+                "and deletes that cancel out, a sort by a value that changes) or the server "
+                "repeated them"
+                if repeats and first == last
+                else ""
+            )
             self.warn(
                 f"the listing changed while it was read (so far: total_results "
-                f"{drift.first_total_results} -> {drift.last_total_results}, "
+                f"{first} -> {last}, "
                 f"{repeats} repeat{'' if repeats == 1 else 's'} dropped, "
                 f"{short} short page{'' if short == 1 else 's'}; stats.drift has the final "
-                "counts); records deleted during the scan may have been missed"
+                f"counts){moved}; records deleted or moved during the scan may have been "
+                "missed (rescan=True reads the listing again for them)"
             )
 
     def warn(self, message: str) -> None:
@@ -443,8 +454,8 @@ class Engine(Generic[T]):
             self.delivered.add(ids)
 
     async def _read_all(self, send: MemoryObjectSendStream[Delivery[T]]) -> None:
-        if self.resume is not None and self.resume.complete:
-            return
+        if (self.resume is not None and self.resume.complete) or self.plan.reached_limit():
+            return  # a resumed scan that had ended, or had reached this limit: nothing to ask
         if not await self._read(send) or not self.rescan or not self.stats.drift.detected:
             return
         # Opt-in: records deleted during the scan may have shifted others past it.

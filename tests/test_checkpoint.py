@@ -546,7 +546,11 @@ def test_an_ids_file_that_does_not_read_back_is_refused(tmp_path: Path, damage: 
 
 @pytest.mark.parametrize(("limit", "larger"), [(450, 1234), (400, None)])
 async def test_a_scan_stopped_by_its_limit_is_not_saved_as_complete(
-    client: sc.SimCardsClient, tmp_path: Path, limit: int, larger: int | None
+    server: MockTelnyxServer,
+    client: sc.SimCardsClient,
+    tmp_path: Path,
+    limit: int,
+    larger: int | None,
 ) -> None:
     """A limit stops the scan, not the listing: run again with a larger limit (or none),
     the checkpoint yields exactly the records after the first ``limit``, the first time
@@ -556,8 +560,10 @@ async def test_a_scan_stopped_by_its_limit_is_not_saved_as_complete(
     every = await client.sim_cards(page_size=100).collect()
     first = await client.sim_cards(page_size=100, limit=limit, checkpoint=path).collect()
     assert json.loads(path.read_text())["complete"] is False
+    sent = len(server.requests)
     again = await client.sim_cards(page_size=100, limit=limit, resume_from=path).collect()
     assert again == []  # the same limit: reached already
+    assert len(server.requests) == sent, "nothing is asked for"
     rest = await client.sim_cards(
         page_size=100, limit=larger, checkpoint=path, resume_from=path
     ).collect()

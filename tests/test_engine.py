@@ -585,6 +585,30 @@ async def test_repeats_on_the_last_page_are_warned_about_too(
     assert "1 repeat dropped" in eng.warnings[0]
 
 
+async def test_repeats_while_the_count_stays_say_records_may_be_missing() -> None:
+    """Records of earlier pages in place of others while ``total_results`` stays the same:
+    not inserts (the count would grow). The repeats are dropped and the warning says the
+    count did not move, that records moved or were repeated, and how to read them again.
+    """
+    listing = Listing(500, 100, auto=True)
+    original = listing.page
+
+    def repeating(number: int) -> Page[Rec]:
+        page = original(number)
+        if number == 4:  # two records of page 1 stand where two of page 4 were
+            return msgspec.structs.replace(page, data=page.data[:98] + original(1).data[:2])
+        return page
+
+    listing.page = repeating  # type: ignore[method-assign]
+    eng = engine(listing, read_ahead=1)
+    got = [i for _, ids in await read_all(producer_of(eng)) for i in ids]
+    assert len(got) == len(set(got)) == 498
+    assert eng.stats.drift.duplicates_dropped == 2
+    assert len(eng.warnings) == 1
+    assert "total_results did not move" in eng.warnings[0]
+    assert "rescan=True" in eng.warnings[0]
+
+
 @pytest.mark.parametrize("seed", range(12))
 async def test_whatever_a_server_sends_no_id_comes_twice_and_the_listing_ends(seed: int) -> None:
     """A server answering random pages of random known and new ids, with random (often
