@@ -608,10 +608,13 @@ def test_error_object_str(error: ErrorObject, text: str) -> None:
 
 def test_a_page_of_records_says_when_one_is_of_another_listing() -> None:
     """``check_record_types``: a record with no ``record_type``, or the listing's, passes; one
-    of another type is a ValidationError naming its type and id.
+    of another type at either end of the page (where a page of another listing shows it) is
+    a ValidationError naming its type and id.
     """
     cards = [SimCard(id="a"), SimCard(id="b", record_type="sim_card")]
     check_record_types(cards, "sim_card")
     check_record_types([], "sim_card")
     with pytest.raises(msgspec.ValidationError, match="a 'sim_card_action' record \\(id 'c'\\)"):
         check_record_types([*cards, SimCard(id="c", record_type="sim_card_action")], "sim_card")
+    with pytest.raises(msgspec.ValidationError, match="'sim_card_group' record"):
+        check_record_types([SimCard(id="d", record_type="sim_card_group"), *cards], "sim_card")
