@@ -407,7 +407,7 @@ def _add_common_flags(common: argparse.ArgumentParser) -> None:
         help=f"record progress in FILE every {CHECKPOINT_EVERY} pages and at any stop, and "
         "keep the partial output if the export is interrupted; run the same command again to "
         "resume where it stopped (any format but Parquet, to a file; FILE is removed once the "
-        "export is complete)",
+        "export is complete, at the listing's end or at --limit)",
     )
     output.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar and no summary on stderr"
