@@ -190,15 +190,25 @@ class SimCardsClient:
                 stacklevel=1,
             )
 
+    def _check_loop(self) -> None:
+        """Refuse to run in an event loop other than the first the client ran in.
+
+        Its connections belong to that loop. Outside any loop (a stream made before one
+        runs) there is nothing to check: the stream's requests check when they run.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError(OTHER_LOOP)
+
     def _transport(self) -> Transport:
         if self._state is _State.CLOSED:
             raise RuntimeError("this SimCardsClient is closed; make a new one")
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:  # called outside any loop (a stream made before one runs)
-            loop = None
-        if loop is not None and self._loop is not None and loop is not self._loop:
-            raise RuntimeError(OTHER_LOOP)
+        self._check_loop()
         if self._transport_ is None:
             if not self._api_key:
                 raise InvalidParameterError(
@@ -222,7 +232,6 @@ class SimCardsClient:
                 ),
             )
             self._state = _State.OPENED
-            self._loop = loop
         return self._transport_
 
     @property
@@ -397,6 +406,7 @@ class SimCardsClient:
                 if self._state is _State.CLOSED:
                     # Even with a session of the caller's, which closing the client leaves open.
                     raise RuntimeError(CLIENT_CLOSED)
+                self._check_loop()  # a stream made outside any loop, read in another
                 return await transport.get(
                     target, decode, on_retry=on_retry, page_size=query.page_size, turn=turn
                 )

@@ -86,6 +86,9 @@ def test_a_client_used_in_a_second_event_loop_says_why() -> None:
         with pytest.raises(RuntimeError, match="opened in another event loop"):
             second.run_until_complete(listing())
         first.run_until_complete(listing())  # its own loop is fine
+        stray = client.sim_cards()  # made outside any loop: its requests check
+        with pytest.raises(RuntimeError, match="opened in another event loop"):
+            second.run_until_complete(stray.collect())
     finally:
         first.run_until_complete(client.aclose())
         first.close()
