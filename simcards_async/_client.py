@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
-import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -47,7 +46,7 @@ from ._query import (
     sim_card_path,
     sim_cards_query,
 )
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, checked_seconds
 from ._sansio import Secrets, check_base_url
 from ._stream import CLIENT_CLOSED
 from ._throttle import AdaptiveLimiter
@@ -126,8 +125,10 @@ class SimCardsClient:
             if read_ahead is None
             else _int_at_least("read_ahead", read_ahead)
         )
-        self.timeout = _positive_number("timeout", timeout)
-        self.deadline = None if deadline is None else _positive_number("deadline", deadline)
+        self.timeout = checked_seconds("timeout", timeout, zero=False)
+        self.deadline = (
+            None if deadline is None else checked_seconds("deadline", deadline, zero=False)
+        )
         self._retry = _retry_policy(max_retries, retry)
         self.max_response_bytes = (
             None
@@ -467,17 +468,6 @@ def _int_at_least(name: str, value: object, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise InvalidParameterError(name, f"an integer >= {low}", value)
     return value
-
-
-def _positive_number(name: str, value: object) -> float:
-    if not isinstance(value, bool) and isinstance(value, (int, float)):
-        try:
-            seconds = float(value)
-        except OverflowError:  # an int past the largest float
-            seconds = math.inf
-        if 0 < seconds < math.inf:  # NaN and infinity fail: asyncio cannot time them
-            return seconds
-    raise InvalidParameterError(name, "a finite number of seconds > 0", value)
 
 
 One = TypeVar("One", SimCard, SimCardAction)

@@ -20,7 +20,7 @@ from ._errors import (
     ResponseTooLargeError,
 )
 
-__all__ = ["RETRY_STATUSES", "Jitter", "RetryPolicy", "plan_retry", "retryable"]
+__all__ = ["RETRY_STATUSES", "Jitter", "RetryPolicy", "checked_seconds", "plan_retry", "retryable"]
 
 #: Statuses that say "try again": rate limited, or a server or proxy failed.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -33,14 +33,21 @@ def _uniform(high: float) -> float:
     return random.uniform(0, high)  # noqa: S311  (backoff jitter, not cryptography)
 
 
-def _seconds(value: object) -> bool:
-    """Whether ``value`` is a finite number of seconds >= 0 (an int past any float is not)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value) and value >= 0
-    except OverflowError:
-        return False
+def checked_seconds(name: str, value: object, *, zero: bool) -> float:
+    """``value`` as a finite number of seconds (> 0, or >= 0 with ``zero``), else refused.
+
+    ``InvalidParameterError`` names ``name``. NaN, infinity and an int past the largest
+    float are refused: asyncio cannot time them.
+    """
+    if not isinstance(value, bool) and isinstance(value, (int, float)):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int past the largest float
+            seconds = math.inf
+        if (seconds >= 0 if zero else seconds > 0) and seconds < math.inf:
+            return seconds
+    low = ">= 0" if zero else "> 0"
+    raise InvalidParameterError(name, f"a finite number of seconds {low}", value)
 
 
 @dataclass(frozen=True)
@@ -65,9 +72,7 @@ class RetryPolicy:
         if isinstance(mr, bool) or not isinstance(mr, int) or mr < 0:
             raise InvalidParameterError("max_retries", "an integer >= 0", mr)
         for name in ("base", "cap", "max_hint"):
-            value = getattr(self, name)
-            if not _seconds(value):
-                raise InvalidParameterError(name, "a finite number of seconds >= 0", value)
+            checked_seconds(name, getattr(self, name), zero=True)
 
     def delay(self, attempt: int, hint: float | None, jitter: Jitter = _uniform) -> float:
         """Seconds to wait before retry number ``attempt + 1``."""
