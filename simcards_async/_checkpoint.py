@@ -227,6 +227,7 @@ class Checkpointer:
         self._query = query
         self._written = False
         self._done = False
+        self._closed = False
         fresh = (
             path is not None
             and resume_from is not None
@@ -344,7 +345,7 @@ class Checkpointer:
         ``ids`` are those of the records finished since the save before, appended to the
         ids file first.
         """
-        if self.path is None:
+        if self.path is None or self._closed:
             return
         if state is not None:
             point = msgspec.structs.replace(point, extra=await state())
@@ -356,7 +357,7 @@ class Checkpointer:
 
         For a consumer being stopped or cancelled, when pages it finished were not saved yet.
         """
-        if self.path is not None:
+        if self.path is not None and not self._closed:
             self._write(point, ids)
 
     def _write(self, point: Checkpoint, ids: Sequence[str]) -> None:
@@ -394,7 +395,7 @@ class Checkpointer:
         cancelled. Does nothing before the first save, or when nothing of the page went.
         """
         last = self._last
-        if self.path is None or last is None or last.complete or not ids:
+        if self.path is None or self._closed or last is None or last.complete or not ids:
             return
         before = last.page_ids if last.next_page == page else ()
         point = msgspec.structs.replace(last, next_page=page, page_ids=before + ids)
@@ -402,7 +403,12 @@ class Checkpointer:
         self._last = point
 
     def close(self) -> None:
-        """The stream is closed: remove the file if the listing was done and it is not kept."""
+        """The stream is closed: remove the file if the listing was done and it is not kept.
+
+        Nothing is written after: a reader's iterator collected later, say, must not
+        overwrite the checkpoint a new run of the same file has saved since.
+        """
+        self._closed = True
         if self._done and not self.keep and self.path is not None:
             Path(self.path).unlink(missing_ok=True)
             ids_path(self.path).unlink(missing_ok=True)  # kept by a save at the limit

@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -50,7 +50,7 @@ from ._models import RawRecord, SimCard, SimCardAction
 from ._page_stream import PageStream
 from ._query import Ordering
 from ._stats import Progress
-from ._stream import READ_ONCE, Producer, StateProvider, Stream
+from ._stream import Producer, ReadOnce, StateProvider, Stream
 
 __all__ = ["MergeStats", "MergedStream", "Tagged", "TaggedItems", "merge", "merge_tagged"]
 
@@ -70,42 +70,17 @@ class Tagged(Generic[T]):
     queries: tuple[int, ...]
 
 
-class TaggedItems(AsyncIterator[Tagged[T]]):
+class TaggedItems(ReadOnce[Tagged[T]]):
     """What ``tagged()`` and ``merge_tagged()`` return: each item once, with its queries.
 
-    The merge's async generator, read once like the merge itself: a second ``async for``,
-    or one after ``aclose()``, raises ``RuntimeError`` rather than yield nothing.
-    ``aclose()`` stops the merge's readers and requests, from any task: a reader in the
-    middle of it is told so (``RuntimeError``). Its ``item_type`` says it yields
-    ``Tagged`` pairs, so that ``export()`` (which writes records) refuses it before
-    anything is sent.
+    Read once, like the merge itself (see ``ReadOnce``); ``aclose()`` stops the merge's
+    readers and requests, from any task. Its ``item_type`` says it yields ``Tagged`` pairs,
+    so that ``export()`` (which writes records) refuses it before anything is sent.
     """
 
-    __slots__ = ("_begun", "_items", "_merged")
+    __slots__ = ()
 
     item_type = Tagged
-
-    def __init__(self, items: AsyncGenerator[Tagged[T], None], merged: Stream[Any, Any]) -> None:
-        self._items = items
-        self._merged = merged
-        self._begun = False
-
-    def __aiter__(self) -> TaggedItems[T]:
-        if self._begun:
-            raise RuntimeError(READ_ONCE)
-        return self
-
-    def __anext__(self) -> Awaitable[Tagged[T]]:
-        self._begun = True
-        return self._items.__anext__()  # the generator's own awaitable: nothing in between
-
-    async def aclose(self) -> None:
-        """Stop reading: the merge's readers and requests end, and so does a reader."""
-        await self._merged.aclose()  # a reader waiting in another task is told why
-        # Not begun: left as it is, so that a read says the merge was closed. Running: in
-        # another task's read, which ends it as it raises.
-        if self._begun and not getattr(self._items, "ag_running", False):
-            await self._items.aclose()
 
 
 @dataclass

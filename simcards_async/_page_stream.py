@@ -16,7 +16,6 @@ import warnings
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
-    Awaitable,
     Callable,
     Coroutine,
     Mapping,
@@ -33,7 +32,7 @@ from ._observe import Instruments
 from ._pagination import HANDOVER_PAGES, Delivery, Engine, FetchPage, Resume, Turn
 from ._query import ListQuery
 from ._stats import Progress, StreamStats
-from ._stream import Producer, StateProvider, Stream
+from ._stream import Producer, ReadOnce, StateProvider, Stream
 from ._throttle import AdaptiveLimiter
 
 __all__ = ["CHECKPOINT_EVERY", "PageStream", "Pages"]
@@ -197,12 +196,14 @@ class PageStream(Stream[Delivery[T], T]):
     def pages(self) -> Pages[T]:
         """Yield whole pages (items and meta) in order, repeats already removed."""
         self._check_typed()
-        return Pages(self._pages())
+        return Pages(self._pages(), self)
 
     async def _pages(self) -> AsyncGenerator[Page[T], None]:
-        async for _, page, _ in self._receive():
-            self.stats.items_yielded += len(page.data)
-            yield page
+        pages = self._receive()
+        async with contextlib.aclosing(pages):  # a stop is saved when the reader stops
+            async for _, page, _ in pages:
+                self.stats.items_yielded += len(page.data)
+                yield page
 
     def chunks(self, *, state: StateProvider | None = None) -> AsyncGenerator[Sequence[T], None]:
         """Yield each page's items, for exporters; ``state`` is kept in each checkpoint."""
@@ -328,6 +329,22 @@ class PageStream(Stream[Delivery[T], T]):
             await self._save_unsaved()
 
     def _stopped(self) -> None:
+        if self._checkpointer is None:
+            return
+        reading = self.stats.reading
+        try:
+            self._save_stop()
+        finally:
+            # The position saved is final: a reader that would go on through its page in
+            # hand (in another task, under aclose()) gets none of the rest of it, which the
+            # resume yields.
+            self.stats.settle()
+            if reading is not None:
+                for _ in reading[1]:
+                    pass
+
+    def _save_stop(self) -> None:
+        """Save where the reader stopped: the pages it finished, and what it took of the next."""
         cp = self._checkpointer
         if cp is None:
             return
@@ -419,29 +436,16 @@ class PageStream(Stream[Delivery[T], T]):
             warnings.warn(pending.pop(0), DriftWarning, stacklevel=5)
 
 
-class Pages(AsyncIterator[Page[T]]):
-    """What ``pages()`` returns: the stream's pages in order, and ``aclose()``.
+class Pages(ReadOnce[Page[T]]):
+    """What ``pages()`` returns: the stream's pages in order, read once, and ``aclose()``.
 
     Its ``item_type`` says it yields ``Page``s, so that ``export()`` (which writes records)
     refuses it before anything is sent: the stream itself is what to export.
     """
 
-    __slots__ = ("_pages",)
+    __slots__ = ()
 
     item_type = Page
-
-    def __init__(self, pages: AsyncGenerator[Page[T], None]) -> None:
-        self._pages = pages
-
-    def __aiter__(self) -> Pages[T]:
-        return self
-
-    def __anext__(self) -> Awaitable[Page[T]]:
-        return self._pages.__anext__()  # the generator's own awaitable: nothing in between
-
-    async def aclose(self) -> None:
-        """Stop reading: the stream's requests end, as at a ``break``."""
-        await self._pages.aclose()
 
 
 class _Fetch:

@@ -27,7 +27,15 @@ import abc
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -42,7 +50,15 @@ from ._stats import Progress
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["CLIENT_CLOSED", "READ_ONCE", "Producer", "StateProvider", "Stream", "first_error"]
+__all__ = [
+    "CLIENT_CLOSED",
+    "READ_ONCE",
+    "Producer",
+    "ReadOnce",
+    "StateProvider",
+    "Stream",
+    "first_error",
+]
 
 M = TypeVar("M")
 T = TypeVar("T")
@@ -150,6 +166,41 @@ class Producer(Generic[M]):
         self.stop()
 
 
+class ReadOnce(AsyncIterator[T]):
+    """A stream's reader handed out as an object (``pages()``, ``tagged()``): read once.
+
+    Wraps the async generator that reads the stream. Reading it again once it has ended
+    raises ``RuntimeError`` rather than yield nothing. ``aclose()`` closes the stream,
+    from any task: a reader in the middle is told so (``RuntimeError``) at its next step,
+    as one of the stream itself is. ``item_type`` (set by each subclass) says what it yields,
+    so that ``export()`` refuses what is not records before anything is sent.
+    """
+
+    __slots__ = ("_begun", "_items", "_stream")
+
+    item_type: type[Any]
+
+    def __init__(self, items: AsyncGenerator[T, None], stream: Stream[Any, Any]) -> None:
+        self._items = items
+        self._stream = stream
+        self._begun = False
+
+    def __aiter__(self) -> Self:
+        if self._begun and self._items.ag_frame is None:  # type: ignore[attr-defined]
+            raise RuntimeError(READ_ONCE)  # read to its end (or closed) already
+        return self
+
+    def __anext__(self) -> Awaitable[T]:
+        self._begun = True
+        return self._items.__anext__()  # the generator's own awaitable: nothing in between
+
+    async def aclose(self) -> None:
+        """Stop reading: the stream's requests end, and a reader in the middle is told."""
+        # The generator is left as it is: its next step (or a reader's in another task)
+        # finds the stream closed and raises, rather than end as if the listing had.
+        await self._stream.aclose()
+
+
 class Stream(abc.ABC, Generic[M, T]):
     """The consumer side shared by every stream: ``async with``, the receive loop, progress.
 
@@ -167,6 +218,7 @@ class Stream(abc.ABC, Generic[M, T]):
         self._progress_callbacks: list[Callable[[Progress], object]] = []
         self._read = False  # whether a reader has started: a second one would get nothing
         self._closed = False  # whether aclose() was called: a reader after it would too
+        self._reading = False  # whether a reader is in the middle (not stopped, not done)
 
     # --- what it yields --------------------------------------------------------------
 
@@ -263,8 +315,13 @@ class Stream(abc.ABC, Generic[M, T]):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop every request still in flight and release the connections."""
+        """Stop every request still in flight and release the connections.
+
+        A reader still in the middle (its iterator kept, or in another task) stops here:
+        where it got is recorded now, not when its iterator is collected.
+        """
         self._closed = True
+        self._stop()
         await self._producer.aclose()
 
     # --- the receive loop --------------------------------------------------------------
@@ -272,7 +329,7 @@ class Stream(abc.ABC, Generic[M, T]):
     async def _receive(self, state: StateProvider | None = None) -> AsyncGenerator[M, None]:
         """Yield what the producer hands over; raise its failure once it has run dry."""
         self._check_unread()
-        self._read = True
+        self._read = self._reading = True
         receive = self._producer.start()
         finished = closed = False
         try:
@@ -305,8 +362,14 @@ class Stream(abc.ABC, Generic[M, T]):
             if not finished:
                 # The consumer stopped early (break, exception, cancellation): so do we.
                 self._producer.stop()
-                self._stopped()
+                self._stop()
         await self._end(state, closed=closed)
+
+    def _stop(self) -> None:
+        """The reader stopped, or the stream was closed under it: record where, once."""
+        if self._reading:
+            self._reading = False
+            self._stopped()
 
     def _check_unread(self) -> None:
         """Refuse a second reader, or one after ``aclose()``: it would get nothing."""
@@ -324,8 +387,9 @@ class Stream(abc.ABC, Generic[M, T]):
             raise RuntimeError(CLIENT_CLOSED)
         if closed:
             # Not the end of the listing: say so, and keep the position as a stop does.
-            self._stopped()
+            self._stop()
             raise RuntimeError(CLOSED_UNDER_READER)
+        self._reading = False
         self._ended()
         error, self._producer.error = self._producer.error, None
         if error is not None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 import simcards_async as sc
@@ -590,3 +594,66 @@ async def test_a_page_taken_from_pages_counts_as_delivered_when_the_reader_stops
                     break
     rest = await client.sim_cards(page_size=100, resume_from=path).collect()
     assert [c.id for c in taken + rest] == [c.id for c in every]
+
+
+@pytest.mark.parametrize("read", ["items", "pages", "chunks"])
+async def test_a_retry_loop_over_a_checkpointed_stream_gets_every_record_once(
+    client: sc.SimCardsClient, tmp_path: Path, read: str
+) -> None:
+    """A job that fails now and then and resumes at once, in the same process: each run's
+    stop is saved when its ``async with`` ends (pages() saved it only when its generator was
+    collected, so the next run repeated pages).
+    """
+    path = tmp_path / "scan.json"
+    every = [c.id for c in await client.sim_cards(page_size=100).collect()]
+    failures = [150, 750, 1430]
+    got: list[str] = []
+
+    async def one_run() -> None:
+        async with client.sim_cards(page_size=100, checkpoint=path, resume_from=path) as s:
+            reader: AsyncIterable[Any] = (
+                s if read == "items" else s.pages() if read == "pages" else s.chunks()
+            )
+            async for x in reader:
+                got.extend([x.id] if read == "items" else [c.id for c in getattr(x, "data", x)])
+                if failures and len(got) >= failures[0]:
+                    failures.pop(0)
+                    raise KeyError(len(got))
+
+    for _ in range(len(failures) + 1):
+        with contextlib.suppress(KeyError):
+            await one_run()
+    assert got == every
+
+
+@pytest.mark.parametrize("read", ["items", "pages"])
+async def test_a_reader_kept_past_its_streams_close_saves_its_stop_at_the_close(
+    client: sc.SimCardsClient, tmp_path: Path, read: str
+) -> None:
+    """The reader's iterator outlives ``async with`` (a local kept): its stop is saved when
+    the stream closes, and dropping the iterator later writes nothing over a newer run's
+    checkpoint of the same file.
+    """
+    path = tmp_path / "scan.json"
+    every = [c.id for c in await client.sim_cards(page_size=100).collect()]
+    got: list[str] = []
+    async with client.sim_cards(page_size=100, checkpoint=path, resume_from=path) as s:
+        kept: AsyncIterator[Any] = aiter(s) if read == "items" else aiter(s.pages())
+        async for x in kept:
+            got.extend([x.id] if read == "items" else [c.id for c in x.data])
+            if len(got) >= 250:
+                break
+    assert json.loads(path.read_text())["next_page"] == 3  # saved at the close
+    async with client.sim_cards(page_size=100, checkpoint=path, resume_from=path) as s:
+        async for card in s:
+            got.append(card.id)
+            if len(got) >= 1000:
+                break
+    saved = path.read_bytes()
+    del kept
+    gc.collect()
+    await anyio.lowlevel.checkpoint()  # the asyncgen finaliser's aclose runs as a task
+    await anyio.lowlevel.checkpoint()
+    assert path.read_bytes() == saved
+    got += [c.id for c in await client.sim_cards(page_size=100, resume_from=path).collect()]
+    assert got == every

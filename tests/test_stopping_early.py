@@ -4,6 +4,7 @@ every request and task at once.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 from collections.abc import AsyncIterator
@@ -216,6 +217,45 @@ async def test_a_second_reader_of_a_stream_in_use_is_refused(
             rest.append(card)
     # The page in hand (100 cards) is read to its end; the next page is refused.
     assert [first, *rest] == everything[:100]
+
+
+@pytest.mark.parametrize("reader", ["pages", "tagged"])
+async def test_pages_and_tagged_closed_from_another_task_stop_their_reader(
+    client: SimCardsClient, reader: str
+) -> None:
+    """``aclose()`` of what ``pages()`` or ``tagged()`` returned, from another task while
+    its reader is in its loop body: the reader's next step raises, instead of its loop
+    ending as if the listing had (or ``aclose`` raising "generator is already running").
+    """
+    stream = client.sim_cards(page_size=100)
+    handed = stream.pages() if reader == "pages" else merge(stream).tagged()
+    first = asyncio.Event()
+    closed = asyncio.Event()
+    steps = 0
+
+    async def read() -> None:
+        nonlocal steps
+        async for _ in handed:
+            steps += 1
+            first.set()
+            await closed.wait()
+
+    task = asyncio.create_task(read())
+    await first.wait()
+    await handed.aclose()
+    closed.set()
+    with pytest.raises(RuntimeError, match="while it was being read"):
+        await task
+    assert steps < (CARDS // 100 if reader == "pages" else CARDS)
+
+
+async def test_pages_read_to_the_end_says_so_when_read_again(client: SimCardsClient) -> None:
+    """The object ``pages()`` returned, read again after its end, yielded nothing."""
+    pages = client.sim_cards(page_size=100).pages()
+    assert [len(page.data) async for page in pages]
+    with pytest.raises(RuntimeError, match="read already"):
+        async for _ in pages:
+            pass
 
 
 async def test_a_stream_closed_under_its_reader_says_so(
