@@ -222,6 +222,8 @@ class Checkpointer:
         if path is not None:
             _check_writable_path(path)
         self.path = path
+        #: The checkpoint this scan was asked to continue, if any.
+        self.resume_from = resume_from
         self.keep = keep
         self._fingerprint = fingerprint(query)
         self._query = query

@@ -1302,6 +1302,15 @@ async def export(
     if stream is not None and checkpointing:
         checkpoint = stream.checkpoint
         resume = _resumed_output(stream, target, fmt)
+    elif stream is not None and "export" in (stream.resumed_state or {}):
+        # Its partial output (or its finished one) would be replaced by the rest alone.
+        raise InvalidParameterError(
+            "resume_from",
+            "with checkpoint= as well when exporting: this checkpoint's export wrote part of "
+            "its output, which only a checkpointed export continues (pass checkpoint= the "
+            "same file)",
+            stream.resumed_from,
+        )
     try:
         out = _Output(target, keep_partial=checkpointing, resume=resume, checkpoint=checkpoint)
         job = _Job(out, fmt, resolved)
@@ -1369,7 +1378,7 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
             "a checkpoint of an export that stopped before its end; this one's export "
             f"finished ({stream.resumed_items:,} records written to {state.get('target')!r}), "
             "so delete it to export again",
-            stream.checkpoint,
+            stream.resumed_from,
         )
     return _Partial(
         partial=str(state["partial"]), size=int(state["size"]), items=stream.resumed_items

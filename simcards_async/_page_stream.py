@@ -156,6 +156,12 @@ class PageStream(Stream[Delivery[T], T]):
         return self._resumed_items
 
     @property
+    def resumed_from(self) -> str | os.PathLike[str] | None:
+        """The checkpoint file this stream continues, if it does."""
+        cp = self._checkpointer
+        return cp.resume_from if self._resumed is not None and cp is not None else None
+
+    @property
     def resumed_finished(self) -> bool:
         """Whether the checkpoint this stream continues says its scan had finished.
 

@@ -266,6 +266,11 @@ class Stream(abc.ABC, Generic[M, T]):
         return 0
 
     @property
+    def resumed_from(self) -> str | os.PathLike[str] | None:
+        """The checkpoint file this stream continues, if it does."""
+        return None
+
+    @property
     def resumed_finished(self) -> bool:
         """Whether the checkpoint this stream continues says its scan had finished.
 

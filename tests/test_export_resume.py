@@ -268,3 +268,31 @@ async def test_cli_export_stopped_by_its_limit_removes_its_checkpoint(tmp_path: 
             assert len(target.read_bytes().splitlines()) == 120
             assert not point.exists()
             assert not ids_path(point).exists()
+
+
+async def test_an_exports_checkpoint_resumed_without_a_checkpoint_is_refused(
+    tmp_path: Path,
+) -> None:
+    """``resume_from=`` an export's checkpoint without ``checkpoint=``: the export wrote only
+    the rest over the output (nothing at all after a finished one). Refused, naming
+    resume_from and its file, before anything is sent or written; the refusal of a finished
+    export names the checkpoint it continues, not the new one.
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4) as server,
+        sc.SimCardsClient(KEY, server.url) as client,
+    ):
+        await sc.export(client.sim_cards(page_size=100, limit=250, checkpoint=point), target)
+        written = target.read_bytes()
+        sent = len(server.requests)
+        for stream in (
+            client.sim_cards(page_size=100, resume_from=point),
+            client.sim_cards(page_size=100, resume_from=point, checkpoint=tmp_path / "new.json"),
+        ):
+            with pytest.raises(sc.InvalidParameterError) as caught:
+                await sc.export(stream, target)
+            assert caught.value.parameter == "resume_from"
+            assert caught.value.value == point
+        assert len(server.requests) == sent
+    assert target.read_bytes() == written
