@@ -347,37 +347,56 @@ def origin_of(base_url: str) -> str:
 
 
 def check_base_url(base_url: object) -> str:
-    """Refuse a base URL that would send the key in clear to a host that is not loopback."""
+    """Refuse a base URL that would send the key in clear to a host that is not loopback.
+
+    Or one with credentials, a query, a fragment or a control character in it. A refused
+    URL is shown with any ``user:password@`` masked, whatever the reason.
+    """
     allowed = "an https:// URL (plain http:// only for a loopback host such as 127.0.0.1)"
     if not isinstance(base_url, str):
         raise InvalidParameterError("base_url", allowed, base_url)
+    shown = _masked(base_url)
+    if not base_url.isprintable() or any(ch.isspace() for ch in base_url):
+        # aiohttp refuses them at the first request, with a bare ValueError.
+        raise InvalidParameterError(
+            "base_url", f"{allowed}, with no spaces or control characters", shown
+        )
     try:
         parts = urlsplit(base_url)
         parts.port  # noqa: B018  (raises ValueError for a port out of range)
         origin_of(base_url)
     except ValueError as exc:  # a port out of range, a bracket left open: say which
+        detail = str(exc)
+        if shown != base_url:  # the parser's words may quote the URL: mask them too
+            detail = detail.replace(base_url, shown)
         raise InvalidParameterError(
-            "base_url", f"{allowed}; it does not parse ({exc})", base_url
+            "base_url", f"{allowed}; it does not parse ({detail})", shown
         ) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidParameterError("base_url", allowed, base_url)
+        raise InvalidParameterError("base_url", allowed, shown)
     if "@" in parts.netloc:
-        # Not echoed: what is before the @ may be a password.
-        host = parts.netloc.rpartition("@")[2]
-        shown = parts._replace(netloc=f"***@{host}").geturl()
         raise InvalidParameterError(
             "base_url", f"{allowed}, with no user:password@ (the API key is the credential)", shown
         )
     if "?" in base_url or "#" in base_url:
         # Every page's URL is the base URL and a path: a query or fragment would split it.
         raise InvalidParameterError(
-            "base_url", f"{allowed}, with no ?query or #fragment (filters are arguments)", base_url
+            "base_url", f"{allowed}, with no ?query or #fragment (filters are arguments)", shown
         )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise InvalidParameterError(
-            "base_url", allowed + ", so the API key is never sent unencrypted; use https", base_url
+            "base_url", allowed + ", so the API key is never sent unencrypted; use https", shown
         )
     return base_url.rstrip("/")
+
+
+def _masked(url: str) -> str:
+    """``url`` with what is before an ``@`` in its authority masked: it may be a password."""
+    scheme, sep, rest = url.partition("//")
+    authority, slash, path = rest.partition("/")
+    if not sep or "@" not in authority:
+        return url
+    return f"{scheme}//***@{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _is_loopback(host: str) -> bool:

@@ -301,14 +301,21 @@ def test_an_empty_or_unparsable_base_url_is_refused_saying_why(
         ("https://api.example.com/v2?region=eu", "?query"),
         ("https://api.example.com/v2#top", "#fragment"),
         ("https://api.example.com/v2?", "?query"),
+        ("https://user:secret@api.example.com:99999/v2", "does not parse"),
+        ("ftp://user:secret@api.example.com/v2", "an https:// URL"),
+        ("https://user:secret@[::1/v2", "does not parse"),
+        ("http://127.0.0.1:8080/v2\x00", "control characters"),
+        ("http://127.0.0.1:8080/v\x1b[31m2", "control characters"),
+        ("https://api.example.com/v 2", "spaces"),
     ],
 )
 def test_a_base_url_with_credentials_a_query_or_a_fragment_is_refused(
     base_url: str, says: str
 ) -> None:
     """A user:password@ in the base URL failed at the first request with aiohttp's bare
-    ValueError; a ?query or #fragment was kept and mangled every page's URL. Refused when
-    the client is made, naming base_url and what it accepts (and not echoing a password).
+    ValueError, and so did a control character; a ?query or #fragment was kept and mangled
+    every page's URL. Refused when the client is made, naming base_url and what it accepts,
+    never echoing a password, whichever check refuses the URL.
     """
     with pytest.raises(InvalidParameterError, match=re.escape(says)) as caught:
         SimCardsClient(KEY, base_url)
