@@ -61,6 +61,12 @@ R = TypeVar("R", SimCard, SimCardAction, RawRecord)
 #: The smallest ``max_response_bytes``: below it not even an error answer fits.
 _MIN_RESPONSE_BYTES = 1024
 
+#: Why a client refuses to open its connections outside an event loop.
+NO_LOOP = (
+    "a SimCardsClient opens its connections in a running event loop: make its first stream "
+    "(or enter 'async with SimCardsClient(...)') inside an async function"
+)
+
 #: Why a client opened in one event loop refuses to run in another.
 OTHER_LOOP = (
     "this SimCardsClient was opened in another event loop (an earlier asyncio.run()?), "
@@ -219,6 +225,8 @@ class SimCardsClient:
                     None,
                 )
             if self._session is None:
+                if self._loop is None:  # aiohttp's bare "no running event loop" else
+                    raise RuntimeError(NO_LOOP)
                 self._session = new_session(self.max_concurrency)
             secrets = Secrets(self._api_key)
             self._transport_ = Transport(

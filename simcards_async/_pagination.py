@@ -354,7 +354,8 @@ class DriftLog:
                 f"{repeats} repeat{'' if repeats == 1 else 's'} dropped, "
                 f"{short} short page{'' if short == 1 else 's'}; stats.drift has the final "
                 f"counts){moved}; records deleted or moved during the scan may have been "
-                "missed (rescan=True reads the listing again for them)"
+                "missed (rescan=True, on a stream with no checkpoint, reads the listing again "
+                "for them)"
             )
 
     def warn(self, message: str) -> None:

@@ -93,3 +93,18 @@ def test_a_client_used_in_a_second_event_loop_says_why() -> None:
         first.run_until_complete(client.aclose())
         first.close()
         second.close()
+
+
+def test_a_stream_made_outside_any_event_loop_says_where_to_make_it() -> None:
+    """The first stream of a client, made before any event loop runs, failed with aiohttp's
+    bare "no running event loop"; it says what to do, and the client can still be used.
+    """
+    client = sc.SimCardsClient(KEY, "http://127.0.0.1:9/v2")  # never reached
+    with pytest.raises(RuntimeError, match="inside an async function"):
+        client.sim_cards()
+
+    async def inside() -> None:
+        async with client:
+            client.sim_cards()
+
+    asyncio.run(inside())
