@@ -307,8 +307,9 @@ class PageStream(Stream[Delivery[T], T]):
         self._page = None
         carry, self._carry = self._carry, ()
         if number == self._engine.plan.cut:
-            # ``limit`` ended the scan inside this page: a run with a larger limit reads
-            # the rest of it, so it is not finished; its ids are carried like a resumed page's.
+            # ``limit`` ended the scan in this page: a run with a larger limit reads it again
+            # (its rest, or records deletes moved into it), so it is not finished; its ids
+            # are carried like a resumed page's.
             self._carry, self._carry_page = carry + tuple(ids), number
             return
         self._items_done += len(carry) + len(page.data)

@@ -219,7 +219,7 @@ class ReadPlan:
         self.end: int | None = None
         #: Items handed over so far (across a resume and a re-scan).
         self.delivered = 0
-        #: The page the limit cut short (the rest of it is still to read), if it did.
+        #: The page the limit ended the scan in (whatever is left of it is still to read).
         self.cut: int | None = None
         #: The last page one pass may read (see ``plan``); None without meta.
         self.bound: int | None = None
@@ -682,9 +682,12 @@ class Engine(Generic[T]):
         self.drift.report()
         self.drift.delivered(page, served)
         room = plan.room()
-        if room is not None and len(items) > room:
-            items, ids = items[:room], ids[:room]
+        if room is not None and len(items) >= room:
+            # The limit ends the scan in this page. Its rest is still to read, and so are
+            # records that deletes move into it before a resume with a larger limit.
             plan.cut = number
+            if len(items) > room:
+                items, ids = items[:room], ids[:room]
         if items is not page.data:
             page = msgspec.structs.replace(page, data=items)
         if items:
