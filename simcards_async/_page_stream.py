@@ -90,9 +90,8 @@ class PageStream(Stream[Delivery[T], T]):
         self._page_number = 0
         self._saved_once = False
         #: The last page the consumer finished (its number, the ids carried before it, its
-        #: ids), or what the resumed checkpoint says of it.
+        #: ids); None before one is.
         self._finished: tuple[int, tuple[str, ...], list[str]] | None = None
-        self._resumed_last_ids = point.last_ids if point else ()
         #: The last page the consumer finished since the last save (its number, the ids
         #: carried before it, the ids of its items) and the state to save with it; None when saved.
         self._unsaved: tuple[int, tuple[str, ...], list[str]] | None = None
@@ -280,7 +279,7 @@ class PageStream(Stream[Delivery[T], T]):
     async def _received(self, message: Delivery[T], state: StateProvider | None) -> None:
         self._flush_warnings()
         number, page, _ = message
-        if state is None:
+        if state is None and self._checkpointer is not None:
             # What the reader takes of it counts as delivered should it stop: the items
             # yielded, or the whole page from pages() and chunks(). An exporter (state)
             # resumes from its last save instead, its output cut back to it.
@@ -336,11 +335,12 @@ class PageStream(Stream[Delivery[T], T]):
             await self._save_unsaved()
 
     def _stopped(self) -> None:
-        if self._checkpointer is None:
+        cp = self._checkpointer
+        if cp is None:
             return
         reading = self.stats.reading
         try:
-            self._save_stop()
+            self._save_stop(cp)
         finally:
             # The position saved is final: a reader that would go on through its page in
             # hand (in another task, under aclose()) gets none of the rest of it, which the
@@ -350,11 +350,8 @@ class PageStream(Stream[Delivery[T], T]):
                 for _ in reading[1]:
                     pass
 
-    def _save_stop(self) -> None:
+    def _save_stop(self, cp: Checkpointer) -> None:
         """Save where the reader stopped: the pages it finished, and what it took of the next."""
-        cp = self._checkpointer
-        if cp is None:
-            return
         if self._unsaved is not None:
             if self._unsaved_state is not None:
                 # An exporter's state cannot be awaited here: the last save stands (its
@@ -380,20 +377,18 @@ class PageStream(Stream[Delivery[T], T]):
             return
         if not self._engine.plan.reached_limit():
             await self._save(0, (), state, complete=True)
-        elif self._carry or self._finished is None:
-            # ``limit`` stopped the scan, not the listing, inside a page (or before this run
-            # finished any): a run with a larger limit goes on with the rest of that page.
+        else:
+            # ``limit`` stopped the scan, not the listing, in the page its ids are carried
+            # of (see ``_consumed``; the resumed one, if this run reached no other): a run
+            # with a larger limit reads that page again and goes on.
             await self._save(
                 self._carry_page, self._last_ids(), state, page_ids=self._carry, limited=True
             )
-        else:  # ... at the end of a page: a larger limit goes on with the next
-            number, carry, ids = self._finished
-            await self._save(number + 1, _ids(carry, ids), state, limited=True)
 
     def _last_ids(self) -> tuple[str, ...]:
         """The ids of the last page the consumer finished, which guard a resume's seam."""
         if self._finished is None:
-            return self._resumed_last_ids
+            return self._resumed.last_ids if self._resumed is not None else ()
         _, carry, ids = self._finished
         return _ids(carry, ids)
 
