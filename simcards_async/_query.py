@@ -82,6 +82,11 @@ class Predicate:
     how: str
     values: tuple[str, ...]
 
+    @classmethod
+    def same_uuid(cls, field: str, uuid: str) -> Predicate:
+        """``item.<field>`` is ``uuid`` in any case: kept in lower case, as ``"uuid"`` wants."""
+        return cls(field, "uuid", (uuid.lower(),))
+
     def __call__(self, item: object) -> bool:
         got: Any = getattr(item, self.field, None)
         if self.field == "status":
@@ -316,7 +321,7 @@ def sim_cards_query(
     if sim_card_group_id is not None:
         group = _uuid("sim_card_group_id", sim_card_group_id)
         filters.append(("filter[sim_card_group_id]", group))
-        tests.append(Predicate("sim_card_group_id", "uuid", (group.lower(),)))
+        tests.append(Predicate.same_uuid("sim_card_group_id", group))
     if _bool("include_sim_card_group", include_sim_card_group):
         filters.append(("include_sim_card_group", "true"))
     order = None if sort is None else Ordering.of(_choice("sort", sort, SIM_CARD_SORTS))
@@ -341,7 +346,7 @@ def sim_card_actions_query(
     if sim_card_id is not None:
         card = _uuid("sim_card_id", sim_card_id)
         filters.append(("filter[sim_card_id]", card))
-        tests.append(Predicate("sim_card_id", "uuid", (card.lower(),)))
+        tests.append(Predicate.same_uuid("sim_card_id", card))
     if status is not None:
         state = _choice("status", status, SIM_CARD_ACTION_STATUSES)
         filters.append(("filter[status]", state))
@@ -349,7 +354,7 @@ def sim_card_actions_query(
     if bulk_sim_card_action_id is not None:
         bulk = _uuid("bulk_sim_card_action_id", bulk_sim_card_action_id)
         filters.append(("filter[bulk_sim_card_action_id]", bulk))
-        tests.append(Predicate("bulk_sim_card_action_id", "uuid", (bulk.lower(),)))
+        tests.append(Predicate.same_uuid("bulk_sim_card_action_id", bulk))
     if action_type is not None:
         kind = _choice("action_type", action_type, SIM_CARD_ACTION_TYPES)
         filters.append(("filter[action_type]", kind))
