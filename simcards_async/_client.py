@@ -29,6 +29,7 @@ from ._models import (
     RawRecord,
     SimCard,
     SimCardAction,
+    check_record_types,
     decode_raw_page,
     decode_raw_sim_card_page_by_amount,
     decode_sim_card,
@@ -497,10 +498,7 @@ def _answering(
             raise msgspec.ValidationError(
                 f"the record asked for is {str(asked)!r}, the answer holds {record.id!r}"
             )
-        if record.record_type not in (None, record_type):
-            raise msgspec.ValidationError(
-                f"a {record_type} was asked for, the answer holds a {record.record_type!r}"
-            )
+        check_record_types((record,), record_type)
         return record
 
     return decode_one

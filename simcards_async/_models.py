@@ -325,8 +325,8 @@ def check_record_types(records: Sequence[Any], record_type: str) -> None:
     for record in _ends(records):
         if record.record_type not in (None, record_type):
             raise msgspec.ValidationError(
-                f"a listing of {record_type} records holds a {record.record_type!r} record "
-                f"(id {record.id!r})"
+                f"a {record_type} was asked for, the answer holds a {record.record_type!r} "
+                f"record (id {record.id!r})"
             )
 
 
