@@ -279,6 +279,11 @@ class Checkpointer:
             and Path(self.path).is_file()
         )
 
+    @property
+    def _writing(self) -> bool:
+        """Whether a save writes a file: there is a path, and the stream is not closed."""
+        return self.path is not None and not self._closed
+
     def point(
         self,
         *,
@@ -347,7 +352,7 @@ class Checkpointer:
         ``ids`` are those of the records finished since the save before, appended to the
         ids file first.
         """
-        if self.path is None or self._closed:
+        if not self._writing:
             return
         if state is not None:
             point = msgspec.structs.replace(point, extra=await state())
@@ -359,7 +364,7 @@ class Checkpointer:
 
         For a consumer being stopped or cancelled, when pages it finished were not saved yet.
         """
-        if self.path is not None and not self._closed:
+        if self._writing:
             self._write(point, ids)
 
     def _write(self, point: Checkpoint, ids: Sequence[str]) -> None:
@@ -397,8 +402,9 @@ class Checkpointer:
         cancelled. Does nothing before the first save, or when nothing of the page went.
         """
         last = self._last
-        if self.path is None or self._closed or last is None or last.complete or not ids:
+        if not self._writing or last is None or last.complete or not ids:
             return
+        assert self.path is not None  # noqa: S101  (_writing says so)
         before = last.page_ids if last.next_page == page else ()
         point = msgspec.structs.replace(last, next_page=page, page_ids=before + ids)
         save_checkpoint(self.path, point)
