@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from simcards_async.testing._server import close_runner
+from simcards_async.testing._server import close_runner, track_connections
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -46,6 +46,7 @@ async def serve(
     # instead of holding the test for aiohttp's default 60 s.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
     await runner.setup()
+    track_connections(runner)
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

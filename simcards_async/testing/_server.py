@@ -166,11 +166,12 @@ class MockTelnyxServer:
             app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
         )
         await runner.setup()
+        track_connections(runner)
         try:
             site = web.TCPSite(runner, self._host, self._port)
             await site.start()
         except BaseException:
-            await runner.cleanup()
+            await close_runner(runner)
             raise
         self._runner = runner
         self._closing.clear()
@@ -608,6 +609,38 @@ class MockTelnyxServer:
             params.errors.append(error_object(422, detail, "id"))
 
 
+#: Loop turns from accepting a socket to its ``connection_made``, and one to spare.
+_ACCEPT_TURNS = 3
+#: Transports kept before those closed are let go of.
+_PRUNE_AT = 256
+
+#: The transports each runner's server made, from ``track_connections`` on, held until
+#: closed: one left unclosed must stay reachable to be ended (the collector would warn).
+#: Keyed by ``id(runner)`` (an AppRunner takes no weak reference), until its close.
+_MADE: dict[int, list[asyncio.Transport]] = {}
+
+
+def track_connections(runner: web.AppRunner) -> None:
+    """Keep every transport ``runner``'s server makes, for ``close_runner`` to end.
+
+    Called right after ``runner.setup()``: a connection that leaves aiohttp's list of
+    connections by any path unclosed is still ended at the close.
+    """
+    server = runner.server
+    if server is None:
+        return
+    kept = _MADE.setdefault(id(runner), [])
+    made = server.connection_made
+
+    def connection_made(handler: Any, transport: asyncio.Transport) -> None:  # noqa: ANN401
+        if len(kept) >= _PRUNE_AT:  # a long-lived server: let go of those closed
+            kept[:] = [t for t in kept if not t.is_closing()]
+        kept.append(transport)
+        made(handler, transport)
+
+    server.connection_made = connection_made  # type: ignore[method-assign]
+
+
 async def close_runner(runner: web.AppRunner) -> None:
     """``runner.cleanup()``, and every connection's socket closed by the time it returns.
 
@@ -615,25 +648,23 @@ async def close_runner(runner: web.AppRunner) -> None:
     that went away) stays open until the write fails, which needs more turns of the loop.
     If the loop ends first (``asyncio.run`` returning), the socket is left for the garbage
     collector, and its ResourceWarning surfaces later, anywhere. Aborting what is left and
-    letting the loop run the close callbacks once ends them here.
+    letting the loop run the close callbacks once ends them here. A connection accepted
+    while the server shuts down is dropped from aiohttp's list unclosed (``Server.shutdown``
+    clears the list after closing those it had): ``track_connections`` keeps it too.
     """
     server = runner.server
+    if server is not None and id(runner) not in _MADE:
+        track_connections(runner)
+    kept = _MADE.pop(id(runner), [])
     transports = [h.transport for h in server.connections] if server is not None else []
-    if server is not None:
-        # A connection accepted while the server shuts down is dropped from its list
-        # unclosed (``Server.shutdown`` clears the list after closing those it had): its
-        # socket is kept here too.
-        made = server.connection_made
-
-        def connection_made(handler: Any, transport: asyncio.Transport) -> None:  # noqa: ANN401
-            transports.append(transport)
-            made(handler, transport)
-
-        server.connection_made = connection_made  # type: ignore[method-assign]
     try:
         await runner.cleanup()
-        await asyncio.sleep(0)  # a connection accepted last is made now, and kept above
+        # A connection accepted in cleanup's last loop turn is made two turns later (asyncio
+        # starts a task that creates the transport, which then calls ``connection_made``).
+        for _ in range(_ACCEPT_TURNS):
+            await asyncio.sleep(0)
     finally:  # cancelled or not: a cancelled close must not leave the sockets behind either
+        transports += kept
         for transport in transports:
             if transport is not None:
                 transport.abort()  # a no-op for one already closed
