@@ -32,7 +32,7 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import anyio.to_thread
 import msgspec
@@ -134,14 +134,39 @@ def save_checkpoint(path: str | os.PathLike[str], point: Checkpoint) -> None:
     the new checkpoint whole; a power cut may leave an older one, or a broken one,
     which ``load_checkpoint`` refuses.
     """
-    target = Path(path)
-    temp = _temp_beside(target)
+    _replace(path, _temp_beside(Path(path)), msgspec.json.encode(point))
+
+
+def _replace(target: str | os.PathLike[str], temp: Path, data: bytes) -> None:
+    """Replace ``target`` by a file holding ``data``, written as ``temp`` and renamed."""
     try:
-        temp.write_bytes(msgspec.json.encode(point))
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_BINARY, 0o666)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
         temp.replace(target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to the file open at ``fd`` (one call, as a rule)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+class _Files(NamedTuple):
+    """What one save writes: the checkpoint, its bytes, and the ids it appends (None: none)."""
+
+    point: Checkpoint
+    body: bytes
+    appended: bytes | None
 
 
 def _earlier_ids(resume_from: str | os.PathLike[str], size: int) -> Path:
@@ -245,6 +270,13 @@ class Checkpointer:
         self._earlier: tuple[Path, int] | None = None
         #: Whether a save must first copy them (resumed from another checkpoint file).
         self._copy_earlier = False
+        #: Whether the ids file holds ``_ids_size`` bytes exactly (unknown before the
+        #: first save: a crash may have left more).
+        self._ids_exact = False
+        #: Ids a failed save was to append (encoded): the next save appends them first.
+        self._pending = b""
+        #: The temporary file each save writes, then renames over the checkpoint.
+        self._temp: Path | None = None
         if self.resumed is not None and self.resumed.ids_size:
             assert resume_from is not None  # noqa: S101  (resumed from it)
             self._earlier = (
@@ -356,8 +388,16 @@ class Checkpointer:
             return
         if state is not None:
             point = msgspec.structs.replace(point, extra=await state())
-        # A file written and renamed: in a thread, not on the loop every other task shares.
-        await anyio.to_thread.run_sync(self._write, point, ids)
+        # Encoded here, written in a thread: the worker takes the interpreter's lock back
+        # after each system call, in turns with the loop's busy thread, so it encodes
+        # nothing and makes no call the writes do not need.
+        files = self._encode(point, ids)
+        try:
+            await anyio.to_thread.run_sync(self._write, files)
+        except BaseException:
+            self._unsaved(files)
+            raise
+        self._saved(files)
 
     def save_now(self, point: Checkpoint, ids: Sequence[str] = ()) -> None:
         """Save ``point`` synchronously, with no exporter's state.
@@ -365,35 +405,77 @@ class Checkpointer:
         For a consumer being stopped or cancelled, when pages it finished were not saved yet.
         """
         if self._writing:
-            self._write(point, ids)
+            files = self._encode(point, ids)
+            try:
+                self._write(files)
+            except BaseException:
+                self._unsaved(files)
+                raise
+            self._saved(files)
 
-    def _write(self, point: Checkpoint, ids: Sequence[str]) -> None:
+    def _encode(self, point: Checkpoint, ids: Sequence[str]) -> _Files:
+        """What a save writes: the ids appended (if any), then the checkpoint's bytes."""
         assert self.path is not None  # noqa: S101  (callers check)
         if point.complete:
-            # Done: a resume yields nothing, and needs no ids.
-            ids_path(self.path).unlink(missing_ok=True)
-            self._ids_size = 0
-        elif ids or self._copy_earlier:
-            self._append_ids(ids)
-        point = msgspec.structs.replace(point, ids_size=self._ids_size)
-        save_checkpoint(self.path, point)
+            # Done: a resume yields nothing, and needs no ids (the file is removed).
+            appended, size = None, 0
+        elif ids or self._copy_earlier or self._pending:
+            appended = self._pending + (msgspec.json.encode(ids) + b"\n" if ids else b"")
+            size = self._ids_size + len(appended)
+            if self._copy_earlier and self._earlier is not None:
+                size += self._earlier[1]
+        else:
+            appended, size = None, self._ids_size
+        point = msgspec.structs.replace(point, ids_size=size)
+        return _Files(point, msgspec.json.encode(point), appended)
+
+    def _write(self, files: _Files) -> None:
+        """Write a save's files, with as few system calls as it takes (in a worker thread)."""
+        assert self.path is not None  # noqa: S101  (callers check)
+        ids_file = ids_path(self.path)
+        if files.point.complete:
+            ids_file.unlink(missing_ok=True)
+        elif files.appended is not None:
+            data = files.appended
+            if self._copy_earlier and self._earlier is not None:
+                source, size = self._earlier
+                with source.open("rb") as earlier:
+                    copied = earlier.read(size)
+                if len(copied) < size:  # cut since the scan began: no exact count to carry
+                    raise InvalidParameterError(
+                        "resume_from", "a checkpoint whose ids file is whole (it is short)", source
+                    )
+                data = copied + data
+            self._append_ids(ids_file, data)
+        if self._temp is None:
+            self._temp = _temp_beside(Path(self.path))
+        _replace(self.path, self._temp, files.body)
+
+    def _append_ids(self, path: Path, data: bytes) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _O_BINARY, 0o666)
+        try:
+            if not self._ids_exact:
+                # What a save counted, no more: bytes a crash (or a failed save) left
+                # after it are cut off, so that the append starts at ``_ids_size``.
+                os.ftruncate(fd, self._ids_size)
+            self._ids_exact = False  # until this save is done
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+
+    def _unsaved(self, files: _Files) -> None:
+        """A save failed: the next one appends its ids (their records were delivered)."""
+        if files.appended is not None:
+            self._pending = files.appended
+
+    def _saved(self, files: _Files) -> None:
+        """A save's files are written: it is what a resume continues from now."""
+        point = files.point
+        self._pending = b""
+        self._copy_earlier = self._copy_earlier and files.appended is None
+        self._ids_size, self._ids_exact = point.ids_size, True
         self._last, self._written = point, True
         self._done = point.complete or point.limited  # the scan asked for no more
-
-    def _append_ids(self, ids: Sequence[str]) -> None:
-        assert self.path is not None  # noqa: S101  (callers check)
-        data = msgspec.json.encode(ids) + b"\n" if ids else b""
-        if self._copy_earlier and self._earlier is not None:
-            source, size = self._earlier
-            with source.open("rb") as earlier:
-                data = earlier.read(size) + data
-            self._copy_earlier = False
-        with ids_path(self.path).open("ab") as file:
-            # What a save counted, no more: bytes a crash left after it are cut off.
-            file.truncate(self._ids_size)
-            file.seek(self._ids_size)
-            file.write(data)
-        self._ids_size += len(data)
 
     def save_position(self, page: int, ids: tuple[str, ...]) -> None:
         """The consumer stopped in the middle of ``page``: note the ids of it that it got.
@@ -417,8 +499,14 @@ class Checkpointer:
         overwrite the checkpoint a new run of the same file has saved since.
         """
         self._closed = True
-        if self._done and not self.keep and self.path is not None:
+        if self.path is None:
+            return
+        if self._done and not self.keep:
             Path(self.path).unlink(missing_ok=True)
             ids_path(self.path).unlink(missing_ok=True)  # kept by a save at the limit
             self._written = False
             self.resumed = None
+        elif not Path(self.path).is_file():
+            # No checkpoint counts the ids beside (a save failed after its append, say):
+            # nothing can resume from them.
+            ids_path(self.path).unlink(missing_ok=True)

@@ -519,6 +519,54 @@ def test_bytes_a_crash_left_past_the_checkpoint_are_cut_off(tmp_path: Path) -> N
     assert ids_path(path).read_bytes() == b'["a"]\n["b"]\n'
 
 
+def test_the_ids_of_a_failed_save_are_appended_by_the_next(tmp_path: Path) -> None:
+    """A save whose checkpoint could not be written: its ids (records delivered all the same)
+    are appended once by the next save, which cuts off what the failed one left.
+    """
+    query, path = sim_cards_query(), tmp_path / "scan.json"
+    cp = Checkpointer(query, path)
+    _saved(cp, 2, ["a"])
+    path.unlink()
+    path.mkdir()  # the rename onto it fails, after the ids were appended
+    with pytest.raises(IsADirectoryError):
+        _saved(cp, 3, ["lost"])
+    assert ids_path(path).read_bytes() == b'["a"]\n["lost"]\n'
+    path.rmdir()
+    with ids_path(path).open("ab") as file:
+        file.write(b'["half')  # as if the failed save's append had been cut short
+    _saved(cp, 4, ["b"])
+    assert ids_path(path).read_bytes() == b'["a"]\n["lost"]\n["b"]\n'
+    resumed = Checkpointer(query, path, resume_from=path)
+    assert list(resumed.earlier_ids()) == [["a"], ["lost"], ["b"]]
+    # No temporary file left behind by the failed save.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.json", "scan.json.ids"]
+
+
+def test_ids_no_checkpoint_counts_are_removed_at_close(tmp_path: Path) -> None:
+    """The first save failed after its append: at close, nothing refers to the ids file."""
+    query, path = sim_cards_query(), tmp_path / "scan.json"
+    cp = Checkpointer(query, path)
+    path.mkdir()  # the rename onto it fails
+    with pytest.raises(IsADirectoryError):
+        _saved(cp, 2, ["a"])
+    assert ids_path(path).is_file()
+    cp.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["scan.json"]  # the directory alone
+
+
+def test_a_resume_whose_earlier_ids_file_was_cut_since_is_refused(tmp_path: Path) -> None:
+    """Carrying the ids over to another file: one cut short meanwhile is refused, naming
+    resume_from, not copied short (the new checkpoint would count ids it does not hold).
+    """
+    query, old, new = sim_cards_query(), tmp_path / "old.json", tmp_path / "new.json"
+    _saved(Checkpointer(query, old), 2, ["a", "b"])
+    moved = Checkpointer(query, new, resume_from=old)
+    ids_path(old).write_bytes(b'["a"]\n')
+    with pytest.raises(sc.InvalidParameterError, match=r"resume_from.*ids file is whole"):
+        _saved(moved, 3, ["c"])
+    assert not new.exists()
+
+
 def test_a_resume_into_another_checkpoint_file_carries_the_ids_over(tmp_path: Path) -> None:
     """resume_from one file, checkpoint to another: the new file counts the earlier ids too."""
     query, old, new = sim_cards_query(), tmp_path / "old.json", tmp_path / "new.json"
