@@ -404,8 +404,9 @@ def _add_common_flags(common: argparse.ArgumentParser) -> None:
     output.add_argument(
         "--checkpoint",
         metavar="FILE",
-        help=f"record progress in FILE every {CHECKPOINT_EVERY} pages and at any stop, and "
-        "keep the partial output if the export is interrupted; run the same command again to "
+        help=f"record progress in FILE once a second (or every {CHECKPOINT_EVERY} pages, if "
+        "sooner) and at any stop, and keep the partial output if the export is interrupted; "
+        "run the same command again to "
         "resume where it stopped (any format but Parquet, to a file; FILE is removed once the "
         "export is complete, at the listing's end or at --limit)",
     )

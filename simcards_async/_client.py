@@ -286,9 +286,9 @@ class SimCardsClient:
         first pass, to deliver records that deletions shifted past the scan.
         Every stream keeps the ids it delivered (about a byte an id in memory, see the
         README), so none is ever yielded twice. ``checkpoint`` names a JSON file
-        rewritten after every 32nd page the consumer has finished, and when it
-        stops or fails (in the middle of a page, with the items of it already
-        yielded);
+        rewritten once a second as the consumer finishes pages (or every 128th
+        page, if sooner), and when it stops or fails (in the middle of a page, with the
+        items of it already yielded);
         ``resume_from`` continues from such a file without
         fetching its pages again (it must be for this same query), yielding
         exactly the items not yet yielded. When ``resume_from`` is the

@@ -35,12 +35,19 @@ from ._stats import Progress, StreamStats
 from ._stream import Producer, ReadOnce, StateProvider, Stream
 from ._throttle import AdaptiveLimiter
 
-__all__ = ["CHECKPOINT_EVERY", "PageStream", "Pages"]
+__all__ = ["CHECKPOINT_EVERY", "CHECKPOINT_SECONDS", "PageStream", "Pages"]
 
-#: Pages finished between two checkpoints saved as a stream is consumed. The first page,
-#: a failure, a stop and the end are always saved; a killed process resumes from the last
-#: save and reads again at most this many pages (an export cuts its output back to it).
-CHECKPOINT_EVERY = 32
+#: Seconds between two checkpoints saved as a stream's pages are finished: a killed process
+#: resumes from the last save and reads again about this long's pages at most (an export
+#: cuts its output back to it). The first page, a failure, a stop and the end are always
+#: saved. A bound in time, not in pages, since what a re-read costs is time: a save flushes
+#: an exporter's output and writes two files from a worker thread, which takes turns with
+#: the loop's thread for the interpreter's lock, so fast pages are not each worth one.
+CHECKPOINT_SECONDS = 1.0
+#: Pages finished between two checkpoints at most, however fast they come: this bounds
+#: the pages a resume reads again, and the ids held for the next save (32,000 at most at
+#: the largest page size, ~3 MB).
+CHECKPOINT_EVERY = 128
 
 T = TypeVar("T")
 
@@ -97,6 +104,8 @@ class PageStream(Stream[Delivery[T], T]):
         self._unsaved: tuple[int, tuple[str, ...], list[str]] | None = None
         self._unsaved_state: StateProvider | None = None
         self._unsaved_pages = 0
+        #: When (``time.monotonic``) finished pages are saved next, the page cap aside.
+        self._save_due = 0.0
         #: Ids of the records finished since the last save: the next save appends them.
         self._unsaved_ids: list[str] = []
         self.stats.items_yielded = self._resumed_items
@@ -317,12 +326,12 @@ class PageStream(Stream[Delivery[T], T]):
             return
         self._unsaved_ids += carry
         self._unsaved_ids += ids  # read once, by the engine's dedupe
-        # Saved every CHECKPOINT_EVERY pages, not each: a save flushes an exporter's
-        # output and writes a file from a worker thread (two thread hops a page).
+        # Saved every CHECKPOINT_SECONDS (or CHECKPOINT_EVERY pages), not each: a save
+        # flushes an exporter's output and writes two files from a worker thread.
         self._unsaved = self._finished = (number, carry, ids)
         self._unsaved_state = state
         self._unsaved_pages += 1
-        if self._unsaved_pages >= CHECKPOINT_EVERY:
+        if self._unsaved_pages >= CHECKPOINT_EVERY or time.monotonic() >= self._save_due:
             await self._save_unsaved()
 
     async def _save_unsaved(self) -> None:
@@ -405,6 +414,7 @@ class PageStream(Stream[Delivery[T], T]):
         assert self._checkpointer is not None  # noqa: S101  (callers check)
         self._saved_once = True
         self._unsaved, self._unsaved_state, self._unsaved_pages = None, None, 0
+        self._save_due = time.monotonic() + CHECKPOINT_SECONDS
         ids, self._unsaved_ids = self._unsaved_ids, []
         cp = self._checkpointer
         point = self._point(cp, next_page, last_ids, page_ids, complete=complete, limited=limited)

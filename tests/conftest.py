@@ -3,17 +3,20 @@ the small fleet most functional tests of the client read.
 
 Hypothesis runs without its per-example deadline and without the "too slow" health check:
 both measure the wall clock, so on a busy CI machine they fail tests that are correct.
+For the same reason checkpoints are saved by page count only (``CHECKPOINT_EVERY``), never
+because a second went by, unless a test drives that clock itself.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 
 import pytest
 from hypothesis import HealthCheck, settings
 from small_fleet import ACTIONS, CARDS, KEY
 
-from simcards_async import SimCard, SimCardsClient
+from simcards_async import SimCard, SimCardsClient, _page_stream
 from simcards_async.testing import MockTelnyxServer
 
 settings.register_profile("simcards", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -29,6 +32,12 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TELNYX_API_KEY", raising=False)
     monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
     monkeypatch.delenv("TELNYX_LOG", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def checkpoints_by_page_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which pages a checkpoint saves must not depend on how fast this machine reads them."""
+    monkeypatch.setattr(_page_stream, "CHECKPOINT_SECONDS", math.inf)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import anyio.lowlevel
 import pytest
 
 import simcards_async as sc
+from simcards_async import _page_stream
 from simcards_async._checkpoint import (
     Checkpoint,
     Checkpointer,
@@ -22,7 +23,6 @@ from simcards_async._checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from simcards_async._page_stream import CHECKPOINT_EVERY
 from simcards_async._query import sim_cards_query
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
@@ -398,13 +398,55 @@ async def test_a_second_break_in_the_same_page_adds_to_its_yielded_ids(
     assert got == full
 
 
-# --- a checkpoint every CHECKPOINT_EVERY pages, and at every stop -------------------------
+# --- a checkpoint every CHECKPOINT_SECONDS or CHECKPOINT_EVERY pages, and at every stop ---
+
+#: The page cap these tests set (the library's is larger than their listings).
+CHECKPOINT_EVERY = 8
+
+
+@pytest.fixture(autouse=True)
+def small_page_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_page_stream, "CHECKPOINT_EVERY", CHECKPOINT_EVERY)
+
+
+class _Clock:
+    """``time.monotonic`` for ``_page_stream`` alone, moved on by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+async def test_a_checkpoint_is_saved_once_checkpoint_seconds_went_by(
+    client: sc.SimCardsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages finished within CHECKPOINT_SECONDS of the last save are not saved; the first
+    page finished after is, with those before it. The clock is the test's, not the wall's.
+    """
+    clock = _Clock()
+    monkeypatch.setattr(_page_stream, "time", clock)
+    monkeypatch.setattr(_page_stream, "CHECKPOINT_SECONDS", 1.0)
+    monkeypatch.setattr(_page_stream, "CHECKPOINT_EVERY", 1000)
+    path = tmp_path / "scan.json"
+    seen: list[int] = []
+    async with client.sim_cards(page_size=20, checkpoint=path) as stream:
+        async for page in stream.pages():  # page k arrives once pages 1..k-1 are finished
+            seen.append(json.loads(path.read_text())["next_page"])
+            if page.meta is not None and page.meta.page_number in (3, 4, 9):
+                clock.now += 0.5  # while page 3, 4 or 9 is in the reader's hands
+    # Saved at page 1, then when page 4 was finished (a second after page 1's save: the
+    # file says 5 from then on), then not again before the end (0.5 s by page 9's end).
+    assert seen == [1, 1, 1, 1, *[5] * 96]
+    point = json.loads(path.read_text())
+    assert (point["complete"], point["items_done"], point["pages_done"]) == (True, 2000, 100)
 
 
 async def test_a_checkpoint_is_saved_every_checkpoint_every_pages(
     client: sc.SimCardsClient, tmp_path: Path
 ) -> None:
-    """Read page by page, the file moves on once per CHECKPOINT_EVERY finished pages."""
+    """However fast they come, the file moves on once per CHECKPOINT_EVERY finished pages."""
     path = tmp_path / "scan.json"
     seen: list[int] = []
     async with client.sim_cards(page_size=20, checkpoint=path) as stream:
