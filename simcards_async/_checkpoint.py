@@ -433,9 +433,7 @@ class Checkpointer:
         """Write a save's files, with as few system calls as it takes (in a worker thread)."""
         assert self.path is not None  # noqa: S101  (callers check)
         ids_file = ids_path(self.path)
-        if files.point.complete:
-            ids_file.unlink(missing_ok=True)
-        elif files.appended is not None:
+        if files.appended is not None and not files.point.complete:
             data = files.appended
             if self._copy_earlier and self._earlier is not None:
                 source, size = self._earlier
@@ -450,6 +448,10 @@ class Checkpointer:
         if self._temp is None:
             self._temp = _temp_beside(Path(self.path))
         _replace(self.path, self._temp, files.body)
+        if files.point.complete:
+            # After the rename: a complete save that fails leaves the checkpoint before it
+            # whole, its ids file included.
+            ids_file.unlink(missing_ok=True)
 
     def _append_ids(self, path: Path, data: bytes) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _O_BINARY, 0o666)
@@ -473,7 +475,10 @@ class Checkpointer:
         point = files.point
         self._pending = b""
         self._copy_earlier = self._copy_earlier and files.appended is None
-        self._ids_size, self._ids_exact = point.ids_size, True
+        self._ids_size = point.ids_size
+        # Exact once a save appended (and cut the file first); a save that appended nothing
+        # (a resumed scan's first) leaves what a crash left for the next one to cut off.
+        self._ids_exact = self._ids_exact or files.appended is not None
         self._last, self._written = point, True
         self._done = point.complete or point.limited  # the scan asked for no more
 

@@ -414,11 +414,13 @@ class PageStream(Stream[Delivery[T], T]):
         assert self._checkpointer is not None  # noqa: S101  (callers check)
         self._saved_once = True
         self._unsaved, self._unsaved_state, self._unsaved_pages = None, None, 0
-        self._save_due = time.monotonic() + CHECKPOINT_SECONDS
         ids, self._unsaved_ids = self._unsaved_ids, []
         cp = self._checkpointer
         point = self._point(cp, next_page, last_ids, page_ids, complete=complete, limited=limited)
         await cp.save(point, state, ids)
+        # From the save's end: a save as slow as CHECKPOINT_SECONDS (an exporter's flush, a
+        # slow disk) must not make every page after it save.
+        self._save_due = time.monotonic() + CHECKPOINT_SECONDS
 
     def _point(
         self,

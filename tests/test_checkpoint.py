@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import json
 from collections.abc import AsyncIterable, AsyncIterator
@@ -14,7 +15,7 @@ import anyio.lowlevel
 import pytest
 
 import simcards_async as sc
-from simcards_async import _page_stream
+from simcards_async import _checkpoint, _page_stream
 from simcards_async._checkpoint import (
     Checkpoint,
     Checkpointer,
@@ -443,6 +444,30 @@ async def test_a_checkpoint_is_saved_once_checkpoint_seconds_went_by(
     assert (point["complete"], point["items_done"], point["pages_done"]) == (True, 2000, 100)
 
 
+async def test_a_slow_save_does_not_make_every_page_save(
+    client: sc.SimCardsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CHECKPOINT_SECONDS counts from a save's end: a save that took a second (an exporter's
+    flush, a slow disk) is not followed by one a page.
+    """
+    clock = _Clock()
+    monkeypatch.setattr(_page_stream, "time", clock)
+    monkeypatch.setattr(_page_stream, "CHECKPOINT_SECONDS", 1.0)
+    monkeypatch.setattr(_page_stream, "CHECKPOINT_EVERY", 1000)
+    saves = 0
+
+    async def state() -> dict[str, object]:  # each save's flush takes a second
+        nonlocal saves
+        saves += 1
+        clock.now += 1.0
+        return {}
+
+    async with client.sim_cards(page_size=20, checkpoint=tmp_path / "scan.json") as stream:
+        async for _ in stream.chunks(state=state):
+            pass  # the pages themselves take no time
+    assert saves == 2  # the first page's and the end's
+
+
 async def test_a_checkpoint_is_saved_every_checkpoint_every_pages(
     client: sc.SimCardsClient, tmp_path: Path
 ) -> None:
@@ -607,6 +632,69 @@ def test_a_resume_whose_earlier_ids_file_was_cut_since_is_refused(tmp_path: Path
     with pytest.raises(sc.InvalidParameterError, match=r"resume_from.*ids file is whole"):
         _saved(moved, 3, ["c"])
     assert not new.exists()
+
+
+def test_crash_leftovers_are_cut_off_after_a_first_save_without_ids(tmp_path: Path) -> None:
+    """A resumed scan's first save appends nothing: the bytes a crash left stay to be cut
+    off by the next save that appends, not appended after.
+    """
+    query, path = sim_cards_query(), tmp_path / "scan.json"
+    _saved(Checkpointer(query, path), 2, ["a"])
+    with ids_path(path).open("ab") as file:
+        file.write(b'["lost"]\n')  # appended, then the process died before the rename
+    resumed = Checkpointer(query, path, resume_from=path)
+    _saved(resumed, 2, [])  # what a resumed stream saves first, at its first page
+    _saved(resumed, 3, ["b"])
+    assert ids_path(path).read_bytes() == b'["a"]\n["b"]\n'
+    assert list(Checkpointer(query, path, resume_from=path).earlier_ids()) == [["a"], ["b"]]
+
+
+async def test_a_crash_between_an_append_and_its_checkpoint_resumes_twice(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """Crash leftovers in the ids file, then two resumes: every record once, in order."""
+    path = tmp_path / "scan.json"
+    full = [c.id for c in await client.sim_cards(page_size=20).collect()]
+    got: list[str] = []
+    async with client.sim_cards(page_size=20, checkpoint=path) as stream:
+        async for card in stream:
+            got.append(card.id)
+            if len(got) == 10 * 20:
+                break
+    with ids_path(path).open("ab") as file:
+        file.write(b'["x"]\n')  # a crash between an append and its rename
+    async with client.sim_cards(page_size=20, checkpoint=path, resume_from=path) as stream:
+        async for card in stream:
+            got.append(card.id)
+            if len(got) == 30 * 20:
+                break
+    async with client.sim_cards(page_size=20, checkpoint=path, resume_from=path) as stream:
+        got += [card.id async for card in stream]
+    assert got == full
+
+
+def test_a_failed_complete_save_keeps_the_checkpoint_before_it_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ids file goes only once the complete checkpoint is written: a full disk then
+    leaves the one before, with its ids, to resume from.
+    """
+    query, path = sim_cards_query(), tmp_path / "scan.json"
+    cp = Checkpointer(query, path)
+    _saved(cp, 2, ["a"])
+
+    def full_disk(*_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_checkpoint, "_replace", full_disk)
+    done = cp.point(
+        next_page=0, items_done=1, pages_done=1, total_results=None, last_ids=(), complete=True
+    )
+    with pytest.raises(OSError, match="No space"):
+        cp.save_now(done)
+    monkeypatch.undo()
+    cp.close()
+    assert list(Checkpointer(query, path, resume_from=path).earlier_ids()) == [["a"]]
 
 
 def test_a_resume_into_another_checkpoint_file_carries_the_ids_over(tmp_path: Path) -> None:
