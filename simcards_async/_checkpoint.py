@@ -162,11 +162,16 @@ _O_BINARY = getattr(os, "O_BINARY", 0)
 
 
 class _Files(NamedTuple):
-    """What one save writes: the checkpoint, its bytes, and the ids it appends (None: none)."""
+    """What one save writes, worked out on the loop.
+
+    The checkpoint, its bytes, the ids it appends (None: none), and the temporary file
+    renamed over the checkpoint.
+    """
 
     point: Checkpoint
     body: bytes
     appended: bytes | None
+    temp: Path
 
 
 def _earlier_ids(resume_from: str | os.PathLike[str], size: int) -> Path:
@@ -275,8 +280,6 @@ class Checkpointer:
         self._ids_exact = False
         #: Ids a failed save was to append (encoded): the next save appends them first.
         self._pending = b""
-        #: The temporary file each save writes, then renames over the checkpoint.
-        self._temp: Path | None = None
         if self.resumed is not None and self.resumed.ids_size:
             assert resume_from is not None  # noqa: S101  (resumed from it)
             self._earlier = (
@@ -427,7 +430,10 @@ class Checkpointer:
         else:
             appended, size = None, self._ids_size
         point = msgspec.structs.replace(point, ids_size=size)
-        return _Files(point, msgspec.json.encode(point), appended)
+        # A name of its own for each save: a save's thread that a native asyncio
+        # cancellation left writing must not share its file with the stop's save.
+        temp = _temp_beside(Path(self.path))
+        return _Files(point, msgspec.json.encode(point), appended, temp)
 
     def _write(self, files: _Files) -> None:
         """Write a save's files, with as few system calls as it takes (in a worker thread)."""
@@ -445,9 +451,7 @@ class Checkpointer:
                     )
                 data = copied + data
             self._append_ids(ids_file, data)
-        if self._temp is None:
-            self._temp = _temp_beside(Path(self.path))
-        _replace(self.path, self._temp, files.body)
+        _replace(self.path, files.temp, files.body)
         if files.point.complete:
             # After the rename: a complete save that fails leaves the checkpoint before it
             # whole, its ids file included.
