@@ -394,13 +394,7 @@ class Checkpointer:
         # Encoded here, written in a thread: the worker takes the interpreter's lock back
         # after each system call, in turns with the loop's busy thread, so it encodes
         # nothing and makes no call the writes do not need.
-        files = self._encode(point, ids)
-        try:
-            await anyio.to_thread.run_sync(self._write, files)
-        except BaseException:
-            self._unsaved(files)
-            raise
-        self._saved(files)
+        await anyio.to_thread.run_sync(self._write, self._encode(point, ids))
 
     def save_now(self, point: Checkpoint, ids: Sequence[str] = ()) -> None:
         """Save ``point`` synchronously, with no exporter's state.
@@ -408,13 +402,7 @@ class Checkpointer:
         For a consumer being stopped or cancelled, when pages it finished were not saved yet.
         """
         if self._writing:
-            files = self._encode(point, ids)
-            try:
-                self._write(files)
-            except BaseException:
-                self._unsaved(files)
-                raise
-            self._saved(files)
+            self._write(self._encode(point, ids))
 
     def _encode(self, point: Checkpoint, ids: Sequence[str]) -> _Files:
         """What a save writes: the ids appended (if any), then the checkpoint's bytes."""
@@ -436,7 +424,22 @@ class Checkpointer:
         return _Files(point, msgspec.json.encode(point), appended, temp)
 
     def _write(self, files: _Files) -> None:
-        """Write a save's files, with as few system calls as it takes (in a worker thread)."""
+        """Write a save's files, then record what the checkpoint on disk now counts.
+
+        In a worker thread (or on the loop, for a stop): the record is made where the
+        writes end, whichever way they end. A save that fails leaves its ids to the next
+        one, which appends them (their records were delivered).
+        """
+        try:
+            self._write_files(files)
+        except BaseException:
+            if files.appended is not None:
+                self._pending = files.appended
+            raise
+        self._saved(files)
+
+    def _write_files(self, files: _Files) -> None:
+        """A save's files, with as few system calls as it takes."""
         assert self.path is not None  # noqa: S101  (callers check)
         ids_file = ids_path(self.path)
         if files.appended is not None and not files.point.complete:
@@ -468,11 +471,6 @@ class Checkpointer:
             _write_all(fd, data)
         finally:
             os.close(fd)
-
-    def _unsaved(self, files: _Files) -> None:
-        """A save failed: the next one appends its ids (their records were delivered)."""
-        if files.appended is not None:
-            self._pending = files.appended
 
     def _saved(self, files: _Files) -> None:
         """A save's files are written: it is what a resume continues from now."""
