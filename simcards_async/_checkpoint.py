@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
@@ -164,14 +165,15 @@ _O_BINARY = getattr(os, "O_BINARY", 0)
 class _Files(NamedTuple):
     """What one save writes, worked out on the loop.
 
-    The checkpoint, its bytes, the ids it appends (None: none), and the temporary file
-    renamed over the checkpoint.
+    The checkpoint, its bytes, the ids it appends (None: none), the temporary file
+    renamed over the checkpoint, and the save's number (``Checkpointer._encoded``).
     """
 
     point: Checkpoint
     body: bytes
     appended: bytes | None
     temp: Path
+    number: int
 
 
 def _earlier_ids(resume_from: str | os.PathLike[str], size: int) -> Path:
@@ -278,8 +280,17 @@ class Checkpointer:
         #: Whether the ids file holds ``_ids_size`` bytes exactly (unknown before the
         #: first save: a crash may have left more).
         self._ids_exact = False
-        #: Ids a failed save was to append (encoded): the next save appends them first.
+        #: Ids of delivered records no save has written yet (encoded): those of the saves
+        #: under way, and of one that failed or was cancelled. The next save appends them.
         self._pending = b""
+        #: Saves encoded, and saves written (what a stream asks to know whether its save
+        #: stands). Only the last one encoded writes: an earlier one still under way (a
+        #: native asyncio cancellation leaves its thread running) is superseded by it.
+        self._encoded = 0
+        self.saves = 0
+        #: Held while the files are written or removed, and while a save is encoded: a stop's
+        #: save on the loop, or close(), waits for a save's thread to finish.
+        self._lock = threading.Lock()
         if self.resumed is not None and self.resumed.ids_size:
             assert resume_from is not None  # noqa: S101  (resumed from it)
             self._earlier = (
@@ -385,33 +396,44 @@ class Checkpointer:
         """Save ``point`` with the exporter's state (awaited first), off the event loop.
 
         ``ids`` are those of the records finished since the save before, appended to the
-        ids file first.
+        ids file first. Should the save fail, or be cancelled, they stay for the next one.
         """
         if not self._writing:
             return
+        self._hold(ids)
         if state is not None:
             point = msgspec.structs.replace(point, extra=await state())
         # Encoded here, written in a thread: the worker takes the interpreter's lock back
         # after each system call, in turns with the loop's busy thread, so it encodes
         # nothing and makes no call the writes do not need.
-        await anyio.to_thread.run_sync(self._write, self._encode(point, ids))
+        with self._lock:
+            files = self._encode(point)
+        await anyio.to_thread.run_sync(self._write, files)
 
     def save_now(self, point: Checkpoint, ids: Sequence[str] = ()) -> None:
         """Save ``point`` synchronously, with no exporter's state.
 
-        For a consumer being stopped or cancelled, when pages it finished were not saved yet.
+        For a consumer being stopped or cancelled, when pages it finished were not saved
+        yet. A save's thread still writing is waited for, and superseded if it has not begun.
         """
-        if self._writing:
-            self._write(self._encode(point, ids))
+        with self._lock:
+            if self._writing:
+                self._hold(ids)
+                self._write_held(self._encode(point))
 
-    def _encode(self, point: Checkpoint, ids: Sequence[str]) -> _Files:
-        """What a save writes: the ids appended (if any), then the checkpoint's bytes."""
+    def _hold(self, ids: Sequence[str]) -> None:
+        """Keep ``ids`` (of delivered records) for the next save to append."""
+        if ids:
+            self._pending += msgspec.json.encode(ids) + b"\n"
+
+    def _encode(self, point: Checkpoint) -> _Files:
+        """What a save writes: the ids held (if any), then the checkpoint's bytes."""
         assert self.path is not None  # noqa: S101  (callers check)
         if point.complete:
             # Done: a resume yields nothing, and needs no ids (the file is removed).
             appended, size = None, 0
-        elif ids or self._copy_earlier or self._pending:
-            appended = self._pending + (msgspec.json.encode(ids) + b"\n" if ids else b"")
+        elif self._pending or self._copy_earlier:
+            appended = self._pending
             size = self._ids_size + len(appended)
             if self._copy_earlier and self._earlier is not None:
                 size += self._earlier[1]
@@ -421,22 +443,36 @@ class Checkpointer:
         # A name of its own for each save: a save's thread that a native asyncio
         # cancellation left writing must not share its file with the stop's save.
         temp = _temp_beside(Path(self.path))
-        return _Files(point, msgspec.json.encode(point), appended, temp)
+        self._encoded += 1
+        return _Files(point, msgspec.json.encode(point), appended, temp, self._encoded)
 
     def _write(self, files: _Files) -> None:
+        """Write a save's files (in a worker thread), unless the save is superseded."""
+        with self._lock:
+            self._write_held(files)
+
+    def _write_held(self, files: _Files) -> None:
         """Write a save's files, then record what the checkpoint on disk now counts.
 
-        In a worker thread (or on the loop, for a stop): the record is made where the
-        writes end, whichever way they end. A save that fails leaves its ids to the next
-        one, which appends them (their records were delivered).
+        The lock held. Nothing is written once the stream is closed, nor for a save
+        that a later one (which appends its ids too) superseded. A save that fails
+        leaves its ids to the next one, which appends them (their records were delivered).
         """
-        try:
-            self._write_files(files)
-        except BaseException:
-            if files.appended is not None:
-                self._pending = files.appended
-            raise
-        self._saved(files)
+        if self._closed or files.number != self._encoded:
+            return
+        self._write_files(files)
+        point = files.point
+        # What the save appended is no longer pending; ids held since (a save cancelled
+        # before it was encoded) still are.
+        self._pending = b"" if point.complete else self._pending[len(files.appended or b"") :]
+        self._copy_earlier = self._copy_earlier and files.appended is None
+        self._ids_size = point.ids_size
+        # Exact once a save appended (and cut the file first); a save that appended nothing
+        # (a resumed scan's first) leaves what a crash left for the next one to cut off.
+        self._ids_exact = self._ids_exact or files.appended is not None
+        self._last, self._written = point, True
+        self._done = point.complete or point.limited  # the scan asked for no more
+        self.saves += 1
 
     def _write_files(self, files: _Files) -> None:
         """A save's files, with as few system calls as it takes."""
@@ -472,39 +508,34 @@ class Checkpointer:
         finally:
             os.close(fd)
 
-    def _saved(self, files: _Files) -> None:
-        """A save's files are written: it is what a resume continues from now."""
-        point = files.point
-        self._pending = b""
-        self._copy_earlier = self._copy_earlier and files.appended is None
-        self._ids_size = point.ids_size
-        # Exact once a save appended (and cut the file first); a save that appended nothing
-        # (a resumed scan's first) leaves what a crash left for the next one to cut off.
-        self._ids_exact = self._ids_exact or files.appended is not None
-        self._last, self._written = point, True
-        self._done = point.complete or point.limited  # the scan asked for no more
-
     def save_position(self, page: int, ids: tuple[str, ...]) -> None:
         """The consumer stopped in the middle of ``page``: note the ids of it that it got.
 
         Synchronous (a small file), as it runs while the consumer is being stopped or
         cancelled. Does nothing before the first save, or when nothing of the page went.
         """
-        last = self._last
-        if not self._writing or last is None or last.complete or not ids:
-            return
-        assert self.path is not None  # noqa: S101  (_writing says so)
-        before = last.page_ids if last.next_page == page else ()
-        point = msgspec.structs.replace(last, next_page=page, page_ids=before + ids)
-        save_checkpoint(self.path, point)
-        self._last = point
+        with self._lock:
+            last = self._last
+            if not self._writing or last is None or last.complete or not ids:
+                return
+            assert self.path is not None  # noqa: S101  (_writing says so)
+            before = last.page_ids if last.next_page == page else ()
+            point = msgspec.structs.replace(last, next_page=page, page_ids=before + ids)
+            self._encoded += 1  # a save still under way (its thread left behind) is older
+            save_checkpoint(self.path, point)
+            self._last = point
 
     def close(self) -> None:
         """The stream is closed: remove the file if the listing was done and it is not kept.
 
-        Nothing is written after: a reader's iterator collected later, say, must not
-        overwrite the checkpoint a new run of the same file has saved since.
+        Nothing is written after: a reader's iterator collected later, or a save's thread
+        that a native asyncio cancellation left behind, must not overwrite the checkpoint
+        a new run of the same file has saved since. A save being written is waited for.
         """
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         self._closed = True
         if self.path is None:
             return

@@ -413,11 +413,20 @@ class PageStream(Stream[Delivery[T], T]):
     ) -> None:
         assert self._checkpointer is not None  # noqa: S101  (callers check)
         self._saved_once = True
+        unsaved = self._unsaved, self._unsaved_state, self._unsaved_pages
         self._unsaved, self._unsaved_state, self._unsaved_pages = None, None, 0
         ids, self._unsaved_ids = self._unsaved_ids, []
         cp = self._checkpointer
         point = self._point(cp, next_page, last_ids, page_ids, complete=complete, limited=limited)
-        await cp.save(point, state, ids)
+        saves = cp.saves
+        try:
+            await cp.save(point, state, ids)
+        except BaseException:
+            if cp.saves == saves:
+                # Not saved (it failed, or was cancelled first): the pages stay unsaved, for
+                # the stop to save (their ids are held by the checkpointer).
+                self._unsaved, self._unsaved_state, self._unsaved_pages = unsaved
+            raise
         # From the save's end: a save as slow as CHECKPOINT_SECONDS (an exporter's flush, a
         # slow disk) must not make every page after it save.
         self._save_due = time.monotonic() + CHECKPOINT_SECONDS

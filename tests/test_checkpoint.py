@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import gc
 import json
-from collections.abc import AsyncIterable, AsyncIterator
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pytest
+from polling import DEADLINE, eventually
 
 import simcards_async as sc
 from simcards_async import _checkpoint, _page_stream
@@ -854,3 +857,119 @@ async def test_a_reader_kept_past_its_streams_close_saves_its_stop_at_the_close(
     assert path.read_bytes() == saved
     got += [c.id for c in await client.sim_cards(page_size=100, resume_from=path).collect()]
     assert got == every
+
+
+# --- a save that fails, or that a cancellation leaves running, at a page boundary ---------
+
+
+def _ids_file(path: Path) -> list[str]:
+    """Every id the checkpoint at ``path`` counts as delivered, in the order saved."""
+    point = json.loads(path.read_text())
+    data = ids_path(path).read_bytes()[: point["ids_size"]]
+    return [i for line in data.splitlines() for i in json.loads(line)]
+
+
+#: The listing these tests read: 100 pages of 20, a save after each CHECKPOINT_EVERY (8).
+_PAGE_SIZE = 20
+#: Which save of the listing's goes wrong (the first is at page 1): the one after page 16.
+_THIRD = 3
+
+
+async def test_a_failed_save_leaves_its_pages_to_the_stop(
+    client: sc.SimCardsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The save after page 16 fails: the reader gets the error, and the stop saves pages
+    9 to 16 with their ids, so a resume yields every record once.
+    """
+    full = [c.id for c in await client.sim_cards(page_size=_PAGE_SIZE).collect()]
+    path = tmp_path / "scan.json"
+    real, calls = _checkpoint._replace, 0
+
+    def fails_once(target: Path, temp: Path, data: bytes) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == _THIRD:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(target, temp, data)
+
+    monkeypatch.setattr(_checkpoint, "_replace", fails_once)
+    got: list[str] = []
+    with pytest.raises(OSError, match="No space"):
+        async with client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path) as stream:
+            async for card in stream:
+                got.append(card.id)
+    assert len(got) == 16 * _PAGE_SIZE
+    point = json.loads(path.read_text())
+    assert (point["next_page"], point["items_done"]) == (17, 16 * _PAGE_SIZE)
+    assert _ids_file(path) == got
+    monkeypatch.setattr(_checkpoint, "_replace", real)
+    async with client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path, resume_from=path) as stream:
+        rest = [card.id async for card in stream]
+    assert got + rest == full
+
+
+class _HeldCall:
+    """Holds the ``_THIRD`` call of a function in its thread until ``go`` is set."""
+
+    def __init__(self) -> None:
+        self.entered, self.go, self.done = threading.Event(), threading.Event(), threading.Event()
+        self.calls = 0
+
+    def wrap(self, func: Callable[..., None]) -> Callable[..., None]:
+        def held(*args: object) -> None:
+            self.calls += 1
+            third = self.calls == _THIRD
+            if third:
+                self.entered.set()
+                self.go.wait(DEADLINE)
+            try:
+                func(*args)
+            finally:
+                if third:
+                    self.done.set()
+
+        return held
+
+
+@pytest.mark.parametrize("held", ["before its writes", "in its writes"])
+async def test_a_save_a_native_cancellation_leaves_running(
+    client: sc.SimCardsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held: str
+) -> None:
+    """``task.cancel()`` while the save after page 16 is in its worker thread: asyncio does
+    not wait for the thread. The stop saves pages 9 to 16 either way: after the thread's
+    writes (which it waits for), or instead of them (a thread not begun yet is superseded
+    and, the stream closed, writes nothing). Nothing is written after the stream closed,
+    and a resume yields every record once.
+    """
+    full = [c.id for c in await client.sim_cards(page_size=_PAGE_SIZE).collect()]
+    path = tmp_path / "scan.json"
+    call = _HeldCall()
+    if held == "before its writes":
+        monkeypatch.setattr(Checkpointer, "_write", call.wrap(Checkpointer._write))
+    else:  # in the file writes, the checkpointer's lock held
+        monkeypatch.setattr(_checkpoint, "_replace", call.wrap(_checkpoint._replace))
+    got: list[str] = []
+
+    async def read() -> None:
+        async with client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path) as stream:
+            async for card in stream:
+                got.append(card.id)
+
+    task = asyncio.create_task(read())
+    await eventually(call.entered.is_set, what="the save after page 16 in its thread")
+    task.cancel()
+    if held == "in its writes":
+        call.go.set()  # the stop's save waits for these writes: let them end
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    on_disk = path.read_bytes()
+    call.go.set()
+    await eventually(call.done.is_set, what="the save's thread done")
+    assert path.read_bytes() == on_disk, "nothing is written after the stream closed"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.json", "scan.json.ids"]
+    assert len(got) == 16 * _PAGE_SIZE
+    assert json.loads(on_disk)["next_page"] == 17
+    assert _ids_file(path) == got
+    async with client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path, resume_from=path) as stream:
+        rest = [card.id async for card in stream]
+    assert got + rest == full
