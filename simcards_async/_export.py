@@ -1639,4 +1639,13 @@ def _kind_of_item(item: object) -> _Kind:
             return kind
     if item.__class__ in _RAW_TYPES:
         return _KINDS[SimCard]  # a raw record does not say: ``kind=`` does
-    raise TypeError(f"export() writes SimCard or SimCardAction items, not {type(item).__name__}")
+    # A stream's chunks() or raw_chunks() is an async generator: it cannot say what it yields
+    # before it is read, as a stream and pages() do, so it is known here, at its first page.
+    hint = (
+        ": a page's records at a time? pass the stream itself, not its chunks() or raw_chunks()"
+        if isinstance(item, (list, tuple))
+        else ""
+    )
+    raise TypeError(
+        f"export() writes SimCard or SimCardAction items, not {type(item).__name__}{hint}"
+    )

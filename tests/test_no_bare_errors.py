@@ -63,6 +63,20 @@ async def test_exporting_a_streams_pages_is_refused_before_sending(
     assert sizes == [100, 100, 100]
 
 
+@pytest.mark.parametrize("reader", ["chunks", "raw_chunks"])
+async def test_exporting_a_streams_chunks_says_to_pass_the_stream(
+    client: sc.SimCardsClient, tmp_path: Path, reader: str
+) -> None:
+    """``export(stream.chunks())`` is an async generator, which cannot say what it yields
+    before it is read: its first page (a tuple of records) is refused with a TypeError
+    that says what to pass instead, and nothing is written.
+    """
+    chunks = getattr(client.sim_cards(page_size=100), reader)()
+    with pytest.raises(TypeError, match=r"not tuple: .*pass the stream itself, not its chunks"):
+        await sc.export(chunks, tmp_path / "cards.jsonl")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_retry_wait_past_the_largest_float_is_refused() -> None:
     """``RetryPolicy(base=10**400)`` raised a bare OverflowError."""
     for name in ("base", "cap", "max_hint"):
