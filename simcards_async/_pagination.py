@@ -39,7 +39,7 @@ The pagination rules (``page_problem``, ``growth_bound``, ``Engine._fresh``): a 
 that breaks one raises ``PaginationError``, as following it could loop, deliver a
 record twice or never end.
 
-1. A page has at most ``page_size`` items.
+1. A page has at most ``page_size`` items, and at most its meta's page size.
 2. ``meta.page_number``, when the server sends it, is the page asked for.
 3. ``meta.total_pages`` > 0 when the page has items; ``meta.total_results`` >= 0.
 4. ``meta.total_pages == ceil(total_results / page size)`` (the page size of the meta
@@ -53,6 +53,9 @@ record twice or never end.
    changed: ``total_results`` differs from the first page's or the page before's
    (then it is a shift by inserts: dropped, ``DriftWarning``). Without meta nothing
    tells a change, so such a page is a replay.
+7. Every page's meta gives the scan's first page's page size (``page_size_of``): page
+   *n* starts at record ``(n - 1) * page size``, so pages of two sizes skip records
+   (or repeat them), which no drift explains.
 """
 
 from __future__ import annotations
@@ -192,6 +195,8 @@ def _meta_problem(number: int, meta: PaginationMeta, size: int, page_size: int) 
             f"and meta.total_results {meta.total_results}"
         )
     per_page = page_size_of(meta, page_size)
+    if size > per_page:
+        return f"page {number} has {size} items, more than its meta.page_size {per_page}"
     pages = -(-meta.total_results // per_page)
     if meta.total_pages != pages and not (meta.total_results == 0 and meta.total_pages == 1):
         return (
@@ -209,7 +214,18 @@ def _meta_problem(number: int, meta: PaginationMeta, size: int, page_size: int) 
 class ReadPlan:
     """Where the scan is: its first page, its last page as far as the answers tell, its limit."""
 
-    __slots__ = ("bound", "cut", "delivered", "end", "held", "limit", "next", "page_size", "start")
+    __slots__ = (
+        "bound",
+        "cut",
+        "delivered",
+        "end",
+        "held",
+        "limit",
+        "next",
+        "page_size",
+        "per_page",
+        "start",
+    )
 
     def __init__(self, query: ListQuery) -> None:
         self.start = query.start_page
@@ -227,6 +243,8 @@ class ReadPlan:
         self.next = self.start
         #: Bytes of answers waiting for their turn to be decoded (at most about HELD_BYTES).
         self.held = 0
+        #: Records a full page holds, as the scan's first page with meta said (rule 7).
+        self.per_page: int | None = None
 
     def plan(self, first: Page[Any], pages_before: int | None = None) -> None:
         """Plan a pass from its first page: its end, and the most pages it may read.
@@ -236,6 +254,8 @@ class ReadPlan:
         every page number with a full page would otherwise keep it reading for ever.
         """
         meta = first.meta
+        if meta is not None and self.per_page is None:
+            self.per_page = page_size_of(meta, self.page_size)
         self.end = meta.total_pages if meta else None
         counted = meta.total_pages if meta else pages_before
         self.bound = None if counted is None else growth_bound(counted)
@@ -257,6 +277,16 @@ class ReadPlan:
         # A total of 0 with records is a meta that gives no count (``{"total_pages": 1}``).
         if number >= self.end and len(page.data) >= per_page and 0 < meta.total_results < held:
             self.end = number + 1
+
+    def size_problem(self, number: int, page: Page[Any]) -> str | None:
+        """Rule 7: page ``number``'s page size, if its meta gives another than the scan's."""
+        meta, per_page = page.meta, self.per_page
+        if meta is None or per_page is None or page_size_of(meta, self.page_size) == per_page:
+            return None
+        return (
+            f"page {number} says meta.page_size {meta.page_size} where the scan's first page "
+            f"was {per_page} records a page: pages of two sizes skip or repeat records"
+        )
 
     def within_end(self, number: int) -> bool:
         if self.bound is not None and number > self.bound:
@@ -594,7 +624,9 @@ class Engine(Generic[T]):
         return page, served
 
     def _check(self, number: int, page: Page[T]) -> None:
-        problem = page_problem(number, page, self.plan.page_size)
+        problem = page_problem(number, page, self.plan.page_size) or self.plan.size_problem(
+            number, page
+        )
         if problem is not None:
             raise self._error(number, problem)
 

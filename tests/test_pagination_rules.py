@@ -200,6 +200,50 @@ async def test_a_page_larger_than_asked_is_an_error() -> None:
     assert got == []
 
 
+async def test_a_page_size_that_changes_during_the_scan_is_an_error() -> None:
+    """Page 1 capped at 5 records (its meta says so), the later pages served at the 10 asked
+    for: page 2 would start at record 11, never yielding records 6 to 10. PaginationError
+    at page 2, naming both sizes, rather than a listing short by five and a drift warning.
+    """
+
+    def capped_first(number: int, size: int, ids: list[str]) -> Any:
+        return honest(number, 5 if number == 1 else size, ids)
+
+    listing = Listing(40, capped_first)
+    got, error = await read(listing, max_concurrency=1, read_ahead=1)
+    assert error is not None
+    assert error.page == 2
+    assert "page 2 says meta.page_size 10 where the scan's first page was 5" in str(error)
+    assert got == listing.ids[:5]
+
+
+async def test_a_server_that_caps_every_page_is_read_whole() -> None:
+    """A server that caps the page size on every page (its meta says 5 of the 10 asked
+    for) tiles the listing at its own size: every record once, in order.
+    """
+
+    def capped(number: int, _size: int, ids: list[str]) -> Any:
+        return honest(number, 5, ids)
+
+    listing = Listing(42, capped)
+    got, error = await read(listing)
+    assert error is None
+    assert got == listing.ids
+
+
+async def test_a_page_fuller_than_its_own_meta_says_is_an_error() -> None:
+    """Ten records on a page whose meta says pages of 5: PaginationError naming both."""
+
+    def overfull(number: int, size: int, ids: list[str]) -> Any:
+        page, meta = honest(number, size, ids)
+        return page, {**meta, "page_size": 5, "total_pages": -(-len(ids) // 5)}
+
+    got, error = await read(Listing(40, overfull))
+    assert error is not None
+    assert "10 items, more than its meta.page_size 5" in str(error)
+    assert got == []
+
+
 async def test_an_empty_page_its_meta_says_holds_records_is_an_error() -> None:
     """Page 3 served empty while its meta still counts 95 records: PaginationError at page 3,
     not a listing silently cut to its first 20 records.
