@@ -70,6 +70,7 @@ import functools
 import io
 import operator
 import os
+import re
 import secrets
 import stat
 import time
@@ -79,7 +80,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, S
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Annotated, Any, Literal
 
 import anyio
 import anyio.to_thread
@@ -846,7 +847,7 @@ def _resumed_file(
 
 def _new_file(final: Path, asked: Path) -> tuple[Path, IO[bytes]]:
     """A new temporary file beside ``final``, to replace it once complete."""
-    temp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.partial")
+    temp = final.with_name(_partial_name(final, secrets.token_hex(_TOKEN_CHARS // 2)))
     # 0o666 lets the umask decide a new file's mode; a file replaced keeps its own
     # (an export of ICCIDs written over a 0o600 file must not become world-readable).
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -1380,9 +1381,47 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
             "so delete it to export again",
             stream.resumed_from,
         )
-    return _Partial(
-        partial=str(state["partial"]), size=int(state["size"]), items=stream.resumed_items
-    )
+    try:
+        kept = msgspec.convert(state, _ExportState)
+    except msgspec.ValidationError as exc:
+        raise InvalidParameterError(
+            "resume_from",
+            f"a checkpoint as an export writes it ({exc}; was it edited?)",
+            stream.resumed_from,
+        ) from exc
+    if not _is_partial_name(kept.partial, _final_path(target)):
+        # Only a name this module makes: the partial output is cut, written and renamed onto
+        # the target, so a name of any other file (an edited checkpoint) would consume it.
+        raise InvalidParameterError(
+            "resume_from",
+            f"a checkpoint as an export writes it (its partial output {kept.partial!r} is not "
+            f"one an export to {str(target)!r} makes; was it edited?)",
+            stream.resumed_from,
+        )
+    return _Partial(partial=kept.partial, size=kept.size, items=stream.resumed_items)
+
+
+class _ExportState(msgspec.Struct):
+    """What a checkpointed export keeps in its checkpoint's ``extra["export"]``."""
+
+    partial: str
+    size: Annotated[int, msgspec.Meta(ge=0)]
+
+
+#: Hex digits of the random part of a partial output's name (``_partial_name``).
+_TOKEN_CHARS = 8
+_TOKEN = re.compile(f"[0-9a-f]{{{_TOKEN_CHARS}}}")
+
+
+def _partial_name(final: Path, token: str) -> str:
+    """The name of an export's partial output beside ``final``: ``.NAME.TOKEN.partial``."""
+    return f".{final.name}.{token}.partial"
+
+
+def _is_partial_name(name: str, final: Path) -> bool:
+    """Whether ``name`` is one ``_partial_name`` gives beside ``final`` (whatever its token)."""
+    token = name.removeprefix(f".{final.name}.").removesuffix(".partial")
+    return name == _partial_name(final, token) and _TOKEN.fullmatch(token) is not None
 
 
 class _Job:

@@ -191,6 +191,45 @@ async def test_resume_refuses_a_partial_output_shorter_than_its_checkpoint(
     assert not target.exists()
 
 
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        ({"partial": "notes.txt"}, "its partial output 'notes.txt' is not one an export"),
+        ({"partial": "../cards.jsonl"}, "is not one an export"),
+        ({"partial": ".cards.jsonl.0000000z.partial"}, "is not one an export"),
+        ({"partial": None}, "Expected `str`, got `null`"),
+        ({"size": -5}, "Expected `int` >= 0"),
+        ({"size": "12"}, "Expected `int`, got `str`"),
+        ({"size": 1.5}, "Expected `int`, got `float`"),
+    ],
+)
+async def test_an_edited_export_checkpoint_is_refused_and_touches_no_file(
+    tmp_path: Path, edit: dict[str, object], says: str
+) -> None:
+    """A checkpoint whose export state was edited (or is not one an export wrote) is refused,
+    naming resume_from, before anything is sent. Its partial output must be a name an export
+    to this target makes: resumed from any other file, the export cut that file to the size
+    and renamed it onto the target (a file beside it was consumed).
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"a file of the user's\n" * 100)
+    async with stopped_after_three_pages(target, point) as (server, client):
+        checkpoint = msgspec.json.decode(point.read_bytes())
+        checkpoint["extra"]["export"].update(edit)
+        point.write_bytes(msgspec.json.encode(checkpoint))
+        before = len(server.requests)
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        with pytest.raises(sc.InvalidParameterError, match="resume_from") as caught:
+            await sc.export(stream, target)
+        assert len(server.requests) == before, "nothing is sent"
+    assert caught.value.parameter == "resume_from"
+    assert says in str(caught.value)
+    assert notes.read_bytes() == b"a file of the user's\n" * 100
+    assert not target.exists()
+    assert len(list(tmp_path.glob(".cards.jsonl.*.partial"))) == 1, "the real one is kept"
+
+
 async def test_cli_checkpoint_resumes_with_the_same_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
