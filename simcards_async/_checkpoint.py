@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import stat
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -91,6 +92,7 @@ def fingerprint(query: ListQuery) -> str:
 def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoint:
     """Read a checkpoint and check that it was made for this same query."""
     try:
+        _check_regular("resume_from", Path(path), "a checkpoint file that is")
         data = Path(path).read_bytes()
     except OSError as exc:
         raise InvalidParameterError(
@@ -180,6 +182,7 @@ def _earlier_ids(resume_from: str | os.PathLike[str], size: int) -> Path:
     """The ids file of checkpoint ``resume_from``, checked to hold ``size`` bytes at least."""
     path = ids_path(resume_from)
     try:
+        _check_regular("resume_from", path, "a checkpoint whose ids file is")
         held = path.stat().st_size
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
@@ -193,6 +196,26 @@ def _earlier_ids(resume_from: str | os.PathLike[str], size: int) -> Path:
             str(path),
         )
     return path
+
+
+def _check_regular(parameter: str, path: Path, what: str) -> None:
+    """Refuse a ``path`` that is there and is not a regular file (a FIFO, a device, ...).
+
+    Opening a FIFO blocks until another process opens its other end, and a blocked
+    ``open`` holds the event loop, signal handlers included: a hang, not an error.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        kinds = (
+            (stat.S_ISDIR, "a directory"),
+            (stat.S_ISFIFO, "a FIFO"),
+            (stat.S_ISSOCK, "a socket"),
+        )
+        kind = next((name for test, name in kinds if test(mode)), "a device")
+        raise InvalidParameterError(parameter, f"{what} a regular file, not {kind}", str(path))
 
 
 def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
@@ -210,6 +233,8 @@ def _check_writable_path(path: str | os.PathLike[str]) -> None:
     try:
         if target.is_dir():
             raise InvalidParameterError("checkpoint", "a file path, not a directory", str(path))
+        _check_regular("checkpoint", target, "a path to")
+        _check_regular("checkpoint", ids_path(target), "a path whose ids file beside it is")
         if not target.parent.is_dir():
             raise InvalidParameterError(
                 "checkpoint", "a file path in an existing directory", str(path)

@@ -8,10 +8,17 @@ with a clear message only after ``timeout`` seconds, far more than any healthy r
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import stat
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 DEADLINE = 10.0  # seconds: only a hang comes near it; a busy machine does not
+#: Seconds after which ``fifo_never_blocks_for_ever`` opens the FIFO's other end.
+HANG_GUARD = 6 * DEADLINE
 
 
 async def eventually(
@@ -45,3 +52,23 @@ async def loop_turns(turns: int = 50) -> None:
     """
     for _ in range(turns):
         await asyncio.sleep(0)
+
+
+@contextlib.contextmanager
+def fifo_never_blocks_for_ever(path: Path) -> Iterator[None]:
+    """Should the code under test open the FIFO at ``path`` and block (the bug such a test
+    looks for), open its other end after ``HANG_GUARD`` seconds: the test then fails on
+    what the code did next instead of hanging the suite. Harmless when nothing blocks.
+    """
+
+    def unblock() -> None:
+        with contextlib.suppress(OSError):  # not a FIFO, or gone: nothing to unblock
+            if stat.S_ISFIFO(path.lstat().st_mode):
+                os.close(os.open(path, os.O_RDWR | os.O_NONBLOCK))
+
+    timer = threading.Timer(HANG_GUARD, unblock)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()

@@ -7,6 +7,7 @@ import contextlib
 import errno
 import gc
 import json
+import os
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-from polling import DEADLINE, eventually
+from polling import DEADLINE, eventually, fifo_never_blocks_for_ever
 
 import simcards_async as sc
 from simcards_async import _checkpoint, _page_stream
@@ -973,3 +974,34 @@ async def test_a_save_a_native_cancellation_leaves_running(
     async with client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path, resume_from=path) as stream:
         rest = [card.id async for card in stream]
     assert got + rest == full
+
+
+# --- a checkpoint path that is not a regular file --------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize(
+    ("fifo", "parameter"),
+    [
+        ("scan.json", "checkpoint"),
+        ("scan.json.ids", "checkpoint"),
+        ("old.json", "resume_from"),
+        ("old.json.ids", "resume_from"),
+    ],
+)
+def test_a_fifo_for_a_checkpoint_or_its_ids_is_refused_not_opened(
+    tmp_path: Path, fifo: str, parameter: str
+) -> None:
+    """Opening a FIFO blocks until another process opens its other end, with the event loop
+    (and the CLI's SIGTERM handler) held: the command hung for ever. Refused by name instead.
+    """
+    query = sim_cards_query()
+    _saved(Checkpointer(query, tmp_path / "old.json"), 2, ["a"])
+    (tmp_path / fifo).unlink(missing_ok=True)
+    os.mkfifo(tmp_path / fifo)
+    with (
+        fifo_never_blocks_for_ever(tmp_path / fifo),
+        pytest.raises(sc.InvalidParameterError, match="a regular file, not a FIFO") as caught,
+    ):
+        Checkpointer(query, tmp_path / "scan.json", resume_from=tmp_path / "old.json")
+    assert caught.value.parameter == parameter

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from cli_runs import run
+from polling import fifo_never_blocks_for_ever
 from servers import serve
 
 from simcards_async import InternalServerError, Progress
@@ -129,7 +130,9 @@ async def test_output_path_problems_are_found_before_any_request(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("problem", ["the checkpoint", "a FIFO", "an unwritable checkpoint"])
+@pytest.mark.parametrize(
+    "problem", ["the checkpoint", "a FIFO", "an unwritable checkpoint", "a FIFO checkpoint"]
+)
 async def test_outputs_and_checkpoints_that_would_lose_data_are_refused(
     tmp_path: Path, server: MockTelnyxServer, capsys: pytest.CaptureFixture[str], problem: str
 ) -> None:
@@ -146,11 +149,17 @@ async def test_outputs_and_checkpoints_that_would_lose_data_are_refused(
             pytest.skip("needs FIFOs")
         os.mkfifo(output)
         flag = "-o/--output"
+    elif problem == "a FIFO checkpoint":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("needs FIFOs")
+        os.mkfifo(checkpoint)  # resumed from, it was opened and the command hung for ever
+        flag = "--checkpoint"
     else:
         checkpoint = tmp_path / ("c" * 300)  # longer than any file system's name
         flag = "--checkpoint"
     argv = ["export", "sim-cards", "--limit", "5", "-o", str(output)]
-    assert await run(*argv, "--checkpoint", str(checkpoint), *api(server)) == 2
+    with fifo_never_blocks_for_ever(checkpoint):
+        assert await run(*argv, "--checkpoint", str(checkpoint), *api(server)) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"simcards: error: invalid {flag} value")
     assert err.count("\n") == 1
