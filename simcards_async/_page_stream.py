@@ -296,8 +296,11 @@ class PageStream(Stream[Delivery[T], T]):
             self._page_start = self.stats.items_yielded
         point = self._resumed
         if point is not None and self._carry and number != point.next_page:
-            # The resumed page had nothing left to yield: its start counts as done.
+            # The resumed page had nothing left to yield (inserts moved what it had left
+            # onward): its start counts as done, and its ids go to the next save with the
+            # others delivered, or a later resume would yield them again.
             self._items_done += len(self._carry)
+            self._unsaved_ids += self._carry
             self._carry = ()
         if self._checkpointer is not None and not self._saved_once:
             # A first checkpoint as soon as the listing is known: resumable from here.

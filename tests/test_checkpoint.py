@@ -9,6 +9,7 @@ import gc
 import json
 import os
 import threading
+import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -1005,3 +1006,33 @@ def test_a_fifo_for_a_checkpoint_or_its_ids_is_refused_not_opened(
     ):
         Checkpointer(query, tmp_path / "scan.json", resume_from=tmp_path / "old.json")
     assert caught.value.parameter == parameter
+
+
+async def test_a_resumed_pages_ids_stay_delivered_through_a_second_resume(
+    server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """Run 1 stops 5 records into page 2. Ten inserts at the head: the resumed page 2 now
+    holds page 1's records, all delivered, and is handed over empty, so page 3 comes first.
+    The 5 records run 1 took of the old page 2 (the checkpoint's ``page_ids``) count as
+    delivered: their ids must reach the ids file. Run 2 stops in page 4; twenty more inserts
+    move them back past run 3's start, which must not yield them again.
+    """
+    path, size = tmp_path / "scan.json", 10
+    listed = server.current_sim_card_ids()
+    runs: list[list[str]] = []
+    for stop, inserts in ((15, 10), (8, 20), (None, 0)):
+        got: list[str] = []
+        resume = {"resume_from": path} if runs else {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sc.DriftWarning)  # the inserts: counted, and expected
+            async with client.sim_cards(page_size=size, checkpoint=path, **resume) as stream:
+                async for card in stream:
+                    got.append(card.id)
+                    if len(got) == stop:
+                        break
+        runs.append(got)
+        server.insert_sim_cards(inserts)
+    delivered = [i for run in runs for i in run]
+    assert len(delivered) == len(set(delivered)), "no id twice across the three runs"
+    assert [len(run) for run in runs[:2]] == [15, 8]
+    assert set(listed) <= set(delivered), "every record of the listing as it was, once"
