@@ -87,6 +87,7 @@ import anyio.to_thread
 import msgspec
 from msgspec.structs import astuple
 
+from ._checkpoint import ids_path
 from ._errors import ExportError, InvalidParameterError, cut
 from ._merge import Tagged
 from ._models import Page, RawRecord, SimCard, SimCardAction, SimCardGroup
@@ -1566,8 +1567,8 @@ def check_output_path(
     may not write into: each found before anything is read or created. A path
     that is there but not a regular file (a device, a FIFO, a socket) is refused
     with ``InvalidParameterError``: it would be replaced by one, not written to;
-    so is the ``checkpoint`` file of the listing exported, which would replace the
-    output, then be deleted with it once the listing is complete. A symbolic link
+    so is the ``checkpoint`` file of the listing exported (or its ids file), which would
+    replace the output, then be deleted with it once the listing is complete. A symbolic link
     is checked as the file it points to, which is what is replaced.
     """
     if not os.fspath(path):  # Path("") is "." : a directory, which says nothing useful
@@ -1576,11 +1577,15 @@ def check_output_path(
         raise InvalidParameterError("target", "a file path with no NUL character", path)
     shown = str(Path(path))
     target = _final_path(path)
-    if checkpoint is not None and target == _final_path(checkpoint):
+    if checkpoint is not None and target in (
+        _final_path(checkpoint),
+        _final_path(ids_path(checkpoint)),
+    ):
         raise InvalidParameterError(
             "target",
-            f"a path other than the listing's checkpoint file ({os.fspath(checkpoint)}): "
-            "the checkpoint would replace the output, and be deleted with it at the end",
+            f"a path other than the listing's checkpoint file ({os.fspath(checkpoint)}) and "
+            "the ids file beside it (.ids): checkpoints would be written over the output, and "
+            "deleted with it at the end",
             shown,
         )
     if target.is_dir():

@@ -1022,10 +1022,12 @@ async def test_a_resumed_pages_ids_stay_delivered_through_a_second_resume(
     runs: list[list[str]] = []
     for stop, inserts in ((15, 10), (8, 20), (None, 0)):
         got: list[str] = []
-        resume = {"resume_from": path} if runs else {}
+        resume_from = path if runs else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", sc.DriftWarning)  # the inserts: counted, and expected
-            async with client.sim_cards(page_size=size, checkpoint=path, **resume) as stream:
+            async with client.sim_cards(
+                page_size=size, checkpoint=path, resume_from=resume_from
+            ) as stream:
                 async for card in stream:
                     got.append(card.id)
                     if len(got) == stop:

@@ -706,6 +706,23 @@ async def test_the_checkpoint_file_as_the_output_is_refused(
     assert names(tmp_path) == ["link.jsonl"]
 
 
+@pytest.mark.parametrize("keep", [True, False])
+async def test_the_checkpoints_ids_file_as_the_output_is_refused(
+    tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient, keep: bool
+) -> None:
+    """The output at the checkpoint's ``.ids`` path: the saves appended ids to it, and a
+    complete listing deleted it (the export reported success and left nothing). Refused
+    before anything is sent, naming the target.
+    """
+    checkpoint = tmp_path / "scan.json"
+    stream = client.sim_cards(limit=5, checkpoint=checkpoint, keep_checkpoint=keep)
+    with pytest.raises(InvalidParameterError, match=r"ids file beside it") as caught:
+        await export(stream, tmp_path / "scan.json.ids", format="jsonl")
+    assert caught.value.parameter == "target"
+    assert server.requests == []
+    assert names(tmp_path) == []
+
+
 async def test_success_replaces_an_existing_target(tmp_path: Path) -> None:
     """A finished export replaces the target in one step and leaves no temporary file."""
     target = tmp_path / "cards.jsonl"
