@@ -496,39 +496,54 @@ class _Terminated(Exception):  # noqa: N818  (a signal, not an error)
     """SIGTERM arrived, and the command was cancelled as Ctrl-C would cancel it."""
 
 
+class _Interrupted(Exception):  # noqa: N818  (a signal, not an error)
+    """Ctrl-C (SIGINT) arrived, and the command was cancelled: it cleaned up and stopped."""
+
+
 _T = TypeVar("_T")
 
 
 async def _terminable(work: Coroutine[Any, Any, _T]) -> _T:
-    """Run ``work``; SIGTERM cancels it (cleaning up as for Ctrl-C) and raises ``_Terminated``."""
+    """Run ``work``; SIGTERM or Ctrl-C cancels it, once, and raises why it stopped.
+
+    ``_Terminated`` for SIGTERM, ``_Interrupted`` for SIGINT, after ``work`` cleaned up as
+    a cancellation does. Another Ctrl-C while it cleans up, and until the loop is closed,
+    is ignored: a ``KeyboardInterrupt`` raised there (Python's default) cut the clean-up
+    short (a temporary file left, a session unclosed) or left the loop half closed, with a
+    traceback at exit. ``_run`` restores the SIGINT handler once the loop is closed.
+    """
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
-    terminated = False
+    stopped: list[type[Exception]] = []
 
-    def terminate() -> None:
-        nonlocal terminated
-        terminated = True
-        if task is not None:
+    def stop(why: type[Exception]) -> None:
+        if not stopped and task is not None:
             task.cancel()
+        stopped.append(why)
 
     # Signal handlers belong to the main thread (tests call main() from others).
     handled = threading.current_thread() is threading.main_thread()
     if handled:
-        loop.add_signal_handler(signal.SIGTERM, terminate)
+        loop.add_signal_handler(signal.SIGTERM, stop, _Terminated)
+        loop.add_signal_handler(signal.SIGINT, stop, _Interrupted)
     try:
         return await work
     except asyncio.CancelledError:
-        if terminated:
-            raise _Terminated from None
+        if stopped:
+            raise stopped[0] from None
         raise
     finally:
         if handled:
             loop.remove_signal_handler(signal.SIGTERM)
+            loop.remove_signal_handler(signal.SIGINT)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the loop is closed
 
 
 def _run(args: argparse.Namespace) -> int:  # noqa: PLR0911  (a return per exit status)
     run: _Run = args.run
     debug: bool = getattr(args, "debug", False)
+    main_thread = threading.current_thread() is threading.main_thread()
+    sigint = signal.getsignal(signal.SIGINT) if main_thread else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", DriftWarning)
@@ -536,6 +551,9 @@ def _run(args: argparse.Namespace) -> int:  # noqa: PLR0911  (a return per exit 
             return asyncio.run(_terminable(run(args)))
     except _Terminated:
         return EXIT_TERMINATED
+    except _Interrupted:
+        # Ctrl-C is how a mock server is meant to stop; an export it interrupts.
+        return EXIT_OK if args.command == "mock-server" else EXIT_INTERRUPTED
     except _UsageError as exc:
         return _fail(exc, str(exc), EXIT_USAGE, debug=debug)
     except InvalidParameterError as exc:
@@ -553,6 +571,9 @@ def _run(args: argparse.Namespace) -> int:  # noqa: PLR0911  (a return per exit 
         return _fail(exc, _os_message(exc), EXIT_FAILED, debug=debug)
     except (ImportError, ValueError) as exc:
         return _fail(exc, str(exc), EXIT_FAILED, debug=debug)
+    finally:
+        if sigint is not None:
+            signal.signal(signal.SIGINT, sigint)  # ignored while the loop closed
 
 
 def _fail(exc: BaseException, message: str, status: int, *, debug: bool) -> int:

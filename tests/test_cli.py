@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 import urllib.request
@@ -511,6 +512,57 @@ def test_interrupt_exits_130_and_leaves_no_file(tmp_path: Path) -> None:
     assert process.returncode == 130, err
     assert b"Traceback" not in err
     assert names(tmp_path) == []
+
+
+def test_a_second_ctrl_c_while_the_export_stops_is_ignored(tmp_path: Path) -> None:
+    """Ctrl-C, then Ctrl-C again once the checkpointed export is stopping (its resume hint
+    is out): exit 130, no traceback, the checkpoint and the partial output kept. Python's
+    KeyboardInterrupt for the second cut the clean-up short or, landing in the event loop's
+    close, left the loop half closed ("Exception ignored in BaseEventLoop.__del__").
+    """
+    target, checkpoint = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    argv = ["export", "sim-cards", "--demo", "--page-size", "25", "--max-concurrency", "2"]
+    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-c", AS_MAIN, *argv, "-o", str(target), "--checkpoint", str(checkpoint)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=_child_env(),
+    )
+    assert process.stderr is not None
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr or ()), daemon=True)
+    reader.start()
+
+    def stopping() -> bool:
+        return any(b"run the same command again" in line for line in lines)
+
+    try:
+        eventually_sync(
+            lambda: list(tmp_path.glob(".cards.jsonl.*.partial")) and checkpoint.is_file(),
+            timeout=30,
+            what="the export to write its first records and a checkpoint",
+        )
+        process.send_signal(signal.SIGINT)
+        eventually_sync(lambda: stopping() or process.poll() is not None, timeout=30)
+        process.send_signal(signal.SIGINT)  # while it stops, or the loop closes (or after)
+        process.wait(timeout=30)
+        reader.join(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+        reader.join(timeout=30)
+        process.stderr.close()
+    err = b"".join(lines)
+    # 130, or killed by the second SIGINT once everything was done and the command's handler
+    # given back (as the interpreter exits): a shell shows both as 130.
+    assert process.returncode in (130, -signal.SIGINT), err
+    assert stopping(), err
+    assert b"Traceback" not in err
+    assert b"Exception ignored" not in err
+    assert b"Unclosed" not in err
+    assert not target.exists()
+    assert checkpoint.is_file()
+    assert len(list(tmp_path.glob(".cards.jsonl.*.partial"))) == 1
 
 
 # --- --demo, subprocesses, mock-server and help ----------------------------------------
