@@ -86,7 +86,7 @@ EXIT_CODES = f"""exit status:
   {EXIT_FAILED:<4} the API or the output failed (a target file is left as it was)
   {EXIT_USAGE:<4} usage error: a flag or value refused, no API key, an output refused;
        nothing was sent
-  {EXIT_INTERRUPTED:<4} interrupted by Ctrl-C (SIGINT)
+  {EXIT_INTERRUPTED:<4} interrupted by Ctrl-C (SIGINT); another one while it stops is ignored
   {EXIT_BROKEN_PIPE:<4} the reader of stdout went away (a broken pipe, as with '| head'); quiet
   {EXIT_TERMINATED:<4} terminated by SIGTERM, which ends an export as Ctrl-C does
 """
