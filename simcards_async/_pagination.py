@@ -35,9 +35,9 @@ up again at the start of page *n + 1*: it is dropped (every delivered id is kept
 and counted, and a ``DriftWarning`` is raised. Deletions move records the other way,
 so one may be missed: drift is counted in ``stats.drift`` (``rescan`` recovers it).
 
-The pagination rules (``page_problem``, ``growth_bound``, ``Engine._fresh``): a page
-that breaks one raises ``PaginationError``, as following it could loop, deliver a
-record twice or never end.
+The pagination rules (``page_problem``, ``growth_bound``, ``Engine._fresh``,
+``ReadPlan.size_problem``): a page that breaks one raises ``PaginationError``, as
+following it could loop, skip records, deliver a record twice or never end.
 
 1. A page has at most ``page_size`` items, and at most its meta's page size.
 2. ``meta.page_number``, when the server sends it, is the page asked for.
