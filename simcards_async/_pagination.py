@@ -369,15 +369,20 @@ class DriftLog:
             # The counts so far; stats.drift keeps counting.
             repeats, short = drift.duplicates_dropped, drift.short_pages
             first, last = drift.first_total_results, drift.last_total_results
-            # Repeats with no change of count: no inserts alone did it, and a repeat stands
-            # where another record was, which may then be missing.
-            moved = (
-                "; total_results did not move, so records moved within the listing (inserts "
-                "and deletes that cancel out, a sort by a value that changes) or the server "
-                "repeated them"
-                if repeats and first == last
-                else ""
-            )
+            # Repeats, or short pages, with no change of count: no inserts (or deletes) alone
+            # did it, and a repeat stands where another record was, which may then be missing.
+            moved = ""
+            if repeats and first == last:
+                moved = (
+                    "; total_results did not move, so records moved within the listing (inserts "
+                    "and deletes that cancel out, a sort by a value that changes) or the server "
+                    "repeated them"
+                )
+            elif short and first == last:
+                moved = (
+                    "; total_results did not move, so as many records were inserted as were "
+                    "deleted, or the server sent pages shorter than its own count says"
+                )
             self.warn(
                 f"the listing changed while it was read (so far: total_results "
                 f"{first} -> {last}, "

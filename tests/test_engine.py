@@ -566,6 +566,29 @@ async def test_a_page_with_some_old_records_never_yields_them_twice() -> None:
     assert "rescan=True" in eng.warnings[0]
 
 
+async def test_short_pages_under_a_count_that_never_moves_are_warned_about_as_such() -> None:
+    """Every page holds 40 of the 100 its meta counts, and total_results never moves: no
+    deletes alone did that. The warning says so (as many inserts as deletes, or pages shorter
+    than the server's own count) rather than only "the listing changed".
+    """
+    listing = Listing(500, 100, auto=True)
+    original = listing.page
+
+    def short(number: int) -> Page[Rec]:
+        page = original(number)
+        return msgspec.structs.replace(page, data=page.data[:40])
+
+    listing.page = short  # type: ignore[method-assign]
+    eng = engine(listing, read_ahead=1)
+    got = [i for _, ids in await read_all(producer_of(eng)) for i in ids]
+    assert len(got) == len(set(got)) == 200
+    assert eng.stats.drift.short_pages == 4  # the last page may be short: not counted
+    assert len(eng.warnings) == 1
+    assert "total_results 500 -> 500" in eng.warnings[0]
+    assert "pages shorter than its own count" in eng.warnings[0]
+    assert "rescan=True" in eng.warnings[0]
+
+
 @pytest.mark.parametrize(("records", "page_size", "repeating"), [(500, 100, 5), (3, 10, 1)])
 async def test_repeats_on_the_last_page_are_warned_about_too(
     records: int, page_size: int, repeating: int
