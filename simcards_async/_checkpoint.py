@@ -231,9 +231,7 @@ def _check_writable_path(path: str | os.PathLike[str]) -> None:
     """Refuse, before anything is sent, a checkpoint path no file can be written at."""
     target = Path(path)
     try:
-        if target.is_dir():
-            raise InvalidParameterError("checkpoint", "a file path, not a directory", str(path))
-        _check_regular("checkpoint", target, "a path to")
+        _check_regular("checkpoint", target, "a path to")  # a directory, a FIFO, ...
         _check_regular("checkpoint", ids_path(target), "a path whose ids file beside it is")
         if not target.parent.is_dir():
             raise InvalidParameterError(

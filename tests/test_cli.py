@@ -546,7 +546,6 @@ def test_a_second_ctrl_c_while_the_export_stops_is_ignored(tmp_path: Path) -> No
         eventually_sync(lambda: stopping() or process.poll() is not None, timeout=30)
         process.send_signal(signal.SIGINT)  # while it stops, or the loop closes (or after)
         process.wait(timeout=30)
-        reader.join(timeout=30)
     finally:
         process.kill()
         process.wait()
