@@ -116,6 +116,8 @@ Record = Item | RawRecord | msgspec.Raw
 PARQUET_ROW_GROUP_SIZE = 10_000
 #: Encoded JSON lines or CSV held before a write.
 _FLUSH_BYTES = 1 << 20
+#: Bytes of the output's end a checkpoint keeps, to check a resume continues where it ended.
+_TAIL_BYTES = 16
 #: Items of a plain async iterable gathered before they are encoded.
 _CHUNK = 512
 _DECIMAL_PRECISION, _DECIMAL_SCALE = 38, 9
@@ -760,12 +762,14 @@ class _Output:
         #: What the temporary file replaces: through a symbolic link, the file it points to.
         self.final: Path | None = None
         self.file: IO[bytes]
+        #: The last bytes written (``_TAIL_BYTES`` at most), which a checkpoint keeps.
+        self.tail = b""
         if isinstance(target, (str, os.PathLike)):
             check_output_path(target, checkpoint=checkpoint)  # a resumed target too
             self.path = Path(target)
             self.final = _final_path(target)
             if resume is not None:
-                self.temp, self.file = _resumed_file(self.final, resume, target)
+                self.temp, self.file, self.tail = _resumed_file(self.final, resume, target)
             else:
                 self.temp, self.file = _new_file(self.final, self.path)
         else:
@@ -783,6 +787,7 @@ class _Output:
         """Write ``data`` through to the file (in a worker thread: it may block)."""
         self.file.write(data)
         self.file.flush()  # nothing held back: ``end`` needs no thread, no flush
+        self.tail = (self.tail + data[-_TAIL_BYTES:])[-_TAIL_BYTES:]
 
     async def commit(self) -> None:
         await anyio.to_thread.run_sync(self._commit)
@@ -817,8 +822,12 @@ class _Output:
 
 def _resumed_file(
     final: Path, resume: _Partial, target: str | os.PathLike[str]
-) -> tuple[Path, IO[bytes]]:
-    """The partial output a checkpoint continues, cut back to the size it counted."""
+) -> tuple[Path, IO[bytes], bytes]:
+    """The partial output a checkpoint continues, cut back to the size it counted.
+
+    With the bytes it ends in there, checked against those the checkpoint kept: the size
+    is where one of the export's writes ended, not a number edited to another.
+    """
     temp = final.with_name(resume.partial)
     try:
         file = open(temp, "r+b")  # noqa: PTH123, SIM115  (closed by commit/discard)
@@ -841,9 +850,23 @@ def _resumed_file(
             "the checkpoint to start over",
             str(target),
         )
+    start = max(resume.size - _TAIL_BYTES, 0)
+    file.seek(start)
+    tail = file.read(resume.size - start)
+    if resume.tail is not None and tail != resume.tail:
+        # Not where a write ended: a size edited to another number (cut mid-record), or
+        # the partial output changed since. Continuing there would corrupt the output.
+        file.close()
+        raise InvalidParameterError(
+            "target",
+            f"a path whose partial output {temp.name} ends, at the {resume.size} bytes the "
+            "checkpoint says, with the bytes the export wrote there; it does not (was the "
+            "checkpoint or the file edited?), so delete the checkpoint to start over",
+            str(target),
+        )
     file.truncate(resume.size)
     file.seek(resume.size)
-    return temp, file
+    return temp, file, tail
 
 
 def _new_file(final: Path, asked: Path) -> tuple[Path, IO[bytes]]:
@@ -1346,6 +1369,8 @@ class _Partial:
     partial: str
     size: int
     items: int
+    #: The bytes the output ends in at ``size`` (None from a checkpoint that kept none).
+    tail: bytes | None
 
 
 def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat) -> _Partial | None:
@@ -1399,7 +1424,15 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
             f"one an export to {str(target)!r} makes; was it edited?)",
             stream.resumed_from,
         )
-    return _Partial(partial=kept.partial, size=kept.size, items=stream.resumed_items)
+    return _Partial(
+        partial=kept.partial,
+        size=kept.size,
+        items=stream.resumed_items,
+        tail=None if kept.tail is None else bytes.fromhex(kept.tail),
+    )
+
+
+_Hex = Annotated[str, msgspec.Meta(pattern=f"^([0-9a-f]{{2}}){{0,{_TAIL_BYTES}}}$")]
 
 
 class _ExportState(msgspec.Struct):
@@ -1407,6 +1440,8 @@ class _ExportState(msgspec.Struct):
 
     partial: str
     size: Annotated[int, msgspec.Meta(ge=0)]
+    #: The last bytes written, in hex (``_Output.tail``); None from an older export.
+    tail: _Hex | None = None
 
 
 #: Hex digits of the random part of a partial output's name (``_partial_name``).
@@ -1488,7 +1523,12 @@ class _Job:
             await self.writer.flush()
         size = self.out.end()
         assert self.out.temp is not None  # noqa: S101  (checkpointing needs a path)
-        state = {"partial": self.out.temp.name, "size": size, "format": self.fmt}
+        state = {
+            "partial": self.out.temp.name,
+            "size": size,
+            "tail": self.out.tail.hex(),
+            "format": self.fmt,
+        }
         return {"export": {**state, "target": str(self.out.path)}}
 
 

@@ -191,6 +191,57 @@ async def test_resume_refuses_a_partial_output_shorter_than_its_checkpoint(
     assert not target.exists()
 
 
+@pytest.mark.parametrize("cut", ["size", "file", "both"])
+async def test_a_resume_refuses_a_partial_output_that_does_not_end_where_its_checkpoint_says(
+    tmp_path: Path, cut: str
+) -> None:
+    """The checkpoint keeps the last bytes the export wrote; a resume checks them first.
+
+    A size edited to another valid number (cut mid-record), or a partial output changed
+    since, would otherwise be continued mid-line: a corrupt export reported as a success.
+    Refused before anything is sent, both files left as they were.
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with stopped_after_three_pages(target, point) as (server, client):
+        (partial,) = tmp_path.glob(".cards.jsonl.*.partial")
+        checkpoint = msgspec.json.decode(point.read_bytes())
+        size = checkpoint["extra"]["export"]["size"]
+        content = partial.read_bytes()
+        assert len(content) == size > 0
+        assert checkpoint["extra"]["export"]["tail"] == content[-16:].hex()
+        if cut in ("size", "both"):  # cut mid-record, a size a user might type
+            checkpoint["extra"]["export"]["size"] = size - 10
+            point.write_bytes(msgspec.json.encode(checkpoint))
+        if cut in ("file", "both"):  # the same size, its last record changed
+            content = content[:-3] + b"x}\n"
+            partial.write_bytes(content)
+        saved = point.read_bytes()
+        before = len(server.requests)
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        with pytest.raises(sc.InvalidParameterError, match="was the checkpoint or the file edit"):
+            await sc.export(stream, target)
+        assert len(server.requests) == before, "nothing is sent"
+    assert partial.read_bytes() == content, "the partial output is left as it was"
+    assert point.read_bytes() == saved
+    assert not target.exists()
+
+
+async def test_a_checkpoint_an_older_export_wrote_without_its_tail_still_resumes(
+    tmp_path: Path,
+) -> None:
+    """Checkpoints written before the tail was kept resume as they did (size checked only)."""
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with stopped_after_three_pages(target, point) as (_, client):
+        checkpoint = msgspec.json.decode(point.read_bytes())
+        del checkpoint["extra"]["export"]["tail"]
+        point.write_bytes(msgspec.json.encode(checkpoint))
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        result = await sc.export(stream, target)
+    lines = target.read_bytes().splitlines()
+    assert result.items == len(lines) == 600
+    assert len({msgspec.json.decode(line)["id"] for line in lines}) == 600
+
+
 @pytest.mark.parametrize(
     ("edit", "says"),
     [
@@ -201,6 +252,9 @@ async def test_resume_refuses_a_partial_output_shorter_than_its_checkpoint(
         ({"size": -5}, "Expected `int` >= 0"),
         ({"size": "12"}, "Expected `int`, got `str`"),
         ({"size": 1.5}, "Expected `int`, got `float`"),
+        ({"tail": "0a0"}, "Expected `str` matching"),
+        ({"tail": "0A"}, "Expected `str` matching"),
+        ({"tail": 10}, "Expected `str | null`, got `int`"),
     ],
 )
 async def test_an_edited_export_checkpoint_is_refused_and_touches_no_file(
