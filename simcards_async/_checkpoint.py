@@ -81,6 +81,9 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     extra: dict[str, Any] = {}
     #: Bytes of the ids file (``ids_path``) that hold the ids this checkpoint counts.
     ids_size: _Count = 0
+    #: Records a full page held (the pages ``next_page`` counts), as the scan's first page
+    #: with meta said; None when no page had meta (or from a checkpoint before it was kept).
+    page_size: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
 def fingerprint(query: ListQuery) -> str:
@@ -364,6 +367,7 @@ class Checkpointer:
         page_ids: tuple[str, ...] = (),
         complete: bool = False,
         limited: bool = False,
+        page_size: int | None = None,
     ) -> Checkpoint:
         """A checkpoint of this scan saying how far the consumer got (no exporter's state)."""
         query = self._query
@@ -379,6 +383,7 @@ class Checkpointer:
             page_ids=page_ids,
             complete=complete,
             limited=limited,
+            page_size=page_size,
         )
 
     def earlier_ids(self) -> Iterator[list[str]]:

@@ -119,6 +119,7 @@ class PageStream(Stream[Delivery[T], T]):
                 last_ids=point.last_ids,
                 page_ids=point.page_ids,
                 complete=point.complete,
+                page_size=point.page_size,
                 earlier_ids=checkpointer.earlier_ids if checkpointer is not None else None,
             )
         self._engine: Engine[Any] = Engine(
@@ -454,6 +455,7 @@ class PageStream(Stream[Delivery[T], T]):
             page_ids=page_ids,
             complete=complete,
             limited=limited,
+            page_size=self._engine.plan.per_page,
         )
 
     def _flush_warnings(self) -> None:

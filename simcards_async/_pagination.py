@@ -55,7 +55,9 @@ following it could loop, skip records, deliver a record twice or never end.
    tells a change, so such a page is a replay.
 7. Every page's meta gives the scan's first page's page size (``page_size_of``): page
    *n* starts at record ``(n - 1) * page size``, so pages of two sizes skip records
-   (or repeat them), which no drift explains.
+   (or repeat them), which no drift explains. A resumed scan's first page is the one
+   the checkpoint's run read first (``Resume.page_size``): its next page was counted
+   in pages of that size.
 """
 
 from __future__ import annotations
@@ -149,6 +151,8 @@ class Resume(msgspec.Struct, frozen=True, kw_only=True):
     #: Ids of ``next_page`` already yielded: dropped from it silently (not drift).
     page_ids: tuple[str, ...] = ()
     complete: bool = False
+    #: Records a full page held in the run the checkpoint saved (rule 7); None: not known.
+    page_size: int | None = None
     #: Every id delivered before the resume point, in batches (read when the scan starts).
     earlier_ids: Callable[[], Iterable[Sequence[str]]] | None = None
 
@@ -224,6 +228,7 @@ class ReadPlan:
         "next",
         "page_size",
         "per_page",
+        "per_page_from",
         "start",
     )
 
@@ -245,6 +250,8 @@ class ReadPlan:
         self.held = 0
         #: Records a full page holds, as the scan's first page with meta said (rule 7).
         self.per_page: int | None = None
+        #: Which page said so, for rule 7's message (a resume's: the run its checkpoint saved).
+        self.per_page_from = "the scan's first page was"
 
     def plan(self, first: Page[Any], pages_before: int | None = None) -> None:
         """Plan a pass from its first page: its end, and the most pages it may read.
@@ -284,8 +291,8 @@ class ReadPlan:
         if meta is None or per_page is None or page_size_of(meta, self.page_size) == per_page:
             return None
         return (
-            f"page {number} says meta.page_size {meta.page_size} where the scan's first page "
-            f"was {per_page} records a page: pages of two sizes skip or repeat records"
+            f"page {number} says meta.page_size {meta.page_size} where {self.per_page_from} "
+            f"{per_page} records a page: pages of two sizes skip or repeat records"
         )
 
     def within_end(self, number: int) -> bool:
@@ -456,6 +463,14 @@ class Engine(Generic[T]):
             self._expected = set(resume.page_ids)
             self.delivered.add(resume.page_ids)
             stats.drift.first_total_results = resume.total_results
+            if resume.page_size is not None:
+                # next_page counts pages of the size the run before read: another size
+                # would start it elsewhere in the listing (rule 7).
+                self.plan.per_page = resume.page_size
+                self.plan.per_page_from = (
+                    "the checkpoint this scan resumes (delete it to start over) counted its "
+                    "pages at"
+                )
 
     @property
     def warnings(self) -> list[str]:

@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -315,3 +316,48 @@ async def test_drift_that_shifts_a_whole_page_is_not_a_replay() -> None:
         got, error = await read(listing, max_concurrency=1, read_ahead=1)
     assert error is None
     assert got == start
+
+
+@pytest.mark.parametrize("cap_after", [5, None])
+async def test_a_resume_after_the_servers_page_size_changed_is_an_error(
+    tmp_path: Path, cap_after: int | None
+) -> None:
+    """Rule 7 across runs: a checkpoint's next page counts pages of the size its run read.
+
+    The first run stops after 12 records of pages capped at 5 (next page 3, two of it
+    taken). If the server has since lifted its cap, page 3 at 10 a page starts at record
+    21: records 13 to 20 would be skipped. PaginationError at that page, naming the checkpoint,
+    not a short listing. Under the same cap the resume reads the rest, every record once.
+    """
+    cap: list[int | None] = [5]
+
+    def capped(number: int, size: int, ids: list[str]) -> Any:
+        return honest(number, cap[0] or size, ids)
+
+    listing = Listing(60, capped)
+    point = tmp_path / "scan.json"
+    first: list[str] = []
+    async with listing.client(max_concurrency=1, read_ahead=1) as client:
+        async with client.sim_cards(page_size=10, checkpoint=point) as stream:
+            async for card in stream:
+                first.append(card.id)
+                if len(first) == 12:
+                    break
+        assert msgspec.json.decode(point.read_bytes())["next_page"] == 3
+        cap[0] = cap_after
+        rest: list[str] = []
+        stream = client.sim_cards(page_size=10, checkpoint=point, resume_from=point)
+        if cap_after is None:
+            with pytest.raises(PaginationError) as caught:
+                async for card in stream:
+                    rest.append(card.id)
+            assert caught.value.page == 3
+            assert "page 3 says meta.page_size 10 where the checkpoint this scan resumes" in str(
+                caught.value
+            )
+            assert "counted its pages at 5 records a page" in str(caught.value)
+            assert rest == []
+        else:
+            async for card in stream:
+                rest.append(card.id)
+            assert first + rest == listing.ids
