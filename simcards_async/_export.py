@@ -73,6 +73,7 @@ import os
 import re
 import secrets
 import stat
+import threading
 import time
 import typing
 import zlib
@@ -753,6 +754,11 @@ class _Output:
         checkpoint: str | os.PathLike[str] | None = None,
     ) -> None:
         self.committed = False
+        #: Set by ``discard``: a commit that had not begun never will.
+        self.discarded = False
+        #: Held by a commit while it renames, and by ``discard``: a native asyncio cancel
+        #: does not wait for the commit's thread, so a discard waits for it instead.
+        self._committing = threading.Lock()
         #: Whether the temporary file stays after a failure, for a checkpoint to resume.
         self.keep_partial = keep_partial
         #: Whether the output starts empty (False when it continues a resumed partial file).
@@ -802,22 +808,31 @@ class _Output:
         return self.file.tell()
 
     def _commit(self) -> None:
-        self.file.flush()
-        if self.temp is None or self.final is None:
-            return
-        os.fsync(self.file.fileno())
-        self.file.close()
-        self.temp.replace(self.final)
-        self.committed = True
+        with self._committing:
+            if self.discarded:
+                return  # the export was cancelled before this began: the target stays
+            self.file.flush()
+            if self.temp is None or self.final is None:
+                return
+            os.fsync(self.file.fileno())
+            self.file.close()
+            self.temp.replace(self.final)
+            self.committed = True
 
     def discard(self) -> None:
-        """Remove the temporary file, if it is still there (never the caller's file)."""
-        if self.temp is None or self.committed:
-            return
-        with contextlib.suppress(OSError):
-            self.file.close()
-        if not self.keep_partial:
-            self.temp.unlink(missing_ok=True)
+        """Remove the temporary file, if it is still there (never the caller's file).
+
+        A commit under way (its thread left running by a native cancel) is waited for:
+        the target is then replaced whole, or not at all, never raced.
+        """
+        with self._committing:
+            self.discarded = True
+            if self.temp is None or self.committed:
+                return
+            with contextlib.suppress(OSError):
+                self.file.close()
+            if not self.keep_partial:
+                self.temp.unlink(missing_ok=True)
 
 
 def _resumed_file(
@@ -1289,7 +1304,8 @@ async def export(
     fails; a stream is read once, so one already being read is refused (``RuntimeError``).
     To JSON lines and JSON, a listing from the client (or a merge of them) is exported as
     the API sent it (``raw_chunks``); Structs are encoded. ``target`` is a path, replaced
-    atomically once everything is written, or a binary file opened for writing (say
+    atomically once everything is written (a cancellation during that rename waits for
+    it, then propagates), or a binary file opened for writing (say
     ``sys.stdout.buffer``), which is flushed but not closed. ``format`` is one of ``"jsonl"``,
     ``"json"``, ``"csv"``, ``"parquet"``, ``"jsonl.gz"``, ``"json.gz"`` or
     ``"csv.gz"``; by default it follows the path's suffix (``.jsonl``/``.ndjson``,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -9,6 +10,7 @@ import json
 import os
 import stat
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +21,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from polling import HANG_GUARD, eventually
 
 from simcards_async import (
     Amount,
@@ -38,6 +41,7 @@ from simcards_async._export import (
     PARQUET_ROW_GROUP_SIZE,
     SIM_CARD_ACTION_COLUMNS,
     SIM_CARD_COLUMNS,
+    _Output,
     export,
 )
 from simcards_async.testing import FaultPlan, MockTelnyxServer
@@ -638,6 +642,64 @@ async def test_cancelled_export_leaves_no_file(tmp_path: Path) -> None:
         assert scope.cancelled_caught
     assert len(seen) == 1  # the temporary file existed while the export ran
     assert names(tmp_path) == []
+
+
+async def test_a_native_cancel_during_the_final_rename_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``task.cancel()`` while the export's commit (fsync, rename) runs in its thread:
+    asyncio does not wait for the thread, and the clean-up raced it (closing the file it
+    was syncing, removing what it was renaming). The clean-up now waits: the target is
+    replaced whole, nothing is left beside it, and the export still raises the cancel.
+    """
+    entered, go = threading.Event(), threading.Event()
+    fsync = os.fsync
+
+    def held_fsync(fd: int) -> None:  # inside the commit, its lock held
+        entered.set()
+        go.wait(HANG_GUARD)
+        fsync(fd)
+
+    discard = _Output.discard
+
+    def discard_lets_it_go(self: _Output) -> None:
+        go.set()  # the thread may end only once the clean-up has begun
+        discard(self)
+
+    monkeypatch.setattr(os, "fsync", held_fsync)
+    monkeypatch.setattr(_Output, "discard", discard_lets_it_go)
+    cards = [SimCard(id=f"card-{n}") for n in range(10)]
+
+    async def items() -> AsyncIterator[SimCard]:
+        for card in cards:
+            yield card
+
+    target = tmp_path / "cards.jsonl"
+    task = asyncio.create_task(export(items(), target))
+    await eventually(entered.is_set, what="the commit in its thread")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert go.is_set()
+    assert [json.loads(line)["id"] for line in target.read_bytes().splitlines()] == [
+        card.id for card in cards
+    ]
+    assert names(tmp_path) == ["cards.jsonl"]
+
+
+def test_a_commit_that_had_not_begun_when_discarded_never_replaces_the_target(
+    tmp_path: Path,
+) -> None:
+    """The other order: the clean-up first, the commit's thread after. It does nothing."""
+    target = tmp_path / "cards.jsonl"
+    target.write_bytes(b"old\n")
+    out = _Output(target)
+    out.put(b"new\n")
+    out.discard()
+    out._commit()
+    assert target.read_bytes() == b"old\n"
+    assert names(tmp_path) == ["cards.jsonl"]
+    assert not out.committed
 
 
 async def test_a_symbolic_link_is_written_through_not_replaced(tmp_path: Path) -> None:
