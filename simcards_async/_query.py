@@ -110,7 +110,8 @@ class Ordering:
     """A ``sort`` value's meaning on an item: the field the API sorts by, and the direction.
 
     ``key(item)`` ascends along the listing's order (a descending sort's amounts are
-    negated), so listings sorted the same way can be merged in order by it. The spec does
+    negated, exactly: ``-value`` rounds to the context's 28 digits, and overflows past its
+    exponent range), so listings sorted the same way can be merged in order by it. The spec does
     not say where a card without an amount goes: here it counts as the smallest amount
     (first ascending, last descending), and a merge checks each listing's order as it reads.
     """
@@ -132,7 +133,7 @@ class Ordering:
             value = getattr(value, name, None)
         if not isinstance(value, Decimal) or not value.is_finite():
             return (1, _NO_AMOUNT) if self.descending else (-1, _NO_AMOUNT)
-        return (0, -value) if self.descending else (0, value)
+        return (0, value.copy_negate()) if self.descending else (0, value)
 
     def raw_key(self, record: object) -> tuple[int, Decimal]:
         """``key`` of a raw record, from the value its listing's decoder read (``sort_value``)."""
@@ -140,7 +141,7 @@ class Ordering:
         # The rule of ``key``, written out again: ``key`` is the typed merge's hot path.
         if not isinstance(value, Decimal) or not value.is_finite():
             return (1, _NO_AMOUNT) if self.descending else (-1, _NO_AMOUNT)
-        return (0, -value) if self.descending else (0, value)
+        return (0, value.copy_negate()) if self.descending else (0, value)
 
 
 @dataclass(frozen=True)

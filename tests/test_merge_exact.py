@@ -250,6 +250,49 @@ async def test_a_listing_out_of_its_sort_order_is_refused() -> None:
     assert in_order(got, AMOUNT)
 
 
+@pytest.mark.parametrize("raw", [False, True], ids=["typed", "raw"])
+async def test_a_descending_union_orders_amounts_exactly_whatever_their_digits(
+    tmp_path: Path, raw: bool
+) -> None:
+    """Descending keys were ``-amount`` in the default decimal context: 28 digits, so two
+    amounts differing in the 30th tied (and came out in query order, the smaller first),
+    and ``1E+1000000`` raised a bare ``decimal.Overflow``. Negated exactly, the union is in
+    true descending order, typed (``async for``) or raw (an export to JSON lines).
+    """
+    per_query = {
+        0: ["1E+1000000", "1.00000000000000000000000000001", "-1E+1000000"],
+        1: ["1.00000000000000000000000000009", "0.5"],
+    }
+
+    async def handler(request: web.Request) -> web.Response:
+        query = 1 if "filter[status]" in request.query else 0
+        amounts = per_query[query]
+        data = [_card(query * 10 + i, a) for i, a in enumerate(amounts)]
+        meta = {"page_number": 1, "page_size": 10, "total_pages": 1, "total_results": len(data)}
+        return web.Response(text=json.dumps({"data": data, "meta": meta}))
+
+    descending = "-" + AMOUNT
+    async with serve(handler) as served, sc.SimCardsClient(KEY, served.url) as client:
+        merged = sc.merge(
+            client.sim_cards(sort=descending, page_size=10),
+            client.sim_cards(status="enabled", sort=descending, page_size=10),
+        )
+        if raw:
+            target = tmp_path / "union.jsonl"
+            await sc.export(merged, target)
+            records = [json.loads(line) for line in target.read_bytes().splitlines()]
+            got = [r["current_billing_period_consumed_data"]["amount"] for r in records]
+        else:
+            got = [str(amount(card)) async for card in merged]
+    assert got == [
+        "1E+1000000",
+        "1.00000000000000000000000000009",
+        "1.00000000000000000000000000001",
+        "0.5",
+        "-1E+1000000",
+    ]
+
+
 def test_ordering_key_ascends_along_the_listing() -> None:
     """Ordering.key ascends along either direction; a card without an amount is the smallest."""
     cards = [
@@ -450,3 +493,17 @@ async def test_break_out_of_an_ordered_merge_stops_everything(server: MockTelnyx
         await eventually(lambda: not client._tasks, what="the merged engines to end")
         assert seen == 15
         assert client._tasks == set()
+
+
+def test_a_descending_key_keeps_every_digit() -> None:
+    """Two amounts that differ past the decimal context's 28 digits do not tie."""
+    small, large = (
+        sc.SimCard(id=i, current_billing_period_consumed_data=sc.Amount(amount=Decimal(a)))
+        for i, a in (
+            ("s", "1.00000000000000000000000000001"),
+            ("l", "1.00000000000000000000000000009"),
+        )
+    )
+    descending = Ordering.of("-" + AMOUNT)
+    assert descending.key(large) < descending.key(small)
+    assert [c.id for c in sorted([small, large], key=descending.key)] == ["l", "s"]
