@@ -35,7 +35,7 @@ up again at the start of page *n + 1*: it is dropped (every delivered id is kept
 and counted, and a ``DriftWarning`` is raised. Deletions move records the other way,
 so one may be missed: drift is counted in ``stats.drift`` (``rescan`` recovers it).
 
-The pagination rules (``page_problem``, ``growth_bound``, ``Engine._fresh``,
+The pagination rules (``page_problem``, ``past_end_problem``, ``growth_bound``, ``Engine._fresh``,
 ``ReadPlan.size_problem``): a page that breaks one raises ``PaginationError``, as
 following it could loop, skip records, deliver a record twice or never end.
 
@@ -46,7 +46,9 @@ following it could loop, skip records, deliver a record twice or never end.
    when it is between 1 and the one asked for; ``total_pages`` 1 for 0 results is fine).
    An empty page is one its own meta puts no records on: ``total_results <= (page_number
    - 1) * page size`` (an answer that says it holds records and holds none would end the
-   listing early, silently).
+   listing early, silently). And the first page a pass asks for holds none if it is more
+   than one past the end its own meta gives (``past_end_problem``: a server that answers
+   any page number with its last page; one past may, under a count that lags inserts).
 5. One pass reads at most ``2 * total_pages + 2`` pages, ``total_pages`` as its first
    page announced: the listing may double while it is read, not grow without end.
 6. A page made only of records already delivered is a replay unless the listing
@@ -215,6 +217,27 @@ def _meta_problem(number: int, meta: PaginationMeta, size: int, page_size: int) 
     return None
 
 
+def past_end_problem(number: int, page: Page[Any], page_size: int) -> str | None:
+    """Rule 4's mirror, for the first page a pass asks for: records its own meta ends before.
+
+    A server that answers any page number with its last page (and no ``page_number``)
+    would hand a ``start_page`` past the end, or a resume's page after the listing
+    shrank, another page's records. One page past may hold some (a count that lags
+    inserts); later pages only get asked for when it did (``ReadPlan.grow``).
+    """
+    meta, size = page.meta, len(page.data)
+    if meta is None or not size or not meta.total_results:
+        return None
+    per_page = page_size_of(meta, page_size)
+    pages = -(-meta.total_results // per_page)
+    if number <= pages + 1:
+        return None
+    return (
+        f"page {number}, the first asked for, holds {size} records while its "
+        f"meta.total_results {meta.total_results} at {per_page} a page ends at page {pages}"
+    )
+
+
 class ReadPlan:
     """Where the scan is: its first page, its last page as far as the answers tell, its limit."""
 
@@ -355,16 +378,20 @@ class DriftLog:
     def check(self, page: Page[T], number: int, plan: ReadPlan) -> None:
         drift = self.stats.drift
         size, end = len(page.data), plan.end
-        # Short or empty before the end planned from the answers so far: records deleted.
-        # (Not the page's own total_pages, which shrinks with the data.)
         meta = page.meta
+        if meta is None or end is None:
+            self.report()
+            return
+        per_page = page_size_of(meta, plan.page_size)
+        # Short or empty before the end planned from the answers so far: records deleted.
+        # (Not the page's own total_pages, which shrinks with the data.) An empty first page
+        # is no sign: no answer before it put records there (rule 4 holds it to its own).
+        # And short of what its own meta puts on it, the last page too: a record deleted
+        # between the server's count and its page, or a server short of its own count.
         if (
-            meta is not None
-            and end is not None
-            and (
-                (size < page_size_of(meta, plan.page_size) and number < end)
-                or (not size and number <= end)
-            )
+            (size < per_page and number < end)
+            or (not size and number <= end and number != plan.start)
+            or 0 < size < min(per_page, meta.total_results - (number - 1) * per_page)
         ):
             drift.short_pages += 1
         self.report()
@@ -528,6 +555,9 @@ class Engine(Generic[T]):
         start = plan.start
         first, served = await self._fetch(start)
         self._check(start, first)
+        problem = past_end_problem(start, first, plan.page_size)
+        if problem is not None:
+            raise self._error(start, problem)
         meta = first.meta
         plan.plan(first, pages_before)
         if meta is not None:

@@ -361,3 +361,97 @@ async def test_a_resume_after_the_servers_page_size_changed_is_an_error(
             async for card in stream:
                 rest.append(card.id)
             assert first + rest == listing.ids
+
+
+def without_page_number(bend: Bend) -> Bend:
+    """``bend``'s answers with no ``meta.page_number`` (rule 2 cannot tell the page)."""
+
+    def bent(number: int, size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+        served, meta = bend(number, size, ids)
+        return served, {k: v for k, v in meta.items() if k != "page_number"}
+
+    return bent
+
+
+def clamped(number: int, size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """Any page number past the end answered with the last page."""
+    return honest(min(number, -(-len(ids) // size)), size, ids)
+
+
+@pytest.mark.parametrize(("count", "limit"), [(30, None), (50, 10), (50, None)])
+async def test_a_start_page_a_clamping_server_answers_with_its_last_is_an_error(
+    count: int, limit: int | None
+) -> None:
+    """``start_page=7`` of a listing of 3 or 5 pages of 10, from a server that answers any
+    page past its end with its last page and sends no page_number: page 7's answer holds
+    the last page's records. PaginationError at page 7, nothing yielded, rather than
+    another page's records handed over as page 7's.
+    """
+    listing = Listing(count, without_page_number(clamped))
+    got: list[str] = []
+    async with listing.client(max_concurrency=1) as client:
+        with pytest.raises(PaginationError) as caught:
+            async for card in client.sim_cards(page_size=10, start_page=7, limit=limit):
+                got.append(card.id)
+    assert caught.value.page == 7
+    assert "page 7, the first asked for, holds" in str(caught.value)
+    assert got == []
+    assert listing.asked == [7]
+
+
+async def test_a_start_page_one_past_the_count_may_hold_records() -> None:
+    """A count that lags inserts: 25 records, a meta that says 15 (2 pages of 10). Page 3,
+    asked for first, holds the last 5: they are read, not refused (one page past the end).
+    """
+
+    def lagging(number: int, size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+        served, meta = honest(number, size, ids)
+        return served, {**meta, "total_results": 15, "total_pages": 2}
+
+    listing = Listing(25, lagging)
+    async with listing.client() as client:
+        got = [card.id async for card in client.sim_cards(page_size=10, start_page=3)]
+    assert got == listing.ids[20:]
+
+
+@pytest.mark.parametrize(
+    ("count", "short_page"),
+    [(10, 1), (30, 3), (25, 3)],
+    ids=["the only page", "a full last page", "a partial last page"],
+)
+async def test_a_last_page_short_of_its_own_count_is_drift(count: int, short_page: int) -> None:
+    """The last page holds two records fewer than its own meta puts on it (a record deleted
+    between the count and the page, or a server short of its own count): counted in
+    drift.short_pages with a DriftWarning, as on any other page. It was silently short.
+    """
+
+    def short_last(number: int, size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+        served, meta = honest(number, size, ids)
+        return (served[:-2] if number == short_page else served), meta
+
+    listing = Listing(count, short_last)
+    async with listing.client(max_concurrency=1) as client:
+        stream = client.sim_cards(page_size=10)
+        with pytest.warns(DriftWarning, match="1 short page"):
+            got = [card.id async for card in stream]
+    assert len(got) == count - 2
+    assert stream.stats.drift.short_pages == 1
+
+
+async def test_an_empty_listing_is_no_drift() -> None:
+    """No records, ``total_pages`` 1 for 0 results: an empty first page is no sign that
+    records were deleted (no answer before it put any there). No DriftWarning (the suite
+    turns any warning into an error), nothing counted, one request.
+    """
+
+    def one_empty_page(number: int, size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+        served, meta = honest(number, size, ids)
+        return served, {**meta, "total_pages": 1}
+
+    listing = Listing(0, one_empty_page)
+    async with listing.client() as client:
+        stream = client.sim_cards(page_size=10, rescan=True)
+        got = [card.id async for card in stream]
+    assert got == []
+    assert stream.stats.drift.short_pages == 0
+    assert listing.asked == [1]
