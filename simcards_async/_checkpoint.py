@@ -45,6 +45,7 @@ from ._query import ListQuery
 __all__ = [
     "Checkpoint",
     "Checkpointer",
+    "check_file_path",
     "fingerprint",
     "ids_path",
     "load_checkpoint",
@@ -230,6 +231,23 @@ def _temp_beside(target: Path) -> Path:
     return target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
 
 
+def check_file_path(parameter: str, path: str | os.PathLike[str]) -> None:
+    """Refuse a path that cannot name a file: empty, ``.``, ending in a separator, a NUL.
+
+    ``Path`` drops a trailing ``/`` and ``/.`` (``nodir/`` checks as ``nodir``) and has no
+    name for ``""``, ``.`` or ``/``: the first save would fail after requests were sent, or the ids
+    file's name (``ids_path``) could not be made (a bare ``ValueError``).
+    """
+    text = os.fspath(path)
+    if "\0" in text:  # os: a bare ValueError
+        raise InvalidParameterError(parameter, "a file path with no NUL character", text)
+    # Not Path(text).name, which is the trouble: also "", and a trailing separator.
+    if os.path.basename(text) in ("", ".", ".."):  # noqa: PTH119
+        raise InvalidParameterError(
+            parameter, "a file's path (a name at its end, not a directory's)", text
+        )
+
+
 def _check_writable_path(path: str | os.PathLike[str]) -> None:
     """Refuse, before anything is sent, a checkpoint path no file can be written at."""
     target = Path(path)
@@ -275,8 +293,8 @@ class Checkpointer:
         keep: bool = True,
     ) -> None:
         for name, given in (("checkpoint", path), ("resume_from", resume_from)):
-            if given is not None and "\0" in os.fspath(given):  # os: a bare ValueError
-                raise InvalidParameterError(name, "a file path with no NUL character", given)
+            if given is not None:
+                check_file_path(name, given)
         if path is not None:
             _check_writable_path(path)
         self.path = path

@@ -88,7 +88,7 @@ import anyio.to_thread
 import msgspec
 from msgspec.structs import astuple
 
-from ._checkpoint import ids_path
+from ._checkpoint import check_file_path, ids_path
 from ._errors import ExportError, InvalidParameterError, cut
 from ._merge import Tagged
 from ._models import Page, RawRecord, SimCard, SimCardAction, SimCardGroup
@@ -1633,6 +1633,8 @@ def check_output_path(
         raise InvalidParameterError("target", "a file path with no NUL character", path)
     shown = str(Path(path))
     target = _final_path(path)
+    if checkpoint is not None:
+        check_file_path("checkpoint", checkpoint)  # before its ids file's name is made
     if checkpoint is not None and target in (
         _final_path(checkpoint),
         _final_path(ids_path(checkpoint)),
@@ -1646,6 +1648,8 @@ def check_output_path(
         )
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), shown)
+    # Not a directory's path that is none yet ("out/"): Path drops the "/", and wrote a file.
+    check_file_path("target", path)
     if target.exists() and not target.is_file():
         raise InvalidParameterError(
             "target",

@@ -243,6 +243,32 @@ async def test_a_checkpoint_path_no_file_can_be_written_at_is_refused_before_sen
     assert len(server.requests) == before
 
 
+@pytest.mark.parametrize("given", ["", ".", "/", "./", "nodir/", "nodir/.", "a/.."])
+@pytest.mark.parametrize("parameter", ["checkpoint", "resume_from"])
+async def test_a_checkpoint_path_that_names_no_file_is_refused_before_sending(
+    server: MockTelnyxServer,
+    client: sc.SimCardsClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    given: str,
+    parameter: str,
+) -> None:
+    """``Path`` drops a trailing ``/`` and has no name for ``""``, ``.`` or ``/``: ``nodir/``
+    was checked as ``nodir``, requests were sent and the first save raised a bare
+    ``NotADirectoryError``; ``.`` gave a bare ``ValueError`` (no name for the ids file).
+    Refused by name, as given, before anything is sent.
+    """
+    monkeypatch.chdir(tmp_path)
+    before = len(server.requests)
+    with pytest.raises(sc.InvalidParameterError, match="a name at its end") as caught:
+        client.sim_cards(**{parameter: given})
+    assert caught.value.parameter == parameter
+    assert f"{given!r}" in str(caught.value)
+    assert len(server.requests) == before
+    assert list(tmp_path.iterdir()) == []
+
+
 async def test_a_failed_checkpoint_save_leaves_no_partial_output(
     client: sc.SimCardsClient, tmp_path: Path
 ) -> None:

@@ -170,6 +170,36 @@ async def test_outputs_and_checkpoints_that_would_lose_data_are_refused(
         assert not output.exists()
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("flag", "given"),
+    [("--checkpoint", ""), ("--checkpoint", "."), ("--checkpoint", "nodir/"), ("-o", "out.jsonl/")],
+)
+async def test_a_path_that_names_no_file_is_refused_by_its_flag(
+    tmp_path: Path,
+    server: MockTelnyxServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    flag: str,
+    given: str,
+) -> None:
+    """``--checkpoint .`` printed pathlib's "PosixPath('.') has an empty name" (exit 1);
+    ``--checkpoint nodir/`` sent the requests, then failed at the first save; ``-o out/``
+    wrote a file ``out``. Each is refused with exit 2, naming the flag, nothing sent.
+    """
+    monkeypatch.chdir(tmp_path)
+    paths = {"-o": "x.jsonl", "--checkpoint": "ck.json", flag: given}
+    argv = ["export", "sim-cards", "--limit", "5", "-o", paths["-o"]]
+    assert await run(*argv, "--checkpoint", paths["--checkpoint"], *api(server)) == 2
+    err = capsys.readouterr().err
+    shown = "-o/--output" if flag == "-o" else flag
+    assert err.startswith(f"simcards: error: invalid {shown} value {given!r}")
+    assert "a name at its end" in err
+    assert server.requests == []
+    assert list(tmp_path.iterdir()) == []
+
+
 def _on_a_terminal(argv: list[str]) -> tuple[int, bytes, str]:
     """Run the command with stdout on a pseudo-terminal: its status, what reached it, stderr."""
     leader, follower = os.openpty()

@@ -751,6 +751,19 @@ async def test_an_empty_path_is_refused_as_such() -> None:
         await export(replay([SimCard(id="x")]), "", format="jsonl")
 
 
+async def test_a_path_ending_in_a_separator_is_refused_not_written_as_a_file(
+    tmp_path: Path,
+) -> None:
+    """``out.jsonl/`` names a directory: ``Path`` drops the ``/``, and the export wrote a
+    file ``out.jsonl``. Refused naming the target, nothing created.
+    """
+    for given in (f"{tmp_path}/out.jsonl/", f"{tmp_path}/out.jsonl/."):
+        with pytest.raises(InvalidParameterError, match="a name at its end") as caught:
+            await export(replay([SimCard(id="x")]), given, format="jsonl")
+        assert caught.value.parameter == "target"
+    assert names(tmp_path) == []
+
+
 async def test_the_checkpoint_file_as_the_output_is_refused(
     tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
 ) -> None:
