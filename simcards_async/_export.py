@@ -1406,13 +1406,21 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
     state = extra.get("export")
     if not isinstance(state, dict):
         raise InvalidParameterError(
-            "items", "a stream resumed from a checkpoint that an export wrote", stream
+            "resume_from",
+            "a checkpoint that an export wrote (this one holds no export's state: a scan "
+            "read without export() wrote it, or it was edited)",
+            stream.resumed_from,
         )
-    for name, now in (("target", str(Path(target))), ("format", fmt)):
-        if state.get(name) != now:
-            raise InvalidParameterError(
-                name, f"{state.get(name)!r}, as when the checkpoint was made", now
-            )
+    # The same file from any directory: a relative target is kept as an absolute path.
+    kept_target = state.get("target")
+    if not isinstance(kept_target, str) or _absolute(kept_target) != _absolute(target):
+        raise InvalidParameterError(
+            "target", f"{kept_target!r}, as when the checkpoint was made", str(Path(target))
+        )
+    if state.get("format") != fmt:
+        raise InvalidParameterError(
+            "format", f"{state.get('format')!r}, as when the checkpoint was made", fmt
+        )
     if stream.resumed_finished:
         # Its output was written in full, and may have been used or moved since: no
         # partial output is left to continue, and none is written over.
@@ -1463,6 +1471,11 @@ class _ExportState(msgspec.Struct):
 #: Hex digits of the random part of a partial output's name (``_partial_name``).
 _TOKEN_CHARS = 8
 _TOKEN = re.compile(f"[0-9a-f]{{{_TOKEN_CHARS}}}")
+
+
+def _absolute(path: str | os.PathLike[str]) -> str:
+    """``path`` made absolute (``..`` folded): a checkpoint's target, whatever the directory."""
+    return os.path.abspath(path)  # noqa: PTH100  (Path.absolute keeps "..")
 
 
 def _partial_name(final: Path, token: str) -> str:
@@ -1545,7 +1558,8 @@ class _Job:
             "tail": self.out.tail.hex(),
             "format": self.fmt,
         }
-        return {"export": {**state, "target": str(self.out.path)}}
+        assert self.out.path is not None  # noqa: S101  (as temp)
+        return {"export": {**state, "target": _absolute(self.out.path)}}
 
 
 async def _chunks(items: AsyncIterable[Record]) -> AsyncGenerator[Sequence[Record], None]:

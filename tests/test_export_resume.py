@@ -316,6 +316,49 @@ async def test_cli_checkpoint_resumes_with_the_same_command(
     assert not (tmp_path / "ck.json").exists(), "a finished export removes its checkpoint"
 
 
+async def test_a_relative_target_resumes_from_another_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpoint kept ``-o`` as typed (``cards.jsonl``): from the directory above, the
+    same file (``job/cards.jsonl``, or its absolute path) was refused as another target.
+    The target is kept as an absolute path: any spelling of the same file resumes it.
+    """
+    job = tmp_path / "job"
+    job.mkdir()
+    monkeypatch.chdir(job)
+    async with stopped_after_three_pages(Path("cards.jsonl"), Path("scan.json")) as (_, client):
+        monkeypatch.chdir(tmp_path)
+        point = Path("job/scan.json")
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        result = await sc.export(stream, Path("job") / ".." / "job" / "cards.jsonl")
+    lines = (job / "cards.jsonl").read_bytes().splitlines()
+    assert result.items == len(lines) == 600
+    assert len({msgspec.json.decode(line)["id"] for line in lines}) == 600
+
+
+async def test_a_checkpoint_a_plain_scan_wrote_is_refused_by_an_export_naming_it(
+    tmp_path: Path,
+) -> None:
+    """A checkpoint with no export state (a scan read with ``async for``) named ``items``
+    and the stream's repr (``--checkpoint`` users never typed either): now ``resume_from``.
+    """
+    point = tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4) as server,
+        sc.SimCardsClient(KEY, server.url, max_concurrency=1) as client,
+    ):
+        async with client.sim_cards(page_size=100, checkpoint=point) as stream:
+            async for _ in stream.pages():
+                break
+        before = len(server.requests)
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        with pytest.raises(sc.InvalidParameterError, match="holds no export's state") as caught:
+            await sc.export(stream, tmp_path / "cards.jsonl")
+        assert caught.value.parameter == "resume_from"
+        assert str(point) in str(caught.value)
+        assert len(server.requests) == before, "nothing is sent"
+
+
 @pytest.mark.parametrize("limit", [250, None])
 async def test_an_export_whose_checkpoint_says_it_finished_is_refused_not_emptied(
     tmp_path: Path, limit: int | None
