@@ -50,9 +50,11 @@ __all__ = [
     "ids_path",
     "load_checkpoint",
     "save_checkpoint",
+    "sealed",
 ]
 
-_VERSION = 1
+#: 2: a ``digest`` seals the fields, and ``page_size`` is kept.
+_VERSION = 2
 
 #: A count or a page number in a checkpoint: a file that says less than 0 was not saved by a scan.
 _Count = Annotated[int, msgspec.Meta(ge=0)]
@@ -85,6 +87,20 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     #: Records a full page held (the pages ``next_page`` counts), as the scan's first page
     #: with meta said; None when no page had meta (or from a checkpoint before it was kept).
     page_size: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    #: A digest of every field but ``extra`` (``sealed``): a checkpoint edited by hand
+    #: (a next_page or a count changed) is refused rather than resumed somewhere else.
+    #: ``extra`` is its exporter's, which checks its own state against its output.
+    digest: str = ""
+
+
+def sealed(point: Checkpoint) -> Checkpoint:
+    """``point`` with the digest of its fields (``extra`` and the digest itself aside)."""
+    return msgspec.structs.replace(point, digest=_digest(point))
+
+
+def _digest(point: Checkpoint) -> str:
+    fields = msgspec.json.encode(msgspec.structs.replace(point, extra={}, digest=""))
+    return hashlib.sha256(fields).hexdigest()[:32]
 
 
 def fingerprint(query: ListQuery) -> str:
@@ -122,6 +138,15 @@ def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoin
             "pages start at 1; was it edited?)",
             path,
         )
+    if point.digest != _digest(point):
+        # A next_page, a count or an id changed by hand: a resume would start elsewhere
+        # than the run stopped (records skipped, or yielded twice) and report success.
+        raise InvalidParameterError(
+            "resume_from",
+            "a checkpoint as a scan saved it (its fields do not match its digest: was it "
+            "edited? delete it, and its .ids file, to start over)",
+            path,
+        )
     return point
 
 
@@ -141,7 +166,7 @@ def save_checkpoint(path: str | os.PathLike[str], point: Checkpoint) -> None:
     the new checkpoint whole; a power cut may leave an older one, or a broken one,
     which ``load_checkpoint`` refuses.
     """
-    _replace(path, _temp_beside(Path(path)), msgspec.json.encode(point))
+    _replace(path, _temp_beside(Path(path)), msgspec.json.encode(sealed(point)))
 
 
 def _replace(target: str | os.PathLike[str], temp: Path, data: bytes) -> None:
@@ -485,7 +510,7 @@ class Checkpointer:
                 size += self._earlier[1]
         else:
             appended, size = None, self._ids_size
-        point = msgspec.structs.replace(point, ids_size=size)
+        point = sealed(msgspec.structs.replace(point, ids_size=size))
         # A name of its own for each save: a save's thread that a native asyncio
         # cancellation left writing must not share its file with the stop's save.
         temp = _temp_beside(Path(self.path))

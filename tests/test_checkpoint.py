@@ -28,6 +28,7 @@ from simcards_async._checkpoint import (
     ids_path,
     load_checkpoint,
     save_checkpoint,
+    sealed,
 )
 from simcards_async._query import sim_cards_query
 from simcards_async.testing import FaultPlan, MockTelnyxServer
@@ -192,7 +193,7 @@ async def test_a_broken_or_missing_checkpoint_is_a_clear_error(
             }
         )
     )
-    with pytest.raises(sc.InvalidParameterError, match="version 1"):
+    with pytest.raises(sc.InvalidParameterError, match="version 2"):
         client.sim_cards(resume_from=old)
 
 
@@ -227,6 +228,49 @@ async def test_a_checkpoint_no_scan_could_have_saved_is_refused_by_name(
         client.sim_cards(page_size=100, resume_from=path)
     assert caught.value.parameter == "resume_from"
     assert len(server.requests) == sent
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"next_page": 40},
+        {"items_done": 2000},
+        {"pages_done": 9},
+        {"page_ids": ["x"]},
+        {"last_ids": []},
+        {"complete": True},
+        {"limited": True},
+        {"ids_size": 0},
+        {"page_size": 10},
+    ],
+    ids=lambda edit: next(iter(edit)),
+)
+async def test_a_checkpoint_edited_by_hand_is_refused_before_sending(
+    server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path, edit: dict[str, Any]
+) -> None:
+    """A valid value in the wrong place: next_page moved past the end made a resumed export
+    yield nothing and report success (the records between missing); items_done inflated the
+    count reported. The fields are sealed by a digest: an edit is refused, naming
+    resume_from, before anything is sent.
+    """
+    path = tmp_path / "scan.json"
+    async with client.sim_cards(page_size=100, checkpoint=path) as stream:
+        pages = 0
+        async for _ in stream.pages():
+            pages += 1
+            if pages == 3:
+                break
+    saved = json.loads(path.read_text())
+    assert all(saved[name] != value for name, value in edit.items())
+    sent = len(server.requests)
+    path.write_text(json.dumps({**saved, **edit}))
+    with pytest.raises(sc.InvalidParameterError, match="was it edited") as caught:
+        client.sim_cards(page_size=100, checkpoint=path, resume_from=path)
+    assert caught.value.parameter == "resume_from"
+    assert len(server.requests) == sent
+    path.write_text(json.dumps(saved, indent=2))  # the same fields, laid out otherwise: fine
+    async with client.sim_cards(page_size=100, checkpoint=path, resume_from=path) as stream:
+        assert len([card async for card in stream]) == 2000 - 300
 
 
 async def test_a_checkpoint_path_no_file_can_be_written_at_is_refused_before_sending(
@@ -333,7 +377,9 @@ def test_fingerprint_ignores_where_a_scan_starts_and_stops() -> None:
 
 
 def test_checkpoint_file_round_trips(tmp_path: Path) -> None:
-    """A saved checkpoint loads back equal, and is written atomically (no temp file left)."""
+    """A saved checkpoint loads back equal, sealed by its digest, and is written atomically
+    (no temp file left).
+    """
     query = sim_cards_query(tags=["a", "b"])
     point = Checkpoint(
         fingerprint=fingerprint(query),
@@ -347,7 +393,8 @@ def test_checkpoint_file_round_trips(tmp_path: Path) -> None:
     )
     path = tmp_path / "c.json"
     save_checkpoint(path, point)
-    assert load_checkpoint(path, query) == point
+    assert load_checkpoint(path, query) == sealed(point)
+    assert sealed(point).digest != ""
     assert [p.name for p in tmp_path.iterdir()] == ["c.json"]
 
 
