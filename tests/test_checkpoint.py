@@ -306,7 +306,10 @@ async def test_a_checkpoint_path_that_names_no_file_is_refused_before_sending(
     monkeypatch.chdir(tmp_path)
     before = len(server.requests)
     with pytest.raises(sc.InvalidParameterError, match="a name at its end") as caught:
-        client.sim_cards(**{parameter: given})
+        if parameter == "checkpoint":
+            client.sim_cards(checkpoint=given)
+        else:
+            client.sim_cards(resume_from=given)
     assert caught.value.parameter == parameter
     assert f"{given!r}" in str(caught.value)
     assert len(server.requests) == before
