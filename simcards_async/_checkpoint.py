@@ -8,7 +8,8 @@ done, what ``total_results`` was when the scan started, and the ids of the last
 page consumed, so that a record shifted across the resume point by drift is
 still yielded once. An exporter may keep its own state beside (``extra``: where
 its partial output ends). The file is replaced atomically, so a crash never
-leaves half a checkpoint.
+leaves half a checkpoint, and its fields but ``extra`` are sealed by a digest: one
+edited by hand is refused, not resumed somewhere else.
 
 Beside it, ``<checkpoint>.ids`` holds the id of every record the consumer finished,
 appended at each save (a JSON array of the ids finished since the save before, a

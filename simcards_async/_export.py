@@ -868,7 +868,7 @@ def _resumed_file(
     start = max(resume.size - _TAIL_BYTES, 0)
     file.seek(start)
     tail = file.read(resume.size - start)
-    if resume.tail is not None and tail != resume.tail:
+    if tail != resume.tail:
         # Not where a write ended: a size edited to another number (cut mid-record), or
         # the partial output changed since. Continuing there would corrupt the output.
         file.close()
@@ -1385,8 +1385,8 @@ class _Partial:
     partial: str
     size: int
     items: int
-    #: The bytes the output ends in at ``size`` (None from a checkpoint that kept none).
-    tail: bytes | None
+    #: The bytes the output ends in at ``size``.
+    tail: bytes
 
 
 def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat) -> _Partial | None:
@@ -1452,7 +1452,7 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
         partial=kept.partial,
         size=kept.size,
         items=stream.resumed_items,
-        tail=None if kept.tail is None else bytes.fromhex(kept.tail),
+        tail=bytes.fromhex(kept.tail),
     )
 
 
@@ -1464,8 +1464,8 @@ class _ExportState(msgspec.Struct):
 
     partial: str
     size: Annotated[int, msgspec.Meta(ge=0)]
-    #: The last bytes written, in hex (``_Output.tail``); None from an older export.
-    tail: _Hex | None = None
+    #: The last bytes written, in hex (``_Output.tail``).
+    tail: _Hex
 
 
 #: Hex digits of the random part of a partial output's name (``_partial_name``).
