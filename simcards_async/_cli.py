@@ -577,7 +577,7 @@ def _run(args: argparse.Namespace) -> int:  # noqa: PLR0911  (a return per exit 
 
 
 def _fail(exc: BaseException, message: str, status: int, *, debug: bool) -> int:
-    if debug:
+    if debug and sys.stderr is not None:  # None: started with stderr closed (2>&-)
         traceback.print_exception(exc, file=sys.stderr)
     _error(" ".join(message.split()) or type(exc).__name__)
     return status
@@ -632,11 +632,22 @@ def _os_message(exc: OSError) -> str:
 
 
 def _error(message: str) -> None:
-    print(f"{PROG}: error: {printable(message)}", file=sys.stderr)
+    _say(f"{PROG}: error: {printable(message)}")
 
 
 def _note(message: str) -> None:
-    print(f"{PROG}: {printable(message)}", file=sys.stderr)
+    _say(f"{PROG}: {printable(message)}")
+
+
+def _say(line: str) -> None:
+    """Write ``line`` on stderr; nowhere if the command was started with it closed.
+
+    Started with ``2>&-``, ``sys.stderr`` is None, and ``print(file=None)`` would write
+    to stdout, into the records when they go there.
+    """
+    stderr = sys.stderr
+    if stderr is not None:
+        print(line, file=stderr)
 
 
 def printable(text: str) -> str:
@@ -672,7 +683,7 @@ def _show_plain_warning(  # noqa: PLR0917  (the signature warnings.showwarning h
     line: str | None = None,
 ) -> None:
     del category, filename, lineno, file, line  # a command's warning is one plain line
-    print(f"{PROG}: warning: {message}", file=sys.stderr)
+    _say(f"{PROG}: warning: {message}")
 
 
 # --- export -------------------------------------------------------------------------
@@ -810,7 +821,10 @@ async def _export(
     client_options: dict[str, Any] = {}
     if args.max_concurrency is not None:
         client_options["max_concurrency"] = args.max_concurrency
-    bar = ProgressBar(sys.stderr, noun, enabled=not args.quiet and sys.stderr.isatty())
+    stderr = sys.stderr  # None when started with it closed (2>&-): nothing is shown
+    bar = ProgressBar(
+        stderr, noun, enabled=not args.quiet and stderr is not None and stderr.isatty()
+    )
     async with contextlib.AsyncExitStack() as stack:
         stack.enter_context(_logging_to(bar, args.verbose))
         base_url = args.base_url
@@ -840,7 +854,7 @@ async def _export(
         finally:
             bar.close()
         if not args.quiet:
-            print(_summary(result, stream.progress, noun, where), file=sys.stderr)
+            _say(_summary(result, stream.progress, noun, where))
     return EXIT_OK
 
 
@@ -950,16 +964,17 @@ class ProgressBar:
     """One line on a terminal, redrawn in place: records and pages done, rate, ETA.
 
     Fed by ``PageStream.on_progress``; draws at most once per ``REDRAW_INTERVAL``, and
-    nothing at all when disabled (not a terminal, or ``--quiet``). The first complete
+    nothing at all when disabled (not a terminal, or ``--quiet``); with no ``out`` (stderr
+    closed), not even the lines put ``above`` it. The first complete
     snapshot (all of its total done) is drawn even sooner, as long as the bar has drawn no
     more than once per ``REDRAW_INTERVAL`` since it was made: so the bar ends at 100%
     unless it has been drawing at its full rate all along.
     """
 
-    def __init__(self, out: TextIO, noun: str, *, enabled: bool) -> None:
+    def __init__(self, out: TextIO | None, noun: str, *, enabled: bool) -> None:
         self.out = out
         self.noun = noun
-        self.enabled = enabled
+        self.enabled = enabled and out is not None
         self._made_at = time.monotonic()
         self._drawn_at = -REDRAW_INTERVAL
         self._draws = 0
@@ -997,20 +1012,25 @@ class ProgressBar:
 
     def above(self, text: str) -> None:
         """Write ``text`` as a line of its own, then draw the bar again below it."""
-        lock = self._lock
-        with lock:
+        out = self.out
+        if out is None:
+            return
+        with self._lock:
             if self._width:
-                self.out.write("\r" + " " * self._width + "\r")
-            self.out.write(text + "\n")
+                out.write("\r" + " " * self._width + "\r")
+            out.write(text + "\n")
             if self._line:
-                self.out.write(self._line)
-            self.out.flush()
+                out.write(self._line)
+            out.flush()
 
     def _draw(self, line: str) -> None:
+        out = self.out
+        if out is None:  # never enabled without one
+            return
         with self._lock:
             # Pad to the previous width so a shorter line erases the longer one's end.
-            self.out.write("\r" + line.ljust(self._width) + ("\r" if not line else ""))
-            self.out.flush()
+            out.write("\r" + line.ljust(self._width) + ("\r" if not line else ""))
+            out.flush()
             self._width = len(line)
             self._line = line
 

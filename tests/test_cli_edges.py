@@ -280,6 +280,52 @@ def test_a_closed_stdout_is_a_usage_error(
     assert len((tmp_path / "cards.jsonl").read_bytes().splitlines()) == 6
 
 
+def test_a_closed_stderr_leaves_the_export_working_and_silent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Started with stderr closed (``2>&-``, so ``sys.stderr`` is None): the export works,
+    and no summary, log line, note or traceback goes anywhere else (it crashed on the
+    progress bar; ``print(file=None)`` would write to stdout, into the records).
+    """
+    monkeypatch.setattr(sys, "stderr", None)
+    demo = ["export", "sim-cards", "--demo", "--demo-size", "300"]
+    assert main([*demo, "-vv", "-o", str(tmp_path / "cards.jsonl")]) == 0
+    assert len((tmp_path / "cards.jsonl").read_bytes().splitlines()) == 300
+    assert main([*demo, "-v", "-o", "-"]) == 0
+    records = capsys.readouterr().out.splitlines()
+    assert len(records) == 300
+    assert all(line.startswith('{"') for line in records)
+    assert main([*demo, "--debug", "--tag", "a,b", "-o", "-"]) == 2
+    assert main([*demo, "--debug", "--checkpoint", str(tmp_path / "ck"), "-o", "-"]) == 2
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_command_started_with_stderr_closed_exports(tmp_path: Path) -> None:
+    """``simcards export ... 2>&-`` in a shell writes its file and exits 0."""
+    done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+        [
+            "/bin/sh",
+            "-c",
+            'exec "$@" 2>&-',
+            "sh",
+            *simcards(),
+            "export",
+            "sim-cards",
+            "--demo",
+            "--demo-size",
+            "300",
+            "-o",
+            str(tmp_path / "cards.jsonl"),
+        ],
+        capture_output=True,
+        env=child_env(),
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, b"")
+    assert len((tmp_path / "cards.jsonl").read_bytes().splitlines()) == 300
+
+
 def test_a_checkpointed_parquet_export_is_refused_naming_what_chose_parquet(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
