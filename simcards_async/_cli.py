@@ -727,10 +727,10 @@ async def _export_sim_cards(args: argparse.Namespace) -> int:
                     )
                 )
             except InvalidParameterError as exc:
-                key = spec.partition("=")[0].strip() if spec else None
-                if key is None or ANY_KEYS.get(key) != exc.parameter:
+                if spec is None or not _refused_term(exc, filters, spec):
                     raise
                 # The term's value, refused: name the --any term that gave it.
+                key = spec.partition("=")[0].strip()
                 raise InvalidParameterError(
                     "--any", f"{key}=VALUE with {exc.allowed}", spec
                 ) from exc
@@ -766,6 +766,19 @@ def _any_query(filters: dict[str, Any], spec: str) -> dict[str, Any]:
         )
     query[name] = [value] if name == "status" else value
     return query
+
+
+def _refused_term(exc: InvalidParameterError, filters: dict[str, Any], spec: str) -> bool:
+    """Whether the value ``exc`` refuses is the ``--any KEY=VALUE`` term's own.
+
+    Not when it is a common flag's: a term's tag joins the ``--tag`` ones in one query,
+    and the library refuses the first bad tag of them, which may be a ``--tag``.
+    """
+    key, _, value = spec.partition("=")
+    name = ANY_KEYS.get(key.strip())
+    if name is None or name != exc.parameter or exc.value != value:
+        return False
+    return name != "tags" or value not in (filters["tags"] or [])
 
 
 async def _export_sim_card_actions(args: argparse.Namespace) -> int:

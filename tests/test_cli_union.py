@@ -63,6 +63,11 @@ async def test_cli_any_keeps_the_other_filters(tmp_path: Path) -> None:
         (["--any", "status=bogus"], "invalid --any value 'status=bogus': it must be status="),
         (["--any", "group-id=nope", "--any", "tag=x"], "invalid --any value 'group-id=nope'"),
         (["--status", "bogus", "--any", "tag=x"], "invalid --status value 'bogus'"),
+        (
+            ["--tag", "a,b", "--any", "tag=vip", "--any", "status=enabled"],
+            "invalid --tag value 'a,b'",
+        ),
+        (["--tag", "iot", "--any", "status=enabled", "--any", "tag=a,b"], "--any value 'tag=a,b'"),
     ],
 )
 async def test_cli_any_refusals(
