@@ -60,6 +60,7 @@ from ._export import (
     check_output_path,
     resolve_format,
 )
+from ._observe import env_log_handler_set_aside, env_log_level
 from ._page_stream import CHECKPOINT_EVERY
 
 __all__ = ["main"]
@@ -419,7 +420,7 @@ def _add_common_flags(common: argparse.ArgumentParser) -> None:
         action="count",
         default=0,
         help="log what the library does to stderr, above the progress bar: -v for INFO, "
-        "-vv for DEBUG (each request)",
+        "-vv for DEBUG (each request); TELNYX_LOG=info or debug asks for the same",
     )
     output.add_argument("--debug", action="store_true", help="show a traceback on errors")
 
@@ -916,7 +917,12 @@ def _on_progress(bar: ProgressBar, progress: Progress) -> None:
 
 @contextlib.contextmanager
 def _logging_to(bar: ProgressBar, verbosity: int) -> Iterator[None]:
-    """The library's log records on stderr above the bar: with ``-v``/``-vv`` INFO/DEBUG."""
+    """The library's log records on stderr above the bar: with ``-v``/``-vv`` INFO/DEBUG.
+
+    ``TELNYX_LOG`` asks for a level too (the lower of the two stands), shown here: the
+    handler it added to the library's logger at import is set aside meanwhile, or each
+    record would be shown twice.
+    """
     # A warning too takes a line of its own above the bar (within _run's catch_warnings).
     warnings.showwarning = functools.partial(_show_warning, bar)
     logger = logging.getLogger("simcards_async")
@@ -925,12 +931,17 @@ def _logging_to(bar: ProgressBar, verbosity: int) -> Iterator[None]:
     handler = _AboveTheBar(bar)
     handler.addFilter(_not_drift)
     handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s %(name)s: %(message)s"))
-    was = logger.level
+    asked = [env_log_level(os.environ.get("TELNYX_LOG"))]
     if verbosity > 0:
-        logger.setLevel(logging.INFO if verbosity == 1 else logging.DEBUG)
+        asked.append(logging.INFO if verbosity == 1 else logging.DEBUG)
+    levels = [level for level in asked if level is not None]
+    was = logger.level
+    if levels:
+        logger.setLevel(min(levels))
     logger.addHandler(handler)
     try:
-        yield
+        with env_log_handler_set_aside():
+            yield
     finally:
         logger.removeHandler(handler)
         logger.setLevel(was)

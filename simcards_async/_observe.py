@@ -58,6 +58,7 @@ __all__ = [
     "RateLimitInfo",
     "ResponseEvent",
     "drift_warning",
+    "env_log_handler_set_aside",
     "env_log_level",
     "rate_limit_of",
 ]
@@ -139,18 +140,38 @@ def env_log_level(value: str | None) -> int | None:
     return _ENV_LEVELS.get((value or "").strip().lower())
 
 
-def _log_from_env() -> None:
+def _log_from_env() -> logging.Handler | None:
     """With ``TELNYX_LOG`` set, log the library's records to stderr at that level."""
     level = env_log_level(os.environ.get("TELNYX_LOG"))
     if level is None:
-        return
+        return None
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s %(name)s] %(message)s"))
     LOGGER.addHandler(handler)
     LOGGER.setLevel(level)
+    return handler
 
 
-_log_from_env()
+#: The handler ``TELNYX_LOG`` added at import, if it did.
+_env_handler = _log_from_env()
+
+
+@contextlib.contextmanager
+def env_log_handler_set_aside() -> Iterator[None]:
+    """For a while, without the handler ``TELNYX_LOG`` added at import.
+
+    For a caller that shows the records itself (the ``simcards`` command, above its
+    progress bar), so that each record is shown once.
+    """
+    handler = _env_handler
+    if handler is None or handler not in LOGGER.handlers:
+        yield
+        return
+    LOGGER.removeHandler(handler)
+    try:
+        yield
+    finally:
+        LOGGER.addHandler(handler)
 
 
 def drift_warning(message: str) -> None:

@@ -578,6 +578,60 @@ def test_verbose_logs_to_stderr(tmp_path: Path, flag: str, *, info: bool, debug:
     assert lines[-1].startswith("simcards: exported 60 SIM cards")
 
 
+@pytest.mark.parametrize(
+    ("level", "flag", "debug"),
+    [("info", "", False), ("debug", "", True), ("warning", "-v", False), ("debug", "-v", True)],
+)
+def test_telnyx_log_shows_each_record_once(
+    tmp_path: Path, level: str, flag: str, *, debug: bool
+) -> None:
+    """With ``TELNYX_LOG`` the command shows each record once, in its own form, at the lower
+    of the level asked and -v's (each was shown twice: by the handler TELNYX_LOG added, and
+    by the command's).
+    """
+    argv = ["export", "sim-cards", "--demo", "--demo-size", "60", "--page-size", "20", "-q"]
+    done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+        [*simcards(), *argv, *filter(None, [flag]), "-o", str(tmp_path / "c.jsonl")],
+        capture_output=True,
+        text=True,
+        env={**child_env(), "TELNYX_LOG": level},
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert all(line.startswith("simcards: ") for line in lines), lines
+    assert [line for line in lines if "listing /sim_cards started" in line] == [
+        "simcards: INFO simcards_async.listing: listing /sim_cards started (page size 20)"
+    ]
+    requests = [line for line in lines if line.startswith("simcards: DEBUG simcards_async.http")]
+    assert len(requests) == (3 if debug else 0)
+
+
+def test_telnyx_log_stays_for_the_library_after_the_command(tmp_path: Path) -> None:
+    """The handler ``TELNYX_LOG`` added is set aside only while the command runs."""
+    script = (
+        "import logging, sys\n"
+        "from simcards_async._cli import main\n"
+        "status = main(sys.argv[1:])\n"
+        "logging.getLogger('simcards_async.listing').info('after the command')\n"
+        "sys.exit(status)\n"
+    )
+    argv = ["export", "sim-cards", "--demo", "--demo-size", "5", "-q", "-o"]
+    done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-c", script, *argv, str(tmp_path / "c.jsonl")],
+        capture_output=True,
+        text=True,
+        env={**child_env(), "TELNYX_LOG": "info"},
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert sum("listing /sim_cards started" in line for line in lines) == 1
+    assert lines[-1].endswith(" INFO simcards_async.listing] after the command")
+
+
 class FakeTerminal(io.StringIO):
     """A stderr that says it is a terminal."""
 
