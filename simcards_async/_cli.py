@@ -1148,6 +1148,11 @@ def _mock_options(args: argparse.Namespace) -> dict[str, Any]:
     """Check the mock server's flags (ValueError names the bad one): the server's options."""
     from .testing import Misbehaviour  # noqa: PLC0415  (aiohttp.web, only for this command)
 
+    if not args.host.strip():  # '' listens on every interface, and names none in the URL
+        raise ValueError(
+            f"--host must be an address or a host name, such as 127.0.0.1 (or 0.0.0.0 for "
+            f"every IPv4 interface); got {args.host!r}"
+        )
     if not 0 <= args.port <= 65535:  # noqa: PLR2004
         raise ValueError(f"--port must be between 0 and 65535; got {args.port}")
     for flag in ("sim_cards", "actions", "latency_ms"):

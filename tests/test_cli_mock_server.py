@@ -26,6 +26,10 @@ AS_MAIN = (
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        # An empty host listened on every interface; with a bad port too, a command that
+        # took it would refuse the port rather than serve (the host is checked first).
+        (["--host", "", "--port", "99999"], "--host must be an address or a host name, such"),
+        (["--host", " ", "--port", "99999"], "--host must be an address or a host name, such"),
         (["--port", "99999"], "--port must be between 0 and 65535; got 99999"),
         (["--port", "-1"], "--port must be between 0 and 65535; got -1"),
         (["--sim-cards", "-5"], "--sim-cards must not be negative; got -5"),
