@@ -115,6 +115,9 @@ FLAGS = {
     "resume_from": "--checkpoint",
 }
 
+#: The environment variable a flag falls back to: a message names it when it gave the value.
+ENVIRONMENT = {"api_key": "TELNYX_API_KEY", "base_url": "TELNYX_BASE_URL"}
+
 #: What an OS error means, in words; the others use the system's own text.
 _OS_REASONS = {
     errno.EISDIR: "it is a directory",
@@ -850,7 +853,10 @@ async def _export(
             )
             await stack.enter_async_context(server)
             api_key, base_url = DEMO_API_KEY, server.url
-        client = SimCardsClient(api_key, base_url, **client_options)
+        try:
+            client = SimCardsClient(api_key, base_url, **client_options)
+        except InvalidParameterError as exc:
+            raise _from_environment(exc, args) from exc
         await stack.enter_async_context(client)
         stream = open_stream(client)
         stream.on_progress(functools.partial(_on_progress, bar))
@@ -870,6 +876,21 @@ async def _export(
         if not args.quiet:
             _say(_summary(result, stream.progress, noun, where))
     return EXIT_OK
+
+
+def _from_environment(exc: InvalidParameterError, args: argparse.Namespace) -> Exception:
+    """``exc`` naming the environment variable instead of the flag, if the value came from it.
+
+    An empty ``--api-key`` falls back to ``TELNYX_API_KEY``; an empty ``--base-url`` is
+    refused as given. ``--demo`` sets both itself.
+    """
+    variable = ENVIRONMENT.get(exc.parameter)
+    if variable is None or args.demo:
+        return exc
+    given = args.api_key if exc.parameter == "api_key" else args.base_url is not None
+    if given:
+        return exc
+    return InvalidParameterError(variable, exc.allowed, exc.value)
 
 
 def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:

@@ -508,6 +508,42 @@ def test_negative_demo_size_is_a_usage_error(capsys: pytest.CaptureFixture[str])
     assert "--demo-size: must be 0 or more" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "flags", "named"),
+    [
+        ("TELNYX_BASE_URL", "http://example.com/v2", ["--api-key", KEY], "TELNYX_BASE_URL"),
+        ("TELNYX_API_KEY", "KEY with spaces", [], "TELNYX_API_KEY"),
+        ("TELNYX_API_KEY", "KEY with spaces", ["--api-key", ""], "TELNYX_API_KEY"),
+        (
+            "TELNYX_BASE_URL",
+            "https://api.telnyx.com/v2",
+            ["--api-key", KEY, "--base-url", "http://x/v2"],
+            "--base-url",
+        ),
+        ("TELNYX_API_KEY", KEY, ["--api-key", "KEY with spaces"], "--api-key"),
+    ],
+)
+def test_a_bad_value_from_the_environment_is_named_as_such(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    variable: str,
+    value: str,
+    flags: list[str],
+    named: str,
+) -> None:
+    """A value refused is told with the environment variable it came from, when no flag gave
+    it (a bad TELNYX_BASE_URL was an "invalid --base-url value"); exit 2 before any request.
+    """
+    monkeypatch.setenv(variable, value)
+    assert main(["export", "sim-cards", *flags, "-o", str(tmp_path / "c.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"simcards: error: invalid {named} value ")
+    assert err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.anyio
 async def test_a_401_hints_at_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A refused key exits 1 with one line pointing at --api-key and TELNYX_API_KEY."""
