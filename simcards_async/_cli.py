@@ -636,29 +636,31 @@ def _os_message(exc: OSError) -> str:
 
 
 def _error(message: str) -> None:
-    _say(f"{PROG}: error: {printable(message)}")
+    _say(f"{PROG}: error: {message}")
 
 
 def _note(message: str) -> None:
-    _say(f"{PROG}: {printable(message)}")
+    _say(f"{PROG}: {message}")
 
 
 def _say(line: str) -> None:
-    """Write ``line`` on stderr; nowhere if the command was started with it closed.
+    """Write ``line`` on stderr, ``printable``; nowhere if the command was started with it closed.
 
     Started with ``2>&-``, ``sys.stderr`` is None, and ``print(file=None)`` would write
     to stdout, into the records when they go there.
     """
     stderr = sys.stderr
     if stderr is not None:
-        print(line, file=stderr)
+        print(printable(line), file=stderr)
 
 
 def printable(text: str) -> str:
     r"""``text`` with each control character escaped (``\x1b``), as it reaches a terminal.
 
-    Messages carry what a server sent (an error's detail): its escape codes must not
-    recolour, retitle or rewrite the user's terminal.
+    Messages carry what a server sent (an error's detail) and what the user typed (a path
+    with a newline): their escape codes must not recolour, retitle or rewrite the user's
+    terminal, nor a newline make two lines of one. Every line shown on stderr passes here
+    (``_say``, and the lines put above the bar).
     """
     if text.isprintable():
         return text
@@ -675,7 +677,7 @@ def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has, af
     line: str | None = None,
 ) -> None:
     del category, filename, lineno, file, line  # a command's warning is one plain line
-    bar.above(f"{PROG}: warning: {message}")
+    bar.above(printable(f"{PROG}: warning: {message}"))
 
 
 def _show_plain_warning(  # noqa: PLR0917  (the signature warnings.showwarning has)
@@ -986,7 +988,7 @@ class _AboveTheBar(logging.Handler):
         except Exception:  # noqa: BLE001  (logging's rule: a bad record must not stop the work)
             self.handleError(record)
             return
-        self.bar.above(text)
+        self.bar.above(printable(text))
 
 
 def _summary(result: ExportResult, progress: Progress, noun: str, where: str) -> str:

@@ -471,6 +471,24 @@ async def test_terminal_control_codes_in_a_server_message_are_shown_escaped(
     assert "\\x1b[2J" in err
 
 
+def test_a_path_with_a_newline_is_shown_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The summary and the log lines show a target path's newline escaped, as messages do
+    (the summary printed it raw: two lines, the second one a piece of the path).
+    """
+    target = tmp_path / "new\nline.jsonl"
+    argv = ["export", "sim-cards", "--demo", "--demo-size", "5", "-v", "-o", str(target)]
+    assert main(argv) == 0
+    assert len(target.read_bytes().splitlines()) == 5
+    lines = capsys.readouterr().err.splitlines()
+    assert all(line.startswith("simcards: ") for line in lines), lines
+    shown = str(target).replace("\n", "\\n")
+    assert lines[-1].startswith("simcards: exported 5 SIM cards")
+    assert lines[-1].endswith(f"; jsonl to {shown}")
+    assert any(line.endswith(f" to {shown} as jsonl") for line in lines)
+
+
 @pytest.mark.anyio
 async def test_checkpoint_to_stdout_names_the_flags(
     server: MockTelnyxServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
