@@ -28,6 +28,7 @@ removes the file once the listing is done, if asked to.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -50,6 +51,7 @@ __all__ = [
     "fingerprint",
     "ids_path",
     "load_checkpoint",
+    "named_after",
     "save_checkpoint",
     "sealed",
 ]
@@ -170,12 +172,27 @@ def save_checkpoint(path: str | os.PathLike[str], point: Checkpoint) -> None:
     _replace(path, _temp_beside(Path(path)), msgspec.json.encode(sealed(point)))
 
 
+@contextlib.contextmanager
+def named_after(path: str | os.PathLike[str] | None) -> Iterator[None]:
+    """An ``OSError`` with no file name (a write's, a full disk's) raised inside, naming ``path``.
+
+    The file the caller asked to write, so that its message can say which file failed.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None and path is not None:
+            exc.filename = os.fspath(path)
+        raise
+
+
 def _replace(target: str | os.PathLike[str], temp: Path, data: bytes) -> None:
     """Replace ``target`` by a file holding ``data``, written as ``temp`` and renamed."""
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_BINARY, 0o666)
         try:
-            _write_all(fd, data)
+            with named_after(target):
+                _write_all(fd, data)
         finally:
             os.close(fd)
         temp.replace(target)
@@ -576,7 +593,8 @@ class Checkpointer:
                 # after it are cut off, so that the append starts at ``_ids_size``.
                 os.ftruncate(fd, self._ids_size)
             self._ids_exact = False  # until this save is done
-            _write_all(fd, data)
+            with named_after(path):
+                _write_all(fd, data)
         finally:
             os.close(fd)
 

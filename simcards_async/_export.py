@@ -88,7 +88,7 @@ import anyio.to_thread
 import msgspec
 from msgspec.structs import astuple
 
-from ._checkpoint import check_file_path, ids_path
+from ._checkpoint import check_file_path, ids_path, named_after
 from ._errors import ExportError, InvalidParameterError, cut
 from ._merge import Tagged
 from ._models import Page, RawRecord, SimCard, SimCardAction, SimCardGroup
@@ -791,8 +791,9 @@ class _Output:
 
     def put(self, data: bytes | bytearray) -> None:
         """Write ``data`` through to the file (in a worker thread: it may block)."""
-        self.file.write(data)
-        self.file.flush()  # nothing held back: ``end`` needs no thread, no flush
+        with named_after(self.path):  # a full disk names the file asked for
+            self.file.write(data)
+            self.file.flush()  # nothing held back: ``end`` needs no thread, no flush
         self.tail = (self.tail + data[-_TAIL_BYTES:])[-_TAIL_BYTES:]
 
     async def commit(self) -> None:
@@ -811,11 +812,12 @@ class _Output:
         with self._committing:
             if self.discarded:
                 return  # the export was cancelled before this began: the target stays
-            self.file.flush()
-            if self.temp is None or self.final is None:
-                return
-            os.fsync(self.file.fileno())
-            self.file.close()
+            with named_after(self.path):
+                self.file.flush()
+                if self.temp is None or self.final is None:
+                    return
+                os.fsync(self.file.fileno())
+                self.file.close()
             self.temp.replace(self.final)
             self.committed = True
 
@@ -1097,9 +1099,10 @@ class _ParquetWriter(_Writer):
             for name, type_ in kind.schema
             if name not in _DISTINCT_COLUMNS
         ]
-        self.writer = pq.ParquetWriter(
-            out.file, self.schema, use_dictionary=dictionary, use_compliant_nested_type=True
-        )
+        with named_after(out.path):
+            self.writer = pq.ParquetWriter(
+                out.file, self.schema, use_dictionary=dictionary, use_compliant_nested_type=True
+            )
         #: The values held for the next row groups, a list per column, and how many rows.
         self.columns: list[list[object]] = [[] for _ in kind.schema]
         self.rows = 0
@@ -1147,7 +1150,8 @@ class _ParquetWriter(_Writer):
                 arrays.append(self._array(values, field.type, parsed))
             except self.refusals as exc:
                 raise self._refused(columns[0], values, field, exc) from exc
-        self.writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+        with named_after(self.out.path):  # Arrow writes to the file itself
+            self.writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
 
     def _refused(
         self,
@@ -1209,7 +1213,8 @@ class _ParquetWriter(_Writer):
     async def close(self) -> None:
         while self.rows:
             await self._write_group()
-        await anyio.to_thread.run_sync(self.writer.close)
+        with named_after(self.out.path):
+            await anyio.to_thread.run_sync(self.writer.close)
 
     def abort(self) -> None:
         # Closed now, not by its __del__ once the file under it is gone.

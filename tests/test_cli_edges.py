@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import io
 import json
@@ -23,8 +24,15 @@ from cli_runs import run
 from polling import fifo_never_blocks_for_ever
 from servers import serve
 
-from simcards_async import InternalServerError, Progress
-from simcards_async._cli import ProgressBar, _api_message, _parser, format_progress, main
+from simcards_async import InternalServerError, Progress, _checkpoint
+from simcards_async._cli import (
+    ProgressBar,
+    _api_message,
+    _os_message,
+    _parser,
+    format_progress,
+    main,
+)
 from simcards_async._export import SIM_CARD_COLUMNS
 from simcards_async.testing import Drift, MockTelnyxServer
 
@@ -261,6 +269,84 @@ def test_a_pipe_gets_the_records_without_o() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 30
+
+
+#: The command, run where no file may grow past 4,096 bytes: a write past that fails (EFBIG)
+#: as a write to a full disk does (ENOSPC), with no file name on the error.
+SMALL_FILES = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+from simcards_async._cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE (POSIX)")
+@pytest.mark.parametrize("suffix", ["jsonl", "csv.gz", "parquet"])
+def test_a_write_that_fails_names_the_output(tmp_path: Path, suffix: str) -> None:
+    """A write the system refuses (a full disk; here a file size limit) is one line naming
+    the output, as the README promises (it said "no space left on the device", no path).
+    """
+    target = tmp_path / f"cards.{suffix}"
+    argv = ["export", "sim-cards", "--demo", "--demo-size", "2000", "-q", "-o", str(target)]
+    done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-c", SMALL_FILES, *argv],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"simcards: error: cannot use {target}: file too large\n",
+    )
+    assert names(tmp_path) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE (POSIX)")
+def test_a_checkpoint_write_that_fails_names_the_checkpoint(tmp_path: Path) -> None:
+    """A checkpoint (or its ids file) the system refuses to write names itself, not its
+    temporary file, and not the export's output.
+    """
+    script = (
+        "import resource, signal, sys\n"
+        "from pathlib import Path\n"
+        "from simcards_async import _checkpoint\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "target = Path(sys.argv[1])\n"
+        "try:\n"
+        "    _checkpoint._replace(target, target.with_name('temp'), b'x' * 8192)\n"
+        "except OSError as exc:\n"
+        "    print(exc.filename)\n"
+    )
+    target = tmp_path / "ck.json"
+    done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-c", script, str(target)],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"{target}\n", "")
+    assert names(tmp_path) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_disk_names_the_file_being_written(tmp_path: Path) -> None:
+    """ENOSPC from a write, which names no file, names the one the caller was writing."""
+    path = tmp_path / "ck.json"
+    fd = os.open("/dev/full", os.O_WRONLY)  # every write: ENOSPC
+    try:
+        with pytest.raises(OSError, match="No space") as raised, _checkpoint.named_after(path):
+            os.write(fd, b"{}")
+    finally:
+        os.close(fd)
+    assert (raised.value.errno, raised.value.filename) == (errno.ENOSPC, str(path))
+    assert _os_message(raised.value) == f"cannot use {path}: no space left on the device"
 
 
 def test_a_closed_stdout_is_a_usage_error(
