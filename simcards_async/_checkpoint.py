@@ -28,7 +28,6 @@ removes the file once the listing is done, if asked to.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import secrets
@@ -41,7 +40,7 @@ from typing import Annotated, Any, NamedTuple
 import anyio.to_thread
 import msgspec
 
-from ._errors import InvalidParameterError
+from ._errors import InvalidParameterError, named_after
 from ._query import ListQuery
 
 __all__ = [
@@ -51,7 +50,6 @@ __all__ = [
     "fingerprint",
     "ids_path",
     "load_checkpoint",
-    "named_after",
     "save_checkpoint",
     "sealed",
 ]
@@ -170,20 +168,6 @@ def save_checkpoint(path: str | os.PathLike[str], point: Checkpoint) -> None:
     which ``load_checkpoint`` refuses.
     """
     _replace(path, _temp_beside(Path(path)), msgspec.json.encode(sealed(point)))
-
-
-@contextlib.contextmanager
-def named_after(path: str | os.PathLike[str] | None) -> Iterator[None]:
-    """An ``OSError`` with no file name (a write's, a full disk's) raised inside, naming ``path``.
-
-    The file the caller asked to write, so that its message can say which file failed.
-    """
-    try:
-        yield
-    except OSError as exc:
-        if exc.filename is None and path is not None:
-            exc.filename = os.fspath(path)
-        raise
 
 
 def _replace(target: str | os.PathLike[str], temp: Path, data: bytes) -> None:

@@ -30,7 +30,9 @@ visible marker, and a whole message at ``MESSAGE_LIMIT``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import os
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -60,6 +62,7 @@ __all__ = [
     "cut",
     "describe_errors",
     "exception_for_status",
+    "named_after",
 ]
 
 #: Longest piece of the server's text (an error's title, detail, a request id) in a message.
@@ -314,3 +317,17 @@ def _status_message(status: int, errors: tuple[ErrorObject, ...], request_id: st
     if request_id:
         text += f" (request id {cut(request_id)})"
     return text
+
+
+@contextlib.contextmanager
+def named_after(path: str | os.PathLike[str] | None) -> Iterator[None]:
+    """An ``OSError`` with no file name (a write's, a full disk's) raised inside, naming ``path``.
+
+    The file the caller asked to write, so that its message can say which file failed.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None and path is not None:
+            exc.filename = os.fspath(path)
+        raise

@@ -88,8 +88,8 @@ import anyio.to_thread
 import msgspec
 from msgspec.structs import astuple
 
-from ._checkpoint import check_file_path, ids_path, named_after
-from ._errors import ExportError, InvalidParameterError, cut
+from ._checkpoint import check_file_path, ids_path
+from ._errors import ExportError, InvalidParameterError, cut, named_after
 from ._merge import Tagged
 from ._models import Page, RawRecord, SimCard, SimCardAction, SimCardGroup
 from ._stream import Stream

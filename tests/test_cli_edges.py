@@ -24,7 +24,7 @@ from cli_runs import run
 from polling import fifo_never_blocks_for_ever
 from servers import serve
 
-from simcards_async import InternalServerError, Progress, _checkpoint
+from simcards_async import InternalServerError, Progress, _errors
 from simcards_async._cli import (
     ProgressBar,
     _api_message,
@@ -341,7 +341,7 @@ def test_a_full_disk_names_the_file_being_written(tmp_path: Path) -> None:
     path = tmp_path / "ck.json"
     fd = os.open("/dev/full", os.O_WRONLY)  # every write: ENOSPC
     try:
-        with pytest.raises(OSError, match="No space") as raised, _checkpoint.named_after(path):
+        with pytest.raises(OSError, match="No space") as raised, _errors.named_after(path):
             os.write(fd, b"{}")
     finally:
         os.close(fd)
