@@ -115,10 +115,11 @@ class Progress:
     @property
     def eta(self) -> float | None:
         """Seconds left at the current rate, or ``None`` while it cannot be told."""
-        if self.total_results is None or self.items <= self.resumed_items:
-            return None
+        rate = self.items_per_second
+        if self.total_results is None or rate <= 0:
+            return None  # nothing yielded yet, or no time measured (a coarse clock's tick)
         left = max(0, self.total_results - self.items)
-        return left / self.items_per_second
+        return left / rate
 
     @property
     def fraction(self) -> float | None:

@@ -146,3 +146,31 @@ async def test_the_first_progress_snapshot_comes_with_the_first_page(
                 result = await export
     assert result.items == 30
     assert snapshots[-1].items == 30
+
+
+@pytest.mark.parametrize(
+    ("items", "resumed", "elapsed", "eta"),
+    [
+        (250, 0, 0.0, None),  # a first page within a coarse clock's tick: no time measured
+        (250, 0, 2.0, 2.0),
+        (300, 300, 1.0, None),  # nothing this run
+        (500, 0, 1.0, 0.0),
+    ],
+)
+def test_eta_is_a_number_or_none_never_an_error(
+    items: int, resumed: int, elapsed: float, eta: float | None
+) -> None:
+    """``eta`` divided by a rate of 0 when ``elapsed`` was 0 (a clock that ticks every
+    15.6 ms, and a fast first page): a ZeroDivisionError from the README's own callback.
+    """
+    progress = Progress(
+        pages_done=1,
+        total_pages=2,
+        items=items,
+        total_results=500,
+        retries=0,
+        throttled_seconds=0.0,
+        elapsed=elapsed,
+        resumed_items=resumed,
+    )
+    assert progress.eta == eta
