@@ -14,6 +14,7 @@ import datetime as dt
 import email.utils
 import ipaddress
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -68,6 +69,9 @@ ERRORS_SCAN_LIMIT = 64 << 10
 REDACTED = "<redacted>"
 #: Longest wait a header may ask for and still be read (a day); more is not a delay.
 _LONGEST_HINT = 86400.0
+#: A header's number as HTTP writes one: ASCII digits, a point, an exponent. ``float`` also
+#: takes ``5_0`` (50), other scripts' digits, ``inf`` and ``nan``: no server's hint.
+_DECIMAL = re.compile(r"[ \t]*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t]*")
 #: Larger ``x-ratelimit-remaining`` values are read as this (any count this big means "plenty").
 _MOST_REMAINING = 1 << 31
 
@@ -243,12 +247,9 @@ def _raise_stated_errors(answer: Answer, url: str, secrets: Secrets) -> None:
 
 def _number(value: str | None) -> float | None:
     """A finite number, or ``None`` for anything else (``inf``, ``nan``, text, empty)."""
-    if value is None or len(value) > 64:  # noqa: PLR2004  (no honest number is that long)
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
+    if value is None or len(value) > 64 or not _DECIMAL.fullmatch(value):  # noqa: PLR2004
+        return None  # (no honest number is that long)
+    number = float(value)
     return number if math.isfinite(number) else None
 
 
@@ -300,7 +301,9 @@ def retry_after(headers: Mapping[str, str], now: dt.datetime | None = None) -> f
         return None
     seconds = _number(value)
     if seconds is not None:
-        return min(max(0.0, seconds), _LONGEST_HINT)
+        # A negative delay is no hint (ignored, as nonsense is): not "retry at once", which
+        # would cut short the wait x-ratelimit-reset asks for.
+        return min(seconds, _LONGEST_HINT) if seconds >= 0 else None
     try:
         when = email.utils.parsedate_to_datetime(value)
         if when.tzinfo is None:

@@ -298,6 +298,9 @@ def test_the_hint_is_retry_after_else_the_reset_cut_to_max_hint() -> None:
         ({"x-ratelimit-reset": "4"}, 4.0),
         ({"retry-after": "2", "x-ratelimit-reset": "9"}, 2.0),
         ({"retry-after": "5000"}, 60.0),
+        # A negative Retry-After is no hint: it cut the reset's wait to none at all.
+        ({"retry-after": "-1", "x-ratelimit-reset": "2"}, 2.0),
+        ({"retry-after": "5_0", "x-ratelimit-reset": "2"}, 2.0),
         ({}, None),
     ]
     for headers, expected in cases:
@@ -309,7 +312,23 @@ def test_the_hint_is_retry_after_else_the_reset_cut_to_max_hint() -> None:
 
 # --- headers are untrusted numbers ---------------------------------------------------------
 
-_NONSENSE = ["inf", "-inf", "nan", "NaN", "", "abc", "1e400", "0x10", "1" * 100, "\x00", "½"]
+_NONSENSE = [
+    "inf",
+    "-inf",
+    "nan",
+    "NaN",
+    "",
+    "abc",
+    "1e400",
+    "0x10",
+    "1" * 100,
+    "\x00",
+    "½",
+    "5_0",  # float() reads 50
+    "\u0661\u0662",  # Arabic-Indic digits: float() reads 12
+    "\uff15",  # a full-width 5
+    "1 2",
+]
 
 
 @pytest.mark.parametrize("value", _NONSENSE)
@@ -323,7 +342,8 @@ def test_nonsense_header_numbers_are_ignored(value: str) -> None:
 
 def test_header_numbers_are_clamped() -> None:
     """Negative counts are ignored, huge counts clamped, epoch-like resets ignored,
-    ``Retry-After`` clamped to [0, one day].
+    ``Retry-After`` cut at one day, and ignored when negative (no hint, as the README's
+    table says: read as 0 it cut short the wait ``x-ratelimit-reset`` asked for).
     """
     assert rate_limit_remaining({"x-ratelimit-remaining": "-1"}) is None
     assert rate_limit_remaining({"x-ratelimit-remaining": "1e300"}) == 1 << 31
@@ -331,7 +351,8 @@ def test_header_numbers_are_clamped() -> None:
     assert rate_limit_reset({"x-ratelimit-reset": "-3"}) is None
     assert rate_limit_reset({"x-ratelimit-reset": "1767225600"}) is None
     assert rate_limit_reset({"x-ratelimit-reset": "2.5"}) == 2.5
-    assert retry_after({"retry-after": "-5"}) == 0.0
+    assert retry_after({"retry-after": "-5"}) is None
+    assert retry_after({"retry-after": "0"}) == 0.0
     assert retry_after({"retry-after": "1e300"}) == 86400.0
 
 
