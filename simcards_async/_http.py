@@ -73,6 +73,7 @@ class AiohttpSend:
 
     async def __call__(self, url: str, max_bytes: int) -> Answer:
         """GET ``url``; read at most ``body_limit(status, max_bytes)`` bytes after decoding."""
+        failure: APIConnectionError
         try:
             async with self._session.get(
                 URL(url, encoded=True),
@@ -94,13 +95,16 @@ class AiohttpSend:
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise APITimeoutError(f"no answer to GET {url} in time", url=url) from exc
         except aiohttp.ClientResponseError as exc:
-            # Not chained: its request_info holds our headers, Authorization included.
             text = self._secrets.text(f"{exc.status} {exc.message}")
             msg = f"GET {url} failed: {type(exc).__name__}: {text}"
-            raise APIConnectionError(msg, url=url) from None
+            failure = APIConnectionError(msg, url=url)
         except aiohttp.ClientError as exc:
             msg = f"GET {url} failed: {type(exc).__name__}: {self._secrets.text(str(exc))}"
             raise APIConnectionError(msg, url=url) from exc
+        # Raised here, not in its except clause: a ClientResponseError's request_info holds
+        # our headers, Authorization included, and ``from None`` still keeps it in
+        # ``__context__`` (hidden from tracebacks, not from code that walks the chain).
+        raise failure
 
 
 async def _read(resp: aiohttp.ClientResponse, limit: int, *, keep_cut: bool) -> tuple[bytes, bool]:

@@ -52,7 +52,9 @@ def _leaks(text: str) -> bool:
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
-    """The exception and every cause and shown context behind it, as a traceback walks it."""
+    """The exception and every cause and context behind it, hidden ones too (``from None``
+    hides a context from a traceback, not from code that walks ``__context__``).
+    """
     found: list[BaseException] = []
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -61,8 +63,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
             continue
         found.append(item)
         todo.append(item.__cause__)
-        if not item.__suppress_context__:
-            todo.append(item.__context__)
+        todo.append(item.__context__)
     return found
 
 
