@@ -119,36 +119,64 @@ def body_limit(status: int, limit: int) -> int:
     return limit if success(status) else min(limit, ERROR_BODY_LIMIT)
 
 
+#: How JSON may write a character besides itself and ``\uXXXX``.
+_JSON_SHORT = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "/": "\\/",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+
+
+def _hex(number: int, digits: int) -> str:
+    """A pattern of ``number`` in hexadecimal, either case."""
+    return "".join(
+        f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in f"{number:0{digits}x}"
+    )
+
+
+def _secret_pattern(secret: str) -> str:
+    r"""A pattern of ``secret``, however a server may echo it.
+
+    Each character as itself, as a JSON escape (``\u004b``, ``\/``) or percent-encoded
+    (``%2F``), in any mix: a server's JSON encoder or URL quoting may write any of them.
+    """
+    parts = []
+    for char in secret:
+        forms = [re.escape(char), "%".join(["", *(_hex(b, 2) for b in char.encode())])]
+        if ord(char) < 0x10000:  # noqa: PLR2004  (one \u escape holds the BMP)
+            forms.append("\\\\u" + _hex(ord(char), 4))
+        if char in _JSON_SHORT:
+            forms.append(re.escape(_JSON_SHORT[char]))
+        parts.append(f"(?:{'|'.join(forms)})")
+    return "".join(parts)
+
+
 class Secrets:
     """The strings no exception may carry (the API key), and how to remove them."""
 
     def __init__(self, *secrets: str) -> None:
-        forms: set[str] = set()
-        for secret in secrets:
-            if secret:
-                forms.add(secret)
-                # As it appears inside a JSON string, should the server echo it in one.
-                forms.add(msgspec.json.encode(secret).decode()[1:-1])
-        # Longest first, so no form is left half-replaced by a shorter one.
-        self._text = sorted(forms, key=len, reverse=True)
-        self._bytes = [s.encode() for s in self._text]
+        # Longest first, so no secret is left half-replaced by a shorter one.
+        kept = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+        self._count = len(kept)
+        pattern = "|".join(map(_secret_pattern, kept))
+        self._text = re.compile(pattern) if kept else None
+        self._bytes = re.compile(pattern.encode()) if kept else None
 
     def __repr__(self) -> str:
-        return f"<Secrets: {len(self._text)} redacted>"
+        return f"<Secrets: {self._count} redacted>"
 
     def text(self, value: str) -> str:
-        """``value`` with every secret replaced by ``REDACTED``."""
-        for secret in self._text:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
+        """``value`` with every secret replaced by ``REDACTED``, however it was written."""
+        return value if self._text is None else self._text.sub(REDACTED, value)
 
     def body(self, value: bytes) -> bytes:
-        """``value`` with every secret replaced by ``REDACTED``."""
-        for secret in self._bytes:
-            if secret in value:
-                value = value.replace(secret, REDACTED.encode())
-        return value
+        """``value`` with every secret replaced by ``REDACTED``, however it was written."""
+        return value if self._bytes is None else self._bytes.sub(REDACTED.encode(), value)
 
     def optional(self, value: str | None) -> str | None:
         """``text``, passing ``None`` through."""

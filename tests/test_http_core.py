@@ -5,9 +5,11 @@ redirects, redaction, and the transport driven by a fake ``send`` and a recorded
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import pickle
 import re
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -483,6 +485,45 @@ def test_a_key_with_json_escapes_is_redacted_in_the_raw_body() -> None:
     assert msgspec.json.encode(key)[1:-1] not in exc.body
     assert key not in str(exc)
     assert exc.errors[0].detail == REDACTED
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "solidus escaped",  # how PHP's and Java's JSON encoders write "/"
+        "all \\u escapes",
+        "upper-case \\u escapes",
+        "percent-encoded",  # a server that quotes what it echoes, as in a URL
+        "mixed",
+    ],
+)
+def test_a_key_echoed_in_any_json_or_url_escaping_is_redacted(written: str) -> None:
+    r"""A key echoed with escapes other than msgspec's own (``\/``, ``\u004b``, ``%2F``)
+    survived in ``.body``: ``json.loads(exc.body)`` gave back the key, and a percent-encoded
+    one reached ``str``, ``.errors`` and the pickle too.
+    """
+    key = "KEY01/ab+cd_EF=="
+    forms = {
+        "solidus escaped": key.replace("/", "\\/"),
+        "all \\u escapes": "".join(f"\\u{ord(c):04x}" for c in key),
+        "upper-case \\u escapes": "".join(f"\\u{ord(c):04X}" for c in key),
+        "percent-encoded": urllib.parse.quote(key, safe=""),
+        "mixed": "".join(
+            f"\\u{ord(c):04x}" if n % 3 == 0 else f"%{ord(c):02x}" if n % 3 == 1 else c
+            for n, c in enumerate(key)
+        ),
+    }
+    echoed = forms[written]
+    body = b'{"errors": [{"detail": "got Bearer ' + echoed.encode() + b'"}], "echo": "'
+    body += echoed.encode() + b'"}'
+    exc = _raises(Answer.of(401, [("x-request-id", echoed)], body), Secrets(key))
+    assert isinstance(exc, AuthenticationError)
+    decoded = json.loads(exc.body)
+    assert echoed not in exc.body.decode()
+    assert decoded["echo"] == REDACTED
+    texts = [*_texts(exc), json.dumps(decoded), repr(pickle.dumps(exc))]
+    assert all(key not in text and echoed not in text for text in texts)
+    assert all(urllib.parse.unquote(text).count(key) == 0 for text in texts)
 
 
 def test_an_echoed_key_in_a_2xx_error_or_url_is_redacted() -> None:
