@@ -18,7 +18,8 @@ Two ways to merge:
   merge of their heads keeps that order. Equal keys come in query order (the spec
   does not say how the server orders them): the first query's items, in the server's
   order, then the next query's. Each listing's order is checked as it is read; a listing
-  out of order raises ``PaginationError`` rather than yield an unsorted union.
+  out of order raises ``PaginationError`` rather than yield an unsorted union. A stream
+  with ``rescan=True`` is refused up front: its second pass comes after its end, unsorted.
 
 Exported to JSON lines or JSON, a merge is a copy too (``raw_chunks``): each stream is
 switched to raw records (``RawRecord``), merged by the same rules, and written as the API
@@ -363,6 +364,10 @@ class MergedStream(Stream[_Batch[T], T]):
         if len({id(s) for s in streams}) != len(streams):
             # A stream is read once: the merge's second reader of it would be refused.
             raise InvalidParameterError("streams", "distinct streams (each is read once)", streams)
+        types = {s.item_type for s in streams}
+        if len(types) != 1:
+            raise InvalidParameterError("streams", "streams of one kind of item", streams)
+        ordering = _ordering(streams, ordered)
         if any(s.checkpointing or s.resumed_state is not None for s in streams):
             # Its readers run ahead of the merge's reader and drop what another query gave:
             # a stream's checkpoint would count records the reader never got.
@@ -371,10 +376,16 @@ class MergedStream(Stream[_Batch[T], T]):
                 "streams without a checkpoint or resume_from (a merge cannot resume)",
                 streams,
             )
-        types = {s.item_type for s in streams}
-        if len(types) != 1:
-            raise InvalidParameterError("streams", "streams of one kind of item", streams)
-        ordering = _ordering(streams, ordered)
+        if ordering is not None and any(s.rescan for s in streams):
+            # A rescan's recovered records come after the listing's end, out of the sort's
+            # order: the in-order merge would take them for the server's mistake.
+            raise InvalidParameterError(
+                "streams",
+                "streams without rescan=True in a merge in sort order (a rescan's records "
+                "come last, out of order; merge with ordered=False to take them as their "
+                "pages arrive)",
+                streams,
+            )
         super().__init__()
         self.item_type = types.pop()
         self.streams = tuple(streams)

@@ -150,6 +150,11 @@ class PageStream(Stream[Delivery[T], T]):
         return self._checkpointer is not None and self._checkpointer.path is not None
 
     @property
+    def rescan(self) -> bool:
+        """Whether this stream reads the listing again after drift (those records come last)."""
+        return self._engine.rescan
+
+    @property
     def checkpoint(self) -> str | os.PathLike[str] | None:
         """The file this stream writes its checkpoints to, if any."""
         return self._checkpointer.path if self._checkpointer is not None else None

@@ -10,7 +10,7 @@ import pytest
 from polling import eventually
 
 import simcards_async as sc
-from simcards_async.testing import FaultPlan, MockTelnyxServer
+from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
 
@@ -191,6 +191,53 @@ async def test_merge_refuses_a_checkpointed_or_resumed_stream(
             merging(client.sim_cards(status="enabled"), stream)
         assert info.value.parameter == "streams"
     assert len(server.requests) == sent
+
+
+SORT = "current_billing_period_consumed_data.amount"
+
+
+@pytest.mark.parametrize("ordered", [None, True])
+async def test_a_merge_in_sort_order_refuses_a_stream_with_rescan(
+    server: MockTelnyxServer, client: sc.SimCardsClient, ordered: bool | None
+) -> None:
+    """A rescan's recovered records come after its listing's end, out of the sort's order:
+    an ordered merge of such a stream read them, then blamed the server with a
+    ``PaginationError``. Refused before anything is sent, naming ``streams`` and ``rescan``.
+    """
+    for merging in (sc.merge, sc.merge_tagged):
+        with pytest.raises(sc.InvalidParameterError, match="rescan=True") as info:
+            merging(
+                client.sim_cards(status="enabled", sort=SORT),
+                client.sim_cards(status="disabled", sort=SORT, rescan=True),
+                ordered=ordered,
+            )
+        assert info.value.parameter == "streams"
+    assert server.requests == []
+
+
+async def test_a_merge_as_pages_arrive_takes_the_records_a_rescan_recovers() -> None:
+    """Unordered (``ordered=False``, or streams without a sort), a merge of streams with
+    ``rescan=True`` is accepted: it yields every record each rescanned listing delivered,
+    its second pass included, each id once.
+    """
+    drift = Drift(seed=1, every=2, insert=0, delete=5)
+    async with (
+        MockTelnyxServer(sim_cards=1000, seed=2, drift=drift) as server,
+        sc.SimCardsClient("k", server.url, max_concurrency=2) as client,
+    ):
+        for sort, ordered in ((SORT, False), (None, None)):
+            streams = [
+                client.sim_cards(status=status, sort=sort, page_size=50, rescan=True)
+                for status in ("enabled", "disabled")
+            ]
+            merged = sc.merge(*streams, ordered=ordered)
+            assert merged.sort is None
+            with pytest.warns(sc.DriftWarning):
+                got = [card.id async for card in merged]
+            assert len(got) == len(set(got))
+            # 687 enabled cards, 14 pages: cards are deleted while they are read.
+            assert streams[0].stats.drift.rescans == 1, "the listing must have drifted"
+            assert len(got) == sum(s.stats.items_yielded for s in streams)
 
 
 async def test_tagged_items_are_read_once(client: sc.SimCardsClient) -> None:
