@@ -406,8 +406,10 @@ class MergedStream(Stream[_Batch[T], T]):
         return self._items()
 
     async def _items(self) -> AsyncIterator[T]:
-        async for item, _ in self._tagged():
-            yield item
+        tagged = self._tagged()
+        async with contextlib.aclosing(tagged):  # a stop reaches the readers now, not at GC
+            async for item, _ in tagged:
+                yield item
 
     def tagged(self) -> TaggedItems[T]:
         """Yield each item with the indexes of every query it matches."""
@@ -415,11 +417,13 @@ class MergedStream(Stream[_Batch[T], T]):
 
     async def _tagged_with_matches(self) -> AsyncGenerator[Tagged[T], None]:
         streams = self.streams
-        async for item, source in self._tagged():
-            found = tuple(i for i, s in enumerate(streams) if i == source or s.matches(item))
-            yield Tagged(item, found)
+        tagged = self._tagged()
+        async with contextlib.aclosing(tagged):  # a stop reaches the readers now, not at GC
+            async for item, source in tagged:
+                found = tuple(i for i, s in enumerate(streams) if i == source or s.matches(item))
+                yield Tagged(item, found)
 
-    async def _tagged(self) -> AsyncIterator[tuple[T, int]]:
+    async def _tagged(self) -> AsyncGenerator[tuple[T, int], None]:
         self._readers.choose_typed()
         stats = self.stats
         batches = self._receive()

@@ -27,6 +27,7 @@ import abc
 import asyncio
 import contextlib
 import os
+import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -169,30 +170,43 @@ class Producer(Generic[M]):
 class ReadOnce(AsyncIterator[T]):
     """A stream's reader handed out as an object (``pages()``, ``tagged()``): read once.
 
-    Wraps the async generator that reads the stream. Reading it again once it has ended
-    raises ``RuntimeError`` rather than yield nothing. ``aclose()`` closes the stream,
-    from any task: a reader in the middle is told so (``RuntimeError``) at its next step,
-    as one of the stream itself is. ``item_type`` (set by each subclass) says what it yields,
-    so that ``export()`` refuses what is not records before anything is sent.
+    Wraps the async generator that reads the stream. ``async for`` gets that generator
+    itself, not this object, so that the loop holds the only reference to it: a ``break``
+    (or an exception out of the loop) drops it, and its finalizer stops the stream's
+    requests at once, as a ``break`` out of the stream itself does. Iterating it again
+    (after a break, the end or ``aclose()``) raises ``RuntimeError`` rather than yield
+    what was left, or nothing. ``anext()`` on this object reads the same generator.
+    ``aclose()`` closes the stream, from any task: a reader in the middle is told so
+    (``RuntimeError``) at its next step, as one of the stream itself is. ``item_type``
+    (set by each subclass) says what it yields, so that ``export()`` refuses what is not
+    records before anything is sent.
     """
 
-    __slots__ = ("_begun", "_items", "_stream")
+    __slots__ = ("_items", "_loop", "_stream")
 
     item_type: type[Any]
 
     def __init__(self, items: AsyncGenerator[T, None], stream: Stream[Any, Any]) -> None:
-        self._items = items
+        #: The reading generator, until a loop takes it (then only ``_loop`` refers to it).
+        self._items: AsyncGenerator[T, None] | None = items
+        self._loop: weakref.ref[AsyncGenerator[T, None]] | None = None
         self._stream = stream
-        self._begun = False
 
-    def __aiter__(self) -> Self:
-        if self._begun and self._items.ag_frame is None:  # type: ignore[attr-defined]
-            raise RuntimeError(READ_ONCE)  # read to its end (or closed) already
-        return self
+    def __aiter__(self) -> AsyncIterator[T]:
+        items = self._items
+        if items is None or items.ag_frame is None:  # type: ignore[attr-defined]
+            raise RuntimeError(READ_ONCE)  # a loop had it, or read to its end (or closed)
+        self._items = None  # kept, it would outlive a break and read on in the next loop
+        self._loop = weakref.ref(items)
+        return items
 
     def __anext__(self) -> Awaitable[T]:
-        self._begun = True
-        return self._items.__anext__()  # the generator's own awaitable: nothing in between
+        items = self._items
+        if items is None:  # a loop took it: still the same reader while that loop runs
+            items = self._loop() if self._loop is not None else None
+            if items is None:
+                raise RuntimeError(READ_ONCE)  # the loop stopped, and the stream with it
+        return items.__anext__()  # the generator's own awaitable: nothing in between
 
     async def aclose(self) -> None:
         """Stop reading: the stream's requests end, and a reader in the middle is told."""

@@ -249,6 +249,62 @@ async def test_pages_and_tagged_closed_from_another_task_stop_their_reader(
     assert steps < (CARDS // 100 if reader == "pages" else CARDS)
 
 
+@pytest.mark.parametrize("reader", ["pages", "tagged"])
+@pytest.mark.parametrize("how", ["break", "raise", "dropped"])
+async def test_pages_and_tagged_kept_stop_everything_when_their_loop_stops(
+    slow_server: MockTelnyxServer, reader: str, how: str
+) -> None:
+    """What ``pages()`` or ``tagged()`` returned, kept in a variable: a ``break`` (an
+    exception out of the loop, or its iterator dropped) left the engine running, its
+    read-ahead still sending requests, and a second loop over it yielded the rest. Now the
+    stream stops at once, as after a ``break`` out of the stream itself, and reading it
+    again raises.
+    """
+    async with SimCardsClient(KEY, slow_server.url, max_concurrency=2) as client:
+        stream = client.sim_cards(page_size=10)
+        merged = merge(stream) if reader == "tagged" else None
+        handed = stream.pages() if merged is None else merged.tagged()
+        if how == "break":
+            async for _ in handed:
+                break
+        elif how == "raise":
+            with pytest.raises(KeyError):
+                async for _ in handed:
+                    raise KeyError(reader)
+        else:
+            items = aiter(handed)
+            await anext(items)
+            del items
+        await _settle()
+        sent = len(slow_server.requests)
+        assert sent <= 1 + client.read_ahead
+        await loop_turns()
+        assert len(slow_server.requests) == sent
+        with pytest.raises(RuntimeError, match="read already"):
+            async for _ in handed:
+                pass
+        with pytest.raises(RuntimeError, match="read already"):
+            await anext(handed)
+        # One page went to the reader (whole, from pages()), or one pair.
+        yielded = stream.stats.items_yielded if merged is None else merged.stats.items_yielded
+        assert yielded == (10 if merged is None else 1)
+
+
+async def test_pages_read_by_anext_then_a_loop_are_one_reader(
+    client: SimCardsClient, everything: list[SimCard]
+) -> None:
+    """``anext()`` on what ``pages()`` returned, then a loop over it: one reader, which gets
+    every page once; a loop after that one ended raises.
+    """
+    pages = client.sim_cards(page_size=100).pages()
+    first = await anext(pages)
+    rest = [card async for page in pages for card in page.data]
+    assert [*first.data, *rest] == everything
+    with pytest.raises(RuntimeError, match="read already"):
+        async for _ in pages:
+            pass
+
+
 async def test_pages_read_to_the_end_says_so_when_read_again(client: SimCardsClient) -> None:
     """The object ``pages()`` returned, read again after its end, yielded nothing."""
     pages = client.sim_cards(page_size=100).pages()
