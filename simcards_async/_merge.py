@@ -50,7 +50,7 @@ from ._errors import InvalidParameterError, PaginationError
 from ._models import RawRecord, SimCard, SimCardAction
 from ._page_stream import PageStream
 from ._query import Ordering
-from ._stats import Progress
+from ._stats import Progress, at_most
 from ._stream import Producer, ReadOnce, StateProvider, Stream
 
 __all__ = ["MergeStats", "MergedStream", "Tagged", "TaggedItems", "merge", "merge_tagged"]
@@ -483,18 +483,14 @@ class MergedStream(Stream[_Batch[T], T]):
             total_pages: int | None = pages_done
             total_results: int | None = items
         else:
-            streams = zip(parts, self.streams, strict=True)
-            cut = [
-                (_cut(p.total_pages, _pages(s)), _cut(p.total_results, s.query.limit))
-                for p, s in streams
-            ]
-            pages = [p for p, _ in cut]
-            totals = [t for _, t in cut]
+            # Each query's, cut at its own limit already (PageStream.progress).
+            pages = [p.total_pages for p in parts]
+            totals = [p.total_results for p in parts]
             total_pages = None if None in pages else sum(p or 0 for p in pages)
             total_results = None
             if None not in totals:
                 union = sum(t or 0 for t in totals) - self.stats.duplicates_dropped
-                total_results = _cut(max(union, items), self.limit)
+                total_results = at_most(max(union, items), self.limit)
         return Progress(
             pages_done=pages_done,
             total_pages=total_pages,
@@ -504,16 +500,6 @@ class MergedStream(Stream[_Batch[T], T]):
             throttled_seconds=max(p.throttled_seconds for p in parts),
             elapsed=max(p.elapsed for p in parts),
         )
-
-
-def _cut(total: int | None, limit: int | None) -> int | None:
-    return total if total is None or limit is None else min(total, limit)
-
-
-def _pages(stream: PageStream[Any]) -> int | None:
-    """The most pages a stream's ``limit`` lets it read (None: no limit)."""
-    limit, size = stream.query.limit, stream.query.page_size
-    return None if limit is None else -(-limit // size)
 
 
 def _ordering(streams: Sequence[PageStream[Any]], ordered: object) -> Ordering | None:

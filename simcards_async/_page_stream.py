@@ -31,7 +31,7 @@ from ._models import Page, RawRecord
 from ._observe import Instruments
 from ._pagination import HANDOVER_PAGES, Delivery, Engine, FetchPage, Resume, Turn
 from ._query import ListQuery
-from ._stats import Progress, StreamStats
+from ._stats import Progress, StreamStats, at_most
 from ._stream import Producer, ReadOnce, StateProvider, Stream
 from ._throttle import AdaptiveLimiter
 
@@ -270,13 +270,19 @@ class PageStream(Stream[Delivery[T], T]):
     @property
     def progress(self) -> Progress:
         """A snapshot of pages and items done, retries, throttling and the ETA."""
-        stats = self.stats
+        stats, limit = self.stats, self.query.limit
+        # With a limit, the listing's totals are more than will ever be read; and a listing
+        # that grew, or pages read again (drift), make more pages than the first one said.
+        total_pages = at_most(
+            stats.total_pages, None if limit is None else -(-limit // self.query.page_size)
+        )
+        if total_pages is not None:
+            total_pages = max(total_pages, stats.pages_fetched)
         return Progress(
             pages_done=stats.pages_fetched,
-            total_pages=stats.total_pages,
+            total_pages=total_pages,
             items=stats.items_yielded,
-            # With a limit, the listing's total is more than will ever be yielded.
-            total_results=_cut(stats.total_results, self.query.limit),
+            total_results=at_most(stats.total_results, limit),
             retries=stats.retries,
             throttled_seconds=stats.throttled_seconds,
             elapsed=time.monotonic() - stats.started_at,
@@ -525,10 +531,6 @@ _get_id = operator.attrgetter("id")
 def _ids(carry: tuple[str, ...], ids: list[str]) -> tuple[str, ...]:
     """The ids a finished page leaves in a checkpoint: those carried before it, then its own."""
     return carry + tuple(ids)
-
-
-def _cut(total: int | None, limit: int | None) -> int | None:
-    return total if total is None or limit is None else min(total, limit)
 
 
 def _observed(

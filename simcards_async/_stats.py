@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 
-__all__ = ["DriftReport", "Progress", "StreamStats"]
+__all__ = ["DriftReport", "Progress", "StreamStats", "at_most"]
 
 
 @dataclass
@@ -127,3 +127,8 @@ class Progress:
         if not self.total_results:
             return None
         return min(1.0, self.items / self.total_results)
+
+
+def at_most(total: int | None, limit: int | None) -> int | None:
+    """``total`` cut at ``limit`` (a stream's or a merge's), as it is when either is None."""
+    return total if total is None or limit is None else min(total, limit)

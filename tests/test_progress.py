@@ -174,3 +174,43 @@ def test_eta_is_a_number_or_none_never_an_error(
         resumed_items=resumed,
     )
     assert progress.eta == eta
+
+
+async def test_a_streams_pages_are_cut_at_its_limit_and_never_short_of_those_read() -> None:
+    """``limit=95`` at 10 a page ends at 10 pages of 10 (it said 10 of 20), and a listing
+    that grows while read (ten records more at each of the first answers) reads more pages
+    than its first page announced (it said 21 of 20): never more done than in all.
+    """
+    ids: list[str] = [f"c{n:05}" for n in range(200)]
+    grow = [False]
+
+    async def growing(request: web.Request) -> web.Response:
+        number, size = int(request.query["page[number]"]), int(request.query["page[size]"])
+        if grow[0] and len(ids) < 250:
+            ids.extend(f"c{len(ids) + n:05}" for n in range(10))
+        meta = {
+            "page_number": number,
+            "page_size": size,
+            "total_pages": -(-len(ids) // size),
+            "total_results": len(ids),
+        }
+        data = [{"id": i} for i in ids[(number - 1) * size : number * size]]
+        return web.json_response({"data": data, "meta": meta})
+
+    async with serve(growing) as served, SimCardsClient(KEY, served.url) as client:
+        limited = client.sim_cards(page_size=10, limit=95)
+        assert len(await limited.collect()) == 95
+        assert (limited.progress.pages_done, limited.progress.total_pages) == (10, 10)
+        assert limited.progress.fraction == 1.0
+    grow[0] = True
+    async with (
+        serve(growing) as served,
+        SimCardsClient(KEY, served.url, max_concurrency=1) as client,
+    ):
+        seen: list[tuple[int, int | None]] = []
+        stream = client.sim_cards(page_size=10)
+        stream.on_progress(lambda p: seen.append((p.pages_done, p.total_pages)))
+        with pytest.warns(sc.DriftWarning):
+            await stream.collect()
+    assert seen[-1][0] > 20  # more pages than the first page announced
+    assert all(total is not None and done <= total for done, total in seen)
