@@ -142,16 +142,23 @@ def _hex(number: int, digits: int) -> str:
 def _secret_pattern(secret: str) -> str:
     r"""A pattern of ``secret``, however a server may echo it.
 
-    Each character as itself, as a JSON escape (``\u004b``, ``\/``) or percent-encoded
-    (``%2F``), in any mix: a server's JSON encoder or URL quoting may write any of them.
+    Each character as itself, as a JSON escape (``\u004b``, ``\/``, a surrogate pair past
+    U+FFFF) or percent-encoded (``%2F``), in any mix: a server's JSON encoder or URL quoting
+    may write any of them. The escapes are tried first: a key's ``\`` written ``\\`` is
+    replaced whole, or the one left over would break the JSON around it.
     """
     parts = []
     for char in secret:
-        forms = [re.escape(char), "%".join(["", *(_hex(b, 2) for b in char.encode())])]
-        if ord(char) < 0x10000:  # noqa: PLR2004  (one \u escape holds the BMP)
-            forms.append("\\\\u" + _hex(ord(char), 4))
+        units = char.encode("utf-16-be")  # a \u escape a UTF-16 unit: two past U+FFFF
+        escape = "".join(
+            "\\\\u" + _hex(int.from_bytes(units[i : i + 2], "big"), 4)
+            for i in range(0, len(units), 2)
+        )
+        forms = [escape]
         if char in _JSON_SHORT:
             forms.append(re.escape(_JSON_SHORT[char]))
+        forms.append("%".join(["", *(_hex(b, 2) for b in char.encode())]))
+        forms.append(re.escape(char))
         parts.append(f"(?:{'|'.join(forms)})")
     return "".join(parts)
 

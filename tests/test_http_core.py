@@ -526,6 +526,23 @@ def test_a_key_echoed_in_any_json_or_url_escaping_is_redacted(written: str) -> N
     assert all(urllib.parse.unquote(text).count(key) == 0 for text in texts)
 
 
+@pytest.mark.parametrize(
+    "key", ["KEYabc\\", "KEY\U0001f600abc"], ids=["a backslash", "past U+FFFF"]
+)
+def test_a_key_in_its_json_form_leaves_the_errors_readable(key: str) -> None:
+    r"""A key ending in ``\`` (JSON: ``\\``) lost one backslash of two to the redaction, and
+    the one left broke the body's JSON: the 401 came without its errors. A key past U+FFFF,
+    written as a surrogate pair (``json.dumps``'s way), was not redacted at all.
+    """
+    echoed = json.dumps(f"key {key} is not valid")
+    body = f'{{"errors": [{{"code": "10009", "detail": {echoed}}}]}}'.encode()
+    exc = _raises(Answer.of(401, [], body), Secrets(key))
+    assert isinstance(exc, AuthenticationError)
+    assert [e.detail for e in exc.errors] == [f"key {REDACTED} is not valid"]
+    assert json.loads(exc.body)["errors"][0]["detail"] == f"key {REDACTED} is not valid"
+    assert all(key not in text for text in _texts(exc))
+
+
 def test_an_echoed_key_in_a_2xx_error_or_url_is_redacted() -> None:
     """A key in a 2xx's ``errors`` or in the request URL does not reach the exception."""
     body = msgspec.json.encode({"errors": [{"detail": KEY}]})
