@@ -273,9 +273,8 @@ class PageStream(Stream[Delivery[T], T]):
         stats, limit = self.stats, self.query.limit
         # With a limit, the listing's totals are more than will ever be read; and a listing
         # that grew, or pages read again (drift), make more pages than the first one said.
-        total_pages = at_most(
-            stats.total_pages, None if limit is None else -(-limit // self.query.page_size)
-        )
+        per_page = self._engine.plan.per_page or self.query.page_size  # a server's cap, if any
+        total_pages = at_most(stats.total_pages, None if limit is None else -(-limit // per_page))
         if total_pages is not None:
             total_pages = max(total_pages, stats.pages_fetched)
         return Progress(

@@ -177,15 +177,18 @@ def test_eta_is_a_number_or_none_never_an_error(
 
 
 async def test_a_streams_pages_are_cut_at_its_limit_and_never_short_of_those_read() -> None:
-    """``limit=95`` at 10 a page ends at 10 pages of 10 (it said 10 of 20), and a listing
-    that grows while read (ten records more at each of the first answers) reads more pages
-    than its first page announced (it said 21 of 20): never more done than in all.
+    """``limit=95`` at 10 a page ends at 10 pages of 10 (it said 10 of 20; under a server's
+    cap of 5 a page, 19 pages from the first on, not 10), and a listing that grows while read
+    (ten records more at each of the first answers) reads more pages than its first page
+    announced (it said 21 of 20): never more done than in all.
     """
     ids: list[str] = [f"c{n:05}" for n in range(200)]
     grow = [False]
+    cap: list[int | None] = [None]
 
     async def growing(request: web.Request) -> web.Response:
         number, size = int(request.query["page[number]"]), int(request.query["page[size]"])
+        size = cap[0] or size
         if grow[0] and len(ids) < 250:
             ids.extend(f"c{len(ids) + n:05}" for n in range(10))
         meta = {
@@ -202,6 +205,15 @@ async def test_a_streams_pages_are_cut_at_its_limit_and_never_short_of_those_rea
         assert len(await limited.collect()) == 95
         assert (limited.progress.pages_done, limited.progress.total_pages) == (10, 10)
         assert limited.progress.fraction == 1.0
+    cap[0] = 5  # the server caps pages at 5 of the 10 asked: limit=95 takes 19 of them
+    async with serve(growing) as served, SimCardsClient(KEY, served.url) as client:
+        capped = client.sim_cards(page_size=10, limit=95)
+        totals: list[int | None] = []
+        capped.on_progress(lambda p: totals.append(p.total_pages))
+        assert len(await capped.collect()) == 95
+        assert set(totals) == {19}, "from the first page on, not 10 until passed"
+        assert (capped.progress.pages_done, capped.progress.total_pages) == (19, 19)
+    cap[0] = None
     grow[0] = True
     async with (
         serve(growing) as served,
