@@ -4,8 +4,9 @@
 temporary worktree and runs, interleaved round by round in one run, the client of this
 checkout and the client of ``REV`` (each in its own worker process, the earlier one
 importing its own copy of the library first), both next to the same floor: client CPU on
-loopback at C=8 and C=32 (100,000 cards) and wall time at 50 ms a request at C=32. It
-prints and writes ``results/before.json``: each client's ratio to the floor and the ratio
+loopback at C=8 and C=32 (100,000 cards) and wall time at 50 ms a request at C=32; with
+``--exports``, the CPU of an export to each format at C=8 as well. It prints and writes
+``results/before.json``: each client's ratio to the floor and the ratio
 of the two clients (now / before; below 1 is better). Absolute times are noise on these
 machines; only the ratios are claims.
 """
@@ -44,7 +45,9 @@ class _BeforeProcesses(Processes):
         return Worker(proc, name)
 
 
-def compare(procs: _BeforeProcesses, checkout: Path, repeats: int) -> JSON:
+def compare(
+    procs: _BeforeProcesses, checkout: Path, repeats: int, *, exports: bool = False
+) -> JSON:
     """The interleaved runs and their ratios."""
     ctx = run.Context(procs, run.FULL, repeats, 1)
     now, before = ctx.worker("lib"), procs.worker_from(checkout, "before")
@@ -71,6 +74,25 @@ def compare(procs: _BeforeProcesses, checkout: Path, repeats: int) -> JSON:
                 "now_cpu_s": ours.median("cpu"),
                 "now_wall_s": ours.median("wall"),
             }
+    if exports:
+        url = ctx.url(cards, 0.0)
+        base = {"url": url, "page_size": run.PAGE_SIZE, "concurrency": 8, "contender": "ours"}
+        floor = run.Entry("floor C=8", now, {**base, "op": "list", "contender": "floor"}, repeats)
+        entries = [floor]
+        for fmt in run.FORMATS:
+            command = {**base, "op": "export", "format": fmt}
+            entries.append(run.Entry(f"now {fmt}", now, command, repeats))
+            entries.append(run.Entry(f"before {fmt}", before, command, repeats))
+        run.log("export CPU at C=8")
+        run.interleave(entries, ctx)
+        for fmt, ours, earlier in zip(run.FORMATS, entries[1::2], entries[2::2], strict=True):
+            out[f"export_{fmt}"] = {
+                "now_over_floor": run.ratio(ours, floor, "cpu"),
+                "before_over_floor": run.ratio(earlier, floor, "cpu"),
+                "now_over_before": run.ratio(ours, earlier, "cpu"),
+                "now_over_before_paired": run.paired(ours, earlier, "cpu"),
+                "now_cpu_s": ours.median("cpu"),
+            }
     return out
 
 
@@ -79,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("rev", help="the earlier git revision to compare with")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--exports", action="store_true", help="compare export CPU too")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         checkout = Path(tmp) / "before"
@@ -90,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             procs = _BeforeProcesses()
             with procs:
-                result = compare(procs, checkout, args.repeats)
+                result = compare(procs, checkout, args.repeats, exports=args.exports)
         finally:
             subprocess.run(  # noqa: S603
                 ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)],  # noqa: S607
