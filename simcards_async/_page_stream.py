@@ -271,17 +271,23 @@ class PageStream(Stream[Delivery[T], T]):
     def progress(self) -> Progress:
         """A snapshot of pages and items done, retries, throttling and the ETA."""
         stats, limit = self.stats, self.query.limit
-        # With a limit, the listing's totals are more than will ever be read; and a listing
-        # that grew, or pages read again (drift), make more pages than the first one said.
+        # What this scan reads of the listing: from its start page (the pages before it are
+        # not read), at most its limit; and a listing that grew, or pages read again
+        # (drift), make more pages than the first one said.
         per_page = self._engine.plan.per_page or self.query.page_size  # a server's cap, if any
-        total_pages = at_most(stats.total_pages, None if limit is None else -(-limit // per_page))
-        if total_pages is not None:
-            total_pages = max(total_pages, stats.pages_fetched)
+        skipped = self.query.start_page - 1
+        total_pages = total_results = None
+        if stats.total_pages is not None:
+            total_pages = max(stats.total_pages - skipped, 0)
+            total_pages = at_most(total_pages, None if limit is None else -(-limit // per_page))
+            total_pages = max(total_pages or 0, stats.pages_fetched)
+        if stats.total_results is not None:
+            total_results = at_most(max(stats.total_results - skipped * per_page, 0), limit)
         return Progress(
             pages_done=stats.pages_fetched,
             total_pages=total_pages,
             items=stats.items_yielded,
-            total_results=at_most(stats.total_results, limit),
+            total_results=total_results,
             retries=stats.retries,
             throttled_seconds=stats.throttled_seconds,
             elapsed=time.monotonic() - stats.started_at,

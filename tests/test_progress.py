@@ -226,3 +226,28 @@ async def test_a_streams_pages_are_cut_at_its_limit_and_never_short_of_those_rea
             await stream.collect()
     assert seen[-1][0] > 20  # more pages than the first page announced
     assert all(total is not None and done <= total for done, total in seen)
+
+
+async def test_progress_from_a_start_page_counts_what_the_scan_reads() -> None:
+    """``start_page=3`` of 100 records at 10 a page reads 8 pages and 80 records; the totals
+    were the whole listing's (100, 10 pages), so the bar ended at 80% and the ETA never at 0.
+    """
+    ids = [f"c{n:03}" for n in range(100)]
+
+    async def listing(request: web.Request) -> web.Response:
+        number, size = int(request.query["page[number]"]), int(request.query["page[size]"])
+        meta = {"page_number": number, "page_size": size, "total_pages": 10, "total_results": 100}
+        data = [{"id": i} for i in ids[(number - 1) * size : number * size]]
+        return web.json_response({"data": data, "meta": meta})
+
+    async with serve(listing) as served, SimCardsClient(KEY, served.url) as client:
+        stream = client.sim_cards(page_size=10, start_page=3)
+        assert len(await stream.collect()) == 80
+        final = stream.progress
+        assert (final.pages_done, final.total_pages) == (8, 8)
+        assert (final.items, final.total_results) == (80, 80)
+        assert final.fraction == 1.0
+        assert final.eta == 0.0
+        limited = client.sim_cards(page_size=10, start_page=3, limit=25)
+        assert len(await limited.collect()) == 25
+        assert (limited.progress.total_pages, limited.progress.total_results) == (3, 25)
