@@ -1007,6 +1007,20 @@ def _summary(result: ExportResult, progress: Progress, noun: str, where: str) ->
 # --- the progress bar ---------------------------------------------------------------
 
 
+def _columns(out: TextIO | None) -> int:
+    """The width of the terminal ``out`` draws on: ``COLUMNS`` if set, as ``shutil`` has it.
+
+    Not ``shutil.get_terminal_size()``, which asks stdout: records redirected to a file
+    (``> cards.jsonl``, the usual way without ``-o``) left the bar at 80 columns.
+    """
+    if os.environ.get("COLUMNS", "").isdigit() and int(os.environ["COLUMNS"]) > 0:
+        return int(os.environ["COLUMNS"])
+    if out is not None:
+        with contextlib.suppress(AttributeError, ValueError, OSError):  # not a terminal's
+            return os.get_terminal_size(out.fileno()).columns
+    return shutil.get_terminal_size().columns
+
+
 class ProgressBar:
     """One line on a terminal, redrawn in place: records and pages done, rate, ETA.
 
@@ -1047,7 +1061,7 @@ class ProgressBar:
         self._drawn_at = now
         self._draws += 1
         self._drawn_complete = self._drawn_complete or complete
-        width = max(shutil.get_terminal_size().columns - 1, 20)
+        width = max(_columns(self.out) - 1, 20)
         self._draw(format_progress(progress, self.noun, width))
 
     def close(self) -> None:

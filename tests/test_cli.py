@@ -9,6 +9,7 @@ import io
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -715,3 +716,27 @@ async def test_drift_warning_is_one_plain_line(
     assert len(lines) == 2
     assert lines[0].startswith("simcards: warning: the listing changed while it was read")
     assert SUMMARY.fullmatch(lines[1])
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_the_progress_bar_fits_the_terminal_it_draws_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bar is drawn on stderr; its width was asked of stdout (``shutil``), so with the
+    records redirected to a file (``> cards.jsonl``) a 40-column terminal got 80-column
+    lines, each redraw wrapping. It fits the terminal it is drawn on.
+    """
+    fcntl = pytest.importorskip("fcntl")
+    termios = pytest.importorskip("termios")
+    monkeypatch.delenv("COLUMNS", raising=False)
+    leader, follower = os.openpty()
+    try:
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+        with open(follower, "w", closefd=False) as terminal:
+            bar = ProgressBar(terminal, "SIM cards", enabled=True)
+            bar.update(Progress(3, 20, 600, 2000, 0, 0.0, 1.0))
+        shown = os.read(leader, 65536).decode()
+    finally:
+        os.close(follower)
+        os.close(leader)
+    drawn = shown.strip("\r")
+    assert "600/2,000" in drawn  # the counts stay; the bar and the pages go first
+    assert 20 <= len(drawn) <= 39, drawn
