@@ -1653,18 +1653,7 @@ def check_output_path(
     shown = str(Path(path))
     target = _final_path(path)
     if checkpoint is not None:
-        check_file_path("checkpoint", checkpoint)  # before its ids file's name is made
-    if checkpoint is not None and target in (
-        _final_path(checkpoint),
-        _final_path(ids_path(checkpoint)),
-    ):
-        raise InvalidParameterError(
-            "target",
-            f"a path other than the listing's checkpoint file ({os.fspath(checkpoint)}) and "
-            "the ids file beside it (.ids): checkpoints would be written over the output, and "
-            "deleted with it at the end",
-            shown,
-        )
+        _check_not_the_checkpoints(target, checkpoint, shown)
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), shown)
     # Not a directory's path that is none yet ("out/"): Path drops the "/", and wrote a file.
@@ -1684,6 +1673,21 @@ def check_output_path(
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), shown)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), shown)
+
+
+def _check_not_the_checkpoints(
+    target: Path, checkpoint: str | os.PathLike[str], shown: str
+) -> None:
+    """Refuse an output at the listing's checkpoint file or the ids file beside it."""
+    check_file_path("checkpoint", checkpoint)  # before its ids file's name is made
+    if target in (_final_path(checkpoint), _final_path(ids_path(checkpoint))):
+        raise InvalidParameterError(
+            "target",
+            f"a path other than the listing's checkpoint file ({os.fspath(checkpoint)}) and "
+            "the ids file beside it (.ids): checkpoints would be written over the output, and "
+            "deleted with it at the end",
+            shown,
+        )
 
 
 def _final_path(path: str | os.PathLike[str]) -> Path:
