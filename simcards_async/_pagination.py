@@ -376,24 +376,8 @@ class DriftLog:
             self.last_served, self.last_total = served, page.meta.total_results
 
     def check(self, page: Page[T], number: int, plan: ReadPlan) -> None:
-        drift = self.stats.drift
-        size, end = len(page.data), plan.end
-        meta = page.meta
-        if meta is None or end is None:
-            self.report()
-            return
-        per_page = page_size_of(meta, plan.page_size)
-        # Short or empty before the end planned from the answers so far: records deleted.
-        # (Not the page's own total_pages, which shrinks with the data.) An empty first page
-        # is no sign: no answer before it put records there (rule 4 holds it to its own).
-        # And short of what its own meta puts on it, the last page too: a record deleted
-        # between the server's count and its page, or a server short of its own count.
-        if (
-            (size < per_page and number < end)
-            or (not size and number <= end and number != plan.start)
-            or 0 < size < min(per_page, meta.total_results - (number - 1) * per_page)
-        ):
-            drift.short_pages += 1
+        if _short(page, number, plan):
+            self.stats.drift.short_pages += 1
         self.report()
 
     def report(self) -> None:
@@ -432,6 +416,26 @@ class DriftLog:
             self.warned = True
             self.warnings.append(message)
             drift_warning(message)
+
+
+def _short(page: Page[Any], number: int, plan: ReadPlan) -> bool:
+    """Whether page ``number`` lost records: short or empty where a count put them.
+
+    Short or empty before the end planned from the answers so far: records deleted. (Not
+    the page's own total_pages, which shrinks with the data.) An empty first page is no
+    sign: no answer before it put records there (rule 4 holds it to its own). And short
+    of what its own meta puts on it, the last page too: a record deleted between the
+    server's count and its page, or a server short of its own count.
+    """
+    meta, end, size = page.meta, plan.end, len(page.data)
+    if meta is None or end is None:
+        return False
+    per_page = page_size_of(meta, plan.page_size)
+    return (
+        (size < per_page and number < end)
+        or (not size and number <= end and number != plan.start)
+        or 0 < size < min(per_page, meta.total_results - (number - 1) * per_page)
+    )
 
 
 class _Slot(Generic[T]):
