@@ -278,9 +278,10 @@ class PageStream(Stream[Delivery[T], T]):
         skipped = self.query.start_page - 1
         total_pages = total_results = None
         if stats.total_pages is not None:
-            total_pages = max(stats.total_pages - skipped, 0)
-            total_pages = at_most(total_pages, None if limit is None else -(-limit // per_page))
-            total_pages = max(total_pages or 0, stats.pages_fetched)
+            pages = max(stats.total_pages - skipped, 0)
+            if limit is not None:
+                pages = min(pages, -(-limit // per_page))
+            total_pages = max(pages, stats.pages_fetched)
         if stats.total_results is not None:
             total_results = at_most(max(stats.total_results - skipped * per_page, 0), limit)
         return Progress(
