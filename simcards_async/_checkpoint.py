@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import stat
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -41,12 +40,12 @@ import anyio.to_thread
 import msgspec
 
 from ._errors import InvalidParameterError, named_after
+from ._paths import check_file_path, check_regular
 from ._query import ListQuery
 
 __all__ = [
     "Checkpoint",
     "Checkpointer",
-    "check_file_path",
     "fingerprint",
     "ids_path",
     "load_checkpoint",
@@ -113,7 +112,7 @@ def fingerprint(query: ListQuery) -> str:
 def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoint:
     """Read a checkpoint and check that it was made for this same query."""
     try:
-        _check_regular("resume_from", Path(path), "a checkpoint file that is")
+        check_regular("resume_from", Path(path), "a checkpoint file that is")
         data = Path(path).read_bytes()
     except OSError as exc:
         raise InvalidParameterError(
@@ -213,7 +212,7 @@ def _earlier_ids(resume_from: str | os.PathLike[str], size: int) -> Path:
     """The ids file of checkpoint ``resume_from``, checked to hold ``size`` bytes at least."""
     path = ids_path(resume_from)
     try:
-        _check_regular("resume_from", path, "a checkpoint whose ids file is")
+        check_regular("resume_from", path, "a checkpoint whose ids file is")
         held = path.stat().st_size
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
@@ -229,26 +228,6 @@ def _earlier_ids(resume_from: str | os.PathLike[str], size: int) -> Path:
     return path
 
 
-def _check_regular(parameter: str, path: Path, what: str) -> None:
-    """Refuse a ``path`` that is there and is not a regular file (a FIFO, a device, ...).
-
-    Opening a FIFO blocks until another process opens its other end, and a blocked
-    ``open`` holds the event loop, signal handlers included: a hang, not an error.
-    """
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISREG(mode):
-        kinds = (
-            (stat.S_ISDIR, "a directory"),
-            (stat.S_ISFIFO, "a FIFO"),
-            (stat.S_ISSOCK, "a socket"),
-        )
-        kind = next((name for test, name in kinds if test(mode)), "a device")
-        raise InvalidParameterError(parameter, f"{what} a regular file, not {kind}", str(path))
-
-
 def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     return Path(a).resolve() == Path(b).resolve()
 
@@ -258,29 +237,12 @@ def _temp_beside(target: Path) -> Path:
     return target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
 
 
-def check_file_path(parameter: str, path: str | os.PathLike[str]) -> None:
-    """Refuse a path that cannot name a file: empty, ``.``, ending in a separator, a NUL.
-
-    ``Path`` drops a trailing ``/`` and ``/.`` (``nodir/`` checks as ``nodir``) and has no
-    name for ``""``, ``.`` or ``/``: the first save would fail after requests were sent, or the ids
-    file's name (``ids_path``) could not be made (a bare ``ValueError``).
-    """
-    text = os.fspath(path)
-    if "\0" in text:  # os: a bare ValueError
-        raise InvalidParameterError(parameter, "a file path with no NUL character", text)
-    # Not Path(text).name, which is the trouble: also "", and a trailing separator.
-    if os.path.basename(text) in ("", ".", ".."):  # noqa: PTH119
-        raise InvalidParameterError(
-            parameter, "a file's path (a name at its end, not a directory's)", text
-        )
-
-
 def _check_writable_path(path: str | os.PathLike[str]) -> None:
     """Refuse, before anything is sent, a checkpoint path no file can be written at."""
     target = Path(path)
     try:
-        _check_regular("checkpoint", target, "a path to")  # a directory, a FIFO, ...
-        _check_regular("checkpoint", ids_path(target), "a path whose ids file beside it is")
+        check_regular("checkpoint", target, "a path to")  # a directory, a FIFO, ...
+        check_regular("checkpoint", ids_path(target), "a path whose ids file beside it is")
         if not target.parent.is_dir():
             raise InvalidParameterError(
                 "checkpoint", "a file path in an existing directory", str(path)

@@ -88,10 +88,11 @@ import anyio.to_thread
 import msgspec
 from msgspec.structs import astuple
 
-from ._checkpoint import check_file_path, ids_path
+from ._checkpoint import ids_path
 from ._errors import ExportError, InvalidParameterError, cut, named_after
 from ._merge import Tagged
 from ._models import Page, RawRecord, SimCard, SimCardAction, SimCardGroup
+from ._paths import check_file_path, check_regular, final_path
 from ._stream import Stream
 
 __all__ = [
@@ -150,6 +151,11 @@ _SUFFIXES: dict[str, ExportFormat] = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+#: What a target that is a device, FIFO or socket should be instead (it would be replaced).
+_STREAMED_INSTEAD = (
+    "a regular file is replaced once the export is complete; a device, FIFO or socket is "
+    "written as a stream: an open file, or -o - and a redirect in the simcards command"
+)
 #: What a path may end in when ``format`` is not given, as error messages say it.
 ALLOWED_SUFFIXES = ".jsonl, .ndjson, .json, .csv, .parquet or .pq (with .gz after any but Parquet)"
 _PARQUET_MISSING = (
@@ -773,7 +779,7 @@ class _Output:
         if isinstance(target, (str, os.PathLike)):
             check_output_path(target, checkpoint=checkpoint)  # a resumed target too
             self.path = Path(target)
-            self.final = _final_path(target)
+            self.final = final_path(target)
             if resume is not None:
                 self.temp, self.file, self.tail = _resumed_file(self.final, resume, target)
             else:
@@ -1444,7 +1450,7 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
             f"a checkpoint as an export writes it ({exc}; was it edited?)",
             stream.resumed_from,
         ) from exc
-    if not _is_partial_name(kept.partial, _final_path(target)):
+    if not _is_partial_name(kept.partial, final_path(target)):
         # Only a name this module makes: the partial output is cut, written and renamed onto
         # the target, so a name of any other file (an edited checkpoint) would consume it.
         raise InvalidParameterError(
@@ -1646,26 +1652,14 @@ def check_output_path(
     replace the output, then be deleted with it once the listing is complete. A symbolic link
     is checked as the file it points to, which is what is replaced.
     """
-    if not os.fspath(path):  # Path("") is "." : a directory, which says nothing useful
-        raise InvalidParameterError("target", "a file path, not an empty one", os.fspath(path))
-    if "\0" in os.fspath(path):  # no file system takes one (os raises a bare ValueError)
-        raise InvalidParameterError("target", "a file path with no NUL character", path)
+    check_file_path("target", path)  # "", ".", "out/": no file's name at all
     shown = str(Path(path))
-    target = _final_path(path)
+    target = final_path(path)
     if checkpoint is not None:
         _check_not_the_checkpoints(target, checkpoint, shown)
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), shown)
-    # Not a directory's path that is none yet ("out/"): Path drops the "/", and wrote a file.
-    check_file_path("target", path)
-    if target.exists() and not target.is_file():
-        raise InvalidParameterError(
-            "target",
-            "a regular file or a new path (it is replaced once the export is complete); "
-            "a device, FIFO or socket is written as a stream: an open file, or -o - and "
-            "a redirect in the simcards command",
-            shown,
-        )
+    check_regular("target", target, "a new path or", advice=_STREAMED_INSTEAD)
     parent = target.parent
     if not parent.exists():
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), shown)
@@ -1680,7 +1674,7 @@ def _check_not_the_checkpoints(
 ) -> None:
     """Refuse an output at the listing's checkpoint file or the ids file beside it."""
     check_file_path("checkpoint", checkpoint)  # before its ids file's name is made
-    if target in (_final_path(checkpoint), _final_path(ids_path(checkpoint))):
+    if target in (final_path(checkpoint), final_path(ids_path(checkpoint))):
         raise InvalidParameterError(
             "target",
             f"a path other than the listing's checkpoint file ({os.fspath(checkpoint)}) and "
@@ -1688,11 +1682,6 @@ def _check_not_the_checkpoints(
             "deleted with it at the end",
             shown,
         )
-
-
-def _final_path(path: str | os.PathLike[str]) -> Path:
-    """Where ``path``'s bytes end up: through symbolic links, the file they point to."""
-    return Path(os.path.realpath(path))
 
 
 def _check_items(items: object) -> None:

@@ -755,9 +755,10 @@ async def test_a_path_ending_in_a_separator_is_refused_not_written_as_a_file(
     tmp_path: Path,
 ) -> None:
     """``out.jsonl/`` names a directory: ``Path`` drops the ``/``, and the export wrote a
-    file ``out.jsonl``. Refused naming the target, nothing created.
+    file ``out.jsonl``. Refused naming the target, nothing created; so is a path ending in
+    ``.`` (a directory whatever it holds), not left to the ``IsADirectoryError`` of one.
     """
-    for given in (f"{tmp_path}/out.jsonl/", f"{tmp_path}/out.jsonl/."):
+    for given in (f"{tmp_path}/out.jsonl/", f"{tmp_path}/out.jsonl/.", f"{tmp_path}/."):
         with pytest.raises(InvalidParameterError, match="a name at its end") as caught:
             await export(replay([SimCard(id="x")]), given, format="jsonl")
         assert caught.value.parameter == "target"

@@ -1,0 +1,71 @@
+"""The files the library writes: a path checked before anything is sent.
+
+A checkpoint (``checkpoint``, ``resume_from``) and an export's output (``target``) are
+files the library creates, replaces or reads back. A path that can name no file, or
+names something that is not a regular file, is refused here, naming the parameter,
+before a request is sent: found later, it cost the whole listing (a save that fails
+after the last page) or hung (a FIFO opened for reading blocks the event loop).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from ._errors import InvalidParameterError
+
+__all__ = ["check_file_path", "check_regular", "final_path"]
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_file_path(parameter: str, path: str | os.PathLike[str]) -> None:
+    """Refuse a path that cannot name a file: empty, ``.``, ending in a separator, a NUL.
+
+    ``Path`` drops a trailing ``/`` and ``/.`` (``nodir/`` checks as ``nodir``, and an
+    output ``out.jsonl/`` was written as a file ``out.jsonl``) and has no name for ``""``,
+    ``.`` or ``/`` (pathlib's bare ``ValueError`` where a name is needed; ``""`` would
+    resolve to the directory ``.``).
+    """
+    text = os.fspath(path)
+    if not text:
+        raise InvalidParameterError(
+            parameter, "a file's path (a name at its end), not an empty one", text
+        )
+    if "\0" in text:  # os: a bare ValueError
+        raise InvalidParameterError(parameter, "a file path with no NUL character", text)
+    # Not Path(text).name, which is the trouble: a trailing separator is dropped.
+    if os.path.basename(text) in ("", ".", ".."):  # noqa: PTH119
+        raise InvalidParameterError(
+            parameter, "a file's path (a name at its end, not a directory's)", text
+        )
+
+
+def check_regular(parameter: str, path: Path, what: str, *, advice: str = "") -> None:
+    """Refuse a ``path`` that is there and is not a regular file (a FIFO, a device, ...).
+
+    The message reads ``{what} a regular file, not a FIFO`` (and ``; {advice}``). Opening
+    a FIFO blocks until another process opens its other end, and a blocked ``open``
+    holds the event loop, signal handlers included: a hang, not an error; a file
+    replaced by a rename would replace the FIFO or device instead of writing to it.
+    Errors other than a missing file (``OSError``) are the caller's to word.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "a device")
+    reason = f"{what} a regular file, not {kind}" + (f"; {advice}" if advice else "")
+    raise InvalidParameterError(parameter, reason, str(path))
+
+
+def final_path(path: str | os.PathLike[str]) -> Path:
+    """Where ``path``'s bytes end up: through symbolic links, the file they point to."""
+    return Path(os.path.realpath(path))
