@@ -217,24 +217,21 @@ def _meta_problem(number: int, meta: PaginationMeta, size: int, page_size: int) 
     return None
 
 
-def past_end_problem(number: int, page: Page[Any], page_size: int) -> str | None:
+def past_end_problem(number: int, page: Page[Any]) -> str | None:
     """Rule 4's mirror, for the first page a pass asks for: records its own meta ends before.
 
     A server that answers any page number with its last page (and no ``page_number``)
     would hand a ``start_page`` past the end, or a resume's page after the listing
     shrank, another page's records. One page past may hold some (a count that lags
-    inserts); later pages only get asked for when it did (``ReadPlan.grow``).
+    inserts); later pages only get asked for when it did (``ReadPlan.grow``). For a page
+    ``page_problem`` passed: its ``total_pages`` is then what its ``total_results`` fill.
     """
     meta, size = page.meta, len(page.data)
-    if meta is None or not size or not meta.total_results:
-        return None
-    per_page = page_size_of(meta, page_size)
-    pages = -(-meta.total_results // per_page)
-    if number <= pages + 1:
+    if meta is None or not size or not meta.total_results or number <= meta.total_pages + 1:
         return None
     return (
         f"page {number}, the first asked for, holds {size} records while its "
-        f"meta.total_results {meta.total_results} at {per_page} a page ends at page {pages}"
+        f"meta.total_results {meta.total_results} end at page {meta.total_pages}"
     )
 
 
@@ -559,7 +556,7 @@ class Engine(Generic[T]):
         start = plan.start
         first, served = await self._fetch(start)
         self._check(start, first)
-        problem = past_end_problem(start, first, plan.page_size)
+        problem = past_end_problem(start, first)  # after _check: a sound page alone
         if problem is not None:
             raise self._error(start, problem)
         meta = first.meta
