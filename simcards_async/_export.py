@@ -485,7 +485,7 @@ def _timestamp_text(value: dt.datetime) -> str:
     if value.tzinfo is None:
         return value.isoformat()  # no zone given: say none rather than invent one
     try:
-        value = value.astimezone(dt.UTC)
+        value = value.astimezone(dt.timezone.utc)  # not dt.UTC: Python 3.11 and later only
     except OverflowError:
         # In UTC past year 9999 or before year 1, which a datetime cannot hold: the same
         # instant in the offset it came with.

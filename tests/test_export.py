@@ -182,10 +182,17 @@ def plain_decimal(text: str) -> Decimal:
     return Decimal(text)
 
 
+def api_timestamp(text: str) -> dt.datetime:
+    """A timestamp in the API's form; a ``Z`` read as ``+00:00`` (Python 3.10 reads no ``Z``)."""
+    return dt.datetime.fromisoformat(
+        text.removesuffix("Z") + "+00:00" if text.endswith("Z") else text
+    )
+
+
 PARSERS: dict[str, Callable[[str], object]] = {
     **dict.fromkeys(DECIMALS, plain_decimal),
     **dict.fromkeys(BOOLEANS, {"true": True, "false": False}.__getitem__),
-    **dict.fromkeys(TIMESTAMPS, dt.datetime.fromisoformat),
+    **dict.fromkeys(TIMESTAMPS, api_timestamp),
     **dict.fromkeys(JSON_TEXT, json.loads),
     **dict.fromkeys(INTEGERS, int),
 }

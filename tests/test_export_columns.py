@@ -413,7 +413,11 @@ STAMPS = st.datetimes(
     min_value=dt.datetime(1, 1, 2),  # noqa: DTZ001
     max_value=dt.datetime(9999, 12, 30),  # noqa: DTZ001
     timezones=st.sampled_from(
-        [dt.UTC, dt.timezone(dt.timedelta(hours=5, minutes=30)), dt.timezone(dt.timedelta(0))]
+        [
+            dt.timezone.utc,
+            dt.timezone(dt.timedelta(hours=5, minutes=30)),
+            dt.timezone(dt.timedelta(0)),
+        ]
     ),
 )
 AMOUNTS = st.decimals(allow_nan=False, allow_infinity=False, places=None).filter(
