@@ -85,11 +85,13 @@ class AiohttpSend:
                 headers = resp.headers.items()
                 length = resp.content_length
                 if length is not None and "Content-Encoding" not in resp.headers:
-                    if length > limit:
+                    if length <= limit:
+                        # Bounded by the length just checked: read it in one go, the fast path.
+                        return Answer.of(resp.status, headers, await resp.read())
+                    if success(resp.status):
                         resp.close()  # too long before the first byte: not read at all
                         return Answer.of(resp.status, headers, b"", complete=False)
-                    # Bounded by the length just checked: read it in one go, the fast path.
-                    return Answer.of(resp.status, headers, await resp.read())
+                    # An error answer's start still tells something: read it up to the limit.
                 body, complete = await _read(resp, limit, keep_cut=not success(resp.status))
                 return Answer.of(resp.status, headers, body, complete=complete)
         except (asyncio.TimeoutError, TimeoutError) as exc:
