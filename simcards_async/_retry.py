@@ -54,8 +54,9 @@ def checked_seconds(name: str, value: object, *, zero: bool) -> float:
 class RetryPolicy:
     """How often and how long to retry a request.
 
-    ``max_retries`` retries after the first attempt; the wait before retry ``n``
-    is drawn uniformly from ``[0, min(cap, base * 2**n)]`` (full jitter), and is
+    ``max_retries`` retries after the first attempt; the wait before retry ``n`` (1 for
+    the first) is drawn uniformly from ``[0, min(cap, base * 2**(n - 1))]`` (full jitter:
+    at most ``base`` before the first retry), and is
     never shorter than a wait the server asks for (``Retry-After``,
     ``x-ratelimit-reset``), which is honoured up to ``max_hint`` seconds.
     ``RetryPolicy(base=0, cap=0)`` retries at once (for tests).
