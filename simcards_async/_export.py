@@ -54,7 +54,7 @@ CSV and Parquet share one flat column set per type, ``SIM_CARD_COLUMNS`` and
 - ``pin_puk_codes`` (secrets, sent only by a single-card GET that asks for
   them) are never written to CSV or Parquet.
 
-CSV is UTF-8 with a header row, written by the ``csv`` module: RFC 4180 quoting
+CSV is UTF-8 with a header row, quoted as the ``csv`` module quotes: RFC 4180 quoting
 and CRLF line ends.
 """
 
@@ -1041,7 +1041,7 @@ class _CsvWriter(_Writer):
         # after every page copies all it holds each time.
         self.parts: list[str] = []
         self.size = 0
-        self.text = io.StringIO()  # for the ``csv`` module: the header, a caller's Structs
+        self.text = io.StringIO()  # for the ``csv`` module: the header
         self.csv = csv.writer(self.text)
         if out.fresh:  # a resumed file has its header already
             self.csv.writerow(name for name, _ in kind.schema)
@@ -1055,12 +1055,16 @@ class _CsvWriter(_Writer):
             self.parts.append(lines)
             self.size += len(lines)
             return
-        # Structs built by the caller may hold any type: a cell at a time.
-        row, cell = self.kind.row, _csv_cell
-        self.csv.writerows(
-            [v if v.__class__ is str else cell(v) for v in row(item)] for item in typed
+        # Structs built by the caller may hold any type: a cell at a time, quoted as the
+        # columns are (not by the csv module: Python 3.10's refuses a NUL character).
+        row = self.kind.row
+        lines = "".join(
+            ",".join(_csv_quote(v) if v.__class__ is str else _cell_text(v) for v in row(item))
+            + "\r\n"
+            for item in typed
         )
-        self._take_text()
+        self.parts.append(lines)
+        self.size += len(lines)
 
     def _take_text(self) -> None:
         text = self.text.getvalue()

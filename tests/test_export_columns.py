@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import io
 import json
+import sys
 from collections.abc import AsyncIterator, Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -405,9 +406,11 @@ def test_the_csv_memos_start_over_past_their_limit() -> None:
 
 # --- property: any strings, timestamps and amounts ------------------------------------------
 
-TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
-    ['"', ",", "\n", "\r", "\r\n", " ", "", '""', "a,b", "null", "[]"]
-)
+#: Python 3.10's ``csv`` module, the reference here, cannot write a NUL (3.11 writes it as is).
+NO_NUL = "\x00" if sys.version_info < (3, 11) else ""
+TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters=NO_NUL), max_size=12
+) | st.sampled_from(['"', ",", "\n", "\r", "\r\n", " ", "", '""', "a,b", "null", "[]"])
 # Hypothesis takes naive bounds and adds the zones itself.
 STAMPS = st.datetimes(
     min_value=dt.datetime(1, 1, 2),  # noqa: DTZ001
