@@ -4,8 +4,8 @@
 
     simcards export sim-cards --status enabled --tag customers --output cards.csv
     simcards export sim-card-actions --action-type enable --output actions.parquet
-    simcards export sim-cards --demo            # from an in-process mock server, no key
-    simcards mock-server --port 0               # serve the mock API until Ctrl-C
+    simcards export sim-cards --demo -o cards.jsonl  # from an in-process mock server, no key
+    simcards mock-server --port 0                    # serve the mock API until Ctrl-C
 
 Flag values are not checked here beyond their type: the library validates them,
 as it would for any caller, and its messages are told in the flags' names.
@@ -173,8 +173,8 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="List Telnyx SIM cards and SIM card actions, fast, and export them "
         "as JSON lines, CSV or Parquet.",
-        epilog="Run 'simcards export sim-cards --demo' to try it without an API key.\n\n"
-        + EXIT_CODES,
+        epilog="Run 'simcards export sim-cards --demo -o cards.jsonl' to try it without an API "
+        "key.\n\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
