@@ -632,7 +632,8 @@ def _os_message(exc: OSError) -> str:
     reason = _OS_REASONS.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()
     if exc.filename is None:
         return reason
-    return f"cannot use {os.fsdecode(exc.filename)}: {reason}"
+    # Escaped here: a newline in the path would be taken for a break between words.
+    return f"cannot use {printable(os.fsdecode(exc.filename))}: {reason}"
 
 
 def _error(message: str) -> None:

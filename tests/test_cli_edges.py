@@ -575,6 +575,21 @@ def test_a_path_with_a_newline_is_shown_escaped(
     assert any(line.endswith(f" to {shown} as jsonl") for line in lines)
 
 
+def test_a_path_with_a_newline_in_an_os_error_is_shown_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An OS error names its path with the newline escaped, as the README promises: the
+    error line turned it into a space (``cannot use .../no dir/x.csv``), a path not there.
+    """
+    target = tmp_path / "no\ndir" / "x.csv"
+    argv = ["export", "sim-cards", "--demo", "--demo-size", "5", "-o", str(target)]
+    assert main(argv) == 2
+    shown = str(target).replace("\n", "\\n")
+    (line,) = capsys.readouterr().err.splitlines()
+    reason = "no such file or directory (is the directory there?)"
+    assert line == f"simcards: error: cannot use {shown}: {reason}"
+
+
 @pytest.mark.anyio
 async def test_checkpoint_to_stdout_names_the_flags(
     server: MockTelnyxServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
