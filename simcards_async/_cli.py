@@ -409,7 +409,8 @@ def _add_common_flags(common: argparse.ArgumentParser) -> None:
         "--checkpoint",
         metavar="FILE",
         help=f"record progress in FILE once a second (or every {CHECKPOINT_EVERY} pages, if "
-        "sooner) and at any stop, and keep the partial output if the export is interrupted; "
+        "sooner) and when the API fails, and keep the partial output if the export is "
+        "interrupted (a Ctrl-C keeps the last save: about a second of pages is read again); "
         "run the same command again to "
         "resume where it stopped (any format but Parquet, to a file; FILE is removed once the "
         "export is complete, at the listing's end or at --limit)",
