@@ -15,10 +15,11 @@ each call it at a few points only:
 
 Logging goes to the standard ``logging`` module under ``simcards_async`` (children
 ``.http``, ``.listing``, ``.throttle``) and is formatted only when a level is enabled.
-No handler is added unless ``TELNYX_LOG`` is ``debug``, ``info`` or ``warning`` at
-import, as the official SDK does. OpenTelemetry (the ``otel`` extra) is imported the
-first time a client is opened, and only if it is installed. No API key reaches an
-event, a log line or a span: URLs, request ids and error texts pass ``Secrets``.
+No handler that writes is added (only a ``NullHandler``) unless ``TELNYX_LOG`` is
+``debug``, ``info`` or ``warning`` at import, as the official SDK does. OpenTelemetry
+(the ``otel`` extra) is imported the first time a client is opened, and only if it is
+installed. No API key reaches an event, a log line or a span: URLs, request ids and
+error texts pass ``Secrets``.
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ __all__ = [
 
 #: The library's logger; every record it makes is under this name.
 LOGGER = logging.getLogger("simcards_async")
+# A handler that writes nothing, as logging's HOWTO asks of a library: in a program with no
+# logging set up, logging's last resort wrote the drift WARNING to stderr beside the
+# DriftWarning, the same text twice. Records still reach the program's own handlers.
+LOGGER.addHandler(logging.NullHandler())
 _HTTP = logging.getLogger("simcards_async.http")
 _LISTING = logging.getLogger("simcards_async.listing")
 _THROTTLE = logging.getLogger("simcards_async.throttle")

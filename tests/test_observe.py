@@ -505,19 +505,51 @@ asyncio.run(main())
 
 @pytest.mark.parametrize("value", ["debug", "info", "warning", None])
 def test_telnyx_log_installs_a_stderr_handler(value: str | None) -> None:
-    """With ``TELNYX_LOG`` the records go to stderr at that level; without it, no handler."""
+    """With ``TELNYX_LOG`` the records go to stderr at that level; without it, no handler
+    that writes (a ``NullHandler``, which keeps logging's last resort quiet).
+    """
     done = _python(LIST_SCRIPT, **({} if value is None else {"TELNYX_LOG": value}))
     assert done.returncode == 0, done.stderr
     if value is None:
-        assert done.stdout.strip() == "0 []"
+        assert done.stdout.strip() == "1 ['NullHandler']"
         assert done.stderr == ""
         return
-    assert done.stdout.strip() == "1 ['StreamHandler']"
+    assert done.stdout.strip() == "2 ['NullHandler', 'StreamHandler']"
     assert ("DEBUG simcards_async.http] GET /v2/sim_cards?" in done.stderr) is (value == "debug")
     assert ("INFO simcards_async.listing] listing /sim_cards done" in done.stderr) is (
         value != "warning"
     )
     assert not _leaks(done.stderr)
+
+
+DRIFT_SCRIPT = """
+import asyncio, warnings
+import simcards_async as sc
+from simcards_async.testing import Drift, MockTelnyxServer
+
+async def main():
+    drift = Drift(every=2, insert=5)
+    async with MockTelnyxServer(sim_cards=600, drift=drift) as server:
+        key = "KEY-obs3rve-Qw7eR4tY1uI9oP2a"
+        async with sc.SimCardsClient(key, server.url, max_concurrency=1) as client:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", sc.DriftWarning)
+                await client.sim_cards(page_size=20).collect()
+    for warning in caught:
+        print(warning.category.__name__, warning.message)
+
+asyncio.run(main())
+"""
+
+
+def test_a_program_with_no_logging_set_up_gets_the_drift_text_once() -> None:
+    """The drift WARNING record went to stderr through logging's last resort, beside the
+    ``DriftWarning`` with the same text: twice in a plain script. Now once, as the warning.
+    """
+    done = _python(DRIFT_SCRIPT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("DriftWarning "), done.stdout
+    assert done.stderr == ""
 
 
 def test_importing_the_library_imports_no_opentelemetry() -> None:
@@ -535,7 +567,7 @@ def test_a_listing_works_without_opentelemetry() -> None:
     code = "import sys\nsys.modules['opentelemetry'] = None\n" + LIST_SCRIPT
     done = _python(code)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "0 []"
+    assert done.stdout.strip() == "1 ['NullHandler']"
 
 
 # --- the command line ----------------------------------------------------------------------
