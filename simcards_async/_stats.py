@@ -123,7 +123,7 @@ class Progress:
 
     @property
     def fraction(self) -> float | None:
-        """Share of ``total_results`` yielded so far, from 0 to 1."""
+        """Share of ``total_results`` yielded so far, from 0 to 1; None with no total, or 0."""
         if not self.total_results:
             return None
         return min(1.0, self.items / self.total_results)
