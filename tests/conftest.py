@@ -9,6 +9,7 @@ because a second went by, unless a test drives that clock itself.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncIterator
 
@@ -16,22 +17,33 @@ import pytest
 from hypothesis import HealthCheck, settings
 from small_fleet import ACTIONS, CARDS, KEY
 
-from simcards_async import SimCard, SimCardsClient, _page_stream
+from simcards_async import SimCard, SimCardsClient, _observe, _page_stream
 from simcards_async.testing import MockTelnyxServer
 
 settings.register_profile("simcards", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("simcards")
 
 
-@pytest.fixture
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No key, base URL or log level from the environment unless a test sets one.
+# ``TELNYX_LOG`` in the environment of whoever runs the tests gave the library's logger a
+# stderr handler and a level when it was imported above, before any fixture could unset the
+# variable: captured output and log records then depended on who ran the suite. The tests of
+# ``TELNYX_LOG`` itself run a child process, which imports the library afresh.
+if _observe._env_handler is not None:
+    _observe.LOGGER.removeHandler(_observe._env_handler)
+    _observe.LOGGER.setLevel(logging.NOTSET)
+    _observe._env_handler = None
 
-    For the command's tests: ``pytestmark = pytest.mark.usefixtures("clean_environment")``.
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key, base URL or log level from the environment unless a test sets one, and an
+    80-column terminal (``COLUMNS``, as with pytest's captured output) for the progress bar
+    and ``--help``: what a test sees must not depend on the environment it was run from.
     """
     monkeypatch.delenv("TELNYX_API_KEY", raising=False)
     monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
     monkeypatch.delenv("TELNYX_LOG", raising=False)
+    monkeypatch.setenv("COLUMNS", "80")
 
 
 @pytest.fixture(autouse=True)

@@ -31,8 +31,6 @@ from simcards_async._cli import ProgressBar, _parser, format_progress, main
 from simcards_async._export import SIM_CARD_ACTION_COLUMNS, SIM_CARD_COLUMNS
 from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
 
-pytestmark = pytest.mark.usefixtures("clean_environment")
-
 KEY = "KEYcli-tests"
 ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = re.compile(

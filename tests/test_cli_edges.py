@@ -36,8 +36,6 @@ from simcards_async._cli import (
 from simcards_async._export import SIM_CARD_COLUMNS
 from simcards_async.testing import Drift, MockTelnyxServer
 
-pytestmark = pytest.mark.usefixtures("clean_environment")
-
 KEY = "KEYcli-edge-tests"
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 60.0

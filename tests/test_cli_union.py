@@ -11,7 +11,7 @@ from cli_runs import run
 import simcards_async as sc
 from simcards_async.testing import MockTelnyxServer
 
-pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("clean_environment")]
+pytestmark = pytest.mark.anyio
 
 KEY = "KEYresume-tests"
 

@@ -15,7 +15,7 @@ import simcards_async as sc
 from simcards_async._checkpoint import ids_path
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
-pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("clean_environment")]
+pytestmark = pytest.mark.anyio
 
 KEY = "KEYresume-tests"
 #: An edit that removes the field.

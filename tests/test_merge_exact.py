@@ -24,7 +24,7 @@ from simcards_async._cli import ProgressBar
 from simcards_async._query import Ordering
 from simcards_async.testing import MockTelnyxServer
 
-pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("clean_environment")]
+pytestmark = pytest.mark.anyio
 
 KEY = "KEYmerge-exact-tests"
 AMOUNT = "current_billing_period_consumed_data.amount"
