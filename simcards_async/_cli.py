@@ -549,6 +549,7 @@ def _run(args: argparse.Namespace) -> int:  # noqa: PLR0911  (a return per exit 
     debug: bool = getattr(args, "debug", False)
     main_thread = threading.current_thread() is threading.main_thread()
     sigint = signal.getsignal(signal.SIGINT) if main_thread else None
+    threads_before = set(threading.enumerate())
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", DriftWarning)
@@ -578,7 +579,19 @@ def _run(args: argparse.Namespace) -> int:  # noqa: PLR0911  (a return per exit 
         return _fail(exc, str(exc), EXIT_FAILED, debug=debug)
     finally:
         if sigint is not None:
+            _join_threads_since(threads_before)  # Ctrl-C still ignored meanwhile
             signal.signal(signal.SIGINT, sigint)  # ignored while the loop closed
+
+
+def _join_threads_since(before: set[threading.Thread]) -> None:
+    """Wait for the non-daemon threads started since ``before`` (anyio's workers).
+
+    They were told to stop as the loop closed, and the interpreter waits for them at exit:
+    a Ctrl-C during that wait, its handler given back, raised ``KeyboardInterrupt`` there.
+    """
+    for thread in set(threading.enumerate()) - before:
+        if not thread.daemon:
+            thread.join()
 
 
 def _fail(exc: BaseException, message: str, status: int, *, debug: bool) -> int:

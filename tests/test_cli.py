@@ -563,6 +563,43 @@ def test_a_second_ctrl_c_while_the_export_stops_is_ignored(tmp_path: Path) -> No
     assert len(list(tmp_path.glob(".cards.jsonl.*.partial"))) == 1
 
 
+def test_ctrl_c_has_its_handler_back_only_once_the_threads_of_the_run_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Run in the main thread, the command gives SIGINT its handler back only once the
+    threads its run started (anyio's workers, stopped as the loop closes) have ended: the
+    interpreter waits for them at exit, and a second Ctrl-C during that wait raised
+    ``KeyboardInterrupt`` there, with a traceback.
+    """
+    assert threading.current_thread() is threading.main_thread()
+    worker = threading.Thread(target=time.sleep, args=(0.5,))  # ends on its own, after the run
+
+    async def run(_args: argparse.Namespace) -> int:
+        worker.start()
+        return 0
+
+    def callers_handler(_signum: int, _frame: object) -> None:
+        """What the caller had: the one handler whose return is watched."""
+
+    alive_when_restored: list[bool] = []
+    set_handler = signal.signal
+
+    def watched(signum: int, handler: Any) -> Any:
+        if signum == signal.SIGINT and handler is callers_handler:
+            alive_when_restored.append(worker.is_alive())
+        return set_handler(signum, handler)
+
+    had = set_handler(signal.SIGINT, callers_handler)
+    try:
+        monkeypatch.setattr(signal, "signal", watched)
+        assert _cli._run(argparse.Namespace(run=run, command="export")) == 0
+        assert signal.getsignal(signal.SIGINT) is callers_handler
+    finally:
+        set_handler(signal.SIGINT, had)
+        worker.join()
+    assert alive_when_restored == [False]
+
+
 # --- --demo, subprocesses, mock-server and help ----------------------------------------
 
 
