@@ -656,7 +656,7 @@ def test_mock_server_prints_its_url_and_stops_quietly_on_ctrl_c() -> None:
         request = urllib.request.Request(  # noqa: S310  (a loopback URL we just read)
             url + "/sim_cards?page%5Bsize%5D=5", headers={"Authorization": f"Bearer {KEY}"}
         )
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
             body = msgspec.json.decode(answer.read())
         assert body["meta"]["total_results"] == 20
         process.send_signal(signal.SIGINT)
