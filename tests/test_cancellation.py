@@ -380,12 +380,14 @@ async def test_deadline_ends_a_listing_against_a_slow_server() -> None:
     """The client's ``deadline`` ends a listing from a slow server with ``APITimeoutError``
     instead of letting it run on; what was yielded before is a clean prefix.
     """
-    # The first page comes at once and every later answer hangs for a minute, so that
-    # the listing is cut mid-way by the deadline however busy the machine is.
-    plan = FaultPlan(script=[None, *["hang"] * 50], hang_seconds=60)
+    # The first page comes at once and every later answer hangs for an hour, so that the
+    # listing is cut mid-way by the deadline however busy the machine is; the deadline
+    # leaves page 1 five seconds to come, which a busy machine needs, and ends the listing
+    # long before any hang does.
+    plan = FaultPlan(script=[None, *["hang"] * 50], hang_seconds=3600)
     async with (
         MockTelnyxServer(sim_cards=CARDS, actions=1, faults=plan) as server,
-        SimCardsClient(KEY, server.url, max_concurrency=2, deadline=1.0) as client,
+        SimCardsClient(KEY, server.url, max_concurrency=2, deadline=5.0) as client,
     ):
         got: list[str] = []
         started = time.monotonic()
@@ -393,7 +395,7 @@ async def test_deadline_ends_a_listing_against_a_slow_server() -> None:
         with pytest.raises(APITimeoutError, match="deadline"):
             async for card in stream:
                 got.append(card.id)
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 600  # ended by the deadline, not by a hang
         assert 0 < len(got) < CARDS
         assert got == server.current_sim_card_ids()[: len(got)]
         await _settle(client)

@@ -260,19 +260,19 @@ async def test_truncated_page_is_refetched_never_passed_as_a_short_page() -> Non
 
 async def test_hang_then_success_after_one_retry() -> None:
     """An answer that hangs past ``timeout`` is abandoned and retried; the retry succeeds."""
-    plan = FaultPlan(script=["hang"], hang_seconds=30)
-    # The retry's real answer must fit in ``timeout`` too: a second leaves room on a busy
-    # machine, and is still far from the 30 s hang.
+    plan = FaultPlan(script=["hang"], hang_seconds=3600)
+    # The retry's real answer must fit in ``timeout`` too: five seconds leave room on a
+    # busy machine, and are far from the hour's hang.
     async with (
         MockTelnyxServer(sim_cards=10, actions=1, faults=plan) as server,
-        _fast_client(server.url, timeout=1.0, max_retries=1) as client,
+        _fast_client(server.url, timeout=5.0, max_retries=1) as client,
     ):
         started = time.monotonic()
         stream = client.sim_cards()
         assert _ids(await stream.collect()) == server.current_sim_card_ids()
         assert stream.stats.retries == 1
         assert len(server.requests) == 2
-        assert time.monotonic() - started < 10  # bounded by timeout, not by the hang
+        assert time.monotonic() - started < 600  # bounded by timeout, not by the hang
 
 
 async def test_hang_on_every_attempt_raises_timeout_after_retries() -> None:

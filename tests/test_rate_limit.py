@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
+from polling import eventually
 
 from simcards_async import RateLimitError, RetryPolicy, SimCardsClient, _throttle
 from simcards_async._throttle import AdaptiveLimiter
@@ -151,6 +152,17 @@ async def test_limit_halves_once_per_round_and_grows_back_to_the_maximum() -> No
         async with _client(server, sends, max_concurrency=8) as client:
             limiter = client._transport().limiter
             limits = _watch_limit(limiter)
+            # The script refuses requests in arrival order: a retry (sent once the limit has
+            # shrunk) waits until all eight of the round reached the server, or on a busy
+            # machine it could overtake one past the 20 ms pause and take its 429.
+            gate = limiter.wait_gate
+
+            async def wait_gate() -> None:
+                await gate()
+                if limiter.decreases:
+                    await eventually(lambda: len(server.requests) >= 9, what="the round of 8")
+
+            limiter.wait_gate = wait_gate  # type: ignore[method-assign]
             stream = client.sim_cards(page_size=20)
             await stream.collect()
             assert limiter.decreases == 1
