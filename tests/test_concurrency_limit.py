@@ -37,7 +37,9 @@ async def _watch_in_flight(server: MockTelnyxServer, peak: list[int]) -> None:
 async def test_one_concurrency_limit_per_client() -> None:
     """Streams running at once share the client's ``max_concurrency``, seen at the server."""
     async with (
-        MockTelnyxServer(sim_cards=100, actions=100, seed=2, latency=0.03) as server,
+        # 100 ms a request: each window of requests in flight would need a stall of that
+        # much to be missed, and there are a dozen windows.
+        MockTelnyxServer(sim_cards=100, actions=100, seed=2, latency=0.1) as server,
         SimCardsClient(KEY, server.url, max_concurrency=2, read_ahead=6) as client,
     ):
         samples: list[int] = []
@@ -59,7 +61,7 @@ async def test_one_concurrency_limit_per_client() -> None:
 
 async def test_concurrency_is_used(server: MockTelnyxServer) -> None:
     """A single stream does keep several pages in flight (up to ``max_concurrency``)."""
-    server.latency = 0.03
+    server.latency = 0.1  # as above: a window is missed only by a stall of 100 ms
     async with SimCardsClient(KEY, server.url, max_concurrency=4) as client:
         samples: list[int] = []
         watcher = asyncio.ensure_future(_watch_in_flight(server, samples))
