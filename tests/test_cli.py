@@ -24,7 +24,7 @@ import msgspec
 import pyarrow.parquet as pq
 import pytest
 from cli_runs import run
-from polling import eventually_sync
+from polling import HANG_GUARD, eventually_sync
 
 from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient, _cli
 from simcards_async._cli import ProgressBar, _parser, format_progress, main
@@ -649,6 +649,10 @@ def test_mock_server_prints_its_url_and_stops_quietly_on_ctrl_c() -> None:
         text=True,
         env=_child_env(),
     )
+    # A child that hangs before printing its URL would block readline for ever: killed
+    # after HANG_GUARD seconds, it ends the read (and the test fails, not hangs).
+    guard = threading.Timer(HANG_GUARD, process.kill)
+    guard.start()
     try:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
@@ -662,6 +666,7 @@ def test_mock_server_prints_its_url_and_stops_quietly_on_ctrl_c() -> None:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
     finally:
+        guard.cancel()
         process.kill()
         process.wait()
     assert process.returncode == 0
