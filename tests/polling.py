@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import os
 import stat
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 DEADLINE = 10.0  # seconds: only a hang comes near it; a busy machine does not
 #: Seconds after which ``fifo_never_blocks_for_ever`` opens the FIFO's other end.
@@ -67,6 +69,20 @@ def fifo_never_blocks_for_ever(path: Path) -> Iterator[None]:
                 os.close(os.open(path, os.O_RDWR | os.O_NONBLOCK))
 
     timer = threading.Timer(HANG_GUARD, unblock)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+@contextlib.contextmanager
+def killed_if_hung(process: subprocess.Popen[Any]) -> Iterator[None]:
+    """Kill ``process`` if the block has not ended after ``HANG_GUARD`` seconds: a read of
+    its output that blocks (a child that hangs before it prints) then ends, and the test
+    fails instead of hanging the suite. Harmless when nothing blocks.
+    """
+    timer = threading.Timer(HANG_GUARD, process.kill)
     timer.start()
     try:
         yield

@@ -24,7 +24,7 @@ import msgspec
 import pyarrow.parquet as pq
 import pytest
 from cli_runs import run
-from polling import HANG_GUARD, eventually_sync
+from polling import eventually_sync, killed_if_hung
 
 from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient, _cli
 from simcards_async._cli import ProgressBar, _parser, format_progress, main
@@ -649,26 +649,22 @@ def test_mock_server_prints_its_url_and_stops_quietly_on_ctrl_c() -> None:
         text=True,
         env=_child_env(),
     )
-    # A child that hangs before printing its URL would block readline for ever: killed
-    # after HANG_GUARD seconds, it ends the read (and the test fails, not hangs).
-    guard = threading.Timer(HANG_GUARD, process.kill)
-    guard.start()
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v2", url), url
-        request = urllib.request.Request(  # noqa: S310  (a loopback URL we just read)
-            url + "/sim_cards?page%5Bsize%5D=5", headers={"Authorization": f"Bearer {KEY}"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
-            body = msgspec.json.decode(answer.read())
-        assert body["meta"]["total_results"] == 20
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
-    finally:
-        guard.cancel()
-        process.kill()
-        process.wait()
+    with killed_if_hung(process):  # a child that hangs: its pipe's read ends
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().strip()
+            assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v2", url), url
+            request = urllib.request.Request(  # noqa: S310  (a loopback URL we just read)
+                url + "/sim_cards?page%5Bsize%5D=5", headers={"Authorization": f"Bearer {KEY}"}
+            )
+            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+                body = msgspec.json.decode(answer.read())
+            assert body["meta"]["total_results"] == 20
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+        finally:
+            process.kill()
+            process.wait()
     assert process.returncode == 0
     assert (out, err) == ("", "")
 

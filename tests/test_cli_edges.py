@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from cli_runs import run
-from polling import fifo_never_blocks_for_ever
+from polling import fifo_never_blocks_for_ever, killed_if_hung
 from servers import serve
 
 from simcards_async import InternalServerError, Progress, _errors
@@ -485,18 +485,19 @@ def test_a_broken_pipe_ends_quietly() -> None:
         stderr=subprocess.PIPE,
         env=child_env(),
     )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().startswith(b"{")
-        process.stdout.close()  # as head does once it has its line
-        assert process.stderr is not None
-        err = process.stderr.read()
-        process.wait(timeout=DEADLINE)
-    finally:
-        process.kill()
-        process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+    with killed_if_hung(process):  # a child that hangs: its pipe's read ends
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline().startswith(b"{")
+            process.stdout.close()  # as head does once it has its line
+            assert process.stderr is not None
+            err = process.stderr.read()
+            process.wait(timeout=DEADLINE)
+        finally:
+            process.kill()
+            process.wait()
+            if process.stderr is not None:
+                process.stderr.close()
     assert (process.returncode, err) == (141, b"")
 
 

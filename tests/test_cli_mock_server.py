@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from polling import killed_if_hung
 
 from simcards_async._cli import main
 
@@ -82,21 +83,22 @@ def test_misbehaviour_flags_reach_the_server() -> None:
         text=True,
         env=env,
     )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v2", url), url
-        request = urllib.request.Request(  # noqa: S310  (a loopback URL we just read)
-            url + "/sim_cards", headers={"Authorization": "Bearer k"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
-            assert answer.status == 200
-            assert answer.headers["x-ratelimit-remaining"] == "inf"
-            assert msgspec.json.decode(answer.read()) == {}
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
-    finally:
-        process.kill()
-        process.wait()
+    with killed_if_hung(process):  # a child that hangs: its pipe's read ends
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().strip()
+            assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v2", url), url
+            request = urllib.request.Request(  # noqa: S310  (a loopback URL we just read)
+                url + "/sim_cards", headers={"Authorization": "Bearer k"}
+            )
+            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+                assert answer.status == 200
+                assert answer.headers["x-ratelimit-remaining"] == "inf"
+                assert msgspec.json.decode(answer.read()) == {}
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=30)
+        finally:
+            process.kill()
+            process.wait()
     assert process.returncode == 0
     assert err == ""
