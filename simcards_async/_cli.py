@@ -1007,11 +1007,12 @@ class _AboveTheBar(logging.Handler):
 
 
 def _summary(result: ExportResult, progress: Progress, noun: str, where: str) -> str:
-    """The line printed once an export is done."""
+    """The line printed once an export is done (``noun`` plural: "SIM cards")."""
+    records = noun.removesuffix("s") if result.items == 1 else noun
     pages = "page" if progress.pages_done == 1 else "pages"
     retries = "retry" if progress.retries == 1 else "retries"
     text = (
-        f"{PROG}: exported {result.items:,} {noun} ({progress.pages_done:,} {pages}) "
+        f"{PROG}: exported {result.items:,} {records} ({progress.pages_done:,} {pages}) "
         f"in {result.seconds:.2f} s, {progress.retries:,} {retries}"
     )
     if progress.throttled_seconds >= 0.05:  # noqa: PLR2004  (shown once it is worth a mention)

@@ -34,7 +34,7 @@ from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
 KEY = "KEYcli-tests"
 ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = re.compile(
-    r"simcards: exported (?P<items>[\d,]+) (SIM cards|SIM card actions) \((?P<pages>[\d,]+) "
+    r"simcards: exported (?P<items>[\d,]+) (SIM cards?|SIM card actions?) \((?P<pages>[\d,]+) "
     r"pages?\) in [\d.]+ s, (?P<retries>\d+) retr(y|ies); (?P<format>\w+) to (?P<where>.+)"
 )
 # Runs the command as `python -m simcards_async` does, with Ctrl-C raising KeyboardInterrupt
@@ -288,6 +288,24 @@ async def test_summary_line_and_no_progress_when_not_a_terminal(
     assert summary["where"] == str(target)
     with target.open(newline="", encoding="utf-8") as file:
         assert tuple(next(csv.reader(file))) == SIM_CARD_COLUMNS
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("listing", "noun"), [("sim-cards", "SIM card"), ("sim-card-actions", "SIM card action")]
+)
+async def test_the_summary_of_one_record_says_it_in_the_singular(
+    tmp_path: Path,
+    server: MockTelnyxServer,
+    capsys: pytest.CaptureFixture[str],
+    listing: str,
+    noun: str,
+) -> None:
+    """``exported 1 SIM cards (1 page)``: the noun agrees with the count, as pages do."""
+    argv = ["export", listing, "--limit", "1", "-o", str(tmp_path / "one.jsonl"), *api(server)]
+    assert await run(*argv) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"simcards: exported 1 {noun} (1 page) in "), err
 
 
 @pytest.mark.anyio
