@@ -438,9 +438,16 @@ def _masked(url: str) -> str:
 
 
 def _is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address, written as one: the same on every Python.
+
+    An IPv4 address written as IPv6 (``::ffff:127.0.0.1``) is not taken for one:
+    Python 3.13 calls it loopback, earlier versions do not, and the rule must not
+    depend on the interpreter.
+    """
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return address.is_loopback and getattr(address, "ipv4_mapped", None) is None
