@@ -116,7 +116,13 @@ class Producer(Generic[M]):
     def start(self) -> MemoryObjectReceiveStream[M]:
         """Start the producer, once; the receiving end of its output."""
         if self.receive is None:
-            send, self.receive = anyio.create_memory_object_stream[M](self._buffer)
+            send, receive = anyio.create_memory_object_stream[M](self._buffer)
+            self.receive = receive
+            # Dropped mid-way without ``async with`` (or ``stop``): closed, silently. Not
+            # from a ``__del__``: in a reference cycle the stream's own ``__del__`` could
+            # run first and warn that it was never closed (a ResourceWarning, an error in
+            # the tests). A weak reference's callback runs before any finalizer.
+            weakref.finalize(self, receive.close).atexit = False
             self.task = asyncio.get_running_loop().create_task(self._main(send))
             # Closed by ``_main``, or here if the task is cancelled before its first step.
             self.task.add_done_callback(lambda _: send.close())
@@ -161,10 +167,6 @@ class Producer(Generic[M]):
         self.stop()
         if task is not None:
             await asyncio.wait([task])
-
-    def __del__(self) -> None:
-        # Dropped mid-way without ``async with``: stop, silently.
-        self.stop()
 
 
 class ReadOnce(AsyncIterator[T]):
