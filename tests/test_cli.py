@@ -23,8 +23,8 @@ from typing import Any
 import msgspec
 import pyarrow.parquet as pq
 import pytest
-from cli_runs import run
-from polling import eventually_sync, killed_if_hung
+from cli_runs import AS_MAIN, child_env, mock_server_process, run
+from polling import eventually_sync
 
 from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient, _cli
 from simcards_async._cli import ProgressBar, _parser, format_progress, main
@@ -32,16 +32,9 @@ from simcards_async._export import SIM_CARD_ACTION_COLUMNS, SIM_CARD_COLUMNS
 from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
 
 KEY = "KEYcli-tests"
-ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = re.compile(
     r"simcards: exported (?P<items>[\d,]+) (SIM cards?|SIM card actions?) \((?P<pages>[\d,]+) "
     r"pages?\) in [\d.]+ s, (?P<retries>\d+) retr(y|ies); (?P<format>\w+) to (?P<where>.+)"
-)
-# Runs the command as `python -m simcards_async` does, with Ctrl-C raising KeyboardInterrupt
-# even when the test runner was started with SIGINT ignored (say, in the background).
-AS_MAIN = (
-    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "runpy.run_module('simcards_async', run_name='__main__', alter_sys=True)"
 )
 
 
@@ -505,7 +498,7 @@ def test_interrupt_exits_130_and_leaves_no_file(tmp_path: Path) -> None:
         [sys.executable, "-c", AS_MAIN, *argv, "-o", str(target)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=_child_env(),
+        env=child_env(),
     )
 
     def written() -> bool:
@@ -543,7 +536,7 @@ def test_a_second_ctrl_c_while_the_export_stops_is_ignored(tmp_path: Path) -> No
         [sys.executable, "-c", AS_MAIN, *argv, "-o", str(target), "--checkpoint", str(checkpoint)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env=_child_env(),
+        env=child_env(),
     )
     assert process.stderr is not None
     lines: list[bytes] = []
@@ -621,12 +614,6 @@ def test_ctrl_c_has_its_handler_back_only_once_the_threads_of_the_run_ended(
 # --- --demo, subprocesses, mock-server and help ----------------------------------------
 
 
-def _child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELNYX_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
 def test_demo_as_a_subprocess(tmp_path: Path) -> None:
     """`python -m simcards_async export sim-cards --demo` needs no key and writes the file."""
     target = tmp_path / "demo.csv"
@@ -635,7 +622,7 @@ def test_demo_as_a_subprocess(tmp_path: Path) -> None:
         [sys.executable, "-m", "simcards_async", "export", "sim-cards", *demo],
         capture_output=True,
         text=True,
-        env=_child_env(),
+        env=child_env(),
         timeout=60,
         check=False,
     )
@@ -660,29 +647,15 @@ def test_demo_default_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_mock_server_prints_its_url_and_stops_quietly_on_ctrl_c() -> None:
     """`simcards mock-server --port 0` prints its URL alone on a line, serves, exits 0 on Ctrl-C."""
-    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-        [sys.executable, "-c", AS_MAIN, "mock-server", "--port", "0", "--sim-cards", "20"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_child_env(),
-    )
-    with killed_if_hung(process):  # a child that hangs: its pipe's read ends
-        try:
-            assert process.stdout is not None
-            url = process.stdout.readline().strip()
-            assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v2", url), url
-            request = urllib.request.Request(  # noqa: S310  (a loopback URL we just read)
-                url + "/sim_cards?page%5Bsize%5D=5", headers={"Authorization": f"Bearer {KEY}"}
-            )
-            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
-                body = msgspec.json.decode(answer.read())
-            assert body["meta"]["total_results"] == 20
-            process.send_signal(signal.SIGINT)
-            out, err = process.communicate(timeout=30)
-        finally:
-            process.kill()
-            process.wait()
+    with mock_server_process("--sim-cards", "20") as (process, url):
+        request = urllib.request.Request(  # noqa: S310  (a loopback URL we just read)
+            url + "/sim_cards?page%5Bsize%5D=5", headers={"Authorization": f"Bearer {KEY}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            body = msgspec.json.decode(answer.read())
+        assert body["meta"]["total_results"] == 20
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
     assert process.returncode == 0
     assert (out, err) == ("", "")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from cli_runs import run
+from cli_runs import child_env, run
 from polling import fifo_never_blocks_for_ever, killed_if_hung
 from servers import serve
 
@@ -37,7 +37,6 @@ from simcards_async._export import SIM_CARD_COLUMNS
 from simcards_async.testing import Drift, MockTelnyxServer
 
 KEY = "KEYcli-edge-tests"
-ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 60.0
 
 
@@ -59,12 +58,6 @@ def simcards() -> list[str]:
     """The installed ``simcards`` console script, else the module it runs."""
     script = shutil.which("simcards", path=str(Path(sys.executable).parent))
     return [script] if script else [sys.executable, "-m", "simcards_async"]
-
-
-def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELNYX_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import re
 import signal
 import socket
-import subprocess
-import sys
 import urllib.request
-from pathlib import Path
 
 import msgspec
 import pytest
-from polling import killed_if_hung
+from cli_runs import mock_server_process
 
 from simcards_async._cli import main
-
-ROOT = Path(__file__).resolve().parent.parent
-AS_MAIN = (
-    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "runpy.run_module('simcards_async', run_name='__main__', alter_sys=True)"
-)
 
 
 @pytest.mark.parametrize(
@@ -73,32 +62,16 @@ def test_an_address_it_cannot_listen_on_exits_2_naming_it(
 
 def test_misbehaviour_flags_reach_the_server() -> None:
     """Flags such as --ok-without-data and --header change what the served API answers."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     flags = ["--ok-without-data", "empty", "--header", "x-ratelimit-remaining: inf"]
-    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-        [sys.executable, "-c", AS_MAIN, "mock-server", "--port", "0", "--sim-cards", "9", *flags],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    with killed_if_hung(process):  # a child that hangs: its pipe's read ends
-        try:
-            assert process.stdout is not None
-            url = process.stdout.readline().strip()
-            assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v2", url), url
-            request = urllib.request.Request(  # noqa: S310  (a loopback URL we just read)
-                url + "/sim_cards", headers={"Authorization": "Bearer k"}
-            )
-            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
-                assert answer.status == 200
-                assert answer.headers["x-ratelimit-remaining"] == "inf"
-                assert msgspec.json.decode(answer.read()) == {}
-            process.send_signal(signal.SIGINT)
-            _, err = process.communicate(timeout=30)
-        finally:
-            process.kill()
-            process.wait()
+    with mock_server_process("--sim-cards", "9", *flags) as (process, url):
+        request = urllib.request.Request(  # noqa: S310  (a loopback URL we just read)
+            url + "/sim_cards", headers={"Authorization": "Bearer k"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            assert answer.status == 200
+            assert answer.headers["x-ratelimit-remaining"] == "inf"
+            assert msgspec.json.decode(answer.read()) == {}
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
     assert process.returncode == 0
     assert err == ""

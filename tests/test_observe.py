@@ -11,7 +11,6 @@ import dataclasses
 import io
 import logging
 import math
-import os
 import re
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from cli_runs import child_env
 from hypothesis import given
 from hypothesis import strategies as st
 from servers import serve
@@ -54,7 +54,6 @@ from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer, RateLimit
 pytestmark = pytest.mark.anyio
 
 KEY = "KEY-obs3rve-Qw7eR4tY1uI9oP2a"
-ROOT = Path(__file__).resolve().parent.parent
 INSTANT = RetryPolicy(max_retries=6, base=0, cap=0)
 #: For a random fault plan: no page meets eleven faults in a row (about 1 in 10**7).
 PATIENT = RetryPolicy(max_retries=10, base=0, cap=0)
@@ -66,18 +65,12 @@ def _leaks(text: str) -> bool:
     return KEY in text or KEY[4:] in text or KEY[-12:] in text
 
 
-def _child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TELNYX_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env | extra
-
-
 def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603  (our own interpreter and code)
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env=_child_env(**env),
+        env=child_env(**env),
         timeout=DEADLINE,
         check=False,
     )
@@ -581,7 +574,7 @@ def test_the_command_shows_the_library_records(tmp_path: Path, flag: str) -> Non
         [sys.executable, "-m", "simcards_async", *argv, flag, "-o", str(tmp_path / "c.jsonl")],
         capture_output=True,
         text=True,
-        env=_child_env(),
+        env=child_env(),
         timeout=DEADLINE,
         check=False,
     )
