@@ -359,6 +359,11 @@ class Checkpointer:
         )
 
     @property
+    def done(self) -> bool:
+        """Whether the checkpoint on disk says the scan asked for no more (complete, limited)."""
+        return self._done
+
+    @property
     def _writing(self) -> bool:
         """Whether a save writes a file: there is a path, and the stream is not closed."""
         return self.path is not None and not self._closed

@@ -1514,9 +1514,11 @@ class _Job:
         self.writer: _Writer | None = None
         #: Whether the items come from a stream's pages, which msgspec decoded.
         self.decoded = False
+        #: Whether the output is being closed and put in place (not to be tried twice).
+        self.finishing = False
 
     async def run(self, items: AsyncIterable[Record], stream: Stream[Any, Any] | None) -> int:
-        out, count = self.out, 0
+        count = 0
         self.decoded = stream is not None
         try:
             state = self.checkpoint_state if stream is not None and stream.checkpointing else None
@@ -1541,14 +1543,26 @@ class _Job:
                     # that a resumed output is byte-identical to an uninterrupted one.
                     if writer.full() or (writer.gzip and state is not None):
                         await writer.flush()
-            # Nothing may have come: still write a header, or a schema.
-            await self._writer(None).close()
-            await out.commit()
+            await self._finish(stream)
         except BaseException:
+            if stream is not None and stream.finish_saved and not self.finishing:
+                # Stopped (a cancellation, say) after the checkpoint said the export had
+                # finished, before its output was in place: a resume would be refused and
+                # the target never written. What the checkpoint counts is all written:
+                # finish it, as a cancellation during the rename does, then raise.
+                await self._finish(stream)
             if self.writer is not None:
                 self.writer.abort()
             raise
         return count
+
+    async def _finish(self, stream: Stream[Any, Any] | None) -> None:
+        """Close the output and put it in place; shielded once a checkpoint says it is done."""
+        self.finishing = True
+        with anyio.CancelScope(shield=stream is not None and stream.finish_saved):
+            # Nothing may have come: still write a header, or a schema.
+            await self._writer(None).close()
+            await self.out.commit()
 
     def _writer(self, first: Record | None) -> _Writer:
         if self.writer is None:

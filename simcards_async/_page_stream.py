@@ -191,6 +191,12 @@ class PageStream(Stream[Delivery[T], T]):
         cp = self._checkpointer
         return cp.path if cp is not None and cp.written else None
 
+    @property
+    def finish_saved(self) -> bool:
+        """Whether this run's checkpoint now says the scan finished (its end, or its limit)."""
+        cp = self._checkpointer
+        return cp is not None and cp.done
+
     # --- reading -----------------------------------------------------------------------
 
     def __aiter__(self) -> AsyncIterator[T]:

@@ -299,6 +299,11 @@ class Stream(abc.ABC, Generic[M, T]):
         """The checkpoint file a new run could continue this stream from, if there is one."""
         return None
 
+    @property
+    def finish_saved(self) -> bool:
+        """Whether this run's checkpoint now says the scan finished (its end, or its limit)."""
+        return False
+
     # --- progress --------------------------------------------------------------------
 
     @property

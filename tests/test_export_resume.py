@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import msgspec
 import pytest
 from cli_runs import run
 
 import simcards_async as sc
-from simcards_async._checkpoint import ids_path
+from simcards_async._checkpoint import Checkpointer, ids_path
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -423,3 +426,39 @@ async def test_an_exports_checkpoint_resumed_without_a_checkpoint_is_refused(
             assert caught.value.value == point
         assert len(server.requests) == sent
     assert target.read_bytes() == written
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+async def test_a_cancellation_after_the_finished_save_still_writes_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    """A cancellation that comes once the checkpoint says the export finished, before its
+    output is in place: the output is put in place all the same.
+
+    The output was left unwritten (its partial file kept) while the checkpoint said the
+    export had finished, so the resume was refused: no file, and no way to finish it.
+    """
+    reference, target = tmp_path / f"reference.{suffix}", tmp_path / f"cards.{suffix}"
+    point = tmp_path / "scan.json"
+    scope = anyio.CancelScope()
+    loop = asyncio.get_running_loop()
+    write_held = Checkpointer._write_held
+
+    def cancel_after_the_finished_save(self: Checkpointer, files: Any) -> None:
+        write_held(self, files)
+        if files.point.complete:
+            loop.call_soon_threadsafe(scope.cancel)
+
+    async with (
+        MockTelnyxServer(sim_cards=30, seed=4) as server,
+        sc.SimCardsClient(KEY, server.url) as client,
+    ):
+        await sc.export(client.sim_cards(page_size=10), reference)
+        monkeypatch.setattr(Checkpointer, "_write_held", cancel_after_the_finished_save)
+        with scope:
+            await sc.export(client.sim_cards(page_size=10, checkpoint=point), target)
+    assert scope.cancel_called
+    assert target.read_bytes() == reference.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [reference.name, target.name, point.name]
+    )
