@@ -91,6 +91,9 @@ class PageStream(Stream[Delivery[T], T]):
         #: yielded before the stop, or those of the page ``limit`` cut short.
         self._carry: tuple[str, ...] = point.page_ids if point else ()
         self._carry_page = point.next_page if point else 0  # ... and the page they are of
+        #: Whether a reader took the page ``limit`` cut (the scan's last) and no save says
+        #: so yet (an exporter's is not: it resumes from its last save).
+        self._cut_taken = False
         self._resumed_items = self._items_done + len(self._carry)
         self._page_start = 0  # items_yielded when the page being consumed was handed over
         self._page: Page[T] | None = None  # ... and that page
@@ -346,6 +349,7 @@ class PageStream(Stream[Delivery[T], T]):
             # (its rest, or records deletes moved into it), so it is not finished; its ids
             # are carried like a resumed page's.
             self._carry, self._carry_page = carry + tuple(ids), number
+            self._cut_taken = state is None
             return
         self._items_done += len(carry) + len(page.data)
         self._pages_done += 1
@@ -388,6 +392,17 @@ class PageStream(Stream[Delivery[T], T]):
 
     def _save_stop(self, cp: Checkpointer) -> None:
         """Save where the reader stopped: the pages it finished, and what it took of the next."""
+        if self._cut_taken:
+            # It took the page ``limit`` cut, the scan's last, and stopped before the end's
+            # save: save what that would have (the scan done at its limit), or a resume
+            # would yield that page again.
+            done, self._unsaved_ids = self._unsaved_ids, []
+            point = self._point(
+                cp, self._carry_page, self._last_ids(), page_ids=self._carry, limited=True
+            )
+            cp.save_now(point, done)
+            self._unsaved, self._cut_taken = None, False
+            return
         if self._unsaved is not None:
             if self._unsaved_state is not None:
                 # An exporter's state cannot be awaited here: the last save stands (its
@@ -409,8 +424,22 @@ class PageStream(Stream[Delivery[T], T]):
         self._flush_warnings()
 
     async def _completed(self, state: StateProvider | None) -> None:
-        if self._checkpointer is None:
+        cp = self._checkpointer
+        if cp is None:
             return
+        saves = cp.saves
+        try:
+            await self._save_end(state)
+        except BaseException:
+            if cp.saves == saves:
+                # The end's save did not stand (cancelled, or failed): save where the reader
+                # got as a stop does, or a resume would yield again what it took since the
+                # last save. Its own failure (the same full disk) leaves the first to raise.
+                with contextlib.suppress(OSError):
+                    self._save_stop(cp)
+            raise
+
+    async def _save_end(self, state: StateProvider | None) -> None:
         if not self._engine.plan.reached_limit():
             await self._save(0, (), state, complete=True)
         else:

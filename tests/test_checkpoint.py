@@ -1114,3 +1114,63 @@ async def test_a_resumed_pages_ids_stay_delivered_through_a_second_resume(
     assert len(delivered) == len(set(delivered)), "no id twice across the three runs"
     assert [len(run) for run in runs[:2]] == [15, 8]
     assert set(listed) <= set(delivered), "every record of the listing as it was, once"
+
+
+async def _read_to_the_end(
+    client: sc.SimCardsClient, path: Path, limit: int | None, got: list[str]
+) -> None:
+    async with client.sim_cards(
+        page_size=10, limit=limit, checkpoint=path, resume_from=path
+    ) as stream:
+        async for card in stream:
+            got.append(card.id)
+
+
+@pytest.mark.parametrize("limit", [20, 25])
+async def test_a_cancellation_after_the_page_the_limit_cut_is_saved(
+    client: sc.SimCardsClient, tmp_path: Path, limit: int
+) -> None:
+    """A reader cancelled once it took the scan's last page (the one ``limit`` cuts), before
+    the end was saved: the resume yields nothing more. It yielded that page again.
+    """
+    everything = [c.id for c in await client.sim_cards(page_size=10, limit=limit).collect()]
+    path = tmp_path / "scan.json"
+    got: list[str] = []
+    with anyio.CancelScope() as scope:
+        async with client.sim_cards(page_size=10, limit=limit, checkpoint=path) as stream:
+            async for page in stream.pages():
+                got.extend(card.id for card in page.data)
+                if len(got) == limit:
+                    scope.cancel()
+    await _read_to_the_end(client, path, limit, got)
+    assert got == everything
+
+
+@pytest.mark.parametrize("limit", [None, 25])
+async def test_a_cancellation_in_the_ends_save_leaves_the_stop_saved(
+    client: sc.SimCardsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int | None
+) -> None:
+    """Cancelled while saving the end (complete, or at the limit), with pages not saved
+    before it: the stop saves them, and a resume yields each record once. They came twice.
+    """
+    monkeypatch.setattr(_page_stream, "CHECKPOINT_EVERY", 7)  # 30 pages: the last 2 unsaved
+    everything = [c.id for c in await client.sim_cards(page_size=10, limit=limit).collect()]
+    path = tmp_path / "scan.json"
+    scope = anyio.CancelScope()
+    save = Checkpointer.save
+
+    async def cancelled_at_the_end(self: Checkpointer, point: Any, *args: Any) -> None:
+        if point.complete or point.limited:
+            scope.cancel()
+        await save(self, point, *args)
+
+    monkeypatch.setattr(Checkpointer, "save", cancelled_at_the_end)
+    got: list[str] = []
+    with scope:
+        async with client.sim_cards(page_size=10, limit=limit, checkpoint=path) as stream:
+            async for card in stream:
+                got.append(card.id)
+    assert scope.cancelled_caught
+    monkeypatch.setattr(Checkpointer, "save", save)
+    await _read_to_the_end(client, path, limit, got)
+    assert got == everything
