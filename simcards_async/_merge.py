@@ -213,7 +213,10 @@ class _Readers(Generic[T]):
                         if self.full:
                             break
         if self.full:
-            scope.cancel()  # this stream is closed already; stop the others
+            # This stream is closed already; stop the others, once the hand-over that
+            # reached the limit (another reader's, maybe, waiting for the consumer) is done.
+            async with self._handing_over:
+                scope.cancel()
 
     async def _hand_over(
         self, index: int, items: Sequence[T], send: MemoryObjectSendStream[_Batch[T]]

@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from polling import eventually
+from aiohttp import web
+from polling import eventually, loop_turns
+from servers import serve
 
 import simcards_async as sc
-from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
+from simcards_async.testing import Drift, FaultPlan, Fleet, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
 
@@ -304,3 +306,49 @@ async def test_merged_progress_adds_up_its_queries(client: sc.SimCardsClient) ->
     # Honest: the union's size (each query's total, less the overlap), not the sum.
     union = sum(s.stats.total_results or 0 for s in streams) - merged.stats.duplicates_dropped
     assert final.total_results == union == len(got)
+
+
+async def test_a_query_ending_under_the_limit_keeps_the_batch_that_reaches_it() -> None:
+    """The first query ends while the second hands over the batch that reaches the merge's
+    limit (waiting for the consumer): the merge still yields ``limit`` items.
+
+    The first query's reader saw the limit reached and stopped the others, cancelling that
+    hand-over: the merge ended with the first query's items only, silently short.
+    """
+    records = list(Fleet(sim_cards=10, actions=1, seed=1).sim_cards())
+    second_page, first_end = asyncio.Event(), asyncio.Event()
+
+    async def answer(request: web.Request) -> web.Response:
+        number = int(request.query["page[number]"])
+        if request.query["filter[status]"] == "standby":
+            if number == 1:
+                data, total = records[:5], 6
+            else:  # the first query's end: one record deleted meanwhile, an empty page 2
+                await first_end.wait()
+                data, total = [], 5
+        else:
+            await second_page.wait()
+            data, total = records[5:], 5
+        meta = {"page_number": number, "page_size": 5, "total_pages": -(-total // 5)}
+        return web.json_response({"data": data, "meta": {**meta, "total_results": total}})
+
+    got: list[str] = []
+    async with (
+        serve(answer) as served,
+        sc.SimCardsClient("test-key", served.url, max_concurrency=2) as client,
+    ):
+        first = client.sim_cards(status="standby", page_size=5)
+        second = client.sim_cards(status="disabled", page_size=5)
+        merged = sc.merge(first, second, limit=7, ordered=False)
+        with pytest.warns(sc.DriftWarning):
+            async with merged:
+                async for card in merged:
+                    got.append(card.id)
+                    if len(got) == 1:
+                        second_page.set()  # its reader takes 2 and waits to hand them over
+                        await eventually(lambda: second.stats.items_yielded == 5)
+                        await loop_turns()
+                        first_end.set()  # the first query ends, the limit reached
+                        await eventually(lambda: first.stats.pages_fetched == 2)
+                        await loop_turns()
+    assert got == [r["id"] for r in records[:7]]
