@@ -16,6 +16,7 @@ import warnings
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
+    Awaitable,
     Callable,
     Coroutine,
     Mapping,
@@ -372,7 +373,7 @@ class PageStream(Stream[Delivery[T], T]):
 
     async def _failed(self, state: StateProvider | None) -> None:  # noqa: ARG002  (saved with the page's)
         if self._checkpointer is not None:
-            await self._save_unsaved()
+            await self._end_save(self._checkpointer, self._save_unsaved())
 
     def _stopped(self) -> None:
         cp = self._checkpointer
@@ -424,17 +425,20 @@ class PageStream(Stream[Delivery[T], T]):
         self._flush_warnings()
 
     async def _completed(self, state: StateProvider | None) -> None:
-        cp = self._checkpointer
-        if cp is None:
-            return
+        if self._checkpointer is not None:
+            await self._end_save(self._checkpointer, self._save_end(state))
+
+    async def _end_save(self, cp: Checkpointer, save: Awaitable[None]) -> None:
+        """Await the save at the reading's end (complete, at the limit, or failed)."""
         saves = cp.saves
         try:
-            await self._save_end(state)
+            await save
         except BaseException:
             if cp.saves == saves:
-                # The end's save did not stand (cancelled, or failed): save where the reader
-                # got as a stop does, or a resume would yield again what it took since the
-                # last save. Its own failure (the same full disk) leaves the first to raise.
+                # It did not stand (cancelled, or failed), and no stop comes after the end:
+                # save where the reader got as a stop does, or a resume would yield again
+                # what it took since the last save. Its own failure (the same full disk)
+                # leaves the first to raise.
                 with contextlib.suppress(OSError):
                     self._save_stop(cp)
             raise

@@ -1174,3 +1174,38 @@ async def test_a_cancellation_in_the_ends_save_leaves_the_stop_saved(
     monkeypatch.setattr(Checkpointer, "save", save)
     await _read_to_the_end(client, path, limit, got)
     assert got == everything
+
+
+async def test_a_cancellation_in_the_save_after_an_api_error_leaves_the_stop_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API failed at page 4 and the save of pages 1 to 3 that follows was cancelled:
+    the stop saves them, and a resume yields each record once. They came twice.
+    """
+    monkeypatch.setattr(_page_stream, "CHECKPOINT_EVERY", 1000)  # saved at the failure only
+    path = tmp_path / "scan.json"
+    scope = anyio.CancelScope()
+    save = Checkpointer.save
+
+    async def cancelled_after_the_first(self: Checkpointer, point: Any, *args: Any) -> None:
+        if point.next_page > 1:  # not the first save, at page 1: the one after the failure
+            scope.cancel()
+        await save(self, point, *args)
+
+    faults = FaultPlan(script=[None, None, None, 500])
+    async with (
+        MockTelnyxServer(sim_cards=100, seed=2, faults=faults) as server,
+        sc.SimCardsClient("test-key", server.url, max_concurrency=1, max_retries=0) as client,
+    ):
+        everything = server.current_sim_card_ids()
+        monkeypatch.setattr(Checkpointer, "save", cancelled_after_the_first)
+        got: list[str] = []
+        with scope:
+            async with client.sim_cards(page_size=10, checkpoint=path) as stream:
+                async for card in stream:
+                    got.append(card.id)
+        assert scope.cancelled_caught
+        assert len(got) == 30
+        monkeypatch.setattr(Checkpointer, "save", save)
+        await _read_to_the_end(client, path, None, got)
+    assert got == everything
