@@ -1439,13 +1439,7 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
     if stream.resumed_finished:
         # Its output was written in full, and may have been used or moved since: no
         # partial output is left to continue, and none is written over.
-        raise InvalidParameterError(
-            "resume_from",
-            "a checkpoint of an export that stopped before its end; this one's export "
-            f"finished ({stream.resumed_items:,} records written to {state.get('target')!r}), "
-            "so delete it to export again",
-            stream.resumed_from,
-        )
+        raise _finished(stream, target)
     try:
         kept = msgspec.convert(state, _ExportState)
     except msgspec.ValidationError as exc:
@@ -1468,6 +1462,22 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
         size=kept.size,
         items=stream.resumed_items,
         tail=bytes.fromhex(kept.tail),
+    )
+
+
+def _finished(stream: Stream[Any, Any], target: str | os.PathLike[str]) -> InvalidParameterError:
+    """The refusal of a checkpoint that says its export finished: nothing is left to resume."""
+    done = f"{stream.resumed_items:,} records written to {os.fspath(target)!r}"
+    if not os.path.lexists(target):
+        # Or a process killed between the checkpoint's last save and the rename of its
+        # output (the hidden partial file is then left beside the target).
+        done += " but not there now: moved since, or the export was stopped before its "
+        done += "output was put in place"
+    return InvalidParameterError(
+        "resume_from",
+        "a checkpoint of an export that stopped before its end; this one's export "
+        f"finished ({done}), so delete it to export again",
+        stream.resumed_from,
     )
 
 

@@ -378,8 +378,18 @@ async def test_an_export_whose_checkpoint_says_it_finished_is_refused_not_emptie
             await sc.export(stream, target)
         assert caught.value.parameter == "resume_from"
         assert f"{first.items:,} records" in str(caught.value)
+        assert "not there" not in str(caught.value)
         assert len(server.requests) == before, "nothing is sent"
-    assert target.read_bytes() == written
+        # The output gone (moved, or never put in place by a process killed after the last
+        # save): still refused, and said so rather than "written to" a file that is not there.
+        moved = target.rename(tmp_path / "moved.jsonl")
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        with pytest.raises(sc.InvalidParameterError, match="not there now") as gone:
+            await sc.export(stream, target)
+        assert gone.value.parameter == "resume_from"
+        assert len(server.requests) == before, "nothing is sent"
+        assert not target.exists()
+    assert moved.read_bytes() == written
 
 
 async def test_cli_export_stopped_by_its_limit_removes_its_checkpoint(tmp_path: Path) -> None:
