@@ -1436,10 +1436,6 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
         raise InvalidParameterError(
             "format", f"{state.get('format')!r}, as when the checkpoint was made", fmt
         )
-    if stream.resumed_finished:
-        # Its output was written in full, and may have been used or moved since: no
-        # partial output is left to continue, and none is written over.
-        raise _finished(stream, target)
     try:
         kept = msgspec.convert(state, _ExportState)
     except msgspec.ValidationError as exc:
@@ -1457,6 +1453,14 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
             f"one an export to {str(target)!r} makes; was it edited?)",
             stream.resumed_from,
         )
+    if stream.resumed_finished and (
+        os.path.lexists(target) or not final_path(target).with_name(kept.partial).exists()
+    ):
+        # Its output was written in full, and may have been used or moved since: no
+        # partial output is left to continue, and none is written over. (With its partial
+        # output there and no target, a process was killed between the last save and the
+        # rename: the resume reads nothing more, and closes that output and puts it in place.)
+        raise _finished(stream, target)
     return _Partial(
         partial=kept.partial,
         size=kept.size,
@@ -1469,10 +1473,7 @@ def _finished(stream: Stream[Any, Any], target: str | os.PathLike[str]) -> Inval
     """The refusal of a checkpoint that says its export finished: nothing is left to resume."""
     done = f"{stream.resumed_items:,} records written to {os.fspath(target)!r}"
     if not os.path.lexists(target):
-        # Or a process killed between the checkpoint's last save and the rename of its
-        # output (the hidden partial file is then left beside the target).
-        done += " but not there now: moved since, or the export was stopped before its "
-        done += "output was put in place"
+        done += " but not there now (moved or deleted since)"
     return InvalidParameterError(
         "resume_from",
         "a checkpoint of an export that stopped before its end; this one's export "

@@ -392,6 +392,36 @@ async def test_an_export_whose_checkpoint_says_it_finished_is_refused_not_emptie
     assert moved.read_bytes() == written
 
 
+@pytest.mark.parametrize("name", ["cards.jsonl", "cards.json", "cards.csv", "cards.jsonl.gz"])
+async def test_a_finished_export_killed_before_its_rename_is_put_in_place_on_resume(
+    tmp_path: Path, name: str
+) -> None:
+    """A process killed between the last save (which says the export finished) and the
+    rename of its output left that checkpoint, no target and the partial output beside it:
+    the resume was refused as finished, "written to" a file that was never there. Now the
+    resume reads nothing more, closes the partial output and puts it in place: the very
+    bytes of the export that was not killed.
+    """
+    target, point = tmp_path / name, tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4) as server,
+        sc.SimCardsClient(KEY, server.url) as client,
+    ):
+        first = await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+        written, left = target.read_bytes(), sorted(p.name for p in tmp_path.iterdir())
+        # The state of the kill: the output still under its partial name, as the last
+        # save left it (the writer's close, a JSON array's "]", had not come yet, or had).
+        partial = msgspec.json.decode(point.read_bytes())["extra"]["export"]["partial"]
+        target.rename(tmp_path / partial)
+        before = len(server.requests)
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        await sc.export(stream, target)
+        assert len(server.requests) == before, "nothing more is read"
+    assert target.read_bytes() == written
+    assert first.items == 600
+    assert sorted(p.name for p in tmp_path.iterdir()) == left  # no partial output left
+
+
 async def test_cli_export_stopped_by_its_limit_removes_its_checkpoint(tmp_path: Path) -> None:
     """`--limit` with `--checkpoint`: the export is done at its limit; its checkpoint goes
     as at the listing's end, so the same command exports afresh rather than refusing.
