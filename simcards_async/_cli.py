@@ -675,7 +675,7 @@ def printable(text: str) -> str:
     Messages carry what a server sent (an error's detail) and what the user typed (a path
     with a newline): their escape codes must not recolour, retitle or rewrite the user's
     terminal, nor a newline make two lines of one. Every line shown on stderr passes here
-    (``_say``, and the lines put above the bar).
+    (``_say``, and ``ProgressBar.above`` for the lines put above the bar).
     """
     if text.isprintable():
         return text
@@ -692,7 +692,7 @@ def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has, af
     line: str | None = None,
 ) -> None:
     del category, filename, lineno, file, line  # a command's warning is one plain line
-    bar.above(printable(f"{PROG}: warning: {message}"))
+    bar.above(f"{PROG}: warning: {message}")
 
 
 def _show_plain_warning(  # noqa: PLR0917  (the signature warnings.showwarning has)
@@ -1003,7 +1003,7 @@ class _AboveTheBar(logging.Handler):
         except Exception:  # noqa: BLE001  (logging's rule: a bad record must not stop the work)
             self.handleError(record)
             return
-        self.bar.above(printable(text))
+        self.bar.above(text)
 
 
 def _summary(result: ExportResult, progress: Progress, noun: str, where: str) -> str:
@@ -1088,14 +1088,14 @@ class ProgressBar:
         self._line = ""
 
     def above(self, text: str) -> None:
-        """Write ``text`` as a line of its own, then draw the bar again below it."""
+        """Write ``text`` as a line of its own (``printable``), then draw the bar again below it."""
         out = self.out
         if out is None:
             return
         with self._lock:
             if self._width:
                 out.write("\r" + " " * self._width + "\r")
-            out.write(text + "\n")
+            out.write(printable(text) + "\n")
             if self._line:
                 out.write(self._line)
             out.flush()
