@@ -1453,14 +1453,8 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
             f"one an export to {str(target)!r} makes; was it edited?)",
             stream.resumed_from,
         )
-    if stream.resumed_finished and (
-        os.path.lexists(target) or not final_path(target).with_name(kept.partial).exists()
-    ):
-        # Its output was written in full, and may have been used or moved since: no
-        # partial output is left to continue, and none is written over. (With its partial
-        # output there and no target, a process was killed between the last save and the
-        # rename: the resume reads nothing more, and closes that output and puts it in place.)
-        raise _finished(stream, target)
+    if stream.resumed_finished:
+        _check_left_unfinished(stream, target, kept.partial)
     return _Partial(
         partial=kept.partial,
         size=kept.size,
@@ -1469,12 +1463,23 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
     )
 
 
-def _finished(stream: Stream[Any, Any], target: str | os.PathLike[str]) -> InvalidParameterError:
-    """The refusal of a checkpoint that says its export finished: nothing is left to resume."""
+def _check_left_unfinished(
+    stream: Stream[Any, Any], target: str | os.PathLike[str], partial: str
+) -> None:
+    """Refuse a checkpoint that says its export finished, unless its output was left unfinished.
+
+    Its output was written in full, and may have been used or moved since: no partial
+    output is left to continue, and none is written over. With its partial output there
+    and no target, a process was killed between the last save and the rename: the resume
+    reads nothing more, and closes that output and puts it in place.
+    """
+    there = os.path.lexists(target)
+    if not there and final_path(target).with_name(partial).exists():
+        return
     done = f"{stream.resumed_items:,} records written to {os.fspath(target)!r}"
-    if not os.path.lexists(target):
+    if not there:
         done += " but not there now (moved or deleted since)"
-    return InvalidParameterError(
+    raise InvalidParameterError(
         "resume_from",
         "a checkpoint of an export that stopped before its end; this one's export "
         f"finished ({done}), so delete it to export again",
