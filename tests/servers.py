@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -53,3 +54,15 @@ async def serve(
         yield Served(port=runner.addresses[0][1], host=host)
     finally:
         await close_runner(runner)
+
+
+@contextmanager
+def refusing() -> Iterator[Served]:
+    """A port on 127.0.0.1 that refuses every connection, until exit.
+
+    The port is bound but never listened on, so a connection is refused at once, and no
+    other process can take the port meanwhile (as it could a port just closed).
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as bound:
+        bound.bind(("127.0.0.1", 0))
+        yield Served(port=bound.getsockname()[1])

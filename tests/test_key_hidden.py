@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from servers import refusing
 from small_fleet import KEY, UNKNOWN_ID
 
 from simcards_async import (
@@ -38,11 +39,10 @@ async def test_key_never_shown(server: MockTelnyxServer, client: SimCardsClient)
 
 async def test_key_not_in_connection_errors() -> None:
     """A connection failure's message and fields do not carry the key."""
-    async with MockTelnyxServer(sim_cards=1, actions=1) as server:
-        url = server.url
-    async with SimCardsClient(KEY, url, max_retries=0) as client:  # nothing listens now
-        with pytest.raises(APIConnectionError) as info:
-            await client.sim_cards().collect()
+    with refusing() as served:
+        async with SimCardsClient(KEY, served.url, max_retries=0) as client:
+            with pytest.raises(APIConnectionError) as info:
+                await client.sim_cards().collect()
     exc = info.value
     for text in (str(exc), repr(exc), repr(vars(exc)), repr(exc.__cause__)):
         assert KEY not in text

@@ -25,7 +25,7 @@ from aiohttp import web
 from cli_runs import child_env
 from hypothesis import given
 from hypothesis import strategies as st
-from servers import serve
+from servers import refusing, serve
 from tracing import recording
 
 import simcards_async as sc
@@ -649,9 +649,8 @@ async def _redirect_away(_request: web.Request) -> web.Response:
 
 @asynccontextmanager
 async def _nothing_listening() -> AsyncIterator[Any]:
-    async with MockTelnyxServer(sim_cards=1, actions=1) as server:
-        url = server.url
-    yield type("Gone", (), {"url": url})()
+    with refusing() as served:
+        yield served
 
 
 def _mock(**options: Any) -> Callable[[], Any]:

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from servers import serve
+from servers import refusing, serve
 
 from simcards_async import (
     APIConnectionError,
@@ -124,9 +124,8 @@ async def _raw(payload: bytes) -> AsyncIterator[_Url]:
 
 @asynccontextmanager
 async def _nothing_listening() -> AsyncIterator[_Url]:
-    async with MockTelnyxServer(sim_cards=1, actions=1) as server:
-        url = server.url
-    yield _Url(url)
+    with refusing() as served:
+        yield _Url(served.url)
 
 
 async def _bad_json(_request: web.Request) -> web.Response:
