@@ -1117,7 +1117,7 @@ def format_progress(progress: Progress, noun: str, width: int = 100) -> str:
 
     Never longer than ``width``: the bar goes first, then the pages, the retries,
     the noun and the percentage; the record counts, the rate and the ETA stay
-    while they fit (the counts down to about 16 columns).
+    while they fit, the ETA longer than the rate (the counts down to about 16 columns).
     """
     items = f"{progress.items:,}"
     if progress.total_results is not None:
@@ -1153,6 +1153,7 @@ def format_progress(progress: Progress, noun: str, width: int = 100) -> str:
         line(counted, rate, when),
         line(items, rate, when),
         "  ".join(part for part in (items, rate, when) if part),
+        "  ".join(part for part in (items, when or rate) if part),
         "  ".join(part for part in (items, rate) if part),
         line(items),
         items,

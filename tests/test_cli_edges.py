@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -833,6 +834,18 @@ def test_the_progress_line_fits_any_width(width: int) -> None:
         assert "533/1,000 pages" in line
     if width >= 100:
         assert "[" in line  # a bar once there is room: it is the first thing to go
+
+
+def test_the_eta_outlasts_the_rate() -> None:
+    """Too narrow for the counts, the rate and the ETA: the rate goes, the ETA stays."""
+    narrowest_with_all = len("53,300/100,000  17,333/s  ETA 0:00:03")
+    assert format_progress(PROGRESS, "SIM cards", narrowest_with_all) == (
+        "53,300/100,000  17,333/s  ETA 0:00:03"
+    )
+    for width in range(len("53,300/100,000  ETA 0:00:03"), narrowest_with_all):
+        assert format_progress(PROGRESS, "SIM cards", width) == "53,300/100,000  ETA 0:00:03"
+    no_eta = replace(PROGRESS, total_results=None, total_pages=None)
+    assert format_progress(no_eta, "SIM cards", 20) == "53,300  17,333/s"
 
 
 def test_the_bar_goes_first() -> None:
