@@ -752,6 +752,23 @@ async def test_a_path_that_is_not_a_regular_file_is_refused(
     assert names(tmp_path) == ["pipe.jsonl"]
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+async def test_a_link_to_a_fifo_is_refused_by_the_name_given(
+    tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
+) -> None:
+    """A link to a FIFO is refused by the path the caller gave, saying where it leads."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "cards.jsonl"
+    link.symlink_to(fifo)
+    with pytest.raises(InvalidParameterError) as caught:
+        await export(client.sim_cards(), link)
+    assert caught.value.parameter == "target"
+    assert caught.value.value == str(link)
+    assert f"not a FIFO (it leads to {str(fifo)!r})" in str(caught.value)
+    assert server.requests == []
+
+
 async def test_an_empty_path_is_refused_as_such() -> None:
     """``""`` is refused naming the target, not as the directory ``.`` it would resolve to."""
     with pytest.raises(InvalidParameterError, match="not an empty one"):
