@@ -1444,7 +1444,8 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
             f"a checkpoint as an export writes it ({exc}; was it edited?)",
             stream.resumed_from,
         ) from exc
-    if not _is_partial_name(kept.partial, final_path(target)):
+    final = final_path(target)
+    if not _is_partial_name(kept.partial, final):
         # Only a name this module makes: the partial output is cut, written and renamed onto
         # the target, so a name of any other file (an edited checkpoint) would consume it.
         raise InvalidParameterError(
@@ -1454,7 +1455,7 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
             stream.resumed_from,
         )
     if stream.resumed_finished:
-        _check_left_unfinished(stream, target, kept.partial)
+        _check_left_unfinished(stream, target, final.with_name(kept.partial))
     return _Partial(
         partial=kept.partial,
         size=kept.size,
@@ -1464,7 +1465,7 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
 
 
 def _check_left_unfinished(
-    stream: Stream[Any, Any], target: str | os.PathLike[str], partial: str
+    stream: Stream[Any, Any], target: str | os.PathLike[str], partial: Path
 ) -> None:
     """Refuse a checkpoint that says its export finished, unless its output was left unfinished.
 
@@ -1474,7 +1475,7 @@ def _check_left_unfinished(
     reads nothing more, and closes that output and puts it in place.
     """
     there = os.path.lexists(target)
-    if not there and final_path(target).with_name(partial).exists():
+    if not there and partial.exists():
         return
     done = f"{stream.resumed_items:,} records written to {os.fspath(target)!r}"
     if not there:
