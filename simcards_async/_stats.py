@@ -5,6 +5,7 @@ Plain data, no I/O: the engine and the consumer side fill them in, callers read 
 
 from __future__ import annotations
 
+import math
 import operator
 import time
 from collections.abc import Iterator
@@ -119,7 +120,11 @@ class Progress:
         if self.total_results is None or rate <= 0:
             return None  # nothing yielded yet, or no time measured (a coarse clock's tick)
         left = max(0, self.total_results - self.items)
-        return left / rate
+        try:
+            seconds = left / rate
+        except OverflowError:  # a total no float holds (JSON integers have no bound)
+            return None
+        return seconds if math.isfinite(seconds) else None
 
     @property
     def fraction(self) -> float | None:

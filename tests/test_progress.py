@@ -19,6 +19,7 @@ from simcards_async import (
     Progress,
     SimCardsClient,
 )
+from simcards_async._cli import format_progress
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -174,6 +175,35 @@ def test_eta_is_a_number_or_none_never_an_error(
         resumed_items=resumed,
     )
     assert progress.eta == eta
+
+
+@pytest.mark.parametrize(
+    ("total", "elapsed"),
+    [
+        (10**400, 1.0),  # a total no float holds: JSON integers have no bound
+        (10**300, 1e300),  # seconds left past the largest float
+    ],
+    ids=["total", "seconds"],
+)
+def test_eta_of_a_total_no_float_holds_is_none(total: int, elapsed: float) -> None:
+    """``eta`` raised a bare ``OverflowError`` (and the CLI's bar, which reads it, died
+    with a traceback) when a server's ``meta.total_results`` was beyond a float's range.
+    """
+    progress = Progress(
+        pages_done=1,
+        total_pages=total,
+        items=3,
+        total_results=total,
+        retries=0,
+        throttled_seconds=0.0,
+        elapsed=elapsed,
+    )
+    assert progress.eta is None
+    assert progress.fraction is not None
+    assert progress.fraction < 1e-200
+    line = format_progress(progress, "SIM cards", 80)
+    assert len(line) <= 80
+    assert "ETA" not in line
 
 
 async def test_a_streams_pages_are_cut_at_its_limit_and_never_short_of_those_read() -> None:
