@@ -438,7 +438,35 @@ def decode_errors(body: bytes) -> tuple[ErrorObject, ...]:
             title=e.title,
             detail=e.detail if e.detail is not None else e.description,
             source=e.source,
-            meta=e.meta,
+            meta=None if e.meta is None else _shallow_meta(e.meta),
         )
         for e in wire.errors
     )
+
+
+#: Levels of nesting an error's ``meta`` keeps; deeper values become ``NESTED_TOO_DEEPLY``.
+ERROR_META_DEPTH = 32
+NESTED_TOO_DEEPLY = "<nested too deeply>"
+
+
+def _shallow_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    return {key: _shallow(value, ERROR_META_DEPTH - 1) for key, value in meta.items()}
+
+
+def _shallow(value: object, levels: int) -> object:
+    """``value`` with every object or array below ``levels`` levels replaced by a marker.
+
+    An exception carries its errors' ``meta``: a server's ``meta`` nested hundreds of
+    levels deep (JSON allows it) made the exception impossible to pickle (pickle
+    recurses once a level, a bare ``RecursionError``). The server's bytes stay in
+    ``APIError.body``.
+    """
+    if isinstance(value, dict):
+        if levels <= 0:
+            return NESTED_TOO_DEEPLY
+        return {key: _shallow(item, levels - 1) for key, item in value.items()}
+    if isinstance(value, list):
+        if levels <= 0:
+            return NESTED_TOO_DEEPLY
+        return [_shallow(item, levels - 1) for item in value]
+    return value

@@ -40,6 +40,7 @@ from simcards_async import (
     TelnyxError,
     export,
 )
+from simcards_async._models import ERROR_META_DEPTH, NESTED_TOO_DEEPLY
 from simcards_async._sansio import ERROR_BODY_LIMIT, MAX_REDIRECTS, response_limit
 
 pytestmark = pytest.mark.anyio
@@ -357,6 +358,53 @@ async def test_a_huge_detail_gives_a_short_message(size: int) -> None:
     assert len(str(info.value)) < 2100
     if size < ERROR_BODY_LIMIT:
         assert f"… [cut, {size} chars]" in str(info.value)
+
+
+@pytest.mark.parametrize("status", [400, 200])
+async def test_an_error_meta_nested_deeply_still_pickles(status: int) -> None:
+    """An error's ``meta`` nested 600 levels deep (JSON allows it) made the exception
+    impossible to pickle (a bare ``RecursionError``): what is below 32 levels is a marker.
+    """
+    depth = 600
+    meta = b'{"a":' * depth + b"1" + b"}" * depth
+    body = b'{"errors":[{"code":"10015","title":"Invalid","meta":' + meta + b"}]}"
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.Response(status=status, body=body, content_type="application/json")
+
+    async with _serve(answer) as url, SimCardsClient(KEY, url, retry=INSTANT) as client:
+        with pytest.raises((APIStatusError, APIResponseValidationError)) as info:
+            await client.sim_cards().collect()
+    exc = info.value
+    assert isinstance(exc, APIStatusError if status >= 400 else APIResponseValidationError)
+    copy = pickle.loads(pickle.dumps(exc))  # noqa: S301  (our own bytes)
+    assert type(copy) is type(exc)
+    assert copy.errors == exc.errors
+    kept: object = exc.errors[0].meta
+    for _ in range(ERROR_META_DEPTH):
+        assert isinstance(kept, dict)
+        kept = kept["a"]
+    assert kept == NESTED_TOO_DEEPLY
+
+
+async def test_an_error_meta_of_a_few_levels_is_kept_whole() -> None:
+    """Only nesting past ``ERROR_META_DEPTH`` is cut: a usual ``meta`` is kept as sent."""
+    meta: dict[str, object] = {
+        "url": "https://developers.telnyx.com/docs",
+        "items": [{"a": [1, {"b": None}]}],
+    }
+    nested: dict[str, object] = {"z": 1}
+    for _ in range(ERROR_META_DEPTH - 2):  # with ``meta`` itself, ERROR_META_DEPTH levels
+        nested = {"z": nested}
+    meta["nested"] = nested
+
+    async def answer(_request: web.Request) -> web.Response:
+        return _json({"errors": [{"code": "10015", "meta": meta}]}, 422)
+
+    async with _serve(answer) as url, SimCardsClient(KEY, url, retry=INSTANT) as client:
+        with pytest.raises(APIStatusError) as info:
+            await client.get_sim_card(CARD_ID)
+    assert info.value.errors[0].meta == meta
 
 
 async def test_a_key_echoed_by_the_server_is_redacted_everywhere() -> None:
