@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 
@@ -108,6 +108,12 @@ class SimCardGroup(_Model, frozen=True, kw_only=True):
     updated_at: dt.datetime | None = None
 
 
+#: The most characters a record's id may have (a UUID has 36): a stream remembers every id
+#: it delivered, so ids of any length from a server would cost their length each.
+MAX_ID_LENGTH = 128
+_Id = Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH)]
+
+
 class SimCard(_Model, frozen=True, kw_only=True):
     """A SIM card as listed by ``GET /sim_cards`` or fetched by ``GET /sim_cards/{id}``.
 
@@ -115,7 +121,7 @@ class SimCard(_Model, frozen=True, kw_only=True):
     sent by the single-card GET; in a listing they stay ``None``.
     """
 
-    id: str
+    id: _Id
     record_type: str | None = None
     status: SimCardStatus = SimCardStatus()
     type: str | None = None
@@ -150,7 +156,7 @@ class SimCard(_Model, frozen=True, kw_only=True):
 class SimCardAction(_Model, frozen=True, kw_only=True):
     """An operation on a SIM card (enable, disable, set_standby, ...) and its progress."""
 
-    id: str
+    id: _Id
     record_type: str | None = None
     sim_card_id: str | None = None
     action_type: str | None = None
@@ -205,11 +211,11 @@ class _RawData(_Model, frozen=True, kw_only=True):
 
 
 class _IdOnly(_Model, frozen=True, kw_only=True):
-    id: str
+    id: _Id
 
 
 class _IdAndType(_Model, frozen=True, kw_only=True):
-    id: str
+    id: _Id
     record_type: str | None = None
 
 
@@ -227,7 +233,7 @@ class _AmountOnly(_Model, frozen=True, kw_only=True):
 class _IdAndAmount(_Model, frozen=True, kw_only=True):
     """A SIM card's id and the amount a sorted listing orders it by, typed as in ``SimCard``."""
 
-    id: str
+    id: _Id
     current_billing_period_consumed_data: _AmountOnly = _AmountOnly()
 
 

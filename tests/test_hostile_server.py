@@ -40,7 +40,7 @@ from simcards_async import (
     TelnyxError,
     export,
 )
-from simcards_async._models import ERROR_META_DEPTH, NESTED_TOO_DEEPLY
+from simcards_async._models import ERROR_META_DEPTH, MAX_ID_LENGTH, NESTED_TOO_DEEPLY
 from simcards_async._sansio import ERROR_BODY_LIMIT, MAX_REDIRECTS, response_limit
 
 pytestmark = pytest.mark.anyio
@@ -338,6 +338,34 @@ async def test_too_many_redirects_end_with_a_status_error() -> None:
             await client.get_sim_card(CARD_ID)
     assert info.value.status == 307
     assert len(hits) == MAX_REDIRECTS + 1
+
+
+@pytest.mark.parametrize("kind", ["cards", "raw"])
+async def test_an_id_longer_than_the_limit_is_a_validation_error(kind: str) -> None:
+    """Every id delivered is remembered for the whole stream: ids of 10 kB each made that
+    memory grow by 10 kB a record. An id of more than ``MAX_ID_LENGTH`` characters (a UUID
+    has 36) is refused as ``APIResponseValidationError``; one of ``MAX_ID_LENGTH`` is read.
+    """
+    longest = "c" * MAX_ID_LENGTH
+    ids = [longest]
+
+    async def answer(_request: web.Request) -> web.Response:
+        meta = {"page_number": 1, "page_size": 250, "total_pages": 1, "total_results": 1}
+        return _json({"data": [{"id": ids[0], "record_type": "sim_card"}], "meta": meta})
+
+    async def read(client: SimCardsClient) -> list[str]:
+        stream = client.sim_cards()
+        if kind == "raw":
+            chunks = stream.raw_chunks()
+            assert chunks is not None
+            return [record.id async for chunk in chunks for record in chunk]
+        return [card.id async for card in stream]
+
+    async with _serve(answer) as url, SimCardsClient(KEY, url, retry=INSTANT) as client:
+        assert await read(client) == [longest]
+        ids[0] = longest + "c"
+        with pytest.raises(APIResponseValidationError, match="length <= 128"):
+            await read(client)
 
 
 # --- bounded, key-free exceptions ----------------------------------------------------------

@@ -86,8 +86,8 @@ def test_a_page_that_repeats_an_id_of_its_own_is_refused() -> None:
 
 
 def test_ids_of_any_shape_are_kept_exactly() -> None:
-    """Ids that are not lowercase canonical UUIDs (upper case, other text) are kept as
-    strings, so an upper-case UUID and its lower-case twin stay two different ids.
+    """Ids that are not lowercase canonical UUIDs (upper case, other text) are folded as a
+    digest of their text, so an upper-case UUID and its lower-case twin stay two ids.
     """
     known = DeliveredIds()
     lower = uuids(1, FOLD)
@@ -321,6 +321,30 @@ def test_memory_is_about_a_byte_an_id_once_written_out() -> None:
     known.close()
 
 
+def test_long_ids_that_are_not_uuids_cost_what_uuids_cost_once_written_out() -> None:
+    """Ids of 100 characters (not UUIDs) were folded as strings, over 150 bytes an id
+    for the whole stream whatever their length; as digests they take a UUID's place:
+    under 2 bytes an id in memory, and still exact.
+    """
+    count = 2 * max(UNFOLDED, STAGE)
+    ids = [f"card-{n:095}" for n in range(count)]
+    tracemalloc.start()
+    try:
+        known = DeliveredIds(count)
+        for at in range(0, count, 256):
+            assert known.add_if_all_new(ids[at : at + 256])
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(known) == count
+    assert known.spilled
+    assert held / count < 2
+    assert all(i in known for i in ids[::1001])
+    assert f"card-{count:095}" not in known
+    assert not known.add_if_all_new([f"card-{count:095}", ids[7]])
+    known.close()
+
+
 # --- runs, merges and generations --------------------------------------------------------
 
 
@@ -448,8 +472,8 @@ def test_ids_added_twice_are_kept_once() -> None:
     ],
 )
 def test_only_canonical_uuids_become_records(text: str) -> None:
-    """An id that only looks like a UUID is kept as a string: as a record it would be
-    taken for the canonical UUID with the same digits, and a new id would be dropped.
+    """An id that only looks like a UUID is folded as its digest: as the UUID's record it
+    would be taken for the canonical UUID with the same digits, and a new id dropped.
     """
     canonical = "01234567-89ab-cdef-0123-456789abcdef"
     assert _ids._uuid_records([canonical] * 3) == record(canonical) * 3
