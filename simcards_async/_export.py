@@ -91,7 +91,7 @@ from msgspec.structs import astuple
 from ._checkpoint import ids_path
 from ._errors import ExportError, InvalidParameterError, cut, named_after
 from ._merge import Tagged
-from ._models import Page, RawRecord, SimCard, SimCardAction, SimCardGroup
+from ._models import RECORD_TYPES, Page, RawRecord, SimCard, SimCardAction, SimCardGroup
 from ._paths import check_file_path, check_regular, final_path
 from ._stream import Stream
 
@@ -721,7 +721,37 @@ def _typed(kind: _Kind, items: Sequence[Record]) -> tuple[Sequence[Item], bool]:
     if not raw:
         return items, False  # type: ignore[return-value]  # Structs already
     decode: Callable[[msgspec.Raw], Item] = _DECODERS[kind.cls].decode
-    return [_struct(decode, item) for item in items], raw == len(items)
+    typed = [_struct(decode, item) for item in items]
+    expected = RECORD_TYPES[kind.cls]
+    for item, struct in zip(items, typed, strict=True):
+        # A raw record decodes into either kind (every field is optional): its own
+        # record_type tells whether these columns are its (an action's were written as a
+        # SIM card's, its own fields dropped and defaults made up).
+        if item.__class__ in _RAW_CLASSES and struct.record_type not in (None, expected):
+            raise TypeError(
+                f"export() got a {struct.record_type!r} record (id {struct.id!r}) among "
+                f"{kind.cls.__name__} items"
+            )
+    return typed, raw == len(items)
+
+
+class _TypeOnly(msgspec.Struct):
+    record_type: str | None = None
+
+
+_TYPE_ONLY = msgspec.json.Decoder(_TypeOnly)
+#: Each kind by the ``record_type`` its records carry.
+_BY_RECORD_TYPE = {record_type: cls for cls, record_type in RECORD_TYPES.items()}
+
+
+def _raw_kind(item: RawRecord | msgspec.Raw) -> type[Item]:
+    """The kind a raw record says it is (its ``record_type``); ``SimCard`` when it does not."""
+    raw = item.raw if isinstance(item, RawRecord) else item
+    try:
+        record_type = _TYPE_ONLY.decode(raw).record_type
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return SimCard  # decoding it as one raises what is wrong with it
+    return _BY_RECORD_TYPE.get(record_type, SimCard)  # type: ignore[arg-type]
 
 
 def _struct(decode: Callable[[msgspec.Raw], Item], item: Record) -> Item:
@@ -1328,14 +1358,15 @@ async def export(
     after it) and any other suffix is refused; a file object gets the format its
     name's suffix names, else JSON lines. ``kind`` (``SimCard`` or
     ``SimCardAction``) sets the CSV and Parquet columns; by default it is the
-    stream's endpoint or the first item's type, and ``SimCard`` for raw records
-    or an empty iterable of unknown kind.
+    stream's endpoint or the first item's type (a raw record's ``record_type``), and
+    ``SimCard`` for raw records without one or an empty iterable of unknown kind.
 
     Raises ``InvalidParameterError`` for a bad argument (``items`` that say they yield
     something else, such as ``merge_tagged()``'s ``Tagged`` pairs, included), before
     anything is read,
     ``ImportError`` for Parquet without pyarrow, ``TypeError`` for an item of
-    another kind, ``ExportError`` for a value Parquet cannot hold (an amount
+    another kind (a raw record whose ``record_type`` is another's, to CSV or Parquet),
+    ``ExportError`` for a value Parquet cannot hold (an amount
     ``decimal(38, 9)`` would round, ``NaN``), and whatever reading ``items`` or
     writing ``target`` raises.
     """
@@ -1788,8 +1819,8 @@ def _kind_of_item(item: object) -> _Kind:
     for cls, kind in _KINDS.items():
         if isinstance(item, cls):
             return kind
-    if item.__class__ in _RAW_TYPES:
-        return _KINDS[SimCard]  # a raw record does not say: ``kind=`` does
+    if isinstance(item, _RAW_TYPES):
+        return _KINDS[_raw_kind(item)]  # its record_type says (``kind=`` says first)
     # A stream's chunks() or raw_chunks() is an async generator: it cannot say what it yields
     # before it is read, as a stream and pages() do, so it is known here, at its first page.
     hint = (
