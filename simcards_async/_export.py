@@ -1725,7 +1725,7 @@ def check_output_path(
         _check_not_the_checkpoints(target, checkpoint, shown)
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), shown)
-    check_regular("target", target, "a new path or", advice=_STREAMED_INSTEAD, shown=shown)
+    check_regular("target", Path(path), "a new path or", advice=_STREAMED_INSTEAD)
     parent = target.parent
     if not parent.exists():
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), shown)

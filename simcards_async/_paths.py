@@ -46,13 +46,13 @@ def check_file_path(parameter: str, path: str | os.PathLike[str]) -> None:
         )
 
 
-def check_regular(
-    parameter: str, path: Path, what: str, *, advice: str = "", shown: str | None = None
-) -> None:
+def check_regular(parameter: str, path: Path, what: str, *, advice: str = "") -> None:
     """Refuse a ``path`` that is there and is not a regular file (a FIFO, a device, ...).
 
     The message reads ``{what} a regular file, not a FIFO`` (and ``; {advice}``), naming
-    ``shown`` (the path as the caller gave it) when ``path`` is where it leads. Opening
+    ``path`` as given, and the file a symbolic link leads to. A link is followed as
+    ``open`` follows it (``/dev/stdout``, a shell's ``<(...)``: a pipe by another name),
+    not by its resolved name, which may name no file (``/proc/self/fd/pipe:[N]``). Opening
     a FIFO blocks until another process opens its other end, and a blocked ``open``
     holds the event loop, signal handlers included: a hang, not an error; a file
     replaced by a rename would replace the FIFO or device instead of writing to it.
@@ -66,10 +66,11 @@ def check_regular(
         return
     kind = next((name for test, name in _NOT_REGULAR if test(mode)), "a device")
     reason = f"{what} a regular file, not {kind}"
-    if shown is not None and os.path.abspath(shown) != str(path):  # noqa: PTH100  (a link)
-        reason += f" (it leads to {str(path)!r})"
+    leads = os.path.realpath(path)
+    if path.is_symlink() and os.path.exists(leads):  # noqa: PTH110
+        reason += f" (it leads to {leads!r})"
     reason += f"; {advice}" if advice else ""
-    raise InvalidParameterError(parameter, reason, str(path) if shown is None else shown)
+    raise InvalidParameterError(parameter, reason, str(path))
 
 
 def final_path(path: str | os.PathLike[str]) -> Path:

@@ -171,6 +171,30 @@ async def test_outputs_and_checkpoints_that_would_lose_data_are_refused(
 
 
 @pytest.mark.anyio
+@pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="needs /dev/fd")
+async def test_an_output_naming_a_pipe_by_its_fd_is_refused_as_a_fifo(
+    server: MockTelnyxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-o /dev/stdout`` into a pipe (or ``/dev/fd/N``, a shell's ``>(...)``) failed with exit 1
+    and "no such file or directory" after the check: the path was resolved to
+    ``/proc/self/fd/pipe:[N]``, which names no file. Refused as the FIFO it is: exit 2,
+    the way to stream it said, nothing sent.
+    """
+    read_end, write_end = os.pipe()
+    try:
+        given = f"/dev/fd/{write_end}"
+        assert await run("export", "sim-cards", "--format", "jsonl", "-o", given, *api(server)) == 2
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    err = capsys.readouterr().err
+    assert err.startswith(f"simcards: error: invalid -o/--output value {given!r}: ")
+    assert "not a FIFO" in err
+    assert "-o - and a redirect" in err
+    assert server.requests == []
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("flag", "given"),
     [("--checkpoint", ""), ("--checkpoint", "."), ("--checkpoint", "nodir/"), ("-o", "out.jsonl/")],

@@ -556,7 +556,7 @@ async def test_raw_actions_are_written_with_the_actions_columns(
         assert pq.read_table(from_raw).equals(pq.read_table(from_structs))
     else:
         assert from_raw.read_bytes() == from_structs.read_bytes()
-    with pytest.raises(TypeError, match="got a 'sim_card_action' record .* among SimCard items"):
+    with pytest.raises(TypeError, match=r"got a 'sim_card_action' record .* among SimCard items"):
         await export(replay(raws), tmp_path / "cards", format=fmt, kind=SimCard)
     bare = [record.raw for record in raws]  # msgspec.Raw: the same
     await export(replay(bare), tmp_path / "bare", format=fmt)
