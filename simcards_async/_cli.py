@@ -58,6 +58,7 @@ from ._export import (
     NOT_RESUMABLE_WHY,
     RESUMABLE_FORMATS,
     check_output_path,
+    import_pyarrow,
     resolve_format,
 )
 from ._observe import env_log_handler_set_aside, env_log_level
@@ -932,8 +933,13 @@ def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:
         except OSError as exc:
             raise _UsageError(_os_message(exc)) from exc
     fmt = resolve_format(args.format, target)
+    chosen = f"--format {fmt}" if args.format is not None else f"-o {args.output}"
+    if fmt == "parquet":
+        try:
+            import_pyarrow()
+        except ImportError as exc:  # an extra not installed: a usage error, nothing sent
+            raise _UsageError(f"{chosen}: {exc}") from exc
     if args.checkpoint is not None and fmt not in RESUMABLE_FORMATS:
-        chosen = f"--format {fmt}" if args.format is not None else f"-o {args.output}"
         raise _UsageError(
             f"--checkpoint cannot resume a {fmt.capitalize()} export ({chosen}): "
             f"{NOT_RESUMABLE_WHY}; "

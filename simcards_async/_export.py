@@ -106,6 +106,7 @@ __all__ = [
     "ExportResult",
     "check_output_path",
     "export",
+    "import_pyarrow",
     "resolve_format",
 ]
 
@@ -1117,7 +1118,7 @@ class _CsvWriter(_Writer):
 class _ParquetWriter(_Writer):
     def __init__(self, out: _Output, kind: _Kind) -> None:
         super().__init__(out, kind)
-        pa, pq = _import_pyarrow()
+        pa, pq = import_pyarrow()
         self.pa = pa
         types = {
             "string": pa.string(),
@@ -1321,7 +1322,7 @@ _WRITERS: dict[ExportFormat, Callable[[_Output, _Kind], _Writer]] = {
 }
 
 
-def _import_pyarrow() -> tuple[Any, Any]:
+def import_pyarrow() -> tuple[Any, Any]:
     """``pyarrow`` and ``pyarrow.parquet``, imported on first use: they are an extra."""
     try:
         import pyarrow as pa  # noqa: PLC0415
@@ -1380,7 +1381,7 @@ async def export(
             check_output_path(target)
         raise
     if fmt == "parquet":
-        _import_pyarrow()  # fail before anything is read or created
+        import_pyarrow()  # fail before anything is read or created
     resolved = _resolve_kind(kind, items)
     stream = items if isinstance(items, Stream) else None
     checkpointing = stream is not None and stream.checkpointing

@@ -171,6 +171,31 @@ async def test_outputs_and_checkpoints_that_would_lose_data_are_refused(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("how", [["-o", "cards.parquet"], ["-o", "cards", "--format", "parquet"]])
+async def test_parquet_without_pyarrow_is_a_usage_error(
+    tmp_path: Path,
+    server: MockTelnyxServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    how: list[str],
+) -> None:
+    """Without pyarrow, ``-o cards.parquet`` exited 1 (failed mid-way) though nothing was
+    sent: exit 2 naming how Parquet was chosen and the extra to install, nothing sent.
+    """
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    assert await run("export", "sim-cards", *how, *api(server)) == 2
+    err = capsys.readouterr().err
+    chosen = "--format parquet" if "--format" in how else "-o cards.parquet"
+    assert err.startswith(f"simcards: error: {chosen}: Parquet export needs pyarrow")
+    assert "pip install 'simcards-async[parquet]'" in err
+    assert err.count("\n") == 1
+    assert server.requests == []
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.anyio
 @pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="needs /dev/fd")
 async def test_an_output_naming_a_pipe_by_its_fd_is_refused_as_a_fifo(
     server: MockTelnyxServer, capsys: pytest.CaptureFixture[str]
