@@ -31,7 +31,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, BinaryIO, TextIO, TypeVar
 
 from . import (
@@ -67,6 +67,8 @@ from ._page_stream import CHECKPOINT_EVERY
 __all__ = ["main"]
 
 PROG = "simcards"
+#: The signals that stop a command as a cancellation would (SIGTERM exits 143, Ctrl-C 130).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: How close a refused value must be to an allowed one for a "did you mean" (difflib ratio).
 GUESS_CUTOFF = 0.75
 #: Cards and actions the ``--demo`` server holds unless ``--demo-size`` says otherwise.
@@ -516,7 +518,8 @@ async def _terminable(work: Coroutine[Any, Any, _T]) -> _T:
     a cancellation does. Another Ctrl-C while it cleans up, and until the loop is closed,
     is ignored: a ``KeyboardInterrupt`` raised there (Python's default) cut the clean-up
     short (a temporary file left, a session unclosed) or left the loop half closed, with a
-    traceback at exit. ``_run`` restores the SIGINT handler once the loop is closed.
+    traceback at exit. ``_run`` restores the SIGINT handler once the loop is closed, unless
+    a signal stopped the command: then SIGINT and SIGTERM stay ignored (see ``_run``).
     """
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -540,25 +543,46 @@ async def _terminable(work: Coroutine[Any, Any, _T]) -> _T:
         raise
     finally:
         if handled:
-            loop.remove_signal_handler(signal.SIGTERM)
-            loop.remove_signal_handler(signal.SIGINT)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the loop is closed
+            # Held while the handlers change: removed, each is the default for a moment
+            # (SIGTERM's kills, SIGINT's raises KeyboardInterrupt), then ignored.
+            with _held(STOP_SIGNALS):
+                loop.remove_signal_handler(signal.SIGTERM)
+                loop.remove_signal_handler(signal.SIGINT)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the loop is closed
+                if stopped:  # on the way out: see _run
+                    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _held(signals: Iterable[signal.Signals]) -> Iterator[None]:
+    """Hold back ``signals`` meanwhile: one that arrives is delivered at the end, if at all."""
+    if not hasattr(signal, "pthread_sigmask"):  # not on Windows, which has no such signals
+        yield
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _run(args: argparse.Namespace) -> int:  # noqa: PLR0911  (a return per exit status)
     run: _Run = args.run
     debug: bool = getattr(args, "debug", False)
     main_thread = threading.current_thread() is threading.main_thread()
-    sigint = signal.getsignal(signal.SIGINT) if main_thread else None
+    handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS} if main_thread else {}
     threads_before = set(threading.enumerate())
+    stopped = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", DriftWarning)
             warnings.showwarning = _show_plain_warning
             return asyncio.run(_terminable(run(args)))
     except _Terminated:
+        stopped = True
         return EXIT_TERMINATED
     except _Interrupted:
+        stopped = True
         # Ctrl-C is how a mock server is meant to stop; an export it interrupts.
         return EXIT_OK if args.command == "mock-server" else EXIT_INTERRUPTED
     except _UsageError as exc:
@@ -579,9 +603,23 @@ def _run(args: argparse.Namespace) -> int:  # noqa: PLR0911  (a return per exit 
     except (ImportError, ValueError) as exc:
         return _fail(exc, str(exc), EXIT_FAILED, debug=debug)
     finally:
-        if sigint is not None:
+        if handlers:
             _join_threads_since(threads_before)  # Ctrl-C still ignored meanwhile
-            signal.signal(signal.SIGINT, sigint)  # ignored while the loop closed
+            _give_back(handlers, stopped=stopped)
+
+
+def _give_back(handlers: dict[signal.Signals, Any], *, stopped: bool) -> None:
+    """Give the signal handlers back once the loop is closed (SIGINT ignored while it closed).
+
+    Not after a signal stopped the command: the process is on its way out, and another
+    Ctrl-C or SIGTERM stays ignored until it exits, with the first signal's status (given
+    back, the default handlers killed it by the second signal instead).
+    """
+    if stopped:
+        return
+    for sig, handler in handlers.items():
+        if handler is not None:  # None: a handler not set from Python, which cannot be set back
+            signal.signal(sig, handler)
 
 
 def _join_threads_since(before: set[threading.Thread]) -> None:
