@@ -296,8 +296,18 @@ class ReadPlan:
         page, under inserts) may not be the last: the next page is read to see.
         """
         meta = page.meta
-        if meta is None or self.end is None:
+        if meta is None:
             return
+        if self.end is None:
+            # The pass's first page had no meta (a proxy's, a cache's, a glitch): the first
+            # page with one plans it, as that first page would have. Without this, the
+            # later answers' counts were never read, and a server whose pages never run
+            # out was read for ever.
+            self.end = meta.total_pages
+            if self.bound is None:
+                self.bound = growth_bound(meta.total_pages)
+            if self.per_page is None:
+                self.per_page = page_size_of(meta, self.page_size)
         self.end = max(self.end, meta.total_pages)
         per_page = page_size_of(meta, self.page_size)
         held = (number - 1) * per_page + len(page.data)
@@ -672,6 +682,15 @@ class Engine(Generic[T]):
             self._check(slot.number, page)
         plan = self.plan
         plan.grow(slot.number, page)
+        stats = self.stats
+        if page.meta is not None and stats.total_results is None and stats.total_pages is None:
+            # The first page had no meta: the first that has one gives the counts it would
+            # have (else its count read as a change from None: a drift warning for none).
+            meta = page.meta
+            self.delivered.size(meta.total_results)
+            stats.total_results, stats.total_pages = meta.total_results, meta.total_pages
+            if stats.drift.first_total_results is None:
+                stats.drift.first_total_results = meta.total_results
         return page, served
 
     def _check(self, number: int, page: Page[T]) -> None:

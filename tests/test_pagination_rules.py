@@ -9,15 +9,18 @@ proxies and caches do.
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import msgspec
 import pytest
 from aiohttp import web
+from polling import HANG_GUARD
 from servers import serve
 
 from simcards_async import DriftWarning, PaginationError, SimCardsClient
@@ -26,8 +29,8 @@ pytestmark = pytest.mark.anyio
 
 KEY = "KEYrules-0123456789abcdef"
 
-#: (page asked for, page size, the listing's ids) -> (ids to serve, meta to send)
-Bend = Callable[[int, int, list[str]], tuple[list[str], dict[str, Any]]]
+#: (page asked for, page size, the listing's ids) -> (ids to serve, meta to send, or None)
+Bend = Callable[[int, int, list[str]], tuple[list[str], dict[str, Any] | None]]
 
 
 def honest(number: int, size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
@@ -55,7 +58,9 @@ class Listing:
         size = int(request.query["page[size]"])
         self.asked.append(number)
         ids, meta = self.bend(number, size, self.ids)
-        body = {"data": [{"id": i} for i in ids], "meta": meta}
+        body: dict[str, Any] = {"data": [{"id": i} for i in ids]}
+        if meta is not None:
+            body["meta"] = meta
         return web.Response(body=msgspec.json.encode(body), content_type="application/json")
 
     @asynccontextmanager
@@ -299,6 +304,52 @@ async def test_a_listing_that_never_stops_growing_ends_within_the_growth_bound()
     assert no_repeats(got)
 
 
+def endless(number: int, size: int, ids: list[str]) -> Any:
+    """Full pages of fresh records past the end, under a meta that still counts the listing."""
+    while len(ids) < number * size:
+        ids.append(str(uuid.UUID(int=10**6 + len(ids))))
+    page, _ = honest(number, size, ids)
+    return page, {"page_number": number, "page_size": size, "total_pages": 3, "total_results": 30}
+
+
+async def test_a_first_page_without_meta_is_planned_by_the_next_with_one() -> None:
+    """Page 1 without meta (a proxy's, a cache's answer), the pages after it with: the
+    scan ends at the end they announce. The later answers' counts were never read, and a
+    server whose pages never run out (as ``Misbehaviour(endless=True)``) was read for ever.
+    """
+
+    def no_meta_on_one(number: int, size: int, ids: list[str]) -> Any:
+        page, meta = endless(number, size, ids)
+        return page, None if number == 1 else meta
+
+    listing = Listing(30, no_meta_on_one)
+    with warnings.catch_warnings(), anyio.fail_after(HANG_GUARD):  # it was endless
+        warnings.simplefilter("error", DriftWarning)  # no change: None -> 30 is not one
+        got, error = await read(listing)
+    assert error is None
+    assert got == listing.ids[:30]
+    assert listing.asked == [1, 2, 3]
+
+
+async def test_a_first_page_without_meta_is_bounded_by_the_next_count() -> None:
+    """Page 1 without meta, and a listing that grows at every answer after it: the first
+    page with meta bounds the pass (twice its count plus two) as page 1's would have.
+    """
+
+    def growing(number: int, size: int, ids: list[str]) -> Any:
+        ids.extend(str(uuid.uuid4()) for _ in range(size))
+        page, meta = honest(number, size, ids)
+        return page, None if number == 1 else meta
+
+    listing = Listing(50, growing)
+    with pytest.warns(DriftWarning), anyio.fail_after(HANG_GUARD):
+        got, error = await read(listing)
+    assert error is not None
+    assert "a pass reads at most" in str(error)
+    assert max(listing.asked) == error.page < 40
+    assert no_repeats(got)
+
+
 async def test_drift_that_shifts_a_whole_page_is_not_a_replay() -> None:
     """Ten records inserted at the head before page 3 (total_results moves): the repeated
     page is dropped with a DriftWarning, as before; nothing is lost or repeated.
@@ -368,7 +419,7 @@ def without_page_number(bend: Bend) -> Bend:
 
     def bent(number: int, size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
         served, meta = bend(number, size, ids)
-        return served, {k: v for k, v in meta.items() if k != "page_number"}
+        return served, {k: v for k, v in (meta or {}).items() if k != "page_number"}
 
     return bent
 
