@@ -163,9 +163,14 @@ class _Once(argparse._StoreAction):  # noqa: SLF001  (argparse's own "store", ch
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` (and its subcommands') whose one-value flags refuse a repeat."""
+    """An ``ArgumentParser`` (and its subcommands') whose one-value flags refuse a repeat.
+
+    Flags are taken whole only: argparse's prefixes (``--lim`` for ``--limit``) would make a
+    script's abbreviation mean another flag, or fail, once a new flag shares its prefix.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401  (argparse's)
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.register("action", None, _Once)
         self.register("action", "store", _Once)
@@ -463,9 +468,8 @@ def _add_common_flags(common: argparse.ArgumentParser) -> None:
     demo.add_argument(
         "--demo-size",
         type=_count,
-        default=DEMO_SIZE,
         metavar="N",
-        help="SIM cards and SIM card actions the --demo server holds (default: %(default)s)",
+        help=f"SIM cards and SIM card actions the --demo server holds (default: {DEMO_SIZE})",
     )
 
 
@@ -880,6 +884,8 @@ async def _export(
     ],
     noun: str,
 ) -> int:
+    if args.demo_size is not None and not args.demo:  # else the real API, the size ignored
+        raise _UsageError("--demo-size sizes the --demo server: use it with --demo")
     api_key = args.api_key or os.environ.get("TELNYX_API_KEY")
     if not api_key and not args.demo:
         _error(
@@ -888,6 +894,7 @@ async def _export(
         )
         return EXIT_USAGE
     if args.demo:
+        args.demo_size = DEMO_SIZE if args.demo_size is None else args.demo_size
         _check_fleet_size("--demo-size", args.demo_size)
     target, fmt = _output(args)
     to_stdout = not isinstance(target, str)

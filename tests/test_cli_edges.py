@@ -663,6 +663,37 @@ def test_a_demo_size_the_mock_cannot_hold_is_a_usage_error(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.anyio
+async def test_demo_size_without_demo_is_a_usage_error(
+    tmp_path: Path, server: MockTelnyxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--demo-size 5`` without ``--demo`` was accepted and ignored: the export read the API
+    the other flags name, every record of it. Exit 2 naming both flags, nothing sent.
+    """
+    target = tmp_path / "cards.jsonl"
+    argv = ["export", "sim-cards", "--demo-size", "5", "-o", str(target), *api(server)]
+    assert await run(*argv) == 2
+    assert capsys.readouterr().err == (
+        "simcards: error: --demo-size sizes the --demo server: use it with --demo\n"
+    )
+    assert server.requests == []
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("given", ["--lim", "--check", "--demo-s"])
+async def test_a_flag_is_taken_whole_not_by_a_prefix(
+    tmp_path: Path, server: MockTelnyxServer, capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    """``--lim 5`` ran as ``--limit 5`` (argparse's prefixes): a script's abbreviation would
+    change meaning, or fail, once a new flag shared its prefix. Refused, exit 2.
+    """
+    argv = ["export", "sim-cards", "-o", str(tmp_path / "c.jsonl"), given, "5", *api(server)]
+    assert await run(*argv) == 2
+    assert f"unrecognized arguments: {given} 5" in capsys.readouterr().err
+    assert server.requests == []
+
+
 def test_negative_demo_size_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     """``--demo-size -5`` is refused by argparse with exit 2."""
     assert main(["export", "sim-cards", "--demo", "--demo-size", "-5"]) == 2
