@@ -40,7 +40,7 @@ import anyio.to_thread
 import msgspec
 
 from ._errors import InvalidParameterError, named_after
-from ._paths import check_file_path, check_regular
+from ._paths import check_creatable, check_file_path, check_regular
 from ._query import ListQuery
 
 __all__ = [
@@ -247,10 +247,7 @@ def _check_writable_path(path: str | os.PathLike[str]) -> None:
             raise InvalidParameterError(
                 "checkpoint", "a file path in an existing directory", str(path)
             )
-        # Its directory must take a file: make one now, as a save will (permissions, a
-        # read-only or virtual file system, a name too long), and remove it.
-        probe = _temp_beside(target)
-        probe.touch(exist_ok=False)
+        check_creatable(_temp_beside(target))  # its directory must take a save's file
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise InvalidParameterError(
@@ -258,7 +255,6 @@ def _check_writable_path(path: str | os.PathLike[str]) -> None:
             f"a file path in a directory this process can write a file in ({reason})",
             str(path),
         ) from exc
-    probe.unlink(missing_ok=True)
 
 
 class Checkpointer:

@@ -92,7 +92,7 @@ from ._checkpoint import ids_path
 from ._errors import ExportError, InvalidParameterError, cut, named_after
 from ._merge import Tagged
 from ._models import RECORD_TYPES, Page, RawRecord, SimCard, SimCardAction, SimCardGroup
-from ._paths import check_file_path, check_regular, final_path
+from ._paths import check_creatable, check_file_path, check_regular, final_path
 from ._stream import Stream
 
 __all__ = [
@@ -1711,8 +1711,9 @@ def check_output_path(
 ) -> None:
     """Raise the ``OSError`` that writing ``path`` would meet at the end, now.
 
-    A directory, a parent that is missing or not a directory, or a parent we
-    may not write into: each found before anything is read or created. A path
+    A directory, a parent that is missing or not a directory, or a parent we may not
+    write into (a file is made there and removed, as the partial output will be): each
+    found before anything is read. A path
     that is there but not a regular file (a device, a FIFO, a socket) is refused
     with ``InvalidParameterError``: it would be replaced by one, not written to;
     so is the ``checkpoint`` file of the listing exported (or its ids file), which would
@@ -1734,6 +1735,10 @@ def check_output_path(
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), shown)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), shown)
+    try:  # the partial output is made there: make one now (what os.access cannot tell)
+        check_creatable(target.with_name(_partial_name(target, "probe")))
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, shown) from exc
 
 
 def _check_not_the_checkpoints(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ._errors import InvalidParameterError
 
-__all__ = ["check_file_path", "check_regular", "final_path"]
+__all__ = ["check_creatable", "check_file_path", "check_regular", "final_path"]
 
 _NOT_REGULAR = (
     (stat.S_ISDIR, "a directory"),
@@ -71,6 +71,16 @@ def check_regular(parameter: str, path: Path, what: str, *, advice: str = "") ->
         reason += f" (it leads to {leads!r})"
     reason += f"; {advice}" if advice else ""
     raise InvalidParameterError(parameter, reason, str(path))
+
+
+def check_creatable(path: Path) -> None:
+    """Create ``path``, a new file's name, and remove it: the ``OSError`` a write meets, now.
+
+    What asking (``os.access``) misses: a read-only or virtual file system (``/sys``,
+    ``/proc``), a name too long, and root, whom ``os.access`` says may write anywhere.
+    """
+    path.touch(exist_ok=False)
+    path.unlink(missing_ok=True)
 
 
 def final_path(path: str | os.PathLike[str]) -> Path:

@@ -109,6 +109,23 @@ async def test_gz_and_json_suffixes(tmp_path: Path, server: MockTelnyxServer) ->
 
 
 @pytest.mark.anyio
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+async def test_an_output_directory_that_takes_no_file_is_found_before_any_request(
+    server: MockTelnyxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``/proc`` is there, and ``os.access`` says root may write anywhere, yet it takes no
+    new file: found when the partial output was created (exit 1). Now a file is made and
+    removed there first: exit 2, one sentence with the path, nothing sent.
+    """
+    target = "/proc/cards.jsonl"
+    assert await run("export", "sim-cards", "-o", target, *api(server)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"simcards: error: cannot use {target}: ")
+    assert err.count("\n") == 1
+    assert server.requests == []
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("problem", ["directory", "directory without a suffix", "missing parent"])
 async def test_output_path_problems_are_found_before_any_request(
     tmp_path: Path, server: MockTelnyxServer, capsys: pytest.CaptureFixture[str], problem: str
