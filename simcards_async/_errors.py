@@ -63,6 +63,7 @@ __all__ = [
     "describe_errors",
     "exception_for_status",
     "named_after",
+    "shown",
 ]
 
 #: Longest piece of the server's text (an error's title, detail, a request id) in a message.
@@ -82,6 +83,21 @@ def cut(text: str, limit: int = FIELD_LIMIT) -> str:
     return f"{text[:limit]}… [cut, {len(text)} chars]"
 
 
+def shown(value: object) -> str:
+    """``repr(value)`` for a message: cut to ``FIELD_LIMIT`` (``cut``), and never an error.
+
+    A caller's value may be huge (``10**4000``, a list of streams): its repr alone made
+    a message of thousands of characters, or raised (an int of over 4,300 digits).
+    """
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001  (an int too long to show, a repr that fails)
+        if isinstance(value, int):
+            return f"<an integer of {value.bit_length():,} bits>"
+        return f"<a {type(value).__name__}>"
+    return cut(text)
+
+
 class TelnyxError(Exception):
     """Root of every exception this library raises."""
 
@@ -97,7 +113,7 @@ class InvalidParameterError(TelnyxError, ValueError):
         self.parameter = parameter
         self.allowed = allowed
         self.value = value
-        super().__init__(f"invalid {parameter}={value!r}: {parameter} must be {allowed}")
+        super().__init__(f"invalid {parameter}={shown(value)}: {parameter} must be {allowed}")
 
     def __reduce__(self) -> tuple[type[InvalidParameterError], tuple[str, str, object]]:
         return (type(self), (self.parameter, self.allowed, self.value))

@@ -186,6 +186,27 @@ def test_invalid_parameter_message() -> None:
     assert (exc.parameter, exc.allowed, exc.value) == ("page_size", "an integer from 1 to 250", 0)
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (10**5000, "<an integer of 16,610 bits>"),  # repr() raised a bare ValueError
+        (10**4000, "1" + "0" * 299 + "… [cut, 4001 chars]"),
+        ("x" * 1000, "'" + "x" * 299 + "… [cut, 1002 chars]"),
+    ],
+    ids=["int-too-long-to-show", "long-int", "long-text"],
+)
+def test_a_huge_value_is_shown_cut_and_never_raises(value: object, shown: str) -> None:
+    """A value's repr is cut as the server's text is: ``RetryPolicy(max_hint=10**4000)``
+    made a 4,068-character message, and ``10**5000`` a bare ``ValueError`` (Python will not
+    write out an int of over 4,300 digits). The value itself is kept whole.
+    """
+    exc = InvalidParameterError("max_hint", "a finite number of seconds >= 0", value)
+    assert str(exc) == f"invalid max_hint={shown}: max_hint must be a finite number of seconds >= 0"
+    assert exc.value is value
+    with pytest.raises(InvalidParameterError, match="max_hint"):
+        sc.RetryPolicy(max_hint=value)  # type: ignore[arg-type]
+
+
 def _instances() -> list[TelnyxError]:
     return [
         TelnyxError("root"),
