@@ -667,7 +667,7 @@ def _usage_message(exc: InvalidParameterError) -> str:
 
 def _describe(value: object) -> str:
     if value is getattr(sys.stdout, "buffer", None) or value is sys.stdout:
-        return "stdout"
+        return "-"  # as -o names standard output
     return type(value).__name__
 
 

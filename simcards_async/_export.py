@@ -1683,7 +1683,7 @@ def resolve_format(format: object, target: object) -> ExportFormat:
         fmt = known or "jsonl"
     if (fmt == "parquet" or fmt.endswith(".gz")) and _is_terminal(target):
         raise InvalidParameterError(
-            "target", "not a terminal when writing Parquet or gzip (binary)", target
+            "target", "a file or a pipe, not a terminal, to write Parquet or gzip (binary)", target
         )
     return fmt
 
