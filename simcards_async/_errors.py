@@ -230,7 +230,7 @@ class APIStatusError(APIError):
     ``errors`` is the API's ``errors`` array as typed ``ErrorObject`` values (empty
     when the body was not JSON, say an HTML page from a proxy); ``body`` is the raw
     answer, cut to 4 KiB; ``request_id`` comes from the ``x-request-id`` or
-    ``request-id`` header.
+    ``request-id`` header; ``location``, a redirect's ``Location`` that was not followed.
     """
 
     def __init__(
@@ -243,13 +243,16 @@ class APIStatusError(APIError):
         method: str = "GET",
         url: str = "",
         retry_after: float | None = None,
+        location: str | None = None,
     ) -> None:
         self.status = status
         self.errors: tuple[ErrorObject, ...] = tuple(errors)
         self.request_id = request_id
         self.body = body[:4096]
         self.retry_after = retry_after
-        super().__init__(_status_message(status, self.errors, request_id), method=method, url=url)
+        self.location = location
+        message = _status_message(status, self.errors, request_id, location)
+        super().__init__(message, method=method, url=url)
 
     @property
     def code(self) -> str | None:
@@ -326,8 +329,16 @@ def _describe(error: ErrorObject) -> str:
     return text
 
 
-def _status_message(status: int, errors: tuple[ErrorObject, ...], request_id: str | None) -> str:
+def _status_message(
+    status: int, errors: tuple[ErrorObject, ...], request_id: str | None, location: str | None
+) -> str:
     text = f"HTTP {status}"
+    if location is not None:
+        text += (
+            f": a redirect to {cut(location)!r}, not followed (only redirects to the base "
+            "URL's scheme, host and port, without user info, are, a few in a row at most: "
+            "the key goes nowhere else)"
+        )
     if errors:
         text += ": " + describe_errors(errors)
     if request_id:

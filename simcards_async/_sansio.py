@@ -241,6 +241,7 @@ def decipher(
     if hint is None:
         hint = rate_limit_reset(answer.headers)
     body = secrets.body(answer.body)
+    location = answer.headers.get("location") if status in _REDIRECTS else None
     raise exception_for_status(status)(
         status,
         [secrets.error(e) for e in decode_errors(body)],
@@ -248,6 +249,7 @@ def decipher(
         body=body,
         url=url,
         retry_after=None if hint is None else min(hint, max_hint),
+        location=secrets.optional(location),
     )
 
 

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 import msgspec
@@ -356,6 +357,24 @@ async def test_a_bad_redirect_location_is_not_followed(location: str) -> None:
             await client.get_sim_card(CARD_ID)
     assert info.value.status == 302
     assert len(hits) == 1
+    given = location.format(port=urlsplit(url).port)
+    if given:  # a Location the server sent: where it pointed, and why not followed
+        assert info.value.location == given
+        assert str(info.value).startswith(f"HTTP 302: a redirect to {given!r}, not followed (")
+
+
+async def test_a_redirect_carrying_the_key_shows_it_redacted() -> None:
+    """A ``Location`` the error now carries (and shows) is redacted as any server text is."""
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": f"https://elsewhere/?k={KEY}"})
+
+    async with _serve(answer) as url, SimCardsClient(KEY, url, retry=INSTANT) as client:
+        with pytest.raises(APIStatusError) as info:
+            await client.get_sim_card(CARD_ID)
+    assert info.value.location == "https://elsewhere/?k=<redacted>"
+    assert KEY not in str(info.value)
+    assert KEY.encode() not in pickle.dumps(info.value)
 
 
 async def test_too_many_redirects_end_with_a_status_error() -> None:
@@ -372,6 +391,8 @@ async def test_too_many_redirects_end_with_a_status_error() -> None:
             await client.get_sim_card(CARD_ID)
     assert info.value.status == 307
     assert len(hits) == MAX_REDIRECTS + 1
+    assert info.value.location == f"/v2/hop{len(hits)}"
+    assert "a few in a row at most" in str(info.value)
 
 
 @pytest.mark.parametrize("kind", ["cards", "raw"])
