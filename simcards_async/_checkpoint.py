@@ -41,7 +41,7 @@ import msgspec
 
 from ._errors import InvalidParameterError, named_after
 from ._paths import check_creatable, check_file_path, check_regular
-from ._query import ListQuery
+from ._query import ListQuery, described
 
 __all__ = [
     "Checkpoint",
@@ -127,7 +127,8 @@ def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoin
     if point.fingerprint != fingerprint(query):
         raise InvalidParameterError(
             "resume_from",
-            f"a checkpoint of this same query; it was made for {point.path} {point.params}",
+            f"a checkpoint of this same query; it was made for "
+            f"{described(point.path, point.params)}, not {described(query.path, query.params)}",
             path,
         )
     if point.next_page < 1 and not point.complete:

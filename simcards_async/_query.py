@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -31,6 +31,7 @@ __all__ = [
     "ListQuery",
     "Ordering",
     "Predicate",
+    "described",
     "sim_card_action_path",
     "sim_card_actions_query",
     "sim_card_path",
@@ -190,6 +191,30 @@ class ListQuery:
         encoded = urlencode(pairs)
         head = urlencode([*self.filters, ("page[number]", marker)])
         return f"{self.path}?{head[:-1]}", encoded[len(head) :]
+
+
+def described(path: str, params: Mapping[str, str]) -> str:
+    """A listing's wire parameters as the call that makes them: ``sim_cards(page_size=10)``.
+
+    For messages (a checkpoint made for another query): the caller's words, not the
+    wire's (``{'page[size]': '10'}``).
+    """
+    words = []
+    for name, value in params.items():
+        keyword = _KEYWORDS.get(name) or name.removeprefix("filter[").removesuffix("]")
+        shown: object = value
+        if name == "page[size]" and value.isdigit():
+            shown = int(value)
+        elif name == "include_sim_card_group":
+            shown = value == "true"
+        elif "," in value and keyword in ("status", "tags"):
+            shown = value.split(",")
+        words.append(f"{keyword}={shown!r}")
+    return f"{path.strip('/')}({', '.join(words)})"
+
+
+#: Wire parameters whose keyword is not the name inside ``filter[...]``.
+_KEYWORDS = {"page[size]": "page_size"}
 
 
 # --- argument checks --------------------------------------------------------------

@@ -156,16 +156,26 @@ async def test_a_checkpoint_of_another_query_is_refused(
         async for _ in stream:
             break
     before = len(server.requests)
-    for other in (
-        {"status": "disabled", "page_size": 50},
-        {"status": "enabled", "page_size": 100},
-        {"page_size": 50},
+    made = "it was made for sim_cards(status='enabled', page_size=50), not "
+    for other, this in (
+        ({"status": "disabled", "page_size": 50}, "sim_cards(status='disabled', page_size=50)"),
+        ({"status": "enabled", "page_size": 100}, "sim_cards(status='enabled', page_size=100)"),
+        ({"page_size": 50}, "sim_cards(page_size=50)"),
+        (
+            {"status": ["standby", "enabled"], "tags": ["a"], "include_sim_card_group": True},
+            (
+                "sim_cards(status=['standby', 'enabled'], tags='a', "
+                "include_sim_card_group=True, page_size=250)"
+            ),
+        ),
     ):
         with pytest.raises(sc.InvalidParameterError, match="resume_from") as info:
             client.sim_cards(resume_from=path, **other)
-        assert "same query" in str(info.value)
-    with pytest.raises(sc.InvalidParameterError, match="resume_from"):
+        # In the caller's words, not the wire's ({'filter[status]': 'enabled', ...}).
+        assert f"a checkpoint of this same query; {made}{this}" in str(info.value)
+    with pytest.raises(sc.InvalidParameterError, match="resume_from") as info:
         client.sim_card_actions(page_size=50, resume_from=path)
+    assert f"{made}sim_card_actions(page_size=50)" in str(info.value)
     assert len(server.requests) == before
 
 
