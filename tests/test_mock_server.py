@@ -24,6 +24,7 @@ from aiohttp import web
 from yarl import URL
 
 import simcards_async.testing as testing_pkg
+from simcards_async import SimCardsClient
 from simcards_async.testing import (
     Drift,
     FaultPlan,
@@ -35,7 +36,7 @@ from simcards_async.testing import (
     RequestRecord,
     serve,
 )
-from simcards_async.testing._server import close_runner
+from simcards_async.testing._server import close_runner, url_host
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -1348,3 +1349,22 @@ async def test_closing_a_server_closes_a_socket_with_an_answer_still_to_write() 
         assert transport.get_extra_info("socket").fileno() == -1
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize(
+    ("host", "shown"),
+    [
+        ("0.0.0.0", "127.0.0.1"),  # noqa: S104  (a name to turn into a URL, nothing bound)
+        ("", "127.0.0.1"),
+        ("::", "[::1]"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("::1", "[::1]"),
+        ("localhost", "localhost"),
+    ],
+)
+def test_a_wildcard_host_gives_a_loopback_url(host: str, shown: str) -> None:
+    """``simcards mock-server --host 0.0.0.0`` printed ``http://0.0.0.0:PORT/v2``, a base URL
+    every client refuses (plain http only to loopback): a wildcard's URL names loopback.
+    """
+    assert url_host(host) == shown
+    assert SimCardsClient("k", f"http://{shown}:8000/v2") is not None  # a URL it takes

@@ -66,6 +66,19 @@ from ._wire import (
     show,
 )
 
+#: Addresses that mean "every address", and the loopback one a URL names instead.
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104  (names)
+
+
+def url_host(host: str) -> str:
+    """The host of the base URL of a server listening on ``host``: a wildcard names loopback.
+
+    ``0.0.0.0`` (every address) is no address to send to, and a client refuses plain
+    ``http://`` to any address but loopback: the printed URL must be one it can use.
+    """
+    host = _WILDCARDS.get(host, host)
+    return f"[{host}]" if ":" in host else host
+
 
 class MockTelnyxServer:
     """A real HTTP server on 127.0.0.1 that answers like Telnyx's SIM card listing API.
@@ -176,8 +189,7 @@ class MockTelnyxServer:
         self._runner = runner
         self._closing.clear()
         port = runner.addresses[0][1]
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        self._url = f"http://{host}:{port}/v2"
+        self._url = f"http://{url_host(self._host)}:{port}/v2"
 
     async def close(self) -> None:
         """Stop serving; hung answers are cut short. Safe to call twice."""
