@@ -414,6 +414,8 @@ def check_base_url(base_url: object) -> str:
         ) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidParameterError("base_url", allowed, shown)
+    if parts.port == 0:  # no server listens there: every request failed as a connection error
+        raise InvalidParameterError("base_url", f"{allowed}, with a port from 1 to 65535", shown)
     if "@" in parts.netloc:
         raise InvalidParameterError(
             "base_url", f"{allowed}, with no user:password@ (the API key is the credential)", shown

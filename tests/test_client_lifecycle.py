@@ -307,6 +307,8 @@ def test_an_empty_or_unparsable_base_url_is_refused_saying_why(
         ("http://127.0.0.1:8080/v2\x00", "control characters"),
         ("http://127.0.0.1:8080/v\x1b[31m2", "control characters"),
         ("https://api.example.com/v 2", "spaces"),
+        ("https://api.example.com:0/v2", "a port from 1 to 65535"),  # no server listens there
+        ("http://127.0.0.1:0/v2", "a port from 1 to 65535"),
     ],
 )
 def test_a_base_url_with_credentials_a_query_or_a_fragment_is_refused(
