@@ -96,7 +96,7 @@ class SimCardsClient:
     ``retry`` is a ``RetryPolicy``; ``max_retries=n`` is short for
     ``retry=RetryPolicy(max_retries=n)`` (give one or the other).
     ``max_response_bytes`` caps every answer's size after decompression; by
-    default it is 1 MiB plus 16 KiB per record the request may return (5 MiB for
+    default it is 1 MiB plus 16 KiB per record the request may return (4.9 MiB for
     a 250-record page). A longer answer raises ``ResponseTooLargeError``.
     ``on_response`` is called with a ``ResponseEvent`` after each HTTP attempt, in
     the task that made it; what it raises propagates to the caller.

@@ -103,7 +103,7 @@ class Answer:
 def response_limit(page_size: int) -> int:
     """The most bytes a 2xx answer holding up to ``page_size`` records may have.
 
-    1 MiB plus 16 KiB a record: a 250-card page (about 400 KB) may be 5 MiB, ten
+    1 MiB plus 16 KiB a record: a 250-card page (about 400 KB) may be 4.9 MiB, ten
     times its real size, and a single item 1 MiB; any more is not the API's answer.
     """
     return _BASE_LIMIT + _PER_RECORD * max(1, page_size)
