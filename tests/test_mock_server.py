@@ -629,6 +629,20 @@ async def test_422_names_the_bad_parameter(
 
 
 @pytest.mark.anyio
+async def test_a_page_number_too_large_is_told_its_bound(
+    server: MockTelnyxServer, session: aiohttp.ClientSession
+) -> None:
+    """``page[number]=10**30`` was refused as "must be an integer >= 1", which it is: the
+    bound it breaks is said (18 digits at most).
+    """
+    status, _, body = await get(session, url(server, "/sim_cards", f"page[number]={10**30}"))
+    assert status == 422
+    assert body["errors"][0]["detail"] == (
+        f"page[number] must be an integer between 1 and {10**18 - 1}; got '{10**30}'."
+    )
+
+
+@pytest.mark.anyio
 async def test_422_lists_every_bad_parameter(
     server: MockTelnyxServer, session: aiohttp.ClientSession
 ) -> None:

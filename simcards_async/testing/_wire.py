@@ -40,6 +40,8 @@ ERROR_CODES: dict[int, tuple[str, str]] = {
     504: ("10007", "Gateway timeout"),
 }
 _INT_RE = re.compile(r"[0-9]{1,18}")
+#: The largest integer a parameter with no bound of its own takes (18 digits).
+_INT_HIGH = 10**18 - 1
 
 
 @dataclass(slots=True)
@@ -124,7 +126,8 @@ class Params:
             return default
         number = int(value) if _INT_RE.fullmatch(value) else None
         if number is None or number < low or (high is not None and number > high):
-            allowed = f"between {low} and {high}" if high is not None else f">= {low}"
+            high = high if high is not None else _INT_HIGH
+            allowed = f"between {low} and {high}"
             self._bad(name, f"{name} must be an integer {allowed}; got {show(value)}.")
             return default
         return number
