@@ -1736,7 +1736,7 @@ def check_output_path(
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), shown)
     try:  # the partial output is made there: make one now (what os.access cannot tell)
-        check_creatable(target.with_name(_partial_name(target, "probe")))
+        check_creatable(target.with_name(_partial_name(target, secrets.token_hex(4))))
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, shown) from exc
 
