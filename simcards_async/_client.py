@@ -21,7 +21,7 @@ from uuid import UUID
 import msgspec
 
 from ._checkpoint import Checkpointer
-from ._errors import APIError, InvalidParameterError
+from ._errors import APIError, InvalidParameterError, check_callback
 from ._http import AiohttpSend, ClientSession, Transport, new_session
 from ._models import (
     RECORD_TYPES,
@@ -144,10 +144,8 @@ class SimCardsClient:
         )
         if session is not None and not isinstance(session, ClientSession):
             raise InvalidParameterError("session", "an aiohttp.ClientSession or None", session)
-        if on_response is not None and not callable(on_response):
-            raise InvalidParameterError(
-                "on_response", "a callable taking a ResponseEvent, or None", on_response
-            )
+        if on_response is not None:
+            check_callback("on_response", on_response, "a function taking a ResponseEvent, or None")
         self._on_response = on_response
         self._session = session
         #: The event loop the client was opened in: its connections belong to it.

@@ -31,6 +31,7 @@ visible marker, and a whole message at ``MESSAGE_LIMIT``.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,7 @@ __all__ = [
     "ResponseTooLargeError",
     "TelnyxError",
     "UnprocessableEntityError",
+    "check_callback",
     "cut",
     "describe_errors",
     "exception_for_status",
@@ -117,6 +119,23 @@ class InvalidParameterError(TelnyxError, ValueError):
 
     def __reduce__(self) -> tuple[type[InvalidParameterError], tuple[str, str, object]]:
         return (type(self), (self.parameter, self.allowed, self.value))
+
+
+def check_callback(parameter: str, value: object, allowed: str) -> None:
+    """Refuse what is not a plain function: not callable, or an ``async def`` one.
+
+    Callbacks are called, not awaited: an ``async`` one returned a coroutine that was
+    dropped, its body never run (a "never awaited" warning the only trace).
+    """
+    call = getattr(value, "__call__", None)  # noqa: B004  (an async __call__ counts)
+    if (
+        not callable(value)
+        or inspect.iscoroutinefunction(value)
+        or (call is not None and inspect.iscoroutinefunction(call))
+    ):
+        raise InvalidParameterError(
+            parameter, f"{allowed} (a plain function: called, never awaited)", value
+        )
 
 
 class ExportError(TelnyxError, ValueError):

@@ -24,6 +24,7 @@ error texts pass ``Secrets``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -468,7 +469,14 @@ class Probe:
         if debug:
             _log_attempt(instruments.path_of(url), event)
         if hook is not None:
-            hook(event)
+            try:
+                hook(event)
+            except asyncio.CancelledError as exc:
+                # A plain function cannot be cancelled: raised by the hook itself, in a
+                # request's task it would cancel that request alone and leave the listing
+                # without its page.
+                msg = "the on_response hook raised CancelledError; raise another exception"
+                raise RuntimeError(msg) from exc
 
     def abandoned(self) -> None:
         """The attempt was cancelled before it ended: end its span, make no event."""

@@ -44,7 +44,7 @@ import anyio
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import InvalidParameterError
+from ._errors import check_callback
 from ._models import RawRecord
 from ._stats import Progress
 
@@ -87,6 +87,10 @@ def first_error(exc: BaseException) -> BaseException:
     while (inner := getattr(exc, "exceptions", None)) and isinstance(inner[0], BaseException):
         exc = inner[0]
     return exc
+
+
+#: What a producer's task lets through rather than hand to its consumer.
+_NOT_HANDED_OVER = (asyncio.CancelledError, KeyboardInterrupt, SystemExit)
 
 
 class Producer(Generic[M]):
@@ -134,8 +138,12 @@ class Producer(Generic[M]):
         with send:
             try:
                 await self._run(send)
-            except Exception as exc:  # noqa: BLE001  (handed to the consumer, raised there)
+            except BaseException as exc:  # handed to the consumer, raised there
                 error = first_error(exc)
+                if isinstance(error, _NOT_HANDED_OVER):
+                    raise  # a stop (this task cancelled), or the program's own end
+                # Not only an Exception: a hook's own BaseException (a test framework's
+                # outcome, GeneratorExit) left in this task looked like the listing's end.
                 if not isinstance(error, anyio.BrokenResourceError):  # the consumer went away
                     self.error = error
 
@@ -316,8 +324,7 @@ class Stream(abc.ABC, Generic[M, T]):
 
         What ``callback`` raises propagates to the consumer, as any error of its own.
         """
-        if not callable(callback):
-            raise InvalidParameterError("callback", "a callable taking a Progress", callback)
+        check_callback("callback", callback, "a function taking a Progress")
         self._progress_callbacks.append(callback)
 
     def _report(self) -> None:

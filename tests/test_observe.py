@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from simcards_async import (
     SimCardsClient,
     TelnyxError,
     UnprocessableEntityError,
+    merge,
 )
 from simcards_async._cli import ProgressBar, _logging_to
 from simcards_async._observe import Instruments, env_log_level
@@ -332,6 +333,94 @@ async def test_an_exception_of_the_hook_propagates_unchanged(on: str) -> None:
             await client.get_sim_card(server.current_sim_card_ids()[0])
         assert info.value is raised
         assert len(server.requests) == 2  # neither attempt was retried
+
+
+async def _all(items: AsyncIterable[Any]) -> list[Any]:
+    return [item async for item in items]
+
+
+class HookAbort(BaseException):
+    """A hook's own BaseException, not an Exception (pytest.fail() raises one)."""
+
+
+@pytest.mark.parametrize("where", ["stream", "merge", "ordered merge"])
+async def test_a_base_exception_of_the_hook_propagates_not_a_short_listing(where: str) -> None:
+    """A hook raising a BaseException that is no Exception ended the listing as if it were
+    complete: 20 cards of 1,000 and no error (the producer's task kept the exception).
+    It reaches the caller as it is, from a stream and from a merge.
+    """
+    raised = HookAbort("stop")
+    calls = 0
+
+    def hook(_event: ResponseEvent) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise raised
+
+    async with (
+        MockTelnyxServer(sim_cards=1000, actions=1) as server,
+        SimCardsClient(KEY, server.url, on_response=hook) as client,
+    ):
+        if where == "stream":
+            reading = client.sim_cards(page_size=10).collect()
+        else:
+            ordered = where == "ordered merge"
+            sort = "current_billing_period_consumed_data.amount" if ordered else None
+            streams = [
+                client.sim_cards(page_size=10, status=status, sort=sort)
+                for status in ("enabled", "disabled")
+            ]
+            union = merge(*streams, ordered=ordered)
+            reading = _all(union)
+        with pytest.raises(HookAbort) as info:
+            await reading
+        assert info.value is raised
+
+
+async def test_a_hook_raising_cancelled_error_is_a_clear_error() -> None:
+    """A hook raising ``CancelledError`` cancelled one request's task alone: the listing
+    lost its page and failed with a bare ``UnboundLocalError``. A plain function cannot be
+    cancelled, so it is the hook's own: ``RuntimeError`` saying so, the hook's as its cause.
+    """
+
+    def hook(_event: ResponseEvent) -> None:
+        raise asyncio.CancelledError
+
+    async with (
+        MockTelnyxServer(sim_cards=100, actions=1) as server,
+        SimCardsClient(KEY, server.url, on_response=hook) as client,
+    ):
+        with pytest.raises(RuntimeError, match="hook raised CancelledError") as info:
+            await client.sim_cards(page_size=10).collect()
+        assert isinstance(info.value.__cause__, asyncio.CancelledError)
+        with pytest.raises(RuntimeError, match="hook raised CancelledError"):
+            await client.get_sim_card(server.current_sim_card_ids()[0])
+
+
+async def _async_hook(_event: object) -> None:
+    """An async function: called, it makes a coroutine that nothing awaits."""
+
+
+class _AsyncCall:
+    async def __call__(self, _event: object) -> None:
+        """An object whose call is async: the same."""
+
+
+@pytest.mark.parametrize("callback", [_async_hook, _AsyncCall()], ids=["async def", "async call"])
+async def test_an_async_callback_is_refused(callback: Any) -> None:
+    """An ``async`` hook or progress callback was taken and never run (each call made a
+    coroutine nothing awaited): refused, naming the parameter, before anything is sent.
+    """
+    with pytest.raises(InvalidParameterError, match="never awaited") as info:
+        SimCardsClient(KEY, "http://127.0.0.1:9/v2", on_response=callback)
+    assert info.value.parameter == "on_response"
+    async with SimCardsClient(KEY, "http://127.0.0.1:9/v2") as client:
+        stream = client.sim_cards()
+        with pytest.raises(InvalidParameterError, match="never awaited") as info:
+            stream.on_progress(callback)
+        assert info.value.parameter == "callback"
+        await stream.aclose()
 
 
 def test_nothing_watches_costs_no_probe() -> None:
