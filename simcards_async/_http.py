@@ -38,7 +38,7 @@ from ._sansio import (
 )
 from ._throttle import AdaptiveLimiter
 
-__all__ = ["AiohttpSend", "ClientSession", "Send", "Transport", "new_session"]
+__all__ = ["SESSION_CLOSED", "AiohttpSend", "ClientSession", "Send", "Transport", "new_session"]
 
 T = TypeVar("T")
 
@@ -53,6 +53,12 @@ def new_session(max_concurrency: int) -> ClientSession:
     """A session with room for ``max_concurrency`` requests (and two spare connections)."""
     connector = aiohttp.TCPConnector(limit=max_concurrency + 2, ttl_dns_cache=300)
     return ClientSession(connector=connector)
+
+
+#: Why a request cannot be sent once the session given as ``session=`` is closed.
+SESSION_CLOSED = (
+    "the aiohttp session given to this client (session=) is closed: close it after the client"
+)
 
 
 class AiohttpSend:
@@ -103,6 +109,12 @@ class AiohttpSend:
         except aiohttp.ClientError as exc:
             msg = f"GET {url} failed: {type(exc).__name__}: {self._secrets.text(str(exc))}"
             raise APIConnectionError(msg, url=url) from exc
+        except RuntimeError as exc:
+            if not self._session.closed:
+                raise
+            # aiohttp's "Session is closed": a session given as session=, closed by its
+            # owner while the client still used it (the client's own closes with it).
+            raise RuntimeError(SESSION_CLOSED) from exc
         # Raised here, not in its except clause: a ClientResponseError's request_info holds
         # our headers, Authorization included, and ``from None`` still keeps it in
         # ``__context__`` (hidden from tracebacks, not from code that walks the chain).

@@ -345,6 +345,22 @@ async def test_session_passed_in_is_not_closed(server: MockTelnyxServer) -> None
             assert resp.status == 401  # still usable; no key on this request
 
 
+async def test_a_session_passed_in_and_closed_by_its_owner_says_so(
+    server: MockTelnyxServer,
+) -> None:
+    """A session the caller closed while the client still used it raised aiohttp's own
+    bare "Session is closed": the client's ``RuntimeError`` says which session and what to do.
+    """
+    session = aiohttp.ClientSession()
+    async with SimCardsClient(KEY, server.url, session=session) as client:
+        assert len(await client.sim_cards(limit=3).collect()) == 3
+        await session.close()
+        with pytest.raises(RuntimeError, match=r"session given to this client \(session=\)"):
+            await client.sim_cards().collect()
+        with pytest.raises(RuntimeError, match="close it after the client"):
+            await client.get_sim_card(UNKNOWN_ID)
+
+
 async def test_session_made_by_the_client_is_closed(server: MockTelnyxServer) -> None:
     """The session the client made is closed with it."""
     client = SimCardsClient(KEY, server.url)
