@@ -177,6 +177,9 @@ class SimCardsClient:
         """Stop every stream still running and close the session (if the client made it)."""
         if self._state is _State.CLOSED:
             return
+        # In another loop than the one it ran in, its tasks and connections cannot be
+        # closed from here: say so (marked closed, it stopped warning it was never closed).
+        self._check_loop()
         self._state = _State.CLOSED
         tasks = list(self._tasks)
         for task in tasks:
