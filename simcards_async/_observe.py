@@ -302,7 +302,8 @@ class Instruments:
     ) -> Iterator[None]:
         """One listing: its INFO start and end lines, and its span (current while it runs).
 
-        ``items`` tells how many items it has handed over so far.
+        ``items`` tells how many items it has handed over so far; a listing stopped (a
+        ``break``, the client closed) counts those its consumer took (``stats``).
         """
         tracer = self.tracer
         log = _LISTING.isEnabledFor(_INFO)
@@ -311,6 +312,7 @@ class Instruments:
             return
         started = time.perf_counter()
         pages, retries, items_before = stats.pages_fetched, stats.retries, items()
+        yielded_before = stats.items_yielded
         if log:
             _LISTING.info("listing %s started (page size %d)", path, page_size)
         span_cm: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
@@ -333,9 +335,12 @@ class Instruments:
                 outcome = "stopped"  # the consumer went away, or the task was cancelled
                 raise
             finally:
+                # Stopped, the consumer took fewer than were handed over (read ahead).
+                handed = items() - items_before
+                taken = stats.items_yielded - yielded_before
                 counts = {
                     "pages": stats.pages_fetched - pages,
-                    "items": items() - items_before,
+                    "items": min(handed, taken) if outcome == "stopped" else handed,
                     "retries": stats.retries - retries,
                 }
                 if span is not None:

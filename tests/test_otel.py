@@ -91,6 +91,30 @@ async def test_a_listing_is_one_span_and_each_attempt_a_client_span_under_it() -
     assert failed == {None, "503", "simcards_async.APIConnectionError"}
 
 
+async def test_a_stopped_listing_counts_the_items_its_reader_took(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After a ``break`` at the first card, the span's ``simcards.items`` and the INFO line
+    said 100 (the items handed over, read ahead): they say 1, as ``stats.items_yielded``.
+    """
+    with recording() as spans, caplog.at_level("INFO", logger="simcards_async"):
+        assert spans is not None
+        async with (
+            MockTelnyxServer(sim_cards=3000, actions=1) as server,
+            SimCardsClient(KEY, server.url) as client,
+        ):
+            stream = client.sim_cards(page_size=100)
+            async with stream:
+                async for _ in stream:
+                    break
+            assert stream.stats.items_yielded == 1
+        listings, _ = _split(list(spans.all()))
+    (listing,) = listings
+    assert dict(listing.attributes or {})["simcards.items"] == 1
+    (ended,) = [r.getMessage() for r in caplog.records if "listing /sim_cards stopped" in r.message]
+    assert ", 1 items, " in ended
+
+
 async def test_a_failed_listing_span_says_why() -> None:
     """A listing that raises ends its span with an error status and ``error.type``."""
     retry = RetryPolicy(max_retries=1, base=0, cap=0)
