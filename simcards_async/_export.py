@@ -73,6 +73,7 @@ import os
 import re
 import secrets
 import stat
+import sys
 import threading
 import time
 import typing
@@ -94,6 +95,9 @@ from ._merge import Tagged
 from ._models import RECORD_TYPES, Page, RawRecord, SimCard, SimCardAction, SimCardGroup
 from ._paths import check_creatable, check_file_path, check_regular, final_path
 from ._stream import Stream
+
+if sys.platform != "win32":  # Windows has no advisory locks of this kind
+    import fcntl
 
 __all__ = [
     "ALLOWED_SUFFIXES",
@@ -892,6 +896,14 @@ def _resumed_file(
             "it is gone, so delete the checkpoint to start over",
             str(target),
         ) from exc
+    if not _locked(file):
+        file.close()
+        raise InvalidParameterError(
+            "resume_from",
+            f"a checkpoint no other export is using; another process is writing its partial "
+            f"output {temp.name} now (the same command run twice?): let that one end",
+            resume.checkpoint,
+        )
     found = os.fstat(file.fileno()).st_size
     if found < resume.size:
         # Bytes the checkpoint counted never reached the disk (a power cut: the
@@ -935,7 +947,27 @@ def _new_file(final: Path, asked: Path) -> tuple[Path, IO[bytes]]:
         exc.filename = str(asked)  # the file asked for, not the temporary name
         raise
     _keep_mode(final, fd)
-    return temp, open(fd, "wb")  # noqa: PTH123  (closed by commit/discard)
+    file = open(fd, "wb")  # noqa: PTH123, SIM115  (closed by commit/discard)
+    _locked(file)  # a new name: no other process has it
+    return temp, file
+
+
+def _locked(file: IO[bytes]) -> bool:
+    """Lock ``file`` for this process alone (an advisory lock, POSIX), or say it is taken.
+
+    Held until the file is closed: a second process resuming the same checkpoint (the
+    same command run twice) would otherwise cut and write the partial output the first
+    is still writing, and each rename a mix of the two.
+    """
+    if sys.platform == "win32":  # no such lock
+        return True
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without locks: go on as before
+        return True
+    return True
 
 
 def _keep_mode(path: Path, fd: int) -> None:
@@ -1434,6 +1466,8 @@ class _Partial:
     items: int
     #: The bytes the output ends in at ``size``.
     tail: bytes
+    #: The checkpoint resumed (for messages).
+    checkpoint: object = None
 
 
 def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat) -> _Partial | None:
@@ -1493,6 +1527,7 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
         size=kept.size,
         items=stream.resumed_items,
         tail=bytes.fromhex(kept.tail),
+        checkpoint=stream.resumed_from,
     )
 
 
@@ -1502,13 +1537,14 @@ def _check_left_unfinished(
     """Refuse a checkpoint that says its export finished, unless its output was left unfinished.
 
     Its output was written in full, and may have been used or moved since: no partial
-    output is left to continue, and none is written over. With its partial output there
-    and no target, a process was killed between the last save and the rename: the resume
-    reads nothing more, and closes that output and puts it in place.
+    output is left to continue, and none is written over. With its partial output still
+    there (no target, or the file an earlier export wrote), a process was killed between
+    the last save and the rename: the resume reads nothing more, and closes that output
+    and puts it in place.
     """
+    if partial.exists():
+        return  # the rename, which removes that name, never happened: whatever the target
     there = os.path.lexists(target)
-    if not there and partial.exists():
-        return
     done = f"{stream.resumed_items:,} records written to {os.fspath(target)!r}"
     if not there:
         done += " but not there now (moved or deleted since)"

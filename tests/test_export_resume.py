@@ -392,15 +392,17 @@ async def test_an_export_whose_checkpoint_says_it_finished_is_refused_not_emptie
     assert moved.read_bytes() == written
 
 
+@pytest.mark.parametrize("older", [False, True], ids=["no-target", "older-target"])
 @pytest.mark.parametrize("name", ["cards.jsonl", "cards.json", "cards.csv", "cards.jsonl.gz"])
 async def test_a_finished_export_killed_before_its_rename_is_put_in_place_on_resume(
-    tmp_path: Path, name: str
+    tmp_path: Path, name: str, *, older: bool
 ) -> None:
     """A process killed between the last save (which says the export finished) and the
-    rename of its output left that checkpoint, no target and the partial output beside it:
-    the resume was refused as finished, "written to" a file that was never there. Now the
-    resume reads nothing more, closes the partial output and puts it in place: the very
-    bytes of the export that was not killed.
+    rename of its output left that checkpoint, the partial output beside it, and no target
+    or the file an earlier export wrote: the resume was refused as finished, "written to" a
+    file that was never there (or was the old one). Now the resume reads nothing more,
+    closes the partial output and puts it in place: the very bytes of the export that was
+    not killed.
     """
     target, point = tmp_path / name, tmp_path / "scan.json"
     async with (
@@ -413,6 +415,8 @@ async def test_a_finished_export_killed_before_its_rename_is_put_in_place_on_res
         # save left it (the writer's close, a JSON array's "]", had not come yet, or had).
         partial = msgspec.json.decode(point.read_bytes())["extra"]["export"]["partial"]
         target.rename(tmp_path / partial)
+        if older:
+            target.write_bytes(b"an earlier export\n")
         before = len(server.requests)
         stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
         await sc.export(stream, target)
@@ -420,6 +424,38 @@ async def test_a_finished_export_killed_before_its_rename_is_put_in_place_on_res
     assert target.read_bytes() == written
     assert first.items == 600
     assert sorted(p.name for p in tmp_path.iterdir()) == left  # no partial output left
+
+
+async def test_a_checkpoint_another_export_is_writing_is_refused(tmp_path: Path) -> None:
+    """The same command run twice: the second resumed the first's checkpoint and cut and
+    wrote the partial output the first was still writing (a file of mixed lines and
+    repeated records, renamed by whichever ended last, exit 0). The partial output is
+    locked while an export writes it: a second is refused, naming the checkpoint, and the
+    file is left as it was; once it is free, the resume goes on as usual.
+    """
+    fcntl = pytest.importorskip("fcntl")
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4) as server,
+        sc.SimCardsClient(KEY, server.url) as client,
+    ):
+        whole = await sc.export(client.sim_cards(page_size=100), tmp_path / "whole.jsonl")
+    async with stopped_after_three_pages(target, point) as (server, client):
+        partial = tmp_path / msgspec.json.decode(point.read_bytes())["extra"]["export"]["partial"]
+        written = partial.read_bytes()
+        before = len(server.requests)
+        with partial.open("r+b") as held:  # as the first export, still writing, holds it
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+            with pytest.raises(sc.InvalidParameterError, match="another process is writing") as no:
+                await sc.export(stream, target)
+            assert no.value.parameter == "resume_from"
+            assert partial.read_bytes() == written
+            assert len(server.requests) == before, "nothing is sent"
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        result = await sc.export(stream, target)
+    assert result.items == whole.items == 600
+    assert target.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
 
 
 async def test_cli_export_stopped_by_its_limit_removes_its_checkpoint(tmp_path: Path) -> None:
