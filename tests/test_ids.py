@@ -296,23 +296,28 @@ def test_close_is_idempotent_and_closes_every_file() -> None:
     assert all(f.closed for f in files)
 
 
+def filled(ids: list[str]) -> tuple[DeliveredIds, float]:
+    """A set given ``ids`` in pages of 256 (all new), and what it holds in memory an id."""
+    tracemalloc.start()
+    try:
+        known = DeliveredIds(len(ids))
+        for at in range(0, len(ids), 256):
+            assert known.add_if_all_new(ids[at : at + 256])
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return known, held / len(ids)
+
+
 def test_memory_is_about_a_byte_an_id_once_written_out() -> None:
     """Past UNFOLDED and a multiple of STAGE ids, the records are in the file: what the
     set holds in memory (traced) is its filter, under 2 bytes an id (masks included).
     """
     count = 2 * max(UNFOLDED, STAGE)
-    ids = uuids(1, count)
-    tracemalloc.start()
-    try:
-        known = DeliveredIds(count)
-        for at in range(0, count, 256):
-            known.add_if_all_new(ids[at : at + 256])
-        held, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    known, per_id = filled(uuids(1, count))
     assert len(known) == count
     assert known.spilled
-    assert held / count < 2
+    assert per_id < 2
     (g,) = known._generations
     # The filter: 8 bits an id, in words of 30 used bits of 32: under 1.1 bytes an id.
     assert len(g.words) * g.words.itemsize <= 1.1 * count
@@ -328,17 +333,10 @@ def test_long_ids_that_are_not_uuids_cost_what_uuids_cost_once_written_out() -> 
     """
     count = 2 * max(UNFOLDED, STAGE)
     ids = [f"card-{n:095}" for n in range(count)]
-    tracemalloc.start()
-    try:
-        known = DeliveredIds(count)
-        for at in range(0, count, 256):
-            assert known.add_if_all_new(ids[at : at + 256])
-        held, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    known, per_id = filled(ids)
     assert len(known) == count
     assert known.spilled
-    assert held / count < 2
+    assert per_id < 2
     assert all(i in known for i in ids[::1001])
     assert f"card-{count:095}" not in known
     assert not known.add_if_all_new([f"card-{count:095}", ids[7]])
