@@ -887,6 +887,13 @@ def _resumed_file(
     is where one of the export's writes ended, not a number edited to another.
     """
     temp = final.with_name(resume.partial)
+    # A directory (or a FIFO) there: refused as such, not an OSError after the resume hint.
+    check_regular(
+        "target",
+        temp,
+        f"a path whose partial output {temp.name}, which the checkpoint continues, is",
+        advice="delete the checkpoint to start over",
+    )
     try:
         file = open(temp, "r+b")  # noqa: PTH123, SIM115  (closed by commit/discard)
     except FileNotFoundError as exc:

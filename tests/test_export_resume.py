@@ -426,6 +426,27 @@ async def test_a_finished_export_killed_before_its_rename_is_put_in_place_on_res
     assert sorted(p.name for p in tmp_path.iterdir()) == left  # no partial output left
 
 
+async def test_a_partial_output_replaced_by_a_directory_is_refused_saying_so(
+    tmp_path: Path,
+) -> None:
+    """A directory where the partial output was failed with an ``OSError`` once the resume
+    had begun (the CLI: exit 1 and a resume hint that could never work): refused as what it
+    is, naming the target, nothing sent.
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with stopped_after_three_pages(target, point) as (server, client):
+        partial = tmp_path / msgspec.json.decode(point.read_bytes())["extra"]["export"]["partial"]
+        partial.unlink()
+        partial.mkdir()
+        before = len(server.requests)
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        with pytest.raises(sc.InvalidParameterError, match="not a directory") as caught:
+            await sc.export(stream, target)
+        assert caught.value.parameter == "target"
+        assert "delete the checkpoint to start over" in str(caught.value)
+        assert len(server.requests) == before, "nothing is sent"
+
+
 async def test_a_checkpoint_another_export_is_writing_is_refused(tmp_path: Path) -> None:
     """The same command run twice: the second resumed the first's checkpoint and cut and
     wrote the partial output the first was still writing (a file of mixed lines and
