@@ -944,7 +944,7 @@ def _resumed_file(
 
 def _new_file(final: Path, asked: Path) -> tuple[Path, IO[bytes]]:
     """A new temporary file beside ``final``, to replace it once complete."""
-    temp = final.with_name(_partial_name(final, secrets.token_hex(_TOKEN_CHARS // 2)))
+    temp = _new_partial(final)
     # 0o666 lets the umask decide a new file's mode; a file replaced keeps its own
     # (an export of ICCIDs written over a 0o600 file must not become world-readable).
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -1590,6 +1590,11 @@ def _partial_name(final: Path, token: str) -> str:
     return f".{final.name}.{token}.partial"
 
 
+def _new_partial(final: Path) -> Path:
+    """A partial output's path beside ``final``, with a new random token."""
+    return final.with_name(_partial_name(final, secrets.token_hex(_TOKEN_CHARS // 2)))
+
+
 def _is_partial_name(name: str, final: Path) -> bool:
     """Whether ``name`` is one ``_partial_name`` gives beside ``final`` (whatever its token)."""
     token = name.removeprefix(f".{final.name}.").removesuffix(".partial")
@@ -1776,11 +1781,9 @@ def check_output_path(
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), shown)
     if not parent.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), shown)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), shown)
-    try:  # the partial output is made there: make one now (what os.access cannot tell)
-        check_creatable(target.with_name(_partial_name(target, secrets.token_hex(4))))
-    except OSError as exc:
+    try:  # the partial output is made there: make one now (os.access cannot tell)
+        check_creatable(_new_partial(target))
+    except OSError as exc:  # PermissionError for a directory we may not write into
         raise OSError(exc.errno, exc.strerror, shown) from exc
 
 

@@ -66,8 +66,7 @@ def check_regular(parameter: str, path: Path, what: str, *, advice: str = "") ->
         return
     kind = next((name for test, name in _NOT_REGULAR if test(mode)), "a device")
     reason = f"{what} a regular file, not {kind}"
-    leads = os.path.realpath(path)
-    if path.is_symlink() and os.path.exists(leads):  # noqa: PTH110
+    if path.is_symlink() and os.path.exists(leads := os.path.realpath(path)):  # noqa: PTH110
         reason += f" (it leads to {leads!r})"
     reason += f"; {advice}" if advice else ""
     raise InvalidParameterError(parameter, reason, str(path))
