@@ -40,7 +40,7 @@ import anyio.to_thread
 import msgspec
 
 from ._errors import InvalidParameterError, named_after
-from ._paths import check_creatable, check_file_path, check_regular
+from ._paths import check_creatable, check_file_path, check_regular, final_path
 from ._query import ListQuery, described
 
 __all__ = [
@@ -244,11 +244,12 @@ def _check_writable_path(path: str | os.PathLike[str]) -> None:
     try:
         check_regular("checkpoint", target, "a path to")  # a directory, a FIFO, ...
         check_regular("checkpoint", ids_path(target), "a path whose ids file beside it is")
-        if not target.parent.is_dir():
+        written = final_path(target)  # a link's file: a save replaces it, not the link
+        if not written.parent.is_dir():
             raise InvalidParameterError(
                 "checkpoint", "a file path in an existing directory", str(path)
             )
-        check_creatable(_temp_beside(target))  # its directory must take a save's file
+        check_creatable(_temp_beside(written))  # its directory must take a save's file
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise InvalidParameterError(
@@ -284,6 +285,9 @@ class Checkpointer:
         if path is not None:
             _check_writable_path(path)
         self.path = path
+        #: The file a save replaces: ``path``, or the file it leads to if it is a symbolic
+        #: link (a rename over the link would put a file in its place).
+        self._file = None if path is None else final_path(path)
         #: The checkpoint this scan was asked to continue, if any.
         self.resume_from = resume_from
         self.keep = keep
@@ -479,7 +483,8 @@ class Checkpointer:
         point = sealed(msgspec.structs.replace(point, ids_size=size))
         # A name of its own for each save: a save's thread that a native asyncio
         # cancellation left writing must not share its file with the stop's save.
-        temp = _temp_beside(Path(self.path))
+        assert self._file is not None  # noqa: S101  (set with path)
+        temp = _temp_beside(self._file)
         self._encoded += 1
         return _Files(point, msgspec.json.encode(point), appended, temp, self._encoded)
 
@@ -527,7 +532,8 @@ class Checkpointer:
                     )
                 data = copied + data
             self._append_ids(ids_file, data)
-        _replace(self.path, files.temp, files.body)
+        assert self._file is not None  # noqa: S101  (set with path)
+        _replace(self._file, files.temp, files.body)
         if files.point.complete:
             # After the rename: a complete save that fails leaves the checkpoint before it
             # whole, its ids file included.
@@ -560,7 +566,8 @@ class Checkpointer:
             before = last.page_ids if last.next_page == page else ()
             point = msgspec.structs.replace(last, next_page=page, page_ids=before + ids)
             self._encoded += 1  # a save still under way (its thread left behind) is older
-            save_checkpoint(self.path, point)
+            assert self._file is not None  # noqa: S101  (set with path)
+            save_checkpoint(self._file, point)
             self._last = point
 
     def close(self) -> None:
@@ -578,7 +585,8 @@ class Checkpointer:
         if self.path is None:
             return
         if self._done and not self.keep:
-            Path(self.path).unlink(missing_ok=True)
+            assert self._file is not None  # noqa: S101  (set with path)
+            self._file.unlink(missing_ok=True)  # a link to it stays, as the user made it
             ids_path(self.path).unlink(missing_ok=True)  # kept by a save at the limit
             self._written = False
             self.resumed = None

@@ -1066,6 +1066,36 @@ async def test_a_save_a_native_cancellation_leaves_running(
 # --- a checkpoint path that is not a regular file --------------------------------------
 
 
+async def test_a_checkpoint_that_is_a_link_is_saved_where_it_leads(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """A save renamed its new file over the link itself: the link was gone (a plain file in its
+    place) and the file it led to, in another directory, never written. Saves, resume and the
+    removal at the end now go through the link, which stays a link.
+    """
+    full = [c.id for c in await client.sim_cards(page_size=100).collect()]
+    (tmp_path / "kept").mkdir()
+    target = tmp_path / "kept" / "scan.json"
+    path = tmp_path / "scan.json"
+    path.symlink_to(target)
+    first: list[str] = []
+    async with client.sim_cards(page_size=100, checkpoint=path) as stream:
+        async for card in stream:
+            first.append(card.id)
+            if len(first) == 450:
+                break
+    assert path.is_symlink(), "the link is still a link"
+    assert json.loads(target.read_text())["items_done"] == 400
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["scan.json"], "no temp left"
+    async with client.sim_cards(
+        page_size=100, checkpoint=path, resume_from=path, keep_checkpoint=False
+    ) as stream:
+        rest = [card.id async for card in stream]
+    assert first + rest == full
+    assert path.is_symlink()
+    assert not target.exists(), "removed once complete: the file, not the link"
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 @pytest.mark.parametrize(
     ("fifo", "parameter"),
