@@ -67,6 +67,7 @@ import datetime as dt
 import decimal
 import errno
 import functools
+import hashlib
 import io
 import operator
 import os
@@ -817,6 +818,8 @@ class _Output:
             self.final = final_path(target)
             if resume is not None:
                 self.temp, self.file, self.tail = _resumed_file(self.final, resume, target)
+            elif checkpoint is not None and not Path(checkpoint).exists():
+                self.temp, self.file = _checkpoints_file(self.final, checkpoint)
             else:
                 self.temp, self.file = _new_file(self.final, self.path)
         else:
@@ -956,6 +959,35 @@ def _new_file(final: Path, asked: Path) -> tuple[Path, IO[bytes]]:
     _keep_mode(final, fd)
     file = open(fd, "wb")  # noqa: PTH123, SIM115  (closed by commit/discard)
     _locked(file)  # a new name: no other process has it
+    return temp, file
+
+
+def _checkpoints_file(final: Path, checkpoint: str | os.PathLike[str]) -> tuple[Path, IO[bytes]]:
+    """A fresh checkpointed export's partial output, named after its checkpoint, and emptied.
+
+    A run killed before its first save left its partial output, which no checkpoint names;
+    under a random name it stayed for good. Under the checkpoint's, the same command run
+    again (no checkpoint yet, so a fresh export) finds it and writes over it, unless
+    another process is writing it now (the same command run twice at once): refused.
+    """
+    temp = final.with_name(_partial_name(final, _checkpoint_token(checkpoint)))
+    check_regular("checkpoint", temp, f"a checkpoint whose partial output {temp.name} is")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        exc.filename = str(final)  # the file asked for, not the temporary name
+        raise
+    file = open(fd, "wb")  # noqa: PTH123, SIM115  (closed by commit/discard)
+    if not _locked(file):
+        file.close()
+        raise InvalidParameterError(
+            "checkpoint",
+            f"a checkpoint no other export is using; another process is writing its partial "
+            f"output {temp.name} now (the same command run twice?): let that one end",
+            os.fspath(checkpoint),
+        )
+    os.ftruncate(fd, 0)  # what a killed run left
+    _keep_mode(final, fd)
     return temp, file
 
 
@@ -1588,6 +1620,15 @@ def _absolute(path: str | os.PathLike[str]) -> str:
 def _partial_name(final: Path, token: str) -> str:
     """The name of an export's partial output beside ``final``: ``.NAME.TOKEN.partial``."""
     return f".{final.name}.{token}.partial"
+
+
+def _checkpoint_token(checkpoint: str | os.PathLike[str]) -> str:
+    """A partial output's token for ``checkpoint``: the same for the same file.
+
+    Whatever the directory it is named from, or the links that lead to it.
+    """
+    name = os.fsencode(final_path(checkpoint))
+    return hashlib.blake2b(name, digest_size=_TOKEN_CHARS // 2).hexdigest()
 
 
 def _new_partial(final: Path) -> Path:

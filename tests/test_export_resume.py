@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
-from cli_runs import run
+from cli_runs import AS_MAIN, child_env, run
+from polling import eventually
 
 import simcards_async as sc
 from simcards_async._checkpoint import Checkpointer, ids_path
@@ -477,6 +479,64 @@ async def test_a_checkpoint_another_export_is_writing_is_refused(tmp_path: Path)
         result = await sc.export(stream, target)
     assert result.items == whole.items == 600
     assert target.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
+
+
+async def test_an_export_killed_before_its_first_save_leaves_no_partial_output_behind(
+    tmp_path: Path,
+) -> None:
+    """A checkpointed export killed (SIGKILL) before its first save left its partial output,
+    which no checkpoint names, under a random name: the same command run again started afresh
+    beside it, and it stayed for good. The partial output is named after its checkpoint: the
+    run again writes over it, and nothing is left behind.
+    """
+    async with MockTelnyxServer(sim_cards=600, seed=4) as clean:
+        whole = tmp_path / "whole" / "cards.jsonl"
+        whole.parent.mkdir()
+        assert await run("export", "sim-cards", "--api-key", KEY, "--base-url", clean.url,
+                         "-q", "-o", str(whole)) == 0  # fmt: skip
+    work = tmp_path / "work"
+    work.mkdir()
+    # Page 1 is answered a minute late: the child has made its partial output and saved
+    # nothing when it is killed.
+    async with MockTelnyxServer(sim_cards=600, seed=4, faults=FaultPlan(script=["hang"])) as server:
+        command = [
+            *["export", "sim-cards", "--api-key", KEY, "--base-url", server.url, "-q"],
+            *["--checkpoint", str(work / "ck.json"), "-o", str(work / "cards.jsonl")],
+        ]
+        child = await anyio.open_process([sys.executable, "-c", AS_MAIN, *command], env=child_env())
+        try:
+            await eventually(lambda: server.requests, what="the child asked for page 1")
+        finally:
+            child.kill()
+            await child.wait()
+        left = sorted(p.name for p in work.iterdir())
+        assert len(left) == 1, left
+        assert left[0].startswith(".cards.jsonl."), left  # the partial output, and no save
+        (work / left[0]).write_bytes(b'{"written": "before the kill"}\n')
+        assert await run(*command) == 0
+    assert sorted(p.name for p in work.iterdir()) == ["cards.jsonl"]
+    assert (work / "cards.jsonl").read_bytes() == whole.read_bytes()
+
+
+async def test_a_fresh_checkpointed_export_run_twice_at_once_is_refused(tmp_path: Path) -> None:
+    """Two fresh exports with one checkpoint, at once: each saved over the other's checkpoint.
+    The second is refused, naming the checkpoint, while the first writes its partial output.
+    """
+    pytest.importorskip("fcntl")
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4, faults=FaultPlan(script=["hang"])) as server,
+        sc.SimCardsClient(KEY, server.url) as client,
+        anyio.create_task_group() as tasks,
+    ):
+        tasks.start_soon(sc.export, client.sim_cards(page_size=100, checkpoint=point), target)
+        await eventually(lambda: server.requests, what="the first export asked for page 1")
+        with pytest.raises(sc.InvalidParameterError, match="another process is writing") as no:
+            await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+        assert no.value.parameter == "checkpoint"
+        assert len(server.requests) == 1, "the second sent nothing"
+        tasks.cancel_scope.cancel()
+    assert not target.exists()
 
 
 async def test_cli_export_stopped_by_its_limit_removes_its_checkpoint(tmp_path: Path) -> None:
