@@ -71,7 +71,7 @@ class AdaptiveLimiter:
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 self._release()  # woken and cancelled at once: hand the slot on
-            else:
+            elif waiter in self._waiters:  # _wake drops a cancelled waiter it comes to
                 self._waiters.remove(waiter)
             raise
 

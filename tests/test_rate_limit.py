@@ -12,6 +12,7 @@ let it through. Unit tests drive ``AdaptiveLimiter`` directly.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -352,6 +353,31 @@ async def test_slots_carry_the_round_they_belong_to() -> None:
         assert later == 1
     assert limiter.in_flight == 0
     assert limiter.decreases == 1
+
+
+async def test_a_holder_and_a_waiter_cancelled_together_raise_only_the_cancellation() -> None:
+    """The holder's release handed its slot to the first waiter still waiting, dropping the
+    cancelled one from the queue; the cancelled waiter then removed itself again: a bare
+    ``ValueError`` in place of its ``CancelledError`` (a deadline ended a listing with it).
+    """
+    limiter = AdaptiveLimiter(1)
+    hold = asyncio.Event()
+
+    async def user() -> None:
+        async with limiter.slot():
+            await hold.wait()
+
+    holder = asyncio.create_task(user())
+    await _until(lambda: limiter.in_flight == 1)
+    waiter = asyncio.create_task(user())
+    await _until(lambda: len(limiter._waiters) == 1)
+    holder.cancel()
+    waiter.cancel()  # in the same loop pass: the holder's release runs before the waiter
+    done = await asyncio.gather(holder, waiter, return_exceptions=True)
+    assert [type(outcome) for outcome in done] == [asyncio.CancelledError] * 2
+    assert (limiter.in_flight, len(limiter._waiters)) == (0, 0)
+    async with limiter.slot():  # and the slot is free for the next
+        assert limiter.in_flight == 1
 
 
 def test_healthy_grows_about_one_slot_per_round() -> None:
