@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import TypeVar
 from uuid import UUID
 
+import anyio
 import msgspec
 
 from ._checkpoint import Checkpointer
@@ -184,10 +185,13 @@ class SimCardsClient:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
-        if self._owns_session and self._session is not None:
-            await self._session.close()
+        # Shielded: closed in an anyio cancel scope that has fired (``move_on_after`` around
+        # ``async with client``), these waits would be cancelled too, the session left open.
+        with anyio.CancelScope(shield=True):
+            if tasks:
+                await asyncio.wait(tasks)
+            if self._owns_session and self._session is not None:
+                await self._session.close()
 
     def __del__(self) -> None:
         # getattr: a constructor that refused its arguments leaves no state behind.

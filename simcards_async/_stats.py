@@ -60,7 +60,9 @@ class StreamStats:
     #: ``meta.total_results`` and ``meta.total_pages`` of the first page read.
     total_results: int | None = None
     total_pages: int | None = None
-    #: The client's shared concurrency limit now, and seconds it has spent paused by 429s.
+    #: The client's shared concurrency limit, and the seconds of pause it has scheduled so far
+    #: (429s, answers with no requests remaining), as of this stream's latest page: the
+    #: client's total, pauses before this stream began included (all its streams pause).
     concurrency_limit: int = 0
     throttled_seconds: float = 0.0
     started_at: float = field(default_factory=time.monotonic)

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
+from polling import eventually
 from small_fleet import KEY, UNKNOWN_ID
 
 from simcards_async import (
@@ -20,7 +22,7 @@ from simcards_async import (
     InvalidParameterError,
     SimCardsClient,
 )
-from simcards_async.testing import MockTelnyxServer
+from simcards_async.testing import FaultPlan, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
 
@@ -370,3 +372,29 @@ async def test_session_made_by_the_client_is_closed(server: MockTelnyxServer) ->
         assert session is not None
         assert not session.closed
     assert session.closed
+
+
+async def test_a_client_closed_in_a_cancelled_scope_still_closes_its_session() -> None:
+    """Closed in an anyio cancel scope that had fired while a stream read (``move_on_after``
+    around ``async with client``), the client's own waits were cancelled in turn: its session
+    stayed open ("Unclosed client session"), and a second ``aclose()`` did nothing. The
+    closing is shielded now.
+    """
+    plan = FaultPlan(script=[None, "hang"])  # page 2 hangs: the stream is reading when cut
+    async with MockTelnyxServer(sim_cards=100, faults=plan) as server:
+        client = SimCardsClient(KEY, server.url, max_concurrency=1)
+
+        async def cut_once_page_2_was_asked_for(scope: anyio.CancelScope) -> None:
+            await eventually(lambda: len(server.requests) == 2, what="page 2 asked for")
+            scope.cancel()
+
+        async with anyio.create_task_group() as tasks:
+            with anyio.CancelScope() as scope:
+                tasks.start_soon(cut_once_page_2_was_asked_for, scope)
+                async with client:
+                    session = client._session
+                    assert session is not None
+                    async for _ in client.sim_cards(page_size=10):
+                        pass
+        assert scope.cancelled_caught
+        assert session.closed
