@@ -68,6 +68,7 @@ import decimal
 import errno
 import functools
 import hashlib
+import inspect
 import io
 import operator
 import os
@@ -825,7 +826,10 @@ class _Output:
         else:
             if not _is_binary_writer(target):
                 raise InvalidParameterError(
-                    "target", "a path, or a file opened for writing in binary mode", target
+                    "target",
+                    "a path, or a file opened for writing in binary mode (with plain write() "
+                    "and flush() methods: an async file's are never awaited)",
+                    target,
                 )
             self.path = self.temp = None
             self.file = target
@@ -1893,14 +1897,22 @@ def _check_kind(chunk: Sequence[object], cls: type[Item]) -> None:
 
 
 def _is_binary_writer(target: object) -> bool:
-    """A binary file that takes writes: not text, and not opened for reading only.
+    """A binary file that takes writes: not text, not async, and not opened for reading only.
+
+    ``write`` and ``flush`` are plain methods: an async file's (``anyio.open_file``,
+    aiofiles) return coroutines, which were dropped: an export "wrote" every record to a
+    file left empty.
 
     ``writable()`` is asked when the object has it (an open file does; a bare object with
     a ``write`` method is taken at its word): a file opened ``"rb"`` failed at the first
     write, after requests were sent.
     """
-    if isinstance(target, io.TextIOBase) or not callable(getattr(target, "write", None)):
+    if isinstance(target, io.TextIOBase):
         return False
+    for name in ("write", "flush"):  # each called, never awaited: an async file's are dropped
+        method = getattr(target, name, None)
+        if not callable(method) or inspect.iscoroutinefunction(method):
+            return False
     writable = getattr(target, "writable", None)
     try:
         return not callable(writable) or bool(writable())

@@ -543,6 +543,26 @@ async def test_a_file_not_open_for_writing_is_refused_before_any_request(
     assert server.requests == []
 
 
+async def test_an_async_file_is_refused_before_any_request(
+    tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
+) -> None:
+    """An async file (``anyio.open_file``, aiofiles) passed the checks, its ``write``'s
+    coroutines dropped: the export said every record was written to a file left empty. A
+    writer without ``flush`` failed with a bare ``AttributeError`` after requests were sent.
+    """
+
+    class NoFlush:
+        def write(self, data: bytes) -> int:
+            return len(data)
+
+    async with await anyio.open_file(tmp_path / "out.jsonl", "wb") as async_file:
+        for target in (async_file, NoFlush()):
+            with pytest.raises(InvalidParameterError, match="plain write") as caught:
+                await export(client.sim_cards(), target)  # type: ignore[arg-type]
+            assert caught.value.parameter == "target"
+    assert server.requests == []
+
+
 async def test_binary_file_target_is_written_and_left_open() -> None:
     """An open binary file gets the lines, is flushed, not closed, and has no path."""
     out = io.BytesIO()
