@@ -127,11 +127,11 @@ class SimCardsClient:
         if base_url is None:
             base_url = os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = check_base_url(base_url)
-        self.max_concurrency = _int_at_least("max_concurrency", max_concurrency)
+        self.max_concurrency = _int_at_least("max_concurrency", max_concurrency, 1, MAX_CONCURRENCY)
         self.read_ahead = (
             2 * self.max_concurrency
             if read_ahead is None
-            else _int_at_least("read_ahead", read_ahead)
+            else _int_at_least("read_ahead", read_ahead, 1, MAX_CONCURRENCY)
         )
         self.timeout = checked_seconds("timeout", timeout, zero=False)
         self.deadline = (
@@ -478,9 +478,16 @@ def _retry_policy(max_retries: object, retry: object) -> RetryPolicy:
     return retry
 
 
-def _int_at_least(name: str, value: object, low: int = 1) -> int:
+#: The largest ``max_concurrency`` and ``read_ahead``: far beyond any server's, and within
+#: what the limiter's arithmetic (floats) can hold (10**400 raised a bare OverflowError).
+MAX_CONCURRENCY = 1_000_000
+
+
+def _int_at_least(name: str, value: object, low: int = 1, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise InvalidParameterError(name, f"an integer >= {low}", value)
+    if high is not None and value > high:
+        raise InvalidParameterError(name, f"an integer from {low} to {high:,}", value)
     return value
 
 

@@ -405,6 +405,9 @@ def check_base_url(base_url: object) -> str:
         parts = urlsplit(base_url)
         parts.port  # noqa: B018  (raises ValueError for a port out of range)
         origin_of(base_url)
+        # As the resolver will: a host with an empty label (a..b) or one over 63 characters
+        # failed at the first request, with a bare UnicodeError (a ValueError).
+        (parts.hostname or "").encode("idna")
     except ValueError as exc:  # a port out of range, a bracket left open: say which
         detail = str(exc)
         if shown != base_url:  # the parser's words may quote the URL: mask them too

@@ -113,6 +113,10 @@ async def test_https_and_loopback_urls_are_accepted(url: str) -> None:
         ({"max_concurrency": True}, "max_concurrency"),
         ({"max_concurrency": 2.0}, "max_concurrency"),
         ({"read_ahead": 0}, "read_ahead"),
+        # Past what a float holds: a bare OverflowError when the client opened.
+        ({"max_concurrency": 10**400}, "max_concurrency"),
+        ({"max_concurrency": 1_000_001}, "max_concurrency"),
+        ({"read_ahead": 10**400}, "read_ahead"),
         ({"timeout": 0}, "timeout"),
         ({"timeout": -1.0}, "timeout"),
         ({"timeout": "30"}, "timeout"),
@@ -311,6 +315,10 @@ def test_an_empty_or_unparsable_base_url_is_refused_saying_why(
         ("https://api.example.com/v 2", "spaces"),
         ("https://api.example.com:0/v2", "a port from 1 to 65535"),  # no server listens there
         ("http://127.0.0.1:0/v2", "a port from 1 to 65535"),
+        # A bare UnicodeError from the resolver at the first request:
+        ("https://a..b/v2", "does not parse (encoding with 'idna' codec failed"),
+        ("https://user:secret@.example/v2", "does not parse (encoding with 'idna' codec failed"),
+        (f"https://{'x' * 64}.example.com/v2", "does not parse (encoding with 'idna' codec failed"),
     ],
 )
 def test_a_base_url_with_credentials_a_query_or_a_fragment_is_refused(
