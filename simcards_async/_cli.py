@@ -1080,8 +1080,9 @@ def _columns(out: TextIO | None) -> int:
     Not ``shutil.get_terminal_size()``, which asks stdout: records redirected to a file
     (``> cards.jsonl``, the usual way without ``-o``) left the bar at 80 columns.
     """
-    if os.environ.get("COLUMNS", "").isdigit() and int(os.environ["COLUMNS"]) > 0:
-        return int(os.environ["COLUMNS"])
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isascii() and columns.isdigit() and int(columns) > 0:  # not "²": int() refuses it
+        return int(columns)
     if out is not None:
         with contextlib.suppress(AttributeError, ValueError, OSError):  # not a terminal's
             return os.get_terminal_size(out.fileno()).columns

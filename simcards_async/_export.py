@@ -1448,15 +1448,7 @@ async def export(
     """
     started = time.monotonic()
     _check_items(items)
-    try:
-        fmt = resolve_format(format, target)
-    except InvalidParameterError:
-        if isinstance(target, (str, os.PathLike)):
-            # A directory has no suffix to speak of: say what it is (OSError), as documented.
-            check_output_path(target)
-        raise
-    if fmt == "parquet":
-        import_pyarrow()  # fail before anything is read or created
+    fmt = _checked_format(format, target)
     resolved = _resolve_kind(kind, items)
     stream = items if isinstance(items, Stream) else None
     checkpointing = stream is not None and stream.checkpointing
@@ -1492,6 +1484,22 @@ async def export(
     if resume is not None:
         count += resume.items
     return ExportResult(items=count, path=out.path, format=fmt, seconds=time.monotonic() - started)
+
+
+def _checked_format(format: object, target: object) -> ExportFormat:
+    """``resolve_format``, a path ``target`` checked first; Parquet's pyarrow imported."""
+    if isinstance(target, (str, os.PathLike)):
+        check_file_path("target", target)  # a path as text, naming a file
+    try:
+        fmt = resolve_format(format, target)
+    except InvalidParameterError:
+        if isinstance(target, (str, os.PathLike)):
+            # A directory has no suffix to speak of: say what it is (OSError), as documented.
+            check_output_path(target)
+        raise
+    if fmt == "parquet":
+        import_pyarrow()  # fail before anything is read or created
+    return fmt
 
 
 async def _close(stream: Stream[Any, Any]) -> None:

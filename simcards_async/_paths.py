@@ -33,6 +33,10 @@ def check_file_path(parameter: str, path: str | os.PathLike[str]) -> None:
     resolve to the directory ``.``).
     """
     text = os.fspath(path)
+    if not isinstance(text, str):  # bytes (os.scandir(b".")'s entries): a bare TypeError later
+        raise InvalidParameterError(
+            parameter, "a file path as text (str or os.PathLike[str])", path
+        )
     if not text:
         raise InvalidParameterError(
             parameter, "a file's path (a name at its end), not an empty one", text

@@ -362,6 +362,21 @@ def test_progress_line_format() -> None:
     assert len(narrow) <= 60
 
 
+@pytest.mark.parametrize("columns", ["\u00b2", "\u0663\u0660", "0", "wide"])
+def test_a_columns_value_that_is_no_width_is_ignored(
+    monkeypatch: pytest.MonkeyPatch, columns: str
+) -> None:
+    """``COLUMNS=\u00b2`` passed ``isdigit()`` and failed ``int()``: the bar's ``ValueError``,
+    raised in the progress callback, ended the export. A value that is no width is ignored.
+    """
+    monkeypatch.setenv("COLUMNS", columns)
+    terminal = FakeTerminal()
+    bar = ProgressBar(terminal, "SIM cards", enabled=True)
+    bar.update(Progress(1, 10, 250, 2500, 0, 0.0, 1.0))
+    bar.close()
+    assert "250/2,500" in terminal.getvalue()
+
+
 def test_progress_bar_redraws_at_most_ten_times_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
     """Updates closer together than a tenth of a second are not drawn."""
     # The bar's clock stands still, so a machine that stalls mid-loop cannot add a draw.

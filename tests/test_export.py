@@ -563,6 +563,28 @@ async def test_an_async_file_is_refused_before_any_request(
     assert server.requests == []
 
 
+async def test_a_path_of_bytes_is_refused_by_name_before_any_request(
+    tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
+) -> None:
+    """An ``os.PathLike`` whose path is bytes (``os.scandir(b".")``'s entries) passed the
+    checks, then failed with a bare ``TypeError``: refused naming its parameter.
+    """
+    (tmp_path / "named.json").write_bytes(b"")
+    with os.scandir(os.fsencode(tmp_path)) as entries:
+        entry = next(e for e in entries if e.name == b"named.json")
+    for parameter, call in (
+        ("checkpoint", lambda: client.sim_cards(checkpoint=entry)),  # type: ignore[arg-type]
+        ("resume_from", lambda: client.sim_cards(resume_from=entry)),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidParameterError, match="a file path as text") as caught:
+            call()
+        assert caught.value.parameter == parameter
+    with pytest.raises(InvalidParameterError, match="a file path as text") as caught:
+        await export(client.sim_cards(), entry)  # type: ignore[arg-type]
+    assert caught.value.parameter == "target"
+    assert server.requests == []
+
+
 async def test_binary_file_target_is_written_and_left_open() -> None:
     """An open binary file gets the lines, is flushed, not closed, and has no path."""
     out = io.BytesIO()
