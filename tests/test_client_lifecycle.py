@@ -405,4 +405,5 @@ async def test_a_client_closed_in_a_cancelled_scope_still_closes_its_session() -
                     async for _ in client.sim_cards(page_size=10):
                         pass
         assert scope.cancelled_caught
+        assert session is not None
         assert session.closed

@@ -572,12 +572,10 @@ async def test_a_path_of_bytes_is_refused_by_name_before_any_request(
     (tmp_path / "named.json").write_bytes(b"")
     with os.scandir(os.fsencode(tmp_path)) as entries:
         entry = next(e for e in entries if e.name == b"named.json")
-    for parameter, call in (
-        ("checkpoint", lambda: client.sim_cards(checkpoint=entry)),  # type: ignore[arg-type]
-        ("resume_from", lambda: client.sim_cards(resume_from=entry)),  # type: ignore[arg-type]
-    ):
+    for parameter in ("checkpoint", "resume_from"):
+        given: dict[str, Any] = {parameter: entry}
         with pytest.raises(InvalidParameterError, match="a file path as text") as caught:
-            call()
+            client.sim_cards(**given)
         assert caught.value.parameter == parameter
     with pytest.raises(InvalidParameterError, match="a file path as text") as caught:
         await export(client.sim_cards(), entry)  # type: ignore[arg-type]
