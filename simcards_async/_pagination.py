@@ -311,8 +311,9 @@ class ReadPlan:
         self.end = max(self.end, meta.total_pages)
         per_page = page_size_of(meta, self.page_size)
         held = (number - 1) * per_page + len(page.data)
-        # A total of 0 with records is a meta that gives no count (``{"total_pages": 1}``).
-        if number >= self.end and len(page.data) >= per_page and 0 < meta.total_results < held:
+        # A total of 0 with records is a meta that gives no count (``{"total_pages": 1}``):
+        # a full page there may not be the last either (it ended a 95-record listing at 10).
+        if number >= self.end and len(page.data) >= per_page and meta.total_results < held:
             self.end = number + 1
 
     def size_problem(self, number: int, page: Page[Any]) -> str | None:

@@ -226,7 +226,8 @@ async def test_a_body_sent_a_byte_at_a_time_costs_about_its_size() -> None:
 
 async def test_max_response_bytes_sets_the_limit() -> None:
     """``max_response_bytes`` replaces the default limit; it is validated."""
-    page = {"data": [{"id": str(uuid.UUID(int=i))} for i in range(50)], "meta": {"total_pages": 1}}
+    records = [{"id": str(uuid.UUID(int=i))} for i in range(50)]
+    page = {"data": records, "meta": {"total_pages": 1, "total_results": 50}}
 
     async def answer(_request: web.Request) -> web.Response:
         return _json(page)

@@ -489,6 +489,33 @@ async def test_a_last_page_short_of_its_own_count_is_drift(count: int, short_pag
     assert stream.stats.drift.short_pages == 1
 
 
+@pytest.mark.parametrize("counted", [{"total_results": 0}, {}])
+async def test_a_meta_that_counts_no_records_does_not_end_a_listing_of_full_pages(
+    counted: dict[str, int],
+) -> None:
+    """Every page says 1 page and 0 results (or no count), and holds records: the first full
+    page was taken for the last, and 10 of 95 records came back, no warning, no error. A full
+    page under such a meta is no proof of the end: the next page is read to see, within rule
+    5's bound (4 pages for a first page that says 1). 35 records are read whole; 95 are an
+    error, as with any count the pages outgrow.
+    """
+
+    def uncounted(number: int, size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+        served, meta = honest(number, size, ids)
+        del meta["total_results"]
+        return served, {**meta, "total_pages": 1, **counted}
+
+    listing = Listing(35, uncounted)
+    got, error = await read(listing, max_concurrency=1)
+    assert error is None
+    assert got == listing.ids
+    listing = Listing(95, uncounted)
+    got, error = await read(listing, max_concurrency=1)
+    assert error is not None
+    assert "a pass reads at most 4" in str(error)
+    assert got == listing.ids[:40]
+
+
 async def test_an_empty_listing_is_no_drift() -> None:
     """No records, ``total_pages`` 1 for 0 results: an empty first page is no sign that
     records were deleted (no answer before it put any there). No DriftWarning (the suite
