@@ -64,6 +64,7 @@ __all__ = [
     "cut",
     "describe_errors",
     "exception_for_status",
+    "first_error",
     "named_after",
     "shown",
 ]
@@ -377,3 +378,11 @@ def named_after(path: str | os.PathLike[str] | None) -> Iterator[None]:
         if exc.filename is None and path is not None:
             exc.filename = os.fspath(path)
         raise
+
+
+def first_error(exc: BaseException) -> BaseException:
+    """Unwrap a task group's ExceptionGroup to the failure that started it."""
+    # Duck-typed: BaseExceptionGroup is only a builtin from Python 3.11.
+    while (inner := getattr(exc, "exceptions", None)) and isinstance(inner[0], BaseException):
+        exc = inner[0]
+    return exc

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ._errors import APIStatusError, TelnyxError
+from ._errors import APIStatusError, TelnyxError, first_error
 from ._sansio import (
     Secrets,
     rate_limit_limit,
@@ -329,7 +329,9 @@ class Instruments:
             try:
                 yield
             except Exception as exc:
-                outcome, error = "failed", exc
+                # What the caller gets: a later page's failure comes in the engine's
+                # task group's ExceptionGroup, which said nothing of it.
+                outcome, error = "failed", first_error(exc)
                 raise
             except BaseException:
                 outcome = "stopped"  # the consumer went away, or the task was cancelled

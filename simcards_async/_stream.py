@@ -44,7 +44,7 @@ import anyio
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import check_callback
+from ._errors import check_callback, first_error
 from ._models import RawRecord
 from ._stats import Progress
 
@@ -58,7 +58,6 @@ __all__ = [
     "ReadOnce",
     "StateProvider",
     "Stream",
-    "first_error",
 ]
 
 M = TypeVar("M")
@@ -79,14 +78,6 @@ READ_ONCE = (
     "this stream was read already: a stream is read once, by one reader (items, pages(), "
     "chunks() or export()); ask the client for a new one to read the listing again"
 )
-
-
-def first_error(exc: BaseException) -> BaseException:
-    """Unwrap a task group's ExceptionGroup to the failure that started it."""
-    # Duck-typed: BaseExceptionGroup is only a builtin from Python 3.11.
-    while (inner := getattr(exc, "exceptions", None)) and isinstance(inner[0], BaseException):
-        exc = inner[0]
-    return exc
 
 
 #: What a producer's task lets through rather than hand to its consumer.

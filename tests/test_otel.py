@@ -8,6 +8,8 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk")
 
+import logging
+
 import aiohttp
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
@@ -16,6 +18,7 @@ from tracing import recording
 
 from simcards_async import (
     APIConnectionError,
+    BadRequestError,
     DriftWarning,
     InternalServerError,
     ResponseEvent,
@@ -133,6 +136,31 @@ async def test_a_failed_listing_span_says_why() -> None:
     resends = [dict(s.attributes or {}).get("http.request.resend_count") for s in attempts]
     assert resends == [None, 1]
     assert all(dict(s.attributes or {})["error.type"] == "500" for s in attempts)
+
+
+async def test_a_listing_failed_after_its_first_page_names_the_error_not_its_group(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A page after the first fails inside the engine's task group: the span said
+    ``error.type`` ``builtins.ExceptionGroup`` and the INFO line "unhandled errors in a
+    TaskGroup", where the caller got a ``BadRequestError``. Both name that error now.
+    """
+    caplog.set_level(logging.INFO, logger="simcards_async")
+    with recording() as spans:
+        assert spans is not None
+        async with (
+            MockTelnyxServer(sim_cards=30, actions=1, faults=FaultPlan(script=[None, 400])) as srv,
+            SimCardsClient(KEY, srv.url, retry=RetryPolicy(max_retries=0), max_concurrency=1) as c,
+        ):
+            with pytest.raises(BadRequestError):
+                await c.sim_cards(page_size=10).collect()
+        listings, _ = _split(list(spans.all()))
+    (listing,) = listings
+    assert dict(listing.attributes or {})["error.type"] == "simcards_async.BadRequestError"
+    assert listing.status.description == "BadRequestError"
+    (ended,) = [r.getMessage() for r in caplog.records if "listing /sim_cards failed" in r.message]
+    assert "HTTP 400" in ended
+    assert "TaskGroup" not in ended
 
 
 async def test_drift_counts_are_span_attributes() -> None:
