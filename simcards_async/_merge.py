@@ -452,9 +452,11 @@ class MergedStream(Stream[_Batch[T], T]):
         ``chunks``. Ask before anything was read (right after ``async with merged:`` is
         fine); None when reading began, or when a merged stream cannot give raw records
         (it has fetched already): then read it with ``chunks``. Once asked, the merge
-        yields nothing else.
+        yields nothing else. A merge read already raises ``RuntimeError``, as any second
+        read does.
         """
         del state  # nothing to keep: a merged stream cannot be resumed
+        self._check_unread()  # read already: say so, not None (a bare TypeError in a loop)
         if not self._readers.choose_raw():
             return None
         return self._batches()

@@ -250,8 +250,10 @@ class PageStream(Stream[Delivery[T], T]):
         are as for ``chunks``. Ask before the stream has fetched
         anything (right after ``async with stream:`` is fine); None when it has, or
         when it cannot: then read it with ``chunks``. Once asked, the stream
-        yields nothing else.
+        yields nothing else. A stream read already raises ``RuntimeError``, as any second
+        read does.
         """
+        self._check_unread()  # read already: say so, not None (a bare TypeError in a loop)
         if not self._fetch.choose_raw():
             return None
         return self._chunks(state)

@@ -9,6 +9,7 @@ import gc
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from leaks import library_tasks
@@ -161,6 +162,24 @@ async def test_a_stream_read_twice_says_so_instead_of_yielding_nothing(
     with pytest.raises(RuntimeError, match="read once, by one reader"):
         async for _ in stream.pages():
             pass
+
+
+@pytest.mark.parametrize("merged", [False, True])
+async def test_raw_chunks_of_a_stream_read_already_says_so(
+    client: SimCardsClient, *, merged: bool
+) -> None:
+    """``raw_chunks()`` of a stream read already (``collect()``, a ``break``) returned None,
+    and ``async for chunk in stream.raw_chunks()`` failed with a bare ``TypeError``: it raises
+    the rule, as every other read does.
+    """
+    stream: Any = client.sim_cards(page_size=100)
+    if merged:
+        stream = merge(stream, client.sim_cards(status="enabled"))
+    async for _ in stream:
+        break
+    with pytest.raises(RuntimeError, match="this stream was read already"):
+        stream.raw_chunks()
+    await stream.aclose()
 
 
 async def test_export_after_a_break_refuses_instead_of_writing_an_empty_file(
