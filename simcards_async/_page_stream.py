@@ -250,8 +250,8 @@ class PageStream(Stream[Delivery[T], T]):
         are as for ``chunks``. Ask before the stream has fetched
         anything (right after ``async with stream:`` is fine); None when it has, or
         when it cannot: then read it with ``chunks``. Once asked, the stream
-        yields nothing else. A stream read already raises ``RuntimeError``, as any second
-        read does.
+        yields nothing else. A stream being read or read already raises ``RuntimeError``,
+        as any second reader.
         """
         self._check_unread()  # read already: say so, not None (a bare TypeError in a loop)
         if not self._fetch.choose_raw():

@@ -314,14 +314,17 @@ async def test_entering_the_merge_first_still_exports_as_sent(tmp_path: Path) ->
 
 
 async def test_a_merge_being_read_gives_no_raw_records() -> None:
-    """Once its items are being read, a merge is typed; once raw, it yields nothing else."""
+    """Once its items are being read, a merge is typed (``raw_chunks()`` is a second reader,
+    refused); once raw, it yields nothing else.
+    """
     fleet = Fleet()
     async with served(fleet) as where, sc.SimCardsClient(KEY, where.url) as client:
         typed = sc.merge(*streams(client))
         items = typed.__aiter__()
         first = await items.__anext__()
         assert isinstance(first, sc.SimCard)
-        assert typed.raw_chunks() is None
+        with pytest.raises(RuntimeError, match="this stream was read already"):
+            typed.raw_chunks()
         rest = [item async for item in items]
         assert len(rest) + 1 == len(fleet.union())
 
