@@ -61,6 +61,7 @@ __all__ = [
     "TelnyxError",
     "UnprocessableEntityError",
     "check_callback",
+    "check_returned",
     "cut",
     "describe_errors",
     "exception_for_status",
@@ -136,6 +137,24 @@ def check_callback(parameter: str, value: object, allowed: str) -> None:
     ):
         raise InvalidParameterError(
             parameter, f"{allowed} (a plain function: called, never awaited)", value
+        )
+
+
+def check_returned(parameter: str, callback: object, result: object) -> None:
+    """Refuse, once called, a callback that returned an awaitable: it is never awaited.
+
+    ``check_callback`` cannot see it coming: a plain function (``lambda e: notify(e)``)
+    that returns a coroutine ran nothing of it, a "never awaited" warning the only trace.
+    """
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if callable(close):
+            close()  # no "never awaited" warning on top of this error
+        raise InvalidParameterError(
+            parameter,
+            "a function that does its work when called (this one returned an awaitable, "
+            "which is never awaited: callbacks are called, not awaited)",
+            callback,
         )
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ._errors import APIStatusError, TelnyxError, first_error
+from ._errors import APIStatusError, TelnyxError, check_returned, first_error
 from ._sansio import (
     Secrets,
     rate_limit_limit,
@@ -477,7 +477,7 @@ class Probe:
             _log_attempt(instruments.path_of(url), event)
         if hook is not None:
             try:
-                hook(event)
+                check_returned("on_response", hook, hook(event))
             except asyncio.CancelledError as exc:
                 # A plain function cannot be cancelled: raised by the hook itself, in a
                 # request's task it would cancel that request alone and leave the listing

@@ -44,7 +44,7 @@ import anyio
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import check_callback, first_error
+from ._errors import check_callback, check_returned, first_error
 from ._models import RawRecord
 from ._stats import Progress
 
@@ -322,7 +322,7 @@ class Stream(abc.ABC, Generic[M, T]):
         if self._progress_callbacks:
             snapshot = self.progress
             for callback in self._progress_callbacks:
-                callback(snapshot)
+                check_returned("callback", callback, callback(snapshot))
 
     # --- lifecycle ---------------------------------------------------------------------
 

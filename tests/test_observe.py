@@ -423,6 +423,24 @@ async def test_an_async_callback_is_refused(callback: Any) -> None:
         await stream.aclose()
 
 
+async def test_a_plain_callback_that_returns_a_coroutine_is_refused_when_called() -> None:
+    """``lambda event: notify(event)`` over an ``async def notify`` passed as a plain
+    function, and its coroutines were dropped: the hook or the progress callback never ran,
+    a "never awaited" warning the only trace. Its first call raises, naming the parameter.
+    """
+    async with MockTelnyxServer(sim_cards=20, actions=1) as server:
+        async with SimCardsClient(KEY, server.url, on_response=lambda e: _async_hook(e)) as c:  # noqa: PLW0108  (the point)
+            with pytest.raises(InvalidParameterError, match="never awaited") as info:
+                await c.sim_cards(page_size=10).collect()
+            assert info.value.parameter == "on_response"
+        async with SimCardsClient(KEY, server.url) as client:
+            stream = client.sim_cards(page_size=10)
+            stream.on_progress(lambda progress: _async_hook(progress))  # noqa: PLW0108
+            with pytest.raises(InvalidParameterError, match="never awaited") as info:
+                await stream.collect()
+            assert info.value.parameter == "callback"
+
+
 def test_nothing_watches_costs_no_probe() -> None:
     """With no hook, no tracing and DEBUG off, an attempt gets no probe at all."""
     logger = logging.getLogger("simcards_async")
