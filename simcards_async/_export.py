@@ -866,7 +866,13 @@ class _Output:
                     return
                 os.fsync(self.file.fileno())
                 self.file.close()
-            self.temp.replace(self.final)
+            try:
+                self.temp.replace(self.final)
+            except OSError as exc:
+                # The file asked for (the target made a directory since, say), not the
+                # partial output's hidden name, which the user never typed.
+                exc.filename, exc.filename2 = os.fspath(self.path or self.final), None
+                raise
             self.committed = True
 
     def discard(self) -> None:

@@ -583,6 +583,26 @@ async def test_a_path_of_bytes_is_refused_by_name_before_any_request(
     assert server.requests == []
 
 
+async def test_a_rename_that_fails_names_the_target_not_the_partial_output(
+    tmp_path: Path,
+) -> None:
+    """The target made a directory while the export ran: the rename's ``OSError`` named the
+    hidden partial output (``cannot use .../.cards.jsonl.1a2b3c4d.partial: it is a
+    directory``), a file the user never typed. It names the target as given.
+    """
+    target = tmp_path / "cards.jsonl"
+
+    async def records() -> AsyncIterator[SimCard]:
+        yield SimCard(id="a")
+        target.mkdir()  # before the export's end, and its rename
+
+    with pytest.raises(IsADirectoryError) as caught:
+        await export(records(), target)
+    assert caught.value.filename == str(target)
+    assert caught.value.filename2 is None
+    assert names(tmp_path) == ["cards.jsonl"], "the partial output is removed"
+
+
 async def test_binary_file_target_is_written_and_left_open() -> None:
     """An open binary file gets the lines, is flushed, not closed, and has no path."""
     out = io.BytesIO()
