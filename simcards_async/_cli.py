@@ -63,6 +63,7 @@ from ._export import (
 )
 from ._observe import env_log_handler_set_aside, env_log_level
 from ._page_stream import CHECKPOINT_EVERY
+from ._pagination import RESCAN_ADVICE
 
 __all__ = ["main"]
 
@@ -109,6 +110,7 @@ FLAGS = {
     "action_type": "--action-type",
     "page_size": "--page-size",
     "limit": "--limit",
+    "rescan": "--rescan",
     "max_concurrency": "--max-concurrency",
     "api_key": "--api-key",
     "base_url": "--base-url",
@@ -412,6 +414,13 @@ def _add_common_flags(common: argparse.ArgumentParser) -> None:
     )
     output.add_argument(
         "--limit", type=int, metavar="N", help="stop after this many records (default: all of them)"
+    )
+    output.add_argument(
+        "--rescan",
+        action="store_true",
+        help="if the listing changed while it was read (the drift warning), read it a second "
+        "time for records that deletions moved past the first pass; not with --checkpoint, "
+        "nor with --sort and --any",
     )
     output.add_argument(
         "--checkpoint",
@@ -735,7 +744,7 @@ def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has, af
     line: str | None = None,
 ) -> None:
     del category, filename, lineno, file, line  # a command's warning is one plain line
-    bar.above(f"{PROG}: warning: {message}")
+    bar.above(_warning_line(message))
 
 
 def _show_plain_warning(  # noqa: PLR0917  (the signature warnings.showwarning has)
@@ -747,7 +756,13 @@ def _show_plain_warning(  # noqa: PLR0917  (the signature warnings.showwarning h
     line: str | None = None,
 ) -> None:
     del category, filename, lineno, file, line  # a command's warning is one plain line
-    _say(f"{PROG}: warning: {message}")
+    _say(_warning_line(message))
+
+
+def _warning_line(message: Warning | str) -> str:
+    """A warning as the command shows it: the library's advice in the command's words."""
+    text = str(message).replace(RESCAN_ADVICE, "--rescan, without --checkpoint,")
+    return f"{PROG}: warning: {text}"
 
 
 # --- export -------------------------------------------------------------------------
@@ -870,9 +885,25 @@ def _checkpointing(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _check_rescan(args: argparse.Namespace) -> None:
+    """Refuse ``--rescan`` where the library would, in the command's words."""
+    if not args.rescan:
+        return
+    if args.checkpoint is not None:
+        raise _UsageError(
+            "--rescan reads the listing a second time, which a --checkpoint cannot resume: "
+            "use one or the other"
+        )
+    if getattr(args, "sort", None) is not None and len(getattr(args, "any", None) or ()) > 1:
+        raise _UsageError(
+            "--rescan with --sort and --any: a rescan's records come after the listing's end, "
+            "out of the sort's order; drop --sort or --rescan"
+        )
+
+
 def _paging(args: argparse.Namespace) -> dict[str, Any]:
     """The paging flags that were given; the library's defaults stand for the others."""
-    given = {"page_size": args.page_size, "limit": args.limit}
+    given = {"page_size": args.page_size, "limit": args.limit, "rescan": args.rescan or None}
     return {name: value for name, value in given.items() if value is not None}
 
 
@@ -886,6 +917,7 @@ async def _export(
 ) -> int:
     if args.demo_size is not None and not args.demo:  # else the real API, the size ignored
         raise _UsageError("--demo-size sizes the --demo server: use it with --demo")
+    _check_rescan(args)
     api_key = args.api_key or os.environ.get("TELNYX_API_KEY")
     if not api_key and not args.demo:
         _error(

@@ -88,6 +88,7 @@ __all__ = [
     "DECODE_AHEAD",
     "HANDOVER_PAGES",
     "HELD_BYTES",
+    "RESCAN_ADVICE",
     "Delivery",
     "Engine",
     "FetchPage",
@@ -164,6 +165,10 @@ class Resume(msgspec.Struct, frozen=True, kw_only=True):
 # A page that breaks one of these raises PaginationError: following it could loop,
 # deliver a record twice or never end. Drift (records inserted or deleted while the
 # listing is read) breaks none of them.
+
+
+#: What the drift warning advises (the command line says it with its own flags).
+RESCAN_ADVICE = "rescan=True, on a stream with no checkpoint,"
 
 
 def growth_bound(total_pages: int) -> int:
@@ -415,8 +420,7 @@ class DriftLog:
                 f"{repeats} repeat{'' if repeats == 1 else 's'} dropped, "
                 f"{short} short page{'' if short == 1 else 's'}; stats.drift has the final "
                 f"counts){moved}; records deleted or moved during the scan may have been "
-                "missed (rescan=True, on a stream with no checkpoint, reads the listing again "
-                "for them)"
+                f"missed ({RESCAN_ADVICE} reads the listing again for them)"
             )
 
     def warn(self, message: str) -> None:

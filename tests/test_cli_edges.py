@@ -969,3 +969,39 @@ async def test_a_warning_on_a_terminal_takes_a_line_above_the_bar(
     assert before == "" or before.endswith("\r")  # the bar's line was cleared, not run into
     assert "\n" in after
     assert after.rstrip().rsplit("\r", 1)[-1].startswith("simcards: exported")
+
+
+@pytest.mark.anyio
+async def test_rescan_is_a_flag_and_the_drift_warning_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The drift warning advised ``rescan=True``, which the command had no flag for. It has
+    ``--rescan`` (a second pass after a pass that saw the listing change), and its warning
+    says so in the command's words; with --checkpoint, or with --sort and --any, it is refused.
+    """
+    drift = Drift(seed=3, every=2, insert=0, delete=5)
+    async with MockTelnyxServer(sim_cards=600, drift=drift) as server:
+        argv = [
+            "--page-size",
+            "50",
+            "--max-concurrency",
+            "2",
+            "-q",
+            "-o",
+            str(tmp_path / "c.jsonl"),
+        ]
+        assert await run("export", "sim-cards", "--rescan", *argv, *api(server)) == 0
+        asked = [int(r.query["page[number]"][0]) for r in server.requests]
+    assert asked.count(1) == 2, "the second pass starts again at page 1"
+    err = capsys.readouterr().err
+    assert "(--rescan, without --checkpoint, reads the listing again for them)" in err
+    assert "rescan=True" not in err
+    ids = [json.loads(line)["id"] for line in (tmp_path / "c.jsonl").read_text().splitlines()]
+    assert len(ids) == len(set(ids))
+    sort = "--sort=-current_billing_period_consumed_data.amount"
+    for refused, says in (
+        (["--checkpoint", str(tmp_path / "ck.json")], "which a --checkpoint cannot resume"),
+        ([sort, "--any", "status=enabled", "--any", "tag=vip"], "drop --sort or --rescan"),
+    ):
+        assert await run("export", "sim-cards", "--demo", "--rescan", *refused, *argv[-2:]) == 2
+        assert says in capsys.readouterr().err
