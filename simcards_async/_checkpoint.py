@@ -109,15 +109,27 @@ def fingerprint(query: ListQuery) -> str:
     return hashlib.sha256(canonical).hexdigest()[:32]
 
 
+#: The most a checkpoint file holds: two pages of ids of at most 128 characters, the
+#: query, an exporter's state (the ids delivered are in the ids file beside it).
+MAX_CHECKPOINT_BYTES = 1 << 20
+
+
 def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoint:
     """Read a checkpoint and check that it was made for this same query."""
     try:
         check_regular("resume_from", Path(path), "a checkpoint file that is")
-        data = Path(path).read_bytes()
+        with Path(path).open("rb") as file:
+            data = file.read(MAX_CHECKPOINT_BYTES + 1)  # not a mistyped path's whole file
     except OSError as exc:
         raise InvalidParameterError(
             "resume_from", f"a readable checkpoint file ({exc})", path
         ) from exc
+    if len(data) > MAX_CHECKPOINT_BYTES:
+        raise InvalidParameterError(
+            "resume_from",
+            f"a checkpoint file, at most {MAX_CHECKPOINT_BYTES:,} bytes (this one is larger)",
+            path,
+        )
     try:
         point = msgspec.json.decode(data, type=Checkpoint)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:

@@ -205,6 +205,12 @@ async def test_a_broken_or_missing_checkpoint_is_a_clear_error(
     )
     with pytest.raises(sc.InvalidParameterError, match="version 2"):
         client.sim_cards(resume_from=old)
+    # A mistyped path to a large file (a database, a disk image) was read whole first.
+    large = tmp_path / "large.img"
+    with large.open("wb") as file:
+        file.truncate(_checkpoint.MAX_CHECKPOINT_BYTES + 1)  # sparse: nothing written
+    with pytest.raises(sc.InvalidParameterError, match="at most 1,048,576 bytes"):
+        client.sim_cards(resume_from=large)
 
 
 @pytest.mark.parametrize(
