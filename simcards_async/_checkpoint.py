@@ -53,8 +53,8 @@ __all__ = [
     "sealed",
 ]
 
-#: 2: a ``digest`` seals the fields, and ``page_size`` is kept.
-_VERSION = 2
+#: 2: a ``digest`` seals the fields, and ``page_size`` is kept. 3: ``start_page`` is kept.
+_VERSION = 3
 
 #: A count or a page number in a checkpoint: a file that says less than 0 was not saved by a scan.
 _Count = Annotated[int, msgspec.Meta(ge=0)]
@@ -87,6 +87,9 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     #: Records a full page held (the pages ``next_page`` counts), as the scan's first page
     #: with meta said; None when no page had meta (or from a checkpoint before it was kept).
     page_size: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    #: The page the scan started at (``start_page``): a resume must give the same, or its
+    #: progress counts from another page than the one the scan read from.
+    start_page: Annotated[int, msgspec.Meta(ge=1)] = 1
     #: A digest of every field but ``extra`` (``sealed``): a checkpoint edited by hand
     #: (a next_page or a count changed) is refused rather than resumed somewhere else.
     #: ``extra`` is its exporter's, which checks its own state against its output.
@@ -347,6 +350,13 @@ class Checkpointer:
                 self._ids_size = self.resumed.ids_size
             else:
                 self._copy_earlier = path is not None
+        if self.resumed is not None and self.resumed.start_page != query.start_page:
+            raise InvalidParameterError(
+                "start_page",
+                f"{self.resumed.start_page}, where the scan the checkpoint "
+                f"{os.fspath(resume_from or '')} continues started",
+                query.start_page,
+            )
         done = 0 if self.resumed is None else self.resumed.items_done + len(self.resumed.page_ids)
         if query.limit is not None and done > query.limit:
             # Not part of the fingerprint (a limit may grow from one run to the next), but
@@ -409,6 +419,7 @@ class Checkpointer:
             complete=complete,
             limited=limited,
             page_size=page_size,
+            start_page=query.start_page,
         )
 
     def earlier_ids(self) -> Iterator[list[str]]:

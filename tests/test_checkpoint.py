@@ -203,7 +203,7 @@ async def test_a_broken_or_missing_checkpoint_is_a_clear_error(
             }
         )
     )
-    with pytest.raises(sc.InvalidParameterError, match="version 2"):
+    with pytest.raises(sc.InvalidParameterError, match="version 3"):
         client.sim_cards(resume_from=old)
     # A mistyped path to a large file (a database, a disk image) was read whole first.
     large = tmp_path / "large.img"
@@ -385,6 +385,30 @@ async def test_limit_counts_across_a_resume(client: sc.SimCardsClient, tmp_path:
                 break
     rest = await client.sim_cards(page_size=100, limit=450, resume_from=path).collect()
     assert len(rest) == 220
+
+
+async def test_a_resume_from_another_start_page_is_refused(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """A scan from page 6 resumed with start_page=1 went on from its checkpoint, but counted
+    its progress from page 1: it ended at 50% (and the other way round, past 100%). The
+    start page is kept in the checkpoint, and another one is refused by name.
+    """
+    from_page_6 = [c.id for c in await client.sim_cards(page_size=100, start_page=6).collect()]
+    path = tmp_path / "scan.json"
+    first: list[str] = []
+    async with client.sim_cards(page_size=100, start_page=6, checkpoint=path) as stream:
+        async for card in stream:
+            first.append(card.id)
+            if len(first) == 150:  # in the middle of page 7
+                break
+    with pytest.raises(sc.InvalidParameterError, match="6, where the scan") as caught:
+        client.sim_cards(page_size=100, start_page=1, resume_from=path)
+    assert caught.value.parameter == "start_page"
+    async with client.sim_cards(page_size=100, start_page=6, resume_from=path) as stream:
+        rest = [card.id async for card in stream]
+        assert stream.progress.fraction == 1.0
+    assert first + rest == from_page_6
 
 
 def test_fingerprint_ignores_where_a_scan_starts_and_stops() -> None:
