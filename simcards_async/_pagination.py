@@ -679,13 +679,15 @@ class Engine(Generic[T]):
         slot.page = None  # an idle worker still refers to its last slot: not to its page
         assert page is not None  # noqa: S101  (set with done, unless error)
         self._check(slot.number, page)
-        if self.drift.is_stale(page, served):
+        plan = self.plan
+        if self.drift.is_stale(page, served) or self._ends_early(slot.number, page):
             # Served before the page delivered just now, and the listing changed in
-            # between: records inserted since would fall between the two. Read it again.
+            # between: records inserted since would fall between the two. Or empty where
+            # the answers so far put records: it would end the listing, which one glitched
+            # answer (a cache's, a replica's behind) must not do silently. Read it again.
             self.stats.drift.rereads += 1
             page, served = await self._fetch(slot.number)
             self._check(slot.number, page)
-        plan = self.plan
         plan.grow(slot.number, page)
         stats = self.stats
         if page.meta is not None and stats.total_results is None and stats.total_pages is None:
@@ -697,6 +699,13 @@ class Engine(Generic[T]):
             if stats.drift.first_total_results is None:
                 stats.drift.first_total_results = meta.total_results
         return page, served
+
+    def _ends_early(self, number: int, page: Page[T]) -> bool:
+        """Whether page ``number`` is empty before the end the answers so far planned."""
+        plan = self.plan
+        return (
+            not page.data and plan.end is not None and number != plan.start and number <= plan.end
+        )
 
     def _check(self, number: int, page: Page[T]) -> None:
         problem = page_problem(number, page, self.plan.page_size) or self.plan.size_problem(

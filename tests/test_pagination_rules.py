@@ -516,6 +516,27 @@ async def test_a_meta_that_counts_no_records_does_not_end_a_listing_of_full_page
     assert got == listing.ids[:40]
 
 
+@pytest.mark.parametrize("concurrency", [1, 8])
+async def test_one_glitched_empty_page_does_not_end_the_listing(concurrency: int) -> None:
+    """Page 3 comes back empty once, its meta counting 20 records (a replica behind, a
+    cache), where every other answer counts 95: the listing ended there, 20 of 95 records,
+    exit 0. An empty page before the end the answers so far planned is read once more.
+    """
+    glitched: list[int] = []
+
+    def once_empty(number: int, size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+        if number == 3 and not glitched:
+            glitched.append(number)
+            return honest(number, size, ids[:20])
+        return honest(number, size, ids)
+
+    listing = Listing(95, once_empty)
+    got, error = await read(listing, max_concurrency=concurrency)
+    assert error is None
+    assert got == listing.ids
+    assert listing.asked.count(3) == 2
+
+
 async def test_an_empty_listing_is_no_drift() -> None:
     """No records, ``total_pages`` 1 for 0 results: an empty first page is no sign that
     records were deleted (no answer before it put any there). No DriftWarning (the suite
