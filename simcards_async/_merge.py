@@ -17,8 +17,10 @@ Two ways to merge:
 - in order (the streams' common ``sort``): the server sorts each query, so a k-way
   merge of their heads keeps that order. Equal keys come in query order (the spec
   does not say how the server orders them): the first query's items, in the server's
-  order, then the next query's. Each listing's order is checked as it is read; a listing
-  out of order raises ``PaginationError`` rather than yield an unsorted union. A stream
+  order, then the next query's. Each page's order is checked as it is read; a page out of
+  its own order raises ``PaginationError`` rather than yield an unsorted union, and a page
+  that starts before its listing's previous page ended (two answers, two moments of a live
+  listing) is drift: its items come late, counted and warned about. A stream
   with ``rescan=True`` is refused up front: its second pass comes after its end, unsorted.
 
 Exported to JSON lines or JSON, a merge is a copy too (``raw_chunks``): each stream is
@@ -38,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -46,8 +49,9 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import InvalidParameterError, PaginationError
+from ._errors import DriftWarning, InvalidParameterError, PaginationError
 from ._models import RawRecord, SimCard, SimCardAction
+from ._observe import drift_warning
 from ._page_stream import PageStream
 from ._query import Ordering
 from ._stats import Progress, at_most
@@ -90,6 +94,9 @@ class MergeStats:
 
     items_yielded: int = 0
     duplicates_dropped: int = 0
+    #: Pages of a query in sort order whose first item sorts before its previous page's
+    #: last (the sort value changed while the listing was read): yielded late, warned about.
+    late_pages: int = 0
 
 
 @dataclass(frozen=True)
@@ -260,7 +267,8 @@ class _Readers(Generic[T]):
                     sources.append(index)
                     if self.full:
                         break
-                if heads.used_up(index):
+                new_page = heads.used_up(index)
+                if new_page:
                     if items:  # hand over what is settled before waiting for a page
                         await send.send(_Batch(items, sources))
                         items, sources = [], []
@@ -268,7 +276,7 @@ class _Readers(Generic[T]):
                         continue
                 following = heads.key(index)
                 if following < head:
-                    raise self._out_of_order(index, ordering, heads.head(index))
+                    self._behind(index, ordering, heads.head(index), new_page=new_page)
                 heapq.heappush(heap, (following, index))
             if items:
                 await send.send(_Batch(items, sources))
@@ -285,6 +293,26 @@ class _Readers(Generic[T]):
             seen.add(item.id)
         self.taken += 1
         return True
+
+    def _behind(self, index: int, ordering: Ordering, item: T, *, new_page: bool) -> None:
+        """Query ``index``'s next item sorts before the one taken from it just now.
+
+        In one page, one answer is out of its own order: the server's, refused. At a new
+        page, two answers are two moments of a live listing (a card's usage grew in
+        between): drift, as for one stream; the page's items come late, counted and warned.
+        """
+        if not new_page:
+            raise self._out_of_order(index, ordering, item)
+        self.stats.late_pages += 1
+        if self.stats.late_pages == 1:
+            message = (
+                f"query {index} of the merge in sort={ordering.sort} order sent a page that "
+                f"starts before its previous page ended (item {item.id}): the sort value "
+                "changed while the listing was read; such pages' items are yielded late, so "
+                "the union is in order within each page (merged.stats.late_pages counts them)"
+            )
+            drift_warning(message)
+            warnings.warn(message, DriftWarning, stacklevel=2)
 
     def _out_of_order(self, index: int, ordering: Ordering, item: T) -> PaginationError:
         stream = self.streams[index]

@@ -224,11 +224,11 @@ def _card(number: int, consumed: str) -> dict[str, Any]:
     }
 
 
-async def test_a_listing_out_of_its_sort_order_is_refused() -> None:
-    """A server whose 'sorted' pages go back down raises PaginationError, never an unsorted
-    union: what was yielded before it is in order.
+async def test_a_page_out_of_its_own_sort_order_is_refused() -> None:
+    """One answer whose items go back down in its own sort order raises PaginationError,
+    never an unsorted union: what was yielded before it is in order.
     """
-    amounts = {1: ["1.0", "3.0"], 2: ["2.0", "4.0"]}  # page 2 starts below page 1's end
+    amounts = {1: ["1.0", "3.0"], 2: ["4.0", "2.0"]}  # page 2 out of its own order
 
     async def handler(request: web.Request) -> web.Response:
         number = int(request.query.get("page[number]", "1"))
@@ -248,6 +248,37 @@ async def test_a_listing_out_of_its_sort_order_is_refused() -> None:
                 got.append(card)
     assert "refusing to yield an unsorted union" in str(info.value)
     assert in_order(got, AMOUNT)
+
+
+async def test_a_page_that_starts_below_its_previous_pages_end_is_drift_not_an_error() -> None:
+    """A live fleet sorted by usage: a card's usage grows between two answers, so page 2
+    starts below page 1's end, each page in order. The merge raised PaginationError (the
+    README's own "heaviest first" example failed on an active fleet; one stream reads it
+    fine). Two answers are two moments: the page's items come late, counted in
+    ``stats.late_pages``, with a DriftWarning; every record once.
+    """
+    amounts = {1: ["1.0", "3.0"], 2: ["2.0", "4.0"]}  # page 2 starts below page 1's end
+
+    async def handler(request: web.Request) -> web.Response:
+        number = int(request.query.get("page[number]", "1"))
+        base = 10 if "filter[status]" in request.query else 0
+        data = [_card(base + number * 2 + i, a) for i, a in enumerate(amounts.get(number, []))]
+        meta = {"page_number": number, "page_size": 2, "total_pages": 2, "total_results": 4}
+        return web.Response(text=json.dumps({"data": data, "meta": meta}))
+
+    async with serve(handler) as served, sc.SimCardsClient(KEY, served.url) as client:
+        merged = sc.merge(
+            client.sim_cards(sort=AMOUNT, page_size=2),
+            client.sim_cards(status="enabled", sort=AMOUNT, page_size=2),
+        )
+        with pytest.warns(sc.DriftWarning, match="starts before its previous page ended"):
+            got = [card async for card in merged]
+    assert len(got) == len({card.id for card in got}) == 8
+    assert merged.stats.late_pages == 2
+    amounts_got = [str(card.current_billing_period_consumed_data.amount) for card in got]
+    # Each query's items in its pages' order; a page 2's 2.0 comes right after its own
+    # page 1's 3.0 (late), and before what sorts after it.
+    assert amounts_got == ["1.0", "1.0", "3.0", "2.0", "3.0", "2.0", "4.0", "4.0"]
 
 
 @pytest.mark.parametrize("raw", [False, True], ids=["typed", "raw"])
