@@ -477,10 +477,10 @@ class MergedStream(Stream[_Batch[T], T]):
 
         Every merged stream is switched to its ``raw_chunks()``; dedupe, ``limit``, the
         in-order merge (by each record's ``sort_value``) and progress are as for
-        ``chunks``. Ask before anything was read (right after ``async with merged:`` is
-        fine); None when a merged stream cannot give raw records (it has fetched
-        already): then read it with ``chunks``. Once asked, the merge yields nothing else.
-        A merge being read or read already raises ``RuntimeError``, as any second reader.
+        ``chunks``. Ask before anything was read (``async with merged:`` reads nothing);
+        None when a merged stream cannot give raw records: then read it with ``chunks``.
+        Once asked, the merge yields nothing else. A merge being read or read already
+        raises ``RuntimeError``, as any second reader.
         """
         del state  # nothing to keep: a merged stream cannot be resumed
         self._check_unread()  # read already: say so, not None (a bare TypeError in a loop)

@@ -56,10 +56,10 @@ T = TypeVar("T")
 class PageStream(Stream[Delivery[T], T]):
     """An async stream of the items of one listing, read concurrently and yielded in order.
 
-    ``async for item in stream`` works directly; ``async with stream:`` cleans up
-    deterministically on exit; ``stream.pages()`` yields whole pages instead;
-    ``stream.raw_chunks()`` each record as the API sent it (``RawRecord``);
-    ``stream.stats`` counts what happened so far. A stream is read once.
+    ``async for item in stream`` works directly; ``async with stream:`` fetches nothing
+    before the first read and cleans up deterministically on exit; ``stream.pages()``
+    yields whole pages instead; ``stream.raw_chunks()`` each record as the API sent it
+    (``RawRecord``); ``stream.stats`` counts what happened so far. A stream is read once.
     """
 
     def __init__(
@@ -247,9 +247,9 @@ class PageStream(Stream[Delivery[T], T]):
 
         Only the envelope, the meta and each record's ``id`` are decoded, which costs
         less than decoding Structs; dedupe, drift, limits, errors and checkpoints
-        are as for ``chunks``. Ask before the stream has fetched
-        anything (right after ``async with stream:`` is fine); None when it has, or
-        when it cannot: then read it with ``chunks``. Once asked, the stream
+        are as for ``chunks``. Ask before the stream is read (``async with stream:``
+        fetches nothing); None when it cannot give them: then read it with ``chunks``.
+        Once asked, the stream
         yields nothing else. A stream being read or read already raises ``RuntimeError``,
         as any second reader.
         """

@@ -327,7 +327,10 @@ class Stream(abc.ABC, Generic[M, T]):
     # --- lifecycle ---------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        self._producer.start()
+        # Nothing is fetched before the first read: what it reads (items, pages, records as
+        # sent) decides how pages are decoded. Started here, page 1 came decoded as Structs
+        # while the caller awaited anything else, and an export to JSON lines after that
+        # wrote them re-encoded, fields no model knows dropped.
         return self
 
     async def __aexit__(

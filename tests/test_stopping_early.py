@@ -105,12 +105,14 @@ async def test_client_aclose_stops_running_streams(slow_server: MockTelnyxServer
     """Closing the client cancels the engines of its unfinished streams."""
     client = SimCardsClient(KEY, slow_server.url, max_concurrency=2)
     streams = [client.sim_cards(page_size=10), client.sim_cards(page_size=20)]
-    for stream in streams:
-        await stream.__aenter__()
+    readers = [asyncio.create_task(stream.collect()) for stream in streams]
     # Close while both listings have requests in flight (20 ms answers).
     await eventually(lambda: len(slow_server.requests) >= len(streams))
     await client.aclose()
     assert library_tasks() == []
+    for reader in readers:
+        with pytest.raises(RuntimeError, match="the client was closed before"):
+            await reader
     for stream in streams:
         await stream.aclose()
 
