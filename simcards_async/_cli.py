@@ -1301,6 +1301,11 @@ def _mock_options(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--latency-ms must be a finite number; got {args.latency_ms}")
     _check_fleet_size("--sim-cards", args.sim_cards)
     _check_fleet_size("--actions", args.actions)
+    if args.actions and not args.sim_cards:  # else the fleet's bare error, and exit 1
+        raise ValueError(
+            f"--actions {args.actions} needs --sim-cards of 1 or more (actions refer to SIM "
+            "cards); give --actions 0 for a fleet without any"
+        )
     headers: dict[str, str] = {}
     for item in args.header:
         name, colon, value = item.partition(":")

@@ -31,6 +31,9 @@ from simcards_async._cli import main
         (["--replay-lag", "-2"], "--replay-lag must not be negative; got -2"),
         (["--gzip-bomb-bytes", "-1"], "--gzip-bomb-bytes must not be negative; got -1"),
         (["--header", "no-colon"], "--header must be NAME:VALUE; got 'no-colon'"),
+        (["--header", "x-debug: a\x01b"], "--header: not a header: 'x-debug': 'a\\x01b'"),
+        # The fleet's bare error, exit 1:
+        (["--sim-cards", "0"], "--actions 25000 needs --sim-cards of 1 or more"),
         (["--redirect", ""], "--redirect must be one of bad-ipv6, bad-port, userinfo or a"),
     ],
 )

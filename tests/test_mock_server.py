@@ -228,6 +228,41 @@ def test_fleet_refuses_a_size_it_cannot_hold_naming_it(sizes: dict[str, Any], me
         Fleet(**sizes)
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"port": 70000}, "port must be an integer from 0 to 65535; got 70000"),
+        ({"port": True}, "port must be an integer from 0 to 65535; got True"),  # bound port 1
+        ({"latency": "0.01"}, "latency must be a finite number of seconds >= 0"),  # every 500
+        ({"latency": float("nan")}, "latency must be a finite number of seconds >= 0"),
+        ({"clock": 1}, "clock must be a function or None"),
+        ({"seed": "7"}, "seed must be an integer; got '7'"),  # gigabytes of repeated text
+        ({"seed": 1.5}, "seed must be an integer"),
+        ({"faults": {}}, "faults must be a FaultPlan or None"),
+        ({"host": ""}, "host must be a host name or address, not empty"),  # every interface
+        ({"host": None}, "host must be a host name or address, not empty"),
+        ({"api_key": b"key"}, "api_key must be a str or None"),
+    ],
+)
+def test_the_server_refuses_an_option_it_would_fail_on_naming_it(
+    options: dict[str, Any], message: str
+) -> None:
+    """Each was accepted, then a bare OverflowError or TypeError, an answer of 500 to every
+    request, or a server on every interface: a ValueError naming the option, at once.
+    """
+    with pytest.raises(ValueError, match=re.escape(f"MockTelnyxServer: {message}")):
+        MockTelnyxServer(**options)
+
+
+@pytest.mark.parametrize("header", [{"x-debug": "a\x01b"}, {"x-debug": "\x7f"}, {"x y": "1"}])
+def test_a_header_aiohttp_would_refuse_at_every_answer_is_refused(header: dict[str, str]) -> None:
+    """A control character in a value (or a space in a name) passed, and every answer was
+    then dropped (aiohttp refuses such a header when it sends it): refused when made.
+    """
+    with pytest.raises(ValueError, match="extra_headers: not a header"):
+        Misbehaviour(extra_headers=header)
+
+
 def test_id_order_compares_whole_ids_when_the_first_half_ties() -> None:
     """Sorting rows by id falls back to all 16 bytes when two ids share their first 8."""
     from simcards_async.testing._codes import Ids  # noqa: PLC0415 - an internal helper
@@ -1235,8 +1270,15 @@ async def test_ok_without_data(session: aiohttp.ClientSession, kind: str, expect
 
 @pytest.mark.anyio
 async def test_extra_headers_send_junk_values(session: aiohttp.ClientSession) -> None:
-    """extra_headers replace or add headers on every answer, junk values included."""
-    junk = {"x-ratelimit-remaining": "inf", "x-ratelimit-reset": "nan", "Retry-After": "-1e999"}
+    """extra_headers replace or add headers on every answer, junk values included; a
+    ``Content-Type`` too (it made every answer a 500: aiohttp refused it beside its own).
+    """
+    junk = {
+        "x-ratelimit-remaining": "inf",
+        "x-ratelimit-reset": "nan",
+        "Retry-After": "-1e999",
+        "Content-Type": "text/plain; charset=utf-8",
+    }
     async with misbehaving(extra_headers=junk) as server:
         for path in ("/sim_cards", "/nowhere"):
             async with session.get(url(server, path)) as resp:

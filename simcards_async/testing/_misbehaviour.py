@@ -93,7 +93,14 @@ class Misbehaviour:
         if self.redirect == "":
             raise ValueError(f"redirect must be one of {', '.join(REDIRECTS)} or a Location")
         for header, text in self.extra_headers.items():
-            if not header or ":" in header or any(c in header + text for c in "\r\n\0"):
+            # What HTTP allows (aiohttp refuses the rest at every answer, which it then drops):
+            # a name of visible characters but ":", a value of them, spaces and tabs.
+            if (
+                not header
+                or ":" in header
+                or not all("!" <= c <= "~" for c in header)
+                or any((c < " " and c != "\t") or c == "\x7f" for c in text)
+            ):
                 raise ValueError(f"extra_headers: not a header: {header!r}: {text!r}")
         object.__setattr__(self, "extra_headers", dict(self.extra_headers))
 

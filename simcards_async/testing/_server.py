@@ -20,7 +20,7 @@ import time
 import uuid
 from collections import Counter
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -80,6 +80,45 @@ def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+#: The largest TCP port.
+_MAX_PORT = 65535
+
+
+def _integer(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _seconds(value: object) -> TypeGuard[float]:
+    """A finite number of seconds, 0 or more (an int will do)."""
+    return (_integer(value) or isinstance(value, float)) and 0 <= value < float("inf")
+
+
+def _check_options(given: dict[str, object], kinds: dict[str, type]) -> None:
+    """Refuse, naming it, an argument the server would fail on later (or serve wrongly).
+
+    A port out of range was a bare ``OverflowError``; ``port=True`` bound port 1; a text
+    latency or a number for ``clock`` made every answer a 500; a text seed was repeated
+    as a string (gigabytes); an empty host listened on every interface, on two ports.
+    ``kinds`` are the options that are instances of a class, or None.
+    """
+    seed, port, latency, host = (given[n] for n in ("seed", "port", "latency", "host"))
+    checks = [
+        ("seed", _integer(seed), "an integer"),
+        ("port", _integer(port) and 0 <= port <= _MAX_PORT, f"an integer from 0 to {_MAX_PORT}"),
+        ("latency", _seconds(latency), "a finite number of seconds >= 0"),
+        ("host", isinstance(host, str) and host != "", "a host name or address, not empty"),
+        ("clock", given["clock"] is None or callable(given["clock"]), "a function or None"),
+        ("api_key", given["api_key"] is None or isinstance(given["api_key"], str), "a str or None"),
+    ]
+    checks += [
+        (name, given[name] is None or isinstance(given[name], cls), f"a {cls.__name__} or None")
+        for name, cls in kinds.items()
+    ]
+    for name, ok, allowed in checks:
+        if not ok:
+            raise ValueError(f"MockTelnyxServer: {name} must be {allowed}; got {given[name]!r}")
+
+
 class MockTelnyxServer:
     """A real HTTP server on 127.0.0.1 that answers like Telnyx's SIM card listing API.
 
@@ -123,6 +162,26 @@ class MockTelnyxServer:
         clock: Callable[[], float] | None = None,
         misbehaviour: Misbehaviour | None = None,
     ) -> None:
+        _check_options(
+            {
+                "seed": seed,
+                "latency": latency,
+                "host": host,
+                "port": port,
+                "clock": clock,
+                "api_key": api_key,
+                "faults": faults,
+                "rate_limit": rate_limit,
+                "drift": drift,
+                "misbehaviour": misbehaviour,
+            },
+            {
+                "faults": FaultPlan,
+                "rate_limit": RateLimit,
+                "drift": Drift,
+                "misbehaviour": Misbehaviour,
+            },
+        )
         self.fleet = Fleet(sim_cards=sim_cards, actions=actions, seed=seed)
         self.latency = latency
         self.requests: list[RequestRecord] = []
@@ -301,7 +360,6 @@ class MockTelnyxServer:
     async def _send(
         self, request: web.Request, answer: Answer, fault: FaultName, *, api: bool
     ) -> web.StreamResponse:
-        answer.headers.update(self.misbehaviour.extra_headers)
         if fault == "truncate":
             return await self._send_truncated(request, answer)
         if api and answer.status == 200:  # noqa: PLR2004
@@ -309,12 +367,23 @@ class MockTelnyxServer:
                 return await self._send_padded(request, answer)
             if self.misbehaviour.gzip_bomb_bytes:
                 return await self._send_gzip_bomb(answer)
-        return web.Response(
-            status=answer.status,
-            body=answer.body,
-            headers=answer.headers,
-            content_type=answer.content_type,
+        return self._dressed(
+            web.Response(
+                status=answer.status,
+                body=answer.body,
+                headers=answer.headers,
+                content_type=answer.content_type,
+            )
         )
+
+    def _dressed(self, response: web.StreamResponse) -> web.StreamResponse:
+        """``response`` with the misbehaviour's extra headers, before it is sent.
+
+        Set on the response, not passed with ``content_type=``: aiohttp refuses both at
+        once, and an extra ``Content-Type`` made every answer a 500.
+        """
+        response.headers.update(self.misbehaviour.extra_headers)
+        return response
 
     def _answer(
         self,
@@ -433,7 +502,7 @@ class MockTelnyxServer:
         response = web.StreamResponse(status=answer.status, headers=answer.headers)
         response.content_type = answer.content_type
         response.content_length = len(answer.body)
-        await response.prepare(request)
+        await self._dressed(response).prepare(request)
         await response.write(answer.body[: len(answer.body) // 2])
         if request.transport is not None:
             request.transport.close()  # flushes the half written, then hangs up
@@ -442,7 +511,7 @@ class MockTelnyxServer:
     async def _send_padded(self, request: web.Request, answer: Answer) -> web.StreamResponse:
         response = web.StreamResponse(status=answer.status, headers=answer.headers)
         response.content_type = answer.content_type
-        await response.prepare(request)  # no Content-Length: sent chunked
+        await self._dressed(response).prepare(request)  # no Content-Length: sent chunked
         try:
             for chunk in padded_chunks(answer.body, self.misbehaviour.huge_body_bytes):
                 await response.write(chunk)
@@ -451,15 +520,17 @@ class MockTelnyxServer:
             pass
         return response
 
-    async def _send_gzip_bomb(self, answer: Answer) -> web.Response:
+    async def _send_gzip_bomb(self, answer: Answer) -> web.StreamResponse:
         key = (answer.body, self.misbehaviour.gzip_bomb_bytes)
         packed = self._bombs.get(key)
         if packed is None:
             packed = await asyncio.to_thread(gzip_bomb, *key)
             self._bombs = {key: packed}  # the last one only: pages differ
         headers = {**answer.headers, "Content-Encoding": "gzip"}
-        return web.Response(
-            status=answer.status, body=packed, headers=headers, content_type=answer.content_type
+        return self._dressed(
+            web.Response(
+                status=answer.status, body=packed, headers=headers, content_type=answer.content_type
+            )
         )
 
     # -- endpoints --------------------------------------------------------------------------
