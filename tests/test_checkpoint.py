@@ -753,6 +753,11 @@ def test_a_resume_whose_earlier_ids_file_was_cut_since_is_refused(tmp_path: Path
     with pytest.raises(sc.InvalidParameterError, match=r"resume_from.*ids file is whole"):
         _saved(moved, 3, ["c"])
     assert not new.exists()
+    _saved(Checkpointer(query, old), 2, ["a", "b"])
+    moved = Checkpointer(query, new, resume_from=old)
+    ids_path(old).write_bytes(b"")  # empty: no piece at all
+    with pytest.raises(sc.InvalidParameterError, match=r"resume_from.*ids file is whole"):
+        _saved(moved, 3, ["c"])
 
 
 def test_crash_leftovers_are_cut_off_after_a_first_save_without_ids(tmp_path: Path) -> None:
@@ -818,13 +823,26 @@ def test_a_failed_complete_save_keeps_the_checkpoint_before_it_whole(
     assert list(Checkpointer(query, path, resume_from=path).earlier_ids()) == [["a"]]
 
 
-def test_a_resume_into_another_checkpoint_file_carries_the_ids_over(tmp_path: Path) -> None:
-    """resume_from one file, checkpoint to another: the new file counts the earlier ids too."""
+@pytest.mark.parametrize("chunk", [1 << 20, 3])
+def test_a_resume_into_another_checkpoint_file_carries_the_ids_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """resume_from one file, checkpoint to another: the new file counts the earlier ids too.
+
+    Copied a piece at a time (here of 3 bytes too): read whole, a long scan's ids file took
+    as much memory as its size, twice over.
+    """
+    monkeypatch.setattr(_checkpoint, "_COPY_CHUNK", chunk)
     query, old, new = sim_cards_query(), tmp_path / "old.json", tmp_path / "new.json"
     _saved(Checkpointer(query, old), 2, ["a", "b"])
+    _saved(Checkpointer(query, old, resume_from=old), 3, ["d"])
     moved = Checkpointer(query, new, resume_from=old)
-    _saved(moved, 3, ["c"])
-    assert list(Checkpointer(query, new, resume_from=new).earlier_ids()) == [["a", "b"], ["c"]]
+    _saved(moved, 4, ["c"])
+    assert list(Checkpointer(query, new, resume_from=new).earlier_ids()) == [
+        ["a", "b"],
+        ["d"],
+        ["c"],
+    ]
 
 
 def test_a_fresh_scan_starts_a_new_ids_file(tmp_path: Path) -> None:
