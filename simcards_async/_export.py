@@ -94,7 +94,15 @@ from msgspec.structs import astuple
 from ._checkpoint import ids_path
 from ._errors import ExportError, InvalidParameterError, cut, named_after
 from ._merge import Tagged
-from ._models import RECORD_TYPES, Page, RawRecord, SimCard, SimCardAction, SimCardGroup
+from ._models import (
+    RECORD_TYPES,
+    Page,
+    RawRecord,
+    SimCard,
+    SimCardAction,
+    SimCardGroup,
+    checked_record,
+)
 from ._paths import check_creatable, check_file_path, check_regular, final_path
 from ._stream import Stream
 
@@ -762,11 +770,31 @@ def _raw_kind(item: RawRecord | msgspec.Raw) -> type[Item]:
 
 
 def _struct(decode: Callable[[msgspec.Raw], Item], item: Record) -> Item:
-    if isinstance(item, RawRecord):
-        return decode(item.raw)
-    if isinstance(item, msgspec.Raw):
-        return decode(item)
-    return item
+    if not isinstance(item, _RAW_TYPES):
+        return item
+    try:
+        return decode(item.raw if isinstance(item, RawRecord) else item)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise _not_a_record(item, exc) from exc
+
+
+def _given_record(item: RawRecord | msgspec.Raw) -> msgspec.Raw:
+    """A raw record the caller made, as JSON lines write it: checked, on one line.
+
+    Copied as it was, a record with line breaks took several lines, and one that is no
+    JSON made a line (or a JSON array) no reader takes, the export saying it succeeded.
+    """
+    try:
+        return checked_record(item.raw if isinstance(item, RawRecord) else item)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise _not_a_record(item, exc) from exc
+
+
+def _not_a_record(item: RawRecord | msgspec.Raw, exc: Exception) -> InvalidParameterError:
+    shown = item.id if isinstance(item, RawRecord) else cut(bytes(item).decode(errors="replace"))
+    return InvalidParameterError(
+        "items", f"raw records that each hold one JSON object of the kind exported ({exc})", shown
+    )
 
 
 # --- the result --------------------------------------------------------------------
@@ -1094,13 +1122,13 @@ class _JsonLinesWriter(_Writer):
         self.buffer = bytearray()
 
     def add(self, items: Sequence[Record]) -> None:
-        # A raw record's bytes are copied as they are: the record as sent.
+        # A raw record's bytes are copied as they are (checked: the caller made it).
         encode_into, buffer = self.encoder.encode_into, self.buffer
         for item in items:
-            if isinstance(item, RawRecord):
-                buffer += item.raw
+            if isinstance(item, _RAW_TYPES):
+                buffer += _given_record(item)
             else:
-                encode_into(item, buffer, -1)  # a msgspec.Raw is copied as it is, too
+                encode_into(item, buffer, -1)
             buffer += b"\n"
 
     def add_raw(self, records: Sequence[RawRecord]) -> None:
@@ -1130,8 +1158,8 @@ class _JsonArrayWriter(_JsonLinesWriter):
         for item in items:
             buffer += self.separator
             self.separator = b",\n"
-            if isinstance(item, RawRecord):
-                buffer += item.raw
+            if isinstance(item, _RAW_TYPES):
+                buffer += _given_record(item)
             else:
                 encode_into(item, buffer, -1)
 

@@ -411,6 +411,29 @@ def _raw_data(body: bytes) -> tuple[msgspec.Raw, ...]:
     return raws
 
 
+class _AnObject(_Model, frozen=True, kw_only=True):
+    """Any JSON object: decoding one checks its syntax and keeps nothing."""
+
+
+_AN_OBJECT = msgspec.json.Decoder(_AnObject)
+
+
+def checked_record(raw: msgspec.Raw | bytes) -> msgspec.Raw:
+    """A record the caller gave as JSON (a ``RawRecord`` it built), checked as a page's are.
+
+    UTF-8, one JSON object, on one line (line breaks between its tokens dropped). Raises
+    ``msgspec.DecodeError`` or ``msgspec.ValidationError`` saying what is wrong.
+    """
+    text = bytes(raw)
+    if not text.isascii():
+        try:
+            text.decode()
+        except UnicodeDecodeError as exc:
+            raise msgspec.DecodeError(f"invalid UTF-8 at byte {exc.start}: {exc.reason}") from None
+    _AN_OBJECT.decode(text)
+    return _one_line(msgspec.Raw(text))
+
+
 def _one_line(raw: msgspec.Raw) -> msgspec.Raw:
     text = bytes(raw)
     if b"\n" in text or b"\r" in text:

@@ -30,6 +30,7 @@ from simcards_async import (
     ExportError,
     InvalidParameterError,
     Progress,
+    RawRecord,
     SimCard,
     SimCardAction,
     SimCardGroup,
@@ -601,6 +602,33 @@ async def test_a_rename_that_fails_names_the_target_not_the_partial_output(
     assert caught.value.filename == str(target)
     assert caught.value.filename2 is None
     assert names(tmp_path) == ["cards.jsonl"], "the partial output is removed"
+
+
+async def test_raw_records_a_caller_made_are_checked_and_written_one_a_line(
+    tmp_path: Path,
+) -> None:
+    """``RawRecord``s (and ``msgspec.Raw``) a caller built were copied as they were: a
+    pretty-printed one took several lines, lines read from a file kept their line break (a
+    blank line between records), and bytes that are no JSON made a line no reader takes.
+    CSV and Parquet raised msgspec's bare errors. Each is on one line now, or refused.
+    """
+    pretty = RawRecord("a", msgspec.Raw(b'{\n  "id": "a",\n  "future": [1,\n 2]\n}'))
+    read_back = msgspec.Raw(b'{"id": "b", "record_type": "sim_card"}\n')
+    result = await export(replay([pretty, read_back]), tmp_path / "cards.jsonl")
+    assert result.items == 2
+    lines = (tmp_path / "cards.jsonl").read_bytes().splitlines()
+    assert [msgspec.json.decode(line) for line in lines] == [
+        {"id": "a", "future": [1, 2]},
+        {"id": "b", "record_type": "sim_card"},
+    ]
+    garbage = RawRecord("c", msgspec.Raw(b"not json at all"))
+    wrong = RawRecord("d", msgspec.Raw(b'{"id": "d", "iccid": 5}'))
+    for name, item in (("x.jsonl", garbage), ("x.json", garbage), ("x.csv", garbage),
+                       ("x.csv", wrong)):  # fmt: skip
+        with pytest.raises(InvalidParameterError, match="one JSON object") as caught:
+            await export(replay([item]), tmp_path / name)
+        assert caught.value.parameter == "items"
+    assert names(tmp_path) == ["cards.jsonl"], "nothing left of the refused exports"
 
 
 async def test_binary_file_target_is_written_and_left_open() -> None:
