@@ -141,19 +141,19 @@ def check_callback(parameter: str, value: object, allowed: str) -> None:
 
 
 def check_returned(parameter: str, callback: object, result: object) -> None:
-    """Refuse, once called, a callback that returned an awaitable: it is never awaited.
+    """Refuse, once called, a callback that returned a coroutine: it is never awaited.
 
     ``check_callback`` cannot see it coming: a plain function (``lambda e: notify(e)``)
     that returns a coroutine ran nothing of it, a "never awaited" warning the only trace.
+    A task or a future it returns is fine: that work was scheduled, and runs.
     """
-    if inspect.isawaitable(result):
-        close = getattr(result, "close", None)
-        if callable(close):
-            close()  # no "never awaited" warning on top of this error
+    if inspect.iscoroutine(result):
+        result.close()  # no "never awaited" warning on top of this error
         raise InvalidParameterError(
             parameter,
-            "a function that does its work when called (this one returned an awaitable, "
-            "which is never awaited: callbacks are called, not awaited)",
+            "a function that does its work when called (this one returned a coroutine, "
+            "which is never awaited: callbacks are called, not awaited; schedule it with "
+            "asyncio.create_task() if it must run)",
             callback,
         )
 

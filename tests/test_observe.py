@@ -443,6 +443,24 @@ async def test_a_plain_callback_that_returns_a_coroutine_is_refused_when_called(
             with pytest.raises(InvalidParameterError, match="never awaited") as info:
                 await stream.collect()
             assert info.value.parameter == "callback"
+        # A task it schedules is no mistake: the work runs.
+        ran: list[object] = []
+
+        async def record(value: object) -> None:
+            ran.append(value)
+
+        tasks: list[asyncio.Task[None]] = []
+
+        def schedule(value: object) -> asyncio.Task[None]:
+            tasks.append(asyncio.create_task(record(value)))
+            return tasks[-1]
+
+        async with SimCardsClient(KEY, server.url, on_response=schedule) as client:
+            stream = client.sim_cards(page_size=10)
+            stream.on_progress(schedule)
+            assert len(await stream.collect()) == 20
+        await asyncio.gather(*tasks)
+        assert len(ran) == len(tasks) > 0
 
 
 def test_nothing_watches_costs_no_probe() -> None:
