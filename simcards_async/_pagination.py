@@ -248,6 +248,7 @@ class ReadPlan:
         "cut",
         "delivered",
         "end",
+        "guessed",
         "held",
         "limit",
         "next",
@@ -263,6 +264,10 @@ class ReadPlan:
         self.limit = query.limit
         #: The last page as far as the answers tell (None: not known yet, or no meta).
         self.end: int | None = None
+        #: The end when it is a page read only to see (after a full page that holds more
+        #: records than its meta counts): no count put records there, so its being empty
+        #: is the listing's end, no drift.
+        self.guessed: int | None = None
         #: Items handed over so far (across a resume and a re-scan).
         self.delivered = 0
         #: The page the limit ended the scan in (whatever is left of it is still to read).
@@ -314,12 +319,14 @@ class ReadPlan:
             if self.per_page is None:
                 self.per_page = page_size_of(meta, self.page_size)
         self.end = max(self.end, meta.total_pages)
+        if self.guessed is not None and meta.total_pages >= self.guessed:
+            self.guessed = None  # a count puts records there after all
         per_page = page_size_of(meta, self.page_size)
         held = (number - 1) * per_page + len(page.data)
         # A total of 0 with records is a meta that gives no count (``{"total_pages": 1}``):
         # a full page there may not be the last either (it ended a 95-record listing at 10).
         if number >= self.end and len(page.data) >= per_page and meta.total_results < held:
-            self.end = number + 1
+            self.end = self.guessed = number + 1
 
     def size_problem(self, number: int, page: Page[Any]) -> str | None:
         """Rule 7: page ``number``'s page size, if its meta gives another than the scan's."""
@@ -445,7 +452,7 @@ def _short(page: Page[Any], number: int, plan: ReadPlan) -> bool:
     per_page = page_size_of(meta, plan.page_size)
     return (
         (size < per_page and number < end)
-        or (not size and number <= end and number != plan.start)
+        or (not size and number <= end and number not in (plan.start, plan.guessed))
         or 0 < size < min(per_page, meta.total_results - (number - 1) * per_page)
     )
 
@@ -704,7 +711,10 @@ class Engine(Generic[T]):
         """Whether page ``number`` is empty before the end the answers so far planned."""
         plan = self.plan
         return (
-            not page.data and plan.end is not None and number != plan.start and number <= plan.end
+            not page.data
+            and plan.end is not None
+            and number not in (plan.start, plan.guessed)
+            and number <= plan.end
         )
 
     def _check(self, number: int, page: Page[T]) -> None:

@@ -26,7 +26,8 @@ class DriftReport:
     #: Pages that came back empty or short before the planned end (records deleted).
     short_pages: int = 0
     #: Pages read again because they were served before the page ahead of them while the
-    #: listing changed, which would leave a gap between the two.
+    #: listing changed, which would leave a gap between the two; or because they came back
+    #: empty before the planned end (one glitched answer must not end the listing).
     rereads: int = 0
     #: With ``rescan=True``: passes made after the first, and the records they delivered
     #: that the first pass had not (shifted past it by deletions, or inserted behind it).

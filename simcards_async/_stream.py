@@ -254,8 +254,9 @@ class Stream(abc.ABC, Generic[M, T]):
     ) -> AsyncGenerator[Sequence[RawRecord], None] | None:
         """Like ``chunks``, but each item a ``RawRecord``: the record as the API sent it.
 
-        None when this stream cannot give them (one already being read, or not a
-        listing of the API's): then ``chunks`` is the way to read it.
+        None when this stream cannot give them (not a listing of the API's): then
+        ``chunks`` is the way to read it. A stream being read, or read already, raises
+        ``RuntimeError``.
         """
         del state
         return None
