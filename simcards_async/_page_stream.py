@@ -33,7 +33,7 @@ from ._observe import Instruments
 from ._pagination import HANDOVER_PAGES, Delivery, Engine, FetchPage, Resume, Turn
 from ._query import ListQuery
 from ._stats import Progress, StreamStats, at_most
-from ._stream import Producer, ReadOnce, StateProvider, Stream
+from ._stream import READ_ONCE, Producer, ReadOnce, StateProvider, Stream
 from ._throttle import AdaptiveLimiter
 
 __all__ = ["CHECKPOINT_EVERY", "CHECKPOINT_SECONDS", "PageStream", "Pages"]
@@ -254,6 +254,9 @@ class PageStream(Stream[Delivery[T], T]):
         as any second reader.
         """
         self._check_unread()  # read already: say so, not None (a bare TypeError in a loop)
+        if self._fetch.typed:
+            # pages() or chunks() handed out, not yet read: its pages would be raw records.
+            raise RuntimeError(READ_ONCE)
         if not self._fetch.choose_raw():
             return None
         return self._chunks(state)
@@ -541,17 +544,19 @@ class _Fetch:
     Holds no reference to the stream (the engine must not keep it alive).
     """
 
-    __slots__ = ("begun", "raw", "raw_fetch", "typed_fetch")
+    __slots__ = ("begun", "raw", "raw_fetch", "typed", "typed_fetch")
 
     def __init__(self, typed_fetch: FetchPage[Any], raw_fetch: FetchPage[RawRecord] | None) -> None:
         self.typed_fetch = typed_fetch
         self.raw_fetch = raw_fetch
         self.raw = False
         self.begun = False
+        #: A reader of Structs was handed out (``pages()``, ``chunks()``, the items).
+        self.typed = False
 
     @property
     def raw_possible(self) -> bool:
-        return self.raw_fetch is not None and not self.begun
+        return self.raw_fetch is not None and not self.begun and not self.typed
 
     def choose_raw(self) -> bool:
         """Fetch raw records from now on, unless a page was fetched already; whether so."""
@@ -563,6 +568,7 @@ class _Fetch:
     def check_typed(self) -> None:
         if self.raw:
             raise RuntimeError("this stream was asked for raw_chunks(): it yields nothing else")
+        self.typed = True
 
     async def __call__(
         self, target: str, on_retry: Callable[[APIError], None], turn: Turn | None = None, /

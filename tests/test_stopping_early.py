@@ -17,6 +17,7 @@ from polling import eventually, loop_turns
 from small_fleet import CARDS, KEY
 
 from simcards_async import (
+    Page,
     SimCard,
     SimCardsClient,
     TelnyxError,
@@ -182,6 +183,24 @@ async def test_raw_chunks_of_a_stream_read_already_says_so(
     with pytest.raises(RuntimeError, match="this stream was read already"):
         stream.raw_chunks()
     await stream.aclose()
+
+
+@pytest.mark.parametrize("first", ["pages", "chunks"])
+async def test_raw_chunks_after_a_typed_reader_was_handed_out_is_refused(
+    client: SimCardsClient, first: str
+) -> None:
+    """``pages()`` (or ``chunks()``) handed out and not yet read, then ``raw_chunks()``: both
+    were given, and the first yielded pages of ``RawRecord``s typed as ``SimCard``s (an
+    ``AttributeError`` in the caller's code). The second reader is refused.
+    """
+    async with client.sim_cards(page_size=100) as stream:
+        typed: Any = stream.pages() if first == "pages" else stream.chunks()
+        with pytest.raises(RuntimeError, match="read once, by one reader"):
+            stream.raw_chunks()
+        page = await anext(aiter(typed))
+        items = page.data if isinstance(page, Page) else page
+        assert all(isinstance(item, SimCard) for item in items)
+        await typed.aclose()
 
 
 async def test_export_after_a_break_refuses_instead_of_writing_an_empty_file(
