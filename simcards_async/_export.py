@@ -764,7 +764,7 @@ def _raw_kind(item: RawRecord | msgspec.Raw) -> type[Item]:
     raw = item.raw if isinstance(item, RawRecord) else item
     try:
         record_type = _TYPE_ONLY.decode(raw).record_type
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return SimCard  # decoding it as one raises what is wrong with it
     return _BY_RECORD_TYPE.get(record_type, SimCard)  # type: ignore[arg-type]
 
@@ -774,7 +774,8 @@ def _struct(decode: Callable[[msgspec.Raw], Item], item: Record) -> Item:
         return item
     try:
         return decode(item.raw if isinstance(item, RawRecord) else item)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+        # RecursionError: msgspec recurses on nested JSON (a record nested 1,000 deep).
         raise _not_a_record(item, exc) from exc
 
 

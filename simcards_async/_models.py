@@ -430,7 +430,7 @@ def checked_record(raw: msgspec.Raw | bytes) -> msgspec.Raw:
             text.decode()
         except UnicodeDecodeError as exc:
             raise msgspec.DecodeError(f"invalid UTF-8 at byte {exc.start}: {exc.reason}") from None
-    _AN_OBJECT.decode(text)
+    _decode(_AN_OBJECT, text)
     return _one_line(msgspec.Raw(text))
 
 

@@ -623,8 +623,9 @@ async def test_raw_records_a_caller_made_are_checked_and_written_one_a_line(
     ]
     garbage = RawRecord("c", msgspec.Raw(b"not json at all"))
     wrong = RawRecord("d", msgspec.Raw(b'{"id": "d", "iccid": 5}'))
+    deep = RawRecord("e", msgspec.Raw(b'{"id": "e", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"))
     for name, item in (("x.jsonl", garbage), ("x.json", garbage), ("x.csv", garbage),
-                       ("x.csv", wrong)):  # fmt: skip
+                       ("x.csv", wrong), ("x.jsonl", deep), ("x.csv", deep)):  # fmt: skip
         with pytest.raises(InvalidParameterError, match="one JSON object") as caught:
             await export(replay([item]), tmp_path / name)
         assert caught.value.parameter == "items"
