@@ -138,7 +138,12 @@ def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoin
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise InvalidParameterError("resume_from", f"a checkpoint file ({exc})", path) from exc
     if point.version != _VERSION:
-        raise InvalidParameterError("resume_from", f"a version {_VERSION} checkpoint", path)
+        raise InvalidParameterError(
+            "resume_from",
+            f"a version {_VERSION} checkpoint (this one is version {point.version}, which this "
+            "release cannot continue: delete it, and its .ids file, to start over)",
+            path,
+        )
     if point.fingerprint != fingerprint(query):
         raise InvalidParameterError(
             "resume_from",
