@@ -41,7 +41,7 @@ import asyncio
 import contextlib
 import heapq
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -180,6 +180,20 @@ class _Readers(Generic[T]):
     def full(self) -> bool:
         return self.limit is not None and self.taken >= self.limit
 
+    @contextlib.contextmanager
+    def _unless_full(self) -> Iterator[None]:
+        """A reader's failure, unless the limit is reached: then nothing it adds is needed.
+
+        The items that reached it may still wait for a slow consumer: a failure of a query
+        the merge no longer reads cancelled that hand-over, and the merge ended short of
+        its limit, with that error (a fast consumer got all of them, and no error).
+        """
+        try:
+            yield
+        except Exception:
+            if not self.full:
+                raise
+
     def _fresh(self, items: Sequence[T]) -> list[T]:
         """The items not handed over before (all with ``dedupe=False``), cut at the limit."""
         seen, room = self.seen, None if self.limit is None else self.limit - self.taken
@@ -207,7 +221,7 @@ class _Readers(Generic[T]):
         send: MemoryObjectSendStream[_Batch[T]],
         scope: anyio.CancelScope,
     ) -> None:
-        with send:
+        with send, self._unless_full():
             async with stream:
                 runs = self._runs(index)
                 async with contextlib.aclosing(runs):
@@ -235,7 +249,7 @@ class _Readers(Generic[T]):
     # --- in order --------------------------------------------------------------------
 
     async def _pages_of(self, index: int, put: MemoryObjectSendStream[Sequence[T]]) -> None:
-        with put:
+        with put, self._unless_full():
             async with self.streams[index]:
                 runs = self._runs(index)
                 async with contextlib.aclosing(runs):

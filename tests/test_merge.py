@@ -308,6 +308,58 @@ async def test_merged_progress_adds_up_its_queries(client: sc.SimCardsClient) ->
     assert final.total_results == union == len(got)
 
 
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_a_query_failing_once_the_limit_is_reached_does_not_cut_the_merge(
+    *, ordered: bool
+) -> None:
+    """The items that reach the limit wait for a slow consumer; meanwhile another query, no
+    longer needed, fails (its page 2). That failure cancelled the hand-over: the merge
+    yielded fewer than its limit and raised the error (a fast consumer got them all, and no
+    error). Once the limit is reached, a query's failure is nothing to the merge.
+    """
+    release, failed = asyncio.Event(), asyncio.Event()
+
+    def card(query: int, amount: int) -> dict[str, object]:
+        return {
+            "id": f"00000000-0000-4000-8000-{query:06d}{amount:06d}",
+            "record_type": "sim_card",
+            "current_billing_period_consumed_data": {"amount": str(amount), "unit": "MB"},
+        }
+
+    async def answer(request: web.Request) -> web.Response:
+        number = int(request.query["page[number]"])
+        query = 1 if request.query["filter[status]"] == "disabled" else 0
+        if query == 1 and number == 2:  # the query no longer needed fails, late
+            await release.wait()
+            failed.set()
+            return web.json_response({"errors": [{"code": "10007", "title": "boom"}]}, status=500)
+        first = 1 + 10 * query + 2 * (number - 1)  # 1, 2 | 3, 4 and 11, 12 | 13, 14
+        meta = {"page_number": number, "page_size": 2, "total_pages": 2, "total_results": 4}
+        data = [card(query, first), card(query, first + 1)]
+        return web.json_response({"data": data, "meta": meta})
+
+    got: list[str] = []
+    async with (
+        serve(answer) as served,
+        sc.SimCardsClient("test-key", served.url, max_retries=0) as client,
+    ):
+        sort = "current_billing_period_consumed_data.amount" if ordered else None
+        merged = sc.merge(
+            client.sim_cards(status="enabled", page_size=2, sort=sort),
+            client.sim_cards(status="disabled", page_size=2, sort=sort),
+            limit=3,
+            ordered=ordered,
+        )
+        async for item in merged:
+            got.append(item.id)
+            if len(got) == 1:
+                release.set()  # the limit is reached while this consumer is away
+                await eventually(failed.is_set, what="the other query failed")
+                await loop_turns()
+    assert len(got) == len(set(got)) == 3
+    assert merged.stats.items_yielded == 3
+
+
 async def test_a_query_ending_under_the_limit_keeps_the_batch_that_reaches_it() -> None:
     """The first query ends while the second hands over the batch that reaches the merge's
     limit (waiting for the consumer): the merge still yields ``limit`` items.
