@@ -409,6 +409,11 @@ class MergedStream(Stream[_Batch[T], T]):
         if len({id(s) for s in streams}) != len(streams):
             # A stream is read once: the merge's second reader of it would be refused.
             raise InvalidParameterError("streams", "distinct streams (each is read once)", streams)
+        if not all(s.unread for s in streams):
+            # Its reader would be refused once the merge has sent the others' requests.
+            raise InvalidParameterError(
+                "streams", "streams not read yet, nor closed (each is read once)", streams
+            )
         types = {s.item_type for s in streams}
         if len(types) != 1:
             raise InvalidParameterError("streams", "streams of one kind of item", streams)

@@ -399,6 +399,11 @@ class Stream(abc.ABC, Generic[M, T]):
             self._reading = False
             self._stopped()
 
+    @property
+    def unread(self) -> bool:
+        """Whether a reader may still read it: none started, and it was not closed."""
+        return not (self._read or self._closed)
+
     def _check_unread(self) -> None:
         """Refuse a second reader, or one after ``aclose()``: it would get nothing."""
         if self._read:

@@ -17,6 +17,7 @@ from polling import eventually, loop_turns
 from small_fleet import CARDS, KEY
 
 from simcards_async import (
+    InvalidParameterError,
     Page,
     SimCard,
     SimCardsClient,
@@ -238,25 +239,28 @@ async def test_a_stream_exported_once_says_it_was_read_when_read_again(
 
 
 async def test_a_second_reader_of_a_stream_in_use_is_refused(
-    client: SimCardsClient, everything: list[SimCard]
+    server: MockTelnyxServer, client: SimCardsClient, everything: list[SimCard], tmp_path: Path
 ) -> None:
     """While one reader holds a page part-read, another (a merge, an export) got only the
-    pages after it, silently short; now it is refused. The merge, given the stream, closed
-    it: the first reader then says so instead of ending as if the listing had.
+    pages after it, silently short; now it is refused. A merge refuses it when it is made,
+    before any request of its other streams (it used to take the stream, send the others'
+    requests, then fail and close the stream under its first reader), and that reader goes
+    on to the end.
     """
     stream = client.sim_cards(page_size=100)
     items = aiter(stream)
     first = await anext(items)
+    before = len(server.requests)
+    with pytest.raises(InvalidParameterError, match="streams not read yet") as caught:
+        merge(stream, client.sim_cards(status="enabled"))
+    assert caught.value.parameter == "streams"
+    rest = [card async for card in items]
+    assert [first, *rest] == everything
+    assert all(r.query.get("filter[status]") is None for r in server.requests[before:])
+    with pytest.raises(InvalidParameterError, match="streams not read yet"):
+        merge(stream)  # read to its end
     with pytest.raises(RuntimeError, match="this stream was read already"):
-        async with merge(stream, client.sim_cards(status="enabled")) as merged:
-            async for _ in merged:
-                pass
-    rest: list[SimCard] = []
-    with pytest.raises(RuntimeError, match=r"closed \(aclose\(\)\) while it was being read"):
-        async for card in items:
-            rest.append(card)
-    # The page in hand (100 cards) is read to its end; the next page is refused.
-    assert [first, *rest] == everything[:100]
+        await export(stream, tmp_path / "never.jsonl")
 
 
 @pytest.mark.parametrize("reader", ["pages", "tagged"])
