@@ -114,7 +114,8 @@ class Ordering:
     negated, exactly: ``-value`` rounds to the context's 28 digits, and overflows past its
     exponent range), so listings sorted the same way can be merged in order by it. The spec does
     not say where a card without an amount goes: here it counts as the smallest amount
-    (first ascending, last descending), and a merge checks each listing's order as it reads.
+    (first ascending, last descending), as does a ``NaN`` amount (which has no order);
+    ``Infinity`` and ``-Infinity`` sort at their ends. A merge checks each page's order.
     """
 
     sort: str
@@ -132,7 +133,7 @@ class Ordering:
         value: Any = item
         for name in self.path:
             value = getattr(value, name, None)
-        if not isinstance(value, Decimal) or not value.is_finite():
+        if not isinstance(value, Decimal) or value.is_nan():  # a NaN has no place: none
             return (1, _NO_AMOUNT) if self.descending else (-1, _NO_AMOUNT)
         return (0, value.copy_negate()) if self.descending else (0, value)
 
@@ -140,7 +141,7 @@ class Ordering:
         """``key`` of a raw record, from the value its listing's decoder read (``sort_value``)."""
         value = getattr(record, "sort_value", None)
         # The rule of ``key``, written out again: ``key`` is the typed merge's hot path.
-        if not isinstance(value, Decimal) or not value.is_finite():
+        if not isinstance(value, Decimal) or value.is_nan():
             return (1, _NO_AMOUNT) if self.descending else (-1, _NO_AMOUNT)
         return (0, value.copy_negate()) if self.descending else (0, value)
 

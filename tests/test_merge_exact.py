@@ -337,6 +337,13 @@ def test_ordering_key_ascends_along_the_listing() -> None:
     assert [c.id for c in sorted(cards, key=descending.key)] == ["a", "b", "c"]
     nan = sc.SimCard(id="n", current_billing_period_consumed_data=sc.Amount(amount=Decimal("NaN")))
     assert ascending.key(nan) == ascending.key(cards[2])
+    # Infinity has its place, at the end (it ranked as no amount: a listing sorted with it
+    # at its end was refused by a merge as out of order).
+    for text, up, down in (("Infinity", "cbaI", "Iabc"), ("-Infinity", "c-ba", "ab-c")):
+        amount = sc.Amount(amount=Decimal(text))
+        edge = sc.SimCard(id=text[0], current_billing_period_consumed_data=amount)  # "I", "-"
+        assert "".join(c.id for c in sorted([*cards, edge], key=ascending.key)) == up
+        assert "".join(c.id for c in sorted([*cards, edge], key=descending.key)) == down
 
 
 # --- progress --------------------------------------------------------------------------
