@@ -453,7 +453,7 @@ def test_a_raw_records_key_is_the_typed_cards_key(sort: str) -> None:
     keys = [ordering.raw_key(r) for r in decode_raw_sim_card_page_by_amount(_records(AMOUNTS)).data]
     smallest = min(keys) if not sort.startswith("-") else max(keys)
     no_amount = [a for a, k in zip(AMOUNTS, keys, strict=True) if k == smallest]
-    assert no_amount == [None, "NaN", "Infinity", "-Infinity", "sNaN"]
+    assert no_amount == [None, "NaN", "sNaN"]  # Infinity and -Infinity sort at their ends
 
 
 @pytest.mark.parametrize(
