@@ -61,6 +61,7 @@ from ._export import (
     import_pyarrow,
     resolve_format,
 )
+from ._merge import LATE_PAGES_COUNTED, UNORDERED_ADVICE
 from ._observe import env_log_handler_set_aside, env_log_level
 from ._page_stream import CHECKPOINT_EVERY
 from ._pagination import RESCAN_ADVICE
@@ -682,7 +683,7 @@ def _describe(value: object) -> str:
 
 def _api_message(exc: TelnyxError, args: argparse.Namespace) -> str:
     """An API failure in one line, with how many attempts it took and a hint when one helps."""
-    text = str(exc)
+    text = _in_command_words(str(exc))
     if isinstance(exc, APIError) and exc.attempts > 1:
         text += f", after {exc.attempts} attempts"
     if isinstance(exc, AuthenticationError):
@@ -759,10 +760,23 @@ def _show_plain_warning(  # noqa: PLR0917  (the signature warnings.showwarning h
     _say(_warning_line(message))
 
 
+#: The library's advice, and the same in the command's words (its flags).
+_IN_COMMAND_WORDS = (
+    (RESCAN_ADVICE, "--rescan, without --checkpoint,"),
+    (UNORDERED_ADVICE, "drop --sort to take the items as their pages arrive"),
+    (f" ({LATE_PAGES_COUNTED})", ""),
+)
+
+
+def _in_command_words(text: str) -> str:
+    for advice, said in _IN_COMMAND_WORDS:
+        text = text.replace(advice, said)
+    return text
+
+
 def _warning_line(message: Warning | str) -> str:
     """A warning as the command shows it: the library's advice in the command's words."""
-    text = str(message).replace(RESCAN_ADVICE, "--rescan, without --checkpoint,")
-    return f"{PROG}: warning: {text}"
+    return f"{PROG}: warning: {_in_command_words(str(message))}"
 
 
 # --- export -------------------------------------------------------------------------

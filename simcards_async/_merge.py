@@ -57,7 +57,16 @@ from ._query import Ordering
 from ._stats import Progress, at_most
 from ._stream import Producer, ReadOnce, StateProvider, Stream
 
-__all__ = ["MergeStats", "MergedStream", "Tagged", "TaggedItems", "merge", "merge_tagged"]
+__all__ = [
+    "LATE_PAGES_COUNTED",
+    "UNORDERED_ADVICE",
+    "MergeStats",
+    "MergedStream",
+    "Tagged",
+    "TaggedItems",
+    "merge",
+    "merge_tagged",
+]
 
 T = TypeVar("T", bound=SimCard | SimCardAction)
 
@@ -86,6 +95,11 @@ class TaggedItems(ReadOnce[Tagged[T]]):
     __slots__ = ()
 
     item_type = Tagged
+
+
+#: What the merge's messages advise (the command line says it with its own flags).
+UNORDERED_ADVICE = "merge with ordered=False to take the items as their pages arrive"
+LATE_PAGES_COUNTED = "merged.stats.late_pages counts them"
 
 
 @dataclass
@@ -323,7 +337,7 @@ class _Readers(Generic[T]):
                 f"query {index} of the merge in sort={ordering.sort} order sent a page that "
                 f"starts before its previous page ended (item {item.id}): the sort value "
                 "changed while the listing was read; such pages' items are yielded late, so "
-                "the union is in order within each page (merged.stats.late_pages counts them)"
+                f"the union is in order within each page ({LATE_PAGES_COUNTED})"
             )
             drift_warning(message)
             warnings.warn(message, DriftWarning, stacklevel=2)
@@ -333,8 +347,7 @@ class _Readers(Generic[T]):
         return PaginationError(
             f"query {index} ({stream.query.path} {stream.query.params}) is not in the order "
             f"of sort={ordering.sort}: item {item.id} came after one it should precede; "
-            "refusing to yield an unsorted union (merge with ordered=False to take the items "
-            "as their pages arrive)",
+            f"refusing to yield an unsorted union ({UNORDERED_ADVICE})",
             url=stream.query.path,
         )
 

@@ -25,7 +25,7 @@ from cli_runs import child_env, run
 from polling import fifo_never_blocks_for_ever, killed_if_hung
 from servers import serve
 
-from simcards_async import InternalServerError, Progress, _errors
+from simcards_async import InternalServerError, Progress, _cli, _errors, _merge
 from simcards_async._cli import (
     ProgressBar,
     _api_message,
@@ -1005,3 +1005,16 @@ async def test_rescan_is_a_flag_and_the_drift_warning_names_it(
     ):
         assert await run("export", "sim-cards", "--demo", "--rescan", *refused, *argv[-2:]) == 2
         assert says in capsys.readouterr().err
+
+
+def test_the_merges_advice_is_given_in_the_commands_words() -> None:
+    """A sorted ``--any`` union that failed or drifted advised ``ordered=False`` and
+    ``merged.stats.late_pages``, which the command has no flags for: its own words."""
+    merged_error = (
+        "query 0 (/sim_cards {}) is not in the order of sort=x: item a came after one it "
+        f"should precede; refusing to yield an unsorted union ({_merge.UNORDERED_ADVICE})"
+    )
+    said = _cli._in_command_words(merged_error)
+    assert said.endswith("(drop --sort to take the items as their pages arrive)")
+    late = f"such pages' items are yielded late ({_merge.LATE_PAGES_COUNTED})"
+    assert _cli._warning_line(late) == "simcards: warning: such pages' items are yielded late"
