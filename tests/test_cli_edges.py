@@ -1009,7 +1009,8 @@ async def test_rescan_is_a_flag_and_the_drift_warning_names_it(
 
 def test_the_merges_advice_is_given_in_the_commands_words() -> None:
     """A sorted ``--any`` union that failed or drifted advised ``ordered=False`` and
-    ``merged.stats.late_pages``, which the command has no flags for: its own words."""
+    ``merged.stats.late_pages``, which the command has no flags for: its own words.
+    """
     merged_error = (
         "query 0 (/sim_cards {}) is not in the order of sort=x: item a came after one it "
         f"should precede; refusing to yield an unsorted union ({_merge.UNORDERED_ADVICE})"
