@@ -48,6 +48,16 @@ async def client(server: MockTelnyxServer) -> AsyncIterator[sc.SimCardsClient]:
         yield c
 
 
+async def _first_ids(stream: AsyncIterable[sc.SimCard], count: int) -> list[str]:
+    """The ids of the first ``count`` cards of ``stream``, read with a ``break`` after them."""
+    ids: list[str] = []
+    async for card in stream:
+        ids.append(card.id)
+        if len(ids) == count:
+            break
+    return ids
+
+
 def page_numbers(server: MockTelnyxServer, since: int) -> list[int]:
     return [int(r.query["page[number]"][0]) for r in server.requests[since:]]
 
@@ -396,12 +406,8 @@ async def test_a_resume_from_another_start_page_is_refused(
     """
     from_page_6 = [c.id for c in await client.sim_cards(page_size=100, start_page=6).collect()]
     path = tmp_path / "scan.json"
-    first: list[str] = []
     async with client.sim_cards(page_size=100, start_page=6, checkpoint=path) as stream:
-        async for card in stream:
-            first.append(card.id)
-            if len(first) == 150:  # in the middle of page 7
-                break
+        first = await _first_ids(stream, 150)  # in the middle of page 7
     with pytest.raises(sc.InvalidParameterError, match="6, where the scan") as caught:
         client.sim_cards(page_size=100, start_page=1, resume_from=path)
     assert caught.value.parameter == "start_page"
@@ -478,12 +484,8 @@ async def test_resume_after_a_break_mid_page_yields_exactly_the_rest(
     """
     full = [c.id for c in await client.sim_cards(page_size=100).collect()]
     path = tmp_path / "scan.json"
-    first: list[str] = []
     async with client.sim_cards(page_size=100, checkpoint=path) as stream:
-        async for card in stream:
-            first.append(card.id)
-            if len(first) == 350:
-                break
+        first = await _first_ids(stream, 350)
     point = json.loads(path.read_text())
     assert (point["next_page"], point["items_done"], point["pages_done"]) == (4, 300, 3)
     assert point["page_ids"] == first[300:]
@@ -1126,12 +1128,8 @@ async def test_a_checkpoint_that_is_a_link_is_saved_where_it_leads(
     target = tmp_path / "kept" / "scan.json"
     path = tmp_path / "scan.json"
     path.symlink_to(target)
-    first: list[str] = []
     async with client.sim_cards(page_size=100, checkpoint=path) as stream:
-        async for card in stream:
-            first.append(card.id)
-            if len(first) == 450:
-                break
+        first = await _first_ids(stream, 450)
     assert path.is_symlink(), "the link is still a link"
     assert json.loads(target.read_text())["items_done"] == 400
     assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["scan.json"], "no temp left"

@@ -7,6 +7,7 @@ import json
 import sys
 import types
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -224,11 +225,9 @@ def _card(number: int, consumed: str) -> dict[str, Any]:
     }
 
 
-async def test_a_page_out_of_its_own_sort_order_is_refused() -> None:
-    """One answer whose items go back down in its own sort order raises PaginationError,
-    never an unsorted union: what was yielded before it is in order.
-    """
-    amounts = {1: ["1.0", "3.0"], 2: ["4.0", "2.0"]}  # page 2 out of its own order
+@asynccontextmanager
+async def _two_sorted_queries(amounts: dict[int, list[str]]) -> AsyncIterator[sc.MergedStream[Any]]:
+    """A merge in amount order of two queries whose 2 pages of 2 cards have ``amounts``."""
 
     async def handler(request: web.Request) -> web.Response:
         number = int(request.query.get("page[number]", "1"))
@@ -238,10 +237,18 @@ async def test_a_page_out_of_its_own_sort_order_is_refused() -> None:
         return web.Response(text=json.dumps({"data": data, "meta": meta}))
 
     async with serve(handler) as served, sc.SimCardsClient(KEY, served.url) as client:
-        merged = sc.merge(
+        yield sc.merge(
             client.sim_cards(sort=AMOUNT, page_size=2),
             client.sim_cards(status="enabled", sort=AMOUNT, page_size=2),
         )
+
+
+async def test_a_page_out_of_its_own_sort_order_is_refused() -> None:
+    """One answer whose items go back down in its own sort order raises PaginationError,
+    never an unsorted union: what was yielded before it is in order.
+    """
+    amounts = {1: ["1.0", "3.0"], 2: ["4.0", "2.0"]}  # page 2 out of its own order
+    async with _two_sorted_queries(amounts) as merged:
         got: list[sc.SimCard] = []
         with pytest.raises(sc.PaginationError, match="not in the order of sort=") as info:
             async for card in merged:
@@ -258,19 +265,7 @@ async def test_a_page_that_starts_below_its_previous_pages_end_is_drift_not_an_e
     ``stats.late_pages``, with a DriftWarning; every record once.
     """
     amounts = {1: ["1.0", "3.0"], 2: ["2.0", "4.0"]}  # page 2 starts below page 1's end
-
-    async def handler(request: web.Request) -> web.Response:
-        number = int(request.query.get("page[number]", "1"))
-        base = 10 if "filter[status]" in request.query else 0
-        data = [_card(base + number * 2 + i, a) for i, a in enumerate(amounts.get(number, []))]
-        meta = {"page_number": number, "page_size": 2, "total_pages": 2, "total_results": 4}
-        return web.Response(text=json.dumps({"data": data, "meta": meta}))
-
-    async with serve(handler) as served, sc.SimCardsClient(KEY, served.url) as client:
-        merged = sc.merge(
-            client.sim_cards(sort=AMOUNT, page_size=2),
-            client.sim_cards(status="enabled", sort=AMOUNT, page_size=2),
-        )
+    async with _two_sorted_queries(amounts) as merged:
         with pytest.warns(sc.DriftWarning, match="starts before its previous page ended"):
             got = [card async for card in merged]
     assert len(got) == len({card.id for card in got}) == 8
