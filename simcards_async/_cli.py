@@ -547,7 +547,12 @@ async def _terminable(work: Coroutine[Any, Any, _T]) -> _T:
     # Signal handlers belong to the main thread (tests call main() from others).
     handled = threading.current_thread() is threading.main_thread()
     if handled:
-        loop.add_signal_handler(signal.SIGTERM, stop, _Terminated)
+        term_before = signal.getsignal(signal.SIGTERM)
+        # SIGTERM's handler is set here, not by the loop, whose removal sets the default
+        # (which kills) for a moment: a SIGTERM then taken by another thread (a worker's;
+        # the main thread holds them back meanwhile) killed the process, status -15. The
+        # loop's own SIGINT handler wakes the loop for both (one wake-up fd).
+        signal.signal(signal.SIGTERM, lambda *_: loop.call_soon_threadsafe(stop, _Terminated))
         loop.add_signal_handler(signal.SIGINT, stop, _Interrupted)
     try:
         return await work
@@ -557,14 +562,22 @@ async def _terminable(work: Coroutine[Any, Any, _T]) -> _T:
         raise
     finally:
         if handled:
-            # Held while the handlers change: removed, each is the default for a moment
-            # (SIGTERM's kills, SIGINT's raises KeyboardInterrupt), then ignored.
             with _held(STOP_SIGNALS):
-                loop.remove_signal_handler(signal.SIGTERM)
+                # Straight from one handler to the next, never the default. Stopped, it
+                # stays ignored on the way out (see _run).
+                signal.signal(
+                    signal.SIGTERM,
+                    signal.SIG_IGN if stopped else _settable(term_before),
+                )
+                # The default for a moment (KeyboardInterrupt, raised only in the main
+                # thread, which holds the signal back), then ignored until the loop closes.
                 loop.remove_signal_handler(signal.SIGINT)
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the loop is closed
-                if stopped:  # on the way out: see _run
-                    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _settable(handler: Any) -> Any:  # noqa: ANN401  (a signal handler, of several types)
+    """``handler`` as ``signal.signal`` takes it: None (one not set from Python) is the default."""
+    return signal.SIG_DFL if handler is None else handler
 
 
 @contextlib.contextmanager
