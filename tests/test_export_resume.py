@@ -505,7 +505,8 @@ async def test_an_export_killed_before_its_first_save_leaves_no_partial_output_b
         ]
         child = await anyio.open_process([sys.executable, "-c", AS_MAIN, *command], env=child_env())
         try:
-            await eventually(lambda: server.requests, what="the child asked for page 1")
+            # A child starts the interpreter and imports aiohttp first: slow on a busy machine.
+            await eventually(lambda: server.requests, timeout=60, what="the child asked for page 1")
         finally:
             child.kill()
             await child.wait()
