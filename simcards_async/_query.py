@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ._errors import InvalidParameterError
+from ._errors import InvalidParameterError, cut
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -354,7 +354,30 @@ def sim_cards_query(
     order = None if sort is None else Ordering.of(_choice("sort", sort, SIM_CARD_SORTS))
     trailing = () if order is None else (("sort", order.sort),)
     size, start, cap = _paging(page_size, start_page, limit)
+    _check_query_length(filters)
     return ListQuery("/sim_cards", tuple(filters), trailing, size, start, cap, tuple(tests), order)
+
+
+#: The most bytes the filters may take in a page's URL: servers refuse a request line past
+#: 8 KiB or so with a bare 400 (or drop it), which named no parameter.
+MAX_FILTER_BYTES = 4096
+#: The argument that sets each free-text wire filter.
+_TEXT_FILTERS = {"filter[tags]": "tags", "filter[iccid]": "iccid", "filter[msisdn]": "msisdn"}
+
+
+def _check_query_length(filters: list[tuple[str, str]]) -> None:
+    """Refuse filters too long for a URL, naming the argument whose value is the longest."""
+    size = len(urlencode(filters))
+    if size <= MAX_FILTER_BYTES:
+        return
+    texts = [(len(urlencode([pair])), pair) for pair in filters if pair[0] in _TEXT_FILTERS]
+    _, (wire, value) = max(texts)  # the other filters are short: these made it long
+    raise InvalidParameterError(
+        _TEXT_FILTERS[wire],
+        f"values whose filters fit in {MAX_FILTER_BYTES:,} bytes of the URL (these take "
+        f"{size:,}: a server refuses such a request line)",
+        cut(value),
+    )
 
 
 def sim_card_actions_query(

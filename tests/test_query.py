@@ -748,3 +748,23 @@ def test_an_upper_case_uuid_filter_matches_the_cards_it_selects() -> None:
     assert sim_card_actions_query(sim_card_id=CARD.upper()).matches(
         SimCardAction(id=GROUP, sim_card_id=CARD)
     )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "parameter"),
+    [
+        ({"tags": [f"tag{i}" for i in range(1000)]}, "tags"),
+        ({"iccid": "8" * 5000}, "iccid"),
+        ({"msisdn": "+1" * 3000, "tags": ["vip"]}, "msisdn"),
+    ],
+)
+def test_filters_too_long_for_a_url_are_refused_naming_the_longest(
+    arguments: dict[str, Any], parameter: str
+) -> None:
+    """1,000 tags (or a 5,000-digit ICCID) were sent, and a server's refusal of the request
+    line came back as a bare HTTP 400 naming nothing: refused before sending, naming it.
+    """
+    with pytest.raises(InvalidParameterError, match="fit in 4,096 bytes") as caught:
+        sim_cards_query(**arguments)
+    assert caught.value.parameter == parameter
+    assert sim_cards_query(tags=[f"tag{i}" for i in range(300)]).params  # long, and fits
