@@ -249,8 +249,8 @@ class PageStream(Stream[Delivery[T], T]):
         less than decoding Structs; dedupe, drift, limits, errors and checkpoints
         are as for ``chunks``. Ask before the stream is read (``async with stream:``
         fetches nothing); None when it cannot give them: then read it with ``chunks``.
-        Once asked, the stream
-        yields nothing else. A stream being read or read already raises ``RuntimeError``,
+        Once asked, the stream yields nothing else. A stream being read or read already,
+        or one whose ``pages()`` or ``chunks()`` was handed out, raises ``RuntimeError``,
         as any second reader.
         """
         self._check_unread()  # read already: say so, not None (a bare TypeError in a loop)
