@@ -393,7 +393,7 @@ async def test_a_client_closed_in_a_cancelled_scope_still_closes_its_session() -
         client = SimCardsClient(KEY, server.url, max_concurrency=1)
 
         async def cut_once_page_2_was_asked_for(scope: anyio.CancelScope) -> None:
-            await eventually(lambda: len(server.requests) == 2, what="page 2 asked for")
+            await eventually(lambda: len(server.requests) >= 2, what="page 2 asked for")
             scope.cancel()
 
         async with anyio.create_task_group() as tasks:
