@@ -316,8 +316,12 @@ async def test_a_query_failing_once_the_limit_is_reached_does_not_cut_the_merge(
     longer needed, fails (its page 2). That failure cancelled the hand-over: the merge
     yielded fewer than its limit and raised the error (a fast consumer got them all, and no
     error). Once the limit is reached, a query's failure is nothing to the merge.
+
+    The order is the server's to set, not the clock's: the first query's page 2 (which
+    reaches the limit) waits for the second's page 2 to be asked for, and that one fails
+    only once the consumer, away at its first item, saw the first query read to its end.
     """
-    release, failed = asyncio.Event(), asyncio.Event()
+    asked, release, failed = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     def card(query: int, amount: int) -> dict[str, object]:
         return {
@@ -330,34 +334,42 @@ async def test_a_query_failing_once_the_limit_is_reached_does_not_cut_the_merge(
         number = int(request.query["page[number]"])
         query = 1 if request.query["filter[status]"] == "disabled" else 0
         if query == 1 and number == 2:  # the query no longer needed fails, late
+            asked.set()
             await release.wait()
             failed.set()
             return web.json_response({"errors": [{"code": "10007", "title": "boom"}]}, status=500)
+        if query == 0 and number == 2:
+            await asked.wait()
         first = 1 + 10 * query + 2 * (number - 1)  # 1, 2 | 3, 4 and 11, 12 | 13, 14
         meta = {"page_number": number, "page_size": 2, "total_pages": 2, "total_results": 4}
         data = [card(query, first), card(query, first + 1)]
         return web.json_response({"data": data, "meta": meta})
 
+    # As pages arrive, both pages 1 (4 items) come first: the limit is reached in page 2.
+    limit = 3 if ordered else 5
     got: list[str] = []
     async with (
         serve(answer) as served,
         sc.SimCardsClient("test-key", served.url, max_retries=0) as client,
     ):
         sort = "current_billing_period_consumed_data.amount" if ordered else None
+        first_query = client.sim_cards(status="enabled", page_size=2, sort=sort)
         merged = sc.merge(
-            client.sim_cards(status="enabled", page_size=2, sort=sort),
+            first_query,
             client.sim_cards(status="disabled", page_size=2, sort=sort),
-            limit=3,
+            limit=limit,
             ordered=ordered,
         )
         async for item in merged:
             got.append(item.id)
             if len(got) == 1:
-                release.set()  # the limit is reached while this consumer is away
+                await eventually(lambda: first_query.stats.items_yielded == 4)
+                await loop_turns()  # the merge takes what reaches its limit
+                release.set()
                 await eventually(failed.is_set, what="the other query failed")
                 await loop_turns()
-    assert len(got) == len(set(got)) == 3
-    assert merged.stats.items_yielded == 3
+    assert len(got) == len(set(got)) == limit
+    assert merged.stats.items_yielded == limit
 
 
 async def test_a_query_ending_under_the_limit_keeps_the_batch_that_reaches_it() -> None:
