@@ -338,6 +338,16 @@ class ReadPlan:
             f"{per_page} records a page: pages of two sizes skip or repeat records"
         )
 
+    def expects_records(self, number: int) -> bool:
+        """Whether the answers so far put records on page ``number``: empty, it is news.
+
+        Before the planned end, and neither the pass's first page (nothing before it put any
+        there) nor a page read only to see (``guessed``).
+        """
+        return (
+            self.end is not None and number <= self.end and number not in (self.start, self.guessed)
+        )
+
     def within_end(self, number: int) -> bool:
         if self.bound is not None and number > self.bound:
             return False
@@ -452,7 +462,7 @@ def _short(page: Page[Any], number: int, plan: ReadPlan) -> bool:
     per_page = page_size_of(meta, plan.page_size)
     return (
         (size < per_page and number < end)
-        or (not size and number <= end and number not in (plan.start, plan.guessed))
+        or (not size and plan.expects_records(number))
         or 0 < size < min(per_page, meta.total_results - (number - 1) * per_page)
     )
 
@@ -687,7 +697,9 @@ class Engine(Generic[T]):
         assert page is not None  # noqa: S101  (set with done, unless error)
         self._check(slot.number, page)
         plan = self.plan
-        if self.drift.is_stale(page, served) or self._ends_early(slot.number, page):
+        if self.drift.is_stale(page, served) or (
+            not page.data and plan.expects_records(slot.number)
+        ):
             # Served before the page delivered just now, and the listing changed in
             # between: records inserted since would fall between the two. Or empty where
             # the answers so far put records: it would end the listing, which one glitched
@@ -706,16 +718,6 @@ class Engine(Generic[T]):
             if stats.drift.first_total_results is None:
                 stats.drift.first_total_results = meta.total_results
         return page, served
-
-    def _ends_early(self, number: int, page: Page[T]) -> bool:
-        """Whether page ``number`` is empty before the end the answers so far planned."""
-        plan = self.plan
-        return (
-            not page.data
-            and plan.end is not None
-            and number not in (plan.start, plan.guessed)
-            and number <= plan.end
-        )
 
     def _check(self, number: int, page: Page[T]) -> None:
         problem = page_problem(number, page, self.plan.page_size) or self.plan.size_problem(
