@@ -66,6 +66,7 @@ __all__ = [
     "describe_errors",
     "exception_for_status",
     "first_error",
+    "is_plain_function",
     "named_after",
     "shown",
 ]
@@ -123,18 +124,23 @@ class InvalidParameterError(TelnyxError, ValueError):
         return (type(self), (self.parameter, self.allowed, self.value))
 
 
+def is_plain_function(value: object) -> bool:
+    """Whether ``value`` is callable and not ``async``: what it returns is its work done."""
+    call = getattr(value, "__call__", None)  # noqa: B004  (an async __call__ counts)
+    return (
+        callable(value)
+        and not inspect.iscoroutinefunction(value)
+        and not (call is not None and inspect.iscoroutinefunction(call))
+    )
+
+
 def check_callback(parameter: str, value: object, allowed: str) -> None:
     """Refuse what is not a plain function: not callable, or an ``async def`` one.
 
     Callbacks are called, not awaited: an ``async`` one returned a coroutine that was
     dropped, its body never run (a "never awaited" warning the only trace).
     """
-    call = getattr(value, "__call__", None)  # noqa: B004  (an async __call__ counts)
-    if (
-        not callable(value)
-        or inspect.iscoroutinefunction(value)
-        or (call is not None and inspect.iscoroutinefunction(call))
-    ):
+    if not is_plain_function(value):
         raise InvalidParameterError(
             parameter, f"{allowed} (a plain function: called, never awaited)", value
         )

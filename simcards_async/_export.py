@@ -68,7 +68,6 @@ import decimal
 import errno
 import functools
 import hashlib
-import inspect
 import io
 import operator
 import os
@@ -92,7 +91,7 @@ import msgspec
 from msgspec.structs import astuple
 
 from ._checkpoint import ids_path
-from ._errors import ExportError, InvalidParameterError, cut, named_after
+from ._errors import ExportError, InvalidParameterError, cut, is_plain_function, named_after
 from ._merge import Tagged
 from ._models import (
     RECORD_TYPES,
@@ -1952,10 +1951,8 @@ def _is_binary_writer(target: object) -> bool:
     """
     if isinstance(target, io.TextIOBase):
         return False
-    for name in ("write", "flush"):  # each called, never awaited: an async file's are dropped
-        method = getattr(target, name, None)
-        if not callable(method) or inspect.iscoroutinefunction(method):
-            return False
+    if not all(is_plain_function(getattr(target, name, None)) for name in ("write", "flush")):
+        return False  # each called, never awaited: an async file's are dropped
     writable = getattr(target, "writable", None)
     try:
         return not callable(writable) or bool(writable())
