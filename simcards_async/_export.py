@@ -760,19 +760,23 @@ _BY_RECORD_TYPE = {record_type: cls for cls, record_type in RECORD_TYPES.items()
 
 def _raw_kind(item: RawRecord | msgspec.Raw) -> type[Item]:
     """The kind a raw record says it is (its ``record_type``); ``SimCard`` when it does not."""
-    raw = item.raw if isinstance(item, RawRecord) else item
     try:
-        record_type = _TYPE_ONLY.decode(raw).record_type
+        record_type = _TYPE_ONLY.decode(_raw_json(item)).record_type
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return SimCard  # decoding it as one raises what is wrong with it
     return _BY_RECORD_TYPE.get(record_type, SimCard)  # type: ignore[arg-type]
+
+
+def _raw_json(item: RawRecord | msgspec.Raw) -> msgspec.Raw:
+    """A raw record's JSON: a ``RawRecord``'s ``raw``, or the ``msgspec.Raw`` itself."""
+    return item.raw if isinstance(item, RawRecord) else item
 
 
 def _struct(decode: Callable[[msgspec.Raw], Item], item: Record) -> Item:
     if not isinstance(item, _RAW_TYPES):
         return item
     try:
-        return decode(item.raw if isinstance(item, RawRecord) else item)
+        return decode(_raw_json(item))
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
         # RecursionError: msgspec recurses on nested JSON (a record nested 1,000 deep).
         raise _not_a_record(item, exc) from exc
@@ -785,7 +789,7 @@ def _given_record(item: RawRecord | msgspec.Raw) -> msgspec.Raw:
     JSON made a line (or a JSON array) no reader takes, the export saying it succeeded.
     """
     try:
-        return checked_record(item.raw if isinstance(item, RawRecord) else item)
+        return checked_record(_raw_json(item))
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise _not_a_record(item, exc) from exc
 
@@ -946,12 +950,7 @@ def _resumed_file(
         ) from exc
     if not _locked(file):
         file.close()
-        raise InvalidParameterError(
-            "resume_from",
-            f"a checkpoint no other export is using; another process is writing its partial "
-            f"output {temp.name} now (the same command run twice?): let that one end",
-            resume.checkpoint,
-        )
+        raise _in_use("resume_from", temp, resume.checkpoint)
     found = os.fstat(file.fileno()).st_size
     if found < resume.size:
         # Bytes the checkpoint counted never reached the disk (a power cut: the
@@ -1018,15 +1017,20 @@ def _checkpoints_file(final: Path, checkpoint: str | os.PathLike[str]) -> tuple[
     file = open(fd, "wb")  # noqa: PTH123, SIM115  (closed by commit/discard)
     if not _locked(file):
         file.close()
-        raise InvalidParameterError(
-            "checkpoint",
-            f"a checkpoint no other export is using; another process is writing its partial "
-            f"output {temp.name} now (the same command run twice?): let that one end",
-            os.fspath(checkpoint),
-        )
+        raise _in_use("checkpoint", temp, os.fspath(checkpoint))
     os.ftruncate(fd, 0)  # what a killed run left
     _keep_mode(final, fd)
     return temp, file
+
+
+def _in_use(parameter: str, partial: Path, checkpoint: object) -> InvalidParameterError:
+    """The refusal of a checkpoint whose partial output another export holds locked."""
+    return InvalidParameterError(
+        parameter,
+        f"a checkpoint no other export is using; another process is writing its partial "
+        f"output {partial.name} now (the same command run twice?): let that one end",
+        checkpoint,
+    )
 
 
 def _locked(file: IO[bytes]) -> bool:
