@@ -28,6 +28,7 @@ removes the file once the listing is done, if asked to.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import secrets
@@ -322,9 +323,6 @@ class Checkpointer:
         if path is not None:
             _check_writable_path(path)
         self.path = path
-        #: The file a save replaces: ``path``, or the file it leads to if it is a symbolic
-        #: link (a rename over the link would put a file in its place).
-        self._file = None if path is None else final_path(path)
         #: The checkpoint this scan was asked to continue, if any.
         self.resume_from = resume_from
         self.keep = keep
@@ -389,6 +387,15 @@ class Checkpointer:
                 "says were delivered already (or delete the checkpoint to start over)",
                 query.limit,
             )
+
+    @functools.cached_property
+    def _file(self) -> Path:
+        """The file a save replaces: ``path``, or the file a symbolic link there leads to.
+
+        A rename over the link would put a file in its place.
+        """
+        assert self.path is not None  # noqa: S101  (only a scan with a path saves)
+        return final_path(self.path)
 
     @property
     def written(self) -> bool:
@@ -528,7 +535,6 @@ class Checkpointer:
         point = sealed(msgspec.structs.replace(point, ids_size=size))
         # A name of its own for each save: a save's thread that a native asyncio
         # cancellation left writing must not share its file with the stop's save.
-        assert self._file is not None  # noqa: S101  (set with path)
         temp = _temp_beside(self._file)
         self._encoded += 1
         return _Files(point, msgspec.json.encode(point), appended, temp, self._encoded)
@@ -568,7 +574,6 @@ class Checkpointer:
         if files.appended is not None and not files.point.complete:
             earlier = self._earlier if self._copy_earlier else None
             self._append_ids(ids_file, files.appended, earlier)
-        assert self._file is not None  # noqa: S101  (set with path)
         _replace(self._file, files.temp, files.body)
         if files.point.complete:
             # After the rename: a complete save that fails leaves the checkpoint before it
@@ -609,7 +614,6 @@ class Checkpointer:
             before = last.page_ids if last.next_page == page else ()
             point = msgspec.structs.replace(last, next_page=page, page_ids=before + ids)
             self._encoded += 1  # a save still under way (its thread left behind) is older
-            assert self._file is not None  # noqa: S101  (set with path)
             save_checkpoint(self._file, point)
             self._last = point
 
@@ -628,7 +632,6 @@ class Checkpointer:
         if self.path is None:
             return
         if self._done and not self.keep:
-            assert self._file is not None  # noqa: S101  (set with path)
             self._file.unlink(missing_ok=True)  # a link to it stays, as the user made it
             ids_path(self.path).unlink(missing_ok=True)  # kept by a save at the limit
             self._written = False
