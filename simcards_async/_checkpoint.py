@@ -219,7 +219,7 @@ _COPY_CHUNK = 1 << 20
 
 
 def _copy_start(earlier: tuple[Path, int], fd: int) -> None:
-    """Write the first ``size`` bytes of file ``source`` to ``fd``, a piece at a time."""
+    """Write an ``earlier`` ids file's first bytes ((path, size)) to ``fd``, a MiB at a time."""
     source, size = earlier
     with source.open("rb") as file:
         left = size
