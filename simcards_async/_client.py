@@ -236,7 +236,12 @@ class SimCardsClient:
                 self._session = new_session(self.max_concurrency)
             secrets = Secrets(self._api_key)
             self._transport_ = Transport(
-                send=AiohttpSend(self._session, api_key=self._api_key, timeout=self.timeout),
+                send=AiohttpSend(
+                    self._session,
+                    api_key=self._api_key,
+                    timeout=self.timeout,
+                    owns_session=self._owns_session,
+                ),
                 base_url=self.base_url,
                 secrets=secrets,
                 retry=self._retry,

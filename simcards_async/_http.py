@@ -38,7 +38,15 @@ from ._sansio import (
 )
 from ._throttle import AdaptiveLimiter
 
-__all__ = ["SESSION_CLOSED", "AiohttpSend", "ClientSession", "Send", "Transport", "new_session"]
+__all__ = [
+    "REQUEST_CLOSED",
+    "SESSION_CLOSED",
+    "AiohttpSend",
+    "ClientSession",
+    "Send",
+    "Transport",
+    "new_session",
+]
 
 T = TypeVar("T")
 
@@ -59,13 +67,21 @@ def new_session(max_concurrency: int) -> ClientSession:
 SESSION_CLOSED = (
     "the aiohttp session given to this client (session=) is closed: close it after the client"
 )
+#: Why a request on its way when its client was closed (and the session it made with it)
+#: has no answer.
+REQUEST_CLOSED = "the client was closed before this request was answered"
 
 
 class AiohttpSend:
     """One authenticated GET over an aiohttp session, redirects not followed, body bounded."""
 
-    def __init__(self, session: ClientSession, *, api_key: str, timeout: float) -> None:
+    def __init__(
+        self, session: ClientSession, *, api_key: str, timeout: float, owns_session: bool = False
+    ) -> None:
         self._session = session
+        #: What a request cut off by the session's closing says: the client closed its own
+        #: session, or the caller closed the one given as ``session=``.
+        self._closed = REQUEST_CLOSED if owns_session else SESSION_CLOSED
         self._headers = {
             "Authorization": f"Bearer {api_key}",
             "Accept": "application/json",
@@ -107,14 +123,18 @@ class AiohttpSend:
             msg = f"GET {url} failed: {type(exc).__name__}: {text}"
             failure = APIConnectionError(msg, url=url)
         except aiohttp.ClientError as exc:
+            if self._session.closed:
+                # "Connector is closed": the session closed under a request on its way. No
+                # retry can be answered: say why instead of retrying.
+                raise RuntimeError(self._closed) from exc
             msg = f"GET {url} failed: {type(exc).__name__}: {self._secrets.text(str(exc))}"
             raise APIConnectionError(msg, url=url) from exc
         except RuntimeError as exc:
             if not self._session.closed:
                 raise
             # aiohttp's "Session is closed": a session given as session=, closed by its
-            # owner while the client still used it (the client's own closes with it).
-            raise RuntimeError(SESSION_CLOSED) from exc
+            # owner while the client still used it, or the client's own, closed with it.
+            raise RuntimeError(self._closed) from exc
         # Raised here, not in its except clause: a ClientResponseError's request_info holds
         # our headers, Authorization included, and ``from None`` still keeps it in
         # ``__context__`` (hidden from tracebacks, not from code that walks the chain).

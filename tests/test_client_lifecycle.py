@@ -4,6 +4,7 @@ environment and sessions. Functional tests over loopback HTTP against ``MockTeln
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import math
 import re
@@ -14,7 +15,9 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
+from aiohttp import web
 from polling import eventually
+from servers import serve
 from small_fleet import KEY, UNKNOWN_ID
 
 from simcards_async import (
@@ -369,6 +372,35 @@ async def test_a_session_passed_in_and_closed_by_its_owner_says_so(
             await client.sim_cards().collect()
         with pytest.raises(RuntimeError, match="close it after the client"):
             await client.get_sim_card(UNKNOWN_ID)
+
+
+@pytest.mark.parametrize("max_retries", [0, None])
+async def test_a_single_get_on_its_way_when_the_client_closes_says_so(
+    max_retries: int | None,
+) -> None:
+    """``aclose()`` while ``get_sim_card`` waited for its answer: the closed session's
+    "Connector is closed" was retried with backoff, and then blamed a ``session=`` the
+    caller never gave. It says the client was closed, at once.
+    """
+    asked = anyio.Event()
+    closed = anyio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        asked.set()
+        await closed.wait()
+        return web.json_response({"data": {"id": UNKNOWN_ID}})
+
+    async with serve(handler) as served:
+        client = SimCardsClient(KEY, served.url, max_retries=max_retries)
+        async with client:
+            getting = asyncio.ensure_future(client.get_sim_card(UNKNOWN_ID))
+            await asked.wait()
+            await client.aclose()
+            closed.set()
+            with pytest.raises(RuntimeError) as caught:
+                await getting
+    assert str(caught.value) == "the client was closed before this request was answered"
+    assert "session=" not in str(caught.value)
 
 
 async def test_session_made_by_the_client_is_closed(server: MockTelnyxServer) -> None:
