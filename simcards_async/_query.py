@@ -57,6 +57,9 @@ SIM_CARD_ACTION_TYPES = (
     "set_public_ip",
 )
 MAX_PAGE_SIZE = 250
+#: The highest ``start_page``: a page number no server counts to (2 ** 31 - 1, a signed
+#: 32-bit integer), and one Python can still write into a URL.
+_MAX_START_PAGE = 2**31 - 1
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -305,7 +308,7 @@ def _tags(value: object) -> tuple[str, ...]:
 
 def _paging(page_size: object, start_page: object, limit: object) -> tuple[int, int, int | None]:
     size = _int("page_size", page_size, 1, MAX_PAGE_SIZE)
-    start = _int("start_page", start_page, 1)
+    start = _int("start_page", start_page, 1, _MAX_START_PAGE)
     cap = None if limit is None else _int("limit", limit, 1)
     return size, start, cap
 
