@@ -53,6 +53,7 @@ from . import (
     export,
     merge,
 )
+from ._errors import printable
 from ._export import (
     ALLOWED_SUFFIXES,
     NOT_RESUMABLE_WHY,
@@ -733,19 +734,6 @@ def _say(line: str) -> None:
     stderr = sys.stderr
     if stderr is not None:
         print(printable(line), file=stderr)
-
-
-def printable(text: str) -> str:
-    r"""``text`` with each control character escaped (``\x1b``), as it reaches a terminal.
-
-    Messages carry what a server sent (an error's detail) and what the user typed (a path
-    with a newline): their escape codes must not recolour, retitle or rewrite the user's
-    terminal, nor a newline make two lines of one. Every line shown on stderr passes here
-    (``_say``, and ``ProgressBar.above`` for the lines put above the bar).
-    """
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has, after the bar)

@@ -68,6 +68,7 @@ __all__ = [
     "first_error",
     "is_plain_function",
     "named_after",
+    "printable",
     "shown",
 ]
 
@@ -86,6 +87,19 @@ def cut(text: str, limit: int = FIELD_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… [cut, {len(text)} chars]"
+
+
+def printable(text: str) -> str:
+    r"""``text`` with each control character escaped (``\x1b``, ``\n``), as messages show it.
+
+    Messages carry what a server sent (an error's title, detail, a record's id) and what
+    the user typed (a path with a newline): their escape codes must not recolour, retitle
+    or rewrite a terminal, nor a newline forge a second log line. Every exception's
+    message passes here (``APIError``, ``ExportError``), and every line the CLI shows.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def shown(value: object) -> str:
@@ -176,7 +190,7 @@ class ExportError(TelnyxError, ValueError):
         self.format = format
         self.column = column
         self.record = record
-        super().__init__(cut(message, MESSAGE_LIMIT))
+        super().__init__(cut(printable(message), MESSAGE_LIMIT))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_export_error, (str(self), self.format, self.column, self.record))
@@ -196,7 +210,7 @@ class APIError(TelnyxError):
     def __init__(
         self, message: str, *, method: str = "GET", url: str = "", attempts: int = 1
     ) -> None:
-        self.message = cut(message, MESSAGE_LIMIT)
+        self.message = cut(printable(message), MESSAGE_LIMIT)
         self.method = method
         self.url = url
         self.attempts = attempts

@@ -241,7 +241,7 @@ def decipher(
     if hint is None:
         hint = rate_limit_reset(answer.headers)
     body = secrets.body(answer.body)
-    location = answer.headers.get("location") if status in _REDIRECTS else None
+    location = header_text(answer.headers.get("location")) if status in _REDIRECTS else None
     raise exception_for_status(status)(
         status,
         [secrets.error(e) for e in decode_errors(body)],
@@ -304,7 +304,11 @@ def request_id(headers: Mapping[str, str]) -> str | None:
     Header bytes that are not UTF-8 reach us as lone surrogates (aiohttp decodes with
     ``surrogateescape``), which no log or UTF-8 file can take: they are shown as ``\xe9``.
     """
-    value = headers.get("x-request-id") or headers.get("request-id")
+    return header_text(headers.get("x-request-id") or headers.get("request-id"))
+
+
+def header_text(value: str | None) -> str | None:
+    r"""A header's value as an exception keeps it: bytes that are not UTF-8 shown as ``é``."""
     if value is None or value.isascii():
         return value
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -432,6 +432,32 @@ def test_a_huge_detail_gives_a_short_message() -> None:
     assert len(exc.message) == len(str(exc))
 
 
+def test_server_text_with_control_characters_is_escaped_in_the_message() -> None:
+    """A title with CR/LF, a detail with terminal escape codes and a request id with ESC
+    reached ``str(exc)`` (and so every log line and traceback) raw: a forged second log
+    line, a cleared screen, a retitled terminal. The message shows them escaped; the
+    errors themselves keep the server's text as sent.
+    """
+    error = {"code": "1", "title": "T\r\nFAKE LOG LINE", "detail": "\x1b[2J\x1b]0;pwned\x07"}
+    body = msgspec.json.encode({"errors": [error]})
+    exc = _raises(Answer.of(500, [("x-request-id", "r\x1bq")], body))
+    assert isinstance(exc, APIStatusError)
+    assert str(exc).isprintable()
+    assert "T\\r\\nFAKE LOG LINE: \\x1b[2J\\x1b]0;pwned\\x07" in str(exc)
+    assert "(request id r\\x1bq)" in str(exc)
+    assert exc.errors[0].title == "T\r\nFAKE LOG LINE"  # data as sent
+
+
+def test_a_redirect_location_not_in_utf8_is_kept_escaped() -> None:
+    """A ``Location`` with bytes that are not UTF-8 (lone surrogates from aiohttp) was kept
+    raw on ``APIStatusError.location``: writing it to a log or a UTF-8 file raised.
+    """
+    exc = _raises(Answer.of(302, [("location", "https://other.example/caf\udce9")], b""))
+    assert isinstance(exc, APIStatusError)
+    assert exc.location == "https://other.example/caf\\xe9"
+    exc.location.encode()
+
+
 def test_a_request_id_not_in_utf8_is_shown_escaped() -> None:
     """Header bytes that are not UTF-8 come from aiohttp as lone surrogates, which no log
     or UTF-8 file can take: the request id an error (and a ResponseEvent) carries shows
