@@ -289,7 +289,8 @@ class APIStatusError(APIError):
     ``errors`` is the API's ``errors`` array as typed ``ErrorObject`` values (empty
     when the body was not JSON, say an HTML page from a proxy); ``body`` is the raw
     answer, cut to 4 KiB; ``request_id`` comes from the ``x-request-id`` or
-    ``request-id`` header; ``location``, a redirect's ``Location`` that was not followed.
+    ``request-id`` header; ``location``, a redirect's ``Location`` that was not followed;
+    ``cut_at``, the bytes read of a body too long to read whole (its ``errors`` not read).
     """
 
     def __init__(
@@ -303,6 +304,7 @@ class APIStatusError(APIError):
         url: str = "",
         retry_after: float | None = None,
         location: str | None = None,
+        cut_at: int | None = None,
     ) -> None:
         self.status = status
         self.errors: tuple[ErrorObject, ...] = tuple(errors)
@@ -310,7 +312,10 @@ class APIStatusError(APIError):
         self.body = body[:4096]
         self.retry_after = retry_after
         self.location = location
+        self.cut_at = cut_at
         message = _status_message(status, self.errors, request_id, location)
+        if cut_at is not None and not self.errors:
+            message += f" (an error body over {cut_at:,} bytes, cut there: its errors not read)"
         super().__init__(message, method=method, url=url)
 
     @property

@@ -281,19 +281,10 @@ class ErrorObject(_Model, frozen=True, kw_only=True):
         return text
 
 
-class _WireErrorObject(msgspec.Struct, kw_only=True):
-    """The lenient shape that ``ErrorObject`` is read from."""
-
-    code: str | int | None = None
-    title: str | None = None
-    detail: str | None = None
-    description: str | None = None
-    source: ErrorSource | None = None
-    meta: dict[str, Any] | None = None
-
-
 class _WireErrors(msgspec.Struct):
-    errors: list[_WireErrorObject] = []
+    """Where an answer's ``errors`` sit, whatever their shape (read apart, leniently)."""
+
+    errors: msgspec.Raw = msgspec.Raw(b"null")
 
 
 # Decoders are built once, at import: building one compiles the type's schema.
@@ -302,6 +293,14 @@ _SIM_CARD_ACTION_PAGE = msgspec.json.Decoder(Page[SimCardAction])
 _ONE_SIM_CARD = msgspec.json.Decoder(_One[SimCard])
 _ONE_SIM_CARD_ACTION = msgspec.json.Decoder(_One[SimCardAction])
 _ERRORS = msgspec.json.Decoder(_WireErrors)
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+_RAW_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_CODE = msgspec.json.Decoder(str | int | None)
+_TEXT = msgspec.json.Decoder(str | None)
+_SOURCE = msgspec.json.Decoder(ErrorSource | None)
+# float_hook: a number too large for a float (1e999) is infinity, not a refusal.
+_META = msgspec.json.Decoder(dict[str, Any] | None, float_hook=float)
+_ANY = msgspec.json.Decoder(Any, float_hook=float)
 _RAW_DATA = msgspec.json.Decoder(_RawData)
 _ID_PAGE = msgspec.json.Decoder(_IdPage)
 _ID_AND_TYPE = msgspec.json.Decoder(_IdAndType)
@@ -452,25 +451,56 @@ def decode_sim_card_action(body: bytes) -> SimCardAction:
 
 
 def decode_errors(body: bytes) -> tuple[ErrorObject, ...]:
-    """Read the ``errors`` array of an error answer; anything unreadable gives ``()``.
+    """Read the ``errors`` of an answer; anything unreadable gives ``()``, never raises.
 
-    An error answer may be HTML from a proxy, or JSON of another shape: the
-    status code still tells what happened, so this never raises.
+    An error answer may be HTML from a proxy, or JSON of another shape: the status code
+    still tells what happened. The ``errors`` are read leniently, entry by entry and field
+    by field: a field of another type than the spec's is left out, not the whole array
+    (one odd ``source`` lost every error's code and title); an entry that is a bare
+    string is its ``detail``; ``errors`` that is one object is one entry.
     """
     try:
-        wire = _decode(_ERRORS, body)
+        raw = _decode(_ERRORS, body).errors
+        entries = _RAW_LIST.decode(raw) if memoryview(raw)[:1] == b"[" else [raw]
     except (msgspec.DecodeError, msgspec.ValidationError):
         return ()
-    return tuple(
-        ErrorObject(
-            code=None if e.code is None else str(e.code),
-            title=e.title,
-            detail=e.detail if e.detail is not None else e.description,
-            source=e.source,
-            meta=None if e.meta is None else _shallow_meta(e.meta),
-        )
-        for e in wire.errors
+    return tuple(e for e in map(_error_object, entries) if e is not None)
+
+
+def _error_object(raw: msgspec.Raw) -> ErrorObject | None:
+    """One entry of ``errors``, each field of the spec's type kept (``None`` for ``null``)."""
+    try:
+        fields = _RAW_FIELDS.decode(raw)
+    except msgspec.ValidationError:  # not an object
+        value = _lenient(_ANY, raw)
+        if value is None:
+            return None
+        return ErrorObject(detail=value if isinstance(value, str) else bytes(raw).decode())
+    except msgspec.DecodeError:
+        return None
+    code = _field(fields, "code", _CODE)
+    detail = _field(fields, "detail", _TEXT)
+    meta = _field(fields, "meta", _META)
+    return ErrorObject(
+        code=None if code is None else str(code),
+        title=_field(fields, "title", _TEXT),
+        detail=detail if detail is not None else _field(fields, "description", _TEXT),
+        source=_field(fields, "source", _SOURCE),
+        meta=None if meta is None else _shallow_meta(meta),
     )
+
+
+def _field(fields: dict[str, msgspec.Raw], name: str, decoder: msgspec.json.Decoder[T]) -> T | None:
+    raw = fields.get(name)
+    return None if raw is None else _lenient(decoder, raw)
+
+
+def _lenient(decoder: msgspec.json.Decoder[T], raw: msgspec.Raw) -> T | None:
+    """``raw`` decoded, or ``None`` if it is not of the decoder's type (or nests too deeply)."""
+    try:
+        return _decode(decoder, raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
 
 
 #: Levels of nesting an error's ``meta`` keeps; deeper values become ``NESTED_TOO_DEEPLY``.

@@ -250,6 +250,7 @@ def decipher(
         url=url,
         retry_after=None if hint is None else min(hint, max_hint),
         location=secrets.optional(location),
+        cut_at=None if answer.complete else len(answer.body),
     )
 
 

@@ -212,6 +212,65 @@ def test_status_maps_through_the_table(status: int, cls: type[APIStatusError]) -
     assert exc.url == URL
 
 
+@pytest.mark.parametrize(
+    ("errors", "read"),
+    [
+        # one field of another type than the spec's is left out, not every error
+        (
+            b'[{"code": "10015", "title": "Bad", "source": "page", "meta": [1]}]',
+            [("10015", "Bad", None)],
+        ),
+        (b'[{"code": 10015, "title": "Bad", "detail": 3}]', [("10015", "Bad", None)]),
+        (b'[{"code": 1.5, "title": "Bad"}]', [(None, "Bad", None)]),
+        (b'[{"code": "1", "meta": {"n": 1e999}}]', [("1", None, None)]),
+        (b'[{"code": "1", "meta": {"n": ' + b"9" * 5000 + b"}}]", [("1", None, None)]),
+        # a bare string is a detail; one object is one error; a junk entry keeps the good one
+        (b'["Invalid API key"]', [(None, None, "Invalid API key")]),
+        (b'{"code": "10009", "title": "Nope"}', [("10009", "Nope", None)]),
+        (b'"upstream unavailable"', [(None, None, "upstream unavailable")]),
+        (b'[{"code": "1", "title": "A"}, 7, null]', [("1", "A", None), (None, None, "7")]),
+    ],
+    ids=range(9),
+)
+def test_errors_of_another_shape_are_read_field_by_field(
+    errors: bytes, read: list[tuple[str | None, str | None, str | None]]
+) -> None:
+    """One field of another type (``source`` a string, ``meta`` a list, a float ``code``),
+    a list of strings, or one junk entry dropped every error of the answer: ``HTTP 422``
+    and nothing else, ``exc.errors == ()``. Each entry and field is read apart now.
+    """
+    exc = _raises(_answer(422, b'{"errors": ' + errors + b"}"))
+    assert isinstance(exc, APIStatusError)
+    assert [(e.code, e.title, e.detail) for e in exc.errors] == read
+
+
+def test_a_2xx_whose_errors_are_of_another_shape_is_still_an_error() -> None:
+    """A 200 whose ``errors`` were not in the spec's exact form (a list of strings, an
+    object, an entry with a field of another type) was read as data: an empty listing,
+    exported as 0 cards with exit 0. Any error it states makes it an error.
+    """
+    meta = b'"meta": {"page_number": 1, "total_pages": 1, "total_results": 0}'
+    for errors in (b'["upstream unavailable"]', b'{"code": "1"}', b'[{"source": "s"}]'):
+        body = b'{"data": [], ' + meta + b', "errors": ' + errors + b"}"
+        exc = _raises(_answer(200, body))
+        assert type(exc) is APIResponseValidationError
+        assert len(exc.errors) == 1
+
+
+def test_an_error_body_cut_at_the_limit_says_so() -> None:
+    """An error body over the 64 KiB read of an error answer (a huge ``detail``) no longer
+    parses: the message said only ``HTTP 422``. It says the body was cut, unread.
+    """
+    head = b'{"errors": [{"code": "10015", "title": "Bad", "detail": "'
+    exc = _raises(Answer.of(422, [], head + b"d" * ERROR_BODY_LIMIT, complete=False))
+    assert isinstance(exc, APIStatusError)
+    assert exc.errors == ()
+    assert exc.cut_at == len(head) + ERROR_BODY_LIMIT
+    assert str(exc) == (
+        f"HTTP 422 (an error body over {exc.cut_at:,} bytes, cut there: its errors not read)"
+    )
+
+
 def test_a_page_without_data_is_a_validation_error() -> None:
     """A 2xx page of ``{}`` or ``{"meta": ...}`` is ``APIResponseValidationError``, not empty."""
     for body in (b"{}", b'{"meta": {"total_pages": 1}}', b'{"data": null}'):
