@@ -105,6 +105,8 @@ class Producer(Generic[M]):
         self._buffer = buffer
         self._on_start = on_start
         self.task: asyncio.Task[None] | None = None
+        #: The task ``stop`` cancelled, until ``aclose`` has waited for it to end.
+        self._stopping: asyncio.Task[None] | None = None
         self.receive: MemoryObjectReceiveStream[M] | None = None
         self.error: BaseException | None = None
 
@@ -157,15 +159,24 @@ class Producer(Generic[M]):
         if task is not None and not task.done():
             with contextlib.suppress(RuntimeError):  # the loop is already closed
                 task.cancel()
+            self._stopping = task
         if self.receive is not None:
             self.receive.close()
 
     async def aclose(self) -> None:
-        """Cancel the producer and wait until it has let go of everything."""
-        task = self.task
+        """Cancel the producer and wait until it has let go of everything.
+
+        Also after a ``stop`` (a reader cut short by a timeout or an exception stops the
+        producer from its ``finally``): ``async with stream`` waits for those requests too.
+        """
+        task = self.task or self._stopping
         self.stop()
         if task is not None:
-            await asyncio.wait([task])
+            # Shielded: in a cancel scope that has fired (the reason the reader stopped),
+            # the wait was cut at once. The task is cancelled: it ends in a few loop turns.
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait([task])
+            self._stopping = None
 
 
 class ReadOnce(AsyncIterator[T]):

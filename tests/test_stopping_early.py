@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from leaks import library_tasks
 from polling import eventually, loop_turns
@@ -59,6 +60,45 @@ async def test_break_inside_async_with_stops_everything(slow_server: MockTelnyxS
         await loop_turns()
         assert len(slow_server.requests) == sent
         assert stream.stats.items_yielded == 1
+
+
+async def test_async_with_waits_for_a_reader_stopped_by_a_hook(
+    slow_server: MockTelnyxServer,
+) -> None:
+    """A reader stopped by an exception raised inside the read (an ``on_progress`` hook's)
+    stopped the requests without waiting for them, and ``async with`` then found nothing
+    to wait for: right after the block its task was still running. It waits now.
+    """
+
+    def refuse(_progress: object) -> None:
+        raise LookupError("stop")
+
+    async with SimCardsClient(KEY, slow_server.url, max_concurrency=2) as client:
+        stream = client.sim_cards(page_size=10)
+        stream.on_progress(refuse)
+        with pytest.raises(LookupError):
+            async with stream:
+                async for _ in stream:
+                    pass
+        assert library_tasks() == []
+
+
+async def test_async_with_waits_for_a_reader_cut_by_a_cancel_scope(
+    slow_server: MockTelnyxServer,
+) -> None:
+    """A read cut by a cancel scope (``move_on_after`` around the block) left its task
+    running after ``async with``: the reader's stop forgot it, and the wait for it was
+    cancelled by the same scope. The wait is shielded, and finds the task.
+    """
+    async with SimCardsClient(KEY, slow_server.url, max_concurrency=2) as client:
+        stream = client.sim_cards(page_size=10)
+        with anyio.CancelScope() as scope:
+            async with stream:
+                async for _ in stream:
+                    scope.cancel()  # the read's next wait is cut
+        assert scope.cancelled_caught
+        assert library_tasks() == []
+        assert 1 <= stream.stats.items_yielded < CARDS
 
 
 async def test_break_without_async_with_stops_everything(slow_server: MockTelnyxServer) -> None:
