@@ -154,6 +154,8 @@ class SimCardsClient:
         self._owns_session = session is None
         self._transport_: Transport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The closing, once ``aclose()`` started it (every ``aclose()`` waits for it).
+        self._closing: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         # The key is never shown, not even in part.
@@ -175,23 +177,34 @@ class SimCardsClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop every stream still running and close the session (if the client made it)."""
-        if self._state is _State.CLOSED:
+        """Stop every stream still running and close the session (if the client made it).
+
+        The closing runs once, in a task of its own: an ``aclose()`` cancelled half-way
+        (``asyncio.wait_for``, ``asyncio.timeout``) still closes, and another ``aclose()``,
+        at the same time or later, waits for that one.
+        """
+        if self._closing is not None and self._closing.done():
             return
         # In another loop than the one it ran in, its tasks and connections cannot be
         # closed from here: say so (marked closed, it stopped warning it was never closed).
         self._check_loop()
-        self._state = _State.CLOSED
+        if self._closing is None:
+            self._state = _State.CLOSED
+            self._closing = asyncio.get_running_loop().create_task(self._close())
+        # Shielded: closed in an anyio cancel scope that has fired (``move_on_after`` around
+        # ``async with client``), the wait would be cut at once; ``asyncio.shield`` keeps
+        # the closing going when this wait is cancelled by asyncio itself.
+        with anyio.CancelScope(shield=True):
+            await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
-        # Shielded: closed in an anyio cancel scope that has fired (``move_on_after`` around
-        # ``async with client``), these waits would be cancelled too, the session left open.
-        with anyio.CancelScope(shield=True):
-            if tasks:
-                await asyncio.wait(tasks)
-            if self._owns_session and self._session is not None:
-                await self._session.close()
+        if tasks:
+            await asyncio.wait(tasks)
+        if self._owns_session and self._session is not None:
+            await self._session.close()
 
     def __del__(self) -> None:
         # getattr: a constructor that refused its arguments leaves no state behind.

@@ -16,7 +16,7 @@ import aiohttp
 import anyio
 import pytest
 from aiohttp import web
-from polling import eventually
+from polling import eventually, loop_turns
 from servers import serve
 from small_fleet import KEY, UNKNOWN_ID
 
@@ -401,6 +401,52 @@ async def test_a_single_get_on_its_way_when_the_client_closes_says_so(
                 await getting
     assert str(caught.value) == "the client was closed before this request was answered"
     assert "session=" not in str(caught.value)
+
+
+async def test_an_aclose_cancelled_half_way_still_closes() -> None:
+    """An ``aclose()`` cancelled by asyncio while it waited for its streams' tasks (a
+    ``wait_for`` around it) left the session open for good: the client was marked closed,
+    so a second ``aclose()`` returned at once ("Unclosed client session"). The closing
+    runs in a task of its own; a second ``aclose()``, at once or later, waits for it.
+    """
+    plan = FaultPlan(script=[None, "hang"])  # page 2 hangs: the stream is mid-read
+    async with MockTelnyxServer(sim_cards=100, faults=plan) as server:
+        client = SimCardsClient(KEY, server.url, max_concurrency=1)
+        async with client:
+            reader = asyncio.ensure_future(client.sim_cards(page_size=10).collect())
+            await eventually(lambda: len(server.requests) >= 2, what="page 2 asked for")
+            session = client._session
+            assert session is not None
+            first = asyncio.ensure_future(client.aclose())
+            await loop_turns(1)  # the first has started closing
+            first.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            await client.aclose()  # waits for the closing the first started
+            assert session.closed
+        with pytest.raises(RuntimeError, match="the client was closed before"):
+            await reader
+
+
+async def test_a_second_aclose_at_the_same_time_waits_for_the_first() -> None:
+    """A second ``aclose()`` while the first was still closing returned at once, the
+    session still open and the streams' tasks still running.
+    """
+    plan = FaultPlan(script=[None, "hang"])
+    async with MockTelnyxServer(sim_cards=100, faults=plan) as server:
+        client = SimCardsClient(KEY, server.url, max_concurrency=1)
+        reader = asyncio.ensure_future(client.sim_cards(page_size=10).collect())
+        await eventually(lambda: len(server.requests) >= 2, what="page 2 asked for")
+        session = client._session
+        assert session is not None
+        first = asyncio.ensure_future(client.aclose())
+        await loop_turns(1)
+        await client.aclose()
+        assert session.closed
+        assert all(task.done() for task in client._tasks)
+        await first
+        with pytest.raises(RuntimeError, match="the client was closed before"):
+            await reader
 
 
 async def test_session_made_by_the_client_is_closed(server: MockTelnyxServer) -> None:
