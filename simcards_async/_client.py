@@ -145,6 +145,15 @@ class SimCardsClient:
         )
         if session is not None and not isinstance(session, ClientSession):
             raise InvalidParameterError("session", "an aiohttp.ClientSession or None", session)
+        if session is not None and not session.auto_decompress:
+            # It asks for gzip (aiohttp's Accept-Encoding) and would hand the JSON decoder
+            # the compressed bytes: every answer a "bad body", retried.
+            raise InvalidParameterError(
+                "session",
+                "an aiohttp.ClientSession that decompresses answers (auto_decompress=True, "
+                "the default)",
+                session,
+            )
         if on_response is not None:
             check_callback("on_response", on_response, "a function taking a ResponseEvent, or None")
         self._on_response = on_response

@@ -102,6 +102,9 @@ class AiohttpSend:
                 headers=self._headers,
                 timeout=self._timeout,
                 allow_redirects=False,
+                # A session made with raise_for_status=True raised for every status answer,
+                # each read as a dropped connection: its class, errors and wait hint lost.
+                raise_for_status=False,
             ) as resp:
                 limit = body_limit(resp.status, max_bytes)
                 headers = resp.headers.items()

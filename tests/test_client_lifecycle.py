@@ -23,6 +23,7 @@ from small_fleet import KEY, UNKNOWN_ID
 from simcards_async import (
     AuthenticationError,
     InvalidParameterError,
+    NotFoundError,
     SimCardsClient,
 )
 from simcards_async.testing import FaultPlan, MockTelnyxServer
@@ -356,6 +357,32 @@ async def test_session_passed_in_is_not_closed(server: MockTelnyxServer) -> None
         assert not session.closed
         async with session.get(server.url + "/sim_cards/" + UNKNOWN_ID) as resp:
             assert resp.status == 401  # still usable; no key on this request
+
+
+async def test_a_session_that_raises_for_status_still_gives_each_status_its_class(
+    server: MockTelnyxServer,
+) -> None:
+    """A session made with ``raise_for_status=True`` raised aiohttp's own error for every
+    status answer: a 404 read as a dropped connection (``APIConnectionError``), retried
+    five times, its status and errors lost. The client reads every answer itself.
+    """
+    async with aiohttp.ClientSession(raise_for_status=True) as session:
+        async with SimCardsClient(KEY, server.url, session=session) as client:
+            with pytest.raises(NotFoundError) as caught:
+                await client.get_sim_card(UNKNOWN_ID)
+    assert caught.value.status == 404
+    assert caught.value.attempts == 1
+    assert len(server.requests) == 1
+
+
+async def test_a_session_that_does_not_decompress_is_refused() -> None:
+    """A session made with ``auto_decompress=False`` asks for gzip and would hand the JSON
+    decoder compressed bytes: every answer a bad body, retried. Refused, naming it.
+    """
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        with pytest.raises(InvalidParameterError, match="auto_decompress=True") as caught:
+            SimCardsClient(KEY, "http://127.0.0.1:1/v2", session=session)
+    assert caught.value.parameter == "session"
 
 
 async def test_a_session_passed_in_and_closed_by_its_owner_says_so(
