@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import pickle
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -134,8 +135,25 @@ class InvalidParameterError(TelnyxError, ValueError):
         self.value = value
         super().__init__(f"invalid {parameter}={shown(value)}: {parameter} must be {allowed}")
 
-    def __reduce__(self) -> tuple[type[InvalidParameterError], tuple[str, str, object]]:
-        return (type(self), (self.parameter, self.allowed, self.value))
+    def __reduce__(self) -> tuple[Any, ...]:
+        value = self.value
+        try:
+            pickle.dumps(value)
+        except Exception:  # noqa: BLE001  (a lambda, a stream, a lock: whatever won't pickle)
+            value = shown(value)  # the text the message shows it by
+        return (_invalid_parameter, (type(self), self.parameter, self.allowed, value, str(self)))
+
+
+def _invalid_parameter(
+    cls: type[InvalidParameterError], parameter: str, allowed: str, value: object, message: str
+) -> InvalidParameterError:
+    """An unpickled ``InvalidParameterError``: its message as it was, ``value`` as it pickled."""
+    exc = cls.__new__(cls)
+    exc.parameter = parameter
+    exc.allowed = allowed
+    exc.value = value
+    Exception.__init__(exc, message)
+    return exc
 
 
 def is_plain_function(value: object) -> bool:

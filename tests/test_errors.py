@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import threading
 
 import pytest
 
@@ -28,7 +29,7 @@ from simcards_async import (
     TelnyxError,
     UnprocessableEntityError,
 )
-from simcards_async._errors import exception_for_status
+from simcards_async._errors import exception_for_status, shown
 
 URL = "http://127.0.0.1:1/v2/sim_cards?page%5Bnumber%5D=1"
 
@@ -248,6 +249,22 @@ def test_pickle_round_trip(exc: TelnyxError) -> None:
     assert str(copy) == str(exc)
     assert copy.args == exc.args
     assert vars(copy) == vars(exc)
+
+
+def test_an_invalid_parameter_error_of_a_value_that_does_not_pickle_still_pickles() -> None:
+    """The refused value was pickled as it was: a lambda (``on_response=lambda e: ...``), a
+    lock or a stream made the error itself impossible to pickle (to a worker process, a
+    task queue). Such a value travels as the text the message shows it by; a plain value
+    as itself.
+    """
+    lock = threading.Lock()
+    for value, kept in ((lambda e: e, False), (lock, False), ([1, "a"], True)):
+        exc = InvalidParameterError("on_response", "a function", value)
+        copy = pickle.loads(pickle.dumps(exc))  # noqa: S301  (our own bytes)
+        assert type(copy) is InvalidParameterError
+        assert str(copy) == str(exc)
+        assert (copy.parameter, copy.allowed) == ("on_response", "a function")
+        assert copy.value == (value if kept else shown(value))
 
 
 def test_pickled_status_error_keeps_typed_errors() -> None:

@@ -774,4 +774,10 @@ def test_filters_too_long_for_a_url_are_refused_naming_the_longest(
     with pytest.raises(InvalidParameterError, match="fit in 4,096 bytes") as caught:
         sim_cards_query(**arguments)
     assert caught.value.parameter == parameter
+    # The value as sent, cut once in the message with its whole length (it was cut twice,
+    # the length told that of the first cut's text).
+    text = caught.value.value
+    assert isinstance(text, str)
+    assert len(text) >= 3000
+    assert f"… [cut, {len(repr(text))} chars]" in str(caught.value)
     assert sim_cards_query(tags=[f"tag{i}" for i in range(300)]).params  # long, and fits
