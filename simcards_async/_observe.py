@@ -35,7 +35,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ._errors import APIStatusError, TelnyxError, check_returned, first_error
+from ._errors import (
+    APIStatusError,
+    TelnyxError,
+    check_returned,
+    cut,
+    first_error,
+    printable,
+)
 from ._sansio import (
     Secrets,
     rate_limit_limit,
@@ -502,7 +509,9 @@ def _log_attempt(path: str, event: ResponseEvent) -> None:
         "-" if event.status is None else event.status,
         event.elapsed * 1000,
         event.attempt,
-        event.request_id or "-",
+        # The server's text: cut and escaped as in an exception's message (a header
+        # can hold 8 KB, and an escape code).
+        printable(cut(event.request_id)) if event.request_id else "-",
         "-" if remaining is None else remaining,
         "" if event.error is None else f" error={type(event.error).__name__}",
     )

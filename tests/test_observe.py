@@ -49,13 +49,14 @@ from simcards_async import (
     merge,
 )
 from simcards_async._cli import ProgressBar, _logging_to
-from simcards_async._observe import Instruments, env_log_level
+from simcards_async._observe import Instruments, _log_attempt, env_log_level
 from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer, RateLimit
 
 pytestmark = pytest.mark.anyio
 
 KEY = "KEY-obs3rve-Qw7eR4tY1uI9oP2a"
 INSTANT = RetryPolicy(max_retries=6, base=0, cap=0)
+UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 #: For a random fault plan: no page meets eleven faults in a row (about 1 in 10**7).
 PATIENT = RetryPolicy(max_retries=10, base=0, cap=0)
 DEADLINE = 60.0
@@ -513,6 +514,34 @@ async def test_debug_logs_one_line_per_attempt(caplog: pytest.LogCaptureFixture)
         assert match[4] == (event.request_id or "-")
     assert "error=InternalServerError" in lines[1]
     assert "error=APIConnectionError" in lines[2]
+
+
+async def test_debug_lines_cut_and_escape_the_request_id(caplog: pytest.LogCaptureFixture) -> None:
+    """A request id of 8,000 characters (as long as a header may be) made each DEBUG line
+    8 KB long, and an escape code in one reached the log raw: cut and escaped, as in
+    ``str(exc)``; the event keeps the id as sent.
+    """
+    caplog.set_level(logging.DEBUG, logger="simcards_async")
+    request_id = "r" * 8000
+    events: list[ResponseEvent] = []
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.json_response({"data": {"id": UNKNOWN_ID}}, headers={"x-request-id": request_id})
+
+    async with (
+        serve(answer) as served,
+        SimCardsClient(KEY, served.url, on_response=events.append) as client,
+    ):
+        await client.get_sim_card(UNKNOWN_ID)
+    [line] = _messages(caplog, "simcards_async.http", logging.DEBUG)
+    assert "request_id=" + "r" * 300 + "… [cut, 8000 chars]" in line
+    assert len(line) < 500
+    assert events[0].request_id == request_id
+    # aiohttp's server sends no escape code in a header; a server of another make may.
+    caplog.clear()
+    _log_attempt("/v2/x", dataclasses.replace(events[0], request_id="\x1b]0;pwned\x07"))
+    [line] = _messages(caplog, "simcards_async.http", logging.DEBUG)
+    assert "request_id=\\x1b]0;pwned\\x07 " in line
 
 
 async def test_info_logs_listings_retries_and_throttling(caplog: pytest.LogCaptureFixture) -> None:
