@@ -461,7 +461,7 @@ def decode_errors(body: bytes) -> tuple[ErrorObject, ...]:
     """
     try:
         raw = _decode(_ERRORS, body).errors
-        entries = _RAW_LIST.decode(raw) if memoryview(raw)[:1] == b"[" else [raw]
+        entries = _RAW_LIST.decode(raw) if memoryview(raw)[:1].tobytes() == b"[" else [raw]
     except (msgspec.DecodeError, msgspec.ValidationError):
         return ()
     return tuple(e for e in map(_error_object, entries) if e is not None)
