@@ -27,6 +27,7 @@ import abc
 import asyncio
 import contextlib
 import os
+import sys
 import weakref
 from collections.abc import (
     AsyncGenerator,
@@ -49,7 +50,12 @@ from ._models import RawRecord
 from ._stats import Progress
 
 if TYPE_CHECKING:
-    from typing import Self
+    # Only for type checkers (typing_extensions is no runtime dependency): on Python 3.10
+    # a bare ``typing.Self`` is unknown, and ``async with stream as s`` was typed ``Any``.
+    if sys.version_info >= (3, 11):
+        from typing import Self
+    else:
+        from typing_extensions import Self
 
 __all__ = [
     "CLIENT_CLOSED",
