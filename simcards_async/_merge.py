@@ -49,7 +49,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import DriftWarning, InvalidParameterError, PaginationError
+from ._errors import DriftWarning, InvalidParameterError, PaginationError, shown
 from ._models import RawRecord, SimCard, SimCardAction
 from ._observe import drift_warning
 from ._page_stream import PageStream
@@ -335,7 +335,7 @@ class _Readers(Generic[T]):
         if self.stats.late_pages == 1:
             message = (
                 f"query {index} of the merge in sort={ordering.sort} order sent a page that "
-                f"starts before its previous page ended (item {item.id}): the sort value "
+                f"starts before its previous page ended (item {shown(item.id)}): the sort value "
                 "changed while the listing was read; such pages' items are yielded late, so "
                 f"the union is in order within each page ({LATE_PAGES_COUNTED})"
             )
@@ -346,7 +346,7 @@ class _Readers(Generic[T]):
         stream = self.streams[index]
         return PaginationError(
             f"query {index} ({stream.query.path} {stream.query.params}) is not in the order "
-            f"of sort={ordering.sort}: item {item.id} came after one it should precede; "
+            f"of sort={ordering.sort}: item {shown(item.id)} came after one it should precede; "
             f"refusing to yield an unsorted union ({UNORDERED_ADVICE})",
             url=stream.query.path,
         )
@@ -421,23 +421,31 @@ class MergedStream(Stream[_Batch[T], T]):
             raise InvalidParameterError("limit", "None or an integer >= 1", limit)
         if len({id(s) for s in streams}) != len(streams):
             # A stream is read once: the merge's second reader of it would be refused.
-            raise InvalidParameterError("streams", "distinct streams (each is read once)", streams)
+            twice = [s for s in streams if sum(t is s for t in streams) > 1]
+            raise InvalidParameterError(
+                "streams", "distinct streams (each is read once)", _which(streams, twice)
+            )
         if not all(s.unread for s in streams):
             # Its reader would be refused once the merge has sent the others' requests.
+            read = [s for s in streams if not s.unread]
             raise InvalidParameterError(
-                "streams", "streams not read yet, nor closed (each is read once)", streams
+                "streams",
+                "streams not read yet, nor closed (each is read once)",
+                _which(streams, read),
             )
         types = {s.item_type for s in streams}
         if len(types) != 1:
-            raise InvalidParameterError("streams", "streams of one kind of item", streams)
+            kinds = ", ".join(f"{s.item_type.__name__}" for s in streams)
+            raise InvalidParameterError("streams", "streams of one kind of item", f"of {kinds}")
         ordering = _ordering(streams, ordered)
         if any(s.checkpointing or s.resumed_state is not None for s in streams):
             # Its readers run ahead of the merge's reader and drop what another query gave:
             # a stream's checkpoint would count records the reader never got.
+            saving = [s for s in streams if s.checkpointing or s.resumed_state is not None]
             raise InvalidParameterError(
                 "streams",
                 "streams without a checkpoint or resume_from (a merge cannot resume)",
-                streams,
+                _which(streams, saving),
             )
         if ordering is not None and any(s.rescan for s in streams):
             # A rescan's recovered records come after the listing's end, out of the sort's
@@ -447,7 +455,7 @@ class MergedStream(Stream[_Batch[T], T]):
                 "streams without rescan=True in a merge in sort order (a rescan's records "
                 "come last, out of order; merge with ordered=False to take them as their "
                 "pages arrive)",
-                streams,
+                _which(streams, [s for s in streams if s.rescan]),
             )
         super().__init__()
         self.item_type = types.pop()
@@ -566,6 +574,15 @@ class MergedStream(Stream[_Batch[T], T]):
         )
 
 
+def _which(streams: Sequence[PageStream[Any]], refused: Sequence[PageStream[Any]]) -> str:
+    """The refused streams, by their place among ``streams`` (from 0) and their query."""
+    return ", ".join(
+        f"stream {i} ({s.query.path} {s.query.params})"
+        for i, s in enumerate(streams)
+        if any(s is r for r in refused)
+    )
+
+
 def _ordering(streams: Sequence[PageStream[Any]], ordered: object) -> Ordering | None:
     """The order to merge in, checked against the streams' sorts; None: as pages arrive."""
     if ordered is not None and not isinstance(ordered, bool):
@@ -578,7 +595,7 @@ def _ordering(streams: Sequence[PageStream[Any]], ordered: object) -> Ordering |
     if same and orderings[0] is not None:
         return orderings[0]
     if ordered:
-        allowed = "True only for streams that all have the same sort (these have: "
+        allowed = "True only for streams sorted by one same sort= (these have: "
     else:
         allowed = "False to merge streams of different sorts as their pages arrive (these have: "
     raise InvalidParameterError("ordered", allowed + ", ".join(sorts) + ")", ordered)

@@ -159,6 +159,17 @@ async def test_merge_refuses_what_is_not_a_stream() -> None:
         sc.merge([1, 2])  # type: ignore[arg-type]
 
 
+async def test_merge_of_two_kinds_says_which_kinds(client: sc.SimCardsClient) -> None:
+    """Cards and actions merged: the message said "streams of one kind of item" after 300
+    characters of the first stream's repr, and not which kinds it was given.
+    """
+    with pytest.raises(sc.InvalidParameterError) as info:
+        sc.merge(client.sim_cards(), client.sim_card_actions())  # type: ignore[misc]
+    assert str(info.value) == (
+        "invalid streams='of SimCard, SimCardAction': streams must be streams of one kind of item"
+    )
+
+
 async def test_merge_refuses_a_stream_given_twice(
     server: MockTelnyxServer, client: sc.SimCardsClient
 ) -> None:
@@ -169,6 +180,11 @@ async def test_merge_refuses_a_stream_given_twice(
     with pytest.raises(sc.InvalidParameterError, match="distinct streams") as info:
         sc.merge(stream, client.sim_cards(status="disabled"), stream)
     assert info.value.parameter == "streams"
+    # Which ones, by place and query (the streams' reprs filled 300 characters instead).
+    assert info.value.value == (
+        "stream 0 (/sim_cards {'filter[status]': 'enabled', 'page[size]': '250'}), "
+        "stream 2 (/sim_cards {'filter[status]': 'enabled', 'page[size]': '250'})"
+    )
     assert server.requests == []
     # The stream is untouched: it still reads the whole listing, alone.
     assert [card.id async for card in stream] == [
@@ -192,6 +208,7 @@ async def test_merge_refuses_a_checkpointed_or_resumed_stream(
         with pytest.raises(sc.InvalidParameterError, match="checkpoint") as info:
             merging(client.sim_cards(status="enabled"), stream)
         assert info.value.parameter == "streams"
+        assert info.value.value == "stream 1 (/sim_cards {'page[size]': '100'})"
     assert len(server.requests) == sent
 
 
