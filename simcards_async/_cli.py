@@ -704,7 +704,8 @@ def _api_message(exc: TelnyxError, args: argparse.Namespace) -> str:
         text += "; check the API key (--api-key, else the TELNYX_API_KEY environment variable)"
     elif isinstance(exc, NotFoundError) and not getattr(args, "demo", False):
         base = args.base_url or os.environ.get("TELNYX_BASE_URL") or "https://api.telnyx.com/v2"
-        text += f"; the base URL {base} must end in /v2, as https://api.telnyx.com/v2 does"
+        if not base.rstrip("/").endswith("/v2"):  # else the hint contradicts itself
+            text += f"; the base URL {base} must end in /v2, as https://api.telnyx.com/v2 does"
     return text
 
 

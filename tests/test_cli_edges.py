@@ -25,7 +25,7 @@ from cli_runs import child_env, run
 from polling import fifo_never_blocks_for_ever, killed_if_hung
 from servers import serve
 
-from simcards_async import InternalServerError, Progress, _cli, _errors, _merge
+from simcards_async import InternalServerError, NotFoundError, Progress, _cli, _errors, _merge
 from simcards_async._cli import (
     ProgressBar,
     _api_message,
@@ -780,6 +780,18 @@ async def test_a_404_on_a_listing_hints_at_v2(
     assert err.startswith("simcards: error: HTTP 404")
     assert f"the base URL {base} must end in /v2" in err
     assert err.count("\n") == 1
+
+
+def test_a_404_under_a_base_url_ending_in_v2_gives_no_v2_hint() -> None:
+    """A 404 under a base URL that ends in /v2 (a page gone mid-listing) was told "the base
+    URL .../v2 must end in /v2": the hint contradicted itself. It is left out there.
+    """
+    exc = NotFoundError(404, [], request_id=None, body=b"")
+    for base in ("http://127.0.0.1:1/v2", "http://127.0.0.1:1/v2/"):
+        args = _parser().parse_args(["export", "sim-cards", "--base-url", base])
+        assert _api_message(exc, args) == "HTTP 404"
+    args = _parser().parse_args(["export", "sim-cards", "--base-url", "http://127.0.0.1:1"])
+    assert _api_message(exc, args).endswith("must end in /v2, as https://api.telnyx.com/v2 does")
 
 
 def test_a_final_failure_says_how_many_attempts() -> None:
