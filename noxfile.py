@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import tempfile
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
@@ -33,6 +37,13 @@ def typecheck(session: nox.Session) -> None:
     # The oldest Python the package supports: what a user's checker sees there (typing.Self
     # is 3.11's; on 3.10 a stream in ``async with`` was typed Any).
     session.run("mypy", "--strict", "--python-version", "3.10", "simcards_async")
+    # The README's examples, each a file as a user pastes it (opentelemetry may be absent).
+    readme = Path("README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", readme, re.MULTILINE | re.DOTALL)
+    with tempfile.TemporaryDirectory() as examples:
+        for number, block in enumerate(blocks):
+            Path(examples, f"readme_example_{number:02d}.py").write_text(block, encoding="utf-8")
+        session.run("mypy", "--strict", "--ignore-missing-imports", examples)
 
 
 @nox.session
