@@ -555,15 +555,25 @@ def test_error_description_is_a_fallback_for_detail() -> None:
         b"",
         b"not json",
         b'{"errors": null}',
-        b'{"errors": "boom"}',
+        b'{"errors": []}',
+        b'{"errors": [null]}',
         b'["errors"]',
-        b'{"errors": [{"code": true}]}',
         b'{"errors": [{"code": "1", "title": ',
     ],
 )
 def test_unreadable_error_bodies_give_no_errors(body: bytes) -> None:
-    """An error body that is not the documented JSON gives ``()`` and never raises."""
+    """An error body that is not JSON, or states no error, gives ``()`` and never raises."""
     assert decode_errors(body) == ()
+
+
+def test_errors_of_another_shape_keep_what_reads() -> None:
+    """``errors`` that are not the spec's objects still state errors (a 2xx stating them is
+    no page): a bare string is its ``detail``; a field of another type is left out, the
+    entry kept.
+    """
+    assert decode_errors(b'{"errors": "boom"}') == (ErrorObject(detail="boom"),)
+    assert decode_errors(b'{"errors": [{"code": true}]}') == (ErrorObject(),)
+    assert decode_errors(b'{"errors": [{"code": true, "title": "T"}]}') == (ErrorObject(title="T"),)
 
 
 def test_error_body_without_errors_key() -> None:
