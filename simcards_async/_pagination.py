@@ -868,7 +868,8 @@ class Engine(Generic[T]):
         if meta is None:
             return False  # nothing tells a change: a page of repeats is a replay
         first = self.stats.drift.first_total_results
-        return meta.total_results != first or meta.total_results != self.drift.last_total
+        last = self.drift.last_total  # None before a page was delivered (a resume's first)
+        return meta.total_results != first or (last is not None and meta.total_results != last)
 
 
 def _first_of_each(items: Iterable[T], delivered: DeliveredIds) -> Iterable[T]:

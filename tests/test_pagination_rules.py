@@ -414,6 +414,37 @@ async def test_a_resume_after_the_servers_page_size_changed_is_an_error(
             assert first + rest == listing.ids
 
 
+async def test_a_resumed_scan_still_refuses_a_replayed_page(tmp_path: Path) -> None:
+    """A server whose page n carries page n-1's records: a fresh scan raised
+    PaginationError at page 2 (a replay), but resuming it took the same replay for drift
+    (the resume had no page before to compare ``total_results`` with): a warning, exit 0,
+    a page of records missing. The resume refuses it as the fresh scan did.
+    """
+
+    def lagging(number: int, size: int, ids: list[str]) -> Any:
+        data, meta = honest(number, size, ids)
+        return (honest(number - 1, size, ids)[0] if number >= 2 else data), meta
+
+    listing = Listing(60, lagging)
+    point = tmp_path / "scan.json"
+    got: list[str] = []
+    async with listing.client(max_concurrency=1, read_ahead=1) as client:
+        with pytest.raises(PaginationError, match="replayed"):
+            async with client.sim_cards(page_size=10, checkpoint=point) as stream:
+                async for card in stream:
+                    got.append(card.id)
+        assert got == listing.ids[:10]
+        stream = client.sim_cards(page_size=10, checkpoint=point, resume_from=point)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DriftWarning)  # not drift: nothing changed
+            with pytest.raises(PaginationError, match="replayed") as caught:
+                async with stream:
+                    async for card in stream:
+                        got.append(card.id)
+    assert caught.value.page == 2
+    assert got == listing.ids[:10]
+
+
 def without_page_number(bend: Bend) -> Bend:
     """``bend``'s answers with no ``meta.page_number`` (rule 2 cannot tell the page)."""
 
