@@ -663,7 +663,8 @@ def _join_threads_since(before: set[threading.Thread]) -> None:
 
 def _fail(exc: BaseException, message: str, status: int, *, debug: bool) -> int:
     if debug and sys.stderr is not None:  # None: started with stderr closed (2>&-)
-        traceback.print_exception(exc, file=sys.stderr)
+        with contextlib.suppress(OSError):
+            traceback.print_exception(exc, file=sys.stderr)
     _error(" ".join(message.split()) or type(exc).__name__)
     return status
 
@@ -734,7 +735,10 @@ def _say(line: str) -> None:
     """
     stderr = sys.stderr
     if stderr is not None:
-        print(printable(line), file=stderr)
+        # A reader of stderr gone (a log collector that died, ``2>&1 >/dev/null | head``):
+        # what is said is lost, the export's own outcome stands (141 is stdout's reader).
+        with contextlib.suppress(OSError):
+            print(printable(line), file=stderr)
 
 
 def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has, after the bar)
@@ -1192,7 +1196,7 @@ class ProgressBar:
         out = self.out
         if out is None:
             return
-        with self._lock:
+        with self._lock, self._unless_gone():
             if self._width:
                 out.write("\r" + " " * self._width + "\r")
             out.write(printable(text) + "\n")
@@ -1204,12 +1208,24 @@ class ProgressBar:
         out = self.out
         if out is None:  # never enabled without one
             return
-        with self._lock:
+        with self._lock, self._unless_gone():
             # Pad to the previous width so a shorter line erases the longer one's end.
             out.write("\r" + line.ljust(self._width) + ("\r" if not line else ""))
             out.flush()
             self._width = len(line)
             self._line = line
+
+    @contextlib.contextmanager
+    def _unless_gone(self) -> Iterator[None]:
+        """A terminal gone (its window closed, stderr's reader dead): stop drawing there.
+
+        A failed write raised out of a log call or a progress callback, ending the export
+        it only reported on.
+        """
+        try:
+            yield
+        except OSError:
+            self.out = None
 
 
 def format_progress(progress: Progress, noun: str, width: int = 100) -> str:

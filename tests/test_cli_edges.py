@@ -446,6 +446,38 @@ def test_a_closed_stderr_leaves_the_export_working_and_silent(
     assert capsys.readouterr() == ("", "")
 
 
+class _GoneReader(io.StringIO):
+    """A stderr whose reader went away: every write raises, as a pipe's does then."""
+
+    def __init__(self, *, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, _text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("tty", [False, True], ids=["pipe", "terminal"])
+def test_a_stderr_whose_reader_went_away_leaves_the_export_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tty: bool
+) -> None:
+    """A stderr whose reader is gone (``2>&1 >/dev/null | head -1``, a dead log
+    collector), or a closed terminal: a complete export exited 141 when its summary failed,
+    and with ``-v`` the first log line raised out of the library and abandoned it. What is
+    said there is lost; the export's outcome stands (141 is for stdout's reader).
+    """
+    monkeypatch.setattr(sys, "stderr", _GoneReader(tty=tty))
+    demo = ["export", "sim-cards", "--demo", "--demo-size", "300", "--page-size", "10"]
+    for verbosity in ([], ["-v"], ["-vv"]):
+        target = tmp_path / f"cards{len(verbosity)}.jsonl"
+        assert main([*demo, *verbosity, "-o", str(target)]) == 0
+        assert len(target.read_bytes().splitlines()) == 300
+    assert main([*demo, "--tag", "a,b", "-o", str(tmp_path / "x.jsonl")]) == 2
+
+
 def test_a_command_started_with_stderr_closed_exports(tmp_path: Path) -> None:
     """``simcards export ... 2>&-`` in a shell writes its file and exits 0."""
     done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
