@@ -954,8 +954,13 @@ async def _export(
     if args.max_concurrency is not None:
         client_options["max_concurrency"] = args.max_concurrency
     stderr = sys.stderr  # None when started with it closed (2>&-): nothing is shown
+    # No bar while the records go to a terminal (-o - on one): drawn on the same screen,
+    # it was glued to the records' lines and overwrote their starts.
+    on_screen = to_stdout and sys.stdout is not None and sys.stdout.isatty()
     bar = ProgressBar(
-        stderr, noun, enabled=not args.quiet and stderr is not None and stderr.isatty()
+        stderr,
+        noun,
+        enabled=not args.quiet and not on_screen and stderr is not None and stderr.isatty(),
     )
     async with contextlib.AsyncExitStack() as stack:
         stack.enter_context(_logging_to(bar, args.verbose))

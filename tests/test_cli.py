@@ -342,6 +342,32 @@ async def test_progress_bar_on_a_terminal(
     assert SUMMARY.fullmatch(text.rsplit("\r", 1)[1].strip())
 
 
+@pytest.mark.anyio
+async def test_no_progress_bar_while_the_records_go_to_the_terminal(
+    server: MockTelnyxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r"""``-o -`` on a terminal: the bar, drawn on the same screen, was glued to the records
+    (``\r600/600 ...\rid,record_type,...``) and overwrote their starts. No bar then; the
+    summary still comes once they are written.
+    """
+
+    class Screen(io.TextIOWrapper):
+        def isatty(self) -> bool:
+            return True
+
+    records = io.BytesIO()
+    errors = FakeTerminal()
+    monkeypatch.setattr(sys, "stdout", Screen(records))
+    monkeypatch.setattr(sys, "stderr", errors)
+    argv = ["--page-size", "10", "--format", "csv", "-o", "-"]
+    assert await run("export", "sim-cards", *argv, *api(server)) == 0
+    assert "\r" not in errors.getvalue()
+    assert SUMMARY.fullmatch(errors.getvalue().strip())
+    lines = records.getvalue().decode().splitlines()
+    assert lines[0].startswith("id,record_type,")
+    assert len(lines) == 601
+
+
 def test_progress_line_format() -> None:
     """The progress line shows records and pages against their totals, the rate and the ETA."""
     progress = Progress(
