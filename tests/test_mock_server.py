@@ -1338,6 +1338,13 @@ def test_misbehaviour_rejects_nonsense() -> None:
         Misbehaviour(extra_headers={"x-a": "1\r\nx-b: 2"})
     with pytest.raises(ValueError, match="redirect"):
         Misbehaviour(redirect="")
+    # Taken, then every answer failed inside the server (OverflowError, MemoryError); the
+    # command names the flag from the keyword (--error-detail-bytes must be at most ...).
+    with pytest.raises(ValueError, match=r"^error_detail_bytes must be at most 268,435,456;"):
+        Misbehaviour(error_detail_bytes=10**20)
+    with pytest.raises(ValueError, match=r"^gzip_bomb_bytes must be at most 17,179,869,184;"):
+        Misbehaviour(gzip_bomb_bytes=(1 << 34) + 1)
+    assert Misbehaviour(error_detail_bytes=1 << 28, gzip_bomb_bytes=1 << 34)
 
 
 @pytest.mark.anyio

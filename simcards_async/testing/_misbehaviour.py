@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 REDIRECTS = ("bad-ipv6", "bad-port", "userinfo")
 """Shorthands for ``Misbehaviour.redirect``: which broken ``Location`` to send."""
 _CHUNK = 64 * 1024
+#: The longest ``error_detail_bytes`` (256 MiB): the detail is built whole at each answer.
+MAX_ERROR_DETAIL_BYTES = 1 << 28
+#: The largest ``gzip_bomb_bytes`` (16 GiB inflated, ~20 MB on the wire): its checksum is
+#: computed over every inflated byte.
+MAX_GZIP_BOMB_BYTES = 1 << 34
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +91,14 @@ class Misbehaviour:
         for name, value in sizes.items():
             if value < 0:
                 raise ValueError(f"{name} must not be negative; got {value}")
+        # Built in the server's memory (a detail) or time (a bomb's checksum) at each answer:
+        # past these, every answer failed inside the server (OverflowError, MemoryError).
+        for name, value, most in (
+            ("error_detail_bytes", self.error_detail_bytes, MAX_ERROR_DETAIL_BYTES),
+            ("gzip_bomb_bytes", self.gzip_bomb_bytes, MAX_GZIP_BOMB_BYTES),
+        ):
+            if value > most:
+                raise ValueError(f"{name} must be at most {most:,}; got {value}")
         if self.ok_without_data not in {None, "empty", "errors"}:
             raise ValueError(
                 f"ok_without_data must be 'empty', 'errors' or None; got {self.ok_without_data!r}"
