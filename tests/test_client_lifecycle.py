@@ -366,10 +366,12 @@ async def test_a_session_that_raises_for_status_still_gives_each_status_its_clas
     status answer: a 404 read as a dropped connection (``APIConnectionError``), retried
     five times, its status and errors lost. The client reads every answer itself.
     """
-    async with aiohttp.ClientSession(raise_for_status=True) as session:
-        async with SimCardsClient(KEY, server.url, session=session) as client:
-            with pytest.raises(NotFoundError) as caught:
-                await client.get_sim_card(UNKNOWN_ID)
+    async with (
+        aiohttp.ClientSession(raise_for_status=True) as session,
+        SimCardsClient(KEY, server.url, session=session) as client,
+    ):
+        with pytest.raises(NotFoundError) as caught:
+            await client.get_sim_card(UNKNOWN_ID)
     assert caught.value.status == 404
     assert caught.value.attempts == 1
     assert len(server.requests) == 1
@@ -412,7 +414,7 @@ async def test_a_single_get_on_its_way_when_the_client_closes_says_so(
     asked = anyio.Event()
     closed = anyio.Event()
 
-    async def handler(request: web.Request) -> web.Response:
+    async def handler(_request: web.Request) -> web.Response:
         asked.set()
         await closed.wait()
         return web.json_response({"data": {"id": UNKNOWN_ID}})

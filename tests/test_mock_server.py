@@ -1344,7 +1344,8 @@ def test_misbehaviour_rejects_nonsense() -> None:
         Misbehaviour(error_detail_bytes=10**20)
     with pytest.raises(ValueError, match=r"^gzip_bomb_bytes must be at most 17,179,869,184;"):
         Misbehaviour(gzip_bomb_bytes=(1 << 34) + 1)
-    assert Misbehaviour(error_detail_bytes=1 << 28, gzip_bomb_bytes=1 << 34)
+    most = Misbehaviour(error_detail_bytes=1 << 28, gzip_bomb_bytes=1 << 34)
+    assert (most.error_detail_bytes, most.gzip_bomb_bytes) == (1 << 28, 1 << 34)
 
 
 @pytest.mark.anyio
