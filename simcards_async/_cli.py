@@ -32,6 +32,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Coroutine, Iterable, Iterator
+from pathlib import Path
 from typing import Any, BinaryIO, TextIO, TypeVar
 
 from . import (
@@ -675,6 +676,12 @@ def _usage_message(exc: InvalidParameterError) -> str:
     value = exc.value
     shown = value if isinstance(value, (str, int, float, list, tuple)) else _describe(value)
     if exc.parameter == "target" and "ending in" in exc.allowed:
+        if exc.allowed.startswith("a path with a name before its suffix"):  # -o .jsonl
+            return (
+                f"cannot tell what to write to {value!r}: {flag} needs a name before its "
+                f"suffix ({Path(str(value)).name!r} alone is a hidden file's whole name, "
+                "with no suffix), or --format must say what to write"
+            )
         return (
             f"cannot tell what to write to {value!r} from its suffix: {flag} must end in "
             f"{ALLOWED_SUFFIXES}, or --format must say what to write"

@@ -1853,13 +1853,16 @@ def resolve_format(format: object, target: object) -> ExportFormat:
                 "format", "'jsonl.gz', 'json.gz' or 'csv.gz' for a path ending in .gz", fmt
             )
     elif isinstance(target, (str, os.PathLike)):
-        fmt = _format_of_name(Path(target).name)
+        base = Path(target).name
+        fmt = _format_of_name(base)
         if fmt is None:
-            raise InvalidParameterError(
-                "target",
-                f"a path ending in {ALLOWED_SUFFIXES}, unless format= says what to write",
-                str(target),
-            )
+            allowed = f"a path ending in {ALLOWED_SUFFIXES}, unless format= says what to write"
+            if _format_of_name("x" + base) is not None:  # '.jsonl': a hidden file, no suffix
+                allowed = (
+                    f"a path with a name before its suffix ({base!r} alone is a hidden file's "
+                    f"whole name, with no suffix): {allowed}"
+                )
+            raise InvalidParameterError("target", allowed, str(target))
     else:
         name = getattr(target, "name", None)
         known = _format_of_name(Path(name).name) if isinstance(name, (str, os.PathLike)) else None

@@ -92,6 +92,22 @@ async def test_an_unknown_suffix_is_refused_before_any_request(
         assert tuple(next(csv.reader(file))) == SIM_CARD_COLUMNS
 
 
+@pytest.mark.parametrize("name", [".jsonl", ".csv.gz"])
+def test_a_suffix_alone_is_told_it_needs_a_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """``-o .jsonl`` (a hidden file's whole name: no suffix) was told "-o/--output must end
+    in .jsonl, ...", which it does to the eye. The message says a name must come first.
+    """
+    target = str(tmp_path / name)
+    assert main(["export", "sim-cards", "--demo", "-o", target]) == 2
+    assert capsys.readouterr().err == (
+        f"simcards: error: cannot tell what to write to {target!r}: -o/--output needs a name "
+        f"before its suffix ({name!r} alone is a hidden file's whole name, with no suffix), "
+        "or --format must say what to write\n"
+    )
+
+
 @pytest.mark.anyio
 async def test_gz_and_json_suffixes(tmp_path: Path, server: MockTelnyxServer) -> None:
     """``.csv.gz`` writes gzip'd CSV, ``.json`` one JSON array that json.load reads."""

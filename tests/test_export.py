@@ -565,6 +565,15 @@ async def test_an_unknown_suffix_is_refused(tmp_path: Path, name: str) -> None:
     assert result.format == fmt
 
 
+async def test_a_suffix_alone_is_refused_saying_a_name_must_come_first(tmp_path: Path) -> None:
+    """``.jsonl`` is a hidden file's whole name, with no suffix: said so, not "must end in
+    .jsonl" (which it does, to the eye).
+    """
+    with pytest.raises(InvalidParameterError, match=r"a name before its suffix \('\.jsonl'"):
+        await export(replay([SimCard(id="x")]), tmp_path / ".jsonl")
+    assert names(tmp_path) == []
+
+
 async def test_explicit_format_wins_over_the_suffix(tmp_path: Path) -> None:
     """``format`` overrides the suffix."""
     target = tmp_path / "cards.parquet"
