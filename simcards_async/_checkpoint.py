@@ -43,6 +43,7 @@ import msgspec
 from ._errors import InvalidParameterError, named_after
 from ._paths import check_creatable, check_file_path, check_regular, final_path
 from ._query import ListQuery, described
+from ._writes import write_all_fd
 
 __all__ = [
     "Checkpoint",
@@ -197,20 +198,13 @@ def _replace(target: str | os.PathLike[str], temp: Path, data: bytes) -> None:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_BINARY, 0o666)
         try:
             with named_after(target):
-                _write_all(fd, data)
+                write_all_fd(fd, data)
         finally:
             os.close(fd)
         temp.replace(target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Write all of ``data`` to the file open at ``fd`` (one call, as a rule)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 _O_BINARY = getattr(os, "O_BINARY", 0)
@@ -229,7 +223,7 @@ def _copy_start(earlier: tuple[Path, int], fd: int) -> None:
                 raise InvalidParameterError(
                     "resume_from", "a checkpoint whose ids file is whole (it is short)", source
                 )
-            _write_all(fd, piece)
+            write_all_fd(fd, piece)
             left -= len(piece)
 
 
@@ -596,7 +590,7 @@ class Checkpointer:
             with named_after(path):
                 if earlier is not None:
                     _copy_start(earlier, fd)
-                _write_all(fd, data)
+                write_all_fd(fd, data)
         finally:
             os.close(fd)
 

@@ -73,7 +73,6 @@ import operator
 import os
 import re
 import secrets
-import select
 import stat
 import sys
 import threading
@@ -105,6 +104,7 @@ from ._models import (
 )
 from ._paths import check_creatable, check_file_path, check_regular, final_path
 from ._stream import Stream
+from ._writes import flush, write_all
 
 if sys.platform != "win32":  # Windows has no advisory locks of this kind
     import fcntl
@@ -818,49 +818,6 @@ class ExportResult:
 # --- where the bytes go -----------------------------------------------------------
 
 
-def _write_all(file: IO[bytes], data: bytes | bytearray) -> None:
-    """Write every byte of ``data``, or raise: never fewer bytes in silence.
-
-    A buffered file writes all or raises, but an unbuffered one (``sys.stdout.buffer``
-    under ``python -u`` or ``PYTHONUNBUFFERED``, ``open(path, "wb", buffering=0)``) may
-    write part of it (a full disk, a pipe's room) and return how much, or ``None`` if
-    its descriptor is non-blocking and full. What is left is written again, once the
-    descriptor takes more (this runs in a worker thread: waiting is fine).
-    """
-    view = memoryview(data)
-    while view:
-        try:
-            written: object = file.write(view)  # typed int; None from a raw file, or any
-        except BlockingIOError as exc:  # a buffered file on a full non-blocking descriptor
-            view = view[exc.characters_written :]
-            _wait_writable(file)
-            continue
-        if written is None and isinstance(file, io.RawIOBase):  # full, non-blocking
-            _wait_writable(file)
-            continue
-        if not isinstance(written, int) or written >= len(view):
-            return  # all of it (a writer of another make that does not say: at its word)
-        if written <= 0:
-            raise OSError(errno.EIO, "the output took none of the bytes written to it")
-        view = view[written:]
-
-
-def _flush(file: IO[bytes]) -> None:
-    """``file.flush()``, waiting whenever a non-blocking descriptor is full."""
-    while True:
-        try:
-            file.flush()
-        except BlockingIOError:
-            _wait_writable(file)
-        else:
-            return
-
-
-def _wait_writable(file: IO[bytes]) -> None:
-    """Block until ``file``'s descriptor takes more bytes."""
-    select.select([], [file.fileno()], [])
-
-
 class _Output:
     """A temporary file renamed onto the target at the end, or the caller's open file."""
 
@@ -916,8 +873,8 @@ class _Output:
     def put(self, data: bytes | bytearray) -> None:
         """Write ``data`` through to the file (in a worker thread: it may block)."""
         with named_after(self.path):  # a full disk names the file asked for
-            _write_all(self.file, data)
-            _flush(self.file)  # nothing held back: ``end`` needs no thread, no flush
+            write_all(self.file, data)  # every byte, or raise: never fewer in silence
+            flush(self.file)  # nothing held back: ``end`` needs no thread, no flush
         self.tail = (self.tail + data[-_TAIL_BYTES:])[-_TAIL_BYTES:]
 
     async def commit(self) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import datetime as dt
-import errno
 import io
 import json
 import os
@@ -45,9 +43,7 @@ from simcards_async._export import (
     PARQUET_ROW_GROUP_SIZE,
     SIM_CARD_ACTION_COLUMNS,
     SIM_CARD_COLUMNS,
-    _flush,
     _Output,
-    _write_all,
     export,
 )
 from simcards_async.testing import FaultPlan, MockTelnyxServer
@@ -354,44 +350,6 @@ async def test_an_unbuffered_file_that_takes_part_of_a_write_gets_every_byte(
     result = await export(replay(cards), trickle, format=fmt)  # type: ignore[arg-type]
     assert result.items == len(cards)
     assert bytes(trickle.got) == whole.getvalue()
-
-
-def test_an_output_that_takes_nothing_is_an_error() -> None:
-    """An unbuffered file that takes none of a write would loop for ever: an ``OSError``."""
-    with pytest.raises(OSError, match="took none of the bytes") as caught:
-        _write_all(_Trickle(room=0), b"data")  # type: ignore[arg-type]
-    assert caught.value.errno == errno.EIO
-
-
-@pytest.mark.parametrize("buffering", [0, -1], ids=["unbuffered", "buffered"])
-def test_a_full_non_blocking_pipe_is_waited_for(buffering: int) -> None:
-    """A standard output left non-blocking by the shell (a full pipe then says "would
-    block"): an unbuffered file returned ``None`` and the bytes were dropped (88 of 600
-    records, exit 0), a buffered one raised ``BlockingIOError`` (a bare error). The write
-    waits for room instead. Ten times a pipe's room goes through a pipe read here.
-    """
-    data = bytes(range(256)) * 4096  # 1 MiB
-    read_end, write_end = os.pipe()
-    os.set_blocking(write_end, False)
-    out = os.fdopen(write_end, "wb", buffering)
-
-    def write() -> None:
-        try:
-            _write_all(out, data)
-            _flush(out)
-        finally:  # the reader sees the end, whatever happened here
-            with contextlib.suppress(OSError):
-                out.close()
-
-    writing = threading.Thread(target=write)
-    writing.start()
-    got = bytearray()
-    with os.fdopen(read_end, "rb", 0) as reader:
-        while chunk := reader.read(1 << 16):
-            got += chunk
-    writing.join(HANG_GUARD)
-    assert not writing.is_alive()
-    assert got == data
 
 
 async def test_csv_amounts_are_exact_and_plain() -> None:
