@@ -54,7 +54,7 @@ from . import (
     export,
     merge,
 )
-from ._errors import printable
+from ._errors import folded, printable
 from ._export import (
     ALLOWED_SUFFIXES,
     NOT_RESUMABLE_WHY,
@@ -666,7 +666,7 @@ def _fail(exc: BaseException, message: str, status: int, *, debug: bool) -> int:
     if debug and sys.stderr is not None:  # None: started with stderr closed (2>&-)
         with contextlib.suppress(OSError):
             traceback.print_exception(exc, file=sys.stderr)
-    _error(" ".join(message.split()) or type(exc).__name__)
+    _error(folded(message) or type(exc).__name__)
     return status
 
 

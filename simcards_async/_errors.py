@@ -34,6 +34,8 @@ import contextlib
 import inspect
 import os
 import pickle
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +69,7 @@ __all__ = [
     "describe_errors",
     "exception_for_status",
     "first_error",
+    "folded",
     "is_plain_function",
     "named_after",
     "printable",
@@ -90,6 +93,15 @@ def cut(text: str, limit: int = FIELD_LIMIT) -> str:
     return f"{text[:limit]}… [cut, {len(text)} chars]"
 
 
+#: Characters a message shows escaped: controls (ESC, CR, LF...), lone surrogates (no
+#: UTF-8 file takes them), line and paragraph separators, and the bidirectional controls
+#: that reorder what follows on screen. Other languages' spaces and joiners stay as they are.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
 def printable(text: str) -> str:
     r"""``text`` with each control character escaped (``\x1b``, ``\n``), as messages show it.
 
@@ -100,7 +112,23 @@ def printable(text: str) -> str:
     """
     if text.isprintable():
         return text
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return "".join(ascii(ch)[1:-1] if _hidden(ch) else ch for ch in text)
+
+
+def _hidden(ch: str) -> bool:
+    return unicodedata.category(ch) in _HIDDEN_CATEGORIES or ch in _BIDI_CONTROLS
+
+
+#: Runs of spaces, tabs and line breaks (what splits a line), folded into one space.
+_BREAKS = re.compile("[ \t\n\v\f\r\x1c-\x1f\x85\u2028\u2029]+")
+
+
+def folded(text: str) -> str:
+    """``text`` on one line: each run of spaces, tabs and line breaks one space.
+
+    Other languages' spaces (a no-break space, an ideographic one) are text, kept.
+    """
+    return _BREAKS.sub(" ", text).strip(" ")
 
 
 def shown(value: object) -> str:
@@ -228,7 +256,8 @@ class APIError(TelnyxError):
     def __init__(
         self, message: str, *, method: str = "GET", url: str = "", attempts: int = 1
     ) -> None:
-        self.message = cut(printable(message), MESSAGE_LIMIT)
+        # One line (a server's CR/LF and tabs folded), escape codes shown, cut.
+        self.message = cut(printable(folded(message)), MESSAGE_LIMIT)
         self.method = method
         self.url = url
         self.attempts = attempts

@@ -817,6 +817,26 @@ async def test_a_401_hints_at_the_key(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.anyio
+async def test_a_servers_line_breaks_and_tabs_fold_into_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The error line folds a server's CR/LF and tabs into single spaces (the README says
+    so), and shows its escape codes escaped: one line, whatever the server wrote.
+    """
+    error = {"code": "10015", "title": "Invalid\r\nparameter", "detail": "status\tmust\x1b[2J"}
+
+    async def refuse(_request: web.Request) -> web.Response:
+        return web.json_response({"errors": [error]}, status=422)
+
+    async with serve(refuse) as served:
+        argv = ["--api-key", KEY, "--base-url", served.url, "-o", str(tmp_path / "c.csv")]
+        assert await run("export", "sim-cards", *argv) == 1
+    assert capsys.readouterr().err == (
+        "simcards: error: HTTP 422: 10015 Invalid parameter: status must\\x1b[2J\n"
+    )
+
+
+@pytest.mark.anyio
 async def test_a_404_on_a_listing_hints_at_v2(
     server: MockTelnyxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -494,17 +494,24 @@ def test_a_huge_detail_gives_a_short_message() -> None:
 def test_server_text_with_control_characters_is_escaped_in_the_message() -> None:
     """A title with CR/LF, a detail with terminal escape codes and a request id with ESC
     reached ``str(exc)`` (and so every log line and traceback) raw: a forged second log
-    line, a cleared screen, a retitled terminal. The message shows them escaped; the
-    errors themselves keep the server's text as sent.
+    line, a cleared screen, a retitled terminal. The message is one line (line breaks and
+    tabs folded into a space) with the other controls escaped; text in other languages
+    (a no-break space, an ideographic one, a joiner) stays as it is; the errors themselves
+    keep the server's text as sent.
     """
-    error = {"code": "1", "title": "T\r\nFAKE LOG LINE", "detail": "\x1b[2J\x1b]0;pwned\x07"}
+    error = {"code": "1", "title": "T\r\nFAKE\tLOG LINE", "detail": "\x1b[2J\x1b]0;pwned\x07"}
     body = msgspec.json.encode({"errors": [error]})
     exc = _raises(Answer.of(500, [("x-request-id", "r\x1bq")], body))
     assert isinstance(exc, APIStatusError)
-    assert str(exc).isprintable()
-    assert "T\\r\\nFAKE LOG LINE: \\x1b[2J\\x1b]0;pwned\\x07" in str(exc)
+    assert "T FAKE LOG LINE: \\x1b[2J\\x1b]0;pwned\\x07" in str(exc)
     assert "(request id r\\x1bq)" in str(exc)
-    assert exc.errors[0].title == "T\r\nFAKE LOG LINE"  # data as sent
+    assert "\n" not in str(exc)
+    assert "\x1b" not in str(exc)
+    assert exc.errors[0].title == "T\r\nFAKE\tLOG LINE"  # data as sent
+    words = "Nombre\xa0invalide, 不正な\u3000パラメータ, 👩\u200d💻, co\xadoperate, \u202eevil"
+    body = msgspec.json.encode({"errors": [{"code": "1", "detail": words}]})
+    shown = str(_raises(Answer.of(422, [], body)))
+    assert shown.endswith(": " + words.replace("\u202e", "\\u202e"))  # a bidi control escaped
 
 
 def test_a_redirect_location_not_in_utf8_is_kept_escaped() -> None:
