@@ -467,16 +467,29 @@ def decode_errors(body: bytes) -> tuple[ErrorObject, ...]:
     return tuple(e for e in map(_error_object, entries) if e is not None)
 
 
+#: The ``detail`` of an error entry no decoder reads (bytes that are not UTF-8, a number
+#: past any range): it still states an error.
+UNREADABLE_ERROR = "<an error entry that could not be read>"
+
+
 def _error_object(raw: msgspec.Raw) -> ErrorObject | None:
-    """One entry of ``errors``, each field of the spec's type kept (``None`` for ``null``)."""
+    """One entry of ``errors``, each field of the spec's type kept.
+
+    ``None`` if it states nothing (``null``, ``false``, ``0``, ``""``, ``{}``, ``[]``).
+    """
     try:
         fields = _RAW_FIELDS.decode(raw)
     except msgspec.ValidationError:  # not an object
-        value = _lenient(_ANY, raw)
-        if value is None:
+        try:
+            value = _decode(_ANY, raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return ErrorObject(detail=UNREADABLE_ERROR)
+        if not value:
             return None
         return ErrorObject(detail=value if isinstance(value, str) else bytes(raw).decode())
     except msgspec.DecodeError:
+        return ErrorObject(detail=UNREADABLE_ERROR)
+    if not fields:
         return None
     code = _field(fields, "code", _CODE)
     detail = _field(fields, "detail", _TEXT)

@@ -37,6 +37,7 @@ from simcards_async import (
 from simcards_async._errors import FIELD_LIMIT, MESSAGE_LIMIT, cut
 from simcards_async._http import Transport
 from simcards_async._models import (
+    UNREADABLE_ERROR,
     decode_sim_card,
     decode_sim_card_action,
     decode_sim_card_page,
@@ -255,6 +256,22 @@ def test_a_2xx_whose_errors_are_of_another_shape_is_still_an_error() -> None:
         exc = _raises(_answer(200, body))
         assert type(exc) is APIResponseValidationError
         assert len(exc.errors) == 1
+
+
+def test_a_2xx_whose_errors_state_nothing_is_data_and_one_unreadable_is_an_error() -> None:
+    """``errors`` of ``false``, ``{}``, ``""`` or ``0`` beside a page state no error (the
+    lenient reading had made each one, failing a good page); an entry no decoder reads
+    (bytes that are not UTF-8) still states one (it was dropped: an empty page as data).
+    """
+    meta = b'"meta": {"page_number": 1, "total_pages": 1, "total_results": 0}'
+    for nothing in (b"false", b"{}", b'""', b"0", b"[null, {}, false]"):
+        body = b'{"data": [], ' + meta + b', "errors": ' + nothing + b"}"
+        page = decipher(_answer(200, body), decode_sim_card_page, url=URL, limit=LIMIT)
+        assert page.data == ()
+    body = b'{"data": [], ' + meta + b', "errors": ["down \xff"]}'
+    exc = _raises(_answer(200, body))
+    assert type(exc) is APIResponseValidationError
+    assert [e.detail for e in exc.errors] == [UNREADABLE_ERROR]
 
 
 def test_an_error_body_cut_at_the_limit_says_so() -> None:
