@@ -57,6 +57,7 @@ from . import (
 from ._errors import folded, printable
 from ._export import (
     ALLOWED_SUFFIXES,
+    NAME_BEFORE_SUFFIX,
     NOT_RESUMABLE_WHY,
     RESUMABLE_FORMATS,
     check_output_path,
@@ -676,7 +677,7 @@ def _usage_message(exc: InvalidParameterError) -> str:
     value = exc.value
     shown = value if isinstance(value, (str, int, float, list, tuple)) else _describe(value)
     if exc.parameter == "target" and "ending in" in exc.allowed:
-        if exc.allowed.startswith("a path with a name before its suffix"):  # -o .jsonl
+        if exc.allowed.startswith(NAME_BEFORE_SUFFIX):  # -o .jsonl
             return (
                 f"cannot tell what to write to {value!r}: {flag} needs a name before its "
                 f"suffix ({Path(str(value)).name!r} alone is a hidden file's whole name, "

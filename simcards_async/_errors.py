@@ -243,7 +243,11 @@ class ExportError(TelnyxError, ValueError):
 
 
 def _export_error(message: str, format: str, column: str, record: str | None) -> ExportError:
-    return ExportError(message, format=format, column=column, record=record)
+    """An unpickled ``ExportError``: its message as it was (already cut, not cut again)."""
+    exc = ExportError.__new__(ExportError)
+    exc.format, exc.column, exc.record = format, column, record
+    Exception.__init__(exc, message)
+    return exc
 
 
 class APIError(TelnyxError):

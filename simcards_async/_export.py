@@ -111,6 +111,7 @@ if sys.platform != "win32":  # Windows has no advisory locks of this kind
 
 __all__ = [
     "ALLOWED_SUFFIXES",
+    "NAME_BEFORE_SUFFIX",
     "NOT_RESUMABLE_WHY",
     "PARQUET_ROW_GROUP_SIZE",
     "RESUMABLE_FORMATS",
@@ -172,6 +173,8 @@ _STREAMED_INSTEAD = (
     "written as a stream: an open file, or -o - and a redirect in the simcards command"
 )
 #: What a path may end in when ``format`` is not given, as error messages say it.
+#: How a refusal of a suffix alone (``.jsonl``, a hidden file's whole name) starts.
+NAME_BEFORE_SUFFIX = "a path with a name before its suffix"
 ALLOWED_SUFFIXES = ".jsonl, .ndjson, .json, .csv, .parquet or .pq (with .gz after any but Parquet)"
 _PARQUET_MISSING = (
     "Parquet export needs pyarrow, which is not installed: pip install 'simcards-async[parquet]'"
@@ -1816,8 +1819,8 @@ def resolve_format(format: object, target: object) -> ExportFormat:
             allowed = f"a path ending in {ALLOWED_SUFFIXES}, unless format= says what to write"
             if _format_of_name("x" + base) is not None:  # '.jsonl': a hidden file, no suffix
                 allowed = (
-                    f"a path with a name before its suffix ({base!r} alone is a hidden file's "
-                    f"whole name, with no suffix): {allowed}"
+                    f"{NAME_BEFORE_SUFFIX} ({base!r} alone is a hidden file's whole name, "
+                    f"with no suffix): {allowed}"
                 )
             raise InvalidParameterError("target", allowed, str(target))
     else:

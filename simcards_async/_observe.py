@@ -511,7 +511,7 @@ def _log_attempt(path: str, event: ResponseEvent) -> None:
         event.attempt,
         # The server's text: cut and escaped as in an exception's message (a header
         # can hold 8 KB, and an escape code).
-        printable(cut(event.request_id)) if event.request_id else "-",
+        cut(printable(event.request_id)) if event.request_id else "-",
         "-" if remaining is None else remaining,
         "" if event.error is None else f" error={type(event.error).__name__}",
     )

@@ -267,6 +267,17 @@ def test_an_invalid_parameter_error_of_a_value_that_does_not_pickle_still_pickle
         assert copy.value == (value if kept else shown(value))
 
 
+def test_a_long_export_error_keeps_its_message_through_pickle() -> None:
+    """An ``ExportError`` whose message was cut was cut again when unpickled: the marker's
+    length changed (``[cut, 5000 chars]`` became ``[cut, 2019 chars]``).
+    """
+    exc = ExportError("x" * 5000, format="parquet", column="c", record="r")
+    copy = pickle.loads(pickle.dumps(exc))  # noqa: S301  (our own bytes)
+    assert str(copy) == str(exc)
+    assert str(copy).endswith("[cut, 5000 chars]")
+    assert (copy.format, copy.column, copy.record) == ("parquet", "c", "r")
+
+
 def test_pickled_status_error_keeps_typed_errors() -> None:
     """After pickling, ``errors`` are still ``ErrorObject`` values and ``code`` still works."""
     copy = pickle.loads(pickle.dumps(_full_error()))  # noqa: S301  (our own bytes)

@@ -1342,6 +1342,8 @@ def test_misbehaviour_rejects_nonsense() -> None:
     # command names the flag from the keyword (--error-detail-bytes must be at most ...).
     with pytest.raises(ValueError, match=r"^error_detail_bytes must be at most 268,435,456;"):
         Misbehaviour(error_detail_bytes=10**20)
+    with pytest.raises(ValueError, match=r"at most 268,435,456; got 16,610 bits$"):
+        Misbehaviour(error_detail_bytes=10**5000)  # too long for str(): said by its size
     with pytest.raises(ValueError, match=r"^gzip_bomb_bytes must be at most 17,179,869,184;"):
         Misbehaviour(gzip_bomb_bytes=(1 << 34) + 1)
     most = Misbehaviour(error_detail_bytes=1 << 28, gzip_bomb_bytes=1 << 34)

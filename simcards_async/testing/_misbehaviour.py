@@ -98,7 +98,9 @@ class Misbehaviour:
             ("gzip_bomb_bytes", self.gzip_bomb_bytes, MAX_GZIP_BOMB_BYTES),
         ):
             if value > most:
-                raise ValueError(f"{name} must be at most {most:,}; got {value}")
+                # Not the value itself past 64 bits: str() of 10 ** 5000 raises.
+                got = value if value.bit_length() <= 64 else f"{value.bit_length():,} bits"  # noqa: PLR2004
+                raise ValueError(f"{name} must be at most {most:,}; got {got}")
         if self.ok_without_data not in {None, "empty", "errors"}:
             raise ValueError(
                 f"ok_without_data must be 'empty', 'errors' or None; got {self.ok_without_data!r}"
