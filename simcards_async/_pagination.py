@@ -830,8 +830,9 @@ class Engine(Generic[T]):
         """The page's items not yielded before, each once, and their ids; remembers them.
 
         A page made only of records already delivered is a replay, unless the listing
-        changed (``total_results`` moved since the first page and the page before):
-        then it is drift, a shift of a page or more, dropped and warned about.
+        changed (``total_results`` moved since the first page and the page before, or
+        records already repeated in this pass: they move within it, as a sort by usage
+        moves them): then it is drift, a shift of a page or more, dropped and warned about.
         """
         items = page.data
         ids = list(map(_get_id, items))
@@ -863,10 +864,18 @@ class Engine(Generic[T]):
         return tuple(kept), kept_ids
 
     def _changed(self, page: Page[T]) -> bool:
-        """Whether ``total_results`` moved since the first page or the page before."""
+        """Whether the listing changed while this pass read it.
+
+        ``total_results`` moved since the first page or the page before, or records
+        repeated already in this pass: they move within it, and a page of them later is
+        more of the same (it was taken for a replay, and a checkpointed scan failed there
+        at every resume).
+        """
         meta = page.meta
         if meta is None:
             return False  # nothing tells a change: a page of repeats is a replay
+        if self.stats.drift.duplicates_dropped:
+            return True
         first = self.stats.drift.first_total_results
         last = self.drift.last_total  # None before a page was delivered (a resume's first)
         return meta.total_results != first or (last is not None and meta.total_results != last)

@@ -414,6 +414,26 @@ async def test_a_resume_after_the_servers_page_size_changed_is_an_error(
             assert first + rest == listing.ids
 
 
+async def test_a_page_of_records_that_moved_within_the_pass_is_drift() -> None:
+    """A sort by usage moves records already read to the end (``total_results`` unchanged):
+    page 5 repeats some, page 6 all of them. Page 6 was taken for a replay, and a
+    checkpointed scan failed there at every resume; after the repeats of page 5 it is
+    drift: dropped, warned about, never a duplicate.
+    """
+
+    def moving(number: int, size: int, ids: list[str]) -> Any:
+        order = ids if len(listing.asked) <= 3 else ids[15:] + ids[:15]
+        return honest(number, size, order)
+
+    listing = Listing(60, moving)
+    with pytest.warns(DriftWarning, match="records moved within the listing"):
+        got, error = await read(listing, max_concurrency=1, read_ahead=1)
+    assert error is None
+    assert no_repeats(got)
+    assert got == listing.ids[:30] + listing.ids[45:]  # 30 to 44 moved back past the reader
+    assert listing.asked == [1, 2, 3, 4, 5, 6]
+
+
 async def test_a_resumed_scan_still_refuses_a_replayed_page(tmp_path: Path) -> None:
     """A server whose page n carries page n-1's records: a fresh scan raised
     PaginationError at page 2 (a replay), but resuming it took the same replay for drift
