@@ -233,6 +233,27 @@ async def test_a_resume_refuses_a_partial_output_that_does_not_end_where_its_che
     assert not target.exists()
 
 
+async def test_a_resume_refuses_an_output_of_nothing_after_records_done(tmp_path: Path) -> None:
+    """A checkpoint's export state edited to size 0 (its tail then empty, so it matched):
+    the partial output was cut to nothing and the rest written alone, a short file with
+    exit 0 and a summary counting the whole listing. Refused, both files left as they were.
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with stopped_after_three_pages(target, point) as (server, client):
+        (partial,) = tmp_path.glob(".cards.jsonl.*.partial")
+        content = partial.read_bytes()
+        checkpoint = msgspec.json.decode(point.read_bytes())
+        checkpoint["extra"]["export"].update(size=0, tail="")
+        point.write_bytes(msgspec.json.encode(checkpoint))
+        before = len(server.requests)
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        with pytest.raises(sc.InvalidParameterError, match="an output of 0 bytes; was it edited"):
+            await sc.export(stream, target)
+        assert len(server.requests) == before, "nothing is sent"
+    assert partial.read_bytes() == content
+    assert not target.exists()
+
+
 @pytest.mark.parametrize(
     ("edit", "says"),
     [
