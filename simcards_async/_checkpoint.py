@@ -56,7 +56,8 @@ __all__ = [
 ]
 
 #: 2: a ``digest`` seals the fields, and ``page_size`` is kept. 3: ``start_page`` is kept.
-_VERSION = 3
+#: 4: ``api`` is kept.
+_VERSION = 4
 
 #: A count or a page number in a checkpoint: a file that says less than 0 was not saved by a scan.
 _Count = Annotated[int, msgspec.Meta(ge=0)]
@@ -92,6 +93,9 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     #: The page the scan started at (``start_page``): a resume must give the same, or its
     #: progress counts from another page than the one the scan read from.
     start_page: Annotated[int, msgspec.Meta(ge=1)] = 1
+    #: The API the scan read (``_sansio.api_identity`` of its base URL): a resume reads the
+    #: same, or another server's (another fleet's) records are mixed in, reported whole.
+    api: str | None = None
     #: A digest of every field but ``extra`` (``sealed``): a checkpoint edited by hand
     #: (a next_page or a count changed) is refused rather than resumed somewhere else.
     #: ``extra`` is its exporter's, which checks its own state against its output.
@@ -310,6 +314,7 @@ class Checkpointer:
         *,
         resume_from: str | os.PathLike[str] | None = None,
         keep: bool = True,
+        api: str | None = None,
     ) -> None:
         for name, given in (("checkpoint", path), ("resume_from", resume_from)):
             if given is not None:
@@ -322,6 +327,8 @@ class Checkpointer:
         self.keep = keep
         self._fingerprint = fingerprint(query)
         self._query = query
+        #: The API this scan reads (``Checkpoint.api``).
+        self._api = api
         self._written = False
         self._done = False
         self._closed = False
@@ -364,6 +371,18 @@ class Checkpointer:
                 self._ids_size = self.resumed.ids_size
             else:
                 self._copy_earlier = path is not None
+        if (
+            self.resumed is not None
+            and None not in (self.resumed.api, api)
+            and (self.resumed.api != api)
+        ):
+            raise InvalidParameterError(
+                "base_url",
+                f"the API {self.resumed.api} (or one naming it), which the scan the checkpoint "
+                f"{os.fspath(resume_from or '')} continues read: another server's records "
+                "would be mixed with that one's",
+                api,
+            )
         if self.resumed is not None and self.resumed.start_page != query.start_page:
             raise InvalidParameterError(
                 "start_page",
@@ -443,6 +462,7 @@ class Checkpointer:
             limited=limited,
             page_size=page_size,
             start_page=query.start_page,
+            api=self._api,
         )
 
     def earlier_ids(self) -> Iterator[list[str]]:

@@ -49,7 +49,7 @@ from ._query import (
     sim_cards_query,
 )
 from ._retry import RetryPolicy, checked_seconds
-from ._sansio import Secrets, check_base_url
+from ._sansio import Secrets, api_identity, check_base_url
 from ._stream import CLIENT_CLOSED
 from ._throttle import AdaptiveLimiter
 
@@ -437,7 +437,11 @@ class SimCardsClient:
         checkpointer = None
         if checkpoint is not None or resume_from is not None:
             checkpointer = Checkpointer(
-                query, checkpoint, resume_from=resume_from, keep=keep_checkpoint
+                query,
+                checkpoint,
+                resume_from=resume_from,
+                keep=keep_checkpoint,
+                api=api_identity(self.base_url),
             )
         transport = self._transport()
 

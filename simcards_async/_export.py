@@ -1613,15 +1613,7 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
             f"one an export to {str(target)!r} makes; was it edited?)",
             stream.resumed_from,
         )
-    if kept.size == 0 and stream.resumed_items:
-        # Records done and none written: the output would be cut to nothing, and the rest
-        # written alone (a short file, reported whole). No export saves that.
-        raise InvalidParameterError(
-            "resume_from",
-            f"a checkpoint as an export writes it (it counts {stream.resumed_items:,} records "
-            "done and an output of 0 bytes; was it edited?)",
-            stream.resumed_from,
-        )
+    _check_written(stream, kept)
     if stream.resumed_finished:
         _check_left_unfinished(stream, target, final.with_name(kept.partial))
     return _Partial(
@@ -1631,6 +1623,21 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
         tail=bytes.fromhex(kept.tail),
         checkpoint=stream.resumed_from,
     )
+
+
+def _check_written(stream: Stream[Any, Any], kept: _ExportState) -> None:
+    """Refuse an export's state of no output beside records done: no export saves that.
+
+    The output would be cut to nothing and the rest written alone (a short file,
+    reported whole), its tail check passed by the empty tail.
+    """
+    if kept.size == 0 and stream.resumed_items:
+        raise InvalidParameterError(
+            "resume_from",
+            f"a checkpoint as an export writes it (it counts {stream.resumed_items:,} records "
+            "done and an output of 0 bytes; was it edited?)",
+            stream.resumed_from,
+        )
 
 
 def _check_left_unfinished(

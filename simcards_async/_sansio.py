@@ -39,6 +39,7 @@ __all__ = [
     "REDACTED",
     "Answer",
     "Secrets",
+    "api_identity",
     "body_limit",
     "check_base_url",
     "decipher",
@@ -389,6 +390,18 @@ def redirect_target(url: str, answer: Answer, origin: str) -> str | None:
 def origin_of(base_url: str) -> str:
     """The scheme, host and port of a checked base URL, as ``redirect_target`` compares them."""
     return str(URL(base_url).origin())
+
+
+def api_identity(base_url: str) -> str:
+    """The API a checked base URL names, as a checkpoint keeps it: scheme, host, port, path.
+
+    A loopback host's port is left out: a mock server (``--demo``) listens on another port
+    each time it starts, serving the same data.
+    """
+    url = URL(base_url)
+    host = url.host or ""
+    port = "" if _is_loopback(host) or url.port is None else f":{url.port}"
+    return f"{url.scheme}://{host.lower()}{port}{url.path.rstrip('/')}"
 
 
 def check_base_url(base_url: object) -> str:

@@ -31,6 +31,7 @@ from simcards_async._checkpoint import (
     sealed,
 )
 from simcards_async._query import sim_cards_query
+from simcards_async._sansio import api_identity
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -189,6 +190,49 @@ async def test_a_checkpoint_of_another_query_is_refused(
     assert len(server.requests) == before
 
 
+async def test_a_checkpoint_of_another_api_is_refused_and_a_restarted_mock_is_not(
+    server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """A resume against another server (another fleet, another account's region) mixed
+    its records with the first one's and reported the whole listing: refused, naming
+    ``base_url``. A server on this machine on another port (a mock restarted, ``--demo``)
+    is the same API: taken.
+    """
+    path = tmp_path / "scan.json"
+    first: list[str] = []
+    async with client.sim_cards(page_size=100, checkpoint=path) as stream:
+        async for card in stream:
+            first.append(card.id)
+            if len(first) == 250:
+                break
+    assert json.loads(path.read_text())["api"] == "http://127.0.0.1/v2"
+    elsewhere = server.url.replace("127.0.0.1", "localhost")  # another host name, same server
+    async with sc.SimCardsClient("k", elsewhere) as other:
+        with pytest.raises(sc.InvalidParameterError, match="base_url") as info:
+            other.sim_cards(page_size=100, checkpoint=path, resume_from=path)
+    assert "the API http://127.0.0.1/v2 (or one naming it), which the scan" in str(info.value)
+    assert info.value.value == "http://localhost/v2"
+    full = await client.sim_cards(page_size=100).collect()
+    async with (
+        MockTelnyxServer(sim_cards=2000, actions=700, seed=11) as restarted,  # the same fleet
+        sc.SimCardsClient("k", restarted.url) as again,
+    ):
+        assert restarted.url != server.url
+        stream = again.sim_cards(page_size=100, checkpoint=path, resume_from=path)
+        rest = [card.id async for card in stream]
+    assert first + rest == [card.id for card in full]
+
+
+def test_the_api_a_checkpoint_keeps() -> None:
+    """Scheme, host and port and path, the host's case and a trailing slash aside; a
+    loopback host's port left out (a mock server listens on another each time).
+    """
+    assert api_identity("https://API.telnyx.com/v2/") == "https://api.telnyx.com:443/v2"
+    assert api_identity("https://eu.example.com:8443/v2") == "https://eu.example.com:8443/v2"
+    assert api_identity("http://127.0.0.1:8080/v2") == "http://127.0.0.1/v2"
+    assert api_identity("http://[::1]:1/v2") == "http://::1/v2"
+
+
 async def test_a_broken_or_missing_checkpoint_is_a_clear_error(
     client: sc.SimCardsClient, tmp_path: Path
 ) -> None:
@@ -213,7 +257,7 @@ async def test_a_broken_or_missing_checkpoint_is_a_clear_error(
             }
         )
     )
-    with pytest.raises(sc.InvalidParameterError, match="version 3"):
+    with pytest.raises(sc.InvalidParameterError, match="version 4"):
         client.sim_cards(resume_from=old)
     # A mistyped path to a large file (a database, a disk image) was read whole first.
     large = tmp_path / "large.img"
