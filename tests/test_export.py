@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from polling import HANG_GUARD, eventually
+from trickle import Trickle
 
 from simcards_async import (
     Amount,
@@ -317,24 +318,6 @@ async def test_csv_columns_and_values_match_the_actions(
         assert got == csv_can_hold(action_values(action))
 
 
-class _Trickle(io.RawIOBase):
-    """An unbuffered file that takes at most ``room`` bytes a write (a pipe's room, a disk
-    filling up), as ``sys.stdout.buffer`` is under ``python -u`` or ``PYTHONUNBUFFERED``.
-    """
-
-    def __init__(self, room: int) -> None:
-        self.room = room
-        self.got = bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        taken = bytes(data[: self.room])
-        self.got += taken
-        return len(taken)
-
-
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "json"])
 async def test_an_unbuffered_file_that_takes_part_of_a_write_gets_every_byte(
     fmt: ExportFormat,
@@ -346,7 +329,7 @@ async def test_an_unbuffered_file_that_takes_part_of_a_write_gets_every_byte(
     cards = [SimCard(id=f"{i:04d}", iccid="8" * 19, tags=("t",) * 20) for i in range(300)]
     whole = io.BytesIO()
     await export(replay(cards), whole, format=fmt)
-    trickle = _Trickle(room=1000)
+    trickle = Trickle(room=1000)
     result = await export(replay(cards), trickle, format=fmt)  # type: ignore[arg-type]
     assert result.items == len(cards)
     assert bytes(trickle.got) == whole.getvalue()

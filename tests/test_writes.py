@@ -12,24 +12,9 @@ from typing import Any
 
 import pytest
 from polling import HANG_GUARD
+from trickle import Trickle
 
 from simcards_async._writes import flush, write_all, write_all_fd
-
-
-class _Trickle(io.RawIOBase):
-    """An unbuffered file that takes at most ``room`` bytes a write (a pipe's room)."""
-
-    def __init__(self, room: int) -> None:
-        self.room = room
-        self.got = bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        taken = bytes(data[: self.room])
-        self.got += taken
-        return len(taken)
 
 
 class _SaysNothing(io.RawIOBase):
@@ -50,7 +35,7 @@ class _SaysNothing(io.RawIOBase):
 def test_what_a_write_leaves_is_written_again() -> None:
     """A file that takes 1,000 bytes a write gets every byte, in order."""
     data = bytes(range(256)) * 40
-    trickle = _Trickle(room=1000)
+    trickle = Trickle(room=1000)
     write_all(trickle, data)  # type: ignore[arg-type]
     assert bytes(trickle.got) == data
 
@@ -58,7 +43,7 @@ def test_what_a_write_leaves_is_written_again() -> None:
 def test_an_output_that_takes_nothing_is_an_error() -> None:
     """A file that takes none of a write would loop for ever: an ``OSError``."""
     with pytest.raises(OSError, match="took none of the bytes") as caught:
-        write_all(_Trickle(room=0), b"data")  # type: ignore[arg-type]
+        write_all(Trickle(room=0), b"data")  # type: ignore[arg-type]
     assert caught.value.errno == errno.EIO
 
 
