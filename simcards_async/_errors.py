@@ -169,17 +169,16 @@ class InvalidParameterError(TelnyxError, ValueError):
             pickle.dumps(value)
         except Exception:  # noqa: BLE001  (a lambda, a stream, a lock: whatever won't pickle)
             value = shown(value)  # the text the message shows it by
-        return (_invalid_parameter, (type(self), self.parameter, self.allowed, value, str(self)))
+        return (_rebuilt, (type(self), {**self.__dict__, "value": value}, str(self)))
 
 
-def _invalid_parameter(
-    cls: type[InvalidParameterError], parameter: str, allowed: str, value: object, message: str
-) -> InvalidParameterError:
-    """An unpickled ``InvalidParameterError``: its message as it was, ``value`` as it pickled."""
+def _rebuilt(cls: type[TelnyxError], state: dict[str, Any], message: str) -> TelnyxError:
+    """An unpickled exception: its fields (every subclass's) and its message as they were.
+
+    Not made again by ``__init__``: a message already cut would be cut again.
+    """
     exc = cls.__new__(cls)
-    exc.parameter = parameter
-    exc.allowed = allowed
-    exc.value = value
+    exc.__dict__.update(state)
     Exception.__init__(exc, message)
     return exc
 
@@ -239,15 +238,7 @@ class ExportError(TelnyxError, ValueError):
         super().__init__(cut(printable(message), MESSAGE_LIMIT))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_export_error, (str(self), self.format, self.column, self.record))
-
-
-def _export_error(message: str, format: str, column: str, record: str | None) -> ExportError:
-    """An unpickled ``ExportError``: its message as it was (already cut, not cut again)."""
-    exc = ExportError.__new__(ExportError)
-    exc.format, exc.column, exc.record = format, column, record
-    Exception.__init__(exc, message)
-    return exc
+        return (_rebuilt, (type(self), self.__dict__.copy(), str(self)))
 
 
 class APIError(TelnyxError):
@@ -268,15 +259,7 @@ class APIError(TelnyxError):
         super().__init__(self.message)
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, (type(self), self.__dict__.copy()))
-
-
-def _rebuild(cls: type[APIError], state: dict[str, object]) -> APIError:
-    """Recreate an ``APIError`` from its fields (pickling keeps every subclass's fields)."""
-    err = cls.__new__(cls)
-    err.__dict__.update(state)
-    Exception.__init__(err, state.get("message", ""))
-    return err
+        return (_rebuilt, (type(self), self.__dict__.copy(), self.message))
 
 
 class APIConnectionError(APIError):
