@@ -172,9 +172,9 @@ _STREAMED_INSTEAD = (
     "a regular file is replaced once the export is complete; a device, FIFO or socket is "
     "written as a stream: an open file, or -o - and a redirect in the simcards command"
 )
-#: What a path may end in when ``format`` is not given, as error messages say it.
 #: How a refusal of a suffix alone (``.jsonl``, a hidden file's whole name) starts.
 NAME_BEFORE_SUFFIX = "a path with a name before its suffix"
+#: What a path may end in when ``format`` is not given, as error messages say it.
 ALLOWED_SUFFIXES = ".jsonl, .ndjson, .json, .csv, .parquet or .pq (with .gz after any but Parquet)"
 _PARQUET_MISSING = (
     "Parquet export needs pyarrow, which is not installed: pip install 'simcards-async[parquet]'"
