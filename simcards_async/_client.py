@@ -126,19 +126,21 @@ class SimCardsClient:
         # default"); an empty TELNYX_BASE_URL is an unset one.
         if base_url is None:
             base_url = os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
-        self.base_url = check_base_url(base_url)
-        self.max_concurrency = _int_at_least("max_concurrency", max_concurrency, 1, MAX_CONCURRENCY)
-        self.read_ahead = (
-            2 * self.max_concurrency
+        self._base_url = check_base_url(base_url)
+        self._max_concurrency = _int_at_least(
+            "max_concurrency", max_concurrency, 1, MAX_CONCURRENCY
+        )
+        self._read_ahead = (
+            2 * self._max_concurrency
             if read_ahead is None
             else _int_at_least("read_ahead", read_ahead, 1, MAX_CONCURRENCY)
         )
-        self.timeout = checked_seconds("timeout", timeout, zero=False)
-        self.deadline = (
+        self._timeout = checked_seconds("timeout", timeout, zero=False)
+        self._deadline = (
             None if deadline is None else checked_seconds("deadline", deadline, zero=False)
         )
         self._retry = _retry_policy(max_retries, retry)
-        self.max_response_bytes = (
+        self._max_response_bytes = (
             None
             if max_response_bytes is None
             else _int_at_least("max_response_bytes", max_response_bytes, _MIN_RESPONSE_BYTES)
@@ -165,6 +167,42 @@ class SimCardsClient:
         self._tasks: set[asyncio.Task[None]] = set()
         #: The closing, once ``aclose()`` started it (every ``aclose()`` waits for it).
         self._closing: asyncio.Task[None] | None = None
+
+    # --- settings: fixed when the client is made -----------------------------------
+    # Read-only: the engine, the limiter and the session take them when the client opens,
+    # so a later assignment would be ignored, half-applied or never checked (a read_ahead
+    # of 0 ended every listing after its first page). A client with other settings is a
+    # new client.
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, without a trailing slash."""
+        return self._base_url
+
+    @property
+    def max_concurrency(self) -> int:
+        """The most requests in flight across this client's streams (before 429s shrink it)."""
+        return self._max_concurrency
+
+    @property
+    def read_ahead(self) -> int:
+        """The most pages one stream fetches ahead of its consumer."""
+        return self._read_ahead
+
+    @property
+    def timeout(self) -> float:
+        """Seconds each HTTP request may take."""
+        return self._timeout
+
+    @property
+    def deadline(self) -> float | None:
+        """Seconds a whole listing may take, or None for no bound."""
+        return self._deadline
+
+    @property
+    def max_response_bytes(self) -> int | None:
+        """The cap on an answer's size after decompression, or None for the default."""
+        return self._max_response_bytes
 
     def __repr__(self) -> str:
         # The key is never shown, not even in part.
