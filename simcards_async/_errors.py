@@ -184,17 +184,27 @@ def _rebuilt(cls: type[TelnyxError], state: dict[str, Any], message: str) -> Tel
 
 
 def is_plain_function(value: object) -> bool:
-    """Whether ``value`` is callable and not ``async``: what it returns is its work done."""
+    """Whether ``value`` is callable and does its work when called.
+
+    Not ``async`` (it returns a coroutine), nor a generator function, ``async`` or not
+    (it returns a generator whose body runs only when iterated): callbacks are called,
+    what they return is dropped.
+    """
     call = getattr(value, "__call__", None)  # noqa: B004  (an async __call__ counts)
-    return (
-        callable(value)
-        and not inspect.iscoroutinefunction(value)
-        and not (call is not None and inspect.iscoroutinefunction(call))
+    return callable(value) and not any(map(_defers, (value, call)))
+
+
+def _defers(function: object) -> bool:
+    """Whether calling ``function`` runs none of its body: a coroutine or generator function."""
+    return function is not None and (
+        inspect.iscoroutinefunction(function)
+        or inspect.isasyncgenfunction(function)
+        or inspect.isgeneratorfunction(function)
     )
 
 
 def check_callback(parameter: str, value: object, allowed: str) -> None:
-    """Refuse what is not a plain function: not callable, or an ``async def`` one.
+    """Refuse what is not a plain function: not callable, ``async``, or a generator function.
 
     Callbacks are called, not awaited: an ``async`` one returned a coroutine that was
     dropped, its body never run (a "never awaited" warning the only trace).
@@ -206,7 +216,7 @@ def check_callback(parameter: str, value: object, allowed: str) -> None:
 
 
 def check_returned(parameter: str, callback: object, result: object) -> None:
-    """Refuse, once called, a callback that returned a coroutine: it is never awaited.
+    """Refuse, once called, a callback that returned a coroutine or a generator: never run.
 
     ``check_callback`` cannot see it coming: a plain function (``lambda e: notify(e)``)
     that returns a coroutine ran nothing of it, a "never awaited" warning the only trace.
@@ -219,6 +229,14 @@ def check_returned(parameter: str, callback: object, result: object) -> None:
             "a function that does its work when called (this one returned a coroutine, "
             "which is never awaited: callbacks are called, not awaited; schedule it with "
             "asyncio.create_task() if it must run)",
+            callback,
+        )
+    if inspect.isgenerator(result) or inspect.isasyncgen(result):
+        raise InvalidParameterError(
+            parameter,
+            "a function that does its work when called (this one returned a generator, "
+            "whose body runs only when iterated: callbacks are called, what they return "
+            "is dropped)",
             callback,
         )
 

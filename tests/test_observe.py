@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -408,10 +408,25 @@ class _AsyncCall:
         """An object whose call is async: the same."""
 
 
-@pytest.mark.parametrize("callback", [_async_hook, _AsyncCall()], ids=["async def", "async call"])
+async def _async_generator_hook(_event: object) -> AsyncIterator[None]:
+    """An async generator function: called, it makes a generator that nothing iterates."""
+    yield
+
+
+def _generator_hook(_event: object) -> Iterator[None]:
+    """A generator function: the same, not async."""
+    yield
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [_async_hook, _AsyncCall(), _async_generator_hook, _generator_hook],
+    ids=["async def", "async call", "async generator", "generator"],
+)
 async def test_an_async_callback_is_refused(callback: Any) -> None:
     """An ``async`` hook or progress callback was taken and never run (each call made a
     coroutine nothing awaited): refused, naming the parameter, before anything is sent.
+    So is a generator function, async or not: its body runs only when iterated.
     """
     with pytest.raises(InvalidParameterError, match="never awaited") as info:
         SimCardsClient(KEY, "http://127.0.0.1:9/v2", on_response=callback)
@@ -422,6 +437,28 @@ async def test_an_async_callback_is_refused(callback: Any) -> None:
             stream.on_progress(callback)
         assert info.value.parameter == "callback"
         await stream.aclose()
+
+
+async def test_a_plain_callback_that_returns_a_generator_is_refused_when_called() -> None:
+    """``lambda event: gen(event)`` over a generator function: its body never ran. Its first
+    call raises, naming the parameter, as one returning a coroutine does.
+    """
+    for gen in (_generator_hook, _async_generator_hook):
+
+        def call(value: object, gen: Any = gen) -> Any:  # a generator, which is the point
+            return gen(value)
+
+        async with MockTelnyxServer(sim_cards=20, actions=1) as server:
+            async with SimCardsClient(KEY, server.url, on_response=call) as client:
+                with pytest.raises(InvalidParameterError, match="returned a generator") as info:
+                    await client.sim_cards(page_size=10).collect()
+                assert info.value.parameter == "on_response"
+            async with SimCardsClient(KEY, server.url) as client:
+                stream = client.sim_cards(page_size=10)
+                stream.on_progress(call)
+                with pytest.raises(InvalidParameterError, match="returned a generator") as info:
+                    await stream.collect()
+                assert info.value.parameter == "callback"
 
 
 async def test_a_plain_callback_that_returns_a_coroutine_is_refused_when_called() -> None:
