@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 from ._errors import (
     APIStatusError,
+    InvalidParameterError,
     TelnyxError,
     check_returned,
     cut,
@@ -106,8 +107,24 @@ class RateLimitInfo:
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> RateLimitInfo | None:
-        """The rate limit an answer's headers state (names in any case); ``None`` if none."""
-        return rate_limit_of({name.lower(): value for name, value in headers.items()})
+        """The rate limit an answer's headers state (names in any case); ``None`` if none.
+
+        ``headers`` is a mapping of names to values, both text, as an answer's headers are
+        (aiohttp's, a ``dict``): anything else is refused, naming ``headers``.
+        """
+        try:
+            lowered = {name.lower(): value for name, value in headers.items()}
+        except (AttributeError, TypeError, ValueError):  # no items(), not pairs, no lower()
+            lowered = None
+        if (
+            lowered is not None
+            and all(isinstance(name, str) for name in lowered)
+            and all(isinstance(lowered.get(name, ""), str) for name in _RATE_LIMIT_HEADERS)
+        ):
+            return rate_limit_of(lowered)
+        raise InvalidParameterError(
+            "headers", "a mapping of header names to values, both str", headers
+        )
 
 
 def rate_limit_of(headers: Mapping[str, str]) -> RateLimitInfo | None:

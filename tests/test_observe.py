@@ -168,6 +168,27 @@ def test_rate_limit_info_from_headers(
     assert RateLimitInfo.from_headers(headers) == expected
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-RateLimit-Limit": 10},
+        {"x-ratelimit-reset": 1.5},
+        {"x-ratelimit-limit": b"10"},
+        {1: "2"},
+        {b"x-ratelimit-limit": b"10"},
+        [("x-ratelimit-limit", "10")],
+        None,
+    ],
+)
+def test_rate_limit_info_from_headers_refuses_what_is_not_text_headers(headers: Any) -> None:
+    """Names or values not ``str``, or no mapping, are refused by name: they gave a bare
+    ``TypeError`` or ``AttributeError``, or (bytes names) ``None`` as if nothing was said.
+    """
+    with pytest.raises(InvalidParameterError, match="header names") as info:
+        RateLimitInfo.from_headers(headers)
+    assert info.value.parameter == "headers"
+
+
 @given(
     st.dictionaries(
         st.sampled_from(["x-ratelimit-limit", "X-RateLimit-Remaining", "x-ratelimit-reset", "a"]),
