@@ -306,7 +306,7 @@ class PageStream(Stream[Delivery[T], T]):
             total_results=total_results,
             retries=stats.retries,
             throttled_seconds=stats.throttled_seconds,
-            elapsed=time.monotonic() - stats.started_at,
+            elapsed=stats.elapsed(),
             resumed_items=self._resumed_items,
         )
 
@@ -381,6 +381,7 @@ class PageStream(Stream[Delivery[T], T]):
             await self._end_save(self._checkpointer, self._save_unsaved())
 
     def _stopped(self) -> None:
+        self.stats.end()
         cp = self._checkpointer
         if cp is None:
             return
@@ -427,6 +428,7 @@ class PageStream(Stream[Delivery[T], T]):
         cp.save_position(self._page_number, ids)
 
     def _ended(self) -> None:
+        self.stats.end()
         self._flush_warnings()
 
     async def _completed(self, state: StateProvider | None) -> None:

@@ -539,6 +539,7 @@ class Engine(Generic[T]):
 
     async def run(self, send: MemoryObjectSendStream[Delivery[T]]) -> None:
         """Read the whole listing into ``send``; raise what fails."""
+        self.stats.start()
         try:
             resume = self.resume
             if resume is not None and resume.earlier_ids is not None and not resume.complete:

@@ -66,7 +66,10 @@ class StreamStats:
     #: client's total, pauses before this stream began included (all its streams pause).
     concurrency_limit: int = 0
     throttled_seconds: float = 0.0
-    started_at: float = field(default_factory=time.monotonic)
+    #: ``time.monotonic()`` when the stream began to read (its first request), and when it
+    #: ended (done, failed or stopped); None before. ``elapsed()`` is the time between.
+    started_at: float | None = None
+    ended_at: float | None = None
     drift: DriftReport = field(default_factory=DriftReport)
     #: The page being read item by item, as its size and the iterator over it: what the
     #: iterator has passed counts as yielded, at no cost per item.
@@ -89,6 +92,22 @@ class StreamStats:
     def items_yielded(self, value: int) -> None:
         self.settle()
         self.items_counted = value
+
+    def start(self) -> None:
+        """The stream begins to read now (its first request)."""
+        self.started_at, self.ended_at = time.monotonic(), None
+
+    def end(self) -> None:
+        """The stream is done reading (at its end, a failure or a stop): its clock stops."""
+        if self.started_at is not None and self.ended_at is None:
+            self.ended_at = time.monotonic()
+
+    def elapsed(self) -> float:
+        """Seconds the stream has been reading (0 before its first request)."""
+        if self.started_at is None:
+            return 0.0
+        end = time.monotonic() if self.ended_at is None else self.ended_at
+        return end - self.started_at
 
     def settle(self) -> None:
         """Count what ``reading`` passed into ``items_counted``, and stop following it."""

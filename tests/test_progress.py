@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import aiohttp
@@ -64,6 +65,31 @@ async def test_progress_and_on_progress(client: SimCardsClient) -> None:
     assert final.eta == 0.0
     assert final.elapsed > 0
     assert final.items_per_second > 0
+
+
+async def test_elapsed_runs_from_the_first_request_to_the_end(client: SimCardsClient) -> None:
+    """``elapsed`` counted from the stream's making (a stream made before a gather said 2 s
+    and 49 items/s for a listing of 0.17 s) and went on growing after the end, its rate
+    falling: it is the time from the first request to the end, broken off or not.
+    """
+    stream = client.sim_cards(page_size=50)
+    assert stream.progress.elapsed == 0.0  # not started
+    asked = time.monotonic()
+    await stream.collect()
+    ended = time.monotonic()
+    final = stream.progress
+    assert 0 < final.elapsed <= ended - asked
+    # Frozen once ended: read again after the clock moved on, the same.
+    await eventually(lambda: time.monotonic() > ended, what="the clock to move")
+    assert stream.progress.elapsed == final.elapsed
+    assert stream.progress.items_per_second == final.items_per_second
+    broken = client.sim_cards(page_size=50)
+    async with broken:
+        async for _ in broken:
+            break
+    stopped = broken.progress.elapsed
+    await eventually(lambda: time.monotonic() > ended + stopped, what="the clock to move")
+    assert broken.progress.elapsed == stopped
 
 
 async def test_progress_snapshots_agree_with_the_stream_stats() -> None:
