@@ -245,8 +245,15 @@ def _error_type(error: TelnyxError) -> str:
 
 
 def _end_span(
-    span: Span, status: int | None, attempt: int, error: TelnyxError | None, url: str
+    span: Span,
+    status: int | None,
+    attempt: int,
+    error: TelnyxError | None,
+    url: str,
+    *,
+    end_time: int | None,
 ) -> None:
+    """End an attempt's span, at ``end_time`` (ns since the epoch) if given, else now."""
     if span.is_recording():
         from opentelemetry.trace import StatusCode  # noqa: PLC0415  (installed: a span exists)
 
@@ -258,7 +265,7 @@ def _end_span(
         if error is not None:
             span.set_attribute("error.type", _error_type(error))
             span.set_status(StatusCode.ERROR, type(error).__name__)
-    span.end()
+    span.end(end_time=end_time)
 
 
 # --- the instruments ----------------------------------------------------------------------
@@ -406,6 +413,7 @@ class Probe:
     """One HTTP attempt being watched: started, answered (or not), done."""
 
     __slots__ = (
+        "_answered_at",
         "_elapsed",
         "_headers",
         "_instruments",
@@ -427,6 +435,8 @@ class Probe:
         self._span: Span | None = None
         self._status: int | None = None
         self._headers: Mapping[str, str] | None = None
+        #: When the answer came (``time.time_ns()``, a span's clock), if a span waits for it.
+        self._answered_at: int | None = None
 
     def sent(self) -> None:
         """The request goes out now (it holds a slot of the limiter): start the clock."""
@@ -461,6 +471,10 @@ class Probe:
     def answered(self, url: str, status: int, headers: Mapping[str, str]) -> None:
         """The answer came from ``url`` (after same-origin redirects) with ``status``."""
         self._elapsed = time.perf_counter() - self._started
+        if self._span is not None:
+            # A page's answer may wait for its turn (and be decoded) long after this: its
+            # span ends here, at the answer, as the event's ``elapsed`` does.
+            self._answered_at = time.time_ns()
         self._detach()
         self._url = url
         self._status = status
@@ -480,7 +494,7 @@ class Probe:
         span, self._span = self._span, None
         if span is not None:
             self._detach()
-            _end_span(span, status, self.attempt, error, url)
+            _end_span(span, status, self.attempt, error, url, end_time=self._answered_at)
         hook = instruments.hook
         debug = _HTTP.isEnabledFor(_DEBUG)
         if hook is None and not debug:
@@ -510,11 +524,16 @@ class Probe:
                 raise RuntimeError(msg) from exc
 
     def abandoned(self) -> None:
-        """The attempt was cancelled before it ended: end its span, make no event."""
+        """The attempt was cancelled before it ended: end its span, make no event.
+
+        One answered already (a page the stream stopped before reaching) ends its span at
+        the answer, with its status: the request was made and answered, only not used.
+        """
         span, self._span = self._span, None
         if span is not None:
             self._detach()
-            span.end()
+            url = self._instruments.secrets.text(self._url)
+            _end_span(span, self._status, self.attempt, None, url, end_time=self._answered_at)
 
 
 def _log_attempt(path: str, event: ResponseEvent) -> None:

@@ -9,11 +9,13 @@ import pytest
 pytest.importorskip("opentelemetry.sdk")
 
 import logging
+import time
 
 import aiohttp
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
+from polling import eventually, loop_turns
 from tracing import recording
 
 from simcards_async import (
@@ -229,6 +231,34 @@ async def test_a_stopped_listing_ends_every_span() -> None:
     assert len(listings) == 1
     assert len(attempts) == sent  # every attempt sent has its span ended, cancelled or not
     assert all(s.end_time is not None for s in [*listings, *attempts])
+
+
+async def test_an_attempt_span_ends_at_its_answer_with_its_status() -> None:
+    """A page answered long before its turn waits for the consumer as bytes: its span ended
+    only when the page was decoded (as long as the consumer's pause), or, the listing
+    stopped first, at the stop and with no status. It ends at the answer, with its status.
+    """
+    with recording() as spans:
+        assert spans is not None
+        async with (
+            MockTelnyxServer(sim_cards=130, actions=1) as server,
+            SimCardsClient(KEY, server.url, max_concurrency=8, read_ahead=12) as client,
+        ):
+            async with client.sim_cards(page_size=10) as stream:
+                async for _ in stream.pages():
+                    # The consumer holds page 1 until all 13 pages (the read-ahead takes
+                    # them all) are answered and read; most wait for their turn as bytes.
+                    await eventually(
+                        lambda: [r.status for r in server.requests] == [200] * 13,
+                        what="every page answered",
+                    )
+                    await loop_turns()  # the client reads what the server wrote
+                    resumed = time.time_ns()
+                    break
+            _, attempts = _split(list(spans.all()))
+    assert len(attempts) == 13
+    assert [(s.attributes or {}).get("http.response.status_code") for s in attempts] == [200] * 13
+    assert all(s.end_time is not None and s.end_time < resumed for s in attempts)
 
 
 async def test_the_attempt_span_is_current_while_the_request_is_sent() -> None:
