@@ -457,8 +457,12 @@ def _short(page: Page[Any], number: int, plan: ReadPlan) -> bool:
     server's count and its page, or a server short of its own count.
     """
     meta, end, size = page.meta, plan.end, len(page.data)
-    if meta is None or end is None:
+    if end is None:
         return False
+    if meta is None:
+        # An answer without meta in a pass whose earlier answers had one: judged by them.
+        per_page = plan.per_page or plan.page_size
+        return (size < per_page and number < end) or (not size and plan.expects_records(number))
     per_page = page_size_of(meta, plan.page_size)
     return (
         (size < per_page and number < end)
@@ -684,12 +688,15 @@ class Engine(Generic[T]):
     def _at_end(self, page: Page[T]) -> bool:
         """Whether a page ends the listing early.
 
-        An empty page does (records were deleted: stop rather than spin), and so
-        does a short one when the server sent no meta to count pages by.
+        An empty page does (records were deleted: stop rather than spin), and so does a
+        short one when no answer of the pass has sent meta to count pages by. One without
+        meta in a pass that has counts is read as the pages with meta are: a short one
+        before the end they announced is records deleted (``_short``), not the end.
         """
         if not page.data:
             return True
-        return page.meta is None and len(page.data) < self.plan.page_size
+        plan = self.plan
+        return page.meta is None and plan.end is None and len(page.data) < plan.page_size
 
     async def _take(self, slot: _Slot[T]) -> tuple[Page[T], int]:
         """A fetched page, checked, read again if stale; and when it was served."""

@@ -540,6 +540,30 @@ async def test_a_last_page_short_of_its_own_count_is_drift(count: int, short_pag
     assert stream.stats.drift.short_pages == 1
 
 
+@pytest.mark.parametrize(("kept", "after"), [(8, 10), (0, 0)], ids=["short", "empty"])
+async def test_a_short_page_without_meta_in_a_counted_listing_is_drift(
+    kept: int, after: int
+) -> None:
+    """Page 2 of 3 comes without meta and short (or empty, twice): it was taken for the end
+    of the listing, pages 3 read and dropped, 18 (or 10) of 30 records and no warning. The
+    pages before had meta: it is a short page before the end they announced, as one with
+    meta would be, and the pages after it are read (the empty one ends the listing, as an
+    empty page with meta does), with a DriftWarning.
+    """
+
+    def metaless_page_2(number: int, size: int, ids: list[str]) -> Any:
+        served, meta = honest(number, size, ids)
+        return (served[:kept], None) if number == 2 else (served, meta)
+
+    listing = Listing(30, metaless_page_2)
+    async with listing.client(max_concurrency=1) as client:
+        stream = client.sim_cards(page_size=10)
+        with pytest.warns(DriftWarning, match="1 short page"):
+            ids = [card.id async for card in stream]
+    assert ids == listing.ids[: 10 + kept] + listing.ids[20 : 20 + after]
+    assert stream.stats.drift.short_pages == 1
+
+
 @pytest.mark.parametrize("counted", [{"total_results": 0}, {}])
 async def test_a_meta_that_counts_no_records_does_not_end_a_listing_of_full_pages(
     counted: dict[str, int],
