@@ -928,6 +928,27 @@ async def test_429_fault_carries_retry_headers(session: aiohttp.ClientSession) -
 
 
 @pytest.mark.anyio
+async def test_a_scripted_status_python_has_no_name_for_is_served(
+    session: aiohttp.ClientSession,
+) -> None:
+    """499, 520, 430 and 509 are in the documented 400-599, but HTTPStatus lacks them: every
+    such answer was a bare text 500. They come with a Telnyx errors body like the others.
+    """
+    async with faulty(499, 520, 430, 509) as server:
+        for status, phrase in [
+            (499, "Client Error"),
+            (520, "Server Error"),
+            (430, "Client Error"),
+            (509, "Server Error"),
+        ]:
+            got, _, body = await get(session, url(server, "/sim_cards"))
+            assert got == status
+            assert body["errors"][0]["title"] == phrase
+            assert f"answered {status} {phrase}" in body["errors"][0]["detail"]
+        assert [r.status for r in server.requests] == [499, 520, 430, 509]
+
+
+@pytest.mark.anyio
 async def test_random_faults_are_deterministic_per_seed(session: aiohttp.ClientSession) -> None:
     """Fault rates draw from a seeded RNG in arrival order: same seed, same faults."""
     runs = []

@@ -19,7 +19,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import parse_qsl
 
@@ -64,6 +63,7 @@ from ._wire import (
     redacted,
     seconds_text,
     show,
+    status_phrase,
 )
 
 #: Addresses that mean "every address", and the loopback one a URL names instead.
@@ -495,7 +495,7 @@ class MockTelnyxServer:
             status, html = self._dice.next_5xx()
         if html:
             return Answer(status, BAD_GATEWAY_HTML, {}, "text/html")
-        detail = f"The server answered {status} {HTTPStatus(status).phrase} (injected fault)."
+        detail = f"The server answered {status} {status_phrase(status)} (injected fault)."
         return self._errors(status, [error_object(status, detail)])
 
     async def _send_truncated(self, request: web.Request, answer: Answer) -> web.StreamResponse:

@@ -60,8 +60,16 @@ class InvalidQueryError(Exception):
         self.errors = errors
 
 
+def status_phrase(status: int) -> str:
+    """The reason phrase of ``status``: Python's, else its class's (499, 520, 430 have none)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Client Error" if status < 500 else "Server Error"  # noqa: PLR2004
+
+
 def error_object(code: int, detail: str, parameter: str | None = None) -> dict[str, Any]:
-    telnyx_code, title = ERROR_CODES.get(code, ("10007", HTTPStatus(code).phrase))
+    telnyx_code, title = ERROR_CODES.get(code) or ("10007", status_phrase(code))
     err: dict[str, Any] = {"code": telnyx_code, "title": title, "detail": detail}
     if parameter is not None:
         err["source"] = {"parameter": parameter}
