@@ -882,6 +882,21 @@ async def test_hang_answers_after_hang_seconds(session: aiohttp.ClientSession) -
         assert len(body["data"]) == 20
 
 
+def test_a_server_restarted_in_another_event_loop_still_hangs_then_answers() -> None:
+    """A server object reused across event loops (one per test, say): its close signal was
+    made once, bound to the first loop, and a hang in the second was answered a bare 500.
+    """
+    server = faulty("hang", "hang", hang_seconds=0.001)
+
+    async def hung_status() -> int:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with server, aiohttp.ClientSession(headers=headers) as session:
+            return (await get(session, url(server, "/sim_cards")))[0]
+
+    assert [asyncio.run(hung_status()) for _ in range(2)] == [200, 200]
+    assert server.fault_counts["hang"] == 2
+
+
 @pytest.mark.anyio
 async def test_5xx_faults_cycle_and_502_is_sometimes_html(
     session: aiohttp.ClientSession,

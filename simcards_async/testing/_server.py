@@ -206,7 +206,7 @@ class MockTelnyxServer:
         self._request_ids = random.Random(f"simcards-async:request-ids:{seed}")  # noqa: S311
         self._lists_answered = 0
         self._encoder = msgspec.json.Encoder()
-        self._closing = asyncio.Event()
+        self._closing: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -246,7 +246,9 @@ class MockTelnyxServer:
             await close_runner(runner)
             raise
         self._runner = runner
-        self._closing.clear()
+        # Made here, not once: an Event is bound to the loop that first waits on it, and a
+        # server may be started again in another loop (one per test).
+        self._closing = asyncio.Event()
         port = runner.addresses[0][1]
         self._url = f"http://{url_host(self._host)}:{port}/v2"
 
@@ -255,7 +257,8 @@ class MockTelnyxServer:
         runner, self._runner = self._runner, None
         self._url = None
         if runner is not None:
-            self._closing.set()
+            if self._closing is not None:
+                self._closing.set()
             await close_runner(runner)
 
     async def __aenter__(self) -> Self:
@@ -351,7 +354,7 @@ class MockTelnyxServer:
         answer.headers["x-request-id"] = request_id
         if self.latency > 0:
             await asyncio.sleep(self.latency)
-        if fault == "hang" and self._dice is not None:
+        if fault == "hang" and self._dice is not None and self._closing is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self._dice.plan.hang_seconds)
         record.status = answer.status
