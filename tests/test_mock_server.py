@@ -1344,6 +1344,22 @@ async def test_redirects_with_broken_locations(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("host", ["mock.test", "[::1]", "example.com:8080"])
+async def test_a_redirect_names_this_server_whatever_the_host_header(
+    session: aiohttp.ClientSession, host: str
+) -> None:
+    """A Host without a port (a client on port 80, a Host set by hand) was a bare 500: the
+    redirect shorthands name this server's own address, never the request's Host.
+    """
+    async with misbehaving(redirect="userinfo") as server:
+        port = URL(server.url).port
+        target = url(server, "/sim_cards")
+        async with session.get(target, headers={"Host": host}, allow_redirects=False) as resp:
+            assert resp.status == 302
+            assert resp.headers["Location"] == f"http://user:secret@127.0.0.1:{port}/v2/sim_cards"
+
+
+@pytest.mark.anyio
 async def test_500_with_a_huge_detail(session: aiohttp.ClientSession) -> None:
     """error_detail_bytes answers 500 whose single error detail is that many bytes."""
     async with misbehaving(error_detail_bytes=10 * 2**20) as server:

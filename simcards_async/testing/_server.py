@@ -208,7 +208,8 @@ class MockTelnyxServer:
         self._encoder = msgspec.json.Encoder()
         self._closing: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
-        self._url: str | None = None
+        #: The host (as a URL names it) and port listened on, while running.
+        self._address: tuple[str, int] | None = None
 
     def _now(self) -> float:
         return self.clock()  # read at each use, so a test may swap the clock at run time
@@ -218,9 +219,10 @@ class MockTelnyxServer:
     @property
     def url(self) -> str:
         """The API's base URL, ``http://127.0.0.1:PORT/v2``."""
-        if self._url is None:
+        if self._address is None:
             raise RuntimeError("the server is not running; use `async with` or start()")
-        return self._url
+        host, port = self._address
+        return f"http://{host}:{port}/v2"
 
     async def start(self) -> None:
         """Bind and start serving."""
@@ -249,13 +251,12 @@ class MockTelnyxServer:
         # Made here, not once: an Event is bound to the loop that first waits on it, and a
         # server may be started again in another loop (one per test).
         self._closing = asyncio.Event()
-        port = runner.addresses[0][1]
-        self._url = f"http://{url_host(self._host)}:{port}/v2"
+        self._address = (url_host(self._host), runner.addresses[0][1])
 
     async def close(self) -> None:
         """Stop serving; hung answers are cut short. Safe to call twice."""
         runner, self._runner = self._runner, None
-        self._url = None
+        self._address = None
         if runner is not None:
             if self._closing is not None:
                 self._closing.set()
@@ -449,11 +450,11 @@ class MockTelnyxServer:
         if m.error_detail_bytes:
             detail = ("Internal error. " * (m.error_detail_bytes // 16 + 1))[: m.error_detail_bytes]
             return self._errors(500, [error_object(500, detail)])
-        if m.redirect is not None:
-            host, _, port = request.host.rpartition(":")
-            location = redirect_location(
-                m.redirect, host=host, port=int(port or 80), path_qs=request.raw_path
-            )
+        if m.redirect is not None and self._address is not None:
+            # This server's own address, not the request's Host: a Host may have no port
+            # (one on port 80, or set by hand), or name another server.
+            host, port = self._address
+            location = redirect_location(m.redirect, host=host, port=port, path_qs=request.raw_path)
             return Answer(302, b"", {"Location": location})
         if m.ok_without_data == "empty":
             return Answer(200, b"{}")
