@@ -28,8 +28,8 @@ from simcards_async._cli import main
         (["--latency-ms", "-1"], "--latency-ms must not be negative; got -1.0"),
         (["--latency-ms", "inf"], "--latency-ms must be a finite number; got inf"),
         (["--latency-ms", "nan"], "--latency-ms must be a finite number; got nan"),
-        (["--replay-lag", "-2"], "--replay-lag must not be negative; got -2"),
-        (["--gzip-bomb-bytes", "-1"], "--gzip-bomb-bytes must not be negative; got -1"),
+        (["--replay-lag", "-2"], "--replay-lag must be an integer >= 0; got -2"),
+        (["--gzip-bomb-bytes", "-1"], "--gzip-bomb-bytes must be an integer >= 0; got -1"),
         (["--header", "no-colon"], "--header must be NAME:VALUE; got 'no-colon'"),
         (["--header", "x-debug: a\x01b"], "--header: not a header: 'x-debug': 'a\\x01b'"),
         # The fleet's bare error, exit 1:

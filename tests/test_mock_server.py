@@ -241,7 +241,11 @@ def test_fleet_refuses_a_size_it_cannot_hold_naming_it(sizes: dict[str, Any], me
         ({"faults": {}}, "faults must be a FaultPlan or None"),
         ({"host": ""}, "host must be a host name or address, not empty"),  # every interface
         ({"host": None}, "host must be a host name or address, not empty"),
-        ({"api_key": b"key"}, "api_key must be a str or None"),
+        ({"api_key": b"key"}, "api_key must be a str, not empty, or None"),
+        ({"api_key": ""}, "api_key must be a str, not empty, or None; got ''"),  # every 401
+        ({"cache_bytes": "x"}, "cache_bytes must be an integer >= 0; got 'x'"),  # every 500
+        ({"cache_bytes": 1.5}, "cache_bytes must be an integer >= 0; got 1.5"),
+        ({"legacy_errors": "no"}, "legacy_errors must be True or False; got 'no'"),
     ],
 )
 def test_the_server_refuses_an_option_it_would_fail_on_naming_it(
@@ -983,6 +987,55 @@ async def test_random_faults_are_deterministic_per_seed(session: aiohttp.ClientS
     assert [s for s, f in zip(statuses, faults, strict=True) if f is None] == [200] * faults.count(
         None
     )
+
+
+@pytest.mark.parametrize(
+    ("make", "options", "message"),
+    [
+        (FaultPlan, {"error_5xx": "0.1"}, "error_5xx must be a probability from 0 to 1; got '0.1'"),
+        (FaultPlan, {"drop": math.nan}, "drop must be a probability from 0 to 1; got nan"),
+        (FaultPlan, {"seed": "x"}, "seed must be an integer; got 'x'"),
+        # A nan hang never ended; an infinite or nan Retry-After made every answer a 500.
+        (FaultPlan, {"hang_seconds": math.nan}, "hang_seconds must be a number of seconds >= 0"),
+        (FaultPlan, {"hang_seconds": "5"}, "hang_seconds must be a number of seconds >= 0"),
+        (FaultPlan, {"retry_after": math.inf}, "retry_after must be a finite number of seconds"),
+        (FaultPlan, {"retry_after": math.nan}, "retry_after must be a finite number of seconds"),
+        # 500.0 was served as no fault at all; 5 and "drop" are no list of items.
+        (FaultPlan, {"script": [500.0]}, "script items must be one of 5xx, 429, drop, truncate"),
+        (FaultPlan, {"script": [True]}, "script items must be one of 5xx, 429, drop, truncate"),
+        (FaultPlan, {"script": [b"drop"]}, "script items must be one of 5xx, 429, drop, "),
+        (FaultPlan, {"script": 5}, "script must be a list of items each one of 5xx, 429, "),
+        (FaultPlan, {"script": "drop"}, "script must be a list of items each one of 5xx, "),
+        (RateLimit, {"requests_per_second": "5"}, "requests_per_second must be a finite number"),
+        (RateLimit, {"requests_per_second": math.nan}, "requests_per_second must be a finite"),
+        (RateLimit, {"requests_per_second": math.inf}, "requests_per_second must be a finite"),
+        (RateLimit, {"requests_per_second": 5, "burst": 1.5}, "burst must be an integer >= 1"),
+        (RateLimit, {"requests_per_second": 5, "burst": True}, "burst must be an integer >= 1"),
+        (Drift, {"every": "3"}, "every must be an integer >= 1; got '3'"),
+        (Drift, {"every": 2.5}, "every must be an integer >= 1; got 2.5"),
+        (Drift, {"insert": 1.5}, "insert must be an integer >= 0; got 1.5"),  # every 500
+        (Misbehaviour, {"replay_lag": "2"}, "replay_lag must be an integer >= 0; got '2'"),
+        (Misbehaviour, {"replay_lag": 1.5}, "replay_lag must be an integer >= 0; got 1.5"),
+        (Misbehaviour, {"gzip_bomb_bytes": 1e5 + 0.5}, "gzip_bomb_bytes must be an integer >= 0"),
+        (Misbehaviour, {"total_pages": "x"}, "total_pages must be an integer or None; got 'x'"),
+        (Misbehaviour, {"page_number_offset": 0.5}, "page_number_offset must be an integer"),
+        (Misbehaviour, {"endless": 1}, "endless must be True or False; got 1"),
+        (Misbehaviour, {"redirect": 5}, "redirect must be one of bad-ipv6, bad-port, userinfo"),
+        (Misbehaviour, {"extra_headers": [("a", "b")]}, "extra_headers must be a mapping of "),
+        (Misbehaviour, {"extra_headers": {"a": 5}}, "extra_headers must be a mapping of header"),
+        (ManualClock, {"step": math.nan}, "step must be a finite number of seconds >= 0; got nan"),
+        (ManualClock, {"start": "x"}, "start must be a finite number of seconds; got 'x'"),
+        (ManualClock().advance, {"seconds": math.nan}, "advance must be a finite number of sec"),
+    ],
+)
+def test_an_option_is_checked_when_made_naming_it(
+    make: Callable[..., object], options: dict[str, Any], message: str
+) -> None:
+    """Each was taken, then a bare TypeError or AttributeError, every answer a bare 500, or a
+    fault silently not served: a ValueError naming the option, what it takes and what it got.
+    """
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+        make(**options)
 
 
 def test_fault_plan_rejects_nonsense() -> None:

@@ -7,11 +7,12 @@ a `ManualClock` drives the rate limit's time, and ``server.requests`` records wh
 asked.
 
 Modules, one job each: ``_server`` (the aiohttp app and the request cycle), ``_options``
-(its option classes), ``_wire`` (query checks, tokens, error bodies), ``_state`` (page
-cache, token buckets, fault dice), ``_misbehaviour``, ``_clock``, ``_serve`` (the
-``simcards mock-server`` loop); the fleet: ``_fleet`` (the `Fleet` facade), ``_vocab``
-(values), ``_codes`` (ids and numbers), ``_generate`` (drawing records), ``_columns``
-(storage and changes), ``_select`` (filters and sorts), ``_render`` (rows as JSON).
+(its option classes), ``_checks`` (what each option takes), ``_wire`` (query checks,
+tokens, error bodies), ``_state`` (page cache, token buckets, fault dice), ``_misbehaviour``,
+``_clock``, ``_serve`` (the ``simcards mock-server`` loop); the fleet: ``_fleet`` (the
+`Fleet` facade), ``_vocab`` (values), ``_codes`` (ids and numbers), ``_generate`` (drawing
+records), ``_columns`` (storage and changes), ``_select`` (filters and sorts), ``_render``
+(rows as JSON).
 """
 
 from ._clock import ManualClock

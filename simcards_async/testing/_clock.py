@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import _checks
+
 
 class ManualClock:
     """Seconds as a float that change only by `advance` (or by ``step`` on every read).
@@ -15,8 +17,8 @@ class ManualClock:
     __slots__ = ("_now", "step")
 
     def __init__(self, start: float = 0.0, *, step: float = 0.0) -> None:
-        if step < 0:
-            raise ValueError("step must not be negative")
+        _checks.require(_checks.number(start), "start", "a finite number of seconds", start)
+        _checks.require(_checks.seconds(step), "step", "a finite number of seconds >= 0", step)
         self._now = float(start)
         self.step = step
 
@@ -33,8 +35,9 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds`` (never backwards)."""
-        if seconds < 0:
-            raise ValueError("a clock cannot go backwards")
+        # Nor to nan or inf: every refill after would be nan.
+        allowed = "a finite number of seconds >= 0 (a clock never goes backwards)"
+        _checks.require(_checks.seconds(seconds), "advance", allowed, seconds)
         self._now += seconds
 
     def __repr__(self) -> str:

@@ -10,12 +10,15 @@ import hashlib
 import struct
 import uuid
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
+from ._checks import count, integer, require
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator
 
 REDIRECTS = ("bad-ipv6", "bad-port", "userinfo")
 """Shorthands for ``Misbehaviour.redirect``: which broken ``Location`` to send."""
@@ -81,6 +84,9 @@ class Misbehaviour:
     extra_headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in ("ignore_page_number", "endless", "echo_authorization"):
+            value = getattr(self, name)
+            require(isinstance(value, bool), name, "True or False", value)
         sizes = {
             "replay_lag": self.replay_lag,
             "oversize_pages": self.oversize_pages,
@@ -89,24 +95,34 @@ class Misbehaviour:
             "error_detail_bytes": self.error_detail_bytes,
         }
         for name, value in sizes.items():
-            if value < 0:
-                raise ValueError(f"{name} must not be negative; got {value}")
+            require(count(value), name, "an integer >= 0", value)
         # Built in the server's memory (a detail) or time (a bomb's checksum) at each answer:
         # past these, every answer failed inside the server (OverflowError, MemoryError).
         for name, value, most in (
             ("error_detail_bytes", self.error_detail_bytes, MAX_ERROR_DETAIL_BYTES),
             ("gzip_bomb_bytes", self.gzip_bomb_bytes, MAX_GZIP_BOMB_BYTES),
         ):
-            if value > most:
-                # Not the value itself past 64 bits: str() of 10 ** 5000 raises.
-                got = value if value.bit_length() <= 64 else f"{value.bit_length():,} bits"  # noqa: PLR2004
-                raise ValueError(f"{name} must be at most {most:,}; got {got}")
-        if self.ok_without_data not in {None, "empty", "errors"}:
-            raise ValueError(
-                f"ok_without_data must be 'empty', 'errors' or None; got {self.ok_without_data!r}"
-            )
-        if self.redirect == "":
-            raise ValueError(f"redirect must be one of {', '.join(REDIRECTS)} or a Location")
+            require(value <= most, name, f"at most {most:,}", value)
+        total, offset = self.total_pages, self.page_number_offset
+        require(total is None or integer(total), "total_pages", "an integer or None", total)
+        require(integer(offset), "page_number_offset", "an integer", offset)
+        body = self.ok_without_data
+        require(
+            body in (None, "empty", "errors"), "ok_without_data", "'empty', 'errors' or None", body
+        )
+        redirect: object = self.redirect  # as given, whatever the annotation says
+        allowed = f"one of {', '.join(REDIRECTS)} or a Location (a str, not empty), or None"
+        require(
+            redirect is None or (isinstance(redirect, str) and redirect != ""),
+            "redirect",
+            allowed,
+            redirect,
+        )
+        headers: object = self.extra_headers
+        ok = isinstance(headers, Mapping) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        )
+        require(ok, "extra_headers", "a mapping of header names to str values", headers)
         for header, text in self.extra_headers.items():
             # What HTTP allows (aiohttp refuses the rest at every answer, which it then drops):
             # a name of visible characters but ":", a value of them, spaces and tabs.

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
+
+from ._checks import count, integer, number, require, seconds
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -34,7 +37,8 @@ class FaultPlan:
     - ``drop``: the connection is closed without an answer; the request is not processed (it
       takes no rate-limit token and does not count towards drift).
     - ``truncate``: the real answer, declaring its full Content-Length, cut off half way.
-    - ``hang``: the real answer, ``hang_seconds`` late (cut short when the server closes).
+    - ``hang``: the real answer, ``hang_seconds`` late (cut short when the server closes;
+      ``math.inf``: not before then).
     """
 
     seed: int = 0
@@ -48,19 +52,37 @@ class FaultPlan:
     script: Sequence[FaultName] = ()
 
     def __post_init__(self) -> None:
-        rates = (self.error_5xx, self.rate_limited, self.drop, self.truncate, self.hang)
-        if any(not 0.0 <= r <= 1.0 for r in rates) or sum(rates) > 1.0 + 1e-9:
-            raise ValueError("fault probabilities must be in [0, 1] and sum to at most 1")
-        if self.hang_seconds < 0 or self.retry_after < 0:
-            raise ValueError("hang_seconds and retry_after must not be negative")
+        require(integer(self.seed), "seed", "an integer", self.seed)
+        rates = {
+            "error_5xx": self.error_5xx,
+            "rate_limited": self.rate_limited,
+            "drop": self.drop,
+            "truncate": self.truncate,
+            "hang": self.hang,
+        }
+        for name, rate in rates.items():
+            require(number(rate) and 0 <= rate <= 1, name, "a probability from 0 to 1", rate)
+        if sum(rates.values()) > 1.0 + 1e-9:
+            raise ValueError(
+                f"fault probabilities must be in [0, 1] and sum to at most 1; got {rates}"
+            )
+        # Any number but nan: inf hangs until the server closes.
+        hang: object = self.hang_seconds  # as given, whatever the annotation says
+        allowed = "a number of seconds >= 0 (or math.inf)"
+        require(
+            (integer(hang) or isinstance(hang, float)) and hang >= 0, "hang_seconds", allowed, hang
+        )
+        # Sent as Retry-After, a finite number.
+        allowed = "a finite number of seconds >= 0"
+        require(seconds(self.retry_after), "retry_after", allowed, self.retry_after)
+        script: object = self.script
+        items = f"one of {', '.join(FAULT_NAMES)}, an HTTP status from 400 to 599 or None"
+        ok = isinstance(script, Iterable) and not isinstance(script, str | bytes)
+        require(ok, "script", f"a list of items each {items}", script)
         for item in self.script:
-            bad_name = isinstance(item, str) and item not in FAULT_NAMES
-            bad_status = isinstance(item, int) and not 400 <= item <= 599  # noqa: PLR2004
-            if bad_name or bad_status:
-                raise ValueError(
-                    f"script items are one of {FAULT_NAMES}, an HTTP status 400-599 or None;"
-                    f" got {item!r}"
-                )
+            ok = item is None or (isinstance(item, str) and item in FAULT_NAMES)
+            ok = ok or (integer(item) and 400 <= item <= 599)  # noqa: PLR2004
+            require(ok, "script items", items, item)
         object.__setattr__(self, "script", tuple(self.script))
 
 
@@ -80,8 +102,9 @@ class RateLimit:
     burst: int | None = None
 
     def __post_init__(self) -> None:
-        if self.requests_per_second <= 0 or (self.burst is not None and self.burst < 1):
-            raise ValueError("requests_per_second must be > 0 and burst >= 1")
+        rate, burst = self.requests_per_second, self.burst
+        require(number(rate) and rate > 0, "requests_per_second", "a finite number > 0", rate)
+        require(burst is None or count(burst, 1), "burst", "an integer >= 1 or None", burst)
 
     @property
     def limit(self) -> int:
@@ -107,8 +130,10 @@ class Drift:
     delete: int = 0
 
     def __post_init__(self) -> None:
-        if self.every < 1 or self.insert < 0 or self.delete < 0:
-            raise ValueError("every must be >= 1, insert and delete >= 0")
+        require(integer(self.seed), "seed", "an integer", self.seed)
+        require(count(self.every, 1), "every", "an integer >= 1", self.every)
+        require(count(self.insert), "insert", "an integer >= 0", self.insert)
+        require(count(self.delete), "delete", "an integer >= 0", self.delete)
 
 
 @dataclass(kw_only=True, slots=True)

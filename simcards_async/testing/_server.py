@@ -19,12 +19,13 @@ import sys
 import time
 import uuid
 from collections import Counter
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import msgspec
 from aiohttp import web
 
+from ._checks import count, integer, require, seconds
 from ._codes import parse_uuid
 from ._fleet import Fleet
 from ._misbehaviour import (
@@ -84,39 +85,37 @@ def url_host(host: str) -> str:
 _MAX_PORT = 65535
 
 
-def _integer(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _seconds(value: object) -> TypeGuard[float]:
-    """A finite number of seconds, 0 or more (an int will do)."""
-    return (_integer(value) or isinstance(value, float)) and 0 <= value < float("inf")
-
-
 def _check_options(given: dict[str, object], kinds: dict[str, type]) -> None:
     """Refuse, naming it, an argument the server would fail on later (or serve wrongly).
 
     A port out of range was a bare ``OverflowError``; ``port=True`` bound port 1; a text
-    latency or a number for ``clock`` made every answer a 500; a text seed was repeated
-    as a string (gigabytes); an empty host listened on every interface, on two ports.
-    ``kinds`` are the options that are instances of a class, or None.
+    latency or ``cache_bytes``, or a number for ``clock``, made every answer a 500; a text
+    seed was repeated as a string (gigabytes); an empty host listened on every interface, on
+    two ports; an empty ``api_key`` refused every request. ``kinds`` are the options that
+    are instances of a class, or None.
     """
     seed, port, latency, host = (given[n] for n in ("seed", "port", "latency", "host"))
+    clock, api_key, cache_bytes = (given[n] for n in ("clock", "api_key", "cache_bytes"))
     checks = [
-        ("seed", _integer(seed), "an integer"),
-        ("port", _integer(port) and 0 <= port <= _MAX_PORT, f"an integer from 0 to {_MAX_PORT}"),
-        ("latency", _seconds(latency), "a finite number of seconds >= 0"),
+        ("seed", integer(seed), "an integer"),
+        ("port", integer(port) and 0 <= port <= _MAX_PORT, f"an integer from 0 to {_MAX_PORT}"),
+        ("latency", seconds(latency), "a finite number of seconds >= 0"),
         ("host", isinstance(host, str) and host != "", "a host name or address, not empty"),
-        ("clock", given["clock"] is None or callable(given["clock"]), "a function or None"),
-        ("api_key", given["api_key"] is None or isinstance(given["api_key"], str), "a str or None"),
+        ("clock", clock is None or callable(clock), "a function or None"),
+        (
+            "api_key",
+            api_key is None or (isinstance(api_key, str) and api_key != ""),
+            "a str, not empty, or None",
+        ),
+        ("legacy_errors", isinstance(given["legacy_errors"], bool), "True or False"),
+        ("cache_bytes", count(cache_bytes), "an integer >= 0"),
     ]
     checks += [
         (name, given[name] is None or isinstance(given[name], cls), f"a {cls.__name__} or None")
         for name, cls in kinds.items()
     ]
     for name, ok, allowed in checks:
-        if not ok:
-            raise ValueError(f"MockTelnyxServer: {name} must be {allowed}; got {given[name]!r}")
+        require(ok, name, allowed, given[name], owner="MockTelnyxServer: ")
 
 
 class MockTelnyxServer:
@@ -170,6 +169,8 @@ class MockTelnyxServer:
                 "port": port,
                 "clock": clock,
                 "api_key": api_key,
+                "legacy_errors": legacy_errors,
+                "cache_bytes": cache_bytes,
                 "faults": faults,
                 "rate_limit": rate_limit,
                 "drift": drift,

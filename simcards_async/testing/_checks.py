@@ -1,0 +1,51 @@
+"""Checks of the mock server's options: one home for what each takes and how a refusal reads.
+
+Every option is checked where it is given (a constructor, or a setter at run time). One taken
+unchecked failed later: a bare TypeError deep inside, or every answer a bare 500. A refusal is
+a ValueError ``NAME must be ALLOWED; got VALUE``: it starts with the keyword, which the
+``simcards mock-server`` command turns into its flag.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TypeGuard
+
+#: The longest repr a refusal shows whole.
+_SHOWN = 80
+#: Past this many bits an int is said by its size: ``str()`` of ``10 ** 5000`` raises.
+_SHOWN_BITS = 64
+
+
+def integer(value: object) -> TypeGuard[int]:
+    """An int, not a bool (``True`` is no count)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def count(value: object, low: int = 0) -> TypeGuard[int]:
+    """An int (not a bool) of ``low`` or more."""
+    return integer(value) and value >= low
+
+
+def number(value: object) -> TypeGuard[float]:
+    """A finite int (not a bool) or float: nan and inf are no quantity."""
+    return (integer(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def seconds(value: object) -> TypeGuard[float]:
+    """A finite number of seconds, 0 or more."""
+    return number(value) and value >= 0
+
+
+def shown(value: object) -> str:
+    """``value`` as a refusal shows it: its repr, cut; an int past 64 bits by its size."""
+    if integer(value) and value.bit_length() > _SHOWN_BITS:
+        return f"{value.bit_length():,} bits"
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def require(ok: bool, name: str, allowed: str, value: object, *, owner: str = "") -> None:
+    """Refuse ``value`` unless ``ok``: ``{owner}{name} must be {allowed}; got {value}``."""
+    if not ok:
+        raise ValueError(f"{owner}{name} must be {allowed}; got {shown(value)}")
