@@ -1488,6 +1488,52 @@ async def test_misbehaviour_can_change_at_run_time(
     assert ids(broken["data"]) == ids(cards[:20])
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("latency", "0.1", "latency must be a finite number of seconds >= 0, or None; got '0.1'"),
+        ("latency", math.inf, "latency must be a finite number of seconds >= 0, or None; got inf"),
+        ("clock", 5.0, "clock must be a function or None; got 5.0"),
+        ("misbehaviour", {}, "misbehaviour must be a Misbehaviour or None; got {}"),
+    ],
+)
+def test_a_bad_option_set_at_run_time_is_refused_naming_it(
+    name: str, value: object, message: str
+) -> None:
+    """Assignment skipped the constructor's checks, and every answer was then a bare 500."""
+    server = MockTelnyxServer(sim_cards=3, actions=0)
+    with pytest.raises(ValueError, match=f"^{re.escape('MockTelnyxServer: ' + message)}"):
+        setattr(server, name, value)
+
+
+@pytest.mark.anyio
+async def test_none_set_at_run_time_is_the_default(session: aiohttp.ClientSession) -> None:
+    """latency, clock and misbehaviour set to None (the constructor's default) take their
+    defaults, where every answer was a bare 500.
+    """
+    clock = ManualClock()
+    async with MockTelnyxServer(
+        sim_cards=3,
+        actions=0,
+        api_key=KEY,
+        latency=0.001,
+        rate_limit=RateLimit(requests_per_second=10),
+        clock=clock,
+        misbehaviour=Misbehaviour(ok_without_data="empty"),
+    ) as server:
+        server.latency = None
+        server.clock = None
+        server.misbehaviour = None
+        status, _, body = await get(session, url(server, "/sim_cards"))
+        assert status == 200
+        assert len(body["data"]) == 3
+        assert (server.latency, server.clock, server.misbehaviour) == (
+            0,
+            time.monotonic,
+            Misbehaviour(),
+        )
+
+
 @pytest.mark.anyio
 async def test_closing_a_server_closes_a_socket_with_an_answer_still_to_write() -> None:
     """A client that stops reading a long answer leaves the server's write pending, and

@@ -89,19 +89,17 @@ def _check_options(given: dict[str, object], kinds: dict[str, type]) -> None:
     """Refuse, naming it, an argument the server would fail on later (or serve wrongly).
 
     A port out of range was a bare ``OverflowError``; ``port=True`` bound port 1; a text
-    latency or ``cache_bytes``, or a number for ``clock``, made every answer a 500; a text
+    ``cache_bytes`` made every answer a 500; a text
     seed was repeated as a string (gigabytes); an empty host listened on every interface, on
     two ports; an empty ``api_key`` refused every request. ``kinds`` are the options that
     are instances of a class, or None.
     """
-    seed, port, latency, host = (given[n] for n in ("seed", "port", "latency", "host"))
-    clock, api_key, cache_bytes = (given[n] for n in ("clock", "api_key", "cache_bytes"))
+    seed, port, host = (given[n] for n in ("seed", "port", "host"))
+    api_key, cache_bytes = (given[n] for n in ("api_key", "cache_bytes"))
     checks = [
         ("seed", integer(seed), "an integer"),
         ("port", integer(port) and 0 <= port <= _MAX_PORT, f"an integer from 0 to {_MAX_PORT}"),
-        ("latency", seconds(latency), "a finite number of seconds >= 0"),
         ("host", isinstance(host, str) and host != "", "a host name or address, not empty"),
-        ("clock", clock is None or callable(clock), "a function or None"),
         (
             "api_key",
             api_key is None or (isinstance(api_key, str) and api_key != ""),
@@ -115,7 +113,11 @@ def _check_options(given: dict[str, object], kinds: dict[str, type]) -> None:
         for name, cls in kinds.items()
     ]
     for name, ok, allowed in checks:
-        require(ok, name, allowed, given[name], owner="MockTelnyxServer: ")
+        require(ok, name, allowed, given[name], owner=_OWNER)
+
+
+#: How a refusal of the server's options starts.
+_OWNER = "MockTelnyxServer: "
 
 
 class MockTelnyxServer:
@@ -136,7 +138,8 @@ class MockTelnyxServer:
     ``misbehaviour`` (a `Misbehaviour`, changeable at run time) breaks the contract the ways
     real broken servers and proxies do: endless or replayed pages, lying ``meta``, huge and
     gzip-bombed bodies, 200s without data, bad redirects, junk headers, huge or key-echoing
-    errors.
+    errors. Set at run time, these three are checked as the constructor checks them, and
+    None sets the default.
 
     Bookkeeping for tests: ``requests`` (every request in arrival order), ``fault_counts``
     (faults injected, by name; a scripted status counts under its number as text) and
@@ -164,35 +167,28 @@ class MockTelnyxServer:
         _check_options(
             {
                 "seed": seed,
-                "latency": latency,
                 "host": host,
                 "port": port,
-                "clock": clock,
                 "api_key": api_key,
                 "legacy_errors": legacy_errors,
                 "cache_bytes": cache_bytes,
                 "faults": faults,
                 "rate_limit": rate_limit,
                 "drift": drift,
-                "misbehaviour": misbehaviour,
             },
-            {
-                "faults": FaultPlan,
-                "rate_limit": RateLimit,
-                "drift": Drift,
-                "misbehaviour": Misbehaviour,
-            },
+            {"faults": FaultPlan, "rate_limit": RateLimit, "drift": Drift},
         )
-        self.fleet = Fleet(sim_cards=sim_cards, actions=actions, seed=seed)
+        # The setters check these (and again at each change at run time).
         self.latency = latency
+        self.clock = clock
+        self.misbehaviour = misbehaviour
+        self.fleet = Fleet(sim_cards=sim_cards, actions=actions, seed=seed)
         self.requests: list[RequestRecord] = []
         self.fault_counts: Counter[str] = Counter()
         self._api_key = api_key
         self._host = host
         self._port = port
         self._dice = Dice(faults) if faults is not None else None
-        self.clock = clock or time.monotonic
-        self.misbehaviour = misbehaviour or Misbehaviour()
         self._seed = seed
         self._bombs: dict[tuple[bytes, int], bytes] = {}
         self._buckets = Buckets(rate_limit, self._now) if rate_limit is not None else None
@@ -213,7 +209,47 @@ class MockTelnyxServer:
         self._address: tuple[str, int] | None = None
 
     def _now(self) -> float:
-        return self.clock()  # read at each use, so a test may swap the clock at run time
+        return self._clock()  # read at each use, so a test may swap the clock at run time
+
+    # -- options changeable at run time -----------------------------------------------------
+
+    @property
+    def latency(self) -> float:
+        """Seconds slept before every answer."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, latency: float | None) -> None:
+        """A finite number of seconds >= 0; None is 0."""
+        latency = 0.0 if latency is None else latency
+        allowed = "a finite number of seconds >= 0, or None"
+        require(seconds(latency), "latency", allowed, latency, owner=_OWNER)
+        self._latency = latency
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The time, in seconds, that the rate limit's token buckets refill by."""
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], float] | None) -> None:
+        """A function returning seconds as a float; None is ``time.monotonic``."""
+        require(
+            clock is None or callable(clock), "clock", "a function or None", clock, owner=_OWNER
+        )
+        self._clock = time.monotonic if clock is None else clock
+
+    @property
+    def misbehaviour(self) -> Misbehaviour:
+        """How the server breaks the API's contract; see `Misbehaviour`."""
+        return self._misbehaviour
+
+    @misbehaviour.setter
+    def misbehaviour(self, misbehaviour: Misbehaviour | None) -> None:
+        """A `Misbehaviour`; None is ``Misbehaviour()``, none at all."""
+        ok = misbehaviour is None or isinstance(misbehaviour, Misbehaviour)
+        require(ok, "misbehaviour", "a Misbehaviour or None", misbehaviour, owner=_OWNER)
+        self._misbehaviour = Misbehaviour() if misbehaviour is None else misbehaviour
 
     # -- lifecycle --------------------------------------------------------------------------
 
