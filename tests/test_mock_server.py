@@ -34,9 +34,11 @@ from simcards_async.testing import (
     MockTelnyxServer,
     RateLimit,
     RequestRecord,
+    _serve,
     serve,
 )
 from simcards_async.testing._server import close_runner, url_host
+from simcards_async.testing._state import Buckets
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -246,6 +248,7 @@ def test_fleet_refuses_a_size_it_cannot_hold_naming_it(sizes: dict[str, Any], me
         ({"cache_bytes": "x"}, "cache_bytes must be an integer >= 0; got 'x'"),  # every 500
         ({"cache_bytes": 1.5}, "cache_bytes must be an integer >= 0; got 1.5"),
         ({"legacy_errors": "no"}, "legacy_errors must be True or False; got 'no'"),
+        ({"keep_requests": -1}, "keep_requests must be an integer >= 0 or None; got -1"),
     ],
 )
 def test_the_server_refuses_an_option_it_would_fail_on_naming_it(
@@ -760,6 +763,21 @@ async def test_requests_are_recorded_with_the_token_redacted(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("keep", [0, 2])
+async def test_keep_requests_bounds_the_records_to_the_last_ones(
+    session: aiohttp.ClientSession, keep: int
+) -> None:
+    """Every request was kept for ever, some 19 KB each with long headers: a long-lived
+    server grew without bound. ``keep_requests`` keeps only the last ones.
+    """
+    async with MockTelnyxServer(sim_cards=5, actions=0, keep_requests=keep) as server:
+        for number in range(1, 6):
+            await get(session, url(server, "/sim_cards", f"page[size]=1&page[number]={number}"))
+        numbers = [r.query["page[number]"] for r in server.requests]
+    assert numbers == [["4"], ["5"]][2 - keep :]
+
+
+@pytest.mark.anyio
 async def test_every_answer_has_a_fresh_request_id(
     server: MockTelnyxServer, session: aiohttp.ClientSession
 ) -> None:
@@ -1084,6 +1102,22 @@ async def test_rate_limit_headers_and_429_beyond_the_rate() -> None:
         assert not server.fault_counts
 
 
+def test_rate_limit_buckets_full_again_are_let_go_of() -> None:
+    """A bucket was held for every key ever seen, for ever (a full one is the same as none):
+    those full again are dropped as more keys come, and the others are kept whole.
+    """
+    clock = ManualClock()
+    buckets = Buckets(RateLimit(requests_per_second=1, burst=2), clock)
+    buckets.take("kept")
+    for n in range(5000):
+        clock.advance(2.0)  # each bucket is full again two seconds after its one request
+        buckets.take(f"key-{n}")
+        buckets.take("kept")
+        buckets.take("kept")  # empty: never full when a prune comes
+    assert len(buckets) <= 1024
+    assert buckets.peek("kept")["x-ratelimit-remaining"] == "0"
+
+
 def test_manual_clock_moves_only_when_told() -> None:
     """A ManualClock stands still, moves by advance(), and by ``step`` after each read."""
     clock = ManualClock(5.0)
@@ -1194,6 +1228,32 @@ async def test_serve_prints_its_url_and_serves_until_cancelled() -> None:
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientConnectionError):
             await get(session, URL(printed.strip() + "/sim_cards"))
+
+
+@pytest.mark.anyio
+async def test_serve_keeps_no_request_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`simcards mock-server` serves until Ctrl-C and nobody can read its records: it kept
+    every one, and grew some 19 KB a request for ever.
+    """
+    made: list[MockTelnyxServer] = []
+
+    class Seen(MockTelnyxServer):
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            made.append(self)
+
+    monkeypatch.setattr(_serve, "MockTelnyxServer", Seen)
+    out = FlushedOutput()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(partial(serve, host="127.0.0.1", port=0, out=out, sim_cards=3, actions=0))
+        with anyio.fail_after(60):  # a hang guard, not a timing assert
+            await out.flushed.wait()
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer t"}) as session:
+            for _ in range(3):
+                assert (await get(session, URL(out.getvalue().strip() + "/sim_cards")))[0] == 200
+        tg.cancel_scope.cancel()
+    (server,) = made
+    assert server.requests == []
 
 
 # -- misbehaviour ---------------------------------------------------------------------------

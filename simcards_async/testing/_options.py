@@ -170,3 +170,4 @@ class ServerOptions(TypedDict, total=False):
     cache_bytes: int
     clock: Callable[[], float] | None
     misbehaviour: Misbehaviour | None
+    keep_requests: int | None

@@ -29,7 +29,11 @@ async def serve(
     on one line and flushed, so a parent process can read it and start its client. Returns
     only by cancellation, closing the server on the way out. ``CannotListenError`` when it
     cannot listen on host:port (an address that does not resolve, a port in use).
+
+    It keeps no `RequestRecord` unless ``keep_requests`` says otherwise: nobody can read
+    them here, and a server that runs for days would grow with every request.
     """
+    server_kwargs.setdefault("keep_requests", 0)
     server = MockTelnyxServer(host=host, port=port, **server_kwargs)
     try:
         try:

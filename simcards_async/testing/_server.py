@@ -95,7 +95,7 @@ def _check_options(given: dict[str, object], kinds: dict[str, type]) -> None:
     are instances of a class, or None.
     """
     seed, port, host = (given[n] for n in ("seed", "port", "host"))
-    api_key, cache_bytes = (given[n] for n in ("api_key", "cache_bytes"))
+    api_key, cache_bytes, keep = (given[n] for n in ("api_key", "cache_bytes", "keep_requests"))
     checks = [
         ("seed", integer(seed), "an integer"),
         ("port", integer(port) and 0 <= port <= _MAX_PORT, f"an integer from 0 to {_MAX_PORT}"),
@@ -107,6 +107,7 @@ def _check_options(given: dict[str, object], kinds: dict[str, type]) -> None:
         ),
         ("legacy_errors", isinstance(given["legacy_errors"], bool), "True or False"),
         ("cache_bytes", count(cache_bytes), "an integer >= 0"),
+        ("keep_requests", keep is None or count(keep), "an integer >= 0 or None"),
     ]
     checks += [
         (name, given[name] is None or isinstance(given[name], cls), f"a {cls.__name__} or None")
@@ -141,7 +142,9 @@ class MockTelnyxServer:
     errors. Set at run time, these three are checked as the constructor checks them, and
     None sets the default.
 
-    Bookkeeping for tests: ``requests`` (every request in arrival order), ``fault_counts``
+    Bookkeeping for tests: ``requests`` (every request in arrival order; only the last
+    ``keep_requests`` when that is given, so a long-lived server does not grow with every
+    request it answers: ``serve`` keeps none), ``fault_counts``
     (faults injected, by name; a scripted status counts under its number as text) and
     ``current_sim_card_ids()``; ``fleet`` is the `Fleet` being served.
     """
@@ -163,6 +166,7 @@ class MockTelnyxServer:
         cache_bytes: int = 256 * 2**20,
         clock: Callable[[], float] | None = None,
         misbehaviour: Misbehaviour | None = None,
+        keep_requests: int | None = None,
     ) -> None:
         _check_options(
             {
@@ -172,6 +176,7 @@ class MockTelnyxServer:
                 "api_key": api_key,
                 "legacy_errors": legacy_errors,
                 "cache_bytes": cache_bytes,
+                "keep_requests": keep_requests,
                 "faults": faults,
                 "rate_limit": rate_limit,
                 "drift": drift,
@@ -184,6 +189,7 @@ class MockTelnyxServer:
         self.misbehaviour = misbehaviour
         self.fleet = Fleet(sim_cards=sim_cards, actions=actions, seed=seed)
         self.requests: list[RequestRecord] = []
+        self._keep_requests = keep_requests
         self.fault_counts: Counter[str] = Counter()
         self._api_key = api_key
         self._host = host
@@ -373,7 +379,7 @@ class MockTelnyxServer:
             query=query,
             headers=redacted(request.headers, token),
         )
-        self.requests.append(record)
+        self._record(record)
         request_id = self._next_request_id()
         fault = self._dice.roll() if self._dice is not None and route is not None else None
         if fault is not None:
@@ -499,6 +505,13 @@ class MockTelnyxServer:
             detail = "The request could not be completed; try again later."
             return Answer(200, self._encoder.encode({"errors": [error_object(500, detail)]}))
         return None
+
+    def _record(self, record: RequestRecord) -> None:
+        """Add ``record`` to ``requests``, letting go of the oldest past ``keep_requests``."""
+        self.requests.append(record)
+        keep = self._keep_requests
+        if keep is not None and len(self.requests) > keep:
+            del self.requests[: len(self.requests) - keep]
 
     def _next_request_id(self) -> str:
         return str(uuid.UUID(int=self._request_ids.getrandbits(128), version=4))

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 FIVE_XX = (500, 502, 503, 504)
+#: Buckets held before those full again are let go of.
+_PRUNE_BUCKETS = 1024
 
 
 class PageCache:
@@ -50,13 +52,22 @@ class PageCache:
 
 
 class Buckets:
-    """Token buckets per API key (keyed by a hash of it); see `RateLimit`."""
+    """Token buckets per API key (keyed by a hash of it); see `RateLimit`.
+
+    Only buckets not full are held: a full one is the same as none, so those refilled are
+    let go of now and then, and keys that came once do not stay for ever.
+    """
 
     def __init__(self, limit: RateLimit, clock: Callable[[], float]) -> None:
         self._rate = limit.requests_per_second
         self._cap = limit.limit
         self._clock = clock
         self._state: dict[str, tuple[float, float]] = {}
+        self._prune_at = _PRUNE_BUCKETS
+
+    def __len__(self) -> int:
+        """Buckets held."""
+        return len(self._state)
 
     def _tokens(self, key: str, now: float) -> float:
         tokens, then = self._state.get(key, (float(self._cap), now))
@@ -76,10 +87,18 @@ class Buckets:
         if allowed:
             tokens -= 1.0
         self._state[key] = (tokens, now)
+        if len(self._state) >= self._prune_at:
+            self._prune(now)
         headers = self._headers(tokens)
         if not allowed:
             headers["Retry-After"] = seconds_text((1.0 - tokens) / self._rate)
         return allowed, headers
+
+    def _prune(self, now: float) -> None:
+        """Let go of the buckets full again; prune next when the rest have doubled."""
+        cap = float(self._cap)
+        self._state = {k: v for k, v in self._state.items() if self._tokens(k, now) < cap}
+        self._prune_at = max(_PRUNE_BUCKETS, 2 * len(self._state))
 
     def peek(self, key: str) -> dict[str, str]:
         return self._headers(self._tokens(key, self._clock()))
