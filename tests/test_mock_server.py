@@ -1194,6 +1194,37 @@ async def test_insert_and_delete_by_hand(
     assert len(server.current_sim_card_ids()) == CARDS + 4 - 5
 
 
+@pytest.mark.parametrize(
+    ("change", "argument", "message"),
+    [
+        # One id, iterated as characters, deleted nothing and said nothing.
+        ("delete_sim_cards", "ID", "delete_sim_cards: ids_or_count must be a list of ids (one"),
+        ("delete_actions", "ID", "delete_actions: ids_or_count must be a list of ids (one id"),
+        ("delete_sim_cards", True, "delete_sim_cards: ids_or_count must be a list of ids (one id"),
+        ("delete_sim_cards", 2.0, "delete_sim_cards: ids_or_count must be a list of ids (one id"),
+        ("delete_sim_cards", -1, "delete_sim_cards: ids_or_count must be a list of ids (one id"),
+        ("delete_sim_cards", [123], "delete_sim_cards: ids_or_count must be a list of ids (one id"),
+        ("insert_sim_cards", "3", "insert_sim_cards: count must be an integer >= 0; got '3'"),
+        ("insert_sim_cards", 1.5, "insert_sim_cards: count must be an integer >= 0; got 1.5"),
+        ("insert_sim_cards", True, "insert_sim_cards: count must be an integer >= 0; got True"),
+        ("insert_actions", None, "insert_actions: count must be an integer >= 0; got None"),
+    ],
+)
+def test_a_change_by_hand_refuses_what_is_no_ids_or_count(
+    change: str, argument: object, message: str
+) -> None:
+    """A str, a bool, a float or a text count was a bare TypeError, counted as 1, or deleted
+    nothing in silence: a ValueError naming the method and what it takes, nothing changed.
+    """
+    server = MockTelnyxServer(sim_cards=10, actions=5)
+    before = (server.current_sim_card_ids(), server.current_action_ids())
+    if argument == "ID":
+        argument = before[change == "delete_actions"][0]
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+        getattr(server, change)(argument)
+    assert (server.current_sim_card_ids(), server.current_action_ids()) == before
+
+
 # -- serve() --------------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ a ValueError ``NAME must be ALLOWED; got VALUE``: it starts with the keyword, wh
 from __future__ import annotations
 
 import math
-from typing import TypeGuard
+from typing import NoReturn, TypeGuard
 
 #: The longest repr a refusal shows whole.
 _SHOWN = 80
@@ -46,6 +46,11 @@ def shown(value: object) -> str:
 
 
 def require(ok: bool, name: str, allowed: str, value: object, *, owner: str = "") -> None:
-    """Refuse ``value`` unless ``ok``: ``{owner}{name} must be {allowed}; got {value}``."""
+    """Refuse ``value`` unless ``ok``."""
     if not ok:
-        raise ValueError(f"{owner}{name} must be {allowed}; got {shown(value)}")
+        refuse(name, allowed, value, owner=owner)
+
+
+def refuse(name: str, allowed: str, value: object, *, owner: str = "") -> NoReturn:
+    """Raise ``ValueError("{owner}{name} must be {allowed}; got {value}")``."""
+    raise ValueError(f"{owner}{name} must be {allowed}; got {shown(value)}")

@@ -13,15 +13,16 @@ default order (newest ``created_at`` first, ties by id).
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from . import _checks
 from ._codes import Ids
 from ._generate import append_actions, append_sim_cards
 from ._vocab import ACTION_START_MS, START_MS
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Iterable
 
 
 class Columns:
@@ -51,7 +52,8 @@ class Columns:
 
     def insert_sim_cards(self, count: int, rng: random.Random) -> list[str]:
         """Add ``count`` cards newer than all others; return their ids, newest first."""
-        if count <= 0:
+        _check_count("insert_sim_cards", count)
+        if count == 0:
             return []
         last = self.c_created[-1] if self.c_created else START_MS
         created = []
@@ -65,7 +67,8 @@ class Columns:
 
     def insert_actions(self, count: int, rng: random.Random) -> list[str]:
         """Add ``count`` actions on random live cards, newest of all; return ids, newest first."""
-        if count <= 0 or not self.c_order:
+        _check_count("insert_actions", count)
+        if count == 0 or not self.c_order:
             return []
         last = self.a_created[-1] if self.a_created else ACTION_START_MS
         created, cards = [], []
@@ -80,13 +83,17 @@ class Columns:
 
     def delete_sim_cards(self, ids_or_count: int | Iterable[str], rng: random.Random) -> list[str]:
         """Delete these cards, or that many at random; return the ids deleted."""
-        rows = self._pick(ids_or_count, self.c_ids, self.c_alive, self.c_order, rng)
+        rows = self._pick(
+            ids_or_count, self.c_ids, self.c_alive, self.c_order, rng, method="delete_sim_cards"
+        )
         self._remove(rows, self.c_alive, self.c_order)
         return [self.c_ids.text(row) for row in rows]
 
     def delete_actions(self, ids_or_count: int | Iterable[str], rng: random.Random) -> list[str]:
         """Delete these actions, or that many at random; return the ids deleted."""
-        rows = self._pick(ids_or_count, self.a_ids, self.a_alive, self.a_order, rng)
+        rows = self._pick(
+            ids_or_count, self.a_ids, self.a_alive, self.a_order, rng, method="delete_actions"
+        )
         self._remove(rows, self.a_alive, self.a_order)
         return [self.a_ids.text(row) for row in rows]
 
@@ -97,13 +104,25 @@ class Columns:
         alive: bytearray,
         order: array[int],
         rng: random.Random,
+        *,
+        method: str,
     ) -> list[int]:
-        if isinstance(ids_or_count, int):
-            count = min(max(ids_or_count, 0), len(order))
-            positions = rng.sample(range(len(order)), count)
+        """The live rows ``method`` deletes: these ids (unknown ones skipped), or that many.
+
+        A str is refused, not read as one id: iterated, its characters deleted nothing.
+        """
+        given: object = ids_or_count  # as given, whatever the annotation says
+        if _checks.count(given):
+            positions = rng.sample(range(len(order)), min(given, len(order)))
             return [order[p] for p in positions]
+        owner = f"{method}: "
+        if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+            _checks.refuse("ids_or_count", _IDS_OR_COUNT, given, owner=owner)
+        texts = list(given)
+        for text in texts:
+            _checks.require(isinstance(text, str), "ids_or_count", _IDS_OR_COUNT, text, owner=owner)
         rows = []
-        for text in ids_or_count:
+        for text in texts:
             row = ids.row_of(text)
             if row is not None and alive[row] and row not in rows:
                 rows.append(row)
@@ -120,3 +139,12 @@ class Columns:
         else:
             order[:] = array("I", [r for r in order if alive[r]])
         self.version += 1
+
+
+#: What ``delete_*`` takes, as a refusal says it.
+_IDS_OR_COUNT = "a list of ids (one id too: [id]) or an integer >= 0"
+
+
+def _check_count(method: str, count: object) -> None:
+    """Refuse a count that is no int >= 0 (a bool, a float, a str), naming ``method``."""
+    _checks.require(_checks.count(count), "count", "an integer >= 0", count, owner=f"{method}: ")

@@ -332,7 +332,10 @@ class MockTelnyxServer:
         return self.fleet.insert_sim_cards(count)
 
     def delete_sim_cards(self, ids_or_count: int | Iterable[str]) -> list[str]:
-        """Delete these SIM cards, or that many at random; return the ids deleted."""
+        """Delete these SIM cards, or that many at random; return the ids deleted.
+
+        Ids come in a list (one id too: a str alone is refused); unknown ones are skipped.
+        """
         return self.fleet.delete_sim_cards(ids_or_count)
 
     def insert_actions(self, count: int) -> list[str]:
@@ -340,7 +343,10 @@ class MockTelnyxServer:
         return self.fleet.insert_actions(count)
 
     def delete_actions(self, ids_or_count: int | Iterable[str]) -> list[str]:
-        """Delete these actions, or that many at random; return the ids deleted."""
+        """Delete these actions, or that many at random; return the ids deleted.
+
+        Ids come in a list (one id too: a str alone is refused); unknown ones are skipped.
+        """
         return self.fleet.delete_actions(ids_or_count)
 
     # -- routes -----------------------------------------------------------------------------
