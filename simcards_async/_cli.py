@@ -1307,6 +1307,9 @@ async def _mock_server(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _error(str(exc))
         return EXIT_USAGE
+    if sys.stdout is None:  # started with its standard output closed (>&-)
+        _error("standard output is closed: the mock server prints its base URL there")
+        return EXIT_USAGE
     try:
         await serve(host=args.host, port=args.port, out=sys.stdout, **options)
     except CannotListenError as exc:  # an address that does not resolve, a port in use

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import sys
 import urllib.request
 
 import msgspec
@@ -46,6 +47,19 @@ def test_usage_errors_exit_2_with_one_line(
     assert out == ""
     assert err.count("\n") == 1
     assert err.startswith(f"simcards: error: {message}")
+
+
+def test_a_closed_stdout_exits_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Started with stdout closed (``>&-``, so ``sys.stdout`` is None), where its URL goes:
+    a bare AttributeError traceback, exit 1. Now one line, exit 2, before it listens.
+    """
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["mock-server", "--port", "0", "--sim-cards", "3", "--actions", "0"]) == 2
+    assert capsys.readouterr().err == (
+        "simcards: error: standard output is closed: the mock server prints its base URL there\n"
+    )
 
 
 def test_an_address_it_cannot_listen_on_exits_2_naming_it(
