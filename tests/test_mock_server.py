@@ -283,6 +283,7 @@ def test_public_surface() -> None:
     """The testing subpackage exports exactly its documented names, sorted."""
     assert testing_pkg.__all__ == sorted(testing_pkg.__all__)
     assert set(testing_pkg.__all__) == {
+        "CannotListenError",  # what serve() raises
         "Drift",
         "FaultPlan",
         "Fleet",

@@ -19,10 +19,11 @@ from ._clock import ManualClock
 from ._fleet import Fleet
 from ._misbehaviour import Misbehaviour
 from ._options import Drift, FaultPlan, RateLimit, RequestRecord
-from ._serve import serve
+from ._serve import CannotListenError, serve
 from ._server import MockTelnyxServer
 
 __all__ = [
+    "CannotListenError",
     "Drift",
     "FaultPlan",
     "Fleet",
