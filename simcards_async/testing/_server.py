@@ -89,10 +89,10 @@ def _check_options(given: dict[str, object], kinds: dict[str, type]) -> None:
     """Refuse, naming it, an argument the server would fail on later (or serve wrongly).
 
     A port out of range was a bare ``OverflowError``; ``port=True`` bound port 1; a text
-    ``cache_bytes`` made every answer a 500; a text
-    seed was repeated as a string (gigabytes); an empty host listened on every interface, on
-    two ports; an empty ``api_key`` refused every request. ``kinds`` are the options that
-    are instances of a class, or None.
+    ``cache_bytes`` made every answer a 500; a text seed was repeated as a string
+    (gigabytes); an empty host listened on every interface, on two ports; an empty
+    ``api_key`` refused every request. ``kinds`` are the options that are instances of a
+    class, or None. (``latency``, ``clock`` and ``misbehaviour`` are checked by their setters.)
     """
     seed, port, host = (given[n] for n in ("seed", "port", "host"))
     api_key, cache_bytes, keep = (given[n] for n in ("api_key", "cache_bytes", "keep_requests"))
