@@ -527,6 +527,21 @@ async def test_a_listing_cut_into_row_groups_mid_page_exports_as_its_cards_do(
     assert pq.read_table(streamed).column("id").to_pylist() == [card.id for card in cards]
 
 
+async def test_parquet_rows_that_take_too_much_memory_are_a_row_group_of_their_own(
+    tmp_path: Path, fleet: SimCardsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``_PARQUET_HELD_BYTES``, the rows held are written, however few: large records.
+
+    Counted in rows only, 10,000 records of 18 KB each were held at once (742 MB).
+    """
+    monkeypatch.setattr("simcards_async._export._PARQUET_HELD_BYTES", 1)  # every page passes it
+    path = tmp_path / "cards.parquet"
+    await export(fleet.sim_cards(page_size=250), path)
+    metadata = pq.ParquetFile(path).metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert sizes == [250, 250, 250, 250, 200]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 async def test_actions_export_as_their_structs_do(
     tmp_path: Path, fleet: SimCardsClient, fmt: ExportFormat
