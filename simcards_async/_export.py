@@ -530,6 +530,10 @@ def _timestamp_text(value: dt.datetime) -> str:
 
 #: Entries a per-column memo keeps before it starts over (memory stays bounded).
 _MEMO_LIMIT = 4096
+#: Characters of cells a per-column memo keeps before it starts over: long unique values
+#: (an 18 KB status reason that needs quoting) kept 4,096 times, with their cells, more than
+#: doubled a CSV export's memory.
+_MEMO_CHARS = 1 << 18
 _BOOL_TEXT: dict[object, str] = {True: "true", False: "false", None: ""}
 _TEXTS = msgspec.json.Decoder(list[str])
 
@@ -553,14 +557,18 @@ class _Memo(dict[Any, str]):
         self.text = text
         #: Whether the values turned out mostly unique, so that the memo is not worth it.
         self.unique = False
+        #: The characters of the cells kept (a value takes about as many).
+        self.chars = 0
 
     def __missing__(self, value: object) -> str:
         text = self[value] = self.text(value)
+        self.chars += len(text)
         return text
 
     def cells(self, column: Sequence[object]) -> list[str]:
-        if len(self) > _MEMO_LIMIT:
+        if len(self) > _MEMO_LIMIT or self.chars > _MEMO_CHARS:
             self.clear()
+            self.chars = 0
         return list(map(self.__getitem__, column))
 
 

@@ -404,6 +404,22 @@ def test_the_csv_memos_start_over_past_their_limit() -> None:
     assert all(len(memo) <= 4096 + 250 for memo in memos)
 
 
+def test_the_csv_memos_start_over_past_their_size() -> None:
+    """Long unique texts that need quoting are kept at most a page past ``_MEMO_CHARS``.
+
+    Counted in entries only, 4,096 status reasons of 18 KB and their quoted cells were kept.
+    """
+    pad = "x" * 10_000
+    records = [{**BASE, "id": str(n), "status": {"reason": f"{n}, {pad}"}} for n in range(1000)]
+    cards = CARDS.decode(json.dumps(records).encode())
+    columns = _CsvColumns(_KINDS[SimCard])
+    for start in range(0, len(cards), 250):
+        assert columns.lines(cards[start : start + 250]) == per_cell_csv(cards[start : start + 250])
+    reasons = columns.converters[SIM_CARD_COLUMNS.index("status_reason")]
+    assert isinstance(reasons, functools.partial)
+    assert len(reasons.args[0]) <= 250  # the last page's
+
+
 # --- property: any strings, timestamps and amounts ------------------------------------------
 
 #: Python 3.10's ``csv`` module, the reference here, cannot write a NUL (3.11 writes it as is).
