@@ -787,8 +787,21 @@ def _raw_kind(item: RawRecord | msgspec.Raw) -> type[Item]:
 
 
 def _raw_json(item: RawRecord | msgspec.Raw) -> msgspec.Raw:
-    """A raw record's JSON: a ``RawRecord``'s ``raw``, or the ``msgspec.Raw`` itself."""
-    return item.raw if isinstance(item, RawRecord) else item
+    """A raw record's JSON: a ``RawRecord``'s ``raw``, or the ``msgspec.Raw`` itself.
+
+    A ``RawRecord`` the caller built may hold anything: a str was written to CSV but not to
+    JSON lines, a dict raised a bare TypeError. Only bytes are taken, in every format.
+    """
+    if not isinstance(item, RawRecord):
+        return item
+    raw: object = item.raw
+    if not isinstance(raw, _JSON_BYTES):
+        raise _not_a_record(item, f"its raw is a {type(raw).__name__}, not JSON bytes")
+    return item.raw
+
+
+#: What a ``RawRecord``'s ``raw`` may be: bytes of JSON.
+_JSON_BYTES = (msgspec.Raw, bytes, bytearray, memoryview)
 
 
 def _struct(decode: Callable[[msgspec.Raw], Item], item: Record) -> Item:
@@ -813,10 +826,10 @@ def _given_record(item: RawRecord | msgspec.Raw) -> msgspec.Raw:
         raise _not_a_record(item, exc) from exc
 
 
-def _not_a_record(item: RawRecord | msgspec.Raw, exc: Exception) -> InvalidParameterError:
+def _not_a_record(item: RawRecord | msgspec.Raw, why: Exception | str) -> InvalidParameterError:
     shown = item.id if isinstance(item, RawRecord) else cut(bytes(item).decode(errors="replace"))
     return InvalidParameterError(
-        "items", f"raw records that each hold one JSON object of the kind exported ({exc})", shown
+        "items", f"raw records that each hold one JSON object of the kind exported ({why})", shown
     )
 
 

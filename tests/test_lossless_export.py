@@ -265,6 +265,21 @@ async def test_raw_records_from_any_iterable(tmp_path: Path) -> None:
     assert len((tmp_path / "r.csv").read_text().splitlines()) == 6
 
 
+@pytest.mark.parametrize("raw", ['{"id":"a"}', {"id": "a"}, None])
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+async def test_a_raw_record_whose_raw_is_not_bytes_is_refused(
+    tmp_path: Path, raw: object, fmt: str
+) -> None:
+    """A RawRecord built with text, a dict or None: refused by name in every format.
+
+    A str was written to CSV and a bare TypeError for JSON lines; a dict a bare TypeError.
+    """
+    record = sc.RawRecord("a", raw)  # type: ignore[arg-type]  # what the caller may build
+    with pytest.raises(sc.InvalidParameterError, match=r"items='a'.*not JSON bytes"):
+        await sc.export(_aiter([record]), tmp_path / f"r.{fmt}")
+    assert not list(tmp_path.iterdir())
+
+
 async def _aiter(items: Sequence[T]) -> AsyncIterator[T]:
     for item in items:
         yield item
