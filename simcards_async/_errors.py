@@ -242,10 +242,12 @@ def check_returned(parameter: str, callback: object, result: object) -> None:
 
 
 class ExportError(TelnyxError, ValueError):
-    """A record the export's format cannot hold, as the API sent it.
+    """A record the export's format cannot hold, as the API sent it or the caller built it.
 
     Parquet's ``decimal(38, 9)`` cannot hold ``NaN``, ``Infinity`` or an amount it
-    would round; JSON lines and CSV write any of them. ``record`` is the record's id,
+    would round; JSON lines and CSV write any of them. No format writes a Struct the
+    caller built holding a lone surrogate, a value JSON cannot hold, or a non-int where
+    an int belongs. ``record`` is the record's id,
     ``column`` the column, ``format`` the export's format.
     """
 

@@ -96,11 +96,14 @@ from ._errors import ExportError, InvalidParameterError, cut, is_plain_function,
 from ._merge import Tagged
 from ._models import (
     RECORD_TYPES,
+    Amount,
     Page,
     RawRecord,
     SimCard,
     SimCardAction,
+    SimCardActionStatus,
     SimCardGroup,
+    SimCardStatus,
     checked_record,
 )
 from ._paths import check_creatable, check_file_path, check_regular, final_path
@@ -316,14 +319,19 @@ def _group_cells(group: SimCardGroup) -> tuple[object, ...]:
 
 
 def _sim_card_row(card: SimCard) -> tuple[object, ...]:
-    """The values of ``SIM_CARD_COLUMNS`` for one card, typed (not yet text)."""
-    status, limit, used = card.status, card.data_limit, card.current_billing_period_consumed_data
+    """The values of ``SIM_CARD_COLUMNS`` for one card, typed (not yet text).
+
+    A nested Struct a card the caller built holds as None is missing, as in ``_unpacked``.
+    """
+    limit = card.data_limit
+    status: SimCardStatus | None = card.status
+    used: Amount | None = card.current_billing_period_consumed_data
     group, place = card.sim_card_group, card.current_device_location
     return (
         card.id,
         card.record_type,
-        status.value,
-        status.reason,
+        None if status is None else status.value,
+        None if status is None else status.reason,
         card.type,
         card.iccid,
         card.imsi,
@@ -335,8 +343,8 @@ def _sim_card_row(card: SimCard) -> tuple[object, ...]:
         card.authorized_imeis,
         None if limit is None else limit.amount,
         None if limit is None else limit.unit,
-        used.amount,
-        used.unit,
+        None if used is None else used.amount,
+        None if used is None else used.unit,
         card.actions_in_progress,
         _json_text(card.resources_with_in_progress_actions),
         card.version,
@@ -360,13 +368,14 @@ def _sim_card_row(card: SimCard) -> tuple[object, ...]:
 
 def _sim_card_action_row(action: SimCardAction) -> tuple[object, ...]:
     """The values of ``SIM_CARD_ACTION_COLUMNS`` for one action, typed (not yet text)."""
+    status: SimCardActionStatus | None = action.status  # None: missing, as for a card's
     return (
         action.id,
         action.record_type,
         action.sim_card_id,
         action.action_type,
-        action.status.value,
-        action.status.reason,
+        None if status is None else status.value,
+        None if status is None else status.reason,
         _json_text(action.settings),
         action.bulk_sim_card_action_id,
         action.created_at,
@@ -472,6 +481,57 @@ def _columns(kind: _Kind, items: Sequence[Item]) -> list[_Values]:
             column = None
         columns.append(column)
     return columns
+
+
+def _built_rows(kind: _Kind, items: Sequence[Item], fmt: str) -> list[tuple[object, ...]]:
+    """``kind.row`` of each item the caller built, whose values are checked first.
+
+    msgspec checks no type at construction, so such an item may hold anything: a value no
+    format writes as it is (``_problem``) is an ``ExportError`` naming the record and the
+    column, rather than a bare error from deep inside, or a value changed in silence.
+    """
+    try:
+        _JSON.encode(items)  # in C: a lone surrogate, or a type JSON cannot hold, raises
+    except (TypeError, ValueError) as exc:
+        raise _refusal(kind, items, fmt) from exc
+    rows = list(map(kind.row, items))
+    for at, (_, type_) in enumerate(kind.schema):
+        if type_ == "int" and not {row[at].__class__ for row in rows} <= {int, type(None)}:
+            raise _refusal(kind, items, fmt)
+    return rows
+
+
+def _refusal(kind: _Kind, items: Iterable[Item], fmt: str) -> ExportError:
+    """The ``ExportError`` for the first value ``_problem`` finds among ``items``."""
+    for item in items:
+        for (name, type_), path in zip(kind.schema, _PATHS[kind.cls], strict=True):
+            value: Any = item
+            for field in path:
+                value = None if value is None else getattr(value, field, None)
+            why = _problem(value, type_)
+            if why is not None:
+                record = getattr(item, "id", None)
+                return ExportError(
+                    f"cannot write record {record!r} to {fmt}: its {name} "
+                    f"{cut(repr(value), 100)} {why}",
+                    format=fmt,
+                    column=name,
+                    record=None if record is None else str(record),
+                )
+    raise AssertionError("no value refused")  # pragma: no cover  (called on a refusal)
+
+
+def _problem(value: object, type_: str) -> str | None:
+    """Why no format writes ``value`` in a column of ``type_`` as it is, if none does."""
+    if type_ == "int" and value is not None and value.__class__ is not int:
+        return f"is a {type(value).__name__}, not an int"  # Parquet cut 2.9 to 2
+    try:
+        _JSON.encode(value)
+    except UnicodeEncodeError:
+        return "is not Unicode text (a lone surrogate: bytes decoded with surrogateescape?)"
+    except (TypeError, ValueError) as exc:
+        return f"is not a value JSON holds ({exc})"
+    return None
 
 
 def _csv_cell(value: object) -> object:
@@ -1164,7 +1224,10 @@ class _JsonLinesWriter(_Writer):
             if isinstance(item, _RAW_TYPES):
                 buffer += _given_record(item)
             else:
-                encode_into(item, buffer, -1)
+                try:
+                    encode_into(item, buffer, -1)
+                except (TypeError, ValueError) as exc:  # a Struct the caller built
+                    raise _refusal(self.kind, [item], "jsonl") from exc
             buffer += b"\n"
 
     def add_raw(self, records: Sequence[RawRecord]) -> None:
@@ -1197,7 +1260,10 @@ class _JsonArrayWriter(_JsonLinesWriter):
             if isinstance(item, _RAW_TYPES):
                 buffer += _given_record(item)
             else:
-                encode_into(item, buffer, -1)
+                try:
+                    encode_into(item, buffer, -1)
+                except (TypeError, ValueError) as exc:  # a Struct the caller built
+                    raise _refusal(self.kind, [item], "json") from exc
 
     def add_raw(self, records: Sequence[RawRecord]) -> None:
         if records:
@@ -1233,11 +1299,9 @@ class _CsvWriter(_Writer):
             return
         # Structs built by the caller may hold any type: a cell at a time, quoted as the
         # columns are (not by the csv module: Python 3.10's refuses a NUL character).
-        row = self.kind.row
         lines = "".join(
-            ",".join(_csv_quote(v) if v.__class__ is str else _cell_text(v) for v in row(item))
-            + "\r\n"
-            for item in typed
+            ",".join(_csv_quote(v) if v.__class__ is str else _cell_text(v) for v in row) + "\r\n"
+            for row in _built_rows(self.kind, typed, "csv")
         )
         self.parts.append(lines)
         self.size += len(lines)
@@ -1308,7 +1372,7 @@ class _ParquetWriter(_Writer):
         if self.decoded or decoded:
             columns = _columns(self.kind, typed)
         else:
-            columns = zip(*map(self.kind.row, typed), strict=True)
+            columns = zip(*_built_rows(self.kind, typed, "parquet"), strict=True)
         nulls = [None] * count
         for held, column in zip(self.columns, columns, strict=True):
             held.extend(nulls if column is None else column)
@@ -1473,10 +1537,7 @@ def _estimated_size(items: Sequence[Item], turn: int) -> int:
     """
     count = len(items)
     sample = items[turn % min(count, _SAMPLE_STRIDE) :: _SAMPLE_STRIDE]
-    try:
-        return len(_JSON.encode(sample)) * count // len(sample)
-    except (TypeError, ValueError):  # a Struct the caller built: refused when written
-        return 0
+    return len(_JSON.encode(sample)) * count // len(sample)  # a caller's items: checked
 
 
 _WRITERS: dict[ExportFormat, Callable[[_Output, _Kind], _Writer]] = {

@@ -42,6 +42,7 @@ from simcards_async._export import (
     _ParquetWriter,
     export,
 )
+from simcards_async._models import DeviceLocation
 from simcards_async.testing import MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -418,6 +419,64 @@ def test_the_csv_memos_start_over_past_their_size() -> None:
     reasons = columns.converters[SIM_CARD_COLUMNS.index("status_reason")]
     assert isinstance(reasons, functools.partial)
     assert len(reasons.args[0]) <= 250  # the last page's
+
+
+SURROGATE = b"89\xff01".decode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet"])
+@pytest.mark.parametrize(
+    ("item", "column"),
+    [
+        (SimCard(id="b", iccid=SURROGATE), "iccid"),
+        (SimCard(id="b", tags=("ok", SURROGATE)), "tags"),
+        (SimCardAction(id="b", settings={"when": object()}), "settings"),
+    ],
+)
+async def test_a_value_no_format_writes_is_refused_naming_record_and_column(
+    tmp_path: Path, fmt: ExportFormat, item: Any, column: str
+) -> None:
+    """A lone surrogate or a non-JSON value in a Struct the caller built: an ExportError.
+
+    It was a bare UnicodeEncodeError or TypeError, for CSV only at the write a batch later.
+    """
+    first = type(item)(id="a")
+    with pytest.raises(ExportError, match="cannot write record 'b'") as caught:
+        await export(replay([first, item]), tmp_path / "out", format=fmt)
+    assert (caught.value.record, caught.value.column) == ("b", column)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("accuracy", [2.9, True, "3"])
+async def test_an_int_column_refuses_another_type(
+    tmp_path: Path, fmt: ExportFormat, accuracy: object
+) -> None:
+    """An accuracy of 2.9 was written as it is to CSV and cut to 2 in Parquet."""
+    card = SimCard(id="a", current_device_location=DeviceLocation(accuracy=accuracy))  # type: ignore[arg-type]
+    with pytest.raises(ExportError, match="not an int") as caught:
+        await export(replay([card]), tmp_path / "out", format=fmt)
+    assert caught.value.column == "current_device_location_accuracy"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+async def test_a_nested_struct_built_as_none_is_missing(tmp_path: Path, fmt: ExportFormat) -> None:
+    """``status=None`` in a Struct the caller built: empty cells, not a bare AttributeError."""
+    items = [
+        SimCard(id="a", status=None, current_billing_period_consumed_data=None),  # type: ignore[arg-type]
+        SimCardAction(id="b", status=None),  # type: ignore[arg-type]
+    ]
+    for item in items:
+        path = tmp_path / f"{type(item).__name__}.{fmt}"
+        await export(replay([item]), path)
+        table = (
+            pq.read_table(path)
+            if fmt == "parquet"
+            else pa.Table.from_pylist(
+                list(csv.DictReader(io.StringIO(path.read_text(), newline="")))
+            )
+        )
+        assert table.column("status").to_pylist() in ([None], [""])
 
 
 # --- property: any strings, timestamps and amounts ------------------------------------------
