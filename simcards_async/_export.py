@@ -98,6 +98,7 @@ from ._models import (
     RECORD_TYPES,
     Amount,
     Page,
+    PinPukCodes,
     RawRecord,
     SimCard,
     SimCardAction,
@@ -488,13 +489,14 @@ def _built_rows(kind: _Kind, items: Sequence[Item], fmt: str) -> list[tuple[obje
 
     msgspec checks no type at construction, so such an item may hold anything: a value no
     format writes as it is (``_problem``) is an ``ExportError`` naming the record and the
-    column, rather than a bare error from deep inside, or a value changed in silence.
+    column, rather than a bare error from deep inside, or a value changed in silence. Only
+    the values written are checked: a field no column holds (PIN and PUK codes) is not.
     """
     try:
-        _JSON.encode(items)  # in C: a lone surrogate, or a type JSON cannot hold, raises
+        rows = list(map(kind.row, items))  # a JSON column's value is encoded here
+        _JSON.encode(rows)  # in C: a lone surrogate, or a type JSON cannot hold, raises
     except (TypeError, ValueError) as exc:
         raise _refusal(kind, items, fmt) from exc
-    rows = list(map(kind.row, items))
     for at, (_, type_) in enumerate(kind.schema):
         if type_ == "int" and not {row[at].__class__ for row in rows} <= {int, type(None)}:
             raise _refusal(kind, items, fmt)
@@ -502,23 +504,69 @@ def _built_rows(kind: _Kind, items: Sequence[Item], fmt: str) -> list[tuple[obje
 
 
 def _refusal(kind: _Kind, items: Iterable[Item], fmt: str) -> ExportError:
-    """The ``ExportError`` for the first value ``_problem`` finds among ``items``."""
+    """The ``ExportError`` for the first value ``_problem`` finds among ``items``.
+
+    Looked for in the columns (CSV's and Parquet's), then in every field, nested ones
+    included (JSON lines write them all).
+    """
+    first = None
     for item in items:
-        for (name, type_), path in zip(kind.schema, _PATHS[kind.cls], strict=True):
-            value: Any = item
-            for field in path:
-                value = None if value is None else getattr(value, field, None)
-            why = _problem(value, type_)
-            if why is not None:
-                record = getattr(item, "id", None)
-                return ExportError(
-                    f"cannot write record {record!r} to {fmt}: its {name} "
-                    f"{cut(repr(value), 100)} {why}",
-                    format=fmt,
-                    column=name,
-                    record=None if record is None else str(record),
-                )
-    raise AssertionError("no value refused")  # pragma: no cover  (called on a refusal)
+        first = item if first is None else first
+        found = _column_problem(kind, item) or _field_problem(item)
+        if found is not None:
+            name, value, why = found
+            record = getattr(item, "id", None)
+            return ExportError(
+                f"cannot write record {record!r} to {fmt}: its {name} "
+                f"{cut(repr(value), 100)} {why}",
+                format=fmt,
+                column=name,
+                record=None if record is None else str(record),
+            )
+    # Refused as a whole, no value alone (not seen): still the library's error.
+    record = getattr(first, "id", None)
+    return ExportError(
+        f"cannot write record {record!r} to {fmt}",
+        format=fmt,
+        column="",
+        record=None if record is None else str(record),
+    )
+
+
+def _column_problem(kind: _Kind, item: Item) -> tuple[str, object, str] | None:
+    """The first column of ``item`` whose value no format writes as it is, and why."""
+    for (name, type_), path in zip(kind.schema, _PATHS[kind.cls], strict=True):
+        value: Any = item
+        for field in path:
+            value = None if value is None else getattr(value, field, None)
+        why = _problem(value, type_)
+        if why is not None:
+            return name, value, why
+    return None
+
+
+def _field_problem(struct: msgspec.Struct) -> tuple[str, object, str] | None:
+    """The first field of ``struct`` (``a.b`` when nested) JSON cannot hold, and why."""
+    for name in struct.__struct_fields__:
+        value = getattr(struct, name, None)
+        if isinstance(value, msgspec.Struct):
+            found = _field_problem(value)
+            if found is not None:
+                return (f"{name}.{found[0]}", *found[1:])
+            continue
+        why = _problem(value, "")
+        if why is not None:
+            # A PIN or PUK is a secret: an error message (a log line) never shows it.
+            return name, _HIDDEN if isinstance(struct, PinPukCodes) else value, why
+    return None
+
+
+class _Hidden:
+    def __repr__(self) -> str:
+        return "(hidden)"
+
+
+_HIDDEN = _Hidden()
 
 
 def _problem(value: object, type_: str) -> str | None:
@@ -1369,14 +1417,16 @@ class _ParquetWriter(_Writer):
         if not count:
             return
         columns: Iterable[Sequence[object] | None]
+        sized: Sequence[object] = typed  # what the bytes held are estimated from
         if self.decoded or decoded:
             columns = _columns(self.kind, typed)
         else:
-            columns = zip(*_built_rows(self.kind, typed, "parquet"), strict=True)
+            sized = _built_rows(self.kind, typed, "parquet")  # checked: JSON holds them
+            columns = zip(*sized, strict=True)
         nulls = [None] * count
         for held, column in zip(self.columns, columns, strict=True):
             held.extend(nulls if column is None else column)
-        self.held += _estimated_size(typed, self.rows)
+        self.held += _estimated_size(sized, self.rows)
         self.rows += count
 
     def full(self) -> bool:
@@ -1528,7 +1578,7 @@ def _as_decimal128(value: Decimal) -> Decimal | None:
         return None
 
 
-def _estimated_size(items: Sequence[Item], turn: int) -> int:
+def _estimated_size(items: Sequence[object], turn: int) -> int:
     """About the bytes ``items`` take as JSON: one item in ``_SAMPLE_STRIDE`` measured.
 
     Which ones moves with ``turn``, so that records of every position in a page are
@@ -1537,7 +1587,7 @@ def _estimated_size(items: Sequence[Item], turn: int) -> int:
     """
     count = len(items)
     sample = items[turn % min(count, _SAMPLE_STRIDE) :: _SAMPLE_STRIDE]
-    return len(_JSON.encode(sample)) * count // len(sample)  # a caller's items: checked
+    return len(_JSON.encode(sample)) * count // len(sample)
 
 
 _WRITERS: dict[ExportFormat, Callable[[_Output, _Kind], _Writer]] = {

@@ -42,7 +42,7 @@ from simcards_async._export import (
     _ParquetWriter,
     export,
 )
-from simcards_async._models import DeviceLocation
+from simcards_async._models import DeviceLocation, PinPukCodes
 from simcards_async.testing import MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -445,6 +445,27 @@ async def test_a_value_no_format_writes_is_refused_naming_record_and_column(
         await export(replay([first, item]), tmp_path / "out", format=fmt)
     assert (caught.value.record, caught.value.column) == ("b", column)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("fmt", "refused"), [("jsonl", True), ("json", True), ("csv", False), ("parquet", False)]
+)
+async def test_a_value_only_json_lines_would_write_is_refused_there_only(
+    tmp_path: Path, fmt: ExportFormat, refused: bool
+) -> None:
+    """A field no CSV or Parquet column holds (PIN and PUK codes) failed those formats with a
+    bare AssertionError when JSON could not hold it; JSON lines name the field, a.b nested,
+    and never show a PIN.
+    """
+    pin = "12" + b"\xff".decode("utf-8", "surrogateescape")  # a secret JSON cannot hold
+    card = SimCard(id="a", pin_puk_codes=PinPukCodes(pin1=pin))
+    if not refused:
+        assert (await export(replay([card]), tmp_path / "out", format=fmt)).items == 1
+        return
+    with pytest.raises(ExportError, match="cannot write record 'a'") as caught:
+        await export(replay([card]), tmp_path / "out", format=fmt)
+    assert (caught.value.record, caught.value.column) == ("a", "pin_puk_codes.pin1")
+    assert "12" not in str(caught.value)  # a PIN is never shown
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
