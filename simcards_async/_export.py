@@ -2049,6 +2049,7 @@ def check_output_path(
     target = final_path(path)
     if checkpoint is not None:
         _check_not_the_checkpoints(target, checkpoint, shown)
+        _check_keepable(path, shown)
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), shown)
     check_regular("target", Path(path), "a new path or", advice=_STREAMED_INSTEAD)
@@ -2076,6 +2077,23 @@ def _check_not_the_checkpoints(
             "deleted with it at the end",
             shown,
         )
+
+
+def _check_keepable(path: str | os.PathLike[str], shown: str) -> None:
+    """Refuse a target a checkpoint cannot name: its absolute path is kept there, as UTF-8.
+
+    A name that is not UTF-8 (bytes the file system decoded with surrogates: a non-UTF-8
+    name, or a C locale's reading of one) failed at the first save, after requests.
+    """
+    try:
+        _absolute(path).encode()
+    except UnicodeEncodeError:
+        raise InvalidParameterError(
+            "target",
+            "a path a checkpoint can keep: its absolute path is written there as UTF-8, and "
+            "this one (or its directory's) has a name that is not UTF-8",
+            shown,
+        ) from None
 
 
 def _check_items(items: object) -> None:

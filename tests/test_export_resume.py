@@ -140,6 +140,30 @@ async def test_checkpointed_export_refuses_what_cannot_resume(tmp_path: Path) ->
         assert server.requests == []
 
 
+async def test_a_checkpointed_export_to_a_path_that_is_not_utf8_is_refused_first(
+    tmp_path: Path,
+) -> None:
+    """A target name that is not UTF-8 (a legal POSIX name, or a C locale's reading of one)
+    failed at the first save, after requests, with a bare ``UnicodeEncodeError``: the
+    checkpoint keeps the target's absolute path as UTF-8. Refused, naming ``target``, first.
+    """
+    odd = b"caf\xe9".decode(errors="surrogateescape")
+    async with (
+        MockTelnyxServer(sim_cards=100, seed=4) as server,
+        sc.SimCardsClient(KEY, server.url) as client,
+    ):
+        for target in (tmp_path / f"{odd}.csv", tmp_path / odd / "cards.csv"):
+            target.parent.mkdir(exist_ok=True)
+            stream = client.sim_cards(checkpoint=tmp_path / "scan.json")
+            with pytest.raises(sc.InvalidParameterError, match="not UTF-8") as refused:
+                await sc.export(stream, target)
+            assert refused.value.parameter == "target"
+        assert server.requests == []
+        # Without a checkpoint, nothing keeps the name: it is written.
+        await sc.export(client.sim_cards(), tmp_path / f"{odd}.csv")
+    assert (tmp_path / f"{odd}.csv").stat().st_size > 0
+
+
 async def test_resume_into_another_target_is_refused(tmp_path: Path) -> None:
     """A checkpoint made by an export to one file cannot continue into another."""
     point = tmp_path / "scan.json"
