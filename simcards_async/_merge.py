@@ -55,7 +55,7 @@ from ._observe import drift_warning
 from ._page_stream import PageStream
 from ._query import Ordering
 from ._stats import Progress, at_most
-from ._stream import Producer, ReadOnce, StateProvider, Stream
+from ._stream import READ_ONCE, Producer, ReadOnce, StateProvider, Stream
 
 __all__ = [
     "LATE_PAGES_COUNTED",
@@ -430,7 +430,8 @@ class MergedStream(Stream[_Batch[T], T]):
             read = [s for s in streams if not s.unread]
             raise InvalidParameterError(
                 "streams",
-                "streams not read yet, nor closed (each is read once)",
+                "streams not read yet (nor handed to a reader: pages(), chunks(), "
+                "raw_chunks()), nor closed (each is read once)",
                 _which(streams, read),
             )
         types = {s.item_type for s in streams}
@@ -524,6 +525,10 @@ class MergedStream(Stream[_Batch[T], T]):
         """
         del state  # nothing to keep: a merged stream cannot be resumed
         self._check_unread()  # read already: say so, not None (a bare TypeError in a loop)
+        if self._readers.begun and self._readers.raw is None:
+            # chunks() or the items handed out, not yet read: a second reader (None would
+            # have an exporter read Structs through it, and lose what JSON lines keep).
+            raise RuntimeError(READ_ONCE)
         if not self._readers.choose_raw():
             return None
         return self._batches()

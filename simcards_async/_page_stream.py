@@ -262,6 +262,14 @@ class PageStream(Stream[Delivery[T], T]):
         return self._chunks(state)
 
     @property
+    def unread(self) -> bool:
+        """Whether a reader may still read it: none handed out or started, and not closed.
+
+        A reader handed out is one of ``pages()``, ``chunks()`` or ``raw_chunks()``.
+        """
+        return super().unread and not (self._fetch.typed or self._fetch.raw)
+
+    @property
     def raw_available(self) -> bool:
         """Whether ``raw_chunks()`` would give raw records now (nothing fetched yet)."""
         return self._fetch.raw_possible

@@ -303,6 +303,40 @@ async def test_a_second_reader_of_a_stream_in_use_is_refused(
         await export(stream, tmp_path / "never.jsonl")
 
 
+@pytest.mark.parametrize("reader", ["pages", "chunks", "raw_chunks"])
+async def test_a_stream_handed_to_a_reader_is_refused_by_a_merge(
+    server: MockTelnyxServer, client: SimCardsClient, reader: str
+) -> None:
+    """A stream whose ``pages()`` or ``chunks()`` was handed out (not yet read) was taken by a
+    merge, which then read every stream as Structs: its JSON-lines export lost the fields no
+    model knows, in silence (a ``raw_chunks()`` one failed inside the merge). Refused when
+    the merge is made, as a stream being read is, before any request.
+    """
+    stream = client.sim_cards(page_size=100)
+    handed = getattr(stream, reader)()
+    with pytest.raises(InvalidParameterError, match="handed to a reader") as caught:
+        merge(stream, client.sim_cards(status="enabled"))
+    assert caught.value.parameter == "streams"
+    assert server.requests == []
+    await handed.aclose()
+
+
+async def test_a_merge_whose_chunks_were_handed_out_is_not_exported_again(
+    server: MockTelnyxServer, client: SimCardsClient, tmp_path: Path
+) -> None:
+    """``merged.chunks()`` handed out, then ``export(merged)``: the export read the merge as
+    Structs through it (``raw_chunks()`` said None), its JSON lines lossy. A second reader is
+    refused, as for a stream.
+    """
+    merged = merge(client.sim_cards(status="enabled"), client.sim_cards(status="disabled"))
+    handed = merged.chunks()
+    with pytest.raises(RuntimeError, match="this stream was read already"):
+        await export(merged, tmp_path / "never.jsonl")
+    assert server.requests == []
+    await handed.aclose()
+    await merged.aclose()
+
+
 @pytest.mark.parametrize("reader", ["pages", "tagged"])
 async def test_pages_and_tagged_closed_from_another_task_stop_their_reader(
     client: SimCardsClient, reader: str
