@@ -43,6 +43,7 @@ import msgspec
 from ._errors import InvalidParameterError, named_after
 from ._paths import check_creatable, check_file_path, check_regular, final_path
 from ._query import ListQuery, described
+from ._sansio import same_api
 from ._writes import write_all_fd
 
 __all__ = [
@@ -371,14 +372,11 @@ class Checkpointer:
                 self._ids_size = self.resumed.ids_size
             else:
                 self._copy_earlier = path is not None
-        if (
-            self.resumed is not None
-            and None not in (self.resumed.api, api)
-            and (self.resumed.api != api)
-        ):
+        kept = None if self.resumed is None else self.resumed.api
+        if kept is not None and api is not None and not same_api(kept, api):
             raise InvalidParameterError(
                 "base_url",
-                f"the API {self.resumed.api} (or one naming it), which the scan the checkpoint "
+                f"the API {kept} (or one naming it), which the scan the checkpoint "
                 f"{os.fspath(resume_from or '')} continues read: another server's records "
                 "would be mixed with that one's",
                 api,

@@ -981,12 +981,10 @@ async def _export(
             )
             await stack.enter_async_context(server)
             api_key, base_url = DEMO_API_KEY, server.url
-        try:
-            client = SimCardsClient(api_key, base_url, **client_options)
-        except InvalidParameterError as exc:
-            raise _from_environment(exc, args) from exc
+        client = _as_given(args, lambda: SimCardsClient(api_key, base_url, **client_options))
         await stack.enter_async_context(client)
-        stream = open_stream(client)
+        # A checkpoint of another API refuses the base URL: named as it came, too.
+        stream = _as_given(args, lambda: open_stream(client))
         stream.on_progress(functools.partial(_on_progress, bar))
         where = "stdout" if to_stdout else args.output
         log.info("exporting %s from %s to %s as %s", noun, client.base_url, where, fmt)
@@ -1004,6 +1002,14 @@ async def _export(
         if not args.quiet:
             _say(_summary(result, stream.progress, noun, where))
     return EXIT_OK
+
+
+def _as_given(args: argparse.Namespace, make: Callable[[], _T]) -> _T:
+    """``make()``, a refusal of a value from the environment naming its variable."""
+    try:
+        return make()
+    except InvalidParameterError as exc:
+        raise _from_environment(exc, args) from exc
 
 
 def _from_environment(exc: InvalidParameterError, args: argparse.Namespace) -> Exception:

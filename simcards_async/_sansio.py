@@ -51,6 +51,7 @@ __all__ = [
     "request_id",
     "response_limit",
     "retry_after",
+    "same_api",
     "success",
 ]
 
@@ -395,13 +396,28 @@ def origin_of(base_url: str) -> str:
 def api_identity(base_url: str) -> str:
     """The API a checked base URL names, as a checkpoint keeps it: scheme, host, port, path.
 
-    A loopback host's port is left out: a mock server (``--demo``) listens on another port
-    each time it starts, serving the same data.
+    A loopback host is ``localhost``, whatever its name or address, and its port is left
+    out: a server on this machine (a mock, ``--demo``) listens on another port each time it
+    starts, serving the same data, and ``127.0.0.1`` or ``localhost`` reach the same one.
     """
     url = URL(base_url)
     host = url.host or ""
     port = "" if _is_loopback(host) or url.port is None else f":{url.port}"
-    return f"{url.scheme}://{host.lower()}{port}{url.path.rstrip('/')}"
+    return f"{url.scheme}://{_api_host(host)}{port}{url.path.rstrip('/')}"
+
+
+def same_api(kept: str, current: str) -> bool:
+    """Whether a checkpoint's ``api_identity`` and this one name the same API.
+
+    One kept before loopback hosts were all ``localhost`` named its own (``127.0.0.1``).
+    """
+    scheme, _, rest = kept.partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme}://{_api_host(host)}{slash}{path}" == current
+
+
+def _api_host(host: str) -> str:
+    return "localhost" if _is_loopback(host) else host.lower()
 
 
 def check_base_url(base_url: object) -> str:

@@ -31,7 +31,7 @@ from simcards_async._checkpoint import (
     sealed,
 )
 from simcards_async._query import sim_cards_query
-from simcards_async._sansio import api_identity
+from simcards_async._sansio import api_identity, same_api
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -195,8 +195,8 @@ async def test_a_checkpoint_of_another_api_is_refused_and_a_restarted_mock_is_no
 ) -> None:
     """A resume against another server (another fleet, another account's region) mixed
     its records with the first one's and reported the whole listing: refused, naming
-    ``base_url``. A server on this machine on another port (a mock restarted, ``--demo``)
-    is the same API: taken.
+    ``base_url``. A server on this machine on another port (a mock restarted, ``--demo``),
+    or by another loopback name, is the same API: taken.
     """
     path = tmp_path / "scan.json"
     first: list[str] = []
@@ -205,13 +205,16 @@ async def test_a_checkpoint_of_another_api_is_refused_and_a_restarted_mock_is_no
             first.append(card.id)
             if len(first) == 250:
                 break
-    assert json.loads(path.read_text())["api"] == "http://127.0.0.1/v2"
-    elsewhere = server.url.replace("127.0.0.1", "localhost")  # another host name, same server
+    assert json.loads(path.read_text())["api"] == "http://localhost/v2"
+    elsewhere = server.url + "/eu"  # another API (a path of its own) on the same host
     async with sc.SimCardsClient("k", elsewhere) as other:
         with pytest.raises(sc.InvalidParameterError, match="base_url") as info:
             other.sim_cards(page_size=100, checkpoint=path, resume_from=path)
-    assert "the API http://127.0.0.1/v2 (or one naming it), which the scan" in str(info.value)
-    assert info.value.value == "http://localhost/v2"
+    assert "the API http://localhost/v2 (or one naming it), which the scan" in str(info.value)
+    assert info.value.value == "http://localhost/v2/eu"
+    named = server.url.replace("127.0.0.1", "localhost")  # the same server by another name
+    async with sc.SimCardsClient("k", named) as other:
+        other.sim_cards(page_size=100, checkpoint=path, resume_from=path)  # taken
     full = await client.sim_cards(page_size=100).collect()
     async with (
         MockTelnyxServer(sim_cards=2000, actions=700, seed=11) as restarted,  # the same fleet
@@ -229,8 +232,14 @@ def test_the_api_a_checkpoint_keeps() -> None:
     """
     assert api_identity("https://API.telnyx.com/v2/") == "https://api.telnyx.com:443/v2"
     assert api_identity("https://eu.example.com:8443/v2") == "https://eu.example.com:8443/v2"
-    assert api_identity("http://127.0.0.1:8080/v2") == "http://127.0.0.1/v2"
-    assert api_identity("http://[::1]:1/v2") == "http://::1/v2"
+    assert api_identity("http://127.0.0.1:8080/v2") == "http://localhost/v2"
+    assert api_identity("http://[::1]:1/v2") == "http://localhost/v2"
+    assert api_identity("http://LocalHost:1/v2") == "http://localhost/v2"
+    # A checkpoint kept before every loopback host was localhost named its own: the same.
+    for kept in ("http://127.0.0.1/v2", "http://::1/v2", "http://localhost/v2"):
+        assert same_api(kept, api_identity("http://localhost:9/v2"))
+    assert not same_api("http://127.0.0.1/v2", api_identity("http://localhost:9/v3"))
+    assert not same_api("https://api.telnyx.com:443/v2", api_identity("http://127.0.0.1:9/v2"))
 
 
 async def test_a_broken_or_missing_checkpoint_is_a_clear_error(

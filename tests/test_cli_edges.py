@@ -25,7 +25,16 @@ from cli_runs import child_env, run
 from polling import fifo_never_blocks_for_ever, killed_if_hung
 from servers import serve
 
-from simcards_async import InternalServerError, NotFoundError, Progress, _cli, _errors, _merge
+from simcards_async import (
+    InternalServerError,
+    NotFoundError,
+    Progress,
+    SimCardsClient,
+    _cli,
+    _errors,
+    _merge,
+    export,
+)
 from simcards_async._cli import (
     ProgressBar,
     _api_message,
@@ -35,7 +44,7 @@ from simcards_async._cli import (
     main,
 )
 from simcards_async._export import SIM_CARD_COLUMNS
-from simcards_async.testing import Drift, MockTelnyxServer
+from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
 
 KEY = "KEYcli-edge-tests"
 DEADLINE = 60.0
@@ -801,6 +810,32 @@ def test_a_bad_value_from_the_environment_is_named_as_such(
     assert err.startswith(f"simcards: error: invalid {named} value ")
     assert err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_a_checkpoint_of_another_api_names_the_variable_the_url_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A resume refused for another API blamed ``--base-url`` when no flag gave it: named as
+    ``TELNYX_BASE_URL``. The same server by another loopback name is the same API.
+    """
+    out, point = tmp_path / "cards.csv", tmp_path / "ck.json"
+    async with (
+        MockTelnyxServer(sim_cards=500, faults=FaultPlan(script=[None, 404])) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=1) as client,
+    ):
+        with pytest.raises(NotFoundError):  # stopped after its first page, checkpointed
+            await export(client.sim_cards(page_size=100, checkpoint=point), out)
+        monkeypatch.setenv("TELNYX_API_KEY", KEY)
+        monkeypatch.setenv("TELNYX_BASE_URL", server.url + "/eu")
+        argv = ["--page-size", "100", "-o", str(out), "--checkpoint", str(point)]
+        assert await run("export", "sim-cards", *argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("simcards: error: invalid TELNYX_BASE_URL value ")
+        monkeypatch.setenv("TELNYX_BASE_URL", server.url.replace("127.0.0.1", "localhost"))
+        assert await run("export", "sim-cards", *argv) == 0
+    with out.open(newline="") as written:
+        assert len(list(csv.reader(written))) == 501
 
 
 @pytest.mark.anyio
