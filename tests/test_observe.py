@@ -460,6 +460,20 @@ async def test_an_async_callback_is_refused(callback: Any) -> None:
         await stream.aclose()
 
 
+async def _refused_when_called(server: MockTelnyxServer, callback: Any, match: str) -> None:
+    """``callback`` as the hook, then as a progress callback: each refused at its first call."""
+    async with SimCardsClient(KEY, server.url, on_response=callback) as client:
+        with pytest.raises(InvalidParameterError, match=match) as info:
+            await client.sim_cards(page_size=10).collect()
+        assert info.value.parameter == "on_response"
+    async with SimCardsClient(KEY, server.url) as client:
+        stream = client.sim_cards(page_size=10)
+        stream.on_progress(callback)
+        with pytest.raises(InvalidParameterError, match=match) as info:
+            await stream.collect()
+        assert info.value.parameter == "callback"
+
+
 async def test_a_plain_callback_that_returns_a_generator_is_refused_when_called() -> None:
     """``lambda event: gen(event)`` over a generator function: its body never ran. Its first
     call raises, naming the parameter, as one returning a coroutine does.
@@ -470,16 +484,7 @@ async def test_a_plain_callback_that_returns_a_generator_is_refused_when_called(
             return gen(value)
 
         async with MockTelnyxServer(sim_cards=20, actions=1) as server:
-            async with SimCardsClient(KEY, server.url, on_response=call) as client:
-                with pytest.raises(InvalidParameterError, match="returned a generator") as info:
-                    await client.sim_cards(page_size=10).collect()
-                assert info.value.parameter == "on_response"
-            async with SimCardsClient(KEY, server.url) as client:
-                stream = client.sim_cards(page_size=10)
-                stream.on_progress(call)
-                with pytest.raises(InvalidParameterError, match="returned a generator") as info:
-                    await stream.collect()
-                assert info.value.parameter == "callback"
+            await _refused_when_called(server, call, "returned a generator")
 
 
 async def test_a_plain_callback_that_returns_a_coroutine_is_refused_when_called() -> None:
@@ -492,16 +497,7 @@ async def test_a_plain_callback_that_returns_a_coroutine_is_refused_when_called(
         return _async_hook(value)
 
     async with MockTelnyxServer(sim_cards=20, actions=1) as server:
-        async with SimCardsClient(KEY, server.url, on_response=notify) as c:
-            with pytest.raises(InvalidParameterError, match="never awaited") as info:
-                await c.sim_cards(page_size=10).collect()
-            assert info.value.parameter == "on_response"
-        async with SimCardsClient(KEY, server.url) as client:
-            stream = client.sim_cards(page_size=10)
-            stream.on_progress(notify)
-            with pytest.raises(InvalidParameterError, match="never awaited") as info:
-                await stream.collect()
-            assert info.value.parameter == "callback"
+        await _refused_when_called(server, notify, "never awaited")
         # A task it schedules is no mistake: the work runs.
         ran: list[object] = []
 
