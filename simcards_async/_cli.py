@@ -33,7 +33,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO, TypeVar
+from typing import Any, BinaryIO, NoReturn, TextIO, TypeVar
 
 from . import (
     APIError,
@@ -173,6 +173,7 @@ class _Parser(argparse.ArgumentParser):
 
     Flags are taken whole only: argparse's prefixes (``--lim`` for ``--limit``) would make a
     script's abbreviation mean another flag, or fail, once a new flag shares its prefix.
+    A usage error is told on stderr, or nowhere (``error``).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401  (argparse's)
@@ -180,6 +181,17 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.register("action", None, _Once)
         self.register("action", "store", _Once)
+
+    def error(self, message: str) -> NoReturn:
+        """A usage error (exit 2): argparse's usage and message, on stderr only.
+
+        argparse prints the usage with ``print_usage(sys.stderr)``, which writes to stdout
+        when ``sys.stderr`` is None (started with ``2>&-``): into the records, when they go
+        there. With stderr closed, what it would say is lost, as every other message is.
+        """
+        if sys.stderr is None:
+            self.exit(EXIT_USAGE)
+        super().error(message)
 
 
 def _parser() -> argparse.ArgumentParser:

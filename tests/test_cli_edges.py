@@ -471,6 +471,21 @@ def test_a_closed_stderr_leaves_the_export_working_and_silent(
     assert capsys.readouterr() == ("", "")
 
 
+def test_a_usage_error_with_stderr_closed_writes_nothing_to_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Started with stderr closed (``2>&-``), argparse's usage errors exit 2 and say nothing:
+    its usage went to stdout, into the records (``--limit abc 2>&- > cards.jsonl``);
+    ``--help`` still goes to stdout.
+    """
+    monkeypatch.setattr(sys, "stderr", None)
+    for flags in (["--limit", "abc"], ["--no-such-flag"], ["--limit", "1", "--limit", "2"]):
+        assert main(["export", "sim-cards", *flags]) == 2
+        assert capsys.readouterr() == ("", "")
+    assert main(["export", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: simcards export")
+
+
 class _GoneReader(io.StringIO):
     """A stderr whose reader went away: every write raises, as a pipe's does then."""
 
