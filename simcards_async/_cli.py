@@ -72,8 +72,13 @@ from ._pagination import RESCAN_ADVICE
 __all__ = ["main"]
 
 PROG = "simcards"
-#: The signals that stop a command as a cancellation would (SIGTERM exits 143, Ctrl-C 130).
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: The signals that stop a command as a cancellation would (Ctrl-C exits 130, SIGTERM 143,
+#: SIGHUP 129: the terminal or the ssh session closed), those the platform has.
+STOP_SIGNALS = tuple(
+    signal.Signals[name] for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+#: The stop signals but Ctrl-C: handled by ``_terminable`` itself, each raising ``_Terminated``.
+TERMINATING_SIGNALS = tuple(sig for sig in STOP_SIGNALS if sig != signal.SIGINT)
 #: How close a refused value must be to an allowed one for a "did you mean" (difflib ratio).
 GUESS_CUTOFF = 0.75
 #: Cards and actions the ``--demo`` server holds unless ``--demo-size`` says otherwise.
@@ -87,7 +92,7 @@ REDRAW_INTERVAL = 0.1
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: 128 + the signal's number, as a shell reports a command a signal ended.
-EXIT_INTERRUPTED, EXIT_BROKEN_PIPE, EXIT_TERMINATED = 130, 141, 143
+EXIT_HUNG_UP, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE, EXIT_TERMINATED = 129, 130, 141, 143
 
 #: Every exit status of ``simcards``, as ``--help`` lists them.
 EXIT_CODES = f"""exit status:
@@ -95,6 +100,8 @@ EXIT_CODES = f"""exit status:
   {EXIT_FAILED:<4} the API or the output failed (a target file is left as it was)
   {EXIT_USAGE:<4} usage error: a flag or value refused, no API key, an output refused;
        nothing was sent
+  {EXIT_HUNG_UP:<4} hung up: SIGHUP (the terminal or the ssh session closed), which ends an
+       export as Ctrl-C does; not when started with it ignored (nohup)
   {EXIT_INTERRUPTED:<4} interrupted by Ctrl-C (SIGINT); another one while it stops is ignored
   {EXIT_BROKEN_PIPE:<4} the reader of stdout went away (a broken pipe, as with '| head'); quiet
   {EXIT_TERMINATED:<4} terminated by SIGTERM, which ends an export as Ctrl-C does
@@ -530,7 +537,14 @@ class _UsageError(Exception):
 
 
 class _Terminated(Exception):  # noqa: N818  (a signal, not an error)
-    """SIGTERM arrived, and the command was cancelled as Ctrl-C would cancel it."""
+    """SIGTERM or SIGHUP arrived, and the command was cancelled as Ctrl-C would cancel it.
+
+    It exits ``status``: 128 + the signal's number, as a shell reports a command it ended.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.status = 128 + signum
 
 
 class _Interrupted(Exception):  # noqa: N818  (a signal, not an error)
@@ -541,34 +555,37 @@ _T = TypeVar("_T")
 
 
 async def _terminable(work: Coroutine[Any, Any, _T]) -> _T:
-    """Run ``work``; SIGTERM or Ctrl-C cancels it, once, and raises why it stopped.
+    """Run ``work``; a stop signal (``STOP_SIGNALS``) cancels it, once, and raises why it stopped.
 
-    ``_Terminated`` for SIGTERM, ``_Interrupted`` for SIGINT, after ``work`` cleaned up as
-    a cancellation does. Another Ctrl-C while it cleans up, and until the loop is closed,
+    ``_Terminated`` for SIGTERM or SIGHUP, ``_Interrupted`` for SIGINT, after ``work`` cleaned
+    up as a cancellation does. Another Ctrl-C while it cleans up, and until the loop is closed,
     is ignored: a ``KeyboardInterrupt`` raised there (Python's default) cut the clean-up
     short (a temporary file left, a session unclosed) or left the loop half closed, with a
     traceback at exit. ``_run`` restores the SIGINT handler once the loop is closed, unless
-    a signal stopped the command: then SIGINT and SIGTERM stay ignored (see ``_run``).
+    a signal stopped the command: then the stop signals stay ignored (see ``_run``).
+    A terminating signal the command was started with ignored (``nohup``) stays ignored.
     """
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
-    stopped: list[type[Exception]] = []
+    stopped: list[Exception] = []
 
-    def stop(why: type[Exception]) -> None:
+    def stop(why: Exception) -> None:
         if not stopped and task is not None:
             task.cancel()
         stopped.append(why)
 
+    def terminate(signum: int, _frame: object) -> None:
+        loop.call_soon_threadsafe(stop, _Terminated(signum))
+
     # Signal handlers belong to the main thread (tests call main() from others).
     handled = threading.current_thread() is threading.main_thread()
     if handled:
-        term_before = signal.getsignal(signal.SIGTERM)
-        # SIGTERM's handler is set here, not by the loop, whose removal sets the default
-        # (which kills) for a moment: a SIGTERM then taken by another thread (a worker's;
-        # the main thread holds them back meanwhile) killed the process, status -15. The
-        # loop's own SIGINT handler wakes the loop for both (one wake-up fd).
-        signal.signal(signal.SIGTERM, lambda *_: loop.call_soon_threadsafe(stop, _Terminated))
-        loop.add_signal_handler(signal.SIGINT, stop, _Interrupted)
+        # SIGTERM's and SIGHUP's handlers are set here, not by the loop, whose removal sets
+        # the default (which kills) for a moment: a SIGTERM then taken by another thread (a
+        # worker's; the main thread holds them back meanwhile) killed the process, status
+        # -15. The loop's own SIGINT handler wakes the loop for all (one wake-up fd).
+        before = _handle_terminating(terminate)
+        loop.add_signal_handler(signal.SIGINT, stop, _Interrupted())
     try:
         return await work
     except asyncio.CancelledError:
@@ -578,16 +595,27 @@ async def _terminable(work: Coroutine[Any, Any, _T]) -> _T:
     finally:
         if handled:
             with _held(STOP_SIGNALS):
-                # Straight from one handler to the next, never the default. Stopped, it
-                # stays ignored on the way out (see _run).
-                signal.signal(
-                    signal.SIGTERM,
-                    signal.SIG_IGN if stopped else _settable(term_before),
-                )
+                # Straight from one handler to the next, never the default. Stopped, they
+                # stay ignored on the way out (see _run).
+                for sig, handler in before.items():
+                    signal.signal(sig, signal.SIG_IGN if stopped else _settable(handler))
                 # The default for a moment (KeyboardInterrupt, raised only in the main
                 # thread, which holds the signal back), then ignored until the loop closes.
                 loop.remove_signal_handler(signal.SIGINT)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _handle_terminating(handler: Callable[[int, Any], None]) -> dict[signal.Signals, Any]:
+    """Set ``handler`` for ``TERMINATING_SIGNALS``; give back the handlers they had.
+
+    Not for one the command was started with ignored: under ``nohup`` it is meant to
+    outlive its terminal, and a SIGHUP ended it.
+    """
+    before: dict[signal.Signals, Any] = {sig: signal.getsignal(sig) for sig in TERMINATING_SIGNALS}
+    for sig, was in before.items():
+        if was is not signal.SIG_IGN:
+            signal.signal(sig, handler)
+    return before
 
 
 def _settable(handler: Any) -> Any:  # noqa: ANN401  (a signal handler, of several types)
@@ -620,9 +648,9 @@ def _run(args: argparse.Namespace) -> int:  # noqa: PLR0911  (a return per exit 
             warnings.simplefilter("always", DriftWarning)
             warnings.showwarning = _show_plain_warning
             return asyncio.run(_terminable(run(args)))
-    except _Terminated:
+    except _Terminated as exc:
         stopped = True
-        return EXIT_TERMINATED
+        return exc.status
     except _Interrupted:
         stopped = True
         # Ctrl-C is how a mock server is meant to stop; an export it interrupts.

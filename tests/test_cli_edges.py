@@ -568,8 +568,15 @@ def test_a_checkpointed_parquet_export_is_refused_naming_what_chose_parquet(
 LONG_DEMO = ["export", "sim-cards", "--demo", "--page-size", "25", "--max-concurrency", "2"]
 
 
-def test_sigterm_is_ctrl_c(tmp_path: Path) -> None:
-    """SIGTERM mid-export: exit 143, no traceback, neither output nor temporary file."""
+@pytest.mark.parametrize(
+    ("name", "status"), [("SIGTERM", 143), ("SIGHUP", 129)], ids=["SIGTERM", "SIGHUP"]
+)
+def test_sigterm_and_sighup_are_ctrl_c(tmp_path: Path, name: str, status: int) -> None:
+    """SIGTERM mid-export, or SIGHUP (the ssh session closed): exit 128 + its number, no
+    traceback, neither output nor temporary file (a SIGHUP left a .partial file for good).
+    """
+    if not hasattr(signal, name):
+        pytest.skip(f"{name} is not a signal of this platform")
     target = tmp_path / "cards.csv"
     process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
         [*simcards(), *LONG_DEMO, "-v", "-o", str(target)],
@@ -580,14 +587,42 @@ def test_sigterm_is_ctrl_c(tmp_path: Path) -> None:
     try:
         # The export has started once its temporary output is there.
         wait_for(lambda: any(n.endswith(".partial") for n in names(tmp_path)), process)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.Signals[name])
         _, err = process.communicate(timeout=DEADLINE)
     finally:
         process.kill()
         process.wait()
-    assert process.returncode == 143, err
+    assert process.returncode == status, err
     assert b"Traceback" not in err
     assert names(tmp_path) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is a POSIX signal")
+def test_an_export_started_with_sighup_ignored_outlives_a_hang_up() -> None:
+    """Started with SIGHUP ignored (``nohup``), an export a SIGHUP reaches goes on to its
+    end: the handler that ends it on a hang-up is not set.
+    """
+    nohup = (
+        "import signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+        "from simcards_async._cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    argv = ["export", "sim-cards", "--demo", "--demo-size", "2000", "--page-size", "25", "-q"]
+    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-c", nohup, *argv],
+        bufsize=0,  # communicate() reads past any buffer: readline() must keep none
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+    )
+    with killed_if_hung(process):
+        # Under way once a record is out; the rest waits for the pipe's reader (2,000
+        # records are far more than a pipe holds), so the SIGHUP comes mid-export.
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        process.send_signal(signal.SIGHUP)
+        out, err = process.communicate(timeout=DEADLINE)
+    assert process.returncode == 0, err
+    assert len([first, *out.splitlines()]) == 2000
 
 
 def test_sigterm_with_a_checkpoint_says_how_to_resume(tmp_path: Path) -> None:
