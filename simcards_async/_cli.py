@@ -15,6 +15,7 @@ The exit statuses are ``EXIT_CODES`` (listed by ``--help``).
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import contextlib
 import difflib
@@ -24,6 +25,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import shutil
 import signal
 import sys
@@ -67,7 +69,8 @@ from ._export import (
 from ._merge import LATE_PAGES_COUNTED, UNORDERED_ADVICE
 from ._observe import env_log_handler_set_aside, env_log_level
 from ._page_stream import CHECKPOINT_EVERY
-from ._pagination import RESCAN_ADVICE
+from ._pagination import DRIFT_COUNTED, RESCAN_ADVICE
+from ._query import DESCRIBED_ARGUMENT, DESCRIBED_CALL
 
 __all__ = ["main"]
 
@@ -727,7 +730,7 @@ def _usage_message(exc: InvalidParameterError) -> str:
             f"cannot tell what to write to {value!r} from its suffix: {flag} must end in "
             f"{ALLOWED_SUFFIXES}, or --format must say what to write"
         )
-    allowed = exc.allowed.replace("format=", "--format")
+    allowed = _in_command_words(exc.allowed.replace("format=", "--format"))
     text = f"invalid {flag} value {shown!r}: it must be {allowed}"
     choices = re.findall(r"'([^']*)'", exc.allowed)
     if isinstance(value, str) and choices:
@@ -814,18 +817,46 @@ def _show_plain_warning(  # noqa: PLR0917  (the signature warnings.showwarning h
     _say(_warning_line(message))
 
 
-#: The library's advice, and the same in the command's words (its flags).
+#: The library's advice and where its counts are, and the same in the command's words (its
+#: flags; nothing where the command has no such place).
 _IN_COMMAND_WORDS = (
     (RESCAN_ADVICE, "--rescan, without --checkpoint,"),
     (UNORDERED_ADVICE, "drop --sort to take the items as their pages arrive"),
     (f" ({LATE_PAGES_COUNTED})", ""),
+    (f"; {DRIFT_COUNTED}", ""),
 )
+
+#: The listings, as ``export`` names them.
+LISTINGS = {"sim_cards": "sim-cards", "sim_card_actions": "sim-card-actions"}
 
 
 def _in_command_words(text: str) -> str:
+    """``text`` in the command's words: the library's advice, and its queries as flags."""
     for advice, said in _IN_COMMAND_WORDS:
         text = text.replace(advice, said)
-    return text
+    return DESCRIBED_CALL.sub(_as_flags, text)
+
+
+def _as_flags(call: re.Match[str]) -> str:
+    """A query ``described`` (``sim_cards(page_size=40)``) as flags: ``sim-cards --page-size 40``.
+
+    Each value as a shell takes it (quoted if need be), a list's as a flag given again.
+    """
+    listing = LISTINGS.get(call["path"])
+    if listing is None:  # not a listing's call: the text stays as it was
+        return call[0]
+    words = [listing]
+    for keyword, literal in DESCRIBED_ARGUMENT.findall(call["arguments"]):
+        flag = FLAGS.get(keyword, keyword)
+        value = ast.literal_eval(literal)
+        if isinstance(value, bool):  # a switch: given or not
+            words.extend([flag] if value else [])
+            continue
+        for one in value if isinstance(value, list) else [value]:
+            shown = shlex.quote(str(one))
+            # A value starting with '-' is written with '=', or it reads as a flag.
+            words.append(f"{flag}={shown}" if shown.startswith("-") else f"{flag} {shown}")
+    return " ".join(words)
 
 
 def _warning_line(message: Warning | str) -> str:

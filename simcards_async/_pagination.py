@@ -86,6 +86,7 @@ from ._throttle import AdaptiveLimiter
 
 __all__ = [
     "DECODE_AHEAD",
+    "DRIFT_COUNTED",
     "HANDOVER_PAGES",
     "HELD_BYTES",
     "RESCAN_ADVICE",
@@ -169,6 +170,8 @@ class Resume(msgspec.Struct, frozen=True, kw_only=True):
 
 #: What the drift warning advises (the command line says it with its own flags).
 RESCAN_ADVICE = "rescan=True, on a stream with no checkpoint,"
+#: Where the drift warning's reader finds the final counts (the command line has no such place).
+DRIFT_COUNTED = "stats.drift has the final counts"
 
 
 def growth_bound(total_pages: int) -> int:
@@ -435,8 +438,8 @@ class DriftLog:
                 f"the listing changed while it was read (so far: total_results "
                 f"{first} -> {last}, "
                 f"{repeats} repeat{'' if repeats == 1 else 's'} dropped, "
-                f"{short} short page{'' if short == 1 else 's'}; stats.drift has the final "
-                f"counts){moved}; records deleted or moved during the scan may have been "
+                f"{short} short page{'' if short == 1 else 's'}; {DRIFT_COUNTED}){moved}; "
+                f"records deleted or moved during the scan may have been "
                 f"missed ({RESCAN_ADVICE} reads the listing again for them)"
             )
 

@@ -23,6 +23,8 @@ from urllib.parse import quote, urlencode
 from ._errors import InvalidParameterError
 
 __all__ = [
+    "DESCRIBED_ARGUMENT",
+    "DESCRIBED_CALL",
     "MAX_PAGE_SIZE",
     "SIM_CARD_ACTION_STATUSES",
     "SIM_CARD_ACTION_TYPES",
@@ -219,6 +221,18 @@ def described(path: str, params: Mapping[str, str]) -> str:
 
 #: Wire parameters whose keyword is not the name inside ``filter[...]``.
 _KEYWORDS = {"page[size]": "page_size"}
+
+#: A str as ``repr`` writes it.
+_STR_REPR = r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*\""""
+#: A value as ``described`` writes it: a str, a list of them, an int, a bool.
+_LITERAL = rf"(?:{_STR_REPR}|\[(?:(?:{_STR_REPR})(?:, (?:{_STR_REPR}))*)?\]|-?\d+|True|False)"
+#: One ``keyword=value`` of a ``described`` call (its groups: keyword, value).
+DESCRIBED_ARGUMENT = re.compile(rf"(\w+)=({_LITERAL})")
+#: A ``described`` call in a message, for a reader that words it otherwise (the command
+#: line, in its flags): groups ``path`` and ``arguments``.
+DESCRIBED_CALL = re.compile(
+    rf"\b(?P<path>\w+)\((?P<arguments>(?:\w+={_LITERAL}(?:, \w+={_LITERAL})*)?)\)"
+)
 
 
 # --- argument checks --------------------------------------------------------------

@@ -1172,6 +1172,52 @@ async def test_rescan_is_a_flag_and_the_drift_warning_names_it(
         assert says in capsys.readouterr().err
 
 
+@pytest.mark.anyio
+async def test_the_drift_warning_points_at_no_library_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The drift warning said ``stats.drift`` has the final counts, which the command has no
+    place for: it gives the counts so far, and no such pointer.
+    """
+    drift = Drift(seed=3, every=2, insert=0, delete=5)
+    async with MockTelnyxServer(sim_cards=600, drift=drift) as server:
+        argv = ["--page-size", "50", "--max-concurrency", "2", "-q"]
+        assert (
+            await run("export", "sim-cards", *argv, "-o", str(tmp_path / "c.jsonl"), *api(server))
+            == 0
+        )
+    err = capsys.readouterr().err
+    assert err.startswith("simcards: warning: the listing changed while it was read (so far: ")
+    assert " short pages); records deleted or moved during the scan may have been missed" in err
+    assert "stats.drift" not in err
+
+
+@pytest.mark.anyio
+async def test_a_checkpoint_of_another_query_is_told_in_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --checkpoint made for other flags is refused naming both queries in flags, as typed
+    (``--page-size 40``), not as the library's calls (``sim_cards(page_size=40)``).
+    """
+    checkpoint = tmp_path / "ck.json"
+    async with MockTelnyxServer(sim_cards=100) as server:
+        async with SimCardsClient(KEY, server.url) as client:
+            tags = ["a b", "c"]
+            async with client.sim_cards(tags=tags, page_size=40, checkpoint=checkpoint) as stream:
+                async for _ in stream:
+                    break
+        sort = "--sort=-current_billing_period_consumed_data.amount"
+        argv = ["--status", "enabled", sort, "--checkpoint", str(checkpoint)]
+        assert (
+            await run("export", "sim-cards", *argv, "-o", str(tmp_path / "c.jsonl"), *api(server))
+            == 2
+        )
+    assert capsys.readouterr().err.endswith(
+        "it was made for sim-cards --tag 'a b' --tag c --page-size 40, "
+        f"not sim-cards --status enabled --page-size 250 {sort}\n"
+    )
+
+
 def test_the_merges_advice_is_given_in_the_commands_words() -> None:
     """A sorted ``--any`` union that failed or drifted advised ``ordered=False`` and
     ``merged.stats.late_pages``, which the command has no flags for: its own words.
