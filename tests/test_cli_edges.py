@@ -597,6 +597,46 @@ def test_sigterm_and_sighup_are_ctrl_c(tmp_path: Path, name: str, status: int) -
     assert names(tmp_path) == []
 
 
+#: The console script, its import of the command held up (as aiohttp's and ssl's take about
+#: half a second): once it says so on stdout, it waits for a signal there.
+SLOW_IMPORT = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the runner ignores it
+
+class Slow:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "aiohttp":
+            print("importing aiohttp", flush=True)
+            signal.pause()
+        return None
+
+sys.meta_path.insert(0, Slow)
+from _simcards_entry import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "pause"), reason="needs signal.pause (POSIX)")
+def test_ctrl_c_while_the_command_is_imported_exits_130_quietly() -> None:
+    """Ctrl-C in the command's first half second, while the package is imported: exit 130
+    and nothing on stderr (it was a KeyboardInterrupt traceback, the process killed by
+    SIGINT). The console script's module imports nothing heavy, and catches it.
+    """
+    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-c", SLOW_IMPORT, "export", "sim-cards", "--demo", "-o", "-"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+    )
+    with killed_if_hung(process):
+        assert process.stdout is not None
+        assert process.stdout.readline() == b"importing aiohttp\n"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=DEADLINE)
+    assert (process.returncode, out, err) == (130, b"", b"")
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is a POSIX signal")
 def test_an_export_started_with_sighup_ignored_outlives_a_hang_up() -> None:
     """Started with SIGHUP ignored (``nohup``), an export a SIGHUP reaches goes on to its

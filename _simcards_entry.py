@@ -1,0 +1,25 @@
+"""The ``simcards`` console script's entry point, outside the package on purpose.
+
+Importing ``simcards_async`` (aiohttp, ssl) takes about half a second, and a Ctrl-C
+meanwhile raised ``KeyboardInterrupt`` where nothing caught it: a traceback, and the
+process killed by the signal. A module inside the package would import the package's
+``__init__`` before its own first line; this one imports nothing heavy, so the import of
+the command is caught: exit 130, quietly, as for a Ctrl-C once the command runs.
+"""
+
+from __future__ import annotations
+
+__all__ = ["main"]
+
+#: ``simcards_async._cli.EXIT_INTERRUPTED``, which cannot be imported before the command is.
+EXIT_INTERRUPTED = 130
+
+
+def main() -> int:
+    """Run the ``simcards`` command; a Ctrl-C before it handles one exits 130, quietly."""
+    try:
+        from simcards_async._cli import main as run  # noqa: PLC0415  (the import to catch)
+
+        return run()
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
