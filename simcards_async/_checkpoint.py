@@ -43,10 +43,11 @@ import msgspec
 from ._errors import InvalidParameterError, named_after
 from ._paths import check_creatable, check_file_path, check_regular, final_path
 from ._query import ListQuery, described
-from ._sansio import same_api
+from ._sansio import api_identity, same_api
 from ._writes import write_all_fd
 
 __all__ = [
+    "OTHER_QUERY",
     "Checkpoint",
     "Checkpointer",
     "fingerprint",
@@ -121,6 +122,9 @@ def fingerprint(query: ListQuery) -> str:
 
 #: The most a checkpoint file holds: two pages of ids of at most 128 characters, the
 #: query, an exporter's state (the ids delivered are in the ids file beside it).
+#: How the refusal of a checkpoint of another query begins; both queries follow, as calls
+#: (``_query.described``), which the command words as its flags.
+OTHER_QUERY = "a checkpoint of this same query; it was made for "
 MAX_CHECKPOINT_BYTES = 1 << 20
 
 
@@ -154,8 +158,8 @@ def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoin
     if point.fingerprint != fingerprint(query):
         raise InvalidParameterError(
             "resume_from",
-            f"a checkpoint of this same query; it was made for "
-            f"{described(point.path, point.params)}, not {described(query.path, query.params)}",
+            f"{OTHER_QUERY}{described(point.path, point.params)}, not "
+            f"{described(query.path, query.params)}",
             path,
         )
     if point.next_page < 1 and not point.complete:
@@ -315,7 +319,7 @@ class Checkpointer:
         *,
         resume_from: str | os.PathLike[str] | None = None,
         keep: bool = True,
-        api: str | None = None,
+        base_url: str | None = None,
     ) -> None:
         for name, given in (("checkpoint", path), ("resume_from", resume_from)):
             if given is not None:
@@ -329,7 +333,7 @@ class Checkpointer:
         self._fingerprint = fingerprint(query)
         self._query = query
         #: The API this scan reads (``Checkpoint.api``).
-        self._api = api
+        self._api = api = None if base_url is None else api_identity(base_url)
         self._written = False
         self._done = False
         self._closed = False
@@ -379,7 +383,7 @@ class Checkpointer:
                 f"the API {kept} (or one naming it), which the scan the checkpoint "
                 f"{os.fspath(resume_from or '')} continues read: another server's records "
                 "would be mixed with that one's",
-                api,
+                base_url,
             )
         if self.resumed is not None and self.resumed.start_page != query.start_page:
             raise InvalidParameterError(

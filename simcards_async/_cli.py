@@ -56,6 +56,7 @@ from . import (
     export,
     merge,
 )
+from ._checkpoint import OTHER_QUERY
 from ._errors import folded, printable
 from ._export import (
     ALLOWED_SUFFIXES,
@@ -730,7 +731,7 @@ def _usage_message(exc: InvalidParameterError) -> str:
             f"cannot tell what to write to {value!r} from its suffix: {flag} must end in "
             f"{ALLOWED_SUFFIXES}, or --format must say what to write"
         )
-    allowed = _in_command_words(exc.allowed.replace("format=", "--format"))
+    allowed = _in_command_words(_queries_as_flags(exc.allowed).replace("format=", "--format"))
     text = f"invalid {flag} value {shown!r}: it must be {allowed}"
     choices = re.findall(r"'([^']*)'", exc.allowed)
     if isinstance(value, str) and choices:
@@ -831,10 +832,21 @@ LISTINGS = {"sim_cards": "sim-cards", "sim_card_actions": "sim-card-actions"}
 
 
 def _in_command_words(text: str) -> str:
-    """``text`` in the command's words: the library's advice, and its queries as flags."""
+    """``text`` in the command's words: the library's advice (its own phrases only)."""
     for advice, said in _IN_COMMAND_WORDS:
         text = text.replace(advice, said)
-    return DESCRIBED_CALL.sub(_as_flags, text)
+    return text
+
+
+def _queries_as_flags(allowed: str) -> str:
+    """A checkpoint's refusal of another query, its two queries (``described``) as flags.
+
+    Only there, where the library wrote both calls: a server's text or a path that looks
+    like one (``sim_cards(page_size=007)``) is shown as it is.
+    """
+    if not allowed.startswith(OTHER_QUERY):
+        return allowed
+    return OTHER_QUERY + DESCRIBED_CALL.sub(_as_flags, allowed.removeprefix(OTHER_QUERY))
 
 
 def _as_flags(call: re.Match[str]) -> str:
@@ -848,7 +860,10 @@ def _as_flags(call: re.Match[str]) -> str:
     words = [listing]
     for keyword, literal in DESCRIBED_ARGUMENT.findall(call["arguments"]):
         flag = FLAGS.get(keyword, keyword)
-        value = ast.literal_eval(literal)
+        try:
+            value = ast.literal_eval(literal)
+        except (ValueError, SyntaxError):  # not as ``described`` writes it: left as it is
+            return call[0]
         if isinstance(value, bool):  # a switch: given or not
             words.extend([flag] if value else [])
             continue
@@ -1087,7 +1102,8 @@ def _from_environment(exc: InvalidParameterError, args: argparse.Namespace) -> E
     """``exc`` naming the environment variable instead of the flag, if the value came from it.
 
     An empty ``--api-key`` falls back to ``TELNYX_API_KEY``; an empty ``--base-url`` is
-    refused as given. ``--demo`` sets both itself.
+    refused as given. ``--demo`` sets both itself. A base URL from neither (the default,
+    refused by a checkpoint of another API) is named as the default.
     """
     variable = ENVIRONMENT.get(exc.parameter)
     if variable is None or args.demo:
@@ -1095,6 +1111,9 @@ def _from_environment(exc: InvalidParameterError, args: argparse.Namespace) -> E
     given = args.api_key if exc.parameter == "api_key" else args.base_url is not None
     if given:
         return exc
+    if not os.environ.get(variable):  # nor the variable: the default base URL was refused
+        allowed = f"{exc.allowed} (give one with --base-url or {variable})"
+        return InvalidParameterError("default base URL", allowed, exc.value)
     return InvalidParameterError(variable, exc.allowed, exc.value)
 
 

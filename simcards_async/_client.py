@@ -49,7 +49,7 @@ from ._query import (
     sim_cards_query,
 )
 from ._retry import RetryPolicy, checked_seconds
-from ._sansio import Secrets, api_identity, check_base_url
+from ._sansio import Secrets, check_base_url
 from ._stream import CLIENT_CLOSED
 from ._throttle import AdaptiveLimiter
 
@@ -479,7 +479,7 @@ class SimCardsClient:
                 checkpoint,
                 resume_from=resume_from,
                 keep=keep_checkpoint,
-                api=api_identity(self.base_url),
+                base_url=self.base_url,
             )
         transport = self._transport()
 

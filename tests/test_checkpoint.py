@@ -211,7 +211,7 @@ async def test_a_checkpoint_of_another_api_is_refused_and_a_restarted_mock_is_no
         with pytest.raises(sc.InvalidParameterError, match="base_url") as info:
             other.sim_cards(page_size=100, checkpoint=path, resume_from=path)
     assert "the API http://localhost/v2 (or one naming it), which the scan" in str(info.value)
-    assert info.value.value == "http://localhost/v2/eu"
+    assert info.value.value == elsewhere  # as given
     named = server.url.replace("127.0.0.1", "localhost")  # the same server by another name
     async with sc.SimCardsClient("k", named) as other:
         other.sim_cards(page_size=100, checkpoint=path, resume_from=path)  # taken

@@ -903,11 +903,35 @@ def test_a_bad_value_from_the_environment_is_named_as_such(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    "detail", ["Use sim_cards(page_size=007) instead.", "sim_cards(tags='\\x')"]
+)
+async def test_a_servers_text_that_looks_like_a_query_is_shown_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], detail: str
+) -> None:
+    """The command words the library's queries as its flags: it rewrote any text shaped like
+    one, a server's included, and one that did not parse ended in a SyntaxError traceback.
+    Only a checkpoint's refusal of another query, which the library wrote, is rewritten.
+    """
+
+    async def refuse(_request: web.Request) -> web.Response:
+        body = {"errors": [{"code": "10015", "title": "Bad Request", "detail": detail}]}
+        return web.json_response(body, status=400)
+
+    async with serve(refuse) as served:
+        argv = ["--api-key", KEY, "--base-url", served.url, "-o", str(tmp_path / "c.csv")]
+        assert await run("export", "sim-cards", *argv) == 1
+    err = capsys.readouterr().err
+    assert err == f"simcards: error: HTTP 400: 10015 Bad Request: {detail}\n"
+
+
+@pytest.mark.anyio
 async def test_a_checkpoint_of_another_api_names_the_variable_the_url_came_from(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A resume refused for another API blamed ``--base-url`` when no flag gave it: named as
-    ``TELNYX_BASE_URL``. The same server by another loopback name is the same API.
+    ``TELNYX_BASE_URL``, or as the default base URL when that is unset, with the URL as given.
+    The same server by another loopback name is the same API.
     """
     out, point = tmp_path / "cards.csv", tmp_path / "ck.json"
     async with (
@@ -921,7 +945,12 @@ async def test_a_checkpoint_of_another_api_names_the_variable_the_url_came_from(
         argv = ["--page-size", "100", "-o", str(out), "--checkpoint", str(point)]
         assert await run("export", "sim-cards", *argv) == 2
         err = capsys.readouterr().err
-        assert err.startswith("simcards: error: invalid TELNYX_BASE_URL value ")
+        assert err.startswith(f"simcards: error: invalid TELNYX_BASE_URL value '{server.url}/eu'")
+        monkeypatch.delenv("TELNYX_BASE_URL")  # the default base URL, refused before a request
+        assert await run("export", "sim-cards", *argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("simcards: error: invalid default base URL value 'https://api.")
+        assert "(give one with --base-url or TELNYX_BASE_URL)" in err
         monkeypatch.setenv("TELNYX_BASE_URL", server.url.replace("127.0.0.1", "localhost"))
         assert await run("export", "sim-cards", *argv) == 0
     with out.open(newline="") as written:
