@@ -1045,6 +1045,14 @@ async def test_random_faults_are_deterministic_per_seed(session: aiohttp.ClientS
         (ManualClock, {"step": math.nan}, "step must be a finite number of seconds >= 0; got nan"),
         (ManualClock, {"start": "x"}, "start must be a finite number of seconds; got 'x'"),
         (ManualClock().advance, {"seconds": math.nan}, "advance must be a finite number of sec"),
+        # An int no float holds: a bare OverflowError, or (hang) every hang answer a 500.
+        (FaultPlan, {"error_5xx": 10**400}, "error_5xx must be a probability from 0 to 1; got"),
+        (FaultPlan, {"retry_after": 10**400}, "retry_after must be a finite number of seconds"),
+        (FaultPlan, {"hang_seconds": 10**400}, "hang_seconds must be a number of seconds >= 0"),
+        (RateLimit, {"requests_per_second": 10**400}, "requests_per_second must be a finite"),
+        (ManualClock, {"start": 10**400}, "start must be a finite number of seconds; got 1,329"),
+        (ManualClock().advance, {"seconds": 10**400}, "advance must be a finite number of sec"),
+        (MockTelnyxServer, {"latency": 10**400}, "MockTelnyxServer: latency must be a finite"),
     ],
 )
 def test_an_option_is_checked_when_made_naming_it(
@@ -1055,6 +1063,16 @@ def test_an_option_is_checked_when_made_naming_it(
     """
     with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
         make(**options)
+
+
+def test_a_fault_script_may_be_any_iterable() -> None:
+    """A generator or an iterator was used up by the checks, and the script left empty: no
+    fault served, in silence. It is read once.
+    """
+    assert FaultPlan(script=iter([500, "drop"])).script == (500, "drop")  # type: ignore[arg-type]
+    hang = (s for s in ["hang", None])
+    assert FaultPlan(script=hang).script == ("hang", None)  # type: ignore[arg-type]
+    assert FaultPlan(hang_seconds=math.inf).hang_seconds == math.inf  # until the close
 
 
 def test_fault_plan_rejects_nonsense() -> None:

@@ -9,6 +9,7 @@ a ValueError ``NAME must be ALLOWED; got VALUE``: it starts with the keyword, wh
 from __future__ import annotations
 
 import math
+import sys
 from typing import NoReturn, TypeGuard
 
 #: The longest repr a refusal shows whole.
@@ -28,8 +29,14 @@ def count(value: object, low: int = 0) -> TypeGuard[int]:
 
 
 def number(value: object) -> TypeGuard[float]:
-    """A finite int (not a bool) or float: nan and inf are no quantity."""
-    return (integer(value) or isinstance(value, float)) and math.isfinite(value)
+    """A finite int (not a bool) or float: nan and inf are no quantity.
+
+    An int too large for a float is none either: every use of it as seconds or a rate
+    (``math.isfinite`` included) raises ``OverflowError``.
+    """
+    if integer(value):
+        return abs(value) <= sys.float_info.max
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def seconds(value: object) -> TypeGuard[float]:

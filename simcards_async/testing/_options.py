@@ -69,9 +69,8 @@ class FaultPlan:
         # Any number but nan: inf hangs until the server closes.
         hang: object = self.hang_seconds  # as given, whatever the annotation says
         allowed = "a number of seconds >= 0 (or math.inf)"
-        require(
-            (integer(hang) or isinstance(hang, float)) and hang >= 0, "hang_seconds", allowed, hang
-        )
+        ok = hang == math.inf or (number(hang) and hang >= 0)
+        require(ok, "hang_seconds", allowed, hang)
         # Sent as Retry-After, a finite number.
         allowed = "a finite number of seconds >= 0"
         require(seconds(self.retry_after), "retry_after", allowed, self.retry_after)
@@ -79,11 +78,12 @@ class FaultPlan:
         items = f"one of {', '.join(FAULT_NAMES)}, an HTTP status from 400 to 599 or None"
         ok = isinstance(script, Iterable) and not isinstance(script, str | bytes)
         require(ok, "script", f"a list of items each {items}", script)
-        for item in self.script:
+        script = tuple(self.script)  # once: an iterator would be used up by the checks
+        for item in script:
             ok = item is None or (isinstance(item, str) and item in FAULT_NAMES)
             ok = ok or (integer(item) and 400 <= item <= 599)  # noqa: PLR2004
             require(ok, "script items", items, item)
-        object.__setattr__(self, "script", tuple(self.script))
+        object.__setattr__(self, "script", script)
 
 
 @dataclass(frozen=True)
