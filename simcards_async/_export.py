@@ -495,7 +495,7 @@ def _built_rows(kind: _Kind, items: Sequence[Item], fmt: str) -> list[tuple[obje
     try:
         rows = list(map(kind.row, items))  # a JSON column's value is encoded here
         _JSON.encode(rows)  # in C: a lone surrogate, or a type JSON cannot hold, raises
-    except (TypeError, ValueError) as exc:
+    except (AttributeError, TypeError, ValueError) as exc:  # AttributeError: a nested "Struct"
         raise _refusal(kind, items, fmt) from exc
     for at, (_, type_) in enumerate(kind.schema):
         if type_ == "int" and not {row[at].__class__ for row in rows} <= {int, type(None)}:
@@ -538,6 +538,9 @@ def _column_problem(kind: _Kind, item: Item) -> tuple[str, object, str] | None:
     for (name, type_), path in zip(kind.schema, _PATHS[kind.cls], strict=True):
         value: Any = item
         for field in path:
+            if value is not None and not isinstance(value, msgspec.Struct):
+                # ``status="enabled"``: where a Struct of fields belongs, something else.
+                return name, value, f"is a {type(value).__name__}, not a Struct of its fields"
             value = None if value is None else getattr(value, field, None)
         why = _problem(value, type_)
         if why is not None:

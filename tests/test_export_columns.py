@@ -481,6 +481,24 @@ async def test_an_int_column_refuses_another_type(
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize(
+    ("item", "column"),
+    [
+        (SimCard(id="a", status="enabled"), "status"),  # type: ignore[arg-type]
+        (SimCard(id="a", data_limit=5), "data_limit_amount"),  # type: ignore[arg-type]
+        (SimCardAction(id="a", status={"value": "completed"}), "status"),  # type: ignore[arg-type]
+    ],
+)
+async def test_a_nested_struct_built_as_another_type_is_refused(
+    tmp_path: Path, fmt: ExportFormat, item: Any, column: str
+) -> None:
+    """``status="enabled"`` where a Struct belongs: a bare AttributeError in CSV and Parquet."""
+    with pytest.raises(ExportError, match="not a Struct of its fields") as caught:
+        await export(replay([item]), tmp_path / "out", format=fmt)
+    assert (caught.value.record, caught.value.column) == ("a", column)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
 async def test_a_nested_struct_built_as_none_is_missing(tmp_path: Path, fmt: ExportFormat) -> None:
     """``status=None`` in a Struct the caller built: empty cells, not a bare AttributeError."""
     items = [
