@@ -540,7 +540,7 @@ def _column_problem(kind: _Kind, item: Item) -> tuple[str, object, str] | None:
         for field in path:
             if value is not None and not isinstance(value, msgspec.Struct):
                 # ``status="enabled"``: where a Struct of fields belongs, something else.
-                return name, value, f"is a {type(value).__name__}, not a Struct of its fields"
+                return name, value, f"is of type {type(value).__name__}, not a Struct of its fields"
             value = None if value is None else getattr(value, field, None)
         why = _problem(value, type_)
         if why is not None:
