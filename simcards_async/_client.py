@@ -168,6 +168,17 @@ class SimCardsClient:
         #: The closing, once ``aclose()`` started it (every ``aclose()`` waits for it).
         self._closing: asyncio.Task[None] | None = None
 
+    def __setattr__(self, name: str, value: object) -> None:
+        # Nothing public is set after construction: ``client.retry = ...`` made an
+        # attribute nothing reads (no error, no effect), and a read-only setting's own
+        # message says the same.
+        if not name.startswith("_"):
+            raise AttributeError(
+                f"SimCardsClient.{name} cannot be set: a client's settings are given when it "
+                "is made (make another client for others)"
+            )
+        super().__setattr__(name, value)
+
     # --- settings: fixed when the client is made -----------------------------------
     # Read-only: the engine, the limiter and the session take them when the client opens,
     # so a later assignment would be ignored, half-applied or never checked (a read_ahead
