@@ -503,15 +503,13 @@ def _built_rows(kind: _Kind, items: Sequence[Item], fmt: str) -> list[tuple[obje
     return rows
 
 
-def _refusal(kind: _Kind, items: Iterable[Item], fmt: str) -> ExportError:
+def _refusal(kind: _Kind, items: Sequence[Item], fmt: str) -> ExportError:
     """The ``ExportError`` for the first value ``_problem`` finds among ``items``.
 
     Looked for in the columns (CSV's and Parquet's), then in every field, nested ones
     included (JSON lines write them all).
     """
-    first = None
     for item in items:
-        first = item if first is None else first
         found = _column_problem(kind, item) or _field_problem(item)
         if found is not None:
             name, value, why = found
@@ -524,7 +522,7 @@ def _refusal(kind: _Kind, items: Iterable[Item], fmt: str) -> ExportError:
                 record=None if record is None else str(record),
             )
     # Refused as a whole, no value alone (not seen): still the library's error.
-    record = getattr(first, "id", None)
+    record = getattr(items[0], "id", None) if items else None
     return ExportError(
         f"cannot write record {record!r} to {fmt}",
         format=fmt,
