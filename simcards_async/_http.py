@@ -19,6 +19,7 @@ from typing import TypeVar
 import aiohttp
 import anyio
 from aiohttp import ClientSession
+from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
 from ._errors import APIConnectionError, APIError, APITimeoutError
@@ -125,13 +126,15 @@ class AiohttpSend:
             text = self._secrets.text(f"{exc.status} {exc.message}")
             msg = f"GET {url} failed: {type(exc).__name__}: {text}"
             failure = APIConnectionError(msg, url=url)
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, HttpProcessingError) as exc:
+            # HttpProcessingError: a body's framing that aiohttp's pure-Python parser (PyPy,
+            # AIOHTTP_NO_EXTENSIONS) refuses while it is read; not a ClientError, yet as
+            # good as a dropped connection.
             if self._session.closed:
                 # "Connector is closed": the session closed under a request on its way. No
                 # retry can be answered: say why instead of retrying.
                 raise RuntimeError(self._closed) from exc
-            msg = f"GET {url} failed: {type(exc).__name__}: {self._secrets.text(str(exc))}"
-            raise APIConnectionError(msg, url=url) from exc
+            failure = APIConnectionError(self._failed(url, exc), url=url)
         except RuntimeError as exc:
             if not self._session.closed:
                 raise
@@ -141,7 +144,20 @@ class AiohttpSend:
         # Raised here, not in its except clause: a ClientResponseError's request_info holds
         # our headers, Authorization included, and ``from None`` still keeps it in
         # ``__context__`` (hidden from tracebacks, not from code that walks the chain).
+        # So do the server's own bytes that an aiohttp error keeps (the headers read before
+        # a hang-up, a line its parser refused), which may echo the key back.
         raise failure
+
+    def _failed(self, url: str, exc: Exception) -> str:
+        """What a failed exchange says: aiohttp's words, the key taken out of them."""
+        if isinstance(exc, aiohttp.ServerDisconnectedError):
+            # Its text is the repr of the half-read answer, when there is one.
+            text = "the server closed the connection before its answer was complete"
+        elif isinstance(exc, HttpProcessingError):
+            text = f"{exc.code}, {exc.message}"  # str() starts with a line break
+        else:
+            text = str(exc)
+        return f"GET {url} failed: {type(exc).__name__}: {self._secrets.text(text)}"
 
 
 async def _read(resp: aiohttp.ClientResponse, limit: int, *, keep_cut: bool) -> tuple[bytes, bool]:

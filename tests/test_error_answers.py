@@ -7,7 +7,6 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-import aiohttp
 import pytest
 from leaks import library_tasks
 from small_fleet import KEY, UNKNOWN_ID
@@ -218,7 +217,11 @@ async def test_dropped_connections_exhausted() -> None:
         with pytest.raises(APIConnectionError) as info:
             await client.sim_cards().collect()
         assert not isinstance(info.value, APIStatusError)
-        assert isinstance(info.value.__cause__, aiohttp.ClientError)
+        # aiohttp's error is named, not chained: it may hold the server's bytes (an echoed
+        # key in half-read headers), which the message has redacted.
+        assert "ServerDisconnectedError" in str(info.value)
+        assert info.value.__cause__ is None
+        assert info.value.__context__ is None
 
 
 async def test_truncated_body_is_never_a_short_page() -> None:

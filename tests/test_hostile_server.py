@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import json
 import pickle
+import subprocess
+import sys
 import tracemalloc
 import uuid
 import warnings
@@ -26,6 +29,7 @@ import anyio
 import msgspec
 import pytest
 from aiohttp import web
+from cli_runs import child_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from servers import serve
@@ -511,6 +515,67 @@ async def test_a_key_echoed_by_the_server_is_redacted_everywhere() -> None:
     shown.append(repr(pickle.dumps(exc)))
     assert all(KEY not in text for text in shown)
     assert exc.errors[0].detail == "got Bearer <redacted>"
+
+
+#: Run in a child process with aiohttp's pure-Python parser (PyPy's, or any platform's without
+#: aiohttp's wheel): a chunked 200 whose chunk-size line, sent after the headers, is the echoed
+#: key. Prints the error's class, the requests made, and whether the key shows anywhere.
+_PURE_PARSER_SCRIPT = """
+import asyncio, json, sys, traceback
+import simcards_async as sc
+
+KEY = sys.argv[1]
+requests = 0
+
+async def handle(reader, writer):
+    global requests
+    await reader.readuntil(b"\\r\\n\\r\\n")
+    requests += 1
+    writer.write(b"HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n")
+    await writer.drain()
+    await asyncio.sleep(0.05)  # the body in a packet of its own, parsed as it is read
+    writer.write(b"Bearer " + KEY.encode() + b"\\r\\n")  # not a chunk size
+    await writer.drain()
+    writer.close()
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    url = "http://127.0.0.1:%d/v2" % server.sockets[0].getsockname()[1]
+    retry = sc.RetryPolicy(max_retries=2, base=0, cap=0)
+    try:
+        async with sc.SimCardsClient(KEY, url, retry=retry) as client:
+            await client.sim_cards().collect()
+    except Exception as exc:
+        shown = "".join(traceback.format_exception(exc)) + repr(exc.__dict__)
+        print(json.dumps({"class": type(exc).__name__, "requests": requests,
+                          "shown": KEY in shown, "message": str(exc)}))
+    finally:
+        server.close()
+
+asyncio.run(main())
+"""
+
+
+def test_bad_chunk_framing_under_the_pure_python_parser_is_a_connection_error() -> None:
+    """Under aiohttp's pure-Python parser a malformed chunk size raised from the body's read
+    as aiohttp's own ``TransferEncodingError`` (not a ``ClientError``): a bare exception,
+    never retried, its text the server's bytes, key included.
+    """
+    env = child_env(AIOHTTP_NO_EXTENSIONS="1")
+    done = subprocess.run(  # noqa: S603  (this interpreter, the test's own script)
+        [sys.executable, "-c", _PURE_PARSER_SCRIPT, KEY],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,  # a hang guard only
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["class"] == "APIConnectionError", result
+    assert result["requests"] == 3  # retried as a dropped connection is
+    assert not result["shown"]
+    assert "TransferEncodingError" in result["message"]
 
 
 # --- arbitrary answers -----------------------------------------------------------------------

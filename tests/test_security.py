@@ -153,6 +153,12 @@ SCENARIOS: dict[str, _Scenario] = {
     "bad-header": _Scenario(
         APIConnectionError, lambda: _raw(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n")
     ),
+    # A server (a debugging proxy) that echoes the key in a header, then hangs up before
+    # its headers end: aiohttp's error keeps the half-read headers, which were the cause.
+    "echo-then-hang-up": _Scenario(
+        APIConnectionError,
+        lambda: _raw(b"HTTP/1.1 200 OK\r\nX-Echo-Authorization: Bearer " + KEY.encode() + b"\r\n"),
+    ),
 }
 
 
