@@ -564,10 +564,15 @@ MAX_CONCURRENCY = 1_000_000
 
 
 def _int_at_least(name: str, value: object, low: int = 1, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InvalidParameterError(name, f"an integer >= {low}", value)
-    if high is not None and value > high:
-        raise InvalidParameterError(name, f"an integer from {low} to {high:,}", value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        # The whole range whichever bound was crossed: 0 is refused naming the top too.
+        allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high:,}"
+        raise InvalidParameterError(name, allowed, value)
     return value
 
 

@@ -344,7 +344,9 @@ class APIStatusError(APIError):
     when the body was not JSON, say an HTML page from a proxy); ``body`` is the raw
     answer, cut to 4 KiB; ``request_id`` comes from the ``x-request-id`` or
     ``request-id`` header; ``location``, a redirect's ``Location`` that was not followed;
-    ``cut_at``, the bytes read of a body too long to read whole (its ``errors`` not read).
+    ``cut_at``, the bytes read of a body too long to read whole (its ``errors`` not read);
+    ``retry_after``, the seconds the server asked to wait (``Retry-After``; else, for a 429
+    or an answer saying no requests remain, ``x-ratelimit-reset``; at most a day), or None.
     """
 
     def __init__(
@@ -399,7 +401,7 @@ class UnprocessableEntityError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: too many requests (code ``10011``); ``retry_after`` is in seconds."""
+    """429: too many requests (code ``10011``); ``retry_after`` is the server's wait, in seconds."""
 
 
 class InternalServerError(APIStatusError):

@@ -313,7 +313,9 @@ class Transport:
             if info.reset is not None:
                 reset = min(info.reset, max_hint)
         if success(answer.status):
-            self.limiter.on_healthy(None if info is None else info.remaining, reset)
+            remaining = None if info is None else info.remaining
+            if self.limiter.on_healthy(remaining, reset) and reset is not None:
+                self.instruments.window_spent(reset)
         elif answer.status == 429:  # noqa: PLR2004
             hint = retry_after(headers)
             pause = reset if hint is None else min(hint, max_hint)
@@ -323,9 +325,7 @@ class Transport:
             self.instruments.throttled(before, limiter.limit, pause)
         if turn is not None and success(answer.status) and answer.complete:
             await turn(len(answer.body))
-        return decipher(
-            answer, decode, url=url, limit=limit, secrets=self._secrets, max_hint=max_hint
-        )
+        return decipher(answer, decode, url=url, limit=limit, secrets=self._secrets)
 
     async def _follow(self, url: str, limit: int) -> tuple[str, Answer]:
         """One GET, following same-origin redirects only; the key never leaves the origin."""

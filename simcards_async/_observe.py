@@ -327,6 +327,13 @@ class Instruments:
         elif pause is not None and _THROTTLE.isEnabledFor(_DEBUG):
             _THROTTLE.debug("rate limited (429): every request waits %.2f s", pause)
 
+    def window_spent(self, pause: float) -> None:
+        """An answer said no requests remain in the window: every request waits (INFO)."""
+        if _THROTTLE.isEnabledFor(_INFO):
+            _THROTTLE.info(
+                "no requests remain in the rate-limit window: every request waits %.2f s", pause
+            )
+
     @contextlib.contextmanager
     def listing(
         self, path: str, page_size: int, stats: StreamStats, items: Callable[[], int]

@@ -212,6 +212,13 @@ class Secrets:
 
 
 _NO_SECRETS = Secrets()
+_TOO_MANY = 429
+
+
+def _window_spent(headers: Mapping[str, str]) -> bool:
+    """Whether the answer says no requests remain in the rate-limit window."""
+    remaining = rate_limit_remaining(headers)
+    return remaining is not None and remaining <= 0
 
 
 def decipher(
@@ -221,7 +228,6 @@ def decipher(
     url: str,
     limit: int,
     secrets: Secrets = _NO_SECRETS,
-    max_hint: float = math.inf,
     now: dt.datetime | None = None,
 ) -> T:
     """The decoded value of a 2xx answer, or the ``APIError`` the answer stands for, raised.
@@ -230,7 +236,8 @@ def decipher(
     that does not decode, or carries an ``errors`` array and is not a large decoded
     answer (``ERRORS_SCAN_LIMIT``), ``APIResponseValidationError`` with those errors.
     Any other status raises its class from the status table, with the server's
-    wait hint (``Retry-After``, else ``x-ratelimit-reset``, cut to ``max_hint``).
+    wait hint as it asked (``Retry-After``; else, for a 429 or an answer saying no
+    requests remain, ``x-ratelimit-reset``): the retry's wait is cut to ``max_hint``.
     """
     status = answer.status
     url = secrets.text(url)
@@ -239,9 +246,12 @@ def decipher(
             msg = f"the answer to GET {url} is longer than the limit of {limit} bytes"
             raise ResponseTooLargeError(msg, url=url, status=status, limit=limit)
         return _decode_success(answer, decode, url, secrets)
-    hint = retry_after(answer.headers, now)
-    if hint is None:
-        hint = rate_limit_reset(answer.headers)
+    headers = answer.headers
+    hint = retry_after(headers, now)
+    if hint is None and (status == _TOO_MANY or _window_spent(headers)):
+        # The window's end is a wait only when the window is why the request failed: a
+        # 502 from a proxy, whose answer still says 90 requests remain, is retried at once.
+        hint = rate_limit_reset(headers)
     body = secrets.body(answer.body)
     location = header_text(answer.headers.get("location")) if status in _REDIRECTS else None
     raise exception_for_status(status)(
@@ -250,7 +260,7 @@ def decipher(
         request_id=secrets.optional(request_id(answer.headers)),
         body=body,
         url=url,
-        retry_after=None if hint is None else min(hint, max_hint),
+        retry_after=hint,  # the server's: the client's own wait is cut to max_hint
         location=secrets.optional(location),
         cut_at=None if answer.complete else len(answer.body),
     )

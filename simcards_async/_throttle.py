@@ -93,13 +93,18 @@ class AdaptiveLimiter:
         while (delay := self._resume_at - time.monotonic()) > 0:  # noqa: ASYNC110
             await anyio.sleep(delay)
 
-    def pause(self, seconds: float) -> None:
-        """Close the gate for ``seconds`` from now (extends, never shortens, a pause)."""
+    def pause(self, seconds: float) -> bool:
+        """Close the gate for ``seconds`` from now (extends, never shortens, a pause).
+
+        Whether it did: False when a pause already lasts as long.
+        """
         now = time.monotonic()
         resume = now + seconds
         if resume > self._resume_at:
             self.throttled_seconds += resume - max(self._resume_at, now)
             self._resume_at = resume
+            return True
+        return False
 
     def on_throttled(self, epoch: int, reset: float | None) -> None:
         """A 429 came back for a request of round ``epoch``: shrink, and pause everyone."""
@@ -110,15 +115,18 @@ class AdaptiveLimiter:
         if reset is not None:
             self.pause(reset)
 
-    def on_healthy(self, remaining: int | None, reset: float | None) -> None:
-        """A usable answer came back: grow about a slot per round, or pause if none remain."""
+    def on_healthy(self, remaining: int | None, reset: float | None) -> bool:
+        """A usable answer came back: grow about a slot per round, or pause if none remain.
+
+        Whether it paused the client (or made a pause longer).
+        """
         if remaining is not None and remaining <= 0 and reset is not None:
-            self.pause(reset)
-            return
+            return self.pause(reset)
         if remaining is not None and remaining < self.in_flight:
             # More requests are in flight than the window has room for: stop growing.
-            return
+            return False
         self._set_target(self._target + 1 / self._target)
+        return False
 
     def _set_target(self, target: float) -> None:
         self._target = min(float(self.maximum), max(float(self.minimum), target))

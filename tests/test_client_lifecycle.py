@@ -165,6 +165,18 @@ async def test_bad_client_options_are_refused(kwargs: dict[str, Any], parameter:
     assert info.value.parameter == parameter
 
 
+@pytest.mark.parametrize("value", [0, True, 2.5, 1_000_001])
+@pytest.mark.parametrize("parameter", ["max_concurrency", "read_ahead"])
+@pytest.mark.usefixtures("half_built_clients")
+async def test_a_bounded_option_names_its_whole_range(parameter: str, value: object) -> None:
+    """``max_concurrency=0`` said "an integer >= 1", and 2,000,000 "from 1 to 1,000,000": the
+    allowed values are the whole range, whichever bound the value crossed.
+    """
+    with pytest.raises(InvalidParameterError) as info:
+        SimCardsClient(KEY, "http://127.0.0.1:9/v2", **{parameter: value})
+    assert info.value.allowed == "an integer from 1 to 1,000,000"
+
+
 async def test_missing_key_fails_at_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a key (argument or ``TELNYX_API_KEY``) the first use fails clearly, sends nothing."""
     monkeypatch.delenv("TELNYX_API_KEY", raising=False)

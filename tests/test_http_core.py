@@ -367,15 +367,17 @@ def test_body_limits() -> None:
     assert body_limit(404, 100) == 100
 
 
-def test_the_hint_is_retry_after_else_the_reset_cut_to_max_hint() -> None:
-    """A status error's ``retry_after`` is ``Retry-After``, else ``x-ratelimit-reset``,
-    at most ``max_hint``.
+def test_the_hint_is_the_servers_retry_after_else_the_reset() -> None:
+    """A 429's ``retry_after`` is ``Retry-After``, else ``x-ratelimit-reset``, as the server
+    asked: a caller that fails fast and comes back later must not come back early (the
+    client's own wait is cut to ``max_hint`` by ``RetryPolicy.delay``).
     """
     cases = [
         ({"retry-after": "3"}, 3.0),
         ({"x-ratelimit-reset": "4"}, 4.0),
         ({"retry-after": "2", "x-ratelimit-reset": "9"}, 2.0),
-        ({"retry-after": "5000"}, 60.0),
+        ({"retry-after": "5000"}, 5000.0),
+        ({"x-ratelimit-reset": "3600"}, 3600.0),
         # A negative Retry-After is no hint: it cut the reset's wait to none at all.
         ({"retry-after": "-1", "x-ratelimit-reset": "2"}, 2.0),
         ({"retry-after": "5_0", "x-ratelimit-reset": "2"}, 2.0),
@@ -384,8 +386,33 @@ def test_the_hint_is_retry_after_else_the_reset_cut_to_max_hint() -> None:
     for headers, expected in cases:
         answer = Answer.of(429, headers.items(), b"")
         with pytest.raises(RateLimitError) as info:
-            decipher(answer, decode_sim_card_page, url=URL, limit=LIMIT, max_hint=60.0)
+            decipher(answer, decode_sim_card_page, url=URL, limit=LIMIT)
         assert info.value.retry_after == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        # Requests remain: the window is not why it failed, so its end is no wait.
+        ({"x-ratelimit-remaining": "90", "x-ratelimit-reset": "10"}, None),
+        ({"x-ratelimit-reset": "10"}, None),
+        # None remain: the window's end is the wait.
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "10"}, 10.0),
+        # Retry-After is HTTP's wait for any status (a 503's above all).
+        ({"retry-after": "7", "x-ratelimit-remaining": "90", "x-ratelimit-reset": "10"}, 7.0),
+    ],
+)
+def test_another_status_waits_for_the_window_only_when_it_is_spent(
+    headers: dict[str, str], expected: float | None
+) -> None:
+    """A 503 whose answer carries the rate-limit headers (Telnyx's every answer does) is not
+    held until the window resets unless the window is spent: a proxy's 502 mid-listing
+    stalled the whole ordered listing up to ``max_hint`` a retry.
+    """
+    answer = Answer.of(503, headers.items(), b"")
+    with pytest.raises(InternalServerError) as info:
+        decipher(answer, decode_sim_card_page, url=URL, limit=LIMIT)
+    assert info.value.retry_after == expected
 
 
 # --- headers are untrusted numbers ---------------------------------------------------------

@@ -13,6 +13,7 @@ let it through. Unit tests drive ``AdaptiveLimiter`` directly.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,7 +26,14 @@ import anyio
 import pytest
 from polling import eventually
 
-from simcards_async import RateLimitError, RetryPolicy, SimCardsClient, _throttle
+from simcards_async import (
+    InternalServerError,
+    RateLimitError,
+    ResponseEvent,
+    RetryPolicy,
+    SimCardsClient,
+    _throttle,
+)
 from simcards_async._throttle import AdaptiveLimiter
 from simcards_async.testing import FaultPlan, ManualClock, MockTelnyxServer, RateLimit
 
@@ -291,6 +299,80 @@ async def test_a_long_server_requested_wait_is_capped_by_max_hint(
             with anyio.fail_after(60), pytest.raises(RateLimitError):
                 await stream.collect()
             assert stream.stats.throttled_seconds <= 1
+
+
+async def test_a_5xx_with_requests_remaining_does_not_wait_for_the_window() -> None:
+    """A 503 whose answer says 90 requests remain was held until the window reset (the
+    mock, as Telnyx, puts the rate-limit headers on every answer): one proxy error mid-listing
+    stalled the ordered listing for up to ``max_hint`` a retry. Its retry waits only the
+    backoff (none here).
+    """
+    events: list[ResponseEvent] = []
+    faults = FaultPlan(script=[None] * 3 + [503])
+    bucket = RateLimit(requests_per_second=1, burst=100)  # its clock stands still: 10 s reset
+    async with MockTelnyxServer(
+        sim_cards=100, actions=1, rate_limit=bucket, clock=ManualClock(), faults=faults
+    ) as server:
+        retry = RetryPolicy(max_retries=2, base=0, cap=0)
+        client = SimCardsClient(
+            KEY, server.url, max_concurrency=1, retry=retry, on_response=events.append
+        )
+        async with client:
+            with anyio.fail_after(60):  # a hang guard far below the window's reset
+                cards = await client.sim_cards(page_size=10).collect()
+    assert len(cards) == 100
+    (failed,) = [event for event in events if event.status == 503]
+    assert failed.rate_limit is not None
+    assert failed.rate_limit.remaining is not None
+    assert failed.rate_limit.remaining > 0
+    assert failed.retry_in == 0
+    assert isinstance(failed.error, InternalServerError)
+    assert failed.error.retry_after is None
+
+
+async def test_a_429s_wait_is_the_servers_in_the_error_and_max_hint_in_the_client() -> None:
+    """``RateLimitError.retry_after`` said 60 (the client's ``max_hint``) for a server asking
+    for an hour: a caller failing fast and coming back after it came back 59 minutes early.
+    """
+    async with (
+        MockTelnyxServer(
+            sim_cards=20, actions=1, faults=FaultPlan(script=["429"], retry_after=3600)
+        ) as server,
+        SimCardsClient(KEY, server.url, max_retries=0) as client,
+    ):
+        with pytest.raises(RateLimitError) as info:
+            await client.sim_cards(page_size=10).collect()
+    assert info.value.retry_after == 3600
+
+
+async def test_a_pause_for_a_spent_window_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A healthy answer saying no requests remain pauses every request until the reset, and
+    said so nowhere (a 429's pause is logged): a listing could stall ``max_hint`` a round
+    with nothing under ``-v``.
+    """
+    caplog.set_level(logging.INFO, logger="simcards_async.throttle")
+    async with (
+        MockTelnyxServer(
+            sim_cards=300, actions=1, rate_limit=RateLimit(requests_per_second=20, burst=3)
+        ) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=1) as client,
+    ):
+        limiter = client._transport().limiter
+        # The bucket's time moves only while the client pauses, by as long as it pauses.
+        server.clock = lambda: limiter.throttled_seconds
+        stream = client.sim_cards(page_size=25)
+        assert len(await stream.collect()) == 300
+    waits = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "simcards_async.throttle" and record.levelno == logging.INFO
+    ]
+    assert stream.stats.throttled_seconds > 0
+    assert waits
+    assert all(
+        message.startswith("no requests remain in the rate-limit window: every request waits ")
+        for message in waits
+    )
 
 
 # --- AdaptiveLimiter on its own ---------------------------------------------------------------
