@@ -644,6 +644,10 @@ class Checkpointer:
             self._close()
 
     def _close(self) -> None:
+        if self._closed:
+            # Once: a stream closed after its end deleted the file must not delete the
+            # checkpoint a new run of the same path has written since.
+            return
         self._closed = True
         if self.path is None:
             return

@@ -440,8 +440,15 @@ class PageStream(Stream[Delivery[T], T]):
         self._flush_warnings()
 
     async def _completed(self, state: StateProvider | None) -> None:
-        if self._checkpointer is not None:
-            await self._end_save(self._checkpointer, self._save_end(state))
+        cp = self._checkpointer
+        if cp is not None:
+            await self._end_save(cp, self._save_end(state))
+            if state is None:
+                # Read to its end by its reader (collect(), a plain async for): done with,
+                # so deleted now unless kept, not when (if ever) the stream is closed; else
+                # the next run resumed a finished scan and got nothing. An exporter's stays
+                # until its output is in place.
+                cp.close()
 
     async def _end_save(self, cp: Checkpointer, save: Awaitable[None]) -> None:
         """Await the save at the reading's end (complete, at the limit, or failed)."""

@@ -432,8 +432,17 @@ class Stream(abc.ABC, Generic[M, T]):
 
     async def _end(self, state: StateProvider | None, *, closed: bool) -> None:
         """After the last message: raise why the producer stopped, if not at the end."""
-        if await self._producer.wait():
+        try:
+            killed = await self._producer.wait()
+        except BaseException:
+            # Cancelled in the turn this waits (a timeout firing as the listing ends): the
+            # reader stopped, everything it took counted, as a stop inside the loop is.
+            self._stop()
+            raise
+        if killed:
             # Cancelled, and not by this stream (stop forgets the task): the client closed.
+            # Where the reader got is saved as a stop's is, or a resume yields it again.
+            self._stop()
             raise RuntimeError(CLIENT_CLOSED)
         if closed:
             # Not the end of the listing: say so, and keep the position as a stop does.

@@ -1348,3 +1348,128 @@ async def test_a_cancellation_in_the_save_after_an_api_error_leaves_the_stop_sav
         monkeypatch.setattr(Checkpointer, "save", save)
         await _read_to_the_end(client, path, None, got)
     assert got == everything
+
+
+# --- the end of a reading, however it comes --------------------------------------------------
+
+
+@pytest.mark.parametrize("read", ["collect", "async for", "pages"])
+async def test_a_listing_read_to_its_end_deletes_its_checkpoint_at_once(
+    server: MockTelnyxServer, tmp_path: Path, read: str
+) -> None:
+    """Read to its end without ``async with`` (``collect()``, a plain ``async for``), a
+    checkpoint not kept (``keep_checkpoint=False``) stayed, marked complete, until the stream
+    was closed, which nothing did: the README's "resume if it exists" run after it resumed a
+    finished scan and got no card.
+    """
+    path = tmp_path / "scan.json"
+    expected = len(server.current_sim_card_ids())
+
+    async def run() -> int:
+        resume = path if path.exists() else None
+        async with sc.SimCardsClient("test-key", server.url) as client:
+            stream = client.sim_cards(
+                page_size=100, checkpoint=path, resume_from=resume, keep_checkpoint=False
+            )
+            if read == "collect":
+                return len(await stream.collect())
+            if read == "pages":
+                return sum([len(page.data) async for page in stream.pages()])
+            return len([card async for card in stream])
+
+    assert await run() == expected
+    assert not path.exists()
+    assert not _checkpoint.ids_path(path).exists()
+    assert await run() == expected  # afresh, not a finished scan resumed
+
+
+async def test_a_stream_closed_after_its_end_leaves_a_new_runs_checkpoint(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """Closing a stream whose end deleted its checkpoint deletes nothing more: not the
+    checkpoint a later run of the same path has written since.
+    """
+    path = tmp_path / "scan.json"
+    first = client.sim_cards(page_size=100, checkpoint=path, keep_checkpoint=False)
+    await first.collect()
+    assert not path.exists()
+    async with client.sim_cards(page_size=100, checkpoint=path) as second:
+        await _first_ids(second, 150)
+        assert path.exists()
+        await first.aclose()
+        assert path.exists()
+
+
+async def test_a_reader_stopped_by_the_client_closing_is_saved_where_it_got(
+    server: MockTelnyxServer, tmp_path: Path
+) -> None:
+    """A plain reader whose client another task closed got its ``RuntimeError``, but where it
+    got was never saved: the resume yielded every card it had taken again.
+    """
+    path = tmp_path / "scan.json"
+    got: list[str] = []
+    client = sc.SimCardsClient("test-key", server.url, max_concurrency=2)
+    await client.__aenter__()
+    taken = anyio.Event()
+    go_on = anyio.Event()
+
+    errors: list[RuntimeError] = []
+
+    async def reader() -> None:
+        try:
+            async for card in client.sim_cards(page_size=100, checkpoint=path):
+                got.append(card.id)
+                if len(got) == 250:
+                    taken.set()
+                    await go_on.wait()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reader)
+        await taken.wait()
+        await client.aclose()
+        go_on.set()
+    # It finishes the page in its hands (the client's close stops what is still to come).
+    assert 250 <= len(got) < len(server.current_sim_card_ids())
+    (error,) = errors
+    assert "client was closed" in str(error)
+    async with (
+        sc.SimCardsClient("test-key", server.url) as again,
+        again.sim_cards(page_size=100, checkpoint=path, resume_from=path) as resumed,
+    ):
+        rest = [card.id async for card in resumed]
+    assert not set(rest) & set(got)
+    assert sorted(got + rest) == sorted(server.current_sim_card_ids())
+
+
+async def test_a_cancellation_as_the_listing_ends_is_saved_as_a_stop(
+    client: sc.SimCardsClient, server: MockTelnyxServer, tmp_path: Path
+) -> None:
+    """A cancellation landing in the one turn the stream waits for its producer after the
+    last card (a timeout firing then) skipped both the end's save and the stop's: the resume
+    yielded every card again.
+    """
+    path = tmp_path / "scan.json"
+    total = len(server.current_sim_card_ids())
+    stream = client.sim_cards(page_size=100, checkpoint=path)
+    got: list[str] = []
+
+    async def reader() -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        async for card in stream:
+            got.append(card.id)
+            if len(got) == total:
+                # The producer ends; then the cancellation lands in the stream's wait for it.
+                producer = stream._producer.task
+                assert producer is not None
+                await eventually(producer.done, what="the producer ended")
+                asyncio.get_running_loop().call_soon(me.cancel)
+
+    task = asyncio.create_task(reader())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(got) == total
+    async with client.sim_cards(page_size=100, checkpoint=path, resume_from=path) as resumed:
+        assert [card.id async for card in resumed] == []
