@@ -286,10 +286,6 @@ class PageStream(Stream[Delivery[T], T]):
         self._check_unread()  # first: once read, that is what to say
         self._fetch.check_typed()
 
-    async def collect(self) -> list[T]:
-        """Read the whole listing into a list (bounded by ``limit`` if one was given)."""
-        return [item async for item in self]
-
     @property
     def progress(self) -> Progress:
         """A snapshot of pages and items done, retries, throttling and the ETA."""

@@ -255,6 +255,14 @@ class Stream(abc.ABC, Generic[M, T]):
     # --- what it yields --------------------------------------------------------------
 
     @abc.abstractmethod
+    def __aiter__(self) -> AsyncIterator[T]:
+        """Its items, read once."""
+
+    async def collect(self) -> list[T]:
+        """Read the whole stream into a list (bounded by its ``limit``, if one was given)."""
+        return [item async for item in self]
+
+    @abc.abstractmethod
     def matches(self, item: T) -> bool:
         """Whether ``item`` is one this stream's query (or queries) asks for."""
 

@@ -50,6 +50,25 @@ async def test_union_of_two_filters_is_the_or_of_them(client: sc.SimCardsClient)
     assert merged.stats.items_yielded == len(expected)
 
 
+async def test_a_merge_collects_as_a_stream_does(client: sc.SimCardsClient) -> None:
+    """``merge(...).collect()`` was an ``AttributeError``, though a merge reads "as a stream"
+    and ``collect()`` is how the README reads one: the union, each id once, in a list.
+    """
+    cards = await everything(client)
+    expected = {c.id for c in cards if "vip" in c.tags or c.status.value == "standby"}
+    merged = sc.merge(
+        client.sim_cards(tags=["vip"], page_size=50),
+        client.sim_cards(status=["standby"], page_size=50),
+    )
+    got = [card.id for card in await merged.collect()]
+    assert len(got) == len(set(got))
+    assert set(got) == expected
+    limited = sc.merge(
+        client.sim_cards(tags=["vip"]), client.sim_cards(status=["standby"]), limit=7
+    )
+    assert len(await limited.collect()) == 7
+
+
 async def test_without_dedupe_an_item_in_both_comes_twice(client: sc.SimCardsClient) -> None:
     """dedupe=False yields every query's items, so the overlap appears once per query."""
     cards = await everything(client)
