@@ -120,8 +120,10 @@ class SimCardsClient:
     ) -> None:
         self._state = _State.UNOPENED
         key = api_key if api_key is not None else os.environ.get("TELNYX_API_KEY")
-        # An empty key is no key: that is a clear error at first use, as a missing one.
+        # An empty key is no key: that is a clear error at first use, as a missing one. One
+        # given as api_key="" is said to be that (the variable, set or not, is not read).
         self._api_key = _checked_api_key(key) if key != "" else None
+        self._empty_key_given = api_key == ""
         # An empty base_url given is refused (an unset variable in a script, not "the
         # default"); an empty TELNYX_BASE_URL is an unset one.
         if base_url is None:
@@ -295,6 +297,13 @@ class SimCardsClient:
         self._check_loop()
         if self._transport_ is None:
             if not self._api_key:
+                if self._empty_key_given:
+                    raise InvalidParameterError(
+                        "api_key",
+                        "a Telnyx API key, not an empty one (leave api_key out to use the "
+                        "TELNYX_API_KEY environment variable)",
+                        "",
+                    )
                 raise InvalidParameterError(
                     "api_key",
                     "a Telnyx API key: pass api_key=... or set the TELNYX_API_KEY "

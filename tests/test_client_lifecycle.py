@@ -194,6 +194,20 @@ async def test_missing_key_fails_at_first_use(monkeypatch: pytest.MonkeyPatch) -
     await client.aclose()
 
 
+async def test_an_empty_key_given_is_named_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``api_key=""`` was reported as ``api_key=None`` with advice to set a variable that was
+    set: the error shows the empty string and says how to use the variable instead.
+    """
+    monkeypatch.setenv("TELNYX_API_KEY", KEY)
+    client = SimCardsClient("", "http://127.0.0.1:9/v2")
+    with pytest.raises(InvalidParameterError) as info:
+        client.sim_cards()
+    assert info.value.parameter == "api_key"
+    assert info.value.value == ""
+    assert "not an empty one" in info.value.allowed
+    await client.aclose()
+
+
 async def test_empty_key_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     """An empty ``TELNYX_API_KEY`` is no key: the first use fails with ``api_key`` named."""
     monkeypatch.setenv("TELNYX_API_KEY", "")
