@@ -288,10 +288,13 @@ class _WireErrors(msgspec.Struct):
 
 
 # Decoders are built once, at import: building one compiles the type's schema.
-_SIM_CARD_PAGE = msgspec.json.Decoder(Page[SimCard])
-_SIM_CARD_ACTION_PAGE = msgspec.json.Decoder(Page[SimCardAction])
-_ONE_SIM_CARD = msgspec.json.Decoder(_One[SimCard])
-_ONE_SIM_CARD_ACTION = msgspec.json.Decoder(_One[SimCardAction])
+# float_hook: a number too large for a float (1e999) is infinity, not a refusal. It is called
+# for untyped numbers only (the free-form objects: an action's settings, resources with
+# actions in progress), where the spec allows any JSON number.
+_SIM_CARD_PAGE = msgspec.json.Decoder(Page[SimCard], float_hook=float)
+_SIM_CARD_ACTION_PAGE = msgspec.json.Decoder(Page[SimCardAction], float_hook=float)
+_ONE_SIM_CARD = msgspec.json.Decoder(_One[SimCard], float_hook=float)
+_ONE_SIM_CARD_ACTION = msgspec.json.Decoder(_One[SimCardAction], float_hook=float)
 _ERRORS = msgspec.json.Decoder(_WireErrors)
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 _RAW_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])

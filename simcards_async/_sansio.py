@@ -200,8 +200,12 @@ class Secrets:
             )
         meta = error.meta
         if meta is not None:
-            # Through its JSON: reaches every nested string without recursing here.
-            meta = msgspec.json.decode(self.body(msgspec.json.encode(meta)))
+            # Through its JSON: reaches every nested string without recursing here. Kept as
+            # it is when it holds no secret: the JSON of an infinity (1e999) is null.
+            encoded = msgspec.json.encode(meta)
+            redacted = self.body(encoded)
+            if redacted != encoded:
+                meta = msgspec.json.decode(redacted)
         return ErrorObject(
             code=self.optional(error.code),
             title=self.optional(error.title),

@@ -883,3 +883,18 @@ def test_only_the_adapter_imports_aiohttp() -> None:
         if re.search(r"^\s*(import aiohttp|from aiohttp)", path.read_text(), re.MULTILINE)
     }
     assert {p for p in importers if not p.startswith("testing")} == {"_http.py"}
+
+
+def test_an_error_meta_past_a_float_keeps_its_infinity() -> None:
+    """An error's ``meta`` holding ``1e400`` decodes to infinity, but the key's redaction
+    passed it through JSON, where an infinity is ``null``: the value became None. Unchanged
+    when it holds no key; a meta that holds one is still redacted.
+    """
+    body = b'{"errors": [{"code": "10015", "meta": {"n": 1e400, "s": "text"}}]}'
+    exc = _raises(_answer(422, body), Secrets("KEY-0123456789abcdef"))
+    assert isinstance(exc, APIStatusError)
+    assert exc.errors[0].meta == {"n": math.inf, "s": "text"}
+    body = b'{"errors": [{"code": "10015", "meta": {"s": "Bearer KEY-0123456789abcdef"}}]}'
+    exc = _raises(_answer(422, body), Secrets("KEY-0123456789abcdef"))
+    assert isinstance(exc, APIStatusError)
+    assert exc.errors[0].meta == {"s": "Bearer <redacted>"}

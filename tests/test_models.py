@@ -628,3 +628,22 @@ def test_a_page_of_records_says_when_one_is_of_another_listing() -> None:
         check_record_types([*cards, SimCard(id="c", record_type="sim_card_action")], "sim_card")
     with pytest.raises(msgspec.ValidationError, match="'sim_card_group' record"):
         check_record_types([SimCard(id="d", record_type="sim_card_group"), *cards], "sim_card")
+
+
+def test_a_number_past_a_float_in_a_free_form_object_is_infinity() -> None:
+    """The spec's free-form objects (an action's ``settings``, a card's resources with actions
+    in progress) hold any JSON number: ``1e400`` refused the whole page ("Number out of
+    range"), and a single GET; it reads as infinity, as an error's ``meta`` already did.
+    """
+    card = f'{{"id": "{ID}", "resources_with_in_progress_actions": [{{"n": 1e400}}]}}'
+    action = f'{{"id": "{ID}", "settings": {{"n": -1e400, "m": 1.5}}}}'
+    meta = '"meta": {"page_number": 1, "page_size": 1, "total_pages": 1, "total_results": 1}'
+    cards = decode_sim_card_page(f'{{"data": [{card}], {meta}}}'.encode())
+    assert cards.data[0].resources_with_in_progress_actions == ({"n": float("inf")},)
+    actions = decode_sim_card_action_page(f'{{"data": [{action}], {meta}}}'.encode())
+    assert actions.data[0].settings == {"n": float("-inf"), "m": 1.5}
+    assert decode_sim_card(f'{{"data": {card}}}'.encode()).resources_with_in_progress_actions
+    assert decode_sim_card_action(f'{{"data": {action}}}'.encode()).settings == {
+        "n": float("-inf"),
+        "m": 1.5,
+    }
