@@ -107,7 +107,13 @@ from ._models import (
     SimCardStatus,
     checked_record,
 )
-from ._paths import check_creatable, check_file_path, check_regular, final_path
+from ._paths import (
+    check_creatable,
+    check_file_path,
+    check_not_descriptor,
+    check_regular,
+    final_path,
+)
 from ._stream import Stream
 from ._writes import flush, write_all
 
@@ -182,6 +188,12 @@ _SUFFIXES: dict[str, ExportFormat] = {
 _STREAMED_INSTEAD = (
     "a regular file is replaced once the export is complete; a device, FIFO or socket is "
     "written as a stream: an open file, or -o - and a redirect in the simcards command"
+)
+#: Why a target naming an open descriptor (``/dev/stdout``) is refused, and what to pass.
+_DESCRIPTOR_REPLACED = (
+    "the file it has open would be replaced when the export completes, not written to, "
+    "losing what else was written there; pass an open file instead (sys.stdout.buffer), "
+    "or -o - and a redirect in the simcards command"
 )
 #: How a refusal of a suffix alone (``.jsonl``, a hidden file's whole name) starts.
 NAME_BEFORE_SUFFIX = "a path with a name before its suffix"
@@ -2043,7 +2055,9 @@ def check_output_path(
     with ``InvalidParameterError``: it would be replaced by one, not written to;
     so is the ``checkpoint`` file of the listing exported (or its ids file), which would
     replace the output, then be deleted with it once the listing is complete. A symbolic link
-    is checked as the file it points to, which is what is replaced.
+    is checked as the file it points to, which is what is replaced; but a path naming an
+    open descriptor (``/dev/stdout``, ``/dev/fd/N``, ``/proc/PID/fd/N``) is refused too:
+    the file the shell opened there (``>> log``) would be replaced, not appended to.
     """
     check_file_path("target", path)  # "", ".", "out/": no file's name at all
     shown = str(Path(path))
@@ -2054,6 +2068,7 @@ def check_output_path(
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), shown)
     check_regular("target", Path(path), "a new path or", advice=_STREAMED_INSTEAD)
+    check_not_descriptor("target", path, _DESCRIPTOR_REPLACED)
     parent = target.parent
     if not parent.exists():
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), shown)

@@ -5,17 +5,26 @@ files the library creates, replaces or reads back. A path that can name no file,
 names something that is not a regular file, is refused here, naming the parameter,
 before a request is sent: found later, it cost the whole listing (a save that fails
 after the last page) or hung (a FIFO opened for reading blocks the event loop).
+A path that names an open descriptor (``/dev/stdout``, ``/dev/fd/N``) is refused as
+well: the file open there would be replaced by a rename, not written to.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
 from ._errors import InvalidParameterError
 
-__all__ = ["check_creatable", "check_file_path", "check_regular", "final_path"]
+__all__ = [
+    "check_creatable",
+    "check_file_path",
+    "check_not_descriptor",
+    "check_regular",
+    "final_path",
+]
 
 _NOT_REGULAR = (
     (stat.S_ISDIR, "a directory"),
@@ -74,6 +83,44 @@ def check_regular(parameter: str, path: Path, what: str, *, advice: str = "") ->
         reason += f" (it leads to {leads!r})"
     reason += f"; {advice}" if advice else ""
     raise InvalidParameterError(parameter, reason, str(path))
+
+
+#: A directory whose entries are a process's open descriptors, by its resolved name
+#: (``/proc/self/fd`` is ``/proc/PID/fd``; ``/dev/fd`` is one itself on the BSDs).
+_DESCRIPTORS = re.compile(r"/proc/\d+(?:/task/\d+)?/fd|/dev/fd")
+#: Symbolic links followed at most, as Linux follows them (``ELOOP`` past that).
+_MAX_LINKS = 40
+
+
+def check_not_descriptor(parameter: str, path: str | os.PathLike[str], why: str) -> None:
+    """Refuse a ``path`` that names an open descriptor: ``/dev/stdout``, ``/proc/self/fd/1``.
+
+    Such a path leads to whatever the descriptor has open, a file the shell opened
+    (``>> log``, ``{ ...; } > out``): replaced by a rename there, what the shell wrote
+    before and after was lost. Found through the links' text, as ``open`` follows them,
+    whether or not the descriptor is open; ``why`` says what replacing it would do.
+    """
+    named = _descriptor_named(path)
+    if named is not None:
+        leads = "" if named == os.fspath(path) else f" ({os.fspath(path)} leads to {named})"
+        reason = f"a file's own path, not an open descriptor's{leads}: {why}"
+        raise InvalidParameterError(parameter, reason, os.fspath(path))
+
+
+def _descriptor_named(path: str | os.PathLike[str]) -> str | None:
+    """The descriptor entry ``path`` leads to (``/proc/self/fd/1`` for ``/dev/stdout``), or None."""
+    # Not os.path.abspath: it drops "link/.." by its text, where open goes up from the link's file.
+    current = os.path.join(os.getcwd(), os.fspath(path))  # noqa: PTH109, PTH118
+    for _ in range(_MAX_LINKS):
+        parent = os.path.realpath(os.path.dirname(current))  # noqa: PTH120
+        if _DESCRIPTORS.fullmatch(parent):
+            return current
+        try:
+            text = os.readlink(current)  # noqa: PTH115
+        except OSError:  # not a link (or not there): a name of its own
+            return None
+        current = os.path.join(os.path.dirname(current), text)  # noqa: PTH118, PTH120
+    return None
 
 
 def check_creatable(path: Path) -> None:

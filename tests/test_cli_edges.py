@@ -262,6 +262,62 @@ async def test_an_output_naming_a_pipe_by_its_fd_is_refused_as_a_fifo(
 
 
 @pytest.mark.anyio
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("form", ["/dev/fd/{fd}", "/proc/self/fd/{fd}"])
+async def test_an_output_naming_a_file_by_its_fd_is_refused(
+    tmp_path: Path, server: MockTelnyxServer, capsys: pytest.CaptureFixture[str], form: str
+) -> None:
+    """``-o /dev/fd/N`` (``/dev/stdout``) to a file the shell opened (``>> log``) replaced
+    that file, what was written there before lost. Refused: exit 2, ``-o -`` said, nothing
+    sent, the file as it was.
+    """
+    log = tmp_path / "log.txt"
+    log.write_bytes(b"before\n")
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    try:
+        given = form.format(fd=fd)
+        assert await run("export", "sim-cards", "-o", given, *api(server)) == 2
+    finally:
+        os.close(fd)
+    err = capsys.readouterr().err
+    assert err.startswith(f"simcards: error: invalid -o/--output value {given!r}: ")
+    assert "not an open descriptor's" in err
+    assert "-o - and a redirect" in err
+    assert err.count("\n") == 1
+    assert server.requests == []
+    assert log.read_bytes() == b"before\n"
+    assert names(tmp_path) == ["log.txt"]
+
+
+@pytest.mark.skipif(not Path("/dev/stdout").is_symlink(), reason="needs /dev/stdout as a link")
+def test_o_dev_stdout_appended_to_a_file_leaves_what_was_there(tmp_path: Path) -> None:
+    """``simcards ... -o /dev/stdout >> log`` replaced ``log`` (its first line lost): exit 2
+    now, ``log`` as it was; ``-o -`` appends, as the refusal says.
+    """
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"before\n")
+    argv = [*simcards(), "export", "sim-cards", "--demo", "--demo-size", "3", "-q"]
+    for output, status in (("/dev/stdout", 2), ("-", 0)):
+        with log.open("ab") as appended:
+            done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+                [*argv, "--format", "jsonl", "-o", output],
+                stdout=appended,
+                stderr=subprocess.PIPE,
+                env=child_env(),
+                timeout=DEADLINE,
+                check=False,
+            )
+        assert done.returncode == status, done.stderr
+        if output != "-":
+            assert log.read_bytes() == b"before\n"
+            assert b"-o - and a redirect" in done.stderr
+    lines = log.read_bytes().splitlines()
+    assert lines[0] == b"before"
+    assert len(lines) == 4
+    assert names(tmp_path) == ["log.jsonl"]
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("flag", "given"),
     [("--checkpoint", ""), ("--checkpoint", "."), ("--checkpoint", "nodir/"), ("-o", "out.jsonl/")],

@@ -878,6 +878,41 @@ async def test_a_path_that_is_not_a_regular_file_is_refused(
     assert names(tmp_path) == sorted({"pipe.jsonl", given.name})
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("form", ["/dev/fd/{fd}", "/proc/self/fd/{fd}", "link"])
+@pytest.mark.parametrize("fmt", ["jsonl", None])
+async def test_a_path_naming_an_open_descriptor_is_refused(
+    tmp_path: Path,
+    server: MockTelnyxServer,
+    client: SimCardsClient,
+    form: str,
+    fmt: ExportFormat | None,
+) -> None:
+    """``/dev/fd/N`` (``/dev/stdout``) leads to the file the descriptor has open, a shell's
+    ``>> log``: it was replaced by the export's file, what was written there before lost.
+    Refused naming ``target``, with ``format`` or without, nothing sent, the file as it was.
+    """
+    log = tmp_path / "log.txt"
+    log.write_bytes(b"before\n")
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    try:
+        if form == "link":  # a link of the caller's own to /dev/fd/N
+            given = tmp_path / "cards.jsonl"
+            given.symlink_to(f"/dev/fd/{fd}")
+        else:
+            given = Path(form.format(fd=fd))
+        with pytest.raises(InvalidParameterError, match="open descriptor") as caught:
+            await export(client.sim_cards(), given, format=fmt)
+    finally:
+        os.close(fd)
+    assert caught.value.parameter == "target"
+    assert caught.value.value == str(given)
+    assert "sys.stdout.buffer" in str(caught.value)
+    assert server.requests == []
+    assert log.read_bytes() == b"before\n"
+    assert leftovers(tmp_path) == []
+
+
 async def test_an_empty_path_is_refused_as_such() -> None:
     """``""`` is refused naming the target, not as the directory ``.`` it would resolve to."""
     with pytest.raises(InvalidParameterError, match="not an empty one"):
