@@ -85,6 +85,8 @@ STOP_SIGNALS = tuple(
 TERMINATING_SIGNALS = tuple(sig for sig in STOP_SIGNALS if sig != signal.SIGINT)
 #: How close a refused value must be to an allowed one for a "did you mean" (difflib ratio).
 GUESS_CUTOFF = 0.75
+#: The allowed values a refusal lists (``one of 'enabled', 'disabled'``), the only guesses.
+ENUMERATED = re.compile(r"\b(?:one|any) of ('[^']*'(?:(?:,| or|, or) '[^']*')*)")
 #: Cards and actions the ``--demo`` server holds unless ``--demo-size`` says otherwise.
 DEMO_SIZE = 25_000
 #: Latency of every answer of the ``--demo`` server: enough to look like a real API.
@@ -733,7 +735,14 @@ def _usage_message(exc: InvalidParameterError) -> str:
         )
     allowed = _in_command_words(_queries_as_flags(exc.allowed).replace("format=", "--format"))
     text = f"invalid {flag} value {shown!r}: it must be {allowed}"
-    choices = re.findall(r"'([^']*)'", exc.allowed)
+    # The listed values only, never the value itself: a quoted path in an OS error's text
+    # ("Permission denied: '/…/cp.json'") was offered back as the guess.
+    choices = [
+        choice
+        for listed in ENUMERATED.findall(exc.allowed)
+        for choice in re.findall(r"'([^']*)'", listed)
+        if choice != value
+    ]
     if isinstance(value, str) and choices:
         # A close spelling only: 'enabled' (a SIM card's status) is no typo of 'failed'.
         close = difflib.get_close_matches(value, choices, n=1, cutoff=GUESS_CUTOFF)

@@ -27,6 +27,7 @@ from servers import serve
 
 from simcards_async import (
     InternalServerError,
+    InvalidParameterError,
     NotFoundError,
     Progress,
     SimCardsClient,
@@ -40,6 +41,7 @@ from simcards_async._cli import (
     _api_message,
     _os_message,
     _parser,
+    _usage_message,
     format_progress,
     main,
 )
@@ -803,6 +805,24 @@ async def test_a_value_of_another_listing_gets_no_far_fetched_guess(
     assert "'in-progress', 'completed', 'failed'" in err
     assert "did you mean" not in err
     assert server.requests == []
+
+
+def test_a_quoted_path_in_an_error_is_not_offered_as_the_guess(tmp_path: Path) -> None:
+    """A checkpoint the user may not read said ``Permission denied: '…/cp.json'); did you mean
+    '…/cp.json'?``: every quoted string in the reason was a candidate, the value itself
+    included. Only a listed choice is a guess, and never the value that was refused.
+    """
+    path = str(tmp_path / "cp.json")
+    reason = f"a readable checkpoint file ([Errno 13] Permission denied: {path!r})"
+    message = _usage_message(InvalidParameterError("resume_from", reason, path))
+    assert message == f"invalid --checkpoint value {path!r}: it must be {reason}"
+    kept = str(tmp_path / "cards.jsonl")
+    other = _usage_message(
+        InvalidParameterError("target", f"{kept!r}, as when the checkpoint was made", kept + "x")
+    )
+    assert "did you mean" not in other
+    listed = InvalidParameterError("status", "one of 'enabled', 'disabled'", "enabeld")
+    assert _usage_message(listed).endswith("; did you mean 'enabled'?")
 
 
 @pytest.mark.anyio
