@@ -274,7 +274,7 @@ def _parser() -> argparse.ArgumentParser:
         "A tag adds to --tag; a filter flag that a term sets again is refused. --limit caps "
         "the union, --sort sorts it (equal amounts in the order of the terms)",
     )
-    _add_common_flags(cards)
+    _add_common_flags(cards, rescan_not_with="--checkpoint, nor with --sort and --any")
     cards.set_defaults(run=_export_sim_cards)
 
     actions = listings.add_parser(
@@ -302,7 +302,7 @@ def _parser() -> argparse.ArgumentParser:
         help="only actions of this type (enable, enable_standby_sim_card, disable, set_standby, "
         "remove_public_ip, set_public_ip)",
     )
-    _add_common_flags(actions)
+    _add_common_flags(actions, rescan_not_with="--checkpoint")
     actions.set_defaults(run=_export_sim_card_actions)
 
     mock = commands.add_parser(
@@ -426,7 +426,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_common_flags(common: argparse.ArgumentParser) -> None:
+def _add_common_flags(common: argparse.ArgumentParser, *, rescan_not_with: str) -> None:
     output = common.add_argument_group("output")
     output.add_argument(
         "-o",
@@ -448,8 +448,7 @@ def _add_common_flags(common: argparse.ArgumentParser) -> None:
         "--rescan",
         action="store_true",
         help="if the listing changed while it was read (the drift warning), read it a second "
-        "time for records that deletions moved past the first pass; not with --checkpoint, "
-        "nor with --sort and --any",
+        f"time for records that deletions moved past the first pass; not with {rescan_not_with}",
     )
     output.add_argument(
         "--checkpoint",

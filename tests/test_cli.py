@@ -784,6 +784,20 @@ def test_help_lists_the_flags(
         assert flag in out
 
 
+def test_an_exports_help_names_only_its_own_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    """``export sim-card-actions --help`` said ``--rescan`` is "not with --checkpoint, nor with
+    --sort and --any", flags that command does not have.
+    """
+    assert main(["export", "sim-card-actions", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--rescan" in out
+    assert "--sort" not in out
+    assert "--any" not in out
+    assert main(["export", "sim-cards", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "not with --checkpoint, nor with --sort and --any" in out
+
+
 @pytest.mark.anyio
 async def test_drift_warning_is_one_plain_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
