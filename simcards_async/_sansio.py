@@ -277,7 +277,8 @@ def _decode_success(answer: Answer, decode: Callable[[bytes], T], url: str, secr
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
         _raise_stated_errors(answer, url, secrets)
         detail = secrets.text(str(exc))
-        msg = f"the answer to GET {url} is not the documented JSON: {detail}"
+        # Not "undocumented": the spec allows some text this client's types do not read.
+        msg = f"the answer to GET {url} does not decode into this client's models: {detail}"
         raise APIResponseValidationError(msg, url=url, status=answer.status) from exc
     # The spec forbids ``data`` beside ``errors``. A small body (an empty page) is still
     # checked for them, so ``{"data": [], "errors": [...]}`` is not an empty result; a large

@@ -4,11 +4,15 @@
 
 from __future__ import annotations
 
+import json
 import pickle
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from leaks import library_tasks
+from servers import serve
 from small_fleet import KEY, UNKNOWN_ID
 
 from simcards_async import (
@@ -22,6 +26,7 @@ from simcards_async import (
     RateLimitError,
     SimCardsClient,
     UnprocessableEntityError,
+    export,
 )
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
@@ -282,3 +287,30 @@ async def test_response_validation_error_for_bad_json(server: MockTelnyxServer) 
             await client._transport().get("/sim_cards?page%5Bsize%5D=2", decode_sim_card_action)
         assert info.value.status == 200
         assert card_id  # the server answered 200 with a page
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("created_at", "2018-02-02"), ("updated_at", "2018-02-02T22:25Z")],
+)
+async def test_a_timestamp_the_types_cannot_read_names_its_field(
+    tmp_path: Path, field: str, value: str
+) -> None:
+    """The spec types a timestamp as any ISO 8601 text; this client's ``datetime`` reads RFC
+    3339, as Telnyx writes. Another form fails the page naming the field, not as JSON "not
+    documented"; a JSON-lines export, which reads only ids, writes the record as it came.
+    """
+    record = {"id": str(UNKNOWN_ID), "record_type": "sim_card", field: value}
+    meta = {"page_number": 1, "page_size": 250, "total_pages": 1, "total_results": 1}
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.json_response({"data": [record], "meta": meta})
+
+    async with serve(answer) as served, SimCardsClient(KEY, served.url, max_retries=0) as client:
+        with pytest.raises(APIResponseValidationError) as info:
+            await client.sim_cards().collect()
+        assert f"$.data[0].{field}" in str(info.value)
+        assert "does not decode into this client's models" in str(info.value)
+        target = tmp_path / "cards.jsonl"
+        await export(client.sim_cards(), target)
+    assert json.loads(target.read_text()) == record
