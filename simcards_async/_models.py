@@ -180,8 +180,8 @@ class PaginationMeta(_Model, frozen=True, kw_only=True):
 class Page(_Model, Generic[T], frozen=True, kw_only=True):
     """One page of a listing: its items and the server's pagination meta.
 
-    ``data`` is required, as the spec says: ``{}`` or a body of only ``errors`` is not
-    an empty page, it fails to decode.
+    ``data`` is required (the spec lists no required key, but every answer it shows has
+    one): ``{}`` or a body of only ``errors`` is not an empty page, it fails to decode.
     """
 
     data: tuple[T, ...]
