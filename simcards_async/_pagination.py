@@ -52,9 +52,13 @@ following it could loop, skip records, deliver a record twice or never end.
 5. One pass reads at most ``2 * total_pages + 2`` pages, ``total_pages`` as its first
    page announced: the listing may double while it is read, not grow without end.
 6. A page made only of records already delivered is a replay unless the listing
-   changed: ``total_results`` differs from the first page's or the page before's
-   (then it is a shift by inserts: dropped, ``DriftWarning``). Without meta nothing
-   tells a change, so such a page is a replay.
+   changed: ``total_results`` differs from the first page's or the page before's, or
+   records already repeated in this pass (then it is a shift: dropped, ``DriftWarning``).
+   A resume's first page under the checkpoint's count has no page before it in this
+   pass: the checkpoint's last page is read again, and holding other records than at
+   the stop (and none of this page's), the listing moved while no scan ran
+   (``_moved_since_stop``). Without meta, and without that, nothing tells a change, so
+   such a page is a replay.
 7. Every page's meta gives the scan's first page's page size (``page_size_of``): page
    *n* starts at record ``(n - 1) * page size``, so pages of two sizes skip records
    (or repeat them), which no drift explains. A resumed scan's first page is the one
@@ -384,7 +388,15 @@ class ReadPlan:
 class DriftLog:
     """The engine's view of the listing changing: answer order, short pages, one warning."""
 
-    __slots__ = ("last_served", "last_total", "served", "stats", "warned", "warnings")
+    __slots__ = (
+        "last_served",
+        "last_total",
+        "moved_since_stop",
+        "served",
+        "stats",
+        "warned",
+        "warnings",
+    )
 
     def __init__(self, stats: StreamStats) -> None:
         self.stats = stats
@@ -392,6 +404,9 @@ class DriftLog:
         self.last_served = 0  # ... of the page delivered last, and its total_results
         self.last_total: int | None = None
         self.warned = False
+        #: A resume's first page repeats records because the listing moved back across the
+        #: resume point while no scan ran (``Engine._moved_since_stop``), not a replay.
+        self.moved_since_stop = False
         #: Messages for the consumer to raise as ``DriftWarning`` (from its own task).
         self.warnings: list[str] = []
 
@@ -608,6 +623,8 @@ class Engine(Generic[T]):
             stats.total_pages = meta.total_pages if meta else None
             if self.resume is None:
                 stats.drift.first_total_results = stats.total_results
+        if self._at_seam(start) and self._all_repeats(first) and not self._changed(first):
+            self.drift.moved_since_stop = await self._moved_since_stop(start, first)
         if not await self._deliver(send, start, first, served):
             return False
         if self._at_end(first):
@@ -843,7 +860,8 @@ class Engine(Generic[T]):
         A page made only of records already delivered is a replay, unless the listing
         changed (``total_results`` moved since the first page and the page before, or
         records already repeated in this pass: they move within it, as a sort by usage
-        moves them): then it is drift, a shift of a page or more, dropped and warned about.
+        moves them; or, on a resume's first page, the checkpoint's last page no longer holds
+        its records): then it is drift, a shift of a page or more, dropped and warned about.
         """
         items = page.data
         ids = list(map(_get_id, items))
@@ -866,9 +884,14 @@ class Engine(Generic[T]):
                 )
             self.stats.drift.duplicates_dropped += repeats
             if not kept and repeats:
+                when = (
+                    "since the checkpoint this scan resumes was saved"
+                    if self.drift.moved_since_stop
+                    else "during the scan"
+                )
                 self.drift.warn(
                     "a whole page repeated records already read: the listing shifted by a page "
-                    "or more during the scan"
+                    f"or more {when}"
                 )
         kept_ids = list(map(_get_id, kept))
         delivered.add(kept_ids)
@@ -880,16 +903,56 @@ class Engine(Generic[T]):
         ``total_results`` moved since the first page or the page before, or records
         repeated already in this pass: they move within it, and a page of them later is
         more of the same (it was taken for a replay, and a checkpointed scan failed there
-        at every resume).
+        at every resume). Or, a resume's first page, it moved while no scan ran
+        (``_moved_since_stop``): its count is the checkpoint's when as many records were
+        inserted ahead of the resume point as were deleted behind it.
         """
+        if self.drift.moved_since_stop or self.stats.drift.duplicates_dropped:
+            return True
         meta = page.meta
         if meta is None:
             return False  # nothing tells a change: a page of repeats is a replay
-        if self.stats.drift.duplicates_dropped:
-            return True
         first = self.stats.drift.first_total_results
         last = self.drift.last_total  # None before a page was delivered (a resume's first)
         return meta.total_results != first or (last is not None and meta.total_results != last)
+
+    def _at_seam(self, number: int) -> bool:
+        """Whether page ``number`` is a resume's first, after the checkpoint's last page."""
+        resume = self.resume
+        return (
+            resume is not None
+            and self._counting_repeats
+            and number == resume.next_page > self.query.start_page
+            and bool(resume.last_ids)
+        )
+
+    def _all_repeats(self, page: Page[T]) -> bool:
+        """Whether every record of ``page`` was delivered, not only a resumed page's start."""
+        ids = list(map(_get_id, page.data))
+        delivered = self.delivered
+        return bool(ids) and all(i in delivered for i in ids) and not self._expected.issuperset(ids)
+
+    async def _moved_since_stop(self, number: int, page: Page[T]) -> bool:
+        """Whether the listing moved back across the resume point while no scan ran.
+
+        A resume's first page made only of records delivered before the stop, under the
+        checkpoint's ``total_results``, is a replay or a shift: records inserted ahead of
+        the resume point while as many were deleted behind it (the count the same) move
+        records already read back onto it. Nothing on that page tells the two apart, so the
+        checkpoint's last page is read again: still holding the records it held at the stop,
+        the listing did not move there and this page replays them (a server answering page
+        *n* with page *n - k*'s records; the fresh scan stopped at its first replay). Holding
+        others, the listing moved: drift. Two pages of one listing share no record, so the
+        page before holding some of this one's is a server replaying one page under many.
+        """
+        before, _ = await self._fetch(number - 1)
+        self._check(number - 1, before)
+        self.stats.drift.rereads += 1
+        held = set(map(_get_id, before.data))
+        if not held.isdisjoint(map(_get_id, page.data)):
+            return False
+        assert self.resume is not None  # noqa: S101  (a seam is a resume's)
+        return not held.issuperset(self.resume.last_ids)
 
 
 def _first_of_each(items: Iterable[T], delivered: DeliveredIds) -> Iterable[T]:

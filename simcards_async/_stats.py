@@ -27,7 +27,9 @@ class DriftReport:
     short_pages: int = 0
     #: Pages read again because they were served before the page ahead of them while the
     #: listing changed, which would leave a gap between the two; or because they came back
-    #: empty before the planned end (one glitched answer must not end the listing).
+    #: empty before the planned end (one glitched answer must not end the listing); or, on
+    #: a resume whose first page repeats only records already delivered, the checkpoint's
+    #: last page, to tell a replay from records moved back across the resume point.
     rereads: int = 0
     #: With ``rescan=True``: passes made after the first, and the records they delivered
     #: that the first pass had not (shifted past it by deletions, or inserted behind it).

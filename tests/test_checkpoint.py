@@ -1255,6 +1255,46 @@ async def test_a_resumed_pages_ids_stay_delivered_through_a_second_resume(
     assert set(listed) <= set(delivered), "every record of the listing as it was, once"
 
 
+async def test_a_resume_after_the_listing_churned_by_more_than_a_page_is_drift(
+    server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """Run 1 stops 5 records into page 6. While no scan runs, 15 cards are added at the head
+    and 15 removed at the tail (``total_results`` unchanged): the resumed page 6 holds only
+    records run 1 delivered. It was taken for a replay (nothing changed by the count), and
+    every resume failed there for ever. It is drift: dropped, warned about, never twice; run
+    2 stops on the way and run 3 completes the listing as it is now.
+    """
+    path, size = tmp_path / "scan.json", 10
+    listed = server.current_sim_card_ids()
+    runs: list[list[str]] = []
+    for stop in (55, 30, None):
+        got: list[str] = []
+        resume_from = path if runs else None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", sc.DriftWarning)
+            async with client.sim_cards(
+                page_size=size, checkpoint=path, resume_from=resume_from
+            ) as stream:
+                async for card in stream:
+                    got.append(card.id)
+                    if len(got) == stop:
+                        break
+        runs.append(got)
+        if len(runs) == 1:
+            assert not caught
+            tail = server.current_sim_card_ids()[-15:]
+            server.insert_sim_cards(15)
+            server.delete_sim_cards(tail)
+        elif len(runs) == 2:
+            told = [str(w.message) for w in caught if issubclass(w.category, sc.DriftWarning)]
+            assert len(told) == 1
+            assert "shifted by a page or more since the checkpoint" in told[0]
+            assert stream.stats.drift.duplicates_dropped == 20  # pages 6 and 7, whole
+    delivered = [i for run in runs for i in run]
+    assert delivered == listed[:-15], "the listing as it was, less the deleted, in order, once"
+    assert json.loads(path.read_text())["complete"] is True
+
+
 async def _read_to_the_end(
     client: sc.SimCardsClient, path: Path, limit: int | None, got: list[str]
 ) -> None:
