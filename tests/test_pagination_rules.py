@@ -465,6 +465,75 @@ async def test_a_resumed_scan_still_refuses_a_replayed_page(tmp_path: Path) -> N
     assert got == listing.ids[:10]
 
 
+@pytest.mark.parametrize("lag", [2, 3])
+async def test_a_resumed_scan_refuses_a_replay_of_an_earlier_page_than_the_last(
+    tmp_path: Path, lag: int
+) -> None:
+    """A server whose page n carries page n-lag's records: the fresh scan stops at page
+    lag+1 (page 1's records again), and so does its resume, after one request more (page
+    lag, which still holds the records it held: the listing did not move, not drift).
+    """
+
+    def lagging(number: int, size: int, ids: list[str]) -> Any:
+        data, meta = honest(number, size, ids)
+        return (honest(number - lag, size, ids)[0] if number > lag else data), meta
+
+    listing = Listing(100, lagging)
+    point = tmp_path / "scan.json"
+    got: list[str] = []
+    async with listing.client(max_concurrency=1, read_ahead=1) as client:
+        with pytest.raises(PaginationError, match="replayed"):
+            async with client.sim_cards(page_size=10, checkpoint=point) as stream:
+                async for card in stream:
+                    got.append(card.id)
+        assert got == listing.ids[: 10 * lag]
+        listing.asked.clear()
+        stream = client.sim_cards(page_size=10, checkpoint=point, resume_from=point)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DriftWarning)  # not drift: nothing changed
+            with pytest.raises(PaginationError, match="replayed") as caught:
+                async with stream:
+                    async for card in stream:
+                        got.append(card.id)
+    assert caught.value.page == lag + 1
+    assert listing.asked == [lag + 1, lag]
+    assert got == listing.ids[: 10 * lag]
+
+
+async def test_a_resume_refuses_a_cache_that_serves_page_one_under_every_number(
+    tmp_path: Path,
+) -> None:
+    """Run 1 stops in page 5; then a cache answers every page with page 1's records. The
+    resumed page 5 and the page before it, read again, hold the same records: no listing
+    has two pages in common, so it is a replay, refused, not drift.
+    """
+    replaying = False
+
+    def cached(number: int, size: int, ids: list[str]) -> Any:
+        data, meta = honest(number, size, ids)
+        return (honest(1, size, ids)[0] if replaying else data), meta
+
+    listing = Listing(100, cached)
+    point = tmp_path / "scan.json"
+    got: list[str] = []
+    async with listing.client(max_concurrency=1, read_ahead=1) as client:
+        async with client.sim_cards(page_size=10, checkpoint=point) as stream:
+            async for card in stream:
+                got.append(card.id)
+                if len(got) == 45:
+                    break
+        replaying = True
+        stream = client.sim_cards(page_size=10, checkpoint=point, resume_from=point)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DriftWarning)
+            with pytest.raises(PaginationError, match="replayed") as caught:
+                async with stream:
+                    async for card in stream:
+                        got.append(card.id)
+    assert caught.value.page == 5
+    assert got == listing.ids[:45]
+
+
 def without_page_number(bend: Bend) -> Bend:
     """``bend``'s answers with no ``meta.page_number`` (rule 2 cannot tell the page)."""
 
