@@ -57,8 +57,8 @@ following it could loop, skip records, deliver a record twice or never end.
    A resume's first page under the checkpoint's count has no page before it in this
    pass: the checkpoint's last page is read again, and holding other records than at
    the stop (and none of this page's), the listing moved while no scan ran
-   (``_moved_since_stop``). Without meta, and without that, nothing tells a change, so
-   such a page is a replay.
+   (``_moved_since_stop``). Without meta nothing tells a change, so such a page is a
+   replay.
 7. Every page's meta gives the scan's first page's page size (``page_size_of``): page
    *n* starts at record ``(n - 1) * page size``, so pages of two sizes skip records
    (or repeat them), which no drift explains. A resumed scan's first page is the one
@@ -623,7 +623,12 @@ class Engine(Generic[T]):
             stats.total_pages = meta.total_pages if meta else None
             if self.resume is None:
                 stats.drift.first_total_results = stats.total_results
-        if self._at_seam(start) and self._all_repeats(first) and not self._changed(first):
+        if (
+            first.meta is not None  # without it, a page of repeats is a replay all the same
+            and self._at_seam(start)
+            and self._all_repeats(first)
+            and not self._changed(first)
+        ):
             self.drift.moved_since_stop = await self._moved_since_stop(start, first)
         if not await self._deliver(send, start, first, served):
             return False
@@ -907,11 +912,13 @@ class Engine(Generic[T]):
         (``_moved_since_stop``): its count is the checkpoint's when as many records were
         inserted ahead of the resume point as were deleted behind it.
         """
-        if self.drift.moved_since_stop or self.stats.drift.duplicates_dropped:
-            return True
         meta = page.meta
         if meta is None:
-            return False  # nothing tells a change: a page of repeats is a replay
+            # Nothing tells a change: a page of repeats is a replay. (Taken for drift, a
+            # server without meta repeating one page for ever was read for ever.)
+            return False
+        if self.drift.moved_since_stop or self.stats.drift.duplicates_dropped:
+            return True
         first = self.stats.drift.first_total_results
         last = self.drift.last_total  # None before a page was delivered (a resume's first)
         return meta.total_results != first or (last is not None and meta.total_results != last)

@@ -706,3 +706,23 @@ async def test_an_empty_listing_is_no_drift() -> None:
     assert got == []
     assert stream.stats.drift.short_pages == 0
     assert listing.asked == [1]
+
+
+async def test_a_metaless_page_repeated_after_a_shift_is_a_replay_not_drift_for_ever() -> None:
+    """Without meta, once a page had one record repeated (a shift, dropped), a server serving
+    that page again under every later number was taken for more drift: its repeats dropped,
+    the next page asked, for ever (20,000 requests in 20 s). Without meta nothing tells a
+    change: a page of repeats is a replay, refused at once.
+    """
+
+    def shift_then_replay(number: int, size: int, ids: list[str]) -> tuple[list[str], None]:
+        start = 0 if number == 1 else size - 1  # page 2 starts on page 1's last record
+        return ids[start : start + size], None
+
+    listing = Listing(95, shift_then_replay)
+    with anyio.fail_after(HANG_GUARD), pytest.warns(DriftWarning):
+        got, error = await read(listing, max_concurrency=1)
+    assert isinstance(error, PaginationError)
+    assert "page 3 repeats 10 records" in str(error)
+    assert no_repeats(got)
+    assert listing.asked == [1, 2, 3]
