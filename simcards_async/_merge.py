@@ -49,7 +49,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import DriftWarning, InvalidParameterError, PaginationError, shown
+from ._errors import DriftWarning, InvalidParameterError, PaginationError, handing_over, shown
 from ._models import RawRecord, SimCard, SimCardAction
 from ._observe import drift_warning
 from ._page_stream import PageStream
@@ -185,7 +185,9 @@ class _Readers(Generic[T]):
         async with anyio.create_task_group() as tg:
             if self.ordering is None:
                 for index, stream in enumerate(self.streams):
-                    tg.start_soon(self._read, index, stream, send.clone(), tg.cancel_scope)
+                    tg.start_soon(
+                        handing_over(self._read), index, stream, send.clone(), tg.cancel_scope
+                    )
             else:
                 await self._merge_in_order(tg, send, self.ordering)
                 tg.cancel_scope.cancel()  # the limit was reached: stop the readers still going
@@ -278,7 +280,7 @@ class _Readers(Generic[T]):
         inboxes: list[MemoryObjectReceiveStream[Sequence[T]]] = []
         for index in range(len(self.streams)):
             put, take = anyio.create_memory_object_stream[Sequence[T]](1)
-            tg.start_soon(self._pages_of, index, put)
+            tg.start_soon(handing_over(self._pages_of), index, put)
             inboxes.append(take)
         # A raw record's key is the sort value its listing's decoder read, by the same rule.
         heads = _Heads(inboxes, ordering.key if self.raw is None else ordering.raw_key)

@@ -80,7 +80,7 @@ import msgspec
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
-from ._errors import APIError, APITimeoutError, PaginationError, RateLimitError
+from ._errors import APIError, APITimeoutError, PaginationError, RateLimitError, handing_over
 from ._ids import DeliveredIds
 from ._models import Page, PaginationMeta
 from ._observe import drift_warning
@@ -674,7 +674,7 @@ class Engine(Generic[T]):
                 slots.append(slot)
                 number += 1
                 if len(slots) > workers:
-                    tg.start_soon(self._worker, todo)
+                    tg.start_soon(handing_over(self._worker), todo)
                     workers += 1
             if not slots:
                 return True

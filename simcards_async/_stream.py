@@ -86,10 +86,6 @@ READ_ONCE = (
 )
 
 
-#: What a producer's task lets through rather than hand to its consumer.
-_NOT_HANDED_OVER = (asyncio.CancelledError, KeyboardInterrupt, SystemExit)
-
-
 class Producer(Generic[M]):
     """A producer running in a task of its own, handing its output over a memory stream.
 
@@ -139,10 +135,13 @@ class Producer(Generic[M]):
                 await self._run(send)
             except BaseException as exc:  # handed to the consumer, raised there
                 error = first_error(exc)
-                if isinstance(error, _NOT_HANDED_OVER):
-                    raise  # a stop (this task cancelled), or the program's own end
+                if isinstance(error, asyncio.CancelledError):
+                    raise  # a stop: this task cancelled
                 # Not only an Exception: a hook's own BaseException (a test framework's
-                # outcome, GeneratorExit) left in this task looked like the listing's end.
+                # outcome, GeneratorExit) left in this task looked like the listing's end,
+                # and a SystemExit or KeyboardInterrupt (``sys.exit()`` in ``on_response``)
+                # left it escaped the event loop from here: the consumer was cancelled, and
+                # ``asyncio.run()`` printed a task group's traceback from this module.
                 if not isinstance(error, anyio.BrokenResourceError):  # the consumer went away
                     self.error = error
 

@@ -400,6 +400,63 @@ async def test_a_base_exception_of_the_hook_propagates_not_a_short_listing(where
         assert info.value is raised
 
 
+EXIT_SCRIPT = """
+import asyncio, sys
+import simcards_async as sc
+from simcards_async.testing import MockTelnyxServer
+
+async def read(where, raised):
+    calls = 0
+
+    def hook(event):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise raised
+
+    async with MockTelnyxServer(sim_cards=1000, actions=1) as server:
+        key = "KEY-obs3rve-Qw7eR4tY1uI9oP2a"
+        async with sc.SimCardsClient(key, server.url, on_response=hook) as client:
+            ordered = where == "ordered merge"
+            sort = "current_billing_period_consumed_data.amount" if ordered else None
+            streams = [
+                client.sim_cards(page_size=10, status=status, sort=sort)
+                for status in ("enabled", "disabled")
+            ]
+            reading = streams[0] if where == "stream" else sc.merge(*streams, ordered=ordered)
+            try:
+                async for _ in reading:
+                    pass
+            except BaseException as exc:
+                return "the reader caught it" if exc is raised else repr(exc)
+            return "no error"
+
+for where in ("stream", "merge", "ordered merge"):
+    for kind in (SystemExit, KeyboardInterrupt):
+        try:
+            outcome = asyncio.run(read(where, kind("stop")))
+        except BaseException as exc:
+            outcome = f"asyncio.run() raised {exc!r}"
+        print(f"{where}, {kind.__name__}: {outcome}", flush=True)
+"""
+
+
+def test_a_hook_s_system_exit_or_keyboard_interrupt_reaches_the_reader() -> None:
+    """``sys.exit()`` (or a ``KeyboardInterrupt``) in the hook during a listing escaped the
+    event loop from the stream's own task: the reader got ``CancelledError``, and
+    ``asyncio.run()`` printed a task group's traceback from inside the library. The reader
+    gets it as it was raised, as a single get's caller does, from a stream and a merge.
+    """
+    done = _python(EXIT_SCRIPT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"{where}, {kind}: the reader caught it"
+        for where in ("stream", "merge", "ordered merge")
+        for kind in ("SystemExit", "KeyboardInterrupt")
+    ]
+    assert done.stderr == ""
+
+
 async def test_a_hook_raising_cancelled_error_is_a_clear_error() -> None:
     """A hook raising ``CancelledError`` cancelled one request's task alone: the listing
     lost its page and failed with a bare ``UnboundLocalError``. A plain function cannot be
