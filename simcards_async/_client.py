@@ -23,7 +23,7 @@ import msgspec
 
 from ._checkpoint import Checkpointer
 from ._errors import APIError, InvalidParameterError, check_callback
-from ._http import AiohttpSend, ClientSession, Transport, new_session
+from ._http import REQUEST_CLOSED, AiohttpSend, ClientSession, Transport, new_session
 from ._models import (
     RECORD_TYPES,
     Page,
@@ -167,6 +167,9 @@ class SimCardsClient:
         self._owns_session = session is None
         self._transport_: Transport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The scopes of the single gets under way (in their callers' tasks), which
+        #: ``aclose()`` cancels.
+        self._gets: set[anyio.CancelScope] = set()
         #: The closing, once ``aclose()`` started it (every ``aclose()`` waits for it).
         self._closing: asyncio.Task[None] | None = None
 
@@ -258,6 +261,8 @@ class SimCardsClient:
             await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
+        for scope in list(self._gets):
+            scope.cancel()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -461,16 +466,30 @@ class SimCardsClient:
             include_sim_card_group=include_sim_card_group,
             include_pin_puk_codes=include_pin_puk_codes,
         )
-        return await self._transport().get(
-            target, _answering(id, "sim_card", decode_sim_card), page_size=1
-        )
+        return await self._get(target, _answering(id, "sim_card", decode_sim_card))
 
     async def get_sim_card_action(self, id: str | UUID) -> SimCardAction:
         """Fetch one SIM card action (``GET /sim_card_actions/{id}``)."""
         target = sim_card_action_path(id)
-        return await self._transport().get(
-            target, _answering(id, "sim_card_action", decode_sim_card_action), page_size=1
-        )
+        return await self._get(target, _answering(id, "sim_card_action", decode_sim_card_action))
+
+    async def _get(self, target: str, decode: Callable[[bytes], T]) -> T:
+        """GET one record, in a cancel scope that ``aclose()`` cancels.
+
+        A get runs in its caller's task, which the client does not own: without the scope,
+        one waiting to retry (a 429's Retry-After) or at the rate-limit pause outlived
+        ``aclose()`` by up to a minute, and with a session of the caller's it then sent its
+        request and returned a record from a closed client.
+        """
+        transport = self._transport()
+        with anyio.CancelScope() as scope:
+            self._gets.add(scope)
+            try:
+                return await transport.get(target, decode, page_size=1)
+            finally:
+                self._gets.discard(scope)
+        # Here only when the scope stopped the get: the client was closed.
+        raise RuntimeError(REQUEST_CLOSED)
 
     def _stream(
         self,

@@ -16,7 +16,7 @@ import aiohttp
 import anyio
 import pytest
 from aiohttp import web
-from polling import eventually, loop_turns
+from polling import DEADLINE, eventually, loop_turns
 from servers import serve
 from small_fleet import KEY, UNKNOWN_ID
 
@@ -24,6 +24,7 @@ from simcards_async import (
     AuthenticationError,
     InvalidParameterError,
     NotFoundError,
+    ResponseEvent,
     SimCardsClient,
 )
 from simcards_async.testing import FaultPlan, MockTelnyxServer
@@ -482,6 +483,77 @@ async def test_a_single_get_on_its_way_when_the_client_closes_says_so(
                 await getting
     assert str(caught.value) == "the client was closed before this request was answered"
     assert "session=" not in str(caught.value)
+
+
+@pytest.mark.parametrize("callers_session", [False, True])
+async def test_gets_waiting_to_retry_or_at_the_pause_end_when_the_client_closes(
+    callers_session: bool,
+) -> None:
+    """A get waiting out a 429's Retry-After, and one waiting at the pause it set, outlived
+    ``aclose()`` until the pause ended (up to a minute); with a session of the caller's the
+    first then sent its request and returned a card from a closed client. Both raise at
+    once, and nothing is sent after the close.
+    """
+    retrying: list[ResponseEvent] = []
+
+    def hook(event: ResponseEvent) -> None:
+        if event.retry_in is not None:
+            retrying.append(event)
+
+    plan = FaultPlan(script=["429"], retry_after=60)  # the longest wait honoured by default
+    async with (
+        MockTelnyxServer(sim_cards=5, actions=1, faults=plan) as server,
+        aiohttp.ClientSession() as session,
+    ):
+        client = SimCardsClient(
+            KEY, server.url, session=session if callers_session else None, on_response=hook
+        )
+        async with client:
+            first = asyncio.ensure_future(client.get_sim_card(server.current_sim_card_ids()[0]))
+            await eventually(lambda: retrying, what="the 429 answered, its retry planned")
+            second = asyncio.ensure_future(
+                client.get_sim_card_action(server.current_action_ids()[0])
+            )
+            await loop_turns()  # the second is at the pause
+            assert not second.done()
+            assert len(server.requests) == 1
+        done, _ = await asyncio.wait([first, second], timeout=DEADLINE)  # not the 60 s pause
+        assert done == {first, second}
+        for get in (first, second):
+            with pytest.raises(RuntimeError) as caught:
+                await get
+            assert str(caught.value) == "the client was closed before this request was answered"
+        await loop_turns()
+        assert len(server.requests) == 1
+
+
+async def test_a_get_cancelled_by_its_caller_is_cancelled_not_closed() -> None:
+    """The scope ``aclose()`` cancels a get with is the client's: a get its caller cancels
+    (a task's ``cancel()``, an anyio scope of its own) is cancelled as asked, not told the
+    client closed, and the client goes on.
+    """
+    plan = FaultPlan(script=["hang", "hang"])
+    async with (
+        MockTelnyxServer(sim_cards=5, actions=1, faults=plan) as server,
+        SimCardsClient(KEY, server.url) as client,
+    ):
+        card_id = server.current_sim_card_ids()[0]
+        getting = asyncio.ensure_future(client.get_sim_card(card_id))
+        await eventually(lambda: len(server.requests) == 1, what="the get sent")
+        getting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await getting
+
+        async def cancel_once_sent(scope: anyio.CancelScope) -> None:
+            await eventually(lambda: len(server.requests) == 2, what="the get sent")
+            scope.cancel()
+
+        async with anyio.create_task_group() as tasks:
+            with anyio.CancelScope() as scope:
+                tasks.start_soon(cancel_once_sent, scope)
+                await client.get_sim_card(card_id)
+        assert scope.cancelled_caught
+        assert (await client.get_sim_card(card_id)).id == card_id
 
 
 async def test_an_aclose_cancelled_half_way_still_closes() -> None:
