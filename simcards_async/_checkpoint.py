@@ -41,7 +41,14 @@ import anyio.to_thread
 import msgspec
 
 from ._errors import InvalidParameterError, named_after
-from ._paths import check_creatable, check_file_path, check_regular, final_path
+from ._paths import (
+    check_creatable,
+    check_file_path,
+    check_regular,
+    final_path,
+    fitted_name,
+    name_max,
+)
 from ._query import ListQuery, described
 from ._sansio import api_identity, same_api
 from ._writes import write_all_fd
@@ -274,14 +281,47 @@ def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     return Path(a).resolve() == Path(b).resolve()
 
 
-def _temp_beside(target: Path) -> Path:
-    """A new temporary file's name beside ``target``, as a save writes it before the rename."""
-    return target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+#: Hex digits of the random part of a save's temporary file's name.
+_TEMP_TOKEN_CHARS = 8
+
+
+def _temp_stem(target: Path) -> str:
+    """``.NAME.``, where a save's temporary file's name beside ``target`` begins.
+
+    NAME is cut short when the whole name would be longer than its file system takes
+    (a checkpoint's name of 242 bytes or more, on most): the random part keeps it
+    apart.
+    """
+    added = len(".." + "0" * _TEMP_TOKEN_CHARS + ".tmp")
+    return f".{fitted_name(target.parent, target.name, added)}."
+
+
+def _temp_beside(target: Path, stem: str | None = None) -> Path:
+    """A new temporary file's name beside ``target``, as a save writes it before the rename.
+
+    ``stem``: ``_temp_stem(target)``, worked out once by a caller that saves often.
+    """
+    stem = _temp_stem(target) if stem is None else stem
+    return target.with_name(f"{stem}{secrets.token_hex(_TEMP_TOKEN_CHARS // 2)}.tmp")
+
+
+def _check_name_fits(path: str | os.PathLike[str]) -> None:
+    """Refuse a checkpoint name too long for its ids file's name (``NAME.ids``) to be legal."""
+    target = Path(path)
+    limit = name_max(target.parent)
+    if len(os.fsencode(ids_path(target).name)) > limit:
+        raise InvalidParameterError(
+            "checkpoint",
+            f"a file name of at most {limit - len('.ids')} bytes: its ids file is kept "
+            f"beside it as NAME.ids, and this file system takes names of {limit} bytes at most",
+            str(path),
+        )
 
 
 def _check_writable_path(path: str | os.PathLike[str]) -> None:
     """Refuse, before anything is sent, a checkpoint path no file can be written at."""
     target = Path(path)
+    _check_name_fits(target)
     try:
         check_regular("checkpoint", target, "a path to")  # a directory, a FIFO, ...
         check_regular("checkpoint", ids_path(target), "a path whose ids file beside it is")
@@ -411,6 +451,11 @@ class Checkpointer:
         """
         assert self.path is not None  # noqa: S101  (only a scan with a path saves)
         return final_path(self.path)
+
+    @functools.cached_property
+    def _temp_stem(self) -> str:
+        """Where a save's temporary file's name begins (``_temp_stem``): worked out once."""
+        return _temp_stem(self._file)
 
     @property
     def written(self) -> bool:
@@ -551,7 +596,7 @@ class Checkpointer:
         point = sealed(msgspec.structs.replace(point, ids_size=size))
         # A name of its own for each save: a save's thread that a native asyncio
         # cancellation left writing must not share its file with the stop's save.
-        temp = _temp_beside(self._file)
+        temp = _temp_beside(self._file, self._temp_stem)
         self._encoded += 1
         return _Files(point, msgspec.json.encode(point), appended, temp, self._encoded)
 

@@ -12,9 +12,10 @@ row group of ``PARQUET_ROW_GROUP_SIZE`` rows, fewer once they take about
 keeps fetching pages meanwhile.
 
 A path is written atomically: the bytes go to a temporary file beside it,
-``.NAME.RANDOM.partial``, which replaces the target only once everything is
-written and synced. On any failure or cancellation the temporary file is
-removed and the target is left as it was. An open binary file (``sys.stdout.buffer``)
+``.NAME.RANDOM.partial`` (NAME cut short where the whole would be too long a
+name), which replaces the target only once everything is written and synced.
+On any failure or cancellation the temporary file is removed and the target is
+left as it was. An open binary file (``sys.stdout.buffer``)
 is written as the items come and flushed, not closed.
 
 Formats, chosen by ``format=`` or else by the path's suffix (never guessed:
@@ -113,6 +114,7 @@ from ._paths import (
     check_not_descriptor,
     check_regular,
     final_path,
+    fitted_name,
 )
 from ._stream import Stream
 from ._writes import flush, write_all
@@ -1863,8 +1865,13 @@ def _absolute(path: str | os.PathLike[str]) -> str:
 
 
 def _partial_name(final: Path, token: str) -> str:
-    """The name of an export's partial output beside ``final``: ``.NAME.TOKEN.partial``."""
-    return f".{final.name}.{token}.partial"
+    """The name of an export's partial output beside ``final``: ``.NAME.TOKEN.partial``.
+
+    NAME is cut short when the whole would be longer than its file system takes (a
+    target's name of 237 bytes or more, on most); the token keeps it apart.
+    """
+    suffix = f".{token}.partial"
+    return f".{fitted_name(final.parent, final.name, 1 + len(suffix))}{suffix}"
 
 
 def _checkpoint_token(checkpoint: str | os.PathLike[str]) -> str:
@@ -1883,8 +1890,8 @@ def _new_partial(final: Path) -> Path:
 
 def _is_partial_name(name: str, final: Path) -> bool:
     """Whether ``name`` is one ``_partial_name`` gives beside ``final`` (whatever its token)."""
-    token = name.removeprefix(f".{final.name}.").removesuffix(".partial")
-    return name == _partial_name(final, token) and _TOKEN.fullmatch(token) is not None
+    token = name.removesuffix(".partial").rpartition(".")[2]  # NAME may be cut short
+    return _TOKEN.fullmatch(token) is not None and name == _partial_name(final, token)
 
 
 class _Job:

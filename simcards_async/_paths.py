@@ -24,7 +24,12 @@ __all__ = [
     "check_not_descriptor",
     "check_regular",
     "final_path",
+    "fitted_name",
+    "name_max",
 ]
+
+#: The longest file name, in bytes, where a file system does not say (most take 255).
+_NAME_MAX = 255
 
 _NOT_REGULAR = (
     (stat.S_ISDIR, "a directory"),
@@ -136,3 +141,26 @@ def check_creatable(path: Path) -> None:
 def final_path(path: str | os.PathLike[str]) -> Path:
     """Where ``path``'s bytes end up: through symbolic links, the file they point to."""
     return Path(os.path.realpath(path))
+
+
+def name_max(directory: Path) -> int:
+    """The longest file name ``directory``'s file system takes, in bytes (255 if unknown)."""
+    try:
+        limit = os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not there; not said; not POSIX (Windows)
+        return _NAME_MAX
+    return limit if limit > 0 else _NAME_MAX
+
+
+def fitted_name(directory: Path, name: str, added: int) -> str:
+    """``name``, cut short at its end so that it and ``added`` bytes more make a legal name.
+
+    For a temporary file's name made from a file's: a name as long as the file system
+    takes (``NAME_MAX`` bytes in its encoding, 255 on most) is legal, and the longer one
+    made from it was refused as too long. Whole characters are cut, so that the name
+    stays text a checkpoint can keep.
+    """
+    room = name_max(directory) - added
+    while name and len(os.fsencode(name)) > room:
+        name = name[:-1]
+    return name

@@ -30,6 +30,7 @@ from simcards_async._checkpoint import (
     save_checkpoint,
     sealed,
 )
+from simcards_async._paths import name_max
 from simcards_async._query import sim_cards_query
 from simcards_async._sansio import api_identity, same_api
 from simcards_async.testing import FaultPlan, MockTelnyxServer
@@ -1513,3 +1514,23 @@ async def test_a_cancellation_as_the_listing_ends_is_saved_as_a_stop(
     assert len(got) == total
     async with client.sim_cards(page_size=100, checkpoint=path, resume_from=path) as resumed:
         assert [card.id async for card in resumed] == []
+
+
+def test_a_checkpoint_name_as_long_as_the_file_system_takes_saves(tmp_path: Path) -> None:
+    """A checkpoint name the file system takes was refused as too long: a save's temporary
+    file (``.NAME.RANDOM.tmp``) had a name 14 bytes longer. Its NAME is cut short; the ids
+    file's name is the checkpoint's and ``.ids``, so a name without room for that is refused
+    as such, naming ``checkpoint`` (it was refused as in a directory it could not write in).
+    """
+    limit = name_max(tmp_path)
+    query = sim_cards_query()
+    longest = tmp_path / ("c" * (limit - len(".ids")))
+    _saved(Checkpointer(query, longest), 2, ["a"])
+    _saved(Checkpointer(query, longest, resume_from=longest), 3, ["b"])
+    assert list(Checkpointer(query, longest, resume_from=longest).earlier_ids()) == [["a"], ["b"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [longest.name, f"{longest.name}.ids"]
+    too_long = tmp_path / ("c" * (limit - len(".ids") + 1))
+    with pytest.raises(sc.InvalidParameterError, match=f"at most {limit - 4} bytes") as caught:
+        Checkpointer(query, too_long)
+    assert caught.value.parameter == "checkpoint"
+    assert len(list(tmp_path.iterdir())) == 2, "nothing made"

@@ -18,6 +18,7 @@ from polling import eventually
 
 import simcards_async as sc
 from simcards_async._checkpoint import Checkpointer, ids_path
+from simcards_async._paths import name_max
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -665,3 +666,31 @@ async def test_a_cancellation_after_the_finished_save_still_writes_the_output(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [reference.name, target.name, point.name]
     )
+
+
+async def test_names_as_long_as_the_file_system_takes_export_and_resume(tmp_path: Path) -> None:
+    """A target or checkpoint name the file system takes (255 bytes, on most) was refused as
+    "file name too long": the partial output's name (``.NAME.TOKEN.partial``) was 19 bytes
+    longer. Its NAME is cut short, by whole characters; an export stopped midway resumes
+    from its partial output under that name and ends with the same file.
+    """
+    limit = name_max(tmp_path)
+    # Two bytes a character: a name cut by bytes would end in half of one.
+    target = tmp_path / ("a" + "é" * ((limit - len("a.jsonl")) // 2) + ".jsonl")
+    whole = tmp_path / ("w" * (limit - len(".jsonl")) + ".jsonl")
+    point = tmp_path / ("c" * (limit - len(".ids")))
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4) as server,
+        sc.SimCardsClient(KEY, server.url) as client,
+    ):
+        await sc.export(client.sim_cards(page_size=100), whole)
+    async with stopped_after_three_pages(target, point) as (server, client):
+        partial = msgspec.json.decode(point.read_bytes())["extra"]["export"]["partial"]
+        assert (tmp_path / partial).is_file()
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        result = await sc.export(stream, target)
+    assert result.items == 600
+    assert target.read_bytes() == whole.read_bytes()
+    # The checkpoint is kept (marked complete); its ids file goes.
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([whole.name, target.name, point.name])
