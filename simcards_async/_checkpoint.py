@@ -42,6 +42,7 @@ import msgspec
 
 from ._errors import InvalidParameterError, named_after
 from ._paths import (
+    O_NOFOLLOW,
     check_creatable,
     check_file_path,
     check_regular,
@@ -305,6 +306,20 @@ def _temp_beside(target: Path, stem: str | None = None) -> Path:
     return target.with_name(f"{stem}{secrets.token_hex(_TEMP_TOKEN_CHARS // 2)}.tmp")
 
 
+def _check_ids_file(path: str | os.PathLike[str], ids: Path) -> None:
+    """Refuse an ids file there that is a symbolic link (a save cuts and appends to it).
+
+    The file it leads to would be written over.
+    """
+    if ids.is_symlink():
+        raise InvalidParameterError(
+            "checkpoint",
+            f"a path whose ids file beside it ({ids.name}) is a file, not a symbolic link "
+            f"(it leads to {os.path.realpath(ids)!r}, which a save would write over)",
+            str(path),
+        )
+
+
 def _check_name_fits(path: str | os.PathLike[str]) -> None:
     """Refuse a checkpoint name too long for its ids file's name (``NAME.ids``) to be legal."""
     target = Path(path)
@@ -324,7 +339,9 @@ def _check_writable_path(path: str | os.PathLike[str]) -> None:
     _check_name_fits(target)
     try:
         check_regular("checkpoint", target, "a path to")  # a directory, a FIFO, ...
-        check_regular("checkpoint", ids_path(target), "a path whose ids file beside it is")
+        ids = ids_path(target)
+        check_regular("checkpoint", ids, "a path whose ids file beside it is")
+        _check_ids_file(path, ids)
         written = final_path(target)  # a link's file: a save replaces it, not the link
         if not written.parent.is_dir():
             raise InvalidParameterError(
@@ -647,7 +664,8 @@ class Checkpointer:
         Those are copied a piece at a time (a resume into another checkpoint file): read
         whole, a 10,000,000-card scan's ids took some 800 MB at once.
         """
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _O_BINARY, 0o666)
+        # Not through a link (refused before the scan: see ``_check_ids_file``), planted since.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | O_NOFOLLOW | _O_BINARY, 0o666)
         try:
             if not self._ids_exact:
                 # What a save counted, no more: bytes a crash (or a failed save) left

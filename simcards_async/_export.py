@@ -109,6 +109,7 @@ from ._models import (
     checked_record,
 )
 from ._paths import (
+    O_NOFOLLOW,
     check_creatable,
     check_file_path,
     check_not_descriptor,
@@ -1078,6 +1079,9 @@ class _Output:
                 self.temp.unlink(missing_ok=True)
 
 
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
 def _resumed_file(
     final: Path, resume: _Partial, target: str | os.PathLike[str]
 ) -> tuple[Path, IO[bytes], bytes]:
@@ -1087,15 +1091,13 @@ def _resumed_file(
     is where one of the export's writes ended, not a number edited to another.
     """
     temp = final.with_name(resume.partial)
+    what = f"a path whose partial output {temp.name}, which the checkpoint continues, is"
+    start_over = "delete the checkpoint to start over"
     # A directory (or a FIFO) there: refused as such, not an OSError after the resume hint.
-    check_regular(
-        "target",
-        temp,
-        f"a path whose partial output {temp.name}, which the checkpoint continues, is",
-        advice="delete the checkpoint to start over",
-    )
+    _check_not_a_link("target", temp, what, target, advice=start_over)
+    check_regular("target", temp, what, advice=start_over)
     try:
-        file = open(temp, "r+b")  # noqa: PTH123, SIM115  (closed by commit/discard)
+        fd = os.open(temp, os.O_RDWR | O_NOFOLLOW | _O_BINARY)
     except FileNotFoundError as exc:
         raise InvalidParameterError(
             "target",
@@ -1103,6 +1105,8 @@ def _resumed_file(
             "it is gone, so delete the checkpoint to start over",
             str(target),
         ) from exc
+    _check_one_name("target", fd, what, target, advice=start_over)
+    file = open(fd, "r+b")  # noqa: PTH123, SIM115  (closed by commit/discard)
     if not _locked(file):
         file.close()
         raise _in_use("resume_from", temp, resume.checkpoint)
@@ -1142,7 +1146,7 @@ def _new_file(final: Path, asked: Path) -> tuple[Path, IO[bytes]]:
     temp = _new_partial(final)
     # 0o666 lets the umask decide a new file's mode; a file replaced keeps its own
     # (an export of ICCIDs written over a 0o600 file must not become world-readable).
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY
     try:
         fd = os.open(temp, flags, 0o666)
     except OSError as exc:
@@ -1163,12 +1167,19 @@ def _checkpoints_file(final: Path, checkpoint: str | os.PathLike[str]) -> tuple[
     another process is writing it now (the same command run twice at once): refused.
     """
     temp = final.with_name(_partial_name(final, _checkpoint_token(checkpoint)))
-    check_regular("checkpoint", temp, f"a checkpoint whose partial output {temp.name} is")
+    what = f"a checkpoint whose partial output {temp.name} is"
+    # Its name is predictable: a link planted there must not lead the export to cut and
+    # write the file it points to (nor to put a link in place of the target at the end).
+    _check_not_a_link("checkpoint", temp, what, temp, advice="delete it")
+    check_regular("checkpoint", temp, what)
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | O_NOFOLLOW | _O_BINARY, 0o666)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link planted since the check
+            _check_not_a_link("checkpoint", temp, what, temp, advice="delete it")
         exc.filename = str(final)  # the file asked for, not the temporary name
         raise
+    _check_one_name("checkpoint", fd, what, temp, advice="delete it")
     file = open(fd, "wb")  # noqa: PTH123, SIM115  (closed by commit/discard)
     if not _locked(file):
         file.close()
@@ -1176,6 +1187,40 @@ def _checkpoints_file(final: Path, checkpoint: str | os.PathLike[str]) -> tuple[
     os.ftruncate(fd, 0)  # what a killed run left
     _keep_mode(final, fd)
     return temp, file
+
+
+def _check_not_a_link(
+    parameter: str, partial: Path, what: str, value: str | os.PathLike[str], *, advice: str
+) -> None:
+    """Refuse a partial output that is a symbolic link (``what`` as for ``check_regular``).
+
+    The file it leads to would be cut, written over, and renamed onto the target.
+    """
+    if partial.is_symlink():
+        leads = os.path.realpath(partial)
+        raise InvalidParameterError(
+            parameter,
+            f"{what} a regular file, not a symbolic link (it leads to {leads!r}, which the "
+            f"export would write over); {advice}",
+            os.fspath(value),
+        )
+
+
+def _check_one_name(
+    parameter: str, fd: int, what: str, value: str | os.PathLike[str], *, advice: str
+) -> None:
+    """Refuse a partial output (open at ``fd``, closed on refusal) that has another name.
+
+    A hard link: the other name's file would be cut and written as well.
+    """
+    if os.fstat(fd).st_nlink > 1:
+        os.close(fd)
+        raise InvalidParameterError(
+            parameter,
+            f"{what} a file of its own, not one with another name too (a hard link: that "
+            f"file would be written over); {advice}",
+            os.fspath(value),
+        )
 
 
 def _in_use(parameter: str, partial: Path, checkpoint: object) -> InvalidParameterError:

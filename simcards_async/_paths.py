@@ -19,6 +19,7 @@ from pathlib import Path
 from ._errors import InvalidParameterError
 
 __all__ = [
+    "O_NOFOLLOW",
     "check_creatable",
     "check_file_path",
     "check_not_descriptor",
@@ -28,6 +29,8 @@ __all__ = [
     "name_max",
 ]
 
+#: Opens fail (``ELOOP``) on a symbolic link, where the system can tell (not on Windows).
+O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 #: The longest file name, in bytes, where a file system does not say (most take 255).
 _NAME_MAX = 255
 

@@ -18,6 +18,7 @@ from polling import eventually
 
 import simcards_async as sc
 from simcards_async._checkpoint import Checkpointer, ids_path
+from simcards_async._export import _checkpoint_token, _partial_name
 from simcards_async._paths import name_max
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
@@ -694,3 +695,59 @@ async def test_names_as_long_as_the_file_system_takes_export_and_resume(tmp_path
     # The checkpoint is kept (marked complete); its ids file goes.
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted([whole.name, target.name, point.name])
+
+
+async def test_a_link_planted_at_a_fresh_exports_partial_output_name_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A fresh checkpointed export's partial output has a name anyone can work out
+    (``.NAME.TOKEN.partial``, the token from the checkpoint's path). A symbolic link planted
+    there was followed: the file it led to was emptied and filled with the export, and the
+    target became a link to it. A link there, symbolic or hard, is refused, naming the
+    checkpoint, before anything is sent; the file it leads to is left as it was.
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    victim = tmp_path / "precious.txt"
+    victim.write_bytes(b"not an export\n")
+    partial = tmp_path / _partial_name(target, _checkpoint_token(point))
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4) as server,
+        sc.SimCardsClient(KEY, server.url) as client,
+    ):
+        for plant, kind in ((partial.symlink_to, "symbolic link"), (partial.hardlink_to, "hard")):
+            plant(victim)
+            with pytest.raises(sc.InvalidParameterError, match=kind) as caught:
+                await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+            assert caught.value.parameter == "checkpoint"
+            assert victim.read_bytes() == b"not an export\n"
+            partial.unlink()
+        assert server.requests == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]
+
+
+@pytest.mark.parametrize("which", ["partial output", "ids file"])
+async def test_a_resume_refuses_a_link_in_place_of_a_file_it_writes(
+    tmp_path: Path, which: str
+) -> None:
+    """A resume followed a symbolic link in place of its partial output (cut, written, and
+    the link renamed onto the target) or of its ids file (cut and appended to). Refused,
+    naming the parameter, before anything is sent; the file it leads to is left as it was.
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with stopped_after_three_pages(target, point) as (server, client):
+        if which == "partial output":
+            name = msgspec.json.decode(point.read_bytes())["extra"]["export"]["partial"]
+        else:
+            name = ids_path(point).name
+        elsewhere = tmp_path / "elsewhere"
+        (tmp_path / name).rename(elsewhere)
+        (tmp_path / name).symlink_to(elsewhere)
+        kept = elsewhere.read_bytes()
+        before = len(server.requests)
+        with pytest.raises(sc.InvalidParameterError, match="not a symbolic link") as caught:
+            stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+            await sc.export(stream, target)
+        assert caught.value.parameter == ("target" if which == "partial output" else "checkpoint")
+        assert len(server.requests) == before, "nothing is sent"
+    assert elsewhere.read_bytes() == kept
+    assert not target.exists()
