@@ -263,11 +263,20 @@ def _earlier_ids(resume_from: str | os.PathLike[str], size: int) -> Path:
     path = ids_path(resume_from)
     try:
         check_regular("resume_from", path, "a checkpoint whose ids file is")
-        held = path.stat().st_size
+        # Opened, not asked about: one it cannot read failed as the scan began, with a
+        # resume hint that failed the same way.
+        with path.open("rb") as file:
+            held = os.fstat(file.fileno()).st_size
+    except FileNotFoundError as exc:
+        raise InvalidParameterError(
+            "resume_from", f"a checkpoint with its ids file beside it ({exc.strerror})", str(path)
+        ) from exc
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise InvalidParameterError(
-            "resume_from", f"a checkpoint with its ids file beside it ({reason})", str(path)
+            "resume_from",
+            f"a checkpoint whose ids file beside it this process can read ({reason})",
+            str(path),
         ) from exc
     if held < size:
         raise InvalidParameterError(
@@ -307,9 +316,11 @@ def _temp_beside(target: Path, stem: str | None = None) -> Path:
 
 
 def _check_ids_file(path: str | os.PathLike[str], ids: Path) -> None:
-    """Refuse an ids file there that is a symbolic link (a save cuts and appends to it).
+    """Refuse an ids file there that a save cannot cut and append to.
 
-    The file it leads to would be written over.
+    Found at the first save, it cost the pages read before it, and ended in a resume hint
+    that failed the same way. A symbolic link is refused too: the file it leads to would be
+    cut and written.
     """
     if ids.is_symlink():
         raise InvalidParameterError(
@@ -318,6 +329,18 @@ def _check_ids_file(path: str | os.PathLike[str], ids: Path) -> None:
             f"(it leads to {os.path.realpath(ids)!r}, which a save would write over)",
             str(path),
         )
+    try:
+        fd = os.open(ids, os.O_WRONLY | os.O_APPEND | O_NOFOLLOW | _O_BINARY)
+    except FileNotFoundError:
+        return  # the first save makes it
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InvalidParameterError(
+            "checkpoint",
+            f"a path whose ids file beside it ({ids.name}) this process can write ({reason})",
+            str(path),
+        ) from exc
+    os.close(fd)
 
 
 def _check_name_fits(path: str | os.PathLike[str]) -> None:

@@ -1105,6 +1105,16 @@ def _resumed_file(
             "it is gone, so delete the checkpoint to start over",
             str(target),
         ) from exc
+    except OSError as exc:
+        # Read-only, say: found at the first write, after the resume's requests, it ended in
+        # a resume hint that failed the same way.
+        raise InvalidParameterError(
+            "target",
+            f"a path whose partial output {temp.name}, which the checkpoint continues, this "
+            f"process can read and write ({exc.strerror or type(exc).__name__}); make it so, "
+            f"or {start_over}",
+            str(target),
+        ) from exc
     _check_one_name("target", fd, what, target, advice=start_over)
     file = open(fd, "r+b")  # noqa: PTH123, SIM115  (closed by commit/discard)
     if not _locked(file):

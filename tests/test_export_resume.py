@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import os
+import re
+import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -751,3 +755,69 @@ async def test_a_resume_refuses_a_link_in_place_of_a_file_it_writes(
         assert len(server.requests) == before, "nothing is sent"
     assert elsewhere.read_bytes() == kept
     assert not target.exists()
+
+
+async def _bound_by_permissions(work: Path) -> list[str]:
+    """What starts a child process that ``work``'s permission bits bind (a command's start).
+
+    Root may read and write any file: as root, ``work`` and its files are given to the
+    user ``nobody``, and the child runs as that user (``setpriv``); skipped where it cannot.
+    """
+    if os.geteuid() != 0:
+        return []
+    nobody = 65534
+    prefix = ["setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups"]
+    if shutil.which("setpriv") is None:
+        pytest.skip("root, and no setpriv to run the command as another user")
+    for path in (work, *work.iterdir()):
+        os.chown(path, nobody, nobody, follow_symlinks=False)
+    probe = [*prefix, sys.executable, "-c", "import simcards_async"]
+    if (await anyio.run_process(probe, env=child_env(), check=False)).returncode != 0:
+        pytest.skip("the other user cannot run this interpreter or import this checkout")
+    return prefix
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
+@pytest.mark.parametrize(
+    ("which", "mode", "refusal"),
+    [
+        ("partial output", 0o444, "invalid -o/--output value.*can read and write"),
+        ("ids file", 0o444, "invalid --checkpoint value.*can write"),
+        ("ids file", 0o222, "invalid --checkpoint value.*can read"),
+        ("ids file", 0o000, "invalid --checkpoint value.*can write"),
+    ],
+)
+async def test_a_resume_whose_files_cannot_be_used_is_refused_before_sending(
+    which: str, mode: int, refusal: str
+) -> None:
+    """A resume whose ids file or partial output this user may not write or read: an ids
+    file read-only failed at the first save, after requests, exit 1, saying to run the
+    same command again (which failed the same way); the others failed with exit 1 too.
+    Refused before anything is sent: exit 2, naming the flag.
+    """
+    work = Path(tempfile.mkdtemp())  # not under tmp_path: another user must reach it
+    try:
+        work.chmod(0o755)
+        target, point = work / "cards.jsonl", work / "scan.json"
+        async with stopped_after_three_pages(target, point) as (server, _):
+            if which == "partial output":
+                name = msgspec.json.decode(point.read_bytes())["extra"]["export"]["partial"]
+            else:
+                name = ids_path(point).name
+            prefix = await _bound_by_permissions(work)
+            (work / name).chmod(mode)
+            before = len(server.requests)
+            command = [
+                *["export", "sim-cards", "--api-key", KEY, "--base-url", server.url, "-q"],
+                *["--page-size", "100", "--checkpoint", str(point), "-o", str(target)],
+            ]
+            done = await anyio.run_process(
+                [*prefix, sys.executable, "-c", AS_MAIN, *command], env=child_env(), check=False
+            )
+            err = done.stderr.decode()
+            assert done.returncode == 2, err
+            assert re.search(refusal, err), err
+            assert "run the same command again" not in err
+            assert len(server.requests) == before, "nothing is sent"
+    finally:
+        shutil.rmtree(work)
