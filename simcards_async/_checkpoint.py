@@ -45,6 +45,7 @@ from ._paths import (
     O_NOFOLLOW,
     check_creatable,
     check_file_path,
+    check_not_descriptor,
     check_regular,
     final_path,
     fitted_name,
@@ -362,6 +363,8 @@ def _check_writable_path(path: str | os.PathLike[str]) -> None:
     _check_name_fits(target)
     try:
         check_regular("checkpoint", target, "a path to")  # a directory, a FIFO, ...
+        # /dev/stdout onto a file: a save's rename would replace the file the shell opened.
+        check_not_descriptor("checkpoint", target, "a save would replace the file open there")
         ids = ids_path(target)
         check_regular("checkpoint", ids, "a path whose ids file beside it is")
         _check_ids_file(path, ids)

@@ -1534,3 +1534,23 @@ def test_a_checkpoint_name_as_long_as_the_file_system_takes_saves(tmp_path: Path
         Checkpointer(query, too_long)
     assert caught.value.parameter == "checkpoint"
     assert len(list(tmp_path.iterdir())) == 2, "nothing made"
+
+
+async def test_a_checkpoint_naming_an_open_descriptor_is_refused(
+    client: sc.SimCardsClient, server: MockTelnyxServer, tmp_path: Path
+) -> None:
+    """``checkpoint="/dev/fd/N"`` (``/dev/stdout`` onto a file) leads to the file a shell
+    opened: a save's rename would replace it, what was written there lost. Refused naming
+    ``checkpoint`` before anything is sent, the file as it was.
+    """
+    log = tmp_path / "log.txt"
+    log.write_bytes(b"before\n")
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    try:
+        with pytest.raises(sc.InvalidParameterError, match="open descriptor") as caught:
+            client.sim_cards(checkpoint=f"/dev/fd/{fd}")
+    finally:
+        os.close(fd)
+    assert caught.value.parameter == "checkpoint"
+    assert server.requests == []
+    assert log.read_bytes() == b"before\n"
