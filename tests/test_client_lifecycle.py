@@ -169,7 +169,7 @@ async def test_bad_client_options_are_refused(kwargs: dict[str, Any], parameter:
 @pytest.mark.parametrize("value", [0, True, 2.5, 1_000_001])
 @pytest.mark.parametrize("parameter", ["max_concurrency", "read_ahead"])
 @pytest.mark.usefixtures("half_built_clients")
-async def test_a_bounded_option_names_its_whole_range(parameter: str, value: object) -> None:
+async def test_a_bounded_option_names_its_whole_range(parameter: str, value: Any) -> None:
     """``max_concurrency=0`` said "an integer >= 1", and 2,000,000 "from 1 to 1,000,000": the
     allowed values are the whole range, whichever bound the value crossed.
     """

@@ -714,12 +714,13 @@ class _Limiter(AdaptiveLimiter):
         self.pauses: list[float] = []
         self.remaining: list[int | None] = []
 
-    def pause(self, seconds: float) -> None:
+    def pause(self, seconds: float) -> bool:
         self.pauses.append(seconds)
+        return True
 
-    def on_healthy(self, remaining: int | None, reset: float | None) -> None:
+    def on_healthy(self, remaining: int | None, reset: float | None) -> bool:
         self.remaining.append(remaining)
-        super().on_healthy(remaining, reset)
+        return super().on_healthy(remaining, reset)
 
 
 class _Script:

@@ -81,9 +81,10 @@ def _watch_limit(limiter: AdaptiveLimiter) -> list[int]:
         throttled(epoch, reset)
         seen.append(limiter.limit)
 
-    def on_healthy(remaining: int | None, reset: float | None) -> None:
-        healthy(remaining, reset)
+    def on_healthy(remaining: int | None, reset: float | None) -> bool:
+        paused = healthy(remaining, reset)
         seen.append(limiter.limit)
+        return paused
 
     limiter.on_throttled = on_throttled  # type: ignore[method-assign]
     limiter.on_healthy = on_healthy  # type: ignore[method-assign]
@@ -192,9 +193,9 @@ async def test_a_429_pauses_every_stream_of_the_client() -> None:
             pauses: list[tuple[float, float]] = []
             original = limiter.pause
 
-            def pause(seconds: float) -> None:
+            def pause(seconds: float) -> bool:
                 pauses.append((time.monotonic(), seconds))
-                original(seconds)
+                return original(seconds)
 
             limiter.pause = pause  # type: ignore[method-assign]
             cards = client.sim_cards(page_size=10)
