@@ -26,7 +26,8 @@ its ids are computed once, in C passes, for all three.
 Without a temporary file (a read-only file system, a full disk) the runs stay in
 memory, merged the same way, exact, 16 bytes an id. More ids than expected start a new,
 twice larger filter and its runs (a "generation"), so a filter never fills up.
-A listing of up to ``UNFOLDED`` ids (as its first page announces) is never folded.
+A listing of up to ``UNFOLDED`` ids (as its first page announces) is never folded, unless
+its ids take more than ``UNFOLDED_CHARS`` characters; one of no known count always is.
 
 Cost, measured: about 1.1 bytes an id in memory once folded, plus the newest
 ``FOLD`` ids as strings (~1 MB) and fewer than ``STAGE`` records in memory (under
@@ -58,12 +59,23 @@ from itertools import accumulate, chain, compress, filterfalse, islice, repeat
 from operator import add, and_, eq, getitem, itemgetter, mod, mul, or_, rshift, setitem, sub
 from typing import IO
 
-__all__ = ["FOLD", "MAX_EXPECTED", "STAGE", "UNFOLDED", "DeliveredIds"]
+__all__ = [
+    "FOLD",
+    "MAX_EXPECTED",
+    "STAGE",
+    "UNFOLDED",
+    "UNFOLDED_CHARS",
+    "DeliveredIds",
+    "compact_id",
+]
 
 #: Ids held as strings before they are folded into binary (~1 MB of strings).
 FOLD = 8192
-#: A listing of up to this many ids (as its first page announces) is never folded.
+#: A listing of up to this many ids (as its first page announces) is never folded...
 UNFOLDED = 131072
+#: ... unless its ids' characters pass this many (131,072 UUIDs take 4.7 M): a server's ids
+#: of 128 wide characters each, held as strings, took ~590 bytes an id, 77 MB a stream.
+UNFOLDED_CHARS = 8 << 20
 #: A run of this many records or more is written to the temporary file.
 STAGE = 32768
 #: The most ids a first filter is sized for, whatever the listing announces (16 MiB of
@@ -267,6 +279,8 @@ class DeliveredIds:
         self._folded = 0
         self._expected = expected
         self._fold_at = FOLD
+        #: The characters of the ids held as strings, counted while a listing stays unfolded.
+        self._chars = 0
         self._generations: list[_Generation] = []
         self._spill = True  # False: records stay in memory (no file, or one failed)
         self._closer: weakref.finalize[[list[_Generation]], DeliveredIds] | None = None
@@ -275,12 +289,15 @@ class DeliveredIds:
     def size(self, expected: int) -> None:
         """Size the filter and partitions for about ``expected`` ids (before any is folded).
 
-        A listing of up to ``UNFOLDED`` ids is never folded: a set of its ids costs no
-        CPU beyond the set itself, and at most ~15 MB.
+        A listing of up to ``UNFOLDED`` ids is never folded while its ids take fewer than
+        ``UNFOLDED_CHARS`` characters: a set of its ids costs no CPU beyond the set itself,
+        and ~15 MB at most. A listing of no known count (0: no meta) folds every ``FOLD``
+        ids, as a large one does: it may be of any size, and held whole as strings it took
+        ~80 MB at 131,072 ids.
         """
         if not self._folded:
             self._expected = min(expected, MAX_EXPECTED)
-            self._fold_at = UNFOLDED if expected <= UNFOLDED else FOLD
+            self._fold_at = UNFOLDED if 0 < expected <= UNFOLDED else FOLD
 
     def close(self) -> None:
         """Close the temporary files, which the OS then removes (idempotent).
@@ -315,6 +332,8 @@ class DeliveredIds:
         if len(recent) - size != len(ids):
             recent.difference_update(ids)  # none was there before: this undoes the update
             return False
+        if self._fold_at == UNFOLDED:
+            self._held(ids)
         gens = self._generations
         if gens:
             # One pass each for the hashes, the masks and each filter's words, shared by
@@ -345,8 +364,16 @@ class DeliveredIds:
             if self._groups is not None:
                 g.group(self._groups, fresh, hashes)
         recent.update(fresh)
+        if self._fold_at == UNFOLDED:
+            self._held(fresh)
         if len(recent) >= self._fold_at:
             self._fold()
+
+    def _held(self, ids: list[str]) -> None:
+        """Count the characters of new ids held as strings; past ``UNFOLDED_CHARS``, fold."""
+        self._chars += sum(map(len, ids))
+        if self._chars > UNFOLDED_CHARS:
+            self._fold_at = FOLD  # long ids: folded from now on, as a large listing's are
 
     def _has(self, g: _Generation, id: str, h: int) -> bool:
         return g.has(h, _record(id))
@@ -511,6 +538,22 @@ def _holds(records: bytes, key: bytes, start: int, end: int) -> bool:
             return True
         at = records.find(key, at + 1, end)
     return False
+
+
+def compact_id(id: str) -> str | bytes:
+    """``id`` as a set of ids keeps it in about 100 bytes, whatever the server's ids are.
+
+    Itself when it is ASCII and no longer than a UUID; else its 16-byte record (a
+    digest), as ``DeliveredIds`` folds it: two ids are one key only if their digests
+    agree (a chance of 2 ** -128 a pair), and a text key never equals a bytes one.
+    """
+    if len(id) <= _UUID_LENGTH and id.isascii():
+        return id
+    return _record(id)
+
+
+#: A canonical UUID's characters.
+_UUID_LENGTH = 36
 
 
 def _record(id: str) -> bytes:

@@ -30,8 +30,9 @@ listing's decoder reads, with the meaning ``Ordering.key`` gives the typed field
 
 Dedupe keeps an item's first occurrence in the union's order. It must remember every id
 yielded (an item may come from any query at any time), so its memory grows with the
-union: about 120 bytes a record (a set of the id strings; each merged stream also keeps
-its own ids, see ``_ids``). ``limit`` counts the union's items: the readers stop once it
+union: about 120 bytes a record whatever the server's ids (a set of ``compact_id`` keys: a
+UUID as its text, a longer id as its 16-byte digest; each merged stream also keeps its
+own ids, see ``_ids``). ``limit`` counts the union's items: the readers stop once it
 is reached.
 """
 
@@ -50,6 +51,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._errors import DriftWarning, InvalidParameterError, PaginationError, handing_over, shown
+from ._ids import compact_id
 from ._models import RawRecord, SimCard, SimCardAction
 from ._observe import drift_warning
 from ._page_stream import PageStream
@@ -139,7 +141,9 @@ class _Readers(Generic[T]):
     ) -> None:
         self.streams = streams
         self.stats = stats
-        self.seen: set[str] | None = set() if dedupe else None
+        # Each id as ``compact_id`` keeps it: ~100 bytes a card whatever the server's ids
+        # (held as text, ids of 128 wide characters took ~660).
+        self.seen: set[str | bytes] | None = set() if dedupe else None
         self.limit = limit
         self.ordering = ordering
         self.taken = 0  # items handed over, or about to be
@@ -218,12 +222,13 @@ class _Readers(Generic[T]):
         else:
             kept = []
             for item in items:
-                if item.id in seen:
+                key = compact_id(item.id)
+                if key in seen:
                     self.stats.duplicates_dropped += 1
                     continue
                 if room is not None and len(kept) >= room:
                     break
-                seen.add(item.id)
+                seen.add(key)
                 kept.append(item)
         self.taken += len(kept)
         return kept
@@ -317,10 +322,11 @@ class _Readers(Generic[T]):
         """Whether ``item`` is new (always with ``dedupe=False``); counts it if so."""
         seen = self.seen
         if seen is not None:
-            if item.id in seen:
+            key = compact_id(item.id)
+            if key in seen:
                 self.stats.duplicates_dropped += 1
                 return False
-            seen.add(item.id)
+            seen.add(key)
         self.taken += 1
         return True
 

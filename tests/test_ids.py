@@ -343,6 +343,70 @@ def test_long_ids_that_are_not_uuids_cost_what_uuids_cost_once_written_out() -> 
     known.close()
 
 
+def test_ids_of_no_known_count_are_folded_as_a_large_listings() -> None:
+    """Without a count (a listing whose pages carry no meta) the ids were held as strings up
+    to 131,072 of them, ~80 MB for a server's long ids: a listing of unknown size folds every
+    ``FOLD`` ids, and stays exact.
+    """
+    known = DeliveredIds(0)
+    ids = uuids(1, 3 * FOLD)
+    for at in range(0, len(ids), 250):
+        assert known.add_if_all_new(ids[at : at + 250])
+    assert len(known._recent) < FOLD
+    assert all(i in known for i in ids[::97])
+    assert not known.add_if_all_new([*uuids(10**7, 10), ids[3]])
+    known.close()
+
+
+def test_long_ids_of_a_small_listing_are_folded_once_they_take_room() -> None:
+    """A listing announcing up to 131,072 ids kept them all as strings: 128 wide characters
+    each took ~590 bytes an id, 77 MB a stream. Past ``UNFOLDED_CHARS`` characters they fold
+    as a large listing's do (their digests), and stay exact.
+    """
+    count = 80_000
+    known = DeliveredIds(count)
+    ids = [f"{n:08}" + "\U0001f600" * 120 for n in range(count)]
+    for at in range(0, count, 250):
+        assert known.add_if_all_new(ids[at : at + 250])
+    held = sum(map(len, known._recent))
+    assert held <= _ids.UNFOLDED_CHARS + FOLD * 128
+    assert known._folded > 0
+    assert all(i in known for i in ids[::89])
+    assert not known.add_if_all_new([f"{count:08}" + "\U0001f600" * 120, ids[11]])
+    known.close()
+
+
+def test_a_uuid_listing_under_the_unfolded_count_is_never_folded() -> None:
+    """The common case is unchanged: 100,000 UUIDs announced are held as a plain set."""
+    count = 100_000
+    known = DeliveredIds(count)
+    ids = uuids(1, count)
+    for at in range(0, count, 250):
+        assert known.add_if_all_new(ids[at : at + 250])
+    assert known._folded == 0
+    assert len(known._recent) == count
+
+
+@pytest.mark.parametrize(
+    ("id", "kept_as_text"),
+    [
+        ("6a09cdc3-8948-47f0-aa62-74ac943d6c58", True),
+        ("card-7", True),
+        ("x" * 37, False),
+        ("\u00e9t\u00e9", False),
+    ],
+)
+def test_compact_id_keeps_short_ascii_ids_and_digests_the_rest(id: str, kept_as_text: bool) -> None:
+    """``compact_id``: a UUID's length of ASCII as itself; anything else as 16 bytes."""
+    key = _ids.compact_id(id)
+    if kept_as_text:
+        assert key == id
+    else:
+        assert isinstance(key, bytes)
+        assert len(key) == 16
+        assert _ids.compact_id(id + "!") != key
+
+
 # --- runs, merges and generations --------------------------------------------------------
 
 

@@ -454,3 +454,44 @@ async def test_a_query_ending_under_the_limit_keeps_the_batch_that_reaches_it() 
                         await eventually(lambda: first.stats.pages_fetched >= 2)
                         await loop_turns()
     assert got == [r["id"] for r in records[:7]]
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_a_merge_of_long_ids_keeps_each_once_in_a_ids_worth_of_room(ordered: bool) -> None:
+    """A merge remembered each id as its text: ids of 128 wide characters took ~660 bytes a
+    card of the union. It keeps a UUID's length of ASCII as is, any other id as its 16-byte
+    digest, and yields each id once all the same.
+    """
+    wide = "\U0001f600" * 120
+
+    def ids(numbers: range) -> list[str]:
+        return [f"{n:08}{wide}" for n in numbers]
+
+    listings = {"enabled": ids(range(60)), "standby": ids(range(40, 100))}
+
+    async def answer(request: web.Request) -> web.Response:
+        wanted = listings[request.query["filter[status]"]]
+        number, size = int(request.query["page[number]"]), int(request.query["page[size]"])
+        page = wanted[(number - 1) * size : number * size]
+        meta = {
+            "page_number": number,
+            "page_size": size,
+            "total_pages": -(-len(wanted) // size),
+            "total_results": len(wanted),
+        }
+        return web.json_response({"data": [{"id": i} for i in page], "meta": meta})
+
+    async with serve(answer) as served, sc.SimCardsClient("test-key", served.url) as client:
+        # Sorted by an amount none has (the server sorts nothing): all equal, in order.
+        sort = "current_billing_period_consumed_data.amount" if ordered else None
+        merged = sc.merge(
+            client.sim_cards(status="enabled", page_size=25, sort=sort),
+            client.sim_cards(status="standby", page_size=25, sort=sort),
+            ordered=ordered,
+        )
+        got = [card.id for card in await merged.collect()]
+    assert sorted(got) == ids(range(100))
+    assert merged.stats.duplicates_dropped == 20
+    seen = merged._readers.seen
+    assert seen is not None
+    assert all(isinstance(key, bytes) and len(key) == 16 for key in seen)
