@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import msgspec
 
@@ -35,6 +35,27 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+if TYPE_CHECKING:
+    _Integer = int
+else:
+    # JSON Schema's "integer" is any number with no fractional part: 55, or 55.0 and 5.5e1,
+    # as a server that writes every number as a float sends it. Read as either (strictly:
+    # not "55", not true) and made an int by ``_integral`` in ``__post_init__``.
+    _Integer = int | float
+
+
+def _integral(struct: msgspec.Struct, names: tuple[str, ...]) -> None:
+    """Make each of the fields ``names`` that holds an integral float an int; refuse 55.5.
+
+    Raised from ``__post_init__``, the ``ValueError`` is a ``msgspec.ValidationError``.
+    """
+    for name in names:
+        value = getattr(struct, name)
+        if type(value) is float:
+            if not value.is_integer():
+                raise ValueError(f"Expected an integer, got {value!r} for `{name}`")
+            msgspec.structs.force_setattr(struct, name, int(value))
 
 
 class _Model(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -72,8 +93,11 @@ class DeviceLocation(_Model, frozen=True, kw_only=True):
 
     latitude: str | None = None
     longitude: str | None = None
-    accuracy: int | None = None
+    accuracy: _Integer | None = None
     accuracy_unit: str | None = None
+
+    def __post_init__(self) -> None:
+        _integral(self, ("accuracy",))
 
 
 class PinPukCodes(_Model, frozen=True, kw_only=True):
@@ -171,10 +195,16 @@ class SimCardAction(_Model, frozen=True, kw_only=True):
 class PaginationMeta(_Model, frozen=True, kw_only=True):
     """The ``meta`` object of a list answer."""
 
-    page_number: int | None = None  # None: the server did not say (not checked)
-    page_size: int = 0
-    total_pages: int = 0
-    total_results: int = 0
+    page_number: _Integer | None = None  # None: the server did not say (not checked)
+    page_size: _Integer = 0
+    total_pages: _Integer = 0
+    total_results: _Integer = 0
+
+    def __post_init__(self) -> None:
+        _integral(self, _META_FIELDS)
+
+
+_META_FIELDS = ("page_number", "page_size", "total_pages", "total_results")
 
 
 class Page(_Model, Generic[T], frozen=True, kw_only=True):

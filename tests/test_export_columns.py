@@ -473,8 +473,13 @@ async def test_a_value_only_json_lines_would_write_is_refused_there_only(
 async def test_an_int_column_refuses_another_type(
     tmp_path: Path, fmt: ExportFormat, accuracy: object
 ) -> None:
-    """An accuracy of 2.9 was written as it is to CSV and cut to 2 in Parquet."""
-    card = SimCard(id="a", current_device_location=DeviceLocation(accuracy=accuracy))  # type: ignore[arg-type]
+    """An accuracy of 2.9 was written as it is to CSV and cut to 2 in Parquet.
+
+    Built, a DeviceLocation refuses 2.9 itself: it is planted, as a subclass could.
+    """
+    location = DeviceLocation()
+    msgspec.structs.force_setattr(location, "accuracy", accuracy)
+    card = SimCard(id="a", current_device_location=location)
     with pytest.raises(ExportError, match="not an int") as caught:
         await export(replay([card]), tmp_path / "out", format=fmt)
     assert caught.value.column == "current_device_location_accuracy"

@@ -647,3 +647,57 @@ def test_a_number_past_a_float_in_a_free_form_object_is_infinity() -> None:
         "n": float("-inf"),
         "m": 1.5,
     }
+
+
+@pytest.mark.parametrize(
+    "decode",
+    [
+        decode_sim_card_page,
+        decode_sim_card_action_page,
+        _models.decode_raw_page,
+        _models.decode_raw_sim_card_page_by_amount,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_a_meta_integer_written_as_a_float_is_an_int(decode: Any) -> None:
+    """JSON Schema's integer is any number with no fractional part: ``"total_results": 1.0``
+    (a server that writes every number as a float) refused every page ("Expected int, got
+    float"). Each of the four reads as an int, in every page decoder.
+    """
+    meta = '{"page_number": 2.0, "page_size": 2.5e1, "total_pages": 3e0, "total_results": 55.0}'
+    page = decode(f'{{"data": [{{"id": "{ID}"}}], "meta": {meta}}}'.encode())
+    assert page.meta == PaginationMeta(page_number=2, page_size=25, total_pages=3, total_results=55)
+    assert all(type(getattr(page.meta, f)) is int for f in PaginationMeta.__struct_fields__)
+
+
+def test_an_accuracy_written_as_a_float_is_an_int() -> None:
+    """A single GET whose ``current_device_location.accuracy`` is ``1250.0`` or ``1e3`` was
+    refused: it reads as an int.
+    """
+    for wire, read in [("1250.0", 1250), ("1e3", 1000), ("-0.0", 0)]:
+        body = f'{{"data": {{"id": "{ID}", "current_device_location": {{"accuracy": {wire}}}}}}}'
+        location = decode_sim_card(body.encode()).current_device_location
+        assert location is not None
+        assert location.accuracy == read
+        assert type(location.accuracy) is int
+
+
+@pytest.mark.parametrize("value", ["55.5", "1e-3", '"55"', "true", "[55]"])
+@pytest.mark.parametrize("field", ["page_number", "page_size", "total_pages", "total_results"])
+def test_a_meta_integer_with_a_fraction_or_of_another_type_is_refused(
+    field: str, value: str
+) -> None:
+    """Only integral numbers are integers: 55.5, a string and a bool are refused, naming
+    the field (no lax mode, which would take ``"55"`` and ``true``).
+    """
+    body = f'{{"data": [], "meta": {{"{field}": {value}}}}}'.encode()
+    with pytest.raises(msgspec.ValidationError, match=field):
+        decode_sim_card_page(body)
+
+
+@pytest.mark.parametrize("value", ["1250.5", '"1250"', "false"])
+def test_an_accuracy_with_a_fraction_or_of_another_type_is_refused(value: str) -> None:
+    """An accuracy of 1250.5, a string or a bool is refused, naming the field."""
+    body = f'{{"data": {{"id": "{ID}", "current_device_location": {{"accuracy": {value}}}}}}}'
+    with pytest.raises(msgspec.ValidationError, match="accuracy"):
+        decode_sim_card(body.encode())

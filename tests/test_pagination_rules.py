@@ -726,3 +726,20 @@ async def test_a_metaless_page_repeated_after_a_shift_is_a_replay_not_drift_for_
     assert "page 3 repeats 10 records" in str(error)
     assert no_repeats(got)
     assert listing.asked == [1, 2, 3]
+
+
+async def test_counts_written_as_floats_are_read_as_integers() -> None:
+    """``"total_results": 25.0`` (JSON Schema's integer, from a server that writes every
+    number as a float) refused every page: the listing is read, counted.
+    """
+
+    def floats(number: int, size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+        served, meta = honest(number, size, ids)
+        return served, {name: float(value) for name, value in meta.items()}
+
+    listing = Listing(25, floats)
+    async with listing.client() as client:
+        stream = client.sim_cards(page_size=10)
+        got = [card.id async for card in stream]
+    assert got == listing.ids
+    assert stream.stats.total_results == 25
