@@ -193,12 +193,16 @@ class SimCardAction(_Model, frozen=True, kw_only=True):
 
 
 class PaginationMeta(_Model, frozen=True, kw_only=True):
-    """The ``meta`` object of a list answer."""
+    """The ``meta`` object of a list answer. The spec requires none of its fields.
 
-    page_number: _Integer | None = None  # None: the server did not say (not checked)
+    None: the server did not say (``page_size`` 0 likewise). Only a meta that gives
+    ``total_results`` counts the listing (see the rules in ``_pagination``).
+    """
+
+    page_number: _Integer | None = None
     page_size: _Integer = 0
-    total_pages: _Integer = 0
-    total_results: _Integer = 0
+    total_pages: _Integer | None = None
+    total_results: _Integer | None = None
 
     def __post_init__(self) -> None:
         _integral(self, _META_FIELDS)

@@ -39,9 +39,16 @@ The pagination rules (``page_problem``, ``past_end_problem``, ``growth_bound``, 
 ``ReadPlan.size_problem``): a page that breaks one raises ``PaginationError``, as
 following it could loop, skip records, deliver a record twice or never end.
 
+0. A meta counts the listing when it gives ``total_results`` (``counts``; the spec requires
+   no field of it): without ``total_pages`` too, the pages are what the results fill at
+   the page size (at least 1). A meta without ``total_results`` counts nothing, whatever
+   else it says: its page is read as a page without meta is (one at a time, until a short
+   or empty page), though its ``page_number``, ``page_size`` and ``total_pages`` are still
+   held to rules 1, 2, 3 and 7, and a pass's first page's ``total_pages`` still bounds
+   the pass (rule 5). No count is taken for 0.
 1. A page has at most ``page_size`` items, and at most its meta's page size.
 2. ``meta.page_number``, when the server sends it, is the page asked for.
-3. ``meta.total_pages`` > 0 when the page has items; ``meta.total_results`` >= 0.
+3. ``meta.total_pages``, when sent, > 0 when the page has items; ``meta.total_results`` >= 0.
 4. ``meta.total_pages == ceil(total_results / page size)`` (the page size of the meta
    when it is between 1 and the one asked for; ``total_pages`` 1 for 0 results is fine).
    An empty page is one its own meta puts no records on: ``total_results <= (page_number
@@ -50,14 +57,15 @@ following it could loop, skip records, deliver a record twice or never end.
    than one past the end its own meta gives (``past_end_problem``: a server that answers
    any page number with its last page; one past may, under a count that lags inserts).
 5. One pass reads at most ``2 * total_pages + 2`` pages, ``total_pages`` as its first
-   page announced: the listing may double while it is read, not grow without end.
+   page announced: the listing may double while it is read, not grow without end. (A
+   first page that counts nothing and gives ``total_pages`` still bounds its pass so.)
 6. A page made only of records already delivered is a replay unless the listing
    changed: ``total_results`` differs from the first page's or the page before's, or
    records already repeated in this pass (then it is a shift: dropped, ``DriftWarning``).
    A resume's first page under the checkpoint's count has no page before it in this
    pass: the checkpoint's last page is read again, and holding other records than at
    the stop (and none of this page's), the listing moved while no scan ran
-   (``_moved_since_stop``). Without meta nothing tells a change, so such a page is a
+   (``_moved_since_stop``). Without a count nothing tells a change, so such a page is a
    replay.
 7. Every page's meta gives the scan's first page's page size (``page_size_of``): page
    *n* starts at record ``(n - 1) * page size``, so pages of two sizes skip records
@@ -73,7 +81,7 @@ import itertools
 import operator
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import anyio
 import msgspec
@@ -195,41 +203,83 @@ def page_size_of(meta: PaginationMeta, asked: int) -> int:
     return meta.page_size if 0 < meta.page_size <= asked else asked
 
 
+class Counts(NamedTuple):
+    """What a meta that counts the listing says (rule 0), and the records a full page holds."""
+
+    total_pages: int
+    total_results: int
+    per_page: int
+
+
+def counts(page: Page[Any], asked: int) -> Counts | None:
+    """The counts of ``page``'s meta (rule 0), or None when it counts nothing (or is absent)."""
+    meta = page.meta
+    if meta is None or meta.total_results is None:
+        return None
+    per_page = page_size_of(meta, asked)
+    pages = meta.total_pages
+    if pages is None:
+        pages = max(1, -(-meta.total_results // per_page))
+    return Counts(pages, meta.total_results, per_page)
+
+
+def total_results(page: Page[Any]) -> int | None:
+    """``page``'s ``meta.total_results``: None when it counts nothing."""
+    return None if page.meta is None else page.meta.total_results
+
+
+def pages_said(page: Page[Any], asked: int) -> int | None:
+    """The pages ``page``'s meta counts, or, counting nothing, gives as ``total_pages``."""
+    counted = counts(page, asked)
+    if counted is not None:
+        return counted.total_pages
+    return None if page.meta is None else page.meta.total_pages
+
+
 def page_problem(number: int, page: Page[Any], page_size: int) -> str | None:
     """What is wrong with one answer on its own, or None when it is a sound page."""
     size = len(page.data)
     if size > page_size:
         return f"page {number} has {size} items, more than the page size {page_size}"
-    return None if page.meta is None else _meta_problem(number, page.meta, size, page_size)
-
-
-def _meta_problem(number: int, meta: PaginationMeta, size: int, page_size: int) -> str | None:
-    """What is wrong with the meta of page ``number``, holding ``size`` items."""
+    meta = page.meta
+    if meta is None:
+        return None
     if meta.page_number is not None and meta.page_number != number:
         return f"page {number} was asked for and meta.page_number is {meta.page_number}"
-    if (meta.total_pages <= 0 and size) or meta.total_results < 0:
-        return (
-            f"page {number} has {size} items, meta.total_pages {meta.total_pages} "
-            f"and meta.total_results {meta.total_results}"
-        )
+    pages, results = meta.total_pages, meta.total_results
+    if (pages is not None and pages <= 0 and size) or (results is not None and results < 0):
+        said = [f"meta.{name} {value}" for name, value in _counts_sent(meta)]
+        return f"page {number} has {size} items, {' and '.join(said)}"
     per_page = page_size_of(meta, page_size)
     if size > per_page:
         return f"page {number} has {size} items, more than its meta.page_size {per_page}"
-    pages = -(-meta.total_results // per_page)
-    if meta.total_pages != pages and not (meta.total_results == 0 and meta.total_pages == 1):
+    counted = counts(page, page_size)
+    return None if counted is None else _count_problem(number, counted, size)
+
+
+def _counts_sent(meta: PaginationMeta) -> list[tuple[str, int]]:
+    sent = [("total_pages", meta.total_pages), ("total_results", meta.total_results)]
+    return [(name, value) for name, value in sent if value is not None]
+
+
+def _count_problem(number: int, counted: Counts, size: int) -> str | None:
+    """What is wrong with the counts of page ``number``, holding ``size`` items (rule 4)."""
+    total_pages, results, per_page = counted
+    pages = -(-results // per_page)
+    if total_pages != pages and not (results == 0 and total_pages == 1):
         return (
-            f"page {number} says total_pages {meta.total_pages} for total_results "
-            f"{meta.total_results} at {per_page} a page ({pages} pages)"
+            f"page {number} says total_pages {total_pages} for total_results "
+            f"{results} at {per_page} a page ({pages} pages)"
         )
-    if not size and meta.total_results > (number - 1) * per_page:
+    if not size and results > (number - 1) * per_page:
         return (
-            f"page {number} is empty while its meta.total_results {meta.total_results} "
+            f"page {number} is empty while its meta.total_results {results} "
             f"at {per_page} a page puts records on it"
         )
     return None
 
 
-def past_end_problem(number: int, page: Page[Any]) -> str | None:
+def past_end_problem(number: int, page: Page[Any], page_size: int) -> str | None:
     """Rule 4's mirror, for the first page a pass asks for: records its own meta ends before.
 
     A server that answers any page number with its last page (and no ``page_number``)
@@ -238,12 +288,14 @@ def past_end_problem(number: int, page: Page[Any]) -> str | None:
     inserts); later pages only get asked for when it did (``ReadPlan.grow``). For a page
     ``page_problem`` passed: its ``total_pages`` is then what its ``total_results`` fill.
     """
-    meta, size = page.meta, len(page.data)
-    if meta is None or not size or not meta.total_results or number <= meta.total_pages + 1:
+    counted, size = counts(page, page_size), len(page.data)
+    if counted is None or not size or not counted.total_results:
+        return None
+    if number <= counted.total_pages + 1:
         return None
     return (
         f"page {number}, the first asked for, holds {size} records while its "
-        f"meta.total_results {meta.total_results} end at page {meta.total_pages}"
+        f"meta.total_results {counted.total_results} end at page {counted.total_pages}"
     )
 
 
@@ -252,6 +304,7 @@ class ReadPlan:
 
     __slots__ = (
         "bound",
+        "bound_said",
         "cut",
         "delivered",
         "end",
@@ -281,6 +334,8 @@ class ReadPlan:
         self.cut: int | None = None
         #: The last page one pass may read (see ``plan``); None without meta.
         self.bound: int | None = None
+        #: Whether a meta's ``total_pages`` set ``bound`` (else the pass before, a re-scan's).
+        self.bound_said = False
         #: The page being handed over: the pages just after it may be decoded.
         self.next = self.start
         #: Bytes of answers waiting for their turn to be decoded (at most about HELD_BYTES).
@@ -300,9 +355,12 @@ class ReadPlan:
         meta = first.meta
         if meta is not None and self.per_page is None:
             self.per_page = page_size_of(meta, self.page_size)
-        self.end = meta.total_pages if meta else None
-        counted = meta.total_pages if meta else pages_before
-        self.bound = None if counted is None else growth_bound(counted)
+        counted = counts(first, self.page_size)
+        self.end = counted.total_pages if counted else None
+        said = pages_said(first, self.page_size)
+        self.bound_said = said is not None
+        pages = said if said is not None else pages_before
+        self.bound = None if pages is None else growth_bound(pages)
         self.grow(self.start, first)
 
     def grow(self, number: int, page: Page[Any]) -> None:
@@ -315,24 +373,27 @@ class ReadPlan:
         meta = page.meta
         if meta is None:
             return
-        if self.end is None:
-            # The pass's first page had no meta (a proxy's, a cache's, a glitch): the first
-            # page with one plans it, as that first page would have. Without this, the
-            # later answers' counts were never read, and a server whose pages never run
-            # out was read for ever.
-            self.end = meta.total_pages
-            if self.bound is None:
-                self.bound = growth_bound(meta.total_pages)
-            if self.per_page is None:
-                self.per_page = page_size_of(meta, self.page_size)
-        self.end = max(self.end, meta.total_pages)
-        if self.guessed is not None and meta.total_pages >= self.guessed:
+        # The pass's first page had no meta (a proxy's, a cache's, a glitch), or counted
+        # nothing: the first page with one plans it, as that first page would have. Without
+        # this, the later answers' counts were never read, and a server whose pages never
+        # run out was read for ever.
+        if self.per_page is None:
+            self.per_page = page_size_of(meta, self.page_size)
+        said = pages_said(page, self.page_size)
+        if self.bound is None and said is not None:
+            self.bound, self.bound_said = growth_bound(said), True
+        counted = counts(page, self.page_size)
+        if counted is None:
+            return
+        self.end = counted.total_pages if self.end is None else max(self.end, counted.total_pages)
+        if self.guessed is not None and counted.total_pages >= self.guessed:
             self.guessed = None  # a count puts records there after all
-        per_page = page_size_of(meta, self.page_size)
+        per_page = counted.per_page
         held = (number - 1) * per_page + len(page.data)
-        # A total of 0 with records is a meta that gives no count (``{"total_pages": 1}``):
-        # a full page there may not be the last either (it ended a 95-record listing at 10).
-        if number >= self.end and len(page.data) >= per_page and meta.total_results < held:
+        # A total of 0 with records is a meta that counts none (``{"total_pages": 1,
+        # "total_results": 0}``): a full page there may not be the last either (it ended a
+        # 95-record listing at 10).
+        if number >= self.end and len(page.data) >= per_page and counted.total_results < held:
             self.end = self.guessed = number + 1
 
     def size_problem(self, number: int, page: Page[Any]) -> str | None:
@@ -370,6 +431,23 @@ class ReadPlan:
             and number >= self.bound
             and (self.end is None or self.end > self.bound)
         )
+
+    def bound_problem(self, number: int) -> str:
+        """Rule 5: why a pass past its bound at page ``number`` (``past_bound``) stops."""
+        counted = (self.bound or 2) // 2 - 1
+        if self.end is not None:
+            told = f"the listing announced {self.end} pages after announcing {counted} at the start"
+        elif self.bound_said:
+            told = (
+                f"pages that count no records were still full at page {number}, where the "
+                f"first announced {counted} pages"
+            )
+        else:
+            told = (
+                f"a re-scan without meta still had full pages at page {number}, where the "
+                f"first pass read {counted}"
+            )
+        return f"{told}; a pass reads at most {self.bound} (twice the first count, plus two)"
 
     def wants_more(self, in_flight: int) -> bool:
         """Whether the limit leaves room for another page beyond ``in_flight`` ones."""
@@ -412,16 +490,18 @@ class DriftLog:
 
     def is_stale(self, page: Page[T], served: int) -> bool:
         """Served before the page delivered last, and the listing changed in between."""
+        total = total_results(page)
         return (
-            page.meta is not None
+            total is not None
             and self.last_total is not None
             and served < self.last_served
-            and page.meta.total_results != self.last_total
+            and total != self.last_total
         )
 
     def delivered(self, page: Page[T], served: int) -> None:
-        if page.meta is not None:
-            self.last_served, self.last_total = served, page.meta.total_results
+        total = total_results(page)
+        if total is not None:
+            self.last_served, self.last_total = served, total
 
     def check(self, page: Page[T], number: int, plan: ReadPlan) -> None:
         if _short(page, number, plan):
@@ -474,18 +554,18 @@ def _short(page: Page[Any], number: int, plan: ReadPlan) -> bool:
     of what its own meta puts on it, the last page too: a record deleted between the
     server's count and its page, or a server short of its own count.
     """
-    meta, end, size = page.meta, plan.end, len(page.data)
+    counted, end, size = counts(page, plan.page_size), plan.end, len(page.data)
     if end is None:
         return False
-    if meta is None:
-        # An answer without meta in a pass whose earlier answers had one: judged by them.
+    if counted is None:
+        # An answer that counts nothing in a pass whose earlier answers did: judged by them.
         per_page = plan.per_page or plan.page_size
         return (size < per_page and number < end) or (not size and plan.expects_records(number))
-    per_page = page_size_of(meta, plan.page_size)
+    per_page = counted.per_page
     return (
         (size < per_page and number < end)
         or (not size and plan.expects_records(number))
-        or 0 < size < min(per_page, meta.total_results - (number - 1) * per_page)
+        or 0 < size < min(per_page, counted.total_results - (number - 1) * per_page)
     )
 
 
@@ -611,20 +691,21 @@ class Engine(Generic[T]):
         start = plan.start
         first, served = await self._fetch(start)
         self._check(start, first)
-        problem = past_end_problem(start, first)  # after _check: a sound page alone
+        # After _check: a sound page alone.
+        problem = past_end_problem(start, first, plan.page_size)
         if problem is not None:
             raise self._error(start, problem)
-        meta = first.meta
+        counted = counts(first, plan.page_size)
         plan.plan(first, pages_before)
-        if meta is not None:
-            self.delivered.size(meta.total_results)
+        if counted is not None:
+            self.delivered.size(counted.total_results)
         if stats.total_results is None and stats.total_pages is None:
-            stats.total_results = meta.total_results if meta else None
-            stats.total_pages = meta.total_pages if meta else None
+            stats.total_results = counted.total_results if counted else None
+            stats.total_pages = counted.total_pages if counted else None
             if self.resume is None:
                 stats.drift.first_total_results = stats.total_results
         if (
-            first.meta is not None  # without it, a page of repeats is a replay all the same
+            counted is not None  # without a count, a page of repeats is a replay all the same
             and self._at_seam(start)
             and self._all_repeats(first)
             and not self._changed(first)
@@ -634,8 +715,8 @@ class Engine(Generic[T]):
             return False
         if self._at_end(first):
             return True
-        # Without meta the total is unknown: read one page at a time until a short one.
-        window = self.read_ahead if meta else 1
+        # Without a count the total is unknown: read one page at a time until a short one.
+        window = self.read_ahead if counted else 1
         async with anyio.create_task_group() as tg:
             more = await self._read_rest(tg, send, start + 1, window)
             tg.cancel_scope.cancel()
@@ -688,18 +769,7 @@ class Engine(Generic[T]):
             if self._at_end(page):
                 return True
             if plan.past_bound(slot.number):
-                counted = (plan.bound or 2) // 2 - 1
-                told = (
-                    f"the listing announced {plan.end} pages after announcing {counted} "
-                    "at the start"
-                    if plan.end is not None
-                    else f"a re-scan without meta still had full pages at page {slot.number}, "
-                    f"where the first pass read {counted}"
-                )
-                raise self._error(
-                    slot.number,
-                    f"{told}; a pass reads at most {plan.bound} (twice the first count, plus two)",
-                )
+                raise self._error(slot.number, plan.bound_problem(slot.number))
 
     def _next_slot(self, slots: deque[_Slot[T]]) -> _Slot[T]:
         """The next page in order; it and the DECODE_AHEAD after it may now be decoded."""
@@ -714,14 +784,15 @@ class Engine(Generic[T]):
         """Whether a page ends the listing early.
 
         An empty page does (records were deleted: stop rather than spin), and so does a
-        short one when no answer of the pass has sent meta to count pages by. One without
-        meta in a pass that has counts is read as the pages with meta are: a short one
-        before the end they announced is records deleted (``_short``), not the end.
+        short one when no answer of the pass has sent a count to count pages by (short of
+        a meta's page size, if one gave it). One that counts nothing in a pass that has
+        counts is read as the pages with counts are: a short one before the end they
+        announced is records deleted (``_short``), not the end.
         """
         if not page.data:
             return True
         plan = self.plan
-        return page.meta is None and plan.end is None and len(page.data) < plan.page_size
+        return plan.end is None and len(page.data) < (plan.per_page or plan.page_size)
 
     async def _take(self, slot: _Slot[T]) -> tuple[Page[T], int]:
         """A fetched page, checked, read again if stale; and when it was served."""
@@ -742,14 +813,14 @@ class Engine(Generic[T]):
             self._check(slot.number, page)
         plan.grow(slot.number, page)
         stats = self.stats
-        if page.meta is not None and stats.total_results is None and stats.total_pages is None:
-            # The first page had no meta: the first that has one gives the counts it would
+        counted = counts(page, plan.page_size)
+        if counted is not None and stats.total_results is None and stats.total_pages is None:
+            # The first page had no count: the first that has one gives the counts it would
             # have (else its count read as a change from None: a drift warning for none).
-            meta = page.meta
-            self.delivered.size(meta.total_results)
-            stats.total_results, stats.total_pages = meta.total_results, meta.total_pages
+            self.delivered.size(counted.total_results)
+            stats.total_results, stats.total_pages = counted.total_results, counted.total_pages
             if stats.drift.first_total_results is None:
-                stats.drift.first_total_results = meta.total_results
+                stats.drift.first_total_results = counted.total_results
         return page, served
 
     def _check(self, number: int, page: Page[T]) -> None:
@@ -819,8 +890,9 @@ class Engine(Generic[T]):
         stats.pages_fetched += 1
         stats.concurrency_limit = self.limiter.limit
         stats.throttled_seconds = self.limiter.throttled_seconds
-        if page.meta is not None:
-            stats.drift.last_total_results = page.meta.total_results
+        total = total_results(page)
+        if total is not None:
+            stats.drift.last_total_results = total
         return page, served
 
     def _on_retry(self, exc: APIError) -> None:
@@ -912,8 +984,8 @@ class Engine(Generic[T]):
         (``_moved_since_stop``): its count is the checkpoint's when as many records were
         inserted ahead of the resume point as were deleted behind it.
         """
-        meta = page.meta
-        if meta is None:
+        total = total_results(page)
+        if total is None:
             # Nothing tells a change: a page of repeats is a replay. (Taken for drift, a
             # server without meta repeating one page for ever was read for ever.)
             return False
@@ -921,7 +993,7 @@ class Engine(Generic[T]):
             return True
         first = self.stats.drift.first_total_results
         last = self.drift.last_total  # None before a page was delivered (a resume's first)
-        return meta.total_results != first or (last is not None and meta.total_results != last)
+        return total != first or (last is not None and total != last)
 
     def _at_seam(self, number: int) -> bool:
         """Whether page ``number`` is a resume's first, after the checkpoint's last page."""

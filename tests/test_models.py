@@ -701,3 +701,13 @@ def test_an_accuracy_with_a_fraction_or_of_another_type_is_refused(value: str) -
     body = f'{{"data": {{"id": "{ID}", "current_device_location": {{"accuracy": {value}}}}}}}'
     with pytest.raises(msgspec.ValidationError, match="accuracy"):
         decode_sim_card(body.encode())
+
+
+def test_a_meta_count_the_server_did_not_send_is_none() -> None:
+    """``total_pages`` and ``total_results`` the server left out were read as 0, a count it
+    never gave: they are None, as ``page_number`` already was.
+    """
+    page = decode_sim_card_page(b'{"data": [], "meta": {"page_number": 1}}')
+    assert page.meta == PaginationMeta(page_number=1)
+    assert page.meta.total_pages is None
+    assert page.meta.total_results is None

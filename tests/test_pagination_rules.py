@@ -728,6 +728,90 @@ async def test_a_metaless_page_repeated_after_a_shift_is_a_replay_not_drift_for_
     assert listing.asked == [1, 2, 3]
 
 
+def _meta_of(*kept: str, size: int | None = None) -> Bend:
+    """Honest pages whose meta keeps only the fields ``kept`` (``page_size`` ``size``)."""
+
+    def bend(number: int, asked: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+        served, meta = honest(number, size or asked, ids)
+        return served, {name: value for name, value in meta.items() if name in kept}
+
+    return bend
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        (),
+        ("page_number",),
+        ("page_number", "page_size"),
+        ("page_number", "page_size", "total_pages"),
+        ("total_results",),
+        ("page_number", "page_size", "total_results"),
+    ],
+    ids=lambda kept: "+".join(kept) or "{}",
+)
+async def test_a_meta_that_leaves_out_a_count_does_not_count_0(kept: tuple[str, ...]) -> None:
+    """The spec requires no field of ``meta``: one without ``total_results`` or
+    ``total_pages`` (``{}``, ``{"page_number": 1}``) failed the listing's first page as
+    "meta.total_pages 0 and meta.total_results 0", counts the server never sent. Without
+    ``total_results`` a page is read as one without meta (until a short page); with it
+    alone, the pages are what it fills. 25 records, each once, no warning.
+    """
+    listing = Listing(25, _meta_of(*kept))
+    async with listing.client(max_concurrency=1) as client:
+        stream = client.sim_cards(page_size=10)
+        got = [card.id async for card in stream]
+    assert got == listing.ids
+    assert listing.asked == [1, 2, 3]
+    counted = "total_results" in kept
+    assert stream.stats.total_results == (25 if counted else None)
+    assert stream.stats.total_pages == (3 if counted else None)
+
+
+async def test_a_meta_with_no_count_and_a_page_size_below_the_one_asked_is_read_whole() -> None:
+    """A server that caps pages at 5 (``meta.page_size`` 5, 10 asked) and counts nothing:
+    a page of 5 is full at its size, not the last.
+    """
+    listing = Listing(23, _meta_of("page_number", "page_size", size=5))
+    got, error = await read(listing, max_concurrency=1)
+    assert error is None
+    assert got == listing.ids
+    assert listing.asked == [1, 2, 3, 4, 5]
+
+
+async def test_a_total_pages_alone_still_bounds_the_pass() -> None:
+    """``total_pages`` 2 and no ``total_results``, over pages that never run out: the pass
+    reads at most 2 * 2 + 2 pages, and says why in words that fit.
+    """
+
+    def two_pages_said(number: int, size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+        return honest(number, size, ids)[0], {"page_number": number, "total_pages": 2}
+
+    listing = Listing(200, two_pages_said)
+    got, error = await read(listing, max_concurrency=1)
+    assert error is not None
+    assert error.page == 6
+    assert "pages that count no records were still full at page 6" in str(error)
+    assert "a pass reads at most 6" in str(error)
+    assert got == listing.ids[:60]
+
+
+@pytest.mark.parametrize(
+    ("meta", "said"),
+    [
+        ({"total_pages": 0}, "page 1 has 10 items, meta.total_pages 0"),
+        ({"total_results": -1}, "page 1 has 10 items, meta.total_results -1"),
+    ],
+)
+async def test_a_count_sent_alone_is_still_checked(meta: dict[str, int], said: str) -> None:
+    """A count that makes no sense is refused even alone, quoting only what was sent."""
+    listing = Listing(25, lambda number, size, ids: (honest(number, size, ids)[0], meta))
+    got, error = await read(listing)
+    assert error is not None
+    assert str(error).endswith(said)
+    assert got == []
+
+
 async def test_counts_written_as_floats_are_read_as_integers() -> None:
     """``"total_results": 25.0`` (JSON Schema's integer, from a server that writes every
     number as a float) refused every page: the listing is read, counted.
