@@ -59,6 +59,8 @@ following it could loop, skip records, deliver a record twice or never end.
 5. One pass reads at most ``2 * total_pages + 2`` pages, ``total_pages`` as its first
    page announced: the listing may double while it is read, not grow without end. (A
    first page that counts nothing and gives ``total_pages`` still bounds its pass so.)
+   A pass no answer counts reads at most ``MAX_EXPECTED`` records' worth of pages
+   (``uncounted_bound``): a server whose full pages never run out was read for ever.
 6. A page made only of records already delivered is a replay unless the listing
    changed: ``total_results`` differs from the first page's or the page before's, or
    records already repeated in this pass (then it is a shift: dropped, ``DriftWarning``).
@@ -89,7 +91,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ._errors import APIError, APITimeoutError, PaginationError, RateLimitError, handing_over
-from ._ids import DeliveredIds
+from ._ids import MAX_EXPECTED, DeliveredIds
 from ._models import Page, PaginationMeta
 from ._observe import drift_warning
 from ._query import ListQuery
@@ -184,6 +186,15 @@ class Resume(msgspec.Struct, frozen=True, kw_only=True):
 RESCAN_ADVICE = "rescan=True, on a stream with no checkpoint,"
 #: Where the drift warning's reader finds the final counts (the command line has no such place).
 DRIFT_COUNTED = "stats.drift has the final counts"
+
+
+def uncounted_bound(page_size: int) -> int:
+    """The most pages one pass reads when no answer counts the listing (no meta, no count).
+
+    ``MAX_EXPECTED`` records' worth (16,777,216, the most a first page may announce and be
+    believed): past that, a listing no answer counts is a server whose pages never end.
+    """
+    return -(-MAX_EXPECTED // page_size)
 
 
 def growth_bound(total_pages: int) -> int:
@@ -416,8 +427,14 @@ class ReadPlan:
             self.end is not None and number <= self.end and number not in (self.start, self.guessed)
         )
 
+    def last(self) -> int:
+        """The last page the pass may read: ``bound``, or, with no count, ``uncounted_bound``."""
+        if self.bound is not None:
+            return self.bound
+        return self.start - 1 + uncounted_bound(self.page_size)
+
     def within_end(self, number: int) -> bool:
-        if self.bound is not None and number > self.bound:
+        if number > self.last():
             return False
         return self.end is None or number <= self.end
 
@@ -426,14 +443,17 @@ class ReadPlan:
 
         Their meta, or, without meta, page ``number`` being full (it did not end the pass).
         """
-        return (
-            self.bound is not None
-            and number >= self.bound
-            and (self.end is None or self.end > self.bound)
-        )
+        last = self.last()
+        return number >= last and (self.end is None or self.end > last)
 
     def bound_problem(self, number: int) -> str:
         """Rule 5: why a pass past its bound at page ``number`` (``past_bound``) stops."""
+        if self.bound is None:
+            return (
+                f"no answer counted the listing, and its pages were still full at page {number}; "
+                f"a pass no answer counts reads at most {self.last():,} pages "
+                f"({MAX_EXPECTED:,} records at {self.page_size} a page)"
+            )
         counted = (self.bound or 2) // 2 - 1
         if self.end is not None:
             told = f"the listing announced {self.end} pages after announcing {counted} at the start"

@@ -23,7 +23,8 @@ from aiohttp import web
 from polling import HANG_GUARD
 from servers import serve
 
-from simcards_async import DriftWarning, PaginationError, SimCardsClient
+from simcards_async import DriftWarning, PaginationError, SimCardsClient, _pagination
+from simcards_async._ids import MAX_EXPECTED
 
 pytestmark = pytest.mark.anyio
 
@@ -827,3 +828,35 @@ async def test_counts_written_as_floats_are_read_as_integers() -> None:
         got = [card.id async for card in stream]
     assert got == listing.ids
     assert stream.stats.total_results == 25
+
+
+def test_a_pass_no_answer_counts_is_bounded_by_the_largest_listing() -> None:
+    """16,777,216 records' worth of pages (the most a first page may announce and be
+    believed): 67,109 pages of 250.
+    """
+    assert _pagination.uncounted_bound(250) == 67_109
+    assert _pagination.uncounted_bound(1) == MAX_EXPECTED
+
+
+async def test_full_pages_without_meta_for_ever_end_in_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Full pages of fresh ids and no meta, for ever: nothing bounded the pass (a listing
+    with meta stops at twice its count), and it was read for ever, its ids filling memory
+    and disk. It stops at ``uncounted_bound`` pages with a ``PaginationError`` saying why
+    (the bound made small here: 100 records, 10 pages of 10).
+    """
+    monkeypatch.setattr(_pagination, "MAX_EXPECTED", 100)
+
+    def endless(number: int, size: int, _ids: list[str]) -> tuple[list[str], None]:
+        return [str(uuid.UUID(int=number * 1000 + k)) for k in range(size)], None
+
+    listing = Listing(0, endless)
+    with anyio.fail_after(HANG_GUARD):
+        got, error = await read(listing, max_concurrency=2)
+    assert isinstance(error, PaginationError)
+    assert "no answer counted the listing" in str(error)
+    assert "at most 10 pages" in str(error)
+    assert len(got) == 100
+    assert no_repeats(got)
+    assert max(listing.asked) == 10
