@@ -15,8 +15,9 @@ it is at most ``DECODE_AHEAD`` pages from the next to hand over (its ``turn``, w
 the transport awaits between reading a 2xx answer and decoding it, so that a body
 that does not decode is still retried as part of its request). No page is asked for
 while the bodies waiting hold ``HELD_BYTES`` or more. So a stream holds at most
-``read_ahead`` bodies (about ``HELD_BYTES`` of them waiting) and ``DECODE_AHEAD +
-HANDOVER_PAGES + 1`` decoded pages, whatever the listing's size; when the consumer is
+``read_ahead`` bodies (about ``HELD_BYTES`` of them waiting) and about ``DECODE_AHEAD +
+HANDOVER_PAGES + 3`` decoded pages (one waiting to be handed over, and the reader's two as
+it moves to the next; nine measured), whatever the listing's size; when the consumer is
 the slower side (a busy CPU), the pages waiting for it are bodies.
 
 The engine takes its pages from ``fetch(target, on_retry) -> Page``, a seam that
