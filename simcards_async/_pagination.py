@@ -84,7 +84,7 @@ import itertools
 import operator
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import msgspec
@@ -215,8 +215,11 @@ def page_size_of(meta: PaginationMeta, asked: int) -> int:
     return meta.page_size if 0 < meta.page_size <= asked else asked
 
 
-class Counts(NamedTuple):
-    """What a meta that counts the listing says (rule 0), and the records a full page holds."""
+class Counts(msgspec.Struct, frozen=True, gc=False):
+    """What a meta that counts the listing says (rule 0), and the records a full page holds.
+
+    A Struct: made a few times a page, it costs a tenth of a NamedTuple (built in Python).
+    """
 
     total_pages: int
     total_results: int
@@ -276,7 +279,7 @@ def _counts_sent(meta: PaginationMeta) -> list[tuple[str, int]]:
 
 def _count_problem(number: int, counted: Counts, size: int) -> str | None:
     """What is wrong with the counts of page ``number``, holding ``size`` items (rule 4)."""
-    total_pages, results, per_page = counted
+    total_pages, results, per_page = counted.total_pages, counted.total_results, counted.per_page
     pages = -(-results // per_page)
     if total_pages != pages and not (results == 0 and total_pages == 1):
         return (
@@ -391,10 +394,11 @@ class ReadPlan:
         # run out was read for ever.
         if self.per_page is None:
             self.per_page = page_size_of(meta, self.page_size)
-        said = pages_said(page, self.page_size)
-        if self.bound is None and said is not None:
-            self.bound, self.bound_said = growth_bound(said), True
         counted = counts(page, self.page_size)
+        if self.bound is None:
+            said = counted.total_pages if counted is not None else meta.total_pages
+            if said is not None:
+                self.bound, self.bound_said = growth_bound(said), True
         if counted is None:
             return
         self.end = counted.total_pages if self.end is None else max(self.end, counted.total_pages)
