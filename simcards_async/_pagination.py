@@ -65,11 +65,11 @@ following it could loop, skip records, deliver a record twice or never end.
 6. A page made only of records already delivered is a replay unless the listing
    changed: ``total_results`` differs from the first page's or the page before's, or
    records already repeated in this pass (then it is a shift: dropped, ``DriftWarning``).
-   A resume's first page under the checkpoint's count has no page before it in this
-   pass: the checkpoint's last page is read again, and holding other records than at
-   the stop (and none of this page's), the listing moved while no scan ran
-   (``_moved_since_stop``). Without a count nothing tells a change, so such a page is a
-   replay.
+   A resumed pass under the checkpoint's count may meet its first page of repeats after
+   pages of records inserted since the stop: at that page, wherever it falls, the
+   checkpoint's last page is read again, and holding other records than at the stop (and
+   none of this page's), the listing moved while no scan ran (``_moved_since_stop``).
+   Without a count nothing tells a change, so such a page is a replay.
 7. Every page's meta gives the scan's first page's page size (``page_size_of``): page
    *n* starts at record ``(n - 1) * page size``, so pages of two sizes skip records
    (or repeat them), which no drift explains. A resumed scan's first page is the one
@@ -269,7 +269,7 @@ def page_problem(number: int, page: Page[Any], page_size: int) -> str | None:
     if size > per_page:
         return f"page {number} has {size} items, more than its meta.page_size {per_page}"
     counted = counts(page, page_size)
-    return None if counted is None else _count_problem(number, counted, size)
+    return None if counted is None else _count_problem(number, counted, size, pages is None)
 
 
 def _counts_sent(meta: PaginationMeta) -> list[tuple[str, int]]:
@@ -277,9 +277,20 @@ def _counts_sent(meta: PaginationMeta) -> list[tuple[str, int]]:
     return [(name, value) for name, value in sent if value is not None]
 
 
-def _count_problem(number: int, counted: Counts, size: int) -> str | None:
-    """What is wrong with the counts of page ``number``, holding ``size`` items (rule 4)."""
+def _count_problem(number: int, counted: Counts, size: int, derived: bool) -> str | None:
+    """What is wrong with the counts of page ``number``, holding ``size`` items (rule 4).
+
+    ``derived``: the meta gave no ``total_pages`` (``counts`` worked them out).
+    """
     total_pages, results, per_page = counted.total_pages, counted.total_results, counted.per_page
+    if derived and size < per_page and results > (number - 1) * per_page + size:
+        # No total_pages to show a cap: pages short of the size asked, each read as records
+        # deleted, made a server that serves 5 a page of 95 end at 50, warned as drift.
+        return (
+            f"page {number} has {size} items, short of {per_page} a page, while its "
+            f"meta.total_results {results} puts more after it, and it gives no "
+            "meta.total_pages (a server that serves fewer a page says so in meta.page_size)"
+        )
     pages = -(-results // per_page)
     if total_pages != pages and not (results == 0 and total_pages == 1):
         return (
@@ -433,10 +444,15 @@ class ReadPlan:
         )
 
     def last(self) -> int:
-        """The last page the pass may read: ``bound``, or, with no count, ``uncounted_bound``."""
-        if self.bound is not None:
+        """The last page the pass may read: ``bound``, or ``uncounted_bound`` if fewer.
+
+        While no answer counted the listing: a ``total_pages`` of 10**15 alone, counting
+        nothing, must not let full pages run for ever.
+        """
+        if self.end is not None and self.bound is not None:
             return self.bound
-        return self.start - 1 + uncounted_bound(self.page_size)
+        uncounted = self.start - 1 + uncounted_bound(self.page_size)
+        return uncounted if self.bound is None else min(self.bound, uncounted)
 
     def within_end(self, number: int) -> bool:
         if number > self.last():
@@ -453,7 +469,7 @@ class ReadPlan:
 
     def bound_problem(self, number: int) -> str:
         """Rule 5: why a pass past its bound at page ``number`` (``past_bound``) stops."""
-        if self.bound is None:
+        if self.end is None and (self.bound is None or self.last() < self.bound):
             return (
                 f"no answer counted the listing, and its pages were still full at page {number}; "
                 f"a pass no answer counts reads at most {self.last():,} pages "
@@ -495,6 +511,7 @@ class DriftLog:
         "last_served",
         "last_total",
         "moved_since_stop",
+        "seam_open",
         "served",
         "stats",
         "warned",
@@ -507,9 +524,12 @@ class DriftLog:
         self.last_served = 0  # ... of the page delivered last, and its total_results
         self.last_total: int | None = None
         self.warned = False
-        #: A resume's first page repeats records because the listing moved back across the
+        #: A resumed pass's pages repeat records because the listing moved back across the
         #: resume point while no scan ran (``Engine._moved_since_stop``), not a replay.
         self.moved_since_stop = False
+        #: A resumed pass that has not yet met a page of repeats: the first one it meets has
+        #: the checkpoint's last page read again, to tell a replay from a move.
+        self.seam_open = False
         #: Messages for the consumer to raise as ``DriftWarning`` (from its own task).
         self.warnings: list[str] = []
 
@@ -729,13 +749,7 @@ class Engine(Generic[T]):
             stats.total_pages = counted.total_pages if counted else None
             if self.resume is None:
                 stats.drift.first_total_results = stats.total_results
-        if (
-            counted is not None  # without a count, a page of repeats is a replay all the same
-            and self._at_seam(start)
-            and self._all_repeats(first)
-            and not self._changed(first)
-        ):
-            self.drift.moved_since_stop = await self._moved_since_stop(start, first)
+        self.drift.seam_open = self._at_seam(start)
         if not await self._deliver(send, start, first, served):
             return False
         if self._at_end(first):
@@ -933,12 +947,22 @@ class Engine(Generic[T]):
         served: int,
     ) -> bool:
         """Drop ids already seen, cut to ``limit``, send; False when the listing is done."""
-        plan = self.plan
-        self.drift.check(page, number, plan)
+        plan, drift = self.plan, self.drift
+        drift.check(page, number, plan)
+        if (
+            drift.seam_open
+            and total_results(page) is not None  # without a count, repeats are a replay
+            and self._all_repeats(page)
+            and not self._changed(page)
+        ):
+            # The first page of repeats a resumed pass meets, wherever it falls (the first
+            # pages after the stop may be records inserted since, fresh): moved, or replayed?
+            drift.seam_open = False
+            drift.moved_since_stop = await self._moved_since_stop(page)
         items, ids = self._fresh(page, number)
         # Its own repeats too: the last page's would be warned about by no later page.
-        self.drift.report()
-        self.drift.delivered(page, served)
+        drift.report()
+        drift.delivered(page, served)
         room = plan.room()
         if room is not None and len(items) >= room:
             # The limit ends the scan in this page. Its rest is still to read, and so are
@@ -962,8 +986,9 @@ class Engine(Generic[T]):
         A page made only of records already delivered is a replay, unless the listing
         changed (``total_results`` moved since the first page and the page before, or
         records already repeated in this pass: they move within it, as a sort by usage
-        moves them; or, on a resume's first page, the checkpoint's last page no longer holds
-        its records): then it is drift, a shift of a page or more, dropped and warned about.
+        moves them; or, at a resumed pass's first page of repeats, the checkpoint's last
+        page no longer holds its records): then it is drift, a shift of a page or more,
+        dropped and warned about.
         """
         items = page.data
         ids = list(map(_get_id, items))
@@ -1005,7 +1030,7 @@ class Engine(Generic[T]):
         ``total_results`` moved since the first page or the page before, or records
         repeated already in this pass: they move within it, and a page of them later is
         more of the same (it was taken for a replay, and a checkpointed scan failed there
-        at every resume). Or, a resume's first page, it moved while no scan ran
+        at every resume). Or, in a resumed pass, it moved while no scan ran
         (``_moved_since_stop``): its count is the checkpoint's when as many records were
         inserted ahead of the resume point as were deleted behind it.
         """
@@ -1031,32 +1056,39 @@ class Engine(Generic[T]):
         )
 
     def _all_repeats(self, page: Page[T]) -> bool:
-        """Whether every record of ``page`` was delivered, not only a resumed page's start."""
-        ids = list(map(_get_id, page.data))
-        delivered = self.delivered
-        return bool(ids) and all(i in delivered for i in ids) and not self._expected.issuperset(ids)
+        """Whether every record of ``page`` was delivered, not only a resumed page's start.
 
-    async def _moved_since_stop(self, number: int, page: Page[T]) -> bool:
+        Stops at the first record not delivered: a page of fresh ones costs one look-up.
+        """
+        items, delivered = page.data, self.delivered
+        if not items or not all(item.id in delivered for item in items):
+            return False
+        return not self._expected.issuperset(map(_get_id, items))
+
+    async def _moved_since_stop(self, page: Page[T]) -> bool:
         """Whether the listing moved back across the resume point while no scan ran.
 
-        A resume's first page made only of records delivered before the stop, under the
-        checkpoint's ``total_results``, is a replay or a shift: records inserted ahead of
-        the resume point while as many were deleted behind it (the count the same) move
-        records already read back onto it. Nothing on that page tells the two apart, so the
-        checkpoint's last page is read again: still holding the records it held at the stop,
-        the listing did not move there and this page replays them (a server answering page
-        *n* with page *n - k*'s records; the fresh scan stopped at its first replay). Holding
-        others, the listing moved: drift. Two pages of one listing share no record, so the
-        page before holding some of this one's is a server replaying one page under many.
+        A resumed pass's first page made only of records delivered before (wherever it
+        falls), under the checkpoint's ``total_results``, is a replay or a shift: records
+        inserted ahead of the resume point while as many were deleted behind it (the count
+        the same) move records already read back onto it. Nothing on that page tells the
+        two apart, so the checkpoint's last page is read again: still holding the records it
+        held at the stop, the listing did not move there and this page replays them (a
+        server answering page *n* with page *n - k*'s records; the fresh scan stopped at its
+        first replay). Holding others, the listing moved: drift. Two pages of one listing
+        share no record, so that page holding some of this one's is a server replaying one
+        page under many.
         """
-        before, _ = await self._fetch(number - 1)
-        self._check(number - 1, before)
+        resume = self.resume
+        assert resume is not None  # noqa: S101  (a seam is a resume's)
+        last = resume.next_page - 1
+        before, _ = await self._fetch(last)
+        self._check(last, before)
         self.stats.drift.rereads += 1
         held = set(map(_get_id, before.data))
         if not held.isdisjoint(map(_get_id, page.data)):
             return False
-        assert self.resume is not None  # noqa: S101  (a seam is a resume's)
-        return not held.issuperset(self.resume.last_ids)
+        return not held.issuperset(resume.last_ids)
 
 
 def _first_of_each(items: Iterable[T], delivered: DeliveredIds) -> Iterable[T]:

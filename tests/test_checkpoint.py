@@ -1554,3 +1554,38 @@ async def test_a_checkpoint_naming_an_open_descriptor_is_refused(
     assert caught.value.parameter == "checkpoint"
     assert server.requests == []
     assert log.read_bytes() == b"before\n"
+
+
+@pytest.mark.parametrize("stop", [20, 25])
+async def test_a_resume_meeting_repeats_after_fresh_pages_of_inserts_is_drift(
+    tmp_path: Path, stop: int
+) -> None:
+    """Stopped after 20 of 100 (a page's end), then 30 inserted at the head and the last 30
+    deleted: the resume's first pages hold the inserted records (fresh), and its first page of
+    repeats came later. Only a resume's first page had its checkpoint's last page read again,
+    so this one was "a replayed page", at every resume (each saved the pages after the churn,
+    which then held what they held). The first page of repeats a resumed pass meets, wherever
+    it falls, is judged by that re-read: moved, so drift, and the listing completes.
+    """
+    path = tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(seed=1, sim_cards=100, actions=0) as server,
+        sc.SimCardsClient("test-key", server.url, max_retries=0) as client,
+    ):
+        async with client.sim_cards(page_size=10, checkpoint=path) as stream:
+            got = await _first_ids(stream, stop)
+        tail = server.current_sim_card_ids()[-30:]
+        server.insert_sim_cards(30)
+        server.delete_sim_cards(tail)
+        resumed = client.sim_cards(page_size=10, checkpoint=path, resume_from=path)
+        with pytest.warns(sc.DriftWarning, match="since the checkpoint"):
+            async with resumed:
+                got += [card.id async for card in resumed]
+        assert resumed.stats.drift.rereads == 1
+        left = set(server.current_sim_card_ids())
+        inserted = set(server.current_sim_card_ids()[:30])
+    assert len(got) == len(set(got))
+    # What a scan after the stop can reach: everything left but the records inserted ahead
+    # of the resume point (a resume never reads back).
+    assert set(got) - set(tail) <= left
+    assert left - set(got) <= inserted

@@ -860,3 +860,42 @@ async def test_full_pages_without_meta_for_ever_end_in_an_error(
     assert len(got) == 100
     assert no_repeats(got)
     assert max(listing.asked) == 10
+
+
+async def test_a_total_pages_that_counts_nothing_does_not_lift_the_uncounted_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A meta of ``{"total_pages": 10**15}`` alone counts nothing (rule 0), yet its
+    ``total_pages`` set the pass's bound: full pages of fresh ids were read for ever past the
+    bound a pass no answer counts has. The smaller bound stands (made small here: 10 pages).
+    """
+    monkeypatch.setattr(_pagination, "MAX_EXPECTED", 100)
+
+    def endless(number: int, size: int, _ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+        ids = [str(uuid.UUID(int=number * 1000 + k)) for k in range(size)]
+        return ids, {"page_number": number, "total_pages": 10**15}
+
+    listing = Listing(0, endless)
+    with anyio.fail_after(HANG_GUARD):
+        got, error = await read(listing, max_concurrency=2)
+    assert isinstance(error, PaginationError)
+    assert "no answer counted the listing" in str(error)
+    assert len(got) == 100
+    assert max(listing.asked) <= 10 + 2 * 2  # the bound, and what was in flight
+
+
+async def test_pages_short_of_the_size_under_a_total_results_alone_are_refused() -> None:
+    """A server serving 5 records a page of the 10 asked, its meta ``{"total_results": 95}``
+    alone: with no ``total_pages`` to show the cap, each short page was read as records
+    deleted, and the listing ended at 50 of 95, warned as drift. Such a page is refused, as
+    it was when a missing ``total_pages`` read as 0.
+    """
+
+    def capped(number: int, _size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+        return ids[(number - 1) * 5 : number * 5], {"total_results": len(ids)}
+
+    listing = Listing(95, capped)
+    got, error = await read(listing)
+    assert isinstance(error, PaginationError)
+    assert "short of 10 a page" in str(error)
+    assert got == []
