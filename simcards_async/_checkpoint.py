@@ -42,6 +42,7 @@ import msgspec
 
 from ._errors import InvalidParameterError, named_after
 from ._paths import (
+    O_BINARY,
     O_NOFOLLOW,
     check_creatable,
     check_file_path,
@@ -213,7 +214,7 @@ def save_checkpoint(path: str | os.PathLike[str], point: Checkpoint) -> None:
 def _replace(target: str | os.PathLike[str], temp: Path, data: bytes) -> None:
     """Replace ``target`` by a file holding ``data``, written as ``temp`` and renamed."""
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_BINARY, 0o666)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | O_BINARY, 0o666)
         try:
             with named_after(target):
                 write_all_fd(fd, data)
@@ -225,7 +226,6 @@ def _replace(target: str | os.PathLike[str], temp: Path, data: bytes) -> None:
         raise
 
 
-_O_BINARY = getattr(os, "O_BINARY", 0)
 #: Bytes of an earlier ids file copied at a time.
 _COPY_CHUNK = 1 << 20
 
@@ -331,7 +331,7 @@ def _check_ids_file(path: str | os.PathLike[str], ids: Path) -> None:
             str(path),
         )
     try:
-        fd = os.open(ids, os.O_WRONLY | os.O_APPEND | O_NOFOLLOW | _O_BINARY)
+        fd = os.open(ids, os.O_WRONLY | os.O_APPEND | O_NOFOLLOW | O_BINARY)
     except FileNotFoundError:
         return  # the first save makes it
     except OSError as exc:
@@ -691,7 +691,7 @@ class Checkpointer:
         whole, a 10,000,000-card scan's ids took some 800 MB at once.
         """
         # Not through a link (refused before the scan: see ``_check_ids_file``), planted since.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | O_NOFOLLOW | _O_BINARY, 0o666)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | O_NOFOLLOW | O_BINARY, 0o666)
         try:
             if not self._ids_exact:
                 # What a save counted, no more: bytes a crash (or a failed save) left

@@ -109,6 +109,7 @@ from ._models import (
     checked_record,
 )
 from ._paths import (
+    O_BINARY,
     O_NOFOLLOW,
     check_creatable,
     check_file_path,
@@ -1079,9 +1080,6 @@ class _Output:
                 self.temp.unlink(missing_ok=True)
 
 
-_O_BINARY = getattr(os, "O_BINARY", 0)
-
-
 def _resumed_file(
     final: Path, resume: _Partial, target: str | os.PathLike[str]
 ) -> tuple[Path, IO[bytes], bytes]:
@@ -1097,7 +1095,7 @@ def _resumed_file(
     _check_not_a_link("target", temp, what, target, advice=start_over)
     check_regular("target", temp, what, advice=start_over)
     try:
-        fd = os.open(temp, os.O_RDWR | O_NOFOLLOW | _O_BINARY)
+        fd = os.open(temp, os.O_RDWR | O_NOFOLLOW | O_BINARY)
     except FileNotFoundError as exc:
         raise InvalidParameterError(
             "target",
@@ -1156,7 +1154,7 @@ def _new_file(final: Path, asked: Path) -> tuple[Path, IO[bytes]]:
     temp = _new_partial(final)
     # 0o666 lets the umask decide a new file's mode; a file replaced keeps its own
     # (an export of ICCIDs written over a 0o600 file must not become world-readable).
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_BINARY
     try:
         fd = os.open(temp, flags, 0o666)
     except OSError as exc:
@@ -1183,7 +1181,7 @@ def _checkpoints_file(final: Path, checkpoint: str | os.PathLike[str]) -> tuple[
     _check_not_a_link("checkpoint", temp, what, temp, advice="delete it")
     check_regular("checkpoint", temp, what)
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | O_NOFOLLOW | _O_BINARY, 0o666)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | O_NOFOLLOW | O_BINARY, 0o666)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # a link planted since the check
             _check_not_a_link("checkpoint", temp, what, temp, advice="delete it")

@@ -19,6 +19,7 @@ from pathlib import Path
 from ._errors import InvalidParameterError
 
 __all__ = [
+    "O_BINARY",
     "O_NOFOLLOW",
     "check_creatable",
     "check_file_path",
@@ -31,6 +32,8 @@ __all__ = [
 
 #: Opens fail (``ELOOP``) on a symbolic link, where the system can tell (not on Windows).
 O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: Opens read and write bytes untranslated (Windows; 0 elsewhere).
+O_BINARY = getattr(os, "O_BINARY", 0)
 #: The longest file name, in bytes, where a file system does not say (most take 255).
 _NAME_MAX = 255
 
