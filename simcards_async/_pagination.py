@@ -243,9 +243,8 @@ def total_results(page: Page[Any]) -> int | None:
     return None if page.meta is None else page.meta.total_results
 
 
-def pages_said(page: Page[Any], asked: int) -> int | None:
-    """The pages ``page``'s meta counts, or, counting nothing, gives as ``total_pages``."""
-    counted = counts(page, asked)
+def pages_said(page: Page[Any], counted: Counts | None) -> int | None:
+    """The pages ``page``'s meta counts (``counted``), or else its ``total_pages``."""
     if counted is not None:
         return counted.total_pages
     return None if page.meta is None else page.meta.total_pages
@@ -378,12 +377,9 @@ class ReadPlan:
         (``pages_before``): it reads the same listing again, and a server that answers
         every page number with a full page would otherwise keep it reading for ever.
         """
-        meta = first.meta
-        if meta is not None and self.per_page is None:
-            self.per_page = page_size_of(meta, self.page_size)
         counted = counts(first, self.page_size)
         self.end = counted.total_pages if counted else None
-        said = pages_said(first, self.page_size)
+        said = pages_said(first, counted)
         self.bound_said = said is not None
         pages = said if said is not None else pages_before
         self.bound = None if pages is None else growth_bound(pages)
@@ -407,7 +403,7 @@ class ReadPlan:
             self.per_page = page_size_of(meta, self.page_size)
         counted = counts(page, self.page_size)
         if self.bound is None:
-            said = counted.total_pages if counted is not None else meta.total_pages
+            said = pages_said(page, counted)
             if said is not None:
                 self.bound, self.bound_said = growth_bound(said), True
         if counted is None:
