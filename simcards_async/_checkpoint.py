@@ -51,6 +51,7 @@ from ._paths import (
     final_path,
     fitted_name,
     name_max,
+    os_reason,
 )
 from ._query import ListQuery, described
 from ._sansio import api_identity, same_api
@@ -273,7 +274,7 @@ def _earlier_ids(resume_from: str | os.PathLike[str], size: int) -> Path:
             "resume_from", f"a checkpoint with its ids file beside it ({exc.strerror})", str(path)
         ) from exc
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+        reason = os_reason(exc)
         raise InvalidParameterError(
             "resume_from",
             f"a checkpoint whose ids file beside it this process can read ({reason})",
@@ -335,7 +336,7 @@ def _check_ids_file(path: str | os.PathLike[str], ids: Path) -> None:
     except FileNotFoundError:
         return  # the first save makes it
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+        reason = os_reason(exc)
         raise InvalidParameterError(
             "checkpoint",
             f"a path whose ids file beside it ({ids.name}) this process can write ({reason})",
@@ -375,7 +376,7 @@ def _check_writable_path(path: str | os.PathLike[str]) -> None:
             )
         check_creatable(_temp_beside(written))  # its directory must take a save's file
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+        reason = os_reason(exc)
         raise InvalidParameterError(
             "checkpoint",
             f"a file path in a directory this process can write a file in ({reason})",

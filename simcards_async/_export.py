@@ -117,6 +117,7 @@ from ._paths import (
     check_regular,
     final_path,
     fitted_name,
+    os_reason,
 )
 from ._stream import Stream
 from ._writes import flush, write_all
@@ -1109,7 +1110,7 @@ def _resumed_file(
         raise InvalidParameterError(
             "target",
             f"a path whose partial output {temp.name}, which the checkpoint continues, this "
-            f"process can read and write ({exc.strerror or type(exc).__name__}); make it so, "
+            f"process can read and write ({os_reason(exc)}); make it so, "
             f"or {start_over}",
             str(target),
         ) from exc

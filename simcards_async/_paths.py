@@ -28,6 +28,7 @@ __all__ = [
     "final_path",
     "fitted_name",
     "name_max",
+    "os_reason",
 ]
 
 #: Opens fail (``ELOOP``) on a symbolic link, where the system can tell (not on Windows).
@@ -42,6 +43,15 @@ _NOT_REGULAR = (
     (stat.S_ISFIFO, "a FIFO"),
     (stat.S_ISSOCK, "a socket"),
 )
+
+
+def os_reason(exc: OSError) -> str:
+    """Why the system refused, in a message's words.
+
+    Its ``strerror`` (``Permission denied``), else the error's class name: an ``OSError``
+    raised without an errno carries no words.
+    """
+    return exc.strerror or type(exc).__name__
 
 
 def check_file_path(parameter: str, path: str | os.PathLike[str]) -> None:
