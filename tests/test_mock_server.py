@@ -21,6 +21,7 @@ import anyio
 import msgspec
 import pytest
 from aiohttp import web
+from polling import eventually
 from yarl import URL
 
 import simcards_async.testing as testing_pkg
@@ -37,7 +38,7 @@ from simcards_async.testing import (
     _serve,
     serve,
 )
-from simcards_async.testing._server import close_runner, url_host
+from simcards_async.testing._server import close_runner, track_connections, url_host
 from simcards_async.testing._state import Buckets
 
 if TYPE_CHECKING:
@@ -1676,6 +1677,55 @@ async def test_closing_a_server_closes_a_socket_with_an_answer_still_to_write() 
         assert transport.get_extra_info("socket").fileno() == -1
     finally:
         writer.close()
+
+
+@pytest.mark.anyio
+async def test_closing_a_server_closes_a_closing_socket_however_many_connections_came_after() -> (
+    None
+):
+    """Aiohttp lets go of a connection's transport when it closes it (``force_close``: a
+    keep-alive ending, a shutdown), but a transport with an answer still to write stays open.
+    The transports close_runner ends were pruned of the closing ones once 256 had been made,
+    so such a socket, with 256 connections after it, was left for the garbage collector.
+    """
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        while True:
+            await response.write(b"x" * 2**20)
+
+    app = web.Application()
+    app.router.add_get("/", endless)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    track_connections(runner)
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    assert runner.server is not None
+    server = runner.server
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    others: list[asyncio.StreamWriter] = []
+    try:
+        writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await reader.readexactly(1000)  # the answer has begun; the client reads no more
+        (handler,) = server.connections
+        transport = handler.transport
+        assert transport is not None
+        await eventually(lambda: transport.get_write_buffer_size() > 0, what="a write pending")
+        handler.force_close()  # as a keep-alive's end does: closing, not closed
+        assert transport.is_closing()
+        assert transport.get_extra_info("socket").fileno() != -1
+        for _ in range(256):
+            others.append((await asyncio.open_connection("127.0.0.1", port))[1])
+        await eventually(lambda: len(server.connections) == 257, what="every connection made")
+        await close_runner(runner)
+        assert transport.get_extra_info("socket").fileno() == -1
+    finally:
+        writer.close()
+        for other in others:
+            other.close()
 
 
 @pytest.mark.parametrize(

@@ -754,34 +754,37 @@ class MockTelnyxServer:
 
 #: Loop turns from accepting a socket to its ``connection_made``, and one to spare.
 _ACCEPT_TURNS = 3
-#: Transports kept before those closed are let go of.
-_PRUNE_AT = 256
 
-#: The transports each runner's server made, from ``track_connections`` on, held until
-#: closed: one left unclosed must stay reachable to be ended (the collector would warn).
-#: Keyed by ``id(runner)`` (an AppRunner takes no weak reference), until its close.
-_MADE: dict[int, list[asyncio.Transport]] = {}
+#: The open connections each runner's server made, from ``track_connections`` on: each
+#: handler's transport from its ``connection_made`` to its ``connection_lost`` (its socket
+#: closed right after), whatever aiohttp does with it between. Keyed by ``id(runner)`` (an
+#: AppRunner takes no weak reference), until its close.
+_OPEN: dict[int, dict[Any, asyncio.Transport]] = {}
 
 
 def track_connections(runner: web.AppRunner) -> None:
-    """Keep every transport ``runner``'s server makes, for ``close_runner`` to end.
+    """Keep every open transport ``runner``'s server made, for ``close_runner`` to end.
 
     Called right after ``runner.setup()``: a connection that leaves aiohttp's list of
-    connections by any path unclosed is still ended at the close.
+    connections, or that aiohttp let go of still open (its ``force_close`` closes a transport
+    gracefully, and one with an answer still to write stays open), is still ended at the close.
     """
     server = runner.server
     if server is None:
         return
-    kept = _MADE.setdefault(id(runner), [])
-    made = server.connection_made
+    open_ = _OPEN.setdefault(id(runner), {})
+    made, lost = server.connection_made, server.connection_lost
 
     def connection_made(handler: Any, transport: asyncio.Transport) -> None:  # noqa: ANN401
-        if len(kept) >= _PRUNE_AT:  # a long-lived server: let go of those closed
-            kept[:] = [t for t in kept if not t.is_closing()]
-        kept.append(transport)
+        open_[handler] = transport
         made(handler, transport)
 
+    def connection_lost(handler: Any, exc: BaseException | None = None) -> None:  # noqa: ANN401
+        open_.pop(handler, None)
+        lost(handler, exc)
+
     server.connection_made = connection_made  # type: ignore[method-assign]
+    server.connection_lost = connection_lost  # type: ignore[method-assign]
 
 
 async def close_runner(runner: web.AppRunner) -> None:
@@ -796,9 +799,9 @@ async def close_runner(runner: web.AppRunner) -> None:
     clears the list after closing those it had): ``track_connections`` keeps it too.
     """
     server = runner.server
-    if server is not None and id(runner) not in _MADE:
+    if server is not None and id(runner) not in _OPEN:
         track_connections(runner)
-    kept = _MADE.pop(id(runner), [])
+    kept = _OPEN.pop(id(runner), {})
     transports = [h.transport for h in server.connections] if server is not None else []
     try:
         await runner.cleanup()
@@ -807,7 +810,7 @@ async def close_runner(runner: web.AppRunner) -> None:
         for _ in range(_ACCEPT_TURNS):
             await asyncio.sleep(0)
     finally:  # cancelled or not: a cancelled close must not leave the sockets behind either
-        transports += kept
+        transports += kept.values()
         for transport in transports:
             if transport is not None:
                 transport.abort()  # a no-op for one already closed
