@@ -604,10 +604,28 @@ async def _terminable(work: Coroutine[Any, Any, _T]) -> _T:
                 # stay ignored on the way out (see _run).
                 for sig, handler in before.items():
                     signal.signal(sig, signal.SIG_IGN if stopped else _settable(handler))
-                # The default for a moment (KeyboardInterrupt, raised only in the main
-                # thread, which holds the signal back), then ignored until the loop closes.
-                loop.remove_signal_handler(signal.SIGINT)
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                _ignore_sigint(loop, stopped=bool(stopped))
+
+
+def _ignore_sigint(loop: asyncio.AbstractEventLoop, *, stopped: bool) -> None:
+    """Take SIGINT from the loop and ignore it until the loop is closed.
+
+    The loop gives it Python's default for a moment (``KeyboardInterrupt``). The main thread
+    holds the signal back meanwhile, but another thread (a worker's) can take it, and the
+    main thread then runs the handler of that moment: a second signal while the command
+    stopped became its ``KeyboardInterrupt``, 130 after a SIGTERM (143). Stopped, that one is
+    ignored as any other; else it stands, a Ctrl-C as the command ended.
+    """
+    try:
+        loop.remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Cut short inside, the removal may not have let go of the loop's wake-up fd, as it
+        # does once the loop handles no signal (SIGINT was its only one).
+        signal.set_wakeup_fd(-1)
+        if not stopped:
+            raise
 
 
 def _handle_terminating(handler: Callable[[int, Any], None]) -> dict[signal.Signals, Any]:

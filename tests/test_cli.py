@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import csv
 import io
@@ -662,6 +663,52 @@ def test_ctrl_c_has_its_handler_back_only_once_the_threads_of_the_run_ended(
         set_handler(signal.SIGINT, had)
         worker.join()
     assert alive_when_restored == [False]
+
+
+@pytest.mark.parametrize("stopped", [True, False], ids=["after-sigterm", "at-the-end"])
+def test_a_ctrl_c_in_the_moment_sigint_has_pythons_default_back(
+    monkeypatch: pytest.MonkeyPatch, stopped: bool
+) -> None:
+    """The loop gives SIGINT Python's default for a moment as its handler is removed. The
+    main thread holds the signal back then, but a worker thread can take it, and the main
+    thread runs the handler of that moment: after a SIGTERM, a Ctrl-C then raised
+    ``KeyboardInterrupt`` and the command exited 130, not 143 (seen under load). Stopped,
+    that Ctrl-C is ignored as any second signal is; at a command's normal end it stands.
+    """
+    assert threading.current_thread() is threading.main_thread()
+    loop_class = asyncio.SelectorEventLoop  # what asyncio.run makes here
+    remove = loop_class.remove_signal_handler
+
+    def remove_then_ctrl_c(self: Any, sig: int) -> bool:
+        removed = remove(self, sig)
+        if sig == signal.SIGINT:
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            signal.default_int_handler(signal.SIGINT, None)  # what a Ctrl-C runs right then
+        return removed
+
+    async def run(_args: argparse.Namespace) -> int:
+        if stopped:
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(30)  # cancelled by the SIGTERM
+        return 0
+
+    had = {sig: signal.getsignal(sig) for sig in _cli.STOP_SIGNALS}
+    try:
+        monkeypatch.setattr(loop_class, "remove_signal_handler", remove_then_ctrl_c)
+        if stopped:
+            try:
+                status = _cli._run(argparse.Namespace(run=run, command="export"))
+            except KeyboardInterrupt:
+                pytest.fail("the Ctrl-C of that moment escaped as KeyboardInterrupt: exit 130")
+            assert status == 143
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        else:
+            with pytest.raises(KeyboardInterrupt):
+                _cli._run(argparse.Namespace(run=run, command="export"))
+    finally:
+        for sig, handler in had.items():
+            signal.signal(sig, handler)
 
 
 # --- --demo, subprocesses, mock-server and help ----------------------------------------
