@@ -1645,6 +1645,37 @@ async def test_none_set_at_run_time_is_the_default(session: aiohttp.ClientSessio
         )
 
 
+async def _endless(request: web.Request) -> web.StreamResponse:
+    """An answer that writes a megabyte at a time for ever."""
+    response = web.StreamResponse()
+    await response.prepare(request)
+    while True:
+        await response.write(b"x" * 2**20)
+
+
+async def _endless_server(*, tracked: bool = False) -> tuple[web.AppRunner, int]:
+    """A server on 127.0.0.1 answering ``_endless``, and its port; ``tracked``: its
+    connections kept for close_runner from the start, as the project's servers do.
+    """
+    app = web.Application()
+    app.router.add_get("/", _endless)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    if tracked:
+        track_connections(runner)
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, runner.addresses[0][1]
+
+
+async def _stalled_answer(port: int) -> asyncio.StreamWriter:
+    """A connection to ``port`` whose answer has begun and is read no more."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    await reader.readexactly(1000)
+    return writer
+
+
 @pytest.mark.anyio
 async def test_closing_a_server_closes_a_socket_with_an_answer_still_to_write() -> None:
     """A client that stops reading a long answer leaves the server's write pending, and
@@ -1652,23 +1683,9 @@ async def test_closing_a_server_closes_a_socket_with_an_answer_still_to_write() 
     MockTelnyxServer.close and the tests' own servers use) closes it before returning: a socket
     left for the garbage collector warns later, in whatever test is running then.
     """
-
-    async def endless(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse()
-        await response.prepare(request)
-        while True:
-            await response.write(b"x" * 2**20)
-
-    app = web.Application()
-    app.router.add_get("/", endless)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    reader, writer = await asyncio.open_connection("127.0.0.1", runner.addresses[0][1])
+    runner, port = await _endless_server()
+    writer = await _stalled_answer(port)
     try:
-        writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        await reader.readexactly(1000)  # the answer has begun; the client reads no more
         assert runner.server is not None
         (handler,) = runner.server.connections
         transport = handler.transport
@@ -1683,33 +1700,17 @@ async def test_closing_a_server_closes_a_socket_with_an_answer_still_to_write() 
 async def test_closing_a_server_closes_a_closing_socket_however_many_connections_came_after() -> (
     None
 ):
-    """Aiohttp lets go of a connection's transport when it closes it (``force_close``: a
-    keep-alive ending, a shutdown), but a transport with an answer still to write stays open.
+    """When aiohttp closes a connection (``force_close``: a keep-alive ending, a shutdown)
+    it lets go of its transport, but one with an answer still to write stays open.
     The transports close_runner ends were pruned of the closing ones once 256 had been made,
     so such a socket, with 256 connections after it, was left for the garbage collector.
     """
-
-    async def endless(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse()
-        await response.prepare(request)
-        while True:
-            await response.write(b"x" * 2**20)
-
-    app = web.Application()
-    app.router.add_get("/", endless)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    track_connections(runner)
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    runner, port = await _endless_server(tracked=True)
     assert runner.server is not None
     server = runner.server
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer = await _stalled_answer(port)
     others: list[asyncio.StreamWriter] = []
     try:
-        writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        await reader.readexactly(1000)  # the answer has begun; the client reads no more
         (handler,) = server.connections
         transport = handler.transport
         assert transport is not None
