@@ -72,6 +72,7 @@ from ._observe import env_log_handler_set_aside, env_log_level
 from ._page_stream import CHECKPOINT_EVERY
 from ._pagination import DRIFT_COUNTED, RESCAN_ADVICE
 from ._query import DESCRIBED_ARGUMENT, DESCRIBED_CALL
+from ._writes import write_text
 
 __all__ = ["main"]
 
@@ -816,7 +817,7 @@ def _say(line: str) -> None:
         # A reader of stderr gone (a log collector that died, ``2>&1 >/dev/null | head``):
         # what is said is lost, the export's own outcome stands (141 is stdout's reader).
         with contextlib.suppress(OSError):
-            print(printable(line), file=stderr)
+            write_text(stderr, printable(line) + "\n")
 
 
 def _show_warning(  # noqa: PLR0917  (the signature warnings.showwarning has, after the bar)
@@ -1332,12 +1333,8 @@ class ProgressBar:
         if out is None:
             return
         with self._lock, self._unless_gone():
-            if self._width:
-                out.write("\r" + " " * self._width + "\r")
-            out.write(printable(text) + "\n")
-            if self._line:
-                out.write(self._line)
-            out.flush()
+            erase = "\r" + " " * self._width + "\r" if self._width else ""
+            write_text(out, erase + printable(text) + "\n" + self._line)
 
     def _draw(self, line: str) -> None:
         out = self.out
@@ -1345,8 +1342,7 @@ class ProgressBar:
             return
         with self._lock, self._unless_gone():
             # Pad to the previous width so a shorter line erases the longer one's end.
-            out.write("\r" + line.ljust(self._width) + ("\r" if not line else ""))
-            out.flush()
+            write_text(out, "\r" + line.ljust(self._width) + ("\r" if not line else ""))
             self._width = len(line)
             self._line = line
 

@@ -15,9 +15,9 @@ import errno
 import io
 import os
 import selectors
-from typing import IO
+from typing import IO, Any, TextIO
 
-__all__ = ["flush", "wait_writable", "write_all", "write_all_fd"]
+__all__ = ["flush", "wait_writable", "write_all", "write_all_fd", "write_text"]
 
 
 def write_all_fd(fd: int, data: bytes | bytearray) -> None:
@@ -47,7 +47,24 @@ def write_all(file: IO[bytes], data: bytes | bytearray) -> None:
         view = view[written:]
 
 
-def flush(file: IO[bytes]) -> None:
+def write_text(out: TextIO, text: str) -> None:
+    """Write ``text`` to the text stream ``out`` and flush it, whole, or raise.
+
+    A terminal's or a pipe's descriptor may be non-blocking (set so by whoever shares it):
+    full for a moment, ``print`` raised ``BlockingIOError`` with the line half written, and a
+    command that took that for a reader gone lost the line, or all it said after.
+    """
+    if not isinstance(getattr(out, "buffer", None), io.BufferedIOBase):  # a StringIO, say
+        out.write(text)
+        out.flush()
+        return
+    flush(out)  # what the text layer still holds goes first
+    encoding = getattr(out, "encoding", None) or "utf-8"
+    write_all(out.buffer, text.encode(encoding, getattr(out, "errors", None) or "strict"))
+    flush(out.buffer)
+
+
+def flush(file: IO[Any]) -> None:
     """``file.flush()``, waiting whenever its non-blocking descriptor is full."""
     while True:
         try:

@@ -9,6 +9,7 @@ import csv
 import io
 import os
 import re
+import selectors
 import signal
 import struct
 import subprocess
@@ -27,7 +28,7 @@ import pytest
 from cli_runs import AS_MAIN, child_env, mock_server_process, run
 from polling import eventually_sync
 
-from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient, _cli
+from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient, _cli, _writes
 from simcards_async._cli import ProgressBar, _parser, format_progress, main
 from simcards_async._export import SIM_CARD_ACTION_COLUMNS, SIM_CARD_COLUMNS
 from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
@@ -419,6 +420,83 @@ def test_progress_bar_redraws_at_most_ten_times_a_second(monkeypatch: pytest.Mon
     silent = FakeTerminal()
     ProgressBar(silent, "SIM cards", enabled=False).update(progress)
     assert silent.getvalue() == ""
+
+
+@contextlib.contextmanager
+def full_non_blocking_pipe() -> Iterator[tuple[io.TextIOWrapper, int]]:
+    """A text stream over a pipe's non-blocking write end, the pipe full; and the read end.
+
+    As stderr can be, shared with a process that set it non-blocking: a write raises
+    ``BlockingIOError`` until the reader takes some.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(write_fd, b"." * 65536)
+    raw = io.FileIO(write_fd, "wb", closefd=True)
+    out = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", line_buffering=True)
+    try:
+        yield out, read_fd
+    finally:
+        with contextlib.suppress(BlockingIOError):
+            out.close()
+        os.close(read_fd)
+
+
+def _read_until(fd: int, end: bytes, writing: threading.Thread) -> bytes:
+    """What ``fd`` gives until ``end`` and the writer finished (fails the test after a deadline)."""
+    got = b""
+    deadline = time.monotonic() + 30
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while not (got.endswith(end) and not writing.is_alive()):
+            assert time.monotonic() < deadline, got[-200:]
+            if selector.select(timeout=0.05):  # a poll: never a read that blocks for ever
+                got += os.read(fd, 65536)
+    return got.lstrip(b".")
+
+
+@pytest.mark.parametrize("writer", ["summary", "log line"])
+def test_a_line_said_while_stderr_is_full_and_non_blocking_arrives_whole(
+    monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
+    """Stderr non-blocking (shared with whoever set it so) and full for a moment: the line
+    raised ``BlockingIOError``, taken for a reader gone. The summary was left unflushed (lost at
+    exit if still full), and the progress bar stopped writing at all, log lines included.
+    Each line now waits for room and arrives whole, and the next one too.
+    """
+    with full_non_blocking_pipe() as (out, read_fd):
+        bar = ProgressBar(out, "SIM cards", enabled=True)
+        monkeypatch.setattr(sys, "stderr", out)
+
+        # The summary is the last line a command says: nothing after it would flush it.
+        lines = ["the summary"] if writer == "summary" else ["first line", "second line"]
+
+        def say() -> None:
+            for text in lines:
+                if writer == "summary":
+                    _cli._say(text)
+                else:
+                    bar.above(text)
+
+        waiting = threading.Event()
+        wait_writable = _writes.wait_writable
+
+        def waited(fd: int) -> None:
+            waiting.set()
+            wait_writable(fd)
+
+        monkeypatch.setattr(_writes, "wait_writable", waited)
+        thread = threading.Thread(target=say)
+        thread.start()
+        try:
+            # The pipe is drained only once the writer met it full (or gave up on it).
+            eventually_sync(lambda: waiting.is_set() or not thread.is_alive())
+            got = _read_until(read_fd, lines[-1].encode() + b"\n", thread)
+        finally:
+            thread.join(timeout=30)
+        assert got == "".join(line + "\n" for line in lines).encode()
 
 
 # --- refusals and failures -----------------------------------------------------------

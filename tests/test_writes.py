@@ -14,7 +14,7 @@ import pytest
 from polling import HANG_GUARD
 from trickle import Trickle
 
-from simcards_async._writes import flush, write_all, write_all_fd
+from simcards_async._writes import flush, write_all, write_all_fd, write_text
 
 
 class _SaysNothing(io.RawIOBase):
@@ -117,3 +117,17 @@ def test_a_descriptor_gets_every_byte(tmp_path: Any) -> None:
     finally:
         os.close(fd)
     assert path.read_bytes() == data
+
+
+def test_text_goes_through_its_bytes_in_its_encoding_and_errors() -> None:
+    """``write_text`` writes a text stream's text as its own bytes (encoding, errors) after
+    what its text layer held, and a stream with no bytes under it (a StringIO) as text.
+    """
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="ascii", errors="backslashreplace", write_through=False)
+    out.write("held ")
+    write_text(out, "caf\u00e9\n")
+    assert raw.getvalue() == b"held caf\\xe9\n"
+    plain = io.StringIO()
+    write_text(plain, "caf\u00e9\n")
+    assert plain.getvalue() == "caf\u00e9\n"
