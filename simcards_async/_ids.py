@@ -100,6 +100,8 @@ _MAX_BITS = 12
 #: Bytes a merge of runs reads at a time.
 _CHUNK = 1 << 20
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+#: A canonical UUID's characters.
+_UUID_LENGTH = 36
 
 
 @cache
@@ -332,8 +334,6 @@ class DeliveredIds:
         if len(recent) - size != len(ids):
             recent.difference_update(ids)  # none was there before: this undoes the update
             return False
-        if self._fold_at == UNFOLDED:
-            self._held(ids)
         gens = self._generations
         if gens:
             # One pass each for the hashes, the masks and each filter's words, shared by
@@ -349,6 +349,8 @@ class DeliveredIds:
             gens[-1].mark(at, masks)  # the last generation's words, still at hand
             if self._groups is not None:
                 gens[-1].group(self._groups, ids, hashes)
+        if self._fold_at == UNFOLDED:  # counted once added (a folded repeat adds nothing)
+            self._held(ids)
         if len(recent) >= self._fold_at:
             self._fold()
         return True
@@ -552,10 +554,6 @@ def compact_id(id: str) -> str | bytes:
     return _record(id)
 
 
-#: A canonical UUID's characters.
-_UUID_LENGTH = 36
-
-
 def _record(id: str) -> bytes:
     """``id``'s 16-byte record: a canonical UUID's own bytes, any other id's BLAKE2b digest."""
     if _UUID.fullmatch(id):
@@ -570,10 +568,10 @@ def _uuid_records(ids: list[str]) -> bytes | None:
     """
     count = len(ids)
     text = "".join(ids)
-    if len(text) != 36 * count or " " in text:
+    if len(text) != _UUID_LENGTH * count or " " in text:
         return None
     dashes = "-" * count
-    if any(text[at::36] != dashes for at in (8, 13, 18, 23)):
+    if any(text[at::_UUID_LENGTH] != dashes for at in (8, 13, 18, 23)):
         return None
     if any(upper in text for upper in "ABCDEF"):
         return None
