@@ -22,6 +22,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+import anyio
 import msgspec
 from aiohttp import web
 
@@ -797,22 +798,48 @@ async def close_runner(runner: web.AppRunner) -> None:
     letting the loop run the close callbacks once ends them here. A connection accepted
     while the server shuts down is dropped from aiohttp's list unclosed (``Server.shutdown``
     clears the list after closing those it had): ``track_connections`` keeps it too.
+
+    A connection the loop accepted in the turn before the close was left open, half made:
+    asyncio makes its transport a turn after taking the socket, and a server closed meanwhile
+    refuses it (``Server._attach`` asserts it is serving; the error is swallowed, the socket
+    never closed). So the close first stops taking connections and lets those under way be
+    made, then closes. It is shielded from a cancelled scope around it (an ``async with``
+    server left by a cancellation): anyio cancels every ``await`` in such a scope, which cut
+    those turns short. It is bounded by the runner's ``shutdown_timeout``.
     """
     server = runner.server
     if server is not None and id(runner) not in _OPEN:
         track_connections(runner)
     kept = _OPEN.pop(id(runner), {})
     transports = [h.transport for h in server.connections] if server is not None else []
-    try:
-        await runner.cleanup()
-        # A connection accepted in cleanup's last loop turn is made two turns later (asyncio
-        # starts a task that creates the transport, which then calls ``connection_made``).
-        for _ in range(_ACCEPT_TURNS):
-            await asyncio.sleep(0)
-    finally:  # cancelled or not: a cancelled close must not leave the sockets behind either
-        transports += kept.values()
-        for transport in transports:
-            if transport is not None:
-                transport.abort()  # a no-op for one already closed
-    if transports:
-        await asyncio.sleep(0)  # the loop runs each abort's connection_lost callback
+    with anyio.CancelScope(shield=True):
+        try:
+            _stop_accepting(runner)
+            for _ in range(_ACCEPT_TURNS):
+                await asyncio.sleep(0)
+            await runner.cleanup()
+        finally:  # and if a task.cancel() got through: the sockets are not left behind
+            # Again, for a connection still under way if the turns before were cut short
+            # (a task.cancel()), or taken meanwhile by a loop whose server is not asyncio's.
+            for _ in range(_ACCEPT_TURNS):
+                await asyncio.sleep(0)
+            transports += kept.values()
+            for transport in transports:
+                if transport is not None:
+                    transport.abort()  # a no-op for one already closed
+            if transports:
+                await asyncio.sleep(0)  # the loop runs each abort's connection_lost callback
+
+
+def _stop_accepting(runner: web.AppRunner) -> None:
+    """Take no more connections on ``runner``'s sites; their listening sockets stay open.
+
+    Connections that arrive meanwhile wait in the kernel's backlog, and are refused when
+    the close closes the listening sockets.
+    """
+    loop = asyncio.get_running_loop()
+    for site in runner.sites:
+        server = site._server  # noqa: SLF001  (aiohttp keeps its asyncio.Server there only)
+        if isinstance(server, asyncio.Server):
+            for sock in server.sockets:
+                loop.remove_reader(sock)
