@@ -90,6 +90,33 @@ def no_repeats(ids: list[str]) -> bool:
     return not [i for i, n in Counter(ids).items() if n > 1]
 
 
+async def _stopped_after(client: SimCardsClient, point: Path, count: int) -> list[str]:
+    """Read pages of 10 with a checkpoint at ``point``; stop after ``count`` records (ids)."""
+    got: list[str] = []
+    async with client.sim_cards(page_size=10, checkpoint=point) as stream:
+        async for card in stream:
+            got.append(card.id)
+            if len(got) == count:
+                break
+    return got
+
+
+async def _resumed_into_a_replay(
+    client: SimCardsClient, point: Path, got: list[str]
+) -> PaginationError:
+    """Resume the scan ``point`` saved (its ids added to ``got``), which must end in a
+    replayed page, and not be taken for drift on the way (nothing changed): the error.
+    """
+    stream = client.sim_cards(page_size=10, checkpoint=point, resume_from=point)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DriftWarning)
+        with pytest.raises(PaginationError, match="replayed") as caught:
+            async with stream:
+                async for card in stream:
+                    got.append(card.id)
+    return caught.value
+
+
 async def test_an_honest_listing_passes_every_rule() -> None:
     """The rules do not trip on a correct server: 95 records, 10 pages, no error."""
     listing = Listing(95)
@@ -388,13 +415,8 @@ async def test_a_resume_after_the_servers_page_size_changed_is_an_error(
 
     listing = Listing(60, capped)
     point = tmp_path / "scan.json"
-    first: list[str] = []
     async with listing.client(max_concurrency=1, read_ahead=1) as client:
-        async with client.sim_cards(page_size=10, checkpoint=point) as stream:
-            async for card in stream:
-                first.append(card.id)
-                if len(first) == 12:
-                    break
+        first = await _stopped_after(client, point, 12)
         assert msgspec.json.decode(point.read_bytes())["next_page"] == 3
         cap[0] = cap_after
         rest: list[str] = []
@@ -455,14 +477,8 @@ async def test_a_resumed_scan_still_refuses_a_replayed_page(tmp_path: Path) -> N
                 async for card in stream:
                     got.append(card.id)
         assert got == listing.ids[:10]
-        stream = client.sim_cards(page_size=10, checkpoint=point, resume_from=point)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", DriftWarning)  # not drift: nothing changed
-            with pytest.raises(PaginationError, match="replayed") as caught:
-                async with stream:
-                    async for card in stream:
-                        got.append(card.id)
-    assert caught.value.page == 2
+        caught = await _resumed_into_a_replay(client, point, got)
+    assert caught.page == 2
     assert got == listing.ids[:10]
 
 
@@ -489,14 +505,8 @@ async def test_a_resumed_scan_refuses_a_replay_of_an_earlier_page_than_the_last(
                     got.append(card.id)
         assert got == listing.ids[: 10 * lag]
         listing.asked.clear()
-        stream = client.sim_cards(page_size=10, checkpoint=point, resume_from=point)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", DriftWarning)  # not drift: nothing changed
-            with pytest.raises(PaginationError, match="replayed") as caught:
-                async with stream:
-                    async for card in stream:
-                        got.append(card.id)
-    assert caught.value.page == lag + 1
+        caught = await _resumed_into_a_replay(client, point, got)
+    assert caught.page == lag + 1
     assert listing.asked == [lag + 1, lag]
     assert got == listing.ids[: 10 * lag]
 
@@ -516,22 +526,11 @@ async def test_a_resume_refuses_a_cache_that_serves_page_one_under_every_number(
 
     listing = Listing(100, cached)
     point = tmp_path / "scan.json"
-    got: list[str] = []
     async with listing.client(max_concurrency=1, read_ahead=1) as client:
-        async with client.sim_cards(page_size=10, checkpoint=point) as stream:
-            async for card in stream:
-                got.append(card.id)
-                if len(got) == 45:
-                    break
+        got = await _stopped_after(client, point, 45)
         replaying = True
-        stream = client.sim_cards(page_size=10, checkpoint=point, resume_from=point)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", DriftWarning)
-            with pytest.raises(PaginationError, match="replayed") as caught:
-                async with stream:
-                    async for card in stream:
-                        got.append(card.id)
-    assert caught.value.page == 5
+        caught = await _resumed_into_a_replay(client, point, got)
+    assert caught.page == 5
     assert got == listing.ids[:45]
 
 
