@@ -835,9 +835,12 @@ def _stop_accepting(runner: web.AppRunner) -> None:
     """Take no more connections on ``runner``'s sites; their listening sockets stay open.
 
     Connections that arrive meanwhile wait in the kernel's backlog, and are refused when
-    the close closes the listening sockets.
+    the close closes the listening sockets. A loop that accepts otherwise (Windows'
+    proactor, uvloop) is left as it is.
     """
     loop = asyncio.get_running_loop()
+    if not isinstance(loop, asyncio.SelectorEventLoop):
+        return
     for site in runner.sites:
         server = site._server  # noqa: SLF001  (aiohttp keeps its asyncio.Server there only)
         if isinstance(server, asyncio.Server):
