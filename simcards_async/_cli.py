@@ -69,9 +69,11 @@ from ._export import (
 )
 from ._merge import LATE_PAGES_COUNTED, UNORDERED_ADVICE
 from ._observe import env_log_handler_set_aside, env_log_level
+from ._open_files import RESERVED
+from ._open_files import at_least as open_files_at_least
 from ._page_stream import CHECKPOINT_EVERY
 from ._pagination import DRIFT_COUNTED, RESCAN_ADVICE
-from ._query import DESCRIBED_ARGUMENT, DESCRIBED_CALL
+from ._query import DESCRIBED_ARGUMENT, DESCRIBED_CALL, MAX_PAGE_SIZE
 from ._writes import write_text
 
 __all__ = ["main"]
@@ -1098,6 +1100,7 @@ async def _export(
         await stack.enter_async_context(client)
         # A checkpoint of another API refuses the base URL: named as it came, too.
         stream = _as_given(args, lambda: open_stream(client))
+        _room_for_connections(args, client.max_concurrency, stack)
         stream.on_progress(functools.partial(_on_progress, bar))
         where = "stdout" if to_stdout else args.output
         log.info("exporting %s from %s to %s as %s", noun, client.base_url, where, fmt)
@@ -1115,6 +1118,36 @@ async def _export(
         if not args.quiet:
             _say(_summary(result, stream.progress, noun, where))
     return EXIT_OK
+
+
+def _room_for_connections(
+    args: argparse.Namespace, concurrency: int, stack: contextlib.AsyncExitStack
+) -> None:
+    """Raise the open-files limit for the run's connections, or refuse ``--max-concurrency``.
+
+    The limit is set back when ``stack`` closes; the refusal names the most requests in
+    flight the hard limit holds. With ``--demo`` a request in flight is two descriptors (the
+    server answers in this process), and no more are in flight than the demo fleet has
+    pages. Past the limit its server could not accept: asyncio logged a traceback at every
+    try, for minutes.
+    """
+    per_request, in_flight = 1, concurrency
+    if args.demo:
+        per_request = 2
+        pages = -(-args.demo_size // (args.page_size or MAX_PAGE_SIZE))
+        queries = len(getattr(args, "any", None) or [None])
+        in_flight = min(concurrency, max(1, pages * queries))
+    needed = RESERVED + per_request * in_flight
+    limit = stack.enter_context(open_files_at_least(needed))
+    if limit is None or limit >= needed:
+        return
+    most = (limit - RESERVED) // per_request
+    why = " (two a request: the --demo server answers in this process)" if args.demo else ""
+    advice = f"use at most {most:,}" if most >= 1 else "raise the limit (ulimit -n)"
+    raise _UsageError(
+        f"--max-concurrency {concurrency:,} needs about {needed:,} open files{why}, and this "
+        f"process may open {limit:,} (ulimit -n): {advice}"
+    )
 
 
 def _as_given(args: argparse.Namespace, make: Callable[[], _T]) -> _T:

@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 from cli_runs import child_env, run
 from polling import fifo_never_blocks_for_ever, killed_if_hung
-from servers import serve
+from servers import refusing, serve
 
 from simcards_async import (
     InternalServerError,
@@ -444,6 +444,86 @@ def test_a_write_that_fails_names_the_output(tmp_path: Path, suffix: str) -> Non
     assert (done.returncode, done.stderr) == (
         1,
         f"simcards: error: cannot use {target}: file too large\n",
+    )
+    assert names(tmp_path) == []
+
+
+#: The command under an open-files limit: soft and hard are its first two arguments.
+FEW_FILES = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[2])))
+from simcards_async._cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _under_open_files(soft: int, hard: int, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-c", FEW_FILES, str(soft), str(hard), *argv],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=DEADLINE,
+        check=False,
+    )
+
+
+#: 40 requests in flight over 300 pages of 1: 80 descriptors with --demo, and 32 more.
+DEMO_40 = ["--demo", "--demo-size", "300", "--page-size", "1", "--max-concurrency", "40"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_demo_past_the_open_files_limit_is_refused_naming_max_concurrency(tmp_path: Path) -> None:
+    """With --demo its server answers in the same process, two descriptors a request in
+    flight: under a limit of 64 it could not accept the client's connections, and asyncio
+    logged a traceback at every try (tens of MB of stderr, for minutes). The limit cannot
+    be raised here (hard 64): refused before anything is sent, naming the flag and the
+    most the limit holds.
+    """
+    target = tmp_path / "cards.jsonl"
+    done = _under_open_files(64, 64, "export", "sim-cards", *DEMO_40, "-o", str(target))
+    assert done.returncode == 2
+    assert done.stderr == (
+        "simcards: error: --max-concurrency 40 needs about 112 open files (two a request: the "
+        "--demo server answers in this process), and this process may open 64 (ulimit -n): "
+        "use at most 16\n"
+    )
+    assert names(tmp_path) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_a_soft_open_files_limit_is_raised_for_the_run(tmp_path: Path) -> None:
+    """Under a soft limit of 64 and a higher hard one, the same export runs whole and
+    quietly: the command raises its own soft limit as far as it needs.
+    """
+    resource = pytest.importorskip("resource")
+    hard = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 4096)
+    if hard < 112:
+        pytest.skip(f"this process may not open 112 files (hard limit {hard})")
+    target = tmp_path / "cards.jsonl"
+    done = _under_open_files(64, hard, "export", "sim-cards", *DEMO_40, "-o", str(target))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.startswith("simcards: exported 300 SIM cards (300 pages) in ")
+    assert done.stderr.count("\n") == 1
+    assert len(target.read_bytes().splitlines()) == 300
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_max_concurrency_past_the_open_files_limit_is_refused(tmp_path: Path) -> None:
+    """Against an API, a request in flight is one descriptor: 100 under a hard limit of 64
+    is refused before anything is sent (the port given refuses every connection: a
+    request sent would have failed with exit 1).
+    """
+    target = tmp_path / "cards.jsonl"
+    with refusing() as served:
+        done = _under_open_files(
+            64, 64, "export", "sim-cards", "--api-key", KEY, "--base-url", served.url,
+            "--max-concurrency", "100", "-o", str(target),
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == (
+        "simcards: error: --max-concurrency 100 needs about 132 open files, and this process "
+        "may open 64 (ulimit -n): use at most 32\n"
     )
     assert names(tmp_path) == []
 
