@@ -319,21 +319,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     mock.add_argument(
         "--port",
-        type=int,
+        type=_integer,
         default=8080,
         help="port to listen on; 0 picks a free one (default: %(default)s)",
     )
     mock.add_argument(
-        "--sim-cards", type=int, default=DEMO_SIZE, help="SIM cards to serve (default: %(default)s)"
+        "--sim-cards",
+        type=_integer,
+        default=DEMO_SIZE,
+        help="SIM cards to serve (default: %(default)s)",
     )
     mock.add_argument(
         "--actions",
-        type=int,
+        type=_integer,
         default=DEMO_SIZE,
         help="SIM card actions to serve (default: %(default)s)",
     )
     mock.add_argument(
-        "--seed", type=int, default=1, help="seed of the generated data (default: %(default)s)"
+        "--seed", type=_integer, default=1, help="seed of the generated data (default: %(default)s)"
     )
     mock.add_argument(
         "--latency-ms",
@@ -351,14 +354,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     broken.add_argument(
         "--replay-lag",
-        type=int,
+        type=_integer,
         default=0,
         metavar="N",
         help="answer page n with the records of page n-N (a replay)",
     )
     broken.add_argument(
         "--total-pages",
-        type=int,
+        type=_integer,
         metavar="N",
         help="send this meta.total_pages whatever total_results says (e.g. 1000000000, 0, -1)",
     )
@@ -369,28 +372,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     broken.add_argument(
         "--page-number-offset",
-        type=int,
+        type=_integer,
         default=0,
         metavar="N",
         help="send meta.page_number = the page asked for + N",
     )
     broken.add_argument(
         "--oversize-pages",
-        type=int,
+        type=_integer,
         default=0,
         metavar="N",
         help="put N records more than page[size] on every page",
     )
     broken.add_argument(
         "--huge-body-bytes",
-        type=int,
+        type=_integer,
         default=0,
         metavar="N",
         help="pad every 200 to N bytes of valid JSON, streamed chunked",
     )
     broken.add_argument(
         "--gzip-bomb-bytes",
-        type=int,
+        type=_integer,
         default=0,
         metavar="N",
         help="send every 200 gzip-compressed, inflating to N bytes of valid JSON",
@@ -407,7 +410,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     broken.add_argument(
         "--error-detail-bytes",
-        type=int,
+        type=_integer,
         default=0,
         metavar="N",
         help="answer 500 with an error detail N bytes long",
@@ -445,7 +448,10 @@ def _add_common_flags(common: argparse.ArgumentParser, *, rescan_not_with: str) 
         f"output's suffix, {ALLOWED_SUFFIXES}; jsonl to stdout); needed for any other suffix",
     )
     output.add_argument(
-        "--limit", type=int, metavar="N", help="stop after this many records (default: all of them)"
+        "--limit",
+        type=_integer,
+        metavar="N",
+        help="stop after this many records (default: all of them)",
     )
     output.add_argument(
         "--rescan",
@@ -489,11 +495,14 @@ def _add_common_flags(common: argparse.ArgumentParser, *, rescan_not_with: str) 
         "else https://api.telnyx.com/v2)",
     )
     api.add_argument(
-        "--page-size", type=int, metavar="N", help="records per request, 1 to 250 (default: 250)"
+        "--page-size",
+        type=_integer,
+        metavar="N",
+        help="records per request, 1 to 250 (default: 250)",
     )
     api.add_argument(
         "--max-concurrency",
-        type=int,
+        type=_integer,
         metavar="N",
         help="most requests in flight at once (default: 8)",
     )
@@ -513,12 +522,23 @@ def _add_common_flags(common: argparse.ArgumentParser, *, rescan_not_with: str) 
     )
 
 
+def _integer(text: str) -> int:
+    """An argparse type: an integer in ASCII digits, signed or not (else exit 2).
+
+    ``int`` alone also took ``5_0`` for 50, digits of other scripts (fullwidth,
+    Arabic-Indic) and spaces around the number.
+    """
+    if not _INTEGER.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}")
+    return int(text)
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
 def _count(text: str) -> int:
     """An argparse type: an integer >= 0 (a bad one is a usage error, exit 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    value = _integer(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
     return value

@@ -587,10 +587,23 @@ async def test_invalid_value_is_refused_by_the_library(  # noqa: PLR0917  (fixtu
     assert names(tmp_path) == []
 
 
-def test_a_value_of_the_wrong_type_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    """A non-integer --page-size is refused by argparse with exit status 2."""
-    assert main(["export", "sim-cards", "--demo", "--page-size", "many"]) == 2
-    assert "--page-size: invalid int value" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--page-size", "many"),
+        ("--limit", "5_0"),  # int() took it for 50
+        ("--page-size", "\uff13"),  # a fullwidth 3: int() took it for 3
+        ("--max-concurrency", "\u0663"),  # an Arabic-Indic 3
+        ("--limit", " 5"),
+        ("--demo-size", "1_000"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    """A count that is not written in ASCII digits is refused by argparse, exit status 2."""
+    assert main(["export", "sim-cards", "--demo", flag, value]) == 2
+    assert f"{flag}: invalid int value: {value!r}" in capsys.readouterr().err
 
 
 @pytest.mark.anyio
