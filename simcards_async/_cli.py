@@ -21,6 +21,7 @@ import contextlib
 import difflib
 import errno
 import functools
+import io
 import logging
 import math
 import os
@@ -36,6 +37,9 @@ import warnings
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn, TextIO, TypeVar
+
+if sys.platform != "win32":  # no descriptor flags to read there
+    import fcntl
 
 from . import (
     APIError,
@@ -1203,6 +1207,8 @@ def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:
     stdout = sys.stdout
     if to_stdout and stdout is None:  # started with its standard output closed (>&-)
         raise _UsageError("standard output is closed: give a file with -o FILE")
+    if to_stdout and _read_only(stdout):  # 1< file: every write would fail, after the requests
+        raise _UsageError("standard output is open for reading only: give a file with -o FILE")
     target = stdout.buffer if to_stdout else args.output
     if args.output is None and stdout.isatty():
         raise _UsageError(
@@ -1232,6 +1238,17 @@ def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:
             f"write {', '.join(RESUMABLE_FORMATS)}, or leave out --checkpoint"
         )
     return target, fmt
+
+
+def _read_only(file: TextIO) -> bool:
+    """Whether ``file``'s descriptor is open for reading only (False where none can be told)."""
+    if sys.platform == "win32":
+        return False
+    try:
+        flags = fcntl.fcntl(file.fileno(), fcntl.F_GETFL)
+    except (OSError, ValueError, io.UnsupportedOperation):  # no descriptor (a test's capture)
+        return False
+    return flags & os.O_ACCMODE == os.O_RDONLY
 
 
 def _on_progress(bar: ProgressBar, progress: Progress) -> None:
@@ -1480,6 +1497,11 @@ async def _mock_server(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if sys.stdout is None:  # started with its standard output closed (>&-)
         _error("standard output is closed: the mock server prints its base URL there")
+        return EXIT_USAGE
+    if _read_only(sys.stdout):
+        _error(
+            "standard output is open for reading only: the mock server prints its base URL there"
+        )
         return EXIT_USAGE
     try:
         await serve(host=args.host, port=args.port, out=sys.stdout, **options)

@@ -589,6 +589,39 @@ def test_a_closed_stdout_is_a_usage_error(
     assert len((tmp_path / "cards.jsonl").read_bytes().splitlines()) == 6
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="descriptor flags are POSIX")
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["export", "sim-cards", "--demo", "--demo-size", "6"], "give a file with -o FILE"),
+        (["mock-server", "--port", "0"], "the mock server prints its base URL there"),
+    ],
+    ids=["export", "mock-server"],
+)
+def test_a_read_only_stdout_is_a_usage_error(tmp_path: Path, argv: list[str], why: str) -> None:
+    """Started with stdout open for reading only (``1< file``): exit 2 before anything is
+    sent, saying so. Every write failed: the export read its pages and then said "bad file
+    descriptor", naming nothing, exit 1; the mock server too, at its URL.
+    """
+    readable = tmp_path / "in.txt"
+    readable.write_text("kept\n")
+    with readable.open("rb") as stdout:
+        done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+            [*simcards(), *argv],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+            timeout=DEADLINE,
+            check=False,
+        )
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"simcards: error: standard output is open for reading only: {why}\n",
+    )
+    assert readable.read_text() == "kept\n"
+
+
 def test_a_closed_stderr_leaves_the_export_working_and_silent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
