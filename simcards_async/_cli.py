@@ -526,6 +526,10 @@ def _add_common_flags(common: argparse.ArgumentParser, *, rescan_not_with: str) 
     )
 
 
+#: What ``_integer`` takes: ASCII digits, with an optional sign.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
 def _integer(text: str) -> int:
     """An argparse type: an integer in ASCII digits, signed or not (else exit 2).
 
@@ -535,9 +539,6 @@ def _integer(text: str) -> int:
     if not _INTEGER.fullmatch(text):
         raise argparse.ArgumentTypeError(f"invalid int value: {text!r}")
     return int(text)
-
-
-_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def _count(text: str) -> int:
