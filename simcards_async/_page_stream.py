@@ -100,6 +100,9 @@ class PageStream(Stream[Delivery[T], T]):
         self._page: Page[T] | None = None  # ... and that page
         self._page_number = 0
         self._saved_once = False
+        #: Whether collect() is the reader: its list is all or nothing, so no save counts a
+        #: record past the reading's start until it ends (a failed collect() returns none).
+        self._whole = False
         #: The last page the consumer finished (its number, the ids carried before it, its
         #: ids); None before one is.
         self._finished: tuple[int, tuple[str, ...], list[str]] | None = None
@@ -222,6 +225,17 @@ class PageStream(Stream[Delivery[T], T]):
                     stats.settle()
         finally:
             stats.settle()
+
+    async def collect(self) -> list[T]:
+        """Read the whole stream into a list (bounded by its ``limit``, if one was given).
+
+        With a checkpoint it is all or nothing: the items it gathered are lost with its
+        exception, so until it returns, saves keep the position the reading started from
+        (a resume reads them again); it used to save them as delivered, and a resume
+        skipped them.
+        """
+        self._whole = self._checkpointer is not None
+        return await super().collect()
 
     def pages(self) -> Pages[T]:
         """Yield whole pages (items and meta) in order, repeats already removed."""
@@ -372,6 +386,8 @@ class PageStream(Stream[Delivery[T], T]):
         self._unsaved = self._finished = (number, carry, ids)
         self._unsaved_state = state
         self._unsaved_pages += 1
+        if self._whole:
+            return
         if self._unsaved_pages >= CHECKPOINT_EVERY or time.monotonic() >= self._save_due:
             await self._save_unsaved()
 
@@ -381,7 +397,7 @@ class PageStream(Stream[Delivery[T], T]):
             await self._save(number + 1, _ids(carry, ids), self._unsaved_state)
 
     async def _failed(self, state: StateProvider | None) -> None:  # noqa: ARG002  (saved with the page's)
-        if self._checkpointer is not None:
+        if self._checkpointer is not None and not self._whole:
             await self._end_save(self._checkpointer, self._save_unsaved())
 
     def _stopped(self) -> None:
@@ -403,6 +419,8 @@ class PageStream(Stream[Delivery[T], T]):
 
     def _save_stop(self, cp: Checkpointer) -> None:
         """Save where the reader stopped: the pages it finished, and what it took of the next."""
+        if self._whole:
+            return  # collect() stopped: its caller holds none of it
         if self._cut_taken:
             # It took the page ``limit`` cut, the scan's last, and stopped before the end's
             # save: save what that would have (the scan done at its limit), or a resume

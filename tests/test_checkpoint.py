@@ -1306,6 +1306,48 @@ async def _read_to_the_end(
             got.append(card.id)
 
 
+async def test_a_collect_that_fails_saves_none_of_what_it_gathered(tmp_path: Path) -> None:
+    """collect() on a checkpointed stream, and the API fails for good at page 6: its list
+    is lost with the exception, so the checkpoint must not count those records. It saved
+    the five pages as delivered, and the resume returned the other 250 of 500 (no error).
+    """
+    path = tmp_path / "scan.json"
+    retry = sc.RetryPolicy(max_retries=1, base=0, cap=0)
+    async with (
+        MockTelnyxServer(sim_cards=500, seed=1, faults=FaultPlan(script=[None] * 5 + [500] * 2))
+        as server,
+        sc.SimCardsClient("test-key", server.url, max_concurrency=1, read_ahead=1, retry=retry)
+        as client,
+    ):  # fmt: skip
+        everything = server.current_sim_card_ids()
+        with pytest.raises(sc.InternalServerError):
+            await client.sim_cards(page_size=50, checkpoint=path).collect()
+        assert path.is_file()  # resumable, from the start
+        resumed = await client.sim_cards(page_size=50, checkpoint=path, resume_from=path).collect()
+    assert [card.id for card in resumed] == everything
+
+
+async def test_a_cancelled_collect_saves_none_of_what_it_gathered(
+    client: sc.SimCardsClient, server: MockTelnyxServer, tmp_path: Path
+) -> None:
+    """collect() cancelled once it gathered 3 pages (a timeout around it, as
+    ``asyncio.wait_for`` does): the resume reads them again. It skipped them, lost.
+    """
+    path = tmp_path / "scan.json"
+    stream = client.sim_cards(page_size=100, checkpoint=path)
+    with anyio.CancelScope() as scope:
+
+        def cancel_after_three(progress: sc.Progress) -> None:
+            if progress.pages_done >= 3:
+                scope.cancel()
+
+        stream.on_progress(cancel_after_three)
+        await stream.collect()
+    assert scope.cancelled_caught
+    resumed = await client.sim_cards(page_size=100, checkpoint=path, resume_from=path).collect()
+    assert [card.id for card in resumed] == server.current_sim_card_ids()
+
+
 @pytest.mark.parametrize("limit", [20, 25])
 async def test_a_cancellation_after_the_page_the_limit_cut_is_saved(
     client: sc.SimCardsClient, tmp_path: Path, limit: int
