@@ -1734,6 +1734,10 @@ async def export(
     fmt = _checked_format(format, target)
     resolved = _resolve_kind(kind, items)
     stream = items if isinstance(items, Stream) else None
+    if stream is not None:
+        # Refused before the export takes the stream over, to close it at the end: it
+        # closed one another reader had, and ended that reading too.
+        stream.check_unread()
     checkpointing = stream is not None and stream.checkpointing
     resume = None
     checkpoint = None

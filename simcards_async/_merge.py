@@ -243,6 +243,7 @@ class _Readers(Generic[T]):
         scope: anyio.CancelScope,
     ) -> None:
         with send, self._unless_full():
+            stream.check_unread()  # before the merge takes it over: see _pages_of
             async with stream:
                 runs = self._runs(index)
                 async with contextlib.aclosing(runs):
@@ -271,6 +272,9 @@ class _Readers(Generic[T]):
 
     async def _pages_of(self, index: int, put: MemoryObjectSendStream[Sequence[T]]) -> None:
         with put, self._unless_full():
+            # Read elsewhere since the merge was made: refused before the merge takes it
+            # over (to close it at the end), or it closed the stream under that reader.
+            self.streams[index].check_unread()
             async with self.streams[index]:
                 runs = self._runs(index)
                 async with contextlib.aclosing(runs):
@@ -532,7 +536,7 @@ class MergedStream(Stream[_Batch[T], T]):
         raises ``RuntimeError``, as any second reader.
         """
         del state  # nothing to keep: a merged stream cannot be resumed
-        self._check_unread()  # read already: say so, not None (a bare TypeError in a loop)
+        self.check_unread()  # read already: say so, not None (a bare TypeError in a loop)
         if self._readers.begun and self._readers.raw is None:
             # chunks() or the items handed out, not yet read: a second reader (None would
             # have an exporter read Structs through it, and lose what JSON lines keep).

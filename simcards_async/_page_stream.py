@@ -267,7 +267,7 @@ class PageStream(Stream[Delivery[T], T]):
         or one whose ``pages()`` or ``chunks()`` was handed out, raises ``RuntimeError``,
         as any second reader.
         """
-        self._check_unread()  # read already: say so, not None (a bare TypeError in a loop)
+        self.check_unread()  # read already: say so, not None (a bare TypeError in a loop)
         if self._fetch.typed:
             # pages() or chunks() handed out, not yet read: its pages would be raw records.
             raise RuntimeError(READ_ONCE)
@@ -297,7 +297,7 @@ class PageStream(Stream[Delivery[T], T]):
 
     def _check_typed(self) -> None:
         """Refuse a reader of Structs: a second reader, or one after raw_chunks() was asked."""
-        self._check_unread()  # first: once read, that is what to say
+        self.check_unread()  # first: once read, that is what to say
         self._fetch.check_typed()
 
     @property

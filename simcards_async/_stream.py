@@ -380,7 +380,7 @@ class Stream(abc.ABC, Generic[M, T]):
 
     async def _receive(self, state: StateProvider | None = None) -> AsyncGenerator[M, None]:
         """Yield what the producer hands over; raise its failure once it has run dry."""
-        self._check_unread()
+        self.check_unread()
         self._read = self._reading = True
         receive = self._producer.start()
         finished = closed = False
@@ -428,7 +428,7 @@ class Stream(abc.ABC, Generic[M, T]):
         """Whether a reader may still read it: none started, and it was not closed."""
         return not (self._read or self._closed)
 
-    def _check_unread(self) -> None:
+    def check_unread(self) -> None:
         """Refuse a second reader, or one after ``aclose()``: it would get nothing."""
         if self._read:
             # What the first reader left is gone (a stop ends the producer): refuse, rather

@@ -303,6 +303,43 @@ async def test_a_second_reader_of_a_stream_in_use_is_refused(
         await export(stream, tmp_path / "never.jsonl")
 
 
+async def test_an_export_refused_as_a_second_reader_leaves_the_first_reading(
+    client: SimCardsClient, everything: list[SimCard], tmp_path: Path
+) -> None:
+    """``export()`` of a stream another reader holds is refused, and that reader goes on to
+    the end. The export closed the stream as it failed (it closes the streams it reads),
+    and the first reader ended with "closed while it was being read".
+    """
+    stream = client.sim_cards(page_size=100)
+    items = aiter(stream)
+    first = await anext(items)
+    with pytest.raises(RuntimeError, match="this stream was read already"):
+        await export(stream, tmp_path / "never.jsonl")
+    rest = [card async for card in items]
+    assert [first, *rest] == everything
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("ordered", [False, True], ids=["as-they-arrive", "in-order"])
+async def test_a_merge_refused_a_stream_read_since_leaves_its_reader_reading(
+    client: SimCardsClient, ordered: bool
+) -> None:
+    """A stream merged while unread, then read by another reader before the merge was: the
+    merge fails (its stream read already), and the other reader goes on to the end. The
+    merge closed the stream as it failed, and both readings ended, nobody with the listing.
+    """
+    sort = "current_billing_period_consumed_data.amount" if ordered else None
+    everything = await client.sim_cards(page_size=100, sort=sort).collect()
+    stream = client.sim_cards(page_size=100, sort=sort)
+    merged = merge(stream, client.sim_cards(status="enabled", sort=sort), ordered=ordered)
+    items = aiter(stream)
+    first = await anext(items)
+    with pytest.raises(RuntimeError, match="this stream was read already"):
+        await merged.collect()
+    rest = [card async for card in items]
+    assert [first, *rest] == everything
+
+
 @pytest.mark.parametrize("reader", ["pages", "chunks", "raw_chunks"])
 async def test_a_stream_handed_to_a_reader_is_refused_by_a_merge(
     server: MockTelnyxServer, client: SimCardsClient, reader: str
