@@ -554,6 +554,7 @@ class SimCardsClient:
             checkpointer=checkpointer,
             on_start=self._track,
             instruments=transport.instruments,
+            client_closed=lambda: self._state is _State.CLOSED,
         )
 
     def _track(self, task: asyncio.Task[None]) -> None:

@@ -33,7 +33,15 @@ from ._observe import Instruments
 from ._pagination import HANDOVER_PAGES, Delivery, Engine, FetchPage, Resume, Turn
 from ._query import ListQuery
 from ._stats import Progress, StreamStats, at_most
-from ._stream import READ_ONCE, Producer, ReadOnce, StateProvider, Stream
+from ._stream import (
+    CANCELLED_ELSEWHERE,
+    CLIENT_CLOSED,
+    READ_ONCE,
+    Producer,
+    ReadOnce,
+    StateProvider,
+    Stream,
+)
 from ._throttle import AdaptiveLimiter
 
 __all__ = ["CHECKPOINT_EVERY", "CHECKPOINT_SECONDS", "PageStream", "Pages"]
@@ -76,8 +84,10 @@ class PageStream(Stream[Delivery[T], T]):
         on_start: Callable[[asyncio.Task[None]], None] | None = None,
         raw_fetch: FetchPage[RawRecord] | None = None,
         instruments: Instruments | None = None,
+        client_closed: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__()
+        self._client_closed = client_closed
         self.query = query
         self.item_type = item_type
         self.stats = StreamStats()
@@ -416,6 +426,11 @@ class PageStream(Stream[Delivery[T], T]):
             if reading is not None:
                 for _ in reading[1]:
                     pass
+
+    def _why_cancelled(self) -> str:
+        if self._client_closed is None or self._client_closed():
+            return CLIENT_CLOSED
+        return CANCELLED_ELSEWHERE  # an on_response hook's task.cancel(), say
 
     def _save_stop(self, cp: Checkpointer) -> None:
         """Save where the reader stopped: the pages it finished, and what it took of the next."""

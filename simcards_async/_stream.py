@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         from typing_extensions import Self
 
 __all__ = [
+    "CANCELLED_ELSEWHERE",
     "CLIENT_CLOSED",
     "READ_ONCE",
     "Producer",
@@ -75,6 +76,11 @@ StateProvider = Callable[[], Awaitable[dict[str, Any]]]
 
 #: Why a stream stops when its client closes before the stream is read to its end.
 CLIENT_CLOSED = "the client was closed before this stream was read to its end"
+#: Why it stops when something else cancelled its requests, the client still open.
+CANCELLED_ELSEWHERE = (
+    "this stream's requests were cancelled before it was read to its end, its client still "
+    "open: the task the library reads it in was cancelled (an on_response hook runs in it)"
+)
 CLOSED_UNDER_READER = "this stream was closed (aclose()) while it was being read"
 CLOSED_BEFORE_READ = (
     "this stream was closed (aclose(), or the end of its 'async with' block) before it was "
@@ -447,10 +453,11 @@ class Stream(abc.ABC, Generic[M, T]):
             self._stop()
             raise
         if killed:
-            # Cancelled, and not by this stream (stop forgets the task): the client closed.
-            # Where the reader got is saved as a stop's is, or a resume yields it again.
+            # Cancelled, and not by this stream (stop forgets the task): the client closed,
+            # as a rule. Where the reader got is saved as a stop's is, or a resume yields
+            # it again.
             self._stop()
-            raise RuntimeError(CLIENT_CLOSED)
+            raise RuntimeError(self._why_cancelled())
         if closed:
             # Not the end of the listing: say so, and keep the position as a stop does.
             self._stop()
@@ -463,6 +470,10 @@ class Stream(abc.ABC, Generic[M, T]):
             raise error
         await self._completed(state)
         self._report()
+
+    def _why_cancelled(self) -> str:
+        """Why the producer was cancelled, not by this stream: its client closed."""
+        return CLIENT_CLOSED
 
     async def _received(self, message: M, state: StateProvider | None) -> None:
         """A message is about to reach the consumer."""

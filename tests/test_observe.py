@@ -477,6 +477,30 @@ async def test_a_hook_raising_cancelled_error_is_a_clear_error() -> None:
             await client.get_sim_card(server.current_sim_card_ids()[0])
 
 
+async def test_a_hook_that_cancels_the_listings_task_is_not_said_to_be_a_close() -> None:
+    """A hook that cancels the task it runs in (``asyncio.current_task().cancel()``): for a
+    listing that is the library's task, and the stream said "the client was closed", while
+    the client went on listing. It says what happened now; the client still lists.
+    """
+    cancelled: list[bool] = []
+
+    def hook(_event: ResponseEvent) -> None:
+        if not cancelled:
+            cancelled.append(True)
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+
+    async with (
+        MockTelnyxServer(sim_cards=100, actions=1) as server,
+        SimCardsClient(KEY, server.url, on_response=hook) as client,
+    ):
+        with pytest.raises(RuntimeError, match="its client still open") as info:
+            await client.sim_cards(page_size=10).collect()
+        assert "on_response" in str(info.value)
+        assert len(await client.sim_cards(page_size=10).collect()) == 100
+
+
 async def _async_hook(_event: object) -> None:
     """An async function: called, it makes a coroutine that nothing awaits."""
 
