@@ -244,6 +244,7 @@ class PageStream(Stream[Delivery[T], T]):
         (a resume reads them again); it used to save them as delivered, and a resume
         skipped them.
         """
+        self.check_unread()  # a refused collect() must not hold back another reader's saves
         self._whole = self._checkpointer is not None
         return await super().collect()
 

@@ -1348,6 +1348,25 @@ async def test_a_cancelled_collect_saves_none_of_what_it_gathered(
     assert [card.id for card in resumed] == server.current_sim_card_ids()
 
 
+async def test_a_refused_collect_leaves_the_readers_saves_alone(
+    client: sc.SimCardsClient, server: MockTelnyxServer, tmp_path: Path
+) -> None:
+    """collect() on a checkpointed stream another reader has is refused, and that reader's
+    stop is still saved: its resume yields the rest, each record once.
+    """
+    path = tmp_path / "scan.json"
+    got: list[str] = []
+    async with client.sim_cards(page_size=10, checkpoint=path) as stream:
+        async for card in stream:
+            got.append(card.id)
+            if len(got) == 15:
+                with pytest.raises(RuntimeError, match="read already"):
+                    await stream.collect()
+                break
+    await _read_to_the_end(client, path, None, got)
+    assert got == server.current_sim_card_ids()
+
+
 @pytest.mark.parametrize("limit", [20, 25])
 async def test_a_cancellation_after_the_page_the_limit_cut_is_saved(
     client: sc.SimCardsClient, tmp_path: Path, limit: int
