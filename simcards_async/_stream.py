@@ -435,7 +435,10 @@ class Stream(abc.ABC, Generic[M, T]):
         return not (self._read or self._closed)
 
     def check_unread(self) -> None:
-        """Refuse a second reader, or one after ``aclose()``: it would get nothing."""
+        """Raise ``RuntimeError`` unless a reader may read it (``unread``).
+
+        A second reader, or one after ``aclose()``, would get nothing.
+        """
         if self._read:
             # What the first reader left is gone (a stop ends the producer): refuse, rather
             # than yield nothing as if the listing were empty.
