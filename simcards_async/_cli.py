@@ -1206,10 +1206,9 @@ def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:
     """Where the export goes and as what: settled, and the path checked, before any request."""
     to_stdout = args.output in (None, "-")
     stdout = sys.stdout
-    if to_stdout and stdout is None:  # started with its standard output closed (>&-)
-        raise _UsageError("standard output is closed: give a file with -o FILE")
-    if to_stdout and _read_only(stdout):  # 1< file: every write would fail, after the requests
-        raise _UsageError("standard output is open for reading only: give a file with -o FILE")
+    unusable = _stdout_unusable() if to_stdout else None
+    if unusable is not None:  # every write would fail, after the requests
+        raise _UsageError(f"standard output is {unusable}: give a file with -o FILE")
     target = stdout.buffer if to_stdout else args.output
     if args.output is None and stdout.isatty():
         raise _UsageError(
@@ -1239,6 +1238,16 @@ def _output(args: argparse.Namespace) -> tuple[str | BinaryIO, ExportFormat]:
             f"write {', '.join(RESUMABLE_FORMATS)}, or leave out --checkpoint"
         )
     return target, fmt
+
+
+def _stdout_unusable() -> str | None:
+    """Why the command cannot write to stdout (``closed``, ``open for reading only``), or None."""
+    stdout: TextIO | None = sys.stdout
+    if stdout is None:  # started with its standard output closed (>&-)
+        return "closed"
+    if _read_only(stdout):  # 1< file
+        return "open for reading only"
+    return None
 
 
 def _read_only(file: TextIO) -> bool:
@@ -1496,13 +1505,9 @@ async def _mock_server(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    if sys.stdout is None:  # started with its standard output closed (>&-)
-        _error("standard output is closed: the mock server prints its base URL there")
-        return EXIT_USAGE
-    if _read_only(sys.stdout):
-        _error(
-            "standard output is open for reading only: the mock server prints its base URL there"
-        )
+    unusable = _stdout_unusable()
+    if unusable is not None:
+        _error(f"standard output is {unusable}: the mock server prints its base URL there")
         return EXIT_USAGE
     try:
         await serve(host=args.host, port=args.port, out=sys.stdout, **options)
