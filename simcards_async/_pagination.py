@@ -752,9 +752,15 @@ class Engine(Generic[T]):
             return True
         # Without a count the total is unknown: read one page at a time until a short one.
         window = self.read_ahead if counted else 1
+        more: bool | None = None
         async with anyio.create_task_group() as tg:
             more = await self._read_rest(tg, send, start + 1, window)
             tg.cancel_scope.cancel()
+        if more is None:
+            # Something else cancelled a worker (an on_response hook runs in it and may call
+            # task.cancel()): the group cancelled itself and ended quietly. The listing's
+            # task is cancelled so, as when that happens in it: the stream says why.
+            raise asyncio.CancelledError
         return more
 
     async def _read_rest(

@@ -79,7 +79,7 @@ CLIENT_CLOSED = "the client was closed before this stream was read to its end"
 #: Why it stops when something else cancelled its requests, the client still open.
 CANCELLED_ELSEWHERE = (
     "this stream's requests were cancelled before it was read to its end, its client still "
-    "open: the task the library reads it in was cancelled (an on_response hook runs in it)"
+    "open: a task the library reads it in was cancelled (an on_response hook runs in it)"
 )
 CLOSED_UNDER_READER = "this stream was closed (aclose()) while it was being read"
 CLOSED_BEFORE_READ = (

@@ -477,16 +477,20 @@ async def test_a_hook_raising_cancelled_error_is_a_clear_error() -> None:
             await client.get_sim_card(server.current_sim_card_ids()[0])
 
 
-async def test_a_hook_that_cancels_the_listings_task_is_not_said_to_be_a_close() -> None:
+@pytest.mark.parametrize("event", [1, 2, 5])
+async def test_a_hook_that_cancels_the_listings_task_is_not_said_to_be_a_close(event: int) -> None:
     """A hook that cancels the task it runs in (``asyncio.current_task().cancel()``): for a
     listing that is the library's task, and the stream said "the client was closed", while
     the client went on listing. It says what happened now; the client still lists.
+
+    Page 1's event runs in the listing's own task; later pages' in the engine's workers,
+    where the cancellation ended the listing with a bare ``UnboundLocalError``.
     """
-    cancelled: list[bool] = []
+    events: list[bool] = []
 
     def hook(_event: ResponseEvent) -> None:
-        if not cancelled:
-            cancelled.append(True)
+        events.append(True)
+        if len(events) == event:
             task = asyncio.current_task()
             assert task is not None
             task.cancel()
