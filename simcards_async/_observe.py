@@ -171,15 +171,34 @@ def env_log_level(value: str | None) -> int | None:
 
 
 def _log_from_env() -> logging.Handler | None:
-    """With ``TELNYX_LOG`` set, log the library's records to stderr at that level."""
+    """With ``TELNYX_LOG`` set, log the library's records to stderr at that level.
+
+    Only the records no handler of the program's shows (a ``basicConfig`` made after this
+    import, say): as the official SDK's ``basicConfig``, which does nothing then, each
+    record is shown once.
+    """
     level = env_log_level(os.environ.get("TELNYX_LOG"))
     if level is None:
         return None
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s %(name)s] %(message)s"))
+    handler.setLevel(level)  # the program may set the logger lower for its own handlers
+    handler.addFilter(lambda record: not _shown_elsewhere(record, handler))
     LOGGER.addHandler(handler)
     LOGGER.setLevel(level)
     return handler
+
+
+def _shown_elsewhere(record: logging.LogRecord, ours: logging.Handler) -> bool:
+    """Whether a handler of the program's on the library's logger or above shows ``record``."""
+    logger: logging.Logger | None = LOGGER
+    while logger is not None:
+        for handler in logger.handlers:
+            if handler is not ours and not isinstance(handler, logging.NullHandler):
+                if record.levelno >= handler.level:
+                    return True
+        logger = logger.parent if logger.propagate else None
+    return False
 
 
 #: The handler ``TELNYX_LOG`` added at import, if it did.

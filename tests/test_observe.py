@@ -67,9 +67,9 @@ def _leaks(text: str) -> bool:
     return KEY in text or KEY[4:] in text or KEY[-12:] in text
 
 
-def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _python(code: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603  (our own interpreter and code)
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         env=child_env(**env),
@@ -810,6 +810,52 @@ def test_telnyx_log_installs_a_stderr_handler(value: str | None) -> None:
         value != "warning"
     )
     assert not _leaks(done.stderr)
+
+
+APP_LOGGING_SCRIPT = """
+import asyncio, logging, sys
+import simcards_async as sc
+from simcards_async.testing import MockTelnyxServer
+
+# What a program does after its imports: its own logging, to stderr too.
+logging.basicConfig(level=logging.INFO, format="APP %(levelname)s %(name)s %(message)s")
+if sys.argv[1] == "debug-logger":  # the program also wants the library's DEBUG, elsewhere
+    logging.getLogger().handlers[0].setLevel(logging.INFO)
+    logging.getLogger("simcards_async").setLevel(logging.DEBUG)
+
+async def main():
+    async with MockTelnyxServer(sim_cards=40, actions=1) as server:
+        async with sc.SimCardsClient("KEY-obs3rve-Qw7eR4tY1uI9oP2a", server.url) as client:
+            await client.sim_cards(page_size=20).collect()
+
+asyncio.run(main())
+"""
+
+
+def test_telnyx_log_shows_each_record_once_beside_the_programs_logging() -> None:
+    """A program with logging of its own (``basicConfig``, as the README shows) got every
+    record twice with ``TELNYX_LOG``: from the handler it added and from the program's. As
+    the official SDK's ``basicConfig`` does, it shows them only where nothing else would.
+    """
+    done = _python(APP_LOGGING_SCRIPT, "plain", TELNYX_LOG="info")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    done_lines = [line for line in lines if "listing /sim_cards done" in line]
+    assert len(done_lines) == 1, done.stderr
+    assert done_lines[0].startswith("APP INFO simcards_async.listing ")
+
+
+def test_telnyx_log_level_caps_what_it_writes() -> None:
+    """``TELNYX_LOG=warning`` writes WARNING and above to stderr even when the program sets
+    the library's logger lower for handlers of its own (DEBUG lines reached stderr).
+    """
+    plain = _python(APP_LOGGING_SCRIPT, "debug-logger")
+    assert plain.returncode == 0, plain.stderr
+    assert "APP INFO simcards_async.listing " in plain.stderr
+    done = _python(APP_LOGGING_SCRIPT, "debug-logger", TELNYX_LOG="warning")
+    assert done.returncode == 0, done.stderr
+    assert "DEBUG" not in done.stderr, done.stderr
+    assert [line for line in done.stderr.splitlines() if not line.startswith("APP ")] == []
 
 
 DRIFT_SCRIPT = """
