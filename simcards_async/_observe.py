@@ -194,9 +194,12 @@ def _shown_elsewhere(record: logging.LogRecord, ours: logging.Handler) -> bool:
     logger: logging.Logger | None = LOGGER
     while logger is not None:
         for handler in logger.handlers:
-            if handler is not ours and not isinstance(handler, logging.NullHandler):
-                if record.levelno >= handler.level:
-                    return True
+            if (
+                handler is not ours
+                and not isinstance(handler, logging.NullHandler)
+                and record.levelno >= handler.level
+            ):
+                return True
         logger = logger.parent if logger.propagate else None
     return False
 
