@@ -57,7 +57,7 @@ from ._observe import drift_warning
 from ._page_stream import PageStream
 from ._query import Ordering
 from ._stats import Progress, at_most
-from ._stream import READ_ONCE, Producer, ReadOnce, StateProvider, Stream
+from ._stream import HANDED_OUT, Producer, ReadOnce, StateProvider, Stream
 
 __all__ = [
     "LATE_PAGES_COUNTED",
@@ -177,6 +177,16 @@ class _Readers(Generic[T]):
             raise RuntimeError("this merge was asked for raw_chunks(): it yields nothing else")
         self.begun = True
 
+    def _check_still_ours(self, stream: PageStream[T]) -> None:
+        """Refuse a stream read elsewhere since the merge was made (or handed to a reader).
+
+        Before the merge takes it over (to close it at the end), or it closed the stream
+        under that reader. A stream whose ``raw_chunks()`` this merge holds has no other
+        reader: none can start once one was handed out.
+        """
+        if self.raw is None:
+            stream.check_unread()
+
     def _runs(self, index: int) -> AsyncGenerator[Sequence[Any], None]:
         """Stream ``index``'s items, a page at a time: Structs or raw records."""
         if self.raw is None:
@@ -243,7 +253,7 @@ class _Readers(Generic[T]):
         scope: anyio.CancelScope,
     ) -> None:
         with send, self._unless_full():
-            stream.check_unread()  # before the merge takes it over: see _pages_of
+            self._check_still_ours(stream)  # before the merge takes it over: see _pages_of
             async with stream:
                 runs = self._runs(index)
                 async with contextlib.aclosing(runs):
@@ -272,9 +282,7 @@ class _Readers(Generic[T]):
 
     async def _pages_of(self, index: int, put: MemoryObjectSendStream[Sequence[T]]) -> None:
         with put, self._unless_full():
-            # Read elsewhere since the merge was made: refused before the merge takes it
-            # over (to close it at the end), or it closed the stream under that reader.
-            self.streams[index].check_unread()
+            self._check_still_ours(self.streams[index])
             async with self.streams[index]:
                 runs = self._runs(index)
                 async with contextlib.aclosing(runs):
@@ -481,6 +489,8 @@ class MergedStream(Stream[_Batch[T], T]):
         readers = _Readers(self.streams, self.stats, dedupe=dedupe, limit=limit, ordering=ordering)
         self._readers = readers
         self._producer: Producer[_Batch[T]] = Producer(readers.run, buffer=0)
+        #: Whether a reader was handed out (``tagged()``, ``chunks()``, ``raw_chunks()``).
+        self._handed_out = False
 
     def matches(self, item: T) -> bool:
         """Whether ``item`` (a Struct) passes the filters of any of the merged queries."""
@@ -489,7 +499,22 @@ class MergedStream(Stream[_Batch[T], T]):
     def __aiter__(self) -> AsyncIterator[T]:
         return self._items()
 
+    @property
+    def unread(self) -> bool:
+        """Whether a reader may still read it: none handed out or started, and not closed.
+
+        A reader handed out is one of ``tagged()``, ``chunks()`` or ``raw_chunks()``.
+        """
+        return super().unread and not self._handed_out
+
+    def check_unread(self) -> None:
+        """Raise ``RuntimeError`` unless a reader may read it (``unread``)."""
+        super().check_unread()
+        if self._handed_out:
+            raise RuntimeError(HANDED_OUT)
+
     async def _items(self) -> AsyncIterator[T]:
+        self.check_unread()
         tagged = self._tagged()
         async with contextlib.aclosing(tagged):  # a stop reaches the readers now, not at GC
             async for item, _ in tagged:
@@ -497,6 +522,8 @@ class MergedStream(Stream[_Batch[T], T]):
 
     def tagged(self) -> TaggedItems[T]:
         """Yield each item with the indexes of every query it matches."""
+        self.check_unread()
+        self._handed_out = True
         return TaggedItems(self._tagged_with_matches(), self)
 
     async def _tagged_with_matches(self) -> AsyncGenerator[Tagged[T], None]:
@@ -520,7 +547,9 @@ class MergedStream(Stream[_Batch[T], T]):
     def chunks(self, *, state: StateProvider | None = None) -> AsyncGenerator[Sequence[T], None]:
         """Yield each batch of new items, for exporters (a merge keeps no checkpoint)."""
         del state  # nothing to keep: a merged stream cannot be resumed
+        self.check_unread()
         self._readers.choose_typed()
+        self._handed_out = True
         return self._batches()
 
     def raw_chunks(
@@ -537,12 +566,9 @@ class MergedStream(Stream[_Batch[T], T]):
         """
         del state  # nothing to keep: a merged stream cannot be resumed
         self.check_unread()  # read already: say so, not None (a bare TypeError in a loop)
-        if self._readers.begun and self._readers.raw is None:
-            # chunks() or the items handed out, not yet read: a second reader (None would
-            # have an exporter read Structs through it, and lose what JSON lines keep).
-            raise RuntimeError(READ_ONCE)
         if not self._readers.choose_raw():
             return None
+        self._handed_out = True
         return self._batches()
 
     async def _batches(self) -> AsyncGenerator[Sequence[Any], None]:

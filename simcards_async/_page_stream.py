@@ -36,7 +36,7 @@ from ._stats import Progress, StreamStats, at_most
 from ._stream import (
     CANCELLED_ELSEWHERE,
     CLIENT_CLOSED,
-    READ_ONCE,
+    HANDED_OUT,
     Producer,
     ReadOnce,
     StateProvider,
@@ -279,9 +279,6 @@ class PageStream(Stream[Delivery[T], T]):
         as any second reader.
         """
         self.check_unread()  # read already: say so, not None (a bare TypeError in a loop)
-        if self._fetch.typed:
-            # pages() or chunks() handed out, not yet read: its pages would be raw records.
-            raise RuntimeError(READ_ONCE)
         if not self._fetch.choose_raw():
             return None
         return self._chunks(state)
@@ -293,6 +290,16 @@ class PageStream(Stream[Delivery[T], T]):
         A reader handed out is one of ``pages()``, ``chunks()`` or ``raw_chunks()``.
         """
         return super().unread and not (self._fetch.typed or self._fetch.raw)
+
+    def check_unread(self) -> None:
+        """Raise ``RuntimeError`` unless a reader may read it (``unread``).
+
+        A reader handed out counts: a second one would take its pages (pages of raw
+        records typed as Structs, for ``raw_chunks()`` after ``pages()``).
+        """
+        super().check_unread()
+        if self._fetch.typed or self._fetch.raw:
+            raise RuntimeError(HANDED_OUT)
 
     @property
     def raw_available(self) -> bool:

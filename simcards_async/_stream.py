@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CANCELLED_ELSEWHERE",
     "CLIENT_CLOSED",
+    "HANDED_OUT",
     "READ_ONCE",
     "Producer",
     "ReadOnce",
@@ -89,6 +90,11 @@ CLOSED_BEFORE_READ = (
 READ_ONCE = (
     "this stream was read already: a stream is read once, by one reader (items, pages(), "
     "chunks() or export()); ask the client for a new one to read the listing again"
+)
+HANDED_OUT = (
+    "this stream's reader was handed out already (pages(), chunks() or raw_chunks()), not yet "
+    "read from: a stream is read once, by one reader; read it there, or ask the client for a "
+    "new one"
 )
 
 
@@ -386,7 +392,7 @@ class Stream(abc.ABC, Generic[M, T]):
 
     async def _receive(self, state: StateProvider | None = None) -> AsyncGenerator[M, None]:
         """Yield what the producer hands over; raise its failure once it has run dry."""
-        self.check_unread()
+        self._check_not_begun()
         self._read = self._reading = True
         receive = self._producer.start()
         finished = closed = False
@@ -439,6 +445,10 @@ class Stream(abc.ABC, Generic[M, T]):
 
         A second reader, or one after ``aclose()``, would get nothing.
         """
+        self._check_not_begun()
+
+    def _check_not_begun(self) -> None:
+        """``check_unread`` as a reader starts: its own handing out does not count."""
         if self._read:
             # What the first reader left is gone (a stop ends the producer): refuse, rather
             # than yield nothing as if the listing were empty.

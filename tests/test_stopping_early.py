@@ -320,6 +320,48 @@ async def test_an_export_refused_as_a_second_reader_leaves_the_first_reading(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("reader", ["pages", "chunks", "raw_chunks"])
+async def test_an_export_refused_for_a_handed_out_reader_leaves_that_reader_the_stream(
+    server: MockTelnyxServer, client: SimCardsClient, tmp_path: Path, reader: str
+) -> None:
+    """``pages()`` (or ``chunks()``, ``raw_chunks()``) handed out, not yet read from, then
+    ``export()`` of the stream: refused, as it should be, saying the stream "was read
+    already" (nothing was), and the export closed the stream, so the reader it had ended
+    with "closed before it was read" and nobody got the listing. The export is refused
+    before it takes the stream over, naming the reader handed out, and that reader reads it.
+    """
+    stream = client.sim_cards(page_size=100)
+    handed: Any = getattr(stream, reader)()
+    with pytest.raises(RuntimeError, match="reader was handed out already"):
+        await export(stream, tmp_path / "never.jsonl")
+    assert server.requests == []
+    assert list(tmp_path.iterdir()) == []
+    records = [record async for chunk in handed for record in getattr(chunk, "data", chunk)]
+    assert [record.id for record in records] == server.current_sim_card_ids()
+
+
+@pytest.mark.parametrize("reader", ["pages", "chunks", "raw_chunks"])
+async def test_check_unread_agrees_with_unread_once_a_reader_was_handed_out(
+    client: SimCardsClient, everything: list[SimCard], reader: str
+) -> None:
+    """With a reader handed out, ``unread`` was False but ``check_unread()`` raised nothing,
+    and a second reader (``async for``) took the items while the first then failed. Both say
+    the same now: the second reader is refused, and the first reads the listing.
+    """
+    stream = client.sim_cards(page_size=100)
+    handed: Any = getattr(stream, reader)()
+    assert not stream.unread
+    with pytest.raises(RuntimeError, match="read once, by one reader"):
+        stream.check_unread()
+    with pytest.raises(RuntimeError, match="read once, by one reader"):
+        await stream.collect()
+    with pytest.raises(RuntimeError, match="read once, by one reader"):
+        async for _ in stream:
+            pass
+    records = [record async for chunk in handed for record in getattr(chunk, "data", chunk)]
+    assert [record.id for record in records] == [card.id for card in everything]
+
+
 @pytest.mark.parametrize("ordered", [False, True], ids=["as-they-arrive", "in-order"])
 async def test_a_merge_refused_a_stream_read_since_leaves_its_reader_reading(
     client: SimCardsClient, ordered: bool
@@ -367,10 +409,39 @@ async def test_a_merge_whose_chunks_were_handed_out_is_not_exported_again(
     """
     merged = merge(client.sim_cards(status="enabled"), client.sim_cards(status="disabled"))
     handed = merged.chunks()
-    with pytest.raises(RuntimeError, match="this stream was read already"):
+    with pytest.raises(RuntimeError, match="reader was handed out already"):
         await export(merged, tmp_path / "never.jsonl")
     assert server.requests == []
     await handed.aclose()
+    await merged.aclose()
+
+
+@pytest.mark.parametrize("reader", ["tagged", "chunks", "raw_chunks"])
+async def test_a_merge_handed_to_a_reader_refuses_a_second_one(
+    server: MockTelnyxServer, client: SimCardsClient, reader: str
+) -> None:
+    """``merged.tagged()`` handed out, not yet read: ``unread`` stayed True, and
+    ``collect()`` took the items while the tagged reader then failed. Every reader handed
+    out counts, as for a stream; the one handed out reads the union.
+    """
+    everything = await merge(
+        client.sim_cards(status="enabled"), client.sim_cards(status="disabled")
+    ).collect()
+    before = len(server.requests)
+    merged = merge(client.sim_cards(status="enabled"), client.sim_cards(status="disabled"))
+    handed: Any = getattr(merged, reader)()
+    assert not merged.unread
+    for second in (merged.check_unread, merged.tagged, merged.chunks, merged.raw_chunks):
+        with pytest.raises(RuntimeError, match="read once, by one reader"):
+            second()
+    with pytest.raises(RuntimeError, match="read once, by one reader"):
+        await merged.collect()
+    assert len(server.requests) == before  # the refused readers sent nothing
+    if reader == "tagged":
+        ids = [pair.item.id async for pair in handed]
+    else:
+        ids = [record.id async for chunk in handed for record in chunk]
+    assert sorted(ids) == sorted(card.id for card in everything)
     await merged.aclose()
 
 
