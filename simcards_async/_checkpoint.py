@@ -52,6 +52,7 @@ from ._paths import (
     fitted_name,
     name_max,
     os_reason,
+    plain_path,
 )
 from ._query import ListQuery, described
 from ._sansio import api_identity, same_api
@@ -405,6 +406,7 @@ class Checkpointer:
         keep: bool = True,
         base_url: str | None = None,
     ) -> None:
+        path, resume_from = plain_path(path), plain_path(resume_from)
         for name, given in (("checkpoint", path), ("resume_from", resume_from)):
             if given is not None:
                 check_file_path(name, given)

@@ -43,6 +43,7 @@ from ._page_stream import PageStream
 from ._pagination import FetchPage, Turn
 from ._query import (
     ListQuery,
+    record_id,
     sim_card_action_path,
     sim_card_actions_query,
     sim_card_path,
@@ -156,6 +157,14 @@ class SimCardsClient:
                 "session",
                 "an aiohttp.ClientSession that decompresses answers (auto_decompress=True, "
                 "the default)",
+                session,
+            )
+        if session is not None and session.auth is not None:
+            # aiohttp refuses a request with both auth= and an Authorization header: the
+            # first request failed with its bare ValueError.
+            raise InvalidParameterError(
+                "session",
+                "an aiohttp.ClientSession without auth= (the API key is the credential: api_key=)",
                 session,
             )
         if on_response is not None:
@@ -461,17 +470,19 @@ class SimCardsClient:
         include_pin_puk_codes: bool = False,
     ) -> SimCard:
         """Fetch one SIM card (``GET /sim_cards/{id}``), with its device and network details."""
+        asked = record_id(id)
         target = sim_card_path(
-            id,
+            asked,
             include_sim_card_group=include_sim_card_group,
             include_pin_puk_codes=include_pin_puk_codes,
         )
-        return await self._get(target, _answering(id, "sim_card", decode_sim_card))
+        return await self._get(target, _answering(asked, "sim_card", decode_sim_card))
 
     async def get_sim_card_action(self, id: str | UUID) -> SimCardAction:
         """Fetch one SIM card action (``GET /sim_card_actions/{id}``)."""
-        target = sim_card_action_path(id)
-        return await self._get(target, _answering(id, "sim_card_action", decode_sim_card_action))
+        asked = record_id(id)
+        target = sim_card_action_path(asked)
+        return await self._get(target, _answering(asked, "sim_card_action", decode_sim_card_action))
 
     async def _get(self, target: str, decode: Callable[[bytes], T]) -> T:
         """GET one record, in a cancel scope that ``aclose()`` cancels.
@@ -570,7 +581,7 @@ def _checked_api_key(key: object) -> str | None:
         raise InvalidParameterError(
             "api_key", "a string without spaces or control characters", "<redacted>"
         )
-    return key
+    return str.__str__(key)  # a subclass's (an Enum member's) str() may say otherwise
 
 
 def _retry_policy(max_retries: object, retry: object) -> RetryPolicy:
@@ -609,20 +620,20 @@ One = TypeVar("One", SimCard, SimCardAction)
 
 
 def _answering(
-    asked: str | UUID, record_type: str, decode: Callable[[bytes], One]
+    asked: str, record_type: str, decode: Callable[[bytes], One]
 ) -> Callable[[bytes], One]:
     """``decode``, and a check that the answer is the record asked for: its id and its type.
 
     A server (or a redirect it sends) may answer with another record, which would be
     taken for the one asked for: that answer is refused as one not documented.
     """
-    want = str(asked).lower()
+    want = asked.lower()
 
     def decode_one(body: bytes) -> One:
         record = decode(body)
         if record.id.lower() != want:
             raise msgspec.ValidationError(
-                f"the record asked for is {str(asked)!r}, the answer holds {record.id!r}"
+                f"the record asked for is {asked!r}, the answer holds {record.id!r}"
             )
         check_record_types((record,), record_type)
         return record

@@ -118,6 +118,7 @@ from ._paths import (
     final_path,
     fitted_name,
     os_reason,
+    plain_path,
 )
 from ._stream import Stream
 from ._writes import flush, write_all
@@ -1730,6 +1731,7 @@ async def export(
     writing ``target`` raises.
     """
     started = time.monotonic()
+    target = plain_path(target)
     _check_items(items)
     fmt = _checked_format(format, target)
     resolved = _resolve_kind(kind, items)

@@ -15,6 +15,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import TypeVar
 
 from ._errors import InvalidParameterError
 
@@ -29,7 +30,10 @@ __all__ = [
     "fitted_name",
     "name_max",
     "os_reason",
+    "plain_path",
 ]
+
+P = TypeVar("P")
 
 #: Opens fail (``ELOOP``) on a symbolic link, where the system can tell (not on Windows).
 O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -73,11 +77,26 @@ def check_file_path(parameter: str, path: str | os.PathLike[str]) -> None:
         )
     if "\0" in text:  # os: a bare ValueError
         raise InvalidParameterError(parameter, "a file path with no NUL character", text)
+    try:
+        os.fsencode(text)  # a lone surrogate: a bare UnicodeEncodeError (os.fsdecode's are fine)
+    except UnicodeEncodeError:
+        raise InvalidParameterError(
+            parameter, "a file path the file system can name (no lone surrogate)", text
+        ) from None
     # Not Path(text).name, which is the trouble: a trailing separator is dropped.
     if os.path.basename(text) in ("", ".", ".."):  # noqa: PTH119
         raise InvalidParameterError(
             parameter, "a file's path (a name at its end, not a directory's)", text
         )
+
+
+def plain_path(path: P) -> P:
+    """``path`` as a plain ``str`` if it is a subclass of one (an Enum member).
+
+    ``Path`` names a file after its ``str()``, ``open`` after its characters: a class whose
+    ``__str__`` says otherwise had a file written under one name and reported under another.
+    """
+    return str.__str__(path) if isinstance(path, str) else path  # type: ignore[return-value]
 
 
 def check_regular(parameter: str, path: Path, what: str, *, advice: str = "") -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "Ordering",
     "Predicate",
     "described",
+    "record_id",
     "sim_card_action_path",
     "sim_card_actions_query",
     "sim_card_path",
@@ -64,7 +65,8 @@ MAX_PAGE_SIZE = 250
 _MAX_START_PAGE = 2**31 - 1
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: C0 and C1 control characters (C1's 0x9b is a terminal's CSI, as ESC [ is).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 # --- what a filter means, applied to an item -----------------------------------------
@@ -238,13 +240,22 @@ DESCRIBED_CALL = re.compile(
 # --- argument checks --------------------------------------------------------------
 
 
+# Every check gives back a plain str or int: a subclass's (an Enum member's) str() may say
+# otherwise than its value (``Tag.IOT`` for "89"), and the URL is built with str().
+
+
+def _plain(value: str) -> str:
+    """``value``'s characters as a plain ``str``, whatever its class's ``__str__`` says."""
+    return str.__str__(value)
+
+
 def _int(name: str, value: object, low: int, high: int | None = None) -> int:
     allowed = f"an integer from {low} to {high}" if high else f"an integer >= {low}"
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidParameterError(name, allowed, value)
     if value < low or (high is not None and value > high):
         raise InvalidParameterError(name, allowed, value)
-    return value
+    return int(value)
 
 
 def _bool(name: str, value: object) -> bool:
@@ -259,7 +270,7 @@ def _text(name: str, value: object) -> str:
         raise InvalidParameterError(name, allowed, value)
     if not _is_utf8(value):
         raise InvalidParameterError(name, "text that is valid Unicode (no lone surrogates)", value)
-    return value
+    return _plain(value)
 
 
 def _is_utf8(value: str) -> bool:
@@ -277,26 +288,26 @@ def _uuid(name: str, value: object) -> str:
         raise InvalidParameterError(
             name, "a UUID such as '6a09cdc3-8948-47f0-aa62-74ac943d6c58'", value
         )
-    return value
+    return _plain(value)
 
 
 def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise InvalidParameterError(name, "one of " + ", ".join(map(repr, allowed)), value)
-    return value
+    return _plain(value)
 
 
 def _strings(name: str, value: object, allowed: str = "") -> tuple[str, ...]:
     """A string or a non-empty sequence of strings, as a tuple."""
     if isinstance(value, str):
-        return (value,)
+        return (_plain(value),)
     if (
         isinstance(value, Sequence)
         and not isinstance(value, (bytes, bytearray))
         and value
         and all(isinstance(v, str) for v in value)
     ):
-        return tuple(value)
+        return tuple(map(_plain, value))
     raise InvalidParameterError(name, f"a string or a non-empty list of strings{allowed}", value)
 
 
@@ -378,19 +389,20 @@ def sim_cards_query(
 #: The most bytes the filters may take in a page's URL: servers refuse a request line past
 #: 8 KiB or so with a bare 400 (or drop it), which named no parameter.
 MAX_FILTER_BYTES = 4096
+
+
 #: The argument that sets each free-text wire filter.
-_TEXT_FILTERS = {"filter[tags]": "tags", "filter[iccid]": "iccid", "filter[msisdn]": "msisdn"}
-
-
 def _check_query_length(filters: list[tuple[str, str]]) -> None:
-    """Refuse filters too long for a URL, naming the argument whose value is the longest."""
+    """Refuse filters too long for a URL, naming the argument whose value is the longest.
+
+    Text filters, or a list of statuses repeated: the filter ``filter[x]`` is argument ``x``.
+    """
     size = len(urlencode(filters))
     if size <= MAX_FILTER_BYTES:
         return
-    texts = [(len(urlencode([pair])), pair) for pair in filters if pair[0] in _TEXT_FILTERS]
-    _, (wire, value) = max(texts)  # the other filters are short: these made it long
+    _, (wire, value) = max((len(urlencode([pair])), pair) for pair in filters)
     raise InvalidParameterError(
-        _TEXT_FILTERS[wire],
+        wire.removeprefix("filter[").removesuffix("]"),
         f"values whose filters fit in {MAX_FILTER_BYTES:,} bytes of the URL (these take "
         f"{size:,}: a server refuses such a request line)",
         value,  # as sent (tags joined by commas); the message cuts it, saying how long it is
@@ -427,7 +439,13 @@ def sim_card_actions_query(
         filters.append(("filter[action_type]", kind))
         tests.append(Predicate("action_type", "equals", (kind,)))
     size, start, cap = _paging(page_size, start_page, limit)
+    _check_query_length(filters)
     return ListQuery("/sim_card_actions", tuple(filters), (), size, start, cap, tuple(tests))
+
+
+def record_id(id: object) -> str:
+    """The id of ``GET /sim_cards/{id}`` or ``/sim_card_actions/{id}``, checked, as plain text."""
+    return _uuid("id", id)
 
 
 def sim_card_path(

@@ -617,6 +617,8 @@ BAD: list[tuple[Callable[..., object], dict[str, Any], str, list[str]]] = [
     (sim_cards_query, {"iccid": ""}, "iccid", ["non-empty string"]),
     (sim_cards_query, {"iccid": 8931041}, "iccid", ["string"]),
     (sim_cards_query, {"iccid": "89\n31"}, "iccid", ["control"]),
+    (sim_cards_query, {"iccid": "\x9b31m"}, "iccid", ["control"]),  # C1: a terminal's CSI
+    (sim_cards_query, {"tags": ["a\x85b"]}, "tags", ["control"]),
     (sim_cards_query, {"msisdn": " "}, "msisdn", ["non-empty string"]),
     (sim_cards_query, {"msisdn": 13109976224}, "msisdn", ["string"]),
     (sim_cards_query, {"sim_card_group_id": _BAD_UUID}, "sim_card_group_id", _UUID_HINT),
@@ -781,3 +783,70 @@ def test_filters_too_long_for_a_url_are_refused_naming_the_longest(
     assert len(text) >= 3000
     assert f"… [cut, {len(repr(text))} chars]" in str(caught.value)
     assert sim_cards_query(tags=[f"tag{i}" for i in range(300)]).params  # long, and fits
+
+
+class _Shown(str):
+    """A str whose ``str()`` says something else than its characters."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return "something-else"
+
+
+class _Size(int):
+    """An int whose ``str()`` says something else than its value (IntEnum's on 3.10)."""
+
+    def __str__(self) -> str:
+        return "Size.BIG"
+
+
+def _subclassed(value: object) -> object:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return _Size(value)
+    if isinstance(value, str):
+        return _Shown(value)
+    return [_Shown(v) for v in value] if isinstance(value, list) else value
+
+
+@pytest.mark.parametrize(
+    ("build", "kwargs"),
+    [
+        (sim_cards_query, {"iccid": "89", "msisdn": "+1310", "tags": "iot", "page_size": 20}),
+        (sim_cards_query, {"status": ["enabled"], "tags": ["a", "b"], "start_page": 3}),
+        (sim_cards_query, {"sim_card_group_id": GROUP, "sort": DESC, "limit": 7}),
+        (sim_card_actions_query, {"sim_card_id": CARD, "status": "completed"}),
+        (sim_card_actions_query, {"action_type": "enable", "bulk_sim_card_action_id": GROUP}),
+    ],
+)
+def test_a_str_or_int_subclass_is_sent_as_its_value(
+    build: Callable[..., ListQuery], kwargs: dict[str, Any]
+) -> None:
+    """A ``(str, Enum)`` member (or any str subclass) passed the checks by its characters and
+    was sent as its ``str()``, ``filter[iccid]=Tag.IOT``: no card matched, or the API said
+    422 after the request. The value checked is the value sent.
+    """
+    plain = build(**kwargs)
+    subclassed = build(**{name: _subclassed(value) for name, value in kwargs.items()})
+    assert subclassed.target(2) == plain.target(2)
+    assert "something-else" not in subclassed.target(2)
+    assert subclassed.params == plain.params
+    assert all(type(v) is str for v in subclassed.params.values())
+    assert type(subclassed.page_size) is int
+    assert type(subclassed.start_page) is int
+
+
+def test_a_long_status_list_is_refused_naming_status() -> None:
+    """``status=["enabled"] * 1000`` made the URL too long, and the check of its length
+    looked for the longest text filter: none given was a bare ``ValueError`` from ``max()``,
+    and ``tags="a"`` beside it was blamed for the length.
+    """
+    for extra in ({}, {"tags": "a"}, {"iccid": "89"}):
+        with pytest.raises(InvalidParameterError) as caught:
+            sim_cards_query(status=["enabled"] * 1000, **extra)
+        assert caught.value.parameter == "status"
+    with pytest.raises(InvalidParameterError) as caught:
+        sim_card_actions_query(status=["completed"] * 2000)
+    assert caught.value.parameter == "status"
