@@ -45,6 +45,11 @@ else:
     _Integer = int | float
 
 
+#: A time as RFC 3339 writes it: with its offset (``Z`` or ``+02:00``). Without one, msgspec
+#: reads a naive datetime, an instant nobody stated (a Parquet export took it for UTC).
+_Time = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+
+
 def _integral(struct: msgspec.Struct, names: tuple[str, ...]) -> None:
     """Make each of the fields ``names`` that holds an integral float an int; refuse 55.5.
 
@@ -128,8 +133,8 @@ class SimCardGroup(_Model, frozen=True, kw_only=True):
     consumed_data: Amount | None = None
     private_wireless_gateway_id: str | None = None
     wireless_blocklist_id: str | None = None
-    created_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
+    created_at: _Time | None = None
+    updated_at: _Time | None = None
 
 
 #: The most characters a record's id may have (a UUID has 36): a stream remembers every id
@@ -163,8 +168,8 @@ class SimCard(_Model, frozen=True, kw_only=True):
     resources_with_in_progress_actions: tuple[dict[str, Any], ...] = ()
     version: str | None = None
     voice_enabled: bool = False
-    created_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
+    created_at: _Time | None = None
+    updated_at: _Time | None = None
     sim_card_group: SimCardGroup | None = None
     # Single-card GET only.
     current_device_location: DeviceLocation | None = None
@@ -188,8 +193,8 @@ class SimCardAction(_Model, frozen=True, kw_only=True):
     settings: dict[str, Any] | None = None
     #: Not in the published schema, but the listing filters on it, so it is read when sent.
     bulk_sim_card_action_id: str | None = None
-    created_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
+    created_at: _Time | None = None
+    updated_at: _Time | None = None
 
 
 class PaginationMeta(_Model, frozen=True, kw_only=True):

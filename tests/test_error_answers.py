@@ -291,7 +291,13 @@ async def test_response_validation_error_for_bad_json(server: MockTelnyxServer) 
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("created_at", "2018-02-02"), ("updated_at", "2018-02-02T22:25Z")],
+    [
+        ("created_at", "2018-02-02"),
+        ("updated_at", "2018-02-02T22:25Z"),
+        # No offset: RFC 3339 requires one. It was read as a naive datetime, written to CSV
+        # without a zone and to Parquet as UTC, an instant the API never gave.
+        ("created_at", "2026-01-01T10:00:00"),
+    ],
 )
 async def test_a_timestamp_the_types_cannot_read_names_its_field(
     tmp_path: Path, field: str, value: str

@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import io
 import json
+import re
 import sys
 from collections.abc import AsyncIterator, Iterable
 from decimal import Decimal
@@ -48,7 +49,39 @@ from simcards_async.testing import MockTelnyxServer
 pytestmark = pytest.mark.anyio
 
 KEY = "KEYexport-column-tests"
-CARDS = msgspec.json.Decoder(list[SimCard])
+_NAIVE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?")
+
+
+def _naive_times(record: dict[str, Any]) -> dict[str, dt.datetime]:
+    """The record's times written without an offset, as naive datetimes."""
+    return {
+        name: dt.datetime.fromisoformat(value)
+        for name in ("created_at", "updated_at")
+        if isinstance(value := record.get(name), str) and _NAIVE.fullmatch(value)
+    }
+
+
+class _Cards:
+    """``list[SimCard]`` decoded, a time without an offset set on its Struct afterwards.
+
+    The API's decoder refuses one (RFC 3339 requires an offset); a Struct the caller built
+    may hold one, and the writers write it as it is (CSV without a zone).
+    """
+
+    _decoder = msgspec.json.Decoder(list[SimCard])
+
+    def decode(self, body: bytes) -> list[SimCard]:
+        records = json.loads(body)
+        naive = [_naive_times(record) for record in records]
+        offset = [{**r, **dict.fromkeys(n)} for r, n in zip(records, naive, strict=True)]
+        cards = self._decoder.decode(json.dumps(offset).encode())
+        return [
+            msgspec.structs.replace(card, **times) if times else card
+            for card, times in zip(cards, naive, strict=True)
+        ]
+
+
+CARDS = _Cards()
 ACTIONS = msgspec.json.Decoder(list[SimCardAction])
 ARROW_TYPES = {
     "string": pa.string(),
@@ -702,7 +735,10 @@ async def test_raw_edge_records_export_as_their_structs_do(
     tmp_path: Path, fmt: ExportFormat
 ) -> None:
     """Raw records (decoded here, by columns) write what the same cards as Structs write."""
-    edges = EDGES[:11] + EDGES[12:] if fmt == "parquet" else EDGES
+    # Raw records are the API's: none holds a time without an offset (refused, naming items).
+    edges = [e for e in EDGES if not _naive_times(e)]
+    if fmt == "parquet":
+        edges.remove(EDGES[11])
     raws = [RawRecord(str(r["id"]), msgspec.Raw(json.dumps(r).encode())) for r in edges]
     cards = CARDS.decode(json.dumps(edges).encode())
     from_raw, from_structs = tmp_path / "raw", tmp_path / "structs"
