@@ -50,6 +50,10 @@ else:
 _Time = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 
 
+#: The largest integer below which a float holds every integer (2**53 - 1).
+_EXACT_FLOAT = 2**53 - 1
+
+
 def _integral(struct: msgspec.Struct, names: tuple[str, ...]) -> None:
     """Make each of the fields ``names`` that holds an integral float an int; refuse 55.5.
 
@@ -60,6 +64,12 @@ def _integral(struct: msgspec.Struct, names: tuple[str, ...]) -> None:
         if type(value) is float:
             if not value.is_integer():
                 raise ValueError(f"Expected an integer, got {value!r} for `{name}`")
+            if abs(value) > _EXACT_FLOAT:
+                # 9007199254740993.0 reads as ...992, 1e23 as 99999999999999991611392.
+                raise ValueError(
+                    f"Expected an integer, got {value!r} for `{name}`: past 2**53 one written "
+                    "with a fraction or an exponent is not read exactly (digits alone are)"
+                )
             msgspec.structs.force_setattr(struct, name, int(value))
 
 

@@ -674,7 +674,13 @@ def test_an_accuracy_written_as_a_float_is_an_int() -> None:
     """A single GET whose ``current_device_location.accuracy`` is ``1250.0`` or ``1e3`` was
     refused: it reads as an int.
     """
-    for wire, read in [("1250.0", 1250), ("1e3", 1000), ("-0.0", 0)]:
+    for wire, read in [
+        ("1250.0", 1250),
+        ("1e3", 1000),
+        ("-0.0", 0),
+        ("9007199254740991.0", 2**53 - 1),  # the largest a float holds with every one below
+        ("9007199254740993", 2**53 + 1),  # digits alone: an int, exact at any size
+    ]:
         body = f'{{"data": {{"id": "{ID}", "current_device_location": {{"accuracy": {wire}}}}}}}'
         location = decode_sim_card(body.encode()).current_device_location
         assert location is not None
@@ -695,7 +701,12 @@ def test_a_meta_integer_with_a_fraction_or_of_another_type_is_refused(
         decode_sim_card_page(body)
 
 
-@pytest.mark.parametrize("value", ["1250.5", '"1250"', "false"])
+@pytest.mark.parametrize(
+    "value",
+    # Past 2**53 a float is not every integer: 9007199254740993.0 read as ...992, 1e23 as
+    # 99999999999999991611392, and CSV wrote those in silence.
+    ["1250.5", '"1250"', "false", "9007199254740993.0", "1e23", "-12345678901234567890123.0"],
+)
 def test_an_accuracy_with_a_fraction_or_of_another_type_is_refused(value: str) -> None:
     """An accuracy of 1250.5, a string or a bool is refused, naming the field."""
     body = f'{{"data": {{"id": "{ID}", "current_device_location": {{"accuracy": {value}}}}}}}'
