@@ -71,6 +71,7 @@ import errno
 import functools
 import hashlib
 import io
+import math
 import operator
 import os
 import re
@@ -487,12 +488,13 @@ def _json_column(column: Sequence[Any], count: int) -> Sequence[str | None]:
     return list(map(_json_text, column))
 
 
-def _columns(kind: _Kind, items: Sequence[Item]) -> list[_Values]:
+def _columns(kind: _Kind, items: Sequence[Item], fmt: str) -> list[_Values]:
     """The values of ``kind``'s columns in (non-empty) ``items``: ``kind.row``'s, transposed.
 
     A column of nothing but None is None (in a listing: every field only a single-card
     GET sends, and the group's unless asked for), so that it costs nothing more. Each
-    level of nesting is unpacked once for all its columns (``_unpacked``), in C.
+    level of nesting is unpacked once for all its columns (``_unpacked``), in C. A value
+    no format writes as it is (``_problem``: a float JSON has not) is an ``ExportError``.
     """
     count = len(items)
     unpacked: dict[_Path, dict[str, Sequence[object]] | None] = {(): _unpacked(items, count)}
@@ -506,6 +508,8 @@ def _columns(kind: _Kind, items: Sequence[Item]) -> list[_Values]:
         column = None if fields is None else fields[path[-1]]
         if column is not None and type_ == "json":
             column = _json_column(column, count)
+            if any(text is not None and "null" in text for text in column):
+                _check_json_held(kind, items, fmt)  # or a NaN written as null, in silence
         if column is not None and column[0] is None and column.count(None) == count:
             column = None
         columns.append(column)
@@ -528,7 +532,15 @@ def _built_rows(kind: _Kind, items: Sequence[Item], fmt: str) -> list[tuple[obje
     for at, (_, type_) in enumerate(kind.schema):
         if type_ == "int" and not {row[at].__class__ for row in rows} <= {int, type(None)}:
             raise _refusal(kind, items, fmt)
+        if type_ == "json" and any("null" in str(row[at]) for row in rows):
+            _check_json_held(kind, items, fmt)  # or a NaN written as null, in silence
     return rows
+
+
+def _check_json_held(kind: _Kind, items: Sequence[Item], fmt: str) -> None:
+    """Raise ``_refusal`` if a value of ``items`` is one JSON text cannot hold as it is."""
+    if any(_column_problem(kind, item) for item in items):
+        raise _refusal(kind, items, fmt)
 
 
 def _refusal(kind: _Kind, items: Sequence[Item], fmt: str) -> ExportError:
@@ -602,6 +614,13 @@ def _problem(value: object, type_: str) -> str | None:
     """Why no format writes ``value`` in a column of ``type_`` as it is, if none does."""
     if type_ == "int" and value is not None and value.__class__ is not int:
         return f"is a {type(value).__name__}, not an int"  # Parquet cut 2.9 to 2
+    if type_ == "json" and _non_finite(value):
+        # msgspec writes null for it: another value. 1e400 from the API reads as infinity.
+        return (
+            "holds a float NaN or infinity, which JSON text cannot (a number past a float's "
+            "range, such as 1e400, reads as infinity); export JSON lines to keep the record "
+            "as sent"
+        )
     try:
         _JSON.encode(value)
     except UnicodeEncodeError:
@@ -609,6 +628,17 @@ def _problem(value: object, type_: str) -> str | None:
     except (TypeError, ValueError) as exc:
         return f"is not a value JSON holds ({exc})"
     return None
+
+
+def _non_finite(value: object) -> bool:
+    """Whether ``value`` (JSON-like) holds a float NaN or infinity, however deep."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(map(_non_finite, value.values()))
+    if isinstance(value, (list, tuple)):
+        return any(map(_non_finite, value))
+    return False
 
 
 def _csv_cell(value: object) -> object:
@@ -786,7 +816,7 @@ class _CsvColumns:
             return ""
         # The varying columns' cells, and between them the text of each run of constant ones.
         pieces: list[str | Sequence[str]] = []
-        for convert, column in zip(self.converters, _columns(self.kind, items), strict=True):
+        for convert, column in zip(self.converters, _columns(self.kind, items, "csv"), strict=True):
             if column is None:
                 text = ""
             else:
@@ -1499,7 +1529,7 @@ class _ParquetWriter(_Writer):
         columns: Iterable[Sequence[object] | None]
         sized: Sequence[object] = typed  # what the bytes held are estimated from
         if self.decoded or decoded:
-            columns = _columns(self.kind, typed)
+            columns = _columns(self.kind, typed, "parquet")
         else:
             sized = _built_rows(self.kind, typed, "parquet")  # checked: JSON holds them
             columns = zip(*sized, strict=True)

@@ -239,7 +239,7 @@ def test_columns_hold_what_the_rows_hold() -> None:
         (CARDS.decode(json.dumps([EDGES[3], EDGES[3]]).encode()), SimCard),
     ):
         rows = list(zip(*map(_KINDS[kind].row, items), strict=True))
-        columns = _columns(_KINDS[kind], items)
+        columns = _columns(_KINDS[kind], items, "csv")
         assert [(None,) * len(items) if c is None else tuple(c) for c in columns] == rows
 
 

@@ -16,8 +16,16 @@ import aiohttp
 import msgspec
 import pyarrow.parquet as pq
 import pytest
+from aiohttp import web
+from servers import serve
 
-from simcards_async import InvalidParameterError, SimCard, SimCardAction, SimCardsClient
+from simcards_async import (
+    ExportError,
+    InvalidParameterError,
+    SimCard,
+    SimCardAction,
+    SimCardsClient,
+)
 from simcards_async._export import (
     _KINDS,
     _WRITERS,
@@ -312,3 +320,58 @@ async def test_parquet_to_a_pipe_or_file_object_is_written() -> None:
     out = io.BytesIO()
     await export(replay([SimCard(id="a")]), out, format="parquet")
     assert pq.read_table(io.BytesIO(out.getvalue())).num_rows == 1
+
+
+_HUGE = "1e400"  # valid JSON, past a float's range: read as infinity
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize(
+    ("path", "record"),
+    [
+        ("/v2/sim_cards", {"resources_with_in_progress_actions": [{"n": _HUGE, "m": 1.5}]}),
+        ("/v2/sim_card_actions", {"settings": {"limit": _HUGE}}),
+    ],
+    ids=["card-resources", "action-settings"],
+)
+async def test_a_number_json_text_cannot_hold_is_refused_not_written_as_null(
+    tmp_path: Path, fmt: str, path: str, record: dict[str, Any]
+) -> None:
+    """A free-form field with ``1e400`` (read as infinity): CSV and Parquet wrote its JSON
+    text with ``null`` in its place, a different value, in silence. Refused, naming the
+    record and the column; JSON lines keeps the record as sent.
+    """
+    kind = "sim_card" if path.endswith("cards") else "sim_card_action"
+    fields = json.dumps(record).replace(f'"{_HUGE}"', _HUGE)
+    body = (
+        f'{{"data": [{{"id": "r-1", "record_type": "{kind}", {fields[1:-1]}}}], '
+        '"meta": {"page_number": 1, "page_size": 250, "total_pages": 1, "total_results": 1}}'
+    )
+
+    async def answer(request: web.Request) -> web.Response:
+        assert request.path == path
+        return web.Response(body=body.encode(), content_type="application/json")
+
+    async with serve(answer) as served, SimCardsClient(KEY, served.url) as client:
+        listing = client.sim_cards if kind == "sim_card" else client.sim_card_actions
+        with pytest.raises(ExportError, match="NaN or infinity") as caught:
+            await export(listing(), tmp_path / f"out.{fmt}")
+        assert caught.value.record == "r-1"
+        assert caught.value.column == next(iter(record))
+        kept = tmp_path / "out.jsonl"
+        await export(listing(), kept)
+    assert _HUGE in kept.read_text()
+    assert names(tmp_path) == ["out.jsonl"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+async def test_a_built_record_with_a_float_json_cannot_hold_is_refused(
+    tmp_path: Path, fmt: str, value: float
+) -> None:
+    """The same for a Struct the caller built: its NaN was written as ``null``."""
+    action = SimCardAction(id="a-1", settings={"nested": [1, {"x": value}]})
+    with pytest.raises(ExportError, match="NaN or infinity") as caught:
+        await export(replay([action]), tmp_path / f"out.{fmt}")
+    assert caught.value.record == "a-1"
+    assert caught.value.column == "settings"
