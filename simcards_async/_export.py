@@ -919,20 +919,33 @@ def _typed(kind: _Kind, items: Sequence[Record]) -> tuple[Sequence[Item], bool]:
     """
     raw = sum(map(_RAW_CLASSES.__contains__, map(type, items)))
     if not raw:
-        return items, False  # type: ignore[return-value]  # Structs already
+        _check_record_types(kind, items)  # type: ignore[arg-type]  # Structs already
+        return items, False  # type: ignore[return-value]
     decode: Callable[[msgspec.Raw], Item] = _DECODERS[kind.cls].decode
     typed = [_struct(decode, item) for item in items]
-    expected = RECORD_TYPES[kind.cls]
-    for item, struct in zip(items, typed, strict=True):
-        # A raw record decodes into either kind (every field is optional): its own
-        # record_type tells whether these columns are its (an action's were written as a
-        # SIM card's, its own fields dropped and defaults made up).
-        if item.__class__ in _RAW_CLASSES and struct.record_type not in (None, expected):
-            raise TypeError(
-                f"export() got a {struct.record_type!r} record (id {struct.id!r}) among "
-                f"{kind.cls.__name__} items"
-            )
+    _check_record_types(kind, typed)
     return typed, raw == len(items)
+
+
+_record_type = operator.attrgetter("record_type")
+
+
+def _check_record_types(kind: _Kind, items: Sequence[Item]) -> None:
+    """Refuse an item whose ``record_type`` is another kind's: these columns are not its.
+
+    A record decodes into either kind (every field is optional): an action's was written
+    as a SIM card's, its own fields dropped and defaults made up. A listing checks only a
+    page's first and last records (``check_record_types``), enough to tell another
+    listing's answer, not one record of another kind inside a page.
+    """
+    expected = RECORD_TYPES[kind.cls]
+    if set(map(_record_type, items)) <= {None, expected}:
+        return
+    struct = next(item for item in items if item.record_type not in (None, expected))
+    raise TypeError(
+        f"export() got a {struct.record_type!r} record (id {struct.id!r}) among "
+        f"{kind.cls.__name__} items"
+    )
 
 
 class _TypeOnly(msgspec.Struct):
@@ -1755,7 +1768,7 @@ async def export(
     something else, such as ``merge_tagged()``'s ``Tagged`` pairs, included), before
     anything is read,
     ``ImportError`` for Parquet without pyarrow, ``TypeError`` for an item of
-    another kind (a raw record whose ``record_type`` is another's, to CSV or Parquet),
+    another kind (a record whose ``record_type`` is another's, to CSV or Parquet),
     ``ExportError`` for a value Parquet cannot hold (an amount
     ``decimal(38, 9)`` would round, ``NaN``), and whatever reading ``items`` or
     writing ``target`` raises.

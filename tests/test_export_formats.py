@@ -375,3 +375,26 @@ async def test_a_built_record_with_a_float_json_cannot_hold_is_refused(
         await export(replay([action]), tmp_path / f"out.{fmt}")
     assert caught.value.record == "a-1"
     assert caught.value.column == "settings"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+async def test_a_record_of_another_kind_inside_a_page_is_refused(tmp_path: Path, fmt: str) -> None:
+    """An action between two cards of a ``/sim_cards`` page: the listing checks a page's
+    first and last records' type (an answer of another listing is of another type
+    throughout), so it was decoded as a ``SimCard`` and written as one, its own fields
+    dropped and a card's defaults made up. Refused, as the same record sent raw is.
+    """
+    card = '{"id": "c-%d", "record_type": "sim_card"}'
+    action = '{"id": "a-1", "record_type": "sim_card_action", "action_type": "enable"}'
+    body = (
+        f'{{"data": [{card % 1}, {action}, {card % 2}], '
+        '"meta": {"page_number": 1, "page_size": 250, "total_pages": 1, "total_results": 3}}'
+    )
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.Response(body=body.encode(), content_type="application/json")
+
+    async with serve(answer) as served, SimCardsClient(KEY, served.url) as client:
+        with pytest.raises(TypeError, match="'sim_card_action' record \\(id 'a-1'\\)"):
+            await export(client.sim_cards(), tmp_path / f"out.{fmt}")
+    assert names(tmp_path) == []
