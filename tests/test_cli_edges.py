@@ -14,7 +14,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from cli_runs import child_env, run
-from polling import fifo_never_blocks_for_ever, killed_if_hung
+from polling import eventually_sync, fifo_never_blocks_for_ever, killed_if_hung
 from servers import refusing, serve
 
 from simcards_async import (
@@ -73,12 +72,13 @@ def simcards() -> list[str]:
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
-    """Poll ``condition()`` until true, failing if the process ends or the deadline passes."""
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the export did not start in time"
-        time.sleep(0.01)
+    """``eventually_sync(condition)``, failing at once if the process ends first."""
+    eventually_sync(
+        lambda: condition() or process.poll() is not None,
+        timeout=DEADLINE,  # a child process's start, imports included, on a busy machine
+        what="the export did not start",
+    )
+    assert condition(), process.communicate()
 
 
 # --- the output is chosen, never guessed -------------------------------------------------

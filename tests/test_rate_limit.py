@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -379,13 +379,6 @@ async def test_a_pause_for_a_spent_window_is_logged(caplog: pytest.LogCaptureFix
 # --- AdaptiveLimiter on its own ---------------------------------------------------------------
 
 
-async def _until(condition: Callable[[], bool], deadline: float = 10.0) -> None:
-    """Poll ``condition`` until it holds; fail after ``deadline`` seconds instead of hanging."""
-    with anyio.fail_after(deadline):
-        while not condition():
-            await anyio.sleep(0.001)
-
-
 def test_throttled_halves_once_per_round() -> None:
     """429s from one round halve the limit once; a later round halves it again, down to 1."""
     limiter = AdaptiveLimiter(8)
@@ -426,7 +419,7 @@ async def test_slots_carry_the_round_they_belong_to() -> None:
 
         tg.start_soon(holder)
         tg.start_soon(holder)
-        await _until(lambda: limiter.in_flight == 2)
+        await eventually(lambda: limiter.in_flight == 2)
         assert epochs == [0, 0]
         limiter.on_throttled(epochs[0], None)
         limiter.on_throttled(epochs[1], None)  # the same round: counted once
@@ -451,9 +444,9 @@ async def test_a_holder_and_a_waiter_cancelled_together_raise_only_the_cancellat
             await hold.wait()
 
     holder = asyncio.create_task(user())
-    await _until(lambda: limiter.in_flight == 1)
+    await eventually(lambda: limiter.in_flight == 1)
     waiter = asyncio.create_task(user())
-    await _until(lambda: len(limiter._waiters) == 1)
+    await eventually(lambda: len(limiter._waiters) == 1)
     holder.cancel()
     waiter.cancel()  # in the same loop pass: the holder's release runs before the waiter
     done = await asyncio.gather(holder, waiter, return_exceptions=True)
@@ -491,7 +484,7 @@ async def test_healthy_does_not_grow_when_remaining_is_below_in_flight() -> None
     async with anyio.create_task_group() as tg:
         for _ in range(3):
             tg.start_soon(holder)
-        await _until(lambda: limiter.in_flight == 3)
+        await eventually(lambda: limiter.in_flight == 3)
         for _ in range(50):
             limiter.on_healthy(2, 1.0)
         assert limiter._target == 4
