@@ -398,7 +398,8 @@ class SimCardsClient:
         exactly the items not yet yielded. When ``resume_from`` is the
         ``checkpoint`` file and it does not exist yet, the scan starts afresh.
         ``keep_checkpoint=False`` deletes the file once the listing was read to
-        its end and the stream closed (by default it stays, marked complete).
+        its end, or to ``limit``, and the stream closed (by default it stays,
+        marked complete or limited: a resume with a larger ``limit`` goes on).
         """
         query = sim_cards_query(
             status=status,

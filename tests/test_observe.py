@@ -247,6 +247,46 @@ def _by_url(events: list[ResponseEvent]) -> dict[str, list[ResponseEvent]]:
     return found
 
 
+@pytest.mark.parametrize(
+    ("failing", "status", "max_retries", "pages", "retries"),
+    [(1, 500, 2, 0, 2), (2, 422, 2, 1, 0), (1, 429, 1, 0, 1)],
+    ids=["5xx-retries-spent", "422-on-page-2", "429-retries-spent"],
+)
+async def test_a_failed_listings_events_count_the_attempt_that_failed(
+    failing: int, status: int, max_retries: int, pages: int, retries: int
+) -> None:
+    """The README's count for a listing an attempt's error ended: pages fetched, plus
+    retries, plus that attempt (it had an event, and no counter held it).
+    """
+    meta = {"page_number": 1, "page_size": 10, "total_pages": 3, "total_results": 30}
+
+    async def answer(request: web.Request) -> web.Response:
+        number = int(request.query["page[number]"])
+        if number == failing:
+            body = {"errors": [{"code": "10011" if status == 429 else "1", "title": "no"}]}
+            return web.json_response(body, status=status, headers={"Retry-After": "0"})
+        data = [{"id": f"{number}-{n}", "record_type": "sim_card"} for n in range(10)]
+        return web.json_response({"data": data, "meta": {**meta, "page_number": number}})
+
+    events: list[ResponseEvent] = []
+    retry = RetryPolicy(max_retries=max_retries, base=0, cap=0, max_hint=0)
+    async with (
+        serve(answer) as served,
+        SimCardsClient(
+            KEY, served.url, retry=retry, max_concurrency=1, on_response=events.append
+        ) as client,
+    ):
+        stream = client.sim_cards(page_size=10)
+        with pytest.raises(APIStatusError):
+            await stream.collect()
+    stats = stream.stats
+    assert (stats.pages_fetched, stats.retries) == (pages, retries)
+    assert len(events) == stats.pages_fetched + stats.retries + 1
+    assert sum(e.error is not None for e in events) == retries + 1
+    if status == 429:
+        assert stats.rate_limited == retries + 1
+
+
 async def test_events_add_up_to_pages_fetched_plus_retries() -> None:
     """Under a plan of every fault kind, one event per attempt: pages fetched plus retries."""
     faults = FaultPlan(
