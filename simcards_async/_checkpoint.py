@@ -375,6 +375,7 @@ def _check_writable_path(path: str | os.PathLike[str]) -> None:
             raise InvalidParameterError(
                 "checkpoint", "a file path in an existing directory", str(path)
             )
+        _check_not_foreign(written, path)
         check_creatable(_temp_beside(written))  # its directory must take a save's file
     except OSError as exc:
         reason = os_reason(exc)
@@ -383,6 +384,41 @@ def _check_writable_path(path: str | os.PathLike[str]) -> None:
             f"a file path in a directory this process can write a file in ({reason})",
             str(path),
         ) from exc
+
+
+class _Header(msgspec.Struct):
+    """What every checkpoint file starts with, whatever its version."""
+
+    version: int
+    fingerprint: str
+
+
+def _check_not_foreign(written: Path, path: str | os.PathLike[str]) -> None:
+    """Refuse a checkpoint path naming a file that is no checkpoint: a save replaces it.
+
+    ``checkpoint="cards.csv"`` for ``resume_from=`` or an output's name, say, replaced the
+    file with a checkpoint, and its records were lost. An empty file is taken.
+    """
+    try:
+        with written.open("rb") as file:
+            data = file.read(MAX_CHECKPOINT_BYTES + 1)  # not a mistyped path's whole file
+    except FileNotFoundError:
+        return
+    if not data:
+        return
+    if len(data) <= MAX_CHECKPOINT_BYTES:
+        try:
+            msgspec.json.decode(data, type=_Header)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass
+        else:
+            return
+    raise InvalidParameterError(
+        "checkpoint",
+        "a checkpoint file, or a path where no file is yet: this file is not a checkpoint, "
+        "and a save would replace it (delete it first if it is to go)",
+        os.fspath(path),
+    )
 
 
 class Checkpointer:

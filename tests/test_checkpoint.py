@@ -1650,3 +1650,37 @@ async def test_a_resume_meeting_repeats_after_fresh_pages_of_inserts_is_drift(
     # of the resume point (a resume never reads back).
     assert set(got) - set(tail) <= left
     assert left - set(got) <= inserted
+
+
+@pytest.mark.parametrize("content", [b"id,iccid\r\n1,8931\r\n", b"[1, 2]", b'{"version": 4}'])
+async def test_a_checkpoint_path_naming_a_file_that_is_no_checkpoint_is_refused(
+    server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path, content: bytes
+) -> None:
+    """``checkpoint="cards.csv"`` (a typo for ``resume_from``, an output's name) replaced the
+    file with a checkpoint at the first save: its records were gone. Refused before anything
+    is sent, the file left as it was; a checkpoint file, or an empty one, is taken.
+    """
+    target = tmp_path / "cards.csv"
+    target.write_bytes(content)
+    with pytest.raises(sc.InvalidParameterError, match="not a checkpoint") as caught:
+        client.sim_cards(checkpoint=target)
+    assert caught.value.parameter == "checkpoint"
+    assert target.read_bytes() == content
+    assert server.requests == []
+
+
+async def test_a_checkpoint_path_naming_an_old_checkpoint_or_an_empty_file_is_taken(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """A new scan may write over an earlier scan's checkpoint, or over an empty file."""
+    old = tmp_path / "old.checkpoint"
+    stream = client.sim_cards(page_size=50, limit=60, checkpoint=old)
+    async for _ in stream:
+        break
+    await stream.aclose()
+    assert old.stat().st_size > 0
+    empty = tmp_path / "empty.checkpoint"
+    empty.touch()
+    for path in (old, empty):
+        cards = await client.sim_cards(page_size=50, limit=60, checkpoint=path).collect()
+        assert len(cards) == 60
