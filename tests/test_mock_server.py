@@ -263,6 +263,21 @@ def test_the_server_refuses_an_option_it_would_fail_on_naming_it(
         MockTelnyxServer(**options)
 
 
+class _ReprFails:
+    def __repr__(self) -> str:
+        raise RuntimeError("this repr fails")
+
+
+def test_a_refused_option_whose_repr_fails_is_still_a_value_error() -> None:
+    """The refusal showed the value by its ``repr()``, unguarded: the repr's own exception
+    came out instead of the ``ValueError`` naming the option.
+    """
+    with pytest.raises(ValueError, match="cache_bytes must be an integer >= 0; got <a _ReprFails>"):
+        MockTelnyxServer(cache_bytes=_ReprFails())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="seed must be an integer; got <a _ReprFails>"):
+        FaultPlan(seed=_ReprFails())  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("header", [{"x-debug": "a\x01b"}, {"x-debug": "\x7f"}, {"x y": "1"}])
 def test_a_header_aiohttp_would_refuse_at_every_answer_is_refused(header: dict[str, str]) -> None:
     """A control character in a value (or a space in a name) passed, and every answer was

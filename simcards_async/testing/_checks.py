@@ -48,7 +48,10 @@ def shown(value: object) -> str:
     """``value`` as a refusal shows it: its repr, cut; an int past 64 bits by its size."""
     if integer(value) and value.bit_length() > _SHOWN_BITS:
         return f"{value.bit_length():,} bits"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001  (a caller's class whose repr fails)
+        return f"<a {type(value).__name__}>"
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
