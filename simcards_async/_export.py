@@ -481,13 +481,6 @@ def _unpacked(structs: Sequence[Any] | None, count: int) -> dict[str, Sequence[o
     )
 
 
-def _json_column(column: Sequence[Any], count: int) -> Sequence[str | None]:
-    """``_json_text`` of each value; a listing's ``[]`` everywhere without an encode."""
-    if column.count(()) == count:
-        return ["[]"] * count
-    return list(map(_json_text, column))
-
-
 def _columns(kind: _Kind, items: Sequence[Item], fmt: str) -> list[_Values]:
     """The values of ``kind``'s columns in (non-empty) ``items``: ``kind.row``'s, transposed.
 
@@ -507,9 +500,13 @@ def _columns(kind: _Kind, items: Sequence[Item], fmt: str) -> list[_Values]:
         fields = unpacked[outer]
         column = None if fields is None else fields[path[-1]]
         if column is not None and type_ == "json":
-            column = _json_column(column, count)
-            if any(text is not None and "null" in text for text in column):
-                _check_json_held(kind, items, fmt)  # or a NaN written as null, in silence
+            if column.count(()) == count:  # a listing's [] everywhere, without an encode
+                column = ["[]"] * count
+            else:
+                texts = list(map(_json_text, column))
+                if any("null" in text for text in texts if text is not None):
+                    _check_json_held(kind, items, fmt)  # or a NaN written as null, in silence
+                column = texts
         if column is not None and column[0] is None and column.count(None) == count:
             column = None
         columns.append(column)
