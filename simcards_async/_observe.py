@@ -190,14 +190,19 @@ def _log_from_env() -> logging.Handler | None:
 
 
 def _shown_elsewhere(record: logging.LogRecord, ours: logging.Handler) -> bool:
-    """Whether a handler of the program's on the library's logger or above shows ``record``."""
-    logger: logging.Logger | None = LOGGER
+    """Whether a handler of the program's shows ``record``: on its logger or above.
+
+    As ``Logger.callHandlers`` reaches them: up from the record's own logger while each
+    propagates, each handler whose level and filters let the record through.
+    """
+    logger: logging.Logger | None = logging.getLogger(record.name)
     while logger is not None:
         for handler in logger.handlers:
             if (
                 handler is not ours
                 and not isinstance(handler, logging.NullHandler)
                 and record.levelno >= handler.level
+                and handler.filter(record)
             ):
                 return True
         logger = logger.parent if logger.propagate else None

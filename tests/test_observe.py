@@ -872,6 +872,29 @@ asyncio.run(main())
 """
 
 
+CHILD_OR_FILTERED_SCRIPT = """
+import asyncio, logging, sys
+import simcards_async as sc
+from simcards_async.testing import MockTelnyxServer
+
+handler = logging.StreamHandler(sys.stderr)
+handler.setFormatter(logging.Formatter("APP %(levelname)s %(name)s %(message)s"))
+if sys.argv[1] == "child-logger":
+    logging.getLogger("simcards_async.listing").addHandler(handler)
+else:  # the program's root handler shows the program's own records only
+    handler.addFilter(lambda record: record.name.startswith("app"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+
+async def main():
+    async with MockTelnyxServer(sim_cards=40, actions=1) as server:
+        async with sc.SimCardsClient("KEY-obs3rve-Qw7eR4tY1uI9oP2a", server.url) as client:
+            await client.sim_cards(page_size=20).collect()
+
+asyncio.run(main())
+"""
+
+
 def test_telnyx_log_shows_each_record_once_beside_the_programs_logging() -> None:
     """A program with logging of its own (``basicConfig``, as the README shows) got every
     record twice with ``TELNYX_LOG``: from the handler it added and from the program's. As
@@ -883,6 +906,20 @@ def test_telnyx_log_shows_each_record_once_beside_the_programs_logging() -> None
     done_lines = [line for line in lines if "listing /sim_cards done" in line]
     assert len(done_lines) == 1, done.stderr
     assert done_lines[0].startswith("APP INFO simcards_async.listing ")
+
+
+@pytest.mark.parametrize("where", ["child-logger", "filtered-root"])
+def test_telnyx_log_shows_each_record_once_whatever_the_programs_handlers(where: str) -> None:
+    """A handler of the program's on ``simcards_async.listing`` (where the listing logs) was
+    not seen, and each record shown twice; a root handler whose filter keeps only the
+    program's own records was taken to show the library's, which went nowhere.
+    """
+    done = _python(CHILD_OR_FILTERED_SCRIPT, where, TELNYX_LOG="info")
+    assert done.returncode == 0, done.stderr
+    done_lines = [line for line in done.stderr.splitlines() if "listing /sim_cards done" in line]
+    assert len(done_lines) == 1, done.stderr
+    shown_by = "APP " if where == "child-logger" else "["
+    assert done_lines[0].startswith(shown_by), done.stderr
 
 
 def test_telnyx_log_level_caps_what_it_writes() -> None:
