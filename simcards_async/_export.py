@@ -315,11 +315,19 @@ _NO_LOCATION = (None,) * 4
 
 
 def _json_text(value: object) -> str | None:
+    """``value`` as JSON text; ``ValueError`` for a float NaN or infinity (JSON has neither).
+
+    msgspec writes ``null`` for one: another value, in silence (``1e400`` from the API is
+    read as infinity). Looked for only where the text holds a ``null``.
+    """
     if value is None:
         return None
     if value == ():  # the common case in a listing, without an encode
         return "[]"
-    return _JSON.encode(value).decode()
+    text = _JSON.encode(value).decode()
+    if "null" in text and _non_finite(value):
+        raise ValueError(_NOT_FINITE)
+    return text
 
 
 def _group_cells(group: SimCardGroup) -> tuple[object, ...]:
@@ -503,10 +511,10 @@ def _columns(kind: _Kind, items: Sequence[Item], fmt: str) -> list[_Values]:
             if column.count(()) == count:  # a listing's [] everywhere, without an encode
                 column = ["[]"] * count
             else:
-                texts = list(map(_json_text, column))
-                if any("null" in text for text in texts if text is not None):
-                    _check_json_held(kind, items, fmt)  # or a NaN written as null, in silence
-                column = texts
+                try:
+                    column = list(map(_json_text, column))
+                except ValueError:  # a float JSON text cannot hold: say which record
+                    raise _refusal(kind, items, fmt) from None
         if column is not None and column[0] is None and column.count(None) == count:
             column = None
         columns.append(column)
@@ -529,15 +537,7 @@ def _built_rows(kind: _Kind, items: Sequence[Item], fmt: str) -> list[tuple[obje
     for at, (_, type_) in enumerate(kind.schema):
         if type_ == "int" and not {row[at].__class__ for row in rows} <= {int, type(None)}:
             raise _refusal(kind, items, fmt)
-        if type_ == "json" and any("null" in str(row[at]) for row in rows):
-            _check_json_held(kind, items, fmt)  # or a NaN written as null, in silence
     return rows
-
-
-def _check_json_held(kind: _Kind, items: Sequence[Item], fmt: str) -> None:
-    """Raise ``_refusal`` if a value of ``items`` is one JSON text cannot hold as it is."""
-    if any(_column_problem(kind, item) for item in items):
-        raise _refusal(kind, items, fmt)
 
 
 def _refusal(kind: _Kind, items: Sequence[Item], fmt: str) -> ExportError:
@@ -612,12 +612,7 @@ def _problem(value: object, type_: str) -> str | None:
     if type_ == "int" and value is not None and value.__class__ is not int:
         return f"is a {type(value).__name__}, not an int"  # Parquet cut 2.9 to 2
     if type_ == "json" and _non_finite(value):
-        # msgspec writes null for it: another value. 1e400 from the API reads as infinity.
-        return (
-            "holds a float NaN or infinity, which JSON text cannot (a number past a float's "
-            "range, such as 1e400, reads as infinity); export JSON lines to keep the record "
-            "as sent"
-        )
+        return _NOT_FINITE
     try:
         _JSON.encode(value)
     except UnicodeEncodeError:
@@ -627,14 +622,28 @@ def _problem(value: object, type_: str) -> str | None:
     return None
 
 
+#: Why a JSON text column refuses a value (``_json_text``, ``_problem``).
+_NOT_FINITE = (
+    "holds a float NaN or infinity, which JSON text cannot (a number past a float's range, "
+    "such as 1e400, reads as infinity); export JSON lines to keep the record as sent"
+)
+
+
 def _non_finite(value: object) -> bool:
-    """Whether ``value`` (JSON-like) holds a float NaN or infinity, however deep."""
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(map(_non_finite, value.values()))
-    if isinstance(value, (list, tuple)):
-        return any(map(_non_finite, value))
+    """Whether ``value`` (JSON-like) holds a float NaN or infinity, however deep.
+
+    With a stack of its own: a value nested past Python's recursion limit still decodes.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
     return False
 
 
@@ -936,8 +945,9 @@ def _check_record_types(kind: _Kind, items: Sequence[Item]) -> None:
     listing's answer, not one record of another kind inside a page.
     """
     expected = RECORD_TYPES[kind.cls]
-    if set(map(_record_type, items)) <= {None, expected}:
-        return
+    with contextlib.suppress(TypeError):  # an unhashable one, in a Struct the caller built
+        if set(map(_record_type, items)) <= {None, expected}:
+            return
     struct = next(item for item in items if item.record_type not in (None, expected))
     raise TypeError(
         f"export() got a {struct.record_type!r} record (id {struct.id!r}) among "

@@ -398,3 +398,37 @@ async def test_a_record_of_another_kind_inside_a_page_is_refused(tmp_path: Path,
         with pytest.raises(TypeError, match="'sim_card_action' record \\(id 'a-1'\\)"):
             await export(client.sim_cards(), tmp_path / f"out.{fmt}")
     assert names(tmp_path) == []
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+async def test_a_json_null_and_deep_nesting_are_written_as_they_are(
+    tmp_path: Path, fmt: str
+) -> None:
+    """A ``null`` in ``settings`` is JSON's own, written as it is; looked at for a float JSON
+    cannot hold, a value nested deeper than Python's recursion limit was a bare
+    ``RecursionError``.
+    """
+    deep: Any = None
+    for _ in range(600):  # msgspec encodes it; a recursive look through it failed
+        deep = [deep]
+    actions = [
+        SimCardAction(id="a-1", settings={"x": None, "y": "nullable"}),
+        SimCardAction(id="a-2", settings={"deep": deep}),
+    ]
+    result = await export(replay(actions), tmp_path / f"out.{fmt}")
+    assert result.items == 2
+    if fmt == "csv":
+        text = (tmp_path / "out.csv").read_text()
+        assert '"{""x"":null,""y"":""nullable""}"' in text
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+async def test_a_built_record_type_that_is_no_string_is_the_type_error(
+    tmp_path: Path, fmt: str
+) -> None:
+    """A Struct the caller built with an unhashable ``record_type`` (a list) was a bare
+    ``TypeError: unhashable type`` from the check of every record's type.
+    """
+    card = SimCard(id="c-1", record_type=["sim_card"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="export\\(\\) got a \\['sim_card'\\] record"):
+        await export(replay([card]), tmp_path / f"out.{fmt}")
