@@ -67,8 +67,9 @@ def _integral(struct: msgspec.Struct, names: tuple[str, ...]) -> None:
             if abs(value) > _EXACT_FLOAT:
                 # 9007199254740993.0 reads as ...992, 1e23 as 99999999999999991611392.
                 raise ValueError(
-                    f"Expected an integer, got {value!r} for `{name}`: past 2**53 one written "
-                    "with a fraction or an exponent is not read exactly (digits alone are)"
+                    f"Expected an integer for `{name}` that a float holds exactly: from 2**53 "
+                    f"on, one written with a fraction or an exponent is not read exactly (read "
+                    f"as {value!r}); digits alone are"
                 )
             msgspec.structs.force_setattr(struct, name, int(value))
 
