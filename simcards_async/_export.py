@@ -534,10 +534,31 @@ def _built_rows(kind: _Kind, items: Sequence[Item], fmt: str) -> list[tuple[obje
         _JSON.encode(rows)  # in C: a lone surrogate, or a type JSON cannot hold, raises
     except (AttributeError, TypeError, ValueError) as exc:  # AttributeError: a nested "Struct"
         raise _refusal(kind, items, fmt) from exc
-    for at, (_, type_) in enumerate(kind.schema):
+    for at, (name, type_) in enumerate(kind.schema):
         if type_ == "int" and not {row[at].__class__ for row in rows} <= {int, type(None)}:
             raise _refusal(kind, items, fmt)
+        if type_ == "timestamp" and fmt == "parquet":
+            _check_zoned(name, [row[at] for row in rows], items)
     return rows
+
+
+def _check_zoned(name: str, values: Sequence[object], items: Sequence[Item]) -> None:
+    """Refuse a naive ``datetime`` for Parquet, whose timestamps are instants in UTC.
+
+    Taken for UTC, it was an instant nobody gave (the API's have an offset: a Struct the
+    caller built may not). CSV writes it as it is, without a zone.
+    """
+    for value, item in zip(values, items, strict=True):
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            record = getattr(item, "id", None)
+            raise ExportError(
+                f"cannot write record {record!r} to parquet: its {name} {value!r} has no "
+                "offset (a naive datetime), and a Parquet timestamp is an instant (UTC); give "
+                "it a tzinfo (CSV writes it as it is, without a zone)",
+                format="parquet",
+                column=name,
+                record=None if record is None else str(record),
+            )
 
 
 def _refusal(kind: _Kind, items: Sequence[Item], fmt: str) -> ExportError:
@@ -1623,8 +1644,8 @@ class _ParquetWriter(_Writer):
         Timestamps and decimals msgspec decoded are written by msgspec as ISO 8601 and
         decimal text, in C, and parsed by Arrow in C++: about 3x less CPU than Arrow
         converting the Python objects one by one, for the same values. Anything that
-        does not parse (a timestamp without a zone, an amount Arrow would round) takes
-        the object route, which reads a naive timestamp as UTC or raises as it always did.
+        does not parse (an amount Arrow would round) takes the object route, which raises
+        as it always did (a timestamp without a zone was refused before: ``_check_zoned``).
         Only short plain amounts are cast from text (``_plain_amounts``); on the object
         route each Decimal is first given exactly 9 places, or refused (``_as_decimal128``).
         """

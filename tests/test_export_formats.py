@@ -432,3 +432,18 @@ async def test_a_built_record_type_that_is_no_string_is_the_type_error(
     card = SimCard(id="c-1", record_type=["sim_card"])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="export\\(\\) got a \\['sim_card'\\] record"):
         await export(replay([card]), tmp_path / f"out.{fmt}")
+
+
+async def test_a_built_naive_timestamp_is_refused_by_parquet_and_kept_by_csv(
+    tmp_path: Path,
+) -> None:
+    """A Struct the caller built with a naive ``datetime``: Parquet wrote it as UTC, an
+    instant nobody gave; refused, naming the record and the column. CSV keeps it, no zone.
+    """
+    card = SimCard(id="c-1", created_at=dt.datetime(2026, 1, 1, 10, 0))  # noqa: DTZ001
+    with pytest.raises(ExportError, match="no offset") as caught:
+        await export(replay([card]), tmp_path / "out.parquet")
+    assert (caught.value.record, caught.value.column) == ("c-1", "created_at")
+    await export(replay([card]), tmp_path / "out.csv")
+    row = next(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
+    assert row["created_at"] == "2026-01-01T10:00:00"
