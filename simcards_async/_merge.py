@@ -57,7 +57,7 @@ from ._observe import drift_warning
 from ._page_stream import PageStream
 from ._query import Ordering
 from ._stats import Progress, at_most
-from ._stream import HANDED_OUT, Producer, ReadOnce, StateProvider, Stream
+from ._stream import MERGE_HANDED_OUT, Producer, ReadOnce, StateProvider, Stream
 
 __all__ = [
     "LATE_PAGES_COUNTED",
@@ -511,7 +511,7 @@ class MergedStream(Stream[_Batch[T], T]):
         """Raise ``RuntimeError`` unless a reader may read it (``unread``)."""
         super().check_unread()
         if self._handed_out:
-            raise RuntimeError(HANDED_OUT)
+            raise RuntimeError(MERGE_HANDED_OUT)
 
     async def _items(self) -> AsyncIterator[T]:
         self.check_unread()

@@ -61,6 +61,7 @@ __all__ = [
     "CANCELLED_ELSEWHERE",
     "CLIENT_CLOSED",
     "HANDED_OUT",
+    "MERGE_HANDED_OUT",
     "READ_ONCE",
     "Producer",
     "ReadOnce",
@@ -92,9 +93,15 @@ READ_ONCE = (
     "chunks() or export()); ask the client for a new one to read the listing again"
 )
 HANDED_OUT = (
-    "this stream's reader was handed out already (pages(), chunks() or raw_chunks()), not yet "
-    "read from: a stream is read once, by one reader; read it there, or ask the client for a "
-    "new one"
+    "this stream's reader was handed out already (its pages(), chunks() or raw_chunks(), or "
+    "one a merge of it took), not yet read from: a stream is read once, by one reader; ask "
+    "the client for a new stream to read the listing again"
+)
+#: The same, of a merge.
+MERGE_HANDED_OUT = (
+    "this merge's reader was handed out already (its tagged(), chunks() or raw_chunks()), not "
+    "yet read from: a merge is read once, by one reader; merge new streams to read the union "
+    "again"
 )
 
 

@@ -432,8 +432,10 @@ async def test_a_merge_handed_to_a_reader_refuses_a_second_one(
     handed: Any = getattr(merged, reader)()
     assert not merged.unread
     for second in (merged.check_unread, merged.tagged, merged.chunks, merged.raw_chunks):
-        with pytest.raises(RuntimeError, match="read once, by one reader"):
+        with pytest.raises(RuntimeError, match="read once, by one reader") as caught:
             second()
+        assert "this merge's reader" in str(caught.value)  # a merge's, tagged() among them
+        assert "tagged()" in str(caught.value)
     with pytest.raises(RuntimeError, match="read once, by one reader"):
         await merged.collect()
     assert len(server.requests) == before  # the refused readers sent nothing
