@@ -404,6 +404,13 @@ def _check_not_foreign(written: Path, path: str | os.PathLike[str]) -> None:
             data = file.read(MAX_CHECKPOINT_BYTES + 1)  # not a mistyped path's whole file
     except FileNotFoundError:
         return
+    except OSError as exc:  # not the directory's fault: say what it is
+        raise InvalidParameterError(
+            "checkpoint",
+            f"a checkpoint file this process can read ({os_reason(exc)}), or a path where no "
+            "file is yet",
+            os.fspath(path),
+        ) from exc
     if not data:
         return
     if len(data) <= MAX_CHECKPOINT_BYTES:
