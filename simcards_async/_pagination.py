@@ -66,8 +66,8 @@ following it could loop, skip records, deliver a record twice or never end.
    changed: ``total_results`` differs from the first page's or the page before's, or
    records already repeated in this pass (then it is a shift: dropped, ``DriftWarning``).
    Under an unchanged count (as many records moved in ahead of the scan as left behind
-   it: a bulk status change under a status filter), the page that began with its first
-   record is read again: holding others now, none of this page's, the listing moved
+   it: a bulk status change under a status filter), the page its first record came from
+   is read again: holding others now, none of this page's, the listing moved
    (``_moved_in_scan``); still holding them, or delivered before the last
    ``RECENT_PAGES``, the page is a replay. A resumed pass under the checkpoint's count
    may meet its first page of repeats after pages of records inserted since the stop: at
@@ -671,9 +671,8 @@ class Engine(Generic[T]):
         self.delivered = DeliveredIds()
         self.drift = DriftLog(stats)
         self._expected: set[str] = set()  # repeats that are no drift: a resumed page's start
-        #: The last pages delivered, (number, first id served): where a page of repeats
-        #: came from (one id a page, not all: the memory a stream holds stays small).
-        self._recent: deque[tuple[int, str]] = deque(maxlen=RECENT_PAGES)
+        #: The last pages delivered, (number, ids kept): where a page of repeats came from.
+        self._recent: deque[tuple[int, list[str]]] = deque(maxlen=RECENT_PAGES)
         self._counting_repeats = True  # a second pass repeats the first by design
         if resume is not None:
             # Continue after the last page the consumer finished; its ids guard the seam.
@@ -986,9 +985,8 @@ class Engine(Generic[T]):
             and not self._changed(page)
         ):
             drift.moved_in_scan = await self._moved_in_scan(page)
-        if page.data:
-            self._recent.append((number, page.data[0].id))
         items, ids = self._fresh(page, number)
+        self._recent.append((number, ids))
         # Its own repeats too: the last page's would be warned about by no later page.
         drift.report()
         drift.delivered(page, served)
@@ -1125,14 +1123,14 @@ class Engine(Generic[T]):
 
         As many records inserted ahead of the scan as left it behind (a bulk status change
         in a status listing) shift later pages by whole pages under the same count, and a
-        page then holds one already read: a replay, as far as that page tells. The page
-        that began with its first record is read again: holding others now (none of this
-        one's), the listing moved; still holding them, the server replays it. None among
-        the last ``RECENT_PAGES`` delivered: taken for a replay.
+        page then holds one already read: a replay, as far as that page tells. The page its
+        first record came from is read again: holding others now (none of this one's), the
+        listing moved; still holding them, the server replays it. Delivered further back
+        than ``RECENT_PAGES``, it is taken for a replay.
         """
         first = page.data[0].id
-        origin = next((n for n, id_ in reversed(self._recent) if id_ == first), None)
-        if origin is None:  # no page delivered lately began so: no shift of whole pages
+        origin = next((n for n, ids in reversed(self._recent) if first in ids), None)
+        if origin is None:
             return False
         again, _ = await self._fetch(origin)
         self._check(origin, again)
