@@ -69,11 +69,10 @@ following it could loop, skip records, deliver a record twice or never end.
    it: a bulk status change under a status filter), the page its first record came from
    is read again: holding others now, none of this page's, the listing moved
    (``_moved_in_scan``); still holding them, or delivered before the last
-   ``RECENT_PAGES``, the page is a replay. A resumed pass under the checkpoint's count
-   may meet its first page of repeats after pages of records inserted since the stop: at
-   that page, wherever it falls, the checkpoint's last page is read again, and holding
-   other records than at the stop (and none of this page's), the listing moved while no
-   scan ran (``_moved_since_stop``).
+   ``RECENT_PAGES``, the page is a replay. A resumed pass under the checkpoint's count may meet its first page of repeats after
+   pages of records inserted since the stop: at that page, wherever it falls, the
+   checkpoint's last page is read again, and holding other records than at the stop (and
+   none of this page's), the listing moved while no scan ran (``_moved_since_stop``).
    Without a count nothing tells a change, so such a page is a replay.
 7. Every page's meta gives the scan's first page's page size (``page_size_of``): page
    *n* starts at record ``(n - 1) * page size``, so pages of two sizes skip records
