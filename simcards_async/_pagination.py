@@ -65,11 +65,7 @@ following it could loop, skip records, deliver a record twice or never end.
 6. A page made only of records already delivered is a replay unless the listing
    changed: ``total_results`` differs from the first page's or the page before's, or
    records already repeated in this pass (then it is a shift: dropped, ``DriftWarning``).
-   Under an unchanged count (as many records moved in ahead of the scan as left behind
-   it: a bulk status change under a status filter), the page its first record came from
-   is read again: holding others now, none of this page's, the listing moved
-   (``_moved_in_scan``); still holding them, or delivered before the last
-   ``RECENT_PAGES``, the page is a replay. A resumed pass under the checkpoint's count may meet its first page of repeats after
+   A resumed pass under the checkpoint's count may meet its first page of repeats after
    pages of records inserted since the stop: at that page, wherever it falls, the
    checkpoint's last page is read again, and holding other records than at the stop (and
    none of this page's), the listing moved while no scan ran (``_moved_since_stop``).
@@ -108,7 +104,6 @@ __all__ = [
     "DRIFT_COUNTED",
     "HANDOVER_PAGES",
     "HELD_BYTES",
-    "RECENT_PAGES",
     "RESCAN_ADVICE",
     "Delivery",
     "Engine",
@@ -161,10 +156,6 @@ HELD_BYTES = 4 * 2**20
 #: Pages the engine may hand over ahead of the consumer. With none (a rendezvous) the
 #: engine waits for the consumer at every page, and each page costs a loop turn more.
 HANDOVER_PAGES = 4
-
-#: Pages delivered last whose ids the engine keeps (references, no copies): a page made
-#: only of records read already has the page they came from read again (rule 6).
-RECENT_PAGES = 16
 
 
 class Resume(msgspec.Struct, frozen=True, kw_only=True):
@@ -515,7 +506,6 @@ class DriftLog:
     __slots__ = (
         "last_served",
         "last_total",
-        "moved_in_scan",
         "moved_since_stop",
         "seam_open",
         "served",
@@ -533,9 +523,6 @@ class DriftLog:
         #: A resumed pass's pages repeat records because the listing moved back across the
         #: resume point while no scan ran (``Engine._moved_since_stop``), not a replay.
         self.moved_since_stop = False
-        #: A page of repeats under an unchanged count was a shift: the page its records
-        #: came from, read again, held others (``Engine._moved_in_scan``), not a replay.
-        self.moved_in_scan = False
         #: A resumed pass that has not yet met a page of repeats: the first one it meets has
         #: the checkpoint's last page read again, to tell a replay from a move.
         self.seam_open = False
@@ -670,8 +657,6 @@ class Engine(Generic[T]):
         self.delivered = DeliveredIds()
         self.drift = DriftLog(stats)
         self._expected: set[str] = set()  # repeats that are no drift: a resumed page's start
-        #: The last pages delivered, (number, ids kept): where a page of repeats came from.
-        self._recent: deque[tuple[int, list[str]]] = deque(maxlen=RECENT_PAGES)
         self._counting_repeats = True  # a second pass repeats the first by design
         if resume is not None:
             # Continue after the last page the consumer finished; its ids guard the seam.
@@ -976,16 +961,7 @@ class Engine(Generic[T]):
             # pages after the stop may be records inserted since, fresh): moved, or replayed?
             drift.seam_open = False
             drift.moved_since_stop = await self._moved_since_stop(page)
-        elif (
-            self._counting_repeats
-            and not drift.moved_in_scan
-            and total_results(page) is not None  # without a count, repeats are a replay
-            and self._all_repeats(page)
-            and not self._changed(page)
-        ):
-            drift.moved_in_scan = await self._moved_in_scan(page)
         items, ids = self._fresh(page, number)
-        self._recent.append((number, ids))
         # Its own repeats too: the last page's would be warned about by no later page.
         drift.report()
         drift.delivered(page, served)
@@ -1065,8 +1041,7 @@ class Engine(Generic[T]):
             # Nothing tells a change: a page of repeats is a replay. (Taken for drift, a
             # server without meta repeating one page for ever was read for ever.)
             return False
-        drift = self.drift
-        if drift.moved_since_stop or drift.moved_in_scan or self.stats.drift.duplicates_dropped:
+        if self.drift.moved_since_stop or self.stats.drift.duplicates_dropped:
             return True
         first = self.stats.drift.first_total_results
         last = self.drift.last_total  # None before a page was delivered (a resume's first)
@@ -1116,25 +1091,6 @@ class Engine(Generic[T]):
         if not held.isdisjoint(map(_get_id, page.data)):
             return False
         return not held.issuperset(resume.last_ids)
-
-    async def _moved_in_scan(self, page: Page[T]) -> bool:
-        """Whether a page of repeats under an unchanged count is the listing moving.
-
-        As many records inserted ahead of the scan as left it behind (a bulk status change
-        in a status listing) shift later pages by whole pages under the same count, and a
-        page then holds one already read: a replay, as far as that page tells. The page its
-        first record came from is read again: holding others now (none of this one's), the
-        listing moved; still holding them, the server replays it. Delivered further back
-        than ``RECENT_PAGES``, it is taken for a replay.
-        """
-        first = page.data[0].id
-        origin = next((n for n, ids in reversed(self._recent) if first in ids), None)
-        if origin is None:
-            return False
-        again, _ = await self._fetch(origin)
-        self._check(origin, again)
-        self.stats.drift.rereads += 1
-        return {item.id for item in again.data}.isdisjoint(map(_get_id, page.data))
 
 
 def _first_of_each(items: Iterable[T], delivered: DeliveredIds) -> Iterable[T]:
