@@ -1009,7 +1009,9 @@ class Engine(Generic[T]):
                 raise self._error(
                     number,
                     f"page {number} repeats {repeats} records already delivered while "
-                    "the listing did not change (a replayed page)",
+                    "the listing's count did not change: a replayed page (or the listing "
+                    "moved by whole pages, as many records moving in ahead of the scan as "
+                    "left it behind, which nothing on the page tells apart; read it again)",
                 )
             self.stats.drift.duplicates_dropped += repeats
             if not kept and repeats:
