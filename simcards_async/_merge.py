@@ -490,7 +490,7 @@ class MergedStream(Stream[_Batch[T], T]):
         self._readers = readers
         self._producer: Producer[_Batch[T]] = Producer(readers.run, buffer=0)
         #: Whether a reader was handed out (``tagged()``, ``chunks()``, ``raw_chunks()``).
-        self._handed_out = False
+        self._handed = False
 
     def matches(self, item: T) -> bool:
         """Whether ``item`` (a Struct) passes the filters of any of the merged queries."""
@@ -499,19 +499,11 @@ class MergedStream(Stream[_Batch[T], T]):
     def __aiter__(self) -> AsyncIterator[T]:
         return self._items()
 
-    @property
-    def unread(self) -> bool:
-        """Whether a reader may still read it: none handed out or started, and not closed.
+    _handed_out_message = MERGE_HANDED_OUT
 
-        A reader handed out is one of ``tagged()``, ``chunks()`` or ``raw_chunks()``.
-        """
-        return super().unread and not self._handed_out
-
-    def check_unread(self) -> None:
-        """Raise ``RuntimeError`` unless a reader may read it (``unread``)."""
-        super().check_unread()
-        if self._handed_out:
-            raise RuntimeError(MERGE_HANDED_OUT)
+    def _handed_out(self) -> bool:
+        """``tagged()``, ``chunks()`` or ``raw_chunks()`` was handed out."""
+        return self._handed
 
     async def _items(self) -> AsyncIterator[T]:
         self.check_unread()
@@ -523,7 +515,7 @@ class MergedStream(Stream[_Batch[T], T]):
     def tagged(self) -> TaggedItems[T]:
         """Yield each item with the indexes of every query it matches."""
         self.check_unread()
-        self._handed_out = True
+        self._handed = True
         return TaggedItems(self._tagged_with_matches(), self)
 
     async def _tagged_with_matches(self) -> AsyncGenerator[Tagged[T], None]:
@@ -549,7 +541,7 @@ class MergedStream(Stream[_Batch[T], T]):
         del state  # nothing to keep: a merged stream cannot be resumed
         self.check_unread()
         self._readers.choose_typed()
-        self._handed_out = True
+        self._handed = True
         return self._batches()
 
     def raw_chunks(
@@ -568,7 +560,7 @@ class MergedStream(Stream[_Batch[T], T]):
         self.check_unread()  # read already: say so, not None (a bare TypeError in a loop)
         if not self._readers.choose_raw():
             return None
-        self._handed_out = True
+        self._handed = True
         return self._batches()
 
     async def _batches(self) -> AsyncGenerator[Sequence[Any], None]:

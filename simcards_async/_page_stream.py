@@ -36,7 +36,6 @@ from ._stats import Progress, StreamStats, at_most
 from ._stream import (
     CANCELLED_ELSEWHERE,
     CLIENT_CLOSED,
-    HANDED_OUT,
     Producer,
     ReadOnce,
     StateProvider,
@@ -283,23 +282,12 @@ class PageStream(Stream[Delivery[T], T]):
             return None
         return self._chunks(state)
 
-    @property
-    def unread(self) -> bool:
-        """Whether a reader may still read it: none handed out or started, and not closed.
+    def _handed_out(self) -> bool:
+        """Whether ``pages()``, ``chunks()`` or ``raw_chunks()`` was handed out.
 
-        A reader handed out is one of ``pages()``, ``chunks()`` or ``raw_chunks()``.
+        The items' reader too, once it started (it has read already by then).
         """
-        return super().unread and not (self._fetch.typed or self._fetch.raw)
-
-    def check_unread(self) -> None:
-        """Raise ``RuntimeError`` unless a reader may read it (``unread``).
-
-        A reader handed out counts: a second one would take its pages (pages of raw
-        records typed as Structs, for ``raw_chunks()`` after ``pages()``).
-        """
-        super().check_unread()
-        if self._fetch.typed or self._fetch.raw:
-            raise RuntimeError(HANDED_OUT)
+        return self._fetch.typed or self._fetch.raw
 
     @property
     def raw_available(self) -> bool:

@@ -442,17 +442,27 @@ class Stream(abc.ABC, Generic[M, T]):
             self._reading = False
             self._stopped()
 
+    #: What a second reader is told when a reader was handed out (``_handed_out``).
+    _handed_out_message = HANDED_OUT
+
     @property
     def unread(self) -> bool:
-        """Whether a reader may still read it: none started, and it was not closed."""
-        return not (self._read or self._closed)
+        """Whether a reader may still read it: none handed out or started, and not closed."""
+        return not (self._read or self._closed or self._handed_out())
 
     def check_unread(self) -> None:
         """Raise ``RuntimeError`` unless a reader may read it (``unread``).
 
-        A second reader, or one after ``aclose()``, would get nothing.
+        A second reader, or one after ``aclose()``, would get nothing; one beside a reader
+        handed out would take its pages.
         """
         self._check_not_begun()
+        if self._handed_out():
+            raise RuntimeError(self._handed_out_message)
+
+    def _handed_out(self) -> bool:
+        """Whether a reader was handed out, not yet read from (``pages()``, say)."""
+        return False
 
     def _check_not_begun(self) -> None:
         """``check_unread`` as a reader starts: its own handing out does not count."""
