@@ -17,9 +17,9 @@ Logging goes to the standard ``logging`` module under ``simcards_async`` (childr
 ``.http``, ``.listing``, ``.throttle``) and is formatted only when a level is enabled.
 No handler that writes is added (only a ``NullHandler``) unless ``TELNYX_LOG`` is
 ``debug``, ``info`` or ``warning`` at import, as the official SDK does. OpenTelemetry
-(the ``otel`` extra) is imported the first time a client is opened, and only if it is
-installed. No API key reaches an event, a log line or a span: URLs, request ids and
-error texts pass ``Secrets``.
+(the ``otel`` extra) is used once the program uses it (``_tracer``): until then nothing of
+it is imported and no span is made. No API key reaches an event, a log line or a span: URLs,
+request ids and error texts pass ``Secrets``.
 """
 
 from __future__ import annotations
@@ -238,20 +238,30 @@ def drift_warning(message: str) -> None:
 
 # --- OpenTelemetry, only if installed -------------------------------------------------------
 
-_otel_tried = False
+_otel_missing = False
 _otel_tracer: Tracer | None = None
 
 
 def _tracer() -> Tracer | None:
-    """The library's tracer if ``opentelemetry-api`` is installed; imported once, on first need."""
-    global _otel_tried, _otel_tracer  # noqa: PLW0603  (a once-per-process lazy import)
-    if not _otel_tried:
-        _otel_tried = True
+    """The library's tracer once the program uses OpenTelemetry; ``None`` until then.
+
+    No span can record until the program configures an SDK, which it does through
+    ``opentelemetry.trace`` (or ``OTEL_PYTHON_TRACER_PROVIDER``, which the API loads by
+    itself). Until one of them is there, nothing of OpenTelemetry is imported and no span is
+    made, and the next call looks again; once found, the tracer is kept (a proxy that follows
+    an SDK configured later).
+    """
+    global _otel_missing, _otel_tracer  # noqa: PLW0603  (a once-per-process lazy import)
+    if _otel_tracer is None and not _otel_missing:
+        if "opentelemetry.trace" not in sys.modules and (
+            "OTEL_PYTHON_TRACER_PROVIDER" not in os.environ
+        ):
+            return None
         try:
             from opentelemetry import trace  # noqa: PLC0415  (optional, and lazy on purpose)
         except ImportError:
+            _otel_missing = True
             return None
-        # A proxy until an SDK is configured: spans cost next to nothing until then.
         _otel_tracer = trace.get_tracer("simcards_async")
     return _otel_tracer
 
@@ -301,7 +311,7 @@ def _end_span(
 class Instruments:
     """What watches one client: its hook, its loggers and, if installed, OpenTelemetry."""
 
-    __slots__ = ("_origin", "hook", "host", "port", "secrets", "tracer")
+    __slots__ = ("_origin", "_tracer", "_tracing", "hook", "host", "port", "secrets")
 
     def __init__(
         self,
@@ -312,7 +322,8 @@ class Instruments:
         tracing: bool = True,
     ) -> None:
         self.hook = on_response
-        self.tracer = _tracer() if tracing else None
+        self._tracing = tracing
+        self._tracer: Tracer | None = None
         self.secrets = secrets
         parts = urlsplit(base_url)
         self._origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
@@ -323,6 +334,13 @@ class Instruments:
     def __repr__(self) -> str:
         hook = "hook" if self.hook is not None else "no hook"
         return f"<Instruments {hook}, tracing={self.tracer is not None}>"
+
+    @property
+    def tracer(self) -> Tracer | None:
+        """OpenTelemetry's tracer if tracing is on and the program uses OpenTelemetry."""
+        if self._tracer is None and self._tracing:
+            self._tracer = _tracer()
+        return self._tracer
 
     def probe(self, url: str, attempt: int) -> Probe | None:
         """A probe for attempt ``attempt`` (1 first) of a GET, or ``None`` if nothing watches."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import io
 import logging
 import math
@@ -973,6 +974,68 @@ def test_importing_the_library_imports_no_opentelemetry() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+HAVE_OTEL_SDK = importlib.util.find_spec("opentelemetry") is not None and (
+    importlib.util.find_spec("opentelemetry.sdk") is not None
+)
+
+TRACED_LATER_SCRIPT = """
+import asyncio, sys
+import simcards_async as sc
+from simcards_async.testing import MockTelnyxServer
+
+def otel():
+    return sorted(m for m, v in sys.modules.items() if m.startswith("opentelemetry") and v)
+
+async def main():
+    async with MockTelnyxServer(sim_cards=40) as server:
+        async with sc.SimCardsClient("KEY-obs3rve-Qw7eR4tY1uI9oP2a", server.url) as client:
+            await client.sim_cards(page_size=20).collect()
+            print(otel() == [])
+            from opentelemetry import trace
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+            from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+                InMemorySpanExporter,
+            )
+            exporter = InMemorySpanExporter()
+            provider = TracerProvider()
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+            trace.set_tracer_provider(provider)
+            await client.sim_cards(page_size=20).collect()
+    print(sorted(span.name for span in exporter.get_finished_spans()))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not HAVE_OTEL_SDK, reason="opentelemetry-sdk not installed")
+def test_opentelemetry_is_left_alone_until_the_program_uses_it() -> None:
+    """A listing imported OpenTelemetry (and made a no-op span an attempt) whenever it was
+    installed; now nothing of it until the program imports it, and a client made before that
+    traces the listings after it.
+    """
+    done = _python(TRACED_LATER_SCRIPT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["True", "['GET', 'GET', 'list /sim_cards']"]
+
+
+@pytest.mark.skipif(not HAVE_OTEL_SDK, reason="opentelemetry-sdk not installed")
+def test_a_tracer_provider_named_in_the_environment_is_used() -> None:
+    """``OTEL_PYTHON_TRACER_PROVIDER`` configures the API with no import by the program: a
+    listing uses it.
+    """
+    code = LIST_SCRIPT.replace(
+        "    handlers = ",
+        "    print('opentelemetry.trace' in sys.modules)\n"
+        "    from opentelemetry import trace\n"
+        "    print(type(trace.get_tracer_provider()).__module__)\n"
+        "    handlers = ",
+    )
+    done = _python(code, OTEL_PYTHON_TRACER_PROVIDER="sdk_tracer_provider")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:2] == ["True", "opentelemetry.sdk.trace"]
 
 
 def test_a_listing_works_without_opentelemetry() -> None:
