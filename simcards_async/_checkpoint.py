@@ -158,7 +158,8 @@ def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoin
         )
     try:
         point = msgspec.json.decode(data, type=Checkpoint)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+        # RecursionError: JSON nested past msgspec's depth (a damaged or foreign file).
         raise InvalidParameterError("resume_from", f"a checkpoint file ({exc})", path) from exc
     if point.version != _VERSION:
         raise InvalidParameterError(
@@ -393,6 +394,20 @@ class _Header(msgspec.Struct):
     fingerprint: str
 
 
+def _nothing_saved(path: str | os.PathLike[str]) -> bool:
+    """No scan saved at ``path`` yet: no file, or an empty one (a ``mktemp``'s).
+
+    A save writes over either, as ``_check_not_foreign`` allows. A file that cannot be read
+    is not this function's to judge: ``load_checkpoint`` says what is wrong with it.
+    """
+    try:
+        return Path(path).stat().st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
 def _check_not_foreign(written: Path, path: str | os.PathLike[str]) -> None:
     """Refuse a checkpoint path naming a file that is no checkpoint: a save replaces it.
 
@@ -416,7 +431,7 @@ def _check_not_foreign(written: Path, path: str | os.PathLike[str]) -> None:
     if len(data) <= MAX_CHECKPOINT_BYTES:
         try:
             msgspec.json.decode(data, type=_Header)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             pass
         else:
             return
@@ -470,7 +485,7 @@ class Checkpointer:
             path is not None
             and resume_from is not None
             and Path(resume_from) == Path(path)
-            and not Path(path).exists()
+            and _nothing_saved(path)
         )
         #: The checkpoint this scan continues, if any.
         self.resumed = None if resume_from is None or fresh else load_checkpoint(resume_from, query)

@@ -269,6 +269,15 @@ async def test_a_broken_or_missing_checkpoint_is_a_clear_error(
     )
     with pytest.raises(sc.InvalidParameterError, match="version 4"):
         client.sim_cards(resume_from=old)
+    # JSON nested past msgspec's depth: a bare RecursionError escaped.
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b'{"version": 4, "extra": {"a": ' + b"[" * 2000 + b"]" * 2000 + b"}}")
+    with pytest.raises(sc.InvalidParameterError, match="checkpoint file") as caught:
+        client.sim_cards(resume_from=deep)
+    assert caught.value.parameter == "resume_from"
+    with pytest.raises(sc.InvalidParameterError, match="not a checkpoint") as caught:
+        client.sim_cards(checkpoint=deep, resume_from=deep)
+    assert caught.value.parameter == "checkpoint"
     # A mistyped path to a large file (a database, a disk image) was read whole first.
     large = tmp_path / "large.img"
     with large.open("wb") as file:
@@ -1652,7 +1661,16 @@ async def test_a_resume_meeting_repeats_after_fresh_pages_of_inserts_is_drift(
     assert left - set(got) <= inserted
 
 
-@pytest.mark.parametrize("content", [b"id,iccid\r\n1,8931\r\n", b"[1, 2]", b'{"version": 4}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"id,iccid\r\n1,8931\r\n",
+        b"[1, 2]",
+        b'{"version": 4}',
+        # Nested past msgspec's depth: a bare RecursionError escaped.
+        b'{"version": 4, "junk": ' + b"[" * 2000 + b"]" * 2000 + b"}",
+    ],
+)
 async def test_a_checkpoint_path_naming_a_file_that_is_no_checkpoint_is_refused(
     server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path, content: bytes
 ) -> None:
@@ -1684,3 +1702,9 @@ async def test_a_checkpoint_path_naming_an_old_checkpoint_or_an_empty_file_is_ta
     for path in (old, empty):
         cards = await client.sim_cards(page_size=50, limit=60, checkpoint=path).collect()
         assert len(cards) == 60
+    # As the README and the command pass it, resume_from the same path: an empty file was
+    # refused as a broken checkpoint ("Input data was truncated").
+    made = tmp_path / "made.checkpoint"
+    made.touch()
+    stream = client.sim_cards(page_size=50, limit=60, checkpoint=made, resume_from=made)
+    assert len(await stream.collect()) == 60

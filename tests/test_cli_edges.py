@@ -1513,3 +1513,26 @@ def test_the_merges_advice_is_given_in_the_commands_words() -> None:
     assert said.endswith("(drop --sort to take the items as their pages arrive)")
     late = f"such pages' items are yielded late ({_merge.LATE_PAGES_COUNTED})"
     assert _cli._warning_line(late) == "simcards: warning: such pages' items are yielded late"
+
+
+def test_a_checkpoint_flag_naming_an_empty_file_starts_a_scan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--checkpoint "$(mktemp)"`` was refused as a broken checkpoint ("it must be a
+    checkpoint file (Input data was truncated)"); the README says an empty file is written
+    over. A file nested past the decoder's depth ended in a traceback, exit 1: now exit 2,
+    one line naming the flag.
+    """
+    made = tmp_path / "made.checkpoint"
+    made.touch()
+    argv = ["export", "sim-cards", "--demo", "--demo-size", "60", "-q"]
+    out = tmp_path / "cards.jsonl"
+    assert main([*argv, "-o", str(out), "--checkpoint", str(made)]) == 0
+    assert len(out.read_bytes().splitlines()) == 60
+    deep = tmp_path / "deep.checkpoint"
+    deep.write_bytes(b'{"version": 4, "junk": ' + b"[" * 2000 + b"]" * 2000 + b"}")
+    capsys.readouterr()
+    assert main([*argv, "-o", str(tmp_path / "other.jsonl"), "--checkpoint", str(deep)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"simcards: error: invalid --checkpoint value {str(deep)!r}: "), err
+    assert err.count("\n") == 1
