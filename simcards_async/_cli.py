@@ -115,7 +115,8 @@ EXIT_CODES = f"""exit status:
        nothing was sent
   {EXIT_HUNG_UP:<4} hung up: SIGHUP (the terminal or the ssh session closed), which ends an
        export as Ctrl-C does; not when started with it ignored (nohup)
-  {EXIT_INTERRUPTED:<4} interrupted by Ctrl-C (SIGINT); another one while it stops is ignored
+  {EXIT_INTERRUPTED:<4} interrupted by Ctrl-C (SIGINT); another one while it stops is ignored;
+       not when started with it ignored (a shell's background job)
   {EXIT_BROKEN_PIPE:<4} the reader of stdout went away (a broken pipe, as with '| head'); quiet
   {EXIT_TERMINATED:<4} terminated by SIGTERM, which ends an export as Ctrl-C does
 """
@@ -596,7 +597,8 @@ async def _terminable(work: Coroutine[Any, Any, _T]) -> _T:
     short (a temporary file left, a session unclosed) or left the loop half closed, with a
     traceback at exit. ``_run`` restores the SIGINT handler once the loop is closed, unless
     a signal stopped the command: then the stop signals stay ignored (see ``_run``).
-    A terminating signal the command was started with ignored (``nohup``) stays ignored.
+    A stop signal the command was started with ignored (``nohup``; SIGINT in a shell's
+    background job) stays ignored.
     """
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -618,7 +620,10 @@ async def _terminable(work: Coroutine[Any, Any, _T]) -> _T:
         # worker's; the main thread holds them back meanwhile) killed the process, status
         # -15. The loop's own SIGINT handler wakes the loop for all (one wake-up fd).
         before = _handle_terminating(terminate)
-        loop.add_signal_handler(signal.SIGINT, stop, _Interrupted())
+        # Started with Ctrl-C ignored (a shell's background job: a Ctrl-C at the script is
+        # not for it), it stays ignored, as SIGTERM and SIGHUP do under nohup.
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            loop.add_signal_handler(signal.SIGINT, stop, _Interrupted())
     try:
         return await work
     except asyncio.CancelledError:

@@ -785,6 +785,9 @@ def test_a_ctrl_c_in_the_moment_sigint_has_pythons_default_back(
 
     had = {sig: signal.getsignal(sig) for sig in _cli.STOP_SIGNALS}
     try:
+        # As from a terminal, even if the runner was started with SIGINT ignored (which the
+        # command keeps ignored: no loop handler, nothing of this moment).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         monkeypatch.setattr(loop_class, "remove_signal_handler", remove_then_ctrl_c)
         if stopped:
             try:

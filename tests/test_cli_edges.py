@@ -787,6 +787,43 @@ def test_sigterm_and_sighup_are_ctrl_c(tmp_path: Path, name: str, status: int) -
     assert names(tmp_path) == []
 
 
+#: Runs the command (``sys.argv[1:]``) with SIGINT ignored, as a non-interactive shell starts a
+#: background job.
+SIGINT_IGNORED = (
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "os.execv(sys.argv[1], sys.argv[1:])\n"
+)
+
+
+def test_ctrl_c_stays_ignored_when_the_command_starts_with_it_ignored(tmp_path: Path) -> None:
+    """A shell starts a background job (``simcards export ... &`` in a script) with SIGINT
+    ignored, so that a Ctrl-C at the script is not for it. The command took SIGINT anyway
+    and stopped (130), where a SIGTERM or SIGHUP it started with ignored stays ignored. Now
+    a Ctrl-C in the middle of the export is ignored, and the export finishes.
+    """
+    target = tmp_path / "cards.csv"
+    argv = [*simcards(), *LONG_DEMO, "--demo-size", "2000", "-o", str(target)]
+    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+        [sys.executable, "-c", SIGINT_IGNORED, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+    )
+    try:
+        wait_for(lambda: any(n.endswith(".partial") for n in names(tmp_path)), process)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=DEADLINE)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 0, err
+    assert b"Traceback" not in err
+    assert names(tmp_path) == ["cards.csv"]
+    with target.open(newline="", encoding="utf-8") as file:
+        assert len(list(csv.reader(file))) == 2001
+
+
 #: The console script, its import of the command held up (as aiohttp's and ssl's take about
 #: half a second): once it says so on stdout, it waits for a signal there.
 SLOW_IMPORT = """
