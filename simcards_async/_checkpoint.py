@@ -201,6 +201,16 @@ def ids_path(path: str | os.PathLike[str]) -> Path:
     return target.with_name(target.name + ".ids")
 
 
+def _ids_refused(ids: Path, allowed: str, why: str) -> InvalidParameterError:
+    """``resume_from`` refused for its ids file ``ids``: ``allowed (IDS WHY)``.
+
+    The value shown is the checkpoint the ids file is beside (what the user typed), not the
+    ids file, which is named in the reason.
+    """
+    checkpoint = ids.with_name(ids.name.removesuffix(".ids"))
+    return InvalidParameterError("resume_from", f"{allowed} ({str(ids)!r}{why})", str(checkpoint))
+
+
 _ID_LINE = msgspec.json.Decoder(list[str])
 
 
@@ -241,9 +251,7 @@ def _copy_start(earlier: tuple[Path, int], fd: int) -> None:
         while left:
             piece = file.read(min(left, _COPY_CHUNK))
             if not piece:  # cut since the scan began: no exact count to carry
-                raise InvalidParameterError(
-                    "resume_from", "a checkpoint whose ids file is whole (it is short)", source
-                )
+                raise _ids_refused(source, "a checkpoint whose ids file is whole", " is short")
             write_all_fd(fd, piece)
             left -= len(piece)
 
@@ -272,22 +280,14 @@ def _earlier_ids(resume_from: str | os.PathLike[str], size: int) -> Path:
         with path.open("rb") as file:
             held = os.fstat(file.fileno()).st_size
     except FileNotFoundError as exc:
-        raise InvalidParameterError(
-            "resume_from", f"a checkpoint with its ids file beside it ({exc.strerror})", str(path)
-        ) from exc
+        allowed = "a checkpoint with its ids file beside it"
+        raise _ids_refused(path, allowed, f": {exc.strerror}") from exc
     except OSError as exc:
-        reason = os_reason(exc)
-        raise InvalidParameterError(
-            "resume_from",
-            f"a checkpoint whose ids file beside it this process can read ({reason})",
-            str(path),
-        ) from exc
+        allowed = "a checkpoint whose ids file beside it this process can read"
+        raise _ids_refused(path, allowed, f": {os_reason(exc)}") from exc
     if held < size:
-        raise InvalidParameterError(
-            "resume_from",
-            f"a checkpoint whose ids file is whole (it holds {held} bytes of {size})",
-            str(path),
-        )
+        allowed = "a checkpoint whose ids file is whole"
+        raise _ids_refused(path, allowed, f" holds {held} bytes of {size}")
     return path
 
 
@@ -637,13 +637,10 @@ class Checkpointer:
                         raise msgspec.DecodeError("cut short")
                     yield _ID_LINE.decode(line)
                 except msgspec.MsgspecError as exc:
-                    raise InvalidParameterError(
-                        "resume_from", f"a checkpoint whose ids file reads back ({exc})", str(path)
-                    ) from exc
+                    allowed = "a checkpoint whose ids file reads back"
+                    raise _ids_refused(path, allowed, f": {exc}") from exc
             if left > 0:
-                raise InvalidParameterError(
-                    "resume_from", "a checkpoint whose ids file is whole (it is short)", str(path)
-                )
+                raise _ids_refused(path, "a checkpoint whose ids file is whole", " is short")
 
     async def save(
         self,

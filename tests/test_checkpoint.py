@@ -815,8 +815,9 @@ def test_a_resume_whose_earlier_ids_file_was_cut_since_is_refused(tmp_path: Path
     _saved(Checkpointer(query, old), 2, ["a", "b"])
     moved = Checkpointer(query, new, resume_from=old)
     ids_path(old).write_bytes(b'["a"]\n')
-    with pytest.raises(sc.InvalidParameterError, match=r"resume_from.*ids file is whole"):
+    with pytest.raises(sc.InvalidParameterError, match=r"resume_from.*ids file is whole") as caught:
         _saved(moved, 3, ["c"])
+    assert caught.value.value == str(old)
     assert not new.exists()
     _saved(Checkpointer(query, old), 2, ["a", "b"])
     moved = Checkpointer(query, new, resume_from=old)

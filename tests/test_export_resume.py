@@ -117,13 +117,18 @@ async def test_a_resume_after_pages_of_inserts_repeats_no_record(
 
 
 async def test_a_checkpoint_without_its_ids_file_is_refused(tmp_path: Path) -> None:
-    """Without the ids it counts, a resume could repeat records: refused, naming resume_from."""
+    """Without the ids it counts, a resume could repeat records: refused, naming resume_from
+    with the checkpoint as given (it named the ids file as the value, which nobody typed:
+    "invalid --checkpoint value 'scan.json.ids'") and the ids file in the reason.
+    """
     target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
     async with stopped_after_three_pages(target, point) as (server, client):
         ids_path(point).unlink()
         before = len(server.requests)
-        with pytest.raises(sc.InvalidParameterError, match=r"resume_from.*ids file"):
+        with pytest.raises(sc.InvalidParameterError, match=r"resume_from.*ids file") as caught:
             client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        assert caught.value.value == str(point)
+        assert repr(str(ids_path(point))) in str(caught.value)
         assert len(server.requests) == before
 
 
