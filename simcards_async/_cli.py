@@ -90,6 +90,10 @@ STOP_SIGNALS = tuple(
 )
 #: The stop signals but Ctrl-C: handled by ``_terminable`` itself, each raising ``_Terminated``.
 TERMINATING_SIGNALS = tuple(sig for sig in STOP_SIGNALS if sig != signal.SIGINT)
+#: How a descending sort is written: argparse takes a value starting with '-' for a flag.
+SORT_WITH_DASH = (
+    "for descending order write it with '=': --sort=-current_billing_period_consumed_data.amount"
+)
 #: How close a refused value must be to an allowed one for a "did you mean" (difflib ratio).
 GUESS_CUTOFF = 0.75
 #: The allowed values a refusal lists (``one of 'enabled', 'disabled'``), the only guesses.
@@ -212,6 +216,8 @@ class _Parser(argparse.ArgumentParser):
         """
         if sys.stderr is None:
             self.exit(EXIT_USAGE)
+        if message == "argument --sort: expected one argument":  # --sort -current_billing…
+            message += f" ({SORT_WITH_DASH})"
         super().error(message)
 
 
@@ -269,8 +275,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     filters.add_argument(
         "--sort",
-        help="order by current_billing_period_consumed_data.amount; for descending order "
-        "write it with '=': --sort=-current_billing_period_consumed_data.amount",
+        help=f"order by current_billing_period_consumed_data.amount; {SORT_WITH_DASH}",
     )
     filters.add_argument(
         "--any",
@@ -793,12 +798,29 @@ def _usage_message(exc: InvalidParameterError) -> str:
         for choice in re.findall(r"'([^']*)'", listed)
         if choice != value
     ]
-    if isinstance(value, str) and choices:
-        # A close spelling only: 'enabled' (a SIM card's status) is no typo of 'failed'.
-        close = difflib.get_close_matches(value, choices, n=1, cutoff=GUESS_CUTOFF)
-        if close:
-            text += f"; did you mean {close[0]!r}?"
-    return text
+    guess = _any_guess(value, choices) if flag == "--any" else _guess(value, choices)
+    return f"{text}; did you mean {guess!r}?" if guess else text
+
+
+def _guess(value: object, choices: list[str]) -> str | None:
+    """The choice ``value`` is a close misspelling of, if any."""
+    if not isinstance(value, str) or not choices:
+        return None
+    # A close spelling only: 'enabled' (a SIM card's status) is no typo of 'failed'.
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=GUESS_CUTOFF)
+    return close[0] if close else None
+
+
+def _any_guess(spec: object, choices: list[str]) -> str | None:
+    """The ``--any KEY=VALUE`` term ``spec`` was meant to be: its KEY or its VALUE mended."""
+    if not isinstance(spec, str):
+        return None
+    key, sep, value = spec.partition("=")
+    if key.strip() in ANY_KEYS:  # its value was refused
+        mended = _guess(value, [c for c in choices if c != value])
+        return f"{key}={mended}" if mended else None
+    mended = _guess(key.strip(), list(ANY_KEYS))
+    return f"{mended}{sep}{value}" if mended and sep else None
 
 
 def _describe(value: object) -> str:

@@ -962,6 +962,43 @@ async def test_a_misspelled_value_gets_a_did_you_mean(
 
 
 @pytest.mark.anyio
+async def test_a_misspelled_any_term_gets_a_did_you_mean(
+    server: MockTelnyxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--any status=enabeld`` and ``--any stauts=enabled`` got no guess (the whole term was
+    matched against the values): the term is mended by its value or its key.
+    """
+    for term, meant in [("status=enabeld", "status=enabled"), ("stauts=enabled", "status=enabled")]:
+        argv = ["export", "sim-cards", "--any", term, "--any", "status=disabled", "-o", "-"]
+        assert await run(*argv, *api(server)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"simcards: error: invalid --any value {term!r}: it must be "), err
+        assert err.rstrip().endswith(f"; did you mean {meant!r}?"), err
+    keys = "KEY=VALUE with KEY one of status, tag, iccid, msisdn, group-id"
+    refused = InvalidParameterError("--any", keys, "group=x")
+    assert _usage_message(refused).endswith("; did you mean 'group-id=x'?")
+    for far in ("status=zzz", "stat", "color=red"):
+        refused = InvalidParameterError("--any", "status=VALUE with any of 'enabled'", far)
+        assert "did you mean" not in _usage_message(refused)
+    assert server.requests == []
+
+
+def test_a_descending_sort_without_its_equals_sign_is_told_how(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--sort -current_billing_period_consumed_data.amount`` (argparse takes the value for a
+    flag) said only "expected one argument": the message says to write it with '='.
+    """
+    argv = ["export", "sim-cards", "--demo", "-o", "-", "--sort"]
+    assert main([*argv, "-current_billing_period_consumed_data.amount"]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(
+        "error: argument --sort: expected one argument (for descending order write it with "
+        "'=': --sort=-current_billing_period_consumed_data.amount)\n"
+    ), err
+
+
+@pytest.mark.anyio
 async def test_a_value_of_another_listing_gets_no_far_fetched_guess(
     server: MockTelnyxServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
