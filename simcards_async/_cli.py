@@ -1556,6 +1556,17 @@ def _check_fleet_size(flag: str, count: int) -> None:
         )
 
 
+def _mock_headers(items: list[str]) -> dict[str, str]:
+    """The ``--header NAME:VALUE`` flags as a mapping (ValueError for one without a name)."""
+    headers: dict[str, str] = {}
+    for item in items:
+        name, colon, value = item.partition(":")
+        if not colon or not name.strip():
+            raise ValueError(f"--header must be NAME:VALUE; got {item!r}")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
 def _mock_options(args: argparse.Namespace) -> dict[str, Any]:
     """Check the mock server's flags (ValueError names the bad one): the server's options."""
     from .testing import Misbehaviour  # noqa: PLC0415  (aiohttp.web, only for this command)
@@ -1580,12 +1591,11 @@ def _mock_options(args: argparse.Namespace) -> dict[str, Any]:
             f"--actions {args.actions} needs --sim-cards of 1 or more (actions refer to SIM "
             "cards); give --actions 0 for a fleet without any"
         )
-    headers: dict[str, str] = {}
-    for item in args.header:
-        name, colon, value = item.partition(":")
-        if not colon or not name.strip():
-            raise ValueError(f"--header must be NAME:VALUE; got {item!r}")
-        headers[name.strip()] = value.strip()
+    if args.redirect == "":  # the server's own words, "a str, not empty, or None", are Python's
+        raise ValueError(
+            "--redirect must be bad-ipv6, bad-port, userinfo or a Location, not empty; got ''"
+        )
+    headers = _mock_headers(args.header)
     try:
         misbehaviour = Misbehaviour(
             ignore_page_number=args.ignore_page_number,

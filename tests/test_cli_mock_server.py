@@ -35,7 +35,11 @@ from simcards_async._cli import main
         (["--header", "x-debug: a\x01b"], "--header: not a header: 'x-debug': 'a\\x01b'"),
         # The fleet's bare error, exit 1:
         (["--sim-cards", "0"], "--actions 25000 needs --sim-cards of 1 or more"),
-        (["--redirect", ""], "--redirect must be one of bad-ipv6, bad-port, userinfo or a"),
+        # In the command's words: "a Location (a str, not empty), or None" was Python's.
+        (
+            ["--redirect", ""],
+            "--redirect must be bad-ipv6, bad-port, userinfo or a Location, not empty; got ''\n",
+        ),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(
