@@ -80,7 +80,11 @@ ORDERED_ALLOWED = (
 
 @dataclass(frozen=True)
 class Tagged(Generic[T]):
-    """An item of a merged listing, with the indexes of the queries it matches."""
+    """An item of a merged listing, with the indexes of the queries it matches.
+
+    Judged from the item's fields (the query that delivered it always counts): a query
+    filtering on a field the item does not carry counts only if it delivered the item.
+    """
 
     item: T
     queries: tuple[int, ...]
