@@ -76,7 +76,7 @@ from ._observe import env_log_handler_set_aside, env_log_level
 from ._open_files import RESERVED
 from ._open_files import at_least as open_files_at_least
 from ._page_stream import CHECKPOINT_EVERY
-from ._pagination import DRIFT_COUNTED, RESCAN_ADVICE
+from ._pagination import DRIFT_COUNTED, RESCAN_ADVICE, RESCAN_SET
 from ._query import DESCRIBED_ARGUMENT, DESCRIBED_CALL, MAX_PAGE_SIZE
 from ._writes import write_text
 
@@ -903,6 +903,7 @@ def _show_plain_warning(  # noqa: PLR0917  (the signature warnings.showwarning h
 #: flags; nothing where the command has no such place).
 _IN_COMMAND_WORDS = (
     (RESCAN_ADVICE, "--rescan, without --checkpoint,"),
+    (RESCAN_SET, "--rescan"),
     (UNORDERED_ADVICE, "drop --sort to take the items as their pages arrive"),
     (f" ({LATE_PAGES_COUNTED})", ""),
     (f"; {DRIFT_COUNTED}", ""),

@@ -105,6 +105,7 @@ __all__ = [
     "HANDOVER_PAGES",
     "HELD_BYTES",
     "RESCAN_ADVICE",
+    "RESCAN_SET",
     "Delivery",
     "Engine",
     "FetchPage",
@@ -185,6 +186,8 @@ class Resume(msgspec.Struct, frozen=True, kw_only=True):
 
 #: What the drift warning advises (the command line says it with its own flags).
 RESCAN_ADVICE = "rescan=True, on a stream with no checkpoint,"
+#: What the drift warning says instead when the stream was asked to rescan.
+RESCAN_SET = "rescan=True, set on this stream,"
 #: Where the drift warning's reader finds the final counts (the command line has no such place).
 DRIFT_COUNTED = "stats.drift has the final counts"
 
@@ -507,6 +510,7 @@ class DriftLog:
         "last_served",
         "last_total",
         "moved_since_stop",
+        "rescan",
         "seam_open",
         "served",
         "stats",
@@ -514,8 +518,10 @@ class DriftLog:
         "warnings",
     )
 
-    def __init__(self, stats: StreamStats) -> None:
+    def __init__(self, stats: StreamStats, *, rescan: bool = False) -> None:
         self.stats = stats
+        #: Whether a second pass will read the listing again (what the warning advises).
+        self.rescan = rescan
         self.served = 0  # answers received so far: a clock for "which view is older"
         self.last_served = 0  # ... of the page delivered last, and its total_results
         self.last_total: int | None = None
@@ -570,13 +576,17 @@ class DriftLog:
                     "; total_results did not move, so as many records were inserted as were "
                     "deleted, or the server sent pages shorter than its own count says"
                 )
+            again = (
+                f"{RESCAN_SET} reads the listing again for them once this pass ends"
+                if self.rescan
+                else f"{RESCAN_ADVICE} reads the listing again for them"
+            )
             self.warn(
                 f"the listing changed while it was read (so far: total_results "
                 f"{first} -> {last}, "
                 f"{repeats} repeat{'' if repeats == 1 else 's'} dropped, "
                 f"{short} short page{'' if short == 1 else 's'}; {DRIFT_COUNTED}){moved}; "
-                f"records deleted or moved during the scan may have been "
-                f"missed ({RESCAN_ADVICE} reads the listing again for them)"
+                f"records deleted or moved during the scan may have been missed ({again})"
             )
 
     def warn(self, message: str) -> None:
@@ -655,7 +665,7 @@ class Engine(Generic[T]):
         self.plan = ReadPlan(query)
         #: Every id delivered: none is ever delivered twice, whatever the server sends.
         self.delivered = DeliveredIds()
-        self.drift = DriftLog(stats)
+        self.drift = DriftLog(stats, rescan=rescan)
         self._expected: set[str] = set()  # repeats that are no drift: a resumed page's start
         self._counting_repeats = True  # a second pass repeats the first by design
         if resume is not None:

@@ -1516,7 +1516,8 @@ async def test_rescan_is_a_flag_and_the_drift_warning_names_it(
         asked = [int(r.query["page[number]"][0]) for r in server.requests]
     assert asked.count(1) == 2, "the second pass starts again at page 1"
     err = capsys.readouterr().err
-    assert "(--rescan, without --checkpoint, reads the listing again for them)" in err
+    # It advised --rescan, which it had: it says the second pass will follow.
+    assert "(--rescan reads the listing again for them once this pass ends)" in err
     assert "rescan=True" not in err
     ids = [json.loads(line)["id"] for line in (tmp_path / "c.jsonl").read_text().splitlines()]
     assert len(ids) == len(set(ids))

@@ -227,13 +227,20 @@ async def _scan_deleting(
     pages: list[tuple[int, list[str]]] = []
     async with SimCardsClient(KEY, server.url, max_concurrency=1, read_ahead=1) as client:
         stream = client.sim_cards(page_size=100, rescan=rescan)
-        with pytest.warns(simcards_async.DriftWarning, match="changed"):
+        with pytest.warns(simcards_async.DriftWarning, match="changed") as caught:
             async for page in stream.pages():
                 assert page.meta is not None
                 assert page.meta.page_number is not None
                 pages.append((page.meta.page_number, [card.id for card in page.data]))
                 if len(pages) == 3:
                     server.delete_sim_cards(ids[10 : 10 + delete])
+    # The advice fits the stream: with rescan=True it advised rescan=True.
+    advice = (
+        "(rescan=True, set on this stream, reads the listing again for them once this pass ends)"
+        if rescan
+        else "(rescan=True, on a stream with no checkpoint, reads the listing again for them)"
+    )
+    assert [str(w.message).endswith(advice) for w in caught] == [True], caught
     return pages, stream
 
 
