@@ -940,7 +940,7 @@ class Engine(Generic[T]):
         stats = self.stats
         stats.pages_fetched += 1
         stats.concurrency_limit = self.limiter.limit
-        stats.throttled_seconds = self.limiter.throttled_seconds
+        stats.throttled_seconds = self.limiter.throttled_so_far()
         total = total_results(page)
         if total is not None:
             stats.drift.last_total_results = total

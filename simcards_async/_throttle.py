@@ -106,6 +106,14 @@ class AdaptiveLimiter:
             return True
         return False
 
+    def throttled_so_far(self) -> float:
+        """``throttled_seconds`` less what is still ahead of the pause under way, if any.
+
+        The pauses as far as they have run: a pause set by a listing's last answer, which
+        nothing waits for, counted whole made a listing "throttled" for longer than it ran.
+        """
+        return self.throttled_seconds - max(0.0, self._resume_at - time.monotonic())
+
     def on_throttled(self, epoch: int, reset: float | None) -> None:
         """A 429 came back for a request of round ``epoch``: shrink, and pause everyone."""
         if epoch == self._epoch:

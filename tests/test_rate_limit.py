@@ -35,7 +35,13 @@ from simcards_async import (
     _throttle,
 )
 from simcards_async._throttle import AdaptiveLimiter
-from simcards_async.testing import FaultPlan, ManualClock, MockTelnyxServer, RateLimit
+from simcards_async.testing import (
+    FaultPlan,
+    ManualClock,
+    Misbehaviour,
+    MockTelnyxServer,
+    RateLimit,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -520,6 +526,41 @@ def test_pause_extends_and_never_shortens(monkeypatch: pytest.MonkeyPatch) -> No
     assert limiter._resume_at > resume
     # Only the extension is counted: the overlap is not throttled twice.
     assert limiter.throttled_seconds == pytest.approx(2.0, abs=0.01)
+
+
+def test_throttled_so_far_counts_a_pause_as_far_as_it_has_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a stream reports: the pauses as far as they have run, not the time still ahead."""
+    clock = ManualClock(100.0)
+    monkeypatch.setattr(_throttle, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    limiter = AdaptiveLimiter(4)
+    limiter.pause(1.0)
+    assert limiter.throttled_so_far() == 0.0
+    clock.advance(0.25)
+    assert limiter.throttled_so_far() == pytest.approx(0.25)
+    limiter.pause(1.0)  # extended by 0.25: to 101.25
+    assert limiter.throttled_seconds == pytest.approx(1.25)
+    assert limiter.throttled_so_far() == pytest.approx(0.25)
+    clock.advance(5.0)
+    assert limiter.throttled_so_far() == pytest.approx(1.25)
+
+
+async def test_a_pause_no_request_waits_for_is_not_counted_as_throttled() -> None:
+    """Every answer saying no requests remain (reset 0.2 s): the pause the last answer set
+    was counted whole, though nothing waited for it, and a listing reported being throttled
+    for longer than it ran (``exported ... in 1.09 s, ... 2.0 s throttled``).
+    """
+    window = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "0.2"}
+    async with (
+        MockTelnyxServer(
+            sim_cards=500, actions=0, misbehaviour=Misbehaviour(extra_headers=window)
+        ) as server,
+        SimCardsClient(KEY, server.url) as client,
+    ):
+        stream = client.sim_cards(page_size=100)
+        assert len(await stream.collect()) == 500
+    assert 0.2 <= stream.stats.throttled_seconds <= stream.stats.elapsed()
 
 
 async def test_throttled_seconds_adds_up_separate_pauses() -> None:
