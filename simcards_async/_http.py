@@ -13,7 +13,7 @@ than ``Retry-After`` or ``x-ratelimit-reset`` (each honoured up to
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 import aiohttp
@@ -95,8 +95,14 @@ class AiohttpSend:
         return "<AiohttpSend>"
 
     async def __call__(self, url: str, max_bytes: int) -> Answer:
-        """GET ``url``; read at most ``body_limit(status, max_bytes)`` bytes after decoding."""
+        """GET ``url``; read at most ``body_limit(status, max_bytes)`` bytes after decoding.
+
+        An exchange that fails after the answer's status and headers came (the connection
+        dropped in the body, the time ran out) is an ``Answer`` carrying the failure: its
+        status and request id still reach the attempt's event, log line and span.
+        """
         failure: APIConnectionError
+        head: tuple[int, Iterable[tuple[str, str]]] | None = None
         try:
             async with self._session.get(
                 URL(url, encoded=True),
@@ -107,20 +113,12 @@ class AiohttpSend:
                 # each read as a dropped connection: its class, errors and wait hint lost.
                 raise_for_status=False,
             ) as resp:
-                limit = body_limit(resp.status, max_bytes)
-                headers = resp.headers.items()
-                length = resp.content_length
-                if length is not None and "Content-Encoding" not in resp.headers:
-                    if length <= limit:
-                        # Bounded by the length just checked: read it in one go, the fast path.
-                        return Answer.of(resp.status, headers, await resp.read())
-                    if success(resp.status):
-                        resp.close()  # too long before the first byte: not read at all
-                        return Answer.of(resp.status, headers, b"", complete=False)
-                    # An error answer's start still tells something: read it up to the limit.
-                body, complete = await _read(resp, limit, keep_cut=not success(resp.status))
-                return Answer.of(resp.status, headers, body, complete=complete)
+                head = resp.status, resp.headers.items()
+                return await _answer(resp, max_bytes)
         except (asyncio.TimeoutError, TimeoutError) as exc:
+            if head is not None:
+                failure = APITimeoutError(f"the answer to GET {url} did not end in time", url=url)
+                return Answer.of(*head, b"", failure=failure)
             raise APITimeoutError(f"no answer to GET {url} in time", url=url) from exc
         except aiohttp.ClientResponseError as exc:
             text = self._secrets.text(f"{exc.status} {exc.message}")
@@ -141,6 +139,8 @@ class AiohttpSend:
             # aiohttp's "Session is closed": a session given as session=, closed by its
             # owner while the client still used it, or the client's own, closed with it.
             raise RuntimeError(self._closed) from exc
+        if head is not None:
+            return Answer.of(*head, b"", failure=failure)
         # Raised here, not in its except clause: a ClientResponseError's request_info holds
         # our headers, Authorization included, and ``from None`` still keeps it in
         # ``__context__`` (hidden from tracebacks, not from code that walks the chain).
@@ -158,6 +158,23 @@ class AiohttpSend:
         else:
             text = str(exc)
         return f"GET {url} failed: {type(exc).__name__}: {self._secrets.text(text)}"
+
+
+async def _answer(resp: aiohttp.ClientResponse, max_bytes: int) -> Answer:
+    """The answer ``resp`` has begun: its body read up to ``body_limit``."""
+    limit = body_limit(resp.status, max_bytes)
+    headers = resp.headers.items()
+    length = resp.content_length
+    if length is not None and "Content-Encoding" not in resp.headers:
+        if length <= limit:
+            # Bounded by the length just checked: read it in one go, the fast path.
+            return Answer.of(resp.status, headers, await resp.read())
+        if success(resp.status):
+            resp.close()  # too long before the first byte: not read at all
+            return Answer.of(resp.status, headers, b"", complete=False)
+        # An error answer's start still tells something: read it up to the limit.
+    body, complete = await _read(resp, limit, keep_cut=not success(resp.status))
+    return Answer.of(resp.status, headers, body, complete=complete)
 
 
 async def _read(resp: aiohttp.ClientResponse, limit: int, *, keep_cut: bool) -> tuple[bytes, bool]:

@@ -143,7 +143,8 @@ class ResponseEvent:
     """One HTTP attempt, as the ``on_response`` hook sees it.
 
     ``url`` is the full URL (never with the API key); ``status`` is ``None`` when no
-    answer came (a connection failure, a timeout); ``attempt`` is 1 for the first
+    answer came (a connection failure, a timeout before it; one whose body was cut off or
+    stalled has its status and request id beside the error); ``attempt`` is 1 for the first
     try; ``elapsed`` is the seconds from sending to the answer or the failure;
     ``rate_limit`` is what the answer said of the rate limit, if anything;
     ``error`` is the failure of a failed attempt (else ``None``), and ``retry_in``

@@ -24,6 +24,7 @@ import msgspec
 from yarl import URL
 
 from ._errors import (
+    APIConnectionError,
     APIResponseValidationError,
     InvalidParameterError,
     ResponseTooLargeError,
@@ -83,23 +84,32 @@ class Answer:
     """One HTTP exchange as the core sees it.
 
     ``headers`` have lower-case names; ``complete`` is false when reading stopped
-    at the byte limit, so ``body`` is only its first part.
+    at the byte limit, so ``body`` is only its first part. ``failure`` is what ended an
+    exchange after its status and headers came (the connection dropped, or the time ran
+    out, in the body): the answer is what it is, and ``decipher`` raises the failure.
     """
 
     status: int
     headers: Mapping[str, str]
     body: bytes
     complete: bool = True
+    failure: APIConnectionError | None = None
 
     @classmethod
     def of(
-        cls, status: int, headers: Iterable[tuple[str, str]], body: bytes, *, complete: bool = True
+        cls,
+        status: int,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        *,
+        complete: bool = True,
+        failure: APIConnectionError | None = None,
     ) -> Answer:
         """An answer whose header names are lower-cased (the first of repeated names wins)."""
         lowered: dict[str, str] = {}
         for name, value in headers:
             lowered.setdefault(name.lower(), value)
-        return cls(status, lowered, body, complete)
+        return cls(status, lowered, body, complete and failure is None, failure)
 
 
 def response_limit(page_size: int) -> int:
@@ -243,6 +253,8 @@ def decipher(
     wait hint as it asked (``Retry-After``; else, for a 429 or an answer saying no
     requests remain, ``x-ratelimit-reset``): the retry's wait is cut to ``max_hint``.
     """
+    if answer.failure is not None:
+        raise answer.failure
     status = answer.status
     url = secrets.text(url)
     if success(status):
@@ -385,7 +397,9 @@ def redirect_target(url: str, answer: Answer, origin: str) -> str | None:
     is not followed: the answer then stands as the status error it is.
     """
     location = answer.headers.get("location")
-    if answer.status not in _REDIRECTS or not location or not location.strip():
+    # One whose body was cut off stands as the failure it is.
+    failed = answer.failure is not None
+    if failed or answer.status not in _REDIRECTS or not location or not location.strip():
         return None
     try:
         relative = URL(location)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pickle
 from pathlib import Path
@@ -24,6 +25,7 @@ from simcards_async import (
     InternalServerError,
     NotFoundError,
     RateLimitError,
+    ResponseEvent,
     SimCardsClient,
     UnprocessableEntityError,
     export,
@@ -248,6 +250,53 @@ async def test_truncated_body_is_retried() -> None:
         stream = client.sim_cards(page_size=30)
         assert _ids(await stream.collect()) == s.current_sim_card_ids()
         assert stream.stats.retries == 1
+
+
+async def test_an_answer_cut_off_or_stalled_after_its_head_keeps_its_status_and_request_id() -> (
+    None
+):
+    """The connection dropped in the body, or the body stalled past ``timeout``: the attempt's
+    event had no status and no request id (the figure a report of the failure needs), as if
+    no answer had come. The error is the same; the event says what came.
+    """
+    released = asyncio.Event()
+    served: list[str] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        served.append(f"req-{len(served) + 1}")
+        answer = web.StreamResponse(status=200, headers={"x-request-id": served[-1]})
+        answer.content_length = 1000
+        await answer.prepare(request)
+        await answer.write(b'{"data": {"id": ')
+        if len(served) == 1:  # cut off
+            assert request.transport is not None
+            request.transport.close()
+        else:  # stalled until the test ends
+            await released.wait()
+        return answer
+
+    events: list[ResponseEvent] = []
+    card = "6a09cdc3-8948-47f0-aa62-74ac943d6c58"
+    async with serve(handle) as where:
+        try:
+            async with SimCardsClient(
+                KEY, where.url, max_retries=0, on_response=events.append
+            ) as client:
+                with pytest.raises(APIConnectionError) as cut:
+                    await client.get_sim_card(card)
+                assert not isinstance(cut.value, APITimeoutError)
+            # Long enough for the head to come on a busy machine; the body never ends.
+            async with SimCardsClient(
+                KEY, where.url, timeout=5, max_retries=0, on_response=events.append
+            ) as client:
+                with pytest.raises(APITimeoutError):
+                    await client.get_sim_card(card)
+        finally:
+            released.set()
+    assert [(e.status, e.request_id, type(e.error)) for e in events] == [
+        (200, "req-1", APIConnectionError),
+        (200, "req-2", APITimeoutError),
+    ]
 
 
 async def test_hung_answer_times_out() -> None:
