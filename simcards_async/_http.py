@@ -118,6 +118,7 @@ class AiohttpSend:
         except (asyncio.TimeoutError, TimeoutError) as exc:
             if head is not None:
                 failure = APITimeoutError(f"the answer to GET {url} did not end in time", url=url)
+                failure.__cause__ = exc  # a timeout holds none of the request's headers
                 return Answer.of(*head, b"", failure=failure)
             raise APITimeoutError(f"no answer to GET {url} in time", url=url) from exc
         except aiohttp.ClientResponseError as exc:
@@ -322,6 +323,8 @@ class Transport:
         headers = answer.headers
         if probe is not None:
             probe.answered(url, answer.status, headers)
+        if answer.failure is not None:  # seen, not used: the limiter learns nothing from it
+            raise answer.failure
         max_hint = self.retry.max_hint
         info = rate_limit_of(headers)
         reset = None

@@ -86,7 +86,8 @@ class Answer:
     ``headers`` have lower-case names; ``complete`` is false when reading stopped
     at the byte limit, so ``body`` is only its first part. ``failure`` is what ended an
     exchange after its status and headers came (the connection dropped, or the time ran
-    out, in the body): the answer is what it is, and ``decipher`` raises the failure.
+    out, in the body): the transport raises it once the attempt has been observed, and
+    nothing else is made of the answer (no redirect followed, no rate-limit bookkeeping).
     """
 
     status: int
@@ -253,8 +254,6 @@ def decipher(
     wait hint as it asked (``Retry-After``; else, for a 429 or an answer saying no
     requests remain, ``x-ratelimit-reset``): the retry's wait is cut to ``max_hint``.
     """
-    if answer.failure is not None:
-        raise answer.failure
     status = answer.status
     url = secrets.text(url)
     if success(status):

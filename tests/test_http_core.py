@@ -779,6 +779,39 @@ async def test_transport_retries_with_backoff_then_succeeds() -> None:
 
 
 @pytest.mark.anyio
+async def test_an_answer_cut_off_after_its_head_teaches_the_limiter_nothing() -> None:
+    """A 200 or a 429 whose body the connection cut off is the connection error it carries,
+    retried as one: it neither grows the limit (no usable answer) nor shrinks and pauses it
+    (no 429 counted), as when it raised inside ``send``; nor does its redirect lead anywhere.
+    """
+    cut = APIConnectionError("payload not completed")
+    script = _Script(
+        [
+            Answer.of(
+                200, [("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "9")], b"", failure=cut
+            ),
+            Answer.of(429, [("x-ratelimit-reset", "9")], b"", failure=cut),
+            Answer.of(302, [("location", "/v2/elsewhere")], b"", failure=cut),
+            _answer(),
+        ]
+    )
+    transport, slept, limiter = _transport(script)
+    limiter.on_throttled(0, None)  # from 4 to 2: room to grow
+    limit, decreases = limiter.limit, limiter.decreases
+    seen: list[APIError] = []
+    page = await transport.get("/sim_cards", decode_sim_card_page, on_retry=seen.append)
+    assert [c.id for c in page.data] == ["a", "b"]
+    assert seen == [cut, cut, cut]
+    assert slept == [1.0, 2.0, 4.0]  # the backoff of a connection error, no 9 s pause
+    assert limiter.pauses == []
+    assert limiter.decreases == decreases
+    assert limiter.remaining == [None]  # the usable answer alone was counted
+    assert limiter.limit >= limit
+    assert [url for url, _ in script.sent] == [BASE + "/sim_cards"] * 4
+    assert transport.rate_limit is None
+
+
+@pytest.mark.anyio
 async def test_transport_gives_up_with_the_attempt_count() -> None:
     """After ``max_retries`` retries the last error is raised with ``attempts`` set."""
     script = _Script([_answer(502)] * 5)
