@@ -42,6 +42,7 @@ from ._errors import (
     check_returned,
     cut,
     first_error,
+    folded,
     printable,
 )
 from ._sansio import (
@@ -241,6 +242,9 @@ def drift_warning(message: str) -> None:
 
 _otel_missing = False
 _otel_tracer: Tracer | None = None
+#: A provider the API loads by itself (read once: a lookup that misses in ``os.environ``
+#: costs microseconds, and ``_tracer`` is asked at every attempt until a tracer is found).
+_PROVIDER_FROM_ENVIRONMENT = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 
 
 def _tracer() -> Tracer | None:
@@ -254,16 +258,22 @@ def _tracer() -> Tracer | None:
     """
     global _otel_missing, _otel_tracer  # noqa: PLW0603  (a once-per-process lazy import)
     if _otel_tracer is None and not _otel_missing:
-        if "opentelemetry.trace" not in sys.modules and (
-            "OTEL_PYTHON_TRACER_PROVIDER" not in os.environ
-        ):
+        if "opentelemetry.trace" not in sys.modules and not _PROVIDER_FROM_ENVIRONMENT:
             return None
         try:
             from opentelemetry import trace  # noqa: PLC0415  (optional, and lazy on purpose)
+
+            _otel_tracer = trace.get_tracer("simcards_async")
         except ImportError:
             _otel_missing = True
-            return None
-        _otel_tracer = trace.get_tracer("simcards_async")
+        except Exception as exc:  # noqa: BLE001  (say it once, list on without spans)
+            # OTEL_PYTHON_TRACER_PROVIDER naming no provider: StopIteration, every listing.
+            _otel_missing = True
+            LOGGER.warning(
+                "no OpenTelemetry spans: its tracer could not be made (%s: %s)",
+                type(exc).__name__,
+                printable(folded(str(exc))),
+            )
     return _otel_tracer
 
 

@@ -1044,6 +1044,23 @@ def test_a_tracer_provider_named_in_the_environment_is_used() -> None:
     assert done.stdout.splitlines()[:2] == ["True", "opentelemetry.sdk.trace"]
 
 
+@pytest.mark.skipif(not HAVE_OTEL_SDK, reason="opentelemetry-sdk not installed")
+def test_a_tracer_provider_the_environment_names_wrong_stops_no_listing() -> None:
+    """``OTEL_PYTHON_TRACER_PROVIDER`` naming no provider: OpenTelemetry's ``get_tracer``
+    raises ``StopIteration``, and every listing failed ("generator raised StopIteration").
+    They list on, without spans, and the library says so once.
+    """
+    code = LIST_SCRIPT.replace(
+        "            await client.sim_cards(page_size=20).collect()",
+        "            for _ in range(3):\n"
+        "                print(len(await client.sim_cards(page_size=20).collect()))",
+    )
+    done = _python(code, OTEL_PYTHON_TRACER_PROVIDER="no-such-provider", TELNYX_LOG="warning")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:3] == ["40", "40", "40"]
+    assert done.stderr.count("no OpenTelemetry spans: its tracer could not be made") == 1
+
+
 def test_a_listing_works_without_opentelemetry() -> None:
     """With OpenTelemetry not importable, a client lists as usual and makes no span."""
     code = "import sys\nsys.modules['opentelemetry'] = None\n" + LIST_SCRIPT
