@@ -274,7 +274,10 @@ def _earlier_ids(resume_from: str | os.PathLike[str], size: int) -> Path:
     """The ids file of checkpoint ``resume_from``, checked to hold ``size`` bytes at least."""
     path = ids_path(resume_from)
     try:
-        check_regular("resume_from", path, "a checkpoint whose ids file is")
+        try:
+            check_regular("resume_from", path, "a checkpoint whose ids file is")
+        except InvalidParameterError as exc:  # a directory, a FIFO: named as the rest are
+            raise _ids_refused(path, exc.allowed, "") from None
         # Opened, not asked about: one it cannot read failed as the scan began, with a
         # resume hint that failed the same way.
         with path.open("rb") as file:
@@ -369,7 +372,12 @@ def _check_writable_path(path: str | os.PathLike[str]) -> None:
         # /dev/stdout onto a file: a save's rename would replace the file the shell opened.
         check_not_descriptor("checkpoint", target, "a save would replace the file open there")
         ids = ids_path(target)
-        check_regular("checkpoint", ids, "a path whose ids file beside it is")
+        try:
+            check_regular("checkpoint", ids, "a path whose ids file beside it is")
+        except InvalidParameterError as exc:  # the value shown is the checkpoint, as given
+            raise InvalidParameterError(
+                "checkpoint", f"{exc.allowed} ({str(ids)!r})", str(path)
+            ) from None
         _check_ids_file(path, ids)
         written = final_path(target)  # a link's file: a save replaces it, not the link
         if not written.parent.is_dir():

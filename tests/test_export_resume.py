@@ -132,6 +132,26 @@ async def test_a_checkpoint_without_its_ids_file_is_refused(tmp_path: Path) -> N
         assert len(server.requests) == before
 
 
+async def test_an_ids_file_that_is_no_file_is_refused_naming_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """The ids file a directory: the refusal showed the ids file as the value given
+    (``invalid --checkpoint value 'scan.json.ids'``), which nobody typed.
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with stopped_after_three_pages(target, point) as (server, client):
+        ids = ids_path(point)
+        ids.unlink()
+        ids.mkdir()
+        before = len(server.requests)
+        for given in ({"resume_from": point}, {"checkpoint": point, "resume_from": point}):
+            with pytest.raises(sc.InvalidParameterError, match="a directory") as caught:
+                client.sim_cards(page_size=100, **given)
+            assert caught.value.value == str(point), given
+            assert repr(str(ids)) in str(caught.value)
+        assert len(server.requests) == before
+
+
 async def test_checkpointed_export_refuses_what_cannot_resume(tmp_path: Path) -> None:
     """Parquet (not appendable) and an open file (nothing to rename) are refused up front."""
     async with (
