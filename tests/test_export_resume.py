@@ -144,10 +144,10 @@ async def test_an_ids_file_that_is_no_file_is_refused_naming_the_checkpoint(
         ids.unlink()
         ids.mkdir()
         before = len(server.requests)
-        for given in ({"resume_from": point}, {"checkpoint": point, "resume_from": point}):
+        for checkpoint in (None, point):
             with pytest.raises(sc.InvalidParameterError, match="a directory") as caught:
-                client.sim_cards(page_size=100, **given)
-            assert caught.value.value == str(point), given
+                client.sim_cards(page_size=100, checkpoint=checkpoint, resume_from=point)
+            assert caught.value.value == str(point), checkpoint
             assert repr(str(ids)) in str(caught.value)
         assert len(server.requests) == before
 
