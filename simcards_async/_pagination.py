@@ -509,6 +509,7 @@ class DriftLog:
     __slots__ = (
         "last_served",
         "last_total",
+        "limited",
         "moved_since_stop",
         "rescan",
         "seam_open",
@@ -518,10 +519,12 @@ class DriftLog:
         "warnings",
     )
 
-    def __init__(self, stats: StreamStats, *, rescan: bool = False) -> None:
+    def __init__(self, stats: StreamStats, *, rescan: bool = False, limited: bool = False) -> None:
         self.stats = stats
-        #: Whether a second pass will read the listing again (what the warning advises).
+        #: Whether a second pass will read the listing again (what the warning advises), and
+        #: whether a limit may end the scan before it.
         self.rescan = rescan
+        self.limited = limited
         self.served = 0  # answers received so far: a clock for "which view is older"
         self.last_served = 0  # ... of the page delivered last, and its total_results
         self.last_total: int | None = None
@@ -576,11 +579,11 @@ class DriftLog:
                     "; total_results did not move, so as many records were inserted as were "
                     "deleted, or the server sent pages shorter than its own count says"
                 )
-            again = (
-                f"{RESCAN_SET} reads the listing again for them once this pass ends"
-                if self.rescan
-                else f"{RESCAN_ADVICE} reads the listing again for them"
-            )
+            again = f"{RESCAN_ADVICE} reads the listing again for them"
+            if self.rescan:
+                again = f"{RESCAN_SET} reads the listing again for them once this pass ends"
+                if self.limited:
+                    again += ", unless it ends at its limit"
             self.warn(
                 f"the listing changed while it was read (so far: total_results "
                 f"{first} -> {last}, "
@@ -665,7 +668,7 @@ class Engine(Generic[T]):
         self.plan = ReadPlan(query)
         #: Every id delivered: none is ever delivered twice, whatever the server sends.
         self.delivered = DeliveredIds()
-        self.drift = DriftLog(stats, rescan=rescan)
+        self.drift = DriftLog(stats, rescan=rescan, limited=query.limit is not None)
         self._expected: set[str] = set()  # repeats that are no drift: a resumed page's start
         self._counting_repeats = True  # a second pass repeats the first by design
         if resume is not None:

@@ -244,6 +244,25 @@ async def _scan_deleting(
     return pages, stream
 
 
+async def test_the_rescan_advice_says_a_limit_may_end_the_scan_first() -> None:
+    """With ``rescan=True`` and a ``limit`` that the first pass reaches, no second pass
+    comes: the warning promised one "once this pass ends"; it says a limit may end it first.
+    """
+    async with MockTelnyxServer(sim_cards=1000, actions=1) as server:
+        ids = server.current_sim_card_ids()
+        async with SimCardsClient(KEY, server.url, max_concurrency=1, read_ahead=1) as client:
+            stream = client.sim_cards(page_size=100, rescan=True, limit=500)
+            with pytest.warns(simcards_async.DriftWarning, match="changed") as caught:
+                async for page in stream.pages():
+                    if page.meta is not None and page.meta.page_number == 3:
+                        server.delete_sim_cards(ids[10:60])
+    assert str(caught[0].message).endswith(
+        "(rescan=True, set on this stream, reads the listing again for them once this pass "
+        "ends, unless it ends at its limit)"
+    )
+    assert (stream.stats.drift.rescans, stream.stats.items_yielded) == (0, 500)
+
+
 async def test_deletions_during_a_scan_may_lose_records() -> None:
     """Deleting records already read shifts the rest back: as many unread records slip past
     the scan, and the drift is reported.
