@@ -77,7 +77,7 @@ from ._open_files import RESERVED
 from ._open_files import at_least as open_files_at_least
 from ._page_stream import CHECKPOINT_EVERY
 from ._pagination import DRIFT_COUNTED, RESCAN_ADVICE, RESCAN_SET
-from ._query import DESCRIBED_ARGUMENT, DESCRIBED_CALL, MAX_PAGE_SIZE
+from ._query import DESCRIBED_ARGUMENT, DESCRIBED_CALL, MAX_PAGE_SIZE, SIM_CARD_SORTS
 from ._writes import write_text
 
 __all__ = ["main"]
@@ -90,10 +90,8 @@ STOP_SIGNALS = tuple(
 )
 #: The stop signals but Ctrl-C: handled by ``_terminable`` itself, each raising ``_Terminated``.
 TERMINATING_SIGNALS = tuple(sig for sig in STOP_SIGNALS if sig != signal.SIGINT)
-#: How a descending sort is written: argparse takes a value starting with '-' for a flag.
-SORT_WITH_DASH = (
-    "for descending order write it with '=': --sort=-current_billing_period_consumed_data.amount"
-)
+#: The sorts whose value starts with '-', which argparse takes for a flag after ``--sort``.
+DESCENDING_SORTS = frozenset(sort for sort in SIM_CARD_SORTS if sort.startswith("-"))
 #: How close a refused value must be to an allowed one for a "did you mean" (difflib ratio).
 GUESS_CUTOFF = 0.75
 #: The allowed values a refusal lists (``one of 'enabled', 'disabled'``), the only guesses.
@@ -216,8 +214,6 @@ class _Parser(argparse.ArgumentParser):
         """
         if sys.stderr is None:
             self.exit(EXIT_USAGE)
-        if message == "argument --sort: expected one argument":  # --sort -current_billing…
-            message += f" ({SORT_WITH_DASH})"
         super().error(message)
 
 
@@ -275,7 +271,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     filters.add_argument(
         "--sort",
-        help=f"order by current_billing_period_consumed_data.amount; {SORT_WITH_DASH}",
+        help="order by current_billing_period_consumed_data.amount; descending: "
+        "--sort -current_billing_period_consumed_data.amount",
     )
     filters.add_argument(
         "--any",
@@ -561,7 +558,9 @@ def _count(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``simcards`` command with ``argv`` (default: ``sys.argv[1:]``); return its status."""
     try:
-        args = _parser().parse_args(argv)
+        args = _parser().parse_args(
+            _descending_sorts_joined(sys.argv[1:] if argv is None else argv)
+        )
     except SystemExit as exc:  # --help, --version, or a usage error argparse printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
@@ -569,6 +568,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         # Ctrl-C is how a mock server is meant to stop; an export it interrupts.
         return EXIT_OK if args.command == "mock-server" else EXIT_INTERRUPTED
+
+
+def _descending_sorts_joined(argv: list[str]) -> list[str]:
+    """``--sort -current_billing…`` as ``--sort=-current_billing…``.
+
+    argparse takes a value starting with '-' for a flag ("expected one argument"), and this
+    is how a descending sort is most likely written. Only a listed sort is joined: a
+    ``--sort`` before a flag still reads as one without its value.
+    """
+    joined: list[str] = []
+    at = 0
+    while at < len(argv):
+        if argv[at] == "--":  # the rest are not flags
+            return joined + argv[at:]
+        if argv[at] == "--sort" and argv[at + 1 : at + 2] and argv[at + 1] in DESCENDING_SORTS:
+            joined.append(f"--sort={argv[at + 1]}")
+            at += 2
+            continue
+        joined.append(argv[at])
+        at += 1
+    return joined
 
 
 class _UsageError(Exception):

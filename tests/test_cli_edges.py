@@ -38,6 +38,7 @@ from simcards_async import (
 from simcards_async._cli import (
     ProgressBar,
     _api_message,
+    _descending_sorts_joined,
     _os_message,
     _parser,
     _usage_message,
@@ -983,19 +984,26 @@ async def test_a_misspelled_any_term_gets_a_did_you_mean(
     assert server.requests == []
 
 
-def test_a_descending_sort_without_its_equals_sign_is_told_how(
-    capsys: pytest.CaptureFixture[str],
+@pytest.mark.anyio
+async def test_a_descending_sort_is_taken_without_its_equals_sign(
+    tmp_path: Path, server: MockTelnyxServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``--sort -current_billing_period_consumed_data.amount`` (argparse takes the value for a
-    flag) said only "expected one argument": the message says to write it with '='.
+    """``--sort -current_billing_period_consumed_data.amount``, the likeliest way to write a
+    descending sort, said only "argument --sort: expected one argument" (argparse takes a
+    value starting with '-' for a flag): it is taken, as ``--sort=-...`` is.
     """
-    argv = ["export", "sim-cards", "--demo", "-o", "-", "--sort"]
-    assert main([*argv, "-current_billing_period_consumed_data.amount"]) == 2
-    err = capsys.readouterr().err
-    assert err.endswith(
-        "error: argument --sort: expected one argument (for descending order write it with "
-        "'=': --sort=-current_billing_period_consumed_data.amount)\n"
-    ), err
+    descending = "-current_billing_period_consumed_data.amount"
+    for flags in (["--sort", descending], [f"--sort={descending}"]):
+        out = tmp_path / "cards.jsonl"
+        argv = ["export", "sim-cards", "-q", "--limit", "5", "-o", str(out), *flags]
+        assert await run(*argv, *api(server)) == 0
+        assert [r.query["sort"] for r in server.requests[-1:]] == [[descending]]
+        assert len(out.read_bytes().splitlines()) == 5
+    assert capsys.readouterr().err == ""
+    # A --sort before another flag is still one without its value; after "--", nothing.
+    assert main(["export", "sim-cards", "--demo", "-o", "-", "--sort", "--rescan"]) == 2
+    assert "argument --sort: expected one argument" in capsys.readouterr().err
+    assert _descending_sorts_joined(["--", "--sort", descending]) == ["--", "--sort", descending]
 
 
 @pytest.mark.anyio
