@@ -77,7 +77,13 @@ from ._open_files import RESERVED
 from ._open_files import at_least as open_files_at_least
 from ._page_stream import CHECKPOINT_EVERY
 from ._pagination import DRIFT_COUNTED, RESCAN_ADVICE, RESCAN_SET
-from ._query import DESCRIBED_ARGUMENT, DESCRIBED_CALL, MAX_PAGE_SIZE, SIM_CARD_SORTS
+from ._query import (
+    DESCRIBED_ARGUMENT,
+    DESCRIBED_CALL,
+    MAX_PAGE_SIZE,
+    SIM_CARD_SORTS,
+    SIM_CARD_STATUSES,
+)
 from ._writes import write_text
 
 __all__ = ["main"]
@@ -840,7 +846,12 @@ def _any_guess(spec: object, choices: list[str]) -> str | None:
         mended = _guess(value, [c for c in choices if c != value])
         return f"{key}={mended}" if mended else None
     mended = _guess(key.strip(), list(ANY_KEYS))
-    return f"{mended}{sep}{value}" if mended and sep else None
+    if mended is None or not sep:
+        return None
+    if ANY_KEYS[mended] == "status" and value not in SIM_CARD_STATUSES:  # mend both, or neither
+        mended_value = _guess(value, list(SIM_CARD_STATUSES))
+        return None if mended_value is None else f"{mended}={mended_value}"
+    return f"{mended}={value}"
 
 
 def _describe(value: object) -> str:

@@ -978,6 +978,11 @@ async def test_a_misspelled_any_term_gets_a_did_you_mean(
     keys = "KEY=VALUE with KEY one of status, tag, iccid, msisdn, group-id"
     refused = InvalidParameterError("--any", keys, "group=x")
     assert _usage_message(refused).endswith("; did you mean 'group-id=x'?")
+    # Both misspelled: both mended (a guess that would be refused too is no help), or none.
+    refused = InvalidParameterError("--any", keys, "stauts=enabeld")
+    assert _usage_message(refused).endswith("; did you mean 'status=enabled'?")
+    refused = InvalidParameterError("--any", keys, "stauts=zzz")
+    assert "did you mean" not in _usage_message(refused)
     for far in ("status=zzz", "stat", "color=red"):
         refused = InvalidParameterError("--any", "status=VALUE with any of 'enabled'", far)
         assert "did you mean" not in _usage_message(refused)
