@@ -201,14 +201,17 @@ def ids_path(path: str | os.PathLike[str]) -> Path:
     return target.with_name(target.name + ".ids")
 
 
-def _ids_refused(ids: Path, allowed: str, why: str) -> InvalidParameterError:
+def _ids_refused(
+    ids: Path, allowed: str, why: str, given: str | os.PathLike[str] | None = None
+) -> InvalidParameterError:
     """``resume_from`` refused for its ids file ``ids``: ``allowed (IDS WHY)``.
 
-    The value shown is the checkpoint the ids file is beside (what the user typed), not the
-    ids file, which is named in the reason.
+    The value shown is the checkpoint the ids file is beside, ``given`` as the user typed
+    it (else worked out from ``ids``), not the ids file, which is named in the reason.
     """
-    checkpoint = ids.with_name(ids.name.removesuffix(".ids"))
-    return InvalidParameterError("resume_from", f"{allowed} ({str(ids)!r}{why})", str(checkpoint))
+    checkpoint = ids.with_name(ids.name.removesuffix(".ids")) if given is None else given
+    reason = f"{allowed} ({str(ids)!r}{why})"
+    return InvalidParameterError("resume_from", reason, os.fspath(checkpoint))
 
 
 _ID_LINE = msgspec.json.Decoder(list[str])
@@ -277,20 +280,20 @@ def _earlier_ids(resume_from: str | os.PathLike[str], size: int) -> Path:
         try:
             check_regular("resume_from", path, "a checkpoint whose ids file is")
         except InvalidParameterError as exc:  # a directory, a FIFO: named as the rest are
-            raise _ids_refused(path, exc.allowed, "") from None
+            raise _ids_refused(path, exc.allowed, "", resume_from) from None
         # Opened, not asked about: one it cannot read failed as the scan began, with a
         # resume hint that failed the same way.
         with path.open("rb") as file:
             held = os.fstat(file.fileno()).st_size
     except FileNotFoundError as exc:
         allowed = "a checkpoint with its ids file beside it"
-        raise _ids_refused(path, allowed, f": {exc.strerror}") from exc
+        raise _ids_refused(path, allowed, f": {exc.strerror}", resume_from) from exc
     except OSError as exc:
         allowed = "a checkpoint whose ids file beside it this process can read"
-        raise _ids_refused(path, allowed, f": {os_reason(exc)}") from exc
+        raise _ids_refused(path, allowed, f": {os_reason(exc)}", resume_from) from exc
     if held < size:
         allowed = "a checkpoint whose ids file is whole"
-        raise _ids_refused(path, allowed, f" holds {held} bytes of {size}")
+        raise _ids_refused(path, allowed, f" holds {held} bytes of {size}", resume_from)
     return path
 
 

@@ -220,6 +220,8 @@ class _Parser(argparse.ArgumentParser):
         """
         if sys.stderr is None:
             self.exit(EXIT_USAGE)
+        if message == "argument --sort: expected one argument":  # a misspelled -current_…
+            message += " (descending: --sort -current_billing_period_consumed_data.amount)"
         super().error(message)
 
 
@@ -585,10 +587,17 @@ def _descending_sorts_joined(argv: list[str]) -> list[str]:
     """
     joined: list[str] = []
     at = 0
+    cards = False  # only ``export sim-cards`` has --sort
     while at < len(argv):
         if argv[at] == "--":  # the rest are not flags
             return joined + argv[at:]
-        if argv[at] == "--sort" and argv[at + 1 : at + 2] and argv[at + 1] in DESCENDING_SORTS:
+        cards = cards or argv[at] == "sim-cards"
+        if (
+            cards
+            and argv[at] == "--sort"
+            and argv[at + 1 : at + 2]
+            and (argv[at + 1] in DESCENDING_SORTS)
+        ):
             joined.append(f"--sort={argv[at + 1]}")
             at += 2
             continue

@@ -262,10 +262,11 @@ def _tracer() -> Tracer | None:
             return None
         try:
             from opentelemetry import trace  # noqa: PLC0415  (optional, and lazy on purpose)
-
-            _otel_tracer = trace.get_tracer("simcards_async")
         except ImportError:
             _otel_missing = True
+            return None
+        try:
+            _otel_tracer = trace.get_tracer("simcards_async")
         except Exception as exc:  # noqa: BLE001  (say it once, list on without spans)
             # OTEL_PYTHON_TRACER_PROVIDER naming no provider: StopIteration, every listing.
             _otel_missing = True

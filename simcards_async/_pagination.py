@@ -582,8 +582,8 @@ class DriftLog:
             again = f"{RESCAN_ADVICE} reads the listing again for them"
             if self.rescan:
                 again = f"{RESCAN_SET} reads the listing again for them once this pass ends"
-                if self.limited:
-                    again += ", unless it ends at its limit"
+            if self.limited:
+                again += ", unless the pass ends at its limit"
             self.warn(
                 f"the listing changed while it was read (so far: total_results "
                 f"{first} -> {last}, "

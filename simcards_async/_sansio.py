@@ -86,8 +86,9 @@ class Answer:
     ``headers`` have lower-case names; ``complete`` is false when reading stopped
     at the byte limit, so ``body`` is only its first part. ``failure`` is what ended an
     exchange after its status and headers came (the connection dropped, or the time ran
-    out, in the body): the transport raises it once the attempt has been observed, and
-    nothing else is made of the answer (no redirect followed, no rate-limit bookkeeping).
+    out, in the body): ``decipher`` raises it, and the transport does as soon as the
+    attempt has been observed, so that nothing else is made of the answer (no redirect
+    followed, no rate-limit bookkeeping).
     """
 
     status: int
@@ -254,6 +255,8 @@ def decipher(
     wait hint as it asked (``Retry-After``; else, for a 429 or an answer saying no
     requests remain, ``x-ratelimit-reset``): the retry's wait is cut to ``max_hint``.
     """
+    if answer.failure is not None:  # the exchange failed after its head: what it is
+        raise answer.failure
     status = answer.status
     url = secrets.text(url)
     if success(status):

@@ -1009,6 +1009,16 @@ async def test_a_descending_sort_is_taken_without_its_equals_sign(
     assert main(["export", "sim-cards", "--demo", "-o", "-", "--sort", "--rescan"]) == 2
     assert "argument --sort: expected one argument" in capsys.readouterr().err
     assert _descending_sorts_joined(["--", "--sort", descending]) == ["--", "--sort", descending]
+    # Only where there is a --sort: another command's error shows what was typed.
+    actions = ["export", "sim-card-actions", "--sort", descending]
+    assert _descending_sorts_joined(actions) == actions
+    # A misspelled descending sort is not joined: argparse's error, with how it is written.
+    typo = "-current_billing_period_consumed_data.amout"
+    assert main(["export", "sim-cards", "--demo", "-o", "-", "--sort", typo]) == 2
+    assert capsys.readouterr().err.endswith(
+        "error: argument --sort: expected one argument "
+        "(descending: --sort -current_billing_period_consumed_data.amount)\n"
+    )
 
 
 @pytest.mark.anyio

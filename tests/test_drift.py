@@ -258,7 +258,7 @@ async def test_the_rescan_advice_says_a_limit_may_end_the_scan_first() -> None:
                         server.delete_sim_cards(ids[10:60])
     assert str(caught[0].message).endswith(
         "(rescan=True, set on this stream, reads the listing again for them once this pass "
-        "ends, unless it ends at its limit)"
+        "ends, unless the pass ends at its limit)"
     )
     assert (stream.stats.drift.rescans, stream.stats.items_yielded) == (0, 500)
 

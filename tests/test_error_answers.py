@@ -289,8 +289,9 @@ async def test_an_answer_cut_off_or_stalled_after_its_head_keeps_its_status_and_
             async with SimCardsClient(
                 KEY, where.url, timeout=5, max_retries=0, on_response=events.append
             ) as client:
-                with pytest.raises(APITimeoutError):
+                with pytest.raises(APITimeoutError) as stalled:
                     await client.get_sim_card(card)
+                assert isinstance(stalled.value.__cause__, TimeoutError)
         finally:
             released.set()
     assert [(e.status, e.request_id, type(e.error)) for e in events] == [

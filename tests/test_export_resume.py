@@ -144,11 +144,16 @@ async def test_an_ids_file_that_is_no_file_is_refused_naming_the_checkpoint(
         ids.unlink()
         ids.mkdir()
         before = len(server.requests)
-        for checkpoint in (None, point):
+        typed = f"{tmp_path}/./scan.json"  # as typed: not the path worked out from the ids file
+        for checkpoint in (None, typed):
             with pytest.raises(sc.InvalidParameterError, match="a directory") as caught:
-                client.sim_cards(page_size=100, checkpoint=checkpoint, resume_from=point)
-            assert caught.value.value == str(point), checkpoint
+                client.sim_cards(page_size=100, checkpoint=checkpoint, resume_from=typed)
+            assert caught.value.value == typed, checkpoint
             assert repr(str(ids)) in str(caught.value)
+        ids.rmdir()
+        with pytest.raises(sc.InvalidParameterError, match="ids file beside it") as caught:
+            client.sim_cards(page_size=100, resume_from=typed)
+        assert caught.value.value == typed
         assert len(server.requests) == before
 
 

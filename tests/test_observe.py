@@ -1046,6 +1046,21 @@ def test_a_tracer_provider_named_in_the_environment_is_used() -> None:
 
 
 @pytest.mark.skipif(not HAVE_OTEL_SDK, reason="opentelemetry-sdk not installed")
+def test_the_provider_variable_is_read_when_the_library_is_imported() -> None:
+    """Read once, at import (a look-up that misses in ``os.environ`` at every attempt cost
+    microseconds): set later, it starts nothing, as the README says.
+    """
+    code = LIST_SCRIPT.replace(
+        "async def main():",
+        "import os\nos.environ['OTEL_PYTHON_TRACER_PROVIDER'] = 'sdk_tracer_provider'\n\n"
+        "async def main():",
+    ).replace("    handlers = ", "    print('opentelemetry.trace' in sys.modules)\n    handlers = ")
+    done = _python(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "False"
+
+
+@pytest.mark.skipif(not HAVE_OTEL_SDK, reason="opentelemetry-sdk not installed")
 def test_a_tracer_provider_the_environment_names_wrong_stops_no_listing() -> None:
     """``OTEL_PYTHON_TRACER_PROVIDER`` naming no provider: OpenTelemetry's ``get_tracer``
     raises ``StopIteration``, and every listing failed ("generator raised StopIteration").
