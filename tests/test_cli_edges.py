@@ -82,6 +82,25 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) ->
     assert condition(), process.communicate()
 
 
+def exporting(directory: Path) -> Callable[[], bool]:
+    """Whether the export into ``directory`` has started: its temporary output is there."""
+    return lambda: any(n.endswith(".partial") for n in names(directory))
+
+
+def signalled(
+    process: subprocess.Popen[bytes], ready: Callable[[], bool], sig: signal.Signals
+) -> bytes:
+    """Send ``sig`` once ``ready()``; the process's stderr once it has ended (else killed)."""
+    try:
+        wait_for(ready, process)
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=DEADLINE)
+    finally:
+        process.kill()
+        process.wait()
+    return err
+
+
 # --- the output is chosen, never guessed -------------------------------------------------
 
 
@@ -775,14 +794,7 @@ def test_sigterm_and_sighup_are_ctrl_c(tmp_path: Path, name: str, status: int) -
         stderr=subprocess.PIPE,
         env=child_env(),
     )
-    try:
-        # The export has started once its temporary output is there.
-        wait_for(lambda: any(n.endswith(".partial") for n in names(tmp_path)), process)
-        process.send_signal(signal.Signals[name])
-        _, err = process.communicate(timeout=DEADLINE)
-    finally:
-        process.kill()
-        process.wait()
+    err = signalled(process, exporting(tmp_path), signal.Signals[name])
     assert process.returncode == status, err
     assert b"Traceback" not in err
     assert names(tmp_path) == []
@@ -811,13 +823,7 @@ def test_ctrl_c_stays_ignored_when_the_command_starts_with_it_ignored(tmp_path: 
         stderr=subprocess.PIPE,
         env=child_env(),
     )
-    try:
-        wait_for(lambda: any(n.endswith(".partial") for n in names(tmp_path)), process)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=DEADLINE)
-    finally:
-        process.kill()
-        process.wait()
+    err = signalled(process, exporting(tmp_path), signal.SIGINT)
     assert process.returncode == 0, err
     assert b"Traceback" not in err
     assert names(tmp_path) == ["cards.csv"]
@@ -907,13 +913,7 @@ def test_sigterm_with_a_checkpoint_says_how_to_resume(tmp_path: Path) -> None:
     process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
         [*simcards(), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env()
     )
-    try:
-        wait_for(checkpoint.exists, process)
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=DEADLINE)
-    finally:
-        process.kill()
-        process.wait()
+    err = signalled(process, checkpoint.exists, signal.SIGTERM)
     assert process.returncode == 143, err
     assert b"Traceback" not in err
     assert f"run the same command again to resume from {checkpoint}".encode() in err
