@@ -119,7 +119,7 @@ class AiohttpSend:
             if head is not None:
                 failure = APITimeoutError(f"the answer to GET {url} did not end in time", url=url)
                 failure.__cause__ = exc  # a timeout holds none of the request's headers
-                return Answer.of(*head, b"", failure=failure)
+                return _cut_off(head, failure)
             raise APITimeoutError(f"no answer to GET {url} in time", url=url) from exc
         except aiohttp.ClientResponseError as exc:
             text = self._secrets.text(f"{exc.status} {exc.message}")
@@ -141,7 +141,7 @@ class AiohttpSend:
             # owner while the client still used it, or the client's own, closed with it.
             raise RuntimeError(self._closed) from exc
         if head is not None:
-            return Answer.of(*head, b"", failure=failure)
+            return _cut_off(head, failure)
         # Raised here, not in its except clause: a ClientResponseError's request_info holds
         # our headers, Authorization included, and ``from None`` still keeps it in
         # ``__context__`` (hidden from tracebacks, not from code that walks the chain).
@@ -159,6 +159,19 @@ class AiohttpSend:
         else:
             text = str(exc)
         return f"GET {url} failed: {type(exc).__name__}: {self._secrets.text(text)}"
+
+
+def _cut_off(head: tuple[int, Iterable[tuple[str, str]]], failure: APIConnectionError) -> Answer:
+    """An answer whose body failed after its status and headers came.
+
+    A 2xx is its ``failure`` (no page without its body). Any other status is that status's
+    answer with no body: a 404 or a 401 is not sent again, a 429 waits as its headers say
+    (as a connection failure, each was retried at once, the status lost).
+    """
+    status, headers = head
+    if success(status):
+        return Answer.of(status, headers, b"", failure=failure)
+    return Answer.of(status, headers, b"")
 
 
 async def _answer(resp: aiohttp.ClientResponse, max_bytes: int) -> Answer:

@@ -22,8 +22,10 @@ from ._errors import (
 
 __all__ = ["RETRY_STATUSES", "Jitter", "RetryPolicy", "checked_seconds", "plan_retry", "retryable"]
 
-#: Statuses that say "try again": rate limited, or a server or proxy failed.
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Statuses that say "try again": the server timed out waiting for the request (408: it was
+#: not acted on, as on an idle connection it closed), rate limited, or a server or proxy
+#: failed.
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 #: ``jitter(high)`` draws a wait from ``[0, high]``; tests pass a fixed one.
 Jitter = Callable[[float], float]

@@ -84,11 +84,11 @@ class Answer:
     """One HTTP exchange as the core sees it.
 
     ``headers`` have lower-case names; ``complete`` is false when reading stopped
-    at the byte limit, so ``body`` is only its first part. ``failure`` is what ended an
+    at the byte limit, so ``body`` is only its first part. ``failure`` is what ended a 2xx
     exchange after its status and headers came (the connection dropped, or the time ran
     out, in the body): ``decipher`` raises it, and the transport does as soon as the
-    attempt has been observed, so that nothing else is made of the answer (no redirect
-    followed, no rate-limit bookkeeping).
+    attempt has been observed, so that nothing else is made of the answer (no rate-limit
+    bookkeeping).
     """
 
     status: int
@@ -399,9 +399,7 @@ def redirect_target(url: str, answer: Answer, origin: str) -> str | None:
     is not followed: the answer then stands as the status error it is.
     """
     location = answer.headers.get("location")
-    # One whose body was cut off stands as the failure it is.
-    failed = answer.failure is not None
-    if failed or answer.status not in _REDIRECTS or not location or not location.strip():
+    if answer.status not in _REDIRECTS or not location or not location.strip():
         return None
     try:
         relative = URL(location)

@@ -26,6 +26,7 @@ from simcards_async import (
     NotFoundError,
     RateLimitError,
     ResponseEvent,
+    RetryPolicy,
     SimCardsClient,
     UnprocessableEntityError,
     export,
@@ -33,6 +34,10 @@ from simcards_async import (
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
+
+
+#: A card id a scripted server answers for.
+CARD = "6a09cdc3-8948-47f0-aa62-74ac943d6c58"
 
 
 def _ids(items: list[Any]) -> list[str]:
@@ -298,6 +303,58 @@ async def test_an_answer_cut_off_or_stalled_after_its_head_keeps_its_status_and_
         (200, "req-1", APIConnectionError),
         (200, "req-2", APITimeoutError),
     ]
+
+
+async def test_an_error_answer_whose_body_is_cut_off_is_its_status() -> None:
+    """A 404 or a 401 whose body the connection cut off was a connection error, sent five
+    times (a key the server refused, again and again), its status lost; a 429's wait was
+    ignored. The status stands, with no body: a 404 once, a 429 retried after its wait.
+    """
+    statuses: list[int] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        status = (404, 429, 200)[min(len(statuses), 2)]
+        statuses.append(status)
+        if status == 200:
+            return web.json_response({"data": {"id": CARD, "record_type": "sim_card"}})
+        headers = {"x-request-id": f"req-{len(statuses)}", "Retry-After": "0"}
+        answer = web.StreamResponse(status=status, headers=headers)
+        answer.content_length = 1000
+        await answer.prepare(request)
+        await answer.write(b'{"errors": [')
+        assert request.transport is not None
+        request.transport.close()
+        return answer
+
+    events: list[ResponseEvent] = []
+    async with (
+        serve(handle) as where,
+        SimCardsClient(KEY, where.url, on_response=events.append) as client,
+    ):
+        with pytest.raises(NotFoundError) as missing:
+            await client.get_sim_card(CARD)
+        assert missing.value.attempts == 1
+        card = await client.get_sim_card(CARD)  # the 429 is waited out, then the card
+    assert card.id == CARD
+    assert statuses == [404, 429, 200]
+    assert [(e.status, type(e.error)) for e in events] == [
+        (404, NotFoundError),
+        (429, RateLimitError),
+        (200, type(None)),
+    ]
+
+
+async def test_a_408_is_retried() -> None:
+    """``408 Request Timeout`` (a server's idle connection, or its read of the request,
+    timed out: the request was not acted on) ended the listing at once; it is retried.
+    """
+    async with (
+        MockTelnyxServer(sim_cards=30, actions=1, faults=FaultPlan(script=[408])) as server,
+        SimCardsClient(KEY, server.url, retry=RetryPolicy(base=0, cap=0)) as client,
+    ):
+        stream = client.sim_cards(page_size=30)
+        assert _ids(await stream.collect()) == server.current_sim_card_ids()
+        assert stream.stats.retries == 1
 
 
 async def test_hung_answer_times_out() -> None:
