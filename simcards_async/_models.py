@@ -192,6 +192,14 @@ class SimCard(_Model, frozen=True, kw_only=True):
     live_data_session: str | None = None
     pin_puk_codes: PinPukCodes | None = None
 
+    def __hash__(self) -> int:
+        """By type and ``id``; equal cards have equal ids, so this agrees with ``==``.
+
+        Hashing every field failed on a card whose ``resources_with_in_progress_actions``
+        holds objects (a ``dict`` has no hash).
+        """
+        return hash((SimCard, self.id))
+
 
 class SimCardAction(_Model, frozen=True, kw_only=True):
     """An operation on a SIM card (enable, disable, set_standby, ...) and its progress."""
@@ -206,6 +214,10 @@ class SimCardAction(_Model, frozen=True, kw_only=True):
     bulk_sim_card_action_id: str | None = None
     created_at: _Time | None = None
     updated_at: _Time | None = None
+
+    def __hash__(self) -> int:
+        """By type and ``id``, as ``SimCard``'s: ``settings`` is a ``dict``, which has no hash."""
+        return hash((SimCardAction, self.id))
 
 
 class PaginationMeta(_Model, frozen=True, kw_only=True):

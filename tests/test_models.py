@@ -722,3 +722,16 @@ def test_a_meta_count_the_server_did_not_send_is_none() -> None:
     assert page.meta == PaginationMeta(page_number=1)
     assert page.meta.total_pages is None
     assert page.meta.total_results is None
+
+
+def test_records_hash_by_type_and_id() -> None:
+    """Frozen, yet ``hash()`` failed on a card holding objects in
+    ``resources_with_in_progress_actions`` and on an action with ``settings`` (a ``dict``):
+    ``set(actions)`` raised ``TypeError`` for most actions of a fleet.
+    """
+    card = SimCard(id="c1", resources_with_in_progress_actions=({"id": "r"},))
+    same = SimCard(id="c1", resources_with_in_progress_actions=({"id": "r"},))
+    action = SimCardAction(id="c1", settings={"k": [1]})
+    assert card == same
+    assert hash(card) == hash(same)
+    assert len({card, same, action, SimCardAction(id="c1", settings={"k": [1]})}) == 2
