@@ -496,6 +496,12 @@ class MergedStream(Stream[_Batch[T], T]):
         #: Whether a reader was handed out (``tagged()``, ``chunks()``, ``raw_chunks()``).
         self._handed = False
 
+    def __repr__(self) -> str:
+        queries = ", ".join(f"{s.query.path} {s.query.params}" for s in self.streams)
+        order = f" sort={self.sort}" if self.sort is not None else ""
+        cap = "" if self.limit is None else f" limit={self.limit}"
+        return f"<MergedStream of {queries}{order}{cap} {self.stats}>"
+
     def matches(self, item: T) -> bool:
         """Whether ``item`` (a Struct) passes the filters of any of the merged queries."""
         return any(s.matches(item) for s in self.streams)

@@ -152,7 +152,10 @@ class PageStream(Stream[Delivery[T], T]):
         self._producer = Producer(run, buffer=HANDOVER_PAGES, on_start=on_start)
 
     def __repr__(self) -> str:
-        return f"<PageStream {self.query.path} {self.query.params} {self.stats}>"
+        query = self.query
+        where = "" if query.start_page == 1 else f" from page {query.start_page}"
+        cap = "" if query.limit is None else f" limit={query.limit}"
+        return f"<PageStream {query.path} {query.params}{where}{cap} {self.stats}>"
 
     # --- what it yields ----------------------------------------------------------------
 

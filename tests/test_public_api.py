@@ -81,3 +81,23 @@ def test_private_modules_list_their_own_all() -> None:
         module = importlib.import_module(f"simcards_async.{module_name}")
         for name in module.__all__:
             assert hasattr(module, name), f"{module_name}.{name}"
+
+
+@pytest.mark.anyio
+async def test_streams_and_merges_say_what_they_read() -> None:
+    """A merge's repr was ``<... MergedStream object at 0x...>``, and a stream's left out its
+    ``limit`` and start page (``sim_cards(limit=3)`` looked like ``sim_cards()``).
+    """
+    key = "KEY-repr-0123456789"
+    async with simcards_async.SimCardsClient(key, "http://127.0.0.1:9/v2") as client:
+        stream = client.sim_cards(status="enabled", limit=3, start_page=2)
+        assert repr(stream).startswith(
+            "<PageStream /sim_cards {'filter[status]': 'enabled', 'page[size]': '250'}"
+            " from page 2 limit=3 StreamStats("
+        )
+        merged = simcards_async.merge(client.sim_cards(tags="vip"), client.sim_cards(), limit=5)
+        assert repr(merged).startswith(
+            "<MergedStream of /sim_cards {'filter[tags]': 'vip', 'page[size]': '250'}, "
+            "/sim_cards {'page[size]': '250'} limit=5 MergeStats("
+        )
+        assert key not in repr(stream) + repr(merged)
