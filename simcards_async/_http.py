@@ -98,8 +98,8 @@ class AiohttpSend:
         """GET ``url``; read at most ``body_limit(status, max_bytes)`` bytes after decoding.
 
         An exchange that fails after the answer's status and headers came (the connection
-        dropped in the body, the time ran out) is an ``Answer`` carrying the failure: its
-        status and request id still reach the attempt's event, log line and span.
+        dropped in the body, the time ran out) is still an ``Answer`` (``_cut_off``): its
+        status and request id reach the attempt's event, log line and span.
         """
         failure: APIConnectionError
         head: tuple[int, Iterable[tuple[str, str]]] | None = None
