@@ -41,6 +41,7 @@ import anyio.to_thread
 import msgspec
 
 from ._errors import InvalidParameterError, named_after
+from ._models import UNDECODABLE
 from ._paths import (
     O_BINARY,
     O_NOFOLLOW,
@@ -158,8 +159,7 @@ def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoin
         )
     try:
         point = msgspec.json.decode(data, type=Checkpoint)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
-        # RecursionError: JSON nested past msgspec's depth (a damaged or foreign file).
+    except UNDECODABLE as exc:
         raise InvalidParameterError("resume_from", f"a checkpoint file ({exc})", path) from exc
     if point.version != _VERSION:
         raise InvalidParameterError(
@@ -442,7 +442,7 @@ def _check_not_foreign(written: Path, path: str | os.PathLike[str]) -> None:
     if len(data) <= MAX_CHECKPOINT_BYTES:
         try:
             msgspec.json.decode(data, type=_Header)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        except UNDECODABLE:
             pass
         else:
             return

@@ -98,6 +98,7 @@ from ._errors import ExportError, InvalidParameterError, cut, is_plain_function,
 from ._merge import Tagged
 from ._models import (
     RECORD_TYPES,
+    UNDECODABLE,
     Amount,
     Page,
     PinPukCodes,
@@ -989,7 +990,7 @@ def _raw_kind(item: RawRecord | msgspec.Raw) -> type[Item]:
     """The kind a raw record says it is (its ``record_type``); ``SimCard`` when it does not."""
     try:
         record_type = _TYPE_ONLY.decode(_raw_json(item)).record_type
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+    except UNDECODABLE:
         return SimCard  # decoding it as one raises what is wrong with it
     return _BY_RECORD_TYPE.get(record_type, SimCard)  # type: ignore[arg-type]
 
@@ -1017,8 +1018,7 @@ def _struct(decode: Callable[[msgspec.Raw], Item], item: Record) -> Item:
         return item
     try:
         return decode(_raw_json(item))
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
-        # RecursionError: msgspec recurses on nested JSON (a record nested 1,000 deep).
+    except UNDECODABLE as exc:
         raise _not_a_record(item, exc) from exc
 
 

@@ -372,6 +372,11 @@ _ID_AND_TYPE = msgspec.json.Decoder(_IdAndType)
 _ID_AND_AMOUNT_PAGE = msgspec.json.Decoder(_IdAndAmountPage)
 
 
+#: What a decode of bytes that are not the JSON asked for raises: msgspec's errors, and
+#: ``RecursionError`` for JSON nested past its depth (a hostile body, a damaged file).
+UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
+
+
 def _decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
     try:
         return decoder.decode(body)

@@ -31,7 +31,7 @@ from ._errors import (
     describe_errors,
     exception_for_status,
 )
-from ._models import ErrorObject, ErrorSource, decode_errors
+from ._models import UNDECODABLE, ErrorObject, ErrorSource, decode_errors
 
 __all__ = [
     "ERRORS_SCAN_LIMIT",
@@ -288,7 +288,7 @@ def _decode_success(answer: Answer, decode: Callable[[bytes], T], url: str, secr
     body = answer.body
     try:
         value = decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+    except UNDECODABLE as exc:
         _raise_stated_errors(answer, url, secrets)
         detail = secrets.text(str(exc))
         # Not "undocumented": the spec allows some text this client's types do not read.
