@@ -240,7 +240,7 @@ def drift_warning(message: str) -> None:
 
 # --- OpenTelemetry, only if installed -------------------------------------------------------
 
-_otel_missing = False
+_otel_unusable = False
 _otel_tracer: Tracer | None = None
 #: A provider the API loads by itself (read once: a lookup that misses in ``os.environ``
 #: costs microseconds, and ``_tracer`` is asked at every attempt until a tracer is found).
@@ -256,20 +256,20 @@ def _tracer() -> Tracer | None:
     made, and the next call looks again; once found, the tracer is kept (a proxy that follows
     an SDK configured later).
     """
-    global _otel_missing, _otel_tracer  # noqa: PLW0603  (a once-per-process lazy import)
-    if _otel_tracer is None and not _otel_missing:
+    global _otel_unusable, _otel_tracer  # noqa: PLW0603  (a once-per-process lazy import)
+    if _otel_tracer is None and not _otel_unusable:
         if "opentelemetry.trace" not in sys.modules and not _PROVIDER_FROM_ENVIRONMENT:
             return None
         try:
             from opentelemetry import trace  # noqa: PLC0415  (optional, and lazy on purpose)
         except ImportError:
-            _otel_missing = True
+            _otel_unusable = True
             return None
         try:
             _otel_tracer = trace.get_tracer("simcards_async")
         except Exception as exc:  # noqa: BLE001  (say it once, list on without spans)
             # OTEL_PYTHON_TRACER_PROVIDER naming no provider: StopIteration, every listing.
-            _otel_missing = True
+            _otel_unusable = True
             LOGGER.warning(
                 "no OpenTelemetry spans: its tracer could not be made (%s: %s)",
                 type(exc).__name__,
@@ -323,7 +323,7 @@ def _end_span(
 class Instruments:
     """What watches one client: its hook, its loggers and, if installed, OpenTelemetry."""
 
-    __slots__ = ("_origin", "_tracer", "_tracing", "hook", "host", "port", "secrets")
+    __slots__ = ("_origin", "_tracing", "hook", "host", "port", "secrets")
 
     def __init__(
         self,
@@ -335,7 +335,6 @@ class Instruments:
     ) -> None:
         self.hook = on_response
         self._tracing = tracing
-        self._tracer: Tracer | None = None
         self.secrets = secrets
         parts = urlsplit(base_url)
         self._origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
@@ -350,9 +349,7 @@ class Instruments:
     @property
     def tracer(self) -> Tracer | None:
         """OpenTelemetry's tracer if tracing is on and the program uses OpenTelemetry."""
-        if self._tracer is None and self._tracing:
-            self._tracer = _tracer()
-        return self._tracer
+        return _tracer() if self._tracing else None
 
     def probe(self, url: str, attempt: int) -> Probe | None:
         """A probe for attempt ``attempt`` (1 first) of a GET, or ``None`` if nothing watches."""
