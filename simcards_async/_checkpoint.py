@@ -133,11 +133,11 @@ def fingerprint(query: ListQuery) -> str:
     return hashlib.sha256(canonical).hexdigest()[:32]
 
 
-#: The most a checkpoint file holds: two pages of ids of at most 128 characters, the
-#: query, an exporter's state (the ids delivered are in the ids file beside it).
 #: How the refusal of a checkpoint of another query begins; both queries follow, as calls
 #: (``_query.described``), which the command words as its flags.
 OTHER_QUERY = "a checkpoint of this same query; it was made for "
+#: The most a checkpoint file holds: two pages of ids of at most 128 characters, the
+#: query, an exporter's state (the ids delivered are in the ids file beside it).
 MAX_CHECKPOINT_BYTES = 1 << 20
 
 
