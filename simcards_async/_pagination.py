@@ -344,6 +344,7 @@ class ReadPlan:
         "per_page",
         "per_page_from",
         "start",
+        "total",
     )
 
     def __init__(self, query: ListQuery) -> None:
@@ -352,6 +353,8 @@ class ReadPlan:
         self.limit = query.limit
         #: The last page as far as the answers tell (None: not known yet, or no meta).
         self.end: int | None = None
+        #: The pass's latest ``total_results``: a page that counts nothing is held to it.
+        self.total: int | None = None
         #: The end when it is a page read only to see (after a full page that holds more
         #: records than its meta counts): no count put records there, so its being empty
         #: is the listing's end, no drift.
@@ -382,6 +385,7 @@ class ReadPlan:
         """
         counted = counts(first, self.page_size)
         self.end = counted.total_pages if counted else None
+        self.total = None  # a re-scan's pass counts afresh
         said = pages_said(first, counted)
         self.bound_said = said is not None
         pages = said if said is not None else pages_before
@@ -396,30 +400,38 @@ class ReadPlan:
         page, under inserts) may not be the last: the next page is read to see.
         """
         meta = page.meta
-        if meta is None:
+        counted = None
+        if meta is not None:
+            # The pass's first page had no meta (a proxy's, a cache's, a glitch), or counted
+            # nothing: the first page with one plans it, as that first page would have.
+            # Without this, the later answers' counts were never read, and a server whose
+            # pages never run out was read for ever.
+            if self.per_page is None:
+                self.per_page = page_size_of(meta, self.page_size)
+            counted = counts(page, self.page_size)
+            if self.bound is None:
+                said = pages_said(page, counted)
+                if said is not None:
+                    self.bound, self.bound_said = growth_bound(said), True
+        if counted is not None:
+            self.end = (
+                counted.total_pages if self.end is None else max(self.end, counted.total_pages)
+            )
+            if self.guessed is not None and counted.total_pages >= self.guessed:
+                self.guessed = None  # a count puts records there after all
+            per_page, total = counted.per_page, counted.total_results
+            self.total = total
+        elif self.end is None or self.total is None:
             return
-        # The pass's first page had no meta (a proxy's, a cache's, a glitch), or counted
-        # nothing: the first page with one plans it, as that first page would have. Without
-        # this, the later answers' counts were never read, and a server whose pages never
-        # run out was read for ever.
-        if self.per_page is None:
-            self.per_page = page_size_of(meta, self.page_size)
-        counted = counts(page, self.page_size)
-        if self.bound is None:
-            said = pages_said(page, counted)
-            if said is not None:
-                self.bound, self.bound_said = growth_bound(said), True
-        if counted is None:
-            return
-        self.end = counted.total_pages if self.end is None else max(self.end, counted.total_pages)
-        if self.guessed is not None and counted.total_pages >= self.guessed:
-            self.guessed = None  # a count puts records there after all
-        per_page = counted.per_page
+        else:
+            # A page that counts nothing in a pass whose earlier answers did: held to their
+            # count, as one with meta is to its own (it ended a listing grown at its end).
+            per_page, total = self.per_page or self.page_size, self.total
         held = (number - 1) * per_page + len(page.data)
         # A total of 0 with records is a meta that counts none (``{"total_pages": 1,
         # "total_results": 0}``): a full page there may not be the last either (it ended a
         # 95-record listing at 10).
-        if number >= self.end and len(page.data) >= per_page and counted.total_results < held:
+        if number >= self.end and len(page.data) >= per_page and total < held:
             self.end = self.guessed = number + 1
 
     def size_problem(self, number: int, page: Page[Any]) -> str | None:
@@ -606,20 +618,21 @@ def _short(page: Page[Any], number: int, plan: ReadPlan) -> bool:
     the page's own total_pages, which shrinks with the data.) An empty first page is no
     sign: no answer before it put records there (rule 4 holds it to its own). And short
     of what its own meta puts on it, the last page too: a record deleted between the
-    server's count and its page, or a server short of its own count.
+    server's count and its page, or a server short of its own count. A page whose meta
+    counts nothing is held to the pass's latest count instead.
     """
     counted, end, size = counts(page, plan.page_size), plan.end, len(page.data)
     if end is None:
         return False
     if counted is None:
         # An answer that counts nothing in a pass whose earlier answers did: judged by them.
-        per_page = plan.per_page or plan.page_size
-        return (size < per_page and number < end) or (not size and plan.expects_records(number))
-    per_page = counted.per_page
+        per_page, total = plan.per_page or plan.page_size, plan.total
+    else:
+        per_page, total = counted.per_page, counted.total_results
     return (
         (size < per_page and number < end)
         or (not size and plan.expects_records(number))
-        or 0 < size < min(per_page, counted.total_results - (number - 1) * per_page)
+        or (total is not None and 0 < size < min(per_page, total - (number - 1) * per_page))
     )
 
 

@@ -633,6 +633,51 @@ async def test_a_short_page_without_meta_in_a_counted_listing_is_drift(
     assert stream.stats.drift.short_pages == 1
 
 
+@pytest.mark.parametrize("uncounted", [None, {"page_number": 3, "page_size": 10}])
+@pytest.mark.parametrize("count", [30, 25], ids=["a full last page", "a partial last page"])
+async def test_a_last_page_without_a_count_short_of_the_passs_count_is_drift(
+    count: int, uncounted: dict[str, int] | None
+) -> None:
+    """The last page comes without meta (or with one that counts nothing) and two records
+    short of what page 1's count puts on it: it passed as the listing's end, silently short,
+    where the same page with its meta was a short page with a DriftWarning.
+    """
+
+    def short_last(number: int, size: int, ids: list[str]) -> Any:
+        served, meta = honest(number, size, ids)
+        return (served[:-2], uncounted) if number == 3 else (served, meta)
+
+    listing = Listing(count, short_last)
+    async with listing.client(max_concurrency=1) as client:
+        stream = client.sim_cards(page_size=10)
+        with pytest.warns(DriftWarning, match="1 short page"):
+            got = [card.id async for card in stream]
+    assert got == listing.ids[:20] + listing.ids[20 : count - 2]
+    assert stream.stats.drift.short_pages == 1
+
+
+async def test_a_full_last_page_without_meta_past_the_count_is_read_past() -> None:
+    """Page 1 counts 25 records (3 pages of 10); 7 are added at the end as it is read, and
+    pages 2 and 3 come without meta. Page 3 is full where the count put 5: the next page is
+    read to see, as after a full last page whose meta counts fewer. It ended the listing
+    there, 30 of 32 records and no warning.
+    """
+
+    def growing(number: int, size: int, ids: list[str]) -> Any:
+        served, meta = honest(number, size, ids)
+        if number == 1:
+            ids.extend(str(uuid.UUID(int=n)) for n in range(1000, 1007))
+            return served, meta
+        return served, None
+
+    listing = Listing(25, growing)
+    async with listing.client(max_concurrency=1) as client:
+        got = [card.id async for card in client.sim_cards(page_size=10)]
+    assert got == listing.ids
+    assert len(got) == 32
+    assert listing.asked == [1, 2, 3, 4]
+
+
 @pytest.mark.parametrize("counted", [{"total_results": 0}, {}])
 async def test_a_meta_that_counts_no_records_does_not_end_a_listing_of_full_pages(
     counted: dict[str, int],
