@@ -12,7 +12,8 @@ No I/O here: ``decode_*`` take bytes and return Structs or raise
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
@@ -383,6 +384,79 @@ def _decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
     except RecursionError as exc:
         # msgspec recurses on nested JSON: a hostile body must fail like any bad body.
         raise msgspec.DecodeError("JSON nested too deeply") from exc
+    except msgspec.DecodeError as exc:
+        lone = _lone_surrogates(bytes(body))  # a Raw too
+        if not lone:
+            raise
+        # msgspec says "truncated" or "malformed" of JSON that its grammar allows.
+        at, escape = lone[0]
+        raise msgspec.DecodeError(
+            f"a lone UTF-16 surrogate escape ({escape.decode()}) at byte {at}: JSON's grammar "
+            "allows one, but it is no Unicode character and this client's decoder refuses it"
+        ) from exc
+
+
+#: One backslash escape of a JSON string, a surrogate pair as one: left to right, so that
+#: an escaped backslash (``\\ud800``, text) is taken apart from an escape (``\ud800``).
+_ESCAPE = re.compile(
+    rb"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    rb"|u[dD][89a-fA-F][0-9a-fA-F]{2}|.)",
+    re.DOTALL,
+)
+_LONE_SURROGATE_LENGTH = len(rb"\ud800")
+
+
+def _lone_surrogates(body: bytes) -> list[tuple[int, bytes]]:
+    r"""Where ``body`` escapes a UTF-16 surrogate outside a pair (``\ud800``), and how."""
+    if b"\\u" not in body:
+        return []
+    return [
+        (m.start(), m.group())
+        for m in _ESCAPE.finditer(body)
+        if len(m.group()) == _LONE_SURROGATE_LENGTH
+    ]
+
+
+_PRIVATE_USE_ESCAPE = re.compile(rb"\\u([eEfF][0-9a-fA-F]{3})")
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
+
+
+def _masked(body: bytes) -> tuple[bytes, dict[bytes, bytes]] | None:
+    """``body`` with each lone surrogate escape written as a private-use character's.
+
+    Each escape's text gets its own stand-in, an escape of the same length that ``body``
+    holds neither as an escape nor as a character, so that a record's bytes can be
+    given back exactly (``_unmasked``). None when ``body`` has no lone surrogate escape.
+    """
+    escapes = {escape for _, escape in _lone_surrogates(body)}
+    if not escapes:
+        return None
+    # One pass each over the body for the private-use characters it holds, escaped or not.
+    held = {int(code, 16) for code in _PRIVATE_USE_ESCAPE.findall(body)}
+    held.update(map(ord, _PRIVATE_USE.findall(body.decode(errors="replace"))))
+    spare = (code for code in range(0xE000, 0xF900) if code not in held)
+    codes = zip(sorted(escapes), spare, strict=False)  # spare may run out: see below
+    stand_in = {escape: f"\\u{code:04x}".encode() for escape, code in codes}
+    if len(stand_in) < len(escapes):
+        return None  # a body holding all 6,400 private-use characters: refused as it is
+    masked = _ESCAPE.sub(lambda m: stand_in.get(m.group(), m.group()), body)
+    return masked, {new: old for old, new in stand_in.items()}
+
+
+def _unmasked(page: Page[RawRecord], escapes: dict[bytes, bytes]) -> Page[RawRecord]:
+    """``page`` (decoded from a ``_masked`` body) with its records' own escapes back."""
+    stand_ins = [stand_in.decode("unicode_escape") for stand_in in escapes]
+    records = []
+    for record in page.data:
+        if any(stand_in in record.id for stand_in in stand_ins):
+            raise msgspec.DecodeError(
+                "a record's id holds a lone UTF-16 surrogate escape, which no Unicode text holds"
+            )
+        text = bytes(record.raw)
+        for stand_in, escape in escapes.items():
+            text = text.replace(stand_in, escape)
+        records.append(RawRecord(record.id, msgspec.Raw(text), record.sort_value))
+    return Page(data=tuple(records), meta=page.meta)
 
 
 #: The ``record_type`` of each kind of record, as the API sends it.
@@ -437,12 +511,34 @@ def decode_raw_page(body: bytes, record_type: str | None = None) -> Page[RawReco
     breaks between a record's tokens (a pretty-printed answer) are dropped, so
     that a record always fits on one line; JSON strings cannot hold one.
     """
+    return _as_sent(_raw_page, body, record_type)
+
+
+def _raw_page(body: bytes, record_type: str | None) -> Page[RawRecord]:
     ids = _decode(_ID_PAGE, body)
     raws = _raw_data(body)
     if record_type is not None:
         _check_raw_types(raws, record_type)
     records = tuple(map(RawRecord, [item.id for item in ids.data], raws))
     return Page(data=records, meta=ids.meta)
+
+
+def _as_sent(
+    decode: Callable[[bytes, str | None], Page[RawRecord]], body: bytes, record_type: str | None
+) -> Page[RawRecord]:
+    """``decode(body)``, or, for a body with a lone surrogate escape, its records as sent.
+
+    msgspec refuses such an escape even in what it passes over (a ``Raw``): the body is
+    decoded with a stand-in for each, and each record gets its own bytes back.
+    """
+    try:
+        return decode(body, record_type)
+    except msgspec.DecodeError:
+        masked = _masked(body)
+        if masked is None:
+            raise
+    text, escapes = masked
+    return _unmasked(decode(text, record_type), escapes)
 
 
 def decode_raw_sim_card_page_by_amount(body: bytes) -> Page[RawRecord]:
@@ -452,6 +548,10 @@ def decode_raw_sim_card_page_by_amount(body: bytes) -> Page[RawRecord]:
     the id and typed as ``SimCard`` types it, so a record fails here if and only if that
     field would fail the typed decoder too.
     """
+    return _as_sent(_raw_page_by_amount, body, None)
+
+
+def _raw_page_by_amount(body: bytes, _: str | None) -> Page[RawRecord]:
     keyed = _decode(_ID_AND_AMOUNT_PAGE, body)
     items = keyed.data
     ids = [item.id for item in items]

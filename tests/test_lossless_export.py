@@ -476,3 +476,63 @@ def test_decode_raw_page_refuses_what_the_typed_decoder_refuses(body: bytes) -> 
         decode_raw_page(body)
     with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
         msgspec.json.decode(body, type=sc.Page[sc.SimCard])
+
+
+#: Records whose strings hold UTF-16 surrogate escapes outside a pair: JSON's grammar allows
+#: them (Python's ``json`` reads them), though they are no Unicode characters.
+LONE_SURROGATES = [
+    b'{"id":"3b1e6f9c-0000-4000-8000-000000000001","status":{"reason":"bad \\ud800 byte"}}',
+    b'{"id":"3b1e6f9c-0000-4000-8000-000000000002","future":"\\uDC00\\ud83d\\ude00\\\\ud800"}',
+    (
+        b'{"id":"3b1e6f9c-0000-4000-8000-000000000003","tags":["\\ue000","\xee\x80\x81",'
+        b'"\\ud800\\u0041"]}'
+    ),
+]
+
+
+def test_lone_surrogate_escapes_are_kept_as_sent() -> None:
+    r"""A record with a lone surrogate escape failed the whole page ("Input data was
+    truncated"), for JSON lines too, which never decode it: each record keeps its bytes,
+    private-use characters the body already holds (``\ue000``, U+E001 as UTF-8) included,
+    and an escaped backslash before ``ud800`` (text) and a real pair are left alone.
+    """
+    body = b'{"data":[%s],"meta":null}' % b",".join(LONE_SURROGATES)
+    page = decode_raw_page(body, "sim_card")
+    assert [bytes(r.raw) for r in page.data] == LONE_SURROGATES
+    assert [json.loads(bytes(r.raw)) for r in page.data] == [json.loads(r) for r in LONE_SURROGATES]
+    assert [r.id[-1] for r in page.data] == ["1", "2", "3"]
+
+
+def test_a_lone_surrogate_escape_in_an_id_is_refused() -> None:
+    """An id is compared and saved as text: one no Unicode text holds is refused, by name."""
+    with pytest.raises(msgspec.DecodeError, match="id holds a lone UTF-16 surrogate"):
+        decode_raw_page(b'{"data":[{"id":"a\\ud800"}]}')
+
+
+async def test_an_answer_with_a_lone_surrogate_is_exported_as_sent_or_refused_clearly(
+    tmp_path: Path,
+) -> None:
+    """JSON lines hold the records as sent; the typed listing and CSV, which must decode
+    the strings, say what they refuse and where (msgspec said the data was truncated).
+    """
+    body = b'{"data":[%s],"meta":{"page_number":1,"page_size":4,"total_pages":1,' % b",".join(
+        LONE_SURROGATES
+    )
+    body += b'"total_results":3}}'
+
+    async def handle(_request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    async with (
+        serve(handle) as where,
+        sc.SimCardsClient(KEY, where.url, retry=INSTANT) as client,
+    ):
+        result = await sc.export(client.sim_cards(page_size=4), tmp_path / "cards.jsonl")
+        assert result.items == 3
+        assert read_lines(tmp_path / "cards.jsonl") == LONE_SURROGATES
+        refused = r"lone UTF-16 surrogate escape \(\\ud800\) at byte \d+"
+        with pytest.raises(sc.APIResponseValidationError, match=refused):
+            await client.sim_cards(page_size=4).collect()
+        with pytest.raises(sc.APIResponseValidationError, match=refused):
+            await sc.export(client.sim_cards(page_size=4), tmp_path / "cards.csv")
+    assert not (tmp_path / "cards.csv").exists()
