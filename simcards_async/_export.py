@@ -94,7 +94,14 @@ import msgspec
 from msgspec.structs import astuple
 
 from ._checkpoint import ids_path
-from ._errors import ExportError, InvalidParameterError, cut, is_plain_function, named_after
+from ._errors import (
+    APIResponseValidationError,
+    ExportError,
+    InvalidParameterError,
+    cut,
+    is_plain_function,
+    named_after,
+)
 from ._merge import Tagged
 from ._models import (
     RECORD_TYPES,
@@ -940,37 +947,45 @@ _RAW_CLASSES = frozenset(_RAW_TYPES)
 _RAW_BYTES: Callable[[RawRecord], msgspec.Raw] = operator.attrgetter("raw")
 
 
-def _typed(kind: _Kind, items: Sequence[Record]) -> tuple[Sequence[Item], bool]:
+def _typed(kind: _Kind, items: Sequence[Record], *, from_api: bool) -> tuple[Sequence[Item], bool]:
     """``items`` as Structs: raw records (``RawRecord``, ``msgspec.Raw``) decoded, Structs kept.
 
     And whether msgspec decoded every one of them here (then each holds its declared types).
+    ``from_api``: the items are a stream's, as the API sent them (see ``_check_record_types``).
     """
     raw = sum(map(_RAW_CLASSES.__contains__, map(type, items)))
     if not raw:
-        _check_record_types(kind, items)  # type: ignore[arg-type]  # Structs already
+        _check_record_types(kind, items, from_api)  # type: ignore[arg-type]  # Structs already
         return items, False  # type: ignore[return-value]
     decode: Callable[[msgspec.Raw], Item] = _DECODERS[kind.cls].decode
     typed = [_struct(decode, item) for item in items]
-    _check_record_types(kind, typed)
+    _check_record_types(kind, typed, from_api)
     return typed, raw == len(items)
 
 
 _record_type = operator.attrgetter("record_type")
 
 
-def _check_record_types(kind: _Kind, items: Sequence[Item]) -> None:
+def _check_record_types(kind: _Kind, items: Sequence[Item], from_api: bool) -> None:
     """Refuse an item whose ``record_type`` is another kind's: these columns are not its.
 
     A record decodes into either kind (every field is optional): an action's was written
     as a SIM card's, its own fields dropped and defaults made up. A listing checks only a
     page's first and last records (``check_record_types``), enough to tell another
-    listing's answer, not one record of another kind inside a page.
+    listing's answer, not one record of another kind inside a page: an answer's is the
+    server's doing (``APIResponseValidationError``), items the caller mixed its own
+    (``TypeError``).
     """
     expected = RECORD_TYPES[kind.cls]
     with contextlib.suppress(TypeError):  # an unhashable one, in a Struct the caller built
         if set(map(_record_type, items)) <= {None, expected}:
             return
     struct = next(item for item in items if item.record_type not in (None, expected))
+    if from_api:
+        raise APIResponseValidationError(
+            f"a {expected} listing's answer holds a {struct.record_type!r} record (id "
+            f"{struct.id!r}) among its {expected} records: not written as one"
+        )
     raise TypeError(
         f"export() got a {struct.record_type!r} record (id {struct.id!r}) among "
         f"{kind.cls.__name__} items"
@@ -1490,7 +1505,7 @@ class _CsvWriter(_Writer):
         self.columns = _CsvColumns(kind)
 
     def add(self, items: Sequence[Record]) -> None:
-        typed, decoded = _typed(self.kind, items)
+        typed, decoded = _typed(self.kind, items, from_api=self.decoded)
         if self.decoded or decoded:
             lines = self.columns.lines(typed)
             self.parts.append(lines)
@@ -1563,7 +1578,7 @@ class _ParquetWriter(_Writer):
         # items are unpacked by ``_columns`` in C, page by page while they are in the cache
         # (0.93x to 0.98x the CPU of row tuples transposed per row group); items the caller
         # built may hold any type, and go row by row as CSV's do.
-        typed, decoded = _typed(self.kind, items)
+        typed, decoded = _typed(self.kind, items, from_api=self.decoded)
         count = len(typed)
         if not count:
             return
