@@ -567,8 +567,12 @@ def _uuid_records(ids: list[str]) -> bytes | None:
     C passes only (a join, slices, ``replace``, ``bytes.fromhex``): no Python loop per id.
     """
     count = len(ids)
+    # Each id's length, not only the whole's: a 35-character id beside a 37-character one
+    # joins into the text of two UUIDs, and the first was kept as a UUID's record.
+    if any(length != _UUID_LENGTH for length in set(map(len, ids))):
+        return None
     text = "".join(ids)
-    if len(text) != _UUID_LENGTH * count or " " in text:
+    if " " in text:
         return None
     dashes = "-" * count
     if any(text[at::_UUID_LENGTH] != dashes for at in (8, 13, 18, 23)):

@@ -543,6 +543,31 @@ def test_only_canonical_uuids_become_records(text: str) -> None:
     assert _ids._uuid_records([canonical, canonical + text[:1], text[1:]]) is None
 
 
+def test_ids_that_join_into_two_uuids_are_not_taken_for_them() -> None:
+    """A UUID less its last character, then that character and another UUID: together the
+    text of two UUIDs with every dash in place, and the first was folded as the UUID's
+    record (a later repeat of it, looked up by its digest, was yielded again).
+    """
+    first = str(uuid.UUID(int=1))
+    assert _ids._uuid_records([first[:35], first[35] + str(uuid.UUID(int=2))]) is None
+    known = DeliveredIds()
+    assert known.add_if_all_new([str(uuid.UUID(int=n)) for n in range(10, 10 + FOLD)])
+    # Side by side in a fold, they must share a partition (the top bits of their hashes).
+    shift = known._generations[-1].shift
+    cut = first[:35]
+    n = next(
+        n
+        for n in range(2, 1 << 20)
+        if hash(first[35] + str(uuid.UUID(int=n))) >> shift == hash(cut) >> shift
+    )
+    assert known.add_if_all_new([cut, first[35] + str(uuid.UUID(int=n))])
+    assert known.add_if_all_new([str(uuid.UUID(int=m)) for m in range(1 << 20, (1 << 20) + FOLD)])
+    assert not known._recent  # folded: the two are records now
+    assert cut in known
+    assert not known.add_if_all_new([cut])
+    assert first not in known
+
+
 @pytest.mark.usefixtures("small")
 # Listing health checks here replaces the profile's list: keep too_slow off (a wall-clock
 # check that trips on a busy machine), as conftest.py does for every other test.
