@@ -93,7 +93,7 @@ import anyio.to_thread
 import msgspec
 from msgspec.structs import astuple
 
-from ._checkpoint import ids_path
+from ._checkpoint import MAX_CHECKPOINT_BYTES, ids_path
 from ._errors import (
     APIResponseValidationError,
     ExportError,
@@ -1841,6 +1841,10 @@ async def export(
             "same file)",
             stream.resumed_from,
         )
+    # A fresh scan writes over an earlier one's checkpoint: that one's partial output goes
+    # once this one's checkpoint (or finished output) replaces what named it.
+    earlier = _earlier_partial(checkpoint, target) if resume is None else None
+    out: _Output | None = None
     try:
         out = _Output(target, keep_partial=checkpointing, resume=resume, checkpoint=checkpoint)
         job = _Job(out, fmt, resolved)
@@ -1856,9 +1860,57 @@ async def export(
     finally:
         if stream is not None:
             await _close(stream)
+        if earlier is not None and out is not None and _replaced(out, stream):
+            _remove_unused(earlier, out)
     if resume is not None:
         count += resume.items
     return ExportResult(items=count, path=out.path, format=fmt, seconds=time.monotonic() - started)
+
+
+class _EarlierCheckpoint(msgspec.Struct):
+    """What an earlier scan's checkpoint says of its export, read leniently."""
+
+    extra: dict[str, Any] = {}
+
+
+def _earlier_partial(checkpoint: str | os.PathLike[str] | None, target: object) -> Path | None:
+    """The partial output an earlier export to ``target`` left, that ``checkpoint`` names.
+
+    None when there is none, or the file is no export's checkpoint (nothing to clean up).
+    """
+    if checkpoint is None or not isinstance(target, (str, os.PathLike)):
+        return None
+    try:
+        with Path(checkpoint).open("rb") as file:
+            data = file.read(MAX_CHECKPOINT_BYTES + 1)
+        state = msgspec.json.decode(data, type=_EarlierCheckpoint).extra.get("export")
+    except (OSError, *UNDECODABLE):
+        return None
+    if not isinstance(state, dict) or state.get("target") != _absolute(target):
+        return None
+    name, final = state.get("partial"), final_path(target)
+    if not isinstance(name, str) or not _is_partial_name(name, final):
+        return None
+    return final.with_name(name)
+
+
+def _replaced(out: _Output, stream: Stream[Any, Any] | None) -> bool:
+    """Whether this export's output or checkpoint now stands where an earlier one did."""
+    return out.committed or (stream is not None and stream.resumable_from is not None)
+
+
+def _remove_unused(partial: Path, out: _Output) -> None:
+    """Remove ``partial``, unless it is ``out``'s, in another export's hands, or a link."""
+    if partial == out.temp:
+        return
+    try:
+        fd = os.open(partial, os.O_RDONLY | O_NOFOLLOW | O_BINARY)
+    except OSError:
+        return  # gone already, or a link (``ELOOP``): not this export's to remove
+    with open(fd, "rb") as file:  # noqa: PTH123  (the descriptor opened above)
+        if _locked(file):
+            with contextlib.suppress(OSError):
+                partial.unlink()
 
 
 def _checked_format(format: object, target: object) -> ExportFormat:

@@ -600,6 +600,54 @@ async def test_an_export_killed_before_its_first_save_leaves_no_partial_output_b
     assert (work / "cards.jsonl").read_bytes() == whole.read_bytes()
 
 
+async def test_fresh_exports_over_an_earlier_checkpoint_leave_one_partial_output_at_most(
+    tmp_path: Path,
+) -> None:
+    """Three fresh checkpointed exports (no resume_from) that each fail at page 4, then one
+    that finishes: each wrote over the checkpoint before it, and the partial output that
+    checkpoint named stayed for good (three hidden files of a listing each beside the
+    finished one). The partial output a checkpoint no longer names goes once the new
+    checkpoint is saved; only the latest, which a resume continues, is left.
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    script: list[int | None] = ([None] * 3 + [500]) * 3
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4, faults=FaultPlan(script=script)) as server,
+        sc.SimCardsClient(KEY, server.url, max_concurrency=1, max_retries=0) as client,
+    ):
+        named = []
+        for _ in range(3):
+            with pytest.raises(sc.InternalServerError):
+                await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+            (partial,) = tmp_path.glob(".cards.jsonl.*.partial")
+            saved = msgspec.json.decode(point.read_bytes())["extra"]["export"]["partial"]
+            assert partial.name == saved
+            named.append(saved)
+        assert len(set(named)) == 3  # each run's own
+        result = await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+    assert result.items == 600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cards.jsonl", "scan.json"]
+
+
+async def test_a_partial_output_another_export_holds_is_not_removed(tmp_path: Path) -> None:
+    """The partial output an earlier checkpoint names, locked by another export (a resume of
+    it running now): a fresh export over that checkpoint leaves it alone.
+    """
+    fcntl = pytest.importorskip("fcntl")
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4, faults=failing_after(3)) as server,
+        sc.SimCardsClient(KEY, server.url, max_concurrency=1, max_retries=0) as client,
+    ):
+        with pytest.raises(sc.InternalServerError):
+            await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+        (earlier,) = tmp_path.glob(".cards.jsonl.*.partial")
+        with earlier.open("rb") as held:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+            assert earlier.exists()
+
+
 async def test_a_fresh_checkpointed_export_run_twice_at_once_is_refused(tmp_path: Path) -> None:
     """Two fresh exports with one checkpoint, at once: each saved over the other's checkpoint.
     The second is refused, naming the checkpoint, while the first writes its partial output.
