@@ -20,6 +20,7 @@ from aiohttp import web
 from servers import serve
 
 from simcards_async import (
+    APIResponseValidationError,
     ExportError,
     InvalidParameterError,
     SimCard,
@@ -382,7 +383,9 @@ async def test_a_record_of_another_kind_inside_a_page_is_refused(tmp_path: Path,
     """An action between two cards of a ``/sim_cards`` page: the listing checks a page's
     first and last records' type (an answer of another listing is of another type
     throughout), so it was decoded as a ``SimCard`` and written as one, its own fields
-    dropped and a card's defaults made up. Refused, as the same record sent raw is.
+    dropped and a card's defaults made up. Refused, as the same record sent raw is: as the
+    server's doing (``APIResponseValidationError``), not with the ``TypeError`` of items the
+    caller mixed (the command printed its traceback).
     """
     card = '{"id": "c-%d", "record_type": "sim_card"}'
     action = '{"id": "a-1", "record_type": "sim_card_action", "action_type": "enable"}'
@@ -395,7 +398,9 @@ async def test_a_record_of_another_kind_inside_a_page_is_refused(tmp_path: Path,
         return web.Response(body=body.encode(), content_type="application/json")
 
     async with serve(answer) as served, SimCardsClient(KEY, served.url) as client:
-        with pytest.raises(TypeError, match="'sim_card_action' record \\(id 'a-1'\\)"):
+        with pytest.raises(
+            APIResponseValidationError, match="'sim_card_action' record \\(id 'a-1'\\)"
+        ):
             await export(client.sim_cards(), tmp_path / f"out.{fmt}")
     assert names(tmp_path) == []
 
