@@ -14,8 +14,11 @@ Memory: a page that comes in long before its turn waits as the bytes it came as
 it is at most ``DECODE_AHEAD`` pages from the next to hand over (its ``turn``, which
 the transport awaits between reading a 2xx answer and decoding it, so that a body
 that does not decode is still retried as part of its request). No page is asked for
-while the bodies waiting hold ``HELD_BYTES`` or more. So a stream holds at most
-``read_ahead`` bodies (about ``HELD_BYTES`` of them waiting) and about ``DECODE_AHEAD +
+while the bodies waiting hold ``HELD_BYTES`` or more, nor while the window's pages would
+hold ``WINDOW_BYTES`` or more at the largest answer's size so far (pages in flight are
+counted too: a server's largest pages cannot fill ``read_ahead`` of them). So a stream
+holds at most ``read_ahead`` bodies (about ``HELD_BYTES`` of them waiting, and about
+``WINDOW_BYTES`` in all) and about ``DECODE_AHEAD +
 HANDOVER_PAGES + 3`` decoded pages (one waiting to be handed over, and the reader's two as
 it moves to the next; nine measured), whatever the listing's size; when the consumer is
 the slower side (a busy CPU), the pages waiting for it are bodies.
@@ -106,6 +109,7 @@ __all__ = [
     "HELD_BYTES",
     "RESCAN_ADVICE",
     "RESCAN_SET",
+    "WINDOW_BYTES",
     "Delivery",
     "Engine",
     "FetchPage",
@@ -153,6 +157,11 @@ DECODE_AHEAD = 2
 #: Bytes of answers a stream may hold waiting for their turn before it asks for another
 #: page: the read-ahead window is bounded in bytes as well as in pages (``read_ahead``).
 HELD_BYTES = 4 * 2**20
+#: Bytes the read-ahead window's pages may hold at most, each counted at the largest answer
+#: so far: Telnyx's pages of 250 cards (~185 kB) fill a window of 90 pages, the largest a
+#: server may send (``response_limit``, ~4.9 MiB) one of 4. Pages in flight count too:
+#: 64 of those at C=32 held ~400 MB.
+WINDOW_BYTES = 16 * 2**20
 
 #: Pages the engine may hand over ahead of the consumer. With none (a rendezvous) the
 #: engine waits for the consumer at every page, and each page costs a loop turn more.
@@ -338,6 +347,7 @@ class ReadPlan:
         "end",
         "guessed",
         "held",
+        "largest",
         "limit",
         "next",
         "page_size",
@@ -371,6 +381,8 @@ class ReadPlan:
         self.next = self.start
         #: Bytes of answers waiting for their turn to be decoded (at most about HELD_BYTES).
         self.held = 0
+        #: The largest answer's bytes so far (what a page in flight may hold, WINDOW_BYTES).
+        self.largest = 0
         #: Records a full page holds, as the scan's first page with meta said (rule 7).
         self.per_page: int | None = None
         #: Which page said so, for rule 7's message (a resume's: the run its checkpoint saved).
@@ -814,6 +826,7 @@ class Engine(Generic[T]):
             while (
                 len(slots) < window
                 and plan.held < HELD_BYTES
+                and len(slots) * plan.largest < WINDOW_BYTES
                 and plan.within_end(number)
                 and plan.wants_more(len(slots))
             ):
@@ -936,12 +949,13 @@ class Engine(Generic[T]):
         the order they are decoded in (a later stamp hid a stale page, and the records an
         insert shifted past it were lost).
         """
-        drift, served = self.drift, 0
+        drift, plan, served = self.drift, self.plan, 0
 
         async def arrived(size: int) -> None:
             nonlocal served
             drift.served += 1
             served = drift.served
+            plan.largest = max(plan.largest, size)
             if turn is not None:
                 await turn(size)
 

@@ -26,11 +26,13 @@ from simcards_async import (
     PaginationError,
     PaginationMeta,
     RateLimitError,
+    _pagination,
 )
 from simcards_async._pagination import (
     DECODE_AHEAD,
     HANDOVER_PAGES,
     HELD_BYTES,
+    WINDOW_BYTES,
     Delivery,
     Engine,
     Resume,
@@ -246,11 +248,15 @@ async def test_pages_far_ahead_of_the_consumer_wait_undecoded_for_their_turn() -
     await producer.wait()
 
 
-async def test_no_page_is_asked_for_while_the_bodies_waiting_hold_held_bytes() -> None:
+async def test_no_page_is_asked_for_while_the_bodies_waiting_hold_held_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The window is bounded in bytes too: with answers of over a third of HELD_BYTES, no page
     past the window is asked for while three or more wait for their turn, however many
-    read_ahead allows; reading lets it go on, and every page comes, in order.
+    read_ahead allows; reading lets it go on, and every page comes, in order. WINDOW_BYTES
+    is lifted: this is HELD_BYTES's rule alone, and the next test is that one's.
     """
+    monkeypatch.setattr(_pagination, "WINDOW_BYTES", 2**62)
     listing = Listing(3000, 100)
     listing.body_size = HELD_BYTES // 3 + 1  # three of them are more than HELD_BYTES
     eng = engine(listing, read_ahead=20, maximum=20)
@@ -273,6 +279,29 @@ async def test_no_page_is_asked_for_while_the_bodies_waiting_hold_held_bytes() -
     # only once fewer than three answers waited.
     assert all(listing.held_when_asked[n] < 3 for n in range(22, 31))
     assert eng.plan.held == 0
+
+
+async def test_the_window_holds_window_bytes_at_the_largest_answers_size() -> None:
+    """Answers of a quarter of WINDOW_BYTES and more (a server's largest pages): read_ahead=20
+    asked for 20 at once, each body in memory as it came in (~400 MB at C=32 with pages of
+    ~4.9 MiB). Counted at page 1's size, the window holds four pages; a fifth is asked for
+    only once the second is handed over, and every page comes, in order.
+    """
+    listing = Listing(3000, 100)
+    listing.body_size = WINDOW_BYTES // 4 + 1
+    eng = engine(listing, read_ahead=20, maximum=20)
+    producer, receive = started(eng)
+    await past_page_1(listing, [2, 3, 4, 5])
+    listing.answer(2)
+    await settle(lambda: listing.waiting() == [3, 4, 5, 6])
+    listing.auto = True  # pages asked for from now on are answered at once
+    for number in (3, 4, 5, 6):
+        listing.answer(number)
+    got = [number async for number, _, _ in receive]
+    await producer.wait()
+    assert producer.error is None
+    assert got == list(range(1, 31))
+    assert listing.max_in_flight <= 4
 
 
 async def test_a_consumer_that_does_not_read_stops_the_engine_after_the_hand_over_buffer() -> None:
