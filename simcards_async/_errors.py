@@ -2,7 +2,7 @@
 
 ::
 
-    TelnyxError                        root of everything this library raises
+    TelnyxError                        every error but Python's own (OSError, RuntimeError, ...)
     ├── InvalidParameterError          (also ValueError) bad input, raised before sending
     ├── ExportError                    (also ValueError) a record the format cannot hold
     └── APIError                       a request was made and did not give a usable answer
@@ -148,7 +148,11 @@ def shown(value: object) -> str:
 
 
 class TelnyxError(Exception):
-    """Root of every exception this library raises."""
+    """Root of every error of the API, its answers and the arguments given.
+
+    Not of Python's own: ``OSError`` from the file system, ``RuntimeError`` for a stream
+    or client used out of turn, ``TypeError`` for items of two kinds given to one export.
+    """
 
 
 class InvalidParameterError(TelnyxError, ValueError):
