@@ -134,7 +134,7 @@ class SimCardsClient:
             "max_concurrency", max_concurrency, 1, MAX_CONCURRENCY
         )
         self._read_ahead = (
-            2 * self._max_concurrency
+            min(2 * self._max_concurrency, MAX_CONCURRENCY)  # within the range it may be given
             if read_ahead is None
             else _int_at_least("read_ahead", read_ahead, 1, MAX_CONCURRENCY)
         )

@@ -178,6 +178,15 @@ async def test_a_bounded_option_names_its_whole_range(parameter: str, value: Any
     assert info.value.allowed == "an integer from 1 to 1,000,000"
 
 
+async def test_read_aheads_default_stays_in_its_range() -> None:
+    """``read_ahead`` defaults to twice ``max_concurrency``, which made 2,000,000 of the
+    largest, where 1,000,000 is the most it may be given: the default stops there.
+    """
+    largest = SimCardsClient(KEY, "http://127.0.0.1:9/v2", max_concurrency=1_000_000)
+    assert largest.read_ahead == 1_000_000
+    assert SimCardsClient(KEY, "http://127.0.0.1:9/v2", max_concurrency=7).read_ahead == 14
+
+
 async def test_missing_key_fails_at_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a key (argument or ``TELNYX_API_KEY``) the first use fails clearly, sends nothing."""
     monkeypatch.delenv("TELNYX_API_KEY", raising=False)
