@@ -232,6 +232,9 @@ def test_fleet_refuses_a_size_it_cannot_hold_naming_it(sizes: dict[str, Any], me
         Fleet(**sizes)
 
 
+KEY_ALLOWED = "a str, not empty, without spaces or control characters, or None"
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -245,8 +248,10 @@ def test_fleet_refuses_a_size_it_cannot_hold_naming_it(sizes: dict[str, Any], me
         ({"faults": {}}, "faults must be a FaultPlan or None"),
         ({"host": ""}, "host must be a host name or address, not empty"),  # every interface
         ({"host": None}, "host must be a host name or address, not empty"),
-        ({"api_key": b"key"}, "api_key must be a str, not empty, or None"),
-        ({"api_key": ""}, "api_key must be a str, not empty, or None; got ''"),  # every 401
+        ({"api_key": b"key"}, f"api_key must be {KEY_ALLOWED}"),
+        ({"api_key": ""}, f"api_key must be {KEY_ALLOWED}; got ''"),  # every 401
+        ({"api_key": "secret "}, f"api_key must be {KEY_ALLOWED}"),  # every 401: stripped
+        ({"api_key": "sec\tret"}, f"api_key must be {KEY_ALLOWED}"),
         ({"cache_bytes": "x"}, "cache_bytes must be an integer >= 0; got 'x'"),  # every 500
         ({"cache_bytes": 1.5}, "cache_bytes must be an integer >= 0; got 1.5"),
         ({"legacy_errors": "no"}, "legacy_errors must be True or False; got 'no'"),
@@ -980,6 +985,22 @@ async def test_429_fault_carries_retry_headers(session: aiohttp.ClientSession) -
         assert body["errors"][0]["detail"]
         assert server.fault_counts == Counter({"429": 1, "418": 1})
         assert [r.fault for r in server.requests] == ["429", None, "418"]
+
+
+@pytest.mark.anyio
+async def test_a_scripted_429_given_as_a_number_is_a_rate_limits_answer(
+    session: aiohttp.ClientSession,
+) -> None:
+    """``script=[429]`` (the status as a number, as 418 is given) sent a 429 without
+    ``Retry-After`` or ``x-ratelimit-remaining: 0``, unlike ``"429"``: the same answer now.
+    """
+    async with faulty(429, retry_after=0.25) as server:
+        status, headers, body = await get(session, url(server, "/sim_cards"))
+        assert status == 429
+        assert body["errors"][0]["code"] == "10011"
+        assert headers["Retry-After"] == "0.25"
+        assert headers["x-ratelimit-remaining"] == "0"
+        assert headers["x-ratelimit-reset"] == "0.25"
 
 
 @pytest.mark.anyio

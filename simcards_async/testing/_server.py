@@ -103,8 +103,14 @@ def _check_options(given: dict[str, object], kinds: dict[str, type]) -> None:
         ("host", isinstance(host, str) and host != "", "a host name or address, not empty"),
         (
             "api_key",
-            api_key is None or (isinstance(api_key, str) and api_key != ""),
-            "a str, not empty, or None",
+            api_key is None
+            or (
+                isinstance(api_key, str)
+                and api_key != ""
+                and not any(c.isspace() or not c.isprintable() for c in api_key)
+            ),
+            # A Bearer token is read without the spaces around it: such a key never matched.
+            "a str, not empty, without spaces or control characters, or None",
         ),
         ("legacy_errors", isinstance(given["legacy_errors"], bool), "True or False"),
         ("cache_bytes", count(cache_bytes), "an integer >= 0"),
@@ -482,7 +488,7 @@ class MockTelnyxServer:
         return answer
 
     def _fault_answer(self, fault: str | int, key: str | None) -> Answer:
-        if fault == "429":
+        if fault in {"429", 429}:  # a script's 429 as a number too: a rate limit's, whole
             return self._fault_429()
         answer = self._fault_status(fault)
         if self._buckets is not None and key is not None:
