@@ -673,6 +673,12 @@ async def test_any_token_is_accepted_without_api_key() -> None:
         ("/sim_cards/{card}", "include_sim_card_group=no", "include_sim_card_group"),
         ("/sim_cards/not-a-uuid", "", "id"),
         ("/sim_card_actions/6a09cdc3-8948-47f0-aa62", "", "id"),
+        # Empty, each filter meant something else: nothing (msisdn), everything (iccid,
+        # tags), a 422 (status). Refused as status is.
+        ("/sim_cards", "filter[msisdn]=", "filter[msisdn]"),
+        ("/sim_cards", "filter[iccid]=", "filter[iccid]"),
+        ("/sim_cards", "filter[tags]=", "filter[tags]"),
+        ("/sim_cards", "filter[tags]=a,,b", "filter[tags]"),
     ],
 )
 async def test_422_names_the_bad_parameter(

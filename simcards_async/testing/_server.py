@@ -606,9 +606,9 @@ class MockTelnyxServer:
         del request
         number, size = params.page()
         status = params.choices("filter[status]", FILTERABLE_SIM_CARD_STATUSES)
-        tags = tuple(sorted({t for t in params.items("filter[tags]") or () if t}))
-        iccid = params.last("filter[iccid]") or ""
-        msisdn = params.last("filter[msisdn]")
+        tags = params.texts("filter[tags]")
+        iccid = params.text("filter[iccid]") or ""
+        msisdn = params.text("filter[msisdn]")
         group = params.uuid("filter[sim_card_group_id]")
         include_group = params.boolean("include_sim_card_group")
         sort = params.choice("sort", SORT_KEYS)

@@ -166,6 +166,21 @@ class Params:
             return ()
         return tuple(sorted(set(values)))
 
+    def text(self, name: str) -> str | None:
+        """A filter's text; None when absent. Empty, it matches nothing or everything: refused."""
+        value = self.last(name)
+        if value == "":
+            self._bad(name, f"{name} must not be empty; leave it out to filter nothing.")
+        return value or None
+
+    def texts(self, name: str) -> tuple[str, ...]:
+        """An array of texts (``items``), none empty, each once; () when absent."""
+        values = self.items(name) or []
+        if "" in values:
+            self._bad(name, f"{name} must be a comma-separated list of values, none empty.")
+            return ()
+        return tuple(sorted(set(values)))
+
     def uuid(self, name: str) -> str | None:
         value = self.last(name)
         if value is None or parse_uuid(value) is not None:
