@@ -1221,6 +1221,39 @@ async def test_drift_inserts_at_the_head_every_nth_list_request(
         assert len(server.current_action_ids()) == 20 + 9
 
 
+def test_inserts_past_the_fleets_bound_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fleet holds ``MAX_RECORDS`` of each kind, as its constructor says, but inserts were
+    not held to it: ``insert_sim_cards(10**8)`` ran for a minute, then a bare OverflowError.
+    Refused, naming ``count`` and the room left (deleted records count: their rows stay).
+    """
+    monkeypatch.setattr(Fleet, "MAX_RECORDS", 30)
+    server = MockTelnyxServer(sim_cards=20, actions=25)
+    server.delete_sim_cards(5)
+    with pytest.raises(
+        ValueError, match=r"insert_sim_cards: count must be an integer from 0 to 10 "
+    ):
+        server.insert_sim_cards(11)
+    with pytest.raises(ValueError, match=r"insert_actions: count must be an integer from 0 to 5 "):
+        server.insert_actions(10**8)
+    assert len(server.insert_sim_cards(10)) == 10
+    assert server.fleet.room() == (0, 5)
+
+
+@pytest.mark.anyio
+async def test_drift_stops_growing_a_full_fleet(
+    session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Drift's inserts stop at the fleet's bound (the answers go on, the data stops growing)."""
+    monkeypatch.setattr(Fleet, "MAX_RECORDS", 24)
+    async with MockTelnyxServer(sim_cards=20, actions=20, drift=Drift(every=1, insert=3)) as server:
+        totals = []
+        for _ in range(3):
+            status, _, body = await get(session, url(server, "/sim_cards", "page[size]=10"))
+            assert status == 200
+            totals.append(body["meta"]["total_results"])
+    assert totals == [20, 23, 24]
+
+
 @pytest.mark.anyio
 async def test_drift_deletes_shift_pages_while_scanning(session: aiohttp.ClientSession) -> None:
     """Deleting records during a scan shifts later pages, so a naive scan misses records."""

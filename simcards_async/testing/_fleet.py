@@ -12,6 +12,7 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING, ClassVar
 
+from . import _checks
 from ._codes import Codes, mix, seeded_rng
 from ._columns import Columns
 from ._generate import build_actions, build_sim_cards, make_groups, tag_table
@@ -140,8 +141,27 @@ class Fleet:
 
     # -- changes ----------------------------------------------------------------------------
 
+    def room(self) -> tuple[int, int]:
+        """How many more SIM cards, and actions, the fleet may take (``MAX_RECORDS``).
+
+        Deleted records count: their rows stay in memory.
+        """
+        most, cols = self.MAX_RECORDS, self._cols
+        return most - len(cols.c_created), most - len(cols.a_created)
+
+    def _check_room(self, method: str, count: int, room: int) -> None:
+        if _checks.count(count) and count > room:
+            _checks.refuse(
+                "count",
+                f"an integer from 0 to {room:,} (a fleet holds at most {self.MAX_RECORDS:,}, "
+                "deleted ones included)",
+                count,
+                owner=f"{method}: ",
+            )
+
     def insert_sim_cards(self, count: int, *, rng: random.Random | None = None) -> list[str]:
         """Add ``count`` SIM cards newer than all others; return their ids, newest first."""
+        self._check_room("insert_sim_cards", count, self.room()[0])
         return self._cols.insert_sim_cards(count, rng or self._rng)
 
     def delete_sim_cards(
@@ -155,6 +175,7 @@ class Fleet:
 
     def insert_actions(self, count: int, *, rng: random.Random | None = None) -> list[str]:
         """Add ``count`` actions on random live cards, newest of all; return ids, newest first."""
+        self._check_room("insert_actions", count, self.room()[1])
         return self._cols.insert_actions(count, rng or self._rng)
 
     def delete_actions(

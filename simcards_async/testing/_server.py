@@ -721,8 +721,9 @@ class MockTelnyxServer:
         if drift is None or rng is None or self._lists_answered % drift.every:
             return
         fleet = self.fleet
-        fleet.insert_sim_cards(drift.insert, rng=rng)
-        fleet.insert_actions(drift.insert, rng=rng)
+        cards, actions = fleet.room()  # a full fleet takes no more: the data stops growing
+        fleet.insert_sim_cards(min(drift.insert, cards), rng=rng)
+        fleet.insert_actions(min(drift.insert, actions), rng=rng)
         fleet.delete_sim_cards(drift.delete, rng=rng)
         fleet.delete_actions(drift.delete, rng=rng)
 
