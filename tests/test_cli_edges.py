@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import gzip
 import io
 import json
+import math
 import os
 import shutil
 import signal
@@ -18,10 +20,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
+import anyio
 import pytest
 from aiohttp import web
 from cli_runs import child_env, run
-from polling import eventually_sync, fifo_never_blocks_for_ever, killed_if_hung
+from polling import eventually, fifo_never_blocks_for_ever, killed_if_hung
 from servers import refusing, serve
 
 from simcards_async import (
@@ -72,33 +75,9 @@ def simcards() -> list[str]:
     return [script] if script else [sys.executable, "-m", "simcards_async"]
 
 
-def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
-    """``eventually_sync(condition)``, failing at once if the process ends first."""
-    eventually_sync(
-        lambda: condition() or process.poll() is not None,
-        timeout=DEADLINE,  # a child process's start, imports included, on a busy machine
-        what="the export did not start",
-    )
-    assert condition(), process.communicate()
-
-
 def exporting(directory: Path) -> Callable[[], bool]:
     """Whether the export into ``directory`` has started: its temporary output is there."""
     return lambda: any(n.endswith(".partial") for n in names(directory))
-
-
-def signalled(
-    process: subprocess.Popen[bytes], ready: Callable[[], bool], sig: signal.Signals
-) -> bytes:
-    """Send ``sig`` once ``ready()``; the process's stderr once it has ended (else killed)."""
-    try:
-        wait_for(ready, process)
-        process.send_signal(sig)
-        _, err = process.communicate(timeout=DEADLINE)
-    finally:
-        process.kill()
-        process.wait()
-    return err
 
 
 # --- the output is chosen, never guessed -------------------------------------------------
@@ -757,6 +736,47 @@ def test_a_checkpointed_parquet_export_is_refused_naming_what_chose_parquet(
 
 
 LONG_DEMO = ["export", "sim-cards", "--demo", "--page-size", "25", "--max-concurrency", "2"]
+#: An export of a ``held_after_three_pages`` server's listing: one request at a time.
+HELD_EXPORT = ["export", "sim-cards", "--page-size", "25", "--max-concurrency", "1", "-q"]
+
+
+@contextlib.asynccontextmanager
+async def held_after_three_pages() -> AsyncIterator[MockTelnyxServer]:
+    """A server that answers three pages, then holds every request (each until the client
+    gives up on it, at its 30 s timeout; all of them until the server closes): an export of
+    it stays under way, its output and checkpoint made, until a signal ends it, however
+    slow the machine: a timed window of a fast export was missed on a busy one.
+    """
+    plan = FaultPlan(script=[None] * 3 + ["hang"] * 10, hang_seconds=math.inf)
+    async with MockTelnyxServer(sim_cards=300, actions=1, seed=7, faults=plan) as server:
+        yield server
+
+
+async def signalled_when_held(
+    command: list[str], ready: Callable[[], bool], sig: signal.Signals
+) -> tuple[int | None, bytes]:
+    """Run ``command``; send ``sig`` once ``ready()`` (the export held mid-way); its exit
+    status and stderr once it has ended.
+    """
+    process = await anyio.open_process(command, env=child_env())
+    async with process:
+        try:
+            await eventually(
+                lambda: ready() or process.returncode is not None,
+                timeout=DEADLINE,  # a child process's start, imports included, on a busy machine
+                what="the export got under way",
+            )
+            assert process.returncode is None, "held: it cannot have ended"
+            process.send_signal(sig)
+            assert process.stderr is not None
+            with anyio.fail_after(DEADLINE):  # a guard against a hang, not a measure
+                err = b"".join([chunk async for chunk in process.stderr])
+                await process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()
+    return process.returncode, err
+
 
 #: Runs the command (``sys.argv[1:]``) with SIGTERM and SIGHUP at their defaults, whatever
 #: the tests were started with: under ``nohup`` (SIGHUP ignored, inherited by every child)
@@ -769,33 +789,22 @@ STOP_SIGNALS_DEFAULT = (
 )
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("name", "status"), [("SIGTERM", 143), ("SIGHUP", 129)], ids=["SIGTERM", "SIGHUP"]
 )
-def test_sigterm_and_sighup_are_ctrl_c(tmp_path: Path, name: str, status: int) -> None:
+async def test_sigterm_and_sighup_are_ctrl_c(tmp_path: Path, name: str, status: int) -> None:
     """SIGTERM mid-export, or SIGHUP (the ssh session closed): exit 128 + its number, no
     traceback, neither output nor temporary file (a SIGHUP left a .partial file for good).
     """
     if not hasattr(signal, name):
         pytest.skip(f"{name} is not a signal of this platform")
     target = tmp_path / "cards.csv"
-    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-        [
-            sys.executable,
-            "-c",
-            STOP_SIGNALS_DEFAULT,
-            *simcards(),
-            *LONG_DEMO,
-            "-v",
-            "-o",
-            str(target),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=child_env(),
-    )
-    err = signalled(process, exporting(tmp_path), signal.Signals[name])
-    assert process.returncode == status, err
+    async with held_after_three_pages() as server:
+        argv = [*simcards(), *HELD_EXPORT, *api(server), "-v", "-o", str(target)]
+        command = [sys.executable, "-c", STOP_SIGNALS_DEFAULT, *argv]
+        code, err = await signalled_when_held(command, exporting(tmp_path), signal.Signals[name])
+    assert code == status, err
     assert b"Traceback" not in err
     assert names(tmp_path) == []
 
@@ -809,26 +818,32 @@ SIGINT_IGNORED = (
 )
 
 
-def test_ctrl_c_stays_ignored_when_the_command_starts_with_it_ignored(tmp_path: Path) -> None:
+def test_ctrl_c_stays_ignored_when_the_command_starts_with_it_ignored() -> None:
     """A shell starts a background job (``simcards export ... &`` in a script) with SIGINT
     ignored, so that a Ctrl-C at the script is not for it. The command took SIGINT anyway
     and stopped (130), where a SIGTERM or SIGHUP it started with ignored stays ignored. Now
     a Ctrl-C in the middle of the export is ignored, and the export finishes.
     """
-    target = tmp_path / "cards.csv"
-    argv = [*simcards(), *LONG_DEMO, "--demo-size", "2000", "-o", str(target)]
+    argv = [*simcards(), *LONG_DEMO, "--demo-size", "2000", "--format", "csv", "-o", "-"]
     process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
         [sys.executable, "-c", SIGINT_IGNORED, *argv],
+        bufsize=0,  # communicate() reads past any buffer: readline() must keep none
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=child_env(),
     )
-    err = signalled(process, exporting(tmp_path), signal.SIGINT)
+    with killed_if_hung(process):
+        # Under way once a line is out; the rest waits for the pipe's reader (2,000 records
+        # are far more than a pipe holds), so the SIGINT comes mid-export, however slow.
+        assert process.stdout is not None
+        header = process.stdout.readline()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=DEADLINE)
     assert process.returncode == 0, err
     assert b"Traceback" not in err
-    assert names(tmp_path) == ["cards.csv"]
-    with target.open(newline="", encoding="utf-8") as file:
-        assert len(list(csv.reader(file))) == 2001
+    rows = list(csv.reader(io.StringIO((header + out).decode())))
+    assert len(rows) == 2001
+    assert tuple(rows[0]) == SIM_CARD_COLUMNS
 
 
 #: The console script, its import of the command held up (as aiohttp's and ssl's take about
@@ -905,16 +920,17 @@ def test_an_export_started_with_sighup_ignored_outlives_a_hang_up() -> None:
     assert len([first, *out.splitlines()]) == 2000
 
 
-def test_sigterm_with_a_checkpoint_says_how_to_resume(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_sigterm_with_a_checkpoint_says_how_to_resume(tmp_path: Path) -> None:
     """SIGTERM while checkpointing: exit 143, the target untouched, the resume hint shown."""
     target, checkpoint = tmp_path / "cards.jsonl", tmp_path / "cards.ckpt"
     target.write_bytes(b"old")
-    argv = [*LONG_DEMO, "-o", str(target), "--checkpoint", str(checkpoint)]
-    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-        [*simcards(), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env()
-    )
-    err = signalled(process, checkpoint.exists, signal.SIGTERM)
-    assert process.returncode == 143, err
+    async with held_after_three_pages() as server:
+        argv = [*HELD_EXPORT, *api(server), "-o", str(target), "--checkpoint", str(checkpoint)]
+        code, err = await signalled_when_held(
+            [*simcards(), *argv], checkpoint.exists, signal.SIGTERM
+        )
+    assert code == 143, err
     assert b"Traceback" not in err
     assert f"run the same command again to resume from {checkpoint}".encode() in err
     assert target.read_bytes() == b"old"
