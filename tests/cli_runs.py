@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import anyio
-from polling import killed_if_hung
+from polling import eventually, killed_if_hung
 
 from simcards_async._cli import main
+from simcards_async.testing import FaultPlan, MockTelnyxServer
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Runs the command as ``python -m simcards_async`` does, with Ctrl-C raising
@@ -62,3 +65,58 @@ def mock_server_process(*flags: str) -> Iterator[tuple[subprocess.Popen[str], st
         finally:
             process.kill()
             process.wait()
+
+
+#: An export of a ``held_after_three_pages`` server's listing, one request at a time; add
+#: ``--api-key``/``--base-url`` (``held_api``) and an output.
+HELD_EXPORT = ["export", "sim-cards", "--page-size", "25", "--max-concurrency", "1", "-q"]
+#: Seconds a child process may take to start (imports included) and reach the held page,
+#: on a busy machine: a guard against a hang, not a measure.
+CHILD_DEADLINE = 60.0
+
+
+def held_api(server: MockTelnyxServer) -> list[str]:
+    return ["--api-key", "KEYheld-exports", "--base-url", server.url]
+
+
+@contextlib.asynccontextmanager
+async def held_after_three_pages() -> AsyncIterator[MockTelnyxServer]:
+    """A server that answers three pages, then holds every request (each until the client
+    gives up on it, at its 30 s timeout; all of them until the server closes): an export of
+    it stays under way, its output and checkpoint made, until a signal ends it, however
+    slow the machine. A timed window of a fast export was missed on a busy one.
+    """
+    plan = FaultPlan(script=[None] * 3 + ["hang"] * 10, hang_seconds=math.inf)
+    async with MockTelnyxServer(sim_cards=300, actions=1, seed=7, faults=plan) as server:
+        yield server
+
+
+def held(server: MockTelnyxServer) -> bool:
+    """Whether an export of ``server`` is held: three pages answered, the fourth asked for."""
+    return len(server.requests) > 3
+
+
+async def signalled_when_held(
+    command: list[str], ready: Callable[[], bool], sig: signal.Signals
+) -> tuple[int | None, bytes]:
+    """Run ``command``; send ``sig`` once ``ready()`` (the export held mid-way); its exit
+    status and stderr once it has ended.
+    """
+    process = await anyio.open_process(command, env=child_env())
+    async with process:
+        try:
+            await eventually(
+                lambda: ready() or process.returncode is not None,
+                timeout=CHILD_DEADLINE,
+                what="the export got under way",
+            )
+            assert process.returncode is None, "held: it cannot have ended"
+            process.send_signal(sig)
+            assert process.stderr is not None
+            with anyio.fail_after(CHILD_DEADLINE):  # a guard against a hang, not a measure
+                err = b"".join([chunk async for chunk in process.stderr])
+                await process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()
+    return process.returncode, err

@@ -22,11 +22,23 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import msgspec
 import pyarrow.parquet as pq
 import pytest
-from cli_runs import AS_MAIN, child_env, mock_server_process, run
-from polling import eventually_sync
+from cli_runs import (
+    AS_MAIN,
+    CHILD_DEADLINE,
+    HELD_EXPORT,
+    child_env,
+    held,
+    held_after_three_pages,
+    held_api,
+    mock_server_process,
+    run,
+    signalled_when_held,
+)
+from polling import eventually, eventually_sync
 
 from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient, _cli, _writes
 from simcards_async._cli import ProgressBar, _parser, format_progress, main
@@ -623,36 +635,16 @@ async def test_failure_midway_leaves_the_target_untouched(
     assert names(tmp_path) == ["cards.csv"]
 
 
-def test_interrupt_exits_130_and_leaves_no_file(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_interrupt_exits_130_and_leaves_no_file(tmp_path: Path) -> None:
     """Ctrl-C during an export: exit 130, no traceback, neither output nor temporary file."""
     target = tmp_path / "cards.jsonl"
-    argv = ["export", "sim-cards", "--demo", "--page-size", "25", "--max-concurrency", "2"]
-    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-        [sys.executable, "-c", AS_MAIN, *argv, "-o", str(target)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=child_env(),
-    )
-
-    def written() -> bool:
-        """Records are in the temporary file: the export is well into the listing."""
-        assert process.poll() is None, process.communicate()
-        sizes = [0]
-        for path in tmp_path.iterdir():
-            if path.name.endswith(".partial"):
-                with contextlib.suppress(FileNotFoundError):  # renamed meanwhile
-                    sizes.append(path.stat().st_size)
-        return max(sizes) > 0
-
-    try:
-        # 1,000 pages at 40 ms, two at a time: far from done when the first records land.
-        eventually_sync(written, timeout=30, what="the export to write its first records")
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
-    finally:
-        process.kill()
-        process.wait()
-    assert process.returncode == 130, err
+    async with held_after_three_pages() as server:
+        command = [sys.executable, "-c", AS_MAIN, *HELD_EXPORT, *held_api(server)]
+        code, err = await signalled_when_held(
+            [*command, "-o", str(target)], lambda: held(server), signal.SIGINT
+        )
+    assert code == 130, err
     assert b"Traceback" not in err
     assert names(tmp_path) == []
 
@@ -667,7 +659,8 @@ def test_interrupt_exits_130_and_leaves_no_file(tmp_path: Path) -> None:
     ],
     ids=["int-int", "term-int", "int-term", "term-term"],
 )
-def test_a_second_signal_while_the_export_stops_is_ignored(
+@pytest.mark.anyio
+async def test_a_second_signal_while_the_export_stops_is_ignored(
     tmp_path: Path, first: signal.Signals, second: signal.Signals
 ) -> None:
     """Ctrl-C (or SIGTERM), then another once the checkpointed export is stopping (its
@@ -678,42 +671,50 @@ def test_a_second_signal_while_the_export_stops_is_ignored(
     second signal killed the process (a SIGTERM after Ctrl-C: 143, not 130).
     """
     target, checkpoint = tmp_path / "cards.jsonl", tmp_path / "scan.json"
-    argv = ["export", "sim-cards", "--demo", "--page-size", "25", "--max-concurrency", "2"]
-    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-        [sys.executable, "-c", AS_MAIN, *argv, "-o", str(target), "--checkpoint", str(checkpoint)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=child_env(),
-    )
-    assert process.stderr is not None
-    lines: list[bytes] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stderr or ()), daemon=True)
-    reader.start()
+    err = bytearray()
 
     def stopping() -> bool:
-        return any(b"run the same command again" in line for line in lines)
+        return b"run the same command again" in err
 
-    try:
-        eventually_sync(
-            lambda: list(tmp_path.glob(".cards.jsonl.*.partial")) and checkpoint.is_file(),
-            timeout=30,
-            what="the export to write its first records and a checkpoint",
-        )
-        process.send_signal(first)
-        eventually_sync(lambda: stopping() or process.poll() is not None, timeout=30)
-        process.send_signal(second)  # while it stops, or the loop closes (or after)
-        process.wait(timeout=30)
-    finally:
-        process.kill()
-        process.wait()
-        reader.join(timeout=30)
-        process.stderr.close()
-    err = b"".join(lines)
-    assert process.returncode == (130 if first == signal.SIGINT else 143), err
-    assert stopping(), err
-    assert b"Traceback" not in err
-    assert b"Exception ignored" not in err
-    assert b"Unclosed" not in err
+    async with held_after_three_pages() as server:
+        command = [sys.executable, "-c", AS_MAIN, *HELD_EXPORT, *held_api(server)]
+        command += ["-o", str(target), "--checkpoint", str(checkpoint)]
+        process = await anyio.open_process(command, stdout=subprocess.DEVNULL, env=child_env())
+        assert process.stderr is not None
+        stderr = process.stderr
+
+        async def read_stderr() -> None:
+            async for chunk in stderr:
+                err.extend(chunk)
+
+        async with process, anyio.create_task_group() as tg:
+            tg.start_soon(read_stderr)
+            try:
+                await eventually(
+                    lambda: (
+                        (held(server) and checkpoint.is_file()) or process.returncode is not None
+                    ),
+                    timeout=CHILD_DEADLINE,
+                    what="the export held mid-way, with a checkpoint",
+                )
+                assert process.returncode is None, bytes(err)
+                process.send_signal(first)
+                await eventually(
+                    lambda: stopping() or process.returncode is not None, timeout=CHILD_DEADLINE
+                )
+                with contextlib.suppress(ProcessLookupError):  # ended already: nothing to stop
+                    process.send_signal(second)  # while it stops, or the loop closes (or after)
+                with anyio.fail_after(CHILD_DEADLINE):  # a guard against a hang, not a measure
+                    await process.wait()
+            finally:
+                if process.returncode is None:
+                    process.kill()
+    err_bytes = bytes(err)
+    assert process.returncode == (130 if first == signal.SIGINT else 143), err_bytes
+    assert stopping(), err_bytes
+    assert b"Traceback" not in err_bytes
+    assert b"Exception ignored" not in err_bytes
+    assert b"Unclosed" not in err_bytes
     assert not target.exists()
     assert checkpoint.is_file()
     assert len(list(tmp_path.glob(".cards.jsonl.*.partial"))) == 1

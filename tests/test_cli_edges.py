@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import errno
 import gzip
 import io
 import json
-import math
 import os
 import shutil
 import signal
@@ -20,11 +18,17 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
-import anyio
 import pytest
 from aiohttp import web
-from cli_runs import child_env, run
-from polling import eventually, fifo_never_blocks_for_ever, killed_if_hung
+from cli_runs import (
+    HELD_EXPORT,
+    child_env,
+    held,
+    held_after_three_pages,
+    run,
+    signalled_when_held,
+)
+from polling import fifo_never_blocks_for_ever, killed_if_hung
 from servers import refusing, serve
 
 from simcards_async import (
@@ -736,46 +740,6 @@ def test_a_checkpointed_parquet_export_is_refused_naming_what_chose_parquet(
 
 
 LONG_DEMO = ["export", "sim-cards", "--demo", "--page-size", "25", "--max-concurrency", "2"]
-#: An export of a ``held_after_three_pages`` server's listing: one request at a time.
-HELD_EXPORT = ["export", "sim-cards", "--page-size", "25", "--max-concurrency", "1", "-q"]
-
-
-@contextlib.asynccontextmanager
-async def held_after_three_pages() -> AsyncIterator[MockTelnyxServer]:
-    """A server that answers three pages, then holds every request (each until the client
-    gives up on it, at its 30 s timeout; all of them until the server closes): an export of
-    it stays under way, its output and checkpoint made, until a signal ends it, however
-    slow the machine: a timed window of a fast export was missed on a busy one.
-    """
-    plan = FaultPlan(script=[None] * 3 + ["hang"] * 10, hang_seconds=math.inf)
-    async with MockTelnyxServer(sim_cards=300, actions=1, seed=7, faults=plan) as server:
-        yield server
-
-
-async def signalled_when_held(
-    command: list[str], ready: Callable[[], bool], sig: signal.Signals
-) -> tuple[int | None, bytes]:
-    """Run ``command``; send ``sig`` once ``ready()`` (the export held mid-way); its exit
-    status and stderr once it has ended.
-    """
-    process = await anyio.open_process(command, env=child_env())
-    async with process:
-        try:
-            await eventually(
-                lambda: ready() or process.returncode is not None,
-                timeout=DEADLINE,  # a child process's start, imports included, on a busy machine
-                what="the export got under way",
-            )
-            assert process.returncode is None, "held: it cannot have ended"
-            process.send_signal(sig)
-            assert process.stderr is not None
-            with anyio.fail_after(DEADLINE):  # a guard against a hang, not a measure
-                err = b"".join([chunk async for chunk in process.stderr])
-                await process.wait()
-        finally:
-            if process.returncode is None:
-                process.kill()
-    return process.returncode, err
 
 
 #: Runs the command (``sys.argv[1:]``) with SIGTERM and SIGHUP at their defaults, whatever
@@ -803,7 +767,9 @@ async def test_sigterm_and_sighup_are_ctrl_c(tmp_path: Path, name: str, status: 
     async with held_after_three_pages() as server:
         argv = [*simcards(), *HELD_EXPORT, *api(server), "-v", "-o", str(target)]
         command = [sys.executable, "-c", STOP_SIGNALS_DEFAULT, *argv]
-        code, err = await signalled_when_held(command, exporting(tmp_path), signal.Signals[name])
+        code, err = await signalled_when_held(
+            command, lambda: held(server) and exporting(tmp_path)(), signal.Signals[name]
+        )
     assert code == status, err
     assert b"Traceback" not in err
     assert names(tmp_path) == []
