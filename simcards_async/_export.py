@@ -120,6 +120,7 @@ from ._models import (
 from ._paths import (
     O_BINARY,
     O_NOFOLLOW,
+    O_NONBLOCK,
     check_creatable,
     check_file_path,
     check_not_descriptor,
@@ -1894,23 +1895,37 @@ def _earlier_partial(checkpoint: str | os.PathLike[str] | None, target: object) 
     return final.with_name(name)
 
 
+#: Windows removes no file that is open without delete sharing, as Python opens files.
+_WINDOWS = sys.platform == "win32"
+
+
 def _replaced(out: _Output, stream: Stream[Any, Any] | None) -> bool:
     """Whether this export's output or checkpoint now stands where an earlier one did."""
     return out.committed or (stream is not None and stream.resumable_from is not None)
 
 
 def _remove_unused(partial: Path, out: _Output) -> None:
-    """Remove ``partial``, unless it is ``out``'s, in another export's hands, or a link."""
+    """Remove ``partial``, unless it is ``out``'s, another export's, or no regular file.
+
+    A link, or a FIFO planted there, is left alone: opening a FIFO blocked the event loop.
+    """
     if partial == out.temp:
         return
     try:
-        fd = os.open(partial, os.O_RDONLY | O_NOFOLLOW | O_BINARY)
+        if not stat.S_ISREG(partial.lstat().st_mode):
+            return
+        fd = os.open(partial, os.O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_BINARY)
     except OSError:
         return  # gone already, or a link (``ELOOP``): not this export's to remove
     with open(fd, "rb") as file:  # noqa: PTH123  (the descriptor opened above)
-        if _locked(file):
+        if not _locked(file):
+            return
+        if not _WINDOWS:  # removed under the lock: no export takes it meanwhile
             with contextlib.suppress(OSError):
                 partial.unlink()
+            return
+    with contextlib.suppress(OSError):  # closed first: see _WINDOWS
+        partial.unlink()
 
 
 def _checked_format(format: object, target: object) -> ExportFormat:

@@ -22,6 +22,7 @@ from ._errors import InvalidParameterError
 __all__ = [
     "O_BINARY",
     "O_NOFOLLOW",
+    "O_NONBLOCK",
     "check_creatable",
     "check_file_path",
     "check_not_descriptor",
@@ -39,6 +40,8 @@ P = TypeVar("P")
 O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 #: Opens read and write bytes untranslated (Windows; 0 elsewhere).
 O_BINARY = getattr(os, "O_BINARY", 0)
+#: Opens return at once, a FIFO's too (not on Windows, which has none to open).
+O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 #: The longest file name, in bytes, where a file system does not say (most take 255).
 _NAME_MAX = 255
 

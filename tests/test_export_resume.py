@@ -8,6 +8,7 @@ import csv
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -646,6 +647,29 @@ async def test_a_partial_output_another_export_holds_is_not_removed(tmp_path: Pa
             fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
             assert earlier.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+async def test_a_fifo_planted_at_the_earlier_partial_outputs_name_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    """A FIFO in place of the partial output an earlier checkpoint names: the fresh export
+    over that checkpoint opened it to remove it and blocked its event loop for good.
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4, faults=failing_after(3)) as server,
+        sc.SimCardsClient(KEY, server.url, max_concurrency=1, max_retries=0) as client,
+    ):
+        with pytest.raises(sc.InternalServerError):
+            await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+        (earlier,) = tmp_path.glob(".cards.jsonl.*.partial")
+        earlier.unlink()
+        os.mkfifo(earlier)
+        with anyio.fail_after(60):  # a guard against the hang, not a measure
+            result = await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+    assert result.items == 600
+    assert stat.S_ISFIFO(earlier.lstat().st_mode)
 
 
 async def test_a_fresh_checkpointed_export_run_twice_at_once_is_refused(tmp_path: Path) -> None:
