@@ -116,6 +116,7 @@ from ._models import (
     SimCardGroup,
     SimCardStatus,
     checked_record,
+    decode_record,
 )
 from ._paths import (
     O_BINARY,
@@ -958,7 +959,7 @@ def _typed(kind: _Kind, items: Sequence[Record], *, from_api: bool) -> tuple[Seq
     if not raw:
         _check_record_types(kind, items, from_api)  # type: ignore[arg-type]  # Structs already
         return items, False  # type: ignore[return-value]
-    decode: Callable[[msgspec.Raw], Item] = _DECODERS[kind.cls].decode
+    decode: Callable[[msgspec.Raw], Item] = functools.partial(decode_record, _DECODERS[kind.cls])
     typed = [_struct(decode, item) for item in items]
     _check_record_types(kind, typed, from_api)
     return typed, raw == len(items)

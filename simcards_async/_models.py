@@ -11,11 +11,12 @@ No I/O here: ``decode_*`` take bytes and return Structs or raise
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, NamedTuple, TypeVar
 
 import msgspec
 
@@ -384,77 +385,127 @@ def _decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
     except RecursionError as exc:
         # msgspec recurses on nested JSON: a hostile body must fail like any bad body.
         raise msgspec.DecodeError("JSON nested too deeply") from exc
+    except msgspec.ValidationError:
+        raise  # JSON that is not the type asked for: said as it is
     except msgspec.DecodeError as exc:
-        lone = _lone_surrogates(bytes(body))  # a Raw too
-        if not lone:
+        # msgspec says "truncated" or "malformed" of a lone surrogate escape, which JSON's
+        # grammar allows: said so when nothing else is wrong with the body.
+        masked = _masked(bytes(body))  # a Raw too
+        if masked is None:
             raise
-        # msgspec says "truncated" or "malformed" of JSON that its grammar allows.
-        at, escape = lone[0]
-        raise msgspec.DecodeError(
+        try:
+            _decode(decoder, masked.body)
+        except msgspec.DecodeError as other:
+            raise other from None  # what else is wrong, at the same bytes
+        raise _LoneSurrogates(masked) from exc
+
+
+class _Masked(NamedTuple):
+    """A body with each lone surrogate escape masked (``_masked``)."""
+
+    body: bytes
+    #: Each stand-in's escape as the body wrote it.
+    escapes: dict[bytes, bytes]
+    #: The first lone surrogate escape: where, and how it was written.
+    first: tuple[int, bytes]
+
+
+class _LoneSurrogates(msgspec.DecodeError):
+    """A body that decodes but for its lone surrogate escapes (and the body masked)."""
+
+    def __init__(self, masked: _Masked) -> None:
+        at, escape = masked.first
+        super().__init__(
             f"a lone UTF-16 surrogate escape ({escape.decode()}) at byte {at}: JSON's grammar "
             "allows one, but it is no Unicode character and this client's decoder refuses it"
-        ) from exc
+        )
+        self.masked = masked
 
 
-#: One backslash escape of a JSON string, a surrogate pair as one: left to right, so that
-#: an escaped backslash (``\\ud800``, text) is taken apart from an escape (``\ud800``).
-_ESCAPE = re.compile(
-    rb"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-    rb"|u[dD][89a-fA-F][0-9a-fA-F]{2}|.)",
-    re.DOTALL,
+#: A UTF-16 surrogate's escape in a JSON string, a pair as one (group 1), after an even run
+#: of backslashes: ``\ud800`` is an escape, ``\\ud800`` an escaped backslash and text. A
+#: match of the escape alone (6 bytes) is a lone surrogate.
+_SURROGATE = re.compile(
+    rb"(?<!\\)(?:\\\\)*"
+    rb"(\\u[dD](?:[89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|[c-fC-F][0-9a-fA-F]{2}))"
 )
 _LONE_SURROGATE_LENGTH = len(rb"\ud800")
 
 
-def _lone_surrogates(body: bytes) -> list[tuple[int, bytes]]:
-    r"""Where ``body`` escapes a UTF-16 surrogate outside a pair (``\ud800``), and how."""
-    if b"\\u" not in body:
-        return []
-    return [
-        (m.start(), m.group())
-        for m in _ESCAPE.finditer(body)
-        if len(m.group()) == _LONE_SURROGATE_LENGTH
-    ]
-
-
+#: A private-use character's escape (its four hex digits, group 1), and the characters.
 _PRIVATE_USE_ESCAPE = re.compile(rb"\\u([eEfF][0-9a-fA-F]{3})")
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 
 
-def _masked(body: bytes) -> tuple[bytes, dict[bytes, bytes]] | None:
+def _masked(body: bytes) -> _Masked | None:
     """``body`` with each lone surrogate escape written as a private-use character's.
 
     Each escape's text gets its own stand-in, an escape of the same length that ``body``
     holds neither as an escape nor as a character, so that a record's bytes can be
     given back exactly (``_unmasked``). None when ``body`` has no lone surrogate escape.
+    A pass in C over the body each, and Python work for each surrogate escape only.
     """
-    escapes = {escape for _, escape in _lone_surrogates(body)}
-    if not escapes:
+    if b"\\u" not in body:
         return None
-    # One pass each over the body for the private-use characters it holds, escaped or not.
     held = {int(code, 16) for code in _PRIVATE_USE_ESCAPE.findall(body)}
     held.update(map(ord, _PRIVATE_USE.findall(body.decode(errors="replace"))))
     spare = (code for code in range(0xE000, 0xF900) if code not in held)
-    codes = zip(sorted(escapes), spare, strict=False)  # spare may run out: see below
-    stand_in = {escape: f"\\u{code:04x}".encode() for escape, code in codes}
-    if len(stand_in) < len(escapes):
+    stand_in: dict[bytes, bytes] = {}
+    first: list[tuple[int, bytes]] = []
+
+    def mask(match: re.Match[bytes]) -> bytes:
+        escape = match.group(1)
+        if len(escape) != _LONE_SURROGATE_LENGTH:
+            return match.group()  # a pair: a character
+        new = stand_in.get(escape)
+        if new is None:  # each spelling its own stand-in, given as it is first met
+            code = next(spare, None)
+            if code is None:
+                raise _Unmaskable
+            new = stand_in[escape] = f"\\u{code:04x}".encode()
+            if not first:
+                first.append((match.start(1), escape))
+        return match.group()[: match.start(1) - match.start()] + new
+
+    try:
+        masked = _SURROGATE.sub(mask, body)
+    except _Unmaskable:
         return None  # a body holding all 6,400 private-use characters: refused as it is
-    masked = _ESCAPE.sub(lambda m: stand_in.get(m.group(), m.group()), body)
-    return masked, {new: old for old, new in stand_in.items()}
+    if not first:
+        return None
+    return _Masked(masked, {new: old for old, new in stand_in.items()}, first[0])
+
+
+class _Unmaskable(Exception):  # noqa: N818  (raised out of re.sub, caught at once)
+    """No private-use character is left to stand in for another lone surrogate escape."""
+
+
+#: Stand-ins ``_unmasked`` puts back by ``bytes.replace``, one pass each; more by one pass.
+_FEW_ESCAPES = 8
 
 
 def _unmasked(page: Page[RawRecord], escapes: dict[bytes, bytes]) -> Page[RawRecord]:
     """``page`` (decoded from a ``_masked`` body) with its records' own escapes back."""
-    stand_ins = [stand_in.decode("unicode_escape") for stand_in in escapes]
+    characters = frozenset(stand_in.decode("unicode_escape") for stand_in in escapes)
+
+    def unmask(match: re.Match[bytes]) -> bytes:
+        return escapes.get(match.group(), match.group())
+
+    few = len(escapes) <= _FEW_ESCAPES
     records = []
     for record in page.data:
-        if any(stand_in in record.id for stand_in in stand_ins):
+        if not characters.isdisjoint(record.id):
             raise msgspec.DecodeError(
                 "a record's id holds a lone UTF-16 surrogate escape, which no Unicode text holds"
             )
         text = bytes(record.raw)
-        for stand_in, escape in escapes.items():
-            text = text.replace(stand_in, escape)
+        if b"\\u" not in text:
+            pass
+        elif few:  # a pass in C each
+            for stand_in, escape in escapes.items():
+                text = text.replace(stand_in, escape)
+        else:  # one pass, a look-up at each private-use escape
+            text = _PRIVATE_USE_ESCAPE.sub(unmask, text)
         records.append(RawRecord(record.id, msgspec.Raw(text), record.sort_value))
     return Page(data=tuple(records), meta=page.meta)
 
@@ -533,12 +584,9 @@ def _as_sent(
     """
     try:
         return decode(body, record_type)
-    except msgspec.DecodeError:
-        masked = _masked(body)
-        if masked is None:
-            raise
-    text, escapes = masked
-    return _unmasked(decode(text, record_type), escapes)
+    except _LoneSurrogates as exc:
+        masked = exc.masked
+    return _unmasked(decode(masked.body, record_type), masked.escapes)
 
 
 def decode_raw_sim_card_page_by_amount(body: bytes) -> Page[RawRecord]:
@@ -599,8 +647,17 @@ def checked_record(raw: msgspec.Raw | bytes) -> msgspec.Raw:
             text.decode()
         except UnicodeDecodeError as exc:
             raise msgspec.DecodeError(f"invalid UTF-8 at byte {exc.start}: {exc.reason}") from None
-    _decode(_AN_OBJECT, text)
+    with contextlib.suppress(_LoneSurrogates):  # JSON all the same, as a page's records are
+        _decode(_AN_OBJECT, text)
     return _one_line(msgspec.Raw(text))
+
+
+def decode_record(decoder: msgspec.json.Decoder[T], raw: msgspec.Raw | bytes) -> T:
+    """One record the caller gave as JSON, decoded by ``decoder``; raises as a page does.
+
+    Nested too deeply, or holding a lone surrogate escape, it is said so.
+    """
+    return _decode(decoder, raw)
 
 
 def _one_line(raw: msgspec.Raw) -> msgspec.Raw:
