@@ -88,3 +88,23 @@ def killed_if_hung(process: subprocess.Popen[Any]) -> Iterator[None]:
         yield
     finally:
         timer.cancel()
+
+
+class LoopClock:
+    """The running event loop's clock, moved on by the test instead of by the wall clock.
+
+    asyncio's timers, aiohttp's timeouts and anyio's deadlines all read ``loop.time()``: a
+    test sets them far out (an hour), waits for the state it means (a request held by the
+    server), then moves the clock past them. A busy machine can stall the test anywhere
+    without a timeout firing early, as a five-second one did after a stall of five seconds.
+    """
+
+    def __init__(self, monkeypatch: Any) -> None:
+        loop = asyncio.get_running_loop()
+        real = loop.time
+        self.offset = 0.0
+        monkeypatch.setattr(loop, "time", lambda: real() + self.offset)
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on by ``seconds``: every timer due by then fires at the next turn."""
+        self.offset += seconds

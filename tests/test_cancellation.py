@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import random
-import time
 import warnings
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,7 +23,7 @@ import aiohttp
 import anyio
 import pytest
 from leaks import library_tasks
-from polling import eventually, loop_turns
+from polling import LoopClock, eventually, loop_turns
 
 from simcards_async import (
     APITimeoutError,
@@ -377,27 +377,37 @@ async def _settle_closed() -> None:
     await eventually(lambda: not library_tasks(), what="the library's tasks to end")
 
 
-async def test_deadline_ends_a_listing_against_a_slow_server() -> None:
+async def test_deadline_ends_a_listing_against_a_slow_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The client's ``deadline`` ends a listing from a slow server with ``APITimeoutError``
     instead of letting it run on; what was yielded before is a clean prefix.
     """
-    # The first page comes at once and every later answer hangs for an hour, so that the
-    # listing is cut mid-way by the deadline however busy the machine is; the deadline
-    # leaves page 1 five seconds to come, which a busy machine needs, and ends the listing
-    # long before any hang does.
-    plan = FaultPlan(script=[None, *["hang"] * 50], hang_seconds=3600)
+    # The first page comes at once and every later answer hangs until the server closes;
+    # the clock moves past the hour's deadline once page 1 is read and page 2 held, so a
+    # stall of the machine anywhere cannot end the listing before page 1 (a five-second
+    # deadline did, after a stall of five seconds).
+    plan = FaultPlan(script=[None, *["hang"] * 50], hang_seconds=math.inf)
     async with (
         MockTelnyxServer(sim_cards=CARDS, actions=1, faults=plan) as server,
-        SimCardsClient(KEY, server.url, max_concurrency=2, deadline=5.0) as client,
+        SimCardsClient(KEY, server.url, max_concurrency=2, deadline=3600) as client,
     ):
+        clock = LoopClock(monkeypatch)
         got: list[str] = []
-        started = time.monotonic()
         stream = client.sim_cards(page_size=10)
-        with pytest.raises(APITimeoutError, match="deadline"):
-            async for card in stream:
-                got.append(card.id)
-        assert time.monotonic() - started < 600  # ended by the deadline, not by a hang
-        assert 0 < len(got) < CARDS
+
+        async def read() -> None:
+            with pytest.raises(APITimeoutError, match="deadline"):
+                async for card in stream:
+                    got.append(card.id)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            await eventually(
+                lambda: len(got) == 10 and len(server.requests) >= 2, what="page 2 held"
+            )
+            clock.advance(3600)
+        assert got == server.current_sim_card_ids()[:10]
         assert got == server.current_sim_card_ids()[: len(got)]
         await _settle(client)
         assert library_tasks() == []

@@ -10,9 +10,11 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from aiohttp import web
 from leaks import library_tasks
+from polling import LoopClock, eventually, loop_turns
 from servers import serve
 from small_fleet import KEY, UNKNOWN_ID
 
@@ -257,14 +259,14 @@ async def test_truncated_body_is_retried() -> None:
         assert stream.stats.retries == 1
 
 
-async def test_an_answer_cut_off_or_stalled_after_its_head_keeps_its_status_and_request_id() -> (
-    None
-):
+async def test_an_answer_cut_off_or_stalled_after_its_head_keeps_its_status_and_request_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The connection dropped in the body, or the body stalled past ``timeout``: the attempt's
     event had no status and no request id (the figure a report of the failure needs), as if
     no answer had come. The error is the same; the event says what came.
     """
-    released = asyncio.Event()
+    released, written = asyncio.Event(), asyncio.Event()
     served: list[str] = []
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -277,6 +279,7 @@ async def test_an_answer_cut_off_or_stalled_after_its_head_keeps_its_status_and_
             assert request.transport is not None
             request.transport.close()
         else:  # stalled until the test ends
+            written.set()
             await released.wait()
         return answer
 
@@ -290,14 +293,28 @@ async def test_an_answer_cut_off_or_stalled_after_its_head_keeps_its_status_and_
                 with pytest.raises(APIConnectionError) as cut:
                     await client.get_sim_card(card)
                 assert not isinstance(cut.value, APITimeoutError)
-            # Long enough for the head to come on a busy machine; the body never ends.
+            # The body never ends: the clock moves past the hour's timeout once the head is
+            # written and the client has had the loop's turns to read it, so a stall of the
+            # machine cannot time it out before its head came (a five-second timeout did).
             async with SimCardsClient(
-                KEY, where.url, timeout=5, max_retries=0, on_response=events.append
+                KEY, where.url, timeout=3600, max_retries=0, on_response=events.append
             ) as client:
-                with pytest.raises(APITimeoutError) as stalled:
-                    await client.get_sim_card(card)
+                clock = LoopClock(monkeypatch)
+                failed: list[BaseException] = []
+
+                async def get() -> None:
+                    with pytest.raises(APITimeoutError) as info:
+                        await client.get_sim_card(card)
+                    failed.append(info.value)
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(get)
+                    await eventually(written.is_set, what="the stalled answer's head")
+                    await loop_turns()
+                    clock.advance(3600)
+                (stalled,) = failed
                 # asyncio's own before 3.11, the built-in one since.
-                assert isinstance(stalled.value.__cause__, (TimeoutError, asyncio.TimeoutError))
+                assert isinstance(stalled.__cause__, (TimeoutError, asyncio.TimeoutError))
         finally:
             released.set()
     assert [(e.status, e.request_id, type(e.error)) for e in events] == [

@@ -12,6 +12,7 @@ what is retried and ``Retry-After`` handling are the library's own.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,8 +21,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
 from aiohttp import web
+from polling import LoopClock, eventually
 from servers import serve
 
 from simcards_async import (
@@ -258,38 +261,57 @@ async def test_truncated_page_is_refetched_never_passed_as_a_short_page() -> Non
         assert server.requests[1].status == 200  # the server did answer 200, half of it
 
 
-async def test_hang_then_success_after_one_retry() -> None:
+async def test_hang_then_success_after_one_retry(monkeypatch: pytest.MonkeyPatch) -> None:
     """An answer that hangs past ``timeout`` is abandoned and retried; the retry succeeds."""
-    plan = FaultPlan(script=["hang"], hang_seconds=3600)
-    # The retry's real answer must fit in ``timeout`` too: five seconds leave room on a
-    # busy machine, and are far from the hour's hang.
+    plan = FaultPlan(script=["hang"], hang_seconds=math.inf)
+    # The clock moves past the hour's timeout once the hang is held: a stall of the machine
+    # anywhere cannot time out the retry's real answer.
     async with (
         MockTelnyxServer(sim_cards=10, actions=1, faults=plan) as server,
-        _fast_client(server.url, timeout=5.0, max_retries=1) as client,
+        _fast_client(server.url, timeout=3600, max_retries=1) as client,
     ):
-        started = time.monotonic()
+        clock = LoopClock(monkeypatch)
         stream = client.sim_cards()
-        assert _ids(await stream.collect()) == server.current_sim_card_ids()
+        got: list[SimCard] = []
+
+        async def read() -> None:
+            got.extend(await stream.collect())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            await eventually(lambda: len(server.requests) == 1, what="the hang held")
+            clock.advance(3600)
+        assert _ids(got) == server.current_sim_card_ids()
         assert stream.stats.retries == 1
         assert len(server.requests) == 2
-        assert time.monotonic() - started < 600  # bounded by timeout, not by the hang
 
 
-async def test_hang_on_every_attempt_raises_timeout_after_retries() -> None:
+async def test_hang_on_every_attempt_raises_timeout_after_retries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Hangs on every attempt end in ``APITimeoutError`` after ``max_retries`` retries."""
-    plan = FaultPlan(script=["hang", "hang"], hang_seconds=30)
+    plan = FaultPlan(script=["hang", "hang"], hang_seconds=math.inf)
     async with (
         MockTelnyxServer(sim_cards=10, actions=1, faults=plan) as server,
-        _fast_client(server.url, timeout=0.2, max_retries=1) as client,
+        _fast_client(server.url, timeout=3600, max_retries=1) as client,
     ):
-        started = time.monotonic()
+        clock = LoopClock(monkeypatch)
         stream = client.sim_cards()
-        with pytest.raises(APITimeoutError) as info:
-            await stream.collect()
-        assert time.monotonic() - started < 10
+        failed: list[APITimeoutError] = []
+
+        async def read() -> None:
+            with pytest.raises(APITimeoutError) as info:
+                await stream.collect()
+            failed.append(info.value)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            for attempt in (1, 2):  # each timed out once the server holds it
+                await eventually(lambda: len(server.requests) == attempt, what="a hang held")  # noqa: B023
+                clock.advance(3600)
         assert len(server.requests) == 2
         assert stream.stats.retries == 1
-        assert info.value.url.startswith(server.url + "/sim_cards?")
+        assert failed[0].url.startswith(server.url + "/sim_cards?")
 
 
 @pytest.mark.parametrize(
