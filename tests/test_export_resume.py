@@ -636,12 +636,7 @@ async def test_a_partial_output_another_export_holds_is_not_removed(tmp_path: Pa
     """
     fcntl = pytest.importorskip("fcntl")
     target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
-    async with (
-        MockTelnyxServer(sim_cards=600, seed=4, faults=failing_after(3)) as server,
-        sc.SimCardsClient(KEY, server.url, max_concurrency=1, max_retries=0) as client,
-    ):
-        with pytest.raises(sc.InternalServerError):
-            await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+    async with stopped_after_three_pages(target, point) as (_, client):
         (earlier,) = tmp_path.glob(".cards.jsonl.*.partial")
         with earlier.open("rb") as held:
             fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -657,12 +652,7 @@ async def test_a_fifo_planted_at_the_earlier_partial_outputs_name_is_left_alone(
     over that checkpoint opened it to remove it and blocked its event loop for good.
     """
     target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
-    async with (
-        MockTelnyxServer(sim_cards=600, seed=4, faults=failing_after(3)) as server,
-        sc.SimCardsClient(KEY, server.url, max_concurrency=1, max_retries=0) as client,
-    ):
-        with pytest.raises(sc.InternalServerError):
-            await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+    async with stopped_after_three_pages(target, point) as (_, client):
         (earlier,) = tmp_path.glob(".cards.jsonl.*.partial")
         earlier.unlink()
         os.mkfifo(earlier)

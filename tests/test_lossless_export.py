@@ -422,14 +422,7 @@ async def test_a_record_not_in_utf8_is_refused_not_written(tmp_path: Path) -> No
     """
     body = b'{"data":[{"id":"a","note":"caf\xe9"}],"meta":{"page_number":1,"page_size":4,'
     body += b'"total_pages":1,"total_results":1}}'
-
-    async def handle(_request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="application/json")
-
-    async with (
-        serve(handle) as where,
-        sc.SimCardsClient(KEY, where.url, retry=INSTANT) as client,
-    ):
+    async with one_page_served(body) as client:
         assert [card.id for card in await client.sim_cards(page_size=4).collect()] == ["a"]
         for name in ("cards.jsonl", "cards.json"):
             with pytest.raises(sc.APIResponseValidationError, match="invalid UTF-8 at byte"):
@@ -490,6 +483,30 @@ LONE_SURROGATES = [
 ]
 
 
+@asynccontextmanager
+async def lone_surrogates_served() -> AsyncIterator[sc.SimCardsClient]:
+    """A client of a server whose one page holds the ``LONE_SURROGATES`` records."""
+    body = b'{"data":[%s],"meta":{"page_number":1,"page_size":4,"total_pages":1,' % b",".join(
+        LONE_SURROGATES
+    )
+    async with one_page_served(body + b'"total_results":3}}') as client:
+        yield client
+
+
+@asynccontextmanager
+async def one_page_served(body: bytes) -> AsyncIterator[sc.SimCardsClient]:
+    """A client of a server that answers every request with ``body``."""
+
+    async def handle(_request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    async with (
+        serve(handle) as where,
+        sc.SimCardsClient(KEY, where.url, retry=INSTANT) as client,
+    ):
+        yield client
+
+
 def test_lone_surrogate_escapes_are_kept_as_sent() -> None:
     r"""A record with a lone surrogate escape failed the whole page ("Input data was
     truncated"), for JSON lines too, which never decode it: each record keeps its bytes,
@@ -515,18 +532,7 @@ async def test_an_answer_with_a_lone_surrogate_is_exported_as_sent_or_refused_cl
     """JSON lines hold the records as sent; the typed listing and CSV, which must decode
     the strings, say what they refuse and where (msgspec said the data was truncated).
     """
-    body = b'{"data":[%s],"meta":{"page_number":1,"page_size":4,"total_pages":1,' % b",".join(
-        LONE_SURROGATES
-    )
-    body += b'"total_results":3}}'
-
-    async def handle(_request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="application/json")
-
-    async with (
-        serve(handle) as where,
-        sc.SimCardsClient(KEY, where.url, retry=INSTANT) as client,
-    ):
+    async with lone_surrogates_served() as client:
         result = await sc.export(client.sim_cards(page_size=4), tmp_path / "cards.jsonl")
         assert result.items == 3
         assert read_lines(tmp_path / "cards.jsonl") == LONE_SURROGATES
@@ -560,18 +566,7 @@ async def test_records_with_a_lone_surrogate_from_raw_chunks_can_be_exported_aga
     own generator) they were refused as no JSON object for JSON lines, and CSV said what
     msgspec says ("unexpected end of escaped utf-16 surrogate pair").
     """
-    body = b'{"data":[%s],"meta":{"page_number":1,"page_size":4,"total_pages":1,' % b",".join(
-        LONE_SURROGATES
-    )
-    body += b'"total_results":3}}'
-
-    async def handle(_request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="application/json")
-
-    async with (
-        serve(handle) as where,
-        sc.SimCardsClient(KEY, where.url, retry=INSTANT) as client,
-    ):
+    async with lone_surrogates_served() as client:
         chunks = client.sim_cards(page_size=4).raw_chunks()
         assert chunks is not None
         records = [record async for chunk in chunks for record in chunk]
