@@ -79,6 +79,27 @@ def simcards() -> list[str]:
     return [script] if script else [sys.executable, "-m", "simcards_async"]
 
 
+def signalled_after_a_line(command: list[str], sig: signal.Signals) -> tuple[int, bytes, bytes]:
+    """Run ``command`` exporting 2,000 records to stdout; send ``sig`` once a line is out.
+
+    The rest waits for the pipe's reader (2,000 records are far more than a pipe holds), so
+    the signal comes mid-export however slow the machine. Its status, stdout and stderr.
+    """
+    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+        command,
+        bufsize=0,  # communicate() reads past any buffer: readline() must keep none
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+    )
+    with killed_if_hung(process):
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        process.send_signal(sig)
+        out, err = process.communicate(timeout=DEADLINE)
+    return process.returncode, first + out, err
+
+
 def exporting(directory: Path) -> Callable[[], bool]:
     """Whether the export into ``directory`` has started: its temporary output is there."""
     return lambda: any(n.endswith(".partial") for n in names(directory))
@@ -791,23 +812,12 @@ def test_ctrl_c_stays_ignored_when_the_command_starts_with_it_ignored() -> None:
     a Ctrl-C in the middle of the export is ignored, and the export finishes.
     """
     argv = [*simcards(), *LONG_DEMO, "--demo-size", "2000", "--format", "csv", "-o", "-"]
-    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-        [sys.executable, "-c", SIGINT_IGNORED, *argv],
-        bufsize=0,  # communicate() reads past any buffer: readline() must keep none
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=child_env(),
+    code, out, err = signalled_after_a_line(
+        [sys.executable, "-c", SIGINT_IGNORED, *argv], signal.SIGINT
     )
-    with killed_if_hung(process):
-        # Under way once a line is out; the rest waits for the pipe's reader (2,000 records
-        # are far more than a pipe holds), so the SIGINT comes mid-export, however slow.
-        assert process.stdout is not None
-        header = process.stdout.readline()
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=DEADLINE)
-    assert process.returncode == 0, err
+    assert code == 0, err
     assert b"Traceback" not in err
-    rows = list(csv.reader(io.StringIO((header + out).decode())))
+    rows = list(csv.reader(io.StringIO(out.decode())))
     assert len(rows) == 2001
     assert tuple(rows[0]) == SIM_CARD_COLUMNS
 
@@ -868,22 +878,9 @@ def test_an_export_started_with_sighup_ignored_outlives_a_hang_up() -> None:
         "from simcards_async._cli import main; sys.exit(main(sys.argv[1:]))"
     )
     argv = ["export", "sim-cards", "--demo", "--demo-size", "2000", "--page-size", "25", "-q"]
-    process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-        [sys.executable, "-c", nohup, *argv],
-        bufsize=0,  # communicate() reads past any buffer: readline() must keep none
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=child_env(),
-    )
-    with killed_if_hung(process):
-        # Under way once a record is out; the rest waits for the pipe's reader (2,000
-        # records are far more than a pipe holds), so the SIGHUP comes mid-export.
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        process.send_signal(signal.SIGHUP)
-        out, err = process.communicate(timeout=DEADLINE)
-    assert process.returncode == 0, err
-    assert len([first, *out.splitlines()]) == 2000
+    code, out, err = signalled_after_a_line([sys.executable, "-c", nohup, *argv], signal.SIGHUP)
+    assert code == 0, err
+    assert len(out.splitlines()) == 2000
 
 
 @pytest.mark.anyio
