@@ -202,16 +202,20 @@ def ids_path(path: str | os.PathLike[str]) -> Path:
 
 
 def _ids_refused(
-    ids: Path, allowed: str, why: str, given: str | os.PathLike[str] | None = None
+    ids: Path,
+    allowed: str,
+    why: str,
+    given: str | os.PathLike[str] | None = None,
+    parameter: str = "resume_from",
 ) -> InvalidParameterError:
-    """``resume_from`` refused for its ids file ``ids``: ``allowed (IDS WHY)``.
+    """``parameter`` refused for its ids file ``ids``: ``allowed (IDS WHY)``.
 
     The value shown is the checkpoint the ids file is beside, ``given`` as the user typed
     it (else worked out from ``ids``), not the ids file, which is named in the reason.
     """
     checkpoint = ids.with_name(ids.name.removesuffix(".ids")) if given is None else given
     reason = f"{allowed} ({str(ids)!r}{why})"
-    return InvalidParameterError("resume_from", reason, os.fspath(checkpoint))
+    return InvalidParameterError(parameter, reason, os.fspath(checkpoint))
 
 
 _ID_LINE = msgspec.json.Decoder(list[str])
@@ -378,9 +382,7 @@ def _check_writable_path(path: str | os.PathLike[str]) -> None:
         try:
             check_regular("checkpoint", ids, "a path whose ids file beside it is")
         except InvalidParameterError as exc:  # the value shown is the checkpoint, as given
-            raise InvalidParameterError(
-                "checkpoint", f"{exc.allowed} ({str(ids)!r})", str(path)
-            ) from None
+            raise _ids_refused(ids, exc.allowed, "", path, "checkpoint") from None
         _check_ids_file(path, ids)
         written = final_path(target)  # a link's file: a save replaces it, not the link
         if not written.parent.is_dir():
