@@ -960,7 +960,7 @@ def _typed(kind: _Kind, items: Sequence[Record], *, from_api: bool) -> tuple[Seq
         _check_record_types(kind, items, from_api)  # type: ignore[arg-type]  # Structs already
         return items, False  # type: ignore[return-value]
     decode: Callable[[msgspec.Raw], Item] = functools.partial(decode_record, _DECODERS[kind.cls])
-    typed = [_struct(decode, item) for item in items]
+    typed = [_struct(kind, decode, item, from_api) for item in items]
     _check_record_types(kind, typed, from_api)
     return typed, raw == len(items)
 
@@ -971,31 +971,35 @@ _record_type = operator.attrgetter("record_type")
 def _check_record_types(kind: _Kind, items: Sequence[Item], from_api: bool) -> None:
     """Refuse an item whose ``record_type`` is another kind's: these columns are not its.
 
-    A record decodes into either kind (every field is optional): an action's was written
-    as a SIM card's, its own fields dropped and defaults made up. A listing checks only a
-    page's first and last records (``check_record_types``), enough to tell another
-    listing's answer, not one record of another kind inside a page: an answer's is the
-    server's doing (``APIResponseValidationError``), items the caller mixed its own
-    (``TypeError``).
+    A record would decode into either kind but for its ``record_type``: an action's was
+    written as a SIM card's, its own fields dropped and defaults made up. A stream's
+    records are checked as they decode (an answer's is the server's doing:
+    ``APIResponseValidationError``); Structs the caller built, and raw records it gave
+    (as they are decoded: ``_struct``), here: ``TypeError``.
     """
     expected = RECORD_TYPES[kind.cls]
     with contextlib.suppress(TypeError):  # an unhashable one, in a Struct the caller built
         if set(map(_record_type, items)) <= {None, expected}:
             return
     struct = next(item for item in items if item.record_type not in (None, expected))
+    raise _another_kind(kind, struct.record_type, struct.id, from_api=from_api)
+
+
+def _another_kind(kind: _Kind, record_type: object, id_: object, *, from_api: bool) -> Exception:
+    expected = RECORD_TYPES[kind.cls]
     if from_api:
-        raise APIResponseValidationError(
-            f"a {expected} listing's answer holds a {struct.record_type!r} record (id "
-            f"{struct.id!r}) among its {expected} records: not written as one"
+        return APIResponseValidationError(
+            f"a {expected} listing's answer holds a {record_type!r} record (id "
+            f"{id_!r}) among its {expected} records: not written as one"
         )
-    raise TypeError(
-        f"export() got a {struct.record_type!r} record (id {struct.id!r}) among "
-        f"{kind.cls.__name__} items"
+    return TypeError(
+        f"export() got a {record_type!r} record (id {id_!r}) among {kind.cls.__name__} items"
     )
 
 
 class _TypeOnly(msgspec.Struct):
     record_type: str | None = None
+    id: Any = None
 
 
 _TYPE_ONLY = msgspec.json.Decoder(_TypeOnly)
@@ -1030,12 +1034,19 @@ def _raw_json(item: RawRecord | msgspec.Raw) -> msgspec.Raw:
 _JSON_BYTES = (msgspec.Raw, bytes, bytearray, memoryview)
 
 
-def _struct(decode: Callable[[msgspec.Raw], Item], item: Record) -> Item:
+def _struct(
+    kind: _Kind, decode: Callable[[msgspec.Raw], Item], item: Record, from_api: bool
+) -> Item:
+    """A raw record decoded as ``kind``; one of another kind refused as such."""
     if not isinstance(item, _RAW_TYPES):
         return item
     try:
         return decode(_raw_json(item))
     except UNDECODABLE as exc:
+        with contextlib.suppress(*UNDECODABLE):
+            said = _TYPE_ONLY.decode(_raw_json(item))
+            if said.record_type not in (None, RECORD_TYPES[kind.cls]):
+                raise _another_kind(kind, said.record_type, said.id, from_api=from_api) from None
         raise _not_a_record(item, exc) from exc
 
 

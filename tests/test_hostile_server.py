@@ -836,3 +836,35 @@ async def test_records_of_another_listing_are_refused_not_taken_for_sim_cards(
                 await export(stream, tmp_path / f"cards.{suffix}")
         assert str(action["id"]) in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("read", ["items", "export.csv", "get"])
+async def test_a_record_of_another_kind_inside_a_page_is_refused(read: str, tmp_path: Path) -> None:
+    """An action between two SIM cards of a /sim_cards page was yielded by a typed listing
+    (and exported to CSV) as a SIM card with its fields made up: only a page's first and
+    last records were checked. Every typed record's ``record_type`` is now checked as it
+    decodes; the error names the record's type and id. A single GET is checked alike.
+    """
+    cards = [{"id": str(uuid.UUID(int=n)), "record_type": "sim_card"} for n in (1, 3)]
+    action = {"id": str(uuid.UUID(int=2)), "record_type": "sim_card_action", "status": {}}
+    meta = {"page_number": 1, "page_size": 250, "total_pages": 1, "total_results": 3}
+
+    async def answer(request: web.Request) -> web.Response:
+        if request.path.endswith("/sim_cards"):
+            return web.json_response({"data": [cards[0], action, cards[1]], "meta": meta})
+        return web.json_response({"data": {**action, "id": request.path.rsplit("/", 1)[1]}})
+
+    async with (
+        serve(answer) as served,
+        SimCardsClient(KEY, served.url, retry=RetryPolicy(max_retries=0)) as client,
+    ):
+        match = r"holds a 'sim_card_action' record \(id '"
+        with pytest.raises(APIResponseValidationError, match=match) as info:
+            if read == "items":
+                await client.sim_cards().collect()
+            elif read == "get":
+                await client.get_sim_card(CARD_ID)
+            else:
+                await export(client.sim_cards(), tmp_path / "cards.csv")
+        assert (str(CARD_ID) if read == "get" else str(action["id"])) in str(info.value)
+    assert list(tmp_path.iterdir()) == []

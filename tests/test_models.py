@@ -624,10 +624,41 @@ def test_a_page_of_records_says_when_one_is_of_another_listing() -> None:
     cards = [SimCard(id="a"), SimCard(id="b", record_type="sim_card")]
     check_record_types(cards, "sim_card")
     check_record_types([], "sim_card")
+    # Built in Python, a Struct's fields are not checked: as a raw record's id and type are read.
+    action = SimCard(id="c", record_type="sim_card_action")  # type: ignore[arg-type]
     with pytest.raises(msgspec.ValidationError, match="a 'sim_card_action' record \\(id 'c'\\)"):
-        check_record_types([*cards, SimCard(id="c", record_type="sim_card_action")], "sim_card")
+        check_record_types([*cards, action], "sim_card")
+    group = SimCard(id="d", record_type="sim_card_group")  # type: ignore[arg-type]
     with pytest.raises(msgspec.ValidationError, match="'sim_card_group' record"):
-        check_record_types([SimCard(id="d", record_type="sim_card_group"), *cards], "sim_card")
+        check_record_types([group, *cards], "sim_card")
+
+
+@pytest.mark.parametrize("at", [0, 1, 2])
+def test_a_typed_page_refuses_a_record_of_another_kind_wherever_it_lies(at: int) -> None:
+    """A typed page checks every record's ``record_type`` as it decodes: an action in the
+    middle of a SIM card page was read as a SIM card, its own fields dropped and defaults
+    made up (only a page's ends were checked). The error names its type, its id and where.
+    """
+    records = [{"id": f"card-{n}", "record_type": "sim_card"} for n in range(3)]
+    records[at] = {"id": "act-1", "record_type": "sim_card_action", "action_type": "enable"}
+    body = json.dumps({"data": records}).encode()
+    with pytest.raises(msgspec.ValidationError) as info:
+        decode_sim_card_page(body)
+    assert str(info.value) == (
+        "a sim_card was asked for, the answer holds a 'sim_card_action' record (id 'act-1')"
+    )
+    swapped = body.replace(b'"sim_card"', b'"x"').replace(b'"sim_card_action"', b'"sim_card"')
+    first = "holds a 'sim_card' record \\(id 'act-1'\\)" if at == 0 else "holds a 'x' record"
+    with pytest.raises(msgspec.ValidationError, match=first):
+        decode_sim_card_action_page(swapped)
+    single = json.dumps({"data": records[at]}).encode()
+    with pytest.raises(msgspec.ValidationError, match="holds a 'sim_card_action' record"):
+        decode_sim_card(single)
+    # Not a string: msgspec's own words, with the place.
+    bad = json.dumps({"data": [{"id": "n", "record_type": 5}]}).encode()
+    with pytest.raises(msgspec.ValidationError, match=r"\$\.data\[0\]\.record_type"):
+        decode_sim_card_page(bad)
+    assert decode_sim_card_page(json.dumps({"data": [{"id": "n"}]}).encode()).data[0].id == "n"
 
 
 def test_a_number_past_a_float_in_a_free_form_object_is_infinity() -> None:
