@@ -61,7 +61,7 @@ from . import (
     merge,
 )
 from ._checkpoint import OTHER_QUERY
-from ._errors import folded, printable
+from ._errors import folded, printable, shown
 from ._export import (
     ALLOWED_SUFFIXES,
     NAME_BEFORE_SUFFIX,
@@ -222,6 +222,11 @@ class _Parser(argparse.ArgumentParser):
             self.exit(EXIT_USAGE)
         if message == "argument --sort: expected one argument":  # a misspelled -current_…
             message += " (descending: --sort -current_billing_period_consumed_data.amount)"
+        refused = _REFUSED.fullmatch(message)
+        if refused is not None:  # one line, as the library's refusals: no usage above it
+            self.exit(
+                EXIT_USAGE, f"{PROG}: error: invalid {refused['flag']} value {refused['said']}\n"
+            )
         super().error(message)
 
 
@@ -545,19 +550,39 @@ def _integer(text: str) -> int:
     """An argparse type: an integer in ASCII digits, signed or not (else exit 2).
 
     ``int`` alone also took ``5_0`` for 50, digits of other scripts (fullwidth,
-    Arabic-Indic) and spaces around the number.
+    Arabic-Indic) and spaces around the number. What the flag's value may range over
+    is the library's to say, once it is a number.
     """
     if not _INTEGER.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}")
+        raise _ValueRefused(text, "an integer (ASCII digits)")
+    if len(text.lstrip("+-")) > _INTEGER_DIGITS:
+        raise _ValueRefused(text, f"an integer of at most {_INTEGER_DIGITS:,} digits")
     return int(text)
+
+
+#: The most characters ``_integer`` reads: Python's ``int`` refuses more than 4,300 digits
+#: (a bare ValueError); no flag's range comes near.
+_INTEGER_DIGITS = 4300
 
 
 def _count(text: str) -> int:
     """An argparse type: an integer >= 0 (a bad one is a usage error, exit 2)."""
     value = _integer(text)
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+        raise _ValueRefused(text, "an integer >= 0")
     return value
+
+
+class _ValueRefused(argparse.ArgumentTypeError):
+    """A flag's value its type refused: said as the library's refusals are (``_Parser.error``)."""
+
+    def __init__(self, value: str, allowed: str) -> None:
+        super().__init__(f"{_REFUSED_MARK}{shown(value)}: it must be {allowed}")
+
+
+#: How a ``_ValueRefused`` message starts, for ``_Parser.error`` to find it in argparse's.
+_REFUSED_MARK = "refused value "
+_REFUSED = re.compile(rf"argument (?:\S+/)?(?P<flag>\S+): {_REFUSED_MARK}(?P<said>.*)", re.DOTALL)
 
 
 # --- main ---------------------------------------------------------------------------
@@ -811,20 +836,25 @@ def _usage_message(exc: InvalidParameterError) -> str:
     """A refused value, told with the flag that set it, and a guess when one is close."""
     flag = FLAGS.get(exc.parameter, exc.parameter)
     value = exc.value
-    shown = value if isinstance(value, (str, int, float, list, tuple)) else _describe(value)
+    # Cut as the library's messages are: a 100,000-character --tag was said back whole.
+    said = (
+        shown(value)
+        if isinstance(value, (str, int, float, list, tuple))
+        else repr(_describe(value))
+    )
     if exc.parameter == "target" and "ending in" in exc.allowed:
         if exc.allowed.startswith(NAME_BEFORE_SUFFIX):  # -o .jsonl
             return (
-                f"cannot tell what to write to {value!r}: {flag} needs a name before its "
+                f"cannot tell what to write to {said}: {flag} needs a name before its "
                 f"suffix ({Path(str(value)).name!r} alone is a hidden file's whole name, "
                 "with no suffix), or --format must say what to write"
             )
         return (
-            f"cannot tell what to write to {value!r} from its suffix: {flag} must end in "
+            f"cannot tell what to write to {said} from its suffix: {flag} must end in "
             f"{ALLOWED_SUFFIXES}, or --format must say what to write"
         )
     allowed = _in_command_words(_queries_as_flags(exc.allowed).replace("format=", "--format"))
-    text = f"invalid {flag} value {shown!r}: it must be {allowed}"
+    text = f"invalid {flag} value {said}: it must be {allowed}"
     # The listed values only, never the value itself: a quoted path in an OS error's text
     # ("Permission denied: '/…/cp.json'") was offered back as the guess.
     choices = [

@@ -613,9 +613,36 @@ async def test_invalid_value_is_refused_by_the_library(  # noqa: PLR0917  (fixtu
 def test_a_value_of_the_wrong_type_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], flag: str, value: str
 ) -> None:
-    """A count that is not written in ASCII digits is refused by argparse, exit status 2."""
+    """A count that is not written in ASCII digits is refused by argparse, exit status 2, in
+    one line as the library's refusals are (argparse's usage block and its own words, which
+    said no flag's form of the value, came before).
+    """
     assert main(["export", "sim-cards", "--demo", flag, value]) == 2
-    assert f"{flag}: invalid int value: {value!r}" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"simcards: error: invalid {flag} value {value!r}: it must be an integer (ASCII digits)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--tag", "x" * 100_000], "invalid --tag value 'xxx"),
+        (["--limit", "9" * 5_000], "invalid --limit value '999"),  # past int()'s 4,300 digits
+        (["--page-size", "1" + "0" * 4_299], "invalid --page-size value 1000"),  # the library's
+    ],
+)
+def test_a_huge_refused_value_is_said_cut(
+    capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    """A refused value is said back cut, as the library's messages cut it: a 100,000-character
+    ``--tag`` was written whole to stderr, a 5,000-digit ``--limit`` too (argparse's words).
+    """
+    assert main(["export", "sim-cards", "--api-key", "k", *argv, "-o", "-"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"simcards: error: {said}")
+    assert "[cut, " in err
+    assert len(err) < 1_000
+    assert err.count("\n") == 1
 
 
 @pytest.mark.anyio
