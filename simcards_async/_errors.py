@@ -348,7 +348,8 @@ class APIStatusError(APIError):
     ``errors`` is the API's ``errors`` array as typed ``ErrorObject`` values (empty
     when the body was not JSON, say an HTML page from a proxy); ``body`` is the raw
     answer, cut to 4 KiB; ``request_id`` comes from the ``x-request-id`` or
-    ``request-id`` header; ``location``, a redirect's ``Location`` that was not followed;
+    ``request-id`` header; ``location``, a redirect's ``Location`` that was not followed
+    (a ``user:password@`` in it masked: ``***@``);
     ``cut_at``, the bytes read of a body too long to read whole (its ``errors`` not read);
     ``retry_after``, the seconds the server asked to wait (``Retry-After``; else, for a 429
     or an answer saying no requests remain, ``x-ratelimit-reset``; at most a day), or None.

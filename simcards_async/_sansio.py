@@ -272,6 +272,8 @@ def decipher(
         hint = rate_limit_reset(headers)
     body = secrets.body(answer.body)
     location = header_text(answer.headers.get("location")) if status in _REDIRECTS else None
+    if location is not None:  # a user:password@ in it is somebody's credential: masked
+        location = _masked(location)
     raise exception_for_status(status)(
         status,
         [secrets.error(e) for e in decode_errors(body)],
