@@ -13,9 +13,10 @@ import enum
 import functools
 import os
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import anyio
@@ -175,6 +176,8 @@ class SimCardsClient:
         self._owns_session = session is None
         self._transport_: Transport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The streams made, halted as the client closes (weakly: a stream dropped is gone).
+        self._streams: weakref.WeakSet[PageStream[Any]] = weakref.WeakSet()
         #: The scopes of the single gets under way (in their callers' tasks), which
         #: ``aclose()`` cancels.
         self._gets: set[anyio.CancelScope] = set()
@@ -271,6 +274,8 @@ class SimCardsClient:
     async def _close(self) -> None:
         for scope in list(self._gets):
             scope.cancel()
+        for stream in list(self._streams):
+            stream.halt()  # its reader stops at its next item, not at its page's end
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -547,7 +552,7 @@ class SimCardsClient:
 
             return fetch
 
-        return PageStream(
+        stream = PageStream(
             query,
             fetcher(decode),
             # The same requests, each record kept as sent: what an export's JSON lines are.
@@ -567,6 +572,8 @@ class SimCardsClient:
             instruments=transport.instruments,
             client_closed=lambda: self._state is _State.CLOSED,
         )
+        self._streams.add(stream)
+        return stream
 
     def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)

@@ -495,6 +495,14 @@ class MergedStream(Stream[_Batch[T], T]):
         self._producer: Producer[_Batch[T]] = Producer(readers.run, buffer=0)
         #: Whether a reader was handed out (``tagged()``, ``chunks()``, ``raw_chunks()``).
         self._handed = False
+        #: The items of the batch the reader is going through (emptied by a stop).
+        self._in_hand: Iterator[tuple[T, int]] | None = None
+        self._halted_with(self.streams)
+
+    def _halted_with(self, streams: Sequence[PageStream[T]]) -> None:
+        """Their client's closing stops this merge's reader too, at its next item."""
+        for stream in streams:
+            stream.read_by(self)
 
     def __repr__(self) -> str:
         queries = ", ".join(f"{s.query.path} {s.query.params}" for s in self.streams)
@@ -542,9 +550,18 @@ class MergedStream(Stream[_Batch[T], T]):
         batches = self._receive()
         async with contextlib.aclosing(batches):
             async for batch in batches:
-                for item, source in zip(batch.items, batch.sources, strict=True):
+                self._in_hand = pairs = zip(batch.items, batch.sources, strict=True)
+                for item, source in pairs:
                     stats.items_yielded += 1
                     yield item, source
+
+    def _stopped(self) -> None:
+        # Stopped under its reader (``aclose()`` or the client's, in another task): it gets
+        # none of the rest of the batch in its hands (it went on through it).
+        in_hand, self._in_hand = self._in_hand, None
+        if in_hand is not None:
+            for _ in in_hand:
+                pass
 
     def chunks(self, *, state: StateProvider | None = None) -> AsyncGenerator[Sequence[T], None]:
         """Yield each batch of new items, for exporters (a merge keeps no checkpoint)."""

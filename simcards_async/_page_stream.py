@@ -412,15 +412,15 @@ class PageStream(Stream[Delivery[T], T]):
     def _stopped(self) -> None:
         self.stats.end()
         cp = self._checkpointer
-        if cp is None:
-            return
         reading = self.stats.reading
         try:
-            self._save_stop(cp)
+            if cp is not None:
+                self._save_stop(cp)
         finally:
-            # The position saved is final: a reader that would go on through its page in
-            # hand (in another task, under aclose()) gets none of the rest of it, which the
-            # resume yields.
+            # Stopped under a reader (``aclose()`` or the client's, in another task), it gets
+            # none of the rest of the page in its hands: it went on through up to 249 items
+            # after the close returned. With a checkpoint, the position saved is final: the
+            # resume yields them.
             self.stats.settle()
             if reading is not None:
                 for _ in reading[1]:

@@ -269,6 +269,8 @@ class Stream(abc.ABC, Generic[M, T]):
         self._read = False  # whether a reader has started: a second one would get nothing
         self._closed = False  # whether aclose() was called: a reader after it would too
         self._reading = False  # whether a reader is in the middle (not stopped, not done)
+        #: Streams that read this one (a merge's), halted with it (``halt``), held weakly.
+        self._readers_of: list[weakref.ref[Stream[Any, Any]]] = []
 
     # --- what it yields --------------------------------------------------------------
 
@@ -425,6 +427,12 @@ class Stream(abc.ABC, Generic[M, T]):
                     break
                 await self._received(message, state)
                 yield message
+                if not self._reading:
+                    # Stopped while the consumer held it (closed in another task): not
+                    # consumed, where the consumer got was recorded by the stop.
+                    receive.close()
+                    closed = True
+                    break
                 # The consumer is done with this message: only now may a checkpoint say so.
                 await self._consumed(message, state)
                 self._report()
@@ -441,6 +449,22 @@ class Stream(abc.ABC, Generic[M, T]):
         if self._reading:
             self._reading = False
             self._stopped()
+
+    def halt(self) -> None:
+        """The client is closing: a reader stops at its next step (where it got is recorded).
+
+        Its producer is cancelled by the client; the reader then raises ``RuntimeError``.
+        A stream reading this one (a merge) halts too.
+        """
+        self._stop()
+        for ref in self._readers_of:
+            reader = ref()
+            if reader is not None:
+                reader.halt()
+
+    def read_by(self, reader: Stream[Any, Any]) -> None:
+        """``reader`` reads this stream's items (a merge): it halts when this one does."""
+        self._readers_of.append(weakref.ref(reader))
 
     #: What a second reader is told when a reader was handed out (``_handed_out``).
     _handed_out_message = HANDED_OUT

@@ -613,3 +613,38 @@ async def test_a_checkpointed_stream_closed_under_its_reader_is_not_saved_comple
     point = json.loads(path.read_text())
     assert point["complete"] is False
     assert point["items_done"] < CARDS
+
+
+# --- closed under the reader: nothing more after the close ------------------------------
+
+
+@pytest.mark.parametrize("closed", ["stream", "client", "client in another task"])
+@pytest.mark.parametrize("read", ["items", "merge", "tagged"])
+async def test_a_reader_gets_nothing_after_the_close_returns(closed: str, read: str) -> None:
+    """``aclose()`` (the stream's, or its client's) under a reader: the reader went on
+    through the page (or a merge's batch) in its hands, up to 249 items after the close had
+    returned, then raised. It stops at its next step now: ``RuntimeError``, nothing more.
+    """
+    async with MockTelnyxServer(sim_cards=CARDS, actions=1, seed=1) as server:
+        async with SimCardsClient(KEY, server.url, max_concurrency=2) as client:
+            stream: Any = client.sim_cards(page_size=100)
+            if read != "items":
+                stream = merge(stream, client.sim_cards(page_size=100, status="standby"))
+            reader = stream.tagged() if read == "tagged" else stream
+            got = after = 0
+            done = False
+            with pytest.raises(RuntimeError, match="closed"):
+                async for _ in reader:
+                    got += 1
+                    if done:
+                        after += 1
+                    elif got == 10:
+                        if closed == "stream":
+                            await stream.aclose()
+                        elif closed == "client":
+                            await client.aclose()
+                        else:
+                            await asyncio.create_task(client.aclose())
+                        done = True
+            assert (got, after) == (10, 0)
+        await _settle()
