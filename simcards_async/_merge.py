@@ -556,6 +556,10 @@ class MergedStream(Stream[_Batch[T], T]):
                     yield item, source
 
     def _stopped(self) -> None:
+        # Its streams' requests stop now: cancelling the readers' task reached them a few
+        # loop turns later, a listing sending up to 8 more requests meanwhile.
+        for stream in self.streams:
+            stream.stop_requests()
         # Stopped under its reader (``aclose()`` or the client's, in another task): it gets
         # none of the rest of the batch in its hands (it went on through it).
         in_hand, self._in_hand = self._in_hand, None

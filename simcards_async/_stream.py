@@ -462,6 +462,10 @@ class Stream(abc.ABC, Generic[M, T]):
             if reader is not None:
                 reader.halt()
 
+    def stop_requests(self) -> None:
+        """Cancel the requests under way now, from sync code (its reader, a merge, stopped)."""
+        self._producer.stop()
+
     def read_by(self, reader: Stream[Any, Any]) -> None:
         """``reader`` reads this stream's items (a merge): it halts when this one does."""
         self._readers_of.append(weakref.ref(reader))

@@ -648,3 +648,22 @@ async def test_a_reader_gets_nothing_after_the_close_returns(closed: str, read: 
                         done = True
             assert (got, after) == (10, 0)
         await _settle()
+
+
+async def test_a_merge_stopped_cancels_its_listings_requests_at_once(
+    slow_server: MockTelnyxServer,
+) -> None:
+    """A ``break`` out of a merge cancelled the readers' task only: its listings were told a
+    few loop turns later, one sending up to 8 more requests meanwhile. Their producers are
+    cancelled as the merge's reader stops, before the loop runs again.
+    """
+    async with SimCardsClient(KEY, slow_server.url, max_concurrency=4) as client:
+        streams = [client.sim_cards(page_size=10), client.sim_cards(page_size=10, tags="x")]
+        merged = merge(*streams, ordered=False)
+        items: Any = aiter(merged)  # what ``async for`` runs: an async generator
+        await anext(items)
+        assert all(stream._producer.task is not None for stream in streams)
+        await items.aclose()  # what a break does, once the loop drops the iterator
+        # Nothing awaited a loop turn since: cancelled by the stop itself.
+        assert [stream._producer.task for stream in streams] == [None, None]
+        await _settle()
