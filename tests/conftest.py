@@ -36,7 +36,7 @@ if _observe._env_handler is not None:
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No key, base URL or log level from the environment unless a test sets one, and an
+    """No key, base URL, log level or proxy from the environment unless a test sets one, and an
     80-column terminal (``COLUMNS``, as with pytest's captured output) for the progress bar
     and ``--help``: what a test sees must not depend on the environment it was run from.
     """
@@ -44,6 +44,13 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TELNYX_BASE_URL", raising=False)
     monkeypatch.delenv("TELNYX_LOG", raising=False)
     monkeypatch.setenv("COLUMNS", "80")
+    # A CI machine's proxy: urllib (and the official SDK's httpx) sent the tests' requests
+    # to 127.0.0.1 through it. Every test talks to 127.0.0.1 only, directly.
+    for name in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost,::1")
 
 
 @pytest.fixture(autouse=True)
