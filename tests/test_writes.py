@@ -7,7 +7,7 @@ import errno
 import io
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -79,6 +79,27 @@ def _through_a_pipe(write: Callable[[], None], read_end: int) -> bytes:
     return bytes(got)
 
 
+#: A descriptor number past what ``select`` takes (1,023).
+_HIGH_FD = 1500
+
+
+@contextlib.contextmanager
+def _descriptors_up_to(fd: int) -> Iterator[None]:
+    """Let this process open descriptor ``fd``: a soft limit of 1,024 (a common default)
+    refused it (EBADF). Skipped when the hard limit does not allow it either.
+    """
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft <= fd:
+        if hard != resource.RLIM_INFINITY and hard <= fd:
+            pytest.skip(f"the open-files hard limit ({hard}) is below descriptor {fd}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (fd + 1, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 @pytest.mark.parametrize("buffering", [0, -1], ids=["unbuffered", "buffered"])
 @pytest.mark.parametrize("high", [False, True], ids=["low-fd", "fd-past-1024"])
 def test_a_full_non_blocking_pipe_is_waited_for(buffering: int, high: bool) -> None:
@@ -90,7 +111,8 @@ def test_a_full_non_blocking_pipe_is_waited_for(buffering: int, high: bool) -> N
     data = bytes(range(256)) * 4096  # 1 MiB
     read_end, write_end = os.pipe()
     if high:
-        moved = os.dup2(write_end, 1500)
+        with _descriptors_up_to(_HIGH_FD):
+            moved = os.dup2(write_end, _HIGH_FD)
         os.close(write_end)
         write_end = moved
     os.set_blocking(write_end, False)
