@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import anyio
-from polling import eventually, killed_if_hung
+from polling import HANG_GUARD, eventually, killed_if_hung
 
 from simcards_async._cli import main
 from simcards_async.testing import FaultPlan, MockTelnyxServer
@@ -72,7 +72,7 @@ def mock_server_process(*flags: str) -> Iterator[tuple[subprocess.Popen[str], st
 HELD_EXPORT = ["export", "sim-cards", "--page-size", "25", "--max-concurrency", "1", "-q"]
 #: Seconds a child process may take to start (imports included) and reach the held page,
 #: on a busy machine: a guard against a hang, not a measure.
-CHILD_DEADLINE = 60.0
+CHILD_DEADLINE = HANG_GUARD
 
 
 def held_api(server: MockTelnyxServer) -> list[str]:

@@ -26,6 +26,7 @@ from aiohttp import web
 from cli_runs import child_env
 from hypothesis import given
 from hypothesis import strategies as st
+from polling import HANG_GUARD
 from servers import refusing, serve
 from tracing import recording
 
@@ -60,7 +61,7 @@ INSTANT = RetryPolicy(max_retries=6, base=0, cap=0)
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 #: For a random fault plan: no page meets eleven faults in a row (about 1 in 10**7).
 PATIENT = RetryPolicy(max_retries=10, base=0, cap=0)
-DEADLINE = 60.0
+DEADLINE = HANG_GUARD  # a guard against a hang, not a measure
 
 
 def _leaks(text: str) -> bool:
