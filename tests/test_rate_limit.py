@@ -223,20 +223,31 @@ async def test_a_429_pauses_every_stream_of_the_client() -> None:
         assert actions.stats.throttled_seconds == pytest.approx(0.3, abs=0.01)
 
 
-async def test_achieved_rate_stays_near_the_allowed_rate() -> None:
+async def test_achieved_rate_stays_near_the_allowed_rate(monkeypatch: pytest.MonkeyPatch) -> None:
     """In the bucket's time (which passes only while the client pauses), the client sends
     close to the allowed rate: few refusals, and not much more waiting than the rate needs.
+
+    The limiter's clock is the bucket's, and its pauses move that clock on instead of
+    sleeping: a pause extended by a later 429 was extended by the real time between the
+    two, so a stalled test process waited (and was refused) more, near the bounds.
     """
+    clock = ManualClock(0.0)
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(_throttle, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    monkeypatch.setattr(_throttle, "anyio", SimpleNamespace(sleep=sleep))
     rate, burst = 100.0, 5
     async with MockTelnyxServer(
         sim_cards=1500, actions=1, rate_limit=RateLimit(requests_per_second=rate, burst=burst)
     ) as server:
         sends = _Sends()
         async with _client(server, sends, max_concurrency=8) as client:
-            limiter = client._transport().limiter
-            server.clock = lambda: limiter.throttled_seconds
+            server.clock = lambda: clock.now
             cards = await client.sim_cards(page_size=25).collect()
-            waited = limiter.throttled_seconds
+            waited = clock.now
         assert len(cards) == 1500
         sent = len(sends.starts)
         assert sent == len(server.requests)
