@@ -6,6 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
+from aiohttp import web
+from polling import HANG_GUARD
+from servers import serve
 from small_fleet import KEY
 
 from simcards_async import (
@@ -23,54 +26,75 @@ def _ids(items: list[Any]) -> list[str]:
 # --- concurrency ---------------------------------------------------------------------
 
 
-async def _watch_in_flight(server: MockTelnyxServer, peak: list[int]) -> None:
-    """Sample, at every turn of the event loop, how many requests the server has received
-    but not yet answered: a count changes only between turns, so no peak is missed however
-    slow the machine is.
+class _Held:
+    """A server of plain pages that holds every answer but a listing's first page until
+    ``until`` requests are in flight at once, then answers at once from there on: whether
+    the client reaches that many depends on the client alone, not on how fast a busy
+    machine runs it (a latency of 100 ms made a stall of as much miss it). ``peak``: the
+    most requests it had received and not yet answered, at any moment.
     """
-    while True:
-        in_flight = sum(1 for r in server.requests if r.status is None and r.fault is None)
-        peak.append(in_flight)
-        await asyncio.sleep(0)
+
+    def __init__(self, until: int, counts: dict[str, int]) -> None:
+        self.until = until
+        self.counts = counts  # records of each path
+        self.in_flight = self.peak = 0
+        self.reached = asyncio.Event()
+
+    async def answer(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        if self.in_flight >= self.until:
+            self.reached.set()
+        try:
+            number = int(request.query["page[number]"])
+            size = int(request.query["page[size]"])
+            if number > 1:
+                await asyncio.wait_for(self.reached.wait(), HANG_GUARD)
+            path = request.path.rsplit("/", 1)[1]
+            return web.json_response(_page(path, self.counts[path], number, size))
+        finally:
+            self.in_flight -= 1
+
+
+def _page(path: str, total: int, number: int, size: int) -> dict[str, Any]:
+    kind = path.rstrip("s")  # sim_cards: sim_card
+    first = (number - 1) * size
+    records = [{"id": f"{kind}-{n:05d}", "record_type": kind} for n in range(first, total)]
+    meta = {"page_number": number, "page_size": size, "total_results": total}
+    return {"data": records[:size], "meta": {**meta, "total_pages": -(-total // size)}}
+
+
+def _all_ids(kind: str, total: int) -> list[str]:
+    return [f"{kind}-{n:05d}" for n in range(total)]
 
 
 async def test_one_concurrency_limit_per_client() -> None:
     """Streams running at once share the client's ``max_concurrency``, seen at the server."""
+    held = _Held(2, {"sim_cards": 100, "sim_card_actions": 100})
     async with (
-        # 100 ms a request: each window of requests in flight would need a stall of that
-        # much to be missed, and there are a dozen windows.
-        MockTelnyxServer(sim_cards=100, actions=100, seed=2, latency=0.1) as server,
-        SimCardsClient(KEY, server.url, max_concurrency=2, read_ahead=6) as client,
+        serve(held.answer) as served,
+        SimCardsClient(KEY, served.url, max_concurrency=2, read_ahead=6) as client,
     ):
-        samples: list[int] = []
-        watcher = asyncio.ensure_future(_watch_in_flight(server, samples))
-        try:
-            results = await asyncio.gather(
-                client.sim_cards(page_size=10).collect(),
-                client.sim_cards(page_size=10, status="enabled").collect(),
-                client.sim_card_actions(page_size=10).collect(),
-            )
-        finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
-        assert _ids(results[0]) == server.current_sim_card_ids()
-        assert _ids(results[2]) == server.current_action_ids()
-        assert max(samples) == 2  # reached, never passed
+        results = await asyncio.gather(
+            client.sim_cards(page_size=10).collect(),
+            client.sim_cards(page_size=10, status="enabled").collect(),
+            client.sim_card_actions(page_size=10).collect(),
+        )
+        assert _ids(results[0]) == _ids(results[1]) == _all_ids("sim_card", 100)
+        assert _ids(results[2]) == _all_ids("sim_card_action", 100)
+        assert held.peak == 2  # reached, never passed
         assert client.concurrency_limit == 2
 
 
-async def test_concurrency_is_used(server: MockTelnyxServer) -> None:
+async def test_concurrency_is_used() -> None:
     """A single stream does keep several pages in flight (up to ``max_concurrency``)."""
-    server.latency = 0.1  # as above: a window is missed only by a stall of 100 ms
-    async with SimCardsClient(KEY, server.url, max_concurrency=4) as client:
-        samples: list[int] = []
-        watcher = asyncio.ensure_future(_watch_in_flight(server, samples))
-        try:
-            await client.sim_cards(page_size=10).collect()
-        finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
-        assert max(samples) == 4
+    held = _Held(4, {"sim_cards": 300})
+    async with (
+        serve(held.answer) as served,
+        SimCardsClient(KEY, served.url, max_concurrency=4) as client,
+    ):
+        assert _ids(await client.sim_cards(page_size=10).collect()) == _all_ids("sim_card", 300)
+        assert held.peak == 4
 
 
 async def test_a_concurrency_far_beyond_the_listing_costs_only_its_pages(
