@@ -112,6 +112,8 @@ class PageStream(Stream[Delivery[T], T]):
         #: Whether collect() is the reader: its list is all or nothing, so no save counts a
         #: record past the reading's start until it ends (a failed collect() returns none).
         self._whole = False
+        #: Whether the scan was read to its end (or its limit): its totals are then what it got.
+        self._complete = False
         #: The last page the consumer finished (its number, the ids carried before it, its
         #: ids); None before one is.
         self._finished: tuple[int, tuple[str, ...], list[str]] | None = None
@@ -311,7 +313,11 @@ class PageStream(Stream[Delivery[T], T]):
 
     @property
     def progress(self) -> Progress:
-        """A snapshot of pages and items done, retries, throttling and the ETA."""
+        """A snapshot of pages and items done, retries, throttling and the ETA.
+
+        Once the scan has been read to its end (or its limit), its totals are the pages
+        and items it got, so a bar ends at 100%, as a merge's does.
+        """
         stats, limit = self.stats, self.query.limit
         # What this scan reads of the listing: from its start page (the pages before it are
         # not read), at most its limit; and a listing that grew, or pages read again
@@ -325,7 +331,14 @@ class PageStream(Stream[Delivery[T], T]):
                 pages = min(pages, -(-limit // per_page))
             total_pages = max(pages, stats.pages_fetched)
         if stats.total_results is not None:
-            total_results = at_most(max(stats.total_results - skipped * per_page, 0), limit)
+            counted = max(stats.total_results - skipped * per_page, 0)
+            # A listing that grew while it was read (or shrank since the run resumed): more
+            # items than the first page counted, never a bar past 100%.
+            total_results = max(at_most(counted, limit) or 0, stats.items_yielded)
+        if self._complete:
+            # Read to its end: what it got is the whole of it, whatever the first page said
+            # (a listing that shrank left a bar short of 100% and an ETA for good).
+            total_pages, total_results = stats.pages_fetched, stats.items_yielded
         return Progress(
             pages_done=stats.pages_fetched,
             total_pages=total_pages,
@@ -468,6 +481,7 @@ class PageStream(Stream[Delivery[T], T]):
         self._flush_warnings()
 
     async def _completed(self, state: StateProvider | None) -> None:
+        self._complete = True
         cp = self._checkpointer
         if cp is not None:
             await self._end_save(cp, self._save_end(state))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from pathlib import Path
 
 import aiohttp
@@ -21,7 +22,7 @@ from simcards_async import (
     SimCardsClient,
 )
 from simcards_async._cli import format_progress
-from simcards_async.testing import FaultPlan, MockTelnyxServer
+from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
 
@@ -307,3 +308,39 @@ async def test_progress_from_a_start_page_counts_what_the_scan_reads() -> None:
         limited = client.sim_cards(page_size=10, start_page=3, limit=25)
         assert len(await limited.collect()) == 25
         assert (limited.progress.total_pages, limited.progress.total_results) == (3, 25)
+
+
+@pytest.mark.parametrize(
+    ("drift", "rescan"),
+    [
+        (Drift(every=1, insert=0, delete=30), False),
+        (Drift(every=1, insert=0, delete=30), True),
+        (Drift(every=2, insert=10), True),
+    ],
+    ids=["shrank", "shrank-rescanned", "grew-rescanned"],
+)
+async def test_progress_of_a_listing_that_changed_ends_at_its_items(
+    drift: Drift, rescan: bool
+) -> None:
+    """A listing that shrank while it was read kept the first page's count for good (790 of
+    1,000 once it had ended, an ETA still ahead); one that grew showed more items than its
+    total (1,050 of 1,000). The total is never below the items now, and once the stream has
+    ended it is what it got: the bar ends at 100%, the ETA at 0.
+    """
+    seen: list[sc.Progress] = []
+    async with (
+        MockTelnyxServer(sim_cards=1000, actions=1, drift=drift) as server,
+        sc.SimCardsClient(KEY, server.url, max_concurrency=2) as client,
+    ):
+        stream = client.sim_cards(page_size=100, rescan=rescan)
+        stream.on_progress(seen.append)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sc.DriftWarning)
+            cards = await stream.collect()
+    assert len(cards) != 1000  # the listing did change
+    assert all(p.total_results is None or p.items <= p.total_results for p in seen)
+    done = stream.progress
+    assert (done.items, done.total_results) == (len(cards), len(cards))
+    assert done.pages_done == done.total_pages
+    assert (done.fraction, done.eta) == (1.0, 0.0)
+    assert seen[-1] == done
