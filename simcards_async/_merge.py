@@ -611,8 +611,9 @@ class MergedStream(Stream[_Batch[T], T]):
 
         ``total_results`` is the queries' totals (each cut at its own ``limit``) added up,
         less the duplicates dropped so far, and cut at this merge's ``limit``: an upper
-        bound that shrinks as overlaps are found. Once the merge has ended it is the number
-        of items yielded (and ``total_pages`` the pages read), so a bar ends at 100%.
+        bound that shrinks as overlaps are found; ``total_pages``, the queries' pages added
+        up, an upper bound too (this merge's ``limit`` may stop it before). Once the merge has
+        ended they are the items yielded and the pages read, so a bar ends at 100%.
         """
         parts = [s.progress for s in self.streams]
         pages_done = sum(p.pages_done for p in parts)
