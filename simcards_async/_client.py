@@ -275,7 +275,7 @@ class SimCardsClient:
         for scope in list(self._gets):
             scope.cancel()
         for stream in list(self._streams):
-            stream.halt()  # its reader stops at its next item, not at its page's end
+            stream.halt()  # its reader stops at its next item, not at its page's end; never raises
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

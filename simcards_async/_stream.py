@@ -271,6 +271,9 @@ class Stream(abc.ABC, Generic[M, T]):
         self._reading = False  # whether a reader is in the middle (not stopped, not done)
         #: Streams that read this one (a merge's), halted with it (``halt``), held weakly.
         self._readers_of: list[weakref.ref[Stream[Any, Any]]] = []
+        #: Whether the client halted it (``halt``), and what its stop raised then, if anything.
+        self._halted = False
+        self._halt_error: Exception | None = None
 
     # --- what it yields --------------------------------------------------------------
 
@@ -425,9 +428,17 @@ class Stream(abc.ABC, Generic[M, T]):
                     # The client closed while this message waited in the buffer: refuse it.
                     receive.close()
                     break
-                await self._received(message, state)
+                if self._reading:
+                    await self._received(message, state)  # may await a save
+                if self._stopped_under_reader():
+                    # Stopped before it reached the consumer (closed in another task, as
+                    # the message was taken or a save was awaited): not handed over, or the
+                    # stop's saved position would leave it out and a resume yield it again.
+                    receive.close()
+                    closed = True
+                    break
                 yield message
-                if not self._reading:
+                if self._stopped_under_reader():
                     # Stopped while the consumer held it (closed in another task): not
                     # consumed, where the consumer got was recorded by the stop.
                     receive.close()
@@ -444,6 +455,10 @@ class Stream(abc.ABC, Generic[M, T]):
                 self._stop()
         await self._end(state, closed=closed)
 
+    def _stopped_under_reader(self) -> bool:
+        """Whether a stop came while the receive loop awaited (``aclose()``, ``halt()``)."""
+        return not self._reading
+
     def _stop(self) -> None:
         """The reader stopped, or the stream was closed under it: record where, once."""
         if self._reading:
@@ -454,9 +469,15 @@ class Stream(abc.ABC, Generic[M, T]):
         """The client is closing: a reader stops at its next step (where it got is recorded).
 
         Its producer is cancelled by the client; the reader then raises ``RuntimeError``.
-        A stream reading this one (a merge) halts too.
+        A stream reading this one (a merge) halts too. What the stop raises (a checkpoint's
+        save failing on a full disk) is kept for the reader to raise: the client goes on
+        closing.
         """
-        self._stop()
+        self._halted = True
+        try:
+            self._stop()
+        except Exception as exc:  # noqa: BLE001  (raised by the reader, in _end)
+            self._halt_error = exc
         for ref in self._readers_of:
             reader = ref()
             if reader is not None:
@@ -510,16 +531,16 @@ class Stream(abc.ABC, Generic[M, T]):
             # reader stopped, everything it took counted, as a stop inside the loop is.
             self._stop()
             raise
-        if killed:
+        if killed or closed:
             # Cancelled, and not by this stream (stop forgets the task): the client closed,
-            # as a rule. Where the reader got is saved as a stop's is, or a resume yields
-            # it again.
+            # as a rule; or closed under the reader. Not the end of the listing: say so, and
+            # save where the reader got as a stop does, or a resume yields it again.
             self._stop()
-            raise RuntimeError(self._why_cancelled())
-        if closed:
-            # Not the end of the listing: say so, and keep the position as a stop does.
-            self._stop()
-            raise RuntimeError(CLOSED_UNDER_READER)
+            if self._halt_error is not None:  # the client's halt saved it, and failed
+                failed, self._halt_error = self._halt_error, None
+                raise failed
+            halted = killed or self._halted  # a merge's producer is none of the client's
+            raise RuntimeError(self._why_cancelled() if halted else CLOSED_UNDER_READER)
         self._reading = False
         self._ended()
         error, self._producer.error = self._producer.error, None

@@ -1556,6 +1556,97 @@ async def test_a_reader_stopped_by_the_client_closing_is_saved_where_it_got(
     assert sorted(got + rest) == sorted(server.current_sim_card_ids())
 
 
+@pytest.mark.parametrize("closing", ["client", "stream"])
+async def test_a_page_handed_over_during_a_save_is_not_yielded_after_a_close(
+    server: MockTelnyxServer, tmp_path: Path, closing: str
+) -> None:
+    """Closed (the client, or the stream, from another task) while the reader awaited a
+    checkpoint save before its first page reached it: the stop saved none of that page as
+    taken, yet the page was then yielded whole, and the resume yielded it again.
+    """
+    path = tmp_path / "scan.json"
+    client = sc.SimCardsClient("test-key", server.url, max_concurrency=2)
+    await client.__aenter__()
+    stream = client.sim_cards(page_size=100, checkpoint=path)
+    checkpointer = stream._checkpointer
+    assert checkpointer is not None
+    saving, go_on = anyio.Event(), anyio.Event()
+    real_save = checkpointer.save
+
+    async def held_save(*args: Any, **kwargs: Any) -> None:
+        if not saving.is_set():  # the first save, as page 1 is about to be handed over
+            saving.set()
+            await go_on.wait()
+        await real_save(*args, **kwargs)
+
+    checkpointer.save = held_save  # type: ignore[method-assign]
+    got: list[str] = []
+    errors: list[RuntimeError] = []
+
+    async def reader() -> None:
+        try:
+            async for card in stream:
+                got.append(card.id)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reader)
+        await saving.wait()
+        await (client.aclose() if closing == "client" else stream.aclose())
+        go_on.set()
+    assert got == []
+    (error,) = errors
+    assert ("client was closed" if closing == "client" else "closed (aclose())") in str(error)
+    await client.aclose()
+    async with (
+        sc.SimCardsClient("test-key", server.url) as again,
+        again.sim_cards(page_size=100, checkpoint=path, resume_from=path) as resumed,
+    ):
+        rest = [card.id async for card in resumed]
+    assert sorted(rest) == sorted(server.current_sim_card_ids())
+
+
+async def test_a_failed_save_as_the_client_closes_is_the_readers_and_the_client_closes(
+    server: MockTelnyxServer, tmp_path: Path
+) -> None:
+    """The client's close saves where each stream's reader got: a save that failed (the
+    checkpoint's directory gone, a full disk) raised out of ``aclose()`` before the client's
+    tasks were cancelled and its session closed, and a second ``aclose()`` did nothing. The
+    reader raises it now, and the client closes.
+    """
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    client = sc.SimCardsClient("test-key", server.url, max_concurrency=2)
+    await client.__aenter__()
+    stream = client.sim_cards(page_size=100, checkpoint=folder / "scan.json")
+    taken, go_on = anyio.Event(), anyio.Event()
+    errors: list[BaseException] = []
+
+    async def reader() -> None:
+        try:
+            async for _ in stream:
+                if not taken.is_set():
+                    taken.set()
+                    await go_on.wait()
+        except OSError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reader)
+        await taken.wait()
+        for leftover in folder.iterdir():
+            leftover.unlink()
+        folder.rmdir()
+        await client.aclose()  # does not raise
+        go_on.set()
+    (error,) = errors
+    assert isinstance(error, FileNotFoundError)
+    assert client._session is not None
+    assert client._session.closed
+    assert all(task.done() for task in client._tasks)
+
+
 async def test_a_cancellation_as_the_listing_ends_is_saved_as_a_stop(
     client: sc.SimCardsClient, server: MockTelnyxServer, tmp_path: Path
 ) -> None:
