@@ -401,8 +401,18 @@ def _decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
         try:
             _decode(decoder, masked.body)
         except msgspec.DecodeError as other:
+            if _names_a_stand_in(str(other), masked):  # a stand-in refused (by a Literal)
+                raise _LoneSurrogates(masked) from exc
             raise other from None  # what else is wrong, at the same bytes
         raise _LoneSurrogates(masked) from exc
+
+
+def _names_a_stand_in(message: str, masked: _Masked) -> bool:
+    """Whether ``message`` quotes one of the stand-ins ``masked`` put in a body."""
+    return any(
+        stand_in.decode("unicode_escape") in message or stand_in.decode() in message
+        for stand_in in masked.escapes
+    )
 
 
 class _Masked(NamedTuple):
@@ -619,7 +629,19 @@ def _as_sent(
         return decode(body, record_type)
     except _LoneSurrogates as exc:
         masked = exc.masked
-    return _unmasked(decode(masked.body, record_type), masked.escapes)
+    try:
+        return _unmasked(decode(masked.body, record_type), masked.escapes)
+    except msgspec.ValidationError as exc:  # a record's type, say: said as the body has it
+        raise msgspec.ValidationError(_unmasked_text(str(exc), masked)) from None
+
+
+def _unmasked_text(message: str, masked: _Masked) -> str:
+    """``message`` with each stand-in it quotes written as the escape it stood in for."""
+    for stand_in, escape in masked.escapes.items():
+        # As a character, or escaped (repr() escapes a private-use character).
+        for quoted in (stand_in.decode("unicode_escape"), stand_in.decode()):
+            message = message.replace(quoted, escape.decode())
+    return message
 
 
 def decode_raw_sim_card_page_by_amount(body: bytes) -> Page[RawRecord]:

@@ -559,6 +559,21 @@ def test_an_error_beside_a_lone_surrogate_is_said_as_it_is() -> None:
         decode_sim_card_page(b'{"data":[{"id":5,"s":"\\ud800"}]}')
 
 
+def test_a_lone_surrogate_escape_as_a_record_type_is_said_as_sent() -> None:
+    r"""A record type that is a lone surrogate escape is no kind's: a typed page said msgspec's
+    words of the stand-in it was read with (``Invalid enum value '\ue000'``, in no byte of the
+    body), a raw page named that stand-in as the record's type. Each says the escape as sent.
+    """
+    body = b'{"data":[{"id":"a","record_type":"\\ud800"},{"id":"b"}]}'
+    with pytest.raises(msgspec.DecodeError, match=r"lone UTF-16 surrogate escape \(\\ud800\)"):
+        decode_sim_card_page(body)
+    with pytest.raises(
+        msgspec.ValidationError, match=r"holds a '\\ud800' record \(id 'a'\)$"
+    ) as info:
+        decode_raw_page(body, "sim_card")
+    assert "ue000" not in str(info.value)
+
+
 async def test_records_with_a_lone_surrogate_from_raw_chunks_can_be_exported_again(
     tmp_path: Path,
 ) -> None:
