@@ -503,10 +503,13 @@ def check_base_url(base_url: object) -> str:
 def _masked(url: str) -> str:
     """``url`` with what is before an ``@`` in its authority masked: it may be a password."""
     scheme, sep, rest = url.partition("//")
-    authority, slash, path = rest.partition("/")
+    # The authority ends at the first "/", "?" or "#": an "@" after one of them is the
+    # path's or the query's (``https://good?next=a@evil/x`` showed ``***@evil/x``).
+    end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    authority, path = rest[:end], rest[end:]
     if not sep or "@" not in authority:
         return url
-    return f"{scheme}//***@{authority.rpartition('@')[2]}{slash}{path}"
+    return f"{scheme}//***@{authority.rpartition('@')[2]}{path}"
 
 
 def _is_loopback(host: str) -> bool:

@@ -341,6 +341,10 @@ _BAD_LOCATIONS = [
     "http://127.0.0.1:99999/v2",
     "http://127.0.0.1:-5/v2",
     "http://user:pass@127.0.0.1:{port}/v2/sim_cards",
+    # An "@" past the authority is not user info: shown whole, not as "***@127.0.0.1..."
+    # (the host it names is not the one the Location points to).
+    "https://other.example?next=a@127.0.0.1:{port}/v2",
+    "https://other.example#a@127.0.0.1:{port}/v2",
     "gopher://127.0.0.1:{port}/v2",
     "javascript:alert(1)",
     "",
