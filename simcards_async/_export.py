@@ -101,6 +101,7 @@ from ._errors import (
     cut,
     is_plain_function,
     named_after,
+    shown,
 )
 from ._merge import Tagged
 from ._models import (
@@ -987,14 +988,13 @@ def _check_record_types(kind: _Kind, items: Sequence[Item], from_api: bool) -> N
 
 def _another_kind(kind: _Kind, record_type: object, id_: object, *, from_api: bool) -> Exception:
     expected = RECORD_TYPES[kind.cls]
+    said, which = shown(record_type), shown(id_)  # cut: either may be any length
     if from_api:
         return APIResponseValidationError(
-            f"a {expected} listing's answer holds a {record_type!r} record (id "
-            f"{id_!r}) among its {expected} records: not written as one"
+            f"a {expected} listing's answer holds a {said} record (id {which}) among its "
+            f"{expected} records: not written as one"
         )
-    return TypeError(
-        f"export() got a {record_type!r} record (id {id_!r}) among {kind.cls.__name__} items"
-    )
+    return TypeError(f"export() got a {said} record (id {which}) among {kind.cls.__name__} items")
 
 
 class _TypeOnly(msgspec.Struct):
