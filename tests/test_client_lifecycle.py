@@ -365,6 +365,12 @@ def test_an_empty_or_unparsable_base_url_is_refused_saying_why(
     assert caught.value.parameter == "base_url"
 
 
+#: What the IDNA codec's refusal says: Python 3.13 words it otherwise than earlier versions.
+_IDNA_REFUSED = re.compile(
+    r"does not parse \((encoding with 'idna' codec failed|'idna' codec can't encode)"
+)
+
+
 @pytest.mark.parametrize(
     ("base_url", "says"),
     [
@@ -382,20 +388,21 @@ def test_an_empty_or_unparsable_base_url_is_refused_saying_why(
         ("https://api.example.com:0/v2", "a port from 1 to 65535"),  # no server listens there
         ("http://127.0.0.1:0/v2", "a port from 1 to 65535"),
         # A bare UnicodeError from the resolver at the first request:
-        ("https://a..b/v2", "does not parse (encoding with 'idna' codec failed"),
-        ("https://user:secret@.example/v2", "does not parse (encoding with 'idna' codec failed"),
-        (f"https://{'x' * 64}.example.com/v2", "does not parse (encoding with 'idna' codec failed"),
+        ("https://a..b/v2", _IDNA_REFUSED),
+        ("https://user:secret@.example/v2", _IDNA_REFUSED),
+        (f"https://{'x' * 64}.example.com/v2", _IDNA_REFUSED),
     ],
 )
 def test_a_base_url_with_credentials_a_query_or_a_fragment_is_refused(
-    base_url: str, says: str
+    base_url: str, says: str | re.Pattern[str]
 ) -> None:
     """A user:password@ in the base URL failed at the first request with aiohttp's bare
     ValueError, and so did a control character; a ?query or #fragment was kept and mangled
     every page's URL. Refused when the client is made, naming base_url and what it accepts,
     never echoing a password, whichever check refuses the URL.
     """
-    with pytest.raises(InvalidParameterError, match=re.escape(says)) as caught:
+    match = says if isinstance(says, re.Pattern) else re.escape(says)
+    with pytest.raises(InvalidParameterError, match=match) as caught:
         SimCardsClient(KEY, base_url)
     assert caught.value.parameter == "base_url"
     assert "secret" not in str(caught.value), "a password is not echoed"
