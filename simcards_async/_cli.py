@@ -360,7 +360,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     mock.add_argument(
         "--latency-ms",
-        type=float,
+        type=_number,
         default=0.0,
         help="delay before every answer, in milliseconds (default: %(default)s)",
     )
@@ -558,6 +558,21 @@ def _integer(text: str) -> int:
     if len(text.lstrip("+-")) > _INTEGER_DIGITS:
         raise _ValueRefused(text, f"an integer of at most {_INTEGER_DIGITS:,} digits")
     return int(text)
+
+
+#: What ``_number`` takes: a decimal number in ASCII digits, with an optional sign and exponent.
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _number(text: str) -> float:
+    """An argparse type: a number in ASCII digits, with a sign or an exponent (else exit 2).
+
+    ``float`` alone also took ``1_0``, other scripts' digits and spaces around the number,
+    and its refusals were said in argparse's words under its usage block.
+    """
+    if not _NUMBER.fullmatch(text):
+        raise _ValueRefused(text, "a number (ASCII digits)")
+    return float(text)
 
 
 #: The most characters ``_integer`` reads: Python's ``int`` refuses more than 4,300 digits
