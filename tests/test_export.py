@@ -651,9 +651,17 @@ async def test_raw_records_a_caller_made_are_checked_and_written_one_a_line(
     ]
     garbage = RawRecord("c", msgspec.Raw(b"not json at all"))
     wrong = RawRecord("d", msgspec.Raw(b'{"id": "d", "iccid": 5}'))
+    refused = [("x.jsonl", garbage), ("x.json", garbage), ("x.csv", garbage), ("x.csv", wrong)]
     deep = RawRecord("e", msgspec.Raw(b'{"id": "e", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"))
-    for name, item in (("x.jsonl", garbage), ("x.json", garbage), ("x.csv", garbage),
-                       ("x.csv", wrong), ("x.jsonl", deep), ("x.csv", deep)):  # fmt: skip
+    try:  # msgspec on Python 3.13 reads it; on earlier versions it runs out of recursion
+        msgspec.json.decode(deep.raw)
+    except RecursionError:
+        refused += [("x.jsonl", deep), ("x.csv", deep)]
+    else:
+        await export(replay([deep]), tmp_path / "deep.jsonl")
+        assert (tmp_path / "deep.jsonl").read_bytes() == bytes(deep.raw) + b"\n"
+        (tmp_path / "deep.jsonl").unlink()
+    for name, item in refused:
         with pytest.raises(InvalidParameterError, match="one JSON object") as caught:
             await export(replay([item]), tmp_path / name)
         assert caught.value.parameter == "items"
