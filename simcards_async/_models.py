@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, NamedTuple, 
 
 import msgspec
 
+from ._errors import shown
+
 __all__ = [
     "Amount",
     "DeviceLocation",
@@ -545,9 +547,10 @@ def check_record_types(records: Sequence[Any], record_type: str) -> None:
 def _another_kind(
     record: _IdAndType | SimCard | SimCardAction, record_type: str
 ) -> msgspec.ValidationError:
+    # Cut: a server's record type (and id) may be of any length.
     return msgspec.ValidationError(
-        f"a {record_type} was asked for, the answer holds a {record.record_type!r} "
-        f"record (id {record.id!r})"
+        f"a {record_type} was asked for, the answer holds a {shown(record.record_type)} "
+        f"record (id {shown(record.id)})"
     )
 
 

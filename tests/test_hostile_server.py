@@ -875,3 +875,22 @@ async def test_a_record_of_another_kind_inside_a_page_is_refused(read: str, tmp_
                 await export(client.sim_cards(), tmp_path / "cards.csv")
         assert (str(CARD_ID) if read == "get" else str(action["id"])) in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_long_record_type_is_said_cut() -> None:
+    """A record type of 5,000 characters was quoted whole: 1,800 of its characters filled
+    the message's 2,000, and the record's id was cut off. Both are cut as any quoted value.
+    """
+    card = {"id": str(uuid.UUID(int=1)), "record_type": "y" * 5000}
+
+    async def answer(_: web.Request) -> web.Response:
+        return web.json_response({"data": [card], "meta": None})
+
+    async with (
+        serve(answer) as served,
+        SimCardsClient(KEY, served.url, retry=RetryPolicy(max_retries=0)) as client,
+    ):
+        with pytest.raises(APIResponseValidationError, match=r"\[cut, 5002 chars\]") as info:
+            await client.sim_cards().collect()
+    assert f"(id '{card['id']}')" in str(info.value)
+    assert len(str(info.value)) < 1000
