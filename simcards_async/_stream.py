@@ -394,10 +394,17 @@ class Stream(abc.ABC, Generic[M, T]):
         """Stop every request still in flight and release the connections.
 
         A reader still in the middle (its iterator kept, or in another task) stops here:
-        where it got is recorded now, not when its iterator is collected.
+        where it got is recorded now, not when its iterator is collected. So does the
+        reader of a merge this stream was being read by (it yielded the rest of its batch);
+        not one whose own reader of this stream ended first (a merge closes the streams it
+        read as each ends).
         """
+        under_reader = self._reading
         self._closed = True
         self._stop()
+        if under_reader:
+            for reader in self._merges_reading():
+                reader._stop()  # noqa: SLF001  (a Stream's: its reader stops at its next item)
         await self._producer.aclose()
 
     # --- the receive loop --------------------------------------------------------------
@@ -478,14 +485,16 @@ class Stream(abc.ABC, Generic[M, T]):
             self._stop()
         except Exception as exc:  # noqa: BLE001  (raised by the reader, in _end)
             self._halt_error = exc
-        for ref in self._readers_of:
-            reader = ref()
-            if reader is not None:
-                reader.halt()
+        for reader in self._merges_reading():
+            reader.halt()
 
     def stop_requests(self) -> None:
         """Cancel the requests under way now, from sync code (its reader, a merge, stopped)."""
         self._producer.stop()
+
+    def _merges_reading(self) -> list[Stream[Any, Any]]:
+        """The streams reading this one (merges) still alive."""
+        return [reader for ref in self._readers_of if (reader := ref()) is not None]
 
     def read_by(self, reader: Stream[Any, Any]) -> None:
         """``reader`` reads this stream's items (a merge): it halts when this one does."""

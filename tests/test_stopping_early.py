@@ -670,3 +670,26 @@ async def test_a_merge_stopped_cancels_its_listings_requests_at_once(
         # Nothing awaited a loop turn since: cancelled by the stop itself.
         assert [stream._producer.task for stream in streams] == [None, None]
         await _settle()
+
+
+@pytest.mark.parametrize("read", ["merge", "tagged"])
+async def test_a_merge_reader_stops_when_one_of_its_streams_is_closed(read: str) -> None:
+    """``aclose()`` on one stream of a merge, in the merge's loop: the merge's reader went on
+    through its batch (33 more items), though the stream said it was closed. It raises at
+    its next item, as a reader the stream was closed under does.
+    """
+    async with MockTelnyxServer(sim_cards=CARDS, actions=1, seed=1) as server:
+        async with SimCardsClient(KEY, server.url, max_concurrency=2) as client:
+            first = client.sim_cards(page_size=100)
+            merged = merge(first, client.sim_cards(page_size=100, status="standby"))
+            reader: Any = merged.tagged() if read == "tagged" else merged
+            got = after = 0
+            with pytest.raises(RuntimeError, match=r"closed \(aclose\(\)\) while it was being"):
+                async for _ in reader:
+                    got += 1
+                    if got > 10:
+                        after += 1
+                    elif got == 10:
+                        await first.aclose()
+            assert (got, after) == (10, 0)
+        await _settle()
