@@ -500,16 +500,27 @@ def check_base_url(base_url: object) -> str:
     return base_url.rstrip("/")
 
 
+#: Where a URL's authority begins: after its scheme, if any, and two slashes (a backslash
+#: counted as one, as a browser reads ``https:\\host``).
+_AUTHORITY_START = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.\-]*:)?[/\\]{2}")
+
+
 def _masked(url: str) -> str:
-    """``url`` with what is before an ``@`` in its authority masked: it may be a password."""
-    scheme, sep, rest = url.partition("//")
-    # The authority ends at the first "/", "?" or "#": an "@" after one of them is the
-    # path's or the query's (``https://good?next=a@evil/x`` showed ``***@evil/x``).
-    end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
-    authority, path = rest[:end], rest[end:]
-    if not sep or "@" not in authority:
+    """``url`` with what is before an ``@`` in its authority masked: it may be a password.
+
+    The authority ends at the first ``/``, ``?``, ``#`` or backslash: an ``@`` after one
+    of them is the path's or the query's (``https://good?next=a@evil/x`` showed
+    ``***@evil/x``). A relative URL has none (``/path?next=//a@b`` is left as it is).
+    """
+    start = _AUTHORITY_START.match(url)
+    if start is None:
         return url
-    return f"{scheme}//***@{authority.rpartition('@')[2]}{path}"
+    rest = url[start.end() :]
+    end = min((i for i in map(rest.find, "/?#\\") if i >= 0), default=len(rest))
+    authority = rest[:end]
+    if "@" not in authority:
+        return url
+    return f"{url[: start.end()]}***@{authority.rpartition('@')[2]}{rest[end:]}"
 
 
 def _is_loopback(host: str) -> bool:

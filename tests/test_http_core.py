@@ -568,6 +568,35 @@ def test_a_redirect_location_not_in_utf8_is_kept_escaped() -> None:
     exc.location.encode()
 
 
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        ("https://user:pw@other.example/v2", "https://***@other.example/v2"),
+        ("//user:pw@other.example/v2", "//***@other.example/v2"),
+        # A backslash is a slash to a browser: the password was shown.
+        ("https:\\\\user:pw@other.example/", "https:\\\\***@other.example/"),
+        ("https:/\\user:pw@other.example/", "https:/\\***@other.example/"),
+        # An "@" past the authority: another host was shown masked.
+        ("https://user:pw@h\\x@evil.example/p", "https://***@h\\x@evil.example/p"),
+        (
+            "https://other.example?next=a@evil.example/x",
+            "https://other.example?next=a@evil.example/x",
+        ),
+        ("https://other.example#a@evil.example/x", "https://other.example#a@evil.example/x"),
+        # A relative Location has no authority, whatever its query holds.
+        ("/v2/x?next=//a:b@c", "/v2/x?next=//a:b@c"),
+    ],
+)
+def test_a_redirect_location_is_shown_with_its_user_info_masked(location: str, shown: str) -> None:
+    """What a ``Location`` holds before an ``@`` in its authority may be a password: masked,
+    on ``APIStatusError.location`` and in its message; what is past the authority is not.
+    """
+    exc = _raises(Answer.of(302, [("location", location)], b""))
+    assert isinstance(exc, APIStatusError)
+    assert exc.location == shown
+    assert "pw@" not in str(exc)
+
+
 def test_a_request_id_not_in_utf8_is_shown_escaped() -> None:
     """Header bytes that are not UTF-8 come from aiohttp as lone surrogates, which no log
     or UTF-8 file can take: the request id an error (and a ResponseEvent) carries shows
