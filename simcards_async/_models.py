@@ -411,10 +411,7 @@ def _decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
 
 def _names_a_stand_in(message: str, masked: _Masked) -> bool:
     """Whether ``message`` quotes one of the stand-ins ``masked`` put in a body."""
-    return any(
-        stand_in.decode("unicode_escape") in message or stand_in.decode() in message
-        for stand_in in masked.escapes
-    )
+    return _unmasked_text(message, masked) != message
 
 
 class _Masked(NamedTuple):
