@@ -67,6 +67,7 @@ __all__ = [
     "ids_path",
     "load_checkpoint",
     "save_checkpoint",
+    "saved_extra",
     "sealed",
 ]
 
@@ -398,6 +399,26 @@ def _check_writable_path(path: str | os.PathLike[str]) -> None:
             f"a file path in a directory this process can write a file in ({reason})",
             str(path),
         ) from exc
+
+
+class _Extra(msgspec.Struct):
+    """A checkpoint's exporter state, read leniently (any version, its digest unchecked)."""
+
+    extra: dict[str, Any] = {}
+
+
+def saved_extra(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What the checkpoint at ``path`` keeps for its exporter (``extra``), read leniently.
+
+    ``{}`` when there is no such file, or it is no checkpoint: for cleaning up after an
+    earlier scan, not for resuming one (``load_checkpoint`` checks everything).
+    """
+    try:
+        with Path(path).open("rb") as file:
+            data = file.read(MAX_CHECKPOINT_BYTES + 1)  # not a mistyped path's whole file
+        return msgspec.json.decode(data, type=_Extra).extra
+    except (OSError, *UNDECODABLE):
+        return {}
 
 
 class _Header(msgspec.Struct):

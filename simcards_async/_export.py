@@ -93,7 +93,7 @@ import anyio.to_thread
 import msgspec
 from msgspec.structs import astuple
 
-from ._checkpoint import MAX_CHECKPOINT_BYTES, ids_path
+from ._checkpoint import ids_path, saved_extra
 from ._errors import (
     APIResponseValidationError,
     ExportError,
@@ -1880,12 +1880,6 @@ async def export(
     return ExportResult(items=count, path=out.path, format=fmt, seconds=time.monotonic() - started)
 
 
-class _EarlierCheckpoint(msgspec.Struct):
-    """What an earlier scan's checkpoint says of its export, read leniently."""
-
-    extra: dict[str, Any] = {}
-
-
 def _earlier_partial(checkpoint: str | os.PathLike[str] | None, target: object) -> Path | None:
     """The partial output an earlier export to ``target`` left, that ``checkpoint`` names.
 
@@ -1893,12 +1887,7 @@ def _earlier_partial(checkpoint: str | os.PathLike[str] | None, target: object) 
     """
     if checkpoint is None or not isinstance(target, (str, os.PathLike)):
         return None
-    try:
-        with Path(checkpoint).open("rb") as file:
-            data = file.read(MAX_CHECKPOINT_BYTES + 1)
-        state = msgspec.json.decode(data, type=_EarlierCheckpoint).extra.get("export")
-    except (OSError, *UNDECODABLE):
-        return None
+    state = saved_extra(checkpoint).get("export")
     if not isinstance(state, dict) or state.get("target") != _absolute(target):
         return None
     name, final = state.get("partial"), final_path(target)
