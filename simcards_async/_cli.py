@@ -544,6 +544,9 @@ def _add_common_flags(common: argparse.ArgumentParser, *, rescan_not_with: str) 
 
 #: What ``_integer`` takes: ASCII digits, with an optional sign.
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+#: The most digits ``_integer`` reads: Python's ``int`` refuses more than 4,300 (a bare
+#: ValueError); no flag's range comes near.
+_INTEGER_DIGITS = 4300
 
 
 def _integer(text: str) -> int:
@@ -573,11 +576,6 @@ def _number(text: str) -> float:
     if not _NUMBER.fullmatch(text):
         raise _ValueRefused(text, "a number (ASCII digits)")
     return float(text)
-
-
-#: The most characters ``_integer`` reads: Python's ``int`` refuses more than 4,300 digits
-#: (a bare ValueError); no flag's range comes near.
-_INTEGER_DIGITS = 4300
 
 
 def _count(text: str) -> int:
