@@ -541,6 +541,10 @@ class Checkpointer:
         #: native asyncio cancellation leaves its thread running) is superseded by it.
         self._encoded = 0
         self.saves = 0
+        #: The save a reader awaits, encoded and not written yet: it stands should the
+        #: stream be closed (from another task) before its thread writes it, as it would a
+        #: moment later; a reader cancelled first withdraws it.
+        self._unwritten: _Files | None = None
         #: Held while the files are written or removed, and while a save is encoded: a stop's
         #: save on the loop, or close(), waits for a save's thread to finish.
         self._lock = threading.Lock()
@@ -696,8 +700,19 @@ class Checkpointer:
         # after each system call, in turns with the loop's busy thread, so it encodes
         # nothing and makes no call the writes do not need.
         with self._lock:
-            files = self._encode(point)
-        await anyio.to_thread.run_sync(self._write, files)
+            files = self._unwritten = self._encode(point)
+        try:
+            await anyio.to_thread.run_sync(self._write, files)
+        except BaseException:
+            with self._lock:
+                if self._unwritten is files:
+                    # Not written, and the reader gave up on it (cancelled, say): neither
+                    # the close nor its thread (a native asyncio cancellation leaves it
+                    # running) may write it, or a checkpoint says an export is complete
+                    # whose output was never put in place.
+                    self._unwritten = None
+                    self._encoded += 1
+            raise
 
     def save_now(self, point: Checkpoint, ids: Sequence[str] = ()) -> None:
         """Save ``point`` synchronously, with no exporter's state.
@@ -749,6 +764,7 @@ class Checkpointer:
         """
         if self._closed or files.number != self._encoded:
             return
+        self._unwritten = None
         self._write_files(files)
         point = files.point
         # What the save appended is no longer pending; ids held since (a save cancelled
@@ -829,7 +845,18 @@ class Checkpointer:
             # Once: a stream closed after its end deleted the file must not delete the
             # checkpoint a new run of the same path has written since.
             return
-        self._closed = True
+        try:
+            if self._unwritten is not None:
+                # Closed (from another task) while a reader awaited a save whose thread had
+                # not begun: the save stands. Dropped, the one before stood, and a resume
+                # yielded again the pages the reader had finished since.
+                self._write_held(self._unwritten)
+        finally:
+            self._closed = True
+            self._remove_done()
+
+    def _remove_done(self) -> None:
+        """Closed: remove the checkpoint if it is done and not kept, or ids nothing counts."""
         if self.path is None:
             return
         if self._done and not self.keep:

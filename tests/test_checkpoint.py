@@ -1111,16 +1111,22 @@ async def test_a_failed_save_leaves_its_pages_to_the_stop(
 
 
 class _HeldCall:
-    """Holds the ``_THIRD`` call of a function in its thread until ``go`` is set."""
+    """Holds a call of a function in its thread until ``go`` is set: the ``_THIRD``, or the
+    first that ``when`` (given its arguments) picks.
+    """
 
-    def __init__(self) -> None:
+    def __init__(self, when: Callable[..., bool] | None = None) -> None:
         self.entered, self.go, self.done = threading.Event(), threading.Event(), threading.Event()
         self.calls = 0
+        self.when = when
 
     def wrap(self, func: Callable[..., None]) -> Callable[..., None]:
         def held(*args: object) -> None:
             self.calls += 1
-            third = self.calls == _THIRD
+            if self.when is None:
+                third = self.calls == _THIRD
+            else:
+                third = not self.entered.is_set() and self.when(*args)
             if third:
                 self.entered.set()
                 self.go.wait(DEADLINE)
@@ -1174,6 +1180,59 @@ async def test_a_save_a_native_cancellation_leaves_running(
     assert _ids_file(path) == got
     async with client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path, resume_from=path) as stream:
         rest = [card.id async for card in stream]
+    assert got + rest == full
+
+
+def _the_end_save(_checkpointer: Checkpointer, files: Any) -> bool:
+    """Whether ``Checkpointer._write`` was given the save at the listing's end."""
+    return bool(files.point.complete)
+
+
+@pytest.mark.parametrize("save", ["after page 16", "at the end"])
+async def test_a_save_under_way_as_the_stream_is_closed_in_another_task_stands(
+    client: sc.SimCardsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, save: str
+) -> None:
+    """``aclose()`` from another task while the reader awaited a save whose thread had not
+    begun: the close dropped it, so the save before stood, and the resume yielded again
+    the 8 pages (or, at the end, 4) that the reader had finished since. The save stands
+    now, as it would have a moment later; the thread writes nothing after the close.
+    """
+    full = [c.id for c in await client.sim_cards(page_size=_PAGE_SIZE).collect()]
+    path = tmp_path / "scan.json"
+    call = _HeldCall(None if save == "after page 16" else _the_end_save)
+    monkeypatch.setattr(Checkpointer, "_write", call.wrap(Checkpointer._write))
+    stream = client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path)
+    got: list[str] = []
+    errors: list[RuntimeError] = []
+
+    async def reader() -> None:
+        try:
+            async for card in stream:
+                got.append(card.id)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reader)
+        await eventually(call.entered.is_set, what=f"the save {save} in its thread")
+        await stream.aclose()
+        on_disk = path.read_bytes()
+        call.go.set()
+    assert call.done.is_set()
+    assert path.read_bytes() == on_disk, "nothing is written after the stream closed"
+    point = json.loads(on_disk)
+    if save == "after page 16":
+        assert len(got) == 16 * _PAGE_SIZE
+        assert (point["next_page"], point["items_done"]) == (17, len(got))
+        assert _ids_file(path) == got
+        assert len(errors) == 1
+        assert "closed (aclose())" in str(errors[0])
+    else:
+        assert got == full
+        assert (point["complete"], point["items_done"]) == (True, len(full))
+        assert errors == [], "the listing was read to its end"
+    async with client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path, resume_from=path) as again:
+        rest = [card.id async for card in again]
     assert got + rest == full
 
 

@@ -11,6 +11,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import anyio
 import msgspec
 import pytest
 from cli_runs import AS_MAIN, child_env, run
-from polling import eventually
+from polling import DEADLINE, eventually
 
 import simcards_async as sc
 from simcards_async._checkpoint import Checkpointer, ids_path
@@ -913,3 +914,51 @@ async def test_a_resume_whose_files_cannot_be_used_is_refused_before_sending(
             assert len(server.requests) == before, "nothing is sent"
     finally:
         shutil.rmtree(work)
+
+
+async def test_an_export_cancelled_during_its_end_save_leaves_a_checkpoint_it_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``task.cancel()`` while the export's end save waited for its thread: asyncio does
+    not wait for the thread, and the export gives up (its output not put in place). The
+    stream's close lets a save under way stand, but not this one, which its reader gave up
+    on: written, it said the export was complete, and the resume had no output to finish.
+    The checkpoint before it stands, and the resume ends with the whole output.
+    """
+    held, go, done = threading.Event(), threading.Event(), threading.Event()
+    real_write = Checkpointer._write
+
+    def write(checkpointer: Checkpointer, files: Any) -> None:
+        if files.point.complete and not held.is_set():
+            held.set()
+            go.wait(DEADLINE)
+            try:
+                real_write(checkpointer, files)
+            finally:
+                done.set()
+        else:
+            real_write(checkpointer, files)
+
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4) as server,
+        sc.SimCardsClient(KEY, server.url) as client,
+    ):
+        reference = tmp_path / "reference.jsonl"
+        await sc.export(client.sim_cards(page_size=100), reference)
+        monkeypatch.setattr(Checkpointer, "_write", write)
+        task = asyncio.create_task(
+            sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+        )
+        await eventually(held.is_set, what="the end's save in its thread")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        go.set()
+        await eventually(done.is_set, what="the end's save's thread done")
+        assert not target.exists()
+        assert msgspec.json.decode(point.read_bytes())["complete"] is False
+        stream = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        result = await sc.export(stream, target)
+    assert target.read_bytes() == reference.read_bytes()
+    assert result.items == 600
