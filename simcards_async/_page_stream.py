@@ -384,7 +384,7 @@ class PageStream(Stream[Delivery[T], T]):
                 seam = point.last_ids
             else:
                 seam = point.page_ids or point.last_ids
-            await self._save(number, seam, state, page_ids=self._carry)
+            await self._save(self._point(number, seam, self._carry), state)
 
     async def _consumed(self, message: Delivery[T], state: StateProvider | None) -> None:
         number, page, ids = message
@@ -416,7 +416,7 @@ class PageStream(Stream[Delivery[T], T]):
     async def _save_unsaved(self) -> None:
         if self._unsaved is not None:
             number, carry, ids = self._unsaved
-            await self._save(number + 1, _ids(carry, ids), self._unsaved_state)
+            await self._save(self._point(number + 1, _ids(carry, ids)), self._unsaved_state)
 
     async def _failed(self, state: StateProvider | None) -> None:  # noqa: ARG002  (saved with the page's)
         if self._checkpointer is not None and not self._whole:
@@ -453,10 +453,7 @@ class PageStream(Stream[Delivery[T], T]):
             # save: save what that would have (the scan done at its limit), or a resume
             # would yield that page again.
             done, self._unsaved_ids = self._unsaved_ids, []
-            point = self._point(
-                cp, self._carry_page, self._last_ids(), page_ids=self._carry, limited=True
-            )
-            cp.save_now(point, done)
+            cp.save_now(self._limited_point(), done)
             self._unsaved, self._cut_taken = None, False
             return
         if self._unsaved is not None:
@@ -466,7 +463,7 @@ class PageStream(Stream[Delivery[T], T]):
                 return
             number, carry, finished = self._unsaved
             done, self._unsaved_ids = self._unsaved_ids, []
-            cp.save_now(self._point(cp, number + 1, _ids(carry, finished)), done)
+            cp.save_now(self._point(number + 1, _ids(carry, finished)), done)
             self._unsaved = None
         # The consumer stopped in the middle of a page: say which of its items it got.
         page = self._page
@@ -484,7 +481,15 @@ class PageStream(Stream[Delivery[T], T]):
         self._complete = True
         cp = self._checkpointer
         if cp is not None:
-            await self._end_save(cp, self._save_end(state))
+            if self._whole:
+                # collect() returns its list in this same step, with no await between: the
+                # save awaited (in a thread) could be written and the reader cancelled before
+                # it returned, its list lost with a checkpoint that said it was done (the
+                # resume yielded nothing).
+                ids, self._unsaved_ids = self._unsaved_ids, []
+                cp.save_now(self._end_point(), ids)
+            else:
+                await self._end_save(cp, self._save(self._end_point(), state))
             if state is None:
                 # Read to its end by its reader (collect(), a plain async for): done with,
                 # so deleted now unless kept, not when (if ever) the stream is closed; else
@@ -507,16 +512,19 @@ class PageStream(Stream[Delivery[T], T]):
                     self._save_stop(cp)
             raise
 
-    async def _save_end(self, state: StateProvider | None) -> None:
+    def _end_point(self) -> Checkpoint:
+        """The checkpoint at the reading's end: the listing's, or the scan's ``limit``."""
         if not self._engine.plan.reached_limit():
-            await self._save(0, (), state, complete=True)
-        else:
-            # ``limit`` stopped the scan, not the listing, in the page its ids are carried
-            # of (see ``_consumed``; the resumed one, if this run reached no other): a run
-            # with a larger limit reads that page again and goes on.
-            await self._save(
-                self._carry_page, self._last_ids(), state, page_ids=self._carry, limited=True
-            )
+            return self._point(0, (), complete=True)
+        return self._limited_point()
+
+    def _limited_point(self) -> Checkpoint:
+        """``limit`` stopped the scan, not the listing, in the page its ids are carried of.
+
+        (See ``_consumed``; the resumed one, if this run reached no other.) A run with a
+        larger limit reads that page again and goes on.
+        """
+        return self._point(self._carry_page, self._last_ids(), self._carry, limited=True)
 
     def _last_ids(self) -> tuple[str, ...]:
         """The ids of the last page the consumer finished, which guard a resume's seam."""
@@ -525,23 +533,13 @@ class PageStream(Stream[Delivery[T], T]):
         _, carry, ids = self._finished
         return _ids(carry, ids)
 
-    async def _save(
-        self,
-        next_page: int,
-        last_ids: tuple[str, ...],
-        state: StateProvider | None,
-        *,
-        page_ids: tuple[str, ...] = (),
-        complete: bool = False,
-        limited: bool = False,
-    ) -> None:
+    async def _save(self, point: Checkpoint, state: StateProvider | None) -> None:
         assert self._checkpointer is not None  # noqa: S101  (callers check)
         self._saved_once = True
         unsaved = self._unsaved, self._unsaved_state, self._unsaved_pages
         self._unsaved, self._unsaved_state, self._unsaved_pages = None, None, 0
         ids, self._unsaved_ids = self._unsaved_ids, []
         cp = self._checkpointer
-        point = self._point(cp, next_page, last_ids, page_ids, complete=complete, limited=limited)
         saves = cp.saves
         try:
             await cp.save(point, state, ids)
@@ -557,7 +555,6 @@ class PageStream(Stream[Delivery[T], T]):
 
     def _point(
         self,
-        cp: Checkpointer,
         next_page: int,
         last_ids: tuple[str, ...],
         page_ids: tuple[str, ...] = (),
@@ -566,7 +563,8 @@ class PageStream(Stream[Delivery[T], T]):
         limited: bool = False,
     ) -> Checkpoint:
         """A checkpoint of how far the consumer got, its next page and last ids given."""
-        return cp.point(
+        assert self._checkpointer is not None  # noqa: S101  (callers check)
+        return self._checkpointer.point(
             next_page=next_page,
             items_done=self._items_done,
             pages_done=self._pages_done,

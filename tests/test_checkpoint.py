@@ -1236,6 +1236,39 @@ async def test_a_save_under_way_as_the_stream_is_closed_in_another_task_stands(
     assert got + rest == full
 
 
+async def test_a_checkpointed_collect_cancelled_at_its_end_keeps_its_list_or_its_start(
+    client: sc.SimCardsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``collect()`` is all or nothing. Its end's save was awaited in a thread: cancelled
+    once the thread had written it, the list was lost with a checkpoint saying the scan was
+    done, and the resume yielded nothing. The end's save is made as the list is returned
+    now: the caller has the list, or the checkpoint is where the reading started.
+    """
+    full = [c.id for c in await client.sim_cards(page_size=_PAGE_SIZE).collect()]
+    path = tmp_path / "scan.json"
+    written, go = threading.Event(), threading.Event()
+    real_write = Checkpointer._write
+
+    def write(checkpointer: Checkpointer, files: Any) -> None:
+        real_write(checkpointer, files)
+        if files.point.complete:  # written: its thread holds before the reader goes on
+            written.set()
+            go.wait(DEADLINE)
+
+    monkeypatch.setattr(Checkpointer, "_write", write)
+    task = asyncio.create_task(client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path).collect())
+    await eventually(lambda: task.done() or written.is_set(), what="collect() at its end")
+    task.cancel()
+    go.set()
+    try:
+        listed = [card.id for card in await task]
+    except asyncio.CancelledError:
+        listed = []  # lost with the cancellation: the checkpoint must not count it
+    async with client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path, resume_from=path) as again:
+        rest = [card.id async for card in again]
+    assert listed + rest == full
+
+
 # --- a checkpoint path that is not a regular file --------------------------------------
 
 
