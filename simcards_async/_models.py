@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, NamedTuple, TypeVar
 
@@ -297,6 +297,30 @@ class _IdPage(_Model, frozen=True, kw_only=True):
     meta: PaginationMeta | None = None
 
 
+class _SimCardId(_Model, frozen=True, kw_only=True):
+    id: _Id
+    record_type: Literal["sim_card"] | None = None  # checked as it decodes, as SimCard's
+
+
+class _SimCardIdPage(_Model, frozen=True, kw_only=True):
+    """``_IdPage`` of a SIM card listing: every record's kind checked too."""
+
+    data: tuple[_SimCardId, ...]
+    meta: PaginationMeta | None = None
+
+
+class _SimCardActionId(_Model, frozen=True, kw_only=True):
+    id: _Id
+    record_type: Literal["sim_card_action"] | None = None
+
+
+class _SimCardActionIdPage(_Model, frozen=True, kw_only=True):
+    """``_IdPage`` of a SIM card action listing: every record's kind checked too."""
+
+    data: tuple[_SimCardActionId, ...]
+    meta: PaginationMeta | None = None
+
+
 class _AmountOnly(_Model, frozen=True, kw_only=True):
     amount: Decimal | None = None
 
@@ -306,6 +330,7 @@ class _IdAndAmount(_Model, frozen=True, kw_only=True):
 
     id: _Id
     current_billing_period_consumed_data: _AmountOnly = _AmountOnly()
+    record_type: Literal["sim_card"] | None = None
 
 
 class _IdAndAmountPage(_Model, frozen=True, kw_only=True):
@@ -377,6 +402,11 @@ _META = msgspec.json.Decoder(dict[str, Any] | None, float_hook=float)
 _ANY = msgspec.json.Decoder(Any, float_hook=float)
 _RAW_DATA = msgspec.json.Decoder(_RawData)
 _ID_PAGE = msgspec.json.Decoder(_IdPage)
+#: Id pages of a listing of one kind: each record's ``record_type`` checked in C as it decodes.
+_KIND_ID_PAGES: dict[str, msgspec.json.Decoder[_SimCardIdPage | _SimCardActionIdPage]] = {
+    "sim_card": msgspec.json.Decoder(_SimCardIdPage),
+    "sim_card_action": msgspec.json.Decoder(_SimCardActionIdPage),
+}
 _ID_AND_TYPE = msgspec.json.Decoder(_IdAndType)
 _ID_AND_AMOUNT_PAGE = msgspec.json.Decoder(_IdAndAmountPage)
 
@@ -528,19 +558,6 @@ def _unmasked(page: Page[RawRecord], escapes: dict[bytes, bytes]) -> Page[RawRec
 RECORD_TYPES: dict[type[Any], str] = {SimCard: "sim_card", SimCardAction: "sim_card_action"}
 
 
-def check_record_types(records: Sequence[Any], record_type: str) -> None:
-    """Refuse a page whose first or last record is of another type (no type passes).
-
-    For records as sent (``RawRecord``s): a typed record's type is checked as it decodes.
-    An answer of another listing (a redirect, a proxy, a wrong base URL) is of another
-    type throughout, so the ends of a page tell; reading every record's type cost 5% of
-    a JSON-lines export's instructions.
-    """
-    for record in _ends(records):
-        if record.record_type not in (None, record_type):
-            raise _another_kind(record, record_type)
-
-
 def _another_kind(
     record: _IdAndType | SimCard | SimCardAction, record_type: str
 ) -> msgspec.ValidationError:
@@ -549,15 +566,6 @@ def _another_kind(
         f"a {record_type} was asked for, the answer holds a {shown(record.record_type)} "
         f"record (id {shown(record.id)})"
     )
-
-
-def _ends(records: Sequence[T]) -> tuple[T, ...]:
-    return (records[0], records[-1]) if records else ()
-
-
-def _check_raw_types(raws: Sequence[msgspec.Raw], record_type: str) -> None:
-    """``check_record_types`` for records as sent: only the two it reads are decoded."""
-    check_record_types([_decode(_ID_AND_TYPE, raw) for raw in _ends(raws)], record_type)
 
 
 def decode_sim_card_page(body: bytes) -> Page[SimCard]:
@@ -600,8 +608,9 @@ def decode_raw_page(body: bytes, record_type: str | None = None) -> Page[RawReco
     """Decode a list answer into ``RawRecord``s: each record as sent, and its id.
 
     Only the envelope, the meta and each record's ``id`` are checked (a record must be
-    an object with a string ``id``), and that the page is of ``record_type``, if given
-    (see ``check_record_types``); the rest is passed on untouched. Line
+    an object with a string ``id``), and, if ``record_type`` is given, each record's
+    ``record_type`` (of that kind, or none: as a typed record's is); the rest is passed on
+    untouched. Line
     breaks between a record's tokens (a pretty-printed answer) are dropped, so
     that a record always fits on one line; JSON strings cannot hold one.
     """
@@ -609,10 +618,12 @@ def decode_raw_page(body: bytes, record_type: str | None = None) -> Page[RawReco
 
 
 def _raw_page(body: bytes, record_type: str | None) -> Page[RawRecord]:
-    ids = _decode(_ID_PAGE, body)
+    ids: _IdPage | _SimCardIdPage | _SimCardActionIdPage
+    if record_type is None:
+        ids = _decode(_ID_PAGE, body)
+    else:
+        ids = _of_its_kind(_KIND_ID_PAGES[record_type], body, record_type)
     raws = _raw_data(body)
-    if record_type is not None:
-        _check_raw_types(raws, record_type)
     records = tuple(map(RawRecord, [item.id for item in ids.data], raws))
     return Page(data=records, meta=ids.meta)
 
@@ -655,12 +666,11 @@ def decode_raw_sim_card_page_by_amount(body: bytes) -> Page[RawRecord]:
 
 
 def _raw_page_by_amount(body: bytes, _: str | None) -> Page[RawRecord]:
-    keyed = _decode(_ID_AND_AMOUNT_PAGE, body)
+    keyed = _of_its_kind(_ID_AND_AMOUNT_PAGE, body, "sim_card")
     items = keyed.data
     ids = [item.id for item in items]
     amounts = [item.current_billing_period_consumed_data.amount for item in items]
     raws = _raw_data(body)
-    _check_raw_types(raws, "sim_card")
     records = tuple(map(RawRecord, ids, raws, amounts))
     return Page(data=records, meta=keyed.meta)
 

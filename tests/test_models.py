@@ -28,8 +28,9 @@ from simcards_async import (
     _models,
 )
 from simcards_async._models import (
-    check_record_types,
     decode_errors,
+    decode_raw_page,
+    decode_raw_sim_card_page_by_amount,
     decode_sim_card,
     decode_sim_card_action,
     decode_sim_card_action_page,
@@ -616,21 +617,38 @@ def test_error_object_str(error: ErrorObject, text: str) -> None:
     assert str(error) == text
 
 
-def test_a_page_of_records_says_when_one_is_of_another_listing() -> None:
-    """``check_record_types``: a record with no ``record_type``, or the listing's, passes; one
-    of another type at either end of the page (where a page of another listing shows it) is
-    a ValidationError naming its type and id.
+@pytest.mark.parametrize("at", [0, 1, 2])
+@pytest.mark.parametrize("sorted_by_amount", [False, True])
+def test_a_raw_page_refuses_a_record_of_another_kind_wherever_it_lies(
+    at: int, sorted_by_amount: bool
+) -> None:
+    """Records kept as sent (JSON lines) are checked as the typed are: every record's
+    ``record_type`` as the ids are read. Only a page's first and last records were, so an
+    action between two cards was written among them. No type, or ``null``, passes.
     """
-    cards = [SimCard(id="a"), SimCard(id="b", record_type="sim_card")]
-    check_record_types(cards, "sim_card")
-    check_record_types([], "sim_card")
-    # Built in Python, a Struct's fields are not checked: as a raw record's id and type are read.
-    action = SimCard(id="c", record_type="sim_card_action")  # type: ignore[arg-type]
-    with pytest.raises(msgspec.ValidationError, match="a 'sim_card_action' record \\(id 'c'\\)"):
-        check_record_types([*cards, action], "sim_card")
-    group = SimCard(id="d", record_type="sim_card_group")  # type: ignore[arg-type]
-    with pytest.raises(msgspec.ValidationError, match="'sim_card_group' record"):
-        check_record_types([group, *cards], "sim_card")
+    records: list[dict[str, Any]] = [
+        {"id": f"card-{n}", "record_type": "sim_card"} for n in range(3)
+    ]
+    records[1].pop("record_type")
+    records[2]["record_type"] = None
+    assert [
+        r.id for r in decode_raw_page(json.dumps({"data": records}).encode(), "sim_card").data
+    ] == [
+        "card-0",
+        "card-1",
+        "card-2",
+    ]
+    records[at] = {"id": "act-1", "record_type": "sim_card_action", "action_type": "enable"}
+    body = json.dumps({"data": records}).encode()
+    with pytest.raises(msgspec.ValidationError) as info:
+        if sorted_by_amount:
+            decode_raw_sim_card_page_by_amount(body)
+        else:
+            decode_raw_page(body, "sim_card")
+    assert str(info.value) == (
+        "a sim_card was asked for, the answer holds a 'sim_card_action' record (id 'act-1')"
+    )
+    assert len(decode_raw_page(body).data) == 3, "no kind asked for: none checked"
 
 
 @pytest.mark.parametrize("at", [0, 1, 2])
