@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
+import anyio
 import anyio.to_thread
 import msgspec
 
@@ -545,6 +546,11 @@ class Checkpointer:
         #: stream be closed (from another task) before its thread writes it, as it would a
         #: moment later; a reader cancelled first withdraws it.
         self._unwritten: _Files | None = None
+        #: Why close() could not write that save (a full disk): its reader raises it, as
+        #: it would its thread's; the closer does not.
+        self._close_failed: tuple[_Files, OSError] | None = None
+        #: Set once the exporter's state a save awaits is given (see ``settled``).
+        self._state_given: anyio.Event | None = None
         #: Held while the files are written or removed, and while a save is encoded: a stop's
         #: save on the loop, or close(), waits for a save's thread to finish.
         self._lock = threading.Lock()
@@ -695,7 +701,13 @@ class Checkpointer:
             return
         self._hold(ids)
         if state is not None:
-            point = msgspec.structs.replace(point, extra=await state())
+            self._state_given = given = anyio.Event()
+            try:
+                point = msgspec.structs.replace(point, extra=await state())
+            finally:
+                given.set()
+            if self._closed:
+                return  # closed meanwhile, by a close that did not wait (see ``settled``)
         # Encoded here, written in a thread: the worker takes the interpreter's lock back
         # after each system call, in turns with the loop's busy thread, so it encodes
         # nothing and makes no call the writes do not need.
@@ -713,6 +725,22 @@ class Checkpointer:
                     self._unwritten = None
                     self._encoded += 1
             raise
+        failed = self._close_failed
+        if failed is not None and failed[0] is files:
+            self._close_failed = None
+            raise failed[1]
+
+    async def settled(self) -> None:
+        """Wait, shielded, for the exporter's state a save awaits, if one does.
+
+        A stream closed from another task waits for it before ``close()``, which then
+        writes that save: dropped, the export finished with a checkpoint that still said
+        it was under way (one not kept stayed, its partial output gone).
+        """
+        given = self._state_given
+        if given is not None:
+            with anyio.CancelScope(shield=True):
+                await given.wait()
 
     def save_now(self, point: Checkpoint, ids: Sequence[str] = ()) -> None:
         """Save ``point`` synchronously, with no exporter's state.
@@ -846,11 +874,16 @@ class Checkpointer:
             # checkpoint a new run of the same path has written since.
             return
         try:
-            if self._unwritten is not None:
+            files = self._unwritten
+            if files is not None:
                 # Closed (from another task) while a reader awaited a save whose thread had
                 # not begun: the save stands. Dropped, the one before stood, and a resume
-                # yielded again the pages the reader had finished since.
-                self._write_held(self._unwritten)
+                # yielded again the pages the reader had finished since. Its failure is
+                # the reader's to raise, as its thread's would have been.
+                try:
+                    self._write_held(files)
+                except OSError as exc:
+                    self._close_failed = (files, exc)
         finally:
             self._closed = True
             self._remove_done()

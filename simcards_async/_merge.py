@@ -604,6 +604,7 @@ class MergedStream(Stream[_Batch[T], T]):
     async def _completed(self, state: StateProvider | None) -> None:
         del state  # nothing to save: the total is now known
         self._done = True
+        self._report()
 
     @property
     def progress(self) -> Progress:

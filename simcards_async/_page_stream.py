@@ -354,6 +354,7 @@ class PageStream(Stream[Delivery[T], T]):
         """Stop every request still in flight, release the connections, close the checkpoint."""
         await super().aclose()
         if self._checkpointer is not None:
+            await self._checkpointer.settled()
             self._checkpointer.close()
 
     # --- the consumer loop's hooks -------------------------------------------------------
@@ -480,22 +481,25 @@ class PageStream(Stream[Delivery[T], T]):
     async def _completed(self, state: StateProvider | None) -> None:
         self._complete = True
         cp = self._checkpointer
+        if cp is not None and self._whole:
+            # collect() returns its list in this same step, with nothing between: a save
+            # awaited (in a thread) could be written and the reader cancelled before it
+            # returned, or a progress callback raise after it, the list lost with a
+            # checkpoint saying the scan was done (the resume yielded nothing).
+            self._report()
+            ids, self._unsaved_ids = self._unsaved_ids, []
+            cp.save_now(self._end_point(), ids)
+            cp.close()
+            return
         if cp is not None:
-            if self._whole:
-                # collect() returns its list in this same step, with no await between: the
-                # save awaited (in a thread) could be written and the reader cancelled before
-                # it returned, its list lost with a checkpoint that said it was done (the
-                # resume yielded nothing).
-                ids, self._unsaved_ids = self._unsaved_ids, []
-                cp.save_now(self._end_point(), ids)
-            else:
-                await self._end_save(cp, self._save(self._end_point(), state))
+            await self._end_save(cp, self._save(self._end_point(), state))
             if state is None:
                 # Read to its end by its reader (collect(), a plain async for): done with,
                 # so deleted now unless kept, not when (if ever) the stream is closed; else
                 # the next run resumed a finished scan and got nothing. An exporter's stays
                 # until its output is in place.
                 cp.close()
+        self._report()
 
     async def _end_save(self, cp: Checkpointer, save: Awaitable[None]) -> None:
         """Await the save at the reading's end (complete, at the limit, or failed)."""

@@ -557,7 +557,6 @@ class Stream(abc.ABC, Generic[M, T]):
             await self._failed(state)
             raise error
         await self._completed(state)
-        self._report()
 
     def _why_cancelled(self) -> str:
         """Why the producer was cancelled, not by this stream: its client closed."""
@@ -579,4 +578,10 @@ class Stream(abc.ABC, Generic[M, T]):
         """The producer failed; everything it handed over was consumed (its error follows)."""
 
     async def _completed(self, state: StateProvider | None) -> None:
-        """Everything was handed over and consumed."""
+        """Everything was handed over and consumed: report the last progress (``_report``).
+
+        A stream that saves its end orders the two so that what a progress callback raises
+        loses neither the reader's items nor the checkpoint of them.
+        """
+        del state  # nothing saved here
+        self._report()

@@ -1236,6 +1236,77 @@ async def test_a_save_under_way_as_the_stream_is_closed_in_another_task_stands(
     assert got + rest == full
 
 
+async def test_a_save_the_close_writes_for_its_reader_and_fails_is_the_readers_error(
+    client: sc.SimCardsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader awaits its end's save (its thread not begun) and another task closes the
+    stream: the close writes that save, and the disk is full. The closer's ``aclose()``
+    raised the reader's ``OSError``, and the reader's loop ended as if all were saved (the
+    resume then yielded pages 97 to 100 again). The reader raises it, as it would its
+    thread's; the close does not.
+    """
+    path = tmp_path / "scan.json"
+    call = _HeldCall(_the_end_save)
+    monkeypatch.setattr(Checkpointer, "_write", call.wrap(Checkpointer._write))
+    real_replace = _checkpoint._replace
+
+    def full_disk(target: Path, temp: Path, data: bytes) -> None:
+        if call.entered.is_set():  # the end's save, written by the close
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(target, temp, data)
+
+    monkeypatch.setattr(_checkpoint, "_replace", full_disk)
+    stream = client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path)
+    errors: list[OSError] = []
+
+    async def reader() -> None:
+        try:
+            async for _ in stream:
+                pass
+        except OSError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reader)
+        await eventually(call.entered.is_set, what="the end's save in its thread")
+        await stream.aclose()  # does not raise
+        call.go.set()
+    (error,) = errors
+    assert error.errno == errno.ENOSPC
+    assert json.loads(path.read_text())["next_page"] == 97, "the save before stands"
+
+
+async def test_a_checkpointed_collect_whose_last_progress_report_raises_keeps_its_start(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """The last progress report came after ``collect()``'s end's save: a callback raising
+    there ended ``collect()``, its list lost with a checkpoint saying the scan was done,
+    and the resume yielded nothing. The report comes first now.
+    """
+    full = [c.id for c in await client.sim_cards(page_size=_PAGE_SIZE).collect()]
+    path = tmp_path / "scan.json"
+    stream = client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path)
+
+    class SinkGoneError(Exception):
+        pass
+
+    whole: list[sc.Progress] = []
+
+    def on_progress(progress: sc.Progress) -> None:
+        if progress.items == len(full):
+            whole.append(progress)
+            if len(whole) == 2:  # the last page's report, then the end's
+                raise SinkGoneError
+
+    stream.on_progress(on_progress)
+    async with stream:
+        with pytest.raises(SinkGoneError):
+            await stream.collect()
+    async with client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path, resume_from=path) as again:
+        rest = [card.id async for card in again]
+    assert rest == full
+
+
 async def test_a_checkpointed_collect_cancelled_at_its_end_keeps_its_list_or_its_start(
     client: sc.SimCardsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

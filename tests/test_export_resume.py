@@ -20,9 +20,10 @@ import anyio
 import msgspec
 import pytest
 from cli_runs import AS_MAIN, child_env, run
-from polling import DEADLINE, eventually
+from polling import DEADLINE, eventually, loop_turns
 
 import simcards_async as sc
+from simcards_async import _export
 from simcards_async._checkpoint import Checkpointer, ids_path
 from simcards_async._export import _checkpoint_token, _partial_name
 from simcards_async._paths import name_max
@@ -962,3 +963,48 @@ async def test_an_export_cancelled_during_its_end_save_leaves_a_checkpoint_it_re
         result = await sc.export(stream, target)
     assert target.read_bytes() == reference.read_bytes()
     assert result.items == 600
+
+
+async def test_an_export_closed_while_its_end_state_is_given_leaves_no_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closed from another task while the end's save awaited the exporter's state (its
+    output flushed in a thread): the close found no save to let stand, the export finished
+    with its checkpoint still mid-way, and, not kept, it stayed, naming a partial output
+    that was gone: the same export run again was refused. The close waits for the state.
+    """
+    held, go = threading.Event(), threading.Event()
+    real_put = _export._Output.put
+    ending: list[sc.PageStream[sc.SimCard]] = []
+
+    def put(out: Any, data: Any) -> None:
+        if ending and ending[0].progress.items == 600 and not held.is_set():
+            held.set()  # the end save's flush, in its thread
+            go.wait(DEADLINE)
+        real_put(out, data)
+
+    monkeypatch.setattr(_export._Output, "put", put)
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4) as server,
+        sc.SimCardsClient(KEY, server.url) as client,
+    ):
+        stream = client.sim_cards(page_size=100, checkpoint=point, keep_checkpoint=False)
+        ending.append(stream)
+        results: list[sc.ExportResult] = []
+
+        async def exporter() -> None:
+            results.append(await sc.export(stream, target))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(exporter)
+            await eventually(held.is_set, what="the end's save awaiting the exporter's state")
+            tg.start_soon(stream.aclose)
+            await loop_turns()  # a close that does not wait ends in these
+            go.set()
+        (result,) = results
+        assert result.items == 600
+        assert not point.exists(), "the export finished: its checkpoint, not kept, is gone"
+        assert not ids_path(point).exists()
+        again = client.sim_cards(page_size=100, checkpoint=point, keep_checkpoint=False)
+        assert (await sc.export(again, target)).items == 600
