@@ -145,6 +145,8 @@ FLAGS = {
     "limit": "--limit",
     "rescan": "--rescan",
     "max_concurrency": "--max-concurrency",
+    "timeout": "--timeout",
+    "max_retries": "--max-retries",
     "api_key": "--api-key",
     "base_url": "--base-url",
     "format": "--format",
@@ -526,6 +528,20 @@ def _add_common_flags(common: argparse.ArgumentParser, *, rescan_not_with: str) 
         metavar="N",
         help="most requests in flight at once (default: 8)",
     )
+    api.add_argument(
+        "--timeout",
+        type=_number,
+        metavar="SECONDS",
+        help="the most one request may take, a number > 0 (default: 30); a request that "
+        "takes longer is retried",
+    )
+    api.add_argument(
+        "--max-retries",
+        type=_integer,
+        metavar="N",
+        help="retries of a request that failed for a reason that may pass (a 429, a 5xx, "
+        "a dropped connection, a timeout), with backoff; 0 to fail at once (default: 4)",
+    )
 
     demo = common.add_argument_group("demo")
     demo.add_argument(
@@ -575,7 +591,24 @@ def _number(text: str) -> float:
     """
     if not _NUMBER.fullmatch(text):
         raise _ValueRefused(text, "a number (ASCII digits)")
-    return float(text)
+    return _Typed(text)
+
+
+class _Typed(float):
+    """A flag's number, said back as typed by a refusal of it.
+
+    As a float, ``--timeout 0`` was "value 0.0", and ``--timeout 1e999`` "value inf".
+    """
+
+    __slots__ = ("_text",)
+
+    def __new__(cls, text: str) -> _Typed:
+        number = super().__new__(cls, text)
+        number._text = text
+        return number
+
+    def __repr__(self) -> str:
+        return self._text
 
 
 def _count(text: str) -> int:
@@ -1210,8 +1243,9 @@ async def _export(
     target, fmt = _output(args)
     to_stdout = not isinstance(target, str)
     client_options: dict[str, Any] = {}
-    if args.max_concurrency is not None:
-        client_options["max_concurrency"] = args.max_concurrency
+    for option in ("max_concurrency", "timeout", "max_retries"):
+        if (value := getattr(args, option)) is not None:
+            client_options[option] = value
     stderr = sys.stderr  # None when started with it closed (2>&-): nothing is shown
     # No bar while the records go to a terminal (-o - on one): drawn on the same screen,
     # it was glued to the records' lines and overwrote their starts.

@@ -572,6 +572,9 @@ async def test_api_error_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
         ("sim-cards", ["--sort", "iccid"], "--sort"),
         ("sim-cards", ["--tag", "a,b"], "--tag"),
         ("sim-cards", ["--max-concurrency", "0"], "--max-concurrency"),
+        ("sim-cards", ["--timeout", "0"], "--timeout"),
+        ("sim-cards", ["--timeout", "1e999"], "--timeout"),  # as typed, not "inf"
+        ("sim-card-actions", ["--max-retries", "-1"], "--max-retries"),
         ("sim-cards", ["--format", "xml"], "--format"),
         ("sim-card-actions", ["--action-type", "explode"], "--action-type"),
         ("sim-card-actions", ["--status", "done"], "--status"),
@@ -660,6 +663,43 @@ async def test_failure_midway_leaves_the_target_untouched(
     assert capsys.readouterr().err.startswith("simcards: error: HTTP 400")
     assert target.read_bytes() == b"old"
     assert names(tmp_path) == ["cards.csv"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("retries", "code", "requests"), [("0", 1, 1), ("2", 0, 3)])
+async def test_max_retries_is_how_often_a_failed_request_is_tried_again(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    retries: str,
+    code: int,
+    requests: int,
+) -> None:
+    """``--max-retries`` is the client's ``max_retries`` (the command had no say in it): two
+    503s in a row end an export that may retry none, and one that may retry two goes on.
+    """
+    async with MockTelnyxServer(sim_cards=100, faults=FaultPlan(script=[503, 503])) as server:
+        argv = ["--max-retries", retries, "-q", "-o", str(tmp_path / "c.jsonl")]
+        assert await run("export", "sim-cards", *argv, *api(server)) == code
+        assert len(server.requests) == requests
+    err = capsys.readouterr().err
+    assert err.startswith("simcards: error: HTTP 503") if code else err == ""
+
+
+@pytest.mark.anyio
+async def test_timeout_bounds_each_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--timeout`` is the client's per-request ``timeout``: a request the server holds
+    for an hour ends at it (no retries left: exit 1, said in one line).
+    """
+    faults = FaultPlan(script=["hang"], hang_seconds=3600)
+    async with MockTelnyxServer(sim_cards=100, faults=faults) as server:
+        argv = ["--timeout", "0.2", "--max-retries", "0", "-q", "-o", str(tmp_path / "c.jsonl")]
+        assert await run("export", "sim-cards", *argv, *api(server)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("simcards: error: no answer to GET ")
+    assert err.endswith(" in time\n")
+    assert names(tmp_path) == []
 
 
 @pytest.mark.anyio
@@ -937,6 +977,7 @@ def test_a_one_value_flag_given_twice_is_a_usage_error(capsys: pytest.CaptureFix
         (["export", "sim-cards"], ["--include-sim-card-group", "--sort", "--demo-size"]),
         (["export", "sim-card-actions"], ["--sim-card-id", "--bulk-action-id", "--action-type"]),
         (["export", "sim-card-actions"], ["--page-size", "--max-concurrency", "--limit"]),
+        (["export", "sim-cards"], ["--timeout", "--max-retries"]),
         (["export", "sim-card-actions"], ["--format", "--output", "--api-key", "--base-url"]),
         (["export", "sim-card-actions"], ["--quiet", "--debug", "--demo", "TELNYX_API_KEY"]),
         (["mock-server"], ["--host", "--port", "--sim-cards", "--actions", "--seed"]),
