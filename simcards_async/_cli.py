@@ -601,6 +601,7 @@ class _Typed(float):
     """
 
     __slots__ = ("_text",)
+    _text: str
 
     def __new__(cls, text: str) -> _Typed:
         number = super().__new__(cls, text)
