@@ -29,11 +29,11 @@ sent them; an in-order merge of raw records orders them by the ``sort_value`` a 
 listing's decoder reads, with the meaning ``Ordering.key`` gives the typed field.
 
 Dedupe keeps an item's first occurrence in the union's order. It must remember every id
-yielded (an item may come from any query at any time), so its memory grows with the
-union: about 120 bytes a record whatever the server's ids (a set of ``compact_id`` keys: a
-UUID as its text, a longer id as its 16-byte digest; each merged stream also keeps its
-own ids, see ``_ids``). ``limit`` counts the union's items: the readers stop once it
-is reached.
+yielded (an item may come from any query at any time): in a ``DeliveredIds``, as each
+stream keeps its own, so its memory grows by about a byte a record past the first
+``UNFOLDED`` (a plain set of the ids, ~120 bytes a record, took gigabytes for listings a
+server made endless). ``limit`` counts the union's items: the readers stop once it is
+reached.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._errors import DriftWarning, InvalidParameterError, PaginationError, handing_over, shown
-from ._ids import compact_id
+from ._ids import UNFOLDED, DeliveredIds
 from ._models import RawRecord, SimCard, SimCardAction
 from ._observe import drift_warning
 from ._page_stream import PageStream
@@ -145,9 +145,9 @@ class _Readers(Generic[T]):
     ) -> None:
         self.streams = streams
         self.stats = stats
-        # Each id as ``compact_id`` keeps it: ~100 bytes a card whatever the server's ids
-        # (held as text, ids of 128 wide characters took ~660).
-        self.seen: set[str | bytes] | None = set() if dedupe else None
+        # As a plain set up to UNFOLDED ids, then about a byte an id: the union's size
+        # is not known before the streams' first pages, and may be of any size.
+        self.seen = DeliveredIds(UNFOLDED) if dedupe else None
         self.limit = limit
         self.ordering = ordering
         self.taken = 0  # items handed over, or about to be
@@ -199,16 +199,20 @@ class _Readers(Generic[T]):
 
     async def run(self, send: MemoryObjectSendStream[_Batch[T]]) -> None:
         self.begun = True
-        # A failure raises out of the group; the Producer unwraps it to the first error.
-        async with anyio.create_task_group() as tg:
-            if self.ordering is None:
-                for index, stream in enumerate(self.streams):
-                    tg.start_soon(
-                        handing_over(self._read), index, stream, send.clone(), tg.cancel_scope
-                    )
-            else:
-                await self._merge_in_order(tg, send, self.ordering)
-                tg.cancel_scope.cancel()  # the limit was reached: stop the readers still going
+        try:
+            # A failure raises out of the group; the Producer unwraps it to the first error.
+            async with anyio.create_task_group() as tg:
+                if self.ordering is None:
+                    for index, stream in enumerate(self.streams):
+                        tg.start_soon(
+                            handing_over(self._read), index, stream, send.clone(), tg.cancel_scope
+                        )
+                else:
+                    await self._merge_in_order(tg, send, self.ordering)
+                    tg.cancel_scope.cancel()  # the limit was reached: stop the readers going
+        finally:
+            if self.seen is not None:
+                self.seen.close()  # its temporary files, now, not when it is collected
 
     @property
     def full(self) -> bool:
@@ -235,15 +239,17 @@ class _Readers(Generic[T]):
             kept = list(items if room is None else items[:room])
         else:
             kept = []
-            for item in items:
-                key = compact_id(item.id)
-                if key in seen:
+            ids = [item.id for item in items]
+            known = seen.known(ids)  # one check of the page: a folded id is looked up in C
+            for item, item_id in zip(items, ids, strict=True):
+                if item_id in known:
                     self.stats.duplicates_dropped += 1
                     continue
                 if room is not None and len(kept) >= room:
                     break
-                seen.add(key)
+                known.add(item_id)  # a repeat later in this page is dropped too
                 kept.append(item)
+            seen.add([item.id for item in kept])
         self.taken += len(kept)
         return kept
 
@@ -338,11 +344,11 @@ class _Readers(Generic[T]):
         """Whether ``item`` is new (always with ``dedupe=False``); counts it if so."""
         seen = self.seen
         if seen is not None:
-            key = compact_id(item.id)
-            if key in seen:
+            item_id = item.id
+            if item_id in seen:
                 self.stats.duplicates_dropped += 1
                 return False
-            seen.add(key)
+            seen.add((item_id,))
         self.taken += 1
         return True
 

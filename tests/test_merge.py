@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from polling import eventually, loop_turns
 from servers import serve
 
 import simcards_async as sc
+from simcards_async import _ids, _merge
 from simcards_async.testing import Drift, FaultPlan, Fleet, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -457,11 +459,56 @@ async def test_a_query_ending_under_the_limit_keeps_the_batch_that_reaches_it() 
 
 
 @pytest.mark.parametrize("ordered", [False, True])
-async def test_a_merge_of_long_ids_keeps_each_once_in_a_ids_worth_of_room(ordered: bool) -> None:
-    """A merge remembered each id as its text: ids of 128 wide characters took ~660 bytes a
-    card of the union. It keeps a UUID's length of ASCII as is, any other id as its 16-byte
-    digest, and yields each id once all the same.
+async def test_a_merge_whose_ids_are_folded_still_yields_each_once(
+    ordered: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two listings sharing 600 of their 1,200 cards each, the merge's ids folded every 50
+    (as past ``UNFOLDED`` ids): every card once, the 600 repeats dropped, in either merge.
     """
+    monkeypatch.setattr(_merge, "UNFOLDED", 0)
+    monkeypatch.setattr(_ids, "FOLD", 50)
+    every = [str(uuid.UUID(int=n)) for n in range(1800)]
+    listings = {"enabled": every[:1200], "standby": every[600:]}
+
+    async def answer(request: web.Request) -> web.Response:
+        wanted = listings[request.query["filter[status]"]]
+        number, size = int(request.query["page[number]"]), int(request.query["page[size]"])
+        meta = {
+            "page_number": number,
+            "page_size": size,
+            "total_pages": -(-len(wanted) // size),
+            "total_results": len(wanted),
+        }
+        page = wanted[(number - 1) * size : number * size]
+        return web.json_response({"data": [{"id": i} for i in page], "meta": meta})
+
+    async with serve(answer) as served, sc.SimCardsClient("test-key", served.url) as client:
+        sort = "current_billing_period_consumed_data.amount" if ordered else None
+        merged = sc.merge(
+            client.sim_cards(status="enabled", page_size=25, sort=sort),
+            client.sim_cards(status="standby", page_size=25, sort=sort),
+            ordered=ordered,
+        )
+        got = [card.id for card in await merged.collect()]
+    assert sorted(got) == every
+    assert merged.stats.duplicates_dropped == 600
+    seen = merged._readers.seen
+    assert seen is not None
+    assert len(seen._recent) < 50, "folded as they came"
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_a_merge_of_long_ids_keeps_each_once_in_a_ids_worth_of_room(
+    ordered: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A merge remembered each id as its text: ids of 128 wide characters took ~660 bytes a
+    card of the union; then each as a set's key (~120 bytes a card, gigabytes for listings
+    a server made endless). It keeps them as a stream keeps its own (``DeliveredIds``):
+    folded every ``FOLD`` ids (50 here, past ``UNFOLDED`` ids in a merge) into about a byte
+    an id, and yields each id once all the same.
+    """
+    monkeypatch.setattr(_merge, "UNFOLDED", 0)  # folded from the first FOLD ids on
+    monkeypatch.setattr(_ids, "FOLD", 50)
     wide = "\U0001f600" * 120
 
     def ids(numbers: range) -> list[str]:
@@ -494,4 +541,5 @@ async def test_a_merge_of_long_ids_keeps_each_once_in_a_ids_worth_of_room(ordere
     assert merged.stats.duplicates_dropped == 20
     seen = merged._readers.seen
     assert seen is not None
-    assert all(isinstance(key, bytes) and len(key) == 16 for key in seen)
+    assert len(seen) == 100
+    assert len(seen._recent) < 50, "the rest folded, not held as text"
