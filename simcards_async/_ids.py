@@ -66,7 +66,6 @@ __all__ = [
     "UNFOLDED",
     "UNFOLDED_CHARS",
     "DeliveredIds",
-    "compact_id",
 ]
 
 #: Ids held as strings before they are folded into binary (~1 MB of strings).
@@ -554,18 +553,6 @@ def _holds(records: bytes, key: bytes, start: int, end: int) -> bool:
             return True
         at = records.find(key, at + 1, end)
     return False
-
-
-def compact_id(id: str) -> str | bytes:
-    """``id`` as a set of ids keeps it in about 100 bytes, whatever the server's ids are.
-
-    Itself when it is ASCII and no longer than a UUID; else its 16-byte record (a
-    digest), as ``DeliveredIds`` folds it: two ids are one key only if their digests
-    agree (a chance of 2 ** -128 a pair), and a text key never equals a bytes one.
-    """
-    if len(id) <= _UUID_LENGTH and id.isascii():
-        return id
-    return _record(id)
 
 
 def _record(id: str) -> bytes:

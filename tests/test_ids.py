@@ -237,6 +237,27 @@ def test_answers_match_a_plain_set_across_folds_runs_and_generations(expected: i
     known.close()
 
 
+@pytest.mark.usefixtures("small")
+@pytest.mark.parametrize("expected", [0, 40_000])
+def test_known_gives_a_plain_sets_answer_across_folds(expected: int) -> None:
+    """``known(ids)``, a merge's check of a page: those of ``ids`` the set holds, exactly as
+    a plain set says, through folds, runs in files and generations; it adds none of them.
+    """
+    known = DeliveredIds(expected)
+    model = replay(known, expected, 120, seed=7 + expected)
+    pick = random.Random(expected)  # noqa: S311  (reproducible pages, no secret)
+    delivered = sorted(model)
+    for _ in range(60):
+        ask = uuids(pick.randrange(1 << 40), pick.randrange(1, 200))
+        ask += [*pick.sample(delivered, 30), f"card-{pick.randrange(expected + 1000)}"]
+        pick.shuffle(ask)
+        before = len(known)
+        assert known.known(ask) == model.intersection(ask)
+        assert len(known) == before
+    assert known.spilled
+    known.close()
+
+
 @pytest.mark.usefixtures("small", "no_temporary_file")
 def test_without_a_temporary_file_records_stay_in_memory_exactly() -> None:
     """A read-only file system (no temporary file): the same answers, records in memory."""
@@ -385,26 +406,6 @@ def test_a_uuid_listing_under_the_unfolded_count_is_never_folded() -> None:
         assert known.add_if_all_new(ids[at : at + 250])
     assert known._folded == 0
     assert len(known._recent) == count
-
-
-@pytest.mark.parametrize(
-    ("id", "kept_as_text"),
-    [
-        ("6a09cdc3-8948-47f0-aa62-74ac943d6c58", True),
-        ("card-7", True),
-        ("x" * 37, False),
-        ("\u00e9t\u00e9", False),
-    ],
-)
-def test_compact_id_keeps_short_ascii_ids_and_digests_the_rest(id: str, kept_as_text: bool) -> None:
-    """``compact_id``: a UUID's length of ASCII as itself; anything else as 16 bytes."""
-    key = _ids.compact_id(id)
-    if kept_as_text:
-        assert key == id
-    else:
-        assert isinstance(key, bytes)
-        assert len(key) == 16
-        assert _ids.compact_id(id + "!") != key
 
 
 # --- runs, merges and generations --------------------------------------------------------
