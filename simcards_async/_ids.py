@@ -1,4 +1,4 @@
-"""``DeliveredIds``: every id one stream delivered, kept exactly, about a byte an id in RAM.
+"""``DeliveredIds``: every id one stream (or a merge) delivered, kept exactly, about a byte an id.
 
 A stream must never yield an id twice, whatever the server sends, so it keeps every
 id it delivered. The newest ids sit in a plain ``set`` (checked in C); every ``FOLD``
