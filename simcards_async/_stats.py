@@ -152,9 +152,14 @@ class Progress:
 
     @property
     def fraction(self) -> float | None:
-        """Share of ``total_results`` yielded so far, from 0 to 1; None with no total, or 0."""
-        if not self.total_results:
+        """Share of ``total_results`` yielded so far, from 0 to 1; None with no total.
+
+        A total of 0 is all done (an empty listing read to its end said None, never 100%).
+        """
+        if self.total_results is None:
             return None
+        if not self.total_results:
+            return 1.0
         return min(1.0, self.items / self.total_results)
 
 

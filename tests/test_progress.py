@@ -43,6 +43,16 @@ async def test_stats(client: SimCardsClient) -> None:
     assert not stats.drift.detected
 
 
+async def test_an_empty_listing_read_to_its_end_is_all_done(client: SimCardsClient) -> None:
+    """0 of 0 is done: its ``fraction`` was None (the command's bar showed no 100%)."""
+    stream = client.sim_cards(iccid="no-such-iccid")
+    assert await stream.collect() == []
+    done = stream.progress
+    assert (done.items, done.total_results) == (0, 0)
+    assert done.fraction == 1.0
+    assert Progress(0, None, 0, None, 0, 0.0, 0.0).fraction is None
+
+
 async def test_progress_and_on_progress(client: SimCardsClient) -> None:
     """``on_progress`` gets a snapshot after each page, and ``.progress`` ends complete."""
     stream = client.sim_cards(page_size=50)

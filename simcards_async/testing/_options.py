@@ -96,6 +96,10 @@ class RateLimit:
     authenticated request carries ``x-ratelimit-limit`` (= burst), ``x-ratelimit-remaining`` (whole
     tokens left) and ``x-ratelimit-reset`` (seconds, possibly fractional such as "0.42",
     until the bucket is full again, i.e. until remaining is back to limit).
+
+    A ``FaultPlan``'s fault is answered before the key is checked and takes no token, as a
+    failing server in front of the API would: its 5xx or status carries the bucket's headers
+    as they are, and an injected 429 says ``x-ratelimit-remaining: 0`` whatever the bucket holds.
     """
 
     requests_per_second: float
