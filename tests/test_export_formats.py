@@ -243,6 +243,37 @@ async def test_a_plain_format_for_a_gz_path_is_refused(tmp_path: Path) -> None:
     assert names(tmp_path) == []
 
 
+@pytest.mark.parametrize(
+    ("name", "fmt", "refused"),
+    [
+        ("cards.gz", None, "target"),
+        ("cards.parquet.gz", None, "target"),
+        ("cards.gz", "jsonl", "format"),
+        ("cards.gz", "csv.gz", None),
+        ("cards.jsonl.gz", None, None),
+    ],
+)
+async def test_a_file_object_named_gz_is_written_gzip_or_refused(
+    tmp_path: Path, name: str, fmt: ExportFormat | None, refused: str | None
+) -> None:
+    """A file object opened as ``cards.gz`` got plain JSON lines, which no gzip reader takes
+    (the same name as a path is refused). Refused as the path is, before anything is
+    written, unless a gzip format is given or its name says one.
+    """
+    with (tmp_path / name).open("wb") as file:
+        if refused is None:
+            assert (await export(replay([SimCard(id="a")]), file, format=fmt)).items == 1
+        else:
+            with pytest.raises(InvalidParameterError) as info:
+                await export(replay([SimCard(id="a")]), file, format=fmt)
+            assert info.value.parameter == refused
+    data = (tmp_path / name).read_bytes()
+    if refused is None:
+        assert gzip.decompress(data).startswith(b'{"id":"a"' if fmt is None else b"id,")
+    else:
+        assert data == b""
+
+
 # --- raw records -------------------------------------------------------------------------
 
 
