@@ -343,12 +343,9 @@ class _Readers(Generic[T]):
     def _keep(self, item: T) -> bool:
         """Whether ``item`` is new (always with ``dedupe=False``); counts it if so."""
         seen = self.seen
-        if seen is not None:
-            item_id = item.id
-            if item_id in seen:
-                self.stats.duplicates_dropped += 1
-                return False
-            seen.add((item_id,))
+        if seen is not None and not seen.add_if_new(item.id):
+            self.stats.duplicates_dropped += 1
+            return False
         self.taken += 1
         return True
 
