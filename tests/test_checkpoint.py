@@ -1110,6 +1110,17 @@ async def test_a_failed_save_leaves_its_pages_to_the_stop(
     assert got + rest == full
 
 
+async def _read_into(
+    stream: sc.PageStream[sc.SimCard], got: list[str], errors: list[RuntimeError]
+) -> None:
+    """``stream``'s ids into ``got``, its ``RuntimeError`` (closed under it) into ``errors``."""
+    try:
+        async for card in stream:
+            got.append(card.id)
+    except RuntimeError as exc:
+        errors.append(exc)
+
+
 class _HeldCall:
     """Holds a call of a function in its thread until ``go`` is set: the ``_THIRD``, or the
     first that ``when`` (given its arguments) picks.
@@ -1204,16 +1215,8 @@ async def test_a_save_under_way_as_the_stream_is_closed_in_another_task_stands(
     stream = client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path)
     got: list[str] = []
     errors: list[RuntimeError] = []
-
-    async def reader() -> None:
-        try:
-            async for card in stream:
-                got.append(card.id)
-        except RuntimeError as exc:
-            errors.append(exc)
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(reader)
+        tg.start_soon(_read_into, stream, got, errors)
         await eventually(call.entered.is_set, what=f"the save {save} in its thread")
         await stream.aclose()
         on_disk = path.read_bytes()
@@ -1745,16 +1748,8 @@ async def test_a_page_handed_over_during_a_save_is_not_yielded_after_a_close(
     checkpointer.save = held_save  # type: ignore[method-assign]
     got: list[str] = []
     errors: list[RuntimeError] = []
-
-    async def reader() -> None:
-        try:
-            async for card in stream:
-                got.append(card.id)
-        except RuntimeError as exc:
-            errors.append(exc)
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(reader)
+        tg.start_soon(_read_into, stream, got, errors)
         await saving.wait()
         await (client.aclose() if closing == "client" else stream.aclose())
         go_on.set()

@@ -458,6 +458,33 @@ async def test_a_query_ending_under_the_limit_keeps_the_batch_that_reaches_it() 
     assert got == [r["id"] for r in records[:7]]
 
 
+async def _merged_by_status(
+    listings: dict[str, list[str]], *, ordered: bool
+) -> tuple[list[str], sc.MergedStream[sc.SimCard]]:
+    """The ids of a merge of the listings (status to its ids) a small server serves."""
+
+    async def answer(request: web.Request) -> web.Response:
+        wanted = listings[request.query["filter[status]"]]
+        number, size = int(request.query["page[number]"]), int(request.query["page[size]"])
+        page = wanted[(number - 1) * size : number * size]
+        meta = {
+            "page_number": number,
+            "page_size": size,
+            "total_pages": -(-len(wanted) // size),
+            "total_results": len(wanted),
+        }
+        return web.json_response({"data": [{"id": i} for i in page], "meta": meta})
+
+    async with serve(answer) as served, sc.SimCardsClient("test-key", served.url) as client:
+        # Sorted by an amount none has (the server sorts nothing): all equal, in order.
+        sort = "current_billing_period_consumed_data.amount" if ordered else None
+        merged = sc.merge(
+            *(client.sim_cards(status=status, page_size=25, sort=sort) for status in listings),
+            ordered=ordered,
+        )
+        return [card.id for card in await merged.collect()], merged
+
+
 @pytest.mark.parametrize("ordered", [False, True])
 async def test_a_merge_whose_ids_are_folded_still_yields_each_once(
     ordered: bool, monkeypatch: pytest.MonkeyPatch
@@ -469,27 +496,7 @@ async def test_a_merge_whose_ids_are_folded_still_yields_each_once(
     monkeypatch.setattr(_ids, "FOLD", 50)
     every = [str(uuid.UUID(int=n)) for n in range(1800)]
     listings = {"enabled": every[:1200], "standby": every[600:]}
-
-    async def answer(request: web.Request) -> web.Response:
-        wanted = listings[request.query["filter[status]"]]
-        number, size = int(request.query["page[number]"]), int(request.query["page[size]"])
-        meta = {
-            "page_number": number,
-            "page_size": size,
-            "total_pages": -(-len(wanted) // size),
-            "total_results": len(wanted),
-        }
-        page = wanted[(number - 1) * size : number * size]
-        return web.json_response({"data": [{"id": i} for i in page], "meta": meta})
-
-    async with serve(answer) as served, sc.SimCardsClient("test-key", served.url) as client:
-        sort = "current_billing_period_consumed_data.amount" if ordered else None
-        merged = sc.merge(
-            client.sim_cards(status="enabled", page_size=25, sort=sort),
-            client.sim_cards(status="standby", page_size=25, sort=sort),
-            ordered=ordered,
-        )
-        got = [card.id for card in await merged.collect()]
+    got, merged = await _merged_by_status(listings, ordered=ordered)
     assert sorted(got) == every
     assert merged.stats.duplicates_dropped == 600
     seen = merged._readers.seen
@@ -515,28 +522,7 @@ async def test_a_merge_of_long_ids_keeps_each_once_in_a_ids_worth_of_room(
         return [f"{n:08}{wide}" for n in numbers]
 
     listings = {"enabled": ids(range(60)), "standby": ids(range(40, 100))}
-
-    async def answer(request: web.Request) -> web.Response:
-        wanted = listings[request.query["filter[status]"]]
-        number, size = int(request.query["page[number]"]), int(request.query["page[size]"])
-        page = wanted[(number - 1) * size : number * size]
-        meta = {
-            "page_number": number,
-            "page_size": size,
-            "total_pages": -(-len(wanted) // size),
-            "total_results": len(wanted),
-        }
-        return web.json_response({"data": [{"id": i} for i in page], "meta": meta})
-
-    async with serve(answer) as served, sc.SimCardsClient("test-key", served.url) as client:
-        # Sorted by an amount none has (the server sorts nothing): all equal, in order.
-        sort = "current_billing_period_consumed_data.amount" if ordered else None
-        merged = sc.merge(
-            client.sim_cards(status="enabled", page_size=25, sort=sort),
-            client.sim_cards(status="standby", page_size=25, sort=sort),
-            ordered=ordered,
-        )
-        got = [card.id for card in await merged.collect()]
+    got, merged = await _merged_by_status(listings, ordered=ordered)
     assert sorted(got) == ids(range(100))
     assert merged.stats.duplicates_dropped == 20
     seen = merged._readers.seen
