@@ -337,26 +337,6 @@ class DeliveredIds:
                         found.add(rest[n])
         return found
 
-    def add_if_new(self, id: str) -> bool:
-        """Add one id unless it is known; whether it was new (a merge in order, item by item).
-
-        Before the first fold, a plain set's add and the count that decides the fold.
-        """
-        recent = self._recent
-        if id in recent:
-            return False
-        if self._generations:
-            if id in self:
-                return False
-            self.add((id,))
-            return True
-        recent.add(id)
-        if self._fold_at == UNFOLDED:
-            self._held([id])
-        if len(recent) >= self._fold_at:
-            self._fold()
-        return True
-
     def add_if_all_new(self, ids: list[str]) -> bool:
         """Add a page's ids if none is known and none comes twice; else change nothing."""
         recent = self._recent

@@ -238,26 +238,6 @@ def test_answers_match_a_plain_set_across_folds_runs_and_generations(expected: i
 
 
 @pytest.mark.usefixtures("small")
-@pytest.mark.parametrize("expected", [0, 3000])
-def test_add_if_new_gives_a_plain_sets_answer_across_folds(expected: int) -> None:
-    """``add_if_new(id)``, a merge in order's check of each item: a plain set's answer, id
-    by id, before the first fold (a set's add) and after (the folded ones looked up).
-    """
-    known = DeliveredIds(expected)
-    model: set[str] = set()
-    pick = random.Random(expected)  # noqa: S311  (reproducible ids, no secret)
-    fresh = uuids(1 << 30, 6000)
-    for n, each in enumerate(fresh):
-        asked = each if n < 50 or pick.random() < 0.8 else fresh[pick.randrange(n)]
-        assert known.add_if_new(asked) is (asked not in model), n
-        model.add(asked)
-        assert len(known) == len(model)
-    assert known._generations, "folded along the way"
-    assert all(each in known for each in model)
-    known.close()
-
-
-@pytest.mark.usefixtures("small")
 @pytest.mark.parametrize("expected", [0, 40_000])
 def test_known_gives_a_plain_sets_answer_across_folds(expected: int) -> None:
     """``known(ids)``, a merge's check of a page: those of ``ids`` the set holds, exactly as
