@@ -69,6 +69,7 @@ import datetime as dt
 import decimal
 import errno
 import functools
+import gzip
 import hashlib
 import io
 import math
@@ -2221,17 +2222,18 @@ def resolve_format(format: object, target: object) -> ExportFormat:
     """The format asked for, else the one a path's suffix names; anything else is refused.
 
     A file object without a known suffix in its name (``sys.stdout.buffer``) gets
-    JSON lines, unless its name ends in ``.gz``, which plain text would belie (refused as a
-    path is); Parquet and gzip (binary) are never written to a terminal.
+    JSON lines, unless its name ends in ``.gz`` and it compresses nothing itself (not a
+    ``gzip.GzipFile``): plain text there reads as no gzip, so it is refused as the path is,
+    unless ``format`` says what to write. Parquet and gzip (binary) are never written to a
+    terminal.
     """
-    named = target if isinstance(target, (str, os.PathLike)) else getattr(target, "name", None)
-    is_gz = isinstance(named, (str, os.PathLike)) and Path(named).suffix.lower() == ".gz"
     if format is not None:
         fmt = next((known for known in _FORMATS if format == known), None)
         if fmt is None:
             raise InvalidParameterError(
                 "format", "one of " + ", ".join(map(repr, _FORMATS)), format
             )
+        is_gz = isinstance(target, (str, os.PathLike)) and Path(target).suffix.lower() == ".gz"
         if is_gz and not fmt.endswith(".gz"):
             raise InvalidParameterError(
                 "format", "'jsonl.gz', 'json.gz' or 'csv.gz' for a path ending in .gz", fmt
@@ -2249,11 +2251,15 @@ def resolve_format(format: object, target: object) -> ExportFormat:
             raise InvalidParameterError("target", allowed, str(target))
     else:
         name = getattr(target, "name", None)
-        known = _format_of_name(Path(name).name) if isinstance(name, (str, os.PathLike)) else None
-        if known is None and is_gz:
-            # Open as x.gz (or x.parquet.gz): plain JSON lines written there read as no gzip.
+        if isinstance(name, bytes):  # open(b"cards.gz")
+            name = os.fsdecode(name)
+        named = Path(name) if isinstance(name, (str, os.PathLike)) else None
+        known = _format_of_name(named.name) if named is not None else None
+        gz = named is not None and named.suffix.lower() == ".gz"
+        if known is None and gz and not isinstance(target, gzip.GzipFile):
+            # Opened as x.gz (or x.parquet.gz): plain JSON lines there read as no gzip.
             allowed = f"a file whose name ends in {ALLOWED_SUFFIXES}, unless format= says"
-            raise InvalidParameterError("target", f"{allowed} what to write", str(name))
+            raise InvalidParameterError("target", f"{allowed} what to write", str(named))
         fmt = known or "jsonl"
     if (fmt == "parquet" or fmt.endswith(".gz")) and _is_terminal(target):
         raise InvalidParameterError(

@@ -243,35 +243,53 @@ async def test_a_plain_format_for_a_gz_path_is_refused(tmp_path: Path) -> None:
     assert names(tmp_path) == []
 
 
+def _opened(how: str, path: Path) -> Any:
+    """``path`` opened to write bytes: by ``gzip.open``, or ``open`` given its name as text or
+    as bytes. The caller's ``with`` closes it.
+    """
+    if how == "gzip.open":
+        return gzip.open(path, "wb")
+    name = os.fsencode(path) if how == "open bytes" else path
+    return open(name, "wb")  # noqa: PTH123  (a name in bytes: Path takes none)
+
+
 @pytest.mark.parametrize(
-    ("name", "fmt", "refused"),
+    ("opened", "name", "fmt", "written"),
     [
-        ("cards.gz", None, "target"),
-        ("cards.parquet.gz", None, "target"),
-        ("cards.gz", "jsonl", "format"),
-        ("cards.gz", "csv.gz", None),
-        ("cards.jsonl.gz", None, None),
+        ("open", "cards.gz", None, None),
+        ("open", "cards.parquet.gz", None, None),
+        ("open bytes", "cards.gz", None, None),  # a name in bytes: open(b"cards.gz")
+        ("open", "cards.gz", "csv.gz", "gzip csv"),
+        ("open", "cards.gz", "jsonl", "jsonl"),  # the caller's word: what it asked for
+        ("open", "cards.jsonl.gz", None, "gzip jsonl"),
+        ("gzip.open", "cards.gz", None, "gzip jsonl"),  # the file compresses itself
+        ("gzip.open", "cards.gz", "jsonl", "gzip jsonl"),
     ],
 )
 async def test_a_file_object_named_gz_is_written_gzip_or_refused(
-    tmp_path: Path, name: str, fmt: ExportFormat | None, refused: str | None
+    tmp_path: Path, opened: str, name: str, fmt: ExportFormat | None, written: str | None
 ) -> None:
     """A file object opened as ``cards.gz`` got plain JSON lines, which no gzip reader takes
-    (the same name as a path is refused). Refused as the path is, before anything is
-    written, unless a gzip format is given or its name says one.
+    (the same name as a path is refused). Refused as the path is, naming ``target``, before
+    anything is written, unless ``format`` says what to write or the name names a gzip
+    format; a ``gzip.GzipFile`` compresses what it is given, and gets it plain.
     """
-    with (tmp_path / name).open("wb") as file:
-        if refused is None:
+    path = tmp_path / name
+    with _opened(opened, path) as file:
+        if written is not None:
             assert (await export(replay([SimCard(id="a")]), file, format=fmt)).items == 1
         else:
             with pytest.raises(InvalidParameterError) as info:
                 await export(replay([SimCard(id="a")]), file, format=fmt)
-            assert info.value.parameter == refused
-    data = (tmp_path / name).read_bytes()
-    if refused is None:
-        assert gzip.decompress(data).startswith(b'{"id":"a"' if fmt is None else b"id,")
-    else:
+            assert info.value.parameter == "target"
+    data = path.read_bytes()
+    if written is None:
         assert data == b""
+    elif written == "jsonl":
+        assert data.startswith(b'{"id":"a"')
+    else:
+        text = gzip.decompress(data)
+        assert text.startswith(b'{"id":"a"' if written == "gzip jsonl" else b"id,")
 
 
 # --- raw records -------------------------------------------------------------------------
