@@ -731,16 +731,16 @@ class Checkpointer:
             raise failed[1]
 
     async def settled(self) -> None:
-        """Wait, shielded, for the exporter's state a save awaits, if one does.
+        """Wait for the exporter's state a save awaits, if one does.
 
         A stream closed from another task waits for it before ``close()``, which then
         writes that save: dropped, the export finished with a checkpoint that still said
-        it was under way (one not kept stayed, its partial output gone).
+        it was under way (one not kept stayed, its partial output gone). Not shielded: a
+        closer that gives up (a timeout) closes at once, and that save is dropped.
         """
         given = self._state_given
         if given is not None:
-            with anyio.CancelScope(shield=True):
-                await given.wait()
+            await given.wait()
 
     def save_now(self, point: Checkpoint, ids: Sequence[str] = ()) -> None:
         """Save ``point`` synchronously, with no exporter's state.

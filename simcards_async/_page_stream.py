@@ -352,10 +352,14 @@ class PageStream(Stream[Delivery[T], T]):
 
     async def aclose(self) -> None:
         """Stop every request still in flight, release the connections, close the checkpoint."""
-        await super().aclose()
-        if self._checkpointer is not None:
-            await self._checkpointer.settled()
-            self._checkpointer.close()
+        cp = self._checkpointer
+        try:
+            await super().aclose()
+            if cp is not None:
+                await cp.settled()
+        finally:
+            if cp is not None:
+                cp.close()  # cancelled (a timeout around aclose()): closed all the same
 
     # --- the consumer loop's hooks -------------------------------------------------------
 

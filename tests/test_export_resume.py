@@ -20,7 +20,7 @@ import anyio
 import msgspec
 import pytest
 from cli_runs import AS_MAIN, child_env, run
-from polling import DEADLINE, eventually, loop_turns
+from polling import DEADLINE, HANG_GUARD, eventually, loop_turns
 
 import simcards_async as sc
 from simcards_async import _export
@@ -1008,3 +1008,55 @@ async def test_an_export_closed_while_its_end_state_is_given_leaves_no_checkpoin
         assert not ids_path(point).exists()
         again = client.sim_cards(page_size=100, checkpoint=point, keep_checkpoint=False)
         assert (await sc.export(again, target)).items == 600
+
+
+async def test_a_close_that_gives_up_waiting_for_an_exporters_state_closes_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The close waits for the exporter's state an end's save awaits, but not past its
+    caller's patience: under a timeout (a cancel scope cancelled here), ``aclose()`` waited,
+    shielded, for as long as the flush was stuck. It returns at once now, the checkpoint
+    closed: that save is dropped, as it was before the close waited at all.
+    """
+    held, go = threading.Event(), threading.Event()
+    real_put = _export._Output.put
+    ending: list[sc.PageStream[sc.SimCard]] = []
+
+    def put(out: Any, data: Any) -> None:
+        if ending and ending[0].progress.items == 600 and not held.is_set():
+            held.set()  # the end save's flush, in its thread: stuck until go
+            go.wait(HANG_GUARD)
+        real_put(out, data)
+
+    monkeypatch.setattr(_export._Output, "put", put)
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=600, seed=4) as server,
+        sc.SimCardsClient(KEY, server.url) as client,
+    ):
+        stream = client.sim_cards(page_size=100, checkpoint=point)
+        ending.append(stream)
+        closer = anyio.CancelScope()
+        closed: list[bool] = []
+
+        async def close() -> None:
+            with closer:
+                await stream.aclose()
+            closed.append(True)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sc.export, stream, target)
+            try:
+                await eventually(held.is_set, what="the end's save awaiting the exporter's state")
+                tg.start_soon(close)
+                await eventually(lambda: stream._closed, what="the close begun")
+                await loop_turns()
+                assert not closed, "the close waits for the state"
+                closer.cancel()
+                await eventually(lambda: bool(closed), what="the close given up on")
+                assert not go.is_set(), "returned while the flush was still stuck"
+                assert stream._checkpointer is not None
+                assert stream._checkpointer._closed
+            finally:
+                go.set()  # the flush goes on (the export's thread waits for it)
+    assert msgspec.json.decode(point.read_bytes())["complete"] is False, "that save dropped"
