@@ -329,14 +329,17 @@ class _Readers(Generic[T]):
                 items.append(heads.take(index))
                 sources.append(index)
                 new_page = heads.used_up(index)
-                if new_page:
-                    # Handed over what is settled before waiting for a page.
+                room = None if self.limit is None else self.limit - self.taken
+                if new_page or (room is not None and len(items) >= room):
+                    # Handed over what is settled before waiting for a page, or as they
+                    # may reach the limit: nothing past it is looked at (a page out of
+                    # order beyond it is none of the merge's business).
                     await self._hand_over_in_order(items, sources, send)
                     items, sources = [], []
                     if self.full:
                         break
-                    if not await heads.next_page(index):
-                        continue
+                if new_page and not await heads.next_page(index):
+                    continue
                 following = heads.key(index)
                 if following < head:
                     self._behind(index, ordering, heads.head(index), new_page=new_page)

@@ -231,7 +231,9 @@ def _card(number: int, consumed: str) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def _two_sorted_queries(amounts: dict[int, list[str]]) -> AsyncIterator[sc.MergedStream[Any]]:
+async def _two_sorted_queries(
+    amounts: dict[int, list[str]], limit: int | None = None
+) -> AsyncIterator[sc.MergedStream[Any]]:
     """A merge in amount order of two queries whose 2 pages of 2 cards have ``amounts``."""
 
     async def handler(request: web.Request) -> web.Response:
@@ -245,6 +247,7 @@ async def _two_sorted_queries(amounts: dict[int, list[str]]) -> AsyncIterator[sc
         yield sc.merge(
             client.sim_cards(sort=AMOUNT, page_size=2),
             client.sim_cards(status="enabled", sort=AMOUNT, page_size=2),
+            limit=limit,
         )
 
 
@@ -260,6 +263,17 @@ async def test_a_page_out_of_its_own_sort_order_is_refused() -> None:
                 got.append(card)
     assert "refusing to yield an unsorted union" in str(info.value)
     assert in_order(got, AMOUNT)
+
+
+async def test_a_limit_reached_before_a_page_goes_out_of_order_ends_the_merge_cleanly() -> None:
+    """The merge's limit is reached at the first item of a page whose next one goes back
+    down: nothing past the limit is looked at, so the union's first 5 come with no error
+    (an in-order merge that checked its items a page at a time looked on, and refused it).
+    """
+    amounts = {1: ["1.0", "3.0"], 2: ["4.0", "2.0"]}  # page 2 out of its own order
+    async with _two_sorted_queries(amounts, limit=5) as merged:
+        got = [str(card.current_billing_period_consumed_data.amount) async for card in merged]
+    assert got == ["1.0", "1.0", "3.0", "3.0", "4.0"]
 
 
 async def test_a_page_that_starts_below_its_previous_pages_end_is_drift_not_an_error() -> None:
