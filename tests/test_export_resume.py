@@ -965,6 +965,26 @@ async def test_an_export_cancelled_during_its_end_save_leaves_a_checkpoint_it_re
     assert result.items == 600
 
 
+class _EndFlushHeld:
+    """Holds, in its thread, the flush an export's end save awaits (the exporter's state)
+    once ``stream`` has yielded ``cards`` records, until ``go`` is set.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, cards: int) -> None:
+        self.held, self.go = threading.Event(), threading.Event()
+        self.stream: sc.PageStream[sc.SimCard] | None = None
+        real_put = _export._Output.put
+
+        def put(out: Any, data: Any) -> None:
+            stream = self.stream
+            if stream is not None and stream.progress.items == cards and not self.held.is_set():
+                self.held.set()
+                self.go.wait(HANG_GUARD)
+            real_put(out, data)
+
+        monkeypatch.setattr(_export._Output, "put", put)
+
+
 async def test_an_export_closed_while_its_end_state_is_given_leaves_no_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -973,24 +993,15 @@ async def test_an_export_closed_while_its_end_state_is_given_leaves_no_checkpoin
     with its checkpoint still mid-way, and, not kept, it stayed, naming a partial output
     that was gone: the same export run again was refused. The close waits for the state.
     """
-    held, go = threading.Event(), threading.Event()
-    real_put = _export._Output.put
-    ending: list[sc.PageStream[sc.SimCard]] = []
-
-    def put(out: Any, data: Any) -> None:
-        if ending and ending[0].progress.items == 600 and not held.is_set():
-            held.set()  # the end save's flush, in its thread
-            go.wait(DEADLINE)
-        real_put(out, data)
-
-    monkeypatch.setattr(_export._Output, "put", put)
+    flush = _EndFlushHeld(monkeypatch, 600)
     target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
     async with (
         MockTelnyxServer(sim_cards=600, seed=4) as server,
         sc.SimCardsClient(KEY, server.url) as client,
     ):
-        stream = client.sim_cards(page_size=100, checkpoint=point, keep_checkpoint=False)
-        ending.append(stream)
+        stream = flush.stream = client.sim_cards(
+            page_size=100, checkpoint=point, keep_checkpoint=False
+        )
         results: list[sc.ExportResult] = []
 
         async def exporter() -> None:
@@ -998,10 +1009,12 @@ async def test_an_export_closed_while_its_end_state_is_given_leaves_no_checkpoin
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(exporter)
-            await eventually(held.is_set, what="the end's save awaiting the exporter's state")
-            tg.start_soon(stream.aclose)
-            await loop_turns()  # a close that does not wait ends in these
-            go.set()
+            try:
+                await eventually(flush.held.is_set, what="the end's save awaiting the state")
+                tg.start_soon(stream.aclose)
+                await loop_turns()  # a close that does not wait ends in these
+            finally:
+                flush.go.set()
         (result,) = results
         assert result.items == 600
         assert not point.exists(), "the export finished: its checkpoint, not kept, is gone"
@@ -1018,24 +1031,13 @@ async def test_a_close_that_gives_up_waiting_for_an_exporters_state_closes_at_on
     shielded, for as long as the flush was stuck. It returns at once now, the checkpoint
     closed: that save is dropped, as it was before the close waited at all.
     """
-    held, go = threading.Event(), threading.Event()
-    real_put = _export._Output.put
-    ending: list[sc.PageStream[sc.SimCard]] = []
-
-    def put(out: Any, data: Any) -> None:
-        if ending and ending[0].progress.items == 600 and not held.is_set():
-            held.set()  # the end save's flush, in its thread: stuck until go
-            go.wait(HANG_GUARD)
-        real_put(out, data)
-
-    monkeypatch.setattr(_export._Output, "put", put)
+    flush = _EndFlushHeld(monkeypatch, 600)
     target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
     async with (
         MockTelnyxServer(sim_cards=600, seed=4) as server,
         sc.SimCardsClient(KEY, server.url) as client,
     ):
-        stream = client.sim_cards(page_size=100, checkpoint=point)
-        ending.append(stream)
+        stream = flush.stream = client.sim_cards(page_size=100, checkpoint=point)
         closer = anyio.CancelScope()
         closed: list[bool] = []
 
@@ -1047,16 +1049,16 @@ async def test_a_close_that_gives_up_waiting_for_an_exporters_state_closes_at_on
         async with anyio.create_task_group() as tg:
             tg.start_soon(sc.export, stream, target)
             try:
-                await eventually(held.is_set, what="the end's save awaiting the exporter's state")
+                await eventually(flush.held.is_set, what="the end's save awaiting the state")
                 tg.start_soon(close)
                 await eventually(lambda: stream._closed, what="the close begun")
                 await loop_turns()
                 assert not closed, "the close waits for the state"
                 closer.cancel()
                 await eventually(lambda: bool(closed), what="the close given up on")
-                assert not go.is_set(), "returned while the flush was still stuck"
+                assert not flush.go.is_set(), "returned while the flush was still stuck"
                 assert stream._checkpointer is not None
                 assert stream._checkpointer._closed
             finally:
-                go.set()  # the flush goes on (the export's thread waits for it)
+                flush.go.set()  # the flush goes on (the export's thread waits for it)
     assert msgspec.json.decode(point.read_bytes())["complete"] is False, "that save dropped"
