@@ -17,10 +17,10 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-from polling import DEADLINE, eventually, fifo_never_blocks_for_ever
+from polling import DEADLINE, HANG_GUARD, eventually, fifo_never_blocks_for_ever
 
 import simcards_async as sc
-from simcards_async import _checkpoint, _page_stream
+from simcards_async import _checkpoint, _page_stream, _stream
 from simcards_async._checkpoint import (
     Checkpoint,
     Checkpointer,
@@ -1310,34 +1310,49 @@ async def test_a_checkpointed_collect_whose_last_progress_report_raises_keeps_it
     assert rest == full
 
 
+@pytest.mark.parametrize("cancelled", ["at its last await", "once its end's save is written"])
 async def test_a_checkpointed_collect_cancelled_at_its_end_keeps_its_list_or_its_start(
-    client: sc.SimCardsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client: sc.SimCardsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cancelled: str
 ) -> None:
     """``collect()`` is all or nothing. Its end's save was awaited in a thread: cancelled
     once the thread had written it, the list was lost with a checkpoint saying the scan was
     done, and the resume yielded nothing. The end's save is made as the list is returned
-    now: the caller has the list, or the checkpoint is where the reading started.
+    now: cancelled at its last await (every page read), the checkpoint is where the reading
+    started; no end's save goes through a thread, so the list comes back whole.
     """
     full = [c.id for c in await client.sim_cards(page_size=_PAGE_SIZE).collect()]
     path = tmp_path / "scan.json"
-    written, go = threading.Event(), threading.Event()
-    real_write = Checkpointer._write
+    at_end, written, go = asyncio.Event(), threading.Event(), threading.Event()
+    real_wait, real_write = _stream.Producer.wait, Checkpointer._write
+
+    async def wait(producer: Any) -> bool:  # collect()'s last await: every page read
+        if cancelled == "at its last await" and not at_end.is_set():
+            at_end.set()
+            await asyncio.Event().wait()  # the cancellation lands here
+        return await real_wait(producer)
 
     def write(checkpointer: Checkpointer, files: Any) -> None:
         real_write(checkpointer, files)
-        if files.point.complete:  # written: its thread holds before the reader goes on
+        if files.point.complete and not written.is_set():  # an end's save in a thread
             written.set()
-            go.wait(DEADLINE)
+            go.wait(HANG_GUARD)
 
+    monkeypatch.setattr(_stream.Producer, "wait", wait)
     monkeypatch.setattr(Checkpointer, "_write", write)
     task = asyncio.create_task(client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path).collect())
-    await eventually(lambda: task.done() or written.is_set(), what="collect() at its end")
-    task.cancel()
-    go.set()
+    try:
+        if cancelled == "at its last await":
+            await eventually(at_end.is_set, what="collect() at its last await")
+        else:
+            await eventually(lambda: task.done() or written.is_set(), what="collect() at its end")
+        task.cancel()
+    finally:
+        go.set()
     try:
         listed = [card.id for card in await task]
     except asyncio.CancelledError:
         listed = []  # lost with the cancellation: the checkpoint must not count it
+    assert listed == ([] if cancelled == "at its last await" else full), "which case ran"
     async with client.sim_cards(page_size=_PAGE_SIZE, checkpoint=path, resume_from=path) as again:
         rest = [card.id async for card in again]
     assert listed + rest == full
