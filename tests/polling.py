@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-DEADLINE = 10.0  # seconds: a bound on one short step (a held thread's wait), never a read
 #: Seconds after which a test's guard against a hang fires (a child process killed, a
 #: ``fifo_never_blocks_for_ever`` FIFO's other end opened, a wait failed): reached by a hang
 #: only. A child that starts the interpreter and a 25,000-card demo took 60 s, the guard
@@ -32,7 +31,7 @@ async def eventually(
     """Return once ``predicate()`` is true; fail the test after ``timeout`` seconds.
 
     By default a hang's guard: what it waits for may be a whole listing read (100 pages),
-    which a starved machine took more than ``DEADLINE`` for.
+    which a starved machine took more than ten seconds for.
     """
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-from polling import DEADLINE, HANG_GUARD, eventually, fifo_never_blocks_for_ever
+from polling import HANG_GUARD, eventually, fifo_never_blocks_for_ever
 
 import simcards_async as sc
 from simcards_async import _checkpoint, _page_stream, _stream
@@ -1140,7 +1140,7 @@ class _HeldCall:
                 third = not self.entered.is_set() and self.when(*args)
             if third:
                 self.entered.set()
-                self.go.wait(DEADLINE)
+                self.go.wait(HANG_GUARD)
             try:
                 func(*args)
             finally:

@@ -20,7 +20,7 @@ import anyio
 import msgspec
 import pytest
 from cli_runs import AS_MAIN, child_env, run
-from polling import DEADLINE, HANG_GUARD, eventually, loop_turns
+from polling import HANG_GUARD, eventually, loop_turns
 
 import simcards_async as sc
 from simcards_async import _export
@@ -932,7 +932,7 @@ async def test_an_export_cancelled_during_its_end_save_leaves_a_checkpoint_it_re
     def write(checkpointer: Checkpointer, files: Any) -> None:
         if files.point.complete and not held.is_set():
             held.set()
-            go.wait(DEADLINE)
+            go.wait(HANG_GUARD)
             try:
                 real_write(checkpointer, files)
             finally:
