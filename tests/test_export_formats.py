@@ -23,6 +23,7 @@ from simcards_async import (
     APIResponseValidationError,
     ExportError,
     InvalidParameterError,
+    RetryPolicy,
     SimCard,
     SimCardAction,
     SimCardsClient,
@@ -457,7 +458,10 @@ async def test_a_record_of_another_kind_inside_a_page_is_refused(
     async def answer(_request: web.Request) -> web.Response:
         return web.Response(body=body.encode(), content_type="application/json")
 
-    async with serve(answer) as served, SimCardsClient(KEY, served.url) as client:
+    async with (
+        serve(answer) as served,
+        SimCardsClient(KEY, served.url, retry=RetryPolicy(max_retries=0)) as client,
+    ):
         with pytest.raises(
             APIResponseValidationError, match="'sim_card_action' record \\(id 'a-1'\\)"
         ):
