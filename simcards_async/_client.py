@@ -571,6 +571,7 @@ class SimCardsClient:
             on_start=self._track,
             instruments=transport.instruments,
             client_closed=lambda: self._state is _State.CLOSED,
+            base_url=self.base_url,
         )
         self._streams.add(stream)
         return stream

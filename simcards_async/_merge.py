@@ -381,7 +381,7 @@ class _Readers(Generic[T]):
             f"query {index} ({stream.query.path} {stream.query.params}) is not in the order "
             f"of sort={ordering.sort}: item {shown(item.id)} came after one it should precede; "
             f"refusing to yield an unsorted union ({UNORDERED_ADVICE})",
-            url=stream.query.path,
+            url=stream.base_url + stream.query.path,
         )
 
 

@@ -84,10 +84,13 @@ class PageStream(Stream[Delivery[T], T]):
         raw_fetch: FetchPage[RawRecord] | None = None,
         instruments: Instruments | None = None,
         client_closed: Callable[[], bool] | None = None,
+        base_url: str = "",
     ) -> None:
         super().__init__()
         self._client_closed = client_closed
         self.query = query
+        #: The API's base URL the listing is read from (a ``PaginationError``'s url starts with it).
+        self.base_url = base_url
         self.item_type = item_type
         self.stats = StreamStats()
         self._checkpointer = checkpointer
@@ -149,6 +152,7 @@ class PageStream(Stream[Delivery[T], T]):
             deadline=deadline,
             rescan=rescan,
             resume=resume,
+            base_url=base_url,
         )
         run = self._engine.run if instruments is None else _observed(self._engine, instruments)
         self._producer = Producer(run, buffer=HANDOVER_PAGES, on_start=on_start)

@@ -681,9 +681,11 @@ class Engine(Generic[T]):
         deadline: float | None = None,
         rescan: bool = False,
         resume: Resume | None = None,
+        base_url: str = "",
     ) -> None:
         self.query = query
         self.fetch = fetch
+        self.base_url = base_url  # what a PaginationError's url starts with
         self.read_ahead = read_ahead
         self.limiter = limiter
         self.stats = stats
@@ -913,7 +915,7 @@ class Engine(Generic[T]):
     def _error(self, number: int, problem: str) -> PaginationError:
         return PaginationError(
             f"the server's pages make no sense: {problem}",
-            url=self.query.target(number),
+            url=self.base_url + self.query.target(number),
             page=number,
         )
 

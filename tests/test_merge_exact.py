@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 import types
 from collections.abc import AsyncIterator, Sequence
@@ -263,6 +264,8 @@ async def test_a_page_out_of_its_own_sort_order_is_refused() -> None:
                 got.append(card)
     assert "refusing to yield an unsorted union" in str(info.value)
     assert in_order(got, AMOUNT)
+    # The query's whole URL, as an answer's error gives its request's (the path alone before).
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v2/sim_cards", info.value.url)
 
 
 async def test_a_limit_reached_before_a_page_goes_out_of_order_ends_the_merge_cleanly() -> None:

@@ -8,6 +8,7 @@ proxies and caches do.
 
 from __future__ import annotations
 
+import re
 import uuid
 import warnings
 from collections import Counter
@@ -136,6 +137,8 @@ async def test_a_server_that_ignores_the_page_number_is_an_error() -> None:
     assert error is not None
     assert error.page == 2
     assert "page_number is 1" in str(error)
+    # The request's whole URL, as an answer's error gives it (the path alone before).
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v2/sim_cards\?.*page%5Bnumber%5D=2.*", error.url)
     assert got == listing.ids[:10]
     assert len(listing.asked) == 2
 
