@@ -177,7 +177,7 @@ class PageStream(Stream[Delivery[T], T]):
     @property
     def rescan(self) -> bool:
         """Whether this stream reads the listing again after drift (those records come last)."""
-        return self._engine.rescan
+        return self._engine.drift.rescan
 
     @property
     def checkpoint(self) -> str | os.PathLike[str] | None:

@@ -30,8 +30,9 @@ tests fill without a socket. It is three parts, each with one job:
   ``limit`` still allows.
 - ``DeliveredIds`` (``_ids``): every id delivered, exact and compact, so no id is
   delivered twice whatever the server sends.
-- ``DriftLog``: which answer came in when (to tell an older view of the listing from
-  a newer one), short pages, and the one ``DriftWarning`` to raise in the consumer.
+- ``DriftLog``: when each page was asked for and answered (``Stamps``, to tell a view of
+  the listing that may be older from a newer one), short pages, and the one
+  ``DriftWarning`` to raise in the consumer.
 
 Drift: pages are numbered over live data, so a record inserted ahead of the scan
 pushes every later record one place on, and the record at the end of page *n* shows
@@ -87,7 +88,7 @@ import itertools
 import operator
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import anyio
 import msgspec
@@ -527,6 +528,17 @@ class ReadPlan:
         return self.limit is not None and self.delivered >= self.limit
 
 
+class Stamps(NamedTuple):
+    """When a page was asked for and when its answer came in.
+
+    Both on ``DriftLog.served``'s clock (the answers in by then): the bounds of the view
+    of the listing the page holds.
+    """
+
+    asked: int
+    answered: int
+
+
 class DriftLog:
     """The engine's view of the listing changing: answer order, short pages, one warning."""
 
@@ -562,20 +574,27 @@ class DriftLog:
         #: Messages for the consumer to raise as ``DriftWarning`` (from its own task).
         self.warnings: list[str] = []
 
-    def is_stale(self, page: Page[T], served: int) -> bool:
-        """Served before the page delivered last, and the listing changed in between."""
-        total = total_results(page)
-        return (
-            total is not None
-            and self.last_total is not None
-            and served < self.last_served
-            and total != self.last_total
+    def is_stale(self, page: Page[T], stamps: Stamps) -> bool:
+        """Whether ``page`` may hold an older view than the page delivered last.
+
+        Only if the listing changed in between (their ``total_results`` differ). Answered
+        before that page: older. Asked for before that page was answered, the two were
+        under way at once and either may be older; counting fewer records, it may be the
+        older, from before records were inserted ahead of both, only answered later: the
+        records those inserts pushed from that page into this one are in neither (judged by
+        answer order alone, two were lost so). Asked for after, it is newer.
+        """
+        total, last = total_results(page), self.last_total
+        if total is None or last is None or total == last:
+            return False
+        return stamps.answered < self.last_served or (
+            total < last and stamps.asked < self.last_served
         )
 
-    def delivered(self, page: Page[T], served: int) -> None:
+    def delivered(self, page: Page[T], stamps: Stamps) -> None:
         total = total_results(page)
         if total is not None:
-            self.last_served, self.last_total = served, total
+            self.last_served, self.last_total = stamps.answered, total
 
     def check(self, page: Page[T], number: int, plan: ReadPlan) -> None:
         if _short(page, number, plan):
@@ -651,14 +670,14 @@ def _short(page: Page[Any], number: int, plan: ReadPlan) -> bool:
 class _Slot(Generic[T]):
     """One page being fetched: its result or error, and a future done when either is in."""
 
-    __slots__ = ("done", "error", "number", "page", "served", "turn")
+    __slots__ = ("done", "error", "number", "page", "stamps", "turn")
 
     def __init__(self, number: int, done: asyncio.Future[None]) -> None:
         self.number = number
         self.done = done
         self.page: Page[T] | None = None
         self.error: BaseException | None = None
-        self.served = 0  # the order in which the server's answers came in
+        self.stamps = Stamps(0, 0)  # when it was asked for and answered (``Engine._fetch``)
         #: Set while the page's body waits for its turn to be decoded; done at its turn.
         self.turn: asyncio.Future[None] | None = None
 
@@ -690,7 +709,6 @@ class Engine(Generic[T]):
         self.limiter = limiter
         self.stats = stats
         self.deadline = deadline
-        self.rescan = rescan
         self.resume = resume
         self.plan = ReadPlan(query)
         #: Every id delivered: none is ever delivered twice, whatever the server sends.
@@ -751,7 +769,7 @@ class Engine(Generic[T]):
     async def _read_all(self, send: MemoryObjectSendStream[Delivery[T]]) -> None:
         if (self.resume is not None and self.resume.complete) or self.plan.reached_limit():
             return  # a resumed scan that had ended, or had reached this limit: nothing to ask
-        if not await self._read(send) or not self.rescan or not self.stats.drift.detected:
+        if not await self._read(send) or not self.drift.rescan or not self.stats.drift.detected:
             return
         # Opt-in: records deleted during the scan may have shifted others past it.
         # Read the listing once more and deliver only what was never seen.
@@ -770,7 +788,7 @@ class Engine(Generic[T]):
         """Read the listing once; False when ``limit`` was reached."""
         plan, stats = self.plan, self.stats
         start = plan.start
-        first, served = await self._fetch(start)
+        first, stamps = await self._fetch(start)
         self._check(start, first)
         # After _check: a sound page alone.
         problem = past_end_problem(start, first, plan.page_size)
@@ -786,7 +804,7 @@ class Engine(Generic[T]):
             if self.resume is None:
                 stats.drift.first_total_results = stats.total_results
         self.drift.seam_open = self._at_seam(start)
-        if not await self._deliver(send, start, first, served):
+        if not await self._deliver(send, start, first, stamps):
             return False
         if self._at_end(first):
             return True
@@ -845,8 +863,8 @@ class Engine(Generic[T]):
             await slot.done
             if slot.error is not None:
                 raise slot.error
-            page, served = await self._take(slot)
-            if not await self._deliver(send, slot.number, page, served):
+            page, stamps = await self._take(slot)
+            if not await self._deliver(send, slot.number, page, stamps):
                 return False
             if self._at_end(page):
                 return True
@@ -876,22 +894,22 @@ class Engine(Generic[T]):
         plan = self.plan
         return plan.end is None and len(page.data) < (plan.per_page or plan.page_size)
 
-    async def _take(self, slot: _Slot[T]) -> tuple[Page[T], int]:
-        """A fetched page, checked, read again if stale; and when it was served."""
-        page, served = slot.page, slot.served
+    async def _take(self, slot: _Slot[T]) -> tuple[Page[T], Stamps]:
+        """A fetched page, checked, read again if stale; and when it was asked and answered."""
+        page, stamps = slot.page, slot.stamps
         slot.page = None  # an idle worker still refers to its last slot: not to its page
         assert page is not None  # noqa: S101  (set with done, unless error)
         self._check(slot.number, page)
         plan = self.plan
-        if self.drift.is_stale(page, served) or (
+        if self.drift.is_stale(page, stamps) or (
             not page.data and plan.expects_records(slot.number)
         ):
-            # Served before the page delivered just now, and the listing changed in
-            # between: records inserted since would fall between the two. Or empty where
+            # Maybe an older view than the page delivered just now, and the listing changed
+            # in between: records inserted since would fall between the two. Or empty where
             # the answers so far put records: it would end the listing, which one glitched
             # answer (a cache's, a replica's behind) must not do silently. Read it again.
             self.stats.drift.rereads += 1
-            page, served = await self._fetch(slot.number)
+            page, stamps = await self._fetch(slot.number)
             self._check(slot.number, page)
         plan.grow(slot.number, page)
         stats = self.stats
@@ -903,7 +921,7 @@ class Engine(Generic[T]):
             stats.total_results, stats.total_pages = counted.total_results, counted.total_pages
             if stats.drift.first_total_results is None:
                 stats.drift.first_total_results = counted.total_results
-        return page, served
+        return page, stamps
 
     def _check(self, number: int, page: Page[T]) -> None:
         problem = page_problem(number, page, self.plan.page_size) or self.plan.size_problem(
@@ -937,14 +955,14 @@ class Engine(Generic[T]):
         while True:
             slot = await todo.get()
             try:
-                slot.page, slot.served = await self._fetch(slot.number, turn)
+                slot.page, slot.stamps = await self._fetch(slot.number, turn)
             except Exception as exc:  # noqa: BLE001  (raised in page order by _read_rest)
                 slot.error = exc
             if not slot.done.done():  # cancelled along with an engine that was waiting on it
                 slot.done.set_result(None)
 
-    async def _fetch(self, number: int, turn: Turn | None = None) -> tuple[Page[T], int]:
-        """Page ``number``, and when its answer came in (``DriftLog.served``'s clock).
+    async def _fetch(self, number: int, turn: Turn | None = None) -> tuple[Page[T], Stamps]:
+        """Page ``number``, and when it was asked for and its answer came in (``Stamps``).
 
         Stamped as the answer arrives, before it waits for its turn: a page answered early
         holds an older view of the listing than pages answered while it waited, whatever
@@ -952,6 +970,7 @@ class Engine(Generic[T]):
         insert shifted past it were lost).
         """
         drift, plan, served = self.drift, self.plan, 0
+        asked = drift.served  # its first attempt's: a retry's view is newer still
 
         async def arrived(size: int) -> None:
             nonlocal served
@@ -976,7 +995,7 @@ class Engine(Generic[T]):
         total = total_results(page)
         if total is not None:
             stats.drift.last_total_results = total
-        return page, served
+        return page, Stamps(asked, served)
 
     def _on_retry(self, exc: APIError) -> None:
         self.stats.retries += 1
@@ -988,7 +1007,7 @@ class Engine(Generic[T]):
         send: MemoryObjectSendStream[Delivery[T]],
         number: int,
         page: Page[T],
-        served: int,
+        stamps: Stamps,
     ) -> bool:
         """Drop ids already seen, cut to ``limit``, send; False when the listing is done."""
         plan, drift = self.plan, self.drift
@@ -1006,7 +1025,7 @@ class Engine(Generic[T]):
         items, ids = self._fresh(page, number)
         # Its own repeats too: the last page's would be warned about by no later page.
         drift.report()
-        drift.delivered(page, served)
+        drift.delivered(page, stamps)
         room = plan.room()
         if room is not None and len(items) >= room:
             # The limit ends the scan in this page. Its rest is still to read, and so are

@@ -28,7 +28,7 @@ from aiohttp import web
 from servers import serve
 
 import simcards_async
-from simcards_async import RetryPolicy, SimCard, SimCardsClient
+from simcards_async import ResponseEvent, RetryPolicy, SimCard, SimCardsClient
 from simcards_async.testing import Drift, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -151,6 +151,54 @@ async def test_insert_before_a_retried_page_loses_nothing() -> None:
     assert _repeats(got) == {}
     missing = [i for i in listing.start if i not in set(got)]
     assert missing == []
+
+
+async def test_an_older_view_answered_after_a_newer_one_loses_nothing() -> None:
+    """Pages 2 and 3 under way at once: the server takes page 3's view as it is asked for
+    and answers it after page 2's, which it took after two records were inserted at the
+    head. Judged by answer order alone, page 3 (12 records) passed for the newer view, and
+    the two records the inserts pushed from page 2 into page 3 were in neither: lost with
+    no error. Counting fewer records than page 2 and asked for before page 2 was answered,
+    it is read again, and every record there at the start is yielded once.
+    """
+    ids = [str(uuid.UUID(int=n)) for n in range(1, 13)]
+    start = list(ids)
+    page3_taken, page2_answered = anyio.Event(), anyio.Event()
+
+    def body(number: int, size: int) -> bytes:
+        data = [{"id": i} for i in ids[(number - 1) * size : number * size]]
+        total = len(ids)
+        meta = {"page_number": number, "page_size": size, "total_results": total}
+        return msgspec.json.encode(
+            {"data": data, "meta": meta | {"total_pages": -(-total // size)}}
+        )
+
+    async def handle(request: web.Request) -> web.Response:
+        number, size = int(request.query["page[number]"]), int(request.query["page[size]"])
+        answer = body(number, size)
+        if number == 3 and not page3_taken.is_set():
+            page3_taken.set()
+            await page2_answered.wait()  # the client has page 2's answer: this one comes after
+        elif number == 2 and not page2_answered.is_set():
+            await page3_taken.wait()
+            ids[:0] = [str(uuid.UUID(int=1000 + n)) for n in range(2)]
+            answer = body(number, size)
+        return web.Response(body=answer, content_type="application/json")
+
+    def hook(event: ResponseEvent) -> None:
+        if "page%5Bnumber%5D=2" in event.url:
+            page2_answered.set()
+
+    async with (
+        serve(handle, route="/v2/sim_cards", method="GET") as served,
+        SimCardsClient(KEY, served.url, max_retries=0, on_response=hook) as client,
+    ):
+        stream = client.sim_cards(page_size=4)
+        with pytest.warns(simcards_async.DriftWarning):
+            got = [card.id async for card in stream]
+    assert _repeats(got) == {}
+    assert [i for i in start if i not in set(got)] == []
+    assert stream.stats.drift.rereads == 1
 
 
 class _ShiftingListing:
