@@ -59,7 +59,9 @@ def markdown(results: JSON) -> str:
             "pool, interleaved pair by pair round by round (the order flips every round); "
             "times are medians over the rounds (column *runs*), and the claims are ratios of "
             "medians: absolute times depend on this small, noisy machine. The mock server "
-            "runs in its own process; CPU is the client process's CPU time (all threads)."
+            "runs in its own process; CPU is the client process's CPU time (all threads). "
+            "Every process runs the library from bytecode, compiled before the run, as an "
+            "installed package does."
         ),
         "",
         (
