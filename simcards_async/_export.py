@@ -2224,24 +2224,17 @@ def resolve_format(format: object, target: object) -> ExportFormat:
     A file object without a known suffix in its name (``sys.stdout.buffer``) gets
     JSON lines, unless its name ends in ``.gz`` and it compresses nothing itself (not a
     ``gzip.GzipFile``): plain text there reads as no gzip, so it is refused as the path is,
-    unless ``format`` says what to write. Parquet and gzip (binary) are never written to a
+    unless ``format`` says what to write. A ``gzip.GzipFile`` gets its name's format
+    without the ``.gz`` (``cards.csv.gz``: CSV), and is refused a gzip ``format``: it
+    compresses what it is given itself. Parquet and gzip (binary) are never written to a
     terminal.
     """
     if format is not None:
-        fmt = next((known for known in _FORMATS if format == known), None)
-        if fmt is None:
-            raise InvalidParameterError(
-                "format", "one of " + ", ".join(map(repr, _FORMATS)), format
-            )
-        is_gz = isinstance(target, (str, os.PathLike)) and Path(target).suffix.lower() == ".gz"
-        if is_gz and not fmt.endswith(".gz"):
-            raise InvalidParameterError(
-                "format", "'jsonl.gz', 'json.gz' or 'csv.gz' for a path ending in .gz", fmt
-            )
+        fmt = _format_given(format, target)
     elif isinstance(target, (str, os.PathLike)):
         base = Path(target).name
-        fmt = _format_of_name(base)
-        if fmt is None:
+        named = _format_of_name(base)
+        if named is None:
             allowed = f"a path ending in {ALLOWED_SUFFIXES}, unless format= says what to write"
             if _format_of_name("x" + base) is not None:  # '.jsonl': a hidden file, no suffix
                 allowed = (
@@ -2249,23 +2242,52 @@ def resolve_format(format: object, target: object) -> ExportFormat:
                     f"with no suffix): {allowed}"
                 )
             raise InvalidParameterError("target", allowed, str(target))
+        fmt = named
     else:
-        name = getattr(target, "name", None)
-        if isinstance(name, bytes):  # open(b"cards.gz")
-            name = os.fsdecode(name)
-        named = Path(name) if isinstance(name, (str, os.PathLike)) else None
-        known = _format_of_name(named.name) if named is not None else None
-        gz = named is not None and named.suffix.lower() == ".gz"
-        if known is None and gz and not isinstance(target, gzip.GzipFile):
-            # Opened as x.gz (or x.parquet.gz): plain JSON lines there read as no gzip.
-            allowed = f"a file whose name ends in {ALLOWED_SUFFIXES}, unless format= says"
-            raise InvalidParameterError("target", f"{allowed} what to write", str(named))
-        fmt = known or "jsonl"
+        fmt = _format_of_file(target)
     if (fmt == "parquet" or fmt.endswith(".gz")) and _is_terminal(target):
         raise InvalidParameterError(
             "target", "a file or a pipe, not a terminal, to write Parquet or gzip (binary)", target
         )
     return fmt
+
+
+def _format_given(format: object, target: object) -> ExportFormat:
+    """``format``, checked against what ``target`` is."""
+    fmt = next((known for known in _FORMATS if format == known), None)
+    if fmt is None:
+        raise InvalidParameterError("format", "one of " + ", ".join(map(repr, _FORMATS)), format)
+    is_gz = isinstance(target, (str, os.PathLike)) and Path(target).suffix.lower() == ".gz"
+    if is_gz and not fmt.endswith(".gz"):
+        raise InvalidParameterError(
+            "format", "'jsonl.gz', 'json.gz' or 'csv.gz' for a path ending in .gz", fmt
+        )
+    if isinstance(target, gzip.GzipFile) and fmt.endswith(".gz"):
+        # It compresses what it is given: gzip inside gzip, which one gunzip leaves binary.
+        allowed = f"{fmt[:-3]!r}: a gzip.GzipFile compresses what is written to it"
+        raise InvalidParameterError("format", allowed, fmt)
+    return fmt
+
+
+def _format_of_file(target: object) -> ExportFormat:
+    """The format a file object's name names, else JSON lines."""
+    name = getattr(target, "name", None)
+    if isinstance(name, bytes):  # open(b"cards.gz")
+        name = os.fsdecode(name)
+    named = Path(name) if isinstance(name, (str, os.PathLike)) else None
+    if named is None:
+        return "jsonl"
+    gz = named.suffix.lower() == ".gz"
+    if gz and isinstance(target, gzip.GzipFile):
+        # It compresses what it is given: cards.csv.gz gets CSV, cards.gz JSON lines (a
+        # csv.gz written to it was gzip inside gzip, which one gunzip left binary).
+        named, gz = named.with_suffix(""), False
+    known = _format_of_name(named.name)
+    if known is None and gz:
+        # Opened as x.gz (or x.parquet.gz): plain JSON lines there read as no gzip.
+        allowed = f"a file whose name ends in {ALLOWED_SUFFIXES}, unless format= says"
+        raise InvalidParameterError("target", f"{allowed} what to write", str(named))
+    return known or "jsonl"
 
 
 def _format_of_name(name: str) -> ExportFormat | None:

@@ -265,6 +265,10 @@ def _opened(how: str, path: Path) -> Any:
         ("open", "cards.jsonl.gz", None, "gzip jsonl"),
         ("gzip.open", "cards.gz", None, "gzip jsonl"),  # the file compresses itself
         ("gzip.open", "cards.gz", "jsonl", "gzip jsonl"),
+        # Its name's format without the .gz: a csv.gz written to it was gzip inside gzip.
+        ("gzip.open", "cards.csv.gz", None, "gzip csv"),
+        ("gzip.open", "cards.jsonl.gz", None, "gzip jsonl"),
+        ("gzip.open", "cards.parquet.gz", None, "gzip parquet"),
     ],
 )
 async def test_a_file_object_named_gz_is_written_gzip_or_refused(
@@ -290,7 +294,22 @@ async def test_a_file_object_named_gz_is_written_gzip_or_refused(
         assert data.startswith(b'{"id":"a"')
     else:
         text = gzip.decompress(data)
-        assert text.startswith(b'{"id":"a"' if written == "gzip jsonl" else b"id,")
+        starts = {"gzip jsonl": b'{"id":"a"', "gzip csv": b"id,", "gzip parquet": b"PAR1"}
+        assert text.startswith(starts[written])
+
+
+@pytest.mark.parametrize("fmt", ["jsonl.gz", "csv.gz", "json.gz"])
+async def test_a_gzip_format_for_a_gzip_file_is_refused(tmp_path: Path, fmt: ExportFormat) -> None:
+    """A ``gzip.GzipFile`` compresses what it is given: ``format="csv.gz"`` wrote gzip
+    inside gzip, which one gunzip left binary. Refused, naming ``format`` and the format
+    without ``.gz``, nothing written.
+    """
+    path = tmp_path / "cards.gz"
+    with gzip.open(path, "wb") as file, pytest.raises(InvalidParameterError) as info:
+        await export(replay([SimCard(id="a")]), file, format=fmt)
+    assert info.value.parameter == "format"
+    assert f"must be {fmt[:-3]!r}" in str(info.value)
+    assert gzip.decompress(path.read_bytes()) == b""
 
 
 # --- raw records -------------------------------------------------------------------------
