@@ -1552,6 +1552,26 @@ class _CsvWriter(_Writer):
             await self._emit(data)
 
 
+class _Sink:
+    """A caller's file object as Arrow writes to it: ``write`` and ``flush`` alone, taken at
+    their word as for every other format (Arrow also reads ``closed``, which a plain object
+    with those two lacks: its export failed after the first page, a bare ``ValueError``).
+    """
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file
+
+    @property
+    def closed(self) -> bool:
+        return getattr(self._file, "closed", False) is True
+
+    def write(self, data: bytes) -> object:
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+
 class _ParquetWriter(_Writer):
     def __init__(self, out: _Output, kind: _Kind) -> None:
         super().__init__(out, kind)
@@ -1577,9 +1597,10 @@ class _ParquetWriter(_Writer):
             for name, type_ in kind.schema
             if name not in _DISTINCT_COLUMNS
         ]
+        sink = out.file if out.path is not None else _Sink(out.file)
         with named_after(out.path):
             self.writer = pq.ParquetWriter(
-                out.file, self.schema, use_dictionary=dictionary, use_compliant_nested_type=True
+                sink, self.schema, use_dictionary=dictionary, use_compliant_nested_type=True
             )
         #: The values held for the next row groups, a list per column, and how many rows.
         self.columns: list[list[object]] = [[] for _ in kind.schema]
