@@ -1553,9 +1553,11 @@ class _CsvWriter(_Writer):
 
 
 class _Sink:
-    """A caller's file object as Arrow writes to it: ``write`` and ``flush`` alone, taken at
-    their word as for every other format (Arrow also reads ``closed``, which a plain object
-    with those two lacks: its export failed after the first page, a bare ``ValueError``).
+    """A caller's file object as Arrow writes to it: ``write`` and ``flush`` alone.
+
+    Taken at their word, as for every other format; Arrow also reads ``closed``, which a
+    plain object with those two lacks (its export failed after the first page, a bare
+    ``ValueError``).
     """
 
     def __init__(self, file: IO[bytes]) -> None:
