@@ -1442,12 +1442,26 @@ def _logging_to(bar: ProgressBar, verbosity: int) -> Iterator[None]:
     if levels:
         logger.setLevel(min(levels))
     logger.addHandler(handler)
+    # OpenTelemetry's own records (a provider that OTEL_PYTHON_TRACER_PROVIDER names and it
+    # cannot load) went to logging's last resort: a traceback across the bar, even with -q.
+    # One line each, as the library's (which says what it means for the export) follow.
+    otel, otel_handler = logging.getLogger("opentelemetry"), _AboveTheBar(bar)
+    otel_handler.setFormatter(_OneLine())
+    otel.addHandler(otel_handler)
     try:
         with env_log_handler_set_aside():
             yield
     finally:
+        otel.removeHandler(otel_handler)
         logger.removeHandler(handler)
         logger.setLevel(was)
+
+
+class _OneLine(logging.Formatter):
+    """A record's level, logger and message on one line, without its traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{PROG}: {record.levelname} {record.name}: {folded(record.getMessage())}"
 
 
 def _not_drift(record: logging.LogRecord) -> bool:

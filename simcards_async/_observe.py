@@ -270,11 +270,12 @@ def _tracer() -> Tracer | None:
         except Exception as exc:  # noqa: BLE001  (say it once, list on without spans)
             # OTEL_PYTHON_TRACER_PROVIDER naming no provider: StopIteration, every listing.
             _otel_unusable = True
-            LOGGER.warning(
-                "no OpenTelemetry spans: its tracer could not be made (%s: %s)",
-                type(exc).__name__,
-                printable(folded(str(exc))),
-            )
+            text = printable(folded(str(exc)))
+            why = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+            named = os.environ.get("OTEL_PYTHON_TRACER_PROVIDER")
+            if named is not None:
+                why += f"; OTEL_PYTHON_TRACER_PROVIDER is {printable(named)!r}"
+            LOGGER.warning("no OpenTelemetry spans: its tracer could not be made (%s)", why)
     return _otel_tracer
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import errno
 import gzip
+import importlib.util
 import io
 import json
 import os
@@ -423,6 +424,32 @@ def test_no_data_to_a_terminal_unless_asked() -> None:
             "simcards: error: invalid -o/--output value '-': it must be a file or a pipe, "
             "not a terminal, to write Parquet or gzip (binary)"
         )
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("opentelemetry") is None, reason="opentelemetry-api not installed"
+)
+def test_a_tracer_provider_the_environment_names_wrong_is_told_in_lines_not_a_traceback() -> None:
+    """``OTEL_PYTHON_TRACER_PROVIDER`` naming no provider: OpenTelemetry logs a traceback,
+    which went to logging's last resort across the bar, even with ``-q``. The command shows
+    its record on one line, and the library's saying what it means, naming the variable.
+    """
+    done = subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+        [*simcards(), "export", "sim-cards", "--demo", "--demo-size", "30", "-q"],
+        capture_output=True,
+        text=True,
+        env=child_env(OTEL_PYTHON_TRACER_PROVIDER="no-such-provider"),
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 30
+    theirs = "simcards: ERROR opentelemetry.util._providers: Failed to load configured provider"
+    ours = (
+        "simcards: WARNING simcards_async: no OpenTelemetry spans: its tracer could not be made "
+        "(StopIteration; OTEL_PYTHON_TRACER_PROVIDER is 'no-such-provider')"
+    )
+    assert done.stderr.splitlines() == [f"{theirs} tracer_provider", ours]
 
 
 def test_a_pipe_gets_the_records_without_o() -> None:
