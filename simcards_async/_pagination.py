@@ -540,7 +540,7 @@ class Stamps(NamedTuple):
 
 
 class DriftLog:
-    """The engine's view of the listing changing: answer order, short pages, one warning."""
+    """The engine's view of the listing changing: pages' stamps, short pages, one warning."""
 
     __slots__ = (
         "last_served",
