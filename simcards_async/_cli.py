@@ -1458,10 +1458,15 @@ def _logging_to(bar: ProgressBar, verbosity: int) -> Iterator[None]:
 
 
 class _OneLine(logging.Formatter):
-    """A record's level, logger and message on one line, without its traceback."""
+    """A record's level, logger and message on one line.
+
+    Its error's class, not its traceback nor its text, which may quote what a request sent.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"{PROG}: {record.levelname} {record.name}: {folded(record.getMessage())}"
+        text = f"{PROG}: {record.levelname} {record.name}: {folded(record.getMessage())}"
+        error = record.exc_info[1] if record.exc_info else None
+        return text if error is None else f"{text} ({type(error).__name__})"
 
 
 def _not_drift(record: logging.LogRecord) -> bool:
@@ -1669,12 +1674,20 @@ async def _mock_server(args: argparse.Namespace) -> int:
     if unusable is not None:
         _error(f"standard output is {unusable}: the mock server prints its base URL there")
         return EXIT_USAGE
+    # aiohttp's record of a request it could not read (a header past its limit) went to
+    # logging's last resort: a traceback whose text quoted the request's bytes, the
+    # Authorization header's among them. One line, naming the error's class alone.
+    server_log, handler = logging.getLogger("aiohttp.server"), logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    server_log.addHandler(handler)
     try:
         await serve(host=args.host, port=args.port, out=sys.stdout, **options)
     except CannotListenError as exc:  # an address that does not resolve, a port in use
         where = f"--host {args.host} --port {args.port}"
         _error(f"cannot listen on {where}: {_os_message(exc.reason)}")
         return EXIT_USAGE
+    finally:
+        server_log.removeHandler(handler)
     return EXIT_OK
 
 

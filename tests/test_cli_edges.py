@@ -449,7 +449,7 @@ def test_a_tracer_provider_the_environment_names_wrong_is_told_in_lines_not_a_tr
         "simcards: WARNING simcards_async: no OpenTelemetry spans: its tracer could not be made "
         "(StopIteration; OTEL_PYTHON_TRACER_PROVIDER is 'no-such-provider')"
     )
-    assert done.stderr.splitlines() == [f"{theirs} tracer_provider", ours]
+    assert done.stderr.splitlines() == [f"{theirs} tracer_provider (StopIteration)", ours]
 
 
 def test_a_pipe_gets_the_records_without_o() -> None:

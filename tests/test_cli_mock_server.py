@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import socket
 import sys
+import urllib.error
 import urllib.request
 
 import msgspec
@@ -101,3 +102,28 @@ def test_misbehaviour_flags_reach_the_server() -> None:
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0
     assert err == ""
+
+
+def test_a_request_the_server_cannot_read_is_one_line_without_its_bytes() -> None:
+    """A header past aiohttp's limit (a 9 kB key): aiohttp's record went to logging's last
+    resort, a traceback whose text quoted the Authorization header. One line, naming the
+    error's class; the server goes on.
+    """
+    key = "KEYsecret" * 1000
+    with mock_server_process("--sim-cards", "9") as (process, url):
+        request = urllib.request.Request(  # noqa: S310  (a loopback URL we just read)
+            url + "/sim_cards", headers={"Authorization": f"Bearer {key}"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)  # noqa: S310
+        refused.value.close()  # its answer's socket
+        assert refused.value.code == 400
+        fine = urllib.request.Request(url + "/sim_cards", headers={"Authorization": "Bearer k"})  # noqa: S310
+        with urllib.request.urlopen(fine, timeout=30) as answer:  # noqa: S310
+            assert answer.status == 200
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert err.splitlines() == [
+        "simcards: ERROR aiohttp.server: Error handling request from 127.0.0.1 (LineTooLong)"
+    ]
