@@ -38,7 +38,7 @@ from cli_runs import (
     run,
     signalled_when_held,
 )
-from polling import eventually, eventually_sync
+from polling import HANG_GUARD, eventually, eventually_sync
 
 from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient, _cli, _writes
 from simcards_async._cli import ProgressBar, _parser, format_progress, main
@@ -459,7 +459,7 @@ def full_non_blocking_pipe() -> Iterator[tuple[io.TextIOWrapper, int]]:
 def _read_until(fd: int, end: bytes, writing: threading.Thread) -> bytes:
     """What ``fd`` gives until ``end`` and the writer finished (fails the test after a deadline)."""
     got = b""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + HANG_GUARD
     with selectors.DefaultSelector() as selector:
         selector.register(fd, selectors.EVENT_READ)
         while not (got.endswith(end) and not writing.is_alive()):
@@ -507,7 +507,7 @@ def test_a_line_said_while_stderr_is_full_and_non_blocking_arrives_whole(
             eventually_sync(lambda: waiting.is_set() or not thread.is_alive())
             got = _read_until(read_fd, lines[-1].encode() + b"\n", thread)
         finally:
-            thread.join(timeout=30)
+            thread.join(timeout=HANG_GUARD)
         assert got == "".join(line + "\n" for line in lines).encode()
 
 
@@ -885,7 +885,7 @@ def test_demo_as_a_subprocess(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         env=child_env(),
-        timeout=60,
+        timeout=CHILD_DEADLINE,  # a hang guard: a starved machine took over 60 s
         check=False,
     )
     assert done.returncode == 0, done.stderr
@@ -913,11 +913,11 @@ def test_mock_server_prints_its_url_and_stops_quietly_on_ctrl_c() -> None:
         request = urllib.request.Request(  # noqa: S310  (a loopback URL we just read)
             url + "/sim_cards?page%5Bsize%5D=5", headers={"Authorization": f"Bearer {KEY}"}
         )
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=CHILD_DEADLINE) as answer:  # noqa: S310
             body = msgspec.json.decode(answer.read())
         assert body["meta"]["total_results"] == 20
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
+        out, err = process.communicate(timeout=CHILD_DEADLINE)
     assert process.returncode == 0
     assert (out, err) == ("", "")
 

@@ -11,6 +11,7 @@ import urllib.request
 import msgspec
 import pytest
 from cli_runs import mock_server_process
+from polling import HANG_GUARD
 
 from simcards_async._cli import main
 
@@ -94,12 +95,12 @@ def test_misbehaviour_flags_reach_the_server() -> None:
         request = urllib.request.Request(  # noqa: S310  (a loopback URL we just read)
             url + "/sim_cards", headers={"Authorization": "Bearer k"}
         )
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=HANG_GUARD) as answer:  # noqa: S310
             assert answer.status == 200
             assert answer.headers["x-ratelimit-remaining"] == "inf"
             assert msgspec.json.decode(answer.read()) == {}
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
+        _, err = process.communicate(timeout=HANG_GUARD)
     assert process.returncode == 0
     assert err == ""
 
@@ -115,14 +116,14 @@ def test_a_request_the_server_cannot_read_is_one_line_without_its_bytes() -> Non
             url + "/sim_cards", headers={"Authorization": f"Bearer {key}"}
         )
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(request, timeout=30)  # noqa: S310
+            urllib.request.urlopen(request, timeout=HANG_GUARD)  # noqa: S310
         refused.value.close()  # its answer's socket
         assert refused.value.code == 400
         fine = urllib.request.Request(url + "/sim_cards", headers={"Authorization": "Bearer k"})  # noqa: S310
-        with urllib.request.urlopen(fine, timeout=30) as answer:  # noqa: S310
+        with urllib.request.urlopen(fine, timeout=HANG_GUARD) as answer:  # noqa: S310
             assert answer.status == 200
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
+        _, err = process.communicate(timeout=HANG_GUARD)
     assert process.returncode == 0
     assert err.splitlines() == [
         "simcards: ERROR aiohttp.server: Error handling request from 127.0.0.1 (LineTooLong)"

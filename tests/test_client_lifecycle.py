@@ -548,10 +548,10 @@ async def test_a_get_cancelled_by_its_caller_is_cancelled_not_closed() -> None:
     (a task's ``cancel()``, an anyio scope of its own) is cancelled as asked, not told the
     client closed, and the client goes on.
     """
-    plan = FaultPlan(script=["hang", "hang"])
+    plan = FaultPlan(script=["hang", "hang"], hang_seconds=math.inf)  # until the server closes
     async with (
         MockTelnyxServer(sim_cards=5, actions=1, faults=plan) as server,
-        SimCardsClient(KEY, server.url) as client,
+        SimCardsClient(KEY, server.url, timeout=3600) as client,  # not a stall's 30 s
     ):
         card_id = server.current_sim_card_ids()[0]
         getting = asyncio.ensure_future(client.get_sim_card(card_id))
@@ -578,9 +578,10 @@ async def test_an_aclose_cancelled_half_way_still_closes() -> None:
     so a second ``aclose()`` returned at once ("Unclosed client session"). The closing
     runs in a task of its own; a second ``aclose()``, at once or later, waits for it.
     """
-    plan = FaultPlan(script=[None, "hang"])  # page 2 hangs: the stream is mid-read
+    # Page 2 hangs until the server closes: the stream is mid-read.
+    plan = FaultPlan(script=[None, "hang"], hang_seconds=math.inf)
     async with MockTelnyxServer(sim_cards=100, faults=plan) as server:
-        client = SimCardsClient(KEY, server.url, max_concurrency=1)
+        client = SimCardsClient(KEY, server.url, max_concurrency=1, timeout=3600)
         async with client:
             reader = asyncio.ensure_future(client.sim_cards(page_size=10).collect())
             await eventually(lambda: len(server.requests) >= 2, what="page 2 asked for")
@@ -601,9 +602,9 @@ async def test_a_second_aclose_at_the_same_time_waits_for_the_first() -> None:
     """A second ``aclose()`` while the first was still closing returned at once, the
     session still open and the streams' tasks still running.
     """
-    plan = FaultPlan(script=[None, "hang"])
+    plan = FaultPlan(script=[None, "hang"], hang_seconds=math.inf)
     async with MockTelnyxServer(sim_cards=100, faults=plan) as server:
-        client = SimCardsClient(KEY, server.url, max_concurrency=1)
+        client = SimCardsClient(KEY, server.url, max_concurrency=1, timeout=3600)
         reader = asyncio.ensure_future(client.sim_cards(page_size=10).collect())
         await eventually(lambda: len(server.requests) >= 2, what="page 2 asked for")
         session = client._session
@@ -635,9 +636,10 @@ async def test_a_client_closed_in_a_cancelled_scope_still_closes_its_session() -
     stayed open ("Unclosed client session"), and a second ``aclose()`` did nothing. The
     closing is shielded now.
     """
-    plan = FaultPlan(script=[None, "hang"])  # page 2 hangs: the stream is reading when cut
+    # Page 2 hangs until the server closes: the stream is reading when cut.
+    plan = FaultPlan(script=[None, "hang"], hang_seconds=math.inf)
     async with MockTelnyxServer(sim_cards=100, faults=plan) as server:
-        client = SimCardsClient(KEY, server.url, max_concurrency=1)
+        client = SimCardsClient(KEY, server.url, max_concurrency=1, timeout=3600)
 
         async def cut_once_page_2_was_asked_for(scope: anyio.CancelScope) -> None:
             await eventually(lambda: len(server.requests) >= 2, what="page 2 asked for")

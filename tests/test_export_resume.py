@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import math
 import os
 import re
 import shutil
@@ -580,9 +581,10 @@ async def test_an_export_killed_before_its_first_save_leaves_no_partial_output_b
                          "-q", "-o", str(whole)) == 0  # fmt: skip
     work = tmp_path / "work"
     work.mkdir()
-    # Page 1 is answered a minute late: the child has made its partial output and saved
-    # nothing when it is killed.
-    async with MockTelnyxServer(sim_cards=600, seed=4, faults=FaultPlan(script=["hang"])) as server:
+    # Page 1 is held until the server closes: the child has made its partial output and
+    # saved nothing when it is killed, however long the machine took to get there.
+    held = FaultPlan(script=["hang"], hang_seconds=math.inf)
+    async with MockTelnyxServer(sim_cards=600, seed=4, faults=held) as server:
         command = [
             *["export", "sim-cards", "--api-key", KEY, "--base-url", server.url, "-q"],
             *["--checkpoint", str(work / "ck.json"), "-o", str(work / "cards.jsonl")],
@@ -590,7 +592,7 @@ async def test_an_export_killed_before_its_first_save_leaves_no_partial_output_b
         child = await anyio.open_process([sys.executable, "-c", AS_MAIN, *command], env=child_env())
         try:
             # A child starts the interpreter and imports aiohttp first: slow on a busy machine.
-            await eventually(lambda: server.requests, timeout=60, what="the child asked for page 1")
+            await eventually(lambda: server.requests, what="the child asked for page 1")
         finally:
             child.kill()
             await child.wait()
@@ -670,9 +672,10 @@ async def test_a_fresh_checkpointed_export_run_twice_at_once_is_refused(tmp_path
     """
     pytest.importorskip("fcntl")
     target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    held = FaultPlan(script=["hang"], hang_seconds=math.inf)  # until the server closes
     async with (
-        MockTelnyxServer(sim_cards=600, seed=4, faults=FaultPlan(script=["hang"])) as server,
-        sc.SimCardsClient(KEY, server.url) as client,
+        MockTelnyxServer(sim_cards=600, seed=4, faults=held) as server,
+        sc.SimCardsClient(KEY, server.url, timeout=3600) as client,  # not a stall's 30 s
         anyio.create_task_group() as tasks,
     ):
         tasks.start_soon(sc.export, client.sim_cards(page_size=100, checkpoint=point), target)

@@ -32,6 +32,7 @@ from aiohttp import web
 from cli_runs import child_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polling import HANG_GUARD
 from servers import serve
 
 from simcards_async import (
@@ -585,7 +586,7 @@ def test_bad_chunk_framing_under_the_pure_python_parser_is_a_connection_error() 
             capture_output=True,
             text=True,
             env=env,
-            timeout=120,  # a hang guard only
+            timeout=HANG_GUARD,  # a hang guard only
             check=False,
         )
         assert done.returncode == 0, done.stderr

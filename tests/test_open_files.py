@@ -11,6 +11,7 @@ import sys
 
 import pytest
 from cli_runs import child_env
+from polling import HANG_GUARD
 
 resource = pytest.importorskip("resource", reason="RLIMIT_NOFILE is POSIX")
 
@@ -33,7 +34,7 @@ def _at_least(soft: int, hard: int, needed: int) -> list[object]:
         capture_output=True,
         text=True,
         env=child_env(),
-        timeout=60,
+        timeout=HANG_GUARD,  # a hang guard: a starved machine took 60 s
         check=True,
     )
     result: list[object] = json.loads(done.stdout)
