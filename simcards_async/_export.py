@@ -87,7 +87,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, S
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Annotated, Any, Literal
+from typing import IO, Annotated, Any, Literal, Protocol, cast
 
 import anyio
 import anyio.to_thread
@@ -1086,12 +1086,23 @@ class ExportResult:
 # --- where the bytes go -----------------------------------------------------------
 
 
+class _BinaryWriter(Protocol):
+    """A file object ``export`` writes to: plain ``write`` and ``flush``.
+
+    A file opened ``"wb"``, ``sys.stdout.buffer``, a ``gzip.GzipFile``, any object with the two.
+    """
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
 class _Output:
     """A temporary file renamed onto the target at the end, or the caller's open file."""
 
     def __init__(
         self,
-        target: str | os.PathLike[str] | IO[bytes],
+        target: str | os.PathLike[str] | _BinaryWriter,
         *,
         keep_partial: bool = False,
         resume: _Partial | None = None,
@@ -1133,7 +1144,7 @@ class _Output:
                     target,
                 )
             self.path = self.temp = None
-            self.file = target
+            self.file = cast("IO[bytes]", target)  # its write and flush, taken at their word
 
     async def write(self, data: bytes | bytearray) -> None:
         await anyio.to_thread.run_sync(self.put, data)
@@ -1819,7 +1830,7 @@ def import_pyarrow() -> tuple[Any, Any]:
 
 async def export(
     items: AsyncIterable[SimCard] | AsyncIterable[SimCardAction] | AsyncIterable[RawRecord],
-    target: str | os.PathLike[str] | IO[bytes],
+    target: str | os.PathLike[str] | _BinaryWriter,
     *,
     format: ExportFormat | None = None,
     kind: type[SimCard | SimCardAction] | None = None,

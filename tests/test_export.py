@@ -330,7 +330,7 @@ async def test_an_unbuffered_file_that_takes_part_of_a_write_gets_every_byte(
     whole = io.BytesIO()
     await export(replay(cards), whole, format=fmt)
     trickle = Trickle(room=1000)
-    result = await export(replay(cards), trickle, format=fmt)  # type: ignore[arg-type]
+    result = await export(replay(cards), trickle, format=fmt)
     assert result.items == len(cards)
     assert bytes(trickle.got) == whole.getvalue()
 
