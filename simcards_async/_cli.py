@@ -1464,7 +1464,7 @@ class _OneLine(logging.Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        text = f"{PROG}: {record.levelname} {record.name}: {folded(record.getMessage())}"
+        text = f"{PROG}: {record.levelname} {record.name}: {printable(folded(record.getMessage()))}"
         error = record.exc_info[1] if record.exc_info else None
         return text if error is None else f"{text} ({type(error).__name__})"
 
