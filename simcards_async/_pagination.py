@@ -251,6 +251,15 @@ def counts(page: Page[Any], asked: int) -> Counts | None:
     return Counts(pages, meta.total_results, per_page)
 
 
+def short_of_its_count(page: Page[Any], number: int, asked: int) -> bool:
+    """Whether page ``number`` holds records, but fewer than its own meta puts on it."""
+    counted = counts(page, asked)
+    if counted is None:
+        return False
+    per_page = counted.per_page
+    return 0 < len(page.data) < min(per_page, counted.total_results - (number - 1) * per_page)
+
+
 def total_results(page: Page[Any]) -> int | None:
     """``page``'s ``meta.total_results``: None when it counts nothing."""
     return None if page.meta is None else page.meta.total_results
@@ -901,13 +910,20 @@ class Engine(Generic[T]):
         assert page is not None  # noqa: S101  (set with done, unless error)
         self._check(slot.number, page)
         plan = self.plan
-        if self.drift.is_stale(page, stamps) or (
-            not page.data and plan.expects_records(slot.number)
+        if (
+            self.drift.is_stale(page, stamps)
+            or (not page.data and plan.expects_records(slot.number))
+            or (
+                total_results(page) == self.drift.last_total
+                and short_of_its_count(page, slot.number, plan.page_size)
+            )
         ):
             # Maybe an older view than the page delivered just now, and the listing changed
             # in between: records inserted since would fall between the two. Or empty where
             # the answers so far put records: it would end the listing, which one glitched
-            # answer (a cache's, a replica's behind) must not do silently. Read it again.
+            # answer (a cache's, a replica's behind) must not do silently. Or short of what
+            # its own count puts on it, that count unchanged: no deletion did that, and the
+            # records it lacks would be lost with a warning alone. Read it again, once.
             self.stats.drift.rereads += 1
             page, stamps = await self._fetch(slot.number)
             self._check(slot.number, page)

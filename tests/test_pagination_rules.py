@@ -143,6 +143,49 @@ async def test_a_server_that_ignores_the_page_number_is_an_error() -> None:
     assert len(listing.asked) == 2
 
 
+@pytest.mark.parametrize("page", [3, 10])
+async def test_a_page_short_of_its_own_count_once_is_read_again(page: int) -> None:
+    """A page answered once with 4 of its 10 records, its count unchanged (a cache's answer,
+    a replica's behind): no deletion did that, and the 6 it lacked were lost with a
+    ``DriftWarning`` alone (page 10, the last, too). It is read again, once, and every
+    record comes, with no warning.
+    """
+    glitched: list[int] = []
+
+    def short_once(number: int, size: int, ids: list[str]) -> Any:
+        data, meta = honest(number, size, ids)
+        if number == page and not glitched:
+            glitched.append(number)
+            data = data[:4]
+        return data, meta
+
+    listing = Listing(100, short_once)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DriftWarning)
+        got, error = await read(listing)
+    assert error is None
+    assert got == listing.ids
+    assert listing.asked.count(page) == 2
+
+
+async def test_pages_all_short_of_their_count_are_each_read_twice_and_warned() -> None:
+    """A server that caps its pages at 4 records under a meta saying 10 a page: each page
+    after the first is read again once (no more), and the listing ends as documented,
+    with the short pages counted and warned about.
+    """
+
+    def capped(number: int, size: int, ids: list[str]) -> Any:
+        data, meta = honest(number, size, ids)
+        return data[:4], meta
+
+    listing = Listing(100, capped)
+    with pytest.warns(DriftWarning, match="short page"):
+        got, error = await read(listing)
+    assert error is None
+    assert got == [i for n in range(10) for i in listing.ids[n * 10 : n * 10 + 4]]
+    assert sorted(listing.asked) == [1, *sorted([*range(2, 11), *range(2, 11)])]
+
+
 async def test_a_meta_without_page_number_is_read_through() -> None:
     """A server that leaves ``meta.page_number`` out is not taken as one saying page 1:
     the rule only checks a page number the server sent.
