@@ -1566,8 +1566,10 @@ class _CsvWriter(_Writer):
 class _Sink:
     """A caller's file object as Arrow writes to it: ``write`` and ``flush`` alone.
 
-    Taken at their word, as for every other format; Arrow also reads ``closed``, which a
-    plain object with those two lacks (its export failed after the first page, a bare
+    Each write whole, as every other format's (``write_all``: a file that takes part of a
+    write, a full non-blocking pipe; Arrow took a short count for all of it, and the output
+    was cut short with the export said done). Arrow also reads ``closed``, which a plain
+    object with write and flush lacks (its export failed after the first page, a bare
     ``ValueError``).
     """
 
@@ -1578,8 +1580,9 @@ class _Sink:
     def closed(self) -> bool:
         return getattr(self._file, "closed", False) is True
 
-    def write(self, data: bytes) -> object:
-        return self._file.write(data)
+    def write(self, data: bytes) -> int:
+        write_all(self._file, data)
+        return len(data)
 
     def flush(self) -> None:
         self._file.flush()

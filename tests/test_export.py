@@ -318,7 +318,7 @@ async def test_csv_columns_and_values_match_the_actions(
         assert got == csv_can_hold(action_values(action))
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "csv", "json"])
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "json", "parquet"])
 async def test_an_unbuffered_file_that_takes_part_of_a_write_gets_every_byte(
     fmt: ExportFormat,
 ) -> None:
