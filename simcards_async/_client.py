@@ -540,14 +540,23 @@ class SimCardsClient:
 
         def fetcher(decode: Callable[[bytes], Page[R]]) -> FetchPage[R]:
             async def fetch(
-                target: str, on_retry: Callable[[APIError], None], turn: Turn | None = None, /
+                target: str,
+                on_retry: Callable[[APIError], None],
+                turn: Turn | None = None,
+                sent: Callable[[], None] | None = None,
+                /,
             ) -> Page[R]:
                 if self._state is _State.CLOSED:
                     # Even with a session of the caller's, which closing the client leaves open.
                     raise RuntimeError(CLIENT_CLOSED)
                 self._check_loop()  # a stream made outside any loop, read in another
                 return await transport.get(
-                    target, decode, on_retry=on_retry, page_size=query.page_size, turn=turn
+                    target,
+                    decode,
+                    on_retry=on_retry,
+                    page_size=query.page_size,
+                    turn=turn,
+                    sent=sent,
                 )
 
             return fetch

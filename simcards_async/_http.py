@@ -275,13 +275,15 @@ class Transport:
         on_retry: Callable[[APIError], None] | None = None,
         page_size: int = _MAX_PAGE_SIZE,
         turn: Callable[[int], Awaitable[None]] | None = None,
+        sent: Callable[[], None] | None = None,
     ) -> T:
         """GET ``base_url + target`` and decode the answer, retrying what may be retried.
 
         ``page_size`` is the most records the answer may hold (1 for a single item):
         it sets the byte limit, unless the client was given ``max_response_bytes``.
         ``turn``, if given, is awaited between reading a whole 2xx answer and decoding
-        it (a page waits there, as bytes, for the consumer to come near it).
+        it (a page waits there, as bytes, for the consumer to come near it). ``sent``, if
+        given, is called as each attempt is sent, its slot of the limiter held.
         A raised ``APIError`` has ``attempts`` set to the number of attempts made.
         """
         url = self._base_url + target
@@ -291,7 +293,7 @@ class Transport:
         while True:
             probe = instruments.probe(url, attempt + 1)  # None unless something watches
             try:
-                value = await self._attempt(url, decode, limit, probe, turn)
+                value = await self._attempt(url, decode, limit, probe, turn=turn, sent=sent)
             except APIError as exc:
                 exc.attempts = attempt + 1
                 delay = self._plan(attempt, exc)
@@ -326,10 +328,14 @@ class Transport:
         decode: Callable[[bytes], T],
         limit: int,
         probe: Probe | None,
+        *,
         turn: Callable[[int], Awaitable[None]] | None = None,
+        sent: Callable[[], None] | None = None,
     ) -> T:
         async with self.limiter.slot() as epoch:
             self.requests += 1
+            if sent is not None:
+                sent()
             if probe is not None:
                 probe.sent()
             url, answer = await self._follow(url, limit)
@@ -338,6 +344,14 @@ class Transport:
             probe.answered(url, answer.status, headers)
         if answer.failure is not None:  # seen, not used: the limiter learns nothing from it
             raise answer.failure
+        self._heed(answer, epoch)
+        if turn is not None and success(answer.status) and answer.complete:
+            await turn(len(answer.body))
+        return decipher(answer, decode, url=url, limit=limit, secrets=self._secrets)
+
+    def _heed(self, answer: Answer, epoch: int) -> None:
+        """What an answer says of the rate limit, told to the limiter (``epoch``: its slot's)."""
+        headers = answer.headers
         max_hint = self.retry.max_hint
         info = rate_limit_of(headers)
         reset = None
@@ -356,9 +370,6 @@ class Transport:
             before = limiter.limit
             limiter.on_throttled(epoch, pause)
             self.instruments.throttled(before, limiter.limit, pause)
-        if turn is not None and success(answer.status) and answer.complete:
-            await turn(len(answer.body))
-        return decipher(answer, decode, url=url, limit=limit, secrets=self._secrets)
 
     async def _follow(self, url: str, limit: int) -> tuple[str, Answer]:
         """One GET, following same-origin redirects only; the key never leaves the origin."""

@@ -640,11 +640,16 @@ class _Fetch:
         self.typed = True
 
     async def __call__(
-        self, target: str, on_retry: Callable[[APIError], None], turn: Turn | None = None, /
+        self,
+        target: str,
+        on_retry: Callable[[APIError], None],
+        turn: Turn | None = None,
+        sent: Callable[[], None] | None = None,
+        /,
     ) -> Page[Any]:
         self.begun = True
         fetch = self.raw_fetch if self.raw and self.raw_fetch is not None else self.typed_fetch
-        return await fetch(target, on_retry, turn)
+        return await fetch(target, on_retry, turn, sent)
 
 
 _get_id = operator.attrgetter("id")

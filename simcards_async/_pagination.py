@@ -141,14 +141,20 @@ Turn = Callable[[int], Awaitable[None]]
 
 
 class FetchPage(Protocol[P]):
-    """Fetch one page: (target, on_retry, turn) -> the decoded page.
+    """Fetch one page: (target, on_retry, turn, sent) -> the decoded page.
 
     ``turn``, when given, is awaited after a 2xx answer is read and before it is
-    decoded: a page far ahead of the consumer waits there as its bytes.
+    decoded: a page far ahead of the consumer waits there as its bytes. ``sent``, when
+    given, is called as each attempt is sent (a slot of the limiter held).
     """
 
     def __call__(
-        self, target: str, on_retry: Callable[[APIError], None], turn: Turn | None = None, /
+        self,
+        target: str,
+        on_retry: Callable[[APIError], None],
+        turn: Turn | None = None,
+        sent: Callable[[], None] | None = None,
+        /,
     ) -> Awaitable[Page[P]]: ...
 
 
@@ -909,24 +915,30 @@ class Engine(Generic[T]):
         slot.page = None  # an idle worker still refers to its last slot: not to its page
         assert page is not None  # noqa: S101  (set with done, unless error)
         self._check(slot.number, page)
-        plan = self.plan
-        if (
-            self.drift.is_stale(page, stamps)
-            or (not page.data and plan.expects_records(slot.number))
-            or (
-                total_results(page) == self.drift.last_total
-                and short_of_its_count(page, slot.number, plan.page_size)
-            )
-        ):
+        plan, drift = self.plan, self.drift
+        stale = drift.is_stale(page, stamps)
+        glitched = (not page.data and plan.expects_records(slot.number)) or (
+            total_results(page) == drift.last_total
+            and short_of_its_count(page, slot.number, plan.page_size)
+        )
+        if stale or glitched:
             # Maybe an older view than the page delivered just now, and the listing changed
             # in between: records inserted since would fall between the two. Or empty where
             # the answers so far put records: it would end the listing, which one glitched
             # answer (a cache's, a replica's behind) must not do silently. Or short of what
             # its own count puts on it, that count unchanged: no deletion did that, and the
             # records it lacks would be lost with a warning alone. Read it again, once.
+            # Answered after the page delivered just now, it may be the newer view, after
+            # deletes: a re-read counting fewer still says so, and would pull more records
+            # back past the scan; the first answer stands then.
+            unsure = stale and not glitched and stamps.answered >= drift.last_served
+            first, first_stamps = page, stamps
             self.stats.drift.rereads += 1
             page, stamps = await self._fetch(slot.number)
             self._check(slot.number, page)
+            again, before = total_results(page), total_results(first)
+            if unsure and again is not None and before is not None and again < before:
+                page, stamps = first, first_stamps
         plan.grow(slot.number, page)
         stats = self.stats
         counted = counts(page, plan.page_size)
@@ -986,7 +998,14 @@ class Engine(Generic[T]):
         insert shifted past it were lost).
         """
         drift, plan, served = self.drift, self.plan, 0
-        asked = drift.served  # its first attempt's: a retry's view is newer still
+        asked = drift.served
+
+        def sent() -> None:
+            # As each attempt is sent, not as the page is planned: one waiting for a slot
+            # (one request at a time) is asked for after the answers before it, and the
+            # answer's view is its last attempt's.
+            nonlocal asked
+            asked = drift.served
 
         async def arrived(size: int) -> None:
             nonlocal served
@@ -997,7 +1016,7 @@ class Engine(Generic[T]):
                 await turn(size)
 
         try:
-            page = await self.fetch(self.query.target(number), self._on_retry, arrived)
+            page = await self.fetch(self.query.target(number), self._on_retry, arrived, sent)
         except RateLimitError:
             self.stats.rate_limited += 1
             raise

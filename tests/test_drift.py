@@ -201,6 +201,107 @@ async def test_an_older_view_answered_after_a_newer_one_loses_nothing() -> None:
     assert stream.stats.drift.rereads == 1
 
 
+async def test_one_request_at_a_time_no_page_is_taken_for_an_older_view() -> None:
+    """One request at a time, a record already read is deleted before page 3 is read: page 3
+    counts fewer than page 2 and is newer, asked for after page 2's answer. It was stamped
+    as asked for when it began to wait for the one slot, before page 2 was answered, so it
+    passed for maybe older and was read again, which loses more under deletes. A page is
+    stamped as asked for as its request is sent: no re-read.
+    """
+    ids = [str(uuid.UUID(int=n)) for n in range(1, 41)]
+    in_flight: list[int] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        number, size = int(request.query["page[number]"]), int(request.query["page[size]"])
+        in_flight.append(number)
+        assert len(in_flight) == 1, "one request at a time"
+        try:
+            if number == 3 and len(ids) == 40:
+                del ids[0]  # read already, on page 1
+            total = len(ids)
+            data = [{"id": i} for i in ids[(number - 1) * size : number * size]]
+            pages = -(-total // size)
+            meta = {"page_number": number, "page_size": size, "total_pages": pages}
+            body = {"data": data, "meta": meta | {"total_results": total}}
+            return web.Response(body=msgspec.json.encode(body), content_type="application/json")
+        finally:
+            in_flight.remove(number)
+
+    async with (
+        serve(handle, route="/v2/sim_cards", method="GET") as served,
+        SimCardsClient(KEY, served.url, max_retries=0, max_concurrency=1) as client,
+    ):
+        stream = client.sim_cards(page_size=4)
+        with pytest.warns(simcards_async.DriftWarning):
+            got = [card.id async for card in stream]
+    assert stream.stats.drift.rereads == 0
+    assert _repeats(got) == {}
+    assert len(got) == 39  # the record that shifted back past the scan: a deletion's, warned
+
+
+async def test_a_newer_view_after_deletes_stands_when_read_again_counts_fewer() -> None:
+    """Pages 2 to 5 under way at once; r1 (read already) is deleted after page 2's answer and
+    before page 3's, so page 3 counts fewer and may be the older view: it is read again. By
+    then r2 is deleted too: the re-read, newer still, counts fewer again, which says deletes,
+    and using it pulled r6 back past the scan as well. The first answer stands: only r5,
+    which the first delete moved onto page 2 after it was read, is missed (and warned about).
+    """
+    ids = [str(uuid.UUID(int=n)) for n in range(1, 11)]
+    start = list(ids)
+    page3_asked, page2_answered = anyio.Event(), anyio.Event()
+    page3_sent, later_sent = anyio.Event(), [anyio.Event(), anyio.Event()]
+    asked: list[int] = []
+
+    def body(number: int, size: int) -> bytes:
+        total = len(ids)
+        data = [{"id": i} for i in ids[(number - 1) * size : number * size]]
+        pages = -(-total // size)
+        meta = {"page_number": number, "page_size": size, "total_pages": pages}
+        return msgspec.json.encode({"data": data, "meta": meta | {"total_results": total}})
+
+    async def handle(request: web.Request) -> web.Response:
+        number, size = int(request.query["page[number]"]), int(request.query["page[size]"])
+        first = number not in asked
+        asked.append(number)
+        if number == 2 and first:
+            await page3_asked.wait()
+            answer = body(number, size)
+        elif number == 3 and first:
+            page3_asked.set()
+            await page2_answered.wait()  # the client has page 2's answer
+            ids.remove(start[0])
+            answer = body(number, size)
+            page3_sent.set()
+        elif number in (4, 5) and first:
+            await page3_sent.wait()
+            answer = body(number, size)
+            later_sent[number - 4].set()
+        elif number == 3:  # read again: r2 deleted meanwhile
+            for sent in later_sent:
+                await sent.wait()
+            ids.remove(start[1])
+            answer = body(number, size)
+        else:
+            answer = body(number, size)
+        return web.Response(body=answer, content_type="application/json")
+
+    def hook(event: ResponseEvent) -> None:
+        if "page%5Bnumber%5D=2&" in event.url + "&":
+            page2_answered.set()
+
+    async with (
+        serve(handle, route="/v2/sim_cards", method="GET") as served,
+        SimCardsClient(KEY, served.url, max_retries=0, read_ahead=8, on_response=hook) as client,
+    ):
+        stream = client.sim_cards(page_size=2)
+        with pytest.warns(simcards_async.DriftWarning):
+            got = [card.id async for card in stream]
+    assert asked.count(3) == 2
+    assert stream.stats.drift.rereads == 1
+    assert _repeats(got) == {}
+    assert [start.index(i) + 1 for i in start if i not in set(got)] == [5]
+
+
 class _ShiftingListing:
     """``GET /v2/sim_cards`` over a list of ids: page 2 fails once, until page 3 has been
     served; serving page 3 inserts 5 records at the head.

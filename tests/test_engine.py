@@ -82,11 +82,19 @@ class Listing:
         return Page(data=data, meta=meta)
 
     async def fetch(
-        self, target: str, on_retry: Callable[[APIError], None], turn: Turn | None = None, /
+        self,
+        target: str,
+        on_retry: Callable[[APIError], None],
+        turn: Turn | None = None,
+        sent: Callable[[], None] | None = None,
+        /,
     ) -> Page[Rec]:
-        """The engine's seam: wait for the test's answer (or answer at once with ``auto``),
-        then, as the transport does before decoding, for the page's turn.
+        """The engine's seam: say the request is sent, wait for the test's answer (or
+        answer at once with ``auto``), then, as the transport does before decoding, for the
+        page's turn.
         """
+        if sent is not None:
+            sent()
         number = int(parse_qs(urlsplit(target).query)["page[number]"][0])
         self.requested.append(number)
         self.held_when_asked[number] = len(self.held)
