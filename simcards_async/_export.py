@@ -1090,9 +1090,10 @@ class _BinaryWriter(Protocol):
     """A file object ``export`` writes to: plain ``write`` and ``flush``.
 
     A file opened ``"wb"``, ``sys.stdout.buffer``, a ``gzip.GzipFile``, any object with the two.
+    ``write`` is given bytes-like objects, ``memoryview``s among them, as ``io`` files are.
     """
 
-    def write(self, data: bytes, /) -> object: ...
+    def write(self, data: bytes | bytearray | memoryview, /) -> object: ...
 
     def flush(self) -> object: ...
 

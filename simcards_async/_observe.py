@@ -274,7 +274,7 @@ def _tracer() -> Tracer | None:
             why = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
             named = os.environ.get("OTEL_PYTHON_TRACER_PROVIDER")
             if named is not None:
-                why += f"; OTEL_PYTHON_TRACER_PROVIDER is {printable(named)!r}"
+                why += f"; OTEL_PYTHON_TRACER_PROVIDER is {printable(repr(named))}"
             LOGGER.warning("no OpenTelemetry spans: its tracer could not be made (%s)", why)
     return _otel_tracer
 

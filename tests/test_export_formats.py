@@ -318,7 +318,7 @@ class _Sink:
     def __init__(self) -> None:
         self.data = bytearray()
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | bytearray | memoryview) -> int:
         self.data += data
         return len(data)
 
