@@ -218,6 +218,10 @@ class _Readers(Generic[T]):
     def full(self) -> bool:
         return self.limit is not None and self.taken >= self.limit
 
+    def _room(self) -> int | None:
+        """Items the limit still allows (None: no limit)."""
+        return None if self.limit is None else self.limit - self.taken
+
     @contextlib.contextmanager
     def _unless_full(self) -> Iterator[None]:
         """A reader's failure, unless the limit is reached: then nothing it adds is needed.
@@ -239,7 +243,7 @@ class _Readers(Generic[T]):
         folded id is looked up in C passes once for them all (item by item, as an in-order
         merge did, the look-up and the marking cost five times as much).
         """
-        seen, room = self.seen, None if self.limit is None else self.limit - self.taken
+        seen, room = self.seen, self._room()
         if seen is None:
             kept, kept_from = list(items[:room]), list(sources[:room])
         else:
@@ -329,7 +333,7 @@ class _Readers(Generic[T]):
                 items.append(heads.take(index))
                 sources.append(index)
                 new_page = heads.used_up(index)
-                room = None if self.limit is None else self.limit - self.taken
+                room = self._room()
                 if new_page or (room is not None and len(items) >= room):
                     # Handed over what is settled before waiting for a page, or as they
                     # may reach the limit: nothing past it is looked at (a page out of

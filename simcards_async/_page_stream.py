@@ -89,8 +89,6 @@ class PageStream(Stream[Delivery[T], T]):
         super().__init__()
         self._client_closed = client_closed
         self.query = query
-        #: The API's base URL the listing is read from (a ``PaginationError``'s url starts with it).
-        self.base_url = base_url
         self.item_type = item_type
         self.stats = StreamStats()
         self._checkpointer = checkpointer
@@ -173,6 +171,11 @@ class PageStream(Stream[Delivery[T], T]):
     def checkpointing(self) -> bool:
         """Whether this stream saves checkpoints as it is consumed."""
         return self._checkpointer is not None and self._checkpointer.path is not None
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL the listing is read from: a ``PaginationError``'s url starts so."""
+        return self._engine.base_url
 
     @property
     def rescan(self) -> bool:

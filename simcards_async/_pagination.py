@@ -260,10 +260,17 @@ def counts(page: Page[Any], asked: int) -> Counts | None:
 def short_of_its_count(page: Page[Any], number: int, asked: int) -> bool:
     """Whether page ``number`` holds records, but fewer than its own meta puts on it."""
     counted = counts(page, asked)
-    if counted is None:
-        return False
-    per_page = counted.per_page
-    return 0 < len(page.data) < min(per_page, counted.total_results - (number - 1) * per_page)
+    return counted is not None and _fewer_than_counted(
+        len(page.data), number, counted.per_page, counted.total_results
+    )
+
+
+def _fewer_than_counted(size: int, number: int, per_page: int, total: int) -> bool:
+    """Whether ``size`` records on page ``number`` are some, but fewer than counted there.
+
+    Counted: ``total`` records at ``per_page`` a page.
+    """
+    return 0 < size < min(per_page, total - (number - 1) * per_page)
 
 
 def total_results(page: Page[Any]) -> int | None:
@@ -678,7 +685,7 @@ def _short(page: Page[Any], number: int, plan: ReadPlan) -> bool:
     return (
         (size < per_page and number < end)
         or (not size and plan.expects_records(number))
-        or (total is not None and 0 < size < min(per_page, total - (number - 1) * per_page))
+        or (total is not None and _fewer_than_counted(size, number, per_page, total))
     )
 
 
