@@ -1458,13 +1458,13 @@ def _logging_to(bar: ProgressBar, verbosity: int) -> Iterator[None]:
 
 
 class _OneLine(logging.Formatter):
-    """A record's level, logger and message on one line.
+    """A record's level, logger and message on one line (its handler makes it printable).
 
     Its error's class, not its traceback nor its text, which may quote what a request sent.
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        text = f"{PROG}: {record.levelname} {record.name}: {printable(folded(record.getMessage()))}"
+        text = f"{PROG}: {record.levelname} {record.name}: {folded(record.getMessage())}"
         error = record.exc_info[1] if record.exc_info else None
         return text if error is None else f"{text} ({type(error).__name__})"
 
@@ -1472,6 +1472,18 @@ class _OneLine(logging.Formatter):
 def _not_drift(record: logging.LogRecord) -> bool:
     """Whether a record is not the drift WARNING (the same text shows as a DriftWarning)."""
     return not (record.name == "simcards_async.listing" and record.levelno >= logging.WARNING)
+
+
+class _Said(logging.Handler):
+    """Writes each record on stderr as the command says its own lines (``_say``)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:  # noqa: BLE001  (logging's rule: a bad record must not stop the work)
+            self.handleError(record)
+            return
+        _say(text)
 
 
 class _AboveTheBar(logging.Handler):
@@ -1677,7 +1689,7 @@ async def _mock_server(args: argparse.Namespace) -> int:
     # aiohttp's record of a request it could not read (a header past its limit) went to
     # logging's last resort: a traceback whose text quoted the request's bytes, the
     # Authorization header's among them. One line, naming the error's class alone.
-    server_log, handler = logging.getLogger("aiohttp.server"), logging.StreamHandler(sys.stderr)
+    server_log, handler = logging.getLogger("aiohttp.server"), _Said()
     handler.setFormatter(_OneLine())
     server_log.addHandler(handler)
     try:
