@@ -1586,7 +1586,7 @@ class _Sink:
         return len(data)
 
     def flush(self) -> None:
-        self._file.flush()
+        flush(self._file)  # waiting, as every format's, on a full non-blocking descriptor
 
 
 class _ParquetWriter(_Writer):
