@@ -44,6 +44,24 @@ def _answered(server: MockTelnyxServer) -> int:
     return sum(1 for r in server.requests if r.status == 200)
 
 
+def _page_body(ids: list[str], number: int, size: int) -> bytes:
+    """Page ``number`` of ``ids`` (``size`` a page) as the API sends it, ``ids`` counted now."""
+    total = len(ids)
+    data = [{"id": i} for i in ids[(number - 1) * size : number * size]]
+    meta = {
+        "page_number": number,
+        "page_size": size,
+        "total_pages": -(-total // size),
+        "total_results": total,
+    }
+    return msgspec.json.encode({"data": data, "meta": meta})
+
+
+def _is_page(url: str, number: int) -> bool:
+    """Whether ``url`` asks for page ``number``."""
+    return f"page%5Bnumber%5D={number}&" in url + "&"
+
+
 # --- inserts ----------------------------------------------------------------------------------
 
 
@@ -165,28 +183,20 @@ async def test_an_older_view_answered_after_a_newer_one_loses_nothing() -> None:
     start = list(ids)
     page3_taken, page2_answered = anyio.Event(), anyio.Event()
 
-    def body(number: int, size: int) -> bytes:
-        data = [{"id": i} for i in ids[(number - 1) * size : number * size]]
-        total = len(ids)
-        meta = {"page_number": number, "page_size": size, "total_results": total}
-        return msgspec.json.encode(
-            {"data": data, "meta": meta | {"total_pages": -(-total // size)}}
-        )
-
     async def handle(request: web.Request) -> web.Response:
         number, size = int(request.query["page[number]"]), int(request.query["page[size]"])
-        answer = body(number, size)
+        answer = _page_body(ids, number, size)
         if number == 3 and not page3_taken.is_set():
             page3_taken.set()
             await page2_answered.wait()  # the client has page 2's answer: this one comes after
         elif number == 2 and not page2_answered.is_set():
             await page3_taken.wait()
             ids[:0] = [str(uuid.UUID(int=1000 + n)) for n in range(2)]
-            answer = body(number, size)
+            answer = _page_body(ids, number, size)
         return web.Response(body=answer, content_type="application/json")
 
     def hook(event: ResponseEvent) -> None:
-        if "page%5Bnumber%5D=2" in event.url:
+        if _is_page(event.url, 2):
             page2_answered.set()
 
     async with (
@@ -218,12 +228,8 @@ async def test_one_request_at_a_time_no_page_is_taken_for_an_older_view() -> Non
         try:
             if number == 3 and len(ids) == 40:
                 del ids[0]  # read already, on page 1
-            total = len(ids)
-            data = [{"id": i} for i in ids[(number - 1) * size : number * size]]
-            pages = -(-total // size)
-            meta = {"page_number": number, "page_size": size, "total_pages": pages}
-            body = {"data": data, "meta": meta | {"total_results": total}}
-            return web.Response(body=msgspec.json.encode(body), content_type="application/json")
+            body = _page_body(ids, number, size)
+            return web.Response(body=body, content_type="application/json")
         finally:
             in_flight.remove(number)
 
@@ -252,41 +258,34 @@ async def test_a_newer_view_after_deletes_stands_when_read_again_counts_fewer() 
     page3_sent, later_sent = anyio.Event(), [anyio.Event(), anyio.Event()]
     asked: list[int] = []
 
-    def body(number: int, size: int) -> bytes:
-        total = len(ids)
-        data = [{"id": i} for i in ids[(number - 1) * size : number * size]]
-        pages = -(-total // size)
-        meta = {"page_number": number, "page_size": size, "total_pages": pages}
-        return msgspec.json.encode({"data": data, "meta": meta | {"total_results": total}})
-
     async def handle(request: web.Request) -> web.Response:
         number, size = int(request.query["page[number]"]), int(request.query["page[size]"])
         first = number not in asked
         asked.append(number)
         if number == 2 and first:
             await page3_asked.wait()
-            answer = body(number, size)
+            answer = _page_body(ids, number, size)
         elif number == 3 and first:
             page3_asked.set()
             await page2_answered.wait()  # the client has page 2's answer
             ids.remove(start[0])
-            answer = body(number, size)
+            answer = _page_body(ids, number, size)
             page3_sent.set()
         elif number in (4, 5) and first:
             await page3_sent.wait()
-            answer = body(number, size)
+            answer = _page_body(ids, number, size)
             later_sent[number - 4].set()
         elif number == 3:  # read again: r2 deleted meanwhile
             for sent in later_sent:
                 await sent.wait()
             ids.remove(start[1])
-            answer = body(number, size)
+            answer = _page_body(ids, number, size)
         else:
-            answer = body(number, size)
+            answer = _page_body(ids, number, size)
         return web.Response(body=answer, content_type="application/json")
 
     def hook(event: ResponseEvent) -> None:
-        if "page%5Bnumber%5D=2&" in event.url + "&":
+        if _is_page(event.url, 2):
             page2_answered.set()
 
     async with (
@@ -321,22 +320,14 @@ class _ShiftingListing:
             self._failed = True
             await self._page3_served.wait()
             self.log.append((number, 503))
-            body = {"errors": [{"code": "10007", "title": "Service unavailable"}]}
-            return web.json_response(body, status=503)
-        data = [{"id": i} for i in self.ids[(number - 1) * size : number * size]]
-        meta = {
-            "page_number": number,
-            "page_size": size,
-            "total_pages": -(-len(self.ids) // size),
-            "total_results": len(self.ids),
-        }
+            errors = {"errors": [{"code": "10007", "title": "Service unavailable"}]}
+            return web.json_response(errors, status=503)
+        body = _page_body(self.ids, number, size)
         self.log.append((number, 200))
         if number == 3 and not self._page3_served.is_set():
             self.ids[:0] = [str(uuid.UUID(int=10_000 + n)) for n in range(5)]
             self._page3_served.set()
-        return web.Response(
-            body=msgspec.json.encode({"data": data, "meta": meta}), content_type="application/json"
-        )
+        return web.Response(body=body, content_type="application/json")
 
     @asynccontextmanager
     async def serve(self) -> AsyncIterator[str]:
