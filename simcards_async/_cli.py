@@ -1431,7 +1431,7 @@ def _logging_to(bar: ProgressBar, verbosity: int) -> Iterator[None]:
     logger = logging.getLogger("simcards_async")
     # Installed even without -v: with no handler at all, logging's last resort would
     # write the drift WARNING raw across the bar, and it is shown already as a warning.
-    handler = _AboveTheBar(bar)
+    handler = _Lines(bar.above)
     handler.addFilter(_not_drift)
     handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s %(name)s: %(message)s"))
     asked = [env_log_level(os.environ.get("TELNYX_LOG"))]
@@ -1445,7 +1445,7 @@ def _logging_to(bar: ProgressBar, verbosity: int) -> Iterator[None]:
     # OpenTelemetry's own records (a provider that OTEL_PYTHON_TRACER_PROVIDER names and it
     # cannot load) went to logging's last resort: a traceback across the bar, even with -q.
     # One line each, as the library's (which says what it means for the export) follow.
-    otel, otel_handler = logging.getLogger("opentelemetry"), _AboveTheBar(bar)
+    otel, otel_handler = logging.getLogger("opentelemetry"), _Lines(bar.above)
     otel_handler.setFormatter(_OneLine())
     otel.addHandler(otel_handler)
     try:
@@ -1474,24 +1474,16 @@ def _not_drift(record: logging.LogRecord) -> bool:
     return not (record.name == "simcards_async.listing" and record.levelno >= logging.WARNING)
 
 
-class _Said(logging.Handler):
-    """Writes each record on stderr as the command says its own lines (``_say``)."""
+class _Lines(logging.Handler):
+    """Hands each record, formatted, to ``say`` as a line of its own.
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = self.format(record)
-        except Exception:  # noqa: BLE001  (logging's rule: a bad record must not stop the work)
-            self.handleError(record)
-            return
-        _say(text)
+    ``bar.above`` (above the progress bar, which it redraws) or ``_say`` (on stderr, as the
+    command's own lines).
+    """
 
-
-class _AboveTheBar(logging.Handler):
-    """Writes each record on a line of its own above the progress bar, which it redraws."""
-
-    def __init__(self, bar: ProgressBar) -> None:
+    def __init__(self, say: Callable[[str], None]) -> None:
         super().__init__()
-        self.bar = bar
+        self.say = say
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -1499,7 +1491,7 @@ class _AboveTheBar(logging.Handler):
         except Exception:  # noqa: BLE001  (logging's rule: a bad record must not stop the work)
             self.handleError(record)
             return
-        self.bar.above(text)
+        self.say(text)
 
 
 def _summary(result: ExportResult, progress: Progress, noun: str, where: str) -> str:
@@ -1689,7 +1681,7 @@ async def _mock_server(args: argparse.Namespace) -> int:
     # aiohttp's record of a request it could not read (a header past its limit) went to
     # logging's last resort: a traceback whose text quoted the request's bytes, the
     # Authorization header's among them. One line, naming the error's class alone.
-    server_log, handler = logging.getLogger("aiohttp.server"), _Said()
+    server_log, handler = logging.getLogger("aiohttp.server"), _Lines(_say)
     handler.setFormatter(_OneLine())
     server_log.addHandler(handler)
     try:
