@@ -1090,7 +1090,8 @@ class _BinaryWriter(Protocol):
     """A file object ``export`` writes to: plain ``write`` and ``flush``.
 
     A file opened ``"wb"``, ``sys.stdout.buffer``, a ``gzip.GzipFile``, any object with the two.
-    ``write`` is given bytes-like objects, ``memoryview``s among them, as ``io`` files are.
+    An ``io`` file's ``write`` is given bytes-like objects, ``memoryview``s among them; any
+    other object's is given ``bytes``, which it may keep.
     """
 
     def write(self, data: bytes | bytearray | memoryview, /) -> object: ...
@@ -1126,6 +1127,8 @@ class _Output:
         self.file: IO[bytes]
         #: The last bytes written (``_TAIL_BYTES`` at most), which a checkpoint keeps.
         self.tail = b""
+        #: Whether each write is handed over as ``bytes`` (to an object not of ``io``).
+        self._copies = False
         if isinstance(target, (str, os.PathLike)):
             check_output_path(target, checkpoint=checkpoint)  # a resumed target too
             self.path = Path(target)
@@ -1146,12 +1149,18 @@ class _Output:
                 )
             self.path = self.temp = None
             self.file = cast("IO[bytes]", target)  # its write and flush, taken at their word
+            # An ``io`` file only reads what ``write`` is given while it runs; an object of
+            # another make may keep it (a list of the parts), and a view of a buffer the
+            # writer refills then stopped the export with a bare ``BufferError``.
+            self._copies = not isinstance(target, io.IOBase)
 
     async def write(self, data: bytes | bytearray) -> None:
         await anyio.to_thread.run_sync(self.put, data)
 
     def put(self, data: bytes | bytearray) -> None:
         """Write ``data`` through to the file (in a worker thread: it may block)."""
+        if self._copies and not isinstance(data, bytes):
+            data = bytes(data)  # immutable: the object may keep it, or a view of it
         with named_after(self.path):  # a full disk names the file asked for
             write_all(self.file, data)  # every byte, or raise: never fewer in silence
             flush(self.file)  # nothing held back: ``end`` needs no thread, no flush

@@ -348,6 +348,45 @@ async def test_an_object_with_write_and_flush_alone_takes_every_format(fmt: Expo
     assert sorted(ids) == expected
 
 
+class _KeepingSink:
+    """A sink that keeps what ``write`` is given, as a list of parts (no ``io`` file)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes | bytearray | memoryview] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.parts.append(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet", "jsonl.gz"])
+async def test_an_object_that_keeps_what_it_is_given_gets_every_byte(fmt: ExportFormat) -> None:
+    """JSON lines and JSON to an object that kept the views it was given (a list of the
+    parts) stopped after the first page with a bare ``BufferError``: the writer refills
+    the buffer those views are of. An object not of ``io`` is given bytes it may keep.
+    """
+    sink = _KeepingSink()
+    async with MockTelnyxServer(sim_cards=500, seed=1) as server:
+        async with SimCardsClient(KEY, server.url) as client:
+            result = await export(client.sim_cards(page_size=100), sink, format=fmt)
+        expected = sorted(server.current_sim_card_ids())
+    data = b"".join(bytes(part) for part in sink.parts)
+    if fmt == "parquet":
+        ids = pq.read_table(io.BytesIO(data), columns=["id"]).column("id").to_pylist()
+    elif fmt == "csv":
+        ids = [row["id"] for row in csv.DictReader(io.StringIO(data.decode()))]
+    elif fmt == "json":
+        ids = [record["id"] for record in json.loads(data)]
+    else:
+        text = gzip.decompress(data) if fmt.endswith(".gz") else data
+        ids = [json.loads(line)["id"] for line in text.splitlines()]
+    assert result.items == 500
+    assert sorted(ids) == expected
+
+
 # --- raw records -------------------------------------------------------------------------
 
 
