@@ -79,7 +79,6 @@ import re
 import secrets
 import stat
 import sys
-import threading
 import time
 import typing
 import zlib
@@ -87,10 +86,9 @@ from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, S
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Annotated, Any, Literal, Protocol, cast
+from typing import IO, Annotated, Any, Literal, Protocol, TypeVar, cast
 
 import anyio
-import anyio.to_thread
 import msgspec
 from msgspec.structs import astuple
 
@@ -134,6 +132,7 @@ from ._paths import (
     plain_path,
 )
 from ._stream import Stream
+from ._threads import Steps
 from ._writes import flush, write_all
 
 if sys.platform != "win32":  # Windows has no advisory locks of this kind
@@ -1086,6 +1085,9 @@ class ExportResult:
 # --- where the bytes go -----------------------------------------------------------
 
 
+_R = TypeVar("_R")
+
+
 class _BinaryWriter(Protocol):
     """A file object ``export`` writes to: plain ``write`` and ``flush``.
 
@@ -1111,11 +1113,12 @@ class _Output:
         checkpoint: str | os.PathLike[str] | None = None,
     ) -> None:
         self.committed = False
-        #: Set by ``discard``: a commit that had not begun never will.
-        self.discarded = False
-        #: Held by a commit while it renames, and by ``discard``: a native asyncio cancel
-        #: does not wait for the commit's thread, so a discard waits for it instead.
-        self._committing = threading.Lock()
+        #: Every blocking step of the export (writes, Parquet's, the commit), in a thread;
+        #: the clean-up after a failure never runs beside one (see ``_threads``). To a
+        #: path a cancellation waits for the step under way (a write to a regular file
+        #: ends, and a resume made at once must not race it); to the caller's file object
+        #: it does not (a pipe nobody reads may hold a write for ever).
+        self._steps = Steps(wait=isinstance(target, (str, os.PathLike)))
         #: Whether the temporary file stays after a failure, for a checkpoint to resume.
         self.keep_partial = keep_partial
         #: Whether the output starts empty (False when it continues a resumed partial file).
@@ -1155,7 +1158,15 @@ class _Output:
             self._copies = not isinstance(target, io.IOBase)
 
     async def write(self, data: bytes | bytearray) -> None:
-        await anyio.to_thread.run_sync(self.put, data)
+        await self.run(self.put, data)
+
+    async def run(self, func: Callable[..., _R], *args: object) -> _R:
+        """``func(*args)`` in a worker thread: a blocking step of this export."""
+        return await self._steps.run(func, *args)
+
+    def then(self, cleanup: Callable[[], None]) -> None:
+        """After a failure: ``cleanup`` now, or once the step under way ends; no step after."""
+        self._steps.then(cleanup)
 
     def put(self, data: bytes | bytearray) -> None:
         """Write ``data`` through to the file (in a worker thread: it may block)."""
@@ -1167,7 +1178,7 @@ class _Output:
         self.tail = (self.tail + data[-_TAIL_BYTES:])[-_TAIL_BYTES:]
 
     async def commit(self) -> None:
-        await anyio.to_thread.run_sync(self._commit)
+        await self.run(self._commit)
 
     def end(self) -> int:
         """The size of the output so far: every write went through to the file already.
@@ -1179,38 +1190,33 @@ class _Output:
         return self.file.tell()
 
     def _commit(self) -> None:
-        with self._committing:
-            if self.discarded:
-                return  # the export was cancelled before this began: the target stays
-            with named_after(self.path):
-                self.file.flush()
-                if self.temp is None or self.final is None:
-                    return
-                os.fsync(self.file.fileno())
-                self.file.close()
-            try:
-                self.temp.replace(self.final)
-            except OSError as exc:
-                # The file asked for (the target made a directory since, say), not the
-                # partial output's hidden name, which the user never typed.
-                exc.filename, exc.filename2 = os.fspath(self.path or self.final), None
-                raise
-            self.committed = True
+        with named_after(self.path):
+            self.file.flush()
+            if self.temp is None or self.final is None:
+                return
+            os.fsync(self.file.fileno())
+            self.file.close()
+        try:
+            self.temp.replace(self.final)
+        except OSError as exc:
+            # The file asked for (the target made a directory since, say), not the
+            # partial output's hidden name, which the user never typed.
+            exc.filename, exc.filename2 = os.fspath(self.path or self.final), None
+            raise
+        self.committed = True
 
     def discard(self) -> None:
         """Remove the temporary file, if it is still there (never the caller's file).
 
-        A commit under way (its thread left running by a native cancel) is waited for:
-        the target is then replaced whole, or not at all, never raced.
+        Given to ``then``: a commit under way is waited for, and one not begun never
+        begins, so the target is replaced whole, or not at all, never raced.
         """
-        with self._committing:
-            self.discarded = True
-            if self.temp is None or self.committed:
-                return
-            with contextlib.suppress(OSError):
-                self.file.close()
-            if not self.keep_partial:
-                self.temp.unlink(missing_ok=True)
+        if self.temp is None or self.committed:
+            return
+        with contextlib.suppress(OSError):
+            self.file.close()
+        if not self.keep_partial:
+            self.temp.unlink(missing_ok=True)
 
 
 def _resumed_file(
@@ -1449,7 +1455,7 @@ class _Writer(abc.ABC):
     async def _emit(self, data: bytes | bytearray) -> None:
         self.emitted = True
         if self.gzip:
-            await anyio.to_thread.run_sync(self._emit_gzip, bytes(data))
+            await self.out.run(self._emit_gzip, bytes(data))
         else:
             await self.out.write(data)
 
@@ -1675,7 +1681,7 @@ class _ParquetWriter(_Writer):
         # The rows left keep their share of the bytes: an estimate, as rows differ.
         self.held = self.held * (self.rows - size) // self.rows
         self.rows -= size
-        await anyio.to_thread.run_sync(self._write, group)
+        await self.out.run(self._write, group)
 
     def _write(self, columns: list[list[object]]) -> None:
         pa, schema = self.pa, self.schema
@@ -1749,10 +1755,11 @@ class _ParquetWriter(_Writer):
         while self.rows:
             await self._write_group()
         with named_after(self.out.path):
-            await anyio.to_thread.run_sync(self.writer.close)
+            await self.out.run(self.writer.close)
 
     def abort(self) -> None:
-        # Closed now, not by its __del__ once the file under it is gone.
+        # Closed now (or as the step under way ends: see ``_Output.then``), not by its
+        # __del__ once the file under it is gone.
         with contextlib.suppress(Exception):
             self.writer.close()
 
@@ -1916,7 +1923,7 @@ async def export(
                 await _close(stream)
                 # The partial output stays only while a checkpoint can continue it.
                 out.keep_partial = checkpointing and stream.resumable_from is not None
-            out.discard()
+            out.then(out.discard)  # after the writer's abort, and any step under way
             raise
     finally:
         if stream is not None:
@@ -2214,7 +2221,7 @@ class _Job:
                 # finish it, as a cancellation during the rename does, then raise.
                 await self._finish(stream)
             if self.writer is not None:
-                self.writer.abort()
+                self.out.then(self.writer.abort)  # never beside a step of its own
             raise
         return count
 

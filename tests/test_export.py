@@ -21,7 +21,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from polling import HANG_GUARD, eventually
+from polling import HANG_GUARD, eventually, loop_turns
 from trickle import Trickle
 
 from simcards_async import (
@@ -45,8 +45,10 @@ from simcards_async._export import (
     SIM_CARD_ACTION_COLUMNS,
     SIM_CARD_COLUMNS,
     _Output,
+    _ParquetWriter,
     export,
 )
+from simcards_async._threads import StepsStoppedError
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -781,25 +783,18 @@ async def test_a_native_cancel_during_the_final_rename_waits_for_it(
 ) -> None:
     """``task.cancel()`` while the export's commit (fsync, rename) runs in its thread:
     asyncio does not wait for the thread, and the clean-up raced it (closing the file it
-    was syncing, removing what it was renaming). The clean-up now waits: the target is
-    replaced whole, nothing is left beside it, and the export still raises the cancel.
+    was syncing, removing what it was renaming). The cancel now waits for the commit: the
+    target is replaced whole, nothing is left beside it, and the export still raises it.
     """
     entered, go = threading.Event(), threading.Event()
     fsync = os.fsync
 
-    def held_fsync(fd: int) -> None:  # inside the commit, its lock held
+    def held_fsync(fd: int) -> None:  # inside the commit
         entered.set()
         go.wait(HANG_GUARD)
         fsync(fd)
 
-    discard = _Output.discard
-
-    def discard_lets_it_go(self: _Output) -> None:
-        go.set()  # the thread may end only once the clean-up has begun
-        discard(self)
-
     monkeypatch.setattr(os, "fsync", held_fsync)
-    monkeypatch.setattr(_Output, "discard", discard_lets_it_go)
     cards = [SimCard(id=f"card-{n}") for n in range(10)]
 
     async def items() -> AsyncIterator[SimCard]:
@@ -808,30 +803,147 @@ async def test_a_native_cancel_during_the_final_rename_waits_for_it(
 
     target = tmp_path / "cards.jsonl"
     task = asyncio.create_task(export(items(), target))
-    await eventually(entered.is_set, what="the commit in its thread")
-    task.cancel()
+    try:
+        await eventually(entered.is_set, what="the commit in its thread")
+        task.cancel()
+        await loop_turns()
+        assert not task.done()  # the commit still holds the file: nothing may close it yet
+    finally:
+        go.set()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert go.is_set()
     assert [json.loads(line)["id"] for line in target.read_bytes().splitlines()] == [
         card.id for card in cards
     ]
     assert names(tmp_path) == ["cards.jsonl"]
 
 
-def test_a_commit_that_had_not_begun_when_discarded_never_replaces_the_target(
+async def test_a_commit_that_had_not_begun_when_discarded_never_replaces_the_target(
     tmp_path: Path,
 ) -> None:
-    """The other order: the clean-up first, the commit's thread after. It does nothing."""
+    """The other order: the clean-up first, the commit after. It never runs."""
     target = tmp_path / "cards.jsonl"
     target.write_bytes(b"old\n")
     out = _Output(target)
     out.put(b"new\n")
-    out.discard()
-    out._commit()
+    out.then(out.discard)
+    with pytest.raises(StepsStoppedError):
+        await out.commit()
     assert target.read_bytes() == b"old\n"
     assert names(tmp_path) == ["cards.jsonl"]
     assert not out.committed
+
+
+class _HeldParquet:
+    """The Parquet writer's row-group step held in its thread; what happens, in order."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.events: list[str] = []
+        self.entered, self.go = threading.Event(), threading.Event()
+        write, abort = _ParquetWriter._write, _ParquetWriter.abort
+
+        def held_write(writer: _ParquetWriter, columns: list[list[object]]) -> None:
+            self.events.append("write starts")
+            self.entered.set()
+            self.go.wait(HANG_GUARD)
+            write(writer, columns)
+            self.events.append("write ends")
+
+        def recorded_abort(writer: _ParquetWriter) -> None:
+            self.events.append("writer closed")
+            abort(writer)
+
+        monkeypatch.setattr(_ParquetWriter, "_write", held_write)
+        monkeypatch.setattr(_ParquetWriter, "abort", recorded_abort)
+
+
+async def test_a_cancelled_parquet_export_closes_its_writer_after_the_row_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``asyncio.timeout`` or ``task.cancel()`` while a row group was being written: the
+    export closed pyarrow's writer (and its file) under it, and the process crashed (a
+    segmentation fault, or "pure virtual method called"). The cancel now waits for the row
+    group, then the writer is closed and the partial file removed.
+    """
+    held = _HeldParquet(monkeypatch)
+    cards = [SimCard(id=f"card-{n}") for n in range(10)]
+    task = asyncio.create_task(export(replay(cards), tmp_path / "cards.parquet"))
+    try:
+        await eventually(held.entered.is_set, what="a row group in its thread")
+        task.cancel()
+        await loop_turns()
+        assert not task.done()
+        assert held.events == ["write starts"]
+    finally:
+        held.go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert held.events == ["write starts", "write ends", "writer closed"]
+    assert names(tmp_path) == []
+
+
+async def test_a_cancelled_parquet_export_to_a_file_object_does_not_wait_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """To the caller's file object (a pipe nobody reads may hold a write for ever) the
+    cancel goes on at once; the writer is closed as the row group's step ends, in its thread.
+    """
+    held = _HeldParquet(monkeypatch)
+    cards = [SimCard(id=f"card-{n}") for n in range(10)]
+    task = asyncio.create_task(export(replay(cards), io.BytesIO(), format="parquet"))
+    try:
+        await eventually(held.entered.is_set, what="a row group in its thread")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert held.events == ["write starts"]
+    finally:
+        held.go.set()
+    await eventually(lambda: len(held.events) == 3, what="the writer closed after the step")
+    assert held.events == ["write starts", "write ends", "writer closed"]
+
+
+async def test_a_cancelled_export_does_not_wait_for_a_stalled_file_object() -> None:
+    """An export to a pipe nobody reads, its write blocked, under ``anyio.move_on_after``:
+    the deadline went by until the reader went away, then a bare ``BrokenPipeError`` took
+    the cancellation's place. The cancellation is raised at once; the write ends on its own.
+    """
+    entered, go = threading.Event(), threading.Event()
+    exited: list[bool] = []
+
+    class Stalled:
+        def write(self, data: bytes | bytearray | memoryview) -> int:  # noqa: ARG002
+            entered.set()
+            go.wait(HANG_GUARD)
+            raise BrokenPipeError(32, "Broken pipe")  # the reader went away at last
+
+        def flush(self) -> None:
+            pass
+
+    async def release() -> None:  # the reader goes away once the scope had a chance to exit
+        await eventually(entered.is_set, what="a write in its thread")
+        await loop_turns()
+        exited.append(scope.cancel_called and not inside)
+        go.set()
+
+    releaser = asyncio.create_task(release())
+    inside = True
+    try:
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+
+                async def cancel_when_stalled() -> None:
+                    await eventually(entered.is_set, what="a write in its thread")
+                    scope.cancel()
+
+                tg.start_soon(cancel_when_stalled)
+                await export(replay([SimCard(id="a")]), Stalled(), format="jsonl")
+        inside = False
+        assert scope.cancelled_caught
+    finally:
+        go.set()
+        await releaser
+    assert exited == [True]
 
 
 async def test_a_symbolic_link_is_written_through_not_replaced(tmp_path: Path) -> None:

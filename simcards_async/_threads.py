@@ -1,0 +1,140 @@
+"""Blocking steps in a worker thread, which nothing that unwinds a cancellation runs beside.
+
+anyio's ``to_thread.run_sync`` stops waiting for its thread when the task is cancelled the
+asyncio way (``task.cancel()``, ``asyncio.timeout``): the thread goes on, and what the
+task did next as it unwound ran beside it. A Parquet export closed pyarrow's writer and
+its file under a ``write_table`` still running, and the process crashed (a segmentation
+fault, or "pure virtual method called"); a resumed stream closed its id set while a thread
+was still loading the checkpoint's ids into it.
+
+``Steps`` runs an owner's steps one at a time, and its cleanup (``then``) never beside
+one: a step that had not started when the wait for it was given up never starts, and a
+step under way is either waited for (``wait=True``: a write to a regular file, an fsync,
+loading ids, all of which end) or left to end on its own, the cleanup deferred to its end
+(``wait=False``: a write to a caller's pipe that nobody reads may never end, and a
+cancellation must not wait for it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+
+__all__ = ["Steps", "StepsStoppedError"]
+
+R = TypeVar("R")
+
+
+class StepsStoppedError(RuntimeError):
+    """A step asked for after the cleanup began (never seen: its waiter has gone)."""
+
+
+class Steps:
+    """Blocking steps in a worker thread, one at a time; a cleanup that never runs beside one."""
+
+    def __init__(self, *, wait: bool) -> None:
+        #: Whether a cancellation waits for the step under way (else leaves it running).
+        self.wait = wait
+        #: Guards the fields below; held for moments, never across a step.
+        self._lock = threading.Lock()
+        self._running = False
+        self._stopped = False
+        self._cleanups: list[Callable[[], None]] = []
+        #: Set from the thread (through the loop) when the step under way ends, if waited on.
+        self._ended: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def run(
+        self, func: Callable[..., R], *args: object, stop: threading.Event | None = None
+    ) -> R:
+        """``func(*args)`` in a worker thread; on cancellation, see the module docstring.
+
+        ``stop``, if given, is set when the wait is given up: a step that looks at it
+        between pieces of its work ends sooner.
+        """
+        call = _Call()
+        try:
+            return await anyio.to_thread.run_sync(
+                self._step, call, func, *args, abandon_on_cancel=not self.wait
+            )
+        except BaseException:
+            with self._lock:
+                call.given_up = True  # not started yet: it never will
+                running = call.running
+            if stop is not None:
+                stop.set()
+            if running and self.wait:
+                await self._settled()
+            raise
+
+    def then(self, cleanup: Callable[[], None]) -> None:
+        """Run ``cleanup`` now, or when the step under way ends (in its thread); no step after.
+
+        Cleanups run in the order given, each once; one that raises does not stop the next.
+        """
+        with self._lock:
+            self._stopped = True
+            if self._running:
+                self._cleanups.append(cleanup)
+                return
+        _quietly(cleanup)
+
+    def _step(self, call: _Call, func: Callable[..., R], *args: object) -> R:
+        with self._lock:
+            if self._stopped or call.given_up:
+                raise StepsStoppedError("given up, or cleaned up already")
+            self._running = call.running = True
+        try:
+            return func(*args)
+        finally:
+            with self._lock:
+                self._running = call.running = False
+                cleanups, self._cleanups = self._cleanups, []
+                ended, loop = self._ended, self._loop
+                self._ended = self._loop = None
+            if ended is not None and loop is not None:
+                loop.call_soon_threadsafe(_set, ended)
+            for cleanup in cleanups:
+                _quietly(cleanup)
+
+    async def _settled(self) -> None:
+        """Wait, shielded from every cancellation, until no step runs."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if not self._running:
+                return
+            self._ended = ended = self._ended or loop.create_future()
+            self._loop = loop
+        with anyio.CancelScope(shield=True):  # anyio's; asyncio's own are caught below
+            while not ended.done():
+                try:
+                    await asyncio.shield(ended)
+                except asyncio.CancelledError:
+                    continue
+
+
+class _Call:
+    """One step's state, read and written under its ``Steps``'s lock."""
+
+    __slots__ = ("given_up", "running")
+
+    def __init__(self) -> None:
+        self.given_up = False
+        self.running = False
+
+
+def _set(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _quietly(cleanup: Callable[[], None]) -> None:
+    """Run a cleanup; it lets go of what a failed export held, and must not hide the failure."""
+    with contextlib.suppress(Exception):  # the failure being unwound is what is raised
+        cleanup()
