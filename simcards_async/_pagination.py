@@ -86,6 +86,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import operator
+import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
@@ -101,6 +102,7 @@ from ._models import Page, PaginationMeta
 from ._observe import drift_warning
 from ._query import ListQuery
 from ._stats import StreamStats
+from ._threads import Steps
 from ._throttle import AdaptiveLimiter
 
 __all__ = [
@@ -768,8 +770,10 @@ class Engine(Generic[T]):
             if resume is not None and resume.earlier_ids is not None and not resume.complete:
                 # Every id delivered before the stop, not only the last page's: records the
                 # listing moved back past the resume point since are not delivered again.
-                # From a file, in a thread: the loop is shared.
-                await anyio.to_thread.run_sync(self._add_earlier, resume.earlier_ids)
+                # From a file, in a thread: the loop is shared. A cancellation waits for
+                # the thread (told to stop) before the id set is closed under it.
+                stop = threading.Event()
+                await Steps(wait=True).run(self._add_earlier, resume.earlier_ids, stop, stop=stop)
             if self.deadline is None:
                 await self._read_all(send)
                 return
@@ -782,10 +786,14 @@ class Engine(Generic[T]):
         finally:
             self.delivered.close()  # its temporary files, if it wrote any
 
-    def _add_earlier(self, earlier_ids: Callable[[], Iterable[Sequence[str]]]) -> None:
+    def _add_earlier(
+        self, earlier_ids: Callable[[], Iterable[Sequence[str]]], stop: threading.Event
+    ) -> None:
         assert self.resume is not None  # noqa: S101  (called for a resume)
         self.delivered.size(self.resume.total_results or 0)
         for ids in earlier_ids():
+            if stop.is_set():
+                return
             self.delivered.add(ids)
 
     async def _read_all(self, send: MemoryObjectSendStream[Delivery[T]]) -> None:

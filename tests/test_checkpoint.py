@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-from polling import HANG_GUARD, eventually, fifo_never_blocks_for_ever
+from polling import HANG_GUARD, eventually, fifo_never_blocks_for_ever, loop_turns
 
 import simcards_async as sc
 from simcards_async import _checkpoint, _page_stream, _stream
@@ -30,6 +30,7 @@ from simcards_async._checkpoint import (
     save_checkpoint,
     sealed,
 )
+from simcards_async._ids import DeliveredIds
 from simcards_async._paths import name_max
 from simcards_async._query import sim_cards_query
 from simcards_async._sansio import api_identity, same_api
@@ -114,6 +115,61 @@ async def test_resume_after_a_crash_gives_the_same_ids_and_refetches_nothing(
     fetched = page_numbers(server, before)
     assert sorted(fetched) == list(range(13, 21)), "pages 1-12 were done and not fetched again"
     assert json.loads(path.read_text())["complete"] is True
+
+
+async def test_a_resume_cancelled_while_it_loads_earlier_ids_waits_for_that_thread(
+    client: sc.SimCardsClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A resumed stream loads the ids delivered before the stop in a worker thread. Its
+    task cancelled the asyncio way, the stream closed its id set (and the set's temporary
+    files) while that thread was still adding to it: a ``ValueError`` in the thread, which
+    ran on for a second at a million ids. The stream's producer now waits for the thread
+    (told to stop) before it closes the set; the reader's task still ends at once.
+    """
+    path = tmp_path / "scan.json"
+    async with client.sim_cards(page_size=100, checkpoint=path) as stream:
+        read = 0
+        async for _ in stream:
+            read += 1
+            if read == 1234:
+                break
+    events: list[str] = []
+    entered, go = threading.Event(), threading.Event()
+    add, close = DeliveredIds.add, DeliveredIds.close
+
+    def held_add(ids: DeliveredIds, new: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():  # the loading thread
+            events.append("add")
+            entered.set()
+            go.wait(HANG_GUARD)
+        add(ids, new)
+
+    def recorded_close(ids: DeliveredIds) -> None:
+        events.append("close")
+        close(ids)
+
+    monkeypatch.setattr(DeliveredIds, "add", held_add)
+    monkeypatch.setattr(DeliveredIds, "close", recorded_close)
+
+    async def resume() -> None:
+        async for _ in client.sim_cards(page_size=100, checkpoint=path, resume_from=path):
+            pass
+
+    task = asyncio.create_task(resume())
+    try:
+        await eventually(entered.is_set, what="the earlier ids loading in their thread")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await loop_turns()  # the stream's producer task, still waiting for the thread
+        assert events == ["add"]
+    finally:
+        go.set()
+    await eventually(lambda: "close" in events, what="the id set closed after the thread")
+    assert events[:2] == ["add", "close"]
+    assert events.count("add") == 1
 
 
 async def test_resume_of_a_listing_whose_engine_failed(tmp_path: Path) -> None:
