@@ -91,6 +91,8 @@ __all__ = ["main"]
 PROG = "simcards"
 #: The signals that stop a command as a cancellation would (Ctrl-C exits 130, SIGTERM 143,
 #: SIGHUP 129: the terminal or the ssh session closed), those the platform has.
+#: Seconds a command stopped by a signal waits for its threads before it leaves without them.
+STOP_GRACE = 3.0
 STOP_SIGNALS = tuple(
     signal.Signals[name] for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
@@ -810,19 +812,19 @@ def _run(args: argparse.Namespace) -> int:  # noqa: PLR0911  (a return per exit 
     main_thread = threading.current_thread() is threading.main_thread()
     handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS} if main_thread else {}
     threads_before = set(threading.enumerate())
-    stopped = False
+    stopped: int | None = None  # the status a signal stops the command with
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", DriftWarning)
             warnings.showwarning = _show_plain_warning
             return asyncio.run(_terminable(run(args)))
     except _Terminated as exc:
-        stopped = True
-        return exc.status
+        stopped = exc.status
+        return stopped
     except _Interrupted:
-        stopped = True
         # Ctrl-C is how a mock server is meant to stop; an export it interrupts.
-        return EXIT_OK if args.command == "mock-server" else EXIT_INTERRUPTED
+        stopped = EXIT_OK if args.command == "mock-server" else EXIT_INTERRUPTED
+        return stopped
     except _UsageError as exc:
         return _fail(exc, str(exc), EXIT_USAGE, debug=debug)
     except InvalidParameterError as exc:
@@ -842,8 +844,21 @@ def _run(args: argparse.Namespace) -> int:  # noqa: PLR0911  (a return per exit 
         return _fail(exc, str(exc), EXIT_FAILED, debug=debug)
     finally:
         if handlers:
-            _join_threads_since(threads_before)  # Ctrl-C still ignored meanwhile
-            _give_back(handlers, stopped=stopped)
+            _wind_up(handlers, threads_before, stopped)
+
+
+def _wind_up(
+    handlers: dict[signal.Signals, Any], threads_before: set[threading.Thread], stopped: int | None
+) -> None:
+    """Wait for the run's threads, then give the signal handlers back (see ``_give_back``).
+
+    Ctrl-C is still ignored meanwhile. After a signal (``stopped``: its status), not for
+    ever: a write to an output nobody reads (a stalled ``| consumer``) holds its thread, and
+    the interpreter would wait for it at exit; the process leaves with the status instead.
+    """
+    if not _join_threads_since(threads_before, None if stopped is None else STOP_GRACE):
+        _leave(EXIT_FAILED if stopped is None else stopped)
+    _give_back(handlers, stopped=stopped is not None)
 
 
 def _give_back(handlers: dict[signal.Signals, Any], *, stopped: bool) -> None:
@@ -860,15 +875,32 @@ def _give_back(handlers: dict[signal.Signals, Any], *, stopped: bool) -> None:
             signal.signal(sig, handler)
 
 
-def _join_threads_since(before: set[threading.Thread]) -> None:
-    """Wait for the non-daemon threads started since ``before`` (anyio's workers).
+def _join_threads_since(before: set[threading.Thread], grace: float | None) -> bool:
+    """Wait for the non-daemon threads started since ``before``; whether they all ended.
 
-    They were told to stop as the loop closed, and the interpreter waits for them at exit:
+    Up to ``grace`` seconds in all (None: for as long as they take). They are anyio's
+    workers. They were told to stop as the loop closed, and the interpreter waits for them at exit:
     a Ctrl-C during that wait, its handler given back, raised ``KeyboardInterrupt`` there.
     """
+    deadline = None if grace is None else time.monotonic() + grace
     for thread in set(threading.enumerate()) - before:
         if not thread.daemon:
-            thread.join()
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                return False
+    return True
+
+
+def _leave(status: int) -> NoReturn:
+    """Exit with ``status`` now, a thread still blocked in a write (see ``_run``).
+
+    Not through the interpreter's exit, which waits for that thread; standard error is
+    flushed first (standard output is what the thread is writing to: never waited on).
+    """
+    with contextlib.suppress(Exception):
+        if sys.stderr is not None:
+            sys.stderr.flush()
+    os._exit(status)
 
 
 def _fail(exc: BaseException, message: str, status: int, *, debug: bool) -> int:

@@ -38,7 +38,7 @@ from cli_runs import (
     run,
     signalled_when_held,
 )
-from polling import HANG_GUARD, eventually, eventually_sync
+from polling import HANG_GUARD, eventually, eventually_sync, killed_if_hung
 
 from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient, _cli, _writes
 from simcards_async._cli import ProgressBar, _parser, format_progress, main
@@ -785,6 +785,47 @@ async def test_a_second_signal_while_the_export_stops_is_ignored(
     assert not target.exists()
     assert checkpoint.is_file()
     assert len(list(tmp_path.glob(".cards.jsonl.*.partial"))) == 1
+
+
+def _writing_to_a_full_pipe(pid: int) -> bool:
+    """Whether a thread of process ``pid`` is blocked writing to a pipe (Linux's /proc)."""
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            if "pipe_write" in (task / "wchan").read_text():
+                return True
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads a thread's state in /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["term", "int"])
+def test_a_signal_stops_an_export_to_an_output_nobody_reads(sig: signal.Signals) -> None:
+    """``simcards export ... | consumer`` with the consumer stalled, then SIGTERM (a service
+    manager's, ``timeout``'s) or Ctrl-C: the write in its thread never ends, and the command
+    waited for that thread with every further signal ignored, until the reader went away.
+    It leaves with the signal's status once its threads had a moment to end.
+    """
+    read_end, write_end = os.pipe()
+    try:
+        process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+            [sys.executable, "-c", AS_MAIN, "export", "sim-cards", "--demo", "-q"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=child_env(),
+        )
+        os.close(write_end)
+        with killed_if_hung(process):
+            eventually_sync(
+                lambda: _writing_to_a_full_pipe(process.pid) or process.poll() is not None,
+                timeout=CHILD_DEADLINE,
+                what="the export blocked writing to a full pipe",
+            )
+            assert process.poll() is None
+            process.send_signal(sig)
+            _, err = process.communicate()
+    finally:
+        os.close(read_end)
+    assert process.returncode == 128 + sig, err
+    assert b"Traceback" not in err
 
 
 def test_ctrl_c_has_its_handler_back_only_once_the_threads_of_the_run_ended(
