@@ -4,7 +4,8 @@ A stream must never yield an id twice, whatever the server sends, so it keeps ev
 id it delivered. The newest ids sit in a plain ``set`` (checked in C); every ``FOLD``
 ids they are folded, in C passes, and kept in two places:
 
-- a filter in memory, about one byte an id: a Bloom filter blocked in words of
+- a filter in memory, about a byte an id (0.8 past ``_DENSE`` ids, ~2,000,000:
+  a 10,000,000-id filter takes 7.6 MiB, not 10.2): a Bloom filter blocked in words of
   ``_WORD_BITS`` bits (``_MASK_BITS`` bits of the id's word, the word and the bits
   chosen by the hash), marked as each page is accepted. It answers "new" for all but
   a few in a hundred new ids, and "maybe" for every delivered one: bits are only ever
@@ -12,10 +13,10 @@ ids they are folded, in C passes, and kept in two places:
 - 16-byte binary records (UUIDs) in runs: a run holds its records grouped by partition
   (the hash's top bits) and where each partition starts. The ids are put in their
   partition's list as their page is accepted (C passes, no sort), so a fold is one
-  join and one ``bytes.fromhex``: a run, kept in memory. Runs of the same size merge
-  into one (a binary counter, partition by partition, in C slices, a MiB at a time),
-  and a merge of ``STAGE`` records or more goes to an anonymous temporary file, which
-  the OS removes once it is closed. A partition is thus in a few runs at most, and only
+  join and one ``bytes.fromhex`` (``_SLICE`` ids at a time): a run, written as it is to
+  an anonymous temporary file, which the OS removes once it is closed. Runs of the same
+  size merge into one there (a binary counter, partition by partition, in C slices,
+  ``_CHUNK`` bytes at a time). A partition is thus in a few runs at most, and only
   a "maybe" reads it back (``os.pread``, a few kB a run) and searches it
   (``bytes.find``). Nothing is mapped into memory: the file's pages are the OS's
   cache, not the process's.
@@ -29,9 +30,13 @@ twice larger filter and its runs (a "generation"), so a filter never fills up.
 A listing of up to ``UNFOLDED`` ids (as its first page announces) is never folded, unless
 its ids take more than ``UNFOLDED_CHARS`` characters; one of no known count always is.
 
-Cost, measured: about 1.1 bytes an id in memory once folded, plus the newest
-``FOLD`` ids as strings (~1 MB) and fewer than ``STAGE`` records in memory (under
-512 KiB). An id that is not a lowercase canonical UUID is folded as a 16-byte BLAKE2b
+Cost, measured: about 1.1 bytes an id in memory once folded (0.8 past ``_DENSE``), plus
+the newest ``FOLD`` ids as strings (~1 MB). What a fold and a merge allocate at once stays
+small (a few hundred kB: slices, chunks under glibc's mmap threshold): peak RSS is the
+filter and the newest ids, plus the heap's fragmentation. Peak RSS over the import, pages
+of 250 fresh UUIDs through ``add_if_all_new``: 1.3 MiB at 10,000 ids, 2.6 at 1,000,000
+and ~10.5 at 10,000,000 (staging folds in memory and 1 MiB merge chunks took 7.1 to 7.9,
+and 17.8). An id that is not a lowercase canonical UUID is folded as a 16-byte BLAKE2b
 digest of its text instead of its bytes, as compact as a UUID (two ids would have to
 share a digest, a chance of 2 ** -128 a pair, to be taken for one; kept as strings, a
 server's ids of any length would cost their length each, for the whole stream).
@@ -75,14 +80,21 @@ UNFOLDED = 131072
 #: ... unless its ids' characters pass this many (131,072 UUIDs take 4.7 M): a server's ids
 #: of 128 wide characters each, held as strings, took ~590 bytes an id, 77 MB a stream.
 UNFOLDED_CHARS = 8 << 20
-#: A run of this many records or more is written to the temporary file.
-STAGE = 32768
+#: A run of this many records or more is written to the temporary file: a fold's (one
+#: run in memory, merged nowhere but in the file, a chunk at a time; merging folds in memory
+#: first took ~1.7 MiB of small slices and joins at once, at the peak).
+STAGE = 8192
 #: The most ids a first filter is sized for, whatever the listing announces (16 MiB of
 #: filter at most): the count comes from the server, and more ids than this still stay
 #: exact (a new, larger generation takes them) at the cost of a second filter.
 MAX_EXPECTED = 1 << 24
-#: Filter bits an expected id (one byte).
+#: Filter bits an expected id (one byte), for a filter of up to ``_DENSE`` ids...
 _BITS_PER_ID = 8
+#: ... and past it (0.8 bytes an id in 60-bit words): a 10,000,000-id filter takes 7.6 MiB, not
+#: 10.2, for about twice the "maybe"s (2.4 in a hundred new ids over a listing, not 1.2; 7
+#: in a hundred once full), each a few reads of a partition (~25 us at 10,000,000 ids).
+_BITS_PER_ID_LARGE = 6
+_DENSE = 1 << 21
 #: Bits of a filter word (60: a word is a two-digit int, ten ids a word on average, so a
 #: word's fill varies less than in a smaller one, and four bits an id fit).
 _WORD_BITS = 60
@@ -96,8 +108,13 @@ _PART = 1024
 #: partition's records in one slice, which costs about as much as a record when a
 #: partition gets only one a fold. Past ~4,000,000 ids, a partition grows instead.
 _MAX_BITS = 12
-#: Bytes a merge of runs reads at a time.
-_CHUNK = 1 << 20
+#: Bytes a merge of runs reads at a time (its reads, slices and join: ~3 times this at
+#: once). Under glibc's 128 KiB mmap threshold: 1 MiB chunks took ~3 MiB at the peak,
+#: and, freed, raised the threshold, so that later buffers stayed in the heap.
+_CHUNK = 1 << 16
+#: Ids a fold handles at a time where it needs a list of ints an id (hashes, words, masks:
+#: ~100 bytes an id at once) or a copy of their text.
+_SLICE = 1024
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: A canonical UUID's characters.
 _UUID_LENGTH = 36
@@ -110,6 +127,11 @@ def _masks() -> tuple[int, ...]:
     return tuple(
         sum(1 << b for b in pick.sample(range(_WORD_BITS), _MASK_BITS)) for _ in range(_MASKS)
     )
+
+
+def _bits_per_id(capacity: int) -> int:
+    """Filter bits an id for a filter of ``capacity`` ids."""
+    return _BITS_PER_ID if capacity <= _DENSE else _BITS_PER_ID_LARGE
 
 
 def _masks_of(hashes: list[int]) -> tuple[int, ...]:
@@ -204,7 +226,8 @@ class _Generation:
         self.folded = 0
         # An odd number of words, so the word (hash % words) and the mask (the hash's
         # low bits) are independent.
-        self.words = array("Q", bytes(8 * ((capacity * _BITS_PER_ID // _WORD_BITS) | 1)))
+        filter_bits = capacity * _bits_per_id(capacity)
+        self.words = array("Q", bytes(8 * ((filter_bits // _WORD_BITS) | 1)))
         bits = min(_MAX_BITS, max(1, (capacity // _PART).bit_length()))
         self.shift = sys.hash_info.width - bits  # partitions by the hash's top bits
         self.half = 1 << (bits - 1)  # hash >> shift is in [-half, half)
@@ -415,11 +438,14 @@ class DeliveredIds:
         g.folded += count
         if new or groups is None:  # a new generation: its filter and partitions
             ids = list(self._recent)
-            hashes = list(map(hash, ids))
-            g.mark(g.slots(hashes), _masks_of(hashes))
             groups = g.groups()
-            g.group(groups, ids, hashes)
-            del ids, hashes
+            # A slice at a time: the hashes, words and masks of a whole fold took ~1 MiB.
+            for at in range(0, len(ids), _SLICE):
+                some = ids[at : at + _SLICE]
+                hashes = list(map(hash, some))
+                g.mark(g.slots(hashes), _masks_of(hashes))
+                g.group(groups, some, hashes)
+            del ids
         self._recent = set()
         grouped, starts = g.grouped(groups)
         # The next fold's lists are these, emptied: a fold makes no new ones (a list a
@@ -532,6 +558,9 @@ def _merge_in_memory(runs: Sequence[_MemoryRun]) -> _MemoryRun:
 
 def _merge_to_file(runs: Sequence[_Run], file: IO[bytes]) -> _FileRun:
     """One run in ``file`` of ``runs``' records, read about ``_CHUNK`` bytes at a time."""
+    if len(runs) == 1 and isinstance(runs[0], _MemoryRun):  # a fold: its bytes as they are
+        _write(file, runs[0].data, 0)
+        return _FileRun(runs[0].starts, runs[0].units, file)
     parts = len(runs[0].starts) - 1
     step = max(1, parts * _CHUNK // max(1, 16 * sum(run.records for run in runs)))
     at = 0
@@ -563,6 +592,20 @@ def _record(id: str) -> bytes:
 
 
 def _uuid_records(ids: list[str]) -> bytes | None:
+    """``ids`` as 16-byte records end to end if all are lowercase canonical UUIDs, else None.
+
+    ``_SLICE`` ids at a time (a fold's text at once, and its copy, took ~0.6 MiB).
+    """
+    pieces = []
+    for at in range(0, len(ids), _SLICE):
+        records = _uuid_slice(ids[at : at + _SLICE])
+        if records is None:
+            return None
+        pieces.append(records)
+    return b"".join(pieces)
+
+
+def _uuid_slice(ids: list[str]) -> bytes | None:
     """``ids`` as 16-byte records end to end if all are lowercase canonical UUIDs, else None.
 
     C passes only (a join, slices, ``replace``, ``bytes.fromhex``): no Python loop per id.
