@@ -28,11 +28,20 @@ def write_all_fd(fd: int, data: bytes | bytearray) -> None:
 
 
 def write_all(file: IO[bytes], data: bytes | bytearray) -> None:
-    """Write all of ``data`` to ``file``, or raise."""
+    """Write all of ``data`` to ``file``, or raise.
+
+    An ``io`` file is given views of ``data`` (it reads them only while ``write`` runs);
+    an object of another make is given ``bytes``, which it may keep: one that kept views
+    (a list of the parts) of a buffer the writer refills stopped it with ``BufferError``.
+    """
+    keeps = not isinstance(file, io.IOBase)
     view = memoryview(data)
     while view:
+        given: bytes | memoryview = view
+        if keeps:  # bytes: whole and immutable already, or copied
+            given = data if isinstance(data, bytes) and len(view) == len(data) else view.tobytes()
         try:
-            written: object = file.write(view)  # typed int; None from a raw file, or any
+            written: object = file.write(given)  # typed int; None from a raw file, or any
         except BlockingIOError as exc:  # a buffered file on a full non-blocking descriptor
             view = view[exc.characters_written :]
             wait_writable(file.fileno())
