@@ -1114,11 +1114,10 @@ class _Output:
     ) -> None:
         self.committed = False
         #: Every blocking step of the export (writes, Parquet's, the commit), in a thread;
-        #: the clean-up after a failure never runs beside one (see ``_threads``). To a
-        #: path a cancellation waits for the step under way (a write to a regular file
-        #: ends, and a resume made at once must not race it); to the caller's file object
-        #: it does not (a pipe nobody reads may hold a write for ever).
-        self._steps = Steps(wait=isinstance(target, (str, os.PathLike)))
+        #: the clean-up after a failure never runs beside one (see ``_threads``). A
+        #: cancellation waits for the step under way (a write to a regular file ends, and
+        #: a resume made at once must not race it), unless it may never end (a pipe).
+        self._steps = Steps(wait=not _may_block_for_ever(target))
         #: Whether the temporary file stays after a failure, for a checkpoint to resume.
         self.keep_partial = keep_partial
         #: Whether the output starts empty (False when it continues a resumed partial file).
@@ -1130,8 +1129,6 @@ class _Output:
         self.file: IO[bytes]
         #: The last bytes written (``_TAIL_BYTES`` at most), which a checkpoint keeps.
         self.tail = b""
-        #: Whether each write is handed over as ``bytes`` (to an object not of ``io``).
-        self._copies = False
         if isinstance(target, (str, os.PathLike)):
             check_output_path(target, checkpoint=checkpoint)  # a resumed target too
             self.path = Path(target)
@@ -1152,10 +1149,6 @@ class _Output:
                 )
             self.path = self.temp = None
             self.file = cast("IO[bytes]", target)  # its write and flush, taken at their word
-            # An ``io`` file only reads what ``write`` is given while it runs; an object of
-            # another make may keep it (a list of the parts), and a view of a buffer the
-            # writer refills then stopped the export with a bare ``BufferError``.
-            self._copies = not isinstance(target, io.IOBase)
 
     async def write(self, data: bytes | bytearray) -> None:
         await self.run(self.put, data)
@@ -1164,14 +1157,12 @@ class _Output:
         """``func(*args)`` in a worker thread: a blocking step of this export."""
         return await self._steps.run(func, *args)
 
-    def then(self, cleanup: Callable[[], None]) -> None:
+    def then(self, cleanup: Callable[[], object]) -> None:
         """After a failure: ``cleanup`` now, or once the step under way ends; no step after."""
         self._steps.then(cleanup)
 
     def put(self, data: bytes | bytearray) -> None:
         """Write ``data`` through to the file (in a worker thread: it may block)."""
-        if self._copies and not isinstance(data, bytes):
-            data = bytes(data)  # immutable: the object may keep it, or a view of it
         with named_after(self.path):  # a full disk names the file asked for
             write_all(self.file, data)  # every byte, or raise: never fewer in silence
             flush(self.file)  # nothing held back: ``end`` needs no thread, no flush
@@ -1208,8 +1199,8 @@ class _Output:
     def discard(self) -> None:
         """Remove the temporary file, if it is still there (never the caller's file).
 
-        Given to ``then``: a commit under way is waited for, and one not begun never
-        begins, so the target is replaced whole, or not at all, never raced.
+        Given to ``then``: it runs once no step does (a commit under way ends first), and
+        a commit not begun never begins, so the target is replaced whole, or not at all.
         """
         if self.temp is None or self.committed:
             return
@@ -1217,6 +1208,24 @@ class _Output:
             self.file.close()
         if not self.keep_partial:
             self.temp.unlink(missing_ok=True)
+
+
+def _may_block_for_ever(target: object) -> bool:
+    """Whether a write to ``target`` may wait for ever: a pipe, a socket, a terminal.
+
+    A path, a regular file's descriptor or an in-memory ``io`` file (``BytesIO``) do not;
+    an object of another make, whose descriptor (if any) is unknown, may.
+    """
+    if isinstance(target, (str, os.PathLike)):
+        return False
+    try:
+        fd = target.fileno()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):  # no descriptor (io.UnsupportedOperation)
+        return not isinstance(target, io.IOBase)
+    try:
+        return not stat.S_ISREG(os.fstat(fd).st_mode)
+    except (OSError, TypeError, ValueError):
+        return True
 
 
 def _resumed_file(

@@ -32,7 +32,7 @@ R = TypeVar("R")
 
 
 class StepsStoppedError(RuntimeError):
-    """A step asked for after the cleanup began (never seen: its waiter has gone)."""
+    """A step asked for after the cleanup began, or whose wait was given up before it began."""
 
 
 class Steps:
@@ -41,11 +41,15 @@ class Steps:
     def __init__(self, *, wait: bool) -> None:
         #: Whether a cancellation waits for the step under way (else leaves it running).
         self.wait = wait
-        #: Guards the fields below; held for moments, never across a step.
+        #: Held by a step's thread while it runs: one step at a time, even after a step
+        #: left running by a cancellation (``wait=False``).
+        self._one = threading.Lock()
+        #: Guards the fields below; held for moments, never across a step or a cleanup.
         self._lock = threading.Lock()
         self._running = False
+        self._cleaning = False
         self._stopped = False
-        self._cleanups: list[Callable[[], None]] = []
+        self._cleanups: list[Callable[[], object]] = []
         #: Set from the thread (through the loop) when the step under way ends, if waited on.
         self._ended: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -55,13 +59,14 @@ class Steps:
     ) -> R:
         """``func(*args)`` in a worker thread; on cancellation, see the module docstring.
 
-        ``stop``, if given, is set when the wait is given up: a step that looks at it
-        between pieces of its work ends sooner.
+        ``stop``, if given, is set when the wait is given up (any cancellation, asyncio's
+        or anyio's): a step that looks at it between pieces of its work ends sooner.
         """
         call = _Call()
         try:
+            # Never anyio's own wait: it does not let ``stop`` be set. Waited for below.
             return await anyio.to_thread.run_sync(
-                self._step, call, func, *args, abandon_on_cancel=not self.wait
+                self._step, call, func, *args, abandon_on_cancel=True
             )
         except BaseException:
             with self._lock:
@@ -73,38 +78,53 @@ class Steps:
                 await self._settled()
             raise
 
-    def then(self, cleanup: Callable[[], None]) -> None:
+    def then(self, cleanup: Callable[[], object]) -> None:
         """Run ``cleanup`` now, or when the step under way ends (in its thread); no step after.
 
-        Cleanups run in the order given, each once; one that raises does not stop the next.
+        Cleanups run in the order given, each once, never two at a time; one that raises
+        an ``Exception`` does not stop the next.
         """
         with self._lock:
             self._stopped = True
-            if self._running:
+            if self._running or self._cleaning:
                 self._cleanups.append(cleanup)
                 return
+            self._cleaning = True
         _quietly(cleanup)
+        self._clean_up()
 
     def _step(self, call: _Call, func: Callable[..., R], *args: object) -> R:
-        with self._lock:
-            if self._stopped or call.given_up:
-                raise StepsStoppedError("given up, or cleaned up already")
-            self._running = call.running = True
-        try:
-            return func(*args)
-        finally:
+        with self._one:
             with self._lock:
-                self._running = call.running = False
-                cleanups, self._cleanups = self._cleanups, []
-                ended, loop = self._ended, self._loop
-                self._ended = self._loop = None
-            if ended is not None and loop is not None:
-                loop.call_soon_threadsafe(_set, ended)
-            for cleanup in cleanups:
-                _quietly(cleanup)
+                if self._stopped or call.given_up:
+                    raise StepsStoppedError("given up, or cleaned up already")
+                self._running = call.running = True
+            try:
+                return func(*args)
+            finally:
+                with self._lock:
+                    self._running = call.running = False
+                    self._cleaning = bool(self._cleanups)
+                    ended, loop = self._ended, self._loop
+                    self._ended = self._loop = None
+                if self._cleaning:
+                    self._clean_up()
+                if ended is not None and loop is not None:
+                    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                        loop.call_soon_threadsafe(_set, ended)
+
+    def _clean_up(self) -> None:
+        """Run the cleanups given meanwhile, in order, until none is left."""
+        while True:
+            with self._lock:
+                if not self._cleanups:
+                    self._cleaning = False
+                    return
+                cleanup = self._cleanups.pop(0)
+            _quietly(cleanup)
 
     async def _settled(self) -> None:
-        """Wait, shielded from every cancellation, until no step runs."""
+        """Wait, shielded from every cancellation, until the step under way has ended."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if not self._running:
@@ -134,7 +154,7 @@ def _set(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _quietly(cleanup: Callable[[], None]) -> None:
-    """Run a cleanup; it lets go of what a failed export held, and must not hide the failure."""
+def _quietly(cleanup: Callable[[], object]) -> None:
+    """Run a cleanup: it lets go of what a failure left held, and must not hide the failure."""
     with contextlib.suppress(Exception):  # the failure being unwound is what is raised
         cleanup()

@@ -882,15 +882,55 @@ async def test_a_cancelled_parquet_export_closes_its_writer_after_the_row_group(
     assert names(tmp_path) == []
 
 
-async def test_a_cancelled_parquet_export_to_a_file_object_does_not_wait_for_it(
+class _Plain:
+    """A file object of no known make (``write`` and ``flush``): it may be a pipe's writer."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.data += data
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+async def test_a_cancelled_parquet_export_to_an_in_memory_file_waits_for_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """To the caller's file object (a pipe nobody reads may hold a write for ever) the
-    cancel goes on at once; the writer is closed as the row group's step ends, in its thread.
+    """A ``BytesIO`` (a regular file's descriptor alike) is no pipe: the cancel waits for the
+    row group, and nothing reaches the caller's file once ``export`` has raised.
     """
     held = _HeldParquet(monkeypatch)
     cards = [SimCard(id=f"card-{n}") for n in range(10)]
-    task = asyncio.create_task(export(replay(cards), io.BytesIO(), format="parquet"))
+    out = io.BytesIO()
+    task = asyncio.create_task(export(replay(cards), out, format="parquet"))
+    try:
+        await eventually(held.entered.is_set, what="a row group in its thread")
+        task.cancel()
+        await loop_turns()
+        assert not task.done()
+    finally:
+        held.go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert held.events == ["write starts", "write ends", "writer closed"]
+    written = out.getvalue()
+    await loop_turns()
+    assert out.getvalue() == written
+
+
+async def test_a_cancelled_parquet_export_to_a_file_object_does_not_wait_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """To a file object that may be a pipe (nobody reading it may hold a write for ever)
+    the cancel goes on at once; the writer is closed as the row group's step ends, in its
+    thread.
+    """
+    held = _HeldParquet(monkeypatch)
+    cards = [SimCard(id=f"card-{n}") for n in range(10)]
+    task = asyncio.create_task(export(replay(cards), _Plain(), format="parquet"))
     try:
         await eventually(held.entered.is_set, what="a row group in its thread")
         task.cancel()

@@ -84,17 +84,80 @@ async def test_a_cancel_waits_for_the_step_under_way_then_the_clean_up_runs() ->
     assert events == ["step starts", "step ends", "clean-up"]
 
 
-async def test_an_anyio_cancel_waits_for_the_step_too() -> None:
+async def test_an_anyio_cancel_waits_for_the_step_too_and_sets_stop() -> None:
     events: list[str] = []
     steps = Steps(wait=True)
     held = Held(events)
-    with anyio.CancelScope() as scope:
+    stop = threading.Event()
+
+    scope = anyio.CancelScope()
+
+    async def run() -> None:
+        with scope:
+            await steps.run(held, stop=stop)
+        events.append("cancelled")
+
+    try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(steps.run, held)
+            tg.start_soon(run)
             await eventually(held.entered.is_set, what="the step in its thread")
             scope.cancel()
+            await eventually(stop.is_set, what="stop set as the wait is given up")
+            await loop_turns()
+            assert events == ["step starts"]  # still waiting for the step
             held.go.set()
+    finally:
+        held.go.set()
+    assert scope.cancelled_caught
     steps.then(lambda: events.append("clean-up"))
+    assert events == ["step starts", "step ends", "cancelled", "clean-up"]
+
+
+async def test_clean_ups_given_while_one_runs_follow_it_in_order() -> None:
+    """The first clean-up runs in the step's thread as the step ends; one given meanwhile
+    (from the loop) waits for it, instead of running beside it in the loop's thread.
+    """
+    events: list[str] = []
+    steps = Steps(wait=False)
+    held = Held(events)
+    first = Held(events, "first clean-up")
+    task = asyncio.create_task(steps.run(held))
+    try:
+        await eventually(held.entered.is_set, what="the step in its thread")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        steps.then(first)
+        held.go.set()
+        await eventually(first.entered.is_set, what="the first clean-up in the step's thread")
+        steps.then(lambda: events.append("second clean-up"))
+        assert events == ["step starts", "step ends", "first clean-up starts"]
+    finally:
+        held.go.set()
+        first.go.set()
+    await eventually(lambda: len(events) == 5, what="the second clean-up")
+    assert events[3:] == ["first clean-up ends", "second clean-up"]
+
+
+def test_a_step_that_ends_after_its_loop_closed_still_runs_the_clean_ups() -> None:
+    """Waited on from a loop that closed before the step ended (a second Ctrl-C cut the
+    loop's shutdown short): the step's thread still runs the clean-ups given meanwhile.
+    """
+    events: list[str] = []
+    steps = Steps(wait=True)
+    held = Held(events)
+    worker = threading.Thread(target=steps._step, args=(_Call(), held))
+    worker.start()
+    held.entered.wait(HANG_GUARD)
+
+    loop = asyncio.new_event_loop()
+    waiter = loop.create_task(steps._settled())
+    loop.run_until_complete(asyncio.sleep(0))  # the waiter registers its future
+    waiter.cancel()
+    loop.close()
+    steps.then(lambda: events.append("clean-up"))
+    held.go.set()
+    worker.join(HANG_GUARD)
     assert events == ["step starts", "step ends", "clean-up"]
 
 
