@@ -89,10 +89,10 @@ from ._writes import write_text
 __all__ = ["main"]
 
 PROG = "simcards"
-#: The signals that stop a command as a cancellation would (Ctrl-C exits 130, SIGTERM 143,
-#: SIGHUP 129: the terminal or the ssh session closed), those the platform has.
 #: Seconds a command stopped by a signal waits for its threads before it leaves without them.
 STOP_GRACE = 3.0
+#: The signals that stop a command as a cancellation would (Ctrl-C exits 130, SIGTERM 143,
+#: SIGHUP 129: the terminal or the ssh session closed), those the platform has.
 STOP_SIGNALS = tuple(
     signal.Signals[name] for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
@@ -892,12 +892,15 @@ def _join_threads_since(before: set[threading.Thread], grace: float | None) -> b
 
 
 def _leave(status: int) -> NoReturn:
-    """Exit with ``status`` now, a thread still blocked in a write (see ``_run``).
+    """Exit with ``status`` now, a thread still blocked in a write (see ``_wind_up``).
 
-    Not through the interpreter's exit, which waits for that thread; standard error is
-    flushed first (standard output is what the thread is writing to: never waited on).
+    Not through the interpreter's exit, which waits for that thread: only after a stop
+    signal, with a thread stuck, does a command end its process so. Logging and standard
+    error are flushed first; standard output is what the thread is writing to (never waited
+    on), and other exit handlers (an OpenTelemetry exporter's) do not run.
     """
     with contextlib.suppress(Exception):
+        logging.shutdown()
         if sys.stderr is not None:
             sys.stderr.flush()
     os._exit(status)
