@@ -1928,11 +1928,13 @@ async def export(
         try:
             count = await job.run(items, stream)
         except BaseException:
-            if stream is not None:
-                await _close(stream)
-                # The partial output stays only while a checkpoint can continue it.
-                out.keep_partial = checkpointing and stream.resumable_from is not None
-            out.then(out.discard)  # after the writer's abort, and any step under way
+            try:
+                if stream is not None:
+                    await _close(stream)
+                    # The partial output stays only while a checkpoint can continue it.
+                    out.keep_partial = checkpointing and stream.resumable_from is not None
+            finally:  # cancelled again meanwhile: still cleaned up
+                out.then(out.discard)  # after the writer's abort, and any step under way
             raise
     finally:
         if stream is not None:
@@ -2223,14 +2225,16 @@ class _Job:
                         await writer.flush()
             await self._finish(stream)
         except BaseException:
-            if stream is not None and stream.finish_saved and not self.finishing:
-                # Stopped (a cancellation, say) after the checkpoint said the export had
-                # finished, before its output was in place: a resume would be refused and
-                # the target never written. What the checkpoint counts is all written:
-                # finish it, as a cancellation during the rename does, then raise.
-                await self._finish(stream)
-            if self.writer is not None:
-                self.out.then(self.writer.abort)  # never beside a step of its own
+            try:
+                if stream is not None and stream.finish_saved and not self.finishing:
+                    # Stopped (a cancellation, say) after the checkpoint said the export had
+                    # finished, before its output was in place: a resume would be refused and
+                    # the target never written. What the checkpoint counts is all written:
+                    # finish it, as a cancellation during the rename does, then raise.
+                    await self._finish(stream)
+            finally:
+                if self.writer is not None:
+                    self.out.then(self.writer.abort)  # never beside a step of its own
             raise
         return count
 

@@ -37,6 +37,7 @@ from simcards_async import (
     SimCardAction,
     SimCardGroup,
     SimCardsClient,
+    _export,
     merge,
     merge_tagged,
 )
@@ -984,6 +985,42 @@ async def test_a_cancelled_export_does_not_wait_for_a_stalled_file_object() -> N
         go.set()
         await releaser
     assert exited == [True]
+
+
+async def test_an_export_cancelled_again_while_it_closes_its_stream_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled, the export closes its stream before removing its partial output; a second
+    ``task.cancel()`` in that close skipped the removal, and the hidden file stayed.
+    """
+    closing = asyncio.Event()
+    close = _export._close
+    calls = 0
+
+    async def slow_close(stream: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            closing.set()
+            await asyncio.Future()  # until cancelled (asyncio's own cancel: not shielded)
+        await close(stream)
+
+    monkeypatch.setattr(_export, "_close", slow_close)
+    async with (
+        MockTelnyxServer(sim_cards=2000, seed=2) as server,
+        SimCardsClient(KEY, server.url) as client,
+    ):
+        stream = client.sim_cards(page_size=20)
+        started = asyncio.Event()
+        stream.on_progress(lambda _progress: started.set())
+        task = asyncio.create_task(export(stream, tmp_path / "cards.jsonl"))
+        await started.wait()
+        task.cancel()
+        await closing.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert names(tmp_path) == []
 
 
 async def test_a_symbolic_link_is_written_through_not_replaced(tmp_path: Path) -> None:
