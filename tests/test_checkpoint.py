@@ -130,11 +130,7 @@ async def test_a_resume_cancelled_while_it_loads_earlier_ids_waits_for_that_thre
     """
     path = tmp_path / "scan.json"
     async with client.sim_cards(page_size=100, checkpoint=path) as stream:
-        read = 0
-        async for _ in stream:
-            read += 1
-            if read == 1234:
-                break
+        await _first_ids(stream, 1234)
     events: list[str] = []
     entered, go = threading.Event(), threading.Event()
     add, close = DeliveredIds.add, DeliveredIds.close

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from polling import HANG_GUARD, eventually, loop_turns
+from sinks import Sink
 from trickle import Trickle
 
 from simcards_async import (
@@ -883,20 +884,6 @@ async def test_a_cancelled_parquet_export_closes_its_writer_after_the_row_group(
     assert names(tmp_path) == []
 
 
-class _Plain:
-    """A file object of no known make (``write`` and ``flush``): it may be a pipe's writer."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self.data += data
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-
 async def test_a_cancelled_parquet_export_to_an_in_memory_file_waits_for_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -931,7 +918,7 @@ async def test_a_cancelled_parquet_export_to_a_file_object_does_not_wait_for_it(
     """
     held = _HeldParquet(monkeypatch)
     cards = [SimCard(id=f"card-{n}") for n in range(10)]
-    task = asyncio.create_task(export(replay(cards), _Plain(), format="parquet"))
+    task = asyncio.create_task(export(replay(cards), Sink(), format="parquet"))
     try:
         await eventually(held.entered.is_set, what="a row group in its thread")
         task.cancel()

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from aiohttp import web
 from servers import serve
+from sinks import Sink
 
 from simcards_async import (
     APIResponseValidationError,
@@ -312,20 +313,6 @@ async def test_a_gzip_format_for_a_gzip_file_is_refused(tmp_path: Path, fmt: Exp
     assert gzip.decompress(path.read_bytes()) == b""
 
 
-class _Sink:
-    """A binary sink with ``write`` and ``flush`` alone, as the export takes at its word."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self.data += data
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl", "jsonl.gz"])
 async def test_an_object_with_write_and_flush_alone_takes_every_format(fmt: ExportFormat) -> None:
     """Parquet to an object with ``write`` and ``flush`` alone (no ``closed``, which Arrow
@@ -333,7 +320,7 @@ async def test_an_object_with_write_and_flush_alone_takes_every_format(fmt: Expo
     closed file") and Arrow's own traceback on standard error. It takes Parquet as it takes
     every other format.
     """
-    sink = _Sink()
+    sink = Sink()
     async with MockTelnyxServer(sim_cards=500, seed=1) as server:
         async with SimCardsClient(KEY, server.url) as client:
             result = await export(client.sim_cards(page_size=100), sink, format=fmt)
