@@ -949,7 +949,7 @@ async def test_a_cancelled_export_does_not_wait_for_a_stalled_file_object() -> N
             pass
 
     async def release() -> None:  # the reader goes away once the scope had a chance to exit
-        await eventually(entered.is_set, what="a write in its thread")
+        await eventually(lambda: scope.cancel_called, what="the scope cancelled")
         await loop_turns()
         exited.append(scope.cancel_called and not inside)
         go.set()
