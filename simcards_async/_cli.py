@@ -856,8 +856,10 @@ def _wind_up(
     ever: a write to an output nobody reads (a stalled ``| consumer``) holds its thread, and
     the interpreter would wait for it at exit; the process leaves with the status instead.
     """
-    if not _join_threads_since(threads_before, None if stopped is None else STOP_GRACE):
-        _leave(EXIT_FAILED if stopped is None else stopped)
+    if stopped is None:
+        _join_threads_since(threads_before)
+    elif not _join_threads_since(threads_before, STOP_GRACE):
+        _leave(stopped)
     _give_back(handlers, stopped=stopped is not None)
 
 
@@ -875,7 +877,7 @@ def _give_back(handlers: dict[signal.Signals, Any], *, stopped: bool) -> None:
             signal.signal(sig, handler)
 
 
-def _join_threads_since(before: set[threading.Thread], grace: float | None) -> bool:
+def _join_threads_since(before: set[threading.Thread], grace: float | None = None) -> bool:
     """Wait for the non-daemon threads started since ``before``; whether they all ended.
 
     Up to ``grace`` seconds in all (None: for as long as they take). They are anyio's
