@@ -17,7 +17,7 @@ import re
 import uuid
 import warnings
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -60,6 +60,16 @@ def _page_body(ids: list[str], number: int, size: int) -> bytes:
 def _is_page(url: str, number: int) -> bool:
     """Whether ``url`` asks for page ``number``."""
     return f"page%5Bnumber%5D={number}&" in url + "&"
+
+
+def _sets_when_answered(number: int, answered: anyio.Event) -> Callable[[ResponseEvent], None]:
+    """An ``on_response`` hook that sets ``answered`` once the client has page ``number``."""
+
+    def hook(event: ResponseEvent) -> None:
+        if _is_page(event.url, number):
+            answered.set()
+
+    return hook
 
 
 # --- inserts ----------------------------------------------------------------------------------
@@ -195,9 +205,7 @@ async def test_an_older_view_answered_after_a_newer_one_loses_nothing() -> None:
             answer = _page_body(ids, number, size)
         return web.Response(body=answer, content_type="application/json")
 
-    def hook(event: ResponseEvent) -> None:
-        if _is_page(event.url, 2):
-            page2_answered.set()
+    hook = _sets_when_answered(2, page2_answered)
 
     async with (
         serve(handle, route="/v2/sim_cards", method="GET") as served,
@@ -284,9 +292,7 @@ async def test_a_newer_view_after_deletes_stands_when_read_again_counts_fewer() 
             answer = _page_body(ids, number, size)
         return web.Response(body=answer, content_type="application/json")
 
-    def hook(event: ResponseEvent) -> None:
-        if _is_page(event.url, 2):
-            page2_answered.set()
+    hook = _sets_when_answered(2, page2_answered)
 
     async with (
         serve(handle, route="/v2/sim_cards", method="GET") as served,

@@ -36,6 +36,17 @@ class Held:
         return self.name
 
 
+async def left_running(steps: Steps, held: Held) -> None:
+    """Run ``held`` through ``steps`` (``wait=False``) and cancel it once it is under way:
+    the cancel goes on at once, and the step is left running in its thread.
+    """
+    task = asyncio.create_task(steps.run(held))
+    await eventually(held.entered.is_set, what="the step in its thread")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 async def test_a_step_returns_what_it_returns_and_raises_what_it_raises() -> None:
     steps = Steps(wait=True)
     assert await steps.run(sum, [1, 2, 3]) == 6
@@ -121,12 +132,8 @@ async def test_clean_ups_given_while_one_runs_follow_it_in_order() -> None:
     steps = Steps(wait=False)
     held = Held(events)
     first = Held(events, "first clean-up")
-    task = asyncio.create_task(steps.run(held))
     try:
-        await eventually(held.entered.is_set, what="the step in its thread")
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await left_running(steps, held)
         steps.then(first)
         held.go.set()
         await eventually(first.entered.is_set, what="the first clean-up in the step's thread")
@@ -168,12 +175,8 @@ async def test_a_cancel_leaves_the_step_and_the_clean_up_follows_it() -> None:
     events: list[str] = []
     steps = Steps(wait=False)
     held = Held(events)
-    task = asyncio.create_task(steps.run(held))
     try:
-        await eventually(held.entered.is_set, what="the step in its thread")
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await left_running(steps, held)
         steps.then(lambda: events.append("first clean-up"))
         steps.then(lambda: events.append("second clean-up"))
         assert events == ["step starts"]
