@@ -24,7 +24,14 @@ import msgspec
 
 from ._checkpoint import Checkpointer
 from ._errors import APIError, InvalidParameterError, check_callback
-from ._http import REQUEST_CLOSED, AiohttpSend, ClientSession, Transport, new_session
+from ._http import (
+    REQUEST_CLOSED,
+    AiohttpSend,
+    ClientSession,
+    Transport,
+    new_session,
+    session_loop,
+)
 from ._models import (
     RECORD_TYPES,
     Page,
@@ -75,6 +82,15 @@ OTHER_LOOP = (
     "this SimCardsClient was opened in another event loop (an earlier asyncio.run()?), "
     "which its connections belong to; make a client in each event loop, with 'async with "
     "SimCardsClient(...)'"
+)
+
+
+#: What a ``session=`` must be, once the client runs: aiohttp's own errors for a session of
+#: another loop say nothing of it ("Event loop is closed", "Timeout context manager should
+#: be used inside a task").
+SESSION_OF_THIS_LOOP = (
+    "an aiohttp.ClientSession made in the event loop the client runs in (this one belongs "
+    "to another: one made in an earlier asyncio.run(), or in another thread's loop)"
 )
 
 
@@ -167,6 +183,8 @@ class SimCardsClient:
                 "an aiohttp.ClientSession without auth= (the API key is the credential: api_key=)",
                 session,
             )
+        if session is not None:
+            _check_session_loop(session)  # made in a running loop: refused now, not at first use
         if on_response is not None:
             check_callback("on_response", on_response, "a function taking a ResponseEvent, or None")
         self._on_response = on_response
@@ -261,7 +279,7 @@ class SimCardsClient:
             return
         # In another loop than the one it ran in, its tasks and connections cannot be
         # closed from here: say so (marked closed, it stopped warning it was never closed).
-        self._check_loop()
+        self._check_loop(closing=True)
         if self._closing is None:
             self._state = _State.CLOSED
             self._closing = asyncio.get_running_loop().create_task(self._close())
@@ -294,17 +312,21 @@ class SimCardsClient:
                 stacklevel=1,
             )
 
-    def _check_loop(self) -> None:
+    def _check_loop(self, *, closing: bool = False) -> None:
         """Refuse to run in an event loop other than the first the client ran in.
 
         Its connections belong to that loop. Outside any loop (a stream made before one
-        runs) there is nothing to check: the stream's requests check when they run.
+        runs) there is nothing to check: the stream's requests check when they run. A
+        ``session=`` of another loop is refused as the client first runs (not as it closes:
+        nothing was sent with it, and there is nothing of it to close).
         """
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
         if self._loop is None:
+            if self._session is not None and not self._owns_session and not closing:
+                _check_session_loop(self._session, loop)
             self._loop = loop
         elif loop is not self._loop:
             raise RuntimeError(OTHER_LOOP)
@@ -588,6 +610,23 @@ class SimCardsClient:
     def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _check_session_loop(
+    session: ClientSession, loop: asyncio.AbstractEventLoop | None = None
+) -> None:
+    """Refuse a session made in another event loop than ``loop`` (by default the running one).
+
+    Outside any loop there is nothing to compare with yet: the client's first use checks.
+    """
+    if loop is None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+    made_in = session_loop(session)
+    if made_in is not None and made_in is not loop:
+        raise InvalidParameterError("session", SESSION_OF_THIS_LOOP, session)
 
 
 def _checked_api_key(key: object) -> str | None:

@@ -47,6 +47,7 @@ __all__ = [
     "Send",
     "Transport",
     "new_session",
+    "session_loop",
 ]
 
 T = TypeVar("T")
@@ -62,6 +63,16 @@ def new_session(max_concurrency: int) -> ClientSession:
     """A session with room for ``max_concurrency`` requests (and two spare connections)."""
     connector = aiohttp.TCPConnector(limit=max_concurrency + 2, ttl_dns_cache=300)
     return ClientSession(connector=connector)
+
+
+def session_loop(session: ClientSession) -> asyncio.AbstractEventLoop | None:
+    """The event loop ``session`` was made in, which its connections belong to.
+
+    Read from aiohttp's own record of it: its public ``loop`` property warns that it is
+    deprecated. None if this aiohttp keeps it under another name.
+    """
+    loop = getattr(session, "_loop", None)
+    return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
 
 
 #: Why a request cannot be sent once the session given as ``session=`` is closed.

@@ -472,6 +472,58 @@ async def test_a_session_passed_in_and_closed_by_its_owner_says_so(
             await client.get_sim_card(UNKNOWN_ID)
 
 
+@pytest.fixture
+def session_of_another_loop() -> Iterator[aiohttp.ClientSession]:
+    """A session made in an event loop of its own (an earlier ``asyncio.run()``'s, say)."""
+
+    async def make() -> aiohttp.ClientSession:
+        return aiohttp.ClientSession()
+
+    loop = asyncio.new_event_loop()
+    try:
+        session = loop.run_until_complete(make())
+        try:
+            yield session
+        finally:
+            loop.run_until_complete(session.close())
+    finally:
+        loop.close()
+
+
+async def test_a_session_of_another_event_loop_is_refused(
+    server: MockTelnyxServer, session_of_another_loop: aiohttp.ClientSession
+) -> None:
+    """A session made in another event loop failed at the first request with aiohttp's own
+    bare ``RuntimeError`` ("Event loop is closed", or "Timeout context manager should be used
+    inside a task" while that loop still ran). Refused when the client is made, naming it.
+    """
+    with pytest.raises(InvalidParameterError, match="made in the event loop") as caught:
+        SimCardsClient(KEY, server.url, session=session_of_another_loop)
+    assert caught.value.parameter == "session"
+    assert server.requests == []
+
+
+def test_a_session_of_another_event_loop_is_refused_at_the_clients_first_use(
+    session_of_another_loop: aiohttp.ClientSession,
+) -> None:
+    """Made outside any loop, the client cannot tell yet: its first use in a loop refuses
+    the session, as a listing or a single get, before anything is sent; its close does not.
+    """
+    client = SimCardsClient(KEY, "http://127.0.0.1:1/v2", session=session_of_another_loop)
+
+    async def use() -> None:
+        with pytest.raises(InvalidParameterError, match="made in the event loop"):
+            await client.sim_cards().collect()
+        with pytest.raises(InvalidParameterError, match="made in the event loop"):
+            await client.get_sim_card(UNKNOWN_ID)
+        await client.aclose()
+        with pytest.raises(RuntimeError, match="is closed"):
+            client.sim_cards()
+
+    asyncio.run(use())
+    assert not session_of_another_loop.closed  # the caller's: left open
+
+
 @pytest.mark.parametrize("max_retries", [0, None])
 async def test_a_single_get_on_its_way_when_the_client_closes_says_so(
     max_retries: int | None,
