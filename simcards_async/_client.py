@@ -30,6 +30,7 @@ from ._http import (
     ClientSession,
     Transport,
     new_session,
+    pool_size,
     session_loop,
 )
 from ._models import (
@@ -189,6 +190,13 @@ class SimCardsClient:
             check_callback("on_response", on_response, "a function taking a ResponseEvent, or None")
         self._on_response = on_response
         self._session = session
+        #: The most requests in flight at once: a session of the caller's whose pool holds
+        #: fewer connections bounds it (beyond them, a request waited in aiohttp's pool with
+        #: its ``timeout`` running, and a slow answer ahead made it an APITimeoutError).
+        pool = None if session is None else pool_size(session)
+        self._in_flight_max = (
+            self._max_concurrency if pool is None else min(pool, self._max_concurrency)
+        )
         #: The event loop the client was opened in: its connections belong to it.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._owns_session = session is None
@@ -365,7 +373,7 @@ class SimCardsClient:
                 base_url=self.base_url,
                 secrets=secrets,
                 retry=self._retry,
-                limiter=AdaptiveLimiter(self.max_concurrency),
+                limiter=AdaptiveLimiter(self._in_flight_max),
                 max_response_bytes=self.max_response_bytes,
                 instruments=Instruments(
                     base_url=self.base_url, on_response=self._on_response, secrets=secrets
@@ -376,9 +384,13 @@ class SimCardsClient:
 
     @property
     def concurrency_limit(self) -> int:
-        """How many requests this client lets run at once now (adapts to 429s)."""
+        """How many requests this client lets run at once now (adapts to 429s).
+
+        At most ``max_concurrency``, and at most the connections the pool of a ``session=``
+        of the caller's holds for one host.
+        """
         transport = self._transport_
-        return transport.limiter.limit if transport else self.max_concurrency
+        return transport.limiter.limit if transport else self._in_flight_max
 
     @property
     def rate_limit(self) -> RateLimitInfo | None:

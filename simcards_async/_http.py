@@ -47,6 +47,7 @@ __all__ = [
     "Send",
     "Transport",
     "new_session",
+    "pool_size",
     "session_loop",
 ]
 
@@ -63,6 +64,19 @@ def new_session(max_concurrency: int) -> ClientSession:
     """A session with room for ``max_concurrency`` requests (and two spare connections)."""
     connector = aiohttp.TCPConnector(limit=max_concurrency + 2, ttl_dns_cache=300)
     return ClientSession(connector=connector)
+
+
+def pool_size(session: ClientSession) -> int | None:
+    """How many requests ``session`` sends to one host at once (None: no bound).
+
+    A request beyond that waits in aiohttp's pool for a connection, its ``timeout``
+    already running: the connector's ``limit`` and ``limit_per_host`` (0 is none).
+    """
+    connector = session.connector
+    if connector is None:  # closed: its first request says so
+        return None
+    bounds = [n for n in (connector.limit, connector.limit_per_host) if n > 0]
+    return min(bounds) if bounds else None
 
 
 def session_loop(session: ClientSession) -> asyncio.AbstractEventLoop | None:

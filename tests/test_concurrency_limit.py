@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from polling import HANG_GUARD
@@ -95,6 +96,42 @@ async def test_concurrency_is_used() -> None:
     ):
         assert _ids(await client.sim_cards(page_size=10).collect()) == _all_ids("sim_card", 300)
         assert held.peak == 4
+
+
+@pytest.mark.parametrize(
+    ("limit", "per_host", "expected"),
+    [
+        (2, 0, 2),
+        (100, 3, 3),  # aiohttp's limit, 100
+        (5, 4, 4),
+        (0, 0, 8),  # no bound
+        (100, 0, 8),
+    ],
+)
+async def test_a_session_whose_pool_is_smaller_bounds_the_requests_in_flight(
+    limit: int, per_host: int, expected: int
+) -> None:
+    """A ``session=`` whose pool holds fewer connections than ``max_concurrency``: the
+    requests beyond them waited in aiohttp's pool with their ``timeout`` running, so a slow
+    answer ahead of them made each an ``APITimeoutError`` (retried, or the listing's end with
+    ``max_retries=0``) though no answer took that long. They wait for the client's limit
+    instead, which holds no more than the pool.
+    """
+    held = _Held(expected, {"sim_cards": 100})
+    async with (
+        serve(held.answer) as served,
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=limit, limit_per_host=per_host)
+        ) as session,
+    ):
+        client = SimCardsClient(KEY, served.url, max_concurrency=8, session=session)
+        assert client.concurrency_limit == expected  # before its first request too
+        async with client:
+            got = await client.sim_cards(page_size=10).collect()
+            assert client.concurrency_limit == expected
+        assert _ids(got) == _all_ids("sim_card", 100)
+        assert held.peak == expected
+        assert client.max_concurrency == 8  # the setting, as given
 
 
 async def test_a_concurrency_far_beyond_the_listing_costs_only_its_pages(
