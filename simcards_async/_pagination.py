@@ -68,7 +68,8 @@ following it could loop, skip records, deliver a record twice or never end.
    (``uncounted_bound``): a server whose full pages never run out was read for ever.
 6. A page made only of records already delivered is a replay unless the listing
    changed: ``total_results`` differs from the first page's or the page before's, or
-   records already repeated in this pass (then it is a shift: dropped, ``DriftWarning``).
+   records of earlier pages already repeated in this pass, not a record twice in one page
+   (then it is a shift: dropped, ``DriftWarning``).
    A resumed pass under the checkpoint's count may meet its first page of repeats after
    pages of records inserted since the stop: at that page, wherever it falls, the
    checkpoint's last page is read again, and holding other records than at the stop (and
@@ -740,6 +741,9 @@ class Engine(Generic[T]):
         self.drift = DriftLog(stats, rescan=rescan, limited=query.limit is not None)
         self._expected: set[str] = set()  # repeats that are no drift: a resumed page's start
         self._counting_repeats = True  # a second pass repeats the first by design
+        #: Records of earlier pages that a later page repeated in this pass: the listing
+        #: moved. A record twice in one page is no such sign (one answer is one view).
+        self._moved_repeats = 0
         if resume is not None:
             # Continue after the last page the consumer finished; its ids guard the seam.
             self.plan.start = resume.next_page
@@ -1098,22 +1102,24 @@ class Engine(Generic[T]):
 
         A page made only of records already delivered is a replay, unless the listing
         changed (``total_results`` moved since the first page and the page before, or
-        records already repeated in this pass: they move within it, as a sort by usage
-        moves them; or, at a resumed pass's first page of repeats, the checkpoint's last
-        page no longer holds its records): then it is drift, a shift of a page or more,
-        dropped and warned about.
+        records of earlier pages already repeated in this pass: they move within it, as a
+        sort by usage moves them; or, at a resumed pass's first page of repeats, the
+        checkpoint's last page no longer holds its records): then it is drift, a shift of a
+        page or more, dropped and warned about.
         """
         items = page.data
         ids = list(map(_get_id, items))
         delivered = self.delivered
         if delivered.add_if_all_new(ids):
             return items, ids
-        kept = list(_first_of_each(items, delivered))
+        kept, earlier = _first_of_each(items, delivered)
         repeats = len(items) - len(kept)
         expected = self._expected
         if expected:
             # The start of a resumed page, yielded before the stop: no drift.
-            repeats -= len(expected.intersection(ids))
+            started = len(expected.intersection(ids))
+            repeats -= started
+            earlier -= started
             self._expected = set()
         if self._counting_repeats:
             if not kept and repeats and not self._changed(page):
@@ -1125,6 +1131,7 @@ class Engine(Generic[T]):
                     "left it behind, which nothing on the page tells apart; read it again)",
                 )
             self.stats.drift.duplicates_dropped += repeats
+            self._moved_repeats += earlier
             if not kept and repeats:
                 when = (
                     "since the checkpoint this scan resumes was saved"
@@ -1154,7 +1161,10 @@ class Engine(Generic[T]):
             # Nothing tells a change: a page of repeats is a replay. (Taken for drift, a
             # server without meta repeating one page for ever was read for ever.)
             return False
-        if self.drift.moved_since_stop or self.stats.drift.duplicates_dropped:
+        if self.drift.moved_since_stop or self._moved_repeats:
+            # Not a record twice in one page: no drift does that, and taken for one, a
+            # server that ignored page[number] after such a page was read as drift, its
+            # listing cut short with a warning instead of refused.
             return True
         first = self.stats.drift.first_total_results
         last = self.drift.last_total  # None before a page was delivered (a resume's first)
@@ -1206,9 +1216,15 @@ class Engine(Generic[T]):
         return not held.issuperset(resume.last_ids)
 
 
-def _first_of_each(items: Iterable[T], delivered: DeliveredIds) -> Iterable[T]:
+def _first_of_each(items: Iterable[T], delivered: DeliveredIds) -> tuple[list[T], int]:
+    """The items not delivered before, each once; and how many were delivered before."""
     fresh: set[str] = set()
+    kept: list[T] = []
+    earlier = 0
     for item in items:
-        if item.id not in delivered and item.id not in fresh:
+        if item.id in delivered:
+            earlier += 1
+        elif item.id not in fresh:
             fresh.add(item.id)
-            yield item
+            kept.append(item)
+    return kept, earlier

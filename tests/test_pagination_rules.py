@@ -237,6 +237,27 @@ async def test_a_page_number_echoed_over_the_same_data_is_a_replay() -> None:
     assert len(listing.asked) == 2
 
 
+async def test_a_record_twice_in_one_page_does_not_hide_a_replay() -> None:
+    """The same cache, its page holding one record twice: a repeat within one answer is
+    no sign that the listing moved (one answer is one view of it). Taken for one, every
+    later replay of page 1 was drift: 9 of 100 records, a warning, and no error.
+    """
+
+    def same_data_one_twice(number: int, size: int, ids: list[str]) -> Any:
+        first = honest(1, size, ids)[0]
+        return [first[0], *first[:-1]], honest(number, size, ids)[1]
+
+    listing = Listing(100, same_data_one_twice)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DriftWarning)  # page 1's own repeat is still counted
+        got, error = await read(listing, max_concurrency=1, read_ahead=1)
+    assert error is not None
+    assert error.page == 2
+    assert "replayed" in str(error)
+    assert got == listing.ids[:9]
+    assert len(listing.asked) == 2
+
+
 async def test_total_pages_that_contradict_total_results_are_an_error() -> None:
     """10**9 pages announced for 300 results, fresh records on every page: refused at once."""
 
