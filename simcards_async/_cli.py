@@ -302,7 +302,7 @@ def _parser() -> argparse.ArgumentParser:
         "the union, --sort sorts it (equal amounts in the order of the terms)",
     )
     _add_common_flags(cards, rescan_not_with="--checkpoint, nor with --sort and --any")
-    cards.set_defaults(run=_export_sim_cards)
+    cards.set_defaults(run=_export_sim_cards, usage_of=cards)
 
     actions = listings.add_parser(
         "sim-card-actions",
@@ -330,7 +330,7 @@ def _parser() -> argparse.ArgumentParser:
         "remove_public_ip, set_public_ip)",
     )
     _add_common_flags(actions, rescan_not_with="--checkpoint")
-    actions.set_defaults(run=_export_sim_card_actions)
+    actions.set_defaults(run=_export_sim_card_actions, usage_of=actions)
 
     mock = commands.add_parser(
         "mock-server",
@@ -452,7 +452,7 @@ def _parser() -> argparse.ArgumentParser:
         help="add or replace this header on every answer, e.g. 'x-ratelimit-remaining: inf' "
         "(repeatable)",
     )
-    mock.set_defaults(run=_mock_server)
+    mock.set_defaults(run=_mock_server, usage_of=mock)
     return parser
 
 
@@ -640,9 +640,7 @@ _REFUSED = re.compile(rf"argument (?:\S+/)?(?P<flag>\S+): {_REFUSED_MARK}(?P<sai
 def main(argv: list[str] | None = None) -> int:
     """Run the ``simcards`` command with ``argv`` (default: ``sys.argv[1:]``); return its status."""
     try:
-        args = _parser().parse_args(
-            _descending_sorts_joined(sys.argv[1:] if argv is None else argv)
-        )
+        args = _parsed(_descending_sorts_joined(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # --help, --version, or a usage error argparse printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
@@ -650,6 +648,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         # Ctrl-C is how a mock server is meant to stop; an export it interrupts.
         return EXIT_OK if args.command == "mock-server" else EXIT_INTERRUPTED
+
+
+def _parsed(argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed; a flag the command does not know refused with the command's usage.
+
+    argparse leaves a subcommand's unknown arguments to the top-level parser, whose usage
+    line (``simcards [-h] [--version] COMMAND ...``) says nothing of the command's flags.
+    """
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        getattr(args, "usage_of", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
 
 
 def _descending_sorts_joined(argv: list[str]) -> list[str]:

@@ -1177,6 +1177,38 @@ async def test_a_flag_is_taken_whole_not_by_a_prefix(
     assert server.requests == []
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("argv", "usage"),
+    [
+        (["export", "sim-card-actions", "--sort", "x"], "simcards export sim-card-actions [-h]"),
+        (["export", "sim-cards", "--action-type", "x"], "simcards export sim-cards [-h]"),
+        (["mock-server", "--limit", "3"], "simcards mock-server [-h]"),
+    ],
+)
+async def test_a_flag_the_command_lacks_shows_the_commands_usage(
+    tmp_path: Path,
+    server: MockTelnyxServer,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    usage: str,
+) -> None:
+    """A flag of another command (``--sort`` on actions) showed the top-level usage, which
+    names no flag: the command's own usage is shown, above the refusal, exit 2.
+    """
+    if argv[0] == "export":
+        argv = [*argv, "-o", str(tmp_path / "c.jsonl"), *api(server)]
+    assert await run(*argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: {usage}")
+    assert (
+        f"error: unrecognized arguments: {' '.join(argv[2:4] if argv[0] == 'export' else argv[1:])}"
+        in err
+    )
+    assert server.requests == []
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_negative_demo_size_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     """``--demo-size -5`` is refused by argparse with exit 2, in one line."""
     assert main(["export", "sim-cards", "--demo", "--demo-size", "-5"]) == 2
