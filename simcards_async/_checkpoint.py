@@ -33,6 +33,7 @@ import hashlib
 import os
 import secrets
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
@@ -46,12 +47,14 @@ from ._models import UNDECODABLE
 from ._paths import (
     O_BINARY,
     O_NOFOLLOW,
+    O_NONBLOCK,
     check_creatable,
     check_file_path,
     check_not_descriptor,
     check_regular,
     final_path,
     fitted_name,
+    locked,
     name_max,
     os_reason,
     plain_path,
@@ -359,6 +362,37 @@ def _check_ids_file(path: str | os.PathLike[str], ids: Path) -> None:
     os.close(fd)
 
 
+def _in_use(parameter: str, path: str | os.PathLike[str], ids: Path) -> InvalidParameterError:
+    """The refusal of checkpoint ``path`` while another scan saves to it (its ids file locked)."""
+    return InvalidParameterError(
+        parameter,
+        f"a checkpoint no other scan is saving to; another process is writing it and its ids "
+        f"file {ids.name} now (the same command run twice, or two exports given one "
+        "checkpoint?): let that one end, or give each its own checkpoint",
+        os.fspath(path),
+    )
+
+
+def _check_not_in_use(parameter: str, path: str | os.PathLike[str]) -> None:
+    """Refuse checkpoint ``path`` if a scan saving to it holds its ids file locked now.
+
+    Two scans saving to one checkpoint each appended their ids to the same ids file and
+    each replaced the other's checkpoint: a resume took the other scan's ids (of records
+    further on, or of another query) for records already delivered, and left them out.
+    """
+    ids = ids_path(path)
+    try:
+        fd = os.open(ids, os.O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_BINARY)
+    except OSError:
+        return  # none yet (the first save makes it), or refused already for what it is
+    try:
+        free = locked(fd)
+    finally:
+        os.close(fd)  # the lock with it: held only while a scan saves
+    if not free:
+        raise _in_use(parameter, path, ids)
+
+
 def _check_name_fits(path: str | os.PathLike[str]) -> None:
     """Refuse a checkpoint name too long for its ids file's name (``NAME.ids``) to be legal."""
     target = Path(path)
@@ -548,12 +582,18 @@ class Checkpointer:
         self._unwritten: _Files | None = None
         #: Why close() could not write that save (a full disk): its reader raises it, as
         #: it would its thread's; the closer does not.
-        self._close_failed: tuple[_Files, OSError] | None = None
+        self._close_failed: tuple[_Files, OSError | InvalidParameterError] | None = None
         #: Set once the exporter's state a save awaits is given (see ``settled``).
         self._state_given: anyio.Event | None = None
         #: Held while the files are written or removed, and while a save is encoded: a stop's
         #: save on the loop, or close(), waits for a save's thread to finish.
         self._lock = threading.Lock()
+        #: The ids file, open and locked (``locked``) while this scan saves to it, so that
+        #: no other scan saves to the same checkpoint meanwhile; None when not held.
+        self._ids_fd: int | None = None
+        self._ids_closer: weakref.finalize[[int], Checkpointer] | None = None
+        #: Whether another scan saving to the same checkpoint refused this one a save.
+        self._taken = False
         if self.resumed is not None and self.resumed.ids_size:
             assert resume_from is not None  # noqa: S101  (resumed from it)
             self._earlier = (
@@ -590,6 +630,8 @@ class Checkpointer:
                 "says were delivered already (or delete the checkpoint to start over)",
                 query.limit,
             )
+        if path is not None:
+            _check_not_in_use("checkpoint" if self.resumed is None else "resume_from", path)
 
     @functools.cached_property
     def _file(self) -> Path:
@@ -615,6 +657,7 @@ class Checkpointer:
         return (
             self.path is not None
             and (self._written or self.resumed is not None)
+            and not self._taken
             and Path(self.path).is_file()
         )
 
@@ -747,11 +790,17 @@ class Checkpointer:
 
         For a consumer being stopped or cancelled, when pages it finished were not saved
         yet. A save's thread still writing is waited for, and superseded if it has not begun.
+        The ids file is locked for this save alone, unless the reading holds it already.
         """
         with self._lock:
             if self._writing:
-                self._hold(ids)
-                self._write_held(self._encode(point))
+                kept = self._ids_fd is not None
+                try:
+                    self._hold(ids)
+                    self._write_held(self._encode(point))
+                finally:
+                    if not kept:
+                        self._release()
 
     def _hold(self, ids: Sequence[str]) -> None:
         """Keep ``ids`` (of delivered records) for the next save to append."""
@@ -811,35 +860,77 @@ class Checkpointer:
         """A save's files, with as few system calls as it takes."""
         assert self.path is not None  # noqa: S101  (callers check)
         ids_file = ids_path(self.path)
-        if files.appended is not None and not files.point.complete:
+        appending = files.appended is not None and not files.point.complete
+        fd = self._held_ids(create=appending)
+        if appending and fd is not None and files.appended is not None:  # made if missing
             earlier = self._earlier if self._copy_earlier else None
-            self._append_ids(ids_file, files.appended, earlier)
+            self._append_ids(fd, ids_file, files.appended, earlier)
         _replace(self._file, files.temp, files.body)
         if files.point.complete:
             # After the rename: a complete save that fails leaves the checkpoint before it
             # whole, its ids file included.
+            self._release()  # Windows removes no file open
             ids_file.unlink(missing_ok=True)
 
-    def _append_ids(self, path: Path, data: bytes, earlier: tuple[Path, int] | None) -> None:
-        """Append ``data`` to the ids file, after the ``earlier`` file's first bytes, if any.
+    def _held_ids(self, *, create: bool) -> int | None:
+        """The ids file, open for appending and locked for this scan alone (held from now).
+
+        None when there is none and ``create`` is false. Locked by another scan saving to
+        the same checkpoint: refused, and this scan writes nothing more to it.
+        """
+        if self._ids_fd is not None:
+            return self._ids_fd
+        assert self.path is not None  # noqa: S101  (callers check)
+        path = ids_path(self.path)
+        # Not through a link (refused before the scan: see ``_check_ids_file``), planted since.
+        flags = os.O_WRONLY | os.O_APPEND | O_NOFOLLOW | O_BINARY
+        try:
+            fd = os.open(path, flags | (os.O_CREAT if create else 0), 0o666)
+        except FileNotFoundError:
+            if create:
+                raise
+            return None
+        if not locked(fd):
+            os.close(fd)
+            # The other scan's files now: neither written nor removed, nor resumed by this one.
+            self._closed = self._taken = True
+            raise _in_use("checkpoint", self.path, path)
+        self._ids_fd = fd
+        self._ids_closer = weakref.finalize(self, os.close, fd)
+        return fd
+
+    def release(self) -> None:
+        """Let the ids file go (and its lock): the stream's reading ended.
+
+        A scan of the same checkpoint may save to it from now, a resume in this process too.
+        A save's thread still writing is waited for: its descriptor is not closed under it.
+        """
+        with self._lock:
+            self._release()
+
+    def _release(self) -> None:
+        """``release``, the lock held."""
+        closer, self._ids_closer, self._ids_fd = self._ids_closer, None, None
+        if closer is not None:
+            closer()
+
+    def _append_ids(
+        self, fd: int, path: Path, data: bytes, earlier: tuple[Path, int] | None
+    ) -> None:
+        """Append ``data`` to the ids file at ``fd``, after ``earlier``'s first bytes, if any.
 
         Those are copied a piece at a time (a resume into another checkpoint file): read
         whole, a 10,000,000-card scan's ids took some 800 MB at once.
         """
-        # Not through a link (refused before the scan: see ``_check_ids_file``), planted since.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | O_NOFOLLOW | O_BINARY, 0o666)
-        try:
-            if not self._ids_exact:
-                # What a save counted, no more: bytes a crash (or a failed save) left
-                # after it are cut off, so that the append starts at ``_ids_size``.
-                os.ftruncate(fd, self._ids_size)
-            self._ids_exact = False  # until this save is done
-            with named_after(path):
-                if earlier is not None:
-                    _copy_start(earlier, fd)
-                write_all_fd(fd, data)
-        finally:
-            os.close(fd)
+        if not self._ids_exact:
+            # What a save counted, no more: bytes a crash (or a failed save) left
+            # after it are cut off, so that the append starts at ``_ids_size``.
+            os.ftruncate(fd, self._ids_size)
+        self._ids_exact = False  # until this save is done
+        with named_after(path):
+            if earlier is not None:
+                _copy_start(earlier, fd)
+            write_all_fd(fd, data)
 
     def save_position(self, page: int, ids: tuple[str, ...]) -> None:
         """The consumer stopped in the middle of ``page``: note the ids of it that it got.
@@ -852,11 +943,17 @@ class Checkpointer:
             if not self._writing or last is None or last.complete or not ids:
                 return
             assert self.path is not None  # noqa: S101  (_writing says so)
-            before = last.page_ids if last.next_page == page else ()
-            point = msgspec.structs.replace(last, next_page=page, page_ids=before + ids)
-            self._encoded += 1  # a save still under way (its thread left behind) is older
-            save_checkpoint(self._file, point)
-            self._last = point
+            kept = self._ids_fd is not None
+            try:
+                self._held_ids(create=False)  # another scan's checkpoint now: not written over
+                before = last.page_ids if last.next_page == page else ()
+                point = msgspec.structs.replace(last, next_page=page, page_ids=before + ids)
+                self._encoded += 1  # a save still under way (its thread left behind) is older
+                save_checkpoint(self._file, point)
+                self._last = point
+            finally:
+                if not kept:
+                    self._release()
 
     def close(self) -> None:
         """The stream is closed: remove the file if the listing was done and it is not kept.
@@ -882,17 +979,21 @@ class Checkpointer:
                 # the reader's to raise, as its thread's would have been.
                 try:
                     self._write_held(files)
-                except OSError as exc:
+                except (OSError, InvalidParameterError) as exc:
                     self._close_failed = (files, exc)
         finally:
             self._closed = True
-            self._remove_done()
+            try:
+                self._remove_done()
+            finally:
+                self._release()
 
     def _remove_done(self) -> None:
         """Closed: remove the checkpoint if it is done and not kept, or ids nothing counts."""
         if self.path is None:
             return
         if self._done and not self.keep:
+            self._release()  # Windows removes no file open
             self._file.unlink(missing_ok=True)  # a link to it stays, as the user made it
             ids_path(self.path).unlink(missing_ok=True)  # kept by a save at the limit
             self._written = False

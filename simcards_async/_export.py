@@ -128,15 +128,13 @@ from ._paths import (
     check_regular,
     final_path,
     fitted_name,
+    locked,
     os_reason,
     plain_path,
 )
 from ._stream import Stream
 from ._threads import Steps
 from ._writes import flush, write_all
-
-if sys.platform != "win32":  # Windows has no advisory locks of this kind
-    import fcntl
 
 __all__ = [
     "ALLOWED_SUFFIXES",
@@ -1396,15 +1394,7 @@ def _locked(file: IO[bytes]) -> bool:
     same command run twice) would otherwise cut and write the partial output the first
     is still writing, and each rename a mix of the two.
     """
-    if sys.platform == "win32":  # no such lock
-        return True
-    try:
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    except OSError:  # a file system without locks: go on as before
-        return True
-    return True
+    return locked(file.fileno())
 
 
 def _keep_mode(path: Path, fd: int) -> None:

@@ -431,8 +431,13 @@ class PageStream(Stream[Delivery[T], T]):
             await self._save(self._point(number + 1, _ids(carry, ids)), self._unsaved_state)
 
     async def _failed(self, state: StateProvider | None) -> None:  # noqa: ARG002  (saved with the page's)
-        if self._checkpointer is not None and not self._whole:
-            await self._end_save(self._checkpointer, self._save_unsaved())
+        cp = self._checkpointer
+        if cp is not None:
+            try:
+                if not self._whole:
+                    await self._end_save(cp, self._save_unsaved())
+            finally:
+                cp.release()  # the reading is over: a resume may save to it now
 
     def _stopped(self) -> None:
         self.stats.end()
@@ -440,7 +445,10 @@ class PageStream(Stream[Delivery[T], T]):
         reading = self.stats.reading
         try:
             if cp is not None:
-                self._save_stop(cp)
+                try:
+                    self._save_stop(cp)
+                finally:
+                    cp.release()  # the reading is over: a resume may save to it now
         finally:
             # Stopped under a reader (``aclose()`` or the client's, in another task), it gets
             # none of the rest of the page in its hands: it went on through up to 249 items
@@ -503,7 +511,10 @@ class PageStream(Stream[Delivery[T], T]):
             cp.close()
             return
         if cp is not None:
-            await self._end_save(cp, self._save(self._end_point(), state))
+            try:
+                await self._end_save(cp, self._save(self._end_point(), state))
+            finally:
+                cp.release()  # the reading is over
             if state is None:
                 # Read to its end by its reader (collect(), a plain async for): done with,
                 # so deleted now unless kept, not when (if ever) the stream is closed; else

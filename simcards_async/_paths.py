@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,6 +30,7 @@ __all__ = [
     "check_regular",
     "final_path",
     "fitted_name",
+    "locked",
     "name_max",
     "os_reason",
     "plain_path",
@@ -42,6 +44,9 @@ O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 O_BINARY = getattr(os, "O_BINARY", 0)
 #: Opens return at once, a FIFO's too (not on Windows, which has none to open).
 O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+if sys.platform != "win32":
+    import fcntl
+
 #: The longest file name, in bytes, where a file system does not say (most take 255).
 _NAME_MAX = 255
 
@@ -202,3 +207,21 @@ def fitted_name(directory: Path, name: str, added: int) -> str:
     while name and len(os.fsencode(name)) > room:
         name = name[:-1]
     return name
+
+
+def locked(fd: int) -> bool:
+    """Lock the file open at ``fd`` for this open file alone (POSIX ``flock``), or say it is taken.
+
+    An advisory lock, held until the descriptor is closed, against another open of the
+    same file, in this process or another. Where there are no such locks (Windows, a file
+    system without them) it says the file is free: things go on as they did without it.
+    """
+    if sys.platform == "win32":  # no such lock
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without locks: go on as before
+        return True
+    return True

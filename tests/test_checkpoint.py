@@ -971,6 +971,66 @@ def test_a_fresh_scan_starts_a_new_ids_file(tmp_path: Path) -> None:
     assert list(Checkpointer(query, path, resume_from=path).earlier_ids()) == [["new"]]
 
 
+async def test_a_checkpoint_another_scan_saves_to_is_refused_before_anything_is_sent(
+    client: sc.SimCardsClient, server: MockTelnyxServer, tmp_path: Path
+) -> None:
+    """Two scans given one checkpoint (two exports to two outputs, say) each appended their
+    ids to the same ids file and replaced each other's checkpoint: a resume took the other
+    scan's ids for records delivered, and left them out of its output (218 of 2,000, a
+    drift warning, no error). While a scan saves to it, a second is refused, naming the
+    checkpoint (``resume_from`` on a resume), nothing sent; once the first is over, not.
+    """
+    path = tmp_path / "scan.json"
+    every = [c.id for c in await client.sim_cards(page_size=20).collect()]
+    got: list[str] = []
+    async with client.sim_cards(page_size=20, checkpoint=path) as first:
+        items = aiter(first)
+        while len(got) < (CHECKPOINT_EVERY + 1) * 20:  # past a save of ids
+            got.append((await anext(items)).id)
+        assert ids_path(path).stat().st_size
+        before = len(server.requests)
+        for again in ({}, {"resume_from": path}):
+            with pytest.raises(sc.InvalidParameterError, match="no other scan") as no:
+                client.sim_cards(page_size=20, checkpoint=path, **again)
+            assert no.value.parameter == ("resume_from" if again else "checkpoint")
+        with pytest.raises(sc.InvalidParameterError, match="no other scan"):
+            client.sim_cards(status="enabled", page_size=20, checkpoint=path)  # another query
+        assert len(server.requests) == before, "nothing is sent"
+        got.extend([card.id async for card in items])
+    assert got == every
+    # Over: the same checkpoint is anyone's again, in this process too.
+    assert await client.sim_cards(page_size=20, checkpoint=path).collect()
+
+
+async def test_a_scan_refused_at_a_save_writes_nothing_over_the_other_scans_checkpoint(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """Two scans of one checkpoint made before either saved ids: the one that finds the ids
+    file locked at a save is refused there, writes neither file, and leaves nothing for a
+    resume; the other's checkpoint resumes to every record once.
+    """
+    path = tmp_path / "scan.json"
+    every = [c.id for c in await client.sim_cards(page_size=20).collect()]
+    got: list[str] = []
+    first = client.sim_cards(page_size=20, checkpoint=path)
+    second = client.sim_cards(page_size=20, checkpoint=path)
+    async with first:
+        items = aiter(first)
+        while len(got) < (CHECKPOINT_EVERY + 1) * 20:
+            got.append((await anext(items)).id)
+        saved = path.read_bytes(), ids_path(path).read_bytes()
+        async with second:
+            with pytest.raises(sc.InvalidParameterError, match="no other scan") as no:
+                async for _ in second:
+                    pass
+            assert no.value.parameter == "checkpoint"
+        assert second.resumable_from is None
+        assert (path.read_bytes(), ids_path(path).read_bytes()) == saved
+    resumed = client.sim_cards(page_size=20, checkpoint=path, resume_from=path)
+    got.extend([card.id async for card in resumed])
+    assert got == every
+
+
 @pytest.mark.parametrize("damage", [b"", b'["a"]\n["b', b'["a"]\n{"b":1}\n'])
 def test_an_ids_file_that_does_not_read_back_is_refused(tmp_path: Path, damage: bytes) -> None:
     """Short, cut or not ids: refused like a broken checkpoint, naming resume_from."""
