@@ -45,6 +45,7 @@ from simcards_async import (
     RetryPolicy,
     SimCardsClient,
     TelnyxError,
+    UnprocessableEntityError,
     export,
 )
 from simcards_async._models import ERROR_META_DEPTH, MAX_ID_LENGTH, NESTED_TOO_DEEPLY
@@ -488,6 +489,28 @@ async def test_an_error_meta_nested_deeply_still_pickles(status: int) -> None:
         assert isinstance(kept, dict)
         kept = kept["a"]
     assert kept == NESTED_TOO_DEEPLY
+
+
+async def test_an_error_body_nested_past_the_decoder_is_its_status_without_errors() -> None:
+    """An error body nested 100,000 levels deep (past what msgspec reads) is still the
+    status's class, with no errors and its bytes in ``.body``, as the README says.
+    """
+    depth = 100_000
+    meta = b'{"a":' * depth + b"1" + b"}" * depth
+    body = b'{"errors":[{"code":"10015","title":"Invalid","meta":' + meta + b"}]}"
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.Response(status=422, body=body, content_type="application/json")
+
+    async with (
+        _serve(answer) as url,
+        SimCardsClient(KEY, url, retry=INSTANT, max_response_bytes=len(body) + 1) as client,
+    ):
+        with pytest.raises(UnprocessableEntityError) as info:
+            await client.get_sim_card(CARD_ID)
+    assert info.value.errors == ()
+    assert info.value.body is not None
+    assert info.value.body.startswith(b'{"errors":')
 
 
 async def test_an_error_meta_of_a_few_levels_is_kept_whole() -> None:
