@@ -937,8 +937,11 @@ class _CsvColumns:
         return [_cell_text(value) for value in column]
 
 
+#: A raw record's decoder, as a page's reads it (``_models``): ``float_hook`` makes a number
+#: past a float's range in a free-form field (``1e400``) infinity, which CSV and Parquet
+#: refuse by record and column, where a decoder without it said the record was not one.
 _DECODERS: dict[type[Item], msgspec.json.Decoder[Item]] = {
-    cls: msgspec.json.Decoder(cls) for cls in (SimCard, SimCardAction)
+    cls: msgspec.json.Decoder(cls, float_hook=float) for cls in (SimCard, SimCardAction)
 }
 
 

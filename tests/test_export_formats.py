@@ -24,6 +24,7 @@ from simcards_async import (
     APIResponseValidationError,
     ExportError,
     InvalidParameterError,
+    RawRecord,
     RetryPolicy,
     SimCard,
     SimCardAction,
@@ -495,6 +496,32 @@ async def test_a_number_json_text_cannot_hold_is_refused_not_written_as_null(
         await export(listing(), kept)
     assert _HUGE in kept.read_text()
     assert names(tmp_path) == ["out.jsonl"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize(
+    ("kind", "record"),
+    [
+        (SimCard, {"resources_with_in_progress_actions": [{"n": _HUGE, "m": 1.5}]}),
+        (SimCardAction, {"settings": {"limit": _HUGE}}),
+    ],
+    ids=["card-resources", "action-settings"],
+)
+async def test_a_raw_record_with_a_number_past_a_float_is_refused_as_a_page_is(
+    tmp_path: Path, fmt: str, kind: type[SimCard | SimCardAction], record: dict[str, Any]
+) -> None:
+    """The same records as raw records the caller gives (``raw_chunks()``'s, say): each was
+    decoded without the pages' reading of such a number (infinity), so it was refused as
+    ``InvalidParameterError`` ("Number out of range"), a record not of the kind exported,
+    though it is one. Refused as a page's is: ``ExportError`` naming the record and column.
+    """
+    fields = json.dumps(record).replace(f'"{_HUGE}"', _HUGE)
+    raw = RawRecord("r-1", msgspec.Raw(f'{{"id": "r-1", {fields[1:-1]}}}'.encode()))
+    with pytest.raises(ExportError, match="NaN or infinity") as caught:
+        await export(replay([raw]), tmp_path / f"out.{fmt}", kind=kind)
+    assert caught.value.record == "r-1"
+    assert caught.value.column == next(iter(record))
+    assert names(tmp_path) == []
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
