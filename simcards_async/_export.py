@@ -776,7 +776,10 @@ class _Memo(dict[Any, str]):
 
 
 def _cell_text(value: object) -> str:
-    return _csv_quote(str(_csv_cell(value)))
+    cell = _csv_cell(value)
+    # A str subclass's own text, as JSON and Parquet write it: ``str()`` of a ``(str, Enum)``
+    # member (a Struct the caller built may hold one) is its name, ``Status.ENABLED``.
+    return _csv_quote(str.__str__(cell) if isinstance(cell, str) else str(cell))
 
 
 def _list_cell(value: tuple[str, ...] | None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import enum
 import functools
 import io
 import json
@@ -28,7 +29,14 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from simcards_async import ExportError, RawRecord, SimCard, SimCardAction, SimCardsClient
+from simcards_async import (
+    ExportError,
+    RawRecord,
+    SimCard,
+    SimCardAction,
+    SimCardsClient,
+    SimCardStatus,
+)
 from simcards_async._export import (
     _KINDS,
     _PATHS,
@@ -537,6 +545,36 @@ async def test_a_nested_struct_built_as_another_type_is_refused(
     with pytest.raises(ExportError, match="not a Struct of its fields") as caught:
         await export(replay([item]), tmp_path / "out", format=fmt)
     assert (caught.value.record, caught.value.column) == ("a", column)
+
+
+class _Status(str, enum.Enum):
+    """A str Enum a caller may build its cards with: each member is the text it holds."""
+
+    ENABLED = "enabled"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+async def test_a_str_subclass_built_into_a_struct_is_written_as_its_text(
+    tmp_path: Path, fmt: ExportFormat
+) -> None:
+    """A ``(str, Enum)`` member in a Struct the caller built: CSV wrote ``str()`` of it,
+    ``_Status.ENABLED``, where JSON lines and Parquet wrote ``enabled``, in silence.
+    """
+    member = _Status.ENABLED
+    card = SimCard(id=member, iccid=member, status=SimCardStatus(value=member), tags=(member,))
+    path = tmp_path / f"out.{fmt}"
+    await export(replay([card]), path)
+    if fmt == "parquet":
+        row = pq.read_table(path).to_pylist()[0]
+    elif fmt == "csv":
+        row = next(csv.DictReader(io.StringIO(path.read_text(), newline="")))
+        row["tags"] = json.loads(row["tags"])
+    else:
+        row = json.loads(path.read_text())
+        row["status"] = row["status"]["value"]
+    assert (row["id"], row["iccid"], row["status"], row["tags"]) == ("enabled",) * 3 + (
+        ["enabled"],
+    )
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
