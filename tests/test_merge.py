@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from polling import eventually, loop_turns
+from polling import HANG_GUARD, eventually, loop_turns
 from servers import serve
 
 import simcards_async as sc
@@ -320,7 +320,7 @@ async def test_tagged_items_closed_from_another_task_stop_their_reader() -> None
         await eventually(lambda: len(server.requests) >= 4, what="requests for later pages")
         await tagged.aclose()
         with pytest.raises(RuntimeError, match="while it was being read"):
-            await asyncio.wait_for(reader, 10)
+            await asyncio.wait_for(reader, HANG_GUARD)  # a hang guard, not a measure
 
 
 # --- progress ----------------------------------------------------------------------------
