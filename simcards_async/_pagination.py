@@ -571,6 +571,7 @@ class DriftLog:
         "last_served",
         "last_total",
         "limited",
+        "moved_repeats",
         "moved_since_stop",
         "rescan",
         "seam_open",
@@ -593,6 +594,9 @@ class DriftLog:
         #: A resumed pass's pages repeat records because the listing moved back across the
         #: resume point while no scan ran (``Engine._moved_since_stop``), not a replay.
         self.moved_since_stop = False
+        #: Records of earlier pages that a later page repeated in this pass: the listing
+        #: moved. A record twice in one page is no such sign (one answer is one view).
+        self.moved_repeats = 0
         #: A resumed pass that has not yet met a page of repeats: the first one it meets has
         #: the checkpoint's last page read again, to tell a replay from a move.
         self.seam_open = False
@@ -741,9 +745,6 @@ class Engine(Generic[T]):
         self.drift = DriftLog(stats, rescan=rescan, limited=query.limit is not None)
         self._expected: set[str] = set()  # repeats that are no drift: a resumed page's start
         self._counting_repeats = True  # a second pass repeats the first by design
-        #: Records of earlier pages that a later page repeated in this pass: the listing
-        #: moved. A record twice in one page is no such sign (one answer is one view).
-        self._moved_repeats = 0
         if resume is not None:
             # Continue after the last page the consumer finished; its ids guard the seam.
             self.plan.start = resume.next_page
@@ -1131,7 +1132,7 @@ class Engine(Generic[T]):
                     "left it behind, which nothing on the page tells apart; read it again)",
                 )
             self.stats.drift.duplicates_dropped += repeats
-            self._moved_repeats += earlier
+            self.drift.moved_repeats += earlier
             if not kept and repeats:
                 when = (
                     "since the checkpoint this scan resumes was saved"
@@ -1161,7 +1162,7 @@ class Engine(Generic[T]):
             # Nothing tells a change: a page of repeats is a replay. (Taken for drift, a
             # server without meta repeating one page for ever was read for ever.)
             return False
-        if self.drift.moved_since_stop or self._moved_repeats:
+        if self.drift.moved_since_stop or self.drift.moved_repeats:
             # Not a record twice in one page: no drift does that, and taken for one, a
             # server that ignored page[number] after such a page was read as drift, its
             # listing cut short with a warning instead of refused.

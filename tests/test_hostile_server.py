@@ -565,15 +565,14 @@ import simcards_async as sc
 KEY = sys.argv[1]
 requests = 0
 headers_read = asyncio.Event()
-start = aiohttp.ClientResponse.start
 
-async def started(self, connection):
-    try:
-        return await start(self, connection)
-    finally:
-        headers_read.set()  # the status line and headers parsed (or refused): the body's turn
+async def parsed(session, context, params):
+    headers_read.set()  # the status line and headers parsed (or refused): the body's turn
 
-aiohttp.ClientResponse.start = started
+# aiohttp's public trace signals, on a session of the test's own (session=)
+trace = aiohttp.TraceConfig()
+trace.on_request_end.append(parsed)
+trace.on_request_exception.append(parsed)
 
 async def handle(reader, writer):
     global requests
@@ -591,14 +590,16 @@ async def main():
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     url = "http://127.0.0.1:%d/v2" % server.sockets[0].getsockname()[1]
     retry = sc.RetryPolicy(max_retries=2, base=0, cap=0)
+    session = aiohttp.ClientSession(trace_configs=[trace])
     try:
-        async with sc.SimCardsClient(KEY, url, retry=retry) as client:
+        async with sc.SimCardsClient(KEY, url, retry=retry, session=session) as client:
             await client.sim_cards().collect()
     except Exception as exc:
         shown = "".join(traceback.format_exception(exc)) + repr(exc.__dict__)
         print(json.dumps({"class": type(exc).__name__, "requests": requests,
                           "shown": KEY in shown, "message": str(exc)}))
     finally:
+        await session.close()
         server.close()
 
 asyncio.run(main())
