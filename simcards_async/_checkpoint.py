@@ -363,12 +363,17 @@ def _check_ids_file(path: str | os.PathLike[str], ids: Path) -> None:
 
 
 def _in_use(parameter: str, path: str | os.PathLike[str], ids: Path) -> InvalidParameterError:
-    """The refusal of checkpoint ``path`` while another scan saves to it (its ids file locked)."""
+    """The refusal of checkpoint ``path`` while another scan saves to it (its ids file locked).
+
+    That scan may be this process's own: a stream not closed yet (an iterator kept, or a
+    bare ``break`` whose iterator Python finalizes only some loop turns later).
+    """
     return InvalidParameterError(
         parameter,
-        f"a checkpoint no other scan is saving to; another process is writing it and its ids "
-        f"file {ids.name} now (the same command run twice, or two exports given one "
-        "checkpoint?): let that one end, or give each its own checkpoint",
+        f"a checkpoint no other scan is saving to; another scan holds its ids file {ids.name} "
+        "now (a stream of this process not closed yet, after a bare break say; the same "
+        "command run twice; two exports given one checkpoint?): close that stream (aclose(), "
+        "or read it inside async with) or let that scan end, or give each its own checkpoint",
         os.fspath(path),
     )
 

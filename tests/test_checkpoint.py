@@ -1002,6 +1002,29 @@ async def test_a_checkpoint_another_scan_saves_to_is_refused_before_anything_is_
     assert await client.sim_cards(page_size=20, checkpoint=path).collect()
 
 
+async def test_a_stream_of_this_process_not_closed_yet_is_named_as_the_one_saving(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """A stream left open in this process (an iterator kept, a bare ``break`` whose iterator
+    Python has not finalized yet) still holds its checkpoint: a resume made at once is refused
+    with a message that points at that stream, not only at another process; once the stream
+    is closed, the resume reads every record once.
+    """
+    path = tmp_path / "scan.json"
+    every = [c.id for c in await client.sim_cards(page_size=20).collect()]
+    items = aiter(client.sim_cards(page_size=20, checkpoint=path))
+    got = [(await anext(items)).id for _ in range((CHECKPOINT_EVERY + 1) * 20)]
+    with pytest.raises(sc.InvalidParameterError, match="no other scan") as no:
+        client.sim_cards(page_size=20, checkpoint=path, resume_from=path)
+    assert no.value.parameter == "resume_from"
+    assert "a stream of this process not closed" in str(no.value)
+    assert "aclose()" in str(no.value)
+    await items.aclose()  # type: ignore[attr-defined]  # an async generator's
+    resumed = client.sim_cards(page_size=20, checkpoint=path, resume_from=path)
+    got.extend([card.id async for card in resumed])
+    assert got == every
+
+
 async def test_a_scan_refused_at_a_save_writes_nothing_over_the_other_scans_checkpoint(
     client: sc.SimCardsClient, tmp_path: Path
 ) -> None:
