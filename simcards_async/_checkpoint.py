@@ -32,6 +32,7 @@ import functools
 import hashlib
 import os
 import secrets
+import sys
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -360,6 +361,20 @@ def _check_ids_file(path: str | os.PathLike[str], ids: Path) -> None:
             str(path),
         ) from exc
     os.close(fd)
+
+
+#: Whether a file open can be removed (not on Windows): the ids file is then removed with
+#: its lock held, so that no scan takes the lock of a file about to go.
+_REMOVES_OPEN_FILES = sys.platform != "win32"
+
+
+def _still_named(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open at ``fd`` (not removed or replaced since)."""
+    try:
+        named = path.lstat()
+    except FileNotFoundError:
+        return False
+    return os.path.samestat(os.fstat(fd), named)
 
 
 def _in_use(parameter: str, path: str | os.PathLike[str], ids: Path) -> InvalidParameterError:
@@ -874,8 +889,7 @@ class Checkpointer:
         if files.point.complete:
             # After the rename: a complete save that fails leaves the checkpoint before it
             # whole, its ids file included.
-            self._release()  # Windows removes no file open
-            ids_file.unlink(missing_ok=True)
+            self._remove_ids()
 
     def _held_ids(self, *, create: bool) -> int | None:
         """The ids file, open for appending and locked for this scan alone (held from now).
@@ -889,17 +903,24 @@ class Checkpointer:
         path = ids_path(self.path)
         # Not through a link (refused before the scan: see ``_check_ids_file``), planted since.
         flags = os.O_WRONLY | os.O_APPEND | O_NOFOLLOW | O_BINARY
-        try:
-            fd = os.open(path, flags | (os.O_CREAT if create else 0), 0o666)
-        except FileNotFoundError:
-            if create:
-                raise
-            return None
-        if not locked(fd):
+        while True:
+            try:
+                fd = os.open(path, flags | (os.O_CREAT if create else 0), 0o666)
+            except FileNotFoundError:
+                if create:
+                    raise
+                return None
+            if not locked(fd):
+                os.close(fd)
+                # The other scan's files now: neither written nor removed, nor resumed by
+                # this one.
+                self._closed = self._taken = True
+                raise _in_use("checkpoint", self.path, path)
+            if _still_named(fd, path):
+                break
+            # Removed by the scan that held it (at its end) between the open and the lock:
+            # locked, it took ids that went nowhere, and no resume could read them.
             os.close(fd)
-            # The other scan's files now: neither written nor removed, nor resumed by this one.
-            self._closed = self._taken = True
-            raise _in_use("checkpoint", self.path, path)
         self._ids_fd = fd
         self._ids_closer = weakref.finalize(self, os.close, fd)
         return fd
@@ -918,6 +939,20 @@ class Checkpointer:
         closer, self._ids_closer, self._ids_fd = self._ids_closer, None, None
         if closer is not None:
             closer()
+
+    def _remove_ids(self) -> None:
+        """Remove the ids file, then let it go: a scan opening it meanwhile makes a new one.
+
+        Where a file open cannot be removed (Windows, which has no such lock either), let
+        go first.
+        """
+        assert self.path is not None  # noqa: S101  (callers check)
+        try:
+            if not _REMOVES_OPEN_FILES:
+                self._release()
+            ids_path(self.path).unlink(missing_ok=True)
+        finally:
+            self._release()
 
     def _append_ids(
         self, fd: int, path: Path, data: bytes, earlier: tuple[Path, int] | None
@@ -998,12 +1033,11 @@ class Checkpointer:
         if self.path is None:
             return
         if self._done and not self.keep:
-            self._release()  # Windows removes no file open
             self._file.unlink(missing_ok=True)  # a link to it stays, as the user made it
-            ids_path(self.path).unlink(missing_ok=True)  # kept by a save at the limit
+            self._remove_ids()  # kept by a save at the limit
             self._written = False
             self.resumed = None
         elif not Path(self.path).is_file():
             # No checkpoint counts the ids beside (a save failed after its append, say):
             # nothing can resume from them.
-            ids_path(self.path).unlink(missing_ok=True)
+            self._remove_ids()

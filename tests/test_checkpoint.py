@@ -963,6 +963,60 @@ def test_a_resume_into_another_checkpoint_file_carries_the_ids_over(
     ]
 
 
+def test_an_ids_file_removed_between_its_open_and_its_lock_is_not_saved_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan holding the ids file removes it as it ends: another that opened it just
+    before and locked it just after held the lock of a file no longer there, appended its
+    ids to nothing, and saved a checkpoint no resume could read. It opens the file again.
+    """
+    query, path = sim_cards_query(), tmp_path / "scan.json"
+    _saved(Checkpointer(query, path), 2, ["old"])
+    real = _checkpoint.locked
+    removed: list[bool] = []
+
+    def removed_first(fd: int) -> bool:
+        if not removed:  # the holder's end, between this scan's open and its lock
+            removed.append(True)
+            ids_path(path).unlink()
+        return real(fd)
+
+    second = Checkpointer(query, path)
+    monkeypatch.setattr(_checkpoint, "locked", removed_first)
+    _saved(second, 2, ["new"])
+    assert removed
+    assert list(Checkpointer(query, path, resume_from=path).earlier_ids()) == [["new"]]
+
+
+def test_the_ids_file_is_let_go_before_it_is_removed_where_an_open_file_cannot_be(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Windows a file open cannot be removed: a scan whose first save failed after its
+    ids were appended (no checkpoint counts them) removed the ids file at its close while
+    still holding it open, and the close raised ``PermissionError``.
+    """
+    query, path = sim_cards_query(), tmp_path / "scan.json"
+    cp = Checkpointer(query, path)
+    monkeypatch.setattr(_checkpoint, "_REMOVES_OPEN_FILES", False)
+    unlink = Path.unlink
+
+    def like_windows(self: Path, missing_ok: bool = False) -> None:
+        if self == ids_path(path) and cp._ids_fd is not None:
+            raise PermissionError(errno.EACCES, "in use", str(self))
+        unlink(self, missing_ok=missing_ok)
+
+    def full(target: object, temp: Path, data: bytes) -> None:  # noqa: ARG001  (_replace's)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "unlink", like_windows)
+    monkeypatch.setattr(_checkpoint, "_replace", full)
+    with pytest.raises(OSError, match="No space"):
+        _saved(cp, 2, ["a"])
+    cp.close()
+    assert not ids_path(path).exists()
+    assert not path.exists()
+
+
 def test_a_fresh_scan_starts_a_new_ids_file(tmp_path: Path) -> None:
     """Not resuming: what an earlier scan left in the ids file is not counted."""
     query, path = sim_cards_query(), tmp_path / "scan.json"
