@@ -28,6 +28,7 @@ removes the file once the listing is done, if asked to.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -814,13 +815,9 @@ class Checkpointer:
         """
         with self._lock:
             if self._writing:
-                kept = self._ids_fd is not None
-                try:
+                with self._ids_for_one_save():
                     self._hold(ids)
                     self._write_held(self._encode(point))
-                finally:
-                    if not kept:
-                        self._release()
 
     def _hold(self, ids: Sequence[str]) -> None:
         """Keep ``ids`` (of delivered records) for the next save to append."""
@@ -940,6 +937,19 @@ class Checkpointer:
         if closer is not None:
             closer()
 
+    @contextlib.contextmanager
+    def _ids_for_one_save(self) -> Iterator[None]:
+        """A save made as the reading stops: the ids file it locks is let go after it.
+
+        Unless the reading held it already, as its own saves do (``release`` ends that).
+        """
+        held = self._ids_fd is not None
+        try:
+            yield
+        finally:
+            if not held:
+                self._release()
+
     def _remove_ids(self) -> None:
         """Remove the ids file, then let it go: a scan opening it meanwhile makes a new one.
 
@@ -983,17 +993,13 @@ class Checkpointer:
             if not self._writing or last is None or last.complete or not ids:
                 return
             assert self.path is not None  # noqa: S101  (_writing says so)
-            kept = self._ids_fd is not None
-            try:
+            with self._ids_for_one_save():
                 self._held_ids(create=False)  # another scan's checkpoint now: not written over
                 before = last.page_ids if last.next_page == page else ()
                 point = msgspec.structs.replace(last, next_page=page, page_ids=before + ids)
                 self._encoded += 1  # a save still under way (its thread left behind) is older
                 save_checkpoint(self._file, point)
                 self._last = point
-            finally:
-                if not kept:
-                    self._release()
 
     def close(self) -> None:
         """The stream is closed: remove the file if the listing was done and it is not kept.
