@@ -29,6 +29,7 @@ from ._errors import (
     ResponseTooLargeError,
     TelnyxError,
     UnprocessableEntityError,
+    UnsupportedEncodingError,
 )
 from ._export import (
     PARQUET_ROW_GROUP_SIZE,
@@ -124,6 +125,7 @@ __all__ = [
     "TaggedItems",
     "TelnyxError",
     "UnprocessableEntityError",
+    "UnsupportedEncodingError",
     "__version__",
     "export",
     "merge",

@@ -9,7 +9,8 @@
         ├── APIConnectionError         no answer: refused, reset, dropped, TLS, DNS
         │   └── APITimeoutError        no answer in time
         ├── APIResponseValidationError a 2xx answer that is not what the spec documents
-        │   └── ResponseTooLargeError      an answer longer than the client's byte limit
+        │   ├── ResponseTooLargeError      an answer longer than the client's byte limit
+        │   └── UnsupportedEncodingError   an answer in a Content-Encoding the client cannot read
         ├── PaginationError            the server's pages make no sense together
         └── APIStatusError             the server said no (any non-2xx status)
             ├── BadRequestError            400
@@ -63,6 +64,7 @@ __all__ = [
     "ResponseTooLargeError",
     "TelnyxError",
     "UnprocessableEntityError",
+    "UnsupportedEncodingError",
     "check_callback",
     "check_returned",
     "cut",
@@ -328,6 +330,27 @@ class ResponseTooLargeError(APIResponseValidationError):
     ) -> None:
         super().__init__(message, method=method, url=url, status=status)
         self.limit = limit
+
+
+class UnsupportedEncodingError(APIResponseValidationError):
+    """A 2xx answer in a ``Content-Encoding`` the client cannot decode; ``encoding`` names it.
+
+    Its body is not read. Not retried: the server answers the same way each time. The
+    client asks only for what it reads (``Accept-Encoding``: gzip and deflate, and br or
+    zstd when aiohttp has their codec installed), which such a server ignored.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str = "GET",
+        url: str = "",
+        status: int = 200,
+        encoding: str = "",
+    ) -> None:
+        super().__init__(message, method=method, url=url, status=status)
+        self.encoding = encoding
 
 
 class PaginationError(APIError):

@@ -4,7 +4,8 @@ This is the only module that imports aiohttp. ``Transport`` takes a ``send``
 (one HTTP exchange -> ``Answer``) and a ``sleep``, so its retries, backoff and
 error mapping run in tests without a socket; ``AiohttpSend`` is the real one.
 Retried: 429, 500, 502, 503, 504, connection failures, timeouts, and 2xx
-bodies that do not decode (a truncated body must never pass for a short page).
+bodies that do not decode (a truncated body must never pass for a short page);
+not a 2xx in a ``Content-Encoding`` aiohttp does not decode, which would come the same.
 The wait is capped exponential backoff with full jitter, and never shorter
 than ``Retry-After`` or ``x-ratelimit-reset`` (each honoured up to
 ``RetryPolicy.max_hint``).
@@ -19,7 +20,7 @@ from typing import TypeVar
 import aiohttp
 import anyio
 from aiohttp import ClientSession
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from yarl import URL
 
 from ._errors import APIConnectionError, APIError, APITimeoutError
@@ -126,6 +127,23 @@ class AiohttpSend:
         dropped in the body, the time ran out) is still an ``Answer`` (``_cut_off``): its
         status and request id reach the attempt's event, log line and span.
         """
+        try:
+            return await self._exchange(url, max_bytes, decompress=True)
+        except _EncodingRefusedError:
+            pass
+        # aiohttp refused the answer for its Content-Encoding (br or zstd, their codec not
+        # installed) before giving its status. Every retry would be refused alike, as a
+        # dropped connection: sent once more, not decoded, for the status and headers it
+        # came with (a 2xx is an UnsupportedEncodingError, a 404 a NotFoundError, a 429
+        # waits as asked). Not in the except clause: nothing of aiohttp's error is kept.
+        return await self._exchange(url, max_bytes, decompress=False)
+
+    async def _exchange(self, url: str, max_bytes: int, *, decompress: bool) -> Answer:
+        """One GET of ``url``: its answer, or the ``APIConnectionError`` it is, raised.
+
+        ``_EncodingRefusedError`` if aiohttp refused the answer's ``Content-Encoding`` before
+        its head (only when it decompresses: ``decompress``).
+        """
         failure: APIConnectionError
         head: tuple[int, Iterable[tuple[str, str]]] | None = None
         try:
@@ -137,9 +155,10 @@ class AiohttpSend:
                 # A session made with raise_for_status=True raised for every status answer,
                 # each read as a dropped connection: its class, errors and wait hint lost.
                 raise_for_status=False,
+                auto_decompress=decompress,
             ) as resp:
                 head = resp.status, resp.headers.items()
-                return await _answer(resp, max_bytes)
+                return await _answer(resp, max_bytes, _DECODED if decompress else frozenset())
         except (asyncio.TimeoutError, TimeoutError) as exc:
             if head is not None:
                 failure = APITimeoutError(f"the answer to GET {url} did not end in time", url=url)
@@ -149,7 +168,8 @@ class AiohttpSend:
         except aiohttp.ClientResponseError as exc:
             text = self._secrets.text(f"{exc.status} {exc.message}")
             msg = f"GET {url} failed: {type(exc).__name__}: {text}"
-            failure = APIConnectionError(msg, url=url)
+            refused = head is None and decompress and _encoding_refused(exc)
+            failure = (_EncodingRefusedError if refused else APIConnectionError)(msg, url=url)
         except (aiohttp.ClientError, HttpProcessingError) as exc:
             # HttpProcessingError: a body's framing that aiohttp's pure-Python parser (PyPy,
             # AIOHTTP_NO_EXTENSIONS) refuses while it is read; not a ClientError, yet as
@@ -186,6 +206,47 @@ class AiohttpSend:
         return f"GET {url} failed: {type(exc).__name__}: {self._secrets.text(text)}"
 
 
+class _EncodingRefusedError(APIConnectionError):
+    """aiohttp refused an answer for its ``Content-Encoding`` before giving its status."""
+
+
+def _encoding_refused(exc: BaseException) -> bool:
+    """Whether aiohttp's ``exc`` stands for a ``Content-Encoding`` it refused.
+
+    Before the answer's head, only a br or zstd answer without their codec installed is:
+    a body that does not inflate fails as it is read, the head already given.
+    """
+    # Its chain: ClientResponseError <- HttpProcessingError <- ContentEncodingError.
+    seen = exc.__cause__
+    for _ in range(_MOST_CAUSES):  # a chain that loops ends too
+        if seen is None or isinstance(seen, ContentEncodingError):
+            break
+        seen = seen.__cause__
+    return isinstance(seen, ContentEncodingError)
+
+
+#: How far down an aiohttp error's causes its ``ContentEncodingError`` is looked for.
+_MOST_CAUSES = 8
+
+
+#: The content codings aiohttp decodes (its parser's list). br and zstd only with their codec
+#: installed, as its Accept-Encoding says; without, it refuses the answer before its head.
+_DECODED = frozenset({"gzip", "deflate", "br", "zstd"})
+
+
+def _undecoded(resp: aiohttp.ClientResponse, decoded: frozenset[str]) -> str | None:
+    """The answer's ``Content-Encoding`` if its body comes as sent, not decoded; else None.
+
+    ``decoded`` are the codings aiohttp takes off; repeated headers are one list of codings
+    (``gzip, br``), which it does not decode. ``identity`` is no coding.
+    """
+    encoding = ", ".join(resp.headers.getall("Content-Encoding", ()))
+    coding = encoding.strip().lower() if encoding.isascii() else encoding
+    if coding in ("", "identity") or coding in decoded:
+        return None
+    return encoding
+
+
 def _cut_off(head: tuple[int, Iterable[tuple[str, str]]], failure: APIConnectionError) -> Answer:
     """An answer whose body failed after its status and headers came.
 
@@ -199,10 +260,16 @@ def _cut_off(head: tuple[int, Iterable[tuple[str, str]]], failure: APIConnection
     return Answer.of(status, headers, b"")
 
 
-async def _answer(resp: aiohttp.ClientResponse, max_bytes: int) -> Answer:
-    """The answer ``resp`` has begun: its body read up to ``body_limit``."""
+async def _answer(resp: aiohttp.ClientResponse, max_bytes: int, decoded: frozenset[str]) -> Answer:
+    """The answer ``resp`` has begun: its body read up to ``body_limit``.
+
+    A 2xx body in a coding not ``decoded`` is not read: the answer names its coding.
+    """
     limit = body_limit(resp.status, max_bytes)
     headers = resp.headers.items()
+    if success(resp.status) and (encoding := _undecoded(resp, decoded)) is not None:
+        resp.close()  # bytes this client cannot read: not read at all
+        return Answer.of(resp.status, headers, b"", encoding=encoding)
     length = resp.content_length
     if length is not None and "Content-Encoding" not in resp.headers:
         if length <= limit:

@@ -18,6 +18,7 @@ from ._errors import (
     APIStatusError,
     InvalidParameterError,
     ResponseTooLargeError,
+    UnsupportedEncodingError,
 )
 
 __all__ = ["RETRY_STATUSES", "Jitter", "RetryPolicy", "checked_seconds", "plan_retry", "retryable"]
@@ -91,7 +92,7 @@ def retryable(exc: APIError) -> bool:
     """Whether another attempt may succeed where this one failed."""
     if isinstance(exc, APIStatusError):
         return exc.status in RETRY_STATUSES
-    if isinstance(exc, ResponseTooLargeError):
+    if isinstance(exc, (ResponseTooLargeError, UnsupportedEncodingError)):
         return False  # the same request gets the same answer
     if isinstance(exc, APIResponseValidationError):
         # A truncated or garbled 2xx is worth another try; a 2xx that states errors is not.

@@ -28,6 +28,8 @@ from ._errors import (
     APIResponseValidationError,
     InvalidParameterError,
     ResponseTooLargeError,
+    UnsupportedEncodingError,
+    cut,
     describe_errors,
     exception_for_status,
 )
@@ -84,7 +86,9 @@ class Answer:
     """One HTTP exchange as the core sees it.
 
     ``headers`` have lower-case names; ``complete`` is false when reading stopped
-    at the byte limit, so ``body`` is only its first part. ``failure`` is what ended a 2xx
+    at the byte limit, so ``body`` is only its first part. ``encoding`` is the
+    ``Content-Encoding`` of a body the HTTP layer left as it came, not decoded (then a 2xx's
+    body is not read): ``decipher`` refuses such a 2xx. ``failure`` is what ended a 2xx
     exchange after its status and headers came (the connection dropped, or the time ran
     out, in the body): ``decipher`` raises it, and the transport does as soon as the
     attempt has been observed, so that nothing else is made of the answer (no rate-limit
@@ -96,6 +100,7 @@ class Answer:
     body: bytes
     complete: bool = True
     failure: APIConnectionError | None = None
+    encoding: str | None = None
 
     @classmethod
     def of(
@@ -106,12 +111,13 @@ class Answer:
         *,
         complete: bool = True,
         failure: APIConnectionError | None = None,
+        encoding: str | None = None,
     ) -> Answer:
         """An answer whose header names are lower-cased (the first of repeated names wins)."""
         lowered: dict[str, str] = {}
         for name, value in headers:
             lowered.setdefault(name.lower(), value)
-        return cls(status, lowered, body, complete and failure is None, failure)
+        return cls(status, lowered, body, complete and failure is None, failure, encoding)
 
 
 def response_limit(page_size: int) -> int:
@@ -248,7 +254,8 @@ def decipher(
 ) -> T:
     """The decoded value of a 2xx answer, or the ``APIError`` the answer stands for, raised.
 
-    A 2xx is decoded; one over ``limit`` bytes raises ``ResponseTooLargeError``, one
+    A 2xx is decoded; one in a ``Content-Encoding`` left undecoded raises
+    ``UnsupportedEncodingError``, one over ``limit`` bytes ``ResponseTooLargeError``, one
     that does not decode, or carries an ``errors`` array and is not a large decoded
     answer (``ERRORS_SCAN_LIMIT``), ``APIResponseValidationError`` with those errors.
     Any other status raises its class from the status table, with the server's
@@ -260,6 +267,13 @@ def decipher(
     status = answer.status
     url = secrets.text(url)
     if success(status):
+        if answer.encoding is not None:
+            encoding = cut(secrets.text(header_text(answer.encoding) or ""))
+            msg = (
+                f"the answer to GET {url} is encoded as {encoding!r} (its Content-Encoding), "
+                "which this client cannot read"
+            )
+            raise UnsupportedEncodingError(msg, url=url, status=status, encoding=encoding)
         if not answer.complete:
             msg = f"the answer to GET {url} is longer than the limit of {limit} bytes"
             raise ResponseTooLargeError(msg, url=url, status=status, limit=limit)

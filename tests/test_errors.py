@@ -28,6 +28,7 @@ from simcards_async import (
     ResponseTooLargeError,
     TelnyxError,
     UnprocessableEntityError,
+    UnsupportedEncodingError,
 )
 from simcards_async._errors import exception_for_status, shown
 
@@ -86,6 +87,7 @@ def test_status_table(status: int, cls: type[APIStatusError]) -> None:
         (RateLimitError, APIStatusError),
         (InternalServerError, APIStatusError),
         (ResponseTooLargeError, APIResponseValidationError),
+        (UnsupportedEncodingError, APIResponseValidationError),
         (DriftWarning, UserWarning),
     ],
 )
@@ -110,7 +112,7 @@ def test_every_exported_exception_is_under_telnyx_error() -> None:
         for obj in exported
         if isinstance(obj, type) and issubclass(obj, BaseException) and obj is not DriftWarning
     ]
-    assert len(classes) == 17
+    assert len(classes) == 18
     assert all(issubclass(cls, TelnyxError) for cls in classes)
 
 
@@ -293,11 +295,14 @@ def test_status_errors_hold_plain_values_only() -> None:
 
 
 def test_new_fields_survive_pickling() -> None:
-    """``attempts``, a 2xx's ``errors`` and ``ResponseTooLargeError.limit`` survive pickling."""
+    """``attempts``, a 2xx's ``errors``, ``ResponseTooLargeError.limit`` and
+    ``UnsupportedEncodingError.encoding`` survive pickling.
+    """
     stated = APIResponseValidationError("x", url=URL, errors=[ErrorObject(code="10015")])
     stated.attempts = 3
     big = ResponseTooLargeError("too big", url=URL, limit=5 << 20)
-    for exc in (stated, big):
+    encoded = UnsupportedEncodingError("br", url=URL, encoding="br")
+    for exc in (stated, big, encoded):
         again = pickle.loads(pickle.dumps(exc))  # noqa: S301  (our own bytes)
         assert type(again) is type(exc)
         assert again.__dict__ == exc.__dict__

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiohttp.http_parser
 import anyio
 import msgspec
 import pytest
@@ -41,11 +42,14 @@ from simcards_async import (
     AuthenticationError,
     DriftWarning,
     InternalServerError,
+    NotFoundError,
+    RateLimitError,
     ResponseTooLargeError,
     RetryPolicy,
     SimCardsClient,
     TelnyxError,
     UnprocessableEntityError,
+    UnsupportedEncodingError,
     export,
 )
 from simcards_async._models import ERROR_META_DEPTH, MAX_ID_LENGTH, NESTED_TOO_DEEPLY
@@ -195,6 +199,98 @@ async def test_a_compressed_bomb_is_refused_after_decompression(encoding: str) -
         raised, peak = await _peak(lambda: client.sim_cards().collect())
     assert isinstance(raised, ResponseTooLargeError), repr(raised)
     assert peak < 2 * response_limit(250)
+
+
+#: A page, whole and readable as it is: only its Content-Encoding says otherwise.
+_PAGE = {"data": [], "meta": {"page_number": 1, "page_size": 250, "total_pages": 1}}
+
+
+@pytest.mark.parametrize("encoding", ["x-unknown", "gzip, x-unknown", "x-gzip"])
+async def test_a_2xx_in_an_encoding_the_client_cannot_read_is_refused_at_once(
+    encoding: str,
+) -> None:
+    """A 2xx whose ``Content-Encoding`` aiohttp does not decode was read as it came: a
+    compressed body failed to decode and was retried as a garbled one, the same answer each
+    time, and one that happened to parse was taken for the data. It raises
+    ``UnsupportedEncodingError`` naming the encoding, after one request.
+    """
+    hits: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        hits.append(request.headers.get("Accept-Encoding", ""))
+        return _json(_PAGE, headers={"Content-Encoding": encoding})
+
+    async with _serve(answer) as url, SimCardsClient(KEY, url, retry=INSTANT) as client:
+        with pytest.raises(UnsupportedEncodingError) as info:
+            await client.sim_cards().collect()
+    exc = info.value
+    assert (exc.encoding, exc.status, exc.attempts) == (encoding, 200, 1)
+    assert repr(encoding) in str(exc)
+    assert len(hits) == 1
+    assert "x-unknown" not in hits[0]  # the client never asked for it
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd"])
+@pytest.mark.parametrize(
+    ("status", "raised", "attempts"),
+    [
+        (200, UnsupportedEncodingError, 1),
+        (404, NotFoundError, 1),
+        (429, RateLimitError, 1 + INSTANT.max_retries),  # still waited for, and retried
+    ],
+)
+async def test_an_encoding_aiohttp_refuses_before_the_status_keeps_the_status(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    encoding: str,
+    status: int,
+    raised: type[TelnyxError],
+    attempts: int,
+) -> None:
+    """A br or zstd answer, its codec not installed, is refused by aiohttp before its status:
+    every one, a 404 or a 429 too, was a dropped connection, retried to the limit. The
+    status is read again without decoding: a 2xx is ``UnsupportedEncodingError`` (not
+    retried), any other status its own class.
+    """
+    # Whether or not this machine has the codecs, aiohttp reads as if it had neither.
+    monkeypatch.setattr(aiohttp.http_parser, "HAS_BROTLI", False)
+    monkeypatch.setattr(aiohttp.http_parser, "HAS_ZSTD", False)
+    hits: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return _json(_PAGE, status, headers={"Content-Encoding": encoding})
+
+    async with _serve(answer) as url, SimCardsClient(KEY, url, retry=INSTANT) as client:
+        with pytest.raises(raised) as info:
+            await client.sim_cards().collect()
+    exc = info.value
+    assert type(exc) is raised
+    assert isinstance(exc, APIStatusError | UnsupportedEncodingError)
+    assert (exc.status, exc.attempts) == (status, attempts)
+    if isinstance(exc, UnsupportedEncodingError):
+        assert exc.encoding == encoding
+    assert len(hits) == 2 * attempts  # each attempt: refused, then read undecoded
+
+
+@pytest.mark.parametrize("status", [401, 404, 503])
+async def test_a_status_answer_in_an_unreadable_encoding_keeps_its_status(status: int) -> None:
+    """A non-2xx in an encoding the client cannot read is its status's error: the status
+    says what happened. A 404 is sent once; a 503 is retried as a 503 is.
+    """
+    hits: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(
+            status=status, body=b"\x28\xb5\x2f\xfd", headers={"Content-Encoding": "x-unknown"}
+        )
+
+    async with _serve(answer) as url, SimCardsClient(KEY, url, retry=INSTANT) as client:
+        with pytest.raises(APIStatusError) as info:
+            await client.sim_cards().collect()
+    assert info.value.status == status
+    assert len(hits) == (1 + INSTANT.max_retries if status == 503 else 1)
 
 
 async def test_a_body_sent_a_byte_at_a_time_costs_about_its_size() -> None:

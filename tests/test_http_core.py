@@ -33,6 +33,7 @@ from simcards_async import (
     ResponseTooLargeError,
     RetryPolicy,
     SimCardsClient,
+    UnsupportedEncodingError,
 )
 from simcards_async._errors import FIELD_LIMIT, MESSAGE_LIMIT, cut
 from simcards_async._http import Transport
@@ -162,6 +163,7 @@ def _status(status: int, retry_after: float | None = None) -> APIStatusError:
         (APIResponseValidationError("truncated"), True),
         (APIResponseValidationError("stated", errors=[ErrorObject(code="10007")]), False),
         (ResponseTooLargeError("big", limit=10), False),
+        (UnsupportedEncodingError("br", encoding="br"), False),
     ],
 )
 def test_which_failures_are_retried(exc: APIError, expected: bool) -> None:
@@ -348,6 +350,28 @@ def test_an_incomplete_2xx_is_too_large_and_final() -> None:
     assert info.value.limit == 1234
     assert "1234 bytes" in str(info.value)
     assert not retryable(info.value)
+
+
+def test_a_2xx_left_in_its_encoding_is_refused_naming_it_and_final() -> None:
+    """A 2xx whose body the HTTP layer left encoded raises ``UnsupportedEncodingError`` naming
+    the encoding, key redacted, control characters shown escaped; not retried.
+    """
+    answer = Answer.of(200, [], b"", encoding=f"x-{KEY}\x1b[2J")
+    with pytest.raises(UnsupportedEncodingError) as info:
+        decipher(answer, decode_sim_card_page, url=URL, limit=LIMIT, secrets=Secrets(KEY))
+    exc = info.value
+    assert exc.encoding == f"x-{REDACTED}\x1b[2J"
+    assert exc.status == 200
+    assert f"is encoded as 'x-{REDACTED}\\x1b[2J' (its Content-Encoding)" in str(exc)
+    assert KEY not in repr(vars(exc))
+    assert not retryable(exc)
+
+
+def test_a_status_answer_left_in_its_encoding_is_its_status_error() -> None:
+    """A non-2xx in an encoding the client cannot read still raises its status's class."""
+    answer = Answer.of(404, [], b"\x28\xb5\x2f\xfd", encoding="zstd")
+    with pytest.raises(NotFoundError):
+        decipher(answer, decode_sim_card_page, url=URL, limit=LIMIT)
 
 
 def test_an_incomplete_error_body_still_gives_its_status_error() -> None:
