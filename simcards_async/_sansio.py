@@ -39,6 +39,7 @@ __all__ = [
     "ERRORS_SCAN_LIMIT",
     "ERROR_BODY_LIMIT",
     "MAX_REDIRECTS",
+    "MIN_KEY_LENGTH",
     "REDACTED",
     "Answer",
     "Secrets",
@@ -72,6 +73,11 @@ ERROR_BODY_LIMIT = 64 << 10
 ERRORS_SCAN_LIMIT = 64 << 10
 #: What a secret is replaced with.
 REDACTED = "<redacted>"
+#: The shortest API key a client takes. Telnyx keys begin ``KEY`` and run to tens of
+#: characters; a key of one or two would be replaced wherever its characters occur in a
+#: message (``api_key="a"``: ``Authentic<redacted>tion f<redacted>iled``), and in the JSON
+#: of an error body, losing its errors.
+MIN_KEY_LENGTH = 3
 #: Longest wait a header may ask for and still be read (a day); more is not a delay.
 _LONGEST_HINT = 86400.0
 #: A header's number as HTTP writes one: ASCII digits, a point, an exponent. ``float`` also
@@ -184,7 +190,11 @@ def _secret_pattern(secret: str) -> str:
 
 
 class Secrets:
-    """The strings no exception may carry (the API key), and how to remove them."""
+    """The strings no exception may carry (the API key), and how to remove them.
+
+    Each is replaced wherever it occurs: the client takes no key shorter than
+    ``MIN_KEY_LENGTH``, which would be found inside every other word.
+    """
 
     def __init__(self, *secrets: str) -> None:
         # Longest first, so no secret is left half-replaced by a shorter one.

@@ -175,7 +175,7 @@ async def test_resume_of_a_listing_whose_engine_failed(tmp_path: Path) -> None:
     faults = FaultPlan(script=[None] * 5 + [500])
     async with (
         MockTelnyxServer(sim_cards=1000, seed=3, faults=faults) as server,
-        sc.SimCardsClient("k", server.url, max_concurrency=1, max_retries=0) as client,
+        sc.SimCardsClient("any-key", server.url, max_concurrency=1, max_retries=0) as client,
     ):
         got: list[str] = []
         with pytest.raises(sc.InternalServerError):
@@ -260,18 +260,18 @@ async def test_a_checkpoint_of_another_api_is_refused_and_a_restarted_mock_is_no
                 break
     assert json.loads(path.read_text())["api"] == "http://localhost/v2"
     elsewhere = server.url + "/eu"  # another API (a path of its own) on the same host
-    async with sc.SimCardsClient("k", elsewhere) as other:
+    async with sc.SimCardsClient("any-key", elsewhere) as other:
         with pytest.raises(sc.InvalidParameterError, match="base_url") as info:
             other.sim_cards(page_size=100, checkpoint=path, resume_from=path)
     assert "the API http://localhost/v2 (or one naming it), which the scan" in str(info.value)
     assert info.value.value == elsewhere  # as given
     named = server.url.replace("127.0.0.1", "localhost")  # the same server by another name
-    async with sc.SimCardsClient("k", named) as other:
+    async with sc.SimCardsClient("any-key", named) as other:
         other.sim_cards(page_size=100, checkpoint=path, resume_from=path)  # taken
     full = await client.sim_cards(page_size=100).collect()
     async with (
         MockTelnyxServer(sim_cards=2000, actions=700, seed=11) as restarted,  # the same fleet
-        sc.SimCardsClient("k", restarted.url) as again,
+        sc.SimCardsClient("any-key", restarted.url) as again,
     ):
         assert restarted.url != server.url
         stream = again.sim_cards(page_size=100, checkpoint=path, resume_from=path)

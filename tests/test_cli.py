@@ -640,7 +640,7 @@ def test_a_huge_refused_value_is_said_cut(
     """A refused value is said back cut, as the library's messages cut it: a 100,000-character
     ``--tag`` was written whole to stderr, a 5,000-digit ``--limit`` too (argparse's words).
     """
-    assert main(["export", "sim-cards", "--api-key", "k", *argv, "-o", "-"]) == 2
+    assert main(["export", "sim-cards", "--api-key", KEY, *argv, "-o", "-"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"simcards: error: {said}")
     assert "[cut, " in err

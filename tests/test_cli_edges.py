@@ -1255,6 +1255,40 @@ def test_a_bad_value_from_the_environment_is_named_as_such(
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
+    ("variable", "flags", "named"),
+    [
+        ("k", [], "TELNYX_API_KEY"),
+        ("ab", ["--api-key", ""], "TELNYX_API_KEY"),
+        (KEY, ["--api-key", "k"], "--api-key"),
+    ],
+)
+async def test_an_implausibly_short_key_is_a_usage_error(
+    server: MockTelnyxServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    variable: str,
+    flags: list[str],
+    named: str,
+) -> None:
+    """A key of one or two characters was sent, and every message of the run had each of its
+    characters replaced by ``<redacted>``: it is refused, named as the flag or variable
+    that gave it, with exit 2, nothing sent and nothing written.
+    """
+    monkeypatch.setenv("TELNYX_API_KEY", variable)
+    argv = [*flags, "--base-url", server.url, "-o", str(tmp_path / "c.jsonl")]
+    assert await run("export", "sim-cards", *argv) == 2
+    assert capsys.readouterr().err == (
+        f"simcards: error: invalid {named} value '<redacted>': it must be a Telnyx API key, of "
+        "3 characters or more (Telnyx keys begin KEY and run to tens of characters)\n"
+    )
+    assert server.requests == []
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
     "detail", ["Use sim_cards(page_size=007) instead.", "sim_cards(tags='\\x')"]
 )
 async def test_a_servers_text_that_looks_like_a_query_is_shown_as_it_is(

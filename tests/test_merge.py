@@ -130,7 +130,7 @@ async def test_merged_streams_share_the_client_limit(server: MockTelnyxServer) -
     """Four listings merged from one client never run more requests at once than its limit."""
     server.latency = 0.02
     peak = 0
-    async with sc.SimCardsClient("k", server.url, max_concurrency=3) as client:
+    async with sc.SimCardsClient("any-key", server.url, max_concurrency=3) as client:
         streams = [client.sim_cards(page_size=20, tags=t) for t in ("vip", "iot", "test", "staff")]
         limiter = client._transport().limiter
         async for _ in sc.merge(*streams):
@@ -143,7 +143,7 @@ async def test_an_error_in_one_query_ends_the_merge_with_it() -> None:
     faults = FaultPlan(script=[404])  # the first request to arrive is refused, not retried
     async with (
         MockTelnyxServer(sim_cards=500, seed=7, faults=faults) as server,
-        sc.SimCardsClient("k", server.url) as client,
+        sc.SimCardsClient("any-key", server.url) as client,
     ):
         merged = sc.merge(client.sim_cards(tags="vip"), client.sim_cards(tags="iot"))
         with pytest.raises(sc.NotFoundError) as info:
@@ -156,7 +156,7 @@ async def test_break_out_of_a_merge_stops_everything(server: MockTelnyxServer) -
     """Leaving a merged stream early cancels every query's engine and leaves no task."""
     server.latency = 0.01
     before = asyncio.all_tasks()
-    async with sc.SimCardsClient("k", server.url) as client:
+    async with sc.SimCardsClient("any-key", server.url) as client:
         async with sc.merge(
             client.sim_cards(page_size=10, tags="vip"), client.sim_cards(page_size=10)
         ) as merged:
@@ -263,7 +263,7 @@ async def test_a_merge_as_pages_arrive_takes_the_records_a_rescan_recovers() -> 
     drift = Drift(seed=1, every=2, insert=0, delete=5)
     async with (
         MockTelnyxServer(sim_cards=1000, seed=2, drift=drift) as server,
-        sc.SimCardsClient("k", server.url, max_concurrency=2) as client,
+        sc.SimCardsClient("any-key", server.url, max_concurrency=2) as client,
     ):
         for sort, ordered in ((SORT, False), (None, None)):
             streams = [

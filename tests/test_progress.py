@@ -109,7 +109,7 @@ async def test_progress_snapshots_agree_with_the_stream_stats() -> None:
     async with (
         MockTelnyxServer(sim_cards=900, seed=7, faults=faults) as server,
         sc.SimCardsClient(
-            "k", server.url, max_concurrency=2, retry=sc.RetryPolicy(base=0.001, cap=0.01)
+            "any-key", server.url, max_concurrency=2, retry=sc.RetryPolicy(base=0.001, cap=0.01)
         ) as client,
     ):
         stream = client.sim_cards(page_size=100)
