@@ -4,7 +4,8 @@
 
     TelnyxError                        every error but Python's own (OSError, RuntimeError, ...)
     ├── InvalidParameterError          (also ValueError) bad input, raised before sending
-    ├── ExportError                    (also ValueError) a record the format cannot hold
+    ├── ExportError                    (also ValueError) a record the format cannot hold,
+    │                                  or a file object closed under the export
     └── APIError                       a request was made and did not give a usable answer
         ├── APIConnectionError         no answer: refused, reset, dropped, TLS, DNS
         │   └── APITimeoutError        no answer in time
@@ -256,6 +257,10 @@ class ExportError(TelnyxError, ValueError):
     caller built holding a lone surrogate, a value JSON cannot hold, or a non-int where
     an int belongs. ``record`` is the record's id,
     ``column`` the column, ``format`` the export's format.
+
+    Also raised when the file object an export writes to is closed under it (by its
+    caller, while the export runs): ``record`` is then None and ``column`` empty, and
+    the write's ``ValueError`` is chained.
     """
 
     def __init__(self, message: str, *, format: str, column: str, record: str | None) -> None:

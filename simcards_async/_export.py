@@ -82,7 +82,7 @@ import sys
 import time
 import typing
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -97,6 +97,7 @@ from ._errors import (
     APIResponseValidationError,
     ExportError,
     InvalidParameterError,
+    TelnyxError,
     cut,
     is_plain_function,
     named_after,
@@ -1112,11 +1113,14 @@ class _Output:
         self,
         target: str | os.PathLike[str] | _BinaryWriter,
         *,
+        fmt: ExportFormat,
         keep_partial: bool = False,
         resume: _Partial | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
     ) -> None:
         self.committed = False
+        #: The export's format, which an ``ExportError`` of the output names.
+        self.fmt = fmt
         #: Every blocking step of the export (writes, Parquet's, the commit), in a thread;
         #: the clean-up after a failure never runs beside one (see ``_threads``). A
         #: cancellation waits for the step under way (a write to a regular file ends, and
@@ -1144,6 +1148,11 @@ class _Output:
             else:
                 self.temp, self.file = _new_file(self.final, self.path)
         else:
+            if _is_closed(target):
+                # Refused now, not at the first write: requests sent, a bare ValueError.
+                raise InvalidParameterError(
+                    "target", "a path, or a file opened for writing: this one is closed", target
+                )
             if not _is_binary_writer(target):
                 raise InvalidParameterError(
                     "target",
@@ -1159,7 +1168,28 @@ class _Output:
 
     async def run(self, func: Callable[..., _R], *args: object) -> _R:
         """``func(*args)`` in a worker thread: a blocking step of this export."""
-        return await self._steps.run(func, *args)
+        with self.open_checked():
+            return await self._steps.run(func, *args)
+
+    @contextlib.contextmanager
+    def open_checked(self) -> Iterator[None]:
+        """Raise ``ExportError`` for a write that failed because the caller closed the file.
+
+        Closed under the export (by another task, say), a file object's write raised a bare
+        ``ValueError`` ("I/O operation on closed file"). Looked at only once a write failed.
+        """
+        try:
+            yield
+        except ValueError as exc:
+            if self.temp is None and not isinstance(exc, TelnyxError) and _is_closed(self.file):
+                raise ExportError(
+                    f"cannot write to target {shown(self.file)}: it was closed while the "
+                    "export wrote to it; close it only once export() has returned",
+                    format=self.fmt,
+                    column="",
+                    record=None,
+                ) from exc
+            raise
 
     def then(self, cleanup: Callable[[], object]) -> None:
         """After a failure: ``cleanup`` now, or once the step under way ends; no step after."""
@@ -1212,6 +1242,14 @@ class _Output:
             self.file.close()
         if not self.keep_partial:
             self.temp.unlink(missing_ok=True)
+
+
+def _is_closed(file: object) -> bool:
+    """Whether ``file`` says it is closed (an object with no ``closed`` says nothing)."""
+    try:
+        return getattr(file, "closed", False) is True
+    except Exception:  # noqa: BLE001  (a ``closed`` property that fails: taken as open)
+        return False
 
 
 def _may_block_for_ever(target: object) -> bool:
@@ -1592,21 +1630,33 @@ class _Sink:
     was cut short with the export said done). Arrow also reads ``closed``, which a plain
     object with write and flush lacks (its export failed after the first page, a bare
     ``ValueError``).
+
+    Once the export has failed (``drop``), what Arrow still writes goes nowhere: a writer
+    whose write or close failed (the file closed under it) wrote what it held again as it
+    was collected, at any later moment, into the caller's file, or raised there.
     """
 
     def __init__(self, file: IO[bytes]) -> None:
         self._file = file
+        self._dropped = False
 
     @property
     def closed(self) -> bool:
-        return getattr(self._file, "closed", False) is True
+        # Dropped, it takes whatever Arrow writes: a closed one made Arrow raise instead.
+        return not self._dropped and getattr(self._file, "closed", False) is True
 
     def write(self, data: bytes) -> int:
-        write_all(self._file, data)
+        if not self._dropped:
+            write_all(self._file, data)
         return len(data)
 
     def flush(self) -> None:
-        flush(self._file)  # waiting, as every format's, on a full non-blocking descriptor
+        if not self._dropped:
+            flush(self._file)  # waiting, as every format's, on a full non-blocking descriptor
+
+    def drop(self) -> None:
+        """Let nothing more reach the caller's file (the export failed)."""
+        self._dropped = True
 
 
 class _ParquetWriter(_Writer):
@@ -1635,7 +1685,8 @@ class _ParquetWriter(_Writer):
             if name not in _DISTINCT_COLUMNS
         ]
         sink = out.file if out.path is not None else _Sink(out.file)
-        with named_after(out.path):
+        self.sink = sink if isinstance(sink, _Sink) else None
+        with named_after(out.path), out.open_checked():  # Arrow writes its first bytes here
             self.writer = pq.ParquetWriter(
                 sink, self.schema, use_dictionary=dictionary, use_compliant_nested_type=True
             )
@@ -1767,6 +1818,10 @@ class _ParquetWriter(_Writer):
         # __del__ once the file under it is gone.
         with contextlib.suppress(Exception):
             self.writer.close()
+        if self.sink is not None:
+            # A close that failed (the caller closed the file) leaves Arrow holding bytes,
+            # written as the writer is collected: none of them reach the caller's file.
+            self.sink.drop()
 
 
 #: Characters of the longest amount text Arrow is asked to parse as decimal(38, 9): a sign,
@@ -1886,8 +1941,9 @@ async def export(
     ``ImportError`` for Parquet without pyarrow, ``TypeError`` for an item of
     another kind (a record whose ``record_type`` is another's, to CSV or Parquet),
     ``ExportError`` for a value Parquet cannot hold (an amount
-    ``decimal(38, 9)`` would round, ``NaN``), and whatever reading ``items`` or
-    writing ``target`` raises.
+    ``decimal(38, 9)`` would round, ``NaN``) or a file object closed while the export
+    writes to it (one closed already is refused, ``InvalidParameterError``), and
+    whatever reading ``items`` or writing ``target`` raises.
     """
     started = time.monotonic()
     target = plain_path(target)
@@ -1919,7 +1975,9 @@ async def export(
     earlier = _earlier_partial(checkpoint, target) if resume is None else None
     out: _Output | None = None
     try:
-        out = _Output(target, keep_partial=checkpointing, resume=resume, checkpoint=checkpoint)
+        out = _Output(
+            target, fmt=fmt, keep_partial=checkpointing, resume=resume, checkpoint=checkpoint
+        )
         job = _Job(out, fmt, resolved)
         try:
             count = await job.run(items, stream)

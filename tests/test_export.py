@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import gc
 import io
 import json
 import os
 import stat
 import sys
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import msgspec
@@ -576,6 +578,113 @@ async def test_a_file_not_open_for_writing_is_refused_before_any_request(
     assert server.requests == []
 
 
+async def test_a_closed_file_is_refused_as_closed_before_any_request(
+    tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
+) -> None:
+    """A file object closed already was refused as "a file opened for writing in binary
+    mode", which it was, or (one with ``closed`` and no ``writable()``) taken and written
+    to: the refusal says it is closed, naming ``target``, before anything is sent.
+    """
+    with (tmp_path / "out.jsonl").open("wb") as closed_file:
+        pass
+    closed_bytes = io.BytesIO()
+    closed_bytes.close()
+
+    class ClosedSink(Sink):
+        closed = True
+
+    for target in (closed_file, closed_bytes, ClosedSink()):
+        for fmt in ("jsonl", "csv", "parquet"):
+            with pytest.raises(InvalidParameterError, match="this one is closed") as caught:
+                await export(client.sim_cards(), target, format=fmt)
+            assert caught.value.parameter == "target"
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet", "jsonl.gz"])
+async def test_a_file_closed_while_the_export_writes_to_it_is_an_export_error(
+    tmp_path: Path, client: SimCardsClient, fmt: ExportFormat
+) -> None:
+    """A file object its caller closed while the export ran (here once the first page was
+    read) failed with a bare ``ValueError`` ("write to closed file"): it is an
+    ``ExportError`` saying the target was closed, the ``ValueError`` chained.
+    """
+    with (tmp_path / "out").open("wb") as out:
+        stream = client.sim_cards(page_size=50)
+        stream.on_progress(lambda _progress: out.close())
+        with pytest.raises(ExportError, match="it was closed while the export") as caught:
+            await export(stream, out, format=fmt)
+    assert caught.value.format == fmt
+    assert caught.value.record is None
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert not isinstance(caught.value.__cause__, ExportError)
+    assert names(tmp_path) == ["out"]
+
+
+async def test_nothing_reaches_a_file_closed_under_a_parquet_export_after_it_failed(
+    client: SimCardsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arrow's writer, whose write and close failed on the closed file, held what it had
+    and wrote it again as it was collected, at any later moment: into the caller's file,
+    or raising there (a ``ValueError`` Arrow formatted from inside the garbage collector).
+    Nothing reaches the file once ``export()`` has raised.
+    """
+
+    class ClosedLater(Sink):
+        closed = False
+        failed = False
+        later: ClassVar[list[int]] = []
+
+        def write(self, data: bytes | bytearray | memoryview) -> int:
+            if self.failed:
+                self.later.append(len(data))
+            if self.closed:
+                raise ValueError("I/O operation on closed file")
+            return super().write(data)
+
+    arrow_writers: list[weakref.ref[object]] = []
+    made = _ParquetWriter.__init__
+
+    def making(writer: _ParquetWriter, *args: Any, **kwargs: Any) -> None:
+        made(writer, *args, **kwargs)
+        arrow_writers.append(weakref.ref(writer.writer))
+
+    monkeypatch.setattr(_ParquetWriter, "__init__", making)
+    out = ClosedLater()
+    stream = client.sim_cards(page_size=50)
+    stream.on_progress(lambda _progress: setattr(out, "closed", True))
+    with pytest.raises(ExportError, match="it was closed while the export") as caught:
+        try:
+            await export(stream, out, format="parquet")
+        finally:
+            out.failed = True  # Arrow's writer still held by the exception's frames
+    del caught, stream
+
+    def collected() -> bool:
+        gc.collect()
+        return all(ref() is None for ref in arrow_writers)
+
+    await eventually(collected, what="Arrow's writer collected")
+    assert len(arrow_writers) == 1
+    assert out.later == []
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+async def test_a_file_closed_before_the_first_item_is_an_export_error(fmt: ExportFormat) -> None:
+    """Closed before the first item came (Parquet writes its first bytes as it opens, in
+    the event loop's thread): an ``ExportError`` too, not the writer's bare ``ValueError``.
+    """
+    out = io.BytesIO()
+
+    async def records() -> AsyncIterator[SimCard]:
+        out.close()
+        yield SimCard(id="a")
+
+    with pytest.raises(ExportError, match="it was closed while the export") as caught:
+        await export(records(), out, format=fmt)
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
 async def test_an_async_file_is_refused_before_any_request(
     tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
 ) -> None:
@@ -826,7 +935,7 @@ async def test_a_commit_that_had_not_begun_when_discarded_never_replaces_the_tar
     """The other order: the clean-up first, the commit after. It never runs."""
     target = tmp_path / "cards.jsonl"
     target.write_bytes(b"old\n")
-    out = _Output(target)
+    out = _Output(target, fmt="jsonl")
     out.put(b"new\n")
     out.then(out.discard)
     with pytest.raises(StepsStoppedError):

@@ -121,7 +121,7 @@ def written_parquet(
 ) -> pa.Table:
     """What ``_ParquetWriter`` writes of ``items`` (``decoded``: as msgspec decoded them)."""
     sink = io.BytesIO()
-    writer = _ParquetWriter(_Output(sink), _KINDS[kind])
+    writer = _ParquetWriter(_Output(sink, fmt="parquet"), _KINDS[kind])
     writer.decoded = decoded  # timestamps and decimals then go through text Arrow parses
     try:
         writer.add(items)

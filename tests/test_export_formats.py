@@ -388,7 +388,7 @@ RAW = [
 async def write(fmt: ExportFormat, items: list[Any]) -> bytes:
     """What one writer writes for ``items`` (Structs or raw records) to an open file."""
     out = io.BytesIO()
-    writer = _WRITERS[fmt](_Output(out), _KINDS[SimCard])
+    writer = _WRITERS[fmt](_Output(out, fmt=fmt), _KINDS[SimCard])
     writer.add(items)
     await writer.close()
     return out.getvalue()
