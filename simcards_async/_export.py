@@ -1168,28 +1168,40 @@ class _Output:
 
     async def run(self, func: Callable[..., _R], *args: object) -> _R:
         """``func(*args)`` in a worker thread: a blocking step of this export."""
-        with self.open_checked():
+        try:  # not open_checked(): a context manager a step would cost more than the step
             return await self._steps.run(func, *args)
+        except ValueError as exc:
+            closed = self._closed_under(exc)
+            if closed is None:
+                raise
+            raise closed from exc
 
     @contextlib.contextmanager
     def open_checked(self) -> Iterator[None]:
-        """Raise ``ExportError`` for a write that failed because the caller closed the file.
+        """Raise ``ExportError`` for a write that failed because the caller closed the file."""
+        try:
+            yield
+        except ValueError as exc:
+            closed = self._closed_under(exc)
+            if closed is None:
+                raise
+            raise closed from exc
+
+    def _closed_under(self, exc: ValueError) -> ExportError | None:
+        """The ``ExportError`` a failed write is if the caller closed the file, else None.
 
         Closed under the export (by another task, say), a file object's write raised a bare
         ``ValueError`` ("I/O operation on closed file"). Looked at only once a write failed.
         """
-        try:
-            yield
-        except ValueError as exc:
-            if self.temp is None and not isinstance(exc, TelnyxError) and _is_closed(self.file):
-                raise ExportError(
-                    f"cannot write to target {shown(self.file)}: it was closed while the "
-                    "export wrote to it; close it only once export() has returned",
-                    format=self.fmt,
-                    column="",
-                    record=None,
-                ) from exc
-            raise
+        if self.temp is not None or isinstance(exc, TelnyxError) or not _is_closed(self.file):
+            return None
+        return ExportError(
+            f"cannot write to target {shown(self.file)}: it was closed while the "
+            "export wrote to it; close it only once export() has returned",
+            format=self.fmt,
+            column="",
+            record=None,
+        )
 
     def then(self, cleanup: Callable[[], object]) -> None:
         """After a failure: ``cleanup`` now, or once the step under way ends; no step after."""
