@@ -31,7 +31,7 @@ from simcards_async._checkpoint import (
     sealed,
 )
 from simcards_async._ids import DeliveredIds
-from simcards_async._paths import name_max
+from simcards_async._paths import locked, name_max
 from simcards_async._query import sim_cards_query
 from simcards_async._sansio import api_identity, same_api
 from simcards_async.testing import FaultPlan, MockTelnyxServer
@@ -972,7 +972,7 @@ def test_an_ids_file_removed_between_its_open_and_its_lock_is_not_saved_to(
     """
     query, path = sim_cards_query(), tmp_path / "scan.json"
     _saved(Checkpointer(query, path), 2, ["old"])
-    real = _checkpoint.locked
+    real = locked
     removed: list[bool] = []
 
     def removed_first(fd: int) -> bool:
@@ -1043,7 +1043,8 @@ async def test_a_checkpoint_another_scan_saves_to_is_refused_before_anything_is_
             got.append((await anext(items)).id)
         assert ids_path(path).stat().st_size
         before = len(server.requests)
-        for again in ({}, {"resume_from": path}):
+        resumes: list[dict[str, Any]] = [{}, {"resume_from": path}]
+        for again in resumes:
             with pytest.raises(sc.InvalidParameterError, match="no other scan") as no:
                 client.sim_cards(page_size=20, checkpoint=path, **again)
             assert no.value.parameter == ("resume_from" if again else "checkpoint")

@@ -202,7 +202,7 @@ async def test_a_compressed_bomb_is_refused_after_decompression(encoding: str) -
 
 
 #: A page, whole and readable as it is: only its Content-Encoding says otherwise.
-_PAGE = {"data": [], "meta": {"page_number": 1, "page_size": 250, "total_pages": 1}}
+_EMPTY_PAGE = {"data": [], "meta": {"page_number": 1, "page_size": 250, "total_pages": 1}}
 
 
 @pytest.mark.parametrize("encoding", ["x-unknown", "gzip, x-unknown", "x-gzip"])
@@ -218,7 +218,7 @@ async def test_a_2xx_in_an_encoding_the_client_cannot_read_is_refused_at_once(
 
     async def answer(request: web.Request) -> web.Response:
         hits.append(request.headers.get("Accept-Encoding", ""))
-        return _json(_PAGE, headers={"Content-Encoding": encoding})
+        return _json(_EMPTY_PAGE, headers={"Content-Encoding": encoding})
 
     async with _serve(answer) as url, SimCardsClient(KEY, url, retry=INSTANT) as client:
         with pytest.raises(UnsupportedEncodingError) as info:
@@ -259,7 +259,7 @@ async def test_an_encoding_aiohttp_refuses_before_the_status_keeps_the_status(
 
     async def answer(request: web.Request) -> web.Response:
         hits.append(request.path)
-        return _json(_PAGE, status, headers={"Content-Encoding": encoding})
+        return _json(_EMPTY_PAGE, status, headers={"Content-Encoding": encoding})
 
     async with _serve(answer) as url, SimCardsClient(KEY, url, retry=INSTANT) as client:
         with pytest.raises(raised) as info:
