@@ -356,8 +356,9 @@ class ErrorSource(_Model, frozen=True, kw_only=True):
 class ErrorObject(_Model, frozen=True, kw_only=True):
     """One entry of the API's ``errors`` array.
 
-    ``code`` is always a ``str``: some Telnyx schemas send an integer, and it is
-    converted. ``detail`` falls back to ``description``, which older schemas send.
+    ``code`` is a ``str``, or ``None`` when the entry has none: some Telnyx schemas send
+    an integer, and it is converted. ``detail`` falls back to ``description``, which older
+    schemas send.
     """
 
     code: str | None = None
