@@ -1952,10 +1952,11 @@ async def export(
     anything is read,
     ``ImportError`` for Parquet without pyarrow, ``TypeError`` for an item of
     another kind (a record whose ``record_type`` is another's, to CSV or Parquet),
-    ``ExportError`` for a value Parquet cannot hold (an amount
-    ``decimal(38, 9)`` would round, ``NaN``) or a file object closed while the export
-    writes to it (one closed already is refused, ``InvalidParameterError``), and
-    whatever reading ``items`` or writing ``target`` raises.
+    ``ExportError`` for a value the format cannot hold (to Parquet, an amount
+    ``decimal(38, 9)`` would round, ``NaN``; to CSV or Parquet, a ``NaN`` or an
+    infinity in ``settings`` or ``resources_with_in_progress_actions``) or a file object
+    closed while the export writes to it (one closed already is refused,
+    ``InvalidParameterError``), and whatever reading ``items`` or writing ``target`` raises.
     """
     started = time.monotonic()
     target = plain_path(target)
