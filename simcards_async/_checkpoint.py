@@ -309,7 +309,17 @@ def _earlier_ids(resume_from: str | os.PathLike[str], size: int) -> Path:
 
 
 def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    return Path(a).resolve() == Path(b).resolve()
+    """Whether ``a`` and ``b`` name one file, as given or once resolved.
+
+    ``scan.json`` and its absolute path are one; a path that cannot be resolved (a symbolic
+    link loop) is another file.
+    """
+    if Path(a) == Path(b):
+        return True
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 #: Hex digits of the random part of a save's temporary file's name.
@@ -574,8 +584,8 @@ class Checkpointer:
         fresh = (
             path is not None
             and resume_from is not None
-            and Path(resume_from) == Path(path)
             and _nothing_saved(path)
+            and _same_file(resume_from, path)  # by its absolute path too, or via ".."
         )
         #: The checkpoint this scan continues, if any.
         self.resumed = None if resume_from is None or fresh else load_checkpoint(resume_from, query)

@@ -547,9 +547,38 @@ def _built_rows(kind: _Kind, items: Sequence[Item], fmt: str) -> list[tuple[obje
     for at, (name, type_) in enumerate(kind.schema):
         if type_ == "int" and not {row[at].__class__ for row in rows} <= {int, type(None)}:
             raise _refusal(kind, items, fmt)
+        if type_ in ("timestamp", "list") and fmt == "parquet":
+            _check_arrow_type(name, type_, [row[at] for row in rows], items)
         if type_ == "timestamp" and fmt == "parquet":
             _check_zoned(name, [row[at] for row in rows], items)
     return rows
+
+
+def _check_arrow_type(
+    name: str, type_: str, values: Sequence[object], items: Sequence[Item]
+) -> None:
+    """Refuse, for Parquet, a value that Arrow turned into another without a word.
+
+    A number where a timestamp goes was read as microseconds since 1970 (a NaN raised a bare
+    ``ValueError``), a str where a list goes as a list of its characters (``tags="iot"``:
+    ``["i", "o", "t"]``). CSV and JSON lines write them as they are.
+    """
+    for value, item in zip(values, items, strict=True):
+        if type_ == "timestamp" and value is not None and not isinstance(value, dt.datetime):
+            what = "a datetime"
+        elif type_ == "list" and isinstance(value, str):
+            what = "a list or tuple of str"
+        else:
+            continue
+        record = getattr(item, "id", None)
+        raise ExportError(
+            f"cannot write record {record!r} to parquet: its {name} is of type "
+            f"{type(value).__name__}, not {what}, which Arrow would write as another value "
+            "(CSV and JSON lines write it as it is)",
+            format="parquet",
+            column=name,
+            record=None if record is None else str(record),
+        )
 
 
 def _check_zoned(name: str, values: Sequence[object], items: Sequence[Item]) -> None:

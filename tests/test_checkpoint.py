@@ -590,6 +590,32 @@ async def test_the_checkpointer_starts_afresh_and_removes_its_file_when_asked(
         client.sim_cards(keep_checkpoint="no")  # type: ignore[arg-type]
 
 
+async def test_resume_from_the_checkpoint_by_another_name_starts_afresh_too(
+    server: MockTelnyxServer,
+    client: sc.SimCardsClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The checkpoint file named relatively and resume_from by its absolute path (or through
+    ``..``): the same file, not there yet, so a fresh scan. It was refused as a missing
+    checkpoint ("No such file or directory"), as another file would be.
+    """
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    for resume_from in (tmp_path / "scan.json", Path("sub/../scan.json")):
+        async with client.sim_card_actions(
+            page_size=100, checkpoint="scan.json", resume_from=resume_from
+        ) as stream:
+            assert len([a async for a in stream]) == 700
+        (tmp_path / "scan.json").unlink()
+        (tmp_path / "scan.json.ids").unlink(missing_ok=True)
+    before = len(server.requests)
+    with pytest.raises(sc.InvalidParameterError, match="readable checkpoint") as caught:
+        client.sim_card_actions(checkpoint="scan.json", resume_from=tmp_path / "other.json")
+    assert caught.value.parameter == "resume_from"
+    assert len(server.requests) == before
+
+
 async def test_resume_after_a_break_mid_page_yields_exactly_the_rest(
     server: MockTelnyxServer, client: sc.SimCardsClient, tmp_path: Path
 ) -> None:

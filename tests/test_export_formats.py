@@ -28,6 +28,7 @@ from simcards_async import (
     RetryPolicy,
     SimCard,
     SimCardAction,
+    SimCardGroup,
     SimCardsClient,
 )
 from simcards_async._export import (
@@ -625,3 +626,31 @@ async def test_a_built_naive_timestamp_is_refused_by_parquet_and_kept_by_csv(
     await export(replay([card]), tmp_path / "out.csv")
     row = next(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
     assert row["created_at"] == "2026-01-01T10:00:00"
+
+
+@pytest.mark.parametrize(
+    ("fields", "column", "cell"),
+    [
+        ({"tags": "iot"}, "tags", "iot"),  # was written as ["i", "o", "t"]
+        ({"authorized_imeis": "35"}, "authorized_imeis", "35"),
+        ({"created_at": 5}, "created_at", "5"),  # was 1970-01-01T00:00:00.000005Z
+        ({"updated_at": 1.5}, "updated_at", "1.5"),
+        ({"created_at": float("nan")}, "created_at", "nan"),  # was a bare ValueError
+        ({"sim_card_group": SimCardGroup(created_at=7)}, "sim_card_group_created_at", "7"),  # type: ignore[arg-type]
+    ],
+)
+async def test_a_built_value_arrow_would_change_is_refused_by_parquet(
+    tmp_path: Path, fields: dict[str, Any], column: str, cell: str
+) -> None:
+    """A Struct the caller built with a str where a list of them goes, or a number where a
+    timestamp goes: Arrow wrote another value (a tag per character, microseconds since 1970)
+    or raised a bare ValueError. Refused, naming the record and the column; CSV writes it.
+    """
+    card = SimCard(id="c-1", **fields)
+    with pytest.raises(ExportError, match=f"its {column} is of type") as caught:
+        await export(replay([card]), tmp_path / "out.parquet")
+    assert (caught.value.record, caught.value.column) == ("c-1", column)
+    assert not (tmp_path / "out.parquet").exists()
+    await export(replay([card]), tmp_path / "out.csv")
+    row = next(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
+    assert row[column] == cell
