@@ -135,8 +135,8 @@ def folded(text: str) -> str:
     return _BREAKS.sub(" ", text).strip(" ")
 
 
-def shown(value: object) -> str:
-    """``repr(value)`` for a message: cut to ``FIELD_LIMIT`` (``cut``), and never an error.
+def shown(value: object, limit: int = FIELD_LIMIT) -> str:
+    """``repr(value)`` for a message: cut to ``limit`` (``cut``), and never an error.
 
     A caller's value may be huge (``10**4000``, a list of streams): its repr alone made
     a message of thousands of characters, or raised (an int of over 4,300 digits).
@@ -147,7 +147,7 @@ def shown(value: object) -> str:
         if isinstance(value, int):
             return f"<an integer of {value.bit_length():,} bits>"
         return f"<a {type(value).__name__}>"
-    return cut(text)
+    return cut(text, limit)
 
 
 class TelnyxError(Exception):

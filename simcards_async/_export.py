@@ -570,14 +570,12 @@ def _check_arrow_type(
             what = "a list or tuple of str"
         else:
             continue
-        record = getattr(item, "id", None)
-        raise ExportError(
-            f"cannot write record {record!r} to parquet: its {name} is of type "
-            f"{type(value).__name__}, not {what}, which Arrow would write as another value "
-            "(CSV and JSON lines write it as it is)",
-            format="parquet",
-            column=name,
-            record=None if record is None else str(record),
+        raise _record_error(
+            getattr(item, "id", None),
+            "parquet",
+            name,
+            f"its {name} is of type {type(value).__name__}, not {what}, which Arrow would "
+            "write as another value (CSV and JSON lines write it as it is)",
         )
 
 
@@ -589,14 +587,13 @@ def _check_zoned(name: str, values: Sequence[object], items: Sequence[Item]) -> 
     """
     for value, item in zip(values, items, strict=True):
         if isinstance(value, dt.datetime) and value.tzinfo is None:
-            record = getattr(item, "id", None)
-            raise ExportError(
-                f"cannot write record {record!r} to parquet: its {name} {value!r} has no "
-                "offset (a naive datetime), and a Parquet timestamp is an instant (UTC); give "
-                "it a tzinfo (CSV writes it as it is, without a zone)",
-                format="parquet",
-                column=name,
-                record=None if record is None else str(record),
+            raise _record_error(
+                getattr(item, "id", None),
+                "parquet",
+                name,
+                f"its {name} {value!r} has no offset (a naive datetime), and a Parquet "
+                "timestamp is an instant (UTC); give it a tzinfo (CSV writes it as it is, "
+                "without a zone)",
             )
 
 
@@ -610,22 +607,33 @@ def _refusal(kind: _Kind, items: Sequence[Item], fmt: str) -> ExportError:
         found = _column_problem(kind, item) or _field_problem(item)
         if found is not None:
             name, value, why = found
-            record = getattr(item, "id", None)
-            return ExportError(
-                f"cannot write record {record!r} to {fmt}: its {name} "
-                f"{cut(repr(value), 100)} {why}",
-                format=fmt,
-                column=name,
-                record=None if record is None else str(record),
-            )
+            what = f"its {name} {shown(value, 100)} {why}"
+            return _record_error(getattr(item, "id", None), fmt, name, what)
     # Refused as a whole, no value alone (not seen): still the library's error.
-    record = getattr(items[0], "id", None) if items else None
+    return _record_error(getattr(items[0], "id", None) if items else None, fmt, "")
+
+
+def _record_error(record: object, fmt: str, column: str, what: str = "") -> ExportError:
+    """The ``ExportError`` refusing the record whose id is ``record``, in ``column``.
+
+    An item the caller built may hold any id: shown as ``shown`` shows it (an int of 5,000
+    digits has no ``repr``, and made the refusal itself raise a bare ``ValueError``).
+    """
+    text = f"cannot write record {shown(record)} to {fmt}"
     return ExportError(
-        f"cannot write record {record!r} to {fmt}",
+        f"{text}: {what}" if what else text,
         format=fmt,
-        column="",
-        record=None if record is None else str(record),
+        column=column,
+        record=None if record is None else _id_text(record),
     )
+
+
+def _id_text(record: object) -> str:
+    """``str(record)``, or how ``shown`` shows it where it has none (a huge int)."""
+    try:
+        return str(record)
+    except Exception:  # noqa: BLE001  (an int too long to show, a __str__ that fails)
+        return shown(record)
 
 
 def _column_problem(kind: _Kind, item: Item) -> tuple[str, object, str] | None:
@@ -1801,14 +1809,11 @@ class _ParquetWriter(_Writer):
         """Which record's value Arrow refused: pyarrow's message names only the problem."""
         at = next((n for n, value in enumerate(values) if not self._fits(value, field.type)), 0)
         record, value = ids[at], values[at]
-        return ExportError(
-            f"cannot write record {record!r} to Parquet: its {field.name} "
-            f"{cut(str(value), 100)!r} does not fit {field.type} ({exc}); JSON lines and CSV "
-            "write it as it is",
-            format="parquet",
-            column=field.name,
-            record=None if record is None else str(record),
+        what = (
+            f"its {field.name} {shown(value, 100)} does not fit {field.type} ({exc}); "
+            "JSON lines and CSV write it as it is"
         )
+        return _record_error(record, "parquet", field.name, what)
 
     def _fits(self, value: object, type_: Any) -> bool:  # noqa: ANN401  (a pyarrow type)
         try:

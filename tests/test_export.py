@@ -444,6 +444,31 @@ async def test_parquet_refuses_an_amount_it_cannot_hold(tmp_path: Path, amount: 
     assert names(tmp_path) == []
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+@pytest.mark.parametrize("where", ["iccid", "id"])
+async def test_a_built_record_holding_an_int_too_long_to_show_is_refused_by_name(
+    tmp_path: Path, fmt: str, where: str
+) -> None:
+    """A Struct the caller built holding an int of 5,000 digits (msgspec checks no type at
+    construction) is an ``ExportError`` naming its column; the refusal's own message
+    raised a bare ``ValueError`` ("Exceeds the limit (4300 digits) for integer string
+    conversion") as it showed the value, or the record's id.
+    """
+    huge = 10**5000
+    card = SimCard(id=huge, iccid="89") if where == "id" else SimCard(id="c", iccid=huge)  # type: ignore[arg-type]
+    target = tmp_path / f"cards.{fmt}"
+    with pytest.raises(ExportError, match="an integer of") as caught:
+        await export(replay([card]), target)
+    assert caught.value.column == where
+    assert caught.value.format == fmt
+    if where == "id":
+        assert caught.value.record is not None
+        assert "integer of" in caught.value.record
+    else:
+        assert caught.value.record == "c"
+    assert names(tmp_path) == []
+
+
 async def test_parquet_without_pyarrow_names_the_extra(
     tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient, monkeypatch: Any
 ) -> None:
