@@ -74,7 +74,10 @@ def check_file_path(parameter: str, path: str | os.PathLike[str]) -> None:
     ``.`` or ``/`` (pathlib's bare ``ValueError`` where a name is needed; ``""`` would
     resolve to the directory ``.``).
     """
-    text = os.fspath(path)
+    try:
+        text = os.fspath(path)
+    except TypeError:  # not a path, or an os.PathLike whose __fspath__ gives neither kind
+        text = None
     if not isinstance(text, str):  # bytes (os.scandir(b".")'s entries): a bare TypeError later
         raise InvalidParameterError(
             parameter, "a file path as text (str or os.PathLike[str])", path

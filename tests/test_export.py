@@ -750,6 +750,30 @@ async def test_a_path_of_bytes_is_refused_by_name_before_any_request(
     assert server.requests == []
 
 
+class _NoPath:
+    """An ``os.PathLike`` whose ``__fspath__`` gives neither text nor bytes."""
+
+    def __fspath__(self) -> Any:  # the wrong type on purpose
+        return 5
+
+
+async def test_a_path_like_giving_no_path_is_refused_by_name_before_any_request(
+    server: MockTelnyxServer, client: SimCardsClient
+) -> None:
+    """An ``os.PathLike`` whose ``__fspath__`` returns an int failed with the bare
+    ``TypeError`` of ``os.fspath``, no parameter named: refused naming it, nothing sent.
+    """
+    for parameter in ("checkpoint", "resume_from"):
+        given: dict[str, Any] = {parameter: _NoPath()}
+        with pytest.raises(InvalidParameterError, match="a file path as text") as caught:
+            client.sim_cards(**given)
+        assert caught.value.parameter == parameter
+    with pytest.raises(InvalidParameterError, match="a file path as text") as caught:
+        await export(client.sim_cards(), _NoPath())  # type: ignore[arg-type]
+    assert caught.value.parameter == "target"
+    assert server.requests == []
+
+
 async def test_a_rename_that_fails_names_the_target_not_the_partial_output(
     tmp_path: Path,
 ) -> None:
