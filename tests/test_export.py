@@ -769,7 +769,7 @@ async def test_a_path_like_giving_no_path_is_refused_by_name_before_any_request(
             client.sim_cards(**given)
         assert caught.value.parameter == parameter
     with pytest.raises(InvalidParameterError, match="a file path as text") as caught:
-        await export(client.sim_cards(), _NoPath())  # type: ignore[arg-type]
+        await export(client.sim_cards(), _NoPath())
     assert caught.value.parameter == "target"
     assert server.requests == []
 
