@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import inspect
 import os
 import secrets
 import sys
@@ -69,6 +70,7 @@ __all__ = [
     "OTHER_QUERY",
     "Checkpoint",
     "Checkpointer",
+    "check_state",
     "fingerprint",
     "ids_path",
     "load_checkpoint",
@@ -76,6 +78,41 @@ __all__ = [
     "saved_extra",
     "sealed",
 ]
+
+#: What ``chunks(state=...)`` takes: an exporter's state, kept in each checkpoint.
+_STATE_ALLOWED = "None, or an async function returning a dict to keep in each checkpoint"
+
+
+def check_state(state: object) -> None:
+    """Refuse, before anything is read, a ``state`` that cannot give a checkpoint's state.
+
+    Not callable, or a generator function (its body runs only when iterated): it failed at
+    the first save, requests sent, with a bare ``TypeError``. What a callable returns is
+    checked as it is awaited (``_state_of``).
+    """
+    if state is not None and (
+        not callable(state)
+        or inspect.isgeneratorfunction(state)
+        or inspect.isasyncgenfunction(state)
+    ):
+        raise InvalidParameterError("state", _STATE_ALLOWED, state)
+
+
+async def _state_of(state: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """``await state()``, refused by name unless it gives a dict.
+
+    A plain function's dict cannot be awaited: a bare ``TypeError`` at the first save.
+    """
+    given: object = state()
+    if not inspect.isawaitable(given):
+        raise InvalidParameterError(
+            "state", f"{_STATE_ALLOWED} (this one returned what cannot be awaited)", given
+        )
+    extra: object = await given
+    if not isinstance(extra, dict):
+        raise InvalidParameterError("state", f"{_STATE_ALLOWED} (this one gave no dict)", extra)
+    return extra
+
 
 #: 2: a ``digest`` seals the fields, and ``page_size`` is kept. 3: ``start_page`` is kept.
 #: 4: ``api`` is kept.
@@ -777,7 +814,7 @@ class Checkpointer:
         if state is not None:
             self._state_given = given = anyio.Event()
             try:
-                point = msgspec.structs.replace(point, extra=await state())
+                point = msgspec.structs.replace(point, extra=await _state_of(state))
             finally:
                 given.set()
             if self._closed:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from anyio.streams.memory import MemoryObjectSendStream
 
-from ._checkpoint import Checkpoint, Checkpointer
+from ._checkpoint import Checkpoint, Checkpointer, check_state
 from ._errors import APIError, DriftWarning
 from ._models import Page, RawRecord
 from ._observe import Instruments
@@ -272,7 +272,11 @@ class PageStream(Stream[Delivery[T], T]):
                 yield page
 
     def chunks(self, *, state: StateProvider | None = None) -> AsyncGenerator[Sequence[T], None]:
-        """Yield each page's items, for exporters; ``state`` is kept in each checkpoint."""
+        """Yield each page's items, for exporters; ``state`` is kept in each checkpoint.
+
+        ``state``: None, or an async function returning a dict, awaited before each save.
+        """
+        check_state(state)
         self._check_typed()
         return self._chunks(state)
 
@@ -289,6 +293,7 @@ class PageStream(Stream[Delivery[T], T]):
         or one whose ``pages()`` or ``chunks()`` was handed out, raises ``RuntimeError``,
         as any second reader.
         """
+        check_state(state)
         self.check_unread()  # read already: say so, not None (a bare TypeError in a loop)
         if not self._fetch.choose_raw():
             return None

@@ -732,6 +732,44 @@ async def test_a_slow_save_does_not_make_every_page_save(
     assert saves == 2  # the first page's and the end's
 
 
+@pytest.mark.parametrize("raw", [False, True])
+async def test_a_state_that_cannot_give_one_is_refused_by_name(
+    client: sc.SimCardsClient, server: MockTelnyxServer, tmp_path: Path, *, raw: bool
+) -> None:
+    """``chunks(state=...)`` took anything: a dict failed at the first save with a bare
+    ``TypeError`` ("'dict' object is not callable"), requests sent, and a plain function
+    returning a dict likewise ("can't be used in 'await' expression"). Refused by name:
+    what is not callable before anything is sent, what a callable gives as it is awaited.
+    """
+
+    def chunks_of(stream: sc.PageStream[sc.SimCard], state: Any) -> Any:
+        return stream.raw_chunks(state=state) if raw else stream.chunks(state=state)
+
+    async def a_list() -> Any:
+        return []
+
+    def no_await() -> dict[str, object]:
+        return {}
+
+    async def gen() -> AsyncIterator[dict[str, object]]:
+        yield {}
+
+    refused: object
+    for refused in ({}, "state", gen):
+        async with client.sim_cards(page_size=20, checkpoint=tmp_path / "a.json") as stream:
+            with pytest.raises(sc.InvalidParameterError, match="an async function") as caught:
+                chunks_of(stream, refused)
+            assert caught.value.parameter == "state"
+    assert server.requests == []
+    for given, why in ((no_await, "cannot be awaited"), (a_list, "gave no dict")):
+        path = tmp_path / f"{given.__name__}.json"
+        async with client.sim_cards(page_size=20, checkpoint=path) as stream:
+            with pytest.raises(sc.InvalidParameterError, match=why) as caught:
+                async for _ in chunks_of(stream, given):
+                    pass
+        assert caught.value.parameter == "state"
+
+
 async def test_a_checkpoint_is_saved_every_checkpoint_every_pages(
     client: sc.SimCardsClient, tmp_path: Path
 ) -> None:
