@@ -58,7 +58,7 @@ from ._query import (
     sim_cards_query,
 )
 from ._retry import RetryPolicy, checked_seconds
-from ._sansio import MIN_KEY_LENGTH, Secrets, check_base_url
+from ._sansio import MAX_KEY_LENGTH, MIN_KEY_LENGTH, Secrets, check_base_url
 from ._stream import CLIENT_CLOSED
 from ._throttle import AdaptiveLimiter
 
@@ -649,13 +649,14 @@ def _checked_api_key(key: object) -> str | None:
         raise InvalidParameterError(
             "api_key", "a string without spaces or control characters", "<redacted>"
         )
-    if len(key) < MIN_KEY_LENGTH:
+    if not MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH:
         # No key is that short, and one that short is found inside every other word: each
         # message would have it replaced there, and an error body's JSON lose its errors.
+        # One that long is no key either (a file pasted), and no server takes its header.
         raise InvalidParameterError(
             "api_key",
-            f"a Telnyx API key, of {MIN_KEY_LENGTH} characters or more (Telnyx keys begin "
-            "KEY and run to tens of characters)",
+            f"a Telnyx API key, of {MIN_KEY_LENGTH} to {MAX_KEY_LENGTH:,} characters (Telnyx "
+            "keys begin KEY and run to tens of characters)",
             "<redacted>",
         )
     return str.__str__(key)  # a subclass's (an Enum member's) str() may say otherwise

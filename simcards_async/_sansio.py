@@ -38,6 +38,7 @@ from ._models import UNDECODABLE, ErrorObject, ErrorSource, decode_errors
 __all__ = [
     "ERRORS_SCAN_LIMIT",
     "ERROR_BODY_LIMIT",
+    "MAX_KEY_LENGTH",
     "MAX_REDIRECTS",
     "MIN_KEY_LENGTH",
     "REDACTED",
@@ -78,6 +79,10 @@ REDACTED = "<redacted>"
 #: message (``api_key="a"``: ``Authentic<redacted>tion f<redacted>iled``), and in the JSON
 #: of an error body, losing its errors.
 MIN_KEY_LENGTH = 3
+#: The longest API key a client takes: far past any Telnyx key, and far short of the 8 KiB
+#: a server takes in one header line (a key of 100,000 characters, a file pasted, was sent,
+#: and refused by the server as a bare HTTP 400 naming nothing).
+MAX_KEY_LENGTH = 1024
 #: Longest wait a header may ask for and still be read (a day); more is not a delay.
 _LONGEST_HINT = 86400.0
 #: A header's number as HTTP writes one: ASCII digits, a point, an exponent. ``float`` also

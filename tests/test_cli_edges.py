@@ -1260,9 +1260,11 @@ def test_a_bad_value_from_the_environment_is_named_as_such(
         ("k", [], "TELNYX_API_KEY"),
         ("ab", ["--api-key", ""], "TELNYX_API_KEY"),
         (KEY, ["--api-key", "k"], "--api-key"),
+        ("K" * 1025, [], "TELNYX_API_KEY"),
     ],
+    ids=["one", "two", "flag", "long"],
 )
-async def test_an_implausibly_short_key_is_a_usage_error(
+async def test_a_key_of_an_implausible_length_is_a_usage_error(
     server: MockTelnyxServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -1274,14 +1276,14 @@ async def test_an_implausibly_short_key_is_a_usage_error(
 ) -> None:
     """A key of one or two characters was sent, and every message of the run had each of its
     characters replaced by ``<redacted>``: it is refused, named as the flag or variable
-    that gave it, with exit 2, nothing sent and nothing written.
+    that gave it, with exit 2, nothing sent and nothing written; so is one of over 1,024.
     """
     monkeypatch.setenv("TELNYX_API_KEY", variable)
     argv = [*flags, "--base-url", server.url, "-o", str(tmp_path / "c.jsonl")]
     assert await run("export", "sim-cards", *argv) == 2
     assert capsys.readouterr().err == (
         f"simcards: error: invalid {named} value '<redacted>': it must be a Telnyx API key, of "
-        "3 characters or more (Telnyx keys begin KEY and run to tens of characters)\n"
+        "3 to 1,024 characters (Telnyx keys begin KEY and run to tens of characters)\n"
     )
     assert server.requests == []
     assert list(tmp_path.iterdir()) == []

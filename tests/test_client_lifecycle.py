@@ -219,14 +219,15 @@ async def test_an_empty_key_given_is_named_as_given(monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.parametrize("given", [True, False], ids=["api_key", "TELNYX_API_KEY"])
-@pytest.mark.parametrize("key", ["a", "e1", "\U0001f511"])
-def test_an_implausibly_short_key_is_refused_when_the_client_is_made(
+@pytest.mark.parametrize("key", ["a", "e1", "\U0001f511", "K" * 1025], ids=repr)
+def test_a_key_of_an_implausible_length_is_refused_when_the_client_is_made(
     monkeypatch: pytest.MonkeyPatch, *, key: str, given: bool
 ) -> None:
     """A key of one or two characters (``api_key="a"``) was taken, and every message the
     client made had each of its characters replaced (``Authentic<redacted>tion f<redacted>iled``),
     an error body's JSON too, losing its errors. It is refused as the client is made, the
-    value not shown; a key of three characters is taken.
+    value not shown; a key of three characters is taken. So is one longer than 1,024
+    characters (a file pasted): it was sent, and the server's bare HTTP 400 named nothing.
     """
     monkeypatch.setenv("TELNYX_API_KEY", key)
     with pytest.raises(InvalidParameterError) as info:
@@ -234,8 +235,9 @@ def test_an_implausibly_short_key_is_refused_when_the_client_is_made(
     exc = info.value
     assert exc.parameter == "api_key"
     assert exc.value == "<redacted>"
-    assert "3 characters or more" in exc.allowed
+    assert "3 to 1,024 characters" in exc.allowed
     assert "api_key=set" in repr(SimCardsClient("KEY", "http://127.0.0.1:9/v2"))
+    assert "api_key=set" in repr(SimCardsClient("K" * 1024, "http://127.0.0.1:9/v2"))
 
 
 async def test_empty_key_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
