@@ -691,7 +691,7 @@ def _int_at_least(name: str, value: object, low: int = 1, high: int | None = Non
         # The whole range whichever bound was crossed: 0 is refused naming the top too.
         allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high:,}"
         raise InvalidParameterError(name, allowed, value)
-    return value
+    return int.__index__(value)  # a subclass's (an IntEnum member's) plain value
 
 
 One = TypeVar("One", SimCard, SimCardAction)

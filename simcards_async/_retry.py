@@ -75,6 +75,8 @@ class RetryPolicy:
         mr: object = self.max_retries  # checked at run time: callers may pass anything
         if isinstance(mr, bool) or not isinstance(mr, int) or mr < 0:
             raise InvalidParameterError("max_retries", "an integer >= 0", mr)
+        # A subclass's (an IntEnum member's) plain value, as every other int taken.
+        object.__setattr__(self, "max_retries", int.__index__(mr))
         for name in ("base", "cap", "max_hint"):
             checked_seconds(name, getattr(self, name), zero=True)
 

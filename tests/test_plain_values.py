@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from small_fleet import KEY
 
-from simcards_async import InvalidParameterError, SimCardsClient, export
+from simcards_async import InvalidParameterError, RetryPolicy, SimCardsClient, export
 from simcards_async.testing import MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -116,3 +116,27 @@ async def test_a_session_with_its_own_auth_is_refused() -> None:
         with pytest.raises(InvalidParameterError, match="auth") as caught:
             SimCardsClient(KEY, "http://127.0.0.1:1/v2", session=session)
     assert caught.value.parameter == "session"
+
+
+class _Ten(enum.IntEnum):
+    TEN = 10
+
+
+def test_an_int_subclass_setting_is_kept_as_its_plain_value() -> None:
+    """``max_concurrency``, ``read_ahead``, ``max_response_bytes`` and ``RetryPolicy``'s
+    ``max_retries`` given as an ``IntEnum`` member were kept as the member
+    (``client.max_concurrency`` said ``<_Ten.TEN: 10>``), where every other value of a
+    subclass is used as its plain value.
+    """
+    client = SimCardsClient(
+        KEY,
+        "http://127.0.0.1:9/v2",
+        max_concurrency=_Ten.TEN,
+        read_ahead=_Ten.TEN,
+        max_response_bytes=_Ten.TEN * 1000,
+    )
+    values = (client.max_concurrency, client.read_ahead, client.max_response_bytes)
+    assert [type(v) for v in values] == [int, int, int]
+    assert values == (10, 10, 10_000)
+    assert type(RetryPolicy(max_retries=_Ten.TEN).max_retries) is int
+    assert repr(RetryPolicy(max_retries=_Ten.TEN)).startswith("RetryPolicy(max_retries=10,")
