@@ -17,11 +17,14 @@ that does not decode is still retried as part of its request). No page is asked 
 while the bodies waiting hold ``HELD_BYTES`` or more, nor while the window's pages would
 hold ``WINDOW_BYTES`` or more at the largest answer's size so far (pages in flight are
 counted too: a server's largest pages cannot fill ``read_ahead`` of them). So a stream
-holds at most ``read_ahead`` bodies (about ``HELD_BYTES`` of them waiting, and about
-``WINDOW_BYTES`` in all) and about ``DECODE_AHEAD +
-HANDOVER_PAGES + 3`` decoded pages (one waiting to be handed over, and the reader's two as
-it moves to the next; nine measured), whatever the listing's size; when the consumer is
-the slower side (a busy CPU), the pages waiting for it are bodies.
+holds at most ``read_ahead`` bodies (about ``WINDOW_BYTES`` in all; ``HELD_BYTES`` is
+checked as each page is asked for, so a window asked for before its first answer may
+hold more of them waiting: about 11 MiB for a stream started and not read at C=32) and
+about ``DECODE_AHEAD + HANDOVER_PAGES + 3`` decoded pages (one waiting to be handed over,
+and the reader's two as it moves to the next; nine measured), whatever the listing's
+size; when the consumer is the slower side (a busy CPU), the pages waiting for it are
+bodies. These bounds are a stream's: the client's limiter bounds the requests in flight
+across its streams, not the bytes they hold, so memory grows with the streams read at once.
 
 The engine takes its pages from ``fetch(target, on_retry) -> Page``, a seam that
 tests fill without a socket. It is three parts, each with one job:
