@@ -14,20 +14,16 @@ than ``Retry-After`` or ``x-ratelimit-reset`` (each honoured up to
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
+from types import SimpleNamespace
 from typing import TypeVar
 
 import aiohttp
 import anyio
 from aiohttp import ClientSession
-from aiohttp.client_reqrep import ClientRequest
-from aiohttp.connector import Connection
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from aiohttp.http_parser import RawResponseMessage
-from aiohttp.tracing import Trace
 from yarl import URL
 
 from ._errors import APIConnectionError, APIError, APITimeoutError
@@ -73,11 +69,13 @@ _MAX_PAGE_SIZE = 250
 def new_session(max_concurrency: int) -> ClientSession:
     """A session with room for ``max_concurrency`` requests (and two spare connections).
 
-    Its connector tells each request (``_Sent``) whether its latest send went out on a
-    connection taken from the pool (``_PoolConnector``).
+    It tells each request (``_Sent``) whether its latest send went out on a pooled connection.
     """
-    connector = _PoolConnector(limit=max_concurrency + 2, ttl_dns_cache=300)
-    return ClientSession(connector=connector)
+    connector = aiohttp.TCPConnector(limit=max_concurrency + 2, ttl_dns_cache=300)
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_reuseconn.append(_on_reused)
+    trace.on_connection_create_start.append(_on_new)
+    return ClientSession(connector=connector, trace_configs=[trace])
 
 
 class _Sent:
@@ -89,40 +87,15 @@ class _Sent:
         self.reused = False
 
 
-#: The request this task is sending, for the connector to mark (``_PoolConnector``).
-_SENDING: contextvars.ContextVar[_Sent | None] = contextvars.ContextVar(
-    "simcards_sending", default=None
-)
+async def _on_reused(_session: object, context: SimpleNamespace, _params: object) -> None:
+    if isinstance(sent := context.trace_request_ctx, _Sent):
+        sent.reused = True
 
 
-class _PoolConnector(aiohttp.TCPConnector):
-    """A ``TCPConnector`` that marks the request being sent (``_SENDING``) as it connects.
-
-    A connection it handed out before is one from the pool. Not aiohttp's tracing, whose
-    signals cost about 25 us a request whether anything listens or not; this is a set
-    look-up. aiohttp connects again for its own resend, so the mark is the latest send's.
-    """
-
-    def __init__(self, *, limit: int, ttl_dns_cache: int) -> None:
-        super().__init__(limit=limit, ttl_dns_cache=ttl_dns_cache)
-        self._handed_out: weakref.WeakSet[object] = weakref.WeakSet()
-
-    async def connect(
-        self,
-        req: ClientRequest,
-        traces: list[Trace],
-        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109  (aiohttp's signature)
-    ) -> Connection:
-        sent = _SENDING.get()
-        if sent is not None:
-            sent.reused = False  # a connection that cannot be made is not the one before
-        connection = await super().connect(req, traces, timeout)
-        protocol = connection.protocol
-        if protocol is not None:
-            if sent is not None:
-                sent.reused = protocol in self._handed_out
-            self._handed_out.add(protocol)  # every send's, marked or not
-        return connection
+async def _on_new(_session: object, context: SimpleNamespace, _params: object) -> None:
+    # At the start: a connection that cannot be made is not the pooled one before it.
+    if isinstance(sent := context.trace_request_ctx, _Sent):
+        sent.reused = False
 
 
 def pool_size(session: ClientSession) -> int | None:
@@ -211,18 +184,14 @@ class AiohttpSend:
         none of the caller's ``max_retries``; each time, one dead connection is gone.
         """
         for _ in range(self._resends):
-            sent = _Sent()
-            token = _SENDING.set(sent)  # for the connector to mark (``_PoolConnector``)
             try:
-                return await self._exchange(url, max_bytes, decompress=decompress, sent=sent)
+                return await self._exchange(url, max_bytes, decompress=decompress, sent=_Sent())
             except _StaleConnectionError:
                 if _HTTP.isEnabledFor(logging.DEBUG):
                     _HTTP.debug(
                         "GET %s: the server had closed the pooled connection; sent again",
                         self._secrets.text(url),
                     )
-            finally:
-                _SENDING.reset(token)
         return await self._exchange(url, max_bytes, decompress=decompress, sent=None)
 
     async def _exchange(
@@ -246,6 +215,7 @@ class AiohttpSend:
                 # each read as a dropped connection: its class, errors and wait hint lost.
                 raise_for_status=False,
                 auto_decompress=decompress,
+                trace_request_ctx=sent,
             ) as resp:
                 head = resp.status, resp.headers.items()
                 return await _answer(resp, max_bytes, _DECODED if decompress else frozenset())
