@@ -14,20 +14,17 @@ than ``Retry-After`` or ``x-ratelimit-reset`` (each honoured up to
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Iterable
-from types import SimpleNamespace
 from typing import TypeVar
 
 import aiohttp
 import anyio
 from aiohttp import ClientSession
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
-from aiohttp.http_parser import RawResponseMessage
 from yarl import URL
 
 from ._errors import APIConnectionError, APIError, APITimeoutError
-from ._observe import LOGGER, Instruments, Probe, RateLimitInfo, rate_limit_of
+from ._observe import Instruments, Probe, RateLimitInfo, rate_limit_of
 from ._retry import Jitter, RetryPolicy, plan_retry
 from ._sansio import (
     MAX_REDIRECTS,
@@ -57,8 +54,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-_HTTP = LOGGER.getChild("http")
-
 #: One HTTP exchange: ``send(url, max_bytes)`` -> the answer, its body read up to the limit.
 Send = Callable[[str, int], Awaitable[Answer]]
 
@@ -67,35 +62,9 @@ _MAX_PAGE_SIZE = 250
 
 
 def new_session(max_concurrency: int) -> ClientSession:
-    """A session with room for ``max_concurrency`` requests (and two spare connections).
-
-    It tells each request (``_Sent``) whether its latest send went out on a pooled connection.
-    """
+    """A session with room for ``max_concurrency`` requests (and two spare connections)."""
     connector = aiohttp.TCPConnector(limit=max_concurrency + 2, ttl_dns_cache=300)
-    trace = aiohttp.TraceConfig()
-    trace.on_connection_reuseconn.append(_on_reused)
-    trace.on_connection_create_start.append(_on_new)
-    return ClientSession(connector=connector, trace_configs=[trace])
-
-
-class _Sent:
-    """Whether a request's latest send went out on a connection taken from the pool."""
-
-    __slots__ = ("reused",)
-
-    def __init__(self) -> None:
-        self.reused = False
-
-
-async def _on_reused(_session: object, context: SimpleNamespace, _params: object) -> None:
-    if isinstance(sent := context.trace_request_ctx, _Sent):
-        sent.reused = True
-
-
-async def _on_new(_session: object, context: SimpleNamespace, _params: object) -> None:
-    # At the start: a connection that cannot be made is not the pooled one before it.
-    if isinstance(sent := context.trace_request_ctx, _Sent):
-        sent.reused = False
+    return ClientSession(connector=connector)
 
 
 def pool_size(session: ClientSession) -> int | None:
@@ -147,10 +116,6 @@ class AiohttpSend:
         }
         self._secrets = Secrets(api_key)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        # Sends again at no cost after a pooled connection the server had closed: at most
-        # as many times as the pool holds connections. Only the client's own session says
-        # which connection a send went out on (``new_session``).
-        self._resends = (pool_size(session) or 0) if owns_session else 0
 
     def __repr__(self) -> str:
         return "<AiohttpSend>"
@@ -163,7 +128,7 @@ class AiohttpSend:
         status and request id reach the attempt's event, log line and span.
         """
         try:
-            return await self._resent(url, max_bytes, decompress=True)
+            return await self._exchange(url, max_bytes, decompress=True)
         except _EncodingRefusedError:
             pass
         # aiohttp refused the answer for its Content-Encoding (br or zstd, their codec not
@@ -171,37 +136,13 @@ class AiohttpSend:
         # dropped connection: sent once more, not decoded, for the status and headers it
         # came with (a 2xx is an UnsupportedEncodingError, a 404 a NotFoundError, a 429
         # waits as asked). Not in the except clause: nothing of aiohttp's error is kept.
-        return await self._resent(url, max_bytes, decompress=False)
+        return await self._exchange(url, max_bytes, decompress=False)
 
-    async def _resent(self, url: str, max_bytes: int, *, decompress: bool) -> Answer:
-        """``_exchange``, sent again while it ends on a pooled connection the server closed.
-
-        A keep-alive connection the server ended (after so many requests, when idle, on a
-        restart) may still be in the pool, its FIN or RST on the way: a GET sent on it
-        fails before any answer, nothing having reached the server's application. aiohttp
-        sends it again once, on the next connection of the pool, which may be closed too
-        (a server closing its idle connections closes them all). Sent again here, it costs
-        none of the caller's ``max_retries``; each time, one dead connection is gone.
-        """
-        for _ in range(self._resends):
-            try:
-                return await self._exchange(url, max_bytes, decompress=decompress, sent=_Sent())
-            except _StaleConnectionError:
-                if _HTTP.isEnabledFor(logging.DEBUG):
-                    _HTTP.debug(
-                        "GET %s: the server had closed the pooled connection; sent again",
-                        self._secrets.text(url),
-                    )
-        return await self._exchange(url, max_bytes, decompress=decompress, sent=None)
-
-    async def _exchange(
-        self, url: str, max_bytes: int, *, decompress: bool, sent: _Sent | None
-    ) -> Answer:
+    async def _exchange(self, url: str, max_bytes: int, *, decompress: bool) -> Answer:
         """One GET of ``url``: its answer, or the ``APIConnectionError`` it is, raised.
 
         ``_EncodingRefusedError`` if aiohttp refused the answer's ``Content-Encoding`` before
-        its head (only when it decompresses: ``decompress``). ``_StaleConnectionError`` if it
-        failed before any answer on a pooled connection (only when ``sent`` follows it).
+        its head (only when it decompresses: ``decompress``).
         """
         failure: APIConnectionError
         head: tuple[int, Iterable[tuple[str, str]]] | None = None
@@ -215,7 +156,6 @@ class AiohttpSend:
                 # each read as a dropped connection: its class, errors and wait hint lost.
                 raise_for_status=False,
                 auto_decompress=decompress,
-                trace_request_ctx=sent,
             ) as resp:
                 head = resp.status, resp.headers.items()
                 return await _answer(resp, max_bytes, _DECODED if decompress else frozenset())
@@ -238,10 +178,7 @@ class AiohttpSend:
                 # "Connector is closed": the session closed under a request on its way. No
                 # retry can be answered: say why instead of retrying.
                 raise RuntimeError(self._closed) from exc
-            stale = head is None and sent is not None and sent.reused and _unanswered(exc)
-            failure = (_StaleConnectionError if stale else APIConnectionError)(
-                self._failed(url, exc), url=url
-            )
+            failure = APIConnectionError(self._failed(url, exc), url=url)
         except RuntimeError as exc:
             if not self._session.closed:
                 raise
@@ -271,25 +208,6 @@ class AiohttpSend:
 
 class _EncodingRefusedError(APIConnectionError):
     """aiohttp refused an answer for its ``Content-Encoding`` before giving its status."""
-
-
-class _StaleConnectionError(APIConnectionError):
-    """A GET failed before any answer on a pooled connection: the server had closed it."""
-
-
-def _unanswered(exc: BaseException) -> bool:
-    """Whether ``exc`` is a connection that ended before any byte of answer came.
-
-    The two failures aiohttp itself sends a GET again after (RFC 9112 9.3.1), not a
-    connection that could not be made. A hang-up after part of the head is not, when
-    aiohttp's error holds that part: its C parser's always does, its pure-Python parser's
-    not before a header line ended (a GET sent again is harmless either way, and bounded).
-    """
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return not isinstance(exc.message, RawResponseMessage)
-    return isinstance(exc, aiohttp.ClientOSError) and not isinstance(
-        exc, aiohttp.ClientConnectorError
-    )
 
 
 def _encoding_refused(exc: BaseException) -> bool:
