@@ -732,6 +732,21 @@ async def test_a_slow_save_does_not_make_every_page_save(
     assert saves == 2  # the first page's and the end's
 
 
+async def test_a_resume_from_in_a_symbolic_link_loop_is_refused_by_name(
+    client: sc.SimCardsClient, server: MockTelnyxServer, tmp_path: Path
+) -> None:
+    """``resume_from`` naming a symbolic link loop, the checkpoint not saved yet: comparing the
+    two as files resolved the loop, a bare ``RuntimeError`` before Python 3.13 ("Symlink
+    loop"). It is the missing checkpoint it is, named, nothing sent.
+    """
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    with pytest.raises(sc.InvalidParameterError) as caught:
+        client.sim_cards(checkpoint=tmp_path / "scan.json", resume_from=tmp_path / "loop1")
+    assert caught.value.parameter == "resume_from"
+    assert server.requests == []
+
+
 @pytest.mark.parametrize("raw", [False, True])
 async def test_a_state_that_cannot_give_one_is_refused_by_name(
     client: sc.SimCardsClient, server: MockTelnyxServer, tmp_path: Path, *, raw: bool
