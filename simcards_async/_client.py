@@ -682,16 +682,18 @@ MAX_CONCURRENCY = 1_000_000
 
 
 def _int_at_least(name: str, value: object, low: int = 1, high: int | None = None) -> int:
+    # A subclass's (an IntEnum member's) plain value, compared as itself: not by its own <.
+    plain = int.__index__(value) if isinstance(value, int) else None
     if (
         isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
+        or plain is None
+        or plain < low
+        or (high is not None and plain > high)
     ):
         # The whole range whichever bound was crossed: 0 is refused naming the top too.
         allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high:,}"
         raise InvalidParameterError(name, allowed, value)
-    return int.__index__(value)  # a subclass's (an IntEnum member's) plain value
+    return plain
 
 
 One = TypeVar("One", SimCard, SimCardAction)

@@ -73,10 +73,12 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         mr: object = self.max_retries  # checked at run time: callers may pass anything
-        if isinstance(mr, bool) or not isinstance(mr, int) or mr < 0:
+        # A subclass's (an IntEnum member's) plain value, as every other int taken, compared
+        # as itself: not by the subclass's own <.
+        plain = int.__index__(mr) if isinstance(mr, int) else None
+        if isinstance(mr, bool) or plain is None or plain < 0:
             raise InvalidParameterError("max_retries", "an integer >= 0", mr)
-        # A subclass's (an IntEnum member's) plain value, as every other int taken.
-        object.__setattr__(self, "max_retries", int.__index__(mr))
+        object.__setattr__(self, "max_retries", plain)
         for name in ("base", "cap", "max_hint"):
             checked_seconds(name, getattr(self, name), zero=True)
 

@@ -120,6 +120,17 @@ async def test_a_session_with_its_own_auth_is_refused() -> None:
 
 class _Ten(enum.IntEnum):
     TEN = 10
+    TEN_THOUSAND = 10_000
+
+
+class _Lying(int):
+    """An int whose comparisons say it is in any range."""
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    def __gt__(self, other: object) -> bool:
+        return False
 
 
 def test_an_int_subclass_setting_is_kept_as_its_plain_value() -> None:
@@ -133,10 +144,23 @@ def test_an_int_subclass_setting_is_kept_as_its_plain_value() -> None:
         "http://127.0.0.1:9/v2",
         max_concurrency=_Ten.TEN,
         read_ahead=_Ten.TEN,
-        max_response_bytes=_Ten.TEN * 1000,
+        max_response_bytes=_Ten.TEN_THOUSAND,
     )
     values = (client.max_concurrency, client.read_ahead, client.max_response_bytes)
     assert [type(v) for v in values] == [int, int, int]
     assert values == (10, 10, 10_000)
     assert type(RetryPolicy(max_retries=_Ten.TEN).max_retries) is int
     assert repr(RetryPolicy(max_retries=_Ten.TEN)).startswith("RetryPolicy(max_retries=10,")
+
+
+def test_an_int_subclass_is_checked_by_its_plain_value() -> None:
+    """The range checks compared the value with the subclass's own ``<`` and ``>``: an int
+    whose comparisons lie passed them as 0 or -1 (no retries at all, or a retry count of -1).
+    """
+    for given in (_Lying(0), _Lying(-1)):
+        with pytest.raises(InvalidParameterError) as caught:
+            SimCardsClient(KEY, "http://127.0.0.1:9/v2", max_concurrency=given)
+        assert caught.value.parameter == "max_concurrency"
+    with pytest.raises(InvalidParameterError) as caught:
+        RetryPolicy(max_retries=_Lying(-1))
+    assert caught.value.parameter == "max_retries"
