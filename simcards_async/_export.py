@@ -548,9 +548,10 @@ def _built_rows(kind: _Kind, items: Sequence[Item], fmt: str) -> list[tuple[obje
         if type_ == "int" and not {row[at].__class__ for row in rows} <= {int, type(None)}:
             raise _refusal(kind, items, fmt)
         if type_ in ("timestamp", "list") and fmt == "parquet":
-            _check_arrow_type(name, type_, [row[at] for row in rows], items)
-        if type_ == "timestamp" and fmt == "parquet":
-            _check_zoned(name, [row[at] for row in rows], items)
+            values = [row[at] for row in rows]
+            _check_arrow_type(name, type_, values, items)
+            if type_ == "timestamp":
+                _check_zoned(name, values, items)
     return rows
 
 
@@ -1208,10 +1209,8 @@ class _Output:
         try:  # not open_checked(): a context manager a step would cost more than the step
             return await self._steps.run(func, *args)
         except ValueError as exc:
-            closed = self._closed_under(exc)
-            if closed is None:
-                raise
-            raise closed from exc
+            self._check_closed_under(exc)
+            raise
 
     @contextlib.contextmanager
     def open_checked(self) -> Iterator[None]:
@@ -1219,26 +1218,23 @@ class _Output:
         try:
             yield
         except ValueError as exc:
-            closed = self._closed_under(exc)
-            if closed is None:
-                raise
-            raise closed from exc
+            self._check_closed_under(exc)
+            raise
 
-    def _closed_under(self, exc: ValueError) -> ExportError | None:
-        """The ``ExportError`` a failed write is if the caller closed the file, else None.
+    def _check_closed_under(self, exc: ValueError) -> None:
+        """Raise the ``ExportError`` a failed write is if the caller closed the file.
 
         Closed under the export (by another task, say), a file object's write raised a bare
         ``ValueError`` ("I/O operation on closed file"). Looked at only once a write failed.
         """
-        if self.temp is not None or isinstance(exc, TelnyxError) or not _is_closed(self.file):
-            return None
-        return ExportError(
-            f"cannot write to target {shown(self.file)}: it was closed while the "
-            "export wrote to it; close it only once export() has returned",
-            format=self.fmt,
-            column="",
-            record=None,
-        )
+        if self.temp is None and not isinstance(exc, TelnyxError) and _is_closed(self.file):
+            raise ExportError(
+                f"cannot write to target {shown(self.file)}: it was closed while the "
+                "export wrote to it; close it only once export() has returned",
+                format=self.fmt,
+                column="",
+                record=None,
+            ) from exc
 
     def then(self, cleanup: Callable[[], object]) -> None:
         """After a failure: ``cleanup`` now, or once the step under way ends; no step after."""
@@ -1692,7 +1688,7 @@ class _Sink:
     @property
     def closed(self) -> bool:
         # Dropped, it takes whatever Arrow writes: a closed one made Arrow raise instead.
-        return not self._dropped and getattr(self._file, "closed", False) is True
+        return not self._dropped and _is_closed(self._file)
 
     def write(self, data: bytes) -> int:
         if not self._dropped:
