@@ -301,7 +301,8 @@ class SimCardsClient:
         for scope in list(self._gets):
             scope.cancel()
         for stream in list(self._streams):
-            stream.halt()  # its reader stops at its next item, not at its page's end; never raises
+            # Its reader stops at its next item, not at its page's end; never raises.
+            stream._halt()  # noqa: SLF001  (a stream this client made)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

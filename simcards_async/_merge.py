@@ -515,7 +515,7 @@ class MergedStream(Stream[_Batch[T], T]):
     def _halted_with(self, streams: Sequence[PageStream[T]]) -> None:
         """Their client's closing stops this merge's reader too, at its next item."""
         for stream in streams:
-            stream.read_by(self)
+            stream._read_by(self)  # noqa: SLF001  (a Stream's: this merge halts with it)
 
     def __repr__(self) -> str:
         queries = ", ".join(f"{s.query.path} {s.query.params}" for s in self.streams)
@@ -572,7 +572,7 @@ class MergedStream(Stream[_Batch[T], T]):
         # Its streams' requests stop now: cancelling the readers' task reached them a few
         # loop turns later, a listing sending up to 8 more requests meanwhile.
         for stream in self.streams:
-            stream.stop_requests()
+            stream._stop_requests()  # noqa: SLF001  (a Stream's: its reader stopped)
         # Stopped under its reader (``aclose()`` or the client's, in another task): it gets
         # none of the rest of the batch in its hands (it went on through it).
         in_hand, self._in_hand = self._in_hand, None

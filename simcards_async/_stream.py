@@ -269,9 +269,9 @@ class Stream(abc.ABC, Generic[M, T]):
         self._read = False  # whether a reader has started: a second one would get nothing
         self._closed = False  # whether aclose() was called: a reader after it would too
         self._reading = False  # whether a reader is in the middle (not stopped, not done)
-        #: Streams that read this one (a merge's), halted with it (``halt``), held weakly.
+        #: Streams that read this one (a merge's), halted with it (``_halt``), held weakly.
         self._readers_of: list[weakref.ref[Stream[Any, Any]]] = []
-        #: Whether the client halted it (``halt``), and what its stop raised then, if anything.
+        #: Whether the client halted it (``_halt``), and what its stop raised then, if anything.
         self._halted = False
         self._halt_error: Exception | None = None
 
@@ -463,7 +463,7 @@ class Stream(abc.ABC, Generic[M, T]):
         await self._end(state, closed=closed)
 
     def _stopped_under_reader(self) -> bool:
-        """Whether a stop came while the receive loop awaited (``aclose()``, ``halt()``)."""
+        """Whether a stop came while the receive loop awaited (``aclose()``, ``_halt()``)."""
         return not self._reading
 
     def _stop(self) -> None:
@@ -472,7 +472,7 @@ class Stream(abc.ABC, Generic[M, T]):
             self._reading = False
             self._stopped()
 
-    def halt(self) -> None:
+    def _halt(self) -> None:
         """The client is closing: a reader stops at its next step (where it got is recorded).
 
         Its producer is cancelled by the client; the reader then raises ``RuntimeError``.
@@ -486,9 +486,9 @@ class Stream(abc.ABC, Generic[M, T]):
         except Exception as exc:  # noqa: BLE001  (raised by the reader, in _end)
             self._halt_error = exc
         for reader in self._merges_reading():
-            reader.halt()
+            reader._halt()  # noqa: SLF001  (a Stream's, as this one)
 
-    def stop_requests(self) -> None:
+    def _stop_requests(self) -> None:
         """Cancel the requests under way now, from sync code (its reader, a merge, stopped)."""
         self._producer.stop()
 
@@ -496,7 +496,7 @@ class Stream(abc.ABC, Generic[M, T]):
         """The streams reading this one (merges) still alive."""
         return [reader for ref in self._readers_of if (reader := ref()) is not None]
 
-    def read_by(self, reader: Stream[Any, Any]) -> None:
+    def _read_by(self, reader: Stream[Any, Any]) -> None:
         """``reader`` reads this stream's items (a merge): it halts when this one does."""
         self._readers_of.append(weakref.ref(reader))
 

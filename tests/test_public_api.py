@@ -101,3 +101,27 @@ async def test_streams_and_merges_say_what_they_read() -> None:
             "/sim_cards {'page[size]': '250'} limit=5 MergeStats("
         )
         assert key not in repr(stream) + repr(merged)
+
+
+#: What a stream offers its reader (``PageStream``; a merge adds ``tagged``, and has no
+#: ``pages``, ``base_url``, ``rescan`` or ``raw_available``).
+_STREAM_SURFACE = {
+    "aclose", "check_unread", "checkpoint", "checkpointing", "chunks", "collect",
+    "finish_saved", "matches", "on_progress", "progress", "raw_chunks", "resumable_from",
+    "resumed_finished", "resumed_from", "resumed_items", "resumed_state", "unread",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cls", "own"),
+    [
+        (simcards_async.PageStream, {"base_url", "pages", "raw_available", "rescan"}),
+        (simcards_async.MergedStream, {"tagged"}),
+    ],
+)
+def test_streams_offer_readers_no_internal_controls(cls: type, own: set[str]) -> None:
+    """How the client and a merge stop a stream is theirs alone: a user's ``stream.halt()``
+    made the reader raise that a hook cancelled it, and ``stop_requests()`` that it was
+    closed; ``read_by()`` hung another stream's fate on this one.
+    """
+    assert {name for name in dir(cls) if not name.startswith("_")} == _STREAM_SURFACE | own
