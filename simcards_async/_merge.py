@@ -57,7 +57,15 @@ from ._observe import drift_warning
 from ._page_stream import PageStream
 from ._query import Ordering
 from ._stats import Progress, at_most
-from ._stream import MERGE_HANDED_OUT, Producer, ReadOnce, StateProvider, Stream
+from ._stream import (
+    CANCELLED_ELSEWHERE,
+    CLIENT_CLOSED,
+    MERGE_HANDED_OUT,
+    Producer,
+    ReadOnce,
+    StateProvider,
+    Stream,
+)
 
 __all__ = [
     "LATE_PAGES_COUNTED",
@@ -157,6 +165,8 @@ class _Readers(Generic[T]):
         #: Each stream's raw records, once ``choose_raw`` switched them all.
         self.raw: list[AsyncGenerator[Sequence[RawRecord], None]] | None = None
         self.begun = False  # reading began (the readers ran, or a consumer asked for items)
+        #: Whether the merge itself stopped its readers (the limit reached, or the end).
+        self.stopped_readers = False
 
     def choose_raw(self) -> bool:
         """Read every stream's raw records, unless reading began or one cannot; whether so.
@@ -209,7 +219,13 @@ class _Readers(Generic[T]):
                         )
                 else:
                     await self._merge_in_order(tg, send, self.ordering)
-                    tg.cancel_scope.cancel()  # the limit was reached: stop the readers going
+                    self._stop_readers(tg.cancel_scope)  # the limit, or the end, was reached
+            if tg.cancel_scope.cancel_called and not self.stopped_readers:
+                # A reader's task cancelled by something else (a stream's on_progress
+                # callback, or its client's on_response hook, runs in it): the group took
+                # that for its own cancellation and ended quietly, and the merge as if its
+                # streams had. The merge's task is cancelled so: the merged stream says why.
+                raise asyncio.CancelledError
         finally:
             if self.seen is not None:
                 self.seen.close()  # its temporary files, now, not when it is collected
@@ -289,7 +305,12 @@ class _Readers(Generic[T]):
             # This stream is closed already; stop the others, once the hand-over that
             # reached the limit (another reader's, maybe, waiting for the consumer) is done.
             async with self._handing_over:
-                scope.cancel()
+                self._stop_readers(scope)
+
+    def _stop_readers(self, scope: anyio.CancelScope) -> None:
+        """Cancel the readers' group: the merge has what it needs."""
+        self.stopped_readers = True
+        scope.cancel()
 
     async def _hand_over(
         self, index: int, items: Sequence[T], send: MemoryObjectSendStream[_Batch[T]]
@@ -516,6 +537,12 @@ class MergedStream(Stream[_Batch[T], T]):
         """Their client's closing stops this merge's reader too, at its next item."""
         for stream in streams:
             stream._read_by(self)  # noqa: SLF001  (a Stream's: this merge halts with it)
+
+    def _why_cancelled(self) -> str:
+        # Its readers run in its own task group: cancelled there by its streams' client
+        # closing, or by a callback or hook that runs in them.
+        whys = {stream._why_cancelled() for stream in self.streams}  # noqa: SLF001  (a Stream's)
+        return CLIENT_CLOSED if CLIENT_CLOSED in whys else CANCELLED_ELSEWHERE
 
     def __repr__(self) -> str:
         queries = ", ".join(f"{s.query.path} {s.query.params}" for s in self.streams)

@@ -81,7 +81,8 @@ CLIENT_CLOSED = "the client was closed before this stream was read to its end"
 #: Why it stops when something else cancelled its requests, the client still open.
 CANCELLED_ELSEWHERE = (
     "this stream's requests were cancelled before it was read to its end, its client still "
-    "open: a task the library reads it in was cancelled (an on_response hook runs in it)"
+    "open: a task the library reads it in was cancelled (by an on_response hook, or a merged "
+    "stream's on_progress callback: they run in it)"
 )
 CLOSED_UNDER_READER = "this stream was closed (aclose()) while it was being read"
 CLOSED_BEFORE_READ = (
@@ -362,7 +363,9 @@ class Stream(abc.ABC, Generic[M, T]):
     def on_progress(self, callback: Callable[[Progress], object]) -> None:
         """Call ``callback(progress)`` in the consumer's task after each page is handed over.
 
-        What ``callback`` raises propagates to the consumer, as any error of its own.
+        A merged stream's runs in the merge's reader of that stream (the library's task).
+        What ``callback`` raises propagates to the consumer, as any error of its own; a
+        ``CancelledError`` it raises, as a ``RuntimeError`` saying so.
         """
         check_callback("callback", callback, "a function taking a Progress")
         self._progress_callbacks.append(callback)
@@ -371,7 +374,14 @@ class Stream(abc.ABC, Generic[M, T]):
         if self._progress_callbacks:
             snapshot = self.progress
             for callback in self._progress_callbacks:
-                check_returned("callback", callback, callback(snapshot))
+                try:
+                    check_returned("callback", callback, callback(snapshot))
+                except asyncio.CancelledError as exc:
+                    # A plain function cannot be cancelled: raised by the callback itself.
+                    # A merged stream's runs in the merge's task, where it ended that
+                    # stream's reading as if the listing had: the merge short, no error.
+                    msg = "the on_progress callback raised CancelledError; raise another exception"
+                    raise RuntimeError(msg) from exc
 
     # --- lifecycle ---------------------------------------------------------------------
 

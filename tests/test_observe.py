@@ -553,6 +553,59 @@ async def test_a_hook_that_cancels_the_listings_task_is_not_said_to_be_a_close(e
         assert len(await client.sim_cards(page_size=10).collect()) == 100
 
 
+@pytest.mark.parametrize("merged", [False, True])
+async def test_a_progress_callback_raising_cancelled_error_is_a_clear_error(merged: bool) -> None:
+    """An ``on_progress`` callback raising ``CancelledError``: a merged stream's ran in the
+    merge's task, and ended that stream's reading as if the listing had: the merge was cut
+    short with no error. A plain function cannot be cancelled: ``RuntimeError`` saying so.
+    """
+
+    def callback(progress: sc.Progress) -> None:
+        if progress.items >= 20:
+            raise asyncio.CancelledError
+
+    async with (
+        MockTelnyxServer(sim_cards=200, actions=1) as server,
+        SimCardsClient(KEY, server.url) as client,
+    ):
+        stream = client.sim_cards(page_size=10)
+        stream.on_progress(callback)
+        read = sc.merge(stream, client.sim_cards(tags="none", page_size=10)) if merged else stream
+        with pytest.raises(RuntimeError, match="on_progress callback raised CancelledError"):
+            await read.collect()
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+@pytest.mark.parametrize("items", [10, 40])
+async def test_a_merged_stream_s_callback_that_cancels_its_task_fails_the_merge(
+    ordered: bool, items: int
+) -> None:
+    """A merged stream's ``on_progress`` callback that cancels the task it runs in (the
+    merge's reader of that stream): the merge's task group took it for its own cancel and
+    ended quietly, the merge short of the union, no error. Now the merge says what happened.
+    """
+
+    def callback(progress: sc.Progress) -> None:
+        if progress.items == items:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+
+    async with (
+        MockTelnyxServer(sim_cards=200, actions=1) as server,
+        SimCardsClient(KEY, server.url) as client,
+    ):
+        sort = {"sort": "current_billing_period_consumed_data.amount"} if ordered else {}
+        stream = client.sim_cards(page_size=10, **sort)
+        stream.on_progress(callback)
+        other = client.sim_cards(status="disabled", page_size=10, **sort)
+        merged = sc.merge(stream, other, ordered=ordered)
+        with pytest.raises(RuntimeError, match="its client still open") as info:
+            await merged.collect()
+        assert "on_progress" in str(info.value)
+        assert len(await sc.merge(client.sim_cards(), client.sim_cards()).collect()) == 200
+
+
 async def _async_hook(_event: object) -> None:
     """An async function: called, it makes a coroutine that nothing awaits."""
 
