@@ -595,10 +595,10 @@ async def test_a_merged_stream_s_callback_that_cancels_its_task_fails_the_merge(
         MockTelnyxServer(sim_cards=200, actions=1) as server,
         SimCardsClient(KEY, server.url) as client,
     ):
-        sort = {"sort": "current_billing_period_consumed_data.amount"} if ordered else {}
-        stream = client.sim_cards(page_size=10, **sort)
+        sort = "current_billing_period_consumed_data.amount" if ordered else None
+        stream = client.sim_cards(page_size=10, sort=sort)
         stream.on_progress(callback)
-        other = client.sim_cards(status="disabled", page_size=10, **sort)
+        other = client.sim_cards(status="disabled", page_size=10, sort=sort)
         merged = sc.merge(stream, other, ordered=ordered)
         with pytest.raises(RuntimeError, match="its client still open") as info:
             await merged.collect()
