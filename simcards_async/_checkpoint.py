@@ -45,7 +45,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 
-from ._errors import InvalidParameterError, named_after
+from ._errors import InvalidParameterError, callback_shown, named_after
 from ._models import UNDECODABLE
 from ._paths import (
     O_BINARY,
@@ -95,7 +95,7 @@ def check_state(state: object) -> None:
         or inspect.isgeneratorfunction(state)
         or inspect.isasyncgenfunction(state)
     ):
-        raise InvalidParameterError("state", _STATE_ALLOWED, state)
+        raise InvalidParameterError("state", _STATE_ALLOWED, state, shown_as=callback_shown(state))
 
 
 async def _state_of(state: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:

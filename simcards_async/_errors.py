@@ -33,6 +33,7 @@ visible marker, and a whole message at ``MESSAGE_LIMIT``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import os
 import pickle
@@ -66,6 +67,7 @@ __all__ = [
     "TelnyxError",
     "UnprocessableEntityError",
     "UnsupportedEncodingError",
+    "callback_shown",
     "check_callback",
     "check_returned",
     "cut",
@@ -162,14 +164,18 @@ class InvalidParameterError(TelnyxError, ValueError):
     """An argument is out of range, of the wrong type or not an allowed value.
 
     Raised before any request is sent. ``parameter`` is the Python argument's
-    name and ``allowed`` says what it accepts.
+    name and ``allowed`` says what it accepts; ``value`` is what was given. The message
+    shows it by its repr, or by ``shown_as`` (a callback by its name alone).
     """
 
-    def __init__(self, parameter: str, allowed: str, value: object) -> None:
+    def __init__(
+        self, parameter: str, allowed: str, value: object, *, shown_as: str | None = None
+    ) -> None:
         self.parameter = parameter
         self.allowed = allowed
         self.value = value
-        super().__init__(f"invalid {parameter}={shown(value)}: {parameter} must be {allowed}")
+        text = shown(value) if shown_as is None else shown_as
+        super().__init__(f"invalid {parameter}={text}: {parameter} must be {allowed}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         value = self.value
@@ -211,6 +217,23 @@ def _defers(function: object) -> bool:
     )
 
 
+def callback_shown(value: object) -> str:
+    """A callback (or what was given as one) for a message, by its name alone.
+
+    Its repr may show what it is bound to: a ``functools.partial``'s arguments, a bound
+    method's object, an object's settings; the API key among them, as the client's
+    refusal of ``on_response=partial(notify, key)`` showed it.
+    """
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return shown(value)
+    if isinstance(value, functools.partial):
+        return f"functools.partial({callback_shown(value.func)}, ...)"
+    name = getattr(value, "__qualname__", None)
+    if isinstance(name, str) and callable(value):
+        return f"<{type(value).__name__} {cut(name, FIELD_LIMIT)}>"
+    return f"<{type(value).__qualname__} object>"
+
+
 def check_callback(parameter: str, value: object, allowed: str) -> None:
     """Refuse what is not a plain function: not callable, ``async``, or a generator function.
 
@@ -219,7 +242,10 @@ def check_callback(parameter: str, value: object, allowed: str) -> None:
     """
     if not is_plain_function(value):
         raise InvalidParameterError(
-            parameter, f"{allowed} (a plain function: called, never awaited)", value
+            parameter,
+            f"{allowed} (a plain function: called, never awaited)",
+            value,
+            shown_as=callback_shown(value),
         )
 
 
@@ -238,6 +264,7 @@ def check_returned(parameter: str, callback: object, result: object) -> None:
             "which is never awaited: callbacks are called, not awaited; schedule it with "
             "asyncio.create_task() if it must run)",
             callback,
+            shown_as=callback_shown(callback),
         )
     if inspect.isgenerator(result) or inspect.isasyncgen(result):
         raise InvalidParameterError(
@@ -246,6 +273,7 @@ def check_returned(parameter: str, callback: object, result: object) -> None:
             "whose body runs only when iterated: callbacks are called, what they return "
             "is dropped)",
             callback,
+            shown_as=callback_shown(callback),
         )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import pickle
+from collections.abc import Iterator
 
 import pytest
 from servers import refusing
@@ -10,6 +12,7 @@ from small_fleet import KEY, UNKNOWN_ID
 
 from simcards_async import (
     APIConnectionError,
+    InvalidParameterError,
     NotFoundError,
     SimCardsClient,
 )
@@ -47,3 +50,74 @@ async def test_key_not_in_connection_errors() -> None:
     for text in (str(exc), repr(exc), repr(vars(exc)), repr(exc.__cause__)):
         assert KEY not in text
     assert KEY.encode() not in pickle.dumps(exc)
+
+
+class _Notifier:
+    """A caller's notifier holding the key, whose repr shows it (as a dataclass's would)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __repr__(self) -> str:
+        return f"_Notifier(key={self.key!r})"
+
+    async def send(self, _event: object) -> None:
+        """An ``async`` method: refused as a callback."""
+
+
+async def _notify(_key: str, _event: object) -> None:
+    """An ``async`` function: refused as a callback."""
+
+
+def _made_coroutine(key: str, event: object) -> object:
+    """A plain function that returns a coroutine: refused when called."""
+    return _notify(key, event)
+
+
+def _saves(_key: str) -> Iterator[dict[str, str]]:
+    """A generator function: refused as a ``state``."""
+    yield {}
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [functools.partial(_notify, KEY), _Notifier(KEY).send, functools.partial(_saves, KEY)],
+    ids=["partial", "bound method", "partial of a generator function"],
+)
+async def test_a_refused_callback_is_shown_by_name_not_by_what_it_holds(callback: object) -> None:
+    """``on_response=functools.partial(notify, key)`` was refused with the partial's repr in
+    the message, and the key the client was given just before in it; so was a bound
+    method (its object's repr), a progress callback and an export's ``state``. A refused
+    callback is shown by its name alone.
+    """
+    refusals = []
+    with pytest.raises(InvalidParameterError) as info:
+        SimCardsClient(KEY, "http://127.0.0.1:9/v2", on_response=callback)  # type: ignore[arg-type]
+    refusals.append(info.value)
+    async with SimCardsClient(KEY, "http://127.0.0.1:9/v2") as client:
+        stream = client.sim_cards()
+        with pytest.raises(InvalidParameterError) as info:
+            stream.on_progress(callback)  # type: ignore[arg-type]
+        refusals.append(info.value)
+        if isinstance(callback, functools.partial) and callback.func is _saves:
+            with pytest.raises(InvalidParameterError) as info:
+                stream.chunks(state=callback)
+            refusals.append(info.value)
+        await stream.aclose()
+    for refusal in refusals:
+        assert KEY not in str(refusal)
+        assert refusal.value is callback  # the value as given, for the caller's own code
+        name = "_Notifier.send" if callback.__class__.__name__ == "method" else "_notify"
+        assert name in str(refusal) or "_saves" in str(refusal)
+
+
+async def test_a_callback_refused_when_called_is_shown_by_name(server: MockTelnyxServer) -> None:
+    """A plain function returning a coroutine is refused at its first call: by its name,
+    not by its repr, which for a ``functools.partial`` holds the key.
+    """
+    callback = functools.partial(_made_coroutine, KEY)
+    async with SimCardsClient(KEY, server.url, on_response=callback) as client:
+        with pytest.raises(InvalidParameterError, match="never awaited") as info:
+            await client.sim_cards(page_size=100).collect()
+    assert KEY not in str(info.value)
+    assert "functools.partial(<function _made_coroutine>, ...)" in str(info.value)
