@@ -564,13 +564,7 @@ class SimCardsClient:
             raise InvalidParameterError("rescan", "False when checkpointing or resuming", rescan)
         checkpointer = None
         if checkpoint is not None or resume_from is not None:
-            checkpointer = Checkpointer(
-                query,
-                checkpoint,
-                resume_from=resume_from,
-                keep=keep_checkpoint,
-                base_url=self.base_url,
-            )
+            checkpointer = self._checkpointer(query, checkpoint, resume_from, keep_checkpoint)
         transport = self._transport()
 
         def fetcher(decode: Callable[[bytes], Page[R]]) -> FetchPage[R]:
@@ -619,6 +613,25 @@ class SimCardsClient:
         )
         self._streams.add(stream)
         return stream
+
+    def _checkpointer(
+        self,
+        query: ListQuery,
+        checkpoint: str | os.PathLike[str] | None,
+        resume_from: str | os.PathLike[str] | None,
+        keep: bool,
+    ) -> Checkpointer:
+        try:
+            return Checkpointer(
+                query, checkpoint, resume_from=resume_from, keep=keep, base_url=self.base_url
+            )
+        except InvalidParameterError as exc:
+            # A checkpoint of another query names both queries: a filter's value may be the
+            # key. Not chained to the refusal that showed it.
+            allowed = Secrets(self._api_key or "").text(exc.allowed)
+            if allowed == exc.allowed:
+                raise
+            raise InvalidParameterError(exc.parameter, allowed, exc.value) from exc.__cause__
 
     def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)

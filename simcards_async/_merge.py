@@ -54,7 +54,7 @@ from ._errors import DriftWarning, InvalidParameterError, PaginationError, handi
 from ._ids import UNFOLDED, DeliveredIds
 from ._models import RawRecord, SimCard, SimCardAction
 from ._observe import drift_warning
-from ._page_stream import PageStream
+from ._page_stream import PageStream, query_shown
 from ._query import Ordering
 from ._stats import Progress, at_most
 from ._stream import (
@@ -403,7 +403,7 @@ class _Readers(Generic[T]):
     def _out_of_order(self, index: int, ordering: Ordering, item: T) -> PaginationError:
         stream = self.streams[index]
         return PaginationError(
-            f"query {index} ({stream.query.path} {stream.query.params}) is not in the order "
+            f"query {index} ({query_shown(stream)}) is not in the order "
             f"of sort={ordering.sort}: item {shown(item.id)} came after one it should precede; "
             f"refusing to yield an unsorted union ({UNORDERED_ADVICE})",
             url=stream.base_url + stream.query.path,
@@ -545,7 +545,7 @@ class MergedStream(Stream[_Batch[T], T]):
         return CLIENT_CLOSED if CLIENT_CLOSED in whys else CANCELLED_ELSEWHERE
 
     def __repr__(self) -> str:
-        queries = ", ".join(f"{s.query.path} {s.query.params}" for s in self.streams)
+        queries = ", ".join(query_shown(s) for s in self.streams)
         order = f" sort={self.sort}" if self.sort is not None else ""
         cap = "" if self.limit is None else f" limit={self.limit}"
         return f"<MergedStream of {queries}{order}{cap} {self.stats}>"
@@ -685,7 +685,7 @@ class MergedStream(Stream[_Batch[T], T]):
 def _which(streams: Sequence[PageStream[Any]], refused: Sequence[PageStream[Any]]) -> str:
     """The refused streams, by their place among ``streams`` (from 0) and their query."""
     return ", ".join(
-        f"stream {i} ({s.query.path} {s.query.params})"
+        f"stream {i} ({query_shown(s)})"
         for i, s in enumerate(streams)
         if any(s is r for r in refused)
     )

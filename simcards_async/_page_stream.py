@@ -43,7 +43,7 @@ from ._stream import (
 )
 from ._throttle import AdaptiveLimiter
 
-__all__ = ["CHECKPOINT_EVERY", "CHECKPOINT_SECONDS", "PageStream", "Pages"]
+__all__ = ["CHECKPOINT_EVERY", "CHECKPOINT_SECONDS", "PageStream", "Pages", "query_shown"]
 
 #: Seconds between two checkpoints saved as a stream's pages are finished: a killed process
 #: resumes from the last save and reads again about this long's pages at most (an export
@@ -88,6 +88,9 @@ class PageStream(Stream[Delivery[T], T]):
     ) -> None:
         super().__init__()
         self._client_closed = client_closed
+        #: Removes the API key from what shows the query: a filter's value may be it.
+        self._redact = redact = str if instruments is None else instruments.secrets.text
+        self._base_url = base_url
         self.query = query
         self.item_type = item_type
         self.stats = StreamStats()
@@ -150,7 +153,8 @@ class PageStream(Stream[Delivery[T], T]):
             deadline=deadline,
             rescan=rescan,
             resume=resume,
-            base_url=base_url,
+            # Not a method of this stream's: the engine holds no reference to the stream.
+            url_of=lambda target: redact(base_url + target),
         )
         run = self._engine.run if instruments is None else _observed(self._engine, instruments)
         self._producer = Producer(run, buffer=HANDOVER_PAGES, on_start=on_start)
@@ -159,7 +163,7 @@ class PageStream(Stream[Delivery[T], T]):
         query = self.query
         where = "" if query.start_page == 1 else f" from page {query.start_page}"
         cap = "" if query.limit is None else f" limit={query.limit}"
-        return f"<PageStream {query.path} {query.params}{where}{cap} {self.stats}>"
+        return f"<PageStream {query_shown(self)}{where}{cap} {self.stats}>"
 
     # --- what it yields ----------------------------------------------------------------
 
@@ -175,7 +179,7 @@ class PageStream(Stream[Delivery[T], T]):
     @property
     def base_url(self) -> str:
         """The API's base URL the listing is read from: a ``PaginationError``'s url starts so."""
-        return self._engine.base_url
+        return self._base_url
 
     @property
     def rescan(self) -> bool:
@@ -611,6 +615,12 @@ class PageStream(Stream[Delivery[T], T]):
         pending = self._engine.warnings
         while pending:
             warnings.warn(pending.pop(0), DriftWarning, stacklevel=5)
+
+
+def query_shown(stream: PageStream[Any]) -> str:
+    """The stream's path and parameters, for a message: the API key removed from them."""
+    query = stream.query
+    return stream._redact(f"{query.path} {query.params}")  # noqa: SLF001  (this module's)
 
 
 class Pages(ReadOnce[Page[T]]):

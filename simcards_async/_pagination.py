@@ -732,11 +732,12 @@ class Engine(Generic[T]):
         deadline: float | None = None,
         rescan: bool = False,
         resume: Resume | None = None,
-        base_url: str = "",
+        url_of: Callable[[str], str] = str,
     ) -> None:
         self.query = query
         self.fetch = fetch
-        self.base_url = base_url  # what a PaginationError's url starts with
+        #: A PaginationError's url, of the target asked for (the key removed from it).
+        self.url_of = url_of
         self.read_ahead = read_ahead
         self.limiter = limiter
         self.stats = stats
@@ -985,7 +986,7 @@ class Engine(Generic[T]):
     def _error(self, number: int, problem: str) -> PaginationError:
         return PaginationError(
             f"the server's pages make no sense: {problem}",
-            url=self.base_url + self.query.target(number),
+            url=self.url_of(self.query.target(number)),
             page=number,
         )
 

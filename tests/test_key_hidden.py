@@ -5,11 +5,14 @@ from __future__ import annotations
 import functools
 import pickle
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from servers import refusing
+from aiohttp import web
+from servers import refusing, serve
 from small_fleet import KEY, UNKNOWN_ID
 
+import simcards_async as sc
 from simcards_async import (
     APIConnectionError,
     InvalidParameterError,
@@ -121,3 +124,47 @@ async def test_a_callback_refused_when_called_is_shown_by_name(server: MockTelny
             await client.sim_cards(page_size=100).collect()
     assert KEY not in str(info.value)
     assert "functools.partial(<function _made_coroutine>, ...)" in str(info.value)
+
+
+async def test_a_filter_value_that_is_the_key_is_not_shown(tmp_path: Path) -> None:
+    """The key given as a filter's value (pasted into the wrong place) was shown by a
+    stream's and a merge's repr, by a ``PaginationError``'s url (in ``vars(exc)``) and a
+    merge's refusal of a stream, and by the refusal of a checkpoint of another query.
+    """
+
+    async def handler(request: web.Request) -> web.Response:
+        number = int(request.query.get("page[number]", "1"))
+        data = [{"id": f"card-{number}-{i}", "record_type": "sim_card"} for i in range(10)]
+        meta = {"page_number": 7, "page_size": 10, "total_pages": 3, "total_results": 30}
+        return web.json_response({"data": data, "meta": meta})  # page 7 for page 1
+
+    async with (
+        serve(handler) as served,
+        SimCardsClient(KEY, served.url, max_retries=0) as client,
+    ):
+        texts: list[str] = []
+        stream = client.sim_cards(tags=[KEY], page_size=10)
+        merged = sc.merge(stream, client.sim_cards(iccid=KEY, page_size=10))
+        texts += [repr(stream), repr(merged)]
+        await merged.aclose()
+        closed = client.sim_cards(tags=[KEY])
+        await closed.aclose()
+        with pytest.raises(InvalidParameterError) as refused:
+            sc.merge(closed, client.sim_cards())  # a stream closed is refused by its query
+        texts += [str(refused.value)]
+        with pytest.raises(sc.PaginationError) as failed:
+            await client.sim_cards(tags=[KEY], page_size=10).collect()
+        texts += [str(failed.value), repr(vars(failed.value))]
+    async with (
+        MockTelnyxServer(sim_cards=20) as server,
+        SimCardsClient(KEY, server.url) as client,
+    ):
+        point = tmp_path / "scan.json"
+        await client.sim_cards(tags=[KEY], checkpoint=point).collect()
+        with pytest.raises(InvalidParameterError, match="same query") as other:
+            client.sim_cards(tags=["iot"], resume_from=point)
+        texts += [str(other.value), repr(vars(other.value))]
+    assert len(texts) == 7
+    for text in texts:
+        assert KEY not in text, text
+        assert "<redacted>" in text or "page 1 was asked for" in text, text
