@@ -351,12 +351,16 @@ class PageStream(Stream[Delivery[T], T]):
             # A listing that grew while it was read (or shrank since the run resumed): more
             # items than the first page counted, never a bar past 100%.
             total_results = max(at_most(counted, limit) or 0, stats.items_yielded)
+        # The pages the reader is done with, as ``items`` counts what it got: the pages
+        # fetched ran ahead of it (8 of 10 with 100 items read), and a resume counted these.
+        pages_done = self._pages_done
         if self._complete:
             # Read to its end: what it got is the whole of it, whatever the first page said
             # (a listing that shrank left a bar short of 100% and an ETA for good).
             total_pages, total_results = stats.pages_fetched, stats.items_yielded
+            pages_done = total_pages
         return Progress(
-            pages_done=stats.pages_fetched,
+            pages_done=pages_done,
             total_pages=total_pages,
             items=stats.items_yielded,
             total_results=total_results,

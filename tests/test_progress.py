@@ -104,7 +104,10 @@ async def test_elapsed_runs_from_the_first_request_to_the_end(client: SimCardsCl
 
 
 async def test_progress_snapshots_agree_with_the_stream_stats() -> None:
-    """Every on_progress snapshot matches the stream's own stats at that moment, retries too."""
+    """Every on_progress snapshot matches the stream's own stats at that moment, retries too;
+    its pages done are the pages the reader finished, as its items are what it got (they
+    were the pages fetched, which run ahead of the reader: 8 pages done at 100 items).
+    """
     faults = FaultPlan(script=[None, 503, None, 502, 500])
     async with (
         MockTelnyxServer(sim_cards=900, seed=7, faults=faults) as server,
@@ -118,7 +121,7 @@ async def test_progress_snapshots_agree_with_the_stream_stats() -> None:
         def check(progress: sc.Progress) -> None:
             stats = stream.stats
             seen = (progress.items, progress.pages_done, progress.retries)
-            if seen != (stats.items_yielded, stats.pages_fetched, stats.retries):
+            if seen != (stats.items_yielded, stats.items_yielded // 100, stats.retries):
                 mismatches.append(seen)
 
         stream.on_progress(check)
@@ -354,3 +357,34 @@ async def test_progress_of_a_listing_that_changed_ends_at_its_items(
     assert done.pages_done == done.total_pages
     assert (done.fraction, done.eta) == (1.0, 0.0)
     assert seen[-1] == done
+
+
+async def test_pages_done_mean_the_same_before_and_after_a_resume(tmp_path: Path) -> None:
+    """A reader that stopped 50 items into page 3 had 8 pages done by the callback's count
+    (the pages fetched, ahead of it), and the same stream resumed had 2 (the pages it had
+    finished): the count went back. Both say 2 now, and the resumed run goes on from there.
+    """
+    point = tmp_path / "scan.json"
+    async with (
+        MockTelnyxServer(sim_cards=1000, seed=3) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=4) as client,
+    ):
+        seen: list[tuple[int, int]] = []
+        stream = client.sim_cards(page_size=100, checkpoint=point)
+        stream.on_progress(lambda p: seen.append((p.items, p.pages_done)))
+        async with stream:
+            got = 0
+            async for _ in stream:
+                got += 1
+                if got == 250:
+                    break
+        assert seen == [(100, 1), (200, 2)]
+        assert stream.progress.pages_done == 2
+        resumed = client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
+        assert resumed.progress.pages_done == 2
+        after: list[tuple[int, int]] = []
+        resumed.on_progress(lambda p: after.append((p.items, p.pages_done)))
+        assert len(await resumed.collect()) == 750
+    assert after[0] == (300, 3)
+    assert after[-1] == (1000, 10)
+    assert [pages for _, pages in after] == sorted(pages for _, pages in after)
