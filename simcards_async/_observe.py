@@ -8,7 +8,8 @@ each call it at a few points only:
   a couple of checks; else a ``Probe`` that times the attempt, makes its CLIENT span,
   logs its DEBUG line and hands the hook a ``ResponseEvent``.
 - ``Instruments.retrying`` and ``Instruments.throttled`` (INFO) when the transport
-  retries or the shared limit shrinks under 429s.
+  retries or the shared limit shrinks under 429s; each pause of every request after a
+  429 at DEBUG.
 - ``Instruments.listing`` around each listing (``_pagination``): its INFO start and
   end lines and its span, the parent of its attempts' spans; ``drift_warning`` logs
   the ``DriftWarning`` text at WARNING.
