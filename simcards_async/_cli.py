@@ -1669,6 +1669,8 @@ def format_progress(progress: Progress, noun: str, width: int = 100) -> str:
     pages = f"{progress.pages_done:,}"
     if progress.total_pages is not None:
         pages += f"/{progress.total_pages:,}"
+    counted_pages = progress.pages_done if progress.total_pages is None else progress.total_pages
+    pages += " page" if counted_pages == 1 else " pages"
     rate = f"{progress.items_per_second:,.0f}/s"
     eta = progress.eta
     when = ""
@@ -1678,21 +1680,22 @@ def format_progress(progress: Progress, noun: str, width: int = 100) -> str:
         when = f"ETA {hours}:{minutes:02}:{seconds:02}"
     retries = f"{progress.retries:,} retries" if progress.retries else ""
     fraction = progress.fraction
-    percent = "" if fraction is None else f"{fraction:4.0%}"
+    # Rounded down, the bar too: 99.7% is not drawn as done.
+    percent = "" if fraction is None else f"{int(fraction * 100):3}%"
 
     def line(*parts: str, bar: int = 0) -> str:
         text = "  ".join(part for part in parts if part)
         head = percent
         if head and bar:
-            filled = round((fraction or 0) * bar)
+            filled = int((fraction or 0) * bar)
             head += f" [{'#' * filled}{'.' * (bar - filled)}]"
         return f"{head} {text}" if head else text
 
     counted = f"{items} {noun}"
     # From the fullest line to the barest: the first that fits is drawn.
     candidates = [
-        line(counted, f"{pages} pages", rate, when, retries, bar=20 if width >= 110 else 10),  # noqa: PLR2004
-        line(counted, f"{pages} pages", rate, when, retries),
+        line(counted, pages, rate, when, retries, bar=20 if width >= 110 else 10),  # noqa: PLR2004
+        line(counted, pages, rate, when, retries),
         line(counted, rate, when, retries),
         line(counted, rate, when),
         line(items, rate, when),

@@ -1575,6 +1575,26 @@ def test_the_bar_goes_first() -> None:
     assert format_progress(PROGRESS, "SIM cards", len(without_bar)) == without_bar
 
 
+def test_a_bar_short_of_done_does_not_say_done() -> None:
+    """59,800 of 60,000 (99.67%) was drawn ``100% [####################]``: rounded up. The
+    percentage and the bar are rounded down, so only the end says 100%.
+    """
+    almost = replace(PROGRESS, items=59_800, total_results=60_000, pages_done=598, total_pages=600)
+    line = format_progress(almost, "SIM cards", 200)
+    assert line.startswith(" 99% [###################.] 59,800/60,000 SIM cards")
+    done = replace(almost, items=60_000, pages_done=600)
+    assert format_progress(done, "SIM cards", 200).startswith("100% [####################]")
+    assert format_progress(replace(almost, items=0), "SIM cards", 200).startswith("  0% [....")
+
+
+def test_one_page_is_one_page() -> None:
+    """The first frame of a listing with no count yet read ``1 pages``."""
+    first = replace(PROGRESS, pages_done=1, total_pages=None, total_results=None, items=250)
+    assert "  1 page  " in format_progress(first, "SIM cards", 200)
+    assert "  1/1 page  " in format_progress(replace(first, total_pages=1), "SIM cards", 200)
+    assert "  2 pages  " in format_progress(replace(first, pages_done=2), "SIM cards", 200)
+
+
 @pytest.mark.anyio
 async def test_a_warning_on_a_terminal_takes_a_line_above_the_bar(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
