@@ -165,8 +165,9 @@ class _Readers(Generic[T]):
         #: Each stream's raw records, once ``choose_raw`` switched them all.
         self.raw: list[AsyncGenerator[Sequence[RawRecord], None]] | None = None
         self.begun = False  # reading began (the readers ran, or a consumer asked for items)
-        #: Whether the merge itself stopped its readers (the limit reached, or the end).
-        self.stopped_readers = False
+        #: Readers that read their stream to its end; and the pages the merge took items from.
+        self.ended = 0
+        self.pages_taken = 0
 
     def choose_raw(self) -> bool:
         """Read every stream's raw records, unless reading began or one cannot; whether so.
@@ -219,11 +220,12 @@ class _Readers(Generic[T]):
                         )
                 else:
                     await self._merge_in_order(tg, send, self.ordering)
-                    self._stop_readers(tg.cancel_scope)  # the limit, or the end, was reached
-            if tg.cancel_scope.cancel_called and not self.stopped_readers:
+                    tg.cancel_scope.cancel()  # the limit was reached: stop the readers going
+            if not self.full and self.ended < len(self.streams):
                 # A reader's task cancelled by something else (a stream's on_progress
                 # callback, or its client's on_response hook, runs in it): the group took
-                # that for its own cancellation and ended quietly, and the merge as if its
+                # that for its own cancellation and ended quietly (an in-order merge took
+                # the reader's closed inbox for its stream's end), and the merge as if its
                 # streams had. The merge's task is cancelled so: the merged stream says why.
                 raise asyncio.CancelledError
         finally:
@@ -294,6 +296,7 @@ class _Readers(Generic[T]):
                 runs = self._runs(index)
                 async with contextlib.aclosing(runs):
                     async for items in runs:
+                        self.pages_taken += 1
                         if self.limit is None:
                             await self._hand_over(index, items, send)
                             continue
@@ -301,16 +304,13 @@ class _Readers(Generic[T]):
                             await self._hand_over(index, items, send)
                         if self.full:
                             break
+                    else:
+                        self.ended += 1
         if self.full:
             # This stream is closed already; stop the others, once the hand-over that
             # reached the limit (another reader's, maybe, waiting for the consumer) is done.
             async with self._handing_over:
-                self._stop_readers(scope)
-
-    def _stop_readers(self, scope: anyio.CancelScope) -> None:
-        """Cancel the readers' group: the merge has what it needs."""
-        self.stopped_readers = True
-        scope.cancel()
+                scope.cancel()
 
     async def _hand_over(
         self, index: int, items: Sequence[T], send: MemoryObjectSendStream[_Batch[T]]
@@ -330,6 +330,7 @@ class _Readers(Generic[T]):
                     async for items in runs:
                         if items:
                             await put.send(items)
+                    self.ended += 1  # before its inbox closes: the merge ends after that
 
     async def _merge_in_order(
         self, tg: TaskGroup, send: MemoryObjectSendStream[_Batch[T]], ordering: Ordering
@@ -342,8 +343,14 @@ class _Readers(Generic[T]):
             inboxes.append(take)
         # A raw record's key is the sort value its listing's decoder read, by the same rule.
         heads = _Heads(inboxes, ordering.key if self.raw is None else ordering.raw_key)
+
+        async def next_page(index: int) -> bool:
+            got = await heads.next_page(index)
+            self.pages_taken += got
+            return got
+
         try:
-            heap = [(heads.key(i), i) for i in range(len(inboxes)) if await heads.next_page(i)]
+            heap = [(heads.key(i), i) for i in range(len(inboxes)) if await next_page(i)]
             heapq.heapify(heap)
             # The items taken in order since the last hand-over, and their queries: kept or
             # dropped (repeats, or past the limit) together, as a page is used up.
@@ -363,7 +370,7 @@ class _Readers(Generic[T]):
                     items, sources = [], []
                     if self.full:
                         break
-                if new_page and not await heads.next_page(index):
+                if new_page and not await next_page(index):
                     continue
                 following = heads.key(index)
                 if following < head:
@@ -660,7 +667,9 @@ class MergedStream(Stream[_Batch[T], T]):
         pages_done = sum(p.pages_done for p in parts)
         items = self.stats.items_yielded
         if self._done:
-            total_pages: int | None = pages_done
+            # Every page it took items from: a query its limit stopped did not finish its last.
+            total_pages: int | None = self._readers.pages_taken
+            pages_done = self._readers.pages_taken
             total_results: int | None = items
         else:
             # Each query's, cut at its own limit already (PageStream.progress).

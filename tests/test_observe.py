@@ -576,13 +576,16 @@ async def test_a_progress_callback_raising_cancelled_error_is_a_clear_error(merg
 
 
 @pytest.mark.parametrize("ordered", [False, True])
-@pytest.mark.parametrize("items", [10, 40])
+@pytest.mark.parametrize("items", [10, 40, 200])
+@pytest.mark.parametrize("partner", ["disabled", "none", "alone"])
 async def test_a_merged_stream_s_callback_that_cancels_its_task_fails_the_merge(
-    ordered: bool, items: int
+    ordered: bool, items: int, partner: str
 ) -> None:
     """A merged stream's ``on_progress`` callback that cancels the task it runs in (the
     merge's reader of that stream): the merge's task group took it for its own cancel and
-    ended quietly, the merge short of the union, no error. Now the merge says what happened.
+    ended quietly, the merge short of the union, no error; an in-order merge whose other
+    streams had ended (or that had none) took the reader's closed inbox for its stream's
+    end. Now the merge says what happened, at its last page too (its end not yet seen).
     """
 
     def callback(progress: sc.Progress) -> None:
@@ -598,8 +601,12 @@ async def test_a_merged_stream_s_callback_that_cancels_its_task_fails_the_merge(
         sort = "current_billing_period_consumed_data.amount" if ordered else None
         stream = client.sim_cards(page_size=10, sort=sort)
         stream.on_progress(callback)
-        other = client.sim_cards(status="disabled", page_size=10, sort=sort)
-        merged = sc.merge(stream, other, ordered=ordered)
+        others = {
+            "disabled": [client.sim_cards(status="disabled", page_size=10, sort=sort)],
+            "none": [client.sim_cards(tags="no-such-tag", page_size=10, sort=sort)],  # empty
+            "alone": [],
+        }[partner]
+        merged = sc.merge(stream, *others, ordered=ordered)
         with pytest.raises(RuntimeError, match="its client still open") as info:
             await merged.collect()
         assert "on_progress" in str(info.value)

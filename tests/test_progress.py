@@ -388,3 +388,27 @@ async def test_pages_done_mean_the_same_before_and_after_a_resume(tmp_path: Path
     assert after[0] == (300, 3)
     assert after[-1] == (1000, 10)
     assert [pages for _, pages in after] == sorted(pages for _, pages in after)
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+@pytest.mark.parametrize("limit", [3, 15, 25])
+async def test_a_merge_its_limit_ended_counts_the_pages_it_took(ordered: bool, limit: int) -> None:
+    """A merge its limit stopped summed its queries' pages done, and a query the limit
+    stopped had not finished its last page: 3 cards from ``0 pages`` (the command said
+    ``exported 3 SIM cards (0 pages)``). It counts every page it took items from.
+    """
+    sort = "current_billing_period_consumed_data.amount" if ordered else None
+    async with (
+        MockTelnyxServer(sim_cards=200, seed=5) as server,
+        SimCardsClient(KEY, server.url) as client,
+    ):
+        parts = [
+            client.sim_cards(status="enabled", page_size=10, sort=sort),
+            client.sim_cards(status="disabled", page_size=10, sort=sort),
+        ]
+        merged = sc.merge(*parts, limit=limit, ordered=ordered)
+        assert len(await merged.collect()) == limit
+    done = merged.progress
+    assert done.items == done.total_results == limit
+    assert done.pages_done == done.total_pages
+    assert -(-limit // 10) <= done.pages_done <= sum(p.stats.pages_fetched for p in parts)
