@@ -95,7 +95,8 @@ def check_state(state: object) -> None:
         or inspect.isgeneratorfunction(state)
         or inspect.isasyncgenfunction(state)
     ):
-        raise InvalidParameterError("state", _STATE_ALLOWED, state, shown_as=callback_shown(state))
+        name = callback_shown(state)
+        raise InvalidParameterError("state", _STATE_ALLOWED, name, shown_as=name)
 
 
 async def _state_of(state: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:

@@ -626,12 +626,15 @@ class SimCardsClient:
                 query, checkpoint, resume_from=resume_from, keep=keep, base_url=self.base_url
             )
         except InvalidParameterError as exc:
-            # A checkpoint of another query names both queries: a filter's value may be the
-            # key. Not chained to the refusal that showed it.
-            allowed = Secrets(self._api_key or "").text(exc.allowed)
-            if allowed == exc.allowed:
-                raise
-            raise InvalidParameterError(exc.parameter, allowed, exc.value) from exc.__cause__
+            refusal = exc
+        # A checkpoint of another query names both queries: a filter's value may be the key.
+        # Raised out here, the refusal that showed it is not the new one's context.
+        allowed = Secrets(self._api_key or "").text(refusal.allowed)
+        if allowed == refusal.allowed:
+            raise refusal
+        raise InvalidParameterError(refusal.parameter, allowed, refusal.value) from (
+            refusal.__cause__
+        )
 
     def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)

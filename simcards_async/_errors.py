@@ -164,8 +164,8 @@ class InvalidParameterError(TelnyxError, ValueError):
     """An argument is out of range, of the wrong type or not an allowed value.
 
     Raised before any request is sent. ``parameter`` is the Python argument's
-    name and ``allowed`` says what it accepts; ``value`` is what was given. The message
-    shows it by its repr, or by ``shown_as`` (a callback by its name alone).
+    name and ``allowed`` says what it accepts; ``value`` is what was given (a callback:
+    its name alone). The message shows it by its repr, or as ``shown_as`` says.
     """
 
     def __init__(
@@ -218,11 +218,12 @@ def _defers(function: object) -> bool:
 
 
 def callback_shown(value: object) -> str:
-    """A callback (or what was given as one) for a message, by its name alone.
+    """A callback (or what was given as one) for a refusal, by its name alone.
 
     Its repr may show what it is bound to: a ``functools.partial``'s arguments, a bound
     method's object, an object's settings; the API key among them, as the client's
-    refusal of ``on_response=partial(notify, key)`` showed it.
+    refusal of ``on_response=partial(notify, key)`` showed it. The refusal's ``value`` is
+    this text too: the callback itself would keep what it holds in a pickle of the error.
     """
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return shown(value)
@@ -241,11 +242,9 @@ def check_callback(parameter: str, value: object, allowed: str) -> None:
     dropped, its body never run (a "never awaited" warning the only trace).
     """
     if not is_plain_function(value):
+        name = callback_shown(value)
         raise InvalidParameterError(
-            parameter,
-            f"{allowed} (a plain function: called, never awaited)",
-            value,
-            shown_as=callback_shown(value),
+            parameter, f"{allowed} (a plain function: called, never awaited)", name, shown_as=name
         )
 
 
@@ -263,7 +262,7 @@ def check_returned(parameter: str, callback: object, result: object) -> None:
             "a function that does its work when called (this one returned a coroutine, "
             "which is never awaited: callbacks are called, not awaited; schedule it with "
             "asyncio.create_task() if it must run)",
-            callback,
+            callback_shown(callback),
             shown_as=callback_shown(callback),
         )
     if inspect.isgenerator(result) or inspect.isasyncgen(result):
@@ -272,7 +271,7 @@ def check_returned(parameter: str, callback: object, result: object) -> None:
             "a function that does its work when called (this one returned a generator, "
             "whose body runs only when iterated: callbacks are called, what they return "
             "is dropped)",
-            callback,
+            callback_shown(callback),
             shown_as=callback_shown(callback),
         )
 
