@@ -1679,15 +1679,20 @@ def format_progress(progress: Progress, noun: str, width: int = 100) -> str:
         hours, minutes = divmod(minutes, 60)
         when = f"ETA {hours}:{minutes:02}:{seconds:02}"
     retries = f"{progress.retries:,} retries" if progress.retries else ""
-    fraction = progress.fraction
-    # Rounded down, the bar too: 99.7% is not drawn as done.
-    percent = "" if fraction is None else f"{int(fraction * 100):3}%"
+    total = progress.total_results
+
+    def share(whole: int) -> int:
+        # The part of ``whole`` done, rounded down (99.7% is not drawn as done), in ints
+        # (29 of 100 as a float times 100 is 28.999...); a total of 0 is all done.
+        return whole if not total else min(whole, progress.items * whole // total)
+
+    percent = "" if total is None else f"{share(100):3}%"
 
     def line(*parts: str, bar: int = 0) -> str:
         text = "  ".join(part for part in parts if part)
         head = percent
         if head and bar:
-            filled = int((fraction or 0) * bar)
+            filled = share(bar)
             head += f" [{'#' * filled}{'.' * (bar - filled)}]"
         return f"{head} {text}" if head else text
 

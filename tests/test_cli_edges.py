@@ -1585,6 +1585,11 @@ def test_a_bar_short_of_done_does_not_say_done() -> None:
     done = replace(almost, items=60_000, pages_done=600)
     assert format_progress(done, "SIM cards", 200).startswith("100% [####################]")
     assert format_progress(replace(almost, items=0), "SIM cards", 200).startswith("  0% [....")
+    # Whole percents in ints: 29 of 100 as a float times 100 is 28.999...
+    for items in range(101):
+        exact = replace(almost, items=items, total_results=100)
+        assert format_progress(exact, "SIM cards", 200).startswith(f"{items:3}% [")
+    assert format_progress(replace(almost, total_results=0, items=0), "x", 200).startswith("100%")
 
 
 def test_one_page_is_one_page() -> None:
