@@ -257,22 +257,24 @@ def check_returned(parameter: str, callback: object, result: object) -> None:
     """
     if inspect.iscoroutine(result):
         result.close()  # no "never awaited" warning on top of this error
+        name = callback_shown(callback)
         raise InvalidParameterError(
             parameter,
             "a function that does its work when called (this one returned a coroutine, "
             "which is never awaited: callbacks are called, not awaited; schedule it with "
             "asyncio.create_task() if it must run)",
-            callback_shown(callback),
-            shown_as=callback_shown(callback),
+            name,
+            shown_as=name,
         )
     if inspect.isgenerator(result) or inspect.isasyncgen(result):
+        name = callback_shown(callback)
         raise InvalidParameterError(
             parameter,
             "a function that does its work when called (this one returned a generator, "
             "whose body runs only when iterated: callbacks are called, what they return "
             "is dropped)",
-            callback_shown(callback),
-            shown_as=callback_shown(callback),
+            name,
+            shown_as=name,
         )
 
 
