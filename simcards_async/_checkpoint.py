@@ -186,8 +186,14 @@ OTHER_QUERY = "a checkpoint of this same query; it was made for "
 MAX_CHECKPOINT_BYTES = 1 << 20
 
 
-def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoint:
-    """Read a checkpoint and check that it was made for this same query."""
+def load_checkpoint(
+    path: str | os.PathLike[str], query: ListQuery, redact: Callable[[str], str] = str
+) -> Checkpoint:
+    """Read a checkpoint and check that it was made for this same query.
+
+    ``redact`` removes the API key from the queries a refusal names (a filter's value may
+    be it).
+    """
     try:
         check_regular("resume_from", Path(path), "a checkpoint file that is")
         with Path(path).open("rb") as file:
@@ -216,8 +222,10 @@ def load_checkpoint(path: str | os.PathLike[str], query: ListQuery) -> Checkpoin
     if point.fingerprint != fingerprint(query):
         raise InvalidParameterError(
             "resume_from",
-            f"{OTHER_QUERY}{described(point.path, point.params)}, not "
-            f"{described(query.path, query.params)}",
+            redact(
+                f"{OTHER_QUERY}{described(point.path, point.params)}, not "
+                f"{described(query.path, query.params)}"
+            ),
             path,
         )
     if point.next_page < 1 and not point.complete:
@@ -590,7 +598,8 @@ class Checkpointer:
     ``keep=False`` the file is removed once the listing was read to its end (or to the
     scan's ``limit``) and the stream closed; by default it stays, marked complete
     (resuming it yields nothing) or limited (a resume with a larger limit goes on).
-    Refuses a missing, broken or foreign checkpoint with ``InvalidParameterError``.
+    Refuses a missing, broken or foreign checkpoint with ``InvalidParameterError``
+    (``redact`` removes the API key from the queries a refusal names).
     """
 
     def __init__(
@@ -601,6 +610,7 @@ class Checkpointer:
         resume_from: str | os.PathLike[str] | None = None,
         keep: bool = True,
         base_url: str | None = None,
+        redact: Callable[[str], str] = str,
     ) -> None:
         path, resume_from = plain_path(path), plain_path(resume_from)
         for name, given in (("checkpoint", path), ("resume_from", resume_from)):
@@ -626,7 +636,9 @@ class Checkpointer:
             and _same_file(resume_from, path)  # by its absolute path too, or via ".."
         )
         #: The checkpoint this scan continues, if any.
-        self.resumed = None if resume_from is None or fresh else load_checkpoint(resume_from, query)
+        self.resumed = (
+            None if resume_from is None or fresh else load_checkpoint(resume_from, query, redact)
+        )
         self._last: Checkpoint | None = None
         #: Bytes of this checkpoint's ids file the last save counted (a fresh scan: none).
         self._ids_size = 0

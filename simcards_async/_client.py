@@ -564,7 +564,14 @@ class SimCardsClient:
             raise InvalidParameterError("rescan", "False when checkpointing or resuming", rescan)
         checkpointer = None
         if checkpoint is not None or resume_from is not None:
-            checkpointer = self._checkpointer(query, checkpoint, resume_from, keep_checkpoint)
+            checkpointer = Checkpointer(
+                query,
+                checkpoint,
+                resume_from=resume_from,
+                keep=keep_checkpoint,
+                base_url=self.base_url,
+                redact=Secrets(self._api_key or "").text,
+            )
         transport = self._transport()
 
         def fetcher(decode: Callable[[bytes], Page[R]]) -> FetchPage[R]:
@@ -613,28 +620,6 @@ class SimCardsClient:
         )
         self._streams.add(stream)
         return stream
-
-    def _checkpointer(
-        self,
-        query: ListQuery,
-        checkpoint: str | os.PathLike[str] | None,
-        resume_from: str | os.PathLike[str] | None,
-        keep: bool,
-    ) -> Checkpointer:
-        try:
-            return Checkpointer(
-                query, checkpoint, resume_from=resume_from, keep=keep, base_url=self.base_url
-            )
-        except InvalidParameterError as exc:
-            refusal = exc
-        # A checkpoint of another query names both queries: a filter's value may be the key.
-        # Raised out here, the refusal that showed it is not the new one's context.
-        allowed = Secrets(self._api_key or "").text(refusal.allowed)
-        if allowed == refusal.allowed:
-            raise refusal
-        raise InvalidParameterError(refusal.parameter, allowed, refusal.value) from (
-            refusal.__cause__
-        )
 
     def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)
