@@ -32,6 +32,7 @@ visible marker, and a whole message at ``MESSAGE_LIMIT``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import inspect
@@ -40,7 +41,7 @@ import pickle
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     from ._models import ErrorObject
@@ -68,8 +69,8 @@ __all__ = [
     "UnprocessableEntityError",
     "UnsupportedEncodingError",
     "callback_shown",
+    "called_back",
     "check_callback",
-    "check_returned",
     "cut",
     "describe_errors",
     "exception_for_status",
@@ -248,7 +249,27 @@ def check_callback(parameter: str, value: object, allowed: str) -> None:
         )
 
 
-def check_returned(parameter: str, callback: object, result: object) -> None:
+#: What a callback is called with (a ``ResponseEvent``, a ``Progress``).
+A = TypeVar("A")
+
+
+def called_back(parameter: str, what: str, callback: Callable[[A], object], argument: A) -> None:
+    """Call a caller's plain callback with ``argument``, and check what it returned.
+
+    ``what`` says which callback it is, ``parameter`` names it (``_check_returned``). A
+    ``CancelledError`` it raises is its own (a plain function cannot be cancelled): a
+    ``RuntimeError`` saying so. Raised on, in a task of the library's it ended that task
+    alone: a request's lost its page, a merge's reader ended its stream as if read whole.
+    """
+    try:
+        result = callback(argument)
+    except asyncio.CancelledError as exc:
+        msg = f"the {what} raised CancelledError; raise another exception"
+        raise RuntimeError(msg) from exc
+    _check_returned(parameter, callback, result)
+
+
+def _check_returned(parameter: str, callback: object, result: object) -> None:
     """Refuse, once called, a callback that returned a coroutine or a generator: never run.
 
     ``check_callback`` cannot see it coming: a plain function (``lambda e: notify(e)``)

@@ -25,7 +25,6 @@ request ids and error texts pass ``Secrets``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -40,7 +39,7 @@ from ._errors import (
     APIStatusError,
     InvalidParameterError,
     TelnyxError,
-    check_returned,
+    called_back,
     cut,
     first_error,
     folded,
@@ -577,14 +576,7 @@ class Probe:
         if debug:
             _log_attempt(instruments.path_of(url), event)
         if hook is not None:
-            try:
-                check_returned("on_response", hook, hook(event))
-            except asyncio.CancelledError as exc:
-                # A plain function cannot be cancelled: raised by the hook itself, in a
-                # request's task it would cancel that request alone and leave the listing
-                # without its page.
-                msg = "the on_response hook raised CancelledError; raise another exception"
-                raise RuntimeError(msg) from exc
+            called_back("on_response", "on_response hook", hook, event)
 
     def abandoned(self) -> None:
         """The attempt was cancelled before it ended: end its span, make no event.

@@ -45,7 +45,7 @@ import anyio
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import check_callback, check_returned, first_error
+from ._errors import called_back, check_callback, first_error
 from ._models import RawRecord
 from ._stats import Progress
 
@@ -374,14 +374,7 @@ class Stream(abc.ABC, Generic[M, T]):
         if self._progress_callbacks:
             snapshot = self.progress
             for callback in self._progress_callbacks:
-                try:
-                    check_returned("callback", callback, callback(snapshot))
-                except asyncio.CancelledError as exc:
-                    # A plain function cannot be cancelled: raised by the callback itself.
-                    # A merged stream's runs in the merge's task, where it ended that
-                    # stream's reading as if the listing had: the merge short, no error.
-                    msg = "the on_progress callback raised CancelledError; raise another exception"
-                    raise RuntimeError(msg) from exc
+                called_back("callback", "on_progress callback", callback, snapshot)
 
     # --- lifecycle ---------------------------------------------------------------------
 
