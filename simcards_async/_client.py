@@ -57,7 +57,7 @@ from ._query import (
     sim_card_path,
     sim_cards_query,
 )
-from ._retry import RetryPolicy, checked_seconds
+from ._retry import RetryPolicy, checked_int, checked_seconds
 from ._sansio import MAX_KEY_LENGTH, MIN_KEY_LENGTH, Secrets, check_base_url
 from ._stream import CLIENT_CLOSED
 from ._throttle import AdaptiveLimiter
@@ -147,13 +147,11 @@ class SimCardsClient:
         if base_url is None:
             base_url = os.environ.get("TELNYX_BASE_URL") or DEFAULT_BASE_URL
         self._base_url = check_base_url(base_url)
-        self._max_concurrency = _int_at_least(
-            "max_concurrency", max_concurrency, 1, MAX_CONCURRENCY
-        )
+        self._max_concurrency = checked_int("max_concurrency", max_concurrency, 1, MAX_CONCURRENCY)
         self._read_ahead = (
             min(2 * self._max_concurrency, MAX_CONCURRENCY)  # within the range it may be given
             if read_ahead is None
-            else _int_at_least("read_ahead", read_ahead, 1, MAX_CONCURRENCY)
+            else checked_int("read_ahead", read_ahead, 1, MAX_CONCURRENCY)
         )
         self._timeout = checked_seconds("timeout", timeout, zero=False)
         self._deadline = (
@@ -163,7 +161,7 @@ class SimCardsClient:
         self._max_response_bytes = (
             None
             if max_response_bytes is None
-            else _int_at_least("max_response_bytes", max_response_bytes, _MIN_RESPONSE_BYTES)
+            else checked_int("max_response_bytes", max_response_bytes, _MIN_RESPONSE_BYTES)
         )
         if session is not None and not isinstance(session, ClientSession):
             raise InvalidParameterError("session", "an aiohttp.ClientSession or None", session)
@@ -681,21 +679,6 @@ def _retry_policy(max_retries: object, retry: object) -> RetryPolicy:
 #: The largest ``max_concurrency`` and ``read_ahead``: far beyond any server's, and within
 #: what the limiter's arithmetic (floats) can hold (10**400 raised a bare OverflowError).
 MAX_CONCURRENCY = 1_000_000
-
-
-def _int_at_least(name: str, value: object, low: int = 1, high: int | None = None) -> int:
-    # A subclass's (an IntEnum member's) plain value, compared as itself: not by its own <.
-    plain = int.__index__(value) if isinstance(value, int) else None
-    if (
-        isinstance(value, bool)
-        or plain is None
-        or plain < low
-        or (high is not None and plain > high)
-    ):
-        # The whole range whichever bound was crossed: 0 is refused naming the top too.
-        allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high:,}"
-        raise InvalidParameterError(name, allowed, value)
-    return plain
 
 
 One = TypeVar("One", SimCard, SimCardAction)

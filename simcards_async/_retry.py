@@ -21,7 +21,15 @@ from ._errors import (
     UnsupportedEncodingError,
 )
 
-__all__ = ["RETRY_STATUSES", "Jitter", "RetryPolicy", "checked_seconds", "plan_retry", "retryable"]
+__all__ = [
+    "RETRY_STATUSES",
+    "Jitter",
+    "RetryPolicy",
+    "checked_int",
+    "checked_seconds",
+    "plan_retry",
+    "retryable",
+]
 
 #: Statuses that say "try again": the server timed out waiting for the request (408: it was
 #: not acted on, as on an idle connection it closed), rate limited, or a server or proxy
@@ -53,6 +61,25 @@ def checked_seconds(name: str, value: object, *, zero: bool) -> float:
     raise InvalidParameterError(name, f"a finite number of seconds {low}", value)
 
 
+def checked_int(name: str, value: object, low: int = 1, high: int | None = None) -> int:
+    """``value`` as a plain ``int`` from ``low`` to ``high`` (no top: None), else refused.
+
+    ``InvalidParameterError`` names ``name`` and the whole range, whichever bound was
+    crossed. A subclass's (an ``IntEnum`` member's) plain value is taken, and compared as
+    itself: not by the subclass's own ``<``. A ``bool`` is refused.
+    """
+    plain = int.__index__(value) if isinstance(value, int) else None
+    if (
+        isinstance(value, bool)
+        or plain is None
+        or plain < low
+        or (high is not None and plain > high)
+    ):
+        allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high:,}"
+        raise InvalidParameterError(name, allowed, value)
+    return plain
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how long to retry a request.
@@ -72,13 +99,8 @@ class RetryPolicy:
     max_hint: float = 60.0
 
     def __post_init__(self) -> None:
-        mr: object = self.max_retries  # checked at run time: callers may pass anything
-        # A subclass's (an IntEnum member's) plain value, as every other int taken, compared
-        # as itself: not by the subclass's own <.
-        plain = int.__index__(mr) if isinstance(mr, int) else None
-        if isinstance(mr, bool) or plain is None or plain < 0:
-            raise InvalidParameterError("max_retries", "an integer >= 0", mr)
-        object.__setattr__(self, "max_retries", plain)
+        # Checked at run time: callers may pass anything. Kept as its plain int.
+        object.__setattr__(self, "max_retries", checked_int("max_retries", self.max_retries, 0))
         for name in ("base", "cap", "max_hint"):
             checked_seconds(name, getattr(self, name), zero=True)
 
