@@ -548,54 +548,44 @@ def _built_rows(kind: _Kind, items: Sequence[Item], fmt: str) -> list[tuple[obje
         if type_ == "int" and not {row[at].__class__ for row in rows} <= {int, type(None)}:
             raise _refusal(kind, items, fmt)
         if type_ in ("timestamp", "list") and fmt == "parquet":
-            values = [row[at] for row in rows]
-            _check_arrow_type(name, type_, values, items)
-            if type_ == "timestamp":
-                _check_zoned(name, values, items)
+            _check_parquet_values(name, type_, [row[at] for row in rows], items)
     return rows
 
 
-def _check_arrow_type(
+def _check_parquet_values(
     name: str, type_: str, values: Sequence[object], items: Sequence[Item]
 ) -> None:
-    """Refuse, for Parquet, a value that Arrow turned into another without a word.
+    """Refuse, for Parquet, the first value Arrow would write as another without a word.
 
     A number where a timestamp goes was read as microseconds since 1970 (a NaN raised a bare
     ``ValueError``), a str where a list goes as a list of its characters (``tags="iot"``:
-    ``["i", "o", "t"]``). CSV and JSON lines write them as they are.
+    ``["i", "o", "t"]``), a naive ``datetime`` as UTC (an instant nobody gave: the API's
+    have an offset, a Struct the caller built may not). CSV and JSON lines write them as
+    they are.
     """
     for value, item in zip(values, items, strict=True):
-        if type_ == "timestamp" and value is not None and not isinstance(value, dt.datetime):
-            what = "a datetime"
-        elif type_ == "list" and isinstance(value, str):
-            what = "a list or tuple of str"
-        else:
-            continue
-        raise _record_error(
-            getattr(item, "id", None),
-            "parquet",
-            name,
-            f"its {name} is of type {type(value).__name__}, not {what}, which Arrow would "
-            "write as another value (CSV and JSON lines write it as it is)",
+        why = _parquet_problem(name, type_, value)
+        if why is not None:
+            raise _record_error(getattr(item, "id", None), "parquet", name, why)
+
+
+def _parquet_problem(name: str, type_: str, value: object) -> str | None:
+    """Why Arrow would write ``value`` of a ``type_`` column as another value, if it would."""
+    if type_ == "timestamp" and value is not None and not isinstance(value, dt.datetime):
+        what = "a datetime"
+    elif type_ == "list" and isinstance(value, str):
+        what = "a list or tuple of str"
+    elif type_ == "timestamp" and isinstance(value, dt.datetime) and value.tzinfo is None:
+        return (
+            f"its {name} {value!r} has no offset (a naive datetime), and a Parquet timestamp "
+            "is an instant (UTC); give it a tzinfo (CSV writes it as it is, without a zone)"
         )
-
-
-def _check_zoned(name: str, values: Sequence[object], items: Sequence[Item]) -> None:
-    """Refuse a naive ``datetime`` for Parquet, whose timestamps are instants in UTC.
-
-    Taken for UTC, it was an instant nobody gave (the API's have an offset: a Struct the
-    caller built may not). CSV writes it as it is, without a zone.
-    """
-    for value, item in zip(values, items, strict=True):
-        if isinstance(value, dt.datetime) and value.tzinfo is None:
-            raise _record_error(
-                getattr(item, "id", None),
-                "parquet",
-                name,
-                f"its {name} {value!r} has no offset (a naive datetime), and a Parquet "
-                "timestamp is an instant (UTC); give it a tzinfo (CSV writes it as it is, "
-                "without a zone)",
-            )
+    else:
+        return None
+    return (
+        f"its {name} is of type {type(value).__name__}, not {what}, which Arrow would write "
+        "as another value (CSV and JSON lines write it as it is)"
+    )
 
 
 def _refusal(kind: _Kind, items: Sequence[Item], fmt: str) -> ExportError:
@@ -1825,7 +1815,7 @@ class _ParquetWriter(_Writer):
         decimal text, in C, and parsed by Arrow in C++: about 3x less CPU than Arrow
         converting the Python objects one by one, for the same values. Anything that
         does not parse (an amount Arrow would round) takes the object route, which raises
-        as it always did (a timestamp without a zone was refused before: ``_check_zoned``).
+        as it always did (a timestamp without a zone was refused before: ``_check_parquet_values``).
         Only short plain amounts are cast from text (``_plain_amounts``); on the object
         route each Decimal is first given exactly 9 places, or refused (``_as_decimal128``).
         """
