@@ -33,8 +33,6 @@ from ._errors import (
 )
 from ._export import (
     PARQUET_ROW_GROUP_SIZE,
-    SIM_CARD_ACTION_COLUMNS,
-    SIM_CARD_COLUMNS,
     ExportFormat,
     ExportResult,
     export,
@@ -66,6 +64,7 @@ from ._query import (
 )
 from ._retry import RetryPolicy
 from ._stats import DriftReport, Progress, StreamStats
+from ._tabular import SIM_CARD_ACTION_COLUMNS, SIM_CARD_COLUMNS
 
 __version__ = "0.1.0"
 

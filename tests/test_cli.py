@@ -42,7 +42,7 @@ from polling import HANG_GUARD, eventually, eventually_sync, killed_if_hung
 
 from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient, _cli, _writes
 from simcards_async._cli import ProgressBar, _parser, format_progress, main
-from simcards_async._export import SIM_CARD_ACTION_COLUMNS, SIM_CARD_COLUMNS
+from simcards_async._tabular import SIM_CARD_ACTION_COLUMNS, SIM_CARD_COLUMNS
 from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
 
 KEY = "KEYcli-tests"

@@ -53,7 +53,7 @@ from simcards_async._cli import (
     format_progress,
     main,
 )
-from simcards_async._export import SIM_CARD_COLUMNS
+from simcards_async._tabular import SIM_CARD_COLUMNS
 from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
 
 KEY = "KEYcli-edge-tests"

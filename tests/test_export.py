@@ -44,14 +44,8 @@ from simcards_async import (
     merge,
     merge_tagged,
 )
-from simcards_async._export import (
-    PARQUET_ROW_GROUP_SIZE,
-    SIM_CARD_ACTION_COLUMNS,
-    SIM_CARD_COLUMNS,
-    _Output,
-    _ParquetWriter,
-    export,
-)
+from simcards_async._export import PARQUET_ROW_GROUP_SIZE, _Output, _ParquetWriter, export
+from simcards_async._tabular import SIM_CARD_ACTION_COLUMNS, SIM_CARD_COLUMNS
 from simcards_async._threads import StepsStoppedError
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 

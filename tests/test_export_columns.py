@@ -1,6 +1,6 @@
 """CSV built a column at a time (decoded items) equals the per-cell way, byte for byte.
 
-A stream's pages, and raw records, are written to CSV by ``_CsvColumns``; Structs the caller
+A stream's pages, and raw records, are written to CSV by ``CsvColumns``; Structs the caller
 built by the per-cell path (``_sim_card_row`` and ``_csv_cell`` into the ``csv`` module).
 These tests pin that both write the same bytes over the mock's fleet, edge records and random
 ones, and that Parquet holds the same values whichever way the items come.
@@ -37,21 +37,18 @@ from simcards_async import (
     SimCardsClient,
     SimCardStatus,
 )
-from simcards_async._export import (
-    _KINDS,
+from simcards_async._export import ExportFormat, _Output, _ParquetWriter, export
+from simcards_async._models import DeviceLocation, PinPukCodes
+from simcards_async._tabular import (
     _PATHS,
+    KINDS,
     SIM_CARD_ACTION_COLUMNS,
     SIM_CARD_COLUMNS,
-    ExportFormat,
-    _columns,
+    CsvColumns,
     _csv_cell,
-    _CsvColumns,
     _field_path,
-    _Output,
-    _ParquetWriter,
-    export,
+    columns_of,
 )
-from simcards_async._models import DeviceLocation, PinPukCodes
 from simcards_async.testing import MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
@@ -112,7 +109,7 @@ def per_cell_csv(items: Iterable[SimCard | SimCardAction], kind: type[Any] = Sim
     """The CSV lines of ``items`` as the ``csv`` module writes ``_csv_cell`` of each value."""
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerows([_csv_cell(value) for value in _KINDS[kind].row(item)] for item in items)
+    writer.writerows([_csv_cell(value) for value in KINDS[kind].row(item)] for item in items)
     return text.getvalue()
 
 
@@ -121,7 +118,7 @@ def written_parquet(
 ) -> pa.Table:
     """What ``_ParquetWriter`` writes of ``items`` (``decoded``: as msgspec decoded them)."""
     sink = io.BytesIO()
-    writer = _ParquetWriter(_Output(sink, fmt="parquet"), _KINDS[kind])
+    writer = _ParquetWriter(_Output(sink, fmt="parquet"), KINDS[kind])
     writer.decoded = decoded  # timestamps and decimals then go through text Arrow parses
     try:
         writer.add(items)
@@ -136,13 +133,13 @@ def written_parquet(
 def per_cell_arrow(items: list[Any], kind: type[Any] = SimCard) -> pa.Table:
     """Each column's Python values given to ``pa.array``, as for Structs the caller built."""
     schema = arrow_schema(kind)
-    columns = zip(*map(_KINDS[kind].row, items), strict=True)
+    columns = zip(*map(KINDS[kind].row, items), strict=True)
     arrays = [pa.array(values, type=f.type) for values, f in zip(columns, schema, strict=True)]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def arrow_schema(kind: type[Any]) -> pa.Schema:
-    return pa.schema([(name, ARROW_TYPES[type_]) for name, type_ in _KINDS[kind].schema])
+    return pa.schema([(name, ARROW_TYPES[type_]) for name, type_ in KINDS[kind].schema])
 
 
 # --- edge records: what the API might send, decoded as a stream decodes it ------------------
@@ -238,7 +235,7 @@ def decoded_edges() -> list[SimCard]:
 
 
 def test_columns_hold_what_the_rows_hold() -> None:
-    """``_columns`` gives, column by column, exactly the values ``_sim_card_row`` gives."""
+    """``columns_of`` gives, column by column, exactly the values ``_sim_card_row`` gives."""
     for items, kind in (
         (decoded_edges(), SimCard),
         (ACTIONS.decode(json.dumps(ACTION_EDGES).encode()), SimCardAction),
@@ -246,25 +243,25 @@ def test_columns_hold_what_the_rows_hold() -> None:
         (CARDS.decode(json.dumps(EDGES[:3]).encode()), SimCard),
         (CARDS.decode(json.dumps([EDGES[3], EDGES[3]]).encode()), SimCard),
     ):
-        rows = list(zip(*map(_KINDS[kind].row, items), strict=True))
-        columns = _columns(_KINDS[kind], items, "csv")
+        rows = list(zip(*map(KINDS[kind].row, items), strict=True))
+        columns = columns_of(KINDS[kind], items, "csv")
         assert [(None,) * len(items) if c is None else tuple(c) for c in columns] == rows
 
 
 def test_edge_records_give_the_same_csv_by_columns() -> None:
     """Nulls, missing objects, quotes, commas, newlines, offsets, odd amounts: same CSV bytes."""
     cards = decoded_edges()
-    assert _CsvColumns(_KINDS[SimCard]).lines(cards) == per_cell_csv(cards)
+    assert CsvColumns(KINDS[SimCard]).lines(cards) == per_cell_csv(cards)
     for card in cards:  # one at a time too: each column then holds one kind of value
-        assert _CsvColumns(_KINDS[SimCard]).lines([card]) == per_cell_csv([card])
+        assert CsvColumns(KINDS[SimCard]).lines([card]) == per_cell_csv([card])
     actions = ACTIONS.decode(json.dumps(ACTION_EDGES).encode())
-    by_columns = _CsvColumns(_KINDS[SimCardAction]).lines(actions)
+    by_columns = CsvColumns(KINDS[SimCardAction]).lines(actions)
     assert by_columns == per_cell_csv(actions, SimCardAction)
 
 
 def test_an_empty_batch_gives_no_lines() -> None:
     """A batch of no items writes nothing (the header is the writer's)."""
-    assert _CsvColumns(_KINDS[SimCard]).lines([]) == ""
+    assert CsvColumns(KINDS[SimCard]).lines([]) == ""
 
 
 @pytest.mark.parametrize("decoded", [False, True])
@@ -341,7 +338,7 @@ def test_a_timestamp_past_utcs_range_is_written_in_its_own_offset(stamp: str) ->
     their offset, the same instant, by columns and cell by cell alike.
     """
     cards = CARDS.decode(json.dumps([BASE, {**BASE, "created_at": stamp}]).encode())
-    lines = _CsvColumns(_KINDS[SimCard]).lines(cards)
+    lines = CsvColumns(KINDS[SimCard]).lines(cards)
     assert lines == per_cell_csv(cards)
     rows = list(csv.DictReader(io.StringIO(",".join(SIM_CARD_COLUMNS) + "\r\n" + lines)))
     assert rows[0]["created_at"] == "2025-05-29T23:39:45.894Z"  # UTC still, where it can be
@@ -391,12 +388,12 @@ def test_constant_columns_give_the_same_csv() -> None:
     ]
     for records in batches:
         cards = CARDS.decode(json.dumps(records).encode())
-        assert _CsvColumns(_KINDS[SimCard]).lines(cards) == per_cell_csv(cards)
+        assert CsvColumns(KINDS[SimCard]).lines(cards) == per_cell_csv(cards)
 
 
 def test_list_cells_built_in_place_match_the_csv_module() -> None:
     """Once lists stop repeating they are built in place: escapes, quotes and empties as before."""
-    columns = _CsvColumns(_KINDS[SimCard])
+    columns = CsvColumns(KINDS[SimCard])
     unique = [{**BASE, "authorized_imeis": [str(n), f"{n}1"]} for n in range(10)]
     cards = CARDS.decode(json.dumps(unique).encode())
     assert columns.lines(cards) == per_cell_csv(cards)
@@ -431,7 +428,7 @@ def test_odd_amounts_and_timestamps_fall_back_to_the_same_text() -> None:
     ]
     for records in batches:
         cards = CARDS.decode(json.dumps(records).encode())
-        assert _CsvColumns(_KINDS[SimCard]).lines(cards) == per_cell_csv(cards)
+        assert CsvColumns(KINDS[SimCard]).lines(cards) == per_cell_csv(cards)
 
 
 def test_the_csv_memos_start_over_past_their_limit() -> None:
@@ -441,7 +438,7 @@ def test_the_csv_memos_start_over_past_their_limit() -> None:
         for n in range(5000)
     ]
     cards = CARDS.decode(json.dumps(records).encode())
-    columns = _CsvColumns(_KINDS[SimCard])
+    columns = CsvColumns(KINDS[SimCard])
     for start in range(0, len(cards), 250):
         assert columns.lines(cards[start : start + 250]) == per_cell_csv(cards[start : start + 250])
     memos = [c.args[0] for c in columns.converters if isinstance(c, functools.partial)]
@@ -457,7 +454,7 @@ def test_the_csv_memos_start_over_past_their_size() -> None:
     pad = "x" * 10_000
     records = [{**BASE, "id": str(n), "status": {"reason": f"{n}, {pad}"}} for n in range(1000)]
     cards = CARDS.decode(json.dumps(records).encode())
-    columns = _CsvColumns(_KINDS[SimCard])
+    columns = CsvColumns(KINDS[SimCard])
     for start in range(0, len(cards), 250):
         assert columns.lines(cards[start : start + 250]) == per_cell_csv(cards[start : start + 250])
     reasons = columns.converters[SIM_CARD_COLUMNS.index("status_reason")]
@@ -648,7 +645,7 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
 def test_any_records_give_the_same_csv_by_columns(batch: list[dict[str, Any]]) -> None:
     """Whatever the strings, zones and amounts, CSV by columns is the ``csv`` module's."""
     cards = CARDS.decode(msgspec.json.encode(batch))
-    assert _CsvColumns(_KINDS[SimCard]).lines(cards) == per_cell_csv(cards)
+    assert CsvColumns(KINDS[SimCard]).lines(cards) == per_cell_csv(cards)
 
 
 @settings(max_examples=100)
@@ -813,7 +810,7 @@ def test_an_amount_too_long_to_write_plain_keeps_its_exponent(amount: str, cell:
     card = CARDS.decode(
         json.dumps([{**BASE, "data_limit": {"amount": amount, "unit": "B"}}]).encode()
     )
-    lines = _CsvColumns(_KINDS[SimCard]).lines(card)
+    lines = CsvColumns(KINDS[SimCard]).lines(card)
     assert lines == per_cell_csv(card)
     row = next(csv.reader(io.StringIO(lines)))
     assert row[SIM_CARD_COLUMNS.index("data_limit_amount")] == cell
@@ -823,8 +820,8 @@ def test_an_amount_too_long_to_write_plain_keeps_its_exponent(amount: str, cell:
 def test_amounts_in_csv_stay_plain_decimal_by_columns() -> None:
     """Exponent forms are written out in full, by columns as per cell."""
     cards = CARDS.decode(json.dumps([EDGES[3], EDGES[11]]).encode())
-    rows = list(csv.reader(io.StringIO(_CsvColumns(_KINDS[SimCard]).lines(cards))))
-    index = [name for name, _ in _KINDS[SimCard].schema].index
+    rows = list(csv.reader(io.StringIO(CsvColumns(KINDS[SimCard]).lines(cards))))
+    index = [name for name, _ in KINDS[SimCard].schema].index
     assert rows[0][index("data_limit_amount")] == "1000"
     assert rows[1][index("current_billing_period_consumed_data_amount")] == "0.0000001"
     assert rows[1][index("data_limit_amount")] == "12345678901234567890.123456789"
