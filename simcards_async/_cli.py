@@ -67,7 +67,6 @@ from ._export import (
     NAME_BEFORE_SUFFIX,
     NOT_RESUMABLE_WHY,
     RESUMABLE_FORMATS,
-    check_output_path,
     import_pyarrow,
     resolve_format,
 )
@@ -75,6 +74,7 @@ from ._merge import LATE_PAGES_COUNTED, UNORDERED_ADVICE
 from ._observe import env_log_handler_set_aside, env_log_level
 from ._open_files import RESERVED
 from ._open_files import at_least as open_files_at_least
+from ._output import check_output_path
 from ._page_stream import CHECKPOINT_EVERY
 from ._pagination import DRIFT_COUNTED, RESCAN_ADVICE, RESCAN_SET
 from ._query import (

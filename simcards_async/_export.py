@@ -11,7 +11,7 @@ row group of ``PARQUET_ROW_GROUP_SIZE`` rows, fewer once they take about
 ``_PARQUET_HELD_BYTES``), each batch from a worker thread so that the event loop
 keeps fetching pages meanwhile.
 
-A path is written atomically: the bytes go to a temporary file beside it,
+A path is written atomically (``_output``): the bytes go to a temporary file beside it,
 ``.NAME.RANDOM.partial`` (NAME cut short where the whole would be too long a
 name), which replaces the target only once everything is written and synced.
 On any failure or cancellation the temporary file is removed and the target is
@@ -67,33 +67,25 @@ import abc
 import contextlib
 import csv
 import decimal
-import errno
 import functools
 import gzip
-import hashlib
 import io
 import os
-import re
-import secrets
-import stat
-import sys
 import time
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Annotated, Any, Literal, Protocol, TypeVar, cast
+from typing import IO, Annotated, Any, Literal
 
 import anyio
 import msgspec
 
-from ._checkpoint import ids_path, saved_extra
+from ._checkpoint import saved_extra
 from ._errors import (
     ExportError,
     InvalidParameterError,
-    TelnyxError,
-    is_plain_function,
     named_after,
     shown,
 )
@@ -104,18 +96,20 @@ from ._models import (
     SimCard,
     SimCardAction,
 )
+from ._output import (
+    TAIL_BYTES,
+    BinaryWriter,
+    Output,
+    Partial,
+    absolute,
+    check_output_path,
+    is_closed,
+    is_partial_name,
+    remove_unused,
+)
 from ._paths import (
-    O_BINARY,
-    O_NOFOLLOW,
-    O_NONBLOCK,
-    check_creatable,
     check_file_path,
-    check_not_descriptor,
-    check_regular,
     final_path,
-    fitted_name,
-    locked,
-    os_reason,
     plain_path,
 )
 from ._stream import Stream
@@ -139,7 +133,6 @@ from ._tabular import (
     record_error,
     refusal_of,
 )
-from ._threads import Steps
 from ._writes import flush, write_all
 
 __all__ = [
@@ -150,7 +143,6 @@ __all__ = [
     "RESUMABLE_FORMATS",
     "ExportFormat",
     "ExportResult",
-    "check_output_path",
     "export",
     "import_pyarrow",
     "resolve_format",
@@ -168,8 +160,8 @@ _PARQUET_HELD_BYTES = 64 << 20
 _SAMPLE_STRIDE = 32
 #: Encoded JSON lines or CSV held before a write.
 _FLUSH_BYTES = 1 << 20
-#: Bytes of the output's end a checkpoint keeps, to check a resume continues where it ended.
-_TAIL_BYTES = 16
+
+
 #: Items of a plain async iterable gathered before they are encoded.
 _CHUNK = 512
 _DECIMAL_PRECISION, _DECIMAL_SCALE = 38, 9
@@ -201,17 +193,8 @@ _SUFFIXES: dict[str, ExportFormat] = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-#: What a target that is a device, FIFO or socket should be instead (it would be replaced).
-_STREAMED_INSTEAD = (
-    "a regular file is replaced once the export is complete; a device, FIFO or socket is "
-    "written as a stream: an open file, or -o - and a redirect in the simcards command"
-)
-#: Why a target naming an open descriptor (``/dev/stdout``) is refused, and what to pass.
-_DESCRIPTOR_REPLACED = (
-    "the file it has open would be replaced when the export completes, not written to, "
-    "losing what else was written there; pass an open file instead (sys.stdout.buffer), "
-    "or -o - and a redirect in the simcards command"
-)
+
+
 #: How a refusal of a suffix alone (``.jsonl``, a hidden file's whole name) starts.
 NAME_BEFORE_SUFFIX = "a path with a name before its suffix"
 #: What a path may end in when ``format`` is not given, as error messages say it.
@@ -238,378 +221,6 @@ class ExportResult:
     seconds: float
 
 
-# --- where the bytes go -----------------------------------------------------------
-
-
-_R = TypeVar("_R")
-
-
-class _BinaryWriter(Protocol):
-    """A file object ``export`` writes to: plain ``write`` and ``flush``.
-
-    A file opened ``"wb"``, ``sys.stdout.buffer``, a ``gzip.GzipFile``, any object with the two.
-    An ``io`` file's ``write`` is given bytes-like objects, ``memoryview``s among them; any
-    other object's is given ``bytes``, which it may keep.
-    """
-
-    def write(self, data: bytes | bytearray | memoryview, /) -> object: ...
-
-    def flush(self) -> object: ...
-
-
-class _Output:
-    """A temporary file renamed onto the target at the end, or the caller's open file."""
-
-    def __init__(
-        self,
-        target: str | os.PathLike[str] | _BinaryWriter,
-        *,
-        fmt: ExportFormat,
-        keep_partial: bool = False,
-        resume: _Partial | None = None,
-        checkpoint: str | os.PathLike[str] | None = None,
-    ) -> None:
-        self.committed = False
-        #: The export's format, which an ``ExportError`` of the output names.
-        self.fmt = fmt
-        #: Every blocking step of the export (writes, Parquet's, the commit), in a thread;
-        #: the clean-up after a failure never runs beside one (see ``_threads``). A
-        #: cancellation waits for the step under way (a write to a regular file ends, and
-        #: a resume made at once must not race it), unless it may never end (a pipe).
-        self._steps = Steps(wait=not _may_block_for_ever(target))
-        #: Whether the temporary file stays after a failure, for a checkpoint to resume.
-        self.keep_partial = keep_partial
-        #: Whether the output starts empty (False when it continues a resumed partial file).
-        self.fresh = resume is None or resume.size == 0
-        self.path: Path | None
-        self.temp: Path | None
-        #: What the temporary file replaces: through a symbolic link, the file it points to.
-        self.final: Path | None = None
-        self.file: IO[bytes]
-        #: The last bytes written (``_TAIL_BYTES`` at most), which a checkpoint keeps.
-        self.tail = b""
-        if isinstance(target, (str, os.PathLike)):
-            check_output_path(target, checkpoint=checkpoint)  # a resumed target too
-            self.path = Path(target)
-            self.final = final_path(target)
-            if resume is not None:
-                self.temp, self.file, self.tail = _resumed_file(self.final, resume, target)
-            elif checkpoint is not None and not Path(checkpoint).exists():
-                self.temp, self.file = _checkpoints_file(self.final, checkpoint)
-            else:
-                self.temp, self.file = _new_file(self.final, self.path)
-        else:
-            if _is_closed(target):
-                # Refused now, not at the first write: requests sent, a bare ValueError.
-                raise InvalidParameterError(
-                    "target", "a path, or a file opened for writing: this one is closed", target
-                )
-            if not _is_binary_writer(target):
-                raise InvalidParameterError(
-                    "target",
-                    "a path, or a file opened for writing in binary mode (with plain write() "
-                    "and flush() methods: an async file's are never awaited)",
-                    target,
-                )
-            self.path = self.temp = None
-            self.file = cast("IO[bytes]", target)  # its write and flush, taken at their word
-
-    async def write(self, data: bytes | bytearray) -> None:
-        await self.run(self.put, data)
-
-    async def run(self, func: Callable[..., _R], *args: object) -> _R:
-        """``func(*args)`` in a worker thread: a blocking step of this export."""
-        try:  # not open_checked(): a context manager a step would cost more than the step
-            return await self._steps.run(func, *args)
-        except ValueError as exc:
-            self._check_closed_under(exc)
-            raise
-
-    @contextlib.contextmanager
-    def open_checked(self) -> Iterator[None]:
-        """Raise ``ExportError`` for a write that failed because the caller closed the file."""
-        try:
-            yield
-        except ValueError as exc:
-            self._check_closed_under(exc)
-            raise
-
-    def _check_closed_under(self, exc: ValueError) -> None:
-        """Raise the ``ExportError`` a failed write is if the caller closed the file.
-
-        Closed under the export (by another task, say), a file object's write raised a bare
-        ``ValueError`` ("I/O operation on closed file"). Looked at only once a write failed.
-        """
-        if self.temp is None and not isinstance(exc, TelnyxError) and _is_closed(self.file):
-            raise ExportError(
-                f"cannot write to target {shown(self.file)}: it was closed while the "
-                "export wrote to it; close it only once export() has returned",
-                format=self.fmt,
-                column="",
-                record=None,
-            ) from exc
-
-    def then(self, cleanup: Callable[[], object]) -> None:
-        """After a failure: ``cleanup`` now, or once the step under way ends; no step after."""
-        self._steps.then(cleanup)
-
-    def put(self, data: bytes | bytearray) -> None:
-        """Write ``data`` through to the file (in a worker thread: it may block)."""
-        with named_after(self.path):  # a full disk names the file asked for
-            write_all(self.file, data)  # every byte, or raise: never fewer in silence
-            flush(self.file)  # nothing held back: ``end`` needs no thread, no flush
-        self.tail = (self.tail + data[-_TAIL_BYTES:])[-_TAIL_BYTES:]
-
-    async def commit(self) -> None:
-        await self.run(self._commit)
-
-    def end(self) -> int:
-        """The size of the output so far: every write went through to the file already.
-
-        Not fsynced: a checkpoint needs the bytes to outlive the process (the page
-        cache keeps them through a kill), not a power cut, which a resume detects by
-        an output shorter than the checkpoint says (see ``_Output.__init__``).
-        """
-        return self.file.tell()
-
-    def _commit(self) -> None:
-        with named_after(self.path):
-            self.file.flush()
-            if self.temp is None or self.final is None:
-                return
-            os.fsync(self.file.fileno())
-            self.file.close()
-        try:
-            self.temp.replace(self.final)
-        except OSError as exc:
-            # The file asked for (the target made a directory since, say), not the
-            # partial output's hidden name, which the user never typed.
-            exc.filename, exc.filename2 = os.fspath(self.path or self.final), None
-            raise
-        self.committed = True
-
-    def discard(self) -> None:
-        """Remove the temporary file, if it is still there (never the caller's file).
-
-        Given to ``then``: it runs once no step does (a commit under way ends first), and
-        a commit not begun never begins, so the target is replaced whole, or not at all.
-        """
-        if self.temp is None or self.committed:
-            return
-        with contextlib.suppress(OSError):
-            self.file.close()
-        if not self.keep_partial:
-            self.temp.unlink(missing_ok=True)
-
-
-def _is_closed(file: object) -> bool:
-    """Whether ``file`` says it is closed (an object with no ``closed`` says nothing)."""
-    try:
-        return getattr(file, "closed", False) is True
-    except Exception:  # noqa: BLE001  (a ``closed`` property that fails: taken as open)
-        return False
-
-
-def _may_block_for_ever(target: object) -> bool:
-    """Whether a write to ``target`` may wait for ever: a pipe, a socket, a terminal.
-
-    A path, a regular file's descriptor or an in-memory ``io`` file (``BytesIO``) do not;
-    an object of another make, whose descriptor (if any) is unknown, may.
-    """
-    if isinstance(target, (str, os.PathLike)):
-        return False
-    try:
-        fd = target.fileno()  # type: ignore[attr-defined]
-    except (AttributeError, OSError, ValueError):  # no descriptor (io.UnsupportedOperation)
-        return not isinstance(target, io.IOBase)
-    try:
-        return not stat.S_ISREG(os.fstat(fd).st_mode)
-    except (OSError, TypeError, ValueError):
-        return True
-
-
-def _resumed_file(
-    final: Path, resume: _Partial, target: str | os.PathLike[str]
-) -> tuple[Path, IO[bytes], bytes]:
-    """The partial output a checkpoint continues, cut back to the size it counted.
-
-    With the bytes it ends in there, checked against those the checkpoint kept: the size
-    is where one of the export's writes ended, not a number edited to another.
-    """
-    temp = final.with_name(resume.partial)
-    what = f"a path whose partial output {temp.name}, which the checkpoint continues, is"
-    start_over = "delete the checkpoint to start over"
-    # A directory (or a FIFO) there: refused as such, not an OSError after the resume hint.
-    _check_not_a_link("target", temp, what, target, advice=start_over)
-    check_regular("target", temp, what, advice=start_over)
-    try:
-        fd = os.open(temp, os.O_RDWR | O_NOFOLLOW | O_BINARY)
-    except FileNotFoundError as exc:
-        raise InvalidParameterError(
-            "target",
-            f"a path whose partial output {temp.name} the checkpoint continues; "
-            "it is gone, so delete the checkpoint to start over",
-            str(target),
-        ) from exc
-    except OSError as exc:
-        # Read-only, say: found at the first write, after the resume's requests, it ended in
-        # a resume hint that failed the same way.
-        raise InvalidParameterError(
-            "target",
-            f"a path whose partial output {temp.name}, which the checkpoint continues, this "
-            f"process can read and write ({os_reason(exc)}); make it so, "
-            f"or {start_over}",
-            str(target),
-        ) from exc
-    _check_one_name("target", fd, what, target, advice=start_over)
-    file = open(fd, "r+b")  # noqa: PTH123, SIM115  (closed by commit/discard)
-    if not _locked(file):
-        file.close()
-        raise _in_use("resume_from", temp, resume.checkpoint)
-    found = os.fstat(file.fileno()).st_size
-    if found < resume.size:
-        # Bytes the checkpoint counted never reached the disk (a power cut: the
-        # output is not fsynced per checkpoint). Nothing to continue safely.
-        file.close()
-        raise InvalidParameterError(
-            "target",
-            f"a path whose partial output {temp.name} holds the {resume.size} "
-            f"bytes the checkpoint says; it has {found} (lost in a crash?), so delete "
-            "the checkpoint to start over",
-            str(target),
-        )
-    start = max(resume.size - _TAIL_BYTES, 0)
-    file.seek(start)
-    tail = file.read(resume.size - start)
-    if tail != resume.tail:
-        # Not where a write ended: a size edited to another number (cut mid-record), or
-        # the partial output changed since. Continuing there would corrupt the output.
-        file.close()
-        raise InvalidParameterError(
-            "target",
-            f"a path whose partial output {temp.name} ends, at the {resume.size} bytes the "
-            "checkpoint says, with the bytes the export wrote there; it does not (was the "
-            "checkpoint or the file edited?), so delete the checkpoint to start over",
-            str(target),
-        )
-    file.truncate(resume.size)
-    file.seek(resume.size)
-    return temp, file, tail
-
-
-def _new_file(final: Path, asked: Path) -> tuple[Path, IO[bytes]]:
-    """A new temporary file beside ``final``, to replace it once complete."""
-    temp = _new_partial(final)
-    # 0o666 lets the umask decide a new file's mode; a file replaced keeps its own
-    # (an export of ICCIDs written over a 0o600 file must not become world-readable).
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_BINARY
-    try:
-        fd = os.open(temp, flags, 0o666)
-    except OSError as exc:
-        exc.filename = str(asked)  # the file asked for, not the temporary name
-        raise
-    _keep_mode(final, fd)
-    file = open(fd, "wb")  # noqa: PTH123, SIM115  (closed by commit/discard)
-    _locked(file)  # a new name: no other process has it
-    return temp, file
-
-
-def _checkpoints_file(final: Path, checkpoint: str | os.PathLike[str]) -> tuple[Path, IO[bytes]]:
-    """A fresh checkpointed export's partial output, named after its checkpoint, and emptied.
-
-    A run killed before its first save left its partial output, which no checkpoint names;
-    under a random name it stayed for good. Under the checkpoint's, the same command run
-    again (no checkpoint yet, so a fresh export) finds it and writes over it, unless
-    another process is writing it now (the same command run twice at once): refused.
-    """
-    temp = final.with_name(_partial_name(final, _checkpoint_token(checkpoint)))
-    what = f"a checkpoint whose partial output {temp.name} is"
-    # Its name is predictable: a link planted there must not lead the export to cut and
-    # write the file it points to (nor to put a link in place of the target at the end).
-    _check_not_a_link("checkpoint", temp, what, temp, advice="delete it")
-    check_regular("checkpoint", temp, what)
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | O_NOFOLLOW | O_BINARY, 0o666)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # a link planted since the check
-            _check_not_a_link("checkpoint", temp, what, temp, advice="delete it")
-        exc.filename = str(final)  # the file asked for, not the temporary name
-        raise
-    _check_one_name("checkpoint", fd, what, temp, advice="delete it")
-    file = open(fd, "wb")  # noqa: PTH123, SIM115  (closed by commit/discard)
-    if not _locked(file):
-        file.close()
-        raise _in_use("checkpoint", temp, os.fspath(checkpoint))
-    os.ftruncate(fd, 0)  # what a killed run left
-    _keep_mode(final, fd)
-    return temp, file
-
-
-def _check_not_a_link(
-    parameter: str, partial: Path, what: str, value: str | os.PathLike[str], *, advice: str
-) -> None:
-    """Refuse a partial output that is a symbolic link (``what`` as for ``check_regular``).
-
-    The file it leads to would be cut, written over, and renamed onto the target.
-    """
-    if partial.is_symlink():
-        leads = os.path.realpath(partial)
-        raise InvalidParameterError(
-            parameter,
-            f"{what} a regular file, not a symbolic link (it leads to {leads!r}, which the "
-            f"export would write over); {advice}",
-            os.fspath(value),
-        )
-
-
-def _check_one_name(
-    parameter: str, fd: int, what: str, value: str | os.PathLike[str], *, advice: str
-) -> None:
-    """Refuse a partial output (open at ``fd``, closed on refusal) that has another name.
-
-    A hard link: the other name's file would be cut and written as well.
-    """
-    if os.fstat(fd).st_nlink > 1:
-        os.close(fd)
-        raise InvalidParameterError(
-            parameter,
-            f"{what} a file of its own, not one with another name too (a hard link: that "
-            f"file would be written over); {advice}",
-            os.fspath(value),
-        )
-
-
-def _in_use(parameter: str, partial: Path, checkpoint: object) -> InvalidParameterError:
-    """The refusal of a checkpoint whose partial output another export holds locked."""
-    return InvalidParameterError(
-        parameter,
-        f"a checkpoint no other export is using; another process is writing its partial "
-        f"output {partial.name} now (the same command run twice?): let that one end",
-        checkpoint,
-    )
-
-
-def _locked(file: IO[bytes]) -> bool:
-    """Lock ``file`` for this process alone (an advisory lock, POSIX), or say it is taken.
-
-    Held until the file is closed: a second process resuming the same checkpoint (the
-    same command run twice) would otherwise cut and write the partial output the first
-    is still writing, and each rename a mix of the two.
-    """
-    return locked(file.fileno())
-
-
-def _keep_mode(path: Path, fd: int) -> None:
-    """Give the file open at ``fd`` the permission bits of ``path``, if that is a file.
-
-    Best effort: a file that cannot be read for its mode keeps the umask's.
-    """
-    with contextlib.suppress(OSError):
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, mode)
-
-
 # --- the three writers -------------------------------------------------------------
 
 
@@ -620,7 +231,7 @@ class _Writer(abc.ABC):
     cut the file after any write and a resumed export append the next member.
     """
 
-    def __init__(self, out: _Output, kind: Kind, *, gzip: bool = False) -> None:
+    def __init__(self, out: Output, kind: Kind, *, gzip: bool = False) -> None:
         self.out = out
         self.kind = kind
         self.gzip = gzip
@@ -668,7 +279,7 @@ class _Writer(abc.ABC):
 class _JsonLinesWriter(_Writer):
     """One JSON object per line: a raw record verbatim, a Struct encoded."""
 
-    def __init__(self, out: _Output, kind: Kind, *, gzip: bool = False) -> None:
+    def __init__(self, out: Output, kind: Kind, *, gzip: bool = False) -> None:
         super().__init__(out, kind, gzip=gzip)
         self.encoder = msgspec.json.Encoder()
         self.buffer = bytearray()
@@ -703,7 +314,7 @@ class _JsonLinesWriter(_Writer):
 class _JsonArrayWriter(_JsonLinesWriter):
     """One JSON array, an object per line, streamed: ``[`` comes with the first item."""
 
-    def __init__(self, out: _Output, kind: Kind, *, gzip: bool = False) -> None:
+    def __init__(self, out: Output, kind: Kind, *, gzip: bool = False) -> None:
         super().__init__(out, kind, gzip=gzip)
         # A resumed file holds "[" and at least one item already.
         self.separator = b"[\n" if out.fresh else b",\n"
@@ -733,7 +344,7 @@ class _JsonArrayWriter(_JsonLinesWriter):
 
 
 class _CsvWriter(_Writer):
-    def __init__(self, out: _Output, kind: Kind, *, gzip: bool = False) -> None:
+    def __init__(self, out: Output, kind: Kind, *, gzip: bool = False) -> None:
         super().__init__(out, kind, gzip=gzip)
         # The text held, in pieces joined at a write: asking a StringIO its size (tell)
         # after every page copies all it holds each time.
@@ -801,7 +412,7 @@ class _Sink:
     @property
     def closed(self) -> bool:
         # Dropped, it takes whatever Arrow writes: a closed one made Arrow raise instead.
-        return not self._dropped and _is_closed(self._file)
+        return not self._dropped and is_closed(self._file)
 
     def write(self, data: bytes) -> int:
         if not self._dropped:
@@ -818,7 +429,7 @@ class _Sink:
 
 
 class _ParquetWriter(_Writer):
-    def __init__(self, out: _Output, kind: Kind) -> None:
+    def __init__(self, out: Output, kind: Kind) -> None:
         super().__init__(out, kind)
         pa, pq = import_pyarrow()
         self.pa = pa
@@ -969,7 +580,7 @@ class _ParquetWriter(_Writer):
             await self.out.run(self.writer.close)
 
     def abort(self) -> None:
-        # Closed now (or as the step under way ends: see ``_Output.then``), not by its
+        # Closed now (or as the step under way ends: see ``Output.then``), not by its
         # __del__ once the file under it is gone.
         with contextlib.suppress(Exception):
             self.writer.close()
@@ -1039,7 +650,7 @@ def _estimated_size(items: Sequence[object], turn: int) -> int:
     return len(_JSON.encode(sample)) * count // len(sample)
 
 
-_WRITERS: dict[ExportFormat, Callable[[_Output, Kind], _Writer]] = {
+_WRITERS: dict[ExportFormat, Callable[[Output, Kind], _Writer]] = {
     "jsonl": _JsonLinesWriter,
     "json": _JsonArrayWriter,
     "csv": _CsvWriter,
@@ -1065,7 +676,7 @@ def import_pyarrow() -> tuple[Any, Any]:
 
 async def export(
     items: AsyncIterable[SimCard] | AsyncIterable[SimCardAction] | AsyncIterable[RawRecord],
-    target: str | os.PathLike[str] | _BinaryWriter,
+    target: str | os.PathLike[str] | BinaryWriter,
     *,
     format: ExportFormat | None = None,
     kind: type[SimCard | SimCardAction] | None = None,
@@ -1129,9 +740,9 @@ async def export(
     # A fresh scan writes over an earlier one's checkpoint: that one's partial output goes
     # once this one's checkpoint (or finished output) replaces what named it.
     earlier = _earlier_partial(checkpoint, target) if resume is None else None
-    out: _Output | None = None
+    out: Output | None = None
     try:
-        out = _Output(
+        out = Output(
             target, fmt=fmt, keep_partial=checkpointing, resume=resume, checkpoint=checkpoint
         )
         job = _Job(out, fmt, resolved)
@@ -1150,7 +761,7 @@ async def export(
         if stream is not None:
             await _close(stream)
         if earlier is not None and out is not None and _replaced(out, stream):
-            _remove_unused(earlier, out)
+            remove_unused(earlier, out)
     if resume is not None:
         count += resume.items
     return ExportResult(items=count, path=out.path, format=fmt, seconds=time.monotonic() - started)
@@ -1164,45 +775,17 @@ def _earlier_partial(checkpoint: str | os.PathLike[str] | None, target: object) 
     if checkpoint is None or not isinstance(target, (str, os.PathLike)):
         return None
     state = saved_extra(checkpoint).get("export")
-    if not isinstance(state, dict) or state.get("target") != _absolute(target):
+    if not isinstance(state, dict) or state.get("target") != absolute(target):
         return None
     name, final = state.get("partial"), final_path(target)
-    if not isinstance(name, str) or not _is_partial_name(name, final):
+    if not isinstance(name, str) or not is_partial_name(name, final):
         return None
     return final.with_name(name)
 
 
-#: Windows removes no file that is open without delete sharing, as Python opens files.
-_WINDOWS = sys.platform == "win32"
-
-
-def _replaced(out: _Output, stream: Stream[Any, Any] | None) -> bool:
+def _replaced(out: Output, stream: Stream[Any, Any] | None) -> bool:
     """Whether this export's output or checkpoint now stands where an earlier one did."""
     return out.committed or (stream is not None and stream.resumable_from is not None)
-
-
-def _remove_unused(partial: Path, out: _Output) -> None:
-    """Remove ``partial``, unless it is ``out``'s, another export's, or no regular file.
-
-    A link, or a FIFO planted there, is left alone: opening a FIFO blocked the event loop.
-    """
-    if partial == out.temp:
-        return
-    try:
-        if not stat.S_ISREG(partial.lstat().st_mode):
-            return
-        fd = os.open(partial, os.O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_BINARY)
-    except OSError:
-        return  # gone already, or a link (``ELOOP``): not this export's to remove
-    with open(fd, "rb") as file:  # noqa: PTH123  (the descriptor opened above)
-        if not _locked(file):
-            return
-        if not _WINDOWS:  # removed under the lock: no export takes it meanwhile
-            with contextlib.suppress(OSError):
-                partial.unlink()
-            return
-    with contextlib.suppress(OSError):  # closed first: see _WINDOWS
-        partial.unlink()
 
 
 def _checked_format(format: object, target: object) -> ExportFormat:
@@ -1227,20 +810,7 @@ async def _close(stream: Stream[Any, Any]) -> None:
         await stream.aclose()
 
 
-@dataclass(frozen=True)
-class _Partial:
-    """Where a checkpointed export's partial output ends: kept in the checkpoint."""
-
-    partial: str
-    size: int
-    items: int
-    #: The bytes the output ends in at ``size``.
-    tail: bytes
-    #: The checkpoint resumed (for messages).
-    checkpoint: object = None
-
-
-def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat) -> _Partial | None:
+def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat) -> Partial | None:
     """The partial output a resumed stream's checkpoint continues, checked against the call."""
     if not isinstance(target, (str, os.PathLike)):
         raise InvalidParameterError("target", "a path when the stream writes a checkpoint", target)
@@ -1264,7 +834,7 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
         )
     # The same file from any directory: a relative target is kept as an absolute path.
     kept_target = state.get("target")
-    if not isinstance(kept_target, str) or _absolute(kept_target) != _absolute(target):
+    if not isinstance(kept_target, str) or absolute(kept_target) != absolute(target):
         raise InvalidParameterError(
             "target", f"{kept_target!r}, as when the checkpoint was made", str(Path(target))
         )
@@ -1281,7 +851,7 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
             stream.resumed_from,
         ) from exc
     final = final_path(target)
-    if not _is_partial_name(kept.partial, final):
+    if not is_partial_name(kept.partial, final):
         # Only a name this module makes: the partial output is cut, written and renamed onto
         # the target, so a name of any other file (an edited checkpoint) would consume it.
         raise InvalidParameterError(
@@ -1293,7 +863,7 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
     _check_written(stream, kept)
     if stream.resumed_finished:
         _check_left_unfinished(stream, target, final.with_name(kept.partial))
-    return _Partial(
+    return Partial(
         partial=kept.partial,
         size=kept.size,
         items=stream.resumed_items,
@@ -1342,7 +912,7 @@ def _check_left_unfinished(
     )
 
 
-_Hex = Annotated[str, msgspec.Meta(pattern=f"^([0-9a-f]{{2}}){{0,{_TAIL_BYTES}}}$")]
+_Hex = Annotated[str, msgspec.Meta(pattern=f"^([0-9a-f]{{2}}){{0,{TAIL_BYTES}}}$")]
 
 
 class _ExportState(msgspec.Struct):
@@ -1350,54 +920,14 @@ class _ExportState(msgspec.Struct):
 
     partial: str
     size: Annotated[int, msgspec.Meta(ge=0)]
-    #: The last bytes written, in hex (``_Output.tail``).
+    #: The last bytes written, in hex (``Output.tail``).
     tail: _Hex
-
-
-#: Hex digits of the random part of a partial output's name (``_partial_name``).
-_TOKEN_CHARS = 8
-_TOKEN = re.compile(f"[0-9a-f]{{{_TOKEN_CHARS}}}")
-
-
-def _absolute(path: str | os.PathLike[str]) -> str:
-    """``path`` made absolute (``..`` folded): a checkpoint's target, whatever the directory."""
-    return os.path.abspath(path)  # noqa: PTH100  (Path.absolute keeps "..")
-
-
-def _partial_name(final: Path, token: str) -> str:
-    """The name of an export's partial output beside ``final``: ``.NAME.TOKEN.partial``.
-
-    NAME is cut short when the whole would be longer than its file system takes (a
-    target's name of 237 bytes or more, on most); the token keeps it apart.
-    """
-    suffix = f".{token}.partial"
-    return f".{fitted_name(final.parent, final.name, 1 + len(suffix))}{suffix}"
-
-
-def _checkpoint_token(checkpoint: str | os.PathLike[str]) -> str:
-    """A partial output's token for ``checkpoint``: the same for the same file.
-
-    Whatever the directory it is named from, or the links that lead to it.
-    """
-    name = os.fsencode(final_path(checkpoint))
-    return hashlib.blake2b(name, digest_size=_TOKEN_CHARS // 2).hexdigest()
-
-
-def _new_partial(final: Path) -> Path:
-    """A partial output's path beside ``final``, with a new random token."""
-    return final.with_name(_partial_name(final, secrets.token_hex(_TOKEN_CHARS // 2)))
-
-
-def _is_partial_name(name: str, final: Path) -> bool:
-    """Whether ``name`` is one ``_partial_name`` gives beside ``final`` (whatever its token)."""
-    token = name.removesuffix(".partial").rpartition(".")[2]  # NAME may be cut short
-    return _TOKEN.fullmatch(token) is not None and name == _partial_name(final, token)
 
 
 class _Job:
     """One export: feeds items to a writer, and tells a checkpoint where the output ends."""
 
-    def __init__(self, out: _Output, fmt: ExportFormat, kind: Kind | None) -> None:
+    def __init__(self, out: Output, fmt: ExportFormat, kind: Kind | None) -> None:
         self.out = out
         self.fmt = fmt
         self.kind = kind
@@ -1480,7 +1010,7 @@ class _Job:
             "format": self.fmt,
         }
         assert self.out.path is not None  # noqa: S101  (as temp)
-        return {"export": {**state, "target": _absolute(self.out.path)}}
+        return {"export": {**state, "target": absolute(self.out.path)}}
 
 
 async def _chunks(items: AsyncIterable[Record]) -> AsyncGenerator[Sequence[Record], None]:
@@ -1585,75 +1115,6 @@ def _is_terminal(target: object) -> bool:
         return False
 
 
-def check_output_path(
-    path: str | os.PathLike[str], *, checkpoint: str | os.PathLike[str] | None = None
-) -> None:
-    """Raise the ``OSError`` that writing ``path`` would meet at the end, now.
-
-    A directory, a parent that is missing or not a directory, or a parent we may not
-    write into (a file is made there and removed, as the partial output will be): each
-    found before anything is read. A path
-    that is there but not a regular file (a device, a FIFO, a socket) is refused
-    with ``InvalidParameterError``: it would be replaced by one, not written to;
-    so is the ``checkpoint`` file of the listing exported (or its ids file), which would
-    replace the output, then be deleted with it once the listing is complete. A symbolic link
-    is checked as the file it points to, which is what is replaced; but a path naming an
-    open descriptor (``/dev/stdout``, ``/dev/fd/N``, ``/proc/PID/fd/N``) is refused too:
-    the file the shell opened there (``>> log``) would be replaced, not appended to.
-    """
-    check_file_path("target", path)  # "", ".", "out/": no file's name at all
-    shown = str(Path(path))
-    target = final_path(path)
-    if checkpoint is not None:
-        _check_not_the_checkpoints(target, checkpoint, shown)
-        _check_keepable(path, shown)
-    if target.is_dir():
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), shown)
-    check_regular("target", Path(path), "a new path or", advice=_STREAMED_INSTEAD)
-    check_not_descriptor("target", path, _DESCRIPTOR_REPLACED)
-    parent = target.parent
-    if not parent.exists():
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), shown)
-    if not parent.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), shown)
-    try:  # the partial output is made there: make one now (os.access cannot tell)
-        check_creatable(_new_partial(target))
-    except OSError as exc:  # PermissionError for a directory we may not write into
-        raise OSError(exc.errno, exc.strerror, shown) from exc
-
-
-def _check_not_the_checkpoints(
-    target: Path, checkpoint: str | os.PathLike[str], shown: str
-) -> None:
-    """Refuse an output at the listing's checkpoint file or the ids file beside it."""
-    check_file_path("checkpoint", checkpoint)  # before its ids file's name is made
-    if target in (final_path(checkpoint), final_path(ids_path(checkpoint))):
-        raise InvalidParameterError(
-            "target",
-            f"a path other than the listing's checkpoint file ({os.fspath(checkpoint)}) and "
-            "the ids file beside it (.ids): checkpoints would be written over the output, and "
-            "deleted with it at the end",
-            shown,
-        )
-
-
-def _check_keepable(path: str | os.PathLike[str], shown: str) -> None:
-    """Refuse a target a checkpoint cannot name: its absolute path is kept there, as UTF-8.
-
-    A name that is not UTF-8 (bytes the file system decoded with surrogates: a non-UTF-8
-    name, or a C locale's reading of one) failed at the first save, after requests.
-    """
-    try:
-        _absolute(path).encode()
-    except UnicodeEncodeError:
-        raise InvalidParameterError(
-            "target",
-            "a path a checkpoint can keep: its absolute path is written there as UTF-8, and "
-            "this one (or its directory's) has a name that is not UTF-8",
-            shown,
-        ) from None
-
-
 def _check_items(items: object) -> None:
     """Refuse what is not an async iterable, or says it yields something other than records."""
     if not callable(getattr(items, "__aiter__", None)):
@@ -1701,28 +1162,6 @@ def _check_kind(chunk: Sequence[object], cls: type[Item]) -> None:
     for item in chunk:
         if not isinstance(item, cls) and item.__class__ not in RAW_TYPES:
             raise TypeError(f"export() got a {type(item).__name__} among {cls.__name__} items")
-
-
-def _is_binary_writer(target: object) -> bool:
-    """A binary file that takes writes: not text, not async, and not opened for reading only.
-
-    ``write`` and ``flush`` are plain methods: an async file's (``anyio.open_file``,
-    aiofiles) return coroutines, which were dropped: an export "wrote" every record to a
-    file left empty.
-
-    ``writable()`` is asked when the object has it (an open file does; a bare object with
-    a ``write`` method is taken at its word): a file opened ``"rb"`` failed at the first
-    write, after requests were sent.
-    """
-    if isinstance(target, io.TextIOBase):
-        return False
-    if not all(is_plain_function(getattr(target, name, None)) for name in ("write", "flush")):
-        return False  # each called, never awaited: an async file's are dropped
-    writable = getattr(target, "writable", None)
-    try:
-        return not callable(writable) or bool(writable())
-    except ValueError:  # a closed file
-        return False
 
 
 def _kind_of_item(item: object) -> Kind:

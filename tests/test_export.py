@@ -44,7 +44,8 @@ from simcards_async import (
     merge,
     merge_tagged,
 )
-from simcards_async._export import PARQUET_ROW_GROUP_SIZE, _Output, _ParquetWriter, export
+from simcards_async._export import PARQUET_ROW_GROUP_SIZE, _ParquetWriter, export
+from simcards_async._output import Output
 from simcards_async._tabular import SIM_CARD_ACTION_COLUMNS, SIM_CARD_COLUMNS
 from simcards_async._threads import StepsStoppedError
 from simcards_async.testing import FaultPlan, MockTelnyxServer
@@ -978,7 +979,7 @@ async def test_a_commit_that_had_not_begun_when_discarded_never_replaces_the_tar
     """The other order: the clean-up first, the commit after. It never runs."""
     target = tmp_path / "cards.jsonl"
     target.write_bytes(b"old\n")
-    out = _Output(target, fmt="jsonl")
+    out = Output(target, fmt="jsonl")
     out.put(b"new\n")
     out.then(out.discard)
     with pytest.raises(StepsStoppedError):

@@ -37,8 +37,9 @@ from simcards_async import (
     SimCardsClient,
     SimCardStatus,
 )
-from simcards_async._export import ExportFormat, _Output, _ParquetWriter, export
+from simcards_async._export import ExportFormat, _ParquetWriter, export
 from simcards_async._models import DeviceLocation, PinPukCodes
+from simcards_async._output import Output
 from simcards_async._tabular import (
     _PATHS,
     KINDS,
@@ -118,7 +119,7 @@ def written_parquet(
 ) -> pa.Table:
     """What ``_ParquetWriter`` writes of ``items`` (``decoded``: as msgspec decoded them)."""
     sink = io.BytesIO()
-    writer = _ParquetWriter(_Output(sink, fmt="parquet"), KINDS[kind])
+    writer = _ParquetWriter(Output(sink, fmt="parquet"), KINDS[kind])
     writer.decoded = decoded  # timestamps and decimals then go through text Arrow parses
     try:
         writer.add(items)

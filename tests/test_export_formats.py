@@ -31,7 +31,8 @@ from simcards_async import (
     SimCardGroup,
     SimCardsClient,
 )
-from simcards_async._export import _WRITERS, ExportFormat, _Output, export
+from simcards_async._export import _WRITERS, ExportFormat, export
+from simcards_async._output import Output
 from simcards_async._tabular import KINDS, SIM_CARD_ACTION_COLUMNS, SIM_CARD_COLUMNS
 from simcards_async.testing import MockTelnyxServer
 
@@ -382,7 +383,7 @@ RAW = [
 async def write(fmt: ExportFormat, items: list[Any]) -> bytes:
     """What one writer writes for ``items`` (Structs or raw records) to an open file."""
     out = io.BytesIO()
-    writer = _WRITERS[fmt](_Output(out, fmt=fmt), KINDS[SimCard])
+    writer = _WRITERS[fmt](Output(out, fmt=fmt), KINDS[SimCard])
     writer.add(items)
     await writer.close()
     return out.getvalue()

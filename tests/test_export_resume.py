@@ -24,9 +24,9 @@ from cli_runs import AS_MAIN, child_env, run
 from polling import HANG_GUARD, eventually, loop_turns
 
 import simcards_async as sc
-from simcards_async import _export
+from simcards_async import _output
 from simcards_async._checkpoint import Checkpointer, ids_path
-from simcards_async._export import _checkpoint_token, _partial_name
+from simcards_async._output import _checkpoint_token, _partial_name
 from simcards_async._paths import name_max
 from simcards_async.testing import FaultPlan, MockTelnyxServer
 
@@ -976,7 +976,7 @@ class _EndFlushHeld:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, cards: int) -> None:
         self.held, self.go = threading.Event(), threading.Event()
         self.stream: sc.PageStream[sc.SimCard] | None = None
-        real_put = _export._Output.put
+        real_put = _output.Output.put
 
         def put(out: Any, data: Any) -> None:
             stream = self.stream
@@ -985,7 +985,7 @@ class _EndFlushHeld:
                 self.go.wait(HANG_GUARD)
             real_put(out, data)
 
-        monkeypatch.setattr(_export._Output, "put", put)
+        monkeypatch.setattr(_output.Output, "put", put)
 
 
 async def test_an_export_closed_while_its_end_state_is_given_leaves_no_checkpoint(
