@@ -53,3 +53,4 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/bench_merge.py")
     session.run("python", "benchmarks/bench_observe.py")
+    session.run("python", "benchmarks/bench_many.py")

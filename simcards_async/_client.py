@@ -48,7 +48,7 @@ from ._models import (
 )
 from ._observe import Instruments, OnResponse, RateLimitInfo
 from ._page_stream import PageStream
-from ._pagination import FetchPage, Turn
+from ._pagination import FetchPage, SharedWindow, Turn
 from ._query import (
     ListQuery,
     record_id,
@@ -109,7 +109,8 @@ class SimCardsClient:
     ``max_concurrency`` bounds the requests in flight across every stream of
     this client (it shrinks on 429s and grows back); ``read_ahead`` bounds the
     pages one stream reads ahead of its consumer (default twice the
-    concurrency), which bounds its memory; ``timeout`` is per request and
+    concurrency), which bounds its memory, and the streams read at once share
+    the bytes of two such windows (each at least two pages); ``timeout`` is per request and
     ``deadline``, if given, for a whole listing. ``session`` lets you bring
     your own ``aiohttp.ClientSession``, which the client then does not close.
     ``retry`` is a ``RetryPolicy``; ``max_retries=n`` is short for
@@ -202,6 +203,8 @@ class SimCardsClient:
         self._tasks: set[asyncio.Task[None]] = set()
         #: The streams made, halted as the client closes (weakly: a stream dropped is gone).
         self._streams: weakref.WeakSet[PageStream[Any]] = weakref.WeakSet()
+        #: The read-ahead window its streams share: several read at once split one window.
+        self._window = SharedWindow()
         #: The scopes of the single gets under way (in their callers' tasks), which
         #: ``aclose()`` cancels.
         self._gets: set[anyio.CancelScope] = set()
@@ -615,6 +618,7 @@ class SimCardsClient:
             instruments=transport.instruments,
             client_closed=lambda: self._state is _State.CLOSED,
             base_url=self.base_url,
+            window=self._window,
         )
         self._streams.add(stream)
         return stream

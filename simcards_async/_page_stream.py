@@ -30,7 +30,15 @@ from ._checkpoint import Checkpoint, Checkpointer, check_state
 from ._errors import APIError, DriftWarning
 from ._models import Page, RawRecord
 from ._observe import Instruments
-from ._pagination import HANDOVER_PAGES, Delivery, Engine, FetchPage, Resume, Turn
+from ._pagination import (
+    HANDOVER_PAGES,
+    Delivery,
+    Engine,
+    FetchPage,
+    Resume,
+    SharedWindow,
+    Turn,
+)
 from ._query import ListQuery
 from ._stats import Progress, StreamStats, at_most
 from ._stream import (
@@ -85,6 +93,7 @@ class PageStream(Stream[Delivery[T], T]):
         instruments: Instruments | None = None,
         client_closed: Callable[[], bool] | None = None,
         base_url: str = "",
+        window: SharedWindow | None = None,
     ) -> None:
         super().__init__()
         self._client_closed = client_closed
@@ -155,6 +164,7 @@ class PageStream(Stream[Delivery[T], T]):
             resume=resume,
             # Not a method of this stream's: the engine holds no reference to the stream.
             url_of=lambda target: redact(base_url + target),
+            window=window,
         )
         run = self._engine.run if instruments is None else _observed(self._engine, instruments)
         self._producer = Producer(run, buffer=HANDOVER_PAGES, on_start=on_start)

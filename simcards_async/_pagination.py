@@ -23,8 +23,11 @@ hold more of them waiting: about 11 MiB for a stream started and not read at C=3
 about ``DECODE_AHEAD + HANDOVER_PAGES + 3`` decoded pages (one waiting to be handed over,
 and the reader's two as it moves to the next; nine measured), whatever the listing's
 size; when the consumer is the slower side (a busy CPU), the pages waiting for it are
-bodies. These bounds are a stream's: the client's limiter bounds the requests in flight
-across its streams, not the bytes they hold, so memory grows with the streams read at once.
+bodies. A client's streams share ``CLIENT_WINDOW_BYTES`` (``SharedWindow``): ``n`` of them
+reading at once each keep at most ``1/n`` of it in their windows (``WINDOW_BYTES`` still
+the most), at least ``SHARED_MIN_PAGES`` pages, so the bodies many streams hold stay about
+two windows', not one a stream (the limiter bounds the requests in flight across them,
+not what they hold). Each still keeps its own decoded pages and delivered ids.
 
 The engine takes its pages from ``fetch(target, on_retry) -> Page``, a seam that
 tests fill without a socket. It is three parts, each with one job:
@@ -88,11 +91,12 @@ following it could loop, skip records, deliver a record twice or never end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import operator
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import anyio
@@ -110,18 +114,21 @@ from ._threads import Steps
 from ._throttle import AdaptiveLimiter
 
 __all__ = [
+    "CLIENT_WINDOW_BYTES",
     "DECODE_AHEAD",
     "DRIFT_COUNTED",
     "HANDOVER_PAGES",
     "HELD_BYTES",
     "RESCAN_ADVICE",
     "RESCAN_SET",
+    "SHARED_MIN_PAGES",
     "WINDOW_BYTES",
     "Delivery",
     "Engine",
     "FetchPage",
     "ReadPlan",
     "Resume",
+    "SharedWindow",
     "Turn",
 ]
 
@@ -176,9 +183,61 @@ HELD_BYTES = 4 * 2**20
 #: 64 of those at C=32 held ~400 MB.
 WINDOW_BYTES = 16 * 2**20
 
+#: Bytes the read-ahead windows of a client's streams may hold in all, each counted as
+#: ``WINDOW_BYTES`` is (``SharedWindow``): two streams reading at once keep whole windows,
+#: more share this. 30 sorted listings merged at C=32 held ~19 MB each (bodies ~9), 570 MB
+#: in all; their bodies within this, 340 MB, and as fast at 50 ms a request within 10%.
+CLIENT_WINDOW_BYTES = 2 * WINDOW_BYTES
+#: Pages a stream may ask for ahead, whatever the streams sharing its client's window
+#: (``SharedWindow``): its next page and one more, so that each still reads two at a time.
+SHARED_MIN_PAGES = 2
+
 #: Pages the engine may hand over ahead of the consumer. With none (a rendezvous) the
 #: engine waits for the consumer at every page, and each page costs a loop turn more.
 HANDOVER_PAGES = 4
+
+
+class SharedWindow:
+    """The read-ahead bytes of one client's streams, split evenly among those reading.
+
+    A stream counts from its first page's answer to its end (a stream whose reader is slow,
+    or an in-order merge's that waits for the others, still holds its pages). Each keeps
+    ``WINDOW_BYTES``, or an even share of ``CLIENT_WINDOW_BYTES`` when that is less
+    (``pages``): the bodies many streams read at once hold stay about two windows', not one
+    a stream, whatever the number of streams (but ``SHARED_MIN_PAGES`` pages each).
+    """
+
+    __slots__ = ("readers",)
+
+    def __init__(self) -> None:
+        #: Streams reading pages after their first now.
+        self.readers = 0
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Count a stream as reading, until it ends (however it ends)."""
+        self.readers += 1
+        try:
+            yield
+        finally:
+            self.readers -= 1
+
+    def pages(self, window: int, largest: int) -> int:
+        """The pages a stream may have asked for and not handed over, now.
+
+        ``window`` is its own (``read_ahead``, or 1), ``largest`` its largest answer so far
+        in bytes (0 before the first): as many as fit in its bytes at that size, up to
+        ``window``, and at least one; its bytes are ``WINDOW_BYTES``, or its share of
+        ``CLIENT_WINDOW_BYTES`` when that is less (three streams or more reading at once),
+        and then at least ``SHARED_MIN_PAGES`` pages (or ``window``, if smaller).
+        """
+        share = CLIENT_WINDOW_BYTES // max(self.readers, 1)
+        if share >= WINDOW_BYTES:
+            room, least = WINDOW_BYTES, 1
+        else:
+            room, least = share, min(window, SHARED_MIN_PAGES)
+        pages = window if not largest else min(window, -(-room // largest))  # the last may pass
+        return max(pages, least)
 
 
 class Resume(msgspec.Struct, frozen=True, kw_only=True):
@@ -366,7 +425,11 @@ def past_end_problem(number: int, page: Page[Any], page_size: int) -> str | None
 
 
 class ReadPlan:
-    """Where the scan is: its first page, its last page as far as the answers tell, its limit."""
+    """Where the scan is: its first page, its last page as far as the answers tell, its limit.
+
+    And how far ahead it reads: ``read_ahead`` pages, in a window it shares with the
+    client's other streams (``shared``).
+    """
 
     __slots__ = (
         "bound",
@@ -382,11 +445,19 @@ class ReadPlan:
         "page_size",
         "per_page",
         "per_page_from",
+        "read_ahead",
+        "shared",
         "start",
         "total",
     )
 
-    def __init__(self, query: ListQuery) -> None:
+    def __init__(
+        self, query: ListQuery, *, read_ahead: int = 1, shared: SharedWindow | None = None
+    ) -> None:
+        #: Pages the scan may have asked for ahead of the one it hands over (at most).
+        self.read_ahead = read_ahead
+        #: The read-ahead window it shares with its client's other streams (else its own).
+        self.shared = SharedWindow() if shared is None else shared
         self.start = query.start_page
         self.page_size = query.page_size
         self.limit = query.limit
@@ -733,17 +804,17 @@ class Engine(Generic[T]):
         rescan: bool = False,
         resume: Resume | None = None,
         url_of: Callable[[str], str] = str,
+        window: SharedWindow | None = None,
     ) -> None:
         self.query = query
         self.fetch = fetch
         #: A PaginationError's url, of the target asked for (the key removed from it).
         self.url_of = url_of
-        self.read_ahead = read_ahead
         self.limiter = limiter
         self.stats = stats
         self.deadline = deadline
         self.resume = resume
-        self.plan = ReadPlan(query)
+        self.plan = ReadPlan(query, read_ahead=read_ahead, shared=window)
         #: Every id delivered: none is ever delivered twice, whatever the server sends.
         self.delivered = DeliveredIds()
         self.drift = DriftLog(stats, rescan=rescan, limited=query.limit is not None)
@@ -848,11 +919,12 @@ class Engine(Generic[T]):
         if self._at_end(first):
             return True
         # Without a count the total is unknown: read one page at a time until a short one.
-        window = self.read_ahead if counted else 1
+        window = plan.read_ahead if counted else 1
         more: bool | None = None
-        async with anyio.create_task_group() as tg:
-            more = await self._read_rest(tg, send, start + 1, window)
-            tg.cancel_scope.cancel()
+        with plan.shared.reading():  # until it ends, however: its pages are held until then
+            async with anyio.create_task_group() as tg:
+                more = await self._read_rest(tg, send, start + 1, window)
+                tg.cancel_scope.cancel()
         if more is None:
             # Something else cancelled a worker (an on_response hook runs in it and may call
             # task.cancel()): the group cancelled itself and ended quietly. The listing's
@@ -883,10 +955,11 @@ class Engine(Generic[T]):
         plan = self.plan
         plan.next = number
         while True:
+            # Its share of the client's window now: streams start and end meanwhile.
+            allowed = plan.shared.pages(window, plan.largest)
             while (
-                len(slots) < window
+                len(slots) < allowed
                 and plan.held < HELD_BYTES
-                and len(slots) * plan.largest < WINDOW_BYTES
                 and plan.within_end(number)
                 and plan.wants_more(len(slots))
             ):

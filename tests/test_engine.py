@@ -29,13 +29,16 @@ from simcards_async import (
     _pagination,
 )
 from simcards_async._pagination import (
+    CLIENT_WINDOW_BYTES,
     DECODE_AHEAD,
     HANDOVER_PAGES,
     HELD_BYTES,
+    SHARED_MIN_PAGES,
     WINDOW_BYTES,
     Delivery,
     Engine,
     Resume,
+    SharedWindow,
     Turn,
 )
 from simcards_async._query import sim_cards_query
@@ -156,6 +159,7 @@ def engine(
     limit: int | None = None,
     maximum: int = 8,
     resume: Resume | None = None,
+    window: SharedWindow | None = None,
 ) -> Engine[Rec]:
     query = sim_cards_query(page_size=listing.page_size, limit=limit)
     return Engine(
@@ -165,6 +169,7 @@ def engine(
         limiter=AdaptiveLimiter(maximum),
         stats=StreamStats(),
         resume=resume,
+        window=window,
     )
 
 
@@ -310,6 +315,82 @@ async def test_the_window_holds_window_bytes_at_the_largest_answers_size() -> No
     assert producer.error is None
     assert got == list(range(1, 31))
     assert listing.max_in_flight <= 4
+
+
+def test_a_shared_window_splits_the_client_window_bytes_among_the_streams_reading() -> None:
+    """Alone or beside one other, a stream keeps its own window (read_ahead pages, as many as
+    WINDOW_BYTES holds at its largest answer); beside more, an even share of
+    CLIENT_WINDOW_BYTES, never fewer than SHARED_MIN_PAGES pages (nor more than its window).
+    """
+    shared = SharedWindow()
+    page = WINDOW_BYTES // 16
+    assert shared.pages(64, page) == 16  # counted as one reading before it is
+    for readers in (1, 2):
+        shared.readers = readers
+        assert shared.pages(64, 0) == 64  # no answer yet: read_ahead alone
+        assert shared.pages(64, page) == 16
+        assert shared.pages(64, WINDOW_BYTES // 4 + 1) == 4  # the last may pass the bytes
+        assert shared.pages(64, 2 * WINDOW_BYTES) == 1
+        assert shared.pages(5, page) == 5
+    shared.readers = 4
+    assert CLIENT_WINDOW_BYTES // 4 == WINDOW_BYTES // 2
+    assert shared.pages(64, page) == 8
+    shared.readers = 1000
+    assert shared.pages(64, page) == SHARED_MIN_PAGES
+    assert shared.pages(1, page) == 1  # a window of one page (a listing with no count)
+
+
+def test_a_stream_counts_as_reading_until_it_ends_however_it_ends() -> None:
+    """``reading()`` counts a stream while it reads, and no longer once it ended, raising too."""
+    shared = SharedWindow()
+    with shared.reading():
+        with pytest.raises(RuntimeError), shared.reading():
+            assert shared.readers == 2
+            raise RuntimeError
+        assert shared.readers == 1
+    assert shared.readers == 0
+
+
+async def test_streams_reading_at_once_share_the_client_window() -> None:
+    """Four streams of one client reading at once held four windows of bodies (30 sorted
+    listings merged at C=32: ~270 MB of them). With answers of an eighth of WINDOW_BYTES,
+    a stream alone asks for 8 pages ahead; the fourth to read asks for 4, its share, and
+    keeps to it as it reads on; once the others end, it asks for 8 again. Every page
+    comes, in order.
+    """
+    shared = SharedWindow()
+    listings = [Listing(3000, 100) for _ in range(4)]
+    for listing in listings:
+        listing.body_size = WINDOW_BYTES // 8
+    engines = [engine(listing, read_ahead=20, maximum=20, window=shared) for listing in listings]
+    others = [started(eng)[0] for eng in engines[1:]]
+    for listing in listings[1:]:  # the others read, their answers not yet come
+        await settle(lambda listing=listing: listing.waiting() == [1])  # type: ignore[misc]
+        listing.answer(1)
+        await settle(lambda listing=listing: len(listing.waiting()) >= SHARED_MIN_PAGES)  # type: ignore[misc]
+    assert shared.readers == 3
+    listing, eng = listings[0], engines[0]
+    producer, receive = started(eng)
+    await past_page_1(listing, [2, 3, 4, 5])
+    assert shared.readers == 4
+    listing.answer(2)
+    assert (await anext(receive))[0] == 1
+    assert (await anext(receive))[0] == 2
+    await settle(lambda: listing.waiting() == [3, 4, 5, 6])
+    for other in others:
+        await other.aclose()
+    assert shared.readers == 1
+    listing.answer(3)
+    assert (await anext(receive))[0] == 3
+    await settle(lambda: listing.waiting() == list(range(4, 12)))
+    listing.auto = True
+    for number in range(4, 12):
+        listing.answer(number)
+    got = [number async for number, _, _ in receive]
+    await producer.wait()
+    assert producer.error is None
+    assert got == list(range(4, 31))
+    assert shared.readers == 0
 
 
 async def test_a_consumer_that_does_not_read_stops_the_engine_after_the_hand_over_buffer() -> None:

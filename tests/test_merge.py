@@ -529,3 +529,37 @@ async def test_a_merge_of_long_ids_keeps_each_once_in_a_ids_worth_of_room(
     assert seen is not None
     assert len(seen) == 100
     assert len(seen._recent) < 50, "the rest folded, not held as text"
+
+
+async def test_the_streams_of_a_merge_share_their_clients_read_ahead_window(
+    server: MockTelnyxServer,
+) -> None:
+    """Eight listings merged counted as eight readers of one client's read-ahead window while
+    they read (each asking for its share of it, not a whole window: ~19 MB each at C=32),
+    and as none once the merge was done; another client's streams have a window of their own.
+    The union is still every card of the eight filters, each once.
+    """
+    # Eight tags of 139 to 314 cards each: 28 pages of 5 or more, more than a stream reads
+    # ahead of a reader that waits (read_ahead 8, a hand-over buffer, a merge's inbox).
+    tags = ("test", "customers", "staff", "active-customers", "iot", "vip", "personal", "fleet-a")
+    async with (
+        sc.SimCardsClient("test-key", server.url, max_concurrency=4) as client,
+        sc.SimCardsClient("test-key", server.url, max_concurrency=4) as other,
+    ):
+        window = client._window
+        streams = [client.sim_cards(page_size=5, tags=[tag]) for tag in tags]
+        merged = sc.merge(*streams, ordered=False)
+        items = aiter(merged)
+        got = [await anext(items)]
+        await eventually(lambda: window.readers == len(streams), what="eight readers")
+        assert other._window.readers == 0
+        async with other.sim_cards(page_size=20) as alone:
+            first = await anext(aiter(alone))
+            await eventually(lambda: other._window.readers == 1)
+            assert window.readers == len(streams)
+        assert other._window.readers == 0  # closed before its end: counted no more
+        assert first.id
+        got += [card async for card in items]
+        assert window.readers == 0
+        wanted = [c for c in await everything(client) if set(c.tags or ()) & set(tags)]
+        assert sorted(c.id for c in got) == sorted(c.id for c in wanted)
