@@ -79,6 +79,17 @@ def checkout(rev: str, into: Path) -> Path:
     return into
 
 
+def revision(rev: str) -> str:
+    """``rev``'s commit, short (the checkout's own may have changes on top)."""
+    return subprocess.run(  # noqa: S603  (git, with a revision the caller named)
+        ["git", "rev-parse", "--short", rev],  # noqa: S607
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
 def main() -> int:
     """Measure, print, write ``many.json``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -102,7 +113,8 @@ def main() -> int:
     results: dict[str, Any] = {
         "sim_cards": CARDS,
         "concurrency": CONCURRENCY,
-        "before": args.before,
+        "now": revision("HEAD"),
+        "before": revision(args.before) if args.before else None,
         "contenders": {},
     }
     for name, by_n in runs.items():
