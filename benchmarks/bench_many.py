@@ -1,13 +1,15 @@
 """Many listings at once: peak RSS of an in-order merge of N sorted listings, exported.
 
-``python benchmarks/bench_many.py`` starts a mock server (50,000 cards) in its own process,
-then, in a fresh process a run, merges N listings of it sorted by usage (an in-order merge:
-each stream waits while the merge takes another's records, the case where every stream's
-read-ahead fills) and exports the union to JSON lines, at C=32. ``--before REV`` runs an
-earlier revision's library the same way, interleaved run by run. Claims are the peak RSS and
-its growth a listing; results go to ``benchmarks/results/many.json``. The listings are the
-same query N times: each is read whole and keeps its own delivered ids (~6 MB for 50,000),
-which no window bounds.
+``python benchmarks/bench_many.py`` starts two mock servers (50,000 cards; one answers at
+once, one after 50 ms) in their own processes, then, in a fresh process a run, merges N
+listings of one sorted by usage (an in-order merge: each stream waits while the merge takes
+another's records, the case where every stream's read-ahead fills) and exports the union to
+JSON lines, at C=32. ``--before REV`` runs an earlier revision's library the same way,
+interleaved run by run, the order flipping every round. Claims are the peak RSS on loopback
+and its growth a listing, and the wall time at 50 ms a request (what reading fewer pages
+ahead costs); results go to ``benchmarks/results/many.json``. The listings are the same
+query N times: each is read whole and keeps its own delivered ids (~6 MB for 50,000), which
+no window bounds.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from bench_procs import HERE, ROOT, Processes, child_env, compile_library
 
 CARDS = 50_000
 CONCURRENCY = 32
-COUNTS = (1, 10, 30, 50)
+COUNTS = (1, 4, 10, 30, 50)
+LATENCY = 0.05
 
 #: Run in a fresh interpreter: the merge, its export, and the peak RSS, as one JSON line.
 CHILD = """
@@ -59,6 +62,9 @@ def measure(url: str, n: int, pythonpath: str) -> dict[str, Any]:
     env = env_of(pythonpath)
     out = subprocess.run(  # noqa: S603  (our own interpreter and code)
         [sys.executable, "-c", CHILD, url, str(n), str(CONCURRENCY)],
+        # Not the repository's root: ``-c`` puts the directory it runs in first on the
+        # path, and the root's library came before the earlier revision's.
+        cwd=HERE,
         check=True,
         capture_output=True,
         text=True,
@@ -104,12 +110,15 @@ def main() -> int:
             contenders["before"] = f"{checkout(args.before, Path(scratch))}:{now}"
         for path in contenders.values():
             compile_library(env_of(path))  # bytecode, as an installed package runs
-        url = procs.server(CARDS).url
+        url, slow = procs.server(CARDS).url, procs.server(CARDS, LATENCY).url
         runs: dict[str, dict[int, list[dict[str, Any]]]] = {k: {} for k in contenders}
-        for _ in range(args.repeats):
+        for round_ in range(args.repeats):
             for n in COUNTS:
-                for name, path in contenders.items():
-                    runs[name].setdefault(n, []).append(measure(url, n, path))
+                order = list(contenders.items())
+                for name, path in order[:: -1 if round_ % 2 else 1]:
+                    run = measure(url, n, path)
+                    run["wall_50ms"] = measure(slow, n, path)["wall"]
+                    runs[name].setdefault(n, []).append(run)
     results: dict[str, Any] = {
         "sim_cards": CARDS,
         "concurrency": CONCURRENCY,
@@ -122,6 +131,7 @@ def main() -> int:
             n: {
                 "peak_mb": statistics.median(r["peak_mb"] for r in got),
                 "wall_s": statistics.median(r["wall"] for r in got),
+                "wall_s_at_50ms": statistics.median(r["wall_50ms"] for r in got),
                 "items": got[0]["items"],
             }
             for n, got in by_n.items()
@@ -132,7 +142,8 @@ def main() -> int:
             print(
                 f"{name:6} N={n:3}  peak RSS {row['peak_mb']:7.1f} MB  "
                 f"(+{row['mb_a_listing_past_one']:5.1f} MB a listing past one)  "
-                f"wall {row['wall_s']:6.2f} s  items {row['items']}"
+                f"wall {row['wall_s']:6.2f} s, at 50 ms {row['wall_s_at_50ms']:6.2f} s  "
+                f"items {row['items']}"
             )
         results["contenders"][name] = rows
     args.out.mkdir(parents=True, exist_ok=True)

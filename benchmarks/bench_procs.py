@@ -51,7 +51,8 @@ def compile_library(env: dict[str, str]) -> None:
         "import compileall, os, simcards_async; "
         "compileall.compile_dir(os.path.dirname(simcards_async.__file__), quiet=1)"
     )
-    subprocess.run([sys.executable, "-c", script], env=env, check=True)  # noqa: S603
+    # Not from the repository's root, whose library ``-c`` would put first on the path.
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, cwd=HERE)  # noqa: S603
 
 
 def _stop(proc: subprocess.Popen[str], grace: float = 10.0) -> None:

@@ -109,8 +109,8 @@ class SimCardsClient:
     ``max_concurrency`` bounds the requests in flight across every stream of
     this client (it shrinks on 429s and grows back); ``read_ahead`` bounds the
     pages one stream reads ahead of its consumer (default twice the
-    concurrency), which bounds its memory, and the streams read at once share
-    the bytes of two such windows (each at least two pages); ``timeout`` is per request and
+    concurrency), which bounds its memory; the streams read at once share 64 MiB
+    of read-ahead, four streams' worth (each at least two pages); ``timeout`` is per request and
     ``deadline``, if given, for a whole listing. ``session`` lets you bring
     your own ``aiohttp.ClientSession``, which the client then does not close.
     ``retry`` is a ``RetryPolicy``; ``max_retries=n`` is short for

@@ -26,7 +26,7 @@ size; when the consumer is the slower side (a busy CPU), the pages waiting for i
 bodies. A client's streams share ``CLIENT_WINDOW_BYTES`` (``SharedWindow``): ``n`` of them
 reading at once each keep at most ``1/n`` of it in their windows (``WINDOW_BYTES`` still
 the most), at least ``SHARED_MIN_PAGES`` pages, so the bodies many streams hold stay about
-two windows', not one a stream (the limiter bounds the requests in flight across them,
+four windows', not one a stream (the limiter bounds the requests in flight across them,
 not what they hold). Each still keeps its own decoded pages and delivered ids.
 
 The engine takes its pages from ``fetch(target, on_retry) -> Page``, a seam that
@@ -184,10 +184,10 @@ HELD_BYTES = 4 * 2**20
 WINDOW_BYTES = 16 * 2**20
 
 #: Bytes the read-ahead windows of a client's streams may hold in all, each counted as
-#: ``WINDOW_BYTES`` is (``SharedWindow``): two streams reading at once keep whole windows,
-#: more share this. 30 sorted listings merged at C=32 held ~19 MB each (bodies ~9), 570 MB
-#: in all; their bodies within this, 340 MB, and as fast at 50 ms a request within 10%.
-CLIENT_WINDOW_BYTES = 2 * WINDOW_BYTES
+#: ``WINDOW_BYTES`` is (``SharedWindow``): four streams reading at once keep whole windows,
+#: more share this. 50 sorted listings merged at C=32 held ~19 MB each (bodies ~9), 980 MB
+#: in all; within this, 560 MB, 6% slower at 50 ms a request (32 MiB: 520 MB, 19% slower).
+CLIENT_WINDOW_BYTES = 4 * WINDOW_BYTES
 #: Pages a stream may ask for ahead, whatever the streams sharing its client's window
 #: (``SharedWindow``): its next page and one more, so that each still reads two at a time.
 SHARED_MIN_PAGES = 2
@@ -200,17 +200,17 @@ HANDOVER_PAGES = 4
 class SharedWindow:
     """The read-ahead bytes of one client's streams, split evenly among those reading.
 
-    A stream counts from its first page's answer to its end (a stream whose reader is slow,
-    or an in-order merge's that waits for the others, still holds its pages). Each keeps
+    A stream counts from its first request to its end (a stream whose reader is slow, or an
+    in-order merge's that waits for the others, still holds its pages). Each keeps
     ``WINDOW_BYTES``, or an even share of ``CLIENT_WINDOW_BYTES`` when that is less
-    (``pages``): the bodies many streams read at once hold stay about two windows', not one
+    (``pages``): the bodies many streams read at once hold stay about four windows', not one
     a stream, whatever the number of streams (but ``SHARED_MIN_PAGES`` pages each).
     """
 
     __slots__ = ("readers",)
 
     def __init__(self) -> None:
-        #: Streams reading pages after their first now.
+        #: Streams reading now (from their first request to their end).
         self.readers = 0
 
     @contextlib.contextmanager
@@ -228,7 +228,7 @@ class SharedWindow:
         ``window`` is its own (``read_ahead``, or 1), ``largest`` its largest answer so far
         in bytes (0 before the first): as many as fit in its bytes at that size, up to
         ``window``, and at least one; its bytes are ``WINDOW_BYTES``, or its share of
-        ``CLIENT_WINDOW_BYTES`` when that is less (three streams or more reading at once),
+        ``CLIENT_WINDOW_BYTES`` when that is less (five streams or more reading at once),
         and then at least ``SHARED_MIN_PAGES`` pages (or ``window``, if smaller).
         """
         share = CLIENT_WINDOW_BYTES // max(self.readers, 1)
@@ -879,6 +879,14 @@ class Engine(Generic[T]):
     async def _read_all(self, send: MemoryObjectSendStream[Delivery[T]]) -> None:
         if (self.resume is not None and self.resume.complete) or self.plan.reached_limit():
             return  # a resumed scan that had ended, or had reached this limit: nothing to ask
+        # Counted from before its first request to its end, however it ends: streams started
+        # together each ask for their share of the client's window, not a window each as the
+        # count rose (eight of them asked for 38 pages of an eighth of it, not 16).
+        with self.plan.shared.reading():
+            await self._read_passes(send)
+
+    async def _read_passes(self, send: MemoryObjectSendStream[Delivery[T]]) -> None:
+        """The listing's pass, and a re-scan when one was asked for and drift was seen."""
         if not await self._read(send) or not self.drift.rescan or not self.stats.drift.detected:
             return
         # Opt-in: records deleted during the scan may have shifted others past it.
@@ -921,10 +929,9 @@ class Engine(Generic[T]):
         # Without a count the total is unknown: read one page at a time until a short one.
         window = plan.read_ahead if counted else 1
         more: bool | None = None
-        with plan.shared.reading():  # until it ends, however: its pages are held until then
-            async with anyio.create_task_group() as tg:
-                more = await self._read_rest(tg, send, start + 1, window)
-                tg.cancel_scope.cancel()
+        async with anyio.create_task_group() as tg:
+            more = await self._read_rest(tg, send, start + 1, window)
+            tg.cancel_scope.cancel()
         if more is None:
             # Something else cancelled a worker (an on_response hook runs in it and may call
             # task.cancel()): the group cancelled itself and ended quietly. The listing's

@@ -318,23 +318,23 @@ async def test_the_window_holds_window_bytes_at_the_largest_answers_size() -> No
 
 
 def test_a_shared_window_splits_the_client_window_bytes_among_the_streams_reading() -> None:
-    """Alone or beside one other, a stream keeps its own window (read_ahead pages, as many as
-    WINDOW_BYTES holds at its largest answer); beside more, an even share of
+    """Alone or beside up to three others, a stream keeps its own window (read_ahead pages, as
+    many as WINDOW_BYTES holds at its largest answer); beside more, an even share of
     CLIENT_WINDOW_BYTES, never fewer than SHARED_MIN_PAGES pages (nor more than its window).
     """
     shared = SharedWindow()
     page = WINDOW_BYTES // 16
     assert shared.pages(64, page) == 16  # counted as one reading before it is
-    for readers in (1, 2):
+    assert CLIENT_WINDOW_BYTES // 4 == WINDOW_BYTES
+    for readers in (1, 2, 4):
         shared.readers = readers
         assert shared.pages(64, 0) == 64  # no answer yet: read_ahead alone
         assert shared.pages(64, page) == 16
         assert shared.pages(64, WINDOW_BYTES // 4 + 1) == 4  # the last may pass the bytes
         assert shared.pages(64, 2 * WINDOW_BYTES) == 1
         assert shared.pages(5, page) == 5
-    shared.readers = 4
-    assert CLIENT_WINDOW_BYTES // 4 == WINDOW_BYTES // 2
-    assert shared.pages(64, page) == 8
+    shared.readers = 8
+    assert shared.pages(64, page) == 8  # half a window: 8 pages of a sixteenth
     shared.readers = 1000
     assert shared.pages(64, page) == SHARED_MIN_PAGES
     assert shared.pages(1, page) == 1  # a window of one page (a listing with no count)
@@ -352,14 +352,15 @@ def test_a_stream_counts_as_reading_until_it_ends_however_it_ends() -> None:
 
 
 async def test_streams_reading_at_once_share_the_client_window() -> None:
-    """Four streams of one client reading at once held four windows of bodies (30 sorted
-    listings merged at C=32: ~270 MB of them). With answers of an eighth of WINDOW_BYTES,
-    a stream alone asks for 8 pages ahead; the fourth to read asks for 4, its share, and
-    keeps to it as it reads on; once the others end, it asks for 8 again. Every page
-    comes, in order.
+    """Eight streams of one client reading at once held eight windows of bodies (50 sorted
+    listings merged at C=32: ~470 MB of them). With answers of an eighth of WINDOW_BYTES,
+    a stream alone asks for 8 pages ahead; the eighth to read asks for 4, its share of
+    CLIENT_WINDOW_BYTES (four windows), and keeps to it as it reads on; once the others
+    end, it asks for 8 again. Every page comes, in order.
     """
+    assert CLIENT_WINDOW_BYTES // 8 == 4 * (WINDOW_BYTES // 8)
     shared = SharedWindow()
-    listings = [Listing(3000, 100) for _ in range(4)]
+    listings = [Listing(3000, 100) for _ in range(8)]
     for listing in listings:
         listing.body_size = WINDOW_BYTES // 8
     engines = [engine(listing, read_ahead=20, maximum=20, window=shared) for listing in listings]
@@ -368,11 +369,11 @@ async def test_streams_reading_at_once_share_the_client_window() -> None:
         await settle(lambda listing=listing: listing.waiting() == [1])  # type: ignore[misc]
         listing.answer(1)
         await settle(lambda listing=listing: len(listing.waiting()) >= SHARED_MIN_PAGES)  # type: ignore[misc]
-    assert shared.readers == 3
+    assert shared.readers == 7
     listing, eng = listings[0], engines[0]
     producer, receive = started(eng)
     await past_page_1(listing, [2, 3, 4, 5])
-    assert shared.readers == 4
+    assert shared.readers == 8
     listing.answer(2)
     assert (await anext(receive))[0] == 1
     assert (await anext(receive))[0] == 2
@@ -390,6 +391,37 @@ async def test_streams_reading_at_once_share_the_client_window() -> None:
     await producer.wait()
     assert producer.error is None
     assert got == list(range(4, 31))
+    assert shared.readers == 0
+
+
+async def test_streams_started_together_keep_to_the_client_window() -> None:
+    """Sixteen streams started at once, their first answers coming together, each asked for
+    its share as the count rose (8 pages of an eighth of WINDOW_BYTES for each of the first
+    four, then 7, 6, 5, 4, 4, 4, 3, ... 2): 79 pages, 158 MiB where the client's window is
+    64. Each counts from its first request, so each asks for a sixteenth of it, two pages.
+    Closed, none counts any more.
+    """
+    shared, n = SharedWindow(), 16
+    assert CLIENT_WINDOW_BYTES // n == 2 * (WINDOW_BYTES // 8)
+    listings = [Listing(3000, 100) for _ in range(n)]
+    for listing in listings:
+        listing.body_size = WINDOW_BYTES // 8
+    producers = [
+        started(engine(listing, read_ahead=20, maximum=20, window=shared))[0]
+        for listing in listings
+    ]
+    for listing in listings:
+        await settle(lambda listing=listing: listing.waiting() == [1])  # type: ignore[misc]
+    assert shared.readers == n
+    for listing in listings:
+        listing.answer(1)
+    await settle(lambda: all(len(listing.waiting()) == 2 for listing in listings))
+    await settle()  # and no more
+    asked = [len(listing.waiting()) for listing in listings]
+    assert asked == [2] * n
+    assert sum(asked) * (WINDOW_BYTES // 8) <= CLIENT_WINDOW_BYTES
+    for producer in producers:
+        await producer.aclose()
     assert shared.readers == 0
 
 
