@@ -203,7 +203,7 @@ class SimCardsClient:
         self._tasks: set[asyncio.Task[None]] = set()
         #: The streams made, halted as the client closes (weakly: a stream dropped is gone).
         self._streams: weakref.WeakSet[PageStream[Any]] = weakref.WeakSet()
-        #: The read-ahead window its streams share: several read at once split one window.
+        #: The read-ahead its streams share: many read at once split four windows' bytes.
         self._window = SharedWindow()
         #: The scopes of the single gets under way (in their callers' tasks), which
         #: ``aclose()`` cancels.
