@@ -86,9 +86,10 @@ def checkout(rev: str, into: Path) -> Path:
 
 
 def revision(rev: str) -> str:
-    """``rev``'s commit, short (the checkout's own may have changes on top)."""
+    """``rev``'s commit, short; ``-dirty`` after this checkout's when it has changes on top."""
+    args = ["--dirty"] if rev == "HEAD" else [rev]
     return subprocess.run(  # noqa: S603  (git, with a revision the caller named)
-        ["git", "rev-parse", "--short", rev],  # noqa: S607
+        ["git", "describe", "--always", "--abbrev=7", *args],  # noqa: S607
         cwd=ROOT,
         check=True,
         capture_output=True,
