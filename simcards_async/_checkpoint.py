@@ -45,7 +45,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 
-from ._errors import InvalidParameterError, callback_shown, named_after
+from ._errors import InvalidParameterError, callback_refused, named_after
 from ._models import UNDECODABLE
 from ._paths import (
     O_BINARY,
@@ -95,8 +95,7 @@ def check_state(state: object) -> None:
         or inspect.isgeneratorfunction(state)
         or inspect.isasyncgenfunction(state)
     ):
-        name = callback_shown(state)
-        raise InvalidParameterError("state", _STATE_ALLOWED, name, shown_as=name)
+        raise callback_refused("state", _STATE_ALLOWED, state)
 
 
 async def _state_of(state: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:

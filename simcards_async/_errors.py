@@ -68,7 +68,7 @@ __all__ = [
     "TelnyxError",
     "UnprocessableEntityError",
     "UnsupportedEncodingError",
-    "callback_shown",
+    "callback_refused",
     "called_back",
     "check_callback",
     "cut",
@@ -218,7 +218,16 @@ def _defers(function: object) -> bool:
     )
 
 
-def callback_shown(value: object) -> str:
+def callback_refused(parameter: str, allowed: str, callback: object) -> InvalidParameterError:
+    """The refusal of ``callback`` as ``parameter``: shown, and kept as its ``value``, by name.
+
+    By ``_callback_shown``'s text, not its repr, which may hold the API key.
+    """
+    name = _callback_shown(callback)
+    return InvalidParameterError(parameter, allowed, name, shown_as=name)
+
+
+def _callback_shown(value: object) -> str:
     """A callback (or what was given as one) for a refusal, by its name alone.
 
     Its repr may show what it is bound to: a ``functools.partial``'s arguments, a bound
@@ -229,7 +238,7 @@ def callback_shown(value: object) -> str:
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return shown(value)
     if isinstance(value, functools.partial):
-        return f"functools.partial({callback_shown(value.func)}, ...)"
+        return f"functools.partial({_callback_shown(value.func)}, ...)"
     name = getattr(value, "__qualname__", None)
     if isinstance(name, str) and callable(value):
         return f"<{type(value).__name__} {cut(name, FIELD_LIMIT)}>"
@@ -243,9 +252,8 @@ def check_callback(parameter: str, value: object, allowed: str) -> None:
     dropped, its body never run (a "never awaited" warning the only trace).
     """
     if not is_plain_function(value):
-        name = callback_shown(value)
-        raise InvalidParameterError(
-            parameter, f"{allowed} (a plain function: called, never awaited)", name, shown_as=name
+        raise callback_refused(
+            parameter, f"{allowed} (a plain function: called, never awaited)", value
         )
 
 
@@ -278,24 +286,20 @@ def _check_returned(parameter: str, callback: object, result: object) -> None:
     """
     if inspect.iscoroutine(result):
         result.close()  # no "never awaited" warning on top of this error
-        name = callback_shown(callback)
-        raise InvalidParameterError(
+        raise callback_refused(
             parameter,
             "a function that does its work when called (this one returned a coroutine, "
             "which is never awaited: callbacks are called, not awaited; schedule it with "
             "asyncio.create_task() if it must run)",
-            name,
-            shown_as=name,
+            callback,
         )
     if inspect.isgenerator(result) or inspect.isasyncgen(result):
-        name = callback_shown(callback)
-        raise InvalidParameterError(
+        raise callback_refused(
             parameter,
             "a function that does its work when called (this one returned a generator, "
             "whose body runs only when iterated: callbacks are called, what they return "
             "is dropped)",
-            name,
-            shown_as=name,
+            callback,
         )
 
 
