@@ -339,7 +339,7 @@ class PageStream(Stream[Delivery[T], T]):
 
     @property
     def progress(self) -> Progress:
-        """A snapshot of pages and items done, retries, throttling and the ETA.
+        """A snapshot of pages and items done, retries, throttling (and a pause under way), the ETA.
 
         Once the scan has been read to its end (or its limit), its totals are the pages
         and items it got, so a bar ends at 100%, as a merge's does.
@@ -369,6 +369,9 @@ class PageStream(Stream[Delivery[T], T]):
             # (a listing that shrank left a bar short of 100% and an ETA for good).
             total_pages, total_results = stats.pages_fetched, stats.items_yielded
             pages_done = total_pages
+        # The client's pause, while this stream is still reading (its requests wait too).
+        ended = self._complete or stats.ended_at is not None
+        pause_left = 0.0 if ended else self._engine.limiter.pause_left()
         return Progress(
             pages_done=pages_done,
             total_pages=total_pages,
@@ -378,6 +381,7 @@ class PageStream(Stream[Delivery[T], T]):
             throttled_seconds=stats.throttled_seconds,
             elapsed=stats.elapsed(),
             resumed_items=self._resumed_items,
+            pause_left=pause_left,
         )
 
     async def aclose(self) -> None:

@@ -130,6 +130,10 @@ class Progress:
     elapsed: float
     #: Of ``items``, those a checkpoint counted before this run (not part of its rate).
     resumed_items: int = 0
+    #: Seconds left of the rate-limit pause under way (the server answered 429, or said no
+    #: requests remain in its window, and every request waits until it resets); 0.0 when
+    #: requests may go.
+    pause_left: float = 0.0
 
     @property
     def items_per_second(self) -> float:

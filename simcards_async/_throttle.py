@@ -106,13 +106,17 @@ class AdaptiveLimiter:
             return True
         return False
 
+    def pause_left(self) -> float:
+        """Seconds until the pause under way ends (0.0 when the gate is open)."""
+        return max(0.0, self._resume_at - time.monotonic())
+
     def throttled_so_far(self) -> float:
         """``throttled_seconds`` less what is still ahead of the pause under way, if any.
 
         The pauses as far as they have run: a pause set by a listing's last answer, which
         nothing waits for, counted whole made a listing "throttled" for longer than it ran.
         """
-        return self.throttled_seconds - max(0.0, self._resume_at - time.monotonic())
+        return self.throttled_seconds - self.pause_left()
 
     def on_throttled(self, epoch: int, reset: float | None) -> None:
         """A 429 came back for a request of round ``epoch``: shrink, and pause everyone."""

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import warnings
 from pathlib import Path
@@ -187,6 +188,39 @@ async def test_the_first_progress_snapshot_comes_with_the_first_page(
                 result = await export
     assert result.items == 30
     assert snapshots[-1].items == 30
+
+
+@pytest.mark.parametrize("merged", [False, True], ids=["stream", "merge"])
+async def test_progress_counts_down_a_rate_limit_pause(merged: bool) -> None:
+    """While a 429's pause holds every request of the client, ``progress.pause_left`` says
+    how long is left, and the bar shows that countdown instead of a stale ETA; once the
+    stream has ended it waits for nothing.
+    """
+    plan = FaultPlan(script=["429"], retry_after=60.0)  # the client's longest wait
+    async with (
+        MockTelnyxServer(sim_cards=30, actions=0, faults=plan) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=1) as client,
+    ):
+        first = client.sim_cards(page_size=10)
+        stream = (
+            sc.merge(first, client.sim_cards(page_size=10, status=["enabled"])) if merged else first
+        )
+        before = stream.progress
+        assert before.pause_left == 0.0
+        reading = asyncio.ensure_future(stream.collect())
+        try:
+            await eventually(lambda: stream.progress.pause_left > 0, what="a pause reported")
+            progress = stream.progress
+            assert 0 < progress.pause_left <= 60
+            line = format_progress(progress, "SIM cards")
+            assert f"waiting {math.ceil(progress.pause_left)}s (rate limit)" in line
+            assert "ETA" not in line
+        finally:
+            reading.cancel()
+            await asyncio.wait([reading])
+        await stream.aclose()
+        assert stream.progress.pause_left == 0.0  # ended: nothing of it waits
+        assert server.requests[1:] == []  # nothing was sent during the pause
 
 
 @pytest.mark.parametrize(

@@ -539,6 +539,22 @@ def test_pause_extends_and_never_shortens(monkeypatch: pytest.MonkeyPatch) -> No
     assert limiter.throttled_seconds == pytest.approx(2.0, abs=0.01)
 
 
+def test_pause_left_counts_down_to_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a progress bar shows during a pause: the time left of it, never below zero."""
+    clock = ManualClock(100.0)
+    monkeypatch.setattr(_throttle, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    limiter = AdaptiveLimiter(4)
+    assert limiter.pause_left() == 0.0
+    limiter.pause(2.0)
+    assert limiter.pause_left() == pytest.approx(2.0)
+    clock.advance(0.5)
+    assert limiter.pause_left() == pytest.approx(1.5)
+    limiter.pause(3.0)  # extended: to 103.5
+    assert limiter.pause_left() == pytest.approx(3.0)
+    clock.advance(10.0)
+    assert limiter.pause_left() == 0.0
+
+
 def test_throttled_so_far_counts_a_pause_as_far_as_it_has_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
