@@ -34,7 +34,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn, TextIO, TypeVar
 
@@ -84,6 +84,7 @@ from ._query import (
     SIM_CARD_SORTS,
     SIM_CARD_STATUSES,
 )
+from ._stream import Stream
 from ._writes import write_text
 
 __all__ = ["main"]
@@ -112,6 +113,9 @@ DEMO_LATENCY = 0.04
 DEMO_API_KEY = "KEYsimcards-demo"
 #: Shortest time between two redraws of the progress bar.
 REDRAW_INTERVAL = 0.1
+#: Time between two redraws of the progress bar while no page comes (its clock, its rate
+#: and a rate-limit pause's countdown move on).
+TICK_INTERVAL = 0.5
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: 128 + the signal's number, as a shell reports a command a signal ended.
@@ -1324,7 +1328,8 @@ async def _export(
         where = "stdout" if to_stdout else args.output
         log.info("exporting %s from %s to %s as %s", noun, client.base_url, where, fmt)
         try:
-            result = await export(stream, target, format=fmt)
+            async with _redrawn(bar, stream):
+                result = await export(stream, target, format=fmt)
         except BaseException as exc:
             resumable = stream.resumable_from
             # Not after a refusal: the same command would be refused again.
@@ -1453,6 +1458,30 @@ def _read_only(file: TextIO) -> bool:
     except (OSError, ValueError, io.UnsupportedOperation):  # no descriptor (a test's capture)
         return False
     return flags & os.O_ACCMODE == os.O_RDONLY
+
+
+@contextlib.asynccontextmanager
+async def _redrawn(bar: ProgressBar, stream: Stream[Any, Any]) -> AsyncIterator[None]:
+    """Redraw ``bar`` from ``stream``'s progress every ``TICK_INTERVAL`` within this block.
+
+    Pages draw it as they come (``on_progress``); between them (a rate-limit pause of up
+    to a minute, a slow answer, a retry's wait) it stood still, as if the export had hung.
+    """
+    if not bar.enabled:
+        yield
+        return
+    ticker = asyncio.ensure_future(_ticking(bar, stream))
+    try:
+        yield
+    finally:
+        ticker.cancel()
+        await asyncio.wait([ticker])  # gone before the bar is erased; never raises
+
+
+async def _ticking(bar: ProgressBar, stream: Stream[Any, Any]) -> None:
+    while True:
+        await asyncio.sleep(TICK_INTERVAL)
+        bar.update(stream.progress)
 
 
 def _on_progress(bar: ProgressBar, progress: Progress) -> None:
@@ -1659,6 +1688,8 @@ class ProgressBar:
 def format_progress(progress: Progress, noun: str, width: int = 100) -> str:
     """``53% [#####.....] 53,300/100,000 SIM cards  533/1,000 pages  17,334/s  ETA 0:00:03``.
 
+    During a rate-limit pause the ETA gives way to ``waiting 42s (rate limit)``.
+
     Never longer than ``width``: the bar goes first, then the pages, the retries,
     the noun and the percentage; the record counts, the rate and the ETA stay
     while they fit, the ETA longer than the rate (the counts down to about 16 columns).
@@ -1678,6 +1709,8 @@ def format_progress(progress: Progress, noun: str, width: int = 100) -> str:
         minutes, seconds = divmod(round(eta), 60)
         hours, minutes = divmod(minutes, 60)
         when = f"ETA {hours}:{minutes:02}:{seconds:02}"
+    if progress.pause_left > 0:  # no request goes: a countdown, not a stale ETA
+        when = f"waiting {math.ceil(progress.pause_left)}s (rate limit)"
     retries = f"{progress.retries:,} retries" if progress.retries else ""
     total = progress.total_results
 

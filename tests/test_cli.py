@@ -22,10 +22,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import anyio
 import msgspec
 import pyarrow.parquet as pq
 import pytest
+from aiohttp import web
 from cli_runs import (
     AS_MAIN,
     CHILD_DEADLINE,
@@ -39,6 +41,7 @@ from cli_runs import (
     signalled_when_held,
 )
 from polling import HANG_GUARD, eventually, eventually_sync, killed_if_hung
+from servers import serve
 
 from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient, _cli, _writes
 from simcards_async._cli import ProgressBar, _parser, format_progress, main
@@ -402,6 +405,14 @@ def test_progress_line_format() -> None:
     assert len(narrow) <= 60
 
 
+def test_progress_line_during_a_rate_limit_pause() -> None:
+    """A pause under way: its countdown (rounded up) in the ETA's place, which would be stale."""
+    progress = Progress(50, 100, 12_500, 25_000, 0, 3.0, 2.0, pause_left=41.2)
+    line = format_progress(progress, "SIM cards", width=120)
+    assert line.endswith("12,500/25,000 SIM cards  50/100 pages  6,250/s  waiting 42s (rate limit)")
+    assert "waiting 42s (rate limit)" in format_progress(progress, "SIM cards", width=60)
+
+
 @pytest.mark.parametrize("columns", ["\u00b2", "\u0663\u0660", "0", "wide"])
 def test_a_columns_value_that_is_no_width_is_ignored(
     monkeypatch: pytest.MonkeyPatch, columns: str
@@ -432,6 +443,51 @@ def test_progress_bar_redraws_at_most_ten_times_a_second(monkeypatch: pytest.Mon
     silent = FakeTerminal()
     ProgressBar(silent, "SIM cards", enabled=False).update(progress)
     assert silent.getvalue() == ""
+
+
+@pytest.mark.anyio
+async def test_the_bar_moves_on_while_no_page_comes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between two pages (a rate-limit pause of up to a minute, a slow answer) the bar stood
+    still, as if the export had hung: it is now redrawn every ``TICK_INTERVAL`` meanwhile.
+    """
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(_cli, "REDRAW_INTERVAL", 0.0)
+    monkeypatch.setattr(_cli, "TICK_INTERVAL", 0.001)
+    released = asyncio.Event()
+    async with (
+        MockTelnyxServer(sim_cards=30, actions=0) as mock,
+        aiohttp.ClientSession() as upstream,
+    ):
+
+        async def hold_page_2(request: web.Request) -> web.Response:
+            if request.query.get("page[number]") == "2":
+                await released.wait()
+            async with upstream.get(
+                mock.url.removesuffix("/v2") + request.path_qs, headers=request.headers
+            ) as r:
+                return web.Response(
+                    status=r.status, body=await r.read(), content_type="application/json"
+                )
+
+        def frames() -> list[str]:
+            return [p for p in terminal.getvalue().split("\r") if "10/30 SIM cards" in p]
+
+        async with serve(hold_page_2) as held:
+            target = tmp_path / "c.jsonl"
+            argv = ["--page-size", "10", "--max-concurrency", "1", "-o", str(target)]
+            argv += ["--api-key", KEY, "--base-url", held.url]
+            exporting = asyncio.ensure_future(run("export", "sim-cards", *argv))
+            try:
+                # Page 1's frame, then others while page 2 is held: no page drew them.
+                await eventually(lambda: len(frames()) >= 3, what="frames while page 2 is held")
+                assert not exporting.done()
+            finally:
+                released.set()
+            assert await exporting == 0
+    assert len(target.read_bytes().splitlines()) == 30
 
 
 @contextlib.contextmanager
