@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import re
@@ -26,6 +27,14 @@ AS_MAIN = (
     "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
     "runpy.run_module('simcards_async', run_name='__main__', alter_sys=True)"
 )
+
+
+class FakeTerminal(io.StringIO):
+    """A stderr that says it is a terminal (the progress bar draws on it)."""
+
+    def isatty(self) -> bool:
+        """Say yes, as a terminal would."""
+        return True
 
 
 async def run(*argv: str) -> int:

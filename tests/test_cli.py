@@ -32,6 +32,7 @@ from cli_runs import (
     AS_MAIN,
     CHILD_DEADLINE,
     HELD_EXPORT,
+    FakeTerminal,
     child_env,
     held,
     held_after_three_pages,
@@ -327,14 +328,6 @@ async def test_quiet_prints_nothing(
         await run("export", "sim-cards", "-q", "-o", str(tmp_path / "c.jsonl"), *api(server)) == 0
     )
     assert capsys.readouterr() == ("", "")
-
-
-class FakeTerminal(io.StringIO):
-    """A stderr that says it is a terminal."""
-
-    def isatty(self) -> bool:
-        """Say yes, as a terminal would."""
-        return True
 
 
 @pytest.mark.anyio

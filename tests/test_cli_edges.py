@@ -23,6 +23,7 @@ import pytest
 from aiohttp import web
 from cli_runs import (
     HELD_EXPORT,
+    FakeTerminal,
     child_env,
     held,
     held_after_three_pages,
@@ -1498,14 +1499,6 @@ def test_telnyx_log_stays_for_the_library_after_the_command(tmp_path: Path) -> N
     lines = done.stderr.splitlines()
     assert sum("listing /sim_cards started" in line for line in lines) == 1
     assert lines[-1].endswith(" INFO simcards_async.listing] after the command")
-
-
-class FakeTerminal(io.StringIO):
-    """A stderr that says it is a terminal."""
-
-    def isatty(self) -> bool:
-        """Say yes, as a terminal would."""
-        return True
 
 
 def test_a_log_line_is_drawn_above_the_bar() -> None:

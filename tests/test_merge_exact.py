@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import sys
@@ -16,7 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 from aiohttp import web
-from cli_runs import run
+from cli_runs import FakeTerminal, run
 from polling import eventually
 from servers import serve
 
@@ -464,14 +463,6 @@ async def test_cli_refuses_a_common_filter_that_conflicts_with_an_any_term(
     assert common[0] in err
     assert f"--any {term}" in err
     assert not (tmp_path / "x.jsonl").exists()
-
-
-class FakeTerminal(io.StringIO):
-    """A stderr that says it is a terminal."""
-
-    def isatty(self) -> bool:
-        """Say yes, as a terminal would."""
-        return True
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import importlib.util
-import io
 import logging
 import math
 import re
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from cli_runs import child_env
+from cli_runs import FakeTerminal, child_env
 from hypothesis import given
 from hypothesis import strategies as st
 from polling import HANG_GUARD
@@ -1177,14 +1176,6 @@ def test_the_command_shows_the_library_records(tmp_path: Path, flag: str) -> Non
         if line.startswith("simcards: DEBUG simcards_async.http: GET /v2/sim_cards?")
     ]
     assert len(requests) == (3 if flag == "-vv" else 0)
-
-
-class FakeTerminal(io.StringIO):
-    """A stderr that says it is a terminal."""
-
-    def isatty(self) -> bool:
-        """Say yes, as a terminal would."""
-        return True
 
 
 @pytest.mark.parametrize("verbosity", [0, 1])
