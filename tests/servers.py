@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 
 from simcards_async.testing._server import close_runner, track_connections
@@ -54,6 +56,28 @@ async def serve(
         yield Served(port=runner.addresses[0][1], host=host)
     finally:
         await close_runner(runner)
+
+
+@asynccontextmanager
+async def holding_page(
+    upstream_url: str, number: int, released: asyncio.Event
+) -> AsyncIterator[Served]:
+    """A proxy to the API at ``upstream_url`` (a mock's ``url``) that holds the answers to
+    page ``number`` until ``released`` is set: what a client does while a page is on its way.
+    """
+    origin = upstream_url.removesuffix("/v2")
+    async with aiohttp.ClientSession() as upstream:
+
+        async def hold(request: web.Request) -> web.Response:
+            if request.query.get("page[number]") == str(number):
+                await released.wait()
+            async with upstream.get(origin + request.path_qs, headers=request.headers) as r:
+                return web.Response(
+                    status=r.status, body=await r.read(), content_type="application/json"
+                )
+
+        async with serve(hold) as held:
+            yield held
 
 
 @contextmanager

@@ -22,12 +22,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import anyio
 import msgspec
 import pyarrow.parquet as pq
 import pytest
-from aiohttp import web
 from cli_runs import (
     AS_MAIN,
     CHILD_DEADLINE,
@@ -42,7 +40,7 @@ from cli_runs import (
     signalled_when_held,
 )
 from polling import HANG_GUARD, eventually, eventually_sync, killed_if_hung
-from servers import serve
+from servers import holding_page
 
 from simcards_async import Progress, SimCard, SimCardAction, SimCardsClient, _cli, _writes
 from simcards_async._cli import ProgressBar, _parser, format_progress, main
@@ -450,36 +448,25 @@ async def test_the_bar_moves_on_while_no_page_comes(
     monkeypatch.setattr(_cli, "REDRAW_INTERVAL", 0.0)
     monkeypatch.setattr(_cli, "TICK_INTERVAL", 0.001)
     released = asyncio.Event()
+
+    def frames() -> list[str]:
+        return [p for p in terminal.getvalue().split("\r") if "10/30 SIM cards" in p]
+
     async with (
         MockTelnyxServer(sim_cards=30, actions=0) as mock,
-        aiohttp.ClientSession() as upstream,
+        holding_page(mock.url, 2, released) as held,
     ):
-
-        async def hold_page_2(request: web.Request) -> web.Response:
-            if request.query.get("page[number]") == "2":
-                await released.wait()
-            async with upstream.get(
-                mock.url.removesuffix("/v2") + request.path_qs, headers=request.headers
-            ) as r:
-                return web.Response(
-                    status=r.status, body=await r.read(), content_type="application/json"
-                )
-
-        def frames() -> list[str]:
-            return [p for p in terminal.getvalue().split("\r") if "10/30 SIM cards" in p]
-
-        async with serve(hold_page_2) as held:
-            target = tmp_path / "c.jsonl"
-            argv = ["--page-size", "10", "--max-concurrency", "1", "-o", str(target)]
-            argv += ["--api-key", KEY, "--base-url", held.url]
-            exporting = asyncio.ensure_future(run("export", "sim-cards", *argv))
-            try:
-                # Page 1's frame, then others while page 2 is held: no page drew them.
-                await eventually(lambda: len(frames()) >= 3, what="frames while page 2 is held")
-                assert not exporting.done()
-            finally:
-                released.set()
-            assert await exporting == 0
+        target = tmp_path / "c.jsonl"
+        argv = ["--page-size", "10", "--max-concurrency", "1", "-o", str(target)]
+        argv += ["--api-key", KEY, "--base-url", held.url]
+        exporting = asyncio.ensure_future(run("export", "sim-cards", *argv))
+        try:
+            # Page 1's frame, then others while page 2 is held: no page drew them.
+            await eventually(lambda: len(frames()) >= 3, what="frames while page 2 is held")
+            assert not exporting.done()
+        finally:
+            released.set()
+        assert await exporting == 0
     assert len(target.read_bytes().splitlines()) == 30
 
 

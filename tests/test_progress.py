@@ -10,11 +10,10 @@ import time
 import warnings
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp import web
 from polling import eventually
-from servers import serve
+from servers import holding_page, serve
 from small_fleet import CARDS, KEY
 
 import simcards_async as sc
@@ -162,30 +161,18 @@ async def test_the_first_progress_snapshot_comes_with_the_first_page(
     released = asyncio.Event()
     async with (
         MockTelnyxServer(sim_cards=30, actions=0) as mock,
-        aiohttp.ClientSession() as upstream,
+        holding_page(mock.url, 2, released) as held,
     ):
-
-        async def hold_page_2(request: web.Request) -> web.Response:
-            if request.query.get("page[number]") == "2":
-                await released.wait()
-            async with upstream.get(
-                mock.url.removesuffix("/v2") + request.path_qs, headers=request.headers
-            ) as r:
-                return web.Response(
-                    status=r.status, body=await r.read(), content_type="application/json"
-                )
-
-        async with serve(hold_page_2) as held:
-            snapshots: list[Progress] = []
-            async with SimCardsClient(KEY, held.url, max_concurrency=2) as client:
-                stream = client.sim_cards(page_size=10)
-                stream.on_progress(snapshots.append)
-                export = asyncio.create_task(sc.export(stream, tmp_path / f"out.{fmt}"))
-                await eventually(lambda: snapshots, what="a snapshot before page 2 is answered")
-                assert (snapshots[0].pages_done, snapshots[0].items) == (1, 10)
-                assert not export.done()
-                released.set()
-                result = await export
+        snapshots: list[Progress] = []
+        async with SimCardsClient(KEY, held.url, max_concurrency=2) as client:
+            stream = client.sim_cards(page_size=10)
+            stream.on_progress(snapshots.append)
+            export = asyncio.create_task(sc.export(stream, tmp_path / f"out.{fmt}"))
+            await eventually(lambda: snapshots, what="a snapshot before page 2 is answered")
+            assert (snapshots[0].pages_done, snapshots[0].items) == (1, 10)
+            assert not export.done()
+            released.set()
+            result = await export
     assert result.items == 30
     assert snapshots[-1].items == 30
 
