@@ -37,9 +37,12 @@ filter and the newest ids, plus the heap's fragmentation. Peak RSS over the impo
 of 250 fresh UUIDs through ``add_if_all_new``: 1.3 MiB at 10,000 ids, 2.6 at 1,000,000
 and ~10.5 at 10,000,000 (staging folds in memory and 1 MiB merge chunks took 7.1 to 7.9,
 and 17.8). An id that is not a lowercase canonical UUID is folded as a 16-byte BLAKE2b
-digest of its text instead of its bytes, as compact as a UUID (two ids would have to
-share a digest, a chance of 2 ** -128 a pair, to be taken for one; kept as strings, a
-server's ids of any length would cost their length each, for the whole stream).
+digest of its text instead of its bytes, as compact as a UUID (kept as strings, a server's
+ids of any length would cost their length each, for the whole stream). The digest is keyed
+with a random key of each set's own: any 16 bytes are some UUID's, and with an unkeyed
+digest a server could send, after an id, the UUID whose bytes are that id's digest, which
+was then dropped as a repeat. Keyed, no server can tell which UUID (or which other id)
+shares an id's record: a chance of 2 ** -128 a pair.
 CPU, pages of 250 fresh UUIDs through ``add_if_all_new`` (2 shared cores, loaded):
 about 2.1 us an id at 1,000,000 ids and 3.6 to 3.8 at 10,000,000, where a plain ``set``
 takes 0.3 and 0.4 (sorting each fold by hash, staging by partition and separate check
@@ -306,6 +309,8 @@ class DeliveredIds:
         #: The characters of the ids held as strings, counted while a listing stays unfolded.
         self._chars = 0
         self._generations: list[_Generation] = []
+        #: What keys the digest of an id that is not a UUID (see the module docstring).
+        self._key = os.urandom(16)
         self._spill = True  # False: records stay in memory (no file, or one failed)
         self._closer: weakref.finalize[[list[_Generation]], DeliveredIds] | None = None
         self.size(expected)
@@ -414,7 +419,7 @@ class DeliveredIds:
             self._fold_at = FOLD  # long ids: folded from now on, as a large listing's are
 
     def _has(self, g: _Generation, id: str, h: int) -> bool:
-        return g.has(h, _record(id))
+        return g.has(h, _record(id, self._key))
 
     def _generation(self) -> tuple[_Generation, bool]:
         """The generation the next fold goes to, and whether it is new (and unmarked).
@@ -456,7 +461,7 @@ class DeliveredIds:
         del groups
         records = _uuid_records(grouped)  # C passes over the fold
         if records is None:  # some are not canonical UUIDs: those as their digest
-            records = b"".join(map(_record, grouped))
+            records = b"".join(map(_record, grouped, repeat(self._key)))
         del grouped  # each step frees what it no longer needs
         if not records:
             return
@@ -584,11 +589,15 @@ def _holds(records: bytes, key: bytes, start: int, end: int) -> bool:
     return False
 
 
-def _record(id: str) -> bytes:
-    """``id``'s 16-byte record: a canonical UUID's own bytes, any other id's BLAKE2b digest."""
+def _record(id: str, key: bytes) -> bytes:
+    """``id``'s 16-byte record: a UUID's own bytes, another id's BLAKE2b digest keyed by ``key``.
+
+    ``key`` is the set's own, which no server knows.
+    """
     if _UUID.fullmatch(id):
         return bytes.fromhex(id.replace("-", ""))
-    return hashlib.blake2b(id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    text = id.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(text, digest_size=16, key=key).digest()
 
 
 def _uuid_records(ids: list[str]) -> bytes | None:
