@@ -339,7 +339,7 @@ class PageStream(Stream[Delivery[T], T]):
 
     @property
     def progress(self) -> Progress:
-        """A snapshot of pages and items done, retries, throttling (and a pause under way), the ETA.
+        """A snapshot of pages and items done, retries, throttling, a pause under way, the ETA.
 
         Once the scan has been read to its end (or its limit), its totals are the pages
         and items it got, so a bar ends at 100%, as a merge's does.
