@@ -93,11 +93,14 @@ _ERRORS_SHOWN = 5
 _ERRORS_BUDGET = 1400
 
 
-def cut(text: str, limit: int = FIELD_LIMIT) -> str:
-    """``text``, or its first ``limit`` characters and a marker saying how long it was."""
+def cut(text: str, limit: int = FIELD_LIMIT, length: int | None = None) -> str:
+    """``text``, or its first ``limit`` characters and a marker saying how long it was.
+
+    ``length``: the length to say, when ``text`` shows something else (a string's repr).
+    """
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}… [cut, {len(text)} chars]"
+    return f"{text[:limit]}… [cut, {len(text) if length is None else length} chars]"
 
 
 #: Characters a message shows escaped: controls (ESC, CR, LF...), lone surrogates (no
@@ -150,7 +153,8 @@ def shown(value: object, limit: int = FIELD_LIMIT) -> str:
         if isinstance(value, int):
             return f"<an integer of {value.bit_length():,} bits>"
         return f"<a {type(value).__name__}>"
-    return cut(text, limit)
+    # A string's own length, not its repr's: 5,000 characters typed are not "5002 chars".
+    return cut(text, limit, len(value) if isinstance(value, str) else None)
 
 
 class TelnyxError(Exception):

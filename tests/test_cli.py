@@ -663,23 +663,24 @@ def test_a_value_of_the_wrong_type_is_a_usage_error(
 
 
 @pytest.mark.parametrize(
-    ("argv", "said"),
+    ("argv", "said", "length"),
     [
-        (["--tag", "x" * 100_000], "invalid --tag value 'xxx"),
-        (["--limit", "9" * 5_000], "invalid --limit value '999"),  # past int()'s 4,300 digits
-        (["--page-size", "1" + "0" * 4_299], "invalid --page-size value 1000"),  # the library's
+        (["--tag", "x" * 100_000], "invalid --tag value 'xxx", 100_000),
+        (["--limit", "9" * 5_000], "invalid --limit value '999", 5_000),  # past int()'s limit
+        (["--page-size", "1" + "0" * 4_299], "invalid --page-size value 1000", 4_300),
     ],
 )
 def test_a_huge_refused_value_is_said_cut(
-    capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+    capsys: pytest.CaptureFixture[str], argv: list[str], said: str, length: int
 ) -> None:
     """A refused value is said back cut, as the library's messages cut it: a 100,000-character
     ``--tag`` was written whole to stderr, a 5,000-digit ``--limit`` too (argparse's words).
+    The length said is the value's as typed (a text's repr, quotes and all, said 2 more).
     """
     assert main(["export", "sim-cards", "--api-key", KEY, *argv, "-o", "-"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"simcards: error: {said}")
-    assert "[cut, " in err
+    assert f"[cut, {length} chars]" in err
     assert len(err) < 1_000
     assert err.count("\n") == 1
 
