@@ -236,6 +236,17 @@ class _Readers(Generic[T]):
     def full(self) -> bool:
         return self.limit is not None and self.taken >= self.limit
 
+    def pages_read(self, parts: Sequence[Progress]) -> int:
+        """The pages a finished merge read, its streams' progress being ``parts``.
+
+        Every page of every stream, empty ones too (a query that matched nothing read one,
+        and said 0 pages); or, when the limit ended it, the pages it took items from: a
+        query the limit stopped did not finish its last.
+        """
+        if self.full:
+            return self.pages_taken
+        return sum(p.pages_done for p in parts)  # each read to its end: every page it read
+
     def _room(self) -> int | None:
         """Items the limit still allows (None: no limit)."""
         return None if self.limit is None else self.limit - self.taken
@@ -667,9 +678,8 @@ class MergedStream(Stream[_Batch[T], T]):
         pages_done = sum(p.pages_done for p in parts)
         items = self.stats.items_yielded
         if self._done:
-            # Every page it took items from: a query its limit stopped did not finish its last.
-            total_pages: int | None = self._readers.pages_taken
-            pages_done = self._readers.pages_taken
+            pages_done = self._readers.pages_read(parts)
+            total_pages: int | None = pages_done
             total_results: int | None = items
         else:
             # Each query's, cut at its own limit already (PageStream.progress).

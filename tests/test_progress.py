@@ -412,6 +412,32 @@ async def test_pages_done_mean_the_same_before_and_after_a_resume(tmp_path: Path
 
 
 @pytest.mark.parametrize("ordered", [False, True])
+async def test_a_finished_merge_counts_every_page_it_read_empty_ones_too(ordered: bool) -> None:
+    """A merge counted only the pages it took items from: two queries matching nothing read
+    a page each and said ``0 pages`` (the command ``exported 0 SIM cards (0 pages)``, where
+    one such query alone said ``(1 page)``). Read to its end, it counts every page read.
+    """
+    sort = "current_billing_period_consumed_data.amount" if ordered else None
+    async with (
+        MockTelnyxServer(sim_cards=200, seed=5) as server,
+        SimCardsClient(KEY, server.url) as client,
+    ):
+        parts = [
+            client.sim_cards(tags=["no-such-tag"], page_size=10, sort=sort),
+            client.sim_cards(status="enabled", page_size=10, sort=sort),
+            client.sim_cards(tags=["nor-this-one"], page_size=10, sort=sort),
+        ]
+        merged = sc.merge(*parts, ordered=ordered)
+        items = await merged.collect()
+    fetched = [p.stats.pages_fetched for p in parts]
+    assert fetched[0] == fetched[2] == 1
+    assert fetched[1] > 1
+    done = merged.progress
+    assert done.items == done.total_results == len(items) > 0
+    assert done.pages_done == done.total_pages == sum(fetched) == len(server.requests)
+
+
+@pytest.mark.parametrize("ordered", [False, True])
 @pytest.mark.parametrize("limit", [3, 15, 25])
 async def test_a_merge_its_limit_ended_counts_the_pages_it_took(ordered: bool, limit: int) -> None:
     """A merge its limit stopped summed its queries' pages done, and a query the limit
