@@ -76,7 +76,7 @@ from ._open_files import RESERVED
 from ._open_files import at_least as open_files_at_least
 from ._output import check_output_path
 from ._page_stream import CHECKPOINT_EVERY
-from ._pagination import DRIFT_COUNTED, RESCAN_ADVICE, RESCAN_SET
+from ._pagination import DRIFT_COUNTED, RESCAN_ADVICE, RESCAN_SET, RESCAN_UNSORTED
 from ._query import (
     DESCRIBED_ARGUMENT,
     DESCRIBED_CALL,
@@ -1073,6 +1073,7 @@ def _show_plain_warning(  # noqa: PLR0917  (the signature warnings.showwarning h
 _IN_COMMAND_WORDS = (
     (RESCAN_ADVICE, "--rescan, without --checkpoint,"),
     (RESCAN_SET, "--rescan"),
+    (RESCAN_UNSORTED, "--rescan, without --sort,"),
     (UNORDERED_ADVICE, "drop --sort to take the items as their pages arrive"),
     (f" ({LATE_PAGES_COUNTED})", ""),
     (f"; {DRIFT_COUNTED}", ""),

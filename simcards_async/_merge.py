@@ -158,6 +158,9 @@ class _Readers(Generic[T]):
         self.seen = DeliveredIds(UNFOLDED) if dedupe else None
         self.limit = limit
         self.ordering = ordering
+        if ordering is not None:
+            for stream in streams:
+                stream._merged_in_order()  # noqa: SLF001  (a PageStream's, for its drift advice)
         self.taken = 0  # items handed over, or about to be
         # With a limit, one reader hands over at a time, so that the one that reaches it
         # knows every item counted has been taken: stopping the others then loses nothing.

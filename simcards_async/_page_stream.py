@@ -196,6 +196,10 @@ class PageStream(Stream[Delivery[T], T]):
         """Whether this stream reads the listing again after drift (those records come last)."""
         return self._engine.drift.rescan
 
+    def _merged_in_order(self) -> None:
+        """A merge in sort order reads it, which refuses a rescan: its drift warning says so."""
+        self._engine.drift.in_order = True
+
     @property
     def checkpoint(self) -> str | os.PathLike[str] | None:
         """The file this stream writes its checkpoints to, if any."""

@@ -121,6 +121,7 @@ __all__ = [
     "HELD_BYTES",
     "RESCAN_ADVICE",
     "RESCAN_SET",
+    "RESCAN_UNSORTED",
     "SHARED_MIN_PAGES",
     "WINDOW_BYTES",
     "Delivery",
@@ -269,6 +270,8 @@ class Resume(msgspec.Struct, frozen=True, kw_only=True):
 RESCAN_ADVICE = "rescan=True, on a stream with no checkpoint,"
 #: What the drift warning says instead when the stream was asked to rescan.
 RESCAN_SET = "rescan=True, set on this stream,"
+#: ... and when a merge in sort order reads the stream, which refuses a rescan.
+RESCAN_UNSORTED = "rescan=True, on streams merged with ordered=False,"
 #: Where the drift warning's reader finds the final counts (the command line has no such place).
 DRIFT_COUNTED = "stats.drift has the final counts"
 
@@ -642,6 +645,7 @@ class DriftLog:
     """The engine's view of the listing changing: pages' stamps, short pages, one warning."""
 
     __slots__ = (
+        "in_order",
         "last_served",
         "last_total",
         "limited",
@@ -661,6 +665,8 @@ class DriftLog:
         #: whether a limit may end the scan before it.
         self.rescan = rescan
         self.limited = limited
+        #: Whether a merge in sort order reads the stream: it cannot rescan there.
+        self.in_order = False
         self.served = 0  # answers received so far: a clock for "which view is older"
         self.last_served = 0  # ... of the page delivered last, and its total_results
         self.last_total: int | None = None
@@ -728,6 +734,8 @@ class DriftLog:
             again = f"{RESCAN_ADVICE} reads the listing again for them"
             if self.rescan:
                 again = f"{RESCAN_SET} reads the listing again for them once this pass ends"
+            elif self.in_order:
+                again = f"{RESCAN_UNSORTED} reads the listing again for them"
             if self.limited:
                 again += ", unless the pass ends at its limit"
             self.warn(

@@ -1611,6 +1611,25 @@ async def test_a_warning_on_a_terminal_takes_a_line_above_the_bar(
 
 
 @pytest.mark.anyio
+async def test_a_sorted_unions_drift_warning_advises_what_the_command_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With ``--any`` and ``--sort`` the drift warning advised ``--rescan``, which the command
+    then refused with them: it advises ``--rescan`` without ``--sort``, which it takes.
+    """
+    drift = Drift(seed=3, every=2, insert=0, delete=5)
+    async with MockTelnyxServer(sim_cards=600, drift=drift) as server:
+        union = ["--any", "status=enabled", "--any", "status=disabled"]
+        sort = ["--sort", "current_billing_period_consumed_data.amount"]
+        argv = [*union, "--page-size", "50", "-q", "-o", str(tmp_path / "c.jsonl"), *api(server)]
+        assert await run("export", "sim-cards", *argv, *sort) == 0
+        err = capsys.readouterr().err
+        assert "(--rescan, without --sort, reads the listing again for them)" in err
+        assert "rescan=True" not in err
+        assert await run("export", "sim-cards", *argv, "--rescan") == 0  # what it advised
+
+
+@pytest.mark.anyio
 async def test_rescan_is_a_flag_and_the_drift_warning_names_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

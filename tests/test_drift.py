@@ -409,6 +409,32 @@ async def test_the_rescan_advice_says_a_limit_may_end_the_scan_first() -> None:
     assert (stream.stats.drift.rescans, stream.stats.items_yielded) == (0, 500)
 
 
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_a_merge_in_sort_order_advises_what_it_takes(ordered: bool) -> None:
+    """In a merge in sort order the drift warning advised ``rescan=True``, which that merge
+    refuses: it advises an unordered merge of streams that rescan, which it takes.
+    """
+    amount = "current_billing_period_consumed_data.amount"
+    drift = Drift(seed=3, every=2, insert=0, delete=5)
+    async with (
+        MockTelnyxServer(sim_cards=600, drift=drift) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=2) as client,
+    ):
+        sort = amount if ordered else None
+        parts = [
+            client.sim_cards(status="enabled", page_size=50, sort=sort),
+            client.sim_cards(status="disabled", page_size=50, sort=sort),
+        ]
+        with pytest.warns(simcards_async.DriftWarning, match="changed") as caught:
+            await simcards_async.merge(*parts, ordered=ordered).collect()
+    advice = (
+        "(rescan=True, on streams merged with ordered=False, reads the listing again for them)"
+        if ordered
+        else "(rescan=True, on a stream with no checkpoint, reads the listing again for them)"
+    )
+    assert all(str(w.message).endswith(advice) for w in caught), [str(w.message) for w in caught]
+
+
 async def test_deletions_during_a_scan_may_lose_records() -> None:
     """Deleting records already read shifts the rest back: as many unread records slip past
     the scan, and the drift is reported.
