@@ -489,6 +489,9 @@ def check_base_url(base_url: object) -> str:
     allowed = "an https:// URL (plain http:// only for a loopback host such as 127.0.0.1)"
     if not isinstance(base_url, str):
         raise InvalidParameterError("base_url", allowed, base_url)
+    # Its value, as every string argument's: the ``str()`` of a ``(str, Enum)`` member (which
+    # the URL parser takes) is its name, ``Env.LOCAL``, and the URL was refused as relative.
+    base_url = str.__str__(base_url)
     shown = _masked(base_url)
     if not base_url.isprintable() or any(ch.isspace() for ch in base_url):
         # aiohttp refuses them at the first request, with a bare ValueError.

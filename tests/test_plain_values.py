@@ -46,6 +46,23 @@ async def test_an_api_key_subclass_is_sent_as_its_value(key: str) -> None:
     assert len(cards) == 20
 
 
+async def test_a_base_url_subclass_is_used_as_its_value() -> None:
+    """``SimCardsClient(key, Env.LOCAL)`` was refused: the URL parser read the member's
+    ``str()``, ``Env.LOCAL``, and found it relative. The URL's value is used, and kept plain.
+    """
+    async with MockTelnyxServer(sim_cards=20, actions=1) as server:
+
+        class Env(str, enum.Enum):
+            LOCAL = server.url
+
+        base_urls: list[str] = [Env.LOCAL, _Shown(server.url)]
+        for base_url in base_urls:
+            async with SimCardsClient(KEY, base_url) as client:
+                assert type(client.base_url) is str
+                assert client.base_url == server.url
+                assert len(await client.sim_cards(page_size=10).collect()) == 20
+
+
 async def test_a_record_id_subclass_is_asked_for_and_checked_by_its_value(
     server: MockTelnyxServer, client: SimCardsClient
 ) -> None:
