@@ -287,7 +287,8 @@ class SimCardsClient:
         if self._closing is not None and self._closing.done():
             return
         # In another loop than the one it ran in, its tasks and connections cannot be
-        # closed from here: say so (marked closed, it stopped warning it was never closed).
+        # closed from here: say so, and leave it open, to be closed in its own loop (marked
+        # closed here, it stopped warning it was never closed, its connections still open).
         self._check_loop(closing=True)
         if self._closing is None:
             self._state = _State.CLOSED
@@ -316,7 +317,8 @@ class SimCardsClient:
         # getattr: a constructor that refused its arguments leaves no state behind.
         if getattr(self, "_state", None) is _State.OPENED and self._owns_session:
             warnings.warn(
-                f"{self!r} was never closed; use 'async with SimCardsClient()' or await aclose()",
+                f"{self!r} was never closed; use 'async with SimCardsClient()' or await "
+                "aclose(), in the event loop it ran in",
                 ResourceWarning,
                 source=self,
                 stacklevel=1,
