@@ -12,7 +12,7 @@ row group of ``PARQUET_ROW_GROUP_SIZE`` rows, fewer once they take about
 keeps fetching pages meanwhile.
 
 A path is written atomically (``_output``): the bytes go to a temporary file beside it,
-``.NAME.RANDOM.partial`` (NAME cut short where the whole would be too long a
+``.NAME.TOKEN.partial`` (NAME cut short where the whole would be too long a
 name), which replaces the target only once everything is written and synced.
 On any failure or cancellation the temporary file is removed and the target is
 left as it was. An open binary file (``sys.stdout.buffer``)

@@ -3,8 +3,8 @@
 This is the only module that imports aiohttp. ``Transport`` takes a ``send``
 (one HTTP exchange -> ``Answer``) and a ``sleep``, so its retries, backoff and
 error mapping run in tests without a socket; ``AiohttpSend`` is the real one.
-Retried: 429, 500, 502, 503, 504, connection failures, timeouts, and 2xx
-bodies that do not decode (a truncated body must never pass for a short page);
+Retried (as ``_retry`` plans): the statuses of ``RETRY_STATUSES``, connection failures,
+timeouts, and 2xx bodies that do not decode (a truncated body must never pass for a short page);
 not a 2xx in a ``Content-Encoding`` aiohttp does not decode, which would come the same.
 The wait is capped exponential backoff with full jitter, and never shorter
 than ``Retry-After`` or ``x-ratelimit-reset`` (each honoured up to

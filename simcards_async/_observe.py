@@ -10,7 +10,7 @@ each call it at a few points only:
 - ``Instruments.retrying`` and ``Instruments.throttled`` (INFO) when the transport
   retries or the shared limit shrinks under 429s; each pause of every request after a
   429 at DEBUG.
-- ``Instruments.listing`` around each listing (``_pagination``): its INFO start and
+- ``Instruments.listing`` around each listing (``_page_stream``): its INFO start and
   end lines and its span, the parent of its attempts' spans; ``drift_warning`` logs
   the ``DriftWarning`` text at WARNING.
 

@@ -29,8 +29,8 @@ the most), at least ``SHARED_MIN_PAGES`` pages, so the bodies many streams hold 
 four windows', not one a stream (the limiter bounds the requests in flight across them,
 not what they hold). Each still keeps its own decoded pages and delivered ids.
 
-The engine takes its pages from ``fetch(target, on_retry) -> Page``, a seam that
-tests fill without a socket. It is three parts, each with one job:
+The engine takes its pages from ``fetch(target, on_retry, turn, sent) -> Page`` (``FetchPage``),
+a seam that tests fill without a socket. It is three parts, each with one job:
 
 - ``ReadPlan``: where the scan starts, where the answers say it ends, how much the
   ``limit`` still allows.
