@@ -77,7 +77,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, S
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Annotated, Any, Literal
+from typing import IO, Annotated, Any, Literal, get_args
 
 import anyio
 import msgspec
@@ -173,15 +173,7 @@ _DECIMAL_CONTEXT = decimal.Context(
 
 #: The formats that write each record as the API sent it, when the stream can give it.
 _VERBATIM: frozenset[ExportFormat] = frozenset({"jsonl", "json", "jsonl.gz", "json.gz"})
-_FORMATS: tuple[ExportFormat, ...] = (
-    "jsonl",
-    "json",
-    "csv",
-    "parquet",
-    "jsonl.gz",
-    "json.gz",
-    "csv.gz",
-)
+_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
 #: The formats a checkpointed export can continue after a stop, and why the others cannot.
 RESUMABLE_FORMATS: tuple[ExportFormat, ...] = tuple(f for f in _FORMATS if f != "parquet")
 NOT_RESUMABLE_WHY = "a Parquet file cannot be appended to"
@@ -198,7 +190,9 @@ _SUFFIXES: dict[str, ExportFormat] = {
 #: How a refusal of a suffix alone (``.jsonl``, a hidden file's whole name) starts.
 NAME_BEFORE_SUFFIX = "a path with a name before its suffix"
 #: What a path may end in when ``format`` is not given, as error messages say it.
-ALLOWED_SUFFIXES = ".jsonl, .ndjson, .json, .csv, .parquet or .pq (with .gz after any but Parquet)"
+ALLOWED_SUFFIXES = (
+    f"{', '.join(list(_SUFFIXES)[:-1])} or {list(_SUFFIXES)[-1]} (with .gz after any but Parquet)"
+)
 _PARQUET_MISSING = (
     "Parquet export needs pyarrow, which is not installed: pip install 'simcards-async[parquet]'"
 )

@@ -25,6 +25,8 @@ import msgspec
 from ._errors import shown
 
 __all__ = [
+    "RECORD_TYPES",
+    "UNDECODABLE",
     "Amount",
     "DeviceLocation",
     "ErrorObject",
@@ -38,6 +40,15 @@ __all__ = [
     "SimCardActionStatus",
     "SimCardGroup",
     "SimCardStatus",
+    "checked_record",
+    "decode_errors",
+    "decode_raw_page",
+    "decode_raw_sim_card_page_by_amount",
+    "decode_record",
+    "decode_sim_card",
+    "decode_sim_card_action",
+    "decode_sim_card_action_page",
+    "decode_sim_card_page",
 ]
 
 T = TypeVar("T")
