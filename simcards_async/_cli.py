@@ -75,7 +75,7 @@ from ._observe import env_log_handler_set_aside, env_log_level
 from ._open_files import RESERVED
 from ._open_files import at_least as open_files_at_least
 from ._output import check_output_path
-from ._page_stream import CHECKPOINT_EVERY
+from ._page_stream import CHECKPOINT_EVERY, CHECKPOINT_SECONDS
 from ._pagination import DRIFT_COUNTED, RESCAN_ADVICE, RESCAN_SET, RESCAN_UNSORTED
 from ._query import (
     DESCRIBED_ARGUMENT,
@@ -490,9 +490,10 @@ def _add_common_flags(common: argparse.ArgumentParser, *, rescan_not_with: str) 
     output.add_argument(
         "--checkpoint",
         metavar="FILE",
-        help=f"record progress in FILE once a second (or every {CHECKPOINT_EVERY} pages, if "
-        "sooner) and when the API fails, and keep the partial output if the export is "
-        "interrupted (a Ctrl-C keeps the last save: about a second of pages is read again); "
+        help=f"record progress in FILE every {CHECKPOINT_SECONDS:g} s (or every "
+        f"{CHECKPOINT_EVERY} pages, if sooner) and when the API fails, and keep the partial "
+        "output if the export is interrupted (a Ctrl-C keeps the last save: the pages read "
+        f"since, {CHECKPOINT_SECONDS:g} s of them at most, are read again); "
         "run the same command again to "
         "resume where it stopped (any format but Parquet, to a file; FILE is removed once the "
         "export is complete, at the listing's end or at --limit)",
