@@ -35,8 +35,8 @@ from ._sansio import (
     origin_of,
     redirect_target,
     response_limit,
-    retry_after,
     success,
+    wait_hint,
 )
 from ._throttle import AdaptiveLimiter
 
@@ -456,8 +456,8 @@ class Transport:
             if self.limiter.on_healthy(remaining, reset) and reset is not None:
                 self.instruments.window_spent(reset)
         elif answer.status == 429:  # noqa: PLR2004
-            hint = retry_after(headers)
-            pause = reset if hint is None else min(hint, max_hint)
+            hint = wait_hint(answer.status, headers)  # as the retry's own wait reads it
+            pause = None if hint is None else min(hint, max_hint)
             limiter = self.limiter
             before = limiter.limit
             limiter.on_throttled(epoch, pause)

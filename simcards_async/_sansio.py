@@ -58,6 +58,7 @@ __all__ = [
     "retry_after",
     "same_api",
     "success",
+    "wait_hint",
 ]
 
 T = TypeVar("T")
@@ -294,11 +295,7 @@ def decipher(
             raise ResponseTooLargeError(msg, url=url, status=status, limit=limit)
         return _decode_success(answer, decode, url, secrets)
     headers = answer.headers
-    hint = retry_after(headers, now)
-    if hint is None and (status == _TOO_MANY or _window_spent(headers)):
-        # The window's end is a wait only when the window is why the request failed: a
-        # 502 from a proxy, whose answer still says 90 requests remain, is retried at once.
-        hint = rate_limit_reset(headers)
+    hint = wait_hint(status, headers, now)
     body = secrets.body(answer.body)
     location = header_text(answer.headers.get("location")) if status in _REDIRECTS else None
     if location is not None:  # a user:password@ in it is somebody's credential: masked
@@ -396,6 +393,22 @@ def rate_limit_reset(headers: Mapping[str, str]) -> float | None:
     if seconds is None or not 0 <= seconds < _LONGEST_HINT:
         return None
     return seconds
+
+
+def wait_hint(
+    status: int, headers: Mapping[str, str], now: dt.datetime | None = None
+) -> float | None:
+    """The seconds a failed answer asks the client to wait, or None.
+
+    ``Retry-After``; else, for a 429 or an answer saying no requests remain,
+    ``x-ratelimit-reset``: the window's end is a wait only when the window is why the
+    request failed (a 502 from a proxy, whose answer still says 90 requests remain, is
+    retried at once).
+    """
+    hint = retry_after(headers, now)
+    if hint is None and (status == _TOO_MANY or _window_spent(headers)):
+        hint = rate_limit_reset(headers)
+    return hint
 
 
 def retry_after(headers: Mapping[str, str], now: dt.datetime | None = None) -> float | None:
