@@ -142,6 +142,8 @@ class SimCardsClient:
         # An empty key is no key: that is a clear error at first use, as a missing one. One
         # given as api_key="" is said to be that (the variable, set or not, is not read).
         self._api_key = _checked_api_key(key) if key != "" else None
+        #: What every message, log line and checkpoint is cleaned of: the key.
+        self._secrets = Secrets(self._api_key or "")
         self._empty_key_given = api_key == ""
         # An empty base_url given is refused (an unset variable in a script, not "the
         # default"); an empty TELNYX_BASE_URL is an unset one.
@@ -366,11 +368,12 @@ class SimCardsClient:
                 if self._loop is None:  # aiohttp's bare "no running event loop" else
                     raise RuntimeError(NO_LOOP)
                 self._session = new_session(self.max_concurrency)
-            secrets = Secrets(self._api_key)
+            secrets = self._secrets
             self._transport_ = Transport(
                 send=AiohttpSend(
                     self._session,
                     api_key=self._api_key,
+                    secrets=secrets,
                     timeout=self.timeout,
                     owns_session=self._owns_session,
                 ),
@@ -573,7 +576,7 @@ class SimCardsClient:
                 resume_from=resume_from,
                 keep=keep_checkpoint,
                 base_url=self.base_url,
-                redact=Secrets(self._api_key or "").text,
+                redact=self._secrets.text,
             )
         transport = self._transport()
 

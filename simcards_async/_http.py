@@ -28,6 +28,7 @@ from ._observe import Instruments, Probe, RateLimitInfo, rate_limit_of
 from ._retry import Jitter, RetryPolicy, plan_retry
 from ._sansio import (
     MAX_REDIRECTS,
+    NO_SECRETS,
     Answer,
     Secrets,
     body_limit,
@@ -103,7 +104,13 @@ class AiohttpSend:
     """One authenticated GET over an aiohttp session, redirects not followed, body bounded."""
 
     def __init__(
-        self, session: ClientSession, *, api_key: str, timeout: float, owns_session: bool = False
+        self,
+        session: ClientSession,
+        *,
+        api_key: str,
+        secrets: Secrets,
+        timeout: float,
+        owns_session: bool = False,
     ) -> None:
         self._session = session
         #: What a request cut off by the session's closing says: the client closed its own
@@ -114,7 +121,7 @@ class AiohttpSend:
             "Accept": "application/json",
             "User-Agent": _USER_AGENT,
         }
-        self._secrets = Secrets(api_key)
+        self._secrets = secrets  # the client's, which has the key
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     def __repr__(self) -> str:
@@ -338,7 +345,7 @@ class Transport:
         self._send = send
         self._base_url = base_url
         self._origin = origin_of(base_url)
-        self._secrets = secrets or Secrets()
+        self._secrets = secrets or NO_SECRETS
         self._sleep = sleep
         self._jitter = jitter
         self.max_response_bytes = max_response_bytes

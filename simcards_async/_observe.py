@@ -46,6 +46,7 @@ from ._errors import (
     printable,
 )
 from ._sansio import (
+    NO_SECRETS,
     Secrets,
     rate_limit_limit,
     rate_limit_remaining,
@@ -88,7 +89,6 @@ _DEBUG = logging.DEBUG
 _INFO = logging.INFO
 _RATE_LIMIT_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 _ENV_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
-_NO_SECRETS = Secrets()
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +331,7 @@ class Instruments:
         *,
         base_url: str = "",
         on_response: OnResponse | None = None,
-        secrets: Secrets = _NO_SECRETS,
+        secrets: Secrets = NO_SECRETS,
         tracing: bool = True,
     ) -> None:
         self.hook = on_response

@@ -41,6 +41,7 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "MAX_REDIRECTS",
     "MIN_KEY_LENGTH",
+    "NO_SECRETS",
     "REDACTED",
     "Answer",
     "Secrets",
@@ -249,7 +250,8 @@ class Secrets:
         )
 
 
-_NO_SECRETS = Secrets()
+#: Secrets of none: what a text is cleaned of when no key is known.
+NO_SECRETS = Secrets()
 _TOO_MANY = 429
 
 
@@ -265,7 +267,7 @@ def decipher(
     *,
     url: str,
     limit: int,
-    secrets: Secrets = _NO_SECRETS,
+    secrets: Secrets = NO_SECRETS,
     now: dt.datetime | None = None,
 ) -> T:
     """The decoded value of a 2xx answer, or the ``APIError`` the answer stands for, raised.
