@@ -22,6 +22,7 @@ from uuid import UUID
 import anyio
 import msgspec
 
+from ._arguments import checked_bool, checked_int, checked_seconds, plain_str
 from ._checkpoint import Checkpointer
 from ._errors import APIError, InvalidParameterError, check_callback
 from ._http import (
@@ -57,7 +58,7 @@ from ._query import (
     sim_card_path,
     sim_cards_query,
 )
-from ._retry import RetryPolicy, checked_int, checked_seconds
+from ._retry import RetryPolicy
 from ._sansio import MAX_KEY_LENGTH, MIN_KEY_LENGTH, Secrets, check_base_url
 from ._stream import CLIENT_CLOSED
 from ._throttle import AdaptiveLimiter
@@ -559,9 +560,8 @@ class SimCardsClient:
         resume_from: str | os.PathLike[str] | None,
         keep_checkpoint: bool,
     ) -> PageStream[T]:
-        for flag, given in (("rescan", rescan), ("keep_checkpoint", keep_checkpoint)):
-            if not isinstance(given, bool):
-                raise InvalidParameterError(flag, "True or False", given)
+        checked_bool("rescan", rescan)
+        checked_bool("keep_checkpoint", keep_checkpoint)
         for name, value in (("checkpoint", checkpoint), ("resume_from", resume_from)):
             if value is not None and not isinstance(value, (str, os.PathLike)):
                 raise InvalidParameterError(name, "a file path or None", value)
@@ -668,7 +668,7 @@ def _checked_api_key(key: object) -> str | None:
             "keys begin KEY and run to tens of characters)",
             "<redacted>",
         )
-    return str.__str__(key)  # a subclass's (an Enum member's) str() may say otherwise
+    return plain_str(key)
 
 
 def _retry_policy(max_retries: object, retry: object) -> RetryPolicy:

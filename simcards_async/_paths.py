@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import TypeVar
 
+from ._arguments import plain_str
 from ._errors import InvalidParameterError
 
 __all__ = [
@@ -107,7 +108,7 @@ def plain_path(path: P) -> P:
     ``Path`` names a file after its ``str()``, ``open`` after its characters: a class whose
     ``__str__`` says otherwise had a file written under one name and reported under another.
     """
-    return str.__str__(path) if isinstance(path, str) else path  # type: ignore[return-value]
+    return plain_str(path) if isinstance(path, str) else path  # type: ignore[return-value]
 
 
 def check_regular(parameter: str, path: Path, what: str, *, advice: str = "") -> None:

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from ._arguments import checked_bool, checked_int, plain_str
 from ._errors import InvalidParameterError
 
 __all__ = [
@@ -240,29 +241,7 @@ DESCRIBED_CALL = re.compile(
 # --- argument checks --------------------------------------------------------------
 
 
-# Every check gives back a plain str or int: a subclass's (an Enum member's) str() may say
-# otherwise than its value (``Tag.IOT`` for "89"), and the URL is built with str().
-
-
-def _plain(value: str) -> str:
-    """``value``'s characters as a plain ``str``, whatever its class's ``__str__`` says."""
-    return str.__str__(value)
-
-
-def _int(name: str, value: object, low: int, high: int | None = None) -> int:
-    allowed = f"an integer from {low} to {high}" if high else f"an integer >= {low}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidParameterError(name, allowed, value)
-    number = int.__int__(value)  # its value, whatever its class's __int__ or __lt__ say
-    if number < low or (high is not None and number > high):
-        raise InvalidParameterError(name, allowed, value)
-    return number
-
-
-def _bool(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidParameterError(name, "True or False", value)
-    return value
+# Every check gives back a plain str or int (``_arguments``).
 
 
 def _text(name: str, value: object) -> str:
@@ -271,7 +250,7 @@ def _text(name: str, value: object) -> str:
         raise InvalidParameterError(name, allowed, value)
     if not _is_utf8(value):
         raise InvalidParameterError(name, "text that is valid Unicode (no lone surrogates)", value)
-    return _plain(value)
+    return plain_str(value)
 
 
 def _is_utf8(value: str) -> bool:
@@ -289,26 +268,26 @@ def _uuid(name: str, value: object) -> str:
         raise InvalidParameterError(
             name, "a UUID such as '6a09cdc3-8948-47f0-aa62-74ac943d6c58'", value
         )
-    return _plain(value)
+    return plain_str(value)
 
 
 def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise InvalidParameterError(name, "one of " + ", ".join(map(repr, allowed)), value)
-    return _plain(value)
+    return plain_str(value)
 
 
 def _strings(name: str, value: object, allowed: str = "") -> tuple[str, ...]:
     """A string or a non-empty sequence of strings, as a tuple."""
     if isinstance(value, str):
-        return (_plain(value),)
+        return (plain_str(value),)
     if (
         isinstance(value, Sequence)
         and not isinstance(value, (bytes, bytearray))
         and value
         and all(isinstance(v, str) for v in value)
     ):
-        return tuple(map(_plain, value))
+        return tuple(map(plain_str, value))
     raise InvalidParameterError(name, f"a string or a non-empty list of strings{allowed}", value)
 
 
@@ -333,9 +312,9 @@ def _tags(value: object) -> tuple[str, ...]:
 
 
 def _paging(page_size: object, start_page: object, limit: object) -> tuple[int, int, int | None]:
-    size = _int("page_size", page_size, 1, MAX_PAGE_SIZE)
-    start = _int("start_page", start_page, 1, _MAX_START_PAGE)
-    cap = None if limit is None else _int("limit", limit, 1)
+    size = checked_int("page_size", page_size, 1, MAX_PAGE_SIZE)
+    start = checked_int("start_page", start_page, 1, _MAX_START_PAGE)
+    cap = None if limit is None else checked_int("limit", limit, 1)
     return size, start, cap
 
 
@@ -378,7 +357,7 @@ def sim_cards_query(
         group = _uuid("sim_card_group_id", sim_card_group_id)
         filters.append(("filter[sim_card_group_id]", group))
         tests.append(Predicate.same_uuid("sim_card_group_id", group))
-    if _bool("include_sim_card_group", include_sim_card_group):
+    if checked_bool("include_sim_card_group", include_sim_card_group):
         filters.append(("include_sim_card_group", "true"))
     order = None if sort is None else Ordering.of(_choice("sort", sort, SIM_CARD_SORTS))
     trailing = () if order is None else (("sort", order.sort),)
@@ -453,9 +432,9 @@ def sim_card_path(
     """Validate the arguments of ``GET /sim_cards/{id}`` and build its target."""
     target = "/sim_cards/" + quote(_uuid("id", id), safe="")
     params = []
-    if _bool("include_pin_puk_codes", include_pin_puk_codes):
+    if checked_bool("include_pin_puk_codes", include_pin_puk_codes):
         params.append(("include_pin_puk_codes", "true"))
-    if _bool("include_sim_card_group", include_sim_card_group):
+    if checked_bool("include_sim_card_group", include_sim_card_group):
         params.append(("include_sim_card_group", "true"))
     return f"{target}?{urlencode(params)}" if params else target
 

@@ -6,17 +6,16 @@ source of jitter, and returns the seconds to wait, or ``None`` for "raise it".
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._arguments import checked_int, checked_seconds
 from ._errors import (
     APIConnectionError,
     APIError,
     APIResponseValidationError,
     APIStatusError,
-    InvalidParameterError,
     ResponseTooLargeError,
     UnsupportedEncodingError,
 )
@@ -25,8 +24,6 @@ __all__ = [
     "RETRY_STATUSES",
     "Jitter",
     "RetryPolicy",
-    "checked_int",
-    "checked_seconds",
     "plan_retry",
     "retryable",
 ]
@@ -42,42 +39,6 @@ Jitter = Callable[[float], float]
 
 def _uniform(high: float) -> float:
     return random.uniform(0, high)  # noqa: S311  (backoff jitter, not cryptography)
-
-
-def checked_seconds(name: str, value: object, *, zero: bool) -> float:
-    """``value`` as a finite number of seconds (> 0, or >= 0 with ``zero``), else refused.
-
-    ``InvalidParameterError`` names ``name``. NaN, infinity and an int past the largest
-    float are refused: asyncio cannot time them.
-    """
-    if not isinstance(value, bool) and isinstance(value, (int, float)):
-        try:
-            seconds = float(value)
-        except OverflowError:  # an int past the largest float
-            seconds = math.inf
-        if (seconds >= 0 if zero else seconds > 0) and seconds < math.inf:
-            return seconds
-    low = ">= 0" if zero else "> 0"
-    raise InvalidParameterError(name, f"a finite number of seconds {low}", value)
-
-
-def checked_int(name: str, value: object, low: int = 1, high: int | None = None) -> int:
-    """``value`` as a plain ``int`` from ``low`` to ``high`` (no top: None), else refused.
-
-    ``InvalidParameterError`` names ``name`` and the whole range, whichever bound was
-    crossed. A subclass's (an ``IntEnum`` member's) plain value is taken, and compared as
-    itself: not by the subclass's own ``<``. A ``bool`` is refused.
-    """
-    plain = int.__index__(value) if isinstance(value, int) else None
-    if (
-        isinstance(value, bool)
-        or plain is None
-        or plain < low
-        or (high is not None and plain > high)
-    ):
-        allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high:,}"
-        raise InvalidParameterError(name, allowed, value)
-    return plain
 
 
 @dataclass(frozen=True)

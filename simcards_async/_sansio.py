@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import msgspec
 from yarl import URL
 
+from ._arguments import plain_str
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -506,7 +507,7 @@ def check_base_url(base_url: object) -> str:
         raise InvalidParameterError("base_url", allowed, base_url)
     # Its value, as every string argument's: the ``str()`` of a ``(str, Enum)`` member (which
     # the URL parser takes) is its name, ``Env.LOCAL``, and the URL was refused as relative.
-    base_url = str.__str__(base_url)
+    base_url = plain_str(base_url)
     shown = _masked(base_url)
     if not base_url.isprintable() or any(ch.isspace() for ch in base_url):
         # aiohttp refuses them at the first request, with a bare ValueError.
