@@ -912,7 +912,7 @@ class Engine(Generic[T]):
         self, send: MemoryObjectSendStream[Delivery[T]], pages_before: int | None = None
     ) -> bool:
         """Read the listing once; False when ``limit`` was reached."""
-        plan, stats = self.plan, self.stats
+        plan = self.plan
         start = plan.start
         first, stamps = await self._fetch(start)
         self._check(start, first)
@@ -924,11 +924,7 @@ class Engine(Generic[T]):
         plan.plan(first, pages_before)
         if counted is not None:
             self.delivered.size(counted.total_results)
-        if stats.total_results is None and stats.total_pages is None:
-            stats.total_results = counted.total_results if counted else None
-            stats.total_pages = counted.total_pages if counted else None
-            if self.resume is None:
-                stats.drift.first_total_results = stats.total_results
+            self._first_counts(counted)
         self.drift.seam_open = self._at_seam(start)
         if not await self._deliver(send, start, first, stamps):
             return False
@@ -1053,16 +1049,26 @@ class Engine(Generic[T]):
             if unsure and again is not None and before is not None and again < before:
                 page, stamps = first, first_stamps
         plan.grow(slot.number, page)
-        stats = self.stats
         counted = counts(page, plan.page_size)
-        if counted is not None and stats.total_results is None and stats.total_pages is None:
+        if counted is not None and self._first_counts(counted):
             # The first page had no count: the first that has one gives the counts it would
             # have (else its count read as a change from None: a drift warning for none).
             self.delivered.size(counted.total_results)
-            stats.total_results, stats.total_pages = counted.total_results, counted.total_pages
-            if stats.drift.first_total_results is None:
-                stats.drift.first_total_results = counted.total_results
         return page, stamps
+
+    def _first_counts(self, counted: Counts) -> bool:
+        """Keep ``counted`` if they are the first counts the scan meets; whether they are.
+
+        The listing's size in ``stats``, and the count later ones are compared with
+        (``first_total_results``), unless a resumed scan's checkpoint gave that one.
+        """
+        stats = self.stats
+        if stats.total_results is not None or stats.total_pages is not None:
+            return False
+        stats.total_results, stats.total_pages = counted.total_results, counted.total_pages
+        if stats.drift.first_total_results is None:
+            stats.drift.first_total_results = counted.total_results
+        return True
 
     def _check(self, number: int, page: Page[T]) -> None:
         problem = page_problem(number, page, self.plan.page_size) or self.plan.size_problem(

@@ -615,6 +615,34 @@ async def test_a_resumed_scan_drops_the_ids_of_its_page_already_yielded_without_
     assert not eng.warnings
 
 
+async def test_a_resumed_scan_whose_checkpoint_had_no_count_compares_with_its_first() -> None:
+    """A checkpoint saved before any page counted the listing: the resumed scan's first count
+    is the one later counts are compared with, as a fresh scan's is (the first page's counts
+    were taken in one place only unless resumed, and a later page's in another whenever
+    none was kept: a resumed scan had no first count, and no count's change said drift).
+    """
+    listing = Listing(300, 100)
+    last_ids = tuple(f"r{i:05d}" for i in range(100))
+    resume = Resume(next_page=2, delivered=100, total_results=None, last_ids=last_ids)
+    eng = engine(listing, resume=resume, read_ahead=1)
+    producer, receive = started(eng)
+    await settle(lambda: listing.waiting() == [2])
+    listing.answer(2)
+    await settle(lambda: listing.waiting() == [3])
+    listing.ids[250:250] = ["new1", "new2"]  # two inserts at the end, seen by page 3
+    listing.answer(3)
+    await settle(lambda: listing.waiting() == [4])
+    listing.answer(4)
+    got = [r.id async for _, page, _ in receive for r in page.data]
+    await producer.wait()
+    assert producer.error is None
+    assert len(got) == len(set(got)) == 202
+    drift = eng.stats.drift
+    assert (drift.first_total_results, drift.last_total_results) == (300, 302)
+    assert len(eng.warnings) == 1
+    assert "changed" in eng.warnings[0]
+
+
 def test_the_engine_holds_its_parts_not_a_bag_of_attributes() -> None:
     """The engine's state is grouped: a read plan, the delivered ids, a drift log."""
     eng = engine(Listing(10, 10))
