@@ -60,7 +60,8 @@ class StreamStats:
     retries: int = 0
     #: Answers with status 429 (too many requests) met, retried or not.
     rate_limited: int = 0
-    #: ``meta.total_results`` and ``meta.total_pages`` of the first page read.
+    #: ``meta.total_results`` and ``meta.total_pages`` of the first page that counts the
+    #: listing (the first page read, unless it had no count).
     total_results: int | None = None
     total_pages: int | None = None
     #: The client's shared concurrency limit, and the seconds of pause it has scheduled so far
