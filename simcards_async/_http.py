@@ -25,6 +25,7 @@ from yarl import URL
 
 from ._errors import APIConnectionError, APIError, APITimeoutError
 from ._observe import Instruments, Probe, RateLimitInfo, rate_limit_of
+from ._query import MAX_PAGE_SIZE
 from ._retry import Jitter, RetryPolicy, plan_retry
 from ._sansio import (
     MAX_REDIRECTS,
@@ -59,7 +60,6 @@ T = TypeVar("T")
 Send = Callable[[str, int], Awaitable[Answer]]
 
 _USER_AGENT = "simcards-async"
-_MAX_PAGE_SIZE = 250
 
 
 def new_session(max_concurrency: int) -> ClientSession:
@@ -372,7 +372,7 @@ class Transport:
         decode: Callable[[bytes], T],
         *,
         on_retry: Callable[[APIError], None] | None = None,
-        page_size: int = _MAX_PAGE_SIZE,
+        page_size: int = MAX_PAGE_SIZE,
         turn: Callable[[int], Awaitable[None]] | None = None,
         sent: Callable[[], None] | None = None,
     ) -> T:
