@@ -45,7 +45,8 @@ import anyio
 import anyio.to_thread
 import msgspec
 
-from ._errors import InvalidParameterError, callback_refused, named_after
+from ._callbacks import callback_refused
+from ._errors import InvalidParameterError, named_after
 from ._models import UNDECODABLE
 from ._paths import (
     O_BINARY,

@@ -23,8 +23,9 @@ import anyio
 import msgspec
 
 from ._arguments import checked_bool, checked_int, checked_seconds, plain_str
+from ._callbacks import check_callback
 from ._checkpoint import Checkpointer
-from ._errors import APIError, InvalidParameterError, check_callback
+from ._errors import APIError, InvalidParameterError
 from ._http import (
     REQUEST_CLOSED,
     AiohttpSend,

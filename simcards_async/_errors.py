@@ -32,16 +32,13 @@ visible marker, and a whole message at ``MESSAGE_LIMIT``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
-import inspect
 import os
 import pickle
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._models import ErrorObject
@@ -68,16 +65,10 @@ __all__ = [
     "TelnyxError",
     "UnprocessableEntityError",
     "UnsupportedEncodingError",
-    "callback_refused",
-    "called_back",
-    "check_callback",
     "cut",
     "describe_errors",
     "exception_for_status",
-    "first_error",
     "folded",
-    "handing_over",
-    "is_plain_function",
     "named_after",
     "printable",
     "shown",
@@ -200,111 +191,6 @@ def _rebuilt(cls: type[TelnyxError], state: dict[str, Any], message: str) -> Tel
     exc.__dict__.update(state)
     Exception.__init__(exc, message)
     return exc
-
-
-def is_plain_function(value: object) -> bool:
-    """Whether ``value`` is callable and does its work when called.
-
-    Not ``async`` (it returns a coroutine), nor a generator function, ``async`` or not
-    (it returns a generator whose body runs only when iterated): callbacks are called,
-    what they return is dropped.
-    """
-    call = getattr(value, "__call__", None)  # noqa: B004  (an async __call__ counts)
-    return callable(value) and not any(map(_defers, (value, call)))
-
-
-def _defers(function: object) -> bool:
-    """Whether calling ``function`` runs none of its body: a coroutine or generator function."""
-    return function is not None and (
-        inspect.iscoroutinefunction(function)
-        or inspect.isasyncgenfunction(function)
-        or inspect.isgeneratorfunction(function)
-    )
-
-
-def callback_refused(parameter: str, allowed: str, callback: object) -> InvalidParameterError:
-    """The refusal of ``callback`` as ``parameter``: shown, and kept as its ``value``, by name.
-
-    By ``_callback_shown``'s text, not its repr, which may hold the API key.
-    """
-    name = _callback_shown(callback)
-    return InvalidParameterError(parameter, allowed, name, shown_as=name)
-
-
-def _callback_shown(value: object) -> str:
-    """A callback (or what was given as one) for a refusal, by its name alone.
-
-    Its repr may show what it is bound to: a ``functools.partial``'s arguments, a bound
-    method's object, an object's settings; the API key among them, as the client's
-    refusal of ``on_response=partial(notify, key)`` showed it. The refusal's ``value`` is
-    this text too: the callback itself would keep what it holds in a pickle of the error.
-    """
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
-        return shown(value)
-    if isinstance(value, functools.partial):
-        return f"functools.partial({_callback_shown(value.func)}, ...)"
-    name = getattr(value, "__qualname__", None)
-    if isinstance(name, str) and callable(value):
-        return f"<{type(value).__name__} {cut(name, FIELD_LIMIT)}>"
-    return f"<{type(value).__qualname__} object>"
-
-
-def check_callback(parameter: str, value: object, allowed: str) -> None:
-    """Refuse what is not a plain function: not callable, ``async``, or a generator function.
-
-    Callbacks are called, not awaited: an ``async`` one returned a coroutine that was
-    dropped, its body never run (a "never awaited" warning the only trace).
-    """
-    if not is_plain_function(value):
-        raise callback_refused(
-            parameter, f"{allowed} (a plain function: called, never awaited)", value
-        )
-
-
-#: What a callback is called with (a ``ResponseEvent``, a ``Progress``).
-A = TypeVar("A")
-
-
-def called_back(parameter: str, what: str, callback: Callable[[A], object], argument: A) -> None:
-    """Call a caller's plain callback with ``argument``, and check what it returned.
-
-    ``what`` says which callback it is, ``parameter`` names it (``_check_returned``). A
-    ``CancelledError`` it raises is its own (a plain function cannot be cancelled): a
-    ``RuntimeError`` saying so. Raised on, in a task of the library's it ended that task
-    alone: a request's lost its page, a merge's reader ended its stream as if read whole.
-    """
-    try:
-        result = callback(argument)
-    except asyncio.CancelledError as exc:
-        msg = f"the {what} raised CancelledError; raise another exception"
-        raise RuntimeError(msg) from exc
-    _check_returned(parameter, callback, result)
-
-
-def _check_returned(parameter: str, callback: object, result: object) -> None:
-    """Refuse, once called, a callback that returned a coroutine or a generator: never run.
-
-    ``check_callback`` cannot see it coming: a plain function (``lambda e: notify(e)``)
-    that returns a coroutine ran nothing of it, a "never awaited" warning the only trace.
-    A task or a future it returns is fine: that work was scheduled, and runs.
-    """
-    if inspect.iscoroutine(result):
-        result.close()  # no "never awaited" warning on top of this error
-        raise callback_refused(
-            parameter,
-            "a function that does its work when called (this one returned a coroutine, "
-            "which is never awaited: callbacks are called, not awaited; schedule it with "
-            "asyncio.create_task() if it must run)",
-            callback,
-        )
-    if inspect.isgenerator(result) or inspect.isasyncgen(result):
-        raise callback_refused(
-            parameter,
-            "a function that does its work when called (this one returned a generator, "
-            "whose body runs only when iterated: callbacks are called, what they return "
-            "is dropped)",
-            callback,
-        )
 
 
 class ExportError(TelnyxError, ValueError):
@@ -570,47 +456,3 @@ def named_after(path: str | os.PathLike[str] | None) -> Iterator[None]:
         if exc.filename is None and path is not None:
             exc.filename = os.fspath(path)
         raise
-
-
-def first_error(exc: BaseException) -> BaseException:
-    """Unwrap a task group's ExceptionGroup to the failure that started it.
-
-    And a ``KeyboardInterrupt`` or ``SystemExit`` that ``handing_over`` carried out of a
-    child task, to itself.
-    """
-    # Duck-typed: BaseExceptionGroup is only a builtin from Python 3.11.
-    while (inner := getattr(exc, "exceptions", None)) and isinstance(inner[0], BaseException):
-        exc = inner[0]
-    return exc.exiting if isinstance(exc, _Exiting) else exc
-
-
-class _Exiting(Exception):  # noqa: N818  (a carrier, never seen by a caller)
-    """A ``KeyboardInterrupt`` or ``SystemExit`` on its way out of a task group's child task."""
-
-    def __init__(self, exiting: BaseException) -> None:
-        super().__init__(repr(exiting))
-        self.exiting = exiting
-
-
-P = ParamSpec("P")
-
-
-def handing_over(
-    run: Callable[P, Awaitable[None]],
-) -> Callable[P, Coroutine[Any, Any, None]]:
-    """``run``, for a task group's child task whose failure a stream hands to its consumer.
-
-    asyncio raises a ``KeyboardInterrupt`` or ``SystemExit`` out of a task straight out of
-    the event loop: one from a hook (``sys.exit()`` in ``on_response``) cancelled the
-    consumer, and ``asyncio.run()`` printed a task group's traceback. Carried as an
-    ordinary failure, it ends the group as any other does, and ``first_error`` gives back
-    the one raised, for the consumer to raise as it is.
-    """
-
-    async def child(*args: P.args, **kwargs: P.kwargs) -> None:
-        try:
-            await run(*args, **kwargs)
-        except (KeyboardInterrupt, SystemExit) as exc:
-            raise _Exiting(exc) from None
-
-    return child

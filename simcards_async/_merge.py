@@ -50,7 +50,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import DriftWarning, InvalidParameterError, PaginationError, handing_over, shown
+from ._errors import DriftWarning, InvalidParameterError, PaginationError, shown
 from ._ids import UNFOLDED, DeliveredIds
 from ._models import RawRecord, SimCard, SimCardAction
 from ._observe import drift_warning
@@ -66,6 +66,7 @@ from ._stream import (
     StateProvider,
     Stream,
 )
+from ._task_groups import handing_over
 
 __all__ = [
     "LATE_PAGES_COUNTED",

@@ -35,16 +35,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ._errors import (
-    APIStatusError,
-    InvalidParameterError,
-    TelnyxError,
-    called_back,
-    cut,
-    first_error,
-    folded,
-    printable,
-)
+from ._callbacks import called_back
+from ._errors import APIStatusError, InvalidParameterError, TelnyxError, cut, folded, printable
 from ._sansio import (
     NO_SECRETS,
     Secrets,
@@ -53,6 +45,7 @@ from ._sansio import (
     rate_limit_reset,
     request_id,
 )
+from ._task_groups import first_error
 
 if TYPE_CHECKING:
     from contextvars import Token

@@ -26,15 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol, TypeVar, cast
 
+from ._callbacks import is_plain_function
 from ._checkpoint import ids_path
-from ._errors import (
-    ExportError,
-    InvalidParameterError,
-    TelnyxError,
-    is_plain_function,
-    named_after,
-    shown,
-)
+from ._errors import ExportError, InvalidParameterError, TelnyxError, named_after, shown
 from ._paths import (
     O_BINARY,
     O_NOFOLLOW,

@@ -104,12 +104,13 @@ import msgspec
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
-from ._errors import APIError, APITimeoutError, PaginationError, RateLimitError, handing_over
+from ._errors import APIError, APITimeoutError, PaginationError, RateLimitError
 from ._ids import MAX_EXPECTED, DeliveredIds
 from ._models import Page, PaginationMeta
 from ._observe import drift_warning
 from ._query import ListQuery
 from ._stats import StreamStats
+from ._task_groups import handing_over
 from ._threads import Steps
 from ._throttle import AdaptiveLimiter
 

@@ -45,9 +45,10 @@ import anyio
 import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import called_back, check_callback, first_error
+from ._callbacks import called_back, check_callback
 from ._models import RawRecord
 from ._stats import Progress
+from ._task_groups import first_error
 
 if TYPE_CHECKING:
     # Only for type checkers (typing_extensions is no runtime dependency): on Python 3.10
