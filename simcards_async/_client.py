@@ -563,9 +563,6 @@ class SimCardsClient:
     ) -> PageStream[T]:
         checked_bool("rescan", rescan)
         checked_bool("keep_checkpoint", keep_checkpoint)
-        for name, value in (("checkpoint", checkpoint), ("resume_from", resume_from)):
-            if value is not None and not isinstance(value, (str, os.PathLike)):
-                raise InvalidParameterError(name, "a file path or None", value)
         if rescan and (checkpoint is not None or resume_from is not None):
             # A re-scan reads pages a checkpoint has already counted as done.
             raise InvalidParameterError("rescan", "False when checkpointing or resuming", rescan)

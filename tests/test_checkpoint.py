@@ -457,6 +457,31 @@ async def test_a_checkpoint_path_that_names_no_file_is_refused_before_sending(
     assert list(tmp_path.iterdir()) == []
 
 
+class _BytesPath:
+    """An ``os.PathLike`` whose path is bytes (``os.scandir(b".")``'s entries are)."""
+
+    def __fspath__(self) -> bytes:
+        return b"cp.json"
+
+
+@pytest.mark.parametrize("parameter", ["checkpoint", "resume_from"])
+@pytest.mark.parametrize(
+    "given", [123, b"cp.json", _BytesPath()], ids=["int", "bytes", "bytes-pathlike"]
+)
+async def test_a_checkpoint_path_that_is_no_text_path_is_refused_in_one_way(
+    server: MockTelnyxServer, client: sc.SimCardsClient, parameter: str, given: object
+) -> None:
+    """A checkpoint given as no path was refused by the client as "a file path or None",
+    and one given as a bytes path (an ``os.PathLike`` too) by the checkpoint's own check as
+    "a file path as text": two messages for one mistake. One check says it, by name.
+    """
+    before = len(server.requests)
+    with pytest.raises(sc.InvalidParameterError, match="a file path as text") as caught:
+        client.sim_cards(**{parameter: given})  # type: ignore[arg-type]
+    assert caught.value.parameter == parameter
+    assert len(server.requests) == before
+
+
 async def test_a_failed_checkpoint_save_leaves_no_partial_output(
     client: sc.SimCardsClient, tmp_path: Path
 ) -> None:
