@@ -589,6 +589,45 @@ def _check_not_foreign(written: Path, path: str | os.PathLike[str]) -> None:
     )
 
 
+def _check_continues(
+    resumed: Checkpoint,
+    resume_from: str | os.PathLike[str],
+    query: ListQuery,
+    api: str | None,
+    base_url: str | None,
+) -> None:
+    """Refuse a checkpoint of this query that this scan still cannot continue.
+
+    Another API's (``base_url``: another server's records would be mixed with its own), one
+    that started at another page (``start_page``), or one that delivered more records than
+    this scan's ``limit`` (``limit``: what was delivered cannot be taken back).
+    """
+    where = os.fspath(resume_from)
+    if resumed.api is not None and api is not None and not same_api(resumed.api, api):
+        raise InvalidParameterError(
+            "base_url",
+            f"the API {resumed.api} (or one naming it), which the scan the checkpoint "
+            f"{where} continues read: another server's records would be mixed with that one's",
+            base_url,
+        )
+    if resumed.start_page != query.start_page:
+        raise InvalidParameterError(
+            "start_page",
+            f"{resumed.start_page}, where the scan the checkpoint {where} continues started",
+            query.start_page,
+        )
+    done = resumed.items_done + len(resumed.page_ids)
+    if query.limit is not None and done > query.limit:
+        # Not part of the fingerprint (a limit may grow from one run to the next), but
+        # what was delivered before the stop cannot be taken back.
+        raise InvalidParameterError(
+            "limit",
+            f"at least {done:,}, the records the checkpoint {where} says were delivered "
+            "already (or delete the checkpoint to start over)",
+            query.limit,
+        )
+
+
 class Checkpointer:
     """The one owner of a scan's checkpoint file: load, save, position, removal.
 
@@ -685,32 +724,9 @@ class Checkpointer:
                 self._ids_size = self.resumed.ids_size
             else:
                 self._copy_earlier = path is not None
-        kept = None if self.resumed is None else self.resumed.api
-        if kept is not None and api is not None and not same_api(kept, api):
-            raise InvalidParameterError(
-                "base_url",
-                f"the API {kept} (or one naming it), which the scan the checkpoint "
-                f"{os.fspath(resume_from or '')} continues read: another server's records "
-                "would be mixed with that one's",
-                base_url,
-            )
-        if self.resumed is not None and self.resumed.start_page != query.start_page:
-            raise InvalidParameterError(
-                "start_page",
-                f"{self.resumed.start_page}, where the scan the checkpoint "
-                f"{os.fspath(resume_from or '')} continues started",
-                query.start_page,
-            )
-        done = 0 if self.resumed is None else self.resumed.items_done + len(self.resumed.page_ids)
-        if query.limit is not None and done > query.limit:
-            # Not part of the fingerprint (a limit may grow from one run to the next), but
-            # what was delivered before the stop cannot be taken back.
-            raise InvalidParameterError(
-                "limit",
-                f"at least {done:,}, the records the checkpoint {os.fspath(resume_from or '')} "
-                "says were delivered already (or delete the checkpoint to start over)",
-                query.limit,
-            )
+        if self.resumed is not None:
+            assert resume_from is not None  # noqa: S101  (resumed from it)
+            _check_continues(self.resumed, resume_from, query, api, base_url)
         if path is not None:
             _check_not_in_use("checkpoint" if self.resumed is None else "resume_from", path)
 
