@@ -219,15 +219,6 @@ def load_checkpoint(
             "release cannot continue: delete it, and its .ids file, to start over)",
             path,
         )
-    if point.fingerprint != fingerprint(query):
-        raise InvalidParameterError(
-            "resume_from",
-            redact(
-                f"{OTHER_QUERY}{described(point.path, point.params)}, not "
-                f"{described(query.path, query.params)}"
-            ),
-            path,
-        )
     if point.next_page < 1 and not point.complete:
         # Else the resumed scan asks the server for page 0, and blames its answer.
         raise InvalidParameterError(
@@ -243,6 +234,17 @@ def load_checkpoint(
             "resume_from",
             "a checkpoint as a scan saved it (its fields do not match its digest: was it "
             "edited? delete it, and its .ids file, to start over)",
+            path,
+        )
+    # After the digest: a fingerprint edited by hand said the checkpoint was made for the
+    # query its fields describe, "not" that same query.
+    if point.fingerprint != fingerprint(query):
+        raise InvalidParameterError(
+            "resume_from",
+            redact(
+                f"{OTHER_QUERY}{described(point.path, point.params)}, not "
+                f"{described(query.path, query.params)}"
+            ),
             path,
         )
     return point

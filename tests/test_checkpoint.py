@@ -383,6 +383,9 @@ async def test_a_checkpoint_no_scan_could_have_saved_is_refused_by_name(
         {"limited": True},
         {"ids_size": 0},
         {"page_size": 10},
+        # Checked for the query only after the digest: an edited fingerprint was said to be
+        # another query's, "made for sim-cards --page-size 100, not sim-cards --page-size 100".
+        {"fingerprint": "0" * 32},
     ],
     ids=lambda edit: next(iter(edit)),
 )
