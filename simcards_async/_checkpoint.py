@@ -75,6 +75,7 @@ __all__ = [
     "fingerprint",
     "ids_path",
     "load_checkpoint",
+    "nothing_saved",
     "save_checkpoint",
     "saved_extra",
     "sealed",
@@ -542,7 +543,7 @@ class _Header(msgspec.Struct):
     fingerprint: str
 
 
-def _nothing_saved(path: str | os.PathLike[str]) -> bool:
+def nothing_saved(path: str | os.PathLike[str]) -> bool:
     """No scan saved at ``path`` yet: no file, or an empty one (a ``mktemp``'s).
 
     A save writes over either, as ``_check_not_foreign`` allows. A file that cannot be read
@@ -673,7 +674,7 @@ class Checkpointer:
         fresh = (
             path is not None
             and resume_from is not None
-            and _nothing_saved(path)
+            and nothing_saved(path)
             and _same_file(resume_from, path)  # by its absolute path too, or via ".."
         )
         #: The checkpoint this scan continues, if any.

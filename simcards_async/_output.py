@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Protocol, TypeVar, cast
 
 from ._callbacks import is_plain_function
-from ._checkpoint import ids_path
+from ._checkpoint import ids_path, nothing_saved
 from ._errors import ExportError, InvalidParameterError, TelnyxError, named_after, shown
 from ._paths import (
     O_BINARY,
@@ -137,7 +137,7 @@ class Output:
             self.final = final_path(target)
             if resume is not None:
                 self.temp, self.file, self.tail = _resumed_file(self.final, resume, target)
-            elif checkpoint is not None and not Path(checkpoint).exists():
+            elif checkpoint is not None and nothing_saved(checkpoint):  # empty: as missing
                 self.temp, self.file = _checkpoints_file(self.final, checkpoint)
             else:
                 self.temp, self.file = _new_file(self.final, self.path)

@@ -127,7 +127,6 @@ async def test_a_checkpoint_without_its_ids_file_is_refused(tmp_path: Path) -> N
     """
     target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
     async with stopped_after_three_pages(target, point) as (server, client):
-        ids_path(point).unlink()
         before = len(server.requests)
         with pytest.raises(sc.InvalidParameterError, match=r"resume_from.*ids file") as caught:
             client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
@@ -632,6 +631,24 @@ async def test_fresh_exports_over_an_earlier_checkpoint_leave_one_partial_output
         result = await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
     assert result.items == 600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cards.jsonl", "scan.json"]
+
+
+async def test_an_emptied_checkpoint_leaves_no_partial_output_behind(tmp_path: Path) -> None:
+    """An empty checkpoint file is a fresh scan, as a missing one is; but the export named
+    its partial output at random, not after the checkpoint, and the stopped run's partial
+    output (named after it) stayed beside the finished target for good.
+    """
+    target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
+    async with stopped_after_three_pages(target, point) as (server, client):
+        (left,) = tmp_path.glob(".cards.jsonl.*.partial")
+        point.write_bytes(b"")  # as a user empties it to start over
+        server.faults = None
+        result = await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
+    assert result.items == 600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cards.jsonl", "scan.json"]
+    ids = [msgspec.json.decode(line)["id"] for line in target.read_bytes().splitlines()]
+    assert len(ids) == len(set(ids)) == 600
+    assert not left.exists()
 
 
 async def test_a_partial_output_another_export_holds_is_not_removed(tmp_path: Path) -> None:
