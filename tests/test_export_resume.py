@@ -127,6 +127,7 @@ async def test_a_checkpoint_without_its_ids_file_is_refused(tmp_path: Path) -> N
     """
     target, point = tmp_path / "cards.jsonl", tmp_path / "scan.json"
     async with stopped_after_three_pages(target, point) as (server, client):
+        ids_path(point).unlink()
         before = len(server.requests)
         with pytest.raises(sc.InvalidParameterError, match=r"resume_from.*ids file") as caught:
             client.sim_cards(page_size=100, checkpoint=point, resume_from=point)
