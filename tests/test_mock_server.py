@@ -248,6 +248,9 @@ KEY_ALLOWED = "a str, not empty, without spaces or control characters, or None"
         ({"faults": {}}, "faults must be a FaultPlan or None"),
         ({"host": ""}, "host must be a host name or address, not empty"),  # every interface
         ({"host": None}, "host must be a host name or address, not empty"),
+        # A bare gaierror at start():
+        ({"host": "  "}, "host must be a host name or address, not empty, with no spaces; got"),
+        ({"host": "local host"}, "host must be a host name or address, not empty, with no spaces"),
         ({"api_key": b"key"}, f"api_key must be {KEY_ALLOWED}"),
         ({"api_key": ""}, f"api_key must be {KEY_ALLOWED}; got ''"),  # every 401
         ({"api_key": "secret "}, f"api_key must be {KEY_ALLOWED}"),  # every 401: stripped
@@ -1619,6 +1622,12 @@ def test_misbehaviour_rejects_nonsense() -> None:
         Misbehaviour(extra_headers={"x-a": "1\r\nx-b: 2"})
     with pytest.raises(ValueError, match="redirect"):
         Misbehaviour(redirect="")
+    # Taken, then every answer raised aiohttp's ValueError ("Forbidden control character")
+    # inside the server, and each connection was dropped without an answer.
+    for location in ("/v2/x\nSet-Cookie: a=b", "/v2/\r", "/v2/\x7f"):
+        with pytest.raises(ValueError, match=r"^redirect must be .*no control character"):
+            Misbehaviour(redirect=location)
+    assert Misbehaviour(redirect="/v2/\tx").redirect == "/v2/\tx"  # a tab a header holds
     # Taken, then every answer failed inside the server (OverflowError, MemoryError); the
     # command names the flag from the keyword (--error-detail-bytes must be at most ...).
     with pytest.raises(ValueError, match=r"^error_detail_bytes must be at most 268,435,456;"):

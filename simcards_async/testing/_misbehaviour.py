@@ -111,9 +111,13 @@ class Misbehaviour:
             body in (None, "empty", "errors"), "ok_without_data", "'empty', 'errors' or None", body
         )
         redirect: object = self.redirect  # as given, whatever the annotation says
-        allowed = f"one of {', '.join(REDIRECTS)} or a Location (a str, not empty), or None"
+        allowed = (
+            f"one of {', '.join(REDIRECTS)} or a Location (a str, not empty, which a header "
+            "holds: no control character), or None"
+        )
         require(
-            redirect is None or (isinstance(redirect, str) and redirect != ""),
+            redirect is None
+            or (isinstance(redirect, str) and redirect != "" and not _unheadable(redirect)),
             "redirect",
             allowed,
             redirect,
@@ -130,7 +134,7 @@ class Misbehaviour:
                 not header
                 or ":" in header
                 or not all("!" <= c <= "~" for c in header)
-                or any((c < " " and c != "\t") or c == "\x7f" for c in text)
+                or _unheadable(text)
             ):
                 raise ValueError(f"extra_headers: not a header: {header!r}: {text!r}")
         object.__setattr__(self, "extra_headers", dict(self.extra_headers))
@@ -152,6 +156,14 @@ def fresh_id(seed: int, listing: str, page: int, index: int) -> str:
     """A UUID4 no fleet holds, a function of its place on an endless page."""
     digest = hashlib.sha256(f"simcards-async:endless:{seed}:{listing}:{page}:{index}".encode())
     return str(uuid.UUID(bytes=digest.digest()[:16], version=4))
+
+
+def _unheadable(text: str) -> bool:
+    """Whether ``text`` holds what no header value may: a control character but a tab.
+
+    aiohttp refuses every answer with one, and drops its connection.
+    """
+    return any((c < " " and c != "\t") or c == "\x7f" for c in text)
 
 
 def redirect_location(redirect: str, *, host: str, port: int, path_qs: str) -> str:

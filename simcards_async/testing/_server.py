@@ -100,7 +100,14 @@ def _check_options(given: dict[str, object], kinds: dict[str, type]) -> None:
     checks = [
         ("seed", integer(seed), "an integer"),
         ("port", integer(port) and 0 <= port <= _MAX_PORT, f"an integer from 0 to {_MAX_PORT}"),
-        ("host", isinstance(host, str) and host != "", "a host name or address, not empty"),
+        (
+            "host",
+            isinstance(host, str)
+            and host != ""
+            and not any(c.isspace() or not c.isprintable() for c in host),
+            # "  " was taken, then failed to start with a bare socket.gaierror.
+            "a host name or address, not empty, with no spaces",
+        ),
         (
             "api_key",
             api_key is None
