@@ -33,6 +33,7 @@ import functools
 import hashlib
 import inspect
 import os
+import re
 import secrets
 import sys
 import threading
@@ -999,7 +1000,23 @@ class Checkpointer:
             os.close(fd)
         self._ids_fd = fd
         self._ids_closer = weakref.finalize(self, os.close, fd)
+        self._remove_stale_temps()
         return fd
+
+    def _remove_stale_temps(self) -> None:
+        """Remove the temporary files of saves that dead runs left beside the checkpoint.
+
+        A run killed between a save's write and its rename (SIGKILL, a power cut) left its
+        ``.NAME.TOKEN.tmp`` for good, a resume or a fresh run over it included. Only the
+        scan that holds the ids file's lock saves to this checkpoint: once it holds it, no
+        such file there is a running scan's.
+        """
+        stem, temps = self._temp_stem, self._file.parent
+        name = re.compile(re.escape(stem) + f"[0-9a-f]{{{_TEMP_TOKEN_CHARS}}}\\.tmp")
+        with contextlib.suppress(OSError):  # a directory it cannot list: nothing to do
+            for stale in temps.iterdir():
+                if name.fullmatch(stale.name):
+                    stale.unlink(missing_ok=True)
 
     def release(self) -> None:
         """Let the ids file go (and its lock): the stream's reading ended.

@@ -485,6 +485,32 @@ async def test_a_checkpoint_path_that_is_no_text_path_is_refused_in_one_way(
     assert len(server.requests) == before
 
 
+async def test_the_scan_saving_a_checkpoint_removes_the_temporary_files_dead_runs_left(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """A run killed between a save's write and its rename left ``.scan.json.TOKEN.tmp`` for
+    good, a resume or a fresh run over that checkpoint included. The scan that takes the
+    checkpoint's lock removes them (no running scan saves there then); nothing else goes.
+    """
+    path = tmp_path / "scan.json"
+    stale = [tmp_path / ".scan.json.0123abcd.tmp", tmp_path / ".scan.json.deadbeef.tmp"]
+    others = [
+        tmp_path / ".scan.json.tmp",
+        tmp_path / ".scan.json.0123abcd.tmp.x",
+        tmp_path / ".other.json.0123abcd.tmp",
+        tmp_path / ".scan.json.0123ABCD.tmp",
+    ]
+    for file in stale + others:
+        file.write_bytes(b"{}")
+    async with client.sim_cards(page_size=10, checkpoint=path) as stream:
+        async for page in stream.pages():
+            if page.meta is not None and page.meta.page_number == 5:
+                break  # a stop: saved, and the ids file (and its lock) taken
+    assert ids_path(path).exists()
+    assert not [file.name for file in stale if file.exists()]
+    assert all(file.exists() for file in others)
+
+
 async def test_a_failed_checkpoint_save_leaves_no_partial_output(
     client: sc.SimCardsClient, tmp_path: Path
 ) -> None:
