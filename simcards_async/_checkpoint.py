@@ -700,6 +700,9 @@ class Checkpointer:
         #: native asyncio cancellation leaves its thread running) is superseded by it.
         self._encoded = 0
         self.saves = 0
+        #: Whether the reading ended (``release``): a save made after (one it was awaiting
+        #: as a close from another task stopped it) locks the ids file for itself alone.
+        self._reading_over = False
         #: The save a reader awaits, encoded and not written yet: it stands should the
         #: stream be closed (from another task) before its thread writes it, as it would a
         #: moment later; a reader cancelled first withdraws it.
@@ -733,6 +736,10 @@ class Checkpointer:
             _check_continues(self.resumed, resume_from, query, api, base_url)
         if path is not None:
             _check_not_in_use("checkpoint" if self.resumed is None else "resume_from", path)
+        if resume_from is not None and self.resumed is not None and path != resume_from:
+            # Continued, not saved to: a scan still holding it (a bare break, its iterator
+            # not yet finalized) saves its stop there later, past what this one reads from.
+            _check_not_in_use("resume_from", resume_from)
 
     @functools.cached_property
     def _file(self) -> Path:
@@ -939,7 +946,11 @@ class Checkpointer:
         if self._closed or files.number != self._encoded:
             return
         self._unwritten = None
-        self._write_files(files)
+        if self._reading_over:
+            with self._ids_for_one_save():
+                self._write_files(files)
+        else:
+            self._write_files(files)
         point = files.point
         # What the save appended is no longer pending; ids held since (a save cancelled
         # before it was encoded) still are.
@@ -958,7 +969,11 @@ class Checkpointer:
         assert self.path is not None  # noqa: S101  (callers check)
         ids_file = ids_path(self.path)
         appending = files.appended is not None and not files.point.complete
-        fd = self._held_ids(create=appending)
+        # Made (empty) and locked from the first save: the lock says a scan holds the
+        # checkpoint, and a resume made meanwhile (after a bare break) is refused; taken
+        # only once ids were appended, a scan of one page held nothing, and such a resume
+        # read again what its reader had got.
+        fd = self._held_ids(create=not files.point.complete)
         if appending and fd is not None and files.appended is not None:  # made if missing
             earlier = self._earlier if self._copy_earlier else None
             self._append_ids(fd, ids_file, files.appended, earlier)
@@ -1025,6 +1040,7 @@ class Checkpointer:
         A save's thread still writing is waited for: its descriptor is not closed under it.
         """
         with self._lock:
+            self._reading_over = True
             self._release()
 
     def _release(self) -> None:

@@ -192,9 +192,12 @@ async def test_resume_warns_when_the_listing_drifted_since(
 ) -> None:
     """Records added between the crash and the resume raise a DriftWarning on resume."""
     path = tmp_path / "scan.json"
-    async for card in client.sim_cards(page_size=100, checkpoint=path):
-        if card.id:
-            break
+    async with client.sim_cards(page_size=100, checkpoint=path) as first:
+        async for card in first:
+            if card.id:
+                break
+    # Closed: a bare break left the stream holding the checkpoint (its first save took the
+    # ids file's lock) until its iterator was finalized, and the next scan was refused.
     # The break ends the scan on page 1, before any page was finished: finish one page.
     async with client.sim_cards(page_size=100, checkpoint=path) as stream:
         n = 0
@@ -1209,6 +1212,31 @@ async def test_a_stream_of_this_process_not_closed_yet_is_named_as_the_one_savin
     assert "aclose()" in str(no.value)
     await items.aclose()  # type: ignore[attr-defined]  # an async generator's
     resumed = client.sim_cards(page_size=20, checkpoint=path, resume_from=path)
+    got.extend([card.id async for card in resumed])
+    assert got == every
+
+
+@pytest.mark.parametrize("taken", [25, (CHECKPOINT_EVERY + 1) * 20], ids=["page-2", "ids-saved"])
+@pytest.mark.parametrize("saving", [True, False], ids=["saved-to", "read-from"])
+async def test_a_resume_at_once_after_a_bare_break_is_refused_however_it_is_made(
+    client: sc.SimCardsClient, tmp_path: Path, taken: int, saving: bool
+) -> None:
+    """A stream left open (a bare ``break``, its iterator not finalized yet) holds its
+    checkpoint, and a resume made at once is refused (the README says so). It was not when the
+    resume only read from it (``resume_from`` alone), and yielded again what the open stream
+    had yielded since its last save; nor when the stream's ids had not been appended yet (a
+    page or two in): only that took the checkpoint's lock. Once closed, every record once.
+    """
+    path = tmp_path / "scan.json"
+    every = [c.id for c in await client.sim_cards(page_size=20).collect()]
+    items = aiter(client.sim_cards(page_size=20, checkpoint=path))
+    got = [(await anext(items)).id for _ in range(taken)]
+    saved_to = path if saving else None
+    with pytest.raises(sc.InvalidParameterError, match="no other scan") as no:
+        client.sim_cards(page_size=20, checkpoint=saved_to, resume_from=path)
+    assert no.value.parameter == "resume_from"
+    await items.aclose()  # type: ignore[attr-defined]  # an async generator's
+    resumed = client.sim_cards(page_size=20, checkpoint=saved_to, resume_from=path)
     got.extend([card.id async for card in resumed])
     assert got == every
 
