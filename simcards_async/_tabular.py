@@ -568,7 +568,7 @@ def _csv_cell(value: object) -> object:
         return _amount_text(value)
     if isinstance(value, dt.datetime):
         return _timestamp_text(value)
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):  # a list a caller's Struct holds: its repr was written
         return _JSON.encode(value).decode()  # a JSON array: unambiguous, whatever the tags hold
     return value
 

@@ -551,15 +551,18 @@ class _Status(str, enum.Enum):
     ENABLED = "enabled"
 
 
+@pytest.mark.parametrize("tags", [tuple, list])
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
 async def test_a_str_subclass_built_into_a_struct_is_written_as_its_text(
-    tmp_path: Path, fmt: ExportFormat
+    tmp_path: Path, fmt: ExportFormat, tags: type[tuple[str, ...] | list[str]]
 ) -> None:
     """A ``(str, Enum)`` member in a Struct the caller built: CSV wrote ``str()`` of it,
-    ``_Status.ENABLED``, where JSON lines and Parquet wrote ``enabled``, in silence.
+    ``_Status.ENABLED``, where JSON lines and Parquet wrote ``enabled``, in silence. Tags the
+    caller gave as a list were written to CSV as the list's repr, ``[<_Status.ENABLED: ...>]``.
     """
     member = _Status.ENABLED
-    card = SimCard(id=member, iccid=member, status=SimCardStatus(value=member), tags=(member,))
+    given: Any = tags([member])  # a list too, which the annotation does not take
+    card = SimCard(id=member, iccid=member, status=SimCardStatus(value=member), tags=given)
     path = tmp_path / f"out.{fmt}"
     await export(replay([card]), path)
     if fmt == "parquet":
