@@ -66,7 +66,7 @@ class Misbehaviour:
 
     Of the route-level ones, the first that is set in the order ``echo_authorization``,
     ``error_detail_bytes``, ``redirect``, ``ok_without_data`` answers; body padding applies
-    to the 200s left.
+    to every 200, an ``ok_without_data`` one too (``{}`` padded is ``{"padding": ...}``).
     """
 
     ignore_page_number: bool = False
