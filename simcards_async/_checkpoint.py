@@ -1027,6 +1027,8 @@ class Checkpointer:
         such file there is a running scan's.
         """
         stem, temps = self._temp_stem, self._file.parent
+        if stem != f".{self._file.name}.":
+            return  # a name cut short: another checkpoint's saves may share the stem
         name = re.compile(re.escape(stem) + f"[0-9a-f]{{{_TEMP_TOKEN_CHARS}}}\\.tmp")
         with contextlib.suppress(OSError):  # a directory it cannot list: nothing to do
             for stale in temps.iterdir():

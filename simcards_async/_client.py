@@ -51,6 +51,7 @@ from ._models import (
 from ._observe import Instruments, OnResponse, RateLimitInfo
 from ._page_stream import PageStream
 from ._pagination import FetchPage, SharedWindow, Turn
+from ._paths import check_file_path, plain_path
 from ._query import (
     ListQuery,
     record_id,
@@ -563,6 +564,9 @@ class SimCardsClient:
     ) -> PageStream[T]:
         checked_bool("rescan", rescan)
         checked_bool("keep_checkpoint", keep_checkpoint)
+        for name, path in (("checkpoint", checkpoint), ("resume_from", resume_from)):
+            if path is not None:  # by name before rescan's refusal, which needs one of them
+                check_file_path(name, plain_path(path))
         if rescan and (checkpoint is not None or resume_from is not None):
             # A re-scan reads pages a checkpoint has already counted as done.
             raise InvalidParameterError("rescan", "False when checkpointing or resuming", rescan)

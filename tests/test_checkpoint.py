@@ -485,6 +485,10 @@ async def test_a_checkpoint_path_that_is_no_text_path_is_refused_in_one_way(
     with pytest.raises(sc.InvalidParameterError, match="a file path as text") as caught:
         client.sim_cards(**{parameter: given})  # type: ignore[arg-type]
     assert caught.value.parameter == parameter
+    # Named for what it is before rescan=True is refused beside a checkpoint.
+    with pytest.raises(sc.InvalidParameterError, match="a file path as text") as caught:
+        client.sim_cards(rescan=True, **{parameter: given})  # type: ignore[arg-type]
+    assert caught.value.parameter == parameter
     assert len(server.requests) == before
 
 
@@ -512,6 +516,27 @@ async def test_the_scan_saving_a_checkpoint_removes_the_temporary_files_dead_run
     assert ids_path(path).exists()
     assert not [file.name for file in stale if file.exists()]
     assert all(file.exists() for file in others)
+
+
+async def test_a_checkpoint_whose_temporaries_share_a_cut_name_removes_none(
+    client: sc.SimCardsClient, tmp_path: Path
+) -> None:
+    """A checkpoint name so long that its saves' temporary names are cut short shares their
+    start with another long name's: removing what looked like its own dead runs' files took
+    the other scan's save, about to be renamed. Such a scan removes none.
+    """
+    keep = name_max(tmp_path) - len(".ids") - 8
+    path, other = (tmp_path / ("s" * keep + f"-{n}.json") for n in "ab")
+    stem = _checkpoint._temp_stem(path)
+    assert stem == _checkpoint._temp_stem(other) != f".{path.name}."  # cut, and shared
+    theirs = tmp_path / f"{stem}0123abcd.tmp"
+    theirs.write_bytes(b"{}")
+    async with client.sim_cards(page_size=10, checkpoint=path) as stream:
+        async for page in stream.pages():
+            if page.meta is not None and page.meta.page_number == 5:
+                break
+    assert ids_path(path).exists()
+    assert theirs.exists()
 
 
 async def test_a_failed_checkpoint_save_leaves_no_partial_output(
