@@ -702,7 +702,7 @@ class MergedStream(Stream[_Batch[T], T]):
             retries=sum(p.retries for p in parts),
             throttled_seconds=max(p.throttled_seconds for p in parts),
             elapsed=max(p.elapsed for p in parts),
-            pause_left=0.0 if self._done else max(p.pause_left for p in parts),
+            pause_left=0.0 if self._done or self._closed else max(p.pause_left for p in parts),
         )
 
 

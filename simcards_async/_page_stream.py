@@ -374,7 +374,7 @@ class PageStream(Stream[Delivery[T], T]):
             total_pages, total_results = stats.pages_fetched, stats.items_yielded
             pages_done = total_pages
         # The client's pause, while this stream is still reading (its requests wait too).
-        ended = self._complete or stats.ended_at is not None
+        ended = self._complete or self._closed or stats.ended_at is not None
         pause_left = 0.0 if ended else self._engine.limiter.pause_left()
         return Progress(
             pages_done=pages_done,

@@ -194,9 +194,17 @@ async def test_progress_counts_down_a_rate_limit_pause(merged: bool) -> None:
         )
         before = stream.progress
         assert before.pause_left == 0.0
+        unread = client.sim_cards(page_size=10)
+        unread_merge = sc.merge(client.sim_cards(page_size=10), client.sim_cards(page_size=5))
         reading = asyncio.ensure_future(stream.collect())
         try:
             await eventually(lambda: stream.progress.pause_left > 0, what="a pause reported")
+            # The client's pause is theirs too (their requests would wait), until closed.
+            assert unread.progress.pause_left > 0
+            assert unread_merge.progress.pause_left > 0
+            await unread.aclose()
+            await unread_merge.aclose()
+            assert unread.progress.pause_left == unread_merge.progress.pause_left == 0.0
             progress = stream.progress
             assert 0 < progress.pause_left <= 60
             line = format_progress(progress, "SIM cards")
