@@ -144,8 +144,11 @@ def shown(value: object, limit: int = FIELD_LIMIT) -> str:
         if isinstance(value, int):
             return f"<an integer of {value.bit_length():,} bits>"
         return f"<a {type(value).__name__}>"
-    # A string's own length, not its repr's: 5,000 characters typed are not "5002 chars".
-    return cut(text, limit, len(value) if isinstance(value, str) else None)
+    if isinstance(value, str):
+        # By its own length, not its repr's: 5,000 characters typed are not "5002 chars",
+        # and 300 (the limit) are not cut.
+        return text if len(value) <= limit else cut(text, limit, len(value))
+    return cut(text, limit)
 
 
 class TelnyxError(Exception):

@@ -195,8 +195,9 @@ def test_invalid_parameter_message() -> None:
         (10**5000, "<an integer of 16,610 bits>"),  # repr() raised a bare ValueError
         (10**4000, "1" + "0" * 299 + "… [cut, 4001 chars]"),
         ("x" * 1000, "'" + "x" * 299 + "… [cut, 1000 chars]"),  # the text's length, not its repr's
+        ("x" * 300, "'" + "x" * 300 + "'"),  # as long as the limit: whole, not "cut, 300 chars"
     ],
-    ids=["int-too-long-to-show", "long-int", "long-text"],
+    ids=["int-too-long-to-show", "long-int", "long-text", "text-at-the-limit"],
 )
 def test_a_huge_value_is_shown_cut_and_never_raises(value: object, shown: str) -> None:
     """A value's repr is cut as the server's text is: ``RetryPolicy(max_hint=10**4000)``
