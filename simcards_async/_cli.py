@@ -1577,14 +1577,18 @@ def _summary(result: ExportResult, progress: Progress, noun: str, where: str) ->
     """The line printed once an export is done (``noun`` plural: "SIM cards")."""
     records = noun.removesuffix("s") if result.items == 1 else noun
     pages = "page" if progress.pages_done == 1 else "pages"
-    retries = "retry" if progress.retries == 1 else "retries"
     text = (
         f"{PROG}: exported {result.items:,} {records} ({progress.pages_done:,} {pages}) "
-        f"in {result.seconds:.2f} s, {progress.retries:,} {retries}"
+        f"in {result.seconds:.2f} s, {_retries(progress.retries)}"
     )
     if progress.throttled_seconds >= 0.05:  # noqa: PLR2004  (shown once it is worth a mention)
         text += f", {progress.throttled_seconds:.1f} s throttled"
     return f"{text}; {result.format} to {where}"
+
+
+def _retries(count: int) -> str:
+    """``1 retry``, ``2 retries``: as the summary and the bar say it."""
+    return f"{count:,} {'retry' if count == 1 else 'retries'}"
 
 
 # --- the progress bar ---------------------------------------------------------------
@@ -1713,7 +1717,7 @@ def format_progress(progress: Progress, noun: str, width: int = 100) -> str:
         when = f"ETA {hours}:{minutes:02}:{seconds:02}"
     if progress.pause_left > 0:  # no request goes: a countdown, not a stale ETA
         when = f"waiting {math.ceil(progress.pause_left)}s (rate limit)"
-    retries = f"{progress.retries:,} retries" if progress.retries else ""
+    retries = _retries(progress.retries) if progress.retries else ""
     total = progress.total_results
 
     def share(whole: int) -> int:

@@ -404,6 +404,14 @@ def test_progress_line_during_a_rate_limit_pause() -> None:
     assert "waiting 42s (rate limit)" in format_progress(progress, "SIM cards", width=60)
 
 
+def test_progress_line_says_one_retry_in_the_singular() -> None:
+    """``1 retries`` on the bar, where the summary line said ``1 retry``."""
+    one = Progress(1, 4, 100, 400, 1, 0.0, 1.0)
+    assert format_progress(one, "SIM cards", width=120).endswith("  1 retry")
+    two = Progress(1, 4, 100, 400, 2, 0.0, 1.0)
+    assert format_progress(two, "SIM cards", width=120).endswith("  2 retries")
+
+
 @pytest.mark.parametrize("columns", ["\u00b2", "\u0663\u0660", "0", "wide"])
 def test_a_columns_value_that_is_no_width_is_ignored(
     monkeypatch: pytest.MonkeyPatch, columns: str
