@@ -946,10 +946,7 @@ class Checkpointer:
         if self._closed or files.number != self._encoded:
             return
         self._unwritten = None
-        if self._reading_over:
-            with self._ids_for_one_save():
-                self._write_files(files)
-        else:
+        with self._ids_for_one_save() if self._reading_over else contextlib.nullcontext():
             self._write_files(files)
         point = files.point
         # What the save appended is no longer pending; ids held since (a save cancelled
