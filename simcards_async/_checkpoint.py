@@ -64,12 +64,12 @@ from ._paths import (
     os_reason,
     plain_path,
 )
-from ._query import ListQuery, described
+from ._query import ListQuery
 from ._sansio import api_identity, same_api
+from ._wording import Call, Said
 from ._writes import write_all_fd
 
 __all__ = [
-    "OTHER_QUERY",
     "Checkpoint",
     "Checkpointer",
     "check_state",
@@ -180,9 +180,8 @@ def fingerprint(query: ListQuery) -> str:
     return hashlib.sha256(canonical).hexdigest()[:32]
 
 
-#: How the refusal of a checkpoint of another query begins; both queries follow, as calls
-#: (``_query.described``), which the command words as its flags.
-OTHER_QUERY = "a checkpoint of this same query; it was made for "
+#: How the refusal of a checkpoint of another query begins; both queries follow.
+_OTHER_QUERY = "a checkpoint of this same query; it was made for "
 #: The most a checkpoint file holds: two pages of ids of at most 128 characters, the
 #: query, an exporter's state (the ids delivered are in the ids file beside it).
 MAX_CHECKPOINT_BYTES = 1 << 20
@@ -241,13 +240,12 @@ def load_checkpoint(
     # After the digest: a fingerprint edited by hand said the checkpoint was made for the
     # query its fields describe, "not" that same query.
     if point.fingerprint != fingerprint(query):
+        made_for, given = (
+            Call(listing, {name: redact(value) for name, value in params.items()})
+            for listing, params in ((point.path, point.params), (query.path, query.params))
+        )
         raise InvalidParameterError(
-            "resume_from",
-            redact(
-                f"{OTHER_QUERY}{described(point.path, point.params)}, not "
-                f"{described(query.path, query.params)}"
-            ),
-            path,
+            "resume_from", Said(_OTHER_QUERY, made_for, ", not ", given), path
         )
     return point
 

@@ -15,7 +15,6 @@ The exit statuses are ``EXIT_CODES`` (listed by ``--help``).
 from __future__ import annotations
 
 import argparse
-import ast
 import asyncio
 import contextlib
 import difflib
@@ -60,7 +59,6 @@ from . import (
     export,
     merge,
 )
-from ._checkpoint import OTHER_QUERY
 from ._errors import folded, printable, shown
 from ._export import (
     ALLOWED_SUFFIXES,
@@ -70,21 +68,14 @@ from ._export import (
     import_pyarrow,
     resolve_format,
 )
-from ._merge import LATE_PAGES_COUNTED, UNORDERED_ADVICE
 from ._observe import env_log_handler_set_aside, env_log_level
 from ._open_files import RESERVED
 from ._open_files import at_least as open_files_at_least
 from ._output import check_output_path
 from ._page_stream import CHECKPOINT_EVERY, CHECKPOINT_SECONDS
-from ._pagination import DRIFT_COUNTED, RESCAN_ADVICE, RESCAN_SET, RESCAN_UNSORTED
-from ._query import (
-    DESCRIBED_ARGUMENT,
-    DESCRIBED_CALL,
-    MAX_PAGE_SIZE,
-    SIM_CARD_SORTS,
-    SIM_CARD_STATUSES,
-)
+from ._query import MAX_PAGE_SIZE, SIM_CARD_SORTS, SIM_CARD_STATUSES
 from ._stream import Stream
+from ._wording import Advice, Call, Words, worded
 from ._writes import write_text
 
 __all__ = ["main"]
@@ -953,7 +944,7 @@ def _usage_message(exc: InvalidParameterError) -> str:
             f"cannot tell what to write to {said} from its suffix: {flag} must end in "
             f"{ALLOWED_SUFFIXES}, or --format must say what to write"
         )
-    allowed = _in_command_words(_queries_as_flags(exc.allowed).replace("format=", "--format"))
+    allowed = _in_command_words(exc.allowed)
     text = f"invalid {flag} value {said}: it must be {allowed}"
     # The listed values only, never the value itself: a quoted path in an OS error's text
     # ("Permission denied: '/…/cp.json'") was offered back as the guess.
@@ -1001,7 +992,7 @@ def _describe(value: object) -> str:
 
 def _api_message(exc: TelnyxError, args: argparse.Namespace) -> str:
     """An API failure in one line, with how many attempts it took and a hint when one helps."""
-    text = _in_command_words(str(exc))
+    text = _in_command_words(exc)
     if isinstance(exc, APIError) and exc.attempts > 1:
         text += f", after {exc.attempts} attempts"
     if isinstance(exc, AuthenticationError):
@@ -1069,67 +1060,57 @@ def _show_plain_warning(  # noqa: PLR0917  (the signature warnings.showwarning h
     _say(_warning_line(message))
 
 
-#: The library's advice and where its counts are, and the same in the command's words (its
-#: flags; nothing where the command has no such place).
-_IN_COMMAND_WORDS = (
-    (RESCAN_ADVICE, "--rescan, without --checkpoint,"),
-    (RESCAN_SET, "--rescan"),
-    (RESCAN_UNSORTED, "--rescan, without --sort,"),
-    (UNORDERED_ADVICE, "drop --sort to take the items as their pages arrive"),
-    (f" ({LATE_PAGES_COUNTED})", ""),
-    (f"; {DRIFT_COUNTED}", ""),
-)
+#: The library's advice and where its counts are, in the command's words (its flags;
+#: nothing where the command has no such place).
+_ADVICE = {
+    Advice.RESCAN: "--rescan, without --checkpoint,",
+    Advice.RESCAN_SET: "--rescan",
+    Advice.RESCAN_UNSORTED: "--rescan, without --sort,",
+    Advice.DRIFT_COUNTED: "",
+    Advice.UNORDERED: "drop --sort to take the items as their pages arrive",
+    Advice.LATE_PAGES_COUNTED: "",
+    Advice.FORMAT: "--format",
+}
 
 #: The listings, as ``export`` names them.
 LISTINGS = {"sim_cards": "sim-cards", "sim_card_actions": "sim-card-actions"}
 
 
-def _in_command_words(text: str) -> str:
-    """``text`` in the command's words: the library's advice (its own phrases only)."""
-    for advice, said in _IN_COMMAND_WORDS:
-        text = text.replace(advice, said)
-    return text
+class _CommandWords(Words):
+    """The library's messages in the command's words: its flags."""
+
+    def advice(self, advice: Advice) -> str:
+        return _ADVICE[advice]
+
+    def call(self, call: Call) -> str:
+        """A query as the flags that make it: ``sim-cards --tag 'a b' --page-size 40``.
+
+        Each value as a shell takes it (quoted if need be), a list's as a flag given again.
+        """
+        words = [LISTINGS.get(call.listing, call.listing)]
+        for keyword, value in call.arguments():
+            flag = FLAGS.get(keyword, keyword)
+            if isinstance(value, bool):  # a switch: given or not
+                words.extend([flag] if value else [])
+                continue
+            for one in value if isinstance(value, list) else [value]:
+                said = shlex.quote(str(one))
+                # A value starting with '-' is written with '=', or it reads as a flag.
+                words.append(f"{flag}={said}" if said.startswith("-") else f"{flag} {said}")
+        return " ".join(words)
 
 
-def _queries_as_flags(allowed: str) -> str:
-    """A checkpoint's refusal of another query, its two queries (``described``) as flags.
-
-    Only there, where the library wrote both calls: a server's text or a path that looks
-    like one (``sim_cards(page_size=007)``) is shown as it is.
-    """
-    if not allowed.startswith(OTHER_QUERY):
-        return allowed
-    return OTHER_QUERY + DESCRIBED_CALL.sub(_as_flags, allowed.removeprefix(OTHER_QUERY))
+_COMMAND_WORDS = _CommandWords()
 
 
-def _as_flags(call: re.Match[str]) -> str:
-    """A query ``described`` (``sim_cards(page_size=40)``) as flags: ``sim-cards --page-size 40``.
-
-    Each value as a shell takes it (quoted if need be), a list's as a flag given again.
-    """
-    listing = LISTINGS.get(call["path"])
-    if listing is None:  # not a listing's call: the text stays as it was
-        return call[0]
-    words = [listing]
-    for keyword, literal in DESCRIBED_ARGUMENT.findall(call["arguments"]):
-        flag = FLAGS.get(keyword, keyword)
-        try:
-            value = ast.literal_eval(literal)
-        except (ValueError, SyntaxError):  # not as ``described`` writes it: left as it is
-            return call[0]
-        if isinstance(value, bool):  # a switch: given or not
-            words.extend([flag] if value else [])
-            continue
-        for one in value if isinstance(value, list) else [value]:
-            shown = shlex.quote(str(one))
-            # A value starting with '-' is written with '=', or it reads as a flag.
-            words.append(f"{flag}={shown}" if shown.startswith("-") else f"{flag} {shown}")
-    return " ".join(words)
+def _in_command_words(message: object) -> str:
+    """A message of the library's (a text, a warning, an error) in the command's words."""
+    return worded(message, _COMMAND_WORDS)
 
 
 def _warning_line(message: Warning | str) -> str:
     """A warning as the command shows it: the library's advice in the command's words."""
-    return f"{PROG}: warning: {_in_command_words(str(message))}"
+    return f"{PROG}: warning: {_in_command_words(message)}"
 
 
 # --- export -------------------------------------------------------------------------

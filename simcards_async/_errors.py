@@ -40,6 +40,8 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ._wording import Said
+
 if TYPE_CHECKING:
     from ._models import ErrorObject
 
@@ -70,6 +72,7 @@ __all__ = [
     "exception_for_status",
     "folded",
     "named_after",
+    "one_line",
     "printable",
     "shown",
 ]
@@ -130,6 +133,11 @@ def folded(text: str) -> str:
     Other languages' spaces (a no-break space, an ideographic one) are text, kept.
     """
     return _BREAKS.sub(" ", text).strip(" ")
+
+
+def one_line(message: str) -> str:
+    """An error's message: on one line (a server's CR/LF and tabs folded), escapes shown, cut."""
+    return cut(printable(folded(message)), MESSAGE_LIMIT)
 
 
 def shown(value: object, limit: int = FIELD_LIMIT) -> str:
@@ -230,8 +238,10 @@ class APIError(TelnyxError):
     def __init__(
         self, message: str, *, method: str = "GET", url: str = "", attempts: int = 1
     ) -> None:
-        # One line (a server's CR/LF and tabs folded), escape codes shown, cut.
-        self.message = cut(printable(folded(message)), MESSAGE_LIMIT)
+        # A message said in parts (``Said``) stays so: the command line words it.
+        self.message = (
+            message.finished(one_line) if isinstance(message, Said) else one_line(message)
+        )
         self.method = method
         self.url = url
         self.attempts = attempts

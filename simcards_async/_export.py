@@ -133,6 +133,7 @@ from ._tabular import (
     record_error,
     refusal_of,
 )
+from ._wording import Advice, Said
 from ._writes import flush, write_all
 
 __all__ = [
@@ -1036,11 +1037,16 @@ def resolve_format(format: object, target: object) -> ExportFormat:
         base = Path(target).name
         named = _format_of_name(base)
         if named is None:
-            allowed = f"a path ending in {ALLOWED_SUFFIXES}, unless format= says what to write"
+            allowed = Said(
+                f"a path ending in {ALLOWED_SUFFIXES}, unless ",
+                Advice.FORMAT,
+                " says what to write",
+            )
             if _format_of_name("x" + base) is not None:  # '.jsonl': a hidden file, no suffix
-                allowed = (
+                allowed = Said(
                     f"{NAME_BEFORE_SUFFIX} ({base!r} alone is a hidden file's whole name, "
-                    f"with no suffix): {allowed}"
+                    "with no suffix): ",
+                    *allowed.parts,
                 )
             raise InvalidParameterError("target", allowed, str(target))
         fmt = named
@@ -1086,8 +1092,12 @@ def _format_of_file(target: object) -> ExportFormat:
     known = _format_of_name(named.name)
     if known is None and gz:
         # Opened as x.gz (or x.parquet.gz): plain JSON lines there read as no gzip.
-        allowed = f"a file whose name ends in {ALLOWED_SUFFIXES}, unless format= says"
-        raise InvalidParameterError("target", f"{allowed} what to write", str(named))
+        allowed = Said(
+            f"a file whose name ends in {ALLOWED_SUFFIXES}, unless ",
+            Advice.FORMAT,
+            " says what to write",
+        )
+        raise InvalidParameterError("target", allowed, str(named))
     return known or "jsonl"
 
 

@@ -67,10 +67,9 @@ from ._stream import (
     Stream,
 )
 from ._task_groups import handing_over
+from ._wording import Advice, Said
 
 __all__ = [
-    "LATE_PAGES_COUNTED",
-    "UNORDERED_ADVICE",
     "MergeStats",
     "MergedStream",
     "Tagged",
@@ -110,11 +109,6 @@ class TaggedItems(ReadOnce[Tagged[T]]):
     __slots__ = ()
 
     item_type = Tagged
-
-
-#: What the merge's messages advise (the command line says it with its own flags).
-UNORDERED_ADVICE = "merge with ordered=False to take the items as their pages arrive"
-LATE_PAGES_COUNTED = "merged.stats.late_pages counts them"
 
 
 @dataclass
@@ -413,11 +407,12 @@ class _Readers(Generic[T]):
             raise self._out_of_order(index, ordering, item)
         self.stats.late_pages += 1
         if self.stats.late_pages == 1:
-            message = (
+            message = Said(
                 f"query {index} of the merge in sort={ordering.sort} order sent a page that "
                 f"starts before its previous page ended (item {shown(item.id)}): the sort value "
                 "changed while the listing was read; such pages' items are yielded late, so "
-                f"the union is in order within each page ({LATE_PAGES_COUNTED})"
+                "the union is in order within each page",
+                Advice.LATE_PAGES_COUNTED,
             )
             drift_warning(message)
             warnings.warn(message, DriftWarning, stacklevel=2)
@@ -425,9 +420,13 @@ class _Readers(Generic[T]):
     def _out_of_order(self, index: int, ordering: Ordering, item: T) -> PaginationError:
         stream = self.streams[index]
         return PaginationError(
-            f"query {index} ({query_shown(stream)}) is not in the order "
-            f"of sort={ordering.sort}: item {shown(item.id)} came after one it should precede; "
-            f"refusing to yield an unsorted union ({UNORDERED_ADVICE})",
+            Said(
+                f"query {index} ({query_shown(stream)}) is not in the order "
+                f"of sort={ordering.sort}: item {shown(item.id)} came after one it should "
+                "precede; refusing to yield an unsorted union (",
+                Advice.UNORDERED,
+                ")",
+            ),
             url=stream.base_url + stream.query.path,
         )
 

@@ -113,16 +113,13 @@ from ._stats import StreamStats
 from ._task_groups import handing_over
 from ._threads import Steps
 from ._throttle import AdaptiveLimiter
+from ._wording import Advice, Said
 
 __all__ = [
     "CLIENT_WINDOW_BYTES",
     "DECODE_AHEAD",
-    "DRIFT_COUNTED",
     "HANDOVER_PAGES",
     "HELD_BYTES",
-    "RESCAN_ADVICE",
-    "RESCAN_SET",
-    "RESCAN_UNSORTED",
     "SHARED_MIN_PAGES",
     "WINDOW_BYTES",
     "Delivery",
@@ -265,16 +262,6 @@ class Resume(msgspec.Struct, frozen=True, kw_only=True):
 # A page that breaks one of these raises PaginationError: following it could loop,
 # deliver a record twice or never end. Drift (records inserted or deleted while the
 # listing is read) breaks none of them.
-
-
-#: What the drift warning advises (the command line says it with its own flags).
-RESCAN_ADVICE = "rescan=True, on a stream with no checkpoint,"
-#: What the drift warning says instead when the stream was asked to rescan.
-RESCAN_SET = "rescan=True, set on this stream,"
-#: ... and when a merge in sort order reads the stream, which refuses a rescan.
-RESCAN_UNSORTED = "rescan=True, on streams merged with ordered=False,"
-#: Where the drift warning's reader finds the final counts (the command line has no such place).
-DRIFT_COUNTED = "stats.drift has the final counts"
 
 
 def uncounted_bound(page_size: int) -> int:
@@ -732,19 +719,24 @@ class DriftLog:
                     "; total_results did not move, so as many records were inserted as were "
                     "deleted, or the server sent pages shorter than its own count says"
                 )
-            again = f"{RESCAN_ADVICE} reads the listing again for them"
+            advice, again = Advice.RESCAN, " reads the listing again for them"
             if self.rescan:
-                again = f"{RESCAN_SET} reads the listing again for them once this pass ends"
+                advice, again = Advice.RESCAN_SET, f"{again} once this pass ends"
             elif self.in_order:
-                again = f"{RESCAN_UNSORTED} reads the listing again for them"
+                advice = Advice.RESCAN_UNSORTED
             if self.limited:
                 again += ", unless the pass ends at its limit"
             self.warn(
-                f"the listing changed while it was read (so far: total_results "
-                f"{first} -> {last}, "
-                f"{repeats} repeat{'' if repeats == 1 else 's'} dropped, "
-                f"{short} short page{'' if short == 1 else 's'}; {DRIFT_COUNTED}){moved}; "
-                f"records deleted or moved during the scan may have been missed ({again})"
+                Said(
+                    f"the listing changed while it was read (so far: total_results "
+                    f"{first} -> {last}, "
+                    f"{repeats} repeat{'' if repeats == 1 else 's'} dropped, "
+                    f"{short} short page{'' if short == 1 else 's'}",
+                    Advice.DRIFT_COUNTED,
+                    f"){moved}; records deleted or moved during the scan may have been missed (",
+                    advice,
+                    f"{again})",
+                )
             )
 
     def warn(self, message: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -24,8 +24,6 @@ from ._arguments import checked_bool, checked_int, plain_str
 from ._errors import InvalidParameterError
 
 __all__ = [
-    "DESCRIBED_ARGUMENT",
-    "DESCRIBED_CALL",
     "MAX_PAGE_SIZE",
     "SIM_CARD_ACTION_STATUSES",
     "SIM_CARD_ACTION_TYPES",
@@ -34,7 +32,6 @@ __all__ = [
     "ListQuery",
     "Ordering",
     "Predicate",
-    "described",
     "record_id",
     "sim_card_action_path",
     "sim_card_actions_query",
@@ -200,42 +197,6 @@ class ListQuery:
         encoded = urlencode(pairs)
         head = urlencode([*self.filters, ("page[number]", marker)])
         return f"{self.path}?{head[:-1]}", encoded[len(head) :]
-
-
-def described(path: str, params: Mapping[str, str]) -> str:
-    """A listing's wire parameters as the call that makes them: ``sim_cards(page_size=10)``.
-
-    For messages (a checkpoint made for another query): the caller's words, not the
-    wire's (``{'page[size]': '10'}``).
-    """
-    words = []
-    for name, value in params.items():
-        keyword = _KEYWORDS.get(name) or name.removeprefix("filter[").removesuffix("]")
-        shown: object = value
-        if name == "page[size]" and value.isdigit():
-            shown = int(value)
-        elif name == "include_sim_card_group":
-            shown = value == "true"
-        elif "," in value and keyword in ("status", "tags"):
-            shown = value.split(",")
-        words.append(f"{keyword}={shown!r}")
-    return f"{path.strip('/')}({', '.join(words)})"
-
-
-#: Wire parameters whose keyword is not the name inside ``filter[...]``.
-_KEYWORDS = {"page[size]": "page_size"}
-
-#: A str as ``repr`` writes it.
-_STR_REPR = r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*\""""
-#: A value as ``described`` writes it: a str, a list of them, an int, a bool.
-_LITERAL = rf"(?:{_STR_REPR}|\[(?:(?:{_STR_REPR})(?:, (?:{_STR_REPR}))*)?\]|-?\d+|True|False)"
-#: One ``keyword=value`` of a ``described`` call (its groups: keyword, value).
-DESCRIBED_ARGUMENT = re.compile(rf"(\w+)=({_LITERAL})")
-#: A ``described`` call in a message, for a reader that words it otherwise (the command
-#: line, in its flags): groups ``path`` and ``arguments``.
-DESCRIBED_CALL = re.compile(
-    rf"\b(?P<path>\w+)\((?P<arguments>(?:\w+={_LITERAL}(?:, \w+={_LITERAL})*)?)\)"
-)
 
 
 # --- argument checks --------------------------------------------------------------

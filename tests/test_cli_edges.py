@@ -1712,18 +1712,62 @@ async def test_a_checkpoint_of_another_query_is_told_in_flags(
     )
 
 
-def test_the_merges_advice_is_given_in_the_commands_words() -> None:
-    """A sorted ``--any`` union that failed or drifted advised ``ordered=False`` and
-    ``merged.stats.late_pages``, which the command has no flags for: its own words.
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("second_page", "status", "said", "library_words"),
+    [
+        (
+            ["4.0", "2.0"],
+            1,
+            "refusing to yield an unsorted union "
+            "(drop --sort to take the items as their pages arrive)\n",
+            "ordered=False",
+        ),
+        (
+            ["2.0", "4.0"],
+            0,
+            "such pages' items are yielded late, so the union is in order within each page\n",
+            "late_pages",
+        ),
+    ],
+    ids=["out-of-order", "late-pages"],
+)
+async def test_the_merges_advice_is_given_in_the_commands_words(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    second_page: list[str],
+    status: int,
+    said: str,
+    library_words: str,
+) -> None:
+    """A sorted ``--any`` union that failed (a page out of its own order) or drifted (a
+    page that starts before its previous one ended) advised ``ordered=False`` or pointed
+    at ``merged.stats.late_pages``, which the command has no flags for: its own words.
     """
-    merged_error = (
-        "query 0 (/sim_cards {}) is not in the order of sort=x: item a came after one it "
-        f"should precede; refusing to yield an unsorted union ({_merge.UNORDERED_ADVICE})"
-    )
-    said = _cli._in_command_words(merged_error)
-    assert said.endswith("(drop --sort to take the items as their pages arrive)")
-    late = f"such pages' items are yielded late ({_merge.LATE_PAGES_COUNTED})"
-    assert _cli._warning_line(late) == "simcards: warning: such pages' items are yielded late"
+    amounts = {1: ["1.0", "3.0"], 2: second_page}
+
+    async def handler(request: web.Request) -> web.Response:
+        number = int(request.query.get("page[number]", "1"))
+        base = 10 if "filter[tags]" in request.query else 0
+        data = [
+            {
+                "id": f"00000000-0000-4000-8000-{base + number * 2 + i:012d}",
+                "record_type": "sim_card",
+                "current_billing_period_consumed_data": {"amount": amount, "unit": "MB"},
+            }
+            for i, amount in enumerate(amounts[number])
+        ]
+        meta = {"page_number": number, "page_size": 2, "total_pages": 2, "total_results": 4}
+        return web.Response(text=json.dumps({"data": data, "meta": meta}))
+
+    argv = ["--any", "status=enabled", "--any", "tag=vip", "--page-size", "2", "-q"]
+    sort = "--sort=current_billing_period_consumed_data.amount"
+    async with serve(handler) as served:
+        where = ["--api-key", KEY, "--base-url", served.url, "-o", str(tmp_path / "u.jsonl")]
+        assert await run("export", "sim-cards", *argv, sort, *where) == status
+    err = capsys.readouterr().err
+    assert err.endswith(said)
+    assert library_words not in err
 
 
 def test_a_checkpoint_flag_naming_an_empty_file_starts_a_scan(

@@ -1,0 +1,87 @@
+"""Messages said in parts: the library's words by default, a reader's own on request."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import simcards_async as sc
+from simcards_async._errors import MESSAGE_LIMIT, one_line
+from simcards_async._wording import Advice, Call, Said, Words, worded
+
+
+class _Shouting(Words):
+    def advice(self, advice: Advice) -> str:
+        return advice.name
+
+    def call(self, call: Call) -> str:
+        return f"<{call.listing} {dict(call.arguments())}>"
+
+
+SHOUTING = _Shouting()
+
+
+def test_a_message_in_parts_is_its_library_text_wherever_a_str_is() -> None:
+    said = Said("retry (", Advice.RESCAN, ")")
+    assert said == "retry (rescan=True, on a stream with no checkpoint,)"
+    assert isinstance(said, str)
+    assert said.worded(SHOUTING) == "retry (RESCAN)"
+
+
+def test_a_call_says_its_wire_parameters_as_the_arguments_that_make_them() -> None:
+    call = Call(
+        "/sim_cards",
+        {
+            "filter[status]": "enabled,disabled",
+            "filter[tags]": "a b",
+            "page[size]": "40",
+            "include_sim_card_group": "true",
+        },
+    )
+    assert Said(call) == (
+        "sim_cards(status=['enabled', 'disabled'], tags='a b', page_size=40, "
+        "include_sim_card_group=True)"
+    )
+    assert Said(call).worded(SHOUTING) == (
+        "<sim_cards {'status': ['enabled', 'disabled'], 'tags': 'a b', 'page_size': 40, "
+        "'include_sim_card_group': True}>"
+    )
+
+
+def test_an_errors_message_in_parts_is_finished_alike_in_any_words() -> None:
+    """An ``APIError`` puts its message on one line and cuts it: the same in other words."""
+    long = "x" * (MESSAGE_LIMIT + 10)
+    error = sc.PaginationError(Said("a\nb (", Advice.UNORDERED, f") {long}"))
+    assert str(error) == one_line(f"a\nb ({Advice.UNORDERED.value}) {long}")
+    assert worded(error, SHOUTING) == one_line(f"a\nb (UNORDERED) {long}")
+    assert "\n" not in worded(error, SHOUTING)
+
+
+def test_a_message_not_in_parts_is_its_str_in_any_words() -> None:
+    error = sc.PaginationError("a\nb")
+    assert worded(error, SHOUTING) == str(error) == "a b"
+    assert worded("plain", SHOUTING) == "plain"
+    assert worded(ValueError("a", "b"), SHOUTING) == str(ValueError("a", "b"))
+
+
+def test_a_warning_in_parts_keeps_them() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn(Said("drifted", Advice.DRIFT_COUNTED), sc.DriftWarning, stacklevel=1)
+    [warning] = caught
+    assert str(warning.message) == "drifted; stats.drift has the final counts"
+    assert worded(warning.message, SHOUTING) == "driftedDRIFT_COUNTED"
+
+
+def test_errors_with_messages_in_parts_pickle_with_them() -> None:
+    """Exceptions cross processes (multiprocessing): their parts go with them."""
+    refused = sc.InvalidParameterError(
+        "resume_from", Said("made for ", Call("/sim_cards", {"page[size]": "10"})), "cp.json"
+    )
+    again = pickle.loads(pickle.dumps(refused))
+    assert str(again) == str(refused)
+    assert again.allowed.worded(SHOUTING) == "made for <sim_cards {'page_size': 10}>"
+    error = sc.PaginationError(Said("a\tb (", Advice.UNORDERED, ")"), page=3)
+    again = pickle.loads(pickle.dumps(error))
+    assert (str(again), again.page) == (str(error), 3)
+    assert worded(again, SHOUTING) == "a b (UNORDERED)"
