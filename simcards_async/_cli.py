@@ -94,8 +94,6 @@ TERMINATING_SIGNALS = tuple(sig for sig in STOP_SIGNALS if sig != signal.SIGINT)
 DESCENDING_SORTS = frozenset(sort for sort in SIM_CARD_SORTS if sort.startswith("-"))
 #: How close a refused value must be to an allowed one for a "did you mean" (difflib ratio).
 GUESS_CUTOFF = 0.75
-#: The allowed values a refusal lists (``one of 'enabled', 'disabled'``), the only guesses.
-ENUMERATED = re.compile(r"\b(?:one|any) of ('[^']*'(?:(?:,| or|, or) '[^']*')*)")
 #: Cards and actions the ``--demo`` server holds unless ``--demo-size`` says otherwise.
 DEMO_SIZE = 25_000
 #: Latency of every answer of the ``--demo`` server: enough to look like a real API.
@@ -948,12 +946,7 @@ def _usage_message(exc: InvalidParameterError) -> str:
     text = f"invalid {flag} value {said}: it must be {allowed}"
     # The listed values only, never the value itself: a quoted path in an OS error's text
     # ("Permission denied: '/…/cp.json'") was offered back as the guess.
-    choices = [
-        choice
-        for listed in ENUMERATED.findall(exc.allowed)
-        for choice in re.findall(r"'([^']*)'", listed)
-        if choice != value
-    ]
+    choices = [choice for choice in exc.choices if choice != value]
     guess = _any_guess(value, choices) if flag == "--any" else _guess(value, choices)
     return f"{text}; did you mean {guess!r}?" if guess else text
 
@@ -1159,7 +1152,7 @@ async def _export_sim_cards(args: argparse.Namespace) -> int:
                 # The term's value, refused: name the --any term that gave it.
                 key = spec.partition("=")[0].strip()
                 raise InvalidParameterError(
-                    "--any", f"{key}=VALUE with {exc.allowed}", spec
+                    "--any", f"{key}=VALUE with {exc.allowed}", spec, choices=exc.choices
                 ) from exc
         if len(streams) == 1:
             return streams[0]

@@ -173,14 +173,23 @@ class InvalidParameterError(TelnyxError, ValueError):
     Raised before any request is sent. ``parameter`` is the Python argument's
     name and ``allowed`` says what it accepts; ``value`` is what was given (a callback:
     its name alone). The message shows it by its repr, or as ``shown_as`` says.
+    ``choices``: the values allowed, when they are a list (``'enabled'``, ``'disabled'``...),
+    else empty.
     """
 
     def __init__(
-        self, parameter: str, allowed: str, value: object, *, shown_as: str | None = None
+        self,
+        parameter: str,
+        allowed: str,
+        value: object,
+        *,
+        shown_as: str | None = None,
+        choices: Iterable[str] = (),
     ) -> None:
         self.parameter = parameter
         self.allowed = allowed
         self.value = value
+        self.choices = tuple(choices)
         text = shown(value) if shown_as is None else shown_as
         super().__init__(f"invalid {parameter}={text}: {parameter} must be {allowed}")
 

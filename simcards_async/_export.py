@@ -815,6 +815,7 @@ def _resumed_output(stream: Stream[Any, Any], target: object, fmt: ExportFormat)
             "format",
             f"one of {resumable} when the stream writes a checkpoint ({NOT_RESUMABLE_WHY})",
             fmt,
+            choices=RESUMABLE_FORMATS,
         )
     extra = stream.resumed_state
     if extra is None:
@@ -1063,7 +1064,8 @@ def _format_given(format: object, target: object) -> ExportFormat:
     """``format``, checked against what ``target`` is."""
     fmt = next((known for known in _FORMATS if format == known), None)
     if fmt is None:
-        raise InvalidParameterError("format", "one of " + ", ".join(map(repr, _FORMATS)), format)
+        names = ", ".join(map(repr, _FORMATS))
+        raise InvalidParameterError("format", f"one of {names}", format, choices=_FORMATS)
     is_gz = isinstance(target, (str, os.PathLike)) and Path(target).suffix.lower() == ".gz"
     if is_gz and not fmt.endswith(".gz"):
         raise InvalidParameterError(

@@ -234,12 +234,15 @@ def _uuid(name: str, value: object) -> str:
 
 def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in allowed:
-        raise InvalidParameterError(name, "one of " + ", ".join(map(repr, allowed)), value)
+        names = ", ".join(map(repr, allowed))
+        raise InvalidParameterError(name, f"one of {names}", value, choices=allowed)
     return plain_str(value)
 
 
-def _strings(name: str, value: object, allowed: str = "") -> tuple[str, ...]:
-    """A string or a non-empty sequence of strings, as a tuple."""
+def _strings(
+    name: str, value: object, allowed: str = "", choices: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """A string or a non-empty sequence of strings (of ``choices``, if given), as a tuple."""
     if isinstance(value, str):
         return (plain_str(value),)
     if (
@@ -249,15 +252,17 @@ def _strings(name: str, value: object, allowed: str = "") -> tuple[str, ...]:
         and all(isinstance(v, str) for v in value)
     ):
         return tuple(map(plain_str, value))
-    raise InvalidParameterError(name, f"a string or a non-empty list of strings{allowed}", value)
+    raise InvalidParameterError(
+        name, f"a string or a non-empty list of strings{allowed}", value, choices=choices
+    )
 
 
 def _choices(name: str, value: object, allowed: Sequence[str]) -> tuple[str, ...]:
     names = ", ".join(map(repr, allowed))
-    items = _strings(name, value, f", each one of {names}")
+    items = _strings(name, value, f", each one of {names}", allowed)
     for item in items:
         if item not in allowed:
-            raise InvalidParameterError(name, f"any of {names}", item)
+            raise InvalidParameterError(name, f"any of {names}", item, choices=allowed)
     return items
 
 

@@ -39,9 +39,7 @@ from simcards_async import (
     NotFoundError,
     Progress,
     SimCardsClient,
-    _cli,
     _errors,
-    _merge,
     export,
 )
 from simcards_async._cli import (
@@ -991,7 +989,9 @@ async def test_a_misspelled_any_term_gets_a_did_you_mean(
     refused = InvalidParameterError("--any", keys, "stauts=zzz")
     assert "did you mean" not in _usage_message(refused)
     for far in ("status=zzz", "stat", "color=red"):
-        refused = InvalidParameterError("--any", "status=VALUE with any of 'enabled'", far)
+        refused = InvalidParameterError(
+            "--any", "status=VALUE with any of 'enabled'", far, choices=["enabled"]
+        )
         assert "did you mean" not in _usage_message(refused)
     assert server.requests == []
 
@@ -1057,7 +1057,9 @@ def test_a_quoted_path_in_an_error_is_not_offered_as_the_guess(tmp_path: Path) -
         InvalidParameterError("target", f"{kept!r}, as when the checkpoint was made", kept + "x")
     )
     assert "did you mean" not in other
-    listed = InvalidParameterError("status", "one of 'enabled', 'disabled'", "enabeld")
+    listed = InvalidParameterError(
+        "status", "one of 'enabled', 'disabled'", "enabeld", choices=["enabled", "disabled"]
+    )
     assert _usage_message(listed).endswith("; did you mean 'enabled'?")
 
 
@@ -1712,38 +1714,37 @@ async def test_a_checkpoint_of_another_query_is_told_in_flags(
     )
 
 
+#: A sorted union's two failures: a page out of its own order (refused), a page that starts
+#: before its previous one ended (a warning); how the command ends, and what it says.
+_MERGE_ADVICE = {
+    "out-of-order": (
+        ["4.0", "2.0"],
+        1,
+        (
+            "refusing to yield an unsorted union (drop --sort to take the items as their "
+            "pages arrive)\n"
+        ),
+        "ordered=False",
+    ),
+    "late-pages": (
+        ["2.0", "4.0"],
+        0,
+        "such pages' items are yielded late, so the union is in order within each page\n",
+        "late_pages",
+    ),
+}
+
+
 @pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("second_page", "status", "said", "library_words"),
-    [
-        (
-            ["4.0", "2.0"],
-            1,
-            "refusing to yield an unsorted union "
-            "(drop --sort to take the items as their pages arrive)\n",
-            "ordered=False",
-        ),
-        (
-            ["2.0", "4.0"],
-            0,
-            "such pages' items are yielded late, so the union is in order within each page\n",
-            "late_pages",
-        ),
-    ],
-    ids=["out-of-order", "late-pages"],
-)
+@pytest.mark.parametrize("case", list(_MERGE_ADVICE))
 async def test_the_merges_advice_is_given_in_the_commands_words(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    second_page: list[str],
-    status: int,
-    said: str,
-    library_words: str,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
 ) -> None:
     """A sorted ``--any`` union that failed (a page out of its own order) or drifted (a
     page that starts before its previous one ended) advised ``ordered=False`` or pointed
     at ``merged.stats.late_pages``, which the command has no flags for: its own words.
     """
+    second_page, status, said, library_words = _MERGE_ADVICE[case]
     amounts = {1: ["1.0", "3.0"], 2: second_page}
 
     async def handler(request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 import anyio
 import msgspec
@@ -552,9 +552,12 @@ async def test_explicit_format_wins_over_the_suffix(tmp_path: Path) -> None:
 async def test_invalid_format_is_refused_before_any_request(
     tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
 ) -> None:
-    """An unknown format raises InvalidParameterError, sends nothing and creates nothing."""
-    with pytest.raises(InvalidParameterError, match="format"):
+    """An unknown format raises InvalidParameterError, sends nothing and creates nothing;
+    its ``choices`` are the formats.
+    """
+    with pytest.raises(InvalidParameterError, match="format") as info:
         await export(client.sim_cards(), tmp_path / "cards.csv", format="xml")  # type: ignore[arg-type]
+    assert info.value.choices == get_args(ExportFormat)
     assert server.requests == []
     assert names(tmp_path) == []
 

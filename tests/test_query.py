@@ -736,6 +736,34 @@ def test_bad_input_is_refused(
         assert hint in message, f"{hint!r} missing from {message!r}"
 
 
+@pytest.mark.parametrize(
+    ("builder", "kwargs", "choices"),
+    [
+        (sim_cards_query, {"status": "enabeld"}, SIM_CARD_STATUSES),
+        (sim_cards_query, {"status": ["enabled", "bogus"]}, SIM_CARD_STATUSES),
+        (sim_cards_query, {"status": ["enabled", 1]}, SIM_CARD_STATUSES),
+        (sim_cards_query, {"sort": "amount"}, SIM_CARD_SORTS),
+        (sim_card_actions_query, {"status": "complete"}, SIM_CARD_ACTION_STATUSES),
+        (sim_card_actions_query, {"action_type": "reboot"}, SIM_CARD_ACTION_TYPES),
+        (sim_cards_query, {"page_size": 0}, ()),
+        (sim_cards_query, {"tags": "a,b"}, ()),
+    ],
+    ids=lambda value: value.__name__ if callable(value) else None,
+)
+def test_a_refused_value_of_a_list_of_choices_carries_the_list(
+    builder: Callable[..., object], kwargs: dict[str, Any], choices: tuple[str, ...]
+) -> None:
+    """``choices`` holds the values allowed when they are a list, each also in the
+    message: what a reader compares a misspelling with (the command's "did you mean").
+    Empty when what is allowed is no list (a range, a rule).
+    """
+    with pytest.raises(InvalidParameterError) as info:
+        builder(**kwargs)
+    assert info.value.choices == tuple(choices)
+    for choice in choices:
+        assert repr(choice) in str(info.value)
+
+
 def test_bad_value_is_kept_on_the_error() -> None:
     """The refused value is kept on ``.value`` (the offending item for a list)."""
     with pytest.raises(InvalidParameterError) as info:

@@ -78,10 +78,10 @@ def test_errors_with_messages_in_parts_pickle_with_them() -> None:
     refused = sc.InvalidParameterError(
         "resume_from", Said("made for ", Call("/sim_cards", {"page[size]": "10"})), "cp.json"
     )
-    again = pickle.loads(pickle.dumps(refused))
+    again = pickle.loads(pickle.dumps(refused))  # noqa: S301  (our own bytes)
     assert str(again) == str(refused)
     assert again.allowed.worded(SHOUTING) == "made for <sim_cards {'page_size': 10}>"
     error = sc.PaginationError(Said("a\tb (", Advice.UNORDERED, ")"), page=3)
-    again = pickle.loads(pickle.dumps(error))
+    again = pickle.loads(pickle.dumps(error))  # noqa: S301  (our own bytes)
     assert (str(again), again.page) == (str(error), 3)
     assert worded(again, SHOUTING) == "a b (UNORDERED)"
