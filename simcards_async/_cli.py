@@ -1789,6 +1789,7 @@ def _mock_headers(items: list[str]) -> dict[str, str]:
 def _mock_options(args: argparse.Namespace) -> dict[str, Any]:
     """Check the mock server's flags (ValueError names the bad one): the server's options."""
     from .testing import Misbehaviour  # noqa: PLC0415  (aiohttp.web, only for this command)
+    from .testing._checks import OptionError  # noqa: PLC0415  (as the line above)
 
     if not args.host.strip():  # '' listens on every interface, and names none in the URL
         raise ValueError(
@@ -1831,10 +1832,9 @@ def _mock_options(args: argparse.Namespace) -> dict[str, Any]:
             echo_authorization=args.echo_authorization,
             extra_headers=headers,
         )
-    except ValueError as exc:  # the message starts with the keyword: name the flag instead
-        name, _, rest = str(exc).partition(" ")
-        flag = "--" + name.rstrip(":").replace("extra_headers", "header").replace("_", "-")
-        raise ValueError(f"{flag}{':' if name.endswith(':') else ''} {rest}") from exc
+    except OptionError as exc:  # the message starts with the option: its flag instead
+        flag = "--" + exc.option.replace("extra_headers", "header").replace("_", "-")
+        raise ValueError(flag + str(exc).removeprefix(exc.option)) from exc
     return {
         "sim_cards": args.sim_cards,
         "actions": args.actions,

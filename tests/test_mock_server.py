@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import math
+import pickle
 import re
 import socket
 import time
@@ -39,6 +40,7 @@ from simcards_async.testing import (
     _serve,
     serve,
 )
+from simcards_async.testing._checks import OptionError
 from simcards_async.testing._server import close_runner, track_connections, url_host
 from simcards_async.testing._state import Buckets
 
@@ -222,14 +224,17 @@ def test_fleet_builds_a_large_fleet() -> None:
         ({"sim_cards": 1.5}, "sim_cards must be an integer from 0 to"),
         ({"sim_cards": True}, "sim_cards must be an integer from 0 to"),
         ({"actions": "3"}, "actions must be an integer from 0 to"),
+        # Its repr raised a bare ValueError (an int of over 4,300 digits) in the refusal.
+        ({"sim_cards": 10**5000}, "sim_cards must be an integer from 0 to 10,000,000"),
     ],
 )
 def test_fleet_refuses_a_size_it_cannot_hold_naming_it(sizes: dict[str, Any], message: str) -> None:
     """A negative, non-integer or too large size is a ValueError naming the parameter and the
     range, raised before anything is built (10**11 cards would need terabytes).
     """
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(OptionError, match=re.escape(message)) as info:
         Fleet(**sizes)
+    assert info.value.option == next(iter(sizes))
 
 
 KEY_ALLOWED = "a str, not empty, without spaces or control characters, or None"
@@ -291,8 +296,23 @@ def test_a_header_aiohttp_would_refuse_at_every_answer_is_refused(header: dict[s
     """A control character in a value (or a space in a name) passed, and every answer was
     then dropped (aiohttp refuses such a header when it sends it): refused when made.
     """
-    with pytest.raises(ValueError, match="extra_headers: not a header"):
+    with pytest.raises(ValueError, match="extra_headers: not a header") as info:
         Misbehaviour(extra_headers=header)
+    assert isinstance(info.value, OptionError)
+    assert info.value.option == "extra_headers"
+
+
+def test_a_refused_option_is_an_option_error_naming_it_which_pickles() -> None:
+    """A refusal names its option as a field (``option``), which the ``mock-server`` command
+    says as its flag: it took the message's first word for it.
+    """
+    with pytest.raises(OptionError) as info:
+        Misbehaviour(replay_lag=-1)
+    assert isinstance(info.value, ValueError)
+    assert info.value.option == "replay_lag"
+    assert str(info.value) == "replay_lag must be an integer >= 0; got -1"
+    again = pickle.loads(pickle.dumps(info.value))  # noqa: S301  (our own bytes)
+    assert (type(again), again.option, str(again)) == (OptionError, "replay_lag", str(info.value))
 
 
 def test_id_order_compares_whole_ids_when_the_first_half_ties() -> None:

@@ -2,8 +2,8 @@
 
 Every option is checked where it is given (a constructor, or a setter at run time). One taken
 unchecked failed later: a bare TypeError deep inside, or every answer a bare 500. A refusal is
-a ValueError ``NAME must be ALLOWED; got VALUE``: it starts with the keyword, which the
-``simcards mock-server`` command turns into its flag.
+a ``OptionError`` (a ValueError) ``NAME must be ALLOWED; got VALUE``; its ``option`` is
+``NAME``, which the ``simcards mock-server`` command says as its flag.
 """
 
 from __future__ import annotations
@@ -55,6 +55,17 @@ def shown(value: object) -> str:
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
+class OptionError(ValueError):
+    """An option of the mock server's refused: ``option`` names it, and the message starts so."""
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.option, str(self)))
+
+
 def require(ok: bool, name: str, allowed: str, value: object, *, owner: str = "") -> None:
     """Refuse ``value`` unless ``ok``."""
     if not ok:
@@ -62,5 +73,5 @@ def require(ok: bool, name: str, allowed: str, value: object, *, owner: str = ""
 
 
 def refuse(name: str, allowed: str, value: object, *, owner: str = "") -> NoReturn:
-    """Raise ``ValueError("{owner}{name} must be {allowed}; got {value}")``."""
-    raise ValueError(f"{owner}{name} must be {allowed}; got {shown(value)}")
+    """Raise ``OptionError``: ``{owner}{name} must be {allowed}; got {value}``."""
+    raise OptionError(name, f"{owner}{name} must be {allowed}; got {shown(value)}")

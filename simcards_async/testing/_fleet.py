@@ -47,15 +47,12 @@ class Fleet:
         # Typed as called: a caller may pass anything.
         sizes: dict[str, object] = {"sim_cards": sim_cards, "actions": actions}
         for name, count in sizes.items():
-            if (
-                isinstance(count, bool)
-                or not isinstance(count, int)
-                or not 0 <= count <= self.MAX_RECORDS
-            ):
-                raise ValueError(
-                    f"{name} must be an integer from 0 to {self.MAX_RECORDS:,} (a fleet is held in "
-                    f"memory); got {count!r}"
-                )
+            _checks.require(
+                _checks.count(count) and count <= self.MAX_RECORDS,
+                name,
+                f"an integer from 0 to {self.MAX_RECORDS:,} (a fleet is held in memory)",
+                count,
+            )
         if actions and not sim_cards:
             raise ValueError("actions need at least one SIM card to refer to")
         self._seed = seed

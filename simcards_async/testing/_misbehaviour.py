@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
-from ._checks import count, integer, require
+from ._checks import OptionError, count, integer, require
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -136,7 +136,8 @@ class Misbehaviour:
                 or not all("!" <= c <= "~" for c in header)
                 or _unheadable(text)
             ):
-                raise ValueError(f"extra_headers: not a header: {header!r}: {text!r}")
+                message = f"extra_headers: not a header: {header!r}: {text!r}"
+                raise OptionError("extra_headers", message)
         object.__setattr__(self, "extra_headers", dict(self.extra_headers))
 
     @property
