@@ -762,6 +762,17 @@ async def export(
     return ExportResult(items=count, path=out.path, format=fmt, seconds=time.monotonic() - started)
 
 
+def _key_removed(exc: ExportError, redact: Callable[[str], str]) -> ExportError:
+    """``exc`` without the API key, which a record's id or value quoted in it may hold.
+
+    A server may echo the key in a record. ``exc`` itself when it holds none.
+    """
+    message, record = redact(str(exc)), None if exc.record is None else redact(exc.record)
+    if message == str(exc) and record == exc.record:
+        return exc
+    return ExportError(message, format=exc.format, column=exc.column, record=record)
+
+
 def _earlier_partial(checkpoint: str | os.PathLike[str] | None, target: object) -> Path | None:
     """The partial output an earlier export to ``target`` left, that ``checkpoint`` names.
 
@@ -960,19 +971,27 @@ class _Job:
                     if writer.full() or (writer.gzip and state is not None):
                         await writer.flush()
             await self._finish(stream)
-        except BaseException:
-            try:
-                if stream is not None and stream.finish_saved and not self.finishing:
-                    # Stopped (a cancellation, say) after the checkpoint said the export had
-                    # finished, before its output was in place: a resume would be refused and
-                    # the target never written. What the checkpoint counts is all written:
-                    # finish it, as a cancellation during the rename does, then raise.
-                    await self._finish(stream)
-            finally:
-                if self.writer is not None:
-                    self.out.then(self.writer.abort)  # never beside a step of its own
+        except BaseException as exc:
+            await self._stopped(stream)
+            if isinstance(exc, ExportError) and stream is not None:
+                refused = _key_removed(exc, stream._redact)  # noqa: SLF001  (a Stream's)
+                if refused is not exc:  # not chained to it: it holds the key
+                    raise refused from exc.__cause__
             raise
         return count
+
+    async def _stopped(self, stream: Stream[Any, Any] | None) -> None:
+        """The export stopped by an exception: its writer aborted, after what must end first."""
+        try:
+            if stream is not None and stream.finish_saved and not self.finishing:
+                # Stopped (a cancellation, say) after the checkpoint said the export had
+                # finished, before its output was in place: a resume would be refused and
+                # the target never written. What the checkpoint counts is all written:
+                # finish it, as a cancellation during the rename does, then raise.
+                await self._finish(stream)
+        finally:
+            if self.writer is not None:
+                self.out.then(self.writer.abort)  # never beside a step of its own
 
     async def _finish(self, stream: Stream[Any, Any] | None) -> None:
         """Close the output and put it in place; shielded once a checkpoint says it is done."""

@@ -42,7 +42,7 @@ import asyncio
 import contextlib
 import heapq
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -409,26 +409,42 @@ class _Readers(Generic[T]):
         if self.stats.late_pages == 1:
             message = Said(
                 f"query {index} of the merge in sort={ordering.sort} order sent a page that "
-                f"starts before its previous page ended (item {shown(item.id)}): the sort value "
-                "changed while the listing was read; such pages' items are yielded late, so "
-                "the union is in order within each page",
+                f"starts before its previous page ended (item {self._id_shown(index, item)}): "
+                "the sort value changed while the listing was read; such pages' items are "
+                "yielded late, so the union is in order within each page",
                 Advice.LATE_PAGES_COUNTED,
             )
             drift_warning(message)
             warnings.warn(message, DriftWarning, stacklevel=2)
+
+    def _id_shown(self, index: int, item: T) -> str:
+        """The id of query ``index``'s ``item``, for a message: the key removed, then cut."""
+        return shown(self.streams[index]._redact(item.id))  # noqa: SLF001  (a Stream's)
 
     def _out_of_order(self, index: int, ordering: Ordering, item: T) -> PaginationError:
         stream = self.streams[index]
         return PaginationError(
             Said(
                 f"query {index} ({query_shown(stream)}) is not in the order "
-                f"of sort={ordering.sort}: item {shown(item.id)} came after one it should "
-                "precede; refusing to yield an unsorted union (",
+                f"of sort={ordering.sort}: item {self._id_shown(index, item)} came after one "
+                "it should precede; refusing to yield an unsorted union (",
                 Advice.UNORDERED,
                 ")",
             ),
             url=stream.base_url + stream.query.path,
         )
+
+
+def _each_key_removed(redacts: Iterable[Callable[[str], str]]) -> Callable[[str], str]:
+    """What removes the key of each client whose streams a merge reads (one, as a rule)."""
+    kept = tuple(dict.fromkeys(redacts))
+
+    def redact(text: str) -> str:
+        for one in kept:
+            text = one(text)
+        return text
+
+    return kept[0] if len(kept) == 1 else redact
 
 
 class _Heads(Generic[T]):
@@ -553,6 +569,7 @@ class MergedStream(Stream[_Batch[T], T]):
         #: The items of the batch the reader is going through (emptied by a stop).
         self._in_hand: Iterator[tuple[T, int]] | None = None
         self._halted_with(self.streams)
+        self._redact = _each_key_removed(s._redact for s in self.streams)  # noqa: SLF001
 
     def _halted_with(self, streams: Sequence[PageStream[T]]) -> None:
         """Their client's closing stops this merge's reader too, at its next item."""

@@ -97,7 +97,7 @@ class PageStream(Stream[Delivery[T], T]):
     ) -> None:
         super().__init__()
         self._client_closed = client_closed
-        #: Removes the API key from what shows the query: a filter's value may be it.
+        # A filter's value may be the key, and a server may echo it in a record.
         self._redact = redact = str if instruments is None else instruments.secrets.text
         self._base_url = base_url
         self.query = query

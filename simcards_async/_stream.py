@@ -276,6 +276,9 @@ class Stream(abc.ABC, Generic[M, T]):
         #: Whether the client halted it (``_halt``), and what its stop raised then, if anything.
         self._halted = False
         self._halt_error: Exception | None = None
+        #: Removes the API key of the client that made it from a message about its
+        #: records or query (a server may echo the key anywhere in an answer).
+        self._redact: Callable[[str], str] = str
 
     # --- what it yields --------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import pickle
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -173,3 +173,87 @@ async def test_a_filter_value_that_is_the_key_is_not_shown(tmp_path: Path) -> No
     for text in texts:
         assert KEY not in text, text
         assert "<redacted>" in text or "page 1 was asked for" in text, text
+
+
+AMOUNT = "current_billing_period_consumed_data.amount"
+
+
+def _echoing(amounts: dict[int, list[str]]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A server that echoes the key it was sent in its records' ids: two pages of the
+    amounts ``amounts`` gives each.
+    """
+
+    async def handler(request: web.Request) -> web.Response:
+        key = request.headers["Authorization"].removeprefix("Bearer ")
+        number = int(request.query.get("page[number]", "1"))
+        data = [
+            {
+                "id": f"{number}-{i}-{key}",
+                "record_type": "sim_card",
+                "current_billing_period_consumed_data": {"amount": amount, "unit": "MB"},
+            }
+            for i, amount in enumerate(amounts[number])
+        ]
+        meta = {"page_number": number, "page_size": 2, "total_pages": 2, "total_results": 4}
+        return web.json_response({"data": data, "meta": meta})
+
+    return handler
+
+
+def _kept_secret(texts: list[str]) -> None:
+    assert texts
+    for text in texts:
+        assert KEY not in text, text
+        assert "<redacted>" in text, text
+
+
+def _sorted_merge(client: SimCardsClient) -> sc.MergedStream[sc.SimCard]:
+    return sc.merge(
+        client.sim_cards(sort=AMOUNT, page_size=2),
+        client.sim_cards(sort=AMOUNT, page_size=2, status="enabled"),
+    )
+
+
+async def test_a_record_id_that_echoes_the_key_is_not_shown_by_a_merges_refusal() -> None:
+    """A merge in sort order quoted the id of a record out of its page's order as the
+    server sent it, key and all, in the ``PaginationError`` refusing it.
+    """
+    out_of_order = {1: ["1.0", "3.0"], 2: ["4.0", "2.0"]}
+    async with serve(_echoing(out_of_order)) as served, SimCardsClient(KEY, served.url) as client:
+        with pytest.raises(sc.PaginationError, match="came after one") as info:
+            await _sorted_merge(client).collect()
+    _kept_secret([str(info.value), repr(vars(info.value))])
+    assert KEY.encode() not in pickle.dumps(info.value)
+
+
+async def test_a_record_id_that_echoes_the_key_is_not_shown_by_a_merges_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """... and in the ``DriftWarning`` (and its log line) of a page that starts before its
+    previous page ended.
+    """
+    late = {1: ["1.0", "3.0"], 2: ["2.0", "4.0"]}
+    async with serve(_echoing(late)) as served, SimCardsClient(KEY, served.url) as client:
+        with pytest.warns(sc.DriftWarning, match="previous page ended") as caught:
+            assert len(await _sorted_merge(client).collect()) == 4  # each id once
+    logged = [r.getMessage() for r in caplog.records if "previous page ended" in r.getMessage()]
+    _kept_secret([str(warning.message) for warning in caught] + logged)
+
+
+async def test_a_record_id_that_echoes_the_key_is_not_shown_by_an_exports_refusal(
+    tmp_path: Path,
+) -> None:
+    """An export to Parquet refused an amount no ``decimal(38, 9)`` holds naming the
+    record by its id as the server sent it, key and all (in the message and ``record``).
+    """
+    amounts = {1: ["1.0", "2.0"], 2: ["3.0", "1E+400"]}
+    async with serve(_echoing(amounts)) as served, SimCardsClient(KEY, served.url) as client:
+        with pytest.raises(sc.ExportError, match="does not fit") as info:
+            await sc.export(client.sim_cards(page_size=2), tmp_path / "cards.parquet")
+    refused = info.value
+    _kept_secret([str(refused), str(refused.record), repr(vars(refused))])
+    assert refused.record == "2-1-<redacted>"
+    assert (refused.format, refused.column) == ("parquet", AMOUNT.replace(".", "_"))
+    assert KEY not in repr(refused.__cause__), "not chained to the refusal that showed it"
+    assert KEY not in repr(refused.__context__) or refused.__suppress_context__
+    assert list(tmp_path.iterdir()) == []
