@@ -88,11 +88,15 @@ def called_back(parameter: str, what: str, callback: Callable[[A], object], argu
     ``CancelledError`` it raises is its own (a plain function cannot be cancelled): a
     ``RuntimeError`` saying so. Raised on, in a task of the library's it ended that task
     alone: a request's lost its page, a merge's reader ended its stream as if read whole.
+    So for ``StopIteration`` (``next()`` on an exhausted iterator) and
+    ``StopAsyncIteration``, which Python turns into an anonymous ``RuntimeError`` ("coroutine
+    raised StopIteration") where it does not end a loop as if the loop were done.
     """
     try:
         result = callback(argument)
-    except asyncio.CancelledError as exc:
-        msg = f"the {what} raised CancelledError; raise another exception"
+    except (asyncio.CancelledError, StopIteration, StopAsyncIteration) as exc:
+        name = type(exc).__name__
+        msg = f"the {what} raised {name}; raise another exception"
         raise RuntimeError(msg) from exc
     _check_returned(parameter, callback, result)
 

@@ -235,7 +235,10 @@ def _uuid(name: str, value: object) -> str:
 def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in allowed:
         names = ", ".join(map(repr, allowed))
-        raise InvalidParameterError(name, f"one of {names}", value, choices=allowed)
+        # A list where one value goes (as status= takes for SIM cards) said the value
+        # given was not among the values it listed: its one value was.
+        one = " (one value, not a list)" if isinstance(value, (list, tuple)) else ""
+        raise InvalidParameterError(name, f"one of {names}{one}", value, choices=allowed)
     return plain_str(value)
 
 

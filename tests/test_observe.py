@@ -524,6 +524,33 @@ async def test_a_hook_raising_cancelled_error_is_a_clear_error() -> None:
             await client.get_sim_card(server.current_sim_card_ids()[0])
 
 
+@pytest.mark.parametrize("stop", [StopIteration, StopAsyncIteration])
+@pytest.mark.parametrize("callback", ["on_response", "on_progress"])
+async def test_a_callback_raising_stop_iteration_is_a_clear_error(
+    stop: type[Exception], callback: str
+) -> None:
+    """A callback calling ``next()`` on an exhausted iterator raised ``StopIteration``,
+    which Python turned into an anonymous ``RuntimeError`` ("coroutine raised
+    StopIteration"), naming no callback: a ``RuntimeError`` saying which, it as its cause.
+    """
+
+    def raising(_argument: object) -> None:
+        raise stop
+
+    hook = raising if callback == "on_response" else None
+    async with (
+        MockTelnyxServer(sim_cards=100, actions=1) as server,
+        SimCardsClient(KEY, server.url, on_response=hook) as client,
+    ):
+        stream = client.sim_cards(page_size=10)
+        if callback == "on_progress":
+            stream.on_progress(raising)
+        with pytest.raises(RuntimeError, match=f"raised {stop.__name__}; raise another") as info:
+            await stream.collect()
+    assert callback.removeprefix("on_") in str(info.value)
+    assert isinstance(info.value.__cause__, stop)
+
+
 @pytest.mark.parametrize("event", [1, 2, 5])
 async def test_a_hook_that_cancels_the_listings_task_is_not_said_to_be_a_close(event: int) -> None:
     """A hook that cancels the task it runs in (``asyncio.current_task().cancel()``): for a

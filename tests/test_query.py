@@ -764,6 +764,25 @@ def test_a_refused_value_of_a_list_of_choices_carries_the_list(
         assert repr(choice) in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("builder", "kwargs"),
+    [
+        (sim_card_actions_query, {"status": ["completed"]}),
+        (sim_card_actions_query, {"action_type": ("enable",)}),
+        (sim_cards_query, {"sort": [ASC]}),
+    ],
+    ids=["status", "action_type", "sort"],
+)
+def test_a_list_where_one_value_goes_is_refused_as_a_list(
+    builder: Callable[..., object], kwargs: dict[str, Any]
+) -> None:
+    """``status=["completed"]`` (as SIM cards' ``status`` takes) was refused as not being
+    one of a list that holds ``'completed'``: the refusal says one value, not a list.
+    """
+    with pytest.raises(InvalidParameterError, match=r"\(one value, not a list\)$"):
+        builder(**kwargs)
+
+
 def test_bad_value_is_kept_on_the_error() -> None:
     """The refused value is kept on ``.value`` (the offending item for a list)."""
     with pytest.raises(InvalidParameterError) as info:
