@@ -188,7 +188,9 @@ def _shown_elsewhere(record: logging.LogRecord, ours: logging.Handler) -> bool:
     """Whether a handler of the program's shows ``record``: on its logger or above.
 
     As ``Logger.callHandlers`` reaches them: up from the record's own logger while each
-    propagates, each handler whose level and filters let the record through.
+    propagates, each handler whose level and filters let the record through. Its filters
+    run here and again when it handles the record (the README says so): a root handler
+    that keeps the program's own records alone would otherwise be taken to show ours.
     """
     logger: logging.Logger | None = logging.getLogger(record.name)
     while logger is not None:
