@@ -386,10 +386,18 @@ class Instruments:
 
     @contextlib.contextmanager
     def listing(
-        self, path: str, page_size: int, stats: StreamStats, items: Callable[[], int]
+        self,
+        path: str,
+        page_size: int,
+        asked: str,
+        stats: StreamStats,
+        items: Callable[[], int],
     ) -> Iterator[None]:
         """One listing: its INFO start and end lines, and its span (current while it runs).
 
+        ``asked`` is what else its query asks, as keyword arguments (``status=['enabled'],
+        sort='...'``; empty for none, the key removed): its lines say it, after the path,
+        so that two listings at once are told apart, and the span as ``simcards.query``.
         ``items`` tells how many items it has handed over so far; a listing stopped (a
         ``break``, the client closed) counts those its consumer took (``stats``).
         """
@@ -401,13 +409,18 @@ class Instruments:
         started = time.perf_counter()
         pages, retries, items_before = stats.pages_fetched, stats.retries, items()
         yielded_before = stats.items_yielded
+        listing = f"{path} ({asked})" if asked else path
         if log:
-            _LISTING.info("listing %s started (page size %d)", path, page_size)
+            _LISTING.info("listing %s started (page size %d)", listing, page_size)
         span_cm: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         if tracer is not None:
             span_cm = tracer.start_as_current_span(
                 f"list {path}",
-                attributes={"simcards.path": path, "simcards.page_size": page_size},
+                attributes={
+                    "simcards.path": path,
+                    "simcards.query": asked,
+                    "simcards.page_size": page_size,
+                },
                 record_exception=False,
                 set_status_on_exception=False,
             )
@@ -438,7 +451,7 @@ class Instruments:
                 if log:
                     _LISTING.info(
                         "listing %s %s: %d pages, %d items, %d retries in %.2f s%s",
-                        path,
+                        listing,
                         outcome,
                         counts["pages"],
                         counts["items"],

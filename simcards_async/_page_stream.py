@@ -50,6 +50,7 @@ from ._stream import (
     Stream,
 )
 from ._throttle import AdaptiveLimiter
+from ._wording import Call, keywords
 
 __all__ = ["CHECKPOINT_EVERY", "CHECKPOINT_SECONDS", "PageStream", "Pages", "query_shown"]
 
@@ -719,9 +720,13 @@ def _observed(
     A function of the engine alone: the producer must hold no reference to the stream.
     """
     query, plan = engine.query, engine.plan
+    redact = instruments.secrets.text  # a filter's value may be the key
+    call = Call(query.path, {name: redact(value) for name, value in query.params.items()})
+    asked = keywords(call, but=("page_size",))  # said apart
 
     async def run(send: MemoryObjectSendStream[Delivery[Any]]) -> None:
-        with instruments.listing(query.path, query.page_size, engine.stats, lambda: plan.delivered):
+        counted = engine.stats, lambda: plan.delivered
+        with instruments.listing(query.path, query.page_size, asked, *counted):
             await engine.run(send)
 
     return run

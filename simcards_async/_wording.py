@@ -9,10 +9,10 @@ it was made of. The command line says the same message in its flags (``--rescan`
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Advice", "Call", "Said", "Words", "worded"]
+__all__ = ["Advice", "Call", "Said", "Words", "keywords", "worded"]
 
 
 class Advice(enum.Enum):
@@ -79,8 +79,15 @@ class Words:
 
     def call(self, call: Call) -> str:
         """``sim_cards(status='enabled', page_size=40)``: the call that makes the query."""
-        arguments = ", ".join(f"{keyword}={value!r}" for keyword, value in call.arguments())
-        return f"{call.listing}({arguments})"
+        return f"{call.listing}({keywords(call)})"
+
+
+def keywords(call: Call, *, but: Collection[str] = ()) -> str:
+    """``call``'s keyword arguments, as Python writes them, but those named in ``but``.
+
+    ``status='enabled', page_size=40``.
+    """
+    return ", ".join(f"{name}={value!r}" for name, value in call.arguments() if name not in but)
 
 
 LIBRARY_WORDS = Words()

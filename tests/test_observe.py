@@ -817,6 +817,29 @@ async def test_debug_lines_cut_and_escape_the_request_id(caplog: pytest.LogCaptu
     assert "request_id=\\x1b]0;pwned\\x07 " in line
 
 
+async def test_a_listings_lines_say_its_query_without_the_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two listings at once (a merge) logged alike, ``listing /sim_cards started``: each
+    line says what its query asks, a filter's value that is the key removed.
+    """
+    caplog.set_level(logging.INFO, logger="simcards_async")
+    async with (
+        MockTelnyxServer(sim_cards=100, actions=1) as server,
+        SimCardsClient(KEY, server.url) as client,
+    ):
+        await sc.merge(
+            client.sim_cards(status="enabled", page_size=25), client.sim_cards(tags=[KEY, "iot"])
+        ).collect()
+    listing = sorted(_messages(caplog, "simcards_async.listing", logging.INFO))
+    assert [line.split(":")[0] for line in listing] == [
+        "listing /sim_cards (status='enabled') done",
+        "listing /sim_cards (status='enabled') started (page size 25)",
+        "listing /sim_cards (tags=['<redacted>', 'iot']) done",
+        "listing /sim_cards (tags=['<redacted>', 'iot']) started (page size 250)",
+    ]
+
+
 async def test_info_logs_listings_retries_and_throttling(caplog: pytest.LogCaptureFixture) -> None:
     """INFO: a listing's start and end with its counts, each retry with reason and wait, 429s."""
     caplog.set_level(logging.INFO, logger="simcards_async")

@@ -26,6 +26,7 @@ from simcards_async import (
     ResponseEvent,
     RetryPolicy,
     SimCardsClient,
+    merge,
 )
 from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
 
@@ -40,6 +41,29 @@ def _split(spans: list[ReadableSpan]) -> tuple[list[ReadableSpan], list[Readable
     attempts = [s for s in spans if s.kind is SpanKind.CLIENT]
     assert len(listings) + len(attempts) == len(spans)
     return listings, attempts
+
+
+async def test_each_listing_span_says_its_query_without_the_key() -> None:
+    """Two listings of a merge had spans alike (``simcards.path``, ``simcards.page_size``):
+    each says what its query asks, ``simcards.query``, a filter's value that is the key
+    removed.
+    """
+    with recording() as spans:
+        assert spans is not None
+        async with (
+            MockTelnyxServer(sim_cards=100, actions=1) as server,
+            SimCardsClient(KEY, server.url) as client,
+        ):
+            await merge(
+                client.sim_cards(status=["enabled", "disabled"], page_size=25),
+                client.sim_cards(tags=[KEY], sort="-current_billing_period_consumed_data.amount"),
+                ordered=False,
+            ).collect()
+        listings, _ = _split(list(spans.all()))
+    assert sorted((span.attributes or {})["simcards.query"] for span in listings) == [
+        "status=['enabled', 'disabled']",
+        "tags='<redacted>', sort='-current_billing_period_consumed_data.amount'",
+    ]
 
 
 async def test_a_listing_is_one_span_and_each_attempt_a_client_span_under_it() -> None:
@@ -62,6 +86,7 @@ async def test_a_listing_is_one_span_and_each_attempt_a_client_span_under_it() -
     assert listing.name == "list /sim_cards"
     assert dict(listing.attributes or {}) == {
         "simcards.path": "/sim_cards",
+        "simcards.query": "",
         "simcards.page_size": 25,
         "simcards.pages": 4,
         "simcards.items": 100,
