@@ -60,7 +60,7 @@ async def test_each_listing_span_says_its_query_without_the_key() -> None:
                 ordered=False,
             ).collect()
         listings, _ = _split(list(spans.all()))
-    assert sorted((span.attributes or {})["simcards.query"] for span in listings) == [
+    assert sorted(str((span.attributes or {})["simcards.query"]) for span in listings) == [
         "status=['enabled', 'disabled']",
         "tags='<redacted>', sort='-current_billing_period_consumed_data.amount'",
     ]
