@@ -289,6 +289,10 @@ def _error_type(error: TelnyxError) -> str:
     return _class_name(error)
 
 
+#: The ``error.type`` of an attempt cancelled before its answer came.
+CANCELLED = "cancelled"
+
+
 def _end_span(
     span: Span,
     status: int | None,
@@ -447,7 +451,7 @@ class Instruments:
                     "retries": stats.retries - retries,
                 }
                 if span is not None:
-                    _end_listing_span(span, counts, stats, error)
+                    _end_listing_span(span, outcome, counts, stats, error)
                 if log:
                     _LISTING.info(
                         "listing %s %s: %d pages, %d items, %d retries in %.2f s%s",
@@ -462,12 +466,18 @@ class Instruments:
 
 
 def _end_listing_span(
-    span: Span, counts: dict[str, int], stats: StreamStats, error: BaseException | None
+    span: Span,
+    outcome: str,
+    counts: dict[str, int],
+    stats: StreamStats,
+    error: BaseException | None,
 ) -> None:
+    """End a listing's span: ``outcome`` is how it ended, as its log line says it."""
     if not span.is_recording():
         return
     from opentelemetry.trace import StatusCode  # noqa: PLC0415  (installed: a span exists)
 
+    span.set_attribute("simcards.outcome", outcome)
     for name, value in counts.items():
         span.set_attribute(f"simcards.{name}", value)
     span.set_attribute("simcards.rate_limited", stats.rate_limited)
@@ -590,12 +600,16 @@ class Probe:
         """The attempt was cancelled before it ended: end its span, make no event.
 
         One answered already (a page the stream stopped before reaching) ends its span at
-        the answer, with its status: the request was made and answered, only not used.
+        the answer, with its status: the request was made and answered, only not used. One
+        that was not says so, ``error.type`` ``cancelled``, its status left unset: no
+        failure, but no success either (a reader's stop, its listing's ``stopped``).
         """
         span, self._span = self._span, None
         if span is not None:
             self._detach()
             url = self._instruments.secrets.text(self._url)
+            if self._status is None and span.is_recording():
+                span.set_attribute("error.type", CANCELLED)
             _end_span(span, self._status, self.attempt, None, url, end_time=self._answered_at)
 
 

@@ -60,16 +60,19 @@ async def serve(
 
 @asynccontextmanager
 async def holding_page(
-    upstream_url: str, number: int, released: asyncio.Event
+    upstream_url: str, number: int, released: asyncio.Event, arrived: asyncio.Event | None = None
 ) -> AsyncIterator[Served]:
     """A proxy to the API at ``upstream_url`` (a mock's ``url``) that holds the answers to
     page ``number`` until ``released`` is set: what a client does while a page is on its way.
+    ``arrived``, if given, is set when a request for that page has come.
     """
     origin = upstream_url.removesuffix("/v2")
     async with aiohttp.ClientSession() as upstream:
 
         async def hold(request: web.Request) -> web.Response:
             if request.query.get("page[number]") == str(number):
+                if arrived is not None:
+                    arrived.set()
                 await released.wait()
             async with upstream.get(origin + request.path_qs, headers=request.headers) as r:
                 return web.Response(

@@ -8,6 +8,7 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk")
 
+import asyncio
 import logging
 import time
 
@@ -16,6 +17,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 from polling import eventually, loop_turns
+from servers import holding_page
 from tracing import recording
 
 from simcards_async import (
@@ -85,6 +87,7 @@ async def test_a_listing_is_one_span_and_each_attempt_a_client_span_under_it() -
     (listing,) = listings
     assert listing.name == "list /sim_cards"
     assert dict(listing.attributes or {}) == {
+        "simcards.outcome": "done",
         "simcards.path": "/sim_cards",
         "simcards.query": "",
         "simcards.page_size": 25,
@@ -256,6 +259,43 @@ async def test_a_stopped_listing_ends_every_span() -> None:
     assert len(listings) == 1
     assert len(attempts) == sent  # every attempt sent has its span ended, cancelled or not
     assert all(s.end_time is not None for s in [*listings, *attempts])
+
+
+async def test_an_attempt_cancelled_before_its_answer_says_so() -> None:
+    """After a ``break``, an attempt still on its way ended its span as a success would:
+    no status code, no ``error.type``, status unset. It says ``error.type`` ``cancelled``
+    (its status left unset: the reader's stop is no failure); the listing's span says
+    ``simcards.outcome`` ``stopped``, as its log line does.
+    """
+    released, arrived = asyncio.Event(), asyncio.Event()
+    with recording() as spans:
+        assert spans is not None
+        async with (
+            MockTelnyxServer(sim_cards=100, actions=1) as server,
+            holding_page(server.url, 2, released, arrived) as held,
+            SimCardsClient(KEY, held.url, max_concurrency=2) as client,
+        ):
+            async with client.sim_cards(page_size=10) as stream:
+                async for _ in stream:
+                    await eventually(arrived.is_set, what="page 2 asked for")
+                    break  # page 2 is held: its attempt is on its way
+            released.set()
+            listings, attempts = _split(list(spans.all()))
+    (listing,) = listings
+    assert (listing.attributes or {})["simcards.outcome"] == "stopped"
+    assert listing.status.status_code is StatusCode.UNSET
+    by_page = {
+        str(s.attributes["url.full"]).rsplit("page%5Bnumber%5D=", 1)[1].split("&")[0]: s
+        for s in attempts
+        if s.attributes
+    }
+    held_span = by_page["2"]
+    assert (held_span.attributes or {}).get("error.type") == "cancelled"
+    assert "http.response.status_code" not in (held_span.attributes or {})
+    assert held_span.status.status_code is StatusCode.UNSET
+    answered = by_page["1"]
+    assert "error.type" not in (answered.attributes or {})
+    assert (answered.attributes or {})["http.response.status_code"] == 200
 
 
 async def test_an_attempt_span_ends_at_its_answer_with_its_status() -> None:
