@@ -69,6 +69,7 @@ import csv
 import decimal
 import functools
 import gzip
+import inspect
 import io
 import os
 import time
@@ -1143,9 +1144,13 @@ def _is_terminal(target: object) -> bool:
 def _check_items(items: object) -> None:
     """Refuse what is not an async iterable, or says it yields something other than records."""
     if not callable(getattr(items, "__aiter__", None)):
+        hint = ""
+        if inspect.iscoroutine(items):  # stream.collect(), say: closed, never awaited
+            items.close()  # no "never awaited" warning on top of this refusal
+            hint = " (this is a coroutine: pass the stream itself, not its collect())"
         raise InvalidParameterError(
             "items",
-            "an async iterable of SimCard or SimCardAction, such as client.sim_cards()",
+            f"an async iterable of SimCard or SimCardAction, such as client.sim_cards(){hint}",
             items,
         )
     declared = getattr(items, "item_type", None)  # what a stream (or tagged()) says it yields

@@ -198,7 +198,13 @@ class _Readers(Generic[T]):
         reader: none can start once one was handed out.
         """
         if self.raw is None:
-            stream.check_unread()
+            try:
+                stream.check_unread()
+            except RuntimeError as exc:  # which of them: the merge's reader cannot tell
+                index = self.streams.index(stream)
+                raise RuntimeError(
+                    f"stream {index} of the merge ({query_shown(stream)}): {exc}"
+                ) from None
 
     def _runs(self, index: int) -> AsyncGenerator[Sequence[Any], None]:
         """Stream ``index``'s items, a page at a time: Structs or raw records."""

@@ -6,12 +6,14 @@ import asyncio
 import csv
 import datetime as dt
 import gc
+import inspect
 import io
 import json
 import os
 import stat
 import sys
 import threading
+import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from decimal import Decimal
@@ -566,6 +568,25 @@ async def test_items_must_be_an_async_iterable(tmp_path: Path) -> None:
     """A plain list is refused with InvalidParameterError naming ``items``."""
     with pytest.raises(InvalidParameterError, match="items"):
         await export([SimCard(id="x")], tmp_path / "a.jsonl")  # type: ignore[arg-type]
+
+
+async def test_a_coroutine_given_as_items_is_refused_and_closed(
+    tmp_path: Path, server: MockTelnyxServer, client: SimCardsClient
+) -> None:
+    """``export(stream.collect(), ...)`` was refused, and the coroutine left for the garbage
+    collector: a "never awaited" ``RuntimeWarning`` on top of the refusal. It is closed,
+    and the refusal says to pass the stream itself. Nothing is sent.
+    """
+    coroutine = client.sim_cards().collect()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a "never awaited" warning would fail the test
+        with pytest.raises(InvalidParameterError, match=r"pass the stream itself") as info:
+            await export(coroutine, tmp_path / "a.jsonl")  # type: ignore[arg-type]
+        assert info.value.parameter == "items"
+        assert inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED  # never warned of
+        del coroutine, info
+        gc.collect()
+    assert server.requests == []
 
 
 async def test_mixed_kinds_fail_and_leave_no_file(tmp_path: Path) -> None:

@@ -280,6 +280,24 @@ async def test_a_merge_as_pages_arrive_takes_the_records_a_rescan_recovers() -> 
             assert len(got) == sum(s.stats.items_yielded for s in streams)
 
 
+@pytest.mark.parametrize("raw", [False, True], ids=["items", "export"])
+async def test_a_merged_stream_read_elsewhere_is_named_by_the_merges_refusal(
+    client: sc.SimCardsClient, tmp_path: Path, raw: bool
+) -> None:
+    """A stream given to ``merge()`` and then read by itself: the merge said "this stream was
+    read already", naming none of its streams. It names which, by its index and query.
+    """
+    streams = [client.sim_cards(status="enabled"), client.sim_cards(tags=["vip"])]
+    merged = sc.merge(*streams)
+    await streams[1].collect()
+    with pytest.raises(RuntimeError, match="read already") as info:
+        if raw:
+            await sc.export(merged, tmp_path / "u.jsonl")
+        else:
+            await merged.collect()
+    assert str(info.value).startswith("stream 1 of the merge (/sim_cards {'filter[tags]': 'vip'")
+
+
 async def test_tagged_items_are_read_once(client: sc.SimCardsClient) -> None:
     """``tagged()`` read a second time, or after ``aclose()``, raises like a merge read twice,
     rather than yield nothing as if the union were empty.
