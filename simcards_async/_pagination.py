@@ -71,7 +71,9 @@ following it could loop, skip records, deliver a record twice or never end.
    page announced: the listing may double while it is read, not grow without end. (A
    first page that counts nothing and gives ``total_pages`` still bounds its pass so.)
    A pass no answer counts reads at most ``MAX_EXPECTED`` records' worth of pages
-   (``uncounted_bound``): a server whose full pages never run out was read for ever.
+   (``uncounted_bound``): a server whose full pages never run out was read for ever. And
+   one whose answers count it at most ``MAX_PASS_RECORDS`` records' worth
+   (``counted_bound``), whatever they count: a count of ``2**40`` was read for days.
 6. A page made only of records already delivered is a replay unless the listing
    changed: ``total_results`` differs from the first page's or the page before's, or
    records of earlier pages already repeated in this pass, not a record twice in one page
@@ -271,6 +273,18 @@ def uncounted_bound(page_size: int) -> int:
     believed): past that, a listing no answer counts is a server whose pages never end.
     """
     return -(-MAX_EXPECTED // page_size)
+
+
+#: The most records' worth of pages one pass reads, whatever its answers count: a fleet
+#: larger than this (Telnyx's largest are far smaller) is read in parts, by filters. Past
+#: it, a count is a broken server's (``2**40``), whose pages would be read for days, every
+#: id kept in memory and on disk.
+MAX_PASS_RECORDS = 1 << 26
+
+
+def counted_bound(page_size: int) -> int:
+    """The most pages a pass whose answers count the listing reads (``MAX_PASS_RECORDS``)."""
+    return -(-MAX_PASS_RECORDS // page_size)
 
 
 def growth_bound(total_pages: int) -> int:
@@ -564,7 +578,7 @@ class ReadPlan:
         nothing, must not let full pages run for ever.
         """
         if self.end is not None and self.bound is not None:
-            return self.bound
+            return min(self.bound, self.start - 1 + counted_bound(self.page_size))
         uncounted = self.start - 1 + uncounted_bound(self.page_size)
         return uncounted if self.bound is None else min(self.bound, uncounted)
 
@@ -590,6 +604,12 @@ class ReadPlan:
                 f"({MAX_EXPECTED:,} records at {self.page_size} a page)"
             )
         counted = (self.bound or 2) // 2 - 1
+        if self.end is not None and self.bound is not None and self.last() < self.bound:
+            return (
+                f"the listing counts {self.end:,} pages of {self.page_size} at page {number}; "
+                f"a pass reads at most {self.last() - self.start + 1:,} pages "
+                f"({MAX_PASS_RECORDS:,} records' worth): read a larger fleet in parts, by filters"
+            )
         if self.end is not None:
             told = f"the listing announced {self.end} pages after announcing {counted} at the start"
         elif self.bound_said:

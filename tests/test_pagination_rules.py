@@ -13,7 +13,7 @@ import uuid
 import warnings
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -993,6 +993,48 @@ async def test_a_total_pages_that_counts_nothing_does_not_lift_the_uncounted_bou
     assert "no answer counted the listing" in str(error)
     assert len(got) == 100
     assert max(listing.asked) <= 10 + 2 * 2  # the bound, and what was in flight
+
+
+@pytest.mark.parametrize("replayed", [False, True], ids=["fresh", "replayed"])
+async def test_a_count_no_fleet_has_does_not_lift_the_counted_bound(
+    monkeypatch: pytest.MonkeyPatch, replayed: bool
+) -> None:
+    """A first page counting ``2**40`` records: the pass was bounded by twice that, and read
+    for days (fresh ids filling memory and disk), or for ever (page 1 replayed, its count
+    alternating by one, so that each replay read as a shift). A pass whose answers count
+    the listing reads at most ``MAX_PASS_RECORDS`` records' worth (made small here: 100
+    records, 10 pages of 10), then raises saying why.
+    """
+    monkeypatch.setattr(_pagination, "MAX_PASS_RECORDS", 100)
+    big = 2**40
+
+    def announcing(number: int, size: int, _ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+        first = 0 if replayed else (number - 1) * size
+        ids = [str(uuid.UUID(int=first + k)) for k in range(size)]
+        total = big + number % 2 if replayed else big
+        meta = {
+            "page_number": number,
+            "page_size": size,
+            "total_pages": -(-total // size),
+            "total_results": total,
+        }
+        return ids, meta
+
+    listing = Listing(0, announcing)
+    with anyio.fail_after(HANG_GUARD), pytest.warns(DriftWarning) if replayed else nullcontext():
+        got, error = await read(listing, max_concurrency=2)
+    assert isinstance(error, PaginationError)
+    assert "a pass reads at most 10 pages (100 records' worth)" in str(error)
+    assert f"counts {-(-big // 10):,} pages of 10" in str(error)
+    assert len(got) == (10 if replayed else 100)
+    assert no_repeats(got)
+    assert max(listing.asked) <= 10 + 2 * 2  # the bound, and what was in flight
+
+
+def test_a_pass_its_answers_count_is_bounded_by_the_largest_fleet_read_whole() -> None:
+    """67,108,864 records' worth of pages: 268,436 pages of 250."""
+    assert _pagination.counted_bound(250) == 268_436
+    assert _pagination.counted_bound(1) == _pagination.MAX_PASS_RECORDS == 2**26
 
 
 async def test_pages_short_of_the_size_under_a_total_results_alone_are_refused() -> None:
