@@ -576,14 +576,16 @@ class _ParquetWriter(_Writer):
             await self.out.run(self.writer.close)
 
     def abort(self) -> None:
+        if self.sink is not None:
+            # First: the close writes the footer, which makes what was written a whole
+            # Parquet file, short of the rows the export failed before. And a close that
+            # failed (the caller closed the file) leaves Arrow holding bytes, written as
+            # the writer is collected. None of them reach the caller's file.
+            self.sink.drop()
         # Closed now (or as the step under way ends: see ``Output.then``), not by its
         # __del__ once the file under it is gone.
         with contextlib.suppress(Exception):
             self.writer.close()
-        if self.sink is not None:
-            # A close that failed (the caller closed the file) leaves Arrow holding bytes,
-            # written as the writer is collected: none of them reach the caller's file.
-            self.sink.drop()
 
 
 #: Characters of the longest amount text Arrow is asked to parse as decimal(38, 9): a sign,

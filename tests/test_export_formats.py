@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import msgspec
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from aiohttp import web
@@ -23,6 +24,7 @@ from sinks import Sink
 from simcards_async import (
     APIResponseValidationError,
     ExportError,
+    InternalServerError,
     InvalidParameterError,
     RawRecord,
     RetryPolicy,
@@ -449,6 +451,36 @@ async def test_parquet_to_a_pipe_or_file_object_is_written() -> None:
     out = io.BytesIO()
     await export(replay([SimCard(id="a")]), out, format="parquet")
     assert pq.read_table(io.BytesIO(out.getvalue())).num_rows == 1
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "json"])
+async def test_a_failed_export_to_a_file_object_writes_no_ending(fmt: ExportFormat) -> None:
+    """A Parquet export to a file object (stdout, a buffer) that failed at page 2 wrote its
+    footer as it let go of the writer: a whole Parquet file of page 1's rows, which any
+    reader took for the export (`simcards ... --format parquet > out.parquet`, exit 1, a
+    file of 10,000 rows of 12,000). No ending is written, as JSON writes no closing ``]``.
+    """
+
+    async def handler(request: web.Request) -> web.Response:
+        number = int(request.query["page[number]"])
+        if number == 2:
+            return web.json_response({"errors": [{"code": "10007", "title": "boom"}]}, status=500)
+        data = [{"id": f"card-{number}-{i}", "record_type": "sim_card"} for i in range(10)]
+        meta = {"page_number": number, "page_size": 10, "total_pages": 3, "total_results": 30}
+        return web.json_response({"data": data, "meta": meta})
+
+    out = io.BytesIO()
+    async with serve(handler) as served, SimCardsClient(KEY, served.url, max_retries=0) as client:
+        with pytest.raises(InternalServerError):
+            await export(client.sim_cards(page_size=10), out, format=fmt)
+    written = out.getvalue()
+    if fmt == "parquet":
+        assert written.startswith(b"PAR1")
+        with pytest.raises(pa.ArrowInvalid):
+            pq.read_table(io.BytesIO(written))
+    else:  # page 1's records, if written yet, with no closing bracket
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(written)
 
 
 _HUGE = "1e400"  # valid JSON, past a float's range: read as infinity
