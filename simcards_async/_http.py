@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import aiohttp
 import anyio
-from aiohttp import ClientSession
+from aiohttp import ClientSession, http_parser
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from yarl import URL
 
@@ -143,7 +143,17 @@ class AiohttpSend:
         # dropped connection: sent once more, not decoded, for the status and headers it
         # came with (a 2xx is an UnsupportedEncodingError, a 404 a NotFoundError, a 429
         # waits as asked). Not in the except clause: nothing of aiohttp's error is kept.
-        return await self._exchange(url, max_bytes, decompress=False)
+        answer = await self._exchange(url, max_bytes, decompress=False)
+        if answer.encoding in _inflated():
+            # A coding aiohttp reads: the body came with the head and did not inflate (a
+            # deflate stream cut short). A garbled body, retried as one, not a coding this
+            # client "cannot read".
+            failure = APIConnectionError(
+                f"the answer to GET {url} is not valid {answer.encoding}: it does not decompress",
+                url=url,
+            )
+            return Answer.of(answer.status, answer.headers.items(), b"", failure=failure)
+        return answer
 
     async def _exchange(self, url: str, max_bytes: int, *, decompress: bool) -> Answer:
         """One GET of ``url``: its answer, or the ``APIConnectionError`` it is, raised.
@@ -239,6 +249,16 @@ _MOST_CAUSES = 8
 #: The content codings aiohttp decodes (its parser's list). br and zstd only with their codec
 #: installed, as its Accept-Encoding says; without, it refuses the answer before its head.
 _DECODED = frozenset({"gzip", "deflate", "br", "zstd"})
+
+
+def _inflated() -> frozenset[str]:
+    """The codings aiohttp's parser decodes: gzip, deflate; br and zstd if their codec is in.
+
+    Read as the parser reads them, each time: only a refused answer asks.
+    """
+    codecs = {"br": "HAS_BROTLI", "zstd": "HAS_ZSTD"}
+    have = {coding for coding, flag in codecs.items() if getattr(http_parser, flag, False)}
+    return frozenset({"gzip", "deflate", *have})
 
 
 def _undecoded(resp: aiohttp.ClientResponse, decoded: frozenset[str]) -> str | None:

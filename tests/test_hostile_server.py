@@ -37,6 +37,7 @@ from polling import HANG_GUARD
 from servers import serve
 
 from simcards_async import (
+    APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
     AuthenticationError,
@@ -271,6 +272,31 @@ async def test_an_encoding_aiohttp_refuses_before_the_status_keeps_the_status(
     if isinstance(exc, UnsupportedEncodingError):
         assert exc.encoding == encoding
     assert len(hits) == 2 * attempts  # each attempt: refused, then read undecoded
+
+
+async def test_a_deflate_body_cut_short_is_a_garbled_answer_not_an_unknown_coding() -> None:
+    """A 2xx deflate body without its last bytes, sent with its head: aiohttp refuses it
+    before giving its status, as it does a coding it lacks the codec for, and the client
+    said it "cannot read" deflate (``UnsupportedEncodingError``, not retried). A coding it
+    reads that does not inflate is a garbled answer: ``APIConnectionError``, retried.
+    """
+    page = json.dumps(_EMPTY_PAGE).encode()
+    hits: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(
+            body=zlib.compress(page)[:-4],  # no Adler-32 at its end
+            content_type="application/json",
+            headers={"Content-Encoding": "deflate"},
+        )
+
+    async with _serve(answer) as url, SimCardsClient(KEY, url, retry=INSTANT) as client:
+        with pytest.raises(APIConnectionError, match="is not valid deflate") as info:
+            await client.sim_cards().collect()
+    assert not isinstance(info.value, UnsupportedEncodingError)
+    assert info.value.attempts == 1 + INSTANT.max_retries
+    assert len(hits) == 2 * info.value.attempts  # each attempt: refused, then read undecoded
 
 
 @pytest.mark.parametrize("status", [401, 404, 503])
