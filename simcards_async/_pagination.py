@@ -941,7 +941,7 @@ class Engine(Generic[T]):
         self.drift.seam_open = self._at_seam(start)
         if not await self._deliver(send, start, first, stamps):
             return False
-        if self._at_end(first):
+        if self._at_end(start, first):
             return True
         # Without a count the total is unknown: read one page at a time until a short one.
         window = plan.read_ahead if counted else 1
@@ -1003,7 +1003,7 @@ class Engine(Generic[T]):
             page, stamps = await self._take(slot)
             if not await self._deliver(send, slot.number, page, stamps):
                 return False
-            if self._at_end(page):
+            if self._at_end(slot.number, page):
                 return True
             if plan.past_bound(slot.number):
                 raise self._error(slot.number, plan.bound_problem(slot.number))
@@ -1017,18 +1017,20 @@ class Engine(Generic[T]):
                 waiting.turn.set_result(None)
         return slot
 
-    def _at_end(self, page: Page[T]) -> bool:
-        """Whether a page ends the listing early.
+    def _at_end(self, number: int, page: Page[T]) -> bool:
+        """Whether page ``number`` ends the listing early.
 
         An empty page does (records were deleted: stop rather than spin), and so does a
         short one when no answer of the pass has sent a count to count pages by (short of
         a meta's page size, if one gave it). One that counts nothing in a pass that has
         counts is read as the pages with counts are: a short one before the end they
-        announced is records deleted (``_short``), not the end.
+        announced is records deleted (``_short``), not the end; and so is an empty one
+        there, read twice (it has no count that agrees: the pages after it were dropped,
+        records and all, with a warning alone). The pass's planned end bounds what follows.
         """
-        if not page.data:
-            return True
         plan = self.plan
+        if not page.data:
+            return page.meta is not None or not plan.expects_records(number)
         return plan.end is None and len(page.data) < (plan.per_page or plan.page_size)
 
     async def _take(self, slot: _Slot[T]) -> tuple[Page[T], Stamps]:

@@ -676,15 +676,15 @@ async def test_a_last_page_short_of_its_own_count_is_drift(count: int, short_pag
     assert stream.stats.drift.short_pages == 1
 
 
-@pytest.mark.parametrize(("kept", "after"), [(8, 10), (0, 0)], ids=["short", "empty"])
-async def test_a_short_page_without_meta_in_a_counted_listing_is_drift(
-    kept: int, after: int
-) -> None:
+@pytest.mark.parametrize("kept", [8, 0], ids=["short", "empty"])
+async def test_a_short_page_without_meta_in_a_counted_listing_is_drift(kept: int) -> None:
     """Page 2 of 3 comes without meta and short (or empty, twice): it was taken for the end
     of the listing, pages 3 read and dropped, 18 (or 10) of 30 records and no warning. The
     pages before had meta: it is a short page before the end they announced, as one with
-    meta would be, and the pages after it are read (the empty one ends the listing, as an
-    empty page with meta does), with a DriftWarning.
+    meta would be, and the pages after it are read, with a DriftWarning. The empty one too:
+    it ended the listing, page 3's records (read already) dropped, with the warning alone;
+    no count of its own agrees with its being empty, as an empty page's meta that ends the
+    listing does.
     """
 
     def metaless_page_2(number: int, size: int, ids: list[str]) -> Any:
@@ -696,8 +696,29 @@ async def test_a_short_page_without_meta_in_a_counted_listing_is_drift(
         stream = client.sim_cards(page_size=10)
         with pytest.warns(DriftWarning, match="1 short page"):
             ids = [card.id async for card in stream]
-    assert ids == listing.ids[: 10 + kept] + listing.ids[20 : 20 + after]
+    assert ids == listing.ids[: 10 + kept] + listing.ids[20:]
     assert stream.stats.drift.short_pages == 1
+    assert sorted(listing.asked) == ([1, 2, 3] if kept else [1, 2, 2, 3])  # the empty one twice
+
+
+async def test_empty_pages_without_meta_to_the_planned_end_end_there() -> None:
+    """Every page after the first empty, without meta (records deleted, a server that says
+    no count then): each is read twice and counted, and the pass ends at the end page 1's
+    count planned, not past it.
+    """
+
+    def emptied(number: int, size: int, ids: list[str]) -> Any:
+        served, meta = honest(number, size, ids)
+        return (served, meta) if number == 1 else ([], None)
+
+    listing = Listing(30, emptied)
+    async with listing.client(max_concurrency=1) as client:
+        stream = client.sim_cards(page_size=10)
+        with pytest.warns(DriftWarning, match="short page"):
+            ids = [card.id async for card in stream]
+    assert ids == listing.ids[:10]
+    assert stream.stats.drift.short_pages == 2
+    assert sorted(listing.asked) == [1, 2, 2, 3, 3]
 
 
 @pytest.mark.parametrize("uncounted", [None, {"page_number": 3, "page_size": 10}])
