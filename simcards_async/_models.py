@@ -594,12 +594,28 @@ def decode_sim_card_action_page(body: bytes) -> Page[SimCardAction]:
 _RECORD_TYPE_AT = re.compile(r"`\$\.data(?:\[(\d+)\])?\.record_type`$")
 
 
+def check_utf8(body: bytes) -> None:
+    """Refuse a body that is not UTF-8, as JSON must be (``msgspec.DecodeError``).
+
+    msgspec checks the strings it decodes, not those it passes over: an unknown field's, or
+    a record kept as sent (``Raw``), which would be written out as it came (a file no JSON
+    reader takes). An ASCII body (the usual) is cleared in a single C pass.
+    """
+    if not body.isascii():
+        try:
+            body.decode()
+        except UnicodeDecodeError as exc:
+            raise msgspec.DecodeError(f"invalid UTF-8 at byte {exc.start}: {exc.reason}") from None
+
+
 def _of_its_kind(decoder: msgspec.json.Decoder[T], body: bytes, record_type: str) -> T:
     """``_decode``; a record of another kind is said by its type and id, as a raw page's is.
 
     msgspec names only where the value is (``$.data[7].record_type``): that record's id
-    and type are read again, on this failure only.
+    and type are read again, on this failure only. The body is UTF-8 (``check_utf8``), as
+    a raw page's is: the same answer was taken typed and refused raw.
     """
+    check_utf8(body)
     try:
         return _decode(decoder, body)
     except msgspec.ValidationError as exc:
@@ -690,15 +706,9 @@ def _raw_page_by_amount(body: bytes, _: str | None) -> Page[RawRecord]:
 def _raw_data(body: bytes) -> tuple[msgspec.Raw, ...]:
     """A list answer's records as sent, each on one line.
 
-    The body must be UTF-8, as JSON must: msgspec checks the strings it decodes, not those
-    it passes over in a ``Raw``, which would be written out as they came (a file no JSON
-    reader takes). Checked once a page; an ASCII body (the usual) in a single C pass.
+    The body must be UTF-8 (``check_utf8``), checked once a page.
     """
-    if not body.isascii():
-        try:
-            body.decode()
-        except UnicodeDecodeError as exc:
-            raise msgspec.DecodeError(f"invalid UTF-8 at byte {exc.start}: {exc.reason}") from None
+    check_utf8(body)
     raws = _decode(_RAW_DATA, body).data
     if b"\n" in body or b"\r" in body:
         raws = tuple(map(_one_line, raws))
@@ -719,11 +729,7 @@ def checked_record(raw: msgspec.Raw | bytes) -> msgspec.Raw:
     ``msgspec.DecodeError`` or ``msgspec.ValidationError`` saying what is wrong.
     """
     text = bytes(raw)
-    if not text.isascii():
-        try:
-            text.decode()
-        except UnicodeDecodeError as exc:
-            raise msgspec.DecodeError(f"invalid UTF-8 at byte {exc.start}: {exc.reason}") from None
+    check_utf8(text)
     with contextlib.suppress(_LoneSurrogates):  # JSON all the same, as a page's records are
         _decode(_AN_OBJECT, text)
     return _one_line(msgspec.Raw(text))
