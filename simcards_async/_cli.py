@@ -942,7 +942,7 @@ def _usage_message(exc: InvalidParameterError) -> str:
             f"cannot tell what to write to {said} from its suffix: {flag} must end in "
             f"{ALLOWED_SUFFIXES}, or --format must say what to write"
         )
-    allowed = _in_command_words(exc.allowed)
+    allowed = worded(exc, _COMMAND_WORDS, otherwise=exc.allowed)
     text = f"invalid {flag} value {said}: it must be {allowed}"
     # The listed values only, never the value itself: a quoted path in an OS error's text
     # ("Permission denied: '/…/cp.json'") was offered back as the guess.
@@ -1832,9 +1832,9 @@ def _mock_options(args: argparse.Namespace) -> dict[str, Any]:
             echo_authorization=args.echo_authorization,
             extra_headers=headers,
         )
-    except OptionError as exc:  # the message starts with the option: its flag instead
+    except OptionError as exc:  # the option by its flag
         flag = "--" + exc.option.replace("extra_headers", "header").replace("_", "-")
-        raise ValueError(flag + str(exc).removeprefix(exc.option)) from exc
+        raise ValueError(flag + exc.reason) from exc
     return {
         "sim_cards": args.sim_cards,
         "actions": args.actions,

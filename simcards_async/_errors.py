@@ -40,7 +40,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._wording import Said
+from ._wording import Said, with_said
 
 if TYPE_CHECKING:
     from ._models import ErrorObject
@@ -180,14 +180,16 @@ class InvalidParameterError(TelnyxError, ValueError):
     def __init__(
         self,
         parameter: str,
-        allowed: str,
+        allowed: str | Said,
         value: object,
         *,
         shown_as: str | None = None,
         choices: Iterable[str] = (),
     ) -> None:
         self.parameter = parameter
-        self.allowed = allowed
+        self.allowed = str(allowed)
+        if isinstance(allowed, Said):  # its parts kept: the command line words them
+            with_said(self, allowed)
         self.value = value
         self.choices = tuple(choices)
         text = shown(value) if shown_as is None else shown_as
@@ -245,12 +247,11 @@ class APIError(TelnyxError):
     """
 
     def __init__(
-        self, message: str, *, method: str = "GET", url: str = "", attempts: int = 1
+        self, message: str | Said, *, method: str = "GET", url: str = "", attempts: int = 1
     ) -> None:
-        # A message said in parts (``Said``) stays so: the command line words it.
-        self.message = (
-            message.finished(one_line) if isinstance(message, Said) else one_line(message)
-        )
+        self.message = one_line(str(message))
+        if isinstance(message, Said):  # its parts kept: the command line words them
+            with_said(self, message.finished(one_line))
         self.method = method
         self.url = url
         self.attempts = attempts
@@ -331,7 +332,9 @@ class PaginationError(APIError):
     ``page`` is the page number that was asked for when it was noticed.
     """
 
-    def __init__(self, message: str, *, method: str = "GET", url: str = "", page: int = 0) -> None:
+    def __init__(
+        self, message: str | Said, *, method: str = "GET", url: str = "", page: int = 0
+    ) -> None:
         super().__init__(message, method=method, url=url)
         self.page = page
 

@@ -950,6 +950,7 @@ class _Job:
     async def run(self, items: AsyncIterable[Record], stream: Stream[Any, Any] | None) -> int:
         count = 0
         self.decoded = stream is not None
+        refused: tuple[ExportError, BaseException | None] | None = None
         try:
             state = self.checkpoint_state if stream is not None and stream.checkpointing else None
             chunks: AsyncGenerator[Sequence[Record], None] | None = None
@@ -976,11 +977,17 @@ class _Job:
             await self._finish(stream)
         except BaseException as exc:
             await self._stopped(stream)
-            if isinstance(exc, ExportError) and stream is not None:
-                refused = _key_removed(exc, stream._redact)  # noqa: SLF001  (a Stream's)
-                if refused is not exc:  # not chained to it: it holds the key
-                    raise refused from exc.__cause__
-            raise
+            if not isinstance(exc, ExportError) or stream is None:
+                raise
+            without = _key_removed(exc, stream._redact)  # noqa: SLF001  (a Stream's)
+            if without is exc:
+                raise
+            refused = without, exc.__cause__
+        if refused is not None:
+            # Raised here, not in the except clause: there, the refusal that holds the key
+            # would be its __context__ (hidden from tracebacks, not from code that walks it).
+            without, cause = refused
+            raise without from cause
         return count
 
     async def _stopped(self, stream: Stream[Any, Any] | None) -> None:
@@ -1147,8 +1154,9 @@ def _check_items(items: object) -> None:
     """Refuse what is not an async iterable, or says it yields something other than records."""
     if not callable(getattr(items, "__aiter__", None)):
         hint = ""
-        if inspect.iscoroutine(items):  # stream.collect(), say: closed, never awaited
-            items.close()  # no "never awaited" warning on top of this refusal
+        if inspect.iscoroutine(items):  # stream.collect(), say
+            if inspect.getcoroutinestate(items) == inspect.CORO_CREATED:  # a task's is its own
+                items.close()  # never awaited: no "never awaited" warning on top of this
             hint = " (this is a coroutine: pass the stream itself, not its collect())"
         raise InvalidParameterError(
             "items",

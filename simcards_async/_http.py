@@ -144,7 +144,8 @@ class AiohttpSend:
         # came with (a 2xx is an UnsupportedEncodingError, a 404 a NotFoundError, a 429
         # waits as asked). Not in the except clause: nothing of aiohttp's error is kept.
         answer = await self._exchange(url, max_bytes, decompress=False)
-        if answer.encoding in _inflated():
+        coding = answer.encoding
+        if coding is not None and coding.strip().lower() in _inflated():  # as aiohttp reads it
             # A coding aiohttp reads: the body came with the head and did not inflate (a
             # deflate stream cut short). A garbled body, retried as one, not a coding this
             # client "cannot read".

@@ -67,7 +67,7 @@ from ._stream import (
     Stream,
 )
 from ._task_groups import handing_over
-from ._wording import Advice, Said
+from ._wording import Advice, Said, with_said
 
 __all__ = [
     "MergeStats",
@@ -420,8 +420,8 @@ class _Readers(Generic[T]):
                 "yielded late, so the union is in order within each page",
                 Advice.LATE_PAGES_COUNTED,
             )
-            drift_warning(message)
-            warnings.warn(message, DriftWarning, stacklevel=2)
+            drift_warning(str(message))
+            warnings.warn(with_said(DriftWarning(str(message)), message), stacklevel=2)
 
     def _id_shown(self, index: int, item: T) -> str:
         """The id of query ``index``'s ``item``, for a message: the key removed, then cut."""

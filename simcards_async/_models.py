@@ -581,12 +581,18 @@ def _another_kind(
 
 
 def decode_sim_card_page(body: bytes) -> Page[SimCard]:
-    """Decode a ``GET /sim_cards`` answer."""
+    """Decode a ``GET /sim_cards`` answer.
+
+    UTF-8 (``check_utf8``), as a raw page is (``_raw_data``): the same answer was taken
+    typed and refused raw.
+    """
+    check_utf8(body)
     return _of_its_kind(_SIM_CARD_PAGE, body, "sim_card")
 
 
 def decode_sim_card_action_page(body: bytes) -> Page[SimCardAction]:
-    """Decode a ``GET /sim_card_actions`` answer."""
+    """Decode a ``GET /sim_card_actions`` answer (UTF-8, as ``decode_sim_card_page``)."""
+    check_utf8(body)
     return _of_its_kind(_SIM_CARD_ACTION_PAGE, body, "sim_card_action")
 
 
@@ -612,10 +618,8 @@ def _of_its_kind(decoder: msgspec.json.Decoder[T], body: bytes, record_type: str
     """``_decode``; a record of another kind is said by its type and id, as a raw page's is.
 
     msgspec names only where the value is (``$.data[7].record_type``): that record's id
-    and type are read again, on this failure only. The body is UTF-8 (``check_utf8``), as
-    a raw page's is: the same answer was taken typed and refused raw.
+    and type are read again, on this failure only.
     """
-    check_utf8(body)
     try:
         return _decode(decoder, body)
     except msgspec.ValidationError as exc:
@@ -751,12 +755,14 @@ def _one_line(raw: msgspec.Raw) -> msgspec.Raw:
 
 
 def decode_sim_card(body: bytes) -> SimCard:
-    """Decode a ``GET /sim_cards/{id}`` answer."""
+    """Decode a ``GET /sim_cards/{id}`` answer (UTF-8, as ``decode_sim_card_page``)."""
+    check_utf8(body)
     return _of_its_kind(_ONE_SIM_CARD, body, "sim_card").data
 
 
 def decode_sim_card_action(body: bytes) -> SimCardAction:
-    """Decode a ``GET /sim_card_actions/{id}`` answer."""
+    """Decode a ``GET /sim_card_actions/{id}`` answer (UTF-8, as ``decode_sim_card_page``)."""
+    check_utf8(body)
     return _of_its_kind(_ONE_SIM_CARD_ACTION, body, "sim_card_action").data
 
 

@@ -50,7 +50,7 @@ from ._stream import (
     Stream,
 )
 from ._throttle import AdaptiveLimiter
-from ._wording import Call, keywords
+from ._wording import Call, keywords, with_said
 
 __all__ = ["CHECKPOINT_EVERY", "CHECKPOINT_SECONDS", "PageStream", "Pages", "query_shown"]
 
@@ -637,7 +637,8 @@ class PageStream(Stream[Delivery[T], T]):
     def _flush_warnings(self) -> None:
         pending = self._engine.warnings
         while pending:
-            warnings.warn(pending.pop(0), DriftWarning, stacklevel=5)
+            said = pending.pop(0)
+            warnings.warn(with_said(DriftWarning(str(said)), said), stacklevel=5)
 
 
 def query_shown(stream: PageStream[Any]) -> str:

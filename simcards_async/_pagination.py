@@ -448,6 +448,7 @@ class ReadPlan:
         "limit",
         "next",
         "page_size",
+        "passed_empty",
         "per_page",
         "per_page_from",
         "read_ahead",
@@ -474,6 +475,8 @@ class ReadPlan:
         #: records than its meta counts): no count put records there, so its being empty
         #: is the listing's end, no drift.
         self.guessed: int | None = None
+        #: The empty page without meta the pass read past, if it did (``Engine._at_end``).
+        self.passed_empty: int | None = None
         #: Items handed over so far (across a resume and a re-scan).
         self.delivered = 0
         #: The page the limit ended the scan in (whatever is left of it is still to read).
@@ -503,6 +506,7 @@ class ReadPlan:
         counted = counts(first, self.page_size)
         self.end = counted.total_pages if counted else None
         self.total = None  # a re-scan's pass counts afresh
+        self.passed_empty = None
         said = pages_said(first, counted)
         self.bound_said = said is not None
         pages = said if said is not None else pages_before
@@ -689,7 +693,7 @@ class DriftLog:
         #: the checkpoint's last page read again, to tell a replay from a move.
         self.seam_open = False
         #: Messages for the consumer to raise as ``DriftWarning`` (from its own task).
-        self.warnings: list[str] = []
+        self.warnings: list[Said] = []
 
     def is_stale(self, page: Page[T], stamps: Stamps) -> bool:
         """Whether ``page`` may hold an older view than the page delivered last.
@@ -759,11 +763,11 @@ class DriftLog:
                 )
             )
 
-    def warn(self, message: str) -> None:
+    def warn(self, message: Said) -> None:
         if not self.warned:
             self.warned = True
             self.warnings.append(message)
-            drift_warning(message)
+            drift_warning(str(message))
 
 
 def _short(page: Page[Any], number: int, plan: ReadPlan) -> bool:
@@ -859,7 +863,7 @@ class Engine(Generic[T]):
                 )
 
     @property
-    def warnings(self) -> list[str]:
+    def warnings(self) -> list[Said]:
         """Drift messages not yet raised in the consumer's task."""
         return self.drift.warnings
 
@@ -1026,11 +1030,20 @@ class Engine(Generic[T]):
         counts is read as the pages with counts are: a short one before the end they
         announced is records deleted (``_short``), not the end; and so is an empty one
         there, read twice (it has no count that agrees: the pages after it were dropped,
-        records and all, with a warning alone). The pass's planned end bounds what follows.
+        records and all, with a warning alone). But not two in a row: the listing ends
+        there, as it did (deleted to its end, or a server whose every later page is such:
+        each read twice, to the end of a count that may be any size).
         """
         plan = self.plan
         if not page.data:
-            return page.meta is not None or not plan.expects_records(number)
+            if (
+                page.meta is None
+                and plan.expects_records(number)
+                and plan.passed_empty != number - 1
+            ):
+                plan.passed_empty = number
+                return False
+            return True
         return plan.end is None and len(page.data) < (plan.per_page or plan.page_size)
 
     async def _take(self, slot: _Slot[T]) -> tuple[Page[T], Stamps]:
@@ -1254,8 +1267,10 @@ class Engine(Generic[T]):
                     else "during the scan"
                 )
                 self.drift.warn(
-                    "a whole page repeated records already read: the listing shifted by a page "
-                    f"or more {when}"
+                    Said(
+                        "a whole page repeated records already read: the listing shifted by a "
+                        f"page or more {when}"
+                    )
                 )
         kept_ids = list(map(_get_id, kept))
         delivered.add(kept_ids)

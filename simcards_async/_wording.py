@@ -1,9 +1,10 @@
 """Messages in parts: said in the library's words (Python's), or in a reader's own.
 
 A warning or a refusal that advises a step (``rescan=True``) or names a listing's query
-(``sim_cards(page_size=40)``) is a ``Said``: its text in the library's words, and the parts
-it was made of. The command line says the same message in its flags (``--rescan``,
-``sim-cards --page-size 40``) from those parts, never by rewriting the library's text.
+(``sim_cards(page_size=40)``) is made as a ``Said``, the parts of its text; the exception or
+warning has the text in the library's words as its (plain ``str``) message and keeps the parts
+(``with_said``). The command line says the same message in its flags (``--rescan``,
+``sim-cards --page-size 40``) from those parts (``worded``), never by rewriting the text.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
-__all__ = ["Advice", "Call", "Said", "Words", "keywords", "worded"]
+__all__ = ["Advice", "Call", "Said", "Words", "keywords", "with_said", "worded"]
 
 
 class Advice(enum.Enum):
@@ -95,63 +97,74 @@ LIBRARY_WORDS = Words()
 Part = str | Advice | Call
 
 
-class Said(str):
-    """A message: its text in the library's words, and the parts it was made of.
+class Said:
+    """A message in parts: ``str()`` of it is its text in the library's words.
 
-    It is that text wherever a ``str`` is (an exception's message, a warning's, a log
-    line); ``worded(words)`` says it in other words. ``finished`` gives the message as
-    an exception shows it (on one line, cut), in whatever words it is said.
+    ``worded(words)`` says it in other words; ``finished`` gives the message as an exception
+    shows it (on one line, cut), in whatever words it is said. Not a ``str`` itself: the
+    exceptions and warnings that carry one (``with_said``) keep plain ``str`` messages, as
+    any encoder takes them (msgspec refuses a subclass of ``str``).
     """
 
     __slots__ = ("finish", "parts")
 
-    parts: tuple[Part, ...]
-    finish: tuple[Callable[[str], str], ...]
+    def __init__(self, *parts: Part, finish: tuple[Callable[[str], str], ...] = ()) -> None:
+        self.parts = parts
+        self.finish = finish
 
-    def __new__(cls, *parts: Part) -> Said:
-        return cls._made(parts, ())
+    def __str__(self) -> str:
+        return self.worded(LIBRARY_WORDS)
 
-    @classmethod
-    def _made(cls, parts: tuple[Part, ...], finish: tuple[Callable[[str], str], ...]) -> Said:
-        said = super().__new__(cls, _finished(_joined(parts, LIBRARY_WORDS), finish))
-        said.parts = parts
-        said.finish = finish
-        return said
+    def __repr__(self) -> str:
+        return f"Said({str(self)!r})"
 
     def finished(self, step: Callable[[str], str]) -> Said:
         """This message with ``step`` applied to its text, in any words it is said in."""
-        return self._made(self.parts, (*self.finish, step))
+        return Said(*self.parts, finish=(*self.finish, step))
 
     def worded(self, words: Words) -> str:
-        return _finished(_joined(self.parts, words), self.finish)
+        text = "".join(
+            part
+            if isinstance(part, str)
+            else words.advice(part)
+            if isinstance(part, Advice)
+            else words.call(part)
+            for part in self.parts
+        )
+        for step in self.finish:
+            text = step(text)
+        return text
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (Said._made, (self.parts, self.finish))
+        return (_made, (self.parts, self.finish))
 
 
-def _joined(parts: tuple[Part, ...], words: Words) -> str:
-    return "".join(
-        part
-        if isinstance(part, str)
-        else words.advice(part)
-        if isinstance(part, Advice)
-        else words.call(part)
-        for part in parts
-    )
+def _made(parts: tuple[Part, ...], finish: tuple[Callable[[str], str], ...]) -> Said:
+    return Said(*parts, finish=finish)
 
 
-def _finished(text: str, finish: tuple[Callable[[str], str], ...]) -> str:
-    for step in finish:
-        text = step(text)
-    return text
+#: The attribute an exception or a warning keeps its message's parts in (``with_said``).
+_SAID = "_said"
+
+E = TypeVar("E", bound=BaseException)
 
 
-def worded(message: object, words: Words) -> str:
-    """A message (a text, a warning, an error) in ``words``, when it was said in parts.
+def with_said(carrier: E, said: Said) -> E:
+    """``carrier`` (an exception, a warning) keeping ``said``: what its message says, in parts.
 
-    Any other message is its ``str``.
+    An ``InvalidParameterError`` keeps the parts of its ``allowed``.
     """
-    text = message
-    if isinstance(message, BaseException) and len(message.args) == 1:
-        text = message.args[0]
-    return text.worded(words) if isinstance(text, Said) else str(message)
+    setattr(carrier, _SAID, said)
+    return carrier
+
+
+def worded(message: object, words: Words, *, otherwise: str | None = None) -> str:
+    """A message in ``words``: a ``Said``, or the one an exception or a warning keeps.
+
+    An ``InvalidParameterError`` keeps its ``allowed``'s. One with no parts is ``otherwise``,
+    if given, else its ``str``.
+    """
+    said = message if isinstance(message, Said) else getattr(message, _SAID, None)
+    if isinstance(said, Said):
+        return said.worded(words)
+    return str(message) if otherwise is None else otherwise

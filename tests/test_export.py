@@ -587,6 +587,15 @@ async def test_a_coroutine_given_as_items_is_refused_and_closed(
         del coroutine, info
         gc.collect()
     assert server.requests == []
+    # One a task runs already is the task's: refused, and left to it.
+    released = asyncio.Event()
+    waiting = released.wait()
+    task = asyncio.ensure_future(waiting)
+    await asyncio.sleep(0)  # a loop turn: the task starts, and waits
+    with pytest.raises(InvalidParameterError, match=r"pass the stream itself"):
+        await export(waiting, tmp_path / "b.jsonl")  # type: ignore[arg-type]
+    released.set()
+    assert await task is True
 
 
 async def test_mixed_kinds_fail_and_leave_no_file(tmp_path: Path) -> None:

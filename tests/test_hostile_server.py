@@ -274,7 +274,10 @@ async def test_an_encoding_aiohttp_refuses_before_the_status_keeps_the_status(
     assert len(hits) == 2 * attempts  # each attempt: refused, then read undecoded
 
 
-async def test_a_deflate_body_cut_short_is_a_garbled_answer_not_an_unknown_coding() -> None:
+@pytest.mark.parametrize("coding", ["deflate", "Deflate", "DEFLATE"])
+async def test_a_deflate_body_cut_short_is_a_garbled_answer_not_an_unknown_coding(
+    coding: str,
+) -> None:
     """A 2xx deflate body without its last bytes, sent with its head: aiohttp refuses it
     before giving its status, as it does a coding it lacks the codec for, and the client
     said it "cannot read" deflate (``UnsupportedEncodingError``, not retried). A coding it
@@ -288,11 +291,11 @@ async def test_a_deflate_body_cut_short_is_a_garbled_answer_not_an_unknown_codin
         return web.Response(
             body=zlib.compress(page)[:-4],  # no Adler-32 at its end
             content_type="application/json",
-            headers={"Content-Encoding": "deflate"},
+            headers={"Content-Encoding": coding},  # any case, as aiohttp reads it
         )
 
     async with _serve(answer) as url, SimCardsClient(KEY, url, retry=INSTANT) as client:
-        with pytest.raises(APIConnectionError, match="is not valid deflate") as info:
+        with pytest.raises(APIConnectionError, match=f"is not valid {coding}") as info:
             await client.sim_cards().collect()
     assert not isinstance(info.value, UnsupportedEncodingError)
     assert info.value.attempts == 1 + INSTANT.max_retries

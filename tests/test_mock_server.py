@@ -313,6 +313,13 @@ def test_a_refused_option_is_an_option_error_naming_it_which_pickles() -> None:
     assert str(info.value) == "replay_lag must be an integer >= 0; got -1"
     again = pickle.loads(pickle.dumps(info.value))  # noqa: S301  (our own bytes)
     assert (type(again), again.option, str(again)) == (OptionError, "replay_lag", str(info.value))
+    # Refused by the server, the message begins with it: ``reason`` is what follows the name.
+    with pytest.raises(OptionError) as owned:
+        MockTelnyxServer(port=70000)
+    refused = owned.value
+    assert (refused.owner, refused.option) == ("MockTelnyxServer: ", "port")
+    assert str(refused) == "MockTelnyxServer: port" + refused.reason
+    assert refused.reason == " must be an integer from 0 to 65535; got 70000"
 
 
 def test_id_order_compares_whole_ids_when_the_first_half_ties() -> None:

@@ -56,14 +56,21 @@ def shown(value: object) -> str:
 
 
 class OptionError(ValueError):
-    """An option of the mock server's refused: ``option`` names it, and the message starts so."""
+    """An option of the mock server's refused: ``option`` names it, ``reason`` says why.
 
-    def __init__(self, option: str, message: str) -> None:
+    The message is ``{owner}{option}{reason}`` (``reason`` starts with its own separator:
+    `` must be ...``); a reader naming the option otherwise (the command line, by its flag)
+    puts that name before ``reason``.
+    """
+
+    def __init__(self, option: str, reason: str, *, owner: str = "") -> None:
         self.option = option
-        super().__init__(message)
+        self.reason = reason
+        self.owner = owner
+        super().__init__(f"{owner}{option}{reason}")
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.option, str(self)))
+        return (_rebuilt, (self.option, self.reason, self.owner))
 
 
 def require(ok: bool, name: str, allowed: str, value: object, *, owner: str = "") -> None:
@@ -74,4 +81,8 @@ def require(ok: bool, name: str, allowed: str, value: object, *, owner: str = ""
 
 def refuse(name: str, allowed: str, value: object, *, owner: str = "") -> NoReturn:
     """Raise ``OptionError``: ``{owner}{name} must be {allowed}; got {value}``."""
-    raise OptionError(name, f"{owner}{name} must be {allowed}; got {shown(value)}")
+    raise OptionError(name, f" must be {allowed}; got {shown(value)}", owner=owner)
+
+
+def _rebuilt(option: str, reason: str, owner: str) -> OptionError:
+    return OptionError(option, reason, owner=owner)

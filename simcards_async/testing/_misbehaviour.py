@@ -136,8 +136,7 @@ class Misbehaviour:
                 or not all("!" <= c <= "~" for c in header)
                 or _unheadable(text)
             ):
-                message = f"extra_headers: not a header: {header!r}: {text!r}"
-                raise OptionError("extra_headers", message)
+                raise OptionError("extra_headers", f": not a header: {header!r}: {text!r}")
         object.__setattr__(self, "extra_headers", dict(self.extra_headers))
 
     @property
