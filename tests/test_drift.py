@@ -25,6 +25,7 @@ import anyio
 import msgspec
 import pytest
 from aiohttp import web
+from polling import HANG_GUARD
 from servers import serve
 
 import simcards_async
@@ -538,7 +539,7 @@ async def test_a_rescan_without_meta_is_bounded_by_the_first_pass() -> None:
     got: list[str] = []
     async with serve(handle) as where, SimCardsClient(KEY, where.url, max_concurrency=1) as client:
         with (
-            anyio.fail_after(60),  # a deadline only for the old endless loop: never reached
+            anyio.fail_after(HANG_GUARD),  # a deadline only for the old endless loop: never reached
             pytest.warns(simcards_async.DriftWarning),
             pytest.raises(simcards_async.PaginationError, match="re-scan without meta") as caught,
         ):

@@ -677,7 +677,7 @@ async def test_a_fifo_planted_at_the_earlier_partial_outputs_name_is_left_alone(
         (earlier,) = tmp_path.glob(".cards.jsonl.*.partial")
         earlier.unlink()
         os.mkfifo(earlier)
-        with anyio.fail_after(60):  # a guard against the hang, not a measure
+        with anyio.fail_after(HANG_GUARD):  # a guard against the hang, not a measure
             result = await sc.export(client.sim_cards(page_size=100, checkpoint=point), target)
     assert result.items == 600
     assert stat.S_ISFIFO(earlier.lstat().st_mode)

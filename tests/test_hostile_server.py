@@ -142,7 +142,7 @@ async def test_a_300_mb_answer_is_refused_without_buffering_it(*, declare_length
     flood = _Flood(declare_length=declare_length)
     async with _serve(flood.handle) as url, SimCardsClient(KEY, url, retry=INSTANT) as client:
         raised, peak = await _peak(lambda: client.sim_cards(page_size=250).collect())
-        with anyio.fail_after(60):  # a hang guard, not a timing assert
+        with anyio.fail_after(HANG_GUARD):  # a hang guard, not a timing assert
             await flood.ended.wait()
     assert isinstance(raised, ResponseTooLargeError), repr(raised)
     assert raised.limit == response_limit(250)
@@ -950,7 +950,7 @@ async def test_any_answers_give_correct_data_or_a_telnyx_error(
     result: object = None
     async with SimCardsClient(KEY, url, retry=INSTANT, max_concurrency=2) as client:
         try:
-            with anyio.fail_after(60), warnings.catch_warnings():
+            with anyio.fail_after(HANG_GUARD), warnings.catch_warnings():
                 warnings.simplefilter("ignore", DriftWarning)
                 if call == "list":
                     cards = await client.sim_cards(page_size=_SIZE).collect()

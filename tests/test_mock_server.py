@@ -23,7 +23,7 @@ import anyio
 import msgspec
 import pytest
 from aiohttp import web
-from polling import eventually
+from polling import HANG_GUARD, eventually
 from yarl import URL
 
 import simcards_async.testing as testing_pkg
@@ -1362,7 +1362,7 @@ async def test_serve_prints_its_url_and_serves_until_cancelled() -> None:
     out = FlushedOutput()
     async with anyio.create_task_group() as tg:
         tg.start_soon(partial(serve, host="127.0.0.1", port=0, out=out, sim_cards=7, actions=0))
-        with anyio.fail_after(60):  # a hang guard, not a timing assert
+        with anyio.fail_after(HANG_GUARD):  # a hang guard, not a timing assert
             await out.flushed.wait()
         printed = out.getvalue()
         assert re.fullmatch(r"http://127\.0\.0\.1:[0-9]+/v2\n", printed)
@@ -1392,7 +1392,7 @@ async def test_serve_keeps_no_request_records(monkeypatch: pytest.MonkeyPatch) -
     out = FlushedOutput()
     async with anyio.create_task_group() as tg:
         tg.start_soon(partial(serve, host="127.0.0.1", port=0, out=out, sim_cards=3, actions=0))
-        with anyio.fail_after(60):  # a hang guard, not a timing assert
+        with anyio.fail_after(HANG_GUARD):  # a hang guard, not a timing assert
             await out.flushed.wait()
         async with aiohttp.ClientSession(headers={"Authorization": "Bearer t"}) as session:
             for _ in range(3):

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
-from polling import eventually
+from polling import HANG_GUARD, eventually
 
 from simcards_async import (
     InternalServerError,
@@ -314,7 +314,7 @@ async def test_a_long_server_requested_wait_is_capped_by_max_hint(
         async with client:
             stream = client.sim_cards(page_size=10)
             # A hang guard far below the server's 1,000 s and hour, not a timing assert.
-            with anyio.fail_after(60), pytest.raises(RateLimitError):
+            with anyio.fail_after(HANG_GUARD), pytest.raises(RateLimitError):
                 await stream.collect()
             assert stream.stats.throttled_seconds <= 1
 
@@ -336,7 +336,7 @@ async def test_a_5xx_with_requests_remaining_does_not_wait_for_the_window() -> N
             KEY, server.url, max_concurrency=1, retry=retry, on_response=events.append
         )
         async with client:
-            with anyio.fail_after(60):  # a hang guard far below the window's reset
+            with anyio.fail_after(HANG_GUARD):  # a hang guard far below the window's reset
                 cards = await client.sim_cards(page_size=10).collect()
     assert len(cards) == 100
     (failed,) = [event for event in events if event.status == 503]

@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 KEY = "KEYreadme-tests"
 DEADLINE = HANG_GUARD  # a guard against a hang, not a measure
+#: The runner's own settings, not passed on to an example: it runs as a reader runs it. With
+#: ``PYTHONWARNINGS=error`` the example whose server drifts died of its ``DriftWarning``.
+RUNNERS_ONLY = ("PYTHONWARNINGS",)
 
 #: Blocks that are fragments of a section not yet rewritten as a program (none left: every
 #: ```python block is a script). strict: a listed block that runs fails, so it comes off.
@@ -71,7 +74,11 @@ async def test_each_program_runs_against_the_mock_server(source: str, tmp_path: 
     script = tmp_path / "example.py"
     script.write_text(source, encoding="utf-8")
     async with MockTelnyxServer(sim_cards=500, actions=500, seed=4) as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TELNYX_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("TELNYX_") and k not in RUNNERS_ONLY
+        }
         env |= {"TELNYX_API_KEY": KEY, "TELNYX_BASE_URL": server.url}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         done = await _run(script, env, tmp_path)
