@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -14,6 +15,34 @@ from aiohttp import web
 from simcards_async.testing._server import close_runner, track_connections
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: A card's id in a ``sorted_pages`` answer: from the request, its page and its place on it.
+CardId = Callable[[web.Request, int, int], str]
+
+
+def amount_card(card_id: str, amount: str) -> dict[str, Any]:
+    """A SIM card as a listing sorted by usage needs it: its id, kind and amount (MB)."""
+    return {
+        "id": card_id,
+        "record_type": "sim_card",
+        "current_billing_period_consumed_data": {"amount": amount, "unit": "MB"},
+    }
+
+
+def sorted_pages(amounts: Mapping[int, Sequence[str]], card_id: CardId) -> Handler:
+    """A listing of two pages of two cards (its meta says 4), page ``n`` holding cards of
+    ``amounts[n]`` (none if not given), in that order: sorted or not, as the test needs.
+    """
+
+    async def handler(request: web.Request) -> web.Response:
+        number = int(request.query.get("page[number]", "1"))
+        data = [
+            amount_card(card_id(request, number, i), amount)
+            for i, amount in enumerate(amounts.get(number, ()))
+        ]
+        meta = {"page_number": number, "page_size": 2, "total_pages": 2, "total_results": 4}
+        return web.json_response({"data": data, "meta": meta})
+
+    return handler
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from cli_runs import (
     signalled_when_held,
 )
 from polling import HANG_GUARD, fifo_never_blocks_for_ever, killed_if_hung
-from servers import refusing, serve
+from servers import refusing, serve, sorted_pages
 
 from simcards_async import (
     InternalServerError,
@@ -1745,22 +1745,12 @@ async def test_the_merges_advice_is_given_in_the_commands_words(
     at ``merged.stats.late_pages``, which the command has no flags for: its own words.
     """
     second_page, status, said, library_words = _MERGE_ADVICE[case]
-    amounts = {1: ["1.0", "3.0"], 2: second_page}
 
-    async def handler(request: web.Request) -> web.Response:
-        number = int(request.query.get("page[number]", "1"))
+    def card_id(request: web.Request, number: int, i: int) -> str:
         base = 10 if "filter[tags]" in request.query else 0
-        data = [
-            {
-                "id": f"00000000-0000-4000-8000-{base + number * 2 + i:012d}",
-                "record_type": "sim_card",
-                "current_billing_period_consumed_data": {"amount": amount, "unit": "MB"},
-            }
-            for i, amount in enumerate(amounts[number])
-        ]
-        meta = {"page_number": number, "page_size": 2, "total_pages": 2, "total_results": 4}
-        return web.Response(text=json.dumps({"data": data, "meta": meta}))
+        return f"00000000-0000-4000-8000-{base + number * 2 + i:012d}"
 
+    handler = sorted_pages({1: ["1.0", "3.0"], 2: second_page}, card_id)
     argv = ["--any", "status=enabled", "--any", "tag=vip", "--page-size", "2", "-q"]
     sort = "--sort=current_billing_period_consumed_data.amount"
     async with serve(handler) as served:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import pickle
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from servers import refusing, serve
+from servers import Handler, refusing, serve, sorted_pages
 from small_fleet import KEY, UNKNOWN_ID
 
 import simcards_async as sc
@@ -178,26 +178,15 @@ async def test_a_filter_value_that_is_the_key_is_not_shown(tmp_path: Path) -> No
 AMOUNT = "current_billing_period_consumed_data.amount"
 
 
-def _echoing(amounts: dict[int, list[str]]) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _echoing(amounts: dict[int, list[str]]) -> Handler:
     """A server that echoes the key it was sent in its records' ids: two pages of the
     amounts ``amounts`` gives each.
     """
 
-    async def handler(request: web.Request) -> web.Response:
-        key = request.headers["Authorization"].removeprefix("Bearer ")
-        number = int(request.query.get("page[number]", "1"))
-        data = [
-            {
-                "id": f"{number}-{i}-{key}",
-                "record_type": "sim_card",
-                "current_billing_period_consumed_data": {"amount": amount, "unit": "MB"},
-            }
-            for i, amount in enumerate(amounts[number])
-        ]
-        meta = {"page_number": number, "page_size": 2, "total_pages": 2, "total_results": 4}
-        return web.json_response({"data": data, "meta": meta})
+    def card_id(request: web.Request, number: int, i: int) -> str:
+        return f"{number}-{i}-{request.headers['Authorization'].removeprefix('Bearer ')}"
 
-    return handler
+    return sorted_pages(amounts, card_id)
 
 
 def _kept_secret(texts: list[str]) -> None:

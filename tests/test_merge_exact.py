@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from cli_runs import FakeTerminal, run
 from polling import eventually
-from servers import serve
+from servers import amount_card, serve, sorted_pages
 
 import simcards_async as sc
 from simcards_async import _cli
@@ -223,11 +223,7 @@ async def test_action_listings_cannot_be_merged_in_order(
 
 
 def _card(number: int, consumed: str) -> dict[str, Any]:
-    return {
-        "id": f"00000000-0000-4000-8000-{number:012d}",
-        "record_type": "sim_card",
-        "current_billing_period_consumed_data": {"amount": consumed, "unit": "MB"},
-    }
+    return amount_card(f"00000000-0000-4000-8000-{number:012d}", consumed)
 
 
 @asynccontextmanager
@@ -236,14 +232,14 @@ async def _two_sorted_queries(
 ) -> AsyncIterator[sc.MergedStream[Any]]:
     """A merge in amount order of two queries whose 2 pages of 2 cards have ``amounts``."""
 
-    async def handler(request: web.Request) -> web.Response:
-        number = int(request.query.get("page[number]", "1"))
+    def card_id(request: web.Request, number: int, i: int) -> str:
         base = 10 if "filter[status]" in request.query else 0
-        data = [_card(base + number * 2 + i, a) for i, a in enumerate(amounts.get(number, []))]
-        meta = {"page_number": number, "page_size": 2, "total_pages": 2, "total_results": 4}
-        return web.Response(text=json.dumps({"data": data, "meta": meta}))
+        return f"00000000-0000-4000-8000-{base + number * 2 + i:012d}"
 
-    async with serve(handler) as served, sc.SimCardsClient(KEY, served.url) as client:
+    async with (
+        serve(sorted_pages(amounts, card_id)) as served,
+        sc.SimCardsClient(KEY, served.url) as client,
+    ):
         yield sc.merge(
             client.sim_cards(sort=AMOUNT, page_size=2),
             client.sim_cards(status="enabled", sort=AMOUNT, page_size=2),
