@@ -240,10 +240,8 @@ def load_checkpoint(
     # After the digest: a fingerprint edited by hand said the checkpoint was made for the
     # query its fields describe, "not" that same query.
     if point.fingerprint != fingerprint(query):
-        made_for, given = (
-            Call(listing, {name: redact(value) for name, value in params.items()})
-            for listing, params in ((point.path, point.params), (query.path, query.params))
-        )
+        made_for = Call(point.path, point.params).redacted(redact)
+        given = Call(query.path, query.params).redacted(redact)
         raise InvalidParameterError(
             "resume_from", Said(_OTHER_QUERY, made_for, ", not ", given), path
         )

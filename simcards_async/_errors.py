@@ -414,6 +414,14 @@ class InternalServerError(APIStatusError):
 class DriftWarning(UserWarning):
     """The listing changed while it was being read (pages shifted under the scan)."""
 
+    def __init__(self, *args: object) -> None:
+        said = args[0] if args and isinstance(args[0], Said) else None
+        if said is None:
+            super().__init__(*args)
+            return
+        super().__init__(str(said), *args[1:])  # its parts kept: the command line words them
+        with_said(self, said)
+
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,

@@ -50,6 +50,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._arguments import checked_bool
 from ._errors import DriftWarning, InvalidParameterError, PaginationError, shown
 from ._ids import UNFOLDED, DeliveredIds
 from ._models import RawRecord, SimCard, SimCardAction
@@ -67,7 +68,7 @@ from ._stream import (
     Stream,
 )
 from ._task_groups import handing_over
-from ._wording import Advice, Said, with_said
+from ._wording import Advice, Said
 
 __all__ = [
     "MergeStats",
@@ -421,7 +422,7 @@ class _Readers(Generic[T]):
                 Advice.LATE_PAGES_COUNTED,
             )
             drift_warning(str(message))
-            warnings.warn(with_said(DriftWarning(str(message)), message), stacklevel=2)
+            warnings.warn(DriftWarning(message), stacklevel=2)
 
     def _id_shown(self, index: int, item: T) -> str:
         """The id of query ``index``'s ``item``, for a message: the key removed, then cut."""
@@ -514,8 +515,7 @@ class MergedStream(Stream[_Batch[T], T]):
     ) -> None:
         if not streams or not all(isinstance(s, PageStream) for s in streams):
             raise InvalidParameterError("streams", "one or more streams from a client", streams)
-        if not isinstance(dedupe, bool):
-            raise InvalidParameterError("dedupe", "True or False", dedupe)
+        checked_bool("dedupe", dedupe)
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise InvalidParameterError("limit", "None or an integer >= 1", limit)
         if limit is not None and limit < 1:

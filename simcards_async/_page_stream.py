@@ -50,7 +50,7 @@ from ._stream import (
     Stream,
 )
 from ._throttle import AdaptiveLimiter
-from ._wording import Call, keywords, with_said
+from ._wording import Call, keywords
 
 __all__ = ["CHECKPOINT_EVERY", "CHECKPOINT_SECONDS", "PageStream", "Pages", "query_shown"]
 
@@ -637,8 +637,7 @@ class PageStream(Stream[Delivery[T], T]):
     def _flush_warnings(self) -> None:
         pending = self._engine.warnings
         while pending:
-            said = pending.pop(0)
-            warnings.warn(with_said(DriftWarning(str(said)), said), stacklevel=5)
+            warnings.warn(DriftWarning(pending.pop(0)), stacklevel=5)
 
 
 def query_shown(stream: PageStream[Any]) -> str:
@@ -721,8 +720,8 @@ def _observed(
     A function of the engine alone: the producer must hold no reference to the stream.
     """
     query, plan = engine.query, engine.plan
-    redact = instruments.secrets.text  # a filter's value may be the key
-    call = Call(query.path, {name: redact(value) for name, value in query.params.items()})
+    # A filter's value may be the key.
+    call = Call(query.path, query.params).redacted(instruments.secrets.text)
     asked = keywords(call, but=("page_size",))  # said apart
 
     async def run(send: MemoryObjectSendStream[Delivery[Any]]) -> None:

@@ -43,6 +43,10 @@ class Call:
     path: str
     params: Mapping[str, str]
 
+    def redacted(self, redact: Callable[[str], str]) -> Call:
+        """This query with each value passed through ``redact`` (a filter's may be the key)."""
+        return Call(self.path, {name: redact(value) for name, value in self.params.items()})
+
     @property
     def listing(self) -> str:
         """The method that reads it: ``sim_cards``."""

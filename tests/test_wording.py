@@ -85,11 +85,16 @@ def test_a_warning_in_parts_keeps_them() -> None:
     said = Said("drifted", Advice.DRIFT_COUNTED)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        warnings.warn(with_said(sc.DriftWarning(str(said)), said), stacklevel=1)
+        warnings.warn(sc.DriftWarning(said), stacklevel=1)
     [warning] = caught
     assert warning.category is sc.DriftWarning
     assert str(warning.message) == "drifted; stats.drift has the final counts"
+    assert isinstance(warning.message, sc.DriftWarning)
+    assert type(warning.message.args[0]) is str
     assert worded(warning.message, SHOUTING) == "driftedDRIFT_COUNTED"
+    again = pickle.loads(pickle.dumps(warning.message))  # noqa: S301  (our own bytes)
+    assert worded(again, SHOUTING) == "driftedDRIFT_COUNTED"
+    assert sc.DriftWarning().args == ()  # made as any warning is, without parts
 
 
 def test_errors_with_messages_in_parts_pickle_with_them() -> None:
