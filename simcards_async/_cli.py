@@ -34,7 +34,6 @@ import time
 import traceback
 import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
-from pathlib import Path
 from typing import Any, BinaryIO, NoReturn, TextIO, TypeVar
 
 if sys.platform != "win32":  # no descriptor flags to read there
@@ -62,7 +61,6 @@ from . import (
 from ._errors import folded, printable, shown
 from ._export import (
     ALLOWED_SUFFIXES,
-    NAME_BEFORE_SUFFIX,
     NOT_RESUMABLE_WHY,
     RESUMABLE_FORMATS,
     import_pyarrow,
@@ -931,17 +929,6 @@ def _usage_message(exc: InvalidParameterError) -> str:
         if isinstance(value, (str, int, float, list, tuple))
         else repr(_describe(value))
     )
-    if exc.parameter == "target" and "ending in" in exc.allowed:
-        if exc.allowed.startswith(NAME_BEFORE_SUFFIX):  # -o .jsonl
-            return (
-                f"cannot tell what to write to {said}: {flag} needs a name before its "
-                f"suffix ({Path(str(value)).name!r} alone is a hidden file's whole name, "
-                "with no suffix), or --format must say what to write"
-            )
-        return (
-            f"cannot tell what to write to {said} from its suffix: {flag} must end in "
-            f"{ALLOWED_SUFFIXES}, or --format must say what to write"
-        )
     allowed = worded(exc, _COMMAND_WORDS, otherwise=exc.allowed)
     text = f"invalid {flag} value {said}: it must be {allowed}"
     # The listed values only, never the value itself: a quoted path in an OS error's text

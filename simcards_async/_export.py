@@ -139,7 +139,6 @@ from ._writes import flush, write_all
 
 __all__ = [
     "ALLOWED_SUFFIXES",
-    "NAME_BEFORE_SUFFIX",
     "NOT_RESUMABLE_WHY",
     "PARQUET_ROW_GROUP_SIZE",
     "RESUMABLE_FORMATS",

@@ -132,14 +132,16 @@ def test_a_suffix_alone_is_told_it_needs_a_name(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
     """``-o .jsonl`` (a hidden file's whole name: no suffix) was told "-o/--output must end
-    in .jsonl, ...", which it does to the eye. The message says a name must come first.
+    in .jsonl, ...", which it does to the eye. The message says a name must come first,
+    in the library's refusal said in flags (the command no longer writes its own sentence).
     """
     target = str(tmp_path / name)
     assert main(["export", "sim-cards", "--demo", "-o", target]) == 2
     assert capsys.readouterr().err == (
-        f"simcards: error: cannot tell what to write to {target!r}: -o/--output needs a name "
-        f"before its suffix ({name!r} alone is a hidden file's whole name, with no suffix), "
-        "or --format must say what to write\n"
+        f"simcards: error: invalid -o/--output value {target!r}: it must be a path with a name "
+        f"before its suffix ({name!r} alone is a hidden file's whole name, with no suffix): a "
+        "path ending in .jsonl, .ndjson, .json, .csv, .parquet or .pq (with .gz after any but "
+        "Parquet), unless --format says what to write\n"
     )
 
 
