@@ -184,8 +184,11 @@ class AiohttpSend:
                 return _cut_off(head, failure)
             raise APITimeoutError(f"no answer to GET {url} in time", url=url) from exc
         except aiohttp.ClientResponseError as exc:
-            text = self._secrets.text(f"{exc.status} {exc.message}")
-            msg = f"GET {url} failed: {type(exc).__name__}: {text}"
+            # aiohttp's parser refused the answer's head (its status line, a header): said
+            # as its own words, not as the "400" aiohttp gives such a refusal, which reads
+            # as a status the server sent.
+            text = self._secrets.text(_parser_words(exc.message))
+            msg = f"GET {url} failed: the answer is not valid HTTP: {text}"
             refused = head is None and decompress and _encoding_refused(exc)
             failure = (_EncodingRefusedError if refused else APIConnectionError)(msg, url=url)
         except (aiohttp.ClientError, HttpProcessingError) as exc:
@@ -217,11 +220,20 @@ class AiohttpSend:
         if isinstance(exc, aiohttp.ServerDisconnectedError):
             # Its text is the repr of the half-read answer, when there is one.
             text = "the server closed the connection before its answer was complete"
-        elif isinstance(exc, HttpProcessingError):
-            text = f"{exc.code}, {exc.message}"  # str() starts with a line break
+        elif isinstance(exc, HttpProcessingError):  # str() starts with a line break
+            text = f"the answer is not valid HTTP: {_parser_words(exc.message)}"
         else:
             text = str(exc)
         return f"GET {url} failed: {type(exc).__name__}: {self._secrets.text(text)}"
+
+
+def _parser_words(message: str) -> str:
+    """What aiohttp's parser says of an answer it refused, on one line.
+
+    Its message spans lines: the reason, the bytes refused, and a caret under them.
+    """
+    lines = (line.strip() for line in message.splitlines())
+    return " ".join(line for line in lines if line.strip("^"))
 
 
 class _EncodingRefusedError(APIConnectionError):

@@ -321,7 +321,9 @@ def _decode_success(answer: Answer, decode: Callable[[bytes], T], url: str, secr
         value = decode(body)
     except UNDECODABLE as exc:
         _raise_stated_errors(answer, url, secrets)
-        detail = secrets.text(str(exc))
+        # msgspec says "Input data was truncated" of an empty body: nothing was cut.
+        empty = answer.complete and not body.strip()
+        detail = f"its body is empty (HTTP {answer.status})" if empty else secrets.text(str(exc))
         # Not "undocumented": the spec allows some text this client's types do not read.
         msg = f"the answer to GET {url} does not decode into this client's models: {detail}"
         raise APIResponseValidationError(msg, url=url, status=answer.status) from exc

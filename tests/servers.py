@@ -112,6 +112,27 @@ async def holding_page(
             yield held
 
 
+@asynccontextmanager
+async def serve_bytes(payload: bytes) -> AsyncIterator[Served]:
+    """A TCP server on 127.0.0.1 answering any request with ``payload``, sent as it is (no
+    HTTP server in between: a status line or headers aiohttp.web would never write), then
+    closing the connection.
+    """
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(payload)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield Served(port=server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 @contextmanager
 def refusing() -> Iterator[Served]:
     """A port on 127.0.0.1 that refuses every connection, until exit.

@@ -34,7 +34,7 @@ from cli_runs import child_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polling import HANG_GUARD
-from servers import serve
+from servers import serve, serve_bytes
 
 from simcards_async import (
     APIConnectionError,
@@ -397,6 +397,60 @@ async def test_a_page_without_a_data_list_is_a_validation_error(body: object) ->
     async with _serve(answer) as url, SimCardsClient(KEY, url, retry=INSTANT) as client:
         with pytest.raises(APIResponseValidationError):
             await client.sim_cards().collect()
+
+
+@pytest.mark.parametrize(
+    ("head", "said"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}", "Content-Length"),
+        (b"HTTP/1.1 0200 OK\r\nContent-Length: 2\r\n\r\n{}", "status"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n{}", "Content-Length"),
+    ],
+)
+async def test_an_answer_that_is_not_http_is_said_so_without_a_status(
+    head: bytes, said: str
+) -> None:
+    """The parser of aiohttp refuses these heads as a ``ClientResponseError`` of status 400: the
+    message said "ClientResponseError: 400 Duplicate Content-Length: b'...' ^", a status the
+    server never sent and the caret aiohttp draws under the bytes. It says the answer is not
+    valid HTTP, in the parser's words on one line.
+    """
+    async with (
+        serve_bytes(head) as served,
+        SimCardsClient(KEY, served.url, retry=INSTANT) as client,
+    ):
+        with pytest.raises(APIConnectionError) as info:
+            await client.sim_cards().collect()
+    message = str(info.value)
+    assert "failed: the answer is not valid HTTP: " in message, message
+    assert said in message, message
+    assert "400" not in message.replace(served.url, ""), message
+    assert "^" not in message, message
+    assert "\n" not in message, message
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 3\r\n\r\n \r\n",
+    ],
+)
+async def test_an_empty_2xx_body_is_said_empty_not_truncated(head: bytes) -> None:
+    """A complete answer with no body (a 204, or a 200 of no bytes or only whitespace) was a
+    validation error saying msgspec's "Input data was truncated", which points at the
+    network: nothing was cut. It says the body is empty, with the status.
+    """
+    async with (
+        serve_bytes(head) as served,
+        SimCardsClient(KEY, served.url, retry=INSTANT) as client,
+    ):
+        with pytest.raises(APIResponseValidationError) as info:
+            await client.sim_cards().collect()
+    status = int(head.split()[1])
+    assert str(info.value).endswith(f"its body is empty (HTTP {status})"), info.value
+    assert "truncated" not in str(info.value)
 
 
 async def test_a_2xx_with_errors_raises_them_once() -> None:

@@ -10,7 +10,6 @@ record (DEBUG, from aiohttp and the library), and the reprs of the client and st
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import pickle
 import traceback
@@ -22,7 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from servers import refusing, serve
+from servers import Served, refusing, serve, serve_bytes
 
 from simcards_async import (
     APIConnectionError,
@@ -99,33 +98,10 @@ def _mock(**options: Any) -> Callable[[], Any]:
     return lambda: MockTelnyxServer(sim_cards=30, actions=1, **options)
 
 
-@dataclass
-class _Url:
-    url: str
-
-
 @asynccontextmanager
-async def _raw(payload: bytes) -> AsyncIterator[_Url]:
-    """A TCP server on 127.0.0.1 that answers any request with ``payload`` (not valid HTTP)."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(payload)
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield _Url(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v2")
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-@asynccontextmanager
-async def _nothing_listening() -> AsyncIterator[_Url]:
+async def _nothing_listening() -> AsyncIterator[Served]:
     with refusing() as served:
-        yield _Url(served.url)
+        yield served
 
 
 async def _bad_json(_request: web.Request) -> web.Response:
@@ -149,15 +125,17 @@ SCENARIOS: dict[str, _Scenario] = {
     "deadline": _Scenario(APITimeoutError, _mock(latency=0.3), {"deadline": 0.1}),
     "refused": _Scenario(APIConnectionError, _nothing_listening),
     "bad-json": _Scenario(APIResponseValidationError, lambda: serve(_bad_json)),
-    "bad-status-line": _Scenario(APIConnectionError, lambda: _raw(b"garbage\r\n\r\n")),
+    "bad-status-line": _Scenario(APIConnectionError, lambda: serve_bytes(b"garbage\r\n\r\n")),
     "bad-header": _Scenario(
-        APIConnectionError, lambda: _raw(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n")
+        APIConnectionError, lambda: serve_bytes(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n")
     ),
     # A server (a debugging proxy) that echoes the key in a header, then hangs up before
     # its headers end: aiohttp's error keeps the half-read headers, which were the cause.
     "echo-then-hang-up": _Scenario(
         APIConnectionError,
-        lambda: _raw(b"HTTP/1.1 200 OK\r\nX-Echo-Authorization: Bearer " + KEY.encode() + b"\r\n"),
+        lambda: serve_bytes(
+            b"HTTP/1.1 200 OK\r\nX-Echo-Authorization: Bearer " + KEY.encode() + b"\r\n"
+        ),
     ),
 }
 
