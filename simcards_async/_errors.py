@@ -464,6 +464,12 @@ def _status_message(
     status: int, errors: tuple[ErrorObject, ...], request_id: str | None, location: str | None
 ) -> str:
     text = f"HTTP {status}"
+    if status < 200:  # noqa: PLR2004
+        text += ": an informational status as the final answer, neither a page nor an error"
+    elif 300 <= status < 400 and location is None:  # noqa: PLR2004
+        text += (
+            ": a redirect or cache status with no Location to follow, neither a page nor an error"
+        )
     if location is not None:
         text += (
             f": a redirect to {cut(location)!r}, not followed (only redirects to the base "

@@ -453,6 +453,33 @@ async def test_an_empty_2xx_body_is_said_empty_not_truncated(head: bytes) -> Non
     assert "truncated" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("head", "said"),
+    [
+        (b"HTTP/1.1 304 Not Modified\r\n\r\n", "a redirect or cache status with no Location"),
+        (b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n", "with no Location to follow"),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
+            "an informational status as the final answer",
+        ),
+    ],
+)
+async def test_a_status_no_listing_is_answered_with_says_what_it_is(head: bytes, said: str) -> None:
+    """A 304, a 302 without a Location or a 101 ended as a bare "HTTP 304": the message says
+    why no page came of it.
+    """
+    async with (
+        serve_bytes(head) as served,
+        SimCardsClient(KEY, served.url, retry=INSTANT) as client,
+    ):
+        with pytest.raises(APIStatusError) as info:
+            await client.sim_cards().collect()
+    status = int(head.split()[1])
+    assert info.value.status == status
+    assert str(info.value).startswith(f"HTTP {status}: "), info.value
+    assert said in str(info.value)
+
+
 async def test_a_2xx_with_errors_raises_them_once() -> None:
     """A 2xx carrying an ``errors`` array raises ``APIResponseValidationError`` with those
     errors, after one request (a stated error is not retried).
