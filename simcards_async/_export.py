@@ -87,6 +87,7 @@ from ._checkpoint import saved_extra
 from ._errors import (
     ExportError,
     InvalidParameterError,
+    TelnyxError,
     named_after,
     shown,
 )
@@ -975,7 +976,7 @@ class _Job:
                         await writer.flush()
             await self._finish(stream)
         except BaseException as exc:
-            await self._stopped(stream)
+            await self._stopped(stream, exc)
             if not isinstance(exc, ExportError) or stream is None:
                 raise
             without = _key_removed(exc, stream._redact)  # noqa: SLF001  (a Stream's)
@@ -989,8 +990,26 @@ class _Job:
             raise without from cause
         return count
 
-    async def _stopped(self, stream: Stream[Any, Any] | None) -> None:
-        """The export stopped by an exception: its writer aborted, after what must end first."""
+    async def _stopped(self, stream: Stream[Any, Any] | None, exc: BaseException) -> None:
+        """The export stopped by an exception: its writer aborted, after what must end first.
+
+        A file object (stdout) gets the whole records the writer holds when the listing
+        failed (an API error, not the writer's or the output's own): as ``async for``
+        yields every item before the failed page, its output ends there, with no ending
+        (no ``]``, no Parquet at all). It lost up to a batch (1 MiB): a listing failing at
+        its 41st page of 10 wrote nothing. Not when it was cancelled: a write to a pipe
+        nobody reads may never end.
+        """
+        writer = self.writer
+        if (
+            writer is not None
+            and self.out.temp is None
+            and self.fmt != "parquet"
+            and isinstance(exc, TelnyxError)
+            and not isinstance(exc, ExportError)
+        ):
+            with contextlib.suppress(Exception):  # the listing's failure is what is raised
+                await writer.flush()
         try:
             if stream is not None and stream.finish_saved and not self.finishing:
                 # Stopped (a cancellation, say) after the checkpoint said the export had

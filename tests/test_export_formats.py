@@ -26,6 +26,7 @@ from simcards_async import (
     ExportError,
     InternalServerError,
     InvalidParameterError,
+    NotFoundError,
     RawRecord,
     RetryPolicy,
     SimCard,
@@ -481,6 +482,44 @@ async def test_a_failed_export_to_a_file_object_writes_no_ending(fmt: ExportForm
     else:  # page 1's records, if written yet, with no closing bracket
         with pytest.raises(json.JSONDecodeError):
             json.loads(written)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "jsonl.gz", "csv.gz"])
+async def test_a_failed_export_to_a_file_object_keeps_every_record_before_the_failure(
+    fmt: ExportFormat,
+) -> None:
+    """An export to a file object (stdout) whose listing failed at page 3 wrote nothing: the
+    writer's batch (up to 1 MiB) was dropped, though ``async for`` yields every item before
+    the failed page (``simcards ... -o - > out.jsonl``: 0 lines of 400 received). It writes
+    those records, whole, and no ending.
+    """
+
+    async def handler(request: web.Request) -> web.Response:
+        number = int(request.query["page[number]"])
+        if number == 3:
+            return web.json_response({"errors": [{"code": "10005", "title": "gone"}]}, status=404)
+        data = [{"id": f"card-{number}-{i}", "record_type": "sim_card"} for i in range(10)]
+        meta = {"page_number": number, "page_size": 10, "total_pages": 4, "total_results": 40}
+        return web.json_response({"data": data, "meta": meta})
+
+    out = io.BytesIO()
+    async with serve(handler) as served, SimCardsClient(KEY, served.url, max_retries=0) as client:
+        with pytest.raises(NotFoundError):
+            await export(client.sim_cards(page_size=10), out, format=fmt)
+    written = out.getvalue()
+    if fmt.endswith(".gz"):
+        written = gzip.decompress(written)
+    text = written.decode()
+    expected = [f"card-{number}-{i}" for number in (1, 2) for i in range(10)]
+    if fmt.startswith("csv"):
+        rows = list(csv.reader(io.StringIO(text)))
+        assert tuple(rows[0]) == SIM_CARD_COLUMNS
+        assert [row[0] for row in rows[1:]] == expected
+    else:
+        assert text.rstrip("\n").endswith("}")  # whole records, and no closing bracket
+        if fmt == "json":
+            text = text.removeprefix("[\n").replace("},\n", "}\n")
+        assert [json.loads(line)["id"] for line in text.splitlines()] == expected
 
 
 _HUGE = "1e400"  # valid JSON, past a float's range: read as infinity
