@@ -1720,6 +1720,7 @@ def format_progress(progress: Progress, noun: str, width: int = 100) -> str:
 
 
 async def _mock_server(args: argparse.Namespace) -> int:
+    from .testing._checks import OptionError  # noqa: PLC0415  (as the line below)
     from .testing._serve import (  # noqa: PLC0415  (aiohttp.web, only for this command)
         CannotListenError,
         serve,
@@ -1742,6 +1743,9 @@ async def _mock_server(args: argparse.Namespace) -> int:
     server_log.addHandler(handler)
     try:
         await serve(host=args.host, port=args.port, out=sys.stdout, **options)
+    except OptionError as exc:  # the server's own checks ('--host a b'), said by the flag
+        _error(_mock_flag(exc.option) + exc.reason)
+        return EXIT_USAGE
     except CannotListenError as exc:  # an address that does not resolve, a port in use
         where = f"--host {args.host} --port {args.port}"
         _error(f"cannot listen on {where}: {_os_message(exc.reason)}")
@@ -1771,6 +1775,11 @@ def _mock_headers(items: list[str]) -> dict[str, str]:
             raise ValueError(f"--header must be NAME:VALUE; got {item!r}")
         headers[name.strip()] = value.strip()
     return headers
+
+
+def _mock_flag(option: str) -> str:
+    """The ``mock-server`` flag that sets the server's ``option``."""
+    return "--" + option.replace("extra_headers", "header").replace("_", "-")
 
 
 def _mock_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -1820,8 +1829,7 @@ def _mock_options(args: argparse.Namespace) -> dict[str, Any]:
             extra_headers=headers,
         )
     except OptionError as exc:  # the option by its flag
-        flag = "--" + exc.option.replace("extra_headers", "header").replace("_", "-")
-        raise ValueError(flag + exc.reason) from exc
+        raise ValueError(_mock_flag(exc.option) + exc.reason) from exc
     return {
         "sim_cards": args.sim_cards,
         "actions": args.actions,

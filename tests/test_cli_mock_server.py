@@ -38,6 +38,11 @@ from simcards_async._cli import main
         (["--port", "x"], "invalid --port value 'x': it must be an integer (ASCII digits)"),
         (["--replay-lag", "-2"], "--replay-lag must be an integer >= 0; got -2"),
         (["--gzip-bomb-bytes", "-1"], "--gzip-bomb-bytes must be an integer >= 0; got -1"),
+        # Every answer a 500 (a meta no 64 bits hold), its repr Python's bare ValueError:
+        (["--total-pages", "1" + "0" * 4000], "--total-pages must be an integer of 64 bits or"),
+        # Refused by the server itself, as the Python option: exit 1, and named so.
+        (["--host", "a b"], "--host must be a host name or address, not empty, with no spaces;"),
+        (["--seed", str(2**64)], "--seed must be an integer of 64 bits (-2**63 to 2**63 - 1); "),
         (["--header", "no-colon"], "--header must be NAME:VALUE; got 'no-colon'"),
         (["--header", "x-debug: a\x01b"], "--header: not a header: 'x-debug': 'a\\x01b'"),
         # The fleet's bare error, exit 1:

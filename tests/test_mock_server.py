@@ -226,6 +226,8 @@ def test_fleet_builds_a_large_fleet() -> None:
         ({"actions": "3"}, "actions must be an integer from 0 to"),
         # Its repr raised a bare ValueError (an int of over 4,300 digits) in the refusal.
         ({"sim_cards": 10**5000}, "sim_cards must be an integer from 0 to 10,000,000"),
+        ({"seed": 10**5000}, "seed must be an integer of 64 bits (-2**63 to 2**63 - 1)"),
+        ({"seed": -(2**63) - 1}, "seed must be an integer of 64 bits"),
     ],
 )
 def test_fleet_refuses_a_size_it_cannot_hold_naming_it(sizes: dict[str, Any], message: str) -> None:
@@ -248,8 +250,11 @@ KEY_ALLOWED = "a str, not empty, without spaces or control characters, or None"
         ({"latency": "0.01"}, "latency must be a finite number of seconds >= 0"),  # every 500
         ({"latency": float("nan")}, "latency must be a finite number of seconds >= 0"),
         ({"clock": 1}, "clock must be a function or None"),
-        ({"seed": "7"}, "seed must be an integer; got '7'"),  # gigabytes of repeated text
-        ({"seed": 1.5}, "seed must be an integer"),
+        ({"seed": "7"}, "seed must be an integer of 64 bits (-2**63 to 2**63 - 1); got '7'"),
+        ({"seed": 1.5}, "seed must be an integer of 64 bits"),
+        # Made into text as the data is generated: Python's "Exceeds the limit (4300 digits)".
+        ({"seed": 10**5000}, "seed must be an integer of 64 bits (-2**63 to 2**63 - 1); got 16,"),
+        ({"seed": 2**63}, "seed must be an integer of 64 bits"),
         ({"faults": {}}, "faults must be a FaultPlan or None"),
         ({"host": ""}, "host must be a host name or address, not empty"),  # every interface
         ({"host": None}, "host must be a host name or address, not empty"),
@@ -1099,7 +1104,15 @@ async def test_random_faults_are_deterministic_per_seed(session: aiohttp.ClientS
         (Misbehaviour, {"replay_lag": "2"}, "replay_lag must be an integer >= 0; got '2'"),
         (Misbehaviour, {"replay_lag": 1.5}, "replay_lag must be an integer >= 0; got 1.5"),
         (Misbehaviour, {"gzip_bomb_bytes": 1e5 + 0.5}, "gzip_bomb_bytes must be an integer >= 0"),
-        (Misbehaviour, {"total_pages": "x"}, "total_pages must be an integer or None; got 'x'"),
+        (
+            Misbehaviour,
+            {"total_pages": "x"},
+            "total_pages must be an integer of 64 bits or None; got 'x'",
+        ),
+        # Its repr raised Python's bare "Exceeds the limit (4300 digits)"; each answer a 500.
+        (Misbehaviour, {"total_pages": 10**5000}, "total_pages must be an integer of 64 bits"),
+        (Misbehaviour, {"page_number_offset": 2**63}, "page_number_offset must be an integer of"),
+        (Misbehaviour, {"replay_lag": 2**63}, "replay_lag must be at most 9,223,372,036,854,7"),
         (Misbehaviour, {"page_number_offset": 0.5}, "page_number_offset must be an integer"),
         (Misbehaviour, {"endless": 1}, "endless must be True or False; got 1"),
         (Misbehaviour, {"redirect": 5}, "redirect must be one of bad-ipv6, bad-port, userinfo"),

@@ -28,6 +28,20 @@ def count(value: object, low: int = 0) -> TypeGuard[int]:
     return integer(value) and value >= low
 
 
+def int64(value: object) -> TypeGuard[int]:
+    """An int (not a bool) that 64 bits hold, signed: a seed, a page number's offset.
+
+    A larger one was taken and failed later: its ``str()`` (a seed made into text, a
+    ``repr``) raised Python's "Exceeds the limit (4300 digits)", a meta of it every answer
+    a 500.
+    """
+    return integer(value) and -MOST - 1 <= value <= MOST
+
+
+#: The largest integer an option takes (a signed 64-bit one's).
+MOST = (1 << 63) - 1
+
+
 def number(value: object) -> TypeGuard[float]:
     """A finite int (not a bool) or float: nan and inf are no quantity.
 

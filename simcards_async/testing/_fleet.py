@@ -53,6 +53,9 @@ class Fleet:
                 f"an integer from 0 to {self.MAX_RECORDS:,} (a fleet is held in memory)",
                 count,
             )
+        _checks.require(
+            _checks.int64(seed), "seed", "an integer of 64 bits (-2**63 to 2**63 - 1)", seed
+        )
         if actions and not sim_cards:
             raise ValueError("actions need at least one SIM card to refer to")
         self._seed = seed

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
-from ._checks import OptionError, count, integer, require
+from ._checks import MOST, OptionError, count, int64, require
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -97,15 +97,21 @@ class Misbehaviour:
         for name, value in sizes.items():
             require(count(value), name, "an integer >= 0", value)
         # Built in the server's memory (a detail) or time (a bomb's checksum) at each answer:
-        # past these, every answer failed inside the server (OverflowError, MemoryError).
-        for name, value, most in (
-            ("error_detail_bytes", self.error_detail_bytes, MAX_ERROR_DETAIL_BYTES),
-            ("gzip_bomb_bytes", self.gzip_bomb_bytes, MAX_GZIP_BOMB_BYTES),
-        ):
-            require(value <= most, name, f"at most {most:,}", value)
+        # past these, every answer failed inside the server (OverflowError, MemoryError). Past
+        # 64 bits, any: its repr raised Python's "Exceeds the limit (4300 digits)".
+        most = {
+            "error_detail_bytes": MAX_ERROR_DETAIL_BYTES,
+            "gzip_bomb_bytes": MAX_GZIP_BOMB_BYTES,
+        }
+        for name, value in sizes.items():
+            bound = most.get(name, MOST)
+            require(value <= bound, name, f"at most {bound:,}", value)
         total, offset = self.total_pages, self.page_number_offset
-        require(total is None or integer(total), "total_pages", "an integer or None", total)
-        require(integer(offset), "page_number_offset", "an integer", offset)
+        # A meta of more than 64 bits made every answer a 500.
+        require(
+            total is None or int64(total), "total_pages", "an integer of 64 bits or None", total
+        )
+        require(int64(offset), "page_number_offset", "an integer of 64 bits", offset)
         body = self.ok_without_data
         require(
             body in (None, "empty", "errors"), "ok_without_data", "'empty', 'errors' or None", body

@@ -26,7 +26,7 @@ import anyio
 import msgspec
 from aiohttp import web
 
-from ._checks import count, integer, require, seconds
+from ._checks import count, int64, integer, require, seconds
 from ._codes import parse_uuid
 from ._fleet import Fleet
 from ._misbehaviour import (
@@ -98,7 +98,7 @@ def _check_options(given: dict[str, object], kinds: dict[str, type]) -> None:
     seed, port, host = (given[n] for n in ("seed", "port", "host"))
     api_key, cache_bytes, keep = (given[n] for n in ("api_key", "cache_bytes", "keep_requests"))
     checks = [
-        ("seed", integer(seed), "an integer"),
+        ("seed", int64(seed), "an integer of 64 bits (-2**63 to 2**63 - 1)"),
         ("port", integer(port) and 0 <= port <= _MAX_PORT, f"an integer from 0 to {_MAX_PORT}"),
         (
             "host",
