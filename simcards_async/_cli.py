@@ -341,21 +341,28 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument(
         "--sim-cards",
         type=_integer,
+        metavar="N",
         default=DEMO_SIZE,
         help="SIM cards to serve (default: %(default)s)",
     )
     mock.add_argument(
         "--actions",
         type=_integer,
+        metavar="N",
         default=DEMO_SIZE,
         help="SIM card actions to serve (default: %(default)s)",
     )
     mock.add_argument(
-        "--seed", type=_integer, default=1, help="seed of the generated data (default: %(default)s)"
+        "--seed",
+        type=_integer,
+        metavar="S",
+        default=1,
+        help="seed of the generated data (default: %(default)s)",
     )
     mock.add_argument(
         "--latency-ms",
         type=_number,
+        metavar="MS",
         default=0.0,
         help="delay before every answer, in milliseconds (default: %(default)s)",
     )

@@ -748,11 +748,17 @@ def _ordering(streams: Sequence[PageStream[Any]], ordered: object) -> Ordering |
         return None
     if same and orderings[0] is not None:
         return orderings[0]
-    if ordered:
-        allowed = "True only for streams sorted by one same sort= (these have: "
+    have = ", ".join(sorts)
+    if ordered:  # "must be True only for ...", said of True, read as a contradiction
+        allowed = (
+            f"None or False for streams not sorted by one same sort= (these have: {have}): "
+            "True merges in a sort every stream has"
+        )
     else:
-        allowed = "False to merge streams of different sorts as their pages arrive (these have: "
-    raise InvalidParameterError("ordered", allowed + ", ".join(sorts) + ")", ordered)
+        allowed = (
+            f"False to merge streams of different sorts as their pages arrive (these have: {have})"
+        )
+    raise InvalidParameterError("ordered", allowed, ordered)
 
 
 def merge(

@@ -178,7 +178,7 @@ async def test_ordered_false_takes_sorted_streams_as_they_arrive(
             [None, None],
             {"ordered": True},
             "ordered",
-            "True only for streams sorted by one same sort= (these have: no sort)",
+            "None or False for streams not sorted by one same sort= (these have: no sort): True",
         ),
         ([AMOUNT, None], {"ordered": True}, "ordered", "one same sort= (these have: "),
         ([AMOUNT, "-" + AMOUNT], {"ordered": True}, "ordered", "one same sort="),
