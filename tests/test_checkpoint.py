@@ -17,7 +17,9 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
+from aiohttp import web
 from polling import HANG_GUARD, eventually, fifo_never_blocks_for_ever, loop_turns
+from servers import serve
 
 import simcards_async as sc
 from simcards_async import _checkpoint, _page_stream, _stream
@@ -743,6 +745,58 @@ async def test_a_second_break_in_the_same_page_adds_to_its_yielded_ids(
     async with client.sim_cards(page_size=100, checkpoint=path, resume_from=path) as s:
         got.extend([card.id async for card in s])
     assert got == full
+
+
+#: Eight records, four a page, page 1 holding ``c1`` twice: a server's glitch a scan drops.
+_TWICE_IN_PAGE_1 = ["c0", "c1", "c1", "c2", "c3", "c4", "c5", "c6"]
+
+
+async def _twice_in_page_1(request: web.Request) -> web.Response:
+    number = int(request.query.get("page[number]", "1"))
+    ids = _TWICE_IN_PAGE_1[(number - 1) * 4 : number * 4]
+    meta = {"page_number": number, "page_size": 4, "total_pages": 2, "total_results": 8}
+    return web.json_response({"data": [{"id": i} for i in ids], "meta": meta})
+
+
+@pytest.mark.parametrize("stop", ["pages", "items"])
+async def test_a_stop_after_a_page_holding_a_record_twice_resumes(
+    tmp_path: Path, stop: str
+) -> None:
+    """Stopped right after page 1, which holds ``c1`` twice (by ``pages()``, or a break after
+    ``c2``, its last record): every resume of that checkpoint failed with a
+    ``PaginationError`` calling page 1 a replay. The ids the stop had yielded were counted
+    once each against the page's repeats counted by position, one left over. The resume
+    yields the rest, as an uninterrupted scan does.
+    """
+    path = tmp_path / "scan.json"
+    async with serve(_twice_in_page_1) as served, sc.SimCardsClient("k3y", served.url) as client:
+        with pytest.warns(sc.DriftWarning, match="1 repeat dropped"):
+            whole = [card.id for card in await client.sim_cards(page_size=4).collect()]
+        assert whole == ["c0", "c1", "c2", "c3", "c4", "c5", "c6"]
+        got: list[str] = []
+        stream = client.sim_cards(page_size=4, checkpoint=path)
+        with pytest.warns(sc.DriftWarning, match="1 repeat dropped"):
+            await _read_page_1(stream, stop, got)
+        assert got == ["c0", "c1", "c2"]
+        resumed = client.sim_cards(page_size=4, checkpoint=path, resume_from=path)
+        async with resumed:
+            rest = [card.id async for card in resumed]
+        assert got + rest == whole
+        assert resumed.stats.drift.duplicates_dropped == 0
+
+
+async def _read_page_1(stream: sc.PageStream[sc.SimCard], stop: str, got: list[str]) -> None:
+    """Read page 1 of ``stream`` into ``got``, by ``pages()`` or item by item, and stop."""
+    async with stream:
+        if stop == "pages":
+            async for page in stream.pages():
+                got.extend(card.id for card in page.data)
+                break
+        else:
+            async for card in stream:
+                got.append(card.id)
+                if card.id == "c2":
+                    break
 
 
 # --- a checkpoint every CHECKPOINT_SECONDS or CHECKPOINT_EVERY pages, and at every stop ---
