@@ -122,6 +122,10 @@ class PageStream(Stream[Delivery[T], T]):
         self._page_start = 0  # items_yielded when the page being consumed was handed over
         self._page: Page[T] | None = None  # ... and that page
         self._page_number = 0
+        #: Whether the reader takes whole pages (``pages()``, ``chunks()``), and whether it
+        #: holds one it was handed: got whole, as ``items`` counts it, though not finished.
+        self._whole_pages = False
+        self._in_hand = False
         self._saved_once = False
         #: Whether collect() is the reader: its list is all or nothing, so no save counts a
         #: record past the reading's start until it ends (a failed collect() returns none).
@@ -284,6 +288,7 @@ class PageStream(Stream[Delivery[T], T]):
         return Pages(self._pages(), self)
 
     async def _pages(self) -> AsyncGenerator[Page[T], None]:
+        self._whole_pages = True
         pages = self._receive()
         async with contextlib.aclosing(pages):  # a stop is saved when the reader stops
             async for _, page, _ in pages:
@@ -331,6 +336,7 @@ class PageStream(Stream[Delivery[T], T]):
         return self._fetch.raw_possible
 
     async def _chunks(self, state: StateProvider | None) -> AsyncGenerator[Sequence[Any], None]:
+        self._whole_pages = True
         pages = self._receive(state)
         async with contextlib.aclosing(pages):
             async for _, page, _ in pages:
@@ -368,7 +374,9 @@ class PageStream(Stream[Delivery[T], T]):
             total_results = max(at_most(counted, limit) or 0, stats.items_yielded)
         # The pages the reader is done with, as ``items`` counts what it got: the pages
         # fetched ran ahead of it (8 of 10 with 100 items read), and a resume counted these.
-        pages_done = self._pages_done
+        # A whole page handed to pages() or chunks() is got, its items counted: so is it
+        # (a pages() reader that broke at page 3 was left at 30 items and 2 pages).
+        pages_done = self._pages_done + self._in_hand
         if self._complete:
             # Read to its end: what it got is the whole of it, whatever the first page said
             # (a listing that shrank left a bar short of 100% and an ETA for good).
@@ -405,6 +413,7 @@ class PageStream(Stream[Delivery[T], T]):
     async def _received(self, message: Delivery[T], state: StateProvider | None) -> None:
         self._flush_warnings()
         number, page, _ = message
+        self._in_hand = self._whole_pages
         if state is None and self._checkpointer is not None:
             # What the reader takes of it counts as delivered should it stop: the items
             # yielded, or the whole page from pages() and chunks(). An exporter (state)
@@ -433,6 +442,7 @@ class PageStream(Stream[Delivery[T], T]):
     async def _consumed(self, message: Delivery[T], state: StateProvider | None) -> None:
         number, page, ids = message
         self._page = None
+        self._in_hand = False
         carry, self._carry = self._carry, ()
         if number == self._engine.plan.cut:
             # ``limit`` ended the scan in this page: a run with a larger limit reads it again

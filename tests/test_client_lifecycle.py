@@ -318,6 +318,21 @@ async def test_never_opened_client_does_not_warn() -> None:
     gc.collect()  # filterwarnings=error turns any warning here into a failure
 
 
+async def test_a_client_that_made_a_stream_opened_its_session_and_warns_unclosed() -> None:
+    """Making a stream opens the client's session, though nothing is sent: dropped unclosed,
+    it warns (the README said only a first request opened it).
+    """
+    client = SimCardsClient(KEY, "http://127.0.0.1:9/v2")
+    holder: list[Any] = [client, client.sim_cards(status="enabled")]
+    assert "opened" in repr(client)
+    session = client._session
+    assert session is not None
+    del client
+    with pytest.warns(ResourceWarning, match="was never closed"):
+        _drop(holder)
+    await session.close()  # as test_unclosed_client_warns does: aiohttp's warning else
+
+
 async def test_key_not_in_client_repr() -> None:
     """The client's repr and str never show the key, not even in part."""
     client = SimCardsClient(KEY, "http://127.0.0.1:9/v2")

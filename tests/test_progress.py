@@ -151,6 +151,28 @@ async def test_items_yielded_is_exact_within_a_page_and_in_the_repr() -> None:
         assert stream.stats.reading is None
 
 
+async def test_a_whole_page_handed_over_counts_as_a_page_done_as_its_items_do() -> None:
+    """A ``pages()`` reader holding page 1 had 10 items and 0 pages done, and one that broke
+    at page 3 was left at 30 items and 2 pages: the page it got whole was counted in
+    ``items`` and not in ``pages_done``. Each page handed over counts in both.
+    """
+    async with (
+        MockTelnyxServer(sim_cards=100, seed=1) as server,
+        sc.SimCardsClient(KEY, server.url) as client,
+    ):
+        stream = client.sim_cards(page_size=10)
+        held: list[tuple[int, int]] = []
+        async with stream:
+            async for page in stream.pages():
+                progress = stream.progress
+                held.append((progress.items, progress.pages_done))
+                assert len(page.data) == 10
+                if len(held) == 3:
+                    break
+        assert held == [(10, 1), (20, 2), (30, 3)]
+        assert (stream.progress.items, stream.progress.pages_done) == (30, 3)
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 async def test_the_first_progress_snapshot_comes_with_the_first_page(
     fmt: sc.ExportFormat, tmp_path: Path
