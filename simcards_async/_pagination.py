@@ -509,8 +509,14 @@ class ReadPlan:
         self.passed_empty = None
         said = pages_said(first, counted)
         self.bound_said = said is not None
-        pages = said if said is not None else pages_before
-        self.bound = None if pages is None else growth_bound(pages)
+        if said is not None:  # the listing's pages, from page 1: a page number
+            self.bound = growth_bound(said)
+        elif pages_before is not None:  # pages read from the start page: counted from there
+            # (Taken as a page number, a re-scan from page 20 of a pass of 4 pages ended at
+            # its first page, 10 being its bound, and recovered nothing.)
+            self.bound = self.start - 1 + growth_bound(pages_before)
+        else:
+            self.bound = None
         self.grow(self.start, first)
 
     def grow(self, number: int, page: Page[Any]) -> None:

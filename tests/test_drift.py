@@ -569,6 +569,36 @@ async def test_a_rescan_without_meta_reads_a_listing_like_the_first_pass() -> No
     assert stream.stats.drift.rescans == 1
 
 
+@pytest.mark.parametrize("start", [1, 20])
+async def test_a_rescan_without_meta_from_a_start_page_recovers_what_shifted_past(
+    start: int,
+) -> None:
+    """A pass without meta repeats c0009 on its second page (drift) and never shows c0019,
+    shifted past it; the re-scan sees the listing as it now is. From page 20, the re-scan's
+    bound (twice the pages read, plus two) was taken as a page number, 10: it ended after its
+    first page, c0019 lost and nothing said. It is counted from the start page.
+    """
+    first_pass = [range(10), range(9, 19), range(20, 30), range(30, 33)]
+    now = [range(10), range(10, 20), range(20, 30), range(30, 33)]
+    asked: list[int] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        number = int(request.query["page[number]"])
+        listing = now if len(asked) >= 4 else first_pass
+        asked.append(number)
+        ids = listing[number - start] if 0 <= number - start < 4 else ()
+        return web.json_response({"data": [{"id": f"c{i:04}"} for i in ids]})  # no meta
+
+    async with serve(handle) as where, SimCardsClient(KEY, where.url, max_concurrency=1) as client:
+        stream = client.sim_cards(page_size=10, start_page=start, rescan=True)
+        with pytest.warns(simcards_async.DriftWarning):
+            got = [card.id async for card in stream]
+    assert sorted(got) == [f"c{i:04}" for i in range(33)]
+    assert len(got) == 33
+    assert asked == [*range(start, start + 4)] * 2
+    assert (stream.stats.drift.rescans, stream.stats.drift.gaps_filled) == (1, 1)
+
+
 async def test_rescan_under_random_drift_never_repeats_and_counts_what_it_found() -> None:
     """With random inserts and deletes, a rescan still yields no id twice, and
     ``gaps_filled`` is exactly what the second pass yielded.
