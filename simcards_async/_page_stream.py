@@ -423,11 +423,8 @@ class PageStream(Stream[Delivery[T], T]):
         point = self._resumed
         if point is not None and self._carry and number != point.next_page:
             # The resumed page had nothing left to yield (inserts moved what it had left
-            # onward): its start counts as done, and its ids go to the next save with the
-            # others delivered, or a later resume would yield them again.
-            self._items_done += len(self._carry)
-            self._unsaved_ids += self._carry
-            self._carry = ()
+            # onward): finished.
+            self._carried_page_done(point)
         if self._checkpointer is not None and not self._saved_once:
             # A first checkpoint as soon as the listing is known: resumable from here.
             # The ids that guard the seam: those of the last page the consumer finished.
@@ -580,9 +577,34 @@ class PageStream(Stream[Delivery[T], T]):
                     self._save_stop(cp)
             raise
 
+    def _carried_page_done(self, point: Checkpoint) -> None:
+        """The resumed page, which had nothing left to yield, is finished.
+
+        Its start counts as done (items and a page), its ids go to the next save with the
+        others delivered (or a later resume would yield them again), and they guard the
+        seam as the last page finished. Left carried, a scan that then reached its limit
+        saved the ids of the page before it as its last (a resume then read the page the
+        limit ended in as replayed, for good), and one whose resumed page was the listing's
+        last saved its end short of those items.
+        """
+        carry, self._carry = self._carry, ()
+        self._items_done += len(carry)
+        self._pages_done += 1
+        self._unsaved_ids += carry
+        self._finished = (point.next_page, carry, [])
+
     def _end_point(self) -> Checkpoint:
-        """The checkpoint at the reading's end: the listing's, or the scan's ``limit``."""
+        """The checkpoint at the reading's end: the listing's, or the scan's ``limit``.
+
+        A resumed scan that had ended stays ended, whatever its ``limit``: one counting its
+        items already was saved as stopped by it, at page 0, a checkpoint no resume took.
+        """
+        point = self._resumed
+        if point is not None and point.complete:
+            return self._point(0, (), complete=True)
         if not self._engine.plan.reached_limit():
+            if point is not None and self._carry and self._carry_page == point.next_page:
+                self._carried_page_done(point)  # the listing ended in it: nothing after
             return self._point(0, (), complete=True)
         return self._limited_point()
 

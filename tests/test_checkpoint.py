@@ -799,6 +799,96 @@ async def _read_page_1(stream: sc.PageStream[sc.SimCard], stop: str, got: list[s
                     break
 
 
+class _Rows:
+    """A listing served from ``rows``, ``size`` a page, its meta counting them; changeable."""
+
+    def __init__(self, rows: list[str], size: int) -> None:
+        self.rows, self.size = rows, size
+
+    async def handle(self, request: web.Request) -> web.Response:
+        number, size, rows = int(request.query["page[number]"]), self.size, self.rows
+        meta = {
+            "page_number": number,
+            "page_size": size,
+            "total_pages": max(1, -(-len(rows) // size)),
+            "total_results": len(rows),
+        }
+        data = [{"id": i, "record_type": "sim_card"} for i in rows[(number - 1) * size :][:size]]
+        return web.json_response({"data": data, "meta": meta})
+
+
+async def _resumed_ids(
+    client: sc.SimCardsClient, path: Path, *, limit: int | None = None, stop_at: str = ""
+) -> list[str]:
+    """The ids a run of 2 a page yields, resuming ``path`` if it is there and saving to it;
+    it breaks after ``stop_at``.
+    """
+    got: list[str] = []
+    stream = client.sim_cards(page_size=2, checkpoint=path, resume_from=path, limit=limit)
+    async with stream:
+        async for card in stream:
+            got.append(card.id)
+            if card.id == stop_at:
+                break
+    return got
+
+
+async def test_a_limit_reached_after_a_resumed_page_with_nothing_left_guards_its_seam(
+    tmp_path: Path,
+) -> None:
+    """Run A stops at ``limit=4`` (page 2, c d); run B, ``limit=5``, finds page 2 with nothing
+    left and stops at e on page 3. Its checkpoint kept page 1's ids (a b) as the last page's,
+    which guard the seam: the listing then moved by a whole page (X Y in front, g h gone, the
+    count the same), and every resume read page 3 as a replay (``PaginationError``). It keeps
+    page 2's, as a break after e does, and the resume goes on.
+    """
+    path = tmp_path / "scan.json"
+    listing = _Rows(list("abcdefgh"), 2)
+    async with serve(listing.handle) as served, sc.SimCardsClient("k3y", served.url) as client:
+        got = await _resumed_ids(client, path, limit=4)
+        got += await _resumed_ids(client, path, limit=5)
+        assert got == list("abcde")
+        saved = json.loads(path.read_text())
+        assert (saved["next_page"], saved["page_ids"], saved["last_ids"]) == (3, ["e"], ["c", "d"])
+        listing.rows = list("XYabcdef")
+        with pytest.warns(sc.DriftWarning):
+            rest = await _resumed_ids(client, path)
+    assert rest == ["f"]  # X and Y came in behind the scan: missed, and warned about
+
+
+async def test_a_complete_checkpoint_resumed_with_a_limit_it_reached_stays_complete(
+    tmp_path: Path,
+) -> None:
+    """A finished scan of 6 resumed with ``limit=6`` was saved as stopped by its limit, at
+    page 0: every later resume refused the checkpoint as edited by hand. It stays complete.
+    """
+    path = tmp_path / "scan.json"
+    listing = _Rows([f"c{i}" for i in range(6)], 2)
+    async with serve(listing.handle) as served, sc.SimCardsClient("k3y", served.url) as client:
+        assert len(await _resumed_ids(client, path)) == 6
+        assert await _resumed_ids(client, path, limit=6) == []
+        saved = json.loads(path.read_text())
+        assert (saved["complete"], saved["limited"], saved["items_done"]) == (True, False, 6)
+        assert await _resumed_ids(client, path) == []
+
+
+async def test_a_resume_whose_page_was_the_last_counts_it_done(tmp_path: Path) -> None:
+    """Stopped at the listing's last record (c5, page 3 carried), the resume finds nothing
+    left and ends: its complete checkpoint said 4 items and 2 pages done, and a resume of it
+    said 4. It says 6 and 3.
+    """
+    path = tmp_path / "scan.json"
+    listing = _Rows([f"c{i}" for i in range(6)], 2)
+    async with serve(listing.handle) as served, sc.SimCardsClient("k3y", served.url) as client:
+        assert len(await _resumed_ids(client, path, stop_at="c5")) == 6
+        assert await _resumed_ids(client, path) == []
+        saved = json.loads(path.read_text())
+        assert (saved["complete"], saved["items_done"], saved["pages_done"]) == (True, 6, 3)
+        again = client.sim_cards(page_size=2, checkpoint=path, resume_from=path)
+        assert (again.resumed_items, again.progress.items) == (6, 6)
+        await again.aclose()
+
+
 # --- a checkpoint every CHECKPOINT_SECONDS or CHECKPOINT_EVERY pages, and at every stop ---
 
 #: The page cap these tests set (the library's is larger than their listings).
