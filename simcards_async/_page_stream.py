@@ -122,9 +122,8 @@ class PageStream(Stream[Delivery[T], T]):
         self._page_start = 0  # items_yielded when the page being consumed was handed over
         self._page: Page[T] | None = None  # ... and that page
         self._page_number = 0
-        #: Whether the reader takes whole pages (``pages()``, ``chunks()``), and whether it
-        #: holds one it was handed: got whole, as ``items`` counts it, though not finished.
-        self._whole_pages = False
+        #: Whether a whole-page reader (``pages()``, ``chunks()``) holds a page it was
+        #: handed: got whole, as ``items`` counts it, though not finished.
         self._in_hand = False
         self._saved_once = False
         #: Whether collect() is the reader: its list is all or nothing, so no save counts a
@@ -288,11 +287,11 @@ class PageStream(Stream[Delivery[T], T]):
         return Pages(self._pages(), self)
 
     async def _pages(self) -> AsyncGenerator[Page[T], None]:
-        self._whole_pages = True
         pages = self._receive()
         async with contextlib.aclosing(pages):  # a stop is saved when the reader stops
             async for _, page, _ in pages:
                 self.stats.items_yielded += len(page.data)
+                self._in_hand = True
                 yield page
 
     def chunks(self, *, state: StateProvider | None = None) -> AsyncGenerator[Sequence[T], None]:
@@ -336,11 +335,11 @@ class PageStream(Stream[Delivery[T], T]):
         return self._fetch.raw_possible
 
     async def _chunks(self, state: StateProvider | None) -> AsyncGenerator[Sequence[Any], None]:
-        self._whole_pages = True
         pages = self._receive(state)
         async with contextlib.aclosing(pages):
             async for _, page, _ in pages:
                 self.stats.items_yielded += len(page.data)
+                self._in_hand = True
                 yield page.data
 
     def _check_typed(self) -> None:
@@ -413,7 +412,6 @@ class PageStream(Stream[Delivery[T], T]):
     async def _received(self, message: Delivery[T], state: StateProvider | None) -> None:
         self._flush_warnings()
         number, page, _ = message
-        self._in_hand = self._whole_pages
         if state is None and self._checkpointer is not None:
             # What the reader takes of it counts as delivered should it stop: the items
             # yielded, or the whole page from pages() and chunks(). An exporter (state)
