@@ -24,10 +24,13 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
+from aiohttp import web
 from polling import HANG_GUARD, eventually
+from servers import serve
 
 from simcards_async import (
     InternalServerError,
+    NotFoundError,
     RateLimitError,
     ResponseEvent,
     RetryPolicy,
@@ -346,6 +349,30 @@ async def test_a_5xx_with_requests_remaining_does_not_wait_for_the_window() -> N
     assert failed.retry_in == 0
     assert isinstance(failed.error, InternalServerError)
     assert failed.error.retry_after is None
+
+
+@pytest.mark.parametrize(("remaining", "paused"), [("0", True), ("5", False)])
+async def test_an_error_answer_saying_the_window_is_spent_pauses_the_client(
+    remaining: str, paused: bool
+) -> None:
+    """A 404 saying no requests remain (reset in 30 s) paused nothing, while a 200 saying the
+    same pauses the client: every other stream sent into the spent window, drew a 429 and
+    halved the shared limit. It pauses the client as a 2xx does, without growing the limit;
+    with requests remaining, it pauses nothing.
+    """
+
+    async def answer(_request: web.Request) -> web.Response:
+        headers = {"x-ratelimit-remaining": remaining, "x-ratelimit-reset": "30"}
+        errors = {"errors": [{"code": "10005", "title": "Resource not found"}]}
+        return web.json_response(errors, status=404, headers=headers)
+
+    async with serve(answer) as served, SimCardsClient(KEY, served.url, max_retries=0) as client:
+        limiter = client._transport().limiter
+        with pytest.raises(NotFoundError):
+            await client.get_sim_card("6a09cdc3-8948-47f0-aa62-74ac943d6c58")
+        assert client.concurrency_limit == client.max_concurrency
+        assert (limiter.pause_left() > 0) is paused
+        assert limiter.pause_left() <= 30
 
 
 async def test_a_429s_wait_is_the_servers_in_the_error_and_max_hint_in_the_client() -> None:
