@@ -888,12 +888,13 @@ class Engine(Generic[T]):
             if self.deadline is None:
                 await self._read_all(send)
                 return
-            try:
-                with anyio.fail_after(self.deadline):
-                    await self._read_all(send)
-            except TimeoutError as exc:
+            # Its own scope's expiry alone: a TimeoutError an on_response hook raised (a
+            # socket timeout of its own) was said to be the deadline passing.
+            with anyio.move_on_after(self.deadline) as scope:
+                await self._read_all(send)
+            if scope.cancelled_caught:
                 msg = f"the listing did not finish within the {self.deadline} s deadline"
-                raise APITimeoutError(msg) from exc
+                raise APITimeoutError(msg)
         finally:
             self.delivered.close()  # its temporary files, if it wrote any
 

@@ -404,6 +404,25 @@ async def test_an_exception_of_the_hook_propagates_unchanged(on: str) -> None:
         assert len(server.requests) == 2  # neither attempt was retried
 
 
+async def test_a_timeout_the_hook_raises_is_not_taken_for_the_deadline() -> None:
+    """With ``deadline=`` set, a ``TimeoutError`` of the hook's own (a socket timeout in a
+    metrics push) became ``APITimeoutError: the listing did not finish within the 30.0 s
+    deadline``, at once: the deadline caught any TimeoutError. It propagates unchanged.
+    """
+    raised = TimeoutError("the hook's own push timed out")
+
+    def hook(_event: ResponseEvent) -> None:
+        raise raised
+
+    async with (
+        MockTelnyxServer(sim_cards=30, actions=1) as server,
+        SimCardsClient(KEY, server.url, on_response=hook, deadline=30.0) as client,
+    ):
+        with pytest.raises(TimeoutError) as info:
+            await client.sim_cards(page_size=10).collect()
+    assert info.value is raised
+
+
 async def _all(items: AsyncIterable[Any]) -> list[Any]:
     return [item async for item in items]
 
