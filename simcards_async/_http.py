@@ -439,9 +439,9 @@ class Transport:
                 if on_retry is not None:
                     on_retry(exc)
                 await self._sleep(delay)
-            except BaseException:
+            except BaseException as exc:
                 if probe is not None:
-                    probe.abandoned()  # cancelled mid-way: no event, but the span ends
+                    probe.abandoned(exc)  # cancelled mid-way, say: no event, but the span ends
                 raise
             else:
                 if probe is not None:

@@ -25,6 +25,7 @@ request ids and error texts pass ``Secrets``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -596,19 +597,27 @@ class Probe:
         if hook is not None:
             called_back("on_response", "on_response hook", hook, event)
 
-    def abandoned(self) -> None:
-        """The attempt was cancelled before it ended: end its span, make no event.
+    def abandoned(self, exc: BaseException) -> None:
+        """The attempt ended by ``exc``, no ``TelnyxError``: end its span, make no event.
 
-        One answered already (a page the stream stopped before reaching) ends its span at
-        the answer, with its status: the request was made and answered, only not used. One
-        that was not says so, ``error.type`` ``cancelled``, its status left unset: no
-        failure, but no success either (a reader's stop, its listing's ``stopped``).
+        Cancelled: one answered already (a page the stream stopped before reaching) ends its
+        span at the answer, with its status: the request was made and answered, only not
+        used. One that was not says so, ``error.type`` ``cancelled``, its status left unset:
+        no failure, but no success either (a reader's stop, its listing's ``stopped``).
+        Another exception (the ``RuntimeError`` of a session closed under the request) is a
+        failure: its class is the ``error.type``, the status an error (it said cancelled).
         """
         span, self._span = self._span, None
         if span is not None:
             self._detach()
             url = self._instruments.secrets.text(self._url)
-            if self._status is None and span.is_recording():
+            stopped = isinstance(exc, (asyncio.CancelledError, GeneratorExit))
+            if span.is_recording() and not stopped:
+                from opentelemetry.trace import StatusCode  # noqa: PLC0415  (a span exists)
+
+                span.set_attribute("error.type", _class_name(exc))
+                span.set_status(StatusCode.ERROR, type(exc).__name__)
+            elif self._status is None and span.is_recording():
                 span.set_attribute("error.type", CANCELLED)
             _end_span(span, self._status, self.attempt, None, url, end_time=self._answered_at)
 

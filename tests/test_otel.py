@@ -11,13 +11,15 @@ pytest.importorskip("opentelemetry.sdk")
 import asyncio
 import logging
 import time
+import uuid
 
 import aiohttp
+from aiohttp import web
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 from polling import eventually, loop_turns
-from servers import holding_page
+from servers import holding_page, serve
 from tracing import recording
 
 from simcards_async import (
@@ -36,6 +38,7 @@ pytestmark = pytest.mark.anyio
 
 KEY = "KEY-otel-tests"
 INSTANT = RetryPolicy(max_retries=4, base=0, cap=0)
+CARD = uuid.UUID("6a09cdc3-8948-47f0-aa62-74ac943d6c58")
 
 
 def _split(spans: list[ReadableSpan]) -> tuple[list[ReadableSpan], list[ReadableSpan]]:
@@ -296,6 +299,35 @@ async def test_an_attempt_cancelled_before_its_answer_says_so() -> None:
     answered = by_page["1"]
     assert "error.type" not in (answered.attributes or {})
     assert (answered.attributes or {})["http.response.status_code"] == 200
+
+
+async def test_an_attempt_failed_by_a_session_closed_under_it_says_its_error() -> None:
+    """A ``session=`` the caller closed while a request was on its way: the caller gets the
+    ``RuntimeError`` saying so, and the attempt's span said ``error.type`` ``cancelled``, its
+    status unset, though nothing was cancelled. It names the error's class, status ERROR.
+    """
+    arrived, released = asyncio.Event(), asyncio.Event()
+
+    async def held(_request: web.Request) -> web.Response:
+        arrived.set()
+        await released.wait()
+        return web.json_response({"data": {"id": str(CARD), "record_type": "sim_card"}})
+
+    with recording() as spans:
+        assert spans is not None
+        async with serve(held) as served, aiohttp.ClientSession() as session:
+            client = SimCardsClient(KEY, served.url, session=session)
+            get = asyncio.create_task(client.get_sim_card(CARD))
+            await eventually(arrived.is_set, what="the request arrived")
+            await session.close()
+            with pytest.raises(RuntimeError, match="session"):
+                await get
+            released.set()
+            await client.aclose()
+        _, attempts = _split(list(spans.all()))
+    (span,) = attempts
+    assert (span.attributes or {})["error.type"] == "builtins.RuntimeError"
+    assert span.status.status_code is StatusCode.ERROR
 
 
 async def test_an_attempt_span_ends_at_its_answer_with_its_status() -> None:
