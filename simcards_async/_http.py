@@ -199,7 +199,14 @@ class AiohttpSend:
                 # "Connector is closed": the session closed under a request on its way. No
                 # retry can be answered: say why instead of retrying.
                 raise RuntimeError(self._closed) from exc
-            failure = APIConnectionError(self._failed(url, exc), url=url)
+            if head is not None and _encoding_refused(exc):
+                # A body that does not inflate (garbled gzip), said as a deflate stream cut
+                # short is: aiohttp's words began with a "400" the server never sent.
+                coding = self._secrets.text(_coding_of(head[1]))
+                msg = f"the answer to GET {url} is not valid {coding}: it does not decompress"
+                failure = APIConnectionError(msg, url=url)
+            else:
+                failure = APIConnectionError(self._failed(url, exc), url=url)
         except RuntimeError as exc:
             if not self._session.closed:
                 raise
@@ -253,6 +260,12 @@ def _encoding_refused(exc: BaseException) -> bool:
             break
         seen = seen.__cause__
     return isinstance(seen, ContentEncodingError)
+
+
+def _coding_of(headers: Iterable[tuple[str, str]]) -> str:
+    """The ``Content-Encoding`` of an answer's headers, as sent (several joined by commas)."""
+    codings = [value for name, value in headers if name.lower() == "content-encoding"]
+    return ", ".join(codings) or "its content coding"
 
 
 #: How far down an aiohttp error's causes its ``ContentEncodingError`` is looked for.

@@ -302,6 +302,29 @@ async def test_a_deflate_body_cut_short_is_a_garbled_answer_not_an_unknown_codin
     assert len(hits) == 2 * info.value.attempts  # each attempt: refused, then read undecoded
 
 
+async def test_a_garbled_gzip_body_is_said_not_to_decompress_without_a_status() -> None:
+    """A 2xx gzip body that does not inflate, found as the body is read (after the head),
+    said "ClientPayloadError: 400, message: Can not decode content-encoding: gzip": a status
+    the server never sent. It is said as a cut deflate stream is: a garbled answer, retried.
+    """
+    hits: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        body = b"\x1f\x8b\x08\x00" + b"garbage, not gzip" * 4
+        return web.Response(
+            body=body, content_type="application/json", headers={"Content-Encoding": "gzip"}
+        )
+
+    async with _serve(answer) as url, SimCardsClient(KEY, url, retry=INSTANT) as client:
+        with pytest.raises(APIConnectionError) as info:
+            await client.sim_cards().collect()
+    assert str(info.value).endswith("is not valid gzip: it does not decompress"), info.value
+    assert "400" not in str(info.value).replace(url, "")
+    assert info.value.attempts == 1 + INSTANT.max_retries
+    assert len(hits) == info.value.attempts
+
+
 @pytest.mark.parametrize("status", [401, 404, 503])
 async def test_a_status_answer_in_an_unreadable_encoding_keeps_its_status(status: int) -> None:
     """A non-2xx in an encoding the client cannot read is its status's error: the status
