@@ -164,9 +164,10 @@ class _Readers(Generic[T]):
         #: Each stream's raw records, once ``choose_raw`` switched them all.
         self.raw: list[AsyncGenerator[Sequence[RawRecord], None]] | None = None
         self.begun = False  # reading began (the readers ran, or a consumer asked for items)
-        #: Readers that read their stream to its end; and the pages the merge took items from.
+        #: Readers that read their stream to its end; and each stream's pages the merge took
+        #: items from.
         self.ended = 0
-        self.pages_taken = 0
+        self.pages_taken = [0] * len(streams)
 
     def choose_raw(self) -> bool:
         """Read every stream's raw records, unless reading began or one cannot; whether so.
@@ -245,12 +246,17 @@ class _Readers(Generic[T]):
         """The pages a finished merge read, its streams' progress being ``parts``.
 
         Every page of every stream, empty ones too (a query that matched nothing read one,
-        and said 0 pages); or, when the limit ended it, the pages it took items from: a
-        query the limit stopped did not finish its last.
+        and said 0 pages); when the limit ended it, of a query the limit stopped, the pages
+        the merge took items from (it did not finish its last). A query read to its end
+        counts every page it read all the same: at a limit the union's size exactly, an
+        empty query's page was left out.
         """
-        if self.full:
-            return self.pages_taken
-        return sum(p.pages_done for p in parts)  # each read to its end: every page it read
+        if not self.full:
+            return sum(p.pages_done for p in parts)  # each read to its end: every page it read
+        return sum(
+            part.pages_done if stream._complete else taken  # noqa: SLF001  (a PageStream's)
+            for stream, part, taken in zip(self.streams, parts, self.pages_taken, strict=True)
+        )
 
     def _room(self) -> int | None:
         """Items the limit still allows (None: no limit)."""
@@ -312,7 +318,7 @@ class _Readers(Generic[T]):
                 runs = self._runs(index)
                 async with contextlib.aclosing(runs):
                     async for items in runs:
-                        self.pages_taken += 1
+                        self.pages_taken[index] += 1
                         if self.limit is None:
                             await self._hand_over(index, items, send)
                             continue
@@ -362,7 +368,7 @@ class _Readers(Generic[T]):
 
         async def next_page(index: int) -> bool:
             got = await heads.next_page(index)
-            self.pages_taken += got
+            self.pages_taken[index] += got
             return got
 
         try:

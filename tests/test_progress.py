@@ -489,3 +489,34 @@ async def test_a_merge_its_limit_ended_counts_the_pages_it_took(ordered: bool, l
     assert done.items == done.total_results == limit
     assert done.pages_done == done.total_pages
     assert -(-limit // 10) <= done.pages_done <= sum(p.stats.pages_fetched for p in parts)
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_a_merge_whose_limit_is_the_unions_size_counts_every_page_read(
+    ordered: bool,
+) -> None:
+    """At a ``limit`` the union's size exactly, a merge counted only the pages it took items
+    from: a query matching nothing read a page, left out (the command said ``(6 pages)``
+    where the same listings without the limit said ``(7 pages)``). A query read to its end
+    counts every page it read, as without a limit.
+    """
+    sort = "current_billing_period_consumed_data.amount" if ordered else None
+    async with (
+        MockTelnyxServer(sim_cards=200, seed=5) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=1) as client,
+    ):
+        whole = await sc.merge(
+            client.sim_cards(tags=["no-such-tag"], page_size=10, sort=sort),
+            client.sim_cards(status="enabled", page_size=10, sort=sort),
+            ordered=ordered,
+        ).collect()
+        parts = [
+            client.sim_cards(tags=["no-such-tag"], page_size=10, sort=sort),
+            client.sim_cards(status="enabled", page_size=10, sort=sort),
+        ]
+        merged = sc.merge(*parts, limit=len(whole), ordered=ordered)
+        assert [card.id for card in await merged.collect()] == [card.id for card in whole]
+    fetched = [p.stats.pages_fetched for p in parts]
+    assert fetched[0] == 1
+    done = merged.progress
+    assert done.pages_done == done.total_pages == sum(fetched)
