@@ -850,30 +850,37 @@ def test_ctrl_c_stays_ignored_when_the_command_starts_with_it_ignored() -> None:
     assert tuple(rows[0]) == SIM_CARD_COLUMNS
 
 
-#: The console script, its import of the command held up (as aiohttp's and ssl's take about
-#: half a second): once it says so on stdout, it waits for a signal there.
-SLOW_IMPORT = """
-import signal, sys, time
+def _console_script(on_aiohttp: str) -> str:
+    """The console script, run with ``on_aiohttp`` (a finder's code, indented twelve) as the
+    command's import reaches aiohttp (aiohttp's and ssl's take about half a second).
+    """
+    return f"""
+import os, signal, sys, time
 signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the runner ignores it
 
-class Slow:
+class AtAiohttp:
     @staticmethod
     def find_spec(name, path=None, target=None):
         if name == "aiohttp":
-            print("importing aiohttp", flush=True)
-            # Until the Ctrl-C is here: held back while the command is imported (pending),
-            # or raised where it landed.
-            while signal.SIGINT not in signal.sigpending():
-                time.sleep(0.01)
+{on_aiohttp}
         return None
 
-sys.meta_path.insert(0, Slow)
+sys.meta_path.insert(0, AtAiohttp)
 from _simcards_entry import main
 sys.exit(main())
 """
 
 
-@pytest.mark.skipif(not hasattr(signal, "pause"), reason="needs signal.pause (POSIX)")
+#: The command's import held up: once it says so on stdout, it waits for a Ctrl-C, held back
+#: while the command is imported (pending) or raised where it landed.
+SLOW_IMPORT = _console_script(
+    """            print("importing aiohttp", flush=True)
+            while signal.SIGINT not in signal.sigpending():
+                time.sleep(0.01)"""
+)
+
+
+@pytest.mark.skipif(not hasattr(signal, "sigpending"), reason="needs signal.sigpending (POSIX)")
 @pytest.mark.parametrize(
     ("argv", "status"),
     [(["export", "sim-cards", "--demo", "-o", "-"], 130), (["mock-server", "--port", "0"], 0)],
@@ -899,26 +906,15 @@ def test_ctrl_c_while_the_command_is_imported_exits_quietly(argv: list[str], sta
     assert (process.returncode, out, err) == (status, b"", b"")
 
 
-SWALLOWED_IN_IMPORT = """
-import os, signal, sys
-signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the runner ignores it
-
-class Swallowing:
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        if name == "aiohttp":
-            try:  # a Ctrl-C that lands in the import machinery, which drops it
+#: A Ctrl-C that lands in the import machinery, which drops it.
+SWALLOWED_IN_IMPORT = _console_script(
+    """            try:
                 os.kill(os.getpid(), signal.SIGINT)
                 for _ in range(10**6):
                     pass
             except KeyboardInterrupt:
-                print("swallowed", flush=True)
-        return None
-
-sys.meta_path.insert(0, Swallowing)
-from _simcards_entry import main
-sys.exit(main())
-"""
+                print("swallowed", flush=True)"""
+)
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs POSIX signal masks")

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from aiohttp import web
-from servers import serve
+from servers import Handler, serve
 from sinks import Sink
 
 from simcards_async import (
@@ -454,6 +454,34 @@ async def test_parquet_to_a_pipe_or_file_object_is_written() -> None:
     assert pq.read_table(io.BytesIO(out.getvalue())).num_rows == 1
 
 
+async def _exported_to_a_file_object(
+    fmt: ExportFormat, listing: Handler, error: type[Exception]
+) -> bytes:
+    """What an export of ``listing`` to a file object wrote before it failed with ``error``."""
+    out = io.BytesIO()
+    async with (
+        serve(listing) as served,
+        SimCardsClient(KEY, served.url, max_retries=0) as client,
+    ):
+        with pytest.raises(error):
+            await export(client.sim_cards(page_size=10), out, format=fmt)
+    return out.getvalue()
+
+
+def _failing_at(failed: int, status: int, *, pages: int) -> Handler:
+    """A listing of ``pages`` pages of 10 cards whose page ``failed`` answers ``status``."""
+
+    async def handler(request: web.Request) -> web.Response:
+        number = int(request.query["page[number]"])
+        if number == failed:
+            return web.json_response({"errors": [{"title": "no page"}]}, status=status)
+        data = [{"id": f"card-{number}-{i}", "record_type": "sim_card"} for i in range(10)]
+        meta = {"page_number": number, "page_size": 10, "total_pages": pages}
+        return web.json_response({"data": data, "meta": {**meta, "total_results": 10 * pages}})
+
+    return handler
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "json"])
 async def test_a_failed_export_to_a_file_object_writes_no_ending(fmt: ExportFormat) -> None:
     """A Parquet export to a file object (stdout, a buffer) that failed at page 2 wrote its
@@ -461,20 +489,9 @@ async def test_a_failed_export_to_a_file_object_writes_no_ending(fmt: ExportForm
     reader took for the export (`simcards ... --format parquet > out.parquet`, exit 1, a
     file of 10,000 rows of 12,000). No ending is written, as JSON writes no closing ``]``.
     """
-
-    async def handler(request: web.Request) -> web.Response:
-        number = int(request.query["page[number]"])
-        if number == 2:
-            return web.json_response({"errors": [{"code": "10007", "title": "boom"}]}, status=500)
-        data = [{"id": f"card-{number}-{i}", "record_type": "sim_card"} for i in range(10)]
-        meta = {"page_number": number, "page_size": 10, "total_pages": 3, "total_results": 30}
-        return web.json_response({"data": data, "meta": meta})
-
-    out = io.BytesIO()
-    async with serve(handler) as served, SimCardsClient(KEY, served.url, max_retries=0) as client:
-        with pytest.raises(InternalServerError):
-            await export(client.sim_cards(page_size=10), out, format=fmt)
-    written = out.getvalue()
+    written = await _exported_to_a_file_object(
+        fmt, _failing_at(2, 500, pages=3), InternalServerError
+    )
     if fmt == "parquet":
         assert written.startswith(b"PAR1")
         with pytest.raises(pa.ArrowInvalid):
@@ -493,20 +510,7 @@ async def test_a_failed_export_to_a_file_object_keeps_every_record_before_the_fa
     the failed page (``simcards ... -o - > out.jsonl``: 0 lines of 400 received). It writes
     those records, whole, and no ending.
     """
-
-    async def handler(request: web.Request) -> web.Response:
-        number = int(request.query["page[number]"])
-        if number == 3:
-            return web.json_response({"errors": [{"code": "10005", "title": "gone"}]}, status=404)
-        data = [{"id": f"card-{number}-{i}", "record_type": "sim_card"} for i in range(10)]
-        meta = {"page_number": number, "page_size": 10, "total_pages": 4, "total_results": 40}
-        return web.json_response({"data": data, "meta": meta})
-
-    out = io.BytesIO()
-    async with serve(handler) as served, SimCardsClient(KEY, served.url, max_retries=0) as client:
-        with pytest.raises(NotFoundError):
-            await export(client.sim_cards(page_size=10), out, format=fmt)
-    written = out.getvalue()
+    written = await _exported_to_a_file_object(fmt, _failing_at(3, 404, pages=4), NotFoundError)
     if fmt.endswith(".gz"):
         written = gzip.decompress(written)
     text = written.decode()

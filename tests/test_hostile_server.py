@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp.http_parser
@@ -422,6 +423,22 @@ async def test_a_page_without_a_data_list_is_a_validation_error(body: object) ->
             await client.sim_cards().collect()
 
 
+_E = TypeVar("_E", bound=TelnyxError)
+
+
+async def _listing_refused(head: bytes, expected: type[_E]) -> tuple[_E, str]:
+    """The error a listing ends in whose every answer is ``head`` (bytes as sent), and the
+    base URL it was read from.
+    """
+    async with (
+        serve_bytes(head) as served,
+        SimCardsClient(KEY, served.url, retry=INSTANT) as client,
+    ):
+        with pytest.raises(expected) as info:
+            await client.sim_cards().collect()
+    return info.value, served.url
+
+
 @pytest.mark.parametrize(
     ("head", "said"),
     [
@@ -438,16 +455,11 @@ async def test_an_answer_that_is_not_http_is_said_so_without_a_status(
     server never sent and the caret aiohttp draws under the bytes. It says the answer is not
     valid HTTP, in the parser's words on one line.
     """
-    async with (
-        serve_bytes(head) as served,
-        SimCardsClient(KEY, served.url, retry=INSTANT) as client,
-    ):
-        with pytest.raises(APIConnectionError) as info:
-            await client.sim_cards().collect()
-    message = str(info.value)
+    error, url = await _listing_refused(head, APIConnectionError)
+    message = str(error)
     assert "failed: the answer is not valid HTTP: " in message, message
     assert said in message, message
-    assert "400" not in message.replace(served.url, ""), message
+    assert "400" not in message.replace(url, ""), message
     assert "^" not in message, message
     assert "\n" not in message, message
 
@@ -465,15 +477,10 @@ async def test_an_empty_2xx_body_is_said_empty_not_truncated(head: bytes) -> Non
     validation error saying msgspec's "Input data was truncated", which points at the
     network: nothing was cut. It says the body is empty, with the status.
     """
-    async with (
-        serve_bytes(head) as served,
-        SimCardsClient(KEY, served.url, retry=INSTANT) as client,
-    ):
-        with pytest.raises(APIResponseValidationError) as info:
-            await client.sim_cards().collect()
+    error, _ = await _listing_refused(head, APIResponseValidationError)
     status = int(head.split()[1])
-    assert str(info.value).endswith(f"its body is empty (HTTP {status})"), info.value
-    assert "truncated" not in str(info.value)
+    assert str(error).endswith(f"its body is empty (HTTP {status})"), error
+    assert "truncated" not in str(error)
 
 
 @pytest.mark.parametrize(
@@ -491,16 +498,11 @@ async def test_a_status_no_listing_is_answered_with_says_what_it_is(head: bytes,
     """A 304, a 302 without a Location or a 101 ended as a bare "HTTP 304": the message says
     why no page came of it.
     """
-    async with (
-        serve_bytes(head) as served,
-        SimCardsClient(KEY, served.url, retry=INSTANT) as client,
-    ):
-        with pytest.raises(APIStatusError) as info:
-            await client.sim_cards().collect()
+    error, _ = await _listing_refused(head, APIStatusError)
     status = int(head.split()[1])
-    assert info.value.status == status
-    assert str(info.value).startswith(f"HTTP {status}: "), info.value
-    assert said in str(info.value)
+    assert error.status == status
+    assert str(error).startswith(f"HTTP {status}: "), error
+    assert said in str(error)
 
 
 async def test_a_2xx_with_errors_raises_them_once() -> None:
