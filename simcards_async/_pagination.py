@@ -1044,7 +1044,7 @@ class Engine(Generic[T]):
         plan = self.plan
         if not page.data:
             if (
-                page.meta is None
+                total_results(page) is None  # no meta, or one that counts nothing (rule 0)
                 and plan.expects_records(number)
                 and plan.passed_empty != number - 1
             ):

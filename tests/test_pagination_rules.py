@@ -676,20 +676,26 @@ async def test_a_last_page_short_of_its_own_count_is_drift(count: int, short_pag
     assert stream.stats.drift.short_pages == 1
 
 
+@pytest.mark.parametrize("uncounted", [False, True], ids=["no-meta", "meta-without-count"])
 @pytest.mark.parametrize("kept", [8, 0], ids=["short", "empty"])
-async def test_a_short_page_without_meta_in_a_counted_listing_is_drift(kept: int) -> None:
+async def test_a_short_page_without_meta_in_a_counted_listing_is_drift(
+    kept: int, *, uncounted: bool
+) -> None:
     """Page 2 of 3 comes without meta and short (or empty, twice): it was taken for the end
     of the listing, pages 3 read and dropped, 18 (or 10) of 30 records and no warning. The
     pages before had meta: it is a short page before the end they announced, as one with
     meta would be, and the pages after it are read, with a DriftWarning. The empty one too:
     it ended the listing, page 3's records (read already) dropped, with the warning alone;
     no count of its own agrees with its being empty, as an empty page's meta that ends the
-    listing does.
+    listing does. A meta without ``total_results`` counts nothing (rule 0): it is read as no
+    meta (an empty page with one ended the listing, page 3's records dropped).
     """
 
     def metaless_page_2(number: int, size: int, ids: list[str]) -> Any:
         served, meta = honest(number, size, ids)
-        return (served[:kept], None) if number == 2 else (served, meta)
+        if number != 2:
+            return served, meta
+        return served[:kept], ({"page_number": 2, "page_size": size} if uncounted else None)
 
     listing = Listing(30, metaless_page_2)
     async with listing.client(max_concurrency=1) as client:
