@@ -627,10 +627,12 @@ class ReadPlan:
                 f"pages that count no records were still full at page {number}, where the "
                 f"first announced {counted} pages"
             )
-        else:
-            told = (
+        else:  # a re-scan's bound, counted from its start page
+            pages = (self.bound or 2) - self.start + 1
+            return (
                 f"a re-scan without meta still had full pages at page {number}, where the "
-                f"first pass read {counted}"
+                f"first pass read {pages // 2 - 1}; a re-scan reads at most {pages} pages "
+                "(twice the first pass's, plus two)"
             )
         return f"{told}; a pass reads at most {self.bound} (twice the first count, plus two)"
 
@@ -954,6 +956,10 @@ class Engine(Generic[T]):
             return False
         if self._at_end(start, first):
             return True
+        if plan.past_bound(start):
+            # A start page at or past the bound its own meta sets (a bare total_pages of 1,
+            # page 4 full): refused as from page 1 it is. It ended the pass in silence.
+            raise self._error(start, plan.bound_problem(start))
         # Without a count the total is unknown: read one page at a time until a short one.
         window = plan.read_ahead if counted else 1
         more: bool | None = None

@@ -808,6 +808,31 @@ async def test_a_meta_that_counts_no_records_does_not_end_a_listing_of_full_page
     assert got == listing.ids[:40]
 
 
+@pytest.mark.parametrize("start", [4, 6])
+async def test_a_start_page_at_the_bound_a_bare_total_pages_sets_is_refused_too(
+    start: int,
+) -> None:
+    """Every page says 1 page and no count, and holds 10 records of 100: read from page 1 or
+    3 the pass stops at rule 5's bound (page 4) with a ``PaginationError``; from page 4 or
+    past, it read one page and ended in silence, 60 of 70 records or more left out. It is
+    refused as from page 1.
+    """
+
+    def uncounted(number: int, size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+        served, meta = honest(number, size, ids)
+        del meta["total_results"]
+        return served, {**meta, "total_pages": 1}
+
+    listing = Listing(100, uncounted)
+    got: list[str] = []
+    async with listing.client(max_concurrency=1) as client:
+        with pytest.raises(PaginationError, match="pages that count no records were still full"):
+            async for card in client.sim_cards(page_size=10, start_page=start):
+                got.append(card.id)
+    assert got == listing.ids[(start - 1) * 10 : start * 10]
+    assert listing.asked == [start]
+
+
 @pytest.mark.parametrize("concurrency", [1, 8])
 async def test_one_glitched_empty_page_does_not_end_the_listing(concurrency: int) -> None:
     """Page 3 comes back empty once, its meta counting 20 records (a replica behind, a
