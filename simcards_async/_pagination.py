@@ -1303,9 +1303,15 @@ class Engine(Generic[T]):
         """
         total = total_results(page)
         if total is None:
-            # Nothing tells a change: a page of repeats is a replay. (Taken for drift, a
-            # server without meta repeating one page for ever was read for ever.)
-            return False
+            if self.plan.total is None:
+                # Nothing tells a change: a page of repeats is a replay. (Taken for drift, a
+                # server without meta repeating one page for ever was read for ever.)
+                return False
+            # A page that counts nothing in a pass that has counts (a proxy dropped its
+            # meta) is held to the pass's count, as elsewhere: the pass's signs of change
+            # stand (it was called a replay "while the listing's count did not change",
+            # though the count had moved and records had repeated).
+            total = self.plan.total
         if self.drift.moved_since_stop or self.drift.moved_repeats:
             # Not a record twice in one page: no drift does that, and taken for one, a
             # server that ignored page[number] after such a page was read as drift, its

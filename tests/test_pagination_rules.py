@@ -808,6 +808,37 @@ async def test_a_meta_that_counts_no_records_does_not_end_a_listing_of_full_page
     assert got == listing.ids[:40]
 
 
+@pytest.mark.parametrize("with_meta", [True, False], ids=["meta", "no-meta"])
+async def test_a_page_of_repeats_without_meta_after_a_shift_in_a_counted_pass_is_drift(
+    *, with_meta: bool
+) -> None:
+    """Ten records, two a page: one inserted before page 2 is asked for (page 2 repeats a
+    record), two more before page 3, which holds only records delivered already. With its
+    meta page 3 is drift; without (a proxy dropped it) it was a replay, "while the listing's
+    count did not change": a ``PaginationError``, seven records unread. A page that counts
+    nothing in a counted pass is held to the pass's count: drift too, every record read.
+    """
+    inserted = [str(uuid.UUID(int=900 + n)) for n in range(3)]
+
+    def inserting(number: int, size: int, ids: list[str]) -> tuple[list[str], Any]:
+        if number == 2:
+            ids.insert(0, inserted[0])
+        elif number == 3:
+            ids[0:0] = inserted[1:]
+        served, meta = honest(number, size, ids)
+        return served, (meta if with_meta or number != 3 else None)
+
+    listing = Listing(10, inserting)
+    originals = list(listing.ids)
+    async with listing.client(max_concurrency=1) as client:
+        stream = client.sim_cards(page_size=2)
+        with pytest.warns(DriftWarning, match="the listing changed while it was read"):
+            got = [card.id async for card in stream]
+    assert set(originals) <= set(got)
+    assert no_repeats(got)
+    assert stream.stats.drift.duplicates_dropped == 3
+
+
 @pytest.mark.parametrize("start", [4, 6])
 async def test_a_start_page_at_the_bound_a_bare_total_pages_sets_is_refused_too(
     start: int,
