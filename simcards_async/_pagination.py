@@ -1252,6 +1252,8 @@ class Engine(Generic[T]):
         ids = list(map(_get_id, items))
         delivered = self.delivered
         if delivered.add_if_all_new(ids):
+            if self._expected:  # the resumed page held none of them: no later one is excused
+                self._expected = set()
             return items, ids
         kept, earlier = _first_of_each(items, delivered)
         repeats = len(items) - len(kept)

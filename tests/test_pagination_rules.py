@@ -91,10 +91,12 @@ def no_repeats(ids: list[str]) -> bool:
     return not [i for i, n in Counter(ids).items() if n > 1]
 
 
-async def _stopped_after(client: SimCardsClient, point: Path, count: int) -> list[str]:
-    """Read pages of 10 with a checkpoint at ``point``; stop after ``count`` records (ids)."""
+async def _stopped_after(
+    client: SimCardsClient, point: Path, count: int, page_size: int = 10
+) -> list[str]:
+    """Read pages (of 10) with a checkpoint at ``point``; stop after ``count`` records (ids)."""
     got: list[str] = []
-    async with client.sim_cards(page_size=10, checkpoint=point) as stream:
+    async with client.sim_cards(page_size=page_size, checkpoint=point) as stream:
         async for card in stream:
             got.append(card.id)
             if len(got) == count:
@@ -522,6 +524,28 @@ async def test_a_page_of_records_that_moved_within_the_pass_is_drift() -> None:
     assert no_repeats(got)
     assert got == listing.ids[:30] + listing.ids[45:]  # 30 to 44 moved back past the reader
     assert listing.asked == [1, 2, 3, 4, 5, 6]
+
+
+async def test_the_ids_a_stop_took_of_its_page_are_excused_on_that_page_alone(
+    tmp_path: Path,
+) -> None:
+    """Stopped after records 4 and 5 (of page 2, pages of 3); while no scan ran, a page was
+    inserted at the resume point and one deleted at the end (the count the same). The
+    resumed page 2 is all new, and 4 and 5 come again on page 3: repeats a shift made, but
+    they were still excused as the resumed page's start (dropped, uncounted, no warning). Only
+    the resumed page excuses them: counted and warned about.
+    """
+    listing = Listing(12)
+    point = tmp_path / "scan.json"
+    async with listing.client(max_concurrency=1) as client:
+        first = await _stopped_after(client, point, 5, page_size=3)
+        listing.ids[3:3] = [str(uuid.UUID(int=900 + n)) for n in range(3)]
+        del listing.ids[-3:]
+        resumed = client.sim_cards(page_size=3, checkpoint=point, resume_from=point)
+        with pytest.warns(DriftWarning, match="the listing changed while it was read"):
+            rest = [card.id async for card in resumed]
+    assert no_repeats(first + rest)
+    assert resumed.stats.drift.duplicates_dropped == 2
 
 
 async def test_a_resumed_scan_still_refuses_a_replayed_page(tmp_path: Path) -> None:
