@@ -587,9 +587,11 @@ class ReadPlan:
         While no answer counted the listing: a ``total_pages`` of 10**15 alone, counting
         nothing, must not let full pages run for ever.
         """
+        # Pages of the size the server sends (it may cap the size asked): records' worth.
+        per_page = self.per_page or self.page_size
         if self.end is not None and self.bound is not None:
-            return min(self.bound, self.start - 1 + counted_bound(self.page_size))
-        uncounted = self.start - 1 + uncounted_bound(self.page_size)
+            return min(self.bound, self.start - 1 + counted_bound(per_page))
+        uncounted = self.start - 1 + uncounted_bound(per_page)
         return uncounted if self.bound is None else min(self.bound, uncounted)
 
     def within_end(self, number: int) -> bool:
@@ -611,12 +613,13 @@ class ReadPlan:
             return (
                 f"no answer counted the listing, and its pages were still full at page {number}; "
                 f"a pass no answer counts reads at most {self.last():,} pages "
-                f"({MAX_EXPECTED:,} records at {self.page_size} a page)"
+                f"({MAX_EXPECTED:,} records at {self.per_page or self.page_size} a page)"
             )
         counted = (self.bound or 2) // 2 - 1
         if self.end is not None and self.bound is not None and self.last() < self.bound:
             return (
-                f"the listing counts {self.end:,} pages of {self.page_size} at page {number}; "
+                f"the listing counts {self.end:,} pages of {self.per_page or self.page_size} "
+                f"at page {number}; "
                 f"a pass reads at most {self.last() - self.start + 1:,} pages "
                 f"({MAX_PASS_RECORDS:,} records' worth): read a larger fleet in parts, by filters"
             )

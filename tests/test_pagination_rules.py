@@ -1139,6 +1139,26 @@ async def test_a_count_no_fleet_has_does_not_lift_the_counted_bound(
     assert max(listing.asked) <= 10 + 2 * 2  # the bound, and what was in flight
 
 
+async def test_the_counted_bound_counts_pages_of_the_size_the_server_caps_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Asked 100 a page, served 10 (``meta.page_size``), 300 counted: the records'-worth bound
+    (made small here: 1,000) was counted in pages of 100, 10 pages, and the pass refused at
+    page 10 with 100 records read ("30 pages of 100"). Pages of 10: 100 of them, all read.
+    """
+    monkeypatch.setattr(_pagination, "MAX_PASS_RECORDS", 1000)
+
+    def capped(number: int, _size: int, ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+        return honest(number, 10, ids)
+
+    listing = Listing(300, capped)
+    got: list[str] = []
+    async with listing.client(max_concurrency=1) as client:
+        async for card in client.sim_cards(page_size=100):
+            got.append(card.id)
+    assert got == listing.ids
+
+
 def test_a_pass_its_answers_count_is_bounded_by_the_largest_fleet_read_whole() -> None:
     """67,108,864 records' worth of pages: 268,436 pages of 250."""
     assert _pagination.counted_bound(250) == 268_436
