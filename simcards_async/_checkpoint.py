@@ -425,6 +425,19 @@ def _check_ids_file(path: str | os.PathLike[str], ids: Path) -> None:
 _REMOVES_OPEN_FILES = sys.platform != "win32"
 
 
+def _identity(path: Path) -> tuple[int, ...] | None:
+    """What tells a file at ``path`` from another written there since; None if there is none.
+
+    Its device and inode, and its size and change time: a file made since may reuse the
+    inode of one removed before.
+    """
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+
+
 def _still_named(fd: int, path: Path) -> bool:
     """Whether ``path`` still names the file open at ``fd`` (not removed or replaced since)."""
     try:
@@ -717,6 +730,9 @@ class Checkpointer:
         self._ids_closer: weakref.finalize[[int], Checkpointer] | None = None
         #: Whether another scan saving to the same checkpoint refused this one a save.
         self._taken = False
+        #: The checkpoint file as this scan last wrote it (``_identity``): once its reading
+        #: is over another scan may save to the same path, and its file is not this one's.
+        self._on_disk: tuple[int, ...] | None = None
         if self.resumed is not None and self.resumed.ids_size:
             assert resume_from is not None  # noqa: S101  (resumed from it)
             self._earlier = (
@@ -971,6 +987,7 @@ class Checkpointer:
             earlier = self._earlier if self._copy_earlier else None
             self._append_ids(fd, ids_file, files.appended, earlier)
         _replace(self._file, files.temp, files.body)
+        self._on_disk = _identity(self._file)
         if files.point.complete:
             # After the rename: a complete save that fails leaves the checkpoint before it
             # whole, its ids file included.
@@ -1057,6 +1074,17 @@ class Checkpointer:
             if not held:
                 self._release()
 
+    def _holds_ids(self) -> bool:
+        """Whether this scan holds the ids file, taking it if it is there and no scan does.
+
+        Another scan's (one saving to this path since this one's reading ended) is not
+        this scan's to remove.
+        """
+        try:
+            return self._held_ids(create=False) is not None
+        except InvalidParameterError:  # locked by the scan saving to it now
+            return False
+
     def _remove_ids(self) -> None:
         """Remove the ids file, then let it go: a scan opening it meanwhile makes a new one.
 
@@ -1106,6 +1134,7 @@ class Checkpointer:
                 point = msgspec.structs.replace(last, next_page=page, page_ids=before + ids)
                 self._encoded += 1  # a save still under way (its thread left behind) is older
                 save_checkpoint(self._file, point)
+                self._on_disk = _identity(self._file)
                 self._last = point
 
     def close(self) -> None:
@@ -1142,15 +1171,23 @@ class Checkpointer:
                 self._release()
 
     def _remove_done(self) -> None:
-        """Closed: remove the checkpoint if it is done and not kept, or ids nothing counts."""
+        """Closed: remove the checkpoint if it is done and not kept, or ids nothing counts.
+
+        Only this scan's: an exporter closes its stream once its output is in place, after
+        the reading ended and let the checkpoint go, and another scan of the same path may
+        have saved to it meanwhile (its files were removed, its position lost, or its
+        checkpoint left without the ids file no resume goes without).
+        """
         if self.path is None:
             return
         if self._done and not self.keep:
-            self._file.unlink(missing_ok=True)  # a link to it stays, as the user made it
-            self._remove_ids()  # kept by a save at the limit
+            if self._on_disk is not None and _identity(self._file) == self._on_disk:
+                self._file.unlink(missing_ok=True)  # a link to it stays, as the user made it
+                if self._holds_ids():
+                    self._remove_ids()  # kept by a save at the limit
             self._written = False
             self.resumed = None
-        elif not Path(self.path).is_file():
+        elif not Path(self.path).is_file() and self._holds_ids():
             # No checkpoint counts the ids beside (a save failed after its append, say):
             # nothing can resume from them.
             self._remove_ids()

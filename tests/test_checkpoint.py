@@ -889,6 +889,41 @@ async def test_a_resume_whose_page_was_the_last_counts_it_done(tmp_path: Path) -
         await again.aclose()
 
 
+async def _no_state() -> dict[str, Any]:
+    return {}
+
+
+@pytest.mark.parametrize("closed", ["after", "during"])
+async def test_a_late_close_leaves_the_checkpoint_another_scan_saved_since(
+    client: sc.SimCardsClient, tmp_path: Path, closed: str
+) -> None:
+    """Stream A (not kept) read to its end by ``chunks(state=...)``, as an exporter reads,
+    is closed later (an exporter closes once its output is in place); its reading over, scan
+    B saved to the same path meanwhile. A's close removed B's checkpoint and ids file: B's
+    position lost, or (closed while B read) a checkpoint left without its ids file, which no
+    resume took. A removes only what is still its own.
+    """
+    path = tmp_path / "scan.json"
+    a = client.sim_cards(page_size=100, checkpoint=path, keep_checkpoint=False)
+    async for _ in a.chunks(state=_no_state):
+        pass
+    b = client.sim_cards(page_size=100, checkpoint=path)
+    got: list[str] = []
+    async with b:
+        async for card in b:
+            got.append(card.id)
+            if len(got) == 300 and closed == "during":
+                await a.aclose()
+            if len(got) == 600:
+                break
+    await a.aclose()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.json", "scan.json.ids"]
+    resumed = client.sim_cards(page_size=100, checkpoint=path, resume_from=path)
+    async with resumed:
+        rest = [card.id async for card in resumed]
+    assert len(got) + len(rest) == len(set(got + rest)) == 2000
+
+
 # --- a checkpoint every CHECKPOINT_SECONDS or CHECKPOINT_EVERY pages, and at every stop ---
 
 #: The page cap these tests set (the library's is larger than their listings).
