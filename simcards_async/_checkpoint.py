@@ -768,18 +768,23 @@ class Checkpointer:
         return _temp_stem(self._file)
 
     @property
-    def written(self) -> bool:
-        """Whether a checkpoint file is there to resume from (one was written or loaded).
+    def resumable(self) -> str | os.PathLike[str] | None:
+        """The checkpoint file a new run could continue this scan from, if there is one.
 
-        Checked on disk too: after a failed save, or when the file was removed, there
-        is nothing a new run could continue (so an export does not keep its partial file).
+        The one this scan saves to, once it wrote one (or it continues that file itself);
+        until then, the one it resumed from, which still holds its position. A resume into
+        another file that saved nothing (its first page failed) named that file, which may
+        hold an older checkpoint of the same query: resumed, it yielded again what the
+        scan after it had. Checked on disk too: after a failed save, or when the file was
+        removed, there is nothing a new run could continue (so an export does not keep its
+        partial file).
         """
-        return (
-            self.path is not None
-            and (self._written or self.resumed is not None)
-            and not self._taken
-            and Path(self.path).is_file()
-        )
+        if self.path is None or self._taken:
+            return None
+        resumed = self.resume_from if self.resumed is not None else None
+        if self._written or (resumed is not None and _same_file(self.path, resumed)):
+            return self.path if Path(self.path).is_file() else None
+        return resumed if resumed is not None and Path(resumed).is_file() else None
 
     @property
     def done(self) -> bool:

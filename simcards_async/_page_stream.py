@@ -239,7 +239,7 @@ class PageStream(Stream[Delivery[T], T]):
     def resumable_from(self) -> str | os.PathLike[str] | None:
         """The checkpoint file a new run could continue this stream from, if there is one."""
         cp = self._checkpointer
-        return cp.path if cp is not None and cp.written else None
+        return None if cp is None else cp.resumable
 
     @property
     def finish_saved(self) -> bool:

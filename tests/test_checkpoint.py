@@ -36,7 +36,7 @@ from simcards_async._ids import DeliveredIds
 from simcards_async._paths import locked, name_max
 from simcards_async._query import sim_cards_query
 from simcards_async._sansio import api_identity, same_api
-from simcards_async.testing import FaultPlan, MockTelnyxServer
+from simcards_async.testing import FaultPlan, Misbehaviour, MockTelnyxServer
 
 pytestmark = pytest.mark.anyio
 
@@ -922,6 +922,34 @@ async def test_a_late_close_leaves_the_checkpoint_another_scan_saved_since(
     async with resumed:
         rest = [card.id async for card in resumed]
     assert len(got) + len(rest) == len(set(got + rest)) == 2000
+
+
+async def test_a_resume_into_another_file_that_saved_nothing_names_the_one_it_resumed(
+    server: MockTelnyxServer, tmp_path: Path
+) -> None:
+    """Run 1 saves ``a.json`` at 300 cards, run 2 resumes it into ``b.json`` and reads 300
+    more, run 3 resumes ``b.json`` into ``a.json`` and fails at its first page (nothing
+    saved). Its ``resumable_from`` said ``a.json``, which still holds run 1's checkpoint:
+    resumed from it, run 2's 300 cards came again. It names ``b.json``, which holds the
+    scan's position.
+    """
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    async with sc.SimCardsClient("test-key", server.url, max_retries=0) as client:
+        async with client.sim_cards(page_size=100, checkpoint=a) as first:
+            got = await _first_ids(first, 300)
+        async with client.sim_cards(page_size=100, checkpoint=b, resume_from=a) as second:
+            got += await _first_ids(second, 300)
+        server.misbehaviour = Misbehaviour(error_detail_bytes=10)  # every answer a 500
+        third = client.sim_cards(page_size=100, checkpoint=a, resume_from=b)
+        with pytest.raises(sc.InternalServerError):
+            async with third:
+                got += await _first_ids(third, 2000)
+        assert third.resumable_from == b
+        server.misbehaviour = Misbehaviour()
+        last = client.sim_cards(page_size=100, resume_from=third.resumable_from)
+        async with last:
+            got += [card.id async for card in last]
+    assert len(got) == len(set(got)) == 2000
 
 
 # --- a checkpoint every CHECKPOINT_SECONDS or CHECKPOINT_EVERY pages, and at every stop ---
