@@ -1356,11 +1356,17 @@ def _from_environment(exc: InvalidParameterError, args: argparse.Namespace) -> E
     """``exc`` naming the environment variable instead of the flag, if the value came from it.
 
     An empty ``--api-key`` falls back to ``TELNYX_API_KEY``; an empty ``--base-url`` is
-    refused as given. ``--demo`` sets both itself. A base URL from neither (the default,
-    refused by a checkpoint of another API) is named as the default.
+    refused as given. ``--demo`` sets both itself: its server's URL, refused by a checkpoint
+    of another API, is ``--demo``'s (it was said as ``--base-url``, a flag not given, with
+    the demo server's port). A base URL from neither (the default, refused by a checkpoint
+    of another API) is named as the default.
     """
     variable = ENVIRONMENT.get(exc.parameter)
-    if variable is None or args.demo:
+    if variable is None:
+        return exc
+    if args.demo:
+        if exc.parameter == "base_url":
+            return InvalidParameterError("--demo", exc.allowed, "its own server")
         return exc
     given = args.api_key if exc.parameter == "api_key" else args.base_url is not None
     if given:

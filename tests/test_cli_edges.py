@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
+import msgspec
 import pytest
 from aiohttp import web
 from cli_runs import (
@@ -39,6 +40,7 @@ from simcards_async import (
     NotFoundError,
     Progress,
     SimCardsClient,
+    _checkpoint,
     _errors,
     export,
 )
@@ -52,6 +54,7 @@ from simcards_async._cli import (
     format_progress,
     main,
 )
+from simcards_async._sansio import api_identity
 from simcards_async._tabular import SIM_CARD_COLUMNS
 from simcards_async.testing import Drift, FaultPlan, MockTelnyxServer
 
@@ -1386,6 +1389,32 @@ async def test_a_checkpoint_of_another_api_names_the_variable_the_url_came_from(
         assert await run("export", "sim-cards", *argv) == 0
     with out.open(newline="") as written:
         assert len(list(csv.reader(written))) == 501
+
+
+@pytest.mark.anyio
+async def test_a_checkpoint_of_another_api_resumed_with_demo_names_demo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint of Telnyx's API resumed with ``--demo``: refused as the API's, as it
+    must be, but said as ``invalid --base-url value 'http://127.0.0.1:PORT/v2'``, a flag not
+    given and a port nobody typed. It names ``--demo``.
+    """
+    out, point = tmp_path / "cards.csv", tmp_path / "ck.json"
+    async with (
+        MockTelnyxServer(sim_cards=500, faults=FaultPlan(script=[None, 404])) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=1) as client,
+    ):
+        with pytest.raises(NotFoundError):  # stopped after its first page, checkpointed
+            await export(client.sim_cards(page_size=100, checkpoint=point), out)
+    saved = msgspec.json.decode(point.read_bytes(), type=_checkpoint.Checkpoint)
+    api = api_identity("https://api.telnyx.com/v2")
+    _checkpoint.save_checkpoint(point, msgspec.structs.replace(saved, api=api))
+    argv = ["--demo", "--page-size", "100", "-o", str(out), "--checkpoint", str(point)]
+    assert await run("export", "sim-cards", *argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("simcards: error: invalid --demo value 'its own server': it must be ")
+    assert "https://api.telnyx.com" in err
+    assert "--base-url" not in err
 
 
 @pytest.mark.anyio
