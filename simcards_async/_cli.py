@@ -1322,14 +1322,18 @@ def _room_for_connections(
     The limit is set back when ``stack`` closes; the refusal names the most requests in
     flight the hard limit holds. With ``--demo`` a request in flight is two descriptors (the
     server answers in this process), and no more are in flight than the demo fleet has
-    pages. Past the limit its server could not accept: asyncio logged a traceback at every
-    try, for minutes.
+    pages, or a ``--limit`` reads (a listing asks for no page past it; a union's listings
+    have none of their own). Past the limit its server could not accept: asyncio logged a
+    traceback at every try, for minutes.
     """
     per_request, in_flight = 1, concurrency
     if args.demo:
         per_request = 2
-        pages = -(-args.demo_size // (args.page_size or MAX_PAGE_SIZE))
-        queries = len(getattr(args, "any", None) or [None])
+        terms = getattr(args, "any", None)
+        limit = getattr(args, "limit", None)
+        rows = args.demo_size if limit is None or terms else min(args.demo_size, limit)
+        pages = -(-rows // (args.page_size or MAX_PAGE_SIZE))
+        queries = len(terms or [None])
         in_flight = min(concurrency, max(1, pages * queries))
     needed = RESERVED + per_request * in_flight
     limit = stack.enter_context(open_files_at_least(needed))

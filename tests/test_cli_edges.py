@@ -547,6 +547,22 @@ def test_demo_past_the_open_files_limit_is_refused_naming_max_concurrency(tmp_pa
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_a_demo_limit_bounds_the_requests_the_open_files_limit_is_checked_for(
+    tmp_path: Path,
+) -> None:
+    """``--limit 12`` of pages of 1 asks for 12 pages at most: 40 requests in flight were
+    counted from the demo fleet's 300 pages, and the run refused under a limit of 64 that
+    its 12 hold (a ``--demo-size 12`` run of the same pages was not).
+    """
+    target = tmp_path / "cards.jsonl"
+    done = _under_open_files(
+        64, 64, "export", "sim-cards", *DEMO_40, "--limit", "12", "-o", str(target)
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(target.read_bytes().splitlines()) == 12
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
 def test_a_soft_open_files_limit_is_raised_for_the_run(tmp_path: Path) -> None:
     """Under a soft limit of 64 and a higher hard one, the same export runs whole and
     quietly: the command raises its own soft limit as far as it needs.
