@@ -1627,7 +1627,9 @@ class ProgressBar:
         self._drawn_at = now
         self._draws += 1
         self._drawn_complete = self._drawn_complete or complete
-        width = max(_columns(self.out) - 1, 20)
+        # The terminal's width, however narrow: floored at 20 columns, lines of up to 20
+        # were drawn on a terminal of 15, each wrapping, its redraw and erase a row too low.
+        width = max(_columns(self.out) - 1, 1)
         self._draw(format_progress(progress, self.noun, width))
 
     def close(self) -> None:

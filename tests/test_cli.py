@@ -426,6 +426,21 @@ def test_a_columns_value_that_is_no_width_is_ignored(
     assert "250/2,500" in terminal.getvalue()
 
 
+@pytest.mark.parametrize("columns", [8, 15, 21])
+def test_the_bar_fits_a_narrow_terminal(monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+    """On a terminal under 21 columns, the bar drew lines of up to 20 (its width was floored
+    at 20): each wrapped, and the redraw and erase missed the row above. Every line drawn fits.
+    """
+    monkeypatch.setenv("COLUMNS", str(columns))
+    terminal = FakeTerminal()
+    bar = ProgressBar(terminal, "SIM cards", enabled=True)
+    bar.update(Progress(100, 2000, 25_000, 500_000, 3, 0.0, 4.0))
+    bar.close()
+    drawn = [line for line in terminal.getvalue().split("\r") if line.strip()]
+    assert drawn
+    assert all(len(line) < columns for line in terminal.getvalue().split("\r"))
+
+
 def test_progress_bar_redraws_at_most_ten_times_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
     """Updates closer together than a tenth of a second are not drawn."""
     # The bar's clock stands still, so a machine that stalls mid-loop cannot add a draw.
