@@ -784,3 +784,15 @@ def test_records_hash_by_type_and_id() -> None:
     assert card == same
     assert hash(card) == hash(same)
     assert len({card, same, action, SimCardAction(id="c1", settings={"k": [1]})}) == 2
+
+
+def test_a_leap_second_fails_a_typed_page_and_passes_a_raw_one() -> None:
+    """``23:59:60Z`` is valid RFC 3339 that no ``datetime`` holds: a typed page refuses it
+    naming the field (as the README says), a raw page (JSON lines) keeps the record as sent.
+    """
+    card = b'{"id": "a", "record_type": "sim_card", "created_at": "2016-12-31T23:59:60Z"}'
+    body = b'{"data": [' + card + b"]}"
+    with pytest.raises(msgspec.ValidationError, match=r"\$\.data\[0\]\.created_at"):
+        decode_sim_card_page(body)
+    (record,) = decode_raw_page(body, "sim_card").data
+    assert bytes(record.raw) == card
