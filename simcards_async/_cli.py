@@ -1583,7 +1583,9 @@ def _columns(out: TextIO | None) -> int:
         return int(columns)
     if out is not None:
         with contextlib.suppress(AttributeError, ValueError, OSError):  # not a terminal's
-            return os.get_terminal_size(out.fileno()).columns
+            columns_said = os.get_terminal_size(out.fileno()).columns
+            if columns_said > 0:  # 0: a terminal whose size was never set (a CI's, expect's)
+                return columns_said
     return shutil.get_terminal_size().columns
 
 

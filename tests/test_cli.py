@@ -10,6 +10,7 @@ import io
 import os
 import re
 import selectors
+import shutil
 import signal
 import struct
 import subprocess
@@ -439,6 +440,30 @@ def test_the_bar_fits_a_narrow_terminal(monkeypatch: pytest.MonkeyPatch, columns
     drawn = [line for line in terminal.getvalue().split("\r") if line.strip()]
     assert drawn
     assert all(len(line) < columns for line in terminal.getvalue().split("\r"))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal (POSIX)")
+def test_a_terminal_that_says_zero_columns_gets_the_default_width(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pseudo-terminal whose size was never set says 0 columns (a CI's, expect's, docker
+    -t's before a resize): the bar was drawn one column wide, the first digit of its count.
+    A width of 0 is unknown: the default (``COLUMNS``, else 80), as ``shutil`` has it.
+    """
+    pty = pytest.importorskip("pty")
+    monkeypatch.delenv("COLUMNS", raising=False)
+    leader, follower = pty.openpty()
+    try:
+        with open(follower, "w", closefd=False) as terminal:
+            assert os.get_terminal_size(terminal.fileno()).columns == 0
+            bar = ProgressBar(terminal, "SIM cards", enabled=True)
+            assert _cli._columns(terminal) == shutil.get_terminal_size().columns > 0
+            bar.update(Progress(1, 10, 250, 2500, 0, 0.0, 1.0))
+            assert "250/2,500" in bar._line
+            bar.close()
+    finally:
+        os.close(leader)
+        os.close(follower)
 
 
 def test_progress_bar_redraws_at_most_ten_times_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
