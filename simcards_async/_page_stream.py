@@ -439,7 +439,7 @@ class PageStream(Stream[Delivery[T], T]):
         self._page = None
         self._in_hand = False
         carry, self._carry = self._carry, ()
-        if number == self._engine.plan.cut:
+        if page is self._engine.plan.cut:
             # ``limit`` ended the scan in this page: a run with a larger limit reads it again
             # (its rest, or records deletes moved into it), so it is not finished; its ids
             # are carried like a resumed page's.

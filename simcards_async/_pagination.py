@@ -479,8 +479,11 @@ class ReadPlan:
         self.passed_empty: int | None = None
         #: Items handed over so far (across a resume and a re-scan).
         self.delivered = 0
-        #: The page the limit ended the scan in (whatever is left of it is still to read).
-        self.cut: int | None = None
+        #: The page the limit ended the scan in, as handed over (whatever is left of it is
+        #: still to read). The page itself, not its number: a re-scan numbers its pages
+        #: again, and a first-pass page of the same number still waiting for its reader was
+        #: taken for it (carried, not counted done).
+        self.cut: Page[Any] | None = None
         #: The last page one pass may read (see ``plan``); None without meta.
         self.bound: int | None = None
         #: Whether a meta's ``total_pages`` set ``bound`` (else the pass before, a re-scan's).
@@ -1225,14 +1228,15 @@ class Engine(Generic[T]):
         drift.report()
         drift.delivered(page, stamps)
         room = plan.room()
-        if room is not None and len(items) >= room:
-            # The limit ends the scan in this page. Its rest is still to read, and so are
-            # records that deletes move into it before a resume with a larger limit.
-            plan.cut = number
-            if len(items) > room:
-                items, ids = items[:room], ids[:room]
+        cut = room is not None and len(items) >= room
+        if room is not None and len(items) > room:
+            items, ids = items[:room], ids[:room]
         if items is not page.data:
             page = msgspec.structs.replace(page, data=items)
+        if cut:
+            # The limit ends the scan in this page. Its rest is still to read, and so are
+            # records that deletes move into it before a resume with a larger limit.
+            plan.cut = page
         if items:
             try:  # no checkpoint when the consumer is already waiting: one loop pass less
                 send.send_nowait((number, page, ids))

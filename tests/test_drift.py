@@ -25,7 +25,7 @@ import anyio
 import msgspec
 import pytest
 from aiohttp import web
-from polling import HANG_GUARD
+from polling import HANG_GUARD, eventually
 from servers import serve
 
 import simcards_async
@@ -408,6 +408,40 @@ async def test_the_rescan_advice_says_a_limit_may_end_the_scan_first() -> None:
         "ends, unless the pass ends at its limit)"
     )
     assert (stream.stats.drift.rescans, stream.stats.items_yielded) == (0, 500)
+
+
+async def test_a_rescans_cut_page_is_not_taken_for_a_first_pass_page_of_its_number() -> None:
+    """Twelve records, four a page, ``limit=12``, ``rescan=True``: a record deleted as page 2
+    is answered slips one past it, the re-scan's page 1 recovers it, and the limit ends the
+    scan there. With the first pass's pages still waiting for a slow reader, the reader took
+    its first page 1 for the page the limit ended in (by its number): not counted done,
+    ``pages_done`` one short at every page after. Each page counts as itself.
+    """
+    ids = [f"c{n:02}" for n in range(12)]
+    asked: list[int] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        number = int(request.query["page[number]"])
+        asked.append(number)
+        if number == 2 and asked.count(2) == 1:
+            del ids[0]  # deleted ahead of the scan: one record slips past page 2
+        meta = {"page_number": number, "page_size": 4, "total_pages": 3, "total_results": 12}
+        data = [{"id": i} for i in ids[(number - 1) * 4 : number * 4]]
+        return web.json_response({"data": data, "meta": {**meta, "total_results": len(ids)}})
+
+    async with serve(handle) as where, SimCardsClient(KEY, where.url, max_concurrency=2) as client:
+        stream = client.sim_cards(page_size=4, limit=12, rescan=True)
+        done: list[int] = []
+        stream.on_progress(lambda p: done.append(p.pages_done))
+        got: list[str] = []
+        with pytest.warns(simcards_async.DriftWarning):
+            async for card in stream:
+                got.append(card.id)
+                if len(got) == 1:  # a slow reader: both passes end before it reads on
+                    await eventually(lambda: stream.stats.drift.gaps_filled > 0)
+    assert len(got) == len(set(got)) == 12
+    assert stream.stats.drift.rescans == 1
+    assert done == [1, 2, 3, 3, 4]
 
 
 @pytest.mark.parametrize("ordered", [True, False])
