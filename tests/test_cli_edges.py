@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -1375,6 +1376,20 @@ async def test_a_servers_text_that_looks_like_a_query_is_shown_as_it_is(
     assert err == f"simcards: error: HTTP 400: 10015 Bad Request: {detail}\n"
 
 
+@asynccontextmanager
+async def _stopped_after_a_page(out: Path, point: Path) -> AsyncIterator[MockTelnyxServer]:
+    """A mock server of 500 cards, an export of it to ``out`` stopped after its first page of
+    100 (checkpointed at ``point``) done: the server, still running.
+    """
+    async with (
+        MockTelnyxServer(sim_cards=500, faults=FaultPlan(script=[None, 404])) as server,
+        SimCardsClient(KEY, server.url, max_concurrency=1) as client,
+    ):
+        with pytest.raises(NotFoundError):
+            await export(client.sim_cards(page_size=100, checkpoint=point), out)
+        yield server
+
+
 @pytest.mark.anyio
 async def test_a_checkpoint_of_another_api_names_the_variable_the_url_came_from(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -1384,12 +1399,7 @@ async def test_a_checkpoint_of_another_api_names_the_variable_the_url_came_from(
     The same server by another loopback name is the same API.
     """
     out, point = tmp_path / "cards.csv", tmp_path / "ck.json"
-    async with (
-        MockTelnyxServer(sim_cards=500, faults=FaultPlan(script=[None, 404])) as server,
-        SimCardsClient(KEY, server.url, max_concurrency=1) as client,
-    ):
-        with pytest.raises(NotFoundError):  # stopped after its first page, checkpointed
-            await export(client.sim_cards(page_size=100, checkpoint=point), out)
+    async with _stopped_after_a_page(out, point) as server:
         monkeypatch.setenv("TELNYX_API_KEY", KEY)
         monkeypatch.setenv("TELNYX_BASE_URL", server.url + "/eu")
         argv = ["--page-size", "100", "-o", str(out), "--checkpoint", str(point)]
@@ -1416,12 +1426,8 @@ async def test_a_checkpoint_of_another_api_resumed_with_demo_names_demo(
     given and a port nobody typed. It names ``--demo``.
     """
     out, point = tmp_path / "cards.csv", tmp_path / "ck.json"
-    async with (
-        MockTelnyxServer(sim_cards=500, faults=FaultPlan(script=[None, 404])) as server,
-        SimCardsClient(KEY, server.url, max_concurrency=1) as client,
-    ):
-        with pytest.raises(NotFoundError):  # stopped after its first page, checkpointed
-            await export(client.sim_cards(page_size=100, checkpoint=point), out)
+    async with _stopped_after_a_page(out, point):
+        pass
     saved = msgspec.json.decode(point.read_bytes(), type=_checkpoint.Checkpoint)
     api = api_identity("https://api.telnyx.com/v2")
     _checkpoint.save_checkpoint(point, msgspec.structs.replace(saved, api=api))
