@@ -452,12 +452,15 @@ def test_a_terminal_that_says_zero_columns_gets_the_default_width(
     """
     pty = pytest.importorskip("pty")
     monkeypatch.delenv("COLUMNS", raising=False)
+    # What shutil falls back to, pinned: unpinned it asks the runner's own stdout (under -s,
+    # a narrow terminal's width).
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *_: os.terminal_size((80, 24)))
     leader, follower = pty.openpty()
     try:
         with open(follower, "w", closefd=False) as terminal:
             assert os.get_terminal_size(terminal.fileno()).columns == 0
             bar = ProgressBar(terminal, "SIM cards", enabled=True)
-            assert _cli._columns(terminal) == shutil.get_terminal_size().columns > 0
+            assert _cli._columns(terminal) == 80
             bar.update(Progress(1, 10, 250, 2500, 0, 0.0, 1.0))
             assert "250/2,500" in bar._line
             bar.close()

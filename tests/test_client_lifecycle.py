@@ -328,6 +328,7 @@ async def test_a_client_that_made_a_stream_opened_its_session_and_warns_unclosed
     session = client._session
     assert session is not None
     del client
+    gc.collect()  # earlier tests' garbage first: its warnings are not this test's
     with pytest.warns(ResourceWarning, match="was never closed"):
         _drop(holder)
     await session.close()  # as test_unclosed_client_warns does: aiohttp's warning else

@@ -13,6 +13,7 @@ the engine waits for the consumer, before it sends the next request.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 import warnings
@@ -419,12 +420,16 @@ async def test_a_rescans_cut_page_is_not_taken_for_a_first_pass_page_of_its_numb
     """
     ids = [f"c{n:02}" for n in range(12)]
     asked: list[int] = []
+    deleted = asyncio.Event()
 
     async def handle(request: web.Request) -> web.Response:
         number = int(request.query["page[number]"])
         asked.append(number)
         if number == 2 and asked.count(2) == 1:
             del ids[0]  # deleted ahead of the scan: one record slips past page 2
+            deleted.set()
+        elif number == 3:
+            await deleted.wait()  # in flight beside page 2: answered after the delete
         meta = {"page_number": number, "page_size": 4, "total_pages": 3, "total_results": 12}
         data = [{"id": i} for i in ids[(number - 1) * 4 : number * 4]]
         return web.json_response({"data": data, "meta": {**meta, "total_results": len(ids)}})

@@ -355,24 +355,25 @@ async def test_a_5xx_with_requests_remaining_does_not_wait_for_the_window() -> N
 async def test_an_error_answer_saying_the_window_is_spent_pauses_the_client(
     remaining: str, paused: bool
 ) -> None:
-    """A 404 saying no requests remain (reset in 30 s) paused nothing, while a 200 saying the
+    """A 404 saying no requests remain (reset in an hour) paused nothing, while a 200 saying the
     same pauses the client: every other stream sent into the spent window, drew a 429 and
     halved the shared limit. It pauses the client as a 2xx does, without growing the limit;
     with requests remaining, it pauses nothing.
     """
 
     async def answer(_request: web.Request) -> web.Response:
-        headers = {"x-ratelimit-remaining": remaining, "x-ratelimit-reset": "30"}
+        headers = {"x-ratelimit-remaining": remaining, "x-ratelimit-reset": "3600"}
         errors = {"errors": [{"code": "10005", "title": "Resource not found"}]}
         return web.json_response(errors, status=404, headers=headers)
 
-    async with serve(answer) as served, SimCardsClient(KEY, served.url, max_retries=0) as client:
+    retry = RetryPolicy(max_retries=0, max_hint=3600)  # an hour: no test outlives the pause
+    async with serve(answer) as served, SimCardsClient(KEY, served.url, retry=retry) as client:
         limiter = client._transport().limiter
         with pytest.raises(NotFoundError):
             await client.get_sim_card("6a09cdc3-8948-47f0-aa62-74ac943d6c58")
         assert client.concurrency_limit == client.max_concurrency
         assert (limiter.pause_left() > 0) is paused
-        assert limiter.pause_left() <= 30
+        assert limiter.pause_left() <= 3600
 
 
 async def test_a_429s_wait_is_the_servers_in_the_error_and_max_hint_in_the_client() -> None:
