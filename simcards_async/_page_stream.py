@@ -358,7 +358,7 @@ class PageStream(Stream[Delivery[T], T]):
         # What this scan reads of the listing: from its start page (the pages before it are
         # not read), at most its limit; and a listing that grew, or pages read again
         # (drift), make more pages than the first one said.
-        per_page = self._engine.plan.per_page or self.query.page_size  # a server's cap, if any
+        per_page = self._engine.plan.full_page  # a server's cap, if any
         skipped = self.query.start_page - 1
         total_pages = total_results = None
         if stats.total_pages is not None:

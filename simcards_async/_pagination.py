@@ -556,7 +556,7 @@ class ReadPlan:
         else:
             # A page that counts nothing in a pass whose earlier answers did: held to their
             # count, as one with meta is to its own (it ended a listing grown at its end).
-            per_page, total = self.per_page or self.page_size, self.total
+            per_page, total = self.full_page, self.total
         held = (number - 1) * per_page + len(page.data)
         # A total of 0 with records is a meta that counts none (``{"total_pages": 1,
         # "total_results": 0}``): a full page there may not be the last either (it ended a
@@ -573,6 +573,11 @@ class ReadPlan:
             f"page {number} says meta.page_size {meta.page_size} where {self.per_page_from} "
             f"{per_page} records a page: pages of two sizes skip or repeat records"
         )
+
+    @property
+    def full_page(self) -> int:
+        """Records a full page holds: a server's cap (rule 7), else the size asked for."""
+        return self.per_page or self.page_size
 
     def expects_records(self, number: int) -> bool:
         """Whether the answers so far put records on page ``number``: empty, it is news.
@@ -591,7 +596,7 @@ class ReadPlan:
         nothing, must not let full pages run for ever.
         """
         # Pages of the size the server sends (it may cap the size asked): records' worth.
-        per_page = self.per_page or self.page_size
+        per_page = self.full_page
         if self.end is not None and self.bound is not None:
             return min(self.bound, self.start - 1 + counted_bound(per_page))
         uncounted = self.start - 1 + uncounted_bound(per_page)
@@ -616,13 +621,12 @@ class ReadPlan:
             return (
                 f"no answer counted the listing, and its pages were still full at page {number}; "
                 f"a pass no answer counts reads at most {self.last():,} pages "
-                f"({MAX_EXPECTED:,} records at {self.per_page or self.page_size} a page)"
+                f"({MAX_EXPECTED:,} records at {self.full_page} a page)"
             )
         counted = (self.bound or 2) // 2 - 1
         if self.end is not None and self.bound is not None and self.last() < self.bound:
             return (
-                f"the listing counts {self.end:,} pages of {self.per_page or self.page_size} "
-                f"at page {number}; "
+                f"the listing counts {self.end:,} pages of {self.full_page} at page {number}; "
                 f"a pass reads at most {self.last() - self.start + 1:,} pages "
                 f"({MAX_PASS_RECORDS:,} records' worth): read a larger fleet in parts, by filters"
             )
@@ -799,7 +803,7 @@ def _short(page: Page[Any], number: int, plan: ReadPlan) -> bool:
         return False
     if counted is None:
         # An answer that counts nothing in a pass whose earlier answers did: judged by them.
-        per_page, total = plan.per_page or plan.page_size, plan.total
+        per_page, total = plan.full_page, plan.total
     else:
         per_page, total = counted.per_page, counted.total_results
     return (
@@ -1063,7 +1067,7 @@ class Engine(Generic[T]):
                 plan.passed_empty = number
                 return False
             return True
-        return plan.end is None and len(page.data) < (plan.per_page or plan.page_size)
+        return plan.end is None and len(page.data) < plan.full_page
 
     async def _take(self, slot: _Slot[T]) -> tuple[Page[T], Stamps]:
         """A fetched page, checked, read again if stale; and when it was asked and answered."""
@@ -1257,14 +1261,14 @@ class Engine(Generic[T]):
         """
         items = page.data
         ids = list(map(_get_id, items))
+        expected = self._expected
+        if expected:  # excused on the resumed page alone (this pass's first), not on a later
+            self._expected = set()
         delivered = self.delivered
         if delivered.add_if_all_new(ids):
-            if self._expected:  # the resumed page held none of them: no later one is excused
-                self._expected = set()
             return items, ids
         kept, earlier = _first_of_each(items, delivered)
         repeats = len(items) - len(kept)
-        expected = self._expected
         if expected:
             # The start of a resumed page, yielded before the stop: no drift. Counted by
             # place, as the repeats are: a page holding one of them twice (a glitch the stop's
@@ -1272,7 +1276,6 @@ class Engine(Generic[T]):
             started = sum(map(expected.__contains__, ids))
             repeats -= started
             earlier -= started
-            self._expected = set()
         if self._counting_repeats:
             if not kept and repeats and not self._changed(page):
                 raise self._error(
