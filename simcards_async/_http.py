@@ -505,16 +505,12 @@ class Transport:
             if info.reset is not None:
                 reset = min(info.reset, max_hint)
         remaining = None if info is None else info.remaining
-        if success(answer.status):
-            if self.limiter.on_healthy(remaining, reset) and reset is not None:
+        if answer.status != 429:  # noqa: PLR2004
+            limiter = self.limiter
+            heed = limiter.on_healthy if success(answer.status) else limiter.on_refused
+            if heed(remaining, reset) and reset is not None:
                 self.instruments.window_spent(reset)
-        elif answer.status != 429 and remaining is not None and remaining <= 0:  # noqa: PLR2004
-            # An error answer counts against the window too: one saying it is spent pauses
-            # the client as a 2xx does (every other stream sent into it, drew a 429 and
-            # halved the limit), without growing it.
-            if reset is not None and self.limiter.pause(reset):
-                self.instruments.window_spent(reset)
-        elif answer.status == 429:  # noqa: PLR2004
+        else:
             hint = wait_hint(answer.status, headers)  # as the retry's own wait reads it
             pause = None if hint is None else min(hint, max_hint)
             limiter = self.limiter

@@ -132,15 +132,34 @@ class AdaptiveLimiter:
 
         Whether it paused the client (or made a pause longer).
         """
-        if remaining is not None and remaining <= 0 and reset is not None:
-            return self.pause(reset)
+        spent = _window_spent(remaining, reset)
+        if spent is not None:
+            return self.pause(spent)
         if remaining is not None and remaining < self.in_flight:
             # More requests are in flight than the window has room for: stop growing.
             return False
         self._set_target(self._target + 1 / self._target)
         return False
 
+    def on_refused(self, remaining: int | None, reset: float | None) -> bool:
+        """An answer that is no page (an error, not a 429): pause if none remain, never grow.
+
+        An error counts against the window too: one saying it is spent closed no gate, and
+        every other stream sent into it, drew a 429 and halved the limit. Whether it paused
+        the client (or made a pause longer).
+        """
+        spent = _window_spent(remaining, reset)
+        return spent is not None and self.pause(spent)
+
     def _set_target(self, target: float) -> None:
         self._target = min(float(self.maximum), max(float(self.minimum), target))
         self._limit = max(1, int(self._target))
         self._wake()  # a larger limit lets waiting requests go now
+
+
+def _window_spent(remaining: int | None, reset: float | None) -> float | None:
+    """The seconds to pause when an answer says no request remains in its window, else None.
+
+    ``reset``: when the window resets, if the answer says.
+    """
+    return reset if remaining is not None and remaining <= 0 else None
