@@ -149,10 +149,7 @@ class AiohttpSend:
             # A coding aiohttp reads: the body came with the head and did not inflate (a
             # deflate stream cut short). A garbled body, retried as one, not a coding this
             # client "cannot read".
-            failure = APIConnectionError(
-                f"the answer to GET {url} is not valid {answer.encoding}: it does not decompress",
-                url=url,
-            )
+            failure = _not_inflated(url, coding)
             return Answer.of(answer.status, answer.headers.items(), b"", failure=failure)
         return answer
 
@@ -202,9 +199,7 @@ class AiohttpSend:
             if head is not None and _encoding_refused(exc):
                 # A body that does not inflate (garbled gzip), said as a deflate stream cut
                 # short is: aiohttp's words began with a "400" the server never sent.
-                coding = self._secrets.text(_coding_of(head[1]))
-                msg = f"the answer to GET {url} is not valid {coding}: it does not decompress"
-                failure = APIConnectionError(msg, url=url)
+                failure = _not_inflated(url, self._secrets.text(_coding_of(head[1])))
             else:
                 failure = APIConnectionError(self._failed(url, exc), url=url)
         except RuntimeError as exc:
@@ -260,6 +255,13 @@ def _encoding_refused(exc: BaseException) -> bool:
             break
         seen = seen.__cause__
     return isinstance(seen, ContentEncodingError)
+
+
+def _not_inflated(url: str, coding: str) -> APIConnectionError:
+    """A body in a coding aiohttp reads that does not inflate: a garbled answer, retried."""
+    return APIConnectionError(
+        f"the answer to GET {url} is not valid {coding}: it does not decompress", url=url
+    )
 
 
 def _coding_of(headers: Iterable[tuple[str, str]]) -> str:
